@@ -1,0 +1,124 @@
+package io.dltrain.runtime.autograd;
+
+import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.tensor.Tensor;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Reverse-mode differentiation over the define-by-run graph. {@link #backward} orders the graph's tensors
+ * topologically (every consumer before its producers), then walks them once, summing the gradient contributions
+ * of tensors used more than once (residual connections) before passing them on. Leaf tensors that require grad
+ * (parameters) receive their gradient in {@link Tensor#grad()}, accumulated across calls until zeroed.
+ */
+public final class Autograd {
+    private Autograd() {}
+
+    /**
+     * Records {@code out} as produced by {@code op} from {@code inputs}, if grad mode is on and any input requires
+     * grad. Every differentiable op calls this once after computing its output. Returns out.
+     */
+    public static Tensor record(String op, Tensor out, Tensor[] inputs, Node.BackwardFn fn) {
+        if (!GradMode.isEnabled()) return out;
+        for (Tensor in : inputs) {
+            if (in != null && in.requiresGrad()) { out.setGradFn(new Node(op, inputs, fn)); return out; }
+        }
+        return out;
+    }
+
+    /** Backpropagates d(root)/d(root) = 1 from a one-element tensor. */
+    public static void backward(Tensor root) {
+        if (root.numel() != 1) throw new IllegalArgumentException("backward() needs a scalar (one-element) tensor, got shape " + root.shape());
+        Tensor seed = root.backend().empty(root.shape());
+        root.backend().fill(seed, 1f);
+        backward(root, seed);
+    }
+
+    /** Backpropagates a given gradient of root. */
+    public static void backward(Tensor root, Tensor rootGrad) {
+        if (!root.requiresGrad()) {
+            throw new IllegalStateException("backward(): the tensor does not require grad; was it computed under GradMode.noGrad(), or from no parameters?");
+        }
+        List<Tensor> order = topologicalOrder(root);
+        Map<Tensor, Tensor> grads = new IdentityHashMap<>();
+        grads.put(root, rootGrad);
+        try (GradMode.Guard g = GradMode.noGrad()) {
+            for (Tensor t : order) {
+                Tensor gOut = grads.remove(t);
+                Node node = t.gradFn();
+                if (gOut == null || node == null) continue;
+                Tensor[] inputs = node.inputs();
+                boolean[] needs = new boolean[inputs.length];
+                for (int i = 0; i < inputs.length; i++) needs[i] = inputs[i] != null && inputs[i].requiresGrad();
+                Tensor[] gIn = node.fn().apply(gOut, needs);
+                for (int i = 0; i < inputs.length; i++) {
+                    if (!needs[i] || gIn[i] == null) continue;
+                    Tensor in = inputs[i];
+                    checkShape(node, i, in.shape(), gIn[i].shape());
+                    if (in.gradFn() == null) accumulateLeaf(in, gIn[i]);
+                    else {
+                        Tensor prev = grads.get(in);
+                        if (prev == null) grads.put(in, gIn[i]);
+                        else {
+                            // A fresh sum: prev or gIn[i] may be shared with another input's gradient (add() hands the same tensor to both).
+                            Tensor sum = in.backend().empty(in.shape());
+                            in.backend().add(prev, gIn[i], sum);
+                            grads.put(in, sum);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static void accumulateLeaf(Tensor leaf, Tensor g) {
+        Tensor acc = leaf.grad();
+        if (acc == null) {
+            acc = leaf.backend().empty(leaf.shape()).keep();
+            leaf.backend().copy(g, acc);
+            leaf.setGrad(acc);
+        } else {
+            leaf.backend().add(acc, g, acc);
+        }
+    }
+
+    private static void checkShape(Node node, int i, Shape expected, Shape got) {
+        if (!expected.equals(got)) {
+            throw new IllegalStateException("autograd: op '" + node.op() + "' returned a gradient of shape " + got
+                    + " for input " + i + " of shape " + expected);
+        }
+    }
+
+    /** Tensors reachable from root through gradFn, each after all tensors that consume it. Iterative: deep nets don't overflow the stack. */
+    static List<Tensor> topologicalOrder(Tensor root) {
+        Map<Tensor, Boolean> visited = new IdentityHashMap<>();
+        ArrayList<Tensor> postOrder = new ArrayList<>();
+        ArrayDeque<Object[]> stack = new ArrayDeque<>(); // {tensor, next input index}
+        stack.push(new Object[] {root, 0});
+        visited.put(root, Boolean.TRUE);
+        while (!stack.isEmpty()) {
+            Object[] top = stack.peek();
+            Tensor t = (Tensor) top[0];
+            int next = (Integer) top[1];
+            Node n = t.gradFn();
+            Tensor[] ins = n == null ? new Tensor[0] : n.inputs();
+            if (next < ins.length) {
+                top[1] = next + 1;
+                Tensor in = ins[next];
+                if (in != null && in.requiresGrad() && in.gradFn() != null && visited.put(in, Boolean.TRUE) == null) {
+                    stack.push(new Object[] {in, 0});
+                }
+            } else {
+                stack.pop();
+                postOrder.add(t);
+            }
+        }
+        ArrayList<Tensor> order = new ArrayList<>(postOrder.size());
+        for (int i = postOrder.size() - 1; i >= 0; i--) order.add(postOrder.get(i));
+        return order;
+    }
+}

@@ -1,0 +1,210 @@
+package io.dltrain.runtime.backend.cpu;
+
+import io.dltrain.runtime.backend.Activation;
+import io.dltrain.runtime.backend.Backend;
+import io.dltrain.runtime.backend.ConvParams;
+import io.dltrain.runtime.backend.LossKind;
+import io.dltrain.runtime.backend.OptimizerHyper;
+import io.dltrain.runtime.backend.PoolParams;
+import io.dltrain.runtime.tensor.DType;
+import io.dltrain.runtime.tensor.Device;
+import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.tensor.Tensor;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The CPU backend: the reference implementation of every op, multithreaded over {@link Parallel}.
+ * This class only routes; each family of ops lives in its own small file beside it:
+ * {@link CpuGemm} (OpenBLAS), {@link CpuElementwise}, {@link CpuActivation}, {@link CpuSoftmax}, {@link CpuConv},
+ * {@link CpuPool}, {@link CpuNorm}, {@link CpuDropout}, {@link CpuLoss}, {@link CpuOptim}.
+ * Storage is pooled host arrays ({@link CpuAllocator}); kernels read them through {@link #f} / {@link #off}.
+ */
+public final class CpuBackend implements Backend {
+    private final CpuAllocator allocator = new CpuAllocator();
+    final Parallel par;
+
+    /** A CPU backend with {@code threads} worker threads (the machine's core count when threads <= 0). */
+    public CpuBackend(int threads) {
+        this.par = new Parallel(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
+    }
+
+    public CpuBackend() { this(0); }
+
+    public int threads() { return par.threads(); }
+
+    // ------------------------------------------------------------ array access for the kernels
+
+    /** The float array behind an FP32 tensor. Element i of t is f(t)[off(t) + i]. */
+    static float[] f(Tensor t) {
+        if (!(t.storage() instanceof CpuStorage s) || s.f == null)
+            throw new IllegalArgumentException("expected an FP32 tensor on the CPU backend, got " + t);
+        return s.f;
+    }
+
+    /** The int array behind an INT32 tensor. */
+    static int[] i(Tensor t) {
+        if (!(t.storage() instanceof CpuStorage s) || s.i == null)
+            throw new IllegalArgumentException("expected an INT32 tensor on the CPU backend, got " + t);
+        return s.i;
+    }
+
+    /** Offset of t's first element in its array. */
+    static int off(Tensor t) { return (int) t.offset(); }
+
+    static int n(Tensor t) { return t.shape().size(); }
+
+    static void sameSize(Tensor a, Tensor b, String op) {
+        if (a.numel() != b.numel())
+            throw new IllegalArgumentException(op + ": sizes differ: " + a.shape() + " vs " + b.shape());
+    }
+
+    // ------------------------------------------------------------ identity and memory
+
+    @Override public String name() { return "cpu"; }
+
+    @Override public Device device() { return Device.CPU; }
+
+    @Override
+    public Map<String, Object> describe() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("device", "cpu");
+        m.put("threads", par.threads());
+        m.put("gemm", CpuGemm.STATUS);
+        m.put("memory_in_use_bytes", allocator.inUseBytes());
+        m.put("memory_reserved_bytes", allocator.reservedBytes());
+        m.put("memory_peak_bytes", allocator.peakBytes());
+        return m;
+    }
+
+    @Override
+    public Tensor empty(Shape shape, DType dtype) {
+        int n = shape.size();
+        return switch (dtype) {
+            case FP32 -> new Tensor(this, new CpuStorage(allocator, allocator.floats(n)), shape);
+            case INT32 -> new Tensor(this, new CpuStorage(allocator, allocator.ints(n)), shape);
+            default -> throw new UnsupportedOperationException("the CPU backend stores FP32 and INT32 tensors; " + dtype + " is not supported yet");
+        };
+    }
+
+    @Override public void copyFromHost(float[] src, int srcOffset, Tensor dst) { System.arraycopy(src, srcOffset, f(dst), off(dst), n(dst)); }
+
+    @Override public void copyFromHost(int[] src, int srcOffset, Tensor dst) { System.arraycopy(src, srcOffset, i(dst), off(dst), n(dst)); }
+
+    @Override public void toHost(Tensor src, float[] dst) { System.arraycopy(f(src), off(src), dst, 0, n(src)); }
+
+    @Override public void toHost(Tensor src, int[] dst) { System.arraycopy(i(src), off(src), dst, 0, n(src)); }
+
+    @Override
+    public void copy(Tensor src, Tensor dst) {
+        sameSize(src, dst, "copy");
+        if (src.dtype() == DType.INT32) System.arraycopy(i(src), off(src), i(dst), off(dst), n(src));
+        else System.arraycopy(f(src), off(src), f(dst), off(dst), n(src));
+    }
+
+    @Override
+    public void copyBlocks(Tensor src, long srcOffset, long srcStride, Tensor dst, long dstOffset, long dstStride, long blockLen, int count) {
+        float[] s = f(src), d = f(dst);
+        int so = off(src) + (int) srcOffset, dO = off(dst) + (int) dstOffset, len = (int) blockLen;
+        if ((count - 1) * srcStride + srcOffset + blockLen > src.numel() || (count - 1) * dstStride + dstOffset + blockLen > dst.numel())
+            throw new IllegalArgumentException("copyBlocks: blocks exceed the tensors (" + src.shape() + " -> " + dst.shape() + ")");
+        for (int b = 0; b < count; b++) System.arraycopy(s, so + (int) (b * srcStride), d, dO + (int) (b * dstStride), len);
+    }
+
+    @Override
+    public void fill(Tensor t, float value) {
+        if (t.dtype() == DType.INT32) java.util.Arrays.fill(i(t), off(t), off(t) + n(t), (int) value);
+        else java.util.Arrays.fill(f(t), off(t), off(t) + n(t), value);
+    }
+
+    @Override public float item(Tensor scalar) { return f(scalar)[off(scalar)]; }
+
+    @Override public void synchronize() {}
+
+    // ------------------------------------------------------------ GEMM
+
+    @Override
+    public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Tensor a, long aOffset, int lda,
+                     Tensor b, long bOffset, int ldb, float beta, Tensor c, long cOffset, int ldc) {
+        CpuGemm.gemm(par, transA, transB, m, n, k, alpha, f(a), off(a) + (int) aOffset, lda,
+                f(b), off(b) + (int) bOffset, ldb, beta, f(c), off(c) + (int) cOffset, ldc);
+    }
+
+    // ------------------------------------------------------------ element-wise and reductions
+
+    @Override public void add(Tensor a, Tensor b, Tensor y) { CpuElementwise.add(this, a, b, y); }
+    @Override public void mul(Tensor a, Tensor b, Tensor y) { CpuElementwise.mul(this, a, b, y); }
+    @Override public void scale(Tensor x, float alpha, Tensor y) { CpuElementwise.scale(this, x, alpha, y); }
+    @Override public void axpy(float alpha, Tensor x, Tensor y) { CpuElementwise.axpy(this, alpha, x, y); }
+    @Override public void addBias(Tensor y, Tensor bias) { CpuElementwise.addBias(this, y, bias); }
+    @Override public void biasGrad(Tensor dy, Tensor dbias, boolean accumulate) { CpuElementwise.biasGrad(this, dy, dbias, accumulate); }
+    @Override public void sum(Tensor x, float alpha, Tensor out) { CpuElementwise.sum(this, x, alpha, out); }
+    @Override public void sumSquares(Tensor x, Tensor out, boolean accumulate) { CpuElementwise.sumSquares(this, x, out, accumulate); }
+    @Override public void clipByNorm(Tensor x, Tensor sumSq, float maxNorm) { CpuElementwise.clipByNorm(this, x, sumSq, maxNorm); }
+    @Override public void checkFinite(Tensor x, Tensor flag) { CpuElementwise.checkFinite(this, x, flag); }
+
+    // ------------------------------------------------------------ activations, softmax
+
+    @Override public void activationForward(Activation act, Tensor x, Tensor y) { CpuActivation.forward(this, act, x, y); }
+    @Override public void activationBackward(Activation act, Tensor x, Tensor y, Tensor dy, Tensor dx) { CpuActivation.backward(this, act, x, y, dy, dx); }
+    @Override public void softmaxForward(Tensor x, Tensor y, boolean log) { CpuSoftmax.forward(this, x, y, log); }
+    @Override public void softmaxBackward(Tensor y, Tensor dy, Tensor dx, boolean log) { CpuSoftmax.backward(this, y, dy, dx, log); }
+
+    // ------------------------------------------------------------ convolution, pooling
+
+    @Override public void convForward(Tensor x, Tensor w, Tensor bias, Tensor y, ConvParams p) { CpuConv.forward(this, x, w, bias, y, p); }
+    @Override public void convBackwardData(Tensor dy, Tensor w, Tensor dx, ConvParams p) { CpuConv.backwardData(this, dy, w, dx, p); }
+    @Override public void convBackwardFilter(Tensor x, Tensor dy, Tensor dw, ConvParams p, boolean accumulate) { CpuConv.backwardFilter(this, x, dy, dw, p, accumulate); }
+    @Override public void poolForward(Tensor x, Tensor y, PoolParams p) { CpuPool.forward(this, x, y, p); }
+    @Override public void poolBackward(Tensor x, Tensor y, Tensor dy, Tensor dx, PoolParams p) { CpuPool.backward(this, x, y, dy, dx, p); }
+    @Override public void adaptiveAvgPoolForward(Tensor x, Tensor y) { CpuPool.adaptiveAvgForward(this, x, y); }
+    @Override public void adaptiveAvgPoolBackward(Tensor dy, Tensor dx) { CpuPool.adaptiveAvgBackward(this, dy, dx); }
+
+    // ------------------------------------------------------------ batch norm, dropout
+
+    @Override
+    public void batchNormForwardTraining(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+                                         float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveInvStd) {
+        CpuNorm.forwardTraining(this, x, gamma, beta, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd);
+    }
+
+    @Override
+    public void batchNormForwardInference(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, float eps, Tensor y) {
+        CpuNorm.forwardInference(this, x, gamma, beta, runningMean, runningVar, eps, y);
+    }
+
+    @Override
+    public void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
+                                  Tensor dx, Tensor dgamma, Tensor dbeta, boolean accumulate) {
+        CpuNorm.backward(this, x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta, accumulate);
+    }
+
+    @Override public void dropoutForward(Tensor x, Tensor y, Tensor mask, float p, long seed) { CpuDropout.forward(this, x, y, mask, p, seed); }
+
+    // ------------------------------------------------------------ losses, metrics
+
+    @Override public void crossEntropyForward(Tensor logits, Tensor labels, float ls, Tensor probs, Tensor loss) { CpuLoss.crossEntropyForward(this, logits, labels, ls, probs, loss); }
+    @Override public void crossEntropyBackward(Tensor probs, Tensor labels, float ls, Tensor dloss, Tensor dlogits) { CpuLoss.crossEntropyBackward(this, probs, labels, ls, dloss, dlogits); }
+    @Override public void lossForward(LossKind kind, Tensor pred, Tensor target, Tensor loss) { CpuLoss.forward(this, kind, pred, target, loss); }
+    @Override public void lossBackward(LossKind kind, Tensor pred, Tensor target, Tensor dloss, Tensor dpred) { CpuLoss.backward(this, kind, pred, target, dloss, dpred); }
+    @Override public void countTopK(Tensor logits, Tensor labels, int k, Tensor count) { CpuLoss.countTopK(this, logits, labels, k, count); }
+
+    // ------------------------------------------------------------ optimisers
+
+    @Override
+    public void optimizerStep(OptimizerHyper hyper, Tensor param, Tensor grad, Tensor[] state, float lr, long step) {
+        CpuOptim.step(this, hyper, param, grad, state, lr, step);
+    }
+
+    /** Memory statistics: bytes in use, reserved by the pool, and the peak in use. */
+    public long memoryInUse() { return allocator.inUseBytes(); }
+    public long memoryReserved() { return allocator.reservedBytes(); }
+    public long memoryPeak() { return allocator.peakBytes(); }
+
+    @Override
+    public void close() {
+        par.close();
+        allocator.trim();
+    }
+}

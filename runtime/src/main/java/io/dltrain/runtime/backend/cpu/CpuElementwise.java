@@ -1,0 +1,127 @@
+package io.dltrain.runtime.backend.cpu;
+
+import io.dltrain.runtime.tensor.Tensor;
+
+import static io.dltrain.runtime.backend.cpu.CpuBackend.f;
+import static io.dltrain.runtime.backend.cpu.CpuBackend.n;
+import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
+import static io.dltrain.runtime.backend.cpu.CpuBackend.sameSize;
+
+/** CPU element-wise ops and reductions. Loops are plain and contiguous so the JIT vectorises them. */
+final class CpuElementwise {
+    private CpuElementwise() {}
+
+    /** Elements per parallel chunk below which splitting costs more than it saves. */
+    static final int GRAIN = 1 << 15;
+
+    static void add(CpuBackend be, Tensor a, Tensor b, Tensor y) {
+        sameSize(a, b, "add"); sameSize(a, y, "add");
+        float[] A = f(a), B = f(b), Y = f(y);
+        int ao = off(a), bo = off(b), yo = off(y);
+        be.par.forRange(n(y), GRAIN, (s, e) -> { for (int i = s; i < e; i++) Y[yo + i] = A[ao + i] + B[bo + i]; });
+    }
+
+    static void mul(CpuBackend be, Tensor a, Tensor b, Tensor y) {
+        sameSize(a, b, "mul"); sameSize(a, y, "mul");
+        float[] A = f(a), B = f(b), Y = f(y);
+        int ao = off(a), bo = off(b), yo = off(y);
+        be.par.forRange(n(y), GRAIN, (s, e) -> { for (int i = s; i < e; i++) Y[yo + i] = A[ao + i] * B[bo + i]; });
+    }
+
+    static void scale(CpuBackend be, Tensor x, float alpha, Tensor y) {
+        sameSize(x, y, "scale");
+        float[] X = f(x), Y = f(y);
+        int xo = off(x), yo = off(y);
+        be.par.forRange(n(y), GRAIN, (s, e) -> { for (int i = s; i < e; i++) Y[yo + i] = alpha * X[xo + i]; });
+    }
+
+    static void axpy(CpuBackend be, float alpha, Tensor x, Tensor y) {
+        sameSize(x, y, "axpy");
+        float[] X = f(x), Y = f(y);
+        int xo = off(x), yo = off(y);
+        be.par.forRange(n(y), GRAIN, (s, e) -> { for (int i = s; i < e; i++) Y[yo + i] += alpha * X[xo + i]; });
+    }
+
+    static void addBias(CpuBackend be, Tensor y, Tensor bias) {
+        int N = y.dim(0), C = y.dim(1), inner = y.shape().sizeFrom(2);
+        if (bias.numel() != C) throw new IllegalArgumentException("addBias: bias " + bias.shape() + " does not match " + C + " channels of " + y.shape());
+        float[] Y = f(y), B = f(bias);
+        int yo = off(y), bo = off(bias);
+        be.par.forRange(N * C, Math.max(1, GRAIN / Math.max(1, inner)), (s, e) -> {
+            for (int nc = s; nc < e; nc++) {
+                float v = B[bo + nc % C];
+                int base = yo + nc * inner;
+                for (int i = 0; i < inner; i++) Y[base + i] += v;
+            }
+        });
+    }
+
+    static void biasGrad(CpuBackend be, Tensor dy, Tensor dbias, boolean accumulate) {
+        int N = dy.dim(0), C = dy.dim(1), inner = dy.shape().sizeFrom(2);
+        if (dbias.numel() != C) throw new IllegalArgumentException("biasGrad: " + dbias.shape() + " does not match " + C + " channels of " + dy.shape());
+        float[] D = f(dy), G = f(dbias);
+        int dyo = off(dy), go = off(dbias);
+        // Parallel over channels; each channel sums over n in a fixed order (deterministic).
+        be.par.forRange(C, Math.max(1, GRAIN / Math.max(1, N * inner)), (s, e) -> {
+            for (int c = s; c < e; c++) {
+                double acc = 0;
+                for (int nn = 0; nn < N; nn++) {
+                    int base = dyo + (nn * C + c) * inner;
+                    float part = 0f;
+                    for (int i = 0; i < inner; i++) part += D[base + i];
+                    acc += part;
+                }
+                G[go + c] = (float) (accumulate ? G[go + c] + acc : acc);
+            }
+        });
+    }
+
+    /** Sum of x in double, per chunk, partials combined in chunk order. */
+    private static double reduce(CpuBackend be, Tensor x, boolean squares) {
+        float[] X = f(x);
+        int xo = off(x), n = n(x);
+        int chunks = be.par.chunks(n, GRAIN);
+        double[] partial = new double[chunks];
+        be.par.forChunks(n, chunks, (c, s, e) -> {
+            double acc = 0;
+            for (int i = s; i < e; i += 1024) {
+                int end = Math.min(e, i + 1024);
+                float block = 0f;
+                if (squares) for (int j = i; j < end; j++) block += X[xo + j] * X[xo + j];
+                else for (int j = i; j < end; j++) block += X[xo + j];
+                acc += block;
+            }
+            partial[c] = acc;
+        });
+        double total = 0;
+        for (double p : partial) total += p;
+        return total;
+    }
+
+    static void sum(CpuBackend be, Tensor x, float alpha, Tensor out) {
+        f(out)[off(out)] = (float) (alpha * reduce(be, x, false));
+    }
+
+    static void sumSquares(CpuBackend be, Tensor x, Tensor out, boolean accumulate) {
+        double s = reduce(be, x, true);
+        float[] O = f(out);
+        O[off(out)] = (float) (accumulate ? O[off(out)] + s : s);
+    }
+
+    static void clipByNorm(CpuBackend be, Tensor x, Tensor sumSq, float maxNorm) {
+        double norm = Math.sqrt(f(sumSq)[off(sumSq)]);
+        double coef = maxNorm / (norm + 1e-6);
+        if (coef < 1.0) scale(be, x, (float) coef, x);
+    }
+
+    static void checkFinite(CpuBackend be, Tensor x, Tensor flag) {
+        float[] X = f(x);
+        int xo = off(x), n = n(x);
+        int chunks = be.par.chunks(n, GRAIN);
+        boolean[] bad = new boolean[chunks];
+        be.par.forChunks(n, chunks, (c, s, e) -> {
+            for (int i = s; i < e; i++) if (!Float.isFinite(X[xo + i])) { bad[c] = true; return; }
+        });
+        for (boolean b : bad) if (b) { f(flag)[off(flag)] = 1f; return; }
+    }
+}

@@ -1,0 +1,108 @@
+package io.dltrain.runtime.backend.cpu;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * SGEMM on the CPU: OpenBLAS's cblas_sgemm, called through a Java FFM "critical" downcall directly on the heap
+ * float[] arrays (no copies, no pinning). The OpenBLAS binary is the one bytedeco publishes on Maven Central
+ * (org.bytedeco:openblas); JavaCPP's Loader extracts and loads it, and we look the symbol up by name.
+ *
+ * <p>OpenBLAS runs single-threaded; {@link #gemm} splits C into row (or column) blocks over {@link Parallel}, so
+ * there is one thread pool and results do not depend on OpenBLAS's own threading.
+ *
+ * <p>Where OpenBLAS cannot be loaded (a platform without the native build), a plain-Java kernel takes over after a
+ * one-line notice; it is also the reference the tests check OpenBLAS against.
+ */
+final class CpuGemm {
+    private static final int ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112;
+    private static final MethodHandle SGEMM;
+    static final String STATUS;
+
+    static {
+        MethodHandle h = null;
+        String status;
+        try {
+            org.bytedeco.javacpp.Loader.load(org.bytedeco.openblas.global.openblas_nolapack.class);
+            SymbolLookup lib = SymbolLookup.libraryLookup("libopenblas.so.0", Arena.global());
+            Linker linker = Linker.nativeLinker();
+            var I = ValueLayout.JAVA_INT;
+            var F = ValueLayout.JAVA_FLOAT;
+            var P = ValueLayout.ADDRESS;
+            MethodHandle setThreads = linker.downcallHandle(lib.find("openblas_set_num_threads").orElseThrow(),
+                    FunctionDescriptor.ofVoid(I));
+            setThreads.invokeExact(1);
+            h = linker.downcallHandle(lib.find("cblas_sgemm").orElseThrow(),
+                    FunctionDescriptor.ofVoid(I, I, I, I, I, I, F, P, I, P, I, F, P, I), Linker.Option.critical(true));
+            MethodHandle config = linker.downcallHandle(lib.find("openblas_get_config").orElseThrow(), FunctionDescriptor.of(P));
+            MemorySegment cfg = (MemorySegment) config.invokeExact();
+            status = "OpenBLAS " + cfg.reinterpret(256).getString(0).trim();
+        } catch (Throwable e) {
+            status = "plain-Java GEMM (OpenBLAS unavailable: " + e.getClass().getSimpleName() + ": " + e.getMessage() + ")";
+            System.err.println("dl-train: notice: " + status);
+            h = null;
+        }
+        SGEMM = h;
+        STATUS = status;
+    }
+
+    private CpuGemm() {}
+
+    static boolean native_() { return SGEMM != null; }
+
+    /** Row-major C = alpha op(A) op(B) + beta C; offsets in elements into the arrays. Parallel over blocks of C. */
+    static void gemm(Parallel par, boolean ta, boolean tb, int m, int n, int k, float alpha,
+                     float[] a, int ao, int lda, float[] b, int bo, int ldb, float beta, float[] c, int co, int ldc) {
+        if (m == 0 || n == 0) return;
+        long work = (long) m * n * k;
+        int chunks = par.chunks(work, 1L << 18);
+        if (chunks <= 1) { gemmSerial(ta, tb, m, n, k, alpha, a, ao, lda, b, bo, ldb, beta, c, co, ldc); return; }
+        if (m >= n) {
+            par.forChunks(m, Math.min(chunks, m), (ch, s, e) -> gemmSerial(ta, tb, e - s, n, k, alpha,
+                    a, ao + (ta ? s : s * lda), lda, b, bo, ldb, beta, c, co + s * ldc, ldc));
+        } else {
+            par.forChunks(n, Math.min(chunks, n), (ch, s, e) -> gemmSerial(ta, tb, m, e - s, k, alpha,
+                    a, ao, lda, b, bo + (tb ? s * ldb : s), ldb, beta, c, co + s, ldc));
+        }
+    }
+
+    static void gemmSerial(boolean ta, boolean tb, int m, int n, int k, float alpha,
+                           float[] a, int ao, int lda, float[] b, int bo, int ldb, float beta, float[] c, int co, int ldc) {
+        if (SGEMM == null) { javaGemm(ta, tb, m, n, k, alpha, a, ao, lda, b, bo, ldb, beta, c, co, ldc); return; }
+        try {
+            SGEMM.invokeExact(ROW_MAJOR, ta ? TRANS : NO_TRANS, tb ? TRANS : NO_TRANS, m, n, k, alpha,
+                    MemorySegment.ofArray(a).asSlice(4L * ao), lda,
+                    MemorySegment.ofArray(b).asSlice(4L * bo), ldb, beta,
+                    MemorySegment.ofArray(c).asSlice(4L * co), ldc);
+        } catch (Throwable t) {
+            throw new IllegalStateException("cblas_sgemm failed", t);
+        }
+    }
+
+    /** Straightforward row-major GEMM: the reference and the fallback. Inner loop over contiguous j vectorises. */
+    static void javaGemm(boolean ta, boolean tb, int m, int n, int k, float alpha,
+                         float[] a, int ao, int lda, float[] b, int bo, int ldb, float beta, float[] c, int co, int ldc) {
+        float[] row = new float[n];
+        for (int i = 0; i < m; i++) {
+            java.util.Arrays.fill(row, 0f);
+            for (int p = 0; p < k; p++) {
+                float av = ta ? a[ao + p * lda + i] : a[ao + i * lda + p];
+                if (av == 0f) continue;
+                if (!tb) {
+                    int bRow = bo + p * ldb;
+                    for (int j = 0; j < n; j++) row[j] += av * b[bRow + j];
+                } else {
+                    for (int j = 0; j < n; j++) row[j] += av * b[bo + j * ldb + p];
+                }
+            }
+            int cRow = co + i * ldc;
+            if (beta == 0f) for (int j = 0; j < n; j++) c[cRow + j] = alpha * row[j];
+            else for (int j = 0; j < n; j++) c[cRow + j] = alpha * row[j] + beta * c[cRow + j];
+        }
+    }
+}

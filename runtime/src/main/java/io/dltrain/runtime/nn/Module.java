@@ -1,0 +1,112 @@
+package io.dltrain.runtime.nn;
+
+import io.dltrain.runtime.tensor.Scope;
+import io.dltrain.runtime.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A layer or a network of layers, as in PyTorch's nn.Module: it owns named parameters (tensors that require grad),
+ * named buffers (state that is saved but not trained, e.g. batch-norm running statistics) and named child modules.
+ * Names compose with dots exactly as PyTorch's state_dict keys do ("layer1.0.conv1.weight"), so checkpoints can be
+ * exchanged with PyTorch.
+ *
+ * <p>Parameters and buffers are created outside any {@link Scope} and closed by {@link #close()}.
+ */
+public abstract class Module implements AutoCloseable {
+    private final Map<String, Tensor> params = new LinkedHashMap<>();
+    private final Map<String, Tensor> buffers = new LinkedHashMap<>();
+    private final Map<String, Module> children = new LinkedHashMap<>();
+    private boolean training = true;
+
+    /** Computes the output for input x, recording autograd when enabled. */
+    public abstract Tensor forward(Tensor x);
+
+    protected Tensor addParameter(String name, Tensor t) {
+        t.keep().requiresGrad(true).name(name);
+        params.put(name, t);
+        return t;
+    }
+
+    protected Tensor addBuffer(String name, Tensor t) {
+        t.keep().name(name);
+        buffers.put(name, t);
+        return t;
+    }
+
+    protected <M extends Module> M addModule(String name, M m) {
+        children.put(name, m);
+        return m;
+    }
+
+    /** This module's direct children, in registration order. */
+    public Map<String, Module> children() { return Collections.unmodifiableMap(children); }
+
+    /** All parameters, depth first, named like PyTorch's named_parameters(). */
+    public Map<String, Tensor> namedParameters() {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        collect("", out, true, false);
+        return out;
+    }
+
+    /** All buffers, named like PyTorch's named_buffers(). */
+    public Map<String, Tensor> namedBuffers() {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        collect("", out, false, true);
+        return out;
+    }
+
+    /** Parameters and buffers in PyTorch's state_dict order (per module: parameters, buffers, then children). */
+    public Map<String, Tensor> stateDict() {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        collect("", out, true, true);
+        return out;
+    }
+
+    private void collect(String prefix, Map<String, Tensor> out, boolean p, boolean b) {
+        if (p) params.forEach((k, v) -> out.put(prefix + k, v));
+        if (b) buffers.forEach((k, v) -> out.put(prefix + k, v));
+        children.forEach((k, m) -> m.collect(prefix + k + ".", out, p, b));
+    }
+
+    public List<Tensor> parameters() { return new ArrayList<>(namedParameters().values()); }
+
+    /** Number of trainable scalars. */
+    public long parameterCount() {
+        long n = 0;
+        for (Tensor t : namedParameters().values()) n += t.numel();
+        return n;
+    }
+
+    /** Training mode (batch norm uses batch statistics, dropout drops) or evaluation mode; recursive. */
+    public Module train(boolean on) {
+        training = on;
+        for (Module m : children.values()) m.train(on);
+        return this;
+    }
+
+    public Module eval() { return train(false); }
+
+    public boolean isTraining() { return training; }
+
+    /** Zeroes the accumulated gradients of every parameter. */
+    public void zeroGrad() {
+        for (Tensor t : namedParameters().values()) if (t.grad() != null) t.backend().fill(t.grad(), 0f);
+    }
+
+    /** Closes every parameter, buffer and child (their storage returns to the backend). */
+    @Override
+    public void close() {
+        for (Tensor t : params.values()) t.close();
+        for (Tensor t : buffers.values()) t.close();
+        for (Module m : children.values()) m.close();
+    }
+
+    /** A one-line description used in model summaries, e.g. "Linear(784 -> 256)". */
+    @Override
+    public String toString() { return getClass().getSimpleName(); }
+}

@@ -1,0 +1,28 @@
+package io.dltrain.runtime.nn;
+
+import io.dltrain.runtime.ops.Basic;
+import io.dltrain.runtime.tensor.Tensor;
+
+/**
+ * A residual connection: body(x) + shortcut(x), with the identity as the default shortcut, optionally followed by
+ * a post-activation (ResNet's block ends in ReLU after the add). Children are named as given, so a ResNet block can
+ * use torchvision's names ("conv1", "bn1", ..., "downsample").
+ */
+public class Residual extends Module {
+    private final Module body, shortcut, post;
+
+    public Residual(Module body) { this(body, null, null); }
+
+    /** shortcut and post may be null (identity / none). */
+    public Residual(Module body, Module shortcut, Module post) {
+        this.body = addModule("body", body);
+        this.shortcut = shortcut == null ? null : addModule("shortcut", shortcut);
+        this.post = post == null ? null : addModule("post", post);
+    }
+
+    @Override
+    public Tensor forward(Tensor x) {
+        Tensor y = Basic.add(body.forward(x), shortcut == null ? x : shortcut.forward(x));
+        return post == null ? y : post.forward(y);
+    }
+}

@@ -1,0 +1,101 @@
+package io.dltrain.runtime.ops;
+
+import io.dltrain.runtime.autograd.Autograd;
+import io.dltrain.runtime.backend.Backend;
+import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.tensor.Tensor;
+
+import java.util.List;
+
+/**
+ * Differentiable structural ops: linear (GEMM + bias), add, reshape, concatenation along channels.
+ * Pattern for every op in this package: check shapes with a message a person can act on, allocate the output,
+ * call the backend, then {@link Autograd#record} a backward function that calls the backend's backward ops.
+ */
+public final class Basic {
+    private Basic() {}
+
+    /** y = x W^T + b for x [N, in], W [out, in] (PyTorch's layout), b [out] or null. */
+    public static Tensor linear(Tensor x, Tensor w, Tensor b) {
+        if (x.rank() != 2 || w.rank() != 2 || x.dim(1) != w.dim(1)) {
+            throw new IllegalArgumentException("linear: input " + x.shape() + " does not fit weight " + w.shape()
+                    + " (expected input [N, " + (w.rank() == 2 ? w.dim(1) : "?") + "]; flatten image inputs first)");
+        }
+        Backend be = x.backend();
+        int n = x.dim(0), in = x.dim(1), out = w.dim(0);
+        Tensor y = be.empty(Shape.of(n, out));
+        be.gemm(false, true, n, out, in, 1f, x, 0, in, w, 0, in, 0f, y, 0, out);
+        if (b != null) be.addBias(y, b);
+        return Autograd.record("linear", y, new Tensor[] {x, w, b}, (dy, needs) -> {
+            Tensor dx = null, dw = null, db = null;
+            if (needs[0]) {
+                dx = be.empty(x.shape());
+                be.gemm(false, false, n, in, out, 1f, dy, 0, out, w, 0, in, 0f, dx, 0, in);
+            }
+            if (needs[1]) {
+                dw = be.empty(w.shape());
+                be.gemm(true, false, out, in, n, 1f, dy, 0, out, x, 0, in, 0f, dw, 0, in);
+            }
+            if (b != null && needs[2]) {
+                db = be.empty(b.shape());
+                be.biasGrad(dy, db, false);
+            }
+            return new Tensor[] {dx, dw, db};
+        });
+    }
+
+    /** a + b, same shapes (residual connections). */
+    public static Tensor add(Tensor a, Tensor b) {
+        if (!a.shape().equals(b.shape())) throw new IllegalArgumentException("add: shapes differ: " + a.shape() + " vs " + b.shape());
+        Backend be = a.backend();
+        Tensor y = be.empty(a.shape());
+        be.add(a, b, y);
+        return Autograd.record("add", y, new Tensor[] {a, b}, (dy, needs) -> new Tensor[] {dy, dy});
+    }
+
+    /** The same elements with a new shape (a view: no copy). */
+    public static Tensor reshape(Tensor x, Shape shape) {
+        Tensor y = x.view(shape);
+        return Autograd.record("reshape", y, new Tensor[] {x}, (dy, needs) -> new Tensor[] {dy.view(x.shape())});
+    }
+
+    /** [N, d1, d2, ...] to [N, d1*d2*...]. */
+    public static Tensor flatten(Tensor x) {
+        return reshape(x, Shape.of(x.dim(0), x.shape().sizeFrom(1)));
+    }
+
+    /** Concatenation along dimension 1 (channels) of tensors that agree in every other dimension. */
+    public static Tensor concatChannels(List<Tensor> xs) {
+        if (xs.isEmpty()) throw new IllegalArgumentException("concat: no inputs");
+        Tensor first = xs.getFirst();
+        int n = first.dim(0), inner = first.shape().sizeFrom(2), c = 0;
+        for (Tensor t : xs) {
+            if (t.rank() != first.rank() || t.dim(0) != n || t.shape().sizeFrom(2) != inner)
+                throw new IllegalArgumentException("concat: " + t.shape() + " does not match " + first.shape() + " outside dimension 1");
+            c += t.dim(1);
+        }
+        Backend be = first.backend();
+        Tensor y = be.empty(first.shape().withDim(1, c));
+        int total = c;
+        long at = 0;
+        for (Tensor t : xs) {
+            long block = (long) t.dim(1) * inner;
+            be.copyBlocks(t, 0, block, y, at * inner, (long) total * inner, block, n);
+            at += t.dim(1);
+        }
+        Tensor[] inputs = xs.toArray(new Tensor[0]);
+        return Autograd.record("concat", y, inputs, (dy, needs) -> {
+            Tensor[] g = new Tensor[inputs.length];
+            long pos = 0;
+            for (int i = 0; i < inputs.length; i++) {
+                long block = (long) inputs[i].dim(1) * inner;
+                if (needs[i]) {
+                    g[i] = be.empty(inputs[i].shape());
+                    be.copyBlocks(dy, pos * inner, (long) total * inner, g[i], 0, block, block, n);
+                }
+                pos += inputs[i].dim(1);
+            }
+            return g;
+        });
+    }
+}

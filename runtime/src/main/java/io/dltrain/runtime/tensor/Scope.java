@@ -1,0 +1,60 @@
+package io.dltrain.runtime.tensor;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+
+/**
+ * A region whose tensors are closed together: {@code try (Scope s = Scope.open()) { ... }}.
+ * Every tensor created on this thread while the scope is the innermost one is closed, newest first, when
+ * it closes; {@link Tensor#keep()} takes a tensor out. Scopes nest. The trainer opens one per step, so a
+ * step's activations, saved tensors and temporary gradients go back to the allocator when the step ends.
+ */
+public final class Scope implements AutoCloseable {
+    private static final ThreadLocal<ArrayDeque<Scope>> STACK = ThreadLocal.withInitial(ArrayDeque::new);
+
+    private final ArrayList<Tensor> tensors = new ArrayList<>();
+    private boolean closed;
+
+    private Scope() {}
+
+    public static Scope open() {
+        Scope s = new Scope();
+        STACK.get().push(s);
+        return s;
+    }
+
+    /** Runs {@code body} with no scope active, so the tensors it makes live until closed by hand. */
+    public static <T> T outside(java.util.function.Supplier<T> body) {
+        ArrayDeque<Scope> saved = STACK.get();
+        STACK.set(new ArrayDeque<>());
+        try { return body.get(); } finally { STACK.set(saved); }
+    }
+
+    static void track(Tensor t) {
+        Scope s = STACK.get().peek();
+        if (s != null) { s.tensors.add(t); t.scope = s; }
+    }
+
+    void forget(Tensor t) { /* closing skips tensors whose scope is no longer this one */ }
+
+    /** Number of tensors this scope will close (for tests and leak checks). */
+    public int tracked() {
+        int n = 0;
+        for (Tensor t : tensors) if (t.scope == this && !t.isClosed()) n++;
+        return n;
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        ArrayDeque<Scope> stack = STACK.get();
+        if (stack.peek() != this) throw new IllegalStateException("scopes must close in the reverse order they opened");
+        stack.pop();
+        for (int i = tensors.size() - 1; i >= 0; i--) {
+            Tensor t = tensors.get(i);
+            if (t.scope == this) { t.scope = null; t.close(); }
+        }
+        tensors.clear();
+    }
+}

@@ -1,0 +1,155 @@
+package io.dltrain.runtime.tensor;
+
+import io.dltrain.runtime.autograd.Autograd;
+import io.dltrain.runtime.autograd.Node;
+import io.dltrain.runtime.backend.Backend;
+
+/**
+ * A dense, row-major tensor: a shape and dtype over a window of a backend's {@link Storage}.
+ *
+ * <p>Memory is released deterministically: {@link #close()} returns the storage to its backend's pool.
+ * Tensors created while a {@link Scope} is open are closed when the scope closes (a training step opens one),
+ * unless {@link #keep()} lifts them out. Parameters and optimiser state are made outside any scope and are
+ * owned (and closed) by their module or optimiser.
+ *
+ * <p>A tensor that is a <em>view</em> (see {@link #view}) shares its parent's storage and never releases it.
+ *
+ * <p>Autograd: a tensor with {@link #requiresGrad()} records, through the op that made it, a {@link Node}
+ * ({@link #gradFn()}); {@link #backward()} walks those nodes and leaves gradients in leaf tensors' {@link #grad()}.
+ */
+public final class Tensor implements AutoCloseable {
+    private final Backend backend;
+    private Storage storage;
+    private final long offset;
+    private final Shape shape;
+    private final DType dtype;
+    private final boolean ownsStorage;
+
+    private boolean requiresGrad;
+    private Tensor grad;
+    private Node gradFn;
+    private String name;
+    Scope scope; // the scope that will close this tensor, or null
+
+    /** Used by backends to wrap storage they allocated. The new tensor owns the storage. */
+    public Tensor(Backend backend, Storage storage, Shape shape) {
+        this(backend, storage, 0, shape, true);
+    }
+
+    private Tensor(Backend backend, Storage storage, long offset, Shape shape, boolean owns) {
+        if (offset + shape.numel() > storage.elements()) {
+            throw new IllegalArgumentException("view " + shape + " at offset " + offset + " exceeds storage of "
+                    + storage.elements() + " elements");
+        }
+        this.backend = backend;
+        this.storage = storage;
+        this.offset = offset;
+        this.shape = shape;
+        this.dtype = storage.dtype();
+        this.ownsStorage = owns;
+        Scope.track(this);
+    }
+
+    public Backend backend() { return backend; }
+    public Device device() { return backend.device(); }
+    public Shape shape() { return shape; }
+    public DType dtype() { return dtype; }
+    public long numel() { return shape.numel(); }
+    public int dim(int i) { return shape.dim(i); }
+    public int rank() { return shape.rank(); }
+
+    /** Offset of this tensor's first element inside its storage, in elements. */
+    public long offset() { return offset; }
+
+    /** The storage, for backends. Throws if the tensor was closed. */
+    public Storage storage() {
+        if (storage == null) throw new IllegalStateException("tensor " + describe() + " was used after close()");
+        return storage;
+    }
+
+    /**
+     * A tensor sharing this one's storage: {@code shape.numel()} elements starting {@code elementOffset} elements
+     * into this tensor. Used for reshapes and for per-parameter windows into flat buffers. No autograd link.
+     */
+    public Tensor view(long elementOffset, Shape shape) {
+        return new Tensor(backend, storage(), offset + elementOffset, shape, false);
+    }
+
+    /** A reshaped view of the whole tensor (same number of elements). */
+    public Tensor view(Shape newShape) {
+        if (newShape.numel() != numel()) {
+            throw new IllegalArgumentException("cannot view " + shape + " (" + numel() + " elements) as " + newShape);
+        }
+        return view(0, newShape);
+    }
+
+    public boolean requiresGrad() { return requiresGrad; }
+
+    public Tensor requiresGrad(boolean value) {
+        if (value && dtype != DType.FP32) throw new IllegalArgumentException("only FP32 tensors can require grad, not " + dtype);
+        this.requiresGrad = value;
+        return this;
+    }
+
+    /** Accumulated gradient of a leaf tensor after backward(), or null. Owned by this tensor. */
+    public Tensor grad() { return grad; }
+
+    public void setGrad(Tensor g) { this.grad = g; }
+
+    public Node gradFn() { return gradFn; }
+
+    /** Set by ops when they record this tensor's producer. */
+    public void setGradFn(Node node) {
+        this.gradFn = node;
+        this.requiresGrad = node != null || requiresGrad;
+    }
+
+    public String name() { return name; }
+    public Tensor name(String n) { this.name = n; return this; }
+
+    /** Backpropagates from this scalar tensor (d this / d this = 1). */
+    public void backward() { Autograd.backward(this); }
+
+    /** Copies the contents to a new host array (FP32 tensors). */
+    public float[] toFloatArray() {
+        float[] out = new float[shape.size()];
+        backend.toHost(this, out);
+        return out;
+    }
+
+    /** Copies the contents to a new host array (INT32 tensors). */
+    public int[] toIntArray() {
+        int[] out = new int[shape.size()];
+        backend.toHost(this, out);
+        return out;
+    }
+
+    /** The value of a one-element tensor. Synchronises with the device. */
+    public float item() {
+        if (numel() != 1) throw new IllegalStateException("item() needs a one-element tensor, got shape " + shape);
+        return backend.item(this);
+    }
+
+    /** Removes this tensor from the scope that would close it; the caller now owns it. Returns this. */
+    public Tensor keep() {
+        if (scope != null) { scope.forget(this); scope = null; }
+        return this;
+    }
+
+    public boolean isClosed() { return storage == null; }
+
+    /** Releases the storage (if owned) and the gradient. Idempotent. */
+    @Override
+    public void close() {
+        if (storage == null) return;
+        if (ownsStorage) storage.release();
+        storage = null;
+        gradFn = null;
+        if (grad != null) { grad.close(); grad = null; }
+    }
+
+    private String describe() { return (name != null ? name + " " : "") + shape + " " + dtype; }
+
+    @Override
+    public String toString() { return "Tensor" + describe() + " on " + device() + (isClosed() ? " (closed)" : ""); }
+}
