@@ -1,0 +1,29 @@
+package io.dltrain.runtime.data;
+
+/**
+ * One mini-batch in host memory: {@code size} samples' features laid out contiguously in {@code x}
+ * (size * sampleNumel floats, NCHW) and their labels in {@code y}. The arrays belong to a {@link DataLoader}
+ * ring buffer and are reused: call {@link #release()} once they have been copied to the device.
+ */
+public final class Batch {
+    public final float[] x;
+    public final int[] y;
+    int size;
+    int index;
+    private final Runnable onRelease;
+
+    Batch(float[] x, int[] y, Runnable onRelease) {
+        this.x = x;
+        this.y = y;
+        this.onRelease = onRelease;
+    }
+
+    /** Samples in this batch (the last batch of an epoch may be smaller). */
+    public int size() { return size; }
+
+    /** Position of this batch in its epoch, from 0. */
+    public int index() { return index; }
+
+    /** Hands the buffers back to the loader for reuse. */
+    public void release() { onRelease.run(); }
+}

@@ -1,0 +1,31 @@
+package io.dltrain.runtime.data;
+
+import io.dltrain.runtime.tensor.Shape;
+
+import java.util.List;
+
+/**
+ * A finite, indexable set of labelled samples, read into host memory on demand. Implementations must be safe to
+ * read from several threads at once (the {@link DataLoader}'s workers do).
+ */
+public interface Dataset {
+    /** Registry name and split, for messages ("fashion-mnist/train"). */
+    String name();
+
+    int size();
+
+    /** Shape of one sample's features, e.g. [1, 28, 28]. */
+    Shape sampleShape();
+
+    /** Number of classes of a classification dataset. */
+    int numClasses();
+
+    /** Human-readable class names, numClasses() of them. */
+    List<String> classNames();
+
+    /**
+     * Writes sample {@code index}'s features (sampleShape().numel() floats, already normalised as the dataset
+     * defines) into dst starting at dstOffset, and returns its class label.
+     */
+    int read(int index, float[] dst, int dstOffset);
+}
