@@ -1,0 +1,76 @@
+package io.dltrain.cli;
+
+import io.dltrain.runtime.train.EpochMetrics;
+import io.dltrain.runtime.train.TrainListener;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+
+import java.io.PrintWriter;
+
+/**
+ * What a person sees while training. On a terminal: a live bar per epoch (step, loss, images/s, ETA) drawn by the
+ * progressbar library. Otherwise (a pipe, a CI log): plain lines, one every ~10 seconds and one per epoch.
+ */
+final class Progress implements TrainListener {
+    enum Mode { BAR, PLAIN, NONE }
+
+    private final Mode mode;
+    private final PrintWriter out;
+    private ProgressBar bar;
+    private long lastPlain;
+    private double lastLoss = Double.NaN;
+
+    Progress(Mode mode, PrintWriter out) {
+        this.mode = mode;
+        this.out = out;
+    }
+
+    static Mode parse(String s) {
+        return switch (s) {
+            case "auto" -> System.console() != null && System.console().isTerminal() ? Mode.BAR : Mode.PLAIN;
+            case "bar" -> Mode.BAR;
+            case "plain" -> Mode.PLAIN;
+            case "none" -> Mode.NONE;
+            default -> throw new IllegalArgumentException("--progress must be auto, bar, plain or none, not '" + s + "'");
+        };
+    }
+
+    @Override
+    public void epochStarted(int epoch, int epochs, int steps) {
+        lastPlain = System.nanoTime();
+        if (mode == Mode.BAR) {
+            bar = new ProgressBarBuilder().setTaskName(String.format("epoch %d/%d", epoch, epochs)).setInitialMax(steps)
+                    .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(200).setMaxRenderedLength(110)
+                    .continuousUpdate().build(); // the bar shows (elapsed / ETA) itself
+        }
+    }
+
+    @Override
+    public void step(int epoch, int step, int steps, double loss, double imagesPerSec) {
+        if (!Double.isNaN(loss)) lastLoss = loss;
+        if (mode == Mode.BAR && bar != null) {
+            bar.stepTo(step);
+            bar.setExtraMessage(String.format("loss %.4f | %,.0f img/s", lastLoss, imagesPerSec));
+        } else if (mode == Mode.PLAIN && (System.nanoTime() - lastPlain) / 1e9 >= 10) {
+            lastPlain = System.nanoTime();
+            out.printf("epoch %d step %d/%d  loss %.4f  %,.0f img/s%n", epoch, step, steps, lastLoss, imagesPerSec);
+            out.flush();
+        }
+    }
+
+    @Override
+    public void epochEnded(EpochMetrics m) {
+        if (bar != null) { bar.close(); bar = null; }
+        if (mode == Mode.NONE) return;
+        String val = Double.isNaN(m.valLoss()) ? "" : String.format("  val_loss %.4f  val_acc %.2f%%", m.valLoss(), 100 * m.valAcc());
+        out.printf("epoch %d  train_loss %.4f  train_acc %.2f%%%s  lr %.3g  %.1fs  %,.0f img/s%n",
+                m.epoch(), m.trainLoss(), 100 * m.trainAcc(), val, m.lr(), m.seconds(), m.imagesPerSec());
+        out.flush();
+    }
+
+    @Override
+    public void info(String message) {
+        if (mode != Mode.NONE) { out.println(message); out.flush(); }
+    }
+}

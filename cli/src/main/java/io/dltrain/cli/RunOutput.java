@@ -1,0 +1,92 @@
+package io.dltrain.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import io.dltrain.runtime.train.EpochMetrics;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The run directory: {@code metrics.jsonl} (one JSON object per epoch, appended and flushed as each epoch ends, so
+ * a crash loses nothing already reported) and {@code summary.json} (written once at the end through a temporary
+ * file and a rename, so it is either complete or absent).
+ */
+final class RunOutput {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private final Path dir;
+
+    private RunOutput(Path dir) { this.dir = dir; }
+
+    /**
+     * Says why dir cannot hold a run's output, or null if it can. Checks without creating anything, so bad input
+     * leaves no half-made directory behind.
+     */
+    static String problem(Path dir) {
+        Path p = dir.toAbsolutePath();
+        if (Files.exists(p)) {
+            if (!Files.isDirectory(p)) return "--out " + dir + " exists and is not a directory";
+            if (!Files.isWritable(p)) return "--out " + dir + " is not writable (check its permissions or choose another directory)";
+            return null;
+        }
+        Path parent = p.getParent();
+        while (parent != null && !Files.exists(parent)) parent = parent.getParent();
+        if (parent == null) return "--out " + dir + ": no existing parent directory";
+        if (!Files.isDirectory(parent)) return "--out " + dir + " cannot be created: " + parent + " is not a directory";
+        if (!Files.isWritable(parent)) return "--out " + dir + " cannot be created: " + parent + " is not writable";
+        return null;
+    }
+
+    static RunOutput create(Path dir) {
+        try {
+            Files.createDirectories(dir);
+            return new RunOutput(dir);
+        } catch (AccessDeniedException e) {
+            throw new UncheckedIOException("cannot create --out " + dir + ": permission denied", e);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create --out " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    Path dir() { return dir; }
+
+    void appendEpoch(EpochMetrics m) {
+        Map<String, Object> row = new LinkedHashMap<>();
+        row.put("epoch", m.epoch());
+        row.put("train_loss", m.trainLoss());
+        row.put("train_acc", m.trainAcc());
+        row.put("val_loss", finiteOrNull(m.valLoss()));
+        row.put("val_acc", finiteOrNull(m.valAcc()));
+        row.put("lr", m.lr());
+        row.put("seconds", m.seconds());
+        row.put("train_seconds", m.trainSeconds());
+        row.put("images_per_sec", m.imagesPerSec());
+        row.put("data_wait_seconds", m.dataWaitSeconds());
+        try {
+            Files.writeString(dir.resolve("metrics.jsonl"), JSON.writeValueAsString(row) + "\n",
+                    StandardOpenOption.CREATE, StandardOpenOption.APPEND, StandardOpenOption.WRITE, StandardOpenOption.SYNC);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + dir.resolve("metrics.jsonl") + ": " + e.getMessage(), e);
+        }
+    }
+
+    void writeSummary(Map<String, Object> summary) {
+        Path target = dir.resolve("summary.json");
+        Path tmp = dir.resolve("summary.json.tmp");
+        try {
+            Files.writeString(tmp, JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(summary) + "\n");
+            Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + target + ": " + e.getMessage(), e);
+        }
+    }
+
+    static Object finiteOrNull(double v) { return Double.isFinite(v) ? v : null; }
+}

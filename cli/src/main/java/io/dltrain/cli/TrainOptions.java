@@ -1,0 +1,74 @@
+package io.dltrain.cli;
+
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+
+/** The training options, shared by `dl-train` and `dl-train train`. Defaults are the default recipe (README). */
+public final class TrainOptions {
+    @Option(names = {"-m", "--model"}, required = true, paramLabel = "NAME", description = "Model from the registry (see `dl-train models`).")
+    String model;
+
+    @Option(names = {"-d", "--data"}, required = true, paramLabel = "NAME", description = "Dataset from the registry (see `dl-train datasets`).")
+    String data;
+
+    @Option(names = "--data-dir", paramLabel = "DIR", description = "Where the dataset's files are (default: the dataset's default directory).")
+    Path dataDir;
+
+    @Option(names = {"-e", "--epochs"}, defaultValue = "10", description = "Passes over the training set (default: ${DEFAULT-VALUE}).")
+    int epochs;
+
+    @Option(names = {"-b", "--batch-size"}, defaultValue = "128", description = "Samples per step (default: ${DEFAULT-VALUE}).")
+    int batchSize;
+
+    @Option(names = "--lr", defaultValue = "0.002", description = "Base learning rate (default: ${DEFAULT-VALUE}).")
+    double lr;
+
+    @Option(names = "--optimizer", defaultValue = "adamw", paramLabel = "NAME",
+            description = "sgd, sgd-nesterov, adagrad, adadelta, rmsprop, adam, adamw (default: ${DEFAULT-VALUE}).")
+    String optimizer;
+
+    @Option(names = "--momentum", defaultValue = "0.9", description = "Momentum for sgd and rmsprop (default: ${DEFAULT-VALUE}).")
+    double momentum;
+
+    @Option(names = "--weight-decay", defaultValue = "0.0001", description = "Weight decay; decoupled for adamw (default: ${DEFAULT-VALUE}).")
+    double weightDecay;
+
+    @Option(names = "--schedule", defaultValue = "warmup:200,cosine", paramLabel = "SPEC",
+            description = "LR schedule: constant, step:EPOCHS:GAMMA, cosine[:MIN_LR], warmup:STEPS,<schedule> (default: ${DEFAULT-VALUE}).")
+    String schedule;
+
+    @Option(names = "--label-smoothing", defaultValue = "0", description = "Cross-entropy label smoothing in [0, 1) (default: ${DEFAULT-VALUE}).")
+    float labelSmoothing;
+
+    @Option(names = "--clip-norm", defaultValue = "0", description = "Clip gradients to this global norm; 0 is off (default: ${DEFAULT-VALUE}).")
+    float clipNorm;
+
+    @Option(names = "--seed", defaultValue = "42", description = "Seed for initialisation, data order and dropout (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--val-fraction", defaultValue = "0.1", description = "Fraction of the training set held out for validation (default: ${DEFAULT-VALUE}).")
+    double valFraction;
+
+    @Option(names = "--patience", defaultValue = "0", description = "Early stopping: epochs without validation-loss improvement; 0 is off (default: ${DEFAULT-VALUE}).")
+    int patience;
+
+    @Option(names = "--min-delta", defaultValue = "0", description = "Early stopping: the smallest improvement that counts (default: ${DEFAULT-VALUE}).")
+    double minDelta;
+
+    @Option(names = "--device", defaultValue = "auto", paramLabel = "DEVICE", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
+    String device;
+
+    @Option(names = "--threads", defaultValue = "0", description = "CPU compute threads; 0 uses every core (default: ${DEFAULT-VALUE}).")
+    int threads;
+
+    @Option(names = "--workers", defaultValue = "1", description = "Data-loading threads (default: ${DEFAULT-VALUE}).")
+    int workers;
+
+    @Option(names = {"-o", "--out"}, paramLabel = "DIR", description = "Run directory for metrics.jsonl and summary.json (default: runs/<model>-<data>-<time>).")
+    Path out;
+
+    @Option(names = "--progress", defaultValue = "auto", paramLabel = "MODE",
+            description = "auto (a bar on a terminal, plain lines otherwise), bar, plain or none (default: ${DEFAULT-VALUE}).")
+    String progress;
+}

@@ -1,0 +1,177 @@
+package io.dltrain.cli;
+
+import io.dltrain.datasets.DatasetException;
+import io.dltrain.datasets.DatasetRegistry;
+import io.dltrain.models.ModelRegistry;
+import io.dltrain.models.ModelSpec;
+import io.dltrain.runtime.backend.Backend;
+import io.dltrain.runtime.backend.BackendUnavailableException;
+import io.dltrain.runtime.backend.Backends;
+import io.dltrain.runtime.data.DataLoader;
+import io.dltrain.runtime.data.Dataset;
+import io.dltrain.runtime.nn.Context;
+import io.dltrain.runtime.nn.Module;
+import io.dltrain.runtime.nn.loss.CrossEntropyLoss;
+import io.dltrain.runtime.optim.LrSchedule;
+import io.dltrain.runtime.optim.LrSchedules;
+import io.dltrain.runtime.optim.Optimizer;
+import io.dltrain.runtime.optim.Optimizers;
+import io.dltrain.runtime.train.EpochMetrics;
+import io.dltrain.runtime.train.EvalResult;
+import io.dltrain.runtime.train.TrainConfig;
+import io.dltrain.runtime.train.TrainListener;
+import io.dltrain.runtime.train.Trainer;
+import picocli.CommandLine;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * One training run from the command line. Everything that can be wrong with the input (options, names, data files,
+ * device, output directory) is checked before the run directory is created, and reported as a usage error (exit 2).
+ */
+final class TrainRun {
+    private final CommandLine cl;
+    private final TrainOptions o;
+    private final PrintWriter out;
+
+    TrainRun(CommandLine cl, TrainOptions options) {
+        this.cl = cl;
+        this.o = options;
+        this.out = cl.getOut();
+    }
+
+    private Main.UsageError usage(String message) { return new Main.UsageError(cl, message); }
+
+    int run() {
+        // 1. Options and names: nothing is loaded or created yet.
+        TrainConfig config;
+        try {
+            config = new TrainConfig(o.epochs, o.batchSize, o.lr, o.optimizer, o.momentum, o.weightDecay, o.schedule,
+                    o.labelSmoothing, o.clipNorm, o.seed, o.valFraction, o.patience, o.minDelta, o.workers);
+        } catch (IllegalArgumentException e) {
+            throw usage(e.getMessage());
+        }
+        if (o.threads < 0) throw usage("--threads must be >= 0 (0 uses every core), got " + o.threads);
+        ModelRegistry.Entry modelEntry;
+        DatasetRegistry.Entry dataEntry;
+        LrSchedule schedule;
+        Progress.Mode progressMode;
+        try {
+            modelEntry = ModelRegistry.get(o.model);
+            dataEntry = DatasetRegistry.get(o.data);
+            schedule = LrSchedules.parse(o.schedule);
+            progressMode = Progress.parse(o.progress);
+            if (!Optimizers.names().contains(o.optimizer))
+                throw new IllegalArgumentException("unknown optimizer '" + o.optimizer + "'. Available: " + String.join(", ", Optimizers.names()));
+        } catch (IllegalArgumentException | DatasetException e) {
+            throw usage(e.getMessage());
+        }
+        Path outDir = o.out != null ? o.out : Path.of("runs", modelEntry.name() + "-" + dataEntry.name() + "-"
+                + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+        String outProblem = RunOutput.problem(outDir);
+        if (outProblem != null) throw usage(outProblem);
+
+        // 2. Data (reads and validates the files) and device.
+        DatasetRegistry.Splits data;
+        try {
+            data = dataEntry.load(o.dataDir);
+        } catch (DatasetException e) {
+            throw usage(e.getMessage());
+        }
+        if (data.notice() != null) out.println("dl-train: notice: " + data.notice());
+        Backend be;
+        try {
+            be = Backends.create(o.device, o.threads, msg -> out.println("dl-train: notice: " + msg));
+        } catch (BackendUnavailableException | IllegalArgumentException e) {
+            throw usage(e.getMessage());
+        }
+
+        try (be) {
+            Dataset train = data.train();
+            var shape = train.sampleShape();
+            ModelSpec spec = new ModelSpec(shape.dim(0), shape.rank() > 1 ? shape.dim(1) : 1, shape.rank() > 2 ? shape.dim(2) : 1, train.numClasses());
+            int[][] split = o.valFraction > 0 ? DataLoader.split(train.size(), o.valFraction, o.seed) : new int[][] {null, null};
+            try (Module model = buildModel(modelEntry, be, spec, o.seed);
+                 Optimizer opt = Optimizers.create(o.optimizer, model.namedParameters(), o.lr, o.momentum, o.weightDecay);
+                 DataLoader trainLoader = new DataLoader(train, split[0], o.batchSize, true, false, o.seed, o.workers, 4);
+                 DataLoader valLoader = split[1] == null ? null : new DataLoader(train, split[1], o.batchSize, false, false, o.seed, o.workers, 4);
+                 DataLoader testLoader = new DataLoader(data.test(), null, o.batchSize, false, false, o.seed, o.workers, 4)) {
+                RunOutput run = RunOutput.create(outDir);
+                out.printf("dl-train: %s (%,d parameters) on %s (%,d train / %,d validation / %,d test samples), device %s%n",
+                        modelEntry.name(), model.parameterCount(), dataEntry.name(), trainLoader.samples(),
+                        valLoader == null ? 0 : valLoader.samples(), testLoader.samples(), describeDevice(be));
+                out.printf("dl-train: %d epochs, batch %d, %s lr %s (%s), weight decay %s, seed %d -> %s%n",
+                        o.epochs, o.batchSize, o.optimizer, o.lr, o.schedule, o.weightDecay, o.seed, outDir);
+                out.flush();
+                Progress progress = new Progress(progressMode, out);
+                TrainListener listener = new TrainListener() {
+                    @Override public void epochStarted(int e, int n, int steps) { progress.epochStarted(e, n, steps); }
+                    @Override public void step(int e, int s, int n, double loss, double ips) { progress.step(e, s, n, loss, ips); }
+                    @Override public void epochEnded(EpochMetrics m) { run.appendEpoch(m); progress.epochEnded(m); }
+                    @Override public void info(String msg) { progress.info(msg); }
+                };
+                CrossEntropyLoss loss = new CrossEntropyLoss(o.labelSmoothing);
+                Trainer trainer = new Trainer(be, config);
+                Trainer.Result result = trainer.fit(model, loss, opt, schedule, trainLoader, valLoader, listener);
+                EvalResult test = trainer.evaluate(model, testLoader, new CrossEntropyLoss(0f));
+                out.printf("test: loss %.4f  top-1 %.2f%%  top-5 %.2f%%  (%,d samples)  total %.1fs%n",
+                        test.loss(), 100 * test.top1(), 100 * test.top5(), test.samples(), result.seconds());
+                run.writeSummary(summary(modelEntry, dataEntry, be, model, config, result, test, trainLoader, valLoader));
+                out.println("dl-train: wrote " + outDir.resolve("metrics.jsonl") + " and " + outDir.resolve("summary.json"));
+                out.flush();
+                return 0;
+            }
+        }
+    }
+
+    private static Module buildModel(ModelRegistry.Entry entry, Backend be, ModelSpec spec, long seed) {
+        return io.dltrain.runtime.tensor.Scope.outside(() -> entry.build(new Context(be, seed), spec));
+    }
+
+    private static String describeDevice(Backend be) {
+        Map<String, Object> d = be.describe();
+        return be.name() + (d.containsKey("threads") ? " (" + d.get("threads") + " threads, " + d.get("gemm") + ")" : "");
+    }
+
+    private Map<String, Object> summary(ModelRegistry.Entry model, DatasetRegistry.Entry data, Backend be, Module m,
+                                        TrainConfig config, Trainer.Result result, EvalResult test,
+                                        DataLoader trainLoader, DataLoader valLoader) {
+        Map<String, Object> s = new LinkedHashMap<>();
+        s.put("model", model.name());
+        s.put("dataset", data.name());
+        s.put("device", be.name());
+        s.put("epochs", result.epochs().size());
+        s.put("epochs_requested", config.epochs());
+        s.put("stopped_early", result.stoppedEarly());
+        s.put("best_epoch", result.bestEpoch());
+        s.put("test_loss", test.loss());
+        s.put("test_acc", test.top1());
+        s.put("test_top5", RunOutput.finiteOrNull(test.top5()));
+        s.put("test_samples", test.samples());
+        s.put("total_seconds", result.seconds());
+        s.put("parameters", m.parameterCount());
+        s.put("train_samples", trainLoader.samples());
+        s.put("val_samples", valLoader == null ? 0 : valLoader.samples());
+        Map<String, Object> cfg = new LinkedHashMap<>();
+        cfg.put("batch_size", config.batchSize());
+        cfg.put("lr", config.lr());
+        cfg.put("optimizer", config.optimizer());
+        cfg.put("momentum", config.momentum());
+        cfg.put("weight_decay", config.weightDecay());
+        cfg.put("schedule", config.schedule());
+        cfg.put("label_smoothing", config.labelSmoothing());
+        cfg.put("clip_norm", config.clipNorm());
+        cfg.put("seed", config.seed());
+        cfg.put("val_fraction", config.valFraction());
+        cfg.put("patience", config.patience());
+        s.put("config", cfg);
+        s.put("backend", be.describe());
+        s.put("dl_train_version", VersionProvider.version());
+        return s;
+    }
+}

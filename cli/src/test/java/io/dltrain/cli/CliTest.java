@@ -1,0 +1,205 @@
+package io.dltrain.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.zip.GZIPInputStream;
+import java.util.zip.GZIPOutputStream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The command line end to end: training on a small real subset of Fashion-MNIST (the installed Debian package, or
+ * the bundled sample where it is absent), determinism, and every usage error the foundation issue names.
+ */
+class CliTest {
+    static final Path INSTALLED = Path.of("/usr/share/datasets/fashion-mnist");
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir static Path shared;
+    static Path subset;
+
+    record Result(int code, String out, String err) {}
+
+    static Result run(String... args) {
+        StringWriter o = new StringWriter(), e = new StringWriter();
+        int code = Main.run(args, new PrintWriter(o, true), new PrintWriter(e, true));
+        return new Result(code, o.toString(), e.toString());
+    }
+
+    /** Writes the first n records of a real IDX file (gzip) as a new gzip IDX file. */
+    static void subsetIdx(InputStream source, Path target, int n) throws IOException {
+        try (DataInputStream in = new DataInputStream(new GZIPInputStream(source));
+             DataOutputStream out = new DataOutputStream(new GZIPOutputStream(Files.newOutputStream(target)))) {
+            int magic = in.readInt();
+            int dims = magic & 0xff;
+            int[] shape = new int[dims];
+            for (int i = 0; i < dims; i++) shape[i] = in.readInt();
+            long per = 1;
+            for (int i = 1; i < dims; i++) per *= shape[i];
+            out.writeInt(magic);
+            out.writeInt(n);
+            for (int i = 1; i < dims; i++) out.writeInt(shape[i]);
+            out.write(in.readNBytes((int) (n * per)));
+        }
+    }
+
+    static InputStream source(String file) throws IOException {
+        Path p = INSTALLED.resolve(file);
+        if (Files.exists(p)) return Files.newInputStream(p);
+        InputStream in = CliTest.class.getResourceAsStream("/io/dltrain/datasets/sample/fashion-mnist/" + file);
+        if (in == null) throw new IllegalStateException("neither " + p + " nor the bundled sample has " + file);
+        return in;
+    }
+
+    @BeforeAll
+    static void makeSubset() throws IOException {
+        subset = Files.createDirectories(shared.resolve("fmnist-subset"));
+        subsetIdx(source("train-images-idx3-ubyte.gz"), subset.resolve("train-images-idx3-ubyte.gz"), 4000);
+        subsetIdx(source("train-labels-idx1-ubyte.gz"), subset.resolve("train-labels-idx1-ubyte.gz"), 4000);
+        subsetIdx(source("t10k-images-idx3-ubyte.gz"), subset.resolve("t10k-images-idx3-ubyte.gz"), 1000);
+        subsetIdx(source("t10k-labels-idx1-ubyte.gz"), subset.resolve("t10k-labels-idx1-ubyte.gz"), 1000);
+    }
+
+    static String[] train(Path out, String model, int epochs, String... extra) {
+        List<String> a = new java.util.ArrayList<>(List.of("--model", model, "--data", "fashion-mnist", "--data-dir", subset.toString(),
+                "--epochs", Integer.toString(epochs), "--threads", "2", "--progress", "none", "--out", out.toString()));
+        a.addAll(List.of(extra));
+        return a.toArray(new String[0]);
+    }
+
+    @Test
+    void mlpLearnsOnARealSubset(@TempDir Path tmp) throws IOException {
+        Path out = tmp.resolve("run");
+        Result r = run(train(out, "mlp", 3));
+        assertEquals(0, r.code(), r.err() + r.out());
+        JsonNode summary = JSON.readTree(out.resolve("summary.json").toFile());
+        assertEquals("mlp", summary.get("model").asText());
+        assertEquals("fashion-mnist", summary.get("dataset").asText());
+        assertEquals("cpu", summary.get("device").asText());
+        assertEquals(235_146, summary.get("parameters").asLong());
+        assertEquals(1000, summary.get("test_samples").asLong());
+        // chance is 10%; 3 epochs on 3,600 images reach ~75-80%
+        assertTrue(summary.get("test_acc").asDouble() > 0.70, "test accuracy " + summary.get("test_acc"));
+        List<String> lines = Files.readAllLines(out.resolve("metrics.jsonl"));
+        assertEquals(3, lines.size());
+        for (int i = 0; i < 3; i++) {
+            JsonNode m = JSON.readTree(lines.get(i));
+            assertEquals(i + 1, m.get("epoch").asInt());
+            for (String f : List.of("train_loss", "train_acc", "val_loss", "val_acc", "seconds", "images_per_sec"))
+                assertTrue(m.get(f).isNumber(), f + " in " + lines.get(i));
+        }
+        assertTrue(JSON.readTree(lines.get(2)).get("train_loss").asDouble() < JSON.readTree(lines.get(0)).get("train_loss").asDouble());
+        assertTrue(r.out().contains("test: loss"), r.out());
+    }
+
+    @Test
+    void lenet5TrainsAndRunsAreBitIdenticalForTheSameSeed(@TempDir Path tmp) throws IOException {
+        Result a = run(train(tmp.resolve("a"), "lenet5", 2));
+        Result b = run(train(tmp.resolve("b"), "lenet5", 2));
+        assertEquals(0, a.code(), a.err());
+        assertEquals(0, b.code(), b.err());
+        List<String> la = Files.readAllLines(tmp.resolve("a/metrics.jsonl")), lb = Files.readAllLines(tmp.resolve("b/metrics.jsonl"));
+        for (int i = 0; i < 2; i++) {
+            for (String f : List.of("train_loss", "train_acc", "val_loss", "val_acc")) {
+                assertEquals(JSON.readTree(la.get(i)).get(f).asDouble(), JSON.readTree(lb.get(i)).get(f).asDouble(), 0.0, f + " epoch " + (i + 1));
+            }
+        }
+        JsonNode s = JSON.readTree(tmp.resolve("a/summary.json").toFile());
+        assertEquals(JSON.readTree(tmp.resolve("b/summary.json").toFile()).get("test_loss").asDouble(), s.get("test_loss").asDouble(), 0.0);
+        assertTrue(s.get("test_acc").asDouble() > 0.60, "lenet5 test accuracy " + s.get("test_acc"));
+    }
+
+    @Test
+    void listsRegistriesAndHelp() {
+        Result m = run("models");
+        assertEquals(0, m.code());
+        assertTrue(m.out().contains("lenet5") && m.out().contains("61,706") && m.out().contains("235,146"), m.out());
+        Result d = run("datasets");
+        assertEquals(0, d.code());
+        assertTrue(d.out().contains("fashion-mnist") && d.out().contains("mnist"), d.out());
+        assertEquals(0, run("--help").code());
+        assertEquals(0, run("models", "--help").code());
+        Result v = run("--version");
+        assertEquals(0, v.code());
+        assertTrue(v.out().startsWith("dl-train "), v.out());
+        Result i = run("info");
+        assertEquals(0, i.code());
+        assertTrue(i.out().contains("cuda: unavailable:") || i.out().contains("cuda: available"), i.out());
+    }
+
+    /** A usage error: exit 2, the message contains every expected fragment, and --out was not created. */
+    static void usageError(Path out, String[] args, String... fragments) {
+        Result r = run(args);
+        assertEquals(2, r.code(), "exit code; stderr: " + r.err() + " stdout: " + r.out());
+        for (String f : fragments) assertTrue(r.err().contains(f), "expected '" + f + "' in: " + r.err());
+        if (out != null) assertFalse(Files.exists(out), "nothing may be written on bad input: " + out);
+    }
+
+    @Test
+    void badNamesAndNumbersAreUsageErrors(@TempDir Path tmp) {
+        Path out = tmp.resolve("never");
+        usageError(out, new String[] {"--model", "nope", "--data", "fashion-mnist", "--out", out.toString()}, "unknown model 'nope'", "lenet5", "mlp");
+        usageError(out, new String[] {"--model", "mlp", "--data", "cifar-9", "--out", out.toString()}, "cifar-9", "fashion-mnist");
+        usageError(out, train(out, "mlp", 1, "--batch-size", "0"), "batch size must be >= 1");
+        usageError(out, train(out, "mlp", 0), "epochs must be >= 1");
+        usageError(out, train(out, "mlp", 1, "--lr", "-0.1"), "learning rate");
+        usageError(out, train(out, "mlp", 1, "--optimizer", "sgdd"), "sgdd", "adamw");
+        usageError(out, new String[] {"--model", "mlp"}, "Missing required option");
+    }
+
+    @Test
+    void missingAndCorruptDataAreUsageErrorsNamingTheFile(@TempDir Path tmp) throws IOException {
+        Path out = tmp.resolve("never");
+        Path empty = Files.createDirectories(tmp.resolve("empty"));
+        usageError(out, new String[] {"--model", "mlp", "--data", "fashion-mnist", "--data-dir", empty.toString(), "--out", out.toString()},
+                empty.toString(), "apt-get install dataset-fashion-mnist");
+        Path bad = Files.createDirectories(tmp.resolve("truncated"));
+        for (String f : List.of("train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"))
+            Files.copy(subset.resolve(f), bad.resolve(f));
+        byte[] whole = Files.readAllBytes(subset.resolve("train-images-idx3-ubyte.gz"));
+        ByteArrayOutputStream raw = new ByteArrayOutputStream();
+        try (InputStream in = new GZIPInputStream(new java.io.ByteArrayInputStream(whole))) { in.transferTo(raw); }
+        try (OutputStream o = new GZIPOutputStream(Files.newOutputStream(bad.resolve("train-images-idx3-ubyte.gz")))) {
+            o.write(raw.toByteArray(), 0, raw.size() / 2); // header says 4,000 images; half the pixels are there
+        }
+        usageError(out, new String[] {"--model", "mlp", "--data", "fashion-mnist", "--data-dir", bad.toString(), "--out", out.toString()},
+                "train-images-idx3-ubyte.gz");
+    }
+
+    @Test
+    void unusableOutputAndDeviceAreUsageErrors(@TempDir Path tmp) throws IOException {
+        Path file = Files.writeString(tmp.resolve("a-file"), "x");
+        usageError(null, train(file, "mlp", 1), "exists and is not a directory");
+        Path under = file.resolve("sub");
+        usageError(under, train(under, "mlp", 1), "not a directory");
+        Path out = tmp.resolve("never");
+        usageError(out, train(out, "mlp", 1, "--device", "cuda"), "--device cuda cannot be used");
+        usageError(out, train(out, "mlp", 1, "--device", "tpu"), "unknown device 'tpu'");
+    }
+
+    @Test
+    void autoDeviceFallsBackToTheCpuWithOneNotice(@TempDir Path tmp) throws IOException {
+        Result r = run(train(tmp.resolve("run"), "mlp", 1, "--device", "auto"));
+        assertEquals(0, r.code(), r.err());
+        long notices = r.out().lines().filter(l -> l.contains("no usable GPU")).count();
+        assertEquals(1, notices, r.out());
+        assertEquals("cpu", JSON.readTree(tmp.resolve("run/summary.json").toFile()).get("device").asText());
+    }
+}

@@ -1,0 +1,56 @@
+package io.dltrain.models;
+
+import io.dltrain.runtime.backend.cpu.CpuBackend;
+import io.dltrain.runtime.nn.Context;
+import io.dltrain.runtime.nn.Module;
+import io.dltrain.runtime.tensor.Scope;
+import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Parameter counts equal PyTorch's for the same architectures; outputs have the right shape; names are PyTorch's. */
+class ModelRegistryTest {
+
+    private static long count(String name) {
+        try (CpuBackend be = new CpuBackend(1)) {
+            ModelRegistry.Entry e = ModelRegistry.get(name);
+            try (Module m = Scope.outside(() -> e.build(new Context(be, 0), e.defaultSpec()))) { return m.parameterCount(); }
+        }
+    }
+
+    @Test
+    void parameterCountsMatchPyTorch() {
+        // nn.Sequential(Flatten, Linear(784,256), ReLU, Linear(256,128), ReLU, Linear(128,10)): 200,960 + 32,896 + 1,290
+        assertEquals(235_146, count("mlp"));
+        // conv 1->6 k5 (156) + conv 6->16 k5 (2,416) + fc 400->120 (48,120) + 120->84 (10,164) + 84->10 (850)
+        assertEquals(61_706, count("lenet5"));
+    }
+
+    @Test
+    void forwardShapesAndStateDictNames() {
+        try (CpuBackend be = new CpuBackend(2); Scope s = Scope.open()) {
+            for (ModelRegistry.Entry e : ModelRegistry.entries()) {
+                try (Module m = Scope.outside(() -> e.build(new Context(be, 1), e.defaultSpec()))) {
+                    Tensor y = m.forward(be.zeros(Shape.of(3, 1, 28, 28)));
+                    assertEquals(Shape.of(3, 10), y.shape(), e.name());
+                }
+            }
+            try (Module m = Scope.outside(() -> ModelRegistry.get("lenet5").build(new Context(be, 1), new ModelSpec(1, 28, 28, 10)))) {
+                assertEquals(List.of("0.weight", "0.bias", "3.weight", "3.bias", "7.weight", "7.bias", "9.weight", "9.bias", "11.weight", "11.bias"),
+                        List.copyOf(m.stateDict().keySet()));
+            }
+        }
+    }
+
+    @Test
+    void unknownModelListsTheValidNames() {
+        var e = assertThrows(IllegalArgumentException.class, () -> ModelRegistry.get("resnet9000"));
+        assertTrue(e.getMessage().contains("mlp") && e.getMessage().contains("lenet5"), e.getMessage());
+    }
+}

@@ -1,0 +1,97 @@
+package io.dltrain.runtime.train;
+
+import io.dltrain.runtime.autograd.GradMode;
+import io.dltrain.runtime.backend.Backend;
+import io.dltrain.runtime.data.DataLoader;
+import io.dltrain.runtime.data.Dataset;
+import io.dltrain.runtime.nn.Module;
+import io.dltrain.runtime.nn.loss.CrossEntropyLoss;
+import io.dltrain.runtime.nn.loss.Loss;
+import io.dltrain.runtime.ops.Activations;
+import io.dltrain.runtime.optim.LrSchedules;
+import io.dltrain.runtime.optim.Optimizer;
+import io.dltrain.runtime.optim.Optimizers;
+import io.dltrain.runtime.tensor.Scope;
+import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.tensor.Tensor;
+
+/**
+ * Keras-style convenience over {@link Trainer}: {@code new Learner(model).epochs(3).fit(train)}, then
+ * {@link #evaluate} and {@link #predict}. Defaults are dl-train's default recipe ({@link TrainConfig#defaults()})
+ * without a validation split. The optimiser is created on the first fit and kept for later fits.
+ */
+public final class Learner implements AutoCloseable {
+    private final Module model;
+    private final Backend be;
+    private TrainConfig config = TrainConfig.defaults();
+    private Loss loss = new CrossEntropyLoss(0f);
+    private TrainListener listener = TrainListener.NONE;
+    private Optimizer optimizer;
+
+    public Learner(Module model) {
+        this.model = model;
+        this.be = model.parameters().getFirst().backend();
+        this.config = new TrainConfig(config.epochs(), config.batchSize(), config.lr(), config.optimizer(), config.momentum(),
+                config.weightDecay(), config.schedule(), 0f, 0f, config.seed(), 0.0, 0, 0.0, 1);
+    }
+
+    public Learner epochs(int n) { config = config.withEpochs(n); return this; }
+
+    public Learner batchSize(int n) { return set(n, config.lr(), config.optimizer(), config.schedule()); }
+
+    /** Optimiser by name (see {@link Optimizers#names()}) and base learning rate. */
+    public Learner optimizer(String name, double lr) { return set(config.batchSize(), lr, name, config.schedule()); }
+
+    /** LR schedule spec (see {@link LrSchedules#parse}). */
+    public Learner schedule(String spec) { return set(config.batchSize(), config.lr(), config.optimizer(), spec); }
+
+    public Learner loss(Loss l) { this.loss = l; return this; }
+
+    public Learner listener(TrainListener l) { this.listener = l; return this; }
+
+    private Learner set(int batch, double lr, String opt, String schedule) {
+        TrainConfig c = config;
+        config = new TrainConfig(c.epochs(), batch, lr, opt, c.momentum(), c.weightDecay(), schedule, c.labelSmoothing(),
+                c.clipNorm(), c.seed(), c.valFraction(), c.patience(), c.minDelta(), c.workers());
+        return this;
+    }
+
+    /** Trains on every sample of {@code train}. */
+    public Trainer.Result fit(Dataset train) {
+        if (optimizer == null) {
+            optimizer = Optimizers.create(config.optimizer(), model.namedParameters(), config.lr(), config.momentum(), config.weightDecay());
+        }
+        try (DataLoader loader = new DataLoader(train, null, config.batchSize(), true, false, config.seed(), config.workers(), 4)) {
+            return new Trainer(be, config).fit(model, loss, optimizer, LrSchedules.parse(config.schedule()), loader, null, listener);
+        }
+    }
+
+    /** Loss and accuracy on {@code data}. */
+    public EvalResult evaluate(Dataset data) {
+        try (DataLoader loader = new DataLoader(data, null, config.batchSize(), false, false, config.seed(), config.workers(), 4)) {
+            return new Trainer(be, config).evaluate(model, loader, loss);
+        }
+    }
+
+    /** Class probabilities for one sample of {@code data}. */
+    public float[] predict(Dataset data, int index) {
+        Shape s = data.sampleShape();
+        float[] x = new float[s.size()];
+        data.read(index, x, 0);
+        int[] dims = new int[s.rank() + 1];
+        dims[0] = 1;
+        for (int i = 0; i < s.rank(); i++) dims[i + 1] = s.dim(i);
+        boolean was = model.isTraining();
+        model.eval();
+        try (Scope scope = Scope.open(); GradMode.Guard g = GradMode.noGrad()) {
+            Tensor logits = model.forward(be.fromHost(x, Shape.of(dims)));
+            return Activations.softmax(logits).toFloatArray();
+        } finally {
+            model.train(was);
+        }
+    }
+
+    /** Frees the optimiser's state (the model stays open: it is the caller's). */
+    @Override
+    public void close() { if (optimizer != null) optimizer.close(); }
+}
