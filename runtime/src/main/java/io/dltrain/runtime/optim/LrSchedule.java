@@ -1,0 +1,81 @@
+package io.dltrain.runtime.optim;
+
+/**
+ * A learning-rate schedule: the learning rate for optimiser step {@code step} (counted from 0), given the base
+ * learning rate, the number of steps per epoch and the total number of steps of the run. The trainer calls it
+ * before every step and passes the result to {@link Optimizer#setLr}. {@link LrSchedules#parse} builds one from
+ * a command-line spec.
+ */
+@FunctionalInterface
+public interface LrSchedule {
+    double lr(double baseLr, long step, long stepsPerEpoch, long totalSteps);
+
+    /** The base learning rate throughout ("constant"). */
+    record Constant() implements LrSchedule {
+        @Override public double lr(double baseLr, long step, long stepsPerEpoch, long totalSteps) { return baseLr; }
+        @Override public String toString() { return "constant"; }
+    }
+
+    /**
+     * torch.optim.lr_scheduler.StepLR stepped once per epoch: lr = baseLr * gamma^floor(epoch / stepEpochs) with
+     * epoch = floor(step / stepsPerEpoch) ("step:E:G").
+     */
+    record StepDecay(int stepEpochs, double gamma) implements LrSchedule {
+        public StepDecay {
+            if (stepEpochs < 1) throw new IllegalArgumentException("step decay: the period must be >= 1 epoch, got " + stepEpochs);
+            if (!(gamma > 0) || Double.isInfinite(gamma)) throw new IllegalArgumentException("step decay: gamma must be finite and > 0, got " + gamma);
+        }
+
+        @Override
+        public double lr(double baseLr, long step, long stepsPerEpoch, long totalSteps) {
+            if (stepsPerEpoch < 1) throw new IllegalArgumentException("step decay needs stepsPerEpoch >= 1, got " + stepsPerEpoch);
+            long epoch = Math.max(0, step) / stepsPerEpoch;
+            return baseLr * Math.pow(gamma, epoch / stepEpochs);
+        }
+
+        @Override public String toString() { return "step:" + stepEpochs + ":" + gamma; }
+    }
+
+    /**
+     * torch.optim.lr_scheduler.CosineAnnealingLR with T_max = totalSteps and eta_min = minLr, stepped per optimiser
+     * step (its closed form): lr = minLr + (baseLr - minLr) * (1 + cos(pi * step / totalSteps)) / 2 for
+     * step < totalSteps, and minLr from totalSteps on (PyTorch would start rising again; we hold the minimum).
+     * ("cosine", "cosine:MIN").
+     */
+    record Cosine(double minLr) implements LrSchedule {
+        public Cosine {
+            if (!(minLr >= 0) || Double.isInfinite(minLr)) throw new IllegalArgumentException("cosine: the minimum learning rate must be finite and >= 0, got " + minLr);
+        }
+
+        @Override
+        public double lr(double baseLr, long step, long stepsPerEpoch, long totalSteps) {
+            if (step >= totalSteps) return minLr;
+            double t = Math.max(0, step);
+            return minLr + (baseLr - minLr) * (1 + Math.cos(Math.PI * t / totalSteps)) / 2;
+        }
+
+        @Override public String toString() { return minLr == 0 ? "cosine" : "cosine:" + minLr; }
+    }
+
+    /**
+     * Linear warm-up, then another schedule ("warmup:N,INNER"). For step < warmupSteps:
+     * lr = baseLr * (step + 1) / warmupSteps, which rises from baseLr / warmupSteps at step 0 to baseLr at step
+     * warmupSteps - 1. From then on: {@code after.lr(baseLr, step - warmupSteps, stepsPerEpoch, totalSteps - warmupSteps)},
+     * i.e. the inner schedule starts at its own step 0 right after warm-up and runs over the remaining steps
+     * (a cosine decays to its minimum exactly at the end of the run; step-decay epochs count from the end of warm-up).
+     */
+    record Warmup(long warmupSteps, LrSchedule after) implements LrSchedule {
+        public Warmup {
+            if (warmupSteps < 1) throw new IllegalArgumentException("warmup: the number of warm-up steps must be >= 1, got " + warmupSteps);
+            if (after == null) throw new IllegalArgumentException("warmup: the schedule after warm-up is null (use new Constant())");
+        }
+
+        @Override
+        public double lr(double baseLr, long step, long stepsPerEpoch, long totalSteps) {
+            if (step < warmupSteps) return baseLr * (Math.max(0, step) + 1) / warmupSteps;
+            return after.lr(baseLr, step - warmupSteps, stepsPerEpoch, totalSteps - warmupSteps);
+        }
+
+        @Override public String toString() { return "warmup:" + warmupSteps + "," + after; }
+    }
+}
