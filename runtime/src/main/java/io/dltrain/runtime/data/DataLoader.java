@@ -430,18 +430,21 @@ public final class DataLoader implements AutoCloseable {
                         waitNanos.add(System.nanoTime() - t0);
                     }
                 } else {
-                    long t0 = System.nanoTime();
-                    try {
-                        while (filled[slot] != k) {
-                            if (failedBatch <= k) throw failure;
-                            if (cancelled) throw cancelledError();
-                            changed.await();
+                    if (filled[slot] != k) {
+                        // Not ready: this is the time the training loop is starved, so it is what waitSeconds counts.
+                        long t0 = System.nanoTime();
+                        try {
+                            while (filled[slot] != k) {
+                                if (failedBatch <= k) throw failure;
+                                if (cancelled) throw cancelledError();
+                                changed.await();
+                            }
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                            throw new IllegalStateException("interrupted while waiting for batch " + k + " of " + ds.name(), e);
+                        } finally {
+                            waitNanos.add(System.nanoTime() - t0);
                         }
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        throw new IllegalStateException("interrupted while waiting for batch " + k + " of " + ds.name(), e);
-                    } finally {
-                        waitNanos.add(System.nanoTime() - t0);
                     }
                     filled[slot] = -1;
                 }
