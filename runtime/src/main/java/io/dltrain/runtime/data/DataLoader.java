@@ -1,0 +1,464 @@
+package io.dltrain.runtime.data;
+
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.NoSuchElementException;
+import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Turns a {@link Dataset} (or a subset of its indices) into a stream of mini-batches, loaded ahead of the training
+ * loop by background worker threads. Mirrors {@code torch.utils.data.DataLoader(dataset, batch_size, shuffle,
+ * drop_last, num_workers, prefetch)} with these guarantees:
+ * <ul>
+ *   <li><b>Deterministic order.</b> The sample order of an epoch depends only on (seed, epoch): a Fisher-Yates
+ *   shuffle driven by a {@link SplittableRandom} seeded from both, never on thread timing. Batches are delivered
+ *   in order ({@link Batch#index()} 0, 1, 2, ...), whichever worker finished first.</li>
+ *   <li><b>No steady-state allocation.</b> Workers fill a ring of {@code prefetch} reusable {@link Batch} buffers,
+ *   allocated once in the constructor; batch k always lives in slot {@code k % prefetch}. The consumer hands a
+ *   buffer back with {@link Batch#release()}; a worker may refill the slot only after that.</li>
+ *   <li><b>Errors name the sample.</b> An exception thrown by {@link Dataset#read} in a worker is rethrown from the
+ *   iterator's {@code next()} when the consumer reaches the failing batch, wrapped with the dataset name, the sample
+ *   index and the batch/epoch, so earlier batches are still delivered and the outcome does not depend on timing.</li>
+ *   <li><b>No leaked threads.</b> Starting a new epoch cancels the previous one (its workers are stopped and joined
+ *   before the new ones start); {@link #close()} does the same, so abandoning an epoch half-way (early stopping,
+ *   an exception in the training loop) leaves no loader thread alive once close() returns.</li>
+ * </ul>
+ *
+ * <p><b>Why platform daemon threads rather than virtual threads:</b> the work is CPU-bound (decoding in-memory bytes
+ * into floats) with no blocking I/O to overlap, which is the only thing virtual threads buy; on the ForkJoin
+ * carrier pool they would compete with, and be scheduled less predictably than, the compute threads of the CPU
+ * backend. A handful of named platform threads per epoch costs microseconds, shows up by name in thread dumps
+ * ({@code dl-train-loader-<dataset>-e<epoch>-w<i>}), and being daemons can never keep the JVM alive.
+ *
+ * <p>{@code workers == 0} loads each batch in the consumer's thread inside {@code next()} (PyTorch's
+ * {@code num_workers=0}); useful for debugging. The iterator of an epoch is meant for a single consumer thread.
+ * Batches of an epoch are invalid once the next epoch starts or the loader is closed.
+ */
+public final class DataLoader implements AutoCloseable {
+
+    /**
+     * Cumulative loader statistics since construction.
+     *
+     * @param samplesLoaded samples read by workers (or by the consumer when workers == 0)
+     * @param busySeconds   total time spent reading samples, summed over all workers
+     * @param waitSeconds   time the consumer spent blocked in {@code next()} waiting for a batch that wasn't ready
+     *                      (with workers == 0 this is the whole load time, since the consumer loads itself)
+     * @param workers       configured worker count
+     */
+    public record Stats(long samplesLoaded, double busySeconds, double waitSeconds, int workers) {
+        /**
+         * Samples per second of busy worker time, i.e. the rate one worker sustains; the loader's peak throughput
+         * is about this times {@code max(1, workers)}. 0 when nothing has been loaded yet.
+         */
+        public double samplesPerSecond() { return busySeconds > 0 ? samplesLoaded / busySeconds : 0.0; }
+    }
+
+    private final Dataset ds;
+    private final int[] indices;
+    private final int batchSize;
+    private final boolean shuffle;
+    private final boolean dropLast;
+    private final long seed;
+    private final int workers;
+    private final int sampleNumel;
+    private final int numClasses;
+    private final int batchesPerEpoch;
+    /** Ring size: prefetch, but never more than the batches in an epoch (extra buffers would never be used). */
+    private final int ring;
+    private final float[][] xBufs;
+    private final int[][] yBufs;
+
+    private final LongAdder samplesLoaded = new LongAdder();
+    private final LongAdder busyNanos = new LongAdder();
+    private final LongAdder waitNanos = new LongAdder();
+
+    private Run current;
+    private boolean closed;
+
+    /**
+     * @param ds        the dataset to read
+     * @param indices   the sample indices making up one epoch (a train or validation subset), or null for all
+     *                  samples 0..ds.size()-1; indices may repeat
+     * @param batchSize samples per batch, at least 1
+     * @param shuffle   shuffle the order every epoch (deterministically from seed and epoch); false keeps
+     *                  {@code indices} order
+     * @param dropLast  drop the last batch of an epoch if it would be smaller than batchSize
+     * @param seed      shuffle seed
+     * @param workers   background loader threads; 0 loads in the consumer's thread
+     * @param prefetch  number of reusable batch buffers (batches loaded ahead, including the one the consumer
+     *                  holds), at least 1; 2 or more lets loading overlap training
+     */
+    public DataLoader(Dataset ds, int[] indices, int batchSize, boolean shuffle, boolean dropLast,
+                      long seed, int workers, int prefetch) {
+        if (ds == null) throw new IllegalArgumentException("dataset is null");
+        if (batchSize < 1) throw new IllegalArgumentException("batchSize must be >= 1, got " + batchSize);
+        if (workers < 0) throw new IllegalArgumentException("workers must be >= 0 (0 = load in the caller's thread), got " + workers);
+        if (prefetch < 1) throw new IllegalArgumentException("prefetch must be >= 1 (number of batch buffers), got " + prefetch);
+        int n = ds.size();
+        if (indices == null) {
+            indices = new int[n];
+            for (int i = 0; i < n; i++) indices[i] = i;
+        } else {
+            indices = indices.clone();
+            for (int i = 0; i < indices.length; i++) {
+                if (indices[i] < 0 || indices[i] >= n)
+                    throw new IllegalArgumentException("indices[" + i + "] = " + indices[i] + " is outside dataset "
+                            + ds.name() + " of size " + n);
+            }
+        }
+        long numel = ds.sampleShape().numel();
+        if (numel < 1 || numel > Integer.MAX_VALUE)
+            throw new IllegalArgumentException("dataset " + ds.name() + " has sample shape " + ds.sampleShape()
+                    + " (" + numel + " elements per sample); need 1..2^31-1");
+        long batchFloats = (long) batchSize * numel;
+        if (batchFloats > Integer.MAX_VALUE - 8)
+            throw new IllegalArgumentException("batchSize " + batchSize + " x sample shape " + ds.sampleShape()
+                    + " = " + batchFloats + " floats does not fit in one Java array; use a smaller batch size");
+        this.ds = ds;
+        this.indices = indices;
+        this.batchSize = batchSize;
+        this.shuffle = shuffle;
+        this.dropLast = dropLast;
+        this.seed = seed;
+        this.workers = workers;
+        this.sampleNumel = (int) numel;
+        this.numClasses = ds.numClasses();
+        this.batchesPerEpoch = dropLast ? indices.length / batchSize : (indices.length + batchSize - 1) / batchSize;
+        this.ring = Math.max(1, Math.min(prefetch, batchesPerEpoch));
+        // The only large allocation: the ring, once. Epochs reuse these arrays.
+        this.xBufs = new float[ring][(int) batchFloats];
+        this.yBufs = new int[ring][batchSize];
+    }
+
+    public Dataset dataset() { return ds; }
+
+    /** Samples in one epoch (the subset size, before dropLast). */
+    public int samples() { return indices.length; }
+
+    public int batchSize() { return batchSize; }
+
+    public int batchesPerEpoch() { return batchesPerEpoch; }
+
+    /**
+     * Starts epoch {@code epoch} (from 0) and returns its batches in order. Any epoch still running is cancelled
+     * first (its workers stopped and joined; its batches become invalid). Call {@link Batch#release()} on each
+     * batch once done with its arrays; holding {@code prefetch} batches unreleased and asking for another is an
+     * error (it could never be filled).
+     */
+    public synchronized Iterator<Batch> epoch(int epoch) {
+        if (closed) throw new IllegalStateException("DataLoader for " + ds.name() + " is closed");
+        if (epoch < 0) throw new IllegalArgumentException("epoch must be >= 0, got " + epoch);
+        if (current != null) {
+            current.cancel();
+            current = null;
+        }
+        Run run = new Run(epoch, order(epoch));
+        run.start();
+        current = run;
+        return run;
+    }
+
+    public Stats stats() {
+        return new Stats(samplesLoaded.sum(), busyNanos.sum() * 1e-9, waitNanos.sum() * 1e-9, workers);
+    }
+
+    /** Stops the running epoch's workers and waits for them to exit. Idempotent. */
+    @Override
+    public synchronized void close() {
+        closed = true;
+        if (current != null) {
+            current.cancel();
+            current = null;
+        }
+    }
+
+    /**
+     * Splits 0..n-1 into {trainIdx, valIdx}: a seeded Fisher-Yates shuffle, then the first
+     * round(n * valFraction) shuffled indices form the validation set and the rest the training set. Each part is
+     * returned sorted ascending; together they are disjoint and cover 0..n-1 exactly once. Same (n, valFraction,
+     * seed), same split.
+     */
+    public static int[][] split(int n, double valFraction, long seed) {
+        if (n < 0) throw new IllegalArgumentException("n must be >= 0, got " + n);
+        if (!(valFraction >= 0.0 && valFraction < 1.0))
+            throw new IllegalArgumentException("valFraction must be in [0, 1), got " + valFraction);
+        int[] perm = new int[n];
+        for (int i = 0; i < n; i++) perm[i] = i;
+        // A stream distinct from every epoch's shuffle stream for the same seed (different salt).
+        shuffleInPlace(perm, new SplittableRandom(mix64(seed ^ 0x5851F42D4C957F2DL) + 0x6A09E667F3BCC909L));
+        int nVal = (int) Math.round(n * valFraction);
+        int[] val = Arrays.copyOfRange(perm, 0, nVal);
+        int[] train = Arrays.copyOfRange(perm, nVal, n);
+        Arrays.sort(val);
+        Arrays.sort(train);
+        return new int[][]{train, val};
+    }
+
+    // ----------------------------------------------------------------------------------------------------------
+
+    /** The sample order of an epoch: a function of (indices, shuffle, seed, epoch) only. */
+    private int[] order(int epoch) {
+        int[] order = indices.clone();
+        if (shuffle) {
+            // Mix seed and epoch through two rounds of a 64-bit finaliser so that nearby (seed, epoch) pairs give
+            // unrelated streams (SplittableRandom(s) and SplittableRandom(s + gamma) would be shifted copies).
+            long s = mix64(seed + mix64(epoch * 0x9E3779B97F4A7C15L + 0xD1B54A32D192ED03L));
+            shuffleInPlace(order, new SplittableRandom(s));
+        }
+        return order;
+    }
+
+    private static void shuffleInPlace(int[] a, SplittableRandom rng) {
+        for (int i = a.length - 1; i > 0; i--) {
+            int j = rng.nextInt(i + 1);
+            int t = a[i];
+            a[i] = a[j];
+            a[j] = t;
+        }
+    }
+
+    /** Stafford's variant 13 of the MurmurHash3 64-bit finaliser. */
+    private static long mix64(long z) {
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+
+    /**
+     * One epoch in flight: the shared slot state, its workers and the consumer-side iterator. Slot protocol, all
+     * under {@code lock}: a worker that claimed batch k waits until {@code freeFor[k % ring] == k} (the slot's
+     * previous batch, k - ring, was released), fills the buffers without the lock, then publishes
+     * {@code filled[slot] = k}. The consumer waits for {@code filled[slot] == k}, marks the slot held, and the
+     * batch's release() sets {@code freeFor[slot] = k + ring}. Workers claim batches in increasing order from an
+     * atomic counter, so the lowest unfinished batch is always fillable: no deadlock as long as the consumer
+     * releases what it has consumed.
+     */
+    private final class Run implements Iterator<Batch> {
+        private final int epoch;
+        private final int[] order;
+        private final Batch[] batches;
+        private final ReentrantLock lock = new ReentrantLock();
+        private final Condition changed = lock.newCondition();
+        private final int[] filled;
+        private final int[] freeFor;
+        private final boolean[] held;
+        private final AtomicInteger nextClaim = new AtomicInteger();
+        private Thread[] threads = new Thread[0];
+        private volatile boolean cancelled;
+        /** Lowest batch whose loading failed, and its wrapped exception (guarded by lock). */
+        private int failedBatch = Integer.MAX_VALUE;
+        private RuntimeException failure;
+        /** Consumer side: next batch number to deliver. */
+        private int nextDeliver;
+
+        Run(int epoch, int[] order) {
+            this.epoch = epoch;
+            this.order = order;
+            this.batches = new Batch[ring];
+            this.filled = new int[ring];
+            this.freeFor = new int[ring];
+            this.held = new boolean[ring];
+            for (int s = 0; s < ring; s++) {
+                final int slot = s;
+                // Fresh Batch views per epoch over the same arrays: a stale batch from a cancelled epoch then
+                // releases into its own (dead) Run and cannot free a slot of the current one.
+                batches[s] = new Batch(xBufs[s], yBufs[s], () -> release(slot));
+                filled[s] = -1;
+                freeFor[s] = s;
+            }
+        }
+
+        void start() {
+            int n = Math.min(workers, Math.min(ring, batchesPerEpoch));
+            threads = new Thread[n];
+            for (int w = 0; w < n; w++) {
+                Thread t = new Thread(this::work, "dl-train-loader-" + ds.name() + "-e" + epoch + "-w" + w);
+                t.setDaemon(true);
+                threads[w] = t;
+            }
+            for (Thread t : threads) t.start();
+        }
+
+        /** Stops the workers and waits until every one has exited. */
+        void cancel() {
+            cancelled = true;
+            lock.lock();
+            try {
+                changed.signalAll();
+            } finally {
+                lock.unlock();
+            }
+            boolean interrupted = false;
+            for (Thread t : threads) {
+                // Workers check `cancelled` between samples and wake from await() on the signal above; the
+                // interrupt additionally unblocks a Dataset.read that does interruptible I/O.
+                t.interrupt();
+                while (t.isAlive()) {
+                    try {
+                        t.join();
+                    } catch (InterruptedException e) {
+                        interrupted = true; // keep waiting: returning with live workers would leak them
+                    }
+                }
+            }
+            if (interrupted) Thread.currentThread().interrupt();
+        }
+
+        private boolean mustStop(int k) { return cancelled || failedBatch < k; }
+
+        private void work() {
+            try {
+                while (true) {
+                    int k = nextClaim.getAndIncrement();
+                    if (k >= batchesPerEpoch) return;
+                    int slot = k % ring;
+                    lock.lock();
+                    try {
+                        while (freeFor[slot] != k && !mustStop(k)) changed.await();
+                        if (mustStop(k)) return;
+                    } finally {
+                        lock.unlock();
+                    }
+                    if (!fill(k, slot)) return;
+                    lock.lock();
+                    try {
+                        filled[slot] = k;
+                        changed.signalAll();
+                    } finally {
+                        lock.unlock();
+                    }
+                }
+            } catch (InterruptedException e) {
+                // Only cancel() interrupts workers: just exit.
+            }
+        }
+
+        /**
+         * Reads batch k into its slot; returns false (after recording the failure) if a read failed or the epoch
+         * was cancelled mid-batch.
+         */
+        private boolean fill(int k, int slot) {
+            Batch b = batches[slot];
+            int start = k * batchSize;
+            int size = Math.min(batchSize, order.length - start);
+            long t0 = System.nanoTime();
+            int done = 0;
+            try {
+                for (int i = 0; i < size; i++) {
+                    if (cancelled) return false;
+                    int idx = order[start + i];
+                    int label;
+                    try {
+                        label = ds.read(idx, b.x, i * sampleNumel);
+                    } catch (Throwable t) {
+                        fail(k, new RuntimeException(ds.name() + ": reading sample " + idx + " failed (batch " + k
+                                + " of epoch " + epoch + "): " + t, t));
+                        return false;
+                    }
+                    if (label < 0 || label >= numClasses) {
+                        fail(k, new RuntimeException(ds.name() + ": sample " + idx + " has label " + label
+                                + ", outside [0, " + numClasses + ") (batch " + k + " of epoch " + epoch + ")"));
+                        return false;
+                    }
+                    b.y[i] = label;
+                    done++;
+                }
+                b.size = size;
+                b.index = k;
+                return true;
+            } finally {
+                busyNanos.add(System.nanoTime() - t0);
+                samplesLoaded.add(done);
+            }
+        }
+
+        private void fail(int k, RuntimeException e) {
+            lock.lock();
+            try {
+                if (k < failedBatch) {
+                    failedBatch = k;
+                    failure = e;
+                }
+                changed.signalAll();
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        private void release(int slot) {
+            lock.lock();
+            try {
+                if (!held[slot]) return; // double release, or a batch of a cancelled epoch: nothing to do
+                held[slot] = false;
+                freeFor[slot] = batches[slot].index + ring;
+                changed.signalAll();
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        @Override
+        public boolean hasNext() {
+            if (nextDeliver >= batchesPerEpoch) return false;
+            if (cancelled) throw cancelledError();
+            return true;
+        }
+
+        @Override
+        public Batch next() {
+            int k = nextDeliver;
+            if (k >= batchesPerEpoch)
+                throw new NoSuchElementException("epoch " + epoch + " of " + ds.name() + " has only " + batchesPerEpoch + " batches");
+            if (cancelled) throw cancelledError();
+            int slot = k % ring;
+            lock.lock();
+            try {
+                if (held[slot])
+                    throw new IllegalStateException("batch " + batches[slot].index + " of " + ds.name()
+                            + " was not released and its buffer is needed for batch " + k + " (prefetch " + ring
+                            + "): call batch.release() once done with a batch");
+                if (workers == 0) {
+                    // workers == 0: load here, in the consumer's thread.
+                    long t0 = System.nanoTime();
+                    try {
+                        if (!fill(k, slot)) throw failure != null ? failure : cancelledError();
+                    } finally {
+                        waitNanos.add(System.nanoTime() - t0);
+                    }
+                } else {
+                    if (filled[slot] != k) {
+                        // Not ready: this is the time the training loop is starved, so it is what waitSeconds counts.
+                        long t0 = System.nanoTime();
+                        try {
+                            while (filled[slot] != k) {
+                                if (failedBatch <= k) throw failure;
+                                if (cancelled) throw cancelledError();
+                                changed.await();
+                            }
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                            throw new IllegalStateException("interrupted while waiting for batch " + k + " of " + ds.name(), e);
+                        } finally {
+                            waitNanos.add(System.nanoTime() - t0);
+                        }
+                    }
+                    filled[slot] = -1;
+                }
+                held[slot] = true;
+                nextDeliver = k + 1;
+                return batches[slot];
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        private IllegalStateException cancelledError() {
+            return new IllegalStateException("epoch " + epoch + " of " + ds.name()
+                    + " was cancelled: a newer epoch was started or the DataLoader was closed");
+        }
+    }
+}

@@ -1,0 +1,307 @@
+package io.dltrain.runtime.data;
+
+import io.dltrain.runtime.tensor.Shape;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import java.util.NoSuchElementException;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * DataLoader: coverage and order of epochs, determinism independent of worker count, dropLast, error propagation,
+ * cancellation without leaked threads, and split(). The synthetic dataset writes its own index into every feature
+ * (plus a per-position offset), so each delivered sample can be checked against its label and position exactly.
+ */
+class DataLoaderTest {
+    static final int NUMEL = 3;
+
+    /** Sample i: features {i, i + 0.25, i + 0.5}, label i % 10. Optional failure index and per-read delay. */
+    static class Synthetic implements Dataset {
+        final String name;
+        final int n;
+        final int failAt;
+        final long sleepMillis;
+        final AtomicInteger reads = new AtomicInteger();
+
+        Synthetic(String name, int n, int failAt, long sleepMillis) {
+            this.name = name;
+            this.n = n;
+            this.failAt = failAt;
+            this.sleepMillis = sleepMillis;
+        }
+
+        Synthetic(String name, int n) { this(name, n, -1, 0); }
+
+        @Override public String name() { return name; }
+        @Override public int size() { return n; }
+        @Override public Shape sampleShape() { return Shape.of(1, 1, NUMEL); }
+        @Override public int numClasses() { return 10; }
+        @Override public List<String> classNames() { return List.of("0", "1", "2", "3", "4", "5", "6", "7", "8", "9"); }
+
+        @Override public int read(int index, float[] dst, int dstOffset) {
+            reads.incrementAndGet();
+            if (sleepMillis > 0) {
+                try { Thread.sleep(sleepMillis); } catch (InterruptedException e) { Thread.currentThread().interrupt(); }
+            }
+            if (index == failAt) throw new IllegalStateException("synthetic failure");
+            for (int j = 0; j < NUMEL; j++) dst[dstOffset + j] = index + 0.25f * j;
+            return index % 10;
+        }
+    }
+
+    /** Consumes a whole epoch, checking each sample's features against its label, and returns the sample order. */
+    static int[] consume(DataLoader dl, int epoch, List<Integer> sizes) {
+        List<Integer> order = new ArrayList<>();
+        Iterator<Batch> it = dl.epoch(epoch);
+        int expectIndex = 0;
+        while (it.hasNext()) {
+            Batch b = it.next();
+            assertEquals(expectIndex++, b.index(), "batches arrive in order");
+            if (sizes != null) sizes.add(b.size());
+            for (int i = 0; i < b.size(); i++) {
+                int idx = (int) b.x[i * NUMEL];
+                for (int j = 0; j < NUMEL; j++) assertEquals(idx + 0.25f * j, b.x[i * NUMEL + j], "feature " + j + " of sample " + idx);
+                assertEquals(idx % 10, b.y[i], "label of sample " + idx);
+                order.add(idx);
+            }
+            b.release();
+        }
+        assertEquals(dl.batchesPerEpoch(), expectIndex);
+        return order.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    static int[] range(int n) {
+        int[] a = new int[n];
+        for (int i = 0; i < n; i++) a[i] = i;
+        return a;
+    }
+
+    static List<Thread> liveLoaderThreads(String dsName) {
+        List<Thread> live = new ArrayList<>();
+        for (Thread t : Thread.getAllStackTraces().keySet())
+            if (t.isAlive() && t.getName().startsWith("dl-train-loader-" + dsName + "-")) live.add(t);
+        return live;
+    }
+
+    @Test
+    void everyIndexExactlyOncePerEpochWithPartialLastBatch() {
+        Synthetic ds = new Synthetic("cover", 103);
+        try (DataLoader dl = new DataLoader(ds, null, 10, true, false, 7, 3, 4)) {
+            assertEquals(103, dl.samples());
+            assertEquals(11, dl.batchesPerEpoch());
+            for (int e = 0; e < 3; e++) {
+                List<Integer> sizes = new ArrayList<>();
+                int[] order = consume(dl, e, sizes);
+                int[] sorted = order.clone();
+                Arrays.sort(sorted);
+                assertArrayEquals(range(103), sorted, "epoch " + e + " must contain every index exactly once");
+                for (int b = 0; b < 10; b++) assertEquals(10, sizes.get(b));
+                assertEquals(3, sizes.get(10), "last partial batch holds the remaining 103 - 100 samples");
+            }
+            DataLoader.Stats st = dl.stats();
+            assertEquals(3 * 103, st.samplesLoaded());
+            assertEquals(3, st.workers());
+            assertTrue(st.busySeconds() > 0 && st.samplesPerSecond() > 0);
+            assertTrue(st.waitSeconds() >= 0);
+        }
+    }
+
+    @Test
+    void orderDependsOnlyOnSeedAndEpoch() {
+        Synthetic ds = new Synthetic("order", 257);
+        // Different worker counts and ring sizes (including loading in the caller's thread) must agree.
+        try (DataLoader a = new DataLoader(ds, null, 16, true, false, 42, 1, 2);
+             DataLoader b = new DataLoader(ds, null, 16, true, false, 42, 4, 3);
+             DataLoader c = new DataLoader(ds, null, 16, true, false, 42, 0, 1);
+             DataLoader other = new DataLoader(ds, null, 16, true, false, 43, 2, 2)) {
+            int[] a0 = consume(a, 0, null), a1 = consume(a, 1, null);
+            // Epochs run out of order on b: the order still depends only on the epoch number.
+            int[] b1 = consume(b, 1, null), b0 = consume(b, 0, null);
+            assertArrayEquals(a0, b0);
+            assertArrayEquals(a1, b1);
+            assertArrayEquals(a1, consume(c, 1, null));
+            assertArrayEquals(a0, consume(a, 0, null), "re-running epoch 0 reproduces it");
+            assertFalse(Arrays.equals(a0, a1), "epochs 0 and 1 must be shuffled differently");
+            assertFalse(Arrays.equals(a0, range(257)), "shuffle must change the order");
+            assertFalse(Arrays.equals(a0, consume(other, 0, null)), "a different seed must give a different order");
+        }
+    }
+
+    @Test
+    void noShuffleKeepsGivenIndicesInOrder() {
+        Synthetic ds = new Synthetic("subset", 50);
+        int[] subset = {49, 3, 3, 17, 0, 25, 8};
+        try (DataLoader dl = new DataLoader(ds, subset, 3, false, false, 1, 2, 2)) {
+            assertEquals(7, dl.samples());
+            assertEquals(3, dl.batchesPerEpoch());
+            assertArrayEquals(subset, consume(dl, 0, null));
+            assertArrayEquals(subset, consume(dl, 5, null));
+        }
+        assertThrows(IllegalArgumentException.class, () -> new DataLoader(ds, new int[]{1, 50}, 3, false, false, 1, 1, 1));
+    }
+
+    @Test
+    void dropLastDropsOnlyThePartialBatch() {
+        Synthetic ds = new Synthetic("droplast", 103);
+        try (DataLoader dl = new DataLoader(ds, null, 10, true, true, 3, 2, 3)) {
+            assertEquals(10, dl.batchesPerEpoch());
+            List<Integer> sizes = new ArrayList<>();
+            int[] order = consume(dl, 0, sizes);
+            assertEquals(100, order.length);
+            assertTrue(sizes.stream().allMatch(s -> s == 10), "all batches full: " + sizes);
+            assertEquals(100, Arrays.stream(order).distinct().count(), "no sample repeated");
+        }
+        try (DataLoader exact = new DataLoader(ds, null, 103, false, true, 3, 1, 2)) {
+            assertEquals(1, exact.batchesPerEpoch(), "a batch that is exactly full is kept");
+        }
+        try (DataLoader none = new DataLoader(ds, null, 200, false, true, 3, 1, 2)) {
+            assertEquals(0, none.batchesPerEpoch());
+            Iterator<Batch> it = none.epoch(0);
+            assertFalse(it.hasNext());
+            assertThrows(NoSuchElementException.class, it::next);
+        }
+    }
+
+    @Test
+    void workerExceptionIsRethrownWithDatasetNameAndIndex() {
+        Synthetic ds = new Synthetic("faulty", 100, 57, 0);
+        for (int workers : new int[]{0, 1, 3}) {
+            try (DataLoader dl = new DataLoader(ds, null, 10, false, false, 1, workers, 3)) {
+                Iterator<Batch> it = dl.epoch(0);
+                // Samples 0..49 (batches 0..4) come before the failing sample and are delivered normally.
+                for (int b = 0; b < 5; b++) {
+                    Batch batch = it.next();
+                    assertEquals(b, batch.index());
+                    assertEquals(b * 10, (int) batch.x[0]);
+                    batch.release();
+                }
+                RuntimeException e = assertThrows(RuntimeException.class, it::next);
+                assertTrue(e.getMessage().contains("faulty") && e.getMessage().contains("sample 57"),
+                        "message must name the dataset and sample: " + e.getMessage());
+                assertTrue(e.getCause() instanceof IllegalStateException && "synthetic failure".equals(e.getCause().getMessage()),
+                        "original exception kept as cause (workers=" + workers + ")");
+            }
+            assertTrue(liveLoaderThreads("faulty").isEmpty());
+        }
+    }
+
+    @Test
+    void closeWithEpochHalfConsumedLeavesNoLoaderThreads() {
+        // Slow reads and more workers than buffers: when close() runs, workers are both mid-read and parked
+        // waiting for a free slot.
+        Synthetic ds = new Synthetic("halfway", 400, -1, 1);
+        assertTimeoutPreemptively(Duration.ofSeconds(20), () -> {
+            DataLoader dl = new DataLoader(ds, null, 8, true, false, 5, 4, 2);
+            Iterator<Batch> it = dl.epoch(0);
+            for (int i = 0; i < 3; i++) it.next().release();
+            Batch held = it.next(); // abandoned without release, as after an exception in a training step
+            assertFalse(liveLoaderThreads("halfway").isEmpty(), "workers should be running mid-epoch");
+            dl.close();
+            assertEquals(List.of(), liveLoaderThreads("halfway"), "close() must stop and join every loader thread");
+            held.release(); // a stale release after close is harmless
+            assertThrows(IllegalStateException.class, it::hasNext, "an epoch cut short by close() must not look finished");
+            assertThrows(IllegalStateException.class, () -> dl.epoch(1));
+            dl.close(); // idempotent
+        });
+        assertTrue(ds.reads.get() < 400, "the epoch was abandoned, not loaded to the end: " + ds.reads.get() + " reads");
+    }
+
+    @Test
+    void newEpochCancelsTheOldOneCleanly() {
+        Synthetic ds = new Synthetic("restart", 300, -1, 1);
+        assertTimeoutPreemptively(Duration.ofSeconds(20), () -> {
+            try (DataLoader dl = new DataLoader(ds, null, 10, true, false, 9, 3, 3)) {
+                Iterator<Batch> old = dl.epoch(0);
+                Batch stale = old.next();
+                int[] fresh = consume(dl, 1, null); // starts epoch 1 while epoch 0 is in flight
+                assertEquals(300, Arrays.stream(fresh).distinct().count());
+                assertThrows(IllegalStateException.class, old::next);
+                stale.release(); // must not disturb anything
+                for (Thread t : liveLoaderThreads("restart"))
+                    assertFalse(t.getName().contains("-e0-"), "epoch 0 worker still alive: " + t.getName());
+            }
+            assertEquals(List.of(), liveLoaderThreads("restart"));
+        });
+    }
+
+    @Test
+    void holdingEveryBufferAndAskingForMoreIsAnErrorNotADeadlock() {
+        Synthetic ds = new Synthetic("greedy", 40);
+        assertTimeoutPreemptively(Duration.ofSeconds(20), () -> {
+            try (DataLoader dl = new DataLoader(ds, null, 4, false, false, 1, 2, 2)) {
+                Iterator<Batch> it = dl.epoch(0);
+                Batch b0 = it.next();
+                Batch b1 = it.next();
+                IllegalStateException e = assertThrows(IllegalStateException.class, it::next);
+                assertTrue(e.getMessage().contains("release()"), e.getMessage());
+                b0.release();
+                b0.release(); // double release is a no-op
+                Batch b2 = it.next();
+                assertEquals(2, b2.index());
+                assertEquals(8, (int) b2.x[0]);
+                assertSame(b0.x, b2.x, "batch 2 reuses batch 0's buffer (ring of 2)");
+                b1.release();
+                b2.release();
+            }
+        });
+    }
+
+    @Test
+    void labelOutsideClassRangeIsReported() {
+        Dataset bad = new Synthetic("badlabel", 20) {
+            @Override public int read(int index, float[] dst, int dstOffset) {
+                super.read(index, dst, dstOffset);
+                return index == 13 ? 10 : 0;
+            }
+        };
+        try (DataLoader dl = new DataLoader(bad, null, 5, false, false, 1, 2, 2)) {
+            Iterator<Batch> it = dl.epoch(0);
+            it.next().release();
+            it.next().release();
+            RuntimeException e = assertThrows(RuntimeException.class, it::next);
+            assertTrue(e.getMessage().contains("sample 13") && e.getMessage().contains("label 10"), e.getMessage());
+        }
+    }
+
+    @Test
+    void splitIsDisjointCompleteSortedAndSeeded() {
+        int n = 1000;
+        int[][] s = DataLoader.split(n, 0.2, 11);
+        int[] train = s[0], val = s[1];
+        assertEquals(800, train.length);
+        assertEquals(200, val.length);
+        boolean[] seen = new boolean[n];
+        for (int[] part : s) {
+            for (int i = 0; i < part.length; i++) {
+                assertFalse(seen[part[i]], "index " + part[i] + " appears twice");
+                seen[part[i]] = true;
+                if (i > 0) assertTrue(part[i - 1] < part[i], "parts are sorted");
+            }
+        }
+        for (int i = 0; i < n; i++) assertTrue(seen[i], "index " + i + " missing");
+        assertArrayEquals(val, DataLoader.split(n, 0.2, 11)[1], "same seed, same split");
+        assertFalse(Arrays.equals(val, DataLoader.split(n, 0.2, 12)[1]), "different seed, different split");
+        // A shuffled split, not a prefix/suffix of 0..n-1.
+        assertTrue(val[val.length - 1] - val[0] > 200);
+
+        assertEquals(0, DataLoader.split(n, 0.0, 1)[1].length);
+        assertArrayEquals(range(n), DataLoader.split(n, 0.0, 1)[0]);
+        assertEquals(0, DataLoader.split(0, 0.5, 1)[0].length);
+        assertEquals(3, DataLoader.split(10, 0.29, 1)[1].length, "rounds n * valFraction (2.9 -> 3)");
+        assertThrows(IllegalArgumentException.class, () -> DataLoader.split(10, 1.0, 1));
+        assertThrows(IllegalArgumentException.class, () -> DataLoader.split(10, -0.1, 1));
+        assertThrows(IllegalArgumentException.class, () -> DataLoader.split(10, Double.NaN, 1));
+    }
+}
