@@ -83,7 +83,7 @@ final class TrainRun {
         } catch (DatasetException e) {
             throw usage(e.getMessage());
         }
-        if (data.notice() != null) out.println("dl-train: notice: " + data.notice());
+        if (data.hasNotice()) out.println("dl-train: notice: " + data.notice());
         Backend be;
         try {
             be = Backends.create(o.device, o.threads, msg -> out.println("dl-train: notice: " + msg));
