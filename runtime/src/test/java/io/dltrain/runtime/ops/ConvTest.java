@@ -1,0 +1,283 @@
+package io.dltrain.runtime.ops;
+
+import io.dltrain.runtime.backend.ConvParams;
+import io.dltrain.runtime.backend.cpu.CpuBackend;
+import io.dltrain.runtime.nn.Context;
+import io.dltrain.runtime.nn.Conv2d;
+import io.dltrain.runtime.tensor.Scope;
+import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.tensor.Tensor;
+import io.dltrain.runtime.testing.Check;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * conv2d (PyTorch's F.conv2d): forward, backward-data and backward-filter against direct loops in double over many
+ * geometries (stride, padding, dilation, groups, depthwise, 1x1, non-square, batches that split over threads or
+ * not), autograd against finite differences, accumulation, determinism, shape errors and the Conv2d layer.
+ */
+class ConvTest {
+    static final CpuBackend be = new CpuBackend(2);
+    static final CpuBackend be1 = new CpuBackend(1);
+
+    @AfterAll static void close() { be.close(); be1.close(); }
+
+    /** Forward / backward results are sums of at most a few hundred O(1) products in float: 1e-4 abs + rel. */
+    static final double TOL = 1e-4;
+
+    /** One test geometry: x [N, C, H, W], w [K, C/G, R, S]. */
+    record Geo(String name, int N, int C, int H, int W, int K, int R, int S, ConvParams p, boolean bias) {
+        int P() { return (H + 2 * p.padH() - p.dilationH() * (R - 1) - 1) / p.strideH() + 1; }
+        int Q() { return (W + 2 * p.padW() - p.dilationW() * (S - 1) - 1) / p.strideW() + 1; }
+        int Cg() { return C / p.groups(); }
+    }
+
+    static ConvParams cp(int sh, int sw, int ph, int pw, int dh, int dw, int g) { return new ConvParams(sh, sw, ph, pw, dh, dw, g); }
+
+    static List<Geo> geometries() {
+        List<Geo> g = new ArrayList<>();
+        g.add(new Geo("lenet conv1 (pad 2)", 5, 1, 12, 12, 6, 5, 5, ConvParams.of(1, 2), true));
+        g.add(new Geo("lenet conv2", 6, 6, 14, 14, 16, 5, 5, ConvParams.of(1, 0), true));
+        g.add(new Geo("stride 2 pad 1", 3, 3, 9, 8, 4, 3, 3, ConvParams.of(2, 1), true));
+        g.add(new Geo("dilation 2", 4, 2, 10, 9, 3, 3, 3, cp(1, 1, 2, 2, 2, 2, 1), true));
+        g.add(new Geo("dilation 2 stride 2", 3, 2, 11, 10, 3, 3, 2, cp(2, 2, 1, 0, 2, 2, 1), false));
+        g.add(new Geo("groups 2", 4, 4, 7, 7, 6, 3, 3, cp(1, 1, 1, 1, 1, 1, 2), true));
+        g.add(new Geo("depthwise stride 2", 3, 4, 9, 9, 4, 3, 3, cp(2, 2, 1, 1, 1, 1, 4), true));
+        g.add(new Geo("depthwise x2 multiplier", 3, 3, 6, 6, 6, 3, 3, cp(1, 1, 1, 1, 1, 1, 3), false));
+        g.add(new Geo("1x1 no bias", 4, 5, 6, 7, 3, 1, 1, ConvParams.of(1, 0), false));
+        g.add(new Geo("1x1 groups 2", 3, 4, 5, 5, 6, 1, 1, cp(1, 1, 0, 0, 1, 1, 2), true));
+        g.add(new Geo("1x1 stride 2", 3, 3, 7, 6, 4, 1, 1, ConvParams.of(2, 0), true));
+        g.add(new Geo("1x1 pad 1", 2, 2, 4, 5, 3, 1, 1, ConvParams.of(1, 1), true));
+        g.add(new Geo("non-square kernel/stride/pad", 3, 2, 7, 11, 3, 3, 5, cp(1, 2, 1, 2, 1, 1, 1), true));
+        g.add(new Geo("non-square stride rows", 3, 2, 9, 8, 3, 2, 3, cp(2, 1, 0, 1, 1, 1, 1), true));
+        g.add(new Geo("kernel = padded input", 2, 2, 3, 3, 2, 5, 5, ConvParams.of(1, 1), true));
+        g.add(new Geo("single image (threads split the GEMM)", 1, 3, 10, 10, 5, 3, 3, ConvParams.of(1, 1), true));
+        g.add(new Geo("single image stride 2", 1, 3, 10, 10, 5, 3, 3, ConvParams.of(2, 1), true));
+        g.add(new Geo("single image 1x1", 1, 6, 5, 5, 4, 1, 1, ConvParams.of(1, 0), true));
+        g.add(new Geo("many small images", 37, 3, 5, 5, 4, 3, 3, ConvParams.of(1, 1), true));
+        g.add(new Geo("many small images stride 2", 29, 3, 6, 6, 4, 3, 3, ConvParams.of(2, 1), true));
+        return g;
+    }
+
+    // ------------------------------------------------------------------ direct reference loops (double)
+
+    /** The input coordinate that output (p, q) meets at kernel tap (r, s), or -1 outside the input. */
+    static int inH(Geo g, int p, int r) { int h = p * g.p.strideH() - g.p.padH() + r * g.p.dilationH(); return h >= 0 && h < g.H ? h : -1; }
+    static int inW(Geo g, int q, int s) { int w = q * g.p.strideW() - g.p.padW() + s * g.p.dilationW(); return w >= 0 && w < g.W ? w : -1; }
+
+    static double[] refForward(Geo g, float[] x, float[] w, float[] b) {
+        int P = g.P(), Q = g.Q(), Cg = g.Cg(), Kg = g.K / g.p.groups();
+        double[] y = new double[g.N * g.K * P * Q];
+        for (int n = 0; n < g.N; n++) for (int k = 0; k < g.K; k++) for (int p = 0; p < P; p++) for (int q = 0; q < Q; q++) {
+            double acc = b == null ? 0 : b[k];
+            int grp = k / Kg;
+            for (int c = 0; c < Cg; c++) for (int r = 0; r < g.R; r++) for (int s = 0; s < g.S; s++) {
+                int h = inH(g, p, r), ww = inW(g, q, s);
+                if (h < 0 || ww < 0) continue;
+                acc += (double) x[((n * g.C + grp * Cg + c) * g.H + h) * g.W + ww] * w[((k * Cg + c) * g.R + r) * g.S + s];
+            }
+            y[((n * g.K + k) * P + p) * Q + q] = acc;
+        }
+        return y;
+    }
+
+    static double[] refBackwardData(Geo g, float[] dy, float[] w) {
+        int P = g.P(), Q = g.Q(), Cg = g.Cg(), Kg = g.K / g.p.groups();
+        double[] dx = new double[g.N * g.C * g.H * g.W];
+        for (int n = 0; n < g.N; n++) for (int k = 0; k < g.K; k++) for (int p = 0; p < P; p++) for (int q = 0; q < Q; q++) {
+            double d = dy[((n * g.K + k) * P + p) * Q + q];
+            int grp = k / Kg;
+            for (int c = 0; c < Cg; c++) for (int r = 0; r < g.R; r++) for (int s = 0; s < g.S; s++) {
+                int h = inH(g, p, r), ww = inW(g, q, s);
+                if (h < 0 || ww < 0) continue;
+                dx[((n * g.C + grp * Cg + c) * g.H + h) * g.W + ww] += d * w[((k * Cg + c) * g.R + r) * g.S + s];
+            }
+        }
+        return dx;
+    }
+
+    static double[] refBackwardFilter(Geo g, float[] x, float[] dy) {
+        int P = g.P(), Q = g.Q(), Cg = g.Cg(), Kg = g.K / g.p.groups();
+        double[] dw = new double[g.K * Cg * g.R * g.S];
+        for (int n = 0; n < g.N; n++) for (int k = 0; k < g.K; k++) for (int p = 0; p < P; p++) for (int q = 0; q < Q; q++) {
+            double d = dy[((n * g.K + k) * P + p) * Q + q];
+            int grp = k / Kg;
+            for (int c = 0; c < Cg; c++) for (int r = 0; r < g.R; r++) for (int s = 0; s < g.S; s++) {
+                int h = inH(g, p, r), ww = inW(g, q, s);
+                if (h < 0 || ww < 0) continue;
+                dw[((k * Cg + c) * g.R + r) * g.S + s] += d * x[((n * g.C + grp * Cg + c) * g.H + h) * g.W + ww];
+            }
+        }
+        return dw;
+    }
+
+    // ------------------------------------------------------------------ backend ops against the references
+
+    @Test
+    void forwardBackwardDataAndFilterMatchDirectLoops() {
+        for (CpuBackend b : List.of(be, be1)) {
+            SplittableRandom rng = new SplittableRandom(11);
+            for (Geo g : geometries()) {
+                try (Scope s = Scope.open()) {
+                    String what = g.name() + " (threads " + b.threads() + ")";
+                    float[] x = Check.uniform(rng, g.N * g.C * g.H * g.W, -1, 1);
+                    float[] w = Check.uniform(rng, g.K * g.Cg() * g.R * g.S, -1, 1);
+                    float[] bias = g.bias() ? Check.uniform(rng, g.K, -1, 1) : null;
+                    float[] dy = Check.uniform(rng, g.N * g.K * g.P() * g.Q(), -1, 1);
+                    Tensor xt = b.fromHost(x, Shape.of(g.N, g.C, g.H, g.W)), wt = b.fromHost(w, Shape.of(g.K, g.Cg(), g.R, g.S));
+                    Tensor bt = bias == null ? null : b.fromHost(bias, Shape.of(g.K));
+                    Tensor dyt = b.fromHost(dy, Shape.of(g.N, g.K, g.P(), g.Q()));
+
+                    Tensor y = b.empty(Shape.of(g.N, g.K, g.P(), g.Q()));
+                    b.fill(y, Float.NaN); // every element must be written
+                    b.convForward(xt, wt, bt, y, g.p());
+                    Check.close(what + " forward", refForward(g, x, w, bias), y.toFloatArray(), TOL, TOL);
+
+                    Tensor dx = b.empty(xt.shape());
+                    b.fill(dx, Float.NaN);
+                    b.convBackwardData(dyt, wt, dx, g.p());
+                    Check.close(what + " backward data", refBackwardData(g, dy, w), dx.toFloatArray(), TOL, TOL);
+
+                    Tensor dw = b.empty(wt.shape());
+                    b.fill(dw, Float.NaN);
+                    b.convBackwardFilter(xt, dyt, dw, g.p(), false);
+                    Check.close(what + " backward filter", refBackwardFilter(g, x, dy), dw.toFloatArray(), TOL, TOL);
+                }
+            }
+        }
+    }
+
+    @Test
+    void backwardFilterAccumulateAdds() {
+        SplittableRandom rng = new SplittableRandom(12);
+        for (Geo g : List.of(geometries().get(1), geometries().get(2), geometries().get(5), geometries().get(8), geometries().get(15))) {
+            for (CpuBackend b : List.of(be, be1)) {
+                try (Scope s = Scope.open()) {
+                    float[] x = Check.uniform(rng, g.N * g.C * g.H * g.W, -1, 1);
+                    float[] dy = Check.uniform(rng, g.N * g.K * g.P() * g.Q(), -1, 1);
+                    float[] prev = Check.uniform(rng, g.K * g.Cg() * g.R * g.S, -1, 1);
+                    Tensor dw = b.fromHost(prev, Shape.of(g.K, g.Cg(), g.R, g.S));
+                    b.convBackwardFilter(b.fromHost(x, Shape.of(g.N, g.C, g.H, g.W)), b.fromHost(dy, Shape.of(g.N, g.K, g.P(), g.Q())), dw, g.p(), true);
+                    double[] want = refBackwardFilter(g, x, dy);
+                    for (int i = 0; i < want.length; i++) want[i] += prev[i];
+                    Check.close(g.name() + " accumulate (threads " + b.threads() + ")", want, dw.toFloatArray(), TOL, TOL);
+                }
+            }
+        }
+    }
+
+    @Test
+    void backwardFilterIsBitIdenticalAcrossRuns() {
+        SplittableRandom rng = new SplittableRandom(13);
+        for (Geo g : List.of(new Geo("lenet conv2 batch 32", 32, 6, 14, 14, 16, 5, 5, ConvParams.of(1, 0), true),
+                new Geo("stride 2 batch 32", 32, 3, 9, 9, 4, 3, 3, ConvParams.of(2, 1), true))) {
+            try (Scope s = Scope.open()) {
+                Tensor x = b(rng, g.N, g.C, g.H, g.W), dy = b(rng, g.N, g.K, g.P(), g.Q());
+                Tensor dw1 = be.empty(Shape.of(g.K, g.Cg(), g.R, g.S)), dw2 = be.empty(dw1.shape());
+                be.convBackwardFilter(x, dy, dw1, g.p(), false);
+                be.convBackwardFilter(x, dy, dw2, g.p(), false);
+                assertArrayEquals(dw1.toFloatArray(), dw2.toFloatArray(), g.name() + ": dW differs between two identical runs");
+                // And the other ops, for good measure.
+                Tensor w = b(rng, g.K, g.Cg(), g.R, g.S);
+                Tensor dx1 = be.empty(x.shape()), dx2 = be.empty(x.shape());
+                be.convBackwardData(dy, w, dx1, g.p());
+                be.convBackwardData(dy, w, dx2, g.p());
+                assertArrayEquals(dx1.toFloatArray(), dx2.toFloatArray(), g.name() + ": dx differs between two identical runs");
+            }
+        }
+    }
+
+    private static Tensor b(SplittableRandom rng, int... dims) {
+        return be.fromHost(Check.uniform(rng, Shape.of(dims).size(), -1, 1), Shape.of(dims));
+    }
+
+    // ------------------------------------------------------------------ autograd
+
+    @Test
+    void gradientsMatchFiniteDifferences() {
+        SplittableRandom rng = new SplittableRandom(14);
+        List<Geo> small = List.of(
+                new Geo("pad 1", 2, 2, 5, 5, 3, 3, 3, ConvParams.of(1, 1), true),
+                new Geo("stride 2 pad 1 non-square", 2, 2, 6, 5, 2, 3, 2, cp(2, 1, 1, 1, 1, 1, 1), true),
+                new Geo("dilation 2", 2, 1, 6, 6, 2, 2, 2, cp(1, 1, 1, 1, 2, 2, 1), true),
+                new Geo("groups 2", 2, 4, 4, 4, 2, 3, 3, cp(1, 1, 1, 1, 1, 1, 2), true),
+                new Geo("1x1 no bias", 2, 3, 3, 3, 2, 1, 1, ConvParams.of(1, 0), false));
+        for (Geo g : small) {
+            try (Tensor x = Check.param(be, rng, -1, 1, g.N, g.C, g.H, g.W);
+                 Tensor w = Check.param(be, rng, -1, 1, g.K, g.Cg(), g.R, g.S);
+                 Tensor bias = g.bias() ? Check.param(be, rng, -1, 1, g.K) : null) {
+                List<Tensor> inputs = bias == null ? List.of(x, w) : List.of(x, w, bias);
+                Check.gradients("conv2d " + g.name(), in -> Conv.conv2d(in.get(0), in.get(1), in.size() > 2 ? in.get(2) : null, g.p()),
+                        inputs, Check.EPS, Check.ATOL, Check.RTOL);
+            }
+        }
+    }
+
+    @Test
+    void inputGradientIsSkippedWhenNotNeeded() {
+        SplittableRandom rng = new SplittableRandom(15);
+        try (Scope s = Scope.open(); Tensor w = Check.param(be, rng, -1, 1, 2, 1, 3, 3)) {
+            Tensor x = b(rng, 2, 1, 5, 5); // data: no grad
+            Tensor y = Conv.conv2d(x, w, null, ConvParams.of(1, 1));
+            io.dltrain.runtime.autograd.Autograd.backward(y, be.fromHost(Check.uniform(rng, y.shape().size(), -1, 1), y.shape()));
+            assertNull(x.grad());
+            assertEquals(w.shape(), w.grad().shape());
+        }
+    }
+
+    // ------------------------------------------------------------------ errors and the layer
+
+    @Test
+    void shapeErrorsSayWhatIsWrong() {
+        try (Scope s = Scope.open()) {
+            var e = assertThrows(IllegalArgumentException.class,
+                    () -> Conv.conv2d(be.zeros(Shape.of(1, 3, 8, 8)), be.zeros(Shape.of(4, 2, 3, 3)), null, ConvParams.of(1, 1)));
+            assertTrue(e.getMessage().contains("3 channels") && e.getMessage().contains("[4, 2, 3, 3]"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class,
+                    () -> Conv.conv2d(be.zeros(Shape.of(1, 4, 8, 8)), be.zeros(Shape.of(3, 2, 3, 3)), null, cp(1, 1, 0, 0, 1, 1, 2)));
+            assertTrue(e.getMessage().contains("groups=2"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class,
+                    () -> Conv.conv2d(be.zeros(Shape.of(1, 1, 4, 4)), be.zeros(Shape.of(2, 1, 5, 5)), null, ConvParams.of(1, 0)));
+            assertTrue(e.getMessage().contains("larger than the padded input"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class,
+                    () -> Conv.conv2d(be.zeros(Shape.of(3, 8, 8)), be.zeros(Shape.of(2, 3, 3, 3)), null, ConvParams.of(1, 0)));
+            assertTrue(e.getMessage().contains("[N, C, H, W]"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class,
+                    () -> Conv.conv2d(be.zeros(Shape.of(1, 3, 8, 8)), be.zeros(Shape.of(2, 3, 3, 3)), be.zeros(Shape.of(3)), ConvParams.of(1, 0)));
+            assertTrue(e.getMessage().contains("bias"), e.getMessage());
+        }
+    }
+
+    @Test
+    void conv2dLayerHasPytorchParametersAndInit() {
+        try (Conv2d c = new Conv2d(new Context(be, 7), 1, 6, 5, 1, 2);
+             Conv2d d = new Conv2d(new Context(be, 7), 4, 8, 3, 1, 2, 2, 1, 0, 2, 1, 2, false)) {
+            assertEquals("Conv2d(1 -> 6, k5, s1, p2)", c.toString());
+            assertEquals(List.of("weight", "bias"), List.copyOf(c.namedParameters().keySet()));
+            assertEquals(Shape.of(6, 1, 5, 5), c.weight().shape());
+            assertEquals(Shape.of(6), c.bias().shape());
+            double bound = 1 / Math.sqrt(25); // PyTorch: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = 1*5*5
+            for (float v : c.weight().toFloatArray()) assertTrue(Math.abs(v) <= bound, "weight " + v + " outside +-" + bound);
+            for (float v : c.bias().toFloatArray()) assertTrue(Math.abs(v) <= bound, "bias " + v + " outside +-" + bound);
+            assertEquals(Shape.of(8, 2, 3, 1), d.weight().shape());
+            assertNull(d.bias());
+            assertEquals("Conv2d(4 -> 8, k3x1, s2, p1x0, d2x1, g2, no bias)", d.toString());
+            try (Scope s = Scope.open()) {
+                Tensor y = c.forward(be.zeros(Shape.of(2, 1, 28, 28)));
+                assertEquals(Shape.of(2, 6, 28, 28), y.shape());
+                Tensor z = d.forward(be.zeros(Shape.of(2, 4, 9, 9)));
+                assertEquals(Shape.of(2, 8, 4, 5), z.shape()); // P = (9+2-2*2-1)/2+1 = 4, Q = (9-1)/2+1 = 5
+            }
+        }
+    }
+}
