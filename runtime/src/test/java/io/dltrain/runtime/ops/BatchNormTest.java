@@ -145,6 +145,32 @@ class BatchNormTest {
     }
 
     @Test
+    void statisticsSurviveALargeMean() {
+        // Channel means of 10000 and -300 with standard deviations of 0.01 and 1: E[x^2] - E[x]^2 cancels 12 digits
+        // in channel 0, too many even for double sums of x and x^2; the kernel must still get the variance right.
+        SplittableRandom rng = new SplittableRandom(9);
+        int N = 64, C = 2, inner = 16;
+        float[] x = new float[N * C * inner];
+        for (int n = 0; n < N; n++) for (int i = 0; i < inner; i++) {
+            x[(n * C) * inner + i] = (float) (10000 + 0.01 * rng.nextGaussian());
+            x[(n * C + 1) * inner + i] = (float) (-300 + rng.nextGaussian());
+        }
+        try (Scope s = Scope.open()) {
+            Shape c = Shape.of(C), shape = Shape.of(N, C, 4, 4);
+            Tensor rm = be.zeros(c), rv = be.zeros(c), y = be.empty(shape), sm = be.empty(c), si = be.empty(c);
+            Tensor g = be.empty(c);
+            be.fill(g, 1f);
+            be.batchNormForwardTraining(be.fromHost(x, shape), g, be.zeros(c), rm, rv, 1f, EPS, y, sm, si);
+            double[][] st = stats(x, N, C, inner);
+            int M = N * inner;
+            Check.close("mean with a large offset", st[0], sm.toFloatArray(), 0, 1e-7);
+            // momentum 1: running_var is the unbiased batch variance itself
+            Check.close("unbiased variance with a large offset", new double[] {st[1][0] * M / (M - 1), st[1][1] * M / (M - 1)},
+                    rv.toFloatArray(), 0, 1e-5);
+        }
+    }
+
+    @Test
     void backwardMatchesFormulaAndAccumulates() {
         SplittableRandom rng = new SplittableRandom(4);
         for (int[] dims : SHAPES) {

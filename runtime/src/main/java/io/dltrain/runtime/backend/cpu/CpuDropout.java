@@ -31,9 +31,13 @@ final class CpuDropout {
             return;
         }
         float keep = p == 1f ? 0f : 1f / (1f - p);
+        // Branch-free keep test (a branch on random data mispredicts ~p of the time): for non-negative floats the
+        // int bit patterns order like the values, so uniform < p exactly when bits(uniform) - bits(p) < 0.
+        int pBits = Float.floatToRawIntBits(p), keepBits = Float.floatToRawIntBits(keep);
         be.par.forRange(n, GRAIN, (s, e) -> {
             for (int i = s; i < e; i++) {
-                float m = DropoutRng.uniform(seed, i) < p ? 0f : keep;
+                int dropped = (Float.floatToRawIntBits(DropoutRng.uniform(seed, i)) - pBits) >> 31; // -1 if dropped, else 0
+                float m = Float.intBitsToFloat(keepBits & ~dropped);
                 K[ko + i] = m;
                 Y[yo + i] = X[xo + i] * m;
             }

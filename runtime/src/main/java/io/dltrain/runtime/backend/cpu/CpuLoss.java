@@ -151,7 +151,7 @@ final class CpuLoss {
                 double acc = 0;
                 for (int i = s; i < e; i++) {
                     double x = X[xo + i], t = T[to + i];
-                    acc += Math.max(x, 0) - x * t + Math.log1p(Math.exp(-Math.abs(x)));
+                    acc += CpuActivation.softplus(x) - x * t; // softplus(x) = max(x, 0) + log1p(exp(-|x|))
                 }
                 return acc;
             };

@@ -17,9 +17,10 @@ import static io.dltrain.runtime.backend.cpu.CpuBackend.sameSize;
  *   <li>Backward (training statistics): dbeta = sum dy, dgamma = sum dy * xhat,
  *       dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)).</li>
  * </ul>
- * Work is split over channels; each channel's sums run in double in a fixed order (two passes: the mean, then
- * the squared deviations, which avoids the cancellation of E[x^2] - E[x]^2), so results do not depend on the
- * thread count. [N, C] inputs (inner = 1) walk rows of C and keep per-channel accumulators so loops stay contiguous.
+ * Work is split over channels; each channel's sums run in double in a fixed order, so results do not depend on
+ * the thread count. The training forward reads x twice (statistics from sums shifted by a sample value, then the
+ * output), the backward twice (two sums, then dx). [N, C] inputs (inner = 1) walk rows of C with per-channel
+ * accumulators so the loops stay contiguous.
  */
 final class CpuNorm {
     private CpuNorm() {}
@@ -68,36 +69,36 @@ final class CpuNorm {
         double invM = 1.0 / M, unbias = (double) M / (M - 1);
         be.par.forRange(C, channelGrain(d), (cs, ce) -> {
             int K = ce - cs;
-            double[] mean = new double[K], sq = new double[K];
-            // Pass 1: means.
-            if (inner == 1) {
-                for (int n = 0; n < N; n++) { int b = xo + n * C + cs; for (int k = 0; k < K; k++) mean[k] += X[b + k]; }
-            } else {
-                for (int k = 0; k < K; k++) {
-                    double acc = 0;
-                    for (int n = 0; n < N; n++) acc += sum(X, xo + (n * C + cs + k) * inner, inner);
-                    mean[k] = acc;
-                }
-            }
-            for (int k = 0; k < K; k++) mean[k] *= invM;
-            // Pass 2: squared deviations from the mean.
+            // One pass over x: sums of d = x - shift and d^2, shift = the channel's first value. Shifting by a
+            // sample keeps var = (S2 - S1^2 / M) / M free of the cancellation that plain sums of x and x^2 suffer
+            // when |mean| >> std (in double the loss is ~1e-16 * (shift - mean)^2 / var).
+            double[] shiftBy = new double[K], s1 = new double[K], s2 = new double[K];
+            for (int k = 0; k < K; k++) shiftBy[k] = X[xo + (cs + k) * inner];
             if (inner == 1) {
                 for (int n = 0; n < N; n++) {
                     int b = xo + n * C + cs;
-                    for (int k = 0; k < K; k++) { double v = X[b + k] - mean[k]; sq[k] += v * v; }
+                    for (int k = 0; k < K; k++) { double dev = X[b + k] - shiftBy[k]; s1[k] += dev; s2[k] += dev * dev; }
                 }
             } else {
+                double[] acc = new double[2];
                 for (int k = 0; k < K; k++) {
-                    double acc = 0;
-                    for (int n = 0; n < N; n++) acc += sumSquaredDeviations(X, xo + (n * C + cs + k) * inner, inner, mean[k]);
-                    sq[k] = acc;
+                    acc[0] = 0; acc[1] = 0;
+                    for (int n = 0; n < N; n++) shiftedSums(X, xo + (n * C + cs + k) * inner, inner, shiftBy[k], acc);
+                    s1[k] = acc[0];
+                    s2[k] = acc[1];
                 }
+            }
+            double[] mean = new double[K], variance = new double[K];
+            for (int k = 0; k < K; k++) {
+                double meanDev = s1[k] * invM;
+                mean[k] = shiftBy[k] + meanDev;
+                variance[k] = Math.max(0.0, s2[k] * invM - meanDev * meanDev);
             }
             // Statistics, running-stat update (PyTorch: running = (1 - momentum) * running + momentum * batch).
             float[] m = new float[K], scale = new float[K], shift = new float[K];
             for (int k = 0; k < K; k++) {
                 int c = cs + k;
-                double var = sq[k] * invM;
+                double var = variance[k];
                 double invStd = 1.0 / Math.sqrt(var + eps);
                 SM[smo + c] = (float) mean[k];
                 SI[sio + c] = (float) invStd;
@@ -107,7 +108,7 @@ final class CpuNorm {
                 scale[k] = (float) (Gm[go + c] * invStd);
                 shift[k] = Bt[bo + c];
             }
-            // Pass 3: y = (x - mean) * (gamma * invstd) + beta.
+            // Second pass: y = (x - mean) * (gamma * invstd) + beta.
             normalise(X, xo, Y, yo, N, C, inner, cs, ce, m, scale, shift);
         });
     }
@@ -253,15 +254,18 @@ final class CpuNorm {
         return (s0 + s1) + (s2 + s3);
     }
 
-    private static double sumSquaredDeviations(float[] a, int from, int len, double mean) {
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    /** acc[0] += sum of (a[i] - shift), acc[1] += sum of (a[i] - shift)^2, over [from, from + len). */
+    private static void shiftedSums(float[] a, int from, int len, double shift, double[] acc) {
+        double s0 = 0, s1 = 0, q0 = 0, q1 = 0;
         int i = 0;
-        for (; i + 4 <= len; i += 4) {
-            double v0 = a[from + i] - mean, v1 = a[from + i + 1] - mean, v2 = a[from + i + 2] - mean, v3 = a[from + i + 3] - mean;
-            s0 += v0 * v0; s1 += v1 * v1; s2 += v2 * v2; s3 += v3 * v3;
+        for (; i + 2 <= len; i += 2) {
+            double d0 = a[from + i] - shift, d1 = a[from + i + 1] - shift;
+            s0 += d0; s1 += d1;
+            q0 += d0 * d0; q1 += d1 * d1;
         }
-        for (; i < len; i++) { double v = a[from + i] - mean; s0 += v * v; }
-        return (s0 + s1) + (s2 + s3);
+        if (i < len) { double d = a[from + i] - shift; s0 += d; q0 += d * d; }
+        acc[0] += s0 + s1;
+        acc[1] += q0 + q1;
     }
 
     /** sum_i g[i] * (x[i] - mean). */
