@@ -40,8 +40,13 @@ class ActivationTest {
     /** Random values in [-6, 6) plus hard cases; 50k values so the parallel split is exercised. */
     static float[] inputs() {
         float[] r = Check.uniform(new SplittableRandom(11), 50_000, -6, 6);
-        float[] hard = {0f, -0f, 1e-4f, -1e-4f, 1f, -1f, 80f, -80f, 30f, -30f, 15f, -15f, 9.99f, 10.01f,
-                19.99f, 20f, 20.01f, -20f, 5e-38f, -5e-38f, 3f, -3f, 0.70710678f, -0.70710678f, 1.4142135f, 3.5355339f, -3.5355339f};
+        float[] hard = {0f, -0f, 1f, -1f, 80f, -80f, 30f, -30f, 15f, -15f, 9.99f, 10.01f,
+                19.99f, 20f, 20.01f, -20f, 5e-38f, -5e-38f, 3f, -3f, 1e-30f, -1e-30f,
+                // where the kernels switch formulas: erf pieces (|x|/sqrt 2 = 1, 2.5), the series of tanh (1e-4),
+                // ELU's expm1 (1e-5), Softplus's log1p (|beta x| = ln 1e4 = 9.2103 for beta 1 and 2)
+                0.70710678f, -0.70710678f, 1.4142135f, -1.4142135f, 1.4142137f, 3.5355339f, -3.5355339f, 3.535534f,
+                1e-4f, -1e-4f, 0.99999e-4f, -0.99999e-4f, 1.00001e-4f, 1e-5f, -1e-5f, 0.99999e-5f, -0.99999e-5f, -1.00001e-5f,
+                9.2103f, -9.2103f, 9.2104f, -9.2104f, 4.60515f, -4.60515f, 4.6052f, -4.6052f};
         System.arraycopy(hard, 0, r, 0, hard.length);
         return r;
     }

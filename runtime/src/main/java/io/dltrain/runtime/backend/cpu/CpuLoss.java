@@ -1,29 +1,208 @@
 package io.dltrain.runtime.backend.cpu;
 
-import io.dltrain.runtime.backend.*;
+import io.dltrain.runtime.backend.LossKind;
+import io.dltrain.runtime.tensor.DType;
 import io.dltrain.runtime.tensor.Tensor;
 
-/** CPU losses and the top-k metric. */
+import static io.dltrain.runtime.backend.cpu.CpuBackend.f;
+import static io.dltrain.runtime.backend.cpu.CpuBackend.i;
+import static io.dltrain.runtime.backend.cpu.CpuBackend.n;
+import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
+import static io.dltrain.runtime.backend.cpu.CpuBackend.sameSize;
+
+/**
+ * CPU losses and the top-k metric, all with PyTorch's reduction='mean':
+ * <ul>
+ *   <li>Softmax cross-entropy ({@code F.cross_entropy(logits, labels, label_smoothing=eps)}): per row,
+ *       loss = lse - (1 - eps) x[label] - (eps / C) sum_c x[c] with lse = log sum exp(x) computed max-shifted, which is
+ *       cross-entropy against the target (1 - eps) one-hot + eps / C; gradient (softmax - target) / N.</li>
+ *   <li>MSE (pred - t)^2, L1 |pred - t| (gradient sign, 0 at 0 like torch.sign), BCE with logits
+ *       max(x, 0) - x t + log1p(exp(-|x|)) with gradient sigmoid(x) - t.</li>
+ *   <li>countTopK: rows whose label's logit has fewer than k strictly larger logits in its row.</li>
+ * </ul>
+ * Reductions sum in double per parallel chunk and combine the partials in chunk order (deterministic for a thread
+ * count). Labels are checked before any work: one outside [0, C) is an error naming the row and the value.
+ */
 final class CpuLoss {
     private CpuLoss() {}
 
+    /** Elements per parallel chunk. */
+    private static final int GRAIN = 1 << 14;
+
+    /** Checks logits [N, C], labels INT32 [N] and every label in [0, C); returns {N, C}. */
+    private static int[] checkLabels(Tensor logits, Tensor labels, String op) {
+        if (logits.rank() != 2)
+            throw new IllegalArgumentException(op + ": expected logits [N, C], got " + logits.shape());
+        int N = logits.dim(0), C = logits.dim(1);
+        if (labels.dtype() != DType.INT32)
+            throw new IllegalArgumentException(op + ": labels must be INT32 class indices, got " + labels.dtype() + " " + labels.shape());
+        if (labels.numel() != N)
+            throw new IllegalArgumentException(op + ": labels " + labels.shape() + " do not match the " + N + " rows of logits " + logits.shape());
+        int[] L = i(labels);
+        int lo = off(labels);
+        for (int r = 0; r < N; r++) {
+            int v = L[lo + r];
+            if (v < 0 || v >= C)
+                throw new IllegalArgumentException(op + ": label " + v + " in row " + r + " is outside [0, " + C
+                        + ") for logits " + logits.shape() + " (are the labels 1-based, or is the model's number of classes wrong?)");
+        }
+        return new int[] {N, C};
+    }
+
+    private static void checkSmoothing(float eps, String op) {
+        if (!(eps >= 0f && eps <= 1f)) throw new IllegalArgumentException(op + ": label smoothing must be in [0, 1], got " + eps);
+    }
+
+    /** Sum over chunks of rows (or elements) of a per-chunk double partial, combined in chunk order. */
+    @FunctionalInterface
+    private interface PartialSum { double run(int start, int end); }
+
+    private static double reduce(CpuBackend be, int n, int grain, PartialSum body) {
+        int chunks = be.par.chunks(n, grain);
+        double[] partial = new double[chunks];
+        be.par.forChunks(n, chunks, (c, s, e) -> partial[c] = body.run(s, e));
+        double total = 0;
+        for (double p : partial) total += p;
+        return total;
+    }
+
     static void crossEntropyForward(CpuBackend be, Tensor logits, Tensor labels, float labelSmoothing, Tensor probs, Tensor loss) {
-        throw new UnsupportedOperationException("CpuLoss: not implemented yet");
+        String op = "crossEntropy";
+        checkSmoothing(labelSmoothing, op);
+        int[] nc = checkLabels(logits, labels, op);
+        int N = nc[0], C = nc[1];
+        sameSize(logits, probs, op);
+        float[] X = f(logits), P = f(probs);
+        int[] L = i(labels);
+        int xo = off(logits), po = off(probs), lo = off(labels);
+        double onHot = 1.0 - labelSmoothing, spread = (double) labelSmoothing / C;
+        double total = reduce(be, N, Math.max(1, GRAIN / Math.max(1, C)), (s, e) -> {
+            double acc = 0;
+            for (int r = s; r < e; r++) {
+                int b = xo + r * C, pb = po + r * C;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int c = 0; c < C; c++) max = Math.max(max, X[b + c]);
+                double sumExp = 0, sumX = 0;
+                for (int c = 0; c < C; c++) {
+                    double v = X[b + c];
+                    double ez = Math.exp(v - max);
+                    P[pb + c] = (float) ez;
+                    sumExp += ez;
+                    sumX += v - max;
+                }
+                float inv = (float) (1.0 / sumExp);
+                for (int c = 0; c < C; c++) P[pb + c] *= inv;
+                // Everything relative to max: lse' = log sum exp(x - max), so large logits lose nothing.
+                double lse = Math.log(sumExp);
+                double nll = lse - ((double) X[b + L[lo + r]] - max);
+                double smooth = C * lse - sumX; // sum_c -log p_c
+                acc += onHot * nll + spread * smooth;
+            }
+            return acc;
+        });
+        f(loss)[off(loss)] = (float) (total / N);
     }
 
     static void crossEntropyBackward(CpuBackend be, Tensor probs, Tensor labels, float labelSmoothing, Tensor dloss, Tensor dlogits) {
-        throw new UnsupportedOperationException("CpuLoss: not implemented yet");
+        String op = "crossEntropy backward";
+        checkSmoothing(labelSmoothing, op);
+        int[] nc = checkLabels(probs, labels, op);
+        int N = nc[0], C = nc[1];
+        sameSize(probs, dlogits, op);
+        float[] P = f(probs), G = f(dlogits);
+        int[] L = i(labels);
+        int po = off(probs), go = off(dlogits), lo = off(labels);
+        float scale = (float) (f(dloss)[off(dloss)] / (double) N);
+        float spread = labelSmoothing / C, onHot = 1f - labelSmoothing;
+        be.par.forRange(N, Math.max(1, GRAIN / Math.max(1, C)), (s, e) -> {
+            for (int r = s; r < e; r++) {
+                int pb = po + r * C, gb = go + r * C;
+                for (int c = 0; c < C; c++) G[gb + c] = (P[pb + c] - spread) * scale;
+                int t = L[lo + r];
+                G[gb + t] = (P[pb + t] - spread - onHot) * scale;
+            }
+        });
+    }
+
+    private static void checkPair(Tensor pred, Tensor target, LossKind kind) {
+        if (pred.numel() != target.numel())
+            throw new IllegalArgumentException(kind + " loss: prediction " + pred.shape() + " and target " + target.shape()
+                    + " have different sizes");
+        if (target.dtype() != DType.FP32)
+            throw new IllegalArgumentException(kind + " loss: target must be FP32, got " + target.dtype());
     }
 
     static void forward(CpuBackend be, LossKind kind, Tensor pred, Tensor target, Tensor loss) {
-        throw new UnsupportedOperationException("CpuLoss: not implemented yet");
+        checkPair(pred, target, kind);
+        float[] X = f(pred), T = f(target);
+        int xo = off(pred), to = off(target), n = n(pred);
+        double total = reduce(be, n, GRAIN, switch (kind) {
+            case MSE -> (s, e) -> {
+                double acc = 0;
+                for (int i = s; i < e; i++) { double d = (double) X[xo + i] - T[to + i]; acc += d * d; }
+                return acc;
+            };
+            case L1 -> (s, e) -> {
+                double acc = 0;
+                for (int i = s; i < e; i++) acc += Math.abs((double) X[xo + i] - T[to + i]);
+                return acc;
+            };
+            case BCE_WITH_LOGITS -> (s, e) -> {
+                double acc = 0;
+                for (int i = s; i < e; i++) {
+                    double x = X[xo + i], t = T[to + i];
+                    acc += CpuActivation.softplus(x) - x * t; // softplus(x) = max(x, 0) + log1p(exp(-|x|))
+                }
+                return acc;
+            };
+        });
+        // mean over zero elements is NaN in PyTorch; so it is here (0/0).
+        f(loss)[off(loss)] = (float) (total / n);
     }
 
     static void backward(CpuBackend be, LossKind kind, Tensor pred, Tensor target, Tensor dloss, Tensor dpred) {
-        throw new UnsupportedOperationException("CpuLoss: not implemented yet");
+        checkPair(pred, target, kind);
+        sameSize(pred, dpred, kind + " loss backward");
+        float[] X = f(pred), T = f(target), G = f(dpred);
+        int xo = off(pred), to = off(target), go = off(dpred), n = n(pred);
+        double g = f(dloss)[off(dloss)] / (double) n;
+        Parallel.Range body = switch (kind) {
+            case MSE -> {
+                float s2 = (float) (2 * g);
+                yield (s, e) -> { for (int i = s; i < e; i++) G[go + i] = s2 * (X[xo + i] - T[to + i]); };
+            }
+            case L1 -> {
+                float s1 = (float) g;
+                yield (s, e) -> { for (int i = s; i < e; i++) G[go + i] = s1 * Math.signum(X[xo + i] - T[to + i]); };
+            }
+            case BCE_WITH_LOGITS -> (s, e) -> {
+                for (int i = s; i < e; i++) G[go + i] = (float) (g * (CpuActivation.sigmoid(X[xo + i]) - T[to + i]));
+            };
+        };
+        be.par.forRange(n, GRAIN, body);
     }
 
     static void countTopK(CpuBackend be, Tensor logits, Tensor labels, int k, Tensor count) {
-        throw new UnsupportedOperationException("CpuLoss: not implemented yet");
+        String op = "countTopK";
+        if (k < 1) throw new IllegalArgumentException(op + ": k must be >= 1, got " + k);
+        int[] nc = checkLabels(logits, labels, op);
+        int N = nc[0], C = nc[1];
+        if (count.numel() < 1) throw new IllegalArgumentException(op + ": count must have one element, got " + count.shape());
+        float[] X = f(logits);
+        int[] L = i(labels);
+        int xo = off(logits), lo = off(labels);
+        double hits = reduce(be, N, Math.max(1, GRAIN / Math.max(1, C)), (s, e) -> {
+            int acc = 0;
+            for (int r = s; r < e; r++) {
+                int b = xo + r * C;
+                float target = X[b + L[lo + r]];
+                int larger = 0;
+                for (int c = 0; c < C; c++) if (X[b + c] > target) larger++;
+                if (larger < k) acc++;
+            }
+            return acc;
+        });
+        if (count.dtype() == DType.INT32) i(count)[off(count)] += (int) hits;
+        else f(count)[off(count)] += (float) hits;
     }
 }

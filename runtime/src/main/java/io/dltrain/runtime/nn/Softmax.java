@@ -1,0 +1,11 @@
+package io.dltrain.runtime.nn;
+
+import io.dltrain.runtime.ops.Activations;
+import io.dltrain.runtime.tensor.Tensor;
+
+/** Softmax over the last dimension: PyTorch's nn.Softmax(dim=-1). */
+public class Softmax extends Module {
+    @Override public Tensor forward(Tensor x) { return Activations.softmax(x); }
+
+    @Override public String toString() { return "Softmax(dim=-1)"; }
+}
