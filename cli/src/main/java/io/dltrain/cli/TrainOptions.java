@@ -6,10 +6,10 @@ import java.nio.file.Path;
 
 /** The training options, shared by `dl-train` and `dl-train train`. Defaults are the default recipe (README). */
 public final class TrainOptions {
-    @Option(names = {"-m", "--model"}, required = true, paramLabel = "NAME", description = "Model from the registry (see `dl-train models`).")
+    @Option(names = {"-m", "--model"}, paramLabel = "NAME", description = "Model from the registry (see `dl-train models`). Required for training.")
     String model;
 
-    @Option(names = {"-d", "--data"}, required = true, paramLabel = "NAME", description = "Dataset from the registry (see `dl-train datasets`).")
+    @Option(names = {"-d", "--data"}, paramLabel = "NAME", description = "Dataset from the registry (see `dl-train datasets`). Required for training.")
     String data;
 
     @Option(names = "--data-dir", paramLabel = "DIR", description = "Where the dataset's files are (default: the dataset's default directory).")

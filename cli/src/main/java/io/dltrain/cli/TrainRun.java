@@ -48,7 +48,11 @@ final class TrainRun {
     private Main.UsageError usage(String message) { return new Main.UsageError(cl, message); }
 
     int run() {
-        // 1. Options and names: nothing is loaded or created yet.
+        // 1. Options and names: nothing is loaded or created yet. (--model and --data are checked here rather than
+        //    marked required, so that `dl-train models` and the other subcommands need neither.)
+        if (o.model == null) throw usage("Missing required option: --model NAME (one of: " + String.join(", ", ModelRegistry.names()) + ")");
+        if (o.data == null) throw usage("Missing required option: --data NAME (one of: "
+                + String.join(", ", DatasetRegistry.entries().stream().map(DatasetRegistry.Entry::name).toList()) + ")");
         TrainConfig config;
         try {
             config = new TrainConfig(o.epochs, o.batchSize, o.lr, o.optimizer, o.momentum, o.weightDecay, o.schedule,

@@ -41,7 +41,7 @@ final class CpuGemm {
                     FunctionDescriptor.ofVoid(I, I, I, I, I, I, F, P, I, P, I, F, P, I), Linker.Option.critical(true));
             MethodHandle config = linker.downcallHandle(lib.find("openblas_get_config").orElseThrow(), FunctionDescriptor.of(P));
             MemorySegment cfg = (MemorySegment) config.invokeExact();
-            status = "OpenBLAS " + cfg.reinterpret(256).getString(0).trim();
+            status = cfg.reinterpret(256).getString(0).trim();
         } catch (Throwable e) {
             status = "plain-Java GEMM (OpenBLAS unavailable: " + e.getClass().getSimpleName() + ": " + e.getMessage() + ")";
             System.err.println("dl-train: notice: " + status);

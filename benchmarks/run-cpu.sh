@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs the CPU acceptance measurements of the foundation issue and writes each raw output, with the machine, the
+# command and the date, to benchmarks/results/. Run from anywhere; takes about 15 minutes on 2 cores.
+#   benchmarks/run-cpu.sh            all
+#   benchmarks/run-cpu.sh sgemm      one of: sgemm epochs accuracy
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+. .ci/java-env
+results="$root/benchmarks/results"
+mkdir -p "$results"
+what="${1:-all}"
+
+header() { # file, command
+  {
+    echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(uname -sr)"
+    echo "# java: $("$JAVA_HOME/bin/java" -version 2>&1 | head -1)"
+    echo "# git: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (uncommitted changes)')"
+    echo "# command: $2"
+    echo
+  } > "$1"
+}
+
+run() { # name, command...
+  local f="$results/$1.txt"; shift
+  header "$f" "$*"
+  echo "== $*" >&2
+  ( "$@" ) >> "$f" 2>&1
+  echo "   -> $f" >&2
+}
+
+./dl-train --version >/dev/null   # builds the jar once, outside the timed runs
+
+if [ "$what" = all ] || [ "$what" = sgemm ]; then
+  mvn -B -ntp -q -Pbench -pl benchmarks/jmh -am -DskipTests package
+  run cpu-sgemm-jmh "$JAVA_HOME/bin/java" -jar benchmarks/jmh/target/benchmarks.jar SgemmBench -f 1 -wi 5 -i 10 -w 2 -r 2
+  gcc -O3 -mavx512f -mfma -o /tmp/dltrain-peak benchmarks/peak-fma.c
+  run cpu-peak-fma bash -c "/tmp/dltrain-peak; echo both cores at once:; /tmp/dltrain-peak & /tmp/dltrain-peak; wait"
+fi
+if [ "$what" = all ] || [ "$what" = epochs ]; then
+  # Training throughput: one epoch over all 60,000 images, batch 128, no validation split (training only).
+  run cpu-epoch-lenet5 ./dl-train --model lenet5 --data fashion-mnist --epochs 3 --val-fraction 0 --progress plain --out /tmp/dltrain-bench/lenet5-epochs
+  run cpu-epoch-mlp ./dl-train --model mlp --data fashion-mnist --epochs 3 --val-fraction 0 --progress plain --out /tmp/dltrain-bench/mlp-epochs
+fi
+if [ "$what" = all ] || [ "$what" = accuracy ]; then
+  # Accuracy with the CLI's default recipe (only --epochs given).
+  run cpu-accuracy-lenet5-3ep ./dl-train --model lenet5 --data fashion-mnist --epochs 3 --progress plain --out /tmp/dltrain-bench/lenet5-3
+  run cpu-accuracy-lenet5-10ep ./dl-train --model lenet5 --data fashion-mnist --epochs 10 --progress plain --out /tmp/dltrain-bench/lenet5-10
+  run cpu-accuracy-mlp-5ep ./dl-train --model mlp --data fashion-mnist --epochs 5 --progress plain --out /tmp/dltrain-bench/mlp-5
+fi
