@@ -59,6 +59,8 @@ class ConvTest {
         g.add(new Geo("1x1 stride 2", 3, 3, 7, 6, 4, 1, 1, ConvParams.of(2, 0), true));
         g.add(new Geo("1x1 pad 1", 2, 2, 4, 5, 3, 1, 1, ConvParams.of(1, 1), true));
         g.add(new Geo("non-square kernel/stride/pad", 3, 2, 7, 11, 3, 3, 5, cp(1, 2, 1, 2, 1, 1, 1), true));
+        g.add(new Geo("non-square kernel, stride 1 (wide path)", 3, 2, 7, 11, 3, 3, 5, cp(1, 1, 1, 2, 1, 1, 1), true));
+        g.add(new Geo("non-square dilation, groups 2, stride 1", 3, 4, 8, 9, 4, 2, 3, cp(1, 1, 1, 0, 3, 2, 2), true));
         g.add(new Geo("non-square stride rows", 3, 2, 9, 8, 3, 2, 3, cp(2, 1, 0, 1, 1, 1, 1), true));
         g.add(new Geo("kernel = padded input", 2, 2, 3, 3, 2, 5, 5, ConvParams.of(1, 1), true));
         g.add(new Geo("single image (threads split the GEMM)", 1, 3, 10, 10, 5, 3, 3, ConvParams.of(1, 1), true));

@@ -14,7 +14,7 @@ import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
  *
  * <p>Layout: x [N, C, H, W], w [K, C/G, R, S], y [N, K, P, Q]. Per group g the weights are a matrix
  * W_g [K/G, rows] with rows = (C/G)*R*S, and the im2col buffer holds one row per kernel tap (c, r, s), so
- * y_g = W_g col (forward), dcol = W_g^T dy_g followed by col2im (backward data), dW_g += dy_g col^T (backward filter).
+ * y_g = W_g col (forward), dcol = W_g^T dy_g followed by col2im (backward data) and dW_g += dy_g col^T (backward filter).
  *
  * <p>Three ways to build col, picked by geometry:
  * <ul>
@@ -24,16 +24,21 @@ import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
  *       of the (padded) input plane, starting at (r*dilH)*Wp + s*dilW: one arraycopy per row instead of one per
  *       output row. Columns q >= Q are "garbage": the forward drops them when it writes y; the backward passes widen
  *       dy with zeros there, so they contribute exact zeros (given finite inputs and weights). The GEMM does
- *       Wp/Q times the useful work (LeNet: 1.14x and 1.4x), which costs less than short copies save.</li>
- *   <li><b>general</b> (stride > 1): classic im2col, one copy (or strided gather) per output row and tap.</li>
+ *       Wp/Q times the useful work (LeNet: 1.14x and 1.4x), which costs less than short copies would.
+ *       Backward data on this path needs no col at all: for each tap, one small GEMM W_tap^T dy_wide accumulates
+ *       straight into the padded dx at that tap's shift (see {@link #wideBackwardData}).</li>
+ *   <li><b>general</b> (stride > 1): classic im2col / col2im, one copy (or strided gather) per output row and tap.</li>
  * </ul>
  *
  * <p>Parallelism: when the batch has at least as many images as threads, each {@link Parallel} chunk takes a
  * contiguous range of images and runs the single-threaded {@link CpuGemm#gemmSerial} on them with its own scratch
  * buffers. The filter gradient sums per-chunk partials in chunk order, so it is bit-identical from run to run for a
  * given thread count. Smaller batches (inference on one image) go image by image and split each GEMM over the
- * threads instead. To keep GEMMs from being thin when an image's output plane is small, several images share one
- * GEMM: their columns sit side by side (col [rows, nb * columns per image]).
+ * threads instead. Tiny per-image GEMMs are batched: several images' columns sit side by side in one col buffer.
+ *
+ * <p>Why the copies look the way they do: C2 (JDK 25) does not vectorise a loop that reads one array and writes
+ * another at different offsets (the two might be the same array), so data movement goes through
+ * {@code System.arraycopy} / {@code Arrays.fill}, and element-wise loops index a single array.
  */
 final class CpuConv {
     private CpuConv() {}
@@ -47,12 +52,14 @@ final class CpuConv {
 
     /** Per-thread scratch arrays, grown on demand and reused across calls (no allocation in steady state). */
     static final class Scratch {
-        private float[] col = new float[0], tmp = new float[0], pad = new float[0], partial = new float[0];
+        // shared: filled by the calling thread before a parallel loop and only read by the workers (per-chunk
+        // filter-gradient partials, tap-major weights); the others are private to the thread that owns them.
+        private float[] col = new float[0], tmp = new float[0], pad = new float[0], shared = new float[0];
 
         float[] col(int n) { if (col.length < n) col = new float[n]; return col; }
         float[] tmp(int n) { if (tmp.length < n) tmp = new float[n]; return tmp; }
         float[] pad(int n) { if (pad.length < n) pad = new float[n]; return pad; }
-        float[] partial(int n) { if (partial.length < n) partial = new float[n]; return partial; }
+        float[] shared(int n) { if (shared.length < n) shared = new float[n]; return shared; }
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -192,7 +199,7 @@ final class CpuConv {
     /** The weights rearranged as [G][R*S][Cg][Kg]: for each group and tap, the matrix W_tap^T (row c, column k). */
     private static float[] tapMajorWeights(Geo g, float[] Wt, int wo, Scratch sc) {
         int taps = g.R * g.S, rows = g.rows();
-        float[] t = sc.partial(g.K * rows);
+        float[] t = sc.shared(g.K * rows);
         for (int gr = 0; gr < g.G; gr++)
             for (int k = 0; k < g.Kg; k++)
                 for (int c = 0; c < g.Cg; c++)
@@ -299,7 +306,7 @@ final class CpuConv {
             int chunks = be.par.chunks(g.N, 1);
             // With one chunk and no accumulation, the single partial is dW itself.
             boolean direct = chunks == 1 && !accumulate;
-            float[] partials = direct ? DW : SCRATCH.get().partial(chunks * size);
+            float[] partials = direct ? DW : SCRATCH.get().shared(chunks * size);
             be.par.forChunks(g.N, chunks, (ch, n0, n1) -> {
                 Scratch sc = SCRATCH.get();
                 int pOff = direct ? dwo : ch * size;

@@ -91,9 +91,10 @@ final class CpuPool {
     }
 
     /**
-     * dx = dy at each window's first element equal to the forward output y (the first maximum; the first NaN when
-     * the window holds one) and 0 elsewhere; rows/columns outside every window (odd H, W) get 0. Branch-free: the
-     * choice becomes an all-ones or all-zeros bit mask on dy's bits.
+     * dx = dy at each window's first element equal to the forward output y (the first maximum) and 0 elsewhere;
+     * rows/columns outside every window (odd H, W) get 0. Branch-free: the choice becomes an all-ones or all-zeros
+     * bit mask on dy's bits. A window whose maximum is NaN (rare, so the branch predicts well) routes dy to its
+     * first NaN.
      */
     private static void max2x2Backward(float[] X, int xb, int H, int W, float[] Y, int yb, float[] DY, int dyb,
                                        float[] DX, int dxb, int P, int Q) {
@@ -101,12 +102,21 @@ final class CpuPool {
             int r0 = xb + 2 * pp * W, r1 = r0 + W, d0 = dxb + 2 * pp * W, d1 = d0 + W, yo = yb + pp * Q, o = dyb + pp * Q;
             for (int q = 0; q < Q; q++) {
                 float m = Y[yo + q];
-                int g = Float.floatToRawIntBits(DY[o + q]);
                 float a = X[r0 + 2 * q], b = X[r0 + 2 * q + 1], c = X[r1 + 2 * q];
-                int ea = ((a == m) | (a != a)) ? -1 : 0, eb = ((b == m) | (b != b)) ? -1 : 0, ec = ((c == m) | (c != c)) ? -1 : 0;
+                if (m != m) {
+                    float g = DY[o + q];
+                    int at = a != a ? 0 : b != b ? 1 : c != c ? 2 : 3;
+                    DX[d0 + 2 * q] = at == 0 ? g : 0f;
+                    DX[d0 + 2 * q + 1] = at == 1 ? g : 0f;
+                    DX[d1 + 2 * q] = at == 2 ? g : 0f;
+                    DX[d1 + 2 * q + 1] = at == 3 ? g : 0f;
+                    continue;
+                }
+                int g = Float.floatToRawIntBits(DY[o + q]);
+                int ea = a == m ? -1 : 0, eb = b == m ? -1 : 0, ec = c == m ? -1 : 0;
                 DX[d0 + 2 * q] = Float.intBitsToFloat(g & ea);
                 DX[d0 + 2 * q + 1] = Float.intBitsToFloat(g & eb & ~ea);
-                DX[d1 + 2 * q] = Float.intBitsToFloat(g & ec & ~ea & ~eb);
+                DX[d1 + 2 * q] = Float.intBitsToFloat(g & ec & ~(ea | eb));
                 DX[d1 + 2 * q + 1] = Float.intBitsToFloat(g & ~(ea | eb | ec));
             }
             if ((W & 1) != 0) { DX[d0 + W - 1] = 0f; DX[d1 + W - 1] = 0f; }
