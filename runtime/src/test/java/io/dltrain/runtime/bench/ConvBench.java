@@ -12,10 +12,17 @@ import java.util.SplittableRandom;
 /**
  * Hand-run micro-benchmark (not a unit test): LeNet-5's convolution and pooling work for one Fashion-MNIST epoch,
  * 469 batches of 128 images [1, 28, 28]: conv 1->6 k5 p2, max pool 2, conv 6->16 k5, max pool 2, forward and
- * backward (the first conv needs no dx), timed per op family. Activations and the FC layers are not included.
+ * backward (the first conv needs no dx), timed per op, plus the two bias gradients (CpuElementwise.biasGrad, which
+ * the conv2d op calls) on their own line. Activations and the FC layers are not included. Timings on a shared
+ * machine are noisy: run several rounds and read the later ones (the first includes JIT warm-up).
  *
- * <p>Run: {@code java --enable-native-access=ALL-UNNAMED -cp <runtime classes, test classes and deps>
- * io.dltrain.runtime.bench.ConvBench [threads] [batches]}.
+ * <p>Run from the repository root:
+ * <pre>
+ * mvn -q -B test-compile -pl runtime -am
+ * java --enable-native-access=ALL-UNNAMED \
+ *   -cp runtime/target/classes:runtime/target/test-classes:$(find ~/.m2/repository/org/bytedeco -name '*.jar' | tr '\n' ':') \
+ *   io.dltrain.runtime.bench.ConvBench [threads=2] [batches=469] [rounds=3]
+ * </pre>
  */
 public final class ConvBench {
     public static void main(String[] args) {

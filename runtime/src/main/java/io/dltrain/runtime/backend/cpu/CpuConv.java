@@ -48,7 +48,7 @@ final class CpuConv {
      * kernels for small matrices (m*n*k up to 1e6 on AVX-512); past that it packs and blocks, which for these thin
      * shapes runs at half the speed. So batching helps only tiny per-image GEMMs.
      */
-    static final long BATCH_MNK = 400_000;
+    static final long BATCH_MNK = 100_000;
 
     /** Per-thread scratch arrays, grown on demand and reused across calls (no allocation in steady state). */
     static final class Scratch {
