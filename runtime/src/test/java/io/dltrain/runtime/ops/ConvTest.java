@@ -66,6 +66,9 @@ class ConvTest {
         g.add(new Geo("single image (threads split the GEMM)", 1, 3, 10, 10, 5, 3, 3, ConvParams.of(1, 1), true));
         g.add(new Geo("single image stride 2", 1, 3, 10, 10, 5, 3, 3, ConvParams.of(2, 1), true));
         g.add(new Geo("single image 1x1", 1, 6, 5, 5, 4, 1, 1, ConvParams.of(1, 0), true));
+        g.add(new Geo("resnet-like 3x3 block", 4, 16, 12, 12, 16, 3, 3, ConvParams.of(1, 1), false));
+        g.add(new Geo("resnet-like 1x1 projection", 4, 32, 8, 8, 16, 1, 1, ConvParams.of(1, 0), false));
+        g.add(new Geo("resnet-like stem 7x7 s2 p3", 2, 3, 20, 20, 8, 7, 7, ConvParams.of(2, 3), false));
         g.add(new Geo("many small images", 37, 3, 5, 5, 4, 3, 3, ConvParams.of(1, 1), true));
         g.add(new Geo("many small images stride 2", 29, 3, 6, 6, 4, 3, 3, ConvParams.of(2, 1), true));
         return g;
