@@ -12,10 +12,17 @@ import java.util.SplittableRandom;
 /**
  * Hand-run micro-benchmark (not a unit test): LeNet-5's convolution and pooling work for one Fashion-MNIST epoch,
  * 469 batches of 128 images [1, 28, 28]: conv 1->6 k5 p2, max pool 2, conv 6->16 k5, max pool 2, forward and
- * backward (the first conv needs no dx), timed per op family. Activations and the FC layers are not included.
+ * backward (the first conv needs no dx), timed per op, plus the two bias gradients (CpuElementwise.biasGrad, which
+ * the conv2d op calls) on their own line. Activations and the FC layers are not included. Timings on a shared
+ * machine are noisy: run several rounds and read the later ones (the first includes JIT warm-up).
  *
- * <p>Run: {@code java --enable-native-access=ALL-UNNAMED -cp <runtime classes, test classes and deps>
- * io.dltrain.runtime.bench.ConvBench [threads] [batches]}.
+ * <p>Run from the repository root:
+ * <pre>
+ * mvn -q -B test-compile -pl runtime -am
+ * java --enable-native-access=ALL-UNNAMED \
+ *   -cp runtime/target/classes:runtime/target/test-classes:$(find ~/.m2/repository/org/bytedeco -name '*.jar' | tr '\n' ':') \
+ *   io.dltrain.runtime.bench.ConvBench [threads=2] [batches=469] [rounds=3]
+ * </pre>
  */
 public final class ConvBench {
     public static void main(String[] args) {
@@ -33,7 +40,7 @@ public final class ConvBench {
             PoolParams mp = PoolParams.max(2, 2, 0);
             System.out.println("threads=" + be.threads() + " batches=" + batches + " " + be.describe().get("gemm"));
             for (int round = 0; round < rounds; round++) {
-                long[] t = new long[7];
+                long[] t = new long[8];
                 long start = System.nanoTime();
                 for (int b = 0; b < batches; b++) {
                     try (Scope s = Scope.open()) {
@@ -54,6 +61,7 @@ public final class ConvBench {
                         long t4 = System.nanoTime();
                         Tensor dw2 = be.empty(w2.shape()), db2 = be.empty(b2.shape()), dp1 = be.empty(p1.shape());
                         be.convBackwardFilter(p1, dy2, dw2, c2, false);
+                        long tb0 = System.nanoTime();
                         be.biasGrad(dy2, db2, false);
                         long t5 = System.nanoTime();
                         be.convBackwardData(dy2, w2, dp1, c2);
@@ -63,18 +71,18 @@ public final class ConvBench {
                         long t7 = System.nanoTime();
                         Tensor dw1 = be.empty(w1.shape()), db1 = be.empty(b1.shape());
                         be.convBackwardFilter(x, dy1, dw1, c1, false);
+                        long tb1 = System.nanoTime();
                         be.biasGrad(dy1, db1, false);
                         long t8 = System.nanoTime();
                         t[0] += t1 - t0; t[1] += (t2 - t1) + (t7 - t6); t[2] += t3 - t2; t[3] += t4 - t3;
-                        t[4] += t5 - t4; t[5] += t6 - t5; t[6] += t8 - t7;
-                        if (b == 0) io.dltrain.runtime.backend.cpu.CpuConv.GEMM_NS.set(0);
+                        t[4] += tb0 - t4; t[5] += t6 - t5; t[6] += tb1 - t7; t[7] += (t5 - tb0) + (t8 - tb1);
                     }
                 }
                 double total = (System.nanoTime() - start) / 1e9;
                 System.out.printf("round %d: total %.3f s | conv1 fwd %.3f, pool1 fwd+bwd %.3f, conv2 fwd %.3f, pool2 fwd+bwd %.3f, "
-                                + "conv2 dW+db %.3f, conv2 dX %.3f, conv1 dW+db %.3f%n", round, total,
-                        t[0] / 1e9, t[1] / 1e9, t[2] / 1e9, t[3] / 1e9, t[4] / 1e9, t[5] / 1e9, t[6] / 1e9);
-                System.out.printf("gemm %.3f%n", io.dltrain.runtime.backend.cpu.CpuConv.GEMM_NS.get() / 1e9);
+                                + "conv2 dW %.3f, conv2 dX %.3f, conv1 dW %.3f | conv+pool %.3f | biasGrad (CpuElementwise) %.3f%n", round, total,
+                        t[0] / 1e9, t[1] / 1e9, t[2] / 1e9, t[3] / 1e9, t[4] / 1e9, t[5] / 1e9, t[6] / 1e9,
+                        (t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6]) / 1e9, t[7] / 1e9);
             }
         }
     }

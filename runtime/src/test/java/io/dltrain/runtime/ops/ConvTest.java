@@ -59,11 +59,16 @@ class ConvTest {
         g.add(new Geo("1x1 stride 2", 3, 3, 7, 6, 4, 1, 1, ConvParams.of(2, 0), true));
         g.add(new Geo("1x1 pad 1", 2, 2, 4, 5, 3, 1, 1, ConvParams.of(1, 1), true));
         g.add(new Geo("non-square kernel/stride/pad", 3, 2, 7, 11, 3, 3, 5, cp(1, 2, 1, 2, 1, 1, 1), true));
+        g.add(new Geo("non-square kernel, stride 1 (wide path)", 3, 2, 7, 11, 3, 3, 5, cp(1, 1, 1, 2, 1, 1, 1), true));
+        g.add(new Geo("non-square dilation, groups 2, stride 1", 3, 4, 8, 9, 4, 2, 3, cp(1, 1, 1, 0, 3, 2, 2), true));
         g.add(new Geo("non-square stride rows", 3, 2, 9, 8, 3, 2, 3, cp(2, 1, 0, 1, 1, 1, 1), true));
         g.add(new Geo("kernel = padded input", 2, 2, 3, 3, 2, 5, 5, ConvParams.of(1, 1), true));
         g.add(new Geo("single image (threads split the GEMM)", 1, 3, 10, 10, 5, 3, 3, ConvParams.of(1, 1), true));
         g.add(new Geo("single image stride 2", 1, 3, 10, 10, 5, 3, 3, ConvParams.of(2, 1), true));
         g.add(new Geo("single image 1x1", 1, 6, 5, 5, 4, 1, 1, ConvParams.of(1, 0), true));
+        g.add(new Geo("resnet-like 3x3 block", 4, 16, 12, 12, 16, 3, 3, ConvParams.of(1, 1), false));
+        g.add(new Geo("resnet-like 1x1 projection", 4, 32, 8, 8, 16, 1, 1, ConvParams.of(1, 0), false));
+        g.add(new Geo("resnet-like stem 7x7 s2 p3", 2, 3, 20, 20, 8, 7, 7, ConvParams.of(2, 3), false));
         g.add(new Geo("many small images", 37, 3, 5, 5, 4, 3, 3, ConvParams.of(1, 1), true));
         g.add(new Geo("many small images stride 2", 29, 3, 6, 6, 4, 3, 3, ConvParams.of(2, 1), true));
         return g;

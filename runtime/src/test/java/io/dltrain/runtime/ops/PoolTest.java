@@ -298,14 +298,35 @@ class PoolTest {
     }
 
     @Test
-    void maxPoolPropagatesNaN() {
+    void maxPoolPropagatesNaNAndRoutesItsGradientToTheFirstNaN() {
         try (Scope s = Scope.open()) {
-            float[] x = {1, Float.NaN, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-            for (PoolParams p : List.of(max(2, 2, 0, false), max(2, 2, 0, true), max(3, 1, 1, false))) {
-                float[] y = Pool.pool2d(be.fromHost(x, Shape.of(1, 1, 4, 4)), p).toFloatArray();
-                assertTrue(Float.isNaN(y[0]), p + ": the window holding NaN must give NaN, got " + y[0]);
+            float nan = Float.NaN;
+            float[] x = {1, nan, 3, 4, 5, 6, nan, 8, 9, 10, 11, 12, 13, 14, 15, nan};
+            Tensor xt = be.fromHost(x, Shape.of(1, 1, 4, 4));
+            for (PoolParams p : List.of(max(2, 2, 0, false), max(2, 2, 1, false), max(3, 1, 1, false))) {
+                Case c = new Case("NaN", 1, 1, 4, 4, p);
+                Tensor y = Pool.pool2d(xt, p);
+                float[] dy = new float[c.P() * c.Q()];
+                for (int i = 0; i < dy.length; i++) dy[i] = i + 1;
+                Tensor dx = be.empty(xt.shape());
+                be.poolBackward(xt, y, be.fromHost(dy, y.shape()), dx, p);
+                double[] want = new double[16];
+                float[] yv = y.toFloatArray();
+                for (int pp = 0; pp < c.P(); pp++) for (int q = 0; q < c.Q(); q++) {
+                    // Reference: a window holding NaN outputs NaN and its first NaN (row-major) gets the gradient.
+                    int firstNaN = -1;
+                    for (int i = 0; i < p.kH() && firstNaN < 0; i++) for (int j = 0; j < p.kW(); j++) {
+                        int h = pp * p.strideH() - p.padH() + i, w = q * p.strideW() - p.padW() + j;
+                        if (h >= 0 && h < 4 && w >= 0 && w < 4 && Float.isNaN(x[h * 4 + w])) { firstNaN = h * 4 + w; break; }
+                    }
+                    int at = firstNaN >= 0 ? firstNaN : refArgMax(x, 0, c, pp, q);
+                    assertEquals(firstNaN >= 0, Float.isNaN(yv[pp * c.Q() + q]), p + ": output " + pp + "," + q + " is " + yv[pp * c.Q() + q]);
+                    want[at] += dy[pp * c.Q() + q];
+                }
+                Check.close(p + " backward with NaN", want, dx.toFloatArray(), 0, 0);
             }
-            assertArrayEquals(new float[] {Float.NaN, 8, 14, 16}, Pool.pool2d(be.fromHost(x, Shape.of(1, 1, 4, 4)), max(2, 2, 0, false)).toFloatArray());
+            assertArrayEquals(new float[] {Float.NaN, Float.NaN, 14, Float.NaN},
+                    Pool.pool2d(xt, max(2, 2, 0, false)).toFloatArray());
         }
     }
 }

@@ -3,6 +3,8 @@ package io.dltrain.runtime.backend.cpu;
 import io.dltrain.runtime.backend.ConvParams;
 import io.dltrain.runtime.tensor.Tensor;
 
+import java.util.Arrays;
+
 import static io.dltrain.runtime.backend.cpu.CpuBackend.f;
 import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
 
@@ -10,45 +12,69 @@ import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
  * CPU 2-D convolution: forward, backward-data and backward-filter (cuDNN's three convolution calls, with the
  * semantics of PyTorch's {@code torch.nn.functional.conv2d} and its autograd), by im2col + OpenBLAS SGEMM.
  *
- * <p>Layout: x [N, C, H, W], w [K, C/G, R, S], y [N, K, P, Q]; per group g the weights are a matrix
- * W_g [K/G, (C/G)*R*S] and one image's im2col buffer is col [(C/G)*R*S, P*Q], so y_g = W_g col (forward),
- * dcol = W_g^T dy_g followed by col2im (backward data) and dW_g += dy_g col^T (backward filter).
- * 1x1 convolutions with stride 1 and no padding skip im2col: the input plane already is the col matrix.
+ * <p>Layout: x [N, C, H, W], w [K, C/G, R, S], y [N, K, P, Q]. Per group g the weights are a matrix
+ * W_g [K/G, rows] with rows = (C/G)*R*S, and the im2col buffer holds one row per kernel tap (c, r, s), so
+ * y_g = W_g col (forward), dcol = W_g^T dy_g followed by col2im (backward data) and dW_g += dy_g col^T (backward filter).
+ *
+ * <p>Three ways to build col, picked by geometry:
+ * <ul>
+ *   <li><b>pointwise</b> (1x1, stride 1, no padding): the input plane [C/G, H*W] already is col; no copy.</li>
+ *   <li><b>wide</b> (stride 1, any kernel, padding or dilation): col is laid out over the padded input width Wp
+ *       instead of Q, i.e. column j = p*Wp + q for q in [0, Wp). Then the row of tap (c, r, s) is one contiguous run
+ *       of the (padded) input plane, starting at (r*dilH)*Wp + s*dilW: one arraycopy per row instead of one per
+ *       output row. Columns q >= Q are "garbage": the forward drops them when it writes y; the backward passes widen
+ *       dy with zeros there, so they contribute exact zeros (given finite inputs and weights). The GEMM does
+ *       Wp/Q times the useful work (LeNet: 1.14x and 1.4x), which costs less than short copies would.
+ *       Backward data on this path needs no col at all: for each tap, one small GEMM W_tap^T dy_wide accumulates
+ *       straight into the padded dx at that tap's shift (see {@link #wideBackwardData}).</li>
+ *   <li><b>general</b> (stride > 1): classic im2col / col2im, one copy (or strided gather) per output row and tap.</li>
+ * </ul>
  *
  * <p>Parallelism: when the batch has at least as many images as threads, each {@link Parallel} chunk takes a
- * contiguous range of images and calls the single-threaded {@link CpuGemm#gemmSerial} on them, with its own
- * scratch buffers. The filter gradient sums per-chunk partials in chunk order, so it is bit-identical from run to
- * run for a given thread count. Small batches (inference on one image) instead go image by image and split each
- * GEMM over the threads.
+ * contiguous range of images and runs the single-threaded {@link CpuGemm#gemmSerial} on them with its own scratch
+ * buffers. The filter gradient sums per-chunk partials in chunk order, so it is bit-identical from run to run for a
+ * given thread count. Smaller batches (inference on one image) go image by image and split each GEMM over the
+ * threads instead. Tiny per-image GEMMs are batched: several images' columns sit side by side in one col buffer.
  *
- * <p>To keep GEMMs from being too thin when an image's output plane is small (P*Q in the tens or hundreds),
- * several images share one GEMM: their columns sit side by side in the col buffer (col [rows, nb*P*Q]).
+ * <p>Why the copies look the way they do: C2 (JDK 25) does not vectorise a loop that reads one array and writes
+ * another at different offsets (the two might be the same array), so data movement goes through
+ * {@code System.arraycopy} / {@code Arrays.fill}, and element-wise loops index a single array.
  */
-public final class CpuConv {
+final class CpuConv {
     private CpuConv() {}
 
-    /** Target size in floats of one chunk's col buffer when several images share one GEMM (about L2-sized). */
-    static final int COL_TARGET = 1 << 16;
+    /**
+     * Several images share one GEMM only while one image's GEMM is smaller than this (m*n*k). OpenBLAS has fast
+     * kernels for small matrices (m*n*k up to 1e6 on AVX-512); past that it packs and blocks, which for these thin
+     * shapes runs at half the speed. So batching helps only tiny per-image GEMMs.
+     */
+    static final long BATCH_MNK = 100_000;
 
     /** Per-thread scratch arrays, grown on demand and reused across calls (no allocation in steady state). */
     static final class Scratch {
-        private float[] col = new float[0], tmp = new float[0], partial = new float[0];
+        // shared: filled by the calling thread before a parallel loop and only read by the workers (per-chunk
+        // filter-gradient partials, tap-major weights); the others are private to the thread that owns them.
+        private float[] col = new float[0], tmp = new float[0], pad = new float[0], shared = new float[0];
 
         float[] col(int n) { if (col.length < n) col = new float[n]; return col; }
         float[] tmp(int n) { if (tmp.length < n) tmp = new float[n]; return tmp; }
-        float[] partial(int n) { if (partial.length < n) partial = new float[n]; return partial; }
+        float[] pad(int n) { if (pad.length < n) pad = new float[n]; return pad; }
+        float[] shared(int n) { if (shared.length < n) shared = new float[n]; return shared; }
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
-    static Scratch scratch() { return SCRATCH.get(); }
+    enum Path { POINTWISE, WIDE, GENERAL }
 
     /** The sizes of one convolution, checked against the tensors. */
-    record Geo(int N, int C, int H, int W, int K, int R, int S, int P, int Q, int G, int Cg, int Kg, ConvParams p) {
+    record Geo(int N, int C, int H, int W, int K, int R, int S, int P, int Q, int G, int Cg, int Kg, ConvParams p, Path path) {
         int rows() { return Cg * R * S; }
-        int pq() { return P * Q; }
         int hw() { return H * W; }
-        boolean pointwise() { return R == 1 && S == 1 && p.strideH() == 1 && p.strideW() == 1 && p.padH() == 0 && p.padW() == 0; }
+        int hp() { return H + 2 * p.padH(); }
+        int wp() { return W + 2 * p.padW(); }
+        boolean padded() { return p.padH() > 0 || p.padW() > 0; }
+        /** Columns of col per image: P*Wp on the wide path, P*Q otherwise. */
+        int span() { return path == Path.WIDE ? P * wp() : P * Q; }
     }
 
     static Geo geometry(String op, Tensor x, Tensor w, Tensor y, ConvParams p) {
@@ -67,13 +93,37 @@ public final class CpuConv {
         if (y.dim(0) != N || y.dim(1) != K || y.dim(2) != P || y.dim(3) != Q)
             throw new IllegalArgumentException(op + ": output " + y.shape() + " should be [" + N + ", " + K + ", " + P + ", " + Q + "] for input "
                     + x.shape() + " and weight " + w.shape() + " with " + p);
-        return new Geo(N, C, H, W, K, R, S, P, Q, G, C / G, K / G, p);
+        boolean stride1 = p.strideH() == 1 && p.strideW() == 1;
+        Path path = stride1 && R == 1 && S == 1 && p.padH() == 0 && p.padW() == 0 ? Path.POINTWISE
+                : stride1 ? Path.WIDE : Path.GENERAL;
+        return new Geo(N, C, H, W, K, R, S, P, Q, G, C / G, K / G, p, path);
     }
 
-    /** Images per GEMM: enough to make the col buffer about COL_TARGET floats, at most the chunk's images. */
+    /** Images per GEMM: 1, or enough tiny images to bring the GEMM near BATCH_MNK, at most the chunk's images. */
     private static int imagesPerGemm(Geo g, int chunkImages) {
-        long perImage = (long) g.rows() * g.pq();
-        return (int) Math.max(1, Math.min(chunkImages, COL_TARGET / Math.max(1, perImage)));
+        if (g.path == Path.POINTWISE) return 1;
+        long perImage = (long) g.Kg * g.rows() * g.span();
+        return (int) Math.max(1, Math.min(chunkImages, BATCH_MNK / Math.max(1, perImage)));
+    }
+
+    /** Runs body over the batch: chunks of whole images in parallel, or (batch smaller than the threads) image by image with parallel GEMMs. */
+    private interface Images { void run(int n, int nb, Scratch sc, Parallel par); }
+
+    private static void overImages(CpuBackend be, Geo g, Images body) {
+        int threads = be.par.threads();
+        if (g.N >= threads || threads == 1) {
+            be.par.forChunks(g.N, be.par.chunks(g.N, 1), (ch, n0, n1) -> {
+                Scratch sc = SCRATCH.get();
+                for (int n = n0; n < n1; ) {
+                    int nb = imagesPerGemm(g, n1 - n);
+                    body.run(n, nb, sc, null);
+                    n += nb;
+                }
+            });
+        } else {
+            Scratch sc = SCRATCH.get();
+            for (int n = 0; n < g.N; n++) body.run(n, 1, sc, be.par);
+        }
     }
 
     // ------------------------------------------------------------------ forward
@@ -84,53 +134,46 @@ public final class CpuConv {
             throw new IllegalArgumentException("convForward: bias " + bias.shape() + " should have " + g.K + " elements (one per output channel)");
         float[] X = f(x), Wt = f(w), Y = f(y), B = bias == null ? null : f(bias);
         int xo = off(x), wo = off(w), yo = off(y), bo = bias == null ? 0 : off(bias);
-        int threads = be.par.threads();
-        if (g.N >= threads || threads == 1) {
-            be.par.forChunks(g.N, be.par.chunks(g.N, 1), (ch, n0, n1) -> {
-                Scratch sc = scratch();
-                for (int n = n0; n < n1; ) {
-                    int nb = g.pointwise() ? 1 : imagesPerGemm(g, n1 - n);
-                    forwardImages(g, X, xo, Wt, wo, B, bo, Y, yo, n, nb, sc, null);
-                    n += nb;
-                }
-            });
-        } else {
-            Scratch sc = scratch();
-            for (int n = 0; n < g.N; n++) forwardImages(g, X, xo, Wt, wo, B, bo, Y, yo, n, 1, sc, be.par);
-        }
+        overImages(be, g, (n, nb, sc, par) -> forwardImages(g, X, xo, Wt, wo, B, bo, Y, yo, n, nb, sc, par));
     }
 
-    /** y for images [n, n+nb): im2col of all nb images side by side, one GEMM per group. par != null splits the GEMM. */
+    /** y for images [n, n+nb): col of all nb images side by side, one GEMM per group. par != null splits the GEMM. */
     private static void forwardImages(Geo g, float[] X, int xo, float[] Wt, int wo, float[] B, int bo, float[] Y, int yo,
                                       int n, int nb, Scratch sc, Parallel par) {
-        int rows = g.rows(), pq = g.pq(), hw = g.hw(), ld = nb * pq;
-        float[] col = g.pointwise() ? null : sc.col(rows * ld);
-        float[] out = nb == 1 ? Y : sc.tmp(g.Kg * ld);
+        int rows = g.rows(), pq = g.P * g.Q, hw = g.hw(), span = g.span(), ld = nb * span;
         for (int gr = 0; gr < g.G; gr++) {
-            if (col != null) {
-                for (int j = 0; j < nb; j++)
-                    im2col(X, xo + ((n + j) * g.C + gr * g.Cg) * hw, g, col, j * pq, ld, par);
+            int wOff = wo + gr * g.Kg * rows;
+            if (g.path == Path.POINTWISE) {
+                // y_g [Kg, HW] = W_g [Kg, Cg] x_g [Cg, HW], written in place, starting from the bias (beta = 1).
+                int yOff = yo + (n * g.K + gr * g.Kg) * pq;
+                float beta = 0f;
+                if (B != null) {
+                    for (int k = 0; k < g.Kg; k++) Arrays.fill(Y, yOff + k * pq, yOff + (k + 1) * pq, B[bo + gr * g.Kg + k]);
+                    beta = 1f;
+                }
+                gemm(par, false, false, g.Kg, pq, rows, Wt, wOff, rows, X, xo + (n * g.C + gr * g.Cg) * hw, hw, beta, Y, yOff, pq);
+                continue;
             }
-            int outOff = nb == 1 ? yo + (n * g.K + gr * g.Kg) * pq : 0;
-            float beta = 0f;
-            if (B != null && nb == 1) {
-                // Start from the bias and let the GEMM add to it (beta = 1): one pass over y instead of two.
-                for (int k = 0; k < g.Kg; k++) java.util.Arrays.fill(Y, outOff + k * pq, outOff + (k + 1) * pq, B[bo + gr * g.Kg + k]);
-                beta = 1f;
+            float[] col = sc.col(rows * ld);
+            for (int j = 0; j < nb; j++) {
+                int xOff = xo + ((n + j) * g.C + gr * g.Cg) * hw;
+                if (g.path == Path.WIDE) wideIm2col(X, xOff, g, col, j * span, ld, sc);
+                else im2col(X, xOff, g, col, j * span, ld, par);
             }
-            float[] bMat = col != null ? col : X;
-            int bOff = col != null ? 0 : xo + (n * g.C + gr * g.Cg) * hw;
-            gemm(par, false, false, g.Kg, ld, rows, Wt, wo + gr * g.Kg * rows, rows, bMat, bOff, ld, beta, out, outOff, ld);
-            if (nb > 1) {
-                // Scatter [Kg, nb*PQ] back to NCHW, adding the bias on the way.
-                for (int j = 0; j < nb; j++) {
-                    for (int k = 0; k < g.Kg; k++) {
-                        int src = k * ld + j * pq, dst = yo + ((n + j) * g.K + gr * g.Kg + k) * pq;
-                        if (B == null) System.arraycopy(out, src, Y, dst, pq);
-                        else {
-                            float b = B[bo + gr * g.Kg + k];
-                            for (int i = 0; i < pq; i++) Y[dst + i] = out[src + i] + b;
-                        }
+            float[] out = sc.tmp(g.Kg * ld);
+            gemm(par, false, false, g.Kg, ld, rows, Wt, wOff, rows, col, 0, ld, 0f, out, 0, ld);
+            // Scatter [Kg, nb * span] to NCHW, dropping the wide path's garbage columns, then add the bias. (Copies
+            // go through arraycopy and the bias loop indexes one array: C2 does not vectorise loops that read and
+            // write two arrays at different offsets, since they might be the same array.)
+            int rowLen = g.path == Path.WIDE ? g.wp() : g.Q;
+            for (int j = 0; j < nb; j++) {
+                for (int k = 0; k < g.Kg; k++) {
+                    int dst = yo + ((n + j) * g.K + gr * g.Kg + k) * pq, src = k * ld + j * span;
+                    if (rowLen == g.Q) System.arraycopy(out, src, Y, dst, pq);
+                    else for (int pp = 0; pp < g.P; pp++) System.arraycopy(out, src + pp * rowLen, Y, dst + pp * g.Q, g.Q);
+                    if (B != null) {
+                        float b = B[bo + gr * g.Kg + k];
+                        for (int i = dst; i < dst + pq; i++) Y[i] += b;
                     }
                 }
             }
@@ -143,49 +186,112 @@ public final class CpuConv {
         Geo g = geometry("convBackwardData", dx, w, dy, p);
         float[] DY = f(dy), Wt = f(w), DX = f(dx);
         int dyo = off(dy), wo = off(w), dxo = off(dx);
-        int threads = be.par.threads();
-        if (g.N >= threads || threads == 1) {
-            be.par.forChunks(g.N, be.par.chunks(g.N, 1), (ch, n0, n1) -> {
-                Scratch sc = scratch();
-                for (int n = n0; n < n1; ) {
-                    int nb = g.pointwise() ? 1 : imagesPerGemm(g, n1 - n);
-                    backwardDataImages(g, DY, dyo, Wt, wo, DX, dxo, n, nb, sc, null);
-                    n += nb;
-                }
+        if (g.path == Path.WIDE) {
+            float[] taps = tapMajorWeights(g, Wt, wo, SCRATCH.get());
+            overImages(be, g, (n, nb, sc, par) -> {
+                for (int j = 0; j < nb; j++) wideBackwardData(g, DY, dyo, taps, DX, dxo, n + j, sc, par);
             });
-        } else {
-            Scratch sc = scratch();
-            for (int n = 0; n < g.N; n++) backwardDataImages(g, DY, dyo, Wt, wo, DX, dxo, n, 1, sc, be.par);
+            return;
+        }
+        overImages(be, g, (n, nb, sc, par) -> backwardDataImages(g, DY, dyo, Wt, wo, DX, dxo, n, nb, sc, par));
+    }
+
+    /** The weights rearranged as [G][R*S][Cg][Kg]: for each group and tap, the matrix W_tap^T (row c, column k). */
+    private static float[] tapMajorWeights(Geo g, float[] Wt, int wo, Scratch sc) {
+        int taps = g.R * g.S, rows = g.rows();
+        float[] t = sc.shared(g.K * rows);
+        for (int gr = 0; gr < g.G; gr++)
+            for (int k = 0; k < g.Kg; k++)
+                for (int c = 0; c < g.Cg; c++)
+                    for (int tap = 0; tap < taps; tap++)
+                        t[((gr * taps + tap) * g.Cg + c) * g.Kg + k] = Wt[wo + (gr * g.Kg + k) * rows + c * taps + tap];
+        return t;
+    }
+
+    /**
+     * Backward data on the wide path, one image: dx_pad[c, shift(r, s) + j] += sum_k W[k, c, r, s] dy_wide[k, j]
+     * is, for each tap, a GEMM W_tap^T [Cg, Kg] x dy_wide [Kg, P*Wp] accumulated (beta = 1) straight into the
+     * padded dx with row stride Hp*Wp, so no col buffer and no scalar col2im loop are needed. The garbage columns
+     * of dy_wide are zero, so they add exact zeros. The padded buffer has a tail for the last channel's overrun.
+     */
+    private static void wideBackwardData(Geo g, float[] DY, int dyo, float[] taps, float[] DX, int dxo, int n, Scratch sc, Parallel par) {
+        int plane = g.hp() * g.wp(), wp = g.wp(), span = g.span(), nTaps = g.R * g.S;
+        int tail = (g.S - 1) * g.p.dilationW();
+        int hw = g.hw();
+        for (int gr = 0; gr < g.G; gr++) {
+            float[] dyMat = gatherDy(g, DY, dyo, n, 1, gr, sc);
+            float[] t = sc.pad(g.Cg * plane + tail);
+            Arrays.fill(t, 0, g.Cg * plane + tail, 0f);
+            for (int r = 0; r < g.R; r++) {
+                for (int s = 0; s < g.S; s++) {
+                    int tap = r * g.S + s;
+                    gemm(par, false, false, g.Cg, span, g.Kg, taps, ((gr * nTaps + tap) * g.Cg) * g.Kg, g.Kg,
+                            dyMat, 0, span, 1f, t, r * g.p.dilationH() * wp + s * g.p.dilationW(), plane);
+                }
+            }
+            int dxOff = dxo + (n * g.C + gr * g.Cg) * hw;
+            if (!g.padded()) System.arraycopy(t, 0, DX, dxOff, g.Cg * plane);
+            else {
+                int ph = g.p.padH(), pw = g.p.padW(), hp = g.hp();
+                for (int c = 0; c < g.Cg; c++)
+                    for (int h = 0; h < g.H; h++)
+                        System.arraycopy(t, (c * hp + h + ph) * wp + pw, DX, dxOff + (c * g.H + h) * g.W, g.W);
+            }
         }
     }
 
     private static void backwardDataImages(Geo g, float[] DY, int dyo, float[] Wt, int wo, float[] DX, int dxo,
                                            int n, int nb, Scratch sc, Parallel par) {
-        int rows = g.rows(), pq = g.pq(), hw = g.hw(), ld = nb * pq;
+        int rows = g.rows(), pq = g.P * g.Q, hw = g.hw(), span = g.span(), ld = nb * span;
         for (int gr = 0; gr < g.G; gr++) {
             int wOff = wo + gr * g.Kg * rows;
-            if (g.pointwise()) {
-                // dx_g [Cg, HW] = W_g^T [Cg, Kg] dy_g [Kg, HW]
+            if (g.path == Path.POINTWISE) {
+                // dx_g [Cg, HW] = W_g^T [Cg, Kg] dy_g [Kg, HW], written in place.
                 gemm(par, true, false, g.Cg, pq, g.Kg, Wt, wOff, rows, DY, dyo + (n * g.K + gr * g.Kg) * pq, pq,
                         0f, DX, dxo + (n * g.C + gr * g.Cg) * hw, hw);
                 continue;
             }
-            float[] dyMat = DY;
-            int dyOff = dyo + (n * g.K + gr * g.Kg) * pq;
-            if (nb > 1) {
-                // Gather dy of nb images into [Kg, nb*PQ] so one GEMM serves them all.
-                float[] t = sc.tmp(g.Kg * ld);
-                for (int j = 0; j < nb; j++)
-                    for (int k = 0; k < g.Kg; k++)
-                        System.arraycopy(DY, dyo + ((n + j) * g.K + gr * g.Kg + k) * pq, t, k * ld + j * pq, pq);
-                dyMat = t;
-                dyOff = 0;
-            }
+            float[] dyMat = gatherDy(g, DY, dyo, n, nb, gr, sc);
             float[] col = sc.col(rows * ld);
-            gemm(par, true, false, rows, ld, g.Kg, Wt, wOff, rows, dyMat, dyOff, ld, 0f, col, 0, ld);
-            for (int j = 0; j < nb; j++)
-                col2im(col, j * pq, ld, g, DX, dxo + ((n + j) * g.C + gr * g.Cg) * hw, par);
+            gemm(par, true, false, rows, ld, g.Kg, Wt, wOff, rows, dyMat, 0, ld, 0f, col, 0, ld);
+            for (int j = 0; j < nb; j++) col2im(col, j * span, ld, g, DX, dxo + ((n + j) * g.C + gr * g.Cg) * hw, par);
         }
+    }
+
+    /**
+     * dy of images [n, n+nb), group gr, as one matrix [Kg, nb * span] in scratch: image j's columns at j * span.
+     * On the wide path each output row is widened from Q to Wp columns with zeros.
+     */
+    private static float[] gatherDy(Geo g, float[] DY, int dyo, int n, int nb, int gr, Scratch sc) {
+        int pq = g.P * g.Q, span = g.span(), ld = nb * span;
+        float[] t = sc.tmp(g.Kg * ld);
+        boolean wide = g.path == Path.WIDE;
+        if (wide) Arrays.fill(t, 0, g.Kg * ld, 0f); // garbage columns
+        for (int j = 0; j < nb; j++) {
+            for (int k = 0; k < g.Kg; k++) {
+                int src = dyo + ((n + j) * g.K + gr * g.Kg + k) * pq, dst = k * ld + j * span;
+                if (!wide) { System.arraycopy(DY, src, t, dst, pq); continue; }
+                for (int pp = 0; pp < g.P; pp++) System.arraycopy(DY, src + pp * g.Q, t, dst + pp * g.wp(), g.Q);
+            }
+        }
+        return t;
+    }
+
+    /** As {@link #gatherDy}, transposed: [nb * span, Kg], element (column j, channel k) at j * Kg + k. */
+    private static float[] gatherDyTransposed(Geo g, float[] DY, int dyo, int n, int nb, int gr, Scratch sc) {
+        int pq = g.P * g.Q, span = g.span(), Kg = g.Kg, rowLen = g.path == Path.WIDE ? g.wp() : g.Q;
+        float[] t = sc.tmp(Kg * nb * span);
+        if (rowLen != g.Q) Arrays.fill(t, 0, Kg * nb * span, 0f); // the wide path's garbage columns
+        for (int j = 0; j < nb; j++) {
+            for (int k = 0; k < Kg; k++) {
+                int src = dyo + ((n + j) * g.K + gr * Kg + k) * pq, dst = j * span * Kg + k;
+                for (int pp = 0; pp < g.P; pp++) {
+                    int s = src + pp * g.Q, d = dst + pp * rowLen * Kg;
+                    for (int q = 0; q < g.Q; q++) t[d + q * Kg] = DY[s + q];
+                }
+            }
+        }
+        return t;
     }
 
     // ------------------------------------------------------------------ backward filter
@@ -200,15 +306,13 @@ public final class CpuConv {
             int chunks = be.par.chunks(g.N, 1);
             // With one chunk and no accumulation, the single partial is dW itself.
             boolean direct = chunks == 1 && !accumulate;
-            float[] partials = direct ? DW : scratch().partial(chunks * size);
+            float[] partials = direct ? DW : SCRATCH.get().shared(chunks * size);
             be.par.forChunks(g.N, chunks, (ch, n0, n1) -> {
-                Scratch sc = scratch();
+                Scratch sc = SCRATCH.get();
                 int pOff = direct ? dwo : ch * size;
-                boolean first = true;
                 for (int n = n0; n < n1; ) {
                     int nb = imagesPerGemm(g, n1 - n);
-                    backwardFilterImages(g, X, xo, DY, dyo, partials, pOff, n, nb, first ? 0f : 1f, sc, null);
-                    first = false;
+                    backwardFilterImages(g, X, xo, DY, dyo, partials, pOff, n, nb, n == n0 ? 0f : 1f, sc, null);
                     n += nb;
                 }
             });
@@ -221,60 +325,81 @@ public final class CpuConv {
                 }
             }
         } else {
-            Scratch sc = scratch();
+            Scratch sc = SCRATCH.get();
             for (int n = 0; n < g.N; n++)
                 backwardFilterImages(g, X, xo, DY, dyo, DW, dwo, n, 1, accumulate || n > 0 ? 1f : 0f, sc, be.par);
         }
     }
 
-    /** dW (beta = 1: +=) over images [n, n+nb), one GEMM per group with k = nb*P*Q. */
+    /** dW (beta = 1: +=) over images [n, n+nb), one GEMM per group with k = nb * span. */
     private static void backwardFilterImages(Geo g, float[] X, int xo, float[] DY, int dyo, float[] DW, int dwo,
                                              int n, int nb, float beta, Scratch sc, Parallel par) {
-        int rows = g.rows(), pq = g.pq(), hw = g.hw(), ld = nb * pq;
+        int rows = g.rows(), pq = g.P * g.Q, hw = g.hw(), span = g.span(), ld = nb * span;
         for (int gr = 0; gr < g.G; gr++) {
-            float[] dyMat = DY;
-            int dyOff = dyo + (n * g.K + gr * g.Kg) * pq;
-            if (nb > 1) {
-                float[] t = sc.tmp(g.Kg * ld);
-                for (int j = 0; j < nb; j++)
-                    for (int k = 0; k < g.Kg; k++)
-                        System.arraycopy(DY, dyo + ((n + j) * g.K + gr * g.Kg + k) * pq, t, k * ld + j * pq, pq);
-                dyMat = t;
-                dyOff = 0;
+            int dwOff = dwo + gr * g.Kg * rows;
+            if (g.path == Path.POINTWISE) {
+                // dW_g [Kg, Cg] (+)= dy_g [Kg, HW] x_g^T [HW, Cg]
+                gemm(par, false, true, g.Kg, rows, pq, DY, dyo + (n * g.K + gr * g.Kg) * pq, pq,
+                        X, xo + (n * g.C + gr * g.Cg) * hw, hw, beta, DW, dwOff, rows);
+                continue;
             }
-            float[] bMat;
-            int bOff;
-            if (g.pointwise()) {
-                if (nb == 1) { bMat = X; bOff = xo + (n * g.C + gr * g.Cg) * hw; }
-                else {
-                    bMat = sc.col(rows * ld);
-                    bOff = 0;
-                    for (int j = 0; j < nb; j++)
-                        for (int c = 0; c < g.Cg; c++)
-                            System.arraycopy(X, xo + ((n + j) * g.C + gr * g.Cg + c) * hw, bMat, c * ld + j * pq, pq);
-                }
-            } else {
-                bMat = sc.col(rows * ld);
-                bOff = 0;
-                for (int j = 0; j < nb; j++) im2col(X, xo + ((n + j) * g.C + gr * g.Cg) * hw, g, bMat, j * pq, ld, par);
+            // dW_g [Kg, rows] (+)= dy_g [Kg, nb*span] col^T [nb*span, rows]. OpenBLAS's small-matrix kernel for
+            // A * B^T is fast only while the output is small (m*n <= 1200); otherwise dy is gathered transposed
+            // ([nb*span, Kg]) and the product taken as A^T * B^T, which runs about twice as fast for these shapes.
+            boolean transposedDy = (long) g.Kg * rows > 1200;
+            float[] dyMat = transposedDy ? gatherDyTransposed(g, DY, dyo, n, nb, gr, sc) : gatherDy(g, DY, dyo, n, nb, gr, sc);
+            float[] col = sc.col(rows * ld);
+            for (int j = 0; j < nb; j++) {
+                int xOff = xo + ((n + j) * g.C + gr * g.Cg) * hw;
+                if (g.path == Path.WIDE) wideIm2col(X, xOff, g, col, j * span, ld, sc);
+                else im2col(X, xOff, g, col, j * span, ld, par);
             }
-            // dW_g [Kg, rows] (+)= dy_g [Kg, nb*PQ] col^T [nb*PQ, rows]
-            gemm(par, false, true, g.Kg, rows, ld, dyMat, dyOff, ld, bMat, bOff, ld, beta, DW, dwo + gr * g.Kg * rows, rows);
+            if (transposedDy) gemm(par, true, true, g.Kg, rows, ld, dyMat, 0, g.Kg, col, 0, ld, beta, DW, dwOff, rows);
+            else gemm(par, false, true, g.Kg, rows, ld, dyMat, 0, ld, col, 0, ld, beta, DW, dwOff, rows);
         }
     }
 
-    // ------------------------------------------------------------------ im2col / col2im
-
-    public static final java.util.concurrent.atomic.AtomicLong GEMM_NS = new java.util.concurrent.atomic.AtomicLong();
     private static void gemm(Parallel par, boolean ta, boolean tb, int m, int n, int k, float[] a, int ao, int lda,
-                             float[] b, int bo, int ldb, float beta, float[] c, int co, int ldc) {
-        long t0 = System.nanoTime(); try { gemm0(par, ta, tb, m, n, k, a, ao, lda, b, bo, ldb, beta, c, co, ldc); } finally { GEMM_NS.addAndGet(System.nanoTime() - t0); }
-    }
-    private static void gemm0(Parallel par, boolean ta, boolean tb, int m, int n, int k, float[] a, int ao, int lda,
                              float[] b, int bo, int ldb, float beta, float[] c, int co, int ldc) {
         if (par == null) CpuGemm.gemmSerial(ta, tb, m, n, k, 1f, a, ao, lda, b, bo, ldb, beta, c, co, ldc);
         else CpuGemm.gemm(par, ta, tb, m, n, k, 1f, a, ao, lda, b, bo, ldb, beta, c, co, ldc);
     }
+
+    // ------------------------------------------------------------------ wide im2col / col2im (stride 1)
+
+    /** x[Cg, H, W] (at xo) into a zero-bordered [Cg, Hp, Wp] scratch plane set, or x itself when there is no padding. */
+    private static float[] padded(float[] x, int xo, Geo g, Scratch sc) {
+        int H = g.H, W = g.W, hp = g.hp(), wp = g.wp(), ph = g.p.padH(), pw = g.p.padW();
+        float[] t = sc.pad(g.Cg * hp * wp);
+        Arrays.fill(t, 0, g.Cg * hp * wp, 0f);
+        for (int c = 0; c < g.Cg; c++)
+            for (int h = 0; h < H; h++)
+                System.arraycopy(x, xo + (c * H + h) * W, t, (c * hp + h + ph) * wp + pw, W);
+        return t;
+    }
+
+    /**
+     * Wide im2col of one image group: row (c, r, s), column j in [0, P*Wp) = padded plane c at
+     * (r*dilH)*Wp + s*dilW + j. Runs past the end of plane c only in garbage columns; those are zero-filled.
+     */
+    private static void wideIm2col(float[] x, int xo, Geo g, float[] col, int co, int ld, Scratch sc) {
+        float[] src = x;
+        int base = xo;
+        if (g.padded()) { src = padded(x, xo, g, sc); base = 0; }
+        int plane = g.hp() * g.wp(), wp = g.wp(), span = g.span(), dh = g.p.dilationH(), dw = g.p.dilationW();
+        for (int c = 0; c < g.Cg; c++) {
+            for (int r = 0; r < g.R; r++) {
+                for (int s = 0; s < g.S; s++) {
+                    int start = c * plane + r * dh * wp + s * dw, len = Math.min(span, (c + 1) * plane - start);
+                    int dst = co + ((c * g.R + r) * g.S + s) * ld;
+                    System.arraycopy(src, base + start, col, dst, len);
+                    if (len < span) Arrays.fill(col, dst + len, dst + span, 0f);
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ general im2col / col2im
 
     /**
      * Unfolds one image group x[Cg, H, W] (at xo) into col[row = (c*R + r)*S + s][p*Q + q] (at co, row stride ld):
@@ -299,7 +424,7 @@ public final class CpuConv {
                     for (int pp = 0; pp < P; pp++) {
                         int ih = pp * sh - ph + r * dh;
                         int d = row + pp * Q;
-                        if (ih < 0 || ih >= H) { java.util.Arrays.fill(col, d, d + Q, 0f); continue; }
+                        if (ih < 0 || ih >= H) { Arrays.fill(col, d, d + Q, 0f); continue; }
                         int src = plane + ih * W + wShift;
                         for (int q = 0; q < qLo; q++) col[d + q] = 0f;
                         if (sw == 1) System.arraycopy(x, src + qLo, col, d + qLo, qHi - qLo);
@@ -321,7 +446,7 @@ public final class CpuConv {
         ConvParams p = g.p;
         int H = g.H, W = g.W, R = g.R, S = g.S, P = g.P, Q = g.Q;
         int sh = p.strideH(), sw = p.strideW(), ph = p.padH(), pw = p.padW(), dh = p.dilationH(), dw = p.dilationW();
-        java.util.Arrays.fill(dx, xo + c0 * H * W, xo + c1 * H * W, 0f);
+        Arrays.fill(dx, xo + c0 * H * W, xo + c1 * H * W, 0f);
         for (int c = c0; c < c1; c++) {
             int plane = xo + c * H * W;
             for (int r = 0; r < R; r++) {

@@ -8,13 +8,15 @@ import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
 
 /**
  * CPU 2-D pooling with PyTorch's semantics: max pooling ({@code max_pool2d}: padding counts as -infinity, the
- * first maximal element of a window in row-major order wins, NaN propagates), average pooling ({@code avg_pool2d}
+ * first maximal element of a window in row-major order receives the gradient; a NaN counts as the maximum and
+ * propagates, and the first NaN receives the gradient where PyTorch's CPU kernel picks the last), average pooling ({@code avg_pool2d}
  * with {@code count_include_pad} and {@code ceil_mode}) and adaptive average pooling ({@code adaptive_avg_pool2d}:
  * window i spans [floor(i*H/outH), ceil((i+1)*H/outH))).
  *
  * <p>Every op works plane by plane ([H, W] of one image and channel) and runs the N*C planes in parallel chunks;
  * planes are independent, so results do not depend on the thread count. The common 2x2 stride-2 max pool without
- * padding has its own loops; its backward writes each dx element exactly once (the windows tile the input).
+ * padding has its own branch-free loops; its backward finds each window's maximum from the forward output y and
+ * writes each dx element exactly once (the windows tile the input).
  */
 final class CpuPool {
     private CpuPool() {}
@@ -61,13 +63,14 @@ final class CpuPool {
         int H = x.dim(2), W = x.dim(3), P = p.outH(H), Q = p.outW(W);
         check("poolBackward", x, dy, P, Q);
         if (!dx.shape().equals(x.shape())) throw new IllegalArgumentException("poolBackward: dx " + dx.shape() + " should match x " + x.shape());
-        float[] X = f(x), DY = f(dy), DX = f(dx);
-        int xo = off(x), dyo = off(dy), dxo = off(dx), planes = x.dim(0) * x.dim(1), hw = H * W, pq = P * Q;
+        if (!y.shape().equals(dy.shape())) throw new IllegalArgumentException("poolBackward: y " + y.shape() + " and dy " + dy.shape() + " differ");
+        float[] X = f(x), Y = f(y), DY = f(dy), DX = f(dx);
+        int xo = off(x), yo = off(y), dyo = off(dy), dxo = off(dx), planes = x.dim(0) * x.dim(1), hw = H * W, pq = P * Q;
         boolean fast = isMax2x2(p, H, W, P, Q);
         be.par.forRange(planes, planesPerChunk(hw), (s, e) -> {
             for (int pl = s; pl < e; pl++) {
                 int xb = xo + pl * hw, dyb = dyo + pl * pq, dxb = dxo + pl * hw;
-                if (fast) { max2x2Backward(X, xb, H, W, DY, dyb, DX, dxb, P, Q); continue; }
+                if (fast) { max2x2Backward(X, xb, H, W, Y, yo + pl * pq, DY, dyb, DX, dxb, P, Q); continue; }
                 java.util.Arrays.fill(DX, dxb, dxb + hw, 0f);
                 if (p.kind() == PoolParams.Kind.MAX) maxBackward(X, xb, H, W, DY, dyb, DX, dxb, P, Q, p);
                 else avgBackward(H, W, DY, dyb, DX, dxb, P, Q, p);
@@ -75,37 +78,46 @@ final class CpuPool {
         });
     }
 
-    /** The first maximum of a 2x2 window in row-major order, with PyTorch's rule (v > max || isNaN(v)). */
+    /**
+     * 2x2 stride-2 max: Math.max is branch-free (random data would mispredict half the branches of a compare chain)
+     * and returns NaN when either argument is NaN. It may return +0 where the first element was -0; they compare equal.
+     */
     private static void max2x2Forward(float[] X, int xb, int W, float[] Y, int yb, int P, int Q) {
         for (int pp = 0; pp < P; pp++) {
             int r0 = xb + 2 * pp * W, r1 = r0 + W, o = yb + pp * Q;
-            for (int q = 0; q < Q; q++) {
-                float a = X[r0 + 2 * q], b = X[r0 + 2 * q + 1], c = X[r1 + 2 * q], d = X[r1 + 2 * q + 1];
-                float m = a;
-                if (b > m || b != b) m = b;
-                if (c > m || c != c) m = c;
-                if (d > m || d != d) m = d;
-                Y[o + q] = m;
-            }
+            for (int q = 0; q < Q; q++)
+                Y[o + q] = Math.max(Math.max(X[r0 + 2 * q], X[r0 + 2 * q + 1]), Math.max(X[r1 + 2 * q], X[r1 + 2 * q + 1]));
         }
     }
 
-    /** dx = dy at each window's first maximum and 0 elsewhere; rows/columns outside every window (odd H, W) get 0. */
-    private static void max2x2Backward(float[] X, int xb, int H, int W, float[] DY, int dyb, float[] DX, int dxb, int P, int Q) {
+    /**
+     * dx = dy at each window's first element equal to the forward output y (the first maximum) and 0 elsewhere;
+     * rows/columns outside every window (odd H, W) get 0. Branch-free: the choice becomes an all-ones or all-zeros
+     * bit mask on dy's bits. A window whose maximum is NaN (rare, so the branch predicts well) routes dy to its
+     * first NaN.
+     */
+    private static void max2x2Backward(float[] X, int xb, int H, int W, float[] Y, int yb, float[] DY, int dyb,
+                                       float[] DX, int dxb, int P, int Q) {
         for (int pp = 0; pp < P; pp++) {
-            int r0 = xb + 2 * pp * W, r1 = r0 + W, d0 = dxb + 2 * pp * W, d1 = d0 + W, o = dyb + pp * Q;
+            int r0 = xb + 2 * pp * W, r1 = r0 + W, d0 = dxb + 2 * pp * W, d1 = d0 + W, yo = yb + pp * Q, o = dyb + pp * Q;
             for (int q = 0; q < Q; q++) {
-                float a = X[r0 + 2 * q], b = X[r0 + 2 * q + 1], c = X[r1 + 2 * q], d = X[r1 + 2 * q + 1];
-                int at = 0;
-                float m = a;
-                if (b > m || b != b) { m = b; at = 1; }
-                if (c > m || c != c) { m = c; at = 2; }
-                if (d > m || d != d) { at = 3; }
-                float g = DY[o + q];
-                DX[d0 + 2 * q] = at == 0 ? g : 0f;
-                DX[d0 + 2 * q + 1] = at == 1 ? g : 0f;
-                DX[d1 + 2 * q] = at == 2 ? g : 0f;
-                DX[d1 + 2 * q + 1] = at == 3 ? g : 0f;
+                float m = Y[yo + q];
+                float a = X[r0 + 2 * q], b = X[r0 + 2 * q + 1], c = X[r1 + 2 * q];
+                if (m != m) {
+                    float g = DY[o + q];
+                    int at = a != a ? 0 : b != b ? 1 : c != c ? 2 : 3;
+                    DX[d0 + 2 * q] = at == 0 ? g : 0f;
+                    DX[d0 + 2 * q + 1] = at == 1 ? g : 0f;
+                    DX[d1 + 2 * q] = at == 2 ? g : 0f;
+                    DX[d1 + 2 * q + 1] = at == 3 ? g : 0f;
+                    continue;
+                }
+                int g = Float.floatToRawIntBits(DY[o + q]);
+                int ea = a == m ? -1 : 0, eb = b == m ? -1 : 0, ec = c == m ? -1 : 0;
+                DX[d0 + 2 * q] = Float.intBitsToFloat(g & ea);
+                DX[d0 + 2 * q + 1] = Float.intBitsToFloat(g & eb & ~ea);
+                DX[d1 + 2 * q] = Float.intBitsToFloat(g & ec & ~(ea | eb));
+                DX[d1 + 2 * q + 1] = Float.intBitsToFloat(g & ~(ea | eb | ec));
             }
             if ((W & 1) != 0) { DX[d0 + W - 1] = 0f; DX[d1 + W - 1] = 0f; }
         }
@@ -121,7 +133,7 @@ final class CpuPool {
         for (int h = hs; h < he; h++) {
             for (int w = ws; w < we; w++) {
                 float v = X[xb + h * W + w];
-                if (best < 0 || v > m || v != v) { m = v; best = h * W + w; }
+                if (best < 0 || v > m || (v != v && m == m)) { m = v; best = h * W + w; }
             }
         }
         return best;
