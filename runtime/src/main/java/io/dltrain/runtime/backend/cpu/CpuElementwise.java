@@ -65,12 +65,7 @@ final class CpuElementwise {
         be.par.forRange(C, Math.max(1, GRAIN / Math.max(1, N * inner)), (s, e) -> {
             for (int c = s; c < e; c++) {
                 double acc = 0;
-                for (int nn = 0; nn < N; nn++) {
-                    int base = dyo + (nn * C + c) * inner;
-                    float part = 0f;
-                    for (int i = 0; i < inner; i++) part += D[base + i];
-                    acc += part;
-                }
+                for (int nn = 0; nn < N; nn++) acc += sum8(D, dyo + (nn * C + c) * inner, inner);
                 G[go + c] = (float) (accumulate ? G[go + c] + acc : acc);
             }
         });
@@ -85,17 +80,44 @@ final class CpuElementwise {
         be.par.forChunks(n, chunks, (c, s, e) -> {
             double acc = 0;
             for (int i = s; i < e; i += 1024) {
-                int end = Math.min(e, i + 1024);
-                float block = 0f;
-                if (squares) for (int j = i; j < end; j++) block += X[xo + j] * X[xo + j];
-                else for (int j = i; j < end; j++) block += X[xo + j];
-                acc += block;
+                int len = Math.min(e, i + 1024) - i;
+                acc += squares ? sumSquares8(X, xo + i, len) : sum8(X, xo + i, len);
             }
             partial[c] = acc;
         });
         double total = 0;
         for (double p : partial) total += p;
         return total;
+    }
+
+    /**
+     * Sum of a[from .. from+len) with eight independent float accumulators, combined in a fixed order. The JIT may
+     * not reorder a single float accumulator (that would change the result), so one accumulator runs at one add per
+     * cycle; eight run vectorised, and the fixed combination keeps results repeatable.
+     */
+    static float sum8(float[] a, int from, int len) {
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+        int i = 0;
+        for (; i + 8 <= len; i += 8) {
+            int j = from + i;
+            s0 += a[j]; s1 += a[j + 1]; s2 += a[j + 2]; s3 += a[j + 3];
+            s4 += a[j + 4]; s5 += a[j + 5]; s6 += a[j + 6]; s7 += a[j + 7];
+        }
+        for (; i < len; i++) s0 += a[from + i];
+        return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+    }
+
+    /** Sum of squares, as {@link #sum8}. */
+    static float sumSquares8(float[] a, int from, int len) {
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+        int i = 0;
+        for (; i + 8 <= len; i += 8) {
+            int j = from + i;
+            s0 += a[j] * a[j]; s1 += a[j + 1] * a[j + 1]; s2 += a[j + 2] * a[j + 2]; s3 += a[j + 3] * a[j + 3];
+            s4 += a[j + 4] * a[j + 4]; s5 += a[j + 5] * a[j + 5]; s6 += a[j + 6] * a[j + 6]; s7 += a[j + 7] * a[j + 7];
+        }
+        for (; i < len; i++) s0 += a[from + i] * a[from + i];
+        return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
     }
 
     static void sum(CpuBackend be, Tensor x, float alpha, Tensor out) {
