@@ -106,9 +106,13 @@ final class CpuConv {
         return (int) Math.max(1, Math.min(chunkImages, BATCH_MNK / Math.max(1, perImage)));
     }
 
-    /** Runs body over the batch: chunks of whole images in parallel, or (batch smaller than the threads) image by image with parallel GEMMs. */
+    /** Work on images [n, n+nb) with the calling thread's scratch; par != null means: split the GEMMs over it. */
     private interface Images { void run(int n, int nb, Scratch sc, Parallel par); }
 
+    /**
+     * Runs body over the batch: contiguous chunks of whole images in parallel (each chunk walks its images in groups
+     * of {@link #imagesPerGemm}), or, when the batch has fewer images than threads, image by image with parallel GEMMs.
+     */
     private static void overImages(CpuBackend be, Geo g, Images body) {
         int threads = be.par.threads();
         if (g.N >= threads || threads == 1) {
