@@ -47,7 +47,11 @@ final class CpuActivation {
         int xo = off(x), yo = off(y);
         float alpha = act.alpha();
         Parallel.Range body = switch (act.kind()) {
-            case RELU -> (s, e) -> { for (int i = s; i < e; i++) Y[yo + i] = Math.max(X[xo + i], 0f); };
+            // Offsets 0 (the usual case): plain indices let C2 vectorise even when it cannot prove X != Y (JDK 25
+            // does not vectorise two arrays accessed at different runtime offsets).
+            case RELU -> xo == 0 && yo == 0
+                    ? (s, e) -> { for (int i = s; i < e; i++) Y[i] = Math.max(X[i], 0f); }
+                    : (s, e) -> { for (int i = s; i < e; i++) Y[yo + i] = Math.max(X[xo + i], 0f); };
             // max(x, 0) + slope * min(x, 0) is exactly x (x > 0) or slope * x (x <= 0), and vectorises.
             case LEAKY_RELU -> (s, e) -> {
                 for (int i = s; i < e; i++) { float v = X[xo + i]; Y[yo + i] = Math.max(v, 0f) + alpha * Math.min(v, 0f); }
@@ -84,9 +88,9 @@ final class CpuActivation {
         int xo = off(x), yo = off(y), dyo = off(dy), dxo = off(dx);
         float alpha = act.alpha();
         Parallel.Range body = switch (act.kind()) {
-            case RELU -> (s, e) -> {
-                for (int i = s; i < e; i++) G[dxo + i] = Float.intBitsToFloat(Float.floatToRawIntBits(D[dyo + i]) & positiveMask(X[xo + i]));
-            };
+            case RELU -> xo == 0 && dyo == 0 && dxo == 0
+                    ? (s, e) -> { for (int i = s; i < e; i++) G[i] = Float.intBitsToFloat(Float.floatToRawIntBits(D[i]) & positiveMask(X[i])); }
+                    : (s, e) -> { for (int i = s; i < e; i++) G[dxo + i] = Float.intBitsToFloat(Float.floatToRawIntBits(D[dyo + i]) & positiveMask(X[xo + i])); };
             case LEAKY_RELU -> (s, e) -> {
                 for (int i = s; i < e; i++) { float g = D[dyo + i]; G[dxo + i] = select(positiveMask(X[xo + i]), g, g * alpha); }
             };

@@ -7,7 +7,11 @@ import static io.dltrain.runtime.backend.cpu.CpuBackend.n;
 import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
 import static io.dltrain.runtime.backend.cpu.CpuBackend.sameSize;
 
-/** CPU element-wise ops and reductions. Loops are plain and contiguous so the JIT vectorises them. */
+/**
+ * CPU element-wise ops and reductions. Loops are plain and contiguous so the JIT vectorises them; each has a
+ * zero-offset variant with plain indices, because C2 (JDK 25) does not vectorise a loop over two arrays accessed at
+ * different runtime offsets (it cannot rule out that they are one array).
+ */
 final class CpuElementwise {
     private CpuElementwise() {}
 
@@ -18,28 +22,32 @@ final class CpuElementwise {
         sameSize(a, b, "add"); sameSize(a, y, "add");
         float[] A = f(a), B = f(b), Y = f(y);
         int ao = off(a), bo = off(b), yo = off(y);
-        be.par.forRange(n(y), GRAIN, (s, e) -> { for (int i = s; i < e; i++) Y[yo + i] = A[ao + i] + B[bo + i]; });
+        if ((ao | bo | yo) == 0) be.par.forRange(n(y), GRAIN, (s, e) -> { for (int i = s; i < e; i++) Y[i] = A[i] + B[i]; });
+        else be.par.forRange(n(y), GRAIN, (s, e) -> { for (int i = s; i < e; i++) Y[yo + i] = A[ao + i] + B[bo + i]; });
     }
 
     static void mul(CpuBackend be, Tensor a, Tensor b, Tensor y) {
         sameSize(a, b, "mul"); sameSize(a, y, "mul");
         float[] A = f(a), B = f(b), Y = f(y);
         int ao = off(a), bo = off(b), yo = off(y);
-        be.par.forRange(n(y), GRAIN, (s, e) -> { for (int i = s; i < e; i++) Y[yo + i] = A[ao + i] * B[bo + i]; });
+        if ((ao | bo | yo) == 0) be.par.forRange(n(y), GRAIN, (s, e) -> { for (int i = s; i < e; i++) Y[i] = A[i] * B[i]; });
+        else be.par.forRange(n(y), GRAIN, (s, e) -> { for (int i = s; i < e; i++) Y[yo + i] = A[ao + i] * B[bo + i]; });
     }
 
     static void scale(CpuBackend be, Tensor x, float alpha, Tensor y) {
         sameSize(x, y, "scale");
         float[] X = f(x), Y = f(y);
         int xo = off(x), yo = off(y);
-        be.par.forRange(n(y), GRAIN, (s, e) -> { for (int i = s; i < e; i++) Y[yo + i] = alpha * X[xo + i]; });
+        if ((xo | yo) == 0) be.par.forRange(n(y), GRAIN, (s, e) -> { for (int i = s; i < e; i++) Y[i] = alpha * X[i]; });
+        else be.par.forRange(n(y), GRAIN, (s, e) -> { for (int i = s; i < e; i++) Y[yo + i] = alpha * X[xo + i]; });
     }
 
     static void axpy(CpuBackend be, float alpha, Tensor x, Tensor y) {
         sameSize(x, y, "axpy");
         float[] X = f(x), Y = f(y);
         int xo = off(x), yo = off(y);
-        be.par.forRange(n(y), GRAIN, (s, e) -> { for (int i = s; i < e; i++) Y[yo + i] += alpha * X[xo + i]; });
+        if ((xo | yo) == 0) be.par.forRange(n(y), GRAIN, (s, e) -> { for (int i = s; i < e; i++) Y[i] += alpha * X[i]; });
+        else be.par.forRange(n(y), GRAIN, (s, e) -> { for (int i = s; i < e; i++) Y[yo + i] += alpha * X[xo + i]; });
     }
 
     static void addBias(CpuBackend be, Tensor y, Tensor bias) {

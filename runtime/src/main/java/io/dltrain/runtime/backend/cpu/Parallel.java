@@ -1,59 +1,135 @@
 package io.dltrain.runtime.backend.cpu;
 
-import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.ForkJoinTask;
-import java.util.concurrent.RecursiveAction;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * The CPU backend's threads. Work is split into contiguous chunks that depend only on the problem size and the
  * thread count, and reductions combine per-chunk partials in chunk order, so results are bit-identical from run
- * to run for the same thread count. All parallelism lives here: OpenBLAS itself runs single-threaded.
+ * to run for the same thread count, whichever thread happens to run which chunk. All parallelism lives here:
+ * OpenBLAS itself runs single-threaded.
+ *
+ * <p>Why not a ForkJoinPool: a training step makes hundreds of short parallel calls (pooling a LeNet batch takes
+ * ~100 us), and handing work from an outside thread to a ForkJoinPool and back costs 20-70 us each time. Here the
+ * calling thread runs chunks too, {@code threads - 1} workers claim the rest from an atomic counter, and idle
+ * workers spin for {@link #SPIN_NANOS} before parking, so back-to-back calls start within a microsecond or two.
+ * A call made from inside a chunk (nested parallelism) runs inline on that thread.
  */
 public final class Parallel implements AutoCloseable {
     /** The body of a parallel loop over [start, end). */
     @FunctionalInterface
     public interface Range { void run(int start, int end); }
 
+    /** The body of a chunked loop: chunk index c covering [start, end). */
+    @FunctionalInterface
+    public interface Chunk { void run(int chunk, int start, int end); }
+
+    /** How long an idle worker spins before parking: long enough to cover the gap between a step's ops. */
+    static final long SPIN_NANOS = 200_000;
+
+    /** One parallel call. Immutable but for its counters, so a worker that wakes late can only claim from its own job. */
+    private static final class Job {
+        final Chunk body;
+        final int n, chunks;
+        final AtomicInteger next = new AtomicInteger(), done = new AtomicInteger();
+        volatile Throwable error;
+
+        Job(Chunk body, int n, int chunks) { this.body = body; this.n = n; this.chunks = chunks; }
+
+        /** Claims and runs chunks until none is left. */
+        void work() {
+            int c;
+            while ((c = next.getAndIncrement()) < chunks) {
+                try {
+                    if (error == null) body.run(c, (int) ((long) n * c / chunks), (int) ((long) n * (c + 1) / chunks));
+                } catch (Throwable t) {
+                    if (error == null) error = t;
+                } finally {
+                    done.incrementAndGet();
+                }
+            }
+        }
+    }
+
+    private static final ThreadLocal<Boolean> INSIDE = ThreadLocal.withInitial(() -> Boolean.FALSE);
+
     private final int threads;
-    private final ForkJoinPool pool;
+    private final Thread[] workers;
+    private final Object submit = new Object();
+    private volatile Job current;
+    private volatile boolean closed;
 
     public Parallel(int threads) {
         if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
         this.threads = threads;
-        this.pool = threads == 1 ? null : new ForkJoinPool(threads);
+        this.workers = new Thread[threads - 1];
+        for (int i = 0; i < workers.length; i++) {
+            workers[i] = new Thread(this::workerLoop, "dl-train-cpu-" + (i + 1));
+            workers[i].setDaemon(true);
+            workers[i].start();
+        }
     }
 
     public int threads() { return threads; }
 
     /** Number of chunks for n items when each chunk should hold at least minPerChunk of them. */
     public int chunks(long n, long minPerChunk) {
-        if (pool == null || n <= minPerChunk) return 1;
+        if (threads == 1 || n <= minPerChunk) return 1;
         return (int) Math.min(threads, Math.max(1, n / Math.max(1, minPerChunk)));
     }
 
     /** Runs body over [0, n) in up to threads() contiguous chunks of at least minPerChunk items. */
     public void forRange(int n, int minPerChunk, Range body) {
-        int chunks = chunks(n, minPerChunk);
-        forChunks(n, chunks, (c, s, e) -> body.run(s, e));
+        forChunks(n, chunks(n, minPerChunk), (c, s, e) -> body.run(s, e));
     }
-
-    /** The body of a chunked loop: chunk index c covering [start, end). */
-    @FunctionalInterface
-    public interface Chunk { void run(int chunk, int start, int end); }
 
     /** Runs body over [0, n) split into exactly {@code chunks} contiguous chunks (chunk i gets [n*i/chunks, n*(i+1)/chunks)). */
     public void forChunks(int n, int chunks, Chunk body) {
         if (n <= 0) return;
-        if (chunks <= 1 || pool == null) { body.run(0, 0, n); return; }
-        RecursiveAction[] tasks = new RecursiveAction[chunks];
-        for (int c = 0; c < chunks; c++) {
-            int s = (int) ((long) n * c / chunks), e = (int) ((long) n * (c + 1) / chunks), ci = c;
-            tasks[c] = new RecursiveAction() { @Override protected void compute() { body.run(ci, s, e); } };
+        chunks = Math.max(1, chunks);
+        if (chunks == 1 || workers.length == 0 || INSIDE.get()) {
+            for (int c = 0; c < chunks; c++) body.run(c, (int) ((long) n * c / chunks), (int) ((long) n * (c + 1) / chunks));
+            return;
         }
-        if (ForkJoinTask.inForkJoinPool()) { ForkJoinTask.invokeAll(tasks); return; }
-        pool.invoke(new RecursiveAction() { @Override protected void compute() { ForkJoinTask.invokeAll(tasks); } });
+        if (closed) throw new IllegalStateException("the CPU backend was closed");
+        Job job = new Job(body, n, chunks);
+        synchronized (submit) { // one parallel call at a time; callers on other threads wait here
+            current = job;
+            for (Thread w : workers) LockSupport.unpark(w);
+            INSIDE.set(Boolean.TRUE);
+            try {
+                job.work();
+            } finally {
+                INSIDE.set(Boolean.FALSE);
+            }
+            while (job.done.get() < chunks) Thread.onSpinWait();
+            current = null;
+        }
+        Throwable t = job.error;
+        if (t instanceof RuntimeException r) throw r;
+        if (t instanceof Error e) throw e;
+        if (t != null) throw new IllegalStateException(t);
+    }
+
+    private void workerLoop() {
+        INSIDE.set(Boolean.TRUE);
+        Job last = null;
+        while (!closed) {
+            long spinUntil = System.nanoTime() + SPIN_NANOS;
+            Job j;
+            while ((j = current) == null || j == last) {
+                if (closed) return;
+                if (System.nanoTime() < spinUntil) Thread.onSpinWait();
+                else LockSupport.park(this);
+            }
+            last = j;
+            j.work();
+        }
     }
 
     @Override
-    public void close() { if (pool != null) pool.shutdownNow(); }
+    public void close() {
+        closed = true;
+        for (Thread w : workers) LockSupport.unpark(w);
+    }
 }
