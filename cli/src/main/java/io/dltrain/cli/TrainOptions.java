@@ -21,20 +21,20 @@ public final class TrainOptions {
     @Option(names = {"-b", "--batch-size"}, defaultValue = "128", description = "Samples per step (default: ${DEFAULT-VALUE}).")
     int batchSize;
 
-    @Option(names = "--lr", defaultValue = "0.002", description = "Base learning rate (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--lr", defaultValue = "0.05", description = "Base learning rate (default: ${DEFAULT-VALUE}).")
     double lr;
 
-    @Option(names = "--optimizer", defaultValue = "adamw", paramLabel = "NAME",
+    @Option(names = "--optimizer", defaultValue = "sgd-nesterov", paramLabel = "NAME",
             description = "sgd, sgd-nesterov, adagrad, adadelta, rmsprop, adam, adamw (default: ${DEFAULT-VALUE}).")
     String optimizer;
 
     @Option(names = "--momentum", defaultValue = "0.9", description = "Momentum for sgd and rmsprop (default: ${DEFAULT-VALUE}).")
     double momentum;
 
-    @Option(names = "--weight-decay", defaultValue = "0.0001", description = "Weight decay; decoupled for adamw (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--weight-decay", defaultValue = "0.0005", description = "Weight decay; decoupled for adamw (default: ${DEFAULT-VALUE}).")
     double weightDecay;
 
-    @Option(names = "--schedule", defaultValue = "warmup:200,cosine", paramLabel = "SPEC",
+    @Option(names = "--schedule", defaultValue = "cosine", paramLabel = "SPEC",
             description = "LR schedule: constant, step:EPOCHS:GAMMA, cosine[:MIN_LR], warmup:STEPS,<schedule> (default: ${DEFAULT-VALUE}).")
     String schedule;
 

@@ -33,9 +33,14 @@ public record TrainConfig(int epochs, int batchSize, double lr, String optimizer
         if (workers < 1) throw new IllegalArgumentException("workers must be >= 1, got " + workers);
     }
 
-    /** The default recipe: AdamW 2e-3, weight decay 5e-4... see the README for what it reaches. */
+    /**
+     * The default recipe: SGD with Nesterov momentum 0.9, learning rate 0.05 annealed to 0 by a cosine over the
+     * whole run, weight decay 5e-4, batch 128, 10% of the training set held out for validation. Chosen by a small
+     * sweep on Fashion-MNIST (benchmarks/README.md): LeNet-5 reaches 88.5-89.6% test accuracy after 3 epochs and
+     * 91% after 10 over three seeds.
+     */
     public static TrainConfig defaults() {
-        return new TrainConfig(10, 128, 2e-3, "adamw", 0.9, 1e-4, "warmup:200,cosine", 0f, 0f, 42L, 0.1, 0, 0.0, 2);
+        return new TrainConfig(10, 128, 0.05, "sgd-nesterov", 0.9, 5e-4, "cosine", 0f, 0f, 42L, 0.1, 0, 0.0, 1);
     }
 
     public TrainConfig withEpochs(int e) { return new TrainConfig(e, batchSize, lr, optimizer, momentum, weightDecay, schedule, labelSmoothing, clipNorm, seed, valFraction, patience, minDelta, workers); }

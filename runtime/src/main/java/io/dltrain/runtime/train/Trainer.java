@@ -77,10 +77,8 @@ public final class Trainer {
                     optimizer.setLr(lr);
                     Tensor lossT;
                     try (Scope s = Scope.open()) {
-                        Tensor x = upload(batch, n, sample);
-                        Tensor y = be.empty(Shape.of(n), DType.INT32);
-                        be.copyFromHost(batch.y, 0, y);
-                        batch.release();
+                        Tensor[] xy = upload(batch, sample);
+                        Tensor x = xy[0], y = xy[1];
                         Tensor out = model.forward(x);
                         lossT = loss.compute(out, y);
                         optimizer.zeroGrad();
@@ -125,13 +123,18 @@ public final class Trainer {
         return new Result(history, stopped, bestEpoch, (System.nanoTime() - fitStart) / 1e9);
     }
 
-    private Tensor upload(Batch batch, int n, Shape sample) {
+    /** Copies a host batch into device tensors {x [n, sample...], labels [n]} and hands the host buffers back. */
+    private Tensor[] upload(Batch batch, Shape sample) {
+        int n = batch.size();
         int[] dims = new int[sample.rank() + 1];
         dims[0] = n;
         for (int i = 0; i < sample.rank(); i++) dims[i + 1] = sample.dim(i);
         Tensor x = be.empty(Shape.of(dims));
         be.copyFromHost(batch.x, 0, x);
-        return x;
+        Tensor y = be.empty(Shape.of(n), DType.INT32);
+        be.copyFromHost(batch.y, 0, y);
+        batch.release();
+        return new Tensor[] {x, y};
     }
 
     /** Loss, top-1 and top-5 accuracy of {@code model} in evaluation mode over one pass of {@code data}. */
@@ -150,10 +153,8 @@ public final class Trainer {
                 Batch batch = it.next();
                 int n = batch.size();
                 try (Scope s = Scope.open()) {
-                    Tensor x = upload(batch, n, sample);
-                    Tensor y = be.empty(Shape.of(n), DType.INT32);
-                    be.copyFromHost(batch.y, 0, y);
-                    batch.release();
+                    Tensor[] xy = upload(batch, sample);
+                    Tensor x = xy[0], y = xy[1];
                     Tensor out = model.forward(x);
                     be.axpy(n, loss.compute(out, y), lossSum);
                     be.countTopK(out, y, 1, c1);
