@@ -32,6 +32,7 @@ run() { # name, command...
 }
 
 ./dl-train --version >/dev/null   # builds the jar once, outside the timed runs
+rm -rf /tmp/dltrain-bench         # run directories of earlier runs (a run refuses a directory that holds one)
 
 if [ "$what" = all ] || [ "$what" = sgemm ]; then
   mvn -B -ntp -q -Pbench -pl benchmarks/jmh -am -DskipTests package

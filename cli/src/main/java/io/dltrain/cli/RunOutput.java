@@ -34,6 +34,9 @@ final class RunOutput {
         if (Files.exists(p)) {
             if (!Files.isDirectory(p)) return "--out " + dir + " exists and is not a directory";
             if (!Files.isWritable(p)) return "--out " + dir + " is not writable (check its permissions or choose another directory)";
+            for (String f : new String[] {"metrics.jsonl", "summary.json"}) {
+                if (Files.exists(p.resolve(f))) return "--out " + dir + " already holds a run (" + f + "); choose a new directory, or delete that one to reuse it";
+            }
             return null;
         }
         Path parent = p.getParent();

@@ -189,6 +189,10 @@ class CliTest {
         usageError(null, train(file, "mlp", 1), "exists and is not a directory");
         Path under = file.resolve("sub");
         usageError(under, train(under, "mlp", 1), "not a directory");
+        Path used = Files.createDirectories(tmp.resolve("used"));
+        Files.writeString(used.resolve("metrics.jsonl"), "{\"epoch\":1}\n");
+        usageError(null, train(used, "mlp", 1), "already holds a run");
+        assertEquals("{\"epoch\":1}\n", Files.readString(used.resolve("metrics.jsonl")), "an earlier run's metrics must be left alone");
         Path out = tmp.resolve("never");
         usageError(out, train(out, "mlp", 1, "--device", "cuda"), "--device cuda cannot be used");
         usageError(out, train(out, "mlp", 1, "--device", "tpu"), "unknown device 'tpu'");
