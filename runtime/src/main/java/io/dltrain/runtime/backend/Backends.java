@@ -37,7 +37,7 @@ public final class Backends {
         if (d.equals("auto")) {
             String why = cudaUnavailableReason();
             if (why != null) {
-                notice.accept("no usable GPU (" + why + "); training on the CPU");
+                notice.accept("no usable GPU: " + why + "; training on the CPU");
                 return new CpuBackend(threads);
             }
             return cuda(0);
