@@ -11,6 +11,7 @@ import org.junit.jupiter.api.Test;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -33,9 +34,20 @@ class ModelRegistryTest {
     }
 
     @Test
+    void metaCountEqualsCpuCount() {
+        // Entry.parameterCount builds on the meta backend; it must agree with a real build.
+        for (String name : List.of("mlp", "lenet5")) {
+            ModelRegistry.Entry e = ModelRegistry.get(name);
+            assertEquals(count(name), e.parameterCount(e.defaultSpec()), name);
+        }
+    }
+
+    @Test
     void forwardShapesAndStateDictNames() {
         try (CpuBackend be = new CpuBackend(2); Scope s = Scope.open()) {
+            // The 28x28 models here; the ImageNet/CIFAR zoo is run in ZooTest at small inputs.
             for (ModelRegistry.Entry e : ModelRegistry.entries()) {
+                if (!e.defaultSpec().equals(new ModelSpec(1, 28, 28, 10))) continue;
                 try (Module m = Scope.outside(() -> e.build(new Context(be, 1), e.defaultSpec()))) {
                     Tensor y = m.forward(be.zeros(Shape.of(3, 1, 28, 28)));
                     assertEquals(Shape.of(3, 10), y.shape(), e.name());
@@ -49,8 +61,19 @@ class ModelRegistryTest {
     }
 
     @Test
+    void everyEntryIsNamedDescribedAndCountable() {
+        assertEquals(ModelRegistry.entries().size(), new java.util.HashSet<>(ModelRegistry.names()).size(), "duplicate names");
+        for (ModelRegistry.Entry e : ModelRegistry.entries()) {
+            assertEquals(e.name().toLowerCase(java.util.Locale.ROOT), e.name());
+            assertFalse(e.description().isBlank() || e.description().contains("\n"), e.name());
+            assertTrue(e.parameterCount(e.defaultSpec()) > 0, e.name());
+        }
+    }
+
+    @Test
     void unknownModelListsTheValidNames() {
         var e = assertThrows(IllegalArgumentException.class, () -> ModelRegistry.get("resnet9000"));
-        assertTrue(e.getMessage().contains("mlp") && e.getMessage().contains("lenet5"), e.getMessage());
+        assertTrue(e.getMessage().contains("mlp") && e.getMessage().contains("lenet5") && e.getMessage().contains("resnet18-cifar"), e.getMessage());
+        assertEquals("resnet18", ModelRegistry.get("ResNet18").name(), "names are case-insensitive");
     }
 }

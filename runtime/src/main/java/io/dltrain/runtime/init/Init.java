@@ -1,5 +1,6 @@
 package io.dltrain.runtime.init;
 
+import io.dltrain.runtime.tensor.Device;
 import io.dltrain.runtime.tensor.Tensor;
 
 import java.util.random.RandomGenerator;
@@ -10,12 +11,19 @@ import java.util.random.RandomGenerator;
  *
  * <p>Fans follow PyTorch: for a weight [out, in, k...] the receptive field is the product of k...,
  * fan_in = in * receptive, fan_out = out * receptive.
+ *
+ * <p>On the meta device ({@code backend.meta.MetaBackend}) tensors have no values, so the random initialisers return
+ * without drawing (and without the host array a draw would need): building a 100M-parameter model there stays
+ * instant. The generator is then left where it was; nothing can observe that, since meta tensors have no values.
  */
 public final class Init {
     private Init() {}
 
     /** Which fan a Kaiming initialiser preserves. */
     public enum FanMode { FAN_IN, FAN_OUT }
+
+    /** True for meta tensors, which have a shape but no values to initialise. */
+    private static boolean valueless(Tensor t) { return t.device().kind() == Device.Kind.META; }
 
     public static int fanIn(Tensor w) {
         if (w.rank() < 2) throw new IllegalArgumentException("fan in/out need a weight of rank >= 2, got " + w.shape());
@@ -42,12 +50,14 @@ public final class Init {
     public static void constant(Tensor t, float value) { t.backend().fill(t, value); }
 
     public static void uniform(Tensor t, double low, double high, RandomGenerator rng) {
+        if (valueless(t)) return;
         float[] v = new float[t.shape().size()];
         for (int i = 0; i < v.length; i++) v[i] = (float) (low + (high - low) * rng.nextDouble());
         t.backend().copyFromHost(v, 0, t);
     }
 
     public static void normal(Tensor t, double mean, double std, RandomGenerator rng) {
+        if (valueless(t)) return;
         float[] v = new float[t.shape().size()];
         for (int i = 0; i < v.length; i++) v[i] = (float) (mean + std * rng.nextGaussian());
         t.backend().copyFromHost(v, 0, t);
@@ -56,6 +66,7 @@ public final class Init {
     /** Normal(mean, std) redrawn until inside [a, b] (absolute bounds, as torch.nn.init.trunc_normal_). */
     public static void truncatedNormal(Tensor t, double mean, double std, double a, double b, RandomGenerator rng) {
         if (!(a < b)) throw new IllegalArgumentException("truncated normal needs a < b, got [" + a + ", " + b + "]");
+        if (valueless(t)) return;
         float[] v = new float[t.shape().size()];
         for (int i = 0; i < v.length; i++) {
             double x;
