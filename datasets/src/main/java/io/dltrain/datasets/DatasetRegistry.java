@@ -1,6 +1,13 @@
 package io.dltrain.datasets;
 
 import io.dltrain.datasets.idx.IdxFile;
+import io.dltrain.datasets.transform.CenterCrop;
+import io.dltrain.datasets.transform.Normalize;
+import io.dltrain.datasets.transform.RandomCrop;
+import io.dltrain.datasets.transform.RandomHorizontalFlip;
+import io.dltrain.datasets.transform.RandomResizedCrop;
+import io.dltrain.datasets.transform.Resize;
+import io.dltrain.datasets.transform.Transform;
 import io.dltrain.runtime.data.Dataset;
 
 import java.io.IOException;
@@ -10,14 +17,19 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.function.Function;
 import java.util.stream.Collectors;
 
 /**
  * The datasets dl-train knows by name, as plain code: one {@link Entry} per dataset with its description, default
- * directory and loader. {@code Entry.load(dir)} reads the four standard IDX files from {@code --data-dir} if given,
- * else from the default directory. Fashion-MNIST alone has a fallback: when no {@code --data-dir} is given and the
- * Debian package is not installed, it loads a bundled 10,000-image sample from the classpath and says so in
- * {@link Splits#notice()}. An explicit {@code --data-dir} with missing files is always an error, never a fallback.
+ * directory and loader. {@code Entry.load(dir)} reads the files from {@code --data-dir} if given, else from the
+ * default directory. Fashion-MNIST alone has a fallback: when no {@code --data-dir} is given and the Debian package
+ * is not installed, it loads a bundled 10,000-image sample from the classpath and says so in {@link Splits#notice()}.
+ * An explicit {@code --data-dir} with missing files is always an error, never a fallback.
+ *
+ * <p>Some datasets take options after a colon in the name, e.g. {@code synthetic:1x28x28,classes=10} or
+ * {@code imagenet-subset:size=160,skipbad=true}; {@link Entry#usage()} lists them. {@link #get} rejects unknown or
+ * repeated keys before anything is loaded; values are checked when the dataset is loaded.
  */
 public final class DatasetRegistry {
     private DatasetRegistry() {}
@@ -28,6 +40,11 @@ public final class DatasetRegistry {
     public static final String TEST_IMAGES = "t10k-images-idx3-ubyte.gz";
     public static final String TEST_LABELS = "t10k-labels-idx1-ubyte.gz";
     private static final List<String> FILES = List.of(TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS);
+
+    /** Where datasets without a system package live by default: ~/.dl-train/datasets/NAME. */
+    public static Path userDir(String name) {
+        return Path.of(System.getProperty("user.home"), ".dl-train", "datasets", name);
+    }
 
     /**
      * A dataset's train and test splits.
@@ -45,6 +62,12 @@ public final class DatasetRegistry {
         public boolean hasNotice() { return !notice.isEmpty(); }
     }
 
+    /** Reads a dataset's splits from a directory; {@code where} describes it for messages. */
+    @FunctionalInterface
+    private interface DirLoader {
+        Splits load(DatasetOptions options, Path dir, String where);
+    }
+
     /** One registered dataset. */
     public static final class Entry {
         private final String name;
@@ -52,45 +75,85 @@ public final class DatasetRegistry {
         private final String description;
         private final Path defaultDir;
         private final List<String> classNames;
-        private final float mean;
-        private final float std;
+        /** What --data-dir must hold, for "does not exist" messages. */
+        private final String expects;
         /** How to obtain the files, appended to "not found" messages. */
         private final String installHint;
+        /** Reads the files; null for a generated dataset. */
+        private final DirLoader loader;
+        /** Builds a generated dataset (no files); null for file-based ones. */
+        private final Function<DatasetOptions, Splits> generator;
         /** Classpath folder of a bundled sample, or null. */
         private final String sampleResourceDir;
         /** With a sample: the command that installs the full set, quoted in the notice. */
         private final String fullSetCommand;
+        private final List<String> optionKeys;
+        private final boolean positionalOption;
+        private final String optionsUsage;
+        /** Options given in the name (after the colon); never null. */
+        private final DatasetOptions options;
 
-        private Entry(String name, String title, String description, Path defaultDir, List<String> classNames,
-                      float mean, float std, String installHint, String sampleResourceDir, String fullSetCommand) {
+        private Entry(String name, String title, String description, Path defaultDir, List<String> classNames, String expects,
+                      String installHint, DirLoader loader, Function<DatasetOptions, Splits> generator,
+                      String sampleResourceDir, String fullSetCommand, List<String> optionKeys, boolean positionalOption,
+                      String optionsUsage, DatasetOptions options) {
             this.name = name;
             this.title = title;
             this.description = description;
             this.defaultDir = defaultDir;
             this.classNames = classNames;
-            this.mean = mean;
-            this.std = std;
+            this.expects = expects;
             this.installHint = installHint;
+            this.loader = loader;
+            this.generator = generator;
             this.sampleResourceDir = sampleResourceDir;
             this.fullSetCommand = fullSetCommand;
+            this.optionKeys = optionKeys;
+            this.positionalOption = positionalOption;
+            this.optionsUsage = optionsUsage;
+            this.options = options != null ? options : new DatasetOptions(name, "", optionKeys, positionalOption);
         }
 
+        private static Entry files(String name, String title, String description, Path defaultDir, List<String> classNames,
+                                   String expects, String installHint, DirLoader loader, List<String> optionKeys, String optionsUsage) {
+            return new Entry(name, title, description, defaultDir, classNames, expects, installHint, loader, null, null, null,
+                    optionKeys, false, optionsUsage, null);
+        }
+
+        /** A copy bound to the options of {@code fullName} ("base:options"). */
+        private Entry withOptions(String fullName, String text) {
+            DatasetOptions o = new DatasetOptions(name, text, optionKeys, positionalOption);
+            return new Entry(fullName, title, description, defaultDir, classNames, expects, installHint, loader, generator,
+                    sampleResourceDir, fullSetCommand, optionKeys, positionalOption, optionsUsage, o);
+        }
+
+        /** The name, including any options it was looked up with ("synthetic:1x28x28"). */
         public String name() { return name; }
 
         public String description() { return description; }
 
-        /** Where the files are looked for when no --data-dir is given. */
+        /**
+         * Where the files are looked for when no --data-dir is given. For a generated dataset ({@link #readsFiles()}
+         * false) nothing is read from it: it is the placeholder {@code (generated in memory)}.
+         */
         public Path defaultDir() { return defaultDir; }
 
+        /** The class names when fixed by the dataset; empty when they come from the data (image folders, synthetic). */
         public List<String> classNames() { return classNames; }
+
+        /** Whether the dataset is read from files (false: generated, takes no --data-dir). */
+        public boolean readsFiles() { return generator == null; }
 
         /** Whether a small sample ships inside the jar, used when the default directory does not exist. */
         public boolean hasBundledSample() { return sampleResourceDir != null; }
 
+        /** The name with its options, e.g. "synthetic[:CxHxW][,classes=N]...", or just the name if it takes none. */
+        public String usage() { return optionsUsage != null ? optionsUsage : name; }
+
         /**
          * Loads the train and test splits from {@code dataDirOrNull} (the --data-dir option) or, if null, from
          * {@link #defaultDir()} (falling back to the bundled sample where there is one and the default directory
-         * does not exist).
+         * does not exist). A generated dataset accepts no --data-dir.
          *
          * @throws DatasetException if files are missing, corrupt or inconsistent; the message says which and what to do
          */
@@ -98,11 +161,17 @@ public final class DatasetRegistry {
 
         /** {@link #load(Path)} with the default directory overridden (tests use a directory that doesn't exist). */
         Splits load(Path dataDirOrNull, Path defaultDirectory) {
+            if (generator != null) {
+                if (dataDirOrNull != null)
+                    throw new DatasetException("--data-dir " + dataDirOrNull + ": " + title + " is generated in memory and reads no files;"
+                            + " drop --data-dir (set its parameters in the name instead: " + usage() + ")");
+                return generator.apply(options);
+            }
             if (dataDirOrNull != null) {
                 if (!Files.isDirectory(dataDirOrNull))
                     throw new DatasetException("--data-dir " + dataDirOrNull + ": " + (Files.exists(dataDirOrNull) ? "is not a directory" : "does not exist")
-                            + ". It must contain the " + title + " files " + String.join(", ", FILES) + ". " + installHint);
-                return fromDirectory(dataDirOrNull, "--data-dir " + dataDirOrNull);
+                            + ". It must contain " + expects + ". " + installHint);
+                return loader.load(options, dataDirOrNull, "--data-dir " + dataDirOrNull);
             }
             if (!Files.exists(defaultDirectory) && sampleResourceDir != null) {
                 Splits sample = fromClasspath();
@@ -110,24 +179,7 @@ public final class DatasetRegistry {
                         "%s not installed at %s; using the bundled %,d-image sample (%,d test images). For the full set: %s",
                         title, defaultDirectory, sample.train().size(), sample.test().size(), fullSetCommand));
             }
-            return fromDirectory(defaultDirectory, "default directory " + defaultDirectory);
-        }
-
-        private Splits fromDirectory(Path dir, String where) {
-            List<Path> found = new ArrayList<>();
-            List<String> missing = new ArrayList<>();
-            for (String f : FILES) {
-                Path gz = dir.resolve(f), plain = dir.resolve(f.substring(0, f.length() - 3));
-                if (Files.isRegularFile(gz)) found.add(gz);
-                else if (Files.isRegularFile(plain)) found.add(plain);
-                else missing.add(gz + " (nor " + plain.getFileName() + ")");
-            }
-            if (!missing.isEmpty())
-                throw new DatasetException(title + " file" + (missing.size() > 1 ? "s" : "") + " not found in " + where + ": "
-                        + String.join(", ", missing) + ". " + installHint);
-            Dataset train = dataset(name + "/train", IdxFile.read(found.get(0), IdxFile.IMAGES_U8), IdxFile.read(found.get(1), IdxFile.LABELS_U8));
-            Dataset test = dataset(name + "/test", IdxFile.read(found.get(2), IdxFile.IMAGES_U8), IdxFile.read(found.get(3), IdxFile.LABELS_U8));
-            return new Splits(train, test);
+            return loader.load(options, defaultDirectory, "default directory " + defaultDirectory);
         }
 
         private Splits fromClasspath() {
@@ -144,49 +196,177 @@ public final class DatasetRegistry {
                     throw new DatasetException(source + ": cannot close the bundled resource: " + e, e);
                 }
             }
-            return new Splits(dataset(name + "-sample/train", f[0], f[1]), dataset(name + "-sample/test", f[2], f[3]));
+            return new Splits(idxDataset(name + "-sample/train", f[0], f[1]), idxDataset(name + "-sample/test", f[2], f[3]));
         }
 
-        private IdxDataset dataset(String dsName, IdxFile images, IdxFile labels) {
+        private IdxDataset idxDataset(String dsName, IdxFile images, IdxFile labels) { return ((Idx) loader).dataset(dsName, images, labels); }
+
+        @Override public String toString() { return name + ": " + description; }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------- IDX
+
+    /** The MNIST-format parameters of an IDX entry. */
+    private record Idx(String title, List<String> classNames, float mean, float std, String installHint) implements DirLoader {
+        @Override public Splits load(DatasetOptions options, Path dir, String where) {
+            String name = options.dataset();
+            List<Path> found = new ArrayList<>();
+            List<String> missing = new ArrayList<>();
+            for (String f : FILES) {
+                Path gz = dir.resolve(f), plain = dir.resolve(f.substring(0, f.length() - 3));
+                if (Files.isRegularFile(gz)) found.add(gz);
+                else if (Files.isRegularFile(plain)) found.add(plain);
+                else missing.add(gz + " (nor " + plain.getFileName() + ")");
+            }
+            if (!missing.isEmpty())
+                throw new DatasetException(title + " file" + (missing.size() > 1 ? "s" : "") + " not found in " + where + ": "
+                        + String.join(", ", missing) + ". " + installHint);
+            Dataset train = dataset(name + "/train", IdxFile.read(found.get(0), IdxFile.IMAGES_U8), IdxFile.read(found.get(1), IdxFile.LABELS_U8));
+            Dataset test = dataset(name + "/test", IdxFile.read(found.get(2), IdxFile.IMAGES_U8), IdxFile.read(found.get(3), IdxFile.LABELS_U8));
+            return new Splits(train, test);
+        }
+
+        IdxDataset dataset(String dsName, IdxFile images, IdxFile labels) {
             if (images.dims().length == 3 && (images.dim(1) != 28 || images.dim(2) != 28))
                 throw new DatasetException(images.source() + ": images are " + images.dim(1) + "x" + images.dim(2) + ", but "
                         + title + " images are 28x28: wrong file?");
             return new IdxDataset(dsName, images, labels, classNames, mean, std);
         }
-
-        @Override public String toString() { return name + ": " + description; }
     }
 
+    private static final String FASHION_HINT = "Install the full dataset with: apt-get install dataset-fashion-mnist (it puts the files in"
+            + " /usr/share/datasets/fashion-mnist), or pass --data-dir DIR pointing to a directory holding them.";
+    private static final Idx FASHION_IDX = new Idx("Fashion-MNIST",
+            List.of("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+            0.2860f, 0.3530f, FASHION_HINT);
     private static final Entry FASHION_MNIST = new Entry(
             "fashion-mnist", "Fashion-MNIST",
             "Zalando's 28x28 grayscale clothing images, 10 classes, 60,000 train / 10,000 test (MIT licence)",
-            Path.of("/usr/share/datasets/fashion-mnist"),
-            List.of("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-            0.2860f, 0.3530f,
-            "Install the full dataset with: apt-get install dataset-fashion-mnist (it puts the files in"
-                    + " /usr/share/datasets/fashion-mnist), or pass --data-dir DIR pointing to a directory holding them.",
-            "io/dltrain/datasets/sample/fashion-mnist", "apt-get install dataset-fashion-mnist");
+            Path.of("/usr/share/datasets/fashion-mnist"), FASHION_IDX.classNames(),
+            "the Fashion-MNIST files " + String.join(", ", FILES), FASHION_HINT, FASHION_IDX, null,
+            "io/dltrain/datasets/sample/fashion-mnist", "apt-get install dataset-fashion-mnist", List.of(), false, null, null);
 
-    private static final Entry MNIST = new Entry(
+    private static final String MNIST_HINT = "MNIST is not packaged for Debian: download " + String.join(", ", FILES) + " from an MNIST mirror into "
+            + userDir("mnist") + ", or pass --data-dir DIR pointing to a directory holding them.";
+    private static final Idx MNIST_IDX = new Idx("MNIST", List.of("0", "1", "2", "3", "4", "5", "6", "7", "8", "9"), 0.1307f, 0.3081f, MNIST_HINT);
+    private static final Entry MNIST = Entry.files(
             "mnist", "MNIST",
             "LeCun et al.'s 28x28 grayscale handwritten digits, 10 classes, 60,000 train / 10,000 test",
-            Path.of(System.getProperty("user.home"), ".dl-train", "datasets", "mnist"),
-            List.of("0", "1", "2", "3", "4", "5", "6", "7", "8", "9"),
-            0.1307f, 0.3081f,
-            "MNIST is not packaged for Debian: download " + String.join(", ", FILES) + " from an MNIST mirror into "
-                    + Path.of(System.getProperty("user.home"), ".dl-train", "datasets", "mnist")
-                    + ", or pass --data-dir DIR pointing to a directory holding them.",
-            null, null);
+            userDir("mnist"), MNIST_IDX.classNames(), "the MNIST files " + String.join(", ", FILES), MNIST_HINT, MNIST_IDX, List.of(), null);
 
-    private static final List<Entry> ENTRIES = List.of(FASHION_MNIST, MNIST);
+    // -------------------------------------------------------------------------------------------------------- CIFAR
 
-    /** All registered datasets, in a fixed order. */
+    private static Entry cifar(String name, CifarDataset.Kind kind, String description) {
+        Path dir = userDir(name);
+        return Entry.files(name, kind.title, description, dir, kind.standardClassNames(),
+                "the " + kind.title + " binary files " + String.join(", ", kind.files()) + " (or a " + kind.subfolder + "/ folder holding them)",
+                kind.installHint(dir), (o, d, where) -> CifarDataset.load(kind, o.dataset(), d, where), List.of(), null);
+    }
+
+    private static final Entry CIFAR10 = cifar("cifar10", CifarDataset.Kind.CIFAR10,
+            "Krizhevsky's 32x32 colour images, 10 classes, 50,000 train / 10,000 test (binary version)");
+    private static final Entry CIFAR100 = cifar("cifar100", CifarDataset.Kind.CIFAR100,
+            "Krizhevsky's 32x32 colour images, 100 fine classes (20 coarse), 50,000 train / 10,000 test (binary version)");
+
+    // ---------------------------------------------------------------------------------------------------- synthetic
+
+    private static final Entry SYNTHETIC = new Entry("synthetic", "synthetic",
+            "Generated, learnable random data (class pattern + noise); default 3x32x32, 10 classes, 1,024 train / 256 test",
+            Path.of("(generated in memory)"), List.of(), "nothing", "", null, Synthetic::fromOptions, null, null,
+            Synthetic.OPTION_KEYS, true, "synthetic[:CxHxW][,classes=10][,train=1024][,test=256][,seed=0][,noise=1.0]", null);
+
+    // ------------------------------------------------------------------------------------------------ image folders
+
+    private static final List<String> FOLDER_KEYS = List.of("size", "augment", "norm", "seed", "skipbad");
+
+    /** The image folder at dir, or a DatasetException saying what it must hold and how to get one. */
+    private static void requireTree(Path dir, String where, String title, String hint) {
+        if (!Files.isDirectory(dir))
+            throw new DatasetException(title + ": " + where + " " + (Files.exists(dir) ? "is not a directory" : "does not exist")
+                    + ". It must contain " + FOLDER_EXPECTS + ". " + hint);
+    }
+
+    /**
+     * imagefolder: samples H x W = size=S, else the first training image's size; eval pipeline Resize(min(H, W)) +
+     * CenterCrop(H, W) (no-ops on images of that size); training adds the chosen augmentation; values stay in [0, 1]
+     * unless norm=imagenet.
+     */
+    private static Splits imageFolder(DatasetOptions o, Path dir, String where) {
+        requireTree(dir, where, IMAGEFOLDER_TITLE, IMAGEFOLDER_HINT);
+        String augment = o.getString("augment", "none").toLowerCase(Locale.ROOT);
+        String norm = o.getString("norm", "none").toLowerCase(Locale.ROOT);
+        if (!List.of("none", "flip", "crop", "rrc").contains(augment))
+            throw o.error("augment must be none, flip (RandomHorizontalFlip), crop (RandomCrop with padding size/8 + flip)"
+                    + " or rrc (RandomResizedCrop + flip), got '" + augment + "'");
+        if (!List.of("none", "imagenet").contains(norm)) throw o.error("norm must be none or imagenet, got '" + norm + "'");
+        int size = o.getInt("size", 0);
+        if (o.has("size") && size < 1) throw o.error("size must be >= 1, got " + size);
+        Transform n = norm.equals("imagenet") ? Normalize.IMAGENET : Transform.identity();
+        Function<ImageFolderDataset.Tree, int[]> target =
+                t -> o.has("size") ? new int[]{size, size} : ImageFolderDataset.firstImageSize(t);
+        Function<ImageFolderDataset.Tree, Transform> eval = t -> {
+            int[] hw = target.apply(t);
+            return Transform.compose(new Resize(Math.min(hw[0], hw[1])), new CenterCrop(hw[0], hw[1]), n);
+        };
+        Function<ImageFolderDataset.Tree, Transform> train = t -> {
+            int[] hw = target.apply(t);
+            Transform fit = Transform.compose(new Resize(Math.min(hw[0], hw[1])), new CenterCrop(hw[0], hw[1]));
+            return switch (augment) {
+                case "flip" -> Transform.compose(fit, new RandomHorizontalFlip(), n);
+                case "crop" -> Transform.compose(fit, new RandomCrop(hw[0], hw[1], Math.min(hw[0], hw[1]) / 8), new RandomHorizontalFlip(), n);
+                case "rrc" -> Transform.compose(new RandomResizedCrop(hw[0], hw[1], 0.08, 1.0, 3.0 / 4.0, 4.0 / 3.0), new RandomHorizontalFlip(), n);
+                default -> Transform.compose(fit, n);
+            };
+        };
+        return ImageFolderDataset.load(o.dataset(), dir, train, eval, o.getLong("seed", 0), o.getBoolean("skipbad", false));
+    }
+
+    /** imagenet-subset: ImageNet recipe. Train: RandomResizedCrop(size) + flip; val: Resize(size * 256 / 224) + CenterCrop(size). */
+    private static Splits imageNetSubset(DatasetOptions o, Path dir, String where) {
+        requireTree(dir, where, IMAGENET_TITLE, IMAGENET_HINT);
+        int size = o.getInt("size", 224);
+        if (size < 1) throw o.error("size must be >= 1, got " + size);
+        int resize = (int) Math.round(size * 256.0 / 224.0);
+        Transform train = Transform.compose(new RandomResizedCrop(size), new RandomHorizontalFlip(), Normalize.IMAGENET);
+        Transform val = Transform.compose(new Resize(resize), new CenterCrop(size), Normalize.IMAGENET);
+        return ImageFolderDataset.load(o.dataset(), dir, train, val, o.getLong("seed", 0), o.getBoolean("skipbad", false));
+    }
+
+    private static final String FOLDER_EXPECTS = "train/<class>/<image> and val/<class>/<image> folders of .jpg/.png images"
+            + " (or <class>/<image> folders without splits)";
+    private static final String IMAGEFOLDER_TITLE = "Image folder", IMAGENET_TITLE = "ImageNet subset";
+    private static final String IMAGEFOLDER_HINT = "Point --data-dir at such a tree (dl-train datasets prepare can write one from another dataset).";
+    private static final String IMAGENET_HINT = "Put a subset of ImageNet (e.g. Imagenette) there as train/<wnid>/*.JPEG and"
+            + " val/<wnid>/*.JPEG, or pass --data-dir DIR.";
+    private static final Entry IMAGEFOLDER = Entry.files("imagefolder", IMAGEFOLDER_TITLE,
+            "Any DIR/{train,val}/<class>/<image>.jpg|png tree; sample size = first image's unless size=S; no augmentation by default",
+            userDir("imagefolder"), List.of(), FOLDER_EXPECTS, IMAGEFOLDER_HINT, DatasetRegistry::imageFolder, FOLDER_KEYS,
+            "imagefolder[:size=S][,augment=none|flip|crop|rrc][,norm=none|imagenet][,seed=0][,skipbad=false]");
+    private static final Entry IMAGENET_SUBSET = Entry.files("imagenet-subset", IMAGENET_TITLE,
+            "An ImageNet-style DIR/{train,val}/<class>/<image>.jpg tree with the ImageNet recipe (RandomResizedCrop 224 + flip;"
+                    + " Resize 256 + CenterCrop 224; ImageNet mean/std)",
+            userDir("imagenet-subset"), List.of(), FOLDER_EXPECTS, IMAGENET_HINT, DatasetRegistry::imageNetSubset,
+            List.of("size", "seed", "skipbad"), "imagenet-subset[:size=224][,seed=0][,skipbad=false]");
+
+    private static final List<Entry> ENTRIES = List.of(FASHION_MNIST, MNIST, CIFAR10, CIFAR100, SYNTHETIC, IMAGEFOLDER, IMAGENET_SUBSET);
+
+    /** All registered datasets, in a fixed order (without options). */
     public static List<Entry> entries() { return ENTRIES; }
 
-    /** The dataset called {@code name}; an unknown name is a DatasetException listing the valid ones. */
+    /**
+     * The dataset called {@code name}, optionally with options after a colon ("synthetic:1x28x28,classes=10").
+     *
+     * @throws DatasetException for an unknown name (listing the valid ones) or a bad option (listing the valid ones)
+     */
     public static Entry get(String name) {
-        for (Entry e : ENTRIES) if (e.name.equals(name)) return e;
-        throw new DatasetException("unknown dataset '" + name + "'; valid names: "
+        int colon = name.indexOf(':');
+        String base = colon < 0 ? name : name.substring(0, colon);
+        for (Entry e : ENTRIES) {
+            if (!e.name.equals(base)) continue;
+            if (colon < 0 || name.substring(colon + 1).isBlank()) return e;
+            return e.withOptions(name, name.substring(colon + 1));
+        }
+        throw new DatasetException("unknown dataset '" + base + "'; valid names: "
                 + ENTRIES.stream().map(Entry::name).collect(Collectors.joining(", ")));
     }
 }

@@ -53,7 +53,14 @@ class DatasetRegistryTest {
 
     @Test
     void registryListsBothDatasetsAndRejectsUnknownNames() {
-        assertEquals(List.of("fashion-mnist", "mnist"), DatasetRegistry.entries().stream().map(DatasetRegistry.Entry::name).toList());
+        assertEquals(List.of("fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic", "imagefolder", "imagenet-subset"),
+                DatasetRegistry.entries().stream().map(DatasetRegistry.Entry::name).toList());
+        for (DatasetRegistry.Entry e : DatasetRegistry.entries()) {
+            assertFalse(e.description().isBlank(), e.name());
+            assertFalse(e.description().contains("\n"), e.name() + ": one-line description");
+            assertTrue(e.usage().startsWith(e.name()), e.usage());
+        }
+        assertEquals(Path.of(System.getProperty("user.home"), ".dl-train", "datasets", "cifar10"), DatasetRegistry.get("cifar10").defaultDir());
         DatasetRegistry.Entry f = DatasetRegistry.get("fashion-mnist");
         assertEquals(REAL, f.defaultDir());
         assertFalse(f.description().isBlank());
@@ -61,8 +68,8 @@ class DatasetRegistryTest {
         DatasetRegistry.Entry m = DatasetRegistry.get("mnist");
         assertEquals(Path.of(System.getProperty("user.home"), ".dl-train", "datasets", "mnist"), m.defaultDir());
         assertFalse(m.hasBundledSample());
-        DatasetException e = assertThrows(DatasetException.class, () -> DatasetRegistry.get("cifar10"));
-        assertTrue(e.getMessage().contains("cifar10") && e.getMessage().contains("fashion-mnist, mnist"), e.getMessage());
+        DatasetException e = assertThrows(DatasetException.class, () -> DatasetRegistry.get("svhn:x=1"));
+        assertTrue(e.getMessage().contains("'svhn'") && e.getMessage().contains("fashion-mnist, mnist, cifar10"), e.getMessage());
     }
 
     @Test

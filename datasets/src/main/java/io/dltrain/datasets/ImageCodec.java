@@ -1,0 +1,216 @@
+package io.dltrain.datasets;
+
+import io.dltrain.datasets.transform.Image;
+
+import javax.imageio.IIOImage;
+import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.ImageWriteParam;
+import javax.imageio.ImageWriter;
+import javax.imageio.stream.ImageInputStream;
+import javax.imageio.stream.ImageOutputStream;
+import javax.imageio.stream.MemoryCacheImageInputStream;
+import java.awt.color.ColorSpace;
+import java.awt.image.BufferedImage;
+import java.awt.image.DataBufferByte;
+import java.awt.image.Raster;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * JPEG and PNG decoding and encoding with {@code javax.imageio} (part of the JDK: no native dependency of ours).
+ * Decoding mirrors torchvision's default loader {@code PIL.Image.open(f).convert("RGB")} followed by
+ * {@code ToTensor()}: always 3 channels, values pixel / 255 in float32, CHW. Grayscale is replicated to R, G and B
+ * from the raw samples (not through {@code BufferedImage.getRGB}, which would apply a linear-to-sRGB gamma to gray
+ * images), an alpha channel is dropped (not composited, like PIL's convert), 16-bit samples are scaled to 8 bits
+ * with rounding; palette and other colour models go through {@code getRGB}. The decoder accepts what ImageIO's
+ * built-in readers accept: baseline and progressive JPEG in YCbCr or grayscale (not CMYK), all PNG variants.
+ */
+final class ImageCodec {
+    private ImageCodec() {}
+
+    private static final float[] U8 = new float[256];
+
+    static {
+        for (int v = 0; v < 256; v++) U8[v] = v / 255f; // as ToTensor: float32 division
+    }
+
+    /** The JPEG encoder's default quality when none is given (ImageIO's own default is 0.75). */
+    static final float DEFAULT_JPEG_QUALITY = 0.95f;
+
+    /**
+     * Decodes a JPEG or PNG file into an RGB image in [0, 1].
+     *
+     * @throws DatasetException naming the file if it cannot be read or is not a decodable image
+     */
+    static Image decode(Path file) {
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(file);
+        } catch (IOException e) {
+            throw new DatasetException(file + ": cannot read the file: " + e, e);
+        }
+        return decode(bytes, file.toString());
+    }
+
+    /**
+     * Decodes encoded image bytes; {@code source} names them in messages. Like PIL (without LOAD_TRUNCATED_IMAGES),
+     * a truncated or damaged image is an error, not a partly grey picture: ImageIO's JPEG reader only <i>warns</i>
+     * about a missing end ("Truncated File - Missing EOI marker", "premature end of data segment"), so reader
+     * warnings count as corruption, except the benign ones PIL also lets through: extraneous bytes before a marker
+     * (a few ImageNet JPEGs have them and decode fine), and an unusable embedded ICC profile or thumbnail.
+     */
+    static Image decode(byte[] bytes, String source) {
+        if (bytes.length == 0) throw new DatasetException(source + ": the file is empty (0 bytes): not an image");
+        BufferedImage img;
+        // An in-memory stream: ImageIO.read(InputStream) would cache through a temporary file when
+        // ImageIO.getUseCache() is on (the default), which is slow and needs a writable temp dir.
+        try (ImageInputStream in = new MemoryCacheImageInputStream(new ByteArrayInputStream(bytes))) {
+            Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
+            if (!readers.hasNext())
+                throw new DatasetException(source + ": not a JPEG or PNG image (no ImageIO reader recognises its first bytes "
+                        + hexHead(bytes) + "); re-create or remove the file");
+            ImageReader r = readers.next();
+            String format = r.getFormatName();
+            List<String> warnings = new ArrayList<>();
+            r.addIIOReadWarningListener((reader, warning) -> {
+                if (!isBenign(warning)) warnings.add(warning);
+            });
+            try {
+                r.setInput(in, true, true);
+                img = r.read(0, r.getDefaultReadParam());
+            } finally {
+                r.dispose();
+            }
+            if (!warnings.isEmpty())
+                throw new DatasetException(source + ": corrupt image (" + format + " decoder: " + String.join("; ", warnings)
+                        + "); re-create or remove the file");
+        } catch (IOException | RuntimeException e) {
+            if (e instanceof DatasetException de) throw de;
+            // IIOException for corrupt data, and occasionally runtime exceptions from inside readers.
+            throw new DatasetException(source + ": corrupt or unsupported image (" + e.getMessage() + "); re-create or remove the file", e);
+        }
+        try {
+            return toImage(img);
+        } catch (IllegalArgumentException e) {
+            throw new DatasetException(source + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static boolean isBenign(String warning) {
+        String w = warning.toLowerCase(Locale.ROOT);
+        return w.contains("extraneous bytes before marker") || w.contains("icc") || w.contains("thumbnail");
+    }
+
+    /** {height, width} of an image file from its header, without decoding the pixels. */
+    static int[] size(Path file) {
+        try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+            if (in == null) throw new DatasetException(file + ": cannot open the file");
+            Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
+            if (!readers.hasNext()) throw new DatasetException(file + ": not a JPEG or PNG image (no ImageIO reader recognises it)");
+            ImageReader r = readers.next();
+            try {
+                r.setInput(in, true, true);
+                return new int[]{r.getHeight(0), r.getWidth(0)};
+            } finally {
+                r.dispose();
+            }
+        } catch (IOException | RuntimeException e) {
+            if (e instanceof DatasetException de) throw de;
+            throw new DatasetException(file + ": corrupt or unsupported image header (" + e.getMessage() + ")", e);
+        }
+    }
+
+    /** Converts a decoded image to RGB CHW floats in [0, 1]. */
+    static Image toImage(BufferedImage img) {
+        int H = img.getHeight(), W = img.getWidth();
+        if (3L * H * W > Integer.MAX_VALUE - 8)
+            throw new IllegalArgumentException("image of " + W + "x" + H + " pixels is too large to hold as floats (over 2^31 values)");
+        int plane = H * W;
+        float[] o = new float[3 * plane];
+        Raster r = img.getRaster();
+        int type = img.getType();
+        if ((type == BufferedImage.TYPE_3BYTE_BGR || type == BufferedImage.TYPE_4BYTE_ABGR)
+                && r.getDataBuffer() instanceof DataBufferByte db && r.getParent() == null && db.getOffset() == 0
+                && db.getSize() == plane * (type == BufferedImage.TYPE_3BYTE_BGR ? 3 : 4)) {
+            // The JPEG reader's usual output: interleaved B, G, R (A first for 4-byte ABGR).
+            byte[] px = db.getData();
+            int step = type == BufferedImage.TYPE_3BYTE_BGR ? 3 : 4, first = step - 3;
+            for (int j = 0, p = first; j < plane; j++, p += step) {
+                o[j] = U8[px[p + 2] & 0xFF];
+                o[plane + j] = U8[px[p + 1] & 0xFF];
+                o[2 * plane + j] = U8[px[p] & 0xFF];
+            }
+            return new Image(3, H, W, o);
+        }
+        ColorSpace cs = img.getColorModel().getColorSpace();
+        if (cs.getType() == ColorSpace.TYPE_GRAY && r.getNumBands() <= 2) {
+            // Gray (+ alpha): replicate the raw gray samples, scaled from their bit depth to 8 bits.
+            int bits = img.getColorModel().getComponentSize(0);
+            int[] row = new int[W];
+            for (int y = 0; y < H; y++) {
+                r.getSamples(0, y, W, 1, 0, row);
+                for (int x = 0; x < W; x++) {
+                    int v = bits == 8 ? row[x] : (int) Math.round(row[x] * 255.0 / ((1 << bits) - 1));
+                    float f = U8[Math.min(255, Math.max(0, v))];
+                    int j = y * W + x;
+                    o[j] = f;
+                    o[plane + j] = f;
+                    o[2 * plane + j] = f;
+                }
+            }
+            return new Image(3, H, W, o);
+        }
+        // Everything else (RGB ints, palette, 16-bit RGB, ...): ImageIO's conversion to 8-bit sRGB.
+        int[] argb = new int[W];
+        for (int y = 0; y < H; y++) {
+            img.getRGB(0, y, W, 1, argb, 0, W);
+            for (int x = 0; x < W; x++) {
+                int v = argb[x], j = y * W + x;
+                o[j] = U8[(v >> 16) & 0xFF];
+                o[plane + j] = U8[(v >> 8) & 0xFF];
+                o[2 * plane + j] = U8[v & 0xFF];
+            }
+        }
+        return new Image(3, H, W, o);
+    }
+
+    /** Writes 8-bit pixels (gray for C = 1, RGB for C = 3, planes CHW) as a PNG or JPEG file. */
+    static void write(byte[] chw, int c, int h, int w, Path file, boolean jpeg, float jpegQuality) throws IOException {
+        BufferedImage img = new BufferedImage(w, h, c == 1 ? BufferedImage.TYPE_BYTE_GRAY : BufferedImage.TYPE_3BYTE_BGR);
+        byte[] px = ((DataBufferByte) img.getRaster().getDataBuffer()).getData();
+        int plane = h * w;
+        if (c == 1) System.arraycopy(chw, 0, px, 0, plane);
+        else for (int j = 0; j < plane; j++) {
+            px[3 * j] = chw[2 * plane + j];
+            px[3 * j + 1] = chw[plane + j];
+            px[3 * j + 2] = chw[j];
+        }
+        if (!jpeg) {
+            if (!ImageIO.write(img, "png", file.toFile())) throw new IOException("no PNG writer in this JDK");
+            return;
+        }
+        ImageWriter writer = ImageIO.getImageWritersByFormatName("jpeg").next();
+        try (ImageOutputStream out = ImageIO.createImageOutputStream(file.toFile())) {
+            ImageWriteParam p = writer.getDefaultWriteParam();
+            p.setCompressionMode(ImageWriteParam.MODE_EXPLICIT);
+            p.setCompressionQuality(jpegQuality);
+            writer.setOutput(out);
+            writer.write(null, new IIOImage(img, null, null), p);
+        } finally {
+            writer.dispose();
+        }
+    }
+
+    private static String hexHead(byte[] b) {
+        StringBuilder s = new StringBuilder();
+        for (int i = 0; i < Math.min(4, b.length); i++) s.append(i > 0 ? " " : "").append(String.format(Locale.ROOT, "%02x", b[i] & 0xFF));
+        return s.toString();
+    }
+}

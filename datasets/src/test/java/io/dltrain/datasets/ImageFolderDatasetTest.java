@@ -1,0 +1,332 @@
+package io.dltrain.datasets;
+
+import io.dltrain.datasets.transform.CenterCrop;
+import io.dltrain.datasets.transform.Image;
+import io.dltrain.datasets.transform.Normalize;
+import io.dltrain.datasets.transform.Resize;
+import io.dltrain.datasets.transform.Transform;
+import io.dltrain.runtime.data.Batch;
+import io.dltrain.runtime.data.DataLoader;
+import io.dltrain.runtime.data.Dataset;
+import io.dltrain.runtime.tensor.Shape;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.awt.image.BufferedImage;
+import java.awt.image.IndexColorModel;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+
+import static io.dltrain.datasets.ImageTestFiles.jpeg;
+import static io.dltrain.datasets.ImageTestFiles.png;
+import static io.dltrain.datasets.ImageTestFiles.rgb;
+import static io.dltrain.datasets.ImageTestFiles.rgbImage;
+import static io.dltrain.datasets.ImageTestFiles.rgbPng;
+import static io.dltrain.datasets.ImageTestFiles.smooth;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** ImageFolderDataset, ImageCodec and the image folder registry entries, on small trees written in a temp dir. */
+class ImageFolderDatasetTest {
+    @TempDir Path dir;
+
+    /** Checks a decoded image against 0xRRGGBB pixels: exact, as pixel / 255 in float32. */
+    static void assertRgb(Image im, int h, int w, java.util.function.IntBinaryOperator rgbAt, String what) {
+        assertEquals(3, im.c());
+        assertEquals(h, im.h());
+        assertEquals(w, im.w());
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                int v = rgbAt.applyAsInt(y, x);
+                for (int c = 0; c < 3; c++)
+                    assertEquals(((v >> (16 - 8 * c)) & 0xFF) / 255f, im.get(c, y, x), what + " channel " + c + " at (" + y + ", " + x + ")");
+            }
+    }
+
+    @Test
+    void pngDecodesExactlyInEveryColourModelAndJpegWithinTolerance() {
+        // 8-bit RGB.
+        Path p = rgbPng(dir.resolve("rgb.png"), 3, 7, 9);
+        assertRgb(ImageCodec.decode(p), 7, 9, (y, x) -> rgb(3, y, x), "RGB PNG");
+        // RGBA: alpha is dropped, not composited (PIL convert("RGB")).
+        BufferedImage argb = new BufferedImage(5, 4, BufferedImage.TYPE_INT_ARGB);
+        for (int y = 0; y < 4; y++) for (int x = 0; x < 5; x++) argb.setRGB(x, y, (x * 60) << 24 | rgb(5, y, x));
+        assertRgb(ImageCodec.decode(png(dir.resolve("rgba.png"), argb)), 4, 5, (y, x) -> rgb(5, y, x), "RGBA PNG");
+        // 8-bit grey: the raw value in all three channels (no gamma conversion).
+        BufferedImage grey = new BufferedImage(6, 3, BufferedImage.TYPE_BYTE_GRAY);
+        for (int y = 0; y < 3; y++) for (int x = 0; x < 6; x++) grey.getRaster().setSample(x, y, 0, y * 80 + x * 7);
+        assertRgb(ImageCodec.decode(png(dir.resolve("grey.png"), grey)), 3, 6, (y, x) -> (y * 80 + x * 7) * 0x010101, "grey PNG");
+        // 16-bit grey: scaled to 8 bits with rounding.
+        BufferedImage grey16 = new BufferedImage(4, 2, BufferedImage.TYPE_USHORT_GRAY);
+        for (int y = 0; y < 2; y++) for (int x = 0; x < 4; x++) grey16.getRaster().setSample(x, y, 0, y * 30000 + x * 9000 + 77);
+        assertRgb(ImageCodec.decode(png(dir.resolve("grey16.png"), grey16)), 2, 4,
+                (y, x) -> (int) Math.round((y * 30000 + x * 9000 + 77) * 255.0 / 65535) * 0x010101, "16-bit grey PNG");
+        // Palette.
+        byte[] r = {0, (byte) 255, 10, 20}, g = {0, 0, (byte) 200, 30}, b = {0, 0, 40, (byte) 250};
+        BufferedImage pal = new BufferedImage(4, 2, BufferedImage.TYPE_BYTE_INDEXED, new IndexColorModel(2, 4, r, g, b));
+        for (int y = 0; y < 2; y++) for (int x = 0; x < 4; x++) pal.getRaster().setSample(x, y, 0, (x + y) % 4);
+        assertRgb(ImageCodec.decode(png(dir.resolve("palette.png"), pal)), 2, 4, (y, x) -> {
+            int i = (x + y) % 4;
+            return (r[i] & 0xFF) << 16 | (g[i] & 0xFF) << 8 | (b[i] & 0xFF);
+        }, "palette PNG");
+
+        // JPEG (lossy) of a smooth image at quality 0.95: within a few grey levels. Tolerances: mean |error| <= 1.5/255
+        // and max <= 12/255, generous for q = 0.95 with 4:2:0 chroma subsampling on gradients of a few levels per pixel.
+        int h = 48, w = 64;
+        Image j = ImageCodec.decode(jpeg(dir.resolve("smooth.jpg"), rgbImage(2, h, w, true), 0.95f));
+        double sum = 0, max = 0;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                for (int c = 0; c < 3; c++) {
+                    double want = ((smooth(2, y, x, h, w) >> (16 - 8 * c)) & 0xFF) / 255.0, err = Math.abs(j.get(c, y, x) - want);
+                    sum += err;
+                    max = Math.max(max, err);
+                }
+        assertTrue(sum / (3 * h * w) <= 1.5 / 255, "JPEG mean abs error " + sum / (3 * h * w) * 255 + " grey levels");
+        assertTrue(max <= 12.0 / 255, "JPEG max abs error " + max * 255 + " grey levels");
+        int[] hw = ImageCodec.size(dir.resolve("smooth.jpg"));
+        assertArrayEquals(new int[]{h, w}, hw, "size from the header");
+    }
+
+    @Test
+    void corruptFilesAreErrorsNamingTheFile() throws IOException {
+        Path garbage = Files.write(dir.resolve("garbage.jpg"), new byte[]{1, 2, 3, 4, 5, 6, 7, 8});
+        DatasetException e = assertThrows(DatasetException.class, () -> ImageCodec.decode(garbage));
+        assertTrue(e.getMessage().startsWith(garbage.toString()) && e.getMessage().contains("01 02 03 04"), e.getMessage());
+        Path empty = Files.write(dir.resolve("empty.png"), new byte[0]);
+        e = assertThrows(DatasetException.class, () -> ImageCodec.decode(empty));
+        assertTrue(e.getMessage().startsWith(empty.toString()) && e.getMessage().contains("empty"), e.getMessage());
+        for (String ext : new String[]{"png", "jpg"}) {
+            Path full = ext.equals("png") ? rgbPng(dir.resolve("full.png"), 1, 40, 40) : jpeg(dir.resolve("full.jpg"), rgbImage(1, 40, 40, false), 0.9f);
+            byte[] bytes = Files.readAllBytes(full);
+            Path cut = Files.write(dir.resolve("cut." + ext), Arrays.copyOf(bytes, bytes.length / 2)); // an interrupted copy
+            e = assertThrows(DatasetException.class, () -> ImageCodec.decode(cut), ext);
+            assertTrue(e.getMessage().startsWith(cut.toString()) && e.getMessage().contains("corrupt"), e.getMessage());
+        }
+        // A JPEG missing only its 2-byte end marker is truncated too (ImageIO merely warns; PIL would refuse it).
+        byte[] j = Files.readAllBytes(jpeg(dir.resolve("j.jpg"), rgbImage(1, 40, 40, false), 0.9f));
+        Path noEoi = Files.write(dir.resolve("noeoi.jpg"), Arrays.copyOf(j, j.length - 2));
+        e = assertThrows(DatasetException.class, () -> ImageCodec.decode(noEoi));
+        assertTrue(e.getMessage().contains("Missing EOI"), e.getMessage());
+        // Extraneous bytes before the end marker (found in a few real ImageNet files) are benign: same pixels.
+        byte[] extra = Arrays.copyOf(j, j.length + 5);
+        System.arraycopy(new byte[]{0x11, 0x22, 0x33, 0x44, 0x55, (byte) 0xFF, (byte) 0xD9}, 0, extra, j.length - 2, 7);
+        Path extraneous = Files.write(dir.resolve("extraneous.jpg"), extra);
+        assertArrayEquals(ImageCodec.decode(dir.resolve("j.jpg")).data(), ImageCodec.decode(extraneous).data());
+    }
+
+    /** root/<class>/<files> with RGB PNGs of the given ids. */
+    private static void tree(Path root, String[] classes, int[][] ids, int h, int w) {
+        for (int k = 0; k < classes.length; k++)
+            for (int id : ids[k]) rgbPng(root.resolve(classes[k]).resolve(String.format("img%03d.png", id)), id, h, w);
+    }
+
+    @Test
+    void classesAreSortedFolderNamesAndFilesFollowTorchvisionOrder() throws IOException {
+        Path root = dir.resolve("data");
+        tree(root, new String[]{"zebra", "ant", "Moose"}, new int[][]{{1, 2}, {3}, {4, 5}}, 6, 8);
+        rgbPng(root.resolve("ant/sub/img000.png"), 6, 6, 8);              // nested: after ant/img003.png (folder order)
+        jpeg(root.resolve("ant/IMG009.JPG"), rgbImage(7, 6, 8, false), 0.9f); // upper-case extension accepted
+        Files.writeString(root.resolve("ant/.DS_Store"), "x");             // hidden: ignored
+        Files.createDirectories(root.resolve(".cache/x"));                 // hidden folder: not a class
+        Files.writeString(root.resolve("README.txt"), "loose files next to the class folders are ignored");
+        ImageFolderDataset.Tree t = ImageFolderDataset.scan(root, null);
+        assertEquals(List.of("Moose", "ant", "zebra"), t.classNames()); // code point order, like Python's sorted()
+        assertEquals(List.of("Moose/img004.png", "Moose/img005.png", "ant/IMG009.JPG", "ant/img003.png", "ant/sub/img000.png",
+                "zebra/img001.png", "zebra/img002.png"), t.files().stream().map(p -> root.relativize(p).toString()).toList());
+        assertArrayEquals(new int[]{0, 0, 1, 1, 1, 2, 2}, t.labels());
+
+        DatasetRegistry.Splits s = DatasetRegistry.get("imagefolder").load(root);
+        assertTrue(s.notice().contains("no train/ and val/ folders") && s.notice().contains("test split is empty"), s.notice());
+        Dataset train = s.train();
+        assertEquals(0, s.test().size());
+        assertEquals(7, train.size());
+        assertEquals(Shape.of(3, 6, 8), train.sampleShape(), "size of the first image");
+        float[] x = new float[3 * 48];
+        assertEquals(2, train.read(5, x, 0));
+        assertRgb(new Image(3, 6, 8, x), 6, 8, (y, xx) -> rgb(1, y, xx), "zebra/img001.png through the dataset");
+    }
+
+    @Test
+    void trainAndValSplitsShareTheTrainingClassList() throws IOException {
+        Path root = dir.resolve("r");
+        tree(root.resolve("train"), new String[]{"cat", "dog", "eel"}, new int[][]{{1}, {2}, {3}}, 5, 5);
+        tree(root.resolve("val"), new String[]{"dog", "eel"}, new int[][]{{4}, {5}}, 5, 5); // no cat in val: fine
+        DatasetRegistry.Splits s = DatasetRegistry.get("imagefolder").load(root);
+        assertFalse(s.hasNotice());
+        assertEquals("imagefolder/val", s.test().name());
+        assertEquals(List.of("cat", "dog", "eel"), s.test().classNames());
+        assertEquals(1, ((ImageFolderDataset) s.test()).label(0), "val dog keeps the training index of dog");
+        assertEquals(2, ((ImageFolderDataset) s.test()).label(1));
+
+        rgbPng(root.resolve("val/fox/a.png"), 1, 5, 5);
+        DatasetException e = assertThrows(DatasetException.class, () -> DatasetRegistry.get("imagefolder").load(root));
+        assertTrue(e.getMessage().contains(root.resolve("val/fox").toString()) && e.getMessage().contains("not one of the 3 training classes"), e.getMessage());
+
+        // train/ alone: the test split is empty, and the notice says so.
+        Path onlyTrain = dir.resolve("t");
+        tree(onlyTrain.resolve("train"), new String[]{"a", "b"}, new int[][]{{1}, {2}}, 4, 4);
+        s = DatasetRegistry.get("imagefolder").load(onlyTrain);
+        assertEquals(2, s.train().size());
+        assertEquals(List.of("a", "b"), s.train().classNames());
+        assertTrue(s.notice().contains("no val/ folder"), s.notice());
+        // val/ alone is an error.
+        Path onlyVal = dir.resolve("v");
+        tree(onlyVal.resolve("val"), new String[]{"a"}, new int[][]{{1}}, 4, 4);
+        e = assertThrows(DatasetException.class, () -> DatasetRegistry.get("imagefolder").load(onlyVal));
+        assertTrue(e.getMessage().contains("no train/ folder"), e.getMessage());
+    }
+
+    @Test
+    void badTreesAreClearErrors() throws IOException {
+        Path empty = Files.createDirectories(dir.resolve("empty"));
+        DatasetException e = assertThrows(DatasetException.class, () -> DatasetRegistry.get("imagefolder").load(empty));
+        assertTrue(e.getMessage().contains("no class folders"), e.getMessage());
+
+        Path loose = dir.resolve("loose");
+        rgbPng(loose.resolve("a.png"), 1, 4, 4);
+        e = assertThrows(DatasetException.class, () -> ImageFolderDataset.scan(loose, null));
+        assertTrue(e.getMessage().contains("found 1 images directly in") && e.getMessage().contains("one folder per class"), e.getMessage());
+
+        Path emptyClass = dir.resolve("ec");
+        tree(emptyClass, new String[]{"a"}, new int[][]{{1}}, 4, 4);
+        Files.createDirectories(emptyClass.resolve("b/sub"));
+        e = assertThrows(DatasetException.class, () -> ImageFolderDataset.scan(emptyClass, null));
+        assertTrue(e.getMessage().startsWith(emptyClass.resolve("b").toString()) && e.getMessage().contains("has no images"), e.getMessage());
+
+        Path unknown = dir.resolve("ux");
+        tree(unknown, new String[]{"a"}, new int[][]{{1}}, 4, 4);
+        Path gif = Files.write(unknown.resolve("a/picture.gif"), new byte[]{'G', 'I', 'F'});
+        e = assertThrows(DatasetException.class, () -> ImageFolderDataset.scan(unknown, null));
+        assertTrue(e.getMessage().startsWith(gif.toString()) && e.getMessage().contains("'.gif'") && e.getMessage().contains(".jpg, .jpeg, .png"),
+                e.getMessage());
+
+        Path nowhere = dir.resolve("nowhere");
+        e = assertThrows(DatasetException.class, () -> DatasetRegistry.get("imagenet-subset").load(nowhere));
+        assertTrue(e.getMessage().contains(nowhere.toString()) && e.getMessage().contains("does not exist")
+                && e.getMessage().contains("train/<class>/<image>"), e.getMessage());
+
+        // A pipeline whose output size depends on the image cannot define a sample shape.
+        Path ok = dir.resolve("ok");
+        tree(ok, new String[]{"a"}, new int[][]{{1}}, 4, 4);
+        e = assertThrows(DatasetException.class, () -> new ImageFolderDataset("x", ImageFolderDataset.scan(ok, null), new Resize(8), 0, false));
+        assertTrue(e.getMessage().contains("fixed sample shape"), e.getMessage());
+    }
+
+    @Test
+    void aCorruptImageFailsTheReadOrIsSkippedAndCounted() throws IOException {
+        Path root = dir.resolve("c");
+        tree(root, new String[]{"a", "b"}, new int[][]{{1, 2}, {3}}, 4, 4);
+        Path bad = Files.write(root.resolve("a/img002.png"), "not a png".getBytes());
+        ImageFolderDataset.Tree t = ImageFolderDataset.scan(root, null);
+        Transform fit = Transform.compose(new Resize(4), new CenterCrop(4));
+        ImageFolderDataset strict = new ImageFolderDataset("c/train", t, fit, 0, false);
+        float[] x = new float[48];
+        DatasetException e = assertThrows(DatasetException.class, () -> strict.read(1, x, 0));
+        assertTrue(e.getMessage().startsWith(bad.toString()), e.getMessage());
+        // Through a DataLoader, the error names the sample as well as the file.
+        try (DataLoader dl = new DataLoader(strict, null, 3, false, false, 0, 1, 2)) {
+            RuntimeException re = assertThrows(RuntimeException.class, () -> dl.epoch(0).next());
+            assertTrue(re.getMessage().contains("sample 1") && re.getMessage().contains(bad.toString()), re.getMessage());
+        }
+
+        ImageFolderDataset lenient = new ImageFolderDataset("c/train", t, fit, 0, true);
+        assertEquals(1, lenient.read(2, x, 0), "b/img003.png: label 1");
+        float[] want = x.clone();
+        assertEquals(1, lenient.read(1, x, 0), "bad a/img002.png replaced by the next index, b/img003.png");
+        assertArrayEquals(want, x);
+        assertEquals(1, lenient.skippedReads());
+        assertEquals(List.of(bad), List.copyOf(lenient.badFiles().keySet()));
+        assertTrue(lenient.badFiles().get(bad).contains("not a JPEG or PNG"));
+        lenient.read(1, x, 0); // known bad: skipped again without decoding
+        assertEquals(2, lenient.skippedReads());
+
+        Path allBad = dir.resolve("allbad");
+        Files.createDirectories(allBad.resolve("a"));
+        Files.write(allBad.resolve("a/x.png"), new byte[]{1});
+        Files.write(allBad.resolve("a/y.jpg"), new byte[]{2});
+        ImageFolderDataset none = new ImageFolderDataset("n", ImageFolderDataset.scan(allBad, null), new CenterCrop(2), 0, true);
+        e = assertThrows(DatasetException.class, () -> none.read(0, new float[12], 0));
+        assertTrue(e.getMessage().contains("all 2 images"), e.getMessage());
+    }
+
+    @Test
+    void imagenetSubsetAugmentsReproduciblyPerEpochAndEvaluatesDeterministically() throws IOException {
+        Path root = dir.resolve("inet");
+        tree(root.resolve("train"), new String[]{"n01", "n02"}, new int[][]{{1, 2, 3, 4, 5}, {6, 7, 8, 9, 10}}, 30, 40);
+        tree(root.resolve("val"), new String[]{"n01", "n02"}, new int[][]{{11, 12}, {13}}, 30, 40);
+        DatasetRegistry.Splits s = DatasetRegistry.get("imagenet-subset:size=16,seed=5").load(root);
+        ImageFolderDataset train = (ImageFolderDataset) s.train(), val = (ImageFolderDataset) s.test();
+        assertEquals(Shape.of(3, 16, 16), train.sampleShape());
+        assertEquals(Shape.of(3, 16, 16), val.sampleShape());
+        assertEquals(List.of("n01", "n02"), train.classNames());
+
+        // Workers don't change anything: a pass with 0 workers equals one with 2, epoch by epoch.
+        float[] e0 = pass(train, 0), e0w = pass(train, 2);
+        assertArrayEquals(e0, e0w);
+        train.setEpoch(1);
+        float[] e1 = pass(train, 2);
+        assertFalse(Arrays.equals(e0, e1), "a new epoch draws new crops");
+        train.setEpoch(0);
+        assertArrayEquals(e0, pass(train, 1), "back to epoch 0: the same crops again");
+
+        // Validation: Resize(round(16 * 256 / 224) = 18) + CenterCrop(16) + ImageNet Normalize, same every epoch.
+        Transform want = Transform.compose(new Resize(18), new CenterCrop(16), Normalize.IMAGENET);
+        float[] x = new float[3 * 256];
+        for (int i = 0; i < val.size(); i++) {
+            int label = val.read(i, x, 0);
+            assertEquals(i < 2 ? 0 : 1, label);
+            assertArrayEquals(want.apply(ImageCodec.decode(val.file(i)), null).data(), x, "val sample " + i);
+        }
+        val.setEpoch(3);
+        float[] again = new float[3 * 256];
+        val.read(0, again, 0);
+        val.setEpoch(0);
+        val.read(0, x, 0);
+        assertArrayEquals(x, again);
+    }
+
+    @Test
+    void imagefolderOptionsPickSizeAugmentationAndNormalisation() throws IOException {
+        Path root = dir.resolve("opt");
+        tree(root.resolve("train"), new String[]{"a", "b"}, new int[][]{{1, 2}, {3}}, 12, 20);
+        tree(root.resolve("val"), new String[]{"a", "b"}, new int[][]{{4}, {5}}, 12, 20);
+        assertEquals(Shape.of(3, 12, 20), DatasetRegistry.get("imagefolder").load(root).train().sampleShape());
+        assertEquals(Shape.of(3, 8, 8), DatasetRegistry.get("imagefolder:size=8").load(root).train().sampleShape());
+        for (String aug : new String[]{"flip", "crop", "rrc"}) {
+            DatasetRegistry.Splits s = DatasetRegistry.get("imagefolder:augment=" + aug + ",norm=imagenet").load(root);
+            assertEquals(Shape.of(3, 12, 20), s.train().sampleShape(), aug);
+            float[] x = new float[3 * 240];
+            s.test().read(0, x, 0);
+            // Val is the plain image, normalised: pixel (0, 0) of image 4.
+            assertEquals(((rgb(4, 0, 0) >> 16 & 0xFF) / 255.0 - 0.485) / 0.229, x[0], 1e-5, aug);
+        }
+        DatasetException e = assertThrows(DatasetException.class, () -> DatasetRegistry.get("imagefolder:augment=mixup").load(root));
+        assertTrue(e.getMessage().contains("augment must be"), e.getMessage());
+        e = assertThrows(DatasetException.class, () -> DatasetRegistry.get("imagefolder:colour=1"));
+        assertTrue(e.getMessage().contains("unknown option 'colour'") && e.getMessage().contains("size, augment, norm, seed, skipbad"), e.getMessage());
+    }
+
+    /** Every sample of one unshuffled epoch, concatenated. */
+    static float[] pass(Dataset ds, int workers) {
+        int numel = (int) ds.sampleShape().numel();
+        float[] all = new float[ds.size() * numel];
+        try (DataLoader dl = new DataLoader(ds, null, 3, false, false, 0, workers, 2)) {
+            int at = 0;
+            for (Iterator<Batch> it = dl.epoch(0); it.hasNext(); ) {
+                Batch b = it.next();
+                System.arraycopy(b.x, 0, all, at * numel, b.size() * numel);
+                at += b.size();
+                b.release();
+            }
+        }
+        return all;
+    }
+}
