@@ -1,29 +1,77 @@
 package io.dltrain.cli;
 
+import io.dltrain.datasets.DatasetException;
 import io.dltrain.datasets.DatasetRegistry;
+import io.dltrain.datasets.ImageFolderWriter;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
 import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
 
-/** `dl-train datasets`: the dataset registry, each with its default directory and whether data is there. */
+/** `dl-train datasets`: the dataset registry; `dl-train datasets prepare`: a dataset written out as an image-folder tree. */
 @Command(name = "datasets", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
-        description = "Lists the datasets in the registry: name, default directory (and whether it exists), description.")
+        description = "Lists the datasets in the registry: name, default directory (and whether it exists), description.",
+        subcommands = DatasetsCommand.Prepare.class)
 public final class DatasetsCommand implements Runnable {
     @Spec CommandSpec spec;
 
     @Override
     public void run() {
         PrintWriter out = spec.commandLine().getOut();
-        out.printf("%-14s %-44s %s%n", "DATASET", "DEFAULT DIRECTORY", "DESCRIPTION");
+        out.printf("%-16s %-44s %s%n", "DATASET", "DEFAULT DIRECTORY", "DESCRIPTION");
         for (DatasetRegistry.Entry e : DatasetRegistry.entries()) {
-            String dir = e.defaultDir() + (Files.isDirectory(e.defaultDir()) ? "" : " (absent)");
-            out.printf("%-14s %-44s %s%n", e.name(), dir, e.description());
+            String dir = !e.readsFiles() ? "(generated in memory)"
+                    : e.defaultDir() + (Files.isDirectory(e.defaultDir()) ? "" : " (absent)");
+            out.printf("%-16s %-44s %s%n", e.name(), dir, e.description());
         }
         out.println();
-        out.println("Use --data-dir DIR to read a dataset from elsewhere.");
+        out.println("Use --data-dir DIR to read a dataset from elsewhere. Options follow the name after a colon, e.g.");
+        out.println("synthetic:3x32x32,classes=10 or imagenet-subset:size=160 (see the README).");
         out.flush();
+    }
+
+    /** Writes a registry dataset as root/{train,val}/<class>/<n>.png|jpg, so the image pipeline can be tried on real pictures. */
+    @Command(name = "prepare", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
+            description = "Writes a dataset (e.g. fashion-mnist) as an image-folder tree: OUT/train/<class>/<n>.png and OUT/val/... from its test split.")
+    static final class Prepare implements Callable<Integer> {
+        @Spec CommandSpec spec;
+
+        @Option(names = {"-d", "--data"}, required = true, paramLabel = "NAME", description = "Dataset to export (fashion-mnist, mnist, cifar10, cifar100).")
+        String data;
+
+        @Option(names = "--data-dir", paramLabel = "DIR", description = "Where the dataset's files are (default: its default directory).")
+        Path dataDir;
+
+        @Option(names = {"-o", "--out"}, required = true, paramLabel = "DIR", description = "Root of the tree to write (its train/ and val/ must not exist or be empty).")
+        Path out;
+
+        @Option(names = "--format", defaultValue = "png", description = "png (lossless) or jpg (default: ${DEFAULT-VALUE}).")
+        String format;
+
+        @Override
+        public Integer call() {
+            ImageFolderWriter.Format f = switch (format) {
+                case "png" -> ImageFolderWriter.Format.PNG;
+                case "jpg", "jpeg" -> ImageFolderWriter.Format.JPEG;
+                default -> throw new Main.UsageError(spec.commandLine(), "--format must be png or jpg, not '" + format + "'");
+            };
+            PrintWriter o = spec.commandLine().getOut();
+            try {
+                DatasetRegistry.Splits splits = DatasetRegistry.get(data).load(dataDir);
+                if (splits.hasNotice()) o.println("dl-train: notice: " + splits.notice());
+                ImageFolderWriter.Summary s = ImageFolderWriter.write(splits.train(), splits.test(), out, f);
+                o.printf("wrote %,d training and %,d validation images in %d class folders under %s%n",
+                        s.trainImages(), s.valImages(), s.classDirs().size(), s.root());
+                o.flush();
+                return 0;
+            } catch (DatasetException | IllegalArgumentException e) {
+                throw new Main.UsageError(spec.commandLine(), e.getMessage());
+            }
+        }
     }
 }

@@ -122,9 +122,16 @@ final class TrainRun {
                 CrossEntropyLoss loss = new CrossEntropyLoss(o.labelSmoothing);
                 Trainer trainer = new Trainer(be, config);
                 Trainer.Result result = trainer.fit(model, loss, opt, schedule, trainLoader, valLoader, listener);
-                EvalResult test = trainer.evaluate(model, testLoader, new CrossEntropyLoss(0f));
-                out.printf("test: loss %.4f  top-1 %.2f%%  top-5 %.2f%%  (%,d samples)  total %.1fs%n",
-                        test.loss(), 100 * test.top1(), 100 * test.top5(), test.samples(), result.seconds());
+                EvalResult test;
+                if (testLoader.samples() == 0) {
+                    test = new EvalResult(Double.NaN, Double.NaN, Double.NaN, 0);
+                    out.printf("test: no test split in %s; nothing evaluated  total %.1fs%n", dataEntry.name(), result.seconds());
+                } else {
+                    test = trainer.evaluate(model, testLoader, new CrossEntropyLoss(0f));
+                    String top5 = Double.isNaN(test.top5()) ? "n/a (fewer than 5 classes)" : String.format("%.2f%%", 100 * test.top5());
+                    out.printf("test: loss %.4f  top-1 %.2f%%  top-5 %s  (%,d samples)  total %.1fs%n",
+                            test.loss(), 100 * test.top1(), top5, test.samples(), result.seconds());
+                }
                 run.writeSummary(summary(modelEntry, dataEntry, be, model, config, result, test, trainLoader, valLoader));
                 out.println("dl-train: wrote " + outDir.resolve("metrics.jsonl") + " and " + outDir.resolve("summary.json"));
                 out.flush();
@@ -153,8 +160,8 @@ final class TrainRun {
         s.put("epochs_requested", config.epochs());
         s.put("stopped_early", result.stoppedEarly());
         s.put("best_epoch", result.bestEpoch());
-        s.put("test_loss", test.loss());
-        s.put("test_acc", test.top1());
+        s.put("test_loss", RunOutput.finiteOrNull(test.loss()));
+        s.put("test_acc", RunOutput.finiteOrNull(test.top1()));
         s.put("test_top5", RunOutput.finiteOrNull(test.top5()));
         s.put("test_samples", test.samples());
         s.put("total_seconds", result.seconds());

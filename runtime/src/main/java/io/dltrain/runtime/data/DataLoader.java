@@ -156,6 +156,7 @@ public final class DataLoader implements AutoCloseable {
             current.cancel();
             current = null;
         }
+        ds.setEpoch(epoch); // no worker is running: per-epoch augmentation seeds change here
         Run run = new Run(epoch, order(epoch));
         run.start();
         current = run;

@@ -28,4 +28,10 @@ public interface Dataset {
      * defines) into dst starting at dstOffset, and returns its class label.
      */
     int read(int index, float[] dst, int dstOffset);
+
+    /**
+     * Called by {@link DataLoader#epoch} before an epoch's workers start, so datasets with random augmentation can
+     * seed it from (seed, epoch, index) and stay reproducible whatever thread reads a sample. No-op by default.
+     */
+    default void setEpoch(int epoch) {}
 }
