@@ -102,14 +102,9 @@ public final class Checkpoint {
             }
             Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
             placed = true;
-            AtomicFiles.syncDirectory(dir.getParent());
-            deleteRecursively(old);
-            prune(dir.getParent(), dir, keepLast);
-            return dir;
         } catch (IOException e) {
             throw new CheckpointException("could not save checkpoint " + dir + ": " + AtomicFiles.describe(e)
-                    + (placed ? "" : "; the earlier checkpoints in " + dir.getParent() + " are intact")
-                    + ". Check free disk space and permissions", e);
+                    + "; the earlier checkpoints in " + dir.getParent() + " are intact. Check free disk space and permissions", e);
         } catch (CheckpointException e) {
             throw new CheckpointException("could not save checkpoint " + dir + " (the earlier checkpoints are intact): "
                     + e.getMessage(), e);
@@ -118,6 +113,15 @@ public final class Checkpoint {
                 try { deleteRecursively(tmp); } catch (IOException ignored) { /* the next save deletes it */ }
             }
         }
+        try {
+            AtomicFiles.syncDirectory(dir.getParent());
+            deleteRecursively(old);
+            prune(dir.getParent(), dir, keepLast);
+        } catch (IOException e) {
+            throw new CheckpointException("saved checkpoint " + dir + ", but could not finish: " + AtomicFiles.describe(e)
+                    + " (syncing " + dir.getParent() + " or deleting older checkpoints); check the disk", e);
+        }
+        return dir;
     }
 
     /** Exports a model's state_dict alone (for PyTorch or for transfer learning), atomically. */

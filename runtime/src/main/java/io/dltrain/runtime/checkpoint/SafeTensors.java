@@ -258,6 +258,12 @@ public final class SafeTensors {
         if (n > size - 8)
             throw fail(what, "the header length field says " + n + " bytes but only " + (size - 8)
                     + " bytes follow it");
+        // The header bytes, their decoded string and the parsed entries take a few times n: refuse rather than OOM.
+        Runtime rt = Runtime.getRuntime();
+        long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+        if (4 * n > free)
+            throw new CheckpointException("safetensors file " + what + ": its " + (n >> 20) + " MiB header needs about "
+                    + (4 * n >> 20) + " MiB of heap but only " + (free >> 20) + " MiB are free; raise the JVM heap (-Xmx)");
         ByteBuffer hb = ByteBuffer.allocate((int) n);
         src.read(8, hb);
         String header;
