@@ -65,7 +65,7 @@ class CheckpointTest {
             int[] labels = new int[N];
             for (int i = 0; i < N; i++) labels[i] = rng.nextInt(CLASSES);
             opt.zeroGrad();
-            try (Scope s = Scope.open()) {
+            try (Scope _ = Scope.open()) {
                 Tensor x = be.fromHost(Check.uniform(rng, N * 3 * 5 * 5, -1, 1), Shape.of(N, 3, 5, 5));
                 Tensor y = be.fromHost(labels, Shape.of(N));
                 Losses.crossEntropy(m.forward(x), y, 0f).backward();
