@@ -1,0 +1,482 @@
+package io.dltrain.runtime.checkpoint;
+
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.dltrain.runtime.nn.Module;
+import io.dltrain.runtime.optim.Optimizer;
+import io.dltrain.runtime.tensor.DType;
+import io.dltrain.runtime.tensor.Tensor;
+
+import java.io.IOException;
+import java.nio.file.FileVisitResult;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+/**
+ * Saving and restoring a training run. A checkpoint is a directory {@code <runDir>/ckpt-<step>/} holding
+ * <ul>
+ *   <li>{@value #MODEL_FILE}: {@link Module#stateDict()} under PyTorch's state_dict names, loadable by
+ *       {@code safetensors.torch.load_file} + {@code model.load_state_dict} (metadata {"format": "pt"});</li>
+ *   <li>{@value #OPTIMIZER_FILE} (when an optimiser is saved): {@link Optimizer#state()} ("fc.weight.exp_avg", ...)
+ *       with the optimiser's class, learning rate and step counters in the metadata;</li>
+ *   <li>{@value #STATE_FILE}: the {@link TrainingState} (epoch, step, names, seeds, config, metrics).</li>
+ * </ul>
+ *
+ * <p>Crash safety: the files are written (each fsynced) into {@code ckpt-<step>.tmp/}, which is then renamed to
+ * {@code ckpt-<step>/} and the run directory fsynced; so a checkpoint directory is either complete or absent, and
+ * the previous checkpoints are only pruned (keep the last N) after the new one is in place. A stale
+ * {@code .tmp} directory left by a crash is deleted by the next save. One process writes to a run directory at a time.
+ *
+ * <p>Loading validates everything (names, shapes, dtypes, optimiser class, step counters) before the first tensor
+ * is modified, so a failed load leaves the model and optimiser as they were.
+ */
+public final class Checkpoint {
+    private Checkpoint() {}
+
+    public static final String MODEL_FILE = "model.safetensors";
+    public static final String OPTIMIZER_FILE = "optimizer.safetensors";
+    public static final String STATE_FILE = "state.json";
+    /** state.json's "format_version"; a reader refuses newer versions instead of misreading them. */
+    public static final int FORMAT_VERSION = 1;
+
+    private static final Pattern DIR = Pattern.compile("ckpt-(\\d{1,18})(\\.old)?");
+    private static final Pattern TMP_DIR = Pattern.compile("ckpt-\\d{1,18}\\.tmp");
+    /** Keys of optimizer.safetensors' metadata. */
+    static final String META_CLASS = "optimizer_class", META_LR = "lr", META_STEPS = "step_count", META_PARAM_STEP = "step.";
+
+    private static final ObjectMapper JSON = JsonMapper.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .enable(SerializationFeature.INDENT_OUTPUT)
+            .disable(JsonGenerator.Feature.AUTO_CLOSE_TARGET)
+            .build();
+
+    // ------------------------------------------------------------------------------------------------ saving
+
+    /**
+     * Saves a checkpoint as {@code runDir/ckpt-<state.step>/} (replacing one of the same step), then deletes older
+     * checkpoints so that the new one and the {@code keepLast - 1} others with the highest steps remain.
+     *
+     * @param optimizer null to save the model and state only
+     * @return the checkpoint directory
+     */
+    public static Path save(Path runDir, Module model, Optimizer optimizer, TrainingState state, int keepLast) {
+        if (keepLast < 1) throw new IllegalArgumentException("keepLast must be >= 1, got " + keepLast);
+        String name = "ckpt-" + state.step();
+        Path dir = runDir.toAbsolutePath().resolve(name);
+        Path tmp = dir.resolveSibling(name + ".tmp"), old = dir.resolveSibling(name + ".old");
+        boolean placed = false;
+        try {
+            Files.createDirectories(dir.getParent());
+            deleteStaleTemps(dir.getParent());
+            Files.createDirectory(tmp);
+            SafeTensors.write(tmp.resolve(MODEL_FILE), model.stateDict(), Map.of("format", "pt"));
+            if (optimizer != null) SafeTensors.write(tmp.resolve(OPTIMIZER_FILE), optimizer.state(), optimizerMetadata(optimizer));
+            ObjectNode json = stateJson(state, optimizer != null);
+            AtomicFiles.write(tmp.resolve(STATE_FILE), out -> JSON.writeValue(out, json));
+            AtomicFiles.syncDirectory(tmp);
+            if (Files.exists(dir)) {
+                // rename(2) cannot replace a non-empty directory: move the old one aside first. latest() still
+                // finds ckpt-<step>.old should the process die before the next rename.
+                deleteRecursively(old);
+                Files.move(dir, old, StandardCopyOption.ATOMIC_MOVE);
+            }
+            Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+            placed = true;
+        } catch (IOException e) {
+            throw new CheckpointException("could not save checkpoint " + dir + ": " + AtomicFiles.describe(e)
+                    + "; the earlier checkpoints in " + dir.getParent() + " are intact. Check free disk space and permissions", e);
+        } catch (CheckpointException e) {
+            throw new CheckpointException("could not save checkpoint " + dir + " (the earlier checkpoints are intact): "
+                    + e.getMessage(), e);
+        } finally {
+            if (!placed) {
+                try { deleteRecursively(tmp); } catch (IOException ignored) { /* the next save deletes it */ }
+            }
+        }
+        try {
+            AtomicFiles.syncDirectory(dir.getParent());
+            deleteRecursively(old);
+            prune(dir.getParent(), dir, keepLast);
+        } catch (IOException e) {
+            throw new CheckpointException("saved checkpoint " + dir + ", but could not finish: " + AtomicFiles.describe(e)
+                    + " (syncing " + dir.getParent() + " or deleting older checkpoints); check the disk", e);
+        }
+        return dir;
+    }
+
+    /** Exports a model's state_dict alone (for PyTorch or for transfer learning), atomically. */
+    public static void saveModel(Path file, Module model) {
+        SafeTensors.write(file, model.stateDict(), Map.of("format", "pt"));
+    }
+
+    private static Map<String, String> optimizerMetadata(Optimizer opt) {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put(META_CLASS, opt.getClass().getName());
+        m.put(META_LR, Double.toString(opt.lr()));
+        m.put(META_STEPS, Long.toString(opt.stepCount()));
+        for (String p : opt.parameters().keySet()) m.put(META_PARAM_STEP + p, Long.toString(opt.stepCount(p)));
+        return m;
+    }
+
+    private static ObjectNode stateJson(TrainingState s, boolean hasOptimizer) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("format_version", FORMAT_VERSION);
+        o.put("epoch", s.epoch());
+        o.put("step", s.step());
+        o.put("model", s.model());
+        o.put("dataset", s.dataset());
+        o.set("seeds", JSON.valueToTree(s.seeds()));
+        try {
+            o.set("config", JSON.valueToTree(s.config()));
+        } catch (IllegalArgumentException e) {
+            throw new CheckpointException("the run's config cannot be written as JSON (" + e.getMessage()
+                    + "); keep only strings, numbers, booleans, lists and maps in it", e);
+        }
+        o.put("optimizer", s.optimizer());
+        o.put("lr", s.lr());
+        o.set("metrics", JSON.valueToTree(s.metrics()));
+        o.put("has_optimizer_state", hasOptimizer);
+        return o;
+    }
+
+    // ------------------------------------------------------------------------------------------------ finding
+
+    /**
+     * The checkpoint with the highest step in {@code runDir}, if any: a {@code ckpt-<step>} directory with its
+     * state and model files ({@code .tmp} directories are incomplete by construction and never returned).
+     */
+    public static Optional<Path> latest(Path runDir) {
+        List<Found> all = list(runDir);
+        return all.isEmpty() ? Optional.empty() : Optional.of(all.getLast().dir);
+    }
+
+    private record Found(long step, boolean old, Path dir) {}
+
+    /** Complete checkpoints, by step, a ckpt-N before a ckpt-N.old of the same step. */
+    private static List<Found> list(Path runDir) {
+        if (!Files.isDirectory(runDir)) return List.of();
+        List<Found> out = new ArrayList<>();
+        try (Stream<Path> s = Files.list(runDir)) {
+            for (Iterator<Path> it = s.iterator(); it.hasNext(); ) {
+                Path p = it.next();
+                Matcher m = DIR.matcher(p.getFileName().toString());
+                if (!m.matches() || !Files.isDirectory(p)) continue;
+                if (!Files.isRegularFile(p.resolve(STATE_FILE)) || !Files.isRegularFile(p.resolve(MODEL_FILE))) continue;
+                out.add(new Found(Long.parseLong(m.group(1)), m.group(2) != null, p.toAbsolutePath()));
+            }
+        } catch (IOException e) {
+            throw new CheckpointException("cannot list checkpoints in " + runDir.toAbsolutePath() + ": " + AtomicFiles.describe(e), e);
+        }
+        // Highest step last; for one step, the .old copy sorts before the finished one.
+        out.sort(Comparator.comparingLong(Found::step).thenComparing(f -> !f.old));
+        List<Found> dedup = new ArrayList<>();
+        for (Found f : out) {
+            if (!dedup.isEmpty() && dedup.getLast().step == f.step) dedup.removeLast();
+            dedup.add(f);
+        }
+        return dedup;
+    }
+
+    private static void prune(Path runDir, Path keep, int keepLast) throws IOException {
+        List<Found> others = new ArrayList<>(list(runDir));
+        others.removeIf(f -> f.dir.equals(keep));
+        for (int i = 0; i < others.size() - (keepLast - 1); i++) deleteRecursively(others.get(i).dir);
+    }
+
+    private static void deleteStaleTemps(Path runDir) throws IOException {
+        try (Stream<Path> s = Files.list(runDir)) {
+            for (Iterator<Path> it = s.iterator(); it.hasNext(); ) {
+                Path p = it.next();
+                if (TMP_DIR.matcher(p.getFileName().toString()).matches()) deleteRecursively(p);
+            }
+        }
+    }
+
+    /** Deletes a file tree without following symbolic links; absent is fine. */
+    static void deleteRecursively(Path root) throws IOException {
+        if (!Files.exists(root, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return;
+        Files.walkFileTree(root, new SimpleFileVisitor<>() {
+            @Override public FileVisitResult visitFile(Path f, BasicFileAttributes a) throws IOException {
+                Files.delete(f);
+                return FileVisitResult.CONTINUE;
+            }
+
+            @Override public FileVisitResult postVisitDirectory(Path d, IOException e) throws IOException {
+                if (e != null) throw e;
+                Files.delete(d);
+                return FileVisitResult.CONTINUE;
+            }
+        });
+    }
+
+    // ------------------------------------------------------------------------------------------------ loading
+
+    /**
+     * Restores a run: the model strictly from {@value #MODEL_FILE}, the optimiser (state tensors, step counters,
+     * learning rate) from {@value #OPTIMIZER_FILE} when {@code optimizer} is not null, and returns the state.
+     * Everything is checked before anything is modified.
+     */
+    public static TrainingState load(Path checkpointDir, Module model, Optimizer optimizer) {
+        TrainingState state = readState(checkpointDir);
+        Plan m = planModel(model, checkpointDir.resolve(MODEL_FILE), true);
+        Runnable o = null;
+        if (optimizer != null) {
+            Path f = checkpointDir.resolve(OPTIMIZER_FILE);
+            if (!Files.exists(f))
+                throw new CheckpointException("checkpoint " + checkpointDir.toAbsolutePath() + " has no " + OPTIMIZER_FILE
+                        + " (it was saved without optimiser state); resume without an optimiser (load the model with "
+                        + "loadInto) or from a checkpoint that has one");
+            o = planOptimizer(optimizer, f);
+        }
+        m.apply.run();
+        if (o != null) o.run();
+        return state;
+    }
+
+    /** Reads a checkpoint directory's {@value #STATE_FILE}. */
+    public static TrainingState readState(Path checkpointDir) {
+        Path f = checkpointDir.resolve(STATE_FILE).toAbsolutePath();
+        JsonNode root;
+        try {
+            root = JSON.readTree(f.toFile());
+        } catch (JacksonException e) {
+            throw new CheckpointException(f + " is not valid JSON (" + e.getOriginalMessage() + "); the checkpoint is damaged: "
+                    + "use an earlier one", e);
+        } catch (IOException e) {
+            throw new CheckpointException("cannot read " + f + ": " + AtomicFiles.describe(e)
+                    + "; is " + checkpointDir + " a checkpoint directory (ckpt-<step>)?", e);
+        }
+        if (root == null || !root.isObject()) throw badState(f, "the top level is not a JSON object");
+        JsonNode v = root.get("format_version");
+        if (v == null || !v.canConvertToInt()) throw badState(f, "\"format_version\" is missing or not an integer");
+        if (v.intValue() > FORMAT_VERSION)
+            throw new CheckpointException(f + " has format_version " + v.intValue() + " but this dl-train reads up to "
+                    + FORMAT_VERSION + "; use a newer dl-train");
+        long epoch = integer(root, "epoch", f), step = integer(root, "step", f);
+        if (epoch > Integer.MAX_VALUE) throw badState(f, "\"epoch\" is " + epoch + ", too large");
+        Map<String, Long> seeds = new LinkedHashMap<>();
+        JsonNode sn = object(root, "seeds", f);
+        for (Map.Entry<String, JsonNode> e : sn.properties()) {
+            if (!e.getValue().isIntegralNumber() || !e.getValue().canConvertToLong())
+                throw badState(f, "seed \"" + e.getKey() + "\" is not an integer");
+            seeds.put(e.getKey(), e.getValue().longValue());
+        }
+        Map<String, Double> metrics = new LinkedHashMap<>();
+        for (Map.Entry<String, JsonNode> e : object(root, "metrics", f).properties())
+            metrics.put(e.getKey(), number(e.getValue(), "metric \"" + e.getKey() + "\"", f));
+        Map<String, Object> config = new LinkedHashMap<>();
+        for (Map.Entry<String, JsonNode> e : object(root, "config", f).properties())
+            config.put(e.getKey(), JSON.convertValue(e.getValue(), Object.class));
+        JsonNode lr = root.get("lr");
+        return new TrainingState((int) epoch, step, text(root, "model", f), text(root, "dataset", f), seeds, config,
+                text(root, "optimizer", f), lr == null || lr.isNull() ? Double.NaN : number(lr, "\"lr\"", f), metrics);
+    }
+
+    private static long integer(JsonNode root, String key, Path f) {
+        JsonNode n = root.get(key);
+        if (n == null || !n.isIntegralNumber() || !n.canConvertToLong() || n.longValue() < 0)
+            throw badState(f, "\"" + key + "\" is missing or not a non-negative integer");
+        return n.longValue();
+    }
+
+    private static JsonNode object(JsonNode root, String key, Path f) {
+        JsonNode n = root.get(key);
+        if (n == null || n.isNull()) return JSON.createObjectNode();
+        if (!n.isObject()) throw badState(f, "\"" + key + "\" is not an object");
+        return n;
+    }
+
+    private static String text(JsonNode root, String key, Path f) {
+        JsonNode n = root.get(key);
+        if (n == null || n.isNull()) return null;
+        if (!n.isTextual()) throw badState(f, "\"" + key + "\" is not a string");
+        return n.textValue();
+    }
+
+    /** A number, or Jackson's "NaN" / "Infinity" / "-Infinity" strings for non-finite doubles. */
+    private static double number(JsonNode n, String what, Path f) {
+        if (n.isNumber()) return n.doubleValue();
+        if (n.isTextual()) {
+            switch (n.textValue()) {
+                case "NaN": return Double.NaN;
+                case "Infinity": return Double.POSITIVE_INFINITY;
+                case "-Infinity": return Double.NEGATIVE_INFINITY;
+                default: break;
+            }
+        }
+        throw badState(f, what + " is not a number");
+    }
+
+    private static CheckpointException badState(Path f, String problem) {
+        return new CheckpointException(f + ": " + problem + "; the checkpoint is damaged or was not written by dl-train: use an earlier one");
+    }
+
+    /**
+     * Loads a safetensors state_dict (dl-train's model.safetensors or PyTorch's) into {@code model}, checking each
+     * tensor's shape and kind (float tensors into float parameters, integer ones into integer buffers).
+     * Strict: any missing, unexpected or mismatched key is an error listing all of them, and nothing is loaded.
+     * Non-strict: what matches is loaded, the rest reported (for transfer learning).
+     */
+    public static LoadReport loadInto(Module model, Path file, boolean strict) {
+        Plan p = planModel(model, file, strict);
+        p.apply.run();
+        return p.report;
+    }
+
+    private record Plan(LoadReport report, Runnable apply) {}
+
+    private static Plan planModel(Module model, Path file, boolean strict) {
+        SafeTensors.Contents c = SafeTensors.read(file);
+        Map<String, Tensor> sd = model.stateDict();
+        List<String> loaded = new ArrayList<>(), unexpected = new ArrayList<>();
+        List<LoadReport.Skipped> skipped = new ArrayList<>();
+        List<Runnable> copies = new ArrayList<>();
+        for (Map.Entry<String, Tensor> e : sd.entrySet()) {
+            String key = e.getKey();
+            Tensor t = e.getValue();
+            LoadedTensor lt = c.tensors().get(key);
+            String mismatch = lt == null ? null : mismatch(lt, t);
+            if (lt == null) skipped.add(new LoadReport.Skipped(key, LoadReport.Reason.MISSING, ""));
+            else if (!Arrays.equals(lt.shape(), t.shape().dims()))
+                skipped.add(new LoadReport.Skipped(key, LoadReport.Reason.SHAPE_MISMATCH, "file " + Arrays.toString(lt.shape()) + ", model " + t.shape()));
+            else if (mismatch != null) skipped.add(new LoadReport.Skipped(key, LoadReport.Reason.DTYPE_MISMATCH, mismatch));
+            else {
+                loaded.add(key);
+                copies.add(() -> upload(lt, t));
+            }
+        }
+        for (String k : c.tensors().keySet()) if (!sd.containsKey(k)) unexpected.add(k);
+        LoadReport report = new LoadReport(loaded, skipped, unexpected);
+        if (strict && !report.complete()) {
+            throw new CheckpointException(file.toAbsolutePath() + " does not match the model: "
+                    + describeProblems(report) + ". Is it a checkpoint of another model or configuration? "
+                    + "To load only the matching tensors (transfer learning), load it non-strictly");
+        }
+        return new Plan(report, () -> copies.forEach(Runnable::run));
+    }
+
+    /** Null if the file's values can go into t, else why not. */
+    private static String mismatch(LoadedTensor lt, Tensor t) {
+        if (t.dtype() == lt.dtype()) return null;
+        return "file " + lt.fileDtype() + ", model " + t.dtype();
+    }
+
+    private static void upload(LoadedTensor lt, Tensor t) {
+        if (lt.floats() != null) t.backend().copyFromHost(lt.floats(), 0, t);
+        else t.backend().copyFromHost(lt.ints(), 0, t);
+    }
+
+    private static String describeProblems(LoadReport r) {
+        List<String> parts = new ArrayList<>();
+        List<String> missing = new ArrayList<>();
+        List<String> mismatched = new ArrayList<>();
+        for (LoadReport.Skipped s : r.skipped()) {
+            if (s.reason() == LoadReport.Reason.MISSING) missing.add(s.key());
+            else mismatched.add(s.toString());
+        }
+        if (!missing.isEmpty()) parts.add(missing.size() + " missing key(s) " + abbreviate(missing));
+        if (!r.unexpected().isEmpty()) parts.add(r.unexpected().size() + " unexpected key(s) " + abbreviate(r.unexpected()));
+        if (!mismatched.isEmpty()) parts.add(mismatched.size() + " mismatched tensor(s) " + abbreviate(mismatched));
+        return String.join("; ", parts);
+    }
+
+    private static String abbreviate(List<String> keys) {
+        int show = 20;
+        if (keys.size() <= show) return keys.toString();
+        return keys.subList(0, show) + " and " + (keys.size() - show) + " more";
+    }
+
+    /**
+     * Loads an {@value #OPTIMIZER_FILE} into {@code optimizer}: every state tensor (strictly: same names and
+     * shapes), the step counters and the learning rate. The optimiser must be of the class that saved it.
+     */
+    public static void loadOptimizer(Optimizer optimizer, Path file) {
+        planOptimizer(optimizer, file).run();
+    }
+
+    private static Runnable planOptimizer(Optimizer opt, Path file) {
+        String f = file.toAbsolutePath().toString();
+        SafeTensors.Contents c = SafeTensors.read(file);
+        Map<String, String> meta = c.metadata();
+        String cls = meta.get(META_CLASS);
+        if (cls == null)
+            throw new CheckpointException(f + " has no \"" + META_CLASS + "\" metadata: it is not a dl-train optimizer file");
+        if (!cls.equals(opt.getClass().getName()))
+            throw new CheckpointException(f + " holds the state of " + simpleName(cls) + " but the optimiser to restore is "
+                    + opt.getClass().getSimpleName() + "; resume with the same optimiser (--optimizer), or start it fresh "
+                    + "and load only the model");
+        long total = count(meta, META_STEPS, f);
+        double lr;
+        try {
+            lr = Double.parseDouble(meta.getOrDefault(META_LR, ""));
+        } catch (NumberFormatException e) {
+            throw new CheckpointException(f + ": metadata \"" + META_LR + "\" is missing or not a number; the file is damaged", e);
+        }
+        if (!(lr >= 0) || Double.isInfinite(lr))
+            throw new CheckpointException(f + ": metadata \"" + META_LR + "\" is " + lr + ", not a valid learning rate; the file is damaged");
+        Map<String, Long> paramSteps = new LinkedHashMap<>();
+        for (String p : opt.parameters().keySet()) paramSteps.put(p, count(meta, META_PARAM_STEP + p, f));
+
+        Map<String, Tensor> state = opt.state();
+        List<String> missing = new ArrayList<>(), unexpected = new ArrayList<>(), mismatched = new ArrayList<>();
+        for (Map.Entry<String, Tensor> e : state.entrySet()) {
+            LoadedTensor lt = c.tensors().get(e.getKey());
+            Tensor t = e.getValue();
+            if (lt == null) missing.add(e.getKey());
+            else if (!Arrays.equals(lt.shape(), t.shape().dims()) || lt.dtype() != DType.FP32 || t.dtype() != DType.FP32)
+                mismatched.add(e.getKey() + " (file " + lt.fileDtype() + " " + Arrays.toString(lt.shape()) + ", optimiser "
+                        + t.dtype() + " " + t.shape() + ")");
+        }
+        for (String k : c.tensors().keySet()) if (!state.containsKey(k)) unexpected.add(k);
+        if (!missing.isEmpty() || !unexpected.isEmpty() || !mismatched.isEmpty()) {
+            List<String> parts = new ArrayList<>();
+            if (!missing.isEmpty()) parts.add(missing.size() + " missing state tensor(s) " + abbreviate(missing));
+            if (!unexpected.isEmpty()) parts.add(unexpected.size() + " unexpected state tensor(s) " + abbreviate(unexpected));
+            if (!mismatched.isEmpty()) parts.add(mismatched.size() + " mismatched tensor(s) " + abbreviate(mismatched));
+            throw new CheckpointException(f + " does not match the optimiser's parameters: " + String.join("; ", parts)
+                    + ". Was it saved for another model, or with other settings (e.g. momentum on/off)?");
+        }
+        return () -> {
+            for (Map.Entry<String, Tensor> e : state.entrySet()) upload(c.tensors().get(e.getKey()), e.getValue());
+            opt.setStepCount(total);
+            paramSteps.forEach(opt::setStepCount);
+            opt.setLr(lr);
+        };
+    }
+
+    private static long count(Map<String, String> meta, String key, String f) {
+        String s = meta.get(key);
+        try {
+            long v = Long.parseLong(s == null ? "" : s);
+            if (v >= 0) return v;
+        } catch (NumberFormatException ignored) {
+            // reported below
+        }
+        throw new CheckpointException(f + ": metadata \"" + key + "\" is " + (s == null ? "missing" : "'" + s + "'")
+                + ", not a step count; was the file saved for another model, or is it damaged?");
+    }
+
+    private static String simpleName(String className) {
+        return className.substring(className.lastIndexOf('.') + 1);
+    }
+}

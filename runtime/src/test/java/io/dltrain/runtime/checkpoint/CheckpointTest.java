@@ -1,0 +1,390 @@
+package io.dltrain.runtime.checkpoint;
+
+import io.dltrain.runtime.backend.cpu.CpuBackend;
+import io.dltrain.runtime.nn.BatchNorm2d;
+import io.dltrain.runtime.nn.Context;
+import io.dltrain.runtime.nn.Conv2d;
+import io.dltrain.runtime.nn.Flatten;
+import io.dltrain.runtime.nn.Linear;
+import io.dltrain.runtime.nn.Module;
+import io.dltrain.runtime.nn.ReLU;
+import io.dltrain.runtime.nn.Sequential;
+import io.dltrain.runtime.ops.Losses;
+import io.dltrain.runtime.optim.Adam;
+import io.dltrain.runtime.optim.Optimizer;
+import io.dltrain.runtime.optim.SGD;
+import io.dltrain.runtime.tensor.DType;
+import io.dltrain.runtime.tensor.Scope;
+import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.tensor.Tensor;
+import io.dltrain.runtime.testing.Check;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Checkpoints of a small Conv2d / BatchNorm2d / Linear network trained with Adam: bit-exact round trips, a resumed
+ * run that continues bit-identically to the uninterrupted one, PyTorch state_dict names in the file, strict and
+ * non-strict (transfer learning) loading, directory handling (latest, keep-last-N, stale temporaries, failures).
+ */
+class CheckpointTest {
+    static final CpuBackend be = new CpuBackend(2);
+
+    @AfterAll static void close() { be.close(); }
+
+    @TempDir Path dir;
+
+    static final int N = 4, CLASSES = 3;
+
+    /** Conv2d(3->4, 3x3, pad 1) on 5x5 images, BatchNorm2d, ReLU, Flatten, Linear(100 -> classes). */
+    static Sequential model(long seed, int classes) {
+        Context ctx = new Context(be, seed);
+        return new Sequential(new Conv2d(ctx, 3, 4, 3, 1, 1), new BatchNorm2d(ctx, 4), new ReLU(), new Flatten(),
+                new Linear(ctx, 4 * 5 * 5, classes));
+    }
+
+    /** Training steps [from, from + n) on data drawn from a per-step seed, so two runs see the same batches. */
+    static void train(Module m, Optimizer opt, int from, int n) {
+        for (int step = from; step < from + n; step++) {
+            SplittableRandom rng = new SplittableRandom(1000 + step);
+            int[] labels = new int[N];
+            for (int i = 0; i < N; i++) labels[i] = rng.nextInt(CLASSES);
+            opt.zeroGrad();
+            try (Scope _ = Scope.open()) {
+                Tensor x = be.fromHost(Check.uniform(rng, N * 3 * 5 * 5, -1, 1), Shape.of(N, 3, 5, 5));
+                Tensor y = be.fromHost(labels, Shape.of(N));
+                Losses.crossEntropy(m.forward(x), y, 0f).backward();
+            }
+            opt.step();
+        }
+    }
+
+    static TrainingState state(long step) {
+        Map<String, Object> config = new LinkedHashMap<>();
+        config.put("batch_size", 32);
+        config.put("schedule", "cosine");
+        config.put("warmup", 0.1);
+        config.put("augment", true);
+        config.put("milestones", List.of(30, 60));
+        Map<String, Double> metrics = new LinkedHashMap<>();
+        metrics.put("train_loss", 0.6931471805599453);
+        metrics.put("val_acc", Double.NaN);
+        return new TrainingState(1, step, "tiny-cnn", "random", Map.of("init", 1L, "data", -42L), config, "adam", 1e-3, metrics);
+    }
+
+    /** Every tensor's raw bits, by name. */
+    static Map<String, List<Integer>> bits(Map<String, Tensor> ts) {
+        Map<String, List<Integer>> out = new LinkedHashMap<>();
+        ts.forEach((k, t) -> {
+            List<Integer> l = new ArrayList<>();
+            if (t.dtype() == DType.FP32) for (float f : t.toFloatArray()) l.add(Float.floatToRawIntBits(f));
+            else for (int i : t.toIntArray()) l.add(i);
+            out.put(k, l);
+        });
+        return out;
+    }
+
+    static List<String> ls(Path d) throws IOException {
+        try (Stream<Path> s = Files.list(d)) {
+            return s.map(p -> p.getFileName().toString()).sorted().toList();
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ round trip
+
+    @Test void roundTripIsBitExactAndResumeContinuesIdentically() {
+        try (Sequential a = model(1, CLASSES); Adam optA = new Adam(a.namedParameters(), 0.01);
+             Sequential b = model(2, CLASSES); Adam optB = new Adam(b.namedParameters(), 0.5)) {
+            train(a, optA, 0, 3);
+            optA.setLr(0.007);
+            Path ck = Checkpoint.save(dir, a, optA, state(3), 3);
+            assertEquals(dir.resolve("ckpt-3").toAbsolutePath(), ck);
+
+            assertNotEquals(bits(a.stateDict()), bits(b.stateDict()), "different seeds give different weights");
+            TrainingState st = Checkpoint.load(ck, b, optB);
+            assertEquals(state(3), st, "state.json round trip (config, seeds, NaN metric included)");
+            assertEquals(bits(a.stateDict()), bits(b.stateDict()), "model bit-exact");
+            assertEquals(bits(optA.state()), bits(optB.state()), "Adam exp_avg / exp_avg_sq bit-exact");
+            assertEquals(3, optB.stepCount());
+            for (String p : a.namedParameters().keySet()) assertEquals(3, optB.stepCount(p), p);
+            assertEquals(0.007, optB.lr());
+            assertArrayEquals(new int[] {3}, b.stateDict().get("1.num_batches_tracked").toIntArray());
+
+            // resuming: two more steps on both give bit-identical parameters, statistics and optimiser state
+            train(a, optA, 3, 2);
+            train(b, optB, 3, 2);
+            assertEquals(bits(a.stateDict()), bits(b.stateDict()), "resumed run diverged from the uninterrupted one");
+            assertEquals(bits(optA.state()), bits(optB.state()));
+            assertArrayEquals(new int[] {5}, b.stateDict().get("1.num_batches_tracked").toIntArray());
+        }
+    }
+
+    @Test void filesUsePyTorchNamesAndRecordOptimizerSteps() throws Exception {
+        try (Sequential a = model(1, CLASSES); Adam opt = new Adam(a.namedParameters())) {
+            train(a, opt, 0, 2);
+            opt.setStepCount("4.bias", 1); // a parameter stepped less often keeps its own counter
+            Path ck = Checkpoint.save(dir, a, opt, state(2), 1);
+            assertEquals(List.of("model.safetensors", "optimizer.safetensors", "state.json"), ls(ck));
+
+            SafeTensors.Contents m = SafeTensors.read(ck.resolve(Checkpoint.MODEL_FILE));
+            assertEquals(List.of("0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
+                    "1.num_batches_tracked", "4.weight", "4.bias"), new ArrayList<>(m.tensors().keySet()));
+            assertEquals("pt", m.metadata().get("format"));
+            assertArrayEquals(new int[] {4, 3, 3, 3}, m.tensors().get("0.weight").shape());
+            assertEquals("I32", m.tensors().get("1.num_batches_tracked").fileDtype());
+
+            SafeTensors.Contents o = SafeTensors.read(ck.resolve(Checkpoint.OPTIMIZER_FILE));
+            assertEquals(List.of("0.weight.exp_avg", "0.weight.exp_avg_sq", "0.bias.exp_avg", "0.bias.exp_avg_sq"),
+                    new ArrayList<>(o.tensors().keySet()).subList(0, 4));
+            assertEquals(Adam.class.getName(), o.metadata().get("optimizer_class"));
+            assertEquals("2", o.metadata().get("step_count"));
+            assertEquals("1", o.metadata().get("step.4.bias"));
+            assertEquals("2", o.metadata().get("step.0.weight"));
+
+            String json = Files.readString(ck.resolve(Checkpoint.STATE_FILE));
+            assertTrue(json.contains("\"format_version\" : 1") && json.contains("\"model\" : \"tiny-cnn\""), json);
+
+            try (Sequential b = model(5, CLASSES); Adam optB = new Adam(b.namedParameters())) {
+                Checkpoint.load(ck, b, optB);
+                assertEquals(1, optB.stepCount("4.bias"));
+                assertEquals(2, optB.stepCount("4.weight"));
+            }
+        }
+    }
+
+    @Test void modelOnlyCheckpoint() {
+        try (Sequential a = model(1, CLASSES); Sequential b = model(2, CLASSES); Adam optB = new Adam(b.namedParameters())) {
+            Path ck = Checkpoint.save(dir, a, null, state(0), 1);
+            assertFalse(Files.exists(ck.resolve(Checkpoint.OPTIMIZER_FILE)));
+            CheckpointException e = assertThrows(CheckpointException.class, () -> Checkpoint.load(ck, b, optB));
+            assertTrue(e.getMessage().contains("saved without optimiser state"), e.getMessage());
+            assertNotEquals(bits(a.stateDict()), bits(b.stateDict()), "failed load changed nothing");
+            Checkpoint.load(ck, b, null);
+            assertEquals(bits(a.stateDict()), bits(b.stateDict()));
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ strict / non-strict
+
+    @Test void strictLoadListsEveryProblemAndLoadsNothing() {
+        try (Sequential a = model(1, CLASSES)) {
+            Path f = dir.resolve("a.safetensors");
+            Checkpoint.saveModel(f, a);
+            // head with 5 classes (shape mismatch) and an extra layer (missing keys)
+            try (Sequential b = model(2, 5)) {
+                b.add(new Linear(new Context(be, 3), 5, 2));
+                Map<String, List<Integer>> before = bits(b.stateDict());
+                CheckpointException e = assertThrows(CheckpointException.class, () -> Checkpoint.loadInto(b, f, true));
+                String m = e.getMessage();
+                assertTrue(m.contains(f.toAbsolutePath().toString()), m);
+                assertTrue(m.contains("2 missing key(s) [5.weight, 5.bias]"), m);
+                assertTrue(m.contains("4.weight (shape mismatch: file [3, 100], model [5, 100])"), m);
+                assertTrue(m.contains("4.bias (shape mismatch: file [3], model [5])"), m);
+                assertTrue(m.contains("non-strictly"), m);
+                assertEquals(before, bits(b.stateDict()), "strict failure must not load anything");
+            }
+            // a model without the head: the file's head keys are unexpected
+            Context ctx = new Context(be, 4);
+            try (Sequential c = new Sequential(new Conv2d(ctx, 3, 4, 3, 1, 1), new BatchNorm2d(ctx, 4))) {
+                CheckpointException e = assertThrows(CheckpointException.class, () -> Checkpoint.loadInto(c, f, true));
+                assertTrue(e.getMessage().contains("2 unexpected key(s) [4.weight, 4.bias]"), e.getMessage());
+                LoadReport r = Checkpoint.loadInto(c, f, false);
+                assertEquals(List.of("4.weight", "4.bias"), r.unexpected());
+                assertEquals(7, r.loaded().size());
+                assertTrue(r.skipped().isEmpty());
+            }
+        }
+    }
+
+    @Test void nonStrictLoadForTransferLearning() {
+        try (Sequential a = model(1, CLASSES); Sequential b = model(2, 10)) {
+            Path f = dir.resolve("backbone.safetensors");
+            Checkpoint.saveModel(f, a);
+            Map<String, List<Integer>> headBefore = bits(Map.of("w", b.stateDict().get("4.weight"), "b", b.stateDict().get("4.bias")));
+            LoadReport r = Checkpoint.loadInto(b, f, false);
+            assertEquals(List.of("0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
+                    "1.num_batches_tracked"), r.loaded());
+            assertEquals(List.of(
+                    new LoadReport.Skipped("4.weight", LoadReport.Reason.SHAPE_MISMATCH, "file [3, 100], model [10, 100]"),
+                    new LoadReport.Skipped("4.bias", LoadReport.Reason.SHAPE_MISMATCH, "file [3], model [10]")), r.skipped());
+            assertTrue(r.unexpected().isEmpty());
+            assertFalse(r.complete());
+            Map<String, Tensor> sa = a.stateDict(), sb = b.stateDict();
+            for (String k : r.loaded()) assertEquals(bits(Map.of(k, sa.get(k))), bits(Map.of(k, sb.get(k))), k);
+            assertEquals(headBefore, bits(Map.of("w", sb.get("4.weight"), "b", sb.get("4.bias"))), "skipped head untouched");
+        }
+    }
+
+    @Test void dtypeMismatchAndPyTorchInt64Buffers() throws Exception {
+        try (Sequential m = model(1, CLASSES)) {
+            // PyTorch-style file: num_batches_tracked as I64 loads into our INT32 buffer; a float one does not.
+            Map<String, Tensor> sd = m.stateDict();
+            String i64 = write(sd, "I64", 7);
+            Checkpoint.loadInto(m, dir.resolve(i64), true);
+            assertArrayEquals(new int[] {7}, sd.get("1.num_batches_tracked").toIntArray());
+
+            String f32 = write(sd, "F32", 9);
+            CheckpointException e = assertThrows(CheckpointException.class, () -> Checkpoint.loadInto(m, dir.resolve(f32), true));
+            assertTrue(e.getMessage().contains("1.num_batches_tracked (dtype mismatch: file F32, model INT32)"), e.getMessage());
+            LoadReport r = Checkpoint.loadInto(m, dir.resolve(f32), false);
+            assertEquals(List.of(new LoadReport.Skipped("1.num_batches_tracked", LoadReport.Reason.DTYPE_MISMATCH, "file F32, model INT32")), r.skipped());
+            assertArrayEquals(new int[] {7}, sd.get("1.num_batches_tracked").toIntArray(), "skipped buffer untouched");
+        }
+    }
+
+    /** A file with every FP32 tensor of sd (as F32) and num_batches_tracked with the given dtype and value, built by hand. */
+    String write(Map<String, Tensor> sd, String nbtDtype, long nbt) throws IOException {
+        StringBuilder h = new StringBuilder("{");
+        java.io.ByteArrayOutputStream data = new java.io.ByteArrayOutputStream();
+        for (Map.Entry<String, Tensor> e : sd.entrySet()) {
+            Tensor t = e.getValue();
+            boolean isNbt = e.getKey().endsWith("num_batches_tracked");
+            ByteBuffer b;
+            String dt;
+            if (isNbt) {
+                dt = nbtDtype;
+                b = ByteBuffer.allocate(nbtDtype.equals("I64") ? 8 : 4).order(ByteOrder.LITTLE_ENDIAN);
+                if (nbtDtype.equals("I64")) b.putLong(nbt); else b.putFloat(nbt);
+            } else {
+                dt = "F32";
+                float[] v = t.toFloatArray();
+                b = ByteBuffer.allocate(4 * v.length).order(ByteOrder.LITTLE_ENDIAN);
+                for (float x : v) b.putFloat(x);
+            }
+            if (h.length() > 1) h.append(',');
+            h.append('"').append(e.getKey()).append("\":{\"dtype\":\"").append(dt).append("\",\"shape\":")
+                    .append(t.shape().toString().replace(" ", "")).append(",\"data_offsets\":[").append(data.size())
+                    .append(',').append(data.size() + b.capacity()).append("]}");
+            data.writeBytes(b.array());
+        }
+        byte[] header = h.append('}').toString().getBytes(StandardCharsets.UTF_8);
+        String name = "nbt-" + nbtDtype + ".safetensors";
+        Files.write(dir.resolve(name), SafeTensorsTest.raw(header.length, header, data.toByteArray()));
+        return name;
+    }
+
+    @Test void optimizerOfAnotherKindIsRefused() {
+        try (Sequential a = model(1, CLASSES); Adam opt = new Adam(a.namedParameters());
+             Sequential b = model(2, CLASSES); SGD sgd = new SGD(b.namedParameters(), 0.1).momentum(0.9)) {
+            train(a, opt, 0, 1);
+            Path ck = Checkpoint.save(dir, a, opt, state(1), 1);
+            Map<String, List<Integer>> before = bits(b.stateDict());
+            CheckpointException e = assertThrows(CheckpointException.class, () -> Checkpoint.load(ck, b, sgd));
+            assertTrue(e.getMessage().contains("state of Adam") && e.getMessage().contains("SGD"), e.getMessage());
+            assertEquals(before, bits(b.stateDict()), "model untouched when the optimiser part fails");
+            assertEquals(0, sgd.stepCount());
+        }
+    }
+
+    @Test void optimizerOfAnotherModelIsRefused() {
+        try (Sequential a = model(1, CLASSES); Adam opt = new Adam(a.namedParameters());
+             Sequential b = model(2, 7); Adam optB = new Adam(b.namedParameters())) {
+            Path ck = Checkpoint.save(dir, a, opt, state(0), 1);
+            CheckpointException e = assertThrows(CheckpointException.class,
+                    () -> Checkpoint.loadOptimizer(optB, ck.resolve(Checkpoint.OPTIMIZER_FILE)));
+            assertTrue(e.getMessage().contains("4.weight.exp_avg (file F32 [3, 100], optimiser FP32 [7, 100])"), e.getMessage());
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ directories
+
+    @Test void latestKeepLastAndStaleTemporaries() throws Exception {
+        assertTrue(Checkpoint.latest(dir.resolve("does-not-exist")).isEmpty());
+        assertTrue(Checkpoint.latest(dir).isEmpty());
+        try (Sequential a = model(1, CLASSES); Adam opt = new Adam(a.namedParameters())) {
+            for (long s : new long[] {10, 20, 30}) Checkpoint.save(dir, a, opt, state(s), 2);
+            assertEquals(List.of("ckpt-20", "ckpt-30"), ls(dir));
+            assertEquals(dir.resolve("ckpt-30").toAbsolutePath(), Checkpoint.latest(dir).orElseThrow());
+
+            // debris of a crash: an unfinished temporary directory and an incomplete one are never "latest"
+            Files.createDirectories(dir.resolve("ckpt-40.tmp"));
+            Files.writeString(dir.resolve("ckpt-40.tmp/model.safetensors"), "half");
+            Files.createDirectories(dir.resolve("ckpt-50"));
+            Files.createDirectories(dir.resolve("ckpt-99x"));
+            assertEquals(dir.resolve("ckpt-30").toAbsolutePath(), Checkpoint.latest(dir).orElseThrow());
+
+            // numeric, not lexical, order; the next save removes the stale temporary
+            Checkpoint.save(dir, a, opt, state(100), 3);
+            assertEquals(List.of("ckpt-100", "ckpt-20", "ckpt-30", "ckpt-50", "ckpt-99x"), ls(dir));
+            assertEquals(dir.resolve("ckpt-100").toAbsolutePath(), Checkpoint.latest(dir).orElseThrow());
+
+            // saving the same step again replaces it in place
+            train(a, opt, 0, 1);
+            Checkpoint.save(dir, a, opt, state(100), 3);
+            assertEquals(List.of("ckpt-100", "ckpt-20", "ckpt-30", "ckpt-50", "ckpt-99x"), ls(dir));
+            assertEquals("1", SafeTensors.read(dir.resolve("ckpt-100/optimizer.safetensors")).metadata().get("step_count"));
+
+            // a crash between moving the old ckpt-N aside and renaming the new one leaves ckpt-N.old: still found
+            Files.move(dir.resolve("ckpt-100"), dir.resolve("ckpt-100.old"));
+            assertEquals(dir.resolve("ckpt-100.old").toAbsolutePath(), Checkpoint.latest(dir).orElseThrow());
+
+            // the newly written checkpoint is always kept, even if older runs left higher steps behind
+            Checkpoint.save(dir, a, opt, state(5), 1);
+            assertEquals(List.of("ckpt-5", "ckpt-50", "ckpt-99x"), ls(dir));
+            assertEquals(dir.resolve("ckpt-5").toAbsolutePath(), Checkpoint.latest(dir).orElseThrow());
+        }
+    }
+
+    @Test void failedSaveKeepsThePreviousCheckpoint() throws Exception {
+        try (Sequential a = model(1, CLASSES)) {
+            Adam opt = new Adam(a.namedParameters());
+            Path ck = Checkpoint.save(dir, a, opt, state(10), 1);
+            List<String> files = ls(ck);
+            byte[] model = Files.readAllBytes(ck.resolve(Checkpoint.MODEL_FILE));
+            opt.close(); // its state can no longer be read: the save fails after model.safetensors was written
+            assertThrows(IllegalStateException.class, () -> Checkpoint.save(dir, a, opt, state(20), 1));
+            assertThrows(IllegalStateException.class, () -> Checkpoint.save(dir, a, opt, state(10), 1));
+            assertEquals(List.of("ckpt-10"), ls(dir), "no ckpt-20, no temporary directory");
+            assertEquals(files, ls(ck));
+            assertArrayEquals(model, Files.readAllBytes(ck.resolve(Checkpoint.MODEL_FILE)));
+            assertEquals(dir.resolve("ckpt-10").toAbsolutePath(), Checkpoint.latest(dir).orElseThrow());
+        }
+    }
+
+    @Test void unwritableRunDirectoryIsACheckpointException() throws Exception {
+        Path file = dir.resolve("not-a-dir");
+        Files.writeString(file, "x");
+        try (Sequential a = model(1, CLASSES)) {
+            CheckpointException e = assertThrows(CheckpointException.class, () -> Checkpoint.save(file, a, null, state(1), 1));
+            assertTrue(e.getMessage().contains("ckpt-1") && e.getMessage().contains("intact"), e.getMessage());
+        }
+    }
+
+    @Test void damagedStateJsonIsReported() throws Exception {
+        try (Sequential a = model(1, CLASSES)) {
+            Path ck = Checkpoint.save(dir, a, null, state(1), 1);
+            Path sj = ck.resolve(Checkpoint.STATE_FILE);
+            String good = Files.readString(sj);
+            Files.writeString(sj, good.substring(0, good.length() / 2));
+            CheckpointException e = assertThrows(CheckpointException.class, () -> Checkpoint.readState(ck));
+            assertTrue(e.getMessage().contains(sj.toAbsolutePath().toString()) && e.getMessage().contains("not valid JSON"), e.getMessage());
+            Files.writeString(sj, good.replace("\"format_version\" : 1", "\"format_version\" : 2"));
+            e = assertThrows(CheckpointException.class, () -> Checkpoint.readState(ck));
+            assertTrue(e.getMessage().contains("newer dl-train"), e.getMessage());
+            Files.writeString(sj, good.replace("\"step\" : 1", "\"step\" : \"one\""));
+            e = assertThrows(CheckpointException.class, () -> Checkpoint.readState(ck));
+            assertTrue(e.getMessage().contains("\"step\" is missing or not a non-negative integer"), e.getMessage());
+            Files.writeString(sj, good.replace("\"epoch\" : 1", "\"epoch\" : 1, \"epoch\" : 2"));
+            e = assertThrows(CheckpointException.class, () -> Checkpoint.readState(ck));
+            assertTrue(e.getMessage().contains("Duplicate"), e.getMessage());
+            Files.delete(sj);
+            e = assertThrows(CheckpointException.class, () -> Checkpoint.readState(ck));
+            assertTrue(e.getMessage().contains("cannot read"), e.getMessage());
+        }
+    }
+}
