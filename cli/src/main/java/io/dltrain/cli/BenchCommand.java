@@ -1,0 +1,416 @@
+package io.dltrain.cli;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.dltrain.datasets.DatasetException;
+import io.dltrain.datasets.DatasetRegistry;
+import io.dltrain.models.ModelRegistry;
+import io.dltrain.models.ModelSpec;
+import io.dltrain.runtime.backend.Backend;
+import io.dltrain.runtime.backend.BackendUnavailableException;
+import io.dltrain.runtime.backend.Backends;
+import io.dltrain.runtime.backend.CountingBackend;
+import io.dltrain.runtime.data.Batch;
+import io.dltrain.runtime.data.DataLoader;
+import io.dltrain.runtime.data.Dataset;
+import io.dltrain.runtime.nn.Context;
+import io.dltrain.runtime.nn.Module;
+import io.dltrain.runtime.nn.loss.CrossEntropyLoss;
+import io.dltrain.runtime.optim.SGD;
+import io.dltrain.runtime.tensor.DType;
+import io.dltrain.runtime.tensor.Device;
+import io.dltrain.runtime.tensor.Scope;
+import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.tensor.Tensor;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+
+/**
+ * `dl-train bench`: training-step throughput of one model at one batch size, the measurement behind the GPU-speed
+ * comparison with PyTorch ({@code benchmarks/pytorch/bench_torch.py} is its peer and prints the same JSON keys).
+ *
+ * <p>A step is what PyTorch's loop does: forward, cross-entropy loss, zero_grad, backward, SGD (momentum 0.9,
+ * lr 0.01) step. After the warm-up steps, K windows of N steps are timed end to end (one synchronize at each window
+ * end, none inside), giving images/s per window; the median, min and max are reported. The per-phase breakdown
+ * (forward / backward / optimiser / data wait) needs a synchronize after every phase, which removes the overlap of
+ * host and device work, so it is measured in one extra window after the timed ones and never mixed into images/s.
+ *
+ * <p>The backend is wrapped in a {@link CountingBackend} and the model is built on it, so every op of a step is
+ * counted: "backend ops per step" (on CUDA, the kernel launches a step pays for). Counting costs one counter
+ * increment per op.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
+        description = {"Measures training-step throughput (images/s) of a model: forward, loss, backward, SGD step.",
+                "Synthetic data (one random batch on the device) unless --data is given."},
+        footer = {"", "Examples:",
+                "  dl-train bench --model lenet5 --batch-size 128",
+                "  dl-train bench --model mlp --batch-size 128 --json",
+                "  dl-train bench --model lenet5 --batch-size 256 --data fashion-mnist --steps 20"})
+public final class BenchCommand implements Callable<Integer> {
+    static final List<String> PRECISIONS = List.of("fp32", "tf32", "bf16");
+    /** The optimiser of the PyTorch peer script: torch.optim.SGD(params, lr=0.01, momentum=0.9). */
+    static final double LR = 0.01, MOMENTUM = 0.9;
+    private static final long SEED = 42;
+
+    @Spec CommandSpec spec;
+
+    @Option(names = {"-m", "--model"}, paramLabel = "NAME", description = "Model from the registry (see `dl-train models`). Required.")
+    String model;
+
+    @Option(names = {"-b", "--batch-size"}, paramLabel = "N", description = "Samples per step. Required.")
+    Integer batchSize;
+
+    @Option(names = "--image-size", paramLabel = "S", description = "Input height = width (default: the model's listed input size).")
+    Integer imageSize;
+
+    @Option(names = "--precision", defaultValue = "fp32", paramLabel = "P",
+            description = "fp32, tf32 or bf16; tf32 and bf16 need the CUDA backend (default: ${DEFAULT-VALUE}).")
+    String precision;
+
+    @Option(names = "--device", defaultValue = "auto", paramLabel = "DEVICE", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
+    String device;
+
+    @Option(names = "--synthetic", description = "One random batch made once on the device (the default when --data is not given).")
+    boolean synthetic;
+
+    @Option(names = {"-d", "--data"}, paramLabel = "NAME", description = "Read batches from this dataset (see `dl-train datasets`) instead of synthetic data.")
+    String data;
+
+    @Option(names = "--data-dir", paramLabel = "DIR", description = "Where --data's files are (default: the dataset's default directory).")
+    Path dataDir;
+
+    @Option(names = "--warmup", defaultValue = "10", paramLabel = "N", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
+    @Option(names = "--steps", defaultValue = "50", paramLabel = "N", description = "Timed steps per window (default: ${DEFAULT-VALUE}).")
+    int steps;
+
+    @Option(names = "--windows", defaultValue = "5", paramLabel = "K", description = "Timed windows; images/s is the median over them (default: ${DEFAULT-VALUE}).")
+    int windows;
+
+    @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "CPU compute threads; 0 uses every core (default: ${DEFAULT-VALUE}).")
+    int threads;
+
+    @Option(names = "--json", description = "Print one JSON object instead of the text report.")
+    boolean json;
+
+    private Main.UsageError usage(String message) { return new Main.UsageError(spec.commandLine(), message); }
+
+    @Override
+    public Integer call() throws JsonProcessingException {
+        PrintWriter out = spec.commandLine().getOut();
+        // Notices (e.g. auto falling back to the CPU) must not break the one-object JSON output.
+        PrintWriter notices = json ? spec.commandLine().getErr() : out;
+
+        // 1. Options and names; nothing is built yet.
+        if (model == null) throw usage("Missing required option: --model NAME (one of: " + String.join(", ", ModelRegistry.names()) + ")");
+        if (batchSize == null) throw usage("Missing required option: --batch-size N");
+        if (batchSize < 1) throw usage("--batch-size must be >= 1, got " + batchSize);
+        if (imageSize != null && imageSize < 1) throw usage("--image-size must be >= 1, got " + imageSize);
+        if (warmup < 0) throw usage("--warmup must be >= 0, got " + warmup);
+        if (steps < 1) throw usage("--steps must be >= 1, got " + steps);
+        if (windows < 1) throw usage("--windows must be >= 1, got " + windows);
+        if (threads < 0) throw usage("--threads must be >= 0 (0 uses every core), got " + threads);
+        String prec = precision.trim().toLowerCase(Locale.ROOT);
+        if (!PRECISIONS.contains(prec)) throw usage("unknown --precision '" + precision + "': use " + String.join(", ", PRECISIONS));
+        if (synthetic && data != null) throw usage("--synthetic and --data exclude each other: pick one");
+        if (dataDir != null && data == null) throw usage("--data-dir needs --data NAME");
+        ModelRegistry.Entry entry;
+        try {
+            entry = ModelRegistry.get(model);
+        } catch (IllegalArgumentException e) {
+            throw usage(e.getMessage());
+        }
+
+        // 2. Data (when asked for) fixes the input shape; otherwise the model's listed spec, resized by --image-size.
+        ModelSpec spec0 = entry.defaultSpec();
+        Dataset dataset = null;
+        String dataName = "synthetic";
+        if (data != null) {
+            try {
+                DatasetRegistry.Entry de = DatasetRegistry.get(data);
+                DatasetRegistry.Splits splits = de.load(dataDir);
+                if (splits.hasNotice()) notices.println("dl-train: notice: " + splits.notice());
+                dataset = splits.train();
+                dataName = de.name();
+            } catch (DatasetException e) {
+                throw usage(e.getMessage());
+            }
+            Shape s = dataset.sampleShape();
+            int c = s.dim(0), h = s.rank() > 1 ? s.dim(1) : 1, w = s.rank() > 2 ? s.dim(2) : 1;
+            if (imageSize != null && (imageSize != h || imageSize != w))
+                throw usage("--image-size " + imageSize + " does not match " + dataset.name() + "'s " + h + "x" + w
+                        + " images (bench does not resize): drop --image-size or use synthetic data");
+            if (batchSize > dataset.size())
+                throw usage("--batch-size " + batchSize + " is larger than " + dataset.name() + " (" + dataset.size() + " samples)");
+            spec0 = new ModelSpec(c, h, w, dataset.numClasses());
+        } else if (imageSize != null) {
+            spec0 = new ModelSpec(spec0.inChannels(), imageSize, imageSize, spec0.numClasses());
+        }
+        ModelSpec mspec = spec0;
+
+        // 3. Device and precision.
+        Backend real;
+        try {
+            real = Backends.create(device, threads, msg -> notices.println("dl-train: notice: " + msg));
+        } catch (BackendUnavailableException | IllegalArgumentException e) {
+            throw usage(e.getMessage());
+        }
+        if (!prec.equals("fp32") && real.device().kind() == Device.Kind.CPU) {
+            real.close();
+            throw usage("--precision " + prec + " needs the CUDA backend (bf16 and tf32 are GPU tensor-core formats); the CPU"
+                    + " backend computes in fp32 only: use --precision fp32, or --device cuda on a machine with an NVIDIA GPU");
+        }
+        if (!prec.equals("fp32")) {
+            // The Backend contract has no precision setting yet; running on would silently measure FP32 under a
+            // bf16/tf32 label. When the CUDA backend gains one, select it here instead of refusing.
+            String name = real.name();
+            real.close();
+            throw usage("--precision " + prec + " is not implemented by the " + name + " backend yet; use --precision fp32");
+        }
+        notices.flush();
+
+        try (CountingBackend be = new CountingBackend(real)) {
+            Module net;
+            try {
+                net = Scope.outside(() -> entry.build(new Context(be, SEED), mspec));
+            } catch (IllegalArgumentException e) {
+                throw usage("cannot build " + entry.name() + " for input " + mspec + ": " + e.getMessage());
+            }
+            Report r;
+            try (Module m = net;
+                 SGD opt = new SGD(m.namedParameters(), LR).momentum(MOMENTUM);
+                 Input input = dataset == null ? new SyntheticInput(be, mspec, batchSize) : new LoaderInput(be, dataset, batchSize)) {
+                r = measure(be, m, opt, input, mspec, prec, dataName);
+            }
+            if (json) out.println(new ObjectMapper().writeValueAsString(r.json));
+            else printText(out, r);
+            out.flush();
+            return 0;
+        }
+    }
+
+    // ---------------------------------------------------------------- inputs
+
+    /** Where each step's (x, labels) come from. {@link #next} returns device tensors valid until the step's scope closes. */
+    private interface Input extends AutoCloseable {
+        Tensor[] next();
+
+        @Override void close();
+    }
+
+    /** One random batch, made once (outside every scope) and reused by every step: no data cost at all. */
+    private static final class SyntheticInput implements Input {
+        private final Tensor x, y;
+
+        SyntheticInput(Backend be, ModelSpec s, int n) {
+            SplittableRandom rng = new SplittableRandom(SEED + 1);
+            float[] xs = new float[Math.toIntExact((long) n * s.inChannels() * s.height() * s.width())];
+            for (int i = 0; i < xs.length; i++) xs[i] = (float) gaussian(rng); // torch.randn
+            int[] ys = new int[n];
+            for (int i = 0; i < n; i++) ys[i] = rng.nextInt(s.numClasses()); // torch.randint(0, classes)
+            x = Scope.outside(() -> be.fromHost(xs, Shape.of(n, s.inChannels(), s.height(), s.width())));
+            y = Scope.outside(() -> be.fromHost(ys, Shape.of(n)));
+        }
+
+        private static double gaussian(SplittableRandom r) { // Box-Muller; SplittableRandom has no nextGaussian
+            double u = 1.0 - r.nextDouble(), v = r.nextDouble();
+            return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+        }
+
+        @Override public Tensor[] next() { return new Tensor[] {x, y}; }
+
+        @Override public void close() { x.close(); y.close(); }
+    }
+
+    /** Batches from a DataLoader (shuffled, full batches only, one loader thread), epoch after epoch. */
+    private static final class LoaderInput implements Input {
+        private final Backend be;
+        private final DataLoader loader;
+        private final Shape sample;
+        private Iterator<Batch> it;
+        private int epoch;
+
+        LoaderInput(Backend be, Dataset ds, int n) {
+            this.be = be;
+            this.loader = new DataLoader(ds, null, n, true, true, SEED, 1, 4);
+            this.sample = ds.sampleShape();
+        }
+
+        @Override
+        public Tensor[] next() {
+            if (it == null || !it.hasNext()) it = loader.epoch(epoch++);
+            Batch b = it.next();
+            int[] dims = new int[sample.rank() + 1];
+            dims[0] = b.size();
+            for (int i = 0; i < sample.rank(); i++) dims[i + 1] = sample.dim(i);
+            Tensor x = be.empty(Shape.of(dims));
+            be.copyFromHost(b.x, 0, x);
+            Tensor y = be.empty(Shape.of(b.size()), DType.INT32);
+            be.copyFromHost(b.y, 0, y);
+            b.release();
+            return new Tensor[] {x, y};
+        }
+
+        @Override public void close() { loader.close(); }
+    }
+
+    // ---------------------------------------------------------------- measuring
+
+    private record Report(Map<String, Object> json, List<Map.Entry<String, Long>> topOps) {}
+
+    /** Nanoseconds spent in each phase over a window. */
+    private static final class Phases { long data, forward, backward, optimizer; }
+
+    /**
+     * One training step, as the PyTorch peer does it. With {@code phases} non-null, synchronises after each phase
+     * and adds its time there; otherwise runs without any synchronisation.
+     */
+    private static void step(Backend be, Module m, SGD opt, CrossEntropyLoss lossFn, Input input, Phases phases) {
+        try (Scope s = Scope.open()) {
+            long t0 = System.nanoTime();
+            Tensor[] xy = input.next();
+            long t1 = t0;
+            if (phases != null) { be.synchronize(); t1 = System.nanoTime(); phases.data += t1 - t0; }
+            Tensor loss = lossFn.compute(m.forward(xy[0]), xy[1]);
+            long t2 = t1;
+            if (phases != null) { be.synchronize(); t2 = System.nanoTime(); phases.forward += t2 - t1; }
+            opt.zeroGrad();
+            loss.backward();
+            long t3 = t2;
+            if (phases != null) { be.synchronize(); t3 = System.nanoTime(); phases.backward += t3 - t2; }
+            opt.step();
+            if (phases != null) { be.synchronize(); phases.optimizer += System.nanoTime() - t3; }
+        }
+    }
+
+    private Report measure(CountingBackend be, Module m, SGD opt, Input input, ModelSpec s, String prec, String dataName) {
+        CrossEntropyLoss lossFn = new CrossEntropyLoss(0f);
+        m.train(true);
+        for (int i = 0; i < warmup; i++) step(be, m, opt, lossFn, input, null);
+        be.synchronize();
+
+        double[] ips = new double[windows], stepMs = new double[windows], opsPerStep = new double[windows];
+        Map<String, Long> lastByOp = Map.of();
+        long lastAllocs = 0, lastTransfers = 0;
+        for (int w = 0; w < windows; w++) {
+            be.reset();
+            long t0 = System.nanoTime();
+            for (int i = 0; i < steps; i++) step(be, m, opt, lossFn, input, null);
+            be.synchronize();
+            double sec = (System.nanoTime() - t0) / 1e9;
+            ips[w] = (double) steps * batchSize / sec;
+            stepMs[w] = sec * 1e3 / steps;
+            opsPerStep[w] = (double) be.computeOps() / steps;
+            lastByOp = be.countsByOp();
+            lastAllocs = be.count(CountingBackend.Kind.ALLOC);
+            lastTransfers = be.count(CountingBackend.Kind.TRANSFER);
+        }
+        // The breakdown window: a synchronize after every phase (see the class comment).
+        Phases ph = new Phases();
+        for (int i = 0; i < steps; i++) step(be, m, opt, lossFn, input, ph);
+        be.synchronize();
+
+        Map<String, Object> bd = new LinkedHashMap<>();
+        bd.put("total", median(stepMs));
+        bd.put("forward", ph.forward / 1e6 / steps);
+        bd.put("backward", ph.backward / 1e6 / steps);
+        bd.put("optimizer", ph.optimizer / 1e6 / steps);
+        bd.put("data_wait", ph.data / 1e6 / steps);
+        bd.put("breakdown_total", (ph.data + ph.forward + ph.backward + ph.optimizer) / 1e6 / steps);
+
+        Map<String, Object> describe = be.describe();
+        Object peak = describe.get("memory_peak_bytes");
+        Map<String, Object> j = new LinkedHashMap<>();
+        j.put("framework", "dl-train");
+        j.put("variant", "default");
+        j.put("model", model.toLowerCase(Locale.ROOT));
+        j.put("batch_size", batchSize);
+        j.put("image_size", s.height());
+        j.put("input_shape", List.of(s.inChannels(), s.height(), s.width()));
+        j.put("num_classes", s.numClasses());
+        j.put("precision", prec);
+        j.put("device", be.name());
+        j.put("threads", describe.get("threads"));
+        j.put("data", dataName);
+        j.put("warmup", warmup);
+        j.put("steps", steps);
+        j.put("windows", windows);
+        j.put("images_per_sec_median", median(ips));
+        j.put("images_per_sec_min", Arrays.stream(ips).min().orElseThrow());
+        j.put("images_per_sec_max", Arrays.stream(ips).max().orElseThrow());
+        j.put("images_per_sec_windows", toList(ips));
+        j.put("step_ms", bd);
+        j.put("breakdown_note", "step_ms.total is the median over the timed windows (no synchronisation inside a window); the per-phase times come from one extra window with a synchronize after every phase, which adds synchronisation");
+        j.put("peak_memory_bytes", peak instanceof Number n ? n.longValue() : null);
+        j.put("backend_ops_per_step", median(opsPerStep));
+        j.put("backend_ops_per_step_windows", toList(opsPerStep));
+        j.put("backend_allocs_per_step", (double) lastAllocs / steps);
+        j.put("backend_transfers_per_step", (double) lastTransfers / steps);
+        Map<String, Double> perOp = new LinkedHashMap<>();
+        lastByOp.forEach((k, v) -> perOp.put(k, (double) v / steps));
+        j.put("backend_calls_per_step_by_op", perOp);
+        j.put("dl_train_version", VersionProvider.version());
+        j.put("java_version", System.getProperty("java.version"));
+        List<Map.Entry<String, Long>> top = new ArrayList<>(lastByOp.entrySet());
+        top.removeIf(e -> e.getKey().equals("empty") || e.getKey().equals("copyFromHost") || e.getKey().equals("toHost") || e.getKey().equals("item"));
+        top.sort(Map.Entry.<String, Long>comparingByValue().reversed());
+        return new Report(j, top);
+    }
+
+    @SuppressWarnings("unchecked")
+    private void printText(PrintWriter out, Report r) {
+        Map<String, Object> j = r.json;
+        Map<String, Object> bd = (Map<String, Object>) j.get("step_ms");
+        List<Integer> shape = (List<Integer>) j.get("input_shape");
+        out.printf(Locale.ROOT, "dl-train bench: %s, batch %d, input %dx%dx%d, %s, device %s%s, %s data%n",
+                j.get("model"), batchSize, shape.get(0), shape.get(1), shape.get(2), j.get("precision"), j.get("device"),
+                j.get("threads") != null ? " (" + j.get("threads") + " threads)" : "", j.get("data"));
+        out.printf(Locale.ROOT, "  %d warm-up steps, then %d windows of %d steps; SGD momentum %.1f, lr %.2f%n", warmup, windows, steps, MOMENTUM, LR);
+        out.printf(Locale.ROOT, "images/s:    median %,.1f  (min %,.1f, max %,.1f)%n",
+                j.get("images_per_sec_median"), j.get("images_per_sec_min"), j.get("images_per_sec_max"));
+        out.printf(Locale.ROOT, "step:        %.3f ms (median window)%n", bd.get("total"));
+        out.printf(Locale.ROOT, "breakdown:   forward %.3f ms, backward %.3f ms, optimiser %.3f ms, data wait %.3f ms (sum %.3f ms)%n",
+                bd.get("forward"), bd.get("backward"), bd.get("optimizer"), bd.get("data_wait"), bd.get("breakdown_total"));
+        out.println("             (measured in one extra window with a synchronize after every phase: the breakdown adds"
+                + " synchronisation, so its sum can exceed the step time above)");
+        Object peak = j.get("peak_memory_bytes");
+        out.println("peak memory: " + (peak instanceof Long p ? String.format(Locale.ROOT, "%,.1f MiB", p / 1048576.0) : "unknown (the backend does not report it)"));
+        StringBuilder ops = new StringBuilder();
+        for (int i = 0; i < Math.min(6, r.topOps.size()); i++) {
+            var e = r.topOps.get(i);
+            ops.append(i == 0 ? "" : ", ").append(e.getKey()).append(' ').append(fmt((double) e.getValue() / steps));
+        }
+        out.printf(Locale.ROOT, "backend ops per step: %s compute (%s%s), %s allocations, %s host transfers%n",
+                fmt((Double) j.get("backend_ops_per_step")), ops, r.topOps.size() > 6 ? ", ..." : "",
+                fmt((Double) j.get("backend_allocs_per_step")), fmt((Double) j.get("backend_transfers_per_step")));
+    }
+
+    private static String fmt(double v) {
+        return v == Math.rint(v) ? String.valueOf((long) v) : String.format(Locale.ROOT, "%.2f", v);
+    }
+
+    private static List<Double> toList(double[] a) { return Arrays.stream(a).boxed().toList(); }
+
+    /** The median (the mean of the two middle values for an even count). */
+    static double median(double[] values) {
+        double[] s = values.clone();
+        Arrays.sort(s);
+        int n = s.length;
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    }
+}

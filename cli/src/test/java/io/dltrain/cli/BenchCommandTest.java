@@ -1,0 +1,175 @@
+package io.dltrain.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.dltrain.runtime.backend.Backends;
+import org.junit.jupiter.api.Test;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * `dl-train bench` on the CPU: tiny runs (a few steps, batch 16, one thread) whose JSON is checked for sanity and
+ * whose op counts are checked against what the model's structure implies; and the usage errors (exit 2).
+ */
+class BenchCommandTest {
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    record Result(int code, String out, String err) {}
+
+    static Result run(String... args) {
+        StringWriter o = new StringWriter(), e = new StringWriter();
+        int code = Main.run(args, new PrintWriter(o, true), new PrintWriter(e, true));
+        return new Result(code, o.toString(), e.toString());
+    }
+
+    /** Runs a tiny CPU bench with --json and returns the parsed object (stdout must be exactly one JSON object). */
+    static JsonNode bench(String model, String... extra) throws Exception {
+        String[] base = {"bench", "--model", model, "--batch-size", "16", "--device", "cpu", "--threads", "1",
+                "--warmup", "1", "--steps", "3", "--windows", "2", "--json"};
+        String[] args = new String[base.length + extra.length];
+        System.arraycopy(base, 0, args, 0, base.length);
+        System.arraycopy(extra, 0, args, base.length, extra.length);
+        Result r = run(args);
+        assertEquals(0, r.code, () -> "exit code; stderr: " + r.err);
+        String[] lines = r.out.strip().split("\n");
+        assertEquals(1, lines.length, () -> "expected one JSON line, got: " + r.out);
+        return JSON.readTree(lines[0]);
+    }
+
+    /** Throughput, windows, ops and memory: what must hold for any model. */
+    static void checkSane(JsonNode j, String model, int paramTensors, long paramCount) {
+        assertEquals("dl-train", j.get("framework").asText());
+        assertEquals(model, j.get("model").asText());
+        assertEquals(16, j.get("batch_size").asInt());
+        assertEquals("fp32", j.get("precision").asText());
+        assertEquals("cpu", j.get("device").asText());
+        double med = j.get("images_per_sec_median").asDouble(), min = j.get("images_per_sec_min").asDouble(),
+                max = j.get("images_per_sec_max").asDouble();
+        assertTrue(min > 0 && min <= med && med <= max, "images/s min " + min + " <= median " + med + " <= max " + max);
+        assertEquals(2, j.get("images_per_sec_windows").size());
+        // Step time and throughput describe the same windows (step = batch / images/s in each), so the median step
+        // time lies between the fastest and the slowest window's. Relative slack 1e-9 for rounding only.
+        double stepMs = j.get("step_ms").get("total").asDouble();
+        assertTrue(stepMs >= 16e3 / max * (1 - 1e-9) && stepMs <= 16e3 / min * (1 + 1e-9),
+                "step " + stepMs + " ms outside [" + 16e3 / max + ", " + 16e3 / min + "]");
+        for (String phase : new String[] {"forward", "backward", "optimizer", "data_wait"})
+            assertTrue(j.get("step_ms").get(phase).asDouble() >= 0, phase + " time must be >= 0");
+        assertTrue(j.get("step_ms").get("forward").asDouble() > 0, "forward time must be > 0");
+
+        double ops = j.get("backend_ops_per_step").asDouble();
+        assertTrue(ops > 0, "backend ops per step must be > 0, got " + ops);
+        assertEquals(Math.rint(ops), ops, 0.0, "every step runs the same whole number of ops");
+        for (JsonNode w : j.get("backend_ops_per_step_windows")) assertEquals(ops, w.asDouble(), 0.0, "ops per step identical across windows");
+        // One fused optimiser update per parameter tensor per step, whatever else the step does.
+        assertEquals(paramTensors, j.get("backend_calls_per_step_by_op").get("optimizerStep").asDouble(), 0.0);
+        // Parameters, their gradients and SGD's momentum buffers are all alive at the peak: 3 x 4 bytes per parameter.
+        long peak = j.get("peak_memory_bytes").asLong();
+        assertTrue(peak >= 3L * 4 * paramCount, "peak memory " + peak + " below params + grads + momentum = " + 12 * paramCount);
+        assertTrue(j.get("dl_train_version").asText().length() > 0);
+        assertEquals(System.getProperty("java.version"), j.get("java_version").asText());
+    }
+
+    @Test
+    void mlpSynthetic() throws Exception {
+        JsonNode j = bench("mlp");
+        // 784-256-128-10: 3 weights + 3 biases.
+        checkSane(j, "mlp", 6, 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10);
+        assertEquals("synthetic", j.get("data").asText());
+        assertEquals(28, j.get("image_size").asInt());
+        JsonNode byOp = j.get("backend_calls_per_step_by_op");
+        // Three Linear layers: 3 forward GEMMs, 3 weight-gradient GEMMs and 2 input-gradient GEMMs (the network's
+        // input needs no gradient).
+        assertEquals(8, byOp.get("gemm").asDouble(), 0.0);
+        assertEquals(1, byOp.get("crossEntropyForward").asDouble(), 0.0);
+        // Synthetic data lives on the device: nothing crosses from the host during a step.
+        assertEquals(0, j.get("backend_transfers_per_step").asDouble(), 0.0);
+    }
+
+    @Test
+    void lenet5Synthetic() throws Exception {
+        JsonNode j = bench("lenet5");
+        long params = (6 * 25 + 6) + (16 * 6 * 25 + 16) + (16 * 5 * 5 * 120 + 120) + (120 * 84 + 84) + (84 * 10 + 10);
+        checkSane(j, "lenet5", 10, params);
+        JsonNode byOp = j.get("backend_calls_per_step_by_op");
+        assertEquals(2, byOp.get("convForward").asDouble(), 0.0);
+        assertEquals(2, byOp.get("convBackwardFilter").asDouble(), 0.0);
+        assertEquals(1, byOp.get("convBackwardData").asDouble(), 0.0, "the first convolution's input needs no gradient");
+        assertEquals(2, byOp.get("poolForward").asDouble(), 0.0);
+    }
+
+    @Test
+    void imageSizeOverridesTheModelsInput() throws Exception {
+        JsonNode j = bench("mlp", "--image-size", "14");
+        assertEquals(14, j.get("image_size").asInt());
+        assertEquals(JSON.readTree("[1,14,14]"), j.get("input_shape"));
+        checkSane(j, "mlp", 6, 196 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10);
+    }
+
+    @Test
+    void realDataUploadsEachBatch() throws Exception {
+        // The installed Fashion-MNIST, or the bundled sample where it is not installed (a notice goes to stderr).
+        JsonNode j = bench("mlp", "--data", "fashion-mnist");
+        assertEquals("fashion-mnist", j.get("data").asText());
+        assertEquals(2, j.get("backend_transfers_per_step").asDouble(), 0.0, "images and labels copied in per step");
+        checkSane(j, "mlp", 6, 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10);
+    }
+
+    @Test
+    void textReportSaysTheBreakdownAddsSynchronisation() {
+        Result r = run("bench", "--model", "mlp", "--batch-size", "8", "--device", "cpu", "--threads", "1",
+                "--warmup", "0", "--steps", "2", "--windows", "1");
+        assertEquals(0, r.code, r.err);
+        assertTrue(r.out.contains("images/s:"), r.out);
+        assertTrue(r.out.contains("adds synchronisation"), r.out);
+        assertTrue(r.out.contains("backend ops per step:"), r.out);
+    }
+
+    @Test
+    void badPrecisionIsAUsageError() {
+        Result r = run("bench", "--model", "mlp", "--batch-size", "8", "--device", "cpu", "--precision", "fp16");
+        assertEquals(2, r.code);
+        assertTrue(r.err.contains("--precision"), r.err);
+    }
+
+    @Test
+    void bf16AndTf32NeedCuda() {
+        for (String p : new String[] {"bf16", "tf32"}) {
+            Result r = run("bench", "--model", "mlp", "--batch-size", "8", "--device", "cpu", "--precision", p);
+            assertEquals(2, r.code, p);
+            assertTrue(r.err.contains("needs the CUDA backend"), r.err);
+        }
+    }
+
+    @Test
+    void unknownModelIsAUsageError() {
+        Result r = run("bench", "--model", "no-such-net", "--batch-size", "8", "--device", "cpu");
+        assertEquals(2, r.code);
+        assertTrue(r.err.contains("unknown model 'no-such-net'"), r.err);
+    }
+
+    @Test
+    void cudaWithoutAUsableGpuIsAUsageError() {
+        assumeTrue(Backends.cudaUnavailableReason() != null, "CUDA is usable here");
+        Result r = run("bench", "--model", "mlp", "--batch-size", "8", "--device", "cuda");
+        assertEquals(2, r.code);
+        assertTrue(r.err.contains("--device cuda cannot be used"), r.err);
+    }
+
+    @Test
+    void otherUsageErrors() {
+        assertEquals(2, run("bench", "--batch-size", "8").code, "missing --model");
+        assertEquals(2, run("bench", "--model", "mlp").code, "missing --batch-size");
+        assertEquals(2, run("bench", "--model", "mlp", "--batch-size", "0", "--device", "cpu").code);
+        assertEquals(2, run("bench", "--model", "mlp", "--batch-size", "8", "--device", "cpu", "--steps", "0").code);
+        assertEquals(2, run("bench", "--model", "mlp", "--batch-size", "8", "--synthetic", "--data", "fashion-mnist").code);
+        assertEquals(2, run("bench", "--model", "lenet5", "--batch-size", "8", "--device", "cpu", "--image-size", "8").code,
+                "lenet5 needs at least 12x12");
+        assertEquals(2, run("bench", "--model", "mlp", "--batch-size", "8", "--data", "fashion-mnist", "--image-size", "32").code,
+                "bench does not resize real data");
+    }
+}
