@@ -18,6 +18,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * The training curves of a run, {@code curves.png}: loss (left) and accuracy (right) per epoch, for the training
@@ -34,13 +35,30 @@ final class Curves {
     }
 
     private final Path file;
+    private final Consumer<String> warn;
     private final List<EpochMetrics> epochs = new ArrayList<>();
+    private boolean failed;
 
-    Curves(Path dir) { this.file = dir.resolve(FILE); }
+    /** @param warn told, once, if the picture cannot be drawn (a plot is not worth stopping a training run for) */
+    Curves(Path dir, Consumer<String> warn) {
+        this.file = dir.resolve(FILE);
+        this.warn = warn;
+    }
 
-    /** Adds an epoch and redraws the picture. */
+    /** Adds an epoch and redraws the picture; a failure is reported once through warn and drawing stops. */
     void epochEnded(EpochMetrics m) {
         epochs.add(m);
+        if (failed) return;
+        try {
+            draw();
+        } catch (RuntimeException | LinkageError | java.awt.AWTError e) {
+            failed = true;
+            warn.accept("cannot draw " + file + " (" + e + "); training goes on without it");
+        }
+    }
+
+    /** Draws every epoch so far: tests call it to see failures. */
+    void draw() {
         double[] x = new double[epochs.size()];
         double[] tl = new double[x.length], vl = new double[x.length], ta = new double[x.length], va = new double[x.length];
         for (int i = 0; i < x.length; i++) {

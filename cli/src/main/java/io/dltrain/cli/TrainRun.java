@@ -113,7 +113,7 @@ final class TrainRun {
                         o.epochs, o.batchSize, o.optimizer, o.lr, o.schedule, o.weightDecay, o.seed, outDir);
                 out.flush();
                 Progress progress = new Progress(progressMode, out);
-                Curves curves = new Curves(outDir);
+                Curves curves = new Curves(outDir, msg -> { out.println("dl-train: warning: " + msg); out.flush(); });
                 TrainListener listener = new TrainListener() {
                     @Override public void epochStarted(int e, int n, int steps) { progress.epochStarted(e, n, steps); }
                     @Override public void step(int e, int s, int n, double loss, double ips) { progress.step(e, s, n, loss, ips); }
