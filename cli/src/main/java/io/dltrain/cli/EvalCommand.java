@@ -103,6 +103,9 @@ public final class EvalCommand implements Callable<Integer> {
             throw usage(data + " has " + test.numClasses() + " classes but the model in " + dir + " predicts "
                     + saved.spec().numClasses() + " (it was trained on " + saved.dataset() + ")");
         Path outDir = out != null ? out : checkpoint;
+        if (Files.exists(outDir) && !Files.isDirectory(outDir)) throw usage("--out " + outDir + " exists and is not a directory");
+        if (Files.isDirectory(outDir) && !Files.isWritable(outDir))
+            throw usage("--out " + outDir + " is not writable (check its permissions or choose another directory with --out)");
         Backend be;
         try {
             be = Backends.create(device, threads, msg -> o.println("dl-train: notice: " + msg));

@@ -216,6 +216,9 @@ class EvalPredictTest {
         // a 5-class dataset of the right image size for a 10-class model
         CliTest.usageError(null, new String[] {"eval", "--checkpoint", runDir.toString(), "--data", "synthetic:1x28x28,classes=5",
                 "--out", tmp.resolve("e").toString()}, "5 classes", "predicts 10");
+        Path aFile = Files.writeString(tmp.resolve("a-file"), "x");
+        CliTest.usageError(null, new String[] {"eval", "--checkpoint", runDir.toString(), "--data", "fashion-mnist",
+                "--data-dir", subset.toString(), "--out", aFile.toString()}, "not a directory");
         Path garbage = Files.write(tmp.resolve("broken.png"), "this is not a picture".getBytes());
         CliTest.usageError(null, new String[] {"predict", "--checkpoint", runDir.toString(), garbage.toString()}, "broken.png");
         byte[] whole = Files.readAllBytes(runDir.resolve("curves.png"));
