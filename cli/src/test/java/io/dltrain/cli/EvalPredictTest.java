@@ -201,6 +201,20 @@ class EvalPredictTest {
             assertEquals(i, b.get(i).get("index").asInt());
             assertEquals(argmax(logits, i * 10), b.get(i).get("predictions").get(0).get("class").asInt(), "image " + i);
         }
+        // the same image 3x larger (nearest neighbour) and in colour: bilinear resizing with aligned pixel centres
+        // samples the centre of each 3x3 block, and grey R=G=B has luma equal to the grey value, so the input is the
+        // same and so are the probabilities (1e-6)
+        BufferedImage big = new BufferedImage(84, 84, BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < 84; y++) for (int x = 0; x < 84; x++) { int v = px[(y / 3) * 28 + x / 3] & 0xFF; big.setRGB(x, y, v << 16 | v << 8 | v); }
+        Path bigPng = tmp.resolve("big.png");
+        assertTrue(ImageIO.write(big, "png", bigPng.toFile()));
+        CliTest.Result rb = run("predict", "--checkpoint", runDir.toString(), "--json", "--top-k", "3", "--threads", "2", bigPng.toString());
+        assertEquals(0, rb.code(), rb.err());
+        JsonNode bp = JSON.readTree(rb.out()).get(0).get("predictions");
+        for (int j = 0; j < 3; j++) {
+            assertEquals(preds.get(j).get("class").asInt(), bp.get(j).get("class").asInt());
+            assertEquals(preds.get(j).get("probability").asDouble(), bp.get(j).get("probability").asDouble(), 1e-6);
+        }
         CliTest.Result text = run("predict", "--checkpoint", runDir.toString(), "--threads", "2", png.toString());
         assertEquals(0, text.code(), text.err());
         assertTrue(text.out().contains(testSplit().classNames().get(argmax(logits, 0))), text.out());
