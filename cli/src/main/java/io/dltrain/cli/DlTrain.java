@@ -11,10 +11,14 @@ import java.util.concurrent.Callable;
 @Command(name = "dl-train", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = {"Deep-learning training on the JVM, on CPUs and NVIDIA GPUs.",
                 "Without a subcommand, trains --model on --data (the same as `dl-train train`).", ""},
-        subcommands = {TrainCommand.class, ModelsCommand.class, DatasetsCommand.class, InfoCommand.class, BenchCommand.class},
+        subcommands = {TrainCommand.class, EvalCommand.class, PredictCommand.class, ModelsCommand.class, DatasetsCommand.class,
+                InfoCommand.class, BenchCommand.class},
         footer = {"", "Examples:",
                 "  dl-train --model lenet5 --data fashion-mnist",
                 "  dl-train --model mlp --data fashion-mnist --epochs 5 --out runs/mlp",
+                "  dl-train eval --checkpoint runs/mlp --data fashion-mnist",
+                "  dl-train predict --checkpoint runs/mlp shirt.png",
+                "  dl-train bench --model lenet5 --batch-size 128 --synthetic",
                 "  dl-train models", "  dl-train datasets", "  dl-train info"})
 public final class DlTrain implements Callable<Integer> {
     @Spec CommandSpec spec;

@@ -113,10 +113,11 @@ final class TrainRun {
                         o.epochs, o.batchSize, o.optimizer, o.lr, o.schedule, o.weightDecay, o.seed, outDir);
                 out.flush();
                 Progress progress = new Progress(progressMode, out);
+                Curves curves = new Curves(outDir, msg -> { out.println("dl-train: warning: " + msg); out.flush(); });
                 TrainListener listener = new TrainListener() {
                     @Override public void epochStarted(int e, int n, int steps) { progress.epochStarted(e, n, steps); }
                     @Override public void step(int e, int s, int n, double loss, double ips) { progress.step(e, s, n, loss, ips); }
-                    @Override public void epochEnded(EpochMetrics m) { run.appendEpoch(m); progress.epochEnded(m); }
+                    @Override public void epochEnded(EpochMetrics m) { run.appendEpoch(m); curves.epochEnded(m); progress.epochEnded(m); }
                     @Override public void info(String msg) { progress.info(msg); }
                 };
                 CrossEntropyLoss loss = new CrossEntropyLoss(o.labelSmoothing);
@@ -132,8 +133,12 @@ final class TrainRun {
                     out.printf("test: loss %.4f  top-1 %.2f%%  top-5 %s  (%,d samples)  total %.1fs%n",
                             test.loss(), 100 * test.top1(), top5, test.samples(), result.seconds());
                 }
+                // --- final model for `dl-train eval` / `predict`: <out>/model/{model.safetensors, model.json} ---
+                SavedModel.write(outDir, modelEntry.name(), dataEntry.name(), spec, train, model);
+                // ---
                 run.writeSummary(summary(modelEntry, dataEntry, be, model, config, result, test, trainLoader, valLoader));
-                out.println("dl-train: wrote " + outDir.resolve("metrics.jsonl") + " and " + outDir.resolve("summary.json"));
+                out.println("dl-train: wrote " + outDir.resolve("metrics.jsonl") + ", " + outDir.resolve("summary.json") + ", "
+                        + outDir.resolve(Curves.FILE) + " and " + outDir.resolve(SavedModel.DIR) + "/");
                 out.flush();
                 return 0;
             }

@@ -1,0 +1,217 @@
+package io.dltrain.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import io.dltrain.datasets.DatasetException;
+import io.dltrain.datasets.DatasetRegistry;
+import io.dltrain.runtime.autograd.GradMode;
+import io.dltrain.runtime.backend.Backend;
+import io.dltrain.runtime.backend.BackendUnavailableException;
+import io.dltrain.runtime.backend.Backends;
+import io.dltrain.runtime.data.Batch;
+import io.dltrain.runtime.data.DataLoader;
+import io.dltrain.runtime.data.Dataset;
+import io.dltrain.runtime.nn.Module;
+import io.dltrain.runtime.nn.loss.CrossEntropyLoss;
+import io.dltrain.runtime.tensor.Scope;
+import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.tensor.Tensor;
+import io.dltrain.runtime.train.EvalResult;
+import io.dltrain.runtime.train.TrainConfig;
+import io.dltrain.runtime.train.Trainer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code dl-train eval}: a saved model on a dataset's test split. Loss, top-1 and top-5 come from
+ * {@link Trainer#evaluate} (the very numbers training reports); a second pass collects the predictions for
+ * per-class accuracy and the confusion matrix (rows: true class, columns: predicted class), printed as a table and
+ * written to {@code eval.json} and {@code confusion.png}.
+ */
+@Command(name = "eval", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
+        description = "Evaluates a trained model on a dataset's test split: loss, top-1/top-5, per-class accuracy, confusion matrix.")
+public final class EvalCommand implements Callable<Integer> {
+    @Spec CommandSpec spec;
+
+    @Option(names = {"-c", "--checkpoint"}, required = true, paramLabel = "DIR",
+            description = "A run directory (its model/ is used) or a model or checkpoint directory holding model.safetensors.")
+    Path checkpoint;
+
+    @Option(names = {"-d", "--data"}, required = true, paramLabel = "NAME", description = "Dataset from the registry to evaluate on (its test split).")
+    String data;
+
+    @Option(names = "--data-dir", paramLabel = "DIR", description = "Where the dataset's files are (default: its default directory).")
+    Path dataDir;
+
+    @Option(names = {"-b", "--batch-size"}, defaultValue = "128", description = "Samples per batch (default: ${DEFAULT-VALUE}).")
+    int batchSize;
+
+    @Option(names = "--device", defaultValue = "auto", paramLabel = "DEVICE", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
+    String device;
+
+    @Option(names = "--threads", defaultValue = "0", description = "CPU compute threads; 0 uses every core (default: ${DEFAULT-VALUE}).")
+    int threads;
+
+    @Option(names = {"-o", "--out"}, paramLabel = "DIR", description = "Where eval.json and confusion.png go (default: the --checkpoint directory).")
+    Path out;
+
+    private Main.UsageError usage(String m) { return new Main.UsageError(spec.commandLine(), m); }
+
+    @Override
+    public Integer call() {
+        PrintWriter o = spec.commandLine().getOut();
+        if (batchSize < 1) throw usage("--batch-size must be >= 1, got " + batchSize);
+        if (threads < 0) throw usage("--threads must be >= 0 (0 uses every core), got " + threads);
+        Path dir = Loaded.locate(spec.commandLine(), checkpoint);
+        DatasetRegistry.Splits splits;
+        try {
+            splits = DatasetRegistry.get(data).load(dataDir);
+        } catch (DatasetException e) {
+            throw usage(e.getMessage());
+        }
+        if (splits.hasNotice()) o.println("dl-train: notice: " + splits.notice());
+        Dataset test = splits.test();
+        if (test.size() == 0) throw usage(data + " has no test split to evaluate on");
+        SavedModel saved;
+        try {
+            saved = SavedModel.read(dir, splits.train());
+        } catch (IllegalArgumentException | DatasetException e) {
+            throw usage(e.getMessage());
+        }
+        Shape shape = test.sampleShape();
+        Shape expected = Shape.of(saved.spec().inChannels(), saved.spec().height(), saved.spec().width());
+        if (!shape.equals(expected) && !(shape.rank() == 1 && shape.numel() == expected.numel()))
+            throw usage(data + " samples are " + shape + " but the model " + saved.model() + " in " + dir + " was trained on "
+                    + expected + " (" + saved.dataset() + "): evaluate it on data like its training set");
+        if (test.numClasses() != saved.spec().numClasses())
+            throw usage(data + " has " + test.numClasses() + " classes but the model in " + dir + " predicts "
+                    + saved.spec().numClasses() + " (it was trained on " + saved.dataset() + ")");
+        Path outDir = out != null ? out : checkpoint;
+        if (Files.exists(outDir) && !Files.isDirectory(outDir)) throw usage("--out " + outDir + " exists and is not a directory");
+        if (Files.isDirectory(outDir) && !Files.isWritable(outDir))
+            throw usage("--out " + outDir + " is not writable (check its permissions or choose another directory with --out)");
+        Backend be;
+        try {
+            be = Backends.create(device, threads, msg -> o.println("dl-train: notice: " + msg));
+        } catch (BackendUnavailableException | IllegalArgumentException e) {
+            throw usage(e.getMessage());
+        }
+        try (be; Module model = Loaded.model(spec.commandLine(), be, saved);
+             DataLoader loader = new DataLoader(test, null, batchSize, false, false, 0, 1, 4)) {
+            Trainer trainer = new Trainer(be, new TrainConfig(1, batchSize, 0.1, "sgd", 0, 0, "constant", 0f, 0f, 0, 0, 0, 0, 1));
+            EvalResult r = trainer.evaluate(model, loader, new CrossEntropyLoss(0f));
+            long[][] cm = confusion(be, model, loader, test.numClasses());
+            List<String> names = saved.classNames();
+            o.printf("eval: %s (%s) from %s on %s (%,d samples)%n", saved.model(), saved.spec(), dir, test.name(), r.samples());
+            String top5 = Double.isNaN(r.top5()) ? "n/a (fewer than 5 classes)" : String.format("%.2f%%", 100 * r.top5());
+            o.printf("test: loss %.4f  top-1 %.2f%%  top-5 %s%n%n", r.loss(), 100 * r.top1(), top5);
+            printTable(o, cm, names);
+            Map<String, Object> json = new LinkedHashMap<>();
+            json.put("model", saved.model());
+            json.put("trained_on", saved.dataset());
+            json.put("dataset", data);
+            json.put("checkpoint", dir.toAbsolutePath().toString());
+            json.put("samples", r.samples());
+            json.put("loss", RunOutput.finiteOrNull(r.loss()));
+            json.put("top1", RunOutput.finiteOrNull(r.top1()));
+            json.put("top5", RunOutput.finiteOrNull(r.top5()));
+            Map<String, Object> perClass = new LinkedHashMap<>();
+            for (int c = 0; c < cm.length; c++) perClass.put(names.get(c), RunOutput.finiteOrNull(classAccuracy(cm, c)));
+            json.put("per_class_accuracy", perClass);
+            json.put("class_names", names);
+            json.put("confusion_matrix", cm);
+            writeAtomically(outDir, "eval.json", json);
+            ConfusionPicture.write(outDir.resolve("confusion.png"), cm, names);
+            o.println();
+            o.println("dl-train: wrote " + outDir.resolve("eval.json") + " and " + outDir.resolve("confusion.png"));
+            o.flush();
+            return 0;
+        }
+    }
+
+    /** cm[true][predicted] over one pass of the loader, the prediction being the arg-max logit (first on ties). */
+    static long[][] confusion(Backend be, Module model, DataLoader loader, int classes) {
+        long[][] cm = new long[classes][classes];
+        boolean was = model.isTraining();
+        model.eval();
+        Shape sample = loader.dataset().sampleShape();
+        try (GradMode.Guard g = GradMode.noGrad()) {
+            Iterator<Batch> it = loader.epoch(0);
+            while (it.hasNext()) {
+                Batch b = it.next();
+                int n = b.size();
+                int[] labels = java.util.Arrays.copyOf(b.y, n);
+                try (Scope s = Scope.open()) {
+                    int[] dims = new int[sample.rank() + 1];
+                    dims[0] = n;
+                    for (int i = 0; i < sample.rank(); i++) dims[i + 1] = sample.dim(i);
+                    Tensor x = be.empty(Shape.of(dims));
+                    be.copyFromHost(b.x, 0, x);
+                    b.release();
+                    float[] logits = model.forward(x).toFloatArray();
+                    for (int i = 0; i < n; i++) cm[labels[i]][argmax(logits, i * classes, classes)]++;
+                }
+            }
+        } finally {
+            model.train(was);
+        }
+        return cm;
+    }
+
+    static int argmax(float[] a, int off, int n) {
+        int best = 0;
+        for (int j = 1; j < n; j++) if (a[off + j] > a[off + best]) best = j;
+        return best;
+    }
+
+    static double classAccuracy(long[][] cm, int c) {
+        long total = 0;
+        for (long v : cm[c]) total += v;
+        return total == 0 ? Double.NaN : (double) cm[c][c] / total;
+    }
+
+    private static void printTable(PrintWriter o, long[][] cm, List<String> names) {
+        int k = cm.length;
+        int nameW = Math.max(5, names.stream().mapToInt(String::length).max().orElse(5));
+        long max = 0;
+        for (long[] row : cm) for (long v : row) max = Math.max(max, v);
+        int cellW = Math.max(Long.toString(max).length(), Integer.toString(k - 1).length()) + 1;
+        o.println("confusion matrix (rows: true class, columns: predicted class index)");
+        StringBuilder h = new StringBuilder(String.format("%-" + (nameW + 5) + "s", "true \\ predicted"));
+        for (int j = 0; j < k; j++) h.append(String.format("%" + cellW + "d", j));
+        h.append("  accuracy");
+        o.println(h);
+        for (int i = 0; i < k; i++) {
+            StringBuilder r = new StringBuilder(String.format("%3d %-" + (nameW + 1) + "s", i, names.get(i)));
+            for (int j = 0; j < k; j++) r.append(String.format("%" + cellW + "d", cm[i][j]));
+            double a = classAccuracy(cm, i);
+            r.append(Double.isNaN(a) ? "       n/a" : String.format("  %7.2f%%", 100 * a));
+            o.println(r);
+        }
+    }
+
+    private static void writeAtomically(Path dir, String name, Object value) {
+        Path target = dir.resolve(name), tmp = dir.resolve(name + ".tmp");
+        try {
+            Files.createDirectories(dir);
+            Files.writeString(tmp, new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(value) + "\n");
+            Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + target + ": " + e.getMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,259 @@
+package io.dltrain.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import io.dltrain.datasets.DatasetException;
+import io.dltrain.datasets.idx.IdxFile;
+import io.dltrain.models.ModelSpec;
+import io.dltrain.runtime.autograd.GradMode;
+import io.dltrain.runtime.backend.Backend;
+import io.dltrain.runtime.backend.BackendUnavailableException;
+import io.dltrain.runtime.backend.Backends;
+import io.dltrain.runtime.nn.Module;
+import io.dltrain.runtime.tensor.Scope;
+import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.tensor.Tensor;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
+import java.awt.image.BufferedImage;
+import java.awt.image.Raster;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code dl-train predict}: the top-k classes, with softmax probabilities, of images under a saved model. Inputs
+ * are PNG/JPEG files or IDX image files (every image in them). Each image goes through the model's input pipeline:
+ * for a 1-channel model, grey (luma ITU-R 601-2, as PIL's {@code convert("L")}, for colour pictures), resized to
+ * the model's H x W (bilinear, pixel centres aligned) when needed, then pixel / 255 and (x - mean) / std with the
+ * normalisation the training dataset used ({@link io.dltrain.datasets.IdxDataset}'s constants, stored in
+ * model.json); for 3 channels, RGB the same way.
+ */
+@Command(name = "predict", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
+        description = "Classifies PNG/JPEG images or IDX image files with a trained model: top-k classes with probabilities.")
+public final class PredictCommand implements Callable<Integer> {
+    @Spec CommandSpec spec;
+
+    @Option(names = {"-c", "--checkpoint"}, required = true, paramLabel = "DIR",
+            description = "A run directory (its model/ is used) or a model or checkpoint directory holding model.safetensors.")
+    Path checkpoint;
+
+    @Parameters(arity = "1..*", paramLabel = "FILE", description = "PNG or JPEG images, or IDX image files (.gz or not).")
+    List<Path> files;
+
+    @Option(names = {"-k", "--top-k"}, defaultValue = "3", description = "How many classes to show per image (default: ${DEFAULT-VALUE}).")
+    int topK;
+
+    @Option(names = "--json", description = "Print a JSON array instead of text.")
+    boolean json;
+
+    @Option(names = "--device", defaultValue = "cpu", paramLabel = "DEVICE", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
+    String device;
+
+    @Option(names = "--threads", defaultValue = "0", description = "CPU compute threads; 0 uses every core (default: ${DEFAULT-VALUE}).")
+    int threads;
+
+    /** One image to classify: where it came from and its model input (C*H*W floats). */
+    record Input(String file, int index, float[] x) {}
+
+    private Main.UsageError usage(String m) { return new Main.UsageError(spec.commandLine(), m); }
+
+    @Override
+    public Integer call() {
+        PrintWriter o = spec.commandLine().getOut();
+        if (topK < 1) throw usage("--top-k must be >= 1, got " + topK);
+        Path dir = Loaded.locate(spec.commandLine(), checkpoint);
+        SavedModel saved;
+        try {
+            saved = SavedModel.read(dir, null);
+        } catch (IllegalArgumentException | DatasetException e) {
+            throw usage(e.getMessage());
+        }
+        List<Input> inputs = new ArrayList<>();
+        for (Path f : files) inputs.addAll(read(f, saved));
+        ModelSpec s = saved.spec();
+        int k = Math.min(topK, s.numClasses()), numel = s.inChannels() * s.height() * s.width();
+        Backend be;
+        try {
+            be = Backends.create(device, threads, msg -> spec.commandLine().getErr().println("dl-train: notice: " + msg));
+        } catch (BackendUnavailableException | IllegalArgumentException e) {
+            throw usage(e.getMessage());
+        }
+        List<Map<String, Object>> results = new ArrayList<>();
+        try (be; Module model = Loaded.model(spec.commandLine(), be, saved); GradMode.Guard g = GradMode.noGrad()) {
+            model.eval();
+            int batch = 256;
+            for (int start = 0; start < inputs.size(); start += batch) {
+                int n = Math.min(batch, inputs.size() - start);
+                float[] x = new float[n * numel];
+                for (int i = 0; i < n; i++) System.arraycopy(inputs.get(start + i).x(), 0, x, i * numel, numel);
+                float[] logits;
+                try (Scope sc = Scope.open()) {
+                    Tensor t = be.empty(Shape.of(n, s.inChannels(), s.height(), s.width()));
+                    be.copyFromHost(x, 0, t);
+                    logits = model.forward(t).toFloatArray();
+                }
+                for (int i = 0; i < n; i++) results.add(result(inputs.get(start + i), logits, i * s.numClasses(), s.numClasses(), k, saved.classNames()));
+            }
+        }
+        if (json) {
+            try {
+                o.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(results));
+            } catch (IOException e) {
+                throw new IllegalStateException(e);
+            }
+        } else {
+            for (Map<String, Object> r : results) {
+                StringBuilder b = new StringBuilder(r.get("file").toString());
+                if (r.containsKey("index")) b.append('[').append(r.get("index")).append(']');
+                b.append(':');
+                @SuppressWarnings("unchecked") List<Map<String, Object>> p = (List<Map<String, Object>>) r.get("predictions");
+                for (Map<String, Object> c : p)
+                    b.append(String.format("  %s (%d) %.2f%%", c.get("name"), (Integer) c.get("class"), 100 * (Double) c.get("probability")));
+                o.println(b);
+            }
+        }
+        o.flush();
+        return 0;
+    }
+
+    /** Softmax (in double, max-subtracted) of one row of logits, and its k most probable classes. */
+    private static Map<String, Object> result(Input in, float[] logits, int off, int classes, int k, List<String> names) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int j = 0; j < classes; j++) max = Math.max(max, logits[off + j]);
+        double[] p = new double[classes];
+        double sum = 0;
+        for (int j = 0; j < classes; j++) sum += p[j] = Math.exp(logits[off + j] - max);
+        Integer[] order = new Integer[classes];
+        for (int j = 0; j < classes; j++) { order[j] = j; p[j] /= sum; }
+        // by descending probability, the lower class index first on ties (as arg-max)
+        java.util.Arrays.sort(order, (a, b) -> logits[off + a] != logits[off + b] ? Float.compare(logits[off + b], logits[off + a]) : Integer.compare(a, b));
+        List<Map<String, Object>> top = new ArrayList<>();
+        for (int j = 0; j < k; j++) {
+            Map<String, Object> c = new LinkedHashMap<>();
+            c.put("class", order[j]);
+            c.put("name", names.get(order[j]));
+            c.put("probability", p[order[j]]);
+            top.add(c);
+        }
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("file", in.file());
+        if (in.index() >= 0) r.put("index", in.index());
+        r.put("predictions", top);
+        return r;
+    }
+
+    // ------------------------------------------------------------------------------------------------ inputs
+
+    private List<Input> read(Path f, SavedModel saved) {
+        if (!Files.isRegularFile(f)) throw usage(f + ": " + (Files.exists(f) ? "is not a regular file" : "no such file"));
+        if (!Files.isReadable(f)) throw usage(f + ": not readable (check its permissions)");
+        ModelSpec s = saved.spec();
+        BufferedImage img = null;
+        boolean isImage = false;
+        try (ImageInputStream in = ImageIO.createImageInputStream(f.toFile())) {
+            Iterator<ImageReader> it = in == null ? null : ImageIO.getImageReaders(in);
+            if (it != null && it.hasNext()) {
+                isImage = true;
+                ImageReader r = it.next();
+                try {
+                    r.setInput(in);
+                    img = r.read(0);
+                } finally {
+                    r.dispose();
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            if (isImage) throw usage(f + ": cannot decode the image (" + e.getMessage() + "); is the file complete?");
+            throw usage(f + ": cannot read: " + e.getMessage());
+        }
+        if (isImage) {
+            if (img == null) throw usage(f + ": cannot decode the image");
+            int w = img.getWidth(), h = img.getHeight();
+            float[] x = new float[s.inChannels() * s.height() * s.width()];
+            Raster ras = img.getRaster();
+            boolean grey = ras.getNumBands() <= 2 && img.getColorModel().getColorSpace().getType() == java.awt.color.ColorSpace.TYPE_GRAY;
+            int bits = img.getColorModel().getComponentSize(0);
+            for (int c = 0; c < s.inChannels(); c++) {
+                float[] plane = new float[w * h];
+                for (int yy = 0; yy < h; yy++) {
+                    for (int xx = 0; xx < w; xx++) {
+                        double v;
+                        if (grey) {
+                            int raw = ras.getSample(xx, yy, 0);
+                            v = bits > 8 ? Math.round(raw * 255.0 / ((1 << bits) - 1)) : raw;
+                        } else {
+                            int rgb = img.getRGB(xx, yy);
+                            int r = (rgb >> 16) & 255, g = (rgb >> 8) & 255, b = rgb & 255;
+                            if (s.inChannels() == 1) v = (r * 299 + g * 587 + b * 114) / 1000; // PIL convert("L"), integer
+                            else v = c == 0 ? r : c == 1 ? g : b;
+                        }
+                        plane[yy * w + xx] = (float) v;
+                    }
+                }
+                normalise(resize(plane, h, w, s.height(), s.width()), x, c, saved);
+            }
+            return List.of(new Input(f.toString(), -1, x));
+        }
+        IdxFile idx;
+        try {
+            idx = IdxFile.read(f, IdxFile.IMAGES_U8);
+        } catch (DatasetException e) {
+            throw usage(f + ": neither a PNG/JPEG image nor an IDX image file (" + e.getMessage() + ")");
+        }
+        if (idx.dims().length != 3) throw usage(f + ": an IDX image file must be [N, rows, cols], got " + java.util.Arrays.toString(idx.dims()));
+        if (s.inChannels() != 1) throw usage(f + ": IDX images are grey but the model takes " + s.inChannels() + " channels");
+        int n = idx.count(), h = idx.dim(1), w = idx.dim(2);
+        byte[] px = idx.data();
+        List<Input> out = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            float[] plane = new float[h * w];
+            for (int j = 0; j < h * w; j++) plane[j] = px[i * h * w + j] & 0xFF;
+            float[] x = new float[s.height() * s.width()];
+            normalise(resize(plane, h, w, s.height(), s.width()), x, 0, saved);
+            out.add(new Input(f.toString(), i, x));
+        }
+        return out;
+    }
+
+    /** x[c] = (v / 255 - mean[c]) / std[c] in float32, the order of operations of IdxDataset's lookup table. */
+    private static void normalise(float[] plane, float[] x, int c, SavedModel saved) {
+        float mean = saved.mean() == null ? 0f : saved.mean()[Math.min(c, saved.mean().length - 1)];
+        float std = saved.std() == null ? 1f : saved.std()[Math.min(c, saved.std().length - 1)];
+        int off = c * plane.length;
+        for (int j = 0; j < plane.length; j++) x[off + j] = (plane[j] / 255f - mean) / std;
+    }
+
+    /** Bilinear resampling with pixel centres aligned (align_corners=False); the identity when the size matches. */
+    static float[] resize(float[] src, int h, int w, int oh, int ow) {
+        if (h == oh && w == ow) return src;
+        float[] dst = new float[oh * ow];
+        for (int y = 0; y < oh; y++) {
+            double sy = Math.min(Math.max((y + 0.5) * h / oh - 0.5, 0), h - 1);
+            int y0 = (int) sy, y1 = Math.min(y0 + 1, h - 1);
+            double fy = sy - y0;
+            for (int xx = 0; xx < ow; xx++) {
+                double sx = Math.min(Math.max((xx + 0.5) * w / ow - 0.5, 0), w - 1);
+                int x0 = (int) sx, x1 = Math.min(x0 + 1, w - 1);
+                double fx = sx - x0;
+                double v = (1 - fy) * ((1 - fx) * src[y0 * w + x0] + fx * src[y0 * w + x1]) + fy * ((1 - fx) * src[y1 * w + x0] + fx * src[y1 * w + x1]);
+                dst[y * ow + xx] = (float) Math.round(v);
+            }
+        }
+        return dst;
+    }
+}

@@ -1,0 +1,146 @@
+package io.dltrain.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import io.dltrain.datasets.DatasetRegistry;
+import io.dltrain.datasets.IdxDataset;
+import io.dltrain.models.ModelSpec;
+import io.dltrain.runtime.checkpoint.Checkpoint;
+import io.dltrain.runtime.checkpoint.CheckpointException;
+import io.dltrain.runtime.checkpoint.TrainingState;
+import io.dltrain.runtime.data.Dataset;
+import io.dltrain.runtime.nn.Module;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * A trained model on disk, as {@code eval} and {@code predict} read it: {@value Checkpoint#MODEL_FILE} (the
+ * state_dict) plus what is needed to rebuild and feed the model. Training writes {@code <out>/model/} with
+ * {@value #META_FILE} (model and dataset names, {@link ModelSpec}, class names, and for IDX datasets the input
+ * normalisation mean/std). A periodic checkpoint {@code ckpt-<step>/} has only {@value Checkpoint#STATE_FILE}
+ * (model and dataset names): the spec and class names then come from the dataset itself.
+ *
+ * @param mean per-channel normalisation mean of pixels in [0, 1], or null when unknown (no normalisation)
+ * @param std  per-channel standard deviation, or null
+ */
+record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<String> classNames, float[] mean, float[] std) {
+    static final String DIR = "model";
+    static final String META_FILE = "model.json";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    Path weights() { return dir.resolve(Checkpoint.MODEL_FILE); }
+
+    // ------------------------------------------------------------------------------------------------ writing
+
+    /** Writes {@code runDir/model/}: the model's weights and model.json, each atomically (temporary file + rename). */
+    static Path write(Path runDir, String modelName, String datasetName, ModelSpec spec, Dataset train, Module model) {
+        Path dir = runDir.resolve(DIR);
+        try {
+            Files.createDirectories(dir);
+            Checkpoint.saveModel(dir.resolve(Checkpoint.MODEL_FILE), model);
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("model", modelName);
+            m.put("dataset", datasetName);
+            m.put("channels", spec.inChannels());
+            m.put("height", spec.height());
+            m.put("width", spec.width());
+            m.put("classes", spec.numClasses());
+            m.put("class_names", train.classNames());
+            // The input pipeline predict must reproduce. IDX datasets: grey pixel / 255, then (x - mean) / std.
+            if (train instanceof IdxDataset idx) {
+                m.put("mean", List.of(idx.mean()));
+                m.put("std", List.of(idx.std()));
+            }
+            Path tmp = dir.resolve(META_FILE + ".tmp");
+            Files.writeString(tmp, JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(m) + "\n");
+            Files.move(tmp, dir.resolve(META_FILE), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            return dir;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write the final model to " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ reading
+
+    /**
+     * The model directory DIR stands for: DIR/model/ of a run directory, DIR itself when it holds
+     * model.safetensors, else the latest checkpoint under DIR/checkpoints/ or DIR. Empty when there is none.
+     */
+    static Optional<Path> locate(Path dir) {
+        if (Files.isRegularFile(dir.resolve(DIR).resolve(Checkpoint.MODEL_FILE))) return Optional.of(dir.resolve(DIR));
+        if (Files.isRegularFile(dir.resolve(Checkpoint.MODEL_FILE))) return Optional.of(dir);
+        Optional<Path> c = Checkpoint.latest(dir.resolve("checkpoints"));
+        return c.isPresent() ? c : Checkpoint.latest(dir);
+    }
+
+    /**
+     * Reads the description of the model in {@code dir} (a located directory). With model.json everything is there;
+     * with only a checkpoint's state.json the spec is taken from {@code data} (the dataset's train split), which
+     * must then be given.
+     *
+     * @throws IllegalArgumentException with a message for the user when the files are missing or malformed
+     */
+    static SavedModel read(Path dir, Dataset data) {
+        Path meta = dir.resolve(META_FILE);
+        if (Files.isRegularFile(meta)) {
+            JsonNode n;
+            try {
+                n = JSON.readTree(meta.toFile());
+            } catch (IOException e) {
+                throw new IllegalArgumentException(meta + " is not readable JSON (" + e.getMessage() + "); the model directory is damaged");
+            }
+            try {
+                ModelSpec spec = new ModelSpec(req(n, "channels", meta).asInt(), req(n, "height", meta).asInt(),
+                        req(n, "width", meta).asInt(), req(n, "classes", meta).asInt());
+                List<String> names = new ArrayList<>();
+                for (JsonNode c : req(n, "class_names", meta)) names.add(c.asText());
+                if (names.size() != spec.numClasses())
+                    throw new IllegalArgumentException(meta + ": " + names.size() + " class names for " + spec.numClasses() + " classes");
+                return new SavedModel(dir, req(n, "model", meta).asText(), req(n, "dataset", meta).asText(), spec, names,
+                        floats(n.get("mean")), floats(n.get("std")));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(e.getMessage().startsWith(meta.toString()) ? e.getMessage() : meta + ": " + e.getMessage());
+            }
+        }
+        if (!Files.isRegularFile(dir.resolve(Checkpoint.STATE_FILE)))
+            throw new IllegalArgumentException(dir + " has " + Checkpoint.MODEL_FILE + " but neither " + META_FILE + " nor "
+                    + Checkpoint.STATE_FILE + ": cannot tell which model it is");
+        TrainingState s;
+        try {
+            s = Checkpoint.readState(dir);
+        } catch (CheckpointException e) {
+            throw new IllegalArgumentException(e.getMessage());
+        }
+        if (s.model() == null || s.dataset() == null)
+            throw new IllegalArgumentException(dir.resolve(Checkpoint.STATE_FILE) + " does not name its model and dataset");
+        if (data == null) data = DatasetRegistry.get(s.dataset()).load(null).train();
+        var shape = data.sampleShape();
+        ModelSpec spec = new ModelSpec(shape.dim(0), shape.rank() > 1 ? shape.dim(1) : 1, shape.rank() > 2 ? shape.dim(2) : 1, data.numClasses());
+        float[] mean = data instanceof IdxDataset idx ? new float[] {idx.mean()} : null;
+        float[] std = data instanceof IdxDataset idx ? new float[] {idx.std()} : null;
+        return new SavedModel(dir, s.model(), s.dataset(), spec, data.classNames(), mean, std);
+    }
+
+    private static JsonNode req(JsonNode n, String key, Path f) {
+        JsonNode v = n.get(key);
+        if (v == null || v.isNull()) throw new IllegalArgumentException(f + ": \"" + key + "\" is missing");
+        return v;
+    }
+
+    private static float[] floats(JsonNode a) {
+        if (a == null || !a.isArray()) return null;
+        float[] f = new float[a.size()];
+        for (int i = 0; i < f.length; i++) f[i] = (float) a.get(i).asDouble();
+        return f;
+    }
+}

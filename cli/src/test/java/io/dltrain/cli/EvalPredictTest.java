@@ -1,0 +1,251 @@
+package io.dltrain.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.dltrain.datasets.DatasetRegistry;
+import io.dltrain.models.ModelRegistry;
+import io.dltrain.models.ModelSpec;
+import io.dltrain.runtime.autograd.GradMode;
+import io.dltrain.runtime.backend.cpu.CpuBackend;
+import io.dltrain.runtime.checkpoint.Checkpoint;
+import io.dltrain.runtime.checkpoint.TrainingState;
+import io.dltrain.runtime.data.Dataset;
+import io.dltrain.runtime.nn.Context;
+import io.dltrain.runtime.nn.Module;
+import io.dltrain.runtime.tensor.Scope;
+import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.tensor.Tensor;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+import static io.dltrain.cli.CliTest.JSON;
+import static io.dltrain.cli.CliTest.run;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@code dl-train eval} and {@code predict} on a model trained through the CLI on a small real Fashion-MNIST subset
+ * (CliTest's subset helper): eval reproduces training's test numbers, predict agrees with the model run directly on
+ * the dataset's own input pipeline, bad input is a usage error, and the pictures are valid PNGs.
+ */
+class EvalPredictTest {
+    static final int TRAIN = 1200, TEST = 300;
+    @TempDir static Path shared;
+    static Path subset, runDir;
+
+    @BeforeAll
+    static void trainATinyModel() throws IOException {
+        subset = Files.createDirectories(shared.resolve("fmnist-small"));
+        CliTest.subsetIdx(CliTest.source("train-images-idx3-ubyte.gz"), subset.resolve("train-images-idx3-ubyte.gz"), TRAIN);
+        CliTest.subsetIdx(CliTest.source("train-labels-idx1-ubyte.gz"), subset.resolve("train-labels-idx1-ubyte.gz"), TRAIN);
+        CliTest.subsetIdx(CliTest.source("t10k-images-idx3-ubyte.gz"), subset.resolve("t10k-images-idx3-ubyte.gz"), TEST);
+        CliTest.subsetIdx(CliTest.source("t10k-labels-idx1-ubyte.gz"), subset.resolve("t10k-labels-idx1-ubyte.gz"), TEST);
+        runDir = shared.resolve("run");
+        CliTest.Result r = run("--model", "mlp", "--data", "fashion-mnist", "--data-dir", subset.toString(), "--epochs", "2",
+                "--threads", "2", "--progress", "none", "--out", runDir.toString());
+        assertEquals(0, r.code(), r.err() + r.out());
+    }
+
+    /** The test split as the dataset pipeline delivers it. */
+    static Dataset testSplit() { return DatasetRegistry.get("fashion-mnist").load(subset).test(); }
+
+    /** The model's logits [TEST, 10] for the whole test split, computed here without the predict command. */
+    static float[] referenceLogits(Path modelDir) {
+        Dataset test = testSplit();
+        float[] x = new float[TEST * 784];
+        for (int i = 0; i < TEST; i++) test.read(i, x, i * 784);
+        try (CpuBackend be = new CpuBackend(1);
+             Module m = Scope.outside(() -> ModelRegistry.get("mlp").build(new Context(be, 0), new ModelSpec(1, 28, 28, 10)));
+             GradMode.Guard g = GradMode.noGrad()) {
+            Checkpoint.loadInto(m, modelDir.resolve(Checkpoint.MODEL_FILE), true);
+            m.eval();
+            try (Scope s = Scope.open()) {
+                Tensor t = be.empty(Shape.of(TEST, 1, 28, 28));
+                be.copyFromHost(x, 0, t);
+                return m.forward(t).toFloatArray();
+            }
+        }
+    }
+
+    static int argmax(float[] a, int off) {
+        int best = 0;
+        for (int j = 1; j < 10; j++) if (a[off + j] > a[off + best]) best = j;
+        return best;
+    }
+
+    /** Softmax in double of row i. */
+    static double[] softmax(float[] a, int i) {
+        double max = Double.NEGATIVE_INFINITY, sum = 0;
+        for (int j = 0; j < 10; j++) max = Math.max(max, a[i * 10 + j]);
+        double[] p = new double[10];
+        for (int j = 0; j < 10; j++) sum += p[j] = Math.exp(a[i * 10 + j] - max);
+        for (int j = 0; j < 10; j++) p[j] /= sum;
+        return p;
+    }
+
+    static void assertPng(Path f, int minW, int minH) throws IOException {
+        assertTrue(Files.isRegularFile(f), f + " missing");
+        BufferedImage img = ImageIO.read(f.toFile());
+        assertNotNull(img, f + " is not a readable image");
+        assertTrue(img.getWidth() >= minW && img.getHeight() >= minH && img.getWidth() <= 4000 && img.getHeight() <= 4000,
+                f + " is " + img.getWidth() + "x" + img.getHeight());
+    }
+
+    @Test
+    void trainingWritesTheFinalModelAndCurves() throws IOException {
+        JsonNode meta = JSON.readTree(runDir.resolve("model/model.json").toFile());
+        assertEquals("mlp", meta.get("model").asText());
+        assertEquals("fashion-mnist", meta.get("dataset").asText());
+        assertEquals(10, meta.get("classes").asInt());
+        assertEquals(28, meta.get("height").asInt());
+        assertEquals("Ankle boot", meta.get("class_names").get(9).asText());
+        assertTrue(Files.isRegularFile(runDir.resolve("model/model.safetensors")));
+        assertPng(runDir.resolve("curves.png"), 2 * Curves.WIDTH, Curves.HEIGHT);
+        assertTrue(!Files.exists(runDir.resolve("curves.png.tmp")), "temporary file left behind");
+    }
+
+    @Test
+    void evalReproducesTrainingsTestNumbers(@TempDir Path tmp) throws IOException {
+        Path out = tmp.resolve("eval");
+        CliTest.Result r = run("eval", "--checkpoint", runDir.toString(), "--data", "fashion-mnist", "--data-dir", subset.toString(),
+                "--threads", "2", "--out", out.toString());
+        assertEquals(0, r.code(), r.err() + r.out());
+        JsonNode summary = JSON.readTree(runDir.resolve("summary.json").toFile());
+        JsonNode eval = JSON.readTree(out.resolve("eval.json").toFile());
+        // the same Trainer.evaluate over the same batches: equal up to printing (tolerance 1e-6)
+        assertEquals(summary.get("test_loss").asDouble(), eval.get("loss").asDouble(), 1e-6);
+        assertEquals(summary.get("test_acc").asDouble(), eval.get("top1").asDouble(), 1e-6);
+        assertEquals(summary.get("test_top5").asDouble(), eval.get("top5").asDouble(), 1e-6);
+        assertEquals(TEST, eval.get("samples").asInt());
+
+        // confusion matrix against the model's arg-max and the true labels, counted here
+        float[] logits = referenceLogits(runDir.resolve("model"));
+        Dataset test = testSplit();
+        long[][] expected = new long[10][10];
+        float[] scratch = new float[784];
+        for (int i = 0; i < TEST; i++) expected[test.read(i, scratch, 0)][argmax(logits, i * 10)]++;
+        JsonNode cm = eval.get("confusion_matrix");
+        long diag = 0, total = 0;
+        for (int t = 0; t < 10; t++) {
+            long row = 0;
+            for (int p = 0; p < 10; p++) {
+                assertEquals(expected[t][p], cm.get(t).get(p).asLong(), "confusion[" + t + "][" + p + "]");
+                row += expected[t][p];
+                total += expected[t][p];
+            }
+            diag += expected[t][t];
+            String name = test.classNames().get(t);
+            if (row > 0) assertEquals((double) expected[t][t] / row, eval.get("per_class_accuracy").get(name).asDouble(), 1e-12, name);
+        }
+        assertEquals(TEST, total);
+        assertEquals(eval.get("top1").asDouble(), (double) diag / total, 1e-6, "top-1 vs the confusion matrix's diagonal");
+        assertTrue(r.out().contains("confusion matrix") && r.out().contains("Ankle boot"), r.out());
+        assertPng(out.resolve("confusion.png"), 300, 300);
+    }
+
+    @Test
+    void evalReadsAPeriodicCheckpointDirectory(@TempDir Path tmp) throws IOException {
+        // a ckpt-<step>/ as periodic checkpointing writes it: model.safetensors + state.json naming model and dataset
+        Path ckpts = tmp.resolve("run2/checkpoints");
+        try (CpuBackend be = new CpuBackend(1);
+             Module m = Scope.outside(() -> ModelRegistry.get("mlp").build(new Context(be, 0), new ModelSpec(1, 28, 28, 10)))) {
+            Checkpoint.loadInto(m, runDir.resolve("model/model.safetensors"), true);
+            Checkpoint.save(ckpts, m, null, new TrainingState(2, 34, "mlp", "fashion-mnist", Map.of(), Map.of(), "sgd", 0.01, Map.of()), 1);
+        }
+        Path out = tmp.resolve("eval");
+        CliTest.Result r = run("eval", "--checkpoint", tmp.resolve("run2").toString(), "--data", "fashion-mnist",
+                "--data-dir", subset.toString(), "--threads", "2", "--out", out.toString());
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("ckpt-34"), r.out());
+        JsonNode summary = JSON.readTree(runDir.resolve("summary.json").toFile());
+        assertEquals(summary.get("test_loss").asDouble(), JSON.readTree(out.resolve("eval.json").toFile()).get("loss").asDouble(), 1e-6);
+    }
+
+    @Test
+    void predictOnAPngAndOnTheIdxFileMatchesTheModel(@TempDir Path tmp) throws IOException {
+        float[] logits = referenceLogits(runDir.resolve("model"));
+        // test image 0 as an 8-bit grey PNG, straight from the IDX bytes
+        Path idx = subset.resolve("t10k-images-idx3-ubyte.gz");
+        byte[] px = io.dltrain.datasets.idx.IdxFile.readImages(idx).data();
+        BufferedImage img = new BufferedImage(28, 28, BufferedImage.TYPE_BYTE_GRAY);
+        img.getRaster().setDataElements(0, 0, 28, 28, java.util.Arrays.copyOf(px, 784));
+        Path png = tmp.resolve("first.png");
+        assertTrue(ImageIO.write(img, "png", png.toFile()));
+
+        CliTest.Result r = run("predict", "--checkpoint", runDir.toString(), "--json", "--top-k", "3", "--threads", "2", png.toString());
+        assertEquals(0, r.code(), r.err() + r.out());
+        JsonNode a = JSON.readTree(r.out());
+        assertEquals(1, a.size());
+        JsonNode preds = a.get(0).get("predictions");
+        assertEquals(3, preds.size());
+        double[] p = softmax(logits, 0);
+        assertEquals(argmax(logits, 0), preds.get(0).get("class").asInt());
+        // same input floats, same model: probabilities agree to float rounding of the logits (1e-6)
+        for (JsonNode c : preds) assertEquals(p[c.get("class").asInt()], c.get("probability").asDouble(), 1e-6);
+        assertTrue(preds.get(0).get("probability").asDouble() >= preds.get(1).get("probability").asDouble());
+
+        CliTest.Result all = run("predict", "--checkpoint", runDir.resolve("model").toString(), "--json", "--top-k", "1",
+                "--threads", "2", idx.toString());
+        assertEquals(0, all.code(), all.err());
+        JsonNode b = JSON.readTree(all.out());
+        assertEquals(TEST, b.size());
+        for (int i = 0; i < TEST; i++) {
+            assertEquals(i, b.get(i).get("index").asInt());
+            assertEquals(argmax(logits, i * 10), b.get(i).get("predictions").get(0).get("class").asInt(), "image " + i);
+        }
+        // the same image 3x larger (nearest neighbour) and in colour: bilinear resizing with aligned pixel centres
+        // samples the centre of each 3x3 block, and grey R=G=B has luma equal to the grey value, so the input is the
+        // same and so are the probabilities (1e-6)
+        BufferedImage big = new BufferedImage(84, 84, BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < 84; y++) for (int x = 0; x < 84; x++) { int v = px[(y / 3) * 28 + x / 3] & 0xFF; big.setRGB(x, y, v << 16 | v << 8 | v); }
+        Path bigPng = tmp.resolve("big.png");
+        assertTrue(ImageIO.write(big, "png", bigPng.toFile()));
+        CliTest.Result rb = run("predict", "--checkpoint", runDir.toString(), "--json", "--top-k", "3", "--threads", "2", bigPng.toString());
+        assertEquals(0, rb.code(), rb.err());
+        JsonNode bp = JSON.readTree(rb.out()).get(0).get("predictions");
+        for (int j = 0; j < 3; j++) {
+            assertEquals(preds.get(j).get("class").asInt(), bp.get(j).get("class").asInt());
+            assertEquals(preds.get(j).get("probability").asDouble(), bp.get(j).get("probability").asDouble(), 1e-6);
+        }
+        CliTest.Result text = run("predict", "--checkpoint", runDir.toString(), "--threads", "2", png.toString());
+        assertEquals(0, text.code(), text.err());
+        assertTrue(text.out().contains(testSplit().classNames().get(argmax(logits, 0))), text.out());
+    }
+
+    @Test
+    void badInputIsAUsageError(@TempDir Path tmp) throws IOException {
+        Path missing = tmp.resolve("no-such-run");
+        CliTest.usageError(null, new String[] {"eval", "--checkpoint", missing.toString(), "--data", "fashion-mnist"}, "does not exist");
+        CliTest.usageError(null, new String[] {"predict", "--checkpoint", missing.toString(), "x.png"}, "does not exist");
+        Path empty = Files.createDirectories(tmp.resolve("empty"));
+        CliTest.usageError(null, new String[] {"eval", "--checkpoint", empty.toString(), "--data", "fashion-mnist"}, "holds no model");
+        // a 5-class dataset of the right image size for a 10-class model
+        CliTest.usageError(null, new String[] {"eval", "--checkpoint", runDir.toString(), "--data", "synthetic:1x28x28,classes=5",
+                "--out", tmp.resolve("e").toString()}, "5 classes", "predicts 10");
+        Path aFile = Files.writeString(tmp.resolve("a-file"), "x");
+        CliTest.usageError(null, new String[] {"eval", "--checkpoint", runDir.toString(), "--data", "fashion-mnist",
+                "--data-dir", subset.toString(), "--out", aFile.toString()}, "not a directory");
+        Path garbage = Files.write(tmp.resolve("broken.png"), "this is not a picture".getBytes());
+        CliTest.usageError(null, new String[] {"predict", "--checkpoint", runDir.toString(), garbage.toString()}, "broken.png");
+        byte[] whole = Files.readAllBytes(runDir.resolve("curves.png"));
+        Path truncated = Files.write(tmp.resolve("truncated.png"), java.util.Arrays.copyOf(whole, whole.length / 3));
+        CliTest.usageError(null, new String[] {"predict", "--checkpoint", runDir.toString(), truncated.toString()}, "truncated.png");
+        CliTest.usageError(null, new String[] {"predict", "--checkpoint", runDir.toString(), "--top-k", "0", truncated.toString()}, "--top-k");
+        // weights of another model under a model.json that says mlp: the strict load refuses
+        Path wrong = Files.createDirectories(tmp.resolve("wrong/model"));
+        Files.copy(runDir.resolve("model/model.json"), wrong.resolve("model.json"));
+        try (CpuBackend be = new CpuBackend(1);
+             Module m = Scope.outside(() -> ModelRegistry.get("lenet5").build(new Context(be, 0), new ModelSpec(1, 28, 28, 10)))) {
+            Checkpoint.saveModel(wrong.resolve("model.safetensors"), m);
+        }
+        CliTest.usageError(null, new String[] {"predict", "--checkpoint", tmp.resolve("wrong").toString(), runDir.resolve("curves.png").toString()}, "does not match the model");
+    }
+}
