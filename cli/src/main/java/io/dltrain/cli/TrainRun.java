@@ -174,15 +174,17 @@ final class TrainRun {
                 Trainer.Result result;
                 try {
                     result = trainer.fit(model, loss, opt, schedule, trainLoader, valLoader, listener);
+                    if (result.interrupted()) {
+                        out.println("dl-train: stopped " + (signalled.get() ? "on a signal" : "after --max-steps " + o.maxSteps)
+                                + (result.checkpoint() != null ? "; checkpoint " + result.checkpoint() + "; continue with --resume " + outDir
+                                                               : "; no checkpoint (--checkpoint-every off)"));
+                        out.flush();
+                        return signalled.get() ? 130 : 0;
+                    }
                 } finally {
+                    // only now may the JVM halt (after the message above, which says where the checkpoint is)
                     fitDone.countDown();
                     try { Runtime.getRuntime().removeShutdownHook(hook); } catch (IllegalStateException shuttingDown) { /* the hook is running */ }
-                }
-                if (result.interrupted()) {
-                    out.println("dl-train: stopped " + (signalled.get() ? "on a signal" : "after --max-steps " + o.maxSteps)
-                            + (result.checkpoint() != null ? "; checkpoint " + result.checkpoint() + "; continue with --resume " + outDir : "; no checkpoint (--checkpoint-every off)"));
-                    out.flush();
-                    return signalled.get() ? 130 : 0;
                 }
                 EvalResult test;
                 if (testLoader.samples() == 0) {

@@ -184,6 +184,25 @@ class ResumeTest {
         assertTrue(Files.exists(dir.resolve("summary.json")));
     }
 
+    @Test
+    void sigtermWritesACheckpointAtTheNextStep(@TempDir Path tmp) throws Exception {
+        Path dir = tmp.resolve("run"), log = tmp.resolve("child.log");
+        // no scheduled checkpoint within the first 1,000 steps: whatever is there was written on the signal
+        Process p = new ProcessBuilder(childCommand(train(dir, "mlp", 50, "--checkpoint-every", "1000s"))).redirectErrorStream(true)
+                .redirectOutput(log.toFile()).start();
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        while (p.isAlive() && !(Files.exists(log) && Files.readString(log).contains(" -> ")) && System.nanoTime() < deadline) Thread.sleep(5);
+        Thread.sleep(300);
+        p.destroy(); // SIGTERM
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS), "child did not end after SIGTERM");
+        String out = Files.readString(log);
+        assertTrue(out.contains("stopped on a signal; checkpoint "), out);
+        Path latest = Checkpoint.latest(dir.resolve("checkpoints")).orElseThrow(() -> new AssertionError("no checkpoint: " + out));
+        loadsCleanly(latest);
+        TrainingState s = Checkpoint.readState(latest);
+        assertTrue(s.step() > 0 && s.step() < 1000, "step " + s.step());
+    }
+
     /** Loads the checkpoint into a fresh mlp and its optimiser: everything is validated (names, shapes, counters). */
     static void loadsCleanly(Path checkpoint) {
         try (Backend be = Backends.create("cpu", 1, m -> {});
