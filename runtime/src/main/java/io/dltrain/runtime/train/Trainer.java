@@ -201,14 +201,15 @@ public final class Trainer {
                         stopped = true;
                     }
                 } else bestEpoch = epoch;
+                boolean stopNow = stopRequested || globalStep >= maxSteps; // read once: the checkpoint and the stop agree
                 if (policy != null) {
-                    boolean due = stopped || epoch == config.epochs() || stopRequested || globalStep >= maxSteps
+                    boolean due = stopped || epoch == config.epochs() || stopNow
                             || (policy.everyEpochs() > 0 ? epoch % policy.everyEpochs() == 0 : globalStep % policy.everySteps() == 0);
                     if (due) written = save(model, optimizer, epoch, globalStep, 0, 0, 0, 0, bestVal, bestEpoch, sinceBest, history, lr, false);
                     if (improved) save(model, optimizer, epoch, globalStep, 0, 0, 0, 0, bestVal, bestEpoch, sinceBest, history, lr, true);
                 }
                 if (stopped) break;
-                if ((stopRequested || globalStep >= maxSteps) && epoch < config.epochs()) { interrupted = true; break; }
+                if (stopNow && epoch < config.epochs()) { interrupted = true; break; }
             }
         }
         return new Result(history, stopped, bestEpoch, (System.nanoTime() - fitStart) / 1e9, interrupted, written);
