@@ -90,6 +90,8 @@ final class TrainRun {
             throw usage(e.getMessage());
         }
         if (o.keep < 1) throw usage("--keep must be >= 1, got " + o.keep);
+        if (resumeState != null && o.epochs < resumeState.epoch())
+            throw usage("--epochs " + o.epochs + " is fewer than the " + resumeState.epoch() + " epochs the resumed run has done; --epochs is the total");
         if (o.maxSteps != null && o.maxSteps < 1) throw usage("--max-steps must be >= 1, got " + o.maxSteps);
         if (o.threads < 0) throw usage("--threads must be >= 0 (0 uses every core), got " + o.threads);
         ModelRegistry.Entry modelEntry;

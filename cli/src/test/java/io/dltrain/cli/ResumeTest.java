@@ -138,6 +138,10 @@ class ResumeTest {
         CliTest.Result r = run(resume(parts, 2, "--lr", "0.1"));
         assertEquals(2, r.code(), r.err());
         assertTrue(r.err().contains("--lr 0.1 differs from the resumed run's 0.02"), r.err());
+        CliTest.Result every = run(train(tmp.resolve("never"), "mlp", 1, "--checkpoint-every", "5"));
+        assertEquals(2, every.code(), every.err());
+        assertTrue(every.err().contains("--checkpoint-every '5'"), every.err());
+        assertTrue(!Files.exists(tmp.resolve("never")));
         CliTest.Result none = run(resume(tmp.resolve("nothing"), 2));
         assertEquals(2, none.code(), none.err());
         assertTrue(none.err().contains("no checkpoint in"), none.err());

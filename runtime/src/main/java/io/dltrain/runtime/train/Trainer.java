@@ -135,6 +135,7 @@ public final class Trainer {
                 listener.epochStarted(epoch, config.epochs(), train.batchesPerEpoch());
                 double waitBefore = train.stats().waitSeconds();
                 long seen = resumedSeen, lastReport = System.nanoTime();
+                long seenBefore = seen; // a resumed epoch's throughput counts only the samples trained in this process
                 double lr = optimizer.lr();
                 Iterator<Batch> it = train.epoch(epoch - 1);
                 int step = 0;
@@ -171,7 +172,7 @@ public final class Trainer {
                         boolean report = (now - lastReport) / 1e9 >= REPORT_SECONDS || !it.hasNext();
                         double shown = report ? lossT.item() : Double.NaN;
                         if (report) lastReport = now;
-                        listener.step(epoch, step + 1, train.batchesPerEpoch(), shown, seen / ((now - epochStart) / 1e9));
+                        listener.step(epoch, step + 1, train.batchesPerEpoch(), shown, (seen - seenBefore) / ((now - epochStart) / 1e9));
                     }
                     if (policy != null && policy.everySteps() > 0 && globalStep % policy.everySteps() == 0 && it.hasNext()) {
                         written = save(model, optimizer, epoch - 1, globalStep, step + 1, lossSum.item(), correct.item(),
@@ -188,7 +189,7 @@ public final class Trainer {
                 EvalResult v = val == null ? null : evaluate(model, val, loss);
                 double seconds = (System.nanoTime() - epochStart) / 1e9;
                 EpochMetrics m = new EpochMetrics(epoch, trainLoss, trainAcc, v == null ? Double.NaN : v.loss(),
-                        v == null ? Double.NaN : v.top1(), lr, seconds, trainSeconds, seen / trainSeconds,
+                        v == null ? Double.NaN : v.top1(), lr, seconds, trainSeconds, (seen - seenBefore) / trainSeconds,
                         train.stats().waitSeconds() - waitBefore);
                 history.add(m);
                 listener.epochEnded(m);
