@@ -29,11 +29,15 @@ final class RunOutput {
      * Says why dir cannot hold a run's output, or null if it can. Checks without creating anything, so bad input
      * leaves no half-made directory behind.
      */
-    static String problem(Path dir) {
+    static String problem(Path dir) { return problem(dir, false); }
+
+    /** As {@link #problem(Path)}; with {@code resuming}, an existing run's files are expected rather than refused. */
+    static String problem(Path dir, boolean resuming) {
         Path p = dir.toAbsolutePath();
         if (Files.exists(p)) {
             if (!Files.isDirectory(p)) return "--out " + dir + " exists and is not a directory";
             if (!Files.isWritable(p)) return "--out " + dir + " is not writable (check its permissions or choose another directory)";
+            if (resuming) return null;
             for (String f : new String[] {"metrics.jsonl", "summary.json"}) {
                 if (Files.exists(p.resolve(f))) return "--out " + dir + " already holds a run (" + f + "); choose a new directory, or delete that one to reuse it";
             }
@@ -59,6 +63,29 @@ final class RunOutput {
     }
 
     Path dir() { return dir; }
+
+    /**
+     * On resume: drops metrics.jsonl lines of epochs after {@code completedEpochs} (written after the checkpoint the
+     * run resumes from, so they are about to be written again), replacing the file atomically.
+     */
+    void truncateMetrics(int completedEpochs) {
+        Path f = dir.resolve("metrics.jsonl");
+        if (!Files.exists(f)) return;
+        try {
+            StringBuilder keep = new StringBuilder();
+            for (String line : Files.readAllLines(f)) {
+                if (line.isBlank()) continue;
+                com.fasterxml.jackson.databind.JsonNode row;
+                try { row = JSON.readTree(line); } catch (IOException e) { break; } // a line torn by a crash: the end
+                if (row.path("epoch").asInt(Integer.MAX_VALUE) <= completedEpochs) keep.append(line).append('\n');
+            }
+            Path tmp = dir.resolve("metrics.jsonl.tmp");
+            Files.writeString(tmp, keep.toString());
+            Files.move(tmp, f, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot rewrite " + f + ": " + e.getMessage(), e);
+        }
+    }
 
     void appendEpoch(EpochMetrics m) {
         Map<String, Object> row = new LinkedHashMap<>();

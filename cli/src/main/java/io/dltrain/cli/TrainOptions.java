@@ -68,6 +68,21 @@ public final class TrainOptions {
     @Option(names = {"-o", "--out"}, paramLabel = "DIR", description = "Run directory for metrics.jsonl and summary.json (default: runs/<model>-<data>-<time>).")
     Path out;
 
+    @Option(names = "--checkpoint-every", defaultValue = "1e", paramLabel = "SPEC",
+            description = "Save a checkpoint into <out>/checkpoints every N epochs (Ne) or N steps (Ns), or 'off' (default: ${DEFAULT-VALUE}).")
+    String checkpointEvery;
+
+    @Option(names = "--keep", defaultValue = "3", description = "Checkpoints to keep besides the best one (default: ${DEFAULT-VALUE}).")
+    int keep;
+
+    @Option(names = "--resume", paramLabel = "DIR",
+            description = "Continue the run in DIR from its latest checkpoint; --epochs is the total. Settings not given are the run's.")
+    Path resume;
+
+    @Option(names = "--max-steps", paramLabel = "N",
+            description = "Stop (with a checkpoint) after N optimiser steps in total; for testing and benchmarking.")
+    Long maxSteps;
+
     @Option(names = "--progress", defaultValue = "auto", paramLabel = "MODE",
             description = "auto (a bar on a terminal, plain lines otherwise), bar, plain or none (default: ${DEFAULT-VALUE}).")
     String progress;

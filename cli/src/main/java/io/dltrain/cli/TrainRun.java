@@ -16,6 +16,10 @@ import io.dltrain.runtime.optim.LrSchedule;
 import io.dltrain.runtime.optim.LrSchedules;
 import io.dltrain.runtime.optim.Optimizer;
 import io.dltrain.runtime.optim.Optimizers;
+import io.dltrain.runtime.checkpoint.Checkpoint;
+import io.dltrain.runtime.checkpoint.CheckpointException;
+import io.dltrain.runtime.checkpoint.TrainingState;
+import io.dltrain.runtime.train.CheckpointPolicy;
 import io.dltrain.runtime.train.EpochMetrics;
 import io.dltrain.runtime.train.EvalResult;
 import io.dltrain.runtime.train.TrainConfig;
@@ -29,6 +33,9 @@ import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * One training run from the command line. Everything that can be wrong with the input (options, names, data files,
@@ -50,6 +57,22 @@ final class TrainRun {
     int run() {
         // 1. Options and names: nothing is loaded or created yet. (--model and --data are checked here rather than
         //    marked required, so that `dl-train models` and the other subcommands need neither.)
+        Path resumeCkpt = null;
+        TrainingState resumeState = null;
+        if (o.resume != null) {
+            Path ckDir = o.resume.resolve(CHECKPOINTS);
+            try {
+                resumeCkpt = Checkpoint.latest(ckDir).orElseThrow(() -> usage("--resume " + o.resume + ": no checkpoint in " + ckDir
+                        + " (was it written by dl-train with checkpoints on?)"));
+                resumeState = Checkpoint.readState(resumeCkpt);
+            } catch (CheckpointException e) {
+                throw usage("--resume " + o.resume + ": " + e.getMessage());
+            }
+            if (o.out != null && !o.out.toAbsolutePath().normalize().equals(o.resume.toAbsolutePath().normalize()))
+                throw usage("--out " + o.out + " and --resume " + o.resume + " differ: a resumed run continues in its own directory; drop --out");
+            o.out = o.resume;
+            applySaved(resumeState);
+        }
         if (o.model == null) throw usage("Missing required option: --model NAME (one of: " + String.join(", ", ModelRegistry.names()) + ")");
         if (o.data == null) throw usage("Missing required option: --data NAME (one of: "
                 + String.join(", ", DatasetRegistry.entries().stream().map(DatasetRegistry.Entry::name).toList()) + ")");
@@ -60,6 +83,16 @@ final class TrainRun {
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
+        long[] every;
+        try {
+            every = o.checkpointEvery.equalsIgnoreCase("off") ? null : CheckpointPolicy.parseEvery(o.checkpointEvery);
+        } catch (IllegalArgumentException e) {
+            throw usage(e.getMessage());
+        }
+        if (o.keep < 1) throw usage("--keep must be >= 1, got " + o.keep);
+        if (resumeState != null && o.epochs < resumeState.epoch())
+            throw usage("--epochs " + o.epochs + " is fewer than the " + resumeState.epoch() + " epochs the resumed run has done; --epochs is the total");
+        if (o.maxSteps != null && o.maxSteps < 1) throw usage("--max-steps must be >= 1, got " + o.maxSteps);
         if (o.threads < 0) throw usage("--threads must be >= 0 (0 uses every core), got " + o.threads);
         ModelRegistry.Entry modelEntry;
         DatasetRegistry.Entry dataEntry;
@@ -77,7 +110,7 @@ final class TrainRun {
         }
         Path outDir = o.out != null ? o.out : Path.of("runs", modelEntry.name() + "-" + dataEntry.name() + "-"
                 + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
-        String outProblem = RunOutput.problem(outDir);
+        String outProblem = RunOutput.problem(outDir, o.resume != null);
         if (outProblem != null) throw usage(outProblem);
 
         // 2. Data (reads and validates the files) and device.
@@ -105,7 +138,12 @@ final class TrainRun {
                  DataLoader trainLoader = new DataLoader(train, split[0], o.batchSize, true, false, o.seed, o.workers, 4);
                  DataLoader valLoader = split[1] == null ? null : new DataLoader(train, split[1], o.batchSize, false, false, o.seed, o.workers, 4);
                  DataLoader testLoader = new DataLoader(data.test(), null, o.batchSize, false, false, o.seed, o.workers, 4)) {
+                if (resumeState != null) Checkpoint.load(resumeCkpt, model, opt);
                 RunOutput run = RunOutput.create(outDir);
+                if (resumeState != null) {
+                    run.truncateMetrics(resumeState.epoch());
+                    out.printf("dl-train: resuming from %s (%d epochs and %d steps done)%n", resumeCkpt, resumeState.epoch(), resumeState.step());
+                }
                 out.printf("dl-train: %s (%,d parameters) on %s (%,d train / %,d validation / %,d test samples), device %s%n",
                         modelEntry.name(), model.parameterCount(), dataEntry.name(), trainLoader.samples(),
                         valLoader == null ? 0 : valLoader.samples(), testLoader.samples(), describeDevice(be));
@@ -122,7 +160,35 @@ final class TrainRun {
                 };
                 CrossEntropyLoss loss = new CrossEntropyLoss(o.labelSmoothing);
                 Trainer trainer = new Trainer(be, config);
-                Trainer.Result result = trainer.fit(model, loss, opt, schedule, trainLoader, valLoader, listener);
+                if (every != null) trainer.checkpoints(new CheckpointPolicy(outDir.resolve(CHECKPOINTS), (int) every[0], every[1], o.keep,
+                        modelEntry.name(), dataEntry.name(), savedConfig(config)));
+                if (resumeState != null) trainer.resumeFrom(resumeState);
+                if (o.maxSteps != null) trainer.maxSteps(o.maxSteps);
+                // SIGINT / SIGTERM: the JVM runs shutdown hooks and then halts. The hook asks the loop to stop at the
+                // next step boundary and waits until it has written its checkpoint and returned.
+                AtomicBoolean signalled = new AtomicBoolean();
+                CountDownLatch fitDone = new CountDownLatch(1);
+                Thread hook = new Thread(() -> {
+                    signalled.set(true);
+                    trainer.requestStop();
+                    try { fitDone.await(120, TimeUnit.SECONDS); } catch (InterruptedException ignored) { Thread.currentThread().interrupt(); }
+                }, "dl-train-checkpoint-on-exit");
+                Runtime.getRuntime().addShutdownHook(hook);
+                Trainer.Result result;
+                try {
+                    result = trainer.fit(model, loss, opt, schedule, trainLoader, valLoader, listener);
+                    if (result.interrupted()) {
+                        out.println("dl-train: stopped " + (signalled.get() ? "on a signal" : "after --max-steps " + o.maxSteps)
+                                + (result.checkpoint() != null ? "; checkpoint " + result.checkpoint() + "; continue with --resume " + outDir
+                                                               : "; no checkpoint (--checkpoint-every off)"));
+                        out.flush();
+                        return signalled.get() ? 130 : 0;
+                    }
+                } finally {
+                    // only now may the JVM halt (after the message above, which says where the checkpoint is)
+                    fitDone.countDown();
+                    try { Runtime.getRuntime().removeShutdownHook(hook); } catch (IllegalStateException shuttingDown) { /* the hook is running */ }
+                }
                 EvalResult test;
                 if (testLoader.samples() == 0) {
                     test = new EvalResult(Double.NaN, Double.NaN, Double.NaN, 0);
@@ -143,6 +209,68 @@ final class TrainRun {
                 return 0;
             }
         }
+    }
+
+    static final String CHECKPOINTS = "checkpoints";
+
+    /** The settings a resumed run takes from its checkpoint (state.json "config" keys), with the option for each. */
+    private static final String[][] SAVED = {
+            {"batch_size", "--batch-size"}, {"lr", "--lr"}, {"optimizer", "--optimizer"}, {"momentum", "--momentum"},
+            {"weight_decay", "--weight-decay"}, {"schedule", "--schedule"}, {"label_smoothing", "--label-smoothing"},
+            {"clip_norm", "--clip-norm"}, {"seed", "--seed"}, {"val_fraction", "--val-fraction"}};
+
+    private static Map<String, Object> savedConfig(TrainConfig c) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("batch_size", c.batchSize());
+        m.put("lr", c.lr());
+        m.put("optimizer", c.optimizer());
+        m.put("momentum", c.momentum());
+        m.put("weight_decay", c.weightDecay());
+        m.put("schedule", c.schedule());
+        m.put("label_smoothing", (double) c.labelSmoothing());
+        m.put("clip_norm", (double) c.clipNorm());
+        m.put("seed", c.seed());
+        m.put("val_fraction", c.valFraction());
+        return m;
+    }
+
+    /**
+     * On --resume: settings not given on the command line are the checkpoint's; a setting given with a different
+     * value is a usage error (it would not continue the same run).
+     */
+    private void applySaved(TrainingState st) {
+        CommandLine.ParseResult pr = cl.getParseResult();
+        if (st.model() != null) {
+            if (o.model != null && !o.model.equals(st.model())) throw usage("--model " + o.model + " differs from the resumed run's " + st.model());
+            o.model = st.model();
+        }
+        if (st.dataset() != null) {
+            if (o.data != null && !o.data.equals(st.dataset())) throw usage("--data " + o.data + " differs from the resumed run's " + st.dataset());
+            o.data = st.dataset();
+        }
+        for (String[] kv : SAVED) {
+            Object saved = st.config().get(kv[0]);
+            if (saved == null) continue;
+            CommandLine.Model.OptionSpec spec = cl.getCommandSpec().findOption(kv[1]);
+            boolean given = pr != null && pr.hasMatchedOption(kv[1]);
+            Object now = spec.getValue();
+            if (given) {
+                if (!same(now, saved)) throw usage(kv[1] + " " + now + " differs from the resumed run's " + saved
+                        + "; a resumed run keeps its settings (drop " + kv[1] + ")");
+            } else {
+                Class<?> t = spec.type();
+                Object v = saved instanceof Number n
+                        ? (t == int.class || t == Integer.class ? (Object) n.intValue() : t == long.class || t == Long.class ? (Object) n.longValue()
+                           : t == float.class || t == Float.class ? (Object) n.floatValue() : (Object) n.doubleValue())
+                        : saved.toString();
+                spec.setValue(v);
+            }
+        }
+    }
+
+    private static boolean same(Object a, Object b) {
+        if (a instanceof Number x && b instanceof Number y) return x.doubleValue() == y.doubleValue();
+        return String.valueOf(a).equals(String.valueOf(b));
     }
 
     private static Module buildModel(ModelRegistry.Entry entry, Backend be, ModelSpec spec, long seed) {

@@ -28,6 +28,12 @@ public class Dropout extends Module {
     /** How many training forward calls have drawn a mask (the next call uses seed number {@code calls()}). */
     public long calls() { return calls; }
 
+    /** Sets the call count, so a run resumed from a checkpoint draws the masks the uninterrupted run would have. */
+    public void restoreCalls(long n) {
+        if (n < 0) throw new IllegalArgumentException("Dropout: calls must be >= 0, got " + n);
+        calls = n;
+    }
+
     @Override
     public Tensor forward(Tensor x) {
         if (!isTraining() || p == 0f) return x;

@@ -14,9 +14,16 @@ import io.dltrain.runtime.tensor.Scope;
 import io.dltrain.runtime.tensor.Shape;
 import io.dltrain.runtime.tensor.Tensor;
 
+import io.dltrain.runtime.checkpoint.Checkpoint;
+import io.dltrain.runtime.checkpoint.TrainingState;
+import io.dltrain.runtime.nn.Dropout;
+
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The training loop for classification: epochs of mini-batch steps (forward, loss, backward, optional gradient
@@ -39,8 +46,46 @@ public final class Trainer {
         this.config = config;
     }
 
-    /** What a fit produced. {@code bestEpoch} is the epoch with the lowest validation loss (or the last epoch). */
-    public record Result(List<EpochMetrics> epochs, boolean stoppedEarly, int bestEpoch, double seconds) {}
+    /**
+     * What a fit produced. {@code bestEpoch} is the epoch with the lowest validation loss (or the last epoch).
+     * {@code interrupted} is true when the fit stopped before its last epoch on request ({@link #requestStop},
+     * {@link #maxSteps}); {@code checkpoint} is then the checkpoint it wrote (null without a policy).
+     */
+    public record Result(List<EpochMetrics> epochs, boolean stoppedEarly, int bestEpoch, double seconds,
+                         boolean interrupted, Path checkpoint) {
+        public Result(List<EpochMetrics> epochs, boolean stoppedEarly, int bestEpoch, double seconds) {
+            this(epochs, stoppedEarly, bestEpoch, seconds, false, null);
+        }
+    }
+
+    private CheckpointPolicy policy;
+    private TrainingState resume;
+    private long maxSteps = Long.MAX_VALUE;
+    private volatile boolean stopRequested;
+
+    /** Saves checkpoints during {@link #fit} (null: none). */
+    public Trainer checkpoints(CheckpointPolicy p) { this.policy = p; return this; }
+
+    /**
+     * Continues the run a checkpoint recorded: the model and optimiser must already hold the checkpoint's tensors
+     * ({@link Checkpoint#load}); fit then starts at the saved epoch, skips the batches already done in it (the
+     * order depends only on seed and epoch, so the skip is exact), continues the LR schedule from the saved global
+     * step and restores the epoch's running sums, the metrics history and the early-stopping state.
+     */
+    public Trainer resumeFrom(TrainingState state) { this.resume = state; return this; }
+
+    /** Stops (with a checkpoint, if there is a policy) once this many optimiser steps have run in total. For tests and benchmarks. */
+    public Trainer maxSteps(long n) {
+        if (n < 1) throw new IllegalArgumentException("max steps must be >= 1, got " + n);
+        this.maxSteps = n;
+        return this;
+    }
+
+    /**
+     * Asks a running fit to stop at the next step boundary, write a checkpoint (if there is a policy) and return;
+     * safe from any thread (a shutdown hook calls it on SIGINT/SIGTERM).
+     */
+    public void requestStop() { stopRequested = true; }
 
     /**
      * Trains {@code model} for config.epochs() epochs (fewer if early stopping triggers).
@@ -55,22 +100,56 @@ public final class Trainer {
         long globalStep = 0;
         double bestVal = Double.POSITIVE_INFINITY;
         int bestEpoch = 0, sinceBest = 0;
-        boolean stopped = false;
+        int firstEpoch = 1;
+        long skip = 0, resumedSeen = 0;
+        double resumedLossSum = 0, resumedCorrect = 0;
+        if (resume != null) {
+            Map<String, Object> r = resumeMap(resume);
+            firstEpoch = resume.epoch() + 1;
+            globalStep = resume.step();
+            skip = num(r, "step_in_epoch", 0).longValue();
+            resumedLossSum = num(r, "loss_sum", 0).doubleValue();
+            resumedCorrect = num(r, "correct", 0).doubleValue();
+            resumedSeen = num(r, "seen", 0).longValue();
+            bestVal = num(r, "best_val", Double.POSITIVE_INFINITY).doubleValue();
+            bestEpoch = num(r, "best_epoch", 0).intValue();
+            sinceBest = num(r, "since_best", 0).intValue();
+            if (r.get("history") instanceof List<?> h) for (Object o : h) history.add(metricsFrom((Map<?, ?>) o));
+            if (r.get("dropout_calls") instanceof Map<?, ?> d) restoreDropout(model, "", d);
+            if (globalStep != (firstEpoch - 1) * stepsPerEpoch + skip)
+                throw new IllegalArgumentException("cannot resume: the checkpoint is at global step " + globalStep + " (epoch "
+                        + firstEpoch + ", step " + skip + " of it), which does not match " + stepsPerEpoch
+                        + " steps per epoch; resume with the batch size, validation fraction and data of the original run");
+        }
+        boolean stopped = false, interrupted = false;
+        Path written = null;
         long fitStart = System.nanoTime();
         Shape sample = train.dataset().sampleShape();
         try (Tensor lossSum = Scope.outside(() -> be.zeros(Shape.of(1)));
              Tensor correct = Scope.outside(() -> be.zeros(Shape.of(1)))) {
-            for (int epoch = 1; epoch <= config.epochs(); epoch++) {
+            for (int epoch = firstEpoch; epoch <= config.epochs(); epoch++) {
                 long epochStart = System.nanoTime();
                 model.train(true);
-                be.fill(lossSum, 0f);
-                be.fill(correct, 0f);
+                be.fill(lossSum, (float) resumedLossSum);
+                be.fill(correct, (float) resumedCorrect);
                 listener.epochStarted(epoch, config.epochs(), train.batchesPerEpoch());
                 double waitBefore = train.stats().waitSeconds();
-                long seen = 0, lastReport = System.nanoTime();
+                long seen = resumedSeen, lastReport = System.nanoTime();
+                long seenBefore = seen; // a resumed epoch's throughput counts only the samples trained in this process
                 double lr = optimizer.lr();
                 Iterator<Batch> it = train.epoch(epoch - 1);
-                for (int step = 0; it.hasNext(); step++) {
+                int step = 0;
+                for (; step < skip && it.hasNext(); step++) it.next().release();
+                skip = 0;
+                resumedLossSum = resumedCorrect = 0;
+                resumedSeen = 0;
+                for (; it.hasNext(); step++) {
+                    if (stopRequested || globalStep >= maxSteps) {
+                        interrupted = true;
+                        if (policy != null) written = save(model, optimizer, epoch - 1, globalStep, step, lossSum.item(), correct.item(),
+                                seen, bestVal, bestEpoch, sinceBest, history, lr, false);
+                        break;
+                    }
                     Batch batch = it.next();
                     int n = batch.size();
                     lr = schedule.lr(config.lr(), globalStep, stepsPerEpoch, totalSteps);
@@ -93,9 +172,14 @@ public final class Trainer {
                         boolean report = (now - lastReport) / 1e9 >= REPORT_SECONDS || !it.hasNext();
                         double shown = report ? lossT.item() : Double.NaN;
                         if (report) lastReport = now;
-                        listener.step(epoch, step + 1, train.batchesPerEpoch(), shown, seen / ((now - epochStart) / 1e9));
+                        listener.step(epoch, step + 1, train.batchesPerEpoch(), shown, (seen - seenBefore) / ((now - epochStart) / 1e9));
+                    }
+                    if (policy != null && policy.everySteps() > 0 && globalStep % policy.everySteps() == 0 && it.hasNext()) {
+                        written = save(model, optimizer, epoch - 1, globalStep, step + 1, lossSum.item(), correct.item(),
+                                seen, bestVal, bestEpoch, sinceBest, history, lr, false);
                     }
                 }
+                if (interrupted) break;
                 double trainSeconds = (System.nanoTime() - epochStart) / 1e9;
                 double trainLoss = lossSum.item() / seen, trainAcc = correct.item() / seen;
                 if (!Double.isFinite(trainLoss)) {
@@ -105,22 +189,120 @@ public final class Trainer {
                 EvalResult v = val == null ? null : evaluate(model, val, loss);
                 double seconds = (System.nanoTime() - epochStart) / 1e9;
                 EpochMetrics m = new EpochMetrics(epoch, trainLoss, trainAcc, v == null ? Double.NaN : v.loss(),
-                        v == null ? Double.NaN : v.top1(), lr, seconds, trainSeconds, seen / trainSeconds,
+                        v == null ? Double.NaN : v.top1(), lr, seconds, trainSeconds, (seen - seenBefore) / trainSeconds,
                         train.stats().waitSeconds() - waitBefore);
                 history.add(m);
                 listener.epochEnded(m);
+                boolean improved = false;
                 if (v != null) {
-                    if (v.loss() < bestVal - config.minDelta()) { bestVal = v.loss(); bestEpoch = epoch; sinceBest = 0; }
+                    if (v.loss() < bestVal - config.minDelta()) { bestVal = v.loss(); bestEpoch = epoch; sinceBest = 0; improved = true; }
                     else if (config.patience() > 0 && ++sinceBest >= config.patience()) {
                         listener.info("early stopping: validation loss has not improved by more than " + config.minDelta()
                                 + " for " + config.patience() + " epochs (best " + String.format("%.4f", bestVal) + " at epoch " + bestEpoch + ")");
                         stopped = true;
-                        break;
                     }
                 } else bestEpoch = epoch;
+                boolean stopNow = stopRequested || globalStep >= maxSteps; // read once: the checkpoint and the stop agree
+                if (policy != null) {
+                    boolean due = stopped || epoch == config.epochs() || stopNow
+                            || (policy.everyEpochs() > 0 ? epoch % policy.everyEpochs() == 0 : globalStep % policy.everySteps() == 0);
+                    if (due) written = save(model, optimizer, epoch, globalStep, 0, 0, 0, 0, bestVal, bestEpoch, sinceBest, history, lr, false);
+                    if (improved) save(model, optimizer, epoch, globalStep, 0, 0, 0, 0, bestVal, bestEpoch, sinceBest, history, lr, true);
+                }
+                if (stopped) break;
+                if (stopNow && epoch < config.epochs()) { interrupted = true; break; }
             }
         }
-        return new Result(history, stopped, bestEpoch, (System.nanoTime() - fitStart) / 1e9);
+        return new Result(history, stopped, bestEpoch, (System.nanoTime() - fitStart) / 1e9, interrupted, written);
+    }
+
+    /** Writes one checkpoint; {@code epoch} is the number of completed epochs, {@code stepInEpoch} the steps done in the next. */
+    private Path save(Module model, Optimizer optimizer, int epoch, long globalStep, long stepInEpoch, double lossSum,
+                      double correct, long seen, double bestVal, int bestEpoch, int sinceBest, List<EpochMetrics> history,
+                      double lr, boolean best) {
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("step_in_epoch", stepInEpoch);
+        r.put("loss_sum", lossSum);
+        r.put("correct", correct);
+        r.put("seen", seen);
+        if (Double.isFinite(bestVal)) r.put("best_val", bestVal);
+        r.put("best_epoch", bestEpoch);
+        r.put("since_best", sinceBest);
+        List<Object> h = new ArrayList<>();
+        for (EpochMetrics m : history) h.add(metricsMap(m));
+        r.put("history", h);
+        Map<String, Object> drop = new LinkedHashMap<>();
+        collectDropout(model, "", drop);
+        if (!drop.isEmpty()) r.put("dropout_calls", drop);
+        Map<String, Object> cfg = new LinkedHashMap<>(policy.config());
+        cfg.put(RESUME_KEY, r);
+        Map<String, Double> metrics = new LinkedHashMap<>();
+        if (!history.isEmpty()) {
+            EpochMetrics last = history.getLast();
+            metrics.put("train_loss", last.trainLoss());
+            metrics.put("train_acc", last.trainAcc());
+            if (Double.isFinite(last.valLoss())) metrics.put("val_loss", last.valLoss());
+            if (Double.isFinite(last.valAcc())) metrics.put("val_acc", last.valAcc());
+        }
+        TrainingState st = new TrainingState(epoch, globalStep, policy.model(), policy.dataset(),
+                Map.of("init", config.seed(), "data", config.seed(), "dropout", config.seed()), cfg, config.optimizer(), lr, metrics);
+        return best ? Checkpoint.save(policy.dir().resolve("best"), model, optimizer, st, 1)
+                    : Checkpoint.save(policy.dir(), model, optimizer, st, policy.keep());
+    }
+
+    /** Key of the trainer's own resume bookkeeping inside state.json's "config". */
+    public static final String RESUME_KEY = "trainer_resume";
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> resumeMap(TrainingState s) {
+        Object r = s.config().get(RESUME_KEY);
+        if (!(r instanceof Map<?, ?>))
+            throw new IllegalArgumentException("cannot resume: the checkpoint's state.json has no \"" + RESUME_KEY
+                    + "\" entry in its config (it was not written by the trainer's checkpoint policy)");
+        return (Map<String, Object>) r;
+    }
+
+    private static Number num(Map<?, ?> m, String key, double absent) {
+        Object v = m.get(key);
+        if (v == null) return absent;
+        if (!(v instanceof Number n)) throw new IllegalArgumentException("cannot resume: \"" + key + "\" in the checkpoint is not a number: " + v);
+        return n;
+    }
+
+    private static Map<String, Object> metricsMap(EpochMetrics m) {
+        Map<String, Object> o = new LinkedHashMap<>();
+        o.put("epoch", m.epoch());
+        o.put("train_loss", fin(m.trainLoss()));
+        o.put("train_acc", fin(m.trainAcc()));
+        o.put("val_loss", fin(m.valLoss()));
+        o.put("val_acc", fin(m.valAcc()));
+        o.put("lr", fin(m.lr()));
+        o.put("seconds", fin(m.seconds()));
+        o.put("train_seconds", fin(m.trainSeconds()));
+        o.put("images_per_sec", fin(m.imagesPerSec()));
+        o.put("data_wait_seconds", fin(m.dataWaitSeconds()));
+        return o;
+    }
+
+    private static Object fin(double v) { return Double.isFinite(v) ? v : null; }
+
+    private static EpochMetrics metricsFrom(Map<?, ?> o) {
+        return new EpochMetrics(num(o, "epoch", 0).intValue(), num(o, "train_loss", Double.NaN).doubleValue(),
+                num(o, "train_acc", Double.NaN).doubleValue(), num(o, "val_loss", Double.NaN).doubleValue(),
+                num(o, "val_acc", Double.NaN).doubleValue(), num(o, "lr", Double.NaN).doubleValue(),
+                num(o, "seconds", Double.NaN).doubleValue(), num(o, "train_seconds", Double.NaN).doubleValue(),
+                num(o, "images_per_sec", Double.NaN).doubleValue(), num(o, "data_wait_seconds", Double.NaN).doubleValue());
+    }
+
+    /** Dropout layers count their training calls (the mask seed); a resumed run must continue those counts. */
+    private static void collectDropout(Module m, String prefix, Map<String, Object> out) {
+        if (m instanceof Dropout d) out.put(prefix.isEmpty() ? "." : prefix, d.calls());
+        m.children().forEach((k, c) -> collectDropout(c, prefix.isEmpty() ? k : prefix + "." + k, out));
+    }
+
+    private static void restoreDropout(Module m, String prefix, Map<?, ?> calls) {
+        if (m instanceof Dropout d && calls.get(prefix.isEmpty() ? "." : prefix) instanceof Number n) d.restoreCalls(n.longValue());
+        m.children().forEach((k, c) -> restoreDropout(c, prefix.isEmpty() ? k : prefix + "." + k, calls));
     }
 
     /** Copies a host batch into device tensors {x [n, sample...], labels [n]} and hands the host buffers back. */

@@ -1,0 +1,219 @@
+package io.dltrain.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.dltrain.models.ModelRegistry;
+import io.dltrain.models.ModelSpec;
+import io.dltrain.runtime.backend.Backend;
+import io.dltrain.runtime.backend.Backends;
+import io.dltrain.runtime.checkpoint.Checkpoint;
+import io.dltrain.runtime.checkpoint.TrainingState;
+import io.dltrain.runtime.nn.Context;
+import io.dltrain.runtime.nn.Module;
+import io.dltrain.runtime.optim.Optimizer;
+import io.dltrain.runtime.optim.Optimizers;
+import io.dltrain.runtime.tensor.Scope;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static io.dltrain.cli.CliTest.JSON;
+import static io.dltrain.cli.CliTest.run;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Checkpoints and --resume end to end on a small real Fashion-MNIST subset: a run stopped at an epoch boundary or in
+ * the middle of an epoch and resumed gives bit-identical metrics to an uninterrupted run (CPU, same seed and
+ * threads), and a training process killed with SIGKILL at random moments (often while writing a checkpoint) leaves
+ * a checkpoint that loads and a run that resumes.
+ */
+class ResumeTest {
+    @TempDir static Path shared;
+    static Path subset;
+
+    @BeforeAll
+    static void makeSubset() throws IOException {
+        subset = Files.createDirectories(shared.resolve("fmnist-small"));
+        CliTest.subsetIdx(CliTest.source("train-images-idx3-ubyte.gz"), subset.resolve("train-images-idx3-ubyte.gz"), 2000);
+        CliTest.subsetIdx(CliTest.source("train-labels-idx1-ubyte.gz"), subset.resolve("train-labels-idx1-ubyte.gz"), 2000);
+        CliTest.subsetIdx(CliTest.source("t10k-images-idx3-ubyte.gz"), subset.resolve("t10k-images-idx3-ubyte.gz"), 500);
+        CliTest.subsetIdx(CliTest.source("t10k-labels-idx1-ubyte.gz"), subset.resolve("t10k-labels-idx1-ubyte.gz"), 500);
+    }
+
+    /** 2,000 images, 10% held out: 1,800 training samples, 15 steps of 128 per epoch. */
+    static String[] train(Path out, String model, int epochs, String... extra) {
+        List<String> a = new ArrayList<>(List.of("--model", model, "--data", "fashion-mnist", "--data-dir", subset.toString(),
+                "--epochs", Integer.toString(epochs), "--threads", "2", "--progress", "none", "--out", out.toString()));
+        a.addAll(List.of(extra));
+        return a.toArray(new String[0]);
+    }
+
+    static String[] resume(Path dir, int epochs, String... extra) {
+        List<String> a = new ArrayList<>(List.of("--resume", dir.toString(), "--data-dir", subset.toString(),
+                "--epochs", Integer.toString(epochs), "--threads", "2", "--progress", "none"));
+        a.addAll(List.of(extra));
+        return a.toArray(new String[0]);
+    }
+
+    static void ok(String[] args) {
+        CliTest.Result r = run(args);
+        assertEquals(0, r.code(), String.join(" ", args) + "\n" + r.err() + r.out());
+    }
+
+    /** Every epoch's losses and accuracies and the test loss are exactly equal (tolerance 0: bit-identical). */
+    static void assertSameRun(Path expected, Path actual, int epochs) throws IOException {
+        List<String> a = Files.readAllLines(expected.resolve("metrics.jsonl")), b = Files.readAllLines(actual.resolve("metrics.jsonl"));
+        assertEquals(epochs, a.size(), "uninterrupted metrics.jsonl: " + a);
+        assertEquals(epochs, b.size(), "resumed metrics.jsonl: " + b);
+        for (int i = 0; i < epochs; i++) {
+            JsonNode x = JSON.readTree(a.get(i)), y = JSON.readTree(b.get(i));
+            assertEquals(i + 1, y.get("epoch").asInt(), b.get(i));
+            for (String f : List.of("train_loss", "train_acc", "val_loss", "val_acc", "lr"))
+                assertEquals(x.get(f).asDouble(), y.get(f).asDouble(), 0.0, f + " of epoch " + (i + 1));
+        }
+        JsonNode sa = JSON.readTree(expected.resolve("summary.json").toFile()), sb = JSON.readTree(actual.resolve("summary.json").toFile());
+        assertEquals(sa.get("test_loss").asDouble(), sb.get("test_loss").asDouble(), 0.0, "test_loss");
+        assertEquals(sa.get("test_acc").asDouble(), sb.get("test_acc").asDouble(), 0.0, "test_acc");
+        assertEquals(epochs, sb.get("epochs").asInt());
+    }
+
+    static List<String> names(Path dir) throws IOException {
+        try (Stream<Path> s = Files.list(dir)) { return s.map(p -> p.getFileName().toString()).sorted().toList(); }
+    }
+
+    @Test
+    void resumingAtAnEpochBoundaryIsBitIdentical(@TempDir Path tmp) throws IOException {
+        // A 1-epoch run extended to 2: the schedule must not depend on the total (cosine's does), so step decay.
+        Path whole = tmp.resolve("whole"), parts = tmp.resolve("parts");
+        ok(train(whole, "mlp", 2, "--schedule", "step:1:0.5"));
+        ok(train(parts, "mlp", 1, "--schedule", "step:1:0.5"));
+        assertEquals(1, Files.readAllLines(parts.resolve("metrics.jsonl")).size());
+        ok(resume(parts, 2));
+        assertSameRun(whole, parts, 2);
+        // default policy: a checkpoint per epoch (15 steps each), the last 3 kept, and the best by validation loss
+        assertEquals(List.of("best", "ckpt-15", "ckpt-30"), names(parts.resolve("checkpoints")));
+        assertEquals(1, names(parts.resolve("checkpoints/best")).size());
+        TrainingState last = Checkpoint.readState(parts.resolve("checkpoints/ckpt-30"));
+        assertEquals(2, last.epoch());
+        assertEquals(30, last.step());
+        assertEquals("mlp", last.model());
+
+        // A 2-epoch cosine run stopped at the boundary (after epoch 1's 15 steps) and resumed.
+        Path cosWhole = tmp.resolve("cos-whole"), cosParts = tmp.resolve("cos-parts");
+        ok(train(cosWhole, "mlp", 2));
+        ok(train(cosParts, "mlp", 2, "--max-steps", "15"));
+        assertEquals(1, Files.readAllLines(cosParts.resolve("metrics.jsonl")).size());
+        ok(resume(cosParts, 2));
+        assertSameRun(cosWhole, cosParts, 2);
+    }
+
+    @Test
+    void resumingInTheMiddleOfAnEpochIsBitIdentical(@TempDir Path tmp) throws IOException {
+        Path whole = tmp.resolve("whole"), parts = tmp.resolve("parts");
+        ok(train(whole, "lenet5", 2, "--checkpoint-every", "4s", "--keep", "2"));
+        ok(train(parts, "lenet5", 2, "--checkpoint-every", "4s", "--keep", "2", "--max-steps", "6")); // epoch 1, step 6 of 15
+        assertTrue(!Files.exists(parts.resolve("metrics.jsonl")) || Files.readAllLines(parts.resolve("metrics.jsonl")).isEmpty());
+        assertEquals(List.of("ckpt-4", "ckpt-6"), names(parts.resolve("checkpoints")));
+        ok(resume(parts, 2, "--max-steps", "22")); // through the end of epoch 1 into epoch 2 (step 7 of it)
+        assertEquals(1, Files.readAllLines(parts.resolve("metrics.jsonl")).size());
+        ok(resume(parts, 2));
+        assertSameRun(whole, parts, 2);
+    }
+
+    @Test
+    void changedSettingsOnResumeAreUsageErrors(@TempDir Path tmp) {
+        Path parts = tmp.resolve("parts");
+        ok(train(parts, "mlp", 1, "--lr", "0.02"));
+        CliTest.Result r = run(resume(parts, 2, "--lr", "0.1"));
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("--lr 0.1 differs from the resumed run's 0.02"), r.err());
+        CliTest.Result every = run(train(tmp.resolve("never"), "mlp", 1, "--checkpoint-every", "5"));
+        assertEquals(2, every.code(), every.err());
+        assertTrue(every.err().contains("--checkpoint-every '5'"), every.err());
+        assertTrue(!Files.exists(tmp.resolve("never")));
+        CliTest.Result none = run(resume(tmp.resolve("nothing"), 2));
+        assertEquals(2, none.code(), none.err());
+        assertTrue(none.err().contains("no checkpoint in"), none.err());
+    }
+
+    /** The command line of a child JVM running the CLI with the test's classpath. */
+    static List<String> childCommand(String... args) {
+        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-Xss4m", "-Xmx1g",
+                "-cp", cp, Main.class.getName()));
+        cmd.addAll(List.of(args));
+        return cmd;
+    }
+
+    @Test
+    void killedWhileCheckpointingStillResumes(@TempDir Path tmp) throws Exception {
+        Path dir = tmp.resolve("run"), ck = dir.resolve("checkpoints");
+        SplittableRandom rnd = new SplittableRandom(7);
+        int kills = 0;
+        for (int round = 0; round < 4; round++) {
+            // every step a checkpoint (~2 MB, fsynced): most of the process's time is spent writing one
+            String[] args = Files.exists(ck) && Checkpoint.latest(ck).isPresent()
+                    ? resume(dir, 3, "--checkpoint-every", "1s", "--keep", "2")
+                    : train(dir, "mlp", 3, "--checkpoint-every", "1s", "--keep", "2");
+            Process p = new ProcessBuilder(childCommand(args)).redirectErrorStream(true)
+                    .redirectOutput(tmp.resolve("child-" + round + ".log").toFile()).start();
+            long deadline = System.nanoTime() + 20_000_000_000L;
+            while (p.isAlive() && (!Files.exists(ck) || Checkpoint.latest(ck).isEmpty()) && System.nanoTime() < deadline) Thread.sleep(5);
+            Thread.sleep(rnd.nextInt(20, 400));
+            if (p.isAlive()) { p.destroyForcibly(); kills++; }
+            assertTrue(p.waitFor(20, TimeUnit.SECONDS), "child did not end");
+            Optional<Path> latest = Checkpoint.latest(ck);
+            assertTrue(latest.isPresent(), "no checkpoint after round " + round + ": " + (Files.exists(ck) ? names(ck) : "no dir")
+                    + "\n" + Files.readString(tmp.resolve("child-" + round + ".log")));
+            loadsCleanly(latest.get());
+        }
+        assertTrue(kills > 0, "the child always finished before it could be killed");
+        CliTest.Result r = run(resume(dir, 3, "--checkpoint-every", "1s", "--keep", "2"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        List<String> lines = Files.readAllLines(dir.resolve("metrics.jsonl"));
+        assertEquals(3, lines.size(), lines.toString());
+        for (int i = 0; i < 3; i++) assertEquals(i + 1, JSON.readTree(lines.get(i)).get("epoch").asInt(), lines.toString());
+        assertTrue(Files.exists(dir.resolve("summary.json")));
+    }
+
+    @Test
+    void sigtermWritesACheckpointAtTheNextStep(@TempDir Path tmp) throws Exception {
+        Path dir = tmp.resolve("run"), log = tmp.resolve("child.log");
+        // no scheduled checkpoint within the first 1,000 steps: whatever is there was written on the signal
+        Process p = new ProcessBuilder(childCommand(train(dir, "mlp", 50, "--checkpoint-every", "1000s"))).redirectErrorStream(true)
+                .redirectOutput(log.toFile()).start();
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        while (p.isAlive() && !(Files.exists(log) && Files.readString(log).contains(" -> ")) && System.nanoTime() < deadline) Thread.sleep(5);
+        Thread.sleep(300);
+        p.destroy(); // SIGTERM
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS), "child did not end after SIGTERM");
+        String out = Files.readString(log);
+        assertTrue(out.contains("stopped on a signal; checkpoint "), out);
+        Path latest = Checkpoint.latest(dir.resolve("checkpoints")).orElseThrow(() -> new AssertionError("no checkpoint: " + out));
+        loadsCleanly(latest);
+        TrainingState s = Checkpoint.readState(latest);
+        assertTrue(s.step() > 0 && s.step() < 1000, "step " + s.step());
+    }
+
+    /** Loads the checkpoint into a fresh mlp and its optimiser: everything is validated (names, shapes, counters). */
+    static void loadsCleanly(Path checkpoint) {
+        try (Backend be = Backends.create("cpu", 1, m -> {});
+             Module model = Scope.outside(() -> ModelRegistry.get("mlp").build(new Context(be, 42), new ModelSpec(1, 28, 28, 10)));
+             Optimizer opt = Optimizers.create("sgd-nesterov", model.namedParameters(), 0.05, 0.9, 5e-4)) {
+            TrainingState s = Checkpoint.load(checkpoint, model, opt);
+            assertEquals(s.step(), opt.stepCount(), "optimizer steps vs checkpoint step");
+        }
+    }
+}

@@ -1,0 +1,93 @@
+package io.dltrain.runtime.train;
+
+import io.dltrain.runtime.backend.cpu.CpuBackend;
+import io.dltrain.runtime.checkpoint.Checkpoint;
+import io.dltrain.runtime.checkpoint.TrainingState;
+import io.dltrain.runtime.data.DataLoader;
+import io.dltrain.runtime.data.Dataset;
+import io.dltrain.runtime.nn.Context;
+import io.dltrain.runtime.nn.Dropout;
+import io.dltrain.runtime.nn.Linear;
+import io.dltrain.runtime.nn.Module;
+import io.dltrain.runtime.nn.ReLU;
+import io.dltrain.runtime.nn.Sequential;
+import io.dltrain.runtime.nn.loss.CrossEntropyLoss;
+import io.dltrain.runtime.optim.LrSchedules;
+import io.dltrain.runtime.optim.Optimizer;
+import io.dltrain.runtime.optim.Optimizers;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Trainer checkpoints and resume at the library level, on a model with dropout (whose mask seeds follow a per-layer
+ * call count that the checkpoint must carry) and a cosine schedule with Adam (step counters, LR from the global step):
+ * stopped mid-epoch and resumed, the per-epoch losses equal the uninterrupted run's exactly.
+ */
+class TrainerResumeTest {
+    static final TrainConfig CONFIG = new TrainConfig(3, 32, 0.01, "adam", 0.9, 0, "cosine", 0f, 0f, 7, 0.2, 0, 0.0, 1);
+
+    static Module model(CpuBackend be) {
+        return new Sequential(new Linear(new Context(be, 3), 8, 32), new ReLU(), new Dropout(new Context(be, 5), 0.3f),
+                new Linear(new Context(be, 4), 32, 3));
+    }
+
+    /** Runs a fit (resumed from {@code from} if not null, stopped after {@code maxSteps} if > 0) and returns its result. */
+    static Trainer.Result fit(Dataset ds, Path ckDir, long maxSteps, Path from) {
+        int[][] split = DataLoader.split(ds.size(), 0.2, 7);
+        try (CpuBackend be = new CpuBackend(2);
+             Module model = model(be);
+             Optimizer opt = Optimizers.create("adam", model.namedParameters(), 0.01, 0.9, 0);
+             DataLoader train = new DataLoader(ds, split[0], 32, true, false, 7, 1, 4);
+             DataLoader val = new DataLoader(ds, split[1], 32, false, false, 7, 1, 4)) {
+            Trainer t = new Trainer(be, CONFIG).checkpoints(new CheckpointPolicy(ckDir, 0, 4, 2, "test-mlp", "blobs", Map.of("note", "test")));
+            if (maxSteps > 0) t.maxSteps(maxSteps);
+            if (from != null) t.resumeFrom(Checkpoint.load(from, model, opt));
+            return t.fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("cosine"), train, val, TrainListener.NONE);
+        }
+    }
+
+    @Test
+    void resumedMidEpochWithDropoutMatchesTheUninterruptedRun(@TempDir Path tmp) {
+        Dataset ds = TrainerTest.blobs(300, 1); // 240 training samples: 8 steps per epoch
+        Trainer.Result whole = fit(ds, tmp.resolve("whole"), 0, null);
+        assertEquals(3, whole.epochs().size());
+        Path ck = tmp.resolve("parts");
+        Trainer.Result first = fit(ds, ck, 11, null); // epoch 2, step 3 of 8
+        assertTrue(first.interrupted());
+        assertEquals(1, first.epochs().size());
+        assertEquals(ck.toAbsolutePath().resolve("ckpt-11"), first.checkpoint());
+        TrainingState st = Checkpoint.readState(first.checkpoint());
+        assertEquals(1, st.epoch());
+        assertEquals(11, st.step());
+        Path latest = Checkpoint.latest(ck).orElseThrow();
+        Trainer.Result rest = fit(ds, ck, 0, latest);
+        assertEquals(3, rest.epochs().size(), "the history is carried over");
+        for (int e = 0; e < 3; e++) {
+            EpochMetrics a = whole.epochs().get(e), b = rest.epochs().get(e);
+            assertEquals(a.trainLoss(), b.trainLoss(), 0.0, "train loss, epoch " + (e + 1)); // bit-identical
+            assertEquals(a.trainAcc(), b.trainAcc(), 0.0, "train accuracy, epoch " + (e + 1));
+            assertEquals(a.valLoss(), b.valLoss(), 0.0, "validation loss, epoch " + (e + 1));
+            assertEquals(a.lr(), b.lr(), 0.0, "lr, epoch " + (e + 1));
+        }
+        assertEquals(whole.bestEpoch(), rest.bestEpoch());
+        assertTrue(Files.isDirectory(ck.resolve("best")), "best/ holds the lowest-validation-loss checkpoint");
+        assertEquals(whole.bestEpoch(), Checkpoint.readState(Checkpoint.latest(ck.resolve("best")).orElseThrow()).epoch());
+    }
+
+    @Test
+    void parsesIntervals() {
+        assertEquals(List.of(1L, 0L), List.of(CheckpointPolicy.parseEvery("1e")[0], CheckpointPolicy.parseEvery("1e")[1]));
+        assertEquals(List.of(0L, 500L), List.of(CheckpointPolicy.parseEvery("500s")[0], CheckpointPolicy.parseEvery("500s")[1]));
+        for (String bad : List.of("", "e", "0e", "5", "-3s", "2x", "1.5e"))
+            assertTrue(org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> CheckpointPolicy.parseEvery(bad))
+                    .getMessage().contains("--checkpoint-every"), bad);
+    }
+}
