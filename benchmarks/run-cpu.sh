@@ -23,8 +23,9 @@ header() { # file, command
   } > "$1"
 }
 
-run() { # name, command...
-  local f="$results/$1.txt"; shift
+stamp=$(date -u +%Y%m%dT%H%MZ)
+run() { # name, command... (every run keeps its own file: timings on a shared VM drift, so the spread is data)
+  local f="$results/$1-$stamp.txt"; shift
   header "$f" "$*"
   echo "== $*" >&2
   ( "$@" ) >> "$f" 2>&1
