@@ -83,6 +83,19 @@ public final class TrainOptions {
             description = "Stop (with a checkpoint) after N optimiser steps in total; for testing and benchmarking.")
     Long maxSteps;
 
+    @Option(names = "--init-from", paramLabel = "FILE",
+            description = "Transfer learning: before training, load the tensors that match (name and shape) from a model.safetensors, "
+                    + "or a run or checkpoint directory holding one; the rest keep their initial values. A report lists both.")
+    Path initFrom;
+
+    @Option(names = "--freeze", paramLabel = "PREFIX", split = ",",
+            description = "Do not train parameters whose name (as in state_dict, e.g. 1.weight) starts with PREFIX; repeatable or a comma list.")
+    java.util.List<String> freeze = new java.util.ArrayList<>();
+
+    @Option(names = "--skip-nonfinite",
+            description = "Skip an optimiser step whose loss is NaN or infinite (and count it) instead of stopping the run.")
+    boolean skipNonfinite;
+
     @Option(names = "--progress", defaultValue = "auto", paramLabel = "MODE",
             description = "auto (a bar on a terminal, plain lines otherwise), bar, plain or none (default: ${DEFAULT-VALUE}).")
     String progress;

@@ -27,7 +27,15 @@ import io.dltrain.runtime.train.TrainListener;
 import io.dltrain.runtime.train.Trainer;
 import picocli.CommandLine;
 
+import io.dltrain.runtime.checkpoint.LoadReport;
+import io.dltrain.runtime.tensor.Tensor;
+
 import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
@@ -73,6 +81,9 @@ final class TrainRun {
             o.out = o.resume;
             applySaved(resumeState);
         }
+        if (o.initFrom != null && o.resume != null)
+            throw usage("--init-from and --resume together: a resumed run's checkpoint already holds its weights; drop --init-from");
+        Path initFile = o.initFrom == null ? null : initFile(o.initFrom);
         if (o.model == null) throw usage("Missing required option: --model NAME (one of: " + String.join(", ", ModelRegistry.names()) + ")");
         if (o.data == null) throw usage("Missing required option: --data NAME (one of: "
                 + String.join(", ", DatasetRegistry.entries().stream().map(DatasetRegistry.Entry::name).toList()) + ")");
@@ -134,11 +145,17 @@ final class TrainRun {
             ModelSpec spec = new ModelSpec(shape.dim(0), shape.rank() > 1 ? shape.dim(1) : 1, shape.rank() > 2 ? shape.dim(2) : 1, train.numClasses());
             int[][] split = o.valFraction > 0 ? DataLoader.split(train.size(), o.valFraction, o.seed) : new int[][] {null, null};
             try (Module model = buildModel(modelEntry, be, spec, o.seed);
-                 Optimizer opt = Optimizers.create(o.optimizer, model.namedParameters(), o.lr, o.momentum, o.weightDecay);
+                 Optimizer opt = Optimizers.create(o.optimizer, trainable(model), o.lr, o.momentum, o.weightDecay);
                  DataLoader trainLoader = new DataLoader(train, split[0], o.batchSize, true, false, o.seed, o.workers, 4);
                  DataLoader valLoader = split[1] == null ? null : new DataLoader(train, split[1], o.batchSize, false, false, o.seed, o.workers, 4);
                  DataLoader testLoader = new DataLoader(data.test(), null, o.batchSize, false, false, o.seed, o.workers, 4)) {
                 if (resumeState != null) Checkpoint.load(resumeCkpt, model, opt);
+                LoadReport init;
+                try {
+                    init = initFile == null ? null : Checkpoint.loadInto(model, initFile, false);
+                } catch (CheckpointException e) {
+                    throw usage("--init-from " + o.initFrom + ": " + e.getMessage());
+                }
                 RunOutput run = RunOutput.create(outDir);
                 if (resumeState != null) {
                     run.truncateMetrics(resumeState.epoch());
@@ -149,6 +166,12 @@ final class TrainRun {
                         valLoader == null ? 0 : valLoader.samples(), testLoader.samples(), describeDevice(be));
                 out.printf("dl-train: %d epochs, batch %d, %s lr %s (%s), weight decay %s, seed %d -> %s%n",
                         o.epochs, o.batchSize, o.optimizer, o.lr, o.schedule, o.weightDecay, o.seed, outDir);
+                if (init != null) printInit(initFile, init);
+                if (!o.freeze.isEmpty()) {
+                    long frozen = 0;
+                    for (Map.Entry<String, Tensor> e : model.namedParameters().entrySet()) if (!e.getValue().requiresGrad()) frozen += e.getValue().numel();
+                    out.printf("dl-train: frozen (%s): %,d of %,d parameters are not trained%n", String.join(", ", o.freeze), frozen, model.parameterCount());
+                }
                 out.flush();
                 Progress progress = new Progress(progressMode, out);
                 Curves curves = new Curves(outDir, msg -> { out.println("dl-train: warning: " + msg); out.flush(); });
@@ -213,13 +236,69 @@ final class TrainRun {
 
     static final String CHECKPOINTS = "checkpoints";
 
+    /**
+     * The model.safetensors that --init-from names: the file itself, or in a directory: its model.safetensors (a
+     * checkpoint or a run's model/ directory), the run's model/model.safetensors, or its latest checkpoint's.
+     */
+    private Path initFile(Path given) {
+        if (Files.isRegularFile(given)) return given;
+        if (!Files.isDirectory(given)) throw usage("--init-from " + given + ": no such file or directory");
+        for (Path p : List.of(given.resolve(Checkpoint.MODEL_FILE), given.resolve(SavedModel.DIR).resolve(Checkpoint.MODEL_FILE)))
+            if (Files.isRegularFile(p)) return p;
+        try {
+            var latest = Checkpoint.latest(given.resolve(CHECKPOINTS));
+            if (latest.isPresent() && Files.isRegularFile(latest.get().resolve(Checkpoint.MODEL_FILE))) return latest.get().resolve(Checkpoint.MODEL_FILE);
+        } catch (CheckpointException e) {
+            throw usage("--init-from " + given + ": " + e.getMessage());
+        }
+        throw usage("--init-from " + given + ": no " + Checkpoint.MODEL_FILE + " in it, in " + given.resolve(SavedModel.DIR)
+                + " or in a checkpoint under " + given.resolve(CHECKPOINTS) + "; name the file itself");
+    }
+
+    /**
+     * Applies --freeze (requiresGrad(false) on every parameter whose state_dict name starts with a prefix) and returns
+     * the parameters left to train, for the optimiser. A prefix that matches nothing is a usage error (a typo would
+     * otherwise silently train everything).
+     */
+    private Map<String, Tensor> trainable(Module model) {
+        Map<String, Tensor> all = model.namedParameters(), left = new LinkedHashMap<>();
+        Set<String> used = new HashSet<>();
+        for (Map.Entry<String, Tensor> e : all.entrySet()) {
+            String hit = null;
+            for (String p : o.freeze) if (e.getKey().startsWith(p)) { hit = p; used.add(p); }
+            if (hit != null) e.getValue().requiresGrad(false);
+            else left.put(e.getKey(), e.getValue());
+        }
+        for (String p : o.freeze) {
+            if (p.isEmpty()) throw usage("--freeze: an empty prefix would freeze every parameter");
+            if (!used.contains(p)) {
+                List<String> names = new ArrayList<>(all.keySet());
+                throw usage("--freeze " + p + " matches no parameter of " + o.model + "; its parameters are "
+                        + (names.size() <= 12 ? names : names.subList(0, 12) + " and " + (names.size() - 12) + " more"));
+            }
+        }
+        if (left.isEmpty()) throw usage("--freeze " + String.join(",", o.freeze) + " freezes every parameter of " + o.model + "; nothing would train");
+        return left;
+    }
+
+    private void printInit(Path file, LoadReport r) {
+        out.printf("dl-train: init from %s: %d tensors loaded, %d skipped (left at their initial values), %d in the file unused%n",
+                file, r.loaded().size(), r.skipped().size(), r.unexpected().size());
+        for (LoadReport.Skipped k : r.skipped()) out.println("dl-train:   skipped " + k);
+        if (!r.unexpected().isEmpty()) {
+            List<String> u = r.unexpected();
+            out.println("dl-train:   unused in the file: " + (u.size() <= 10 ? u : u.subList(0, 10) + " and " + (u.size() - 10) + " more"));
+        }
+        if (r.loaded().isEmpty()) out.println("dl-train: warning: nothing in " + file + " matches " + o.model + "; training starts from scratch");
+    }
+
     /** The settings a resumed run takes from its checkpoint (state.json "config" keys), with the option for each. */
     private static final String[][] SAVED = {
             {"batch_size", "--batch-size"}, {"lr", "--lr"}, {"optimizer", "--optimizer"}, {"momentum", "--momentum"},
             {"weight_decay", "--weight-decay"}, {"schedule", "--schedule"}, {"label_smoothing", "--label-smoothing"},
             {"clip_norm", "--clip-norm"}, {"seed", "--seed"}, {"val_fraction", "--val-fraction"}};
 
-    private static Map<String, Object> savedConfig(TrainConfig c) {
+    private Map<String, Object> savedConfig(TrainConfig c) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("batch_size", c.batchSize());
         m.put("lr", c.lr());
@@ -231,6 +310,7 @@ final class TrainRun {
         m.put("clip_norm", (double) c.clipNorm());
         m.put("seed", c.seed());
         m.put("val_fraction", c.valFraction());
+        m.put("freeze", List.copyOf(o.freeze));
         return m;
     }
 
@@ -247,6 +327,12 @@ final class TrainRun {
         if (st.dataset() != null) {
             if (o.data != null && !o.data.equals(st.dataset())) throw usage("--data " + o.data + " differs from the resumed run's " + st.dataset());
             o.data = st.dataset();
+        }
+        if (st.config().get("freeze") instanceof List<?> f) {
+            List<String> saved = f.stream().map(String::valueOf).toList();
+            if (pr != null && pr.hasMatchedOption("--freeze") && !saved.equals(o.freeze))
+                throw usage("--freeze " + String.join(",", o.freeze) + " differs from the resumed run's " + String.join(",", saved) + "; drop --freeze");
+            o.freeze = new ArrayList<>(saved);
         }
         for (String[] kv : SAVED) {
             Object saved = st.config().get(kv[0]);
@@ -313,6 +399,8 @@ final class TrainRun {
         cfg.put("seed", config.seed());
         cfg.put("val_fraction", config.valFraction());
         cfg.put("patience", config.patience());
+        if (o.initFrom != null) cfg.put("init_from", o.initFrom.toString());
+        if (!o.freeze.isEmpty()) cfg.put("freeze", List.copyOf(o.freeze));
         s.put("config", cfg);
         s.put("backend", be.describe());
         s.put("dl_train_version", VersionProvider.version());

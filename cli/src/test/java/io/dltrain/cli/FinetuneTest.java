@@ -1,0 +1,114 @@
+package io.dltrain.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.dltrain.runtime.checkpoint.LoadedTensor;
+import io.dltrain.runtime.checkpoint.SafeTensors;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+
+import static io.dltrain.cli.CliTest.JSON;
+import static io.dltrain.cli.CliTest.run;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Transfer learning (--init-from, --freeze) and non-finite losses (--skip-nonfinite, the diverged-run error) end to
+ * end on a small real Fashion-MNIST subset.
+ */
+class FinetuneTest {
+    @TempDir static Path shared;
+    static Path subset, base;
+
+    @BeforeAll
+    static void makeSubsetAndBaseRun() throws IOException {
+        subset = Files.createDirectories(shared.resolve("fmnist-small"));
+        CliTest.subsetIdx(CliTest.source("train-images-idx3-ubyte.gz"), subset.resolve("train-images-idx3-ubyte.gz"), 2000);
+        CliTest.subsetIdx(CliTest.source("train-labels-idx1-ubyte.gz"), subset.resolve("train-labels-idx1-ubyte.gz"), 2000);
+        CliTest.subsetIdx(CliTest.source("t10k-images-idx3-ubyte.gz"), subset.resolve("t10k-images-idx3-ubyte.gz"), 500);
+        CliTest.subsetIdx(CliTest.source("t10k-labels-idx1-ubyte.gz"), subset.resolve("t10k-labels-idx1-ubyte.gz"), 500);
+        base = shared.resolve("base");
+        CliTest.Result r = run(train(base, "mlp", 1));
+        assertEquals(0, r.code(), r.err() + r.out());
+    }
+
+    static String[] train(Path out, String model, int epochs, String... extra) {
+        List<String> a = new ArrayList<>(List.of("--model", model, "--data", "fashion-mnist", "--data-dir", subset.toString(),
+                "--epochs", Integer.toString(epochs), "--threads", "2", "--progress", "none", "--checkpoint-every", "off",
+                "--out", out.toString()));
+        a.addAll(List.of(extra));
+        return a.toArray(new String[0]);
+    }
+
+    static Map<String, LoadedTensor> weights(Path run) {
+        return SafeTensors.read(run.resolve("model").resolve("model.safetensors")).tensors();
+    }
+
+    @Test
+    void fineTuneWithFrozenLayersKeepsThemBitIdentical(@TempDir Path tmp) throws IOException {
+        Map<String, LoadedTensor> before = weights(base);
+        Path out = tmp.resolve("ft");
+        // mlp is Flatten "0", Linear "1", ReLU, Linear "3", ..., so "1." and "3." are its first two Linear layers
+        CliTest.Result r = run(train(out, "mlp", 1, "--init-from", base.toString(), "--freeze", "1.,3."));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("init from " + base.resolve("model").resolve("model.safetensors") + ": " + before.size()
+                + " tensors loaded, 0 skipped"), r.out());
+        assertTrue(r.out().contains("frozen (1., 3.)"), r.out());
+        Map<String, LoadedTensor> after = weights(out);
+        assertEquals(before.keySet(), after.keySet());
+        int frozen = 0, changed = 0;
+        for (String k : before.keySet()) {
+            if (k.startsWith("1.") || k.startsWith("3.")) {
+                assertArrayEquals(before.get(k).floats(), after.get(k).floats(), k + " is frozen but changed");
+                frozen++;
+            } else {
+                assertFalse(Arrays.equals(before.get(k).floats(), after.get(k).floats()), k + " is trained but did not change");
+                changed++;
+            }
+        }
+        assertEquals(4, frozen, before.keySet().toString());
+        assertTrue(changed >= 2, before.keySet().toString());
+        JsonNode s = JSON.readTree(out.resolve("summary.json").toFile());
+        // starting from the 1-epoch run (itself ~70% on this subset; chance is 10%), one more epoch stays well above chance
+        assertTrue(s.get("test_acc").asDouble() > 0.6, "test accuracy " + s.get("test_acc"));
+        assertEquals(base.toString(), s.get("config").get("init_from").asText());
+    }
+
+    @Test
+    void aMismatchedModelIsSkippedTensorByTensor(@TempDir Path tmp) throws IOException {
+        Path out = tmp.resolve("lenet");
+        CliTest.Result r = run(train(out, "lenet5", 1, "--init-from", base.resolve("model").resolve("model.safetensors").toString(),
+                "--max-steps", "2"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        Map<String, LoadedTensor> file = weights(base);
+        // every lenet5 tensor is reported: skipped with its reason, or loaded only if name and shape agree with the file
+        List<String> skippedLines = r.out().lines().filter(l -> l.startsWith("dl-train:   skipped ")).toList();
+        assertFalse(skippedLines.isEmpty(), r.out());
+        for (String l : skippedLines) {
+            String key = l.substring("dl-train:   skipped ".length()).split(" ")[0];
+            assertTrue(l.contains(file.containsKey(key) ? "(shape mismatch: file [" : "(missing"), l);
+        }
+        assertTrue(r.out().contains(" tensors loaded, " + skippedLines.size() + " skipped"), r.out());
+    }
+
+    @Test
+    void aFreezePrefixThatMatchesNothingIsAUsageError(@TempDir Path tmp) {
+        CliTest.Result r = run(train(tmp.resolve("x"), "mlp", 1, "--freeze", "features."));
+        assertEquals(2, r.code(), r.out());
+        assertTrue(r.err().contains("--freeze features. matches no parameter of mlp") && r.err().contains("1.weight"), r.err());
+        assertFalse(Files.exists(tmp.resolve("x")));
+        r = run(train(tmp.resolve("y"), "mlp", 1, "--init-from", tmp.resolve("nothing").toString()));
+        assertEquals(2, r.code(), r.out());
+        assertTrue(r.err().contains("--init-from"), r.err());
+    }
+}
