@@ -99,6 +99,7 @@ final class RunOutput {
         row.put("train_seconds", m.trainSeconds());
         row.put("images_per_sec", m.imagesPerSec());
         row.put("data_wait_seconds", m.dataWaitSeconds());
+        row.put("skipped_steps", m.skippedSteps());
         try {
             Files.writeString(dir.resolve("metrics.jsonl"), JSON.writeValueAsString(row) + "\n",
                     StandardOpenOption.CREATE, StandardOpenOption.APPEND, StandardOpenOption.WRITE, StandardOpenOption.SYNC);

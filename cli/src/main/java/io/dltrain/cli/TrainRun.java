@@ -187,6 +187,7 @@ final class TrainRun {
                         modelEntry.name(), dataEntry.name(), savedConfig(config)));
                 if (resumeState != null) trainer.resumeFrom(resumeState);
                 if (o.maxSteps != null) trainer.maxSteps(o.maxSteps);
+                trainer.skipNonfinite(o.skipNonfinite);
                 // SIGINT / SIGTERM: the JVM runs shutdown hooks and then halts. The hook asks the loop to stop at the
                 // next step boundary and waits until it has written its checkpoint and returned.
                 AtomicBoolean signalled = new AtomicBoolean();
@@ -222,6 +223,8 @@ final class TrainRun {
                     out.printf("test: loss %.4f  top-1 %.2f%%  top-5 %s  (%,d samples)  total %.1fs%n",
                             test.loss(), 100 * test.top1(), top5, test.samples(), result.seconds());
                 }
+                long skippedSteps = result.epochs().stream().mapToLong(EpochMetrics::skippedSteps).sum();
+                if (o.skipNonfinite) out.printf("dl-train: skipped %d steps with a non-finite loss (--skip-nonfinite)%n", skippedSteps);
                 // --- final model for `dl-train eval` / `predict`: <out>/model/{model.safetensors, model.json} ---
                 SavedModel.write(outDir, modelEntry.name(), dataEntry.name(), spec, train, model);
                 // ---
@@ -384,6 +387,7 @@ final class TrainRun {
         s.put("test_top5", RunOutput.finiteOrNull(test.top5()));
         s.put("test_samples", test.samples());
         s.put("total_seconds", result.seconds());
+        s.put("skipped_steps", result.epochs().stream().mapToLong(EpochMetrics::skippedSteps).sum());
         s.put("parameters", m.parameterCount());
         s.put("train_samples", trainLoader.samples());
         s.put("val_samples", valLoader == null ? 0 : valLoader.samples());

@@ -44,9 +44,9 @@ class FinetuneTest {
 
     static String[] train(Path out, String model, int epochs, String... extra) {
         List<String> a = new ArrayList<>(List.of("--model", model, "--data", "fashion-mnist", "--data-dir", subset.toString(),
-                "--epochs", Integer.toString(epochs), "--threads", "2", "--progress", "none", "--checkpoint-every", "off",
-                "--out", out.toString()));
+                "--epochs", Integer.toString(epochs), "--threads", "2", "--progress", "none", "--out", out.toString()));
         a.addAll(List.of(extra));
+        if (!a.contains("--checkpoint-every")) a.addAll(List.of("--checkpoint-every", "off"));
         return a.toArray(new String[0]);
     }
 
@@ -110,5 +110,36 @@ class FinetuneTest {
         r = run(train(tmp.resolve("y"), "mlp", 1, "--init-from", tmp.resolve("nothing").toString()));
         assertEquals(2, r.code(), r.out());
         assertTrue(r.err().contains("--init-from"), r.err());
+    }
+
+    @Test
+    void aDivergingRunStopsWithTheStepAndLayer(@TempDir Path tmp) throws IOException {
+        Path out = tmp.resolve("lr");
+        // lr 1e6 with weight decay 5e-4 multiplies the weights by about -500 per step: they overflow within a few steps
+        CliTest.Result r = run(train(out, "mlp", 1, "--lr", "1e6", "--checkpoint-every", "1e"));
+        assertEquals(1, r.code(), r.out() + r.err());
+        assertTrue(r.err().matches("(?s).*training diverged: the loss is (NaN|Infinity|-Infinity) at epoch 1, step \\d+ .*"), r.err());
+        assertTrue(r.err().matches("(?s).*the first non-finite gradient is \\d+\\.(weight|bias) \\[.*"), r.err());
+        assertTrue(r.err().contains("Try a lower --lr, or --clip-norm 1, or --skip-nonfinite"), r.err());
+        // either a checkpoint of finite weights, or the message says why there is none
+        if (r.err().contains("the last good state is checkpointed in ")) {
+            assertTrue(Files.isDirectory(out.resolve("checkpoints")));
+        } else {
+            assertTrue(r.err().contains("the weights are already non-finite"), r.err());
+        }
+    }
+
+    @Test
+    void skipNonfiniteSkipsAndCountsTheBadSteps(@TempDir Path tmp) throws IOException {
+        Path out = tmp.resolve("skip");
+        CliTest.Result r = run(train(out, "mlp", 1, "--lr", "1e6", "--skip-nonfinite"));
+        assertEquals(0, r.code(), r.out() + r.err());
+        JsonNode s = JSON.readTree(out.resolve("summary.json").toFile());
+        long skipped = s.get("skipped_steps").asLong();
+        // 1,800 training samples in batches of 128: 15 steps; some ran before the weights overflowed
+        assertTrue(skipped > 0 && skipped < 15, "skipped " + skipped);
+        assertEquals(skipped, JSON.readTree(Files.readAllLines(out.resolve("metrics.jsonl")).getFirst()).get("skipped_steps").asLong());
+        assertTrue(r.out().contains("skipped " + skipped + " steps with a non-finite loss"), r.out());
+        assertEquals(0, JSON.readTree(base.resolve("summary.json").toFile()).get("skipped_steps").asLong());
     }
 }

@@ -62,6 +62,16 @@ public final class Trainer {
     private TrainingState resume;
     private long maxSteps = Long.MAX_VALUE;
     private volatile boolean stopRequested;
+    private boolean skipNonfinite;
+
+    /**
+     * What to do when a step's loss is NaN or infinite. Off (the default): stop, after saving a checkpoint of the last
+     * good state if there is a policy (the optimiser has not stepped on the bad gradients), by throwing
+     * {@link TrainingDivergedException} naming the epoch, the step and the first parameter (in module order) whose
+     * gradient is not finite. On: skip that step's optimiser update and count it ({@link EpochMetrics#skippedSteps});
+     * an epoch in which every step was skipped still stops the run.
+     */
+    public Trainer skipNonfinite(boolean on) { this.skipNonfinite = on; return this; }
 
     /** Saves checkpoints during {@link #fit} (null: none). */
     public Trainer checkpoints(CheckpointPolicy p) { this.policy = p; return this; }
@@ -136,6 +146,7 @@ public final class Trainer {
                 double waitBefore = train.stats().waitSeconds();
                 long seen = resumedSeen, lastReport = System.nanoTime();
                 long seenBefore = seen; // a resumed epoch's throughput counts only the samples trained in this process
+                long skipped = 0, stepsRun = 0;
                 double lr = optimizer.lr();
                 Iterator<Batch> it = train.epoch(epoch - 1);
                 int step = 0;
@@ -162,6 +173,31 @@ public final class Trainer {
                         lossT = loss.compute(out, y);
                         optimizer.zeroGrad();
                         lossT.backward();
+                        // one read of the one-element loss per step: free on the CPU; gradients are scanned only when it is bad
+                        double lossValue = lossT.item();
+                        stepsRun++;
+                        if (!Double.isFinite(lossValue)) {
+                            if (!skipNonfinite) {
+                                String layer = firstNonfinite(model, true);
+                                // the optimiser has not stepped on these gradients, but an earlier update may already
+                                // have overflowed the weights: a checkpoint of those would not be a good state
+                                String badWeight = firstNonfinite(model, false);
+                                if (policy != null && badWeight == null) save(model, optimizer, epoch - 1, globalStep, step, lossSum.item(), correct.item(),
+                                        seen, bestVal, bestEpoch, sinceBest, history, lr, false);
+                                throw new TrainingDivergedException("training diverged: the loss is " + lossValue + " at epoch " + epoch
+                                        + ", step " + (step + 1) + " (global step " + (globalStep + 1) + ", learning rate " + lr + "); "
+                                        + (layer == null ? "every gradient is finite" : "the first non-finite gradient is " + layer)
+                                        + (badWeight != null ? "; the weights are already non-finite (" + badWeight
+                                                + ": the previous update overflowed), so no checkpoint was written"
+                                           : policy != null ? "; the last good state is checkpointed in " + policy.dir() : "")
+                                        + ". Try a lower --lr, or --clip-norm 1, or --skip-nonfinite");
+                            }
+                            optimizer.zeroGrad();
+                            skipped++;
+                            globalStep++; // the step counts for the schedule and for resuming (batches done), not for the optimiser
+                            listener.step(epoch, step + 1, train.batchesPerEpoch(), lossValue, (seen - seenBefore) / ((System.nanoTime() - epochStart) / 1e9));
+                            continue;
+                        }
                         if (config.clipNorm() > 0) GradClip.clipByGlobalNorm(model.parameters(), config.clipNorm());
                         optimizer.step();
                         be.axpy(n, lossT, lossSum);
@@ -170,7 +206,7 @@ public final class Trainer {
                         seen += n;
                         long now = System.nanoTime();
                         boolean report = (now - lastReport) / 1e9 >= REPORT_SECONDS || !it.hasNext();
-                        double shown = report ? lossT.item() : Double.NaN;
+                        double shown = report ? lossValue : Double.NaN;
                         if (report) lastReport = now;
                         listener.step(epoch, step + 1, train.batchesPerEpoch(), shown, (seen - seenBefore) / ((now - epochStart) / 1e9));
                     }
@@ -180,6 +216,12 @@ public final class Trainer {
                     }
                 }
                 if (interrupted) break;
+                if (skipped > 0) {
+                    listener.info("epoch " + epoch + ": skipped " + skipped + " of " + stepsRun + " steps with a non-finite loss (--skip-nonfinite)");
+                    if (skipped == stepsRun) throw new TrainingDivergedException("training diverged: every step of epoch " + epoch
+                            + " (" + skipped + ") had a non-finite loss (learning rate " + lr + "); skipping them cannot recover. "
+                            + "Try a lower --lr, or --clip-norm 1");
+                }
                 double trainSeconds = (System.nanoTime() - epochStart) / 1e9;
                 double trainLoss = lossSum.item() / seen, trainAcc = correct.item() / seen;
                 if (!Double.isFinite(trainLoss)) {
@@ -190,7 +232,7 @@ public final class Trainer {
                 double seconds = (System.nanoTime() - epochStart) / 1e9;
                 EpochMetrics m = new EpochMetrics(epoch, trainLoss, trainAcc, v == null ? Double.NaN : v.loss(),
                         v == null ? Double.NaN : v.top1(), lr, seconds, trainSeconds, (seen - seenBefore) / trainSeconds,
-                        train.stats().waitSeconds() - waitBefore);
+                        train.stats().waitSeconds() - waitBefore, skipped);
                 history.add(m);
                 listener.epochEnded(m);
                 boolean improved = false;
@@ -214,6 +256,23 @@ public final class Trainer {
             }
         }
         return new Result(history, stopped, bestEpoch, (System.nanoTime() - fitStart) / 1e9, interrupted, written);
+    }
+
+    /**
+     * The name and shape of the first parameter, in module order, whose gradient (or, with {@code grads} false, whose
+     * value) has a NaN or infinite element; null if none. Runs only after a bad loss, so its reads cost nothing per step.
+     */
+    private String firstNonfinite(Module model, boolean grads) {
+        try (Scope s = Scope.open()) {
+            Tensor flag = be.zeros(Shape.of(1));
+            for (Map.Entry<String, Tensor> e : model.namedParameters().entrySet()) {
+                Tensor g = grads ? e.getValue().grad() : e.getValue();
+                if (g == null) continue;
+                be.checkFinite(g, flag);
+                if (flag.item() != 0) return e.getKey() + " " + e.getValue().shape();
+            }
+            return null;
+        }
     }
 
     /** Writes one checkpoint; {@code epoch} is the number of completed epochs, {@code stepInEpoch} the steps done in the next. */
@@ -281,6 +340,7 @@ public final class Trainer {
         o.put("train_seconds", fin(m.trainSeconds()));
         o.put("images_per_sec", fin(m.imagesPerSec()));
         o.put("data_wait_seconds", fin(m.dataWaitSeconds()));
+        o.put("skipped_steps", m.skippedSteps());
         return o;
     }
 
@@ -291,7 +351,8 @@ public final class Trainer {
                 num(o, "train_acc", Double.NaN).doubleValue(), num(o, "val_loss", Double.NaN).doubleValue(),
                 num(o, "val_acc", Double.NaN).doubleValue(), num(o, "lr", Double.NaN).doubleValue(),
                 num(o, "seconds", Double.NaN).doubleValue(), num(o, "train_seconds", Double.NaN).doubleValue(),
-                num(o, "images_per_sec", Double.NaN).doubleValue(), num(o, "data_wait_seconds", Double.NaN).doubleValue());
+                num(o, "images_per_sec", Double.NaN).doubleValue(), num(o, "data_wait_seconds", Double.NaN).doubleValue(),
+                num(o, "skipped_steps", 0).longValue());
     }
 
     /** Dropout layers count their training calls (the mask seed); a resumed run must continue those counts. */
