@@ -1,0 +1,92 @@
+package io.dltrain.runtime.train;
+
+import io.dltrain.runtime.backend.cpu.CpuBackend;
+import io.dltrain.runtime.checkpoint.Checkpoint;
+import io.dltrain.runtime.data.DataLoader;
+import io.dltrain.runtime.data.Dataset;
+import io.dltrain.runtime.nn.Context;
+import io.dltrain.runtime.nn.Linear;
+import io.dltrain.runtime.nn.Module;
+import io.dltrain.runtime.nn.ReLU;
+import io.dltrain.runtime.nn.Sequential;
+import io.dltrain.runtime.nn.loss.CrossEntropyLoss;
+import io.dltrain.runtime.optim.LrSchedules;
+import io.dltrain.runtime.optim.Optimizer;
+import io.dltrain.runtime.optim.Optimizers;
+import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Non-finite losses: a batch holding a NaN sample makes its loss and every gradient NaN. Without --skip-nonfinite the
+ * fit stops at that step, naming it and the first parameter with a non-finite gradient, after checkpointing the state
+ * before it; with it, exactly the poisoned batches are skipped and the weights stay finite.
+ */
+class TrainerNonFiniteTest {
+    /** Samples 40 and 200 of 320 are NaN: without shuffling, batches of 32 number 2 and 7 (1-based) are poisoned. */
+    static Dataset poisoned() {
+        Dataset blobs = TrainerTest.blobs(320, 1);
+        Set<Integer> bad = Set.of(40, 200);
+        return new Dataset() {
+            public String name() { return "poisoned-blobs"; }
+            public int size() { return blobs.size(); }
+            public Shape sampleShape() { return blobs.sampleShape(); }
+            public int numClasses() { return blobs.numClasses(); }
+            public List<String> classNames() { return blobs.classNames(); }
+            public int read(int i, float[] dst, int off) {
+                int y = blobs.read(i, dst, off);
+                if (bad.contains(i)) dst[off + 3] = Float.NaN;
+                return y;
+            }
+        };
+    }
+
+    static TrainConfig config() { return new TrainConfig(2, 32, 0.05, "sgd", 0.9, 0, "constant", 0f, 0f, 7, 0, 0, 0.0, 1); }
+
+    @Test
+    void skipsExactlyThePoisonedSteps() {
+        try (CpuBackend be = new CpuBackend(2);
+             Module model = new Sequential(new Linear(new Context(be, 3), 8, 16), new ReLU(), new Linear(new Context(be, 4), 16, 3));
+             Optimizer opt = Optimizers.create("sgd", model.namedParameters(), 0.05, 0.9, 0);
+             DataLoader train = new DataLoader(poisoned(), null, 32, false, false, 7, 1, 4)) {
+            Trainer.Result r = new Trainer(be, config()).skipNonfinite(true)
+                    .fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, null, TrainListener.NONE);
+            assertEquals(2, r.epochs().size());
+            for (EpochMetrics m : r.epochs()) {
+                assertEquals(2, m.skippedSteps(), "epoch " + m.epoch());
+                assertTrue(Double.isFinite(m.trainLoss()), "the loss is over the 8 good steps: " + m.trainLoss());
+            }
+            assertEquals(16, opt.stepCount(), "2 epochs x (10 steps - 2 skipped)");
+            for (Map.Entry<String, Tensor> e : model.namedParameters().entrySet())
+                for (float v : e.getValue().toFloatArray()) assertTrue(Float.isFinite(v), e.getKey());
+        }
+    }
+
+    @Test
+    void stopsAtTheFirstPoisonedStepWithACheckpointOfTheStateBefore(@TempDir Path dir) {
+        try (CpuBackend be = new CpuBackend(2);
+             Module model = new Sequential(new Linear(new Context(be, 3), 8, 16), new ReLU(), new Linear(new Context(be, 4), 16, 3));
+             Optimizer opt = Optimizers.create("sgd", model.namedParameters(), 0.05, 0.9, 0);
+             DataLoader train = new DataLoader(poisoned(), null, 32, false, false, 7, 1, 4)) {
+            Trainer t = new Trainer(be, config()).checkpoints(new CheckpointPolicy(dir, 1, 0, 2, "m", "d", Map.of()));
+            TrainingDivergedException e = assertThrows(TrainingDivergedException.class, () ->
+                    t.fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, null, TrainListener.NONE));
+            assertTrue(e.getMessage().contains("the loss is NaN at epoch 1, step 2 (global step 2"), e.getMessage());
+            assertTrue(e.getMessage().contains("the first non-finite gradient is 0.weight [16, 8]"), e.getMessage());
+            assertTrue(e.getMessage().contains("Try a lower --lr, or --clip-norm 1, or --skip-nonfinite"), e.getMessage());
+            assertEquals(1, opt.stepCount(), "the optimiser did not step on the NaN gradients");
+            Path ck = Checkpoint.latest(dir).orElseThrow();
+            assertEquals(1, Checkpoint.readState(ck).step());
+        }
+    }
+}
