@@ -85,6 +85,21 @@ class FinetuneTest {
     }
 
     @Test
+    void aResumedRunKeepsItsFrozenLayers(@TempDir Path tmp) throws IOException {
+        Map<String, LoadedTensor> before = weights(base);
+        Path out = tmp.resolve("ft");
+        CliTest.Result r = run(train(out, "mlp", 2, "--init-from", base.toString(), "--freeze", "1.", "--checkpoint-every", "1e", "--max-steps", "20"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        r = run("--resume", out.toString(), "--epochs", "2", "--threads", "2", "--progress", "none", "--data-dir", subset.toString());
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("frozen (1.)"), r.out());
+        Map<String, LoadedTensor> after = weights(out);
+        assertArrayEquals(before.get("1.weight").floats(), after.get("1.weight").floats());
+        assertArrayEquals(before.get("1.bias").floats(), after.get("1.bias").floats());
+        assertFalse(Arrays.equals(before.get("3.weight").floats(), after.get("3.weight").floats()));
+    }
+
+    @Test
     void aMismatchedModelIsSkippedTensorByTensor(@TempDir Path tmp) throws IOException {
         Path out = tmp.resolve("lenet");
         CliTest.Result r = run(train(out, "lenet5", 1, "--init-from", base.resolve("model").resolve("model.safetensors").toString(),
