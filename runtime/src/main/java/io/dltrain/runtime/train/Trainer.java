@@ -63,6 +63,8 @@ public final class Trainer {
     private long maxSteps = Long.MAX_VALUE;
     private volatile boolean stopRequested;
     private boolean skipNonfinite;
+    /** Steps of the current epoch skipped for a non-finite loss; a field so that a mid-epoch checkpoint records it. */
+    private long epochSkipped;
 
     /**
      * What to do when a step's loss is NaN or infinite. Off (the default): stop, after saving a checkpoint of the last
@@ -111,7 +113,7 @@ public final class Trainer {
         double bestVal = Double.POSITIVE_INFINITY;
         int bestEpoch = 0, sinceBest = 0;
         int firstEpoch = 1;
-        long skip = 0, resumedSeen = 0;
+        long skip = 0, resumedSeen = 0, resumedSkipped = 0;
         double resumedLossSum = 0, resumedCorrect = 0;
         if (resume != null) {
             Map<String, Object> r = resumeMap(resume);
@@ -121,6 +123,7 @@ public final class Trainer {
             resumedLossSum = num(r, "loss_sum", 0).doubleValue();
             resumedCorrect = num(r, "correct", 0).doubleValue();
             resumedSeen = num(r, "seen", 0).longValue();
+            resumedSkipped = num(r, "skipped_steps", 0).longValue();
             bestVal = num(r, "best_val", Double.POSITIVE_INFINITY).doubleValue();
             bestEpoch = num(r, "best_epoch", 0).intValue();
             sinceBest = num(r, "since_best", 0).intValue();
@@ -146,7 +149,8 @@ public final class Trainer {
                 double waitBefore = train.stats().waitSeconds();
                 long seen = resumedSeen, lastReport = System.nanoTime();
                 long seenBefore = seen; // a resumed epoch's throughput counts only the samples trained in this process
-                long skipped = 0, stepsRun = 0;
+                epochSkipped = resumedSkipped;
+                resumedSkipped = 0;
                 double lr = optimizer.lr();
                 Iterator<Batch> it = train.epoch(epoch - 1);
                 int step = 0;
@@ -175,7 +179,6 @@ public final class Trainer {
                         lossT.backward();
                         // one read of the one-element loss per step: free on the CPU; gradients are scanned only when it is bad
                         double lossValue = lossT.item();
-                        stepsRun++;
                         if (!Double.isFinite(lossValue)) {
                             if (!skipNonfinite) {
                                 String layer = firstNonfinite(model, true);
@@ -193,7 +196,7 @@ public final class Trainer {
                                         + ". Try a lower --lr, or --clip-norm 1, or --skip-nonfinite");
                             }
                             optimizer.zeroGrad();
-                            skipped++;
+                            epochSkipped++;
                             globalStep++; // the step counts for the schedule and for resuming (batches done), not for the optimiser
                             listener.step(epoch, step + 1, train.batchesPerEpoch(), lossValue, (seen - seenBefore) / ((System.nanoTime() - epochStart) / 1e9));
                             continue;
@@ -216,9 +219,10 @@ public final class Trainer {
                     }
                 }
                 if (interrupted) break;
+                long skipped = epochSkipped;
                 if (skipped > 0) {
-                    listener.info("epoch " + epoch + ": skipped " + skipped + " of " + stepsRun + " steps with a non-finite loss (--skip-nonfinite)");
-                    if (skipped == stepsRun) throw new TrainingDivergedException("training diverged: every step of epoch " + epoch
+                    listener.info("epoch " + epoch + ": skipped " + skipped + " of " + step + " steps with a non-finite loss (--skip-nonfinite)");
+                    if (skipped == step) throw new TrainingDivergedException("training diverged: every step of epoch " + epoch
                             + " (" + skipped + ") had a non-finite loss (learning rate " + lr + "); skipping them cannot recover. "
                             + "Try a lower --lr, or --clip-norm 1");
                 }
@@ -284,6 +288,7 @@ public final class Trainer {
         r.put("loss_sum", lossSum);
         r.put("correct", correct);
         r.put("seen", seen);
+        if (stepInEpoch > 0 && epochSkipped > 0) r.put("skipped_steps", epochSkipped);
         if (Double.isFinite(bestVal)) r.put("best_val", bestVal);
         r.put("best_epoch", bestEpoch);
         r.put("since_best", sinceBest);

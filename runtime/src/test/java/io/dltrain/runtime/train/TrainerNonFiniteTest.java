@@ -73,6 +73,33 @@ class TrainerNonFiniteTest {
     }
 
     @Test
+    void aMidEpochResumeKeepsTheEpochsSkippedCount(@TempDir Path dir) {
+        // stop after 5 steps of epoch 1 (one of them, step 2, skipped), resume into fresh objects: epoch 1 still counts 2
+        try (CpuBackend be = new CpuBackend(2);
+             Module model = new Sequential(new Linear(new Context(be, 3), 8, 16), new ReLU(), new Linear(new Context(be, 4), 16, 3));
+             Optimizer opt = Optimizers.create("sgd", model.namedParameters(), 0.05, 0.9, 0);
+             DataLoader train = new DataLoader(poisoned(), null, 32, false, false, 7, 1, 4)) {
+            Trainer.Result r = new Trainer(be, config()).skipNonfinite(true).maxSteps(5)
+                    .checkpoints(new CheckpointPolicy(dir, 1, 0, 2, "m", "d", Map.of()))
+                    .fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, null, TrainListener.NONE);
+            assertTrue(r.interrupted());
+        }
+        Path ck = Checkpoint.latest(dir).orElseThrow();
+        try (CpuBackend be = new CpuBackend(2);
+             Module model = new Sequential(new Linear(new Context(be, 3), 8, 16), new ReLU(), new Linear(new Context(be, 4), 16, 3));
+             Optimizer opt = Optimizers.create("sgd", model.namedParameters(), 0.05, 0.9, 0);
+             DataLoader train = new DataLoader(poisoned(), null, 32, false, false, 7, 1, 4)) {
+            var st = Checkpoint.load(ck, model, opt);
+            Trainer.Result r = new Trainer(be, config()).skipNonfinite(true).resumeFrom(st)
+                    .fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, null, TrainListener.NONE);
+            assertEquals(2, r.epochs().size());
+            assertEquals(2, r.epochs().get(0).skippedSteps());
+            assertEquals(2, r.epochs().get(1).skippedSteps());
+            assertEquals(16, opt.stepCount());
+        }
+    }
+
+    @Test
     void stopsAtTheFirstPoisonedStepWithACheckpointOfTheStateBefore(@TempDir Path dir) {
         try (CpuBackend be = new CpuBackend(2);
              Module model = new Sequential(new Linear(new Context(be, 3), 8, 16), new ReLU(), new Linear(new Context(be, 4), 16, 3));
