@@ -246,6 +246,22 @@ class LossTest {
     }
 
     @Test
+    void countTopKNeverCountsNaNScoresAsHits() {
+        try (Scope s = Scope.open()) {
+            float nan = Float.NaN;
+            // row 0: all NaN; row 1: NaN at the label; row 2: NaN elsewhere ranks above the label (torch.topk order);
+            // row 3: finite, label is the maximum
+            float[] x = {nan, nan, nan, 1f, nan, 0f, 2f, nan, 0f, 0f, 0f, 3f};
+            Tensor logits = be.fromHost(x, Shape.of(4, 3)), lab = be.fromHost(new int[] {0, 1, 0, 2}, Shape.of(4));
+            Tensor top1 = be.zeros(Shape.SCALAR), top2 = be.zeros(Shape.SCALAR);
+            be.countTopK(logits, lab, 1, top1);
+            be.countTopK(logits, lab, 2, top2);
+            assertEquals(1f, top1.item(), "only the finite row 3 is a top-1 hit");
+            assertEquals(2f, top2.item(), "row 2's label is second after the NaN; row 3 is a hit");
+        }
+    }
+
+    @Test
     void lossClassesDelegate() {
         SplittableRandom rng = new SplittableRandom(6);
         try (Scope s = Scope.open()) {

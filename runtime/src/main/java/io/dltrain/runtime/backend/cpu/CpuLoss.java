@@ -196,8 +196,10 @@ final class CpuLoss {
             for (int r = s; r < e; r++) {
                 int b = xo + r * C;
                 float target = X[b + L[lo + r]];
+                if (Float.isNaN(target)) continue; // a NaN score is never a correct prediction
                 int larger = 0;
-                for (int c = 0; c < C; c++) if (X[b + c] > target) larger++;
+                // NaN ranks above every number, as in torch.topk, so a row of NaNs scores no hits
+                for (int c = 0; c < C; c++) if (X[b + c] > target || Float.isNaN(X[b + c])) larger++;
                 if (larger < k) acc++;
             }
             return acc;
