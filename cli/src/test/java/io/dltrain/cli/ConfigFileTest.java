@@ -114,6 +114,20 @@ class ConfigFileTest {
         assertTrue(Files.isDirectory(out.resolve("checkpoints")), "the run wrote its checkpoint");
     }
 
+    @Test
+    void theReadmeExampleIsAValidConfig(@TempDir Path tmp) throws IOException {
+        String readme = Files.readString(Path.of("..", "README.md"));
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("```yaml\n(.*?)```", java.util.regex.Pattern.DOTALL).matcher(readme);
+        assertTrue(m.find(), "README.md has no yaml block");
+        TrainOptions o = dryParse("--config", write(tmp.resolve("readme.yaml"), m.group(1)).toString());
+        assertEquals("lenet5", o.model);
+        assertEquals(20, o.epochs);
+        assertEquals(64, o.batchSize);
+        assertEquals("adamw", o.optimizer);
+        assertEquals(0.001, o.lr, 0.0);
+        assertEquals("warmup:500,cosine", o.schedule);
+    }
+
     /** Main's verdict on args: exit 2 and every fragment in stderr. */
     static void usageError(String[] args, String... fragments) {
         CliTest.Result r = CliTest.run(args);
