@@ -34,6 +34,14 @@ public final class Main {
             c.getErr().flush();
             return c.getCommandSpec().exitCodeOnExecutionException();
         });
+        try {
+            ConfigFile.install(cl, args); // --config FILE: the file's values become the defaults, flags still win
+        } catch (ConfigFile.ConfigException e) {
+            err.println("dl-train: error: " + e.getMessage());
+            err.println("Try 'dl-train --help' for more information.");
+            err.flush();
+            return cl.getCommandSpec().exitCodeOnInvalidInput();
+        }
         return cl.execute(args);
     }
 

@@ -6,6 +6,12 @@ import java.nio.file.Path;
 
 /** The training options, shared by `dl-train` and `dl-train train`. Defaults are the default recipe (README). */
 public final class TrainOptions {
+    // Read by Main before parsing (ConfigFile supplies the file's values as defaults); declared here for help and parsing.
+    @Option(names = "--config", paramLabel = "FILE",
+            description = "Read option values from a YAML (.yaml, .yml) or JSON (.json) file; keys are the long option names"
+                    + " without dashes (epochs, batch-size, lr, ...). Options on the command line override the file.")
+    Path config;
+
     @Option(names = {"-m", "--model"}, paramLabel = "NAME", description = "Model from the registry (see `dl-train models`). Required for training.")
     String model;
 
