@@ -32,8 +32,10 @@ import java.util.Map;
  * <p>The path of a batch: the {@link DataLoader}'s workers decode it into a reusable host buffer ahead of time;
  * the step copies it into a device tensor inside a {@link Scope}, runs the model, and closes the scope, returning
  * every activation and temporary gradient to the backend's allocator. Running loss and accuracy are accumulated on
- * the device; the loss is read back only when the progress display asks (at most every {@link #REPORT_SECONDS}),
- * so a GPU step never waits for the host.
+ * the device. The one-element loss is read back once per step, after backward and before the optimiser step, to
+ * catch NaN/Inf before it reaches the weights: free on the CPU, but a host synchronisation per step on a GPU. The
+ * CUDA backend should replace it with a device-side flag that the fused optimiser kernels honour (as PyTorch's
+ * GradScaler does with found_inf), read back only at progress reports.
  */
 public final class Trainer {
     static final double REPORT_SECONDS = 0.2;
