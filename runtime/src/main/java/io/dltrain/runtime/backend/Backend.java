@@ -234,6 +234,9 @@ public interface Backend extends AutoCloseable {
      */
     void optimizerStep(OptimizerHyper hyper, Tensor param, Tensor grad, Tensor[] state, float lr, long step);
 
+    /** Memory in use, reserved by the allocator's cache, and peak; {@link MemoryStats#NONE} where not tracked. */
+    default MemoryStats memoryStats() { return MemoryStats.NONE; }
+
     /** Frees pools and threads. Tensors still open become invalid. */
     @Override
     void close();
