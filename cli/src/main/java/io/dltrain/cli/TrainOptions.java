@@ -41,7 +41,7 @@ public final class TrainOptions {
     double weightDecay;
 
     @Option(names = "--schedule", defaultValue = "cosine", paramLabel = "SPEC",
-            description = "LR schedule: constant, step:EPOCHS:GAMMA, cosine[:MIN_LR], warmup:STEPS,<schedule> (default: ${DEFAULT-VALUE}).")
+            description = "LR schedule: constant, step:EPOCHS:GAMMA, cosine[:MIN_LR], warmup:STEPS,<schedule>, plateau[:FACTOR[:PATIENCE[:MIN_LR]]] (reduce on a validation-loss plateau) (default: ${DEFAULT-VALUE}).")
     String schedule;
 
     @Option(names = "--label-smoothing", defaultValue = "0", description = "Cross-entropy label smoothing in [0, 1) (default: ${DEFAULT-VALUE}).")

@@ -10,6 +10,18 @@ package io.dltrain.runtime.optim;
 public interface LrSchedule {
     double lr(double baseLr, long step, long stepsPerEpoch, long totalSteps);
 
+    /**
+     * The learning rate given also the validation losses of the epochs completed so far (oldest first). Only
+     * schedules that react to validation ({@link Plateau}) use them; the trainer always calls this form. Because the
+     * result is a pure function of its arguments, a resumed run (whose history is restored) gets the same rates.
+     */
+    default double lr(double baseLr, long step, long stepsPerEpoch, long totalSteps, double[] valLosses) {
+        return lr(baseLr, step, stepsPerEpoch, totalSteps);
+    }
+
+    /** True if this schedule needs validation losses (the trainer refuses it without validation data). */
+    default boolean needsValidation() { return false; }
+
     /** The base learning rate throughout ("constant"). */
     record Constant() implements LrSchedule {
         @Override public double lr(double baseLr, long step, long stepsPerEpoch, long totalSteps) { return baseLr; }
@@ -76,6 +88,55 @@ public interface LrSchedule {
             return after.lr(baseLr, step - warmupSteps, stepsPerEpoch, totalSteps - warmupSteps);
         }
 
+        @Override
+        public double lr(double baseLr, long step, long stepsPerEpoch, long totalSteps, double[] valLosses) {
+            if (step < warmupSteps) return baseLr * (Math.max(0, step) + 1) / warmupSteps;
+            return after.lr(baseLr, step - warmupSteps, stepsPerEpoch, totalSteps - warmupSteps, valLosses);
+        }
+
+        @Override public boolean needsValidation() { return after.needsValidation(); }
+
         @Override public String toString() { return "warmup:" + warmupSteps + "," + after; }
+    }
+
+    /**
+     * torch.optim.lr_scheduler.ReduceLROnPlateau(mode="min", factor, patience, threshold=1e-4, threshold_mode="rel",
+     * cooldown=0, min_lr, eps=1e-8), stepped once per epoch with the validation loss ("plateau",
+     * "plateau:FACTOR", "plateau:FACTOR:PATIENCE", "plateau:FACTOR:PATIENCE:MIN_LR"). The rate is replayed from the
+     * validation losses of the completed epochs: an epoch improves when its loss is below best * (1 - threshold);
+     * after more than {@code patience} epochs without improvement the rate is multiplied by {@code factor} (not
+     * below {@code minLr}; a change smaller than 1e-8 is ignored, as PyTorch does) and the count restarts.
+     */
+    record Plateau(double factor, int patience, double threshold, double minLr) implements LrSchedule {
+        public Plateau {
+            if (!(factor > 0 && factor < 1)) throw new IllegalArgumentException("plateau: the factor must be in (0, 1), got " + factor);
+            if (patience < 0) throw new IllegalArgumentException("plateau: the patience must be >= 0 epochs, got " + patience);
+            if (!(threshold >= 0) || Double.isInfinite(threshold)) throw new IllegalArgumentException("plateau: the threshold must be finite and >= 0, got " + threshold);
+            if (!(minLr >= 0) || Double.isInfinite(minLr)) throw new IllegalArgumentException("plateau: the minimum learning rate must be finite and >= 0, got " + minLr);
+        }
+
+        /** Without validation history: the base rate (the trainer always passes the history). */
+        @Override
+        public double lr(double baseLr, long step, long stepsPerEpoch, long totalSteps) { return baseLr; }
+
+        @Override
+        public double lr(double baseLr, long step, long stepsPerEpoch, long totalSteps, double[] valLosses) {
+            double lr = baseLr, best = Double.POSITIVE_INFINITY;
+            int bad = 0;
+            for (double v : valLosses) {
+                if (v < best * (1 - threshold)) { best = v; bad = 0; }
+                else bad++;
+                if (bad > patience) {
+                    double reduced = Math.max(lr * factor, minLr);
+                    if (lr - reduced > 1e-8) lr = reduced;
+                    bad = 0;
+                }
+            }
+            return lr;
+        }
+
+        @Override public boolean needsValidation() { return true; }
+
+        @Override public String toString() { return "plateau:" + factor + ":" + patience + (minLr == 0 ? "" : ":" + minLr); }
     }
 }

@@ -8,12 +8,15 @@ package io.dltrain.runtime.optim;
  *   <li>{@code cosine} or {@code cosine:MIN} — cosine annealing to MIN (default 0) over the run ({@link LrSchedule.Cosine})</li>
  *   <li>{@code warmup:N,INNER} — N linear warm-up steps, then INNER, any of these specs ({@link LrSchedule.Warmup}),
  *       e.g. {@code warmup:500,cosine}</li>
+ *   <li>{@code plateau[:FACTOR[:PATIENCE[:MIN_LR]]]} — reduce on a validation-loss plateau ({@link LrSchedule.Plateau});
+ *       defaults as PyTorch's ReduceLROnPlateau: factor 0.1, patience 10, min 0</li>
  * </ul>
  */
 public final class LrSchedules {
     private LrSchedules() {}
 
-    public static final String FORMS = "constant, step:EPOCHS:GAMMA, cosine, cosine:MIN_LR, warmup:STEPS,<schedule>";
+    public static final String FORMS = "constant, step:EPOCHS:GAMMA, cosine, cosine:MIN_LR, warmup:STEPS,<schedule>, "
+            + "plateau[:FACTOR[:PATIENCE[:MIN_LR]]]";
 
     public static LrSchedule parse(String spec) {
         if (spec == null || spec.isBlank()) throw error(spec, "empty");
@@ -42,6 +45,19 @@ public final class LrSchedules {
             catch (NumberFormatException e) { throw error(spec, "STEPS '" + rest.substring(0, comma) + "' is not a whole number"); }
             LrSchedule inner = parse(rest.substring(comma + 1));
             return build(spec, () -> new LrSchedule.Warmup(n, inner));
+        }
+        if (s.equals("plateau") || s.startsWith("plateau:")) {
+            String[] parts = s.equals("plateau") ? new String[0] : s.substring("plateau:".length()).split(":", -1);
+            if (parts.length > 3) throw error(spec, "expected plateau[:FACTOR[:PATIENCE[:MIN_LR]]], e.g. plateau:0.5:3");
+            double factor = parts.length > 0 ? number(spec, parts[0], "FACTOR") : 0.1;
+            int patience = 10;
+            if (parts.length > 1) {
+                try { patience = Integer.parseInt(parts[1].trim()); }
+                catch (NumberFormatException e) { throw error(spec, "PATIENCE '" + parts[1] + "' is not a whole number"); }
+            }
+            double min = parts.length > 2 ? number(spec, parts[2], "MIN_LR") : 0;
+            int p = patience;
+            return build(spec, () -> new LrSchedule.Plateau(factor, p, 1e-4, min));
         }
         throw error(spec, "unknown schedule");
     }

@@ -136,6 +136,9 @@ public final class Trainer {
                         + firstEpoch + ", step " + skip + " of it), which does not match " + stepsPerEpoch
                         + " steps per epoch; resume with the batch size, validation fraction and data of the original run");
         }
+        if (schedule.needsValidation() && val == null)
+            throw new IllegalArgumentException("the learning-rate schedule " + schedule + " reduces the rate when the validation "
+                    + "loss stops improving, but this run has no validation data; give it some (--val-fraction) or choose another --schedule");
         boolean stopped = false, interrupted = false;
         Path written = null;
         long fitStart = System.nanoTime();
@@ -154,6 +157,8 @@ public final class Trainer {
                 epochSkipped = resumedSkipped;
                 resumedSkipped = 0;
                 double lr = optimizer.lr();
+                // the validation losses of the completed epochs, for schedules that react to them (reduce-on-plateau)
+                double[] valLosses = history.stream().mapToDouble(EpochMetrics::valLoss).toArray();
                 Iterator<Batch> it = train.epoch(epoch - 1);
                 int step = 0;
                 for (; step < skip && it.hasNext(); step++) it.next().release();
@@ -169,7 +174,7 @@ public final class Trainer {
                     }
                     Batch batch = it.next();
                     int n = batch.size();
-                    lr = schedule.lr(config.lr(), globalStep, stepsPerEpoch, totalSteps);
+                    lr = schedule.lr(config.lr(), globalStep, stepsPerEpoch, totalSteps, valLosses);
                     optimizer.setLr(lr);
                     Tensor lossT;
                     try (Scope s = Scope.open()) {

@@ -76,4 +76,68 @@ class LrScheduleTest {
         }
         assertTrue(assertThrows(IllegalArgumentException.class, () -> LrSchedules.parse("step:0:0.1")).getMessage().contains("step:0:0.1"));
     }
+
+    /**
+     * PyTorch's ReduceLROnPlateau as the stateful object it is (step(metric) once per epoch, mode "min", threshold
+     * mode "rel", cooldown 0, eps 1e-8), written out independently of {@link LrSchedule.Plateau}'s replay.
+     */
+    static final class TorchPlateau {
+        final double factor, threshold, minLr; final int patience;
+        double lr, best = Double.POSITIVE_INFINITY; int numBad;
+        TorchPlateau(double lr, double factor, int patience, double threshold, double minLr) {
+            this.lr = lr; this.factor = factor; this.patience = patience; this.threshold = threshold; this.minLr = minLr;
+        }
+        void step(double metric) {
+            if (metric < best * (1 - threshold)) { best = metric; numBad = 0; } else numBad++;
+            if (numBad > patience) {
+                double newLr = Math.max(lr * factor, minLr);
+                if (lr - newLr > 1e-8) lr = newLr;
+                numBad = 0;
+            }
+        }
+    }
+
+    @Test void plateauWorkedExample() {
+        LrSchedule s = new LrSchedule.Plateau(0.5, 2, 1e-4, 0);
+        // epoch 1 sets best, epoch 2 improves, epochs 3-5 do not: the 3rd bad epoch (> patience 2) halves the rate
+        assertEquals(BASE, s.lr(BASE, 0, 10, 100, new double[] {}), EPS, "no history: the base rate");
+        assertEquals(BASE, s.lr(BASE, 40, 10, 100, new double[] {1.0, 0.9, 0.95, 0.95}), EPS);
+        assertEquals(BASE * 0.5, s.lr(BASE, 50, 10, 100, new double[] {1.0, 0.9, 0.95, 0.95, 0.95}), EPS);
+        // an improvement smaller than the relative threshold counts as no improvement
+        assertEquals(BASE * 0.5, s.lr(BASE, 40, 10, 100, new double[] {1.0, 0.99999, 0.99999, 0.99999}), EPS);
+        assertTrue(s.needsValidation());
+        assertTrue(new LrSchedule.Warmup(5, s).needsValidation(), "warm-up passes the history to the schedule after it");
+        assertEquals(BASE * 0.5, new LrSchedule.Warmup(5, s).lr(BASE, 50, 10, 100, new double[] {1.0, 0.9, 0.95, 0.95, 0.95}), EPS);
+    }
+
+    @Test void plateauReplayMatchesPyTorchsStatefulSchedulerOnRandomHistories() {
+        java.util.Random rnd = new java.util.Random(7);
+        for (int trial = 0; trial < 200; trial++) {
+            double factor = 0.1 + 0.8 * rnd.nextDouble(), minLr = rnd.nextBoolean() ? 0 : 1e-3;
+            int patience = rnd.nextInt(4);
+            LrSchedule s = new LrSchedule.Plateau(factor, patience, 1e-4, minLr);
+            TorchPlateau torch = new TorchPlateau(BASE, factor, patience, 1e-4, minLr);
+            double[] losses = new double[30];
+            double level = 2;
+            for (int e = 0; e < losses.length; e++) {
+                level *= rnd.nextInt(3) == 0 ? 0.9 : 1.0;       // improves about every third epoch
+                losses[e] = level * (1 + 0.05 * rnd.nextDouble());
+                torch.step(losses[e]);
+                double replayed = s.lr(BASE, (e + 1) * 10L, 10, 300, java.util.Arrays.copyOf(losses, e + 1));
+                assertEquals(torch.lr, replayed, 1e-15, "trial " + trial + " after epoch " + (e + 1));
+            }
+        }
+    }
+
+    @Test void parsesPlateauSpecs() {
+        assertEquals(new LrSchedule.Plateau(0.1, 10, 1e-4, 0), LrSchedules.parse("plateau"));
+        assertEquals(new LrSchedule.Plateau(0.5, 10, 1e-4, 0), LrSchedules.parse("plateau:0.5"));
+        assertEquals(new LrSchedule.Plateau(0.5, 3, 1e-4, 0), LrSchedules.parse("plateau:0.5:3"));
+        assertEquals(new LrSchedule.Plateau(0.5, 3, 1e-4, 1e-5), LrSchedules.parse("plateau:0.5:3:1e-5"));
+        assertEquals(new LrSchedule.Warmup(100, new LrSchedule.Plateau(0.5, 3, 1e-4, 0)), LrSchedules.parse("warmup:100,plateau:0.5:3"));
+        for (String bad : new String[] {"plateau:2", "plateau:0.5:x", "plateau:0.5:-1", "plateau:0.5:3:1:2"}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> LrSchedules.parse(bad));
+            assertTrue(e.getMessage().contains(bad) && e.getMessage().contains("plateau["), e.getMessage());
+        }
+    }
 }

@@ -9,6 +9,7 @@ import io.dltrain.runtime.nn.Module;
 import io.dltrain.runtime.nn.ReLU;
 import io.dltrain.runtime.nn.Sequential;
 import io.dltrain.runtime.nn.loss.CrossEntropyLoss;
+import io.dltrain.runtime.optim.LrSchedule;
 import io.dltrain.runtime.optim.LrSchedules;
 import io.dltrain.runtime.optim.Optimizer;
 import io.dltrain.runtime.optim.Optimizers;
@@ -95,6 +96,44 @@ class TrainerTest {
             assertEquals(3, r.epochs().size());
             assertEquals(1, r.bestEpoch());
             assertEquals(0, outer.tracked(), "the trainer leaves no tensors in the caller's scope");
+        }
+    }
+
+    @Test
+    void reduceOnPlateauGetsTheValidationHistoryAndIsRefusedWithoutValidation() {
+        // labels that do not depend on the inputs: the validation loss cannot keep improving, so the rate must drop
+        SplittableRandom rnd = new SplittableRandom(3);
+        float[] x = new float[300 * 8];
+        int[] y = new int[300];
+        for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
+        for (int i = 0; i < y.length; i++) y[i] = rnd.nextInt(3);
+        Dataset ds = new Dataset() {
+            public String name() { return "noise"; }
+            public int size() { return 300; }
+            public Shape sampleShape() { return Shape.of(8); }
+            public int numClasses() { return 3; }
+            public List<String> classNames() { return List.of("a", "b", "c"); }
+            public int read(int i, float[] dst, int off) { System.arraycopy(x, i * 8, dst, off, 8); return y[i]; }
+        };
+        int[][] split = DataLoader.split(ds.size(), 0.2, 7);
+        LrSchedule plateau = LrSchedules.parse("plateau:0.5:0");
+        try (CpuBackend be = new CpuBackend(1);
+             Module model = new Sequential(new Linear(new Context(be, 3), 8, 3));
+             Optimizer opt = Optimizers.create("sgd", model.namedParameters(), 0.5, 0.9, 0);
+             DataLoader train = new DataLoader(ds, split[0], 32, true, false, 7, 1, 4);
+             DataLoader val = new DataLoader(ds, split[1], 32, false, false, 7, 1, 4)) {
+            Trainer.Result r = new Trainer(be, config(6, 0.5, 0))
+                    .fit(model, new CrossEntropyLoss(0f), opt, plateau, train, val, TrainListener.NONE);
+            // each epoch ran at the rate the schedule gives for the validation losses of the epochs before it
+            double[] losses = r.epochs().stream().mapToDouble(EpochMetrics::valLoss).toArray();
+            for (int e = 0; e < losses.length; e++) {
+                double expected = plateau.lr(0.5, 0, 1, 1, java.util.Arrays.copyOf(losses, e));
+                assertEquals(expected, r.epochs().get(e).lr(), 1e-12, "epoch " + (e + 1));
+            }
+            assertTrue(r.epochs().getLast().lr() < 0.5, "random labels: the validation loss stalls, so the rate was reduced: " + java.util.Arrays.toString(losses));
+            IllegalArgumentException ex = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> new Trainer(be, config(1, 0.5, 0)).fit(model, new CrossEntropyLoss(0f), opt, plateau, train, null, TrainListener.NONE));
+            assertTrue(ex.getMessage().contains("no validation data"), ex.getMessage());
         }
     }
 }
