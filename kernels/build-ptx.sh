@@ -11,6 +11,7 @@
 #                          (nvcc's defaults -prec-div=true -prec-sqrt=true; never add -use_fast_math).
 # nvcc: $NVCC if set, else $CUDA_HOME/bin/nvcc, /usr/local/cuda/bin/nvcc, or nvcc on PATH.
 set -euo pipefail
+export LC_ALL=C # a fixed glob order for modules.txt
 
 NVCC_FLAGS="-ptx -arch=compute_80 -O3 -std=c++17 -fmad=false"
 
@@ -31,11 +32,12 @@ fi
 
 mkdir -p "$out"
 # Stale modules of deleted .cu files would still be loaded by the launcher: remove every .ptx first.
-rm -f "$out"/*.ptx
+rm -f "$out"/*.ptx "$out/modules.txt"
 cd "$src" # relative input names keep the build directory out of the PTX
 for cu in *.cu; do
   stem="${cu%.cu}"
   # shellcheck disable=SC2086
   "$nvcc" $NVCC_FLAGS "$cu" -o "$out/$stem.ptx"
+  echo "$stem" >> "$out/modules.txt" # the index io.dltrain.kernels.Ptx.modules() reads (jar resources cannot be listed)
   echo "built $stem.ptx"
 done
