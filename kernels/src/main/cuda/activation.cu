@@ -13,8 +13,15 @@ extern "C" __global__ void activation_forward_f32(int kind, float alpha, const f
     DL_GRID_STRIDE(i, n) y[i] = dl_activation_forward(kind, alpha, x[i]);
 }
 
-/** CpuActivation.backward: dx = dy * act'(x) (sigmoid and tanh from the output y, as PyTorch). */
+/**
+ * CpuActivation.backward: dx = dy * act'(x) (sigmoid and tanh from the output y, as PyTorch). Sigmoid and tanh read
+ * only y, the others only x: the other input is never loaded (less traffic; it may even be a null pointer).
+ */
 extern "C" __global__ void activation_backward_f32(int kind, float alpha, const float* x, const float* y, const float* dy,
                                                    float* dx, long long n) {
-    DL_GRID_STRIDE(i, n) dx[i] = dl_activation_backward(kind, alpha, x[i], y[i], dy[i]);
+    bool from_y = kind == DL_SIGMOID || kind == DL_TANH;
+    DL_GRID_STRIDE(i, n) {
+        float xi = from_y ? 0.0f : x[i], yi = from_y ? y[i] : 0.0f;
+        dx[i] = dl_activation_backward(kind, alpha, xi, yi, dy[i]);
+    }
 }

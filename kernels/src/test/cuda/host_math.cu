@@ -61,7 +61,11 @@ HOST void host_activation_forward(int kind, float alpha, const float* x, float* 
 }
 
 HOST void host_activation_backward(int kind, float alpha, const float* x, const float* y, const float* dy, float* dx, long long n) {
-    for (long long i = 0; i < n; i++) dx[i] = dl_activation_backward(kind, alpha, x[i], y[i], dy[i]);
+    bool from_y = kind == DL_SIGMOID || kind == DL_TANH; // as the kernel: the unused input is never read
+    for (long long i = 0; i < n; i++) {
+        float xi = from_y ? 0.0f : x[i], yi = from_y ? y[i] : 0.0f;
+        dx[i] = dl_activation_backward(kind, alpha, xi, yi, dy[i]);
+    }
 }
 
 // ------------------------------------------------------------------ pool.cu
