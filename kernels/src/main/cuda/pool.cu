@@ -1,0 +1,30 @@
+/*
+ * pool.cu -- adaptive average pooling (PyTorch's adaptive_avg_pool2d window rule: output i of `out` spans
+ * [floor(i*in/out), ceil((i+1)*in/out))); CPU twin runtime/src/main/java/io/dltrain/runtime/backend/cpu/CpuPool.java
+ * (adaptiveAvgForward / adaptiveAvgBackward). Max and ordinary average pooling go through cuDNN (CudnnOps).
+ * nc = N*C planes of h x w in, oh x ow out.
+ */
+#include "common.cuh"
+
+/** CpuPool.adaptiveAvgForward: one thread per output element (element-wise over nc*oh*ow). */
+extern "C" __global__ void adaptive_avg_pool_forward_f32(const float* x, float* y, int nc, int h, int w, int oh, int ow) {
+    long long n = (long long) nc * oh * ow, pq = (long long) oh * ow;
+    DL_GRID_STRIDE(i, n) {
+        long long plane = i / pq;
+        int r = (int) (i - plane * pq);
+        y[i] = dl_adaptive_avg_out(x + plane * h * w, h, w, oh, ow, r / ow, r % ow);
+    }
+}
+
+/**
+ * CpuPool.adaptiveAvgBackward: one thread per INPUT element (element-wise over nc*h*w) gathers dy/size from the
+ * windows that cover it, in the CPU's scatter order: every dx written once, no atomics, same floats as the CPU.
+ */
+extern "C" __global__ void adaptive_avg_pool_backward_f32(const float* dy, float* dx, int nc, int h, int w, int oh, int ow) {
+    long long n = (long long) nc * h * w, hw = (long long) h * w;
+    DL_GRID_STRIDE(i, n) {
+        long long plane = i / hw;
+        int r = (int) (i - plane * hw);
+        dx[i] = dl_adaptive_avg_grad(dy + plane * oh * ow, h, w, oh, ow, r / w, r % w);
+    }
+}
