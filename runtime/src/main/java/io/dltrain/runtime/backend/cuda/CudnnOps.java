@@ -388,6 +388,7 @@ public final class CudnnOps implements AutoCloseable {
 
     public void activationForward(Activation a, Tensor x, Tensor y) {
         String op = "activationForward " + a.kind();
+        CudnnShapes.activationMode(a); // a kind cuDNN lacks fails here, before any descriptor is made
         fp32(op, x, y);
         sameSize(op, x, y);
         if (x.numel() == 0) return;
@@ -398,6 +399,7 @@ public final class CudnnOps implements AutoCloseable {
 
     public void activationBackward(Activation a, Tensor x, Tensor y, Tensor dy, Tensor dx) {
         String op = "activationBackward " + a.kind();
+        CudnnShapes.activationMode(a);
         fp32(op, x, y, dy, dx);
         sameSize(op, x, y); sameSize(op, x, dy); sameSize(op, x, dx);
         if (x.numel() == 0) return;
