@@ -128,6 +128,11 @@ public final class CudnnOps implements AutoCloseable {
     /** Number of convolution algorithm choices cached so far (diagnostics and tests). */
     public int cachedAlgorithms() { return algos.size(); }
 
+    /** Number of cuDNN descriptors alive (tensor, filter, convolution, pooling, activation); constant in a steady state. */
+    public int cachedDescriptors() {
+        return tensors.size() + filters.size() + convs.size() + pools.size() + activations.size();
+    }
+
     // ================================================================== convolution
 
     public void convForward(Tensor x, Tensor w, Tensor bias, Tensor y, ConvParams p) {
