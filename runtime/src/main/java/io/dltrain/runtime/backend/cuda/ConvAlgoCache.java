@@ -1,0 +1,67 @@
+package io.dltrain.runtime.backend.cuda;
+
+import io.dltrain.runtime.backend.ConvParams;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.bytedeco.cuda.global.cudnn.CUDNN_DETERMINISTIC;
+import static org.bytedeco.cuda.global.cudnn.CUDNN_STATUS_SUCCESS;
+import static org.bytedeco.cuda.global.cudnn.CUDNN_TENSOR_OP_MATH;
+import static org.bytedeco.cuda.global.cudnn.CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+
+/**
+ * The convolution algorithm chosen for each (direction, shapes, geometry, TF32 switch), so a steady-state training
+ * step asks cuDNN's heuristics (or its measured search) nothing: the first call of a shape picks, later calls look
+ * the answer up in a HashMap. Also the pure rule that picks one algorithm from cuDNN's ranked list, kept here so it
+ * is tested without a GPU.
+ */
+final class ConvAlgoCache {
+
+    /** The three cuDNN convolution calls. */
+    enum Direction { FORWARD, BACKWARD_DATA, BACKWARD_FILTER }
+
+    /** What decides the algorithm: direction, x [N, C, H, W], w [K, C/G, R, S], the geometry and whether TF32 is allowed. */
+    record Key(Direction direction, int N, int C, int H, int W, int K, int R, int S, ConvParams params, boolean tf32) {
+        static Key of(Direction d, CudnnShapes.Conv g, ConvParams p, boolean tf32) {
+            return new Key(d, g.N(), g.C(), g.H(), g.W(), g.K(), g.R(), g.S(), p, tf32);
+        }
+    }
+
+    /** One entry of cuDNN's ranked answer (cudnnConvolution*AlgoPerf_t). */
+    record Candidate(int algo, int status, long memory, int determinism, int mathType) {
+        boolean tensorOps() { return mathType == CUDNN_TENSOR_OP_MATH || mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION; }
+    }
+
+    /** The chosen algorithm, the math type to run it with and its exact workspace size in bytes. */
+    record Choice(int algo, int mathType, long workspaceBytes, boolean deterministic) {}
+
+    private final Map<Key, Choice> choices = new HashMap<>();
+
+    Choice get(Key k) { return choices.get(k); }
+
+    void put(Key k, Choice c) { choices.put(k, c); }
+
+    int size() { return choices.size(); }
+
+    void clear() { choices.clear(); }
+
+    /**
+     * Picks from cuDNN's list (best first): only entries that succeeded, need at most {@code workspaceLimit} bytes
+     * and, unless TF32 is allowed, use no tensor-op math (tensor cores on FP32 data mean TF32 or FP16 conversion,
+     * which would not match the CPU's FP32 results). Among those the first deterministic one wins (results repeat
+     * from run to run, as everywhere else in this runtime: backward-filter's ALGO_0 and ALGO_3 add with atomics);
+     * failing that, the first acceptable one. Returns null when nothing is acceptable.
+     */
+    static Candidate pick(List<Candidate> ranked, boolean allowTensorOps, long workspaceLimit) {
+        Candidate firstAcceptable = null;
+        for (Candidate c : ranked) {
+            if (c.status() != CUDNN_STATUS_SUCCESS || c.memory() < 0 || c.memory() > workspaceLimit) continue;
+            if (!allowTensorOps && c.tensorOps()) continue;
+            if (c.determinism() == CUDNN_DETERMINISTIC) return c;
+            if (firstAcceptable == null) firstAcceptable = c;
+        }
+        return firstAcceptable;
+    }
+}

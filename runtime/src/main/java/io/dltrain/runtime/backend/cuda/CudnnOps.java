@@ -1,0 +1,685 @@
+package io.dltrain.runtime.backend.cuda;
+
+import io.dltrain.runtime.backend.Activation;
+import io.dltrain.runtime.backend.ConvParams;
+import io.dltrain.runtime.backend.PoolParams;
+import io.dltrain.runtime.tensor.DType;
+import io.dltrain.runtime.tensor.Tensor;
+import org.bytedeco.cuda.cudnn.cudnnActivationStruct;
+import org.bytedeco.cuda.cudnn.cudnnContext;
+import org.bytedeco.cuda.cudnn.cudnnConvolutionBwdDataAlgoPerf_t;
+import org.bytedeco.cuda.cudnn.cudnnConvolutionBwdFilterAlgoPerf_t;
+import org.bytedeco.cuda.cudnn.cudnnConvolutionFwdAlgoPerf_t;
+import org.bytedeco.cuda.cudnn.cudnnConvolutionStruct;
+import org.bytedeco.cuda.cudnn.cudnnFilterStruct;
+import org.bytedeco.cuda.cudnn.cudnnPoolingStruct;
+import org.bytedeco.cuda.cudnn.cudnnTensorStruct;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.SizeTPointer;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Supplier;
+
+import static org.bytedeco.cuda.global.cudart.cudaMemsetAsync;
+import static org.bytedeco.cuda.global.cudnn.*;
+
+/**
+ * The cuDNN-backed ops of the CUDA backend: convolution forward / backward-data / backward-filter, max and average
+ * pooling, the activations cuDNN has (ReLU, Sigmoid, Tanh, ELU), softmax and log-softmax over the last dimension, and
+ * batch normalisation (training, inference, backward). Each method means exactly what the {@code Backend} method of
+ * the same name means, and matches the CPU backend (CpuConv, CpuPool, CpuActivation, CpuSoftmax, CpuNorm) to float
+ * tolerance. Written against cuDNN's legacy API, which cuDNN 9 still ships.
+ *
+ * <p>Choices that keep results equal to the CPU's:
+ * <ul>
+ *   <li>Convolutions compute in FP32 with {@code CUDNN_FMA_MATH} (no TF32: on Ampere and later cuDNN's
+ *       DEFAULT_MATH would allow it) unless the backend's TF32 switch is on; cross-correlation mode (PyTorch's conv2d);
+ *       groups through cudnnSetConvolutionGroupCount; bias added with cudnnAddTensor.</li>
+ *   <li>Algorithms come from cudnnGetConvolution*Algorithm_v7 (or, with {@code measuredSearch}, cudnnFind*AlgorithmEx)
+ *       once per shape and are cached ({@link ConvAlgoCache}); deterministic algorithms are preferred.</li>
+ *   <li>Max pooling uses CUDNN_POOLING_MAX_DETERMINISTIC with NaN propagation; average pooling maps
+ *       count_include_pad onto INCLUDE / EXCLUDE_PADDING; ceil mode is handled as {@link CudnnShapes#pool} explains.</li>
+ *   <li>Batch norm: cuDNN's exponentialAverageFactor is PyTorch's momentum and cuDNN updates the running variance
+ *       with the unbiased batch variance (n/(n-1)), the same rule as CpuNorm; resultSaveInvVariance is 1/sqrt(var+eps),
+ *       i.e. our saveInvStd.</li>
+ * </ul>
+ *
+ * <p>Descriptors (tensor, filter, convolution, pooling, activation) are created on first use and cached by their
+ * parameters for the object's lifetime, so a steady-state step creates nothing and asks cuDNN nothing but the ops;
+ * {@link #close()} destroys them all. The alpha/beta scaling factors live in host memory allocated once. Workspaces
+ * come from the context's caching allocator and are handed back as soon as the call is queued: the allocator is
+ * stream-ordered and everything runs on the one stream, so the next user of that memory runs after this op.
+ *
+ * <p>Every cuDNN status is checked; a failure throws {@link CudnnException} naming the call, the shapes and
+ * cudnnGetErrorString. Not thread-safe: one backend, one stream, one thread.
+ */
+public final class CudnnOps implements AutoCloseable {
+
+    /** Largest workspace a heuristic choice may ask for; bigger algorithms are skipped for the next best. */
+    static final long WORKSPACE_LIMIT = 1L << 30;
+
+    /** Workspace offered to the measured search (cudnnFind*AlgorithmEx skips algorithms that need more). */
+    static final long SEARCH_WORKSPACE = 256L << 20;
+
+    /** A failed cuDNN call: the message names the op, the shapes and cuDNN's error string. */
+    public static final class CudnnException extends RuntimeException {
+        private final int status;
+
+        CudnnException(String message, int status) {
+            super(message);
+            this.status = status;
+        }
+
+        /** The cudnnStatus_t value. */
+        public int status() { return status; }
+    }
+
+    private final CudaContext ctx;
+    private final boolean tf32;
+    private final boolean measuredSearch;
+
+    // Host scaling factors (cuDNN reads alpha/beta from host memory; float for FP32 data).
+    private final FloatPointer one = new FloatPointer(1f), zero = new FloatPointer(0f),
+            negInf = new FloatPointer(Float.NEGATIVE_INFINITY);
+
+    private record TensorKey(int n, int c, int h, int w, int sn, int sc, int sh, int sw) {}
+    private record FilterKey(int k, int c, int r, int s) {}
+    private record ConvKey(ConvParams p, int mathType) {}
+    private record PoolKey(int mode, int kH, int kW, int padH, int padW, int strideH, int strideW) {}
+
+    private final Map<TensorKey, cudnnTensorStruct> tensors = new HashMap<>();
+    private final Map<FilterKey, cudnnFilterStruct> filters = new HashMap<>();
+    private final Map<ConvKey, cudnnConvolutionStruct> convs = new HashMap<>();
+    private final Map<PoolKey, cudnnPoolingStruct> pools = new HashMap<>();
+    private final Map<Activation, cudnnActivationStruct> activations = new HashMap<>();
+    private final ConvAlgoCache algos = new ConvAlgoCache();
+
+    /**
+     * The eps each saveInvStd buffer was computed with, by device address: cudnnBatchNormalizationBackward wants the
+     * forward's epsilon and Backend.batchNormBackward does not carry it. The latest forward that wrote an address
+     * is the one whose statistics are there, so the entry is right even when the allocator reuses memory.
+     */
+    private final Map<Long, Double> bnEps = new HashMap<>();
+
+    private boolean closed;
+
+    /** FP32 convolutions without TF32, heuristic algorithm choice. */
+    public CudnnOps(CudaContext ctx) { this(ctx, false, false); }
+
+    /**
+     * @param tf32 allow TF32 tensor-core convolutions (the backend's TF32 switch); off, convolutions use FMA math only
+     * @param measuredSearch choose convolution algorithms by timing them (cudnnFind*AlgorithmEx, once per shape; it
+     *                       synchronises the stream) instead of by cuDNN's heuristics
+     */
+    public CudnnOps(CudaContext ctx, boolean tf32, boolean measuredSearch) {
+        this.ctx = ctx;
+        this.tf32 = tf32;
+        this.measuredSearch = measuredSearch;
+    }
+
+    /** Whether cuDNN computes this activation (ReLU, Sigmoid, Tanh, ELU); the rest run on the backend's own kernels. */
+    public static boolean supports(Activation a) { return CudnnShapes.supports(a); }
+
+    /** Number of convolution algorithm choices cached so far (diagnostics and tests). */
+    public int cachedAlgorithms() { return algos.size(); }
+
+    /** Number of cuDNN descriptors alive (tensor, filter, convolution, pooling, activation); constant in a steady state. */
+    public int cachedDescriptors() {
+        return tensors.size() + filters.size() + convs.size() + pools.size() + activations.size();
+    }
+
+    // ================================================================== convolution
+
+    public void convForward(Tensor x, Tensor w, Tensor bias, Tensor y, ConvParams p) {
+        String op = "convForward";
+        fp32(op, x, w, y);
+        CudnnShapes.Conv g = CudnnShapes.conv(op, x.shape(), w.shape(), y.shape(), p);
+        if (bias != null) {
+            fp32(op, bias);
+            if (bias.numel() != g.K())
+                throw new IllegalArgumentException(op + ": bias " + bias.shape() + " should have " + g.K() + " elements (one per output channel)");
+        }
+        if (g.empty()) return;
+        Supplier<String> what = () -> "x " + x.shape() + ", w " + w.shape() + ", y " + y.shape() + ", " + p;
+        cudnnTensorStruct xd = tensor(g.xDims()), yd = tensor(g.yDims());
+        cudnnFilterStruct wd = filter(g.wDims());
+        ConvAlgoCache.Choice c = choose(ConvAlgoCache.Direction.FORWARD, g, p, xd, wd, yd, x, w, y, what);
+        try (DeviceBuffer ws = workspace(c.workspaceBytes())) {
+            check(cudnnConvolutionForward(handle(), one, xd, ptr(x), wd, ptr(w), conv(p, c.mathType()), c.algo(),
+                    ptr(ws), c.workspaceBytes(), zero, yd, ptr(y)), "cudnnConvolutionForward", what);
+        }
+        if (bias != null)
+            check(cudnnAddTensor(handle(), one, tensor(1, g.K(), 1, 1), ptr(bias), one, yd, ptr(y)), "cudnnAddTensor (conv bias)", what);
+    }
+
+    public void convBackwardData(Tensor dy, Tensor w, Tensor dx, ConvParams p) {
+        String op = "convBackwardData";
+        fp32(op, dy, w, dx);
+        CudnnShapes.Conv g = CudnnShapes.conv(op, dx.shape(), w.shape(), dy.shape(), p);
+        if (g.empty()) {
+            if (dx.numel() > 0) zeroFill(dx, op);
+            return;
+        }
+        Supplier<String> what = () -> "dy " + dy.shape() + ", w " + w.shape() + ", dx " + dx.shape() + ", " + p;
+        cudnnTensorStruct dxd = tensor(g.xDims()), dyd = tensor(g.yDims());
+        cudnnFilterStruct wd = filter(g.wDims());
+        ConvAlgoCache.Choice c = choose(ConvAlgoCache.Direction.BACKWARD_DATA, g, p, dxd, wd, dyd, dx, w, dy, what);
+        try (DeviceBuffer ws = workspace(c.workspaceBytes())) {
+            check(cudnnConvolutionBackwardData(handle(), one, wd, ptr(w), dyd, ptr(dy), conv(p, c.mathType()), c.algo(),
+                    ptr(ws), c.workspaceBytes(), zero, dxd, ptr(dx)), "cudnnConvolutionBackwardData", what);
+        }
+    }
+
+    public void convBackwardFilter(Tensor x, Tensor dy, Tensor dw, ConvParams p, boolean accumulate) {
+        String op = "convBackwardFilter";
+        fp32(op, x, dy, dw);
+        CudnnShapes.Conv g = CudnnShapes.conv(op, x.shape(), dw.shape(), dy.shape(), p);
+        if (g.empty()) {
+            // No images: the gradient is zero (or unchanged when accumulating).
+            if (!accumulate && dw.numel() > 0) zeroFill(dw, op);
+            return;
+        }
+        Supplier<String> what = () -> "x " + x.shape() + ", dy " + dy.shape() + ", dw " + dw.shape() + ", " + p
+                + (accumulate ? ", accumulate" : "");
+        cudnnTensorStruct xd = tensor(g.xDims()), dyd = tensor(g.yDims());
+        cudnnFilterStruct wd = filter(g.wDims());
+        ConvAlgoCache.Choice c = choose(ConvAlgoCache.Direction.BACKWARD_FILTER, g, p, xd, wd, dyd, x, dw, dy, what);
+        try (DeviceBuffer ws = workspace(c.workspaceBytes())) {
+            check(cudnnConvolutionBackwardFilter(handle(), one, xd, ptr(x), dyd, ptr(dy), conv(p, c.mathType()), c.algo(),
+                    ptr(ws), c.workspaceBytes(), accumulate ? one : zero, wd, ptr(dw)), "cudnnConvolutionBackwardFilter", what);
+        }
+    }
+
+    /** The math type the convolution descriptor is queried with: FMA only, or DEFAULT (TF32 allowed) with the switch on. */
+    private int queryMathType() { return tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH; }
+
+    /**
+     * The cached algorithm for this convolution, or a new choice. Buffers: for FORWARD (x, w, y), BACKWARD_DATA
+     * (dx, w, dy), BACKWARD_FILTER (x, dw, dy); only the measured search reads them.
+     */
+    private ConvAlgoCache.Choice choose(ConvAlgoCache.Direction dir, CudnnShapes.Conv g, ConvParams p,
+                                        cudnnTensorStruct xd, cudnnFilterStruct wd, cudnnTensorStruct yd,
+                                        Tensor x, Tensor w, Tensor y, Supplier<String> what) {
+        ConvAlgoCache.Key key = ConvAlgoCache.Key.of(dir, g, p, tf32);
+        ConvAlgoCache.Choice cached = algos.get(key);
+        if (cached != null) return cached;
+        cudnnConvolutionStruct cd = conv(p, queryMathType());
+        List<ConvAlgoCache.Candidate> ranked = measuredSearch ? measure(dir, xd, wd, yd, cd, x, w, y, what) : heuristics(dir, xd, wd, yd, cd, what);
+        ConvAlgoCache.Candidate best = ConvAlgoCache.pick(ranked, tf32, measuredSearch ? SEARCH_WORKSPACE : WORKSPACE_LIMIT);
+        if (best == null)
+            throw new CudnnException("cuDNN offers no usable " + dir + " convolution algorithm for " + what.get()
+                    + (tf32 ? "" : " in FP32 without tensor-op math") + "; candidates (algo, status, bytes, determinism, mathType): "
+                    + ranked, CUDNN_STATUS_NOT_SUPPORTED);
+        // Without TF32 the descriptor stays FMA-only whatever math type the entry reports; with it, run as reported.
+        int mathType = tf32 ? best.mathType() : CUDNN_FMA_MATH;
+        cudnnConvolutionStruct run = conv(p, mathType);
+        long bytes;
+        try (SizeTPointer size = new SizeTPointer(1)) {
+            int status = switch (dir) {
+                case FORWARD -> cudnnGetConvolutionForwardWorkspaceSize(handle(), xd, wd, run, yd, best.algo(), size);
+                case BACKWARD_DATA -> cudnnGetConvolutionBackwardDataWorkspaceSize(handle(), wd, yd, run, xd, best.algo(), size);
+                case BACKWARD_FILTER -> cudnnGetConvolutionBackwardFilterWorkspaceSize(handle(), xd, yd, run, wd, best.algo(), size);
+            };
+            check(status, "cudnnGetConvolution" + dir + "WorkspaceSize (algo " + best.algo() + ")", what);
+            bytes = size.get();
+        }
+        ConvAlgoCache.Choice c = new ConvAlgoCache.Choice(best.algo(), mathType, bytes, best.determinism() == CUDNN_DETERMINISTIC);
+        algos.put(key, c);
+        return c;
+    }
+
+    /** cuDNN's heuristic ranking (no GPU work). */
+    private List<ConvAlgoCache.Candidate> heuristics(ConvAlgoCache.Direction dir, cudnnTensorStruct xd, cudnnFilterStruct wd,
+                                                     cudnnTensorStruct yd, cudnnConvolutionStruct cd, Supplier<String> what) {
+        int[] returned = new int[1];
+        List<ConvAlgoCache.Candidate> out = new ArrayList<>();
+        switch (dir) {
+            case FORWARD -> {
+                int n = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
+                try (cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(n)) {
+                    check(cudnnGetConvolutionForwardAlgorithm_v7(handle(), xd, wd, cd, yd, n, returned, perf),
+                            "cudnnGetConvolutionForwardAlgorithm_v7", what);
+                    for (int i = 0; i < returned[0]; i++) {
+                        cudnnConvolutionFwdAlgoPerf_t e = perf.getPointer(i);
+                        out.add(new ConvAlgoCache.Candidate(e.algo(), e.status(), e.memory(), e.determinism(), e.mathType()));
+                    }
+                }
+            }
+            case BACKWARD_DATA -> {
+                int n = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
+                try (cudnnConvolutionBwdDataAlgoPerf_t perf = new cudnnConvolutionBwdDataAlgoPerf_t(n)) {
+                    check(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle(), wd, yd, cd, xd, n, returned, perf),
+                            "cudnnGetConvolutionBackwardDataAlgorithm_v7", what);
+                    for (int i = 0; i < returned[0]; i++) {
+                        cudnnConvolutionBwdDataAlgoPerf_t e = perf.getPointer(i);
+                        out.add(new ConvAlgoCache.Candidate(e.algo(), e.status(), e.memory(), e.determinism(), e.mathType()));
+                    }
+                }
+            }
+            case BACKWARD_FILTER -> {
+                int n = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
+                try (cudnnConvolutionBwdFilterAlgoPerf_t perf = new cudnnConvolutionBwdFilterAlgoPerf_t(n)) {
+                    check(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle(), xd, yd, cd, wd, n, returned, perf),
+                            "cudnnGetConvolutionBackwardFilterAlgorithm_v7", what);
+                    for (int i = 0; i < returned[0]; i++) {
+                        cudnnConvolutionBwdFilterAlgoPerf_t e = perf.getPointer(i);
+                        out.add(new ConvAlgoCache.Candidate(e.algo(), e.status(), e.memory(), e.determinism(), e.mathType()));
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * cuDNN's measured ranking: runs every algorithm on the real inputs (fastest first). Outputs go to a scratch
+     * buffer for backward-filter (dw may hold a gradient being accumulated); forward and backward-data write y / dx,
+     * which the real call overwrites right after. The search workspace is offered once and handed back at once.
+     */
+    private List<ConvAlgoCache.Candidate> measure(ConvAlgoCache.Direction dir, cudnnTensorStruct xd, cudnnFilterStruct wd,
+                                                  cudnnTensorStruct yd, cudnnConvolutionStruct cd,
+                                                  Tensor x, Tensor w, Tensor y, Supplier<String> what) {
+        int[] returned = new int[1];
+        List<ConvAlgoCache.Candidate> out = new ArrayList<>();
+        try (DeviceBuffer ws = ctx.allocate(SEARCH_WORKSPACE, "cuDNN conv algorithm search workspace")) {
+            switch (dir) {
+                case FORWARD -> {
+                    int n = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
+                    try (cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(n)) {
+                        check(cudnnFindConvolutionForwardAlgorithmEx(handle(), xd, ptr(x), wd, ptr(w), cd, yd, ptr(y), n, returned, perf,
+                                ptr(ws), SEARCH_WORKSPACE), "cudnnFindConvolutionForwardAlgorithmEx", what);
+                        for (int i = 0; i < returned[0]; i++) {
+                            cudnnConvolutionFwdAlgoPerf_t e = perf.getPointer(i);
+                            out.add(new ConvAlgoCache.Candidate(e.algo(), e.status(), e.memory(), e.determinism(), e.mathType()));
+                        }
+                    }
+                }
+                case BACKWARD_DATA -> {
+                    int n = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
+                    try (cudnnConvolutionBwdDataAlgoPerf_t perf = new cudnnConvolutionBwdDataAlgoPerf_t(n)) {
+                        // Here x is dx and y is dy (see choose).
+                        check(cudnnFindConvolutionBackwardDataAlgorithmEx(handle(), wd, ptr(w), yd, ptr(y), cd, xd, ptr(x), n, returned, perf,
+                                ptr(ws), SEARCH_WORKSPACE), "cudnnFindConvolutionBackwardDataAlgorithmEx", what);
+                        for (int i = 0; i < returned[0]; i++) {
+                            cudnnConvolutionBwdDataAlgoPerf_t e = perf.getPointer(i);
+                            out.add(new ConvAlgoCache.Candidate(e.algo(), e.status(), e.memory(), e.determinism(), e.mathType()));
+                        }
+                    }
+                }
+                case BACKWARD_FILTER -> {
+                    int n = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
+                    // Here w is dw, which must survive: search into scratch.
+                    try (DeviceBuffer scratch = ctx.allocate(w.numel() * 4L, "cuDNN conv algorithm search output");
+                         cudnnConvolutionBwdFilterAlgoPerf_t perf = new cudnnConvolutionBwdFilterAlgoPerf_t(n)) {
+                        check(cudnnFindConvolutionBackwardFilterAlgorithmEx(handle(), xd, ptr(x), yd, ptr(y), cd, wd, ptr(scratch), n, returned, perf,
+                                ptr(ws), SEARCH_WORKSPACE), "cudnnFindConvolutionBackwardFilterAlgorithmEx", what);
+                        for (int i = 0; i < returned[0]; i++) {
+                            cudnnConvolutionBwdFilterAlgoPerf_t e = perf.getPointer(i);
+                            out.add(new ConvAlgoCache.Candidate(e.algo(), e.status(), e.memory(), e.determinism(), e.mathType()));
+                        }
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    // ================================================================== pooling
+
+    public void poolForward(Tensor x, Tensor y, PoolParams p) {
+        String op = "poolForward";
+        fp32(op, x, y);
+        CudnnShapes.Pool pl = CudnnShapes.pool(op, x.shape(), y.shape(), p);
+        if (pl.empty()) return;
+        Supplier<String> what = () -> "x " + x.shape() + ", y " + y.shape() + ", " + p;
+        cudnnTensorStruct yd = tensor(pl.yDims());
+        if (!pl.explicitPad()) {
+            check(cudnnPoolingForward(handle(), pool(pl), one, tensor(pl.xDims()), ptr(x), zero, yd, ptr(y)), "cudnnPoolingForward", what);
+            return;
+        }
+        try (DeviceBuffer xp = ctx.allocate(pl.paddedElements() * 4L, "cuDNN ceil-mode pooling: padded input")) {
+            padInput(pl, x, xp, what);
+            check(cudnnPoolingForward(handle(), pool(pl), one, tensor(pl.paddedDims()), ptr(xp), zero, yd, ptr(y)),
+                    "cudnnPoolingForward (ceil mode, padded input)", what);
+        }
+    }
+
+    public void poolBackward(Tensor x, Tensor y, Tensor dy, Tensor dx, PoolParams p) {
+        String op = "poolBackward";
+        fp32(op, x, y, dy, dx);
+        CudnnShapes.Pool pl = CudnnShapes.pool(op, x.shape(), dy.shape(), p);
+        if (!dx.shape().equals(x.shape())) throw new IllegalArgumentException(op + ": dx " + dx.shape() + " should match x " + x.shape());
+        if (!y.shape().equals(dy.shape())) throw new IllegalArgumentException(op + ": y " + y.shape() + " and dy " + dy.shape() + " differ");
+        if (pl.empty()) return;
+        Supplier<String> what = () -> "x " + x.shape() + ", dy " + dy.shape() + ", " + p;
+        cudnnTensorStruct yd = tensor(pl.yDims());
+        if (!pl.explicitPad()) {
+            cudnnTensorStruct xd = tensor(pl.xDims());
+            check(cudnnPoolingBackward(handle(), pool(pl), one, yd, ptr(y), yd, ptr(dy), xd, ptr(x), zero, xd, ptr(dx)),
+                    "cudnnPoolingBackward", what);
+            return;
+        }
+        long bytes = pl.paddedElements() * 4L;
+        try (DeviceBuffer xp = ctx.allocate(bytes, "cuDNN ceil-mode pooling: padded input");
+             DeviceBuffer dxp = ctx.allocate(bytes, "cuDNN ceil-mode pooling: padded input gradient")) {
+            padInput(pl, x, xp, what);
+            cudnnTensorStruct pd = tensor(pl.paddedDims());
+            check(cudnnPoolingBackward(handle(), pool(pl), one, yd, ptr(y), yd, ptr(dy), pd, ptr(xp), zero, pd, ptr(dxp)),
+                    "cudnnPoolingBackward (ceil mode, padded input)", what);
+            // dx = the interior of the padded gradient; what fell on the padding belongs to no input element.
+            check(cudnnTransformTensor(handle(), one, interior(pl), ptrAt(dxp, pl.interiorOffset()), zero, tensor(pl.xDims()), ptr(dx)),
+                    "cudnnTransformTensor (ceil-mode pooling gradient)", what);
+        }
+    }
+
+    /** xp = -infinity everywhere, then x copied into its interior (a strided view of xp). */
+    private void padInput(CudnnShapes.Pool pl, Tensor x, DeviceBuffer xp, Supplier<String> what) {
+        check(cudnnSetTensor(handle(), tensor(pl.paddedDims()), ptr(xp), negInf), "cudnnSetTensor (ceil-mode pooling padding)", what);
+        check(cudnnTransformTensor(handle(), one, tensor(pl.xDims()), ptr(x), zero, interior(pl), ptrAt(xp, pl.interiorOffset())),
+                "cudnnTransformTensor (ceil-mode pooling input)", what);
+    }
+
+    private cudnnTensorStruct interior(CudnnShapes.Pool pl) {
+        int[] s = pl.interiorStrides();
+        return tensor(pl.N(), pl.C(), pl.H(), pl.W(), s[0], s[1], s[2], s[3]);
+    }
+
+    // ================================================================== activations
+
+    public void activationForward(Activation a, Tensor x, Tensor y) {
+        String op = "activationForward " + a.kind();
+        CudnnShapes.activationMode(a); // a kind cuDNN lacks fails here, before any descriptor is made
+        fp32(op, x, y);
+        sameSize(op, x, y);
+        if (x.numel() == 0) return;
+        cudnnTensorStruct d = tensor(CudnnShapes.flatDims(x.numel(), op, x.shape()));
+        check(cudnnActivationForward(handle(), activation(a), one, d, ptr(x), zero, d, ptr(y)), "cudnnActivationForward",
+                () -> a + " on " + x.shape());
+    }
+
+    public void activationBackward(Activation a, Tensor x, Tensor y, Tensor dy, Tensor dx) {
+        String op = "activationBackward " + a.kind();
+        CudnnShapes.activationMode(a);
+        fp32(op, x, y, dy, dx);
+        sameSize(op, x, y); sameSize(op, x, dy); sameSize(op, x, dx);
+        if (x.numel() == 0) return;
+        cudnnTensorStruct d = tensor(CudnnShapes.flatDims(x.numel(), op, x.shape()));
+        check(cudnnActivationBackward(handle(), activation(a), one, d, ptr(y), d, ptr(dy), d, ptr(x), zero, d, ptr(dx)),
+                "cudnnActivationBackward", () -> a + " on " + x.shape());
+    }
+
+    // ================================================================== softmax
+
+    /** Softmax (ACCURATE: max-subtracted) or log-softmax (LOG) over the last dimension. */
+    public void softmaxForward(Tensor x, Tensor y, boolean log) {
+        String op = log ? "logSoftmax" : "softmax";
+        fp32(op, x, y);
+        sameSize(op, x, y);
+        int[] dims = CudnnShapes.softmaxDims(x.shape(), op);
+        if (dims == null) return;
+        cudnnTensorStruct d = tensor(dims);
+        check(cudnnSoftmaxForward(handle(), log ? CUDNN_SOFTMAX_LOG : CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE,
+                one, d, ptr(x), zero, d, ptr(y)), "cudnnSoftmaxForward", () -> op + " of " + x.shape());
+    }
+
+    public void softmaxBackward(Tensor y, Tensor dy, Tensor dx, boolean log) {
+        String op = log ? "logSoftmax backward" : "softmax backward";
+        fp32(op, y, dy, dx);
+        sameSize(op, y, dy); sameSize(op, y, dx);
+        int[] dims = CudnnShapes.softmaxDims(y.shape(), op);
+        if (dims == null) return;
+        cudnnTensorStruct d = tensor(dims);
+        check(cudnnSoftmaxBackward(handle(), log ? CUDNN_SOFTMAX_LOG : CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE,
+                one, d, ptr(y), d, ptr(dy), zero, d, ptr(dx)), "cudnnSoftmaxBackward", () -> op + " of " + y.shape());
+    }
+
+    // ================================================================== batch normalisation
+
+    public void batchNormForwardTraining(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+                                         float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveInvStd) {
+        String op = "batchNorm (training)";
+        CudnnShapes.BatchNorm bn = CudnnShapes.batchNorm(op, x.shape());
+        perChannel(op, bn, x, gamma, "gamma (weight)", beta, "beta (bias)", runningMean, "running_mean",
+                runningVar, "running_var", saveMean, "saveMean", saveInvStd, "saveInvStd");
+        fp32(op, x, y);
+        sameSize(op, x, y);
+        if (bn.perChannel() <= 1)
+            throw new IllegalArgumentException(op + ": expected more than 1 value per channel when training, got input "
+                    + x.shape() + " (use a batch of at least 2, or eval mode)");
+        checkEps(op, eps);
+        cudnnTensorStruct xd = tensor(bn.xDims()), pd = tensor(bn.paramDims());
+        long invStdAt = CudaStorage.address(saveInvStd);
+        check(cudnnBatchNormalizationForwardTraining(handle(), bn.mode(), one, zero, xd, ptr(x), xd, ptr(y), pd,
+                        ptr(gamma), ptr(beta), momentum, ptr(runningMean), ptr(runningVar), eps, ptr(saveMean), CudaContext.pointer(invStdAt)),
+                "cudnnBatchNormalizationForwardTraining", () -> "x " + x.shape() + ", momentum " + momentum + ", eps " + eps);
+        if (bnEps.size() > 4096) bnEps.clear(); // bounded; a miss falls back to the default below
+        bnEps.put(invStdAt, (double) eps);
+    }
+
+    public void batchNormForwardInference(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+                                          float eps, Tensor y) {
+        String op = "batchNorm (inference)";
+        CudnnShapes.BatchNorm bn = CudnnShapes.batchNorm(op, x.shape());
+        perChannel(op, bn, x, gamma, "gamma (weight)", beta, "beta (bias)", runningMean, "running_mean", runningVar, "running_var");
+        fp32(op, x, y);
+        sameSize(op, x, y);
+        checkEps(op, eps);
+        if (x.numel() == 0) return;
+        cudnnTensorStruct xd = tensor(bn.xDims()), pd = tensor(bn.paramDims());
+        check(cudnnBatchNormalizationForwardInference(handle(), bn.mode(), one, zero, xd, ptr(x), xd, ptr(y), pd,
+                        ptr(gamma), ptr(beta), ptr(runningMean), ptr(runningVar), eps),
+                "cudnnBatchNormalizationForwardInference", () -> "x " + x.shape() + ", eps " + eps);
+    }
+
+    public void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
+                                  Tensor dx, Tensor dgamma, Tensor dbeta, boolean accumulate) {
+        String op = "batchNorm backward";
+        CudnnShapes.BatchNorm bn = CudnnShapes.batchNorm(op, x.shape());
+        perChannel(op, bn, x, gamma, "gamma (weight)", saveMean, "saveMean", saveInvStd, "saveInvStd",
+                dgamma, "dgamma", dbeta, "dbeta");
+        fp32(op, x, dy, dx);
+        sameSize(op, x, dy); sameSize(op, x, dx);
+        if (x.numel() == 0) return;
+        cudnnTensorStruct xd = tensor(bn.xDims()), pd = tensor(bn.paramDims());
+        long invStdAt = CudaStorage.address(saveInvStd);
+        // With the saved statistics cuDNN does not recompute 1/sqrt(var + eps); eps is passed as the forward used it.
+        double eps = bnEps.getOrDefault(invStdAt, 1e-5);
+        // dx is written (beta 0); dgamma / dbeta accumulate through betaParamDiff = 1.
+        check(cudnnBatchNormalizationBackward(handle(), bn.mode(), one, zero, one, accumulate ? one : zero,
+                        xd, ptr(x), xd, ptr(dy), xd, ptr(dx), pd, ptr(gamma), ptr(dgamma), ptr(dbeta),
+                        eps, ptr(saveMean), CudaContext.pointer(invStdAt)),
+                "cudnnBatchNormalizationBackward", () -> "x " + x.shape() + (accumulate ? ", accumulate" : ""));
+    }
+
+    private static void checkEps(String op, float eps) {
+        if (!(eps >= CUDNN_BN_MIN_EPSILON) || !(eps > 0f))
+            throw new IllegalArgumentException(op + ": eps must be > 0 (and >= cuDNN's CUDNN_BN_MIN_EPSILON "
+                    + CUDNN_BN_MIN_EPSILON + "), got " + eps);
+    }
+
+    private static void perChannel(String op, CudnnShapes.BatchNorm bn, Tensor x, Object... tensorsAndNames) {
+        for (int i = 0; i < tensorsAndNames.length; i += 2) {
+            Tensor t = (Tensor) tensorsAndNames[i];
+            String name = (String) tensorsAndNames[i + 1];
+            CudnnShapes.perChannel(t == null ? null : t.shape(), name, bn.C(), x.shape(), op);
+            fp32(op, t);
+        }
+    }
+
+    // ================================================================== descriptors (cached)
+
+    private cudnnTensorStruct tensor(int... dims) {
+        int[] s = CudnnShapes.packedStrides(dims);
+        return tensor(dims[0], dims[1], dims[2], dims[3], s[0], s[1], s[2], s[3]);
+    }
+
+    private cudnnTensorStruct tensor(int n, int c, int h, int w, int sn, int sc, int sh, int sw) {
+        ensureOpen();
+        TensorKey k = new TensorKey(n, c, h, w, sn, sc, sh, sw);
+        cudnnTensorStruct d = tensors.get(k);
+        if (d != null) return d;
+        d = new cudnnTensorStruct();
+        check(cudnnCreateTensorDescriptor(d), "cudnnCreateTensorDescriptor", k::toString);
+        try {
+            check(cudnnSetTensorNdDescriptor(d, CUDNN_DATA_FLOAT, 4, new int[] {n, c, h, w}, new int[] {sn, sc, sh, sw}),
+                    "cudnnSetTensorNdDescriptor", () -> "dims " + Arrays.toString(new int[] {n, c, h, w})
+                            + ", strides " + Arrays.toString(new int[] {sn, sc, sh, sw}));
+        } catch (RuntimeException e) {
+            cudnnDestroyTensorDescriptor(d); // never cache a descriptor that was not set
+            throw e;
+        }
+        tensors.put(k, d);
+        return d;
+    }
+
+    private cudnnFilterStruct filter(int[] dims) {
+        ensureOpen();
+        FilterKey k = new FilterKey(dims[0], dims[1], dims[2], dims[3]);
+        cudnnFilterStruct d = filters.get(k);
+        if (d != null) return d;
+        d = new cudnnFilterStruct();
+        check(cudnnCreateFilterDescriptor(d), "cudnnCreateFilterDescriptor", k::toString);
+        try {
+            check(cudnnSetFilter4dDescriptor(d, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, k.k(), k.c(), k.r(), k.s()),
+                    "cudnnSetFilter4dDescriptor", () -> "weight " + Arrays.toString(dims));
+        } catch (RuntimeException e) {
+            cudnnDestroyFilterDescriptor(d);
+            throw e;
+        }
+        filters.put(k, d);
+        return d;
+    }
+
+    private cudnnConvolutionStruct conv(ConvParams p, int mathType) {
+        ensureOpen();
+        ConvKey k = new ConvKey(p, mathType);
+        cudnnConvolutionStruct d = convs.get(k);
+        if (d != null) return d;
+        d = new cudnnConvolutionStruct();
+        check(cudnnCreateConvolutionDescriptor(d), "cudnnCreateConvolutionDescriptor", p::toString);
+        try {
+            // Cross-correlation (what PyTorch's conv2d computes), FP32 accumulation.
+            check(cudnnSetConvolution2dDescriptor(d, p.padH(), p.padW(), p.strideH(), p.strideW(), p.dilationH(), p.dilationW(),
+                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT), "cudnnSetConvolution2dDescriptor", p::toString);
+            check(cudnnSetConvolutionGroupCount(d, p.groups()), "cudnnSetConvolutionGroupCount", p::toString);
+            check(cudnnSetConvolutionMathType(d, mathType), "cudnnSetConvolutionMathType", () -> p + ", math type " + mathType);
+        } catch (RuntimeException e) {
+            cudnnDestroyConvolutionDescriptor(d);
+            throw e;
+        }
+        convs.put(k, d);
+        return d;
+    }
+
+    private cudnnPoolingStruct pool(CudnnShapes.Pool pl) {
+        ensureOpen();
+        PoolKey k = new PoolKey(pl.mode(), pl.kH(), pl.kW(), pl.descPadH(), pl.descPadW(), pl.strideH(), pl.strideW());
+        cudnnPoolingStruct d = pools.get(k);
+        if (d != null) return d;
+        d = new cudnnPoolingStruct();
+        check(cudnnCreatePoolingDescriptor(d), "cudnnCreatePoolingDescriptor", k::toString);
+        try {
+            // NaN propagates through max pooling, as on the CPU and in PyTorch.
+            check(cudnnSetPooling2dDescriptor(d, k.mode(), CUDNN_PROPAGATE_NAN, k.kH(), k.kW(), k.padH(), k.padW(), k.strideH(), k.strideW()),
+                    "cudnnSetPooling2dDescriptor", k::toString);
+        } catch (RuntimeException e) {
+            cudnnDestroyPoolingDescriptor(d);
+            throw e;
+        }
+        pools.put(k, d);
+        return d;
+    }
+
+    private cudnnActivationStruct activation(Activation a) {
+        ensureOpen();
+        cudnnActivationStruct d = activations.get(a);
+        if (d != null) return d;
+        int mode = CudnnShapes.activationMode(a); // throws for kinds cuDNN does not have, before anything is created
+        d = new cudnnActivationStruct();
+        check(cudnnCreateActivationDescriptor(d), "cudnnCreateActivationDescriptor", a::toString);
+        try {
+            check(cudnnSetActivationDescriptor(d, mode, CUDNN_PROPAGATE_NAN, CudnnShapes.activationCoef(a)),
+                    "cudnnSetActivationDescriptor", a::toString);
+        } catch (RuntimeException e) {
+            cudnnDestroyActivationDescriptor(d);
+            throw e;
+        }
+        activations.put(a, d);
+        return d;
+    }
+
+    // ================================================================== helpers
+
+    private cudnnContext handle() {
+        ensureOpen();
+        return ctx.cudnn();
+    }
+
+    private void ensureOpen() {
+        if (closed) throw new IllegalStateException("CudnnOps used after close()");
+    }
+
+    private DeviceBuffer workspace(long bytes) {
+        return bytes == 0 ? null : ctx.allocate(bytes, "cuDNN conv workspace");
+    }
+
+    private static Pointer ptr(Tensor t) { return CudaContext.pointer(CudaStorage.address(t)); }
+
+    /** A device buffer as a cuDNN pointer; null (a NULL workspace) for none. */
+    private static Pointer ptr(DeviceBuffer b) { return b == null ? null : CudaContext.pointer(b.address()); }
+
+    private static Pointer ptrAt(DeviceBuffer b, long elementOffset) { return CudaContext.pointer(b.address() + elementOffset * 4L); }
+
+    private void zeroFill(Tensor t, String op) {
+        int status = cudaMemsetAsync(ptr(t), 0, t.numel() * 4L, ctx.stream());
+        if (status != 0) throw new IllegalStateException(op + ": cudaMemsetAsync of " + t.shape() + " failed with CUDA error " + status);
+    }
+
+    private static void fp32(String op, Tensor... ts) {
+        for (Tensor t : ts)
+            if (t != null && t.dtype() != DType.FP32)
+                throw new IllegalArgumentException(op + ": expected FP32 tensors, got " + t.dtype() + " " + t.shape());
+    }
+
+    private static void sameSize(String op, Tensor a, Tensor b) {
+        if (a.numel() != b.numel()) throw new IllegalArgumentException(op + ": sizes differ: " + a.shape() + " vs " + b.shape());
+    }
+
+    static void check(int status, String call, Supplier<String> what) {
+        if (status == CUDNN_STATUS_SUCCESS) return;
+        String reason;
+        try {
+            reason = cudnnGetErrorString(status).getString();
+        } catch (RuntimeException | LinkageError e) {
+            reason = "(error string unavailable)";
+        }
+        throw new CudnnException(call + " failed: " + reason + " (cudnnStatus_t " + status + ") for " + what.get(), status);
+    }
+
+    /** Destroys every cached descriptor and frees the host scaling factors. Idempotent. */
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        List<String> failures = new ArrayList<>();
+        for (cudnnTensorStruct d : tensors.values()) note(failures, cudnnDestroyTensorDescriptor(d), "tensor");
+        for (cudnnFilterStruct d : filters.values()) note(failures, cudnnDestroyFilterDescriptor(d), "filter");
+        for (cudnnConvolutionStruct d : convs.values()) note(failures, cudnnDestroyConvolutionDescriptor(d), "convolution");
+        for (cudnnPoolingStruct d : pools.values()) note(failures, cudnnDestroyPoolingDescriptor(d), "pooling");
+        for (cudnnActivationStruct d : activations.values()) note(failures, cudnnDestroyActivationDescriptor(d), "activation");
+        tensors.clear(); filters.clear(); convs.clear(); pools.clear(); activations.clear();
+        algos.clear();
+        bnEps.clear();
+        one.close(); zero.close(); negInf.close();
+        if (!failures.isEmpty()) throw new CudnnException("CudnnOps.close: destroying descriptors failed: " + failures, CUDNN_STATUS_BAD_PARAM);
+    }
+
+    private static void note(List<String> failures, int status, String kind) {
+        if (status != CUDNN_STATUS_SUCCESS) failures.add(kind + " descriptor: status " + status);
+    }
+}

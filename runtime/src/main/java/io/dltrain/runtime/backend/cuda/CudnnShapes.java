@@ -1,0 +1,213 @@
+package io.dltrain.runtime.backend.cuda;
+
+import io.dltrain.runtime.backend.Activation;
+import io.dltrain.runtime.backend.ConvParams;
+import io.dltrain.runtime.backend.PoolParams;
+import io.dltrain.runtime.tensor.Shape;
+
+import static org.bytedeco.cuda.global.cudnn.CUDNN_ACTIVATION_ELU;
+import static org.bytedeco.cuda.global.cudnn.CUDNN_ACTIVATION_RELU;
+import static org.bytedeco.cuda.global.cudnn.CUDNN_ACTIVATION_SIGMOID;
+import static org.bytedeco.cuda.global.cudnn.CUDNN_ACTIVATION_TANH;
+import static org.bytedeco.cuda.global.cudnn.CUDNN_BATCHNORM_PER_ACTIVATION;
+import static org.bytedeco.cuda.global.cudnn.CUDNN_BATCHNORM_SPATIAL;
+import static org.bytedeco.cuda.global.cudnn.CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING;
+import static org.bytedeco.cuda.global.cudnn.CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING;
+import static org.bytedeco.cuda.global.cudnn.CUDNN_POOLING_MAX_DETERMINISTIC;
+
+/**
+ * The pure-Java half of {@link CudnnOps}: how our tensors, {@link ConvParams}, {@link PoolParams} and
+ * {@link Activation}s become cuDNN descriptor dimensions, strides and enum values, checked with the same rules and
+ * messages as the CPU backend. Nothing here touches the GPU or loads a native library (the cuDNN enum constants are
+ * compile-time constants that javac inlines), so all of it is tested on machines without CUDA.
+ *
+ * <p>Shape letters: N batch, C channels, H x W input plane, K output channels, R x S kernel, P x Q output plane,
+ * G groups. Every descriptor we build is 4-D NCHW FP32.
+ */
+final class CudnnShapes {
+    private CudnnShapes() {}
+
+    /** Packed NCHW strides of 4-D dims (elements). */
+    static int[] packedStrides(int[] dims) {
+        int[] s = new int[dims.length];
+        long acc = 1;
+        for (int i = dims.length - 1; i >= 0; i--) {
+            s[i] = Math.toIntExact(acc);
+            acc *= Math.max(1, dims[i]);
+        }
+        return s;
+    }
+
+    /** Throws when a tensor is too large for cuDNN's 32-bit element counts. */
+    static void checkSize(long numel, String op, Object shape) {
+        if (numel > Integer.MAX_VALUE)
+            throw new IllegalArgumentException(op + ": tensor " + shape + " has " + numel
+                    + " elements; cuDNN's legacy API takes at most 2^31-1 elements per tensor (split the batch)");
+    }
+
+    // ------------------------------------------------------------------ convolution
+
+    /** The sizes of one convolution, checked against x [N, C, H, W], w [K, C/G, R, S], y [N, K, P, Q]. */
+    record Conv(int N, int C, int H, int W, int K, int R, int S, int P, int Q, int G) {
+        int[] xDims() { return new int[] {N, C, H, W}; }
+        int[] wDims() { return new int[] {K, C / G, R, S}; }
+        int[] yDims() { return new int[] {N, K, P, Q}; }
+        /** True when there is nothing to compute (cuDNN rejects zero-sized dimensions). */
+        boolean empty() { return N == 0 || C == 0 || K == 0 || H == 0 || W == 0 || P <= 0 || Q <= 0; }
+    }
+
+    /** Same checks and messages as the CPU's CpuConv.geometry, so both backends reject the same calls. */
+    static Conv conv(String op, Shape x, Shape w, Shape y, ConvParams p) {
+        if (x.rank() != 4 || w.rank() != 4 || y.rank() != 4)
+            throw new IllegalArgumentException(op + ": expected x [N, C, H, W], w [K, C/groups, R, S] and y [N, K, P, Q], got "
+                    + x + ", " + w + ", " + y);
+        int N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+        int K = w.dim(0), R = w.dim(2), S = w.dim(3), G = p.groups();
+        if (C % G != 0 || K % G != 0 || w.dim(1) * G != C)
+            throw new IllegalArgumentException(op + ": input " + x + " and weight " + w + " do not fit groups=" + G
+                    + " (need C % groups == 0, K % groups == 0 and weight dim 1 == C / groups)");
+        if (H + 2 * p.padH() < p.dilationH() * (R - 1) + 1 || W + 2 * p.padW() < p.dilationW() * (S - 1) + 1)
+            throw new IllegalArgumentException(op + ": the (dilated) kernel " + R + "x" + S + " does not fit the padded input "
+                    + x + " with " + p);
+        int P = p.outH(H, R), Q = p.outW(W, S);
+        if (y.dim(0) != N || y.dim(1) != K || y.dim(2) != P || y.dim(3) != Q)
+            throw new IllegalArgumentException(op + ": output " + y + " should be [" + N + ", " + K + ", " + P + ", " + Q + "] for input "
+                    + x + " and weight " + w + " with " + p);
+        checkSize(x.numel(), op, x);
+        checkSize(y.numel(), op, y);
+        return new Conv(N, C, H, W, K, R, S, P, Q, G);
+    }
+
+    // ------------------------------------------------------------------ pooling
+
+    /**
+     * How one pooling call maps onto cuDNN. Normally x and y are described as they are and the descriptor holds
+     * the window, symmetric padding and stride. cuDNN has no ceil mode and computes floor((H + 2 pad - k) / s) + 1
+     * windows; when the CPU's ceil-mode rule gives one more ({@code explicitPad}), max pooling instead runs on a
+     * padded copy of x, [N, C, paddedH, paddedW] filled with -infinity, x at row padH and column padW, with
+     * descriptor padding 0: window i then covers input rows [i*s - padH, i*s - padH + k) exactly as on the CPU, and
+     * -infinity never wins a max (a window with no input element yields -infinity on both backends).
+     */
+    record Pool(int mode, int kH, int kW, int padH, int padW, int strideH, int strideW, int N, int C, int H, int W,
+                int P, int Q, boolean explicitPad, int paddedH, int paddedW) {
+        /** Padding in the cuDNN descriptor (0 when x is padded explicitly). */
+        int descPadH() { return explicitPad ? 0 : padH; }
+        int descPadW() { return explicitPad ? 0 : padW; }
+        /** Offset in elements of x's first element inside the padded copy. */
+        long interiorOffset() { return (long) padH * paddedW + padW; }
+        /** Strides of x's view inside the padded copy [N, C, paddedH, paddedW]. */
+        int[] interiorStrides() { return new int[] {Math.toIntExact((long) C * paddedH * paddedW), paddedH * paddedW, paddedW, 1}; }
+        int[] paddedDims() { return new int[] {N, C, paddedH, paddedW}; }
+        long paddedElements() { return (long) N * C * paddedH * paddedW; }
+        int[] xDims() { return new int[] {N, C, H, W}; }
+        int[] yDims() { return new int[] {N, C, P, Q}; }
+        boolean empty() { return N == 0 || C == 0 || H == 0 || W == 0; }
+    }
+
+    /** cuDNN's own output size: floor((size + 2 pad - k) / stride) + 1. */
+    static int cudnnPoolOut(int size, int k, int pad, int stride) { return (size + 2 * pad - k) / stride + 1; }
+
+    static Pool pool(String op, Shape x, Shape y, PoolParams p) {
+        if (x.rank() != 4) throw new IllegalArgumentException(op + ": expected x [N, C, H, W], got " + x);
+        int N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), P = p.outH(H), Q = p.outW(W);
+        if (y.rank() != 4 || y.dim(0) != N || y.dim(1) != C || y.dim(2) != P || y.dim(3) != Q)
+            throw new IllegalArgumentException(op + ": input " + x + " and output " + y + " do not match (expected output ["
+                    + N + ", " + C + ", " + P + ", " + Q + "])");
+        if (P < 1 || Q < 1) throw new IllegalArgumentException(op + ": output size " + P + "x" + Q + " is empty for input " + x + " and " + p);
+        checkSize(x.numel(), op, x);
+        int mode = switch (p.kind()) {
+            // The deterministic max mode: overlapping windows (3x3 stride 2) would otherwise add gradients with atomics.
+            case MAX -> CUDNN_POOLING_MAX_DETERMINISTIC;
+            case AVG -> p.countIncludePad() ? CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING;
+        };
+        boolean extra = P != cudnnPoolOut(H, p.kH(), p.padH(), p.strideH()) || Q != cudnnPoolOut(W, p.kW(), p.padW(), p.strideW());
+        if (!extra)
+            return new Pool(mode, p.kH(), p.kW(), p.padH(), p.padW(), p.strideH(), p.strideW(), N, C, H, W, P, Q, false, H, W);
+        if (p.kind() == PoolParams.Kind.AVG)
+            // With explicit zero padding cuDNN would count the ceil-mode extension in the divisor (or, excluding
+            // padding, count the symmetric padding as input), where PyTorch clips the window to H + pad.
+            throw new UnsupportedOperationException(op + ": average pooling with ceil_mode=True where ceil mode adds a window ("
+                    + "input " + x + ", " + p + ", output " + P + "x" + Q + " instead of cuDNN's "
+                    + cudnnPoolOut(H, p.kH(), p.padH(), p.strideH()) + "x" + cudnnPoolOut(W, p.kW(), p.padW(), p.strideW())
+                    + ") has no cuDNN equivalent on the CUDA backend; use ceil_mode=False or pad the input");
+        int hp = Math.max(H + 2 * p.padH(), (P - 1) * p.strideH() + p.kH());
+        int wp = Math.max(W + 2 * p.padW(), (Q - 1) * p.strideW() + p.kW());
+        Pool pl = new Pool(mode, p.kH(), p.kW(), p.padH(), p.padW(), p.strideH(), p.strideW(), N, C, H, W, P, Q, true, hp, wp);
+        checkSize(pl.paddedElements(), op, "padded copy of " + x);
+        return pl;
+    }
+
+    // ------------------------------------------------------------------ activations
+
+    /** The activations cuDNN computes with PyTorch's formulas: ReLU, Sigmoid, Tanh and ELU (alpha = coef). */
+    static boolean supports(Activation a) {
+        return switch (a.kind()) {
+            case RELU, SIGMOID, TANH, ELU -> true;
+            case LEAKY_RELU, SOFTPLUS, GELU -> false;
+        };
+    }
+
+    static int activationMode(Activation a) {
+        return switch (a.kind()) {
+            case RELU -> CUDNN_ACTIVATION_RELU;
+            case SIGMOID -> CUDNN_ACTIVATION_SIGMOID;
+            case TANH -> CUDNN_ACTIVATION_TANH;
+            case ELU -> CUDNN_ACTIVATION_ELU;
+            default -> throw new IllegalArgumentException("cuDNN has no " + a.kind()
+                    + " activation; the CUDA backend runs it with its own kernel (activation_forward_f32)");
+        };
+    }
+
+    /** cuDNN's coef: ELU's alpha; unused (0) for the others (for RELU a non-zero coef would mean nothing, CLIPPED_RELU uses it). */
+    static double activationCoef(Activation a) { return a.kind() == Activation.Kind.ELU ? a.alpha() : 0.0; }
+
+    /** Point-wise ops see any tensor as [n, 1, 1, 1]. */
+    static int[] flatDims(long numel, String op, Object shape) {
+        checkSize(numel, op, shape);
+        return new int[] {(int) numel, 1, 1, 1};
+    }
+
+    // ------------------------------------------------------------------ softmax
+
+    /**
+     * Softmax over the last dimension as cuDNN's INSTANCE mode, which normalises over C*H*W per image: rows become
+     * N, the last dimension C, H = W = 1. A rank-0 tensor is one row of length 1 (as CpuSoftmax). Returns null for
+     * an empty tensor (nothing to do).
+     */
+    static int[] softmaxDims(Shape x, String op) {
+        int L = x.rank() == 0 ? 1 : x.dim(-1);
+        if (x.numel() == 0 || L == 0) return null;
+        checkSize(x.numel(), op, x);
+        return new int[] {(int) (x.numel() / L), L, 1, 1};
+    }
+
+    // ------------------------------------------------------------------ batch norm
+
+    /** cuDNN mode and x's 4-D description for batch norm; the per-channel tensors are always [1, C, 1, 1]. */
+    record BatchNorm(int mode, int N, int C, int inner, int[] xDims) {
+        long perChannel() { return (long) N * inner; }
+        int[] paramDims() { return new int[] {1, C, 1, 1}; }
+    }
+
+    /**
+     * [N, C] (BatchNorm1d on features) uses PER_ACTIVATION on [N, C, 1, 1], as PyTorch's cuDNN path does; any
+     * higher rank uses SPATIAL with the trailing dimensions folded into H: [N, C, inner, 1] (a rank-4 input keeps
+     * its [N, C, H, W]). Both give per-channel statistics over N and the trailing dimensions, like CpuNorm.
+     */
+    static BatchNorm batchNorm(String op, Shape x) {
+        if (x.rank() < 2) throw new IllegalArgumentException(op + ": expected input [N, C] or [N, C, ...], got " + x);
+        checkSize(x.numel(), op, x);
+        int N = x.dim(0), C = x.dim(1), inner = x.sizeFrom(2);
+        if (x.rank() == 2) return new BatchNorm(CUDNN_BATCHNORM_PER_ACTIVATION, N, C, 1, new int[] {N, C, 1, 1});
+        int[] dims = x.rank() == 4 ? new int[] {N, C, x.dim(2), x.dim(3)} : new int[] {N, C, inner, 1};
+        return new BatchNorm(CUDNN_BATCHNORM_SPATIAL, N, C, inner, dims);
+    }
+
+    /** Checks a per-channel tensor, with CpuNorm's message. */
+    static void perChannel(Shape t, String what, int C, Shape x, String op) {
+        if (t == null) throw new IllegalArgumentException(op + ": " + what + " is required");
+        if (t.numel() != C)
+            throw new IllegalArgumentException(op + ": " + what + " has shape " + t + ", expected [" + C
+                    + "] (one per channel of input " + x + ")");
+    }
+}
