@@ -118,6 +118,26 @@ class TrainerTaskTest {
     }
 
     @Test
+    void learnerTrainsAReconstructionTaskWithMseByDefault() {
+        int n = 200;
+        SplittableRandom r = new SplittableRandom(9);
+        float[] basis = new float[6];
+        for (int i = 0; i < 6; i++) basis[i] = (float) r.nextGaussian();
+        float[] v = new float[n * 6];
+        for (int s = 0; s < n; s++) { double a = r.nextGaussian(); for (int i = 0; i < 6; i++) v[s * 6 + i] = (float) (a * basis[i]); }
+        Dataset ds = data(n, Shape.of(6), v);
+        try (CpuBackend be = new CpuBackend(1);
+             Module model = new Sequential(new Linear(new Context(be, 3), 6, 2), new Tanh(), new Linear(new Context(be, 4), 2, 6));
+             Learner l = new Learner(model).task(Task.RECONSTRUCTION).optimizer("adam", 0.01).schedule("constant").batchSize(16).epochs(10)) {
+            double before = l.evaluate(ds).loss();
+            l.fit(ds);
+            EvalResult after = l.evaluate(ds);
+            assertTrue(Double.isNaN(after.top1()), "no accuracy for reconstruction");
+            assertTrue(after.loss() < 0.1 * before, "MSE " + after.loss() + " should fall far below the untrained " + before);
+        }
+    }
+
+    @Test
     void regressionIsRefusedUntilDatasetsHaveRealTargets() {
         try (CpuBackend be = new CpuBackend(1); Module id = new Identity();
              DataLoader loader = new DataLoader(data(4, Shape.of(2), new float[8]), null, 2, false, false, 1, 1, 4)) {
