@@ -73,7 +73,7 @@ public final class Trainer {
     private long epochSkipped;
     private Task task = Task.CLASSIFICATION;
     /** Reconstruction: per-channel affine from the model's input back to the target scale (null: the input as it is). */
-    private float[] reconMean, reconStd;
+    private float[] reconMean, reconStd, targetHost;
 
     /** The task trained (default {@link Task#CLASSIFICATION}); the caller passes the matching loss to {@link #fit}. */
     public Trainer task(Task t) {
@@ -439,12 +439,16 @@ public final class Trainer {
         if (reconMean.length != 1 && reconMean.length != channels)
             throw new IllegalArgumentException("reconstruction scale has " + reconMean.length + " channels but the samples "
                     + sample + " have " + channels);
-        float[] t = new float[n * sample.size()];
-        for (int i = 0; i < t.length; i++) {
+        int size = n * sample.size();
+        if (targetHost == null || targetHost.length < size) targetHost = new float[size]; // reused: the loop is single-threaded
+        float[] t = targetHost;
+        for (int i = 0; i < size; i++) {
             int c = reconMean.length == 1 ? 0 : (i / per) % channels;
             t[i] = hostX[i] * reconStd[c] + reconMean[c];
         }
-        return be.fromHost(t, shape);
+        Tensor y = be.empty(shape);
+        be.copyFromHost(t, 0, y);
+        return y;
     }
 
     /**
