@@ -135,6 +135,9 @@ public final class BenchCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
+        if (entry.task() != io.dltrain.runtime.train.Task.CLASSIFICATION)
+            throw usage("bench times classification steps (cross-entropy on labels); " + entry.name() + " is a " + entry.task().label()
+                    + " model: time it with `dl-train --model " + entry.name() + " ...` and its epoch times instead");
 
         // 2. Data (when asked for) fixes the input shape; otherwise the model's listed spec, resized by --image-size.
         ModelSpec spec0 = entry.defaultSpec();

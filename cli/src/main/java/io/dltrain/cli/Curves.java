@@ -21,7 +21,7 @@ import java.util.List;
 import java.util.function.Consumer;
 
 /**
- * The training curves of a run, {@code curves.png}: loss (left) and accuracy (right) per epoch, for the training
+ * The training curves of a run, {@code curves.png}: loss (left) and accuracy (right; none for reconstruction and regression) per epoch, for the training
  * and validation sets, drawn with XChart. Redrawn after every epoch and replaced atomically (temporary file +
  * rename), so a viewer never sees a half-written picture.
  */
@@ -71,12 +71,14 @@ final class Curves {
         }
         boolean hasVal = epochs.stream().anyMatch(e -> Double.isFinite(e.valLoss()));
         XYChart loss = chart("Loss", "loss", x, tl, hasVal ? vl : null);
-        XYChart acc = chart("Accuracy", "accuracy (%)", x, ta, hasVal ? va : null);
-        BufferedImage img = new BufferedImage(2 * WIDTH, HEIGHT, BufferedImage.TYPE_INT_RGB);
+        // a reconstruction or regression run has no accuracy (NaN): its picture is the loss panel alone
+        boolean hasAcc = epochs.stream().anyMatch(e -> Double.isFinite(e.trainAcc()));
+        XYChart acc = hasAcc ? chart("Accuracy", "accuracy (%)", x, ta, hasVal ? va : null) : null;
+        BufferedImage img = new BufferedImage(hasAcc ? 2 * WIDTH : WIDTH, HEIGHT, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = img.createGraphics();
         try {
             g.drawImage(BitmapEncoder.getBufferedImage(loss), 0, 0, null);
-            g.drawImage(BitmapEncoder.getBufferedImage(acc), WIDTH, 0, null);
+            if (acc != null) g.drawImage(BitmapEncoder.getBufferedImage(acc), WIDTH, 0, null);
         } finally {
             g.dispose();
         }

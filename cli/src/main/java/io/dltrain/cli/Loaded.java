@@ -1,6 +1,7 @@
 package io.dltrain.cli;
 
 import io.dltrain.models.ModelRegistry;
+import io.dltrain.runtime.train.Task;
 import io.dltrain.runtime.backend.Backend;
 import io.dltrain.runtime.checkpoint.Checkpoint;
 import io.dltrain.runtime.checkpoint.CheckpointException;
@@ -38,6 +39,9 @@ final class Loaded {
         } catch (IllegalArgumentException e) {
             throw new Main.UsageError(cl, saved.dir() + ": " + e.getMessage());
         }
+        if (entry.task() != Task.CLASSIFICATION)
+            throw new Main.UsageError(cl, saved.dir() + ": " + entry.name() + " is a " + entry.task().label() + " model; eval and predict"
+                    + " score classifiers (its test " + entry.task().metric() + " is test_" + entry.task().metric() + " in the run's summary.json)");
         Module m = Scope.outside(() -> entry.build(new Context(be, 0), saved.spec()));
         try {
             Checkpoint.loadInto(m, saved.weights(), true);

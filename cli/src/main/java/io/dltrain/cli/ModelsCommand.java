@@ -1,6 +1,8 @@
 package io.dltrain.cli;
 
 import io.dltrain.models.ModelRegistry;
+import io.dltrain.models.ModelSpec;
+import io.dltrain.runtime.train.Task;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
@@ -19,9 +21,13 @@ public final class ModelsCommand implements Runnable {
     @Override
     public void run() {
         PrintWriter out = spec.commandLine().getOut();
-        out.printf("%-15s %14s  %-18s %s%n", "MODEL", "PARAMETERS", "INPUT -> CLASSES", "DESCRIPTION");
+        out.printf("%-16s %14s  %-18s %s%n", "MODEL", "PARAMETERS", "INPUT -> CLASSES", "DESCRIPTION");
         for (ModelRegistry.Entry e : ModelRegistry.entries()) {
-            out.printf("%-15s %,14d  %-18s %s%n", e.name(), e.parameterCount(e.defaultSpec()), e.defaultSpec(), e.description());
+            ModelSpec spec = e.defaultSpec();
+            // a reconstruction model's output is its input's shape: the class count means nothing for it
+            String io = e.task() == Task.CLASSIFICATION ? spec.toString()
+                    : spec.inChannels() + "x" + spec.height() + "x" + spec.width() + " -> same";
+            out.printf("%-16s %,14d  %-18s %s%n", e.name(), e.parameterCount(spec), io, e.description());
         }
         out.flush();
     }

@@ -63,9 +63,12 @@ final class Progress implements TrainListener {
     public void epochEnded(EpochMetrics m) {
         if (bar != null) { bar.close(); bar = null; }
         if (mode == Mode.NONE) return;
-        String val = Double.isNaN(m.valLoss()) ? "" : String.format("  val_loss %.4f  val_acc %.2f%%", m.valLoss(), 100 * m.valAcc());
-        out.printf("epoch %d  train_loss %.4f  train_acc %.2f%%%s  lr %.3g  %.1fs  %,.0f img/s%n",
-                m.epoch(), m.trainLoss(), 100 * m.trainAcc(), val, m.lr(), m.seconds(), m.imagesPerSec());
+        // accuracy is NaN for the tasks that are not classification (reconstruction, regression): their loss is the metric
+        String val = Double.isNaN(m.valLoss()) ? "" : String.format("  val_loss %.4f", m.valLoss())
+                + (Double.isNaN(m.valAcc()) ? "" : String.format("  val_acc %.2f%%", 100 * m.valAcc()));
+        String acc = Double.isNaN(m.trainAcc()) ? "" : String.format("  train_acc %.2f%%", 100 * m.trainAcc());
+        out.printf("epoch %d  train_loss %.4f%s%s  lr %.3g  %.1fs  %,.0f img/s%n",
+                m.epoch(), m.trainLoss(), acc, val, m.lr(), m.seconds(), m.imagesPerSec());
         out.flush();
     }
 

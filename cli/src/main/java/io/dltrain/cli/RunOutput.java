@@ -91,7 +91,7 @@ final class RunOutput {
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("epoch", m.epoch());
         row.put("train_loss", m.trainLoss());
-        row.put("train_acc", m.trainAcc());
+        row.put("train_acc", finiteOrNull(m.trainAcc())); // NaN (null) when the task is not classification
         row.put("val_loss", finiteOrNull(m.valLoss()));
         row.put("val_acc", finiteOrNull(m.valAcc()));
         row.put("lr", m.lr());

@@ -44,6 +44,12 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
 
     /** Writes {@code runDir/model/}: the model's weights and model.json, each atomically (temporary file + rename). */
     static Path write(Path runDir, String modelName, String datasetName, ModelSpec spec, Dataset train, Module model) {
+        return write(runDir, modelName, datasetName, spec, train, model, io.dltrain.runtime.train.Task.CLASSIFICATION);
+    }
+
+    /** As above, recording the model's task ("classification", "reconstruction", ...) in model.json. */
+    static Path write(Path runDir, String modelName, String datasetName, ModelSpec spec, Dataset train, Module model,
+                      io.dltrain.runtime.train.Task task) {
         Path dir = runDir.resolve(DIR);
         try {
             Files.createDirectories(dir);
@@ -51,6 +57,7 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("model", modelName);
             m.put("dataset", datasetName);
+            m.put("task", task.label());
             m.put("channels", spec.inChannels());
             m.put("height", spec.height());
             m.put("width", spec.width());

@@ -12,6 +12,10 @@ import io.dltrain.runtime.data.Dataset;
 import io.dltrain.runtime.nn.Context;
 import io.dltrain.runtime.nn.Module;
 import io.dltrain.runtime.nn.loss.CrossEntropyLoss;
+import io.dltrain.runtime.nn.loss.Loss;
+import io.dltrain.runtime.nn.loss.MSELoss;
+import io.dltrain.datasets.IdxDataset;
+import io.dltrain.runtime.train.Task;
 import io.dltrain.runtime.optim.LrSchedule;
 import io.dltrain.runtime.optim.LrSchedules;
 import io.dltrain.runtime.optim.Optimizer;
@@ -119,6 +123,10 @@ final class TrainRun {
         } catch (IllegalArgumentException | DatasetException e) {
             throw usage(e.getMessage());
         }
+        Task task = modelEntry.task();
+        if (task != Task.CLASSIFICATION && o.labelSmoothing != 0)
+            throw usage("--label-smoothing " + o.labelSmoothing + " applies to classification; " + modelEntry.name() + " is trained for "
+                    + task.label() + " with the MSE loss (drop --label-smoothing)");
         Path outDir = o.out != null ? o.out : Path.of("runs", modelEntry.name() + "-" + dataEntry.name() + "-"
                 + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
         String outProblem = RunOutput.problem(outDir, o.resume != null);
@@ -181,8 +189,15 @@ final class TrainRun {
                     @Override public void epochEnded(EpochMetrics m) { run.appendEpoch(m); curves.epochEnded(m); progress.epochEnded(m); }
                     @Override public void info(String msg) { progress.info(msg); }
                 };
-                CrossEntropyLoss loss = new CrossEntropyLoss(o.labelSmoothing);
-                Trainer trainer = new Trainer(be, config);
+                // the model's task chooses the loss, the target and the metric (classification: cross-entropy, accuracy)
+                Loss loss = task == Task.CLASSIFICATION ? new CrossEntropyLoss(o.labelSmoothing) : new MSELoss();
+                Trainer trainer = new Trainer(be, config).task(task);
+                if (task == Task.RECONSTRUCTION) {
+                    // reconstruct pixels in [0, 1] (what a Sigmoid output can reach): undo the dataset's normalisation
+                    if (train instanceof IdxDataset idx) trainer.reconstructionScale(new float[] {idx.mean()}, new float[] {idx.std()});
+                    else out.println("dl-train: notice: " + dataEntry.name() + " does not say how its inputs are normalised; "
+                            + modelEntry.name() + " reconstructs the normalised input as the model sees it");
+                }
                 if (every != null) trainer.checkpoints(new CheckpointPolicy(outDir.resolve(CHECKPOINTS), (int) every[0], every[1], o.keep,
                         modelEntry.name(), dataEntry.name(), savedConfig(config)));
                 if (resumeState != null) trainer.resumeFrom(resumeState);
@@ -217,6 +232,9 @@ final class TrainRun {
                 if (testLoader.samples() == 0) {
                     test = new EvalResult(Double.NaN, Double.NaN, Double.NaN, 0);
                     out.printf("test: no test split in %s; nothing evaluated  total %.1fs%n", dataEntry.name(), result.seconds());
+                } else if (task != Task.CLASSIFICATION) {
+                    test = trainer.evaluate(model, testLoader, loss); // the mean MSE is the metric
+                    out.printf("test: %s %.5f  (%,d samples)  total %.1fs%n", task.metric(), test.loss(), test.samples(), result.seconds());
                 } else {
                     test = trainer.evaluate(model, testLoader, new CrossEntropyLoss(0f));
                     String top5 = Double.isNaN(test.top5()) ? "n/a (fewer than 5 classes)" : String.format("%.2f%%", 100 * test.top5());
@@ -226,7 +244,7 @@ final class TrainRun {
                 long skippedSteps = result.epochs().stream().mapToLong(EpochMetrics::skippedSteps).sum();
                 if (o.skipNonfinite) out.printf("dl-train: skipped %d steps with a non-finite loss (--skip-nonfinite)%n", skippedSteps);
                 // --- final model for `dl-train eval` / `predict`: <out>/model/{model.safetensors, model.json} ---
-                SavedModel.write(outDir, modelEntry.name(), dataEntry.name(), spec, train, model);
+                SavedModel.write(outDir, modelEntry.name(), dataEntry.name(), spec, train, model, task);
                 // ---
                 run.writeSummary(summary(modelEntry, dataEntry, be, model, config, result, test, trainLoader, valLoader));
                 out.println("dl-train: wrote " + outDir.resolve("metrics.jsonl") + ", " + outDir.resolve("summary.json") + ", "
@@ -382,6 +400,9 @@ final class TrainRun {
         s.put("epochs_requested", config.epochs());
         s.put("stopped_early", result.stoppedEarly());
         s.put("best_epoch", result.bestEpoch());
+        s.put("task", model.task().label());
+        s.put("metric", model.task().metric());
+        if (!model.task().classifies()) s.put("test_" + model.task().metric(), RunOutput.finiteOrNull(test.loss()));
         s.put("test_loss", RunOutput.finiteOrNull(test.loss()));
         s.put("test_acc", RunOutput.finiteOrNull(test.top1()));
         s.put("test_top5", RunOutput.finiteOrNull(test.top5()));

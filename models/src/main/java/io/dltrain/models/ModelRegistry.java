@@ -10,6 +10,7 @@ import io.dltrain.runtime.nn.Module;
 import io.dltrain.runtime.nn.ReLU;
 import io.dltrain.runtime.nn.Sequential;
 import io.dltrain.runtime.tensor.Scope;
+import io.dltrain.runtime.train.Task;
 
 import java.util.List;
 import java.util.Locale;
@@ -25,10 +26,20 @@ public final class ModelRegistry {
     private ModelRegistry() {}
 
     /**
-     * A registered model. {@code defaultSpec} is the input and class count it is listed with.
+     * A registered model. {@code defaultSpec} is the input and class count it is listed with; {@code task} what it
+     * is trained for (classification unless said otherwise: it chooses the loss, the target and the metric).
      * {@link #parameterCount} builds the model on the {@link MetaBackend}, so it allocates no tensor memory.
      */
-    public record Entry(String name, String description, ModelSpec defaultSpec, BiFunction<Context, ModelSpec, Module> builder) {
+    public record Entry(String name, String description, ModelSpec defaultSpec, BiFunction<Context, ModelSpec, Module> builder, Task task) {
+        public Entry {
+            if (task == null) throw new IllegalArgumentException("model " + name + ": task must not be null");
+        }
+
+        /** A classifier. */
+        public Entry(String name, String description, ModelSpec defaultSpec, BiFunction<Context, ModelSpec, Module> builder) {
+            this(name, description, defaultSpec, builder, Task.CLASSIFICATION);
+        }
+
         public Module build(Context ctx, ModelSpec spec) { return builder.apply(ctx, spec); }
 
         /** Trainable scalars of the model built for spec, counted on the meta backend (shapes only: fast, no memory). */
@@ -49,6 +60,10 @@ public final class ModelRegistry {
     private static final List<Entry> ENTRIES = List.of(
             new Entry("mlp", "multi-layer perceptron 784-256-128-10 with ReLU (Fashion-MNIST baseline)", MNIST, ModelRegistry::mlp),
             new Entry("lenet5", "LeNet-5 (LeCun et al. 1998) with ReLU and max pooling: conv5-pool-conv5-pool-fc120-fc84", MNIST, ModelRegistry::lenet5),
+            new Entry("autoencoder", "dense autoencoder 784-256-64-256-784 with ReLU and a Sigmoid output (reconstruction, MSE)",
+                    MNIST, Autoencoders::dense, Task.RECONSTRUCTION),
+            new Entry("conv-autoencoder", "convolutional autoencoder: two 3x3 stride-2 convs, two 3x3 stride-2 transposed convs, Sigmoid (reconstruction, MSE)",
+                    MNIST, Autoencoders::conv, Task.RECONSTRUCTION),
             new Entry("alexnet", "AlexNet as torchvision (single tower, adaptive 6x6 pool, dropout 0.5)", IMAGENET, AlexNet::alexnet),
             new Entry("vgg11", "VGG-11 (configuration A) as torchvision, no batch norm", IMAGENET, Vggs::vgg11),
             new Entry("vgg13", "VGG-13 (configuration B) as torchvision, no batch norm", IMAGENET, Vggs::vgg13),

@@ -31,12 +31,43 @@ class ModelRegistryTest {
         assertEquals(235_146, count("mlp"));
         // conv 1->6 k5 (156) + conv 6->16 k5 (2,416) + fc 400->120 (48,120) + 120->84 (10,164) + 84->10 (850)
         assertEquals(61_706, count("lenet5"));
+        // Linear 784->256 (200,960) + 256->64 (16,448) + 64->256 (16,640) + 256->784 (201,488)
+        assertEquals(435_536, count("autoencoder"));
+        // Conv 1->16 k3 (160) + 16->32 k3 (4,640) + ConvTranspose 32->16 k3 (32*16*9 + 16 = 4,624) + 16->1 k3 (145)
+        assertEquals(9_569, count("conv-autoencoder"));
+    }
+
+    @Test
+    void autoencodersReconstructTheInputShapeInZeroOne() {
+        try (CpuBackend be = new CpuBackend(2); Scope s = Scope.open()) {
+            // even, odd and non-square sizes, 1 and 3 channels: the transposed convolutions' output_padding must restore the size
+            for (ModelSpec spec : List.of(new ModelSpec(1, 28, 28, 10), new ModelSpec(3, 32, 32, 10), new ModelSpec(2, 13, 10, 10))) {
+                for (String name : List.of("autoencoder", "conv-autoencoder")) {
+                    ModelRegistry.Entry e = ModelRegistry.get(name);
+                    assertEquals(io.dltrain.runtime.train.Task.RECONSTRUCTION, e.task(), name);
+                    try (Module m = Scope.outside(() -> e.build(new Context(be, 1), spec))) {
+                        Shape in = Shape.of(2, spec.inChannels(), spec.height(), spec.width());
+                        float[] x = new float[in.size()];
+                        for (int i = 0; i < x.length; i++) x[i] = (float) Math.sin(i);
+                        Tensor y = m.forward(be.fromHost(x, in));
+                        assertEquals(in, y.shape(), name + " " + spec);
+                        for (float v : y.toFloatArray()) assertTrue(v > 0 && v < 1, name + ": sigmoid output " + v);
+                    }
+                }
+            }
+            try (Module m = Scope.outside(() -> ModelRegistry.get("conv-autoencoder").build(new Context(be, 1), new ModelSpec(1, 28, 28, 10)))) {
+                assertEquals(List.of("encoder.0.weight", "encoder.0.bias", "encoder.2.weight", "encoder.2.bias",
+                        "decoder.0.weight", "decoder.0.bias", "decoder.2.weight", "decoder.2.bias"), List.copyOf(m.stateDict().keySet()));
+                assertEquals(Shape.of(32, 16, 3, 3), m.stateDict().get("decoder.0.weight").shape()); // [C_in, C_out, R, S]
+            }
+        }
+        assertEquals(io.dltrain.runtime.train.Task.CLASSIFICATION, ModelRegistry.get("lenet5").task());
     }
 
     @Test
     void metaCountEqualsCpuCount() {
         // Entry.parameterCount builds on the meta backend; it must agree with a real build.
-        for (String name : List.of("mlp", "lenet5")) {
+        for (String name : List.of("mlp", "lenet5", "autoencoder", "conv-autoencoder")) {
             ModelRegistry.Entry e = ModelRegistry.get(name);
             assertEquals(count(name), e.parameterCount(e.defaultSpec()), name);
         }
@@ -47,7 +78,7 @@ class ModelRegistryTest {
         try (CpuBackend be = new CpuBackend(2); Scope s = Scope.open()) {
             // The 28x28 models here; the ImageNet/CIFAR zoo is run in ZooTest at small inputs.
             for (ModelRegistry.Entry e : ModelRegistry.entries()) {
-                if (!e.defaultSpec().equals(new ModelSpec(1, 28, 28, 10))) continue;
+                if (!e.defaultSpec().equals(new ModelSpec(1, 28, 28, 10)) || e.task() != io.dltrain.runtime.train.Task.CLASSIFICATION) continue;
                 try (Module m = Scope.outside(() -> e.build(new Context(be, 1), e.defaultSpec()))) {
                     Tensor y = m.forward(be.zeros(Shape.of(3, 1, 28, 28)));
                     assertEquals(Shape.of(3, 10), y.shape(), e.name());

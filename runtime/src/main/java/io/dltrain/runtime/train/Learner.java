@@ -27,6 +27,8 @@ public final class Learner implements AutoCloseable {
     private Loss loss = new CrossEntropyLoss(0f);
     private TrainListener listener = TrainListener.NONE;
     private Optimizer optimizer;
+    private Task task = Task.CLASSIFICATION;
+    private boolean lossSet;
 
     public Learner(Module model) {
         this.model = model;
@@ -45,7 +47,18 @@ public final class Learner implements AutoCloseable {
     /** LR schedule spec (see {@link LrSchedules#parse}). */
     public Learner schedule(String spec) { return set(config.batchSize(), config.lr(), config.optimizer(), spec); }
 
-    public Learner loss(Loss l) { this.loss = l; return this; }
+    public Learner loss(Loss l) { this.loss = l; this.lossSet = true; return this; }
+
+    /**
+     * The task trained (default classification). For reconstruction the target is the input itself and, unless a
+     * loss was set, the loss becomes MSE; {@link #evaluate} then reports the mean loss with NaN accuracies.
+     */
+    public Learner task(Task t) {
+        if (t == null) throw new IllegalArgumentException("task must not be null");
+        this.task = t;
+        if (!lossSet) loss = t == Task.CLASSIFICATION ? new CrossEntropyLoss(0f) : new io.dltrain.runtime.nn.loss.MSELoss();
+        return this;
+    }
 
     public Learner listener(TrainListener l) { this.listener = l; return this; }
 
@@ -62,18 +75,18 @@ public final class Learner implements AutoCloseable {
             optimizer = Optimizers.create(config.optimizer(), model.namedParameters(), config.lr(), config.momentum(), config.weightDecay());
         }
         try (DataLoader loader = new DataLoader(train, null, config.batchSize(), true, false, config.seed(), config.workers(), 4)) {
-            return new Trainer(be, config).fit(model, loss, optimizer, LrSchedules.parse(config.schedule()), loader, null, listener);
+            return new Trainer(be, config).task(task).fit(model, loss, optimizer, LrSchedules.parse(config.schedule()), loader, null, listener);
         }
     }
 
     /** Loss and accuracy on {@code data}. */
     public EvalResult evaluate(Dataset data) {
         try (DataLoader loader = new DataLoader(data, null, config.batchSize(), false, false, config.seed(), config.workers(), 4)) {
-            return new Trainer(be, config).evaluate(model, loader, loss);
+            return new Trainer(be, config).task(task).evaluate(model, loader, loss);
         }
     }
 
-    /** Class probabilities for one sample of {@code data}. */
+    /** Class probabilities for one sample of {@code data} (for a classifier: the softmax of the model's output). */
     public float[] predict(Dataset data, int index) {
         Shape s = data.sampleShape();
         float[] x = new float[s.size()];

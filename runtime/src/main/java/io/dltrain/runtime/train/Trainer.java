@@ -26,7 +26,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The training loop for classification: epochs of mini-batch steps (forward, loss, backward, optional gradient
+ * The training loop: epochs of mini-batch steps (forward, loss, backward, optional gradient
  * clipping, optimiser step), then validation, per-epoch metrics and early stopping on validation loss.
  *
  * <p>The path of a batch: the {@link DataLoader}'s workers decode it into a reusable host buffer ahead of time;
@@ -36,6 +36,10 @@ import java.util.Map;
  * catch NaN/Inf before it reaches the weights: free on the CPU, but a host synchronisation per step on a GPU. The
  * CUDA backend should replace it with a device-side flag that the fused optimiser kernels honour (as PyTorch's
  * GradScaler does with found_inf), read back only at progress reports.
+ *
+ * <p>The {@link Task} (classification by default, see {@link #task}) chooses the target each batch is scored
+ * against: its labels, or for reconstruction the input itself. Accuracy is counted only for classification; for the
+ * other tasks it is NaN in {@link EpochMetrics} and {@link EvalResult}, and the mean loss is the metric.
  */
 public final class Trainer {
     static final double REPORT_SECONDS = 0.2;
@@ -67,6 +71,39 @@ public final class Trainer {
     private boolean skipNonfinite;
     /** Steps of the current epoch skipped for a non-finite loss; a field so that a mid-epoch checkpoint records it. */
     private long epochSkipped;
+    private Task task = Task.CLASSIFICATION;
+    /** Reconstruction: per-channel affine from the model's input back to the target scale (null: the input as it is). */
+    private float[] reconMean, reconStd, targetHost;
+
+    /** The task trained (default {@link Task#CLASSIFICATION}); the caller passes the matching loss to {@link #fit}. */
+    public Trainer task(Task t) {
+        if (t == null) throw new IllegalArgumentException("task must not be null");
+        this.task = t;
+        return this;
+    }
+
+    public Task task() { return task; }
+
+    /**
+     * For {@link Task#RECONSTRUCTION}: the target is the input with the dataset's normalisation undone, target[c] =
+     * x[c] * std[c] + mean[c] per channel (one value each for all channels), so that a Sigmoid output in [0, 1] can
+     * match pixels scaled to [0, 1] (as PyTorch's ToTensor gives them) and the MSE is in those units. Without this
+     * call the target is the input as the model sees it. Applied on the host as the batch is uploaded.
+     */
+    public Trainer reconstructionScale(float[] mean, float[] std) {
+        if (mean == null || std == null || mean.length == 0 || mean.length != std.length)
+            throw new IllegalArgumentException("reconstruction scale needs per-channel mean and std of the same length >= 1, got "
+                    + (mean == null ? null : mean.length) + " and " + (std == null ? null : std.length));
+        this.reconMean = mean.clone();
+        this.reconStd = std.clone();
+        return this;
+    }
+
+    private void checkTask() {
+        if (task == Task.REGRESSION)
+            throw new UnsupportedOperationException("the regression task needs real-valued targets from the dataset, which the "
+                    + "label-only Dataset interface does not provide yet; train it with a dataset that supplies them");
+    }
 
     /**
      * What to do when a step's loss is NaN or infinite. Off (the default): stop, after saving a checkpoint of the last
@@ -108,6 +145,7 @@ public final class Trainer {
      */
     public Result fit(Module model, Loss loss, Optimizer optimizer, LrSchedule schedule,
                       DataLoader train, DataLoader val, TrainListener listener) {
+        checkTask();
         List<EpochMetrics> history = new ArrayList<>();
         long stepsPerEpoch = train.batchesPerEpoch();
         long totalSteps = stepsPerEpoch * config.epochs();
@@ -211,7 +249,7 @@ public final class Trainer {
                         if (config.clipNorm() > 0) GradClip.clipByGlobalNorm(model.parameters(), config.clipNorm());
                         optimizer.step();
                         be.axpy(n, lossT, lossSum);
-                        be.countTopK(out, y, 1, correct);
+                        if (task.classifies()) be.countTopK(out, y, 1, correct);
                         globalStep++;
                         seen += n;
                         long now = System.nanoTime();
@@ -234,7 +272,7 @@ public final class Trainer {
                             + "Try a lower --lr, or --clip-norm 1");
                 }
                 double trainSeconds = (System.nanoTime() - epochStart) / 1e9;
-                double trainLoss = lossSum.item() / seen, trainAcc = correct.item() / seen;
+                double trainLoss = lossSum.item() / seen, trainAcc = task.classifies() ? correct.item() / seen : Double.NaN;
                 if (!Double.isFinite(trainLoss)) {
                     throw new TrainingDivergedException("training diverged: the mean training loss of epoch " + epoch + " is " + trainLoss
                             + " (learning rate " + lr + "). Try a lower --lr, or gradient clipping (--clip-norm 1).");
@@ -311,7 +349,7 @@ public final class Trainer {
         if (!history.isEmpty()) {
             EpochMetrics last = history.getLast();
             metrics.put("train_loss", last.trainLoss());
-            metrics.put("train_acc", last.trainAcc());
+            if (Double.isFinite(last.trainAcc())) metrics.put("train_acc", last.trainAcc());
             if (Double.isFinite(last.valLoss())) metrics.put("val_loss", last.valLoss());
             if (Double.isFinite(last.valAcc())) metrics.put("val_acc", last.valAcc());
         }
@@ -378,7 +416,10 @@ public final class Trainer {
         m.children().forEach((k, c) -> restoreDropout(c, prefix.isEmpty() ? k : prefix + "." + k, calls));
     }
 
-    /** Copies a host batch into device tensors {x [n, sample...], labels [n]} and hands the host buffers back. */
+    /**
+     * Copies a host batch into device tensors {x [n, sample...], target} and hands the host buffers back. The target
+     * is the labels [n] for classification, and the input for reconstruction (rescaled if {@link #reconstructionScale} was given).
+     */
     private Tensor[] upload(Batch batch, Shape sample) {
         int n = batch.size();
         int[] dims = new int[sample.rank() + 1];
@@ -386,19 +427,46 @@ public final class Trainer {
         for (int i = 0; i < sample.rank(); i++) dims[i + 1] = sample.dim(i);
         Tensor x = be.empty(Shape.of(dims));
         be.copyFromHost(batch.x, 0, x);
-        Tensor y = be.empty(Shape.of(n), DType.INT32);
-        be.copyFromHost(batch.y, 0, y);
+        Tensor y;
+        if (task == Task.RECONSTRUCTION) {
+            y = reconMean == null ? x : reconstructionTarget(batch.x, n, sample, x.shape());
+        } else {
+            y = be.empty(Shape.of(n), DType.INT32);
+            be.copyFromHost(batch.y, 0, y);
+        }
         batch.release();
         return new Tensor[] {x, y};
     }
 
-    /** Loss, top-1 and top-5 accuracy of {@code model} in evaluation mode over one pass of {@code data}. */
+    /** x * std[c] + mean[c] over the batch's first n samples, channel c = dimension 0 of a sample. */
+    private Tensor reconstructionTarget(float[] hostX, int n, Shape sample, Shape shape) {
+        int channels = sample.rank() > 1 ? sample.dim(0) : 1, per = sample.size() / channels;
+        if (reconMean.length != 1 && reconMean.length != channels)
+            throw new IllegalArgumentException("reconstruction scale has " + reconMean.length + " channels but the samples "
+                    + sample + " have " + channels);
+        int size = n * sample.size();
+        if (targetHost == null || targetHost.length < size) targetHost = new float[size]; // reused: the loop is single-threaded
+        float[] t = targetHost;
+        for (int i = 0; i < size; i++) {
+            int c = reconMean.length == 1 ? 0 : (i / per) % channels;
+            t[i] = hostX[i] * reconStd[c] + reconMean[c];
+        }
+        Tensor y = be.empty(shape);
+        be.copyFromHost(t, 0, y);
+        return y;
+    }
+
+    /**
+     * Loss, top-1 and top-5 accuracy of {@code model} in evaluation mode over one pass of {@code data}; for a task
+     * other than classification, the mean loss against that task's target (accuracies NaN).
+     */
     public EvalResult evaluate(Module model, DataLoader data, Loss loss) {
+        checkTask();
         boolean wasTraining = model.isTraining();
         model.eval();
         Shape sample = data.dataset().sampleShape();
         long seen = 0;
-        boolean top5 = data.dataset().numClasses() >= 5;
+        boolean top1 = task.classifies(), top5 = top1 && data.dataset().numClasses() >= 5;
         try (GradMode.Guard g = GradMode.noGrad();
              Tensor lossSum = Scope.outside(() -> be.zeros(Shape.of(1)));
              Tensor c1 = Scope.outside(() -> be.zeros(Shape.of(1)));
@@ -412,12 +480,12 @@ public final class Trainer {
                     Tensor x = xy[0], y = xy[1];
                     Tensor out = model.forward(x);
                     be.axpy(n, loss.compute(out, y), lossSum);
-                    be.countTopK(out, y, 1, c1);
+                    if (top1) be.countTopK(out, y, 1, c1);
                     if (top5) be.countTopK(out, y, 5, c5);
                     seen += n;
                 }
             }
-            return new EvalResult(lossSum.item() / seen, c1.item() / seen, top5 ? c5.item() / seen : Double.NaN, seen);
+            return new EvalResult(lossSum.item() / seen, top1 ? c1.item() / seen : Double.NaN, top5 ? c5.item() / seen : Double.NaN, seen);
         } finally {
             model.train(wasTraining);
         }

@@ -1,0 +1,120 @@
+package io.dltrain.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import javax.imageio.ImageIO;
+import java.io.DataInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.zip.GZIPInputStream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Reconstruction end to end on a small real subset of Fashion-MNIST: the autoencoders train with the MSE loss
+ * against their input in [0, 1], report the test MSE (not accuracy) in the output, metrics.jsonl and summary.json, and
+ * beat the best constant image (the training set's per-pixel mean) as an independent baseline; eval, bench and
+ * --label-smoothing refuse them with a usage error.
+ */
+class ReconstructionTest {
+    static final ObjectMapper JSON = new ObjectMapper();
+    static final int TRAIN = 3000, TEST = 500;
+
+    @TempDir static Path shared;
+    static Path subset;
+
+    @BeforeAll
+    static void makeSubset() throws IOException {
+        subset = Files.createDirectories(shared.resolve("fmnist-subset"));
+        CliTest.subsetIdx(CliTest.source("train-images-idx3-ubyte.gz"), subset.resolve("train-images-idx3-ubyte.gz"), TRAIN);
+        CliTest.subsetIdx(CliTest.source("train-labels-idx1-ubyte.gz"), subset.resolve("train-labels-idx1-ubyte.gz"), TRAIN);
+        CliTest.subsetIdx(CliTest.source("t10k-images-idx3-ubyte.gz"), subset.resolve("t10k-images-idx3-ubyte.gz"), TEST);
+        CliTest.subsetIdx(CliTest.source("t10k-labels-idx1-ubyte.gz"), subset.resolve("t10k-labels-idx1-ubyte.gz"), TEST);
+    }
+
+    static String[] train(Path out, String model, int epochs, String... extra) {
+        List<String> a = new ArrayList<>(List.of("--model", model, "--data", "fashion-mnist", "--data-dir", subset.toString(),
+                "--epochs", Integer.toString(epochs), "--threads", "2", "--progress", "plain", "--out", out.toString(),
+                "--optimizer", "adam", "--lr", "0.002", "--weight-decay", "0", "--batch-size", "32", "--checkpoint-every", "off"));
+        a.addAll(List.of(extra));
+        return a.toArray(new String[0]);
+    }
+
+    /** Pixels / 255 of an IDX image file of the subset, read directly (not through dl-train's datasets). */
+    static double[][] pixels(String file) throws IOException {
+        try (DataInputStream in = new DataInputStream(new GZIPInputStream(Files.newInputStream(subset.resolve(file))))) {
+            in.readInt();
+            int n = in.readInt(), h = in.readInt(), w = in.readInt();
+            double[][] x = new double[n][h * w];
+            for (double[] img : x) for (int i = 0; i < img.length; i++) img[i] = in.readUnsignedByte() / 255.0;
+            return x;
+        }
+    }
+
+    /** MSE on the test images of predicting every one as the training images' per-pixel mean: the best constant image. */
+    static double meanImageBaseline() throws IOException {
+        double[][] tr = pixels("train-images-idx3-ubyte.gz"), te = pixels("t10k-images-idx3-ubyte.gz");
+        double[] mean = new double[tr[0].length];
+        for (double[] img : tr) for (int i = 0; i < mean.length; i++) mean[i] += img[i] / tr.length;
+        double se = 0;
+        for (double[] img : te) for (int i = 0; i < mean.length; i++) se += (img[i] - mean[i]) * (img[i] - mean[i]);
+        return se / ((double) te.length * mean.length);
+    }
+
+    @Test
+    void autoencodersTrainReportMseAndBeatTheMeanImage(@TempDir Path tmp) throws IOException {
+        double baseline = meanImageBaseline();
+        for (String model : List.of("autoencoder", "conv-autoencoder")) {
+            Path out = tmp.resolve(model);
+            CliTest.Result r = CliTest.run(train(out, model, 2));
+            assertEquals(0, r.code(), r.err() + r.out());
+            assertTrue(r.out().contains("test: mse ") && !r.out().contains("top-1") && !r.out().contains("train_acc"), r.out());
+            JsonNode s = JSON.readTree(out.resolve("summary.json").toFile());
+            assertEquals("reconstruction", s.get("task").asText());
+            assertEquals("mse", s.get("metric").asText());
+            assertTrue(s.get("test_acc").isNull(), "no accuracy for reconstruction: " + s);
+            assertEquals(TEST, s.get("test_samples").asInt());
+            double mse = s.get("test_mse").asDouble();
+            assertEquals(s.get("test_loss").asDouble(), mse, 0.0);
+            // the target is the input in [0, 1] (normalisation undone): a model reconstructing it must beat the mean image
+            assertTrue(mse > 0 && mse < 0.5 * baseline, model + ": test MSE " + mse + " should be well below the mean image's " + baseline);
+            List<String> rows = Files.readAllLines(out.resolve("metrics.jsonl"));
+            assertEquals(2, rows.size());
+            for (String row : rows) {
+                JsonNode m = JSON.readTree(row);
+                assertTrue(m.get("train_acc").isNull() && m.get("val_acc").isNull(), row);
+                assertTrue(m.get("val_loss").asDouble() > 0, row);
+            }
+            assertEquals(Curves.WIDTH, ImageIO.read(out.resolve(Curves.FILE).toFile()).getWidth(), "curves: the loss panel only");
+            assertEquals("reconstruction", JSON.readTree(out.resolve("model/model.json").toFile()).get("task").asText());
+            // eval scores classifiers: a usage error that says where the MSE is
+            CliTest.Result e = CliTest.run("eval", "--checkpoint", out.toString(), "--data", "fashion-mnist", "--data-dir", subset.toString());
+            assertEquals(2, e.code(), e.out() + e.err());
+            assertTrue(e.err().contains("reconstruction model") && e.err().contains("test_mse"), e.err());
+        }
+    }
+
+    @Test
+    void labelSmoothingAndBenchAreUsageErrorsAndModelsListsTheAutoencoders(@TempDir Path tmp) {
+        CliTest.Result r = CliTest.run(train(tmp.resolve("never"), "autoencoder", 1, "--label-smoothing", "0.1"));
+        assertEquals(2, r.code(), r.out() + r.err());
+        assertTrue(r.err().contains("--label-smoothing") && r.err().contains("reconstruction"), r.err());
+        assertTrue(Files.notExists(tmp.resolve("never")), "nothing is created on a usage error");
+        CliTest.Result b = CliTest.run("bench", "--model", "conv-autoencoder", "--batch-size", "8");
+        assertEquals(2, b.code(), b.out() + b.err());
+        assertTrue(b.err().contains("reconstruction model"), b.err());
+        CliTest.Result m = CliTest.run("models");
+        assertEquals(0, m.code());
+        assertTrue(m.out().contains("autoencoder") && m.out().contains("435,536") && m.out().contains("conv-autoencoder")
+                && m.out().contains("9,569") && m.out().contains("1x28x28 -> same"), m.out());
+    }
+}
