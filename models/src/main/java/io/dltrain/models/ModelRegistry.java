@@ -49,6 +49,7 @@ public final class ModelRegistry {
     private static final List<Entry> ENTRIES = List.of(
             new Entry("mlp", "multi-layer perceptron 784-256-128-10 with ReLU (Fashion-MNIST baseline)", MNIST, ModelRegistry::mlp),
             new Entry("lenet5", "LeNet-5 (LeCun et al. 1998) with ReLU and max pooling: conv5-pool-conv5-pool-fc120-fc84", MNIST, ModelRegistry::lenet5),
+            new Entry("lstm", "2-layer LSTM (hidden 128) reading the image's 28 rows as time steps, last hidden state -> Linear", MNIST, Rnns::lstm),
             new Entry("alexnet", "AlexNet as torchvision (single tower, adaptive 6x6 pool, dropout 0.5)", IMAGENET, AlexNet::alexnet),
             new Entry("vgg11", "VGG-11 (configuration A) as torchvision, no batch norm", IMAGENET, Vggs::vgg11),
             new Entry("vgg13", "VGG-13 (configuration B) as torchvision, no batch norm", IMAGENET, Vggs::vgg13),
