@@ -348,7 +348,21 @@ public final class DatasetRegistry {
             userDir("imagenet-subset"), List.of(), FOLDER_EXPECTS, IMAGENET_HINT, DatasetRegistry::imageNetSubset,
             List.of("size", "seed", "skipbad"), "imagenet-subset[:size=224][,seed=0][,skipbad=false]");
 
-    private static final List<Entry> ENTRIES = List.of(FASHION_MNIST, MNIST, CIFAR10, CIFAR100, SYNTHETIC, IMAGEFOLDER, IMAGENET_SUBSET);
+    // ---------------------------------------------------------------------------------------------------------- CSV
+
+    private static final String CSV_HINT = "Put train.csv and test.csv (a header row, then one sample per row) there, or pass --data-dir DIR"
+            + " holding them; train=FILE, test=FILE name other files in that directory.";
+    private static final Entry CSV = Entry.files("csv", "CSV",
+            "Tabular data: DIR/train.csv and DIR/test.csv with a header row, numeric features standardised with the training split's"
+                    + " mean/std, a label column (classification, default: the last) or target=COLUMN (regression)",
+            userDir("csv"), List.of(), "train.csv and test.csv", CSV_HINT,
+            (o, dir, where) -> CsvDataset.load(o.dataset(), dir.resolve(o.getString("train", "train.csv")),
+                    dir.resolve(o.getString("test", "test.csv")), o.getString("label", null), o.getString("target", null),
+                    o.getBoolean("standardize", true)),
+            List.of("label", "target", "train", "test", "standardize"),
+            "csv[:label=COLUMN|target=COLUMN][,train=train.csv][,test=test.csv][,standardize=true]");
+
+    private static final List<Entry> ENTRIES = List.of(FASHION_MNIST, MNIST, CIFAR10, CIFAR100, SYNTHETIC, IMAGEFOLDER, IMAGENET_SUBSET, CSV);
 
     /** All registered datasets, in a fixed order (without options). */
     public static List<Entry> entries() { return ENTRIES; }

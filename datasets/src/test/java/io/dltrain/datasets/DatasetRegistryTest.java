@@ -53,7 +53,7 @@ class DatasetRegistryTest {
 
     @Test
     void registryListsBothDatasetsAndRejectsUnknownNames() {
-        assertEquals(List.of("fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic", "imagefolder", "imagenet-subset"),
+        assertEquals(List.of("fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic", "imagefolder", "imagenet-subset", "csv"),
                 DatasetRegistry.entries().stream().map(DatasetRegistry.Entry::name).toList());
         for (DatasetRegistry.Entry e : DatasetRegistry.entries()) {
             assertFalse(e.description().isBlank(), e.name());

@@ -64,6 +64,7 @@ public final class ModelRegistry {
                     MNIST, Autoencoders::dense, Task.RECONSTRUCTION),
             new Entry("conv-autoencoder", "convolutional autoencoder: two 3x3 stride-2 convs, two 3x3 stride-2 transposed convs, Sigmoid (reconstruction, MSE)",
                     MNIST, Autoencoders::conv, Task.RECONSTRUCTION),
+            new Entry("lstm", "2-layer LSTM (hidden 128) reading the image's 28 rows as time steps, last hidden state -> Linear", MNIST, Rnns::lstm),
             new Entry("alexnet", "AlexNet as torchvision (single tower, adaptive 6x6 pool, dropout 0.5)", IMAGENET, AlexNet::alexnet),
             new Entry("vgg11", "VGG-11 (configuration A) as torchvision, no batch norm", IMAGENET, Vggs::vgg11),
             new Entry("vgg13", "VGG-13 (configuration B) as torchvision, no batch norm", IMAGENET, Vggs::vgg13),

@@ -1,0 +1,313 @@
+package io.dltrain.datasets;
+
+import io.dltrain.runtime.data.Dataset;
+import io.dltrain.runtime.tensor.Shape;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.charset.MalformedInputException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeSet;
+
+/**
+ * Tabular data from CSV files: numeric feature columns and one label column (classification) or target column
+ * (regression). The registry entry {@code csv} reads {@code train.csv} and {@code test.csv} from {@code --data-dir}.
+ *
+ * <p>Format: UTF-8, comma-separated, a header row naming the columns (required: a first row made only of numbers is
+ * rejected as a missing header), then one row per sample with as many fields as the header. Fields may be quoted
+ * ("a,b", with "" for a quote); surrounding spaces are ignored; blank lines are skipped. Every feature value must be
+ * a finite number; there are no missing values.
+ *
+ * <p>Classification: the label column holds integers or strings; the class set is the training split's labels in
+ * sorted order (numerically when they are all integers, else as strings) and a label's index in that order is its
+ * class, so labels 0..K-1 keep their values. A test label not seen in training is an error.
+ * Regression: the target column must be numeric; it is exposed through {@link #target} and not standardised.
+ *
+ * <p>Features are standardised with the training split's per-column mean and population standard deviation
+ * (sklearn's StandardScaler: a constant column is only centred), applied to both splits. Samples are [F] vectors.
+ *
+ * <p>{@link #task()} says whether the data is for classification or regression, for the trainer's task plumbing:
+ * for a regression dataset {@link #read} returns 0, {@link #numClasses()} is 1 and the value to predict is
+ * {@link #target(int)}.
+ */
+public final class CsvDataset implements Dataset {
+    /** What the non-feature column holds. */
+    public enum Task { CLASSIFICATION, REGRESSION }
+
+    private final String name;
+    private final Task task;
+    private final List<String> featureNames;
+    private final List<String> classNames;
+    private final float[] features; // [size, F], standardised
+    private final int[] labels;
+    private final float[] targets;
+    private final int size, numFeatures;
+    private final float[] mean, std;
+
+    private CsvDataset(String name, Task task, List<String> featureNames, List<String> classNames, float[] features,
+                       int[] labels, float[] targets, int size, float[] mean, float[] std) {
+        this.name = name;
+        this.task = task;
+        this.featureNames = List.copyOf(featureNames);
+        this.classNames = List.copyOf(classNames);
+        this.features = features;
+        this.labels = labels;
+        this.targets = targets;
+        this.size = size;
+        this.numFeatures = featureNames.size();
+        this.mean = mean;
+        this.std = std;
+    }
+
+    /**
+     * Reads a train and a test file. Exactly one of labelColumn / targetColumn may be given; with neither, the last
+     * column is the label (classification).
+     *
+     * @param standardize whether to standardise features with the training split's mean and std
+     * @throws DatasetException naming the file, line and column of the first problem
+     */
+    public static DatasetRegistry.Splits load(String dsName, Path trainFile, Path testFile, String labelColumn, String targetColumn,
+                                              boolean standardize) {
+        if (labelColumn != null && targetColumn != null)
+            throw new DatasetException("csv: give label=COLUMN (classification) or target=COLUMN (regression), not both");
+        Table train = Table.read(trainFile), test = Table.read(testFile);
+        if (!train.header.equals(test.header))
+            throw new DatasetException(testFile + ": header " + train.header + " differs from " + trainFile + "'s " + test.header
+                    + "; both files need the same columns in the same order");
+        Task task = targetColumn != null ? Task.REGRESSION : Task.CLASSIFICATION;
+        String yName = targetColumn != null ? targetColumn : labelColumn != null ? labelColumn : train.header.getLast();
+        int yCol = train.header.indexOf(yName);
+        if (yCol < 0)
+            throw new DatasetException(trainFile + ": no column '" + yName + "' (" + (task == Task.REGRESSION ? "target" : "label")
+                    + "); the header has " + train.header);
+        if (train.header.size() < 2)
+            throw new DatasetException(trainFile + ": only the column '" + yName + "': a dataset needs at least one feature column besides it");
+        if (train.rows.isEmpty()) throw new DatasetException(trainFile + ": no data rows after the header");
+        List<String> featureNames = new ArrayList<>(train.header);
+        featureNames.remove(yCol);
+        int f = featureNames.size();
+
+        float[] xTrain = train.features(yCol), xTest = test.features(yCol);
+        float[] mean = new float[f], std = new float[f];
+        java.util.Arrays.fill(std, 1f);
+        if (standardize) {
+            int n = train.rows.size();
+            for (int j = 0; j < f; j++) {
+                double s = 0;
+                for (int i = 0; i < n; i++) s += xTrain[i * f + j];
+                double m = s / n, ss = 0;
+                for (int i = 0; i < n; i++) { double d = xTrain[i * f + j] - m; ss += d * d; }
+                double sd = Math.sqrt(ss / n);
+                mean[j] = (float) m;
+                std[j] = sd > 0 ? (float) sd : 1f; // a constant column is only centred, as sklearn's StandardScaler does
+            }
+            for (float[] x : new float[][] {xTrain, xTest})
+                for (int i = 0; i < x.length; i++) x[i] = (x[i] - mean[i % f]) / std[i % f];
+        }
+
+        String trainName = dsName + "/train", testName = dsName + "/test";
+        if (task == Task.REGRESSION) {
+            return new DatasetRegistry.Splits(
+                    new CsvDataset(trainName, task, featureNames, List.of(yName), xTrain, null, train.targets(yCol), train.rows.size(), mean, std),
+                    new CsvDataset(testName, task, featureNames, List.of(yName), xTest, null, test.targets(yCol), test.rows.size(), mean, std));
+        }
+        List<String> classes = train.classes(yCol);
+        Map<String, Integer> index = new HashMap<>();
+        for (int k = 0; k < classes.size(); k++) index.put(classes.get(k), k);
+        return new DatasetRegistry.Splits(
+                new CsvDataset(trainName, task, featureNames, classes, xTrain, train.labels(yCol, index, trainFile), null, train.rows.size(), mean, std),
+                new CsvDataset(testName, task, featureNames, classes, xTest, test.labels(yCol, index, trainFile), null, test.rows.size(), mean, std));
+    }
+
+    /** Classification or regression. */
+    public Task task() { return task; }
+
+    /** The feature columns' names, in order. */
+    public List<String> featureNames() { return featureNames; }
+
+    /** Per-feature mean and standard deviation subtracted / divided (from the training split; 0 and 1 when not standardised). */
+    public float[] featureMean() { return mean.clone(); }
+
+    public float[] featureStd() { return std.clone(); }
+
+    /** The regression target of sample index (raw, not standardised); for a classification dataset, an error. */
+    public float target(int index) {
+        if (task != Task.REGRESSION) throw new IllegalStateException(name + " is a classification dataset: use read()'s label");
+        return targets[index];
+    }
+
+    @Override public String name() { return name; }
+
+    @Override public int size() { return size; }
+
+    @Override public Shape sampleShape() { return Shape.of(numFeatures); }
+
+    /** The number of classes; 1 for a regression dataset (one value to predict). */
+    @Override public int numClasses() { return classNames.size(); }
+
+    /** The class names (the label column's values in sorted order); for regression, the target column's name. */
+    @Override public List<String> classNames() { return classNames; }
+
+    /** Copies sample index's standardised features and returns its class (0 for a regression dataset). */
+    @Override public int read(int index, float[] dst, int dstOffset) {
+        System.arraycopy(features, index * numFeatures, dst, dstOffset, numFeatures);
+        return labels == null ? 0 : labels[index];
+    }
+
+    @Override public String toString() { return name + " (" + task.name().toLowerCase(Locale.ROOT) + ", " + size + " x " + numFeatures + ")"; }
+
+    /** A parsed file: header and raw fields per row, with each row's line number for messages. */
+    private record Table(Path file, List<String> header, List<String[]> rows, List<Integer> lines) {
+        static Table read(Path file) {
+            if (!Files.isRegularFile(file))
+                throw new DatasetException(file + ": " + (Files.exists(file) ? "is not a regular file" : "does not exist")
+                        + ". The csv dataset reads train.csv and test.csv from --data-dir (or the files named by train=, test=)");
+            List<String> header = null;
+            List<String[]> rows = new ArrayList<>();
+            List<Integer> lines = new ArrayList<>();
+            try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+                String line;
+                int no = 0;
+                while ((line = in.readLine()) != null) {
+                    no++;
+                    if (no == 1 && line.startsWith("\uFEFF")) line = line.substring(1); // byte-order mark
+                    if (line.isBlank()) continue;
+                    String[] fields = split(line, file, no);
+                    if (header == null) {
+                        header = header(fields, file, no);
+                        continue;
+                    }
+                    if (fields.length != header.size())
+                        throw new DatasetException(file + ":" + no + ": " + fields.length + " field" + (fields.length == 1 ? "" : "s")
+                                + ", but the header has " + header.size() + " columns; every row needs one value per column");
+                    rows.add(fields);
+                    lines.add(no);
+                }
+            } catch (MalformedInputException e) {
+                throw new DatasetException(file + ": not UTF-8 text (is it a CSV file?)", e);
+            } catch (IOException e) {
+                throw new DatasetException(file + ": cannot read: " + e, e);
+            } catch (UncheckedIOException e) {
+                throw new DatasetException(file + ": cannot read: " + e.getCause(), e);
+            }
+            if (header == null) throw new DatasetException(file + ": empty file; expected a header row naming the columns, then data rows");
+            return new Table(file, header, rows, lines);
+        }
+
+        private static List<String> header(String[] fields, Path file, int no) {
+            boolean allNumbers = true;
+            for (String s : fields) allNumbers &= isNumber(s);
+            if (allNumbers)
+                throw new DatasetException(file + ":" + no + ": the first row is all numbers (" + String.join(",", fields)
+                        + "); a header row naming the columns is required: add one, e.g. x1,x2,...,label");
+            LinkedHashSet<String> seen = new LinkedHashSet<>();
+            for (int j = 0; j < fields.length; j++) {
+                if (fields[j].isEmpty()) throw new DatasetException(file + ":" + no + ": header column " + (j + 1) + " has no name");
+                if (!seen.add(fields[j])) throw new DatasetException(file + ":" + no + ": header names column '" + fields[j] + "' twice");
+            }
+            return List.copyOf(seen);
+        }
+
+        /** One line's fields: commas separate, double quotes group ("" is a quote), spaces around fields are dropped. */
+        static String[] split(String line, Path file, int no) {
+            List<String> out = new ArrayList<>();
+            StringBuilder cur = new StringBuilder();
+            boolean quoted = false, wasQuoted = false;
+            for (int i = 0; i < line.length(); i++) {
+                char ch = line.charAt(i);
+                if (quoted) {
+                    if (ch == '"') {
+                        if (i + 1 < line.length() && line.charAt(i + 1) == '"') { cur.append('"'); i++; }
+                        else quoted = false;
+                    } else cur.append(ch);
+                } else if (ch == '"' && cur.toString().isBlank()) {
+                    quoted = true;
+                    wasQuoted = true;
+                    cur.setLength(0);
+                } else if (ch == ',') {
+                    out.add(wasQuoted ? cur.toString() : cur.toString().strip());
+                    cur.setLength(0);
+                    wasQuoted = false;
+                } else if (!wasQuoted) cur.append(ch);
+                else if (!Character.isWhitespace(ch))
+                    throw new DatasetException(file + ":" + no + ": unexpected '" + ch + "' after a closing quote in field " + (out.size() + 1));
+            }
+            if (quoted) throw new DatasetException(file + ":" + no + ": a quoted field is not closed (field " + (out.size() + 1) + ")");
+            out.add(wasQuoted ? cur.toString() : cur.toString().strip());
+            return out.toArray(new String[0]);
+        }
+
+        static boolean isNumber(String s) {
+            try {
+                Double.parseDouble(s);
+                return !s.isEmpty();
+            } catch (NumberFormatException e) {
+                return false;
+            }
+        }
+
+        float number(int row, int col) {
+            String s = rows.get(row)[col];
+            float v;
+            try {
+                v = Float.parseFloat(s);
+            } catch (NumberFormatException e) {
+                v = Float.NaN;
+            }
+            if (s.isEmpty() || !Float.isFinite(v))
+                throw new DatasetException(file + ":" + lines.get(row) + ": column '" + header.get(col) + "' holds '" + s
+                        + "', which is not a finite number" + (s.isEmpty() ? " (missing values are not supported)" : ""));
+            return v;
+        }
+
+        float[] features(int yCol) {
+            int f = header.size() - 1;
+            float[] x = new float[rows.size() * f];
+            for (int i = 0; i < rows.size(); i++)
+                for (int j = 0, k = 0; j < header.size(); j++) if (j != yCol) x[i * f + k++] = number(i, j);
+            return x;
+        }
+
+        float[] targets(int yCol) {
+            float[] y = new float[rows.size()];
+            for (int i = 0; i < y.length; i++) y[i] = number(i, yCol);
+            return y;
+        }
+
+        /** The distinct labels in sorted order: numerically if all are integers, else as strings. */
+        List<String> classes(int yCol) {
+            TreeSet<String> distinct = new TreeSet<>();
+            for (int i = 0; i < rows.size(); i++) {
+                String s = rows.get(i)[yCol];
+                if (s.isEmpty()) throw new DatasetException(file + ":" + lines.get(i) + ": column '" + header.get(yCol) + "' (label) is empty");
+                distinct.add(s);
+            }
+            boolean integers = distinct.stream().allMatch(s -> s.matches("[+-]?\\d{1,18}"));
+            List<String> sorted = new ArrayList<>(distinct);
+            if (integers) sorted.sort(Comparator.comparingLong(Long::parseLong));
+            return sorted;
+        }
+
+        int[] labels(int yCol, Map<String, Integer> index, Path trainFile) {
+            int[] y = new int[rows.size()];
+            for (int i = 0; i < y.length; i++) {
+                Integer k = index.get(rows.get(i)[yCol]);
+                if (k == null)
+                    throw new DatasetException(file + ":" + lines.get(i) + ": label '" + rows.get(i)[yCol] + "' does not occur in "
+                            + trainFile + " (its classes: " + String.join(", ", index.keySet().stream().sorted().toList()) + ")");
+                y[i] = k;
+            }
+            return y;
+        }
+    }
+}

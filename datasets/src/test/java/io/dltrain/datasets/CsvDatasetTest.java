@@ -1,0 +1,152 @@
+package io.dltrain.datasets;
+
+import io.dltrain.runtime.data.Dataset;
+import io.dltrain.runtime.tensor.Shape;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The csv dataset on small files written here: standardisation with the training split's statistics (checked against
+ * values computed by hand), label mapping in sorted order, regression targets, and the errors for bad files.
+ */
+class CsvDatasetTest {
+    @TempDir Path dir;
+
+    private DatasetRegistry.Splits load(String name, String train, String test) throws IOException {
+        Files.writeString(dir.resolve("train.csv"), train);
+        Files.writeString(dir.resolve("test.csv"), test);
+        return DatasetRegistry.get(name).load(dir);
+    }
+
+    private static float[] row(Dataset d, int i) {
+        float[] x = new float[d.sampleShape().size()];
+        d.read(i, x, 0);
+        return x;
+    }
+
+    @Test
+    void classificationStandardisesWithTrainingStatistics() throws IOException {
+        // a: 1, 2, 3, 6 -> mean 3, population std sqrt((4 + 1 + 0 + 9) / 4) = sqrt(3.5); b: constant 5 -> centred only
+        DatasetRegistry.Splits s = load("csv", """
+                a,b,species
+                1,5,setosa
+                2,5,virginica
+                3 , 5, versicolor
+                6,5,setosa
+                """, """
+                a,b,species
+                10,7,virginica
+                """);
+        Dataset train = s.train(), test = s.test();
+        assertEquals(Shape.of(2), train.sampleShape());
+        assertEquals(4, train.size());
+        assertEquals(1, test.size());
+        assertEquals(List.of("setosa", "versicolor", "virginica"), train.classNames());
+        assertEquals(3, train.numClasses());
+        assertEquals(CsvDataset.Task.CLASSIFICATION, ((CsvDataset) train).task());
+        double sd = Math.sqrt(3.5);
+        float[] x = new float[2];
+        int[] labels = {0, 2, 1, 0};
+        double[] a = {1, 2, 3, 6};
+        for (int i = 0; i < 4; i++) {
+            assertEquals(labels[i], train.read(i, x, 0), "label of row " + i);
+            assertEquals((a[i] - 3) / sd, x[0], 1e-6);
+            assertEquals(0f, x[1], 0f);
+        }
+        assertEquals(2, test.read(0, x, 0));
+        // the test split uses the training statistics, not its own
+        assertArrayEquals(new float[] {(float) ((10 - 3) / sd), 2f}, row(test, 0), 1e-6f);
+    }
+
+    @Test
+    void integerLabelsSortNumericallyAndLabelColumnIsSelectable() throws IOException {
+        DatasetRegistry.Splits s = load("csv:label=y,standardize=false", """
+                y,f
+                10,1.5
+                9,2.5
+                2,-1
+                """, """
+                y,f
+                9,0
+                """);
+        assertEquals(List.of("2", "9", "10"), s.train().classNames());
+        float[] x = new float[1];
+        assertEquals(2, s.train().read(0, x, 0));
+        assertEquals(1.5f, x[0]);
+        assertEquals(1, s.train().read(1, x, 0));
+        assertEquals(0, s.train().read(2, x, 0));
+        assertEquals(1, s.test().read(0, x, 0));
+    }
+
+    @Test
+    void regressionExposesRawTargets() throws IOException {
+        DatasetRegistry.Splits s = load("csv:target=price", """
+                rooms,"area, m2",price
+                2,50,100.5
+                4,90,210
+                """, """
+                rooms,"area, m2",price
+                3,70,150
+                """);
+        CsvDataset train = (CsvDataset) s.train(), test = (CsvDataset) s.test();
+        assertEquals(CsvDataset.Task.REGRESSION, train.task());
+        assertEquals(List.of("rooms", "area, m2"), train.featureNames());
+        assertEquals(100.5f, train.target(0));
+        assertEquals(210f, train.target(1));
+        assertEquals(150f, test.target(0));
+        assertEquals(1, train.numClasses());
+        // two rows: mean 3 / 70, std 1 / 20
+        assertArrayEquals(new float[] {-1f, -1f}, row(train, 0), 1e-6f);
+        assertArrayEquals(new float[] {0f, 0f}, row(test, 0), 1e-6f);
+        assertArrayEquals(new float[] {3f, 70f}, train.featureMean(), 1e-6f);
+        assertArrayEquals(new float[] {1f, 20f}, train.featureStd(), 1e-6f);
+    }
+
+    private DatasetException error(String name, String train, String test) {
+        return assertThrows(DatasetException.class, () -> load(name, train, test));
+    }
+
+    private static void mentions(Exception e, String... parts) {
+        for (String p : parts) assertTrue(e.getMessage().contains(p), "'" + p + "' missing from: " + e.getMessage());
+    }
+
+    @Test
+    void errorsNameFileLineAndValue() {
+        String ok = "a,label\n1,x\n";
+        mentions(error("csv", "a,label\n1,x\n2,oops,3\n", ok), "train.csv:3", "3 fields", "2 columns");
+        mentions(error("csv", ok, "a,label\n\n1,x\nabc,x\n"), "test.csv:4", "'a'", "'abc'", "not a finite number");
+        mentions(error("csv", "a,label\n1,x\n,x\n", ok), "train.csv:3", "missing values");
+        mentions(error("csv", "1,0\n2,1\n", ok), "train.csv:1", "header row", "required");
+        mentions(error("csv", "", ok), "train.csv", "empty file");
+        mentions(error("csv", "a,a\n1,2\n", ok), "train.csv:1", "'a' twice");
+        mentions(error("csv", ok, "a,label\n1,y\n"), "test.csv:2", "label 'y'", "x");
+        mentions(error("csv", ok, "b,label\n1,x\n"), "test.csv", "header");
+        mentions(error("csv:target=nope", ok, ok), "no column 'nope'");
+        mentions(error("csv:target=label", ok, ok), "train.csv:2", "'label'", "'x'");
+        mentions(error("csv:label=a,target=a", ok, ok), "not both");
+        mentions(error("csv", "a,label\n\"1,x\n", ok), "train.csv:2", "quoted");
+        mentions(error("csv", "a,label\n", ok), "no data rows");
+        mentions(error("csv", "a,label\nInfinity,x\n", ok), "not a finite number");
+    }
+
+    @Test
+    void missingFilesAndBadOptions() throws IOException {
+        DatasetException e = assertThrows(DatasetException.class, () -> DatasetRegistry.get("csv").load(dir));
+        mentions(e, "train.csv", "does not exist");
+        Files.writeString(dir.resolve("mine.csv"), "a,label\n1,x\n");
+        Files.writeString(dir.resolve("held.csv"), "a,label\n2,x\n");
+        DatasetRegistry.Splits s = DatasetRegistry.get("csv:train=mine.csv,test=held.csv,standardize=false").load(dir);
+        assertArrayEquals(new float[] {2f}, row(s.test(), 0));
+        mentions(assertThrows(DatasetException.class, () -> DatasetRegistry.get("csv:labels=y")), "unknown option 'labels'", "label, target");
+    }
+}

@@ -1,0 +1,84 @@
+package io.dltrain.models;
+
+import io.dltrain.runtime.backend.cpu.CpuBackend;
+import io.dltrain.runtime.nn.Context;
+import io.dltrain.runtime.nn.Module;
+import io.dltrain.runtime.ops.Losses;
+import io.dltrain.runtime.tensor.Scope;
+import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.tensor.Tensor;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The registry's lstm: PyTorch's parameter count and state_dict keys, output shape, a gradient for every weight. */
+class RnnsTest {
+    static final CpuBackend cpu = new CpuBackend(2);
+
+    @AfterAll static void close() { cpu.close(); }
+
+    /** PyTorch: nn.LSTM has 4H(F_k + H) + 8H parameters per layer (F_0 = F, F_k = H after), nn.Linear H*C + C. */
+    static long pytorchCount(int f, int h, int layers, int classes) {
+        long n = 0;
+        for (int k = 0; k < layers; k++) n += 4L * h * ((k == 0 ? f : h) + h) + 8L * h;
+        return n + (long) h * classes + classes;
+    }
+
+    @Test
+    void parameterCountFollowsPyTorchsFormula() {
+        ModelRegistry.Entry e = ModelRegistry.get("lstm");
+        assertEquals(new ModelSpec(1, 28, 28, 10), e.defaultSpec());
+        assertEquals(pytorchCount(28, 128, 2, 10), e.parameterCount(e.defaultSpec()));
+        try (Module m = Scope.outside(() -> Rnns.lstm(new Context(cpu, 1), new ModelSpec(1, 28, 28, 10), 32, 3))) {
+            assertEquals(pytorchCount(28, 32, 3, 10), m.parameterCount());
+        }
+    }
+
+    @Test
+    void stateDictKeysAreNnLstmPlusLinear() {
+        try (Module m = Scope.outside(() -> Rnns.lstm(new Context(cpu, 1), new ModelSpec(1, 28, 28, 10), 16, 2))) {
+            assertEquals(List.of("lstm.weight_ih_l0", "lstm.weight_hh_l0", "lstm.bias_ih_l0", "lstm.bias_hh_l0",
+                    "lstm.weight_ih_l1", "lstm.weight_hh_l1", "lstm.bias_ih_l1", "lstm.bias_hh_l1", "fc.weight", "fc.bias"),
+                    List.copyOf(m.stateDict().keySet()));
+            assertEquals(Shape.of(64, 28), m.stateDict().get("lstm.weight_ih_l0").shape());
+            assertEquals(Shape.of(10, 16), m.stateDict().get("fc.weight").shape());
+        }
+    }
+
+    @Test
+    void forwardBackwardGivesEveryWeightAGradient() {
+        ModelSpec spec = new ModelSpec(1, 28, 28, 10);
+        try (Module m = Scope.outside(() -> Rnns.lstm(new Context(cpu, 3), spec, 16, 2)); Scope s = Scope.open()) {
+            SplittableRandom r = new SplittableRandom(4);
+            float[] pixels = new float[3 * 28 * 28];
+            for (int i = 0; i < pixels.length; i++) pixels[i] = (float) r.nextDouble();
+            Tensor x = cpu.fromHost(pixels, Shape.of(3, 1, 28, 28));
+            Tensor y = m.forward(x);
+            assertEquals(Shape.of(3, 10), y.shape());
+            Tensor loss = Losses.crossEntropy(y, cpu.fromHost(new int[] {1, 7, 3}, Shape.of(3)), 0f);
+            assertTrue(Float.isFinite(loss.item()));
+            loss.backward();
+            for (var e : m.namedParameters().entrySet()) {
+                assertNotNull(e.getValue().grad(), e.getKey());
+                boolean any = false;
+                for (float v : e.getValue().grad().toFloatArray()) { assertTrue(Float.isFinite(v), e.getKey()); any |= v != 0f; }
+                assertTrue(any, e.getKey() + ": all-zero gradient");
+            }
+        }
+    }
+
+    @Test
+    void wrongImageSizeIsRejected() {
+        try (Module m = Scope.outside(() -> Rnns.lstm(new Context(cpu, 1), new ModelSpec(1, 28, 28, 10), 8, 1)); Scope s = Scope.open()) {
+            var e = assertThrows(IllegalArgumentException.class, () -> m.forward(cpu.zeros(Shape.of(2, 1, 32, 32))));
+            assertTrue(e.getMessage().contains("[2, 1, 32, 32]"), e.getMessage());
+        }
+    }
+}

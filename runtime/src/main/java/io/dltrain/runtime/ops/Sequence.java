@@ -1,0 +1,95 @@
+package io.dltrain.runtime.ops;
+
+import io.dltrain.runtime.autograd.Autograd;
+import io.dltrain.runtime.backend.Backend;
+import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.tensor.Tensor;
+
+import java.util.List;
+
+/**
+ * Differentiable ops that recurrent layers are composed from: element-wise product, a slice along the last
+ * dimension (LSTM gates), and selecting / stacking time steps of a batch-first sequence [N, T, F].
+ * Each is one or two Backend calls ({@code mul}, {@code copyBlocks}, {@code fill}), so every backend that implements
+ * the contract runs them with no kernels of its own, and backpropagation through time is plain autograd.
+ */
+public final class Sequence {
+    private Sequence() {}
+
+    /** a * b element by element (torch.mul), same shapes. */
+    public static Tensor mul(Tensor a, Tensor b) {
+        if (!a.shape().equals(b.shape())) throw new IllegalArgumentException("mul: shapes differ: " + a.shape() + " vs " + b.shape());
+        Backend be = a.backend();
+        Tensor y = be.empty(a.shape());
+        be.mul(a, b, y);
+        return Autograd.record("mul", y, new Tensor[] {a, b}, (dy, needs) -> {
+            Tensor da = null, db = null;
+            if (needs[0]) { da = be.empty(a.shape()); be.mul(dy, b, da); }
+            if (needs[1]) { db = be.empty(b.shape()); be.mul(dy, a, db); }
+            return new Tensor[] {da, db};
+        });
+    }
+
+    /** x[..., start : start + length] (x.narrow(-1, start, length)), copied into a new tensor. */
+    public static Tensor sliceLast(Tensor x, int start, int length) {
+        int d = x.dim(x.rank() - 1);
+        if (start < 0 || length < 1 || start + length > d)
+            throw new IllegalArgumentException("sliceLast: [" + start + ", " + (start + length) + ") is outside the last dimension of " + x.shape());
+        Backend be = x.backend();
+        int rows = Math.toIntExact(x.numel() / d);
+        Tensor y = be.empty(x.shape().withDim(x.rank() - 1, length));
+        be.copyBlocks(x, start, d, y, 0, length, length, rows);
+        return Autograd.record("slice", y, new Tensor[] {x}, (dy, needs) -> {
+            Tensor dx = be.zeros(x.shape());
+            be.copyBlocks(dy, 0, length, dx, start, d, length, rows);
+            return new Tensor[] {dx};
+        });
+    }
+
+    /** x[:, t, ...] of x [N, T, ...] (x.select(1, t)): [N, ...]. */
+    public static Tensor selectStep(Tensor x, int t) {
+        if (x.rank() < 3) throw new IllegalArgumentException("selectStep: expected a batch-first sequence [N, T, F], got " + x.shape());
+        int steps = x.dim(1);
+        if (t < 0 || t >= steps) throw new IllegalArgumentException("selectStep: step " + t + " is outside [0, " + steps + ") of " + x.shape());
+        Backend be = x.backend();
+        int n = x.dim(0);
+        long inner = x.shape().sizeFrom(2);
+        int[] dims = new int[x.rank() - 1];
+        dims[0] = n;
+        for (int i = 2; i < x.rank(); i++) dims[i - 1] = x.dim(i);
+        Tensor y = be.empty(Shape.of(dims));
+        be.copyBlocks(x, t * inner, steps * inner, y, 0, inner, inner, n);
+        return Autograd.record("select", y, new Tensor[] {x}, (dy, needs) -> {
+            Tensor dx = be.zeros(x.shape());
+            be.copyBlocks(dy, 0, inner, dx, t * inner, steps * inner, inner, n);
+            return new Tensor[] {dx};
+        });
+    }
+
+    /** torch.stack(xs, dim=1): T tensors [N, ...] of one shape to [N, T, ...]. */
+    public static Tensor stackSteps(List<Tensor> xs) {
+        if (xs.isEmpty()) throw new IllegalArgumentException("stackSteps: no inputs");
+        Tensor first = xs.getFirst();
+        for (Tensor t : xs)
+            if (!t.shape().equals(first.shape())) throw new IllegalArgumentException("stackSteps: " + t.shape() + " differs from " + first.shape());
+        Backend be = first.backend();
+        int n = first.dim(0), steps = xs.size();
+        long inner = first.shape().sizeFrom(1);
+        int[] dims = new int[first.rank() + 1];
+        dims[0] = n;
+        dims[1] = steps;
+        for (int i = 1; i < first.rank(); i++) dims[i + 1] = first.dim(i);
+        Tensor y = be.empty(Shape.of(dims));
+        for (int t = 0; t < steps; t++) be.copyBlocks(xs.get(t), 0, inner, y, t * inner, steps * inner, inner, n);
+        Tensor[] inputs = xs.toArray(new Tensor[0]);
+        return Autograd.record("stack", y, inputs, (dy, needs) -> {
+            Tensor[] g = new Tensor[steps];
+            for (int t = 0; t < steps; t++) {
+                if (!needs[t]) continue;
+                g[t] = be.empty(first.shape());
+                be.copyBlocks(dy, t * inner, steps * inner, g[t], 0, inner, inner, n);
+            }
+            return g;
+        });
+    }
+}
