@@ -403,7 +403,9 @@ class CudaVsCpuTest {
                 new ConvCase("groups 2, stride 2x1, pad 1x0", 2, 4, 8, 9, 6, 3, 3, new ConvParams(2, 1, 1, 0, 1, 1, 2), true),
                 new ConvCase("depthwise", 3, 4, 7, 7, 4, 3, 3, new ConvParams(1, 1, 1, 1, 1, 1, 4), false),
                 new ConvCase("1x1 s2", 2, 16, 8, 8, 8, 1, 1, ConvParams.of(2, 0), false),
-                new ConvCase("7x7 s2 p3 (resnet stem)", 2, 3, 32, 32, 8, 7, 7, ConvParams.of(2, 3), false));
+                new ConvCase("7x7 s2 p3 (resnet stem)", 2, 3, 32, 32, 8, 7, 7, ConvParams.of(2, 3), false),
+                // Wide enough that cuDNN's heuristics may pick implicit-GEMM, Winograd or FFT algorithms.
+                new ConvCase("3x3 s1 p1, 32 -> 32 channels", 4, 32, 16, 16, 32, 3, 3, ConvParams.of(1, 1), true));
         try (Scope sc = Scope.open()) {
             SplittableRandom rng = new SplittableRandom(6);
             for (ConvCase cc : cases) {
