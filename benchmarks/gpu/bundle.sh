@@ -66,7 +66,7 @@ echo "bundle: jlink"
 # console launcher; java.desktop draws the charts (AWT headless), jdk.unsupported is sun.misc.Unsafe for JavaCPP.
 deps=$("$JAVA_HOME/bin/jdeps" --print-module-deps --ignore-missing-deps --multi-release 25 -q \
         "$stage/dl-train.jar" "$stage/test/junit-platform-console-standalone-$CONSOLE_VERSION.jar" 2>/dev/null | tail -1)
-modules="$deps,java.desktop,jdk.unsupported,java.management,java.logging,jdk.zipfs"
+modules=$(echo "$deps,java.desktop,jdk.unsupported,java.management,java.logging,jdk.zipfs" | tr ',' '\n' | sed '/^$/d' | sort -u | paste -sd, -)
 echo "bundle: modules $modules"
 "$JAVA_HOME/bin/jlink" --add-modules "$modules" --strip-debug --no-header-files --no-man-pages \
     --output "$stage/jre"
