@@ -20,6 +20,7 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+invocation="$0 $*"
 out=${OUT:-out/gpu}
 data_dir=${DATA_DIR:-}
 skip=""
@@ -111,7 +112,7 @@ header() {  # header FILE COMMAND...
 }
 
 summary=$out/SUMMARY.txt
-header "$summary" "$0 $*"
+header "$summary" "$invocation"
 echo "# libraries:$found" >> "$summary"
 echo "# data: ${data_dir:-the sample bundled in dl-train.jar (no Fashion-MNIST directory found)}" >> "$summary"
 
