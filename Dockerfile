@@ -1,7 +1,9 @@
-# dl-train image. Today: the CPU backend (the CUDA issue turns the runtime stage into a CUDA 13 + cuDNN 9 base).
+# dl-train image with the CUDA backend: CUDA 13 + cuDNN 9 runtime libraries, a JRE 25 and the shaded dl-train jar.
+# The GPU needs the host's NVIDIA driver (>= 580 for CUDA 13) and the NVIDIA Container Toolkit (`--gpus all`).
 #   docker build -t dl-train .
-#   docker run --rm -v /usr/share/datasets/fashion-mnist:/data:ro -v "$PWD/runs:/runs" dl-train \
-#       --model lenet5 --data fashion-mnist --data-dir /data --out /runs/lenet5
+#   docker run --rm --gpus all -v "$PWD/data:/data" -v "$PWD/out:/out" dl-train \
+#       --model lenet5 --data fashion-mnist --data-dir /data --device cuda --out /out/lenet5
+# Without --gpus the same image trains on the CPU (--device cpu, or --device auto, which says why it fell back).
 
 # ---- build: Maven + JDK 25 (pinned tags)
 FROM maven:3.9.11-eclipse-temurin-25 AS build
@@ -21,13 +23,27 @@ COPY models models
 COPY cli cli
 RUN mvn -B -ntp -q -DskipTests -Dmaven.test.skip=true package -pl cli -am
 
-# ---- run: JRE 25 only
-FROM eclipse-temurin:25-jre-noble
-RUN useradd --create-home --uid 10001 dltrain
+# ---- run: CUDA 13.0 + cuDNN 9 runtime (cudart, cuBLAS, NVRTC, cuDNN) on Ubuntu 24.04, plus Temurin's JRE 25
+FROM nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04
+# The JRE of the official Temurin image for the same Ubuntu release (noble), so its glibc matches.
+COPY --from=eclipse-temurin:25-jre-noble /opt/java/openjdk /opt/java/openjdk
+ENV JAVA_HOME=/opt/java/openjdk \
+    PATH=/opt/java/openjdk/bin:$PATH \
+    NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+# Fonts for the PNG charts (AWT headless); CA certificates for dataset downloads.
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates fontconfig fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 10001 dltrain \
+    && mkdir -p /data /out \
+    && chown dltrain:dltrain /data /out
 COPY --from=build /src/cli/target/dl-train.jar /opt/dl-train/dl-train.jar
 USER dltrain
-WORKDIR /home/dltrain
-# JavaCPP extracts OpenBLAS into this cache on first use.
+WORKDIR /out
+# JavaCPP extracts its JNI libraries (OpenBLAS, the CUDA wrappers) into this cache on first use.
 ENV JAVA_TOOL_OPTIONS="-Dorg.bytedeco.javacpp.cachedir=/home/dltrain/.javacpp"
+# /data: datasets (read), /out: run directories (metrics, checkpoints, charts).
+VOLUME ["/data", "/out"]
 ENTRYPOINT ["java", "--enable-native-access=ALL-UNNAMED", "-Xss4m", "-jar", "/opt/dl-train/dl-train.jar"]
 CMD ["--help"]

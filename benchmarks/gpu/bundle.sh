@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Builds dist/gpu-bundle.tar.xz: everything the GPU machine needs to run dl-train and its GPU test suite without
+# Maven, a JDK or network access there.
+#
+#   gpu-bundle/jre/            a jlinked Java 25 runtime (modules from jdeps over our jars, plus java.desktop for the
+#                              charts and jdk.unsupported for JavaCPP), --strip-debug --no-header-files --no-man-pages
+#   gpu-bundle/dl-train.jar    the shaded CLI jar (cli/target/dl-train.jar)
+#   gpu-bundle/test/           the runtime and models test classes as jars, junit-platform-console-standalone,
+#                              jazzer-api/jazzer-junit (so test discovery can load the fuzz-test classes it then skips)
+#   gpu-bundle/data/fashion-mnist/   the four Fashion-MNIST IDX files, when --with-data and they exist here
+#   gpu-bundle/run-on-gpu.sh   a copy of benchmarks/gpu/run-on-gpu.sh
+#   gpu-bundle/BUNDLE.txt      git commit, date, sizes
+#
+# Usage: benchmarks/gpu/bundle.sh [--with-data [DIR]] [--max-mib N]
+#   --with-data [DIR]  also pack the Fashion-MNIST IDX files from DIR (default /usr/share/datasets/fashion-mnist)
+#   --max-mib N        fail when the tarball is larger (default 64)
+# Maven runs offline, except one fetch of junit-platform-console-standalone when ~/.m2 does not have it yet.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+root=$PWD
+
+export JAVA_HOME=${JAVA_HOME_25:-/usr/lib/jvm/temurin-25-jdk-amd64}
+export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"
+[ -x "$JAVA_HOME/bin/jlink" ] || { echo "bundle: error: no JDK 25 with jlink at $JAVA_HOME (set JAVA_HOME_25)" >&2; exit 1; }
+CONSOLE_VERSION=1.13.4   # JUnit Platform of the project's JUnit Jupiter 5.13.4
+JAZZER_VERSION=0.30.0
+
+data_dir="" max_mib=64
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --with-data) data_dir=/usr/share/datasets/fashion-mnist
+                 if [ $# -gt 1 ] && [ "${2#--}" = "$2" ]; then data_dir=$2; shift; fi ;;
+    --max-mib) max_mib=$2; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "bundle: error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+stage=$root/dist/gpu-bundle
+rm -rf "$stage" "$root/dist/gpu-bundle.tar.xz"
+mkdir -p "$stage/test"
+
+echo "bundle: building the jars and test classes (mvn -o package -DskipTests)"
+mvn -o -B -q -DskipTests package -pl cli -am < /dev/null
+
+echo "bundle: junit-platform-console-standalone $CONSOLE_VERSION"
+m2=${M2_REPO:-$HOME/.m2/repository}
+console=$m2/org/junit/platform/junit-platform-console-standalone/$CONSOLE_VERSION/junit-platform-console-standalone-$CONSOLE_VERSION.jar
+if [ ! -f "$console" ]; then
+  mvn -B -q dependency:get -Dartifact=org.junit.platform:junit-platform-console-standalone:$CONSOLE_VERSION < /dev/null
+fi
+cp "$console" "$stage/test/"
+for a in jazzer-api jazzer-junit; do
+  cp "$m2/com/code-intelligence/$a/$JAZZER_VERSION/$a-$JAZZER_VERSION.jar" "$stage/test/"
+done
+
+echo "bundle: test jars"
+for m in runtime models; do
+  "$JAVA_HOME/bin/jar" --create --file "$stage/test/dl-train-$m-tests.jar" -C "$m/target/test-classes" .
+done
+cp cli/target/dl-train.jar "$stage/dl-train.jar"
+
+echo "bundle: jlink"
+# jdeps over the shaded jar (multi-release aware; JavaCPP's optional integrations are missing on purpose) and the
+# console launcher; java.desktop draws the charts (AWT headless), jdk.unsupported is sun.misc.Unsafe for JavaCPP.
+deps=$("$JAVA_HOME/bin/jdeps" --print-module-deps --ignore-missing-deps --multi-release 25 -q \
+        "$stage/dl-train.jar" "$stage/test/junit-platform-console-standalone-$CONSOLE_VERSION.jar" 2>/dev/null | tail -1)
+modules=$(echo "$deps,java.desktop,jdk.unsupported,java.management,java.logging,jdk.zipfs" | tr ',' '\n' | sed '/^$/d' | sort -u | paste -sd, -)
+echo "bundle: modules $modules"
+"$JAVA_HOME/bin/jlink" --add-modules "$modules" --strip-debug --no-header-files --no-man-pages \
+    --output "$stage/jre"
+
+if [ -n "$data_dir" ]; then
+  for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
+    [ -f "$data_dir/$f" ] || { echo "bundle: error: $data_dir/$f is missing (install dataset-fashion-mnist or pass --with-data DIR)" >&2; exit 1; }
+  done
+  mkdir -p "$stage/data/fashion-mnist"
+  cp "$data_dir"/*-ubyte.gz "$stage/data/fashion-mnist/"
+fi
+
+cp benchmarks/gpu/run-on-gpu.sh "$stage/run-on-gpu.sh"
+chmod +x "$stage/run-on-gpu.sh"
+{
+  echo "dl-train GPU bundle"
+  echo "commit: $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
+  echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -sm)"
+  echo "java: $("$stage/jre/bin/java" -version 2>&1 | head -1)"
+  echo "modules: $modules"
+  echo "data: ${data_dir:-none (dl-train uses the 10,000-image sample inside the jar unless --data-dir is given)}"
+  (cd "$stage" && du -sh jre dl-train.jar test ${data_dir:+data} | sed 's/^/size: /')
+} > "$stage/BUNDLE.txt"
+
+echo "bundle: packing"
+tar -C "$root/dist" -cf - gpu-bundle | xz -T0 -6 > "$root/dist/gpu-bundle.tar.xz"
+bytes=$(stat -c %s "$root/dist/gpu-bundle.tar.xz")
+limit=$((max_mib * 1024 * 1024))
+printf 'bundle: dist/gpu-bundle.tar.xz is %d bytes (%.1f MiB; limit %d MiB)\n' "$bytes" "$(awk -v b="$bytes" 'BEGIN { print b / 1048576 }')" "$max_mib"
+if [ "$bytes" -ge "$limit" ]; then
+  echo "bundle: error: the bundle is over $max_mib MiB" >&2
+  exit 1
+fi

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Runs ON the GPU machine, from the repository root, with the bundle of benchmarks/gpu/bundle.sh: prints the device
+# and the date, finds the CUDA 13 / cuDNN 9 libraries, then runs (each step logged, a failing step does not stop the
+# next ones):
+#   1. nvidia-smi                          -> $OUT/nvidia-smi.txt
+#   2. dl-train info                       -> $OUT/info.txt
+#   3. golden export (PyTorch, if present) -> runtime/src/test/resources/golden/ and a copy in $OUT/golden/
+#   4. the gpu-tagged test suite, and GoldenReplayTest whole (CPU and GPU replay), JUnit console launcher
+#                                          -> $OUT/tests-gpu.txt, $OUT/tests-golden.txt, XML under $OUT/junit/
+#   5. dl-train --model lenet5 --data fashion-mnist --device cuda --epochs 10
+#                                          -> $OUT/train-lenet5.txt and the run directory $OUT/lenet5-cuda/
+# and writes $OUT/SUMMARY.txt (one line per step with its exit status). Every log starts with a header: device line,
+# command, date.
+#
+# Usage: benchmarks/gpu/run-on-gpu.sh [--data-dir DIR] [--skip STEP[,STEP...]]    (steps: info golden tests train)
+# Environment: OUT (default out/gpu), BUNDLE (default: this script's directory when it holds jre/, else
+# dist/gpu-bundle, unpacked from dist/gpu-bundle.tar.xz when only the tarball is there), DATA_DIR (like --data-dir;
+# default: the bundle's data/fashion-mnist when packed with --with-data, else /usr/share/datasets/fashion-mnist when
+# present, else dl-train's bundled 10,000-image sample, which it announces), PYTHON (default python3).
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+invocation="$0 $*"
+out=${OUT:-out/gpu}
+data_dir=${DATA_DIR:-}
+skip=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --data-dir) data_dir=$2; shift ;;
+    --skip) skip=$2; shift ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    *) echo "run-on-gpu: error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+skipped() { case ",$skip," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+
+# ------------------------------------------------------------------ the bundle
+if [ -n "${BUNDLE:-}" ]; then bundle=$BUNDLE
+elif [ -x "$here/jre/bin/java" ]; then bundle=$here
+else
+  bundle=dist/gpu-bundle
+  if [ ! -x "$bundle/jre/bin/java" ] && [ -f dist/gpu-bundle.tar.xz ]; then
+    echo "run-on-gpu: unpacking dist/gpu-bundle.tar.xz"
+    tar -C dist -xJf dist/gpu-bundle.tar.xz
+  fi
+fi
+if [ ! -x "$bundle/jre/bin/java" ]; then
+  echo "run-on-gpu: error: no bundle at $bundle (build it with benchmarks/gpu/bundle.sh, carry dist/gpu-bundle.tar.xz)" >&2
+  exit 1
+fi
+bundle=$(cd "$bundle" && pwd)
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+java=("$bundle/jre/bin/java" --enable-native-access=ALL-UNNAMED -Xss4m)
+
+# ------------------------------------------------------------------ device line and CUDA libraries
+if command -v nvidia-smi >/dev/null 2>&1; then
+  device=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -1)
+else
+  device="no nvidia-smi on this machine"
+fi
+device="${device:-unknown GPU}; host $(hostname), $(nproc) cores"
+
+# One directory per library, first hit wins: the CUDA toolkit, the distribution's multiarch directory (the driver's
+# libcuda.so.1 lives there), then the nvidia-* pip packages that PyTorch installs (cuBLAS and cuDNN come from there
+# on machines without a system cuDNN).
+candidates=(/usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/cuda-13*/lib64 /usr/lib/x86_64-linux-gnu /usr/lib64)
+py=${PYTHON:-python3}
+if command -v "$py" >/dev/null 2>&1; then
+  pyfind='import glob, os
+try:
+    import nvidia
+except Exception:
+    raise SystemExit(0)
+for base in list(nvidia.__path__):
+    for d in sorted(glob.glob(os.path.join(base, "*", "lib")) + glob.glob(os.path.join(base, "*", "*", "lib"))):
+        print(d)'
+  while IFS= read -r d; do [ -n "$d" ] && candidates+=("$d"); done < <("$py" -c "$pyfind" 2>/dev/null)
+fi
+libpath=""
+found=""
+for lib in libcuda.so.1 libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcudnn.so.9 libnvrtc.so.13; do
+  hit=""
+  for d in "${candidates[@]}"; do
+    if [ -e "$d/$lib" ]; then hit=$d; break; fi
+  done
+  if [ -n "$hit" ]; then
+    found="$found $lib=$hit"
+    case ":$libpath:" in *":$hit:"*) ;; *) libpath=${libpath:+$libpath:}$hit ;; esac
+  else
+    found="$found $lib=MISSING"
+  fi
+done
+export LD_LIBRARY_PATH=$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+
+if [ -z "$data_dir" ]; then
+  if [ -f "$bundle/data/fashion-mnist/train-images-idx3-ubyte.gz" ]; then data_dir=$bundle/data/fashion-mnist
+  elif [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then data_dir=/usr/share/datasets/fashion-mnist
+  fi
+fi
+
+header() {  # header FILE COMMAND...
+  local f=$1; shift
+  {
+    echo "# device: $device"
+    echo "# command: $*"
+    echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "# bundle: $(head -2 "$bundle/BUNDLE.txt" 2>/dev/null | tail -1)"
+    echo "# LD_LIBRARY_PATH: $LD_LIBRARY_PATH"
+  } > "$f"
+}
+
+summary=$out/SUMMARY.txt
+header "$summary" "$invocation"
+echo "# libraries:$found" >> "$summary"
+echo "# data: ${data_dir:-the sample bundled in dl-train.jar (no Fashion-MNIST directory found)}" >> "$summary"
+
+step() {  # step NAME LOGFILE COMMAND...  runs the command with the header, tees to the console, records the status
+  local name=$1 log=$2; shift 2
+  header "$log" "$@"
+  echo "==== $name: $*"
+  "$@" >> "$log" 2>&1
+  local rc=$?
+  tail -40 "$log"
+  echo "$name: exit $rc ($(date -u +%H:%M:%SZ)) -> $(basename "$log")" | tee -a "$summary"
+  return 0
+}
+
+echo "run-on-gpu: $device"
+date -u
+cat "$summary"
+
+# 1. the device
+if command -v nvidia-smi >/dev/null 2>&1; then
+  step nvidia-smi "$out/nvidia-smi.txt" nvidia-smi
+else
+  echo "nvidia-smi: not found" | tee -a "$summary"
+fi
+
+# 2. what dl-train sees
+skipped info || step info "$out/info.txt" "${java[@]}" -jar "$bundle/dl-train.jar" info
+
+# 3. golden files from PyTorch (before the tests, so the replay test uses them)
+if ! skipped golden; then
+  if "$py" -c 'import torch' >/dev/null 2>&1; then
+    step golden "$out/golden.txt" "$py" benchmarks/pytorch/export_golden.py --out runtime/src/test/resources/golden
+    mkdir -p "$out/golden"
+    cp runtime/src/test/resources/golden/*.safetensors "$out/golden/" 2>/dev/null
+  else
+    echo "golden: skipped: $py cannot import torch" | tee -a "$summary"
+  fi
+fi
+
+# 4. the GPU test suite (JUnit console launcher; tests run in this JVM, from the repository root)
+if ! skipped tests; then
+  console=$(ls "$bundle"/test/junit-platform-console-standalone-*.jar | head -1)
+  cp_tests="$bundle/test/dl-train-runtime-tests.jar:$bundle/test/dl-train-models-tests.jar"
+  cp_all="$cp_tests:$bundle/dl-train.jar:$(ls "$bundle"/test/jazzer-*.jar | tr '\n' ':')"
+  golden_dir=$(pwd)/runtime/src/test/resources/golden
+  step tests-gpu "$out/tests-gpu.txt" "${java[@]}" -Xmx16g -Ddltrain.golden.dir="$golden_dir" -jar "$console" execute \
+      --class-path "$cp_all" --scan-class-path="$cp_tests" --include-tag gpu \
+      --details=tree --disable-banner --disable-ansi-colors --reports-dir "$out/junit/gpu"
+  step tests-golden "$out/tests-golden.txt" "${java[@]}" -Xmx8g -Ddltrain.golden.dir="$golden_dir" -jar "$console" execute \
+      --class-path "$cp_all" --select-class io.dltrain.models.GoldenReplayTest \
+      --details=tree --disable-banner --disable-ansi-colors --reports-dir "$out/junit/golden"
+fi
+
+# 5. a real training run on the GPU
+if ! skipped train; then
+  step train-lenet5 "$out/train-lenet5.txt" "${java[@]}" -jar "$bundle/dl-train.jar" --model lenet5 --data fashion-mnist \
+      ${data_dir:+--data-dir "$data_dir"} --device cuda --epochs 10 --progress plain --out "$out/lenet5-cuda"
+fi
+
+echo "run-on-gpu: done; results in $out"
+cat "$summary"

@@ -1,0 +1,196 @@
+package io.dltrain.models;
+
+import io.dltrain.runtime.backend.Backend;
+import io.dltrain.runtime.backend.Backends;
+import io.dltrain.runtime.backend.cpu.CpuBackend;
+import io.dltrain.runtime.checkpoint.Checkpoint;
+import io.dltrain.runtime.checkpoint.LoadedTensor;
+import io.dltrain.runtime.checkpoint.SafeTensors;
+import io.dltrain.runtime.nn.AdaptiveAvgPool2d;
+import io.dltrain.runtime.nn.BatchNorm2d;
+import io.dltrain.runtime.nn.Context;
+import io.dltrain.runtime.nn.Conv2d;
+import io.dltrain.runtime.nn.Linear;
+import io.dltrain.runtime.nn.Module;
+import io.dltrain.runtime.nn.ReLU;
+import io.dltrain.runtime.nn.Sequential;
+import io.dltrain.runtime.ops.Activations;
+import io.dltrain.runtime.ops.Basic;
+import io.dltrain.runtime.ops.Losses;
+import io.dltrain.runtime.optim.SGD;
+import io.dltrain.runtime.tensor.DType;
+import io.dltrain.runtime.tensor.Scope;
+import io.dltrain.runtime.tensor.Tensor;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static io.dltrain.models.GpuTrainingStepTest.close;
+import static io.dltrain.models.GpuTrainingStepTest.maxAbs;
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Golden replay against PyTorch (llm.c's test method): {@code benchmarks/pytorch/export_golden.py} builds the same
+ * networks in PyTorch, and writes per model the initial state_dict ({@code <model>.weights.safetensors}) and a golden
+ * file ({@code <model>.golden.safetensors}): an input batch, labels, the logits, loss and every parameter gradient of
+ * the first training step, the losses of 10 SGD steps (lr 0.01, momentum 0.9, same batch) and the state_dict after
+ * them. This test loads the weights through dl-train's checkpoint reader (strict: every name and shape must match),
+ * replays the 10 steps and compares everything with the file, on the CPU (always) and on the GPU (tag gpu).
+ *
+ * <p>The reference was computed in float64 on float32 values, so it is exact at float32 resolution; the tolerances
+ * are for dl-train's float32 arithmetic:
+ * <ul>
+ *   <li>logits 1e-4 relative + 1e-5 absolute (GEMM/convolution sums in float32), loss 1e-5 relative;</li>
+ *   <li>each gradient tensor 1e-3 relative + 1e-3 of its largest reference value: float32 rounding through every layer
+ *       of backpropagation, amplified by batch norm's division by the batch standard deviation;</li>
+ *   <li>the 10 losses 1e-4 relative, and the final state 1e-3 relative + 1e-4 of the tensor's largest value: the
+ *       float32 trajectory of 10 SGD steps drifts from the float64 one by accumulated rounding, smoothly.</li>
+ * </ul>
+ *
+ * <p>While the golden files are absent (they are generated on the GPU machine, where PyTorch is installed), every case
+ * skips with "golden files not generated yet: run benchmarks/pytorch/export_golden.py on the GPU machine".
+ */
+class GoldenReplayTest {
+    static final String NOT_GENERATED = "golden files not generated yet: run benchmarks/pytorch/export_golden.py on the GPU machine";
+
+    /** The golden directory: -Ddltrain.golden.dir, else runtime/src/test/resources/golden seen from models/ or the root. */
+    static Path goldenDir() {
+        String p = System.getProperty("dltrain.golden.dir");
+        if (p != null) return Path.of(p);
+        for (String c : List.of("../runtime/src/test/resources/golden", "runtime/src/test/resources/golden")) {
+            if (Files.isDirectory(Path.of(c))) return Path.of(c);
+        }
+        return Path.of("../runtime/src/test/resources/golden");
+    }
+
+    @ParameterizedTest(name = "{0} on the CPU")
+    @ValueSource(strings = {"lenet5", "resnet-narrow"})
+    void replayOnCpu(String model) {
+        Path[] files = files(model);
+        try (CpuBackend be = new CpuBackend(2)) {
+            replay(be, model, files[0], files[1]);
+        }
+    }
+
+    @Tag("gpu")
+    @ParameterizedTest(name = "{0} on the GPU")
+    @ValueSource(strings = {"lenet5", "resnet-narrow"})
+    void replayOnGpu(String model) {
+        Path[] files = files(model);
+        String why = Backends.cudaUnavailableReason();
+        Assumptions.assumeTrue(why == null, "no usable GPU: " + why);
+        try (Backend be = Backends.create("cuda", 0, msg -> {})) {
+            replay(be, model, files[0], files[1]);
+        }
+    }
+
+    static Path[] files(String model) {
+        Path dir = goldenDir();
+        Path w = dir.resolve(model + ".weights.safetensors"), g = dir.resolve(model + ".golden.safetensors");
+        Assumptions.assumeTrue(Files.isRegularFile(w) && Files.isRegularFile(g), NOT_GENERATED + " (looked for " + w.toAbsolutePath() + ")");
+        return new Path[] {w, g};
+    }
+
+    static void replay(Backend be, String name, Path weights, Path goldenFile) {
+        SafeTensors.Contents golden = SafeTensors.read(goldenFile);
+        Map<String, LoadedTensor> t = golden.tensors();
+        Map<String, String> meta = golden.metadata();
+        assertEquals(name, meta.get("model"), goldenFile + ": metadata model");
+        double lr = Double.parseDouble(meta.get("lr")), momentum = Double.parseDouble(meta.get("momentum"));
+        int steps = Integer.parseInt(meta.get("steps"));
+        LoadedTensor input = need(t, "input", goldenFile), labels = need(t, "labels", goldenFile);
+        LoadedTensor logitsRef = need(t, "logits", goldenFile), lossesRef = need(t, "losses", goldenFile);
+        int[] in = input.shape();
+        ModelSpec spec = new ModelSpec(in[1], in[2], in[3], logitsRef.shape()[1]);
+        assertEquals(steps, lossesRef.numel(), "losses in " + goldenFile);
+
+        try (Module model = Scope.outside(() -> build(name, new Context(be, 0), spec))) {
+            Checkpoint.loadInto(model, weights, true); // strict: PyTorch's names and shapes must be ours exactly
+            model.train(true);
+            try (SGD opt = new SGD(model.namedParameters(), lr).momentum(momentum)) {
+                float[] losses = new float[steps];
+                for (int step = 0; step < steps; step++) {
+                    opt.zeroGrad();
+                    try (Scope s = Scope.open()) {
+                        Tensor x = be.fromHost(input.floats(), input.shapeObject());
+                        Tensor y = be.fromHost(labels.ints(), labels.shapeObject());
+                        Tensor logits = model.forward(x);
+                        Tensor loss = Losses.crossEntropy(logits, y, 0f);
+                        loss.backward();
+                        if (step == 0) {
+                            String at = name + " on " + be.name() + ", first step: ";
+                            close(at + "logits", logitsRef.floats(), logits.toFloatArray(), 1e-5, 1e-4);
+                            float want = need(t, "loss", goldenFile).floats()[0], got = loss.item();
+                            assertEquals(want, got, 1e-5 * Math.abs(want) + 1e-7, at + "loss");
+                            for (Map.Entry<String, Tensor> p : model.namedParameters().entrySet()) {
+                                float[] ref = need(t, "grad." + p.getKey(), goldenFile).floats();
+                                assertNotNull(p.getValue().grad(), at + p.getKey() + " received no gradient");
+                                close(at + "grad " + p.getKey(), ref, p.getValue().grad().toFloatArray(), 1e-3 * maxAbs(ref), 1e-3);
+                            }
+                        }
+                        opt.step();
+                        losses[step] = loss.item();
+                    }
+                }
+                close(name + " on " + be.name() + ": losses of " + steps + " SGD steps", lossesRef.floats(), losses, 1e-6, 1e-4);
+                for (Map.Entry<String, Tensor> e : model.stateDict().entrySet()) {
+                    LoadedTensor ref = need(t, "final." + e.getKey(), goldenFile);
+                    String what = name + " on " + be.name() + ": " + e.getKey() + " after " + steps + " steps";
+                    if (e.getValue().dtype() == DType.INT32) assertArrayEquals(ref.ints(), e.getValue().toIntArray(), what);
+                    else close(what, ref.floats(), e.getValue().toFloatArray(), 1e-4 * maxAbs(ref.floats()), 1e-3);
+                }
+            }
+        }
+    }
+
+    static LoadedTensor need(Map<String, LoadedTensor> t, String key, Path file) {
+        LoadedTensor v = t.get(key);
+        if (v == null) fail(file + " has no tensor '" + key + "'; regenerate it with benchmarks/pytorch/export_golden.py");
+        return v;
+    }
+
+    static Module build(String name, Context ctx, ModelSpec spec) {
+        return switch (name) {
+            case "resnet-narrow" -> new NarrowResNet(ctx, spec);
+            default -> ModelRegistry.get(name).build(ctx, spec);
+        };
+    }
+
+    /**
+     * The narrow ResNet of export_golden.py from dl-train's own {@link ResNets.BasicBlock} and torchvision-style
+     * shortcut: conv1 (3x3, width 8) - bn1 - relu - layer1 [BasicBlock 8] - layer2 [BasicBlock 8 -> 16, stride 2,
+     * downsample conv1x1 + BN] - adaptive avg pool - fc. The registry has no width option, and resnet18's weights and
+     * gradients would make the golden files ~90 MB.
+     */
+    static final class NarrowResNet extends Module {
+        private final Conv2d conv1;
+        private final BatchNorm2d bn1;
+        private final Sequential layer1, layer2;
+        private final AdaptiveAvgPool2d avgpool;
+        private final Linear fc;
+
+        NarrowResNet(Context ctx, ModelSpec s) {
+            conv1 = addModule("conv1", ResNets.conv3x3(ctx, s.inChannels(), 8, 1));
+            bn1 = addModule("bn1", new BatchNorm2d(ctx, 8));
+            addModule("relu", new ReLU());
+            layer1 = addModule("layer1", new Sequential(new ResNets.BasicBlock(ctx, 8, 8, 1, null)));
+            layer2 = addModule("layer2", new Sequential(new ResNets.BasicBlock(ctx, 8, 16, 2,
+                    new Sequential(ResNets.conv1x1(ctx, 8, 16, 2), new BatchNorm2d(ctx, 16)))));
+            avgpool = addModule("avgpool", new AdaptiveAvgPool2d(1, 1));
+            fc = addModule("fc", new Linear(ctx, 16, s.numClasses()));
+        }
+
+        @Override
+        public Tensor forward(Tensor x) {
+            Tensor h = Activations.relu(bn1.forward(conv1.forward(x)));
+            h = layer2.forward(layer1.forward(h));
+            return fc.forward(Basic.flatten(avgpool.forward(h)));
+        }
+    }
+}

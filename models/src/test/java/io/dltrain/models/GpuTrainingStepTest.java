@@ -1,0 +1,159 @@
+package io.dltrain.models;
+
+import io.dltrain.runtime.backend.Backend;
+import io.dltrain.runtime.backend.Backends;
+import io.dltrain.runtime.backend.cpu.CpuBackend;
+import io.dltrain.runtime.nn.Context;
+import io.dltrain.runtime.nn.Module;
+import io.dltrain.runtime.ops.Losses;
+import io.dltrain.runtime.optim.SGD;
+import io.dltrain.runtime.tensor.DType;
+import io.dltrain.runtime.tensor.Scope;
+import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.tensor.Tensor;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Whole training steps on the GPU against the CPU: {@code lenet5} and {@code resnet18} are built on both backends with
+ * identical weights (the CPU model's state_dict copied into the GPU model), then two steps of forward, cross-entropy,
+ * backward and SGD with momentum 0.9 (the second step uses the momentum buffer) run on the same batch. Compared after
+ * each step: the loss (1e-4 relative), every parameter gradient, every parameter and every batch-norm buffer.
+ *
+ * <p>Gradient tolerance, per tensor: 1e-3 relative plus 1e-3 of the tensor's largest CPU gradient. The two backends
+ * use different FP32 summation orders (cuBLAS, cuDNN's algorithms) in every layer; backpropagation through ~20
+ * layers, and batch norm dividing by a batch standard deviation, amplify the per-layer ~1e-6 relative differences.
+ * A wrong kernel gives errors of the order of the gradient itself, far above this. Parameters after a step differ by
+ * at most lr times that (plus momentum), so they use lr * the gradient tolerance plus 1e-6.
+ *
+ * <p>Skips with "no usable GPU: reason" when CUDA cannot be used; {@code -Ddltrain.gpuTest.standIn=cpu} runs it
+ * against a second CPU backend (a check of the harness only).
+ */
+@Tag("gpu")
+class GpuTrainingStepTest {
+    static Backend cpu, dev;
+    static String unusable;
+
+    @BeforeAll
+    static void open() {
+        if ("cpu".equals(System.getProperty("dltrain.gpuTest.standIn"))) {
+            dev = new CpuBackend(1);
+        } else {
+            unusable = Backends.cudaUnavailableReason();
+            if (unusable != null) return;
+            dev = Backends.create("cuda", 0, msg -> {});
+        }
+        cpu = new CpuBackend(2);
+    }
+
+    @AfterAll
+    static void close() {
+        if (dev != null) dev.close();
+        if (cpu != null) cpu.close();
+    }
+
+    static final double LR = 0.01, MOMENTUM = 0.9;
+
+    @ParameterizedTest(name = "{0} {1}x{2}x{3} batch {4}")
+    @CsvSource({"lenet5, 1, 28, 28, 4", "resnet18, 3, 64, 64, 4"})
+    void trainingStepMatchesCpu(String name, int c, int h, int w, int n) {
+        Assumptions.assumeTrue(unusable == null, "no usable GPU: " + unusable);
+        ModelSpec spec = new ModelSpec(c, h, w, 10);
+        ModelRegistry.Entry e = ModelRegistry.get(name);
+        SplittableRandom rng = new SplittableRandom(31);
+        float[] x = uniform(rng, n * c * h * w, -1, 1);
+        int[] labels = new int[n];
+        for (int i = 0; i < n; i++) labels[i] = rng.nextInt(10);
+        try (Module mc = Scope.outside(() -> e.build(new Context(cpu, 7), spec));
+             Module md = Scope.outside(() -> e.build(new Context(dev, 8), spec))) {
+            copyState(mc, md);
+            try (SGD oc = new SGD(mc.namedParameters(), LR).momentum(MOMENTUM);
+                 SGD od = new SGD(md.namedParameters(), LR).momentum(MOMENTUM)) {
+                for (int step = 1; step <= 2; step++) {
+                    String at = name + " step " + step + ": ";
+                    float lc = step(mc, oc, cpu, x, labels, spec, n);
+                    float ld = step(md, od, dev, x, labels, spec, n);
+                    assertEquals(lc, ld, 1e-4 * Math.abs(lc), at + "loss on the device vs the CPU");
+                    // step() leaves the gradients of this step in place (zeroGrad runs before the next forward).
+                    for (Map.Entry<String, Tensor> p : mc.namedParameters().entrySet()) {
+                        Tensor pd = md.namedParameters().get(p.getKey());
+                        float[] gc = p.getValue().grad().toFloatArray(), gd = pd.grad().toFloatArray();
+                        double gAtol = 1e-3 * maxAbs(gc);
+                        close(at + "grad " + p.getKey(), gc, gd, gAtol, 1e-3);
+                        close(at + "param " + p.getKey() + " after the update", p.getValue().toFloatArray(), pd.toFloatArray(),
+                                LR * (1 + MOMENTUM) * gAtol + 1e-6, 1e-5);
+                    }
+                    for (Map.Entry<String, Tensor> b : mc.namedBuffers().entrySet()) {
+                        Tensor bd = md.namedBuffers().get(b.getKey());
+                        if (b.getValue().dtype() == DType.INT32)
+                            assertArrayEquals(b.getValue().toIntArray(), bd.toIntArray(), at + "buffer " + b.getKey());
+                        else close(at + "buffer " + b.getKey(), b.getValue().toFloatArray(), bd.toFloatArray(), 1e-5, 1e-4);
+                    }
+                }
+            }
+        }
+    }
+
+    /** zero_grad, forward, cross-entropy, backward, optimiser step; returns the loss. Gradients stay for inspection. */
+    static float step(Module m, SGD opt, Backend be, float[] x, int[] labels, ModelSpec s, int n) {
+        opt.zeroGrad();
+        try (Scope scope = Scope.open()) {
+            Tensor xt = be.fromHost(x, Shape.of(n, s.inChannels(), s.height(), s.width()));
+            Tensor loss = Losses.crossEntropy(m.forward(xt), be.fromHost(labels, Shape.of(n)), 0f);
+            loss.backward();
+            opt.step();
+            return loss.item();
+        }
+    }
+
+    // ------------------------------------------------------------------------ helpers shared with GoldenReplayTest
+
+    /** Copies every parameter and buffer of {@code from} into the same-named tensor of {@code to} (other backend). */
+    static void copyState(Module from, Module to) {
+        Map<String, Tensor> dst = to.stateDict();
+        for (Map.Entry<String, Tensor> e : from.stateDict().entrySet()) {
+            Tensor d = dst.get(e.getKey());
+            assertNotNull(d, "model on " + to + " has no tensor " + e.getKey());
+            assertEquals(e.getValue().shape(), d.shape(), e.getKey());
+            if (d.dtype() == DType.INT32) d.backend().copyFromHost(e.getValue().toIntArray(), 0, d);
+            else d.backend().copyFromHost(e.getValue().toFloatArray(), 0, d);
+        }
+        assertEquals(from.stateDict().keySet(), dst.keySet(), "state_dict keys differ");
+    }
+
+    static float[] uniform(SplittableRandom rng, int n, double lo, double hi) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = (float) (lo + (hi - lo) * rng.nextDouble());
+        return v;
+    }
+
+    static double maxAbs(float[] v) {
+        double m = 0;
+        for (float f : v) m = Math.max(m, Math.abs(f));
+        return m;
+    }
+
+    /** |got - want| <= atol + rtol * |want| element-wise (llm.c's rule), failing with the worst element. */
+    static void close(String what, float[] want, float[] got, double atol, double rtol) {
+        assertEquals(want.length, got.length, what + ": length");
+        int worst = -1;
+        double worstExcess = 0;
+        for (int i = 0; i < want.length; i++) {
+            double err = Math.abs((double) got[i] - want[i]);
+            double excess = err - (atol + rtol * Math.abs(want[i]));
+            if (!(excess <= 0) && (worst < 0 || !(excess <= worstExcess))) { worst = i; worstExcess = excess; }
+        }
+        if (worst >= 0) fail(String.format(Locale.ROOT, "%s: element %d of %d is %.7g, expected %.7g (|err| %.3g > atol %.2g + rtol %.1g * |expected|)",
+                what, worst, want.length, got[worst], want[worst], Math.abs((double) got[worst] - want[worst]), atol, rtol));
+    }
+}

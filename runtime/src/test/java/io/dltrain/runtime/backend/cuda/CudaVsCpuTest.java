@@ -1,0 +1,658 @@
+package io.dltrain.runtime.backend.cuda;
+
+import io.dltrain.runtime.backend.Activation;
+import io.dltrain.runtime.backend.Backend;
+import io.dltrain.runtime.backend.Backends;
+import io.dltrain.runtime.backend.ConvParams;
+import io.dltrain.runtime.backend.LossKind;
+import io.dltrain.runtime.backend.MemoryStats;
+import io.dltrain.runtime.backend.OptimizerHyper;
+import io.dltrain.runtime.backend.PoolParams;
+import io.dltrain.runtime.backend.cpu.CpuBackend;
+import io.dltrain.runtime.tensor.DType;
+import io.dltrain.runtime.tensor.Device;
+import io.dltrain.runtime.tensor.Scope;
+import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.tensor.Tensor;
+import io.dltrain.runtime.testing.Check;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The CUDA backend against the CPU reference, op family by op family: every {@link Backend} method is run on the
+ * same random inputs (fixed seeds) on both backends and the outputs are compared element by element with
+ * {@link Check#close} (|gpu - cpu| <= atol + rtol * |cpu|, failing with the worst element).
+ *
+ * <p>Outputs that an op must overwrite start as NaN on both sides, so an element the device forgets to write fails
+ * the comparison; outputs that an op accumulates into start as the same random values on both sides.
+ *
+ * <p>Tolerances, and why (FP32 has a unit roundoff u = 2^-24 ~ 6e-8):
+ * <ul>
+ *   <li>{@link #EXACT}: copies, fills, add/mul/scale, max-pool routing, dropout masks, top-k counts. The kernels are
+ *       compiled with -fmad=false and IEEE division, so one rounding per element on both sides: bit-identical.</li>
+ *   <li>{@link #ELEMENTWISE} 1e-6 rel + 1e-7 abs: element-wise arithmetic of a few roundings where the two sides may
+ *       order them differently (axpy, optimiser updates with sqrt and division).</li>
+ *   <li>{@link #TRANSCENDENTAL} 2e-6 rel + 1e-6 abs: CUDA's expf/tanhf/erff/log1pf are within 1-2 ulp, Java's
+ *       StrictMath/Math within 1; an activation derivative composes two or three of them (~8 ulp ~ 1e-6 rel),
+ *       and near a zero crossing the absolute term covers the cancellation.</li>
+ *   <li>{@link #reduction(long)}: sums whose order differs (the CPU sums in double, the device in a float tree of
+ *       ~log2(n) levels): error <= depth * u * sum|x|, so for O(1) inputs atol = 1e-6 * n and rtol 1e-5.</li>
+ *   <li>{@link #GEMM}: GEMM and convolution, rtol 1e-4 atol 1e-5: FP32 dot products of up to a few hundred terms
+ *       accumulated in a different order (blocked, split-K, Winograd/FFT algorithms in cuDNN) differ by
+ *       ~sqrt(K) * u * sum|a*b| — well under 1e-5 absolute for the O(1) inputs used here.</li>
+ * </ul>
+ *
+ * <p>Skips every test with "no usable GPU: reason" when CUDA cannot be used (always so on machines without an
+ * NVIDIA driver). The system property {@code -Ddltrain.gpuTest.standIn=cpu} runs the same comparisons against a
+ * second, single-threaded CPU backend: that proves only the harness (shapes, NaN pre-fills, tolerances) on a machine
+ * without a GPU; it says nothing about the CUDA backend.
+ */
+@Tag("gpu")
+class CudaVsCpuTest {
+    static final double[] EXACT = {0, 0};
+    static final double[] ELEMENTWISE = {1e-7, 1e-6};
+    static final double[] TRANSCENDENTAL = {1e-6, 2e-6};
+    static final double[] GEMM = {1e-5, 1e-4};
+
+    static double[] reduction(long n) { return new double[] {1e-6 * Math.max(1, n), 1e-5}; }
+
+    static Backend cpu, dev;
+    /** Why the device cannot be used here, or null. */
+    static String unusable;
+
+    @BeforeAll
+    static void open() {
+        if ("cpu".equals(System.getProperty("dltrain.gpuTest.standIn"))) {
+            dev = new CpuBackend(1);
+        } else {
+            unusable = Backends.cudaUnavailableReason();
+            if (unusable != null) return;
+            dev = Backends.create("cuda", 0, msg -> {});
+        }
+        cpu = new CpuBackend(2);
+    }
+
+    /** Per test rather than in @BeforeAll, so each test is reported as skipped with the reason (not silently absent). */
+    @BeforeEach
+    void needsDevice() {
+        Assumptions.assumeTrue(unusable == null, "no usable GPU: " + unusable);
+    }
+
+    @AfterAll
+    static void close() {
+        if (dev != null) dev.close();
+        if (cpu != null) cpu.close();
+    }
+
+    // ------------------------------------------------------------------------------------------ harness
+
+    /** The same tensor on the CPU ({@code c}) and on the device ({@code d}). */
+    record P(Tensor c, Tensor d) {
+        Tensor on(boolean device) { return device ? d : c; }
+    }
+
+    /** One op, run once per backend; {@code t(p)} picks that backend's tensor (null stays null). */
+    interface Op { void run(Backend be, Side s); }
+
+    record Side(boolean device) {
+        Tensor t(P p) { return p == null ? null : p.on(device); }
+    }
+
+    static void both(Op op) {
+        op.run(cpu, new Side(false));
+        op.run(dev, new Side(true));
+        dev.synchronize();
+    }
+
+    static P of(float[] v, int... dims) {
+        Shape s = Shape.of(dims);
+        return new P(cpu.fromHost(v, s), dev.fromHost(v, s));
+    }
+
+    static P ints(int[] v, int... dims) {
+        Shape s = Shape.of(dims);
+        return new P(cpu.fromHost(v, s), dev.fromHost(v, s));
+    }
+
+    static P rand(SplittableRandom rng, double lo, double hi, int... dims) {
+        return of(Check.uniform(rng, Shape.of(dims).size(), lo, hi), dims);
+    }
+
+    /** An output that the op must overwrite: NaN on both sides. */
+    static P out(int... dims) {
+        float[] v = new float[Shape.of(dims).size()];
+        java.util.Arrays.fill(v, Float.NaN);
+        return of(v, dims);
+    }
+
+    static void same(String what, P p, double[] tol) {
+        Check.close(what + " (cuda vs cpu)", p.c.toFloatArray(), p.d.toFloatArray(), tol[0], tol[1]);
+    }
+
+    static void sameInts(String what, P p) {
+        assertArrayEquals(p.c.toIntArray(), p.d.toIntArray(), what + " (cuda vs cpu)");
+    }
+
+    static int[] labels(SplittableRandom rng, int n, int classes) {
+        int[] l = new int[n];
+        for (int i = 0; i < n; i++) l[i] = rng.nextInt(classes);
+        return l;
+    }
+
+    // ------------------------------------------------------------------------------------------ identity, memory
+
+    @Test
+    void identityAndMemoryStats() {
+        if (dev instanceof CpuBackend) return; // the stand-in has no device identity or allocator statistics
+        assertEquals(Device.Kind.CUDA, dev.device().kind(), "device kind");
+        assertTrue(dev.name().startsWith("cuda"), "name: " + dev.name());
+        assertFalse(dev.describe().isEmpty(), "describe() should list the device and library versions");
+        dev.synchronize();
+        MemoryStats before = dev.memoryStats();
+        long bytes = 4L << 20;
+        Tensor t = Scope.outside(() -> dev.empty(Shape.of((int) (bytes / 4))));
+        MemoryStats during = dev.memoryStats();
+        assertTrue(during.inUseBytes() >= before.inUseBytes() + bytes,
+                "in-use bytes should grow by at least " + bytes + ": " + before + " -> " + during);
+        assertTrue(during.reservedBytes() >= during.inUseBytes(), "reserved >= in use: " + during);
+        assertTrue(during.peakBytes() >= during.inUseBytes(), "peak >= in use: " + during);
+        t.close();
+        MemoryStats after = dev.memoryStats();
+        assertEquals(before.inUseBytes(), after.inUseBytes(), "closing the tensor should return in-use bytes to " + before);
+        assertTrue(after.peakBytes() >= during.inUseBytes(), "peak must remember the high-water mark: " + after);
+    }
+
+    // ------------------------------------------------------------------------------------------ copies and fill
+
+    @Test
+    void copiesAndFill() {
+        try (Scope s = Scope.open()) {
+            SplittableRandom rng = new SplittableRandom(1);
+            float[] host = Check.uniform(rng, 4099, -3, 3);
+            P a = of(host, 4099);
+            assertArrayEquals(host, a.d.toFloatArray(), "fromHost/toHost FP32 round trip");
+            int[] hostI = labels(rng, 1031, 1 << 30);
+            P ai = ints(hostI, 1031);
+            assertArrayEquals(hostI, ai.d.toIntArray(), "fromHost/toHost INT32 round trip");
+
+            // copyFromHost with a source offset, into a view with an element offset.
+            P big = out(5000);
+            both((be, x) -> be.copyFromHost(host, 17, x.t(big).view(100, Shape.of(3000))));
+            P bigTail = new P(big.c.view(100, Shape.of(3000)), big.d.view(100, Shape.of(3000)));
+            same("copyFromHost at offsets", bigTail, EXACT);
+            int[] intsBack = new int[1031];
+            both((be, x) -> be.copyFromHost(hostI, 0, x.t(ai)));
+            dev.toHost(ai.d, intsBack);
+            assertArrayEquals(hostI, intsBack, "copyFromHost INT32");
+
+            P y = out(4099);
+            both((be, x) -> be.copy(x.t(a), x.t(y)));
+            same("copy FP32", y, EXACT);
+            P yi = ints(new int[1031], 1031);
+            both((be, x) -> be.copy(x.t(ai), x.t(yi)));
+            sameInts("copy INT32", yi);
+            // copy between views (reshape and offset).
+            P v = out(60, 50);
+            both((be, x) -> be.copy(x.t(a).view(99, Shape.of(2000)), x.t(v).view(1000, Shape.of(2000))));
+            P vTail = new P(v.c.view(1000, Shape.of(2000)), v.d.view(1000, Shape.of(2000)));
+            same("copy between views", vTail, EXACT);
+
+            // copyBlocks: a strided 2-D copy (channel concatenation), offsets relative to each tensor.
+            P src = rand(rng, -1, 1, 6, 7, 11);
+            P dst = rand(rng, -1, 1, 6, 13, 11);
+            both((be, x) -> be.copyBlocks(x.t(src), 11, 77, x.t(dst), 22, 143, 5 * 11, 6));
+            same("copyBlocks", dst, EXACT);
+            both((be, x) -> be.copyBlocks(x.t(src).view(7, Shape.of(400)), 3, 40, x.t(dst), 1, 100, 33, 9));
+            same("copyBlocks from a view", dst, EXACT);
+
+            P f = out(3, 1027);
+            both((be, x) -> be.fill(x.t(f), -2.75f));
+            same("fill FP32", f, EXACT);
+            both((be, x) -> be.fill(x.t(f).view(5, Shape.of(11)), 1e30f));
+            same("fill of a view", f, EXACT);
+            P fi = ints(hostI, 1031);
+            both((be, x) -> be.fill(x.t(fi), 7f));
+            sameInts("fill INT32", fi);
+            P z = new P(cpu.zeros(Shape.of(777)), dev.zeros(Shape.of(777)));
+            same("zeros", z, EXACT);
+            P one = of(new float[] {3.25f}, 1);
+            assertEquals(3.25f, dev.item(one.d), "item");
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ GEMM
+
+    @Test
+    void gemmAllTransposesOffsetsStridesAlphaBeta() {
+        int m = 13, n = 17, k = 29;
+        float[][] alphaBeta = {{1f, 0f}, {0.5f, -1.5f}, {-2f, 1f}};
+        try (Scope s = Scope.open()) {
+            SplittableRandom rng = new SplittableRandom(2);
+            for (boolean ta : new boolean[] {false, true}) {
+                for (boolean tb : new boolean[] {false, true}) {
+                    for (float[] ab : alphaBeta) {
+                        // Stored shapes: A is m x k (k x m when transposed), B is k x n (n x k); row strides exceed the
+                        // row length and each matrix starts at an offset, so padding must stay untouched.
+                        int aRows = ta ? k : m, aCols = ta ? m : k, lda = aCols + 3;
+                        int bRows = tb ? n : k, bCols = tb ? k : n, ldb = bCols + 2;
+                        int ldc = n + 5;
+                        long aOff = 7, bOff = 3, cOff = 11;
+                        P a = rand(rng, -1, 1, (int) aOff + aRows * lda);
+                        P b = rand(rng, -1, 1, (int) bOff + bRows * ldb);
+                        P c = rand(rng, -1, 1, (int) cOff + m * ldc);
+                        both((be, x) -> be.gemm(ta, tb, m, n, k, ab[0], x.t(a), aOff, lda, x.t(b), bOff, ldb, ab[1], x.t(c), cOff, ldc));
+                        same("gemm transA=" + ta + " transB=" + tb + " alpha=" + ab[0] + " beta=" + ab[1], c, GEMM);
+                    }
+                }
+            }
+            // A size where cuBLAS takes its tiled (and possibly split-K) paths; linear layers use exactly this call.
+            int M = 64, N = 200, K = 300;
+            P a = rand(rng, -1, 1, M, K), w = rand(rng, -1, 1, N, K), c = out(M, N);
+            both((be, x) -> be.gemm(false, true, M, N, K, 1f, x.t(a), 0, K, x.t(w), 0, K, 0f, x.t(c), 0, N));
+            same("gemm 64x200x300 (x * W^T)", c, GEMM);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ element-wise
+
+    @Test
+    void elementwiseAndReductions() {
+        try (Scope s = Scope.open()) {
+            SplittableRandom rng = new SplittableRandom(3);
+            int n = 4099; // not a multiple of any block size: exercises the tails
+            P a = rand(rng, -1, 1, n), b = rand(rng, -1, 1, n);
+            P y = out(n);
+            both((be, x) -> be.add(x.t(a), x.t(b), x.t(y)));
+            same("add", y, EXACT);
+            both((be, x) -> be.mul(x.t(a), x.t(b), x.t(y)));
+            same("mul", y, EXACT);
+            both((be, x) -> be.scale(x.t(a), -0.37f, x.t(y)));
+            same("scale", y, EXACT);
+            P alias = rand(rng, -1, 1, n);
+            both((be, x) -> be.add(x.t(alias), x.t(b), x.t(alias)));
+            both((be, x) -> be.scale(x.t(alias), 1.5f, x.t(alias)));
+            same("add and scale in place", alias, EXACT);
+            P acc = rand(rng, -1, 1, n);
+            both((be, x) -> be.axpy(0.731f, x.t(a), x.t(acc)));
+            same("axpy", acc, ELEMENTWISE);
+
+            for (int[] dims : new int[][] {{37, 19}, {3, 5, 7, 9}}) {
+                int ch = dims[1];
+                P yb = rand(rng, -1, 1, dims), bias = rand(rng, -1, 1, ch);
+                both((be, x) -> be.addBias(x.t(yb), x.t(bias)));
+                same("addBias " + Shape.of(dims), yb, EXACT);
+                long perChannel = Shape.of(dims).numel() / ch;
+                P db = out(ch);
+                both((be, x) -> be.biasGrad(x.t(yb), x.t(db), false));
+                same("biasGrad " + Shape.of(dims), db, reduction(perChannel));
+                P dbAcc = rand(rng, -1, 1, ch);
+                both((be, x) -> be.biasGrad(x.t(yb), x.t(dbAcc), true));
+                same("biasGrad accumulate " + Shape.of(dims), dbAcc, reduction(perChannel));
+            }
+
+            P big = rand(rng, -1, 1, 100_003);
+            P sum = out(1);
+            both((be, x) -> be.sum(x.t(big), 1f, x.t(sum)));
+            same("sum", sum, reduction(100_003));
+            both((be, x) -> be.sum(x.t(big), 1f / 100_003, x.t(sum)));
+            same("sum scaled (a mean)", sum, reduction(1));
+            P sq = out(1);
+            both((be, x) -> be.sumSquares(x.t(big), x.t(sq), false));
+            same("sumSquares", sq, reduction(100_003));
+            P sqAcc = of(new float[] {12.5f}, 1);
+            both((be, x) -> be.sumSquares(x.t(a), x.t(sqAcc), true));
+            same("sumSquares accumulate", sqAcc, reduction(n));
+
+            // clipByNorm: once scaling down (norm > max), once leaving x unchanged (norm < max).
+            for (float maxNorm : new float[] {5f, 1e4f}) {
+                P g = rand(rng, -1, 1, n), gsq = out(1);
+                both((be, x) -> be.sumSquares(x.t(g), x.t(gsq), false));
+                P normIn = of(new float[] {gsq.c.toFloatArray()[0]}, 1); // the same squared norm on both sides
+                both((be, x) -> be.clipByNorm(x.t(g), x.t(normIn), maxNorm));
+                same("clipByNorm max " + maxNorm, g, ELEMENTWISE);
+            }
+
+            // checkFinite: a clean tensor leaves the flag alone; NaN or +-Inf anywhere (also in the tail) sets it.
+            float[] clean = Check.uniform(rng, n, -1e30, 1e30);
+            P flag = of(new float[] {0f}, 1);
+            P cl = of(clean, n);
+            both((be, x) -> be.checkFinite(x.t(cl), x.t(flag)));
+            same("checkFinite clean", flag, EXACT);
+            assertEquals(0f, flag.d.toFloatArray()[0], "checkFinite on finite values must leave the flag at 0");
+            for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+                for (int at : new int[] {0, 2048, n - 1}) {
+                    float[] v = clean.clone();
+                    v[at] = bad;
+                    P t = of(v, n), fl = of(new float[] {0f}, 1);
+                    both((be, x) -> be.checkFinite(x.t(t), x.t(fl)));
+                    same("checkFinite " + bad + " at " + at, fl, EXACT);
+                    assertEquals(1f, fl.d.toFloatArray()[0], "checkFinite must flag " + bad + " at " + at);
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ activations
+
+    @Test
+    void everyActivationForwardAndBackward() {
+        List<Activation> acts = List.of(Activation.RELU, Activation.leakyRelu(0.01f), Activation.leakyRelu(0.3f),
+                Activation.elu(1f), Activation.elu(0.5f), Activation.SIGMOID, Activation.TANH,
+                Activation.softplus(1f), Activation.softplus(2.5f), Activation.GELU);
+        assertEquals(Activation.Kind.values().length, acts.stream().map(Activation::kind).distinct().count(), "every kind is tested");
+        try (Scope s = Scope.open()) {
+            SplittableRandom rng = new SplittableRandom(4);
+            int n = 3 * 5 * 7 * 11;
+            float[] xv = Check.uniform(rng, n, -6, 6);
+            for (int i = 0; i < n; i += 97) xv[i] = 0f; // the kinks: each backend must use the same convention at 0
+            xv[1] = 30f; xv[2] = -30f;                    // saturated sigmoid/tanh/softplus
+            P x = of(xv, 3, 5, 7, 11);
+            for (Activation act : acts) {
+                double[] tol = act.kind() == Activation.Kind.RELU || act.kind() == Activation.Kind.LEAKY_RELU ? EXACT : TRANSCENDENTAL;
+                P y = out(3, 5, 7, 11);
+                both((be, t) -> be.activationForward(act, t.t(x), t.t(y)));
+                same(act + " forward", y, tol);
+                P dy = rand(rng, -1, 1, 3, 5, 7, 11), dx = out(3, 5, 7, 11);
+                // The device backward gets the device's own forward output, as it would in training.
+                both((be, t) -> be.activationBackward(act, t.t(x), t.t(y), t.t(dy), t.t(dx)));
+                same(act + " backward", dx, tol);
+            }
+        }
+    }
+
+    @Test
+    void softmaxAndLogSoftmaxForwardAndBackward() {
+        try (Scope s = Scope.open()) {
+            SplittableRandom rng = new SplittableRandom(5);
+            for (int[] dims : new int[][] {{7, 33}, {2, 3, 50}, {4, 1000}, {1, 1}, {97}}) {
+                int len = dims[dims.length - 1];
+                for (boolean log : new boolean[] {false, true}) {
+                    P x = rand(rng, -8, 8, dims), y = out(dims);
+                    both((be, t) -> be.softmaxForward(t.t(x), t.t(y), log));
+                    same((log ? "log-softmax" : "softmax") + " forward " + Shape.of(dims), y, reduction(len > 1 ? 2 : 1));
+                    P dy = rand(rng, -1, 1, dims), dx = out(dims);
+                    both((be, t) -> be.softmaxBackward(t.t(y), t.t(dy), t.t(dx), log));
+                    // log-softmax backward subtracts exp(y) * sum(dy), a sum of len terms; softmax backward sums dy * y, at most 1.
+                    same((log ? "log-softmax" : "softmax") + " backward " + Shape.of(dims), dx, reduction(log ? len : 2));
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ convolution
+
+    /** One convolution case: input [n, c, h, w], k filters of r x s, geometry, bias or not. */
+    record ConvCase(String name, int n, int c, int h, int w, int k, int r, int s, ConvParams p, boolean bias) {}
+
+    @Test
+    void convolutionForwardBackwardDataBackwardFilter() {
+        List<ConvCase> cases = List.of(
+                new ConvCase("3x3 s1 p1 bias", 2, 3, 9, 11, 4, 3, 3, ConvParams.of(1, 1), true),
+                new ConvCase("5x3 s2 p0", 2, 3, 12, 10, 5, 5, 3, ConvParams.of(2, 0), false),
+                new ConvCase("3x3 dilation 2 pad 2", 1, 4, 10, 9, 3, 3, 3, new ConvParams(1, 1, 2, 2, 2, 2, 1), true),
+                new ConvCase("groups 2, stride 2x1, pad 1x0", 2, 4, 8, 9, 6, 3, 3, new ConvParams(2, 1, 1, 0, 1, 1, 2), true),
+                new ConvCase("depthwise", 3, 4, 7, 7, 4, 3, 3, new ConvParams(1, 1, 1, 1, 1, 1, 4), false),
+                new ConvCase("1x1 s2", 2, 16, 8, 8, 8, 1, 1, ConvParams.of(2, 0), false),
+                new ConvCase("7x7 s2 p3 (resnet stem)", 2, 3, 32, 32, 8, 7, 7, ConvParams.of(2, 3), false),
+                // Wide enough that cuDNN's heuristics may pick implicit-GEMM, Winograd or FFT algorithms.
+                new ConvCase("3x3 s1 p1, 32 -> 32 channels", 4, 32, 16, 16, 32, 3, 3, ConvParams.of(1, 1), true));
+        try (Scope sc = Scope.open()) {
+            SplittableRandom rng = new SplittableRandom(6);
+            for (ConvCase cc : cases) {
+                ConvParams p = cc.p();
+                int P = p.outH(cc.h(), cc.r()), Q = p.outW(cc.w(), cc.s());
+                P x = rand(rng, -1, 1, cc.n(), cc.c(), cc.h(), cc.w());
+                P w = rand(rng, -1, 1, cc.k(), cc.c() / p.groups(), cc.r(), cc.s());
+                P bias = cc.bias() ? rand(rng, -1, 1, cc.k()) : null;
+                P y = out(cc.n(), cc.k(), P, Q);
+                both((be, t) -> be.convForward(t.t(x), t.t(w), t.t(bias), t.t(y), p));
+                same("conv forward " + cc.name(), y, GEMM);
+                P dy = rand(rng, -1, 1, cc.n(), cc.k(), P, Q);
+                P dx = out(cc.n(), cc.c(), cc.h(), cc.w());
+                both((be, t) -> be.convBackwardData(t.t(dy), t.t(w), t.t(dx), p));
+                same("conv backward data " + cc.name(), dx, GEMM);
+                P dw = out(cc.k(), cc.c() / p.groups(), cc.r(), cc.s());
+                both((be, t) -> be.convBackwardFilter(t.t(x), t.t(dy), t.t(dw), p, false));
+                same("conv backward filter " + cc.name(), dw, GEMM);
+                P dwAcc = rand(rng, -1, 1, cc.k(), cc.c() / p.groups(), cc.r(), cc.s());
+                both((be, t) -> be.convBackwardFilter(t.t(x), t.t(dy), t.t(dwAcc), p, true));
+                same("conv backward filter accumulate " + cc.name(), dwAcc, GEMM);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ pooling
+
+    @Test
+    void poolingMaxAvgAndAdaptive() {
+        List<PoolParams> pools = List.of(
+                PoolParams.max(2, 2, 0), PoolParams.max(3, 2, 1), PoolParams.max(3, 1, 1),
+                new PoolParams(PoolParams.Kind.MAX, 3, 3, 2, 2, 0, 0, true, true),
+                new PoolParams(PoolParams.Kind.MAX, 2, 3, 1, 2, 1, 1, true, false),
+                PoolParams.avg(2, 2, 0), PoolParams.avg(3, 2, 1),
+                new PoolParams(PoolParams.Kind.AVG, 3, 3, 2, 2, 1, 1, false, false),
+                new PoolParams(PoolParams.Kind.AVG, 3, 3, 2, 2, 1, 1, true, true),
+                new PoolParams(PoolParams.Kind.AVG, 3, 3, 2, 2, 0, 1, false, true));
+        try (Scope sc = Scope.open()) {
+            SplittableRandom rng = new SplittableRandom(7);
+            int n = 2, c = 3, h = 11, w = 10;
+            for (PoolParams p : pools) {
+                // Random floats: ties inside a window are (practically) impossible, so max routing is unambiguous.
+                P x = rand(rng, -1, 1, n, c, h, w);
+                P y = out(n, c, p.outH(h), p.outW(w));
+                double[] tol = p.kind() == PoolParams.Kind.MAX ? EXACT : reduction(1);
+                both((be, t) -> be.poolForward(t.t(x), t.t(y), p));
+                same("pool forward " + p, y, tol);
+                P dy = rand(rng, -1, 1, n, c, p.outH(h), p.outW(w)), dx = out(n, c, h, w);
+                both((be, t) -> be.poolBackward(t.t(x), t.t(y), t.t(dy), t.t(dx), p));
+                same("pool backward " + p, dx, p.kind() == PoolParams.Kind.MAX ? reduction(1) : reduction(4));
+            }
+            for (int[] o : new int[][] {{1, 1}, {3, 4}, {7, 9}, {5, 13}}) {
+                P x = rand(rng, -1, 1, n, c, 7, 9), y = out(n, c, o[0], o[1]);
+                both((be, t) -> be.adaptiveAvgPoolForward(t.t(x), t.t(y)));
+                same("adaptive avg pool forward to " + o[0] + "x" + o[1], y, reduction(1));
+                P dy = rand(rng, -1, 1, n, c, o[0], o[1]), dx = out(n, c, 7, 9);
+                both((be, t) -> be.adaptiveAvgPoolBackward(t.t(dy), t.t(dx)));
+                same("adaptive avg pool backward from " + o[0] + "x" + o[1], dx, reduction(4));
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ batch norm
+
+    @Test
+    void batchNormTrainingInferenceBackward() {
+        try (Scope sc = Scope.open()) {
+            SplittableRandom rng = new SplittableRandom(8);
+            for (int[] dims : new int[][] {{4, 3, 5, 6}, {16, 5}, {2, 8, 1, 1}}) {
+                int c = dims[1];
+                long m = Shape.of(dims).numel() / c;
+                double[] tol = reduction(m);
+                P x = rand(rng, -1, 3, dims), gamma = rand(rng, 0.5, 1.5, c), beta = rand(rng, -0.5, 0.5, c);
+                P rm = rand(rng, -0.1, 0.1, c), rv = rand(rng, 0.9, 1.1, c);
+                P y = out(dims), mean = out(c), invStd = out(c);
+                both((be, t) -> be.batchNormForwardTraining(t.t(x), t.t(gamma), t.t(beta), t.t(rm), t.t(rv), 0.1f, 1e-5f,
+                        t.t(y), t.t(mean), t.t(invStd)));
+                String sh = " " + Shape.of(dims);
+                same("batch norm training y" + sh, y, tol);
+                same("batch norm saved mean" + sh, mean, tol);
+                same("batch norm saved inverse std" + sh, invStd, tol);
+                same("batch norm running mean" + sh, rm, tol);
+                same("batch norm running var" + sh, rv, tol);
+
+                P yi = out(dims);
+                both((be, t) -> be.batchNormForwardInference(t.t(x), t.t(gamma), t.t(beta), t.t(rm), t.t(rv), 1e-5f, t.t(yi)));
+                same("batch norm inference" + sh, yi, TRANSCENDENTAL);
+
+                // Backward from the CPU's saved statistics on both sides, so only the backward kernel is compared.
+                P meanIn = of(mean.c.toFloatArray(), c), invIn = of(invStd.c.toFloatArray(), c);
+                P dy = rand(rng, -1, 1, dims), dx = out(dims), dg = out(c), dbeta = out(c);
+                both((be, t) -> be.batchNormBackward(t.t(x), t.t(dy), t.t(gamma), t.t(meanIn), t.t(invIn),
+                        t.t(dx), t.t(dg), t.t(dbeta), false));
+                same("batch norm backward dx" + sh, dx, tol);
+                same("batch norm backward dgamma" + sh, dg, tol);
+                same("batch norm backward dbeta" + sh, dbeta, tol);
+                P dgAcc = rand(rng, -1, 1, c), dbAcc = rand(rng, -1, 1, c), dx2 = out(dims);
+                both((be, t) -> be.batchNormBackward(t.t(x), t.t(dy), t.t(gamma), t.t(meanIn), t.t(invIn),
+                        t.t(dx2), t.t(dgAcc), t.t(dbAcc), true));
+                same("batch norm backward dgamma accumulate" + sh, dgAcc, tol);
+                same("batch norm backward dbeta accumulate" + sh, dbAcc, tol);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ dropout
+
+    @Test
+    void dropoutMasksBitIdentical() {
+        try (Scope sc = Scope.open()) {
+            SplittableRandom rng = new SplittableRandom(9);
+            int n = 10_007;
+            P x = rand(rng, -1, 1, n);
+            for (float p : new float[] {0.1f, 0.5f, 0.9f}) {
+                for (long seed : new long[] {0L, 1234L, -77L}) {
+                    P y = out(n), mask = out(n);
+                    both((be, t) -> be.dropoutForward(t.t(x), t.t(y), t.t(mask), p, seed));
+                    same("dropout mask p=" + p + " seed=" + seed, mask, EXACT);
+                    same("dropout output p=" + p + " seed=" + seed, y, EXACT);
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ losses, metrics
+
+    @Test
+    void crossEntropyWithAndWithoutSmoothing() {
+        try (Scope sc = Scope.open()) {
+            SplittableRandom rng = new SplittableRandom(10);
+            for (int[] nc : new int[][] {{9, 11}, {64, 10}, {3, 1000}}) {
+                int n = nc[0], c = nc[1];
+                for (float smoothing : new float[] {0f, 0.1f}) {
+                    P logits = rand(rng, -5, 5, n, c), labels = ints(labels(rng, n, c), n);
+                    P probs = out(n, c), loss = out(1);
+                    both((be, t) -> be.crossEntropyForward(t.t(logits), t.t(labels), smoothing, t.t(probs), t.t(loss)));
+                    String what = " N=" + n + " C=" + c + " smoothing=" + smoothing;
+                    same("cross-entropy probs" + what, probs, reduction(2));
+                    same("cross-entropy loss" + what, loss, reduction(c));
+                    P dloss = of(new float[] {1.7f}, 1), dlogits = out(n, c);
+                    both((be, t) -> be.crossEntropyBackward(t.t(probs), t.t(labels), smoothing, t.t(dloss), t.t(dlogits)));
+                    same("cross-entropy backward" + what, dlogits, reduction(2));
+                }
+            }
+        }
+    }
+
+    @Test
+    void everyElementwiseLoss() {
+        try (Scope sc = Scope.open()) {
+            SplittableRandom rng = new SplittableRandom(11);
+            int n = 3 * 1111;
+            for (LossKind kind : LossKind.values()) {
+                P pred = rand(rng, -3, 3, 3, 1111);
+                float[] tv = kind == LossKind.BCE_WITH_LOGITS ? Check.uniform(rng, n, 0, 1) : Check.uniform(rng, n, -3, 3);
+                float[] pv = pred.c.toFloatArray();
+                for (int i = 0; i < n; i += 101) tv[i] = kind == LossKind.BCE_WITH_LOGITS ? 1f : pv[i]; // L1's kink at 0
+                P target = of(tv, 3, 1111);
+                P loss = out(1);
+                both((be, t) -> be.lossForward(kind, t.t(pred), t.t(target), t.t(loss)));
+                same(kind + " forward", loss, reduction(10));
+                P dloss = of(new float[] {0.8f}, 1), dpred = out(3, 1111);
+                both((be, t) -> be.lossBackward(kind, t.t(pred), t.t(target), t.t(dloss), t.t(dpred)));
+                same(kind + " backward", dpred, kind == LossKind.BCE_WITH_LOGITS ? TRANSCENDENTAL : ELEMENTWISE);
+            }
+        }
+    }
+
+    @Test
+    void countTopKWithTies() {
+        try (Scope sc = Scope.open()) {
+            SplittableRandom rng = new SplittableRandom(12);
+            int n = 300, c = 10;
+            // Integer-valued logits in a small range: many ties, so the tie rule is exercised.
+            float[] lv = new float[n * c];
+            for (int i = 0; i < lv.length; i++) lv[i] = rng.nextInt(4);
+            P logits = of(lv, n, c), labels = ints(labels(rng, n, c), n);
+            P rl = rand(rng, -1, 1, n, c);
+            for (int k : new int[] {1, 3, 5, 10}) {
+                P count = of(new float[] {2f}, 1); // accumulates into what is there
+                both((be, t) -> be.countTopK(t.t(logits), t.t(labels), k, t.t(count)));
+                same("countTopK k=" + k + " (tied logits)", count, EXACT);
+                P count2 = of(new float[] {0f}, 1);
+                both((be, t) -> be.countTopK(t.t(rl), t.t(labels), k, t.t(count2)));
+                same("countTopK k=" + k, count2, EXACT);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ optimisers
+
+    @Test
+    void everyOptimizerThreeSteps() {
+        List<OptimizerHyper> hypers = List.of(
+                new OptimizerHyper.Sgd(0f, 0f, false, 0f, 0f),
+                new OptimizerHyper.Sgd(0.9f, 0f, false, 5e-4f, 0f),
+                new OptimizerHyper.Sgd(0.9f, 0.1f, true, 1e-2f, 1e-3f),
+                new OptimizerHyper.Sgd(0.5f, 0.5f, false, 0f, 0f),
+                new OptimizerHyper.Adagrad(0f, 1e-10f, 0f, 0f, 0f),
+                new OptimizerHyper.Adagrad(0.01f, 1e-8f, 0.1f, 1e-2f, 1e-3f),
+                new OptimizerHyper.Adadelta(0.9f, 1e-6f, 0f, 0f),
+                new OptimizerHyper.Adadelta(0.95f, 1e-5f, 1e-2f, 1e-3f),
+                new OptimizerHyper.RmsProp(0.99f, 1e-8f, 0f, false, 0f, 0f),
+                new OptimizerHyper.RmsProp(0.9f, 1e-6f, 0.9f, true, 1e-2f, 0f),
+                new OptimizerHyper.RmsProp(0.95f, 1e-8f, 0.5f, false, 0f, 1e-3f),
+                new OptimizerHyper.RmsProp(0.95f, 1e-8f, 0f, true, 0f, 0f),
+                new OptimizerHyper.Adam(0.9f, 0.999f, 1e-8f, false, 0f, 0f),
+                new OptimizerHyper.Adam(0.8f, 0.99f, 1e-6f, false, 1e-2f, 1e-3f),
+                new OptimizerHyper.Adam(0.9f, 0.999f, 1e-8f, true, 1e-2f, 0f));
+        float[] lrs = {0.05f, 0.01f, 0.1f};
+        try (Scope sc = Scope.open()) {
+            SplittableRandom rng = new SplittableRandom(13);
+            int n = 5003;
+            for (OptimizerHyper h : hypers) {
+                int slots = switch (h) {
+                    case OptimizerHyper.Sgd x -> 1;
+                    case OptimizerHyper.Adagrad x -> 1;
+                    case OptimizerHyper.Adadelta x -> 2;
+                    case OptimizerHyper.RmsProp x -> 3;
+                    case OptimizerHyper.Adam x -> 2;
+                };
+                P param = rand(rng, -1, 1, n);
+                List<P> state = new ArrayList<>();
+                for (int i = 0; i < slots; i++) state.add(of(new float[n], n));
+                for (int step = 1; step <= 3; step++) {
+                    P grad = rand(rng, -1, 1, n);
+                    float[] gBefore = grad.c.toFloatArray();
+                    float lr = lrs[step - 1];
+                    long st = step;
+                    both((be, t) -> {
+                        Tensor[] buf = new Tensor[slots];
+                        for (int i = 0; i < slots; i++) buf[i] = t.t(state.get(i));
+                        be.optimizerStep(h, t.t(param), t.t(grad), buf, lr, st);
+                    });
+                    assertArrayEquals(gBefore, grad.d.toFloatArray(), h + ": the device modified the gradient");
+                    same(h + " param after step " + step, param, ELEMENTWISE);
+                    for (int i = 0; i < slots; i++) same(h + " state[" + i + "] after step " + step, state.get(i), ELEMENTWISE);
+                }
+            }
+        }
+    }
+
+    @Test
+    void dtypesOnTheDevice() {
+        try (Scope sc = Scope.open()) {
+            assertEquals(DType.FP32, dev.empty(Shape.of(3)).dtype());
+            assertEquals(DType.INT32, dev.empty(Shape.of(3), DType.INT32).dtype());
+        }
+    }
+}
