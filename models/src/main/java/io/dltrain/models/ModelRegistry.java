@@ -80,6 +80,7 @@ public final class ModelRegistry {
             new Entry("resnet101", "ResNet-101 (Bottleneck 3-4-23-3, v1.5) as torchvision", IMAGENET, ResNets::resnet101),
             new Entry("resnet152", "ResNet-152 (Bottleneck 3-8-36-3, v1.5) as torchvision", IMAGENET, ResNets::resnet152),
             new Entry("resnet18-cifar", "ResNet-18 for 32x32 images: 3x3 stride-1 stem, no max-pool", CIFAR10, ResNets::resnet18Cifar),
+            new Entry("resnet18-cifar-narrow", "resnet18-cifar at quarter width (16-32-64-128 channels): small images on a CPU", CIFAR10, ResNets::resnet18CifarNarrow),
             new Entry("googlenet", "GoogLeNet (Inception v1) as torchvision, BN convs, no auxiliary classifiers", IMAGENET, GoogLeNet::googlenet),
             new Entry("densenet121", "DenseNet-121 (growth 32, blocks 6-12-24-16, bn_size 4, compression 0.5) as torchvision", IMAGENET, DenseNets::densenet121));
 

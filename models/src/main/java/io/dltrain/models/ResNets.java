@@ -42,16 +42,22 @@ public final class ResNets {
     public static Module resnet152(Context ctx, ModelSpec s) { return resnet(ctx, s, 152, false); }
 
     /** ResNet-18 with the CIFAR stem (3x3 stride-1 convolution, no max-pool). */
-    public static Module resnet18Cifar(Context ctx, ModelSpec s) { return new ResNet(ctx, s, false, new int[] {2, 2, 2, 2}, true, false); }
+    public static Module resnet18Cifar(Context ctx, ModelSpec s) { return new ResNet(ctx, s, false, new int[] {2, 2, 2, 2}, true, false, 64); }
+
+    /**
+     * resnet18-cifar at a quarter of the width (16-32-64-128 channels instead of 64-128-256-512): the same layout and
+     * state_dict names, 1/16 of the multiply-adds, so it trains on a CPU in minutes per epoch.
+     */
+    public static Module resnet18CifarNarrow(Context ctx, ModelSpec s) { return new ResNet(ctx, s, false, new int[] {2, 2, 2, 2}, true, false, 16); }
 
     /** torchvision's resnet{depth}(num_classes, zero_init_residual) for depth 18, 34, 50, 101 or 152. */
     public static ResNet resnet(Context ctx, ModelSpec s, int depth, boolean zeroInitResidual) {
         return switch (depth) {
-            case 18 -> new ResNet(ctx, s, false, new int[] {2, 2, 2, 2}, false, zeroInitResidual);
-            case 34 -> new ResNet(ctx, s, false, new int[] {3, 4, 6, 3}, false, zeroInitResidual);
-            case 50 -> new ResNet(ctx, s, true, new int[] {3, 4, 6, 3}, false, zeroInitResidual);
-            case 101 -> new ResNet(ctx, s, true, new int[] {3, 4, 23, 3}, false, zeroInitResidual);
-            case 152 -> new ResNet(ctx, s, true, new int[] {3, 8, 36, 3}, false, zeroInitResidual);
+            case 18 -> new ResNet(ctx, s, false, new int[] {2, 2, 2, 2}, false, zeroInitResidual, 64);
+            case 34 -> new ResNet(ctx, s, false, new int[] {3, 4, 6, 3}, false, zeroInitResidual, 64);
+            case 50 -> new ResNet(ctx, s, true, new int[] {3, 4, 6, 3}, false, zeroInitResidual, 64);
+            case 101 -> new ResNet(ctx, s, true, new int[] {3, 4, 23, 3}, false, zeroInitResidual, 64);
+            case 152 -> new ResNet(ctx, s, true, new int[] {3, 8, 36, 3}, false, zeroInitResidual, 64);
             default -> throw new IllegalArgumentException("no ResNet of depth " + depth + "; use 18, 34, 50, 101 or 152");
         };
     }
@@ -143,22 +149,24 @@ public final class ResNets {
         private final AdaptiveAvgPool2d avgpool;
         private final Linear fc;
         private final boolean bottleneck;
-        private int inplanes = 64;
+        private int inplanes;
 
-        ResNet(Context ctx, ModelSpec s, boolean bottleneck, int[] layers, boolean cifarStem, boolean zeroInitResidual) {
+        /** base: the stem's and layer1's width (torchvision: 64); layer2-4 double it each time. */
+        ResNet(Context ctx, ModelSpec s, boolean bottleneck, int[] layers, boolean cifarStem, boolean zeroInitResidual, int base) {
             this.bottleneck = bottleneck;
+            inplanes = base;
             conv1 = addModule("conv1", cifarStem
-                    ? new Conv2d(ctx, s.inChannels(), 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, false)
-                    : new Conv2d(ctx, s.inChannels(), 64, 7, 7, 2, 2, 3, 3, 1, 1, 1, false));
-            bn1 = addModule("bn1", new BatchNorm2d(ctx, 64));
+                    ? new Conv2d(ctx, s.inChannels(), base, 3, 3, 1, 1, 1, 1, 1, 1, 1, false)
+                    : new Conv2d(ctx, s.inChannels(), base, 7, 7, 2, 2, 3, 3, 1, 1, 1, false));
+            bn1 = addModule("bn1", new BatchNorm2d(ctx, base));
             addModule("relu", new ReLU());
             maxpool = cifarStem ? null : addModule("maxpool", new MaxPool2d(3, 2, 1));
-            layer1 = addModule("layer1", makeLayer(ctx, 64, layers[0], 1));
-            layer2 = addModule("layer2", makeLayer(ctx, 128, layers[1], 2));
-            layer3 = addModule("layer3", makeLayer(ctx, 256, layers[2], 2));
-            layer4 = addModule("layer4", makeLayer(ctx, 512, layers[3], 2));
+            layer1 = addModule("layer1", makeLayer(ctx, base, layers[0], 1));
+            layer2 = addModule("layer2", makeLayer(ctx, 2 * base, layers[1], 2));
+            layer3 = addModule("layer3", makeLayer(ctx, 4 * base, layers[2], 2));
+            layer4 = addModule("layer4", makeLayer(ctx, 8 * base, layers[3], 2));
             avgpool = addModule("avgpool", new AdaptiveAvgPool2d(1, 1));
-            fc = addModule("fc", new Linear(ctx, 512 * expansion(), s.numClasses()));
+            fc = addModule("fc", new Linear(ctx, 8 * base * expansion(), s.numClasses()));
 
             for (Module m : ModuleTree.modules(this)) {
                 if (m instanceof Conv2d c) Init.kaimingNormal(c.weight(), 0, Init.FanMode.FAN_OUT, "relu", ctx.rng());

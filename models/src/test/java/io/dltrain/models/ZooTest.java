@@ -80,6 +80,11 @@ class ZooTest {
         // resnet18-cifar: resnet18 with the 7x7 stem (64*3*49) replaced by a 3x3 one (64*3*9) and fc 512->10 instead
         // of 512->1000: 11,689,512 - 9,408 + 1,728 - 513,000 + 5,130 = 11,173,962.
         assertEquals(11_173_962L, count("resnet18-cifar"));
+        // resnet18-cifar-narrow: the same layout at widths 16-32-64-128. Stem 3*16*9 + BN 32 = 464; layer1 2 * (2 * 16*16*9
+        // + 2 * 32) = 9,344; layer2 (16*32*9 + 32*32*9 + 16*32 + 3 * 64) + (2 * 32*32*9 + 2 * 64) = 14,528 + 18,560;
+        // layer3 (32*64*9 + 64*64*9 + 32*64 + 3 * 128) + (2 * 64*64*9 + 2 * 128) = 57,728 + 73,984; layer4
+        // (64*128*9 + 128*128*9 + 64*128 + 3 * 256) + (2 * 128*128*9 + 2 * 256) = 230,144 + 295,424; fc 128*10 + 10 = 1,290.
+        assertEquals(464L + 9_344 + 14_528 + 18_560 + 57_728 + 73_984 + 230_144 + 295_424 + 1_290, count("resnet18-cifar-narrow"));
         // resnet18 on 1-channel input with 10 classes: the stem loses 64*2*49 weights, fc as above.
         assertEquals(11_689_512L - 64 * 2 * 49 - 513_000 + 5_130, ModelRegistry.get("resnet18").parameterCount(new ModelSpec(1, 64, 64, 10)));
         // vgg16 with 100 classes: the last Linear is 4096*100 + 100 instead of 4096*1000 + 1000. The input size does not
