@@ -120,7 +120,7 @@ public final class KernelSignatures {
         return sb.append(')').toString();
     }
 
-    private static final Pattern ENTRY = Pattern.compile("\\.(?:visible\\s+)?\\.entry\\s+([A-Za-z_][A-Za-z0-9_$]*)\\s*\\(([^)]*)\\)", Pattern.DOTALL);
+    private static final Pattern ENTRY = Pattern.compile("(?:\\.(?:visible|weak)\\s+)?\\.entry\\s+([A-Za-z_][A-Za-z0-9_$]*)\\s*\\(([^)]*)\\)", Pattern.DOTALL);
     private static final Pattern PARAM = Pattern.compile("\\.param\\s+\\.([a-z]\\d+)\\s+");
 
     /** Every {@code .entry} of a PTX text: kernel name -> PTX parameter types ("u64", "f32", ...), in order. */
