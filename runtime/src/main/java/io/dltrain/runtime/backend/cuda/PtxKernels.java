@@ -4,8 +4,8 @@ import org.bytedeco.cuda.cudart.CUfunc_st;
 import org.bytedeco.cuda.cudart.CUmod_st;
 import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.javacpp.BytePointer;
-import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -50,8 +50,7 @@ public final class PtxKernels implements KernelLauncher, AutoCloseable {
     /** kernel name -> the stem of the module that defines it. */
     private final Map<String, String> kernelModule = new HashMap<>();
     private final Map<String, CUfunc_st> functions = new HashMap<>();
-    private final BytePointer argBuffer = new BytePointer(8L * MAX_ARGS);
-    private final LongPointer argPointers = new LongPointer(MAX_ARGS);
+    private final ArgBuffer argBuffer = new ArgBuffer();
     private boolean closed;
 
     /**
@@ -62,7 +61,6 @@ public final class PtxKernels implements KernelLauncher, AutoCloseable {
     public PtxKernels(CudaContext ctx, int smCount) {
         this.ctx = ctx;
         this.smCount = smCount;
-        for (int i = 0; i < MAX_ARGS; i++) argPointers.put(i, argBuffer.address() + 8L * i);
         Map<String, String> sources = ptxSources();
         if (sources.isEmpty()) {
             close();
@@ -162,17 +160,44 @@ public final class PtxKernels implements KernelLauncher, AutoCloseable {
                     + " for arguments " + KernelSignatures.describe(args));
         }
         CUfunc_st f = function(kernel);
-        for (int i = 0; i < args.length; i++) {
-            long slot = 8L * i;
-            switch (args[i]) {
-                case Long v -> argBuffer.putLong(slot, v);
-                case Integer v -> argBuffer.putInt(slot, v);
-                case Float v -> argBuffer.putFloat(slot, v);
-                default -> throw new AssertionError("validated above");
-            }
-        }
-        int r = cudart.cuLaunchKernel(f, gridX, 1, 1, blockX, 1, 1, sharedBytes, ctx.stream(), argPointers, (Pointer) null);
+        int r = cudart.cuLaunchKernel(f, gridX, 1, 1, blockX, 1, 1, sharedBytes, ctx.stream(), argBuffer.marshal(args), (PointerPointer<?>) null);
         Cuda.checkDriver(r, "cuLaunchKernel " + kernel + KernelSignatures.describe(args) + " grid " + gridX + " block " + blockX);
+    }
+
+    /**
+     * The native argument block for cuLaunchKernel: one 8-byte slot per argument (Long: 8 bytes; Integer, Float: 4
+     * bytes at the slot's start) and the void** array of the slots' addresses. The PointerPointer overload of
+     * cuLaunchKernel passes that array itself; its Pointer overload is @ByPtrPtr and would pass the address of a
+     * temporary holding the array's address instead.
+     */
+    static final class ArgBuffer implements AutoCloseable {
+        private final BytePointer slots = new BytePointer(8L * MAX_ARGS);
+        private final PointerPointer<Pointer> params = new PointerPointer<>(MAX_ARGS);
+
+        ArgBuffer() {
+            for (int i = 0; i < MAX_ARGS; i++) params.put(i, CudaContext.pointer(slots.address() + 8L * i));
+        }
+
+        /** Writes the (already validated) arguments into their slots; returns kernelParams. */
+        PointerPointer<Pointer> marshal(Object[] args) {
+            if (args.length > MAX_ARGS) throw new IllegalArgumentException("at most " + MAX_ARGS + " kernel arguments, got " + args.length);
+            for (int i = 0; i < args.length; i++) {
+                long slot = 8L * i;   // BytePointer's put/get index is a byte offset
+                switch (args[i]) {
+                    case Long v -> slots.putLong(slot, v);
+                    case Integer v -> slots.putInt(slot, v);
+                    case Float v -> slots.putFloat(slot, v);
+                    default -> throw new IllegalArgumentException("kernel argument " + i + " must be Long, Integer or Float, got " + args[i]);
+                }
+            }
+            return params;
+        }
+
+        @Override
+        public void close() {
+            slots.close();
+            params.close();
+        }
     }
 
     private CUfunc_st function(String kernel) {
@@ -208,7 +233,6 @@ public final class PtxKernels implements KernelLauncher, AutoCloseable {
         modules.clear();
         functions.clear();
         argBuffer.close();
-        argPointers.close();
         if (first != null) throw first;
     }
 }
