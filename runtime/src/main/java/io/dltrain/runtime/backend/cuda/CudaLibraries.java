@@ -132,16 +132,8 @@ public final class CudaLibraries {
         String dv = cudaVersion(driver), rv = cudaVersion(runtime);
         int[] count = new int[1];
         int st = cudart.cudaGetDeviceCount(count);
-        if (st == cudart.cudaErrorInsufficientDriver || driver < runtime) {
-            return Probe.unusable("the NVIDIA driver is too old for this CUDA runtime (cudaErrorInsufficientDriver): driver supports CUDA "
-                    + dv + ", runtime is CUDA " + rv + "; update the NVIDIA driver");
-        }
-        if (st == cudart.cudaErrorNoDevice || (st == cudart.cudaSuccess && count[0] == 0)) {
-            return Probe.unusable("no CUDA device found (driver CUDA " + dv + "; check nvidia-smi and CUDA_VISIBLE_DEVICES)");
-        }
-        if (st != cudart.cudaSuccess) {
-            return Probe.unusable("cudaGetDeviceCount failed: " + Cuda.errorName(st) + " (" + Cuda.errorString(st) + ")");
-        }
+        String countProblem = deviceCountProblem(st, count[0], dv, rv, () -> Cuda.errorName(st) + " (" + Cuda.errorString(st) + ")");
+        if (countProblem != null) return Probe.unusable(countProblem);
         List<DeviceInfo> devices = new ArrayList<>();
         for (int i = 0; i < count[0]; i++) {
             try (cudaDeviceProp p = new cudaDeviceProp()) {
@@ -164,6 +156,23 @@ public final class CudaLibraries {
                 && cublas.cublasGetProperty(cudart.PATCH_LEVEL, pat) == cublas.CUBLAS_STATUS_SUCCESS
                 ? maj[0] + "." + min[0] + "." + pat[0] : "";
         return new Probe(true, null, dv, rv, cublasV, cudnnVersion(cudnn.cudnnGetVersion()), List.copyOf(devices));
+    }
+
+    /**
+     * Why cudaGetDeviceCount's answer makes CUDA unusable, or null when there are devices. Only the status decides a
+     * too-old driver: CUDA's minor-version compatibility lets a 13.0 driver run a 13.1 runtime.
+     */
+    static String deviceCountProblem(int status, int count, String driverVersion, String runtimeVersion,
+                                     java.util.function.Supplier<String> describeStatus) {
+        if (status == cudart.cudaErrorInsufficientDriver) {
+            return "the NVIDIA driver is too old for this CUDA runtime (cudaErrorInsufficientDriver): driver supports CUDA "
+                    + driverVersion + ", runtime is CUDA " + runtimeVersion + "; update the NVIDIA driver";
+        }
+        if (status == cudart.cudaErrorNoDevice || (status == cudart.cudaSuccess && count == 0)) {
+            return "no CUDA device found (driver CUDA " + driverVersion + "; check nvidia-smi and CUDA_VISIBLE_DEVICES)";
+        }
+        if (status != cudart.cudaSuccess) return "cudaGetDeviceCount failed: " + describeStatus.get();
+        return null;
     }
 
     /** CUDA encodes versions as 1000 * major + 10 * minor (13010 -> "13.1"). */

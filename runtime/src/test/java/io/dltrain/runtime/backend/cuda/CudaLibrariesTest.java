@@ -79,6 +79,18 @@ class CudaLibrariesTest {
         assertEquals("512 B", CudaLibraries.human(512));
     }
 
+    @Test
+    void deviceCountOutcomes() {
+        // cudaError_t values from driver_types.h: 0 success, 35 insufficient driver, 100 no device, 999 unknown.
+        String old = CudaLibraries.deviceCountProblem(35, 0, "12.2", "13.1", () -> "x");
+        assertTrue(old.contains("too old") && old.contains("cudaErrorInsufficientDriver"), old);
+        assertTrue(old.contains("driver supports CUDA 12.2") && old.contains("runtime is CUDA 13.1"), old);
+        assertTrue(CudaLibraries.deviceCountProblem(100, 0, "13.1", "13.1", () -> "x").startsWith("no CUDA device found"));
+        assertTrue(CudaLibraries.deviceCountProblem(0, 0, "13.1", "13.1", () -> "x").startsWith("no CUDA device found"));
+        assertEquals("cudaGetDeviceCount failed: cudaErrorUnknown", CudaLibraries.deviceCountProblem(999, 0, "13.1", "13.1", () -> "cudaErrorUnknown"));
+        assertNull(CudaLibraries.deviceCountProblem(0, 2, "13.0", "13.1", () -> "x"), "a 13.0 driver runs a 13.1 runtime");
+    }
+
     private static boolean driverPresent() {
         try (Arena arena = Arena.ofConfined()) {
             SymbolLookup.libraryLookup("libcuda.so.1", arena);
