@@ -410,23 +410,36 @@ public final class CudaBackend implements Backend, CudaContext {
         enter();
         long d = f(dst, "prefetchFromHost"), n = dst.numel();
         checkHost(src.length, srcOffset, n, "prefetchFromHost");
-        CUevent_st before = event(), done = event();
+        return prefetch(d, n, dst.shape(), slot -> slot.floats(n).put(src, srcOffset, (int) n));
+    }
+
+    /** {@link #prefetchFromHost(float[], int, Tensor)} for INT32 tensors (labels). */
+    public Prefetch prefetchFromHost(int[] src, int srcOffset, Tensor dst) {
+        enter();
+        long d = i(dst, "prefetchFromHost"), n = dst.numel();
+        checkHost(src.length, srcOffset, n, "prefetchFromHost");
+        return prefetch(d, n, dst.shape(), slot -> slot.ints(n).put(src, srcOffset, (int) n));
+    }
+
+    private Prefetch prefetch(long dst, long n, Shape shape, java.util.function.Consumer<PinnedStaging.Slot> fill) {
+        CUevent_st before = event(), done = null;
         try {
+            done = event();
             Cuda.check(cudart.cudaEventRecord(before, stream), "cudaEventRecord(prefetch: compute so far)");
             Cuda.check(cudart.cudaStreamWaitEvent(copyStream, before, 0), "cudaStreamWaitEvent(copy stream)");
             if (n > 0) {
                 synchronized (staging) {
                     PinnedStaging.Slot s = staging.acquire(4 * n);
-                    s.floats(n).put(src, srcOffset, (int) n);
-                    upload(s, d, 4 * n, copyStream, "prefetchFromHost " + dst.shape());
+                    fill.accept(s);
+                    upload(s, dst, 4 * n, copyStream, "prefetchFromHost " + shape);
                 }
             }
             Cuda.check(cudart.cudaEventRecord(done, copyStream), "cudaEventRecord(prefetch done)");
         } catch (RuntimeException e) {
-            cudart.cudaEventDestroy(done);
+            if (done != null) cudart.cudaEventDestroy(done);
             throw e;
         } finally {
-            cudart.cudaEventDestroy(before);   // released once the waits on it complete
+            cudart.cudaEventDestroy(before);   // CUDA releases it once the wait on it has completed
         }
         return new Prefetch(done);
     }

@@ -114,7 +114,12 @@ public final class PtxKernels implements KernelLauncher, AutoCloseable {
             if (loader != null) {
                 try {
                     Object v = loader.invoke(null, stem);
-                    text = v instanceof byte[] b ? new String(b, StandardCharsets.US_ASCII) : v == null ? null : v.toString();
+                    if (v instanceof byte[] b) text = new String(b, StandardCharsets.US_ASCII);
+                    else if (v instanceof InputStream in) { try (in) { text = new String(in.readAllBytes(), StandardCharsets.US_ASCII); } }
+                    else if (v instanceof java.util.Optional<?> o) text = o.map(String::valueOf).orElse(null);
+                    else text = v == null ? null : v.toString();
+                } catch (IOException e) {
+                    throw new UncheckedIOException("could not read PTX module " + stem, e);
                 } catch (ReflectiveOperationException e) {
                     throw new IllegalStateException("io.dltrain.kernels.Ptx.load(" + stem + ") failed: " + e.getCause(), e);
                 }
