@@ -62,10 +62,13 @@ public final class CudaBackend implements Backend, CudaContext {
     private cudnnContext cudnnHandle;
     private CachingAllocator allocator;
     private PinnedStaging staging;
-    private PtxKernels kernels;
+    /** The PTX launcher; a recording fake in {@link #forTesting}. */
+    private KernelLauncher kernels;
     private CudnnOps cudnnOps;
     private final FloatPointer alphaBeta = new FloatPointer(2);
     private boolean closed;
+    /** True only for {@link #forTesting}: no CUDA calls at all (no context, streams, handles). */
+    private final boolean fake;
 
     /** The backend on device {@code index}, FP32 GEMM math. */
     public CudaBackend(int index) { this(index, false); }
@@ -88,6 +91,7 @@ public final class CudaBackend implements Backend, CudaContext {
         this.name = "cuda:" + index;
         this.tf32 = tf32;
         this.info = probe.devices().get(index);
+        this.fake = false;
         try {
             Cuda.check(cudart.cudaSetDevice(index), "cudaSetDevice(" + index + ")");
             CURRENT_DEVICE.get()[0] = index;
@@ -113,6 +117,27 @@ public final class CudaBackend implements Backend, CudaContext {
             try { close(); } catch (RuntimeException suppressed) { e.addSuppressed(suppressed); }
             throw e;
         }
+    }
+
+    /**
+     * A backend that makes no CUDA call: memory comes from {@code memory} and launches go to {@code launcher}, so the
+     * routing of every kernel-backed op (kernel names, argument lists, scratch buffers) is tested on the CPU.
+     * Copies, GEMM and cuDNN ops are unavailable.
+     */
+    static CudaBackend forTesting(KernelLauncher launcher, DeviceMemoryApi memory, int multiprocessors) {
+        return new CudaBackend(launcher, memory, multiprocessors);
+    }
+
+    private CudaBackend(KernelLauncher launcher, DeviceMemoryApi memory, int multiprocessors) {
+        this.index = 0;
+        this.device = Device.cuda(0);
+        this.name = "cuda:0";
+        this.tf32 = false;
+        this.info = new CudaLibraries.DeviceInfo(0, "test double (no GPU)", 0, 0, multiprocessors, memory.memInfo()[1], -1);
+        this.probe = new CudaLibraries.Probe(true, null, "", "", "", "", java.util.List.of(info));
+        this.fake = true;
+        this.allocator = new CachingAllocator(memory, name);
+        this.kernels = launcher;
     }
 
     /** cudaMalloc / cudaFree / cudaMemGetInfo for the allocator. */
@@ -146,6 +171,7 @@ public final class CudaBackend implements Backend, CudaContext {
     /** Makes this backend's device current on the calling thread (CUDA's current device is per thread). */
     private void enter() {
         if (closed) throw new IllegalStateException(name + " backend used after close()");
+        if (fake) return;
         int[] cur = CURRENT_DEVICE.get();
         if (cur[0] != index) {
             Cuda.check(cudart.cudaSetDevice(index), "cudaSetDevice(" + index + ")");
@@ -795,6 +821,12 @@ public final class CudaBackend implements Backend, CudaContext {
     @Override
     public void close() {
         if (closed) return;
+        if (fake) {
+            closed = true;
+            allocator.close();
+            alphaBeta.close();
+            return;
+        }
         RuntimeException first = null;
         try { Cuda.check(cudart.cudaSetDevice(index), "cudaSetDevice(" + index + ")"); CURRENT_DEVICE.get()[0] = index; } catch (RuntimeException e) { first = e; }
         closed = true;
@@ -802,7 +834,7 @@ public final class CudaBackend implements Backend, CudaContext {
                 () -> { if (stream != null) Cuda.check(cudart.cudaStreamSynchronize(stream), "cudaStreamSynchronize(compute) at close"); },
                 () -> { if (copyStream != null) Cuda.check(cudart.cudaStreamSynchronize(copyStream), "cudaStreamSynchronize(copy) at close"); },
                 () -> { if (cudnnOps != null) cudnnOps.close(); },
-                () -> { if (kernels != null) kernels.close(); },
+                () -> { if (kernels instanceof PtxKernels k) k.close(); },
                 () -> { if (staging != null) staging.close(); },
                 () -> { if (allocator != null) allocator.close(); },
                 () -> { if (cudnnHandle != null) Cuda.checkCudnn(cudnn.cudnnDestroy(cudnnHandle), "cudnnDestroy"); },
