@@ -100,7 +100,9 @@ public final class CudaLibraries {
         for (Class<?> c : new Class<?>[] {cudart.class, cublas.class, cudnn.class}) {
             try {
                 Loader.load(c);
-            } catch (UnsatisfiedLinkError | NoClassDefFoundError | ExceptionInInitializerError e) {
+            } catch (LinkageError e) {
+                // UnsatisfiedLinkError (a library missing), NoClassDefFoundError / ExceptionInInitializerError (a class
+                // whose initialiser already failed), or another linkage problem: all explained from the cause chain.
                 return reasonFromLinkError(e);
             } catch (RuntimeException e) {
                 // JavaCPP wraps some loader failures (for example an unwritable cache directory).
