@@ -1,7 +1,7 @@
 package io.dltrain.cli;
 
-import io.dltrain.runtime.backend.Backends;
 import io.dltrain.runtime.backend.cpu.CpuBackend;
+import io.dltrain.runtime.backend.cuda.CudaLibraries;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
@@ -9,7 +9,10 @@ import picocli.CommandLine.Spec;
 import java.io.PrintWriter;
 import java.util.Map;
 
-/** `dl-train info`: the Java runtime, the CPU backend (threads, GEMM library) and whether CUDA is usable, and why not. */
+/**
+ * `dl-train info`: the Java runtime, the CPU backend (threads, GEMM library) and CUDA: the driver, runtime, cuBLAS and
+ * cuDNN versions and each GPU (name, compute capability, memory), or the one-line reason CUDA cannot be used.
+ */
 @Command(name = "info", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = "Describes this machine as dl-train sees it: Java, CPU backend, GPUs (or why none can be used).")
 public final class InfoCommand implements Runnable {
@@ -27,8 +30,19 @@ public final class InfoCommand implements Runnable {
             Map<String, Object> d = be.describe();
             out.println("cpu backend: " + d.get("threads") + " threads, GEMM: " + d.get("gemm"));
         }
-        String why = Backends.cudaUnavailableReason();
-        out.println("cuda: " + (why == null ? "available" : "unavailable: " + why));
+        // With free memory: this creates a CUDA context per device, acceptable for a one-off report.
+        CudaLibraries.Probe p = CudaLibraries.probe(true);
+        if (!p.usable()) {
+            out.println("cuda: unavailable: " + p.reason());
+        } else {
+            out.println("cuda: available: driver supports CUDA " + p.driverVersion() + ", runtime CUDA " + p.runtimeVersion()
+                    + ", cuBLAS " + p.cublasVersion() + ", cuDNN " + p.cudnnVersion());
+            for (CudaLibraries.DeviceInfo d : p.devices()) {
+                out.println("  cuda:" + d.index() + ": " + d.name() + ", compute capability " + d.computeCapability() + ", "
+                        + d.multiprocessors() + " SMs, memory " + CudaLibraries.human(d.freeBytes()) + " free of "
+                        + CudaLibraries.human(d.totalBytes()));
+            }
+        }
         out.flush();
     }
 }

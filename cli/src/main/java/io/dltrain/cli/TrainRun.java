@@ -428,6 +428,12 @@ final class TrainRun {
         if (!o.freeze.isEmpty()) cfg.put("freeze", List.copyOf(o.freeze));
         s.put("config", cfg);
         s.put("backend", be.describe());
+        io.dltrain.runtime.backend.MemoryStats mem = be.memoryStats();
+        Map<String, Object> memory = new LinkedHashMap<>();
+        memory.put("in_use_bytes", mem.inUseBytes());
+        memory.put("reserved_bytes", mem.reservedBytes());
+        memory.put("peak_bytes", mem.peakBytes());
+        s.put("memory", memory);
         s.put("dl_train_version", VersionProvider.version());
         return s;
     }

@@ -142,6 +142,32 @@ class CliTest {
         Result i = run("info");
         assertEquals(0, i.code());
         assertTrue(i.out().contains("cuda: unavailable:") || i.out().contains("cuda: available"), i.out());
+        String why = io.dltrain.runtime.backend.Backends.cudaUnavailableReason();
+        if (why != null) assertTrue(i.out().contains("cuda: unavailable: " + why), i.out());
+        else assertTrue(i.out().contains("cuda:0: ") && i.out().contains("compute capability"), i.out());
+    }
+
+    /** On a machine without the NVIDIA driver (the build machine): each command says exactly that. */
+    @Test
+    void withoutTheDriverEveryCommandSaysWhy(@TempDir Path tmp) throws IOException {
+        String why = io.dltrain.runtime.backend.Backends.cudaUnavailableReason();
+        org.junit.jupiter.api.Assumptions.assumeTrue(why != null && why.startsWith("no NVIDIA driver"),
+                "this machine has the NVIDIA driver (" + why + ")");
+        Result i = run("info");
+        assertEquals(0, i.code());
+        assertTrue(i.out().contains("cuda: unavailable: no NVIDIA driver found (libcuda.so.1"), i.out());
+        Path out = tmp.resolve("never");
+        usageError(out, train(out, "mlp", 1, "--device", "cuda"), "--device cuda cannot be used: no NVIDIA driver found", "--device cpu");
+        usageError(out, train(out, "mlp", 1, "--device", "cuda:1"), "--device cuda:1 cannot be used: no NVIDIA driver found");
+        Result r = run(train(tmp.resolve("run"), "mlp", 1, "--device", "auto"));
+        assertEquals(0, r.code(), r.err());
+        List<String> notices = r.out().lines().filter(l -> l.contains("no usable GPU")).toList();
+        assertEquals(List.of("dl-train: notice: no usable GPU: " + why + "; training on the CPU"), notices, r.out());
+        JsonNode s = JSON.readTree(tmp.resolve("run/summary.json").toFile());
+        assertEquals("cpu", s.get("device").asText());
+        JsonNode mem = s.get("memory");
+        assertTrue(mem != null && mem.get("peak_bytes").asLong() > 0, "summary.json memory: " + mem);
+        assertTrue(mem.get("reserved_bytes").asLong() >= mem.get("in_use_bytes").asLong(), mem.toString());
     }
 
     /** A usage error: exit 2, the message contains every expected fragment, and --out was not created. */

@@ -1,9 +1,9 @@
 package io.dltrain.runtime.backend;
 
 import io.dltrain.runtime.backend.cpu.CpuBackend;
+import io.dltrain.runtime.backend.cuda.CudaBackend;
+import io.dltrain.runtime.backend.cuda.CudaLibraries;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.SymbolLookup;
 import java.util.function.Consumer;
 
 /**
@@ -14,14 +14,13 @@ import java.util.function.Consumer;
 public final class Backends {
     private Backends() {}
 
-    /** Why CUDA cannot be used here, or null if it can. */
+    /**
+     * Why CUDA cannot be used here (one line: no driver, which library is missing, driver too old, no device), or null
+     * if it can. Loads the CUDA bindings on first use ({@link CudaLibraries#probe()}).
+     */
     public static String cudaUnavailableReason() {
-        try (Arena arena = Arena.ofConfined()) {
-            SymbolLookup.libraryLookup("libcuda.so.1", arena);
-        } catch (IllegalArgumentException e) {
-            return "no NVIDIA driver found (libcuda.so.1 is not on the library path)";
-        }
-        return "this build of dl-train has no CUDA backend yet (it arrives with the CUDA backend work); the driver is present";
+        CudaLibraries.Probe p = CudaLibraries.probe();
+        return p.usable() ? null : p.reason();
     }
 
     /**
@@ -42,13 +41,22 @@ public final class Backends {
             }
             return cuda(0);
         }
-        if (d.equals("cuda") || d.matches("cuda:\\d+")) return cuda(d.equals("cuda") ? 0 : Integer.parseInt(d.substring(5)));
+        if (d.equals("cuda") || d.matches("cuda:\\d{1,6}")) return cuda(d.equals("cuda") ? 0 : Integer.parseInt(d.substring(5)));
         throw new IllegalArgumentException("unknown device '" + device + "': use auto, cpu, cuda or cuda:N");
     }
 
     private static Backend cuda(int index) {
         String why = cudaUnavailableReason();
-        throw new BackendUnavailableException("--device cuda" + (index > 0 ? ":" + index : "") + " cannot be used: " + why
-                + ". Use --device cpu, or --device auto to fall back to the CPU.");
+        String flag = "--device cuda" + (index > 0 ? ":" + index : "");
+        if (why != null) {
+            throw new BackendUnavailableException(flag + " cannot be used: " + why
+                    + ". Use --device cpu, or --device auto to fall back to the CPU.");
+        }
+        int count = CudaLibraries.probe().devices().size();
+        if (index >= count) {
+            throw new BackendUnavailableException(flag + " cannot be used: this machine has " + count + " CUDA device"
+                    + (count == 1 ? " (cuda:0)" : "s (cuda:0 .. cuda:" + (count - 1) + ")") + ".");
+        }
+        return new CudaBackend(index);
     }
 }

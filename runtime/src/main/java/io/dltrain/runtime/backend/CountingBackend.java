@@ -78,6 +78,8 @@ public final class CountingBackend implements Backend {
 
     @Override public Map<String, Object> describe() { return delegate.describe(); }
 
+    @Override public MemoryStats memoryStats() { return delegate.memoryStats(); }
+
     @Override public void synchronize() { delegate.synchronize(); }
 
     @Override public void close() { delegate.close(); }

@@ -203,6 +203,11 @@ public final class CpuBackend implements Backend {
     public long memoryPeak() { return allocator.peakBytes(); }
 
     @Override
+    public io.dltrain.runtime.backend.MemoryStats memoryStats() {
+        return new io.dltrain.runtime.backend.MemoryStats(allocator.inUseBytes(), allocator.reservedBytes(), allocator.peakBytes());
+    }
+
+    @Override
     public void close() {
         par.close();
         allocator.trim();

@@ -28,6 +28,9 @@ public interface CudaContext {
 
     /** A JavaCPP pointer object for a raw device address (no ownership, no deallocator). */
     static Pointer pointer(long address) {
-        return new Pointer() { { this.address = address; } };
+        // Not "this.address = address" inside the anonymous class: there the simple name "address" is Pointer's own
+        // (inherited, zero) field, which shadows the parameter, and every pointer came out NULL.
+        final long a = address;
+        return new Pointer() { { this.address = a; } };
     }
 }

@@ -1,0 +1,858 @@
+package io.dltrain.runtime.backend.cuda;
+
+import io.dltrain.runtime.backend.Activation;
+import io.dltrain.runtime.backend.Backend;
+import io.dltrain.runtime.backend.BackendUnavailableException;
+import io.dltrain.runtime.backend.ConvParams;
+import io.dltrain.runtime.backend.LossKind;
+import io.dltrain.runtime.backend.MemoryStats;
+import io.dltrain.runtime.backend.OptimizerHyper;
+import io.dltrain.runtime.backend.PoolParams;
+import io.dltrain.runtime.tensor.DType;
+import io.dltrain.runtime.tensor.Device;
+import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.tensor.Tensor;
+import org.bytedeco.cuda.cublas.cublasContext;
+import org.bytedeco.cuda.cudart.CUevent_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.cuda.cudnn.cudnnContext;
+import org.bytedeco.cuda.global.cublas;
+import org.bytedeco.cuda.global.cudart;
+import org.bytedeco.cuda.global.cudnn;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.SizeTPointer;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import static io.dltrain.runtime.backend.cuda.CudaLibraries.human;
+
+/**
+ * The CUDA backend: every {@link Backend} op on one GPU, queued on one non-blocking compute stream.
+ * <ul>
+ *   <li>Memory: {@link CachingAllocator} over cudaMalloc (stream-ordered reuse on the compute stream).</li>
+ *   <li>Copies: cudaMemcpyAsync through {@link PinnedStaging} (so they are truly asynchronous); {@link #toHost} and
+ *       {@link #item} synchronise the stream; {@link #copyBlocks} is cudaMemcpy2DAsync.</li>
+ *   <li>GEMM: cuBLAS sgemm on row-major data through the transpose identity C^T = B^T A^T; FP32 math unless the
+ *       {@code tf32} switch is on (CUBLAS_TF32_TENSOR_OP_MATH).</li>
+ *   <li>Convolution, pooling, batch norm, softmax, and the activations cuDNN implements with our semantics:
+ *       {@link CudnnOps}. Everything else: our PTX kernels (kernels/src/main/cuda) through {@link PtxKernels}, with
+ *       host scalars computed as the CPU backend computes them ({@link CudaOptim}).</li>
+ *   <li>A second stream for copies: {@link #prefetchFromHost} overlaps the next batch's upload with compute.</li>
+ * </ul>
+ * Argument checks carry the CPU backend's messages where it has them. Label ranges are NOT checked on the device
+ * (that would need a host synchronisation per step); the CPU backend checks them.
+ *
+ * <p>The device must be current on the calling thread for CUDA calls; every entry point makes it so
+ * ({@link #enter()}, a thread-local compare in the common case).
+ */
+public final class CudaBackend implements Backend, CudaContext {
+    private static final ThreadLocal<int[]> CURRENT_DEVICE = ThreadLocal.withInitial(() -> new int[] {-1});
+
+    private final int index;
+    private final Device device;
+    private final String name;
+    private final boolean tf32;
+    private final CudaLibraries.DeviceInfo info;
+    private final CudaLibraries.Probe probe;
+
+    private CUstream_st stream, copyStream;
+    private cublasContext cublasHandle;
+    private cudnnContext cudnnHandle;
+    private CachingAllocator allocator;
+    private PinnedStaging staging;
+    /** The PTX launcher; a recording fake in {@link #forTesting}. */
+    private KernelLauncher kernels;
+    private CudnnOps cudnnOps;
+    private final FloatPointer alphaBeta = new FloatPointer(2);
+    private boolean closed;
+    /** True only for {@link #forTesting}: no CUDA calls at all (no context, streams, handles). */
+    private final boolean fake;
+
+    /** The backend on device {@code index}, FP32 GEMM math. */
+    public CudaBackend(int index) { this(index, false); }
+
+    /**
+     * @param index CUDA device ordinal
+     * @param tf32  let cuBLAS use TF32 tensor cores for FP32 GEMM (faster on Ampere and later, ~10 bits of mantissa)
+     * @throws BackendUnavailableException when CUDA cannot be used or the device does not exist
+     */
+    public CudaBackend(int index, boolean tf32) {
+        this.probe = CudaLibraries.probe();
+        if (!probe.usable()) throw new BackendUnavailableException("CUDA cannot be used: " + probe.reason());
+        int count = probe.devices().size();
+        if (index < 0 || index >= count) {
+            throw new BackendUnavailableException("cuda:" + index + " does not exist: this machine has " + count + " CUDA device"
+                    + (count == 1 ? " (cuda:0)" : "s (cuda:0 .. cuda:" + (count - 1) + ")"));
+        }
+        this.index = index;
+        this.device = Device.cuda(index);
+        this.name = "cuda:" + index;
+        this.tf32 = tf32;
+        this.info = probe.devices().get(index);
+        this.fake = false;
+        try {
+            Cuda.check(cudart.cudaSetDevice(index), "cudaSetDevice(" + index + ")");
+            CURRENT_DEVICE.get()[0] = index;
+            Cuda.check(cudart.cudaFree((Pointer) null), "creating the CUDA context on " + name);   // cudaFree(0) initialises the context
+            stream = new CUstream_st();
+            Cuda.check(cudart.cudaStreamCreateWithFlags(stream, cudart.cudaStreamNonBlocking), "cudaStreamCreateWithFlags(compute)");
+            copyStream = new CUstream_st();
+            Cuda.check(cudart.cudaStreamCreateWithFlags(copyStream, cudart.cudaStreamNonBlocking), "cudaStreamCreateWithFlags(copy)");
+            cublasContext h = new cublasContext();
+            Cuda.checkCublas(cublas.cublasCreate_v2(h), "cublasCreate");
+            cublasHandle = h;
+            Cuda.checkCublas(cublas.cublasSetStream_v2(h, stream), "cublasSetStream");
+            Cuda.checkCublas(cublas.cublasSetMathMode(h, tf32 ? cublas.CUBLAS_TF32_TENSOR_OP_MATH : cublas.CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+            cudnnContext d = new cudnnContext();
+            Cuda.checkCudnn(cudnn.cudnnCreate(d), "cudnnCreate");
+            cudnnHandle = d;
+            Cuda.checkCudnn(cudnn.cudnnSetStream(d, stream), "cudnnSetStream");
+            allocator = new CachingAllocator(new CudaMemory(), name);
+            staging = new PinnedStaging();
+            kernels = new PtxKernels(this, info.multiprocessors());
+            cudnnOps = new CudnnOps(this, tf32, false); // TF32 convolutions only when the switch allows them
+        } catch (RuntimeException e) {
+            try { close(); } catch (RuntimeException suppressed) { e.addSuppressed(suppressed); }
+            throw e;
+        }
+    }
+
+    /**
+     * A backend that makes no CUDA call: memory comes from {@code memory} and launches go to {@code launcher}, so the
+     * routing of every kernel-backed op (kernel names, argument lists, scratch buffers) is tested on the CPU.
+     * Copies, GEMM and cuDNN ops are unavailable.
+     */
+    static CudaBackend forTesting(KernelLauncher launcher, DeviceMemoryApi memory, int multiprocessors) {
+        return new CudaBackend(launcher, memory, multiprocessors);
+    }
+
+    private CudaBackend(KernelLauncher launcher, DeviceMemoryApi memory, int multiprocessors) {
+        this.index = 0;
+        this.device = Device.cuda(0);
+        this.name = "cuda:0";
+        this.tf32 = false;
+        this.info = new CudaLibraries.DeviceInfo(0, "test double (no GPU)", 0, 0, multiprocessors, memory.memInfo()[1], -1);
+        this.probe = new CudaLibraries.Probe(true, null, "", "", "", "", java.util.List.of(info));
+        this.fake = true;
+        this.allocator = new CachingAllocator(memory, name);
+        this.kernels = launcher;
+    }
+
+    /** cudaMalloc / cudaFree / cudaMemGetInfo for the allocator. */
+    private final class CudaMemory implements DeviceMemoryApi {
+        @Override
+        public long malloc(long bytes) {
+            Pointer p = new Pointer();
+            int st = cudart.cudaMalloc(p, bytes);
+            if (st == cudart.cudaErrorMemoryAllocation) {
+                cudart.cudaGetLastError();   // clear it, so the next check does not report this one
+                return 0;
+            }
+            Cuda.check(st, "cudaMalloc(" + human(bytes) + ") on " + name);
+            return p.address();
+        }
+
+        @Override
+        public void free(long ptr) {
+            Cuda.check(cudart.cudaFree(CudaContext.pointer(ptr)), "cudaFree on " + name);
+        }
+
+        @Override
+        public long[] memInfo() {
+            try (SizeTPointer f = new SizeTPointer(1); SizeTPointer t = new SizeTPointer(1)) {
+                Cuda.check(cudart.cudaMemGetInfo(f, t), "cudaMemGetInfo on " + name);
+                return new long[] {f.get(), t.get()};
+            }
+        }
+    }
+
+    /** Makes this backend's device current on the calling thread (CUDA's current device is per thread). */
+    private void enter() {
+        if (closed) throw new IllegalStateException(name + " backend used after close()");
+        if (fake) return;
+        int[] cur = CURRENT_DEVICE.get();
+        if (cur[0] != index) {
+            Cuda.check(cudart.cudaSetDevice(index), "cudaSetDevice(" + index + ")");
+            cur[0] = index;
+        }
+    }
+
+    // ------------------------------------------------------------ CudaContext
+
+    @Override public int deviceIndex() { return index; }
+    @Override public CUstream_st stream() { return stream; }
+    @Override public cublasContext cublas() { return cublasHandle; }
+    @Override public cudnnContext cudnn() { return cudnnHandle; }
+    @Override public KernelLauncher kernels() { enter(); return kernels; }
+
+    @Override
+    public DeviceBuffer allocate(long bytes, String purpose) {
+        enter();
+        return allocator.allocate(bytes, purpose);
+    }
+
+    /** Whether cuBLAS may use TF32 tensor cores for FP32 GEMM. */
+    public boolean tf32() { return tf32; }
+
+    /**
+     * An explicit-shape launch. Passing the arguments as one Object[] selects
+     * {@link KernelLauncher#launch(String, int, int, int, Object...)}: with loose int arguments the call would also
+     * match {@code launch(String, long, Object...)} and not compile (ambiguous).
+     */
+    private void grid(String kernel, int gridX, int blockX, Object... args) {
+        kernels.launch(kernel, gridX, blockX, 0, args);
+    }
+
+    // ------------------------------------------------------------ checks
+
+    /** Device address of t's first element, checking that t lives on this device. */
+    private long a(Tensor t, String op) {
+        if (t == null) throw new IllegalArgumentException(op + ": a required tensor is null");
+        if (!device.equals(t.device()))
+            throw new IllegalArgumentException(op + ": expected a tensor on " + name + ", got " + t + "; copy it to " + name + " first");
+        return CudaStorage.address(t);
+    }
+
+    /** Address of an FP32 tensor (the message the CPU backend gives for a wrong dtype). */
+    private long f(Tensor t, String op) {
+        if (t != null && t.dtype() != DType.FP32)
+            throw new IllegalArgumentException(op + ": expected an FP32 tensor on " + name + ", got " + t);
+        return a(t, op);
+    }
+
+    private long i(Tensor t, String op) {
+        if (t != null && t.dtype() != DType.INT32)
+            throw new IllegalArgumentException(op + ": expected an INT32 tensor on " + name + ", got " + t);
+        return a(t, op);
+    }
+
+    private static void sameSize(Tensor a, Tensor b, String op) {
+        if (a.numel() != b.numel())
+            throw new IllegalArgumentException(op + ": sizes differ: " + a.shape() + " vs " + b.shape());
+    }
+
+    // ------------------------------------------------------------ identity and memory
+
+    @Override public String name() { return name; }
+
+    @Override public Device device() { return device; }
+
+    @Override
+    public Map<String, Object> describe() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("device", name);
+        m.put("name", info.name());
+        m.put("compute_capability", info.computeCapability());
+        m.put("multiprocessors", info.multiprocessors());
+        m.put("memory_total_bytes", info.totalBytes());
+        m.put("driver_cuda", probe.driverVersion());
+        m.put("runtime_cuda", probe.runtimeVersion());
+        m.put("cublas", probe.cublasVersion());
+        m.put("cudnn", probe.cudnnVersion());
+        m.put("gemm", "cuBLAS sgemm" + (tf32 ? " (TF32 tensor cores)" : " (FP32)"));
+        MemoryStats s = memoryStats();
+        m.put("memory_in_use_bytes", s.inUseBytes());
+        m.put("memory_reserved_bytes", s.reservedBytes());
+        m.put("memory_peak_bytes", s.peakBytes());
+        return m;
+    }
+
+    @Override
+    public MemoryStats memoryStats() { return allocator == null ? MemoryStats.NONE : allocator.stats(); }
+
+    /** Returns the allocator's cached free blocks to the driver. */
+    public void emptyCache() {
+        enter();
+        allocator.emptyCache();
+    }
+
+    @Override
+    public Tensor empty(Shape shape, DType dtype) {
+        enter();
+        if (dtype != DType.FP32 && dtype != DType.INT32)
+            throw new UnsupportedOperationException("the CUDA backend stores FP32 and INT32 tensors; " + dtype + " is not supported yet");
+        long n = shape.numel();
+        DeviceBuffer b = allocator.allocate(n * dtype.bytes(), "tensor " + shape + " " + dtype);
+        return new Tensor(this, new CudaStorage(b, n, dtype), shape);
+    }
+
+    @Override
+    public void fill(Tensor t, float value) {
+        enter();
+        long n = t.numel();
+        if (t.dtype() == DType.INT32) kernels.launch("fill_i32", n, i(t, "fill"), (int) value, n);
+        else kernels.launch("fill_f32", n, f(t, "fill"), value, n);
+    }
+
+    private void checkHost(int length, int offset, long n, String op) {
+        if (offset < 0 || (long) offset + n > length)
+            throw new IllegalArgumentException(op + ": needs " + n + " values from offset " + offset + " of a host array of " + length);
+    }
+
+    @Override
+    public void copyFromHost(float[] src, int srcOffset, Tensor dst) {
+        enter();
+        long d = f(dst, "copyFromHost"), n = dst.numel();
+        checkHost(src.length, srcOffset, n, "copyFromHost");
+        if (n == 0) return;
+        synchronized (staging) {
+            PinnedStaging.Slot s = staging.acquire(4 * n);
+            s.floats(n).put(src, srcOffset, (int) n);
+            upload(s, d, 4 * n, stream, "copyFromHost " + dst.shape());
+        }
+    }
+
+    @Override
+    public void copyFromHost(int[] src, int srcOffset, Tensor dst) {
+        enter();
+        long d = i(dst, "copyFromHost"), n = dst.numel();
+        checkHost(src.length, srcOffset, n, "copyFromHost");
+        if (n == 0) return;
+        synchronized (staging) {
+            PinnedStaging.Slot s = staging.acquire(4 * n);
+            s.ints(n).put(src, srcOffset, (int) n);
+            upload(s, d, 4 * n, stream, "copyFromHost " + dst.shape());
+        }
+    }
+
+    private void upload(PinnedStaging.Slot s, long dst, long bytes, CUstream_st on, String what) {
+        Cuda.check(cudart.cudaMemcpyAsync(CudaContext.pointer(dst), s.pointer(), bytes, cudart.cudaMemcpyHostToDevice, on),
+                "cudaMemcpyAsync(" + what + ", " + human(bytes) + ")");
+        s.recordOn(on);
+    }
+
+    /** Queues a device-to-host copy into a staging slot and waits for the stream. */
+    private PinnedStaging.Slot download(long src, long bytes, String what) {
+        PinnedStaging.Slot s = staging.acquire(bytes);
+        Cuda.check(cudart.cudaMemcpyAsync(s.pointer(), CudaContext.pointer(src), bytes, cudart.cudaMemcpyDeviceToHost, stream),
+                "cudaMemcpyAsync(" + what + ", " + human(bytes) + ")");
+        Cuda.check(cudart.cudaStreamSynchronize(stream), "cudaStreamSynchronize after " + what
+                + " (an error here usually comes from an earlier kernel)");
+        return s;
+    }
+
+    @Override
+    public void toHost(Tensor src, float[] dst) {
+        enter();
+        long a = f(src, "toHost"), n = src.numel();
+        if (dst.length < n) throw new IllegalArgumentException("toHost: host array of " + dst.length + " is shorter than " + src.shape());
+        if (n == 0) return;
+        synchronized (staging) { download(a, 4 * n, "toHost " + src.shape()).floats(n).get(dst, 0, (int) n); }
+    }
+
+    @Override
+    public void toHost(Tensor src, int[] dst) {
+        enter();
+        long a = i(src, "toHost"), n = src.numel();
+        if (dst.length < n) throw new IllegalArgumentException("toHost: host array of " + dst.length + " is shorter than " + src.shape());
+        if (n == 0) return;
+        synchronized (staging) { download(a, 4 * n, "toHost " + src.shape()).ints(n).get(dst, 0, (int) n); }
+    }
+
+    @Override
+    public float item(Tensor scalar) {
+        enter();
+        long a = f(scalar, "item");
+        if (scalar.numel() < 1) throw new IllegalArgumentException("item: tensor " + scalar.shape() + " is empty");
+        synchronized (staging) { return download(a, 4, "item").floats(1).get(0); }
+    }
+
+    @Override
+    public void copy(Tensor src, Tensor dst) {
+        enter();
+        sameSize(src, dst, "copy");
+        if (src.dtype() != dst.dtype()) throw new IllegalArgumentException("copy: dtypes differ: " + src.dtype() + " vs " + dst.dtype());
+        long bytes = src.numel() * src.dtype().bytes();
+        if (bytes == 0) return;
+        Cuda.check(cudart.cudaMemcpyAsync(CudaContext.pointer(a(dst, "copy")), CudaContext.pointer(a(src, "copy")), bytes,
+                cudart.cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync(copy " + src.shape() + ")");
+    }
+
+    @Override
+    public void copyBlocks(Tensor src, long srcOffset, long srcStride, Tensor dst, long dstOffset, long dstStride, long blockLen, int count) {
+        enter();
+        long s = f(src, "copyBlocks"), d = f(dst, "copyBlocks");
+        if (count <= 0 || blockLen <= 0) return;
+        if (srcOffset < 0 || dstOffset < 0 || (count - 1) * srcStride + srcOffset + blockLen > src.numel()
+                || (count - 1) * dstStride + dstOffset + blockLen > dst.numel())
+            throw new IllegalArgumentException("copyBlocks: blocks exceed the tensors (" + src.shape() + " -> " + dst.shape() + ")");
+        long width = 4 * blockLen;
+        Pointer sp = CudaContext.pointer(s + 4 * srcOffset), dp = CudaContext.pointer(d + 4 * dstOffset);
+        if (count == 1) {
+            Cuda.check(cudart.cudaMemcpyAsync(dp, sp, width, cudart.cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync(copyBlocks)");
+        } else if (srcStride >= blockLen && dstStride >= blockLen) {
+            Cuda.check(cudart.cudaMemcpy2DAsync(dp, 4 * dstStride, sp, 4 * srcStride, width, count, cudart.cudaMemcpyDeviceToDevice, stream),
+                    "cudaMemcpy2DAsync(copyBlocks " + count + " x " + blockLen + " from " + src.shape() + " to " + dst.shape() + ")");
+        } else {
+            // Overlapping rows (stride < block): cudaMemcpy2D rejects a pitch below the width; copy row by row in order, as the CPU does.
+            for (int b = 0; b < count; b++) {
+                Cuda.check(cudart.cudaMemcpyAsync(CudaContext.pointer(d + 4 * (dstOffset + b * dstStride)),
+                        CudaContext.pointer(s + 4 * (srcOffset + b * srcStride)), width, cudart.cudaMemcpyDeviceToDevice, stream),
+                        "cudaMemcpyAsync(copyBlocks row " + b + ")");
+            }
+        }
+    }
+
+    @Override
+    public void synchronize() {
+        enter();
+        Cuda.check(cudart.cudaStreamSynchronize(stream), "cudaStreamSynchronize(" + name + ")");
+    }
+
+    // ------------------------------------------------------------ prefetch on the copy stream
+
+    /**
+     * A host-to-device copy queued on the copy stream; {@link #await()} makes the compute stream wait for it. Until
+     * then, compute queued on the compute stream runs concurrently with the copy.
+     */
+    public final class Prefetch {
+        private CUevent_st done;
+
+        private Prefetch(CUevent_st done) { this.done = done; }
+
+        /** Orders all compute queued from now on after the copy. Idempotent. */
+        public void await() {
+            if (done == null) return;
+            enter();
+            try {
+                Cuda.check(cudart.cudaStreamWaitEvent(stream, done, 0), "cudaStreamWaitEvent(prefetch)");
+            } finally {
+                Cuda.check(cudart.cudaEventDestroy(done), "cudaEventDestroy(prefetch)");
+                done = null;
+            }
+        }
+    }
+
+    /**
+     * Copies {@code dst.numel()} floats from {@code src[srcOffset...]} into dst on the copy stream, so the upload
+     * overlaps compute. Safe for any dst: the copy first waits for the compute already queued (which may still be
+     * using dst's memory, as the allocator reuses blocks in stream order), so it overlaps the compute queued AFTER
+     * this call; call it for batch k+1 before queuing the work of batch k, then {@link Prefetch#await()} before
+     * using dst.
+     */
+    public Prefetch prefetchFromHost(float[] src, int srcOffset, Tensor dst) {
+        enter();
+        long d = f(dst, "prefetchFromHost"), n = dst.numel();
+        checkHost(src.length, srcOffset, n, "prefetchFromHost");
+        return prefetch(d, n, dst.shape(), slot -> slot.floats(n).put(src, srcOffset, (int) n));
+    }
+
+    /** {@link #prefetchFromHost(float[], int, Tensor)} for INT32 tensors (labels). */
+    public Prefetch prefetchFromHost(int[] src, int srcOffset, Tensor dst) {
+        enter();
+        long d = i(dst, "prefetchFromHost"), n = dst.numel();
+        checkHost(src.length, srcOffset, n, "prefetchFromHost");
+        return prefetch(d, n, dst.shape(), slot -> slot.ints(n).put(src, srcOffset, (int) n));
+    }
+
+    private Prefetch prefetch(long dst, long n, Shape shape, java.util.function.Consumer<PinnedStaging.Slot> fill) {
+        CUevent_st before = event(), done = null;
+        try {
+            done = event();
+            Cuda.check(cudart.cudaEventRecord(before, stream), "cudaEventRecord(prefetch: compute so far)");
+            Cuda.check(cudart.cudaStreamWaitEvent(copyStream, before, 0), "cudaStreamWaitEvent(copy stream)");
+            if (n > 0) {
+                synchronized (staging) {
+                    PinnedStaging.Slot s = staging.acquire(4 * n);
+                    fill.accept(s);
+                    upload(s, dst, 4 * n, copyStream, "prefetchFromHost " + shape);
+                }
+            }
+            Cuda.check(cudart.cudaEventRecord(done, copyStream), "cudaEventRecord(prefetch done)");
+        } catch (RuntimeException e) {
+            if (done != null) cudart.cudaEventDestroy(done);
+            throw e;
+        } finally {
+            cudart.cudaEventDestroy(before);   // CUDA releases it once the wait on it has completed
+        }
+        return new Prefetch(done);
+    }
+
+    private static CUevent_st event() {
+        CUevent_st e = new CUevent_st();
+        Cuda.check(cudart.cudaEventCreateWithFlags(e, cudart.cudaEventDisableTiming), "cudaEventCreateWithFlags");
+        return e;
+    }
+
+    // ------------------------------------------------------------ GEMM
+
+    @Override
+    public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Tensor a, long aOffset, int lda,
+                     Tensor b, long bOffset, int ldb, float beta, Tensor c, long cOffset, int ldc) {
+        enter();
+        long A = f(a, "gemm") + 4 * aOffset, B = f(b, "gemm") + 4 * bOffset, C = f(c, "gemm") + 4 * cOffset;
+        if (m == 0 || n == 0) return;
+        // Row-major C (m x n) is column-major C^T (n x m) with the same leading dimension; C^T = op(B)^T op(A)^T,
+        // and a row-major op(X) read as column-major is op(X)^T: so swap A and B, and m and n.
+        synchronized (alphaBeta) {
+            alphaBeta.put(0, alpha).put(1, beta);
+            Cuda.checkCublas(cublas.cublasSgemm_v2(cublasHandle, transB ? cublas.CUBLAS_OP_T : cublas.CUBLAS_OP_N,
+                    transA ? cublas.CUBLAS_OP_T : cublas.CUBLAS_OP_N, n, m, k,
+                    new FloatPointer(alphaBeta), new FloatPointer(CudaContext.pointer(B)), ldb,
+                    new FloatPointer(CudaContext.pointer(A)), lda,
+                    (FloatPointer) new FloatPointer(alphaBeta).position(1), new FloatPointer(CudaContext.pointer(C)), ldc),
+                    "cublasSgemm (row-major m=" + m + " n=" + n + " k=" + k + " transA=" + transA + " transB=" + transB
+                            + " lda=" + lda + " ldb=" + ldb + " ldc=" + ldc + ")");
+        }
+    }
+
+    // ------------------------------------------------------------ element-wise and reductions
+
+    @Override
+    public void add(Tensor a, Tensor b, Tensor y) {
+        enter();
+        sameSize(a, b, "add"); sameSize(a, y, "add");
+        long n = y.numel();
+        kernels.launch("add_f32", n, f(a, "add"), f(b, "add"), f(y, "add"), n);
+    }
+
+    @Override
+    public void mul(Tensor a, Tensor b, Tensor y) {
+        enter();
+        sameSize(a, b, "mul"); sameSize(a, y, "mul");
+        long n = y.numel();
+        kernels.launch("mul_f32", n, f(a, "mul"), f(b, "mul"), f(y, "mul"), n);
+    }
+
+    @Override
+    public void scale(Tensor x, float alpha, Tensor y) {
+        enter();
+        sameSize(x, y, "scale");
+        long n = y.numel();
+        kernels.launch("scale_f32", n, f(x, "scale"), alpha, f(y, "scale"), n);
+    }
+
+    @Override
+    public void axpy(float alpha, Tensor x, Tensor y) {
+        enter();
+        sameSize(x, y, "axpy");
+        long n = y.numel();
+        kernels.launch("axpy_f32", n, alpha, f(x, "axpy"), f(y, "axpy"), n);
+    }
+
+    private static void rank2(Tensor t, String op) {
+        if (t.rank() < 2) throw new IllegalArgumentException(op + ": expected a tensor of rank >= 2 ([N, C, ...]), got " + t.shape());
+    }
+
+    @Override
+    public void addBias(Tensor y, Tensor bias) {
+        enter();
+        rank2(y, "addBias");
+        int C = y.dim(1);
+        long inner = y.shape().sizeFrom(2), n = y.numel();
+        if (bias.numel() != C) throw new IllegalArgumentException("addBias: bias " + bias.shape() + " does not match " + C + " channels of " + y.shape());
+        kernels.launch("add_bias_f32", n, f(y, "addBias"), f(bias, "addBias"), n, C, inner);
+    }
+
+    @Override
+    public void biasGrad(Tensor dy, Tensor dbias, boolean accumulate) {
+        enter();
+        rank2(dy, "biasGrad");
+        int N = dy.dim(0), C = dy.dim(1);
+        long inner = dy.shape().sizeFrom(2);
+        if (dbias.numel() != C) throw new IllegalArgumentException("biasGrad: " + dbias.shape() + " does not match " + C + " channels of " + dy.shape());
+        if (C == 0) return;
+        grid("bias_grad_f32", C, 256, f(dy, "biasGrad"), f(dbias, "biasGrad"), N, C, inner, accumulate ? 1 : 0);
+    }
+
+    private static void scalarOut(Tensor out, String op) {
+        if (out.numel() < 1) throw new IllegalArgumentException(op + ": output must have one element, got " + out.shape());
+    }
+
+    @Override
+    public void sum(Tensor x, float alpha, Tensor out) {
+        enter();
+        scalarOut(out, "sum");
+        grid("sum_f32", 1, 1024, f(x, "sum"), x.numel(), alpha, f(out, "sum"));
+    }
+
+    @Override
+    public void sumSquares(Tensor x, Tensor out, boolean accumulate) {
+        enter();
+        scalarOut(out, "sumSquares");
+        grid("sum_squares_f32", 1, 1024, f(x, "sumSquares"), x.numel(), f(out, "sumSquares"), accumulate ? 1 : 0);
+    }
+
+    @Override
+    public void clipByNorm(Tensor x, Tensor sumSq, float maxNorm) {
+        enter();
+        scalarOut(sumSq, "clipByNorm");
+        long n = x.numel();
+        kernels.launch("clip_by_norm_f32", n, f(x, "clipByNorm"), n, f(sumSq, "clipByNorm"), maxNorm);
+    }
+
+    @Override
+    public void checkFinite(Tensor x, Tensor flag) {
+        enter();
+        scalarOut(flag, "checkFinite");
+        long n = x.numel();
+        kernels.launch("check_finite_f32", n, f(x, "checkFinite"), n, f(flag, "checkFinite"));
+    }
+
+    // ------------------------------------------------------------ activations, softmax
+
+    private static void checkActivation(Activation act) {
+        if (act.kind() == Activation.Kind.SOFTPLUS && (!(act.alpha() > 0f) || Float.isInfinite(act.alpha())))
+            throw new IllegalArgumentException("Softplus: beta must be a positive number, got " + act.alpha());
+    }
+
+    @Override
+    public void activationForward(Activation act, Tensor x, Tensor y) {
+        enter();
+        sameSize(x, y, "activation " + act.kind());
+        checkActivation(act);
+        if (CudnnOps.supports(act)) { cudnnOps.activationForward(act, x, y); return; }
+        long n = y.numel();
+        String op = "activation " + act.kind();
+        kernels.launch("activation_forward_f32", n, act.kind().ordinal(), act.alpha(), f(x, op), f(y, op), n);
+    }
+
+    @Override
+    public void activationBackward(Activation act, Tensor x, Tensor y, Tensor dy, Tensor dx) {
+        enter();
+        String op = "activation " + act.kind() + " backward";
+        sameSize(x, dx, op); sameSize(dy, dx, op); sameSize(y, dx, op);
+        checkActivation(act);
+        if (CudnnOps.supports(act)) { cudnnOps.activationBackward(act, x, y, dy, dx); return; }
+        long n = dx.numel();
+        kernels.launch("activation_backward_f32", n, act.kind().ordinal(), act.alpha(), f(x, op), f(y, op), f(dy, op), f(dx, op), n);
+    }
+
+    @Override
+    public void softmaxForward(Tensor x, Tensor y, boolean log) { enter(); cudnnOps.softmaxForward(x, y, log); }
+
+    @Override
+    public void softmaxBackward(Tensor y, Tensor dy, Tensor dx, boolean log) { enter(); cudnnOps.softmaxBackward(y, dy, dx, log); }
+
+    // ------------------------------------------------------------ convolution, pooling (cuDNN)
+
+    @Override
+    public void convForward(Tensor x, Tensor w, Tensor bias, Tensor y, ConvParams p) { enter(); cudnnOps.convForward(x, w, bias, y, p); }
+
+    @Override
+    public void convBackwardData(Tensor dy, Tensor w, Tensor dx, ConvParams p) { enter(); cudnnOps.convBackwardData(dy, w, dx, p); }
+
+    @Override
+    public void convBackwardFilter(Tensor x, Tensor dy, Tensor dw, ConvParams p, boolean accumulate) {
+        enter();
+        cudnnOps.convBackwardFilter(x, dy, dw, p, accumulate);
+    }
+
+    @Override
+    public void poolForward(Tensor x, Tensor y, PoolParams p) { enter(); cudnnOps.poolForward(x, y, p); }
+
+    @Override
+    public void poolBackward(Tensor x, Tensor y, Tensor dy, Tensor dx, PoolParams p) { enter(); cudnnOps.poolBackward(x, y, dy, dx, p); }
+
+    @Override
+    public void adaptiveAvgPoolForward(Tensor x, Tensor y) {
+        enter();
+        if (x.rank() != 4 || y.rank() != 4 || x.dim(0) != y.dim(0) || x.dim(1) != y.dim(1))
+            throw new IllegalArgumentException("adaptiveAvgPoolForward: expected x [N, C, H, W] and y [N, C, outH, outW], got " + x.shape() + ", " + y.shape());
+        int nc = x.dim(0) * x.dim(1);
+        kernels.launch("adaptive_avg_pool_forward_f32", y.numel(), f(x, "adaptiveAvgPoolForward"), f(y, "adaptiveAvgPoolForward"),
+                nc, x.dim(2), x.dim(3), y.dim(2), y.dim(3));
+    }
+
+    @Override
+    public void adaptiveAvgPoolBackward(Tensor dy, Tensor dx) {
+        enter();
+        if (dx.rank() != 4 || dy.rank() != 4 || dx.dim(0) != dy.dim(0) || dx.dim(1) != dy.dim(1))
+            throw new IllegalArgumentException("adaptiveAvgPoolBackward: expected dy [N, C, outH, outW] and dx [N, C, H, W], got " + dy.shape() + ", " + dx.shape());
+        int nc = dx.dim(0) * dx.dim(1);
+        kernels.launch("adaptive_avg_pool_backward_f32", dx.numel(), f(dy, "adaptiveAvgPoolBackward"), f(dx, "adaptiveAvgPoolBackward"),
+                nc, dx.dim(2), dx.dim(3), dy.dim(2), dy.dim(3));
+    }
+
+    // ------------------------------------------------------------ batch norm (cuDNN), dropout
+
+    @Override
+    public void batchNormForwardTraining(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+                                         float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveInvStd) {
+        enter();
+        cudnnOps.batchNormForwardTraining(x, gamma, beta, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd);
+    }
+
+    @Override
+    public void batchNormForwardInference(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, float eps, Tensor y) {
+        enter();
+        cudnnOps.batchNormForwardInference(x, gamma, beta, runningMean, runningVar, eps, y);
+    }
+
+    @Override
+    public void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
+                                  Tensor dx, Tensor dgamma, Tensor dbeta, boolean accumulate) {
+        enter();
+        cudnnOps.batchNormBackward(x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta, accumulate);
+    }
+
+    @Override
+    public void dropoutForward(Tensor x, Tensor y, Tensor mask, float p, long seed) {
+        enter();
+        sameSize(x, y, "dropout"); sameSize(x, mask, "dropout mask");
+        if (!(p >= 0f && p <= 1f)) throw new IllegalArgumentException("dropout: p must be in [0, 1], got " + p);
+        long n = x.numel();
+        kernels.launch("dropout_forward_f32", n, f(x, "dropout"), f(y, "dropout"), f(mask, "dropout"), p, seed, n);
+    }
+
+    // ------------------------------------------------------------ losses, metrics
+
+    /** Checks logits [N, C] and INT32 labels [N] (ranges are not checked on the device); returns {N, C}. */
+    private static int[] checkLabels(Tensor logits, Tensor labels, String op) {
+        if (logits.rank() != 2)
+            throw new IllegalArgumentException(op + ": expected logits [N, C], got " + logits.shape());
+        int N = logits.dim(0), C = logits.dim(1);
+        if (labels.dtype() != DType.INT32)
+            throw new IllegalArgumentException(op + ": labels must be INT32 class indices, got " + labels.dtype() + " " + labels.shape());
+        if (labels.numel() != N)
+            throw new IllegalArgumentException(op + ": labels " + labels.shape() + " do not match the " + N + " rows of logits " + logits.shape());
+        return new int[] {N, C};
+    }
+
+    private static void checkSmoothing(float eps, String op) {
+        if (!(eps >= 0f && eps <= 1f)) throw new IllegalArgumentException(op + ": label smoothing must be in [0, 1], got " + eps);
+    }
+
+    @Override
+    public void crossEntropyForward(Tensor logits, Tensor labels, float ls, Tensor probs, Tensor loss) {
+        enter();
+        String op = "crossEntropy";
+        checkSmoothing(ls, op);
+        int[] nc = checkLabels(logits, labels, op);
+        int N = nc[0], C = nc[1];
+        sameSize(logits, probs, op);
+        scalarOut(loss, op);
+        long x = f(logits, op), l = i(labels, op), p = f(probs, op), out = f(loss, op);
+        if (N == 0) { kernels.launch("fill_f32", 1, out, Float.NaN, 1L); return; }   // PyTorch: mean over no rows is NaN
+        // The scratch goes back to the cache once the sum is queued: later work on this stream runs after the sum.
+        try (DeviceBuffer rowLoss = allocator.allocate(4L * N, "cross-entropy row losses [" + N + "]")) {
+            grid("cross_entropy_forward_f32", N, 256, x, l, N, C, ls, p, rowLoss.address());
+            grid("sum_f32", 1, 1024, rowLoss.address(), (long) N, 1f / N, out);
+        }
+    }
+
+    @Override
+    public void crossEntropyBackward(Tensor probs, Tensor labels, float ls, Tensor dloss, Tensor dlogits) {
+        enter();
+        String op = "crossEntropy backward";
+        checkSmoothing(ls, op);
+        int[] nc = checkLabels(probs, labels, op);
+        int N = nc[0], C = nc[1];
+        sameSize(probs, dlogits, op);
+        scalarOut(dloss, op);
+        kernels.launch("cross_entropy_backward_f32", (long) N * C, f(probs, op), i(labels, op), N, C, ls, f(dloss, op), f(dlogits, op));
+    }
+
+    private static void checkPair(Tensor pred, Tensor target, LossKind kind) {
+        if (pred.numel() != target.numel())
+            throw new IllegalArgumentException(kind + " loss: prediction " + pred.shape() + " and target " + target.shape()
+                    + " have different sizes");
+        if (target.dtype() != DType.FP32)
+            throw new IllegalArgumentException(kind + " loss: target must be FP32, got " + target.dtype());
+    }
+
+    @Override
+    public void lossForward(LossKind kind, Tensor pred, Tensor target, Tensor loss) {
+        enter();
+        checkPair(pred, target, kind);
+        String op = kind + " loss";
+        scalarOut(loss, op);
+        long n = pred.numel(), p = f(pred, op), t = f(target, op), out = f(loss, op);
+        if (n == 0) { kernels.launch("fill_f32", 1, out, Float.NaN, 1L); return; }
+        try (DeviceBuffer elem = allocator.allocate(4 * n, op + " element losses [" + n + "]")) {
+            kernels.launch("loss_forward_f32", n, kind.ordinal(), p, t, elem.address(), n);
+            grid("sum_f32", 1, 1024, elem.address(), n, 1f / n, out);
+        }
+    }
+
+    @Override
+    public void lossBackward(LossKind kind, Tensor pred, Tensor target, Tensor dloss, Tensor dpred) {
+        enter();
+        checkPair(pred, target, kind);
+        String op = kind + " loss backward";
+        sameSize(pred, dpred, op);
+        scalarOut(dloss, op);
+        long n = pred.numel();
+        kernels.launch("loss_backward_f32", n, kind.ordinal(), f(pred, op), f(target, op), f(dloss, op), f(dpred, op), n);
+    }
+
+    @Override
+    public void countTopK(Tensor logits, Tensor labels, int k, Tensor count) {
+        enter();
+        String op = "countTopK";
+        if (k < 1) throw new IllegalArgumentException(op + ": k must be >= 1, got " + k);
+        int[] nc = checkLabels(logits, labels, op);
+        if (count.numel() < 1) throw new IllegalArgumentException(op + ": count must have one element, got " + count.shape());
+        kernels.launch("count_topk_f32", nc[0], f(logits, op), i(labels, op), nc[0], nc[1], k, f(count, op));
+    }
+
+    // ------------------------------------------------------------ optimisers
+
+    @Override
+    public void optimizerStep(OptimizerHyper hyper, Tensor param, Tensor grad, Tensor[] state, float lr, long step) {
+        enter();
+        String op = "optimizerStep";
+        sameSize(param, grad, "optimizerStep (param vs grad)");
+        if (step < 1) throw new IllegalArgumentException("optimizerStep: step counts updates from 1, got " + step);
+        if (state == null) throw new IllegalArgumentException("optimizerStep: state array is null; pass the optimiser's buffers (may be empty for plain SGD)");
+        String[] need = CudaOptim.requiredState(hyper);
+        long[] addr = new long[Math.max(3, need.length)];
+        for (int s = 0; s < need.length; s++) {
+            if (need[s] == null) continue;
+            if (state.length <= s || state[s] == null)
+                throw new IllegalArgumentException("optimizerStep: missing state[" + s + "] (" + need[s] + ") for param " + param.shape());
+            sameSize(param, state[s], "optimizerStep (" + need[s] + ")");
+            addr[s] = f(state[s], op);
+        }
+        long n = param.numel();
+        CudaOptim.Launch l = CudaOptim.launch(hyper, f(param, op), f(grad, op), addr, n, lr, step);
+        kernels.launch(l.kernel(), n, l.args());
+    }
+
+    // ------------------------------------------------------------ teardown
+
+    /**
+     * Waits for the device, then frees everything this backend holds, in reverse order of creation: cuDNN ops, kernel
+     * modules, pinned buffers, every allocator block (tensors still open become invalid), the cuDNN and cuBLAS handles,
+     * and the streams. Reports the first failure after trying every step.
+     */
+    @Override
+    public void close() {
+        if (closed) return;
+        if (fake) {
+            closed = true;
+            allocator.close();
+            alphaBeta.close();
+            return;
+        }
+        RuntimeException first = null;
+        try { Cuda.check(cudart.cudaSetDevice(index), "cudaSetDevice(" + index + ")"); CURRENT_DEVICE.get()[0] = index; } catch (RuntimeException e) { first = e; }
+        closed = true;
+        Runnable[] steps = {
+                () -> { if (stream != null) Cuda.check(cudart.cudaStreamSynchronize(stream), "cudaStreamSynchronize(compute) at close"); },
+                () -> { if (copyStream != null) Cuda.check(cudart.cudaStreamSynchronize(copyStream), "cudaStreamSynchronize(copy) at close"); },
+                () -> { if (cudnnOps != null) cudnnOps.close(); },
+                () -> { if (kernels instanceof PtxKernels k) k.close(); },
+                () -> { if (staging != null) staging.close(); },
+                () -> { if (allocator != null) allocator.close(); },
+                () -> { if (cudnnHandle != null) Cuda.checkCudnn(cudnn.cudnnDestroy(cudnnHandle), "cudnnDestroy"); },
+                () -> { if (cublasHandle != null) Cuda.checkCublas(cublas.cublasDestroy_v2(cublasHandle), "cublasDestroy"); },
+                () -> { if (copyStream != null && !copyStream.isNull()) Cuda.check(cudart.cudaStreamDestroy(copyStream), "cudaStreamDestroy(copy)"); },
+                () -> { if (stream != null && !stream.isNull()) Cuda.check(cudart.cudaStreamDestroy(stream), "cudaStreamDestroy(compute)"); },
+                alphaBeta::close,
+        };
+        for (Runnable r : steps) {
+            try { r.run(); } catch (RuntimeException e) { if (first == null) first = e; else first.addSuppressed(e); }
+        }
+        cudnnHandle = null;
+        cublasHandle = null;
+        if (first != null) throw first;
+    }
+
+    @Override
+    public String toString() {
+        return "CudaBackend[" + name + " " + info.name() + ", cc " + info.computeCapability() + ", " + human(info.totalBytes()) + "]";
+    }
+}

@@ -1,0 +1,201 @@
+package io.dltrain.runtime.backend.cuda;
+
+import org.bytedeco.cuda.cudart.cudaDeviceProp;
+import org.bytedeco.cuda.global.cublas;
+import org.bytedeco.cuda.global.cudart;
+import org.bytedeco.cuda.global.cudnn;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.SizeTPointer;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Loads the JavaCPP CUDA bindings (cudart, which also carries the driver API, then cuBLAS and cuDNN) once, lazily,
+ * and answers whether CUDA is usable here: a {@link Probe} with either the one-line reason it is not (no driver,
+ * a library missing from the library path, a driver older than the runtime, no device) or the versions and devices.
+ *
+ * <p>JavaCPP loads a JNI wrapper ({@code libjnicudart.so}) that links against {@code libcuda.so.1} and
+ * {@code libcudart.so.13}; when one is missing the JVM reports "no jnicudart in java.library.path" and hides the real
+ * culprit in the cause chain ("libcuda.so.1: cannot open shared object file"). {@link #reasonFromLinkError} digs it
+ * out. A failed class initialiser cannot be retried in the same JVM (later touches throw NoClassDefFoundError without
+ * the original cause), so the first outcome is cached for the life of the process.
+ */
+public final class CudaLibraries {
+    private CudaLibraries() {}
+
+    /** What the driver reports for one device. {@code freeBytes} is -1 when memory was not queried. */
+    public record DeviceInfo(int index, String name, int ccMajor, int ccMinor, int multiprocessors,
+                             long totalBytes, long freeBytes) {
+        public String computeCapability() { return ccMajor + "." + ccMinor; }
+    }
+
+    /**
+     * The outcome of probing: {@code usable} with versions and devices, or not, with {@code reason} (one line).
+     * Versions are human strings ("13.1", "9.19.0"); empty where unknown.
+     */
+    public record Probe(boolean usable, String reason, String driverVersion, String runtimeVersion,
+                        String cublasVersion, String cudnnVersion, List<DeviceInfo> devices) {
+        static Probe unusable(String reason) { return new Probe(false, reason, "", "", "", "", List.of()); }
+    }
+
+    private static final Object LOCK = new Object();
+    private static String loadFailure;      // guarded by LOCK; null until a load was tried, "" when it succeeded
+    private static Probe cachedProbe;       // the probe without per-device free memory
+
+    /** The advice every "library not found" message ends with. */
+    static final String PATH_ADVICE = "put the CUDA 13 and cuDNN 9 libraries on LD_LIBRARY_PATH "
+            + "(or point -Dorg.bytedeco.javacpp.platform.preloadpath at their directory)";
+
+    private static final Pattern MISSING_LIB = Pattern.compile("(lib[A-Za-z0-9_+\\-]+\\.so(?:\\.[0-9]+)*): cannot open shared object file");
+
+    /**
+     * The one-line reason behind a failure to load the bindings, found in the throwable's cause chain (and suppressed
+     * exceptions): a missing {@code libcuda.so.1} means no NVIDIA driver; a missing CUDA or cuDNN library is named.
+     */
+    public static String reasonFromLinkError(Throwable t) {
+        List<String> messages = new ArrayList<>();
+        collect(t, messages, 0);
+        for (String m : messages) {
+            Matcher mm = MISSING_LIB.matcher(m);
+            if (mm.find()) return reasonForMissing(mm.group(1));
+        }
+        String first = messages.isEmpty() ? t.getClass().getName() : messages.get(0);
+        return "the CUDA bindings could not be loaded (" + first + "); " + PATH_ADVICE;
+    }
+
+    /** The message for a shared library the dynamic loader could not find. */
+    static String reasonForMissing(String lib) {
+        if (lib.startsWith("libcuda.so")) {
+            return "no NVIDIA driver found (" + lib + " is not on the library path; install the NVIDIA driver, "
+                    + "or in a container run with --gpus all)";
+        }
+        String what = lib.startsWith("libcudnn") ? "cuDNN 9" : lib.startsWith("libcublas") ? "cuBLAS (CUDA 13)"
+                : lib.startsWith("libcudart") ? "the CUDA 13 runtime" : "a CUDA library";
+        return lib + " (" + what + ") not found: " + PATH_ADVICE;
+    }
+
+    private static void collect(Throwable t, List<String> out, int depth) {
+        if (t == null || depth > 16) return;
+        if (t.getMessage() != null) out.add(t.getMessage());
+        for (Throwable s : t.getSuppressed()) collect(s, out, depth + 1);
+        if (t.getCause() != t) collect(t.getCause(), out, depth + 1);
+    }
+
+    /**
+     * Loads cudart, cuBLAS and cuDNN once. Returns null when all three loaded, else the one-line reason
+     * (the same reason on every later call).
+     */
+    public static String load() {
+        synchronized (LOCK) {
+            if (loadFailure == null) loadFailure = tryLoad();
+            return loadFailure.isEmpty() ? null : loadFailure;
+        }
+    }
+
+    private static String tryLoad() {
+        for (Class<?> c : new Class<?>[] {cudart.class, cublas.class, cudnn.class}) {
+            try {
+                Loader.load(c);
+            } catch (LinkageError e) {
+                // UnsatisfiedLinkError (a library missing), NoClassDefFoundError / ExceptionInInitializerError (a class
+                // whose initialiser already failed), or another linkage problem: all explained from the cause chain.
+                return reasonFromLinkError(e);
+            } catch (RuntimeException e) {
+                // JavaCPP wraps some loader failures (for example an unwritable cache directory).
+                return "the CUDA bindings could not be loaded: " + e + "; " + PATH_ADVICE;
+            }
+        }
+        return "";
+    }
+
+    /** The probe without per-device free memory (cheap: creates no CUDA context). Cached after the first call. */
+    public static Probe probe() {
+        synchronized (LOCK) {
+            if (cachedProbe == null) cachedProbe = probe(false);
+            return cachedProbe;
+        }
+    }
+
+    /**
+     * Probes the driver and devices. With {@code withFreeMemory} each device's free memory is read too, which
+     * creates a CUDA context on every device (hundreds of MiB each), so only {@code dl-train info} asks for it.
+     */
+    public static Probe probe(boolean withFreeMemory) {
+        String why = load();
+        if (why != null) return Probe.unusable(why);
+        int[] v = new int[1];
+        int driver = cudart.cudaDriverGetVersion(v) == cudart.cudaSuccess ? v[0] : 0;
+        int runtime = cudart.cudaRuntimeGetVersion(v) == cudart.cudaSuccess ? v[0] : 0;
+        if (driver == 0) return Probe.unusable("the NVIDIA driver is loaded but reports no CUDA version (is the kernel module loaded? try nvidia-smi)");
+        String dv = cudaVersion(driver), rv = cudaVersion(runtime);
+        int[] count = new int[1];
+        int st = cudart.cudaGetDeviceCount(count);
+        String countProblem = deviceCountProblem(st, count[0], dv, rv, () -> Cuda.errorName(st) + " (" + Cuda.errorString(st) + ")");
+        if (countProblem != null) return Probe.unusable(countProblem);
+        List<DeviceInfo> devices = new ArrayList<>();
+        for (int i = 0; i < count[0]; i++) {
+            try (cudaDeviceProp p = new cudaDeviceProp()) {
+                Cuda.check(cudart.cudaGetDeviceProperties(p, i), "cudaGetDeviceProperties(" + i + ")");
+                long free = -1;
+                if (withFreeMemory) {
+                    Cuda.check(cudart.cudaSetDevice(i), "cudaSetDevice(" + i + ")");
+                    try (SizeTPointer f = new SizeTPointer(1); SizeTPointer t = new SizeTPointer(1)) {
+                        Cuda.check(cudart.cudaMemGetInfo(f, t), "cudaMemGetInfo on device " + i);
+                        free = f.get();
+                    }
+                }
+                devices.add(new DeviceInfo(i, p.name().getString().trim(), p.major(), p.minor(), p.multiProcessorCount(),
+                        p.totalGlobalMem(), free));
+            }
+        }
+        int[] maj = new int[1], min = new int[1], pat = new int[1];
+        String cublasV = cublas.cublasGetProperty(cudart.MAJOR_VERSION, maj) == cublas.CUBLAS_STATUS_SUCCESS
+                && cublas.cublasGetProperty(cudart.MINOR_VERSION, min) == cublas.CUBLAS_STATUS_SUCCESS
+                && cublas.cublasGetProperty(cudart.PATCH_LEVEL, pat) == cublas.CUBLAS_STATUS_SUCCESS
+                ? maj[0] + "." + min[0] + "." + pat[0] : "";
+        return new Probe(true, null, dv, rv, cublasV, cudnnVersion(cudnn.cudnnGetVersion()), List.copyOf(devices));
+    }
+
+    /**
+     * Why cudaGetDeviceCount's answer makes CUDA unusable, or null when there are devices. Only the status decides a
+     * too-old driver: CUDA's minor-version compatibility lets a 13.0 driver run a 13.1 runtime.
+     */
+    static String deviceCountProblem(int status, int count, String driverVersion, String runtimeVersion,
+                                     java.util.function.Supplier<String> describeStatus) {
+        if (status == cudart.cudaErrorInsufficientDriver) {
+            return "the NVIDIA driver is too old for this CUDA runtime (cudaErrorInsufficientDriver): driver supports CUDA "
+                    + driverVersion + ", runtime is CUDA " + runtimeVersion + "; update the NVIDIA driver";
+        }
+        if (status == cudart.cudaErrorNoDevice || (status == cudart.cudaSuccess && count == 0)) {
+            return "no CUDA device found (driver CUDA " + driverVersion + "; check nvidia-smi and CUDA_VISIBLE_DEVICES)";
+        }
+        if (status != cudart.cudaSuccess) return "cudaGetDeviceCount failed: " + describeStatus.get();
+        return null;
+    }
+
+    /** CUDA encodes versions as 1000 * major + 10 * minor (13010 -> "13.1"). */
+    static String cudaVersion(int v) {
+        return v <= 0 ? "unknown" : (v / 1000) + "." + (v % 1000) / 10;
+    }
+
+    /** cuDNN 9 encodes its version as 10000 * major + 100 * minor + patch (91900 -> "9.19.0"). */
+    static String cudnnVersion(long v) {
+        if (v <= 0) return "unknown";
+        if (v >= 90000) return (v / 10000) + "." + (v % 10000) / 100 + "." + v % 100;
+        return (v / 1000) + "." + (v % 1000) / 100 + "." + v % 100;   // cuDNN 8 and older: 1000 * major + 100 * minor + patch
+    }
+
+    /** A byte count for people: "1.50 GiB". */
+    public static String human(long bytes) {
+        if (bytes < 0) return "unknown";
+        String[] units = {"B", "KiB", "MiB", "GiB", "TiB"};
+        double v = bytes;
+        int u = 0;
+        while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+        return u == 0 ? bytes + " B" : String.format(Locale.ROOT, "%.2f %s", v, units[u]);
+    }
+}

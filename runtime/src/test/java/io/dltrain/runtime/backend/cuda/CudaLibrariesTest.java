@@ -1,0 +1,130 @@
+package io.dltrain.runtime.backend.cuda;
+
+import io.dltrain.runtime.backend.Backend;
+import io.dltrain.runtime.backend.BackendUnavailableException;
+import io.dltrain.runtime.backend.Backends;
+import io.dltrain.runtime.backend.cpu.CpuBackend;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.SymbolLookup;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * Loading the CUDA bindings and explaining failures: the root cause parsed out of JavaCPP's UnsatisfiedLinkError chain,
+ * version formatting, and, on a machine without the NVIDIA driver (like the build machine), the real probe and the
+ * --device choices.
+ */
+class CudaLibrariesTest {
+
+    /** What JavaCPP throws when libjnicudart.so's dependency is missing (shape copied from a real failure). */
+    private static UnsatisfiedLinkError javacppFailure(String missingLib) {
+        UnsatisfiedLinkError root = new UnsatisfiedLinkError("/root/.javacpp/cache/cuda-13.1-9.19-1.5.13-linux-x86_64.jar/org/bytedeco/cuda/"
+                + "linux-x86_64/libjnicudart.so: " + missingLib + ": cannot open shared object file: No such file or directory");
+        UnsatisfiedLinkError top = new UnsatisfiedLinkError("no jnicudart in java.library.path: /usr/java/packages/lib:/usr/lib64:/lib64:/lib:/usr/lib");
+        top.initCause(root);
+        return top;
+    }
+
+    @Test
+    void missingDriverIsReportedAsNoDriver() {
+        String r = CudaLibraries.reasonFromLinkError(javacppFailure("libcuda.so.1"));
+        assertTrue(r.startsWith("no NVIDIA driver found"), r);
+        assertTrue(r.contains("libcuda.so.1"), r);
+    }
+
+    @Test
+    void missingCudaLibrariesAreNamedWithThePathAdvice() {
+        for (String lib : List.of("libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13", "libcudnn.so.9")) {
+            String r = CudaLibraries.reasonFromLinkError(javacppFailure(lib));
+            assertTrue(r.startsWith(lib + " "), r);
+            assertTrue(r.contains("not found"), r);
+            assertTrue(r.contains("LD_LIBRARY_PATH") && r.contains("CUDA 13") && r.contains("cuDNN 9"), r);
+        }
+        assertTrue(CudaLibraries.reasonFromLinkError(javacppFailure("libcudnn.so.9")).contains("(cuDNN 9)"));
+    }
+
+    @Test
+    void causeBehindWrappersAndSuppressedIsFound() {
+        // A later touch of a class whose initialiser failed: NoClassDefFoundError -> ExceptionInInitializerError -> ...
+        ExceptionInInitializerError init = new ExceptionInInitializerError(javacppFailure("libcudnn.so.9"));
+        NoClassDefFoundError ncdf = new NoClassDefFoundError("Could not initialize class org.bytedeco.cuda.global.cudnn");
+        ncdf.initCause(init);
+        assertTrue(CudaLibraries.reasonFromLinkError(ncdf).startsWith("libcudnn.so.9 "));
+        RuntimeException withSuppressed = new RuntimeException("loading failed");
+        withSuppressed.addSuppressed(javacppFailure("libcuda.so.1"));
+        assertTrue(CudaLibraries.reasonFromLinkError(withSuppressed).startsWith("no NVIDIA driver"));
+    }
+
+    @Test
+    void unrecognisedFailureKeepsTheMessage() {
+        String r = CudaLibraries.reasonFromLinkError(new UnsatisfiedLinkError("wrong ELF class: ELFCLASS32"));
+        assertTrue(r.contains("wrong ELF class: ELFCLASS32"), r);
+        assertTrue(r.contains("LD_LIBRARY_PATH"), r);
+    }
+
+    @Test
+    void versionStrings() {
+        assertEquals("13.1", CudaLibraries.cudaVersion(13010));
+        assertEquals("12.4", CudaLibraries.cudaVersion(12040));
+        assertEquals("unknown", CudaLibraries.cudaVersion(0));
+        assertEquals("9.19.0", CudaLibraries.cudnnVersion(91900));
+        assertEquals("9.1.1", CudaLibraries.cudnnVersion(90101));
+        assertEquals("8.9.7", CudaLibraries.cudnnVersion(8907));
+        assertEquals("1.50 GiB", CudaLibraries.human(3L << 29));
+        assertEquals("512 B", CudaLibraries.human(512));
+    }
+
+    @Test
+    void deviceCountOutcomes() {
+        // cudaError_t values from driver_types.h: 0 success, 35 insufficient driver, 100 no device, 999 unknown.
+        String old = CudaLibraries.deviceCountProblem(35, 0, "12.2", "13.1", () -> "x");
+        assertTrue(old.contains("too old") && old.contains("cudaErrorInsufficientDriver"), old);
+        assertTrue(old.contains("driver supports CUDA 12.2") && old.contains("runtime is CUDA 13.1"), old);
+        assertTrue(CudaLibraries.deviceCountProblem(100, 0, "13.1", "13.1", () -> "x").startsWith("no CUDA device found"));
+        assertTrue(CudaLibraries.deviceCountProblem(0, 0, "13.1", "13.1", () -> "x").startsWith("no CUDA device found"));
+        assertEquals("cudaGetDeviceCount failed: cudaErrorUnknown", CudaLibraries.deviceCountProblem(999, 0, "13.1", "13.1", () -> "cudaErrorUnknown"));
+        assertNull(CudaLibraries.deviceCountProblem(0, 2, "13.0", "13.1", () -> "x"), "a 13.0 driver runs a 13.1 runtime");
+    }
+
+    private static boolean driverPresent() {
+        try (Arena arena = Arena.ofConfined()) {
+            SymbolLookup.libraryLookup("libcuda.so.1", arena);
+            return true;
+        } catch (IllegalArgumentException e) {
+            return false;
+        }
+    }
+
+    @Test
+    void withoutTheDriverTheRealProbeSaysSo() {
+        assumeTrue(!driverPresent(), "libcuda.so.1 is present here: this test is for machines without the NVIDIA driver");
+        CudaLibraries.Probe p = CudaLibraries.probe();
+        assertFalse(p.usable());
+        assertTrue(p.reason().startsWith("no NVIDIA driver found (libcuda.so.1"), p.reason());
+        assertTrue(p.devices().isEmpty());
+        assertEquals(p.reason(), CudaLibraries.load(), "later loads report the same first cause");
+        assertEquals(p.reason(), Backends.cudaUnavailableReason());
+    }
+
+    @Test
+    void withoutTheDriverDeviceChoicesBehave() {
+        assumeTrue(!driverPresent(), "libcuda.so.1 is present here: this test is for machines without the NVIDIA driver");
+        for (String d : List.of("cuda", "cuda:0", "cuda:3")) {
+            BackendUnavailableException e = assertThrows(BackendUnavailableException.class, () -> Backends.create(d, 1, m -> fail("no notice for " + d)));
+            assertTrue(e.getMessage().contains("cannot be used: no NVIDIA driver found"), e.getMessage());
+        }
+        assertThrows(BackendUnavailableException.class, () -> new CudaBackend(0));
+        List<String> notices = new ArrayList<>();
+        try (Backend be = Backends.create("auto", 1, notices::add)) {
+            assertInstanceOf(CpuBackend.class, be);
+        }
+        assertEquals(1, notices.size(), notices.toString());
+        assertTrue(notices.get(0).startsWith("no usable GPU: no NVIDIA driver found"), notices.get(0));
+        assertThrows(IllegalArgumentException.class, () -> Backends.create("cuda:x", 1, m -> {}));
+    }
+}
