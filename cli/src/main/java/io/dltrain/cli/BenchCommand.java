@@ -153,6 +153,10 @@ public final class BenchCommand implements Callable<Integer> {
             } catch (DatasetException e) {
                 throw usage(e.getMessage());
             }
+            if (dataset.task() == io.dltrain.runtime.train.Task.REGRESSION || dataset.numClasses() < 2)
+                throw usage("bench times classification steps (cross-entropy on labels); " + data + " is "
+                        + (dataset.task() == io.dltrain.runtime.train.Task.REGRESSION ? "a regression dataset" : "a dataset with " + dataset.numClasses() + " class")
+                        + ": time it with `dl-train --model " + entry.name() + " --data " + data + " ...` and its epoch times instead");
             Shape s = dataset.sampleShape();
             int c = s.dim(0), h = s.rank() > 1 ? s.dim(1) : 1, w = s.rank() > 2 ? s.dim(2) : 1;
             if (imageSize != null && (imageSize != h || imageSize != w))

@@ -13,10 +13,12 @@ import io.dltrain.runtime.data.DataLoader;
 import io.dltrain.runtime.data.Dataset;
 import io.dltrain.runtime.nn.Module;
 import io.dltrain.runtime.nn.loss.CrossEntropyLoss;
+import io.dltrain.runtime.nn.loss.MSELoss;
 import io.dltrain.runtime.tensor.Scope;
 import io.dltrain.runtime.tensor.Shape;
 import io.dltrain.runtime.tensor.Tensor;
 import io.dltrain.runtime.train.EvalResult;
+import io.dltrain.runtime.train.Task;
 import io.dltrain.runtime.train.TrainConfig;
 import io.dltrain.runtime.train.Trainer;
 import picocli.CommandLine.Command;
@@ -40,7 +42,8 @@ import java.util.concurrent.Callable;
  * {@code dl-train eval}: a saved model on a dataset's test split. Loss, top-1 and top-5 come from
  * {@link Trainer#evaluate} (the very numbers training reports); a second pass collects the predictions for
  * per-class accuracy and the confusion matrix (rows: true class, columns: predicted class), printed as a table and
- * written to {@code eval.json} and {@code confusion.png}.
+ * written to {@code eval.json} and {@code confusion.png}. A regression model (csv:target=COLUMN) reports its mean
+ * squared error instead, to {@code eval.json}.
  */
 @Command(name = "eval", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = "Evaluates a trained model on a dataset's test split: loss, top-1/top-5, per-class accuracy, confusion matrix.")
@@ -97,6 +100,13 @@ public final class EvalCommand implements Callable<Integer> {
         if (!shape.equals(expected) && !(shape.rank() == 1 && shape.numel() == expected.numel()))
             throw usage(data + " samples are " + shape + " but the model " + saved.model() + " in " + dir + " was trained on "
                     + expected + " (" + saved.dataset() + "): evaluate it on data like its training set");
+        boolean regression = saved.task() == Task.REGRESSION;
+        if (regression != (test.task() == Task.REGRESSION))
+            throw usage(regression
+                    ? "the model in " + dir + " was trained for regression (target " + saved.classNames() + ") on " + saved.dataset()
+                      + ", but " + data + " is a " + test.task().label() + " dataset: evaluate it on data with the same target, e.g. csv:target=COLUMN"
+                    : data + " is a regression dataset (real-valued targets), but the model in " + dir + " is a classifier trained on "
+                      + saved.dataset() + ": evaluate it on a classification dataset");
         if (test.numClasses() != saved.spec().numClasses())
             throw usage(data + " has " + test.numClasses() + " classes but the model in " + dir + " predicts "
                     + saved.spec().numClasses() + " (it was trained on " + saved.dataset() + ")");
@@ -113,6 +123,7 @@ public final class EvalCommand implements Callable<Integer> {
         try (be; Module model = Loaded.model(spec.commandLine(), be, saved);
              DataLoader loader = new DataLoader(test, null, batchSize, false, false, 0, 1, 4)) {
             Trainer trainer = new Trainer(be, new TrainConfig(1, batchSize, 0.1, "sgd", 0, 0, "constant", 0f, 0f, 0, 0, 0, 0, 1));
+            if (regression) return regression(o, trainer.task(Task.REGRESSION), model, loader, saved, dir, test, outDir);
             EvalResult r = trainer.evaluate(model, loader, new CrossEntropyLoss(0f));
             long[][] cm = confusion(be, model, loader, test.numClasses());
             List<String> names = saved.classNames();
@@ -141,6 +152,27 @@ public final class EvalCommand implements Callable<Integer> {
             o.flush();
             return 0;
         }
+    }
+
+    /** A regression model: the mean squared error on the test split (training's test_mse), to eval.json. No confusion matrix. */
+    private int regression(PrintWriter o, Trainer trainer, Module model, DataLoader loader, SavedModel saved, Path dir, Dataset test, Path outDir) {
+        EvalResult r = trainer.evaluate(model, loader, new MSELoss());
+        o.printf("eval: %s (%s, regression of %s) from %s on %s (%,d samples)%n", saved.model(), saved.spec(),
+                String.join(",", saved.classNames()), dir, test.name(), r.samples());
+        o.printf("test: mse %.5f%n", r.loss());
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("model", saved.model());
+        json.put("trained_on", saved.dataset());
+        json.put("dataset", data);
+        json.put("checkpoint", dir.toAbsolutePath().toString());
+        json.put("task", Task.REGRESSION.label());
+        json.put("samples", r.samples());
+        json.put("loss", RunOutput.finiteOrNull(r.loss()));
+        json.put("mse", RunOutput.finiteOrNull(r.loss()));
+        writeAtomically(outDir, "eval.json", json);
+        o.println("dl-train: wrote " + outDir.resolve("eval.json"));
+        o.flush();
+        return 0;
     }
 
     /** cm[true][predicted] over one pass of the loader, the prediction being the arg-max logit (first on ties). */

@@ -83,6 +83,10 @@ public final class PredictCommand implements Callable<Integer> {
         } catch (IllegalArgumentException | DatasetException e) {
             throw usage(e.getMessage());
         }
+        if (saved.task() == io.dltrain.runtime.train.Task.REGRESSION)
+            throw usage(dir + ": " + saved.model() + " was trained for regression (target " + String.join(",", saved.classNames()) + ") on "
+                    + saved.dataset() + "; predict classifies images. Score it with `dl-train eval --checkpoint " + checkpoint
+                    + " --data csv:target=COLUMN` (its test MSE is test_mse in the run's summary.json)");
         List<Input> inputs = new ArrayList<>();
         for (Path f : files) inputs.addAll(read(f, saved));
         ModelSpec s = saved.spec();

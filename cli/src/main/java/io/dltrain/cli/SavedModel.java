@@ -11,6 +11,7 @@ import io.dltrain.runtime.checkpoint.CheckpointException;
 import io.dltrain.runtime.checkpoint.TrainingState;
 import io.dltrain.runtime.data.Dataset;
 import io.dltrain.runtime.nn.Module;
+import io.dltrain.runtime.train.Task;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -32,8 +33,11 @@ import java.util.Optional;
  *
  * @param mean per-channel normalisation mean of pixels in [0, 1], or null when unknown (no normalisation)
  * @param std  per-channel standard deviation, or null
+ * @param task what the run trained it for (model.json's "task"; classification when absent). A regression model
+ *             has one output ({@code spec.numClasses() == 1}) and its class name is the target column's
  */
-record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<String> classNames, float[] mean, float[] std) {
+record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<String> classNames, float[] mean, float[] std,
+                  Task task) {
     static final String DIR = "model";
     static final String META_FILE = "model.json";
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -44,12 +48,12 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
 
     /** Writes {@code runDir/model/}: the model's weights and model.json, each atomically (temporary file + rename). */
     static Path write(Path runDir, String modelName, String datasetName, ModelSpec spec, Dataset train, Module model) {
-        return write(runDir, modelName, datasetName, spec, train, model, io.dltrain.runtime.train.Task.CLASSIFICATION);
+        return write(runDir, modelName, datasetName, spec, train, model, Task.CLASSIFICATION);
     }
 
     /** As above, recording the model's task ("classification", "reconstruction", ...) in model.json. */
     static Path write(Path runDir, String modelName, String datasetName, ModelSpec spec, Dataset train, Module model,
-                      io.dltrain.runtime.train.Task task) {
+                      Task task) {
         Path dir = runDir.resolve(DIR);
         try {
             Files.createDirectories(dir);
@@ -113,8 +117,11 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
                 for (JsonNode c : req(n, "class_names", meta)) names.add(c.asText());
                 if (names.size() != spec.numClasses())
                     throw new IllegalArgumentException(meta + ": " + names.size() + " class names for " + spec.numClasses() + " classes");
+                Task task = task(n.get("task"), meta);
+                if (task == Task.CLASSIFICATION && spec.numClasses() < 2)
+                    throw new IllegalArgumentException(meta + ": a classification model with " + spec.numClasses() + " class; it needs at least 2");
                 return new SavedModel(dir, req(n, "model", meta).asText(), req(n, "dataset", meta).asText(), spec, names,
-                        floats(n.get("mean")), floats(n.get("std")));
+                        floats(n.get("mean")), floats(n.get("std")), task);
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException(e.getMessage().startsWith(meta.toString()) ? e.getMessage() : meta + ": " + e.getMessage());
             }
@@ -135,7 +142,16 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
         ModelSpec spec = new ModelSpec(shape.dim(0), shape.rank() > 1 ? shape.dim(1) : 1, shape.rank() > 2 ? shape.dim(2) : 1, data.numClasses());
         float[] mean = data instanceof IdxDataset idx ? new float[] {idx.mean()} : null;
         float[] std = data instanceof IdxDataset idx ? new float[] {idx.std()} : null;
-        return new SavedModel(dir, s.model(), s.dataset(), spec, data.classNames(), mean, std);
+        // a checkpoint does not record the task: a regression dataset means a regression model
+        return new SavedModel(dir, s.model(), s.dataset(), spec, data.classNames(), mean, std,
+                data.task() == Task.REGRESSION ? Task.REGRESSION : Task.CLASSIFICATION);
+    }
+
+    /** model.json's "task" ("classification", "reconstruction", "regression"); classification when absent (older files). */
+    private static Task task(JsonNode t, Path meta) {
+        if (t == null || t.isNull()) return Task.CLASSIFICATION;
+        for (Task k : Task.values()) if (k.label().equals(t.asText())) return k;
+        throw new IllegalArgumentException(meta + ": unknown \"task\" '" + t.asText() + "'; expected classification, reconstruction or regression");
     }
 
     private static JsonNode req(JsonNode n, String key, Path f) {

@@ -123,10 +123,10 @@ final class TrainRun {
         } catch (IllegalArgumentException | DatasetException e) {
             throw usage(e.getMessage());
         }
-        Task task = modelEntry.task();
-        if (task != Task.CLASSIFICATION && o.labelSmoothing != 0)
+        Task modelTask = modelEntry.task();
+        if (modelTask != Task.CLASSIFICATION && o.labelSmoothing != 0)
             throw usage("--label-smoothing " + o.labelSmoothing + " applies to classification; " + modelEntry.name() + " is trained for "
-                    + task.label() + " with the MSE loss (drop --label-smoothing)");
+                    + modelTask.label() + " with the MSE loss (drop --label-smoothing)");
         Path outDir = o.out != null ? o.out : Path.of("runs", modelEntry.name() + "-" + dataEntry.name() + "-"
                 + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
         String outProblem = RunOutput.problem(outDir, o.resume != null);
@@ -139,6 +139,9 @@ final class TrainRun {
         } catch (DatasetException e) {
             throw usage(e.getMessage());
         }
+        // The run's task: the model's (classification or reconstruction), unless the dataset has real-valued targets
+        // (csv:target=COLUMN), which makes a classifier a regression model with one output.
+        Task task = runTask(modelEntry, dataEntry, data.train());
         if (data.hasNotice()) out.println("dl-train: notice: " + data.notice());
         Backend be;
         try {
@@ -246,7 +249,7 @@ final class TrainRun {
                 // --- final model for `dl-train eval` / `predict`: <out>/model/{model.safetensors, model.json} ---
                 SavedModel.write(outDir, modelEntry.name(), dataEntry.name(), spec, train, model, task);
                 // ---
-                run.writeSummary(summary(modelEntry, dataEntry, be, model, config, result, test, trainLoader, valLoader));
+                run.writeSummary(summary(modelEntry, task, dataEntry, be, model, config, result, test, trainLoader, valLoader));
                 out.println("dl-train: wrote " + outDir.resolve("metrics.jsonl") + ", " + outDir.resolve("summary.json") + ", "
                         + outDir.resolve(Curves.FILE) + " and " + outDir.resolve(SavedModel.DIR) + "/");
                 out.flush();
@@ -256,6 +259,29 @@ final class TrainRun {
     }
 
     static final String CHECKPOINTS = "checkpoints";
+
+    /**
+     * The task a run trains: a regression dataset turns a classifier into a regression model (one output, MSE); the
+     * contradictions (an autoencoder on regression targets, label smoothing without classes, a classification
+     * dataset with fewer than 2 classes) are usage errors.
+     */
+    private Task runTask(ModelRegistry.Entry model, DatasetRegistry.Entry dataEntry, Dataset train) {
+        Task data = train.task();
+        if (data == Task.REGRESSION) {
+            if (model.task() != Task.CLASSIFICATION)
+                throw usage(model.name() + " is a " + model.task().label() + " model, but " + o.data + " is a regression dataset "
+                        + "(real-valued targets): train a regression model with a classifier such as mlp (it gets 1 output), or "
+                        + "drop target= to read " + dataEntry.name() + " for classification");
+            if (o.labelSmoothing != 0)
+                throw usage("--label-smoothing " + o.labelSmoothing + " applies to classification; " + o.data + " is a regression dataset "
+                        + "trained with the MSE loss (drop --label-smoothing)");
+            return Task.REGRESSION;
+        }
+        if (model.task() == Task.CLASSIFICATION && train.numClasses() < 2)
+            throw usage(train.name() + " has " + train.numClasses() + " class" + (train.numClasses() == 1 ? " (" + train.classNames() + ")" : "es")
+                    + "; a classifier needs at least 2 (for a real-valued column, use target=COLUMN to train a regression model)");
+        return model.task();
+    }
 
     /**
      * The model.safetensors that --init-from names: the file itself, or in a directory: its model.safetensors (a
@@ -389,7 +415,7 @@ final class TrainRun {
         return be.name() + (d.containsKey("threads") ? " (" + d.get("threads") + " threads, " + d.get("gemm") + ")" : "");
     }
 
-    private Map<String, Object> summary(ModelRegistry.Entry model, DatasetRegistry.Entry data, Backend be, Module m,
+    private Map<String, Object> summary(ModelRegistry.Entry model, Task task, DatasetRegistry.Entry data, Backend be, Module m,
                                         TrainConfig config, Trainer.Result result, EvalResult test,
                                         DataLoader trainLoader, DataLoader valLoader) {
         Map<String, Object> s = new LinkedHashMap<>();
@@ -400,9 +426,9 @@ final class TrainRun {
         s.put("epochs_requested", config.epochs());
         s.put("stopped_early", result.stoppedEarly());
         s.put("best_epoch", result.bestEpoch());
-        s.put("task", model.task().label());
-        s.put("metric", model.task().metric());
-        if (!model.task().classifies()) s.put("test_" + model.task().metric(), RunOutput.finiteOrNull(test.loss()));
+        s.put("task", task.label());
+        s.put("metric", task.metric());
+        if (!task.classifies()) s.put("test_" + task.metric(), RunOutput.finiteOrNull(test.loss()));
         s.put("test_loss", RunOutput.finiteOrNull(test.loss()));
         s.put("test_acc", RunOutput.finiteOrNull(test.top1()));
         s.put("test_top5", RunOutput.finiteOrNull(test.top5()));

@@ -2,6 +2,7 @@ package io.dltrain.datasets;
 
 import io.dltrain.runtime.data.Dataset;
 import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.train.Task;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -15,7 +16,6 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.TreeSet;
 
@@ -36,13 +36,11 @@ import java.util.TreeSet;
  * <p>Features are standardised with the training split's per-column mean and population standard deviation
  * (sklearn's StandardScaler: a constant column is only centred), applied to both splits. Samples are [F] vectors.
  *
- * <p>{@link #task()} says whether the data is for classification or regression, for the trainer's task plumbing:
- * for a regression dataset {@link #read} returns 0, {@link #numClasses()} is 1 and the value to predict is
- * {@link #target(int)}.
+ * <p>{@link #task()} says whether the data is for classification or regression (the trainer's {@link Task}): for a
+ * regression dataset {@link #read} returns 0, {@link #numClasses()} is 1 and the value to predict is
+ * {@link #target(int)}, which the trainer fits with the MSE loss.
  */
 public final class CsvDataset implements Dataset {
-    /** What the non-feature column holds. */
-    public enum Task { CLASSIFICATION, REGRESSION }
 
     private final String name;
     private final Task task;
@@ -129,8 +127,8 @@ public final class CsvDataset implements Dataset {
                 new CsvDataset(testName, task, featureNames, classes, xTest, test.labels(yCol, index, trainFile), null, test.rows.size(), mean, std));
     }
 
-    /** Classification or regression. */
-    public Task task() { return task; }
+    /** What the non-feature column holds: class labels ({@link Task#CLASSIFICATION}) or targets ({@link Task#REGRESSION}). */
+    @Override public Task task() { return task; }
 
     /** The feature columns' names, in order. */
     public List<String> featureNames() { return featureNames; }
@@ -141,7 +139,7 @@ public final class CsvDataset implements Dataset {
     public float[] featureStd() { return std.clone(); }
 
     /** The regression target of sample index (raw, not standardised); for a classification dataset, an error. */
-    public float target(int index) {
+    @Override public float target(int index) {
         if (task != Task.REGRESSION) throw new IllegalStateException(name + " is a classification dataset: use read()'s label");
         return targets[index];
     }
@@ -164,7 +162,7 @@ public final class CsvDataset implements Dataset {
         return labels == null ? 0 : labels[index];
     }
 
-    @Override public String toString() { return name + " (" + task.name().toLowerCase(Locale.ROOT) + ", " + size + " x " + numFeatures + ")"; }
+    @Override public String toString() { return name + " (" + task.label() + ", " + size + " x " + numFeatures + ")"; }
 
     /** A parsed file: header and raw fields per row, with each row's line number for messages. */
     private record Table(Path file, List<String> header, List<String[]> rows, List<Integer> lines) {

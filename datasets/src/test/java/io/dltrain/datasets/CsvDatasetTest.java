@@ -53,7 +53,7 @@ class CsvDatasetTest {
         assertEquals(1, test.size());
         assertEquals(List.of("setosa", "versicolor", "virginica"), train.classNames());
         assertEquals(3, train.numClasses());
-        assertEquals(CsvDataset.Task.CLASSIFICATION, ((CsvDataset) train).task());
+        assertEquals(io.dltrain.runtime.train.Task.CLASSIFICATION, ((CsvDataset) train).task());
         double sd = Math.sqrt(3.5);
         float[] x = new float[2];
         int[] labels = {0, 2, 1, 0};
@@ -99,7 +99,7 @@ class CsvDatasetTest {
                 3,70,150
                 """);
         CsvDataset train = (CsvDataset) s.train(), test = (CsvDataset) s.test();
-        assertEquals(CsvDataset.Task.REGRESSION, train.task());
+        assertEquals(io.dltrain.runtime.train.Task.REGRESSION, train.task());
         assertEquals(List.of("rooms", "area, m2"), train.featureNames());
         assertEquals(100.5f, train.target(0));
         assertEquals(210f, train.target(1));

@@ -71,6 +71,8 @@ public final class DataLoader implements AutoCloseable {
     private final int ring;
     private final float[][] xBufs;
     private final int[][] yBufs;
+    /** Regression targets, one ring slot each; null for a classification dataset. */
+    private final float[][] tBufs;
 
     private final LongAdder samplesLoaded = new LongAdder();
     private final LongAdder busyNanos = new LongAdder();
@@ -132,6 +134,7 @@ public final class DataLoader implements AutoCloseable {
         // The only large allocation: the ring, once. Epochs reuse these arrays.
         this.xBufs = new float[ring][(int) batchFloats];
         this.yBufs = new int[ring][batchSize];
+        this.tBufs = ds.task() == io.dltrain.runtime.train.Task.REGRESSION ? new float[ring][batchSize] : null;
     }
 
     public Dataset dataset() { return ds; }
@@ -267,7 +270,7 @@ public final class DataLoader implements AutoCloseable {
                 final int slot = s;
                 // Fresh Batch views per epoch over the same arrays: a stale batch from a cancelled epoch then
                 // releases into its own (dead) Run and cannot free a slot of the current one.
-                batches[s] = new Batch(xBufs[s], yBufs[s], () -> release(slot));
+                batches[s] = new Batch(xBufs[s], yBufs[s], tBufs == null ? null : tBufs[s], () -> release(slot));
                 filled[s] = -1;
                 freeFor[s] = s;
             }
@@ -353,12 +356,26 @@ public final class DataLoader implements AutoCloseable {
                     if (cancelled) return false;
                     int idx = order[start + i];
                     int label;
+                    float target = 0;
                     try {
                         label = ds.read(idx, b.x, i * sampleNumel);
+                        if (b.t != null) target = ds.target(idx);
                     } catch (Throwable t) {
                         fail(k, new RuntimeException(ds.name() + ": reading sample " + idx + " failed (batch " + k
                                 + " of epoch " + epoch + "): " + t, t));
                         return false;
+                    }
+                    if (b.t != null) {
+                        // regression: the label is not used; a non-finite target would turn the loss into NaN
+                        if (!Float.isFinite(target)) {
+                            fail(k, new RuntimeException(ds.name() + ": sample " + idx + " has target " + target
+                                    + ", which is not a finite number (batch " + k + " of epoch " + epoch + ")"));
+                            return false;
+                        }
+                        b.t[i] = target;
+                        b.y[i] = 0;
+                        done++;
+                        continue;
                     }
                     if (label < 0 || label >= numClasses) {
                         fail(k, new RuntimeException(ds.name() + ": sample " + idx + " has label " + label

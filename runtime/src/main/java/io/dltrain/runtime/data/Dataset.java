@@ -1,12 +1,17 @@
 package io.dltrain.runtime.data;
 
 import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.train.Task;
 
 import java.util.List;
 
 /**
  * A finite, indexable set of labelled samples, read into host memory on demand. Implementations must be safe to
  * read from several threads at once (the {@link DataLoader}'s workers do).
+ *
+ * <p>A dataset is for classification (its labels, from {@link #read}) unless {@link #task()} says
+ * {@link Task#REGRESSION}: then each sample has one real-valued target, {@link #target(int)}, {@link #numClasses()}
+ * is 1 (one value to predict) and read's label is ignored.
  */
 public interface Dataset {
     /** Registry name and split, for messages ("fashion-mnist/train"). */
@@ -28,6 +33,17 @@ public interface Dataset {
      * defines) into dst starting at dstOffset, and returns its class label.
      */
     int read(int index, float[] dst, int dstOffset);
+
+    /** What the samples are labelled for: {@link Task#CLASSIFICATION} (the default) or {@link Task#REGRESSION}. */
+    default Task task() { return Task.CLASSIFICATION; }
+
+    /**
+     * The real-valued target of sample {@code index}, for a {@link Task#REGRESSION} dataset (a scalar: one output per
+     * sample); the default, for datasets without targets, throws.
+     */
+    default float target(int index) {
+        throw new UnsupportedOperationException(name() + " is a " + task().label() + " dataset: it has labels, not real-valued targets");
+    }
 
     /**
      * Called by {@link DataLoader#epoch} before an epoch's workers start, so datasets with random augmentation can

@@ -50,8 +50,9 @@ public final class Learner implements AutoCloseable {
     public Learner loss(Loss l) { this.loss = l; this.lossSet = true; return this; }
 
     /**
-     * The task trained (default classification). For reconstruction the target is the input itself and, unless a
-     * loss was set, the loss becomes MSE; {@link #evaluate} then reports the mean loss with NaN accuracies.
+     * The task trained (default classification). For reconstruction the target is the input itself, for regression
+     * the dataset's real-valued targets; unless a loss was set, the loss of both is MSE, and {@link #evaluate} then
+     * reports the mean loss with NaN accuracies.
      */
     public Learner task(Task t) {
         if (t == null) throw new IllegalArgumentException("task must not be null");
@@ -86,7 +87,10 @@ public final class Learner implements AutoCloseable {
         }
     }
 
-    /** Class probabilities for one sample of {@code data} (for a classifier: the softmax of the model's output). */
+    /**
+     * Class probabilities for one sample of {@code data} (for a classifier: the softmax of the model's output); for the
+     * other tasks the model's output as it is (a regression model's prediction, an autoencoder's reconstruction).
+     */
     public float[] predict(Dataset data, int index) {
         Shape s = data.sampleShape();
         float[] x = new float[s.size()];
@@ -98,7 +102,7 @@ public final class Learner implements AutoCloseable {
         model.eval();
         try (Scope scope = Scope.open(); GradMode.Guard g = GradMode.noGrad()) {
             Tensor logits = model.forward(be.fromHost(x, Shape.of(dims)));
-            return Activations.softmax(logits).toFloatArray();
+            return task.classifies() ? Activations.softmax(logits).toFloatArray() : logits.toFloatArray();
         } finally {
             model.train(was);
         }

@@ -7,9 +7,11 @@ package io.dltrain.runtime.train;
  *   <li>{@link #CLASSIFICATION}: target = the dataset's class label; cross-entropy; loss and top-1/top-5 accuracy.</li>
  *   <li>{@link #RECONSTRUCTION}: target = the input itself (an autoencoder), in the dataset's pixel scale
  *       ({@link Trainer#reconstructionScale}); MSE; the mean loss is the metric, accuracy is not defined (NaN).</li>
- *   <li>{@link #REGRESSION}: target = real values the dataset provides; MSE; the mean loss is the metric. The
- *       trainer needs the dataset's float targets for it (not part of the label-only {@code Dataset} yet).</li>
+ *   <li>{@link #REGRESSION}: target = the dataset's real-valued target per sample ({@code Dataset#target}, a
+ *       scalar: the model has one output); MSE; the mean loss is the metric, accuracy is not defined (NaN).</li>
  * </ul>
+ * A {@code Dataset} says which task its samples are labelled for ({@code Dataset#task()}: classification, or regression
+ * for a dataset with real-valued targets); reconstruction is the model's choice and uses only the inputs.
  */
 public enum Task {
     CLASSIFICATION("accuracy"),

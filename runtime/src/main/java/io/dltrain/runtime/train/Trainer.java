@@ -38,8 +38,10 @@ import java.util.Map;
  * GradScaler does with found_inf), read back only at progress reports.
  *
  * <p>The {@link Task} (classification by default, see {@link #task}) chooses the target each batch is scored
- * against: its labels, or for reconstruction the input itself. Accuracy is counted only for classification; for the
- * other tasks it is NaN in {@link EpochMetrics} and {@link EvalResult}, and the mean loss is the metric.
+ * against: its labels, for reconstruction the input itself, for regression the dataset's real-valued targets
+ * ({@link io.dltrain.runtime.data.Dataset#target}) as an [N, 1] FP32 tensor. Accuracy is counted only for
+ * classification; for the other tasks it is NaN in {@link EpochMetrics} and {@link EvalResult}, and the mean loss is
+ * the metric.
  */
 public final class Trainer {
     static final double REPORT_SECONDS = 0.2;
@@ -99,10 +101,21 @@ public final class Trainer {
         return this;
     }
 
-    private void checkTask() {
-        if (task == Task.REGRESSION)
-            throw new UnsupportedOperationException("the regression task needs real-valued targets from the dataset, which the "
-                    + "label-only Dataset interface does not provide yet; train it with a dataset that supplies them");
+    /**
+     * The trainer's task and the data must agree: regression needs a dataset with real-valued targets, and a regression
+     * dataset's labels are meaningless to a classifier. (Reconstruction uses only the inputs, so any dataset will do.)
+     */
+    private void checkTask(DataLoader... loaders) {
+        for (DataLoader l : loaders) {
+            if (l == null) continue;
+            Task data = l.dataset().task();
+            if (task == Task.REGRESSION && data != Task.REGRESSION)
+                throw new IllegalArgumentException("the regression task needs real-valued targets, but " + l.dataset().name()
+                        + " is a " + data.label() + " dataset (Dataset.task()); give it a regression dataset, e.g. csv:target=COLUMN");
+            if (task == Task.CLASSIFICATION && data == Task.REGRESSION)
+                throw new IllegalArgumentException(l.dataset().name() + " is a regression dataset (real-valued targets, no class labels);"
+                        + " train it with task(Task.REGRESSION) and the MSE loss");
+        }
     }
 
     /**
@@ -145,7 +158,7 @@ public final class Trainer {
      */
     public Result fit(Module model, Loss loss, Optimizer optimizer, LrSchedule schedule,
                       DataLoader train, DataLoader val, TrainListener listener) {
-        checkTask();
+        checkTask(train, val);
         List<EpochMetrics> history = new ArrayList<>();
         long stepsPerEpoch = train.batchesPerEpoch();
         long totalSteps = stepsPerEpoch * config.epochs();
@@ -418,7 +431,8 @@ public final class Trainer {
 
     /**
      * Copies a host batch into device tensors {x [n, sample...], target} and hands the host buffers back. The target
-     * is the labels [n] for classification, and the input for reconstruction (rescaled if {@link #reconstructionScale} was given).
+     * is the labels [n] for classification, the input for reconstruction (rescaled if {@link #reconstructionScale} was
+     * given), and the real-valued targets as [n, 1] FP32 for regression (the shape of a one-output model's result).
      */
     private Tensor[] upload(Batch batch, Shape sample) {
         int n = batch.size();
@@ -430,6 +444,9 @@ public final class Trainer {
         Tensor y;
         if (task == Task.RECONSTRUCTION) {
             y = reconMean == null ? x : reconstructionTarget(batch.x, n, sample, x.shape());
+        } else if (task == Task.REGRESSION) {
+            y = be.empty(Shape.of(n, 1));
+            be.copyFromHost(batch.t, 0, y);
         } else {
             y = be.empty(Shape.of(n), DType.INT32);
             be.copyFromHost(batch.y, 0, y);
@@ -461,7 +478,7 @@ public final class Trainer {
      * other than classification, the mean loss against that task's target (accuracies NaN).
      */
     public EvalResult evaluate(Module model, DataLoader data, Loss loss) {
-        checkTask();
+        checkTask(data);
         boolean wasTraining = model.isTraining();
         model.eval();
         Shape sample = data.dataset().sampleShape();

@@ -25,8 +25,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The trainer's tasks other than classification: for reconstruction the target is the input (rescaled per channel
- * when asked), the loss is the metric and accuracy is NaN; the regression task is refused with a clear message until
- * datasets supply real-valued targets. The classification path is TrainerTest's.
+ * when asked), for regression the dataset's real-valued targets (checked against a least-squares fit computed here);
+ * the loss is the metric and accuracy is NaN. The classification path is TrainerTest's.
  */
 class TrainerTaskTest {
 
@@ -137,18 +137,162 @@ class TrainerTaskTest {
         }
     }
 
+    /** A regression dataset: features x (n x d, row-major) and one real target per sample. */
+    static Dataset regression(int n, int d, float[] x, float[] y) {
+        return new Dataset() {
+            public String name() { return "regression-test"; }
+            public int size() { return n; }
+            public Shape sampleShape() { return Shape.of(d); }
+            public int numClasses() { return 1; }
+            public List<String> classNames() { return List.of("y"); }
+            public int read(int i, float[] dst, int off) { System.arraycopy(x, i * d, dst, off, d); return 0; }
+            @Override public Task task() { return Task.REGRESSION; }
+            @Override public float target(int i) { return y[i]; }
+        };
+    }
+
+    /**
+     * The least-squares fit's mean squared residual over samples idx, min over (w, b) of mean (w.x + b - y)^2,
+     * from the normal equations solved in double (Gaussian elimination with partial pivoting): the lowest MSE a
+     * Linear(d, 1) can reach on them.
+     */
+    static double leastSquaresMse(int[] idx, int d, float[] x, float[] y) {
+        int k = d + 1; // features and a constant 1 for the bias
+        double[][] a = new double[k][k + 1];
+        for (int i : idx) {
+            double[] row = new double[k];
+            for (int j = 0; j < d; j++) row[j] = x[i * d + j];
+            row[d] = 1;
+            for (int p = 0; p < k; p++) {
+                for (int q = 0; q < k; q++) a[p][q] += row[p] * row[q];
+                a[p][k] += row[p] * y[i];
+            }
+        }
+        for (int c = 0; c < k; c++) {
+            int piv = c;
+            for (int r = c + 1; r < k; r++) if (Math.abs(a[r][c]) > Math.abs(a[piv][c])) piv = r;
+            double[] t = a[c]; a[c] = a[piv]; a[piv] = t;
+            for (int r = 0; r < k; r++) {
+                if (r == c) continue;
+                double f = a[r][c] / a[c][c];
+                for (int q = c; q <= k; q++) a[r][q] -= f * a[c][q];
+            }
+        }
+        double se = 0;
+        for (int i : idx) {
+            double pred = a[d][k] / a[d][d];
+            for (int j = 0; j < d; j++) pred += a[j][k] / a[j][j] * x[i * d + j];
+            se += (pred - y[i]) * (pred - y[i]);
+        }
+        return se / idx.length;
+    }
+
     @Test
-    void regressionIsRefusedUntilDatasetsHaveRealTargets() {
+    void linearModelLearnsALinearTargetToTheLeastSquaresMse() {
+        // y = w.x + b + noise (std 0.1): the least-squares MSE is about the noise variance, 0.01
+        int n = 500, d = 3;
+        SplittableRandom r = new SplittableRandom(11);
+        double[] w = {1.5, -2.0, 0.5};
+        double b = 0.7;
+        float[] x = new float[n * d], y = new float[n];
+        for (int i = 0; i < n; i++) {
+            double t = b + 0.1 * r.nextGaussian();
+            for (int j = 0; j < d; j++) { x[i * d + j] = (float) r.nextGaussian(); t += w[j] * x[i * d + j]; }
+            y[i] = (float) t;
+        }
+        Dataset ds = regression(n, d, x, y);
+        int[][] split = DataLoader.split(n, 0.2, 7);
+        double variance = 0, mean = 0;
+        for (int i : split[1]) mean += y[i] / split[1].length;
+        for (int i : split[1]) variance += (y[i] - mean) * (y[i] - mean) / split[1].length;
+        double bestTrain = leastSquaresMse(split[0], d, x, y), bestVal = leastSquaresMse(split[1], d, x, y);
+        assertTrue(bestTrain > 0.007 && bestTrain < 0.013, "least squares recovers the noise variance 0.01: " + bestTrain);
+        try (CpuBackend be = new CpuBackend(2);
+             Linear model = new Linear(new Context(be, 3), d, 1);
+             Optimizer opt = Optimizers.create("adam", model.namedParameters(), 0.05, 0.9, 0);
+             DataLoader train = new DataLoader(ds, split[0], 16, true, false, 7, 1, 4);
+             DataLoader val = new DataLoader(ds, split[1], 16, false, false, 7, 1, 4)) {
+            TrainConfig cfg = new TrainConfig(30, 16, 0.05, "adam", 0.9, 0, "cosine", 0f, 0f, 7, 0.2, 0, 0.0, 1);
+            Trainer t = new Trainer(be, cfg).task(Task.REGRESSION);
+            double before = t.evaluate(model, val, new MSELoss()).loss();
+            Trainer.Result res = t.fit(model, new MSELoss(), opt, LrSchedules.parse("cosine"), train, val, TrainListener.NONE);
+            for (EpochMetrics m : res.epochs()) assertTrue(Double.isNaN(m.trainAcc()) && Double.isNaN(m.valAcc()), "no accuracy: " + m);
+            assertTrue(before > 1.0, "the untrained model is far off: " + before);
+            // the trained model's MSE over the training split, evaluated by the trainer, against the least-squares minimum
+            try (DataLoader all = new DataLoader(ds, split[0], 64, false, false, 7, 1, 4)) {
+                EvalResult e = t.evaluate(model, all, new MSELoss());
+                assertTrue(Double.isNaN(e.top1()) && Double.isNaN(e.top5()), "no accuracy for regression");
+                assertEquals(split[0].length, e.samples());
+                assertTrue(e.loss() >= bestTrain * (1 - 1e-4), "no Linear model beats least squares: " + e.loss() + " < " + bestTrain);
+                assertTrue(e.loss() <= bestTrain * 1.05, "training MSE " + e.loss() + " should reach the least-squares " + bestTrain);
+                // and the trainer's MSE is the mean squared residual of the model's own weights, computed here in double
+                float[] wt = model.weight().toFloatArray(), bias = model.namedParameters().get("bias").toFloatArray();
+                double se = 0;
+                for (int i : split[0]) {
+                    double p = bias[0];
+                    for (int j = 0; j < d; j++) p += (double) wt[j] * x[i * d + j];
+                    se += (p - y[i]) * (p - y[i]);
+                }
+                assertEquals(se / split[0].length, e.loss(), 1e-4 * e.loss());
+            }
+            double valMse = res.epochs().getLast().valLoss();
+            assertTrue(valMse < 1.2 * bestVal + 0.002 && valMse < 0.01 * variance,
+                    "validation MSE " + valMse + " vs least squares " + bestVal + " and the target variance " + variance);
+        }
+    }
+
+    @Test
+    void learnerTrainsRegressionAndPredictsRawValues() {
+        int n = 200;
+        SplittableRandom r = new SplittableRandom(4);
+        float[] x = new float[n * 2], y = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[2 * i] = (float) r.nextGaussian();
+            x[2 * i + 1] = (float) r.nextGaussian();
+            y[i] = 3 * x[2 * i] - x[2 * i + 1] + 2;
+        }
+        Dataset ds = regression(n, 2, x, y);
+        try (CpuBackend be = new CpuBackend(1);
+             Linear model = new Linear(new Context(be, 5), 2, 1);
+             Learner l = new Learner(model).task(Task.REGRESSION).optimizer("adam", 0.05).schedule("cosine").batchSize(16).epochs(30)) {
+            l.fit(ds);
+            assertTrue(l.evaluate(ds).loss() < 1e-3, "a noiseless linear target is fitted: " + l.evaluate(ds).loss());
+            float[] p = l.predict(ds, 7);
+            assertEquals(1, p.length);
+            assertEquals(y[7], p[0], 0.1, "the prediction is the model's output, not a softmax");
+        }
+    }
+
+    @Test
+    void taskAndDatasetMustAgree() {
         try (CpuBackend be = new CpuBackend(1); Module id = new Identity();
-             DataLoader loader = new DataLoader(data(4, Shape.of(2), new float[8]), null, 2, false, false, 1, 1, 4)) {
-            var e = assertThrows(UnsupportedOperationException.class,
-                    () -> new Trainer(be, config(1, 0.01)).task(Task.REGRESSION).evaluate(id, loader, new MSELoss()));
-            assertTrue(e.getMessage().contains("real-valued targets"), e.getMessage());
-            // and the classification default is unchanged: labels are the target, accuracy is counted
+             DataLoader labels = new DataLoader(data(4, Shape.of(2), new float[8]), null, 2, false, false, 1, 1, 4);
+             DataLoader targets = new DataLoader(regression(4, 2, new float[8], new float[4]), null, 2, false, false, 1, 1, 4)) {
+            var e = assertThrows(IllegalArgumentException.class,
+                    () -> new Trainer(be, config(1, 0.01)).task(Task.REGRESSION).evaluate(id, labels, new MSELoss()));
+            assertTrue(e.getMessage().contains("real-valued targets") && e.getMessage().contains("task-test"), e.getMessage());
+            var c = assertThrows(IllegalArgumentException.class,
+                    () -> new Trainer(be, config(1, 0.01)).evaluate(id, targets, new MSELoss()));
+            assertTrue(c.getMessage().contains("regression dataset") && c.getMessage().contains("Task.REGRESSION"), c.getMessage());
             assertEquals(Task.CLASSIFICATION, new Trainer(be, config(1, 0.01)).task());
         }
         assertEquals("mse", Task.RECONSTRUCTION.metric());
+        assertEquals("mse", Task.REGRESSION.metric());
         assertEquals("accuracy", Task.CLASSIFICATION.metric());
         assertThrows(IllegalArgumentException.class, () -> new Trainer(null, config(1, 0.01)).reconstructionScale(new float[] {1}, new float[] {1, 2}));
+    }
+
+    @Test
+    void aNonFiniteTargetNamesTheSample() {
+        float[] y = {1f, 2f, Float.NaN, 4f};
+        try (DataLoader l = new DataLoader(regression(4, 1, new float[4], y), null, 2, false, false, 1, 0, 2)) {
+            var it = l.epoch(0);
+            var b = it.next();
+            assertEquals(1f, b.t[0]);
+            assertEquals(2f, b.t[1]);
+            b.release();
+            var e = assertThrows(RuntimeException.class, it::next);
+            assertTrue(e.getMessage().contains("sample 2") && e.getMessage().contains("NaN"), e.getMessage());
+        }
     }
 }
