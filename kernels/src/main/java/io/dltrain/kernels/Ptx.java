@@ -29,6 +29,20 @@ public final class Ptx {
         return read(stem + ".ptx");
     }
 
+    /**
+     * nvcc where kernels/build-ptx.sh finds it ($NVCC, $CUDA_HOME/bin, /usr/local/cuda/bin, then PATH), or null. For the
+     * tests that rebuild the PTX or compile the kernels' math for the host; the launcher never needs nvcc.
+     */
+    public static java.nio.file.Path findNvcc() {
+        List<String> candidates = new java.util.ArrayList<>();
+        if (System.getenv("NVCC") != null) candidates.add(System.getenv("NVCC"));
+        if (System.getenv("CUDA_HOME") != null) candidates.add(System.getenv("CUDA_HOME") + "/bin/nvcc");
+        candidates.add("/usr/local/cuda/bin/nvcc");
+        for (String dir : System.getenv().getOrDefault("PATH", "").split(java.io.File.pathSeparator)) if (!dir.isEmpty()) candidates.add(dir + "/nvcc");
+        for (String c : candidates) { java.nio.file.Path p = java.nio.file.Path.of(c); if (java.nio.file.Files.isExecutable(p)) return p; }
+        return null;
+    }
+
     private static String read(String name) {
         try (InputStream in = Ptx.class.getResourceAsStream(DIR + name)) {
             if (in == null)

@@ -49,16 +49,6 @@ class PtxUpToDateTest {
         for (String stem : cu) assertTrue(Ptx.load(stem).contains(".visible .entry"), stem + ".ptx has no kernel entry");
     }
 
-    /** nvcc as build-ptx.sh finds it ($NVCC, $CUDA_HOME/bin, /usr/local/cuda/bin, PATH), or null. */
-    static Path findNvcc() {
-        List<String> candidates = new ArrayList<>();
-        if (System.getenv("NVCC") != null) candidates.add(System.getenv("NVCC"));
-        if (System.getenv("CUDA_HOME") != null) candidates.add(System.getenv("CUDA_HOME") + "/bin/nvcc");
-        candidates.add("/usr/local/cuda/bin/nvcc");
-        for (String dir : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) if (!dir.isEmpty()) candidates.add(dir + "/nvcc");
-        for (String c : candidates) { Path p = Path.of(c); if (Files.isExecutable(p)) return p; }
-        return null;
-    }
 
     /** Runs a command in dir; returns its combined output, failing the test on a non-zero exit or a hang. */
     static String run(Path dir, List<String> cmd) throws IOException, InterruptedException {
@@ -74,7 +64,7 @@ class PtxUpToDateTest {
 
     @Test
     void committedPtxIsWhatNvccMakesOfTheSources() throws Exception {
-        Path nvcc = findNvcc();
+        Path nvcc = io.dltrain.kernels.Ptx.findNvcc();
         assumeTrue(nvcc != null, "nvcc not found ($NVCC, $CUDA_HOME/bin, /usr/local/cuda/bin, PATH): PTX staleness not checked");
         Matcher flagsLine = Pattern.compile("(?m)^NVCC_FLAGS=\"([^\"]*)\"$").matcher(Files.readString(SCRIPT));
         assertTrue(flagsLine.find(), SCRIPT + " has no NVCC_FLAGS=\"...\" line (the one source of the nvcc flags)");

@@ -72,7 +72,7 @@ class KernelMathTest {
         Path kernels = Path.of(System.getProperty("basedir", System.getProperty("user.dir"))).resolve("../kernels").normalize();
         Path src = kernels.resolve("src/test/cuda/host_math.cu");
         assertTrue(Files.isRegularFile(src), "missing " + src + " (the host wrapper of the kernels' math)");
-        Path nvcc = findNvcc();
+        Path nvcc = io.dltrain.kernels.Ptx.findNvcc();
         assumeTrue(nvcc != null, "nvcc not found ($NVCC, $CUDA_HOME/bin, /usr/local/cuda/bin, PATH): the kernels' math is not checked here");
         tmp = Files.createTempDirectory("hostmath");
         Path so = tmp.resolve("libhostmath.so");
@@ -94,15 +94,6 @@ class KernelMathTest {
         if (tmp != null) try (Stream<Path> s = Files.list(tmp)) { for (Path f : s.toList()) Files.delete(f); Files.delete(tmp); }
     }
 
-    static Path findNvcc() {
-        List<String> candidates = new ArrayList<>();
-        if (System.getenv("NVCC") != null) candidates.add(System.getenv("NVCC"));
-        if (System.getenv("CUDA_HOME") != null) candidates.add(System.getenv("CUDA_HOME") + "/bin/nvcc");
-        candidates.add("/usr/local/cuda/bin/nvcc");
-        for (String dir : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) if (!dir.isEmpty()) candidates.add(dir + "/nvcc");
-        for (String c : candidates) { Path p = Path.of(c); if (Files.isExecutable(p)) return p; }
-        return null;
-    }
 
     // ------------------------------------------------------------------ FFM plumbing
 
