@@ -9,7 +9,6 @@ import io.dltrain.runtime.nn.loss.Loss;
 import io.dltrain.runtime.optim.GradClip;
 import io.dltrain.runtime.optim.LrSchedule;
 import io.dltrain.runtime.optim.Optimizer;
-import io.dltrain.runtime.tensor.DType;
 import io.dltrain.runtime.tensor.Scope;
 import io.dltrain.runtime.tensor.Shape;
 import io.dltrain.runtime.tensor.Tensor;
@@ -30,8 +29,10 @@ import java.util.Map;
  * clipping, optimiser step), then validation, per-epoch metrics and early stopping on validation loss.
  *
  * <p>The path of a batch: the {@link DataLoader}'s workers decode it into a reusable host buffer ahead of time;
- * the step copies it into a device tensor inside a {@link Scope}, runs the model, and closes the scope, returning
- * every activation and temporary gradient to the backend's allocator. Running loss and accuracy are accumulated on
+ * {@link BatchUploads} copies it into device tensors (on a backend with {@link io.dltrain.runtime.backend.AsyncUpload},
+ * CUDA, one batch ahead, so that the copy of batch k+1 overlaps step k); the step runs the model inside a
+ * {@link Scope} and closes it, returning every activation and temporary gradient to the backend's allocator, then
+ * closes the batch's tensors. Running loss and accuracy are accumulated on
  * the device. The one-element loss is read back once per step, after backward and before the optimiser step, to
  * catch NaN/Inf before it reaches the weights: free on the CPU, but a host synchronisation per step on a GPU. The
  * CUDA backend should replace it with a device-side flag that the fused optimiser kernels honour (as PyTorch's
@@ -75,7 +76,7 @@ public final class Trainer {
     private long epochSkipped;
     private Task task = Task.CLASSIFICATION;
     /** Reconstruction: per-channel affine from the model's input back to the target scale (null: the input as it is). */
-    private float[] reconMean, reconStd, targetHost;
+    private float[] reconMean, reconStd;
 
     /** The task trained (default {@link Task#CLASSIFICATION}); the caller passes the matching loss to {@link #fit}. */
     public Trainer task(Task t) {
@@ -195,7 +196,8 @@ public final class Trainer {
         long fitStart = System.nanoTime();
         Shape sample = train.dataset().sampleShape();
         try (Tensor lossSum = Scope.outside(() -> be.zeros(Shape.of(1)));
-             Tensor correct = Scope.outside(() -> be.zeros(Shape.of(1)))) {
+             Tensor correct = Scope.outside(() -> be.zeros(Shape.of(1)));
+             BatchUploads uploads = new BatchUploads(be, sample, task, reconMean, reconStd)) {
             for (int epoch = firstEpoch; epoch <= config.epochs(); epoch++) {
                 long epochStart = System.nanoTime();
                 model.train(true);
@@ -213,24 +215,24 @@ public final class Trainer {
                 Iterator<Batch> it = train.epoch(epoch - 1);
                 int step = 0;
                 for (; step < skip && it.hasNext(); step++) it.next().release();
+                uploads.start(it); // after the skip: a resumed epoch uploads only the batches it trains on
                 skip = 0;
                 resumedLossSum = resumedCorrect = 0;
                 resumedSeen = 0;
-                for (; it.hasNext(); step++) {
+                for (; uploads.hasNext(); step++) {
                     if (stopRequested || globalStep >= maxSteps) {
                         interrupted = true;
                         if (policy != null) written = save(model, optimizer, epoch - 1, globalStep, step, lossSum.item(), correct.item(),
                                 seen, bestVal, bestEpoch, sinceBest, history, lr, false);
                         break;
                     }
-                    Batch batch = it.next();
-                    int n = batch.size();
                     lr = schedule.lr(config.lr(), globalStep, stepsPerEpoch, totalSteps, valLosses);
                     optimizer.setLr(lr);
                     Tensor lossT;
-                    try (Scope s = Scope.open()) {
-                        Tensor[] xy = upload(batch, sample);
-                        Tensor x = xy[0], y = xy[1];
+                    // on CUDA, next() has queued the upload of the following batch before this step's work
+                    try (BatchUploads.DeviceBatch batch = uploads.next(); Scope s = Scope.open()) {
+                        int n = batch.size();
+                        Tensor x = batch.x(), y = batch.y();
                         Tensor out = model.forward(x);
                         lossT = loss.compute(out, y);
                         optimizer.zeroGrad();
@@ -266,12 +268,12 @@ public final class Trainer {
                         globalStep++;
                         seen += n;
                         long now = System.nanoTime();
-                        boolean report = (now - lastReport) / 1e9 >= REPORT_SECONDS || !it.hasNext();
+                        boolean report = (now - lastReport) / 1e9 >= REPORT_SECONDS || !uploads.hasNext();
                         double shown = report ? lossValue : Double.NaN;
                         if (report) lastReport = now;
                         listener.step(epoch, step + 1, train.batchesPerEpoch(), shown, (seen - seenBefore) / ((now - epochStart) / 1e9));
                     }
-                    if (policy != null && policy.everySteps() > 0 && globalStep % policy.everySteps() == 0 && it.hasNext()) {
+                    if (policy != null && policy.everySteps() > 0 && globalStep % policy.everySteps() == 0 && uploads.hasNext()) {
                         written = save(model, optimizer, epoch - 1, globalStep, step + 1, lossSum.item(), correct.item(),
                                 seen, bestVal, bestEpoch, sinceBest, history, lr, false);
                     }
@@ -430,50 +432,6 @@ public final class Trainer {
     }
 
     /**
-     * Copies a host batch into device tensors {x [n, sample...], target} and hands the host buffers back. The target
-     * is the labels [n] for classification, the input for reconstruction (rescaled if {@link #reconstructionScale} was
-     * given), and the real-valued targets as [n, 1] FP32 for regression (the shape of a one-output model's result).
-     */
-    private Tensor[] upload(Batch batch, Shape sample) {
-        int n = batch.size();
-        int[] dims = new int[sample.rank() + 1];
-        dims[0] = n;
-        for (int i = 0; i < sample.rank(); i++) dims[i + 1] = sample.dim(i);
-        Tensor x = be.empty(Shape.of(dims));
-        be.copyFromHost(batch.x, 0, x);
-        Tensor y;
-        if (task == Task.RECONSTRUCTION) {
-            y = reconMean == null ? x : reconstructionTarget(batch.x, n, sample, x.shape());
-        } else if (task == Task.REGRESSION) {
-            y = be.empty(Shape.of(n, 1));
-            be.copyFromHost(batch.t, 0, y);
-        } else {
-            y = be.empty(Shape.of(n), DType.INT32);
-            be.copyFromHost(batch.y, 0, y);
-        }
-        batch.release();
-        return new Tensor[] {x, y};
-    }
-
-    /** x * std[c] + mean[c] over the batch's first n samples, channel c = dimension 0 of a sample. */
-    private Tensor reconstructionTarget(float[] hostX, int n, Shape sample, Shape shape) {
-        int channels = sample.rank() > 1 ? sample.dim(0) : 1, per = sample.size() / channels;
-        if (reconMean.length != 1 && reconMean.length != channels)
-            throw new IllegalArgumentException("reconstruction scale has " + reconMean.length + " channels but the samples "
-                    + sample + " have " + channels);
-        int size = n * sample.size();
-        if (targetHost == null || targetHost.length < size) targetHost = new float[size]; // reused: the loop is single-threaded
-        float[] t = targetHost;
-        for (int i = 0; i < size; i++) {
-            int c = reconMean.length == 1 ? 0 : (i / per) % channels;
-            t[i] = hostX[i] * reconStd[c] + reconMean[c];
-        }
-        Tensor y = be.empty(shape);
-        be.copyFromHost(t, 0, y);
-        return y;
-    }
-
-    /**
      * Loss, top-1 and top-5 accuracy of {@code model} in evaluation mode over one pass of {@code data}; for a task
      * other than classification, the mean loss against that task's target (accuracies NaN).
      */
@@ -487,14 +445,13 @@ public final class Trainer {
         try (GradMode.Guard g = GradMode.noGrad();
              Tensor lossSum = Scope.outside(() -> be.zeros(Shape.of(1)));
              Tensor c1 = Scope.outside(() -> be.zeros(Shape.of(1)));
-             Tensor c5 = Scope.outside(() -> be.zeros(Shape.of(1)))) {
-            Iterator<Batch> it = data.epoch(0);
-            while (it.hasNext()) {
-                Batch batch = it.next();
-                int n = batch.size();
-                try (Scope s = Scope.open()) {
-                    Tensor[] xy = upload(batch, sample);
-                    Tensor x = xy[0], y = xy[1];
+             Tensor c5 = Scope.outside(() -> be.zeros(Shape.of(1)));
+             BatchUploads uploads = new BatchUploads(be, sample, task, reconMean, reconStd)) {
+            uploads.start(data.epoch(0));
+            while (uploads.hasNext()) {
+                try (BatchUploads.DeviceBatch batch = uploads.next(); Scope s = Scope.open()) {
+                    int n = batch.size();
+                    Tensor x = batch.x(), y = batch.y();
                     Tensor out = model.forward(x);
                     be.axpy(n, loss.compute(out, y), lossSum);
                     if (top1) be.countTopK(out, y, 1, c1);

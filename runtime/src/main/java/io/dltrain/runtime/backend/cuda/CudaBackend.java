@@ -1,6 +1,7 @@
 package io.dltrain.runtime.backend.cuda;
 
 import io.dltrain.runtime.backend.Activation;
+import io.dltrain.runtime.backend.AsyncUpload;
 import io.dltrain.runtime.backend.Backend;
 import io.dltrain.runtime.backend.BackendUnavailableException;
 import io.dltrain.runtime.backend.ConvParams;
@@ -39,7 +40,8 @@ import static io.dltrain.runtime.backend.cuda.CudaLibraries.human;
  *   <li>Convolution, pooling, batch norm, softmax, and the activations cuDNN implements with our semantics:
  *       {@link CudnnOps}. Everything else: our PTX kernels (kernels/src/main/cuda) through {@link PtxKernels}, with
  *       host scalars computed as the CPU backend computes them ({@link CudaOptim}).</li>
- *   <li>A second stream for copies: {@link #prefetchFromHost} overlaps the next batch's upload with compute.</li>
+ *   <li>A second stream for copies: {@link #prefetchFromHost} overlaps the next batch's upload with compute (the
+ *       {@link AsyncUpload} capability, which the trainer's batch uploads use).</li>
  * </ul>
  * Argument checks carry the CPU backend's messages where it has them. Label ranges are NOT checked on the device
  * (that would need a host synchronisation per step); the CPU backend checks them.
@@ -47,7 +49,7 @@ import static io.dltrain.runtime.backend.cuda.CudaLibraries.human;
  * <p>The device must be current on the calling thread for CUDA calls; every entry point makes it so
  * ({@link #enter()}, a thread-local compare in the common case).
  */
-public final class CudaBackend implements Backend, CudaContext {
+public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     private static final ThreadLocal<int[]> CURRENT_DEVICE = ThreadLocal.withInitial(() -> new int[] {-1});
 
     private final int index;
@@ -407,12 +409,13 @@ public final class CudaBackend implements Backend, CudaContext {
      * A host-to-device copy queued on the copy stream; {@link #await()} makes the compute stream wait for it. Until
      * then, compute queued on the compute stream runs concurrently with the copy.
      */
-    public final class Prefetch {
+    public final class Prefetch implements AsyncUpload.Pending {
         private CUevent_st done;
 
         private Prefetch(CUevent_st done) { this.done = done; }
 
         /** Orders all compute queued from now on after the copy. Idempotent. */
+        @Override
         public void await() {
             if (done == null) return;
             enter();
@@ -446,6 +449,14 @@ public final class CudaBackend implements Backend, CudaContext {
         checkHost(src.length, srcOffset, n, "prefetchFromHost");
         return prefetch(d, n, dst.shape(), slot -> slot.ints(n).put(src, srcOffset, (int) n));
     }
+
+    /** {@link AsyncUpload}: {@link #prefetchFromHost(float[], int, Tensor)} (src is in pinned staging when it returns). */
+    @Override
+    public Prefetch uploadAsync(float[] src, int srcOffset, Tensor dst) { return prefetchFromHost(src, srcOffset, dst); }
+
+    /** {@link AsyncUpload}: {@link #prefetchFromHost(int[], int, Tensor)}. */
+    @Override
+    public Prefetch uploadAsync(int[] src, int srcOffset, Tensor dst) { return prefetchFromHost(src, srcOffset, dst); }
 
     private Prefetch prefetch(long dst, long n, Shape shape, java.util.function.Consumer<PinnedStaging.Slot> fill) {
         CUevent_st before = event(), done = null;
