@@ -63,12 +63,13 @@ final class PinnedStaging implements AutoCloseable {
             s.recorded = false;
         }
         if (s.capacity < bytes) {
+            // Computed before the old buffer is dropped (which zeroes capacity), so a growing slot at least doubles.
+            long cap = Math.max(MIN_BYTES, Math.max(bytes, 2 * s.capacity));
             if (s.host != null) {
                 Cuda.check(cudart.cudaFreeHost(s.host), "cudaFreeHost(pinned staging)");
                 s.host = null;
                 s.capacity = 0;
             }
-            long cap = Math.max(MIN_BYTES, Math.max(bytes, 2 * s.capacity));
             Pointer p = new Pointer();
             Cuda.check(cudart.cudaMallocHost(p, cap), "cudaMallocHost(" + CudaLibraries.human(cap) + " pinned staging)");
             s.host = p;

@@ -433,6 +433,12 @@ class CudaVsCpuTest {
 
     // ------------------------------------------------------------------------------------------ pooling
 
+    /** Whether ceil mode gives average pooling one more window than cuDNN's floor rule (which the CUDA backend refuses). */
+    static boolean avgCeilAddsWindow(PoolParams p, int h, int w) {
+        return p.kind() == PoolParams.Kind.AVG && (p.outH(h) != CudnnShapes.cudnnPoolOut(h, p.kH(), p.padH(), p.strideH())
+                || p.outW(w) != CudnnShapes.cudnnPoolOut(w, p.kW(), p.padW(), p.strideW()));
+    }
+
     @Test
     void poolingMaxAvgAndAdaptive() {
         List<PoolParams> pools = List.of(
@@ -450,6 +456,15 @@ class CudaVsCpuTest {
                 // Random floats: ties inside a window are (practically) impossible, so max routing is unambiguous.
                 P x = rand(rng, -1, 1, n, c, h, w);
                 P y = out(n, c, p.outH(h), p.outW(w));
+                if (dev instanceof CudaBackend && avgCeilAddsWindow(p, h, w)) {
+                    // A documented gap of the CUDA backend (CudnnShapes.pool): cuDNN cannot express PyTorch's clipped
+                    // divisor for the extra ceil-mode window, so both directions must refuse with a clear message.
+                    UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
+                            () -> dev.poolForward(x.d(), y.d(), p), "average pooling " + p + " with an extra ceil-mode window");
+                    assertTrue(e.getMessage().contains("ceil_mode"), e.getMessage());
+                    assertThrows(UnsupportedOperationException.class, () -> dev.poolBackward(x.d(), y.d(), y.d(), x.d(), p));
+                    continue;
+                }
                 double[] tol = p.kind() == PoolParams.Kind.MAX ? EXACT : reduction(1);
                 both((be, t) -> be.poolForward(t.t(x), t.t(y), p));
                 same("pool forward " + p, y, tol);
