@@ -55,10 +55,7 @@ public final class CpuBackend implements Backend {
 
     static int n(Tensor t) { return t.shape().size(); }
 
-    static void sameSize(Tensor a, Tensor b, String op) {
-        if (a.numel() != b.numel())
-            throw new IllegalArgumentException(op + ": sizes differ: " + a.shape() + " vs " + b.shape());
-    }
+    static void sameSize(Tensor a, Tensor b, String op) { io.dltrain.runtime.backend.Checks.sameSize(a, b, op); }
 
     // ------------------------------------------------------------ identity and memory
 

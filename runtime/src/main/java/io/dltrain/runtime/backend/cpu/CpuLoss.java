@@ -2,6 +2,7 @@ package io.dltrain.runtime.backend.cpu;
 
 import io.dltrain.runtime.backend.LossKind;
 import io.dltrain.runtime.tensor.DType;
+import io.dltrain.runtime.backend.Checks;
 import io.dltrain.runtime.tensor.Tensor;
 
 import static io.dltrain.runtime.backend.cpu.CpuBackend.f;
@@ -29,15 +30,10 @@ final class CpuLoss {
     /** Elements per parallel chunk. */
     private static final int GRAIN = 1 << 14;
 
-    /** Checks logits [N, C], labels INT32 [N] and every label in [0, C); returns {N, C}. */
+    /** Checks logits [N, C], labels INT32 [N] ({@link Checks#logitsAndLabels}) and every label in [0, C); returns {N, C}. */
     private static int[] checkLabels(Tensor logits, Tensor labels, String op) {
-        if (logits.rank() != 2)
-            throw new IllegalArgumentException(op + ": expected logits [N, C], got " + logits.shape());
-        int N = logits.dim(0), C = logits.dim(1);
-        if (labels.dtype() != DType.INT32)
-            throw new IllegalArgumentException(op + ": labels must be INT32 class indices, got " + labels.dtype() + " " + labels.shape());
-        if (labels.numel() != N)
-            throw new IllegalArgumentException(op + ": labels " + labels.shape() + " do not match the " + N + " rows of logits " + logits.shape());
+        int[] nc = Checks.logitsAndLabels(logits, labels, op);
+        int N = nc[0], C = nc[1];
         int[] L = i(labels);
         int lo = off(labels);
         for (int r = 0; r < N; r++) {
@@ -49,9 +45,7 @@ final class CpuLoss {
         return new int[] {N, C};
     }
 
-    private static void checkSmoothing(float eps, String op) {
-        if (!(eps >= 0f && eps <= 1f)) throw new IllegalArgumentException(op + ": label smoothing must be in [0, 1], got " + eps);
-    }
+    private static void checkSmoothing(float eps, String op) { Checks.smoothing(eps, op); }
 
     /** Sum over chunks of rows (or elements) of a per-chunk double partial, combined in chunk order. */
     @FunctionalInterface

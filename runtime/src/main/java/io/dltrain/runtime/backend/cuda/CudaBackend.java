@@ -230,10 +230,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         return a(t, op);
     }
 
-    private static void sameSize(Tensor a, Tensor b, String op) {
-        if (a.numel() != b.numel())
-            throw new IllegalArgumentException(op + ": sizes differ: " + a.shape() + " vs " + b.shape());
-    }
+    private static void sameSize(Tensor a, Tensor b, String op) { io.dltrain.runtime.backend.Checks.sameSize(a, b, op); }
 
     // ------------------------------------------------------------ identity and memory
 
@@ -710,21 +707,10 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
 
     // ------------------------------------------------------------ losses, metrics
 
-    /** Checks logits [N, C] and INT32 labels [N] (ranges are not checked on the device); returns {N, C}. */
-    private static int[] checkLabels(Tensor logits, Tensor labels, String op) {
-        if (logits.rank() != 2)
-            throw new IllegalArgumentException(op + ": expected logits [N, C], got " + logits.shape());
-        int N = logits.dim(0), C = logits.dim(1);
-        if (labels.dtype() != DType.INT32)
-            throw new IllegalArgumentException(op + ": labels must be INT32 class indices, got " + labels.dtype() + " " + labels.shape());
-        if (labels.numel() != N)
-            throw new IllegalArgumentException(op + ": labels " + labels.shape() + " do not match the " + N + " rows of logits " + logits.shape());
-        return new int[] {N, C};
-    }
+    /** logits [N, C] and INT32 labels [N]; label ranges are not checked on the device (a host sync per step). */
+    private static int[] checkLabels(Tensor logits, Tensor labels, String op) { return io.dltrain.runtime.backend.Checks.logitsAndLabels(logits, labels, op); }
 
-    private static void checkSmoothing(float eps, String op) {
-        if (!(eps >= 0f && eps <= 1f)) throw new IllegalArgumentException(op + ": label smoothing must be in [0, 1], got " + eps);
-    }
+    private static void checkSmoothing(float eps, String op) { io.dltrain.runtime.backend.Checks.smoothing(eps, op); }
 
     @Override
     public void crossEntropyForward(Tensor logits, Tensor labels, float ls, Tensor probs, Tensor loss) {
