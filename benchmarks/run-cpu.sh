@@ -2,7 +2,7 @@
 # Runs the CPU acceptance measurements of the foundation issue and writes each raw output, with the machine, the
 # command and the date, to benchmarks/results/. Run from anywhere; takes about 15 minutes on 2 cores.
 #   benchmarks/run-cpu.sh            all
-#   benchmarks/run-cpu.sh sgemm      one of: sgemm epochs accuracy
+#   benchmarks/run-cpu.sh sgemm      one of: sgemm jpeg epochs accuracy (jpeg: about 2 minutes)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -35,11 +35,23 @@ run() { # name, command... (every run keeps its own file: timings on a shared VM
 ./dl-train --version >/dev/null   # builds the jar once, outside the timed runs
 rm -rf /tmp/dltrain-bench         # run directories of earlier runs (a run refuses a directory that holds one)
 
+jmh_built=
+jmh() { # builds the JMH jar once, outside the timed runs
+  [ -n "$jmh_built" ] || mvn -B -ntp -q -Pbench -pl benchmarks/jmh -am -DskipTests package
+  jmh_built=1
+}
+
 if [ "$what" = all ] || [ "$what" = sgemm ]; then
-  mvn -B -ntp -q -Pbench -pl benchmarks/jmh -am -DskipTests package
+  jmh
   run cpu-sgemm-jmh "$JAVA_HOME/bin/java" -jar benchmarks/jmh/target/benchmarks.jar SgemmBench -f 1 -wi 5 -i 10 -w 2 -r 2
   gcc -O3 -mavx512f -mfma -o /tmp/dltrain-peak benchmarks/peak-fma.c
   run cpu-peak-fma bash -c "/tmp/dltrain-peak; echo both cores at once:; /tmp/dltrain-peak & /tmp/dltrain-peak; wait"
+fi
+if [ "$what" = all ] || [ "$what" = jpeg ]; then
+  # Images/s per core (one thread) of JPEG decoding and of the imagenet-subset training / validation sample paths,
+  # on generated 500x375 ImageNet-like JPEGs (see JpegDecodeBench): 4 benchmarks x (3 x 2 s warm-up + 8 x 2 s).
+  jmh
+  run cpu-jpeg-jmh "$JAVA_HOME/bin/java" -jar benchmarks/jmh/target/benchmarks.jar JpegDecodeBench -f 1 -wi 3 -i 8 -w 2 -r 2
 fi
 if [ "$what" = all ] || [ "$what" = epochs ]; then
   # Training throughput: one epoch over all 60,000 images, batch 128, no validation split (training only).
