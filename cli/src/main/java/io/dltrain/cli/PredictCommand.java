@@ -2,6 +2,7 @@ package io.dltrain.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import io.dltrain.datasets.CsvDataset;
 import io.dltrain.datasets.DatasetException;
 import io.dltrain.datasets.idx.IdxFile;
 import io.dltrain.models.ModelSpec;
@@ -42,9 +43,16 @@ import java.util.concurrent.Callable;
  * the model's H x W (bilinear, pixel centres aligned) when needed, then pixel / 255 and (x - mean) / std with the
  * normalisation the training dataset used ({@link io.dltrain.datasets.IdxDataset}'s constants, stored in
  * model.json); for 3 channels, RGB the same way.
+ *
+ * <p>A model trained on the {@code csv} dataset takes .csv files instead: a header row, then one sample per row.
+ * The feature columns are matched by name (model.json's "features"; other columns, such as the label, are ignored)
+ * and standardised with the training split's mean and std (model.json's "feature_mean" / "feature_std"), exactly as
+ * {@link CsvDataset} did in training. Each row gets its top-k classes; for a regression model (csv:target=COLUMN),
+ * its predicted target value. Results name the file, the row's 0-based index and its line number.
  */
 @Command(name = "predict", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
-        description = "Classifies PNG/JPEG images or IDX image files with a trained model: top-k classes with probabilities.")
+        description = "Classifies PNG/JPEG images, IDX image files or CSV rows with a trained model: top-k classes with probabilities"
+                + " (a CSV regression model: the predicted value per row).")
 public final class PredictCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
@@ -52,7 +60,7 @@ public final class PredictCommand implements Callable<Integer> {
             description = "A run directory (its model/ is used) or a model or checkpoint directory holding model.safetensors.")
     Path checkpoint;
 
-    @Parameters(arity = "1..*", paramLabel = "FILE", description = "PNG or JPEG images, or IDX image files (.gz or not).")
+    @Parameters(arity = "1..*", paramLabel = "FILE", description = "PNG or JPEG images, or IDX image files (.gz or not); for a model trained on csv, .csv files with a header row.")
     List<Path> files;
 
     @Option(names = {"-k", "--top-k"}, defaultValue = "3", description = "How many classes to show per image (default: ${DEFAULT-VALUE}).")
@@ -67,8 +75,13 @@ public final class PredictCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "0", description = "CPU compute threads; 0 uses every core (default: ${DEFAULT-VALUE}).")
     int threads;
 
-    /** One image to classify: where it came from and its model input (C*H*W floats). */
-    record Input(String file, int index, float[] x) {}
+    /**
+     * One sample to classify: where it came from (file; index in an IDX or CSV file, else -1; a CSV row's line
+     * number, else -1) and its model input (C*H*W floats, or F features).
+     */
+    record Input(String file, int index, int line, float[] x) {
+        Input(String file, int index, float[] x) { this(file, index, -1, x); }
+    }
 
     private Main.UsageError usage(String m) { return new Main.UsageError(spec.commandLine(), m); }
 
@@ -83,14 +96,19 @@ public final class PredictCommand implements Callable<Integer> {
         } catch (IllegalArgumentException | DatasetException e) {
             throw usage(e.getMessage());
         }
-        if (saved.task() == io.dltrain.runtime.train.Task.REGRESSION)
+        boolean regression = saved.task() == io.dltrain.runtime.train.Task.REGRESSION;
+        // a regression model (CSV only) predicts a value per CSV row; anything else given to it is refused
+        if (regression && (saved.features() == null || !files.stream().allMatch(PredictCommand::isCsv)))
             throw usage(dir + ": " + saved.model() + " was trained for regression (target " + String.join(",", saved.classNames()) + ") on "
-                    + saved.dataset() + "; predict classifies images. Score it with `dl-train eval --checkpoint " + checkpoint
+                    + saved.dataset() + "; predict gives its values only for CSV rows (.csv files with its feature columns). Score it with `dl-train eval --checkpoint " + checkpoint
                     + " --data csv:target=COLUMN` (its test MSE is test_mse in the run's summary.json)");
         List<Input> inputs = new ArrayList<>();
         for (Path f : files) inputs.addAll(read(f, saved));
         ModelSpec s = saved.spec();
         int k = Math.min(topK, s.numClasses()), numel = s.inChannels() * s.height() * s.width();
+        // the batch shape training used: [n, F] for tabular samples, [n, C, H, W] for images
+        java.util.function.IntFunction<Shape> batchShape = saved.features() != null
+                ? n -> Shape.of(n, saved.features().names().size()) : n -> Shape.of(n, s.inChannels(), s.height(), s.width());
         Backend be;
         try {
             be = Backends.create(device, threads, msg -> spec.commandLine().getErr().println("dl-train: notice: " + msg));
@@ -107,11 +125,13 @@ public final class PredictCommand implements Callable<Integer> {
                 for (int i = 0; i < n; i++) System.arraycopy(inputs.get(start + i).x(), 0, x, i * numel, numel);
                 float[] logits;
                 try (Scope sc = Scope.open()) {
-                    Tensor t = be.empty(Shape.of(n, s.inChannels(), s.height(), s.width()));
+                    Tensor t = be.empty(batchShape.apply(n));
                     be.copyFromHost(x, 0, t);
                     logits = model.forward(t).toFloatArray();
                 }
-                for (int i = 0; i < n; i++) results.add(result(inputs.get(start + i), logits, i * s.numClasses(), s.numClasses(), k, saved.classNames()));
+                for (int i = 0; i < n; i++)
+                    results.add(regression ? value(inputs.get(start + i), logits[i], saved.classNames().getFirst())
+                                           : result(inputs.get(start + i), logits, i * s.numClasses(), s.numClasses(), k, saved.classNames()));
             }
         }
         if (json) {
@@ -124,7 +144,12 @@ public final class PredictCommand implements Callable<Integer> {
             for (Map<String, Object> r : results) {
                 StringBuilder b = new StringBuilder(r.get("file").toString());
                 if (r.containsKey("index")) b.append('[').append(r.get("index")).append(']');
+                if (r.containsKey("line")) b.append(" (line ").append(r.get("line")).append(')');
                 b.append(':');
+                if (r.containsKey("value")) {
+                    o.println(b.append(String.format("  %s = %.6g", r.get("target"), (Double) r.get("value"))));
+                    continue;
+                }
                 @SuppressWarnings("unchecked") List<Map<String, Object>> p = (List<Map<String, Object>>) r.get("predictions");
                 for (Map<String, Object> c : p)
                     b.append(String.format("  %s (%d) %.2f%%", c.get("name"), (Integer) c.get("class"), 100 * (Double) c.get("probability")));
@@ -154,11 +179,43 @@ public final class PredictCommand implements Callable<Integer> {
             c.put("probability", p[order[j]]);
             top.add(c);
         }
+        Map<String, Object> r = where(in);
+        r.put("predictions", top);
+        return r;
+    }
+
+    /** A regression model's output for one CSV row: the predicted value of the target column. */
+    private static Map<String, Object> value(Input in, float y, String target) {
+        Map<String, Object> r = where(in);
+        r.put("target", target);
+        r.put("value", (double) y);
+        return r;
+    }
+
+    /** The result's "file", and "index" (0-based, within an IDX or CSV file) and "line" (of a CSV row) when they apply. */
+    private static Map<String, Object> where(Input in) {
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("file", in.file());
         if (in.index() >= 0) r.put("index", in.index());
-        r.put("predictions", top);
+        if (in.line() >= 0) r.put("line", in.line());
         return r;
+    }
+
+    static boolean isCsv(Path f) { return f.getFileName() != null && f.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".csv"); }
+
+    /** Every row of a CSV file as the model's input: feature columns matched by name, standardised as in training. */
+    private List<Input> readCsv(Path f, SavedModel.Features feat) {
+        CsvDataset.Rows rows;
+        try {
+            rows = CsvDataset.readFeatures(f, feat.names(), feat.mean(), feat.std());
+        } catch (DatasetException e) {
+            throw usage(e.getMessage());
+        }
+        int nf = feat.names().size();
+        List<Input> out = new ArrayList<>(rows.size());
+        for (int i = 0; i < rows.size(); i++)
+            out.add(new Input(f.toString(), i, rows.lines()[i], java.util.Arrays.copyOfRange(rows.x(), i * nf, (i + 1) * nf)));
+        return out;
     }
 
     // ------------------------------------------------------------------------------------------------ inputs
@@ -167,6 +224,15 @@ public final class PredictCommand implements Callable<Integer> {
         if (!Files.isRegularFile(f)) throw usage(f + ": " + (Files.exists(f) ? "is not a regular file" : "no such file"));
         if (!Files.isReadable(f)) throw usage(f + ": not readable (check its permissions)");
         ModelSpec s = saved.spec();
+        if (saved.features() != null) {
+            if (!isCsv(f))
+                throw usage(f + ": " + saved.model() + " was trained on " + saved.dataset() + " and takes CSV rows with the columns "
+                        + saved.features().names() + "; give a .csv file with a header row");
+            return readCsv(f, saved.features());
+        }
+        if (isCsv(f))
+            throw usage(f + ": a CSV file, but " + saved.model() + " was trained on " + saved.dataset() + " and classifies images"
+                    + " (PNG/JPEG or IDX files)");
         BufferedImage img = null;
         boolean isImage = false;
         try (ImageInputStream in = ImageIO.createImageInputStream(f.toFile())) {

@@ -3,6 +3,7 @@ package io.dltrain.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import io.dltrain.datasets.CsvDataset;
 import io.dltrain.datasets.DatasetRegistry;
 import io.dltrain.datasets.IdxDataset;
 import io.dltrain.models.ModelSpec;
@@ -27,9 +28,10 @@ import java.util.Optional;
 /**
  * A trained model on disk, as {@code eval} and {@code predict} read it: {@value Checkpoint#MODEL_FILE} (the
  * state_dict) plus what is needed to rebuild and feed the model. Training writes {@code <out>/model/} with
- * {@value #META_FILE} (model and dataset names, {@link ModelSpec}, class names, and for IDX datasets the input
- * normalisation mean/std). A periodic checkpoint {@code ckpt-<step>/} has only {@value Checkpoint#STATE_FILE}
- * (model and dataset names): the spec and class names then come from the dataset itself.
+ * {@value #META_FILE} (model and dataset names, {@link ModelSpec}, class names, for IDX datasets the input
+ * normalisation mean/std, for CSV datasets the feature columns and their standardisation). A periodic checkpoint
+ * {@code ckpt-<step>/} has only {@value Checkpoint#STATE_FILE} (model and dataset names): the spec and class names
+ * then come from the dataset itself.
  *
  * @param mean per-channel normalisation mean of pixels in [0, 1], or null when unknown (no normalisation)
  * @param std  per-channel standard deviation, or null
@@ -37,7 +39,18 @@ import java.util.Optional;
  *             has one output ({@code spec.numClasses() == 1}) and its class name is the target column's
  */
 record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<String> classNames, float[] mean, float[] std,
-                  Task task) {
+                  Task task, Features features) {
+    /**
+     * A tabular model's input: the feature columns' names in order and the training split's per-column mean and std
+     * ({@link CsvDataset}'s standardisation), which predict applies to new rows (model.json's "features",
+     * "feature_mean", "feature_std").
+     */
+    record Features(List<String> names, float[] mean, float[] std) {
+        static Features of(Dataset d) {
+            return d instanceof CsvDataset c ? new Features(c.featureNames(), c.featureMean(), c.featureStd()) : null;
+        }
+    }
+
     static final String DIR = "model";
     static final String META_FILE = "model.json";
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -71,6 +84,12 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
             if (train instanceof IdxDataset idx) {
                 m.put("mean", List.of(idx.mean()));
                 m.put("std", List.of(idx.std()));
+            }
+            // CSV datasets: the feature columns by name and their standardisation, for predict on new rows
+            if (train instanceof CsvDataset csv) {
+                m.put("features", csv.featureNames());
+                m.put("feature_mean", csv.featureMean());
+                m.put("feature_std", csv.featureStd());
             }
             Path tmp = dir.resolve(META_FILE + ".tmp");
             Files.writeString(tmp, JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(m) + "\n");
@@ -121,7 +140,7 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
                 if (task == Task.CLASSIFICATION && spec.numClasses() < 2)
                     throw new IllegalArgumentException(meta + ": a classification model with " + spec.numClasses() + " class; it needs at least 2");
                 return new SavedModel(dir, req(n, "model", meta).asText(), req(n, "dataset", meta).asText(), spec, names,
-                        floats(n.get("mean")), floats(n.get("std")), task);
+                        floats(n.get("mean")), floats(n.get("std")), task, features(n, meta));
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException(e.getMessage().startsWith(meta.toString()) ? e.getMessage() : meta + ": " + e.getMessage());
             }
@@ -144,7 +163,7 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
         float[] std = data instanceof IdxDataset idx ? new float[] {idx.std()} : null;
         // a checkpoint does not record the task: a regression dataset means a regression model
         return new SavedModel(dir, s.model(), s.dataset(), spec, data.classNames(), mean, std,
-                data.task() == Task.REGRESSION ? Task.REGRESSION : Task.CLASSIFICATION);
+                data.task() == Task.REGRESSION ? Task.REGRESSION : Task.CLASSIFICATION, Features.of(data));
     }
 
     /** model.json's "task" ("classification", "reconstruction", "regression"); classification when absent (older files). */
@@ -152,6 +171,19 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
         if (t == null || t.isNull()) return Task.CLASSIFICATION;
         for (Task k : Task.values()) if (k.label().equals(t.asText())) return k;
         throw new IllegalArgumentException(meta + ": unknown \"task\" '" + t.asText() + "'; expected classification, reconstruction or regression");
+    }
+
+    /** model.json's "features" with their mean and std, or null for a model not trained on a CSV dataset. */
+    private static Features features(JsonNode n, Path meta) {
+        JsonNode f = n.get("features");
+        if (f == null || f.isNull()) return null;
+        List<String> names = new ArrayList<>();
+        for (JsonNode c : f) names.add(c.asText());
+        float[] mean = floats(n.get("feature_mean")), std = floats(n.get("feature_std"));
+        if (mean == null || std == null || mean.length != names.size() || std.length != names.size())
+            throw new IllegalArgumentException(meta + ": \"feature_mean\" and \"feature_std\" must hold one number per feature ("
+                    + names.size() + ": " + names + ")");
+        return new Features(names, mean, std);
     }
 
     private static JsonNode req(JsonNode n, String key, Path f) {

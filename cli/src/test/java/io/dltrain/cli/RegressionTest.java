@@ -21,8 +21,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Regression end to end: a CSV with a real-valued column, read with {@code csv:target=y}, makes {@code mlp} a
  * one-output regression model trained with the MSE loss; summary.json says task "regression", metric "mse" and a test
  * MSE far below the test targets' variance (the MSE of the best constant prediction, computed here from the file);
- * {@code eval} reports the same MSE; predict, autoencoders, --label-smoothing and a one-class classification CSV are
- * usage errors.
+ * {@code eval} reports the same MSE; predict on the test CSV gives values whose MSE is that too; predict on an image,
+ * autoencoders, --label-smoothing and a one-class classification CSV are usage errors.
  */
 class RegressionTest {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -111,6 +111,20 @@ class RegressionTest {
         CliTest.Result p = CliTest.run("predict", "--checkpoint", out.toString(), tmp.resolve("any.png").toString());
         assertEquals(2, p.code(), p.out() + p.err());
         assertTrue(p.err().contains("regression") && p.err().contains("eval"), p.err());
+        // on CSV rows, predict gives the predicted target per row: their MSE against the file's y is the test MSE
+        CliTest.Result v = CliTest.run("predict", "--checkpoint", out.toString(), "--json", "--threads", "2", dir.resolve("test.csv").toString());
+        assertEquals(0, v.code(), v.err() + v.out());
+        JsonNode vals = JSON.readTree(v.out());
+        assertEquals(TEST, vals.size());
+        List<String> rows = Files.readAllLines(dir.resolve("test.csv"));
+        double se = 0;
+        for (int i = 0; i < TEST; i++) {
+            assertEquals("y", vals.get(i).get("target").asText());
+            assertEquals(i + 2, vals.get(i).get("line").asInt());
+            double d = vals.get(i).get("value").asDouble() - Double.parseDouble(rows.get(i + 1).split(",")[3]);
+            se += d * d;
+        }
+        assertEquals(mse, se / TEST, 1e-4 * mse, "predict's values give the test MSE");
     }
 
     @Test

@@ -127,6 +127,44 @@ public final class CsvDataset implements Dataset {
                 new CsvDataset(testName, task, featureNames, classes, xTest, test.labels(yCol, index, trainFile), null, test.rows.size(), mean, std));
     }
 
+    /**
+     * Feature rows of a CSV file to predict on, standardised as the training split was: {@code x} is [rows, F] in
+     * the order of {@code featureNames}, {@code lines} each row's line number in the file (for messages).
+     */
+    public record Rows(Path file, float[] x, int[] lines) {
+        public int size() { return lines.length; }
+    }
+
+    /**
+     * Reads {@code file} (same format as the dataset's files: UTF-8, a header row) for prediction with a model trained
+     * on features {@code featureNames}, standardised with the training split's {@code mean} / {@code std} (as
+     * {@link #featureMean()} / {@link #featureStd()}; in the same float32 order of operations as training). Columns are
+     * matched by name; other columns (the label or target column, ids) are ignored.
+     *
+     * @throws DatasetException naming the file and the missing feature column, or the line and column of a bad value
+     */
+    public static Rows readFeatures(Path file, List<String> featureNames, float[] mean, float[] std) {
+        int f = featureNames.size();
+        if (mean.length != f || std.length != f)
+            throw new IllegalArgumentException(f + " features but " + mean.length + " means and " + std.length + " standard deviations");
+        Table t = Table.read(file);
+        int[] cols = new int[f];
+        for (int j = 0; j < f; j++) {
+            cols[j] = t.header.indexOf(featureNames.get(j));
+            if (cols[j] < 0)
+                throw new DatasetException(file + ": no column '" + featureNames.get(j) + "'; the model was trained on the features "
+                        + featureNames + " (matched by name in the header " + t.header + ")");
+        }
+        if (t.rows.isEmpty()) throw new DatasetException(file + ": no data rows after the header");
+        float[] x = new float[t.rows.size() * f];
+        int[] lines = new int[t.rows.size()];
+        for (int i = 0; i < t.rows.size(); i++) {
+            lines[i] = t.lines.get(i);
+            for (int j = 0; j < f; j++) x[i * f + j] = (t.number(i, cols[j]) - mean[j]) / std[j];
+        }
+        return new Rows(file, x, lines);
+    }
+
     /** What the non-feature column holds: class labels ({@link Task#CLASSIFICATION}) or targets ({@link Task#REGRESSION}). */
     @Override public Task task() { return task; }
 

@@ -1,0 +1,142 @@
+package io.dltrain.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.dltrain.datasets.DatasetRegistry;
+import io.dltrain.models.ModelRegistry;
+import io.dltrain.models.ModelSpec;
+import io.dltrain.runtime.autograd.GradMode;
+import io.dltrain.runtime.backend.cpu.CpuBackend;
+import io.dltrain.runtime.checkpoint.Checkpoint;
+import io.dltrain.runtime.data.Dataset;
+import io.dltrain.runtime.nn.Context;
+import io.dltrain.runtime.nn.Module;
+import io.dltrain.runtime.tensor.Scope;
+import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+
+import static io.dltrain.cli.CliTest.JSON;
+import static io.dltrain.cli.CliTest.run;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@code predict} on CSV rows for a model trained on the {@code csv} dataset: model.json records the feature
+ * columns and the training split's standardisation (checked against the mean / population std computed here from the
+ * file); predict on the test file with its columns in another order, an extra id column and the label present gives,
+ * row by row, the softmax of the saved model's forward pass on the test sample the dataset itself produces; a missing
+ * feature column and an image file are usage errors naming the problem.
+ */
+class PredictCsvTest {
+    static final int TRAIN = 240, TEST = 30;
+    static final List<String> CLASSES = List.of("cat", "dog", "emu"); // sorted: the dataset's class order
+
+    /** Three features on different scales; the label is the arg-max of three linear scores. */
+    static void write(Path dir) throws IOException {
+        SplittableRandom r = new SplittableRandom(5);
+        for (String split : List.of("train", "test")) {
+            StringBuilder sb = new StringBuilder("x1,x2,x3,label\n");
+            int n = split.equals("train") ? TRAIN : TEST;
+            for (int i = 0; i < n; i++) {
+                double x1 = r.nextGaussian(), x2 = 10 * r.nextGaussian() + 50, x3 = 0.1 * r.nextGaussian();
+                double[] s = {x1, (x2 - 50) / 10, 10 * x3};
+                int k = s[0] > s[1] ? (s[0] > s[2] ? 0 : 2) : (s[1] > s[2] ? 1 : 2);
+                sb.append(String.format(Locale.ROOT, "%.5f,%.5f,%.5f,%s%n", x1, x2, x3, CLASSES.get(k)));
+            }
+            Files.writeString(dir.resolve(split + ".csv"), sb);
+        }
+    }
+
+    @Test
+    void csvRowsGetTheModelsProbabilitiesOnTheDatasetsOwnSamples(@TempDir Path tmp) throws IOException {
+        Path data = Files.createDirectories(tmp.resolve("data")), out = tmp.resolve("run");
+        write(data);
+        CliTest.Result t = run("--model", "mlp", "--data", "csv", "--data-dir", data.toString(), "--epochs", "2", "--threads", "2",
+                "--progress", "none", "--out", out.toString(), "--batch-size", "32", "--checkpoint-every", "off");
+        assertEquals(0, t.code(), t.err() + t.out());
+
+        // model.json: feature names in order, and the training split's mean / population std per feature
+        JsonNode meta = JSON.readTree(out.resolve("model/model.json").toFile());
+        assertEquals(List.of("x1", "x2", "x3"), List.of(meta.get("features").get(0).asText(), meta.get("features").get(1).asText(),
+                meta.get("features").get(2).asText()));
+        List<String> lines = Files.readAllLines(data.resolve("train.csv"));
+        for (int j = 0; j < 3; j++) {
+            double s = 0, ss = 0;
+            for (String l : lines.subList(1, lines.size())) s += Double.parseDouble(l.split(",")[j]);
+            double m = s / TRAIN;
+            for (String l : lines.subList(1, lines.size())) { double d = Double.parseDouble(l.split(",")[j]) - m; ss += d * d; }
+            assertEquals(m, meta.get("feature_mean").get(j).asDouble(), 1e-5 * Math.max(1, Math.abs(m)), "mean of x" + (j + 1));
+            assertEquals(Math.sqrt(ss / TRAIN), meta.get("feature_std").get(j).asDouble(), 1e-5 * Math.sqrt(ss / TRAIN), "std of x" + (j + 1));
+        }
+
+        // the test file with its columns reordered, an extra column and the label kept: matched by name
+        List<String> test = Files.readAllLines(data.resolve("test.csv"));
+        StringBuilder sb = new StringBuilder("id,x3,label,x1,x2\n");
+        for (int i = 1; i < test.size(); i++) {
+            String[] f = test.get(i).split(",");
+            sb.append("row").append(i).append(',').append(f[2]).append(',').append(f[3]).append(',').append(f[0]).append(',').append(f[1]).append('\n');
+        }
+        Path rows = Files.writeString(tmp.resolve("rows.csv"), sb);
+        CliTest.Result p = run("predict", "--checkpoint", out.toString(), "--json", "--top-k", "3", "--threads", "2", rows.toString());
+        assertEquals(0, p.code(), p.err() + p.out());
+        JsonNode a = JSON.readTree(p.out());
+        assertEquals(TEST, a.size());
+
+        // reference: the saved model's forward pass on the test samples as the csv dataset produces them
+        Dataset ds = DatasetRegistry.get("csv").load(data).test();
+        float[] x = new float[TEST * 3];
+        for (int i = 0; i < TEST; i++) ds.read(i, x, i * 3);
+        float[] logits;
+        try (CpuBackend be = new CpuBackend(1);
+             Module m = Scope.outside(() -> ModelRegistry.get("mlp").build(new Context(be, 0), new ModelSpec(3, 1, 1, 3)));
+             GradMode.Guard g = GradMode.noGrad()) {
+            Checkpoint.loadInto(m, out.resolve("model").resolve(Checkpoint.MODEL_FILE), true);
+            m.eval();
+            try (Scope s = Scope.open()) {
+                Tensor in = be.empty(Shape.of(TEST, 3));
+                be.copyFromHost(x, 0, in);
+                logits = m.forward(in).toFloatArray();
+            }
+        }
+        for (int i = 0; i < TEST; i++) {
+            JsonNode r = a.get(i);
+            assertEquals(rows.toString(), r.get("file").asText());
+            assertEquals(i, r.get("index").asInt());
+            assertEquals(i + 2, r.get("line").asInt(), "line numbers count the header");
+            double max = Double.NEGATIVE_INFINITY, sum = 0;
+            for (int j = 0; j < 3; j++) max = Math.max(max, logits[i * 3 + j]);
+            double[] q = new double[3];
+            for (int j = 0; j < 3; j++) sum += q[j] = Math.exp(logits[i * 3 + j] - max);
+            JsonNode preds = r.get("predictions");
+            assertEquals(3, preds.size());
+            for (JsonNode c : preds) {
+                int k = c.get("class").asInt();
+                assertEquals(CLASSES.get(k), c.get("name").asText());
+                assertEquals(q[k] / sum, c.get("probability").asDouble(), 1e-6, "row " + i + " class " + k);
+            }
+        }
+
+        // text output names the file, row and line
+        CliTest.Result text = run("predict", "--checkpoint", out.toString(), "--top-k", "1", "--threads", "2", rows.toString());
+        assertEquals(0, text.code(), text.err());
+        assertTrue(text.out().startsWith(rows + "[0] (line 2):  "), text.out());
+        assertEquals(TEST, text.out().lines().count(), text.out());
+
+        // a missing feature column, an image file, and a CSV for an image model are usage errors
+        Path noX2 = Files.writeString(tmp.resolve("no-x2.csv"), "x1,x3\n1,2\n");
+        CliTest.usageError(null, new String[] {"predict", "--checkpoint", out.toString(), noX2.toString()}, "no-x2.csv", "no column 'x2'");
+        Path png = tmp.resolve("a.png");
+        Files.write(png, new byte[] {1, 2, 3});
+        CliTest.usageError(null, new String[] {"predict", "--checkpoint", out.toString(), png.toString()}, "a.png", "CSV rows");
+        Path bad = Files.writeString(tmp.resolve("bad.csv"), "x1,x2,x3\n1,oops,2\n");
+        CliTest.usageError(null, new String[] {"predict", "--checkpoint", out.toString(), bad.toString()}, "bad.csv:2", "x2");
+    }
+}
