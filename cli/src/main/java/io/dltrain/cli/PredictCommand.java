@@ -4,6 +4,11 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import io.dltrain.datasets.CsvDataset;
 import io.dltrain.datasets.DatasetException;
+import io.dltrain.datasets.DatasetRegistry;
+import io.dltrain.datasets.ImageFolderDataset;
+import io.dltrain.datasets.transform.Image;
+import io.dltrain.datasets.transform.Seeds;
+import io.dltrain.datasets.transform.Transform;
 import io.dltrain.datasets.idx.IdxFile;
 import io.dltrain.models.ModelSpec;
 import io.dltrain.runtime.autograd.GradMode;
@@ -42,7 +47,10 @@ import java.util.concurrent.Callable;
  * for a 1-channel model, grey (luma ITU-R 601-2, as PIL's {@code convert("L")}, for colour pictures), resized to
  * the model's H x W (bilinear, pixel centres aligned) when needed, then pixel / 255 and (x - mean) / std with the
  * normalisation the training dataset used ({@link io.dltrain.datasets.IdxDataset}'s constants, stored in
- * model.json); for 3 channels, RGB the same way.
+ * model.json); for 3 channels, RGB the same way. A model trained on an image folder dataset ({@code imagefolder},
+ * {@code imagenet-subset}; the dataset name with its options is in model.json) instead gets each file through that
+ * dataset's own validation pipeline ({@link DatasetRegistry.Entry#evalTransform}, applied by
+ * {@link ImageFolderDataset#sample}): e.g. resize 256, centre crop 224 and ImageNet mean/std.
  *
  * <p>A model trained on the {@code csv} dataset takes .csv files instead: a header row, then one sample per row.
  * The feature columns are matched by name (model.json's "features"; other columns, such as the label, are ignored)
@@ -102,8 +110,15 @@ public final class PredictCommand implements Callable<Integer> {
             throw usage(dir + ": " + saved.model() + " was trained for regression (target " + String.join(",", saved.classNames()) + ") on "
                     + saved.dataset() + "; predict gives its values only for CSV rows (.csv files with its feature columns). Score it with `dl-train eval --checkpoint " + checkpoint
                     + " --data csv:target=COLUMN` (its test MSE is test_mse in the run's summary.json)");
+        // image folder datasets: each file goes through the dataset's own validation pipeline (resize, crop, normalise)
+        Transform folderEval;
+        try {
+            folderEval = DatasetRegistry.get(saved.dataset()).evalTransform(saved.spec().height(), saved.spec().width()).orElse(null);
+        } catch (DatasetException e) {
+            throw usage(dir + ": the model's dataset " + saved.dataset() + ": " + e.getMessage());
+        }
         List<Input> inputs = new ArrayList<>();
-        for (Path f : files) inputs.addAll(read(f, saved));
+        for (Path f : files) inputs.addAll(folderEval != null ? List.of(readThrough(f, saved, folderEval)) : read(f, saved));
         ModelSpec s = saved.spec();
         int k = Math.min(topK, s.numClasses()), numel = s.inChannels() * s.height() * s.width();
         // the batch shape training used: [n, F] for tabular samples, [n, C, H, W] for images
@@ -219,6 +234,24 @@ public final class PredictCommand implements Callable<Integer> {
     }
 
     // ------------------------------------------------------------------------------------------------ inputs
+
+    /** A PNG/JPEG file as the validation sample of the model's image folder dataset: decoded and transformed as the dataset does. */
+    private Input readThrough(Path f, SavedModel saved, Transform eval) {
+        if (!Files.isRegularFile(f)) throw usage(f + ": " + (Files.exists(f) ? "is not a regular file" : "no such file"));
+        if (!Files.isReadable(f)) throw usage(f + ": not readable (check its permissions)");
+        if (isCsv(f)) throw usage(f + ": a CSV file, but " + saved.model() + " was trained on " + saved.dataset() + " and classifies PNG/JPEG images");
+        Image img;
+        try {
+            img = ImageFolderDataset.sample(f, eval, Seeds.sample(0, 0, 0)); // the validation pipeline draws nothing at random
+        } catch (DatasetException e) {
+            throw usage(f + ": " + saved.model() + " was trained on " + saved.dataset() + ", whose inputs are PNG/JPEG images: " + e.getMessage());
+        }
+        ModelSpec s = saved.spec();
+        if (img.c() != s.inChannels() || img.h() != s.height() || img.w() != s.width())
+            throw usage(f + ": the " + saved.dataset() + " validation pipeline " + eval + " gives " + img + ", but the model takes ["
+                    + s.inChannels() + ", " + s.height() + ", " + s.width() + "]");
+        return new Input(f.toString(), -1, img.data());
+    }
 
     private List<Input> read(Path f, SavedModel saved) {
         if (!Files.isRegularFile(f)) throw usage(f + ": " + (Files.exists(f) ? "is not a regular file" : "no such file"));

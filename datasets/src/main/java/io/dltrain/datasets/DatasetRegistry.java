@@ -147,6 +147,21 @@ public final class DatasetRegistry {
         /** Whether a small sample ships inside the jar, used when the default directory does not exist. */
         public boolean hasBundledSample() { return sampleResourceDir != null; }
 
+        /**
+         * The validation pipeline of an image folder dataset ({@code imagefolder}, {@code imagenet-subset}) with these
+         * options, for samples of {@code height} x {@code width} (the sample shape, which for {@code imagefolder}
+         * without size= is the first training image's): the transform its validation split applies to a decoded
+         * image. Empty for the other datasets. {@code dl-train predict} uses it so that a file gets the same input
+         * as in validation.
+         */
+        public java.util.Optional<Transform> evalTransform(int height, int width) {
+            return switch (options.dataset()) {
+                case "imagefolder" -> java.util.Optional.of(imageFolderEval(options, height, width));
+                case "imagenet-subset" -> java.util.Optional.of(imageNetEval(options));
+                default -> java.util.Optional.empty();
+            };
+        }
+
         /** The name with its options, e.g. "synthetic[:CxHxW][,classes=N]...", or just the name if it takes none. */
         public String usage() { return optionsUsage != null ? optionsUsage : name; }
 
@@ -294,19 +309,17 @@ public final class DatasetRegistry {
     private static Splits imageFolder(DatasetOptions o, Path dir, String where) {
         requireTree(dir, where, IMAGEFOLDER_TITLE, IMAGEFOLDER_HINT);
         String augment = o.getString("augment", "none").toLowerCase(Locale.ROOT);
-        String norm = o.getString("norm", "none").toLowerCase(Locale.ROOT);
         if (!List.of("none", "flip", "crop", "rrc").contains(augment))
             throw o.error("augment must be none, flip (RandomHorizontalFlip), crop (RandomCrop with padding size/8 + flip)"
                     + " or rrc (RandomResizedCrop + flip), got '" + augment + "'");
-        if (!List.of("none", "imagenet").contains(norm)) throw o.error("norm must be none or imagenet, got '" + norm + "'");
+        Transform n = folderNorm(o);
         int size = o.getInt("size", 0);
         if (o.has("size") && size < 1) throw o.error("size must be >= 1, got " + size);
-        Transform n = norm.equals("imagenet") ? Normalize.IMAGENET : Transform.identity();
         Function<ImageFolderDataset.Tree, int[]> target =
                 t -> o.has("size") ? new int[]{size, size} : ImageFolderDataset.firstImageSize(t);
         Function<ImageFolderDataset.Tree, Transform> eval = t -> {
             int[] hw = target.apply(t);
-            return Transform.compose(new Resize(Math.min(hw[0], hw[1])), new CenterCrop(hw[0], hw[1]), n);
+            return imageFolderEval(o, hw[0], hw[1]);
         };
         Function<ImageFolderDataset.Tree, Transform> train = t -> {
             int[] hw = target.apply(t);
@@ -321,14 +334,32 @@ public final class DatasetRegistry {
         return ImageFolderDataset.load(o.dataset(), dir, train, eval, o.getLong("seed", 0), o.getBoolean("skipbad", false));
     }
 
+    /** imagefolder's norm= option as the last step of its pipelines. */
+    private static Transform folderNorm(DatasetOptions o) {
+        String norm = o.getString("norm", "none").toLowerCase(Locale.ROOT);
+        if (!List.of("none", "imagenet").contains(norm)) throw o.error("norm must be none or imagenet, got '" + norm + "'");
+        return norm.equals("imagenet") ? Normalize.IMAGENET : Transform.identity();
+    }
+
+    /** imagefolder's validation pipeline for H x W samples: Resize(min(H, W)) + CenterCrop(H, W) + its norm=. */
+    private static Transform imageFolderEval(DatasetOptions o, int h, int w) {
+        return Transform.compose(new Resize(Math.min(h, w)), new CenterCrop(h, w), folderNorm(o));
+    }
+
+    /** imagenet-subset's validation pipeline: Resize(size * 256 / 224) + CenterCrop(size) + ImageNet mean/std. */
+    private static Transform imageNetEval(DatasetOptions o) {
+        int size = o.getInt("size", 224);
+        if (size < 1) throw o.error("size must be >= 1, got " + size);
+        return Transform.compose(new Resize((int) Math.round(size * 256.0 / 224.0)), new CenterCrop(size), Normalize.IMAGENET);
+    }
+
     /** imagenet-subset: ImageNet recipe. Train: RandomResizedCrop(size) + flip; val: Resize(size * 256 / 224) + CenterCrop(size). */
     private static Splits imageNetSubset(DatasetOptions o, Path dir, String where) {
         requireTree(dir, where, IMAGENET_TITLE, IMAGENET_HINT);
         int size = o.getInt("size", 224);
         if (size < 1) throw o.error("size must be >= 1, got " + size);
-        int resize = (int) Math.round(size * 256.0 / 224.0);
         Transform train = Transform.compose(new RandomResizedCrop(size), new RandomHorizontalFlip(), Normalize.IMAGENET);
-        Transform val = Transform.compose(new Resize(resize), new CenterCrop(size), Normalize.IMAGENET);
+        Transform val = imageNetEval(o);
         return ImageFolderDataset.load(o.dataset(), dir, train, val, o.getLong("seed", 0), o.getBoolean("skipbad", false));
     }
 

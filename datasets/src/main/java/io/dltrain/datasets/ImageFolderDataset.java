@@ -24,6 +24,7 @@ import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Function;
+import java.util.random.RandomGenerator;
 
 /**
  * A classification dataset read from a directory tree of JPEG/PNG images, one folder per class
@@ -305,17 +306,31 @@ public final class ImageFolderDataset implements Dataset, EpochAware {
                 i = (i + 1) % n;
             }
         }
-        Image out;
-        try {
-            out = transform.apply(img, Seeds.sample(seed, epoch, i));
-        } catch (IllegalArgumentException e) {
-            throw new DatasetException(files[i] + " (" + img.h() + "x" + img.w() + "): the transform pipeline failed: " + e.getMessage(), e);
-        }
+        Image out = transformed(files[i], img, transform, Seeds.sample(seed, epoch, i));
         if (out.c() != shape.dim(0) || out.h() != shape.dim(1) || out.w() != shape.dim(2))
             throw new IllegalStateException(files[i] + ": the transform pipeline " + transform + " produced " + out
                     + ", not the sample shape " + shape);
         System.arraycopy(out.data(), 0, dst, dstOffset, numel);
         return labels[i];
+    }
+
+    /**
+     * One image file as a sample of a dataset with pipeline {@code transform}: decoded as {@link #read} decodes
+     * (RGB, [0, 1], CHW), then transformed. {@code dl-train predict} feeds files through the validation pipeline this
+     * way, so that a file gives the model the same input as it does in the validation split.
+     *
+     * @throws DatasetException if the file cannot be decoded or the pipeline rejects the image
+     */
+    public static Image sample(Path file, Transform transform, RandomGenerator rng) {
+        return transformed(file, ImageCodec.decode(file), transform, rng);
+    }
+
+    private static Image transformed(Path file, Image img, Transform transform, RandomGenerator rng) {
+        try {
+            return transform.apply(img, rng);
+        } catch (IllegalArgumentException e) {
+            throw new DatasetException(file + " (" + img.h() + "x" + img.w() + "): the transform pipeline failed: " + e.getMessage(), e);
+        }
     }
 
     @Override public String toString() { return name + " (" + files.length + " images under " + dir + ", " + shape + ")"; }
