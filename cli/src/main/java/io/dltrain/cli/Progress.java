@@ -67,10 +67,20 @@ final class Progress implements TrainListener {
         String val = Double.isNaN(m.valLoss()) ? "" : String.format("  val_loss %.4f", m.valLoss())
                 + (Double.isNaN(m.valAcc()) ? "" : String.format("  val_acc %.2f%%", 100 * m.valAcc()));
         String acc = Double.isNaN(m.trainAcc()) ? "" : String.format("  train_acc %.2f%%", 100 * m.trainAcc());
-        out.printf("epoch %d  train_loss %.4f%s%s  lr %.3g  %.1fs  %,.0f img/s%n",
-                m.epoch(), m.trainLoss(), acc, val, m.lr(), m.seconds(), m.imagesPerSec());
+        out.printf("epoch %d  train_loss %.4f%s%s  lr %.3g  %.1fs  %,.0f img/s%s%n",
+                m.epoch(), m.trainLoss(), acc, val, m.lr(), m.seconds(), m.imagesPerSec(), dataWait(m));
         out.flush();
     }
+
+    /**
+     * "  data wait X s" when the training loop waited for batches more than {@value #WAIT_SHARE} of the epoch's time
+     * (the loader is the bottleneck: more --workers may help); else "".
+     */
+    static String dataWait(EpochMetrics m) {
+        return m.dataWaitSeconds() > WAIT_SHARE * m.seconds() ? String.format("  data wait %.1fs", m.dataWaitSeconds()) : "";
+    }
+
+    static final double WAIT_SHARE = 0.05;
 
     @Override
     public void info(String message) {

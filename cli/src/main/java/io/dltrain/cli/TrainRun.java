@@ -438,6 +438,15 @@ final class TrainRun {
         s.put("parameters", m.parameterCount());
         s.put("train_samples", trainLoader.samples());
         s.put("val_samples", valLoader == null ? 0 : valLoader.samples());
+        // the training loader's own throughput (this process): whether data loading kept up with the model
+        DataLoader.Stats ls = trainLoader.stats();
+        Map<String, Object> loader = new LinkedHashMap<>();
+        loader.put("workers", ls.workers());
+        loader.put("samples_loaded", ls.samplesLoaded());
+        loader.put("busy_seconds", ls.busySeconds());
+        loader.put("samples_per_second_per_worker", ls.samplesPerSecond());
+        loader.put("data_wait_seconds", result.epochs().stream().mapToDouble(EpochMetrics::dataWaitSeconds).sum());
+        s.put("loader", loader);
         Map<String, Object> cfg = new LinkedHashMap<>();
         cfg.put("batch_size", config.batchSize());
         cfg.put("lr", config.lr());

@@ -107,6 +107,27 @@ class CliTest {
         }
         assertTrue(JSON.readTree(lines.get(2)).get("train_loss").asDouble() < JSON.readTree(lines.get(0)).get("train_loss").asDouble());
         assertTrue(r.out().contains("test: loss"), r.out());
+        // the training loader's own report: every training sample read once per epoch, by the default 1 worker; the
+        // data wait is the epochs' data_wait_seconds summed
+        JsonNode loader = summary.get("loader");
+        assertEquals(1, loader.get("workers").asInt(), loader.toString());
+        assertEquals(3 * summary.get("train_samples").asLong(), loader.get("samples_loaded").asLong(), loader.toString());
+        double busy = loader.get("busy_seconds").asDouble();
+        assertTrue(busy > 0, loader.toString());
+        assertEquals(loader.get("samples_loaded").asDouble() / busy, loader.get("samples_per_second_per_worker").asDouble(), 1e-9 * loader.get("samples_per_second_per_worker").asDouble());
+        double wait = 0;
+        for (String l : lines) wait += JSON.readTree(l).get("data_wait_seconds").asDouble();
+        assertEquals(wait, loader.get("data_wait_seconds").asDouble(), 1e-9, loader.toString());
+    }
+
+    @Test
+    void theEpochLineShowsTheDataWaitOnlyWhenItMatters() {
+        // 10 s epochs: 0.4 s of waiting (4%) is not shown, 2 s (20%) is
+        assertEquals("", Progress.dataWait(new io.dltrain.runtime.train.EpochMetrics(1, 1, 0.5, 1, 0.5, 0.1, 10, 9, 100, 0.4)));
+        assertEquals("  data wait 2.0s", Progress.dataWait(new io.dltrain.runtime.train.EpochMetrics(1, 1, 0.5, 1, 0.5, 0.1, 10, 9, 100, 2.0)));
+        java.io.StringWriter sw = new java.io.StringWriter();
+        new Progress(Progress.Mode.PLAIN, new java.io.PrintWriter(sw)).epochEnded(new io.dltrain.runtime.train.EpochMetrics(1, 1, 0.5, 1, 0.5, 0.1, 10, 9, 100, 2.0));
+        assertTrue(sw.toString().strip().endsWith("100 img/s  data wait 2.0s"), sw.toString());
     }
 
     @Test
