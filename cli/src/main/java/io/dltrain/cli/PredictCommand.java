@@ -115,7 +115,12 @@ public final class PredictCommand implements Callable<Integer> {
         try {
             folderEval = DatasetRegistry.get(saved.dataset()).evalTransform(saved.spec().height(), saved.spec().width()).orElse(null);
         } catch (DatasetException e) {
-            throw usage(dir + ": the model's dataset " + saved.dataset() + ": " + e.getMessage());
+            // a dataset this version does not know (renamed, or from elsewhere): the generic image pipeline, as before;
+            // a known one with options it rejects is an error rather than a silently different pipeline
+            String base = saved.dataset().split(":", 2)[0];
+            if (DatasetRegistry.entries().stream().anyMatch(en -> en.name().equals(base)))
+                throw usage(dir + ": the model's dataset " + saved.dataset() + ": " + e.getMessage());
+            folderEval = null;
         }
         List<Input> inputs = new ArrayList<>();
         for (Path f : files) inputs.addAll(folderEval != null ? List.of(readThrough(f, saved, folderEval)) : read(f, saved));
