@@ -35,4 +35,13 @@ public final class Checks {
     public static void smoothing(float eps, String op) {
         if (!(eps >= 0f && eps <= 1f)) throw new IllegalArgumentException(op + ": label smoothing must be in [0, 1], got " + eps);
     }
+
+    /** An element-wise loss's prediction and FP32 target hold the same number of elements. */
+    public static void lossPair(Tensor pred, Tensor target, LossKind kind) {
+        if (pred.numel() != target.numel())
+            throw new IllegalArgumentException(kind + " loss: prediction " + pred.shape() + " and target " + target.shape()
+                    + " have different sizes");
+        if (target.dtype() != DType.FP32)
+            throw new IllegalArgumentException(kind + " loss: target must be FP32, got " + target.dtype());
+    }
 }

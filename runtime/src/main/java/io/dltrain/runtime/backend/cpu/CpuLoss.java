@@ -118,13 +118,7 @@ final class CpuLoss {
         });
     }
 
-    private static void checkPair(Tensor pred, Tensor target, LossKind kind) {
-        if (pred.numel() != target.numel())
-            throw new IllegalArgumentException(kind + " loss: prediction " + pred.shape() + " and target " + target.shape()
-                    + " have different sizes");
-        if (target.dtype() != DType.FP32)
-            throw new IllegalArgumentException(kind + " loss: target must be FP32, got " + target.dtype());
-    }
+    private static void checkPair(Tensor pred, Tensor target, LossKind kind) { Checks.lossPair(pred, target, kind); }
 
     static void forward(CpuBackend be, LossKind kind, Tensor pred, Tensor target, Tensor loss) {
         checkPair(pred, target, kind);

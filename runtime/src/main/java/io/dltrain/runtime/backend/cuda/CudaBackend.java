@@ -12,6 +12,7 @@ import io.dltrain.runtime.backend.PoolParams;
 import io.dltrain.runtime.tensor.DType;
 import io.dltrain.runtime.tensor.Device;
 import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.backend.Checks;
 import io.dltrain.runtime.tensor.Tensor;
 import org.bytedeco.cuda.cublas.cublasContext;
 import org.bytedeco.cuda.cudart.CUevent_st;
@@ -742,13 +743,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         kernels.launch("cross_entropy_backward_f32", (long) N * C, f(probs, op), i(labels, op), N, C, ls, f(dloss, op), f(dlogits, op));
     }
 
-    private static void checkPair(Tensor pred, Tensor target, LossKind kind) {
-        if (pred.numel() != target.numel())
-            throw new IllegalArgumentException(kind + " loss: prediction " + pred.shape() + " and target " + target.shape()
-                    + " have different sizes");
-        if (target.dtype() != DType.FP32)
-            throw new IllegalArgumentException(kind + " loss: target must be FP32, got " + target.dtype());
-    }
+    private static void checkPair(Tensor pred, Tensor target, LossKind kind) { Checks.lossPair(pred, target, kind); }
 
     @Override
     public void lossForward(LossKind kind, Tensor pred, Tensor target, Tensor loss) {
