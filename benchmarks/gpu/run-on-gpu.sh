@@ -9,10 +9,12 @@
 #                                          -> $OUT/tests-gpu.txt, $OUT/tests-golden.txt, XML under $OUT/junit/
 #   5. dl-train --model lenet5 --data fashion-mnist --device cuda --epochs 10
 #                                          -> $OUT/train-lenet5.txt and the run directory $OUT/lenet5-cuda/
+#   6. dl-train --model resnet18 --data imagenet-subset --device cuda on a JPEG tree made by `datasets prepare`
+#                                          -> $OUT/train-resnet18.txt and $OUT/resnet18-cuda/
 # and writes $OUT/SUMMARY.txt (one line per step with its exit status). Every log starts with a header: device line,
 # command, date.
 #
-# Usage: benchmarks/gpu/run-on-gpu.sh [--data-dir DIR] [--skip STEP[,STEP...]]    (steps: info golden tests train)
+# Usage: benchmarks/gpu/run-on-gpu.sh [--data-dir DIR] [--skip STEP[,STEP...]]    (steps: info golden tests train resnet)
 # Environment: OUT (default out/gpu), BUNDLE (default: this script's directory when it holds jre/, else
 # dist/gpu-bundle, unpacked from dist/gpu-bundle.tar.xz when only the tarball is there), DATA_DIR (like --data-dir;
 # default: the bundle's data/fashion-mnist when packed with --with-data, else /usr/share/datasets/fashion-mnist when
@@ -170,6 +172,18 @@ fi
 if ! skipped train; then
   step train-lenet5 "$out/train-lenet5.txt" "${java[@]}" -jar "$bundle/dl-train.jar" --model lenet5 --data fashion-mnist \
       ${data_dir:+--data-dir "$data_dir"} --device cuda --epochs 10 --progress plain --out "$out/lenet5-cuda"
+fi
+
+# 6. ResNet-18 on an ImageNet-style JPEG tree (the CUDA issue's second acceptance run): Fashion-MNIST written as JPEGs,
+#    read through imagenet-subset (RandomResizedCrop 224, flip, ImageNet normalisation); a bounded number of steps
+if ! skipped resnet; then
+  tree=${TMPDIR:-/tmp}/dltrain-jpeg-tree
+  rm -rf "$tree"
+  step prepare-jpeg-tree "$out/prepare-jpeg-tree.txt" "${java[@]}" -jar "$bundle/dl-train.jar" datasets prepare \
+      --data fashion-mnist ${data_dir:+--data-dir "$data_dir"} --format jpg --out "$tree"
+  step train-resnet18 "$out/train-resnet18.txt" "${java[@]}" -jar "$bundle/dl-train.jar" --model resnet18 \
+      --data imagenet-subset --data-dir "$tree" --device cuda --epochs 1 --max-steps 200 --batch-size 64 \
+      --progress plain --out "$out/resnet18-cuda"
 fi
 
 echo "run-on-gpu: done; results in $out"
