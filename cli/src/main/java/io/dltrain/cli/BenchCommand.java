@@ -78,7 +78,7 @@ public final class BenchCommand implements Callable<Integer> {
     Integer imageSize;
 
     @Option(names = "--precision", defaultValue = "fp32", paramLabel = "P",
-            description = "fp32, tf32 or bf16; tf32 and bf16 need the CUDA backend (default: ${DEFAULT-VALUE}).")
+            description = "fp32, tf32 or bf16; tf32 needs the CUDA backend (cuBLAS/cuDNN TF32 tensor-core math); bf16 is not implemented yet (default: ${DEFAULT-VALUE}).")
     String precision;
 
     @Option(names = "--device", defaultValue = "auto", paramLabel = "DEVICE", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
@@ -182,9 +182,15 @@ public final class BenchCommand implements Callable<Integer> {
             throw usage("--precision " + prec + " needs the CUDA backend (bf16 and tf32 are GPU tensor-core formats); the CPU"
                     + " backend computes in fp32 only: use --precision fp32, or --device cuda on a machine with an NVIDIA GPU");
         }
-        if (!prec.equals("fp32")) {
-            // The Backend contract has no precision setting yet; running on would silently measure FP32 under a
-            // bf16/tf32 label. When the CUDA backend gains one, select it here instead of refusing.
+        if (prec.equals("tf32") && real instanceof io.dltrain.runtime.backend.cuda.CudaBackend cuda && !cuda.tf32()) {
+            // TF32 is a switch of the CUDA backend (cuBLAS math mode, cuDNN tensor-op convolutions): open it with the switch on
+            int index = real.device().index();
+            real.close();
+            real = new io.dltrain.runtime.backend.cuda.CudaBackend(index, true);
+        }
+        if (prec.equals("bf16")) {
+            // bf16 needs mixed-precision tensors (autocast, master weights, loss scaling) the backend does not have yet;
+            // running on would silently measure FP32 under a bf16 label.
             String name = real.name();
             real.close();
             throw usage("--precision " + prec + " is not implemented by the " + name + " backend yet; use --precision fp32");
