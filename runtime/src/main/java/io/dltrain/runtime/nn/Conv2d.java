@@ -24,12 +24,7 @@ public class Conv2d extends Module {
 
     public Conv2d(Context ctx, int inChannels, int outChannels, int kernelH, int kernelW, int strideH, int strideW,
                   int padH, int padW, int dilationH, int dilationW, int groups, boolean bias) {
-        if (inChannels < 1 || outChannels < 1)
-            throw new IllegalArgumentException("Conv2d: channels must be >= 1, got " + inChannels + " -> " + outChannels);
-        if (kernelH < 1 || kernelW < 1) throw new IllegalArgumentException("Conv2d: kernel must be >= 1, got " + kernelH + "x" + kernelW);
-        if (groups < 1 || inChannels % groups != 0 || outChannels % groups != 0)
-            throw new IllegalArgumentException("Conv2d: groups=" + groups + " must divide in_channels=" + inChannels
-                    + " and out_channels=" + outChannels);
+        checkGeometry("Conv2d", inChannels, outChannels, kernelH, kernelW, groups);
         this.inChannels = inChannels;
         this.outChannels = outChannels;
         this.kernelH = kernelH;
@@ -41,6 +36,16 @@ public class Conv2d extends Module {
             this.bias = addParameter("bias", ctx.backend().empty(Shape.of(outChannels)));
             Init.pytorchDefaultBias(this.bias, Init.fanIn(weight), ctx.rng());
         } else this.bias = null;
+    }
+
+    /** The checks PyTorch's _ConvNd makes: channels and kernel >= 1, groups dividing both channel counts. */
+    static void checkGeometry(String layer, int inChannels, int outChannels, int kernelH, int kernelW, int groups) {
+        if (inChannels < 1 || outChannels < 1)
+            throw new IllegalArgumentException(layer + ": channels must be >= 1, got " + inChannels + " -> " + outChannels);
+        if (kernelH < 1 || kernelW < 1) throw new IllegalArgumentException(layer + ": kernel must be >= 1, got " + kernelH + "x" + kernelW);
+        if (groups < 1 || inChannels % groups != 0 || outChannels % groups != 0)
+            throw new IllegalArgumentException(layer + ": groups=" + groups + " must divide in_channels=" + inChannels
+                    + " and out_channels=" + outChannels);
     }
 
     public Tensor weight() { return weight; }

@@ -27,12 +27,7 @@ public class ConvTranspose2d extends Module {
     public ConvTranspose2d(Context ctx, int inChannels, int outChannels, int kernelH, int kernelW, int strideH, int strideW,
                            int padH, int padW, int outputPaddingH, int outputPaddingW, int dilationH, int dilationW,
                            int groups, boolean bias) {
-        if (inChannels < 1 || outChannels < 1)
-            throw new IllegalArgumentException("ConvTranspose2d: channels must be >= 1, got " + inChannels + " -> " + outChannels);
-        if (kernelH < 1 || kernelW < 1) throw new IllegalArgumentException("ConvTranspose2d: kernel must be >= 1, got " + kernelH + "x" + kernelW);
-        if (groups < 1 || inChannels % groups != 0 || outChannels % groups != 0)
-            throw new IllegalArgumentException("ConvTranspose2d: groups=" + groups + " must divide in_channels=" + inChannels
-                    + " and out_channels=" + outChannels);
+        Conv2d.checkGeometry("ConvTranspose2d", inChannels, outChannels, kernelH, kernelW, groups);
         this.inChannels = inChannels;
         this.outChannels = outChannels;
         this.kernelH = kernelH;
