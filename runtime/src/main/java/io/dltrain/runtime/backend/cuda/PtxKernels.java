@@ -7,12 +7,7 @@ import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
-import java.lang.reflect.Method;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -37,10 +32,6 @@ public final class PtxKernels implements KernelLauncher, AutoCloseable {
     public static final int BLOCK = 256;
     /** Blocks per multiprocessor at most, for grid-stride kernels (enough to fill the GPU; more only adds blocks). */
     public static final int BLOCKS_PER_SM = 32;
-    /** The PTX modules of the kernels artifact when {@code io.dltrain.kernels.Ptx} is not on the classpath. */
-    static final List<String> DEFAULT_STEMS = List.of("elementwise", "activation", "pool", "loss", "dropout", "optim");
-    /** Where the kernels artifact keeps its PTX. */
-    static final String RESOURCE_DIR = "io/dltrain/kernels/";
 
     private static final int MAX_ARGS = 32;
 
@@ -64,8 +55,8 @@ public final class PtxKernels implements KernelLauncher, AutoCloseable {
         Map<String, String> sources = ptxSources();
         if (sources.isEmpty()) {
             close();
-            throw new IllegalStateException("no PTX kernels found on the classpath (" + RESOURCE_DIR + "<stem>.ptx in the "
-                    + "dl-train-kernels jar); rebuild the kernels module (kernels/build-ptx.sh)");
+            throw new IllegalStateException("no PTX kernels found in the dl-train-kernels jar; rebuild the kernels module "
+                    + "(kernels/build-ptx.sh)");
         }
         try {
             for (Map.Entry<String, String> e : sources.entrySet()) load(e.getKey(), e.getValue());
@@ -86,58 +77,11 @@ public final class PtxKernels implements KernelLauncher, AutoCloseable {
         for (String kernel : KernelSignatures.parsePtxEntries(ptx).keySet()) kernelModule.putIfAbsent(kernel, stem);
     }
 
-    /**
-     * The PTX text of every module, stem -> text. Asks {@code io.dltrain.kernels.Ptx} (modules(), load(stem)) when
-     * the kernels artifact has it, else reads {@link #RESOURCE_DIR}{@code <stem>.ptx} for the known stems; stems
-     * without a resource are skipped.
-     */
+    /** The PTX text of every module of the kernels artifact ({@link io.dltrain.kernels.Ptx}), stem -> text. */
     public static Map<String, String> ptxSources() {
         Map<String, String> out = new LinkedHashMap<>();
-        List<String> stems = new ArrayList<>(DEFAULT_STEMS);
-        Method loader = null;
-        try {
-            Class<?> ptx = Class.forName("io.dltrain.kernels.Ptx");
-            Object mods = ptx.getMethod("modules").invoke(null);
-            stems.clear();
-            if (mods instanceof Iterable<?> it) for (Object o : it) stems.add(String.valueOf(o));
-            else if (mods instanceof Object[] arr) for (Object o : arr) stems.add(String.valueOf(o));
-            loader = ptx.getMethod("load", String.class);
-        } catch (ClassNotFoundException | NoSuchMethodException e) {
-            // The kernels artifact predates Ptx: fall back to the known stems.
-            stems = new ArrayList<>(DEFAULT_STEMS);
-            loader = null;
-        } catch (ReflectiveOperationException e) {
-            throw new IllegalStateException("io.dltrain.kernels.Ptx failed to list its modules: " + e.getCause(), e);
-        }
-        for (String stem : stems) {
-            String text = null;
-            if (loader != null) {
-                try {
-                    Object v = loader.invoke(null, stem);
-                    if (v instanceof byte[] b) text = new String(b, StandardCharsets.US_ASCII);
-                    else if (v instanceof InputStream in) { try (in) { text = new String(in.readAllBytes(), StandardCharsets.US_ASCII); } }
-                    else if (v instanceof java.util.Optional<?> o) text = o.map(String::valueOf).orElse(null);
-                    else text = v == null ? null : v.toString();
-                } catch (IOException e) {
-                    throw new UncheckedIOException("could not read PTX module " + stem, e);
-                } catch (ReflectiveOperationException e) {
-                    throw new IllegalStateException("io.dltrain.kernels.Ptx.load(" + stem + ") failed: " + e.getCause(), e);
-                }
-            } else {
-                text = readResource(RESOURCE_DIR + stem + ".ptx");
-            }
-            if (text != null) out.put(stem, text);
-        }
+        for (String stem : io.dltrain.kernels.Ptx.modules()) out.put(stem, io.dltrain.kernels.Ptx.load(stem));
         return out;
-    }
-
-    private static String readResource(String path) {
-        ClassLoader cl = PtxKernels.class.getClassLoader();
-        try (InputStream in = cl.getResourceAsStream(path)) {
-            return in == null ? null : new String(in.readAllBytes(), StandardCharsets.US_ASCII);
-        } catch (IOException e) {
-            throw new UncheckedIOException("could not read PTX resource " + path, e);
-        }
     }
 
     /** Blocks for a grid-stride kernel over n elements: ceil(n / block), capped at 32 per SM, at least 1. */
