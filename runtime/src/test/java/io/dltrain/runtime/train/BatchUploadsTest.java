@@ -17,7 +17,6 @@ import io.dltrain.runtime.nn.loss.MSELoss;
 import io.dltrain.runtime.optim.LrSchedules;
 import io.dltrain.runtime.optim.Optimizer;
 import io.dltrain.runtime.optim.Optimizers;
-import io.dltrain.runtime.tensor.DType;
 import io.dltrain.runtime.tensor.Shape;
 import io.dltrain.runtime.tensor.Tensor;
 import org.junit.jupiter.api.Test;
