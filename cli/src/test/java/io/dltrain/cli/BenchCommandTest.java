@@ -82,9 +82,10 @@ class BenchCommandTest {
         assertEquals("synthetic", j.get("data").asText());
         assertEquals(28, j.get("image_size").asInt());
         JsonNode byOp = j.get("backend_calls_per_step_by_op");
-        // Three Linear layers: 3 forward GEMMs, 3 weight-gradient GEMMs and 2 input-gradient GEMMs (the network's
-        // input needs no gradient).
-        assertEquals(8, byOp.get("gemm").asDouble(), 0.0);
+        // Three Linear layers: 3 forward GEMMs with their bias (gemmBias), 3 weight-gradient GEMMs and 2 input-gradient
+        // GEMMs (the network's input needs no gradient).
+        assertEquals(3, byOp.get("gemmBias").asDouble(), 0.0);
+        assertEquals(5, byOp.get("gemm").asDouble(), 0.0);
         assertEquals(1, byOp.get("crossEntropyForward").asDouble(), 0.0);
         // Synthetic data lives on the device: nothing crosses from the host during a step.
         assertEquals(0, j.get("backend_transfers_per_step").asDouble(), 0.0);

@@ -106,6 +106,17 @@ public interface Backend extends AutoCloseable {
               Tensor b, long bOffset, int ldb,
               float beta, Tensor c, long cOffset, int ldc);
 
+    /**
+     * C = op(A) * op(B) + bias, the bias added to every row: Linear's forward in one call. C is m x n, row-major and
+     * contiguous (ld = n); A and B are dense with their natural row strides (op(A) is m x k, op(B) is k x n); bias
+     * has n elements. The default is {@link #gemm} (alpha 1, beta 0) followed by {@link #addBias}; a backend may fuse
+     * the two (the CUDA backend uses cuBLASLt's bias epilogue).
+     */
+    default void gemmBias(boolean transA, boolean transB, int m, int n, int k, Tensor a, Tensor b, Tensor bias, Tensor c) {
+        gemm(transA, transB, m, n, k, 1f, a, 0, transA ? m : k, b, 0, transB ? k : n, 0f, c, 0, n);
+        addBias(c, bias);
+    }
+
     // ---------------------------------------------------------------- element-wise and reductions
 
     /** y = a + b (same shapes; y may alias a or b). */

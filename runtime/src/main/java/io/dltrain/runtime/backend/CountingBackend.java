@@ -123,6 +123,13 @@ public final class CountingBackend implements Backend {
         delegate.gemm(transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
     }
 
+    /** Counted as one op (on CUDA it is one cuBLASLt call) and forwarded, so the delegate's fused path is kept. */
+    @Override
+    public void gemmBias(boolean transA, boolean transB, int m, int n, int k, Tensor a, Tensor b, Tensor bias, Tensor c) {
+        compute("gemmBias");
+        delegate.gemmBias(transA, transB, m, n, k, a, b, bias, c);
+    }
+
     @Override public void add(Tensor a, Tensor b, Tensor y) { compute("add"); delegate.add(a, b, y); }
     @Override public void mul(Tensor a, Tensor b, Tensor y) { compute("mul"); delegate.mul(a, b, y); }
     @Override public void scale(Tensor x, float alpha, Tensor y) { compute("scale"); delegate.scale(x, alpha, y); }

@@ -24,8 +24,9 @@ public final class Basic {
         Backend be = x.backend();
         int n = x.dim(0), in = x.dim(1), out = w.dim(0);
         Tensor y = be.empty(Shape.of(n, out));
-        be.gemm(false, true, n, out, in, 1f, x, 0, in, w, 0, in, 0f, y, 0, out);
-        if (b != null) be.addBias(y, b);
+        // With a bias, one call: the CUDA backend fuses it into the GEMM (cuBLASLt epilogue), the CPU runs gemm + addBias.
+        if (b != null) be.gemmBias(false, true, n, out, in, x, w, b, y);
+        else be.gemm(false, true, n, out, in, 1f, x, 0, in, w, 0, in, 0f, y, 0, out);
         return Autograd.record("linear", y, new Tensor[] {x, w, b}, (dy, needs) -> {
             Tensor dx = null, dw = null, db = null;
             if (needs[0]) {

@@ -37,7 +37,9 @@ import static io.dltrain.runtime.backend.cuda.CudaLibraries.human;
  *   <li>Copies: cudaMemcpyAsync through {@link PinnedStaging} (so they are truly asynchronous); {@link #toHost} and
  *       {@link #item} synchronise the stream; {@link #copyBlocks} is cudaMemcpy2DAsync.</li>
  *   <li>GEMM: cuBLAS sgemm on row-major data through the transpose identity C^T = B^T A^T; FP32 math unless the
- *       {@code tf32} switch is on (CUBLAS_TF32_TENSOR_OP_MATH).</li>
+ *       {@code tf32} switch is on (CUBLAS_TF32_TENSOR_OP_MATH). {@link #gemmBias} (Linear's forward) is one cuBLASLt
+ *       matmul with the bias epilogue ({@link CublasLt}), falling back to sgemm + add_bias_f32 per shape when cuBLASLt
+ *       refuses, and always with {@code -Ddltrain.cublasLt=false}.</li>
  *   <li>Convolution, pooling, batch norm, softmax, and the activations cuDNN implements with our semantics:
  *       {@link CudnnOps}. Everything else: our PTX kernels (kernels/src/main/cuda) through {@link PtxKernels}, with
  *       host scalars computed as the CPU backend computes them ({@link CudaOptim}).</li>
@@ -68,6 +70,10 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     /** The PTX launcher; a recording fake in {@link #forTesting}. */
     private KernelLauncher kernels;
     private CudnnOps cudnnOps;
+    /** Linear's fused GEMM + bias; null when switched off, unavailable, or in the test double ({@link #gemmBiasPath}). */
+    private CublasLt lt;
+    /** Why {@link #lt} is null, or null. */
+    private String ltOff;
     private final FloatPointer alphaBeta = new FloatPointer(2);
     private boolean closed;
     /** True only for {@link #forTesting}: no CUDA calls at all (no context, streams, handles). */
@@ -108,6 +114,17 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
             cublasHandle = h;
             Cuda.checkCublas(cublas.cublasSetStream_v2(h, stream), "cublasSetStream");
             Cuda.checkCublas(cublas.cublasSetMathMode(h, tf32 ? cublas.CUBLAS_TF32_TENSOR_OP_MATH : cublas.CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+            if (CublasLt.enabled()) {
+                try {
+                    lt = new CublasLt(this, tf32);
+                } catch (RuntimeException | LinkageError e) {
+                    // Not fatal: Linear's bias then runs as its own kernel after sgemm.
+                    ltOff = "cuBLASLt unavailable: " + e.getMessage();
+                    System.err.println(name + ": " + ltOff + "; Linear layers run cuBLAS sgemm + add_bias_f32");
+                }
+            } else {
+                ltOff = "-D" + CublasLt.SWITCH + "=false";
+            }
             cudnnContext d = new cudnnContext();
             Cuda.checkCudnn(cudnn.cudnnCreate(d), "cudnnCreate");
             cudnnHandle = d;
@@ -141,6 +158,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         this.fake = true;
         this.allocator = new CachingAllocator(memory, name);
         this.kernels = launcher;
+        this.ltOff = "test double (no cuBLASLt)";
     }
 
     /** cudaMalloc / cudaFree / cudaMemGetInfo for the allocator. */
@@ -252,6 +270,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         m.put("cublas", probe.cublasVersion());
         m.put("cudnn", probe.cudnnVersion());
         m.put("gemm", "cuBLAS sgemm" + (tf32 ? " (TF32 tensor cores)" : " (FP32)"));
+        m.put("gemm_bias", gemmBiasPath());
         MemoryStats s = memoryStats();
         m.put("memory_in_use_bytes", s.inUseBytes());
         m.put("memory_reserved_bytes", s.reservedBytes());
@@ -541,6 +560,39 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         kernels.launch("axpy_f32", n, alpha, f(x, "axpy"), f(y, "axpy"), n);
     }
 
+    /**
+     * Row-major C = op(A) op(B) + bias per column: one cuBLASLt matmul with the bias epilogue when it can
+     * ({@link CublasLt}), else sgemm followed by add_bias_f32 (the interface's default), which is also the path
+     * when cuBLASLt refused this shape before, is switched off ({@code -Ddltrain.cublasLt=false}), or in the test double.
+     */
+    @Override
+    public void gemmBias(boolean transA, boolean transB, int m, int n, int k, Tensor a, Tensor b, Tensor bias, Tensor c) {
+        enter();
+        String op = "gemmBias";
+        if (m < 0 || n < 0 || k < 0) throw new IllegalArgumentException(op + ": negative size m=" + m + " n=" + n + " k=" + k);
+        long A = f(a, op), B = f(b, op), C = f(c, op), bi = f(bias, op);
+        // cuBLASLt reads and writes these extents without bounds: check them here, naming the call.
+        if (a.numel() < (long) m * k || b.numel() < (long) k * n)
+            throw new IllegalArgumentException(op + ": A " + a.shape() + " or B " + b.shape() + " is smaller than op(A) " + m + " x " + k
+                    + " and op(B) " + k + " x " + n);
+        if (c.rank() != 2 || c.dim(0) != m || c.dim(1) != n)
+            throw new IllegalArgumentException(op + ": C must be [" + m + ", " + n + "], got " + c.shape());
+        if (bias.numel() != n)
+            throw new IllegalArgumentException(op + ": bias " + bias.shape() + " does not match the " + n + " columns of C " + c.shape());
+        if (m == 0 || n == 0) return;
+        if (lt != null && lt.matmulBias(transA, transB, m, n, k, A, B, bi, C)) return;
+        Backend.super.gemmBias(transA, transB, m, n, k, a, b, bias, c);
+    }
+
+    /** How {@link #gemmBias} runs here: "cuBLASLt bias epilogue", or sgemm + add_bias_f32 and why. */
+    String gemmBiasPath() {
+        return lt != null ? "cuBLASLt matmul, bias epilogue (per-shape fallback: sgemm + add_bias_f32)"
+                : "cuBLAS sgemm + add_bias_f32 (" + ltOff + ")";
+    }
+
+    /** The cuBLASLt path, or null (tests and diagnostics). */
+    CublasLt cublasLt() { return lt; }
+
     private static void rank2(Tensor t, String op) {
         if (t.rank() < 2) throw new IllegalArgumentException(op + ": expected a tensor of rank >= 2 ([N, C, ...]), got " + t.shape());
     }
@@ -826,6 +878,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
                 () -> { if (stream != null) Cuda.check(cudart.cudaStreamSynchronize(stream), "cudaStreamSynchronize(compute) at close"); },
                 () -> { if (copyStream != null) Cuda.check(cudart.cudaStreamSynchronize(copyStream), "cudaStreamSynchronize(copy) at close"); },
                 () -> { if (cudnnOps != null) cudnnOps.close(); },
+                () -> { if (lt != null) lt.close(); },
                 () -> { if (kernels instanceof PtxKernels k) k.close(); },
                 () -> { if (staging != null) staging.close(); },
                 () -> { if (allocator != null) allocator.close(); },

@@ -137,6 +137,35 @@ class CudaBackendRoutingTest {
         sameError(x -> x.biasGrad(x.empty(Shape.of(2, 3)), x.empty(Shape.of(2)), false));
     }
 
+    /**
+     * gemmBias in the test double: cuBLASLt is never created or called (the path reports why), every argument check
+     * runs before anything is queued, and an empty product queues nothing. (The sgemm + add_bias_f32 fallback itself
+     * needs cuBLAS, which the test double does not have: CudaVsCpuTest runs it on a GPU.)
+     */
+    @Test
+    void gemmBiasInTheTestDoubleNeverTouchesCublasLt() {
+        assertNull(be.cublasLt(), "the test double makes no CUDA call, so it has no cuBLASLt handle");
+        assertTrue(be.gemmBiasPath().startsWith("cuBLAS sgemm + add_bias_f32 (test double"), be.gemmBiasPath());
+        assertEquals(be.gemmBiasPath(), be.describe().get("gemm_bias"));
+
+        Tensor a = t(4, 6), w = t(5, 6), bias = t(5), c = t(4, 5);
+        String msg = assertThrows(IllegalArgumentException.class, () -> be.gemmBias(false, true, 4, 5, 6, a, w, t(4), c)).getMessage();
+        assertTrue(msg.startsWith("gemmBias: bias [4]") && msg.contains("5 columns"), msg);
+        msg = assertThrows(IllegalArgumentException.class, () -> be.gemmBias(false, true, 4, 5, 6, a, w, bias, t(5, 4))).getMessage();
+        assertTrue(msg.startsWith("gemmBias: C must be [4, 5]"), msg);
+        msg = assertThrows(IllegalArgumentException.class, () -> be.gemmBias(false, true, 4, 5, 7, a, w, bias, c)).getMessage();
+        assertTrue(msg.contains("smaller than op(A) 4 x 7"), msg);
+        msg = assertThrows(IllegalArgumentException.class, () -> be.gemmBias(false, true, 4, 5, 6, a, w, ti(5), c)).getMessage();
+        assertTrue(msg.contains("expected an FP32 tensor"), msg);
+        msg = assertThrows(IllegalArgumentException.class, () -> be.gemmBias(false, true, 4, 5, 6, cpu.empty(Shape.of(4, 6)), w, bias, c)).getMessage();
+        assertTrue(msg.contains("expected a tensor on cuda:0"), msg);
+        assertTrue(rec.calls.isEmpty(), "nothing may be queued after a failed check");
+
+        // An empty batch: nothing to compute, nothing queued (and no cuBLAS call, which the double could not make).
+        be.gemmBias(false, true, 0, 5, 6, t(0, 6), w, bias, t(0, 5));
+        assertTrue(rec.calls.isEmpty(), "launches: " + rec.calls.stream().map(Call::kernel).toList());
+    }
+
     @Test
     void reductionsAreOneBlockOf1024() {
         Tensor x = t(1000), out = t(1);

@@ -263,6 +263,64 @@ class CudaVsCpuTest {
         }
     }
 
+    /** gemmBias with random dense inputs on {@code be}, returning C; the CPU reference gets the same values. */
+    static void gemmBiasCase(Backend be, SplittableRandom rng, boolean ta, boolean tb, int m, int n, int k, int aOffset, String tag) {
+        float[] av = Check.uniform(rng, aOffset + m * k, -1, 1), bv = Check.uniform(rng, k * n, -1, 1), biasv = Check.uniform(rng, n, -1, 1);
+        Shape aShape = ta ? Shape.of(k, m) : Shape.of(m, k), bShape = tb ? Shape.of(n, k) : Shape.of(k, n);
+        float[] nan = new float[m * n];
+        java.util.Arrays.fill(nan, Float.NaN);
+        float[][] got = new float[2][];
+        Backend[] sides = {cpu, be};
+        for (int s = 0; s < 2; s++) {
+            Backend x = sides[s];
+            // A at an element offset (when asked) so its address is only 4-byte aligned: cuBLASLt must cope or refuse.
+            Tensor a = x.fromHost(av, Shape.of(aOffset + m * k)).view(aOffset, aShape);
+            Tensor c = x.fromHost(nan, Shape.of(m, n));
+            x.gemmBias(ta, tb, m, n, k, a, x.fromHost(bv, bShape), x.fromHost(biasv, Shape.of(n)), c);
+            got[s] = c.toFloatArray();
+        }
+        Check.close("gemmBias " + tag + " m=" + m + " n=" + n + " k=" + k + " transA=" + ta + " transB=" + tb + " aOffset=" + aOffset
+                + " (" + be.name() + " vs cpu)", got[0], got[1], GEMM[0], GEMM[1]);
+    }
+
+    @Test
+    void gemmBiasAllTransposesThroughCublasLtAndWithTheKillSwitch() {
+        int[][] shapes = {{13, 17, 29}, {64, 200, 300}, {1, 10, 84}, {128, 1, 7}};
+        SplittableRandom rng = new SplittableRandom(21);
+        try (Scope s = Scope.open()) {
+            for (int[] sh : shapes) for (boolean ta : new boolean[] {false, true}) for (boolean tb : new boolean[] {false, true})
+                for (int off : new int[] {0, 1})
+                    gemmBiasCase(dev, rng, ta, tb, sh[0], sh[1], sh[2], off, "fused");
+            gemmBiasCase(dev, rng, false, true, 5, 3, 0, 0, "k=0 (sgemm + addBias)");
+        }
+        if (dev instanceof CudaBackend cd) {
+            // The fused path really ran: cuBLASLt exists here and refused none of these shapes (a refusal names its reason).
+            assertNotNull(cd.cublasLt(), cd.gemmBiasPath());
+            assertEquals(java.util.Map.of(), cd.cublasLt().refused(), "shapes cuBLASLt refused");
+            assertTrue(cd.cublasLt().cachedShapes() > 0, "cuBLASLt descriptors cached");
+        }
+
+        // -Ddltrain.cublasLt=false: a backend made with it never creates cuBLASLt and runs sgemm + add_bias_f32.
+        String before = System.getProperty(CublasLt.SWITCH);
+        Backend off;
+        System.setProperty(CublasLt.SWITCH, "false");
+        try {
+            off = dev instanceof CudaBackend ? Backends.create("cuda", 0, msg -> {}) : new CpuBackend(1);
+        } finally {
+            if (before == null) System.clearProperty(CublasLt.SWITCH); else System.setProperty(CublasLt.SWITCH, before);
+        }
+        try (off) {
+            if (off instanceof CudaBackend co) {
+                assertNull(co.cublasLt());
+                assertTrue(co.gemmBiasPath().contains("dltrain.cublasLt=false"), co.gemmBiasPath());
+            }
+            try (Scope s = Scope.open()) {
+                for (boolean ta : new boolean[] {false, true}) for (boolean tb : new boolean[] {false, true})
+                    gemmBiasCase(off, rng, ta, tb, 13, 17, 29, 0, "kill switch");
+            }
+        }
+    }
+
     // ------------------------------------------------------------------------------------------ element-wise
 
     @Test

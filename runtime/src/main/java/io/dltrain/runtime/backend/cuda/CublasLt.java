@@ -1,0 +1,297 @@
+package io.dltrain.runtime.backend.cuda;
+
+import org.bytedeco.cuda.cublas.cublasLtContext;
+import org.bytedeco.cuda.cublas.cublasLtMatmulDescOpaque_t;
+import org.bytedeco.cuda.cublas.cublasLtMatmulHeuristicResult_t;
+import org.bytedeco.cuda.cublas.cublasLtMatmulPreferenceOpaque_t;
+import org.bytedeco.cuda.cublas.cublasLtMatrixLayoutOpaque_t;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
+
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.function.Consumer;
+
+import static org.bytedeco.cuda.global.cublas.*;
+import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
+
+/**
+ * Linear's forward in one cuBLASLt call: row-major C = op(A) op(B) + bias (bias per column of C), the CUDA backend's
+ * {@code gemmBias}. Row-major C (m x n) is column-major D = C^T (n x m) = op(B)^T op(A)^T, so cuBLASLt's A is our B
+ * and its B is our A (as {@code CudaBackend.gemm} does for sgemm), and the bias, one value per column of C, is one
+ * value per ROW of D: exactly {@code CUBLASLT_EPILOGUE_BIAS} ("bias vector of length = rows of D").
+ *
+ * <p>Per shape (transposes, m, n, k, TF32, pointer alignment) the matmul descriptor, the three matrix layouts and the
+ * algorithm from {@code cublasLtMatmulAlgoGetHeuristic} are made once and cached; a steady-state call sets the bias
+ * pointer and queues {@code cublasLtMatmul} on the compute stream with a workspace from the caching allocator (handed
+ * back once queued: the allocator is stream-ordered).
+ *
+ * <p>Fallback: any failure on this path (no heuristic result, a non-success status) makes {@link #matmulBias} return
+ * false having queued nothing; the backend then runs cuBLAS sgemm + add_bias_f32, and this shape is never tried on
+ * cuBLASLt again (noted once on stderr with the reason). The system property {@value #SWITCH}{@code =false} turns the
+ * path off altogether. Not thread-safe: one backend, one stream, one thread.
+ */
+final class CublasLt implements AutoCloseable {
+    /** System property: {@code false} makes gemmBias always run sgemm + add_bias_f32. Default true. */
+    static final String SWITCH = "dltrain.cublasLt";
+
+    /** Largest workspace the heuristic may choose algorithms for. */
+    static final long WORKSPACE_LIMIT = 32L << 20;
+
+    /** Alignment cuBLASLt assumes by default (and the most it can use), in bytes. */
+    static final int MAX_ALIGNMENT = 256;
+
+    /** Whether {@value #SWITCH} allows the cuBLASLt path (read when a backend is created). */
+    static boolean enabled() { return parseSwitch(System.getProperty(SWITCH)); }
+
+    /** Unset or "true": on; "false": off; anything else is a mistake worth saying so. */
+    static boolean parseSwitch(String v) {
+        if (v == null || v.isBlank() || v.trim().equalsIgnoreCase("true")) return true;
+        if (v.trim().equalsIgnoreCase("false")) return false;
+        throw new IllegalArgumentException("-D" + SWITCH + "=" + v + ": expected true or false (false runs Linear's bias as a separate kernel after cuBLAS sgemm)");
+    }
+
+    // ================================================================== layout arithmetic (pure, tested on the CPU)
+
+    /** One column-major matrix as cuBLASLt describes it: rows, cols, leading dimension (elements). */
+    record Layout(long rows, long cols, long ld) {}
+
+    /**
+     * The column-major problem for row-major C (m x n) = op(A) op(B) + bias with dense A, B, C:
+     * D (n x m, ld n) = opLtA(ltA) opLtB(ltB), where ltA is our B's storage and ltB is our A's, each read column-major.
+     */
+    record Plan(boolean transLtA, boolean transLtB, Layout ltA, Layout ltB, Layout d, long biasLength) {
+        static Plan of(boolean transA, boolean transB, int m, int n, int k) {
+            // Our B is stored row-major as (transB ? n x k : k x n); read column-major that is its transpose, whose
+            // rows are the row-major row length. Untransposed B stored k x n reads as n x k = B^T: op N gives op(B)^T.
+            Layout b = transB ? new Layout(k, n, k) : new Layout(n, k, n);
+            Layout a = transA ? new Layout(m, k, m) : new Layout(k, m, k);
+            return new Plan(transB, transA, b, a, new Layout(n, m, n), n);
+        }
+    }
+
+    /** The largest power of two (at most {@link #MAX_ALIGNMENT}) dividing every address: the alignment to promise. */
+    static int alignment(long... addresses) {
+        long bits = MAX_ALIGNMENT;
+        for (long a : addresses) bits |= a;
+        return (int) Long.lowestOneBit(bits);
+    }
+
+    /** Why a shape never goes to cuBLASLt (k = 0: nothing to multiply, sgemm zero-fills), or null. */
+    static String unsupported(int m, int n, int k) {
+        return k == 0 ? "k = 0" : null;
+    }
+
+    /** What a descriptor set is cached by. */
+    record Key(boolean transA, boolean transB, int m, int n, int k, boolean tf32, int alignment) {
+        @Override public String toString() {
+            return "m=" + m + " n=" + n + " k=" + k + " transA=" + transA + " transB=" + transB + (tf32 ? " tf32" : "")
+                    + " align=" + alignment;
+        }
+    }
+
+    /**
+     * The shapes cuBLASLt failed on: an attempt that throws is remembered by key, noted once through {@code note},
+     * and never made again for that key.
+     */
+    static final class Refusals {
+        private final Map<Key, String> refused = new LinkedHashMap<>();
+        private final Consumer<String> note;
+
+        Refusals(Consumer<String> note) { this.note = note; }
+
+        /** Runs the attempt unless this key failed before; true when it ran without throwing. */
+        boolean attempt(Key key, Runnable attempt) {
+            if (refused.containsKey(key)) return false;
+            try {
+                attempt.run();
+                return true;
+            } catch (RuntimeException e) {
+                String reason = e.getMessage() == null ? e.toString() : e.getMessage();
+                refused.put(key, reason);
+                note.accept("cuBLASLt bias epilogue unavailable for " + key + ": " + reason
+                        + "; this shape runs cuBLAS sgemm + add_bias_f32 from now on (-D" + SWITCH + "=false turns cuBLASLt off)");
+                return false;
+            }
+        }
+
+        Map<Key, String> refused() { return java.util.Collections.unmodifiableMap(refused); }
+    }
+
+    // ================================================================== the native part
+
+    private final CudaContext ctx;
+    private final boolean tf32;
+    private cublasLtContext handle;
+    private final Map<Key, Entry> entries = new HashMap<>();
+    private final Refusals refusals = new Refusals(System.err::println);
+    // cuBLASLt reads alpha and beta from host memory (the default pointer mode), and attribute values from host buffers.
+    private final FloatPointer one = new FloatPointer(1f), zero = new FloatPointer(0f);
+    private final LongPointer biasAddress = new LongPointer(1);
+    private boolean closed;
+
+    /** Creates the cuBLASLt handle; throws {@link Cuda.CudaException} when cuBLASLt cannot be used. */
+    CublasLt(CudaContext ctx, boolean tf32) {
+        this.ctx = ctx;
+        this.tf32 = tf32;
+        cublasLtContext h = new cublasLtContext();
+        try {
+            Cuda.checkCublas(cublasLtCreate(h), "cublasLtCreate");
+        } catch (RuntimeException e) {
+            one.close(); zero.close(); biasAddress.close();
+            throw e;
+        }
+        handle = h;
+    }
+
+    /** Shapes cuBLASLt refused, with the reason (diagnostics). */
+    Map<Key, String> refused() { return refusals.refused(); }
+
+    /**
+     * Queues D = op(B)^T op(A)^T + bias on the compute stream (i.e. row-major C = op(A) op(B) + bias) and returns true;
+     * returns false, having queued nothing, when cuBLASLt cannot do this shape (the caller then runs sgemm + addBias).
+     * Addresses are device addresses of dense matrices; the caller has checked the sizes.
+     */
+    boolean matmulBias(boolean transA, boolean transB, int m, int n, int k, long a, long b, long bias, long c) {
+        if (closed) throw new IllegalStateException("cuBLASLt used after close()");
+        if (unsupported(m, n, k) != null) return false;
+        Key key = new Key(transA, transB, m, n, k, tf32, alignment(a, b, bias, c));
+        return refusals.attempt(key, () -> {
+            Entry e = entries.get(key);
+            if (e == null) {
+                e = new Entry(key);
+                entries.put(key, e);
+            }
+            try {
+                e.run(a, b, bias, c);
+            } catch (RuntimeException ex) {
+                entries.remove(key);
+                try { e.close(); } catch (RuntimeException suppressed) { ex.addSuppressed(suppressed); }
+                throw ex;
+            }
+        });
+    }
+
+    /** The descriptors, layouts and algorithm for one key. */
+    private final class Entry implements AutoCloseable {
+        private final Key key;
+        private cublasLtMatmulDescOpaque_t desc;
+        private cublasLtMatrixLayoutOpaque_t ltA, ltB, d;
+        private final cublasLtMatmulHeuristicResult_t heuristic = new cublasLtMatmulHeuristicResult_t();
+        private long workspaceBytes;
+
+        Entry(Key key) {
+            this.key = key;
+            try {
+                create();
+            } catch (RuntimeException e) {
+                try { close(); } catch (RuntimeException suppressed) { e.addSuppressed(suppressed); }
+                throw e;
+            }
+        }
+
+        private String what(String call) { return call + " (" + key + ")"; }
+
+        private void create() {
+            Plan p = Plan.of(key.transA(), key.transB(), key.m(), key.n(), key.k());
+            try (PointerPointer<Pointer> out = new PointerPointer<>(1)) {
+                Cuda.checkCublas(cublasLtMatmulDescCreate(out, key.tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUDA_R_32F),
+                        what("cublasLtMatmulDescCreate"));
+                desc = new cublasLtMatmulDescOpaque_t(out.get(0));
+                ltA = layout(out, p.ltA(), "A");
+                ltB = layout(out, p.ltB(), "B");
+                d = layout(out, p.d(), "D");
+            }
+            try (IntPointer opA = new IntPointer(1).put(p.transLtA() ? CUBLAS_OP_T : CUBLAS_OP_N);
+                 IntPointer opB = new IntPointer(1).put(p.transLtB() ? CUBLAS_OP_T : CUBLAS_OP_N);
+                 IntPointer epilogue = new IntPointer(1).put(CUBLASLT_EPILOGUE_BIAS)) {
+                Cuda.checkCublas(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, opA, 4), what("cublasLtMatmulDescSetAttribute(TRANSA)"));
+                Cuda.checkCublas(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, opB, 4), what("cublasLtMatmulDescSetAttribute(TRANSB)"));
+                Cuda.checkCublas(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue, 4), what("cublasLtMatmulDescSetAttribute(EPILOGUE_BIAS)"));
+            }
+            cublasLtMatmulPreferenceOpaque_t pref = null;
+            try (PointerPointer<Pointer> out = new PointerPointer<>(1);
+                 LongPointer limit = new LongPointer(1).put(WORKSPACE_LIMIT);
+                 IntPointer align = new IntPointer(1).put(key.alignment());
+                 IntPointer found = new IntPointer(1).put(0)) {
+                Cuda.checkCublas(cublasLtMatmulPreferenceCreate(out), what("cublasLtMatmulPreferenceCreate"));
+                pref = new cublasLtMatmulPreferenceOpaque_t(out.get(0));
+                Cuda.checkCublas(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, limit, 8),
+                        what("cublasLtMatmulPreferenceSetAttribute(MAX_WORKSPACE_BYTES)"));
+                // Promise only the alignment the pointers of this call have (the default promise is 256 bytes).
+                for (int attr : new int[] {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+                    Cuda.checkCublas(cublasLtMatmulPreferenceSetAttribute(pref, attr, align, 4), what("cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT)"));
+                // C and D are the same matrix (beta = 0), so D's layout serves for both.
+                Cuda.checkCublas(cublasLtMatmulAlgoGetHeuristic(handle, desc, ltA, ltB, d, d, pref, 1, heuristic, found),
+                        what("cublasLtMatmulAlgoGetHeuristic"));
+                if (found.get() < 1) throw new IllegalStateException(what("cublasLtMatmulAlgoGetHeuristic") + " returned no algorithm");
+                Cuda.checkCublas(heuristic.state(), what("cublasLtMatmulAlgoGetHeuristic result"));
+                workspaceBytes = heuristic.workspaceSize();
+            } finally {
+                if (pref != null) Cuda.checkCublas(cublasLtMatmulPreferenceDestroy(pref), what("cublasLtMatmulPreferenceDestroy"));
+            }
+        }
+
+        private cublasLtMatrixLayoutOpaque_t layout(PointerPointer<Pointer> out, Layout l, String which) {
+            Cuda.checkCublas(cublasLtMatrixLayoutCreate(out, CUDA_R_32F, l.rows(), l.cols(), l.ld()),
+                    what("cublasLtMatrixLayoutCreate(" + which + " " + l.rows() + " x " + l.cols() + ", ld " + l.ld() + ")"));
+            return new cublasLtMatrixLayoutOpaque_t(out.get(0));
+        }
+
+        void run(long a, long b, long bias, long c) {
+            // The attribute value is the device address itself, copied out of this host buffer by the call.
+            biasAddress.put(0, bias);
+            Cuda.checkCublas(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, biasAddress, 8),
+                    what("cublasLtMatmulDescSetAttribute(BIAS_POINTER)"));
+            // The workspace goes back to the cache once the matmul is queued: later users of it run after on this stream.
+            try (DeviceBuffer ws = workspaceBytes > 0 ? ctx.allocate(workspaceBytes, "cuBLASLt workspace") : null) {
+                Pointer wsp = ws == null ? null : CudaContext.pointer(ws.address());
+                Pointer cp = CudaContext.pointer(c);
+                Cuda.checkCublas(cublasLtMatmul(handle, desc, one, CudaContext.pointer(b), ltA, CudaContext.pointer(a), ltB,
+                        zero, cp, d, cp, d, heuristic.algo(), wsp, workspaceBytes, ctx.stream()), what("cublasLtMatmul"));
+            }
+        }
+
+        @Override
+        public void close() {
+            RuntimeException first = null;
+            for (Runnable r : new Runnable[] {
+                    () -> { if (d != null) Cuda.checkCublas(cublasLtMatrixLayoutDestroy(d), "cublasLtMatrixLayoutDestroy"); },
+                    () -> { if (ltB != null) Cuda.checkCublas(cublasLtMatrixLayoutDestroy(ltB), "cublasLtMatrixLayoutDestroy"); },
+                    () -> { if (ltA != null) Cuda.checkCublas(cublasLtMatrixLayoutDestroy(ltA), "cublasLtMatrixLayoutDestroy"); },
+                    () -> { if (desc != null) Cuda.checkCublas(cublasLtMatmulDescDestroy(desc), "cublasLtMatmulDescDestroy"); },
+                    heuristic::close}) {
+                try { r.run(); } catch (RuntimeException e) { if (first == null) first = e; else first.addSuppressed(e); }
+            }
+            d = ltB = ltA = null;
+            desc = null;
+            if (first != null) throw first;
+        }
+    }
+
+    /** Number of cached descriptor sets (diagnostics). */
+    int cachedShapes() { return entries.size(); }
+
+    /** Destroys every cached descriptor, then the handle. Call after the stream has been synchronised. */
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        RuntimeException first = null;
+        for (Entry e : entries.values()) {
+            try { e.close(); } catch (RuntimeException ex) { if (first == null) first = ex; else first.addSuppressed(ex); }
+        }
+        entries.clear();
+        try {
+            if (handle != null) Cuda.checkCublas(cublasLtDestroy(handle), "cublasLtDestroy");
+        } catch (RuntimeException ex) { if (first == null) first = ex; else first.addSuppressed(ex); }
+        handle = null;
+        one.close(); zero.close(); biasAddress.close();
+        if (first != null) throw first;
+    }
+}
