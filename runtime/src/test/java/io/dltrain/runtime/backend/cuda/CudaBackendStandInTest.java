@@ -127,6 +127,14 @@ class CudaBackendStandInTest {
         expect("c-launch add_f32 grid=4,1,1 block=256,1,1 shared=0 stream=1 extra=null args=" + CudaStorage.address(ta) + " "
                 + CudaStorage.address(tb2) + " " + CudaStorage.address(ty) + " " + n);
 
+        // An optimiser step: 64-bit, f32 and 32-bit arguments in one launch (read by the PTX's types). Host scalars as
+        // torch.optim.SGD defines them: -lr, weight decay, L1, momentum, 1 - dampening, nesterov, first step.
+        Tensor pp = track(tensors, be.empty(Shape.of(300), DType.FP32)), pg = track(tensors, be.empty(Shape.of(300), DType.FP32)),
+                pbuf = track(tensors, be.empty(Shape.of(300), DType.FP32));
+        be.optimizerStep(new io.dltrain.runtime.backend.OptimizerHyper.Sgd(0.5f, 0.25f, true, 0.25f, 0f), pp, pg, new Tensor[] {pbuf}, 0.5f, 1);
+        expect("c-launch sgd_step_f32 grid=2,1,1 block=256,1,1 shared=0 stream=1 extra=null args=" + CudaStorage.address(pp) + " "
+                + CudaStorage.address(pg) + " " + CudaStorage.address(pbuf) + " 300 -0.5 0.25 0 0.5 0.75 1 1");
+
         // copyBlocks with count > 1: cudaMemcpy2DAsync with byte pitches; copy: a device-to-device cudaMemcpyAsync.
         float[] src = new float[24];
         for (int i = 0; i < 24; i++) src[i] = i;
@@ -600,7 +608,8 @@ class CudaBackendStandInTest {
             id++;
         }
         // Kernel launches carry the PTX parameter types the signature table promises (p: 64-bit, f: f32, i: 32-bit).
-        assertTrue(out.contains("params=8f8\n"), "fill_f32(float*, float, long long):\n" + out);
+        assertTrue(out.contains("c-function module=" + (new ArrayList<>(ptx.keySet()).indexOf("elementwise") + 1) + " fill_f32 params=8f8\n"), "fill_f32(float*, float, long long) in elementwise.ptx:\n" + out);
+        assertTrue(out.contains(" sgd_step_f32 params=8888fffffii\n"), "sgd_step_f32's PTX parameters:\n" + out);
         // The layout of cudaDeviceProp the JNI wrapper uses is the toolkit header's.
         String cProps = CublasLtStubTest.lines(out, "c-props ").get(0).substring("c-props ".length());
         String jProps = CublasLtStubTest.lines(out, "java-props ").get(0).substring("java-props ".length());
