@@ -44,7 +44,8 @@ import static org.junit.jupiter.api.Assertions.*;
  * The child prints what it saw; this test asserts on it: exact FP32/INT32 round trips (3 MiB, growing the pinned
  * staging), fill, gemm on every transpose combination with offsets and padded leading dimensions against a Java
  * row-major reference (the transpose identity end to end through JNI), add's recorded launch, copyBlocks through
- * cudaMemcpy2DAsync, a prefetch on the copy stream, memoryStats, describe(), and that close() frees everything.
+ * cudaMemcpy2DAsync, an SGD step's launch, a prefetch on the copy stream, memoryStats, describe(), and that close()
+ * frees everything; and, with cudnnCreate made to fail, that the constructor undoes what it had created.
  * It proves the JNI plumbing and the call sequence; it says nothing about real GPU results, timing, stream ordering
  * (the stand-ins are synchronous) or cuDNN ops (CudaVsCpuTest does, on a GPU). Skips, saying why, without gcc or
  * the toolkit's CUDA headers, or where a real driver is installed.
@@ -59,6 +60,18 @@ class CudaBackendStandInTest {
         // JavaCPP loads the toolkit's libcudart.so.13 from its link path (/usr/local/cuda/lib64) before the JNI
         // wrapper; loaded first, the stand-in is the object the wrapper's "libcudart.so.13" dependency binds to.
         System.load(Path.of(args[0], "libcudart.so.13").toString());
+        if (args.length > 1 && args[1].equals("fail-cudnn")) {
+            // The constructor fails late (cudnnCreate, after streams, cuBLAS and cuBLASLt exist): it must undo all of it.
+            call("libcudnn_graph.so.9", "standin_fail_cudnn_create");
+            try {
+                new CudaBackend(0, false);
+                System.out.println("java-constructed");
+            } catch (RuntimeException e) {
+                System.out.println("java-construct-failed " + e.getMessage() + " suppressed=" + e.getSuppressed().length);
+            }
+            report();
+            return;
+        }
         CudaBackend be = new CudaBackend(0, false);
         List<Tensor> tensors = new ArrayList<>();
         for (Map.Entry<String, Object> e : be.describe().entrySet()) System.out.println("java-describe " + e.getKey() + "=" + e.getValue());
@@ -179,11 +192,21 @@ class CudaBackendStandInTest {
 
         be.close();
         System.out.println("java-closed");
-        for (String[] r : new String[][] {{"libcudart.so.13", "standin_cudart_report"}, {"libcuda.so.1", "standin_cuda_report"},
-                {"libcublas.so.13", "standin_cublas_report"}, {"libcudnn_graph.so.9", "standin_cudnn_report"}}) {
-            Linker.nativeLinker().downcallHandle(SymbolLookup.libraryLookup(r[0], Arena.global()).find(r[1]).orElseThrow(),
-                    FunctionDescriptor.ofVoid()).invokeExact();
-        }
+        report();
+    }
+
+    /** Each stand-in prints its live objects and error count. */
+    private static void report() throws Throwable {
+        call("libcudart.so.13", "standin_cudart_report");
+        call("libcuda.so.1", "standin_cuda_report");
+        call("libcublas.so.13", "standin_cublas_report");
+        call("libcudnn_graph.so.9", "standin_cudnn_report");
+    }
+
+    /** Calls {@code void fn(void)} of a stand-in (the already loaded one: dlopen finds it by its soname). */
+    private static void call(String lib, String fn) throws Throwable {
+        Linker.nativeLinker().downcallHandle(SymbolLookup.libraryLookup(lib, Arena.global()).find(fn).orElseThrow(),
+                FunctionDescriptor.ofVoid()).invokeExact();
     }
 
     private static Tensor track(List<Tensor> all, Tensor t) { all.add(t); return t; }
@@ -520,7 +543,13 @@ class CudaBackendStandInTest {
             int standin_stream_id(const void *s);
             static int live, errors;
             void standin_cudnn_report(void) { LOG("c-live cudnn handles=%d errors=%d\\n", live, errors); }
-            int cudnnCreate(int **h) { *h = malloc(sizeof(int)); **h = 0xD1; live++; return 0; }
+            static int fail_create;
+            /* Called by the child (Foreign Function API) to make the next cudnnCreate fail, as without a usable cuDNN. */
+            void standin_fail_cudnn_create(void) { fail_create = 1; }
+            int cudnnCreate(int **h) {
+              if (fail_create) return 1;   /* CUDNN_STATUS_NOT_INITIALIZED */
+              *h = malloc(sizeof(int)); **h = 0xD1; live++; return 0;
+            }
             int cudnnDestroy(int *h) { if (!h || *h != 0xD1) { errors++; LOG("c-error cudnnDestroy: bad handle\\n"); return 1; } *h = 0; free(h); live--; return 0; }
             int cudnnSetStream(int *h, void *s) { LOG("c-cudnn-stream %d\\n", standin_stream_id(s)); return h && *h == 0xD1 ? 0 : 1; }
             size_t cudnnGetVersion(void) { return 91900; }
@@ -541,8 +570,8 @@ class CudaBackendStandInTest {
         assertEquals(0, r.exit(), "gcc failed for " + soname + ":\n" + r.out());
     }
 
-    @Test
-    void realBackendRunsAgainstStandInLibraries(@TempDir Path dir) throws Exception {
+    /** Builds the stand-ins into dir (skipping the test without gcc or the headers) and runs the child with args. */
+    static String runChild(Path dir, String... args) throws Exception {
         Assumptions.assumeTrue(Files.exists(INCLUDE.resolve("cuda_runtime_api.h")) && Files.exists(INCLUDE.resolve("cuda.h")),
                 "no CUDA toolkit headers at " + INCLUDE + " to build the stand-ins against");
         Assumptions.assumeTrue(!Files.exists(Path.of("/usr/lib/x86_64-linux-gnu/libcuda.so.1")) && !Files.exists(Path.of("/usr/lib64/libcuda.so.1")),
@@ -564,19 +593,38 @@ class CudaBackendStandInTest {
         }
 
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        // Only the stand-ins on the library path: the toolkit's real libcudart must not be the one loaded.
-        StubDriverLoadTest.Result child = StubDriverLoadTest.run(List.of(java, "--enable-native-access=ALL-UNNAMED",
+        List<String> cmd = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED",
                 // A private JavaCPP cache: JavaCPP links the libraries it finds into its cache directory, and links to
                 // stand-ins must not end up in the shared one (other JVMs would then load them).
                 "-Dorg.bytedeco.javacpp.cachedir=" + dir.resolve("javacpp-cache"),
-                "-cp", System.getProperty("java.class.path"), CudaBackendStandInTest.class.getName(), dir.toString()), dir.toString());
-        String out = child.out();
+                "-cp", System.getProperty("java.class.path"), CudaBackendStandInTest.class.getName(), dir.toString()));
+        cmd.addAll(List.of(args));
+        // Only the stand-ins on the library path.
+        StubDriverLoadTest.Result child = StubDriverLoadTest.run(cmd, dir.toString());
         // JavaCPP linked the toolkit's libcudart into the private cache: remove the links before JUnit deletes the
         // directory (it warns about links that point outside it).
         try (var files = Files.walk(dir.resolve("javacpp-cache"))) {
             for (Path f : files.filter(Files::isSymbolicLink).toList()) Files.delete(f);
         }
-        assertEquals(0, child.exit(), "child JVM failed:\n" + out);
+        assertEquals(0, child.exit(), "child JVM failed:\n" + child.out());
+        return child.out();
+    }
+
+    @Test
+    void constructorFailureReleasesEverythingItCreated(@TempDir Path dir) throws Exception {
+        String out = runChild(dir, "fail-cudnn");
+        assertTrue(out.contains("java-construct-failed cudnnCreate failed: cuDNN status 1 (stand-in cuDNN status) suppressed=0\n"), out);
+        assertEquals(List.of(), CublasLtStubTest.lines(out, "c-error"), "the stand-ins saw a wrong call:\n" + out);
+        // Streams, cuBLAS and cuBLASLt existed when cudnnCreate failed: all gone.
+        assertEquals(2, CublasLtStubTest.lines(out, "c-stream-create").size(), out);
+        assertTrue(out.contains("c-live cudart streams=0 events=0 device=0 pinned=0 device_bytes=0 errors=0\n"), out);
+        assertTrue(out.contains("c-live cublas handles=0 errors=0\n") && out.contains("c-live cudnn handles=0 errors=0\n"), out);
+        assertTrue(out.contains("c-destroy handle=1 live=0"), "cuBLASLt handle destroyed:\n" + out);
+    }
+
+    @Test
+    void realBackendRunsAgainstStandInLibraries(@TempDir Path dir) throws Exception {
+        String out = runChild(dir);
         assertTrue(out.contains("java-closed"), out);
         assertEquals(List.of(), CublasLtStubTest.lines(out, "c-error"), "the stand-ins saw a wrong call:\n" + out);
 
