@@ -38,14 +38,16 @@ import static org.junit.jupiter.api.Assertions.*;
  *       host side, cudaMalloc memory for the device side), printing a {@code c-error} line for anything wrong;</li>
  *   <li>do the copies at once (memmove), read kernel arguments through {@code kernelParams} by the parameter types
  *       of the PTX text the driver was given (so a marshalling slip shows as a wrong value), run {@code fill_f32},
- *       {@code fill_i32} and {@code add_f32} on the host, and compute cuBLAS's column-major sgemm on the host;</li>
+ *       {@code fill_i32}, {@code add_f32} and {@code add_bias_f32} on the host, and compute cuBLAS's column-major
+ *       sgemm on the host;</li>
  *   <li>count live objects, printed after {@code close()} through the Foreign Function API.</li>
  * </ul>
  * The child prints what it saw; this test asserts on it: exact FP32/INT32 round trips (3 MiB, growing the pinned
  * staging), fill, gemm on every transpose combination with offsets and padded leading dimensions against a Java
- * row-major reference (the transpose identity end to end through JNI), add's recorded launch, copyBlocks through
- * cudaMemcpy2DAsync, an SGD step's launch, a prefetch on the copy stream, memoryStats, describe(), and that close()
- * frees everything; and, with cudnnCreate made to fail, that the constructor undoes what it had created.
+ * row-major reference (the transpose identity end to end through JNI), add's recorded launch, gemmBias's fallback
+ * (sgemm + add_bias_f32) where cuBLASLt refuses, an SGD step's launch, copyBlocks through cudaMemcpy2DAsync, a
+ * prefetch on the copy stream, memoryStats, describe(), and that close() frees everything; and, with cudnnCreate made
+ * to fail, that the constructor undoes what it had created.
  * It proves the JNI plumbing and the call sequence; it says nothing about real GPU results, timing, stream ordering
  * (the stand-ins are synchronous) or cuDNN ops (CudaVsCpuTest does, on a GPU). Skips, saying why, without gcc or
  * the toolkit's CUDA headers, or where a real driver is installed.
@@ -147,6 +149,31 @@ class CudaBackendStandInTest {
         be.optimizerStep(new io.dltrain.runtime.backend.OptimizerHyper.Sgd(0.5f, 0.25f, true, 0.25f, 0f), pp, pg, new Tensor[] {pbuf}, 0.5f, 1);
         expect("c-launch sgd_step_f32 grid=2,1,1 block=256,1,1 shared=0 stream=1 extra=null args=" + CudaStorage.address(pp) + " "
                 + CudaStorage.address(pg) + " " + CudaStorage.address(pbuf) + " 300 -0.5 0.25 0 0.5 0.75 1 1");
+
+        // gemmBias on a shape the cuBLASLt stand-in refuses (n = 99): the fallback, sgemm then add_bias_f32 (run by the
+        // stand-in), against a Java reference.
+        int bm = 2, bn = 99, bk = 3;
+        float[] ga = randoms(rnd, bm * bk), gb = randoms(rnd, bk * bn), gbias = randoms(rnd, bn), gref = new float[bm * bn];
+        Tensor gA = track(tensors, be.empty(Shape.of(bm, bk), DType.FP32)), gB = track(tensors, be.empty(Shape.of(bk, bn), DType.FP32)),
+                gBias = track(tensors, be.empty(Shape.of(bn), DType.FP32)), gC = track(tensors, be.empty(Shape.of(bm, bn), DType.FP32));
+        be.copyFromHost(ga, 0, gA);
+        be.copyFromHost(gb, 0, gB);
+        be.copyFromHost(gbias, 0, gBias);
+        be.gemmBias(false, false, bm, bn, bk, gA, gB, gBias, gC);
+        for (int i = 0; i < bm; i++) {
+            for (int j = 0; j < bn; j++) {
+                float acc = 0;
+                for (int p = 0; p < bk; p++) acc += ga[i * bk + p] * gb[p * bn + j];
+                gref[i * bn + j] = 1f * acc + gbias[j];
+            }
+        }
+        float[] ggot = new float[bm * bn];
+        be.toHost(gC, ggot);
+        check("gemmBias-fallback", sameBits(ggot, gref), "");
+        expect("c-sgemm transa=0 transb=0 m=99 n=2 k=3 alpha=1 A=" + CudaStorage.address(gB) + " lda=99 B=" + CudaStorage.address(gA)
+                + " ldb=3 beta=0 C=" + CudaStorage.address(gC) + " ldc=99");
+        expect("c-launch add_bias_f32 grid=1,1,1 block=256,1,1 shared=0 stream=1 extra=null args=" + CudaStorage.address(gC) + " "
+                + CudaStorage.address(gBias) + " 198 99 1");
 
         // copyBlocks with count > 1: cudaMemcpy2DAsync with byte pitches; copy: a device-to-device cudaMemcpyAsync.
         float[] src = new float[24];
@@ -485,12 +512,14 @@ class CudaBackendStandInTest {
               }
               LOG("c-launch %s grid=%u,%u,%u block=%u,%u,%u shared=%u stream=%d extra=%s args=%s\\n", e->name, gx, gy, gz, bx, by, bz,
                   shared, standin_stream_id(s), extra ? "set" : "null", args);
-              /* Three kernels really run, on the host, so their results can be read back. */
+              /* Four kernels really run, on the host, so their results can be read back. */
               if (!strcmp(e->name, "fill_f32") && standin_device_range((void *) u[0], 4 * u[2]))
                 for (unsigned long long i = 0; i < u[2]; i++) ((float *) u[0])[i] = fl[1];
               if (!strcmp(e->name, "fill_i32") && standin_device_range((void *) u[0], 4 * u[2]))
                 for (unsigned long long i = 0; i < u[2]; i++) ((int *) u[0])[i] = in[1];
-              if (!strcmp(e->name, "add_f32") && standin_device_range((void *) u[0], 4 * u[3]) && standin_device_range((void *) u[1], 4 * u[3])
+              if (!strcmp(e->name, "add_bias_f32") && standin_device_range((void *) u[0], 4 * u[2]) && standin_device_range((void *) u[1], 4 * (size_t) in[3]))
+    for (unsigned long long i = 0; i < u[2]; i++) ((float *) u[0])[i] += ((float *) u[1])[(i / u[4]) % in[3]];
+  if (!strcmp(e->name, "add_f32") && standin_device_range((void *) u[0], 4 * u[3]) && standin_device_range((void *) u[1], 4 * u[3])
                   && standin_device_range((void *) u[2], 4 * u[3]))
                 for (unsigned long long i = 0; i < u[3]; i++) ((float *) u[2])[i] = ((float *) u[0])[i] + ((float *) u[1])[i];
               return CUDA_SUCCESS;
@@ -632,7 +661,7 @@ class CudaBackendStandInTest {
         List<String> checks = CublasLtStubTest.lines(out, "check ");
         assertEquals(List.of(), checks.stream().filter(l -> !l.split(" ")[2].equals("true")).toList(), out);
         assertEquals(List.of("fp32-roundtrip", "int32-roundtrip", "fill-f32", "fill-i32", "item", "gemm-NN", "gemm-NT", "gemm-TN",
-                "gemm-TT", "add", "copyBlocks", "copy", "prefetch", "memory-in-use", "memory-released"),
+                "gemm-TT", "add", "gemmBias-fallback", "copyBlocks", "copy", "prefetch", "memory-in-use", "memory-released"),
                 checks.stream().map(l -> l.split(" ")[1]).toList(), out);
         // Every call the child expected reached the C side with exactly these values.
         for (String e : CublasLtStubTest.lines(out, "java-expect ")) {
