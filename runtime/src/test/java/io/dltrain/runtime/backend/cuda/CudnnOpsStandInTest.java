@@ -29,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * The REAL {@link CudaBackend}'s cuDNN ops ({@link CudnnOps}: convolution forward / backward-data / backward-filter
- * with bias and groups, ReLU, softmax and log-softmax, max pooling, ceil-mode pooling's explicit padding) without a GPU:
+ * with bias and groups, ReLU, softmax and log-softmax, max pooling, ceil-mode pooling's explicit padding, batch norm) without a GPU:
  * {@link CudaBackendStandInTest}'s stand-ins (host memory as device memory) plus gcc-built cuDNN 9 stand-ins,
  * {@code libcudnn_ops.so.9} (tensor / filter / pooling / activation descriptors; add tensor, activation, softmax,
  * pooling, set and transform tensor) and {@code libcudnn_cnn.so.9} (convolution descriptors, algorithm and workspace
@@ -44,7 +44,8 @@ import static org.junit.jupiter.api.Assertions.*;
  * order than the CPU), and asserts on what cuDNN was told: dims and strides, pads / strides / dilations, groups,
  * cross-correlation mode, FMA math (no TF32), algorithm-count requests, the workspace the allocator handed over,
  * activation / softmax / pooling modes and NaN propagation, and that close() destroyed every descriptor created.
- * Not covered: batch norm, pooling / activation / softmax backward, average pooling, ELU / sigmoid / tanh, measured
+ * Batch norm (training, inference, backward with accumulated dgamma / dbeta; SPATIAL and PER_ACTIVATION) is computed
+ * too. Not covered: pooling / activation / softmax backward, average pooling, ELU / sigmoid / tanh, measured
  * algorithm search (cudnnFind*), TF32; nor anything about real cuDNN numerics or speed (CudaVsCpuTest, on a GPU).
  * Skips as CudaBackendStandInTest does (no gcc or CUDA headers, or a real driver present).
  */
@@ -78,6 +79,9 @@ class CudnnOpsStandInTest {
 
             pool(be, all, out, rnd, "maxpool-pad", PoolParams.max(3, 2, 1), 2, 3, 7, 7);
             pool(be, all, out, rnd, "maxpool-ceil", new PoolParams(PoolParams.Kind.MAX, 3, 3, 2, 2, 0, 0, true, true), 1, 2, 8, 8);
+
+            batchNorm(be, all, out, rnd, "bn-spatial", true, 4, 3, 5, 5);      // SPATIAL: per channel over N, H, W
+            batchNorm(be, all, out, rnd, "bn-1d", false, 6, 4);                // [N, C]: PER_ACTIVATION
         } finally {
             for (Tensor t : all) t.close();
         }
@@ -98,6 +102,35 @@ class CudnnOpsStandInTest {
         Tensor dw = accumulate ? input(be, all, rnd, K, C / p.groups(), R, S) : track(all, be.empty(Shape.of(K, C / p.groups(), R, S), DType.FP32));
         be.convBackwardFilter(x, dy, dw, p, accumulate);
         out.put(name + "-backward-filter", read(be, dw));
+    }
+
+    /** Training forward (momentum 0.1, eps 1e-3), then inference with the updated running statistics and, when asked, backward. */
+    private static void batchNorm(Backend be, List<Tensor> all, Map<String, float[]> out, Random rnd, String name, boolean backward, int... dims) {
+        int C = dims[1];
+        Tensor x = input(be, all, rnd, dims), gamma = input(be, all, rnd, C), beta = input(be, all, rnd, C), rm = input(be, all, rnd, C);
+        Tensor rv = track(all, be.empty(Shape.of(C), DType.FP32));
+        float[] var = randoms(rnd, C);
+        for (int i = 0; i < C; i++) var[i] = Math.abs(var[i]) + 0.5f;
+        be.copyFromHost(var, 0, rv);
+        Tensor y = track(all, be.empty(Shape.of(dims), DType.FP32)), mean = track(all, be.empty(Shape.of(C), DType.FP32)),
+                invStd = track(all, be.empty(Shape.of(C), DType.FP32));
+        be.batchNormForwardTraining(x, gamma, beta, rm, rv, 0.1f, 1e-3f, y, mean, invStd);
+        out.put(name + "-training-y", read(be, y));
+        out.put(name + "-save-mean", read(be, mean));
+        out.put(name + "-save-invstd", read(be, invStd));
+        out.put(name + "-running-mean", read(be, rm));
+        out.put(name + "-running-var", read(be, rv));
+        Tensor yi = track(all, be.empty(Shape.of(dims), DType.FP32));
+        be.batchNormForwardInference(x, gamma, beta, rm, rv, 1e-3f, yi);
+        out.put(name + "-inference-y", read(be, yi));
+        if (!backward) return;
+        // dgamma / dbeta accumulate onto what they held.
+        Tensor dy = input(be, all, rnd, dims), dx = track(all, be.empty(Shape.of(dims), DType.FP32)),
+                dgamma = input(be, all, rnd, C), dbeta = input(be, all, rnd, C);
+        be.batchNormBackward(x, dy, gamma, mean, invStd, dx, dgamma, dbeta, true);
+        out.put(name + "-backward-dx", read(be, dx));
+        out.put(name + "-backward-dgamma", read(be, dgamma));
+        out.put(name + "-backward-dbeta", read(be, dbeta));
     }
 
     private static void pool(Backend be, List<Tensor> all, Map<String, float[]> out, Random rnd, String name, PoolParams p, int N, int C, int H, int W) {
@@ -212,7 +245,15 @@ class CudnnOpsStandInTest {
                 "c-cudnn-pool-forward mode=" + CUDNN_POOLING_MAX_DETERMINISTIC + " x=2,3,7,7 y=2,3,4,4",
                 "c-cudnn-set-tensor dims=1,2,9,9 value=-inf",
                 "c-cudnn-transform dims=1,2,8,8 xstrides=128,64,8,1 ystrides=162,81,9,1",
-                "c-cudnn-pool-forward mode=" + CUDNN_POOLING_MAX_DETERMINISTIC + " x=1,2,9,9 y=1,2,4,4"))
+                "c-cudnn-pool-forward mode=" + CUDNN_POOLING_MAX_DETERMINISTIC + " x=1,2,9,9 y=1,2,4,4",
+                // Batch norm: PyTorch's momentum as the average factor, the forward's eps reaching the backward too.
+                "c-cudnn-bn-training mode=" + CUDNN_BATCHNORM_SPATIAL + " x=4,3,5,5 param=1,3,1,1 factor_e9=" + e9(0.1f) + " eps_e9=" + e9(1e-3f)
+                        + " save=yes alpha=1 beta=0",
+                "c-cudnn-bn-inference mode=" + CUDNN_BATCHNORM_SPATIAL + " x=4,3,5,5 eps_e9=" + e9(1e-3f),
+                "c-cudnn-bn-backward mode=" + CUDNN_BATCHNORM_SPATIAL + " x=4,3,5,5 eps_e9=" + e9(1e-3f)
+                        + " saved=yes alpha_data=1 beta_data=0 alpha_param=1 beta_param=1",
+                "c-cudnn-bn-training mode=" + CUDNN_BATCHNORM_PER_ACTIVATION + " x=6,4,1,1 param=1,4,1,1 factor_e9=" + e9(0.1f) + " eps_e9=" + e9(1e-3f)
+                        + " save=yes alpha=1 beta=0"))
             assertTrue(out.lines().anyMatch(line::equals), "no C-side line \"" + line + "\":\n" + out);
 
         // FMA math only (no TF32) on every convolution descriptor, for queries and runs alike.
@@ -237,6 +278,9 @@ class CudnnOpsStandInTest {
         assertTrue(out.contains("c-live cudart streams=0 events=0 device=0 pinned=0 device_bytes=0 errors=0\n"), out);
     }
 
+    /** A float argument as the stand-in prints a double: rounded, times 1e9. */
+    private static long e9(float v) { return Math.round((double) v * 1e9); }
+
     private static long count(String out, String line) { return out.lines().filter(line::equals).count(); }
 
     // ------------------------------------------------------------------ the cuDNN stand-ins
@@ -249,6 +293,7 @@ class CudnnOpsStandInTest {
             #include <stdlib.h>
             #include <string.h>
             #include <math.h>
+            #include <stdarg.h>
             #define LOG(...) do { printf(__VA_ARGS__); fflush(stdout); } while (0)
             #define ERR(...) do { errors++; printf("c-error " __VA_ARGS__); fflush(stdout); } while (0)
             #define BAD 2000   /* CUDNN_STATUS_BAD_PARAM */
@@ -439,6 +484,110 @@ class CudnnOpsStandInTest {
               LOG("c-cudnn-transform dims=%d,%d,%d,%d xstrides=%d,%d,%d,%d ystrides=%d,%d,%d,%d\\n", D(X, 0), D(X, 1), D(X, 2), D(X, 3),
                   X->v[6], X->v[7], X->v[8], X->v[9], Y->v[6], Y->v[7], Y->v[8], Y->v[9]);
               EACH(X) put(y, standin_at(Y, n, c, h, w), x[standin_at(X, n, c, h, w)], *alpha, *beta);
+              return 0;
+            }
+            /* Batch norm. mode: PER_ACTIVATION 0 (statistics per (c, h, w) over N), SPATIAL 1 (per c over N, H, W); the
+               per-channel tensors are packed [1, C, 1, 1] (SPATIAL) or [1, C, H, W]. Sums in double. */
+            static int bn_geo(int mode, const Desc *X, const Desc *Pd, const char *what) {
+              if (mode != 0 && mode != 1) { ERR("%s: mode %d\\n", what, mode); return 0; }
+              if (D(Pd, 0) != 1 || D(Pd, 1) != D(X, 1) || D(Pd, 2) != (mode ? 1 : D(X, 2)) || D(Pd, 3) != (mode ? 1 : D(X, 3))) {
+                ERR("%s: parameter descriptor %d,%d,%d,%d does not fit x %d,%d,%d,%d in mode %d\\n", what, D(Pd, 0), D(Pd, 1), D(Pd, 2), D(Pd, 3),
+                    D(X, 0), D(X, 1), D(X, 2), D(X, 3), mode);
+                return 0;
+              }
+              return 1;
+            }
+            static int bn_params(const Desc *Pd, const char *what, int count, ...) {
+              va_list ap; va_start(ap, count);
+              size_t n = (size_t) D(Pd, 1) * D(Pd, 2) * D(Pd, 3);
+              for (int i = 0; i < count; i++) {
+                const void *p = va_arg(ap, const void *);
+                if (!standin_device_range(p, 4 * n)) { ERR("%s: per-channel argument %d (%p) not inside device memory\\n", what, i, p); va_end(ap); return 0; }
+              }
+              va_end(ap); return 1;
+            }
+            /* the statistic an element (n, c, h, w) belongs to, and how many elements each statistic has */
+            #define STAT(mode, X, c, h, w) ((mode) ? (c) : ((c) * D(X, 2) + (h)) * D(X, 3) + (w))
+            #define STATS(mode, X) ((mode) ? D(X, 1) : D(X, 1) * D(X, 2) * D(X, 3))
+            #define PER(mode, X) ((mode) ? (long) D(X, 0) * D(X, 2) * D(X, 3) : (long) D(X, 0))
+            static void bn_stats(int mode, const Desc *X, const float *x, double *mean, double *var) {
+              int S = STATS(mode, X);
+              for (int i = 0; i < S; i++) mean[i] = var[i] = 0;
+              EACH(X) mean[STAT(mode, X, c, h, w)] += x[standin_at(X, n, c, h, w)];
+              for (int i = 0; i < S; i++) mean[i] /= PER(mode, X);
+              EACH(X) { double d = x[standin_at(X, n, c, h, w)] - mean[STAT(mode, X, c, h, w)]; var[STAT(mode, X, c, h, w)] += d * d; }
+              for (int i = 0; i < S; i++) var[i] /= PER(mode, X);
+            }
+            int cudnnBatchNormalizationForwardTraining(void *hd, int mode, const float *alpha, const float *beta, const void *xd, const float *x,
+                const void *yd, float *y, const void *pd, const float *scale, const float *bias, double factor, float *runMean, float *runVar,
+                double eps, float *saveMean, float *saveInvVar) {
+              Desc *X = standin_desc(xd, TENSOR), *Y = standin_desc(yd, TENSOR), *Pd = standin_desc(pd, TENSOR);
+              const char *what = "cudnnBatchNormalizationForwardTraining";
+              if (!standin_handle_ok(hd) || !standin_tensor_data(X, x, what) || !standin_tensor_data(Y, y, what) || !Pd || !same_dims(X, Y, what)
+                  || !bn_geo(mode, X, Pd, what) || !bn_params(Pd, what, 4, scale, bias, runMean, runVar)) return BAD;
+              if ((saveMean == NULL) != (saveInvVar == NULL) || (saveMean && !bn_params(Pd, what, 2, saveMean, saveInvVar))) { ERR("%s: saved statistics\\n", what); return BAD; }
+              LOG("c-cudnn-bn-training mode=%d x=%d,%d,%d,%d param=%d,%d,%d,%d factor_e9=%lld eps_e9=%lld save=%s alpha=%g beta=%g\\n", mode,
+                  D(X, 0), D(X, 1), D(X, 2), D(X, 3), D(Pd, 0), D(Pd, 1), D(Pd, 2), D(Pd, 3), llround(factor * 1e9), llround(eps * 1e9),
+                  saveMean ? "yes" : "no", *alpha, *beta);
+              int S = STATS(mode, X);
+              long m = PER(mode, X);
+              if (m < 2) { ERR("%s: one value per statistic\\n", what); return BAD; }
+              double *mean = calloc(S, sizeof *mean), *var = calloc(S, sizeof *var);
+              bn_stats(mode, X, x, mean, var);
+              EACH(X) {
+                int i = STAT(mode, X, c, h, w);
+                float r = (float) (scale[i] * (x[standin_at(X, n, c, h, w)] - mean[i]) / sqrt(var[i] + eps) + bias[i]);
+                put(y, standin_at(Y, n, c, h, w), r, *alpha, *beta);
+              }
+              for (int i = 0; i < S; i++) {
+                runMean[i] = (float) ((1 - factor) * runMean[i] + factor * mean[i]);
+                runVar[i] = (float) ((1 - factor) * runVar[i] + factor * var[i] * m / (m - 1));   /* unbiased, as cuDNN documents */
+                if (saveMean) { saveMean[i] = (float) mean[i]; saveInvVar[i] = (float) (1 / sqrt(var[i] + eps)); }
+              }
+              free(mean); free(var);
+              return 0;
+            }
+            int cudnnBatchNormalizationForwardInference(void *hd, int mode, const float *alpha, const float *beta, const void *xd, const float *x,
+                const void *yd, float *y, const void *pd, const float *scale, const float *bias, const float *estMean, const float *estVar, double eps) {
+              Desc *X = standin_desc(xd, TENSOR), *Y = standin_desc(yd, TENSOR), *Pd = standin_desc(pd, TENSOR);
+              const char *what = "cudnnBatchNormalizationForwardInference";
+              if (!standin_handle_ok(hd) || !standin_tensor_data(X, x, what) || !standin_tensor_data(Y, y, what) || !Pd || !same_dims(X, Y, what)
+                  || !bn_geo(mode, X, Pd, what) || !bn_params(Pd, what, 4, scale, bias, estMean, estVar)) return BAD;
+              LOG("c-cudnn-bn-inference mode=%d x=%d,%d,%d,%d eps_e9=%lld\\n", mode, D(X, 0), D(X, 1), D(X, 2), D(X, 3), llround(eps * 1e9));
+              EACH(X) {
+                int i = STAT(mode, X, c, h, w);
+                put(y, standin_at(Y, n, c, h, w), (float) (scale[i] * (x[standin_at(X, n, c, h, w)] - (double) estMean[i]) / sqrt(estVar[i] + eps) + bias[i]), *alpha, *beta);
+              }
+              return 0;
+            }
+            /* dx = scale invstd / m (m dy - sum dy - xhat sum dy xhat); dScale, dBias = sum dy xhat, sum dy (scaled by the param alpha / beta). */
+            int cudnnBatchNormalizationBackward(void *hd, int mode, const float *aData, const float *bData, const float *aParam, const float *bParam,
+                const void *xd, const float *x, const void *dyd, const float *dy, const void *dxd, float *dx, const void *pd, const float *scale,
+                float *dScale, float *dBias, double eps, const float *savedMean, const float *savedInvVar) {
+              Desc *X = standin_desc(xd, TENSOR), *DY = standin_desc(dyd, TENSOR), *DX = standin_desc(dxd, TENSOR), *Pd = standin_desc(pd, TENSOR);
+              const char *what = "cudnnBatchNormalizationBackward";
+              if (!standin_handle_ok(hd) || !standin_tensor_data(X, x, what) || !standin_tensor_data(DY, dy, what) || !standin_tensor_data(DX, dx, what) || !Pd
+                  || !same_dims(X, DY, what) || !same_dims(X, DX, what) || !bn_geo(mode, X, Pd, what) || !bn_params(Pd, what, 3, scale, dScale, dBias)) return BAD;
+              if ((savedMean == NULL) != (savedInvVar == NULL) || (savedMean && !bn_params(Pd, what, 2, savedMean, savedInvVar))) { ERR("%s: saved statistics\\n", what); return BAD; }
+              LOG("c-cudnn-bn-backward mode=%d x=%d,%d,%d,%d eps_e9=%lld saved=%s alpha_data=%g beta_data=%g alpha_param=%g beta_param=%g\\n", mode,
+                  D(X, 0), D(X, 1), D(X, 2), D(X, 3), llround(eps * 1e9), savedMean ? "yes" : "no", *aData, *bData, *aParam, *bParam);
+              int S = STATS(mode, X);
+              long m = PER(mode, X);
+              double *mean = calloc(S, sizeof *mean), *inv = calloc(S, sizeof *inv), *sdy = calloc(S, sizeof *sdy), *sdyx = calloc(S, sizeof *sdyx);
+              if (savedMean) for (int i = 0; i < S; i++) { mean[i] = savedMean[i]; inv[i] = savedInvVar[i]; }
+              else { bn_stats(mode, X, x, mean, inv); for (int i = 0; i < S; i++) inv[i] = 1 / sqrt(inv[i] + eps); }
+              EACH(X) {
+                int i = STAT(mode, X, c, h, w);
+                double g = dy[standin_at(DY, n, c, h, w)];
+                sdy[i] += g; sdyx[i] += g * (x[standin_at(X, n, c, h, w)] - mean[i]) * inv[i];
+              }
+              EACH(X) {
+                int i = STAT(mode, X, c, h, w);
+                double xhat = (x[standin_at(X, n, c, h, w)] - mean[i]) * inv[i];
+                put(dx, standin_at(DX, n, c, h, w), (float) (scale[i] * inv[i] / m * (m * dy[standin_at(DY, n, c, h, w)] - sdy[i] - xhat * sdyx[i])), *aData, *bData);
+              }
+              for (int i = 0; i < S; i++) { put(dScale, i, (float) sdyx[i], *aParam, *bParam); put(dBias, i, (float) sdy[i], *aParam, *bParam); }
+              free(mean); free(inv); free(sdy); free(sdyx);
               return 0;
             }
             """;
