@@ -45,7 +45,8 @@ import static org.junit.jupiter.api.Assertions.*;
  * cross-correlation mode, FMA math (no TF32), algorithm-count requests, the workspace the allocator handed over,
  * activation / softmax / pooling modes and NaN propagation, and that close() destroyed every descriptor created.
  * Batch norm (training, inference, backward with accumulated dgamma / dbeta; SPATIAL and PER_ACTIVATION) is computed
- * too. Not covered: pooling / activation / softmax backward, average pooling, ELU / sigmoid / tanh, measured
+ * too, as are ReLU / softmax / log-softmax backward and max / average pooling forward and backward (ceil mode's padded
+ * gradient included). Not covered: ELU / sigmoid / tanh (the stand-in computes ReLU only), measured
  * algorithm search (cudnnFind*), TF32; nor anything about real cuDNN numerics or speed (CudaVsCpuTest, on a GPU).
  * Skips as CudaBackendStandInTest does (no gcc or CUDA headers, or a real driver present).
  */
@@ -67,18 +68,27 @@ class CudnnOpsStandInTest {
             Tensor x = input(be, all, rnd, 3, 5, 7), y = track(all, be.empty(Shape.of(3, 5, 7), DType.FP32));
             be.activationForward(Activation.RELU, x, y);
             out.put("relu", read(be, y));
+            Tensor rdy = input(be, all, rnd, 3, 5, 7), rdx = track(all, be.empty(Shape.of(3, 5, 7), DType.FP32));
+            be.activationBackward(Activation.RELU, x, y, rdy, rdx);
+            out.put("relu-backward", read(be, rdx));
 
             Tensor s = input(be, all, rnd, 6, 10), sy = track(all, be.empty(Shape.of(6, 10), DType.FP32));
-            be.softmaxForward(s, sy, false);
-            out.put("softmax", read(be, sy));
-            be.softmaxForward(s, sy, true);
-            out.put("log-softmax", read(be, sy));
+            Tensor sdy = input(be, all, rnd, 6, 10), sdx = track(all, be.empty(Shape.of(6, 10), DType.FP32));
+            for (boolean log : new boolean[] {false, true}) {
+                String n = log ? "log-softmax" : "softmax";
+                be.softmaxForward(s, sy, log);
+                out.put(n, read(be, sy));
+                be.softmaxBackward(sy, sdy, sdx, log);
+                out.put(n + "-backward", read(be, sdx));
+            }
             Tensor s3 = input(be, all, rnd, 2, 3, 5), s3y = track(all, be.empty(Shape.of(2, 3, 5), DType.FP32));
             be.softmaxForward(s3, s3y, false);
             out.put("softmax-3d", read(be, s3y));
 
             pool(be, all, out, rnd, "maxpool-pad", PoolParams.max(3, 2, 1), 2, 3, 7, 7);
             pool(be, all, out, rnd, "maxpool-ceil", new PoolParams(PoolParams.Kind.MAX, 3, 3, 2, 2, 0, 0, true, true), 1, 2, 8, 8);
+            pool(be, all, out, rnd, "avgpool-include-pad", PoolParams.avg(3, 2, 1), 2, 3, 7, 7);
+            pool(be, all, out, rnd, "avgpool-exclude-pad", new PoolParams(PoolParams.Kind.AVG, 3, 3, 2, 2, 1, 1, false, false), 2, 3, 7, 7);
 
             batchNorm(be, all, out, rnd, "bn-spatial", true, 4, 3, 5, 5);      // SPATIAL: per channel over N, H, W
             batchNorm(be, all, out, rnd, "bn-1d", false, 6, 4);                // [N, C]: PER_ACTIVATION
@@ -137,6 +147,9 @@ class CudnnOpsStandInTest {
         Tensor x = input(be, all, rnd, N, C, H, W), y = track(all, be.empty(Shape.of(N, C, p.outH(H), p.outW(W)), DType.FP32));
         be.poolForward(x, y, p);
         out.put(name, read(be, y));
+        Tensor dy = input(be, all, rnd, N, C, p.outH(H), p.outW(W)), dx = track(all, be.empty(Shape.of(N, C, H, W), DType.FP32));
+        be.poolBackward(x, y, dy, dx, p);
+        out.put(name + "-backward", read(be, dx));
     }
 
     private static Tensor input(Backend be, List<Tensor> all, Random rnd, int... dims) {
@@ -246,6 +259,17 @@ class CudnnOpsStandInTest {
                 "c-cudnn-set-tensor dims=1,2,9,9 value=-inf",
                 "c-cudnn-transform dims=1,2,8,8 xstrides=128,64,8,1 ystrides=162,81,9,1",
                 "c-cudnn-pool-forward mode=" + CUDNN_POOLING_MAX_DETERMINISTIC + " x=1,2,9,9 y=1,2,4,4",
+                "c-cudnn-activation-backward mode=" + CUDNN_ACTIVATION_RELU + " dims=105,1,1,1",
+                "c-cudnn-softmax-backward algo=" + CUDNN_SOFTMAX_ACCURATE + " mode=" + CUDNN_SOFTMAX_MODE_INSTANCE + " dims=6,10,1,1",
+                "c-cudnn-softmax-backward algo=" + CUDNN_SOFTMAX_LOG + " mode=" + CUDNN_SOFTMAX_MODE_INSTANCE + " dims=6,10,1,1",
+                "c-cudnn-pool-backward mode=" + CUDNN_POOLING_MAX_DETERMINISTIC + " x=2,3,7,7 y=2,3,4,4",
+                // Ceil mode's gradient: computed on the padded input, its interior copied out (strided view to packed dx).
+                "c-cudnn-pool-backward mode=" + CUDNN_POOLING_MAX_DETERMINISTIC + " x=1,2,9,9 y=1,2,4,4",
+                "c-cudnn-transform dims=1,2,8,8 xstrides=162,81,9,1 ystrides=128,64,8,1",
+                // count_include_pad maps onto INCLUDE / EXCLUDE_PADDING.
+                "c-cudnn-pool mode=" + CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING + " nan=" + CUDNN_PROPAGATE_NAN + " window=3,3 pad=1,1 stride=2,2",
+                "c-cudnn-pool mode=" + CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING + " nan=" + CUDNN_PROPAGATE_NAN + " window=3,3 pad=1,1 stride=2,2",
+                "c-cudnn-pool-backward mode=" + CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING + " x=2,3,7,7 y=2,3,4,4",
                 // Batch norm: PyTorch's momentum as the average factor, the forward's eps reaching the backward too.
                 "c-cudnn-bn-training mode=" + CUDNN_BATCHNORM_SPATIAL + " x=4,3,5,5 param=1,3,1,1 factor_e9=" + e9(0.1f) + " eps_e9=" + e9(1e-3f)
                         + " save=yes alpha=1 beta=0",
@@ -446,27 +470,31 @@ class CudnnOpsStandInTest {
               }
               return 0;
             }
-            /* Max pooling (MAX 0, MAX_DETERMINISTIC 3): the window's largest element inside x (padding is never the max); NaN wins. */
+            /* Max pooling (MAX 0, MAX_DETERMINISTIC 3): the window's largest element inside x (padding is never the max); NaN wins.
+               Average pooling (1, 2) below. */
             int cudnnPoolingForward(void *hd, const void *pd, const float *alpha, const void *xd, const float *x, const float *beta, const void *yd, float *y) {
               Desc *pl = standin_desc(pd, POOL), *X = standin_desc(xd, TENSOR), *Y = standin_desc(yd, TENSOR);
               if (!standin_handle_ok(hd) || !pl || !standin_tensor_data(X, x, "cudnnPoolingForward x") || !standin_tensor_data(Y, y, "cudnnPoolingForward y")) return BAD;
               int mode = pl->v[0], kh = pl->v[2], kw = pl->v[3], ph = pl->v[4], pw = pl->v[5], sh = pl->v[6], sw = pl->v[7];
               LOG("c-cudnn-pool-forward mode=%d x=%d,%d,%d,%d y=%d,%d,%d,%d\\n", mode, D(X, 0), D(X, 1), D(X, 2), D(X, 3), D(Y, 0), D(Y, 1), D(Y, 2), D(Y, 3));
-              if (mode != 0 && mode != 3) { ERR("cudnnPoolingForward: the stand-in computes max pooling only\\n"); return 3000; }
+              if (mode < 0 || mode > 3) { ERR("cudnnPoolingForward: mode %d\\n", mode); return 3000; }
               /* cuDNN's output size: 1 + (H + 2 pad - window) / stride */
               if (D(Y, 0) != D(X, 0) || D(Y, 1) != D(X, 1) || D(Y, 2) != 1 + (D(X, 2) + 2 * ph - kh) / sh || D(Y, 3) != 1 + (D(X, 3) + 2 * pw - kw) / sw) {
                 ERR("cudnnPoolingForward: y dims are not cuDNN's output dims for x and the descriptor\\n"); return BAD;
               }
               EACH(Y) {
                 float m = -INFINITY;
+                double sum = 0;
+                int count = 0;
                 for (int r = 0; r < kh; r++) for (int s = 0; s < kw; s++) {
                   int ih = h * sh - ph + r, iw = w * sw - pw + s;
                   if (ih < 0 || iw < 0 || ih >= D(X, 2) || iw >= D(X, 3)) continue;
                   float v = x[standin_at(X, n, c, ih, iw)];
+                  count++; sum += v;
                   if (v > m || v != v) m = v;
-                  if (m != m) break;
                 }
-                put(y, standin_at(Y, n, c, h, w), m, *alpha, *beta);
+                /* average: INCLUDE_PADDING (1) divides by the window, EXCLUDE_PADDING (2) by the elements inside x */
+                put(y, standin_at(Y, n, c, h, w), mode == 1 ? (float) (sum / (kh * kw)) : mode == 2 ? (float) (sum / count) : m, *alpha, *beta);
               }
               return 0;
             }
@@ -588,6 +616,74 @@ class CudnnOpsStandInTest {
               }
               for (int i = 0; i < S; i++) { put(dScale, i, (float) sdyx[i], *aParam, *bParam); put(dBias, i, (float) sdy[i], *aParam, *bParam); }
               free(mean); free(inv); free(sdy); free(sdyx);
+              return 0;
+            }
+            /* ReLU's gradient: dy where x > 0. */
+            int cudnnActivationBackward(void *hd, const void *ad, const float *alpha, const void *yd, const float *y, const void *dyd, const float *dy,
+                                        const void *xd, const float *x, const float *beta, const void *dxd, float *dx) {
+              Desc *act = standin_desc(ad, ACT), *Y = standin_desc(yd, TENSOR), *DY = standin_desc(dyd, TENSOR), *X = standin_desc(xd, TENSOR), *DX = standin_desc(dxd, TENSOR);
+              const char *what = "cudnnActivationBackward";
+              if (!standin_handle_ok(hd) || !act || !standin_tensor_data(Y, y, what) || !standin_tensor_data(DY, dy, what) || !standin_tensor_data(X, x, what)
+                  || !standin_tensor_data(DX, dx, what) || !same_dims(X, Y, what) || !same_dims(X, DY, what) || !same_dims(X, DX, what)) return BAD;
+              LOG("c-cudnn-activation-backward mode=%d dims=%d,%d,%d,%d\\n", act->v[0], D(X, 0), D(X, 1), D(X, 2), D(X, 3));
+              if (act->v[0] != 1) { ERR("%s: the stand-in computes RELU (1) only, got mode %d\\n", what, act->v[0]); return 3000; }
+              EACH(X) put(dx, standin_at(DX, n, c, h, w), x[standin_at(X, n, c, h, w)] > 0 ? dy[standin_at(DY, n, c, h, w)] : 0, *alpha, *beta);
+              return 0;
+            }
+            /* ACCURATE: dx = y (dy - sum dy y); LOG: dx = dy - exp(y) sum dy; per instance. */
+            int cudnnSoftmaxBackward(void *hd, int algo, int mode, const float *alpha, const void *yd, const float *y, const void *dyd, const float *dy,
+                                     const float *beta, const void *dxd, float *dx) {
+              Desc *Y = standin_desc(yd, TENSOR), *DY = standin_desc(dyd, TENSOR), *DX = standin_desc(dxd, TENSOR);
+              const char *what = "cudnnSoftmaxBackward";
+              if (!standin_handle_ok(hd) || !standin_tensor_data(Y, y, what) || !standin_tensor_data(DY, dy, what) || !standin_tensor_data(DX, dx, what)
+                  || !same_dims(Y, DY, what) || !same_dims(Y, DX, what)) return BAD;
+              LOG("c-cudnn-softmax-backward algo=%d mode=%d dims=%d,%d,%d,%d\\n", algo, mode, D(Y, 0), D(Y, 1), D(Y, 2), D(Y, 3));
+              if (mode != 0 || (algo != 1 && algo != 2)) { ERR("%s: the stand-in computes INSTANCE ACCURATE/LOG only\\n", what); return 3000; }
+              for (int n = 0; n < D(Y, 0); n++) {
+                double sum = 0;
+                for (int c = 0; c < D(Y, 1); c++) for (int h = 0; h < D(Y, 2); h++) for (int w = 0; w < D(Y, 3); w++)
+                  sum += algo == 2 ? dy[standin_at(DY, n, c, h, w)] : (double) dy[standin_at(DY, n, c, h, w)] * y[standin_at(Y, n, c, h, w)];
+                for (int c = 0; c < D(Y, 1); c++) for (int h = 0; h < D(Y, 2); h++) for (int w = 0; w < D(Y, 3); w++) {
+                  double g = dy[standin_at(DY, n, c, h, w)], v = y[standin_at(Y, n, c, h, w)];
+                  put(dx, standin_at(DX, n, c, h, w), (float) (algo == 2 ? g - exp(v) * sum : v * (g - sum)), *alpha, *beta);
+                }
+              }
+              return 0;
+            }
+            /* Max (0, 3): dy to the window's first largest x; average including padding (1): dy / window; excluding (2): dy / in-bounds count. */
+            int cudnnPoolingBackward(void *hd, const void *pd, const float *alpha, const void *yd, const float *y, const void *dyd, const float *dy,
+                                     const void *xd, const float *x, const float *beta, const void *dxd, float *dx) {
+              Desc *pl = standin_desc(pd, POOL), *Y = standin_desc(yd, TENSOR), *DY = standin_desc(dyd, TENSOR), *X = standin_desc(xd, TENSOR), *DX = standin_desc(dxd, TENSOR);
+              const char *what = "cudnnPoolingBackward";
+              if (!standin_handle_ok(hd) || !pl || !standin_tensor_data(Y, y, what) || !standin_tensor_data(DY, dy, what) || !standin_tensor_data(X, x, what)
+                  || !standin_tensor_data(DX, dx, what) || !same_dims(Y, DY, what) || !same_dims(X, DX, what)) return BAD;
+              int mode = pl->v[0], kh = pl->v[2], kw = pl->v[3], ph = pl->v[4], pw = pl->v[5], sh = pl->v[6], sw = pl->v[7];
+              LOG("c-cudnn-pool-backward mode=%d x=%d,%d,%d,%d y=%d,%d,%d,%d\\n", mode, D(X, 0), D(X, 1), D(X, 2), D(X, 3), D(Y, 0), D(Y, 1), D(Y, 2), D(Y, 3));
+              if (D(Y, 2) != 1 + (D(X, 2) + 2 * ph - kh) / sh || D(Y, 3) != 1 + (D(X, 3) + 2 * pw - kw) / sw) { ERR("%s: y dims do not fit\\n", what); return BAD; }
+              size_t nx = (size_t) D(X, 0) * D(X, 1) * D(X, 2) * D(X, 3);
+              double *acc = calloc(nx, sizeof *acc);
+            #define AT(n, c, h, w) ((((size_t) (n) * D(X, 1) + (c)) * D(X, 2) + (h)) * D(X, 3) + (w))
+              EACH(Y) {
+                double g = dy[standin_at(DY, n, c, h, w)];
+                int count = 0, bh = -1, bw = -1;
+                float m = -INFINITY;
+                for (int r = 0; r < kh; r++) for (int s = 0; s < kw; s++) {
+                  int ih = h * sh - ph + r, iw = w * sw - pw + s;
+                  if (ih < 0 || iw < 0 || ih >= D(X, 2) || iw >= D(X, 3)) continue;
+                  count++;
+                  float v = x[standin_at(X, n, c, ih, iw)];
+                  if (bh < 0 || v > m || (v != v && m == m)) { m = v; bh = ih; bw = iw; }
+                }
+                if (mode == 0 || mode == 3) { if (bh >= 0) acc[AT(n, c, bh, bw)] += g; continue; }
+                for (int r = 0; r < kh; r++) for (int s = 0; s < kw; s++) {
+                  int ih = h * sh - ph + r, iw = w * sw - pw + s;
+                  if (ih < 0 || iw < 0 || ih >= D(X, 2) || iw >= D(X, 3)) continue;
+                  acc[AT(n, c, ih, iw)] += g / (mode == 1 ? kh * kw : count);
+                }
+              }
+              EACH(X) put(dx, standin_at(DX, n, c, h, w), (float) acc[AT(n, c, h, w)], *alpha, *beta);
+            #undef AT
+              free(acc);
               return 0;
             }
             """;
