@@ -46,7 +46,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * activation / softmax / pooling modes and NaN propagation, and that close() destroyed every descriptor created.
  * Batch norm (training, inference, backward with accumulated dgamma / dbeta; SPATIAL and PER_ACTIVATION) is computed
  * too, as are ReLU / softmax / log-softmax backward and max / average pooling forward and backward (ceil mode's padded
- * gradient included). Not covered: ELU / sigmoid / tanh (the stand-in computes ReLU only), measured
+ * gradient included), and sigmoid / tanh / ELU forward and backward. Not covered: the measured
  * algorithm search (cudnnFind*), TF32; nor anything about real cuDNN numerics or speed (CudaVsCpuTest, on a GPU).
  * Skips as CudaBackendStandInTest does (no gcc or CUDA headers, or a real driver present).
  */
@@ -71,6 +71,14 @@ class CudnnOpsStandInTest {
             Tensor rdy = input(be, all, rnd, 3, 5, 7), rdx = track(all, be.empty(Shape.of(3, 5, 7), DType.FP32));
             be.activationBackward(Activation.RELU, x, y, rdy, rdx);
             out.put("relu-backward", read(be, rdx));
+
+            for (Activation a : new Activation[] {Activation.SIGMOID, Activation.TANH, Activation.elu(0.7f)}) {
+                String n = a.kind().toString().toLowerCase();
+                be.activationForward(a, x, y);
+                out.put(n, read(be, y));
+                be.activationBackward(a, x, y, rdy, rdx);
+                out.put(n + "-backward", read(be, rdx));
+            }
 
             Tensor s = input(be, all, rnd, 6, 10), sy = track(all, be.empty(Shape.of(6, 10), DType.FP32));
             Tensor sdy = input(be, all, rnd, 6, 10), sdx = track(all, be.empty(Shape.of(6, 10), DType.FP32));
@@ -247,7 +255,7 @@ class CudnnOpsStandInTest {
                 // The bias: [1, K, 1, 1] added onto y with alpha = beta = 1.
                 "c-cudnn-add a=1,4,1,1 c=2,4,7,6 alpha=1 beta=1", "c-cudnn-add a=1,6,1,1 c=2,6,4,7 alpha=1 beta=1",
                 // Point-wise ops see [numel, 1, 1, 1]; softmax [rows, last dim, 1, 1] per instance.
-                "c-cudnn-activation mode=" + CUDNN_ACTIVATION_RELU + " nan=" + CUDNN_PROPAGATE_NAN + " coef=0",
+                "c-cudnn-activation mode=" + CUDNN_ACTIVATION_RELU + " nan=" + CUDNN_PROPAGATE_NAN + " coef_e9=0",
                 "c-cudnn-activation-forward mode=" + CUDNN_ACTIVATION_RELU + " dims=105,1,1,1",
                 "c-cudnn-softmax algo=" + CUDNN_SOFTMAX_ACCURATE + " mode=" + CUDNN_SOFTMAX_MODE_INSTANCE + " dims=6,10,1,1",
                 "c-cudnn-softmax algo=" + CUDNN_SOFTMAX_LOG + " mode=" + CUDNN_SOFTMAX_MODE_INSTANCE + " dims=6,10,1,1",
@@ -260,6 +268,9 @@ class CudnnOpsStandInTest {
                 "c-cudnn-transform dims=1,2,8,8 xstrides=128,64,8,1 ystrides=162,81,9,1",
                 "c-cudnn-pool-forward mode=" + CUDNN_POOLING_MAX_DETERMINISTIC + " x=1,2,9,9 y=1,2,4,4",
                 "c-cudnn-activation-backward mode=" + CUDNN_ACTIVATION_RELU + " dims=105,1,1,1",
+                "c-cudnn-activation mode=" + CUDNN_ACTIVATION_SIGMOID + " nan=" + CUDNN_PROPAGATE_NAN + " coef_e9=0",
+                "c-cudnn-activation mode=" + CUDNN_ACTIVATION_TANH + " nan=" + CUDNN_PROPAGATE_NAN + " coef_e9=0",
+                "c-cudnn-activation mode=" + CUDNN_ACTIVATION_ELU + " nan=" + CUDNN_PROPAGATE_NAN + " coef_e9=" + e9(0.7f),
                 "c-cudnn-softmax-backward algo=" + CUDNN_SOFTMAX_ACCURATE + " mode=" + CUDNN_SOFTMAX_MODE_INSTANCE + " dims=6,10,1,1",
                 "c-cudnn-softmax-backward algo=" + CUDNN_SOFTMAX_LOG + " mode=" + CUDNN_SOFTMAX_MODE_INSTANCE + " dims=6,10,1,1",
                 "c-cudnn-pool-backward mode=" + CUDNN_POOLING_MAX_DETERMINISTIC + " x=2,3,7,7 y=2,3,4,4",
@@ -420,7 +431,7 @@ class CudnnOpsStandInTest {
               d->set = 1; return 0;
             }
             int cudnnSetActivationDescriptor(void *p, int mode, int nan, double coef) {
-              LOG("c-cudnn-activation mode=%d nan=%d coef=%g\\n", mode, nan, coef);
+              LOG("c-cudnn-activation mode=%d nan=%d coef_e9=%lld\\n", mode, nan, llround(coef * 1e9));
               Desc *d = unset(p, ACT);
               if (!d) return BAD;
               d->v[0] = mode; d->v[1] = nan; d->coef = coef;
@@ -443,13 +454,31 @@ class CudnnOpsStandInTest {
               EACH(t) put(C, standin_at(t, n, c, h, w), A[standin_at(a, D(a, 0) == 1 ? 0 : n, D(a, 1) == 1 ? 0 : c, D(a, 2) == 1 ? 0 : h, D(a, 3) == 1 ? 0 : w)], *alpha, *beta);
               return 0;
             }
+            /* SIGMOID 0, RELU 1, TANH 2, ELU 4 (coef = alpha); NaN passes through ReLU. */
+            static float act_f(const Desc *a, float v) {
+              switch (a->v[0]) {
+                case 0: return (float) (1 / (1 + exp(-(double) v)));
+                case 1: return v > 0 || v != v ? v : 0;
+                case 2: return tanhf(v);
+                default: return v > 0 ? v : (float) (a->coef * expm1((double) v));
+              }
+            }
+            /* the derivative at x (y = f(x)) */
+            static float act_d(const Desc *a, float x, float y) {
+              switch (a->v[0]) {
+                case 0: return y * (1 - y);
+                case 1: return x > 0 ? 1 : 0;
+                case 2: return 1 - y * y;
+                default: return x > 0 ? 1 : (float) (a->coef * exp((double) x));
+              }
+            }
             int cudnnActivationForward(void *hd, const void *ad, const float *alpha, const void *xd, const float *x, const float *beta, const void *yd, float *y) {
               Desc *act = standin_desc(ad, ACT), *X = standin_desc(xd, TENSOR), *Y = standin_desc(yd, TENSOR);
               if (!standin_handle_ok(hd) || !act || !standin_tensor_data(X, x, "cudnnActivationForward x") || !standin_tensor_data(Y, y, "cudnnActivationForward y")
                   || !same_dims(X, Y, "cudnnActivationForward")) return BAD;
               LOG("c-cudnn-activation-forward mode=%d dims=%d,%d,%d,%d\\n", act->v[0], D(X, 0), D(X, 1), D(X, 2), D(X, 3));
-              if (act->v[0] != 1) { ERR("cudnnActivationForward: the stand-in computes RELU (1) only, got mode %d\\n", act->v[0]); return 3000; }
-              EACH(X) { float v = x[standin_at(X, n, c, h, w)]; put(y, standin_at(Y, n, c, h, w), v > 0 || v != v ? v : 0, *alpha, *beta); }
+              if (act->v[0] != 0 && act->v[0] != 1 && act->v[0] != 2 && act->v[0] != 4) { ERR("cudnnActivationForward: mode %d\\n", act->v[0]); return 3000; }
+              EACH(X) put(y, standin_at(Y, n, c, h, w), act_f(act, x[standin_at(X, n, c, h, w)]), *alpha, *beta);
               return 0;
             }
             /* algo: FAST 0, ACCURATE 1, LOG 2; mode: INSTANCE 0 (over C, H, W per image), CHANNEL 1 (over C per pixel). */
@@ -618,7 +647,7 @@ class CudnnOpsStandInTest {
               free(mean); free(inv); free(sdy); free(sdyx);
               return 0;
             }
-            /* ReLU's gradient: dy where x > 0. */
+            /* dy times the activation's derivative. */
             int cudnnActivationBackward(void *hd, const void *ad, const float *alpha, const void *yd, const float *y, const void *dyd, const float *dy,
                                         const void *xd, const float *x, const float *beta, const void *dxd, float *dx) {
               Desc *act = standin_desc(ad, ACT), *Y = standin_desc(yd, TENSOR), *DY = standin_desc(dyd, TENSOR), *X = standin_desc(xd, TENSOR), *DX = standin_desc(dxd, TENSOR);
@@ -626,8 +655,8 @@ class CudnnOpsStandInTest {
               if (!standin_handle_ok(hd) || !act || !standin_tensor_data(Y, y, what) || !standin_tensor_data(DY, dy, what) || !standin_tensor_data(X, x, what)
                   || !standin_tensor_data(DX, dx, what) || !same_dims(X, Y, what) || !same_dims(X, DY, what) || !same_dims(X, DX, what)) return BAD;
               LOG("c-cudnn-activation-backward mode=%d dims=%d,%d,%d,%d\\n", act->v[0], D(X, 0), D(X, 1), D(X, 2), D(X, 3));
-              if (act->v[0] != 1) { ERR("%s: the stand-in computes RELU (1) only, got mode %d\\n", what, act->v[0]); return 3000; }
-              EACH(X) put(dx, standin_at(DX, n, c, h, w), x[standin_at(X, n, c, h, w)] > 0 ? dy[standin_at(DY, n, c, h, w)] : 0, *alpha, *beta);
+              if (act->v[0] != 0 && act->v[0] != 1 && act->v[0] != 2 && act->v[0] != 4) { ERR("%s: mode %d\\n", what, act->v[0]); return 3000; }
+              EACH(X) put(dx, standin_at(DX, n, c, h, w), dy[standin_at(DY, n, c, h, w)] * act_d(act, x[standin_at(X, n, c, h, w)], y[standin_at(Y, n, c, h, w)]), *alpha, *beta);
               return 0;
             }
             /* ACCURATE: dx = y (dy - sum dy y); LOG: dx = dy - exp(y) sum dy; per instance. */
