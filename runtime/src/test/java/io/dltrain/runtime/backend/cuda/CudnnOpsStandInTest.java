@@ -42,12 +42,13 @@ import static org.junit.jupiter.api.Assertions.*;
  * <p>A child JVM runs {@link #runOps} on a CudaBackend and prints the results; this test runs the same method (same
  * seeded inputs) on the {@link CpuBackend} and compares, to 1e-5 relative (floor 1: the stand-in sums in another
  * order than the CPU), and asserts on what cuDNN was told: dims and strides, pads / strides / dilations, groups,
- * cross-correlation mode, FMA math (no TF32), algorithm-count requests, the workspace the allocator handed over,
+ * cross-correlation mode, FMA math (DEFAULT_MATH only with the backend's TF32 switch on), algorithm-count requests,
+ * one algorithm query and one set of descriptors per shape (a second pass creates and asks nothing, same results), the workspace the allocator handed over,
  * activation / softmax / pooling modes and NaN propagation, and that close() destroyed every descriptor created.
  * Batch norm (training, inference, backward with accumulated dgamma / dbeta; SPATIAL and PER_ACTIVATION) is computed
  * too, as are ReLU / softmax / log-softmax backward and max / average pooling forward and backward (ceil mode's padded
  * gradient included), and sigmoid / tanh / ELU forward and backward. Not covered: the measured
- * algorithm search (cudnnFind*), TF32; nor anything about real cuDNN numerics or speed (CudaVsCpuTest, on a GPU).
+ * algorithm search (cudnnFind*, which CudaBackend never enables); nor anything about real cuDNN numerics or speed (CudaVsCpuTest, on a GPU).
  * Skips as CudaBackendStandInTest does (no gcc or CUDA headers, or a real driver present).
  */
 class CudnnOpsStandInTest {
@@ -179,8 +180,9 @@ class CudnnOpsStandInTest {
     /** Runs in the child JVM against the stand-ins: prints the perf-struct layout, each result, then the live counts. */
     public static void main(String[] args) throws Throwable {
         System.load(Path.of(args[0], "libcudart.so.13").toString());   // the stand-in, before JavaCPP finds the toolkit's
-        Map<String, float[]> results;
-        try (CudaBackend be = new CudaBackend(0, false)) {
+        boolean tf32 = args.length > 1 && args[1].equals("tf32");
+        Map<String, float[]> results, again;
+        try (CudaBackend be = new CudaBackend(0, tf32)) {
             // The presets register the cuDNN structs' layouts when the backend has loaded cuDNN.
             System.out.println("java-perf sizeof=" + Loader.sizeof(cudnnConvolutionFwdAlgoPerf_t.class)
                     + " algo=" + Loader.offsetof(cudnnConvolutionFwdAlgoPerf_t.class, "algo")
@@ -191,7 +193,14 @@ class CudnnOpsStandInTest {
             System.out.println("java-perf-sizes " + Loader.sizeof(cudnnConvolutionFwdAlgoPerf_t.class) + " "
                     + Loader.sizeof(cudnnConvolutionBwdDataAlgoPerf_t.class) + " " + Loader.sizeof(cudnnConvolutionBwdFilterAlgoPerf_t.class));
             results = runOps(be);
+            // A steady state: the same shapes again create no descriptor and ask cuDNN for no algorithm.
+            CudaBackendStandInTest.call("libcudnn_ops.so.9", "standin_cudnn_ops_report");
+            again = runOps(be);
+            CudaBackendStandInTest.call("libcudnn_ops.so.9", "standin_cudnn_ops_report");
         }
+        boolean same = results.keySet().equals(again.keySet());
+        for (String k : results.keySet()) same &= again.containsKey(k) && Arrays.equals(results.get(k), again.get(k));
+        System.out.println("java-repeat-same " + same);
         for (Map.Entry<String, float[]> e : results.entrySet()) {
             StringBuilder sb = new StringBuilder("java-out ").append(e.getKey());
             for (float v : e.getValue()) sb.append(' ').append(Float.floatToRawIntBits(v));
@@ -207,8 +216,19 @@ class CudnnOpsStandInTest {
 
     @Test
     void cudnnOpsOfTheRealBackendMatchTheCpuBackend(@TempDir Path dir) throws Exception {
-        String out = CudaBackendStandInTest.runChild(dir, CudnnOpsStandInTest.class, CudaBackendStandInTest.STUB_CUDNN, STUB_CUDNN_OPS, STUB_CUDNN_CNN);
+        check(CudaBackendStandInTest.runChild(dir, CudnnOpsStandInTest.class, CudaBackendStandInTest.STUB_CUDNN, STUB_CUDNN_OPS, STUB_CUDNN_CNN), false);
+    }
+
+    /** With the backend's TF32 switch on, convolutions are queried and run with DEFAULT_MATH (tensor ops allowed). */
+    @Test
+    void tf32SwitchLetsConvolutionsUseDefaultMath(@TempDir Path dir) throws Exception {
+        check(CudaBackendStandInTest.runChild(dir, CudnnOpsStandInTest.class, CudaBackendStandInTest.STUB_CUDNN, STUB_CUDNN_OPS, STUB_CUDNN_CNN, "tf32"), true);
+    }
+
+    private static void check(String out, boolean tf32) {
+        int math = tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
         assertTrue(out.contains("java-closed\n"), out);
+        assertTrue(out.contains("java-repeat-same true\n"), "a second pass over the same inputs gave other results:\n" + out);
         assertEquals(List.of(), CublasLtStubTest.lines(out, "c-error"), "the stand-ins saw a wrong call:\n" + out);
 
         // Results against the CPU backend on the same inputs.
@@ -291,24 +311,29 @@ class CudnnOpsStandInTest {
                         + " save=yes alpha=1 beta=0"))
             assertTrue(out.lines().anyMatch(line::equals), "no C-side line \"" + line + "\":\n" + out);
 
-        // FMA math only (no TF32) on every convolution descriptor, for queries and runs alike.
-        List<String> math = CublasLtStubTest.lines(out, "c-cudnn-conv-math ");
-        assertFalse(math.isEmpty(), out);
-        assertEquals(List.of("c-cudnn-conv-math " + CUDNN_FMA_MATH), math.stream().distinct().toList(), out);
-        // One heuristic query per direction and shape (cached afterwards), asking for every algorithm cuDNN has.
-        assertEquals(3, count(out, "c-cudnn-algo-query forward requested=" + CUDNN_CONVOLUTION_FWD_ALGO_COUNT + " math=" + CUDNN_FMA_MATH), out);
-        assertEquals(2, count(out, "c-cudnn-algo-query backward-data requested=" + CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT + " math=" + CUDNN_FMA_MATH), out);
-        assertEquals(2, count(out, "c-cudnn-algo-query backward-filter requested=" + CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT + " math=" + CUDNN_FMA_MATH), out);
-        assertEquals(3, count(out, "c-cudnn-workspace-query forward algo=1 math=" + CUDNN_FMA_MATH), out);
-        // Each run gets the chosen algorithm and exactly the workspace size cuDNN asked for, in device memory.
-        assertEquals(3, count(out, "c-cudnn-convolution forward algo=1 math=" + CUDNN_FMA_MATH + " workspace_bytes=5000 workspace=device"), out);
-        assertEquals(2, count(out, "c-cudnn-convolution backward-data algo=1 math=" + CUDNN_FMA_MATH + " workspace_bytes=6000 workspace=device"), out);
-        assertEquals(2, count(out, "c-cudnn-convolution backward-filter algo=1 math=" + CUDNN_FMA_MATH + " workspace_bytes=7000 workspace=device"), out);
+        // FMA math only (no TF32) on every convolution descriptor, for queries and runs alike; DEFAULT with the switch on.
+        List<String> maths = CublasLtStubTest.lines(out, "c-cudnn-conv-math ");
+        assertFalse(maths.isEmpty(), out);
+        assertEquals(List.of("c-cudnn-conv-math " + math), maths.stream().distinct().toList(), out);
+        // One heuristic query per direction and shape (cached: two passes, still one), asking for every algorithm cuDNN has.
+        assertEquals(3, count(out, "c-cudnn-algo-query forward requested=" + CUDNN_CONVOLUTION_FWD_ALGO_COUNT + " math=" + math), out);
+        assertEquals(2, count(out, "c-cudnn-algo-query backward-data requested=" + CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT + " math=" + math), out);
+        assertEquals(2, count(out, "c-cudnn-algo-query backward-filter requested=" + CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT + " math=" + math), out);
+        assertEquals(3, count(out, "c-cudnn-workspace-query forward algo=1 math=" + math), out);
+        assertEquals(2, count(out, "c-cudnn-workspace-query backward-data algo=1 math=" + math), out);
+        assertEquals(2, count(out, "c-cudnn-workspace-query backward-filter algo=1 math=" + math), out);
+        // Each run (two passes) gets the chosen algorithm and exactly the workspace size cuDNN asked for, in device memory.
+        assertEquals(6, count(out, "c-cudnn-convolution forward algo=1 math=" + math + " workspace_bytes=5000 workspace=device"), out);
+        assertEquals(4, count(out, "c-cudnn-convolution backward-data algo=1 math=" + math + " workspace_bytes=6000 workspace=device"), out);
+        assertEquals(4, count(out, "c-cudnn-convolution backward-filter algo=1 math=" + math + " workspace_bytes=7000 workspace=device"), out);
 
-        // close(): every descriptor created was destroyed, the handle and all device memory released.
-        String live = CublasLtStubTest.lines(out, "c-live cudnn descriptors ").get(0);
-        assertTrue(live.startsWith("c-live cudnn descriptors tensor=0 filter=0 convolution=0 pooling=0 activation=0 created=")
-                && live.endsWith(" errors=0") && !live.contains("created=0 "), out);
+        // Descriptors: all created in the first pass and cached (live), none in the second; close() destroyed every one.
+        List<String> live = CublasLtStubTest.lines(out, "c-live cudnn descriptors ");
+        assertEquals(3, live.size(), out);
+        String created = live.get(0).substring(live.get(0).indexOf(" created="));
+        assertTrue(created.endsWith(" errors=0") && !created.startsWith(" created=0 "), out);
+        assertEquals(live.get(0), live.get(1), "the second pass created descriptors:\n" + out);
+        assertEquals("c-live cudnn descriptors tensor=0 filter=0 convolution=0 pooling=0 activation=0" + created, live.get(2), out);
         assertTrue(out.contains("c-live cudnn handles=0 errors=0\n"), out);
         assertTrue(out.contains("c-live cudart streams=0 events=0 device=0 pinned=0 device_bytes=0 errors=0\n"), out);
     }
