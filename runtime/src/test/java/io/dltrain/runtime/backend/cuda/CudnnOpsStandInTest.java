@@ -180,6 +180,10 @@ class CudnnOpsStandInTest {
     /** Runs in the child JVM against the stand-ins: prints the perf-struct layout, each result, then the live counts. */
     public static void main(String[] args) throws Throwable {
         System.load(Path.of(args[0], "libcudart.so.13").toString());   // the stand-in, before JavaCPP finds the toolkit's
+        if (args.length > 1 && args[1].equals("fail")) {
+            failures();
+            return;
+        }
         boolean tf32 = args.length > 1 && args[1].equals("tf32");
         Map<String, float[]> results, again;
         try (CudaBackend be = new CudaBackend(0, tf32)) {
@@ -212,7 +216,71 @@ class CudnnOpsStandInTest {
         CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_cudnn_cnn_report");
     }
 
+    /** Child: a failing descriptor set and a failing convolution throw CudnnException and leak nothing. */
+    private static void failures() throws Throwable {
+        try (CudaBackend be = new CudaBackend(0, false)) {
+            try (Tensor x = be.empty(Shape.of(4, 5), DType.FP32); Tensor y = be.empty(Shape.of(4, 5), DType.FP32)) {
+                be.fill(x, -1.5f);
+                CudaBackendStandInTest.call("libcudnn_ops.so.9", "standin_fail_next_tensor_set");
+                try {
+                    be.activationForward(Activation.RELU, x, y);
+                    System.out.println("java-no-exception");
+                } catch (CudnnOps.CudnnException e) {
+                    System.out.println("java-failed " + e.status() + " " + e.getMessage());
+                }
+                // Nothing half-made was cached: the same op now creates and sets its descriptor and runs.
+                be.fill(y, 7f);
+                be.activationForward(Activation.RELU, x, y);
+                System.out.println("java-retry " + Arrays.toString(read(be, y)));
+            }
+            ConvParams p = ConvParams.of(1, 1);
+            try (Tensor x = be.empty(Shape.of(1, 2, 5, 5), DType.FP32); Tensor w = be.empty(Shape.of(3, 2, 3, 3), DType.FP32);
+                 Tensor y = be.empty(Shape.of(1, 3, 5, 5), DType.FP32)) {
+                be.fill(x, 1f);
+                be.fill(w, 1f);
+                long before = be.memoryStats().inUseBytes();
+                CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_fail_next_convolution");
+                try {
+                    be.convForward(x, w, null, y, p);
+                    System.out.println("java-no-exception");
+                } catch (CudnnOps.CudnnException e) {
+                    System.out.println("java-failed " + e.status() + " " + e.getMessage());
+                }
+                System.out.println("java-expect-failure cudnnConvolutionForward failed: stand-in cuDNN status (cudnnStatus_t 5000) for x "
+                        + x.shape() + ", w " + w.shape() + ", y " + y.shape() + ", " + p);
+                // The workspace went back to the allocator.
+                System.out.println("java-in-use-unchanged " + (be.memoryStats().inUseBytes() == before));
+            }
+        }
+        System.out.println("java-closed");
+        CudaBackendStandInTest.report();
+        CudaBackendStandInTest.call("libcudnn_ops.so.9", "standin_cudnn_ops_report");
+    }
+
     // ------------------------------------------------------------------ the test
+
+    @Test
+    void failedCudnnCallsThrowAndLeakNothing(@TempDir Path dir) throws Exception {
+        String out = CudaBackendStandInTest.runChild(dir, CudnnOpsStandInTest.class, CudaBackendStandInTest.STUB_CUDNN, STUB_CUDNN_OPS, STUB_CUDNN_CNN, "fail");
+        assertTrue(out.contains("java-closed\n") && !out.contains("java-no-exception"), out);
+        assertEquals(List.of(), CublasLtStubTest.lines(out, "c-error"), "the stand-ins saw a wrong call:\n" + out);
+        assertEquals(List.of("c-cudnn-injected-failure cudnnSetTensorNdDescriptor", "c-cudnn-injected-failure cudnnConvolutionForward"),
+                CublasLtStubTest.lines(out, "c-cudnn-injected-failure"), out);
+        List<String> failed = CublasLtStubTest.lines(out, "java-failed ");
+        assertEquals(2, failed.size(), out);
+        // The status and cudnnGetErrorString's text, the call and what it described.
+        assertEquals("java-failed 3000 cudnnSetTensorNdDescriptor failed: stand-in cuDNN status (cudnnStatus_t 3000) for dims [20, 1, 1, 1], strides [1, 1, 1, 1]",
+                failed.get(0), out);
+        assertEquals("java-failed 5000 " + CublasLtStubTest.lines(out, "java-expect-failure ").get(0).substring("java-expect-failure ".length()), failed.get(1), out);
+        float[] zeros = new float[20];
+        assertEquals("java-retry " + Arrays.toString(zeros), CublasLtStubTest.lines(out, "java-retry ").get(0), out);
+        assertTrue(out.contains("java-in-use-unchanged true\n"), out);
+        // The failed set's descriptor was destroyed at once; the others at close().
+        String live = CublasLtStubTest.lines(out, "c-live cudnn descriptors ").get(0);
+        assertTrue(live.startsWith("c-live cudnn descriptors tensor=0 filter=0 convolution=0 pooling=0 activation=0 created=") && live.endsWith(" errors=0"), out);
+        assertTrue(out.contains("c-live cudnn handles=0 errors=0\n"), out);
+        assertTrue(out.contains("c-live cudart streams=0 events=0 device=0 pinned=0 device_bytes=0 errors=0\n"), out);
+    }
 
     @Test
     void cudnnOpsOfTheRealBackendMatchTheCpuBackend(@TempDir Path dir) throws Exception {
@@ -429,7 +497,12 @@ class CudnnOpsStandInTest {
             }
             /* For the cnn stand-in: its convolution descriptor at p, set or not (NULL and a c-error when not one). */
             Desc *standin_conv_unset(void *p) { return unset(p, CONV); }
+            /* Called by the child (Foreign Function API): the next tensor-descriptor set fails, as cuDNN would for an
+               unsupported description. */
+            static int fail_tensor_set;
+            void standin_fail_next_tensor_set(void) { fail_tensor_set = 1; }
             int cudnnSetTensorNdDescriptor(void *p, int dt, int nb, const int *dims, const int *strides) {
+              if (fail_tensor_set) { fail_tensor_set = 0; LOG("c-cudnn-injected-failure cudnnSetTensorNdDescriptor\\n"); return 3000; }
               LOG("c-cudnn-tensor dt=%d nb=%d dims=%d,%d,%d,%d strides=%d,%d,%d,%d\\n", dt, nb, dims[0], dims[1], nb > 2 ? dims[2] : -1,
                   nb > 3 ? dims[3] : -1, strides[0], strides[1], nb > 2 ? strides[2] : -1, nb > 3 ? strides[3] : -1);
               Desc *d = unset(p, TENSOR);
@@ -862,9 +935,18 @@ class CudnnOpsStandInTest {
               if (g->mode == 0) { r = g->R - 1 - r; s = g->S - 1 - s; }
               return (((long) k * g->Cg + c) * g->R + r) * g->S + s;
             }
+            /* Called by the child: the next forward convolution fails (after its checks), as on an execution failure. */
+            static int fail_convolution;
+            void standin_fail_next_convolution(void) { fail_convolution = 1; }
             int cudnnConvolutionForward(void *h, const float *alpha, const void *xd, const float *x, const void *wd, const float *w, const void *cd, int algo,
                                         void *ws, size_t bytes, const float *beta, const void *yd, float *y) {
               Geo g;
+              if (fail_convolution) {
+                fail_convolution = 0;
+                if (!start(0, &g, h, xd, x, wd, w, cd, yd, y, algo, ws, bytes)) return BAD;
+                LOG("c-cudnn-injected-failure cudnnConvolutionForward\\n");
+                return 5000;   /* CUDNN_STATUS_EXECUTION_FAILED */
+              }
               if (!start(0, &g, h, xd, x, wd, w, cd, yd, y, algo, ws, bytes)) return BAD;
               int kg = g.K / g.G;
               for (int n = 0; n < g.N; n++) for (int k = 0; k < g.K; k++) for (int p = 0; p < g.P; p++) for (int q = 0; q < g.Q; q++) {
