@@ -223,7 +223,7 @@ class CudaBackendStandInTest {
     }
 
     /** Each stand-in prints its live objects and error count. */
-    private static void report() throws Throwable {
+    static void report() throws Throwable {
         call("libcudart.so.13", "standin_cudart_report");
         call("libcuda.so.1", "standin_cuda_report");
         call("libcublas.so.13", "standin_cublas_report");
@@ -231,16 +231,16 @@ class CudaBackendStandInTest {
     }
 
     /** Calls {@code void fn(void)} of a stand-in (the already loaded one: dlopen finds it by its soname). */
-    private static void call(String lib, String fn) throws Throwable {
+    static void call(String lib, String fn) throws Throwable {
         Linker.nativeLinker().downcallHandle(SymbolLookup.libraryLookup(lib, Arena.global()).find(fn).orElseThrow(),
                 FunctionDescriptor.ofVoid()).invokeExact();
     }
 
-    private static Tensor track(List<Tensor> all, Tensor t) { all.add(t); return t; }
+    static Tensor track(List<Tensor> all, Tensor t) { all.add(t); return t; }
 
-    private static void check(String name, boolean ok, String detail) { System.out.println("check " + name + " " + ok + " " + detail); }
+    static void check(String name, boolean ok, String detail) { System.out.println("check " + name + " " + ok + " " + detail); }
 
-    private static void expect(String line) { System.out.println("java-expect " + line); }
+    static void expect(String line) { System.out.println("java-expect " + line); }
 
     private static boolean sameBits(float[] a, float[] b) {
         if (a.length != b.length) return false;
@@ -284,7 +284,7 @@ class CudaBackendStandInTest {
                 + " C=" + (CudaStorage.address(C) + 4L * cOff) + " ldc=" + ldc);
     }
 
-    private static float[] randoms(Random rnd, int n) {
+    static float[] randoms(Random rnd, int n) {
         float[] v = new float[n];
         for (int i = 0; i < n; i++) v[i] = (float) rnd.nextGaussian();
         return v;
@@ -599,8 +599,18 @@ class CudaBackendStandInTest {
         assertEquals(0, r.exit(), "gcc failed for " + soname + ":\n" + r.out());
     }
 
-    /** Builds the stand-ins into dir (skipping the test without gcc or the headers) and runs the child with args. */
+    /** Builds the stand-ins into dir (skipping the test without gcc or the headers) and runs this class's child with args. */
     static String runChild(Path dir, String... args) throws Exception {
+        return runChild(dir, CudaBackendStandInTest.class, STUB_CUDNN, null, null, args);
+    }
+
+    /**
+     * Builds the stand-ins into dir, with the given cuDNN 9 sources (graph: handles; ops and cnn: null for empty
+     * libraries; ops and cnn are linked against the cudart stand-in, cnn also against ops), and runs main's
+     * {@code main(dir, args...)} in a child JVM with only the stand-ins on the library path. Skips without gcc, the
+     * headers, or where a real driver is installed.
+     */
+    static String runChild(Path dir, Class<?> main, String cudnnGraph, String cudnnOps, String cudnnCnn, String... args) throws Exception {
         Assumptions.assumeTrue(Files.exists(INCLUDE.resolve("cuda_runtime_api.h")) && Files.exists(INCLUDE.resolve("cuda.h")),
                 "no CUDA toolkit headers at " + INCLUDE + " to build the stand-ins against");
         Assumptions.assumeTrue(!Files.exists(Path.of("/usr/lib/x86_64-linux-gnu/libcuda.so.1")) && !Files.exists(Path.of("/usr/lib64/libcuda.so.1")),
@@ -615,25 +625,27 @@ class CudaBackendStandInTest {
         build(dir, "libcuda.so.1", STUB_DRIVER, "libcuda.so.1", link);
         build(dir, "libcublas.so.13", STUB_BLAS, "libcublas.so.13", link);
         build(dir, "libcublasLt.so.13", CublasLtStubTest.STUB_LT, "libcublasLt.so.13");
-        build(dir, "libcudnn_graph.so.9", STUB_CUDNN, "libcudnn_graph.so.9", link);
-        for (String part : new String[] {"ops", "cnn", "adv"}) {
-            String so = "libcudnn_" + part + ".so.9";
-            build(dir, so, "int standin_" + part + "(void) { return 0; }\n", so);
-        }
+        build(dir, "libcudnn_graph.so.9", cudnnGraph, "libcudnn_graph.so.9", link);
+        build(dir, "libcudnn_ops.so.9", cudnnOps != null ? cudnnOps : "int standin_ops(void) { return 0; }\n", "libcudnn_ops.so.9", link);
+        build(dir, "libcudnn_cnn.so.9", cudnnCnn != null ? cudnnCnn : "int standin_cnn(void) { return 0; }\n", "libcudnn_cnn.so.9",
+                "-L" + dir, "-l:libcudart.so.13", "-l:libcudnn_ops.so.9");
+        build(dir, "libcudnn_adv.so.9", "int standin_adv(void) { return 0; }\n", "libcudnn_adv.so.9");
 
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         List<String> cmd = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED",
                 // A private JavaCPP cache: JavaCPP links the libraries it finds into its cache directory, and links to
                 // stand-ins must not end up in the shared one (other JVMs would then load them).
                 "-Dorg.bytedeco.javacpp.cachedir=" + dir.resolve("javacpp-cache"),
-                "-cp", System.getProperty("java.class.path"), CudaBackendStandInTest.class.getName(), dir.toString()));
+                "-cp", System.getProperty("java.class.path"), main.getName(), dir.toString()));
         cmd.addAll(List.of(args));
         // Only the stand-ins on the library path.
         StubDriverLoadTest.Result child = StubDriverLoadTest.run(cmd, dir.toString());
         // JavaCPP linked the toolkit's libcudart into the private cache: remove the links before JUnit deletes the
         // directory (it warns about links that point outside it).
-        try (var files = Files.walk(dir.resolve("javacpp-cache"))) {
-            for (Path f : files.filter(Files::isSymbolicLink).toList()) Files.delete(f);
+        if (Files.isDirectory(dir.resolve("javacpp-cache"))) {   // absent when the child failed before loading anything
+            try (var files = Files.walk(dir.resolve("javacpp-cache"))) {
+                for (Path f : files.filter(Files::isSymbolicLink).toList()) Files.delete(f);
+            }
         }
         assertEquals(0, child.exit(), "child JVM failed:\n" + child.out());
         return child.out();
