@@ -26,6 +26,24 @@ public final class Cuda {
         public int status() { return status; }
     }
 
+    /**
+     * Throws unless a runtime-API call succeeded; the message is built only on failure (for per-op calls: copies,
+     * launches, GEMMs, whose success path must not format strings).
+     */
+    public static void check(int status, java.util.function.Supplier<String> what) {
+        if (status != cudart.cudaSuccess) check(status, what.get());
+    }
+
+    /** {@link #check(int, java.util.function.Supplier)} for driver-API calls. */
+    public static void checkDriver(int result, java.util.function.Supplier<String> what) {
+        if (result != cudart.CUDA_SUCCESS) checkDriver(result, what.get());
+    }
+
+    /** {@link #check(int, java.util.function.Supplier)} for cuBLAS calls. */
+    public static void checkCublas(int status, java.util.function.Supplier<String> what) {
+        if (status != cublas.CUBLAS_STATUS_SUCCESS) checkCublas(status, what.get());
+    }
+
     /** Throws unless a runtime-API call succeeded. */
     public static void check(int status, String what) {
         if (status != cudart.cudaSuccess) {

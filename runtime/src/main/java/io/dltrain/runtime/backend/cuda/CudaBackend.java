@@ -338,7 +338,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
 
     private void upload(PinnedStaging.Slot s, long dst, long bytes, CUstream_st on, String what) {
         Cuda.check(cudart.cudaMemcpyAsync(CudaContext.pointer(dst), s.pointer(), bytes, cudart.cudaMemcpyHostToDevice, on),
-                "cudaMemcpyAsync(" + what + ", " + human(bytes) + ")");
+                () -> "cudaMemcpyAsync(" + what + ", " + human(bytes) + ")");
         s.recordOn(on);
     }
 
@@ -346,8 +346,8 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     private PinnedStaging.Slot download(long src, long bytes, String what) {
         PinnedStaging.Slot s = staging.acquire(bytes);
         Cuda.check(cudart.cudaMemcpyAsync(s.pointer(), CudaContext.pointer(src), bytes, cudart.cudaMemcpyDeviceToHost, stream),
-                "cudaMemcpyAsync(" + what + ", " + human(bytes) + ")");
-        Cuda.check(cudart.cudaStreamSynchronize(stream), "cudaStreamSynchronize after " + what
+                () -> "cudaMemcpyAsync(" + what + ", " + human(bytes) + ")");
+        Cuda.check(cudart.cudaStreamSynchronize(stream), () -> "cudaStreamSynchronize after " + what
                 + " (an error here usually comes from an earlier kernel)");
         return s;
     }
@@ -386,7 +386,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         long bytes = src.numel() * src.dtype().bytes();
         if (bytes == 0) return;
         Cuda.check(cudart.cudaMemcpyAsync(CudaContext.pointer(a(dst, "copy")), CudaContext.pointer(a(src, "copy")), bytes,
-                cudart.cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync(copy " + src.shape() + ")");
+                cudart.cudaMemcpyDeviceToDevice, stream), () -> "cudaMemcpyAsync(copy " + src.shape() + ")");
     }
 
     @Override
@@ -403,13 +403,14 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
             Cuda.check(cudart.cudaMemcpyAsync(dp, sp, width, cudart.cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync(copyBlocks)");
         } else if (srcStride >= blockLen && dstStride >= blockLen) {
             Cuda.check(cudart.cudaMemcpy2DAsync(dp, 4 * dstStride, sp, 4 * srcStride, width, count, cudart.cudaMemcpyDeviceToDevice, stream),
-                    "cudaMemcpy2DAsync(copyBlocks " + count + " x " + blockLen + " from " + src.shape() + " to " + dst.shape() + ")");
+                    () -> "cudaMemcpy2DAsync(copyBlocks " + count + " x " + blockLen + " from " + src.shape() + " to " + dst.shape() + ")");
         } else {
             // Overlapping rows (stride < block): cudaMemcpy2D rejects a pitch below the width; copy row by row in order, as the CPU does.
             for (int b = 0; b < count; b++) {
+                int row = b;
                 Cuda.check(cudart.cudaMemcpyAsync(CudaContext.pointer(d + 4 * (dstOffset + b * dstStride)),
                         CudaContext.pointer(s + 4 * (srcOffset + b * srcStride)), width, cudart.cudaMemcpyDeviceToDevice, stream),
-                        "cudaMemcpyAsync(copyBlocks row " + b + ")");
+                        () -> "cudaMemcpyAsync(copyBlocks row " + row + ")");
             }
         }
     }
@@ -521,7 +522,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
                     new FloatPointer(alphaBeta), new FloatPointer(CudaContext.pointer(B)), ldb,
                     new FloatPointer(CudaContext.pointer(A)), lda,
                     (FloatPointer) new FloatPointer(alphaBeta).position(1), new FloatPointer(CudaContext.pointer(C)), ldc),
-                    "cublasSgemm (row-major m=" + m + " n=" + n + " k=" + k + " transA=" + transA + " transB=" + transB
+                    () -> "cublasSgemm (row-major m=" + m + " n=" + n + " k=" + k + " transA=" + transA + " transB=" + transB
                             + " lda=" + lda + " ldb=" + ldb + " ldc=" + ldc + ")");
         }
     }

@@ -110,7 +110,7 @@ public final class PtxKernels implements KernelLauncher, AutoCloseable {
         }
         CUfunc_st f = function(kernel);
         int r = cudart.cuLaunchKernel(f, gridX, 1, 1, blockX, 1, 1, sharedBytes, ctx.stream(), argBuffer.marshal(args), (PointerPointer<?>) null);
-        Cuda.checkDriver(r, "cuLaunchKernel " + kernel + KernelSignatures.describe(args) + " grid " + gridX + " block " + blockX);
+        Cuda.checkDriver(r, () -> "cuLaunchKernel " + kernel + KernelSignatures.describe(args) + " grid " + gridX + " block " + blockX);
     }
 
     /**
