@@ -9,6 +9,7 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -82,9 +83,13 @@ class BenchCommandTest {
         assertEquals("synthetic", j.get("data").asText());
         assertEquals(28, j.get("image_size").asInt());
         JsonNode byOp = j.get("backend_calls_per_step_by_op");
-        // Three Linear layers: 3 forward GEMMs with their bias (gemmBias), 3 weight-gradient GEMMs and 2 input-gradient
-        // GEMMs (the network's input needs no gradient).
-        assertEquals(3, byOp.get("gemmBias").asDouble(), 0.0);
+        // Three Linear layers: 3 forward GEMMs with their bias, the first two with their ReLU too (Sequential fuses
+        // Linear + ReLU into gemmBiasRelu: no separate activation forward), 3 weight-gradient GEMMs and 2 input-gradient
+        // GEMMs (the network's input needs no gradient); the ReLUs' backward masks stay separate.
+        assertEquals(2, byOp.get("gemmBiasRelu").asDouble(), 0.0);
+        assertEquals(1, byOp.get("gemmBias").asDouble(), 0.0);
+        assertNull(byOp.get("activationForward"), "every ReLU of the MLP is fused into its Linear");
+        assertEquals(2, byOp.get("activationBackward").asDouble(), 0.0);
         assertEquals(5, byOp.get("gemm").asDouble(), 0.0);
         assertEquals(1, byOp.get("crossEntropyForward").asDouble(), 0.0);
         // Synthetic data lives on the device: nothing crosses from the host during a step.

@@ -117,6 +117,17 @@ public interface Backend extends AutoCloseable {
         addBias(c, bias);
     }
 
+    /**
+     * C = max(op(A) * op(B) + bias, 0): a Linear followed by a ReLU ({@code nn.Sequential} fuses the pair), with the
+     * shapes of {@link #gemmBias}. ReLU is the CPU's: {@code Math.max(v, 0f)}, so NaN stays NaN and -0 becomes +0.
+     * The default is {@link #gemmBias} followed by an in-place {@link #activationForward} with
+     * {@link Activation#RELU}; the CUDA backend makes it one cuBLASLt matmul with the RELU_BIAS epilogue.
+     */
+    default void gemmBiasRelu(boolean transA, boolean transB, int m, int n, int k, Tensor a, Tensor b, Tensor bias, Tensor c) {
+        gemmBias(transA, transB, m, n, k, a, b, bias, c);
+        activationForward(Activation.RELU, c, c);
+    }
+
     // ---------------------------------------------------------------- element-wise and reductions
 
     /** y = a + b (same shapes; y may alias a or b). */

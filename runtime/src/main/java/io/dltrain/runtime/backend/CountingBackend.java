@@ -130,6 +130,13 @@ public final class CountingBackend implements Backend {
         delegate.gemmBias(transA, transB, m, n, k, a, b, bias, c);
     }
 
+    /** Counted as one op (on CUDA one cuBLASLt call, RELU_BIAS epilogue) and forwarded, like {@link #gemmBias}. */
+    @Override
+    public void gemmBiasRelu(boolean transA, boolean transB, int m, int n, int k, Tensor a, Tensor b, Tensor bias, Tensor c) {
+        compute("gemmBiasRelu");
+        delegate.gemmBiasRelu(transA, transB, m, n, k, a, b, bias, c);
+    }
+
     @Override public void add(Tensor a, Tensor b, Tensor y) { compute("add"); delegate.add(a, b, y); }
     @Override public void mul(Tensor a, Tensor b, Tensor y) { compute("mul"); delegate.mul(a, b, y); }
     @Override public void scale(Tensor x, float alpha, Tensor y) { compute("scale"); delegate.scale(x, alpha, y); }

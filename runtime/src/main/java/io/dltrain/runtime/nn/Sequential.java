@@ -1,5 +1,6 @@
 package io.dltrain.runtime.nn;
 
+import io.dltrain.runtime.ops.Basic;
 import io.dltrain.runtime.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -19,11 +20,30 @@ public class Sequential extends Module {
 
     public List<Module> layers() { return List.copyOf(layers); }
 
+    /**
+     * Applies the layers in order. A {@link Linear} directly followed by a {@link ReLU} runs as one op,
+     * {@link Basic#linearRelu} (on CUDA one cuBLASLt matmul with the bias and ReLU in its epilogue); the numbers are
+     * those of the two layers run one after the other, bit for bit on the CPU. Only these exact classes are fused, so
+     * a subclass that overrides forward keeps its own.
+     */
     @Override
     public Tensor forward(Tensor x) {
         Tensor h = x;
-        for (Module m : layers) h = m.forward(h);
+        for (int i = 0; i < layers.size(); i++) {
+            Module m = layers.get(i);
+            if (fusesWithNext(i)) {
+                Linear fc = (Linear) m;
+                h = Basic.linearRelu(h, fc.weight(), fc.bias());
+                i++;
+            } else h = m.forward(h);
+        }
         return h;
+    }
+
+    /** Whether layer i is a Linear with a bias and layer i + 1 a ReLU: the pair {@link #forward} runs as one op. */
+    boolean fusesWithNext(int i) {
+        return i + 1 < layers.size() && layers.get(i).getClass() == Linear.class && ((Linear) layers.get(i)).bias() != null
+                && layers.get(i + 1).getClass() == ReLU.class;
     }
 
     @Override

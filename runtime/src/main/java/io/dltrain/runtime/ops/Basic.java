@@ -1,6 +1,7 @@
 package io.dltrain.runtime.ops;
 
 import io.dltrain.runtime.autograd.Autograd;
+import io.dltrain.runtime.backend.Activation;
 import io.dltrain.runtime.backend.Backend;
 import io.dltrain.runtime.tensor.Shape;
 import io.dltrain.runtime.tensor.Tensor;
@@ -17,31 +18,60 @@ public final class Basic {
 
     /** y = x W^T + b for x [N, in], W [out, in] (PyTorch's layout), b [out] or null. */
     public static Tensor linear(Tensor x, Tensor w, Tensor b) {
-        if (x.rank() != 2 || w.rank() != 2 || x.dim(1) != w.dim(1)) {
-            throw new IllegalArgumentException("linear: input " + x.shape() + " does not fit weight " + w.shape()
-                    + " (expected input [N, " + (w.rank() == 2 ? w.dim(1) : "?") + "]; flatten image inputs first)");
-        }
+        checkLinear(x, w);
         Backend be = x.backend();
         int n = x.dim(0), in = x.dim(1), out = w.dim(0);
         Tensor y = be.empty(Shape.of(n, out));
         // With a bias, one call: the CUDA backend fuses it into the GEMM (cuBLASLt epilogue), the CPU runs gemm + addBias.
         if (b != null) be.gemmBias(false, true, n, out, in, x, w, b, y);
         else be.gemm(false, true, n, out, in, 1f, x, 0, in, w, 0, in, 0f, y, 0, out);
-        return Autograd.record("linear", y, new Tensor[] {x, w, b}, (dy, needs) -> {
-            Tensor dx = null, dw = null, db = null;
-            if (needs[0]) {
-                dx = be.empty(x.shape());
-                be.gemm(false, false, n, in, out, 1f, dy, 0, out, w, 0, in, 0f, dx, 0, in);
+        return Autograd.record("linear", y, new Tensor[] {x, w, b}, (dy, needs) -> linearBackward(be, x, w, b, dy, needs));
+    }
+
+    private static void checkLinear(Tensor x, Tensor w) {
+        if (x.rank() != 2 || w.rank() != 2 || x.dim(1) != w.dim(1)) {
+            throw new IllegalArgumentException("linear: input " + x.shape() + " does not fit weight " + w.shape()
+                    + " (expected input [N, " + (w.rank() == 2 ? w.dim(1) : "?") + "]; flatten image inputs first)");
+        }
+    }
+
+    /** dx = dy W, dW = dy^T x, db = column sums of dy, each only where needed. */
+    private static Tensor[] linearBackward(Backend be, Tensor x, Tensor w, Tensor b, Tensor dy, boolean[] needs) {
+        int n = x.dim(0), in = x.dim(1), out = w.dim(0);
+        Tensor dx = null, dw = null, db = null;
+        if (needs[0]) {
+            dx = be.empty(x.shape());
+            be.gemm(false, false, n, in, out, 1f, dy, 0, out, w, 0, in, 0f, dx, 0, in);
+        }
+        if (needs[1]) {
+            dw = be.empty(w.shape());
+            be.gemm(true, false, out, in, n, 1f, dy, 0, out, x, 0, in, 0f, dw, 0, in);
+        }
+        if (b != null && needs[2]) {
+            db = be.empty(b.shape());
+            be.biasGrad(dy, db, false);
+        }
+        return new Tensor[] {dx, dw, db};
+    }
+
+    /**
+     * relu(x W^T + b): a Linear followed by a ReLU as one op (Sequential fuses the pair). Forward is one
+     * {@code gemmBiasRelu} (on CUDA one cuBLASLt matmul with the RELU_BIAS epilogue); the pre-activation is never
+     * kept. Backward masks dy by y > 0 (the same mask as x W^T + b > 0, NaN and -0 included: ReLU maps each to
+     * itself or +0) and then runs linear's backward. Without a bias: linear, then relu.
+     */
+    public static Tensor linearRelu(Tensor x, Tensor w, Tensor b) {
+        if (b == null) return Activations.relu(linear(x, w, null));
+        checkLinear(x, w);
+        Backend be = x.backend();
+        int n = x.dim(0), in = x.dim(1), out = w.dim(0);
+        Tensor y = be.empty(Shape.of(n, out));
+        be.gemmBiasRelu(false, true, n, out, in, x, w, b, y);
+        return Autograd.record("linear_relu", y, new Tensor[] {x, w, b}, (dy, needs) -> {
+            try (Tensor dz = be.empty(y.shape())) {
+                be.activationBackward(Activation.RELU, y, y, dy, dz);
+                return linearBackward(be, x, w, b, dz, needs);
             }
-            if (needs[1]) {
-                dw = be.empty(w.shape());
-                be.gemm(true, false, out, in, n, 1f, dy, 0, out, x, 0, in, 0f, dw, 0, in);
-            }
-            if (b != null && needs[2]) {
-                db = be.empty(b.shape());
-                be.biasGrad(dy, db, false);
-            }
-            return new Tensor[] {dx, dw, db};
         });
     }
 

@@ -9,6 +9,10 @@ import io.dltrain.runtime.tensor.Shape;
 import io.dltrain.runtime.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
+import java.lang.reflect.Method;
+import java.util.ArrayList;
+import java.util.List;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -63,5 +67,28 @@ class CountingBackendTest {
             be.reset();
             assertEquals(0L, be.computeOps());
         }
+    }
+
+    /**
+     * Every Backend method, default ones included, is overridden: a default method left to the interface would run its
+     * unfused body on the delegate's primitives (e.g. gemmBiasRelu as gemmBias + ReLU, losing the CUDA fusion) and be
+     * counted as the wrong ops. The exceptions are the conveniences that only compose allocation and upload (empty
+     * with the default type, zeros, fromHost): no backend fuses them, and their parts are counted.
+     */
+    @Test
+    void overridesEveryBackendMethod() {
+        java.util.Set<String> conveniences = java.util.Set.of("empty", "zeros", "fromHost");
+        List<String> missing = new ArrayList<>();
+        for (Method m : Backend.class.getMethods()) {
+            if (java.lang.reflect.Modifier.isStatic(m.getModifiers())) continue;
+            if (m.isDefault() && conveniences.contains(m.getName())) continue;
+            try {
+                Method impl = CountingBackend.class.getMethod(m.getName(), m.getParameterTypes());
+                if (impl.getDeclaringClass() != CountingBackend.class) missing.add(m.getName());
+            } catch (NoSuchMethodException e) {
+                missing.add(m.getName());
+            }
+        }
+        assertEquals(List.of(), missing, "Backend methods CountingBackend does not override");
     }
 }

@@ -46,6 +46,50 @@ class BasicOpsTest {
     }
 
     @Test
+    void linearReluGradients() {
+        SplittableRandom rng = new SplittableRandom(5);
+        // Pre-activations of magnitude well above eps (about 0.8 of |x W^T + b|'s mass): finite differences across the
+        // ReLU's kink would be wrong, so the bias keeps outputs away from 0 in both directions.
+        try (Tensor x = Check.param(be, rng, -1, 1, 4, 6); Tensor w = Check.param(be, rng, -1, 1, 3, 6);
+             Tensor b = be.fromHost(new float[] {2.5f, -2.5f, 0.4f}, Shape.of(3)).requiresGrad(true)) {
+            Check.gradients("linear_relu", in -> Basic.linearRelu(in.get(0), in.get(1), in.get(2)), List.of(x, w, b), Check.EPS, Check.ATOL, Check.RTOL);
+        }
+    }
+
+    /** relu(linear(x)) as one op gives, bit for bit, the two ops' output and gradients: NaN, -0 and ties included. */
+    @Test
+    void linearReluIsLinearThenReluBitForBit() {
+        SplittableRandom rng = new SplittableRandom(6);
+        int n = 7, in = 9, out = 5;
+        float[] xv = Check.uniform(rng, n * in, -1, 1), wv = Check.uniform(rng, out * in, -1, 1), bv = Check.uniform(rng, out, -1, 1);
+        xv[3 * in + 4] = Float.NaN;   // row 3 of the output is NaN
+        for (int i = 0; i < in; i++) xv[5 * in + i] = 0f; // row 5 is the bias alone
+        bv[2] = -0f;                  // ... so (5, 2) is -0 before the ReLU: exactly at the kink
+        float[] r = Check.uniform(rng, n * out, -1, 1);
+        for (boolean bias : new boolean[] {true, false}) {
+            float[][] fused = run(xv, wv, bias ? bv : null, r, n, in, out, true), plain = run(xv, wv, bias ? bv : null, r, n, in, out, false);
+            for (int k = 0; k < 4; k++) {
+                if (!bias && k == 3) continue;
+                for (int i = 0; i < plain[k].length; i++)
+                    assertEquals(Float.floatToRawIntBits(plain[k][i]), Float.floatToRawIntBits(fused[k][i]),
+                            "bias=" + bias + " " + new String[] {"y", "dx", "dw", "db"}[k] + "[" + i + "]: " + fused[k][i] + " vs " + plain[k][i]);
+            }
+        }
+    }
+
+    /** {y, dx, dw, db} of (fused ? linearRelu : relu(linear)) with upstream gradient r. */
+    private static float[][] run(float[] xv, float[] wv, float[] bv, float[] r, int n, int in, int out, boolean fused) {
+        try (Scope s = Scope.open()) {
+            Tensor x = be.fromHost(xv, Shape.of(n, in)).requiresGrad(true), w = be.fromHost(wv, Shape.of(out, in)).requiresGrad(true);
+            Tensor b = bv == null ? null : be.fromHost(bv, Shape.of(out)).requiresGrad(true);
+            Tensor y = fused ? Basic.linearRelu(x, w, b) : Activations.relu(Basic.linear(x, w, b));
+            assertEquals(fused && b != null ? "linear_relu" : "relu", y.gradFn().op());
+            io.dltrain.runtime.autograd.Autograd.backward(y, be.fromHost(r, y.shape()));
+            return new float[][] {y.toFloatArray(), x.grad().toFloatArray(), w.grad().toFloatArray(), b == null ? null : b.grad().toFloatArray()};
+        }
+    }
+
+    @Test
     void addUsedTwiceAccumulates() {
         SplittableRandom rng = new SplittableRandom(3);
         try (Tensor x = Check.param(be, rng, -1, 1, 2, 3)) {

@@ -21,11 +21,13 @@ import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
 
 /**
  * Linear's forward in one cuBLASLt call: row-major C = op(A) op(B) + bias (bias per column of C), the CUDA backend's
- * {@code gemmBias}. Row-major C (m x n) is column-major D = C^T (n x m) = op(B)^T op(A)^T, so cuBLASLt's A is our B
+ * {@code gemmBias}, and with a ReLU after it, {@code gemmBiasRelu} (a Linear followed by a ReLU in a Sequential). Row-major C (m x n) is column-major D = C^T (n x m) = op(B)^T op(A)^T, so cuBLASLt's A is our B
  * and its B is our A (as {@code CudaBackend.gemm} does for sgemm), and the bias, one value per column of C, is one
- * value per ROW of D: exactly {@code CUBLASLT_EPILOGUE_BIAS} ("bias vector of length = rows of D").
+ * value per ROW of D: exactly {@code CUBLASLT_EPILOGUE_BIAS} ("bias vector of length = rows of D"), or
+ * {@code CUBLASLT_EPILOGUE_RELU_BIAS} for max(. + bias, 0). (cuBLASLt's GELU epilogues use the tanh approximation,
+ * not the exact erf GELU that our GELU and PyTorch's default compute, so GELU is not fused.)
  *
- * <p>Per shape (transposes, m, n, k, TF32, pointer alignment) the matmul descriptor, the three matrix layouts and the
+ * <p>Per shape (transposes, m, n, k, TF32, pointer alignment, epilogue) the matmul descriptor, the three matrix layouts and the
  * algorithm from {@code cublasLtMatmulAlgoGetHeuristic} are made once and cached; a steady-state call sets the bias
  * pointer and queues {@code cublasLtMatmul} on the compute stream with a workspace from the caching allocator (handed
  * back once queued: the allocator is stream-ordered).
@@ -87,11 +89,17 @@ final class CublasLt implements AutoCloseable {
     }
 
     /** What a descriptor set is cached by. */
-    record Key(boolean transA, boolean transB, int m, int n, int k, boolean tf32, int alignment) {
+    record Key(boolean transA, boolean transB, int m, int n, int k, boolean tf32, int alignment, boolean relu) {
         @Override public String toString() {
             return "m=" + m + " n=" + n + " k=" + k + " transA=" + transA + " transB=" + transB + (tf32 ? " tf32" : "")
-                    + " align=" + alignment;
+                    + " align=" + alignment + (relu ? " epilogue RELU_BIAS" : " epilogue BIAS");
         }
+
+        /** The cuBLASLt epilogue of this key. */
+        int epilogue() { return relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS; }
+
+        /** What the backend runs instead when cuBLASLt refuses this key. */
+        String fallback() { return relu ? "the bias epilogue alone, then ReLU" : "cuBLAS sgemm + add_bias_f32"; }
     }
 
     /**
@@ -113,8 +121,8 @@ final class CublasLt implements AutoCloseable {
             } catch (RuntimeException e) {
                 String reason = e.getMessage() == null ? e.toString() : e.getMessage();
                 refused.put(key, reason);
-                note.accept("cuBLASLt bias epilogue unavailable for " + key + ": " + reason
-                        + "; this shape runs cuBLAS sgemm + add_bias_f32 from now on (-D" + SWITCH + "=false turns cuBLASLt off)");
+                note.accept("cuBLASLt epilogue unavailable for " + key + ": " + reason
+                        + "; this shape runs " + key.fallback() + " from now on (-D" + SWITCH + "=false turns cuBLASLt off)");
                 return false;
             }
         }
@@ -152,14 +160,15 @@ final class CublasLt implements AutoCloseable {
     Map<Key, String> refused() { return refusals.refused(); }
 
     /**
-     * Queues D = op(B)^T op(A)^T + bias on the compute stream (i.e. row-major C = op(A) op(B) + bias) and returns true;
-     * returns false, having queued nothing, when cuBLASLt cannot do this shape (the caller then runs sgemm + addBias).
-     * Addresses are device addresses of dense matrices; the caller has checked the sizes.
+     * Queues D = op(B)^T op(A)^T + bias on the compute stream (i.e. row-major C = op(A) op(B) + bias), with
+     * {@code relu} D = max(that, 0), and returns true; returns false, having queued nothing, when cuBLASLt cannot do
+     * this shape (the caller then runs the unfused ops). Addresses are device addresses of dense matrices; the caller
+     * has checked the sizes.
      */
-    boolean matmulBias(boolean transA, boolean transB, int m, int n, int k, long a, long b, long bias, long c) {
+    boolean matmulBias(boolean transA, boolean transB, int m, int n, int k, long a, long b, long bias, long c, boolean relu) {
         if (closed) throw new IllegalStateException("cuBLASLt used after close()");
         if (unsupported(m, n, k) != null) return false;
-        Key key = new Key(transA, transB, m, n, k, tf32, alignment(a, b, bias, c));
+        Key key = new Key(transA, transB, m, n, k, tf32, alignment(a, b, bias, c), relu);
         return refusals.attempt(key, () -> {
             Entry e = entries.get(key);
             if (e == null) {
@@ -208,10 +217,10 @@ final class CublasLt implements AutoCloseable {
             }
             try (IntPointer opA = new IntPointer(1).put(p.transLtA() ? CUBLAS_OP_T : CUBLAS_OP_N);
                  IntPointer opB = new IntPointer(1).put(p.transLtB() ? CUBLAS_OP_T : CUBLAS_OP_N);
-                 IntPointer epilogue = new IntPointer(1).put(CUBLASLT_EPILOGUE_BIAS)) {
+                 IntPointer epilogue = new IntPointer(1).put(key.epilogue())) {
                 Cuda.checkCublas(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, opA, 4), what("cublasLtMatmulDescSetAttribute(TRANSA)"));
                 Cuda.checkCublas(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, opB, 4), what("cublasLtMatmulDescSetAttribute(TRANSB)"));
-                Cuda.checkCublas(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue, 4), what("cublasLtMatmulDescSetAttribute(EPILOGUE_BIAS)"));
+                Cuda.checkCublas(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue, 4), what("cublasLtMatmulDescSetAttribute(EPILOGUE)"));
             }
             cublasLtMatmulPreferenceOpaque_t pref = null;
             try (PointerPointer<Pointer> out = new PointerPointer<>(1);

@@ -38,8 +38,9 @@ import static io.dltrain.runtime.backend.cuda.CudaLibraries.human;
  *       {@link #item} synchronise the stream; {@link #copyBlocks} is cudaMemcpy2DAsync.</li>
  *   <li>GEMM: cuBLAS sgemm on row-major data through the transpose identity C^T = B^T A^T; FP32 math unless the
  *       {@code tf32} switch is on (CUBLAS_TF32_TENSOR_OP_MATH). {@link #gemmBias} (Linear's forward) is one cuBLASLt
- *       matmul with the bias epilogue ({@link CublasLt}), falling back to sgemm + add_bias_f32 per shape when cuBLASLt
- *       refuses, and always with {@code -Ddltrain.cublasLt=false}.</li>
+ *       matmul with the bias epilogue ({@link CublasLt}), {@link #gemmBiasRelu} (Linear + ReLU) one with the RELU_BIAS
+ *       epilogue, each falling back to sgemm + add_bias_f32 (+ ReLU) per shape when cuBLASLt refuses, and always with
+ *       {@code -Ddltrain.cublasLt=false}.</li>
  *   <li>Convolution, pooling, batch norm, softmax, and the activations cuDNN implements with our semantics:
  *       {@link CudnnOps}. Everything else: our PTX kernels (kernels/src/main/cuda) through {@link PtxKernels}, with
  *       host scalars computed as the CPU backend computes them ({@link CudaOptim}).</li>
@@ -568,8 +569,24 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
      */
     @Override
     public void gemmBias(boolean transA, boolean transB, int m, int n, int k, Tensor a, Tensor b, Tensor bias, Tensor c) {
+        if (fusedGemm("gemmBias", transA, transB, m, n, k, a, b, bias, c, false)) return;
+        Backend.super.gemmBias(transA, transB, m, n, k, a, b, bias, c);
+    }
+
+    /** One cuBLASLt matmul with the RELU_BIAS epilogue; where cuBLASLt refuses, {@link #gemmBias} then ReLU. */
+    @Override
+    public void gemmBiasRelu(boolean transA, boolean transB, int m, int n, int k, Tensor a, Tensor b, Tensor bias, Tensor c) {
+        if (fusedGemm("gemmBiasRelu", transA, transB, m, n, k, a, b, bias, c, true)) return;
+        Backend.super.gemmBiasRelu(transA, transB, m, n, k, a, b, bias, c);
+    }
+
+    /**
+     * The checks of gemmBias / gemmBiasRelu, then the cuBLASLt matmul. True when nothing is left to do (queued, or an
+     * empty product); false when the caller must run the unfused default.
+     */
+    private boolean fusedGemm(String op, boolean transA, boolean transB, int m, int n, int k, Tensor a, Tensor b, Tensor bias,
+                              Tensor c, boolean relu) {
         enter();
-        String op = "gemmBias";
         if (m < 0 || n < 0 || k < 0) throw new IllegalArgumentException(op + ": negative size m=" + m + " n=" + n + " k=" + k);
         long A = f(a, op), B = f(b, op), C = f(c, op), bi = f(bias, op);
         // cuBLASLt reads and writes these extents without bounds: check them here, naming the call.
@@ -580,14 +597,13 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
             throw new IllegalArgumentException(op + ": C must be [" + m + ", " + n + "], got " + c.shape());
         if (bias.numel() != n)
             throw new IllegalArgumentException(op + ": bias " + bias.shape() + " does not match the " + n + " columns of C " + c.shape());
-        if (m == 0 || n == 0) return;
-        if (lt != null && lt.matmulBias(transA, transB, m, n, k, A, B, bi, C)) return;
-        Backend.super.gemmBias(transA, transB, m, n, k, a, b, bias, c);
+        if (m == 0 || n == 0) return true;
+        return lt != null && lt.matmulBias(transA, transB, m, n, k, A, B, bi, C, relu);
     }
 
     /** How {@link #gemmBias} runs here: "cuBLASLt bias epilogue", or sgemm + add_bias_f32 and why. */
     String gemmBiasPath() {
-        return lt != null ? "cuBLASLt matmul, bias epilogue (per-shape fallback: sgemm + add_bias_f32)"
+        return lt != null ? "cuBLASLt matmul, BIAS / RELU_BIAS epilogues (per-shape fallback: sgemm + add_bias_f32 [+ ReLU])"
                 : "cuBLAS sgemm + add_bias_f32 (" + ltOff + ")";
     }
 

@@ -95,7 +95,7 @@ class CublasLtPlanTest {
     void refusalsRememberAFailedShapeAndNoteItOnce() {
         List<String> notes = new ArrayList<>();
         CublasLt.Refusals r = new CublasLt.Refusals(notes::add);
-        CublasLt.Key k1 = new CublasLt.Key(false, true, 8, 4, 16, false, 256), k2 = new CublasLt.Key(false, true, 9, 4, 16, false, 256);
+        CublasLt.Key k1 = new CublasLt.Key(false, true, 8, 4, 16, false, 256, false), k2 = new CublasLt.Key(false, true, 9, 4, 16, false, 256, false);
         int[] runs = {0};
         assertTrue(r.attempt(k1, () -> runs[0]++), "a successful attempt reports true");
         assertFalse(r.attempt(k2, () -> { runs[0]++; throw new Cuda.CudaException("cublasLtMatmulAlgoGetHeuristic failed: cuBLAS status 15", 15); }));
@@ -113,5 +113,16 @@ class CublasLtPlanTest {
         // A non-CUDA failure on the path (e.g. "no algorithm") is a refusal too.
         assertFalse(r.attempt(k1, () -> { throw new IllegalStateException("returned no algorithm"); }));
         assertEquals(2, notes.size());
+        // The same shape with the ReLU epilogue is its own key: refused on its own, falling back to the bias epilogue.
+        CublasLt.Key k1Relu = new CublasLt.Key(false, true, 8, 4, 16, false, 256, true);
+        assertNotEquals(k1, k1Relu);
+        assertFalse(r.attempt(k1Relu, () -> { throw new IllegalStateException("returned no algorithm"); }));
+        assertTrue(notes.get(2).contains("epilogue RELU_BIAS") && notes.get(2).contains("the bias epilogue alone, then ReLU"), notes.get(2));
+    }
+
+    @Test
+    void keysNameTheirEpilogue() {
+        assertEquals(org.bytedeco.cuda.global.cublas.CUBLASLT_EPILOGUE_BIAS, new CublasLt.Key(false, true, 2, 3, 4, false, 256, false).epilogue());
+        assertEquals(org.bytedeco.cuda.global.cublas.CUBLASLT_EPILOGUE_RELU_BIAS, new CublasLt.Key(false, true, 2, 3, 4, false, 256, true).epilogue());
     }
 }

@@ -49,13 +49,15 @@ class CublasLtStubTest {
         };
         try (CublasLt lt = new CublasLt(ctx, args.length > 0 && args[0].equals("tf32"))) {
             // Linear: x [8, 6] times W^T (W [5, 6]) plus bias [5]; twice, so the second call reuses the descriptors.
-            System.out.println("java-result " + lt.matmulBias(false, true, 8, 5, 6, 0x10000, 0x20000, 0x30000, 0x40000));
-            System.out.println("java-result " + lt.matmulBias(false, true, 8, 5, 6, 0x10100, 0x20000, 0x30000, 0x40000));
+            System.out.println("java-result " + lt.matmulBias(false, true, 8, 5, 6, 0x10000, 0x20000, 0x30000, 0x40000, false));
+            System.out.println("java-result " + lt.matmulBias(false, true, 8, 5, 6, 0x10100, 0x20000, 0x30000, 0x40000, false));
             // Transposed A at a 4-byte-aligned address: a new key (alignment 4).
-            System.out.println("java-result " + lt.matmulBias(true, false, 3, 4, 7, 0x10004, 0x20000, 0x30000, 0x40000));
+            System.out.println("java-result " + lt.matmulBias(true, false, 3, 4, 7, 0x10004, 0x20000, 0x30000, 0x40000, false));
             // The stand-in finds no algorithm when n = 99: refused, then not tried again.
-            System.out.println("java-result " + lt.matmulBias(false, false, 2, 99, 3, 0x10000, 0x20000, 0x30000, 0x40000));
-            System.out.println("java-result " + lt.matmulBias(false, false, 2, 99, 3, 0x10000, 0x20000, 0x30000, 0x40000));
+            System.out.println("java-result " + lt.matmulBias(false, false, 2, 99, 3, 0x10000, 0x20000, 0x30000, 0x40000, false));
+            System.out.println("java-result " + lt.matmulBias(false, false, 2, 99, 3, 0x10000, 0x20000, 0x30000, 0x40000, false));
+            // Linear + ReLU on Linear's shape: its own key and descriptor, epilogue RELU_BIAS.
+            System.out.println("java-result " + lt.matmulBias(false, true, 8, 5, 6, 0x10000, 0x20000, 0x30000, 0x40000, true));
             System.out.println("java-cached " + lt.cachedShapes() + " refused " + lt.refused().size());
         }
         System.out.println("java-closed");
@@ -157,15 +159,16 @@ class CublasLtStubTest {
         assertEquals(0, child.exit(), "child JVM failed:\n" + out);
 
         List<String> results = lines(out, "java-result ");
-        assertEquals(List.of("java-result true", "java-result true", "java-result true", "java-result false", "java-result false"), results, out);
+        assertEquals(List.of("java-result true", "java-result true", "java-result true", "java-result false", "java-result false",
+                "java-result true"), results, out);
 
-        // Descriptors: one per key (Linear's, the transposed 4-byte-aligned one, and the refused one), FP32 compute.
+        // Descriptors: one per key (Linear's, the transposed 4-byte-aligned one, the refused one, Linear + ReLU), FP32 compute.
         List<String> descs = lines(out, "c-desc compute");
-        assertEquals(3, descs.size(), out);
+        assertEquals(4, descs.size(), out);
         for (String d : descs) assertEquals("c-desc compute=" + cublas.CUBLAS_COMPUTE_32F + " scale=" + org.bytedeco.cuda.global.cudart.CUDA_R_32F, d);
 
         List<String> mm = lines(out, "c-matmul ");
-        assertEquals(3, mm.size(), "one cublasLtMatmul per successful call:\n" + out);
+        assertEquals(4, mm.size(), "one cublasLtMatmul per successful call:\n" + out);
         // Linear (transA=false, transB=true, m=8, n=5, k=6): Lt's A is W read column-major (6 x 5, ld 6) transposed,
         // its B is x read column-major (6 x 8, ld 6), D = C^T is 5 x 8 with ld 5; bias pointer = the bias address.
         String linear = "c-matmul handle=1 compute=68 scale=0 transa=" + cublas.CUBLAS_OP_T + " transb=" + cublas.CUBLAS_OP_N
@@ -177,24 +180,29 @@ class CublasLtStubTest {
         // is A (7 x 3 row-major -> 3 x 7, ld 3) transposed; D is 4 x 3.
         assertTrue(mm.get(2).contains("transa=" + cublas.CUBLAS_OP_N + " transb=" + cublas.CUBLAS_OP_T), mm.get(2));
         assertTrue(mm.get(2).endsWith(" A=0:4x7/4 B=0:3x7/3 C=0:4x3/4 D=0:4x3/4"), mm.get(2));
+        // Linear + ReLU: the same call as Linear's but for the epilogue.
+        assertEquals(mm.get(0).replace(" epilogue=" + cublas.CUBLASLT_EPILOGUE_BIAS + " ", " epilogue=" + cublas.CUBLASLT_EPILOGUE_RELU_BIAS + " "),
+                mm.get(3));
 
-        // Per-key attributes: TRANSA, TRANSB, EPILOGUE once per descriptor (3), BIAS_POINTER once per matmul (3).
+        // Per-key attributes: TRANSA, TRANSB, EPILOGUE once per descriptor (3 BIAS, 1 RELU_BIAS), BIAS_POINTER once per
+        // matmul (4).
         assertEquals(3, lines(out, "c-desc-attr " + cublas.CUBLASLT_MATMUL_DESC_EPILOGUE + " size=4 value=" + cublas.CUBLASLT_EPILOGUE_BIAS).size(), out);
-        assertEquals(3, lines(out, "c-desc-attr " + cublas.CUBLASLT_MATMUL_DESC_BIAS_POINTER + " size=8 value=" + 0x30000).size(), out);
-        // Workspace limit 32 MiB (8 bytes), alignment promises: 256 for the first key, 4 for the offset A.
-        assertEquals(3, lines(out, "c-pref-attr " + cublas.CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES + " size=8 value=" + CublasLt.WORKSPACE_LIMIT).size(), out);
+        assertEquals(1, lines(out, "c-desc-attr " + cublas.CUBLASLT_MATMUL_DESC_EPILOGUE + " size=4 value=" + cublas.CUBLASLT_EPILOGUE_RELU_BIAS).size(), out);
+        assertEquals(4, lines(out, "c-desc-attr " + cublas.CUBLASLT_MATMUL_DESC_BIAS_POINTER + " size=8 value=" + 0x30000).size(), out);
+        // Workspace limit 32 MiB (8 bytes), alignment promises: 256 for three keys, 4 for the offset A.
+        assertEquals(4, lines(out, "c-pref-attr " + cublas.CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES + " size=8 value=" + CublasLt.WORKSPACE_LIMIT).size(), out);
         assertEquals(1, lines(out, "c-pref-attr " + cublas.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES + " size=4 value=4").size(), out);
-        assertEquals(2, lines(out, "c-pref-attr " + cublas.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES + " size=4 value=256").size(), out);
+        assertEquals(3, lines(out, "c-pref-attr " + cublas.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES + " size=4 value=256").size(), out);
         // The heuristic was asked once per key, the refused shape once only.
-        assertEquals(3, lines(out, "c-heuristic ").size(), out);
+        assertEquals(4, lines(out, "c-heuristic ").size(), out);
         // Workspace: allocated per matmul and handed back after it was queued.
-        assertEquals(3, lines(out, "java-allocate 4096 cuBLASLt workspace").size(), out);
-        assertEquals(3, lines(out, "java-release 4096").size(), out);
+        assertEquals(4, lines(out, "java-allocate 4096 cuBLASLt workspace").size(), out);
+        assertEquals(4, lines(out, "java-release 4096").size(), out);
         // The refusal is noted once on stderr (merged into out) with its reason.
-        List<String> notes = out.lines().filter(l -> l.contains("cuBLASLt bias epilogue unavailable")).toList();
+        List<String> notes = out.lines().filter(l -> l.contains("cuBLASLt epilogue unavailable")).toList();
         assertEquals(1, notes.size(), out);
         assertTrue(notes.get(0).contains("m=2 n=99 k=3") && notes.get(0).contains("no algorithm"), notes.get(0));
-        assertTrue(out.contains("java-cached 2 refused 1"), out);
+        assertTrue(out.contains("java-cached 3 refused 1"), out);
         // close(): every descriptor, layout and preference destroyed before the handle.
         assertTrue(out.contains("c-destroy handle=1 live=0"), out);
         assertTrue(out.contains("java-closed"), out);

@@ -265,6 +265,12 @@ class CudaVsCpuTest {
 
     /** gemmBias with random dense inputs on {@code be}, returning C; the CPU reference gets the same values. */
     static void gemmBiasCase(Backend be, SplittableRandom rng, boolean ta, boolean tb, int m, int n, int k, int aOffset, String tag) {
+        gemmBiasCase(be, rng, ta, tb, m, n, k, aOffset, tag, false);
+    }
+
+    /** gemmBias, or with {@code relu} gemmBiasRelu, on {@code be} and on the CPU with the same random inputs. */
+    static void gemmBiasCase(Backend be, SplittableRandom rng, boolean ta, boolean tb, int m, int n, int k, int aOffset, String tag,
+                             boolean relu) {
         float[] av = Check.uniform(rng, aOffset + m * k, -1, 1), bv = Check.uniform(rng, k * n, -1, 1), biasv = Check.uniform(rng, n, -1, 1);
         Shape aShape = ta ? Shape.of(k, m) : Shape.of(m, k), bShape = tb ? Shape.of(n, k) : Shape.of(k, n);
         float[] nan = new float[m * n];
@@ -276,10 +282,11 @@ class CudaVsCpuTest {
             // A at an element offset (when asked) so its address is only 4-byte aligned: cuBLASLt must cope or refuse.
             Tensor a = x.fromHost(av, Shape.of(aOffset + m * k)).view(aOffset, aShape);
             Tensor c = x.fromHost(nan, Shape.of(m, n));
-            x.gemmBias(ta, tb, m, n, k, a, x.fromHost(bv, bShape), x.fromHost(biasv, Shape.of(n)), c);
+            if (relu) x.gemmBiasRelu(ta, tb, m, n, k, a, x.fromHost(bv, bShape), x.fromHost(biasv, Shape.of(n)), c);
+            else x.gemmBias(ta, tb, m, n, k, a, x.fromHost(bv, bShape), x.fromHost(biasv, Shape.of(n)), c);
             got[s] = c.toFloatArray();
         }
-        Check.close("gemmBias " + tag + " m=" + m + " n=" + n + " k=" + k + " transA=" + ta + " transB=" + tb + " aOffset=" + aOffset
+        Check.close((relu ? "gemmBiasRelu " : "gemmBias ") + tag + " m=" + m + " n=" + n + " k=" + k + " transA=" + ta + " transB=" + tb + " aOffset=" + aOffset
                 + " (" + be.name() + " vs cpu)", got[0], got[1], GEMM[0], GEMM[1]);
     }
 
@@ -317,8 +324,47 @@ class CudaVsCpuTest {
             try (Scope s = Scope.open()) {
                 for (boolean ta : new boolean[] {false, true}) for (boolean tb : new boolean[] {false, true})
                     gemmBiasCase(off, rng, ta, tb, 13, 17, 29, 0, "kill switch");
+                gemmBiasCase(off, rng, false, true, 13, 17, 29, 0, "kill switch (sgemm + add_bias_f32 + ReLU)", true);
             }
         }
+    }
+
+    /**
+     * gemmBiasRelu (a Linear followed by a ReLU): cuBLASLt's RELU_BIAS epilogue against the CPU's gemm + bias + ReLU,
+     * every transpose, aligned and 4-byte-aligned A; about half the outputs are clamped (inputs in [-1, 1), zero-mean
+     * bias). Then NaN: a NaN in one row of x makes that row of x W^T + b NaN, and ReLU must keep it NaN, as the CPU
+     * and PyTorch's relu do (cuBLASLt does not document what its ReLU does with NaN; a mismatch here means the
+     * divergence check could miss a NaN that the epilogue turned into 0).
+     */
+    @Test
+    void gemmBiasReluMatchesTheCpuIncludingNaN() {
+        int[][] shapes = {{13, 17, 29}, {64, 200, 300}, {1, 10, 84}, {128, 1, 7}};
+        SplittableRandom rng = new SplittableRandom(22);
+        try (Scope s = Scope.open()) {
+            for (int[] sh : shapes) for (boolean ta : new boolean[] {false, true}) for (boolean tb : new boolean[] {false, true})
+                for (int off : new int[] {0, 1})
+                    gemmBiasCase(dev, rng, ta, tb, sh[0], sh[1], sh[2], off, "fused", true);
+
+            int m = 6, n = 5, k = 8;
+            float[] xv = Check.uniform(rng, m * k, -1, 1), wv = Check.uniform(rng, n * k, -1, 1), bv = Check.uniform(rng, n, -1, 1);
+            xv[2 * k + 3] = Float.NaN; // row 2 of the output becomes NaN before the ReLU
+            float[][] got = new float[2][];
+            Backend[] sides = {cpu, dev};
+            for (int i = 0; i < 2; i++) {
+                Backend x = sides[i];
+                Tensor c = x.zeros(Shape.of(m, n));
+                x.gemmBiasRelu(false, true, m, n, k, x.fromHost(xv, Shape.of(m, k)), x.fromHost(wv, Shape.of(n, k)), x.fromHost(bv, Shape.of(n)), c);
+                got[i] = c.toFloatArray();
+            }
+            for (int i = 0; i < m * n; i++) {
+                boolean nanRow = i / n == 2;
+                assertEquals(nanRow, Float.isNaN(got[0][i]), "CPU reference: element " + i);
+                assertEquals(nanRow, Float.isNaN(got[1][i]), "gemmBiasRelu NaN propagation on " + dev.name() + ": element " + i
+                        + " is " + got[1][i] + " (" + (nanRow ? "expected NaN: ReLU(NaN) = NaN" : "expected a number") + ")");
+                if (!nanRow) assertEquals(got[0][i], got[1][i], GEMM[0] + GEMM[1] * Math.abs(got[0][i]), "element " + i);
+            }
+        }
+        if (dev instanceof CudaBackend cd) assertEquals(java.util.Map.of(), cd.cublasLt().refused(), "shapes cuBLASLt refused");
     }
 
     // ------------------------------------------------------------------------------------------ element-wise
