@@ -36,6 +36,8 @@ import static org.junit.jupiter.api.Assertions.*;
  * A wrong kernel gives errors of the order of the gradient itself, far above this. Parameters after a step differ by
  * at most lr times that (plus momentum), so they use lr * the gradient tolerance plus 1e-6.
  *
+ * <p>Also: checkpoints saved on one device load on the other, bit for bit ({@link #checkpointsMoveBetweenDevices}).
+ *
  * <p>Skips with "no usable GPU: reason" when CUDA cannot be used; {@code -Ddltrain.gpuTest.standIn=cpu} runs it
  * against a second CPU backend (a check of the harness only).
  */
@@ -107,6 +109,70 @@ class GpuTrainingStepTest {
                         else close(at + "buffer " + b.getKey(), b.getValue().toFloatArray(), bd.toFloatArray(), 1e-5, 1e-4);
                     }
                 }
+            }
+        }
+    }
+
+    /**
+     * Checkpoints move between devices: resnet18 (batch-norm buffers, an INT32 counter among them) trained two steps
+     * with SGD momentum on the device is saved, loaded into a CPU model and optimiser built from another seed, and must
+     * equal the device's weights, buffers and momentum buffers bit for bit (a checkpoint is a copy); a third step on
+     * each then agrees as the steps above do (which needs the momentum buffers to have come along). Then back: the CPU
+     * state saved and loaded into a fresh device model and optimiser, bit for bit.
+     */
+    @org.junit.jupiter.api.Test
+    void checkpointsMoveBetweenDevices(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+        Assumptions.assumeTrue(unusable == null, "no usable GPU: " + unusable);
+        ModelSpec spec = new ModelSpec(3, 32, 32, 10);
+        ModelRegistry.Entry e = ModelRegistry.get("resnet18");
+        int n = 4;
+        SplittableRandom rng = new SplittableRandom(41);
+        float[] x = uniform(rng, n * 3 * 32 * 32, -1, 1);
+        int[] labels = new int[n];
+        for (int i = 0; i < n; i++) labels[i] = rng.nextInt(10);
+        io.dltrain.runtime.checkpoint.TrainingState state = new io.dltrain.runtime.checkpoint.TrainingState(
+                0, 2, "resnet18", "synthetic", Map.of(), Map.of(), "sgd", LR, Map.of());
+        try (Module md = Scope.outside(() -> e.build(new Context(dev, 7), spec));
+             Module mc = Scope.outside(() -> e.build(new Context(cpu, 99), spec));
+             Module md2 = Scope.outside(() -> e.build(new Context(dev, 123), spec));
+             SGD od = new SGD(md.namedParameters(), LR).momentum(MOMENTUM);
+             SGD oc = new SGD(mc.namedParameters(), LR).momentum(MOMENTUM);
+             SGD od2 = new SGD(md2.namedParameters(), LR).momentum(MOMENTUM)) {
+            step(md, od, dev, x, labels, spec, n, false);
+            step(md, od, dev, x, labels, spec, n, false);
+            java.nio.file.Path fromDevice = io.dltrain.runtime.checkpoint.Checkpoint.save(dir.resolve("device"), md, od, state, 1);
+            io.dltrain.runtime.checkpoint.Checkpoint.load(fromDevice, mc, oc);
+            sameBits("device -> cpu", md.stateDict(), mc.stateDict());
+            sameBits("device -> cpu optimiser", od.state(), oc.state());
+
+            float ld = step(md, od, dev, x, labels, spec, n, false), lc = step(mc, oc, cpu, x, labels, spec, n, false);
+            assertEquals(lc, ld, 1e-4 * Math.abs(lc), "step 3 loss after the move");
+            for (Map.Entry<String, Tensor> p : mc.namedParameters().entrySet()) {
+                float[] gc = p.getValue().grad().toFloatArray();
+                close("step 3 param " + p.getKey(), p.getValue().toFloatArray(), md.namedParameters().get(p.getKey()).toFloatArray(),
+                        LR * (1 + MOMENTUM) * 1e-3 * maxAbs(gc) + 1e-6, 1e-5);
+            }
+
+            java.nio.file.Path fromCpu = io.dltrain.runtime.checkpoint.Checkpoint.save(dir.resolve("cpu"), mc, oc, state, 1);
+            io.dltrain.runtime.checkpoint.Checkpoint.load(fromCpu, md2, od2);
+            sameBits("cpu -> device", mc.stateDict(), md2.stateDict());
+            sameBits("cpu -> device optimiser", oc.state(), od2.state());
+        }
+    }
+
+    /** The same names, and each tensor's values identical to the bit (FP32 by raw bits, INT32 exactly). */
+    static void sameBits(String what, Map<String, Tensor> want, Map<String, Tensor> got) {
+        assertEquals(want.keySet(), got.keySet(), what + ": names");
+        for (Map.Entry<String, Tensor> w : want.entrySet()) {
+            Tensor g = got.get(w.getKey());
+            assertEquals(w.getValue().dtype(), g.dtype(), what + ": " + w.getKey() + " dtype");
+            if (g.dtype() == DType.INT32) assertArrayEquals(w.getValue().toIntArray(), g.toIntArray(), what + ": " + w.getKey());
+            else {
+                float[] a = w.getValue().toFloatArray(), b = g.toFloatArray();
+                assertEquals(a.length, b.length, what + ": " + w.getKey() + " length");
+                for (int i = 0; i < a.length; i++)
+                    if (Float.floatToRawIntBits(a[i]) != Float.floatToRawIntBits(b[i]))
+                        fail(what + ": " + w.getKey() + "[" + i + "] is " + b[i] + ", expected " + a[i] + " (bit for bit)");
             }
         }
     }
