@@ -82,7 +82,9 @@ for base in list(nvidia.__path__):
 fi
 libpath=""
 found=""
-for lib in libcuda.so.1 libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcudnn.so.9 libnvrtc.so.13; do
+# What the JNI wrappers we load link (readelf -d NEEDED of libjnicudart, libjnicublas, libjnicudnn in the
+# org.bytedeco:cuda jar): cuDNN 9 as its sub-libraries; libcudnn.so.9 itself is the front library they sit beside.
+for lib in libcuda.so.1 libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcudnn.so.9 libcudnn_graph.so.9 libcudnn_ops.so.9 libcudnn_cnn.so.9 libcudnn_adv.so.9; do
   hit=""
   for d in "${candidates[@]}"; do
     if [ -e "$d/$lib" ]; then hit=$d; break; fi

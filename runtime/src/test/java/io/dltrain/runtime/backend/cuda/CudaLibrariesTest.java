@@ -39,13 +39,15 @@ class CudaLibrariesTest {
 
     @Test
     void missingCudaLibrariesAreNamedWithThePathAdvice() {
-        for (String lib : List.of("libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13", "libcudnn.so.9")) {
+        for (String lib : List.of("libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13", "libcudnn.so.9", "libcudnn_adv.so.9")) {
             String r = CudaLibraries.reasonFromLinkError(javacppFailure(lib));
             assertTrue(r.startsWith(lib + " "), r);
             assertTrue(r.contains("not found"), r);
             assertTrue(r.contains("LD_LIBRARY_PATH") && r.contains("CUDA 13") && r.contains("cuDNN 9"), r);
         }
         assertTrue(CudaLibraries.reasonFromLinkError(javacppFailure("libcudnn.so.9")).contains("(cuDNN 9)"));
+        // libjnicudnn links cuDNN 9's sub-libraries, not libcudnn.so.9: a missing one is cuDNN too.
+        assertTrue(CudaLibraries.reasonFromLinkError(javacppFailure("libcudnn_adv.so.9")).contains("(cuDNN 9)"));
     }
 
     @Test
