@@ -233,6 +233,16 @@ public final class CudnnOps implements AutoCloseable {
         return c;
     }
 
+    /** One entry of a cuDNN algorithm ranking (the three directions' perf structs have the same fields). */
+    private static ConvAlgoCache.Candidate candidate(Pointer perf) {
+        return switch (perf) {
+            case cudnnConvolutionFwdAlgoPerf_t e -> new ConvAlgoCache.Candidate(e.algo(), e.status(), e.memory(), e.determinism(), e.mathType());
+            case cudnnConvolutionBwdDataAlgoPerf_t e -> new ConvAlgoCache.Candidate(e.algo(), e.status(), e.memory(), e.determinism(), e.mathType());
+            case cudnnConvolutionBwdFilterAlgoPerf_t e -> new ConvAlgoCache.Candidate(e.algo(), e.status(), e.memory(), e.determinism(), e.mathType());
+            default -> throw new IllegalArgumentException("not a cuDNN convolution perf struct: " + perf.getClass().getName());
+        };
+    }
+
     /** cuDNN's heuristic ranking (no GPU work). */
     private List<ConvAlgoCache.Candidate> heuristics(ConvAlgoCache.Direction dir, cudnnTensorStruct xd, cudnnFilterStruct wd,
                                                      cudnnTensorStruct yd, cudnnConvolutionStruct cd, Supplier<String> what) {
@@ -244,10 +254,7 @@ public final class CudnnOps implements AutoCloseable {
                 try (cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(n)) {
                     check(cudnnGetConvolutionForwardAlgorithm_v7(handle(), xd, wd, cd, yd, n, returned, perf),
                             "cudnnGetConvolutionForwardAlgorithm_v7", what);
-                    for (int i = 0; i < returned[0]; i++) {
-                        cudnnConvolutionFwdAlgoPerf_t e = perf.getPointer(i);
-                        out.add(new ConvAlgoCache.Candidate(e.algo(), e.status(), e.memory(), e.determinism(), e.mathType()));
-                    }
+                    for (int i = 0; i < returned[0]; i++) out.add(candidate(perf.getPointer(i)));
                 }
             }
             case BACKWARD_DATA -> {
@@ -255,10 +262,7 @@ public final class CudnnOps implements AutoCloseable {
                 try (cudnnConvolutionBwdDataAlgoPerf_t perf = new cudnnConvolutionBwdDataAlgoPerf_t(n)) {
                     check(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle(), wd, yd, cd, xd, n, returned, perf),
                             "cudnnGetConvolutionBackwardDataAlgorithm_v7", what);
-                    for (int i = 0; i < returned[0]; i++) {
-                        cudnnConvolutionBwdDataAlgoPerf_t e = perf.getPointer(i);
-                        out.add(new ConvAlgoCache.Candidate(e.algo(), e.status(), e.memory(), e.determinism(), e.mathType()));
-                    }
+                    for (int i = 0; i < returned[0]; i++) out.add(candidate(perf.getPointer(i)));
                 }
             }
             case BACKWARD_FILTER -> {
@@ -266,10 +270,7 @@ public final class CudnnOps implements AutoCloseable {
                 try (cudnnConvolutionBwdFilterAlgoPerf_t perf = new cudnnConvolutionBwdFilterAlgoPerf_t(n)) {
                     check(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle(), xd, yd, cd, wd, n, returned, perf),
                             "cudnnGetConvolutionBackwardFilterAlgorithm_v7", what);
-                    for (int i = 0; i < returned[0]; i++) {
-                        cudnnConvolutionBwdFilterAlgoPerf_t e = perf.getPointer(i);
-                        out.add(new ConvAlgoCache.Candidate(e.algo(), e.status(), e.memory(), e.determinism(), e.mathType()));
-                    }
+                    for (int i = 0; i < returned[0]; i++) out.add(candidate(perf.getPointer(i)));
                 }
             }
         }
@@ -293,10 +294,7 @@ public final class CudnnOps implements AutoCloseable {
                     try (cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(n)) {
                         check(cudnnFindConvolutionForwardAlgorithmEx(handle(), xd, ptr(x), wd, ptr(w), cd, yd, ptr(y), n, returned, perf,
                                 ptr(ws), SEARCH_WORKSPACE), "cudnnFindConvolutionForwardAlgorithmEx", what);
-                        for (int i = 0; i < returned[0]; i++) {
-                            cudnnConvolutionFwdAlgoPerf_t e = perf.getPointer(i);
-                            out.add(new ConvAlgoCache.Candidate(e.algo(), e.status(), e.memory(), e.determinism(), e.mathType()));
-                        }
+                        for (int i = 0; i < returned[0]; i++) out.add(candidate(perf.getPointer(i)));
                     }
                 }
                 case BACKWARD_DATA -> {
@@ -305,10 +303,7 @@ public final class CudnnOps implements AutoCloseable {
                         // Here x is dx and y is dy (see choose).
                         check(cudnnFindConvolutionBackwardDataAlgorithmEx(handle(), wd, ptr(w), yd, ptr(y), cd, xd, ptr(x), n, returned, perf,
                                 ptr(ws), SEARCH_WORKSPACE), "cudnnFindConvolutionBackwardDataAlgorithmEx", what);
-                        for (int i = 0; i < returned[0]; i++) {
-                            cudnnConvolutionBwdDataAlgoPerf_t e = perf.getPointer(i);
-                            out.add(new ConvAlgoCache.Candidate(e.algo(), e.status(), e.memory(), e.determinism(), e.mathType()));
-                        }
+                        for (int i = 0; i < returned[0]; i++) out.add(candidate(perf.getPointer(i)));
                     }
                 }
                 case BACKWARD_FILTER -> {
@@ -318,10 +313,7 @@ public final class CudnnOps implements AutoCloseable {
                          cudnnConvolutionBwdFilterAlgoPerf_t perf = new cudnnConvolutionBwdFilterAlgoPerf_t(n)) {
                         check(cudnnFindConvolutionBackwardFilterAlgorithmEx(handle(), xd, ptr(x), yd, ptr(y), cd, wd, ptr(scratch), n, returned, perf,
                                 ptr(ws), SEARCH_WORKSPACE), "cudnnFindConvolutionBackwardFilterAlgorithmEx", what);
-                        for (int i = 0; i < returned[0]; i++) {
-                            cudnnConvolutionBwdFilterAlgoPerf_t e = perf.getPointer(i);
-                            out.add(new ConvAlgoCache.Candidate(e.algo(), e.status(), e.memory(), e.determinism(), e.mathType()));
-                        }
+                        for (int i = 0; i < returned[0]; i++) out.add(candidate(perf.getPointer(i)));
                     }
                 }
             }
