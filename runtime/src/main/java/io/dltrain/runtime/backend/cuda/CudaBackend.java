@@ -514,14 +514,17 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         enter();
         long A = f(a, "gemm") + 4 * aOffset, B = f(b, "gemm") + 4 * bOffset, C = f(c, "gemm") + 4 * cOffset;
         if (m == 0 || n == 0) return;
+        // k = 0 (C = beta C): a row of length k has stride k = 0, which cuBLAS refuses (it wants ld >= max(1, rows));
+        // nothing is read from A or B, so any ld >= 1 is as good. (Found by EmulatedDeviceTest.)
+        int ldA = k == 0 ? Math.max(1, lda) : lda, ldB = k == 0 ? Math.max(1, ldb) : ldb;
         // Row-major C (m x n) is column-major C^T (n x m) with the same leading dimension; C^T = op(B)^T op(A)^T,
         // and a row-major op(X) read as column-major is op(X)^T: so swap A and B, and m and n.
         synchronized (alphaBeta) {
             alphaBeta.put(0, alpha).put(1, beta);
             Cuda.checkCublas(cublas.cublasSgemm_v2(cublasHandle, transB ? cublas.CUBLAS_OP_T : cublas.CUBLAS_OP_N,
                     transA ? cublas.CUBLAS_OP_T : cublas.CUBLAS_OP_N, n, m, k,
-                    new FloatPointer(alphaBeta), new FloatPointer(CudaContext.pointer(B)), ldb,
-                    new FloatPointer(CudaContext.pointer(A)), lda,
+                    new FloatPointer(alphaBeta), new FloatPointer(CudaContext.pointer(B)), ldB,
+                    new FloatPointer(CudaContext.pointer(A)), ldA,
                     (FloatPointer) new FloatPointer(alphaBeta).position(1), new FloatPointer(CudaContext.pointer(C)), ldc),
                     () -> "cublasSgemm (row-major m=" + m + " n=" + n + " k=" + k + " transA=" + transA + " transB=" + transB
                             + " lda=" + lda + " ldb=" + ldb + " ldc=" + ldc + ")");

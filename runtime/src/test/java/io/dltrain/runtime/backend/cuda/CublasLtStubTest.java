@@ -72,6 +72,7 @@ class CublasLtStubTest {
             typedef struct { int type; uint64_t rows, cols; int64_t ld; } Layout;
             typedef struct { int64_t a[32]; } Pref;
             typedef struct { uint64_t data[8]; size_t workspaceSize; int state; float wavesCount; int reserved[4]; } Result;
+            int standin_kernel_run(const char *name, unsigned gx, unsigned bx, void **params) __attribute__((weak));
             static int live = 0;
             static int handle_token = 42;
             int cublasLtCreate(void **h) { *h = &handle_token; printf("c-create\\n"); return 0; }
@@ -108,7 +109,26 @@ class CublasLtStubTest {
                      (unsigned long long) d->a[8], *alpha, *beta, (unsigned long long) (uintptr_t) A, (unsigned long long) (uintptr_t) B,
                      (unsigned long long) (uintptr_t) C, (unsigned long long) (uintptr_t) D, (unsigned long long) algo->data[0],
                      (unsigned long long) (uintptr_t) ws, wsSize);
-              pl("A", al); pl("B", bl); pl("C", cl); pl("D", dl); printf("\\n"); fflush(stdout); return 0; }
+              pl("A", al); pl("B", bl); pl("C", cl); pl("D", dl); printf("\\n"); fflush(stdout);
+              if (standin_kernel_run) {
+                /* EmulatedDeviceTest: the pointers are host memory; compute D = op(A) op(B) (+ bias per row) (ReLU),
+                   column-major, in float, as a plain loop. The stand-in's ReLU keeps NaN (the CPU's rule); what the
+                   real cuBLASLt does is CudaVsCpuTest's question on a GPU. */
+                int ta = d->a[3] != 0, tb = d->a[4] != 0;
+                long long m = dl->rows, n = dl->cols, k = ta ? al->rows : al->cols;
+                const float *fa = A, *fb = B, *bias = (const float *) (uintptr_t) d->a[8];
+                float *fd = D;
+                for (long long j = 0; j < n; j++) for (long long i = 0; i < m; i++) {
+                  float acc = 0;
+                  for (long long q = 0; q < k; q++)
+                    acc += (ta ? fa[q + i * al->ld] : fa[i + q * al->ld]) * (tb ? fb[j + q * bl->ld] : fb[q + j * bl->ld]);
+                  float v = *alpha * acc;
+                  if (d->a[7] == 4 || d->a[7] == 6) v += bias[i];
+                  if (d->a[7] == 6 && !(v > 0) && v == v) v = 0;
+                  fd[i + j * dl->ld] = v;
+                }
+              }
+              return 0; }
             const char *cublasLtGetStatusString(int s) { return "stand-in status"; }
             """;
 

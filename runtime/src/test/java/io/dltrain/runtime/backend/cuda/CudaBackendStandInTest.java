@@ -438,6 +438,8 @@ class CudaBackendStandInTest {
             #define ERR(...) do { errors++; printf("c-error " __VA_ARGS__); fflush(stdout); } while (0)
             int standin_device_range(const void *p, size_t n);
             int standin_stream_id(const void *s);
+            /* The kernel emulator (kernels/src/test/cuda/emu), when the driver is linked with it; else NULL. */
+            int standin_kernel_run(const char *name, unsigned gx, unsigned bx, void **params) __attribute__((weak));
             /* Parameter types come from the PTX text itself: '8' 64-bit (.u64/.s64/.b64), 'f' .f32, 'i' 32-bit integer. */
             typedef struct { char name[128]; char types[64]; int nparams, module; } Entry;
             typedef struct { int id, live, nentries; Entry entries[64]; } Module;
@@ -509,6 +511,12 @@ class CudaBackendStandInTest {
                 else if (e->types[i] == 'f') { memcpy(&fl[i], params[i], 4); snprintf(one, sizeof one, "%.9g", fl[i]); }
                 else { memcpy(&in[i], params[i], 4); snprintf(one, sizeof one, "%d", in[i]); }
                 strcat(args, i ? " " : ""); strcat(args, one);
+              }
+              /* Linked with the kernel emulator (EmulatedDeviceTest): every kernel really runs, on the host. */
+              if (standin_kernel_run) {
+                if (gy != 1 || gz != 1 || by != 1 || bz != 1 || shared != 0 || extra) { ERR("cuLaunchKernel %s: not a 1-D launch\\n", e->name); return CUDA_ERROR_INVALID_VALUE; }
+                if (!standin_kernel_run(e->name, gx, bx, params)) { ERR("cuLaunchKernel: no emulated kernel %s\\n", e->name); return CUDA_ERROR_NOT_FOUND; }
+                return CUDA_SUCCESS;
               }
               LOG("c-launch %s grid=%u,%u,%u block=%u,%u,%u shared=%u stream=%d extra=%s args=%s\\n", e->name, gx, gy, gz, bx, by, bz,
                   shared, standin_stream_id(s), extra ? "set" : "null", args);
@@ -611,6 +619,12 @@ class CudaBackendStandInTest {
      * headers, or where a real driver is installed.
      */
     static String runChild(Path dir, Class<?> main, String cudnnGraph, String cudnnOps, String cudnnCnn, String... args) throws Exception {
+        return runChild(dir, main, cudnnGraph, cudnnOps, cudnnCnn, List.of(), args);
+    }
+
+    /** As above, with extra linker arguments for the driver stand-in (EmulatedDeviceTest links the kernel emulator). */
+    static String runChild(Path dir, Class<?> main, String cudnnGraph, String cudnnOps, String cudnnCnn, List<String> driverLink,
+                           String... args) throws Exception {
         Assumptions.assumeTrue(Files.exists(INCLUDE.resolve("cuda_runtime_api.h")) && Files.exists(INCLUDE.resolve("cuda.h")),
                 "no CUDA toolkit headers at " + INCLUDE + " to build the stand-ins against");
         Assumptions.assumeTrue(!Files.exists(Path.of("/usr/lib/x86_64-linux-gnu/libcuda.so.1")) && !Files.exists(Path.of("/usr/lib64/libcuda.so.1")),
@@ -622,9 +636,11 @@ class CudaBackendStandInTest {
         }
         // The others use the runtime stand-in's memory and stream tables (standin_device_range, standin_stream_id).
         String[] link = {"-L" + dir, "-l:libcudart.so.13"};
-        build(dir, "libcuda.so.1", STUB_DRIVER, "libcuda.so.1", link);
+        List<String> driverArgs = new ArrayList<>(List.of(link));
+        driverArgs.addAll(driverLink);
+        build(dir, "libcuda.so.1", STUB_DRIVER, "libcuda.so.1", driverArgs.toArray(new String[0]));
         build(dir, "libcublas.so.13", STUB_BLAS, "libcublas.so.13", link);
-        build(dir, "libcublasLt.so.13", CublasLtStubTest.STUB_LT, "libcublasLt.so.13");
+        build(dir, "libcublasLt.so.13", CublasLtStubTest.STUB_LT, "libcublasLt.so.13", driverLink.toArray(new String[0]));
         build(dir, "libcudnn_graph.so.9", cudnnGraph, "libcudnn_graph.so.9", link);
         build(dir, "libcudnn_ops.so.9", cudnnOps != null ? cudnnOps : "int standin_ops(void) { return 0; }\n", "libcudnn_ops.so.9", link);
         build(dir, "libcudnn_cnn.so.9", cudnnCnn != null ? cudnnCnn : "int standin_cnn(void) { return 0; }\n", "libcudnn_cnn.so.9",
