@@ -79,10 +79,8 @@ inline void launch(unsigned gx, unsigned bx, void (*fn)(void*), void* arg) {
 
 inline void __syncthreads() {
     unsigned me = dl_emu::current;
+    // Resumed by the next round (which has set current and threadIdx again): every thread has reached this barrier.
     swapcontext(&dl_emu::fibers[me].ctx, &dl_emu::scheduler);
-    // resumed by the next round: every thread has reached this barrier (or ended)
-    dl_emu::current = me;
-    threadIdx = {me, 0, 0};
 }
 
 inline float atomicAdd(float* a, float v) { float old = *a; *a = old + v; return old; }
