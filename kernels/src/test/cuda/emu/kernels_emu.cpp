@@ -27,18 +27,21 @@ void invoke(void (*k)(A...), void** params, std::index_sequence<I...>) {
 template <typename... A>
 void invoke(void (*k)(A...), void** params) { invoke(k, params, std::index_sequence_for<A...>{}); }
 
-struct Entry { const char* name; void (*run)(void**); };
+struct Entry { const char* name; void (*run)(void**); bool barriers; };
 
-#define K(name) {#name, [](void** p) { invoke(name, p); }},
+// K: a kernel without __syncthreads (its threads run as plain calls); B: one with barriers (its threads are fibers).
+#define K(name) {#name, [](void** p) { invoke(name, p); }, false},
+#define B(name) {#name, [](void** p) { invoke(name, p); }, true},
 Entry table[] = {
     K(activation_forward_f32) K(activation_backward_f32) K(dropout_forward_f32)
-    K(fill_f32) K(fill_i32) K(add_f32) K(mul_f32) K(scale_f32) K(axpy_f32) K(add_bias_f32) K(bias_grad_f32)
-    K(sum_f32) K(sum_squares_f32) K(clip_by_norm_f32) K(check_finite_f32)
-    K(cross_entropy_forward_f32) K(cross_entropy_backward_f32) K(loss_forward_f32) K(loss_backward_f32) K(count_topk_f32)
+    K(fill_f32) K(fill_i32) K(add_f32) K(mul_f32) K(scale_f32) K(axpy_f32) K(add_bias_f32) B(bias_grad_f32)
+    B(sum_f32) B(sum_squares_f32) K(clip_by_norm_f32) K(check_finite_f32)
+    B(cross_entropy_forward_f32) K(cross_entropy_backward_f32) K(loss_forward_f32) K(loss_backward_f32) K(count_topk_f32)
     K(sgd_step_f32) K(adagrad_step_f32) K(adadelta_step_f32) K(rmsprop_step_f32) K(adam_step_f32)
     K(adaptive_avg_pool_forward_f32) K(adaptive_avg_pool_backward_f32)
 };
 #undef K
+#undef B
 
 struct Call { void (*run)(void**); void** params; };
 void body(void* c) { auto* call = static_cast<Call*>(c); call->run(call->params); }
@@ -51,7 +54,7 @@ EMU_API int standin_kernel_run(const char* name, unsigned gx, unsigned bx, void*
     for (Entry& e : table) {
         if (std::strcmp(e.name, name) != 0) continue;
         Call c{e.run, params};
-        dl_emu::launch(gx, bx, body, &c);
+        dl_emu::launch(gx, bx, body, &c, e.barriers);
         return 1;
     }
     return 0;
