@@ -32,11 +32,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * On a GPU: a fit whose batches are uploaded one ahead on the CUDA backend's copy stream ({@link AsyncUpload}) trains
  * bit for bit as the same fit with synchronous uploads on the compute stream (the same backend seen through a proxy
- * that hides AsyncUpload), and a fit stopped with a batch uploaded ahead leaves the same bytes in use as a full one.
+ * that hides AsyncUpload), and no fit leaves device memory behind, a fit stopped with a batch uploaded ahead included:
+ * once its model, optimiser and loaders are closed, the bytes in use are back where they were before it.
+ *
+ * <p>(Not compared: the bytes in use while the model is open. The caching allocator may serve a 512-byte request
+ * with a cached 1024-byte block, so that figure depends on which blocks earlier fits left in the cache; the emulated
+ * device showed it differing by 1024 bytes between two fits that hold exactly the same tensors.)
  * Skips with "no usable GPU: reason" without CUDA.
  */
 @Tag("gpu")
-class BatchUploadsGpuTest {
+public class BatchUploadsGpuTest {
 
     /** The backend without its AsyncUpload capability: the trainer then uploads each batch with copyFromHost. */
     static Backend synchronous(Backend be) {
@@ -45,9 +50,13 @@ class BatchUploadsGpuTest {
         });
     }
 
-    record Run(List<EpochMetrics> epochs, List<float[]> params, long bytesAdded) {}
+    /** leftBehind: the bytes in use after everything the fit opened is closed, minus those before it. */
+    record Run(List<EpochMetrics> epochs, List<float[]> params, long leftBehind) {}
 
     static Run fit(Backend cuda, boolean async, long maxSteps) {
+        long before = cuda.memoryStats().inUseBytes();
+        List<EpochMetrics> epochs;
+        List<float[]> params = new ArrayList<>();
         Dataset ds = TrainerTest.blobs(2000, 5);
         int[][] split = DataLoader.split(ds.size(), 0.2, 7);
         try (Module model = Scope.outside(() -> new Sequential(new Linear(new Context(cuda, 3), 8, 256), new ReLU(),
@@ -55,16 +64,13 @@ class BatchUploadsGpuTest {
              Optimizer opt = Optimizers.create("sgd", model.namedParameters(), 0.05, 0.9, 0);
              DataLoader train = new DataLoader(ds, split[0], 64, true, false, 7, 1, 4);
              DataLoader val = new DataLoader(ds, split[1], 64, false, false, 7, 1, 4)) {
-            long before = cuda.memoryStats().inUseBytes();
             Trainer t = new Trainer(async ? cuda : synchronous(cuda), TrainerTest.config(2, 0.05, 0));
             if (maxSteps > 0) t.maxSteps(maxSteps);
-            List<EpochMetrics> epochs = t.fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, val,
+            epochs = t.fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, val,
                     TrainListener.NONE).epochs();
-            long added = cuda.memoryStats().inUseBytes() - before;
-            List<float[]> params = new ArrayList<>();
             for (Tensor p : model.parameters()) params.add(p.toFloatArray());
-            return new Run(epochs, params, added);
         }
+        return new Run(epochs, params, cuda.memoryStats().inUseBytes() - before);
     }
 
     @Test
@@ -80,9 +86,11 @@ class BatchUploadsGpuTest {
                 assertEquals(sync.epochs().get(e).valLoss(), ahead.epochs().get(e).valLoss(), "validation loss, epoch " + (e + 1));
             }
             for (int i = 0; i < sync.params().size(); i++) assertArrayEquals(sync.params().get(i), ahead.params().get(i), "parameter " + i);
-            assertEquals(sync.bytesAdded(), ahead.bytesAdded(), "bytes in use after the fit (gradients and momentum only)");
+            assertEquals(0, sync.leftBehind(), "bytes left in use by a fit with synchronous uploads");
+            assertEquals(0, ahead.leftBehind(), "bytes left in use by a fit with uploads ahead");
             Run stopped = fit(cuda, true, 5); // stops with batch 6 uploaded ahead
-            assertEquals(sync.bytesAdded(), stopped.bytesAdded(), "a stop frees the batch uploaded ahead");
+            assertEquals(List.of(), stopped.epochs(), "a fit stopped at step 5 of 25 completes no epoch");
+            assertEquals(0, stopped.leftBehind(), "a stop frees the batch uploaded ahead");
         }
     }
 }

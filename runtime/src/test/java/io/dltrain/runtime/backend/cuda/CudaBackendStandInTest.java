@@ -304,10 +304,11 @@ class CudaBackendStandInTest {
             #define TOTAL (80ULL << 30)
             enum { STREAM = 1, EVENT = 2, DEVICE = 3, PINNED = 4 };
             typedef struct { void *h; size_t n; int kind, id; } Obj;
-            static Obj objs[4096];
+            static Obj objs[1 << 16];
             static int nobjs, ids[5], errors;
             static size_t device_bytes;
             static void *add(int kind, size_t n) {
+              if (nobjs == (int) (sizeof objs / sizeof objs[0])) { ERR("more than %d live streams, events and blocks\\n", nobjs); abort(); }
               void *h = malloc(n ? n : 16);
               objs[nobjs++] = (Obj) {h, n, kind, ++ids[kind]};
               return h;
@@ -360,7 +361,12 @@ class CudaBackendStandInTest {
               if (!drop(p, DEVICE)) { ERR("cudaFree(%p): not a live cudaMalloc block\\n", p); return cudaErrorInvalidValue; }
               return cudaSuccess;
             }
-            cudaError_t cudaMalloc(void **p, size_t n) { *p = add(DEVICE, n); device_bytes += n; LOG("c-malloc %zu\\n", n); return cudaSuccess; }
+            /* A device of TOTAL bytes: a request beyond what is left fails as on a full GPU (the memory is only reserved
+               virtual memory until it is written). */
+            cudaError_t cudaMalloc(void **p, size_t n) {
+              if (n > TOTAL - device_bytes) { *p = NULL; LOG("c-malloc-refused %zu in-use=%zu\\n", n, device_bytes); return cudaErrorMemoryAllocation; }
+              *p = add(DEVICE, n); device_bytes += n; LOG("c-malloc %zu\\n", n); return cudaSuccess;
+            }
             cudaError_t cudaMallocHost(void **p, size_t n) { *p = add(PINNED, n); LOG("c-malloc-host %zu\\n", n); return cudaSuccess; }
             cudaError_t cudaFreeHost(void *p) {
               if (!drop(p, PINNED)) { ERR("cudaFreeHost(%p): not a live cudaMallocHost block\\n", p); return cudaErrorInvalidValue; }
@@ -596,7 +602,7 @@ class CudaBackendStandInTest {
     static void build(Path dir, String soname, String source, String version, String... extra) throws Exception {
         Path src = dir.resolve(soname + ".c");
         Files.writeString(src, source);
-        List<String> cmd = new ArrayList<>(List.of("gcc", "-shared", "-fPIC", "-ffp-contract=off", "-I" + INCLUDE,
+        List<String> cmd = new ArrayList<>(List.of("gcc", "-shared", "-fPIC", "-O1", "-ffp-contract=off", "-I" + INCLUDE,
                 "-Wl,-soname," + soname, "-o", dir.resolve(soname).toString(), src.toString()));
         // The JNI wrappers import versioned symbols (cudaMalloc@libcudart.so.13): the library must define the version.
         Path map = dir.resolve(soname + ".map");
@@ -622,9 +628,20 @@ class CudaBackendStandInTest {
         return runChild(dir, main, cudnnGraph, cudnnOps, cudnnCnn, List.of(), args);
     }
 
-    /** As above, with extra linker arguments for the driver stand-in (EmulatedDeviceTest links the kernel emulator). */
+    /** As above, with extra linker arguments for the driver stand-in (EmulatedDevice links the kernel emulator). */
     static String runChild(Path dir, Class<?> main, String cudnnGraph, String cudnnOps, String cudnnCnn, List<String> driverLink,
                            String... args) throws Exception {
+        buildStandIns(dir, cudnnGraph, cudnnOps, cudnnCnn, driverLink);
+        StubDriverLoadTest.Result child = runJava(dir, main, List.of(), args);
+        assertEquals(0, child.exit(), "child JVM failed:\n" + child.out());
+        return child.out();
+    }
+
+    /**
+     * Builds the stand-ins into dir (see {@link #runChild(Path, Class, String, String, String, String...)}); skips the
+     * calling test without gcc, the headers, or where a real driver is installed.
+     */
+    static void buildStandIns(Path dir, String cudnnGraph, String cudnnOps, String cudnnCnn, List<String> driverLink) throws Exception {
         Assumptions.assumeTrue(Files.exists(INCLUDE.resolve("cuda_runtime_api.h")) && Files.exists(INCLUDE.resolve("cuda.h")),
                 "no CUDA toolkit headers at " + INCLUDE + " to build the stand-ins against");
         Assumptions.assumeTrue(!Files.exists(Path.of("/usr/lib/x86_64-linux-gnu/libcuda.so.1")) && !Files.exists(Path.of("/usr/lib64/libcuda.so.1")),
@@ -646,13 +663,20 @@ class CudaBackendStandInTest {
         build(dir, "libcudnn_cnn.so.9", cudnnCnn != null ? cudnnCnn : "int standin_cnn(void) { return 0; }\n", "libcudnn_cnn.so.9",
                 "-L" + dir, "-l:libcudart.so.13", "-l:libcudnn_ops.so.9");
         build(dir, "libcudnn_adv.so.9", "int standin_adv(void) { return 0; }\n", "libcudnn_adv.so.9");
+    }
 
+    /**
+     * Runs {@code main.main(dir, args...)} in a child JVM (this JVM's class path, jvmArgs added) with only the stand-ins
+     * in dir on the library path; returns its exit status and output.
+     */
+    static StubDriverLoadTest.Result runJava(Path dir, Class<?> main, List<String> jvmArgs, String... args) throws Exception {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         List<String> cmd = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED",
                 // A private JavaCPP cache: JavaCPP links the libraries it finds into its cache directory, and links to
                 // stand-ins must not end up in the shared one (other JVMs would then load them).
-                "-Dorg.bytedeco.javacpp.cachedir=" + dir.resolve("javacpp-cache"),
-                "-cp", System.getProperty("java.class.path"), main.getName(), dir.toString()));
+                "-Dorg.bytedeco.javacpp.cachedir=" + dir.resolve("javacpp-cache")));
+        cmd.addAll(jvmArgs);
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), main.getName(), dir.toString()));
         cmd.addAll(List.of(args));
         // Only the stand-ins on the library path.
         StubDriverLoadTest.Result child = StubDriverLoadTest.run(cmd, dir.toString());
@@ -663,8 +687,7 @@ class CudaBackendStandInTest {
                 for (Path f : files.filter(Files::isSymbolicLink).toList()) Files.delete(f);
             }
         }
-        assertEquals(0, child.exit(), "child JVM failed:\n" + child.out());
-        return child.out();
+        return child;
     }
 
     @Test
