@@ -1,0 +1,87 @@
+package io.dltrain.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.dltrain.runtime.backend.cuda.EmulatedDevice;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static io.dltrain.cli.CliTest.JSON;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@code dl-train train --device cuda} end to end, on the emulated device (runtime's {@link EmulatedDevice}: the real
+ * CUDA backend over host stand-ins of the CUDA libraries that compute, our kernels' unchanged sources on the host):
+ * lenet5 for two epochs on a real Fashion-MNIST subset, through the CLI, the trainer, batch uploads one ahead on the
+ * copy stream, validation, the test evaluation, checkpoints and summary.json. The same run on the CPU must give the
+ * same curve (per-epoch losses within 1e-3 relative, accuracies within 2 samples: lenet5's gradients agree to ~1e-6
+ * between the backends, see GpuTrainingStepTest), and the checkpoint written on the device must evaluate on the CPU
+ * to the device's test numbers. This is the acceptance run of issue 5 ({@code --device cuda --epochs 10}) in
+ * miniature; on a GPU it needs the real machine (benchmarks/gpu/run-on-gpu.sh).
+ */
+class EmulatedDeviceCliTest {
+    static final int TRAIN = 1000, TEST = 500;
+
+    @Test
+    void lenet5TrainsOnTheEmulatedDeviceAsOnTheCpu(@TempDir Path tmp) throws Exception {
+        Path data = Files.createDirectories(tmp.resolve("fmnist"));
+        for (String f : List.of("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"))
+            CliTest.subsetIdx(CliTest.source(f), data.resolve(f), TRAIN);
+        for (String f : List.of("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"))
+            CliTest.subsetIdx(CliTest.source(f), data.resolve(f), TEST);
+        Path emu = Files.createDirectories(tmp.resolve("emulated"));
+        EmulatedDevice.build(emu);
+
+        Path onDevice = tmp.resolve("run-cuda"), onCpu = tmp.resolve("run-cpu");
+        EmulatedDevice.Run r = EmulatedDevice.java(emu, List.of(), Main.class, args(onDevice, data, "cuda"));
+        assertEquals(0, r.exit(), "train --device cuda on the emulated device:\n" + r.out());
+        assertEquals(List.of(), EmulatedDevice.cErrors(r.out()), "the stand-ins saw a wrong call:\n" + r.out());
+        assertTrue(r.out().contains("device cuda:0"), "the run names its device:\n" + r.out());
+        CliTest.Result c = CliTest.run(args(onCpu, data, "cpu"));
+        assertEquals(0, c.code(), c.err() + c.out());
+
+        JsonNode sd = JSON.readTree(onDevice.resolve("summary.json").toFile()), sc = JSON.readTree(onCpu.resolve("summary.json").toFile());
+        assertEquals("cuda:0", sd.get("device").asText(), sd.toString());
+        List<String> md = Files.readAllLines(onDevice.resolve("metrics.jsonl")), mc = Files.readAllLines(onCpu.resolve("metrics.jsonl"));
+        assertEquals(2, md.size(), String.join("\n", md));
+        assertEquals(mc.size(), md.size());
+        for (int e = 0; e < md.size(); e++) {
+            JsonNode d = JSON.readTree(md.get(e)), cp = JSON.readTree(mc.get(e));
+            String at = "epoch " + (e + 1) + " ";
+            System.out.println("emulated device " + md.get(e) + "\ncpu             " + mc.get(e));
+            for (String f : List.of("train_loss", "val_loss"))
+                assertEquals(cp.get(f).asDouble(), d.get(f).asDouble(), 1e-3 * Math.abs(cp.get(f).asDouble()), at + f + ", device vs CPU");
+            long trainN = sc.get("train_samples").asLong(), valN = sc.get("val_samples").asLong();
+            assertEquals(cp.get("train_acc").asDouble(), d.get("train_acc").asDouble(), 2.0 / trainN + 1e-9, at + "train_acc");
+            assertEquals(cp.get("val_acc").asDouble(), d.get("val_acc").asDouble(), 2.0 / valN + 1e-9, at + "val_acc");
+        }
+        System.out.printf(java.util.Locale.ROOT, "test: emulated device loss %.6f acc %.4f; cpu loss %.6f acc %.4f%n", sd.get("test_loss").asDouble(),
+                sd.get("test_acc").asDouble(), sc.get("test_loss").asDouble(), sc.get("test_acc").asDouble());
+        System.out.println(r.out().lines().filter(l -> l.startsWith("dl-train:")).reduce("", (a, b) -> a + b + "\n"));
+        assertEquals(TEST, sd.get("test_samples").asInt());
+        assertEquals(sc.get("test_loss").asDouble(), sd.get("test_loss").asDouble(), 1e-3 * sc.get("test_loss").asDouble(), "test loss");
+        assertEquals(sc.get("test_acc").asDouble(), sd.get("test_acc").asDouble(), 2.0 / TEST + 1e-9, "test accuracy");
+        // it learned (chance is 10%)
+        assertTrue(sd.get("test_acc").asDouble() > 0.4, "test accuracy " + sd.get("test_acc"));
+
+        // The device's checkpoint, evaluated on the CPU: the device's own test numbers.
+        Path eval = tmp.resolve("eval");
+        CliTest.Result ev = CliTest.run("eval", "--checkpoint", onDevice.toString(), "--data", "fashion-mnist", "--data-dir", data.toString(),
+                "--device", "cpu", "--threads", "2", "--out", eval.toString());
+        assertEquals(0, ev.code(), ev.err() + ev.out());
+        JsonNode ej = JSON.readTree(eval.resolve("eval.json").toFile());
+        assertEquals(sd.get("test_loss").asDouble(), ej.get("loss").asDouble(), 1e-4 * sd.get("test_loss").asDouble(), "CPU eval of the device's model: loss");
+        assertEquals(sd.get("test_acc").asDouble(), ej.get("top1").asDouble(), 2.0 / TEST + 1e-9, "CPU eval of the device's model: accuracy");
+    }
+
+    static String[] args(Path out, Path data, String device) {
+        List<String> a = new ArrayList<>(List.of("train", "--model", "lenet5", "--data", "fashion-mnist", "--data-dir", data.toString(),
+                "--epochs", "2", "--batch-size", "64", "--device", device, "--threads", "2", "--progress", "plain", "--out", out.toString()));
+        return a.toArray(new String[0]);
+    }
+}
