@@ -79,6 +79,38 @@ class EmulatedDeviceCliTest {
         assertEquals(sd.get("test_acc").asDouble(), ej.get("top1").asDouble(), 2.0 / TEST + 1e-9, "CPU eval of the device's model: accuracy");
     }
 
+    /**
+     * {@code bench --device cuda} (synthetic batch on the device) and {@code info} through the CUDA backend: the step
+     * makes no host transfer (no per-element work goes back to the host), the fused Linear + ReLU and the convolutions
+     * are what the CPU's bench counts too, peak memory comes from the device allocator, and info names the device.
+     */
+    @Test
+    void benchAndInfoOnTheEmulatedDevice(@TempDir Path tmp) throws Exception {
+        EmulatedDevice.build(tmp);
+        EmulatedDevice.Run b = EmulatedDevice.java(tmp, List.of(), Main.class, "bench", "--model", "lenet5", "--device", "cuda",
+                "-b", "16", "--steps", "3", "--warmup", "1", "--windows", "2", "--json");
+        assertEquals(0, b.exit(), b.out());
+        assertEquals(List.of(), EmulatedDevice.cErrors(b.out()), b.out());
+        String json = b.out().lines().filter(l -> l.startsWith("{")).findFirst().orElseThrow(() -> new AssertionError("no JSON line:\n" + b.out()));
+        JsonNode j = JSON.readTree(json);
+        assertEquals("cuda:0", j.get("device").asText(), json);
+        assertEquals(0.0, j.get("backend_transfers_per_step").asDouble(), json);
+        assertTrue(j.get("peak_memory_bytes").asLong() > 0, json);
+        JsonNode ops = j.get("backend_calls_per_step_by_op");
+        assertEquals(2.0, ops.get("gemmBiasRelu").asDouble(), json);
+        assertEquals(2.0, ops.get("convForward").asDouble(), json);
+        CliTest.Result cpu = CliTest.run("bench", "--model", "lenet5", "--device", "cpu", "--threads", "2", "-b", "16", "--steps", "3",
+                "--warmup", "1", "--windows", "2", "--json");
+        assertEquals(0, cpu.code(), cpu.err());
+        JsonNode jc = JSON.readTree(cpu.out().lines().filter(l -> l.startsWith("{")).findFirst().orElseThrow());
+        assertEquals(jc.get("backend_calls_per_step_by_op"), ops, "the same backend calls per step on both devices");
+
+        EmulatedDevice.Run info = EmulatedDevice.java(tmp, List.of(), Main.class, "info");
+        assertEquals(0, info.exit(), info.out());
+        assertTrue(info.out().contains("cuda: available") && info.out().contains("cuda:0: Stand-in GPU (host memory), compute capability 9.0"),
+                info.out());
+    }
+
     static String[] args(Path out, Path data, String device) {
         List<String> a = new ArrayList<>(List.of("train", "--model", "lenet5", "--data", "fashion-mnist", "--data-dir", data.toString(),
                 "--epochs", "2", "--batch-size", "64", "--device", device, "--threads", "2", "--progress", "plain", "--out", out.toString()));
