@@ -20,8 +20,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * lenet5 for two epochs on a real Fashion-MNIST subset, through the CLI, the trainer, batch uploads one ahead on the
  * copy stream, validation, the test evaluation, checkpoints and summary.json. The same run on the CPU must give the
  * same curve (per-epoch losses within 1e-3 relative, accuracies within 2 samples: lenet5's gradients agree to ~1e-6
- * between the backends, see GpuTrainingStepTest), and the checkpoint written on the device must evaluate on the CPU
- * to the device's test numbers. This is the acceptance run of issue 5 ({@code --device cuda --epochs 10}) in
+ * between the backends, see GpuTrainingStepTest), a device run stopped mid-epoch and resumed must equal the
+ * uninterrupted one bit for bit, and the checkpoint written on the device must evaluate on the CPU to the device's
+ * test numbers. This is the acceptance run of issue 5 ({@code --device cuda --epochs 10}) in
  * miniature; on a GPU it needs the real machine (benchmarks/gpu/run-on-gpu.sh).
  */
 class EmulatedDeviceCliTest {
@@ -69,6 +70,18 @@ class EmulatedDeviceCliTest {
         // it learned (chance is 10%)
         assertTrue(sd.get("test_acc").asDouble() > 0.4, "test accuracy " + sd.get("test_acc"));
 
+        // No lost work on the device: a run stopped in the middle of epoch 2 (--max-steps 22 of 2 x 15) and resumed there
+        // gives the uninterrupted device run's numbers bit for bit (checkpointed weights, momentum, data order, and the
+        // batch uploaded ahead dropped and uploaded again).
+        Path parts = tmp.resolve("run-cuda-parts");
+        EmulatedDevice.Run p1 = EmulatedDevice.java(emu, List.of(), Main.class, concat(args(parts, data, "cuda"), "--max-steps", "22"));
+        assertEquals(0, p1.exit(), p1.out());
+        EmulatedDevice.Run p2 = EmulatedDevice.java(emu, List.of(), Main.class, "train", "--resume", parts.toString(), "--data-dir", data.toString(),
+                "--epochs", "2", "--device", "cuda", "--progress", "plain");
+        assertEquals(0, p2.exit(), p2.out());
+        assertEquals(List.of(), EmulatedDevice.cErrors(p1.out() + p2.out()), p1.out() + p2.out());
+        ResumeTest.assertSameRun(onDevice, parts, 2);
+
         // The device's checkpoint, evaluated on the CPU: the device's own test numbers.
         Path eval = tmp.resolve("eval");
         CliTest.Result ev = CliTest.run("eval", "--checkpoint", onDevice.toString(), "--data", "fashion-mnist", "--data-dir", data.toString(),
@@ -109,6 +122,12 @@ class EmulatedDeviceCliTest {
         assertEquals(0, info.exit(), info.out());
         assertTrue(info.out().contains("cuda: available") && info.out().contains("cuda:0: Stand-in GPU (host memory), compute capability 9.0"),
                 info.out());
+    }
+
+    static String[] concat(String[] a, String... b) {
+        List<String> l = new ArrayList<>(List.of(a));
+        l.addAll(List.of(b));
+        return l.toArray(new String[0]);
     }
 
     static String[] args(Path out, Path data, String device) {
