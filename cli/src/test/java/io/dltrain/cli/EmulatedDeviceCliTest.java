@@ -48,6 +48,10 @@ class EmulatedDeviceCliTest {
 
         JsonNode sd = JSON.readTree(onDevice.resolve("summary.json").toFile()), sc = JSON.readTree(onCpu.resolve("summary.json").toFile());
         assertEquals("cuda:0", sd.get("device").asText(), sd.toString());
+        // the device allocator's statistics (issue 5: in use, reserved, peak in summary.json)
+        JsonNode mem = sd.get("memory");
+        assertTrue(mem.get("peak_bytes").asLong() >= mem.get("in_use_bytes").asLong() && mem.get("in_use_bytes").asLong() > 0
+                && mem.get("reserved_bytes").asLong() >= mem.get("in_use_bytes").asLong(), mem.toString());
         List<String> md = Files.readAllLines(onDevice.resolve("metrics.jsonl")), mc = Files.readAllLines(onCpu.resolve("metrics.jsonl"));
         assertEquals(2, md.size(), String.join("\n", md));
         assertEquals(mc.size(), md.size());
