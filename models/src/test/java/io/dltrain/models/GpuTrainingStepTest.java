@@ -59,14 +59,10 @@ class GpuTrainingStepTest {
 
     @BeforeAll
     static void open() {
-        if ("cpu".equals(System.getProperty("dltrain.gpuTest.standIn"))) {
-            dev = new CpuBackend(1);
-        } else {
-            unusable = Backends.cudaUnavailableReason();
-            if (unusable != null) return;
-            dev = Backends.create("cuda", 0, msg -> {});
-        }
-        cpu = new CpuBackend(2);
+        io.dltrain.runtime.backend.cuda.GpuTestDevice d = io.dltrain.runtime.backend.cuda.GpuTestDevice.open();
+        dev = d.backend();
+        unusable = d.unusable();
+        if (dev != null) cpu = new CpuBackend(2);
     }
 
     @AfterAll

@@ -72,14 +72,10 @@ class CudaVsCpuTest {
 
     @BeforeAll
     static void open() {
-        if ("cpu".equals(System.getProperty("dltrain.gpuTest.standIn"))) {
-            dev = new CpuBackend(1);
-        } else {
-            unusable = Backends.cudaUnavailableReason();
-            if (unusable != null) return;
-            dev = Backends.create("cuda", 0, msg -> {});
-        }
-        cpu = new CpuBackend(2);
+        GpuTestDevice d = GpuTestDevice.open();
+        dev = d.backend();
+        unusable = d.unusable();
+        if (dev != null) cpu = new CpuBackend(2);
     }
 
     /** Per test rather than in @BeforeAll, so each test is reported as skipped with the reason (not silently absent). */
