@@ -59,7 +59,7 @@ public final class Autograd {
                     if (!needs[i] || gIn[i] == null) continue;
                     Tensor in = inputs[i];
                     checkShape(node, i, in.shape(), gIn[i].shape());
-                    if (in.gradFn() == null) accumulateLeaf(in, gIn[i]);
+                    if (in.gradFn() == null) in.accumulateGrad(gIn[i]);
                     else {
                         Tensor prev = grads.get(in);
                         if (prev == null) grads.put(in, gIn[i]);
@@ -72,17 +72,6 @@ public final class Autograd {
                     }
                 }
             }
-        }
-    }
-
-    private static void accumulateLeaf(Tensor leaf, Tensor g) {
-        Tensor acc = leaf.grad();
-        if (acc == null) {
-            acc = leaf.backend().empty(leaf.shape()).keep();
-            leaf.backend().copy(g, acc);
-            leaf.setGrad(acc);
-        } else {
-            leaf.backend().add(acc, g, acc);
         }
     }
 

@@ -93,9 +93,9 @@ public abstract class Module implements AutoCloseable {
 
     public boolean isTraining() { return training; }
 
-    /** Zeroes the accumulated gradients of every parameter. */
+    /** Zeroes the accumulated gradients of every parameter ({@link Tensor#zeroGrad()}: lazily). */
     public void zeroGrad() {
-        for (Tensor t : namedParameters().values()) if (t.grad() != null) t.backend().fill(t.grad(), 0f);
+        for (Tensor t : namedParameters().values()) t.zeroGrad();
     }
 
     /** Closes every parameter, buffer and child (their storage returns to the backend). */

@@ -95,10 +95,11 @@ public abstract class Optimizer implements AutoCloseable {
      */
     public void zeroGrad(boolean setToNone) {
         for (Tensor p : params) {
-            Tensor g = p.grad();
-            if (g == null) continue;
-            if (setToNone) { g.close(); p.setGrad(null); }
-            else backend.fill(g, 0f);
+            if (!setToNone) p.zeroGrad();   // lazily: backward's first contribution overwrites it (Tensor.zeroGrad)
+            else {
+                Tensor g = p.grad();
+                if (g != null) { g.close(); p.setGrad(null); }
+            }
         }
     }
 

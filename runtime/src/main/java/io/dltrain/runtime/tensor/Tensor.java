@@ -27,6 +27,8 @@ public final class Tensor implements AutoCloseable {
 
     private boolean requiresGrad;
     private Tensor grad;
+    /** The gradient is zero but not yet filled ({@link #zeroGrad()}). */
+    private boolean gradZeroPending;
     private Node gradFn;
     private String name;
     Scope scope; // the scope that will close this tensor, or null
@@ -91,10 +93,49 @@ public final class Tensor implements AutoCloseable {
         return this;
     }
 
-    /** Accumulated gradient of a leaf tensor after backward(), or null. Owned by this tensor. */
-    public Tensor grad() { return grad; }
+    /**
+     * Accumulated gradient of a leaf tensor after backward(), or null. Owned by this tensor. A gradient set to zero by
+     * {@link #zeroGrad()} and not written since is filled with zeros here, on first read.
+     */
+    public Tensor grad() {
+        if (gradZeroPending) {
+            gradZeroPending = false;
+            grad.backend().fill(grad, 0f);
+        }
+        return grad;
+    }
 
-    public void setGrad(Tensor g) { this.grad = g; }
+    public void setGrad(Tensor g) {
+        this.grad = g;
+        gradZeroPending = false;
+    }
+
+    /**
+     * Sets the gradient (if any) to zero, lazily: the fill happens when the gradient is next read, or not at all when
+     * backward's first contribution overwrites it ({@link #accumulateGrad}), which saves a pass over every gradient
+     * and a kernel launch per parameter each step. Readers see zeros either way.
+     */
+    public void zeroGrad() {
+        if (grad != null) gradZeroPending = true;
+    }
+
+    /**
+     * Autograd's accumulation into a leaf's gradient: the first contribution becomes the gradient (a copy of g, in
+     * a new tensor or over one zeroed by {@link #zeroGrad()}); later ones are added to it.
+     */
+    public void accumulateGrad(Tensor g) {
+        Backend be = backend();
+        if (grad == null) {
+            Tensor acc = be.empty(shape).keep();
+            be.copy(g, acc);
+            grad = acc;
+        } else if (gradZeroPending) {
+            be.copy(g, grad);
+            gradZeroPending = false;
+        } else {
+            be.add(grad, g, grad);
+        }
+    }
 
     public Node gradFn() { return gradFn; }
 
@@ -146,6 +187,7 @@ public final class Tensor implements AutoCloseable {
         storage = null;
         gradFn = null;
         if (grad != null) { grad.close(); grad = null; }
+        gradZeroPending = false;
     }
 
     private String describe() { return (name != null ? name + " " : "") + shape + " " + dtype; }
