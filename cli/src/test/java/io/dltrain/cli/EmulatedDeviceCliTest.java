@@ -128,6 +128,75 @@ class EmulatedDeviceCliTest {
                 info.out());
     }
 
+    /**
+     * Other training paths on the device against the CPU, on a 600/200-image subset, one epoch each: AdamW with gradient
+     * clipping and label smoothing (mlp), the reconstruction task (conv-autoencoder: MSE, ConvTranspose2d through
+     * cuDNN's backward-data), a diverging run (the same error, at the same step, with the last good state saved), and
+     * eval and predict with --device cuda on the device's model.
+     */
+    @Test
+    void otherTrainingPathsOnTheEmulatedDeviceMatchTheCpu(@TempDir Path tmp) throws Exception {
+        Path data = Files.createDirectories(tmp.resolve("fmnist"));
+        for (String f : List.of("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"))
+            CliTest.subsetIdx(CliTest.source(f), data.resolve(f), 600);
+        for (String f : List.of("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"))
+            CliTest.subsetIdx(CliTest.source(f), data.resolve(f), 200);
+        Path emu = Files.createDirectories(tmp.resolve("emulated"));
+        EmulatedDevice.build(emu);
+        List<List<String>> runs = List.of(
+                List.of("--model", "mlp", "--optimizer", "adamw", "--lr", "0.001", "--clip-norm", "1", "--label-smoothing", "0.1"),
+                List.of("--model", "conv-autoencoder"));
+        for (int i = 0; i < runs.size(); i++) {
+            Path dev = tmp.resolve("dev" + i), cpu = tmp.resolve("cpu" + i);
+            String[] common = concat(runs.get(i).toArray(new String[0]), "--data", "fashion-mnist", "--data-dir", data.toString(),
+                    "--epochs", "1", "--threads", "2", "--progress", "plain");
+            EmulatedDevice.Run r = EmulatedDevice.java(emu, List.of(), Main.class, concat(concat(new String[] {"train"}, common),
+                    "--device", "cuda", "--out", dev.toString()));
+            assertEquals(0, r.exit(), r.out());
+            assertEquals(List.of(), EmulatedDevice.cErrors(r.out()), r.out());
+            CliTest.Result c = CliTest.run(concat(concat(new String[] {"train"}, common), "--device", "cpu", "--out", cpu.toString()));
+            assertEquals(0, c.code(), c.err() + c.out());
+            JsonNode d = JSON.readTree(Files.readAllLines(dev.resolve("metrics.jsonl")).get(0)), cp = JSON.readTree(Files.readAllLines(cpu.resolve("metrics.jsonl")).get(0));
+            for (String f : List.of("train_loss", "val_loss"))
+                assertEquals(cp.get(f).asDouble(), d.get(f).asDouble(), 1e-3 * Math.abs(cp.get(f).asDouble()), runs.get(i) + ": " + f + ", device vs CPU");
+            JsonNode sd = JSON.readTree(dev.resolve("summary.json").toFile()), sc = JSON.readTree(cpu.resolve("summary.json").toFile());
+            assertEquals(sc.get("test_loss").asDouble(), sd.get("test_loss").asDouble(), 1e-3 * sc.get("test_loss").asDouble(), runs.get(i) + ": test loss");
+        }
+
+        // Divergence: a learning rate of 1e30 gives a NaN loss at step 2 on both devices; the run stops with the reason.
+        String[] diverge = {"train", "--model", "mlp", "--data", "fashion-mnist", "--data-dir", data.toString(), "--epochs", "1", "--lr", "1e30",
+                "--threads", "2", "--progress", "plain"};
+        EmulatedDevice.Run dr = EmulatedDevice.java(emu, List.of(), Main.class, concat(diverge, "--device", "cuda", "--out", tmp.resolve("ddev").toString()));
+        CliTest.Result cr = CliTest.run(concat(diverge, "--device", "cpu", "--out", tmp.resolve("dcpu").toString()));
+        assertEquals(cr.code(), dr.exit(), dr.out());
+        assertTrue(cr.code() != 0, cr.out() + cr.err());
+        String why = "training diverged: the loss is NaN at epoch 1, step 2";
+        assertTrue(cr.err().contains(why), cr.err());
+        assertTrue(dr.out().contains(why) && dr.out().contains("the last good state is checkpointed"), dr.out());
+
+        // eval and predict on the device, with the AdamW model trained there: the CPU's eval numbers, the same top class.
+        Path model = tmp.resolve("dev0");
+        EmulatedDevice.Run ev = EmulatedDevice.java(emu, List.of(), Main.class, "eval", "--checkpoint", model.toString(), "--data", "fashion-mnist",
+                "--data-dir", data.toString(), "--device", "cuda", "--out", tmp.resolve("eval-dev").toString());
+        assertEquals(0, ev.exit(), ev.out());
+        CliTest.Result ec = CliTest.run("eval", "--checkpoint", model.toString(), "--data", "fashion-mnist", "--data-dir", data.toString(),
+                "--device", "cpu", "--threads", "2", "--out", tmp.resolve("eval-cpu").toString());
+        assertEquals(0, ec.code(), ec.err());
+        JsonNode jd = JSON.readTree(tmp.resolve("eval-dev/eval.json").toFile()), jc = JSON.readTree(tmp.resolve("eval-cpu/eval.json").toFile());
+        assertEquals(jc.get("loss").asDouble(), jd.get("loss").asDouble(), 1e-4 * jc.get("loss").asDouble(), "eval loss, device vs CPU");
+        assertEquals(jc.get("top1").asDouble(), jd.get("top1").asDouble(), 2.0 / 200 + 1e-9, "eval accuracy, device vs CPU");
+        String image = data.resolve("t10k-images-idx3-ubyte.gz").toString();
+        EmulatedDevice.Run pd = EmulatedDevice.java(emu, List.of(), Main.class, "predict", "--checkpoint", model.toString(), "--device", "cuda", "-k", "1", image);
+        CliTest.Result pc = CliTest.run("predict", "--checkpoint", model.toString(), "--device", "cpu", "--threads", "2", "-k", "1", image);
+        assertEquals(0, pd.exit(), pd.out());
+        assertEquals(0, pc.code(), pc.err());
+        List<String> topDev = pd.out().lines().filter(l -> l.startsWith(image)).map(l -> l.replaceAll("\\s+[0-9.]+%$", "")).toList();
+        List<String> topCpu = pc.out().lines().filter(l -> l.startsWith(image)).map(l -> l.replaceAll("\\s+[0-9.]+%$", "")).toList();
+        assertEquals(200, topDev.size(), pd.out());
+        long differ = java.util.stream.IntStream.range(0, 200).filter(k -> !topDev.get(k).equals(topCpu.get(k))).count();
+        assertTrue(differ <= 2, differ + " of 200 top classes differ between device and CPU");
+    }
+
     static String[] concat(String[] a, String... b) {
         List<String> l = new ArrayList<>(List.of(a));
         l.addAll(List.of(b));
