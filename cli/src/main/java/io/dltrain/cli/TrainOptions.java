@@ -27,8 +27,10 @@ public final class TrainOptions {
     @Option(names = {"-b", "--batch-size"}, defaultValue = "128", description = "Samples per step (default: ${DEFAULT-VALUE}).")
     int batchSize;
 
-    @Option(names = "--lr", defaultValue = "0.05", description = "Base learning rate (default: ${DEFAULT-VALUE}).")
-    double lr;
+    /** Null until resolved: the optimiser's default (Optimizers.defaultLr) when neither given, configured nor resumed. */
+    @Option(names = "--lr", description = "Base learning rate (default: the optimiser's: 0.05 for sgd and sgd-nesterov, "
+            + "0.001 for adam and adamw, 0.01 for adagrad and rmsprop, 1.0 for adadelta).")
+    Double lr;
 
     @Option(names = "--optimizer", defaultValue = "sgd-nesterov", paramLabel = "NAME",
             description = "sgd, sgd-nesterov, adagrad, adadelta, rmsprop, adam, adamw (default: ${DEFAULT-VALUE}).")

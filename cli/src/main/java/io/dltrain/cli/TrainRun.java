@@ -91,6 +91,7 @@ final class TrainRun {
         if (o.model == null) throw usage("Missing required option: --model NAME (one of: " + String.join(", ", ModelRegistry.names()) + ")");
         if (o.data == null) throw usage("Missing required option: --data NAME (one of: "
                 + String.join(", ", DatasetRegistry.entries().stream().map(DatasetRegistry.Entry::name).toList()) + ")");
+        if (o.lr == null) o.lr = Optimizers.defaultLr(o.optimizer);   // not given, configured or resumed
         TrainConfig config;
         try {
             config = new TrainConfig(o.epochs, o.batchSize, o.lr, o.optimizer, o.momentum, o.weightDecay, o.schedule,

@@ -130,6 +130,35 @@ class CliTest {
         assertTrue(sw.toString().strip().endsWith("100 img/s  data wait 2.0s"), sw.toString());
     }
 
+    /**
+     * Without --lr each optimiser trains with its own default (Adam's 0.001, not SGD's 0.05); --lr and a config file's
+     * lr still win, and a resumed run keeps the rate it was started with.
+     */
+    @Test
+    void eachOptimiserGetsItsOwnDefaultLearningRate(@TempDir Path tmp) throws IOException {
+        Path adam = tmp.resolve("adam");
+        Result r = run(train(adam, "mlp", 1, "--optimizer", "adam", "--max-steps", "3"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("adam lr 0.001 "), r.out());
+        Result resumed = run("--resume", adam.toString(), "--data-dir", subset.toString(), "--epochs", "1", "--threads", "2", "--progress", "none");
+        assertEquals(0, resumed.code(), resumed.err() + resumed.out());
+        JsonNode cfg = JSON.readTree(adam.resolve("summary.json").toFile()).get("config");
+        assertEquals("adam", cfg.get("optimizer").asText());
+        assertEquals(0.001, cfg.get("lr").asDouble(), 0.0, cfg.toString());
+
+        Result given = run(train(tmp.resolve("given"), "mlp", 1, "--optimizer", "adamw", "--lr", "0.003", "--max-steps", "1"));
+        assertEquals(0, given.code(), given.err() + given.out());
+        assertTrue(given.out().contains("adamw lr 0.003 "), given.out());
+        Path yaml = Files.writeString(tmp.resolve("c.yaml"), "optimizer: rmsprop\nlr: 0.002\n");
+        Result configured = run(train(tmp.resolve("configured"), "mlp", 1, "--config", yaml.toString(), "--max-steps", "1"));
+        assertEquals(0, configured.code(), configured.err() + configured.out());
+        assertTrue(configured.out().contains("rmsprop lr 0.002 "), configured.out());
+        Result plain = run(train(tmp.resolve("plain"), "mlp", 1, "--max-steps", "1"));
+        assertTrue(plain.out().contains("sgd-nesterov lr 0.05 "), plain.out());
+        String help = run("train", "--help").out().replaceAll("\\s+", " ");
+        assertTrue(help.contains("0.001 for adam and adamw"), "--help states the defaults: " + help);
+    }
+
     @Test
     void lenet5TrainsAndRunsAreBitIdenticalForTheSameSeed(@TempDir Path tmp) throws IOException {
         Result a = run(train(tmp.resolve("a"), "lenet5", 2));

@@ -18,6 +18,20 @@ public final class Optimizers {
     /** The valid names, in a stable order. */
     public static List<String> names() { return NAMES; }
 
+    /**
+     * The learning rate an optimiser gets when none is given: PyTorch's defaults for the adaptive ones (adam and adamw
+     * 1e-3, adagrad and rmsprop 1e-2, adadelta 1.0); for sgd and sgd-nesterov, which have none in PyTorch, 0.05 (the
+     * default recipe's, tuned for the README's lenet5 runs). An unknown name gets 0.05 too ({@link #create} rejects it).
+     */
+    public static double defaultLr(String name) {
+        return switch (name == null ? "" : name) {
+            case "adam", "adamw" -> 1e-3;
+            case "adagrad", "rmsprop" -> 1e-2;
+            case "adadelta" -> 1.0;
+            default -> 0.05;
+        };
+    }
+
     public static Optimizer create(String name, Map<String, Tensor> params, double lr, double momentum, double weightDecay) {
         if (name == null) throw new IllegalArgumentException("optimizer name is null; valid names: " + String.join(", ", NAMES));
         return switch (name) {
