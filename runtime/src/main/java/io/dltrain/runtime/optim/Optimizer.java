@@ -95,11 +95,8 @@ public abstract class Optimizer implements AutoCloseable {
      */
     public void zeroGrad(boolean setToNone) {
         for (Tensor p : params) {
-            if (!setToNone) p.zeroGrad();   // lazily: backward's first contribution overwrites it (Tensor.zeroGrad)
-            else {
-                Tensor g = p.grad();
-                if (g != null) { g.close(); p.setGrad(null); }
-            }
+            if (setToNone) p.clearGrad();
+            else p.zeroGrad();   // lazily: backward's first contribution overwrites it (Tensor.zeroGrad)
         }
     }
 

@@ -119,6 +119,12 @@ public final class Tensor implements AutoCloseable {
         if (grad != null) gradZeroPending = true;
     }
 
+    /** Closes the gradient (if any) and sets it to null (PyTorch's zero_grad(set_to_none=True)). */
+    public void clearGrad() {
+        if (grad != null) { grad.close(); grad = null; }
+        gradZeroPending = false;
+    }
+
     /**
      * Autograd's accumulation into a leaf's gradient: the first contribution becomes the gradient (a copy of g, in
      * a new tensor or over one zeroed by {@link #zeroGrad()}); later ones are added to it.
@@ -186,8 +192,7 @@ public final class Tensor implements AutoCloseable {
         if (ownsStorage) storage.release();
         storage = null;
         gradFn = null;
-        if (grad != null) { grad.close(); grad = null; }
-        gradZeroPending = false;
+        clearGrad();
     }
 
     private String describe() { return (name != null ? name + " " : "") + shape + " " + dtype; }
