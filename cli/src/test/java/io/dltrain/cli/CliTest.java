@@ -60,6 +60,14 @@ class CliTest {
         }
     }
 
+    /** A real Fashion-MNIST subset in dir (created): the first train training and the first test test records. */
+    static Path fashionSubset(Path dir, int train, int test) throws IOException {
+        Files.createDirectories(dir);
+        for (String f : List.of("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")) subsetIdx(source(f), dir.resolve(f), train);
+        for (String f : List.of("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")) subsetIdx(source(f), dir.resolve(f), test);
+        return dir;
+    }
+
     static InputStream source(String file) throws IOException {
         Path p = INSTALLED.resolve(file);
         if (Files.exists(p)) return Files.newInputStream(p);
@@ -70,11 +78,7 @@ class CliTest {
 
     @BeforeAll
     static void makeSubset() throws IOException {
-        subset = Files.createDirectories(shared.resolve("fmnist-subset"));
-        subsetIdx(source("train-images-idx3-ubyte.gz"), subset.resolve("train-images-idx3-ubyte.gz"), 4000);
-        subsetIdx(source("train-labels-idx1-ubyte.gz"), subset.resolve("train-labels-idx1-ubyte.gz"), 4000);
-        subsetIdx(source("t10k-images-idx3-ubyte.gz"), subset.resolve("t10k-images-idx3-ubyte.gz"), 1000);
-        subsetIdx(source("t10k-labels-idx1-ubyte.gz"), subset.resolve("t10k-labels-idx1-ubyte.gz"), 1000);
+        subset = fashionSubset(shared.resolve("fmnist-subset"), 4000, 1000);
     }
 
     static String[] train(Path out, String model, int epochs, String... extra) {

@@ -85,11 +85,7 @@ class ConfigFileTest {
 
     @Test
     void aConfiguredRunTrainsWithTheFilesValues(@TempDir Path tmp) throws IOException {
-        Path subset = Files.createDirectories(tmp.resolve("subset")); // a small copy of CliTest's subset
-        for (String f : new String[]{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"})
-            CliTest.subsetIdx(CliTest.source(f), subset.resolve(f), 400);
-        for (String f : new String[]{"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"})
-            CliTest.subsetIdx(CliTest.source(f), subset.resolve(f), 100);
+        Path subset = CliTest.fashionSubset(tmp.resolve("subset"), 400, 100); // a small copy of CliTest's subset
         Path out = tmp.resolve("run");
         Path yaml = write(tmp.resolve("short.yml"), """
                 model: mlp

@@ -30,11 +30,7 @@ class EmulatedDeviceCliTest {
 
     @Test
     void lenet5TrainsOnTheEmulatedDeviceAsOnTheCpu(@TempDir Path tmp) throws Exception {
-        Path data = Files.createDirectories(tmp.resolve("fmnist"));
-        for (String f : List.of("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"))
-            CliTest.subsetIdx(CliTest.source(f), data.resolve(f), TRAIN);
-        for (String f : List.of("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"))
-            CliTest.subsetIdx(CliTest.source(f), data.resolve(f), TEST);
+        Path data = CliTest.fashionSubset(tmp.resolve("fmnist"), TRAIN, TEST);
         Path emu = Files.createDirectories(tmp.resolve("emulated"));
         EmulatedDevice.build(emu);
 
@@ -136,11 +132,7 @@ class EmulatedDeviceCliTest {
      */
     @Test
     void otherTrainingPathsOnTheEmulatedDeviceMatchTheCpu(@TempDir Path tmp) throws Exception {
-        Path data = Files.createDirectories(tmp.resolve("fmnist"));
-        for (String f : List.of("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"))
-            CliTest.subsetIdx(CliTest.source(f), data.resolve(f), 600);
-        for (String f : List.of("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"))
-            CliTest.subsetIdx(CliTest.source(f), data.resolve(f), 200);
+        Path data = CliTest.fashionSubset(tmp.resolve("fmnist"), 600, 200);
         Path emu = Files.createDirectories(tmp.resolve("emulated"));
         EmulatedDevice.build(emu);
         List<List<String>> runs = List.of(

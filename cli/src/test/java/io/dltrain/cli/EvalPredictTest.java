@@ -43,11 +43,7 @@ class EvalPredictTest {
 
     @BeforeAll
     static void trainATinyModel() throws IOException {
-        subset = Files.createDirectories(shared.resolve("fmnist-small"));
-        CliTest.subsetIdx(CliTest.source("train-images-idx3-ubyte.gz"), subset.resolve("train-images-idx3-ubyte.gz"), TRAIN);
-        CliTest.subsetIdx(CliTest.source("train-labels-idx1-ubyte.gz"), subset.resolve("train-labels-idx1-ubyte.gz"), TRAIN);
-        CliTest.subsetIdx(CliTest.source("t10k-images-idx3-ubyte.gz"), subset.resolve("t10k-images-idx3-ubyte.gz"), TEST);
-        CliTest.subsetIdx(CliTest.source("t10k-labels-idx1-ubyte.gz"), subset.resolve("t10k-labels-idx1-ubyte.gz"), TEST);
+        subset = CliTest.fashionSubset(shared.resolve("fmnist-small"), TRAIN, TEST);
         runDir = shared.resolve("run");
         CliTest.Result r = run("--model", "mlp", "--data", "fashion-mnist", "--data-dir", subset.toString(), "--epochs", "2",
                 "--threads", "2", "--progress", "none", "--out", runDir.toString());

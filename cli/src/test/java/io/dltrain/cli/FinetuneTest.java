@@ -32,11 +32,7 @@ class FinetuneTest {
 
     @BeforeAll
     static void makeSubsetAndBaseRun() throws IOException {
-        subset = Files.createDirectories(shared.resolve("fmnist-small"));
-        CliTest.subsetIdx(CliTest.source("train-images-idx3-ubyte.gz"), subset.resolve("train-images-idx3-ubyte.gz"), 2000);
-        CliTest.subsetIdx(CliTest.source("train-labels-idx1-ubyte.gz"), subset.resolve("train-labels-idx1-ubyte.gz"), 2000);
-        CliTest.subsetIdx(CliTest.source("t10k-images-idx3-ubyte.gz"), subset.resolve("t10k-images-idx3-ubyte.gz"), 500);
-        CliTest.subsetIdx(CliTest.source("t10k-labels-idx1-ubyte.gz"), subset.resolve("t10k-labels-idx1-ubyte.gz"), 500);
+        subset = CliTest.fashionSubset(shared.resolve("fmnist-small"), 2000, 500);
         base = shared.resolve("base");
         CliTest.Result r = run(train(base, "mlp", 1));
         assertEquals(0, r.code(), r.err() + r.out());

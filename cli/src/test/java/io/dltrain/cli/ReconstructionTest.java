@@ -33,11 +33,7 @@ class ReconstructionTest {
 
     @BeforeAll
     static void makeSubset() throws IOException {
-        subset = Files.createDirectories(shared.resolve("fmnist-subset"));
-        CliTest.subsetIdx(CliTest.source("train-images-idx3-ubyte.gz"), subset.resolve("train-images-idx3-ubyte.gz"), TRAIN);
-        CliTest.subsetIdx(CliTest.source("train-labels-idx1-ubyte.gz"), subset.resolve("train-labels-idx1-ubyte.gz"), TRAIN);
-        CliTest.subsetIdx(CliTest.source("t10k-images-idx3-ubyte.gz"), subset.resolve("t10k-images-idx3-ubyte.gz"), TEST);
-        CliTest.subsetIdx(CliTest.source("t10k-labels-idx1-ubyte.gz"), subset.resolve("t10k-labels-idx1-ubyte.gz"), TEST);
+        subset = CliTest.fashionSubset(shared.resolve("fmnist-subset"), TRAIN, TEST);
     }
 
     static String[] train(Path out, String model, int epochs, String... extra) {

@@ -44,11 +44,7 @@ class ResumeTest {
 
     @BeforeAll
     static void makeSubset() throws IOException {
-        subset = Files.createDirectories(shared.resolve("fmnist-small"));
-        CliTest.subsetIdx(CliTest.source("train-images-idx3-ubyte.gz"), subset.resolve("train-images-idx3-ubyte.gz"), 2000);
-        CliTest.subsetIdx(CliTest.source("train-labels-idx1-ubyte.gz"), subset.resolve("train-labels-idx1-ubyte.gz"), 2000);
-        CliTest.subsetIdx(CliTest.source("t10k-images-idx3-ubyte.gz"), subset.resolve("t10k-images-idx3-ubyte.gz"), 500);
-        CliTest.subsetIdx(CliTest.source("t10k-labels-idx1-ubyte.gz"), subset.resolve("t10k-labels-idx1-ubyte.gz"), 500);
+        subset = CliTest.fashionSubset(shared.resolve("fmnist-small"), 2000, 500);
     }
 
     /** 2,000 images, 10% held out: 1,800 training samples, 15 steps of 128 per epoch. */

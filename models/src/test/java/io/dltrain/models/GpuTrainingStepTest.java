@@ -153,7 +153,7 @@ class GpuTrainingStepTest {
      */
     static void agree(String what, float[] cpuValue, float[] nudged, float[] devValue, double scale) {
         assertEquals(cpuValue.length, devValue.length, what + ": length");
-        double err = distance(devValue, cpuValue), floor = distance(nudged, cpuValue);
+        double err = norm(devValue, cpuValue), floor = norm(nudged, cpuValue);
         double bound = Math.max(TAU * scale, 2 * floor) + 1e-8 * Math.sqrt(cpuValue.length);
         if (!(err <= bound)) {
             int worst = 0;
@@ -165,26 +165,14 @@ class GpuTrainingStepTest {
         }
     }
 
-    /** ||a - b|| (Euclidean, in double; NaN if either has a NaN). */
-    static double distance(float[] a, float[] b) {
+    /** ||a||, or ||a - minus|| when minus is given (Euclidean, in double; NaN if either has a NaN). */
+    static double norm(float[] a, float[] minus) {
         double s = 0;
         for (int i = 0; i < a.length; i++) {
-            double d = (double) a[i] - b[i];
+            double d = minus == null ? a[i] : (double) a[i] - minus[i];
             s += d * d;
         }
         return Math.sqrt(s);
-    }
-
-    /** ||a||, or ||a - minus|| when minus is given. */
-    static double norm(float[] a, float[] minus) { return minus == null ? distance(a, new float[a.length]) : distance(a, minus); }
-
-    /** Copies each tensor of from into the same-named tensor of to (FP32; optimiser state). */
-    static void copyTensors(Map<String, Tensor> from, Map<String, Tensor> to) {
-        assertEquals(from.keySet(), to.keySet(), "state names differ");
-        for (Map.Entry<String, Tensor> e : from.entrySet()) {
-            Tensor d = to.get(e.getKey());
-            d.backend().copyFromHost(e.getValue().toFloatArray(), 0, d);
-        }
     }
 
     static Map<String, float[]> hostCopies(Map<String, Tensor> tensors) {
@@ -281,16 +269,18 @@ class GpuTrainingStepTest {
     // ------------------------------------------------------------------------ helpers shared with GoldenReplayTest
 
     /** Copies every parameter and buffer of {@code from} into the same-named tensor of {@code to} (other backend). */
-    static void copyState(Module from, Module to) {
-        Map<String, Tensor> dst = to.stateDict();
-        for (Map.Entry<String, Tensor> e : from.stateDict().entrySet()) {
-            Tensor d = dst.get(e.getKey());
-            assertNotNull(d, "model on " + to + " has no tensor " + e.getKey());
+    static void copyState(Module from, Module to) { copyTensors(from.stateDict(), to.stateDict()); }
+
+    /** Copies each tensor of from into the same-named tensor of to, on its backend (state_dicts, optimiser state). */
+    static void copyTensors(Map<String, Tensor> from, Map<String, Tensor> to) {
+        for (Map.Entry<String, Tensor> e : from.entrySet()) {
+            Tensor d = to.get(e.getKey());
+            assertNotNull(d, "no tensor " + e.getKey() + " to copy into");
             assertEquals(e.getValue().shape(), d.shape(), e.getKey());
             if (d.dtype() == DType.INT32) d.backend().copyFromHost(e.getValue().toIntArray(), 0, d);
             else d.backend().copyFromHost(e.getValue().toFloatArray(), 0, d);
         }
-        assertEquals(from.stateDict().keySet(), dst.keySet(), "state_dict keys differ");
+        assertEquals(from.keySet(), to.keySet(), "tensor names differ");
     }
 
     static float[] uniform(SplittableRandom rng, int n, double lo, double hi) {
