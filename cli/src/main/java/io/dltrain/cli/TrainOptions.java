@@ -36,11 +36,15 @@ public final class TrainOptions {
             description = "sgd, sgd-nesterov, adagrad, adadelta, rmsprop, adam, adamw (default: ${DEFAULT-VALUE}).")
     String optimizer;
 
-    @Option(names = "--momentum", defaultValue = "0.9", description = "Momentum for sgd and rmsprop (default: ${DEFAULT-VALUE}).")
-    double momentum;
+    /** Null until resolved: Optimizers.defaultMomentum when neither given, configured nor resumed. */
+    @Option(names = "--momentum", description = "Momentum for sgd, sgd-nesterov and rmsprop (default: the optimiser's: 0.9 for "
+            + "sgd and sgd-nesterov, 0 for rmsprop, as in PyTorch).")
+    Double momentum;
 
-    @Option(names = "--weight-decay", defaultValue = "0.0005", description = "Weight decay; decoupled for adamw (default: ${DEFAULT-VALUE}).")
-    double weightDecay;
+    /** Null until resolved: Optimizers.defaultWeightDecay when neither given, configured nor resumed. */
+    @Option(names = "--weight-decay", description = "Weight decay; decoupled for adamw, an L2 term for the others (default: "
+            + "the optimiser's: 0.0005 for sgd and sgd-nesterov, 0.01 for adamw, 0 for adam, adagrad, adadelta and rmsprop, as in PyTorch).")
+    Double weightDecay;
 
     @Option(names = "--schedule", defaultValue = "cosine", paramLabel = "SPEC",
             description = "LR schedule: constant, step:EPOCHS:GAMMA, cosine[:MIN_LR], warmup:STEPS,<schedule>, plateau[:FACTOR[:PATIENCE[:MIN_LR]]] (reduce on a validation-loss plateau) (default: ${DEFAULT-VALUE}).")

@@ -91,7 +91,10 @@ final class TrainRun {
         if (o.model == null) throw usage("Missing required option: --model NAME (one of: " + String.join(", ", ModelRegistry.names()) + ")");
         if (o.data == null) throw usage("Missing required option: --data NAME (one of: "
                 + String.join(", ", DatasetRegistry.entries().stream().map(DatasetRegistry.Entry::name).toList()) + ")");
-        if (o.lr == null) o.lr = Optimizers.defaultLr(o.optimizer);   // not given, configured or resumed
+        // not given, configured or resumed: the optimiser's own defaults
+        if (o.lr == null) o.lr = Optimizers.defaultLr(o.optimizer);
+        if (o.momentum == null) o.momentum = Optimizers.defaultMomentum(o.optimizer);
+        if (o.weightDecay == null) o.weightDecay = Optimizers.defaultWeightDecay(o.optimizer);
         TrainConfig config;
         try {
             config = new TrainConfig(o.epochs, o.batchSize, o.lr, o.optimizer, o.momentum, o.weightDecay, o.schedule,
@@ -176,8 +179,10 @@ final class TrainRun {
                 out.printf("dl-train: %s (%,d parameters) on %s (%,d train / %,d validation / %,d test samples), device %s%n",
                         modelEntry.name(), model.parameterCount(), dataEntry.name(), trainLoader.samples(),
                         valLoader == null ? 0 : valLoader.samples(), testLoader.samples(), describeDevice(be));
-                out.printf("dl-train: %d epochs, batch %d, %s lr %s (%s), weight decay %s, seed %d -> %s%n",
-                        o.epochs, o.batchSize, o.optimizer, o.lr, o.schedule, o.weightDecay, o.seed, outDir);
+                boolean usesMomentum = o.optimizer.startsWith("sgd") || o.optimizer.equals("rmsprop");
+                out.printf("dl-train: %d epochs, batch %d, %s lr %s (%s)%s, weight decay %s, seed %d -> %s%n",
+                        o.epochs, o.batchSize, o.optimizer, o.lr, o.schedule, usesMomentum ? ", momentum " + o.momentum : "",
+                        o.weightDecay, o.seed, outDir);
                 if (init != null) printInit(initFile, init);
                 if (!o.freeze.isEmpty()) {
                     long frozen = 0;

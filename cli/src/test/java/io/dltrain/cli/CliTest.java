@@ -161,6 +161,37 @@ class CliTest {
         assertTrue(plain.out().contains("sgd-nesterov lr 0.05 "), plain.out());
         String help = run("train", "--help").out().replaceAll("\\s+", " ");
         assertTrue(help.contains("0.001 for adam and adamw"), "--help states the defaults: " + help);
+        assertTrue(help.contains("0 for rmsprop") && help.contains("0.01 for adamw"), "--help states the defaults: " + help);
+    }
+
+    /** Momentum and weight decay: PyTorch's defaults for the adaptive optimisers, the recipe's for sgd; given, configured or resumed values win. */
+    @Test
+    void eachOptimiserGetsItsOwnDefaultMomentumAndWeightDecay(@TempDir Path tmp) throws IOException {
+        record Want(String optimizer, double momentum, double weightDecay) {}
+        for (Want w : List.of(new Want("rmsprop", 0.0, 0.0), new Want("adamw", 0.0, 0.01), new Want("adam", 0.0, 0.0),
+                new Want("sgd-nesterov", 0.9, 5e-4))) {
+            Path dir = tmp.resolve(w.optimizer());
+            Result r = run(train(dir, "mlp", 1, "--optimizer", w.optimizer()));
+            assertEquals(0, r.code(), r.err() + r.out());
+            JsonNode cfg = JSON.readTree(dir.resolve("summary.json").toFile()).get("config");
+            assertEquals(w.momentum(), cfg.get("momentum").asDouble(), 0.0, w + ": " + cfg);
+            assertEquals(w.weightDecay(), cfg.get("weight_decay").asDouble(), 0.0, w + ": " + cfg);
+        }
+        assertTrue(run(train(tmp.resolve("shown"), "mlp", 1, "--optimizer", "rmsprop", "--max-steps", "1")).out()
+                .contains("rmsprop lr 0.01 (cosine), momentum 0.0, weight decay 0.0,"));
+
+        Path given = tmp.resolve("given");
+        Result g = run(train(given, "mlp", 1, "--optimizer", "rmsprop", "--momentum", "0.5", "--weight-decay", "0.001", "--max-steps", "2"));
+        assertEquals(0, g.code(), g.err() + g.out());
+        // a resumed run keeps the saved values (not the defaults), and a different one given again is a usage error
+        Result resumed = run("--resume", given.toString(), "--data-dir", subset.toString(), "--epochs", "1", "--threads", "2", "--progress", "none");
+        assertEquals(0, resumed.code(), resumed.err() + resumed.out());
+        JsonNode cfg = JSON.readTree(given.resolve("summary.json").toFile()).get("config");
+        assertEquals(0.5, cfg.get("momentum").asDouble(), 0.0, cfg.toString());
+        assertEquals(0.001, cfg.get("weight_decay").asDouble(), 0.0, cfg.toString());
+        Result changed = run("--resume", given.toString(), "--data-dir", subset.toString(), "--momentum", "0.9", "--progress", "none");
+        assertEquals(2, changed.code(), changed.out());
+        assertTrue(changed.err().contains("--momentum 0.9 differs from the resumed run's 0.5"), changed.err());
     }
 
     @Test

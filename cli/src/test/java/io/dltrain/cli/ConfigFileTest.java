@@ -54,7 +54,8 @@ class ConfigFileTest {
         assertEquals(0.01, o.weightDecay, 0.0);
         assertEquals("step:5:0.5", o.schedule);
         assertEquals(100L, o.maxSteps);
-        assertEquals(0.9, o.momentum, 0.0, "keys not in the file keep the built-in default");
+        assertEquals(42L, o.seed, "keys not in the file keep the built-in default");
+        assertNull(o.momentum, "momentum not in the file stays unset: the run takes the optimiser's default");
         assertEquals(yaml, o.config);
 
         // flags win over the file, in either order and with the train subcommand too

@@ -32,6 +32,27 @@ public final class Optimizers {
         };
     }
 
+    /**
+     * The momentum an optimiser gets when none is given: 0.9 for sgd and sgd-nesterov (the default recipe's; PyTorch
+     * has 0), 0 for rmsprop (PyTorch's default); the others take no momentum.
+     */
+    public static double defaultMomentum(String name) {
+        return "sgd".equals(name) || "sgd-nesterov".equals(name) ? 0.9 : 0.0;
+    }
+
+    /**
+     * The weight decay an optimiser gets when none is given: 5e-4 for sgd and sgd-nesterov (the default recipe's),
+     * AdamW's decoupled 0.01 (PyTorch's default), 0 for the others (PyTorch's default for Adam, Adagrad, Adadelta and
+     * RMSprop, whose weight decay is a coupled L2 term).
+     */
+    public static double defaultWeightDecay(String name) {
+        return switch (name == null ? "" : name) {
+            case "sgd", "sgd-nesterov" -> 5e-4;
+            case "adamw" -> 1e-2;
+            default -> 0.0;
+        };
+    }
+
     public static Optimizer create(String name, Map<String, Tensor> params, double lr, double momentum, double weightDecay) {
         if (name == null) throw new IllegalArgumentException("optimizer name is null; valid names: " + String.join(", ", NAMES));
         return switch (name) {
