@@ -94,6 +94,10 @@ final class TrainRun {
         // not given, configured or resumed: the optimiser's own defaults
         if (o.lr == null) o.lr = Optimizers.defaultLr(o.optimizer);
         if (o.momentum == null) o.momentum = Optimizers.defaultMomentum(o.optimizer);
+        else if (o.momentum != 0 && !Optimizers.usesMomentum(o.optimizer) && Optimizers.names().contains(o.optimizer))
+            out.println("dl-train: notice: --momentum " + o.momentum + " is ignored: " + o.optimizer + " has no momentum setting"
+                    + (o.optimizer.startsWith("adam") ? " (its betas are PyTorch's 0.9, 0.999)" : "")
+                    + "; momentum applies to sgd, sgd-nesterov and rmsprop");
         if (o.weightDecay == null) o.weightDecay = Optimizers.defaultWeightDecay(o.optimizer);
         TrainConfig config;
         try {
@@ -179,7 +183,7 @@ final class TrainRun {
                 out.printf("dl-train: %s (%,d parameters) on %s (%,d train / %,d validation / %,d test samples), device %s%n",
                         modelEntry.name(), model.parameterCount(), dataEntry.name(), trainLoader.samples(),
                         valLoader == null ? 0 : valLoader.samples(), testLoader.samples(), describeDevice(be));
-                boolean usesMomentum = o.optimizer.startsWith("sgd") || o.optimizer.equals("rmsprop");
+                boolean usesMomentum = Optimizers.usesMomentum(o.optimizer);
                 out.printf("dl-train: %d epochs, batch %d, %s lr %s (%s)%s, weight decay %s, seed %d -> %s%n",
                         o.epochs, o.batchSize, o.optimizer, o.lr, o.schedule, usesMomentum ? ", momentum " + o.momentum : "",
                         o.weightDecay, o.seed, outDir);

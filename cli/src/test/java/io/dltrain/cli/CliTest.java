@@ -179,6 +179,9 @@ class CliTest {
         }
         assertTrue(run(train(tmp.resolve("shown"), "mlp", 1, "--optimizer", "rmsprop", "--max-steps", "1")).out()
                 .contains("rmsprop lr 0.01 (cosine), momentum 0.0, weight decay 0.0,"));
+        Result ignored = run(train(tmp.resolve("ignored"), "mlp", 1, "--optimizer", "adam", "--momentum", "0.5", "--max-steps", "1"));
+        assertEquals(0, ignored.code(), ignored.err() + ignored.out());
+        assertTrue(ignored.out().contains("notice: --momentum 0.5 is ignored: adam has no momentum setting"), ignored.out());
 
         Path given = tmp.resolve("given");
         Result g = run(train(given, "mlp", 1, "--optimizer", "rmsprop", "--momentum", "0.5", "--weight-decay", "0.001", "--max-steps", "2"));

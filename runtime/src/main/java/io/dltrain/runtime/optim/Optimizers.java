@@ -32,6 +32,11 @@ public final class Optimizers {
         };
     }
 
+    /** Whether {@link #create} passes the momentum to the optimiser (sgd, sgd-nesterov, rmsprop); the others ignore it. */
+    public static boolean usesMomentum(String name) {
+        return "sgd".equals(name) || "sgd-nesterov".equals(name) || "rmsprop".equals(name);
+    }
+
     /**
      * The momentum an optimiser gets when none is given: 0.9 for sgd and sgd-nesterov (the default recipe's; PyTorch
      * has 0), 0 for rmsprop (PyTorch's default); the others take no momentum.
