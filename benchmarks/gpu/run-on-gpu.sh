@@ -1,41 +1,59 @@
 #!/usr/bin/env bash
 # Runs ON the GPU machine, from the repository root, with the bundle of benchmarks/gpu/bundle.sh: prints the device
-# and the date, finds the CUDA 13 / cuDNN 9 libraries, then runs (each step logged, a failing step does not stop the
-# next ones):
-#   1. nvidia-smi                          -> $OUT/nvidia-smi.txt
-#   2. dl-train info                       -> $OUT/info.txt
-#   3. golden export (PyTorch, if present) -> runtime/src/test/resources/golden/ and a copy in $OUT/golden/
-#   4. the gpu-tagged test suite, and GoldenReplayTest whole (CPU and GPU replay), JUnit console launcher
-#                                          -> $OUT/tests-gpu.txt, $OUT/tests-golden.txt, XML under $OUT/junit/
-#   5. dl-train --model lenet5 --data fashion-mnist --device cuda --epochs 10
-#                                          -> $OUT/train-lenet5.txt and the run directory $OUT/lenet5-cuda/
-#   6. dl-train --model resnet18 --data imagenet-subset --device cuda on a JPEG tree made by `datasets prepare`
-#                                          -> $OUT/train-resnet18.txt and $OUT/resnet18-cuda/
-# and writes $OUT/SUMMARY.txt (one line per step with its exit status). Every log starts with a header: device line,
-# command, date.
+# and the date, finds the CUDA 13 / cuDNN 9 libraries, then runs these steps (each logged; a failing or timed-out step
+# does not stop the next ones):
+#   info    nvidia-smi and dl-train info       -> nvidia-smi.txt, info.txt
+#   golden  golden export (PyTorch, if present) -> runtime/src/test/resources/golden/ and a copy in golden/
+#   tests   the gpu-tagged test suite, and GoldenReplayTest whole (CPU and GPU replay), JUnit console launcher
+#                                               -> tests-gpu.txt, tests-golden.txt, XML under junit/
+#   train   dl-train --model lenet5 --data fashion-mnist --device cuda --epochs 10
+#                                               -> train-lenet5.txt and the run directory lenet5-cuda/
+#   resnet  dl-train --model resnet18 --data imagenet-subset --device cuda on a JPEG tree made by `datasets prepare`
+#                                               -> prepare-jpeg-tree.txt, train-resnet18.txt and resnet18-cuda/
+# all under $RESULTS, with SUMMARY.txt (one line per step: exit status, seconds). Every log starts with a header:
+# device line, command, date, bundle commit.
 #
-# Usage: benchmarks/gpu/run-on-gpu.sh [--data-dir DIR] [--skip STEP[,STEP...]]    (steps: info golden tests train resnet)
-# Environment: OUT (default out/gpu), BUNDLE (default: this script's directory when it holds jre/, else
-# dist/gpu-bundle, unpacked from dist/gpu-bundle.tar.xz when only the tarball is there), DATA_DIR (like --data-dir;
-# default: the bundle's data/fashion-mnist when packed with --with-data, else /usr/share/datasets/fashion-mnist when
-# present, else dl-train's bundled 10,000-image sample, which it announces), PYTHON (default python3).
+# Usage: benchmarks/gpu/run-on-gpu.sh [--only STEP[,STEP...]] [--skip STEP[,STEP...]] [--data-dir DIR]
+# Environment:
+#   RESULTS       where the logs and run directories go (default out/gpu)
+#   OUT           when set (the device tool sets it), $OUT/SUMMARY.txt and $OUT/gpu-results.tar.gz (everything under
+#                 RESULTS except checkpoints) are rewritten after every step, so what finished before a command was
+#                 killed at its time limit still comes back. The device tool returns at most 8 files from $OUT, none
+#                 over 16 MiB: never write the results into $OUT itself.
+#   STEP_TIMEOUT  seconds allowed to each step (default: info 60, golden 180, tests 420, golden replay 180, train 360,
+#                 prepare 180, resnet 300)
+#   BUNDLE        default: this script's directory when it holds jre/, else dist/gpu-bundle, unpacked from
+#                 dist/gpu-bundle.tar.xz when only the tarball is there
+#   DATA_DIR      like --data-dir; default: dist/data/fashion-mnist (carried, see benchmarks/gpu/README.md), the
+#                 bundle's data/fashion-mnist (bundle.sh --with-data), /usr/share/datasets/fashion-mnist, else
+#                 dl-train's bundled 10,000-image sample, which it announces
+#   PYTHON        default python3
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 invocation="$0 $*"
-out=${OUT:-out/gpu}
+out=${RESULTS:-out/gpu}
+pack=${OUT:-}
 data_dir=${DATA_DIR:-}
-skip=""
+skip="" only=""
+steps="info golden tests train resnet"
 while [ $# -gt 0 ]; do
   case "$1" in
     --data-dir) data_dir=$2; shift ;;
     --skip) skip=$2; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --only) only=$2; shift ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "run-on-gpu: error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
-skipped() { case ",$skip," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+for s in ${skip//,/ } ${only//,/ }; do
+  case " $steps " in *" $s "*) ;; *) echo "run-on-gpu: error: unknown step '$s' (steps: $steps)" >&2; exit 2 ;; esac
+done
+skipped() {
+  if [ -n "$only" ]; then case ",$only," in *",$1,"*) ;; *) return 0 ;; esac; fi
+  case ",$skip," in *",$1,"*) return 0 ;; *) return 1 ;; esac
+}
 
 # ------------------------------------------------------------------ the bundle
 if [ -n "${BUNDLE:-}" ]; then bundle=$BUNDLE
@@ -48,8 +66,9 @@ else
   fi
 fi
 if [ ! -x "$bundle/jre/bin/java" ]; then
-  echo "run-on-gpu: error: no bundle at $bundle (build it with benchmarks/gpu/bundle.sh, carry dist/gpu-bundle.tar.xz)" >&2
-  exit 1
+  echo "run-on-gpu: error: no bundle at $bundle: build it with benchmarks/gpu/bundle.sh and carry dist/gpu-bundle.tar.xz" \
+       "(a machine given back between two calls keeps nothing: carry it again)" >&2
+  exit 3
 fi
 bundle=$(cd "$bundle" && pwd)
 mkdir -p "$out"
@@ -99,35 +118,54 @@ done
 export LD_LIBRARY_PATH=$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 if [ -z "$data_dir" ]; then
-  if [ -f "$bundle/data/fashion-mnist/train-images-idx3-ubyte.gz" ]; then data_dir=$bundle/data/fashion-mnist
+  if [ -f dist/data/fashion-mnist/train-images-idx3-ubyte.gz ]; then data_dir=$(pwd)/dist/data/fashion-mnist
+  elif [ -f "$bundle/data/fashion-mnist/train-images-idx3-ubyte.gz" ]; then data_dir=$bundle/data/fashion-mnist
   elif [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then data_dir=/usr/share/datasets/fashion-mnist
   fi
 fi
 
-header() {  # header FILE COMMAND...
-  local f=$1; shift
-  {
-    echo "# device: $device"
-    echo "# command: $*"
-    echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "# bundle: $(head -2 "$bundle/BUNDLE.txt" 2>/dev/null | tail -1)"
-    echo "# LD_LIBRARY_PATH: $LD_LIBRARY_PATH"
-  } > "$f"
+header_lines() {  # header_lines COMMAND...
+  echo "# device: $device"
+  echo "# command: $*"
+  echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "# bundle: $(head -2 "$bundle/BUNDLE.txt" 2>/dev/null | tail -1)"
+  echo "# LD_LIBRARY_PATH: $LD_LIBRARY_PATH"
 }
+header() { local f=$1; shift; header_lines "$@" > "$f"; }   # header FILE COMMAND...
 
+# One summary for all the calls on this machine: a later call (e.g. the training steps after the tests) appends.
 summary=$out/SUMMARY.txt
-header "$summary" "$invocation"
+[ -s "$summary" ] && echo >> "$summary"
+header_lines "$invocation" >> "$summary"
 echo "# libraries:$found" >> "$summary"
 echo "# data: ${data_dir:-the sample bundled in dl-train.jar (no Fashion-MNIST directory found)}" >> "$summary"
 
-step() {  # step NAME LOGFILE COMMAND...  runs the command with the header, tees to the console, records the status
-  local name=$1 log=$2; shift 2
+# The results as one tarball and the summary, in $OUT (see the header): rewritten after every step.
+pack_results() {
+  [ -n "$pack" ] || return 0
+  mkdir -p "$pack"
+  cp "$summary" "$pack/SUMMARY.txt"
+  tar -C "$out" --exclude=checkpoints -czf "$pack/gpu-results.tar.gz.part" . && mv "$pack/gpu-results.tar.gz.part" "$pack/gpu-results.tar.gz"
+  local bytes
+  bytes=$(stat -c %s "$pack/gpu-results.tar.gz" 2>/dev/null || echo 0)
+  if [ "$bytes" -ge $((16 * 1024 * 1024)) ]; then
+    echo "run-on-gpu: warning: $pack/gpu-results.tar.gz is $bytes bytes, over the 16 MiB the device tool returns" | tee -a "$summary"
+    cp "$summary" "$pack/SUMMARY.txt"
+  fi
+}
+
+step() {  # step NAME SECONDS LOGFILE COMMAND...  runs the command with the header and a time limit, records the status
+  local name=$1 limit=${STEP_TIMEOUT:-$2} log=$3; shift 3
   header "$log" "$@"
-  echo "==== $name: $*"
-  "$@" >> "$log" 2>&1
+  echo "==== $name: $* (limit ${limit}s)"
+  local t0=$SECONDS
+  timeout --kill-after=15 "$limit" "$@" >> "$log" 2>&1
   local rc=$?
   tail -40 "$log"
-  echo "$name: exit $rc ($(date -u +%H:%M:%SZ)) -> $(basename "$log")" | tee -a "$summary"
+  local what="exit $rc"
+  [ $rc -eq 124 ] || [ $rc -eq 137 ] && what="exit $rc (killed at its ${limit}s limit)"
+  echo "$name: $what, $((SECONDS - t0))s ($(date -u +%H:%M:%SZ)) -> $(basename "$log")" | tee -a "$summary"
+  pack_results
   return 0
 }
 
@@ -135,20 +173,20 @@ echo "run-on-gpu: $device"
 date -u
 cat "$summary"
 
-# 1. the device
-if command -v nvidia-smi >/dev/null 2>&1; then
-  step nvidia-smi "$out/nvidia-smi.txt" nvidia-smi
-else
-  echo "nvidia-smi: not found" | tee -a "$summary"
+# info: the device, and what dl-train sees
+if ! skipped info; then
+  if command -v nvidia-smi >/dev/null 2>&1; then
+    step nvidia-smi 60 "$out/nvidia-smi.txt" nvidia-smi
+  else
+    echo "nvidia-smi: not found" | tee -a "$summary"
+  fi
+  step info 60 "$out/info.txt" "${java[@]}" -jar "$bundle/dl-train.jar" info
 fi
 
-# 2. what dl-train sees
-skipped info || step info "$out/info.txt" "${java[@]}" -jar "$bundle/dl-train.jar" info
-
-# 3. golden files from PyTorch (before the tests, so the replay test uses them)
+# golden: golden files from PyTorch (before the tests, so the replay test uses them)
 if ! skipped golden; then
   if "$py" -c 'import torch' >/dev/null 2>&1; then
-    step golden "$out/golden.txt" "$py" benchmarks/pytorch/export_golden.py --out runtime/src/test/resources/golden
+    step golden 180 "$out/golden.txt" "$py" benchmarks/pytorch/export_golden.py --out runtime/src/test/resources/golden
     mkdir -p "$out/golden"
     cp runtime/src/test/resources/golden/*.safetensors "$out/golden/" 2>/dev/null
   else
@@ -156,37 +194,38 @@ if ! skipped golden; then
   fi
 fi
 
-# 4. the GPU test suite (JUnit console launcher; tests run in this JVM, from the repository root)
+# tests: the GPU test suite (JUnit console launcher; tests run in this JVM, from the repository root)
 if ! skipped tests; then
   console=$(ls "$bundle"/test/junit-platform-console-standalone-*.jar | head -1)
   cp_tests="$bundle/test/dl-train-runtime-tests.jar:$bundle/test/dl-train-models-tests.jar"
   cp_all="$cp_tests:$bundle/dl-train.jar:$(ls "$bundle"/test/jazzer-*.jar | tr '\n' ':')"
   golden_dir=$(pwd)/runtime/src/test/resources/golden
-  step tests-gpu "$out/tests-gpu.txt" "${java[@]}" -Xmx16g -Ddltrain.golden.dir="$golden_dir" -jar "$console" execute \
+  step tests-gpu 420 "$out/tests-gpu.txt" "${java[@]}" -Xmx16g -Ddltrain.golden.dir="$golden_dir" -jar "$console" execute \
       --class-path "$cp_all" --scan-class-path="$cp_tests" --include-tag gpu \
       --details=tree --disable-banner --disable-ansi-colors --reports-dir "$out/junit/gpu"
-  step tests-golden "$out/tests-golden.txt" "${java[@]}" -Xmx8g -Ddltrain.golden.dir="$golden_dir" -jar "$console" execute \
+  step tests-golden 180 "$out/tests-golden.txt" "${java[@]}" -Xmx8g -Ddltrain.golden.dir="$golden_dir" -jar "$console" execute \
       --class-path "$cp_all" --select-class io.dltrain.models.GoldenReplayTest \
       --details=tree --disable-banner --disable-ansi-colors --reports-dir "$out/junit/golden"
 fi
 
-# 5. a real training run on the GPU
+# train: a real training run on the GPU
 if ! skipped train; then
-  step train-lenet5 "$out/train-lenet5.txt" "${java[@]}" -jar "$bundle/dl-train.jar" --model lenet5 --data fashion-mnist \
+  step train-lenet5 360 "$out/train-lenet5.txt" "${java[@]}" -jar "$bundle/dl-train.jar" --model lenet5 --data fashion-mnist \
       ${data_dir:+--data-dir "$data_dir"} --device cuda --epochs 10 --progress plain --out "$out/lenet5-cuda"
 fi
 
-# 6. ResNet-18 on an ImageNet-style JPEG tree (the CUDA issue's second acceptance run): Fashion-MNIST written as JPEGs,
+# resnet: ResNet-18 on an ImageNet-style JPEG tree (the CUDA issue's second acceptance run): Fashion-MNIST written as JPEGs,
 #    read through imagenet-subset (RandomResizedCrop 224, flip, ImageNet normalisation); a bounded number of steps
 if ! skipped resnet; then
   tree=${TMPDIR:-/tmp}/dltrain-jpeg-tree
   rm -rf "$tree"
-  step prepare-jpeg-tree "$out/prepare-jpeg-tree.txt" "${java[@]}" -jar "$bundle/dl-train.jar" datasets prepare \
+  step prepare-jpeg-tree 180 "$out/prepare-jpeg-tree.txt" "${java[@]}" -jar "$bundle/dl-train.jar" datasets prepare \
       --data fashion-mnist ${data_dir:+--data-dir "$data_dir"} --format jpg --out "$tree"
-  step train-resnet18 "$out/train-resnet18.txt" "${java[@]}" -jar "$bundle/dl-train.jar" --model resnet18 \
+  step train-resnet18 300 "$out/train-resnet18.txt" "${java[@]}" -jar "$bundle/dl-train.jar" --model resnet18 \
       --data imagenet-subset --data-dir "$tree" --device cuda --epochs 1 --max-steps 200 --batch-size 64 \
       --progress plain --out "$out/resnet18-cuda"
 fi
 
-echo "run-on-gpu: done; results in $out"
+echo "run-on-gpu: done; results in $out${pack:+ (packed: $pack/gpu-results.tar.gz, $pack/SUMMARY.txt)}"
+pack_results
 cat "$summary"
