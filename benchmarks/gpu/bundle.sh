@@ -8,7 +8,7 @@
 #                              compresses them with everything else (29 MiB as a deflated jar, ~17 MiB this way)
 #   gpu-bundle/test/           the runtime and models test classes as jars, junit-platform-console-standalone,
 #                              jazzer-api/jazzer-junit (so test discovery can load the fuzz-test classes it then skips)
-#   gpu-bundle/run-on-gpu.sh   a copy of benchmarks/gpu/run-on-gpu.sh
+#   gpu-bundle/run-on-gpu.sh   copies of benchmarks/gpu/run-on-gpu.sh and the cuda-libs.sh it sources
 #   gpu-bundle/BUNDLE.txt      git commit, date, sizes
 #
 # Usage: benchmarks/gpu/bundle.sh [--with-data [DIR]] [--max-mib N]
@@ -91,7 +91,7 @@ if [ -n "$data_dir" ]; then
   echo "bundle: dist/data/fashion-mnist: $(du -sb "$root/dist/data/fashion-mnist" | cut -f1) bytes (carry dist/data in its own call)"
 fi
 
-cp benchmarks/gpu/run-on-gpu.sh "$stage/run-on-gpu.sh"
+cp benchmarks/gpu/run-on-gpu.sh benchmarks/gpu/cuda-libs.sh "$stage/"
 chmod +x "$stage/run-on-gpu.sh"
 {
   echo "dl-train GPU bundle"

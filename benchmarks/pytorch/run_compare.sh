@@ -4,26 +4,37 @@
 #   $OUT/gpu-compare-<time>.jsonl      (or benchmarks/results/ when OUT is not set)
 # and the README table made from them by table.py next to it (.md).
 #
-# Run on the GPU machine from the repository root:
-#   BUNDLE=/path/to/bundle benchmarks/pytorch/run_compare.sh
-# BUNDLE holds a jlinked JRE and the jar: $BUNDLE/bin/java -jar $BUNDLE/dl-train.jar.
+# Run on the GPU machine from the repository root, with the bundle of benchmarks/gpu/bundle.sh carried:
+#   ONLY=resnet18 benchmarks/pytorch/run_compare.sh
+# BUNDLE (default dist/gpu-bundle, unpacked from dist/gpu-bundle.tar.xz when only that is there) holds the jlinked JRE
+# (jre/bin/java, or bin/java) and dl-train.jar. The CUDA libraries are found as run-on-gpu.sh finds them
+# (benchmarks/gpu/cuda-libs.sh).
 # Optional: PYTHON (default python3, with torch + torchvision), WARMUP/STEPS/WINDOWS (default 20/50/5),
-# ROW_TIMEOUT seconds per command (default 900), ONLY=<model> to run the rows of one model, DEVICE (default cuda;
+# ROW_TIMEOUT seconds per command (default 240), ONLY=<model> to run the rows of one model, DEVICE (default cuda;
 # DEVICE=cpu is only a smoke test of the script itself: its figures are not GPU figures).
+# A device-tool command runs 10 minutes at most: run one model (ONLY=...) per call. Every result line is appended to
+# the .jsonl as soon as it exists, so a call killed at its limit still returns the rows it finished.
 #
 # A command that fails is recorded as a JSON line with an "error" key (table.py shows "failed") and the run goes on.
 set -uo pipefail
 
-: "${BUNDLE:?set BUNDLE to the bundle directory (it must hold bin/java and dl-train.jar)}"
-[ -x "$BUNDLE/bin/java" ] || { echo "run_compare.sh: $BUNDLE/bin/java not found or not executable" >&2; exit 2; }
-[ -f "$BUNDLE/dl-train.jar" ] || { echo "run_compare.sh: $BUNDLE/dl-train.jar not found" >&2; exit 2; }
 [ -f benchmarks/pytorch/bench_torch.py ] || { echo "run_compare.sh: run me from the repository root" >&2; exit 2; }
-
+BUNDLE=${BUNDLE:-dist/gpu-bundle}
+if [ ! -d "$BUNDLE" ] && [ "$BUNDLE" = dist/gpu-bundle ] && [ -f dist/gpu-bundle.tar.xz ]; then
+  echo "run_compare.sh: unpacking dist/gpu-bundle.tar.xz" >&2
+  tar -C dist -xJf dist/gpu-bundle.tar.xz
+fi
+JAVA=$BUNDLE/jre/bin/java
+[ -x "$JAVA" ] || JAVA=$BUNDLE/bin/java
+[ -x "$JAVA" ] || { echo "run_compare.sh: no java in $BUNDLE (jre/bin/java or bin/java): build the bundle with benchmarks/gpu/bundle.sh and carry dist/gpu-bundle.tar.xz" >&2; exit 2; }
+[ -f "$BUNDLE/dl-train.jar" ] || { echo "run_compare.sh: $BUNDLE/dl-train.jar not found" >&2; exit 2; }
 PYTHON=${PYTHON:-python3}
+. benchmarks/gpu/cuda-libs.sh
+
 WARMUP=${WARMUP:-20}
 STEPS=${STEPS:-50}
 WINDOWS=${WINDOWS:-5}
-ROW_TIMEOUT=${ROW_TIMEOUT:-900}
+ROW_TIMEOUT=${ROW_TIMEOUT:-240}
 ONLY=${ONLY:-}
 DEVICE=${DEVICE:-cuda}
 outdir=${OUT:-benchmarks/results}
@@ -31,7 +42,7 @@ mkdir -p "$outdir"
 stamp=$(date -u +%Y%m%d-%H%M%S)
 res="$outdir/gpu-compare-$stamp.jsonl"
 md="$outdir/gpu-compare-$stamp.md"
-DLTRAIN=("$BUNDLE/bin/java" -Xss4m -jar "$BUNDLE/dl-train.jar")
+DLTRAIN=("$JAVA" --enable-native-access=ALL-UNNAMED -Xss4m -jar "$BUNDLE/dl-train.jar")
 
 {
   echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -40,6 +51,7 @@ DLTRAIN=("$BUNDLE/bin/java" -Xss4m -jar "$BUNDLE/dl-train.jar")
   nvidia-smi -L 2>&1 | sed 's/^/# nvidia-smi -L: /'
   nvidia-smi --query-gpu=driver_version,clocks.max.sm,power.limit --format=csv,noheader 2>&1 | sed 's/^/# driver, max SM clock, power limit: /'
   "${DLTRAIN[@]}" --version 2>&1 | sed 's/^/# dl-train: /'
+  echo "# CUDA libraries:$found"
   $PYTHON -c 'import torch, torchvision; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "torchvision", torchvision.__version__)' 2>&1 | sed 's/^/# pytorch: /'
 } > "$res"
 echo "run_compare.sh: writing $res" >&2
