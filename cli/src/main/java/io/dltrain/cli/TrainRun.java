@@ -185,8 +185,8 @@ final class TrainRun {
                         valLoader == null ? 0 : valLoader.samples(), testLoader.samples(), describeDevice(be));
                 boolean usesMomentum = Optimizers.usesMomentum(o.optimizer);
                 out.printf("dl-train: %d epochs, batch %d, %s lr %s (%s)%s, weight decay %s, seed %d -> %s%n",
-                        o.epochs, o.batchSize, o.optimizer, o.lr, o.schedule, usesMomentum ? ", momentum " + o.momentum : "",
-                        o.weightDecay, o.seed, outDir);
+                        o.epochs, o.batchSize, o.optimizer, plain(o.lr), o.schedule, usesMomentum ? ", momentum " + plain(o.momentum) : "",
+                        plain(o.weightDecay), o.seed, outDir);
                 if (init != null) printInit(initFile, init);
                 if (!o.freeze.isEmpty()) {
                     long frozen = 0;
@@ -409,6 +409,11 @@ final class TrainRun {
                 spec.setValue(v);
             }
         }
+    }
+
+    /** A setting as people write it: 0.0005, not 5.0E-4; 0.9, not 0.90000. */
+    static String plain(double v) {
+        return Double.isFinite(v) ? new java.math.BigDecimal(Double.toString(v)).stripTrailingZeros().toPlainString() : Double.toString(v);
     }
 
     private static boolean same(Object a, Object b) {

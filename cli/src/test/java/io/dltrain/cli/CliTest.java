@@ -158,7 +158,7 @@ class CliTest {
         assertEquals(0, configured.code(), configured.err() + configured.out());
         assertTrue(configured.out().contains("rmsprop lr 0.002 "), configured.out());
         Result plain = run(train(tmp.resolve("plain"), "mlp", 1, "--max-steps", "1"));
-        assertTrue(plain.out().contains("sgd-nesterov lr 0.05 "), plain.out());
+        assertTrue(plain.out().contains("sgd-nesterov lr 0.05 (cosine), momentum 0.9, weight decay 0.0005,"), plain.out());
         String help = run("train", "--help").out().replaceAll("\\s+", " ");
         assertTrue(help.contains("0.001 for adam and adamw"), "--help states the defaults: " + help);
         assertTrue(help.contains("0 for rmsprop") && help.contains("0.01 for adamw"), "--help states the defaults: " + help);
@@ -178,7 +178,7 @@ class CliTest {
             assertEquals(w.weightDecay(), cfg.get("weight_decay").asDouble(), 0.0, w + ": " + cfg);
         }
         assertTrue(run(train(tmp.resolve("shown"), "mlp", 1, "--optimizer", "rmsprop", "--max-steps", "1")).out()
-                .contains("rmsprop lr 0.01 (cosine), momentum 0.0, weight decay 0.0,"));
+                .contains("rmsprop lr 0.01 (cosine), momentum 0, weight decay 0,"));
         Result ignored = run(train(tmp.resolve("ignored"), "mlp", 1, "--optimizer", "adam", "--momentum", "0.5", "--max-steps", "1"));
         assertEquals(0, ignored.code(), ignored.err() + ignored.out());
         assertTrue(ignored.out().contains("notice: --momentum 0.5 is ignored: adam has no momentum setting"), ignored.out());
