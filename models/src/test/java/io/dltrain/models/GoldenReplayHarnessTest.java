@@ -55,10 +55,10 @@ class GoldenReplayHarnessTest {
             Map<String, Tensor> t = new LinkedHashMap<>();
             t.put("input", be.fromHost(x, Shape.of(shape)));
             t.put("labels", be.fromHost(y, Shape.of(shape[0])));
-            for (Map.Entry<String, float[]> e : f.entrySet()) t.put(e.getKey(), be.fromHost(e.getValue(), Shape.of(e.getValue().length)));
+            // logits keep their [N, classes] shape (the replay takes the class count from it); the rest are flat
+            for (Map.Entry<String, float[]> e : f.entrySet())
+                t.put(e.getKey(), be.fromHost(e.getValue(), e.getKey().equals("logits") ? Shape.of(shape[0], 10) : Shape.of(e.getValue().length)));
             run.intState().forEach((k, v) -> t.put("final." + k, be.fromHost(v, Shape.of(v.length))));
-            // logits keep their [N, classes] shape: the replay takes the class count from it
-            t.put("logits", be.fromHost(f.get("logits"), Shape.of(shape[0], 10)));
             SafeTensors.write(golden, t, Map.of("model", name, "lr", "0.01", "momentum", "0.9", "steps", Integer.toString(STEPS)));
         }
         return new Path[] {weights, golden};

@@ -163,17 +163,9 @@ class GoldenReplayTest {
      * (not around the reference: a wrong result of ours would then widen its own bound).
      */
     static void agree(String what, float[] ref, float[] ours, List<float[]> nudged, double scale) {
-        assertEquals(ref.length, ours.length, what + ": length");
-        double err = GpuTrainingStepTest.norm(ours, ref), floor = 0;
+        double floor = 0;
         for (float[] n : nudged) floor = Math.max(floor, GpuTrainingStepTest.norm(n, ours));
-        double bound = Math.max(GpuTrainingStepTest.TAU * scale, 2 * floor) + 1e-8 * Math.sqrt(ref.length);
-        if (!(err <= bound)) {
-            int worst = 0;
-            for (int i = 1; i < ref.length; i++) if (!(Math.abs(ours[i] - ref[i]) <= Math.abs(ours[worst] - ref[worst]))) worst = i;
-            fail(String.format(java.util.Locale.ROOT, "%s: ||ours - PyTorch|| = %.3g > bound %.3g (%.0e * scale %.3g; our runs on "
-                            + "nudged inputs moved it by up to %.3g); worst element %d of %d: %.7g ours, %.7g PyTorch",
-                    what, err, bound, GpuTrainingStepTest.TAU, scale, floor, worst, ref.length, ours[worst], ref[worst]));
-        }
+        GpuTrainingStepTest.within(what, ref, "PyTorch", ours, "ours", floor, scale);
     }
 
     /** The golden steps on {@code x}: from the golden weights, {@code steps} SGD steps on the same batch. */

@@ -152,16 +152,24 @@ class GpuTrainingStepTest {
      * class comment): ||dev - cpu|| <= max(TAU * scale, 2 * ||nudged - cpu||) + 1e-8 * sqrt(n).
      */
     static void agree(String what, float[] cpuValue, float[] nudged, float[] devValue, double scale) {
-        assertEquals(cpuValue.length, devValue.length, what + ": length");
-        double err = norm(devValue, cpuValue), floor = norm(nudged, cpuValue);
-        double bound = Math.max(TAU * scale, 2 * floor) + 1e-8 * Math.sqrt(cpuValue.length);
+        within(what, cpuValue, "the CPU", devValue, "the device", norm(nudged, cpuValue), scale);
+    }
+
+    /**
+     * The one bound of both GPU-era comparisons (this test and {@link GoldenReplayTest}): ||value - ref|| <=
+     * max(TAU * scale, 2 * floor) + 1e-8 * sqrt(n), where floor is how far nudged inputs moved the quantity.
+     */
+    static void within(String what, float[] ref, String refName, float[] value, String valueName, double floor, double scale) {
+        assertEquals(ref.length, value.length, what + ": length");
+        double err = norm(value, ref);
+        double bound = Math.max(TAU * scale, 2 * floor) + 1e-8 * Math.sqrt(ref.length);
         if (!(err <= bound)) {
             int worst = 0;
-            for (int i = 1; i < cpuValue.length; i++)
-                if (!(Math.abs(devValue[i] - cpuValue[i]) <= Math.abs(devValue[worst] - cpuValue[worst]))) worst = i;
-            fail(String.format(Locale.ROOT, "%s: ||device - cpu|| = %.3g > bound %.3g (%.0e * scale %.3g; the CPU on the "
-                            + "nudged input moved it by %.3g); worst element %d of %d: %.7g on the device, %.7g on the CPU",
-                    what, err, bound, TAU, scale, floor, worst, cpuValue.length, devValue[worst], cpuValue[worst]));
+            for (int i = 1; i < ref.length; i++)
+                if (!(Math.abs(value[i] - ref[i]) <= Math.abs(value[worst] - ref[worst]))) worst = i;
+            fail(String.format(Locale.ROOT, "%s: ||%s - %s|| = %.3g > bound %.3g (%.0e * scale %.3g; nudged inputs moved it "
+                            + "by %.3g); worst element %d of %d: %.7g on %s, %.7g on %s",
+                    what, valueName, refName, err, bound, TAU, scale, floor, worst, ref.length, value[worst], valueName, ref[worst], refName));
         }
     }
 
