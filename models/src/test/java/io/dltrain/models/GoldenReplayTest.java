@@ -53,10 +53,10 @@ import static org.junit.jupiter.api.Assertions.*;
  *       ours on the input nudged by up to 1e-5 relative, and scale is the reference's norm (for parameters after the
  *       steps, the norm of the reference's total update). Why not element-wise: a ReLU pre-activation or a max-pool
  *       near-tie within float32 rounding of its kink sends that element's gradient one way in float64 and the other
- *       in float32. Measured on the CPU for these two models at the golden shapes (batch 4), nudging the input by 3e-7
- *       relative broke the element-wise bound this test used before (1e-3 relative + 1e-3 of the largest value) for 1
- *       of 300 random initialisations of each (lenet5: conv weight element, 81 times over the bound; resnet-narrow:
- *       a batch-norm bias, 6 times over). The same criterion as {@link GpuTrainingStepTest}'s; the floor is taken
+ *       in float32. Measured on the CPU for these two models at the golden shapes (batch 4; {@link GoldenKinkTest}),
+ *       nudging the input by 3e-7 relative broke the element-wise bound this test used before (1e-3 relative + 1e-3 of
+ *       the largest value) for 1 of 300 random initialisations of each (66 and 52 times over the bound), and this
+ *       criterion accepts all 600. The same criterion as {@link GpuTrainingStepTest}'s; the floor is taken
  *       around OUR value, so a wrong result of ours cannot widen its own bound; a smooth model is held to 1e-4
  *       relative, and a wrong gradient, layout or semantic (say, a biased batch variance in the running variance: a
  *       factor 1 + 1/1023 at bn1's shape) gives errors far above either bound ({@link GoldenReplayHarnessTest}: ten
