@@ -670,13 +670,18 @@ class CudaBackendStandInTest {
      * in dir on the library path; returns its exit status and output.
      */
     static StubDriverLoadTest.Result runJava(Path dir, Class<?> main, List<String> jvmArgs, String... args) throws Exception {
+        return runJava(dir, System.getProperty("java.class.path"), main, jvmArgs, args);
+    }
+
+    /** As above, on the given class path (the shaded jar's test runs it from that jar). */
+    static StubDriverLoadTest.Result runJava(Path dir, String classPath, Class<?> main, List<String> jvmArgs, String... args) throws Exception {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         List<String> cmd = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED",
                 // A private JavaCPP cache: JavaCPP links the libraries it finds into its cache directory, and links to
                 // stand-ins must not end up in the shared one (other JVMs would then load them).
                 "-Dorg.bytedeco.javacpp.cachedir=" + dir.resolve("javacpp-cache")));
         cmd.addAll(jvmArgs);
-        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), main.getName(), dir.toString()));
+        cmd.addAll(List.of("-cp", classPath, main.getName(), dir.toString()));
         cmd.addAll(List.of(args));
         // Only the stand-ins on the library path.
         StubDriverLoadTest.Result child = StubDriverLoadTest.run(cmd, dir.toString());

@@ -62,9 +62,14 @@ public final class EmulatedDevice {
      * runtime, so that the CUDA bindings bind to it). Returns the child's exit status and output (stdout and stderr).
      */
     public static Run java(Path dir, List<String> jvmArgs, Class<?> main, String... args) throws Exception {
-        List<String> childArgs = new ArrayList<>(List.of(main.getName()));
+        return java(dir, System.getProperty("java.class.path"), jvmArgs, main.getName(), args);
+    }
+
+    /** As above, on the given class path (which must hold this class), main named: the shaded jar's test. */
+    public static Run java(Path dir, String classPath, List<String> jvmArgs, String main, String... args) throws Exception {
+        List<String> childArgs = new ArrayList<>(List.of(main));
         childArgs.addAll(List.of(args));
-        StubDriverLoadTest.Result r = CudaBackendStandInTest.runJava(dir, EmulatedDevice.class, jvmArgs, childArgs.toArray(new String[0]));
+        StubDriverLoadTest.Result r = CudaBackendStandInTest.runJava(dir, classPath, EmulatedDevice.class, jvmArgs, childArgs.toArray(new String[0]));
         return new Run(r.exit(), r.out());
     }
 
@@ -77,9 +82,14 @@ public final class EmulatedDevice {
      * the stack trace), abort or skip, then {@code junit-done tests=N failed=F aborted=A}.
      */
     public static String junit(Path dir, List<String> jvmArgs, Class<?>... tests) throws Exception {
+        return junit(dir, System.getProperty("java.class.path"), jvmArgs, Arrays.stream(tests).map(Class::getName).toArray(String[]::new));
+    }
+
+    /** As above, on the given class path (which must hold this class, JUnit and the named test classes). */
+    public static String junit(Path dir, String classPath, List<String> jvmArgs, String... testClasses) throws Exception {
         List<String> names = new ArrayList<>(List.of("--junit"));
-        for (Class<?> c : tests) names.add(c.getName());
-        StubDriverLoadTest.Result r = CudaBackendStandInTest.runJava(dir, EmulatedDevice.class, jvmArgs, names.toArray(new String[0]));
+        names.addAll(List.of(testClasses));
+        StubDriverLoadTest.Result r = CudaBackendStandInTest.runJava(dir, classPath, EmulatedDevice.class, jvmArgs, names.toArray(new String[0]));
         assertEquals(0, r.exit(), "child JVM failed:\n" + r.out());
         return r.out();
     }
