@@ -5,17 +5,21 @@
 #   gpu-bundle/jre/            a jlinked Java 25 runtime (modules from jdeps over our jars, plus java.desktop for the
 #                              charts and jdk.unsupported for JavaCPP), --strip-debug --no-header-files --no-man-pages
 #   gpu-bundle/dl-train.jar    the shaded CLI jar (cli/target/dl-train.jar), its entries stored uncompressed so that xz
-#                              compresses them with everything else (29 MiB as a deflated jar, ~17 MiB this way)
+#                              compresses them with everything else (24 MB as a deflated jar, ~14 MB this way)
 #   gpu-bundle/test/           the runtime and models test classes as jars, junit-platform-console-standalone,
 #                              jazzer-api/jazzer-junit (so test discovery can load the fuzz-test classes it then skips)
 #   gpu-bundle/run-on-gpu.sh   copies of benchmarks/gpu/run-on-gpu.sh and the cuda-libs.sh it sources
 #   gpu-bundle/BUNDLE.txt      git commit, date, sizes
+# and with --with-data dist/gpu-train.tar.xz: gpu-train/ with the same jre/, runner and BUNDLE.txt, dl-train.jar without
+# the bundled sample, and data/fashion-mnist/ (see --with-data).
 #
 # Usage: benchmarks/gpu/bundle.sh [--with-data [DIR]] [--max-mib N]
-#   --with-data [DIR]  also copy the four Fashion-MNIST IDX files from DIR (default /usr/share/datasets/fashion-mnist)
-#                      to dist/data/fashion-mnist/, BESIDE the bundle: with them (30 MiB) the bundle and the working
-#                      tree would exceed what one device call carries, so the data travel in a call of their own
-#   --max-mib N        fail when the tarball and the working tree (which travels with it) come to more (default 64)
+#   --with-data [DIR]  also build dist/gpu-train.tar.xz, the training bundle: the same JRE, the jar without its
+#                      10,000-image sample, the runner, and the four Fashion-MNIST IDX files from DIR (default
+#                      /usr/share/datasets/fashion-mnist), stored uncompressed for xz (26 MB packed). With the data the
+#                      whole bundle and the working tree would exceed what one device call carries; without the test
+#                      jars and the sample, the training bundle fits, so each device call is self-contained
+#   --max-mib N        fail when a tarball and the working tree (which travels with it) come to more (default 64)
 # Maven runs offline, except one fetch of junit-platform-console-standalone when ~/.m2 does not have it yet.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -33,7 +37,7 @@ while [ $# -gt 0 ]; do
     --with-data) data_dir=/usr/share/datasets/fashion-mnist
                  if [ $# -gt 1 ] && [ "${2#--}" = "$2" ]; then data_dir=$2; shift; fi ;;
     --max-mib) max_mib=$2; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "bundle: error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -85,10 +89,6 @@ if [ -n "$data_dir" ]; then
   for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
     [ -f "$data_dir/$f" ] || { echo "bundle: error: $data_dir/$f is missing (install dataset-fashion-mnist or pass --with-data DIR)" >&2; exit 1; }
   done
-  rm -rf "$root/dist/data/fashion-mnist"
-  mkdir -p "$root/dist/data/fashion-mnist"
-  cp "$data_dir"/*-ubyte.gz "$root/dist/data/fashion-mnist/"
-  echo "bundle: dist/data/fashion-mnist: $(du -sb "$root/dist/data/fashion-mnist" | cut -f1) bytes (carry dist/data in its own call)"
 fi
 
 cp benchmarks/gpu/run-on-gpu.sh benchmarks/gpu/cuda-libs.sh "$stage/"
@@ -102,16 +102,45 @@ chmod +x "$stage/run-on-gpu.sh"
   (cd "$stage" && du -sh jre dl-train.jar test | sed 's/^/size: /')
 } > "$stage/BUNDLE.txt"
 
-echo "bundle: packing"
-tar -C "$root/dist" -cf - gpu-bundle | xz -T2 -9 > "$root/dist/gpu-bundle.tar.xz"
-bytes=$(stat -c %s "$root/dist/gpu-bundle.tar.xz")
-# What travels with it: the tracked files and the untracked ones git does not ignore.
+# What travels with a tarball: the tracked files and the untracked ones git does not ignore.
 tree=$(git ls-files -z --cached --others --exclude-standard | xargs -0 -r stat -c %s -- 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
 limit=$((max_mib * 1024 * 1024))
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
-echo "bundle: dist/gpu-bundle.tar.xz is $bytes bytes ($(mib "$bytes") MiB); with the working tree ($(mib "$tree") MiB):" \
-     "$(mib $((bytes + tree))) MiB of the $max_mib MiB a device call carries"
-if [ $((bytes + tree)) -ge "$limit" ]; then
-  echo "bundle: error: the bundle and the working tree are over $max_mib MiB" >&2
-  exit 1
+pack() {  # pack NAME: dist/NAME/ -> dist/NAME.tar.xz, checked against what one device call carries
+  echo "bundle: packing dist/$1.tar.xz"
+  tar -C "$root/dist" -cf - "$1" | xz -T2 -9 > "$root/dist/$1.tar.xz"
+  local bytes
+  bytes=$(stat -c %s "$root/dist/$1.tar.xz")
+  echo "bundle: dist/$1.tar.xz is $bytes bytes ($(mib "$bytes") MiB); with the working tree ($(mib "$tree") MiB):" \
+       "$(mib $((bytes + tree))) MiB of the $max_mib MiB a device call carries"
+  if [ $((bytes + tree)) -ge "$limit" ]; then
+    echo "bundle: error: dist/$1.tar.xz and the working tree are over $max_mib MiB" >&2
+    exit 1
+  fi
+}
+pack gpu-bundle
+
+if [ -n "$data_dir" ]; then
+  train=$root/dist/gpu-train
+  rm -rf "$train" "$root/dist/gpu-train.tar.xz" "$root/dist/data"
+  mkdir -p "$train/data/fashion-mnist"
+  cp -al "$stage/jre" "$train/jre"
+  cp "$stage/run-on-gpu.sh" "$stage/cuda-libs.sh" "$train/"
+  # The data go in uncompressed (dl-train reads IDX files with or without .gz): xz packs them better than gzip did.
+  for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+    gzip -dc "$data_dir/$f.gz" > "$train/data/fashion-mnist/$f"
+  done
+  # The jar without its 10,000-image sample (the data are here, and the working tree has the sample too).
+  python3 - "$stage/dl-train.jar" "$train/dl-train.jar" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as src, zipfile.ZipFile(sys.argv[2], "w", zipfile.ZIP_STORED) as dst:
+    for info in src.infolist():
+        if not info.filename.startswith("io/dltrain/datasets/sample/"):
+            dst.writestr(info, src.read(info))
+PY
+  { sed -n '1,5p' "$stage/BUNDLE.txt" | sed '1s/.*/dl-train GPU training bundle (no test jars; no bundled sample in the jar)/'
+    echo "data: Fashion-MNIST IDX files from $data_dir, uncompressed"
+    (cd "$train" && du -sh jre dl-train.jar data | sed 's/^/size: /')
+  } > "$train/BUNDLE.txt"
+  pack gpu-train
 fi

@@ -22,11 +22,11 @@
 #                 over 16 MiB: never write the results into $OUT itself.
 #   STEP_TIMEOUT  seconds allowed to each step (default: info 60, golden 180, tests 420, golden replay 180, train 360,
 #                 prepare 180, resnet 300)
-#   BUNDLE        default: this script's directory when it holds jre/, else dist/gpu-bundle, unpacked from
-#                 dist/gpu-bundle.tar.xz when only the tarball is there
-#   DATA_DIR      like --data-dir; default: dist/data/fashion-mnist (carried, see benchmarks/gpu/README.md), the
-#                 bundle's data/fashion-mnist (bundle.sh --with-data), /usr/share/datasets/fashion-mnist, else
-#                 dl-train's bundled 10,000-image sample, which it announces
+#   BUNDLE        default: this script's directory when it holds jre/; else dist/gpu-bundle (bundle.sh), or, when
+#                 the tests step is not run and it is there, dist/gpu-train (bundle.sh --with-data: no test jars, with
+#                 the data); each unpacked from its carried .tar.xz
+#   DATA_DIR      like --data-dir; default: the bundle's data/fashion-mnist, dist/gpu-train/data/fashion-mnist,
+#                 /usr/share/datasets/fashion-mnist, else dl-train's bundled 10,000-image sample, which it announces
 #   PYTHON        default python3
 set -uo pipefail
 
@@ -56,18 +56,31 @@ skipped() {
 }
 
 # ------------------------------------------------------------------ the bundle
+# A carried tarball is unpacked once (again when a different one is carried: the marker holds its size and mtime).
+unpack() {  # unpack NAME: dist/NAME.tar.xz -> dist/NAME/
+  local t=dist/$1.tar.xz
+  [ -f "$t" ] || return 0
+  local id
+  id=$(stat -c '%s %Y' "$t")
+  if [ ! -x "dist/$1/jre/bin/java" ] || [ "$(cat "dist/$1/.unpacked-from" 2>/dev/null)" != "$id" ]; then
+    echo "run-on-gpu: unpacking $t"
+    rm -rf "dist/$1"
+    tar -C dist -xJf "$t" && echo "$id" > "dist/$1/.unpacked-from"
+  fi
+}
 if [ -n "${BUNDLE:-}" ]; then bundle=$BUNDLE
 elif [ -x "$here/jre/bin/java" ]; then bundle=$here
 else
-  bundle=dist/gpu-bundle
-  if [ ! -x "$bundle/jre/bin/java" ] && [ -f dist/gpu-bundle.tar.xz ]; then
-    echo "run-on-gpu: unpacking dist/gpu-bundle.tar.xz"
-    tar -C dist -xJf dist/gpu-bundle.tar.xz
-  fi
+  unpack gpu-bundle
+  unpack gpu-train
+  # The test step needs the full bundle (test jars); the others run from either, the training bundle (with its data)
+  # first when the test step is not asked for.
+  if ! skipped tests || [ ! -x dist/gpu-train/jre/bin/java ]; then bundle=dist/gpu-bundle; else bundle=dist/gpu-train; fi
 fi
 if [ ! -x "$bundle/jre/bin/java" ]; then
-  echo "run-on-gpu: error: no bundle at $bundle: build it with benchmarks/gpu/bundle.sh and carry dist/gpu-bundle.tar.xz" \
-       "(a machine given back between two calls keeps nothing: carry it again)" >&2
+  echo "run-on-gpu: error: no bundle at $bundle: build it with benchmarks/gpu/bundle.sh [--with-data] and carry" \
+       "dist/gpu-bundle.tar.xz (the test step needs it) or dist/gpu-train.tar.xz (a machine given back keeps nothing:" \
+       "carry it again)" >&2
   exit 3
 fi
 bundle=$(cd "$bundle" && pwd)
@@ -85,11 +98,11 @@ device="${device:-unknown GPU}; host $(hostname), $(nproc) cores"
 
 . "$here/cuda-libs.sh"
 
+fmnist() { [ -f "$1/train-images-idx3-ubyte.gz" ] || [ -f "$1/train-images-idx3-ubyte" ]; }   # IDX, gzipped or not
 if [ -z "$data_dir" ]; then
-  if [ -f dist/data/fashion-mnist/train-images-idx3-ubyte.gz ]; then data_dir=$(pwd)/dist/data/fashion-mnist
-  elif [ -f "$bundle/data/fashion-mnist/train-images-idx3-ubyte.gz" ]; then data_dir=$bundle/data/fashion-mnist
-  elif [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then data_dir=/usr/share/datasets/fashion-mnist
-  fi
+  for d in "$bundle/data/fashion-mnist" "$(pwd)/dist/gpu-train/data/fashion-mnist" /usr/share/datasets/fashion-mnist; do
+    if fmnist "$d"; then data_dir=$d; break; fi
+  done
 fi
 
 header_lines() {  # header_lines COMMAND...
