@@ -4,7 +4,8 @@
  *
  * A launch runs its blocks one after the other. A kernel that uses barriers runs a block's threads as fibers (own
  * stacks, in the calling OS thread), in thread order: __syncthreads() switches to the next fiber; once every thread of the
- * block has reached the barrier, the first one resumes. A kernel without barriers (kernels_emu.cpp's table says which)
+ * block has reached the barrier, the first one resumes (in reverse order, blocks and threads last to first, when the
+ * race check asks: see the driver stand-in's standin_race_check). A kernel without barriers (kernels_emu.cpp's table says which)
  * runs each thread as a plain call, in thread order: the same result without the fibers; __syncthreads() there is
  * reported as an error and aborts. So barriers, __shared__ arrays (one static array, used by one block at a time),
  * strided loops and block reductions behave as on the device, deterministically. atomicAdd is a plain add (one
@@ -89,6 +90,8 @@ inline const size_t STACK = 128 * 1024;
 inline unsigned long long started = 0, finished = 0;
 /** True while a kernel without barriers runs its threads as plain calls. */
 inline bool direct = false;
+/** Blocks, and a block's threads (between barriers), run last to first: the race check's second run. */
+inline bool reverse = false;
 
 inline void trampoline() {
     started++;
@@ -108,9 +111,11 @@ inline void launch(unsigned gx, unsigned bx, void (*fn)(void*), void* arg, bool 
     blockDim = {bx, 1, 1};
     if (!barriers) {
         direct = true;
-        for (unsigned b = 0; b < gx; b++) {
+        for (unsigned bi = 0; bi < gx; bi++) {
+            unsigned b = reverse ? gx - 1 - bi : bi;
             blockIdx = {b, 0, 0};
-            for (unsigned t = 0; t < bx; t++) {
+            for (unsigned ti = 0; ti < bx; ti++) {
+                unsigned t = reverse ? bx - 1 - ti : ti;
                 threadIdx = {t, 0, 0};
                 fn(arg);
             }
@@ -121,7 +126,8 @@ inline void launch(unsigned gx, unsigned bx, void (*fn)(void*), void* arg, bool 
     body = fn;
     body_arg = arg;
     if (fibers.size() < bx) fibers.resize(bx);
-    for (unsigned b = 0; b < gx; b++) {
+    for (unsigned bi = 0; bi < gx; bi++) {
+        unsigned b = reverse ? gx - 1 - bi : bi;
         blockIdx = {b, 0, 0};
         for (unsigned t = 0; t < bx; t++) {
             Fiber& f = fibers[t];
@@ -133,7 +139,8 @@ inline void launch(unsigned gx, unsigned bx, void (*fn)(void*), void* arg, bool 
         unsigned long long s0 = started, f0 = finished;
         for (bool any = true; any;) {
             any = false;
-            for (unsigned t = 0; t < bx; t++) {
+            for (unsigned ti = 0; ti < bx; ti++) {
+                unsigned t = reverse ? bx - 1 - ti : ti;
                 if (fibers[t].done) continue;
                 current = t;
                 threadIdx = {t, 0, 0};

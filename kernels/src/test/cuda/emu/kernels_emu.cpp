@@ -60,3 +60,5 @@ EMU_API int standin_kernel_run(const char* name, unsigned gx, unsigned bx, void*
     return 0;
 }
 
+/** 1: blocks and threads run last to first (the driver stand-in's race check runs every launch both ways). */
+EMU_API void standin_kernel_order(int reverse) { dl_emu::reverse = reverse != 0; }

@@ -332,6 +332,13 @@ class CudaBackendStandInTest {
               return 0;
             }
             int standin_device_range(const void *p, size_t n) { int ok = inside(p, n, DEVICE); if (!ok) ERR("device range %p + %zu is outside every cudaMalloc block\\n", p, n); return ok; }
+            /* The cudaMalloc block that holds address p (its start, *n its size); NULL when none does (the race check). */
+            void *standin_device_block_of(unsigned long long p, size_t *n) {
+              const char *c = (const char *) p;
+              for (int i = 0; i < nobjs; i++)
+                if (objs[i].kind == DEVICE && c >= (char *) objs[i].h && c < (char *) objs[i].h + objs[i].n) { *n = objs[i].n; return objs[i].h; }
+              return NULL;
+            }
             /* 0: the legacy default stream (NULL); else the creation number of a live stream; -1: unknown */
             int standin_stream_id(const void *s) { if (!s) return 0; Obj *o = find(s, STREAM); return o ? o->id : -1; }
             static int stream_ok(const void *s, const char *call) {
@@ -446,13 +453,62 @@ class CudaBackendStandInTest {
             int standin_stream_id(const void *s);
             /* The kernel emulator (kernels/src/test/cuda/emu), when the driver is linked with it; else NULL. */
             int standin_kernel_run(const char *name, unsigned gx, unsigned bx, void **params) __attribute__((weak));
+            void standin_kernel_order(int reverse) __attribute__((weak));
+            void *standin_device_block_of(unsigned long long p, size_t *n);
             /* Parameter types come from the PTX text itself: '8' 64-bit (.u64/.s64/.b64), 'f' .f32, 'i' 32-bit integer. */
             typedef struct { char name[128]; char types[64]; int nparams, module; } Entry;
             typedef struct { int id, live, nentries; Entry entries[64]; } Module;
             static Module *modules[64];
             static int nmodules, errors, launches;
+            /*
+             * The race check (standin_race_check(1), EmulatedDevice's -Ddltrain.emu.raceCheck=true): every launch runs
+             * twice from the same memory, blocks and threads first in order, then in reverse order (the emulator runs
+             * one thread at a time, from barrier to barrier); the device blocks its pointer arguments point into must
+             * come out byte for byte the same. A kernel whose result depends on the order its threads or blocks run in
+             * (a missing barrier, a thread reading what another writes, an order-dependent float atomic) fails with a
+             * c-error naming it.
+             */
+            static int race_check, race_checked, nchecked_names;
+            static char checked_names[64][128];
+            void standin_race_check(int on) { race_check = on; }
+            typedef struct { char *at; size_t n; char *before, *after; } Snap;
+            static int run_checked(const char *name, unsigned gx, unsigned bx, void **params, const char *types, int nparams) {
+              Snap snaps[64]; int ns = 0;
+              for (int i = 0; i < nparams; i++) {
+                if (types[i] != '8') continue;
+                unsigned long long v; memcpy(&v, params[i], 8);
+                size_t n; char *at = standin_device_block_of(v, &n);
+                int seen = 0;
+                for (int j = 0; j < ns; j++) seen |= snaps[j].at == at;
+                if (!at || seen) continue;
+                snaps[ns++] = (Snap) {at, n, malloc(n), malloc(n)};
+                memcpy(snaps[ns - 1].before, at, n);
+              }
+              standin_kernel_order(0);
+              int ok = standin_kernel_run(name, gx, bx, params);
+              for (int j = 0; j < ns; j++) { memcpy(snaps[j].after, snaps[j].at, snaps[j].n); memcpy(snaps[j].at, snaps[j].before, snaps[j].n); }
+              standin_kernel_order(1);
+              if (ok) standin_kernel_run(name, gx, bx, params);
+              standin_kernel_order(0);
+              for (int j = 0; j < ns; j++) {
+                if (ok && memcmp(snaps[j].after, snaps[j].at, snaps[j].n)) {
+                  size_t k = 0; while (snaps[j].after[k] == snaps[j].at[k]) k++;
+                  ERR("race check: kernel %s (grid %u x %u): the result depends on the order its threads run in (byte %zu of a %zu-byte device block differs)\\n",
+                      name, gx, bx, k, snaps[j].n);
+                }
+                free(snaps[j].before); free(snaps[j].after);
+              }
+              race_checked++;
+              int known = 0;
+              for (int j = 0; j < nchecked_names; j++) known |= !strcmp(checked_names[j], name);
+              if (!known && nchecked_names < 64) strncpy(checked_names[nchecked_names++], name, 127);
+              return ok;
+            }
             static int live_modules(void) { int c = 0; for (int i = 0; i < nmodules; i++) c += modules[i]->live; return c; }
-            void standin_cuda_report(void) { LOG("c-live driver modules=%d launches=%d errors=%d\\n", live_modules(), launches, errors); }
+            void standin_cuda_report(void) {
+              LOG("c-live driver modules=%d launches=%d errors=%d\\n", live_modules(), launches, errors);
+              if (race_check) LOG("c-race-check launches=%d kernels=%d\\n", race_checked, nchecked_names);
+            }
             CUresult cuInit(unsigned int flags) { return CUDA_SUCCESS; }
             CUresult cuDriverGetVersion(int *v) { *v = 13000; return CUDA_SUCCESS; }
             CUresult cuDeviceGetCount(int *n) { *n = 1; return CUDA_SUCCESS; }
@@ -521,7 +577,9 @@ class CudaBackendStandInTest {
               /* Linked with the kernel emulator (EmulatedDeviceTest): every kernel really runs, on the host. */
               if (standin_kernel_run) {
                 if (gy != 1 || gz != 1 || by != 1 || bz != 1 || shared != 0 || extra) { ERR("cuLaunchKernel %s: not a 1-D launch\\n", e->name); return CUDA_ERROR_INVALID_VALUE; }
-                if (!standin_kernel_run(e->name, gx, bx, params)) { ERR("cuLaunchKernel: no emulated kernel %s\\n", e->name); return CUDA_ERROR_NOT_FOUND; }
+                int ran = race_check && standin_kernel_order ? run_checked(e->name, gx, bx, params, e->types, e->nparams)
+                                                             : standin_kernel_run(e->name, gx, bx, params);
+                if (!ran) { ERR("cuLaunchKernel: no emulated kernel %s\\n", e->name); return CUDA_ERROR_NOT_FOUND; }
                 return CUDA_SUCCESS;
               }
               LOG("c-launch %s grid=%u,%u,%u block=%u,%u,%u shared=%u stream=%d extra=%s args=%s\\n", e->name, gx, gy, gz, bx, by, bz,

@@ -35,6 +35,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 public final class EmulatedDevice {
     private EmulatedDevice() {}
 
+    /**
+     * JVM option {@code -D}{@value}{@code =true} for {@link #junit} or {@link #java}: every kernel launch runs twice from the
+     * same device memory, blocks and threads first in order, then last to first, and must leave the memory its pointer
+     * arguments point into byte for byte the same; a kernel whose result depends on the order its threads run in is a
+     * {@code c-error} naming it ({@link #cErrors}). With {@code --junit} the child then prints
+     * {@code c-race-check launches=N}.
+     */
+    public static final String RACE_CHECK = "dltrain.emu.raceCheck";
+
     /** The repository's kernels module, from the module directory the tests run in (runtime, models or cli). */
     public static final Path KERNELS = Path.of(System.getProperty("basedir", System.getProperty("user.dir"))).resolve("../kernels").normalize();
 
@@ -109,8 +118,17 @@ public final class EmulatedDevice {
         // The stand-in runtime first: the JNI wrapper (libjnicudart needs libcudart.so.13) then binds to it, not to a
         // toolkit's libcudart that JavaCPP would otherwise find in its own search path.
         System.load(Path.of(args[0], "libcudart.so.13").toString());
+        boolean raceCheck = Boolean.getBoolean(RACE_CHECK);
+        if (raceCheck) {
+            // Every launch runs twice, threads and blocks in order then in reverse (the driver stand-in's standin_race_check).
+            java.lang.foreign.Linker.nativeLinker().downcallHandle(
+                    java.lang.foreign.SymbolLookup.libraryLookup(Path.of(args[0], "libcuda.so.1"), java.lang.foreign.Arena.global())
+                            .find("standin_race_check").orElseThrow(),
+                    java.lang.foreign.FunctionDescriptor.ofVoid(java.lang.foreign.ValueLayout.JAVA_INT)).invokeExact(1);
+        }
         if (args[1].equals("--junit")) {
             runJUnit(Arrays.copyOfRange(args, 2, args.length));
+            if (raceCheck) CudaBackendStandInTest.call("libcuda.so.1", "standin_cuda_report");   // prints c-race-check launches=N
             return;
         }
         try {

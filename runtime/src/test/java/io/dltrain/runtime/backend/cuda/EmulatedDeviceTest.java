@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The GPU suite's op-by-op comparison ({@link CudaVsCpuTest}, every test method) run on this machine against the REAL
@@ -22,9 +23,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  *
  * <p>So this checks, without a GPU: every Java line of the CUDA backend on the paths the suite takes (argument
  * marshalling, launch shapes, descriptors, workspaces, the caching allocator, copies through pinned staging), our
- * kernels' indexing, grid-stride loops, block reductions and barriers, and the suite itself. It does NOT check the
- * CUDA math library (glibc's expf etc. stand in), the real cuBLAS/cuBLASLt/cuDNN numerics and algorithms, memory
- * races, or speed: those need the GPU run.
+ * kernels' indexing, grid-stride loops, block reductions and barriers, and the suite itself; with the race check,
+ * that no kernel's result depends on the order its threads and blocks run in. It does NOT check the CUDA math
+ * library (glibc's expf etc. stand in), the real cuBLAS/cuBLASLt/cuDNN numerics and algorithms, what only concurrent
+ * execution shows (memory-model reordering, warp-level assumptions), or speed: those need the GPU run.
  */
 class EmulatedDeviceTest {
     @Test
@@ -40,6 +42,32 @@ class EmulatedDeviceTest {
                 .flatMap(c -> Arrays.stream(c.getDeclaredMethods())).filter(m -> m.isAnnotationPresent(Test.class)).count();
         assertEquals(expected, results.size(), out);
         assertEquals(List.of(), EmulatedDevice.cErrors(out), "the stand-ins saw a wrong call:\n" + out);
+    }
+
+    /**
+     * The op suite again with the emulator's race check ({@link EmulatedDevice#RACE_CHECK}): each of our kernels'
+     * launches runs with its blocks and threads in order and in reverse order, and must give the same bytes. This finds
+     * order dependence between threads (a missing barrier, one thread reading another's unsynchronised write, a float
+     * atomic whose sum depends on order); it cannot find what only concurrent execution shows (warp-level assumptions,
+     * memory-model reordering).
+     */
+    @Test
+    void ourKernelsGiveTheSameBytesWhateverOrderTheirThreadsRunIn(@TempDir Path dir) throws Exception {
+        EmulatedDevice.build(dir);
+        String out = EmulatedDevice.junit(dir, List.of("-D" + EmulatedDevice.RACE_CHECK + "=true"), CudaVsCpuTest.class);
+        List<String> results = EmulatedDevice.results(out);
+        assertEquals(List.of(), results.stream().filter(l -> !l.startsWith("junit pass ")).toList(), out);
+        assertEquals(List.of(), EmulatedDevice.cErrors(out), "order-dependent kernels or wrong calls:\n" + out);
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^c-race-check launches=(\\d+) kernels=(\\d+)$").matcher(out);
+        assertTrue(m.find(), "no c-race-check line:\n" + out);
+        System.out.println("race check: " + m.group(1) + " launches of " + m.group(2) + " kernels ran in both orders with the same result");
+        assertTrue(Integer.parseInt(m.group(1)) > 100, m.group());
+        long kernels = 0;   // the kernels in kernels/src/main/cuda
+        try (var files = java.nio.file.Files.list(EmulatedDevice.KERNELS.resolve("src/main/cuda"))) {
+            for (Path f : files.filter(f -> f.toString().endsWith(".cu")).toList())
+                kernels += java.nio.file.Files.readString(f).split("extern \"C\" __global__", -1).length - 1;
+        }
+        assertEquals(kernels, Integer.parseInt(m.group(2)), "every kernel of kernels/src/main/cuda checked: " + m.group());
     }
 
     // Found so far: cublasSgemm with k = 0 (Linear on zero input features, gemmBias's k = 0 case) passed lda = 0, which
