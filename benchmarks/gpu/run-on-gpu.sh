@@ -17,9 +17,10 @@
 # Environment:
 #   RESULTS       where the logs and run directories go (default out/gpu)
 #   OUT           when set (the device tool sets it), $OUT/SUMMARY.txt and $OUT/gpu-results.tar.gz (everything under
-#                 RESULTS except checkpoints) are rewritten after every step, so what finished before a command was
-#                 killed at its time limit still comes back. The device tool returns at most 8 files from $OUT, none
+#                 RESULTS except checkpoints) are rewritten after every step and every PACK_EVERY seconds while one
+#                 runs, so what finished, and the log so far of a step cut off, come back from a killed command. The device tool returns at most 8 files from $OUT, none
 #                 over 16 MiB: never write the results into $OUT itself.
+#   PACK_EVERY    seconds between repacks of $OUT while a step runs (default 60)
 #   STEP_TIMEOUT  seconds allowed to each step (default: info 60, golden 180, tests 420, golden replay 180, train 360,
 #                 prepare 180, resnet 300)
 #   BUNDLE        default: this script's directory when it holds jre/; else dist/gpu-bundle (bundle.sh), or, when
@@ -42,7 +43,7 @@ while [ $# -gt 0 ]; do
     --data-dir) data_dir=$2; shift ;;
     --skip) skip=$2; shift ;;
     --only) only=$2; shift ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "run-on-gpu: error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -122,10 +123,10 @@ echo "# libraries:$found" >> "$summary"
 echo "# data: ${data_dir:-the sample bundled in dl-train.jar (no Fashion-MNIST directory found)}" >> "$summary"
 
 # The results as one tarball and the summary, in $OUT (see the header): rewritten after every step.
-pack_results() {
+pack_results() {  # pack_results [LINE]: LINE (a step still running) is added to $OUT's copy of the summary only
   [ -n "$pack" ] || return 0
   mkdir -p "$pack"
-  cp "$summary" "$pack/SUMMARY.txt"
+  { cat "$summary"; [ -z "${1:-}" ] || echo "$1"; } > "$pack/SUMMARY.txt.part" && mv "$pack/SUMMARY.txt.part" "$pack/SUMMARY.txt"
   tar -C "$out" --exclude=checkpoints -czf "$pack/gpu-results.tar.gz.part" . && mv "$pack/gpu-results.tar.gz.part" "$pack/gpu-results.tar.gz"
   local bytes
   bytes=$(stat -c %s "$pack/gpu-results.tar.gz" 2>/dev/null || echo 0)
@@ -140,8 +141,22 @@ step() {  # step NAME SECONDS LOGFILE COMMAND...  runs the command with the head
   header "$log" "$@"
   echo "==== $name: $* (limit ${limit}s)"
   local t0=$SECONDS
-  timeout --kill-after=15 "$limit" "$@" >> "$log" 2>&1
+  timeout --kill-after=15 "$limit" "$@" >> "$log" 2>&1 &
+  local pid=$! ticker="" stop=${TMPDIR:-/tmp}/run-on-gpu.$$.step-done
+  # While it runs, repack every PACK_EVERY seconds (default 60): when the device tool kills the whole command at its
+  # 10-minute limit in the middle of a step (a hanging test, say), the log so far still comes back.
+  if [ -n "$pack" ]; then
+    rm -f "$stop"
+    ( i=0
+      while [ ! -e "$stop" ] && kill -0 $$ 2>/dev/null; do   # ends with the step, or with this script when it is killed
+        sleep 1; i=$((i + 1))
+        [ $((i % ${PACK_EVERY:-60})) -eq 0 ] && [ ! -e "$stop" ] && pack_results "$name: still running after ${i}s (log so far: $(basename "$log"))"
+      done ) &
+    ticker=$!
+  fi
+  wait "$pid"
   local rc=$?
+  if [ -n "$ticker" ]; then touch "$stop"; wait "$ticker"; rm -f "$stop"; fi
   tail -40 "$log"
   local what="exit $rc"
   [ $rc -eq 124 ] || [ $rc -eq 137 ] && what="exit $rc (killed at its ${limit}s limit)"
