@@ -18,8 +18,8 @@
 #   RESULTS       where the logs and run directories go (default out/gpu)
 #   OUT           when set (the device tool sets it), $OUT/SUMMARY.txt and $OUT/gpu-results.tar.gz (everything under
 #                 RESULTS except checkpoints) are rewritten after every step and every PACK_EVERY seconds while one
-#                 runs, so what finished, and the log so far of a step cut off, come back from a killed command. The device tool returns at most 8 files from $OUT, none
-#                 over 16 MiB: never write the results into $OUT itself.
+#                 runs, so what finished, and the log so far of a step cut off, come back from a killed command. The
+#                 device tool returns at most 8 files from $OUT, none over 16 MiB: never write the results into $OUT.
 #   PACK_EVERY    seconds between repacks of $OUT while a step runs (default 60)
 #   STEP_TIMEOUT  seconds allowed to each step (default: info 60, golden 180, tests 420, golden replay 180, train 360,
 #                 prepare 180, resnet 300)
@@ -122,7 +122,8 @@ header_lines "$invocation" >> "$summary"
 echo "# libraries:$found" >> "$summary"
 echo "# data: ${data_dir:-the sample bundled in dl-train.jar (no Fashion-MNIST directory found)}" >> "$summary"
 
-# The results as one tarball and the summary, in $OUT (see the header): rewritten after every step.
+# The results as one tarball and the summary, in $OUT (see the header): rewritten after every step and, while one
+# runs, every PACK_EVERY seconds.
 pack_results() {  # pack_results [LINE]: LINE (a step still running) is added to $OUT's copy of the summary only
   [ -n "$pack" ] || return 0
   mkdir -p "$pack"
