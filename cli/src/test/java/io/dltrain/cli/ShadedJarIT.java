@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.jar.JarFile;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -43,7 +44,7 @@ class ShadedJarIT {
         for (String e : cp.subList(1, cp.size()))
             for (String cls : List.of("io/dltrain/runtime/backend/cuda/CudaBackend.class", "org/bytedeco/javacpp/Loader.class",
                     "org/bytedeco/cuda/global/cudart.class"))
-                assertTrue(!holds(Path.of(e), cls), e + " holds " + cls + ": the child would not load it from the shaded jar alone");
+                assertFalse(holds(Path.of(e), cls), e + " holds " + cls + ": the child would not load it from the shaded jar alone");
         return String.join(File.pathSeparator, cp);
     }
 
@@ -100,7 +101,7 @@ class ShadedJarIT {
         String out = new String(p.getInputStream().readAllBytes());
         assertEquals(0, p.waitFor(), out);
         // the manifest's Enable-Native-Access: no "restricted method" warning without the flag
-        assertTrue(!out.contains("WARNING: A restricted method"), out);
+        assertFalse(out.contains("WARNING: A restricted method"), out);
         assertTrue(out.contains("cpu backend:") && out.contains("GEMM: OpenBLAS"), "OpenBLAS loads from the jar:\n" + out);
         assertTrue(out.lines().anyMatch(l -> l.startsWith("cuda: ")), out);
     }

@@ -10,6 +10,11 @@ import org.junit.platform.launcher.core.LauncherDiscoveryRequestBuilder;
 import org.junit.platform.launcher.core.LauncherFactory;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
 import java.lang.reflect.InvocationTargetException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -121,10 +126,8 @@ public final class EmulatedDevice {
         boolean raceCheck = Boolean.getBoolean(RACE_CHECK);
         if (raceCheck) {
             // Every launch runs twice, threads and blocks in order then in reverse (the driver stand-in's standin_race_check).
-            java.lang.foreign.Linker.nativeLinker().downcallHandle(
-                    java.lang.foreign.SymbolLookup.libraryLookup(Path.of(args[0], "libcuda.so.1"), java.lang.foreign.Arena.global())
-                            .find("standin_race_check").orElseThrow(),
-                    java.lang.foreign.FunctionDescriptor.ofVoid(java.lang.foreign.ValueLayout.JAVA_INT)).invokeExact(1);
+            Linker.nativeLinker().downcallHandle(SymbolLookup.libraryLookup(Path.of(args[0], "libcuda.so.1"), Arena.global())
+                    .find("standin_race_check").orElseThrow(), FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT)).invokeExact(1);
         }
         if (args[1].equals("--junit")) {
             runJUnit(Arrays.copyOfRange(args, 2, args.length));
