@@ -332,6 +332,11 @@ class CudaBackendStandInTest {
               return 0;
             }
             int standin_device_range(const void *p, size_t n) { int ok = inside(p, n, DEVICE); if (!ok) ERR("device range %p + %zu is outside every cudaMalloc block\\n", p, n); return ok; }
+            /* Multiprocessors the stand-in GPU reports: 132 (an H100 SXM); the race check sets 1, so that grid-stride
+               kernels (grids capped at 32 blocks per SM) loop over tensors beyond 8192 elements. */
+            static int sm_count = 132;
+            void standin_set_sm_count(int n) { sm_count = n; }
+            int standin_sm_count(void) { return sm_count; }
             /* The cudaMalloc block that holds address p (its start, *n its size); NULL when none does (the race check). */
             void *standin_device_block_of(unsigned long long p, size_t *n) {
               const char *c = (const char *) p;
@@ -356,7 +361,7 @@ class CudaBackendStandInTest {
               if (d != 0) return cudaErrorInvalidDevice;
               memset(p, 0, sizeof *p);
               strcpy(p->name, "Stand-in GPU (host memory)");
-              p->major = 9; p->minor = 0; p->multiProcessorCount = 132; p->totalGlobalMem = TOTAL;
+              p->major = 9; p->minor = 0; p->multiProcessorCount = sm_count; p->totalGlobalMem = TOTAL;
               LOG("c-props sizeof=%zu name=%zu totalGlobalMem=%zu major=%zu minor=%zu multiProcessorCount=%zu\\n", sizeof *p,
                   offsetof(struct cudaDeviceProp, name), offsetof(struct cudaDeviceProp, totalGlobalMem), offsetof(struct cudaDeviceProp, major),
                   offsetof(struct cudaDeviceProp, minor), offsetof(struct cudaDeviceProp, multiProcessorCount));
@@ -468,7 +473,8 @@ class CudaBackendStandInTest {
              * (a missing barrier, a thread reading what another writes, an order-dependent float atomic) fails with a
              * c-error naming it.
              */
-            static int race_check, race_checked, nchecked_names;
+            int standin_sm_count(void);
+            static int race_check, race_checked, race_at_cap, nchecked_names;
             static char checked_names[64][128];
             void standin_race_check(int on) { race_check = on; }
             typedef struct { char *at; size_t n; char *before, *after; } Snap;
@@ -499,6 +505,7 @@ class CudaBackendStandInTest {
                 free(snaps[j].before); free(snaps[j].after);
               }
               race_checked++;
+              if (gx == 32u * (unsigned) standin_sm_count() && bx == 256) race_at_cap++;   /* PtxKernels.gridFor's cap */
               int known = 0;
               for (int j = 0; j < nchecked_names; j++) known |= !strcmp(checked_names[j], name);
               if (!known && nchecked_names < 64) strncpy(checked_names[nchecked_names++], name, 127);
@@ -507,7 +514,7 @@ class CudaBackendStandInTest {
             static int live_modules(void) { int c = 0; for (int i = 0; i < nmodules; i++) c += modules[i]->live; return c; }
             void standin_cuda_report(void) {
               LOG("c-live driver modules=%d launches=%d errors=%d\\n", live_modules(), launches, errors);
-              if (race_check) LOG("c-race-check launches=%d kernels=%d\\n", race_checked, nchecked_names);
+              if (race_check) LOG("c-race-check launches=%d kernels=%d at-grid-cap=%d\\n", race_checked, nchecked_names, race_at_cap);
             }
             CUresult cuInit(unsigned int flags) { return CUDA_SUCCESS; }
             CUresult cuDriverGetVersion(int *v) { *v = 13000; return CUDA_SUCCESS; }

@@ -44,8 +44,9 @@ public final class EmulatedDevice {
      * JVM option {@code -D}{@value}{@code =true} for {@link #junit} or {@link #java}: every kernel launch runs twice from the
      * same device memory, blocks and threads first in order, then last to first, and must leave the memory its pointer
      * arguments point into byte for byte the same; a kernel whose result depends on the order its threads run in is a
-     * {@code c-error} naming it ({@link #cErrors}). With {@code --junit} the child then prints
-     * {@code c-race-check launches=N}.
+     * {@code c-error} naming it ({@link #cErrors}). The stand-in GPU then has one multiprocessor, so that grid-stride
+     * kernels (at most 32 blocks per multiprocessor) loop. With {@code --junit} the child then prints
+     * {@code c-race-check launches=N kernels=K at-grid-cap=C}.
      */
     public static final String RACE_CHECK = "dltrain.emu.raceCheck";
 
@@ -126,8 +127,9 @@ public final class EmulatedDevice {
         boolean raceCheck = Boolean.getBoolean(RACE_CHECK);
         if (raceCheck) {
             // Every launch runs twice, threads and blocks in order then in reverse (the driver stand-in's standin_race_check).
-            Linker.nativeLinker().downcallHandle(SymbolLookup.libraryLookup(Path.of(args[0], "libcuda.so.1"), Arena.global())
-                    .find("standin_race_check").orElseThrow(), FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT)).invokeExact(1);
+            // One multiprocessor: grid-stride kernels get at most 32 blocks, so tensors beyond 8192 elements loop.
+            callInt(args[0], "libcudart.so.13", "standin_set_sm_count", 1);
+            callInt(args[0], "libcuda.so.1", "standin_race_check", 1);
         }
         if (args[1].equals("--junit")) {
             runJUnit(Arrays.copyOfRange(args, 2, args.length));
@@ -141,6 +143,12 @@ public final class EmulatedDevice {
         } catch (InvocationTargetException e) {
             throw e.getCause();
         }
+    }
+
+    /** Calls {@code void fn(int)} of the stand-in library lib in dir. */
+    private static void callInt(String dir, String lib, String fn, int value) throws Throwable {
+        Linker.nativeLinker().downcallHandle(SymbolLookup.libraryLookup(Path.of(dir, lib), Arena.global()).find(fn).orElseThrow(),
+                FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT)).invokeExact(value);
     }
 
     private static void runJUnit(String[] classes) {

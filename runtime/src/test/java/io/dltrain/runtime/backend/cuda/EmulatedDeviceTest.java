@@ -58,9 +58,11 @@ class EmulatedDeviceTest {
         List<String> results = EmulatedDevice.results(out);
         assertEquals(List.of(), results.stream().filter(l -> !l.startsWith("junit pass ")).toList(), out);
         assertEquals(List.of(), EmulatedDevice.cErrors(out), "order-dependent kernels or wrong calls:\n" + out);
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^c-race-check launches=(\\d+) kernels=(\\d+)$").matcher(out);
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^c-race-check launches=(\\d+) kernels=(\\d+) at-grid-cap=(\\d+)$").matcher(out);
         assertTrue(m.find(), "no c-race-check line:\n" + out);
-        System.out.println("race check: " + m.group(1) + " launches of " + m.group(2) + " kernels ran in both orders with the same result");
+        System.out.println("race check: " + m.group(1) + " launches of " + m.group(2) + " kernels ran in both orders with the same result; "
+                + m.group(3) + " at the grid cap of the one-multiprocessor stand-in (32 blocks of 256: beyond 8192 elements a grid-stride loop goes round again)");
+        assertTrue(Integer.parseInt(m.group(3)) > 0, "no launch reached the grid cap: grid-stride loops never looped: " + m.group());
         assertTrue(Integer.parseInt(m.group(1)) > 100, m.group());
         long kernels = 0;   // the kernels in kernels/src/main/cuda
         try (var files = java.nio.file.Files.list(EmulatedDevice.KERNELS.resolve("src/main/cuda"))) {
