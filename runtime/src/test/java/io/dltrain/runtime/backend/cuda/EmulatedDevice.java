@@ -44,11 +44,18 @@ public final class EmulatedDevice {
      * JVM option {@code -D}{@value}{@code =true} for {@link #junit} or {@link #java}: every kernel launch runs twice from the
      * same device memory, blocks and threads first in order, then last to first, and must leave the memory its pointer
      * arguments point into byte for byte the same; a kernel whose result depends on the order its threads run in is a
-     * {@code c-error} naming it ({@link #cErrors}). The stand-in GPU then has one multiprocessor, so that grid-stride
-     * kernels (at most 32 blocks per multiprocessor) loop. With {@code --junit} the child then prints
+     * {@code c-error} naming it ({@link #cErrors}). The stand-in GPU then has one multiprocessor ({@link #SM_COUNT}),
+     * so that grid-stride loops loop. With {@code --junit} the child then prints
      * {@code c-race-check launches=N kernels=K at-grid-cap=C}.
      */
     public static final String RACE_CHECK = "dltrain.emu.raceCheck";
+
+    /**
+     * JVM option {@code -D}{@value}{@code =N}: the stand-in GPU reports N multiprocessors (default 132, 1 under
+     * {@link #RACE_CHECK}). Grid-stride kernels get at most 32 blocks of 256 threads per multiprocessor, so with 1 their
+     * loops go round again beyond 8192 elements, which at 132 only tensors beyond a million elements do.
+     */
+    public static final String SM_COUNT = "dltrain.emu.smCount";
 
     /** The repository's kernels module, from the module directory the tests run in (runtime, models or cli). */
     public static final Path KERNELS = Path.of(System.getProperty("basedir", System.getProperty("user.dir"))).resolve("../kernels").normalize();
@@ -125,12 +132,10 @@ public final class EmulatedDevice {
         // toolkit's libcudart that JavaCPP would otherwise find in its own search path.
         System.load(Path.of(args[0], "libcudart.so.13").toString());
         boolean raceCheck = Boolean.getBoolean(RACE_CHECK);
-        if (raceCheck) {
-            // Every launch runs twice, threads and blocks in order then in reverse (the driver stand-in's standin_race_check).
-            // One multiprocessor: grid-stride kernels get at most 32 blocks, so tensors beyond 8192 elements loop.
-            callInt(args[0], "libcudart.so.13", "standin_set_sm_count", 1);
-            callInt(args[0], "libcuda.so.1", "standin_race_check", 1);
-        }
+        Integer sms = Integer.getInteger(SM_COUNT, raceCheck ? 1 : null);
+        if (sms != null) callInt(args[0], "libcudart.so.13", "standin_set_sm_count", sms);
+        // Every launch runs twice, threads and blocks in order then in reverse (the driver stand-in's standin_race_check).
+        if (raceCheck) callInt(args[0], "libcuda.so.1", "standin_race_check", 1);
         if (args[1].equals("--junit")) {
             runJUnit(Arrays.copyOfRange(args, 2, args.length));
             if (raceCheck) CudaBackendStandInTest.call("libcuda.so.1", "standin_cuda_report");   // prints c-race-check launches=N
