@@ -4,7 +4,8 @@
 # The committed PTX is what ships; PtxUpToDateTest recompiles with the flags below and fails when it is stale.
 #
 # This file is the one place the flags live (PtxUpToDateTest reads the NVCC_FLAGS line):
-#   -ptx -arch=compute_80  PTX for a virtual sm_80 (Ampere and later); the driver JIT-compiles it for the real GPU.
+#   -ptx -arch=compute_75  PTX for a virtual sm_75 (Turing, the oldest GPU CUDA 13 supports, and later); the driver
+#                          JIT-compiles it for the real GPU (Ampere, Hopper, ...).
 #   -O3 -std=c++17
 #   -fmad=false            no a*b+c -> fma contraction, so float expressions round step by step like the Java CPU
 #                          backend's (the optimiser updates then match it bit for bit); division and sqrt stay IEEE
@@ -13,7 +14,7 @@
 set -euo pipefail
 export LC_ALL=C # a fixed glob order for modules.txt
 
-NVCC_FLAGS="-ptx -arch=compute_80 -O3 -std=c++17 -fmad=false"
+NVCC_FLAGS="-ptx -arch=compute_75 -O3 -std=c++17 -fmad=false"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 src="$here/src/main/cuda"

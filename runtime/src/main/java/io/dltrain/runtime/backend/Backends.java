@@ -35,6 +35,7 @@ public final class Backends {
         if (d.equals("cpu")) return new CpuBackend(threads);
         if (d.equals("auto")) {
             String why = cudaUnavailableReason();
+            if (why == null) why = CudaLibraries.probe().devices().getFirst().unsupportedReason();
             if (why != null) {
                 notice.accept("no usable GPU: " + why + "; training on the CPU");
                 return new CpuBackend(threads);
@@ -57,6 +58,9 @@ public final class Backends {
             throw new BackendUnavailableException(flag + " cannot be used: this machine has " + count + " CUDA device"
                     + (count == 1 ? " (cuda:0)" : "s (cuda:0 .. cuda:" + (count - 1) + ")") + ".");
         }
+        String unsupported = CudaLibraries.probe().devices().get(index).unsupportedReason();
+        if (unsupported != null)
+            throw new BackendUnavailableException(flag + " cannot be used: " + unsupported + ". Use --device cpu.");
         return new CudaBackend(index);
     }
 }

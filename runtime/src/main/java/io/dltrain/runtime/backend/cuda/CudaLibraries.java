@@ -31,6 +31,17 @@ public final class CudaLibraries {
     public record DeviceInfo(int index, String name, int ccMajor, int ccMinor, int multiprocessors,
                              long totalBytes, long freeBytes) {
         public String computeCapability() { return ccMajor + "." + ccMinor; }
+
+        /**
+         * Why this GPU cannot run the CUDA backend, or null: CUDA 13 (its cuBLAS and cuDNN) supports compute
+         * capability 7.5 (Turing) and newer, and our kernels are PTX for compute_75 (kernels/build-ptx.sh), which an
+         * older GPU cannot load.
+         */
+        public String unsupportedReason() {
+            if (ccMajor * 10 + ccMinor >= 75) return null;
+            return name + " (cuda:" + index + ") has compute capability " + computeCapability()
+                    + "; CUDA 13 and dl-train's kernels need 7.5 (Turing) or newer";
+        }
     }
 
     /**

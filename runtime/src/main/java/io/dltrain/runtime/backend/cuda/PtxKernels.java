@@ -15,7 +15,7 @@ import java.util.Map;
 
 /**
  * Our kernels on the device: loads every PTX module of the {@code kernels} artifact once (cuModuleLoadData, which
- * JIT-compiles the compute_80 PTX for the actual GPU), finds each kernel by name in whichever module has it and caches
+ * JIT-compiles the compute_75 PTX for the actual GPU), finds each kernel by name in whichever module has it and caches
  * the CUfunction, chooses launch shapes, and marshals boxed Java arguments into cuLaunchKernel's parameter array.
  *
  * <p>Every launch first checks its arguments against {@link KernelSignatures} (count and Java type per position):

@@ -31,6 +31,15 @@ class CudaLibrariesTest {
     }
 
     @Test
+    void gpusOlderThanTuringAreRefusedWithTheReason() {
+        String v100 = new CudaLibraries.DeviceInfo(1, "Tesla V100-SXM2-16GB", 7, 0, 80, 16L << 30, -1).unsupportedReason();
+        assertEquals("Tesla V100-SXM2-16GB (cuda:1) has compute capability 7.0; CUDA 13 and dl-train's kernels need 7.5 (Turing) or newer", v100);
+        assertNotNull(new CudaLibraries.DeviceInfo(0, "Tesla P100", 6, 0, 56, 16L << 30, -1).unsupportedReason());
+        for (int[] cc : new int[][] {{7, 5}, {8, 0}, {8, 6}, {9, 0}, {10, 0}, {12, 0}})
+            assertNull(new CudaLibraries.DeviceInfo(0, "GPU", cc[0], cc[1], 1, 1L << 30, -1).unsupportedReason(), cc[0] + "." + cc[1]);
+    }
+
+    @Test
     void missingDriverIsReportedAsNoDriver() {
         String r = CudaLibraries.reasonFromLinkError(javacppFailure("libcuda.so.1"));
         assertTrue(r.startsWith("no NVIDIA driver found"), r);
