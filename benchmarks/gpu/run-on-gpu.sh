@@ -4,8 +4,9 @@
 # does not stop the next ones):
 #   info    nvidia-smi and dl-train info       -> nvidia-smi.txt, info.txt
 #   golden  golden export (PyTorch, if present) -> runtime/src/test/resources/golden/ and a copy in golden/
-#   tests   the gpu-tagged test suite, and GoldenReplayTest whole (CPU and GPU replay), JUnit console launcher
-#                                               -> tests-gpu.txt, tests-golden.txt, XML under junit/
+#   tests   the gpu-tagged test suite, GoldenReplayTest whole (CPU and GPU replay), and the Linear + ReLU NaN test
+#           with cuBLASLt's RELU_BIAS epilogue on, JUnit console launcher
+#                                               -> tests-gpu.txt, tests-golden.txt, tests-relu-epilogue.txt, junit/
 #   train   dl-train --model lenet5 --data fashion-mnist --device cuda --epochs 10
 #                                               -> train-lenet5.txt and the run directory lenet5-cuda/
 #   resnet  dl-train --model resnet18 --data imagenet-subset --device cuda on a JPEG tree made by `datasets prepare`
@@ -21,8 +22,8 @@
 #                 runs, so what finished, and the log so far of a step cut off, come back from a killed command. The
 #                 device tool returns at most 8 files from $OUT, none over 16 MiB: never write the results into $OUT.
 #   PACK_EVERY    seconds between repacks of $OUT while a step runs (default 60)
-#   STEP_TIMEOUT  seconds allowed to each step (default: info 60, golden 180, tests 420, golden replay 180, train 360,
-#                 prepare 180, resnet 300)
+#   STEP_TIMEOUT  seconds allowed to each step (default: info 60, golden 180, tests 420, golden replay 180, ReLU
+#                 epilogue NaN test 120, train 360, prepare 180, resnet 300)
 #   BUNDLE        default: this script's directory when it holds jre/; else dist/gpu-bundle (bundle.sh), or, when
 #                 the tests step is not run and it is there, dist/gpu-train (bundle.sh --with-data: no test jars, with
 #                 the data); each unpacked from its carried .tar.xz
@@ -43,7 +44,7 @@ while [ $# -gt 0 ]; do
     --data-dir) data_dir=$2; shift ;;
     --skip) skip=$2; shift ;;
     --only) only=$2; shift ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "run-on-gpu: error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -203,6 +204,11 @@ if ! skipped tests; then
   step tests-golden 180 "$out/tests-golden.txt" "${java[@]}" -Xmx8g -Ddltrain.golden.dir="$golden_dir" -jar "$console" execute \
       --class-path "$cp_all" --select-class io.dltrain.models.GoldenReplayTest \
       --details=tree --disable-banner --disable-ansi-colors --reports-dir "$out/junit/golden"
+  # Does cuBLASLt's RELU_BIAS epilogue keep NaN? (NVIDIA's forum says it gives 0; dl-train does not use it unless
+  # -Ddltrain.cublasLt.reluEpilogue=true.) The NaN test with the epilogue on: a failure here settles it.
+  step tests-relu-epilogue 120 "$out/tests-relu-epilogue.txt" "${java[@]}" -Ddltrain.cublasLt.reluEpilogue=true -jar "$console" \
+      execute --class-path "$cp_all" --select-method io.dltrain.runtime.backend.cuda.CudaVsCpuTest#gemmBiasReluMatchesTheCpuIncludingNaN \
+      --details=tree --disable-banner --disable-ansi-colors --reports-dir "$out/junit/relu-epilogue"
 fi
 
 # train: a real training run on the GPU

@@ -47,6 +47,25 @@ final class CublasLt implements AutoCloseable {
     /** Alignment cuBLASLt assumes by default (and the most it can use), in bytes. */
     static final int MAX_ALIGNMENT = 256;
 
+    /**
+     * System property: {@code true} lets Linear + ReLU run as one matmul with the RELU_BIAS epilogue. Default false:
+     * cuBLASLt's ReLU epilogue is reported to turn NaN into 0 (forums.developer.nvidia.com/t/329783, "Incorrect result
+     * of cublasLtMatmul with CUBLASLT_EPILOGUE_RELU when input is NaN"; its documentation says nothing), which would
+     * hide a diverged activation from the divergence check and differ from the CPU, PyTorch's relu and this runtime's
+     * contract (NaN stays NaN). So by default the matmul has the BIAS epilogue and cuDNN's NaN-propagating ReLU follows.
+     * The GPU runner also runs the NaN test with this switch on, to settle the question on real hardware.
+     */
+    static final String RELU_SWITCH = "dltrain.cublasLt.reluEpilogue";
+
+    /** Whether {@value #RELU_SWITCH} is on (read when a backend is created). */
+    static boolean reluEpilogueEnabled() {
+        String v = System.getProperty(RELU_SWITCH);
+        if (v == null || v.isBlank() || v.trim().equalsIgnoreCase("false")) return false;
+        if (v.trim().equalsIgnoreCase("true")) return true;
+        throw new IllegalArgumentException("-D" + RELU_SWITCH + "=" + v + ": expected true or false (true fuses ReLU into the matmul;"
+                + " NaN may then become 0)");
+    }
+
     /** Whether {@value #SWITCH} allows the cuBLASLt path (read when a backend is created). */
     static boolean enabled() { return parseSwitch(System.getProperty(SWITCH)); }
 
@@ -83,9 +102,17 @@ final class CublasLt implements AutoCloseable {
         return (int) Long.lowestOneBit(bits);
     }
 
-    /** Why a shape never goes to cuBLASLt (k = 0: nothing to multiply, sgemm zero-fills), or null. */
-    static String unsupported(int m, int n, int k) {
-        return k == 0 ? "k = 0" : null;
+    /**
+     * Why a call never goes to cuBLASLt, or null: k = 0 (nothing to multiply, sgemm zero-fills); a bias vector not
+     * 16-byte aligned (the heuristic is told the alignment of A, B, C and D only, and may pick a kernel that loads the
+     * bias 16 bytes at a time and faults on a misaligned address, a sticky error that ends the CUDA context; seen with
+     * PyTorch, pytorch/pytorch#194497). Our bias tensors start their own allocation (256-byte aligned); a view into one
+     * might not.
+     */
+    static String unsupported(int m, int n, int k, long bias) {
+        if (k == 0) return "k = 0";
+        if ((bias & 15) != 0) return "bias address not 16-byte aligned";
+        return null;
     }
 
     /** What a descriptor set is cached by. */
@@ -167,7 +194,7 @@ final class CublasLt implements AutoCloseable {
      */
     boolean matmulBias(boolean transA, boolean transB, int m, int n, int k, long a, long b, long bias, long c, boolean relu) {
         if (closed) throw new IllegalStateException("cuBLASLt used after close()");
-        if (unsupported(m, n, k) != null) return false;
+        if (unsupported(m, n, k, bias) != null) return false;
         Key key = new Key(transA, transB, m, n, k, tf32, alignment(a, b, bias, c), relu);
         return refusals.attempt(key, () -> {
             Entry e = entries.get(key);

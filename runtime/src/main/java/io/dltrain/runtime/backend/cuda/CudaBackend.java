@@ -38,8 +38,9 @@ import static io.dltrain.runtime.backend.cuda.CudaLibraries.human;
  *       {@link #item} synchronise the stream; {@link #copyBlocks} is cudaMemcpy2DAsync.</li>
  *   <li>GEMM: cuBLAS sgemm on row-major data through the transpose identity C^T = B^T A^T; FP32 math unless the
  *       {@code tf32} switch is on (CUBLAS_TF32_TENSOR_OP_MATH). {@link #gemmBias} (Linear's forward) is one cuBLASLt
- *       matmul with the bias epilogue ({@link CublasLt}), {@link #gemmBiasRelu} (Linear + ReLU) one with the RELU_BIAS
- *       epilogue, each falling back to sgemm + add_bias_f32 (+ ReLU) per shape when cuBLASLt refuses, and always with
+ *       matmul with the bias epilogue ({@link CublasLt}), {@link #gemmBiasRelu} (Linear + ReLU) that and cuDNN's
+ *       NaN-keeping ReLU (the RELU_BIAS epilogue only with {@code -Ddltrain.cublasLt.reluEpilogue=true}), each falling
+ *       back to sgemm + add_bias_f32 (+ ReLU) per shape when cuBLASLt refuses, and always with
  *       {@code -Ddltrain.cublasLt=false}.</li>
  *   <li>Convolution, pooling, batch norm, softmax, and the activations cuDNN implements with our semantics:
  *       {@link CudnnOps}. Everything else: our PTX kernels (kernels/src/main/cuda) through {@link PtxKernels}, with
@@ -73,6 +74,8 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     private CudnnOps cudnnOps;
     /** Linear's fused GEMM + bias; null when switched off, unavailable, or in the test double ({@link #gemmBiasPath}). */
     private CublasLt lt;
+    /** Linear + ReLU as one matmul with cuBLASLt's RELU_BIAS epilogue ({@link CublasLt#RELU_SWITCH}; off by default). */
+    private final boolean reluEpilogue = CublasLt.reluEpilogueEnabled();
     /** Why {@link #lt} is null, or null. */
     private String ltOff;
     private final FloatPointer alphaBeta = new FloatPointer(2);
@@ -420,6 +423,8 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     public void synchronize() {
         enter();
         Cuda.check(cudart.cudaStreamSynchronize(stream), "cudaStreamSynchronize(" + name + ")");
+        // All queued work: uploads queued ahead on the copy stream too.
+        Cuda.check(cudart.cudaStreamSynchronize(copyStream), "cudaStreamSynchronize(" + name + " copy stream)");
     }
 
     // ------------------------------------------------------------ prefetch on the copy stream
@@ -576,10 +581,14 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         Backend.super.gemmBias(transA, transB, m, n, k, a, b, bias, c);
     }
 
-    /** One cuBLASLt matmul with the RELU_BIAS epilogue; where cuBLASLt refuses, {@link #gemmBias} then ReLU. */
+    /**
+     * {@link #gemmBias} then cuDNN's ReLU, which keeps NaN; with {@code -Ddltrain.cublasLt.reluEpilogue=true} one
+     * cuBLASLt matmul with the RELU_BIAS epilogue instead (which may turn NaN into 0: {@link CublasLt#RELU_SWITCH}),
+     * falling back to the former where cuBLASLt refuses.
+     */
     @Override
     public void gemmBiasRelu(boolean transA, boolean transB, int m, int n, int k, Tensor a, Tensor b, Tensor bias, Tensor c) {
-        if (fusedGemm("gemmBiasRelu", transA, transB, m, n, k, a, b, bias, c, true)) return;
+        if (reluEpilogue && fusedGemm("gemmBiasRelu", transA, transB, m, n, k, a, b, bias, c, true)) return;
         Backend.super.gemmBiasRelu(transA, transB, m, n, k, a, b, bias, c);
     }
 
@@ -606,7 +615,8 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
 
     /** How {@link #gemmBias} runs here: "cuBLASLt bias epilogue", or sgemm + add_bias_f32 and why. */
     String gemmBiasPath() {
-        return lt != null ? "cuBLASLt matmul, BIAS / RELU_BIAS epilogues (per-shape fallback: sgemm + add_bias_f32 [+ ReLU])"
+        return lt != null ? "cuBLASLt matmul, BIAS" + (reluEpilogue ? " / RELU_BIAS epilogues" : " epilogue, then ReLU")
+                + " (per-shape fallback: sgemm + add_bias_f32 [+ ReLU])"
                 : "cuBLAS sgemm + add_bias_f32 (" + ltOff + ")";
     }
 

@@ -86,9 +86,12 @@ class CublasLtPlanTest {
     }
 
     @Test
-    void kZeroNeverGoesToCublasLt() {
-        assertNotNull(CublasLt.unsupported(4, 3, 0));
-        assertNull(CublasLt.unsupported(4, 3, 1));
+    void kZeroAndMisalignedBiasesNeverGoToCublasLt() {
+        assertNotNull(CublasLt.unsupported(4, 3, 0, 0x1000));
+        assertNull(CublasLt.unsupported(4, 3, 1, 0x1000));
+        assertNull(CublasLt.unsupported(4, 3, 1, 0x1010));
+        for (long bias : new long[] {0x1004, 0x1008, 0x100c})
+            assertEquals("bias address not 16-byte aligned", CublasLt.unsupported(4, 3, 1, bias), Long.toHexString(bias));
     }
 
     @Test

@@ -326,7 +326,8 @@ class CudaVsCpuTest {
     }
 
     /**
-     * gemmBiasRelu (a Linear followed by a ReLU): cuBLASLt's RELU_BIAS epilogue against the CPU's gemm + bias + ReLU,
+     * gemmBiasRelu (a Linear followed by a ReLU): the bias epilogue and cuDNN's ReLU, or with
+     * -Ddltrain.cublasLt.reluEpilogue=true cuBLASLt's RELU_BIAS epilogue, against the CPU's gemm + bias + ReLU,
      * every transpose, aligned and 4-byte-aligned A; about half the outputs are clamped (inputs in [-1, 1), zero-mean
      * bias). Then NaN: a NaN in one row of x makes that row of x W^T + b NaN, and ReLU must keep it NaN, as the CPU
      * and PyTorch's relu do (cuBLASLt does not document what its ReLU does with NaN; a mismatch here means the

@@ -54,7 +54,9 @@ class EmulatedDeviceTest {
     @Test
     void ourKernelsGiveTheSameBytesWhateverOrderTheirThreadsRunIn(@TempDir Path dir) throws Exception {
         EmulatedDevice.build(dir);
-        String out = EmulatedDevice.junit(dir, List.of("-D" + EmulatedDevice.RACE_CHECK + "=true"), CudaVsCpuTest.class);
+        // With the RELU_BIAS epilogue on too, so that this run takes the fused Linear + ReLU path the first one does not.
+        String out = EmulatedDevice.junit(dir, List.of("-D" + EmulatedDevice.RACE_CHECK + "=true", "-D" + CublasLt.RELU_SWITCH + "=true"),
+                CudaVsCpuTest.class);
         List<String> results = EmulatedDevice.results(out);
         assertEquals(List.of(), results.stream().filter(l -> !l.startsWith("junit pass ")).toList(), out);
         assertEquals(List.of(), EmulatedDevice.cErrors(out), "order-dependent kernels or wrong calls:\n" + out);
