@@ -131,7 +131,8 @@ final class CublasLt implements AutoCloseable {
 
     /**
      * The shapes cuBLASLt failed on: an attempt that throws is remembered by key, noted once through {@code note},
-     * and never made again for that key.
+     * and never made again for that key. Except device memory running out (for the workspace): that says nothing
+     * about the shape, so this call falls back (sgemm needs no workspace) and the next one tries cuBLASLt again.
      */
     static final class Refusals {
         private final Map<Key, String> refused = new LinkedHashMap<>();
@@ -145,6 +146,8 @@ final class CublasLt implements AutoCloseable {
             try {
                 attempt.run();
                 return true;
+            } catch (DeviceOutOfMemoryException e) {
+                return false;
             } catch (RuntimeException e) {
                 String reason = e.getMessage() == null ? e.toString() : e.getMessage();
                 refused.put(key, reason);
@@ -204,6 +207,8 @@ final class CublasLt implements AutoCloseable {
             }
             try {
                 e.run(a, b, bias, c);
+            } catch (DeviceOutOfMemoryException oom) {
+                throw oom;   // only the workspace did not fit; the entry stays for the next call
             } catch (RuntimeException ex) {
                 entries.remove(key);
                 try { e.close(); } catch (RuntimeException suppressed) { ex.addSuppressed(suppressed); }

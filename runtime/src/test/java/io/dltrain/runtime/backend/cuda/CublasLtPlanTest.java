@@ -121,6 +121,12 @@ class CublasLtPlanTest {
         assertNotEquals(k1, k1Relu);
         assertFalse(r.attempt(k1Relu, () -> { throw new IllegalStateException("returned no algorithm"); }));
         assertTrue(notes.get(2).contains("epilogue RELU_BIAS") && notes.get(2).contains("the bias epilogue alone, then ReLU"), notes.get(2));
+        // Device memory running out for the workspace is no refusal: this call falls back, unnoted, and the next tries again.
+        CublasLt.Key k3 = new CublasLt.Key(true, false, 5, 6, 7, false, 256, false);
+        assertFalse(r.attempt(k3, () -> { throw new DeviceOutOfMemoryException("out of device memory: asked 32.00 MiB"); }));
+        assertEquals(3, notes.size());
+        assertFalse(r.refused().containsKey(k3));
+        assertTrue(r.attempt(k3, () -> runs[0]++));
     }
 
     @Test
