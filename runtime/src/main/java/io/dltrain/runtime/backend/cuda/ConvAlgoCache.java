@@ -55,13 +55,44 @@ final class ConvAlgoCache {
      * failing that, the first acceptable one. Returns null when nothing is acceptable.
      */
     static Candidate pick(List<Candidate> ranked, boolean allowTensorOps, long workspaceLimit) {
-        Candidate firstAcceptable = null;
+        List<Candidate> ok = acceptable(ranked, allowTensorOps, workspaceLimit);
+        return ok.isEmpty() ? null : ok.getFirst();
+    }
+
+    /** The entries {@link #pick} accepts, in its order of preference: deterministic ones first, each group in cuDNN's order. */
+    static List<Candidate> acceptable(List<Candidate> ranked, boolean allowTensorOps, long workspaceLimit) {
+        List<Candidate> deterministic = new java.util.ArrayList<>(), other = new java.util.ArrayList<>();
         for (Candidate c : ranked) {
             if (c.status() != CUDNN_STATUS_SUCCESS || c.memory() < 0 || c.memory() > workspaceLimit) continue;
             if (!allowTensorOps && c.tensorOps()) continue;
-            if (c.determinism() == CUDNN_DETERMINISTIC) return c;
-            if (firstAcceptable == null) firstAcceptable = c;
+            (c.determinism() == CUDNN_DETERMINISTIC ? deterministic : other).add(c);
         }
-        return firstAcceptable;
+        deterministic.addAll(other);
+        return deterministic;
+    }
+
+    /**
+     * The first of {@code acceptable} whose workspace, asked of cuDNN for the algorithm itself ({@code realBytes}),
+     * is within the limit, or null: the ranking's memory figure is an estimate (cuDNN's _v7 heuristics have reported 0
+     * for algorithms that then asked for megabytes, tensorflow/tensorflow#48117).
+     */
+    static Candidate firstWithin(List<Candidate> acceptable, java.util.function.ToLongFunction<Candidate> realBytes, long workspaceLimit) {
+        for (Candidate c : acceptable) if (realBytes.applyAsLong(c) <= workspaceLimit) return c;
+        return null;
+    }
+
+    /**
+     * After the workspace of an algorithm needing {@code failedBytes} could not be allocated: the acceptable entry
+     * with the smallest workspace, if that is smaller (often an implicit-GEMM algorithm needing none), else null.
+     * PyTorch's cuDNN convolutions likewise move on to the next algorithm when one runs out of memory.
+     */
+    static Candidate leanest(List<Candidate> acceptable, java.util.function.ToLongFunction<Candidate> realBytes, long failedBytes) {
+        Candidate best = null;
+        long bestBytes = failedBytes;
+        for (Candidate c : acceptable) {
+            long b = realBytes.applyAsLong(c);
+            if (b < bestBytes) { best = c; bestBytes = b; }
+        }
+        return best;
     }
 }

@@ -24,6 +24,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
+import java.util.function.ToLongFunction;
 
 import static org.bytedeco.cuda.global.cudart.cudaMemsetAsync;
 import static org.bytedeco.cuda.global.cudnn.*;
@@ -148,10 +149,11 @@ public final class CudnnOps implements AutoCloseable {
         Supplier<String> what = () -> "x " + x.shape() + ", w " + w.shape() + ", y " + y.shape() + ", " + p;
         cudnnTensorStruct xd = tensor(g.xDims()), yd = tensor(g.yDims());
         cudnnFilterStruct wd = filter(g.wDims());
-        ConvAlgoCache.Choice c = choose(ConvAlgoCache.Direction.FORWARD, g, p, xd, wd, yd, x, w, y, what);
-        try (DeviceBuffer ws = workspace(c.workspaceBytes())) {
+        ConvAlgoCache.Choice chosen = choose(ConvAlgoCache.Direction.FORWARD, g, p, xd, wd, yd, x, w, y, what);
+        try (Workspace ws = workspaceFor(ConvAlgoCache.Direction.FORWARD, g, p, xd, wd, yd, chosen, what)) {
+            ConvAlgoCache.Choice c = ws.choice();
             check(cudnnConvolutionForward(handle(), one, xd, ptr(x), wd, ptr(w), conv(p, c.mathType()), c.algo(),
-                    ptr(ws), c.workspaceBytes(), zero, yd, ptr(y)), "cudnnConvolutionForward", what);
+                    ptr(ws.buffer()), c.workspaceBytes(), zero, yd, ptr(y)), "cudnnConvolutionForward", what);
         }
         if (bias != null)
             check(cudnnAddTensor(handle(), one, tensor(1, g.K(), 1, 1), ptr(bias), one, yd, ptr(y)), "cudnnAddTensor (conv bias)", what);
@@ -168,10 +170,11 @@ public final class CudnnOps implements AutoCloseable {
         Supplier<String> what = () -> "dy " + dy.shape() + ", w " + w.shape() + ", dx " + dx.shape() + ", " + p;
         cudnnTensorStruct dxd = tensor(g.xDims()), dyd = tensor(g.yDims());
         cudnnFilterStruct wd = filter(g.wDims());
-        ConvAlgoCache.Choice c = choose(ConvAlgoCache.Direction.BACKWARD_DATA, g, p, dxd, wd, dyd, dx, w, dy, what);
-        try (DeviceBuffer ws = workspace(c.workspaceBytes())) {
+        ConvAlgoCache.Choice chosen = choose(ConvAlgoCache.Direction.BACKWARD_DATA, g, p, dxd, wd, dyd, dx, w, dy, what);
+        try (Workspace ws = workspaceFor(ConvAlgoCache.Direction.BACKWARD_DATA, g, p, dxd, wd, dyd, chosen, what)) {
+            ConvAlgoCache.Choice c = ws.choice();
             check(cudnnConvolutionBackwardData(handle(), one, wd, ptr(w), dyd, ptr(dy), conv(p, c.mathType()), c.algo(),
-                    ptr(ws), c.workspaceBytes(), zero, dxd, ptr(dx)), "cudnnConvolutionBackwardData", what);
+                    ptr(ws.buffer()), c.workspaceBytes(), zero, dxd, ptr(dx)), "cudnnConvolutionBackwardData", what);
         }
     }
 
@@ -188,10 +191,11 @@ public final class CudnnOps implements AutoCloseable {
                 + (accumulate ? ", accumulate" : "");
         cudnnTensorStruct xd = tensor(g.xDims()), dyd = tensor(g.yDims());
         cudnnFilterStruct wd = filter(g.wDims());
-        ConvAlgoCache.Choice c = choose(ConvAlgoCache.Direction.BACKWARD_FILTER, g, p, xd, wd, dyd, x, dw, dy, what);
-        try (DeviceBuffer ws = workspace(c.workspaceBytes())) {
+        ConvAlgoCache.Choice chosen = choose(ConvAlgoCache.Direction.BACKWARD_FILTER, g, p, xd, wd, dyd, x, dw, dy, what);
+        try (Workspace ws = workspaceFor(ConvAlgoCache.Direction.BACKWARD_FILTER, g, p, xd, wd, dyd, chosen, what)) {
+            ConvAlgoCache.Choice c = ws.choice();
             check(cudnnConvolutionBackwardFilter(handle(), one, xd, ptr(x), dyd, ptr(dy), conv(p, c.mathType()), c.algo(),
-                    ptr(ws), c.workspaceBytes(), accumulate ? one : zero, wd, ptr(dw)), "cudnnConvolutionBackwardFilter", what);
+                    ptr(ws.buffer()), c.workspaceBytes(), accumulate ? one : zero, wd, ptr(dw)), "cudnnConvolutionBackwardFilter", what);
         }
     }
 
@@ -210,27 +214,75 @@ public final class CudnnOps implements AutoCloseable {
         if (cached != null) return cached;
         cudnnConvolutionStruct cd = conv(p, queryMathType());
         List<ConvAlgoCache.Candidate> ranked = measuredSearch ? measure(dir, xd, wd, yd, cd, x, w, y, what) : heuristics(dir, xd, wd, yd, cd, what);
-        ConvAlgoCache.Candidate best = ConvAlgoCache.pick(ranked, tf32, measuredSearch ? SEARCH_WORKSPACE : WORKSPACE_LIMIT);
+        long limit = measuredSearch ? SEARCH_WORKSPACE : WORKSPACE_LIMIT;
+        ToLongFunction<ConvAlgoCache.Candidate> bytes = workspaceSizes(dir, xd, wd, yd, p, what);
+        ConvAlgoCache.Candidate best = ConvAlgoCache.firstWithin(ConvAlgoCache.acceptable(ranked, tf32, limit), bytes, limit);
         if (best == null)
             throw new CudnnException("cuDNN offers no usable " + dir + " convolution algorithm for " + what.get()
-                    + (tf32 ? "" : " in FP32 without tensor-op math") + "; candidates (algo, status, bytes, determinism, mathType): "
-                    + ranked, CUDNN_STATUS_NOT_SUPPORTED);
-        // Without TF32 the descriptor stays FMA-only whatever math type the entry reports; with it, run as reported.
-        int mathType = tf32 ? best.mathType() : CUDNN_FMA_MATH;
-        cudnnConvolutionStruct run = conv(p, mathType);
-        long bytes;
-        try (SizeTPointer size = new SizeTPointer(1)) {
-            int status = switch (dir) {
-                case FORWARD -> cudnnGetConvolutionForwardWorkspaceSize(handle(), xd, wd, run, yd, best.algo(), size);
-                case BACKWARD_DATA -> cudnnGetConvolutionBackwardDataWorkspaceSize(handle(), wd, yd, run, xd, best.algo(), size);
-                case BACKWARD_FILTER -> cudnnGetConvolutionBackwardFilterWorkspaceSize(handle(), xd, yd, run, wd, best.algo(), size);
-            };
-            check(status, "cudnnGetConvolution" + dir + "WorkspaceSize (algo " + best.algo() + ")", what);
-            bytes = size.get();
-        }
-        ConvAlgoCache.Choice c = new ConvAlgoCache.Choice(best.algo(), mathType, bytes, best.determinism() == CUDNN_DETERMINISTIC);
+                    + (tf32 ? "" : " in FP32 without tensor-op math") + " within a " + CudaLibraries.human(limit) + " workspace"
+                    + "; candidates (algo, status, bytes, determinism, mathType): " + ranked, CUDNN_STATUS_NOT_SUPPORTED);
+        ConvAlgoCache.Choice c = choice(best, bytes);
         algos.put(key, c);
         return c;
+    }
+
+    /** The choice for a candidate: its math type as {@link #workspaceSize} runs it, and its exact workspace. */
+    private ConvAlgoCache.Choice choice(ConvAlgoCache.Candidate e, ToLongFunction<ConvAlgoCache.Candidate> bytes) {
+        return new ConvAlgoCache.Choice(e.algo(), runMathType(e), bytes.applyAsLong(e), e.determinism() == CUDNN_DETERMINISTIC);
+    }
+
+    /** Without TF32 the descriptor stays FMA-only whatever math type the entry reports; with it, run as reported. */
+    private int runMathType(ConvAlgoCache.Candidate e) { return tf32 ? e.mathType() : CUDNN_FMA_MATH; }
+
+    /** {@link #workspaceSize} of each candidate, asked once per algorithm and math type. */
+    private ToLongFunction<ConvAlgoCache.Candidate> workspaceSizes(ConvAlgoCache.Direction dir, cudnnTensorStruct xd, cudnnFilterStruct wd,
+                                                                  cudnnTensorStruct yd, ConvParams p, Supplier<String> what) {
+        Map<List<Integer>, Long> asked = new HashMap<>();
+        return e -> asked.computeIfAbsent(List.of(e.algo(), runMathType(e)), k -> workspaceSize(dir, xd, wd, yd, p, e, what));
+    }
+
+    /** The workspace cuDNN asks for to run this candidate (its own figure for the algorithm, not the ranking's estimate). */
+    private long workspaceSize(ConvAlgoCache.Direction dir, cudnnTensorStruct xd, cudnnFilterStruct wd, cudnnTensorStruct yd,
+                               ConvParams p, ConvAlgoCache.Candidate e, Supplier<String> what) {
+        cudnnConvolutionStruct run = conv(p, runMathType(e));
+        try (SizeTPointer size = new SizeTPointer(1)) {
+            int status = switch (dir) {
+                case FORWARD -> cudnnGetConvolutionForwardWorkspaceSize(handle(), xd, wd, run, yd, e.algo(), size);
+                case BACKWARD_DATA -> cudnnGetConvolutionBackwardDataWorkspaceSize(handle(), wd, yd, run, xd, e.algo(), size);
+                case BACKWARD_FILTER -> cudnnGetConvolutionBackwardFilterWorkspaceSize(handle(), xd, yd, run, wd, e.algo(), size);
+            };
+            check(status, "cudnnGetConvolution" + dir + "WorkspaceSize (algo " + e.algo() + ")", what);
+            return size.get();
+        }
+    }
+
+    /**
+     * The workspace for choice c; where device memory runs out for it, the acceptable algorithm with the smallest
+     * workspace takes over for this shape from now on (noted once), and only when there is none smaller does the
+     * out-of-memory error go to the caller. Returns the choice to run and its workspace (null for none).
+     */
+    private Workspace workspaceFor(ConvAlgoCache.Direction dir, CudnnShapes.Conv g, ConvParams p, cudnnTensorStruct xd,
+                                   cudnnFilterStruct wd, cudnnTensorStruct yd, ConvAlgoCache.Choice c, Supplier<String> what) {
+        try {
+            return new Workspace(c, workspace(c.workspaceBytes()));
+        } catch (DeviceOutOfMemoryException oom) {
+            ToLongFunction<ConvAlgoCache.Candidate> bytes = workspaceSizes(dir, xd, wd, yd, p, what);
+            List<ConvAlgoCache.Candidate> ok = ConvAlgoCache.acceptable(heuristics(dir, xd, wd, yd, conv(p, queryMathType()), what),
+                    tf32, WORKSPACE_LIMIT);
+            ConvAlgoCache.Candidate lean = ConvAlgoCache.leanest(ok, bytes, c.workspaceBytes());
+            if (lean == null) throw oom;
+            ConvAlgoCache.Choice leaner = choice(lean, bytes);
+            algos.put(ConvAlgoCache.Key.of(dir, g, p, tf32), leaner);
+            System.err.println("cuDNN: no device memory for the " + CudaLibraries.human(c.workspaceBytes()) + " workspace of " + dir
+                    + " convolution algorithm " + c.algo() + " (" + what.get() + "); algorithm " + leaner.algo() + " with "
+                    + CudaLibraries.human(leaner.workspaceBytes()) + " runs this shape from now on");
+            return new Workspace(leaner, workspace(leaner.workspaceBytes()));
+        }
+    }
+
+    /** A convolution's algorithm choice and its workspace buffer (null when it needs none). */
+    private record Workspace(ConvAlgoCache.Choice choice, DeviceBuffer buffer) implements AutoCloseable {
+        @Override public void close() { if (buffer != null) buffer.close(); }
     }
 
     /** One entry of a cuDNN algorithm ranking (the three directions' perf structs have the same fields). */

@@ -365,6 +365,25 @@ class CudnnShapesTest {
                 false, 1L << 30).algo());
         assertNull(ConvAlgoCache.pick(List.of(cand(0, bad, 0, true, CUDNN_FMA_MATH)), false, 1L << 30));
         assertNull(ConvAlgoCache.pick(List.of(), true, 1L << 30));
+        // Every acceptable entry, deterministic ones first, each group in cuDNN's order.
+        assertEquals(List.of(4, 5, 3), ConvAlgoCache.acceptable(ranked, false, 1L << 30).stream().map(ConvAlgoCache.Candidate::algo).toList());
+    }
+
+    @Test
+    void theWorkspaceCuDnnAsksForDecidesNotTheRankingsEstimate() {
+        int ok = CUDNN_STATUS_SUCCESS;
+        // The ranking said 0 bytes for algorithm 6, which then asks for 2 GiB: the next one within the limit runs.
+        List<ConvAlgoCache.Candidate> acceptable = List.of(cand(6, ok, 0, true, CUDNN_FMA_MATH), cand(1, ok, 0, true, CUDNN_FMA_MATH),
+                cand(0, ok, 0, false, CUDNN_FMA_MATH));
+        java.util.Map<Integer, Long> real = java.util.Map.of(6, 2L << 30, 1, 300L << 20, 0, 0L);
+        java.util.function.ToLongFunction<ConvAlgoCache.Candidate> bytes = c -> real.get(c.algo());
+        assertEquals(1, ConvAlgoCache.firstWithin(acceptable, bytes, 1L << 30).algo());
+        assertEquals(0, ConvAlgoCache.firstWithin(acceptable, bytes, 1L << 20).algo());
+        assertNull(ConvAlgoCache.firstWithin(acceptable.subList(0, 1), bytes, 1L << 30));
+        // Out of memory for algorithm 1's 300 MiB: the leanest one takes over; none leaner than 0 bytes.
+        assertEquals(0, ConvAlgoCache.leanest(acceptable, bytes, 300L << 20).algo());
+        assertNull(ConvAlgoCache.leanest(acceptable, bytes, 0));
+        assertNull(ConvAlgoCache.leanest(List.of(), bytes, 1L << 30));
     }
 
     @Test
