@@ -514,11 +514,26 @@ public final class CudnnOps implements AutoCloseable {
         sameSize(op, x, y);
         checkEps(op, eps);
         if (x.numel() == 0) return;
-        cudnnTensorStruct xd = tensor(bn.xDims()), pd = tensor(bn.paramDims());
-        check(cudnnBatchNormalizationForwardInference(handle(), bn.mode(), one, zero, xd, ptr(x), xd, ptr(y), pd,
-                        ptr(gamma), ptr(beta), ptr(runningMean), ptr(runningVar), eps),
-                "cudnnBatchNormalizationForwardInference", () -> "x " + x.shape() + ", eps " + eps);
+        cudnnTensorStruct pd = tensor(bn.paramDims());
+        // Samples are independent here (running statistics), so large batches go in slices of at most
+        // BN_INFERENCE_MAX_N: cuDNN's inference has failed from N = 65536 on (PyTorch sends no larger N to it;
+        // Oneflow-Inc/oneflow#3147), and whether cuDNN 9 still does is unverified.
+        long perSample = 4L * x.numel() / bn.N();
+        for (int n0 = 0; n0 < bn.N(); n0 += BN_INFERENCE_MAX_N) {
+            int n = Math.min(BN_INFERENCE_MAX_N, bn.N() - n0);
+            int[] dims = bn.xDims().clone();
+            dims[0] = n;
+            cudnnTensorStruct xd = tensor(dims);
+            long at = perSample * n0;
+            check(cudnnBatchNormalizationForwardInference(handle(), bn.mode(), one, zero, xd,
+                            CudaContext.pointer(CudaStorage.address(x) + at), xd, CudaContext.pointer(CudaStorage.address(y) + at), pd,
+                            ptr(gamma), ptr(beta), ptr(runningMean), ptr(runningVar), eps),
+                    "cudnnBatchNormalizationForwardInference", () -> "x " + x.shape() + " (samples from " + at / perSample + "), eps " + eps);
+        }
     }
+
+    /** The most samples one cudnnBatchNormalizationForwardInference call gets (see batchNormForwardInference). */
+    static final int BN_INFERENCE_MAX_N = 65535;
 
     public void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
                                   Tensor dx, Tensor dgamma, Tensor dbeta, boolean accumulate) {

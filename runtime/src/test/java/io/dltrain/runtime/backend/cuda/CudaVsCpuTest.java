@@ -590,7 +590,7 @@ class CudaVsCpuTest {
     void batchNormTrainingInferenceBackward() {
         try (Scope sc = Scope.open()) {
             SplittableRandom rng = new SplittableRandom(8);
-            for (int[] dims : new int[][] {{4, 3, 5, 6}, {16, 5}, {2, 8, 1, 1}}) {
+            for (int[] dims : new int[][] {{4, 3, 5, 6}, {16, 5}, {2, 8, 1, 1}, {CudnnOps.BN_INFERENCE_MAX_N + 1000, 3}}) {
                 int c = dims[1];
                 long m = Shape.of(dims).numel() / c;
                 double[] tol = reduction(m);
