@@ -517,7 +517,7 @@ public final class CudnnOps implements AutoCloseable {
         cudnnTensorStruct pd = tensor(bn.paramDims());
         // Samples are independent here (running statistics), so large batches go in slices of at most
         // BN_INFERENCE_MAX_N: cuDNN's inference has failed from N = 65536 on (PyTorch sends no larger N to it;
-        // Oneflow-Inc/oneflow#3147), and whether cuDNN 9 still does is unverified.
+        // microsoft/onnxruntime#7095 with cuDNN 8.1, #17406 in 2023), and whether cuDNN 9 still does is unverified.
         long perSample = 4L * x.numel() / bn.N();
         for (int n0 = 0; n0 < bn.N(); n0 += BN_INFERENCE_MAX_N) {
             int n = Math.min(BN_INFERENCE_MAX_N, bn.N() - n0);
