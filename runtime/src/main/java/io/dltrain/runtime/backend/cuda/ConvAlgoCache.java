@@ -73,8 +73,8 @@ final class ConvAlgoCache {
 
     /**
      * The first of {@code acceptable} whose workspace, asked of cuDNN for the algorithm itself ({@code realBytes}),
-     * is within the limit, or null: the ranking's memory figure is an estimate (cuDNN's _v7 heuristics have reported 0
-     * for algorithms that then asked for megabytes, tensorflow/tensorflow#48117).
+     * is within the limit, or null: the ranking's memory figure need not be what running the algorithm asks for (with
+     * another math type it was not, sony/nnabla-ext-cuda#118), and the workspace query is what the call is given.
      */
     static Candidate firstWithin(List<Candidate> acceptable, java.util.function.ToLongFunction<Candidate> realBytes, long workspaceLimit) {
         for (Candidate c : acceptable) if (realBytes.applyAsLong(c) <= workspaceLimit) return c;
@@ -84,7 +84,8 @@ final class ConvAlgoCache {
     /**
      * After the workspace of an algorithm needing {@code failedBytes} could not be allocated: the acceptable entry
      * with the smallest workspace, if that is smaller (often an implicit-GEMM algorithm needing none), else null.
-     * PyTorch's cuDNN convolutions likewise move on to the next algorithm when one runs out of memory.
+     * PyTorch's cuDNN convolutions likewise move on to the next algorithm when one runs out of memory, as Caffe fell
+     * back to implicit GEMM (BVLC/caffe#2211).
      */
     static Candidate leanest(List<Candidate> acceptable, java.util.function.ToLongFunction<Candidate> realBytes, long failedBytes) {
         Candidate best = null;
