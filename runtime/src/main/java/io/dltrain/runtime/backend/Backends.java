@@ -4,6 +4,7 @@ import io.dltrain.runtime.backend.cpu.CpuBackend;
 import io.dltrain.runtime.backend.cuda.CudaBackend;
 import io.dltrain.runtime.backend.cuda.CudaLibraries;
 
+import java.util.List;
 import java.util.function.Consumer;
 
 /**
@@ -53,12 +54,13 @@ public final class Backends {
             throw new BackendUnavailableException(flag + " cannot be used: " + why
                     + ". Use --device cpu, or --device auto to fall back to the CPU.");
         }
-        int count = CudaLibraries.probe().devices().size();
+        List<CudaLibraries.DeviceInfo> devices = CudaLibraries.probe().devices();
+        int count = devices.size();
         if (index >= count) {
             throw new BackendUnavailableException(flag + " cannot be used: this machine has " + count + " CUDA device"
                     + (count == 1 ? " (cuda:0)" : "s (cuda:0 .. cuda:" + (count - 1) + ")") + ".");
         }
-        String unsupported = CudaLibraries.probe().devices().get(index).unsupportedReason();
+        String unsupported = devices.get(index).unsupportedReason();
         if (unsupported != null)
             throw new BackendUnavailableException(flag + " cannot be used: " + unsupported + ". Use --device cpu.");
         return new CudaBackend(index);

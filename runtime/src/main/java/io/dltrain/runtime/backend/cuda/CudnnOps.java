@@ -149,8 +149,7 @@ public final class CudnnOps implements AutoCloseable {
         Supplier<String> what = () -> "x " + x.shape() + ", w " + w.shape() + ", y " + y.shape() + ", " + p;
         cudnnTensorStruct xd = tensor(g.xDims()), yd = tensor(g.yDims());
         cudnnFilterStruct wd = filter(g.wDims());
-        ConvAlgoCache.Choice chosen = choose(ConvAlgoCache.Direction.FORWARD, g, p, xd, wd, yd, x, w, y, what);
-        try (Workspace ws = workspaceFor(ConvAlgoCache.Direction.FORWARD, g, p, xd, wd, yd, chosen, what)) {
+        try (Workspace ws = workspace(ConvAlgoCache.Direction.FORWARD, g, p, xd, wd, yd, x, w, y, what)) {
             ConvAlgoCache.Choice c = ws.choice();
             check(cudnnConvolutionForward(handle(), one, xd, ptr(x), wd, ptr(w), conv(p, c.mathType()), c.algo(),
                     ptr(ws.buffer()), c.workspaceBytes(), zero, yd, ptr(y)), "cudnnConvolutionForward", what);
@@ -170,8 +169,7 @@ public final class CudnnOps implements AutoCloseable {
         Supplier<String> what = () -> "dy " + dy.shape() + ", w " + w.shape() + ", dx " + dx.shape() + ", " + p;
         cudnnTensorStruct dxd = tensor(g.xDims()), dyd = tensor(g.yDims());
         cudnnFilterStruct wd = filter(g.wDims());
-        ConvAlgoCache.Choice chosen = choose(ConvAlgoCache.Direction.BACKWARD_DATA, g, p, dxd, wd, dyd, dx, w, dy, what);
-        try (Workspace ws = workspaceFor(ConvAlgoCache.Direction.BACKWARD_DATA, g, p, dxd, wd, dyd, chosen, what)) {
+        try (Workspace ws = workspace(ConvAlgoCache.Direction.BACKWARD_DATA, g, p, dxd, wd, dyd, dx, w, dy, what)) {
             ConvAlgoCache.Choice c = ws.choice();
             check(cudnnConvolutionBackwardData(handle(), one, wd, ptr(w), dyd, ptr(dy), conv(p, c.mathType()), c.algo(),
                     ptr(ws.buffer()), c.workspaceBytes(), zero, dxd, ptr(dx)), "cudnnConvolutionBackwardData", what);
@@ -191,8 +189,7 @@ public final class CudnnOps implements AutoCloseable {
                 + (accumulate ? ", accumulate" : "");
         cudnnTensorStruct xd = tensor(g.xDims()), dyd = tensor(g.yDims());
         cudnnFilterStruct wd = filter(g.wDims());
-        ConvAlgoCache.Choice chosen = choose(ConvAlgoCache.Direction.BACKWARD_FILTER, g, p, xd, wd, dyd, x, dw, dy, what);
-        try (Workspace ws = workspaceFor(ConvAlgoCache.Direction.BACKWARD_FILTER, g, p, xd, wd, dyd, chosen, what)) {
+        try (Workspace ws = workspace(ConvAlgoCache.Direction.BACKWARD_FILTER, g, p, xd, wd, dyd, x, dw, dy, what)) {
             ConvAlgoCache.Choice c = ws.choice();
             check(cudnnConvolutionBackwardFilter(handle(), one, xd, ptr(x), dyd, ptr(dy), conv(p, c.mathType()), c.algo(),
                     ptr(ws.buffer()), c.workspaceBytes(), accumulate ? one : zero, wd, ptr(dw)), "cudnnConvolutionBackwardFilter", what);
@@ -257,12 +254,13 @@ public final class CudnnOps implements AutoCloseable {
     }
 
     /**
-     * The workspace for choice c; where device memory runs out for it, the acceptable algorithm with the smallest
-     * workspace takes over for this shape from now on (noted once), and only when there is none smaller does the
-     * out-of-memory error go to the caller. Returns the choice to run and its workspace (null for none).
+     * The algorithm for this convolution ({@link #choose}) and its workspace; where device memory runs out for that,
+     * the acceptable algorithm with the smallest workspace takes over for this shape from now on (noted once), and
+     * only when there is none smaller does the out-of-memory error go to the caller. Buffers as for {@link #choose}.
      */
-    private Workspace workspaceFor(ConvAlgoCache.Direction dir, CudnnShapes.Conv g, ConvParams p, cudnnTensorStruct xd,
-                                   cudnnFilterStruct wd, cudnnTensorStruct yd, ConvAlgoCache.Choice c, Supplier<String> what) {
+    private Workspace workspace(ConvAlgoCache.Direction dir, CudnnShapes.Conv g, ConvParams p, cudnnTensorStruct xd,
+                                cudnnFilterStruct wd, cudnnTensorStruct yd, Tensor x, Tensor w, Tensor y, Supplier<String> what) {
+        ConvAlgoCache.Choice c = choose(dir, g, p, xd, wd, yd, x, w, y, what);
         try {
             return new Workspace(c, workspace(c.workspaceBytes()));
         } catch (DeviceOutOfMemoryException oom) {
