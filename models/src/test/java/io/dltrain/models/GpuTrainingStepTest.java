@@ -19,6 +19,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import java.util.Locale;
+import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 
@@ -39,9 +40,11 @@ import static org.junit.jupiter.api.Assertions.*;
  * gradients below that point change by far more than rounding: measured on the CPU alone, nudging the input by
  * 1e-7 relative moves the worst per-tensor gradient of resnet18 (3x64x64, batch 4) by 0.47% (relative L2) and of
  * googlenet (batch 2) by 3.7%; the emulated device's resnet18 step differed from the CPU by the same 0.47%. An
- * element-wise bound there passes or fails by luck. So a third model, on the CPU, takes the same steps on the input
- * nudged by up to 1e-5 relative (enough to flip many more such decisions than two FP32 implementations do), and
- * every quantity Q must satisfy ||Q_device - Q_cpu|| <= max(1e-4 * scale, 2 * ||Q_nudged - Q_cpu||) + 1e-8 * sqrt(n)
+ * element-wise bound there passes or fails by luck. So two more models, on the CPU, take the same steps on the input
+ * nudged by up to 1e-5 relative (enough to flip many more such decisions than two FP32 implementations do), one by a
+ * random nudge and one by its mirror image (an antithetic pair: a decision near its kink crosses it under one of the
+ * two, on whichever side the device's rounding put it; one random nudge alone misses it half the time), and
+ * every quantity Q must satisfy ||Q_device - Q_cpu|| <= max(1e-4 * scale, 2 * max ||Q_nudged - Q_cpu||) + 1e-8 * sqrt(n)
  * (scale: ||Q_cpu||, or for parameters the norm of the CPU's update in this step). A smooth model (lenet5: the
  * nudge moves its gradients by ~6e-6) is thereby held to 1e-4 relative; a wrong kernel, layout or descriptor gives
  * errors of the order of Q itself, far above either bound. INT32 buffers must be equal.
@@ -86,18 +89,21 @@ class GpuTrainingStepTest {
         ModelRegistry.Entry e = ModelRegistry.get(name);
         SplittableRandom rng = new SplittableRandom(31);
         float[] x = uniform(rng, n * c * h * w, -1, 1);
-        float[] xn = nudge(x, 17);
+        float[] xn = nudge(x, 17, 1), xm = nudge(x, 17, -1);
         int[] labels = new int[n];
         for (int i = 0; i < n; i++) labels[i] = rng.nextInt(10);
         boolean recon = e.task() == io.dltrain.runtime.train.Task.RECONSTRUCTION;
         try (Module mc = Scope.outside(() -> e.build(new Context(cpu, 7), spec));
              Module mn = Scope.outside(() -> e.build(new Context(cpu, 7), spec));
+             Module mm = Scope.outside(() -> e.build(new Context(cpu, 7), spec));
              // the same seed: dropout draws its masks from seeds the Context hands out (copyState still copies every tensor)
              Module md = Scope.outside(() -> e.build(new Context(dev, 7), spec))) {
             copyState(mc, md);
             copyState(mc, mn);
+            copyState(mc, mm);
             try (SGD oc = new SGD(mc.namedParameters(), LR).momentum(MOMENTUM);
                  SGD on = new SGD(mn.namedParameters(), LR).momentum(MOMENTUM);
+                 SGD om = new SGD(mm.namedParameters(), LR).momentum(MOMENTUM);
                  SGD od = new SGD(md.namedParameters(), LR).momentum(MOMENTUM)) {
                 for (int step = 1; step <= steps; step++) {
                     String at = name + " step " + step + ": ";
@@ -106,22 +112,27 @@ class GpuTrainingStepTest {
                         // compared, not those of the step before carried through this one.
                         copyState(mc, md);
                         copyState(mc, mn);
+                        copyState(mc, mm);
                         copyTensors(oc.state(), od.state());
                         copyTensors(oc.state(), on.state());
+                        copyTensors(oc.state(), om.state());
                     }
                     Map<String, float[]> before = hostCopies(mc.namedParameters());
                     float lc = step(mc, oc, cpu, x, labels, spec, n, recon);
                     float ln = step(mn, on, cpu, xn, labels, spec, n, recon);
+                    float lm = step(mm, om, cpu, xm, labels, spec, n, recon);
                     float ld = step(md, od, dev, x, labels, spec, n, recon);
-                    agree(at + "loss", new float[] {lc}, new float[] {ln}, new float[] {ld}, Math.abs(lc));
+                    agree(at + "loss", new float[] {lc}, List.of(new float[] {ln}, new float[] {lm}), new float[] {ld}, Math.abs(lc));
                     // step() leaves the gradients of this step in place (zeroGrad runs before the next forward).
                     for (Map.Entry<String, Tensor> p : mc.namedParameters().entrySet()) {
                         String k = p.getKey();
                         float[] gc = p.getValue().grad().toFloatArray();
-                        agree(at + "grad " + k, gc, mn.namedParameters().get(k).grad().toFloatArray(),
+                        agree(at + "grad " + k, gc, List.of(mn.namedParameters().get(k).grad().toFloatArray(),
+                                        mm.namedParameters().get(k).grad().toFloatArray()),
                                 md.namedParameters().get(k).grad().toFloatArray(), norm(gc, null));
                         float[] pc = p.getValue().toFloatArray();
-                        agree(at + "param " + k + " after the update", pc, mn.namedParameters().get(k).toFloatArray(),
+                        agree(at + "param " + k + " after the update", pc, List.of(mn.namedParameters().get(k).toFloatArray(),
+                                        mm.namedParameters().get(k).toFloatArray()),
                                 md.namedParameters().get(k).toFloatArray(), norm(pc, before.get(k)));
                     }
                     for (Map.Entry<String, Tensor> b : mc.namedBuffers().entrySet()) {
@@ -130,7 +141,8 @@ class GpuTrainingStepTest {
                             assertArrayEquals(b.getValue().toIntArray(), md.namedBuffers().get(k).toIntArray(), at + "buffer " + k);
                         else {
                             float[] bc = b.getValue().toFloatArray();
-                            agree(at + "buffer " + k, bc, mn.namedBuffers().get(k).toFloatArray(), md.namedBuffers().get(k).toFloatArray(),
+                            agree(at + "buffer " + k, bc, List.of(mn.namedBuffers().get(k).toFloatArray(), mm.namedBuffers().get(k).toFloatArray()),
+                                    md.namedBuffers().get(k).toFloatArray(),
                                     norm(bc, null));
                         }
                     }
@@ -139,20 +151,33 @@ class GpuTrainingStepTest {
         }
     }
 
-    /** x with every element scaled by (1 + d), d uniform in [-NUDGE, NUDGE]. */
-    static float[] nudge(float[] x, long seed) {
+    /**
+     * x with every element scaled by (1 + sign * d), d uniform in [-NUDGE, NUDGE] drawn from seed: the nudges with sign
+     * 1 and -1 are mirror images (an antithetic pair). A decision near its kink (a ReLU pre-activation, a max-pool
+     * near-tie) moves one way under one of them and the other way under the other, so one of the pair crosses any kink
+     * closer than the nudge's reach, whichever side it lies on; a single random nudge crosses it half the time.
+     */
+    static float[] nudge(float[] x, long seed, int sign) {
         SplittableRandom r = new SplittableRandom(seed);
         float[] out = x.clone();
-        for (int i = 0; i < out.length; i++) out[i] *= (float) (1 + NUDGE * (2 * r.nextDouble() - 1));
+        for (int i = 0; i < out.length; i++) out[i] *= (float) (1 + sign * NUDGE * (2 * r.nextDouble() - 1));
         return out;
+    }
+
+    /** The k-th of a series of nudges: antithetic pairs, k = 0, 1 from seed base, k = 2, 3 from base + 1, ... */
+    static float[] nudgePair(float[] x, long base, int k) {
+        return nudge(x, base + k / 2, k % 2 == 0 ? 1 : -1);
     }
 
     /**
      * The device's value of a quantity agrees with the CPU's as far as the model's FP32 sensitivity allows (see the
-     * class comment): ||dev - cpu|| <= max(TAU * scale, 2 * ||nudged - cpu||) + 1e-8 * sqrt(n).
+     * class comment): ||dev - cpu|| <= max(TAU * scale, 2 * max_k ||nudged_k - cpu||) + 1e-8 * sqrt(n), nudged_k the
+     * CPU's value on each input of an antithetic pair of nudges ({@link #nudge(float[], long, int)}).
      */
-    static void agree(String what, float[] cpuValue, float[] nudged, float[] devValue, double scale) {
-        within(what, cpuValue, "the CPU", devValue, "the device", norm(nudged, cpuValue), scale);
+    static void agree(String what, float[] cpuValue, List<float[]> nudged, float[] devValue, double scale) {
+        double floor = 0;
+        for (float[] v : nudged) floor = Math.max(floor, norm(v, cpuValue));
+        within(what, cpuValue, "the CPU", devValue, "the device", floor, scale);
     }
 
     /**
@@ -211,27 +236,32 @@ class GpuTrainingStepTest {
         try (Module md = Scope.outside(() -> e.build(new Context(dev, 7), spec));
              Module mc = Scope.outside(() -> e.build(new Context(cpu, 99), spec));
              Module mn = Scope.outside(() -> e.build(new Context(cpu, 5), spec));
+             Module mm = Scope.outside(() -> e.build(new Context(cpu, 6), spec));
              Module md2 = Scope.outside(() -> e.build(new Context(dev, 123), spec));
              SGD od = new SGD(md.namedParameters(), LR).momentum(MOMENTUM);
              SGD oc = new SGD(mc.namedParameters(), LR).momentum(MOMENTUM);
              SGD on = new SGD(mn.namedParameters(), LR).momentum(MOMENTUM);
+             SGD om = new SGD(mm.namedParameters(), LR).momentum(MOMENTUM);
              SGD od2 = new SGD(md2.namedParameters(), LR).momentum(MOMENTUM)) {
             step(md, od, dev, x, labels, spec, n, false);
             step(md, od, dev, x, labels, spec, n, false);
             java.nio.file.Path fromDevice = io.dltrain.runtime.checkpoint.Checkpoint.save(dir.resolve("device"), md, od, state, 1);
             io.dltrain.runtime.checkpoint.Checkpoint.load(fromDevice, mc, oc);
             io.dltrain.runtime.checkpoint.Checkpoint.load(fromDevice, mn, on);
+            io.dltrain.runtime.checkpoint.Checkpoint.load(fromDevice, mm, om);
             sameBits("device -> cpu", md.stateDict(), mc.stateDict());
             sameBits("device -> cpu optimiser", od.state(), oc.state());
 
             // A third step on each agrees as in trainingStepMatchesCpu (which needs the momentum buffers to have come along).
             Map<String, float[]> before = hostCopies(mc.namedParameters());
             float ld = step(md, od, dev, x, labels, spec, n, false), lc = step(mc, oc, cpu, x, labels, spec, n, false),
-                  ln = step(mn, on, cpu, nudge(x, 19), labels, spec, n, false);
-            agree("step 3 loss after the move", new float[] {lc}, new float[] {ln}, new float[] {ld}, Math.abs(lc));
+                  ln = step(mn, on, cpu, nudge(x, 19, 1), labels, spec, n, false),
+                  lm = step(mm, om, cpu, nudge(x, 19, -1), labels, spec, n, false);
+            agree("step 3 loss after the move", new float[] {lc}, List.of(new float[] {ln}, new float[] {lm}), new float[] {ld}, Math.abs(lc));
             for (Map.Entry<String, Tensor> p : mc.namedParameters().entrySet()) {
                 float[] pc = p.getValue().toFloatArray();
-                agree("step 3 param " + p.getKey(), pc, mn.namedParameters().get(p.getKey()).toFloatArray(),
+                agree("step 3 param " + p.getKey(), pc, List.of(mn.namedParameters().get(p.getKey()).toFloatArray(),
+                                mm.namedParameters().get(p.getKey()).toFloatArray()),
                         md.namedParameters().get(p.getKey()).toFloatArray(), norm(pc, before.get(p.getKey())));
             }
 
