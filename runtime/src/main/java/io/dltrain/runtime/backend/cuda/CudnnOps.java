@@ -145,14 +145,20 @@ public final class CudnnOps implements AutoCloseable {
             if (bias.numel() != g.K())
                 throw new IllegalArgumentException(op + ": bias " + bias.shape() + " should have " + g.K() + " elements (one per output channel)");
         }
-        if (g.empty()) return;
+        if (y.numel() == 0) return;
         Supplier<String> what = () -> "x " + x.shape() + ", w " + w.shape() + ", y " + y.shape() + ", " + p;
-        cudnnTensorStruct xd = tensor(g.xDims()), yd = tensor(g.yDims());
-        cudnnFilterStruct wd = filter(g.wDims());
-        try (Workspace ws = workspace(ConvAlgoCache.Direction.FORWARD, g, p, xd, wd, yd, x, w, y, what)) {
-            ConvAlgoCache.Choice c = ws.choice();
-            check(cudnnConvolutionForward(handle(), one, xd, ptr(x), wd, ptr(w), conv(p, c.mathType()), c.algo(),
-                    ptr(ws.buffer()), c.workspaceBytes(), zero, yd, ptr(y)), "cudnnConvolutionForward", what);
+        cudnnTensorStruct yd = tensor(g.yDims());
+        if (g.empty()) {
+            // No input (C = 0, or H or W = 0 with padding giving outputs): every sum is empty, y is 0 (+ bias), as on the CPU.
+            zeroFill(y, op);
+        } else {
+            cudnnTensorStruct xd = tensor(g.xDims());
+            cudnnFilterStruct wd = filter(g.wDims());
+            try (Workspace ws = workspace(ConvAlgoCache.Direction.FORWARD, g, p, xd, wd, yd, x, w, y, what)) {
+                ConvAlgoCache.Choice c = ws.choice();
+                check(cudnnConvolutionForward(handle(), one, xd, ptr(x), wd, ptr(w), conv(p, c.mathType()), c.algo(),
+                        ptr(ws.buffer()), c.workspaceBytes(), zero, yd, ptr(y)), "cudnnConvolutionForward", what);
+            }
         }
         if (bias != null)
             check(cudnnAddTensor(handle(), one, tensor(1, g.K(), 1, 1), ptr(bias), one, yd, ptr(y)), "cudnnAddTensor (conv bias)", what);
@@ -376,53 +382,64 @@ public final class CudnnOps implements AutoCloseable {
     public void poolForward(Tensor x, Tensor y, PoolParams p) {
         String op = "poolForward";
         fp32(op, x, y);
-        CudnnShapes.Pool pl = CudnnShapes.pool(op, x.shape(), y.shape(), p);
-        if (pl.empty()) return;
+        CudnnShapes.Pool all = CudnnShapes.pool(op, x.shape(), y.shape(), p);
+        if (all.empty()) return;
         Supplier<String> what = () -> "x " + x.shape() + ", y " + y.shape() + ", " + p;
-        cudnnTensorStruct yd = tensor(pl.yDims());
-        if (!pl.explicitPad()) {
-            check(cudnnPoolingForward(handle(), pool(pl), one, tensor(pl.xDims()), ptr(x), zero, yd, ptr(y)), "cudnnPoolingForward", what);
-            return;
-        }
-        try (DeviceBuffer xp = ctx.allocate(pl.paddedElements() * 4L, "cuDNN ceil-mode pooling: padded input")) {
-            padInput(pl, x, xp, what);
-            check(cudnnPoolingForward(handle(), pool(pl), one, tensor(pl.paddedDims()), ptr(xp), zero, yd, ptr(y)),
-                    "cudnnPoolingForward (ceil mode, padded input)", what);
+        // Samples are independent: large batches go in slices of at most MAX_N_PER_CALL samples (see there).
+        long xPer = (long) all.C() * all.H() * all.W(), yPer = (long) all.C() * all.P() * all.Q();
+        try (DeviceBuffer xp = all.explicitPad()
+                ? ctx.allocate(all.withN(Math.min(all.N(), MAX_N_PER_CALL)).paddedElements() * 4L, "cuDNN ceil-mode pooling: padded input") : null) {
+            for (int n0 = 0; n0 < all.N(); n0 += MAX_N_PER_CALL) {
+                CudnnShapes.Pool pl = all.withN(Math.min(MAX_N_PER_CALL, all.N() - n0));
+                Pointer xs = at(x, n0 * xPer), ys = at(y, n0 * yPer);
+                cudnnTensorStruct yd = tensor(pl.yDims());
+                if (!pl.explicitPad()) {
+                    check(cudnnPoolingForward(handle(), pool(pl), one, tensor(pl.xDims()), xs, zero, yd, ys), "cudnnPoolingForward", what);
+                } else {
+                    padInput(pl, xs, xp, what);
+                    check(cudnnPoolingForward(handle(), pool(pl), one, tensor(pl.paddedDims()), ptr(xp), zero, yd, ys),
+                            "cudnnPoolingForward (ceil mode, padded input)", what);
+                }
+            }
         }
     }
 
     public void poolBackward(Tensor x, Tensor y, Tensor dy, Tensor dx, PoolParams p) {
         String op = "poolBackward";
         fp32(op, x, y, dy, dx);
-        CudnnShapes.Pool pl = CudnnShapes.pool(op, x.shape(), dy.shape(), p);
+        CudnnShapes.Pool all = CudnnShapes.pool(op, x.shape(), dy.shape(), p);
         if (!dx.shape().equals(x.shape())) throw new IllegalArgumentException(op + ": dx " + dx.shape() + " should match x " + x.shape());
         if (!y.shape().equals(dy.shape())) throw new IllegalArgumentException(op + ": y " + y.shape() + " and dy " + dy.shape() + " differ");
-        if (pl.empty()) return;
+        if (all.empty()) return;
         Supplier<String> what = () -> "x " + x.shape() + ", dy " + dy.shape() + ", " + p;
-        cudnnTensorStruct yd = tensor(pl.yDims());
-        if (!pl.explicitPad()) {
-            cudnnTensorStruct xd = tensor(pl.xDims());
-            check(cudnnPoolingBackward(handle(), pool(pl), one, yd, ptr(y), yd, ptr(dy), xd, ptr(x), zero, xd, ptr(dx)),
-                    "cudnnPoolingBackward", what);
-            return;
-        }
-        long bytes = pl.paddedElements() * 4L;
-        try (DeviceBuffer xp = ctx.allocate(bytes, "cuDNN ceil-mode pooling: padded input");
-             DeviceBuffer dxp = ctx.allocate(bytes, "cuDNN ceil-mode pooling: padded input gradient")) {
-            padInput(pl, x, xp, what);
-            cudnnTensorStruct pd = tensor(pl.paddedDims());
-            check(cudnnPoolingBackward(handle(), pool(pl), one, yd, ptr(y), yd, ptr(dy), pd, ptr(xp), zero, pd, ptr(dxp)),
-                    "cudnnPoolingBackward (ceil mode, padded input)", what);
-            // dx = the interior of the padded gradient; what fell on the padding belongs to no input element.
-            check(cudnnTransformTensor(handle(), one, interior(pl), ptrAt(dxp, pl.interiorOffset()), zero, tensor(pl.xDims()), ptr(dx)),
-                    "cudnnTransformTensor (ceil-mode pooling gradient)", what);
+        long xPer = (long) all.C() * all.H() * all.W(), yPer = (long) all.C() * all.P() * all.Q();
+        long padded = all.explicitPad() ? all.withN(Math.min(all.N(), MAX_N_PER_CALL)).paddedElements() * 4L : 0;
+        try (DeviceBuffer xp = all.explicitPad() ? ctx.allocate(padded, "cuDNN ceil-mode pooling: padded input") : null;
+             DeviceBuffer dxp = all.explicitPad() ? ctx.allocate(padded, "cuDNN ceil-mode pooling: padded input gradient") : null) {
+            for (int n0 = 0; n0 < all.N(); n0 += MAX_N_PER_CALL) {
+                CudnnShapes.Pool pl = all.withN(Math.min(MAX_N_PER_CALL, all.N() - n0));
+                Pointer xs = at(x, n0 * xPer), dxs = at(dx, n0 * xPer), ys = at(y, n0 * yPer), dys = at(dy, n0 * yPer);
+                cudnnTensorStruct yd = tensor(pl.yDims());
+                if (!pl.explicitPad()) {
+                    cudnnTensorStruct xd = tensor(pl.xDims());
+                    check(cudnnPoolingBackward(handle(), pool(pl), one, yd, ys, yd, dys, xd, xs, zero, xd, dxs), "cudnnPoolingBackward", what);
+                    continue;
+                }
+                padInput(pl, xs, xp, what);
+                cudnnTensorStruct pd = tensor(pl.paddedDims());
+                check(cudnnPoolingBackward(handle(), pool(pl), one, yd, ys, yd, dys, pd, ptr(xp), zero, pd, ptr(dxp)),
+                        "cudnnPoolingBackward (ceil mode, padded input)", what);
+                // dx = the interior of the padded gradient; what fell on the padding belongs to no input element.
+                check(cudnnTransformTensor(handle(), one, interior(pl), ptrAt(dxp, pl.interiorOffset()), zero, tensor(pl.xDims()), dxs),
+                        "cudnnTransformTensor (ceil-mode pooling gradient)", what);
+            }
         }
     }
 
-    /** xp = -infinity everywhere, then x copied into its interior (a strided view of xp). */
-    private void padInput(CudnnShapes.Pool pl, Tensor x, DeviceBuffer xp, Supplier<String> what) {
+    /** xp = -infinity everywhere, then x (pl.N() samples from x) copied into its interior (a strided view of xp). */
+    private void padInput(CudnnShapes.Pool pl, Pointer x, DeviceBuffer xp, Supplier<String> what) {
         check(cudnnSetTensor(handle(), tensor(pl.paddedDims()), ptr(xp), negInf), "cudnnSetTensor (ceil-mode pooling padding)", what);
-        check(cudnnTransformTensor(handle(), one, tensor(pl.xDims()), ptr(x), zero, interior(pl), ptrAt(xp, pl.interiorOffset())),
+        check(cudnnTransformTensor(handle(), one, tensor(pl.xDims()), x, zero, interior(pl), ptrAt(xp, pl.interiorOffset())),
                 "cudnnTransformTensor (ceil-mode pooling input)", what);
     }
 
@@ -514,11 +531,11 @@ public final class CudnnOps implements AutoCloseable {
         if (x.numel() == 0) return;
         cudnnTensorStruct pd = tensor(bn.paramDims());
         // Samples are independent here (running statistics), so large batches go in slices of at most
-        // BN_INFERENCE_MAX_N: cuDNN's inference has failed from N = 65536 on (PyTorch sends no larger N to it;
+        // MAX_N_PER_CALL: cuDNN's inference has failed from N = 65536 on (PyTorch sends no larger N to it;
         // microsoft/onnxruntime#7095 with cuDNN 8.1, #17406 in 2023), and whether cuDNN 9 still does is unverified.
         long perSample = 4L * x.numel() / bn.N();
-        for (int n0 = 0; n0 < bn.N(); n0 += BN_INFERENCE_MAX_N) {
-            int n = Math.min(BN_INFERENCE_MAX_N, bn.N() - n0);
+        for (int n0 = 0; n0 < bn.N(); n0 += MAX_N_PER_CALL) {
+            int n = Math.min(MAX_N_PER_CALL, bn.N() - n0);
             int[] dims = bn.xDims().clone();
             dims[0] = n;
             cudnnTensorStruct xd = tensor(dims);
@@ -530,8 +547,14 @@ public final class CudnnOps implements AutoCloseable {
         }
     }
 
-    /** The most samples one cudnnBatchNormalizationForwardInference call gets (see batchNormForwardInference). */
-    static final int BN_INFERENCE_MAX_N = 65535;
+    /**
+     * The most samples one cuDNN call gets where samples are independent (pooling forward and backward, batch-norm
+     * inference): cuDNN has refused N = 65536 and more with NOT_SUPPORTED, average pooling in cuDNN 9.10.2
+     * (microsoft/onnxruntime#29819, the same boundary in NVIDIA/TensorRT#4821) and batch-norm inference in cuDNN 8
+     * (see batchNormForwardInference), while N = 65535 worked. 65532, a multiple of 4, so that every slice of FP32
+     * data starts 16-byte aligned like the tensor itself (vectorised kernels may need it).
+     */
+    static final int MAX_N_PER_CALL = 65532;
 
     public void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
                                   Tensor dx, Tensor dgamma, Tensor dbeta, boolean accumulate) {
@@ -692,9 +715,11 @@ public final class CudnnOps implements AutoCloseable {
 
     private static Pointer ptrAt(DeviceBuffer b, long elementOffset) { return CudaContext.pointer(b.address() + elementOffset * 4L); }
 
+    /** A tensor's FP32 element {@code elementOffset} as a cuDNN pointer (a slice of the batch). */
+    private static Pointer at(Tensor t, long elementOffset) { return CudaContext.pointer(CudaStorage.address(t) + elementOffset * 4L); }
+
     private void zeroFill(Tensor t, String op) {
-        int status = cudaMemsetAsync(ptr(t), 0, t.numel() * 4L, ctx.stream());
-        if (status != 0) throw new IllegalStateException(op + ": cudaMemsetAsync of " + t.shape() + " failed with CUDA error " + status);
+        Cuda.check(cudaMemsetAsync(ptr(t), 0, t.numel() * 4L, ctx.stream()), () -> op + ": cudaMemsetAsync (zero " + t.shape() + ")");
     }
 
     private static void fp32(String op, Tensor... ts) {

@@ -506,7 +506,9 @@ class CudaVsCpuTest {
                 new ConvCase("1x1 s2", 2, 16, 8, 8, 8, 1, 1, ConvParams.of(2, 0), false),
                 new ConvCase("7x7 s2 p3 (resnet stem)", 2, 3, 32, 32, 8, 7, 7, ConvParams.of(2, 3), false),
                 // Wide enough that cuDNN's heuristics may pick implicit-GEMM, Winograd or FFT algorithms.
-                new ConvCase("3x3 s1 p1, 32 -> 32 channels", 4, 32, 16, 16, 32, 3, 3, ConvParams.of(1, 1), true));
+                new ConvCase("3x3 s1 p1, 32 -> 32 channels", 4, 32, 16, 16, 32, 3, 3, ConvParams.of(1, 1), true),
+                // No input channels: nothing to sum, y = bias (an early return once left y as it was: NaN here).
+                new ConvCase("no input channels (C = 0)", 2, 0, 5, 5, 3, 3, 3, ConvParams.of(1, 1), true));
         try (Scope sc = Scope.open()) {
             SplittableRandom rng = new SplittableRandom(6);
             for (ConvCase cc : cases) {
@@ -581,6 +583,17 @@ class CudaVsCpuTest {
                 both((be, t) -> be.adaptiveAvgPoolBackward(t.t(dy), t.t(dx)));
                 same("adaptive avg pool backward from " + o[0] + "x" + o[1], dx, reduction(4));
             }
+            // A batch beyond what one cuDNN pooling call takes (CudnnOps.MAX_N_PER_CALL, in slices): plain windows, and a
+            // ceil-mode max pool that runs on a padded copy, both directions.
+            int big = CudnnOps.MAX_N_PER_CALL + 1000;
+            for (PoolParams p : List.of(PoolParams.avg(2, 2, 0), new PoolParams(PoolParams.Kind.MAX, 3, 3, 2, 2, 0, 0, true, true))) {
+                P x = rand(rng, -1, 1, big, 1, 4, 5), y = out(big, 1, p.outH(4), p.outW(5));
+                both((be, t) -> be.poolForward(t.t(x), t.t(y), p));
+                same("pool forward, " + big + " samples, " + p, y, p.kind() == PoolParams.Kind.MAX ? EXACT : reduction(1));
+                P dy = rand(rng, -1, 1, big, 1, p.outH(4), p.outW(5)), dx = out(big, 1, 4, 5);
+                both((be, t) -> be.poolBackward(t.t(x), t.t(y), t.t(dy), t.t(dx), p));
+                same("pool backward, " + big + " samples, " + p, dx, p.kind() == PoolParams.Kind.MAX ? reduction(1) : reduction(4));
+            }
         }
     }
 
@@ -590,7 +603,7 @@ class CudaVsCpuTest {
     void batchNormTrainingInferenceBackward() {
         try (Scope sc = Scope.open()) {
             SplittableRandom rng = new SplittableRandom(8);
-            for (int[] dims : new int[][] {{4, 3, 5, 6}, {16, 5}, {2, 8, 1, 1}, {CudnnOps.BN_INFERENCE_MAX_N + 1000, 3}}) {
+            for (int[] dims : new int[][] {{4, 3, 5, 6}, {16, 5}, {2, 8, 1, 1}, {CudnnOps.MAX_N_PER_CALL + 1000, 3}}) {
                 int c = dims[1];
                 long m = Shape.of(dims).numel() / c;
                 double[] tol = reduction(m);
