@@ -12,7 +12,7 @@ import static io.dltrain.runtime.backend.cuda.CudaLibraries.human;
 
 /**
  * A caching device allocator in the manner of PyTorch's CUDACachingAllocator, written over {@link DeviceMemoryApi} so
- * its logic is tested on the CPU. cudaMalloc and cudaFree are slow and cudaFree synchronises the device, so freed
+ * its logic is tested on the CPU. cudaMalloc and cudaFree are slow (and cudaFree may synchronise the device), so freed
  * blocks are kept and handed out again; after the first training step every request is served from the cache.
  *
  * <ul>
@@ -20,8 +20,9 @@ import static io.dltrain.runtime.backend.cuda.CudaLibraries.human;
  *       larger ones to whole 2 MiB segments, so tensors of nearby sizes share cached blocks.</li>
  *   <li>Reuse is best-fit by size among cached free blocks, but a block is not handed out for a request less than
  *       half its size (small) or four fifths of it (large): blocks are never split, so this bounds the waste.</li>
- *   <li>When the device refuses a new block, every cached block is returned to the driver and the request is tried
- *       once more; if it fails again a {@link DeviceOutOfMemoryException} says what was asked, in use, reserved and
+ *   <li>When the device refuses a new block, every cached block is returned to the driver (after waiting for the
+ *       device: work queued earlier may still be using a cached block, and cudaFree is not documented to wait for it)
+ *       and the request is tried once more; if it fails again a {@link DeviceOutOfMemoryException} says what was asked, in use, reserved and
  *       free, and suggests a smaller batch size.</li>
  *   <li>The backend queues all work on one compute stream, so a block freed by a tensor is immediately reusable by
  *       work queued later on that stream (stream order guarantees the earlier work that used it finishes first), as
@@ -77,7 +78,7 @@ public final class CachingAllocator implements AutoCloseable {
             long ptr = api.malloc(size);
             if (ptr == 0) {
                 // Out of memory: give the cache back to the driver (it may be fragmented into the wrong sizes), retry once.
-                emptyCacheLocked();
+                emptyCacheLocked(true);
                 ptr = api.malloc(size);
                 if (ptr == 0) throw outOfMemory(bytes, size, purpose);
             }
@@ -124,17 +125,21 @@ public final class CachingAllocator implements AutoCloseable {
     }
 
     /** Returns every cached free block to the driver (PyTorch's torch.cuda.empty_cache()). */
-    public synchronized void emptyCache() { emptyCacheLocked(); }
+    public synchronized void emptyCache() { emptyCacheLocked(true); }
 
-    private void emptyCacheLocked() {
-        for (ArrayDeque<Block> q : cached.values()) {
-            for (Block b : q) {
-                api.free(b.ptr);
-                reserved -= b.size;
-            }
+    /** @param sync wait for the device first (not in close(), whose caller has waited for it) */
+    private void emptyCacheLocked(boolean sync) {
+        if (cached.isEmpty()) return;
+        if (sync) api.synchronize();   // a cached block may still be read or written by queued work: cudaFree need not wait for it
+        // Each block leaves the cache before it is freed: if a free throws (a dead context), no freed block stays behind
+        // to be handed out again; the block it failed on still counts as reserved, as the device may still hold it.
+        for (Map.Entry<Long, ArrayDeque<Block>> e; (e = cached.firstEntry()) != null; ) {
+            Block b = e.getValue().pop();
+            if (e.getValue().isEmpty()) cached.remove(e.getKey());
+            cachedBytes -= b.size;
+            api.free(b.ptr);
+            reserved -= b.size;
         }
-        cached.clear();
-        cachedBytes = 0;
     }
 
     public synchronized MemoryStats stats() { return new MemoryStats(inUse, reserved, peak); }
@@ -161,7 +166,7 @@ public final class CachingAllocator implements AutoCloseable {
     @Override
     public synchronized void close() {
         if (closed) return;
-        emptyCacheLocked();
+        emptyCacheLocked(false);
         for (Block b : new ArrayList<>(live.keySet())) {
             api.free(b.ptr);
             reserved -= b.size;

@@ -130,9 +130,13 @@ final class CublasLt implements AutoCloseable {
     }
 
     /**
-     * The shapes cuBLASLt failed on: an attempt that throws is remembered by key, noted once through {@code note},
-     * and never made again for that key. Except device memory running out (for the workspace): that says nothing
-     * about the shape, so this call falls back (sgemm needs no workspace) and the next one tries cuBLASLt again.
+     * The shapes cuBLASLt refused: an attempt that fails with a refusal ({@link #isRefusal}: the heuristic found no
+     * algorithm, or cuBLASLt says NOT_SUPPORTED, INVALID_VALUE or ARCH_MISMATCH) is remembered by key, noted once
+     * through {@code note}, and never made again for that key. Running out of memory (our workspace, or cuBLASLt's own:
+     * ALLOC_FAILED) says nothing about the shape, so this call falls back (sgemm needs no workspace) and the next one
+     * tries cuBLASLt again. Anything else (an execution failure, an error left by an earlier kernel that surfaced here)
+     * is not cuBLASLt's verdict on the shape: it is thrown, so the person sees the real error and the fused path is
+     * not silently dropped for the rest of the run.
      */
     static final class Refusals {
         private final Map<Key, String> refused = new LinkedHashMap<>();
@@ -149,6 +153,8 @@ final class CublasLt implements AutoCloseable {
             } catch (DeviceOutOfMemoryException e) {
                 return false;
             } catch (RuntimeException e) {
+                if (e instanceof Cuda.CublasException c && c.status() == CUBLAS_STATUS_ALLOC_FAILED) return false;
+                if (!isRefusal(e)) throw e;
                 String reason = e.getMessage() == null ? e.toString() : e.getMessage();
                 refused.put(key, reason);
                 note.accept("cuBLASLt epilogue unavailable for " + key + ": " + reason
@@ -158,6 +164,17 @@ final class CublasLt implements AutoCloseable {
         }
 
         Map<Key, String> refused() { return java.util.Collections.unmodifiableMap(refused); }
+
+        /** cuBLASLt's "not this shape here": no algorithm from the heuristic, NOT_SUPPORTED, INVALID_VALUE, ARCH_MISMATCH. */
+        static boolean isRefusal(RuntimeException e) {
+            return e instanceof NoAlgorithmException || e instanceof Cuda.CublasException c && (c.status() == CUBLAS_STATUS_NOT_SUPPORTED
+                    || c.status() == CUBLAS_STATUS_INVALID_VALUE || c.status() == CUBLAS_STATUS_ARCH_MISMATCH);
+        }
+    }
+
+    /** cublasLtMatmulAlgoGetHeuristic returned no algorithm for a key. */
+    static final class NoAlgorithmException extends RuntimeException {
+        NoAlgorithmException(String message) { super(message); }
     }
 
     // ================================================================== the native part
@@ -172,7 +189,7 @@ final class CublasLt implements AutoCloseable {
     private final LongPointer biasAddress = new LongPointer(1);
     private boolean closed;
 
-    /** Creates the cuBLASLt handle; throws {@link Cuda.CudaException} when cuBLASLt cannot be used. */
+    /** Creates the cuBLASLt handle; throws {@link Cuda.CublasException} when cuBLASLt cannot be used. */
     CublasLt(CudaContext ctx, boolean tf32) {
         this.ctx = ctx;
         this.tf32 = tf32;
@@ -255,6 +272,7 @@ final class CublasLt implements AutoCloseable {
                 Cuda.checkCublas(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue, 4), what("cublasLtMatmulDescSetAttribute(EPILOGUE)"));
             }
             cublasLtMatmulPreferenceOpaque_t pref = null;
+            RuntimeException failure = null;
             try (PointerPointer<Pointer> out = new PointerPointer<>(1);
                  LongPointer limit = new LongPointer(1).put(WORKSPACE_LIMIT);
                  IntPointer align = new IntPointer(1).put(key.alignment());
@@ -270,12 +288,21 @@ final class CublasLt implements AutoCloseable {
                 // C and D are the same matrix (beta = 0), so D's layout serves for both.
                 Cuda.checkCublas(cublasLtMatmulAlgoGetHeuristic(handle, desc, ltA, ltB, d, d, pref, 1, heuristic, found),
                         what("cublasLtMatmulAlgoGetHeuristic"));
-                if (found.get() < 1) throw new IllegalStateException(what("cublasLtMatmulAlgoGetHeuristic") + " returned no algorithm");
+                if (found.get() < 1) throw new NoAlgorithmException(what("cublasLtMatmulAlgoGetHeuristic") + " returned no algorithm");
                 Cuda.checkCublas(heuristic.state(), what("cublasLtMatmulAlgoGetHeuristic result"));
                 workspaceBytes = heuristic.workspaceSize();
-            } finally {
-                if (pref != null) Cuda.checkCublas(cublasLtMatmulPreferenceDestroy(pref), what("cublasLtMatmulPreferenceDestroy"));
+            } catch (RuntimeException e) {
+                failure = e;
             }
+            // The preference is destroyed either way; a failure to destroy it does not hide the failure before it.
+            if (pref != null) {
+                try {
+                    Cuda.checkCublas(cublasLtMatmulPreferenceDestroy(pref), what("cublasLtMatmulPreferenceDestroy"));
+                } catch (RuntimeException e) {
+                    if (failure == null) failure = e; else failure.addSuppressed(e);
+                }
+            }
+            if (failure != null) throw failure;
         }
 
         private cublasLtMatrixLayoutOpaque_t layout(PointerPointer<Pointer> out, Layout l, String which) {

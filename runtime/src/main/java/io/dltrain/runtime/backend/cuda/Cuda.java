@@ -8,7 +8,8 @@ import org.bytedeco.javacpp.BytePointer;
 /**
  * Status checks for every CUDA call: runtime ({@code cudaError_t}), driver ({@code CUresult}), cuBLAS and cuDNN.
  * Each failure becomes a {@link CudaException} naming the call, the error's name and its description, so a person
- * reading a log sees "cudaMemcpyAsync(copyFromHost 4096 B): cudaErrorIllegalAddress (an illegal memory access ...)".
+ * reading a log sees "cudaMemcpyAsync(copyFromHost 4096 B): cudaErrorIllegalAddress (an illegal memory access ...)",
+ * and, for such an error left by an earlier kernel, that the call named is only where it surfaced ({@link #stickyHint}).
  * Only usable once {@link CudaLibraries#load()} succeeded.
  */
 public final class Cuda {
@@ -19,6 +20,18 @@ public final class Cuda {
         private final int status;
 
         public CudaException(String message, int status) {
+            super(message);
+            this.status = status;
+        }
+
+        public int status() { return status; }
+    }
+
+    /** A failed cuBLAS or cuBLASLt call; {@link #status()} is its {@code cublasStatus_t}. */
+    public static final class CublasException extends RuntimeException {
+        private final int status;
+
+        public CublasException(String message, int status) {
             super(message);
             this.status = status;
         }
@@ -47,8 +60,27 @@ public final class Cuda {
     /** Throws unless a runtime-API call succeeded. */
     public static void check(int status, String what) {
         if (status != cudart.cudaSuccess) {
-            throw new CudaException(what + " failed: " + errorName(status) + " (" + errorString(status) + ")", status);
+            throw new CudaException(what + " failed: " + errorName(status) + " (" + errorString(status) + ")" + stickyHint(status), status);
         }
+    }
+
+    /**
+     * For the errors a faulting kernel leaves behind (an illegal or misaligned address, a device-side assert, a launch
+     * failure or timeout): the hint that the call named in the message is only where the error surfaced. These are
+     * "sticky" (the CUDA runtime API's words: the process must be terminated and relaunched), and a call returns them
+     * for "previous, asynchronous launches", so the kernel or copy at fault ran earlier. Runtime and driver API share
+     * these numbers. Empty for every other status.
+     */
+    static String stickyHint(int status) {
+        return switch (status) {
+            case cudart.cudaErrorIllegalAddress, cudart.cudaErrorLaunchTimeout, cudart.cudaErrorAssert,
+                 cudart.cudaErrorHardwareStackError, cudart.cudaErrorIllegalInstruction, cudart.cudaErrorMisalignedAddress,
+                 cudart.cudaErrorInvalidAddressSpace, cudart.cudaErrorInvalidPc, cudart.cudaErrorLaunchFailure ->
+                    ". This error comes from an EARLIER kernel or copy, queued asynchronously before this call, and the"
+                    + " CUDA context is now unusable: rerun with CUDA_LAUNCH_BLOCKING=1 to have it reported by the call"
+                    + " that caused it (slower), or under compute-sanitizer";
+            default -> "";
+        };
     }
 
     /** Throws unless a driver-API call (cuModuleLoadData, cuLaunchKernel, ...) succeeded. */
@@ -59,15 +91,16 @@ public final class Cuda {
             BytePointer n = new BytePointer(), d = new BytePointer();
             if (cudart.cuGetErrorName(result, n) == cudart.CUDA_SUCCESS && !n.isNull()) name = n.getString();
             if (cudart.cuGetErrorString(result, d) == cudart.CUDA_SUCCESS && !d.isNull()) desc = " (" + d.getString() + ")";
-            throw new CudaException(what + " failed: " + name + desc, result);
+            throw new CudaException(what + " failed: " + name + desc + stickyHint(result), result);
         }
     }
 
     /** Throws unless a cuBLAS call succeeded. */
     public static void checkCublas(int status, String what) {
         if (status != cublas.CUBLAS_STATUS_SUCCESS) {
-            BytePointer s = cublas.cublasGetStatusString(status);
-            throw new CudaException(what + " failed: cuBLAS status " + status + (s == null || s.isNull() ? "" : " (" + s.getString() + ")"), status);
+            BytePointer n = cublas.cublasGetStatusName(status), s = cublas.cublasGetStatusString(status);
+            String name = n == null || n.isNull() ? "cuBLAS status " + status : n.getString() + " (cuBLAS status " + status + ")";
+            throw new CublasException(what + " failed: " + name + (s == null || s.isNull() ? "" : ": " + s.getString()), status);
         }
     }
 

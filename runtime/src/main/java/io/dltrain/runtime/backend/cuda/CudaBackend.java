@@ -185,6 +185,11 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         }
 
         @Override
+        public void synchronize() {
+            Cuda.check(cudart.cudaDeviceSynchronize(), "cudaDeviceSynchronize (before returning cached blocks) on " + name);
+        }
+
+        @Override
         public long[] memInfo() {
             try (SizeTPointer f = new SizeTPointer(1); SizeTPointer t = new SizeTPointer(1)) {
                 Cuda.check(cudart.cudaMemGetInfo(f, t), "cudaMemGetInfo on " + name);

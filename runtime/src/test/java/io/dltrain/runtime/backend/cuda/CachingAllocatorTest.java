@@ -18,7 +18,11 @@ class CachingAllocatorTest {
     static final class FakeDevice implements DeviceMemoryApi {
         final long capacity;
         final Map<Long, Long> live = new HashMap<>();
+        /** "sync" and "free" in the order they were called. */
+        final List<String> calls = new ArrayList<>();
         long used, nextAddress = 0x7000_0000_0000L, mallocs, frees, refused;
+        /** The free call number (1-based) that throws, as a dead context's cudaFree would; 0: none. */
+        long failFree;
 
         FakeDevice(long capacity) { this.capacity = capacity; }
 
@@ -35,13 +39,60 @@ class CachingAllocatorTest {
 
         @Override
         public void free(long ptr) {
+            calls.add("free");
+            if (failFree != 0 && frees + 1 == failFree) { failFree = 0; throw new IllegalStateException("cudaFree failed (fake)"); }
             Long b = live.remove(ptr);
             if (b == null) throw new AssertionError("free of unknown or already freed pointer 0x" + Long.toHexString(ptr));
             used -= b;
             frees++;
         }
 
+        @Override public void synchronize() { calls.add("sync"); }
+
         @Override public long[] memInfo() { return new long[] {capacity - used, capacity}; }
+    }
+
+    @Test
+    void emptyingTheCacheWaitsForTheDeviceBeforeTheFirstFree() {
+        FakeDevice dev = new FakeDevice(64 * MIB);
+        CachingAllocator al = new CachingAllocator(dev, "fake:0");
+        al.emptyCache();
+        assertEquals(List.of(), dev.calls, "nothing cached: no wait, no free");
+        DeviceBuffer a = al.allocate(4 * MIB, "a"), b = al.allocate(1000, "b"), c = al.allocate(2 * MIB, "c");
+        a.close(); b.close();
+        al.emptyCache();
+        assertEquals(List.of("sync", "free", "free"), dev.calls, "one wait, then the two cached blocks");
+        dev.calls.clear();
+        // The out-of-memory retry empties the cache the same way.
+        c.close();
+        DeviceBuffer big = al.allocate(63 * MIB, "big");
+        assertEquals(List.of("sync", "free"), dev.calls);
+        big.close();
+        dev.calls.clear();
+        al.close();
+        assertEquals(List.of("free"), dev.calls, "close() does not wait: its caller has synchronised the streams");
+    }
+
+    @Test
+    void aFreeThatThrowsLeavesNoFreedBlockInTheCache() {
+        FakeDevice dev = new FakeDevice(64 * MIB);
+        CachingAllocator al = new CachingAllocator(dev, "fake:0");
+        DeviceBuffer a = al.allocate(4 * MIB, "a"), b = al.allocate(4 * MIB, "b");
+        long pa = a.address(), pb = b.address();
+        a.close(); b.close();
+        dev.failFree = 2;   // the first free succeeds, the second throws
+        assertThrows(IllegalStateException.class, al::emptyCache);
+        assertEquals(dev.used, al.reservedBytes(), "reserved counts exactly the blocks the device still holds");
+        // The block freed before the failure must never be handed out again; the one that failed may stay cached.
+        assertEquals(0, al.cachedBytes(), "both blocks left the cache");
+        DeviceBuffer c = al.allocate(4 * MIB, "c");
+        assertTrue(dev.live.containsKey(c.address()), "handed out 0x" + Long.toHexString(c.address()) + ", which was freed");
+        assertEquals(3, dev.mallocs, "served by a new device block, not a freed one");
+        assertNotEquals(pa, c.address());
+        assertNotEquals(pb, c.address());
+        c.close();
+        al.close();
+        assertEquals(4 * MIB, dev.used, "only the block whose free failed is left on the device");
     }
 
     @Test

@@ -101,7 +101,7 @@ class CublasLtPlanTest {
         CublasLt.Key k1 = new CublasLt.Key(false, true, 8, 4, 16, false, 256, false), k2 = new CublasLt.Key(false, true, 9, 4, 16, false, 256, false);
         int[] runs = {0};
         assertTrue(r.attempt(k1, () -> runs[0]++), "a successful attempt reports true");
-        assertFalse(r.attempt(k2, () -> { runs[0]++; throw new Cuda.CudaException("cublasLtMatmulAlgoGetHeuristic failed: cuBLAS status 15", 15); }));
+        assertFalse(r.attempt(k2, () -> { runs[0]++; throw new Cuda.CublasException("cublasLtMatmulAlgoGetHeuristic failed: cuBLAS status 15", 15); }));
         assertEquals(2, runs[0]);
         assertEquals(1, notes.size());
         assertTrue(notes.get(0).contains("m=9 n=4 k=16") && notes.get(0).contains("cuBLAS status 15")
@@ -113,13 +113,13 @@ class CublasLtPlanTest {
         assertTrue(r.attempt(k1, () -> runs[0]++));
         assertEquals(3, runs[0]);
         assertEquals(List.of(k2), List.copyOf(r.refused().keySet()));
-        // A non-CUDA failure on the path (e.g. "no algorithm") is a refusal too.
-        assertFalse(r.attempt(k1, () -> { throw new IllegalStateException("returned no algorithm"); }));
+        // The heuristic finding no algorithm is a refusal too.
+        assertFalse(r.attempt(k1, () -> { throw new CublasLt.NoAlgorithmException("returned no algorithm"); }));
         assertEquals(2, notes.size());
         // The same shape with the ReLU epilogue is its own key: refused on its own, falling back to the bias epilogue.
         CublasLt.Key k1Relu = new CublasLt.Key(false, true, 8, 4, 16, false, 256, true);
         assertNotEquals(k1, k1Relu);
-        assertFalse(r.attempt(k1Relu, () -> { throw new IllegalStateException("returned no algorithm"); }));
+        assertFalse(r.attempt(k1Relu, () -> { throw new CublasLt.NoAlgorithmException("returned no algorithm"); }));
         assertTrue(notes.get(2).contains("epilogue RELU_BIAS") && notes.get(2).contains("the bias epilogue alone, then ReLU"), notes.get(2));
         // Device memory running out for the workspace is no refusal: this call falls back, unnoted, and the next tries again.
         CublasLt.Key k3 = new CublasLt.Key(true, false, 5, 6, 7, false, 256, false);
@@ -127,6 +127,33 @@ class CublasLtPlanTest {
         assertEquals(3, notes.size());
         assertFalse(r.refused().containsKey(k3));
         assertTrue(r.attempt(k3, () -> runs[0]++));
+        // So is cuBLASLt's own allocation failing (CUBLAS_STATUS_ALLOC_FAILED).
+        assertFalse(r.attempt(k3, () -> { throw new Cuda.CublasException("cublasLtMatmul failed: cuBLAS status 3", 3); }));
+        assertFalse(r.refused().containsKey(k3));
+        assertEquals(3, notes.size());
+    }
+
+    @Test
+    void failuresThatSayNothingAboutTheShapeAreThrownNotRecordedAsRefusals() {
+        List<String> notes = new ArrayList<>();
+        CublasLt.Refusals r = new CublasLt.Refusals(notes::add);
+        CublasLt.Key k = new CublasLt.Key(false, true, 8, 4, 16, false, 256, false);
+        // An illegal address left by an earlier kernel, surfacing in this call (a runtime-API error, 700) ...
+        Cuda.CudaException sticky = new Cuda.CudaException("cudaMalloc failed: cudaErrorIllegalAddress", 700);
+        assertSame(sticky, assertThrows(Cuda.CudaException.class, () -> r.attempt(k, () -> { throw sticky; })));
+        // ... cuBLASLt's kernel failing to run (EXECUTION_FAILED, 13), an internal error (14), a programming error of ours
+        for (RuntimeException e : List.of(new Cuda.CublasException("cublasLtMatmul failed: cuBLAS status 13", 13),
+                new Cuda.CublasException("cublasLtMatmul failed: cuBLAS status 14", 14), new IllegalStateException("bug")))
+            assertSame(e, assertThrows(RuntimeException.class, () -> r.attempt(k, () -> { throw e; })));
+        assertEquals(List.of(), notes, "nothing noted as a refusal");
+        assertTrue(r.refused().isEmpty());
+        // The shape is tried again afterwards; and NOT_SUPPORTED (15), INVALID_VALUE (7), ARCH_MISMATCH (8) are refusals.
+        assertTrue(r.attempt(k, () -> {}));
+        for (int st : new int[] {15, 7, 8}) {
+            CublasLt.Key ks = new CublasLt.Key(false, true, 8, 4, 16 + st, false, 256, false);
+            assertFalse(r.attempt(ks, () -> { throw new Cuda.CublasException("cuBLAS status " + st, st); }));
+            assertTrue(r.refused().containsKey(ks), "status " + st);
+        }
     }
 
     @Test

@@ -134,6 +134,7 @@ class CublasLtStubTest {
 
     static final String STUB_BLAS = """
             const char *cublasGetStatusString(int s) { return "stand-in status"; }
+            const char *cublasGetStatusName(int s) { return s == 15 ? "CUBLAS_STATUS_NOT_SUPPORTED" : "CUBLAS_STATUS_(stand-in)"; }
             """;
 
     static final String STUB_DRIVER = """

@@ -389,6 +389,7 @@ class CudaBackendStandInTest {
               *s = add(STREAM, 0); LOG("c-stream-create id=%d flags=%u\\n", ids[STREAM], flags); return cudaSuccess;
             }
             cudaError_t cudaStreamSynchronize(cudaStream_t s) { return stream_ok(s, "cudaStreamSynchronize") ? cudaSuccess : cudaErrorInvalidResourceHandle; }
+            cudaError_t cudaDeviceSynchronize(void) { LOG("c-device-sync\\n"); return cudaSuccess; }
             cudaError_t cudaStreamDestroy(cudaStream_t s) {
               if (!s || !drop(s, STREAM)) { ERR("cudaStreamDestroy(%p): not a live stream\\n", (void *) s); return cudaErrorInvalidResourceHandle; }
               return cudaSuccess;
@@ -623,6 +624,7 @@ class CudaBackendStandInTest {
             int cublasSetMathMode(Handle *h, int mode) { LOG("c-cublas-math %d\\n", mode); return ok(h) ? 0 : 1; }
             int cublasGetProperty(int type, int *v) { *v = type == 0 ? 13 : type == 1 ? 1 : 0; return 0; }   /* 13.1.0 */
             const char *cublasGetStatusString(int s) { return "stand-in cuBLAS status"; }
+            const char *cublasGetStatusName(int s) { return s == 15 ? "CUBLAS_STATUS_NOT_SUPPORTED" : "CUBLAS_STATUS_(stand-in)"; }
             /* Column-major C = alpha op(A) op(B) + beta C, as cuBLAS defines it (C not read when beta == 0). */
             int cublasSgemm_v2(Handle *h, int ta, int tb, int m, int n, int k, const float *alpha, const float *A, int lda,
                                const float *B, int ldb, const float *beta, float *C, int ldc) {

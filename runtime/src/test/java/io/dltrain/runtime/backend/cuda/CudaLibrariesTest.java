@@ -31,6 +31,18 @@ class CudaLibrariesTest {
     }
 
     @Test
+    void errorsLeftByAFaultingKernelSayTheyCameFromEarlierWork() {
+        // cudaErrorIllegalAddress, LaunchTimeout, Assert, HardwareStackError .. LaunchFailure (driver_types.h; cuda.h's
+        // CUDA_ERROR_* have the same numbers)
+        for (int sticky : new int[] {700, 702, 710, 714, 715, 716, 717, 718, 719}) {
+            String hint = Cuda.stickyHint(sticky);
+            assertTrue(hint.contains("EARLIER kernel or copy") && hint.contains("CUDA_LAUNCH_BLOCKING=1"), sticky + ": " + hint);
+        }
+        // out of memory, invalid value, not ready, launch out of resources (the failing launch itself), no device
+        for (int other : new int[] {2, 1, 600, 701, 100}) assertEquals("", Cuda.stickyHint(other), "status " + other);
+    }
+
+    @Test
     void gpusOlderThanTuringAreRefusedWithTheReason() {
         String v100 = new CudaLibraries.DeviceInfo(1, "Tesla V100-SXM2-16GB", 7, 0, 80, 16L << 30, -1).unsupportedReason();
         assertEquals("Tesla V100-SXM2-16GB (cuda:1) has compute capability 7.0; CUDA 13 and dl-train's kernels need 7.5 (Turing) or newer", v100);

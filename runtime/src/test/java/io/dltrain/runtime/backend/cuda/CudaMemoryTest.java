@@ -138,6 +138,13 @@ class CudaMemoryTest {
             dev.fill(again, 1f);
             dev.synchronize();
         }
+        // The 4 GiB blocks are cached now; emptying the cache (which waits for the device first) returns them.
+        if (dev instanceof CudaBackend cuda) {
+            long reserved = cuda.memoryStats().reservedBytes();
+            cuda.emptyCache();
+            assertTrue(cuda.memoryStats().reservedBytes() <= reserved - bytes, "emptyCache() returned no 4 GiB block: reserved "
+                    + reserved + " -> " + cuda.memoryStats().reservedBytes());
+        }
     }
 
     private static final Pattern SIZE = Pattern.compile(

@@ -42,6 +42,7 @@ class EmulatedDeviceTest {
                 .flatMap(c -> Arrays.stream(c.getDeclaredMethods())).filter(m -> m.isAnnotationPresent(Test.class)).count();
         assertEquals(expected, results.size(), out);
         assertEquals(List.of(), EmulatedDevice.cErrors(out), "the stand-ins saw a wrong call:\n" + out);
+        assertTrue(out.contains("c-device-sync"), "CudaMemoryTest's emptyCache() did not wait for the device (cudaDeviceSynchronize)");
     }
 
     /**
