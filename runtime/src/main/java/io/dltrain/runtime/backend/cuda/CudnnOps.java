@@ -456,7 +456,7 @@ public final class CudnnOps implements AutoCloseable {
         fp32(op, x, y);
         sameSize(op, x, y);
         if (x.numel() == 0) return;
-        cudnnTensorStruct d = tensor(CudnnShapes.flatDims(x.numel(), op, x.shape()));
+        cudnnTensorStruct d = tensor(CudnnShapes.flatDims(x.shape(), op));
         check(cudnnActivationForward(handle(), activation(a), one, d, ptr(x), zero, d, ptr(y)), "cudnnActivationForward",
                 () -> a + " on " + x.shape());
     }
@@ -467,7 +467,7 @@ public final class CudnnOps implements AutoCloseable {
         fp32(op, x, y, dy, dx);
         sameSize(op, x, y); sameSize(op, x, dy); sameSize(op, x, dx);
         if (x.numel() == 0) return;
-        cudnnTensorStruct d = tensor(CudnnShapes.flatDims(x.numel(), op, x.shape()));
+        cudnnTensorStruct d = tensor(CudnnShapes.flatDims(x.shape(), op));
         check(cudnnActivationBackward(handle(), activation(a), one, d, ptr(y), d, ptr(dy), d, ptr(x), zero, d, ptr(dx)),
                 "cudnnActivationBackward", () -> a + " on " + x.shape());
     }

@@ -163,10 +163,18 @@ final class CudnnShapes {
     /** cuDNN's coef: ELU's alpha; unused (0) for the others (for RELU a non-zero coef would mean nothing, CLIPPED_RELU uses it). */
     static double activationCoef(Activation a) { return a.kind() == Activation.Kind.ELU ? a.alpha() : 0.0; }
 
-    /** Point-wise ops see any tensor as [n, 1, 1, 1]. */
-    static int[] flatDims(long numel, String op, Object shape) {
+    /**
+     * Point-wise ops (cuDNN's activations) see a tensor of shape [d0, ...] as [d0, numel / d0, 1, 1]: the batch stays
+     * cuDNN's N and everything else goes in C, as CuPy has described arrays to cuDNN's activations for years
+     * (cupy/cudnn.pyx, _create_tensor_descriptor_as4darray). Earlier all elements went in N ([numel, 1, 1, 1]):
+     * millions of "samples", where cuDNN has refused N >= 65536 in other calls (CudnnOps.MAX_N_PER_CALL); whether its
+     * activations do is unverified, so the layout with a record of working is used. A rank-0 tensor is [1, 1, 1, 1].
+     */
+    static int[] flatDims(Shape shape, String op) {
+        long numel = shape.numel();
         checkSize(numel, op, shape);
-        return new int[] {(int) numel, 1, 1, 1};
+        int d0 = shape.rank() == 0 ? 1 : shape.dim(0);
+        return new int[] {d0, (int) (numel / d0), 1, 1};
     }
 
     // ------------------------------------------------------------------ softmax

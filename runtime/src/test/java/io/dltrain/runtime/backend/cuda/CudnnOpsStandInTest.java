@@ -269,7 +269,7 @@ class CudnnOpsStandInTest {
         List<String> failed = CublasLtStubTest.lines(out, "java-failed ");
         assertEquals(2, failed.size(), out);
         // The status and cudnnGetErrorString's text, the call and what it described.
-        assertEquals("java-failed 3000 cudnnSetTensorNdDescriptor failed: stand-in cuDNN status (cudnnStatus_t 3000) for dims [20, 1, 1, 1], strides [1, 1, 1, 1]",
+        assertEquals("java-failed 3000 cudnnSetTensorNdDescriptor failed: stand-in cuDNN status (cudnnStatus_t 3000) for dims [4, 5, 1, 1], strides [5, 1, 1, 1]",
                 failed.get(0), out);
         assertEquals("java-failed 5000 " + CublasLtStubTest.lines(out, "java-expect-failure ").get(0).substring("java-expect-failure ".length()), failed.get(1), out);
         float[] zeros = new float[20];
@@ -342,9 +342,9 @@ class CudnnOpsStandInTest {
                 "c-cudnn-conv-groups 2", "c-cudnn-conv-groups 4",
                 // The bias: [1, K, 1, 1] added onto y with alpha = beta = 1.
                 "c-cudnn-add a=1,4,1,1 c=2,4,7,6 alpha=1 beta=1", "c-cudnn-add a=1,6,1,1 c=2,6,4,7 alpha=1 beta=1",
-                // Point-wise ops see [numel, 1, 1, 1]; softmax [rows, last dim, 1, 1] per instance.
+                // Point-wise ops see [batch, the rest, 1, 1] (x is [3, 5, 7]); softmax [rows, last dim, 1, 1] per instance.
                 "c-cudnn-activation mode=" + CUDNN_ACTIVATION_RELU + " nan=" + CUDNN_PROPAGATE_NAN + " coef_e9=0",
-                "c-cudnn-activation-forward mode=" + CUDNN_ACTIVATION_RELU + " dims=105,1,1,1",
+                "c-cudnn-activation-forward mode=" + CUDNN_ACTIVATION_RELU + " dims=3,35,1,1",
                 "c-cudnn-softmax algo=" + CUDNN_SOFTMAX_ACCURATE + " mode=" + CUDNN_SOFTMAX_MODE_INSTANCE + " dims=6,10,1,1",
                 "c-cudnn-softmax algo=" + CUDNN_SOFTMAX_LOG + " mode=" + CUDNN_SOFTMAX_MODE_INSTANCE + " dims=6,10,1,1",
                 "c-cudnn-softmax algo=" + CUDNN_SOFTMAX_ACCURATE + " mode=" + CUDNN_SOFTMAX_MODE_INSTANCE + " dims=6,5,1,1",
@@ -355,7 +355,7 @@ class CudnnOpsStandInTest {
                 "c-cudnn-set-tensor dims=1,2,9,9 value=-inf",
                 "c-cudnn-transform dims=1,2,8,8 xstrides=128,64,8,1 ystrides=162,81,9,1",
                 "c-cudnn-pool-forward mode=" + CUDNN_POOLING_MAX_DETERMINISTIC + " x=1,2,9,9 y=1,2,4,4",
-                "c-cudnn-activation-backward mode=" + CUDNN_ACTIVATION_RELU + " dims=105,1,1,1",
+                "c-cudnn-activation-backward mode=" + CUDNN_ACTIVATION_RELU + " dims=3,35,1,1",
                 "c-cudnn-activation mode=" + CUDNN_ACTIVATION_SIGMOID + " nan=" + CUDNN_PROPAGATE_NAN + " coef_e9=0",
                 "c-cudnn-activation mode=" + CUDNN_ACTIVATION_TANH + " nan=" + CUDNN_PROPAGATE_NAN + " coef_e9=0",
                 "c-cudnn-activation mode=" + CUDNN_ACTIVATION_ELU + " nan=" + CUDNN_PROPAGATE_NAN + " coef_e9=" + e9(0.7f),

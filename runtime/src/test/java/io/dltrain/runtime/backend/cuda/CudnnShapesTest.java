@@ -53,9 +53,16 @@ class CudnnShapesTest {
     @Test
     void tooLargeTensorsAreRejectedWithTheShape() {
         var e = assertThrows(IllegalArgumentException.class,
-                () -> CudnnShapes.flatDims(1L << 31, "activationForward RELU", "[65536, 32768]"));
+                () -> CudnnShapes.flatDims(Shape.of(65536, 32768), "activationForward RELU"));
         assertTrue(e.getMessage().contains("[65536, 32768]") && e.getMessage().contains("2^31-1"), e.getMessage());
-        assertArrayEquals(new int[] {12, 1, 1, 1}, CudnnShapes.flatDims(12, "op", "[3, 4]"));
+    }
+
+    @Test
+    void pointWiseOpsKeepTheBatchAsNAndPutTheRestInC() {
+        assertArrayEquals(new int[] {3, 4, 1, 1}, CudnnShapes.flatDims(Shape.of(3, 4), "op"));
+        assertArrayEquals(new int[] {128, 6 * 28 * 28, 1, 1}, CudnnShapes.flatDims(Shape.of(128, 6, 28, 28), "op"));
+        assertArrayEquals(new int[] {7, 1, 1, 1}, CudnnShapes.flatDims(Shape.of(7), "op"));
+        assertArrayEquals(new int[] {1, 1, 1, 1}, CudnnShapes.flatDims(Shape.SCALAR, "op"));
     }
 
     // ------------------------------------------------------------------ convolution
