@@ -158,6 +158,9 @@ final class TrainRun {
             throw usage(e.getMessage());
         }
 
+        // Counted down once the backend is closed: a shutdown hook (SIGINT / SIGTERM, below) waits for it, so the JVM
+        // halts after the checkpoint is written AND the device is released, not while cuDNN or CUDA is being torn down.
+        CountDownLatch released = new CountDownLatch(1);
         try (be) {
             Dataset train = data.train();
             var shape = train.sampleShape();
@@ -217,13 +220,13 @@ final class TrainRun {
                 if (o.maxSteps != null) trainer.maxSteps(o.maxSteps);
                 trainer.skipNonfinite(o.skipNonfinite);
                 // SIGINT / SIGTERM: the JVM runs shutdown hooks and then halts. The hook asks the loop to stop at the
-                // next step boundary and waits until it has written its checkpoint and returned.
+                // next step boundary and waits until it has written its checkpoint, returned, and closed the model,
+                // the loaders and the backend (the latch is counted down after try (be) below).
                 AtomicBoolean signalled = new AtomicBoolean();
-                CountDownLatch fitDone = new CountDownLatch(1);
                 Thread hook = new Thread(() -> {
                     signalled.set(true);
                     trainer.requestStop();
-                    try { fitDone.await(120, TimeUnit.SECONDS); } catch (InterruptedException ignored) { Thread.currentThread().interrupt(); }
+                    try { released.await(120, TimeUnit.SECONDS); } catch (InterruptedException ignored) { Thread.currentThread().interrupt(); }
                 }, "dl-train-checkpoint-on-exit");
                 Runtime.getRuntime().addShutdownHook(hook);
                 Trainer.Result result;
@@ -237,8 +240,8 @@ final class TrainRun {
                         return signalled.get() ? 130 : 0;
                     }
                 } finally {
-                    // only now may the JVM halt (after the message above, which says where the checkpoint is)
-                    fitDone.countDown();
+                    // After a normal fit, a signal ends the run at once, as before (evaluation and summary are not saved
+                    // work); while the hook runs this throws, and the hook waits for `released`.
                     try { Runtime.getRuntime().removeShutdownHook(hook); } catch (IllegalStateException shuttingDown) { /* the hook is running */ }
                 }
                 EvalResult test;
@@ -265,6 +268,8 @@ final class TrainRun {
                 out.flush();
                 return 0;
             }
+        } finally {
+            released.countDown();   // the model, the loaders and the backend are closed: the JVM may halt now
         }
     }
 

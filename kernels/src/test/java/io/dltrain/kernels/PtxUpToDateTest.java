@@ -48,6 +48,28 @@ class PtxUpToDateTest {
         for (String stem : cu) assertTrue(Ptx.load(stem).contains(".visible .entry"), stem + ".ptx has no kernel entry");
     }
 
+    /**
+     * The PTX must load where dl-train runs: the driver JIT-compiles it and refuses a PTX ISA newer than it knows
+     * (CUDA_ERROR_UNSUPPORTED_PTX_VERSION). The GPU nodes run driver 580 (CUDA 13.0), which reads PTX ISA up to 9.0,
+     * what nvcc 13.0 writes; nvcc 13.1 writes 9.1. And the target stays sm_75, the oldest GPU dl-train accepts
+     * (runtime's CudaLibraries.DeviceInfo.unsupportedReason).
+     */
+    @Test
+    void committedPtxLoadsOnDriver580AndTargetsTuring() {
+        Pattern version = Pattern.compile("(?m)^\\.version\\s+(\\d+)\\.(\\d+)\\s*$"), target = Pattern.compile("(?m)^\\.target\\s+(\\S+)\\s*$");
+        for (String stem : Ptx.modules()) {
+            String ptx = Ptx.load(stem);
+            Matcher v = version.matcher(ptx), t = target.matcher(ptx);
+            assertTrue(v.find(), stem + ".ptx has no .version line");
+            int major = Integer.parseInt(v.group(1)), minor = Integer.parseInt(v.group(2));
+            assertTrue(major < 9 || major == 9 && minor == 0, stem + ".ptx declares PTX ISA " + major + "." + minor
+                    + ", which driver 580 (CUDA 13.0, the GPU nodes') refuses: regenerate it with nvcc 13.0 (kernels/build-ptx.sh),"
+                    + " or raise the minimum driver in the README and in runtime's PtxKernels.loadHint");
+            assertTrue(t.find(), stem + ".ptx has no .target line");
+            assertEquals("sm_75", t.group(1), stem + ".ptx targets " + t.group(1) + "; keep -arch=compute_75 in build-ptx.sh"
+                    + " (compute capability 7.5 is the oldest dl-train accepts)");
+        }
+    }
 
     /** Runs a command in dir; returns its combined output, failing the test on a non-zero exit or a hang. */
     static String run(Path dir, List<String> cmd) throws IOException, InterruptedException {

@@ -148,20 +148,28 @@ public final class CudaLibraries {
         String countProblem = deviceCountProblem(st, count[0], dv, rv, () -> Cuda.errorName(st) + " (" + Cuda.errorString(st) + ")");
         if (countProblem != null) return Probe.unusable(countProblem);
         List<DeviceInfo> devices = new ArrayList<>();
-        for (int i = 0; i < count[0]; i++) {
-            try (cudaDeviceProp p = new cudaDeviceProp()) {
-                Cuda.check(cudart.cudaGetDeviceProperties(p, i), "cudaGetDeviceProperties(" + i + ")");
-                long free = -1;
-                if (withFreeMemory) {
-                    Cuda.check(cudart.cudaSetDevice(i), "cudaSetDevice(" + i + ")");
-                    try (SizeTPointer f = new SizeTPointer(1); SizeTPointer t = new SizeTPointer(1)) {
-                        Cuda.check(cudart.cudaMemGetInfo(f, t), "cudaMemGetInfo on device " + i);
-                        free = f.get();
+        // Reading free memory makes each device current in turn; the calling thread gets its device back afterwards,
+        // as a CudaBackend remembers which device it made current on a thread (CudaBackend.enter).
+        int[] previous = {-1};
+        if (withFreeMemory) Cuda.check(cudart.cudaGetDevice(previous), "cudaGetDevice");
+        try {
+            for (int i = 0; i < count[0]; i++) {
+                try (cudaDeviceProp p = new cudaDeviceProp()) {
+                    Cuda.check(cudart.cudaGetDeviceProperties(p, i), "cudaGetDeviceProperties(" + i + ")");
+                    long free = -1;
+                    if (withFreeMemory) {
+                        Cuda.check(cudart.cudaSetDevice(i), "cudaSetDevice(" + i + ")");
+                        try (SizeTPointer f = new SizeTPointer(1); SizeTPointer t = new SizeTPointer(1)) {
+                            Cuda.check(cudart.cudaMemGetInfo(f, t), "cudaMemGetInfo on device " + i);
+                            free = f.get();
+                        }
                     }
+                    devices.add(new DeviceInfo(i, p.name().getString().trim(), p.major(), p.minor(), p.multiProcessorCount(),
+                            p.totalGlobalMem(), free));
                 }
-                devices.add(new DeviceInfo(i, p.name().getString().trim(), p.major(), p.minor(), p.multiProcessorCount(),
-                        p.totalGlobalMem(), free));
             }
+        } finally {
+            if (previous[0] >= 0) Cuda.check(cudart.cudaSetDevice(previous[0]), "cudaSetDevice(" + previous[0] + ") (the thread's device before)");
         }
         int[] maj = new int[1], min = new int[1], pat = new int[1];
         String cublasV = cublas.cublasGetProperty(cudart.MAJOR_VERSION, maj) == cublas.CUBLAS_STATUS_SUCCESS

@@ -4,6 +4,8 @@ import org.bytedeco.cuda.cudart.CUfunc_st;
 import org.bytedeco.cuda.cudart.CUmod_st;
 import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 
@@ -14,8 +16,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Our kernels on the device: loads every PTX module of the {@code kernels} artifact once (cuModuleLoadData, which
- * JIT-compiles the compute_75 PTX for the actual GPU), finds each kernel by name in whichever module has it and caches
+ * Our kernels on the device: loads every PTX module of the {@code kernels} artifact once (cuModuleLoadDataEx, which
+ * JIT-compiles the compute_75 PTX for the actual GPU; its error log goes into the exception), finds each kernel by name in whichever module has it and caches
  * the CUfunction, chooses launch shapes, and marshals boxed Java arguments into cuLaunchKernel's parameter array.
  *
  * <p>Every launch first checks its arguments against {@link KernelSignatures} (count and Java type per position):
@@ -50,9 +52,13 @@ public final class PtxKernels implements KernelLauncher, AutoCloseable {
      * @param smCount the device's multiprocessor count, for launch shapes
      */
     public PtxKernels(CudaContext ctx, int smCount) {
+        this(ctx, smCount, ptxSources());
+    }
+
+    /** The given modules (stem -> PTX text) instead of the kernels artifact's: for tests of loading and its errors. */
+    PtxKernels(CudaContext ctx, int smCount, Map<String, String> sources) {
         this.ctx = ctx;
         this.smCount = smCount;
-        Map<String, String> sources = ptxSources();
         if (sources.isEmpty()) {
             close();
             throw new IllegalStateException("no PTX kernels found in the dl-train-kernels jar; rebuild the kernels module "
@@ -66,15 +72,54 @@ public final class PtxKernels implements KernelLauncher, AutoCloseable {
         }
     }
 
+    /** Bytes for the JIT compiler's error log (ptxas messages name the line and the problem). */
+    static final int JIT_LOG_BYTES = 16 * 1024;
+
     private void load(String stem, String ptx) {
         byte[] text = ptx.getBytes(StandardCharsets.US_ASCII);
-        byte[] z = java.util.Arrays.copyOf(text, text.length + 1);  // cuModuleLoadData wants a NUL-terminated image
+        byte[] z = java.util.Arrays.copyOf(text, text.length + 1);  // cuModuleLoadDataEx wants a NUL-terminated image
         CUmod_st module = new CUmod_st();
-        try (BytePointer image = new BytePointer(z)) {
-            Cuda.checkDriver(cudart.cuModuleLoadData(module, image), "cuModuleLoadData(" + stem + ".ptx)");
+        // cuModuleLoadDataEx with an error-log buffer: where the driver's JIT compiler refuses the PTX, its own words
+        // (line, reason) go into the exception instead of a bare CUDA_ERROR_INVALID_PTX.
+        try (BytePointer image = new BytePointer(z);
+             BytePointer log = new BytePointer(JIT_LOG_BYTES).fill(0);
+             IntPointer options = new IntPointer(cudart.CU_JIT_ERROR_LOG_BUFFER, cudart.CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES);
+             PointerPointer<Pointer> values = new PointerPointer<>(2)) {
+            values.put(0, log);
+            new LongPointer(values).put(1, JIT_LOG_BYTES);   // a size option's value is the number itself, in the pointer slot
+            int result = cudart.cuModuleLoadDataEx(module, image, 2, options, values);
+            if (result != cudart.CUDA_SUCCESS) {
+                byte[] bytes = new byte[JIT_LOG_BYTES];
+                log.get(bytes);
+                int end = 0;
+                while (end < bytes.length && bytes[end] != 0) end++;   // a C string: up to its NUL
+                String jit = new String(bytes, 0, end, StandardCharsets.US_ASCII).strip();
+                Cuda.checkDriver(result, "cuModuleLoadDataEx(" + stem + ".ptx" + ptxHeader(ptx) + ")"
+                        + (jit.isEmpty() ? "" : " [the driver's PTX compiler said: " + jit + "]") + loadHint(result));
+            }
         }
         modules.put(stem, module);
         for (String kernel : KernelSignatures.parsePtxEntries(ptx).keySet()) kernelModule.putIfAbsent(kernel, stem);
+    }
+
+    /** ", PTX ISA 9.0 for sm_75": the module's .version and .target lines, for load errors. */
+    static String ptxHeader(String ptx) {
+        java.util.regex.Matcher v = java.util.regex.Pattern.compile("(?m)^\\.version\\s+(\\S+)").matcher(ptx);
+        java.util.regex.Matcher t = java.util.regex.Pattern.compile("(?m)^\\.target\\s+(\\S+)").matcher(ptx);
+        return (v.find() ? ", PTX ISA " + v.group(1) : "") + (t.find() ? " for " + t.group(1) : "");
+    }
+
+    /** What to do about a module the driver refused. */
+    static String loadHint(int result) {
+        return switch (result) {
+            case cudart.CUDA_ERROR_UNSUPPORTED_PTX_VERSION -> ". The NVIDIA driver is older than the nvcc that wrote these kernels"
+                    + " (dl-train's PTX comes from nvcc 13.0, PTX ISA 9.0: it needs driver 580 or newer); update the driver";
+            case cudart.CUDA_ERROR_JIT_COMPILATION_DISABLED -> ". dl-train ships its kernels as PTX, which the driver compiles"
+                    + " when they load: JIT compilation must be allowed (is CUDA_DISABLE_PTX_JIT set?)";
+            case cudart.CUDA_ERROR_INVALID_PTX, cudart.CUDA_ERROR_JIT_COMPILER_NOT_FOUND ->
+                    ". The driver could not compile dl-train's kernels for this GPU; report it with the message above and nvidia-smi's output";
+            default -> "";
+        };
     }
 
     /** The PTX text of every module of the kernels artifact ({@link io.dltrain.kernels.Ptx}), stem -> text. */

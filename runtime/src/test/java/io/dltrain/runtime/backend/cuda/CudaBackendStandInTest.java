@@ -82,6 +82,14 @@ class CudaBackendStandInTest {
                 + " minor=" + Loader.offsetof(cudaDeviceProp.class, "minor") + " multiProcessorCount=" + Loader.offsetof(cudaDeviceProp.class, "multiProcessorCount"));
         Random rnd = new Random(7);
 
+        // Module loading: where the driver refuses a module, its JIT compiler's log and what to do reach the exception.
+        String refused = loadError(be, "// standin-reject\n.version 9.0\n.target sm_75\n.address_size 64\n");
+        check("ptx-jit-log", refused.contains("cuModuleLoadDataEx(bad.ptx, PTX ISA 9.0 for sm_75)")
+                && refused.contains("[the driver's PTX compiler said: ptxas application ptx input, line 3; error   : stand-in refuses this module]")
+                && refused.contains("could not compile dl-train's kernels"), refused);
+        String newer = loadError(be, ".version 99.0\n.target sm_75\n");
+        check("ptx-newer-than-driver", newer.contains("PTX ISA 99.0") && newer.contains("driver 580 or newer"), newer);
+
         // FP32 round trip, 3 MiB (more than a staging slot's first 1 MiB), with -0, subnormals, extremes and a NaN payload.
         float[] big = new float[768 * 1024];
         for (int i = 0; i < big.length; i++) big[i] = (float) rnd.nextGaussian() * 100;
@@ -238,6 +246,15 @@ class CudaBackendStandInTest {
 
     static Tensor track(List<Tensor> all, Tensor t) { all.add(t); return t; }
 
+    /** The message of the exception loading one module "bad" with this PTX text throws ("none" if it loads). */
+    static String loadError(CudaBackend be, String ptx) {
+        try (PtxKernels k = new PtxKernels(be, 1, Map.of("bad", ptx))) {
+            return "none";
+        } catch (Cuda.CudaException e) {
+            return e.getMessage();
+        }
+    }
+
     static void check(String name, boolean ok, String detail) { System.out.println("check " + name + " " + ok + " " + detail); }
 
     static void expect(String line) { System.out.println("java-expect " + line); }
@@ -368,6 +385,7 @@ class CudaBackendStandInTest {
               return cudaSuccess;
             }
             cudaError_t cudaSetDevice(int d) { LOG("c-set-device %d\\n", d); return d == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
+            cudaError_t cudaGetDevice(int *d) { *d = 0; return cudaSuccess; }
             cudaError_t cudaFree(void *p) {
               if (!p) { LOG("c-context\\n"); return cudaSuccess; }
               if (!drop(p, DEVICE)) { ERR("cudaFree(%p): not a live cudaMalloc block\\n", p); return cudaErrorInvalidValue; }
@@ -452,6 +470,7 @@ class CudaBackendStandInTest {
             #include <stdio.h>
             #include <stdlib.h>
             #include <string.h>
+            #include <stdint.h>
             #include <cuda.h>
             #define LOG(...) do { printf(__VA_ARGS__); fflush(stdout); } while (0)
             #define ERR(...) do { errors++; printf("c-error " __VA_ARGS__); fflush(stdout); } while (0)
@@ -546,6 +565,26 @@ class CudaBackendStandInTest {
               LOG("c-module id=%d bytes=%zu entries=%d\\n", mod->id, strlen(t), mod->nentries);
               *m = (CUmodule) mod;
               return CUDA_SUCCESS;
+            }
+            /* With an error log: a module containing "standin-reject" is refused as the JIT compiler would refuse bad PTX
+               (its message in the log), one declaring ".version 99." as PTX from a newer nvcc; the rest load as above. */
+            CUresult cuModuleLoadDataEx(CUmodule *m, const void *image, unsigned int n, CUjit_option *opts, void **vals) {
+              char *log = NULL; size_t cap = 0; int size_at = -1;
+              for (unsigned int i = 0; i < n; i++) {
+                if (opts[i] == CU_JIT_ERROR_LOG_BUFFER) log = vals[i];
+                else if (opts[i] == CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES) { cap = (size_t) (uintptr_t) vals[i]; size_at = (int) i; }
+              }
+              LOG("c-module-load-ex options=%u log=%d cap=%zu\\n", n, log != NULL, cap);
+              if (strstr(image, "standin-reject")) {
+                const char *msg = "ptxas application ptx input, line 3; error   : stand-in refuses this module";
+                if (log && cap) {
+                  snprintf(log, cap, "%s", msg);
+                  if (size_at >= 0) vals[size_at] = (void *) (uintptr_t) (strlen(msg) + 1);
+                }
+                return CUDA_ERROR_INVALID_PTX;
+              }
+              if (strstr(image, ".version 99.")) return CUDA_ERROR_UNSUPPORTED_PTX_VERSION;
+              return cuModuleLoadData(m, image);
             }
             static Module *live_module(CUmodule m) {
               for (int i = 0; i < nmodules; i++) if ((CUmodule) modules[i] == m && modules[i]->live) return modules[i];
@@ -783,7 +822,7 @@ class CudaBackendStandInTest {
         // Every check the child made passed, and all of them ran.
         List<String> checks = CublasLtStubTest.lines(out, "check ");
         assertEquals(List.of(), checks.stream().filter(l -> !l.split(" ")[2].equals("true")).toList(), out);
-        assertEquals(List.of("fp32-roundtrip", "int32-roundtrip", "fill-f32", "fill-i32", "item", "gemm-NN", "gemm-NT", "gemm-TN",
+        assertEquals(List.of("ptx-jit-log", "ptx-newer-than-driver", "fp32-roundtrip", "int32-roundtrip", "fill-f32", "fill-i32", "item", "gemm-NN", "gemm-NT", "gemm-TN",
                 "gemm-TT", "add", "gemmBias-fallback", "copyBlocks", "copy", "prefetch", "memory-in-use", "memory-released"),
                 checks.stream().map(l -> l.split(" ")[1]).toList(), out);
         // Every call the child expected reached the C side with exactly these values.
