@@ -218,12 +218,14 @@ public final class CudnnOps implements AutoCloseable {
         cudnnConvolutionStruct cd = conv(p, queryMathType());
         List<ConvAlgoCache.Candidate> ranked = measuredSearch ? measure(dir, xd, wd, yd, cd, x, w, y, what) : heuristics(dir, xd, wd, yd, cd, what);
         long limit = measuredSearch ? SEARCH_WORKSPACE : WORKSPACE_LIMIT;
-        ToLongFunction<ConvAlgoCache.Candidate> bytes = workspaceSizes(dir, xd, wd, yd, p, what);
+        List<String> refused = new ArrayList<>();
+        ToLongFunction<ConvAlgoCache.Candidate> bytes = workspaceSizes(dir, xd, wd, yd, p, refused);
         ConvAlgoCache.Candidate best = ConvAlgoCache.firstWithin(ConvAlgoCache.acceptable(ranked, tf32, limit), bytes, limit);
         if (best == null)
             throw new CudnnException("cuDNN offers no usable " + dir + " convolution algorithm for " + what.get()
                     + (tf32 ? "" : " in FP32 without tensor-op math") + " within a " + CudaLibraries.human(limit) + " workspace"
-                    + "; candidates (algo, status, bytes, determinism, mathType): " + ranked, CUDNN_STATUS_NOT_SUPPORTED);
+                    + "; candidates (algo, status, bytes, determinism, mathType): " + ranked
+                    + (refused.isEmpty() ? "" : "; workspace queries refused: " + refused), CUDNN_STATUS_NOT_SUPPORTED);
         ConvAlgoCache.Choice c = choice(best, bytes);
         algos.put(key, c);
         return c;
@@ -237,16 +239,21 @@ public final class CudnnOps implements AutoCloseable {
     /** Without TF32 the descriptor stays FMA-only whatever math type the entry reports; with it, run as reported. */
     private int runMathType(ConvAlgoCache.Candidate e) { return tf32 ? e.mathType() : CUDNN_FMA_MATH; }
 
-    /** {@link #workspaceSize} of each candidate, asked once per algorithm and math type. */
+    /** {@link #workspaceSize} of each candidate, asked once per algorithm and math type; refusals are added to {@code refused}. */
     private ToLongFunction<ConvAlgoCache.Candidate> workspaceSizes(ConvAlgoCache.Direction dir, cudnnTensorStruct xd, cudnnFilterStruct wd,
-                                                                  cudnnTensorStruct yd, ConvParams p, Supplier<String> what) {
+                                                                  cudnnTensorStruct yd, ConvParams p, List<String> refused) {
         Map<List<Integer>, Long> asked = new HashMap<>();
-        return e -> asked.computeIfAbsent(List.of(e.algo(), runMathType(e)), k -> workspaceSize(dir, xd, wd, yd, p, e, what));
+        return e -> asked.computeIfAbsent(List.of(e.algo(), runMathType(e)), k -> workspaceSize(dir, xd, wd, yd, p, e, refused));
     }
 
-    /** The workspace cuDNN asks for to run this candidate (its own figure for the algorithm, not the ranking's estimate). */
+    /**
+     * The workspace cuDNN asks for to run this candidate (its own figure for the algorithm, not the ranking's estimate),
+     * or Long.MAX_VALUE, so that the candidate is passed over, where cuDNN refuses the query (say, an algorithm the
+     * ranking listed that does not run with FMA math): the next candidate is tried, as PyTorch's cuDNN convolutions
+     * skip algorithms whose workspace query fails (aten/src/ATen/native/cudnn/Conv_v7.cpp, getMaxWorkspaceSize).
+     */
     private long workspaceSize(ConvAlgoCache.Direction dir, cudnnTensorStruct xd, cudnnFilterStruct wd, cudnnTensorStruct yd,
-                               ConvParams p, ConvAlgoCache.Candidate e, Supplier<String> what) {
+                               ConvParams p, ConvAlgoCache.Candidate e, List<String> refused) {
         cudnnConvolutionStruct run = conv(p, runMathType(e));
         try (SizeTPointer size = new SizeTPointer(1)) {
             int status = switch (dir) {
@@ -254,7 +261,10 @@ public final class CudnnOps implements AutoCloseable {
                 case BACKWARD_DATA -> cudnnGetConvolutionBackwardDataWorkspaceSize(handle(), wd, yd, run, xd, e.algo(), size);
                 case BACKWARD_FILTER -> cudnnGetConvolutionBackwardFilterWorkspaceSize(handle(), xd, yd, run, wd, e.algo(), size);
             };
-            check(status, "cudnnGetConvolution" + dir + "WorkspaceSize (algo " + e.algo() + ")", what);
+            if (status != CUDNN_STATUS_SUCCESS) {
+                refused.add("algo " + e.algo() + " math " + runMathType(e) + ": " + statusText(status));
+                return Long.MAX_VALUE;
+            }
             return size.get();
         }
     }
@@ -270,7 +280,7 @@ public final class CudnnOps implements AutoCloseable {
         try {
             return new Workspace(c, workspace(c.workspaceBytes()));
         } catch (DeviceOutOfMemoryException oom) {
-            ToLongFunction<ConvAlgoCache.Candidate> bytes = workspaceSizes(dir, xd, wd, yd, p, what);
+            ToLongFunction<ConvAlgoCache.Candidate> bytes = workspaceSizes(dir, xd, wd, yd, p, new ArrayList<>());
             List<ConvAlgoCache.Candidate> ok = ConvAlgoCache.acceptable(heuristics(dir, xd, wd, yd, conv(p, queryMathType()), what),
                     tf32, WORKSPACE_LIMIT);
             ConvAlgoCache.Candidate lean = ConvAlgoCache.leanest(ok, bytes, c.workspaceBytes());
@@ -734,13 +744,18 @@ public final class CudnnOps implements AutoCloseable {
 
     static void check(int status, String call, Supplier<String> what) {
         if (status == CUDNN_STATUS_SUCCESS) return;
+        throw new CudnnException(call + " failed: " + statusText(status) + " for " + what.get(), status);
+    }
+
+    /** "CUDNN_STATUS_NOT_SUPPORTED (cudnnStatus_t 3000)": cuDNN's own text for a status, and its number. */
+    static String statusText(int status) {
         String reason;
         try {
             reason = cudnnGetErrorString(status).getString();
         } catch (RuntimeException | LinkageError e) {
             reason = "(error string unavailable)";
         }
-        throw new CudnnException(call + " failed: " + reason + " (cudnnStatus_t " + status + ") for " + what.get(), status);
+        return reason + " (cudnnStatus_t " + status + ")";
     }
 
     /** Destroys every cached descriptor and frees the host scaling factors. Idempotent. */

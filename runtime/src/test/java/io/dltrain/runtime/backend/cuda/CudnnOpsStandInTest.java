@@ -251,6 +251,17 @@ class CudnnOpsStandInTest {
                 // The workspace went back to the allocator.
                 System.out.println("java-in-use-unchanged " + (be.memoryStats().inUseBytes() == before));
             }
+            // cuDNN refuses the workspace query of the algorithm its ranking put first: the next one runs (a new shape,
+            // so nothing is cached).
+            try (Tensor x = be.empty(Shape.of(1, 2, 6, 6), DType.FP32); Tensor w = be.empty(Shape.of(3, 2, 3, 3), DType.FP32);
+                 Tensor y = be.empty(Shape.of(1, 3, 6, 6), DType.FP32)) {
+                be.fill(x, 1f);
+                be.fill(w, 1f);
+                CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_refuse_workspace_of_algo1");
+                be.convForward(x, w, null, y, p);
+                float[] got = read(be, y);
+                System.out.println("java-refused-algo-skipped " + got[7] + " " + got[0]);   // an inner pixel sums 2 x 9 ones; a corner 2 x 4
+            }
         }
         System.out.println("java-closed");
         CudaBackendStandInTest.report();
@@ -275,6 +286,10 @@ class CudnnOpsStandInTest {
         float[] zeros = new float[20];
         assertEquals("java-retry " + Arrays.toString(zeros), CublasLtStubTest.lines(out, "java-retry ").get(0), out);
         assertTrue(out.contains("java-in-use-unchanged true\n"), out);
+        // A refused workspace query passes its algorithm over: the second-ranked one (0) runs, and gives the sums.
+        assertTrue(out.contains("c-cudnn-workspace-refused forward algo=1\n"), out);
+        assertTrue(out.contains("c-cudnn-convolution forward algo=0 "), out);
+        assertTrue(out.contains("java-refused-algo-skipped 18.0 8.0\n"), out);
         // The failed set's descriptor was destroyed at once; the others at close().
         String live = CublasLtStubTest.lines(out, "c-live cudnn descriptors ").get(0);
         assertTrue(live.startsWith("c-live cudnn descriptors tensor=0 filter=0 convolution=0 pooling=0 activation=0 created=") && live.endsWith(" errors=0"), out);
@@ -899,14 +914,19 @@ class CudnnOpsStandInTest {
               }
               return 1;
             }
+            /* Algorithm 1's workspace query refused (NOT_SUPPORTED), as cuDNN may refuse an algorithm its ranking listed. */
+            static int refuse_algo1 = 0;
+            void standin_refuse_workspace_of_algo1(void) { refuse_algo1 = 1; }
             static int query(int dir, void *h, const void *xd, const void *wd, const void *cd, const void *yd, int req, int *ret, Perf *perf) {
               Geo g;
               if (!standin_handle_ok(h) || !geo(&g, xd, wd, cd, yd, DIR[dir])) return BAD;
               LOG("c-cudnn-algo-query %s requested=%d math=%d\\n", DIR[dir], req, g.c->v[9]);
               if (req < 1) { ERR("algorithm query: requested %d\\n", req); return BAD; }
-              /* one answer: algorithm 1, success, deterministic (1), the descriptor's math type, 4 KiB */
+              /* one answer: algorithm 1, success, deterministic (1), the descriptor's math type, 4 KiB; after
+                 standin_refuse_workspace_of_algo1, algorithm 0 (no workspace) ranked second */
               perf[0] = (Perf) {1, 0, 0.5f, 4096, 1, g.c->v[9], {0, 0, 0}};
               *ret = 1;
+              if (refuse_algo1 && req > 1) { perf[1] = (Perf) {0, 0, 0.7f, 0, 1, g.c->v[9], {0, 0, 0}}; *ret = 2; }
               return 0;
             }
             int cudnnGetConvolutionForwardAlgorithm_v7(void *h, const void *x, const void *w, const void *c, const void *y, int req, int *ret, Perf *p) {
@@ -922,7 +942,8 @@ class CudnnOpsStandInTest {
               Geo g;
               if (!standin_handle_ok(h) || !geo(&g, xd, wd, cd, yd, DIR[dir])) return BAD;
               LOG("c-cudnn-workspace-query %s algo=%d math=%d\\n", DIR[dir], algo, g.c->v[9]);
-              *size = WS[dir]; return 0;
+              if (refuse_algo1 && algo == 1) { LOG("c-cudnn-workspace-refused %s algo=1\\n", DIR[dir]); return 3000; }
+              *size = algo == 0 ? 0 : WS[dir]; return 0;
             }
             int cudnnGetConvolutionForwardWorkspaceSize(void *h, const void *x, const void *w, const void *c, const void *y, int algo, size_t *s) { return wssize(0, h, x, w, c, y, algo, s); }
             int cudnnGetConvolutionBackwardDataWorkspaceSize(void *h, const void *w, const void *dy, const void *c, const void *dx, int algo, size_t *s) { return wssize(1, h, dx, w, c, dy, algo, s); }
@@ -934,7 +955,8 @@ class CudnnOpsStandInTest {
               if (!standin_handle_ok(h) || !geo(g, xd, wd, cd, yd, DIR[dir])) return 0;
               LOG("c-cudnn-convolution %s algo=%d math=%d workspace_bytes=%zu workspace=%s\\n", DIR[dir], algo, g->c->v[9], bytes,
                   ws == NULL ? "null" : standin_device_range(ws, bytes) ? "device" : "bad");
-              if (bytes < WS[dir] || (bytes && !standin_device_range(ws, bytes))) { ERR("%s: workspace %p of %zu bytes, cuDNN asked for %zu\\n", DIR[dir], ws, bytes, WS[dir]); return 0; }
+              size_t asked = algo == 0 ? 0 : WS[dir];   /* what wssize answers */
+              if (bytes < asked || (bytes && !standin_device_range(ws, bytes))) { ERR("%s: workspace %p of %zu bytes, cuDNN asked for %zu\\n", DIR[dir], ws, bytes, asked); return 0; }
               if (!standin_tensor_data(g->x, x, "convolution x") || !standin_tensor_data(g->y, y, "convolution y")) return 0;
               if (!standin_device_range(w, 4 * (size_t) g->K * g->Cg * g->R * g->S)) { ERR("convolution w: %p not inside device memory\\n", w); return 0; }
               if (g->mode != 0 && g->mode != 1) { ERR("convolution mode %d\\n", g->mode); return 0; }
