@@ -88,7 +88,12 @@ final class BatchUploads implements AutoCloseable {
         if (!hasNext()) throw new NoSuchElementException("no batches left in this pass");
         DeviceBatch current = ahead != null ? ahead : upload(batches.next());
         ahead = null;
-        awaitCopies(); // device work queued from here on (the caller's step) sees current's values
+        try {
+            awaitCopies(); // device work queued from here on (the caller's step) sees current's values
+        } catch (RuntimeException e) {
+            current.close();
+            throw e;
+        }
         if (async != null && batches.hasNext()) {
             try {
                 ahead = upload(batches.next());
@@ -115,9 +120,18 @@ final class BatchUploads implements AutoCloseable {
         }
     }
 
+    /** Awaits every pending copy, even after one fails (the first failure is thrown afterwards, the rest suppressed). */
     private void awaitCopies() {
-        for (AsyncUpload.Pending p : pending) p.await();
+        RuntimeException first = null;
+        for (AsyncUpload.Pending p : pending) {
+            try {
+                p.await();
+            } catch (RuntimeException e) {
+                if (first == null) first = e; else first.addSuppressed(e);
+            }
+        }
         pending.clear();
+        if (first != null) throw first;
     }
 
     /** Copies a host batch into new device tensors {x [n, sample...], target} and hands the host buffers back. */
@@ -151,7 +165,7 @@ final class BatchUploads implements AutoCloseable {
                 }
                 return new DeviceBatch(x, y, n);
             } catch (RuntimeException e) {
-                awaitCopies();
+                try { awaitCopies(); } catch (RuntimeException also) { e.addSuppressed(also); }
                 for (Tensor t : made) t.close();
                 throw e;
             } finally {

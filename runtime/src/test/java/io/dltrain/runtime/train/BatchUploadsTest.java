@@ -61,6 +61,8 @@ class BatchUploadsTest {
         final List<String> log;
         final List<Copy> copies = new ArrayList<>();
         final List<String> errors = new ArrayList<>();
+        /** Copies whose await() throws (as on a GPU whose context died), by NAME. */
+        final java.util.Set<String> failing = new java.util.HashSet<>();
 
         FakeAsync(CpuBackend cpu, List<String> log) {
             this.cpu = cpu;
@@ -91,6 +93,10 @@ class BatchUploadsTest {
                 if (done) return;
                 done = true;
                 if (dst.isClosed()) { errors.add(name + " was closed before its copy was awaited"); return; }
+                if (failing.contains(name)) {
+                    log.add("await-failed " + name);
+                    throw new IllegalStateException("copy " + name + " failed (fake)");
+                }
                 if (f != null) cpu.copyFromHost(f, 0, dst);
                 else cpu.copyFromHost(i, 0, dst);
                 log.add("await " + name);
@@ -211,6 +217,29 @@ class BatchUploadsTest {
                     "await x1", "await y1", "upload x2", "upload y2", "forward x1",
                     "await x2", "await y2"), log, "batch 2 was uploaded ahead; the stop awaits its copy, then frees it");
             fake.assertNothingLeft();
+            assertEquals(before + 2L * 4 * model.parameterCount(), cpu.memoryInUse(), "memory in use = before + gradients + momentum");
+        }
+    }
+
+    @Test
+    void aFailedCopyIsReportedAndStillLeavesNothingBehind() {
+        List<String> log = new ArrayList<>();
+        try (CpuBackend cpu = new CpuBackend(1);
+             Module model = recordedModel(cpu, log);
+             Optimizer opt = Optimizers.create("sgd", model.namedParameters(), 0.001, 0.9, 0);
+             DataLoader train = new DataLoader(ordered(), null, B, false, false, 7, 1, 4)) {
+            FakeAsync fake = new FakeAsync(cpu, log);
+            fake.failing.add("x2");
+            long before = cpu.memoryInUse();
+            Trainer t = new Trainer(fake.backend, config(1));
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> t.fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, null, TrainListener.NONE));
+            assertEquals("copy x2 failed (fake)", e.getMessage(), "the copy's own failure reaches the caller");
+            assertEquals(List.of(
+                    "upload x0", "upload y0", "await x0", "await y0", "upload x1", "upload y1", "forward x0",
+                    "await x1", "await y1", "upload x2", "upload y2", "forward x1",
+                    "await-failed x2", "await y2"), log, "the labels' copy is awaited after the inputs' failed");
+            fake.assertNothingLeft();   // every copy awaited, every batch tensor closed (batch 2's too)
             assertEquals(before + 2L * 4 * model.parameterCount(), cpu.memoryInUse(), "memory in use = before + gradients + momentum");
         }
     }

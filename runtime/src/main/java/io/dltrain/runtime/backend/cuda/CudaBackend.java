@@ -448,12 +448,21 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         public void await() {
             if (done == null) return;
             enter();
+            CUevent_st e = done;
+            done = null;
+            RuntimeException failure = null;
             try {
-                Cuda.check(cudart.cudaStreamWaitEvent(stream, done, 0), "cudaStreamWaitEvent(prefetch)");
-            } finally {
-                Cuda.check(cudart.cudaEventDestroy(done), "cudaEventDestroy(prefetch)");
-                done = null;
+                Cuda.check(cudart.cudaStreamWaitEvent(stream, e, 0), "cudaStreamWaitEvent(prefetch)");
+            } catch (RuntimeException ex) {
+                failure = ex;
             }
+            // The event is destroyed either way; a failure to destroy it does not hide the wait's own failure.
+            int destroyed = cudart.cudaEventDestroy(e);
+            if (failure != null) {
+                try { Cuda.check(destroyed, "cudaEventDestroy(prefetch)"); } catch (RuntimeException ex) { failure.addSuppressed(ex); }
+                throw failure;
+            }
+            Cuda.check(destroyed, "cudaEventDestroy(prefetch)");
         }
     }
 
@@ -502,6 +511,8 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
             }
             Cuda.check(cudart.cudaEventRecord(done, copyStream), "cudaEventRecord(prefetch done)");
         } catch (RuntimeException e) {
+            // A copy may already be queued: let it finish before the caller frees dst (best effort; the context may be gone).
+            cudart.cudaStreamSynchronize(copyStream);
             if (done != null) cudart.cudaEventDestroy(done);
             throw e;
         } finally {
