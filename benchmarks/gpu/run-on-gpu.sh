@@ -22,8 +22,9 @@
 #                 runs, so what finished, and the log so far of a step cut off, come back from a killed command. The
 #                 device tool returns at most 8 files from $OUT, none over 16 MiB: never write the results into $OUT.
 #   PACK_EVERY    seconds between repacks of $OUT while a step runs (default 60)
-#   STEP_TIMEOUT  seconds allowed to each step (default: info 60, golden 180, tests 420, golden replay 180, ReLU
-#                 epilogue NaN test 120, train 360, prepare 180, resnet 300)
+#   STEP_TIMEOUT  seconds allowed to each step (default: info 60, golden 120, tests 300, golden replay 120, ReLU
+#                 epilogue NaN test 60, train 240, prepare 120, resnet 180: sized for a session's 15 minutes of device
+#                 time, see benchmarks/gpu/README.md)
 #   BUNDLE        default: this script's directory when it holds jre/; else dist/gpu-bundle (bundle.sh), or, when
 #                 the tests step is not run and it is there, dist/gpu-train (bundle.sh --with-data: no test jars, with
 #                 the data); each unpacked from its carried .tar.xz
@@ -184,7 +185,7 @@ fi
 # golden: golden files from PyTorch (before the tests, so the replay test uses them)
 if ! skipped golden; then
   if "$py" -c 'import torch' >/dev/null 2>&1; then
-    step golden 180 "$out/golden.txt" "$py" benchmarks/pytorch/export_golden.py --out runtime/src/test/resources/golden
+    step golden 120 "$out/golden.txt" "$py" benchmarks/pytorch/export_golden.py --out runtime/src/test/resources/golden
     mkdir -p "$out/golden"
     cp runtime/src/test/resources/golden/*.safetensors "$out/golden/" 2>/dev/null
   else
@@ -198,22 +199,22 @@ if ! skipped tests; then
   cp_tests="$bundle/test/dl-train-runtime-tests.jar:$bundle/test/dl-train-models-tests.jar"
   cp_all="$cp_tests:$bundle/dl-train.jar:$(ls "$bundle"/test/jazzer-*.jar | tr '\n' ':')"
   golden_dir=$(pwd)/runtime/src/test/resources/golden
-  step tests-gpu 420 "$out/tests-gpu.txt" "${java[@]}" -Xmx16g -Ddltrain.golden.dir="$golden_dir" -jar "$console" execute \
+  step tests-gpu 300 "$out/tests-gpu.txt" "${java[@]}" -Xmx16g -Ddltrain.golden.dir="$golden_dir" -jar "$console" execute \
       --class-path "$cp_all" --scan-class-path="$cp_tests" --include-tag gpu \
       --details=tree --disable-banner --disable-ansi-colors --reports-dir "$out/junit/gpu"
-  step tests-golden 180 "$out/tests-golden.txt" "${java[@]}" -Xmx8g -Ddltrain.golden.dir="$golden_dir" -jar "$console" execute \
+  step tests-golden 120 "$out/tests-golden.txt" "${java[@]}" -Xmx8g -Ddltrain.golden.dir="$golden_dir" -jar "$console" execute \
       --class-path "$cp_all" --select-class io.dltrain.models.GoldenReplayTest \
       --details=tree --disable-banner --disable-ansi-colors --reports-dir "$out/junit/golden"
   # Does cuBLASLt's RELU_BIAS epilogue keep NaN? (NVIDIA's forum says it gives 0; dl-train does not use it unless
   # -Ddltrain.cublasLt.reluEpilogue=true.) The NaN test with the epilogue on: a failure here settles it.
-  step tests-relu-epilogue 120 "$out/tests-relu-epilogue.txt" "${java[@]}" -Ddltrain.cublasLt.reluEpilogue=true -jar "$console" \
+  step tests-relu-epilogue 60 "$out/tests-relu-epilogue.txt" "${java[@]}" -Ddltrain.cublasLt.reluEpilogue=true -jar "$console" \
       execute --class-path "$cp_all" --select-method io.dltrain.runtime.backend.cuda.CudaVsCpuTest#gemmBiasReluMatchesTheCpuIncludingNaN \
       --details=tree --disable-banner --disable-ansi-colors --reports-dir "$out/junit/relu-epilogue"
 fi
 
 # train: a real training run on the GPU
 if ! skipped train; then
-  step train-lenet5 360 "$out/train-lenet5.txt" "${java[@]}" -jar "$bundle/dl-train.jar" --model lenet5 --data fashion-mnist \
+  step train-lenet5 240 "$out/train-lenet5.txt" "${java[@]}" -jar "$bundle/dl-train.jar" --model lenet5 --data fashion-mnist \
       ${data_dir:+--data-dir "$data_dir"} --device cuda --epochs 10 --progress plain --out "$out/lenet5-cuda"
 fi
 
@@ -222,9 +223,9 @@ fi
 if ! skipped resnet; then
   tree=${TMPDIR:-/tmp}/dltrain-jpeg-tree
   rm -rf "$tree"
-  step prepare-jpeg-tree 180 "$out/prepare-jpeg-tree.txt" "${java[@]}" -jar "$bundle/dl-train.jar" datasets prepare \
+  step prepare-jpeg-tree 120 "$out/prepare-jpeg-tree.txt" "${java[@]}" -jar "$bundle/dl-train.jar" datasets prepare \
       --data fashion-mnist ${data_dir:+--data-dir "$data_dir"} --format jpg --out "$tree"
-  step train-resnet18 300 "$out/train-resnet18.txt" "${java[@]}" -jar "$bundle/dl-train.jar" --model resnet18 \
+  step train-resnet18 180 "$out/train-resnet18.txt" "${java[@]}" -jar "$bundle/dl-train.jar" --model resnet18 \
       --data imagenet-subset --data-dir "$tree" --device cuda --epochs 1 --max-steps 200 --batch-size 64 \
       --progress plain --out "$out/resnet18-cuda"
 fi
