@@ -168,79 +168,85 @@ class BatchUploadsTest {
 
     static TrainConfig config(int epochs) { return new TrainConfig(epochs, B, 0.001, "sgd", 0.9, 0, "constant", 0f, 0f, 7, 0, 0, 0.0, 1); }
 
-    @Test
-    void theNextUploadIsQueuedBeforeTheStepsForwardAndAwaitedBeforeUse() {
-        List<String> log = new ArrayList<>();
-        try (CpuBackend cpu = new CpuBackend(1);
-             Module model = recordedModel(cpu, log);
-             Optimizer opt = Optimizers.create("sgd", model.namedParameters(), 0.001, 0.9, 0);
-             DataLoader train = new DataLoader(ordered(), null, B, false, false, 7, 1, 4)) {
-            FakeAsync fake = new FakeAsync(cpu, log);
-            long before = cpu.memoryInUse();
-            Trainer t = new Trainer(fake.backend, config(1));
-            t.fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, null, TrainListener.NONE);
-            assertEquals(List.of(
-                    "upload x0", "upload y0", "await x0", "await y0", "upload x1", "upload y1", "forward x0",
-                    "await x1", "await y1", "upload x2", "upload y2", "forward x1",
-                    "await x2", "await y2", "upload x3", "upload y3", "forward x2",
-                    "await x3", "await y3", "forward x3"), log, "no upload past the last batch");
+    /** The recorded model, its optimiser and the ordered loader, on a CPU backend that uploads through {@link FakeAsync}. */
+    static final class Rig implements AutoCloseable {
+        final List<String> log = new ArrayList<>();
+        final CpuBackend cpu = new CpuBackend(1);
+        final Module model = recordedModel(cpu, log);
+        final Optimizer opt = Optimizers.create("sgd", model.namedParameters(), 0.001, 0.9, 0);
+        final DataLoader train = new DataLoader(ordered(), null, B, false, false, 7, 1, 4);
+        final FakeAsync fake = new FakeAsync(cpu, log);
+        final long before = cpu.memoryInUse();
+
+        Trainer.Result fit(Trainer t) {
+            return t.fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, null, TrainListener.NONE);
+        }
+
+        /** Every copy awaited and every batch tensor freed: only the gradients and the momentum stay allocated. */
+        void assertNothingLeft() {
             fake.assertNothingLeft();
             assertEquals(before + 2L * 4 * model.parameterCount(), cpu.memoryInUse(), "memory in use = before + gradients + momentum");
+        }
+
+        @Override
+        public void close() {
+            train.close();
+            opt.close();
+            model.close();
+            cpu.close();
+        }
+    }
+
+    /** The log up to step 1's forward: batch 0 uploaded and awaited, batch 1 uploaded ahead, ... batch 2 uploaded ahead. */
+    static final List<String> FIRST_TWO_STEPS = List.of(
+            "upload x0", "upload y0", "await x0", "await y0", "upload x1", "upload y1", "forward x0",
+            "await x1", "await y1", "upload x2", "upload y2", "forward x1");
+
+    static List<String> then(List<String> first, String... more) {
+        List<String> all = new ArrayList<>(first);
+        all.addAll(List.of(more));
+        return all;
+    }
+
+    @Test
+    void theNextUploadIsQueuedBeforeTheStepsForwardAndAwaitedBeforeUse() {
+        try (Rig rig = new Rig()) {
+            Trainer t = new Trainer(rig.fake.backend, config(1));
+            rig.fit(t);
+            List<String> all = then(FIRST_TWO_STEPS, "await x2", "await y2", "upload x3", "upload y3", "forward x2",
+                    "await x3", "await y3", "forward x3");
+            assertEquals(all, rig.log, "no upload past the last batch");
+            rig.assertNothingLeft();
 
             // evaluation uploads ahead in the same way
-            log.clear();
-            t.evaluate(model, train, new CrossEntropyLoss(0f));
-            assertEquals(List.of(
-                    "upload x0", "upload y0", "await x0", "await y0", "upload x1", "upload y1", "forward x0",
-                    "await x1", "await y1", "upload x2", "upload y2", "forward x1",
-                    "await x2", "await y2", "upload x3", "upload y3", "forward x2",
-                    "await x3", "await y3", "forward x3"), log);
-            fake.assertNothingLeft();
-            assertEquals(before + 2L * 4 * model.parameterCount(), cpu.memoryInUse());
+            rig.log.clear();
+            t.evaluate(rig.model, rig.train, new CrossEntropyLoss(0f));
+            assertEquals(all, rig.log);
+            rig.assertNothingLeft();
         }
     }
 
     @Test
     void aStopFreesTheBatchUploadedAhead() {
-        List<String> log = new ArrayList<>();
-        try (CpuBackend cpu = new CpuBackend(1);
-             Module model = recordedModel(cpu, log);
-             Optimizer opt = Optimizers.create("sgd", model.namedParameters(), 0.001, 0.9, 0);
-             DataLoader train = new DataLoader(ordered(), null, B, false, false, 7, 1, 4)) {
-            FakeAsync fake = new FakeAsync(cpu, log);
-            long before = cpu.memoryInUse();
-            Trainer.Result r = new Trainer(fake.backend, config(1)).maxSteps(2)
-                    .fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, null, TrainListener.NONE);
+        try (Rig rig = new Rig()) {
+            Trainer.Result r = rig.fit(new Trainer(rig.fake.backend, config(1)).maxSteps(2));
             assertTrue(r.interrupted());
-            assertEquals(List.of(
-                    "upload x0", "upload y0", "await x0", "await y0", "upload x1", "upload y1", "forward x0",
-                    "await x1", "await y1", "upload x2", "upload y2", "forward x1",
-                    "await x2", "await y2"), log, "batch 2 was uploaded ahead; the stop awaits its copy, then frees it");
-            fake.assertNothingLeft();
-            assertEquals(before + 2L * 4 * model.parameterCount(), cpu.memoryInUse(), "memory in use = before + gradients + momentum");
+            assertEquals(then(FIRST_TWO_STEPS, "await x2", "await y2"), rig.log,
+                    "batch 2 was uploaded ahead; the stop awaits its copy, then frees it");
+            rig.assertNothingLeft();
         }
     }
 
     @Test
     void aFailedCopyIsReportedAndStillLeavesNothingBehind() {
-        List<String> log = new ArrayList<>();
-        try (CpuBackend cpu = new CpuBackend(1);
-             Module model = recordedModel(cpu, log);
-             Optimizer opt = Optimizers.create("sgd", model.namedParameters(), 0.001, 0.9, 0);
-             DataLoader train = new DataLoader(ordered(), null, B, false, false, 7, 1, 4)) {
-            FakeAsync fake = new FakeAsync(cpu, log);
-            fake.failing.add("x2");
-            long before = cpu.memoryInUse();
-            Trainer t = new Trainer(fake.backend, config(1));
-            IllegalStateException e = assertThrows(IllegalStateException.class,
-                    () -> t.fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, null, TrainListener.NONE));
+        try (Rig rig = new Rig()) {
+            rig.fake.failing.add("x2");
+            Trainer t = new Trainer(rig.fake.backend, config(1));
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> rig.fit(t));
             assertEquals("copy x2 failed (fake)", e.getMessage(), "the copy's own failure reaches the caller");
-            assertEquals(List.of(
-                    "upload x0", "upload y0", "await x0", "await y0", "upload x1", "upload y1", "forward x0",
-                    "await x1", "await y1", "upload x2", "upload y2", "forward x1",
-                    "await-failed x2", "await y2"), log, "the labels' copy is awaited after the inputs' failed");
-            fake.assertNothingLeft();   // every copy awaited, every batch tensor closed (batch 2's too)
-            assertEquals(before + 2L * 4 * model.parameterCount(), cpu.memoryInUse(), "memory in use = before + gradients + momentum");
+            assertEquals(then(FIRST_TWO_STEPS, "await-failed x2", "await y2"), rig.log,
+                    "the labels' copy is awaited after the inputs' failed");
+            rig.assertNothingLeft();   // batch 2's tensors too
         }
     }
 

@@ -16,7 +16,7 @@ public final class Cuda {
     private Cuda() {}
 
     /** A failed CUDA, cuBLAS or cuDNN call. */
-    public static final class CudaException extends RuntimeException {
+    public static class CudaException extends RuntimeException {
         private final int status;
 
         public CudaException(String message, int status) {
@@ -28,15 +28,8 @@ public final class Cuda {
     }
 
     /** A failed cuBLAS or cuBLASLt call; {@link #status()} is its {@code cublasStatus_t}. */
-    public static final class CublasException extends RuntimeException {
-        private final int status;
-
-        public CublasException(String message, int status) {
-            super(message);
-            this.status = status;
-        }
-
-        public int status() { return status; }
+    public static final class CublasException extends CudaException {
+        public CublasException(String message, int status) { super(message, status); }
     }
 
     /**
