@@ -184,8 +184,10 @@ fi
 
 # golden: golden files from PyTorch (before the tests, so the replay test uses them)
 if ! skipped golden; then
-  if "$py" -c 'import torch' >/dev/null 2>&1; then
-    step golden 120 "$out/golden.txt" "$py" benchmarks/pytorch/export_golden.py --out runtime/src/test/resources/golden
+  # Without our LD_LIBRARY_PATH: the export runs on the CPU, and the CUDA directories put first for dl-train could
+  # shadow the libraries PyTorch's own nvidia-* packages bring (import torch would then fail on a symbol).
+  if env LD_LIBRARY_PATH= "$py" -c 'import torch' >/dev/null 2>&1; then
+    step golden 120 "$out/golden.txt" env LD_LIBRARY_PATH= "$py" benchmarks/pytorch/export_golden.py --out runtime/src/test/resources/golden
     mkdir -p "$out/golden"
     cp runtime/src/test/resources/golden/*.safetensors "$out/golden/" 2>/dev/null
   else

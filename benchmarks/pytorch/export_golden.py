@@ -11,7 +11,8 @@ dl-train's, and writes two small safetensors files under runtime/src/test/resour
                                 parameter; then losses [10]: the loss of each of 10 SGD steps (lr 0.01, momentum 0.9,
                                 zero_grad / forward / loss / backward / step, the same batch every step), and
                                 final.<name>: the whole state_dict after those 10 steps.
-                                Metadata: model, lr, momentum, steps, reference dtype, torch version, seed, date.
+                                Metadata: model, lr, momentum, steps, seed, reference_dtype, torch_version, python,
+                                date.
 
 Models:
   lenet5         dl-train's ModelRegistry.lenet5 for 1x28x28 inputs (nn.Sequential indices 0..11, like ours), batch 4
@@ -25,8 +26,8 @@ float32's resolution, deterministic (no cuDNN algorithm choice, no TF32), and dl
 against it with float32 tolerances. The batch-norm parameters and running statistics are randomised (not 1/0) so
 that swapping gamma and beta, or the running mean and variance, cannot go unnoticed.
 
-Needs only torch (no torchvision, no safetensors package: the format is written here, as the reference
-implementation writes it). Run on the GPU machine (where PyTorch is installed), from the repository root:
+Needs only torch (no numpy, no torchvision, no safetensors package: the format is written here). Runs on the CPU
+(CUDA is never touched), wherever PyTorch is installed, from the repository root:
 
   python3 benchmarks/pytorch/export_golden.py [--out runtime/src/test/resources/golden]
 """
@@ -45,7 +46,9 @@ LR, MOMENTUM, STEPS = 0.01, 0.9, 10
 
 def write_safetensors(path, tensors, metadata):
     """tensors: list of (name, dtype 'F32'|'I64', shape list, little-endian bytes). Header padded with spaces to a
-    multiple of 8 bytes, tensors tiling the data section in the given order (what safetensors.torch.save_file does)."""
+    multiple of 8 bytes, tensors tiling the data section: the I64 ones first, so every tensor starts aligned to its
+    element size (as the safetensors package orders them, by alignment), then in the given order."""
+    tensors = sorted(tensors, key=lambda t: 0 if t[1] == "I64" else 1)  # stable: the given order within each dtype
     header = {"__metadata__": {k: str(v) for k, v in metadata.items()}}
     offset = 0
     for name, dtype, shape, data in tensors:
@@ -72,7 +75,8 @@ def entry(name, t):
     else:
         t = t.to(torch.int64)
         dtype = "I64"
-    return name, dtype, list(t.shape), t.numpy().astype(t.numpy().dtype.newbyteorder("<")).tobytes()
+    values = t.flatten().tolist()
+    return name, dtype, list(t.shape), struct.pack("<%d%s" % (len(values), "f" if dtype == "F32" else "q"), *values)
 
 
 # ---------------------------------------------------------------- models (dl-train's names and layouts)

@@ -66,11 +66,14 @@ import static org.junit.jupiter.api.Assertions.*;
  *       times over it).</li>
  * </ul>
  *
- * <p>While the golden files are absent (they are generated on the GPU machine, where PyTorch is installed), every case
- * skips with "golden files not generated yet: run benchmarks/pytorch/export_golden.py on the GPU machine".
+ * <p>The committed files (runtime/src/test/resources/golden) were exported on the development machine with Debian's
+ * PyTorch 1.13 ({@code /usr/bin/python3} of the {@code python3-torch} package; their metadata names the version): the
+ * reference is float64 arithmetic on the CPU, so where PyTorch runs does not change it. So the CPU replay runs in CI;
+ * the GPU runner exports them again with the GPU machine's PyTorch before its GPU replay. Where the files are absent
+ * every case skips with "golden files not generated yet: run benchmarks/pytorch/export_golden.py".
  */
 class GoldenReplayTest {
-    static final String NOT_GENERATED = "golden files not generated yet: run benchmarks/pytorch/export_golden.py on the GPU machine";
+    static final String NOT_GENERATED = "golden files not generated yet: run benchmarks/pytorch/export_golden.py";
 
     /** The golden directory: -Ddltrain.golden.dir, else runtime/src/test/resources/golden seen from models/ or the root. */
     static Path goldenDir() {
