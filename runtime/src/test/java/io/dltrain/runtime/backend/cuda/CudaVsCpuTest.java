@@ -45,7 +45,8 @@ import static org.junit.jupiter.api.Assertions.*;
  *   <li>{@link #TRANSCENDENTAL} 2e-6 rel + 1e-6 abs: CUDA's expf/tanhf/erff/log1pf are within 1-2 ulp, Java's
  *       StrictMath/Math within 1; an activation derivative composes two or three of them (~8 ulp ~ 1e-6 rel),
  *       and near a zero crossing the absolute term covers the cancellation.</li>
- *   <li>{@link #reduction(long)}: sums whose order differs (the CPU sums in double, the device in a float tree of
+ *   <li>{@link #reduction(long)}: sums whose order differs (the CPU sums in double; on the device our kernels sum
+ *       strided double partials in a tree, and cuDNN's pooling and batch norm sum in float in their own order, up to
  *       ~log2(n) levels): error <= depth * u * sum|x|, so for O(1) inputs atol = 1e-6 * n and rtol 1e-5.</li>
  *   <li>{@link #GEMM}: GEMM and convolution, rtol 1e-4 atol 1e-5: FP32 dot products of up to a few hundred terms
  *       accumulated in a different order (blocked, split-K, Winograd/FFT algorithms in cuDNN) differ by
