@@ -16,6 +16,7 @@ header() { # file, command
     echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(uname -sr)"
     echo "# java: $("$JAVA_HOME/bin/java" -version 2>&1 | head -1)"
+    echo "# OPENBLAS_CORETYPE: ${OPENBLAS_CORETYPE-unset} (set, it chooses OpenBLAS's kernels instead of the CPU detection)"
     echo "# load average at start: $(cut -d" " -f1-3 /proc/loadavg) (run on a quiet machine: timings of a busy one are worth nothing)"
     echo "# git: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (uncommitted changes)')"
     echo "# command: $2"
