@@ -24,7 +24,7 @@ header() { # file, command
   } > "$1"
 }
 
-stamp=$(date -u +%Y%m%dT%H%MZ)
+stamp=$(date -u +%Y%m%dT%H%M%SZ)   # seconds: two runs in one minute keep their own files
 run() { # name, command... (every run keeps its own file: timings on a shared VM drift, so the spread is data)
   local f="$results/$1-$stamp.txt"; shift
   header "$f" "$*"
