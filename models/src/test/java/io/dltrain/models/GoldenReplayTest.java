@@ -57,9 +57,10 @@ import static org.junit.jupiter.api.Assertions.*;
  *       in float32. Measured on the CPU for these two models at the golden shapes (batch 4; {@link GoldenKinkTest}),
  *       nudging the input by 3e-7 relative broke the element-wise bound this test used before (1e-3 relative + 1e-3 of
  *       the largest value) for 1 to 3 of 300 random initialisations of each (up to 66 times over the bound), and this
- *       criterion accepts all 600. Why pairs: with four independent nudges it rejected lenet5's seed 282 on a Zen 5
- *       CPU (OpenBLAS's kernels, and so the rounding, differ by CPU), where no nudge happened to cross the kink the
- *       3e-7 nudge crossed; one of a mirrored pair crosses every kink within the nudge's reach. The same criterion as {@link GpuTrainingStepTest}'s; the floor is taken
+ *       criterion accepts all 600. Why pairs: with four independent nudges it rejected lenet5's seed 282 with OpenBLAS's
+ *       Haswell kernels (OPENBLAS_CORETYPE=Haswell; the rounding, and so which seeds sit on a kink, depends on the
+ *       kernels OpenBLAS runs), where no nudge happened to cross the kink the 3e-7 nudge crossed; one of a mirrored
+ *       pair crosses every kink within the nudge's reach. The same criterion as {@link GpuTrainingStepTest}'s; the floor is taken
  *       around OUR value, so a wrong result of ours cannot widen its own bound; a smooth model is held to 1e-4
  *       relative, and a wrong gradient, layout or semantic (say, a biased batch variance in the running variance: a
  *       factor 1 + 1/1023 at bn1's shape) gives errors far above either bound ({@link GoldenReplayHarnessTest}: ten
