@@ -396,9 +396,8 @@ public final class CudnnOps implements AutoCloseable {
         if (all.empty()) return;
         Supplier<String> what = () -> "x " + x.shape() + ", y " + y.shape() + ", " + p;
         // Samples are independent: large batches go in slices of at most MAX_N_PER_CALL samples (see there).
-        long xPer = (long) all.C() * all.H() * all.W(), yPer = (long) all.C() * all.P() * all.Q();
-        try (DeviceBuffer xp = all.explicitPad()
-                ? ctx.allocate(all.withN(Math.min(all.N(), MAX_N_PER_CALL)).paddedElements() * 4L, "cuDNN ceil-mode pooling: padded input") : null) {
+        long xPer = all.xPerSample(), yPer = all.yPerSample();
+        try (DeviceBuffer xp = all.explicitPad() ? ctx.allocate(paddedSliceBytes(all), "cuDNN ceil-mode pooling: padded input") : null) {
             for (int n0 = 0; n0 < all.N(); n0 += MAX_N_PER_CALL) {
                 CudnnShapes.Pool pl = all.withN(Math.min(MAX_N_PER_CALL, all.N() - n0));
                 Pointer xs = at(x, n0 * xPer), ys = at(y, n0 * yPer);
@@ -422,10 +421,9 @@ public final class CudnnOps implements AutoCloseable {
         if (!y.shape().equals(dy.shape())) throw new IllegalArgumentException(op + ": y " + y.shape() + " and dy " + dy.shape() + " differ");
         if (all.empty()) return;
         Supplier<String> what = () -> "x " + x.shape() + ", dy " + dy.shape() + ", " + p;
-        long xPer = (long) all.C() * all.H() * all.W(), yPer = (long) all.C() * all.P() * all.Q();
-        long padded = all.explicitPad() ? all.withN(Math.min(all.N(), MAX_N_PER_CALL)).paddedElements() * 4L : 0;
-        try (DeviceBuffer xp = all.explicitPad() ? ctx.allocate(padded, "cuDNN ceil-mode pooling: padded input") : null;
-             DeviceBuffer dxp = all.explicitPad() ? ctx.allocate(padded, "cuDNN ceil-mode pooling: padded input gradient") : null) {
+        long xPer = all.xPerSample(), yPer = all.yPerSample();
+        try (DeviceBuffer xp = all.explicitPad() ? ctx.allocate(paddedSliceBytes(all), "cuDNN ceil-mode pooling: padded input") : null;
+             DeviceBuffer dxp = all.explicitPad() ? ctx.allocate(paddedSliceBytes(all), "cuDNN ceil-mode pooling: padded input gradient") : null) {
             for (int n0 = 0; n0 < all.N(); n0 += MAX_N_PER_CALL) {
                 CudnnShapes.Pool pl = all.withN(Math.min(MAX_N_PER_CALL, all.N() - n0));
                 Pointer xs = at(x, n0 * xPer), dxs = at(dx, n0 * xPer), ys = at(y, n0 * yPer), dys = at(dy, n0 * yPer);
@@ -444,6 +442,11 @@ public final class CudnnOps implements AutoCloseable {
                         "cudnnTransformTensor (ceil-mode pooling gradient)", what);
             }
         }
+    }
+
+    /** Bytes of the padded copy of x for one slice of at most MAX_N_PER_CALL samples (ceil-mode max pooling). */
+    private static long paddedSliceBytes(CudnnShapes.Pool all) {
+        return all.withN(Math.min(all.N(), MAX_N_PER_CALL)).paddedElements() * 4L;
     }
 
     /** xp = -infinity everywhere, then x (pl.N() samples from x) copied into its interior (a strided view of xp). */

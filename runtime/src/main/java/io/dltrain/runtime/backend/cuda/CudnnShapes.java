@@ -102,6 +102,9 @@ final class CudnnShapes {
         int[] xDims() { return new int[] {N, C, H, W}; }
         int[] yDims() { return new int[] {N, C, P, Q}; }
         boolean empty() { return N == 0 || C == 0 || H == 0 || W == 0; }
+        /** Elements of one sample of x (and dx), and of y (and dy). */
+        long xPerSample() { return (long) C * H * W; }
+        long yPerSample() { return (long) C * P * Q; }
         /** The same call on n samples (a slice of the batch). */
         Pool withN(int n) { return new Pool(mode, kH, kW, padH, padW, strideH, strideW, n, C, H, W, P, Q, explicitPad, paddedH, paddedW); }
     }
