@@ -42,7 +42,8 @@ import static org.bytedeco.cuda.global.cudnn.*;
  *       DEFAULT_MATH would allow it) unless the backend's TF32 switch is on; cross-correlation mode (PyTorch's conv2d);
  *       groups through cudnnSetConvolutionGroupCount; bias added with cudnnAddTensor.</li>
  *   <li>Algorithms come from cudnnGetConvolution*Algorithm_v7 (or, with {@code measuredSearch}, cudnnFind*AlgorithmEx)
- *       once per shape and are cached ({@link ConvAlgoCache}); deterministic algorithms are preferred.</li>
+ *       once per shape and are cached ({@link ConvAlgoCache}) once they have run; deterministic algorithms are
+ *       preferred, and one that cuDNN then fails to run gives way to the next ({@link #runConv}).</li>
  *   <li>Max pooling uses CUDNN_POOLING_MAX_DETERMINISTIC with NaN propagation; average pooling maps
  *       count_include_pad onto INCLUDE / EXCLUDE_PADDING; ceil mode is handled as {@link CudnnShapes#pool} explains.</li>
  *   <li>Batch norm: cuDNN's exponentialAverageFactor is PyTorch's momentum and cuDNN updates the running variance
@@ -154,11 +155,9 @@ public final class CudnnOps implements AutoCloseable {
         } else {
             cudnnTensorStruct xd = tensor(g.xDims());
             cudnnFilterStruct wd = filter(g.wDims());
-            try (Workspace ws = workspace(ConvAlgoCache.Direction.FORWARD, g, p, xd, wd, yd, x, w, y, what)) {
-                ConvAlgoCache.Choice c = ws.choice();
-                check(cudnnConvolutionForward(handle(), one, xd, ptr(x), wd, ptr(w), conv(p, c.mathType()), c.algo(),
-                        ptr(ws.buffer()), c.workspaceBytes(), zero, yd, ptr(y)), "cudnnConvolutionForward", what);
-            }
+            runConv(ConvAlgoCache.Direction.FORWARD, g, p, xd, wd, yd, x, w, y, what, "cudnnConvolutionForward", false,
+                    (c, ws) -> cudnnConvolutionForward(handle(), one, xd, ptr(x), wd, ptr(w), conv(p, c.mathType()), c.algo(),
+                            ws, c.workspaceBytes(), zero, yd, ptr(y)));
         }
         if (bias != null)
             check(cudnnAddTensor(handle(), one, tensor(1, g.K(), 1, 1), ptr(bias), one, yd, ptr(y)), "cudnnAddTensor (conv bias)", what);
@@ -175,11 +174,9 @@ public final class CudnnOps implements AutoCloseable {
         Supplier<String> what = () -> "dy " + dy.shape() + ", w " + w.shape() + ", dx " + dx.shape() + ", " + p;
         cudnnTensorStruct dxd = tensor(g.xDims()), dyd = tensor(g.yDims());
         cudnnFilterStruct wd = filter(g.wDims());
-        try (Workspace ws = workspace(ConvAlgoCache.Direction.BACKWARD_DATA, g, p, dxd, wd, dyd, dx, w, dy, what)) {
-            ConvAlgoCache.Choice c = ws.choice();
-            check(cudnnConvolutionBackwardData(handle(), one, wd, ptr(w), dyd, ptr(dy), conv(p, c.mathType()), c.algo(),
-                    ptr(ws.buffer()), c.workspaceBytes(), zero, dxd, ptr(dx)), "cudnnConvolutionBackwardData", what);
-        }
+        runConv(ConvAlgoCache.Direction.BACKWARD_DATA, g, p, dxd, wd, dyd, dx, w, dy, what, "cudnnConvolutionBackwardData", false,
+                (c, ws) -> cudnnConvolutionBackwardData(handle(), one, wd, ptr(w), dyd, ptr(dy), conv(p, c.mathType()), c.algo(),
+                        ws, c.workspaceBytes(), zero, dxd, ptr(dx)));
     }
 
     public void convBackwardFilter(Tensor x, Tensor dy, Tensor dw, ConvParams p, boolean accumulate) {
@@ -195,18 +192,16 @@ public final class CudnnOps implements AutoCloseable {
                 + (accumulate ? ", accumulate" : "");
         cudnnTensorStruct xd = tensor(g.xDims()), dyd = tensor(g.yDims());
         cudnnFilterStruct wd = filter(g.wDims());
-        try (Workspace ws = workspace(ConvAlgoCache.Direction.BACKWARD_FILTER, g, p, xd, wd, dyd, x, dw, dy, what)) {
-            ConvAlgoCache.Choice c = ws.choice();
-            check(cudnnConvolutionBackwardFilter(handle(), one, xd, ptr(x), dyd, ptr(dy), conv(p, c.mathType()), c.algo(),
-                    ptr(ws.buffer()), c.workspaceBytes(), accumulate ? one : zero, wd, ptr(dw)), "cudnnConvolutionBackwardFilter", what);
-        }
+        runConv(ConvAlgoCache.Direction.BACKWARD_FILTER, g, p, xd, wd, dyd, x, dw, dy, what, "cudnnConvolutionBackwardFilter", accumulate,
+                (c, ws) -> cudnnConvolutionBackwardFilter(handle(), one, xd, ptr(x), dyd, ptr(dy), conv(p, c.mathType()), c.algo(),
+                        ws, c.workspaceBytes(), accumulate ? one : zero, wd, ptr(dw)));
     }
 
     /** The math type the convolution descriptor is queried with: FMA only, or DEFAULT (TF32 allowed) with the switch on. */
     private int queryMathType() { return tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH; }
 
     /**
-     * The cached algorithm for this convolution, or a new choice. Buffers: for FORWARD (x, w, y), BACKWARD_DATA
+     * The cached algorithm for this convolution, or a new choice ({@link #runConv} caches it once it has run). Buffers: for FORWARD (x, w, y), BACKWARD_DATA
      * (dx, w, dy), BACKWARD_FILTER (x, dw, dy); only the measured search reads them.
      */
     private ConvAlgoCache.Choice choose(ConvAlgoCache.Direction dir, CudnnShapes.Conv g, ConvParams p,
@@ -226,9 +221,7 @@ public final class CudnnOps implements AutoCloseable {
                     + (tf32 ? "" : " in FP32 without tensor-op math") + " within a " + CudaLibraries.human(limit) + " workspace"
                     + "; candidates (algo, status, bytes, determinism, mathType): " + ranked
                     + (refused.isEmpty() ? "" : "; workspace queries refused: " + refused), CUDNN_STATUS_NOT_SUPPORTED);
-        ConvAlgoCache.Choice c = choice(best, bytes);
-        algos.put(key, c);
-        return c;
+        return choice(best, bytes);
     }
 
     /** The choice for a candidate: its math type as {@link #workspaceSize} runs it, and its exact workspace. */
@@ -271,7 +264,7 @@ public final class CudnnOps implements AutoCloseable {
 
     /**
      * The algorithm for this convolution ({@link #choose}) and its workspace; where device memory runs out for that,
-     * the acceptable algorithm with the smallest workspace takes over for this shape from now on (noted once), and
+     * the acceptable algorithm with the smallest workspace takes over for this shape (noted once: {@link #runConv} caches it), and
      * only when there is none smaller does the out-of-memory error go to the caller. Buffers as for {@link #choose}.
      */
     private Workspace workspace(ConvAlgoCache.Direction dir, CudnnShapes.Conv g, ConvParams p, cudnnTensorStruct xd,
@@ -286,12 +279,118 @@ public final class CudnnOps implements AutoCloseable {
             ConvAlgoCache.Candidate lean = ConvAlgoCache.leanest(ok, bytes, c.workspaceBytes());
             if (lean == null) throw oom;
             ConvAlgoCache.Choice leaner = choice(lean, bytes);
-            algos.put(ConvAlgoCache.Key.of(dir, g, p, tf32), leaner);
             System.err.println("cuDNN: no device memory for the " + CudaLibraries.human(c.workspaceBytes()) + " workspace of " + dir
                     + " convolution algorithm " + c.algo() + " (" + what.get() + "); algorithm " + leaner.algo() + " with "
-                    + CudaLibraries.human(leaner.workspaceBytes()) + " runs this shape from now on");
+                    + CudaLibraries.human(leaner.workspaceBytes()) + " takes over for this shape");
             return new Workspace(leaner, workspace(leaner.workspaceBytes()));
         }
+    }
+
+    /** One convolution call with this algorithm choice and workspace (NULL for none); returns cuDNN's status. */
+    @FunctionalInterface
+    private interface ConvCall { int run(ConvAlgoCache.Choice c, Pointer workspace); }
+
+    /**
+     * Runs one convolution call with the algorithm chosen for its shape, in that algorithm's workspace ({@link #workspace}).
+     * Where cuDNN fails to run an algorithm just chosen for the shape, the next acceptable algorithm of its heuristic
+     * ranking is tried, and so on, as PyTorch's cuDNN convolutions try each algorithm in turn (Conv_v7.cpp,
+     * AlgoIterator::try_all): the first that runs is cached for the shape, and one line on stderr says what failed and
+     * what runs instead. Not retried:
+     * <ul>
+     *   <li>an algorithm that has run for this shape before: its failure is thrown like any other call's (PyTorch too
+     *       only moves on from a cached algorithm when its workspace runs out of memory, which {@link #workspace} handles);</li>
+     *   <li>an accumulating call (beta = 1) after INTERNAL_ERROR or EXECUTION_FAILED (4000 and up): those may come after
+     *       part of the output was written, and a second algorithm would then add onto the first one's partial sums. The
+     *       lower statuses are cuDNN refusing the call ({@link #retryable}).</li>
+     * </ul>
+     * When nothing runs, the first failure is thrown with every algorithm tried and why each failed. Only an algorithm
+     * that ran is cached (here, not in {@link #choose}), so a shape that never ran chooses afresh on its next call.
+     */
+    private void runConv(ConvAlgoCache.Direction dir, CudnnShapes.Conv g, ConvParams p, cudnnTensorStruct xd, cudnnFilterStruct wd,
+                         cudnnTensorStruct yd, Tensor x, Tensor w, Tensor y, Supplier<String> what, String call, boolean accumulate,
+                         ConvCall f) {
+        ConvAlgoCache.Key key = ConvAlgoCache.Key.of(dir, g, p, tf32);
+        ConvAlgoCache.Choice before = algos.get(key), first;
+        int status;
+        try (Workspace ws = workspace(dir, g, p, xd, wd, yd, x, w, y, what)) {
+            first = ws.choice();
+            status = f.run(first, ptr(ws.buffer()));
+        }
+        if (status == CUDNN_STATUS_SUCCESS) {
+            if (!first.equals(before)) algos.put(key, first);
+            return;
+        }
+        String failed = call + " failed: " + statusText(status) + " for " + what.get() + " (" + describe(first) + ")";
+        if (first.equals(before)) throw new CudnnException(failed + "; that algorithm has run for this shape before", status);
+        if (!retryable(status, accumulate))
+            throw new CudnnException(failed + "; no other algorithm tried: the call adds onto its output, which the failed one may"
+                    + " have partly written", status);
+        String outcome;
+        try {
+            outcome = tryOthers(dir, p, xd, wd, yd, what, key, first, failed, accumulate, f);
+        } catch (RuntimeException e) {   // say, a CUDA error left by earlier work: report this call's failure first
+            CudnnException ex = new CudnnException(failed + "; looking for another algorithm failed too: " + e.getMessage(), status);
+            ex.initCause(e);
+            throw ex;
+        }
+        if (outcome != null) throw new CudnnException(failed + outcome, status);
+    }
+
+    /**
+     * {@link #runConv}'s retries after {@code first} failed: runs the other acceptable algorithms of cuDNN's heuristic
+     * ranking in turn until one runs, caches that one and returns null; else returns why none ran.
+     */
+    private String tryOthers(ConvAlgoCache.Direction dir, ConvParams p, cudnnTensorStruct xd, cudnnFilterStruct wd, cudnnTensorStruct yd,
+                             Supplier<String> what, ConvAlgoCache.Key key, ConvAlgoCache.Choice first, String failed, boolean accumulate, ConvCall f) {
+        List<String> tries = new ArrayList<>(), refused = new ArrayList<>();
+        java.util.Set<List<Integer>> tried = new java.util.HashSet<>(List.of(List.of(first.algo(), first.mathType())));
+        ToLongFunction<ConvAlgoCache.Candidate> bytes = workspaceSizes(dir, xd, wd, yd, p, refused);
+        List<ConvAlgoCache.Candidate> ok = ConvAlgoCache.acceptable(heuristics(dir, xd, wd, yd, conv(p, queryMathType()), what),
+                tf32, WORKSPACE_LIMIT);
+        for (ConvAlgoCache.Candidate e : ok) {
+            if (!tried.add(List.of(e.algo(), runMathType(e))) || bytes.applyAsLong(e) > WORKSPACE_LIMIT) continue;
+            ConvAlgoCache.Choice c = choice(e, bytes);
+            int s;
+            try (DeviceBuffer buffer = workspace(c.workspaceBytes())) {
+                s = f.run(c, ptr(buffer));
+            } catch (DeviceOutOfMemoryException oom) {
+                tries.add(describe(c) + ": no device memory for its " + CudaLibraries.human(c.workspaceBytes()) + " workspace");
+                continue;
+            }
+            if (s == CUDNN_STATUS_SUCCESS) {
+                algos.put(key, c);
+                System.err.println("cuDNN: " + failed + "; " + (tries.isEmpty() ? "" : "then " + String.join("; ", tries) + "; ")
+                        + describe(c) + " ran instead and runs this shape from now on");
+                return null;
+            }
+            tries.add(describe(c) + ": " + statusText(s));
+            if (!retryable(s, accumulate)) break;
+        }
+        return tries.isEmpty()
+                ? "; cuDNN's ranking has no other acceptable algorithm within a " + CudaLibraries.human(WORKSPACE_LIMIT) + " workspace"
+                        + (refused.isEmpty() ? "" : " (workspace queries refused: " + refused + ")")
+                : "; no other algorithm ran either: " + String.join("; ", tries);
+    }
+
+    /**
+     * Whether another algorithm may be tried after a call failed with this status: always where the call overwrites its
+     * output; where it accumulates, only below INTERNAL_ERROR (the NOT_INITIALIZED, BAD_PARAM and NOT_SUPPORTED families,
+     * cuDNN refusing the call), since INTERNAL_ERROR and EXECUTION_FAILED may follow partial writes.
+     */
+    static boolean retryable(int status, boolean accumulate) {
+        return !accumulate || status < CUDNN_STATUS_INTERNAL_ERROR;
+    }
+
+    /** "algorithm 1, FMA math". */
+    private static String describe(ConvAlgoCache.Choice c) {
+        String math = switch (c.mathType()) {
+            case CUDNN_DEFAULT_MATH -> "default math";
+            case CUDNN_TENSOR_OP_MATH -> "tensor-op math";
+            case CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION -> "tensor-op math with conversion";
+            case CUDNN_FMA_MATH -> "FMA math";
+            default -> "math type " + c.mathType();
+        };
+        return "algorithm " + c.algo() + ", " + math;
     }
 
     /** A convolution's algorithm choice and its workspace buffer (null when it needs none). */

@@ -47,7 +47,8 @@ import static org.junit.jupiter.api.Assertions.*;
  * activation / softmax / pooling modes and NaN propagation, and that close() destroyed every descriptor created.
  * Batch norm (training, inference, backward with accumulated dgamma / dbeta; SPATIAL and PER_ACTIVATION) is computed
  * too, as are ReLU / softmax / log-softmax backward and max / average pooling forward and backward (ceil mode's padded
- * gradient included), and sigmoid / tanh / ELU forward and backward. Not covered: the measured
+ * gradient included), and sigmoid / tanh / ELU forward and backward. A newly chosen convolution algorithm that the
+ * stand-in refuses to run gives way to the next ({@link #retries}). Not covered: the measured
  * algorithm search (cudnnFind*, which CudaBackend never enables); nor anything about real cuDNN numerics or speed (CudaVsCpuTest, on a GPU).
  * Skips as CudaBackendStandInTest does (no gcc or CUDA headers, or a real driver present).
  */
@@ -184,6 +185,15 @@ class CudnnOpsStandInTest {
             failures();
             return;
         }
+        if (args.length > 1 && args[1].equals("retry")) {
+            try (CudaBackend be = new CudaBackend(0, false)) {
+                retries(be, ConvParams.of(1, 1));
+            }
+            System.out.println("java-closed");
+            CudaBackendStandInTest.report();
+            CudaBackendStandInTest.call("libcudnn_ops.so.9", "standin_cudnn_ops_report");
+            return;
+        }
         boolean tf32 = args.length > 1 && args[1].equals("tf32");
         Map<String, float[]> results, again;
         try (CudaBackend be = new CudaBackend(0, tf32)) {
@@ -247,7 +257,8 @@ class CudnnOpsStandInTest {
                     System.out.println("java-failed " + e.status() + " " + e.getMessage());
                 }
                 System.out.println("java-expect-failure cudnnConvolutionForward failed: stand-in cuDNN status (cudnnStatus_t 5000) for x "
-                        + x.shape() + ", w " + w.shape() + ", y " + y.shape() + ", " + p);
+                        + x.shape() + ", w " + w.shape() + ", y " + y.shape() + ", " + p + " (algorithm 1, FMA math); cuDNN's ranking has"
+                        + " no other acceptable algorithm within a " + CudaLibraries.human(CudnnOps.WORKSPACE_LIMIT) + " workspace");
                 // The workspace went back to the allocator.
                 System.out.println("java-in-use-unchanged " + (be.memoryStats().inUseBytes() == before));
             }
@@ -266,6 +277,90 @@ class CudnnOpsStandInTest {
         System.out.println("java-closed");
         CudaBackendStandInTest.report();
         CudaBackendStandInTest.call("libcudnn_ops.so.9", "standin_cudnn_ops_report");
+    }
+
+    /**
+     * Child: convolutions whose newly chosen algorithm cuDNN fails to run. All ones in, so the sums are counts: x
+     * [1, 2, H, W] and w [3, 2, 3, 3] with padding 1 give y's inner pixels 2 x 9 = 18 and its corners 2 x 4 = 8; dy of
+     * ones gives dx's inner pixels 3 x 9 = 27 and, on a 4 x 4 image, dw's centre tap 16 and corner taps 9.
+     */
+    private static void retries(CudaBackend be, ConvParams p) throws Throwable {
+        // Refused (NOT_SUPPORTED) in every direction: the second-ranked algorithm runs, accumulating backward-filter too.
+        try (Tensor x = ones(be, 1, 2, 4, 4); Tensor w = ones(be, 3, 2, 3, 3); Tensor y = be.empty(Shape.of(1, 3, 4, 4), DType.FP32);
+             Tensor dy = ones(be, 1, 3, 4, 4); Tensor dx = be.empty(Shape.of(1, 2, 4, 4), DType.FP32); Tensor dw = ones(be, 3, 2, 3, 3)) {
+            CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_refuse_runs_of_algo1");
+            be.convForward(x, w, null, y, p);
+            be.convBackwardData(dy, w, dx, p);
+            be.convBackwardFilter(x, dy, dw, p, true);
+            System.out.println("java-refused-runs " + read(be, y)[5] + " " + read(be, y)[0] + " " + read(be, dx)[5] + " "
+                    + read(be, dw)[4] + " " + read(be, dw)[0]);   // onto dw's ones: 17 and 10
+            // The algorithm that ran is cached: the same shapes ask nothing and run it at once.
+            CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_reset_algorithms");
+            System.out.println("java-mark cached");
+            be.convForward(x, w, null, y, p);
+            be.convBackwardFilter(x, dy, dw, p, false);
+            System.out.println("java-cached-runs " + read(be, y)[5] + " " + read(be, dw)[4]);
+            System.out.println("java-mark end-cached");
+        }
+        // EXECUTION_FAILED: overwriting calls move on; an accumulating one does not (its dw may hold part of a sum).
+        try (Tensor x = ones(be, 1, 2, 3, 3); Tensor w = ones(be, 3, 2, 3, 3); Tensor y = be.empty(Shape.of(1, 3, 3, 3), DType.FP32);
+             Tensor dy = ones(be, 1, 3, 3, 3); Tensor dw = ones(be, 3, 2, 3, 3)) {
+            CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_fail_runs_of_algo1");
+            be.convForward(x, w, null, y, p);
+            System.out.println("java-failed-run-moved-on " + read(be, y)[4]);   // the centre of a 3 x 3 image: 18
+            try {
+                be.convBackwardFilter(x, dy, dw, p, true);
+                System.out.println("java-no-exception");
+            } catch (CudnnOps.CudnnException e) {
+                System.out.println("java-accumulate-not-retried " + e.status() + " " + e.getMessage());
+            }
+            // Nothing was cached for the shape that never ran: allowed again, it chooses afresh and runs algorithm 1.
+            CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_reset_algorithms");
+            System.out.println("java-mark rechoose");
+            be.convBackwardFilter(x, dy, dw, p, true);
+            System.out.println("java-rechosen " + read(be, dw)[4]);   // the centre tap of a 3 x 3 image: 1 + 9
+            System.out.println("java-mark end-rechoose");
+        }
+        // An algorithm that has run for a shape before is not second-guessed; nor, when every algorithm fails, is any cached.
+        try (Tensor x = ones(be, 1, 2, 7, 7); Tensor w = ones(be, 3, 2, 3, 3); Tensor y = be.empty(Shape.of(1, 3, 7, 7), DType.FP32);
+             Tensor x2 = ones(be, 1, 2, 8, 8); Tensor y2 = be.empty(Shape.of(1, 3, 8, 8), DType.FP32)) {
+            be.convForward(x, w, null, y, p);
+            CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_fail_runs_of_algo1");
+            try {
+                be.convForward(x, w, null, y, p);
+                System.out.println("java-no-exception");
+            } catch (CudnnOps.CudnnException e) {
+                System.out.println("java-ran-before " + e.status() + " " + e.getMessage());
+            }
+            CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_refuse_all_runs");
+            try {
+                be.convForward(x2, w, null, y2, p);
+                System.out.println("java-no-exception");
+            } catch (CudnnOps.CudnnException e) {
+                System.out.println("java-all-failed " + e.status() + " " + e.getMessage());
+            }
+            CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_reset_algorithms");
+            be.convForward(x2, w, null, y2, p);
+            System.out.println("java-after-all-failed " + read(be, y2)[9]);   // an inner pixel: 18
+        }
+        // Asking cuDNN for the other algorithms fails too (as after a fault in earlier work): this call's failure comes first.
+        try (Tensor x = ones(be, 1, 2, 6, 6); Tensor w = ones(be, 3, 2, 3, 3); Tensor y = be.empty(Shape.of(1, 3, 6, 6), DType.FP32)) {
+            CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_fail_runs_of_algo1");
+            CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_fail_query_after_refused_run");
+            try {
+                be.convForward(x, w, null, y, p);
+                System.out.println("java-no-exception");
+            } catch (CudnnOps.CudnnException e) {
+                System.out.println("java-query-failed-too " + e.status() + " " + e.getMessage());
+            }
+            CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_reset_algorithms");
+        }
+    }
+
+    private static Tensor ones(Backend be, int... dims) {
+        Tensor t = be.empty(Shape.of(dims), DType.FP32);
+        be.fill(t, 1f);
+        return t;
     }
 
     // ------------------------------------------------------------------ the test
@@ -295,6 +390,76 @@ class CudnnOpsStandInTest {
         assertTrue(live.startsWith("c-live cudnn descriptors tensor=0 filter=0 convolution=0 pooling=0 activation=0 created=") && live.endsWith(" errors=0"), out);
         assertTrue(out.contains("c-live cudnn handles=0 errors=0\n"), out);
         assertTrue(out.contains("c-live cudart streams=0 events=0 device=0 pinned=0 device_bytes=0 errors=0\n"), out);
+    }
+
+    /** A newly chosen convolution algorithm that cuDNN fails to run gives way to the next of its ranking; see {@link #retries}. */
+    @Test
+    void convolutionAlgorithmsThatFailToRunGiveWayToTheNext(@TempDir Path dir) throws Exception {
+        String out = CudaBackendStandInTest.runChild(dir, CudnnOpsStandInTest.class, CudaBackendStandInTest.STUB_CUDNN, STUB_CUDNN_OPS, STUB_CUDNN_CNN, "retry");
+        assertTrue(out.contains("java-closed\n") && !out.contains("java-no-exception"), out);
+        assertEquals(List.of(), CublasLtStubTest.lines(out, "c-error"), "the stand-ins saw a wrong call:\n" + out);
+        String p = ConvParams.of(1, 1).toString();
+
+        // Refused in each direction: algorithm 0 ran and gave the sums (backward-filter adding onto dw's ones), one line each on stderr.
+        String refusedPart = out.substring(0, out.indexOf("java-mark cached"));
+        for (String d : List.of("forward", "backward-data", "backward-filter"))
+            assertEquals(1, count(refusedPart, "c-cudnn-run-refused " + d + " algo=1 status=3000"), out);
+        assertTrue(out.contains("java-refused-runs 18.0 8.0 27.0 17.0 10.0\n"), out);
+        List<String> notes = CublasLtStubTest.lines(out, "cuDNN: ");
+        assertEquals(4, notes.size(), out);
+        assertEquals("cuDNN: cudnnConvolutionForward failed: stand-in cuDNN status (cudnnStatus_t 3000) for x [1, 2, 4, 4], w [3, 2, 3, 3],"
+                + " y [1, 3, 4, 4], " + p + " (algorithm 1, FMA math); algorithm 0, FMA math ran instead and runs this shape from now on", notes.get(0));
+        assertTrue(notes.get(1).startsWith("cuDNN: cudnnConvolutionBackwardData failed: stand-in cuDNN status (cudnnStatus_t 3000) for dy [1, 3, 4, 4]"), out);
+        assertTrue(notes.get(2).startsWith("cuDNN: cudnnConvolutionBackwardFilter failed: stand-in cuDNN status (cudnnStatus_t 3000) for x [1, 2, 4, 4]")
+                && notes.get(2).endsWith(", accumulate (algorithm 1, FMA math); algorithm 0, FMA math ran instead and runs this shape from now on"), out);
+        // The algorithm that ran was cached: the same shapes ask cuDNN nothing and run it straight away.
+        String cached = between(out, "java-mark cached\n", "java-mark end-cached\n");
+        assertFalse(cached.contains("c-cudnn-algo-query") || cached.contains("c-cudnn-workspace-query"), cached);
+        assertEquals(List.of("c-cudnn-convolution forward algo=0 math=" + CUDNN_FMA_MATH + " workspace_bytes=0 workspace=null",
+                "c-cudnn-convolution backward-filter algo=0 math=" + CUDNN_FMA_MATH + " workspace_bytes=0 workspace=null"),
+                CublasLtStubTest.lines(cached, "c-cudnn-convolution "), cached);
+        assertTrue(out.contains("java-cached-runs 18.0 16.0\n"), out);
+
+        // EXECUTION_FAILED: the forward moved on; the accumulating backward-filter did not (no third algorithm-0 run of it).
+        assertTrue(out.contains("java-failed-run-moved-on 18.0\n"), out);
+        assertTrue(notes.get(3).startsWith("cuDNN: cudnnConvolutionForward failed: stand-in cuDNN status (cudnnStatus_t 5000) for x [1, 2, 3, 3]"), out);
+        assertEquals("java-accumulate-not-retried 5000 cudnnConvolutionBackwardFilter failed: stand-in cuDNN status (cudnnStatus_t 5000) for"
+                + " x [1, 2, 3, 3], dy [1, 3, 3, 3], dw [3, 2, 3, 3], " + p + ", accumulate (algorithm 1, FMA math); no other algorithm tried:"
+                + " the call adds onto its output, which the failed one may have partly written",
+                CublasLtStubTest.lines(out, "java-accumulate-not-retried ").get(0), out);
+        assertEquals(2, out.lines().filter(l -> l.startsWith("c-cudnn-convolution backward-filter algo=0 ")).count(), out);
+        // Nothing was cached for that shape: allowed again, it asks cuDNN afresh and runs algorithm 1 onto the untouched dw.
+        String rechoose = between(out, "java-mark rechoose\n", "java-mark end-rechoose\n");
+        assertEquals(1, CublasLtStubTest.lines(rechoose, "c-cudnn-algo-query backward-filter ").size(), rechoose);
+        assertEquals(List.of("c-cudnn-convolution backward-filter algo=1 math=" + CUDNN_FMA_MATH + " workspace_bytes=7000 workspace=device"),
+                CublasLtStubTest.lines(rechoose, "c-cudnn-convolution "), rechoose);
+        assertTrue(out.contains("java-rechosen 10.0\n"), out);
+
+        // An algorithm that ran before for the shape: thrown, not replaced. Every algorithm failing: the first failure, and each.
+        assertTrue(CublasLtStubTest.lines(out, "java-ran-before ").get(0).endsWith(" for x [1, 2, 7, 7], w [3, 2, 3, 3], y [1, 3, 7, 7], " + p
+                + " (algorithm 1, FMA math); that algorithm has run for this shape before"), out);
+        assertTrue(CublasLtStubTest.lines(out, "java-ran-before ").get(0).startsWith("java-ran-before 5000 "), out);
+        assertEquals("java-all-failed 3000 cudnnConvolutionForward failed: stand-in cuDNN status (cudnnStatus_t 3000) for x [1, 2, 8, 8],"
+                + " w [3, 2, 3, 3], y [1, 3, 8, 8], " + p + " (algorithm 1, FMA math); no other algorithm ran either: algorithm 0, FMA math:"
+                + " stand-in cuDNN status (cudnnStatus_t 3000)", CublasLtStubTest.lines(out, "java-all-failed ").get(0), out);
+        assertTrue(out.contains("java-after-all-failed 18.0\n"), out);
+        assertEquals("java-query-failed-too 5000 cudnnConvolutionForward failed: stand-in cuDNN status (cudnnStatus_t 5000) for x [1, 2, 6, 6],"
+                + " w [3, 2, 3, 3], y [1, 3, 6, 6], " + p + " (algorithm 1, FMA math); looking for another algorithm failed too:"
+                + " cudnnGetConvolutionForwardAlgorithm_v7 failed: stand-in cuDNN status (cudnnStatus_t 4000) for x [1, 2, 6, 6], w [3, 2, 3, 3],"
+                + " y [1, 3, 6, 6], " + p, CublasLtStubTest.lines(out, "java-query-failed-too ").get(0), out);
+
+        // Every workspace went back; nothing leaked.
+        assertTrue(out.contains("c-live cudart streams=0 events=0 device=0 pinned=0 device_bytes=0 errors=0\n"), out);
+        assertTrue(out.contains("c-live cudnn handles=0 errors=0\n"), out);
+    }
+
+    /** The lines of out after the first {@code from} and before the following {@code to}. */
+    private static String between(String out, String from, String to) {
+        int a = out.indexOf(from);
+        assertTrue(a >= 0, "no \"" + from.strip() + "\" in:\n" + out);
+        int b = out.indexOf(to, a);
+        assertTrue(b >= 0, "no \"" + to.strip() + "\" in:\n" + out);
+        return out.substring(a + from.length(), b);
     }
 
     @Test
@@ -917,16 +1082,27 @@ class CudnnOpsStandInTest {
             /* Algorithm 1's workspace query refused (NOT_SUPPORTED), as cuDNN may refuse an algorithm its ranking listed. */
             static int refuse_algo1 = 0;
             void standin_refuse_workspace_of_algo1(void) { refuse_algo1 = 1; }
+            /* Runs of the algorithms in this bit mask fail (after their checks) with this status; while any do, the
+               ranking lists algorithm 0 second, as cuDNN may list an algorithm it then fails to run. */
+            static int run_refused_mask = 0, run_refused_status = 0;
+            void standin_refuse_runs_of_algo1(void) { run_refused_mask = 2; run_refused_status = 3000; }     /* NOT_SUPPORTED */
+            void standin_fail_runs_of_algo1(void) { run_refused_mask = 2; run_refused_status = 5000; }       /* EXECUTION_FAILED */
+            void standin_refuse_all_runs(void) { run_refused_mask = 3; run_refused_status = 3000; }
+            /* The first algorithm query after the next refused run fails (INTERNAL_ERROR). */
+            static int query_fail_armed = 0;
+            void standin_fail_query_after_refused_run(void) { query_fail_armed = 1; }
+            void standin_reset_algorithms(void) { run_refused_mask = 0; run_refused_status = 0; refuse_algo1 = 0; }
             static int query(int dir, void *h, const void *xd, const void *wd, const void *cd, const void *yd, int req, int *ret, Perf *perf) {
               Geo g;
               if (!standin_handle_ok(h) || !geo(&g, xd, wd, cd, yd, DIR[dir])) return BAD;
               LOG("c-cudnn-algo-query %s requested=%d math=%d\\n", DIR[dir], req, g.c->v[9]);
               if (req < 1) { ERR("algorithm query: requested %d\\n", req); return BAD; }
+              if (query_fail_armed == 2) { query_fail_armed = 0; LOG("c-cudnn-algo-query-failed\\n"); return 4000; }
               /* one answer: algorithm 1, success, deterministic (1), the descriptor's math type, 4 KiB; after
                  standin_refuse_workspace_of_algo1, algorithm 0 (no workspace) ranked second */
               perf[0] = (Perf) {1, 0, 0.5f, 4096, 1, g.c->v[9], {0, 0, 0}};
               *ret = 1;
-              if (refuse_algo1 && req > 1) { perf[1] = (Perf) {0, 0, 0.7f, 0, 1, g.c->v[9], {0, 0, 0}}; *ret = 2; }
+              if ((refuse_algo1 || run_refused_mask) && req > 1) { perf[1] = (Perf) {0, 0, 0.7f, 0, 1, g.c->v[9], {0, 0, 0}}; *ret = 2; }
               return 0;
             }
             int cudnnGetConvolutionForwardAlgorithm_v7(void *h, const void *x, const void *w, const void *c, const void *y, int req, int *ret, Perf *p) {
@@ -962,6 +1138,13 @@ class CudnnOpsStandInTest {
               if (g->mode != 0 && g->mode != 1) { ERR("convolution mode %d\\n", g->mode); return 0; }
               return 1;
             }
+            /* The status a run of this algorithm fails with (0: it runs). */
+            static int run_refused(int dir, int algo) {
+              if (!(run_refused_mask >> algo & 1)) return 0;
+              LOG("c-cudnn-run-refused %s algo=%d status=%d\\n", DIR[dir], algo, run_refused_status);
+              if (query_fail_armed) query_fail_armed = 2;
+              return run_refused_status;
+            }
             /* filter element of output channel k, group-local input channel c, tap (r, s); CONVOLUTION mode (0) flips the taps */
             static long widx(const Geo *g, int k, int c, int r, int s) {
               if (g->mode == 0) { r = g->R - 1 - r; s = g->S - 1 - s; }
@@ -980,6 +1163,7 @@ class CudnnOpsStandInTest {
                 return 5000;   /* CUDNN_STATUS_EXECUTION_FAILED */
               }
               if (!start(0, &g, h, xd, x, wd, w, cd, yd, y, algo, ws, bytes)) return BAD;
+              if (run_refused(0, algo)) return run_refused_status;
               int kg = g.K / g.G;
               for (int n = 0; n < g.N; n++) for (int k = 0; k < g.K; k++) for (int p = 0; p < g.P; p++) for (int q = 0; q < g.Q; q++) {
                 float acc = 0;
@@ -997,6 +1181,7 @@ class CudnnOpsStandInTest {
                                              void *ws, size_t bytes, const float *beta, const void *dxd, float *dx) {
               Geo g;
               if (!start(1, &g, h, dxd, dx, wd, w, cd, dyd, dy, algo, ws, bytes)) return BAD;
+              if (run_refused(1, algo)) return run_refused_status;
               int kg = g.K / g.G;
               float *acc = calloc((size_t) g.N * g.C * g.H * g.W, sizeof *acc);
               for (int n = 0; n < g.N; n++) for (int k = 0; k < g.K; k++) for (int p = 0; p < g.P; p++) for (int q = 0; q < g.Q; q++)
@@ -1017,6 +1202,7 @@ class CudnnOpsStandInTest {
                                                void *ws, size_t bytes, const float *beta, const void *dwd, float *dw) {
               Geo g;
               if (!start(2, &g, h, xd, x, dwd, dw, cd, dyd, dy, algo, ws, bytes)) return BAD;
+              if (run_refused(2, algo)) return run_refused_status;
               int kg = g.K / g.G;
               for (int k = 0; k < g.K; k++) for (int c = 0; c < g.Cg; c++) for (int r = 0; r < g.R; r++) for (int s = 0; s < g.S; s++) {
                 float acc = 0;
