@@ -568,9 +568,8 @@ public final class CudnnOps implements AutoCloseable {
         fp32(op, x, y);
         sameSize(op, x, y);
         if (x.numel() == 0) return;
-        cudnnTensorStruct d = tensor(CudnnShapes.flatDims(x.shape(), op));
-        check(cudnnActivationForward(handle(), activation(a), one, d, ptr(x), zero, d, ptr(y)), "cudnnActivationForward",
-                () -> a + " on " + x.shape());
+        inSlices(CudnnShapes.flatDims(x.shape(), op), "cudnnActivationForward", () -> a + " on " + x.shape(),
+                (d, off) -> cudnnActivationForward(handle(), activation(a), one, d, at(x, off), zero, d, at(y, off)));
     }
 
     public void activationBackward(Activation a, Tensor x, Tensor y, Tensor dy, Tensor dx) {
@@ -579,9 +578,8 @@ public final class CudnnOps implements AutoCloseable {
         fp32(op, x, y, dy, dx);
         sameSize(op, x, y); sameSize(op, x, dy); sameSize(op, x, dx);
         if (x.numel() == 0) return;
-        cudnnTensorStruct d = tensor(CudnnShapes.flatDims(x.shape(), op));
-        check(cudnnActivationBackward(handle(), activation(a), one, d, ptr(y), d, ptr(dy), d, ptr(x), zero, d, ptr(dx)),
-                "cudnnActivationBackward", () -> a + " on " + x.shape());
+        inSlices(CudnnShapes.flatDims(x.shape(), op), "cudnnActivationBackward", () -> a + " on " + x.shape(),
+                (d, off) -> cudnnActivationBackward(handle(), activation(a), one, d, at(y, off), d, at(dy, off), d, at(x, off), zero, d, at(dx, off)));
     }
 
     // ================================================================== softmax
@@ -593,9 +591,9 @@ public final class CudnnOps implements AutoCloseable {
         sameSize(op, x, y);
         int[] dims = CudnnShapes.softmaxDims(x.shape(), op);
         if (dims == null) return;
-        cudnnTensorStruct d = tensor(dims);
-        check(cudnnSoftmaxForward(handle(), log ? CUDNN_SOFTMAX_LOG : CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE,
-                one, d, ptr(x), zero, d, ptr(y)), "cudnnSoftmaxForward", () -> op + " of " + x.shape());
+        inSlices(dims, "cudnnSoftmaxForward", () -> op + " of " + x.shape(),
+                (d, off) -> cudnnSoftmaxForward(handle(), log ? CUDNN_SOFTMAX_LOG : CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE,
+                        one, d, at(x, off), zero, d, at(y, off)));
     }
 
     public void softmaxBackward(Tensor y, Tensor dy, Tensor dx, boolean log) {
@@ -604,9 +602,9 @@ public final class CudnnOps implements AutoCloseable {
         sameSize(op, y, dy); sameSize(op, y, dx);
         int[] dims = CudnnShapes.softmaxDims(y.shape(), op);
         if (dims == null) return;
-        cudnnTensorStruct d = tensor(dims);
-        check(cudnnSoftmaxBackward(handle(), log ? CUDNN_SOFTMAX_LOG : CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE,
-                one, d, ptr(y), d, ptr(dy), zero, d, ptr(dx)), "cudnnSoftmaxBackward", () -> op + " of " + y.shape());
+        inSlices(dims, "cudnnSoftmaxBackward", () -> op + " of " + y.shape(),
+                (d, off) -> cudnnSoftmaxBackward(handle(), log ? CUDNN_SOFTMAX_LOG : CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE,
+                        one, d, at(y, off), d, at(dy, off), zero, d, at(dx, off)));
     }
 
     // ================================================================== batch normalisation
@@ -645,23 +643,35 @@ public final class CudnnOps implements AutoCloseable {
         // Samples are independent here (running statistics), so large batches go in slices of at most
         // MAX_N_PER_CALL: cuDNN's inference has failed from N = 65536 on (PyTorch sends no larger N to it;
         // microsoft/onnxruntime#7095 with cuDNN 8.1, #17406 in 2023), and whether cuDNN 9 still does is unverified.
-        long perSample = 4L * x.numel() / bn.N();
-        for (int n0 = 0; n0 < bn.N(); n0 += MAX_N_PER_CALL) {
-            int n = Math.min(MAX_N_PER_CALL, bn.N() - n0);
-            int[] dims = bn.xDims().clone();
-            dims[0] = n;
-            cudnnTensorStruct xd = tensor(dims);
-            long at = perSample * n0;
-            check(cudnnBatchNormalizationForwardInference(handle(), bn.mode(), one, zero, xd,
-                            CudaContext.pointer(CudaStorage.address(x) + at), xd, CudaContext.pointer(CudaStorage.address(y) + at), pd,
-                            ptr(gamma), ptr(beta), ptr(runningMean), ptr(runningVar), eps),
-                    "cudnnBatchNormalizationForwardInference", () -> "x " + x.shape() + " (samples from " + at / perSample + "), eps " + eps);
+        inSlices(bn.xDims(), "cudnnBatchNormalizationForwardInference", () -> "x " + x.shape() + ", eps " + eps,
+                (xd, off) -> cudnnBatchNormalizationForwardInference(handle(), bn.mode(), one, zero, xd, at(x, off), xd, at(y, off), pd,
+                        ptr(gamma), ptr(beta), ptr(runningMean), ptr(runningVar), eps));
+    }
+
+    /** One cuDNN call on a slice of a batch: its tensor descriptor and the element offset of its first sample. */
+    @FunctionalInterface
+    private interface SliceCall { int run(cudnnTensorStruct d, long elementOffset); }
+
+    /**
+     * Runs {@code call} on slices of at most {@link #MAX_N_PER_CALL} samples of packed tensors described as {@code dims}
+     * [N, C, H, W] (every tensor the call reads or writes has these dims), checking each status; a failure names the
+     * first sample of its slice when there is more than one. For calls whose samples are independent.
+     */
+    private void inSlices(int[] dims, String call, Supplier<String> what, SliceCall f) {
+        long perSample = (long) dims[1] * dims[2] * dims[3];
+        for (int n0 = 0; n0 < dims[0]; n0 += MAX_N_PER_CALL) {
+            int[] slice = dims.clone();
+            slice[0] = Math.min(MAX_N_PER_CALL, dims[0] - n0);
+            int first = n0;
+            check(f.run(tensor(slice), perSample * n0), call,
+                    dims[0] <= MAX_N_PER_CALL ? what : () -> what.get() + " (the slice from sample " + first + ")");
         }
     }
 
     /**
      * The most samples one cuDNN call gets where samples are independent (pooling forward and backward, batch-norm
-     * inference): cuDNN has refused N = 65536 and more with NOT_SUPPORTED, average pooling in cuDNN 9.10.2
+     * inference; activations and softmax too, as a precaution: no refusal is known there): cuDNN has refused N = 65536
+     * and more with NOT_SUPPORTED, average pooling in cuDNN 9.10.2
      * (microsoft/onnxruntime#29819, the same boundary in NVIDIA/TensorRT#4821) and batch-norm inference in cuDNN 8
      * (see batchNormForwardInference), while N = 65535 worked. 65532, a multiple of 4, so that every slice of FP32
      * data starts 16-byte aligned like the tensor itself (vectorised kernels may need it).

@@ -171,7 +171,8 @@ final class CudnnShapes {
      * cuDNN's N and everything else goes in C, as CuPy has described arrays to cuDNN's activations for years
      * (cupy/cudnn.pyx, _create_tensor_descriptor_as4darray). Earlier all elements went in N ([numel, 1, 1, 1]):
      * millions of "samples", where cuDNN has refused N >= 65536 in other calls (CudnnOps.MAX_N_PER_CALL); whether its
-     * activations do is unverified, so the layout with a record of working is used. A rank-0 tensor is [1, 1, 1, 1].
+     * activations do is unverified, so the layout with a record of working is used, and a batch of more than
+     * MAX_N_PER_CALL goes in slices all the same. A rank-0 tensor is [1, 1, 1, 1].
      */
     static int[] flatDims(Shape shape, String op) {
         long numel = shape.numel();

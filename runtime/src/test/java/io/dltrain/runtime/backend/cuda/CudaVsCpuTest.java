@@ -469,6 +469,17 @@ class CudaVsCpuTest {
                 both((be, t) -> be.activationBackward(act, t.t(x), t.t(y), t.t(dy), t.t(dx)));
                 same(act + " backward", dx, tol);
             }
+            // More rows than one cuDNN call gets (CudnnOps.MAX_N_PER_CALL, in slices), for activations cuDNN computes.
+            int big = CudnnOps.MAX_N_PER_CALL + 1000;
+            P bx = rand(rng, -6, 6, big, 3);
+            for (Activation act : List.of(Activation.RELU, Activation.TANH)) {
+                P y = out(big, 3), dy = rand(rng, -1, 1, big, 3), dx = out(big, 3);
+                double[] tol = act.kind() == Activation.Kind.RELU ? EXACT : TRANSCENDENTAL;
+                both((be, t) -> be.activationForward(act, t.t(bx), t.t(y)));
+                same(act + " forward, " + big + " rows", y, tol);
+                both((be, t) -> be.activationBackward(act, t.t(bx), t.t(y), t.t(dy), t.t(dx)));
+                same(act + " backward, " + big + " rows", dx, tol);
+            }
         }
     }
 
@@ -476,7 +487,8 @@ class CudaVsCpuTest {
     void softmaxAndLogSoftmaxForwardAndBackward() {
         try (Scope s = Scope.open()) {
             SplittableRandom rng = new SplittableRandom(5);
-            for (int[] dims : new int[][] {{7, 33}, {2, 3, 50}, {4, 1000}, {1, 1}, {97}}) {
+            // The last: more rows than one cuDNN call gets (CudnnOps.MAX_N_PER_CALL, in slices).
+            for (int[] dims : new int[][] {{7, 33}, {2, 3, 50}, {4, 1000}, {1, 1}, {97}, {CudnnOps.MAX_N_PER_CALL + 1000, 5}}) {
                 int len = dims[dims.length - 1];
                 for (boolean log : new boolean[] {false, true}) {
                     P x = rand(rng, -8, 8, dims), y = out(dims);
