@@ -308,12 +308,7 @@ class CudnnOpsStandInTest {
             CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_fail_runs_of_algo1");
             be.convForward(x, w, null, y, p);
             System.out.println("java-failed-run-moved-on " + read(be, y)[4]);   // the centre of a 3 x 3 image: 18
-            try {
-                be.convBackwardFilter(x, dy, dw, p, true);
-                System.out.println("java-no-exception");
-            } catch (CudnnOps.CudnnException e) {
-                System.out.println("java-accumulate-not-retried " + e.status() + " " + e.getMessage());
-            }
+            printFailure("java-accumulate-not-retried", () -> be.convBackwardFilter(x, dy, dw, p, true));
             // Nothing was cached for the shape that never ran: allowed again, it chooses afresh and runs algorithm 1.
             CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_reset_algorithms");
             System.out.println("java-mark rechoose");
@@ -326,19 +321,9 @@ class CudnnOpsStandInTest {
              Tensor x2 = ones(be, 1, 2, 8, 8); Tensor y2 = be.empty(Shape.of(1, 3, 8, 8), DType.FP32)) {
             be.convForward(x, w, null, y, p);
             CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_fail_runs_of_algo1");
-            try {
-                be.convForward(x, w, null, y, p);
-                System.out.println("java-no-exception");
-            } catch (CudnnOps.CudnnException e) {
-                System.out.println("java-ran-before " + e.status() + " " + e.getMessage());
-            }
+            printFailure("java-ran-before", () -> be.convForward(x, w, null, y, p));
             CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_refuse_all_runs");
-            try {
-                be.convForward(x2, w, null, y2, p);
-                System.out.println("java-no-exception");
-            } catch (CudnnOps.CudnnException e) {
-                System.out.println("java-all-failed " + e.status() + " " + e.getMessage());
-            }
+            printFailure("java-all-failed", () -> be.convForward(x2, w, null, y2, p));
             CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_reset_algorithms");
             be.convForward(x2, w, null, y2, p);
             System.out.println("java-after-all-failed " + read(be, y2)[9]);   // an inner pixel: 18
@@ -347,13 +332,18 @@ class CudnnOpsStandInTest {
         try (Tensor x = ones(be, 1, 2, 6, 6); Tensor w = ones(be, 3, 2, 3, 3); Tensor y = be.empty(Shape.of(1, 3, 6, 6), DType.FP32)) {
             CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_fail_runs_of_algo1");
             CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_fail_query_after_refused_run");
-            try {
-                be.convForward(x, w, null, y, p);
-                System.out.println("java-no-exception");
-            } catch (CudnnOps.CudnnException e) {
-                System.out.println("java-query-failed-too " + e.status() + " " + e.getMessage());
-            }
+            printFailure("java-query-failed-too", () -> be.convForward(x, w, null, y, p));
             CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_reset_algorithms");
+        }
+    }
+
+    /** Runs the call, which should throw: prints "TAG status message", or java-no-exception (which the test rejects). */
+    private static void printFailure(String tag, Runnable call) {
+        try {
+            call.run();
+            System.out.println("java-no-exception");
+        } catch (CudnnOps.CudnnException e) {
+            System.out.println(tag + " " + e.status() + " " + e.getMessage());
         }
     }
 
