@@ -201,14 +201,13 @@ public final class CudnnOps implements AutoCloseable {
     private int queryMathType() { return tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH; }
 
     /**
-     * The cached algorithm for this convolution, or a new choice ({@link #runConv} caches it once it has run). Buffers: for FORWARD (x, w, y), BACKWARD_DATA
+     * The cached algorithm for this convolution ({@code cached}, from the {@link ConvAlgoCache}), or when there is none
+     * a new choice ({@link #runConv} caches it once it has run). Buffers: for FORWARD (x, w, y), BACKWARD_DATA
      * (dx, w, dy), BACKWARD_FILTER (x, dw, dy); only the measured search reads them.
      */
     private ConvAlgoCache.Choice choose(ConvAlgoCache.Direction dir, CudnnShapes.Conv g, ConvParams p,
                                         cudnnTensorStruct xd, cudnnFilterStruct wd, cudnnTensorStruct yd,
-                                        Tensor x, Tensor w, Tensor y, Supplier<String> what) {
-        ConvAlgoCache.Key key = ConvAlgoCache.Key.of(dir, g, p, tf32);
-        ConvAlgoCache.Choice cached = algos.get(key);
+                                        Tensor x, Tensor w, Tensor y, Supplier<String> what, ConvAlgoCache.Choice cached) {
         if (cached != null) return cached;
         cudnnConvolutionStruct cd = conv(p, queryMathType());
         List<ConvAlgoCache.Candidate> ranked = measuredSearch ? measure(dir, xd, wd, yd, cd, x, w, y, what) : heuristics(dir, xd, wd, yd, cd, what);
@@ -264,12 +263,14 @@ public final class CudnnOps implements AutoCloseable {
 
     /**
      * The algorithm for this convolution ({@link #choose}) and its workspace; where device memory runs out for that,
-     * the acceptable algorithm with the smallest workspace takes over for this shape (noted once: {@link #runConv} caches it), and
-     * only when there is none smaller does the out-of-memory error go to the caller. Buffers as for {@link #choose}.
+     * the acceptable algorithm with the smallest workspace takes over for this shape (noted once: {@link #runConv}
+     * caches it), and only when there is none smaller does the out-of-memory error go to the caller. Buffers and
+     * {@code cached} as for {@link #choose}.
      */
     private Workspace workspace(ConvAlgoCache.Direction dir, CudnnShapes.Conv g, ConvParams p, cudnnTensorStruct xd,
-                                cudnnFilterStruct wd, cudnnTensorStruct yd, Tensor x, Tensor w, Tensor y, Supplier<String> what) {
-        ConvAlgoCache.Choice c = choose(dir, g, p, xd, wd, yd, x, w, y, what);
+                                cudnnFilterStruct wd, cudnnTensorStruct yd, Tensor x, Tensor w, Tensor y, Supplier<String> what,
+                                ConvAlgoCache.Choice cached) {
+        ConvAlgoCache.Choice c = choose(dir, g, p, xd, wd, yd, x, w, y, what, cached);
         try {
             return new Workspace(c, workspace(c.workspaceBytes()));
         } catch (DeviceOutOfMemoryException oom) {
@@ -312,7 +313,7 @@ public final class CudnnOps implements AutoCloseable {
         ConvAlgoCache.Key key = ConvAlgoCache.Key.of(dir, g, p, tf32);
         ConvAlgoCache.Choice before = algos.get(key), first;
         int status;
-        try (Workspace ws = workspace(dir, g, p, xd, wd, yd, x, w, y, what)) {
+        try (Workspace ws = workspace(dir, g, p, xd, wd, yd, x, w, y, what, before)) {
             first = ws.choice();
             status = f.run(first, ptr(ws.buffer()));
         }
@@ -341,7 +342,8 @@ public final class CudnnOps implements AutoCloseable {
      * ranking in turn until one runs, caches that one and returns null; else returns why none ran.
      */
     private String tryOthers(ConvAlgoCache.Direction dir, ConvParams p, cudnnTensorStruct xd, cudnnFilterStruct wd, cudnnTensorStruct yd,
-                             Supplier<String> what, ConvAlgoCache.Key key, ConvAlgoCache.Choice first, String failed, boolean accumulate, ConvCall f) {
+                             Supplier<String> what, ConvAlgoCache.Key key, ConvAlgoCache.Choice first, String failed,
+                             boolean accumulate, ConvCall f) {
         List<String> tries = new ArrayList<>(), refused = new ArrayList<>();
         java.util.Set<List<Integer>> tried = new java.util.HashSet<>(List.of(List.of(first.algo(), first.mathType())));
         ToLongFunction<ConvAlgoCache.Candidate> bytes = workspaceSizes(dir, xd, wd, yd, p, refused);
@@ -579,7 +581,8 @@ public final class CudnnOps implements AutoCloseable {
         sameSize(op, x, y); sameSize(op, x, dy); sameSize(op, x, dx);
         if (x.numel() == 0) return;
         inSlices(CudnnShapes.flatDims(x.shape(), op), "cudnnActivationBackward", () -> a + " on " + x.shape(),
-                (d, off) -> cudnnActivationBackward(handle(), activation(a), one, d, at(y, off), d, at(dy, off), d, at(x, off), zero, d, at(dx, off)));
+                (d, off) -> cudnnActivationBackward(handle(), activation(a), one, d, at(y, off), d, at(dy, off), d, at(x, off),
+                        zero, d, at(dx, off)));
     }
 
     // ================================================================== softmax
