@@ -21,8 +21,10 @@ import org.bytedeco.javacpp.SizeTPointer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Supplier;
 import java.util.function.ToLongFunction;
 
@@ -345,7 +347,7 @@ public final class CudnnOps implements AutoCloseable {
                              Supplier<String> what, ConvAlgoCache.Key key, ConvAlgoCache.Choice first, String failed,
                              boolean accumulate, ConvCall f) {
         List<String> tries = new ArrayList<>(), refused = new ArrayList<>();
-        java.util.Set<List<Integer>> tried = new java.util.HashSet<>(List.of(List.of(first.algo(), first.mathType())));
+        Set<List<Integer>> tried = new HashSet<>(List.of(List.of(first.algo(), first.mathType())));
         ToLongFunction<ConvAlgoCache.Candidate> bytes = workspaceSizes(dir, xd, wd, yd, p, refused);
         List<ConvAlgoCache.Candidate> ok = ConvAlgoCache.acceptable(heuristics(dir, xd, wd, yd, conv(p, queryMathType()), what),
                 tf32, WORKSPACE_LIMIT);
