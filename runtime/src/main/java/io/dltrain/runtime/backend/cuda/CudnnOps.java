@@ -4,6 +4,7 @@ import io.dltrain.runtime.backend.Activation;
 import io.dltrain.runtime.backend.ConvParams;
 import io.dltrain.runtime.backend.PoolParams;
 import io.dltrain.runtime.tensor.DType;
+import io.dltrain.runtime.tensor.Shape;
 import io.dltrain.runtime.tensor.Tensor;
 import org.bytedeco.cuda.cudnn.cudnnActivationStruct;
 import org.bytedeco.cuda.cudnn.cudnnContext;
@@ -150,19 +151,22 @@ public final class CudnnOps implements AutoCloseable {
         }
         if (y.numel() == 0) return;
         Supplier<String> what = () -> "x " + x.shape() + ", w " + w.shape() + ", y " + y.shape() + ", " + p;
-        cudnnTensorStruct yd = tensor(g.yDims());
-        if (g.empty()) {
-            // No input (C = 0, or H or W = 0 with padding giving outputs): every sum is empty, y is 0 (+ bias), as on the CPU.
-            zeroFill(y, op);
-        } else {
-            cudnnTensorStruct xd = tensor(g.xDims());
-            cudnnFilterStruct wd = filter(g.wDims());
-            runConv(ConvAlgoCache.Direction.FORWARD, g, p, xd, wd, yd, x, w, y, what, "cudnnConvolutionForward", false,
-                    (c, ws) -> cudnnConvolutionForward(handle(), one, xd, ptr(x), wd, ptr(w), conv(p, c.mathType()), c.algo(),
-                            ws, c.workspaceBytes(), zero, yd, ptr(y)));
-        }
-        if (bias != null)
-            check(cudnnAddTensor(handle(), one, tensor(1, g.K(), 1, 1), ptr(bias), one, yd, ptr(y)), "cudnnAddTensor (conv bias)", what);
+        // No input (C = 0, or H or W = 0 with padding giving outputs): every sum is empty, y is 0 (+ bias), as on the CPU.
+        if (g.empty()) zeroFill(y, op);
+        cudnnFilterStruct wd = g.empty() ? null : filter(g.wDims());
+        convSlices(op, x.shape(), g, what, (s, n0, sliceWhat) -> {
+            Pointer ys = at(y, n0 * g.yPerSample());
+            cudnnTensorStruct yd = tensor(s.yDims());
+            if (!g.empty()) {
+                cudnnTensorStruct xd = tensor(s.xDims());
+                Pointer xs = at(x, n0 * g.xPerSample());
+                runConv(ConvAlgoCache.Direction.FORWARD, s, p, xd, wd, yd, xs, ptr(w), ys, sliceWhat, "cudnnConvolutionForward", false,
+                        (c, ws) -> cudnnConvolutionForward(handle(), one, xd, xs, wd, ptr(w), conv(p, c.mathType()), c.algo(),
+                                ws, c.workspaceBytes(), zero, yd, ys));
+            }
+            if (bias != null)
+                check(cudnnAddTensor(handle(), one, tensor(1, g.K(), 1, 1), ptr(bias), one, yd, ys), "cudnnAddTensor (conv bias)", sliceWhat);
+        });
     }
 
     public void convBackwardData(Tensor dy, Tensor w, Tensor dx, ConvParams p) {
@@ -174,11 +178,14 @@ public final class CudnnOps implements AutoCloseable {
             return;
         }
         Supplier<String> what = () -> "dy " + dy.shape() + ", w " + w.shape() + ", dx " + dx.shape() + ", " + p;
-        cudnnTensorStruct dxd = tensor(g.xDims()), dyd = tensor(g.yDims());
         cudnnFilterStruct wd = filter(g.wDims());
-        runConv(ConvAlgoCache.Direction.BACKWARD_DATA, g, p, dxd, wd, dyd, dx, w, dy, what, "cudnnConvolutionBackwardData", false,
-                (c, ws) -> cudnnConvolutionBackwardData(handle(), one, wd, ptr(w), dyd, ptr(dy), conv(p, c.mathType()), c.algo(),
-                        ws, c.workspaceBytes(), zero, dxd, ptr(dx)));
+        convSlices(op, dx.shape(), g, what, (s, n0, sliceWhat) -> {
+            cudnnTensorStruct dxd = tensor(s.xDims()), dyd = tensor(s.yDims());
+            Pointer dxs = at(dx, n0 * g.xPerSample()), dys = at(dy, n0 * g.yPerSample());
+            runConv(ConvAlgoCache.Direction.BACKWARD_DATA, s, p, dxd, wd, dyd, dxs, ptr(w), dys, sliceWhat, "cudnnConvolutionBackwardData", false,
+                    (c, ws) -> cudnnConvolutionBackwardData(handle(), one, wd, ptr(w), dyd, dys, conv(p, c.mathType()), c.algo(),
+                            ws, c.workspaceBytes(), zero, dxd, dxs));
+        });
     }
 
     public void convBackwardFilter(Tensor x, Tensor dy, Tensor dw, ConvParams p, boolean accumulate) {
@@ -192,11 +199,33 @@ public final class CudnnOps implements AutoCloseable {
         }
         Supplier<String> what = () -> "x " + x.shape() + ", dy " + dy.shape() + ", dw " + dw.shape() + ", " + p
                 + (accumulate ? ", accumulate" : "");
-        cudnnTensorStruct xd = tensor(g.xDims()), dyd = tensor(g.yDims());
         cudnnFilterStruct wd = filter(g.wDims());
-        runConv(ConvAlgoCache.Direction.BACKWARD_FILTER, g, p, xd, wd, dyd, x, dw, dy, what, "cudnnConvolutionBackwardFilter", accumulate,
-                (c, ws) -> cudnnConvolutionBackwardFilter(handle(), one, xd, ptr(x), dyd, ptr(dy), conv(p, c.mathType()), c.algo(),
-                        ws, c.workspaceBytes(), accumulate ? one : zero, wd, ptr(dw)));
+        convSlices(op, x.shape(), g, what, (s, n0, sliceWhat) -> {
+            cudnnTensorStruct xd = tensor(s.xDims()), dyd = tensor(s.yDims());
+            Pointer xs = at(x, n0 * g.xPerSample()), dys = at(dy, n0 * g.yPerSample());
+            // dw sums over the batch: the first slice writes it (or adds, when accumulating), the others add theirs.
+            boolean adds = accumulate || n0 > 0;
+            runConv(ConvAlgoCache.Direction.BACKWARD_FILTER, s, p, xd, wd, dyd, xs, ptr(dw), dys, sliceWhat, "cudnnConvolutionBackwardFilter", adds,
+                    (c, ws) -> cudnnConvolutionBackwardFilter(handle(), one, xd, xs, dyd, dys, conv(p, c.mathType()), c.algo(),
+                            ws, c.workspaceBytes(), adds ? one : zero, wd, ptr(dw)));
+        });
+    }
+
+    /** One slice of a convolution's batch: its geometry, its first sample, and what to name in errors. */
+    @FunctionalInterface
+    private interface ConvSlice { void run(CudnnShapes.Conv slice, long firstSample, Supplier<String> what); }
+
+    /**
+     * Runs a convolution in slices of the batch ({@link CudnnShapes#samplesPerCall}: at most {@link #MAX_N_PER_CALL}
+     * samples, and no tensor over {@link #elementsPerCall} elements), in one call where the batch fits. Each slice
+     * shape gets its own descriptors and algorithm choice (at most two shapes: the full slices and the rest).
+     */
+    private void convSlices(String op, Shape x, CudnnShapes.Conv g, Supplier<String> what, ConvSlice f) {
+        int n = CudnnShapes.samplesPerCall(op, x, g.N(), elementsPerCall, g.xPerSample(), g.yPerSample());
+        for (int n0 = 0; n0 < g.N(); n0 += n) {
+            int first = n0;
+            f.run(g.withN(Math.min(n, g.N() - n0)), n0, n >= g.N() ? what : () -> what.get() + " (the slice from sample " + first + ")");
+        }
     }
 
     /** The math type the convolution descriptor is queried with: FMA only, or DEFAULT (TF32 allowed) with the switch on. */
@@ -209,10 +238,10 @@ public final class CudnnOps implements AutoCloseable {
      */
     private ConvAlgoCache.Choice choose(ConvAlgoCache.Direction dir, CudnnShapes.Conv g, ConvParams p,
                                         cudnnTensorStruct xd, cudnnFilterStruct wd, cudnnTensorStruct yd,
-                                        Tensor x, Tensor w, Tensor y, Supplier<String> what, ConvAlgoCache.Choice cached) {
+                                        Pointer x, Pointer w, Pointer y, Supplier<String> what, ConvAlgoCache.Choice cached) {
         if (cached != null) return cached;
         cudnnConvolutionStruct cd = conv(p, queryMathType());
-        List<ConvAlgoCache.Candidate> ranked = measuredSearch ? measure(dir, xd, wd, yd, cd, x, w, y, what) : heuristics(dir, xd, wd, yd, cd, what);
+        List<ConvAlgoCache.Candidate> ranked = measuredSearch ? measure(dir, xd, wd, yd, cd, x, w, y, g.wElements(), what) : heuristics(dir, xd, wd, yd, cd, what);
         long limit = measuredSearch ? SEARCH_WORKSPACE : WORKSPACE_LIMIT;
         List<String> refused = new ArrayList<>();
         ToLongFunction<ConvAlgoCache.Candidate> bytes = workspaceSizes(dir, xd, wd, yd, p, refused);
@@ -270,7 +299,7 @@ public final class CudnnOps implements AutoCloseable {
      * {@code cached} as for {@link #choose}.
      */
     private Workspace workspace(ConvAlgoCache.Direction dir, CudnnShapes.Conv g, ConvParams p, cudnnTensorStruct xd,
-                                cudnnFilterStruct wd, cudnnTensorStruct yd, Tensor x, Tensor w, Tensor y, Supplier<String> what,
+                                cudnnFilterStruct wd, cudnnTensorStruct yd, Pointer x, Pointer w, Pointer y, Supplier<String> what,
                                 ConvAlgoCache.Choice cached) {
         ConvAlgoCache.Choice c = choose(dir, g, p, xd, wd, yd, x, w, y, what, cached);
         try {
@@ -310,7 +339,7 @@ public final class CudnnOps implements AutoCloseable {
      * that ran is cached (here, not in {@link #choose}), so a shape that never ran chooses afresh on its next call.
      */
     private void runConv(ConvAlgoCache.Direction dir, CudnnShapes.Conv g, ConvParams p, cudnnTensorStruct xd, cudnnFilterStruct wd,
-                         cudnnTensorStruct yd, Tensor x, Tensor w, Tensor y, Supplier<String> what, String call, boolean accumulate,
+                         cudnnTensorStruct yd, Pointer x, Pointer w, Pointer y, Supplier<String> what, String call, boolean accumulate,
                          ConvCall f) {
         ConvAlgoCache.Key key = ConvAlgoCache.Key.of(dir, g, p, tf32);
         ConvAlgoCache.Choice before = algos.get(key), first;
@@ -453,7 +482,7 @@ public final class CudnnOps implements AutoCloseable {
      */
     private List<ConvAlgoCache.Candidate> measure(ConvAlgoCache.Direction dir, cudnnTensorStruct xd, cudnnFilterStruct wd,
                                                   cudnnTensorStruct yd, cudnnConvolutionStruct cd,
-                                                  Tensor x, Tensor w, Tensor y, Supplier<String> what) {
+                                                  Pointer x, Pointer w, Pointer y, long wElements, Supplier<String> what) {
         int[] returned = new int[1];
         List<ConvAlgoCache.Candidate> out = new ArrayList<>();
         try (DeviceBuffer ws = ctx.allocate(SEARCH_WORKSPACE, "cuDNN conv algorithm search workspace")) {
@@ -461,7 +490,7 @@ public final class CudnnOps implements AutoCloseable {
                 case FORWARD -> {
                     int n = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
                     try (cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(n)) {
-                        check(cudnnFindConvolutionForwardAlgorithmEx(handle(), xd, ptr(x), wd, ptr(w), cd, yd, ptr(y), n, returned, perf,
+                        check(cudnnFindConvolutionForwardAlgorithmEx(handle(), xd, x, wd, w, cd, yd, y, n, returned, perf,
                                 ptr(ws), SEARCH_WORKSPACE), "cudnnFindConvolutionForwardAlgorithmEx", what);
                         for (int i = 0; i < returned[0]; i++) out.add(candidate(perf.getPointer(i)));
                     }
@@ -470,7 +499,7 @@ public final class CudnnOps implements AutoCloseable {
                     int n = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
                     try (cudnnConvolutionBwdDataAlgoPerf_t perf = new cudnnConvolutionBwdDataAlgoPerf_t(n)) {
                         // Here x is dx and y is dy (see choose).
-                        check(cudnnFindConvolutionBackwardDataAlgorithmEx(handle(), wd, ptr(w), yd, ptr(y), cd, xd, ptr(x), n, returned, perf,
+                        check(cudnnFindConvolutionBackwardDataAlgorithmEx(handle(), wd, w, yd, y, cd, xd, x, n, returned, perf,
                                 ptr(ws), SEARCH_WORKSPACE), "cudnnFindConvolutionBackwardDataAlgorithmEx", what);
                         for (int i = 0; i < returned[0]; i++) out.add(candidate(perf.getPointer(i)));
                     }
@@ -478,9 +507,9 @@ public final class CudnnOps implements AutoCloseable {
                 case BACKWARD_FILTER -> {
                     int n = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
                     // Here w is dw, which must survive: search into scratch.
-                    try (DeviceBuffer scratch = ctx.allocate(w.numel() * 4L, "cuDNN conv algorithm search output");
+                    try (DeviceBuffer scratch = ctx.allocate(wElements * 4L, "cuDNN conv algorithm search output");
                          cudnnConvolutionBwdFilterAlgoPerf_t perf = new cudnnConvolutionBwdFilterAlgoPerf_t(n)) {
-                        check(cudnnFindConvolutionBackwardFilterAlgorithmEx(handle(), xd, ptr(x), yd, ptr(y), cd, wd, ptr(scratch), n, returned, perf,
+                        check(cudnnFindConvolutionBackwardFilterAlgorithmEx(handle(), xd, x, yd, y, cd, wd, ptr(scratch), n, returned, perf,
                                 ptr(ws), SEARCH_WORKSPACE), "cudnnFindConvolutionBackwardFilterAlgorithmEx", what);
                         for (int i = 0; i < returned[0]; i++) out.add(candidate(perf.getPointer(i)));
                     }
@@ -498,11 +527,12 @@ public final class CudnnOps implements AutoCloseable {
         CudnnShapes.Pool all = CudnnShapes.pool(op, x.shape(), y.shape(), p);
         if (all.empty()) return;
         Supplier<String> what = () -> "x " + x.shape() + ", y " + y.shape() + ", " + p;
-        // Samples are independent: large batches go in slices of at most MAX_N_PER_CALL samples (see there).
+        // Samples are independent: large batches go in slices (poolSlice).
         long xPer = all.xPerSample(), yPer = all.yPerSample();
-        try (DeviceBuffer xp = all.explicitPad() ? ctx.allocate(paddedSliceBytes(all), "cuDNN ceil-mode pooling: padded input") : null) {
-            for (int n0 = 0; n0 < all.N(); n0 += MAX_N_PER_CALL) {
-                CudnnShapes.Pool pl = all.withN(Math.min(MAX_N_PER_CALL, all.N() - n0));
+        int n = poolSlice(op, x.shape(), all);
+        try (DeviceBuffer xp = all.explicitPad() ? ctx.allocate(all.withN(n).paddedElements() * 4L, "cuDNN ceil-mode pooling: padded input") : null) {
+            for (int n0 = 0; n0 < all.N(); n0 += n) {
+                CudnnShapes.Pool pl = all.withN(Math.min(n, all.N() - n0));
                 Pointer xs = at(x, n0 * xPer), ys = at(y, n0 * yPer);
                 cudnnTensorStruct yd = tensor(pl.yDims());
                 if (!pl.explicitPad()) {
@@ -525,10 +555,12 @@ public final class CudnnOps implements AutoCloseable {
         if (all.empty()) return;
         Supplier<String> what = () -> "x " + x.shape() + ", dy " + dy.shape() + ", " + p;
         long xPer = all.xPerSample(), yPer = all.yPerSample();
-        try (DeviceBuffer xp = all.explicitPad() ? ctx.allocate(paddedSliceBytes(all), "cuDNN ceil-mode pooling: padded input") : null;
-             DeviceBuffer dxp = all.explicitPad() ? ctx.allocate(paddedSliceBytes(all), "cuDNN ceil-mode pooling: padded input gradient") : null) {
-            for (int n0 = 0; n0 < all.N(); n0 += MAX_N_PER_CALL) {
-                CudnnShapes.Pool pl = all.withN(Math.min(MAX_N_PER_CALL, all.N() - n0));
+        int n = poolSlice(op, x.shape(), all);
+        long paddedBytes = all.withN(n).paddedElements() * 4L;
+        try (DeviceBuffer xp = all.explicitPad() ? ctx.allocate(paddedBytes, "cuDNN ceil-mode pooling: padded input") : null;
+             DeviceBuffer dxp = all.explicitPad() ? ctx.allocate(paddedBytes, "cuDNN ceil-mode pooling: padded input gradient") : null) {
+            for (int n0 = 0; n0 < all.N(); n0 += n) {
+                CudnnShapes.Pool pl = all.withN(Math.min(n, all.N() - n0));
                 Pointer xs = at(x, n0 * xPer), dxs = at(dx, n0 * xPer), ys = at(y, n0 * yPer), dys = at(dy, n0 * yPer);
                 cudnnTensorStruct yd = tensor(pl.yDims());
                 if (!pl.explicitPad()) {
@@ -547,9 +579,9 @@ public final class CudnnOps implements AutoCloseable {
         }
     }
 
-    /** Bytes of the padded copy of x for one slice of at most MAX_N_PER_CALL samples (ceil-mode max pooling). */
-    private static long paddedSliceBytes(CudnnShapes.Pool all) {
-        return all.withN(Math.min(all.N(), MAX_N_PER_CALL)).paddedElements() * 4L;
+    /** Samples per pooling call ({@link CudnnShapes#samplesPerCall}; x, y and ceil mode's padded copy of x). */
+    private static int poolSlice(String op, Shape x, CudnnShapes.Pool all) {
+        return CudnnShapes.samplesPerCall(op, x, all.N(), elementsPerCall, all.xPerSample(), all.yPerSample(), all.paddedPerSample());
     }
 
     /** xp = -infinity everywhere, then x (pl.N() samples from x) copied into its interior (a strided view of xp). */
@@ -572,7 +604,7 @@ public final class CudnnOps implements AutoCloseable {
         fp32(op, x, y);
         sameSize(op, x, y);
         if (x.numel() == 0) return;
-        inSlices(CudnnShapes.flatDims(x.shape(), op), "cudnnActivationForward", () -> a + " on " + x.shape(),
+        inSlices(op, x.shape(), CudnnShapes.flatDims(x.shape(), op), "cudnnActivationForward", () -> a + " on " + x.shape(),
                 (d, off) -> cudnnActivationForward(handle(), activation(a), one, d, at(x, off), zero, d, at(y, off)));
     }
 
@@ -582,7 +614,7 @@ public final class CudnnOps implements AutoCloseable {
         fp32(op, x, y, dy, dx);
         sameSize(op, x, y); sameSize(op, x, dy); sameSize(op, x, dx);
         if (x.numel() == 0) return;
-        inSlices(CudnnShapes.flatDims(x.shape(), op), "cudnnActivationBackward", () -> a + " on " + x.shape(),
+        inSlices(op, x.shape(), CudnnShapes.flatDims(x.shape(), op), "cudnnActivationBackward", () -> a + " on " + x.shape(),
                 (d, off) -> cudnnActivationBackward(handle(), activation(a), one, d, at(y, off), d, at(dy, off), d, at(x, off),
                         zero, d, at(dx, off)));
     }
@@ -596,7 +628,7 @@ public final class CudnnOps implements AutoCloseable {
         sameSize(op, x, y);
         int[] dims = CudnnShapes.softmaxDims(x.shape(), op);
         if (dims == null) return;
-        inSlices(dims, "cudnnSoftmaxForward", () -> op + " of " + x.shape(),
+        inSlices(op, x.shape(), dims, "cudnnSoftmaxForward", () -> op + " of " + x.shape(),
                 (d, off) -> cudnnSoftmaxForward(handle(), log ? CUDNN_SOFTMAX_LOG : CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE,
                         one, d, at(x, off), zero, d, at(y, off)));
     }
@@ -607,7 +639,7 @@ public final class CudnnOps implements AutoCloseable {
         sameSize(op, y, dy); sameSize(op, y, dx);
         int[] dims = CudnnShapes.softmaxDims(y.shape(), op);
         if (dims == null) return;
-        inSlices(dims, "cudnnSoftmaxBackward", () -> op + " of " + y.shape(),
+        inSlices(op, y.shape(), dims, "cudnnSoftmaxBackward", () -> op + " of " + y.shape(),
                 (d, off) -> cudnnSoftmaxBackward(handle(), log ? CUDNN_SOFTMAX_LOG : CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_INSTANCE,
                         one, d, at(y, off), d, at(dy, off), zero, d, at(dx, off)));
     }
@@ -626,6 +658,7 @@ public final class CudnnOps implements AutoCloseable {
             throw new IllegalArgumentException(op + ": expected more than 1 value per channel when training, got input "
                     + x.shape() + " (use a batch of at least 2, or eval mode)");
         checkEps(op, eps);
+        CudnnShapes.checkSize(x.numel(), elementsPerCall, op, x.shape());
         cudnnTensorStruct xd = tensor(bn.xDims()), pd = tensor(bn.paramDims());
         long invStdAt = CudaStorage.address(saveInvStd);
         check(cudnnBatchNormalizationForwardTraining(handle(), bn.mode(), one, zero, xd, ptr(x), xd, ptr(y), pd,
@@ -645,10 +678,10 @@ public final class CudnnOps implements AutoCloseable {
         checkEps(op, eps);
         if (x.numel() == 0) return;
         cudnnTensorStruct pd = tensor(bn.paramDims());
-        // Samples are independent here (running statistics), so large batches go in slices of at most
-        // MAX_N_PER_CALL: cuDNN's inference has failed from N = 65536 on (PyTorch sends no larger N to it;
-        // microsoft/onnxruntime#7095 with cuDNN 8.1, #17406 in 2023), and whether cuDNN 9 still does is unverified.
-        inSlices(bn.xDims(), "cudnnBatchNormalizationForwardInference", () -> "x " + x.shape() + ", eps " + eps,
+        // Samples are independent here (running statistics), so large batches go in slices (inSlices): cuDNN's
+        // inference has failed from N = 65536 on (PyTorch sends no larger N to it; microsoft/onnxruntime#7095 with
+        // cuDNN 8.1, #17406 in 2023), and whether cuDNN 9 still does is unverified.
+        inSlices(op, x.shape(), bn.xDims(), "cudnnBatchNormalizationForwardInference", () -> "x " + x.shape() + ", eps " + eps,
                 (xd, off) -> cudnnBatchNormalizationForwardInference(handle(), bn.mode(), one, zero, xd, at(x, off), xd, at(y, off), pd,
                         ptr(gamma), ptr(beta), ptr(runningMean), ptr(runningVar), eps));
     }
@@ -658,30 +691,41 @@ public final class CudnnOps implements AutoCloseable {
     private interface SliceCall { int run(cudnnTensorStruct d, long elementOffset); }
 
     /**
-     * Runs {@code call} on slices of at most {@link #MAX_N_PER_CALL} samples of packed tensors described as {@code dims}
-     * [N, C, H, W] (every tensor the call reads or writes has these dims), checking each status; a failure names the
-     * first sample of its slice when there is more than one. For calls whose samples are independent.
+     * Runs {@code call} on slices of packed tensors described as {@code dims} [N, C, H, W] (every tensor the call reads
+     * or writes has these dims; {@link CudnnShapes#samplesPerCall}: at most {@link #MAX_N_PER_CALL} samples and
+     * {@link #elementsPerCall} elements a call), checking each status; a failure names the first sample of its slice
+     * when there is more than one. For calls whose samples are independent. {@code op} and {@code shape} name the
+     * tensor where even one sample is too large.
      */
-    private void inSlices(int[] dims, String call, Supplier<String> what, SliceCall f) {
+    private void inSlices(String op, Shape shape, int[] dims, String call, Supplier<String> what, SliceCall f) {
         long perSample = (long) dims[1] * dims[2] * dims[3];
-        for (int n0 = 0; n0 < dims[0]; n0 += MAX_N_PER_CALL) {
+        int n = CudnnShapes.samplesPerCall(op, shape, dims[0], elementsPerCall, perSample);
+        for (int n0 = 0; n0 < dims[0]; n0 += n) {
             int[] slice = dims.clone();
-            slice[0] = Math.min(MAX_N_PER_CALL, dims[0] - n0);
+            slice[0] = Math.min(n, dims[0] - n0);
             int first = n0;
             check(f.run(tensor(slice), perSample * n0), call,
-                    dims[0] <= MAX_N_PER_CALL ? what : () -> what.get() + " (the slice from sample " + first + ")");
+                    n >= dims[0] ? what : () -> what.get() + " (the slice from sample " + first + ")");
         }
     }
 
     /**
      * The most samples one cuDNN call gets where samples are independent (pooling forward and backward, batch-norm
-     * inference; activations and softmax too, as a precaution: no refusal is known there): cuDNN has refused N = 65536
-     * and more with NOT_SUPPORTED, average pooling in cuDNN 9.10.2
+     * inference; convolutions, activations and softmax too, as a precaution: no refusal at this boundary is known
+     * there, though pytorch/pytorch#4107 met NOT_SUPPORTED from convolutions over batches of 131,072): cuDNN has
+     * refused N = 65536 and more with NOT_SUPPORTED, average pooling in cuDNN 9.10.2
      * (microsoft/onnxruntime#29819, the same boundary in NVIDIA/TensorRT#4821) and batch-norm inference in cuDNN 8
      * (see batchNormForwardInference), while N = 65535 worked. 65532, a multiple of 4, so that every slice of FP32
      * data starts 16-byte aligned like the tensor itself (vectorised kernels may need it).
      */
     static final int MAX_N_PER_CALL = 65532;
+
+    /**
+     * The most elements any tensor of one cuDNN call may have where the batch can be sliced: 2^31-1, as cuDNN's legacy
+     * descriptors count elements in 32 bits (cudnnSetTensorNdDescriptor refuses larger tensors with NOT_SUPPORTED).
+     * Not final only so that a test (CudnnOpsStandInTest, in its own JVM) can lower it: 8 GiB tensors do not fit a test.
+     */
+    static long elementsPerCall = Integer.MAX_VALUE;
 
     public void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
                                   Tensor dx, Tensor dgamma, Tensor dbeta, boolean accumulate) {
@@ -692,6 +736,7 @@ public final class CudnnOps implements AutoCloseable {
         fp32(op, x, dy, dx);
         sameSize(op, x, dy); sameSize(op, x, dx);
         if (x.numel() == 0) return;
+        CudnnShapes.checkSize(x.numel(), elementsPerCall, op, x.shape());
         cudnnTensorStruct xd = tensor(bn.xDims()), pd = tensor(bn.paramDims());
         long invStdAt = CudaStorage.address(saveInvStd);
         // With the saved statistics cuDNN does not recompute 1/sqrt(var + eps); eps is passed as the forward used it.

@@ -38,11 +38,43 @@ final class CudnnShapes {
         return s;
     }
 
-    /** Throws when a tensor is too large for cuDNN's 32-bit element counts. */
-    static void checkSize(long numel, String op, Object shape) {
-        if (numel > Integer.MAX_VALUE)
-            throw new IllegalArgumentException(op + ": tensor " + shape + " has " + numel
-                    + " elements; cuDNN's legacy API takes at most 2^31-1 elements per tensor (split the batch)");
+    /**
+     * Throws when a tensor that one cuDNN call must see whole (batch-norm training and its backward: the statistics
+     * span the batch) is too large for cuDNN's 32-bit element counts.
+     */
+    static void checkSize(long numel, long maxElements, String op, Object shape) {
+        if (numel > maxElements)
+            throw new IllegalArgumentException(op + ": tensor " + shape + " has " + numel + " elements; cuDNN takes at most "
+                    + count(maxElements) + " elements per tensor, and this call cannot be split (its statistics span the"
+                    + " batch): use a smaller batch");
+    }
+
+    /** 2^31-1 as people write it; other limits (lowered by tests) as numbers. */
+    private static String count(long maxElements) {
+        return maxElements == Integer.MAX_VALUE ? "2^31-1" : String.valueOf(maxElements);
+    }
+
+    /**
+     * How many of a batch's N samples one cuDNN call gets where samples are independent (convolutions, pooling,
+     * activations, softmax, batch-norm inference): at most {@link CudnnOps#MAX_N_PER_CALL}, and few enough that no
+     * tensor of the call has more than {@code maxElements} elements (2^31-1 on a GPU: cuDNN's legacy descriptors count
+     * elements in 32 bits and refuse larger tensors; PyTorch splits its cuDNN convolutions' batches for the same reason).
+     * {@code perSample}: the elements of one sample of each tensor the call reads or writes. Throws when one sample
+     * alone has too many. N >= 1.
+     */
+    static int samplesPerCall(String op, Object shape, int N, long maxElements, long... perSample) {
+        long largest = 1;
+        for (long e : perSample) largest = Math.max(largest, e);
+        checkSample(largest, maxElements, op, shape);
+        return (int) Math.min(Math.min(N, CudnnOps.MAX_N_PER_CALL), maxElements / largest);
+    }
+
+    /** Throws when one sample has more elements than one cuDNN call takes per tensor ({@link #samplesPerCall}). */
+    static void checkSample(long perSample, long maxElements, String op, Object shape) {
+        if (perSample > maxElements)
+            throw new IllegalArgumentException(op + ": one sample of " + shape + " has " + perSample + " elements, more than the "
+                    + count(maxElements) + " cuDNN takes per tensor (its legacy API counts elements in 32 bits), so the batch"
+                    + " cannot be split small enough; make the samples smaller (image size, channels)");
     }
 
     // ------------------------------------------------------------------ convolution
@@ -54,6 +86,13 @@ final class CudnnShapes {
         int[] yDims() { return new int[] {N, K, P, Q}; }
         /** True when there is nothing to compute (cuDNN rejects zero-sized dimensions). */
         boolean empty() { return N == 0 || C == 0 || K == 0 || H == 0 || W == 0 || P <= 0 || Q <= 0; }
+        /** Elements of one sample of x (and dx), and of y (and dy). */
+        long xPerSample() { return (long) C * H * W; }
+        long yPerSample() { return (long) K * Math.max(P, 0) * Math.max(Q, 0); }
+        /** Elements of w (and dw). */
+        long wElements() { return (long) K * (C / G) * R * S; }
+        /** The same convolution on n samples (a slice of the batch). */
+        Conv withN(int n) { return new Conv(n, C, H, W, K, R, S, P, Q, G); }
     }
 
     /** Same checks and messages as the CPU's CpuConv.geometry, so both backends reject the same calls. */
@@ -73,8 +112,6 @@ final class CudnnShapes {
         if (y.dim(0) != N || y.dim(1) != K || y.dim(2) != P || y.dim(3) != Q)
             throw new IllegalArgumentException(op + ": output " + y + " should be [" + N + ", " + K + ", " + P + ", " + Q + "] for input "
                     + x + " and weight " + w + " with " + p);
-        checkSize(x.numel(), op, x);
-        checkSize(y.numel(), op, y);
         return new Conv(N, C, H, W, K, R, S, P, Q, G);
     }
 
@@ -105,6 +142,8 @@ final class CudnnShapes {
         /** Elements of one sample of x (and dx), and of y (and dy). */
         long xPerSample() { return (long) C * H * W; }
         long yPerSample() { return (long) C * P * Q; }
+        /** Elements of one sample of the padded copy of x (ceil-mode max pooling; 0 without one). */
+        long paddedPerSample() { return explicitPad ? (long) C * paddedH * paddedW : 0; }
         /** The same call on n samples (a slice of the batch). */
         Pool withN(int n) { return new Pool(mode, kH, kW, padH, padW, strideH, strideW, n, C, H, W, P, Q, explicitPad, paddedH, paddedW); }
     }
@@ -119,7 +158,6 @@ final class CudnnShapes {
             throw new IllegalArgumentException(op + ": input " + x + " and output " + y + " do not match (expected output ["
                     + N + ", " + C + ", " + P + ", " + Q + "])");
         if (P < 1 || Q < 1) throw new IllegalArgumentException(op + ": output size " + P + "x" + Q + " is empty for input " + x + " and " + p);
-        checkSize(x.numel(), op, x);
         int mode = switch (p.kind()) {
             // The deterministic max mode: overlapping windows (3x3 stride 2) would otherwise add gradients with atomics.
             case MAX -> CUDNN_POOLING_MAX_DETERMINISTIC;
@@ -137,9 +175,7 @@ final class CudnnShapes {
                     + ") has no cuDNN equivalent on the CUDA backend; use ceil_mode=False or pad the input");
         int hp = Math.max(H + 2 * p.padH(), (P - 1) * p.strideH() + p.kH());
         int wp = Math.max(W + 2 * p.padW(), (Q - 1) * p.strideW() + p.kW());
-        Pool pl = new Pool(mode, p.kH(), p.kW(), p.padH(), p.padW(), p.strideH(), p.strideW(), N, C, H, W, P, Q, true, hp, wp);
-        checkSize(pl.paddedElements(), op, "padded copy of " + x);
-        return pl;
+        return new Pool(mode, p.kH(), p.kW(), p.padH(), p.padW(), p.strideH(), p.strideW(), N, C, H, W, P, Q, true, hp, wp);
     }
 
     // ------------------------------------------------------------------ activations
@@ -176,8 +212,8 @@ final class CudnnShapes {
      */
     static int[] flatDims(Shape shape, String op) {
         long numel = shape.numel();
-        checkSize(numel, op, shape);
         int d0 = shape.rank() == 0 ? 1 : shape.dim(0);
+        checkSample(numel / d0, Integer.MAX_VALUE, op, shape);
         return new int[] {d0, (int) (numel / d0), 1, 1};
     }
 
@@ -191,8 +227,11 @@ final class CudnnShapes {
     static int[] softmaxDims(Shape x, String op) {
         int L = x.rank() == 0 ? 1 : x.dim(-1);
         if (x.numel() == 0 || L == 0) return null;
-        checkSize(x.numel(), op, x);
-        return new int[] {(int) (x.numel() / L), L, 1, 1};
+        long rows = x.numel() / L;
+        if (rows > Integer.MAX_VALUE)
+            throw new IllegalArgumentException(op + ": " + x + " has " + rows + " rows (all but the last dimension); cuDNN takes"
+                    + " at most 2^31-1 (reshape the input so that rows are longer)");
+        return new int[] {(int) rows, L, 1, 1};
     }
 
     // ------------------------------------------------------------------ batch norm
@@ -200,6 +239,8 @@ final class CudnnShapes {
     /** cuDNN mode and x's 4-D description for batch norm; the per-channel tensors are always [1, C, 1, 1]. */
     record BatchNorm(int mode, int N, int C, int inner, int[] xDims) {
         long perChannel() { return (long) N * inner; }
+        /** Elements of one sample. */
+        long perSample() { return (long) C * inner; }
         int[] paramDims() { return new int[] {1, C, 1, 1}; }
     }
 
@@ -210,7 +251,6 @@ final class CudnnShapes {
      */
     static BatchNorm batchNorm(String op, Shape x) {
         if (x.rank() < 2) throw new IllegalArgumentException(op + ": expected input [N, C] or [N, C, ...], got " + x);
-        checkSize(x.numel(), op, x);
         int N = x.dim(0), C = x.dim(1), inner = x.sizeFrom(2);
         if (x.rank() == 2) return new BatchNorm(CUDNN_BATCHNORM_PER_ACTIVATION, N, C, 1, new int[] {N, C, 1, 1});
         int[] dims = x.rank() == 4 ? new int[] {N, C, x.dim(2), x.dim(3)} : new int[] {N, C, inner, 1};

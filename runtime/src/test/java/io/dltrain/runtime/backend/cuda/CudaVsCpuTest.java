@@ -544,6 +544,22 @@ class CudaVsCpuTest {
                 both((be, t) -> be.convBackwardFilter(t.t(x), t.t(dy), t.t(dwAcc), p, true));
                 same("conv backward filter accumulate " + cc.name(), dwAcc, GEMM);
             }
+            // A batch beyond one cuDNN call (CudnnOps.MAX_N_PER_CALL, in slices; dw adds the slices' sums). dw sums
+            // big x 2 x 2 terms per element: the reduction rule's tolerance, not GEMM's.
+            int big = CudnnOps.MAX_N_PER_CALL + 1000;
+            ConvParams p = ConvParams.of(1, 0);
+            P x = rand(rng, -1, 1, big, 2, 3, 3), w = rand(rng, -1, 1, 3, 2, 2, 2), bias = rand(rng, -1, 1, 3);
+            P y = out(big, 3, 2, 2);
+            both((be, t) -> be.convForward(t.t(x), t.t(w), t.t(bias), t.t(y), p));
+            same("conv forward, batch of " + big, y, GEMM);
+            P dy = rand(rng, -1, 1, big, 3, 2, 2), dx = out(big, 2, 3, 3);
+            both((be, t) -> be.convBackwardData(t.t(dy), t.t(w), t.t(dx), p));
+            same("conv backward data, batch of " + big, dx, GEMM);
+            for (boolean accumulate : new boolean[] {false, true}) {
+                P dw = accumulate ? rand(rng, -1, 1, 3, 2, 2, 2) : out(3, 2, 2, 2);
+                both((be, t) -> be.convBackwardFilter(t.t(x), t.t(dy), t.t(dw), p, accumulate));
+                same("conv backward filter" + (accumulate ? " accumulate" : "") + ", batch of " + big, dw, reduction(4L * big));
+            }
         }
     }
 

@@ -51,10 +51,36 @@ class CudnnShapesTest {
     }
 
     @Test
-    void tooLargeTensorsAreRejectedWithTheShape() {
+    void tooLargeSamplesAreRejectedWithTheShape() {
+        // 2^31 elements in all, 32,768 a sample: fine, the calls go in slices (samplesPerCall).
+        assertArrayEquals(new int[] {65536, 32768, 1, 1}, CudnnShapes.flatDims(Shape.of(65536, 32768), "op"));
+        // One sample of 46,341 x 46,341 = 2,147,488,281 elements: no slice is small enough.
         var e = assertThrows(IllegalArgumentException.class,
-                () -> CudnnShapes.flatDims(Shape.of(65536, 32768), "activationForward RELU"));
-        assertTrue(e.getMessage().contains("[65536, 32768]") && e.getMessage().contains("2^31-1"), e.getMessage());
+                () -> CudnnShapes.flatDims(Shape.of(2, 46341, 46341), "activationForward RELU"));
+        assertTrue(e.getMessage().startsWith("activationForward RELU: one sample of [2, 46341, 46341] has 2147488281 elements")
+                && e.getMessage().contains("2^31-1"), e.getMessage());
+    }
+
+    @Test
+    void batchesAreSplitSoThatNoCallExceedsTheSampleOrElementLimit() {
+        long max = Integer.MAX_VALUE;
+        assertEquals(3, CudnnShapes.samplesPerCall("op", "x", 3, max, 108, 144));
+        assertEquals(CudnnOps.MAX_N_PER_CALL, CudnnShapes.samplesPerCall("op", "x", 100_000, max, 10));
+        // ResNet's stem on 224 x 224 images: y [N, 64, 112, 112] has 802,816 elements a sample, so 2,674 samples a call.
+        assertEquals(2674, CudnnShapes.samplesPerCall("convForward", "x", 4096, max, 3 * 224 * 224, 64 * 112 * 112));
+        assertTrue(2674L * 64 * 112 * 112 <= max && 2675L * 64 * 112 * 112 > max);
+        // The largest of the call's tensors decides; a lowered limit (tests) works the same way.
+        assertEquals(2, CudnnShapes.samplesPerCall("op", "x", 5, 300, 108, 144, 0));
+        assertEquals(1, CudnnShapes.samplesPerCall("op", "x", 5, 300, 162));
+        var e = assertThrows(IllegalArgumentException.class, () -> CudnnShapes.samplesPerCall("poolForward", "[5, 2, 8, 8]", 5, 100, 128, 50));
+        assertEquals("poolForward: one sample of [5, 2, 8, 8] has 128 elements, more than the 100 cuDNN takes per tensor (its legacy API"
+                + " counts elements in 32 bits), so the batch cannot be split small enough; make the samples smaller (image size, channels)",
+                e.getMessage());
+        // Batch norm's training calls see the whole batch.
+        CudnnShapes.checkSize(max, max, "op", "x");
+        e = assertThrows(IllegalArgumentException.class, () -> CudnnShapes.checkSize(max + 1, max, "batchNorm (training)", "[2048, 64, 128, 128]"));
+        assertEquals("batchNorm (training): tensor [2048, 64, 128, 128] has 2147483648 elements; cuDNN takes at most 2^31-1 elements per"
+                + " tensor, and this call cannot be split (its statistics span the batch): use a smaller batch", e.getMessage());
     }
 
     @Test
