@@ -296,6 +296,71 @@ DL_HD float dl_adaptive_avg_grad(const float* dyplane, int h, int w, int oh, int
     return acc;
 }
 
+// ------------------------------------------------------------------ batch norm (CpuNorm), training and backward
+// x is [outer = N, channels = C, inner]: channel c's j-th value (j = n * inner + k) is at (n * C + c) * inner + k.
+
+DL_HD long long dl_bn_index(long long j, int channels, long long inner, int c) {
+    long long n = j / inner, k = j - n * inner;
+    return (n * channels + c) * inner + k;
+}
+
+/** CpuNorm.forwardTraining's sums for channel c, strided by thread: s1 = sum (x - shift), s2 = sum (x - shift)^2, in double. */
+DL_HD void dl_bn_shifted_partial(const float* x, int outer, int channels, long long inner, int c, double shift,
+                                 unsigned tid, unsigned nthreads, double* s1, double* s2) {
+    double a = 0, b = 0;
+    long long total = (long long) outer * inner;
+    for (long long j = tid; j < total; j += nthreads) {
+        double d = x[dl_bn_index(j, channels, inner, c)] - shift;
+        a += d;
+        b += d * d;
+    }
+    *s1 = a;
+    *s2 = b;
+}
+
+/**
+ * CpuNorm.forwardTraining's statistics of one channel from its sums over M values shifted by `shift`: the mean, the
+ * biased variance (Math.max(0.0, v): NaN stays NaN) and 1 / sqrt(var + eps), in double.
+ */
+DL_HD void dl_bn_stats(double s1, double s2, double shift, long long M, float eps, double* mean, double* var, double* invstd) {
+    double invM = 1.0 / (double) M;
+    double mean_dev = s1 * invM;
+    double v = s2 * invM - mean_dev * mean_dev;
+    *mean = shift + mean_dev;
+    *var = (v != v || v > 0.0) ? v : 0.0;
+    *invstd = 1.0 / sqrt(*var + (double) eps);
+}
+
+/** CpuNorm's running-statistics update: running = (1 - momentum) running + momentum batch (variance unbiased: M / (M - 1)). */
+DL_HD void dl_bn_update_running(float* running_mean, float* running_var, double mean, double var, long long M, float momentum) {
+    double unbias = (double) M / (double) (M - 1);
+    *running_mean = (float) ((1.0 - (double) momentum) * (double) *running_mean + (double) momentum * mean);
+    *running_var = (float) ((1.0 - (double) momentum) * (double) *running_var + (double) momentum * var * unbias);
+}
+
+/** CpuNorm.normalise: y = (x - m) * scale + shift in float, m = (float) mean, scale = (float) (gamma * invstd). */
+DL_HD float dl_bn_normalise(float x, float m, float scale, float shift) { return (x - m) * scale + shift; }
+
+/** CpuNorm.backward's sums for channel c, strided by thread: sdy = sum dy, sdyxmu = sum dy * (x - mean) (x - mean in float). */
+DL_HD void dl_bn_backward_partial(const float* x, const float* dy, int outer, int channels, long long inner, int c, float mean,
+                                  unsigned tid, unsigned nthreads, double* sdy, double* sdyxmu) {
+    double a = 0, b = 0;
+    long long total = (long long) outer * inner;
+    for (long long j = tid; j < total; j += nthreads) {
+        long long i = dl_bn_index(j, channels, inner, c);
+        double g = dy[i];
+        a += g;
+        b += g * (x[i] - mean);
+    }
+    *sdy = a;
+    *sdyxmu = b;
+}
+
+/** CpuNorm.backward's dx: (dy - mean_dy - (x - mean) * proj) * scale, in float. */
+DL_HD float dl_bn_backward_dx(float dy, float x, float mean, float mean_dy, float proj, float scale) {
+    return (dy - mean_dy - (x - mean) * proj) * scale;
+}
+
 // ------------------------------------------------------------------ dropout (DropoutRng, CpuDropout)
 
 /** DropoutRng.uniform bit for bit: SplitMix64's finaliser over seed + (i+1)*golden, top 24 bits scaled to [0, 1). */

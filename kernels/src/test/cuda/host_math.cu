@@ -88,6 +88,52 @@ HOST void host_adaptive_avg_pool_backward(const float* dy, float* dx, int nc, in
     }
 }
 
+// ------------------------------------------------------------------ norm.cu
+
+HOST void host_batch_norm_training(const float* x, float* y, const float* gamma, const float* beta, float* running_mean,
+                                   float* running_var, float* save_mean, float* save_invstd, int outer, int channels,
+                                   long long inner, float momentum, float eps, unsigned nthreads) {
+    std::vector<double> a(nthreads), b(nthreads);
+    long long M = (long long) outer * inner;
+    for (int c = 0; c < channels; c++) {
+        double shift = x[(long long) c * inner];
+        for (unsigned t = 0; t < nthreads; t++) dl_bn_shifted_partial(x, outer, channels, inner, c, shift, t, nthreads, &a[t], &b[t]);
+        double s1 = dl_tree_sum(a.data(), nthreads), s2 = dl_tree_sum(b.data(), nthreads);
+        double mean, var, invstd;
+        dl_bn_stats(s1, s2, shift, M, eps, &mean, &var, &invstd);
+        save_mean[c] = (float) mean;
+        save_invstd[c] = (float) invstd;
+        dl_bn_update_running(&running_mean[c], &running_var[c], mean, var, M, momentum);
+        float m = (float) mean, scale = (float) (gamma[c] * invstd), sh = beta[c];
+        for (long long j = 0; j < M; j++) {
+            long long i = dl_bn_index(j, channels, inner, c);
+            y[i] = dl_bn_normalise(x[i], m, scale, sh);
+        }
+    }
+}
+
+HOST void host_batch_norm_backward(const float* x, const float* dy, const float* gamma, const float* save_mean, const float* save_invstd,
+                                   float* dx, float* dgamma, float* dbeta, int outer, int channels, long long inner, int accumulate,
+                                   unsigned nthreads) {
+    std::vector<double> a(nthreads), b(nthreads);
+    long long M = (long long) outer * inner;
+    double invM = 1.0 / (double) M;
+    for (int c = 0; c < channels; c++) {
+        float mean = save_mean[c];
+        for (unsigned t = 0; t < nthreads; t++) dl_bn_backward_partial(x, dy, outer, channels, inner, c, mean, t, nthreads, &a[t], &b[t]);
+        double sdy = dl_tree_sum(a.data(), nthreads), sdyxmu = dl_tree_sum(b.data(), nthreads);
+        double invstd = save_invstd[c];
+        double dg = sdyxmu * invstd, db = sdy;
+        dgamma[c] = (float) (accumulate ? dgamma[c] + dg : dg);
+        dbeta[c] = (float) (accumulate ? dbeta[c] + db : db);
+        float mean_dy = (float) (sdy * invM), proj = (float) (sdyxmu * invM * invstd * invstd), scale = (float) (gamma[c] * invstd);
+        for (long long j = 0; j < M; j++) {
+            long long i = dl_bn_index(j, channels, inner, c);
+            dx[i] = dl_bn_backward_dx(dy[i], x[i], mean, mean_dy, proj, scale);
+        }
+    }
+}
+
 // ------------------------------------------------------------------ loss.cu
 
 HOST void host_cross_entropy_forward(const float* logits, const int* labels, int n, int c, float smoothing, float* probs,

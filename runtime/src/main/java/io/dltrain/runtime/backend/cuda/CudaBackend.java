@@ -773,13 +773,26 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
                 nc, dx.dim(2), dx.dim(3), dy.dim(2), dy.dim(3));
     }
 
-    // ------------------------------------------------------------ batch norm (cuDNN), dropout
+    // ------------------------------------------------------------ batch norm (cuDNN, or norm.cu), dropout
 
+    /**
+     * Training goes to cuDNN where PyTorch sends it there ({@link CudnnOps#cudnnTrains}: rank >= 3, at most 880,801
+     * samples and 2^31-1 elements); [N, C] inputs and the batches beyond those limits run on our kernels (norm.cu,
+     * CpuNorm's twin), one block per channel. The backward takes the same path, chosen by the same shape.
+     */
     @Override
     public void batchNormForwardTraining(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
                                          float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveInvStd) {
         enter();
-        cudnnOps.batchNormForwardTraining(x, gamma, beta, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd);
+        if (CudnnOps.cudnnTrains(x.shape())) {
+            cudnnOps.batchNormForwardTraining(x, gamma, beta, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd);
+            return;
+        }
+        String op = "batchNorm (training)";
+        CudnnShapes.BatchNorm bn = CudnnOps.checkTraining(x, gamma, beta, runningMean, runningVar, eps, y, saveMean, saveInvStd);
+        if (bn.C() == 0) return;
+        grid("batch_norm_training_f32", bn.C(), 256, f(x, op), f(y, op), f(gamma, op), f(beta, op), f(runningMean, op),
+                f(runningVar, op), f(saveMean, op), f(saveInvStd, op), bn.N(), bn.C(), (long) bn.inner(), momentum, eps);
     }
 
     @Override
@@ -792,7 +805,15 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     public void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
                                   Tensor dx, Tensor dgamma, Tensor dbeta, boolean accumulate) {
         enter();
-        cudnnOps.batchNormBackward(x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta, accumulate);
+        if (CudnnOps.cudnnTrains(x.shape())) {
+            cudnnOps.batchNormBackward(x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta, accumulate);
+            return;
+        }
+        String op = "batchNorm backward";
+        CudnnShapes.BatchNorm bn = CudnnOps.checkBackward(x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta);
+        if (x.numel() == 0) return;
+        grid("batch_norm_backward_f32", bn.C(), 256, f(x, op), f(dy, op), f(gamma, op), f(saveMean, op), f(saveInvStd, op),
+                f(dx, op), f(dgamma, op), f(dbeta, op), bn.N(), bn.C(), (long) bn.inner(), accumulate ? 1 : 0);
     }
 
     @Override

@@ -649,6 +649,37 @@ public final class CudnnOps implements AutoCloseable {
     public void batchNormForwardTraining(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
                                          float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveInvStd) {
         String op = "batchNorm (training)";
+        CudnnShapes.BatchNorm bn = checkTraining(x, gamma, beta, runningMean, runningVar, eps, y, saveMean, saveInvStd);
+        CudnnShapes.checkSize(x.numel(), elementsPerCall, op, x.shape());
+        cudnnTensorStruct xd = tensor(bn.xDims()), pd = tensor(bn.paramDims());
+        long invStdAt = CudaStorage.address(saveInvStd);
+        check(cudnnBatchNormalizationForwardTraining(handle(), bn.mode(), one, zero, xd, ptr(x), xd, ptr(y), pd,
+                        ptr(gamma), ptr(beta), momentum, ptr(runningMean), ptr(runningVar), eps, ptr(saveMean), CudaContext.pointer(invStdAt)),
+                "cudnnBatchNormalizationForwardTraining", () -> "x " + x.shape() + ", momentum " + momentum + ", eps " + eps);
+        if (bnEps.size() > 4096) bnEps.clear(); // bounded; a miss falls back to the default below
+        bnEps.put(invStdAt, (double) eps);
+    }
+
+    /**
+     * Whether batch-norm training (forward and backward) on x goes to cuDNN: PyTorch's rule (aten/src/ATen/native/
+     * Normalization.cpp, _batch_norm_impl_index): inputs of rank 3 or more with at most 880,801 samples, and (as newer
+     * PyTorch adds, since cuDNN counts elements in 32 bits) at most {@link #elementsPerCall} elements. The rest, [N, C]
+     * inputs among them, run on CudaBackend's own kernels (kernels/src/main/cuda/norm.cu), as PyTorch's run on its native ones.
+     */
+    public static boolean cudnnTrains(Shape x) {
+        return x.rank() >= 3 && x.dim(0) <= MAX_N_BATCH_NORM_TRAINING && x.numel() <= elementsPerCall;
+    }
+
+    /** The largest batch PyTorch gives cuDNN's batch-norm training (see {@link #cudnnTrains}). */
+    static final int MAX_N_BATCH_NORM_TRAINING = 880_801;
+
+    /**
+     * The checks of batch-norm training, with CpuNorm's messages, on either path (cuDNN or CudaBackend's kernel):
+     * per-channel tensors of C elements, FP32, y the size of x, more than one value per channel, eps within cuDNN's range.
+     */
+    static CudnnShapes.BatchNorm checkTraining(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, float eps,
+                                               Tensor y, Tensor saveMean, Tensor saveInvStd) {
+        String op = "batchNorm (training)";
         CudnnShapes.BatchNorm bn = CudnnShapes.batchNorm(op, x.shape());
         perChannel(op, bn, x, gamma, "gamma (weight)", beta, "beta (bias)", runningMean, "running_mean",
                 runningVar, "running_var", saveMean, "saveMean", saveInvStd, "saveInvStd");
@@ -658,14 +689,7 @@ public final class CudnnOps implements AutoCloseable {
             throw new IllegalArgumentException(op + ": expected more than 1 value per channel when training, got input "
                     + x.shape() + " (use a batch of at least 2, or eval mode)");
         checkEps(op, eps);
-        CudnnShapes.checkSize(x.numel(), elementsPerCall, op, x.shape());
-        cudnnTensorStruct xd = tensor(bn.xDims()), pd = tensor(bn.paramDims());
-        long invStdAt = CudaStorage.address(saveInvStd);
-        check(cudnnBatchNormalizationForwardTraining(handle(), bn.mode(), one, zero, xd, ptr(x), xd, ptr(y), pd,
-                        ptr(gamma), ptr(beta), momentum, ptr(runningMean), ptr(runningVar), eps, ptr(saveMean), CudaContext.pointer(invStdAt)),
-                "cudnnBatchNormalizationForwardTraining", () -> "x " + x.shape() + ", momentum " + momentum + ", eps " + eps);
-        if (bnEps.size() > 4096) bnEps.clear(); // bounded; a miss falls back to the default below
-        bnEps.put(invStdAt, (double) eps);
+        return bn;
     }
 
     public void batchNormForwardInference(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
@@ -730,11 +754,7 @@ public final class CudnnOps implements AutoCloseable {
     public void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
                                   Tensor dx, Tensor dgamma, Tensor dbeta, boolean accumulate) {
         String op = "batchNorm backward";
-        CudnnShapes.BatchNorm bn = CudnnShapes.batchNorm(op, x.shape());
-        perChannel(op, bn, x, gamma, "gamma (weight)", saveMean, "saveMean", saveInvStd, "saveInvStd",
-                dgamma, "dgamma", dbeta, "dbeta");
-        fp32(op, x, dy, dx);
-        sameSize(op, x, dy); sameSize(op, x, dx);
+        CudnnShapes.BatchNorm bn = checkBackward(x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta);
         if (x.numel() == 0) return;
         CudnnShapes.checkSize(x.numel(), elementsPerCall, op, x.shape());
         cudnnTensorStruct xd = tensor(bn.xDims()), pd = tensor(bn.paramDims());
@@ -746,6 +766,18 @@ public final class CudnnOps implements AutoCloseable {
                         xd, ptr(x), xd, ptr(dy), xd, ptr(dx), pd, ptr(gamma), ptr(dgamma), ptr(dbeta),
                         eps, ptr(saveMean), CudaContext.pointer(invStdAt)),
                 "cudnnBatchNormalizationBackward", () -> "x " + x.shape() + (accumulate ? ", accumulate" : ""));
+    }
+
+    /** The checks of batch-norm backward, with CpuNorm's messages, on either path (see {@link #checkTraining}). */
+    static CudnnShapes.BatchNorm checkBackward(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
+                                               Tensor dx, Tensor dgamma, Tensor dbeta) {
+        String op = "batchNorm backward";
+        CudnnShapes.BatchNorm bn = CudnnShapes.batchNorm(op, x.shape());
+        perChannel(op, bn, x, gamma, "gamma (weight)", saveMean, "saveMean", saveInvStd, "saveInvStd",
+                dgamma, "dgamma", dbeta, "dbeta");
+        fp32(op, x, dy, dx);
+        sameSize(op, x, dy); sameSize(op, x, dx);
+        return bn;
     }
 
     private static void checkEps(String op, float eps) {

@@ -407,6 +407,52 @@ class KernelMathTest {
         }
     }
 
+    /**
+     * norm.cu's batch-norm training and backward (the CUDA backend's path for [N, C] inputs and batches beyond cuDNN's
+     * limits) against CpuNorm: statistics and parameter gradients to RTOL_SUM (double sums in another order), y and dx
+     * within a few ulps (they differ only where a statistic rounds to another float).
+     */
+    @Test
+    void batchNormTrainingAndBackwardMatchTheCpu() {
+        SplittableRandom rng = new SplittableRandom(8);
+        // [N, C]; [N, C, H, W]; and values far from zero (mean 1000, std ~1), where the shifted sums matter.
+        int[][] shapes = {{37, 5}, {3, 4, 7, 11}, {64, 3}};
+        double[] offsets = {0, 0, 1000};
+        for (int s = 0; s < shapes.length; s++) {
+            Shape shape = Shape.of(shapes[s]);
+            int N = shape.dim(0), C = shape.dim(1), inner = shape.sizeFrom(2), n = (int) shape.numel();
+            String what = "batchNorm " + shape + (offsets[s] != 0 ? " around " + offsets[s] : "");
+            float[] x = uniform(rng, n, offsets[s] - 2, offsets[s] + 2), gamma = uniform(rng, C, 0.5, 1.5), beta = uniform(rng, C, -1, 1);
+            float[] rm = uniform(rng, C, -1, 1), rv = uniform(rng, C, 0.5, 2), dy = uniform(rng, n, -1, 1), dg0 = uniform(rng, C, -1, 1);
+            float momentum = 0.1f, eps = 1e-5f;
+            Tensor ty = be.zeros(shape), tsm = be.zeros(Shape.of(C)), tsi = be.zeros(Shape.of(C)), trm = t(rm.clone()), trv = t(rv.clone());
+            Tensor tx = t(x).view(shape);
+            be.batchNormForwardTraining(tx, t(gamma), t(beta), trm, trv, momentum, eps, ty, tsm, tsi);
+            Tensor tdx = be.zeros(shape), tdg = t(dg0.clone()), tdb = t(dg0.clone());
+            be.batchNormBackward(tx, t(dy).view(shape), t(gamma), tsm, tsi, tdx, tdg, tdb, true);
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment y = seg(a, new float[n]), sm = seg(a, new float[C]), si = seg(a, new float[C]), srm = seg(a, rm), srv = seg(a, rv);
+                call("host_batch_norm_training", seg(a, x), y, seg(a, gamma), seg(a, beta), srm, srv, sm, si, N, C, (long) inner, momentum, eps, 256);
+                float[][] want = {tsm.toFloatArray(), tsi.toFloatArray(), trm.toFloatArray(), trv.toFloatArray()};
+                float[][] got = {floats(sm), floats(si), floats(srm), floats(srv)};
+                String[] names = {"saveMean", "saveInvStd", "running_mean", "running_var"};
+                for (int k = 0; k < 4; k++)
+                    for (int c = 0; c < C; c++) relClose(what + " " + names[k] + " " + c, want[k][c], got[k][c], RTOL_SUM);
+                close(what + " y", ty.toFloatArray(), floats(y), 4, 0);
+                // The backward from the CPU's saved statistics, so that both sides start from the same floats.
+                MemorySegment dx = seg(a, new float[n]), dg = seg(a, dg0), db = seg(a, dg0);
+                call("host_batch_norm_backward", seg(a, x), seg(a, dy), seg(a, gamma), seg(a, want[0]), seg(a, want[1]), dx, dg, db,
+                        N, C, (long) inner, 1, 256);
+                float[] wdg = tdg.toFloatArray(), wdb = tdb.toFloatArray(), gdg = floats(dg), gdb = floats(db);
+                for (int c = 0; c < C; c++) {
+                    relClose(what + " dgamma " + c, wdg[c], gdg[c], RTOL_SUM);
+                    relClose(what + " dbeta " + c, wdb[c], gdb[c], RTOL_SUM);
+                }
+                close(what + " dx", tdx.toFloatArray(), floats(dx), 4, 0);
+            }
+        }
+    }
+
     @Test
     void adaptiveAvgPoolMatchesTheCpu() {
         SplittableRandom rng = new SplittableRandom(7);
