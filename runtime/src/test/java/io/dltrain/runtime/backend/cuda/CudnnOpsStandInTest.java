@@ -80,23 +80,11 @@ class CudnnOpsStandInTest {
             be.activationBackward(Activation.RELU, x, y, rdy, rdx);
             out.put("relu-backward", read(be, rdx));
 
-            for (Activation a : new Activation[] {Activation.SIGMOID, Activation.TANH, Activation.elu(0.7f)}) {
-                String n = a.kind().toString().toLowerCase();
-                be.activationForward(a, x, y);
-                out.put(n, read(be, y));
-                be.activationBackward(a, x, y, rdy, rdx);
-                out.put(n + "-backward", read(be, rdx));
-            }
+            activations(be, out, x, y, rdy, rdx, Activation.SIGMOID, Activation.TANH, Activation.elu(0.7f));
 
             Tensor s = input(be, all, rnd, 6, 10), sy = track(all, be.empty(Shape.of(6, 10), DType.FP32));
             Tensor sdy = input(be, all, rnd, 6, 10), sdx = track(all, be.empty(Shape.of(6, 10), DType.FP32));
-            for (boolean log : new boolean[] {false, true}) {
-                String n = log ? "log-softmax" : "softmax";
-                be.softmaxForward(s, sy, log);
-                out.put(n, read(be, sy));
-                be.softmaxBackward(sy, sdy, sdx, log);
-                out.put(n + "-backward", read(be, sdx));
-            }
+            softmaxes(be, out, s, sy, sdy, sdx);
             Tensor s3 = input(be, all, rnd, 2, 3, 5), s3y = track(all, be.empty(Shape.of(2, 3, 5), DType.FP32));
             be.softmaxForward(s3, s3y, false);
             out.put("softmax-3d", read(be, s3y));
@@ -134,23 +122,11 @@ class CudnnOpsStandInTest {
             // [9, 40]: slices of 7 and 2 rows.
             Tensor x = input(be, all, rnd, 9, 40), y = track(all, be.empty(Shape.of(9, 40), DType.FP32));
             Tensor dy = input(be, all, rnd, 9, 40), dx = track(all, be.empty(Shape.of(9, 40), DType.FP32));
-            for (Activation a : new Activation[] {Activation.RELU, Activation.TANH}) {
-                String n = a.kind().toString().toLowerCase();
-                be.activationForward(a, x, y);
-                out.put(n, read(be, y));
-                be.activationBackward(a, x, y, dy, dx);
-                out.put(n + "-backward", read(be, dx));
-            }
+            activations(be, out, x, y, dy, dx, Activation.RELU, Activation.TANH);
             // [40, 9]: slices of 33 and 7 rows.
             Tensor s = input(be, all, rnd, 40, 9), sy = track(all, be.empty(Shape.of(40, 9), DType.FP32));
             Tensor sdy = input(be, all, rnd, 40, 9), sdx = track(all, be.empty(Shape.of(40, 9), DType.FP32));
-            for (boolean log : new boolean[] {false, true}) {
-                String n = log ? "log-softmax" : "softmax";
-                be.softmaxForward(s, sy, log);
-                out.put(n, read(be, sy));
-                be.softmaxBackward(sy, sdy, sdx, log);
-                out.put(n + "-backward", read(be, sdx));
-            }
+            softmaxes(be, out, s, sy, sdy, sdx);
             // Ceil mode's padded copy of x has 2 x 9 x 9 = 162 elements a sample: one sample a call. Average: 147, two.
             pool(be, all, out, rnd, "maxpool-ceil", new PoolParams(PoolParams.Kind.MAX, 3, 3, 2, 2, 0, 0, true, true), 5, 2, 8, 8);
             pool(be, all, out, rnd, "avgpool", PoolParams.avg(3, 2, 1), 4, 3, 7, 7);
@@ -165,6 +141,28 @@ class CudnnOpsStandInTest {
             for (Tensor t : all) t.close();
         }
         return out;
+    }
+
+    /** Each activation forward on x into y, then backward with dy into dx; results named after the activation. */
+    private static void activations(Backend be, Map<String, float[]> out, Tensor x, Tensor y, Tensor dy, Tensor dx, Activation... acts) {
+        for (Activation a : acts) {
+            String n = a.kind().toString().toLowerCase();
+            be.activationForward(a, x, y);
+            out.put(n, read(be, y));
+            be.activationBackward(a, x, y, dy, dx);
+            out.put(n + "-backward", read(be, dx));
+        }
+    }
+
+    /** Softmax and log-softmax of s into sy, then backward with sdy into sdx. */
+    private static void softmaxes(Backend be, Map<String, float[]> out, Tensor s, Tensor sy, Tensor sdy, Tensor sdx) {
+        for (boolean log : new boolean[] {false, true}) {
+            String n = log ? "log-softmax" : "softmax";
+            be.softmaxForward(s, sy, log);
+            out.put(n, read(be, sy));
+            be.softmaxBackward(sy, sdy, sdx, log);
+            out.put(n + "-backward", read(be, sdx));
+        }
     }
 
     private static void conv(Backend be, List<Tensor> all, Map<String, float[]> out, Random rnd, String name, int N, int C, int H, int W,
