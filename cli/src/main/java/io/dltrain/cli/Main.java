@@ -27,13 +27,7 @@ public final class Main {
             c.getErr().flush();
             return c.getCommandSpec().exitCodeOnInvalidInput();
         });
-        cl.setExecutionExceptionHandler((ex, c, parsed) -> {
-            c.getErr().println("dl-train: error: " + (ex.getMessage() == null ? ex.toString() : ex.getMessage()));
-            if (System.getenv("DL_TRAIN_DEBUG") != null) ex.printStackTrace(c.getErr());
-            else c.getErr().println("(set DL_TRAIN_DEBUG=1 for the stack trace)");
-            c.getErr().flush();
-            return c.getCommandSpec().exitCodeOnExecutionException();
-        });
+        cl.setExecutionExceptionHandler((ex, c, parsed) -> failed(ex, c.getErr(), c.getCommandSpec().exitCodeOnExecutionException()));
         try {
             ConfigFile.install(cl, args); // --config FILE: the file's values become the defaults, flags still win
         } catch (ConfigFile.ConfigException e) {
@@ -42,7 +36,56 @@ public final class Main {
             err.flush();
             return cl.getCommandSpec().exitCodeOnInvalidInput();
         }
-        return cl.execute(args);
+        try {
+            return cl.execute(args);
+        } catch (OutOfMemoryError e) {   // picocli hands Exceptions to the handler above; Errors come through here
+            return failed(e, err, cl.getCommandSpec().exitCodeOnExecutionException());
+        }
+    }
+
+    /** Prints a failure while running (one line, with advice where we have some) and returns the exit code. */
+    private static int failed(Throwable ex, PrintWriter err, int exitCode) {
+        OutOfMemoryError oom = outOfMemory(ex);
+        err.println("dl-train: error: " + (oom != null ? outOfMemoryAdvice(oom)
+                : ex.getMessage() == null ? ex.toString() : ex.getMessage()));
+        if (System.getenv("DL_TRAIN_DEBUG") != null) ex.printStackTrace(err);
+        else err.println("(set DL_TRAIN_DEBUG=1 for the stack trace)");
+        err.flush();
+        return exitCode;
+    }
+
+    /** The OutOfMemoryError in ex's cause chain (a worker thread's reaches us wrapped), or null. */
+    static OutOfMemoryError outOfMemory(Throwable ex) {
+        for (Throwable t = ex; t != null; t = t.getCause() == t ? null : t.getCause())
+            if (t instanceof OutOfMemoryError o) return o;
+        return null;
+    }
+
+    /** What ran out and what to do: a smaller batch, or (for the Java heap) a larger heap, sized from this machine. */
+    static String outOfMemoryAdvice(OutOfMemoryError e) {
+        String what = e.getMessage() == null ? "memory" : e.getMessage();
+        StringBuilder b = new StringBuilder("out of memory (" + what + "): the model, one batch and its activations do not fit. "
+                + "Use a smaller --batch-size");
+        if (what.contains("Java heap") || what.contains("GC overhead") || what.contains("array size")) {
+            long heap = Runtime.getRuntime().maxMemory(), ram = physicalMemory();
+            b.append(", or give Java a larger heap than its ").append(size(heap));
+            if (ram > 0) b.append(" (this machine has ").append(size(ram)).append(")");
+            long suggest = ram > 0 ? Math.max(1, ram * 3 / 4 >> 30) : Math.max(2, 2 * heap >> 30);
+            b.append(": JDK_JAVA_OPTIONS=-Xmx").append(suggest).append("g ./dl-train ... (in Docker: docker run -e JDK_JAVA_OPTIONS=-Xmx")
+                    .append(suggest).append("g ...)");
+        }
+        return b.append('.').toString();
+    }
+
+    /** "6.0 GiB", or "48 MiB" below a GiB. */
+    private static String size(long bytes) {
+        return bytes < 1L << 30 ? (bytes >> 20) + " MiB" : String.format(java.util.Locale.ROOT, "%.1f GiB", bytes / (double) (1L << 30));
+    }
+
+    /** Physical memory in bytes, or 0 where the JVM does not say. */
+    private static long physicalMemory() {
+        return java.lang.management.ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os
+                ? os.getTotalMemorySize() : 0;
     }
 
     /** A usage error found after parsing (bad value, missing data...): exit code 2, no usage dump. */

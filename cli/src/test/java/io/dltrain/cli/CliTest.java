@@ -22,6 +22,8 @@ import java.util.zip.GZIPOutputStream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -86,6 +88,21 @@ class CliTest {
                 "--epochs", Integer.toString(epochs), "--threads", "2", "--progress", "none", "--out", out.toString()));
         a.addAll(List.of(extra));
         return a.toArray(new String[0]);
+    }
+
+    /** Out-of-memory advice: found through wrappers (a worker thread's error), heap advice only where the heap ran out. */
+    @Test
+    void outOfMemoryMessagesSayWhatToDo() {
+        OutOfMemoryError heap = new OutOfMemoryError("Java heap space");
+        assertSame(heap, Main.outOfMemory(new java.util.concurrent.ExecutionException(new RuntimeException(heap))));
+        assertNull(Main.outOfMemory(new IllegalStateException("no")));
+        String advice = Main.outOfMemoryAdvice(heap);
+        assertTrue(advice.startsWith("out of memory (Java heap space): the model, one batch and its activations do not fit."
+                + " Use a smaller --batch-size, or give Java a larger heap than its "), advice);
+        assertTrue(advice.matches(".*: JDK_JAVA_OPTIONS=-Xmx(\\d+)g \\./dl-train \\.\\.\\. \\(in Docker: docker run -e JDK_JAVA_OPTIONS=-Xmx\\1g \\.\\.\\.\\)\\.$"), advice);
+        // Memory outside the heap: a larger -Xmx would not help.
+        String direct = Main.outOfMemoryAdvice(new OutOfMemoryError("Direct buffer memory"));
+        assertEquals("out of memory (Direct buffer memory): the model, one batch and its activations do not fit. Use a smaller --batch-size.", direct);
     }
 
     @Test

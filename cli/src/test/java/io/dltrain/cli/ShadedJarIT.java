@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.jar.JarFile;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -92,6 +93,26 @@ class ShadedJarIT {
         assertEquals(List.of(), EmulatedDevice.cErrors(r.out()), r.out());
         assertTrue(r.out().contains("device cuda:0"), "the run names its device:\n" + r.out());
         assertEquals("cuda:0", CliTest.JSON.readTree(out.resolve("summary.json").toFile()).get("device").asText());
+    }
+
+    /**
+     * Running out of Java heap (VGG-11's 133 million parameters in a 48 MiB heap) ends the run with exit code 1 and one
+     * line that says what ran out and what to do, not a JVM stack trace: picocli passes Errors by its handler, so
+     * Main catches them itself.
+     */
+    @Test
+    void runningOutOfHeapSaysWhatToDo(@TempDir Path tmp) throws Exception {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Process p = new ProcessBuilder(java, "-Xmx48m", "-jar", JAR.toString(), "--model", "vgg11", "--data", "synthetic:3x32x32,classes=10",
+                "--epochs", "1", "--max-steps", "1", "--device", "cpu", "--progress", "plain", "--out", tmp.resolve("run").toString())
+                .redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), out);
+        assertEquals(1, p.exitValue(), out);
+        assertTrue(out.contains("dl-train: error: out of memory (Java heap space): the model, one batch and its activations do not fit."
+                + " Use a smaller --batch-size, or give Java a larger heap than its "), out);
+        assertTrue(out.contains(": JDK_JAVA_OPTIONS=-Xmx") && out.contains("(in Docker: docker run -e JDK_JAVA_OPTIONS=-Xmx"), out);
+        assertFalse(out.contains("Exception in thread") || out.contains("\tat "), out);
     }
 
     @Test
