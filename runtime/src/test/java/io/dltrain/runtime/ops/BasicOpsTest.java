@@ -20,6 +20,14 @@ class BasicOpsTest {
 
     @AfterAll static void close() { be.close(); }
 
+    /** A tensor beyond one Java array is refused with its shape and what to do, before anything is allocated. */
+    @Test
+    void cpuTensorsBeyondOneJavaArrayAreRefused() {
+        var e = assertThrows(IllegalArgumentException.class, () -> be.empty(Shape.of(2700, 64, 112, 112), io.dltrain.runtime.tensor.DType.FP32));
+        assertEquals("tensor [2700, 64, 112, 112] has 2167603200 elements, more than the 2^31-9 a CPU tensor (one Java array) holds;"
+                + " use a smaller batch", e.getMessage());
+    }
+
     @Test
     void linearForwardMatchesLoops() {
         try (Scope s = Scope.open()) {

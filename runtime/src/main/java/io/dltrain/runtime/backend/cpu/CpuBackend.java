@@ -77,6 +77,10 @@ public final class CpuBackend implements Backend {
 
     @Override
     public Tensor empty(Shape shape, DType dtype) {
+        // A CPU tensor is one Java array: at most 2^31-9 elements (the JVM's largest array).
+        if (shape.numel() > Integer.MAX_VALUE - 8)
+            throw new IllegalArgumentException("tensor " + shape + " has " + shape.numel() + " elements, more than the 2^31-9 a CPU"
+                    + " tensor (one Java array) holds; use a smaller batch");
         int n = shape.size();
         return switch (dtype) {
             case FP32 -> new Tensor(this, new CpuStorage(allocator, allocator.floats(n)), shape);
