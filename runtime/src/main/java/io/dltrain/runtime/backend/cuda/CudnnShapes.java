@@ -40,13 +40,14 @@ final class CudnnShapes {
 
     /**
      * Throws when a tensor that one cuDNN call must see whole (batch-norm training and its backward: the statistics
-     * span the batch) is too large for cuDNN's 32-bit element counts.
+     * span the batch) is too large for cuDNN's 32-bit element counts. CudaBackend never sends such a call (it trains
+     * those batches on norm.cu); this names the problem for anyone calling CudnnOps directly.
      */
     static void checkSize(long numel, long maxElements, String op, Object shape) {
         if (numel > maxElements)
             throw new IllegalArgumentException(op + ": tensor " + shape + " has " + numel + " elements; cuDNN takes at most "
                     + count(maxElements) + " elements per tensor, and this call cannot be split (its statistics span the"
-                    + " batch): use a smaller batch");
+                    + " batch); CudaBackend trains such batches on its own kernels (norm.cu, see CudnnOps.cudnnTrains)");
     }
 
     /** 2^31-1 as people write it; other limits (lowered by tests) as numbers. */

@@ -76,11 +76,12 @@ class CudnnShapesTest {
         assertEquals("poolForward: one sample of [5, 2, 8, 8] has 128 elements, more than the 100 cuDNN takes per tensor (its legacy API"
                 + " counts elements in 32 bits), so the batch cannot be split small enough; make the samples smaller (image size, channels)",
                 e.getMessage());
-        // Batch norm's training calls see the whole batch.
+        // Batch norm's training calls see the whole batch (CudaBackend sends larger ones to norm.cu instead).
         CudnnShapes.checkSize(max, max, "op", "x");
         e = assertThrows(IllegalArgumentException.class, () -> CudnnShapes.checkSize(max + 1, max, "batchNorm (training)", "[2048, 64, 128, 128]"));
         assertEquals("batchNorm (training): tensor [2048, 64, 128, 128] has 2147483648 elements; cuDNN takes at most 2^31-1 elements per"
-                + " tensor, and this call cannot be split (its statistics span the batch): use a smaller batch", e.getMessage());
+                + " tensor, and this call cannot be split (its statistics span the batch); CudaBackend trains such batches on its own"
+                + " kernels (norm.cu, see CudnnOps.cudnnTrains)", e.getMessage());
     }
 
     @Test
