@@ -100,6 +100,10 @@ fi
 device="${device:-unknown GPU}; host $(hostname), $(nproc) cores"
 
 . "$here/cuda-libs.sh"
+# Eager binding would make the loader resolve every import of JavaCPP's 13.1-built wrappers at load time, including
+# the functions CUDA 13.0 lacks, which dl-train never calls (see CudaLibraries.reasonForUndefinedSymbol).
+bind_now=${LD_BIND_NOW:-}
+unset LD_BIND_NOW
 
 fmnist() { [ -f "$1/train-images-idx3-ubyte.gz" ] || [ -f "$1/train-images-idx3-ubyte" ]; }   # IDX, gzipped or not
 if [ -z "$data_dir" ]; then
@@ -122,6 +126,7 @@ summary=$out/SUMMARY.txt
 [ -s "$summary" ] && echo >> "$summary"
 header_lines "$invocation" >> "$summary"
 echo "# libraries:$found" >> "$summary"
+[ -n "$bind_now" ] && echo "# LD_BIND_NOW was set ('$bind_now'); unset for these runs" >> "$summary"
 echo "# data: ${data_dir:-the sample bundled in dl-train.jar (no Fashion-MNIST directory found)}" >> "$summary"
 
 # The results as one tarball and the summary, in $OUT (see the header): rewritten after every step and, while one

@@ -62,17 +62,29 @@ public final class CudaLibraries {
             + "(or point -Dorg.bytedeco.javacpp.platform.preloadpath at their directory)";
 
     private static final Pattern MISSING_LIB = Pattern.compile("(lib[A-Za-z0-9_+\\-]+\\.so(?:\\.[0-9]+)*): cannot open shared object file");
+    /** glibc's "(path/)libjnicudart.so: undefined symbol: cudaGreenCtxCreate, version libcudart.so.13". */
+    private static final Pattern UNDEFINED_SYMBOL = Pattern.compile("(lib[A-Za-z0-9_+\\-]+\\.so(?:\\.[0-9]+)*): undefined symbol: ([A-Za-z0-9_]+)");
 
     /**
      * The one-line reason behind a failure to load the bindings, found in the throwable's cause chain (and suppressed
-     * exceptions): a missing {@code libcuda.so.1} means no NVIDIA driver; a missing CUDA or cuDNN library is named.
+     * exceptions): a missing {@code libcuda.so.1} means no NVIDIA driver; a missing CUDA or cuDNN library is named;
+     * a function the installed libraries lack is named with {@link #reasonForUndefinedSymbol}.
      */
     public static String reasonFromLinkError(Throwable t) {
+        return reasonFromLinkError(t, System.getenv("LD_BIND_NOW"));
+    }
+
+    /** {@link #reasonFromLinkError(Throwable)} with the environment's {@code LD_BIND_NOW} given (null: unset). */
+    static String reasonFromLinkError(Throwable t, String ldBindNow) {
         List<String> messages = new ArrayList<>();
         collect(t, messages, 0);
         for (String m : messages) {
             Matcher mm = MISSING_LIB.matcher(m);
             if (mm.find()) return reasonForMissing(mm.group(1));
+        }
+        for (String m : messages) {
+            Matcher mm = UNDEFINED_SYMBOL.matcher(m);
+            if (mm.find()) return reasonForUndefinedSymbol(mm.group(1), mm.group(2), ldBindNow);
         }
         String first = messages.isEmpty() ? t.getClass().getName() : messages.get(0);
         return "the CUDA bindings could not be loaded (" + first + "); " + PATH_ADVICE;
@@ -87,6 +99,22 @@ public final class CudaLibraries {
         String what = lib.startsWith("libcudnn") ? "cuDNN 9" : lib.startsWith("libcublas") ? "cuBLAS (CUDA 13)"
                 : lib.startsWith("libcudart") ? "the CUDA 13 runtime" : "a CUDA library";
         return lib + " (" + what + ") not found: " + PATH_ADVICE;
+    }
+
+    /**
+     * The message for a JNI wrapper that the dynamic loader refused because a function it imports is missing. The
+     * presets are built against CUDA 13.1 and import functions CUDA 13.0 lacks (21 in cudart alone); JNI libraries are
+     * bound lazily, so they load and only a call of such a function would fail, and dl-train calls none. Eager binding
+     * ({@code LD_BIND_NOW} set to anything non-empty) resolves every import at load time and fails on the first one.
+     */
+    static String reasonForUndefinedSymbol(String lib, String symbol, String ldBindNow) {
+        String head = "the CUDA bindings could not be loaded: " + lib + " needs the function " + symbol
+                + ", which the installed CUDA libraries or driver lack";
+        if (ldBindNow != null && !ldBindNow.isEmpty()) {
+            return head + "; LD_BIND_NOW is set, which makes the loader resolve every function at load time, "
+                    + "including ones dl-train never calls: unset LD_BIND_NOW";
+        }
+        return head + "; update the NVIDIA driver, or CUDA (13.0 or newer) and cuDNN 9, to a newer release";
     }
 
     private static void collect(Throwable t, List<String> out, int depth) {

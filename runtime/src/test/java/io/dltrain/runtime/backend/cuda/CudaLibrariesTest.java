@@ -84,6 +84,29 @@ class CudaLibrariesTest {
     }
 
     @Test
+    void aFunctionTheLibrariesLackIsNamedAndEagerBindingIsBlamedWhenSet() {
+        // the shape of a real failure: the 13.1-built wrapper under LD_BIND_NOW=1 (StubDriverLoadTest runs it)
+        String path = "/root/.javacpp/cache/cuda-13.1-9.19-1.5.13-linux-x86_64.jar/org/bytedeco/cuda/linux-x86_64/libjnicudart.so";
+        UnsatisfiedLinkError top = new UnsatisfiedLinkError("no jnicudart in java.library.path: /usr/lib64:/lib64:/lib:/usr/lib");
+        top.initCause(new UnsatisfiedLinkError(path + ": " + path + ": undefined symbol: cudaGreenCtxCreate, version libcudart.so.13"));
+
+        String eager = CudaLibraries.reasonFromLinkError(top, "1");
+        assertTrue(eager.contains("libjnicudart.so needs the function cudaGreenCtxCreate"), eager);
+        assertTrue(eager.contains("unset LD_BIND_NOW"), eager);
+        assertFalse(eager.contains("LD_LIBRARY_PATH"), "the libraries were found; the path advice would mislead: " + eager);
+
+        for (String unset : new String[] {null, ""}) {
+            String lazy = CudaLibraries.reasonFromLinkError(top, unset);
+            assertTrue(lazy.contains("needs the function cudaGreenCtxCreate"), lazy);
+            assertFalse(lazy.contains("LD_BIND_NOW"), lazy);
+            assertTrue(lazy.contains("update the NVIDIA driver"), lazy);
+        }
+        // a missing library is still the first thing to fix when both appear in the chain
+        top.addSuppressed(javacppFailure("libcudnn.so.9"));
+        assertTrue(CudaLibraries.reasonFromLinkError(top, "1").startsWith("libcudnn.so.9 "));
+    }
+
+    @Test
     void unrecognisedFailureKeepsTheMessage() {
         String r = CudaLibraries.reasonFromLinkError(new UnsatisfiedLinkError("wrong ELF class: ELFCLASS32"));
         assertTrue(r.contains("wrong ELF class: ELFCLASS32"), r);
