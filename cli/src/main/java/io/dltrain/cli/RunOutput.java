@@ -23,6 +23,9 @@ final class RunOutput {
     private static final ObjectMapper JSON = new ObjectMapper();
     private final Path dir;
 
+    /** The file a run writes once, at its end. */
+    static final String SUMMARY = "summary.json";
+
     private RunOutput(Path dir) { this.dir = dir; }
 
     /**
@@ -38,7 +41,7 @@ final class RunOutput {
             if (!Files.isDirectory(p)) return "--out " + dir + " exists and is not a directory";
             if (!Files.isWritable(p)) return "--out " + dir + " is not writable (check its permissions or choose another directory)";
             if (resuming) return null;
-            for (String f : new String[] {"metrics.jsonl", "summary.json"}) {
+            for (String f : new String[] {"metrics.jsonl", SUMMARY}) {
                 if (Files.exists(p.resolve(f))) return "--out " + dir + " already holds a run (" + f + "); choose a new directory, or delete that one to reuse it";
             }
             return null;
@@ -109,8 +112,8 @@ final class RunOutput {
     }
 
     void writeSummary(Map<String, Object> summary) {
-        Path target = dir.resolve("summary.json");
-        Path tmp = dir.resolve("summary.json.tmp");
+        Path target = dir.resolve(SUMMARY);
+        Path tmp = dir.resolve(SUMMARY + ".tmp");
         try {
             Files.writeString(tmp, JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(summary) + "\n");
             Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);

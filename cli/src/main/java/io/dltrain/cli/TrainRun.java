@@ -115,6 +115,15 @@ final class TrainRun {
         if (o.keep < 1) throw usage("--keep must be >= 1, got " + o.keep);
         if (resumeState != null && o.epochs < resumeState.epoch())
             throw usage("--epochs " + o.epochs + " is fewer than the " + resumeState.epoch() + " epochs the resumed run has done; --epochs is the total");
+        if (resumeState != null) {
+            String finished = finished(resumeState);
+            if (finished != null && Files.exists(o.resume.resolve(RunOutput.SUMMARY))) {
+                out.println("dl-train: " + finished);   // nothing is loaded, trained or rewritten
+                out.flush();
+                return 0;
+            }
+            // finished, but stopped before its summary was written: the fit trains nothing, the test and summary follow
+        }
         if (o.maxSteps != null && o.maxSteps < 1) throw usage("--max-steps must be >= 1, got " + o.maxSteps);
         if (o.threads < 0) throw usage("--threads must be >= 0 (0 uses every core), got " + o.threads);
         ModelRegistry.Entry modelEntry;
@@ -358,10 +367,12 @@ final class TrainRun {
     private static final String[][] SAVED = {
             {"batch_size", "--batch-size"}, {"lr", "--lr"}, {"optimizer", "--optimizer"}, {"momentum", "--momentum"},
             {"weight_decay", "--weight-decay"}, {"schedule", "--schedule"}, {"label_smoothing", "--label-smoothing"},
-            {"clip_norm", "--clip-norm"}, {"seed", "--seed"}, {"val_fraction", "--val-fraction"}};
+            {"clip_norm", "--clip-norm"}, {"seed", "--seed"}, {"val_fraction", "--val-fraction"}, {"patience", "--patience"},
+            {"min_delta", "--min-delta"}};
 
     private Map<String, Object> savedConfig(TrainConfig c) {
         Map<String, Object> m = new LinkedHashMap<>();
+        m.put("epochs", c.epochs());
         m.put("batch_size", c.batchSize());
         m.put("lr", c.lr());
         m.put("optimizer", c.optimizer());
@@ -372,6 +383,8 @@ final class TrainRun {
         m.put("clip_norm", (double) c.clipNorm());
         m.put("seed", c.seed());
         m.put("val_fraction", c.valFraction());
+        m.put("patience", c.patience());
+        m.put("min_delta", c.minDelta());
         m.put("freeze", List.copyOf(o.freeze));
         return m;
     }
@@ -389,6 +402,14 @@ final class TrainRun {
         if (st.dataset() != null) {
             if (o.data != null && !o.data.equals(st.dataset())) throw usage("--data " + o.data + " differs from the resumed run's " + st.dataset());
             o.data = st.dataset();
+        }
+        // --epochs is the total: given, it may extend the run (checked against the epochs done, later); not given, the
+        // run's own total, so that an interrupted run resumes to the end it was started for, on the same schedule
+        if (pr == null || !pr.hasMatchedOption("--epochs")) {
+            if (!(st.config().get("epochs") instanceof Number n))
+                throw usage("--resume " + o.resume + ": its checkpoint does not record the run's number of epochs (written by an "
+                        + "earlier dl-train); give the total with --epochs N");
+            o.epochs = n.intValue();
         }
         if (st.config().get("freeze") instanceof List<?> f) {
             List<String> saved = f.stream().map(String::valueOf).toList();
@@ -414,6 +435,18 @@ final class TrainRun {
                 spec.setValue(v);
             }
         }
+    }
+
+    /**
+     * Why a resumed run has nothing left to train, or null: it stopped early, or it has done its {@code --epochs}.
+     */
+    private String finished(TrainingState st) {
+        boolean early = st.config().get(Trainer.RESUME_KEY) instanceof Map<?, ?> r && Boolean.TRUE.equals(r.get("stopped_early"));
+        if (early) return "the run in " + o.resume + " stopped early after epoch " + st.epoch() + " (the validation loss did not improve for "
+                + o.patience + " epochs); nothing to train. To train its weights further, start a new run with --init-from " + o.resume;
+        if (st.epoch() >= o.epochs) return "the run in " + o.resume + " has done all of its " + o.epochs + " epochs; nothing to train. "
+                + "To train on, give a larger total with --epochs N";
+        return null;
     }
 
     /** A setting as people write it: 0.0005, not 5.0E-4; 0.9, not 0.90000. */

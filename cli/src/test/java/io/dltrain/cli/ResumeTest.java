@@ -128,6 +128,58 @@ class ResumeTest {
     }
 
     @Test
+    void resumingWithoutEpochsFinishesTheRunsOwnTotalThenHasNothingToDo(@TempDir Path tmp) throws IOException {
+        // A 3-epoch cosine run (its schedule depends on the total) stopped in epoch 2 and resumed without --epochs:
+        // the run's own 3, not the option's default 10.
+        Path whole = tmp.resolve("whole"), parts = tmp.resolve("parts");
+        ok(train(whole, "mlp", 3));
+        ok(train(parts, "mlp", 3, "--max-steps", "20"));
+        // as if the first process had trained for 1000 s: the summary's total_seconds must include it
+        Path stateFile = Checkpoint.latest(parts.resolve("checkpoints")).orElseThrow().resolve("state.json");
+        var st = (com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(stateFile.toFile());
+        ((com.fasterxml.jackson.databind.node.ObjectNode) st.get("config").get("trainer_resume")).put("fit_seconds", 1000.0);
+        JSON.writeValue(stateFile.toFile(), st);
+        String[] again = {"--resume", parts.toString(), "--data-dir", subset.toString(), "--threads", "2", "--progress", "none"};
+        ok(again);
+        assertSameRun(whole, parts, 3);
+        double total = JSON.readTree(parts.resolve("summary.json").toFile()).get("total_seconds").asDouble();
+        assertTrue(total >= 1000 && total < 1000 + 600, "total_seconds counts both processes: " + total);
+
+        // Complete: resuming again trains nothing and rewrites nothing.
+        byte[] before = Files.readAllBytes(parts.resolve("summary.json"));
+        List<String> checkpoints = names(parts.resolve("checkpoints"));
+        CliTest.Result done = run(again);
+        assertEquals(0, done.code(), done.err());
+        assertTrue(done.out().contains("has done all of its 3 epochs; nothing to train"), done.out());
+        assertTrue(java.util.Arrays.equals(before, Files.readAllBytes(parts.resolve("summary.json"))), "summary.json was rewritten");
+        assertEquals(3, Files.readAllLines(parts.resolve("metrics.jsonl")).size());
+        assertEquals(checkpoints, names(parts.resolve("checkpoints")));
+
+        // A checkpoint that does not record the total (an earlier dl-train's): --epochs is asked for.
+        Path state = Checkpoint.latest(parts.resolve("checkpoints")).orElseThrow().resolve("state.json");
+        var tree = (com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(state.toFile());
+        ((com.fasterxml.jackson.databind.node.ObjectNode) tree.get("config")).remove("epochs");
+        JSON.writeValue(state.toFile(), tree);
+        CliTest.Result old = run(again);
+        assertEquals(2, old.code(), old.err());
+        assertTrue(old.err().contains("does not record the run's number of epochs") && old.err().contains("--epochs N"), old.err());
+    }
+
+    @Test
+    void aRunThatStoppedEarlyIsCompleteWhenResumed(@TempDir Path tmp) throws IOException {
+        // lr 0: the validation loss never improves after epoch 1, so patience 1 stops after epoch 2 of 5
+        Path dir = tmp.resolve("early");
+        ok(train(dir, "mlp", 5, "--lr", "0", "--patience", "1"));
+        assertEquals(2, Files.readAllLines(dir.resolve("metrics.jsonl")).size());
+        assertTrue(JSON.readTree(dir.resolve("summary.json").toFile()).get("stopped_early").asBoolean());
+        CliTest.Result r = run("--resume", dir.toString(), "--data-dir", subset.toString(), "--threads", "2", "--progress", "none");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("stopped early after epoch 2 (the validation loss did not improve for 1 epochs); nothing to train")
+                && r.out().contains("--init-from " + dir), r.out());
+        assertEquals(2, Files.readAllLines(dir.resolve("metrics.jsonl")).size());
+    }
+
+    @Test
     void changedSettingsOnResumeAreUsageErrors(@TempDir Path tmp) {
         Path parts = tmp.resolve("parts");
         ok(train(parts, "mlp", 1, "--lr", "0.02"));

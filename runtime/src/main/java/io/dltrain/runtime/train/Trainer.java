@@ -57,8 +57,9 @@ public final class Trainer {
 
     /**
      * What a fit produced. {@code bestEpoch} is the epoch with the lowest validation loss (or the last epoch).
-     * {@code interrupted} is true when the fit stopped before its last epoch on request ({@link #requestStop},
-     * {@link #maxSteps}); {@code checkpoint} is then the checkpoint it wrote (null without a policy).
+     * {@code seconds} is the fit's wall time, a resumed run's earlier processes included. {@code interrupted} is true
+     * when the fit stopped before its last epoch on request ({@link #requestStop}, {@link #maxSteps});
+     * {@code checkpoint} is then the checkpoint it wrote (null without a policy).
      */
     public record Result(List<EpochMetrics> epochs, boolean stoppedEarly, int bestEpoch, double seconds,
                          boolean interrupted, Path checkpoint) {
@@ -72,6 +73,11 @@ public final class Trainer {
     private long maxSteps = Long.MAX_VALUE;
     private volatile boolean stopRequested;
     private boolean skipNonfinite;
+    /** The running fit's start (System.nanoTime) and the seconds its resumed run had spent before: for checkpoints. */
+    private long fitStart;
+    private double priorSeconds;
+    /** Set when early stopping ends the fit, so that its checkpoint says so and a resumed run does not train on. */
+    private boolean stoppedEarly;
     /** Steps of the current epoch skipped for a non-finite loss; a field so that a mid-epoch checkpoint records it. */
     private long epochSkipped;
     private Task task = Task.CLASSIFICATION;
@@ -169,6 +175,9 @@ public final class Trainer {
         int firstEpoch = 1;
         long skip = 0, resumedSeen = 0, resumedSkipped = 0;
         double resumedLossSum = 0, resumedCorrect = 0;
+        boolean stopped = false, interrupted = false;
+        priorSeconds = 0;
+        stoppedEarly = false;
         if (resume != null) {
             Map<String, Object> r = resumeMap(resume);
             firstEpoch = resume.epoch() + 1;
@@ -181,6 +190,8 @@ public final class Trainer {
             bestVal = num(r, "best_val", Double.POSITIVE_INFINITY).doubleValue();
             bestEpoch = num(r, "best_epoch", 0).intValue();
             sinceBest = num(r, "since_best", 0).intValue();
+            priorSeconds = num(r, "fit_seconds", 0).doubleValue();
+            stopped = stoppedEarly = Boolean.TRUE.equals(r.get("stopped_early")); // it ended: no more epochs
             if (r.get("history") instanceof List<?> h) for (Object o : h) history.add(metricsFrom((Map<?, ?>) o));
             if (r.get("dropout_calls") instanceof Map<?, ?> d) restoreDropout(model, "", d);
             if (globalStep != (firstEpoch - 1) * stepsPerEpoch + skip)
@@ -191,14 +202,13 @@ public final class Trainer {
         if (schedule.needsValidation() && val == null)
             throw new IllegalArgumentException("the learning-rate schedule " + schedule + " reduces the rate when the validation "
                     + "loss stops improving, but this run has no validation data; give it some (--val-fraction) or choose another --schedule");
-        boolean stopped = false, interrupted = false;
         Path written = null;
-        long fitStart = System.nanoTime();
+        fitStart = System.nanoTime();
         Shape sample = train.dataset().sampleShape();
         try (Tensor lossSum = Scope.outside(() -> be.zeros(Shape.of(1)));
              Tensor correct = Scope.outside(() -> be.zeros(Shape.of(1)));
              BatchUploads uploads = new BatchUploads(be, sample, task, reconMean, reconStd)) {
-            for (int epoch = firstEpoch; epoch <= config.epochs(); epoch++) {
+            for (int epoch = firstEpoch; !stopped && epoch <= config.epochs(); epoch++) {
                 long epochStart = System.nanoTime();
                 model.train(true);
                 be.fill(lossSum, (float) resumedLossSum);
@@ -305,7 +315,7 @@ public final class Trainer {
                     else if (config.patience() > 0 && ++sinceBest >= config.patience()) {
                         listener.info("early stopping: validation loss has not improved by more than " + config.minDelta()
                                 + " for " + config.patience() + " epochs (best " + String.format("%.4f", bestVal) + " at epoch " + bestEpoch + ")");
-                        stopped = true;
+                        stopped = stoppedEarly = true;
                     }
                 } else bestEpoch = epoch;
                 boolean stopNow = stopRequested || globalStep >= maxSteps; // read once: the checkpoint and the stop agree
@@ -319,7 +329,7 @@ public final class Trainer {
                 if (stopNow && epoch < config.epochs()) { interrupted = true; break; }
             }
         }
-        return new Result(history, stopped, bestEpoch, (System.nanoTime() - fitStart) / 1e9, interrupted, written);
+        return new Result(history, stopped, bestEpoch, fitSeconds(), interrupted, written);
     }
 
     /**
@@ -352,6 +362,8 @@ public final class Trainer {
         if (Double.isFinite(bestVal)) r.put("best_val", bestVal);
         r.put("best_epoch", bestEpoch);
         r.put("since_best", sinceBest);
+        r.put("fit_seconds", fitSeconds());
+        if (stoppedEarly && !best) r.put("stopped_early", true);
         List<Object> h = new ArrayList<>();
         for (EpochMetrics m : history) h.add(metricsMap(m));
         r.put("history", h);
@@ -373,6 +385,9 @@ public final class Trainer {
         return best ? Checkpoint.save(policy.dir().resolve("best"), model, optimizer, st, 1)
                     : Checkpoint.save(policy.dir(), model, optimizer, st, policy.keep());
     }
+
+    /** The fit's wall time so far: this process's, plus what the resumed run had spent before. */
+    private double fitSeconds() { return priorSeconds + (System.nanoTime() - fitStart) / 1e9; }
 
     /** Key of the trainer's own resume bookkeeping inside state.json's "config". */
     public static final String RESUME_KEY = "trainer_resume";

@@ -67,8 +67,11 @@ class TrainerResumeTest {
         TrainingState st = Checkpoint.readState(first.checkpoint());
         assertEquals(1, st.epoch());
         assertEquals(11, st.step());
+        assertTrue(fitSeconds(st) > 0, "the checkpoint records the time the fit had run: " + fitSeconds(st));
         Path latest = Checkpoint.latest(ck).orElseThrow();
+        setFitSeconds(latest, 1000.0); // as if the first process had run 1000 s: the resumed fit's time must include it
         Trainer.Result rest = fit(ds, ck, 0, latest);
+        assertTrue(rest.seconds() >= 1000 && rest.seconds() < 1000 + 600, "1000 s before, plus this process's: " + rest.seconds());
         assertEquals(3, rest.epochs().size(), "the history is carried over");
         for (int e = 0; e < 3; e++) {
             EpochMetrics a = whole.epochs().get(e), b = rest.epochs().get(e);
@@ -80,6 +83,56 @@ class TrainerResumeTest {
         assertEquals(whole.bestEpoch(), rest.bestEpoch());
         assertTrue(Files.isDirectory(ck.resolve("best")), "best/ holds the lowest-validation-loss checkpoint");
         assertEquals(whole.bestEpoch(), Checkpoint.readState(Checkpoint.latest(ck.resolve("best")).orElseThrow()).epoch());
+    }
+
+    /** Rewrites a checkpoint's recorded fit time (state.json, trainer_resume.fit_seconds). */
+    static void setFitSeconds(Path checkpoint, double seconds) {
+        try {
+            var json = new com.fasterxml.jackson.databind.ObjectMapper();
+            var tree = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(checkpoint.resolve("state.json").toFile());
+            ((com.fasterxml.jackson.databind.node.ObjectNode) tree.get("config").get(Trainer.RESUME_KEY)).put("fit_seconds", seconds);
+            json.writeValue(checkpoint.resolve("state.json").toFile(), tree);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    static double fitSeconds(TrainingState st) {
+        return ((Number) ((Map<?, ?>) st.config().get(Trainer.RESUME_KEY)).get("fit_seconds")).doubleValue();
+    }
+
+    @Test
+    void aRunThatStoppedEarlyTrainsNoFurtherWhenResumed(@TempDir Path tmp) {
+        Dataset ds = TrainerTest.blobs(200, 1);
+        int[][] split = DataLoader.split(ds.size(), 0.2, 7);
+        TrainConfig config = TrainerTest.config(10, 0.0, 2);
+        Path ck = tmp.resolve("ck");
+        try (CpuBackend be = new CpuBackend(1);
+             Module model = new Sequential(new Linear(new Context(be, 3), 8, 3));
+             Optimizer opt = Optimizers.create("sgd", model.namedParameters(), 0.0, 0.9, 0);
+             DataLoader train = new DataLoader(ds, split[0], 32, true, false, 7, 1, 4);
+             DataLoader val = new DataLoader(ds, split[1], 32, false, false, 7, 1, 4)) {
+            CheckpointPolicy policy = new CheckpointPolicy(ck, 1, 0, 5, "linear", "blobs", Map.of());
+            // lr 0: the validation loss never improves after epoch 1, so patience 2 stops after epoch 3 of 10
+            Trainer.Result first = new Trainer(be, config).checkpoints(policy)
+                    .fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, val, TrainListener.NONE);
+            assertTrue(first.stoppedEarly());
+            assertEquals(3, first.epochs().size());
+            Path last = Checkpoint.latest(ck).orElseThrow();
+            TrainingState st = Checkpoint.readState(last);
+            assertEquals(3, st.epoch());
+            assertEquals(Boolean.TRUE, ((Map<?, ?>) st.config().get(Trainer.RESUME_KEY)).get("stopped_early"));
+            assertEquals(null, ((Map<?, ?>) Checkpoint.readState(Checkpoint.latest(ck.resolve("best")).orElseThrow())
+                    .config().get(Trainer.RESUME_KEY)).get("stopped_early"), "best/ is the epoch-1 state, before the stop");
+
+            Trainer.Result again = new Trainer(be, config).checkpoints(policy).resumeFrom(Checkpoint.load(last, model, opt))
+                    .fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, val, TrainListener.NONE);
+            assertTrue(again.stoppedEarly(), "it stays stopped");
+            assertEquals(3, again.epochs().size(), "no epoch trained after the early stop: " + again.epochs());
+            assertEquals(1, again.bestEpoch());
+            assertEquals(last, Checkpoint.latest(ck).orElseThrow(), "no new checkpoint");
+            assertTrue(again.seconds() >= fitSeconds(st));
+        }
     }
 
     @Test
