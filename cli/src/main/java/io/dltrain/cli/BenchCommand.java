@@ -284,7 +284,8 @@ public final class BenchCommand implements Callable<Integer> {
 
     // ---------------------------------------------------------------- measuring
 
-    private record Report(Map<String, Object> json, List<Map.Entry<String, Long>> topOps) {}
+    /** {@code threads}: "2 threads" or "8 threads on 2 cores" (TrainRun.threads), null off the CPU. */
+    private record Report(Map<String, Object> json, List<Map.Entry<String, Long>> topOps, String threads) {}
 
     /** Nanoseconds spent in each phase over a window. */
     private static final class Phases { long data, forward, backward, optimizer; }
@@ -382,7 +383,7 @@ public final class BenchCommand implements Callable<Integer> {
         List<Map.Entry<String, Long>> top = new ArrayList<>(lastByOp.entrySet());
         top.removeIf(e -> e.getKey().equals("empty") || e.getKey().equals("copyFromHost") || e.getKey().equals("toHost") || e.getKey().equals("item"));
         top.sort(Map.Entry.<String, Long>comparingByValue().reversed());
-        return new Report(j, top);
+        return new Report(j, top, describe.containsKey("threads") ? TrainRun.threads(describe) : null);
     }
 
     @SuppressWarnings("unchecked")
@@ -392,7 +393,7 @@ public final class BenchCommand implements Callable<Integer> {
         List<Integer> shape = (List<Integer>) j.get("input_shape");
         out.printf(Locale.ROOT, "dl-train bench: %s, batch %d, input %dx%dx%d, %s, device %s%s, %s data%n",
                 j.get("model"), batchSize, shape.get(0), shape.get(1), shape.get(2), j.get("precision"), j.get("device"),
-                j.get("threads") != null ? " (" + j.get("threads") + " threads)" : "", j.get("data"));
+                r.threads() != null ? " (" + r.threads() + ")" : "", j.get("data"));
         out.printf(Locale.ROOT, "  %d warm-up steps, then %d windows of %d steps; SGD momentum %.1f, lr %.2f%n", warmup, windows, steps, MOMENTUM, LR);
         out.printf(Locale.ROOT, "images/s:    median %,.1f  (min %,.1f, max %,.1f)%n",
                 j.get("images_per_sec_median"), j.get("images_per_sec_min"), j.get("images_per_sec_max"));

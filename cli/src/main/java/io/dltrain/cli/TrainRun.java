@@ -465,7 +465,13 @@ final class TrainRun {
 
     private static String describeDevice(Backend be) {
         Map<String, Object> d = be.describe();
-        return be.name() + (d.containsKey("threads") ? " (" + d.get("threads") + " threads, " + d.get("gemm") + ")" : "");
+        return be.name() + (d.containsKey("threads") ? " (" + threads(d) + ", " + d.get("gemm") + ")" : "");
+    }
+
+    /** "2 threads", or "8 threads on 2 cores" where the thread count (which decides the results) exceeds the cores. */
+    static String threads(Map<String, Object> describe) {
+        Object t = describe.get("threads"), cores = describe.get("cores_used");
+        return t + " threads" + (cores != null && !cores.equals(t) ? " on " + cores + " cores" : "");
     }
 
     private Map<String, Object> summary(ModelRegistry.Entry model, Task task, DatasetRegistry.Entry data, Backend be, Module m,

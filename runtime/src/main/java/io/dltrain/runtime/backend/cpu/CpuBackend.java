@@ -25,9 +25,17 @@ public final class CpuBackend implements Backend {
     private final CpuAllocator allocator = new CpuAllocator();
     final Parallel par;
 
-    /** A CPU backend with {@code threads} worker threads (the machine's core count when threads <= 0). */
+    /**
+     * A CPU backend with {@code threads} threads (the machine's core count when threads <= 0). The count decides how
+     * work is split, and so the exact results; beyond the core count, one thread per core runs the pieces.
+     */
     public CpuBackend(int threads) {
-        this.par = new Parallel(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
+        this(new Parallel(threads > 0 ? threads : Runtime.getRuntime().availableProcessors()));
+    }
+
+    /** For tests: a backend over a given thread pool (e.g. one with fewer runners than threads). */
+    CpuBackend(Parallel par) {
+        this.par = par;
     }
 
     public CpuBackend() { this(0); }
@@ -68,6 +76,7 @@ public final class CpuBackend implements Backend {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("device", "cpu");
         m.put("threads", par.threads());
+        m.put("cores_used", par.runners()); // fewer than threads when threads exceeds the cores (Parallel)
         m.put("gemm", CpuGemm.STATUS);
         m.put("memory_in_use_bytes", allocator.inUseBytes());
         m.put("memory_reserved_bytes", allocator.reservedBytes());

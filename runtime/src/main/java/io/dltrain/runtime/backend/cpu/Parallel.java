@@ -14,6 +14,11 @@ import java.util.concurrent.locks.LockSupport;
  * calling thread runs chunks too, {@code threads - 1} workers claim the rest from an atomic counter, and idle
  * workers spin for {@link #SPIN_NANOS} before parking, so back-to-back calls start within a microsecond or two.
  * A call made from inside a chunk (nested parallelism) runs inline on that thread.
+ *
+ * <p>The thread count decides the chunks (and so the results); the threads that run them are at most one per core
+ * ({@link #runners()}): more threads than cores would spin and wait on each other's time slices (a 10-second MLP run
+ * took over 10 minutes with 1000 threads on 2 cores), and fewer runners give the same bits, as any thread may run any
+ * chunk.
  */
 public final class Parallel implements AutoCloseable {
     /** The body of a parallel loop over [start, end). */
@@ -53,16 +58,24 @@ public final class Parallel implements AutoCloseable {
 
     private static final ThreadLocal<Boolean> INSIDE = ThreadLocal.withInitial(() -> Boolean.FALSE);
 
-    private final int threads;
+    private final int threads, runners;
     private final Thread[] workers;
     private final Object submit = new Object();
     private volatile Job current;
     private volatile boolean closed;
 
+    /** {@code threads} chunks per parallel call, run by at most one thread per core. */
     public Parallel(int threads) {
+        this(threads, Math.min(threads, Math.max(1, Runtime.getRuntime().availableProcessors())));
+    }
+
+    /** {@code threads} chunks per parallel call, run by {@code runners} threads (the caller and runners - 1 workers). */
+    Parallel(int threads, int runners) {
         if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
+        if (runners < 1 || runners > threads) throw new IllegalArgumentException("runners must be in [1, " + threads + "], got " + runners);
         this.threads = threads;
-        this.workers = new Thread[threads - 1];
+        this.runners = runners;
+        this.workers = new Thread[runners - 1];
         for (int i = 0; i < workers.length; i++) {
             workers[i] = new Thread(this::workerLoop, "dl-train-cpu-" + (i + 1));
             workers[i].setDaemon(true);
@@ -70,7 +83,11 @@ public final class Parallel implements AutoCloseable {
         }
     }
 
+    /** The thread count that decides the chunks: the backend's setting. */
     public int threads() { return threads; }
+
+    /** The threads that run the chunks: the calling thread and its workers, at most one per core. */
+    public int runners() { return runners; }
 
     /** Number of chunks for n items when each chunk should hold at least minPerChunk of them. */
     public int chunks(long n, long minPerChunk) {
