@@ -114,7 +114,7 @@ public final class CudaLibraries {
             return head + "; LD_BIND_NOW is set, which makes the loader resolve every function at load time, "
                     + "including ones dl-train never calls: unset LD_BIND_NOW";
         }
-        return head + "; update the NVIDIA driver, or CUDA (13.0 or newer) and cuDNN 9, to a newer release";
+        return head + "; update the NVIDIA driver, CUDA 13 and cuDNN 9 to newer releases";
     }
 
     private static void collect(Throwable t, List<String> out, int depth) {
