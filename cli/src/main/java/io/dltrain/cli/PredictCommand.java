@@ -68,7 +68,8 @@ public final class PredictCommand implements Callable<Integer> {
             description = "A run directory (its model/ is used) or a model or checkpoint directory holding model.safetensors.")
     Path checkpoint;
 
-    @Parameters(arity = "1..*", paramLabel = "FILE", description = "PNG or JPEG images, or IDX image files (.gz or not); for a model trained on csv, .csv files with a header row.")
+    @Parameters(arity = "1..*", paramLabel = "FILE", description = "PNG or JPEG images, or IDX image files (.gz or not); for a model trained on csv, .csv files with a header row. "
+            + "A directory stands for the images (for a csv model, the .csv files) directly in it, in name order.")
     List<Path> files;
 
     @Option(names = {"-k", "--top-k"}, defaultValue = "3", description = "How many classes to show per image (default: ${DEFAULT-VALUE}).")
@@ -104,6 +105,7 @@ public final class PredictCommand implements Callable<Integer> {
         } catch (IllegalArgumentException | DatasetException e) {
             throw usage(e.getMessage());
         }
+        files = expandDirectories(files, saved.features() != null);
         boolean regression = saved.task() == io.dltrain.runtime.train.Task.REGRESSION;
         // a regression model (CSV only) predicts a value per CSV row; anything else given to it is refused
         if (regression && (saved.features() == null || !files.stream().allMatch(PredictCommand::isCsv)))
@@ -219,6 +221,33 @@ public final class PredictCommand implements Callable<Integer> {
         if (in.index() >= 0) r.put("index", in.index());
         if (in.line() >= 0) r.put("line", in.line());
         return r;
+    }
+
+    /**
+     * The files to predict: each directory replaced by the regular files directly in it that the model takes (.png,
+     * .jpg and .jpeg images; for a csv model, .csv files), in name order. A directory with none is a usage error.
+     */
+    private List<Path> expandDirectories(List<Path> given, boolean csvModel) {
+        List<Path> out = new ArrayList<>();
+        for (Path f : given) {
+            if (!Files.isDirectory(f)) { out.add(f); continue; }
+            List<Path> inside;
+            try (java.util.stream.Stream<Path> list = Files.list(f)) {
+                inside = list.filter(Files::isRegularFile).filter(p -> csvModel ? isCsv(p) : isImage(p)).sorted().toList();
+            } catch (java.io.IOException | java.io.UncheckedIOException e) {
+                throw usage(f + ": cannot list the directory (" + e.getMessage() + ")");
+            }
+            if (inside.isEmpty())
+                throw usage(f + ": a directory with no " + (csvModel ? ".csv" : ".png, .jpg or .jpeg") + " files directly in it "
+                        + "(subdirectories are not searched: give them, or their files, as arguments)");
+            out.addAll(inside);
+        }
+        return out;
+    }
+
+    static boolean isImage(Path f) {
+        String n = f.getFileName() == null ? "" : f.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
+        return n.endsWith(".png") || n.endsWith(".jpg") || n.endsWith(".jpeg");
     }
 
     static boolean isCsv(Path f) { return f.getFileName() != null && f.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".csv"); }

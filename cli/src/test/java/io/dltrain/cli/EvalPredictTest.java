@@ -214,6 +214,23 @@ class EvalPredictTest {
         CliTest.Result text = run("predict", "--checkpoint", runDir.toString(), "--threads", "2", png.toString());
         assertEquals(0, text.code(), text.err());
         assertTrue(text.out().contains(testSplit().classNames().get(argmax(logits, 0))), text.out());
+
+        // a directory stands for the images directly in it, in name order; other files and subdirectories are passed over
+        Path folder = Files.createDirectories(tmp.resolve("folder"));
+        Files.copy(bigPng, folder.resolve("b.PNG"));
+        Files.copy(png, folder.resolve("a.png"));
+        Files.writeString(folder.resolve("notes.txt"), "not an image");
+        Files.createDirectories(folder.resolve("sub"));
+        CliTest.Result rd = run("predict", "--checkpoint", runDir.toString(), "--json", "--top-k", "3", "--threads", "2", folder.toString());
+        assertEquals(0, rd.code(), rd.err());
+        JsonNode d = JSON.readTree(rd.out());
+        assertEquals(2, d.size(), rd.out());
+        assertEquals(folder.resolve("a.png").toString(), d.get(0).get("file").asText());
+        assertEquals(folder.resolve("b.PNG").toString(), d.get(1).get("file").asText());
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 3; j++) assertEquals(preds.get(j).get("probability").asDouble(), d.get(i).get("predictions").get(j).get("probability").asDouble(), 1e-6);
+        CliTest.usageError(null, new String[] {"predict", "--checkpoint", runDir.toString(), folder.resolve("sub").toString()},
+                "no .png, .jpg or .jpeg files directly in it");
     }
 
     @Test
