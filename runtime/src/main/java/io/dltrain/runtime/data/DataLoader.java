@@ -341,6 +341,11 @@ public final class DataLoader implements AutoCloseable {
             }
         }
 
+        /** Where batch k is, for people: "batch 2 of 422 in epoch 1" (1-based; an unshuffled pass names no epoch). */
+        private String where(int k) {
+            return "batch " + (k + 1) + " of " + batchesPerEpoch + (shuffle ? " in epoch " + (epoch + 1) : "");
+        }
+
         /**
          * Reads batch k into its slot; returns false (after recording the failure) if a read failed or the epoch
          * was cancelled mid-batch.
@@ -361,15 +366,16 @@ public final class DataLoader implements AutoCloseable {
                         label = ds.read(idx, b.x, i * sampleNumel);
                         if (b.t != null) target = ds.target(idx);
                     } catch (Throwable t) {
-                        fail(k, new RuntimeException(ds.name() + ": reading sample " + idx + " failed (batch " + k
-                                + " of epoch " + epoch + "): " + t, t));
+                        // our own exceptions carry a message for people; a foreign one keeps its class name (NullPointerException, ...)
+                        String what = t.getClass().getName().startsWith("io.dltrain.") && t.getMessage() != null ? t.getMessage() : t.toString();
+                        fail(k, new RuntimeException(ds.name() + ": reading sample " + idx + " failed (" + where(k) + "): " + what, t));
                         return false;
                     }
                     if (b.t != null) {
                         // regression: the label is not used; a non-finite target would turn the loss into NaN
                         if (!Float.isFinite(target)) {
                             fail(k, new RuntimeException(ds.name() + ": sample " + idx + " has target " + target
-                                    + ", which is not a finite number (batch " + k + " of epoch " + epoch + ")"));
+                                    + ", which is not a finite number (" + where(k) + ")"));
                             return false;
                         }
                         b.t[i] = target;
@@ -379,7 +385,7 @@ public final class DataLoader implements AutoCloseable {
                     }
                     if (label < 0 || label >= numClasses) {
                         fail(k, new RuntimeException(ds.name() + ": sample " + idx + " has label " + label
-                                + ", outside [0, " + numClasses + ") (batch " + k + " of epoch " + epoch + ")"));
+                                + ", outside [0, " + numClasses + ") (" + where(k) + ")"));
                         return false;
                     }
                     b.y[i] = label;

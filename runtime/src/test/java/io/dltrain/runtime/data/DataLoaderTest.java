@@ -190,10 +190,22 @@ class DataLoaderTest {
                 RuntimeException e = assertThrows(RuntimeException.class, it::next);
                 assertTrue(e.getMessage().contains("faulty") && e.getMessage().contains("sample 57"),
                         "message must name the dataset and sample: " + e.getMessage());
+                assertTrue(e.getMessage().contains("(batch 6 of 10): java.lang.IllegalStateException: synthetic failure"),
+                        "1-based batch of the pass (unshuffled: no epoch), and a foreign exception with its class: " + e.getMessage());
                 assertTrue(e.getCause() instanceof IllegalStateException && "synthetic failure".equals(e.getCause().getMessage()),
                         "original exception kept as cause (workers=" + workers + ")");
             }
             assertTrue(liveLoaderThreads("faulty").isEmpty());
+        }
+    }
+
+    @Test
+    void aFailureInAShuffledEpochNamesTheEpochFromOne() {
+        Synthetic ds = new Synthetic("faulty", 100, 57, 0);
+        try (DataLoader dl = new DataLoader(ds, null, 10, true, false, 1, 1, 3)) {
+            Iterator<Batch> it = dl.epoch(2);
+            RuntimeException e = assertThrows(RuntimeException.class, () -> { while (it.hasNext()) it.next().release(); });
+            assertTrue(e.getMessage().matches(".*sample 57 failed \\(batch \\d+ of 10 in epoch 3\\).*"), e.getMessage());
         }
     }
 
