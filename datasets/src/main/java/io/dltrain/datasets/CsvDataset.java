@@ -71,11 +71,12 @@ public final class CsvDataset implements Dataset {
      * Reads a train and a test file. Exactly one of labelColumn / targetColumn may be given; with neither, the last
      * column is the label (classification).
      *
+     * @param ignore      columns that are neither features nor the label/target (ids, text), left out of the samples
      * @param standardize whether to standardise features with the training split's mean and std
      * @throws DatasetException naming the file, line and column of the first problem
      */
     public static DatasetRegistry.Splits load(String dsName, Path trainFile, Path testFile, String labelColumn, String targetColumn,
-                                              boolean standardize) {
+                                              List<String> ignore, boolean standardize) {
         if (labelColumn != null && targetColumn != null)
             throw new DatasetException("csv: give label=COLUMN (classification) or target=COLUMN (regression), not both");
         Table train = Table.read(trainFile), test = Table.read(testFile);
@@ -88,14 +89,24 @@ public final class CsvDataset implements Dataset {
         if (yCol < 0)
             throw new DatasetException(trainFile + ": no column '" + yName + "' (" + (task == Task.REGRESSION ? "target" : "label")
                     + "); the header has " + train.header);
-        if (train.header.size() < 2)
-            throw new DatasetException(trainFile + ": only the column '" + yName + "': a dataset needs at least one feature column besides it");
-        if (train.rows.isEmpty()) throw new DatasetException(trainFile + ": no data rows after the header");
+        for (String c : ignore) {
+            if (!train.header.contains(c))
+                throw new DatasetException(trainFile + ": no column '" + c + "' to ignore; the header has " + train.header);
+            if (c.equals(yName))
+                throw new DatasetException(trainFile + ": '" + c + "' is the " + (task == Task.REGRESSION ? "target" : "label")
+                        + " column; it cannot be ignored too");
+        }
         List<String> featureNames = new ArrayList<>(train.header);
-        featureNames.remove(yCol);
+        featureNames.remove(yName);
+        featureNames.removeAll(ignore);
+        if (featureNames.isEmpty())
+            throw new DatasetException(trainFile + ": no feature column besides '" + yName + "'" + (ignore.isEmpty() ? "" : " and the ignored " + ignore)
+                    + ": a dataset needs at least one");
+        if (train.rows.isEmpty()) throw new DatasetException(trainFile + ": no data rows after the header");
         int f = featureNames.size();
+        int[] featureCols = featureNames.stream().mapToInt(train.header::indexOf).toArray();
 
-        float[] xTrain = train.features(yCol), xTest = test.features(yCol);
+        float[] xTrain = train.features(featureCols), xTest = test.features(featureCols);
         float[] mean = new float[f], std = new float[f];
         java.util.Arrays.fill(std, 1f);
         if (standardize) {
@@ -306,11 +317,21 @@ public final class CsvDataset implements Dataset {
             return v;
         }
 
-        float[] features(int yCol) {
-            int f = header.size() - 1;
+        /** The given columns of every row, as numbers; a text value is an error that says how to leave its column out. */
+        float[] features(int[] cols) {
+            int f = cols.length;
             float[] x = new float[rows.size() * f];
-            for (int i = 0; i < rows.size(); i++)
-                for (int j = 0, k = 0; j < header.size(); j++) if (j != yCol) x[i * f + k++] = number(i, j);
+            for (int i = 0; i < rows.size(); i++) {
+                for (int k = 0; k < f; k++) {
+                    try {
+                        x[i * f + k] = number(i, cols[k]);
+                    } catch (DatasetException e) {
+                        if (rows.get(i)[cols[k]].isEmpty()) throw e;
+                        throw new DatasetException(e.getMessage() + "; every column but the label (or target) is a numeric feature: "
+                                + "leave out columns such as ids or text with csv:ignore=" + header.get(cols[k]) + " (several: ignore=A+B)");
+                    }
+                }
+            }
             return x;
         }
 

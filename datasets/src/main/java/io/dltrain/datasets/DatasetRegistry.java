@@ -389,9 +389,9 @@ public final class DatasetRegistry {
             userDir("csv"), List.of(), "train.csv and test.csv", CSV_HINT,
             (o, dir, where) -> CsvDataset.load(o.dataset(), dir.resolve(o.getString("train", "train.csv")),
                     dir.resolve(o.getString("test", "test.csv")), o.getString("label", null), o.getString("target", null),
-                    o.getBoolean("standardize", true)),
-            List.of("label", "target", "train", "test", "standardize"),
-            "csv[:label=COLUMN|target=COLUMN][,train=train.csv][,test=test.csv][,standardize=true]");
+                    o.has("ignore") ? List.of(o.getString("ignore", "").split("\\+")) : List.of(), o.getBoolean("standardize", true)),
+            List.of("label", "target", "ignore", "train", "test", "standardize"),
+            "csv[:label=COLUMN|target=COLUMN][,ignore=COLUMN[+COLUMN...]][,train=train.csv][,test=test.csv][,standardize=true]");
 
     private static final List<Entry> ENTRIES = List.of(FASHION_MNIST, MNIST, CIFAR10, CIFAR100, SYNTHETIC, IMAGEFOLDER, IMAGENET_SUBSET, CSV);
 

@@ -140,6 +140,29 @@ class CsvDatasetTest {
     }
 
     @Test
+    void ignoredColumnsAreLeftOutAndATextColumnSaysHow() throws IOException {
+        String train = """
+                id,a,colour,b,label
+                17,1,red,4,x
+                18,3,blue,8,y
+                """, test = """
+                id,a,colour,b,label
+                19,2,green,6,x
+                """;
+        DatasetRegistry.Splits s = load("csv:ignore=id+colour", train, test);
+        CsvDataset t = (CsvDataset) s.train();
+        assertEquals(List.of("a", "b"), t.featureNames());
+        assertEquals(Shape.of(2), t.sampleShape());
+        assertArrayEquals(new float[] {-1f, -1f}, row(t, 0), 1e-6f);  // a: mean 2, std 1; b: mean 6, std 2
+        assertArrayEquals(new float[] {0f, 0f}, row(s.test(), 0), 1e-6f);
+        // without it, the text column's error says how to leave it out
+        mentions(error("csv", train, test), "train.csv:2", "column 'colour' holds 'red'", "csv:ignore=colour");
+        mentions(error("csv:ignore=nope", train, test), "no column 'nope' to ignore", "[id, a, colour, b, label]");
+        mentions(error("csv:ignore=label", train, test), "'label' is the label column");
+        mentions(error("csv:ignore=id+a+colour+b", train, test), "no feature column besides 'label'");
+    }
+
+    @Test
     void missingFilesAndBadOptions() throws IOException {
         DatasetException e = assertThrows(DatasetException.class, () -> DatasetRegistry.get("csv").load(dir));
         mentions(e, "train.csv", "does not exist");
@@ -147,6 +170,6 @@ class CsvDatasetTest {
         Files.writeString(dir.resolve("held.csv"), "a,label\n2,x\n");
         DatasetRegistry.Splits s = DatasetRegistry.get("csv:train=mine.csv,test=held.csv,standardize=false").load(dir);
         assertArrayEquals(new float[] {2f}, row(s.test(), 0));
-        mentions(assertThrows(DatasetException.class, () -> DatasetRegistry.get("csv:labels=y")), "unknown option 'labels'", "label, target");
+        mentions(assertThrows(DatasetException.class, () -> DatasetRegistry.get("csv:labels=y")), "unknown option 'labels'", "label, target, ignore");
     }
 }
