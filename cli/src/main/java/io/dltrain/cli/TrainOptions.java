@@ -74,7 +74,7 @@ public final class TrainOptions {
     @Option(names = "--threads", defaultValue = "0", description = "CPU compute threads; 0 uses every core (default: ${DEFAULT-VALUE}).")
     int threads;
 
-    @Option(names = "--workers", defaultValue = "1", description = "Data-loading threads (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--workers", defaultValue = "1", description = "Data-loading threads, each loading whole batches (and holding a batch buffer) (default: ${DEFAULT-VALUE}).")
     int workers;
 
     @Option(names = {"-o", "--out"}, paramLabel = "DIR", description = "Run directory for metrics.jsonl and summary.json (default: runs/<model>-<data>-<time>).")

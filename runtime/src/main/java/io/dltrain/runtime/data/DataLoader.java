@@ -17,9 +17,11 @@ import java.util.concurrent.locks.ReentrantLock;
  *   <li><b>Deterministic order.</b> The sample order of an epoch depends only on (seed, epoch): a Fisher-Yates
  *   shuffle driven by a {@link SplittableRandom} seeded from both, never on thread timing. Batches are delivered
  *   in order ({@link Batch#index()} 0, 1, 2, ...), whichever worker finished first.</li>
- *   <li><b>No steady-state allocation.</b> Workers fill a ring of {@code prefetch} reusable {@link Batch} buffers,
- *   allocated once in the constructor; batch k always lives in slot {@code k % prefetch}. The consumer hands a
- *   buffer back with {@link Batch#release()}; a worker may refill the slot only after that.</li>
+ *   <li><b>No steady-state allocation.</b> Workers fill a ring of reusable {@link Batch} buffers ({@code prefetch},
+ *   or {@code workers + 2} if more, so that every worker has a batch to fill while the consumer holds two: a ring of
+ *   4 would leave 16 workers loading 2 or 3 batches at a time), allocated once in the constructor; batch k always
+ *   lives in slot {@code k % ring}. The consumer hands a buffer back with {@link Batch#release()}; a worker may
+ *   refill the slot only after that. Memory therefore grows with the workers, as PyTorch's prefetch_factor does.</li>
  *   <li><b>Errors name the sample.</b> An exception thrown by {@link Dataset#read} in a worker is rethrown from the
  *   iterator's {@code next()} when the consumer reaches the failing batch, wrapped with the dataset name, the sample
  *   index and the batch/epoch, so earlier batches are still delivered and the outcome does not depend on timing.</li>
@@ -67,7 +69,7 @@ public final class DataLoader implements AutoCloseable {
     private final int sampleNumel;
     private final int numClasses;
     private final int batchesPerEpoch;
-    /** Ring size: prefetch, but never more than the batches in an epoch (extra buffers would never be used). */
+    /** Ring size: prefetch or workers + 2, whichever is more, but never more than the batches in an epoch. */
     private final int ring;
     private final float[][] xBufs;
     private final int[][] yBufs;
@@ -92,7 +94,7 @@ public final class DataLoader implements AutoCloseable {
      * @param seed      shuffle seed
      * @param workers   background loader threads; 0 loads in the consumer's thread
      * @param prefetch  number of reusable batch buffers (batches loaded ahead, including the one the consumer
-     *                  holds), at least 1; 2 or more lets loading overlap training
+     *                  holds), at least 1; 2 or more lets loading overlap training; raised to workers + 2
      */
     public DataLoader(Dataset ds, int[] indices, int batchSize, boolean shuffle, boolean dropLast,
                       long seed, int workers, int prefetch) {
@@ -130,7 +132,7 @@ public final class DataLoader implements AutoCloseable {
         this.sampleNumel = (int) numel;
         this.numClasses = ds.numClasses();
         this.batchesPerEpoch = dropLast ? indices.length / batchSize : (indices.length + batchSize - 1) / batchSize;
-        this.ring = Math.max(1, Math.min(prefetch, batchesPerEpoch));
+        this.ring = Math.max(1, Math.min(Math.max(prefetch, workers + 2), batchesPerEpoch));
         // The only large allocation: the ring, once. Epochs reuse these arrays.
         this.xBufs = new float[ring][(int) batchFloats];
         this.yBufs = new int[ring][batchSize];

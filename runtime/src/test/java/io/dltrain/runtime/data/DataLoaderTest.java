@@ -251,23 +251,56 @@ class DataLoaderTest {
     @Test
     void holdingEveryBufferAndAskingForMoreIsAnErrorNotADeadlock() {
         Synthetic ds = new Synthetic("greedy", 40);
-        assertTimeoutPreemptively(Duration.ofSeconds(20), () -> {
-            try (DataLoader dl = new DataLoader(ds, null, 4, false, false, 1, 2, 2)) {
-                Iterator<Batch> it = dl.epoch(0);
-                Batch b0 = it.next();
-                Batch b1 = it.next();
-                IllegalStateException e = assertThrows(IllegalStateException.class, it::next);
-                assertTrue(e.getMessage().contains("release()"), e.getMessage());
-                b0.release();
-                b0.release(); // double release is a no-op
-                Batch b2 = it.next();
-                assertEquals(2, b2.index());
-                assertEquals(8, (int) b2.x[0]);
-                assertSame(b0.x, b2.x, "batch 2 reuses batch 0's buffer (ring of 2)");
-                b1.release();
-                b2.release();
+        // (workers, prefetch) giving a ring of `prefetch` buffers: prefetch >= workers + 2
+        for (int[] wp : new int[][] {{0, 2}, {1, 3}}) {
+            int ring = wp[1];
+            assertTimeoutPreemptively(Duration.ofSeconds(20), () -> {
+                try (DataLoader dl = new DataLoader(ds, null, 4, false, false, 1, wp[0], wp[1])) {
+                    Iterator<Batch> it = dl.epoch(0);
+                    List<Batch> held = new ArrayList<>();
+                    for (int b = 0; b < ring; b++) held.add(it.next());
+                    IllegalStateException e = assertThrows(IllegalStateException.class, it::next);
+                    assertTrue(e.getMessage().contains("release()"), e.getMessage());
+                    Batch b0 = held.getFirst();
+                    b0.release();
+                    b0.release(); // double release is a no-op
+                    Batch next = it.next();
+                    assertEquals(ring, next.index());
+                    assertEquals(4 * ring, (int) next.x[0]);
+                    assertSame(b0.x, next.x, "batch " + ring + " reuses batch 0's buffer (ring of " + ring + ")");
+                    for (Batch b : held.subList(1, ring)) b.release();
+                    next.release();
+                }
+            });
+        }
+    }
+
+    @Test
+    void everyWorkerHasABatchToFill() {
+        // Reads block until 6 are in progress at once: only a ring with a buffer per worker (and two for the
+        // consumer) lets 6 workers load together; a ring of the 4 asked for would hold them to 4 and time out.
+        int workers = 6;
+        java.util.concurrent.CyclicBarrier together = new java.util.concurrent.CyclicBarrier(workers);
+        Synthetic ds = new Synthetic("wide", 60) {
+            @Override public int read(int index, float[] dst, int dstOffset) {
+                if (index < workers) {
+                    try {
+                        together.await(20, java.util.concurrent.TimeUnit.SECONDS);
+                    } catch (Exception e) {
+                        throw new IllegalStateException("the first " + workers + " batches were not loaded at the same time", e);
+                    }
+                }
+                return super.read(index, dst, dstOffset);
             }
-        });
+        };
+        try (DataLoader dl = new DataLoader(ds, null, 1, false, false, 1, workers, 4)) {
+            Iterator<Batch> it = dl.epoch(0);
+            for (int b = 0; b < 60; b++) {
+                Batch batch = it.next();
+                assertEquals(b, (int) batch.x[0]);
+                batch.release();
+            }
+        }
     }
 
     @Test
