@@ -103,19 +103,12 @@ class TrainerResumeTest {
 
     @Test
     void aRunThatStoppedEarlyTrainsNoFurtherWhenResumed(@TempDir Path tmp) {
-        Dataset ds = TrainerTest.blobs(200, 1);
-        int[][] split = DataLoader.split(ds.size(), 0.2, 7);
         TrainConfig config = TrainerTest.config(10, 0.0, 2);
         Path ck = tmp.resolve("ck");
-        try (CpuBackend be = new CpuBackend(1);
-             Module model = new Sequential(new Linear(new Context(be, 3), 8, 3));
-             Optimizer opt = Optimizers.create("sgd", model.namedParameters(), 0.0, 0.9, 0);
-             DataLoader train = new DataLoader(ds, split[0], 32, true, false, 7, 1, 4);
-             DataLoader val = new DataLoader(ds, split[1], 32, false, false, 7, 1, 4)) {
+        try (TrainerTest.LinearRun run = TrainerTest.LinearRun.on(TrainerTest.blobs(200, 1), 0.0)) {
             CheckpointPolicy policy = new CheckpointPolicy(ck, 1, 0, 5, "linear", "blobs", Map.of());
             // lr 0: the validation loss never improves after epoch 1, so patience 2 stops after epoch 3 of 10
-            Trainer.Result first = new Trainer(be, config).checkpoints(policy)
-                    .fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, val, TrainListener.NONE);
+            Trainer.Result first = run.fit(new Trainer(run.be(), config).checkpoints(policy), LrSchedules.parse("constant"));
             assertTrue(first.stoppedEarly());
             assertEquals(3, first.epochs().size());
             Path last = Checkpoint.latest(ck).orElseThrow();
@@ -125,8 +118,8 @@ class TrainerResumeTest {
             assertEquals(null, ((Map<?, ?>) Checkpoint.readState(Checkpoint.latest(ck.resolve("best")).orElseThrow())
                     .config().get(Trainer.RESUME_KEY)).get("stopped_early"), "best/ is the epoch-1 state, before the stop");
 
-            Trainer.Result again = new Trainer(be, config).checkpoints(policy).resumeFrom(Checkpoint.load(last, model, opt))
-                    .fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, val, TrainListener.NONE);
+            Trainer.Result again = run.fit(new Trainer(run.be(), config).checkpoints(policy)
+                    .resumeFrom(Checkpoint.load(last, run.model(), run.opt())), LrSchedules.parse("constant"));
             assertTrue(again.stoppedEarly(), "it stays stopped");
             assertEquals(3, again.epochs().size(), "no epoch trained after the early stop: " + again.epochs());
             assertEquals(1, again.bestEpoch());

@@ -48,6 +48,32 @@ class TrainerTest {
         };
     }
 
+    /**
+     * A linear classifier of 8 inputs and 3 classes with SGD (momentum 0.9) at {@code lr}, on a 1-thread CPU backend,
+     * with ds's training and validation loaders (80/20 split, batch 32, seed 7).
+     */
+    record LinearRun(CpuBackend be, Module model, Optimizer opt, DataLoader train, DataLoader val) implements AutoCloseable {
+        static LinearRun on(Dataset ds, double lr) {
+            int[][] split = DataLoader.split(ds.size(), 0.2, 7);
+            CpuBackend be = new CpuBackend(1);
+            Module model = new Sequential(new Linear(new Context(be, 3), 8, 3));
+            return new LinearRun(be, model, Optimizers.create("sgd", model.namedParameters(), lr, 0.9, 0),
+                    new DataLoader(ds, split[0], 32, true, false, 7, 1, 4), new DataLoader(ds, split[1], 32, false, false, 7, 1, 4));
+        }
+
+        Trainer.Result fit(Trainer t, LrSchedule schedule) {
+            return t.fit(model, new CrossEntropyLoss(0f), opt, schedule, train, val, TrainListener.NONE);
+        }
+
+        @Override public void close() {
+            val.close();
+            train.close();
+            opt.close();
+            model.close();
+            be.close();
+        }
+    }
+
     static TrainConfig config(int epochs, double lr, int patience) {
         return new TrainConfig(epochs, 32, lr, "sgd", 0.9, 0, "constant", 0f, 0f, 7, 0.2, patience, 0.0, 1);
     }
@@ -81,17 +107,9 @@ class TrainerTest {
 
     @Test
     void earlyStoppingStopsWhenValidationLossStallsAndScopesAreClean() {
-        Dataset ds = blobs(300, 2);
-        int[][] split = DataLoader.split(ds.size(), 0.2, 7);
-        try (CpuBackend be = new CpuBackend(1);
-             Module model = new Sequential(new Linear(new Context(be, 3), 8, 3));
-             Optimizer opt = Optimizers.create("sgd", model.namedParameters(), 0.0, 0.9, 0);
-             DataLoader train = new DataLoader(ds, split[0], 32, true, false, 7, 1, 4);
-             DataLoader val = new DataLoader(ds, split[1], 32, false, false, 7, 1, 4);
-             Scope outer = Scope.open()) {
+        try (LinearRun run = LinearRun.on(blobs(300, 2), 0.0); Scope outer = Scope.open()) {
             // lr 0: the validation loss never improves after epoch 1, so patience 2 stops after epoch 3 of 10
-            Trainer.Result r = new Trainer(be, config(10, 0.0, 2))
-                    .fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, val, TrainListener.NONE);
+            Trainer.Result r = run.fit(new Trainer(run.be(), config(10, 0.0, 2)), LrSchedules.parse("constant"));
             assertTrue(r.stoppedEarly());
             assertEquals(3, r.epochs().size());
             assertEquals(1, r.bestEpoch());
@@ -115,15 +133,13 @@ class TrainerTest {
             public List<String> classNames() { return List.of("a", "b", "c"); }
             public int read(int i, float[] dst, int off) { System.arraycopy(x, i * 8, dst, off, 8); return y[i]; }
         };
-        int[][] split = DataLoader.split(ds.size(), 0.2, 7);
         LrSchedule plateau = LrSchedules.parse("plateau:0.5:0");
-        try (CpuBackend be = new CpuBackend(1);
-             Module model = new Sequential(new Linear(new Context(be, 3), 8, 3));
-             Optimizer opt = Optimizers.create("sgd", model.namedParameters(), 0.5, 0.9, 0);
-             DataLoader train = new DataLoader(ds, split[0], 32, true, false, 7, 1, 4);
-             DataLoader val = new DataLoader(ds, split[1], 32, false, false, 7, 1, 4)) {
-            Trainer.Result r = new Trainer(be, config(6, 0.5, 0))
-                    .fit(model, new CrossEntropyLoss(0f), opt, plateau, train, val, TrainListener.NONE);
+        try (LinearRun run = LinearRun.on(ds, 0.5)) {
+            CpuBackend be = run.be();
+            Module model = run.model();
+            Optimizer opt = run.opt();
+            DataLoader train = run.train();
+            Trainer.Result r = run.fit(new Trainer(be, config(6, 0.5, 0)), plateau);
             // each epoch ran at the rate the schedule gives for the validation losses of the epochs before it
             double[] losses = r.epochs().stream().mapToDouble(EpochMetrics::valLoss).toArray();
             for (int e = 0; e < losses.length; e++) {
