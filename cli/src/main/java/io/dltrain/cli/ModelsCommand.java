@@ -21,13 +21,15 @@ public final class ModelsCommand implements Runnable {
     @Override
     public void run() {
         PrintWriter out = spec.commandLine().getOut();
-        out.printf("%-16s %14s  %-18s %s%n", "MODEL", "PARAMETERS", "INPUT -> CLASSES", "DESCRIPTION");
+        int w = Math.max(16, ModelRegistry.entries().stream().mapToInt(e -> e.name().length()).max().orElse(0));
+        String row = "%-" + w + "s %14s  %-18s %s%n";
+        out.printf(row, "MODEL", "PARAMETERS", "INPUT -> CLASSES", "DESCRIPTION");
         for (ModelRegistry.Entry e : ModelRegistry.entries()) {
             ModelSpec spec = e.defaultSpec();
             // a reconstruction model's output is its input's shape: the class count means nothing for it
             String io = e.task() == Task.CLASSIFICATION ? spec.toString()
                     : spec.inChannels() + "x" + spec.height() + "x" + spec.width() + " -> same";
-            out.printf("%-16s %,14d  %-18s %s%n", e.name(), e.parameterCount(spec), io, e.description());
+            out.printf(row, e.name(), String.format("%,d", e.parameterCount(spec)), io, e.description());
         }
         out.flush();
     }

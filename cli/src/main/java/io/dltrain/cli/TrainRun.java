@@ -174,6 +174,11 @@ final class TrainRun {
             Dataset train = data.train();
             var shape = train.sampleShape();
             ModelSpec spec = new ModelSpec(shape.dim(0), shape.rank() > 1 ? shape.dim(1) : 1, shape.rank() > 2 ? shape.dim(2) : 1, train.numClasses());
+            try {
+                modelEntry.parameterCount(spec); // built on the meta backend: a model that cannot take this data says why
+            } catch (IllegalArgumentException e) {
+                throw usage(e.getMessage());
+            }
             int[][] split = o.valFraction > 0 ? DataLoader.split(train.size(), o.valFraction, o.seed) : new int[][] {null, null};
             try (Module model = buildModel(modelEntry, be, spec, o.seed);
                  Optimizer opt = Optimizers.create(o.optimizer, trainable(model), o.lr, o.momentum, o.weightDecay);

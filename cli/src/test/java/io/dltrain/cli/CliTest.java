@@ -236,6 +236,11 @@ class CliTest {
         Result m = run("models");
         assertEquals(0, m.code());
         assertTrue(m.out().contains("lenet5") && m.out().contains("61,706") && m.out().contains("235,146"), m.out());
+        // one column layout for every row, the longest name included: each parameter count ends where the header's does
+        List<String> rows = m.out().lines().toList();
+        int end = rows.getFirst().indexOf("PARAMETERS") + "PARAMETERS".length();
+        for (String row : rows.subList(1, rows.size()))
+            assertTrue(row.length() > end && Character.isDigit(row.charAt(end - 1)) && row.charAt(end) == ' ', "misaligned: " + row);
         Result d = run("datasets");
         assertEquals(0, d.code());
         assertTrue(d.out().contains("fashion-mnist") && d.out().contains("mnist"), d.out());
@@ -292,6 +297,7 @@ class CliTest {
         usageError(out, train(out, "mlp", 0), "epochs must be >= 1");
         usageError(out, train(out, "mlp", 1, "--lr", "-0.1"), "learning rate");
         usageError(out, train(out, "mlp", 1, "--optimizer", "sgdd"), "sgdd", "adamw");
+        usageError(out, train(out, "vgg11", 1), "vgg11 needs inputs of at least 32x32", "got 28x28");
         usageError(out, new String[] {"--model", "mlp"}, "Missing required option");
     }
 
