@@ -82,6 +82,18 @@ final class Progress implements TrainListener {
 
     static final double WAIT_SHARE = 0.05;
 
+    /**
+     * A one-time suggestion when an epoch waited for data (as {@link #dataWait}) and more loader threads are
+     * possible: "the training loop waited 12.3 s for data in epoch 1 (41% of it): loading is the bottleneck; try
+     * --workers 16 (one per core)". Null when the wait is small or {@code workers} already matches the cores.
+     */
+    static String workersHint(EpochMetrics m, int workers, int cores) {
+        if (dataWait(m).isEmpty() || workers >= cores) return null;
+        return String.format("the training loop waited %.1f s for data in epoch %d (%.0f%% of it): loading is the bottleneck; "
+                + "try --workers %d (one per core; each loads whole batches)", m.dataWaitSeconds(), m.epoch(),
+                100 * m.dataWaitSeconds() / m.seconds(), cores);
+    }
+
     @Override
     public void info(String message) {
         if (mode != Mode.NONE) { out.println(message); out.flush(); }

@@ -216,7 +216,14 @@ final class TrainRun {
                 TrainListener listener = new TrainListener() {
                     @Override public void epochStarted(int e, int n, int steps) { progress.epochStarted(e, n, steps); }
                     @Override public void step(int e, int s, int n, double loss, double ips) { progress.step(e, s, n, loss, ips); }
-                    @Override public void epochEnded(EpochMetrics m) { run.appendEpoch(m); curves.epochEnded(m); progress.epochEnded(m); }
+                    boolean hinted;
+                    @Override public void epochEnded(EpochMetrics m) {
+                        run.appendEpoch(m);
+                        curves.epochEnded(m);
+                        progress.epochEnded(m);
+                        String hint = hinted ? null : Progress.workersHint(m, o.workers, Runtime.getRuntime().availableProcessors());
+                        if (hint != null) { progress.info("dl-train: notice: " + hint); hinted = true; }
+                    }
                     @Override public void info(String msg) { progress.info(msg); }
                 };
                 // the model's task chooses the loss, the target and the metric (classification: cross-entropy, accuracy)

@@ -146,6 +146,11 @@ class CliTest {
         // 10 s epochs: 0.4 s of waiting (4%) is not shown, 2 s (20%) is
         assertEquals("", Progress.dataWait(new io.dltrain.runtime.train.EpochMetrics(1, 1, 0.5, 1, 0.5, 0.1, 10, 9, 100, 0.4)));
         assertEquals("  data wait 2.0s", Progress.dataWait(new io.dltrain.runtime.train.EpochMetrics(1, 1, 0.5, 1, 0.5, 0.1, 10, 9, 100, 2.0)));
+        var waited = new io.dltrain.runtime.train.EpochMetrics(3, 1, 0.5, 1, 0.5, 0.1, 10, 9, 100, 2.0);
+        assertEquals("the training loop waited 2.0 s for data in epoch 3 (20% of it): loading is the bottleneck; "
+                + "try --workers 16 (one per core; each loads whole batches)", Progress.workersHint(waited, 1, 16));
+        assertNull(Progress.workersHint(waited, 16, 16), "already one per core");
+        assertNull(Progress.workersHint(new io.dltrain.runtime.train.EpochMetrics(1, 1, 0.5, 1, 0.5, 0.1, 10, 9, 100, 0.4), 1, 16));
         java.io.StringWriter sw = new java.io.StringWriter();
         new Progress(Progress.Mode.PLAIN, new java.io.PrintWriter(sw)).epochEnded(new io.dltrain.runtime.train.EpochMetrics(1, 1, 0.5, 1, 0.5, 0.1, 10, 9, 100, 2.0));
         assertTrue(sw.toString().strip().endsWith("100 img/s  data wait 2.0s"), sw.toString());
