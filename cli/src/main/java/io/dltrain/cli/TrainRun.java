@@ -376,6 +376,14 @@ final class TrainRun {
     }
 
     /** The settings a resumed run takes from its checkpoint (state.json "config" keys), with the option for each. */
+    /**
+     * Settings a resumed run takes from its checkpoint when not given, but which may be changed on resume: how
+     * checkpoints are kept (a resumed run must not prune the ones an earlier --keep 10 kept), and --skip-nonfinite
+     * (to get past a bad step that stopped the run).
+     */
+    private static final String[][] SAVED_CHANGEABLE = {
+            {"checkpoint_every", "--checkpoint-every"}, {"keep", "--keep"}, {"skip_nonfinite", "--skip-nonfinite"}};
+
     private static final String[][] SAVED = {
             {"batch_size", "--batch-size"}, {"lr", "--lr"}, {"optimizer", "--optimizer"}, {"momentum", "--momentum"},
             {"weight_decay", "--weight-decay"}, {"schedule", "--schedule"}, {"label_smoothing", "--label-smoothing"},
@@ -398,6 +406,9 @@ final class TrainRun {
         m.put("patience", c.patience());
         m.put("min_delta", c.minDelta());
         m.put("freeze", List.copyOf(o.freeze));
+        m.put("checkpoint_every", o.checkpointEvery);
+        m.put("keep", o.keep);
+        m.put("skip_nonfinite", o.skipNonfinite);
         return m;
     }
 
@@ -428,6 +439,14 @@ final class TrainRun {
             if (pr != null && pr.hasMatchedOption("--freeze") && !saved.equals(o.freeze))
                 throw usage("--freeze " + String.join(",", o.freeze) + " differs from the resumed run's " + String.join(",", saved) + "; drop --freeze");
             o.freeze = new ArrayList<>(saved);
+        }
+        for (String[] kv : SAVED_CHANGEABLE) {
+            Object saved = st.config().get(kv[0]);
+            if (saved == null || (pr != null && pr.hasMatchedOption(kv[1]))) continue;
+            CommandLine.Model.OptionSpec spec = cl.getCommandSpec().findOption(kv[1]);
+            Class<?> t = spec.type();
+            spec.setValue(t == boolean.class || t == Boolean.class ? (Object) Boolean.parseBoolean(saved.toString())
+                    : t == int.class || t == Integer.class ? (Object) ((Number) saved).intValue() : saved.toString());
         }
         for (String[] kv : SAVED) {
             Object saved = st.config().get(kv[0]);

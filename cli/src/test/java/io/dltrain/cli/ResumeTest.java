@@ -166,6 +166,24 @@ class ResumeTest {
     }
 
     @Test
+    void checkpointSettingsCarryOverUnlessChanged(@TempDir Path tmp) throws IOException {
+        // every 4 steps, keep 5, skip non-finite steps: a resume that gives none of these keeps them
+        Path dir = tmp.resolve("run");
+        ok(train(dir, "mlp", 2, "--checkpoint-every", "4s", "--keep", "5", "--skip-nonfinite", "--max-steps", "9"));
+        assertEquals(List.of("ckpt-4", "ckpt-8", "ckpt-9"), names(dir.resolve("checkpoints")));
+        ok(new String[] {"--resume", dir.toString(), "--data-dir", subset.toString(), "--threads", "2", "--progress", "none",
+                "--max-steps", "25"});
+        // every 4 steps (12, 16, 20, 24) and the stop at 25: the last 5 of all kept (the default would keep 3)
+        assertEquals(List.of("best", "ckpt-12", "ckpt-16", "ckpt-20", "ckpt-24", "ckpt-25"), names(dir.resolve("checkpoints")));
+        TrainingState st = Checkpoint.readState(dir.resolve("checkpoints/ckpt-25"));
+        assertEquals(Boolean.TRUE, st.config().get("skip_nonfinite"));
+        // changed on resume: given values win
+        ok(new String[] {"--resume", dir.toString(), "--data-dir", subset.toString(), "--threads", "2", "--progress", "none",
+                "--keep", "1", "--checkpoint-every", "1e"});
+        assertEquals(List.of("best", "ckpt-30"), names(dir.resolve("checkpoints")));
+    }
+
+    @Test
     void aRunThatStoppedEarlyIsCompleteWhenResumed(@TempDir Path tmp) throws IOException {
         // lr 0: the validation loss never improves after epoch 1, so patience 1 stops after epoch 2 of 5
         Path dir = tmp.resolve("early");
