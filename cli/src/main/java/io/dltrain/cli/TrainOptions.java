@@ -32,8 +32,9 @@ public final class TrainOptions {
             + "0.001 for adam and adamw, 0.01 for adagrad and rmsprop, 1.0 for adadelta).")
     Double lr;
 
-    @Option(names = "--optimizer", defaultValue = "sgd-nesterov", paramLabel = "NAME",
-            description = "sgd, sgd-nesterov, adagrad, adadelta, rmsprop, adam, adamw (default: ${DEFAULT-VALUE}).")
+    /** Null until resolved: sgd-nesterov, or adam for reconstruction models, when neither given, configured nor resumed. */
+    @Option(names = "--optimizer", paramLabel = "NAME",
+            description = "sgd, sgd-nesterov, adagrad, adadelta, rmsprop, adam, adamw (default: sgd-nesterov; adam for the autoencoders).")
     String optimizer;
 
     /** Null until resolved: Optimizers.defaultMomentum when neither given, configured nor resumed. */

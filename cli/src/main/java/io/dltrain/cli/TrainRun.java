@@ -91,7 +91,8 @@ final class TrainRun {
         if (o.model == null) throw usage("Missing required option: --model NAME (one of: " + String.join(", ", ModelRegistry.names()) + ")");
         if (o.data == null) throw usage("Missing required option: --data NAME (one of: "
                 + String.join(", ", DatasetRegistry.entries().stream().map(DatasetRegistry.Entry::name).toList()) + ")");
-        // not given, configured or resumed: the optimiser's own defaults
+        // not given, configured or resumed: the recipe's optimiser for the model, then that optimiser's own defaults
+        if (o.optimizer == null) o.optimizer = defaultOptimizer(o.model);
         if (o.lr == null) o.lr = Optimizers.defaultLr(o.optimizer);
         if (o.momentum == null) o.momentum = Optimizers.defaultMomentum(o.optimizer);
         else if (o.momentum != 0 && !Optimizers.usesMomentum(o.optimizer) && Optimizers.names().contains(o.optimizer))
@@ -478,6 +479,19 @@ final class TrainRun {
         if (st.epoch() >= o.epochs) return "the run in " + o.resume + " has done all of its " + o.epochs + " epochs; nothing to train. "
                 + "To train on, give a larger total with --epochs N";
         return null;
+    }
+
+    /**
+     * The default recipe's optimiser: sgd-nesterov, but adam (lr 0.001, no weight decay) for reconstruction models,
+     * which the SGD recipe trains poorly (autoencoder, 2 epochs of Fashion-MNIST: test MSE 0.061 with it, 0.014 with
+     * Adam; conv-autoencoder: 0.018 and 0.0039).
+     */
+    static String defaultOptimizer(String model) {
+        try {
+            return ModelRegistry.get(model).task() == Task.RECONSTRUCTION ? "adam" : "sgd-nesterov";
+        } catch (IllegalArgumentException unknown) {
+            return "sgd-nesterov"; // the unknown name is reported with the list of models below
+        }
     }
 
     /** A setting as people write it: 0.0005, not 5.0E-4; 0.9, not 0.90000. */

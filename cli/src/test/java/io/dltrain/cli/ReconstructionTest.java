@@ -99,6 +99,33 @@ class ReconstructionTest {
     }
 
     @Test
+    void theDefaultRecipeTrainsAutoencodersWithAdam(@TempDir Path tmp) throws IOException {
+        assertEquals("adam", TrainRun.defaultOptimizer("autoencoder"));
+        assertEquals("adam", TrainRun.defaultOptimizer("conv-autoencoder"));
+        assertEquals("sgd-nesterov", TrainRun.defaultOptimizer("lenet5"));
+        assertEquals("sgd-nesterov", TrainRun.defaultOptimizer("no-such-model"));
+        String[] base = {"--model", "autoencoder", "--data", "fashion-mnist", "--data-dir", subset.toString(), "--threads", "2",
+                "--progress", "plain", "--max-steps", "1"};
+        CliTest.Result r = CliTest.run(concat(base, "--out", tmp.resolve("default").toString()));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("adam lr 0.001 (cosine), weight decay 0,"), r.out());
+        // given on the command line or in a config file, the optimiser is the user's
+        CliTest.Result given = CliTest.run(concat(base, "--optimizer", "sgd", "--out", tmp.resolve("given").toString()));
+        assertEquals(0, given.code(), given.err());
+        assertTrue(given.out().contains(", sgd lr 0.05 (cosine), momentum 0.9, weight decay 0.0005"), given.out());
+        Path yaml = Files.writeString(tmp.resolve("run.yaml"), "optimizer: rmsprop\n");
+        CliTest.Result configured = CliTest.run(concat(base, "--config", yaml.toString(), "--out", tmp.resolve("configured").toString()));
+        assertEquals(0, configured.code(), configured.err());
+        assertTrue(configured.out().contains(", rmsprop lr 0.01 (cosine)"), configured.out());
+    }
+
+    static String[] concat(String[] a, String... b) {
+        List<String> all = new ArrayList<>(List.of(a));
+        all.addAll(List.of(b));
+        return all.toArray(new String[0]);
+    }
+
+    @Test
     void labelSmoothingAndBenchAreUsageErrorsAndModelsListsTheAutoencoders(@TempDir Path tmp) {
         CliTest.Result r = CliTest.run(train(tmp.resolve("never"), "autoencoder", 1, "--label-smoothing", "0.1"));
         assertEquals(2, r.code(), r.out() + r.err());
