@@ -326,7 +326,7 @@ public final class CsvDataset implements Dataset {
                     try {
                         x[i * f + k] = number(i, cols[k]);
                     } catch (DatasetException e) {
-                        if (rows.get(i)[cols[k]].isEmpty()) throw e;
+                        if (rows.get(i)[cols[k]].isEmpty() || isNumber(rows.get(i)[cols[k]])) throw e; // missing, or NaN/Infinity
                         throw new DatasetException(e.getMessage() + "; every column but the label (or target) is a numeric feature: "
                                 + "leave out columns such as ids or text with csv:ignore=" + header.get(cols[k]) + " (several: ignore=A+B)");
                     }

@@ -158,6 +158,8 @@ class CsvDatasetTest {
         // without it, the text column's error says how to leave it out
         mentions(error("csv", train, test), "train.csv:2", "column 'colour' holds 'red'", "csv:ignore=colour");
         mentions(error("csv:ignore=nope", train, test), "no column 'nope' to ignore", "[id, a, colour, b, label]");
+        DatasetException inf = error("csv", "a,label\nInfinity,x\n", "a,label\n1,x\n");
+        assertTrue(!inf.getMessage().contains("ignore="), "a non-finite number is not a text column: " + inf.getMessage());
         mentions(error("csv:ignore=label", train, test), "'label' is the label column");
         mentions(error("csv:ignore=id+a+colour+b", train, test), "no feature column besides 'label'");
     }
