@@ -233,7 +233,7 @@ public final class PredictCommand implements Callable<Integer> {
             if (!Files.isDirectory(f)) { out.add(f); continue; }
             List<Path> inside;
             try (java.util.stream.Stream<Path> list = Files.list(f)) {
-                inside = list.filter(Files::isRegularFile).filter(p -> csvModel ? isCsv(p) : isImage(p)).sorted().toList();
+                inside = list.filter(Files::isRegularFile).filter(p -> csvModel ? isCsv(p) : ImageFolderDataset.isImage(p)).sorted().toList();
             } catch (java.io.IOException | java.io.UncheckedIOException e) {
                 throw usage(f + ": cannot list the directory (" + e.getMessage() + ")");
             }
@@ -243,11 +243,6 @@ public final class PredictCommand implements Callable<Integer> {
             out.addAll(inside);
         }
         return out;
-    }
-
-    static boolean isImage(Path f) {
-        String n = f.getFileName() == null ? "" : f.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
-        return n.endsWith(".png") || n.endsWith(".jpg") || n.endsWith(".jpeg");
     }
 
     static boolean isCsv(Path f) { return f.getFileName() != null && f.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".csv"); }

@@ -175,6 +175,11 @@ public final class ImageFolderDataset implements Dataset, EpochAware {
         return out;
     }
 
+    /** Whether a file is an image this dataset reads: one of {@link #EXTENSIONS}, case-insensitive. */
+    public static boolean isImage(Path file) {
+        return file.getFileName() != null && EXTENSIONS.contains(extension(file.getFileName().toString()));
+    }
+
     private static String extension(String fileName) {
         int dot = fileName.lastIndexOf('.');
         return dot < 0 ? "" : fileName.substring(dot + 1).toLowerCase(Locale.ROOT);
