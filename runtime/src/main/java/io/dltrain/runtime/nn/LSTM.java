@@ -25,7 +25,7 @@ import java.util.List;
  *
  * <p>The layer is composed only of existing differentiable ops (linear, add, {@link Sequence} slices and products,
  * sigmoid/tanh), so backpropagation through time is ordinary autograd and any backend runs it with no kernels of
- * its own. The input projection of a whole layer is one GEMM over all N*T rows; only the recurrent GEMM runs per step.
+ * its own. Both GEMMs run per step, on each step's own input tensor (see forwardSteps for why not one GEMM a layer).
  */
 public class LSTM extends Module {
     private final int inputSize, hiddenSize, numLayers;
@@ -66,18 +66,19 @@ public class LSTM extends Module {
     public List<Tensor> forwardSteps(Tensor x) {
         if (x.rank() != 3 || x.dim(2) != inputSize)
             throw new IllegalArgumentException("LSTM: input " + x.shape() + " is not [N, T, " + inputSize + "] (batch first: batch, time steps, features)");
-        int n = x.dim(0), steps = x.dim(1), h4 = 4 * hiddenSize;
+        int n = x.dim(0), steps = x.dim(1);
         Backend be = x.backend();
-        Tensor layerInput = x;
+        // Each step's input is its own tensor: x[:, t] for the first layer, the previous layer's h_t after it. One
+        // [N*T, F] GEMM for a whole layer's input projection, sliced per step, would cost the backward a zero-filled
+        // [N, T, 4H] gradient per step (what a slice's backward is), T^2 work and memory: 8 MiB a sample at T = 28.
+        List<Tensor> inputs = new ArrayList<>(steps);
+        for (int t = 0; t < steps; t++) inputs.add(Sequence.selectStep(x, t));
         List<Tensor> outputs = null;
         for (int k = 0; k < numLayers; k++) {
-            int in = layerInput.dim(2);
-            // One GEMM for the input projection of every step: [N*T, F] -> [N*T, 4H], viewed back as [N, T, 4H].
-            Tensor xw = Basic.reshape(Basic.linear(Basic.reshape(layerInput, Shape.of(n * steps, in)), wIh[k], bIh[k]), Shape.of(n, steps, h4));
             Tensor h = be.zeros(Shape.of(n, hiddenSize)), c = be.zeros(Shape.of(n, hiddenSize));
             outputs = new ArrayList<>(steps);
             for (int t = 0; t < steps; t++) {
-                Tensor gates = Basic.add(Sequence.selectStep(xw, t), Basic.linear(h, wHh[k], bHh[k]));
+                Tensor gates = Basic.add(Basic.linear(inputs.get(t), wIh[k], bIh[k]), Basic.linear(h, wHh[k], bHh[k]));
                 Tensor i = Activations.sigmoid(Sequence.sliceLast(gates, 0, hiddenSize));
                 Tensor f = Activations.sigmoid(Sequence.sliceLast(gates, hiddenSize, hiddenSize));
                 Tensor g = Activations.tanh(Sequence.sliceLast(gates, 2 * hiddenSize, hiddenSize));
@@ -86,7 +87,7 @@ public class LSTM extends Module {
                 h = Sequence.mul(o, Activations.tanh(c));
                 outputs.add(h);
             }
-            if (k + 1 < numLayers) layerInput = Sequence.stackSteps(outputs);
+            inputs = outputs;
         }
         return outputs;
     }
