@@ -376,7 +376,6 @@ final class TrainRun {
         if (r.loaded().isEmpty()) out.println("dl-train: warning: nothing in " + file + " matches " + o.model + "; training starts from scratch");
     }
 
-    /** The settings a resumed run takes from its checkpoint (state.json "config" keys), with the option for each. */
     /**
      * Settings a resumed run takes from its checkpoint when not given, but which may be changed on resume: how
      * checkpoints are kept (a resumed run must not prune the ones an earlier --keep 10 kept), and --skip-nonfinite
@@ -385,6 +384,7 @@ final class TrainRun {
     private static final String[][] SAVED_CHANGEABLE = {
             {"checkpoint_every", "--checkpoint-every"}, {"keep", "--keep"}, {"skip_nonfinite", "--skip-nonfinite"}};
 
+    /** The settings a resumed run takes from its checkpoint (state.json "config" keys), with the option for each. */
     private static final String[][] SAVED = {
             {"batch_size", "--batch-size"}, {"lr", "--lr"}, {"optimizer", "--optimizer"}, {"momentum", "--momentum"},
             {"weight_decay", "--weight-decay"}, {"schedule", "--schedule"}, {"label_smoothing", "--label-smoothing"},
@@ -445,9 +445,7 @@ final class TrainRun {
             Object saved = st.config().get(kv[0]);
             if (saved == null || (pr != null && pr.hasMatchedOption(kv[1]))) continue;
             CommandLine.Model.OptionSpec spec = cl.getCommandSpec().findOption(kv[1]);
-            Class<?> t = spec.type();
-            spec.setValue(t == boolean.class || t == Boolean.class ? (Object) Boolean.parseBoolean(saved.toString())
-                    : t == int.class || t == Integer.class ? (Object) ((Number) saved).intValue() : saved.toString());
+            spec.setValue(asOptionValue(spec, saved));
         }
         for (String[] kv : SAVED) {
             Object saved = st.config().get(kv[0]);
@@ -459,14 +457,18 @@ final class TrainRun {
                 if (!same(now, saved)) throw usage(kv[1] + " " + now + " differs from the resumed run's " + saved
                         + "; a resumed run keeps its settings (drop " + kv[1] + ")");
             } else {
-                Class<?> t = spec.type();
-                Object v = saved instanceof Number n
-                        ? (t == int.class || t == Integer.class ? (Object) n.intValue() : t == long.class || t == Long.class ? (Object) n.longValue()
-                           : t == float.class || t == Float.class ? (Object) n.floatValue() : (Object) n.doubleValue())
-                        : saved.toString();
-                spec.setValue(v);
+                spec.setValue(asOptionValue(spec, saved));
             }
         }
+    }
+
+    /** A value from state.json (JSON number, boolean or string) as the option's own type. */
+    private static Object asOptionValue(CommandLine.Model.OptionSpec spec, Object saved) {
+        Class<?> t = spec.type();
+        if (t == boolean.class || t == Boolean.class) return Boolean.parseBoolean(saved.toString());
+        if (!(saved instanceof Number n)) return saved.toString();
+        return t == int.class || t == Integer.class ? (Object) n.intValue() : t == long.class || t == Long.class ? (Object) n.longValue()
+                : t == float.class || t == Float.class ? (Object) n.floatValue() : (Object) n.doubleValue();
     }
 
     /**

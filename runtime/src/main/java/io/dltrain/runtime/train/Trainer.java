@@ -76,7 +76,7 @@ public final class Trainer {
     /** The running fit's start (System.nanoTime) and the seconds its resumed run had spent before: for checkpoints. */
     private long fitStart;
     private double priorSeconds;
-    /** Set when early stopping ends the fit, so that its checkpoint says so and a resumed run does not train on. */
+    /** Set when early stopping ends the fit (or ended the run it resumes), so that its checkpoint says so. */
     private boolean stoppedEarly;
     /** Steps of the current epoch skipped for a non-finite loss; a field so that a mid-epoch checkpoint records it. */
     private long epochSkipped;
@@ -175,7 +175,7 @@ public final class Trainer {
         int firstEpoch = 1;
         long skip = 0, resumedSeen = 0, resumedSkipped = 0;
         double resumedLossSum = 0, resumedCorrect = 0;
-        boolean stopped = false, interrupted = false;
+        boolean interrupted = false;
         priorSeconds = 0;
         stoppedEarly = false;
         if (resume != null) {
@@ -191,7 +191,7 @@ public final class Trainer {
             bestEpoch = num(r, "best_epoch", 0).intValue();
             sinceBest = num(r, "since_best", 0).intValue();
             priorSeconds = num(r, "fit_seconds", 0).doubleValue();
-            stopped = stoppedEarly = Boolean.TRUE.equals(r.get("stopped_early")); // it ended: no more epochs
+            stoppedEarly = Boolean.TRUE.equals(r.get("stopped_early")); // it ended: no more epochs
             if (r.get("history") instanceof List<?> h) for (Object o : h) history.add(metricsFrom((Map<?, ?>) o));
             if (r.get("dropout_calls") instanceof Map<?, ?> d) restoreDropout(model, "", d);
             if (globalStep != (firstEpoch - 1) * stepsPerEpoch + skip)
@@ -208,7 +208,7 @@ public final class Trainer {
         try (Tensor lossSum = Scope.outside(() -> be.zeros(Shape.of(1)));
              Tensor correct = Scope.outside(() -> be.zeros(Shape.of(1)));
              BatchUploads uploads = new BatchUploads(be, sample, task, reconMean, reconStd)) {
-            for (int epoch = firstEpoch; !stopped && epoch <= config.epochs(); epoch++) {
+            for (int epoch = firstEpoch; !stoppedEarly && epoch <= config.epochs(); epoch++) {
                 long epochStart = System.nanoTime();
                 model.train(true);
                 be.fill(lossSum, (float) resumedLossSum);
@@ -315,21 +315,21 @@ public final class Trainer {
                     else if (config.patience() > 0 && ++sinceBest >= config.patience()) {
                         listener.info("early stopping: validation loss has not improved by more than " + config.minDelta()
                                 + " for " + config.patience() + " epochs (best " + String.format("%.4f", bestVal) + " at epoch " + bestEpoch + ")");
-                        stopped = stoppedEarly = true;
+                        stoppedEarly = true;
                     }
                 } else bestEpoch = epoch;
                 boolean stopNow = stopRequested || globalStep >= maxSteps; // read once: the checkpoint and the stop agree
                 if (policy != null) {
-                    boolean due = stopped || epoch == config.epochs() || stopNow
+                    boolean due = stoppedEarly || epoch == config.epochs() || stopNow
                             || (policy.everyEpochs() > 0 ? epoch % policy.everyEpochs() == 0 : globalStep % policy.everySteps() == 0);
                     if (due) written = save(model, optimizer, epoch, globalStep, 0, 0, 0, 0, bestVal, bestEpoch, sinceBest, history, lr, false);
                     if (improved) save(model, optimizer, epoch, globalStep, 0, 0, 0, 0, bestVal, bestEpoch, sinceBest, history, lr, true);
                 }
-                if (stopped) break;
+                if (stoppedEarly) break;
                 if (stopNow && epoch < config.epochs()) { interrupted = true; break; }
             }
         }
-        return new Result(history, stopped, bestEpoch, fitSeconds(), interrupted, written);
+        return new Result(history, stoppedEarly, bestEpoch, fitSeconds(), interrupted, written);
     }
 
     /**
