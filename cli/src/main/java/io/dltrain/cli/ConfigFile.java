@@ -1,9 +1,15 @@
 package io.dltrain.cli;
 
 import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonParseException;
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import picocli.CommandLine;
 import picocli.CommandLine.Model.ArgSpec;
@@ -100,11 +106,15 @@ final class ConfigFile implements CommandLine.IDefaultValueProvider {
         String format = yaml ? "YAML" : "JSON";
         JsonNode root;
         try {
-            root = mapper.readTree(file.toFile());
+            try (JsonParser parser = mapper.createParser(file.toFile())) {
+                root = parser.nextToken() == null ? null : verbatim(parser);
+            }
         } catch (JsonProcessingException e) {
             JsonLocation at = e.getLocation();
             String where = at == null ? "" : " at line " + at.getLineNr() + ", column " + at.getColumnNr();
-            throw new ConfigException(name + ": malformed " + format + where + ": " + e.getOriginalMessage());
+            // Jackson names the source as "[Source: REDACTED (...); line: 1, column: 12]"; the file is named already
+            String why = e.getOriginalMessage().replaceAll("\\[Source: [^;]*; line: (\\d+), column: (\\d+)]", "line $1, column $2");
+            throw new ConfigException(name + ": malformed " + format + where + ": " + why);
         } catch (IOException e) {
             throw new ConfigException(name + ": cannot read the config file: " + e);
         }
@@ -125,9 +135,7 @@ final class ConfigFile implements CommandLine.IDefaultValueProvider {
             if (o == null || o.usageHelp() || o.versionHelp() || !o.longestName().equals("--" + key))
                 throw new ConfigException(name + ": unknown key '" + key + "'; keys are the long training option names without"
                         + " dashes: " + String.join(", ", validKeys(spec)));
-            if (!v.isValueNode() || v.isNull())
-                throw new ConfigException(name + ": key '" + key + "': expected a single value, got " + kind(v));
-            String text = v.asText();
+            String text = valueText(name, key, o, v);
             try {
                 new CommandLine(new TrainCommand()).parseArgs("--" + key + "=" + text);
             } catch (CommandLine.ParameterException pe) {
@@ -136,6 +144,58 @@ final class ConfigFile implements CommandLine.IDefaultValueProvider {
             values.put(key, text);
         }
         return new ConfigFile(file, values);
+    }
+
+    /**
+     * The value as it would be typed after {@code --key=}: a scalar as is; for a repeatable option with a split
+     * (e.g. {@code freeze}), a list of scalars joined by the split, so {@code freeze: [conv1., bn1.]} is
+     * {@code --freeze=conv1.,bn1.}.
+     */
+    private static String valueText(String name, String key, OptionSpec o, JsonNode v) {
+        if (v.isValueNode() && !v.isNull()) return v.asText();
+        boolean listOption = o.isMultiValue() && o.splitRegex() != null && !o.splitRegex().isEmpty();
+        if (v.isArray() && listOption && !v.isEmpty()) {
+            String separator = o.splitRegex(); // a literal "," for every list option we have
+            StringBuilder joined = new StringBuilder();
+            for (JsonNode item : v) {
+                if (!item.isValueNode() || item.isNull())
+                    throw new ConfigException(name + ": key '" + key + "': expected a list of single values, got an item that is "
+                            + kind(item));
+                if (!joined.isEmpty()) joined.append(separator);
+                joined.append(item.asText());
+            }
+            return joined.toString();
+        }
+        throw new ConfigException(name + ": key '" + key + "': expected " + (listOption ? "a value or a list of values" : "a single value")
+                + ", got " + (v.isArray() && v.isEmpty() ? "an empty list" : kind(v)));
+    }
+
+    /**
+     * The value at the parser's current token as a tree whose scalars are text nodes holding the file's own spelling:
+     * YAML reads {@code freeze: 0.} as the float 0.0 and {@code lr: 1e-3} as 0.001, but the option is to get what the
+     * user typed, as it would on the command line.
+     */
+    private static JsonNode verbatim(JsonParser p) throws IOException {
+        JsonToken t = p.currentToken();
+        if (t == JsonToken.START_OBJECT) {
+            ObjectNode o = JsonNodeFactory.instance.objectNode();
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String key = p.currentName();
+                p.nextToken();
+                o.set(key, verbatim(p));
+            }
+            return o;
+        }
+        if (t == JsonToken.START_ARRAY) {
+            ArrayNode a = JsonNodeFactory.instance.arrayNode();
+            for (JsonToken next = p.nextToken(); next != JsonToken.END_ARRAY; next = p.nextToken()) {
+                if (next == null) throw new JsonParseException(p, "unexpected end of file in a list");
+                a.add(verbatim(p));
+            }
+            return a;
+        }
+        if (t == JsonToken.VALUE_NULL) return JsonNodeFactory.instance.nullNode();
+        return JsonNodeFactory.instance.textNode(p.getText());
     }
 
     private static TreeSet<String> validKeys(CommandSpec spec) {

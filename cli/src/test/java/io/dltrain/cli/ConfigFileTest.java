@@ -80,6 +80,18 @@ class ConfigFileTest {
         assertEquals(0.1f, o.labelSmoothing, 0.0f);
         assertEquals("none", o.progress);
 
+        // a list option takes a YAML or JSON list, or the comma list it takes on the command line
+        Path frozen = write(tmp.resolve("frozen.yaml"), "model: lenet5\nfreeze: [0., 3.]\n");
+        assertEquals(java.util.List.of("0.", "3."), dryParse("--config", frozen.toString()).freeze);
+        Path frozenJson = write(tmp.resolve("frozen.json"), "{\"freeze\": [\"0.\"]}");
+        assertEquals(java.util.List.of("0."), dryParse("--config", frozenJson.toString()).freeze);
+        Path frozenScalar = write(tmp.resolve("frozen-scalar.yaml"), "freeze: 0.\nlr: 1e-3\nschedule: step:5:0.5\n");
+        assertEquals(java.util.List.of("0."), dryParse("--config", frozenScalar.toString()).freeze,
+                "a value is the file's own spelling, not YAML's number 0.0");
+        Path frozenText = write(tmp.resolve("frozen-text.yaml"), "freeze: 0.,3.\n");
+        assertEquals(java.util.List.of("0.", "3."), dryParse("--config", frozenText.toString()).freeze);
+        assertEquals(java.util.List.of("6."), dryParse("--config", frozen.toString(), "--freeze", "6.").freeze, "the flag wins");
+
         // without --config nothing changes
         assertEquals(10, dryParse("--model", "mlp").epochs);
     }
@@ -144,12 +156,21 @@ class ConfigFileTest {
         usageError(new String[]{"--config", bad.toString(), "--out", o}, bad.toString(), "key 'epochs'", "three");
         Path list = write(tmp.resolve("list.yaml"), "lr: [0.1, 0.2]\n");
         usageError(new String[]{"--config", list.toString(), "--out", o}, list.toString(), "key 'lr'", "a list");
+        Path nestedList = write(tmp.resolve("nested-list.yaml"), "freeze: [[0.]]\n");
+        usageError(new String[]{"--config", nestedList.toString(), "--out", o}, nestedList.toString(), "key 'freeze'", "a list");
+        Path emptyList = write(tmp.resolve("empty-list.yaml"), "freeze: []\n");
+        usageError(new String[]{"--config", emptyList.toString(), "--out", o}, emptyList.toString(), "key 'freeze'", "an empty list");
         Path nested = write(tmp.resolve("nested.yaml"), "config: other.yaml\n");
         usageError(new String[]{"--config", nested.toString(), "--out", o}, nested.toString(), "key 'config'");
         Path yamlSyntax = write(tmp.resolve("broken.yaml"), "model: mlp\nepochs: [3\nlr: 0.1\n");
         usageError(new String[]{"--config", yamlSyntax.toString(), "--out", o}, yamlSyntax.toString(), "malformed YAML", "line");
         Path jsonSyntax = write(tmp.resolve("broken.json"), "{\"epochs\": 3,, }");
         usageError(new String[]{"--config", jsonSyntax.toString(), "--out", o}, jsonSyntax.toString(), "malformed JSON", "line 1");
+        Path unclosed = write(tmp.resolve("unclosed.json"), "{\"epochs\": [1, 2");
+        CliTest.Result r = CliTest.run("--config", unclosed.toString(), "--out", o);
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("expected close marker for Array (start marker at line 1, column 12)"), r.err());
+        assertFalse(r.err().contains("REDACTED"), "Jackson's placeholder for the source is not for people: " + r.err());
         Path notMap = write(tmp.resolve("scalar.json"), "[1, 2]");
         usageError(new String[]{"--config", notMap.toString(), "--out", o}, notMap.toString(), "mapping");
         usageError(new String[]{"--config", tmp.resolve("missing.yaml").toString(), "--out", o}, "missing.yaml", "not found");
