@@ -277,7 +277,7 @@ class CliTest {
         Result r = run(train(tmp.resolve("run"), "mlp", 1, "--device", "auto"));
         assertEquals(0, r.code(), r.err());
         List<String> notices = r.out().lines().filter(l -> l.contains("no usable GPU")).toList();
-        assertEquals(List.of("dl-train: notice: no usable GPU: " + why + "; training on the CPU"), notices, r.out());
+        assertEquals(List.of("dl-train: notice: no usable GPU: " + why + "; using the CPU"), notices, r.out());
         JsonNode s = JSON.readTree(tmp.resolve("run/summary.json").toFile());
         assertEquals("cpu", s.get("device").asText());
         JsonNode mem = s.get("memory");

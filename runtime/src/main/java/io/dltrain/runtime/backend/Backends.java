@@ -38,7 +38,7 @@ public final class Backends {
             String why = cudaUnavailableReason();
             if (why == null) why = CudaLibraries.probe().devices().getFirst().unsupportedReason();
             if (why != null) {
-                notice.accept("no usable GPU: " + why + "; training on the CPU");
+                notice.accept("no usable GPU: " + why + "; using the CPU");
                 return new CpuBackend(threads);
             }
             return cuda(0);
