@@ -62,7 +62,20 @@ public final class DatasetsCommand implements Runnable {
             };
             PrintWriter o = spec.commandLine().getOut();
             try {
-                DatasetRegistry.Splits splits = DatasetRegistry.get(data).load(dataDir);
+                DatasetRegistry.Entry entry = DatasetRegistry.get(data);
+                String base = entry.name().split(":", 2)[0];
+                String why = switch (base) {
+                    case "fashion-mnist", "mnist", "cifar10", "cifar100" -> null; // image arrays with a known normalisation
+                    case "imagefolder", "imagenet-subset" -> "it is an image-folder tree already: train on it with --data "
+                            + base + " --data-dir DIR";
+                    case "synthetic" -> "it is generated in memory: train on it with --data synthetic";
+                    case "csv" -> "it holds table rows, not images";
+                    default -> "the exporter does not know its normalisation";
+                };
+                if (why != null)
+                    throw new Main.UsageError(spec.commandLine(), "cannot export '" + data + "': " + why
+                            + ". `dl-train datasets prepare` exports fashion-mnist, mnist, cifar10 and cifar100.");
+                DatasetRegistry.Splits splits = entry.load(dataDir);
                 if (splits.hasNotice()) o.println("dl-train: notice: " + splits.notice());
                 ImageFolderWriter.Summary s = ImageFolderWriter.write(splits.train(), splits.test(), out, f);
                 o.printf("wrote %,d training and %,d validation images in %d class folders under %s%n",

@@ -236,6 +236,32 @@ class CliTest {
         assertTrue(s.get("test_acc").asDouble() > 0.60, "lenet5 test accuracy " + s.get("test_acc"));
     }
 
+    /** {@code datasets prepare} writes a tree from an array dataset, and refuses with the reason what it cannot export. */
+    @Test
+    void datasetsPrepareWritesATreeAndRefusesWhatItCannotExport(@TempDir Path tmp) throws IOException {
+        Path small = fashionSubset(tmp.resolve("fmnist"), 60, 20);
+        Path tree = tmp.resolve("tree");
+        Result r = run("datasets", "prepare", "--data", "fashion-mnist", "--data-dir", small.toString(), "--out", tree.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("wrote 60 training and 20 validation images in 10 class folders under " + tree), r.out());
+        try (var files = Files.walk(tree)) {
+            assertEquals(80, files.filter(f -> f.toString().endsWith(".png")).count());
+        }
+        for (String[] c : new String[][] {{"synthetic", "generated in memory"}, {"imagefolder", "an image-folder tree already"},
+                {"imagenet-subset:size=64", "an image-folder tree already"}, {"csv", "table rows"}}) {
+            Path out = tmp.resolve("never-" + c[0].replace(':', '_'));
+            Result e = run("datasets", "prepare", "--data", c[0], "--data-dir", tree.toString(), "--out", out.toString());
+            assertEquals(2, e.code(), e.err());
+            assertTrue(e.err().contains("cannot export '" + c[0] + "': it") && e.err().contains(c[1])
+                    && e.err().contains("exports fashion-mnist, mnist, cifar10 and cifar100"), e.err());
+            assertFalse(e.err().contains("write(train"), "no Java signature in a user's error: " + e.err());
+            assertFalse(Files.exists(out), out.toString());
+        }
+        Result again = run("datasets", "prepare", "--data", "fashion-mnist", "--data-dir", small.toString(), "--out", tree.toString());
+        assertEquals(2, again.code());
+        assertTrue(again.err().contains("already exists and is not empty"), again.err());
+    }
+
     @Test
     void listsRegistriesAndHelp() {
         Result m = run("models");
