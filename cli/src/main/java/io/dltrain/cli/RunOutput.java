@@ -42,7 +42,9 @@ final class RunOutput {
             if (!Files.isWritable(p)) return "--out " + dir + " is not writable (check its permissions or choose another directory)";
             if (resuming) return null;
             for (String f : new String[] {"metrics.jsonl", SUMMARY}) {
-                if (Files.exists(p.resolve(f))) return "--out " + dir + " already holds a run (" + f + "); choose a new directory, or delete that one to reuse it";
+                if (Files.exists(p.resolve(f)))
+                    return "--out " + dir + " already holds a run (" + f + "); choose a new directory, or delete that one to reuse it"
+                            + (Files.isDirectory(p.resolve("checkpoints")) ? ", or continue that run with --resume " + dir : "");
             }
             return null;
         }

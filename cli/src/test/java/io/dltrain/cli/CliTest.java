@@ -360,6 +360,9 @@ class CliTest {
         Path used = Files.createDirectories(tmp.resolve("used"));
         Files.writeString(used.resolve("metrics.jsonl"), "{\"epoch\":1}\n");
         usageError(null, train(used, "mlp", 1), "already holds a run");
+        assertFalse(run(train(used, "mlp", 1)).err().contains("--resume"), "no checkpoints: nothing to resume");
+        Files.createDirectories(used.resolve("checkpoints"));
+        usageError(null, train(used, "mlp", 1), "already holds a run", "or continue that run with --resume " + used);
         assertEquals("{\"epoch\":1}\n", Files.readString(used.resolve("metrics.jsonl")), "an earlier run's metrics must be left alone");
         Path out = tmp.resolve("never");
         usageError(out, train(out, "mlp", 1, "--device", "cuda"), "--device cuda cannot be used");
