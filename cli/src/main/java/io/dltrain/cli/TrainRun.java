@@ -135,6 +135,10 @@ final class TrainRun {
             modelEntry = ModelRegistry.get(o.model);
             dataEntry = DatasetRegistry.get(o.data);
             schedule = LrSchedules.parse(o.schedule);
+            if (schedule.minLr() > o.lr)
+                throw new IllegalArgumentException("--schedule " + o.schedule + ": its minimum learning rate " + plain(schedule.minLr())
+                        + " is above the base learning rate " + plain(o.lr) + " (" + o.optimizer + "); the schedule lowers the rate"
+                        + " from --lr towards its minimum, so give a minimum below " + plain(o.lr) + " or a larger --lr");
             progressMode = Progress.parse(o.progress);
             if (!Optimizers.names().contains(o.optimizer))
                 throw new IllegalArgumentException("unknown optimizer '" + o.optimizer + "'. Available: " + String.join(", ", Optimizers.names()));

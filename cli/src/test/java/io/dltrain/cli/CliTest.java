@@ -328,6 +328,11 @@ class CliTest {
         usageError(out, train(out, "mlp", 0), "epochs must be >= 1");
         usageError(out, train(out, "mlp", 1, "--lr", "-0.1"), "learning rate");
         usageError(out, train(out, "mlp", 1, "--optimizer", "sgdd"), "sgdd", "adamw");
+        usageError(out, train(out, "mlp", 1, "--schedule", "step:0:0.1"), "invalid learning-rate schedule 'step:0:0.1'", "period");
+        // a floor above the base rate: cosine would raise adam's 0.001 a hundredfold (a fraction was meant, likely)
+        usageError(out, train(out, "mlp", 1, "--optimizer", "adam", "--schedule", "warmup:5,cosine:0.1"),
+                "--schedule warmup:5,cosine:0.1: its minimum learning rate 0.1 is above the base learning rate 0.001 (adam)");
+        usageError(out, train(out, "mlp", 1, "--lr", "0.01", "--schedule", "plateau:0.5:2:0.02"), "minimum learning rate 0.02");
         usageError(out, train(out, "vgg11", 1), "vgg11 needs inputs of at least 32x32", "got 28x28");
         usageError(out, new String[] {"--model", "mlp"}, "Missing required option");
     }

@@ -19,6 +19,12 @@ public interface LrSchedule {
         return lr(baseLr, step, stepsPerEpoch, totalSteps);
     }
 
+    /**
+     * The floor this schedule decays to (cosine's and plateau's MIN_LR), 0 for those without one. It must not be
+     * above the base rate: a cosine would then rise to it, and a plateau would never reduce.
+     */
+    default double minLr() { return 0; }
+
     /** True if this schedule needs validation losses (the trainer refuses it without validation data). */
     default boolean needsValidation() { return false; }
 
@@ -95,6 +101,8 @@ public interface LrSchedule {
         }
 
         @Override public boolean needsValidation() { return after.needsValidation(); }
+
+        @Override public double minLr() { return after.minLr(); }
 
         @Override public String toString() { return "warmup:" + warmupSteps + "," + after; }
     }
