@@ -135,6 +135,8 @@ final class TrainRun {
             modelEntry = ModelRegistry.get(o.model);
             dataEntry = DatasetRegistry.get(o.data);
             schedule = LrSchedules.parse(o.schedule);
+            String needsVal = o.valFraction == 0 ? Trainer.withoutValidation(schedule, o.patience) : null;
+            if (needsVal != null) throw new IllegalArgumentException(needsVal);
             if (schedule.minLr() > o.lr)
                 throw new IllegalArgumentException("--schedule " + o.schedule + ": its minimum learning rate " + plain(schedule.minLr())
                         + " is above the base learning rate " + plain(o.lr) + " (" + o.optimizer + "); the schedule lowers the rate"
@@ -188,7 +190,7 @@ final class TrainRun {
             try (Module model = buildModel(modelEntry, be, spec, o.seed);
                  Optimizer opt = Optimizers.create(o.optimizer, trainable(model), o.lr, o.momentum, o.weightDecay);
                  DataLoader trainLoader = new DataLoader(train, split[0], o.batchSize, true, false, o.seed, o.workers, 4);
-                 DataLoader valLoader = split[1] == null ? null : new DataLoader(train, split[1], o.batchSize, false, false, o.seed, o.workers, 4);
+                 DataLoader valLoader = split[1] == null || split[1].length == 0 ? null : new DataLoader(train, split[1], o.batchSize, false, false, o.seed, o.workers, 4);
                  DataLoader testLoader = new DataLoader(data.test(), null, o.batchSize, false, false, o.seed, o.workers, 4)) {
                 if (resumeState != null) Checkpoint.load(resumeCkpt, model, opt);
                 LoadReport init;

@@ -333,6 +333,11 @@ class CliTest {
         usageError(out, train(out, "mlp", 1, "--optimizer", "adam", "--schedule", "warmup:5,cosine:0.1"),
                 "--schedule warmup:5,cosine:0.1: its minimum learning rate 0.1 is above the base learning rate 0.001 (adam)");
         usageError(out, train(out, "mlp", 1, "--lr", "0.01", "--schedule", "plateau:0.5:2:0.02"), "minimum learning rate 0.02");
+        // what watches the validation loss needs some: refused before anything loads or is written
+        usageError(out, train(out, "mlp", 1, "--val-fraction", "0", "--patience", "2"), "early stopping (--patience 2)",
+                "no validation data", "drop --patience");
+        usageError(out, train(out, "mlp", 1, "--val-fraction", "0", "--schedule", "plateau"), "plateau", "no validation data");
+        usageError(out, train(out, "mlp", 1, "--clip-norm", "-1"), "clip norm must be a finite number >= 0 (0 is off), got -1.0");
         usageError(out, train(out, "vgg11", 1), "vgg11 needs inputs of at least 32x32", "got 28x28");
         usageError(out, new String[] {"--model", "mlp"}, "Missing required option");
     }

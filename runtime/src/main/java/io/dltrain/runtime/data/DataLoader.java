@@ -184,7 +184,8 @@ public final class DataLoader implements AutoCloseable {
 
     /**
      * Splits 0..n-1 into {trainIdx, valIdx}: a seeded Fisher-Yates shuffle, then the first
-     * round(n * valFraction) shuffled indices form the validation set and the rest the training set. Each part is
+     * round(n * valFraction) shuffled indices (for a fraction > 0 and n >= 2: at least 1 and at most n - 1, so neither
+     * part is empty) form the validation set and the rest the training set. Each part is
      * returned sorted ascending; together they are disjoint and cover 0..n-1 exactly once. Same (n, valFraction,
      * seed), same split.
      */
@@ -196,7 +197,8 @@ public final class DataLoader implements AutoCloseable {
         for (int i = 0; i < n; i++) perm[i] = i;
         // A stream distinct from every epoch's shuffle stream for the same seed (different salt).
         shuffleInPlace(perm, new SplittableRandom(mix64(seed ^ 0x5851F42D4C957F2DL) + 0x6A09E667F3BCC909L));
-        int nVal = (int) Math.round(n * valFraction);
+        // a fraction > 0 holds out at least one sample and leaves at least one for training (when there are two)
+        int nVal = valFraction == 0 || n < 2 ? 0 : (int) Math.min(n - 1, Math.max(1, Math.round(n * valFraction)));
         int[] val = Arrays.copyOfRange(perm, 0, nVal);
         int[] train = Arrays.copyOfRange(perm, nVal, n);
         Arrays.sort(val);

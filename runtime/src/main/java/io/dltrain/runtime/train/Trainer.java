@@ -159,9 +159,24 @@ public final class Trainer {
     public void requestStop() { stopRequested = true; }
 
     /**
+     * Why a run with this schedule and patience cannot train without validation data (the plateau schedule and early
+     * stopping watch the validation loss), or null if it can. The CLI asks before loading anything when
+     * --val-fraction is 0; {@code fit} refuses such a run whose validation loader is null.
+     */
+    public static String withoutValidation(LrSchedule schedule, int patience) {
+        if (schedule.needsValidation())
+            return "the learning-rate schedule " + schedule + " reduces the rate when the validation loss stops improving, but"
+                    + " this run has no validation data; give it some (--val-fraction) or choose another --schedule";
+        if (patience > 0)
+            return "early stopping (--patience " + patience + ") stops when the validation loss stops improving, but this run"
+                    + " has no validation data; give it some (--val-fraction) or drop --patience";
+        return null;
+    }
+
+    /**
      * Trains {@code model} for config.epochs() epochs (fewer if early stopping triggers).
      *
-     * @param val may be null (no validation; early stopping then is off)
+     * @param val may be null (no validation; then neither early stopping nor the plateau schedule may be asked for)
      */
     public Result fit(Module model, Loss loss, Optimizer optimizer, LrSchedule schedule,
                       DataLoader train, DataLoader val, TrainListener listener) {
@@ -199,9 +214,8 @@ public final class Trainer {
                         + firstEpoch + ", step " + skip + " of it), which does not match " + stepsPerEpoch
                         + " steps per epoch; resume with the batch size, validation fraction and data of the original run");
         }
-        if (schedule.needsValidation() && val == null)
-            throw new IllegalArgumentException("the learning-rate schedule " + schedule + " reduces the rate when the validation "
-                    + "loss stops improving, but this run has no validation data; give it some (--val-fraction) or choose another --schedule");
+        String needsVal = val == null ? withoutValidation(schedule, config.patience()) : null;
+        if (needsVal != null) throw new IllegalArgumentException(needsVal);
         Path written = null;
         fitStart = System.nanoTime();
         Shape sample = train.dataset().sampleShape();

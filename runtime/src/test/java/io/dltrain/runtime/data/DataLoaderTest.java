@@ -345,6 +345,11 @@ class DataLoaderTest {
         assertArrayEquals(range(n), DataLoader.split(n, 0.0, 1)[0]);
         assertEquals(0, DataLoader.split(0, 0.5, 1)[0].length);
         assertEquals(3, DataLoader.split(10, 0.29, 1)[1].length, "rounds n * valFraction (2.9 -> 3)");
+        // neither part is empty when there are two samples: a fraction > 0 holds out at least one, and leaves one
+        assertEquals(1, DataLoader.split(4, 0.1, 1)[1].length, "0.4 rounds to 0, but a fraction > 0 holds out one");
+        assertEquals(3, DataLoader.split(4, 0.1, 1)[0].length);
+        assertEquals(1, DataLoader.split(10, 0.96, 1)[0].length, "9.6 rounds to 10, but one sample stays for training");
+        assertEquals(0, DataLoader.split(1, 0.5, 1)[1].length, "one sample: it trains");
         assertThrows(IllegalArgumentException.class, () -> DataLoader.split(10, 1.0, 1));
         assertThrows(IllegalArgumentException.class, () -> DataLoader.split(10, -0.1, 1));
         assertThrows(IllegalArgumentException.class, () -> DataLoader.split(10, Double.NaN, 1));

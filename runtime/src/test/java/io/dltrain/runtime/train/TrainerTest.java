@@ -23,6 +23,7 @@ import java.util.SplittableRandom;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /** The training loop on a small separable problem: it learns, validation works, early stopping stops, memory is returned. */
 class TrainerTest {
@@ -114,6 +115,10 @@ class TrainerTest {
             assertEquals(3, r.epochs().size());
             assertEquals(1, r.bestEpoch());
             assertEquals(0, outer.tracked(), "the trainer leaves no tensors in the caller's scope");
+            // without validation data, patience would watch nothing: refused rather than silently off
+            IllegalArgumentException ex = assertThrows(IllegalArgumentException.class, () -> new Trainer(run.be(), config(2, 0.1, 2))
+                    .fit(run.model(), new CrossEntropyLoss(0f), run.opt(), LrSchedules.parse("constant"), run.train(), null, TrainListener.NONE));
+            assertTrue(ex.getMessage().contains("early stopping (--patience 2)") && ex.getMessage().contains("no validation data"), ex.getMessage());
         }
     }
 
