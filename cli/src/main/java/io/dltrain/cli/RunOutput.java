@@ -6,6 +6,11 @@ import io.dltrain.runtime.train.EpochMetrics;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -19,27 +24,33 @@ import java.util.Map;
  * a crash loses nothing already reported) and {@code summary.json} (written once at the end through a temporary
  * file and a rename, so it is either complete or absent).
  */
-final class RunOutput {
+final class RunOutput implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** The lock file: held (an OS file lock) while a process trains into the directory; released by close or exit. */
+    static final String LOCK = ".lock";
     private final Path dir;
+    private final Lock lock;
 
     /** The file a run writes once, at its end. */
     static final String SUMMARY = "summary.json";
 
-    private RunOutput(Path dir) { this.dir = dir; }
+    private RunOutput(Path dir, Lock lock) {
+        this.dir = dir;
+        this.lock = lock;
+    }
 
     /**
      * Says why dir cannot hold a run's output, or null if it can. Checks without creating anything, so bad input
-     * leaves no half-made directory behind.
+     * leaves no half-made directory behind. With {@code resuming}, an existing run's files are expected rather than
+     * refused; with {@code checkLock}, a directory another run holds the lock of is refused (false when the caller
+     * holds that lock itself).
      */
-    static String problem(Path dir) { return problem(dir, false); }
-
-    /** As {@link #problem(Path)}; with {@code resuming}, an existing run's files are expected rather than refused. */
-    static String problem(Path dir, boolean resuming) {
+    static String problem(Path dir, boolean resuming, boolean checkLock) {
         Path p = dir.toAbsolutePath();
         if (Files.exists(p)) {
             if (!Files.isDirectory(p)) return "--out " + dir + " exists and is not a directory";
             if (!Files.isWritable(p)) return "--out " + dir + " is not writable (check its permissions or choose another directory)";
+            if (checkLock && Lock.heldElsewhere(p)) return inUse(dir, resuming ? "--resume" : "--out");
             if (resuming) return null;
             for (String f : new String[] {"metrics.jsonl", SUMMARY}) {
                 if (Files.exists(p.resolve(f)))
@@ -56,18 +67,127 @@ final class RunOutput {
         return null;
     }
 
-    static RunOutput create(Path dir) {
+    /** The run directory cannot be used now: another process trains into it, or it holds a run since it was checked. */
+    static final class InUse extends RuntimeException {
+        InUse(String message) { super(message); }
+    }
+
+    /**
+     * A run directory's lock: an OS file lock on {@code <dir>/.lock}, held while a process trains into the directory,
+     * so that two processes never write one run (their metrics.jsonl lines would interleave, and the last to finish
+     * would overwrite the other's model and checkpoints). The OS releases it when the process ends, however it ends.
+     */
+    static final class Lock implements AutoCloseable {
+        private final FileChannel channel;
+        /** Null when the OS lock is held; otherwise why the directory could not be locked (a warning for the user). */
+        private final String unlocked;
+
+        private Lock(FileChannel channel, String unlocked) {
+            this.channel = channel;
+            this.unlocked = unlocked;
+        }
+
+        /** Why the directory is not locked (the file system has no locks), or null when it is. */
+        String unlocked() { return unlocked; }
+
+        /**
+         * Takes the lock of an existing directory; {@code flag} (--out or --resume) names it in messages.
+         *
+         * @throws InUse if another process (or another run in this one) holds it
+         */
+        static Lock acquire(Path dir, String flag) {
+            FileChannel ch = null;
+            try {
+                ch = FileChannel.open(dir.resolve(LOCK), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                FileLock held;
+                try {
+                    held = ch.tryLock();
+                } catch (OverlappingFileLockException sameProcess) {
+                    held = null;
+                } catch (IOException unsupported) {
+                    // some network file systems have no locks ("No locks available"): train, and say it is unguarded
+                    Lock lock = new Lock(ch, flag + " " + dir + " cannot be locked (" + unsupported.getMessage() + "), so nothing"
+                            + " stops another run from writing into it at the same time");
+                    ch = null;
+                    return lock;
+                }
+                if (held == null) throw new InUse(inUse(dir, flag));
+                ch.truncate(0); // the holder's process id, for whoever looks
+                ch.write(ByteBuffer.wrap((ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.US_ASCII)));
+                Lock lock = new Lock(ch, null);
+                ch = null;
+                return lock;
+            } catch (AccessDeniedException e) {
+                throw new UncheckedIOException("cannot lock " + flag + " " + dir + ": permission denied", e);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot lock " + flag + " " + dir + ": " + e.getMessage(), e);
+            } finally {
+                if (ch != null) try { ch.close(); } catch (IOException ignored) { /* nothing was locked */ }
+            }
+        }
+
+        /** True if dir's lock file exists and another run holds its lock; looks without taking it for longer than that. */
+        static boolean heldElsewhere(Path dir) {
+            Path file = dir.resolve(LOCK);
+            if (!Files.exists(file)) return false;
+            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
+                try (FileLock probe = ch.tryLock()) {
+                    return probe == null;
+                } catch (OverlappingFileLockException sameProcess) {
+                    return true;
+                }
+            } catch (IOException unreadable) {
+                return false; // not ours to judge here: taking the lock will say what is wrong
+            }
+        }
+
+        /** Releases the lock (idempotent); the empty lock file stays. */
+        @Override
+        public void close() {
+            try {
+                channel.close();
+            } catch (IOException ignored) {
+                // closing releases the lock; the process's exit would release it too
+            }
+        }
+    }
+
+    private static String inUse(Path dir, String flag) {
+        return flag + " " + dir + " is in use: another dl-train run is training into it now (" + dir.resolve(LOCK) + " is locked); "
+                + (flag.equals("--out") ? "choose another --out, or wait for that run to end" : "wait for that run to end, or stop it, before resuming");
+    }
+
+    /**
+     * Creates dir if needed and takes its lock, unless the caller holds it already ({@code held}, a resume locks its
+     * directory before reading a checkpoint there). Then dir is checked again: another run may have written it
+     * between {@link #problem} and now. Closing the RunOutput releases the lock.
+     *
+     * @throws InUse if another process holds the lock, or the directory now holds a run (and {@code resuming} is false)
+     */
+    static RunOutput create(Path dir, boolean resuming, Lock held) {
         try {
             Files.createDirectories(dir);
-            return new RunOutput(dir);
         } catch (AccessDeniedException e) {
             throw new UncheckedIOException("cannot create --out " + dir + ": permission denied", e);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create --out " + dir + ": " + e.getMessage(), e);
         }
+        Lock lock = held != null ? held : Lock.acquire(dir, "--out");
+        String problem = problem(dir, resuming, false);
+        if (problem != null) {
+            lock.close();
+            throw new InUse(problem);
+        }
+        return new RunOutput(dir, lock);
     }
 
+    @Override
+    public void close() { lock.close(); }
+
     Path dir() { return dir; }
+
+    /** Why this run's directory is not locked, or null when it is ({@link Lock#unlocked}). */
+    String unlocked() { return lock.unlocked(); }
 
     /**
      * On resume: drops metrics.jsonl lines of epochs after {@code completedEpochs} (written after the checkpoint the

@@ -35,6 +35,7 @@ import io.dltrain.runtime.checkpoint.LoadReport;
 import io.dltrain.runtime.tensor.Tensor;
 
 import java.io.PrintWriter;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -67,6 +68,21 @@ final class TrainRun {
     private Main.UsageError usage(String message) { return new Main.UsageError(cl, message); }
 
     int run() {
+        // A resume locks its directory before reading a checkpoint there, which a run still training into it could be
+        // pruning; a new run locks its directory when it creates it (RunOutput.create).
+        if (o.resume == null || !Files.isDirectory(o.resume)) return train(null);
+        RunOutput.Lock lock;
+        try {
+            lock = RunOutput.Lock.acquire(o.resume, "--resume");
+        } catch (RunOutput.InUse | UncheckedIOException e) {
+            throw usage(e.getMessage());
+        }
+        try (lock) {
+            return train(lock);
+        }
+    }
+
+    private int train(RunOutput.Lock resumeLock) {
         // 1. Options and names: nothing is loaded or created yet. (--model and --data are checked here rather than
         //    marked required, so that `dl-train models` and the other subcommands need neither.)
         Path resumeCkpt = null;
@@ -153,7 +169,7 @@ final class TrainRun {
                     + modelTask.label() + " with the MSE loss (drop --label-smoothing)");
         Path outDir = o.out != null ? o.out : Path.of("runs", modelEntry.name() + "-" + dataEntry.name() + "-"
                 + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
-        String outProblem = RunOutput.problem(outDir, o.resume != null);
+        String outProblem = RunOutput.problem(outDir, o.resume != null, resumeLock == null);
         if (outProblem != null) throw usage(outProblem);
 
         // 2. Data (reads and validates the files) and device.
@@ -199,102 +215,110 @@ final class TrainRun {
                 } catch (CheckpointException e) {
                     throw usage("--init-from " + o.initFrom + ": " + e.getMessage());
                 }
-                RunOutput run = RunOutput.create(outDir);
-                if (resumeState != null) {
-                    run.truncateMetrics(resumeState.epoch());
-                    out.printf("dl-train: resuming from %s (%d epochs and %d steps done)%n", resumeCkpt, resumeState.epoch(), resumeState.step());
-                }
-                out.printf("dl-train: %s (%,d parameters) on %s (%,d train / %,d validation / %,d test samples), device %s%n",
-                        modelEntry.name(), model.parameterCount(), dataEntry.name(), trainLoader.samples(),
-                        valLoader == null ? 0 : valLoader.samples(), testLoader.samples(), describeDevice(be));
-                boolean usesMomentum = Optimizers.usesMomentum(o.optimizer);
-                out.printf("dl-train: %d epochs, batch %d, %s lr %s (%s)%s, weight decay %s, seed %d -> %s%n",
-                        o.epochs, o.batchSize, o.optimizer, plain(o.lr), o.schedule, usesMomentum ? ", momentum " + plain(o.momentum) : "",
-                        plain(o.weightDecay), o.seed, outDir);
-                if (init != null) printInit(initFile, init);
-                if (!o.freeze.isEmpty()) {
-                    long frozen = 0;
-                    for (Map.Entry<String, Tensor> e : model.namedParameters().entrySet()) if (!e.getValue().requiresGrad()) frozen += e.getValue().numel();
-                    out.printf("dl-train: frozen (%s): %,d of %,d parameters are not trained%n", String.join(", ", o.freeze), frozen, model.parameterCount());
-                }
-                out.flush();
-                Progress progress = new Progress(progressMode, out);
-                Curves curves = new Curves(outDir, msg -> { out.println("dl-train: warning: " + msg); out.flush(); });
-                TrainListener listener = new TrainListener() {
-                    @Override public void epochStarted(int e, int n, int steps) { progress.epochStarted(e, n, steps); }
-                    @Override public void step(int e, int s, int n, double loss, double ips) { progress.step(e, s, n, loss, ips); }
-                    boolean hinted;
-                    @Override public void epochEnded(EpochMetrics m) {
-                        run.appendEpoch(m);
-                        curves.epochEnded(m);
-                        progress.epochEnded(m);
-                        String hint = hinted ? null : Progress.workersHint(m, o.workers, Runtime.getRuntime().availableProcessors());
-                        if (hint != null) { progress.info("dl-train: notice: " + hint); hinted = true; }
-                    }
-                    @Override public void info(String msg) { progress.info(msg); }
-                };
-                // the model's task chooses the loss, the target and the metric (classification: cross-entropy, accuracy)
-                Loss loss = task == Task.CLASSIFICATION ? new CrossEntropyLoss(o.labelSmoothing) : new MSELoss();
-                Trainer trainer = new Trainer(be, config).task(task);
-                if (task == Task.RECONSTRUCTION) {
-                    // reconstruct pixels in [0, 1] (what a Sigmoid output can reach): undo the dataset's normalisation
-                    if (train instanceof IdxDataset idx) trainer.reconstructionScale(new float[] {idx.mean()}, new float[] {idx.std()});
-                    else out.println("dl-train: notice: " + dataEntry.name() + " does not say how its inputs are normalised; "
-                            + modelEntry.name() + " reconstructs the normalised input as the model sees it");
-                }
-                if (every != null) trainer.checkpoints(new CheckpointPolicy(outDir.resolve(CHECKPOINTS), (int) every[0], every[1], o.keep,
-                        modelEntry.name(), dataEntry.name(), savedConfig(config)));
-                if (resumeState != null) trainer.resumeFrom(resumeState);
-                if (o.maxSteps != null) trainer.maxSteps(o.maxSteps);
-                trainer.skipNonfinite(o.skipNonfinite);
-                // SIGINT / SIGTERM: the JVM runs shutdown hooks and then halts. The hook asks the loop to stop at the
-                // next step boundary and waits until it has written its checkpoint, returned, and closed the model,
-                // the loaders and the backend (the latch is counted down after try (be) below).
-                AtomicBoolean signalled = new AtomicBoolean();
-                Thread hook = new Thread(() -> {
-                    signalled.set(true);
-                    trainer.requestStop();
-                    try { released.await(120, TimeUnit.SECONDS); } catch (InterruptedException ignored) { Thread.currentThread().interrupt(); }
-                }, "dl-train-checkpoint-on-exit");
-                Runtime.getRuntime().addShutdownHook(hook);
-                Trainer.Result result;
+                RunOutput run;
                 try {
-                    result = trainer.fit(model, loss, opt, schedule, trainLoader, valLoader, listener);
-                    if (result.interrupted()) {
-                        out.println("dl-train: stopped " + (signalled.get() ? "on a signal" : "after --max-steps " + o.maxSteps)
-                                + (result.checkpoint() != null ? "; checkpoint " + result.checkpoint() + "; continue with --resume " + outDir
-                                                               : "; no checkpoint (--checkpoint-every off)"));
-                        out.flush();
-                        return signalled.get() ? 130 : 0;
+                    run = RunOutput.create(outDir, o.resume != null, resumeLock);
+                } catch (RunOutput.InUse e) {
+                    throw usage(e.getMessage());
+                }
+                try (run) {
+                    if (run.unlocked() != null) out.println("dl-train: warning: " + run.unlocked());
+                    if (resumeState != null) {
+                        run.truncateMetrics(resumeState.epoch());
+                        out.printf("dl-train: resuming from %s (%d epochs and %d steps done)%n", resumeCkpt, resumeState.epoch(), resumeState.step());
                     }
-                } finally {
-                    // After a normal fit, a signal ends the run at once, as before (evaluation and summary are not saved
-                    // work); while the hook runs this throws, and the hook waits for `released`.
-                    try { Runtime.getRuntime().removeShutdownHook(hook); } catch (IllegalStateException shuttingDown) { /* the hook is running */ }
+                    out.printf("dl-train: %s (%,d parameters) on %s (%,d train / %,d validation / %,d test samples), device %s%n",
+                            modelEntry.name(), model.parameterCount(), dataEntry.name(), trainLoader.samples(),
+                            valLoader == null ? 0 : valLoader.samples(), testLoader.samples(), describeDevice(be));
+                    boolean usesMomentum = Optimizers.usesMomentum(o.optimizer);
+                    out.printf("dl-train: %d epochs, batch %d, %s lr %s (%s)%s, weight decay %s, seed %d -> %s%n",
+                            o.epochs, o.batchSize, o.optimizer, plain(o.lr), o.schedule, usesMomentum ? ", momentum " + plain(o.momentum) : "",
+                            plain(o.weightDecay), o.seed, outDir);
+                    if (init != null) printInit(initFile, init);
+                    if (!o.freeze.isEmpty()) {
+                        long frozen = 0;
+                        for (Map.Entry<String, Tensor> e : model.namedParameters().entrySet()) if (!e.getValue().requiresGrad()) frozen += e.getValue().numel();
+                        out.printf("dl-train: frozen (%s): %,d of %,d parameters are not trained%n", String.join(", ", o.freeze), frozen, model.parameterCount());
+                    }
+                    out.flush();
+                    Progress progress = new Progress(progressMode, out);
+                    Curves curves = new Curves(outDir, msg -> { out.println("dl-train: warning: " + msg); out.flush(); });
+                    TrainListener listener = new TrainListener() {
+                        @Override public void epochStarted(int e, int n, int steps) { progress.epochStarted(e, n, steps); }
+                        @Override public void step(int e, int s, int n, double loss, double ips) { progress.step(e, s, n, loss, ips); }
+                        boolean hinted;
+                        @Override public void epochEnded(EpochMetrics m) {
+                            run.appendEpoch(m);
+                            curves.epochEnded(m);
+                            progress.epochEnded(m);
+                            String hint = hinted ? null : Progress.workersHint(m, o.workers, Runtime.getRuntime().availableProcessors());
+                            if (hint != null) { progress.info("dl-train: notice: " + hint); hinted = true; }
+                        }
+                        @Override public void info(String msg) { progress.info(msg); }
+                    };
+                    // the model's task chooses the loss, the target and the metric (classification: cross-entropy, accuracy)
+                    Loss loss = task == Task.CLASSIFICATION ? new CrossEntropyLoss(o.labelSmoothing) : new MSELoss();
+                    Trainer trainer = new Trainer(be, config).task(task);
+                    if (task == Task.RECONSTRUCTION) {
+                        // reconstruct pixels in [0, 1] (what a Sigmoid output can reach): undo the dataset's normalisation
+                        if (train instanceof IdxDataset idx) trainer.reconstructionScale(new float[] {idx.mean()}, new float[] {idx.std()});
+                        else out.println("dl-train: notice: " + dataEntry.name() + " does not say how its inputs are normalised; "
+                                + modelEntry.name() + " reconstructs the normalised input as the model sees it");
+                    }
+                    if (every != null) trainer.checkpoints(new CheckpointPolicy(outDir.resolve(CHECKPOINTS), (int) every[0], every[1], o.keep,
+                            modelEntry.name(), dataEntry.name(), savedConfig(config)));
+                    if (resumeState != null) trainer.resumeFrom(resumeState);
+                    if (o.maxSteps != null) trainer.maxSteps(o.maxSteps);
+                    trainer.skipNonfinite(o.skipNonfinite);
+                    // SIGINT / SIGTERM: the JVM runs shutdown hooks and then halts. The hook asks the loop to stop at the
+                    // next step boundary and waits until it has written its checkpoint, returned, and closed the model,
+                    // the loaders and the backend (the latch is counted down after try (be) below).
+                    AtomicBoolean signalled = new AtomicBoolean();
+                    Thread hook = new Thread(() -> {
+                        signalled.set(true);
+                        trainer.requestStop();
+                        try { released.await(120, TimeUnit.SECONDS); } catch (InterruptedException ignored) { Thread.currentThread().interrupt(); }
+                    }, "dl-train-checkpoint-on-exit");
+                    Runtime.getRuntime().addShutdownHook(hook);
+                    Trainer.Result result;
+                    try {
+                        result = trainer.fit(model, loss, opt, schedule, trainLoader, valLoader, listener);
+                        if (result.interrupted()) {
+                            out.println("dl-train: stopped " + (signalled.get() ? "on a signal" : "after --max-steps " + o.maxSteps)
+                                    + (result.checkpoint() != null ? "; checkpoint " + result.checkpoint() + "; continue with --resume " + outDir
+                                                                   : "; no checkpoint (--checkpoint-every off)"));
+                            out.flush();
+                            return signalled.get() ? 130 : 0;
+                        }
+                    } finally {
+                        // After a normal fit, a signal ends the run at once, as before (evaluation and summary are not saved
+                        // work); while the hook runs this throws, and the hook waits for `released`.
+                        try { Runtime.getRuntime().removeShutdownHook(hook); } catch (IllegalStateException shuttingDown) { /* the hook is running */ }
+                    }
+                    EvalResult test;
+                    if (testLoader.samples() == 0) {
+                        test = new EvalResult(Double.NaN, Double.NaN, Double.NaN, 0);
+                        out.printf("test: no test split in %s; nothing evaluated  total %.1fs%n", dataEntry.name(), result.seconds());
+                    } else if (task != Task.CLASSIFICATION) {
+                        test = trainer.evaluate(model, testLoader, loss); // the mean MSE is the metric
+                        out.printf("test: %s %.5f  (%,d samples)  total %.1fs%n", task.metric(), test.loss(), test.samples(), result.seconds());
+                    } else {
+                        test = trainer.evaluate(model, testLoader, new CrossEntropyLoss(0f));
+                        String top5 = Double.isNaN(test.top5()) ? "n/a (fewer than 5 classes)" : String.format("%.2f%%", 100 * test.top5());
+                        out.printf("test: loss %.4f  top-1 %.2f%%  top-5 %s  (%,d samples)  total %.1fs%n",
+                                test.loss(), 100 * test.top1(), top5, test.samples(), result.seconds());
+                    }
+                    long skippedSteps = result.epochs().stream().mapToLong(EpochMetrics::skippedSteps).sum();
+                    if (o.skipNonfinite) out.printf("dl-train: skipped %d steps with a non-finite loss (--skip-nonfinite)%n", skippedSteps);
+                    // --- final model for `dl-train eval` / `predict`: <out>/model/{model.safetensors, model.json} ---
+                    SavedModel.write(outDir, modelEntry.name(), dataEntry.name(), spec, train, model, task);
+                    // ---
+                    run.writeSummary(summary(modelEntry, task, dataEntry, be, model, config, result, test, trainLoader, valLoader));
+                    out.println("dl-train: wrote " + outDir.resolve("metrics.jsonl") + ", " + outDir.resolve("summary.json") + ", "
+                            + outDir.resolve(Curves.FILE) + " and " + outDir.resolve(SavedModel.DIR) + "/");
+                    out.flush();
+                    return 0;
                 }
-                EvalResult test;
-                if (testLoader.samples() == 0) {
-                    test = new EvalResult(Double.NaN, Double.NaN, Double.NaN, 0);
-                    out.printf("test: no test split in %s; nothing evaluated  total %.1fs%n", dataEntry.name(), result.seconds());
-                } else if (task != Task.CLASSIFICATION) {
-                    test = trainer.evaluate(model, testLoader, loss); // the mean MSE is the metric
-                    out.printf("test: %s %.5f  (%,d samples)  total %.1fs%n", task.metric(), test.loss(), test.samples(), result.seconds());
-                } else {
-                    test = trainer.evaluate(model, testLoader, new CrossEntropyLoss(0f));
-                    String top5 = Double.isNaN(test.top5()) ? "n/a (fewer than 5 classes)" : String.format("%.2f%%", 100 * test.top5());
-                    out.printf("test: loss %.4f  top-1 %.2f%%  top-5 %s  (%,d samples)  total %.1fs%n",
-                            test.loss(), 100 * test.top1(), top5, test.samples(), result.seconds());
-                }
-                long skippedSteps = result.epochs().stream().mapToLong(EpochMetrics::skippedSteps).sum();
-                if (o.skipNonfinite) out.printf("dl-train: skipped %d steps with a non-finite loss (--skip-nonfinite)%n", skippedSteps);
-                // --- final model for `dl-train eval` / `predict`: <out>/model/{model.safetensors, model.json} ---
-                SavedModel.write(outDir, modelEntry.name(), dataEntry.name(), spec, train, model, task);
-                // ---
-                run.writeSummary(summary(modelEntry, task, dataEntry, be, model, config, result, test, trainLoader, valLoader));
-                out.println("dl-train: wrote " + outDir.resolve("metrics.jsonl") + ", " + outDir.resolve("summary.json") + ", "
-                        + outDir.resolve(Curves.FILE) + " and " + outDir.resolve(SavedModel.DIR) + "/");
-                out.flush();
-                return 0;
             }
         } finally {
             released.countDown();   // the model, the loaders and the backend are closed: the JVM may halt now

@@ -30,6 +30,7 @@ import java.util.stream.Stream;
 import static io.dltrain.cli.CliTest.JSON;
 import static io.dltrain.cli.CliTest.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -271,6 +272,45 @@ class ResumeTest {
         loadsCleanly(latest);
         TrainingState s = Checkpoint.readState(latest);
         assertTrue(s.step() > 0 && s.step() < 1000, "step " + s.step());
+    }
+
+    /**
+     * One process at a time trains into a run directory: while a child process trains into it, a second run and a resume
+     * are usage errors that name the lock, and they write nothing; once the child has ended, the run resumes, and the
+     * lock is released at the end of each run (a second resume in this JVM takes it again).
+     */
+    @Test
+    void aRunDirectoryIsUsedByOneProcessAtATime(@TempDir Path tmp) throws Exception {
+        Path dir = tmp.resolve("run"), ck = dir.resolve("checkpoints"), log = tmp.resolve("child.log");
+        // a checkpoint every 20 steps (and pruning to 3): a resume that read them while the child writes would race
+        Process p = new ProcessBuilder(childCommand(train(dir, "mlp", 500, "--checkpoint-every", "20s"))).redirectErrorStream(true)
+                .redirectOutput(log.toFile()).start();
+        try {
+            long deadline = System.nanoTime() + 30_000_000_000L;
+            while (p.isAlive() && (!Files.exists(ck) || Checkpoint.latest(ck).isEmpty()) && System.nanoTime() < deadline) Thread.sleep(5);
+            assertTrue(p.isAlive() && Checkpoint.latest(ck).isPresent(), "the child has not checkpointed: " + Files.readString(log));
+            CliTest.Result r = run(train(dir, "mlp", 1));
+            assertEquals(2, r.code(), r.err() + r.out());
+            assertTrue(r.err().contains("--out " + dir + " is in use: another dl-train run is training into it now ("
+                    + dir.resolve(".lock") + " is locked); choose another --out"), r.err());
+            r = run(resume(dir, 600));
+            assertEquals(2, r.code(), r.err() + r.out());
+            assertTrue(r.err().contains("--resume " + dir + " is in use: another dl-train run is training into it now"), r.err());
+            assertTrue(r.err().contains("wait for that run to end, or stop it, before resuming"), r.err());
+            assertTrue(p.isAlive(), "the child must still be training for these checks to mean anything");
+        } finally {
+            p.destroy(); // SIGTERM: the child checkpoints and exits, and the OS releases its lock
+            assertTrue(p.waitFor(30, TimeUnit.SECONDS), "child did not end after SIGTERM");
+        }
+        String out = Files.readString(log);
+        assertTrue(out.contains("stopped on a signal; checkpoint "), out);
+        assertFalse(out.contains("--resume " + dir + " is in use"), out);
+        long step = Checkpoint.readState(Checkpoint.latest(ck).orElseThrow()).step();
+        for (int more = 1; more <= 2; more++) { // the second resume in this JVM: the first released the lock when it ended
+            CliTest.Result r = run(resume(dir, 600, "--max-steps", Long.toString(step + more)));
+            assertEquals(0, r.code(), "resume " + more + ": " + r.err() + r.out());
+            assertTrue(r.out().contains("stopped after --max-steps " + (step + more)), r.out());
+        }
     }
 
     /** Loads the checkpoint into a fresh mlp and its optimiser: everything is validated (names, shapes, counters). */
