@@ -51,12 +51,20 @@ final class Progress implements TrainListener {
         if (!Double.isNaN(loss)) lastLoss = loss;
         if (mode == Mode.BAR && bar != null) {
             bar.stepTo(step);
-            bar.setExtraMessage(String.format("loss %.4f | %,.0f img/s", lastLoss, imagesPerSec));
+            bar.setExtraMessage(barMessage(lastLoss, imagesPerSec));
         } else if (mode == Mode.PLAIN && (System.nanoTime() - lastPlain) / 1e9 >= 10) {
             lastPlain = System.nanoTime();
             out.printf("epoch %d step %d/%d  loss %.4f  %,.0f img/s%n", epoch, step, steps, lastLoss, imagesPerSec);
             out.flush();
         }
+    }
+
+    /**
+     * The text after the bar: the last loss read, and images/s. The trainer reads the loss a few times a second, not
+     * every step, so the first steps have none yet: no "loss NaN", which would read as a diverged run.
+     */
+    static String barMessage(double lastLoss, double imagesPerSec) {
+        return (Double.isNaN(lastLoss) ? "" : String.format("loss %.4f | ", lastLoss)) + String.format("%,.0f img/s", imagesPerSec);
     }
 
     @Override

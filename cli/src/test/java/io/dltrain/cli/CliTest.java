@@ -156,6 +156,14 @@ class CliTest {
         assertTrue(sw.toString().strip().endsWith("100 img/s  data wait 2.0s"), sw.toString());
     }
 
+    @Test
+    void theBarShowsNoLossBeforeTheFirstIsRead() {
+        // the trainer reads the loss a few times a second: the bar's first frames have none, and "loss NaN" would read
+        // as a diverged run
+        assertEquals(String.format("%,.0f img/s", 1363.0), Progress.barMessage(Double.NaN, 1363.0));
+        assertEquals("loss 1.9732 | " + String.format("%,.0f img/s", 9670.0), Progress.barMessage(1.97321, 9670.0));
+    }
+
     /**
      * Without --lr each optimiser trains with its own default (Adam's 0.001, not SGD's 0.05); --lr and a config file's
      * lr still win, and a resumed run keeps the rate it was started with.
