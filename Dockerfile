@@ -31,7 +31,7 @@ ENV JAVA_HOME=/opt/java/openjdk \
     PATH=/opt/java/openjdk/bin:$PATH \
     NVIDIA_VISIBLE_DEVICES=all \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
-# Fonts for the PNG charts (AWT headless); CA certificates for dataset downloads.
+# Fonts for the PNG charts (AWT headless). dl-train downloads nothing; CA certificates are for tools users add.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates fontconfig fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/* \
