@@ -75,8 +75,10 @@ final class Progress implements TrainListener {
         String val = Double.isNaN(m.valLoss()) ? "" : String.format("  val_loss %.4f", m.valLoss())
                 + (Double.isNaN(m.valAcc()) ? "" : String.format("  val_acc %.2f%%", 100 * m.valAcc()));
         String acc = Double.isNaN(m.trainAcc()) ? "" : String.format("  train_acc %.2f%%", 100 * m.trainAcc());
-        out.printf("epoch %d  train_loss %.4f%s%s  lr %.3g  %.1fs  %,.0f img/s%s%n",
-                m.epoch(), m.trainLoss(), acc, val, m.lr(), m.seconds(), m.imagesPerSec(), dataWait(m));
+        // a resumed epoch that had only its validation left trained nothing in this process: no throughput to show
+        String ips = Double.isNaN(m.imagesPerSec()) ? "" : String.format("  %,.0f img/s", m.imagesPerSec());
+        out.printf("epoch %d  train_loss %.4f%s%s  lr %.3g  %.1fs%s%s%n",
+                m.epoch(), m.trainLoss(), acc, val, m.lr(), m.seconds(), ips, dataWait(m));
         out.flush();
     }
 

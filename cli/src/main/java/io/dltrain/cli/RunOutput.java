@@ -222,7 +222,7 @@ final class RunOutput implements AutoCloseable {
         row.put("lr", m.lr());
         row.put("seconds", m.seconds());
         row.put("train_seconds", m.trainSeconds());
-        row.put("images_per_sec", m.imagesPerSec());
+        row.put("images_per_sec", finiteOrNull(m.imagesPerSec()));
         row.put("data_wait_seconds", m.dataWaitSeconds());
         row.put("skipped_steps", m.skippedSteps());
         try {

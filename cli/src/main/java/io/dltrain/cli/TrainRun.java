@@ -7,6 +7,7 @@ import io.dltrain.models.ModelSpec;
 import io.dltrain.runtime.backend.Backend;
 import io.dltrain.runtime.backend.BackendUnavailableException;
 import io.dltrain.runtime.backend.Backends;
+import io.dltrain.runtime.data.DataLoadException;
 import io.dltrain.runtime.data.DataLoader;
 import io.dltrain.runtime.data.Dataset;
 import io.dltrain.runtime.nn.Context;
@@ -282,7 +283,12 @@ final class TrainRun {
                     Runtime.getRuntime().addShutdownHook(hook);
                     Trainer.Result result;
                     try {
-                        result = trainer.fit(model, loss, opt, schedule, trainLoader, valLoader, listener);
+                        try {
+                            result = trainer.fit(model, loss, opt, schedule, trainLoader, valLoader, listener);
+                        } catch (DataLoadException e) {
+                            if (e.checkpoint() == null) throw e;
+                            throw new DataLoadException(e.getMessage() + " with --resume " + outDir, e.getCause(), e.checkpoint());
+                        }
                         if (result.interrupted()) {
                             out.println("dl-train: stopped " + (signalled.get() ? "on a signal" : "after --max-steps " + o.maxSteps)
                                     + (result.checkpoint() != null ? "; checkpoint " + result.checkpoint() + "; continue with --resume " + outDir
@@ -408,11 +414,12 @@ final class TrainRun {
 
     /**
      * Settings a resumed run takes from its checkpoint when not given, but which may be changed on resume: how
-     * checkpoints are kept (a resumed run must not prune the ones an earlier --keep 10 kept), and --skip-nonfinite
-     * (to get past a bad step that stopped the run).
+     * checkpoints are kept (a resumed run must not prune the ones an earlier --keep 10 kept), --skip-nonfinite
+     * (to get past a bad step that stopped the run), and where the data is (it may have moved).
      */
     private static final String[][] SAVED_CHANGEABLE = {
-            {"checkpoint_every", "--checkpoint-every"}, {"keep", "--keep"}, {"skip_nonfinite", "--skip-nonfinite"}};
+            {"checkpoint_every", "--checkpoint-every"}, {"keep", "--keep"}, {"skip_nonfinite", "--skip-nonfinite"},
+            {"data_dir", "--data-dir"}};
 
     /** The settings a resumed run takes from its checkpoint (state.json "config" keys), with the option for each. */
     private static final String[][] SAVED = {
@@ -440,6 +447,7 @@ final class TrainRun {
         m.put("checkpoint_every", o.checkpointEvery);
         m.put("keep", o.keep);
         m.put("skip_nonfinite", o.skipNonfinite);
+        if (o.dataDir != null) m.put("data_dir", o.dataDir.toAbsolutePath().normalize().toString()); // absolute: resumable from anywhere
         return m;
     }
 
@@ -496,6 +504,7 @@ final class TrainRun {
     private static Object asOptionValue(CommandLine.Model.OptionSpec spec, Object saved) {
         Class<?> t = spec.type();
         if (t == boolean.class || t == Boolean.class) return Boolean.parseBoolean(saved.toString());
+        if (t == Path.class) return Path.of(saved.toString());
         if (!(saved instanceof Number n)) return saved.toString();
         return t == int.class || t == Integer.class ? (Object) n.intValue() : t == long.class || t == Long.class ? (Object) n.longValue()
                 : t == float.class || t == Float.class ? (Object) n.floatValue() : (Object) n.doubleValue();

@@ -157,6 +157,16 @@ class CliTest {
     }
 
     @Test
+    void anEpochThatTrainedNothingInThisProcessShowsNoThroughput() {
+        // resumed after its last batch (its validation had failed): the epoch line has no "0 img/s"
+        java.io.StringWriter sw = new java.io.StringWriter();
+        new Progress(Progress.Mode.PLAIN, new java.io.PrintWriter(sw)).epochEnded(
+                new io.dltrain.runtime.train.EpochMetrics(1, 0.55, 0.8, 0.38, 0.86, 0.025, 1.0, 0.001, Double.NaN, 0));
+        assertEquals("epoch 1  train_loss 0.5500  train_acc 80.00%  val_loss 0.3800  val_acc 86.00%  lr 0.0250  1.0s",
+                sw.toString().strip().replace(',', '.'));
+    }
+
+    @Test
     void theBarShowsNoLossBeforeTheFirstIsRead() {
         // the trainer reads the loss a few times a second: the bar's first frames have none, and "loss NaN" would read
         // as a diverged run

@@ -168,20 +168,25 @@ class ResumeTest {
 
     @Test
     void checkpointSettingsCarryOverUnlessChanged(@TempDir Path tmp) throws IOException {
-        // every 4 steps, keep 5, skip non-finite steps: a resume that gives none of these keeps them
+        // every 4 steps, keep 5, skip non-finite steps, the data's directory: a resume that gives none of these keeps them
         Path dir = tmp.resolve("run");
         ok(train(dir, "mlp", 2, "--checkpoint-every", "4s", "--keep", "5", "--skip-nonfinite", "--max-steps", "9"));
         assertEquals(List.of("ckpt-4", "ckpt-8", "ckpt-9"), names(dir.resolve("checkpoints")));
-        ok(new String[] {"--resume", dir.toString(), "--data-dir", subset.toString(), "--threads", "2", "--progress", "none",
-                "--max-steps", "25"});
+        ok(new String[] {"--resume", dir.toString(), "--threads", "2", "--progress", "none", "--max-steps", "25"});
         // every 4 steps (12, 16, 20, 24) and the stop at 25: the last 5 of all kept (the default would keep 3)
         assertEquals(List.of("best", "ckpt-12", "ckpt-16", "ckpt-20", "ckpt-24", "ckpt-25"), names(dir.resolve("checkpoints")));
         TrainingState st = Checkpoint.readState(dir.resolve("checkpoints/ckpt-25"));
         assertEquals(Boolean.TRUE, st.config().get("skip_nonfinite"));
-        // changed on resume: given values win
-        ok(new String[] {"--resume", dir.toString(), "--data-dir", subset.toString(), "--threads", "2", "--progress", "none",
+        assertEquals(subset.toAbsolutePath().normalize().toString(), st.config().get("data_dir"));
+        // changed on resume: given values win (the data moved)
+        Path moved = Files.createDirectories(tmp.resolve("moved"));
+        try (Stream<Path> files = Files.list(subset)) {
+            for (Path f : files.toList()) Files.copy(f, moved.resolve(f.getFileName()));
+        }
+        ok(new String[] {"--resume", dir.toString(), "--data-dir", moved.toString(), "--threads", "2", "--progress", "none",
                 "--keep", "1", "--checkpoint-every", "1e"});
         assertEquals(List.of("best", "ckpt-30"), names(dir.resolve("checkpoints")));
+        assertEquals(moved.toAbsolutePath().normalize().toString(), Checkpoint.readState(dir.resolve("checkpoints/ckpt-30")).config().get("data_dir"));
     }
 
     @Test
@@ -311,6 +316,34 @@ class ResumeTest {
             assertEquals(0, r.code(), "resume " + more + ": " + r.err() + r.out());
             assertTrue(r.out().contains("stopped after --max-steps " + (step + more)), r.out());
         }
+    }
+
+    /**
+     * A corrupt image mid-run ends it (exit 1) naming the file, with a checkpoint of the state before its batch and the
+     * command that continues; once the file is fixed, the run resumes from there and finishes.
+     */
+    @Test
+    void aCorruptImageLeavesACheckpointAndTheRunResumesOnceTheFileIsFixed(@TempDir Path tmp) throws IOException {
+        Path small = CliTest.fashionSubset(tmp.resolve("fmnist"), 600, 100), tree = tmp.resolve("tree");
+        assertEquals(0, run("datasets", "prepare", "--data", "fashion-mnist", "--data-dir", small.toString(), "--out", tree.toString()).code());
+        Path victim;
+        try (Stream<Path> files = Files.walk(tree.resolve("train"))) {
+            victim = files.filter(f -> f.toString().endsWith(".png")).sorted().skip(300).findFirst().orElseThrow();
+        }
+        byte[] good = Files.readAllBytes(victim);
+        Files.write(victim, java.util.Arrays.copyOf(good, 40)); // a truncated PNG
+        Path out = tmp.resolve("run");
+        CliTest.Result r = run("--model", "mlp", "--data", "imagefolder", "--data-dir", tree.toString(), "--epochs", "2", "--batch-size", "32",
+                "--threads", "2", "--progress", "none", "--out", out.toString());
+        assertEquals(1, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains(victim.getFileName().toString()) && r.err().contains("the run is checkpointed before that batch in "
+                + out.resolve("checkpoints").toAbsolutePath()) && r.err().contains("once the sample is fixed or removed, resume with --resume " + out), r.err());
+        Files.write(victim, good);
+        r = run("--resume", out.toString(), "--threads", "2", "--progress", "none"); // the data's directory is the run's
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("dl-train: resuming from "), r.out());
+        assertEquals(2, Files.readAllLines(out.resolve("metrics.jsonl")).size());
+        assertTrue(Files.exists(out.resolve("summary.json")));
     }
 
     /** Loads the checkpoint into a fresh mlp and its optimiser: everything is validated (names, shapes, counters). */

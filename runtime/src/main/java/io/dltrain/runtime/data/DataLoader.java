@@ -154,15 +154,24 @@ public final class DataLoader implements AutoCloseable {
      * batch once done with its arrays; holding {@code prefetch} batches unreleased and asking for another is an
      * error (it could never be filled).
      */
-    public synchronized Iterator<Batch> epoch(int epoch) {
+    public synchronized Iterator<Batch> epoch(int epoch) { return epoch(epoch, 0); }
+
+    /**
+     * As {@link #epoch(int)}, from batch {@code firstBatch} on: the batches before it are neither loaded nor returned,
+     * and the ones after are the same as in the whole epoch (the order depends on (seed, epoch) alone, and augmenting
+     * datasets seed each sample from (seed, epoch, index)). A resumed run skips what it has trained this way.
+     */
+    public synchronized Iterator<Batch> epoch(int epoch, int firstBatch) {
         if (closed) throw new IllegalStateException("DataLoader for " + ds.name() + " is closed");
         if (epoch < 0) throw new IllegalArgumentException("epoch must be >= 0, got " + epoch);
+        if (firstBatch < 0 || firstBatch > batchesPerEpoch)
+            throw new IllegalArgumentException("first batch must be in [0, " + batchesPerEpoch + "], got " + firstBatch);
         if (current != null) {
             current.cancel();
             current = null;
         }
         ds.setEpoch(epoch); // no worker is running: per-epoch augmentation seeds change here
-        Run run = new Run(epoch, order(epoch));
+        Run run = new Run(epoch, order(epoch), firstBatch);
         run.start();
         current = run;
         return run;
@@ -263,7 +272,7 @@ public final class DataLoader implements AutoCloseable {
         /** Consumer side: next batch number to deliver. */
         private int nextDeliver;
 
-        Run(int epoch, int[] order) {
+        Run(int epoch, int[] order, int firstBatch) {
             this.epoch = epoch;
             this.order = order;
             this.batches = new Batch[ring];
@@ -276,12 +285,14 @@ public final class DataLoader implements AutoCloseable {
                 // releases into its own (dead) Run and cannot free a slot of the current one.
                 batches[s] = new Batch(xBufs[s], yBufs[s], tBufs == null ? null : tBufs[s], () -> release(slot));
                 filled[s] = -1;
-                freeFor[s] = s;
             }
+            for (int k = firstBatch; k < firstBatch + ring; k++) freeFor[k % ring] = k; // batch k goes in slot k % ring
+            nextClaim.set(firstBatch);
+            nextDeliver = firstBatch;
         }
 
         void start() {
-            int n = Math.min(workers, Math.min(ring, batchesPerEpoch));
+            int n = Math.min(workers, Math.min(ring, batchesPerEpoch - nextDeliver));
             threads = new Thread[n];
             for (int w = 0; w < n; w++) {
                 Thread t = new Thread(this::work, "dl-train-loader-" + ds.name() + "-e" + epoch + "-w" + w);
@@ -372,14 +383,14 @@ public final class DataLoader implements AutoCloseable {
                     } catch (Throwable t) {
                         // our own exceptions carry a message for people; a foreign one keeps its class name (NullPointerException, ...)
                         String what = t.getClass().getName().startsWith("io.dltrain.") && t.getMessage() != null ? t.getMessage() : t.toString();
-                        fail(k, new RuntimeException(ds.name() + ": reading sample " + idx + " failed (" + where(k) + "): " + what, t));
+                        fail(k, new DataLoadException(ds.name() + ": reading sample " + idx + " failed (" + where(k) + "): " + what, t));
                         return false;
                     }
                     if (b.t != null) {
                         // regression: the label is not used; a non-finite target would turn the loss into NaN
                         if (!Float.isFinite(target)) {
-                            fail(k, new RuntimeException(ds.name() + ": sample " + idx + " has target " + target
-                                    + ", which is not a finite number (" + where(k) + ")"));
+                            fail(k, new DataLoadException(ds.name() + ": sample " + idx + " has target " + target
+                                    + ", which is not a finite number (" + where(k) + ")", null));
                             return false;
                         }
                         b.t[i] = target;
@@ -388,8 +399,8 @@ public final class DataLoader implements AutoCloseable {
                         continue;
                     }
                     if (label < 0 || label >= numClasses) {
-                        fail(k, new RuntimeException(ds.name() + ": sample " + idx + " has label " + label
-                                + ", outside [0, " + numClasses + ") (" + where(k) + ")"));
+                        fail(k, new DataLoadException(ds.name() + ": sample " + idx + " has label " + label
+                                + ", outside [0, " + numClasses + ") (" + where(k) + ")", null));
                         return false;
                     }
                     b.y[i] = label;

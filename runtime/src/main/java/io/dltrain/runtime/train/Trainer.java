@@ -3,6 +3,7 @@ package io.dltrain.runtime.train;
 import io.dltrain.runtime.autograd.GradMode;
 import io.dltrain.runtime.backend.Backend;
 import io.dltrain.runtime.data.Batch;
+import io.dltrain.runtime.data.DataLoadException;
 import io.dltrain.runtime.data.DataLoader;
 import io.dltrain.runtime.nn.Module;
 import io.dltrain.runtime.nn.loss.Loss;
@@ -236,10 +237,10 @@ public final class Trainer {
                 double lr = optimizer.lr();
                 // the validation losses of the completed epochs, for schedules that react to them (reduce-on-plateau)
                 double[] valLosses = history.stream().mapToDouble(EpochMetrics::valLoss).toArray();
-                Iterator<Batch> it = train.epoch(epoch - 1);
-                int step = 0;
-                for (; step < skip && it.hasNext(); step++) it.next().release();
-                uploads.start(it); // after the skip: a resumed epoch uploads only the batches it trains on
+                // a resumed epoch starts after the batches it has trained: they are neither loaded nor uploaded again
+                int step = (int) skip;
+                Iterator<Batch> it = train.epoch(epoch - 1, step);
+                uploads.start(it);
                 skip = 0;
                 resumedLossSum = resumedCorrect = 0;
                 resumedSeen = 0;
@@ -254,7 +255,23 @@ public final class Trainer {
                     optimizer.setLr(lr);
                     Tensor lossT;
                     // on CUDA, next() has queued the upload of the following batch before this step's work
-                    try (BatchUploads.DeviceBatch batch = uploads.next(); Scope s = Scope.open()) {
+                    BatchUploads.DeviceBatch next;
+                    try {
+                        next = uploads.next();
+                    } catch (DataLoadException e) {
+                        // a sample could not be read (a corrupt image...): nothing of this batch was trained, so the state
+                        // before it is a good one to resume from once the data is fixed; save it rather than lose the epoch
+                        Path at;
+                        try {
+                            at = policy == null ? null : save(model, optimizer, epoch - 1, globalStep, step, lossSum.item(),
+                                    correct.item(), seen, bestVal, bestEpoch, sinceBest, history, lr, false);
+                        } catch (RuntimeException saveFailed) {
+                            e.addSuppressed(saveFailed);
+                            throw e;
+                        }
+                        throw withCheckpoint(e, "the run is checkpointed before that batch", at);
+                    }
+                    try (BatchUploads.DeviceBatch batch = next; Scope s = Scope.open()) {
                         int n = batch.size();
                         Tensor x = batch.x(), y = batch.y();
                         Tensor out = model.forward(x);
@@ -316,10 +333,26 @@ public final class Trainer {
                     throw new TrainingDivergedException("training diverged: the mean training loss of epoch " + epoch + " is " + trainLoss
                             + " (learning rate " + lr + "). Try a lower --lr, or gradient clipping (--clip-norm 1).");
                 }
-                EvalResult v = val == null ? null : evaluate(model, val, loss);
+                EvalResult v;
+                try {
+                    v = val == null ? null : evaluate(model, val, loss);
+                } catch (DataLoadException e) {
+                    // a validation sample could not be read: the epoch's training is done, so save it (every step of
+                    // the epoch done, validation not) rather than lose the epoch; a resume validates and goes on
+                    Path at;
+                    try {
+                        at = policy == null ? null : save(model, optimizer, epoch - 1, globalStep, step, lossSum.item(),
+                                correct.item(), seen, bestVal, bestEpoch, sinceBest, history, lr, false);
+                    } catch (RuntimeException saveFailed) {
+                        e.addSuppressed(saveFailed);
+                        throw e;
+                    }
+                    throw withCheckpoint(e, "epoch " + epoch + "'s training is checkpointed (before its validation)", at);
+                }
                 double seconds = (System.nanoTime() - epochStart) / 1e9;
                 EpochMetrics m = new EpochMetrics(epoch, trainLoss, trainAcc, v == null ? Double.NaN : v.loss(),
-                        v == null ? Double.NaN : v.top1(), lr, seconds, trainSeconds, (seen - seenBefore) / trainSeconds,
+                        v == null ? Double.NaN : v.top1(), lr, seconds, trainSeconds,
+                        seen > seenBefore ? (seen - seenBefore) / trainSeconds : Double.NaN, // resumed after its last batch: none trained here
                         train.stats().waitSeconds() - waitBefore, skipped);
                 history.add(m);
                 listener.epochEnded(m);
@@ -344,6 +377,12 @@ public final class Trainer {
             }
         }
         return new Result(history, stoppedEarly, bestEpoch, fitSeconds(), interrupted, written);
+    }
+
+    /** e, with where the state before it was checkpointed (when it was: {@code at} not null) and what to do. */
+    private static DataLoadException withCheckpoint(DataLoadException e, String what, Path at) {
+        if (at == null) return e;
+        return new DataLoadException(e.getMessage() + "; " + what + " in " + at + ": once the sample is fixed or removed, resume", e, at);
     }
 
     /**

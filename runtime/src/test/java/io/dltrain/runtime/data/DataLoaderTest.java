@@ -95,6 +95,39 @@ class DataLoaderTest {
         return live;
     }
 
+    /** epoch(e, k) is epoch(e) without its first k batches, which it does not load. */
+    @Test
+    void anEpochCanStartAtALaterBatchWithoutLoadingTheEarlierOnes() {
+        int n = 100;
+        AtomicInteger reads = new AtomicInteger();
+        Dataset ds = new Dataset() {
+            public String name() { return "count"; }
+            public int size() { return n; }
+            public Shape sampleShape() { return Shape.of(1); }
+            public int numClasses() { return 2; }
+            public List<String> classNames() { return List.of("a", "b"); }
+            public int read(int i, float[] dst, int off) { reads.incrementAndGet(); dst[off] = i; return i % 2; }
+        };
+        for (int workers : new int[] {0, 1, 3}) {
+            try (DataLoader dl = new DataLoader(ds, null, 8, true, false, 5, workers, 4)) {
+                List<float[]> whole = new ArrayList<>();
+                for (var it = dl.epoch(2); it.hasNext(); ) { Batch b = it.next(); whole.add(Arrays.copyOf(b.x, b.size())); b.release(); }
+                assertEquals(13, whole.size());
+                reads.set(0);
+                int k = 0;
+                for (var it = dl.epoch(2, 5); it.hasNext(); k++) {
+                    Batch b = it.next();
+                    assertArrayEquals(whole.get(5 + k), Arrays.copyOf(b.x, b.size()), "batch " + (5 + k) + ", " + workers + " workers");
+                    b.release();
+                }
+                assertEquals(8, k);
+                assertEquals(n - 5 * 8, reads.get(), "the first 5 batches are not read");
+                assertFalse(dl.epoch(2, 13).hasNext(), "from the end: nothing");
+                assertThrows(IllegalArgumentException.class, () -> dl.epoch(2, 14));
+            }
+        }
+    }
+
     @Test
     void everyIndexExactlyOncePerEpochWithPartialLastBatch() {
         Synthetic ds = new Synthetic("cover", 103);

@@ -40,7 +40,9 @@ class TrainerResumeTest {
     }
 
     /** Runs a fit (resumed from {@code from} if not null, stopped after {@code maxSteps} if > 0) and returns its result. */
-    static Trainer.Result fit(Dataset ds, Path ckDir, long maxSteps, Path from) {
+    static Trainer.Result fit(Dataset ds, Path ckDir, long maxSteps, Path from) { return fit(ds, ckDir, maxSteps, from, TrainListener.NONE); }
+
+    static Trainer.Result fit(Dataset ds, Path ckDir, long maxSteps, Path from, TrainListener listener) {
         int[][] split = DataLoader.split(ds.size(), 0.2, 7);
         try (CpuBackend be = new CpuBackend(2);
              Module model = model(be);
@@ -50,8 +52,66 @@ class TrainerResumeTest {
             Trainer t = new Trainer(be, CONFIG).checkpoints(new CheckpointPolicy(ckDir, 0, 4, 2, "test-mlp", "blobs", Map.of("note", "test")));
             if (maxSteps > 0) t.maxSteps(maxSteps);
             if (from != null) t.resumeFrom(Checkpoint.load(from, model, opt));
-            return t.fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("cosine"), train, val, TrainListener.NONE);
+            return t.fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("cosine"), train, val, listener);
         }
+    }
+
+    /**
+     * A sample that cannot be read mid-epoch (a corrupt image) ends the fit with a checkpoint of the state before its
+     * batch; once the sample reads again, the run resumes from there and ends bit-identical to an uninterrupted run.
+     */
+    @Test
+    void aSampleThatFailsToLoadLeavesACheckpointToResumeFrom(@TempDir Path tmp) {
+        Dataset ds = TrainerTest.blobs(300, 1); // 8 steps per epoch
+        int[][] split = DataLoader.split(ds.size(), 0.2, 7);
+        // a training sample fails mid-epoch 2: the checkpoint is before its batch
+        TrainingState st = failsThenResumes(tmp.resolve("train"), ds, split[0][100], "the run is checkpointed before that batch in ");
+        assertTrue(st.step() >= 8 && st.step() < 16, "a step of epoch 2: " + st.step());
+        // a validation sample fails after epoch 2's training: the checkpoint holds all of that training
+        st = failsThenResumes(tmp.resolve("val"), ds, split[1][3], "epoch 2's training is checkpointed (before its validation) in ");
+        assertEquals(16, st.step(), "every step of epoch 2");
+    }
+
+    /**
+     * Trains until {@code bad} fails to read in epoch 2, checks the error and its checkpoint, then fixes the sample,
+     * resumes, and requires the losses of an uninterrupted run. Returns the checkpoint's state.
+     */
+    static TrainingState failsThenResumes(Path tmp, Dataset ds, int bad, String checkpointed) {
+        boolean[] corrupt = {false};
+        Dataset flaky = new Dataset() {
+            public String name() { return "flaky"; }
+            public int size() { return ds.size(); }
+            public io.dltrain.runtime.tensor.Shape sampleShape() { return ds.sampleShape(); }
+            public int numClasses() { return ds.numClasses(); }
+            public List<String> classNames() { return ds.classNames(); }
+            public int read(int i, float[] dst, int off) {
+                if (corrupt[0] && i == bad) throw new IllegalStateException("sample " + i + ": corrupt JPEG");
+                return ds.read(i, dst, off);
+            }
+        };
+        Trainer.Result whole = fit(ds, tmp.resolve("whole"), 0, null);
+        Path ck = tmp.resolve("parts");
+        TrainListener corruptAfterEpoch1 = new TrainListener() {
+            @Override public void epochEnded(EpochMetrics m) { corrupt[0] = true; }
+        };
+        io.dltrain.runtime.data.DataLoadException e = org.junit.jupiter.api.Assertions.assertThrows(
+                io.dltrain.runtime.data.DataLoadException.class, () -> fit(flaky, ck, 0, null, corruptAfterEpoch1));
+        assertTrue(e.getMessage().contains("reading sample " + bad + " failed") && e.getMessage().contains("corrupt JPEG")
+                && e.getMessage().contains(checkpointed + e.checkpoint()), e.getMessage());
+        TrainingState st = Checkpoint.readState(e.checkpoint());
+        assertEquals(1, st.epoch(), "epoch 1 done");
+        corrupt[0] = false; // the file is fixed
+        Trainer.Result rest = fit(flaky, ck, 0, Checkpoint.latest(ck).orElseThrow());
+        assertEquals(3, rest.epochs().size());
+        for (int ep = 0; ep < 3; ep++) {
+            assertEquals(whole.epochs().get(ep).trainLoss(), rest.epochs().get(ep).trainLoss(), 0.0, "train loss, epoch " + (ep + 1));
+            assertEquals(whole.epochs().get(ep).trainAcc(), rest.epochs().get(ep).trainAcc(), 0.0, "train accuracy, epoch " + (ep + 1));
+            assertEquals(whole.epochs().get(ep).valLoss(), rest.epochs().get(ep).valLoss(), 0.0, "validation loss, epoch " + (ep + 1));
+        }
+        // the epoch that failed: resumed with every batch trained (its validation had failed), it trained none here
+        double ips = rest.epochs().get(1).imagesPerSec();
+        assertTrue(st.step() == 16 ? Double.isNaN(ips) : ips > 0, "images/s of the resumed epoch: " + ips);
+        return st;
     }
 
     @Test
