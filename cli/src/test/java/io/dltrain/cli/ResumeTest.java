@@ -337,7 +337,7 @@ class ResumeTest {
                 "--threads", "2", "--progress", "none", "--out", out.toString());
         assertEquals(1, r.code(), r.err() + r.out());
         assertTrue(r.err().contains(victim.getFileName().toString()) && r.err().contains("the run is checkpointed before that batch in "
-                + out.resolve("checkpoints").toAbsolutePath()) && r.err().contains("once the sample is fixed or removed, resume with --resume " + out), r.err());
+                + out.resolve("checkpoints").toAbsolutePath()) && r.err().contains("removing it would change the run's train/validation split), resume with --resume " + out), r.err());
         Files.write(victim, good);
         r = run("--resume", out.toString(), "--threads", "2", "--progress", "none"); // the data's directory is the run's
         assertEquals(0, r.code(), r.err() + r.out());

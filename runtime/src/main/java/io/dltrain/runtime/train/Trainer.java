@@ -382,7 +382,7 @@ public final class Trainer {
     /** e, with where the state before it was checkpointed (when it was: {@code at} not null) and what to do. */
     private static DataLoadException withCheckpoint(DataLoadException e, String what, Path at) {
         if (at == null) return e;
-        return new DataLoadException(e.getMessage() + "; " + what + " in " + at + ": once the sample is fixed or removed, resume", e, at);
+        return new DataLoadException(e.getMessage() + "; " + what + " in " + at + ": once the sample reads (mend or re-create its file; removing it would change the run's train/validation split), resume", e, at);
     }
 
     /**
