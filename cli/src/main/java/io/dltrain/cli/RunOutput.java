@@ -55,7 +55,7 @@ final class RunOutput implements AutoCloseable {
             for (String f : new String[] {"metrics.jsonl", SUMMARY}) {
                 if (Files.exists(p.resolve(f)))
                     return "--out " + dir + " already holds a run (" + f + "); choose a new directory, or delete that one to reuse it"
-                            + (Files.isDirectory(p.resolve("checkpoints")) ? ", or continue that run with --resume " + dir : "");
+                            + (Files.isDirectory(p.resolve("checkpoints")) ? ", or continue that run with --resume " + ShellWords.quote(dir) : "");
             }
             return null;
         }

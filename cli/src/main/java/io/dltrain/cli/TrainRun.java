@@ -287,11 +287,11 @@ final class TrainRun {
                             result = trainer.fit(model, loss, opt, schedule, trainLoader, valLoader, listener);
                         } catch (DataLoadException e) {
                             if (e.checkpoint() == null) throw e;
-                            throw new DataLoadException(e.getMessage() + " with --resume " + outDir, e.getCause(), e.checkpoint());
+                            throw new DataLoadException(e.getMessage() + " with --resume " + ShellWords.quote(outDir), e.getCause(), e.checkpoint());
                         }
                         if (result.interrupted()) {
                             out.println("dl-train: stopped " + (signalled.get() ? "on a signal" : "after --max-steps " + o.maxSteps)
-                                    + (result.checkpoint() != null ? "; checkpoint " + result.checkpoint() + "; continue with --resume " + outDir
+                                    + (result.checkpoint() != null ? "; checkpoint " + result.checkpoint() + "; continue with --resume " + ShellWords.quote(outDir)
                                                                    : "; no checkpoint (--checkpoint-every off)"));
                             out.flush();
                             return signalled.get() ? 130 : 0;
@@ -516,7 +516,7 @@ final class TrainRun {
     private String finished(TrainingState st) {
         boolean early = st.config().get(Trainer.RESUME_KEY) instanceof Map<?, ?> r && Boolean.TRUE.equals(r.get("stopped_early"));
         if (early) return "the run in " + o.resume + " stopped early after epoch " + st.epoch() + " (the validation loss did not improve for "
-                + o.patience + " epochs); nothing to train. To train its weights further, start a new run with --init-from " + o.resume;
+                + o.patience + " epochs); nothing to train. To train its weights further, start a new run with --init-from " + ShellWords.quote(o.resume);
         if (st.epoch() >= o.epochs) return "the run in " + o.resume + " has done all of its " + o.epochs + " epochs; nothing to train. "
                 + "To train on, give a larger total with --epochs N";
         return null;

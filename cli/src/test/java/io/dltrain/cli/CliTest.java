@@ -391,6 +391,9 @@ class CliTest {
         assertFalse(run(train(used, "mlp", 1)).err().contains("--resume"), "no checkpoints: nothing to resume");
         Files.createDirectories(used.resolve("checkpoints"));
         usageError(null, train(used, "mlp", 1), "already holds a run", "or continue that run with --resume " + used);
+        Path spaced = Files.createDirectories(tmp.resolve("used run/checkpoints")).getParent();
+        Files.writeString(spaced.resolve("metrics.jsonl"), "{\"epoch\":1}\n");
+        usageError(null, train(spaced, "mlp", 1), "or continue that run with --resume '" + spaced + "'"); // pastes into a shell
         assertEquals("{\"epoch\":1}\n", Files.readString(used.resolve("metrics.jsonl")), "an earlier run's metrics must be left alone");
         Path out = tmp.resolve("never");
         usageError(out, train(out, "mlp", 1, "--device", "cuda"), "--device cuda cannot be used");
