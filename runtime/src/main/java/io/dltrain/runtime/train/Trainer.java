@@ -261,15 +261,8 @@ public final class Trainer {
                     } catch (DataLoadException e) {
                         // a sample could not be read (a corrupt image...): nothing of this batch was trained, so the state
                         // before it is a good one to resume from once the data is fixed; save it rather than lose the epoch
-                        Path at;
-                        try {
-                            at = policy == null ? null : save(model, optimizer, epoch - 1, globalStep, step, lossSum.item(),
-                                    correct.item(), seen, bestVal, bestEpoch, sinceBest, history, lr, false);
-                        } catch (RuntimeException saveFailed) {
-                            e.addSuppressed(saveFailed);
-                            throw e;
-                        }
-                        throw withCheckpoint(e, "the run is checkpointed before that batch", at);
+                        throw checkpointed(e, "the run is checkpointed before that batch", model, optimizer, epoch, globalStep, step,
+                                lossSum, correct, seen, bestVal, bestEpoch, sinceBest, history, lr);
                     }
                     try (BatchUploads.DeviceBatch batch = next; Scope s = Scope.open()) {
                         int n = batch.size();
@@ -339,15 +332,8 @@ public final class Trainer {
                 } catch (DataLoadException e) {
                     // a validation sample could not be read: the epoch's training is done, so save it (every step of
                     // the epoch done, validation not) rather than lose the epoch; a resume validates and goes on
-                    Path at;
-                    try {
-                        at = policy == null ? null : save(model, optimizer, epoch - 1, globalStep, step, lossSum.item(),
-                                correct.item(), seen, bestVal, bestEpoch, sinceBest, history, lr, false);
-                    } catch (RuntimeException saveFailed) {
-                        e.addSuppressed(saveFailed);
-                        throw e;
-                    }
-                    throw withCheckpoint(e, "epoch " + epoch + "'s training is checkpointed (before its validation)", at);
+                    throw checkpointed(e, "epoch " + epoch + "'s training is checkpointed (before its validation)", model, optimizer,
+                            epoch, globalStep, step, lossSum, correct, seen, bestVal, bestEpoch, sinceBest, history, lr);
                 }
                 double seconds = (System.nanoTime() - epochStart) / 1e9;
                 EpochMetrics m = new EpochMetrics(epoch, trainLoss, trainAcc, v == null ? Double.NaN : v.loss(),
@@ -379,10 +365,25 @@ public final class Trainer {
         return new Result(history, stoppedEarly, bestEpoch, fitSeconds(), interrupted, written);
     }
 
-    /** e, with where the state before it was checkpointed (when it was: {@code at} not null) and what to do. */
-    private static DataLoadException withCheckpoint(DataLoadException e, String what, Path at) {
-        if (at == null) return e;
-        return new DataLoadException(e.getMessage() + "; " + what + " in " + at + ": once the sample reads (mend or re-create its file; removing it would change the run's train/validation split), resume", e, at);
+    /**
+     * After a sample of epoch {@code epoch} failed to load with {@code step} of its batches trained: saves that state
+     * (when there is a checkpoint policy) and returns e with where it is and what to do. A save that fails too is
+     * suppressed into e, which is returned as it was.
+     */
+    private DataLoadException checkpointed(DataLoadException e, String what, Module model, Optimizer optimizer, int epoch,
+                                           long globalStep, int step, Tensor lossSum, Tensor correct, long seen, double bestVal,
+                                           int bestEpoch, int sinceBest, List<EpochMetrics> history, double lr) {
+        if (policy == null) return e;
+        Path at;
+        try {
+            at = save(model, optimizer, epoch - 1, globalStep, step, lossSum.item(), correct.item(), seen, bestVal, bestEpoch,
+                    sinceBest, history, lr, false);
+        } catch (RuntimeException saveFailed) {
+            e.addSuppressed(saveFailed);
+            return e;
+        }
+        return new DataLoadException(e.getMessage() + "; " + what + " in " + at + ": once the sample reads (mend or re-create"
+                + " its file; removing it would change the run's train/validation split), resume", e, at);
     }
 
     /**
