@@ -301,24 +301,32 @@ final class TrainRun {
                         // work); while the hook runs this throws, and the hook waits for `released`.
                         try { Runtime.getRuntime().removeShutdownHook(hook); } catch (IllegalStateException shuttingDown) { /* the hook is running */ }
                     }
+                    // --- final model for `dl-train eval` / `predict`: <out>/model/{model.safetensors, model.json} ---
+                    // (written before the test pass, so that a test sample that cannot be read leaves the model usable)
+                    SavedModel.write(outDir, modelEntry.name(), dataEntry.name(), spec, train, model, task);
+                    // ---
                     EvalResult test;
-                    if (testLoader.samples() == 0) {
-                        test = new EvalResult(Double.NaN, Double.NaN, Double.NaN, 0);
-                        out.printf("test: no test split in %s; nothing evaluated  total %.1fs%n", dataEntry.name(), result.seconds());
-                    } else if (task != Task.CLASSIFICATION) {
-                        test = trainer.evaluate(model, testLoader, loss); // the mean MSE is the metric
-                        out.printf("test: %s %.5f  (%,d samples)  total %.1fs%n", task.metric(), test.loss(), test.samples(), result.seconds());
-                    } else {
-                        test = trainer.evaluate(model, testLoader, new CrossEntropyLoss(0f));
-                        String top5 = Double.isNaN(test.top5()) ? "n/a (fewer than 5 classes)" : String.format("%.2f%%", 100 * test.top5());
-                        out.printf("test: loss %.4f  top-1 %.2f%%  top-5 %s  (%,d samples)  total %.1fs%n",
-                                test.loss(), 100 * test.top1(), top5, test.samples(), result.seconds());
+                    try {
+                        if (testLoader.samples() == 0) {
+                            test = new EvalResult(Double.NaN, Double.NaN, Double.NaN, 0);
+                            out.printf("test: no test split in %s; nothing evaluated  total %.1fs%n", dataEntry.name(), result.seconds());
+                        } else if (task != Task.CLASSIFICATION) {
+                            test = trainer.evaluate(model, testLoader, loss); // the mean MSE is the metric
+                            out.printf("test: %s %.5f  (%,d samples)  total %.1fs%n", task.metric(), test.loss(), test.samples(), result.seconds());
+                        } else {
+                            test = trainer.evaluate(model, testLoader, new CrossEntropyLoss(0f));
+                            String top5 = Double.isNaN(test.top5()) ? "n/a (fewer than 5 classes)" : String.format("%.2f%%", 100 * test.top5());
+                            out.printf("test: loss %.4f  top-1 %.2f%%  top-5 %s  (%,d samples)  total %.1fs%n",
+                                    test.loss(), 100 * test.top1(), top5, test.samples(), result.seconds());
+                        }
+                    } catch (DataLoadException e) {
+                        Path ck = result.checkpoint();
+                        throw new DataLoadException(e.getMessage() + "; the training is complete (its model is in " + outDir.resolve(SavedModel.DIR)
+                                + (ck == null ? ")" : ", and checkpointed in " + ck + "): once the sample reads, --resume "
+                                        + ShellWords.quote(outDir) + " evaluates it and writes the summary"), e, ck);
                     }
                     long skippedSteps = result.epochs().stream().mapToLong(EpochMetrics::skippedSteps).sum();
                     if (o.skipNonfinite) out.printf("dl-train: skipped %d steps with a non-finite loss (--skip-nonfinite)%n", skippedSteps);
-                    // --- final model for `dl-train eval` / `predict`: <out>/model/{model.safetensors, model.json} ---
-                    SavedModel.write(outDir, modelEntry.name(), dataEntry.name(), spec, train, model, task);
-                    // ---
                     run.writeSummary(summary(modelEntry, task, dataEntry, be, model, config, result, test, trainLoader, valLoader));
                     out.println("dl-train: wrote " + outDir.resolve("metrics.jsonl") + ", " + outDir.resolve("summary.json") + ", "
                             + outDir.resolve(Curves.FILE) + " and " + outDir.resolve(SavedModel.DIR) + "/");

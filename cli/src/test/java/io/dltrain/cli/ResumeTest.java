@@ -320,7 +320,8 @@ class ResumeTest {
 
     /**
      * A corrupt image mid-run ends it (exit 1) naming the file, with a checkpoint of the state before its batch and the
-     * command that continues; once the file is fixed, the run resumes from there and finishes.
+     * command that continues; once the file is fixed, the run resumes from there and finishes. A corrupt test image
+     * ends a run whose training is complete: its model is written, and a resume runs the test and writes the summary.
      */
     @Test
     void aCorruptImageLeavesACheckpointAndTheRunResumesOnceTheFileIsFixed(@TempDir Path tmp) throws IOException {
@@ -344,6 +345,26 @@ class ResumeTest {
         assertTrue(r.out().contains("dl-train: resuming from "), r.out());
         assertEquals(2, Files.readAllLines(out.resolve("metrics.jsonl")).size());
         assertTrue(Files.exists(out.resolve("summary.json")));
+
+        // a test image (the tree's val/): the training is complete, its model is written, and a resume tests it
+        try (Stream<Path> files = Files.walk(tree.resolve("val"))) {
+            victim = files.filter(f -> f.toString().endsWith(".png")).sorted().skip(50).findFirst().orElseThrow();
+        }
+        good = Files.readAllBytes(victim);
+        Files.write(victim, java.util.Arrays.copyOf(good, 40));
+        Path done = tmp.resolve("done");
+        r = run("--model", "mlp", "--data", "imagefolder", "--data-dir", tree.toString(), "--epochs", "1", "--batch-size", "32",
+                "--threads", "2", "--progress", "none", "--out", done.toString());
+        assertEquals(1, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains(victim.getFileName().toString()) && r.err().contains("the training is complete (its model is in "
+                + done.resolve("model")) && r.err().contains("--resume " + done + " evaluates it and writes the summary"), r.err());
+        assertTrue(Files.exists(done.resolve("model/model.safetensors")), "the trained model is usable");
+        assertFalse(Files.exists(done.resolve("summary.json")));
+        Files.write(victim, good);
+        r = run("--resume", done.toString(), "--threads", "2", "--progress", "none");
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("test: loss "), r.out());
+        assertTrue(Files.exists(done.resolve("summary.json")));
     }
 
     /** Loads the checkpoint into a fresh mlp and its optimiser: everything is validated (names, shapes, counters). */
