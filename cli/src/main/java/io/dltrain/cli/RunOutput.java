@@ -12,6 +12,7 @@ import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -179,6 +180,40 @@ final class RunOutput implements AutoCloseable {
             throw new InUse(problem);
         }
         return new RunOutput(dir, lock);
+    }
+
+    /**
+     * The run directory of a run without --out: {@code base} (runs/MODEL-DATA-TIME), or base-2, base-3, ... when that
+     * exists (runs started in the same second, e.g. by a sweep script), claimed with an atomic directory creation so
+     * that two processes never get the same one; then as {@link #create}.
+     */
+    static RunOutput createFresh(Path base) {
+        Path parent = base.toAbsolutePath().getParent();
+        try {
+            Files.createDirectories(parent);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create " + parent + ": " + e.getMessage(), e);
+        }
+        for (int i = 1; ; i++) {
+            Path candidate = freshCandidate(base, i);
+            try {
+                Files.createDirectory(candidate);
+            } catch (FileAlreadyExistsException taken) {
+                continue;
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot create " + candidate + ": " + e.getMessage(), e);
+            }
+            return create(candidate, false, null);
+        }
+    }
+
+    /** The first of base, base-2, base-3, ... that does not exist now (for the checks before anything is created). */
+    static Path freshName(Path base) {
+        for (int i = 1; ; i++) if (!Files.exists(freshCandidate(base, i))) return freshCandidate(base, i);
+    }
+
+    private static Path freshCandidate(Path base, int i) {
+        return i == 1 ? base : base.resolveSibling(base.getFileName() + "-" + i);
     }
 
     @Override

@@ -78,7 +78,7 @@ public final class TrainOptions {
     @Option(names = "--workers", defaultValue = "1", description = "Data-loading threads, each loading whole batches (and holding a batch buffer) (default: ${DEFAULT-VALUE}).")
     int workers;
 
-    @Option(names = {"-o", "--out"}, paramLabel = "DIR", description = "Run directory for metrics.jsonl and summary.json (default: runs/<model>-<data>-<time>).")
+    @Option(names = {"-o", "--out"}, paramLabel = "DIR", description = "Run directory for metrics.jsonl and summary.json (default: runs/<model>-<data>-<time>, with -2, -3, ... for runs started in the same second).")
     Path out;
 
     @Option(names = "--checkpoint-every", defaultValue = "1e", paramLabel = "SPEC",

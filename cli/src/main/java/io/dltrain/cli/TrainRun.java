@@ -168,8 +168,10 @@ final class TrainRun {
         if (modelTask != Task.CLASSIFICATION && o.labelSmoothing != 0)
             throw usage("--label-smoothing " + o.labelSmoothing + " applies to classification; " + modelEntry.name() + " is trained for "
                     + modelTask.label() + " with the MSE loss (drop --label-smoothing)");
-        Path outDir = o.out != null ? o.out : Path.of("runs", modelEntry.name() + "-" + dataEntry.name() + "-"
+        // without --out: runs/MODEL-DATA-TIME, or with -2, -3, ... when runs started in the same second (claimed at create)
+        Path defaultOut = o.out != null ? null : Path.of("runs", modelEntry.name() + "-" + dataEntry.name() + "-"
                 + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+        Path outDir = defaultOut == null ? o.out : RunOutput.freshName(defaultOut);
         String outProblem = RunOutput.problem(outDir, o.resume != null, resumeLock == null);
         if (outProblem != null) throw usage(outProblem);
 
@@ -218,10 +220,11 @@ final class TrainRun {
                 }
                 RunOutput run;
                 try {
-                    run = RunOutput.create(outDir, o.resume != null, resumeLock);
+                    run = defaultOut != null ? RunOutput.createFresh(defaultOut) : RunOutput.create(outDir, o.resume != null, resumeLock);
                 } catch (RunOutput.InUse e) {
                     throw usage(e.getMessage());
                 }
+                outDir = run.dir();
                 try (run) {
                     if (run.unlocked() != null) out.println("dl-train: warning: " + run.unlocked());
                     if (resumeState != null) {
