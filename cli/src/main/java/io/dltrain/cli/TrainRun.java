@@ -218,6 +218,13 @@ final class TrainRun {
                 } catch (CheckpointException e) {
                     throw usage("--init-from " + o.initFrom + ": " + e.getMessage());
                 }
+                if (init != null && init.loaded().isEmpty()) { // a wrong file: training from scratch is not what was asked
+                    printInit(initFile, init);
+                    out.flush();
+                    throw usage("--init-from " + o.initFrom + ": nothing in " + initFile + " matches " + o.model + " (a tensor loads when"
+                            + " its name and shape agree; the report above lists why each was skipped). Give a model of the same"
+                            + " architecture, or drop --init-from to train from scratch");
+                }
                 RunOutput run;
                 try {
                     run = defaultOut != null ? RunOutput.createFresh(defaultOut) : RunOutput.create(outDir, o.resume != null, resumeLock);
@@ -420,7 +427,6 @@ final class TrainRun {
             List<String> u = r.unexpected();
             out.println("dl-train:   unused in the file: " + (u.size() <= 10 ? u : u.subList(0, 10) + " and " + (u.size() - 10) + " more"));
         }
-        if (r.loaded().isEmpty()) out.println("dl-train: warning: nothing in " + file + " matches " + o.model + "; training starts from scratch");
     }
 
     /**

@@ -97,10 +97,13 @@ class FinetuneTest {
 
     @Test
     void aMismatchedModelIsSkippedTensorByTensor(@TempDir Path tmp) throws IOException {
-        Path out = tmp.resolve("lenet");
-        CliTest.Result r = run(train(out, "lenet5", 1, "--init-from", base.resolve("model").resolve("model.safetensors").toString(),
-                "--max-steps", "2"));
+        // the same mlp for 3 classes: every tensor loads but the head's, skipped for its shape
+        Path out = tmp.resolve("three-classes");
+        CliTest.Result r = run("--model", "mlp", "--data", "synthetic:1x28x28,classes=3", "--epochs", "1", "--threads", "2",
+                "--progress", "none", "--checkpoint-every", "off", "--out", out.toString(),
+                "--init-from", base.resolve("model").resolve("model.safetensors").toString(), "--max-steps", "2");
         assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains(": 4 tensors loaded, 2 skipped"), r.out());
         Map<String, LoadedTensor> file = weights(base);
         // every lenet5 tensor is reported: skipped with its reason, or loaded only if name and shape agree with the file
         List<String> skippedLines = r.out().lines().filter(l -> l.startsWith("dl-train:   skipped ")).toList();
@@ -110,6 +113,16 @@ class FinetuneTest {
             assertTrue(l.contains(file.containsKey(key) ? "(shape mismatch: file [" : "(missing"), l);
         }
         assertTrue(r.out().contains(" tensors loaded, " + skippedLines.size() + " skipped"), r.out());
+
+        // another architecture: nothing matches, which is a mistake, not a run from scratch (nothing is written)
+        Path lenet = tmp.resolve("lenet");
+        r = run(train(lenet, "lenet5", 1, "--init-from", base.resolve("model").resolve("model.safetensors").toString()));
+        assertEquals(2, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("nothing in " + base.resolve("model").resolve("model.safetensors") + " matches lenet5")
+                && r.err().contains("drop --init-from to train from scratch"), r.err());
+        assertTrue(r.out().contains(": 0 tensors loaded, 10 skipped") && r.out().contains("skipped 3.weight (shape mismatch: file [128, 256]"),
+                "the report says why each tensor was skipped: " + r.out());
+        assertFalse(Files.exists(lenet), "nothing written");
     }
 
     @Test
