@@ -16,6 +16,8 @@ import io.dltrain.runtime.data.Dataset;
 import io.dltrain.runtime.nn.Context;
 import io.dltrain.runtime.nn.Module;
 import io.dltrain.runtime.nn.loss.CrossEntropyLoss;
+import io.dltrain.runtime.nn.loss.Loss;
+import io.dltrain.runtime.nn.loss.MSELoss;
 import io.dltrain.runtime.optim.SGD;
 import io.dltrain.runtime.tensor.DType;
 import io.dltrain.runtime.tensor.Device;
@@ -43,8 +45,8 @@ import java.util.concurrent.Callable;
  * `dl-train bench`: training-step throughput of one model at one batch size, the measurement behind the GPU-speed
  * comparison with PyTorch ({@code benchmarks/pytorch/bench_torch.py} is its peer and prints the same JSON keys).
  *
- * <p>A step is what PyTorch's loop does: forward, cross-entropy loss, zero_grad, backward, SGD (momentum 0.9,
- * lr 0.01) step. After the warm-up steps, K windows of N steps are timed end to end (one synchronize at each window
+ * <p>A step is what PyTorch's loop does: forward, cross-entropy loss (for the autoencoders: the MSE against the input,
+ * their training loss), zero_grad, backward, SGD (momentum 0.9, lr 0.01) step. After the warm-up steps, K windows of N steps are timed end to end (one synchronize at each window
  * end, none inside), giving images/s per window; the median, min and max are reported. The per-phase breakdown
  * (forward / backward / optimiser / data wait) needs a synchronize after every phase, which removes the overlap of
  * host and device work, so it is measured in one extra window after the timed ones and never mixed into images/s.
@@ -108,6 +110,9 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object instead of the text report.")
     boolean json;
 
+    /** The model is an autoencoder: its step's loss is the MSE against its input (set in call, from the registry). */
+    private boolean reconstruct;
+
     private Main.UsageError usage(String message) { return new Main.UsageError(spec.commandLine(), message); }
 
     @Override
@@ -135,9 +140,8 @@ public final class BenchCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
-        if (entry.task() != io.dltrain.runtime.train.Task.CLASSIFICATION)
-            throw usage("bench times classification steps (cross-entropy on labels); " + entry.name() + " is a " + entry.task().label()
-                    + " model: time it with `dl-train --model " + entry.name() + " ...` and its epoch times instead");
+        // classifiers train with cross-entropy on the labels; the autoencoders with the MSE against their input
+        reconstruct = entry.task() == io.dltrain.runtime.train.Task.RECONSTRUCTION;
 
         // 2. Data (when asked for) fixes the input shape; otherwise the model's listed spec, resized by --image-size.
         ModelSpec spec0 = entry.defaultSpec();
@@ -153,7 +157,7 @@ public final class BenchCommand implements Callable<Integer> {
             } catch (DatasetException e) {
                 throw usage(e.getMessage());
             }
-            if (dataset.task() == io.dltrain.runtime.train.Task.REGRESSION || dataset.numClasses() < 2)
+            if (!reconstruct && (dataset.task() == io.dltrain.runtime.train.Task.REGRESSION || dataset.numClasses() < 2))
                 throw usage("bench times classification steps (cross-entropy on labels); " + data + " is "
                         + (dataset.task() == io.dltrain.runtime.train.Task.REGRESSION ? "a regression dataset" : "a dataset with " + dataset.numClasses() + " class")
                         + ": time it with `dl-train --model " + entry.name() + " --data " + data + " ...` and its epoch times instead");
@@ -294,13 +298,13 @@ public final class BenchCommand implements Callable<Integer> {
      * One training step, as the PyTorch peer does it. With {@code phases} non-null, synchronises after each phase
      * and adds its time there; otherwise runs without any synchronisation.
      */
-    private static void step(Backend be, Module m, SGD opt, CrossEntropyLoss lossFn, Input input, Phases phases) {
+    private void step(Backend be, Module m, SGD opt, Loss lossFn, Input input, Phases phases) {
         try (Scope s = Scope.open()) {
             long t0 = System.nanoTime();
             Tensor[] xy = input.next();
             long t1 = t0;
             if (phases != null) { be.synchronize(); t1 = System.nanoTime(); phases.data += t1 - t0; }
-            Tensor loss = lossFn.compute(m.forward(xy[0]), xy[1]);
+            Tensor loss = lossFn.compute(m.forward(xy[0]), reconstruct ? xy[0] : xy[1]);
             long t2 = t1;
             if (phases != null) { be.synchronize(); t2 = System.nanoTime(); phases.forward += t2 - t1; }
             opt.zeroGrad();
@@ -313,7 +317,7 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     private Report measure(CountingBackend be, Module m, SGD opt, Input input, ModelSpec s, String prec, String dataName) {
-        CrossEntropyLoss lossFn = new CrossEntropyLoss(0f);
+        Loss lossFn = reconstruct ? new MSELoss() : new CrossEntropyLoss(0f);
         m.train(true);
         for (int i = 0; i < warmup; i++) step(be, m, opt, lossFn, input, null);
         be.synchronize();
@@ -357,6 +361,7 @@ public final class BenchCommand implements Callable<Integer> {
         j.put("image_size", s.height());
         j.put("input_shape", List.of(s.inChannels(), s.height(), s.width()));
         j.put("num_classes", s.numClasses());
+        j.put("loss", reconstruct ? "mse" : "cross_entropy");
         j.put("precision", prec);
         j.put("device", be.name());
         j.put("threads", describe.get("threads"));
@@ -394,7 +399,8 @@ public final class BenchCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "dl-train bench: %s, batch %d, input %dx%dx%d, %s, device %s%s, %s data%n",
                 j.get("model"), batchSize, shape.get(0), shape.get(1), shape.get(2), j.get("precision"), j.get("device"),
                 r.threads() != null ? " (" + r.threads() + ")" : "", j.get("data"));
-        out.printf(Locale.ROOT, "  %d warm-up steps, then %d windows of %d steps; SGD momentum %.1f, lr %.2f%n", warmup, windows, steps, MOMENTUM, LR);
+        out.printf(Locale.ROOT, "  %d warm-up steps, then %d windows of %d steps; %s loss, SGD momentum %.1f, lr %.2f%n", warmup, windows,
+                steps, reconstruct ? "MSE (against the input)" : "cross-entropy", MOMENTUM, LR);
         out.printf(Locale.ROOT, "images/s:    median %,.1f  (min %,.1f, max %,.1f)%n",
                 j.get("images_per_sec_median"), j.get("images_per_sec_min"), j.get("images_per_sec_max"));
         out.printf(Locale.ROOT, "step:        %.3f ms (median window)%n", bd.get("total"));

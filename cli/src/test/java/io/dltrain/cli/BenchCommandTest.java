@@ -96,6 +96,24 @@ class BenchCommandTest {
         assertEquals(0, j.get("backend_transfers_per_step").asDouble(), 0.0);
     }
 
+    /** The autoencoders are timed with their training loss, the MSE against the input (they have no labels). */
+    @Test
+    void autoencodersAreTimedWithTheirMseLoss() throws Exception {
+        JsonNode j = bench("conv-autoencoder");
+        // two convs and two transposed convs, each with a bias
+        checkSane(j, "conv-autoencoder", 8, 9569);
+        assertEquals("mse", j.get("loss").asText());
+        JsonNode byOp = j.get("backend_calls_per_step_by_op");
+        assertNull(byOp.get("crossEntropyForward"), "no cross-entropy: " + byOp);
+        assertEquals(1, byOp.get("lossForward").asDouble(), 0.0, "the element-wise loss (MSE) forward: " + byOp);
+        assertEquals(1, byOp.get("lossBackward").asDouble(), 0.0);
+        assertEquals("cross_entropy", bench("mlp").get("loss").asText());
+        Result r = run("bench", "--model", "autoencoder", "--batch-size", "16", "--device", "cpu", "--threads", "2", "--warmup", "1",
+                "--steps", "2", "--windows", "1", "--data", "fashion-mnist");
+        assertEquals(0, r.code, r.err);
+        assertTrue(r.out.contains("MSE (against the input) loss"), r.out);
+    }
+
     @Test
     void lenet5Synthetic() throws Exception {
         JsonNode j = bench("lenet5");
