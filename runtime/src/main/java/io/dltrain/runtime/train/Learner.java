@@ -41,11 +41,54 @@ public final class Learner implements AutoCloseable {
 
     public Learner batchSize(int n) { return set(n, config.lr(), config.optimizer(), config.schedule()); }
 
-    /** Optimiser by name (see {@link Optimizers#names()}) and base learning rate. */
-    public Learner optimizer(String name, double lr) { return set(config.batchSize(), lr, name, config.schedule()); }
+    /**
+     * Optimiser by name (see {@link Optimizers#names()}) and base learning rate, with that optimiser's own momentum and
+     * weight decay (as the CLI gives it: {@link Optimizers#defaultMomentum}, {@link Optimizers#defaultWeightDecay}) until
+     * {@link #momentum} or {@link #weightDecay} say otherwise. The optimiser is made by the first {@link #fit}: after it,
+     * the learning rate may change, the optimiser may not.
+     *
+     * @throws IllegalArgumentException for an unknown name
+     * @throws IllegalStateException    for another optimiser after the first fit
+     */
+    public Learner optimizer(String name, double lr) {
+        if (!Optimizers.names().contains(name))
+            throw new IllegalArgumentException("unknown optimizer '" + name + "'; valid names: " + String.join(", ", Optimizers.names()));
+        if (optimizer != null && !name.equals(config.optimizer())) throw madeAlready("optimizer(\"" + name + "\", ...)");
+        boolean same = name.equals(config.optimizer());
+        set(config.batchSize(), lr, name, config.schedule());
+        if (!same) setMomentumAndDecay(Optimizers.defaultMomentum(name), Optimizers.defaultWeightDecay(name));
+        return this;
+    }
 
-    /** LR schedule spec (see {@link LrSchedules#parse}). */
-    public Learner schedule(String spec) { return set(config.batchSize(), config.lr(), config.optimizer(), spec); }
+    /** Momentum (sgd, sgd-nesterov, rmsprop; the others have none); before the first {@link #fit}. */
+    public Learner momentum(double m) {
+        if (optimizer != null) throw madeAlready("momentum(" + m + ")");
+        return setMomentumAndDecay(m, config.weightDecay());
+    }
+
+    /** Weight decay (decoupled for adamw, an L2 term for the others); before the first {@link #fit}. */
+    public Learner weightDecay(double wd) {
+        if (optimizer != null) throw madeAlready("weightDecay(" + wd + ")");
+        return setMomentumAndDecay(config.momentum(), wd);
+    }
+
+    /** LR schedule spec (see {@link LrSchedules#parse}; an invalid one throws here, with the valid forms). */
+    public Learner schedule(String spec) {
+        LrSchedules.parse(spec);
+        return set(config.batchSize(), config.lr(), config.optimizer(), spec);
+    }
+
+    private IllegalStateException madeAlready(String call) {
+        return new IllegalStateException(call + ": the " + config.optimizer() + " optimiser was made by the first fit() and keeps its"
+                + " settings; call it before fit(), or use a new Learner");
+    }
+
+    private Learner setMomentumAndDecay(double momentum, double weightDecay) {
+        TrainConfig c = config;
+        config = new TrainConfig(c.epochs(), c.batchSize(), c.lr(), c.optimizer(), momentum, weightDecay, c.schedule(), c.labelSmoothing(),
+                c.clipNorm(), c.seed(), c.valFraction(), c.patience(), c.minDelta(), c.workers());
+        return this;
+    }
 
     public Learner loss(Loss l) { this.loss = l; this.lossSet = true; return this; }
 

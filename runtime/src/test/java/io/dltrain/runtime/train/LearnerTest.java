@@ -1,0 +1,60 @@
+package io.dltrain.runtime.train;
+
+import io.dltrain.runtime.backend.cpu.CpuBackend;
+import io.dltrain.runtime.data.Dataset;
+import io.dltrain.runtime.nn.Context;
+import io.dltrain.runtime.nn.Linear;
+import io.dltrain.runtime.nn.Module;
+import io.dltrain.runtime.nn.ReLU;
+import io.dltrain.runtime.nn.Sequential;
+import org.junit.jupiter.api.Test;
+
+import java.util.function.UnaryOperator;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The library's Learner: an optimiser gets its own defaults, as on the command line, and bad settings fail where they are made. */
+class LearnerTest {
+    static Module model(CpuBackend be) {
+        return new Sequential(new Linear(new Context(be, 3), 8, 16), new ReLU(), new Linear(new Context(be, 4), 16, 3));
+    }
+
+    /** The first layer's weights after one epoch with the Learner as {@code setup} configures it. */
+    static float[] trained(Dataset ds, UnaryOperator<Learner> setup) {
+        try (CpuBackend be = new CpuBackend(1); Module m = model(be); Learner l = setup.apply(new Learner(m).epochs(1).batchSize(32))) {
+            l.fit(ds);
+            return m.parameters().getFirst().toFloatArray();
+        }
+    }
+
+    @Test
+    void anOptimizerTakesItsOwnMomentumAndWeightDecay() {
+        Dataset ds = TrainerTest.blobs(200, 1);
+        // adam's weight decay is 0 (PyTorch's, the CLI's), not the SGD recipe's 5e-4 the Learner starts with
+        float[] adam = trained(ds, l -> l.optimizer("adam", 1e-2));
+        assertArrayEquals(trained(ds, l -> l.optimizer("adam", 1e-2).weightDecay(0).momentum(0)), adam);
+        assertFalse(java.util.Arrays.equals(trained(ds, l -> l.optimizer("adam", 1e-2).weightDecay(5e-4)), adam), "weightDecay is used");
+        // and the defaults come back with the next optimiser: sgd-nesterov's momentum 0.9 and weight decay 5e-4
+        assertArrayEquals(trained(ds, l -> l.optimizer("sgd-nesterov", 0.05)),
+                trained(ds, l -> l.optimizer("adam", 1e-2).optimizer("sgd-nesterov", 0.05)));
+    }
+
+    @Test
+    void badSettingsFailWhereTheyAreMade() {
+        try (CpuBackend be = new CpuBackend(1); Module m = model(be); Learner l = new Learner(m).epochs(1).batchSize(32)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> l.optimizer("adamm", 1e-3));
+            assertTrue(e.getMessage().contains("unknown optimizer 'adamm'") && e.getMessage().contains("adamw"), e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> l.schedule("cosinus"));
+            l.optimizer("adam", 1e-2).fit(TrainerTest.blobs(64, 2));
+            // the optimiser exists now: its settings are fixed, its learning rate is not
+            IllegalStateException s = assertThrows(IllegalStateException.class, () -> l.optimizer("sgd", 0.1));
+            assertTrue(s.getMessage().contains("made by the first fit()"), s.getMessage());
+            assertThrows(IllegalStateException.class, () -> l.weightDecay(0.1));
+            assertThrows(IllegalStateException.class, () -> l.momentum(0.5));
+            l.optimizer("adam", 1e-3).fit(TrainerTest.blobs(64, 2));
+        }
+    }
+}
