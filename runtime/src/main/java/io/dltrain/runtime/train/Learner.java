@@ -31,6 +31,10 @@ public final class Learner implements AutoCloseable {
     private boolean lossSet;
 
     public Learner(Module model) {
+        if (model == null) throw new IllegalArgumentException("model is null");
+        if (model.parameters().isEmpty())
+            throw new IllegalArgumentException("the model has no parameters, so there is nothing to train: give a model with layers that"
+                    + " have weights (Linear, Conv2d, ...)");
         this.model = model;
         this.be = model.parameters().getFirst().backend();
         this.config = new TrainConfig(config.epochs(), config.batchSize(), config.lr(), config.optimizer(), config.momentum(),

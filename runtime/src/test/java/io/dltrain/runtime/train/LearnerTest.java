@@ -45,6 +45,9 @@ class LearnerTest {
     @Test
     void badSettingsFailWhereTheyAreMade() {
         try (CpuBackend be = new CpuBackend(1); Module m = model(be); Learner l = new Learner(m).epochs(1).batchSize(32)) {
+            IllegalArgumentException none = assertThrows(IllegalArgumentException.class,
+                    () -> new Learner(new Sequential(new io.dltrain.runtime.nn.Flatten())));
+            assertTrue(none.getMessage().contains("the model has no parameters"), none.getMessage());
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> l.optimizer("adamm", 1e-3));
             assertTrue(e.getMessage().contains("unknown optimizer 'adamm'") && e.getMessage().contains("adamw"), e.getMessage());
             assertThrows(IllegalArgumentException.class, () -> l.schedule("cosinus"));
