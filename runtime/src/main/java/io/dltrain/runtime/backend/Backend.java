@@ -53,6 +53,7 @@ public interface Backend extends AutoCloseable {
 
     /** A new FP32 tensor holding a copy of {@code data}. */
     default Tensor fromHost(float[] data, Shape shape) {
+        checkHostLength(data.length, shape);
         Tensor t = empty(shape, DType.FP32);
         copyFromHost(data, 0, t);
         return t;
@@ -60,9 +61,17 @@ public interface Backend extends AutoCloseable {
 
     /** A new INT32 tensor holding a copy of {@code data}. */
     default Tensor fromHost(int[] data, Shape shape) {
+        checkHostLength(data.length, shape);
         Tensor t = empty(shape, DType.INT32);
         copyFromHost(data, 0, t);
         return t;
+    }
+
+    /** fromHost's check, before anything is allocated: one value per element of the shape. */
+    private static void checkHostLength(int length, Shape shape) {
+        if (length != shape.size())
+            throw new IllegalArgumentException("fromHost: " + length + " values for shape " + shape + ", which has " + shape.size()
+                    + " elements");
     }
 
     /** Copies dst.numel() values from src[srcOffset...] into dst. */
