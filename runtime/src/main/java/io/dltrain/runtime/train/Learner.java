@@ -29,6 +29,8 @@ public final class Learner implements AutoCloseable {
     private Optimizer optimizer;
     private Task task = Task.CLASSIFICATION;
     private boolean lossSet;
+    /** Set by {@link #momentum} / {@link #weightDecay}: then they hold for any optimiser, in whatever order the calls come. */
+    private Double momentumGiven, weightDecayGiven;
 
     public Learner(Module model) {
         if (model == null) throw new IllegalArgumentException("model is null");
@@ -47,8 +49,8 @@ public final class Learner implements AutoCloseable {
 
     /**
      * Optimiser by name (see {@link Optimizers#names()}) and base learning rate, with that optimiser's own momentum and
-     * weight decay (as the CLI gives it: {@link Optimizers#defaultMomentum}, {@link Optimizers#defaultWeightDecay}) until
-     * {@link #momentum} or {@link #weightDecay} say otherwise. The optimiser is made by the first {@link #fit}: after it,
+     * weight decay (as the CLI gives it: {@link Optimizers#defaultMomentum}, {@link Optimizers#defaultWeightDecay}) where
+     * {@link #momentum} or {@link #weightDecay} did not set them. The optimiser is made by the first {@link #fit}: after it,
      * the learning rate may change, the optimiser may not.
      *
      * @throws IllegalArgumentException for an unknown name
@@ -58,21 +60,22 @@ public final class Learner implements AutoCloseable {
         if (!Optimizers.names().contains(name))
             throw new IllegalArgumentException("unknown optimizer '" + name + "'; valid names: " + String.join(", ", Optimizers.names()));
         if (optimizer != null && !name.equals(config.optimizer())) throw madeAlready("optimizer(\"" + name + "\", ...)");
-        boolean same = name.equals(config.optimizer());
         set(config.batchSize(), lr, name, config.schedule());
-        if (!same) setMomentumAndDecay(Optimizers.defaultMomentum(name), Optimizers.defaultWeightDecay(name));
-        return this;
+        return setMomentumAndDecay(momentumGiven != null ? momentumGiven : Optimizers.defaultMomentum(name),
+                weightDecayGiven != null ? weightDecayGiven : Optimizers.defaultWeightDecay(name));
     }
 
-    /** Momentum (sgd, sgd-nesterov, rmsprop; the others have none); before the first {@link #fit}. */
+    /** Momentum (sgd, sgd-nesterov, rmsprop; the others have none), whatever the optimiser; before the first {@link #fit}. */
     public Learner momentum(double m) {
         if (optimizer != null) throw madeAlready("momentum(" + m + ")");
+        momentumGiven = m;
         return setMomentumAndDecay(m, config.weightDecay());
     }
 
-    /** Weight decay (decoupled for adamw, an L2 term for the others); before the first {@link #fit}. */
+    /** Weight decay (decoupled for adamw, an L2 term for the others), whatever the optimiser; before the first {@link #fit}. */
     public Learner weightDecay(double wd) {
         if (optimizer != null) throw madeAlready("weightDecay(" + wd + ")");
+        weightDecayGiven = wd;
         return setMomentumAndDecay(config.momentum(), wd);
     }
 

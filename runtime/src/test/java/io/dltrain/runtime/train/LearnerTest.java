@@ -36,7 +36,9 @@ class LearnerTest {
         // adam's weight decay is 0 (PyTorch's, the CLI's), not the SGD recipe's 5e-4 the Learner starts with
         float[] adam = trained(ds, l -> l.optimizer("adam", 1e-2));
         assertArrayEquals(trained(ds, l -> l.optimizer("adam", 1e-2).weightDecay(0).momentum(0)), adam);
-        assertFalse(java.util.Arrays.equals(trained(ds, l -> l.optimizer("adam", 1e-2).weightDecay(5e-4)), adam), "weightDecay is used");
+        float[] decayed = trained(ds, l -> l.optimizer("adam", 1e-2).weightDecay(5e-4));
+        assertFalse(java.util.Arrays.equals(decayed, adam), "weightDecay is used");
+        assertArrayEquals(decayed, trained(ds, l -> l.weightDecay(5e-4).optimizer("adam", 1e-2)), "a setting holds whatever the order");
         // and the defaults come back with the next optimiser: sgd-nesterov's momentum 0.9 and weight decay 5e-4
         assertArrayEquals(trained(ds, l -> l.optimizer("sgd-nesterov", 0.05)),
                 trained(ds, l -> l.optimizer("adam", 1e-2).optimizer("sgd-nesterov", 0.05)));
