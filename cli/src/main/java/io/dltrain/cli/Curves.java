@@ -45,6 +45,9 @@ final class Curves {
         this.warn = warn;
     }
 
+    /** The epochs a resumed run did before (drawn with the next epoch's picture, so that it shows the whole run). */
+    void resumedAfter(List<EpochMetrics> earlier) { epochs.addAll(earlier); }
+
     /** Adds an epoch and redraws the picture; a failure is reported once through warn and drawing stops. */
     void epochEnded(EpochMetrics m) {
         epochs.add(m);

@@ -254,6 +254,7 @@ final class TrainRun {
                     out.flush();
                     Progress progress = new Progress(progressMode, out);
                     Curves curves = new Curves(outDir, msg -> { out.println("dl-train: warning: " + msg); out.flush(); });
+                    if (resumeState != null) curves.resumedAfter(Trainer.history(resumeState));
                     TrainListener listener = new TrainListener() {
                         @Override public void epochStarted(int e, int n, int steps) { progress.epochStarted(e, n, steps); }
                         @Override public void step(int e, int s, int n, double loss, double ips) { progress.step(e, s, n, loss, ips); }

@@ -83,6 +83,13 @@ class ResumeTest {
         assertEquals(sa.get("test_loss").asDouble(), sb.get("test_loss").asDouble(), 0.0, "test_loss");
         assertEquals(sa.get("test_acc").asDouble(), sb.get("test_acc").asDouble(), 0.0, "test_acc");
         assertEquals(epochs, sb.get("epochs").asInt());
+        // the curves show every epoch of the run, the ones before the resume too: the same picture
+        java.awt.image.BufferedImage pa = javax.imageio.ImageIO.read(expected.resolve(Curves.FILE).toFile()),
+                pb = javax.imageio.ImageIO.read(actual.resolve(Curves.FILE).toFile());
+        assertEquals(pa.getWidth(), pb.getWidth());
+        assertEquals(pa.getHeight(), pb.getHeight());
+        assertTrue(java.util.Arrays.equals(pa.getRGB(0, 0, pa.getWidth(), pa.getHeight(), null, 0, pa.getWidth()),
+                pb.getRGB(0, 0, pb.getWidth(), pb.getHeight(), null, 0, pb.getWidth())), "curves.png differs from the uninterrupted run's");
     }
 
     static List<String> names(Path dir) throws IOException {

@@ -208,7 +208,7 @@ public final class Trainer {
             sinceBest = num(r, "since_best", 0).intValue();
             priorSeconds = num(r, "fit_seconds", 0).doubleValue();
             stoppedEarly = Boolean.TRUE.equals(r.get("stopped_early")); // it ended: no more epochs
-            if (r.get("history") instanceof List<?> h) for (Object o : h) history.add(metricsFrom((Map<?, ?>) o));
+            history.addAll(history(resume));
             if (r.get("dropout_calls") instanceof Map<?, ?> d) restoreDropout(model, "", d);
             if (globalStep != (firstEpoch - 1) * stepsPerEpoch + skip)
                 throw new IllegalArgumentException("cannot resume: the checkpoint is at global step " + globalStep + " (epoch "
@@ -479,6 +479,14 @@ public final class Trainer {
     }
 
     private static Object fin(double v) { return Double.isFinite(v) ? v : null; }
+
+    /** The epochs a checkpoint's run has completed (its saved history, oldest first); empty when it saved none. */
+    public static List<EpochMetrics> history(TrainingState s) {
+        List<EpochMetrics> h = new ArrayList<>();
+        if (s.config().get(RESUME_KEY) instanceof Map<?, ?> r && r.get("history") instanceof List<?> list)
+            for (Object o : list) h.add(metricsFrom((Map<?, ?>) o));
+        return h;
+    }
 
     private static EpochMetrics metricsFrom(Map<?, ?> o) {
         return new EpochMetrics(num(o, "epoch", 0).intValue(), num(o, "train_loss", Double.NaN).doubleValue(),
