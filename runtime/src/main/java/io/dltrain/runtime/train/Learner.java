@@ -45,7 +45,7 @@ public final class Learner implements AutoCloseable {
 
     public Learner epochs(int n) { config = config.withEpochs(n); return this; }
 
-    public Learner batchSize(int n) { return set(n, config.lr(), config.optimizer(), config.schedule()); }
+    public Learner batchSize(int n) { return set(n, config.lr(), config.optimizer(), config.schedule(), config.momentum(), config.weightDecay()); }
 
     /**
      * Optimiser by name (see {@link Optimizers#names()}) and base learning rate, with that optimiser's own momentum and
@@ -60,8 +60,7 @@ public final class Learner implements AutoCloseable {
         if (!Optimizers.names().contains(name))
             throw new IllegalArgumentException("unknown optimizer '" + name + "'; valid names: " + String.join(", ", Optimizers.names()));
         if (optimizer != null && !name.equals(config.optimizer())) throw madeAlready("optimizer(\"" + name + "\", ...)");
-        set(config.batchSize(), lr, name, config.schedule());
-        return setMomentumAndDecay(momentumGiven != null ? momentumGiven : Optimizers.defaultMomentum(name),
+        return set(config.batchSize(), lr, name, config.schedule(), momentumGiven != null ? momentumGiven : Optimizers.defaultMomentum(name),
                 weightDecayGiven != null ? weightDecayGiven : Optimizers.defaultWeightDecay(name));
     }
 
@@ -69,32 +68,25 @@ public final class Learner implements AutoCloseable {
     public Learner momentum(double m) {
         if (optimizer != null) throw madeAlready("momentum(" + m + ")");
         momentumGiven = m;
-        return setMomentumAndDecay(m, config.weightDecay());
+        return set(config.batchSize(), config.lr(), config.optimizer(), config.schedule(), m, config.weightDecay());
     }
 
     /** Weight decay (decoupled for adamw, an L2 term for the others), whatever the optimiser; before the first {@link #fit}. */
     public Learner weightDecay(double wd) {
         if (optimizer != null) throw madeAlready("weightDecay(" + wd + ")");
         weightDecayGiven = wd;
-        return setMomentumAndDecay(config.momentum(), wd);
+        return set(config.batchSize(), config.lr(), config.optimizer(), config.schedule(), config.momentum(), wd);
     }
 
     /** LR schedule spec (see {@link LrSchedules#parse}; an invalid one throws here, with the valid forms). */
     public Learner schedule(String spec) {
         LrSchedules.parse(spec);
-        return set(config.batchSize(), config.lr(), config.optimizer(), spec);
+        return set(config.batchSize(), config.lr(), config.optimizer(), spec, config.momentum(), config.weightDecay());
     }
 
     private IllegalStateException madeAlready(String call) {
         return new IllegalStateException(call + ": the " + config.optimizer() + " optimiser was made by the first fit() and keeps its"
                 + " settings; call it before fit(), or use a new Learner");
-    }
-
-    private Learner setMomentumAndDecay(double momentum, double weightDecay) {
-        TrainConfig c = config;
-        config = new TrainConfig(c.epochs(), c.batchSize(), c.lr(), c.optimizer(), momentum, weightDecay, c.schedule(), c.labelSmoothing(),
-                c.clipNorm(), c.seed(), c.valFraction(), c.patience(), c.minDelta(), c.workers());
-        return this;
     }
 
     public Learner loss(Loss l) { this.loss = l; this.lossSet = true; return this; }
@@ -113,9 +105,10 @@ public final class Learner implements AutoCloseable {
 
     public Learner listener(TrainListener l) { this.listener = l; return this; }
 
-    private Learner set(int batch, double lr, String opt, String schedule) {
+    /** The config with these settings (the others kept); TrainConfig checks them. */
+    private Learner set(int batch, double lr, String opt, String schedule, double momentum, double weightDecay) {
         TrainConfig c = config;
-        config = new TrainConfig(c.epochs(), batch, lr, opt, c.momentum(), c.weightDecay(), schedule, c.labelSmoothing(),
+        config = new TrainConfig(c.epochs(), batch, lr, opt, momentum, weightDecay, schedule, c.labelSmoothing(),
                 c.clipNorm(), c.seed(), c.valFraction(), c.patience(), c.minDelta(), c.workers());
         return this;
     }
