@@ -296,6 +296,60 @@ DL_HD float dl_adaptive_avg_grad(const float* dyplane, int h, int w, int oh, int
     return acc;
 }
 
+// ------------------------------------------------------------------ average pooling (CpuPool.avgForward / avgBackward)
+// Window (pp, q) of one plane starts at row h0 = pp * sh - ph and column w0 = q * sw - pw (before clipping).
+
+/**
+ * CpuPool.divisor, PyTorch's avg_pool2d divisor: the window clipped to the padded input [-ph, h + ph) when padding
+ * counts (include_pad != 0), else to the input itself; 0 for a window that holds no input element.
+ */
+DL_HD int dl_avg_pool_divisor(int h0, int w0, int h, int w, int kh, int kw, int ph, int pw, int include_pad) {
+    int he = h0 + kh < h + ph ? h0 + kh : h + ph, we = w0 + kw < w + pw ? w0 + kw : w + pw;
+    int padded = (he - h0) * (we - w0);
+    int hs = h0 > 0 ? h0 : 0, ws = w0 > 0 ? w0 : 0;
+    if (he > h) he = h;
+    if (we > w) we = w;
+    if (hs >= he || ws >= we) return 0;
+    return include_pad ? padded : (he - hs) * (we - ws);
+}
+
+/** CpuPool.avgForward for output (pp, q) of one plane: float sum in row-major order / divisor (0 for an empty window). */
+DL_HD float dl_avg_pool_out(const float* plane, int h, int w, int kh, int kw, int sh, int sw, int ph, int pw,
+                            int include_pad, int pp, int q) {
+    int h0 = pp * sh - ph, w0 = q * sw - pw;
+    int hs = h0 > 0 ? h0 : 0, he = h0 + kh < h ? h0 + kh : h, ws = w0 > 0 ? w0 : 0, we = w0 + kw < w ? w0 + kw : w;
+    int div = dl_avg_pool_divisor(h0, w0, h, w, kh, kw, ph, pw, include_pad);
+    float sum = 0.0f;
+    for (int a = hs; a < he; a++)
+        for (int b = ws; b < we; b++) sum += plane[a * w + b];
+    return div == 0 ? 0.0f : sum / (float) div;
+}
+
+/**
+ * CpuPool.avgBackward gathered for input (a, b) of one plane: the CPU scatters dy/divisor into dx window by window in
+ * (pp, q) order starting from 0, so adding the same terms in the same order gives the same float. The windows that
+ * cover row a are those with pp * sh - ph <= a < pp * sh - ph + kh.
+ */
+DL_HD float dl_avg_pool_grad(const float* dyplane, int h, int w, int oh, int ow, int kh, int kw, int sh, int sw,
+                             int ph, int pw, int include_pad, int a, int b) {
+    int plo = a + ph - kh + 1, qlo = b + pw - kw + 1;      /* first window whose end passes a (b), before rounding up */
+    plo = plo > 0 ? (plo + sh - 1) / sh : 0;
+    qlo = qlo > 0 ? (qlo + sw - 1) / sw : 0;
+    int phi = (a + ph) / sh, qhi = (b + pw) / sw;           /* last window that starts at or before a (b) */
+    if (phi > oh - 1) phi = oh - 1;
+    if (qhi > ow - 1) qhi = ow - 1;
+    float acc = 0.0f;
+    for (int pp = plo; pp <= phi; pp++) {
+        int h0 = pp * sh - ph;
+        for (int q = qlo; q <= qhi; q++) {
+            int w0 = q * sw - pw;
+            int div = dl_avg_pool_divisor(h0, w0, h, w, kh, kw, ph, pw, include_pad);
+            if (div != 0) acc += dyplane[pp * ow + q] / (float) div;
+        }
+    }
+    return acc;
+}
+
 // ------------------------------------------------------------------ batch norm (CpuNorm), training and backward
 // x is [outer = N, channels = C, inner]: channel c's j-th value (j = n * inner + k) is at (n * C + c) * inner + k.
 

@@ -88,6 +88,26 @@ HOST void host_adaptive_avg_pool_backward(const float* dy, float* dx, int nc, in
     }
 }
 
+HOST void host_avg_pool_forward(const float* x, float* y, int nc, int h, int w, int oh, int ow, int kh, int kw, int sh,
+                                int sw, int ph, int pw, int include_pad) {
+    long long n = (long long) nc * oh * ow, pq = (long long) oh * ow;
+    for (long long i = 0; i < n; i++) {
+        long long plane = i / pq;
+        int r = (int) (i - plane * pq);
+        y[i] = dl_avg_pool_out(x + plane * h * w, h, w, kh, kw, sh, sw, ph, pw, include_pad, r / ow, r % ow);
+    }
+}
+
+HOST void host_avg_pool_backward(const float* dy, float* dx, int nc, int h, int w, int oh, int ow, int kh, int kw, int sh,
+                                 int sw, int ph, int pw, int include_pad) {
+    long long n = (long long) nc * h * w, hw = (long long) h * w;
+    for (long long i = 0; i < n; i++) {
+        long long plane = i / hw;
+        int r = (int) (i - plane * hw);
+        dx[i] = dl_avg_pool_grad(dy + plane * oh * ow, h, w, oh, ow, kh, kw, sh, sw, ph, pw, include_pad, r / w, r % w);
+    }
+}
+
 // ------------------------------------------------------------------ norm.cu
 
 HOST void host_batch_norm_training(const float* x, float* y, const float* gamma, const float* beta, float* running_mean,

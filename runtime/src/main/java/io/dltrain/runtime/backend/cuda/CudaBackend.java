@@ -747,11 +747,30 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         cudnnOps.convBackwardFilter(x, dy, dw, p, accumulate);
     }
 
+    /** cuDNN, except average pooling where ceil mode adds a window, which cuDNN cannot compute (pool.cu's kernel). */
     @Override
-    public void poolForward(Tensor x, Tensor y, PoolParams p) { enter(); cudnnOps.poolForward(x, y, p); }
+    public void poolForward(Tensor x, Tensor y, PoolParams p) {
+        enter();
+        if (!CudnnShapes.avgCeilAddsWindow(x.shape(), p)) { cudnnOps.poolForward(x, y, p); return; }
+        String op = "poolForward";
+        CudnnShapes.checkPoolShapes(op, x.shape(), y.shape(), p);
+        if (y.numel() == 0) return;
+        kernels.launch("avg_pool_forward_f32", y.numel(), f(x, op), f(y, op), x.dim(0) * x.dim(1), x.dim(2), x.dim(3), y.dim(2), y.dim(3),
+                p.kH(), p.kW(), p.strideH(), p.strideW(), p.padH(), p.padW(), p.countIncludePad() ? 1 : 0);
+    }
 
     @Override
-    public void poolBackward(Tensor x, Tensor y, Tensor dy, Tensor dx, PoolParams p) { enter(); cudnnOps.poolBackward(x, y, dy, dx, p); }
+    public void poolBackward(Tensor x, Tensor y, Tensor dy, Tensor dx, PoolParams p) {
+        enter();
+        if (!CudnnShapes.avgCeilAddsWindow(x.shape(), p)) { cudnnOps.poolBackward(x, y, dy, dx, p); return; }
+        String op = "poolBackward";
+        CudnnShapes.checkPoolShapes(op, x.shape(), dy.shape(), p);
+        if (!dx.shape().equals(x.shape())) throw new IllegalArgumentException(op + ": dx " + dx.shape() + " should match x " + x.shape());
+        if (!y.shape().equals(dy.shape())) throw new IllegalArgumentException(op + ": y " + y.shape() + " and dy " + dy.shape() + " differ");
+        if (dx.numel() == 0) return;
+        kernels.launch("avg_pool_backward_f32", dx.numel(), f(dy, op), f(dx, op), x.dim(0) * x.dim(1), x.dim(2), x.dim(3), dy.dim(2), dy.dim(3),
+                p.kH(), p.kW(), p.strideH(), p.strideW(), p.padH(), p.padW(), p.countIncludePad() ? 1 : 0);
+    }
 
     @Override
     public void adaptiveAvgPoolForward(Tensor x, Tensor y) {

@@ -152,13 +152,31 @@ final class CudnnShapes {
     /** cuDNN's own output size: floor((size + 2 pad - k) / stride) + 1. */
     static int cudnnPoolOut(int size, int k, int pad, int stride) { return (size + 2 * pad - k) / stride + 1; }
 
-    static Pool pool(String op, Shape x, Shape y, PoolParams p) {
+    /**
+     * Whether this is average pooling where ceil mode adds a window to cuDNN's floor rule: cuDNN cannot compute it
+     * (explicit zero padding would count the ceil-mode extension in the divisor or, excluding padding, count the
+     * symmetric padding as input, where PyTorch clips the window to H + pad), so CudaBackend runs it on pool.cu's
+     * avg_pool kernels. False for a shape that is not [N, C, H, W] (the caller's checks then report it).
+     */
+    static boolean avgCeilAddsWindow(Shape x, PoolParams p) {
+        if (p.kind() != PoolParams.Kind.AVG || x.rank() != 4) return false;
+        return p.outH(x.dim(2)) != cudnnPoolOut(x.dim(2), p.kH(), p.padH(), p.strideH())
+                || p.outW(x.dim(3)) != cudnnPoolOut(x.dim(3), p.kW(), p.padW(), p.strideW());
+    }
+
+    /** x is [N, C, H, W] and y [N, C, P, Q] with P x Q the (non-empty) output size of p on x, as the CPU requires. */
+    static void checkPoolShapes(String op, Shape x, Shape y, PoolParams p) {
         if (x.rank() != 4) throw new IllegalArgumentException(op + ": expected x [N, C, H, W], got " + x);
-        int N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), P = p.outH(H), Q = p.outW(W);
+        int N = x.dim(0), C = x.dim(1), P = p.outH(x.dim(2)), Q = p.outW(x.dim(3));
         if (y.rank() != 4 || y.dim(0) != N || y.dim(1) != C || y.dim(2) != P || y.dim(3) != Q)
             throw new IllegalArgumentException(op + ": input " + x + " and output " + y + " do not match (expected output ["
                     + N + ", " + C + ", " + P + ", " + Q + "])");
         if (P < 1 || Q < 1) throw new IllegalArgumentException(op + ": output size " + P + "x" + Q + " is empty for input " + x + " and " + p);
+    }
+
+    static Pool pool(String op, Shape x, Shape y, PoolParams p) {
+        checkPoolShapes(op, x, y, p);
+        int N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), P = p.outH(H), Q = p.outW(W);
         int mode = switch (p.kind()) {
             // The deterministic max mode: overlapping windows (3x3 stride 2) would otherwise add gradients with atomics.
             case MAX -> CUDNN_POOLING_MAX_DETERMINISTIC;
@@ -168,12 +186,11 @@ final class CudnnShapes {
         if (!extra)
             return new Pool(mode, p.kH(), p.kW(), p.padH(), p.padW(), p.strideH(), p.strideW(), N, C, H, W, P, Q, false, H, W);
         if (p.kind() == PoolParams.Kind.AVG)
-            // With explicit zero padding cuDNN would count the ceil-mode extension in the divisor (or, excluding
-            // padding, count the symmetric padding as input), where PyTorch clips the window to H + pad.
+            // avgCeilAddsWindow: CudaBackend sends these to pool.cu and never here.
             throw new UnsupportedOperationException(op + ": average pooling with ceil_mode=True where ceil mode adds a window ("
                     + "input " + x + ", " + p + ", output " + P + "x" + Q + " instead of cuDNN's "
                     + cudnnPoolOut(H, p.kH(), p.padH(), p.strideH()) + "x" + cudnnPoolOut(W, p.kW(), p.padW(), p.strideW())
-                    + ") has no cuDNN equivalent on the CUDA backend; use ceil_mode=False or pad the input");
+                    + ") has no cuDNN equivalent; CudaBackend runs it on pool.cu's avg_pool kernels");
         int hp = Math.max(H + 2 * p.padH(), (P - 1) * p.strideH() + p.kH());
         int wp = Math.max(W + 2 * p.padW(), (Q - 1) * p.strideW() + p.kW());
         return new Pool(mode, p.kH(), p.kW(), p.padH(), p.padW(), p.strideH(), p.strideW(), N, C, H, W, P, Q, true, hp, wp);

@@ -67,6 +67,8 @@ public final class KernelSignatures {
         // pool.cu
         t.put("adaptive_avg_pool_forward_f32", List.of(P, P, I, I, I, I, I));
         t.put("adaptive_avg_pool_backward_f32", List.of(P, P, I, I, I, I, I));
+        t.put("avg_pool_forward_f32", List.of(P, P, I, I, I, I, I, I, I, I, I, I, I, I));
+        t.put("avg_pool_backward_f32", List.of(P, P, I, I, I, I, I, I, I, I, I, I, I, I));
         // norm.cu
         t.put("batch_norm_training_f32", List.of(P, P, P, P, P, P, P, P, I, I, L, F, F));
         t.put("batch_norm_backward_f32", List.of(P, P, P, P, P, P, P, P, I, I, L, I));

@@ -565,7 +565,7 @@ class CudaVsCpuTest {
 
     // ------------------------------------------------------------------------------------------ pooling
 
-    /** Whether ceil mode gives average pooling one more window than cuDNN's floor rule (which the CUDA backend refuses). */
+    /** Whether ceil mode gives average pooling one more window than cuDNN's floor rule (the CUDA backend runs pool.cu's kernel). */
     static boolean avgCeilAddsWindow(PoolParams p, int h, int w) {
         return p.kind() == PoolParams.Kind.AVG && (p.outH(h) != CudnnShapes.cudnnPoolOut(h, p.kH(), p.padH(), p.strideH())
                 || p.outW(w) != CudnnShapes.cudnnPoolOut(w, p.kW(), p.padW(), p.strideW()));
@@ -583,27 +583,23 @@ class CudaVsCpuTest {
                 new PoolParams(PoolParams.Kind.AVG, 3, 3, 2, 2, 0, 1, false, true));
         try (Scope sc = Scope.open()) {
             SplittableRandom rng = new SplittableRandom(7);
-            int n = 2, c = 3, h = 11, w = 10;
+            int n = 2, c = 3, h = 11, w = 10, ownKernel = 0;
             for (PoolParams p : pools) {
                 // Random floats: ties inside a window are (practically) impossible, so max routing is unambiguous.
                 P x = rand(rng, -1, 1, n, c, h, w);
                 P y = out(n, c, p.outH(h), p.outW(w));
-                if (dev instanceof CudaBackend && avgCeilAddsWindow(p, h, w)) {
-                    // A documented gap of the CUDA backend (CudnnShapes.pool): cuDNN cannot express PyTorch's clipped
-                    // divisor for the extra ceil-mode window, so both directions must refuse with a clear message.
-                    UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
-                            () -> dev.poolForward(x.d(), y.d(), p), "average pooling " + p + " with an extra ceil-mode window");
-                    assertTrue(e.getMessage().contains("ceil_mode"), e.getMessage());
-                    assertThrows(UnsupportedOperationException.class, () -> dev.poolBackward(x.d(), y.d(), y.d(), x.d(), p));
-                    continue;
-                }
-                double[] tol = p.kind() == PoolParams.Kind.MAX ? EXACT : reduction(1);
+                // Average pooling where ceil mode adds a window runs on pool.cu's kernels (cuDNN cannot compute
+                // PyTorch's clipped divisor), which add the CPU's terms in the CPU's order: the same floats.
+                boolean ours = avgCeilAddsWindow(p, h, w);
+                if (ours) ownKernel++;
+                double[] tol = p.kind() == PoolParams.Kind.MAX || ours ? EXACT : reduction(1);
                 both((be, t) -> be.poolForward(t.t(x), t.t(y), p));
                 same("pool forward " + p, y, tol);
                 P dy = rand(rng, -1, 1, n, c, p.outH(h), p.outW(w)), dx = out(n, c, h, w);
                 both((be, t) -> be.poolBackward(t.t(x), t.t(y), t.t(dy), t.t(dx), p));
-                same("pool backward " + p, dx, p.kind() == PoolParams.Kind.MAX ? reduction(1) : reduction(4));
+                same("pool backward " + p, dx, ours ? EXACT : p.kind() == PoolParams.Kind.MAX ? reduction(1) : reduction(4));
             }
+            assertEquals(2, ownKernel, "average pools whose extra ceil-mode window sends them to pool.cu");
             for (int[] o : new int[][] {{1, 1}, {3, 4}, {7, 9}, {5, 13}}) {
                 P x = rand(rng, -1, 1, n, c, 7, 9), y = out(n, c, o[0], o[1]);
                 both((be, t) -> be.adaptiveAvgPoolForward(t.t(x), t.t(y)));

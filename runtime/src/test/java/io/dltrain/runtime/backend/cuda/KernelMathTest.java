@@ -4,6 +4,7 @@ import io.dltrain.runtime.backend.Activation;
 import io.dltrain.runtime.backend.DropoutRng;
 import io.dltrain.runtime.backend.LossKind;
 import io.dltrain.runtime.backend.OptimizerHyper;
+import io.dltrain.runtime.backend.PoolParams;
 import io.dltrain.runtime.backend.cpu.CpuBackend;
 import io.dltrain.runtime.tensor.Shape;
 import io.dltrain.runtime.tensor.Tensor;
@@ -472,6 +473,43 @@ class KernelMathTest {
                 exact(what + " backward", dx.toFloatArray(), floats(sdx));
             }
         }
+    }
+
+    /**
+     * pool.cu's average pooling (which the CUDA backend runs where ceil mode adds a window cuDNN cannot compute) against
+     * CpuPool, bit for bit: every combination of ceil mode and count_include_pad, with and without padding, square and
+     * rectangular windows, including windows that start in the padding and end past it.
+     */
+    @Test
+    void avgPoolMatchesTheCpu() {
+        SplittableRandom rng = new SplittableRandom(11);
+        int[][] geometry = { // H, W, kH, kW, sH, sW, pH, pW
+                {8, 8, 3, 3, 2, 2, 1, 1}, {7, 7, 3, 3, 2, 2, 1, 1}, {10, 10, 3, 3, 2, 2, 0, 0}, {6, 9, 2, 3, 2, 2, 1, 1},
+                {5, 5, 2, 2, 2, 2, 0, 0}, {9, 6, 3, 2, 3, 1, 1, 0}, {4, 4, 3, 3, 1, 1, 1, 1}};
+        int checked = 0, extra = 0;
+        for (int[] g : geometry)
+            for (boolean ceil : new boolean[] {false, true})
+                for (boolean includePad : new boolean[] {false, true}) {
+                    PoolParams p = new PoolParams(PoolParams.Kind.AVG, g[2], g[3], g[4], g[5], g[6], g[7], includePad, ceil);
+                    int N = 2, C = 3, H = g[0], W = g[1], P = p.outH(H), Q = p.outW(W), nc = N * C;
+                    String what = "avgPool " + H + "x" + W + " " + p + " -> " + P + "x" + Q;
+                    float[] x = uniform(rng, nc * H * W, -2, 2), dy = uniform(rng, nc * P * Q, -2, 2);
+                    Tensor tx = t(x).view(Shape.of(N, C, H, W)), y = be.zeros(Shape.of(N, C, P, Q)), dx = be.zeros(Shape.of(N, C, H, W));
+                    be.poolForward(tx, y, p);
+                    be.poolBackward(tx, y, t(dy).view(Shape.of(N, C, P, Q)), dx, p);
+                    try (Arena a = Arena.ofConfined()) {
+                        MemorySegment sy = a.allocate(JAVA_FLOAT, (long) nc * P * Q), sdx = a.allocate(JAVA_FLOAT, (long) nc * H * W);
+                        Object[] shape = {nc, H, W, P, Q, g[2], g[3], g[4], g[5], g[6], g[7], includePad ? 1 : 0};
+                        call("host_avg_pool_forward", Stream.concat(Stream.of(seg(a, x), sy), Arrays.stream(shape)).toArray());
+                        call("host_avg_pool_backward", Stream.concat(Stream.of(seg(a, dy), sdx), Arrays.stream(shape)).toArray());
+                        exact(what + " forward", y.toFloatArray(), floats(sy));
+                        exact(what + " backward", dx.toFloatArray(), floats(sdx));
+                    }
+                    checked++;
+                    if (CudaVsCpuTest.avgCeilAddsWindow(p, H, W)) extra++;
+                }
+        assertEquals(28, checked);
+        assertTrue(extra >= 4, "cases where ceil mode adds a window (the ones the CUDA backend sends to pool.cu): " + extra);
     }
 
     // ------------------------------------------------------------------ optimisers
