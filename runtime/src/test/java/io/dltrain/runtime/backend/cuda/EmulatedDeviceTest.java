@@ -1,5 +1,6 @@
 package io.dltrain.runtime.backend.cuda;
 
+import io.dltrain.runtime.nn.LayerGoldenTest;
 import io.dltrain.runtime.optim.OptimizerGoldenTest;
 import io.dltrain.runtime.train.BatchUploadsGpuTest;
 import org.junit.jupiter.api.Test;
@@ -14,8 +15,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The GPU suite's op-by-op comparison ({@link CudaVsCpuTest}, every test method; and {@link OptimizerGoldenTest}'s
- * replay of torch.optim's updates) run on this machine against the REAL
+ * The GPU suite's op-by-op comparison ({@link CudaVsCpuTest}, every test method; {@link OptimizerGoldenTest}'s
+ * replay of torch.optim's updates; and {@link LayerGoldenTest}'s of torch.nn's layers) run on this machine against the REAL
  * {@link CudaBackend} whose CUDA libraries are host-side stand-ins that compute: device memory is host memory (the
  * cudart stand-in), every one of our kernels runs its unchanged CUDA C source on the host (kernels/src/test/cuda/emu:
  * the .cu files compiled with g++ over a small emulation of blocks, threads, barriers and shared memory, called by
@@ -35,13 +36,14 @@ class EmulatedDeviceTest {
     void gpuSuiteOnTheEmulatedDevice(@TempDir Path dir) throws Exception {
         EmulatedDevice.build(dir);
         String out = EmulatedDevice.junit(dir, List.of(), CudaVsCpuTest.class, CudaMemoryTest.class, BatchUploadsGpuTest.class,
-                OptimizerGoldenTest.class);
+                OptimizerGoldenTest.class, LayerGoldenTest.class);
         List<String> results = EmulatedDevice.results(out);
         System.out.println(String.join("\n", results));
         assertEquals(List.of(), results.stream().filter(l -> !l.startsWith("junit pass ")).toList(),
                 "GPU tests that did not pass on the emulated device:\n" + out);
         // Every test method ran (none skipped as "no usable GPU").
-        long expected = Stream.of(CudaVsCpuTest.class, CudaMemoryTest.class, BatchUploadsGpuTest.class, OptimizerGoldenTest.class)
+        long expected = Stream.of(CudaVsCpuTest.class, CudaMemoryTest.class, BatchUploadsGpuTest.class, OptimizerGoldenTest.class,
+                        LayerGoldenTest.class)
                 .flatMap(c -> Arrays.stream(c.getDeclaredMethods())).filter(m -> m.isAnnotationPresent(Test.class)).count();
         assertEquals(expected, results.size(), out);
         assertEquals(List.of(), EmulatedDevice.cErrors(out), "the stand-ins saw a wrong call:\n" + out);
