@@ -350,6 +350,48 @@ DL_HD float dl_avg_pool_grad(const float* dyplane, int h, int w, int oh, int ow,
     return acc;
 }
 
+// ------------------------------------------------------------------ LSTM cell (CpuLstm)
+// Element k = r * hid + j of [N, H]; row r of gates [N, 4H] holds the pre-activations i, f, g, o at columns j,
+// hid + j, 2 hid + j, 3 hid + j. The CPU computes each element in double and rounds once; these compute in float
+// (dl_sigmoid, tanhf), so the two agree to a few ulps, not bit for bit.
+
+/** CpuLstm.forward: c = s(f) cPrev + s(i) tanh(g), h = s(o) tanh(c). */
+DL_HD void dl_lstm_cell_forward(const float* gates, const float* c_prev, float* c, float* h, long long k, int hid) {
+    long long r = k / hid;
+    const float* g0 = gates + r * 4 * hid + (k - r * hid);
+    float i = dl_sigmoid(g0[0]), f = dl_sigmoid(g0[hid]), g = tanhf(g0[2 * hid]), o = dl_sigmoid(g0[3 * hid]);
+    float cv = f * c_prev[k] + i * g;
+    c[k] = cv;
+    h[k] = o * tanhf(cv);
+}
+
+/** CpuLstm.backwardC: dgates = [dc tanh(g) s'(i), dc cPrev s'(f), dc s(i) tanh'(g), 0], dcPrev = dc s(f) (if not null). */
+DL_HD void dl_lstm_cell_backward_c(const float* gates, const float* c_prev, const float* dc, float* dgates, float* dc_prev,
+                                   long long k, int hid) {
+    long long r = k / hid, off = r * 4 * hid + (k - r * hid);
+    const float* g0 = gates + off;
+    float* d0 = dgates + off;
+    float i = dl_sigmoid(g0[0]), f = dl_sigmoid(g0[hid]), g = tanhf(g0[2 * hid]), d = dc[k];
+    d0[0] = d * g * (i * (1.0f - i));
+    d0[hid] = d * c_prev[k] * (f * (1.0f - f));
+    d0[2 * hid] = d * i * (1.0f - g * g);
+    d0[3 * hid] = 0.0f;
+    if (dc_prev) dc_prev[k] = d * f;
+}
+
+/** CpuLstm.backwardH: dgates = [0, 0, 0, dh tanh(c) s'(o)], dc = dh s(o) tanh'(c). */
+DL_HD void dl_lstm_cell_backward_h(const float* gates, const float* c, const float* dh, float* dgates, float* dc,
+                                   long long k, int hid) {
+    long long r = k / hid, off = r * 4 * hid + (k - r * hid);
+    float* d0 = dgates + off;
+    float o = dl_sigmoid(gates[off + 3 * hid]), tc = tanhf(c[k]), d = dh[k];
+    d0[0] = 0.0f;
+    d0[hid] = 0.0f;
+    d0[2 * hid] = 0.0f;
+    d0[3 * hid] = d * tc * (o * (1.0f - o));
+    dc[k] = d * o * (1.0f - tc * tc);
+}
+
 // ------------------------------------------------------------------ batch norm (CpuNorm), training and backward
 // x is [outer = N, channels = C, inner]: channel c's j-th value (j = n * inner + k) is at (n * C + c) * inner + k.
 

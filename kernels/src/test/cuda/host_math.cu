@@ -108,6 +108,22 @@ HOST void host_avg_pool_backward(const float* dy, float* dx, int nc, int h, int 
     }
 }
 
+// ------------------------------------------------------------------ lstm.cu
+
+HOST void host_lstm_cell_forward(const float* gates, const float* c_prev, float* c, float* h, long long n, int hid) {
+    for (long long k = 0; k < n; k++) dl_lstm_cell_forward(gates, c_prev, c, h, k, hid);
+}
+
+HOST void host_lstm_cell_backward_c(const float* gates, const float* c_prev, const float* dc, float* dgates, float* dc_prev,
+                                    long long n, int hid) {
+    for (long long k = 0; k < n; k++) dl_lstm_cell_backward_c(gates, c_prev, dc, dgates, dc_prev, k, hid);
+}
+
+HOST void host_lstm_cell_backward_h(const float* gates, const float* c, const float* dh, float* dgates, float* dc,
+                                    long long n, int hid) {
+    for (long long k = 0; k < n; k++) dl_lstm_cell_backward_h(gates, c, dh, dgates, dc, k, hid);
+}
+
 // ------------------------------------------------------------------ norm.cu
 
 HOST void host_batch_norm_training(const float* x, float* y, const float* gamma, const float* beta, float* running_mean,

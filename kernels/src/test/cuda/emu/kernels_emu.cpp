@@ -11,6 +11,7 @@
 #include "dropout.cu"
 #include "elementwise.cu"
 #include "loss.cu"
+#include "lstm.cu"
 #include "norm.cu"
 #include "optim.cu"
 #include "pool.cu"
@@ -40,6 +41,7 @@ Entry table[] = {
     B(cross_entropy_forward_f32) K(cross_entropy_backward_f32) K(loss_forward_f32) K(loss_backward_f32) K(count_topk_f32)
     K(sgd_step_f32) K(adagrad_step_f32) K(adadelta_step_f32) K(rmsprop_step_f32) K(adam_step_f32)
     K(adaptive_avg_pool_forward_f32) K(adaptive_avg_pool_backward_f32) K(avg_pool_forward_f32) K(avg_pool_backward_f32)
+    K(lstm_cell_forward_f32) K(lstm_cell_backward_c_f32) K(lstm_cell_backward_h_f32)
     B(batch_norm_training_f32) B(batch_norm_backward_f32)
 };
 #undef K

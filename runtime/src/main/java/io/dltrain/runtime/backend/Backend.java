@@ -169,6 +169,24 @@ public interface Backend extends AutoCloseable {
     /** flag[0] = 1 if any element of x is NaN or infinite, else leaves it unchanged. */
     void checkFinite(Tensor x, Tensor flag);
 
+    // ---------------------------------------------------------------- LSTM cell (nn.LSTM's element-wise step)
+
+    /**
+     * The element-wise part of one LSTM step, in PyTorch's gate order: gates [N, 4H] holds the pre-activations
+     * i, f, g, o (x W_ih^T + b_ih + h W_hh^T + b_hh) and cPrev, c and h are [N, H]:
+     * c = sigmoid(f) * cPrev + sigmoid(i) * tanh(g), h = sigmoid(o) * tanh(c).
+     */
+    void lstmCellForward(Tensor gates, Tensor cPrev, Tensor c, Tensor h);
+
+    /**
+     * Backward of c (with s = sigmoid, s' = s (1 - s), tanh' = 1 - tanh^2, from the pre-activations in gates):
+     * dgates = [dc tanh(g) s'(i), dc cPrev s'(f), dc s(i) tanh'(g), 0] and, unless dcPrev is null, dcPrev = dc s(f).
+     */
+    void lstmCellBackwardC(Tensor gates, Tensor cPrev, Tensor dc, Tensor dgates, Tensor dcPrev);
+
+    /** Backward of h: dgates = [0, 0, 0, dh tanh(c) s'(o)] and dc = dh s(o) tanh'(c). */
+    void lstmCellBackwardH(Tensor gates, Tensor c, Tensor dh, Tensor dgates, Tensor dc);
+
     // ---------------------------------------------------------------- activations and softmax
 
     void activationForward(Activation act, Tensor x, Tensor y);

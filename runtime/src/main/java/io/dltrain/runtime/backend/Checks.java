@@ -20,6 +20,19 @@ public final class Checks {
      * logits are [N, C] and labels INT32 [N]; returns {N, C}. Label values are the caller's to check (the CPU checks
      * every one; a device backend does not, as that would need a host synchronisation per step).
      */
+    /**
+     * The LSTM cell ops' shapes: gates [N, 4H] and every other tensor [N, H] (null ones are skipped). Returns {N, H}.
+     */
+    public static int[] lstmCell(String op, Tensor gates, Tensor... hidden) {
+        if (gates.rank() != 2 || gates.dim(1) % 4 != 0 || gates.dim(1) == 0)
+            throw new IllegalArgumentException(op + ": gates must be [N, 4H] (i, f, g, o pre-activations), got " + gates.shape());
+        int n = gates.dim(0), h = gates.dim(1) / 4;
+        for (Tensor t : hidden)
+            if (t != null && (t.rank() != 2 || t.dim(0) != n || t.dim(1) != h))
+                throw new IllegalArgumentException(op + ": expected [" + n + ", " + h + "] for gates " + gates.shape() + ", got " + t.shape());
+        return new int[] {n, h};
+    }
+
     public static int[] logitsAndLabels(Tensor logits, Tensor labels, String op) {
         if (logits.rank() != 2)
             throw new IllegalArgumentException(op + ": expected logits [N, C], got " + logits.shape());

@@ -150,6 +150,9 @@ public final class CountingBackend implements Backend {
 
     @Override public void activationForward(Activation act, Tensor x, Tensor y) { compute("activationForward"); delegate.activationForward(act, x, y); }
     @Override public void activationBackward(Activation act, Tensor x, Tensor y, Tensor dy, Tensor dx) { compute("activationBackward"); delegate.activationBackward(act, x, y, dy, dx); }
+    @Override public void lstmCellForward(Tensor gates, Tensor cPrev, Tensor c, Tensor h) { compute("lstmCellForward"); delegate.lstmCellForward(gates, cPrev, c, h); }
+    @Override public void lstmCellBackwardC(Tensor gates, Tensor cPrev, Tensor dc, Tensor dgates, Tensor dcPrev) { compute("lstmCellBackwardC"); delegate.lstmCellBackwardC(gates, cPrev, dc, dgates, dcPrev); }
+    @Override public void lstmCellBackwardH(Tensor gates, Tensor c, Tensor dh, Tensor dgates, Tensor dc) { compute("lstmCellBackwardH"); delegate.lstmCellBackwardH(gates, c, dh, dgates, dc); }
     @Override public void softmaxForward(Tensor x, Tensor y, boolean log) { compute("softmaxForward"); delegate.softmaxForward(x, y, log); }
     @Override public void softmaxBackward(Tensor y, Tensor dy, Tensor dx, boolean log) { compute("softmaxBackward"); delegate.softmaxBackward(y, dy, dx, log); }
 

@@ -2,7 +2,6 @@ package io.dltrain.runtime.nn;
 
 import io.dltrain.runtime.backend.Backend;
 import io.dltrain.runtime.init.Init;
-import io.dltrain.runtime.ops.Activations;
 import io.dltrain.runtime.ops.Basic;
 import io.dltrain.runtime.ops.Sequence;
 import io.dltrain.runtime.tensor.Shape;
@@ -23,9 +22,10 @@ import java.util.List;
  * Parameters are named weight_ih_l{k} [4H, F_k], weight_hh_l{k} [4H, H], bias_ih_l{k} [4H], bias_hh_l{k} [4H] as in
  * PyTorch's state_dict, each initialised uniform(-1/sqrt(H), 1/sqrt(H)) in that order per layer.
  *
- * <p>The layer is composed only of existing differentiable ops (linear, add, {@link Sequence} slices and products,
- * sigmoid/tanh), so backpropagation through time is ordinary autograd and any backend runs it with no kernels of
- * its own. Both GEMMs run per step, on each step's own input tensor (see forwardSteps for why not one GEMM a layer).
+ * <p>A step is two linears, an add, and {@link Sequence#lstmCell} (one backend call, {@code lstmCellForward}, for
+ * every gate activation and both state updates; CPU: CpuLstm, CUDA: lstm.cu), so backpropagation through time is
+ * ordinary autograd over a handful of ops a step. Both GEMMs run per step, on each step's own input tensor (see
+ * forwardSteps for why not one GEMM a layer).
  */
 public class LSTM extends Module {
     private final int inputSize, hiddenSize, numLayers;
@@ -79,12 +79,9 @@ public class LSTM extends Module {
             outputs = new ArrayList<>(steps);
             for (int t = 0; t < steps; t++) {
                 Tensor gates = Basic.add(Basic.linear(inputs.get(t), wIh[k], bIh[k]), Basic.linear(h, wHh[k], bHh[k]));
-                Tensor i = Activations.sigmoid(Sequence.sliceLast(gates, 0, hiddenSize));
-                Tensor f = Activations.sigmoid(Sequence.sliceLast(gates, hiddenSize, hiddenSize));
-                Tensor g = Activations.tanh(Sequence.sliceLast(gates, 2 * hiddenSize, hiddenSize));
-                Tensor o = Activations.sigmoid(Sequence.sliceLast(gates, 3 * hiddenSize, hiddenSize));
-                c = Basic.add(Sequence.mul(f, c), Sequence.mul(i, g));
-                h = Sequence.mul(o, Activations.tanh(c));
+                Sequence.LstmState next = Sequence.lstmCell(gates, c);
+                c = next.c();
+                h = next.h();
                 outputs.add(h);
             }
             inputs = outputs;

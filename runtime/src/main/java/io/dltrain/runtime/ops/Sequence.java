@@ -30,6 +30,35 @@ public final class Sequence {
         });
     }
 
+    /** The new cell and hidden state of one LSTM step. */
+    public record LstmState(Tensor c, Tensor h) {}
+
+    /**
+     * The element-wise part of one LSTM step (PyTorch's gate order): gates [N, 4H] are the pre-activations i, f, g, o,
+     * cPrev [N, H]; c = sigmoid(f) * cPrev + sigmoid(i) * tanh(g), h = sigmoid(o) * tanh(c). One backend call
+     * ({@code lstmCellForward}) computes both; autograd sees two ops, c of (gates, cPrev) and h of (gates, c), whose
+     * backward calls are {@code lstmCellBackwardC} and {@code lstmCellBackwardH} (each fills its own quarters of the
+     * gates' gradient and zeros the others; autograd adds the two).
+     */
+    public static LstmState lstmCell(Tensor gates, Tensor cPrev) {
+        Backend be = gates.backend();
+        int[] nh = io.dltrain.runtime.backend.Checks.lstmCell("lstmCell", gates, cPrev);
+        Shape hs = Shape.of(nh[0], nh[1]);
+        Tensor c = be.empty(hs), h = be.empty(hs);
+        be.lstmCellForward(gates, cPrev, c, h);
+        Tensor cOut = Autograd.record("lstm_cell_c", c, new Tensor[] {gates, cPrev}, (dc, needs) -> {
+            Tensor dgates = be.empty(gates.shape()), dcPrev = needs[1] ? be.empty(hs) : null;
+            be.lstmCellBackwardC(gates, cPrev, dc, dgates, dcPrev);
+            return new Tensor[] {needs[0] ? dgates : null, dcPrev};
+        });
+        Tensor hOut = Autograd.record("lstm_cell_h", h, new Tensor[] {gates, cOut}, (dh, needs) -> {
+            Tensor dgates = be.empty(gates.shape()), dc = be.empty(hs);
+            be.lstmCellBackwardH(gates, cOut, dh, dgates, dc);
+            return new Tensor[] {needs[0] ? dgates : null, needs[1] ? dc : null};
+        });
+        return new LstmState(cOut, hOut);
+    }
+
     /** x[..., start : start + length] (x.narrow(-1, start, length)), copied into a new tensor. */
     public static Tensor sliceLast(Tensor x, int start, int length) {
         int d = x.dim(x.rank() - 1);

@@ -37,6 +37,53 @@ class SequenceOpsTest {
         }
     }
 
+    /**
+     * lstmCell: forward against the LSTM equations in double, one element at a time; gradients of c, of h, and of a
+     * sum of both (so that h's dc and the caller's dc meet in c's backward, as in a sequence) against finite
+     * differences, with respect to the gates and cPrev.
+     */
+    @Test
+    void lstmCellForwardAndGradients() {
+        SplittableRandom rng = new SplittableRandom(5);
+        int n = 3, h = 4;
+        try (Tensor gates = Check.param(be, rng, -2, 2, n, 4 * h); Tensor cPrev = Check.param(be, rng, -1.5, 1.5, n, h)) {
+            try (Scope s = Scope.open()) {
+                Sequence.LstmState st = Sequence.lstmCell(gates, cPrev);
+                float[] g = gates.toFloatArray(), cp = cPrev.toFloatArray();
+                double[] wantC = new double[n * h], wantH = new double[n * h];
+                for (int r = 0; r < n; r++)
+                    for (int j = 0; j < h; j++) {
+                        int b = r * 4 * h + j;
+                        double i = sig(g[b]), f = sig(g[b + h]), gg = Math.tanh(g[b + 2 * h]), o = sig(g[b + 3 * h]);
+                        double c = f * cp[r * h + j] + i * gg;
+                        wantC[r * h + j] = c;
+                        wantH[r * h + j] = o * Math.tanh((float) c);
+                    }
+                Check.close("lstmCell c", wantC, st.c().toFloatArray(), 1e-6, 1e-6);
+                Check.close("lstmCell h", wantH, st.h().toFloatArray(), 1e-6, 1e-6);
+                assertEquals(Shape.of(n, h), st.h().shape());
+            }
+            List<Tensor> in = List.of(gates, cPrev);
+            Check.gradients("lstmCell c", x -> Sequence.lstmCell(x.get(0), x.get(1)).c(), in, Check.EPS, Check.ATOL, Check.RTOL);
+            Check.gradients("lstmCell h", x -> Sequence.lstmCell(x.get(0), x.get(1)).h(), in, Check.EPS, Check.ATOL, Check.RTOL);
+            Check.gradients("lstmCell c + h", x -> {
+                Sequence.LstmState st = Sequence.lstmCell(x.get(0), x.get(1));
+                return Basic.add(st.c(), st.h());
+            }, in, Check.EPS, Check.ATOL, Check.RTOL);
+            // Two steps chained, the second reading the first's c: the sequence case.
+            Check.gradients("lstmCell two steps", x -> Sequence.lstmCell(x.get(0), Sequence.lstmCell(x.get(0), x.get(1)).c()).h(),
+                    in, Check.EPS, Check.ATOL, Check.RTOL);
+        }
+        try (Scope s = Scope.open()) {
+            var e = assertThrows(IllegalArgumentException.class, () -> Sequence.lstmCell(be.zeros(Shape.of(2, 6)), be.zeros(Shape.of(2, 2))));
+            assertTrue(e.getMessage().contains("[N, 4H]"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> Sequence.lstmCell(be.zeros(Shape.of(2, 8)), be.zeros(Shape.of(2, 3))));
+            assertTrue(e.getMessage().contains("[2, 2]"), e.getMessage());
+        }
+    }
+
+    static double sig(double v) { return 1 / (1 + Math.exp(-v)); }
+
     @Test
     void sliceLastPicksColumns() {
         try (Scope s = Scope.open()) {

@@ -158,6 +158,9 @@ public final class CpuBackend implements Backend {
 
     @Override public void activationForward(Activation act, Tensor x, Tensor y) { CpuActivation.forward(this, act, x, y); }
     @Override public void activationBackward(Activation act, Tensor x, Tensor y, Tensor dy, Tensor dx) { CpuActivation.backward(this, act, x, y, dy, dx); }
+    @Override public void lstmCellForward(Tensor gates, Tensor cPrev, Tensor c, Tensor h) { CpuLstm.forward(this, gates, cPrev, c, h); }
+    @Override public void lstmCellBackwardC(Tensor gates, Tensor cPrev, Tensor dc, Tensor dgates, Tensor dcPrev) { CpuLstm.backwardC(this, gates, cPrev, dc, dgates, dcPrev); }
+    @Override public void lstmCellBackwardH(Tensor gates, Tensor c, Tensor dh, Tensor dgates, Tensor dc) { CpuLstm.backwardH(this, gates, c, dh, dgates, dc); }
     @Override public void softmaxForward(Tensor x, Tensor y, boolean log) { CpuSoftmax.forward(this, x, y, log); }
     @Override public void softmaxBackward(Tensor y, Tensor dy, Tensor dx, boolean log) { CpuSoftmax.backward(this, y, dy, dx, log); }
 

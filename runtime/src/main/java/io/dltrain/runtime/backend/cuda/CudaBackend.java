@@ -727,6 +727,38 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         kernels.launch("activation_backward_f32", n, act.kind().ordinal(), act.alpha(), f(x, op), f(y, op), f(dy, op), f(dx, op), n);
     }
 
+    // ------------------------------------------------------------ LSTM cell (lstm.cu)
+
+    @Override
+    public void lstmCellForward(Tensor gates, Tensor cPrev, Tensor c, Tensor h) {
+        enter();
+        String op = "lstmCellForward";
+        int[] nh = Checks.lstmCell(op, gates, cPrev, c, h);
+        long n = (long) nh[0] * nh[1];
+        kernels.launch("lstm_cell_forward_f32", n, f(gates, op), f(cPrev, op), f(c, op), f(h, op), n, nh[1]);
+    }
+
+    @Override
+    public void lstmCellBackwardC(Tensor gates, Tensor cPrev, Tensor dc, Tensor dgates, Tensor dcPrev) {
+        enter();
+        String op = "lstmCellBackwardC";
+        int[] nh = Checks.lstmCell(op, gates, cPrev, dc, dcPrev);
+        sameSize(gates, dgates, op);
+        long n = (long) nh[0] * nh[1];
+        kernels.launch("lstm_cell_backward_c_f32", n, f(gates, op), f(cPrev, op), f(dc, op), f(dgates, op),
+                dcPrev == null ? 0L : f(dcPrev, op), n, nh[1]);
+    }
+
+    @Override
+    public void lstmCellBackwardH(Tensor gates, Tensor c, Tensor dh, Tensor dgates, Tensor dc) {
+        enter();
+        String op = "lstmCellBackwardH";
+        int[] nh = Checks.lstmCell(op, gates, c, dh, dc);
+        sameSize(gates, dgates, op);
+        long n = (long) nh[0] * nh[1];
+        kernels.launch("lstm_cell_backward_h_f32", n, f(gates, op), f(c, op), f(dh, op), f(dgates, op), f(dc, op), n, nh[1]);
+    }
+
     @Override
     public void softmaxForward(Tensor x, Tensor y, boolean log) { enter(); cudnnOps.softmaxForward(x, y, log); }
 

@@ -69,6 +69,10 @@ public final class KernelSignatures {
         t.put("adaptive_avg_pool_backward_f32", List.of(P, P, I, I, I, I, I));
         t.put("avg_pool_forward_f32", List.of(P, P, I, I, I, I, I, I, I, I, I, I, I, I));
         t.put("avg_pool_backward_f32", List.of(P, P, I, I, I, I, I, I, I, I, I, I, I, I));
+        // lstm.cu
+        t.put("lstm_cell_forward_f32", List.of(P, P, P, P, L, I));
+        t.put("lstm_cell_backward_c_f32", List.of(P, P, P, P, P, L, I));
+        t.put("lstm_cell_backward_h_f32", List.of(P, P, P, P, P, L, I));
         // norm.cu
         t.put("batch_norm_training_f32", List.of(P, P, P, P, P, P, P, P, I, I, L, F, F));
         t.put("batch_norm_backward_f32", List.of(P, P, P, P, P, P, P, P, I, I, L, I));

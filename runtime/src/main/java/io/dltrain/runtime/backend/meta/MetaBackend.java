@@ -119,6 +119,9 @@ public final class MetaBackend implements Backend {
 
     @Override public void activationForward(Activation act, Tensor x, Tensor y) { throw noValues("activationForward"); }
     @Override public void activationBackward(Activation act, Tensor x, Tensor y, Tensor dy, Tensor dx) { throw noValues("activationBackward"); }
+    @Override public void lstmCellForward(Tensor gates, Tensor cPrev, Tensor c, Tensor h) { throw noValues("lstmCellForward"); }
+    @Override public void lstmCellBackwardC(Tensor gates, Tensor cPrev, Tensor dc, Tensor dgates, Tensor dcPrev) { throw noValues("lstmCellBackwardC"); }
+    @Override public void lstmCellBackwardH(Tensor gates, Tensor c, Tensor dh, Tensor dgates, Tensor dc) { throw noValues("lstmCellBackwardH"); }
     @Override public void softmaxForward(Tensor x, Tensor y, boolean log) { throw noValues("softmaxForward"); }
     @Override public void softmaxBackward(Tensor y, Tensor dy, Tensor dx, boolean log) { throw noValues("softmaxBackward"); }
 

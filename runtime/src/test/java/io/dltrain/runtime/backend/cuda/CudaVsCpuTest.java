@@ -483,6 +483,34 @@ class CudaVsCpuTest {
         }
     }
 
+    /** The LSTM cell (lstm.cu): c and h, both backward halves, with and without dcPrev; a batch past the grid cap. */
+    @Test
+    void lstmCellForwardAndBackward() {
+        try (Scope s = Scope.open()) {
+            SplittableRandom rng = new SplittableRandom(14);
+            for (int[] nh : new int[][] {{5, 7}, {128, 128}}) {
+                int n = nh[0], h = nh[1];
+                String what = "lstm cell [" + n + ", " + h + "]";
+                P gates = rand(rng, -6, 6, n, 4 * h), cPrev = rand(rng, -3, 3, n, h), c = out(n, h), hh = out(n, h);
+                both((be, t) -> be.lstmCellForward(t.t(gates), t.t(cPrev), t.t(c), t.t(hh)));
+                same(what + " c", c, TRANSCENDENTAL);
+                same(what + " h", hh, TRANSCENDENTAL);
+                P dc = rand(rng, -1, 1, n, h), dgates = out(n, 4 * h), dcPrev = out(n, h);
+                both((be, t) -> be.lstmCellBackwardC(t.t(gates), t.t(cPrev), t.t(dc), t.t(dgates), t.t(dcPrev)));
+                same(what + " backward c: dgates", dgates, TRANSCENDENTAL);
+                same(what + " backward c: dcPrev", dcPrev, TRANSCENDENTAL);
+                P dgates2 = out(n, 4 * h);
+                both((be, t) -> be.lstmCellBackwardC(t.t(gates), t.t(cPrev), t.t(dc), t.t(dgates2), null));
+                same(what + " backward c without dcPrev", dgates2, TRANSCENDENTAL);
+                // The device's backward of h gets the device's own forward c, as in training.
+                P dh = rand(rng, -1, 1, n, h), dgatesH = out(n, 4 * h), dcH = out(n, h);
+                both((be, t) -> be.lstmCellBackwardH(t.t(gates), t.t(c), t.t(dh), t.t(dgatesH), t.t(dcH)));
+                same(what + " backward h: dgates", dgatesH, TRANSCENDENTAL);
+                same(what + " backward h: dc", dcH, TRANSCENDENTAL);
+            }
+        }
+    }
+
     @Test
     void softmaxAndLogSoftmaxForwardAndBackward() {
         try (Scope s = Scope.open()) {

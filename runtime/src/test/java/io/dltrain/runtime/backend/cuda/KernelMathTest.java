@@ -512,6 +512,48 @@ class KernelMathTest {
         assertTrue(extra >= 4, "cases where ceil mode adds a window (the ones the CUDA backend sends to pool.cu): " + extra);
     }
 
+    /**
+     * lstm.cu's cell against CpuLstm. The kernels compute in float (expf, tanhf), the CPU in double rounded once, and
+     * c = s(f) cPrev + s(i) tanh(g) can cancel: within ULPS ulps or ATOL absolute, like the other transcendental ops.
+     * Backward passes get the CPU's forward values, so each direction is compared on identical inputs.
+     */
+    @Test
+    void lstmCellMatchesTheCpu() {
+        SplittableRandom rng = new SplittableRandom(13);
+        for (int[] nh : new int[][] {{3, 5}, {64, 128}, {1, 1}}) {
+            int n = nh[0], h = nh[1], m = n * h;
+            String what = "lstmCell N=" + n + " H=" + h;
+            float[] gates = uniform(rng, 4 * m, -6, 6), cPrev = uniform(rng, m, -3, 3);
+            float[] specials = withSpecials(new float[0]); // 0, +-1e-30, ..., +-20, +-88, +-inf, NaN over the first gates
+            System.arraycopy(specials, 0, gates, 0, Math.min(specials.length, gates.length));
+            float[] dc = uniform(rng, m, -2, 2), dh = uniform(rng, m, -2, 2);
+            Shape gs = Shape.of(n, 4 * h), hs = Shape.of(n, h);
+            Tensor tg = t(gates).view(gs), tcp = t(cPrev).view(hs), tc = be.zeros(hs), th = be.zeros(hs);
+            be.lstmCellForward(tg, tcp, tc, th);
+            Tensor dgC = be.zeros(gs), dcp = be.zeros(hs), dgH = be.zeros(gs), dcH = be.zeros(hs), dgNoPrev = be.zeros(gs);
+            be.lstmCellBackwardC(tg, tcp, t(dc).view(hs), dgC, dcp);
+            be.lstmCellBackwardC(tg, tcp, t(dc).view(hs), dgNoPrev, null);
+            be.lstmCellBackwardH(tg, tc, t(dh).view(hs), dgH, dcH);
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment sg = seg(a, gates), scp = seg(a, cPrev), sc = a.allocate(JAVA_FLOAT, m), sh = a.allocate(JAVA_FLOAT, m);
+                call("host_lstm_cell_forward", sg, scp, sc, sh, (long) m, h);
+                close(what + " c", tc.toFloatArray(), floats(sc), ULPS, ATOL);
+                close(what + " h", th.toFloatArray(), floats(sh), ULPS, ATOL);
+                MemorySegment sdg = a.allocate(JAVA_FLOAT, 4L * m), sdcp = a.allocate(JAVA_FLOAT, m);
+                call("host_lstm_cell_backward_c", sg, scp, seg(a, dc), sdg, sdcp, (long) m, h);
+                close(what + " backward c: dgates", dgC.toFloatArray(), floats(sdg), ULPS, ATOL);
+                close(what + " backward c: dcPrev", dcp.toFloatArray(), floats(sdcp), ULPS, ATOL);
+                MemorySegment sdg2 = a.allocate(JAVA_FLOAT, 4L * m);
+                call("host_lstm_cell_backward_c", sg, scp, seg(a, dc), sdg2, MemorySegment.NULL, (long) m, h);
+                close(what + " backward c without dcPrev: dgates", dgNoPrev.toFloatArray(), floats(sdg2), ULPS, ATOL);
+                MemorySegment sdgh = a.allocate(JAVA_FLOAT, 4L * m), sdch = a.allocate(JAVA_FLOAT, m);
+                call("host_lstm_cell_backward_h", sg, seg(a, tc.toFloatArray()), seg(a, dh), sdgh, sdch, (long) m, h);
+                close(what + " backward h: dgates", dgH.toFloatArray(), floats(sdgh), ULPS, ATOL);
+                close(what + " backward h: dc", dcH.toFloatArray(), floats(sdch), ULPS, ATOL);
+            }
+        }
+    }
+
     // ------------------------------------------------------------------ optimisers
 
     /** CpuOptim.dec: the decimal a float hyper-parameter was written as, in double (the backend computes scalars this way). */
