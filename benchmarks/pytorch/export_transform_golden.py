@@ -11,6 +11,9 @@ bytes; JPEG decoders differ by a level here and there) and what torchvision make
   <image>.pil      torchvision's classic PIL path, what most PyTorch code runs: Resize and CenterCrop on the PIL
                    image, then ToTensor and Normalize. Pillow rounds to 8 bits after each of its two resampling
                    passes, so dl-train's float result differs from this by up to about 1/255 before normalisation.
+  <image>.crop.<top>.<left>.<h>.<w>
+                   RandomResizedCrop's geometry for fixed boxes: resized_crop(..., [S, S], antialias=True) on the
+                   tensor path, values in [0, 1] (the random box draws are the RNG's, not compared)
 
 Images (under datasets/src/test/resources/golden/transform/): stripes of 2- and 3-pixel period over gradients (where
 antialiasing decides the result), in sizes that downscale by 4 to 6 in both orientations, that upscale, and one
@@ -36,6 +39,15 @@ IMAGES = {
     "portrait": (211, 130, "RGB"),
     "small": (20, 28, "RGB"),
     "grey": (90, 90, "L"),
+}
+
+
+# RandomResizedCrop boxes per image (top, left, height, width): inside, touching the edges, thin, smaller than SIZE
+BOXES = {
+    "landscape": [(10, 17, 120, 90), (0, 0, 150, 200), (37, 150, 113, 50)],
+    "portrait": [(5, 3, 60, 127), (100, 20, 111, 33)],
+    "small": [(2, 3, 15, 20), (0, 0, 20, 28)],
+    "grey": [(11, 13, 77, 41)],
 }
 
 
@@ -73,6 +85,12 @@ def main():
         t = F.normalize(F.center_crop(F.resize(t, resize, antialias=True), [SIZE, SIZE]), MEAN, STD)
         pil = T.Compose([T.Resize(resize), T.CenterCrop(SIZE), T.ToTensor(), T.Normalize(MEAN, STD)])(img)
         tensors += [entry(name + ".tensor", t), entry(name + ".pil", pil)]
+        # RandomResizedCrop's crop-and-resize for fixed boxes {top, left, height, width} (its random draws are the
+        # RNG's; the geometry is this): the tensor path, in [0, 1] (no normalisation).
+        t0 = F.to_tensor(img).double()
+        for top, left, bh, bw in BOXES[name]:
+            box = F.resized_crop(t0, top, left, bh, bw, [SIZE, SIZE], antialias=True)
+            tensors.append(entry(f"{name}.crop.{top}.{left}.{bh}.{bw}", box))
         print(f"{name}: {h}x{w} {mode} -> 3x{SIZE}x{SIZE}; tensor vs PIL path: max |diff| {(t - pil.double()).abs().max().item():.4f}")
     meta = {"size": SIZE, "resize": resize, "images": json.dumps(IMAGES), "mean": json.dumps(MEAN), "std": json.dumps(STD),
             "torch_version": torch.__version__, "torchvision_version": torchvision.__version__,

@@ -67,9 +67,11 @@ public final class RandomResizedCrop implements Transform {
         return lo == hi ? lo : lo + (hi - lo) * rng.nextDouble(); // torch.empty(1).uniform_(lo, hi)
     }
 
-    @Override public Image apply(Image in, RandomGenerator rng) {
-        int[] p = params(in.h(), in.w(), rng);
-        return Resample.resizedCrop(in, p[0], p[1], p[2], p[3], outH, outW);
+    @Override public Image apply(Image in, RandomGenerator rng) { return apply(in, params(in.h(), in.w(), rng)); }
+
+    /** The crop {top, left, height, width} of in (as {@link #params} draws it), resized to the output size. */
+    public Image apply(Image in, int[] box) {
+        return Resample.resizedCrop(in, box[0], box[1], box[2], box[3], outH, outW);
     }
 
     @Override public int[] outputShape(int[] chw) { return new int[]{chw[0], outH, outW}; }
