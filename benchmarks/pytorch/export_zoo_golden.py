@@ -22,16 +22,15 @@ runtime/src/test/resources/golden/zoo.golden.safetensors, holds:
   <case>.logits            the model's output on input, from float64 arithmetic on the float32 weights and input
   <case>.logits32          the same in float32 (PyTorch's own float32 rounding, a yardstick for the test's tolerance)
   <case>.loss              cross-entropy of the logits against labels
-  <case>.grad.<name>       eval-mode cases: per parameter, two numbers of the float64 gradient of that loss: its L2
+  <case>.stats             [P, 4]: for each of P tensors (named in the metadata, cases -> stats), two numbers from the
+                           float64 pass, then the same two from PyTorch's float32 pass (the yardstick again): its L2
                            norm and its dot product with v(name, i) = 2u(name + "#grad", i) - 1 (which changes when
-                           gradient elements are permuted, as a transposed weight's would be)
-  <case>.grad32.<name>, <case>.after32.<buffer>
-                           the same from PyTorch's float32 pass (the yardstick again)
-  <case>.after.<buffer>    train-mode cases: running_mean and running_var of every batch norm after the pass, as
-                           [L2 norm, dot with v] of the buffer (no gradients: in train mode at this batch the last
-                           batch norms normalise 8 values a channel, and PyTorch's own float32 gradients are 7% to 60%
-                           away from its float64 ones; batch norm's training backward is LayerGoldenTest's)
-  metadata                 cases (JSON: case -> model, mode, torchvision call), the formula, torch and torchvision
+                           elements are permuted, as a transposed weight's would be). Eval-mode cases: the gradient of
+                           that loss for every parameter. Train-mode cases: every batch norm's running_mean and
+                           running_var after the pass (no gradients: in train mode at this batch the last batch norms
+                           normalise 8 values a channel, and PyTorch's own float32 gradients are 7% to 60% away from
+                           its float64 ones; batch norm's training backward is LayerGoldenTest's)
+  metadata                 cases (JSON: case -> model, mode, torchvision call, stats names), the formula, torch and torchvision
                            versions, date
 
 Cases: googlenet and resnet50 in eval mode (googlenet's dropout is random in train mode; resnet50's train mode: see
@@ -118,7 +117,7 @@ def main():
     tensors = [entry("input", x32), entry("labels", labels)]
     cases = {}
     for case, (model, call, train) in CASES.items():
-        built = {}
+        built, st, names = {}, {}, []
         for dtype in (torch.float64, torch.float32):
             m = eval("torchvision.models." + call)
             with torch.no_grad():
@@ -137,25 +136,23 @@ def main():
             # float64 ones, too ill-conditioned to compare (batch norm's training backward is LayerGoldenTest's).
             if not train:
                 loss.backward()
+            # The tensors whose [norm, dot] are compared: every parameter's gradient (eval), every running statistic (train).
+            named = ([(k, p.grad) for k, p in m.named_parameters()] if not train else
+                     [(k, b) for k, b in m.named_buffers() if k.endswith("running_mean") or k.endswith("running_var")])
+            st[dtype] = torch.stack([stats(torch, k, v) for k, v in named])
+            names = [k for k, _ in named]
             if dtype == torch.float64:
-                if not train:
-                    tensors += [entry(case + ".grad." + k, stats(torch, k, p.grad)) for k, p in m.named_parameters()]
-                else:
-                    tensors += [entry(case + ".after." + k, stats(torch, k, b)) for k, b in m.named_buffers()
-                                if k.endswith("running_mean") or k.endswith("running_var")]
                 tensors += [entry(case + ".logits", logits), entry(case + ".loss", loss.reshape(1))]
             else:
                 tensors.append(entry(case + ".logits32", logits))
-                if not train:
-                    tensors += [entry(case + ".grad32." + k, stats(torch, k, p.grad)) for k, p in m.named_parameters()]
-                else:
-                    tensors += [entry(case + ".after32." + k, stats(torch, k, b)) for k, b in m.named_buffers()
-                                if k.endswith("running_mean") or k.endswith("running_var")]
             built[dtype] = logits.detach().double()
+        # One [P, 4] tensor a case (norm and dot from float64, then from float32; names in the metadata) instead of
+        # one entry per tensor: the header would otherwise outweigh the data, and the GPU bundle carries this file.
+        tensors.append(entry(case + ".stats", torch.cat([st[torch.float64], st[torch.float32]], dim=1)))
         err32 = (built[torch.float32] - built[torch.float64]).abs().max().item()
         print(f"{case}: loss {loss.item():.6f}, max |logit| {built[torch.float64].abs().max().item():.4g}, "
               f"PyTorch float32 vs float64: max |diff| {err32:.3g}")
-        cases[case] = {"model": model, "train": train, "torch": "torchvision.models." + call}
+        cases[case] = {"model": model, "train": train, "torch": "torchvision.models." + call, "stats": names}
     meta = {"cases": json.dumps(cases), "size": SIZE, "seed": SEED, "phi": repr(PHI), "psi": repr(PSI),
             "reference_dtype": "float64", "torch_version": torch.__version__, "torchvision_version": torchvision.__version__,
             "python": sys.version.split()[0],

@@ -77,7 +77,7 @@ class ZooGoldenTest {
             Map.Entry<String, JsonNode> c = it.next();
             String what = c.getKey() + " (" + c.getValue().get("torch").asText() + ") on " + be.name();
             try {
-                replayCase(be, t, c.getKey(), c.getValue().get("model").asText(), c.getValue().get("train").asBoolean(), what, failures);
+                replayCase(be, t, c.getKey(), c.getValue(), what, failures);
             } catch (AssertionError | RuntimeException e) {
                 failures.add(what + ": " + e);
             }
@@ -88,7 +88,9 @@ class ZooGoldenTest {
         assertEquals(4, checked, "cases checked");
     }
 
-    static void replayCase(Backend be, Map<String, LoadedTensor> t, String name, String model, boolean train, String what, List<String> failures) {
+    static void replayCase(Backend be, Map<String, LoadedTensor> t, String name, JsonNode c, String what, List<String> failures) {
+        String model = c.get("model").asText();
+        boolean train = c.get("train").asBoolean();
         LoadedTensor input = need(t, "input"), labels = need(t, "labels");
         int[] in = input.shape();
         try (Module m = Scope.outside(() -> ModelRegistry.get(model).build(new Context(be, 0), new ModelSpec(in[1], in[2], in[3], 1000)))) {
@@ -106,30 +108,32 @@ class ZooGoldenTest {
                 System.out.printf("%s: logits max |ours - float64| %.3g, PyTorch float32 %.3g%n", what, maxDiff(ours, ref), e32);
                 within(failures, what + ": logits", ref, ours, atol, 1e-4);
                 within(failures, what + ": loss", need(t, name + ".loss").floats(), new float[] {loss.item()}, atol, 1e-4);
-                Map<String, Tensor> checked = new java.util.LinkedHashMap<>();
-                String kind;
+                Map<String, Tensor> mine = new java.util.LinkedHashMap<>();
                 if (train) {
                     // Forward only (the exporter says why): the running statistics the pass left.
-                    kind = "after";
-                    m.namedBuffers().forEach((k, b) -> { if (k.endsWith("running_mean") || k.endsWith("running_var")) checked.put(k, b); });
+                    m.namedBuffers().forEach((k, b) -> { if (k.endsWith("running_mean") || k.endsWith("running_var")) mine.put(k, b); });
                 } else {
-                    kind = "grad";
                     loss.backward();
-                    for (Map.Entry<String, Tensor> p : m.namedParameters().entrySet()) {
-                        if (p.getValue().grad() == null) failures.add(what + ": " + p.getKey() + " received no gradient");
-                        else checked.put(p.getKey(), p.getValue().grad());
-                    }
+                    for (Map.Entry<String, Tensor> p : m.namedParameters().entrySet()) mine.put(p.getKey(), p.getValue().grad());
                 }
+                // Row k of <case>.stats: [norm, dot] from float64, then from PyTorch's float32, for the k-th name.
+                List<String> names = new ArrayList<>();
+                c.get("stats").forEach(n -> names.add(n.asText()));
+                assertEquals(names, new ArrayList<>(mine.keySet()), what + ": the tensors compared (ours, in order, vs torchvision's)");
+                float[] st = need(t, name + ".stats").floats();
+                assertEquals(4 * names.size(), st.length, what + ": stats rows");
                 // PyTorch's own float32 results' worst distance from float64, relative to each tensor's norm: the yardstick.
                 double y32 = 0, worst = 0;
-                for (String k : checked.keySet())
-                    y32 = Math.max(y32, relDistance(need(t, name + "." + kind + "32." + k).floats(), need(t, name + "." + kind + "." + k).floats()));
+                for (int k = 0; k < names.size(); k++)
+                    y32 = Math.max(y32, relDistance(new float[] {st[4 * k + 2], st[4 * k + 3]}, new float[] {st[4 * k], st[4 * k + 1]}));
                 double rtol = 4 * y32 + 1e-5;
-                for (Map.Entry<String, Tensor> e : checked.entrySet()) {
-                    float[] r = need(t, name + "." + kind + "." + e.getKey()).floats();
-                    double[] o = stats(e.getKey(), e.getValue().toFloatArray());
+                for (int k = 0; k < names.size(); k++) {
+                    Tensor v = mine.get(names.get(k));
+                    if (v == null) { failures.add(what + ": " + names.get(k) + " received no gradient"); continue; }
+                    float[] r = {st[4 * k], st[4 * k + 1]};
+                    double[] o = stats(names.get(k), v.toFloatArray());
                     worst = Math.max(worst, relDistance(new float[] {(float) o[0], (float) o[1]}, r));
-                    stats(failures, what + (train ? ": " + e.getKey() + " after the pass" : ": gradient of " + e.getKey()), r, o, rtol);
+                    stats(failures, what + (train ? ": " + names.get(k) + " after the pass" : ": gradient of " + names.get(k)), r, o, rtol);
                 }
                 System.out.printf("%s: %s worst relative distance %.3g, PyTorch float32 %.3g%n", what,
                         train ? "running statistics'" : "gradients'", worst, y32);
