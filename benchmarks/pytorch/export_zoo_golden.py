@@ -33,8 +33,8 @@ runtime/src/test/resources/golden/zoo.golden.safetensors, holds:
   metadata                 cases (JSON: case -> model, mode, torchvision call, stats names), the formula, torch and torchvision
                            versions, date
 
-Cases: googlenet and resnet50 in eval mode (googlenet's dropout is random in train mode; resnet50's train mode: see
-CASES), densenet121 in eval and in train mode.
+Cases: googlenet, resnet50, alexnet and vgg11_bn in eval mode (dropout is random in train mode; resnet50's train mode:
+see CASES), densenet121 in eval and in train mode.
 Needs torch and torchvision (Debian: apt-get install python3-torchvision). From the repository root:
 
   /usr/bin/python3 benchmarks/pytorch/export_zoo_golden.py [--out runtime/src/test/resources/golden]
@@ -59,6 +59,10 @@ CASES = {
     "densenet121-eval": ("densenet121", "densenet121(weights=None)", False),
     "densenet121-train": ("densenet121", "densenet121(weights=None)", True),
     "resnet50-eval": ("resnet50", "resnet50(weights=None)", False),
+    # AlexNet and VGG: adaptive pooling before the classifier hides a wrong stride or padding from the state_dict's
+    # shapes, so only outputs show it. Eval mode (their dropout is random in train mode).
+    "alexnet-eval": ("alexnet", "alexnet(weights=None)", False),
+    "vgg11_bn-eval": ("vgg11_bn", "vgg11_bn(weights=None)", False),
     # No resnet50-train: at this batch ResNet-50's train-mode forward is ill-conditioned (PyTorch's own float32 logits
     # are 3.5e-3 to 4.4e-3 from its float64 ones, differing between runs; the running statistics 6e-5 to 3e-4): too
     # noisy a yardstick. densenet121-train covers batch statistics in a deep network, resnet50-eval the wiring.

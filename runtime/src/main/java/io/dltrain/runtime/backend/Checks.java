@@ -17,10 +17,6 @@ public final class Checks {
     }
 
     /**
-     * logits are [N, C] and labels INT32 [N]; returns {N, C}. Label values are the caller's to check (the CPU checks
-     * every one; a device backend does not, as that would need a host synchronisation per step).
-     */
-    /**
      * The LSTM cell ops' shapes: gates [N, 4H] and every other tensor [N, H] (null ones are skipped). Returns {N, H}.
      */
     public static int[] lstmCell(String op, Tensor gates, Tensor... hidden) {
@@ -33,6 +29,10 @@ public final class Checks {
         return new int[] {n, h};
     }
 
+    /**
+     * logits are [N, C] and labels INT32 [N]; returns {N, C}. Label values are the caller's to check (the CPU checks
+     * every one; a device backend does not, as that would need a host synchronisation per step).
+     */
     public static int[] logitsAndLabels(Tensor logits, Tensor labels, String op) {
         if (logits.rank() != 2)
             throw new IllegalArgumentException(op + ": expected logits [N, C], got " + logits.shape());

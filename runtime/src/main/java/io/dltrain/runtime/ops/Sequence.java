@@ -2,6 +2,7 @@ package io.dltrain.runtime.ops;
 
 import io.dltrain.runtime.autograd.Autograd;
 import io.dltrain.runtime.backend.Backend;
+import io.dltrain.runtime.backend.Checks;
 import io.dltrain.runtime.tensor.Shape;
 import io.dltrain.runtime.tensor.Tensor;
 
@@ -9,9 +10,10 @@ import java.util.List;
 
 /**
  * Differentiable ops that recurrent layers are composed from: element-wise product, a slice along the last
- * dimension (LSTM gates), and selecting / stacking time steps of a batch-first sequence [N, T, F].
- * Each is one or two Backend calls ({@code mul}, {@code copyBlocks}, {@code fill}), so every backend that implements
- * the contract runs them with no kernels of its own, and backpropagation through time is plain autograd.
+ * dimension, selecting / stacking time steps of a batch-first sequence [N, T, F], and the LSTM cell's element-wise
+ * step. The first four are one or two generic Backend calls ({@code mul}, {@code copyBlocks}, {@code fill}); the cell
+ * has backend calls of its own ({@code lstmCellForward / BackwardC / BackwardH}), one where it would take a dozen
+ * generic ones. Backpropagation through time is plain autograd.
  */
 public final class Sequence {
     private Sequence() {}
@@ -42,7 +44,7 @@ public final class Sequence {
      */
     public static LstmState lstmCell(Tensor gates, Tensor cPrev) {
         Backend be = gates.backend();
-        int[] nh = io.dltrain.runtime.backend.Checks.lstmCell("lstmCell", gates, cPrev);
+        int[] nh = Checks.lstmCell("lstmCell", gates, cPrev);
         Shape hs = Shape.of(nh[0], nh[1]);
         Tensor c = be.empty(hs), h = be.empty(hs);
         be.lstmCellForward(gates, cPrev, c, h);
