@@ -353,7 +353,8 @@ DL_HD float dl_avg_pool_grad(const float* dyplane, int h, int w, int oh, int ow,
 // ------------------------------------------------------------------ LSTM cell (CpuLstm)
 // Element k = r * hid + j of [N, H]; row r of gates [N, 4H] holds the pre-activations i, f, g, o at columns j,
 // hid + j, 2 hid + j, 3 hid + j. The CPU computes each element in double and rounds once; these compute in float
-// (dl_sigmoid, tanhf), so the two agree to a few ulps, not bit for bit.
+// (dl_sigmoid, tanhf), so the two agree to 1e-6 absolute for terms of order 1, not bit for bit: where a gate
+// saturates, s (1 - s) keeps little relative precision in float (as in PyTorch's float kernels; KernelMathTest).
 
 /** CpuLstm.forward: c = s(f) cPrev + s(i) tanh(g), h = s(o) tanh(c). */
 DL_HD void dl_lstm_cell_forward(const float* gates, const float* c_prev, float* c, float* h, long long k, int hid) {
