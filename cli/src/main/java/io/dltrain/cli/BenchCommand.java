@@ -107,6 +107,13 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "CPU compute threads; 0 uses every core (default: ${DEFAULT-VALUE}).")
     int threads;
 
+    @Option(names = "--workers", paramLabel = "N|auto",
+            description = "With --data: data-loading threads, as for training (default: auto: one per core but one when a GPU reads image files, else 1).")
+    String workers;
+
+    /** With --data: the loader's threads, as resolved (null for synthetic data). */
+    private Integer loaderWorkers;
+
     @Option(names = "--json", description = "Print one JSON object instead of the text report.")
     boolean json;
 
@@ -134,6 +141,13 @@ public final class BenchCommand implements Callable<Integer> {
         if (!PRECISIONS.contains(prec)) throw usage("unknown --precision '" + precision + "': use " + String.join(", ", PRECISIONS));
         if (synthetic && data != null) throw usage("--synthetic and --data exclude each other: pick one");
         if (dataDir != null && data == null) throw usage("--data-dir needs --data NAME");
+        if (workers != null && data == null) throw usage("--workers needs --data NAME (synthetic data is one batch made once on the device)");
+        Integer workersAsked;
+        try {
+            workersAsked = DataWorkers.parse(workers);
+        } catch (IllegalArgumentException e) {
+            throw usage(e.getMessage());
+        }
         ModelRegistry.Entry entry;
         try {
             entry = ModelRegistry.get(model);
@@ -211,7 +225,8 @@ public final class BenchCommand implements Callable<Integer> {
             Report r;
             try (Module m = net;
                  SGD opt = new SGD(m.namedParameters(), LR).momentum(MOMENTUM);
-                 Input input = dataset == null ? new SyntheticInput(be, mspec, batchSize) : new LoaderInput(be, dataset, batchSize)) {
+                 Input input = dataset == null ? new SyntheticInput(be, mspec, batchSize)
+                         : new LoaderInput(be, dataset, batchSize, loaderWorkers = DataWorkers.resolve(workersAsked, dataset, real, batchSize))) {
                 r = measure(be, m, opt, input, mspec, prec, dataName);
             }
             if (json) out.println(new ObjectMapper().writeValueAsString(r.json));
@@ -254,7 +269,7 @@ public final class BenchCommand implements Callable<Integer> {
         @Override public void close() { x.close(); y.close(); }
     }
 
-    /** Batches from a DataLoader (shuffled, full batches only, one loader thread), epoch after epoch. */
+    /** Batches from a DataLoader (shuffled, full batches only, {@code workers} loader threads), epoch after epoch. */
     private static final class LoaderInput implements Input {
         private final Backend be;
         private final DataLoader loader;
@@ -262,9 +277,9 @@ public final class BenchCommand implements Callable<Integer> {
         private Iterator<Batch> it;
         private int epoch;
 
-        LoaderInput(Backend be, Dataset ds, int n) {
+        LoaderInput(Backend be, Dataset ds, int n, int workers) {
             this.be = be;
-            this.loader = new DataLoader(ds, null, n, true, true, SEED, 1, 4);
+            this.loader = new DataLoader(ds, null, n, true, true, SEED, workers, 4);
             this.sample = ds.sampleShape();
         }
 
@@ -366,6 +381,7 @@ public final class BenchCommand implements Callable<Integer> {
         j.put("device", be.name());
         j.put("threads", describe.get("threads"));
         j.put("data", dataName);
+        j.put("workers", loaderWorkers);
         j.put("warmup", warmup);
         j.put("steps", steps);
         j.put("windows", windows);
@@ -398,7 +414,8 @@ public final class BenchCommand implements Callable<Integer> {
         List<Integer> shape = (List<Integer>) j.get("input_shape");
         out.printf(Locale.ROOT, "dl-train bench: %s, batch %d, input %dx%dx%d, %s, device %s%s, %s data%n",
                 j.get("model"), batchSize, shape.get(0), shape.get(1), shape.get(2), j.get("precision"), j.get("device"),
-                r.threads() != null ? " (" + r.threads() + ")" : "", j.get("data"));
+                r.threads() != null ? " (" + r.threads() + ")" : "",
+                j.get("data") + (j.get("workers") != null ? " (" + j.get("workers") + " loader worker" + ((Integer) j.get("workers") == 1 ? "" : "s") + ")" : ""));
         out.printf(Locale.ROOT, "  %d warm-up steps, then %d windows of %d steps; %s loss, SGD momentum %.1f, lr %.2f%n", warmup, windows,
                 steps, reconstruct ? "MSE (against the input)" : "cross-entropy", MOMENTUM, LR);
         out.printf(Locale.ROOT, "images/s:    median %,.1f  (min %,.1f, max %,.1f)%n",

@@ -121,7 +121,7 @@ public final class EvalCommand implements Callable<Integer> {
             throw usage(e.getMessage());
         }
         try (be; Module model = Loaded.model(spec.commandLine(), be, saved);
-             DataLoader loader = new DataLoader(test, null, batchSize, false, false, 0, 1, 4)) {
+             DataLoader loader = new DataLoader(test, null, batchSize, false, false, 0, DataWorkers.resolve(null, test, be, batchSize), 4)) {
             Trainer trainer = new Trainer(be, new TrainConfig(1, batchSize, 0.1, "sgd", 0, 0, "constant", 0f, 0f, 0, 0, 0, 0, 1));
             if (regression) return regression(o, trainer.task(Task.REGRESSION), model, loader, saved, dir, test, outDir);
             EvalResult r = trainer.evaluate(model, loader, new CrossEntropyLoss(0f));

@@ -75,8 +75,10 @@ public final class TrainOptions {
     @Option(names = "--threads", defaultValue = "0", description = "CPU compute threads; 0 uses every core (default: ${DEFAULT-VALUE}).")
     int threads;
 
-    @Option(names = "--workers", defaultValue = "1", description = "Data-loading threads, each loading whole batches (and holding a batch buffer) (default: ${DEFAULT-VALUE}).")
-    int workers;
+    @Option(names = "--workers", defaultValue = "auto", paramLabel = "N|auto",
+            description = "Data-loading threads, each loading whole batches (and holding a batch buffer); auto: one per core but one when "
+                    + "a GPU trains on image files (imagefolder, imagenet-subset), else 1 (default: ${DEFAULT-VALUE}).")
+    String workers;
 
     @Option(names = {"-o", "--out"}, paramLabel = "DIR", description = "Run directory for metrics.jsonl and summary.json (default: runs/<model>-<data>-<time>, with -2, -3, ... for runs started in the same second).")
     Path out;

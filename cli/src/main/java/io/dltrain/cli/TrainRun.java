@@ -118,9 +118,11 @@ final class TrainRun {
                     + "; momentum applies to sgd, sgd-nesterov and rmsprop");
         if (o.weightDecay == null) o.weightDecay = Optimizers.defaultWeightDecay(o.optimizer);
         TrainConfig config;
+        Integer workersAsked;
         try {
+            workersAsked = DataWorkers.parse(o.workers); // null: auto, resolved once the data and the device are known
             config = new TrainConfig(o.epochs, o.batchSize, o.lr, o.optimizer, o.momentum, o.weightDecay, o.schedule,
-                    o.labelSmoothing, o.clipNorm, o.seed, o.valFraction, o.patience, o.minDelta, o.workers);
+                    o.labelSmoothing, o.clipNorm, o.seed, o.valFraction, o.patience, o.minDelta, workersAsked == null ? 1 : workersAsked);
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
@@ -206,11 +208,15 @@ final class TrainRun {
                 throw usage(e.getMessage());
             }
             int[][] split = o.valFraction > 0 ? DataLoader.split(train.size(), o.valFraction, o.seed) : new int[][] {null, null};
+            int workers = DataWorkers.resolve(workersAsked, train, be, o.batchSize);
+            config = config.withWorkers(workers);
+            String workersNotice = DataWorkers.notice(workersAsked, workers);
+            if (workersNotice != null) out.println("dl-train: " + workersNotice);
             try (Module model = buildModel(modelEntry, be, spec, o.seed);
                  Optimizer opt = Optimizers.create(o.optimizer, trainable(model), o.lr, o.momentum, o.weightDecay);
-                 DataLoader trainLoader = new DataLoader(train, split[0], o.batchSize, true, false, o.seed, o.workers, 4);
-                 DataLoader valLoader = split[1] == null || split[1].length == 0 ? null : new DataLoader(train, split[1], o.batchSize, false, false, o.seed, o.workers, 4);
-                 DataLoader testLoader = new DataLoader(data.test(), null, o.batchSize, false, false, o.seed, o.workers, 4)) {
+                 DataLoader trainLoader = new DataLoader(train, split[0], o.batchSize, true, false, o.seed, workers, 4);
+                 DataLoader valLoader = split[1] == null || split[1].length == 0 ? null : new DataLoader(train, split[1], o.batchSize, false, false, o.seed, workers, 4);
+                 DataLoader testLoader = new DataLoader(data.test(), null, o.batchSize, false, false, o.seed, workers, 4)) {
                 if (resumeState != null) Checkpoint.load(resumeCkpt, model, opt);
                 LoadReport init;
                 try {
@@ -263,7 +269,7 @@ final class TrainRun {
                             run.appendEpoch(m);
                             curves.epochEnded(m);
                             progress.epochEnded(m);
-                            String hint = hinted ? null : Progress.workersHint(m, o.workers, Runtime.getRuntime().availableProcessors());
+                            String hint = hinted ? null : Progress.workersHint(m, workers, Runtime.getRuntime().availableProcessors());
                             if (hint != null) { progress.info("dl-train: notice: " + hint); hinted = true; }
                         }
                         @Override public void info(String msg) { progress.info(msg); }

@@ -139,8 +139,23 @@ class BenchCommandTest {
         // The installed Fashion-MNIST, or the bundled sample where it is not installed (a notice goes to stderr).
         JsonNode j = bench("mlp", "--data", "fashion-mnist");
         assertEquals("fashion-mnist", j.get("data").asText());
+        assertEquals(1, j.get("workers").asInt(), "auto: an in-memory dataset on the CPU gets one loader thread");
         assertEquals(2, j.get("backend_transfers_per_step").asDouble(), 0.0, "images and labels copied in per step");
         checkSane(j, "mlp", 6, 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10);
+        assertEquals(3, bench("mlp", "--data", "fashion-mnist", "--workers", "3").get("workers").asInt());
+        assertTrue(bench("mlp").get("workers").isNull(), "synthetic data has no loader");
+    }
+
+    @Test
+    void workersNeedDataAndAreANumberOrAuto() {
+        Result r = run("bench", "--model", "mlp", "--batch-size", "8", "--device", "cpu", "--workers", "2");
+        assertEquals(2, r.code, r.err);
+        assertTrue(r.err.contains("--workers needs --data"), r.err);
+        for (String bad : new String[] {"0", "-1", "many"}) {
+            r = run("bench", "--model", "mlp", "--batch-size", "8", "--device", "cpu", "--data", "fashion-mnist", "--workers", bad);
+            assertEquals(2, r.code, bad + ": " + r.err);
+            assertTrue(r.err.contains("--workers must be a whole number >= 1 or auto, got '" + bad + "'"), r.err);
+        }
     }
 
     @Test

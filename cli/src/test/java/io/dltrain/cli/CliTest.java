@@ -24,6 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -91,6 +92,31 @@ class CliTest {
     }
 
     /** Out-of-memory advice: found through wrappers (a worker thread's error), heap advice only where the heap ran out. */
+    /** --workers auto: one per core but one for image files on a GPU, memory permitting; else 1. */
+    @Test
+    void workersAutoRule() {
+        long mib = 1L << 20;
+        assertEquals(15, DataWorkers.auto(true, true, 150 * mib, 16, 16384 * mib), "image files on a GPU: cores - 1");
+        assertEquals(13, DataWorkers.auto(true, true, 150 * mib, 16, 8192 * mib), "as many as a quarter of the heap holds: 2048 / 150");
+        assertEquals(1, DataWorkers.auto(true, false, 150 * mib, 16, 8192 * mib), "on the CPU the compute threads use every core");
+        assertEquals(1, DataWorkers.auto(false, true, 150 * mib, 16, 8192 * mib), "in-memory data");
+        assertEquals(3, DataWorkers.auto(true, true, 600 * mib, 16, 8192 * mib), "a quarter of the heap holds 3 batch buffers of 600 MiB");
+        assertEquals(1, DataWorkers.auto(true, true, 600 * mib, 16, 1024 * mib), "never below 1");
+        assertEquals(1, DataWorkers.auto(true, true, mib, 1, 8192 * mib), "one core");
+        assertEquals(null, DataWorkers.parse("auto"));
+        assertEquals(null, DataWorkers.parse("AUTO"));
+        assertEquals(4, DataWorkers.parse("4"));
+        for (String bad : new String[] {"0", "-2", "two", ""})
+            assertThrows(IllegalArgumentException.class, () -> DataWorkers.parse(bad), bad);
+        assertNull(DataWorkers.notice(null, 1));
+        assertNull(DataWorkers.notice(4, 4), "asked for: nothing to explain");
+        assertTrue(DataWorkers.notice(null, 15).startsWith("15 data-loading workers (--workers auto"), DataWorkers.notice(null, 15));
+        Result r = run("--model", "mlp", "--data", "synthetic:1x8x8,classes=2,train=64,test=16", "--workers", "0", "--device", "cpu",
+                "--out", shared.resolve("w0").toString());
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("--workers must be a whole number >= 1 or auto, got '0'"), r.err());
+    }
+
     @Test
     void outOfMemoryMessagesSayWhatToDo() {
         OutOfMemoryError heap = new OutOfMemoryError("Java heap space");
@@ -128,8 +154,8 @@ class CliTest {
         }
         assertTrue(JSON.readTree(lines.get(2)).get("train_loss").asDouble() < JSON.readTree(lines.get(0)).get("train_loss").asDouble());
         assertTrue(r.out().contains("test: loss"), r.out());
-        // the training loader's own report: every training sample read once per epoch, by the default 1 worker; the
-        // data wait is the epochs' data_wait_seconds summed
+        // the training loader's own report: every training sample read once per epoch, by the 1 worker --workers auto
+        // gives an in-memory dataset on the CPU; the data wait is the epochs' data_wait_seconds summed
         JsonNode loader = summary.get("loader");
         assertEquals(1, loader.get("workers").asInt(), loader.toString());
         assertEquals(3 * summary.get("train_samples").asLong(), loader.get("samples_loaded").asLong(), loader.toString());

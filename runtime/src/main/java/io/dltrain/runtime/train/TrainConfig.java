@@ -45,5 +45,7 @@ public record TrainConfig(int epochs, int batchSize, double lr, String optimizer
         return new TrainConfig(10, 128, 0.05, "sgd-nesterov", 0.9, 5e-4, "cosine", 0f, 0f, 42L, 0.1, 0, 0.0, 1);
     }
 
+    public TrainConfig withWorkers(int w) { return new TrainConfig(epochs, batchSize, lr, optimizer, momentum, weightDecay, schedule, labelSmoothing, clipNorm, seed, valFraction, patience, minDelta, w); }
+
     public TrainConfig withEpochs(int e) { return new TrainConfig(e, batchSize, lr, optimizer, momentum, weightDecay, schedule, labelSmoothing, clipNorm, seed, valFraction, patience, minDelta, workers); }
 }
