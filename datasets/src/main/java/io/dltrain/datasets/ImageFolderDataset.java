@@ -247,6 +247,9 @@ public final class ImageFolderDataset implements Dataset, EpochAware {
 
     @Override public Shape sampleShape() { return shape; }
 
+    /** Every sample is a JPEG or PNG decoded on read. */
+    @Override public boolean decodesFiles() { return true; }
+
     @Override public int numClasses() { return classNames.size(); }
 
     @Override public List<String> classNames() { return classNames; }

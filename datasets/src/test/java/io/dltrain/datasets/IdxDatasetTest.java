@@ -13,6 +13,7 @@ import static io.dltrain.datasets.IdxTestFiles.labelFile;
 import static io.dltrain.datasets.IdxTestFiles.labels;
 import static io.dltrain.datasets.IdxTestFiles.pixels;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -31,6 +32,7 @@ class IdxDatasetTest {
         assertEquals(n, ds.size());
         assertEquals(Shape.of(1, rows, cols), ds.sampleShape());
         assertEquals(10, ds.numClasses());
+        assertFalse(ds.decodesFiles(), "in memory: one loader thread is enough (DataLoader.autoWorkers)");
         byte[] px = pixels(n, rows, cols);
         float[] dst = new float[3 + rows * cols];
         for (int i = 0; i < n; i++) {

@@ -267,6 +267,7 @@ class ImageFolderDatasetTest {
         assertEquals(Shape.of(3, 16, 16), train.sampleShape());
         assertEquals(Shape.of(3, 16, 16), val.sampleShape());
         assertEquals(List.of("n01", "n02"), train.classNames());
+        assertTrue(train.decodesFiles() && val.decodesFiles(), "image files: DataLoader.autoWorkers gives them loader threads on a GPU");
 
         // Workers don't change anything: a pass with 0 workers equals one with 2, epoch by epoch.
         float[] e0 = pass(train, 0), e0w = pass(train, 2);

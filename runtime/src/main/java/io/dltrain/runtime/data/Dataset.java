@@ -50,4 +50,11 @@ public interface Dataset {
      * seed it from (seed, epoch, index) and stay reproducible whatever thread reads a sample. No-op by default.
      */
     default void setEpoch(int epoch) {}
+
+    /**
+     * True when reading a sample decodes a file (image folders: a JPEG or PNG each), so that loading takes real CPU
+     * time; {@link DataLoader#autoWorkers} gives such a dataset more loader threads when a GPU computes. False by
+     * default: an in-memory dataset copies a sample in microseconds.
+     */
+    default boolean decodesFiles() { return false; }
 }

@@ -118,14 +118,16 @@ public final class Learner implements AutoCloseable {
         if (optimizer == null) {
             optimizer = Optimizers.create(config.optimizer(), model.namedParameters(), config.lr(), config.momentum(), config.weightDecay());
         }
-        try (DataLoader loader = new DataLoader(train, null, config.batchSize(), true, false, config.seed(), config.workers(), 4)) {
+        try (DataLoader loader = new DataLoader(train, null, config.batchSize(), true, false, config.seed(),
+                DataLoader.autoWorkers(train, be, config.batchSize()), 4)) {
             return new Trainer(be, config).task(task).fit(model, loss, optimizer, LrSchedules.parse(config.schedule()), loader, null, listener);
         }
     }
 
     /** Loss and accuracy on {@code data}. */
     public EvalResult evaluate(Dataset data) {
-        try (DataLoader loader = new DataLoader(data, null, config.batchSize(), false, false, config.seed(), config.workers(), 4)) {
+        try (DataLoader loader = new DataLoader(data, null, config.batchSize(), false, false, config.seed(),
+                DataLoader.autoWorkers(data, be, config.batchSize()), 4)) {
             return new Trainer(be, config).task(task).evaluate(model, loader, loss);
         }
     }
