@@ -198,10 +198,11 @@ public final class DataLoader implements AutoCloseable {
      * How many loader threads to give {@code data} when the caller does not say (the CLI's {@code --workers auto}).
      * Results never depend on it, only speed and memory: each worker loads whole batches and holds one batch buffer.
      * A dataset that decodes a file per sample ({@link Dataset#decodesFiles}) feeding a GPU gets one worker per core
-     * but one (the training loop's), as many as a quarter of the heap holds batch buffers for: JPEG decoding runs at
-     * about 190 ImageNet-sized samples a second per core, so one worker would hold a GPU to that. Everything else gets
-     * 1: an in-memory dataset copies a sample in microseconds, and on the CPU backend the compute threads already use
-     * every core.
+     * but one (the training loop's), as many as an eighth of the heap holds batch buffers for (a loader allocates
+     * workers + 2 buffers when it is made, and a training run makes three: training, validation, test): JPEG decoding
+     * runs at about 190 ImageNet-sized samples a second per core, so one worker would hold a GPU to that. Everything
+     * else gets 1: an in-memory dataset copies a sample in microseconds, and on the CPU backend the compute threads
+     * already use every core.
      */
     public static int autoWorkers(Dataset data, Backend be, int batchSize) {
         return autoWorkers(data.decodesFiles(), be.device().kind() == Device.Kind.CUDA, 4L * batchSize * data.sampleShape().numel(),
@@ -211,7 +212,7 @@ public final class DataLoader implements AutoCloseable {
     /** The rule of {@link #autoWorkers(Dataset, Backend, int)}; batchBytes is one batch buffer's size. */
     public static int autoWorkers(boolean decodesFiles, boolean gpu, long batchBytes, int cores, long maxHeap) {
         if (!decodesFiles || !gpu) return 1;
-        long byMemory = Math.max(1, maxHeap / 4 / Math.max(1, batchBytes));
+        long byMemory = Math.max(1, maxHeap / 8 / Math.max(1, batchBytes));
         return (int) Math.max(1, Math.min(Math.max(1, cores - 1), byMemory));
     }
 

@@ -100,11 +100,11 @@ class DataLoaderTest {
     @Test
     void autoWorkersRule() {
         long mib = 1L << 20;
-        assertEquals(15, DataLoader.autoWorkers(true, true, 150 * mib, 16, 16384 * mib), "image files on a GPU: cores - 1");
-        assertEquals(13, DataLoader.autoWorkers(true, true, 150 * mib, 16, 8192 * mib), "as many as a quarter of the heap holds: 2048 / 150");
+        assertEquals(15, DataLoader.autoWorkers(true, true, 150 * mib, 16, 32768 * mib), "image files on a GPU: cores - 1");
+        assertEquals(6, DataLoader.autoWorkers(true, true, 150 * mib, 16, 8192 * mib), "as many as an eighth of the heap holds: 1024 / 150");
         assertEquals(1, DataLoader.autoWorkers(true, false, 150 * mib, 16, 8192 * mib), "on the CPU the compute threads use every core");
         assertEquals(1, DataLoader.autoWorkers(false, true, 150 * mib, 16, 8192 * mib), "in-memory data");
-        assertEquals(3, DataLoader.autoWorkers(true, true, 600 * mib, 16, 8192 * mib), "a quarter of the heap holds 3 batch buffers of 600 MiB");
+        assertEquals(3, DataLoader.autoWorkers(true, true, 600 * mib, 16, 16384 * mib), "an eighth of the heap holds 3 batch buffers of 600 MiB");
         assertEquals(1, DataLoader.autoWorkers(true, true, 600 * mib, 16, 1024 * mib), "never below 1");
         assertEquals(1, DataLoader.autoWorkers(true, true, mib, 1, 8192 * mib), "one core");
     }
