@@ -124,8 +124,8 @@ public final class PredictCommand implements Callable<Integer> {
                 throw usage(dir + ": the model's dataset " + saved.dataset() + ": " + e.getMessage());
             folderEval = null;
         }
-        List<Input> inputs = new ArrayList<>();
-        for (Path f : files) inputs.addAll(folderEval != null ? List.of(readThrough(f, saved, folderEval)) : read(f, saved));
+        Transform eval = folderEval;
+        java.util.function.Function<Path, List<Input>> inputsOf = f -> eval != null ? List.of(readThrough(f, saved, eval)) : read(f, saved);
         ModelSpec s = saved.spec();
         int k = Math.min(topK, s.numClasses()), numel = s.inChannels() * s.height() * s.width();
         // the batch shape training used: [n, F] for tabular samples, [n, C, H, W] for images
@@ -137,23 +137,35 @@ public final class PredictCommand implements Callable<Integer> {
         } catch (BackendUnavailableException | IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
+        // Files are read a batch at a time (images decoded in parallel), so memory holds one batch of inputs whatever
+        // the number of files; text results are printed batch by batch, JSON at the end.
         List<Map<String, Object>> results = new ArrayList<>();
         try (be; Module model = Loaded.model(spec.commandLine(), be, saved); GradMode.Guard g = GradMode.noGrad()) {
             model.eval();
-            int batch = 256;
-            for (int start = 0; start < inputs.size(); start += batch) {
-                int n = Math.min(batch, inputs.size() - start);
+            List<Input> pending = new ArrayList<>();
+            int next = 0;
+            while (next < files.size() || !pending.isEmpty()) {
+                while (pending.size() < BATCH && next < files.size()) {
+                    int m = Math.min(files.size() - next, BATCH - pending.size()); // each file gives at least one input
+                    pending.addAll(readInParallel(files.subList(next, next + m), inputsOf));
+                    next += m;
+                }
+                int n = Math.min(BATCH, pending.size());
                 float[] x = new float[n * numel];
-                for (int i = 0; i < n; i++) System.arraycopy(inputs.get(start + i).x(), 0, x, i * numel, numel);
+                for (int i = 0; i < n; i++) System.arraycopy(pending.get(i).x(), 0, x, i * numel, numel);
                 float[] logits;
                 try (Scope sc = Scope.open()) {
                     Tensor t = be.empty(batchShape.apply(n));
                     be.copyFromHost(x, 0, t);
                     logits = model.forward(t).toFloatArray();
                 }
+                List<Map<String, Object>> done = new ArrayList<>(n);
                 for (int i = 0; i < n; i++)
-                    results.add(regression ? value(inputs.get(start + i), logits[i], saved.classNames().getFirst())
-                                           : result(inputs.get(start + i), logits, i * s.numClasses(), s.numClasses(), k, saved.classNames()));
+                    done.add(regression ? value(pending.get(i), logits[i], saved.classNames().getFirst())
+                                        : result(pending.get(i), logits, i * s.numClasses(), s.numClasses(), k, saved.classNames()));
+                pending.subList(0, n).clear();
+                if (json) results.addAll(done);
+                else print(o, done);
             }
         }
         if (json) {
@@ -162,24 +174,53 @@ public final class PredictCommand implements Callable<Integer> {
             } catch (IOException e) {
                 throw new IllegalStateException(e);
             }
-        } else {
-            for (Map<String, Object> r : results) {
-                StringBuilder b = new StringBuilder(r.get("file").toString());
-                if (r.containsKey("index")) b.append('[').append(r.get("index")).append(']');
-                if (r.containsKey("line")) b.append(" (line ").append(r.get("line")).append(')');
-                b.append(':');
-                if (r.containsKey("value")) {
-                    o.println(b.append(String.format("  %s = %.6g", r.get("target"), (Double) r.get("value"))));
-                    continue;
-                }
-                @SuppressWarnings("unchecked") List<Map<String, Object>> p = (List<Map<String, Object>>) r.get("predictions");
-                for (Map<String, Object> c : p)
-                    b.append(String.format("  %s (%d) %.2f%%", c.get("name"), (Integer) c.get("class"), 100 * (Double) c.get("probability")));
-                o.println(b);
-            }
         }
         o.flush();
         return 0;
+    }
+
+    /** Samples predicted at a time, and read at a time. */
+    static final int BATCH = 256;
+
+    /**
+     * The inputs of files, in file order, the files read in parallel (decoding dominates). A file that cannot be read
+     * fails the command with its own message; when several cannot, the first in file order does, whatever thread met
+     * it first.
+     */
+    private static List<Input> readInParallel(List<Path> files, java.util.function.Function<Path, List<Input>> inputsOf) {
+        List<Object> read = files.parallelStream().map(f -> {
+            try {
+                return (Object) inputsOf.apply(f);
+            } catch (RuntimeException e) {
+                return e;
+            }
+        }).toList();
+        List<Input> out = new ArrayList<>();
+        for (Object r : read) {
+            if (r instanceof RuntimeException e) throw e;
+            @SuppressWarnings("unchecked") List<Input> l = (List<Input>) r;
+            out.addAll(l);
+        }
+        return out;
+    }
+
+    /** Text results: "FILE[index] (line N):  name (class) p%  ..." or "FILE...:  target = value". */
+    private static void print(PrintWriter o, List<Map<String, Object>> results) {
+        for (Map<String, Object> r : results) {
+            StringBuilder b = new StringBuilder(r.get("file").toString());
+            if (r.containsKey("index")) b.append('[').append(r.get("index")).append(']');
+            if (r.containsKey("line")) b.append(" (line ").append(r.get("line")).append(')');
+            b.append(':');
+            if (r.containsKey("value")) {
+                o.println(b.append(String.format("  %s = %.6g", r.get("target"), (Double) r.get("value"))));
+                continue;
+            }
+            @SuppressWarnings("unchecked") List<Map<String, Object>> p = (List<Map<String, Object>>) r.get("predictions");
+            for (Map<String, Object> c : p)
+                b.append(String.format("  %s (%d) %.2f%%", c.get("name"), (Integer) c.get("class"), 100 * (Double) c.get("probability")));
+            o.println(b);
+        }
+        o.flush();
     }
 
     /** Softmax (in double, max-subtracted) of one row of logits, and its k most probable classes. */

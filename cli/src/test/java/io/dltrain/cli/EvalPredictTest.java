@@ -165,6 +165,37 @@ class EvalPredictTest {
         assertEquals(summary.get("test_loss").asDouble(), JSON.readTree(out.resolve("eval.json").toFile()).get("loss").asDouble(), 1e-6);
     }
 
+    /**
+     * More files than one batch (PredictCommand.BATCH): read a batch at a time, images decoded in parallel, results in
+     * file order and equal to the model's on each image; text lines appear batch by batch, so a file that cannot be
+     * read in the second batch fails the command (exit 2, naming it) after the first batch's lines.
+     */
+    @Test
+    void predictReadsManyFilesABatchAtATimeInOrder(@TempDir Path tmp) throws IOException {
+        float[] logits = referenceLogits(runDir.resolve("model"));
+        byte[] px = io.dltrain.datasets.idx.IdxFile.readImages(subset.resolve("t10k-images-idx3-ubyte.gz")).data();
+        Path folder = Files.createDirectories(tmp.resolve("many"));
+        for (int i = 0; i < TEST; i++) {
+            BufferedImage img = new BufferedImage(28, 28, BufferedImage.TYPE_BYTE_GRAY);
+            img.getRaster().setDataElements(0, 0, 28, 28, java.util.Arrays.copyOfRange(px, i * 784, (i + 1) * 784));
+            assertTrue(ImageIO.write(img, "png", folder.resolve(String.format("img-%03d.png", i)).toFile()));
+        }
+        assertTrue(TEST > PredictCommand.BATCH, "the test needs more images than one batch");
+        CliTest.Result r = run("predict", "--checkpoint", runDir.toString(), "--json", "--top-k", "1", "--threads", "2", folder.toString());
+        assertEquals(0, r.code(), r.err());
+        JsonNode a = JSON.readTree(r.out());
+        assertEquals(TEST, a.size());
+        for (int i = 0; i < TEST; i++) {
+            assertEquals(folder.resolve(String.format("img-%03d.png", i)).toString(), a.get(i).get("file").asText());
+            assertEquals(argmax(logits, i * 10), a.get(i).get("predictions").get(0).get("class").asInt(), "image " + i);
+        }
+        Files.writeString(folder.resolve("img-280.png"), "not a PNG any more");
+        CliTest.Result bad = run("predict", "--checkpoint", runDir.toString(), "--threads", "2", folder.toString());
+        assertEquals(2, bad.code(), bad.err());
+        assertTrue(bad.err().contains("img-280.png"), bad.err());
+        assertEquals(PredictCommand.BATCH, bad.out().lines().count(), "the first batch's results came out before the failure");
+    }
+
     @Test
     void predictOnAPngAndOnTheIdxFileMatchesTheModel(@TempDir Path tmp) throws IOException {
         float[] logits = referenceLogits(runDir.resolve("model"));
