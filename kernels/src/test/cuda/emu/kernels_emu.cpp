@@ -40,6 +40,7 @@ Entry table[] = {
     B(sum_f32) B(sum_squares_f32) K(clip_by_norm_f32) K(check_finite_f32)
     B(cross_entropy_forward_f32) K(cross_entropy_backward_f32) K(loss_forward_f32) K(loss_backward_f32) K(count_topk_f32)
     K(sgd_step_f32) K(adagrad_step_f32) K(adadelta_step_f32) K(rmsprop_step_f32) K(adam_step_f32)
+    K(sgd_multi_f32) K(adagrad_multi_f32) K(adadelta_multi_f32) K(rmsprop_multi_f32) K(adam_multi_f32)
     K(adaptive_avg_pool_forward_f32) K(adaptive_avg_pool_backward_f32) K(avg_pool_forward_f32) K(avg_pool_backward_f32)
     K(lstm_cell_forward_f32) K(lstm_cell_backward_c_f32) K(lstm_cell_backward_h_f32)
     B(batch_norm_training_f32) B(batch_norm_backward_f32)

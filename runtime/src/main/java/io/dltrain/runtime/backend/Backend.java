@@ -5,6 +5,8 @@ import io.dltrain.runtime.tensor.Device;
 import io.dltrain.runtime.tensor.Shape;
 import io.dltrain.runtime.tensor.Tensor;
 
+import java.util.List;
+
 /**
  * The compute seam. Everything a model does to numbers goes through these methods, at the granularity that
  * cuBLAS and cuDNN offer: GEMM, convolution forward / backward-data / backward-filter, pooling, activation,
@@ -282,6 +284,20 @@ public interface Backend extends AutoCloseable {
      * {@code step} counts this parameter's updates from 1. grad is not modified.
      */
     void optimizerStep(OptimizerHyper hyper, Tensor param, Tensor grad, Tensor[] state, float lr, long step);
+
+    /**
+     * {@link #optimizerStep} for every parameter of a group that shares the hyper-parameters, learning rate and step
+     * count: {@code optimizerStep(hyper, params[i], grads[i], states[i], lr, step)} for each i, with the same results
+     * bit for bit. A backend may fuse them: the CUDA backend updates the whole group in one kernel launch (torch.optim's
+     * foreach path), where one launch per parameter would cost resnet50 161 launches a step. The lists must have one
+     * entry per parameter and no parameter twice.
+     */
+    default void optimizerStepAll(OptimizerHyper hyper, List<Tensor> params, List<Tensor> grads, List<Tensor[]> states, float lr, long step) {
+        if (params.size() != grads.size() || params.size() != states.size())
+            throw new IllegalArgumentException("optimizerStepAll: " + params.size() + " params, " + grads.size() + " grads and "
+                    + states.size() + " state arrays; pass one of each per parameter");
+        for (int i = 0; i < params.size(); i++) optimizerStep(hyper, params.get(i), grads.get(i), states.get(i), lr, step);
+    }
 
     /** Memory in use, reserved by the allocator's cache, and peak; {@link MemoryStats#NONE} where not tracked. */
     default MemoryStats memoryStats() { return MemoryStats.NONE; }

@@ -5,6 +5,7 @@ import io.dltrain.runtime.tensor.Device;
 import io.dltrain.runtime.tensor.Shape;
 import io.dltrain.runtime.tensor.Tensor;
 
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
@@ -197,5 +198,11 @@ public final class CountingBackend implements Backend {
     public void optimizerStep(OptimizerHyper hyper, Tensor param, Tensor grad, Tensor[] state, float lr, long step) {
         compute("optimizerStep");
         delegate.optimizerStep(hyper, param, grad, state, lr, step);
+    }
+
+    @Override
+    public void optimizerStepAll(OptimizerHyper hyper, List<Tensor> params, List<Tensor> grads, List<Tensor[]> states, float lr, long step) {
+        compute("optimizerStepAll");
+        delegate.optimizerStepAll(hyper, params, grads, states, lr, step);
     }
 }

@@ -5,6 +5,7 @@ import io.dltrain.runtime.backend.OptimizerHyper;
 import io.dltrain.runtime.tensor.Scope;
 import io.dltrain.runtime.tensor.Tensor;
 
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -14,7 +15,8 @@ import java.util.Map;
  * A gradient-descent optimiser over named parameters, as torch.optim.Optimizer with one parameter group.
  * Subclasses ({@link SGD}, {@link Adagrad}, {@link Adadelta}, {@link RMSprop}, {@link Adam}, {@link AdamW}) supply
  * their hyper-parameters as an {@link OptimizerHyper} and the names of their state buffers; each {@link #step()}
- * hands every parameter that has a gradient to the backend's fused {@link Backend#optimizerStep}.
+ * hands every parameter that has a gradient to the backend's fused update, all of them in one
+ * {@link Backend#optimizerStepAll} call (one per distinct step count, where some parameters were skipped).
  *
  * <p>State: per parameter, one tensor per slot (PyTorch's names: momentum_buffer, sum, square_avg, acc_delta,
  * grad_avg, exp_avg, exp_avg_sq) and a step counter. Like PyTorch, state is created lazily, the first time a
@@ -77,11 +79,24 @@ public abstract class Optimizer implements AutoCloseable {
         checkOpen();
         OptimizerHyper h = hyper();
         float lrF = (float) lr;
+        // One fused backend call per step count: normally one call for all, as every parameter is stepped every time.
+        Map<Long, List<Integer>> byStep = new LinkedHashMap<>();
         for (int i = 0; i < params.size(); i++) {
-            Tensor p = params.get(i), g = p.grad();
-            if (g == null) continue;
-            Tensor[] s = ensureState(i);
-            backend.optimizerStep(h, p, g, s, lrF, ++paramSteps[i]);
+            if (params.get(i).grad() == null) continue;
+            ensureState(i);
+            byStep.computeIfAbsent(paramSteps[i] + 1, k -> new ArrayList<>()).add(i);
+        }
+        for (Map.Entry<Long, List<Integer>> group : byStep.entrySet()) {
+            List<Integer> idx = group.getValue();
+            List<Tensor> ps = new ArrayList<>(idx.size()), gs = new ArrayList<>(idx.size());
+            List<Tensor[]> ss = new ArrayList<>(idx.size());
+            for (int i : idx) {
+                ps.add(params.get(i));
+                gs.add(params.get(i).grad());
+                ss.add(state[i]);
+            }
+            backend.optimizerStepAll(h, ps, gs, ss, lrF, group.getKey());
+            for (int i : idx) paramSteps[i]++;
         }
         steps++;
     }

@@ -25,8 +25,13 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.SizeTPointer;
 
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 import static io.dltrain.runtime.backend.cuda.CudaLibraries.human;
 
@@ -955,6 +960,55 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     @Override
     public void optimizerStep(OptimizerHyper hyper, Tensor param, Tensor grad, Tensor[] state, float lr, long step) {
         enter();
+        CudaOptim.Launch l = optimizerLaunch(hyper, param, grad, state, lr, step);
+        kernels.launch(l.kernel(), param.numel(), l.args());
+    }
+
+    /**
+     * The whole group in one launch of optim.cu's {@code <opt>_multi_f32} over a table of the tensors' addresses and
+     * sizes ({@link CudaOptim#multi}), copied to the device before it (7 longs per tensor, through pinned staging, on
+     * the same stream). The test double launches per tensor.
+     */
+    @Override
+    public void optimizerStepAll(OptimizerHyper hyper, List<Tensor> params, List<Tensor> grads, List<Tensor[]> states, float lr, long step) {
+        enter();
+        int count = params.size();
+        if (grads.size() != count || states.size() != count)
+            throw new IllegalArgumentException("optimizerStepAll: " + count + " params, " + grads.size() + " grads and "
+                    + states.size() + " state arrays; pass one of each per parameter");
+        if (fake || count == 1) {
+            Backend.super.optimizerStepAll(hyper, params, grads, states, lr, step);
+            return;
+        }
+        List<CudaOptim.Launch> launches = new ArrayList<>(count);
+        Set<Long> seen = new HashSet<>();
+        for (int i = 0; i < count; i++) {
+            CudaOptim.Launch l = optimizerLaunch(hyper, params.get(i), grads.get(i), states.get(i), lr, step);
+            if (params.get(i).numel() > 0 && !seen.add((Long) l.args()[0]))
+                throw new IllegalArgumentException("optimizerStepAll: params[" + i + "] " + params.get(i)
+                        + " shares its memory with an earlier parameter of the group; a parameter may be updated once per step");
+            launches.add(l);
+        }
+        CudaOptim.Multi m = CudaOptim.multi(launches);
+        if (m == null) return;
+        long bytes = 8L * m.table().length;
+        // Freed at once, stream-ordered, like every temporary here: the launch below is queued before any reuse.
+        try (DeviceBuffer table = allocator.allocate(bytes, "optimiser table (" + m.tensors() + " tensors)")) {
+            synchronized (staging) {
+                PinnedStaging.Slot s = staging.acquire(bytes);
+                s.longs(m.table().length).put(m.table());
+                upload(s, table.address(), bytes, stream, "optimiser table");
+            }
+            Object[] args = new Object[2 + m.scalars().length];
+            args[0] = table.address();
+            args[1] = m.tensors();
+            System.arraycopy(m.scalars(), 0, args, 2, m.scalars().length);
+            grid(m.kernel(), m.blocks(), CudaOptim.MULTI_BLOCK, args);
+        }
+    }
+
+    /** The checked single-tensor launch of one update (its kernel name and arguments, CudaOptim.launch). */
+    private CudaOptim.Launch optimizerLaunch(OptimizerHyper hyper, Tensor param, Tensor grad, Tensor[] state, float lr, long step) {
         String op = "optimizerStep";
         sameSize(param, grad, "optimizerStep (param vs grad)");
         if (step < 1) throw new IllegalArgumentException("optimizerStep: step counts updates from 1, got " + step);
@@ -968,9 +1022,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
             sameSize(param, state[s], "optimizerStep (" + need[s] + ")");
             addr[s] = f(state[s], op);
         }
-        long n = param.numel();
-        CudaOptim.Launch l = CudaOptim.launch(hyper, f(param, op), f(grad, op), addr, n, lr, step);
-        kernels.launch(l.kernel(), n, l.args());
+        return CudaOptim.launch(hyper, f(param, op), f(grad, op), addr, param.numel(), lr, step);
     }
 
     // ------------------------------------------------------------ teardown

@@ -2,12 +2,15 @@ package io.dltrain.runtime.backend.cuda;
 
 import io.dltrain.runtime.backend.OptimizerHyper;
 
+import java.util.Arrays;
+import java.util.List;
+
 /**
  * The fused optimiser updates on the device: the host scalars of each update, computed EXACTLY as the same-named
  * locals of {@code backend.cpu.CpuOptim} (double math on the decimal value of each float hyper-parameter, rounded to
  * float where PyTorch hands a scalar to a kernel), and the argument list of the matching kernel of optim.cu, whose
  * body is CpuOptim's inner loop. Kept separate from the launch so the scalars and argument lists are tested on the CPU
- * ({@code CudaOptimTest}).
+ * ({@code CudaOptimTest}). {@link #multi} turns a group's single launches into one launch of the group kernel.
  *
  * <p>{@link #dec} is a copy of {@code CpuOptim.dec}, which is package-private in {@code backend.cpu}; the two must
  * stay identical.
@@ -62,6 +65,60 @@ final class CudaOptim {
                         omb1, h.beta2(), omb2, bc2Sqrt, h.eps()});
             }
         };
+    }
+
+    /** Elements per block of a multi-tensor launch: optim.cu's DL_MULTI_CHUNK. */
+    static final int MULTI_CHUNK = 4096;
+    /** Longs per tensor in a multi-tensor table: optim.cu's DL_MULTI_COLS (param, grad, 3 state, n, first block). */
+    static final int MULTI_COLS = 7;
+    /** Threads per block of a multi-tensor launch (each thread updates MULTI_CHUNK / MULTI_BLOCK elements). */
+    static final int MULTI_BLOCK = 256;
+
+    /**
+     * One launch of an {@code <opt>_multi_f32} kernel for a group: its table (MULTI_COLS longs per tensor, to be copied
+     * to the device), its grid, and the kernel arguments that follow the table's address.
+     */
+    record Multi(String kernel, long[] table, int tensors, int blocks, Object[] scalars) {}
+
+    /**
+     * The multi-tensor launch for {@code launches}, one single-tensor {@link #launch} per tensor of a group that shares
+     * hyper-parameters, lr and step (so the same kernel and scalars, which this checks); tensors with no elements are
+     * left out. Each table row holds the single launch's pointer arguments (those before n; absent ones 0), n, and
+     * the row's first block. Null when no tensor has elements.
+     */
+    static Multi multi(List<Launch> launches) {
+        long[] table = new long[launches.size() * MULTI_COLS];
+        int rows = 0;
+        long blocks = 0;
+        Launch first = null;
+        Object[] scalars = null;
+        for (Launch l : launches) {
+            Object[] a = l.args();
+            int longs = 0;
+            while (longs < a.length && a[longs] instanceof Long) longs++;
+            Object[] rest = Arrays.copyOfRange(a, longs, a.length);
+            if (first == null) {
+                first = l;
+                scalars = rest;
+            } else if (!first.kernel().equals(l.kernel()) || !Arrays.equals(scalars, rest)) {
+                throw new IllegalArgumentException("optimizerStepAll: one group must share the update and its scalars; got "
+                        + first.kernel() + Arrays.toString(scalars) + " and " + l.kernel() + Arrays.toString(rest));
+            }
+            if (longs < 3 || longs - 1 > 5) throw new IllegalStateException(l.kernel() + ": unexpected argument list " + Arrays.toString(a));
+            long n = (Long) a[longs - 1];
+            if (n == 0) continue;
+            int r = rows * MULTI_COLS;
+            for (int k = 0; k < longs - 1; k++) table[r + k] = (Long) a[k];
+            table[r + 5] = n;
+            table[r + 6] = blocks;
+            blocks += (n + MULTI_CHUNK - 1) / MULTI_CHUNK;
+            rows++;
+        }
+        if (rows == 0) return null;
+        if (blocks > Integer.MAX_VALUE) throw new IllegalArgumentException("optimizerStepAll: " + blocks + " blocks of " + MULTI_CHUNK
+                + " elements are more than one launch can have; step the parameters in smaller groups");
+        String kernel = first.kernel().replace("_step_f32", "_multi_f32");
+        return new Multi(kernel, Arrays.copyOf(table, rows * MULTI_COLS), rows, (int) blocks, scalars);
     }
 
     /** Which state buffers an update reads (index -> name), so the backend can check them before launching. */

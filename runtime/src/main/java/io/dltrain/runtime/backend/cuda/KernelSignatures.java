@@ -8,7 +8,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * The parameter list of every kernel in kernels/src/main/cuda, as CUDA-CONTRACT.md defines it. The launcher checks
+ * The parameter list of every kernel in kernels/src/main/cuda (kernels/README.md). The launcher checks
  * the boxed Java arguments against this table before every launch (a wrong argument to cuLaunchKernel is a silent
  * memory corruption, not an error), and a test checks the table against the {@code .entry} parameter lists of the
  * committed PTX, so the Java side and the CUDA side cannot drift apart unnoticed.
@@ -90,6 +90,11 @@ public final class KernelSignatures {
         t.put("adadelta_step_f32", List.of(P, P, P, P, L, F, F, F, F, F, F));
         t.put("rmsprop_step_f32", List.of(P, P, P, P, P, L, F, F, F, F, F, F, F, I));
         t.put("adam_step_f32", List.of(P, P, P, P, L, F, F, F, F, F, F, F, F, F));
+        t.put("sgd_multi_f32", List.of(P, I, F, F, F, F, F, I, I));
+        t.put("adagrad_multi_f32", List.of(P, I, F, F, F, F, F, I));
+        t.put("adadelta_multi_f32", List.of(P, I, F, F, F, F, F, F));
+        t.put("rmsprop_multi_f32", List.of(P, I, F, F, F, F, F, F, F, I));
+        t.put("adam_multi_f32", List.of(P, I, F, F, F, F, F, F, F, F, F));
         TABLE = java.util.Collections.unmodifiableMap(t);
     }
 

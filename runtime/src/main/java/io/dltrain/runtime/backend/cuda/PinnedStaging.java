@@ -5,6 +5,7 @@ import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
 
 /**
@@ -33,6 +34,8 @@ final class PinnedStaging implements AutoCloseable {
         FloatPointer floats(long n) { return (FloatPointer) new FloatPointer(host).capacity(n).limit(n); }
 
         IntPointer ints(long n) { return (IntPointer) new IntPointer(host).capacity(n).limit(n); }
+
+        LongPointer longs(long n) { return (LongPointer) new LongPointer(host).capacity(n).limit(n); }
 
         /** Marks the slot busy until the work queued so far on {@code stream} (the copy reading it) completes. */
         void recordOn(CUstream_st stream) {

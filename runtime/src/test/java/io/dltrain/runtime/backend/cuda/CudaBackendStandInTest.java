@@ -488,8 +488,8 @@ class CudaBackendStandInTest {
             /*
              * The race check (standin_race_check(1), EmulatedDevice's -Ddltrain.emu.raceCheck=true): every launch runs
              * twice from the same memory, blocks and threads first in order, then in reverse order (the emulator runs
-             * one thread at a time, from barrier to barrier); the device blocks its pointer arguments point into must
-             * come out byte for byte the same. A kernel whose result depends on the order its threads or blocks run in
+             * one thread at a time, from barrier to barrier); the device blocks its pointer arguments point into (and, for
+             * the multi-tensor optimiser kernels, those their table's pointers point into) must come out byte for byte the same. A kernel whose result depends on the order its threads or blocks run in
              * (a missing barrier, a thread reading what another writes, an order-dependent float atomic) fails with a
              * c-error naming it.
              */
@@ -498,17 +498,31 @@ class CudaBackendStandInTest {
             static char checked_names[64][128];
             void standin_race_check(int on) { race_check = on; }
             typedef struct { char *at; size_t n; char *before, *after; } Snap;
+            static void snap_block(Snap *snaps, int *ns, int max, unsigned long long v) {
+              size_t n; char *at = standin_device_block_of(v, &n);
+              int seen = 0;
+              for (int j = 0; j < *ns; j++) seen |= snaps[j].at == at;
+              if (!at || seen) return;
+              if (*ns == max) { ERR("race check: more than %d device blocks in one launch\\n", max); return; }
+              snaps[*ns] = (Snap) {at, n, malloc(n), malloc(n)};
+              memcpy(snaps[*ns].before, at, n);
+              (*ns)++;
+            }
             static int run_checked(const char *name, unsigned gx, unsigned bx, void **params, const char *types, int nparams) {
-              Snap snaps[64]; int ns = 0;
+              Snap snaps[256]; int ns = 0;
               for (int i = 0; i < nparams; i++) {
                 if (types[i] != '8') continue;
                 unsigned long long v; memcpy(&v, params[i], 8);
-                size_t n; char *at = standin_device_block_of(v, &n);
-                int seen = 0;
-                for (int j = 0; j < ns; j++) seen |= snaps[j].at == at;
-                if (!at || seen) continue;
-                snaps[ns++] = (Snap) {at, n, malloc(n), malloc(n)};
-                memcpy(snaps[ns - 1].before, at, n);
+                snap_block(snaps, &ns, 256, v);
+              }
+              /* optim.cu's <opt>_multi_f32: parameter 0 is a table of DL_MULTI_COLS (7) long longs per tensor, parameter 1
+                 the tensor count; columns 0-4 are the device pointers the launch writes through (device memory is host
+                 memory here). */
+              size_t len = strlen(name);
+              if (len > 10 && !strcmp(name + len - 10, "_multi_f32") && nparams >= 2 && types[0] == '8') {
+                unsigned long long tab; int rows; memcpy(&tab, params[0], 8); memcpy(&rows, params[1], 4);
+                const unsigned long long *t = (const unsigned long long *) tab;
+                for (int r = 0; r < rows; r++) for (int c = 0; c < 5; c++) if (t[7 * r + c]) snap_block(snaps, &ns, 256, t[7 * r + c]);
               }
               standin_kernel_order(0);
               int ok = standin_kernel_run(name, gx, bx, params);

@@ -90,4 +90,68 @@ class CudaOptimTest {
         assertEquals(0.999, CudaOptim.dec(0.999f));
         assertNotEquals(0.9, (double) 0.9f);
     }
+
+    @Test
+    void multiTensorTableHoldsEachLaunchsPointersSizeAndFirstBlock() {
+        OptimizerHyper h = new OptimizerHyper.RmsProp(0.99f, 1e-8f, 0.9f, true, 1e-4f, 0f);
+        long[] sizes = {4097, 0, 1, 4096, 8193};
+        List<CudaOptim.Launch> ls = new java.util.ArrayList<>();
+        for (int t = 0; t < sizes.length; t++) {
+            long base = 0x10000L * (t + 1);
+            ls.add(CudaOptim.launch(h, base, base + 0x100, new long[] {base + 0x200, base + 0x300, base + 0x400}, sizes[t], 0.01f, 4));
+        }
+        CudaOptim.Multi m = CudaOptim.multi(ls);
+        assertEquals("rmsprop_multi_f32", m.kernel());
+        assertEquals(4, m.tensors(), "the empty tensor is left out");
+        assertEquals(2 + 1 + 1 + 3, m.blocks(), "ceil(n / 4096) blocks per tensor");
+        long[] want = {
+                0x10000, 0x10100, 0x10200, 0x10300, 0x10400, 4097, 0,
+                0x30000, 0x30100, 0x30200, 0x30300, 0x30400, 1, 2,
+                0x40000, 0x40100, 0x40200, 0x40300, 0x40400, 4096, 3,
+                0x50000, 0x50100, 0x50200, 0x50300, 0x50400, 8193, 4};
+        assertArrayEquals(want, m.table());
+        Object[] single = ls.getFirst().args();
+        assertArrayEquals(java.util.Arrays.copyOfRange(single, 6, single.length), m.scalars(), "the scalars after n, unchanged");
+        Object[] args = new Object[2 + m.scalars().length];
+        args[0] = 0x9000L;
+        args[1] = m.tensors();
+        System.arraycopy(m.scalars(), 0, args, 2, m.scalars().length);
+        KernelSignatures.validate(m.kernel(), args);
+    }
+
+    @Test
+    void multiTensorLaunchOfEveryOptimiserTypeChecksAndKeepsAbsentBuffersZero() {
+        List<OptimizerHyper> all = List.of(
+                new OptimizerHyper.Sgd(0f, 0f, false, 0f, 0f), new OptimizerHyper.Sgd(0.9f, 0.1f, true, 1e-4f, 1e-5f),
+                new OptimizerHyper.Adagrad(0.01f, 1e-10f, 0.1f, 0f, 0f), new OptimizerHyper.Adadelta(0.9f, 1e-6f, 0f, 0f),
+                new OptimizerHyper.RmsProp(0.99f, 1e-8f, 0f, false, 0f, 0f), new OptimizerHyper.Adam(0.9f, 0.999f, 1e-8f, true, 0.01f, 0f));
+        for (OptimizerHyper h : all) {
+            CudaOptim.Multi m = CudaOptim.multi(List.of(run(h, 0.01f, 3), run(h, 0.01f, 3)));
+            Object[] args = new Object[2 + m.scalars().length];
+            args[0] = 0x9000L;
+            args[1] = m.tensors();
+            System.arraycopy(m.scalars(), 0, args, 2, m.scalars().length);
+            KernelSignatures.validate(m.kernel(), args);
+            String[] need = CudaOptim.requiredState(h);
+            for (int k = 0; k < 3; k++)
+                assertEquals(k < need.length && need[k] != null ? S[k] : 0L, m.table()[2 + k], h + ": state column " + k);
+        }
+    }
+
+    @Test
+    void multiTensorGroupMustShareItsScalars() {
+        OptimizerHyper h = new OptimizerHyper.Adam(0.9f, 0.999f, 1e-8f, false, 0f, 0f);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> CudaOptim.multi(List.of(run(h, 0.01f, 3), run(h, 0.01f, 4))));
+        assertTrue(e.getMessage().contains("share"), e.getMessage());
+        assertNull(CudaOptim.multi(List.of(CudaOptim.launch(h, P, G, S, 0, 0.01f, 1))), "nothing to launch");
+    }
+
+    @Test
+    void multiTensorConstantsMatchOptimCu() throws Exception {
+        java.nio.file.Path cu = EmulatedDevice.KERNELS.resolve("src/main/cuda/optim.cu");
+        String src = java.nio.file.Files.readString(cu);
+        assertTrue(src.contains("#define DL_MULTI_CHUNK " + CudaOptim.MULTI_CHUNK + "\n"), cu + ": DL_MULTI_CHUNK != CudaOptim.MULTI_CHUNK");
+        assertTrue(src.contains("#define DL_MULTI_COLS " + CudaOptim.MULTI_COLS + "\n"), cu + ": DL_MULTI_COLS != CudaOptim.MULTI_COLS");
+    }
 }

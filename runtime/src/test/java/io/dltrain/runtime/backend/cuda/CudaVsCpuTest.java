@@ -832,6 +832,98 @@ class CudaVsCpuTest {
         }
     }
 
+    /**
+     * The multi-tensor launch (optimizerStepAll) against the CPU and against the device's own single-tensor launches,
+     * bit for bit: sizes around the 4096-element block boundary, an empty tensor, then a different group, so the table
+     * is uploaded again.
+     */
+    @Test
+    void everyOptimizerOverAGroupInOneLaunch() {
+        List<OptimizerHyper> hypers = List.of(
+                new OptimizerHyper.Sgd(0f, 0f, false, 0f, 0f),
+                new OptimizerHyper.Sgd(0.9f, 0.1f, true, 1e-2f, 1e-3f),
+                new OptimizerHyper.Adagrad(0.01f, 1e-8f, 0.1f, 1e-2f, 1e-3f),
+                new OptimizerHyper.Adadelta(0.95f, 1e-5f, 1e-2f, 1e-3f),
+                new OptimizerHyper.RmsProp(0.9f, 1e-6f, 0.9f, true, 1e-2f, 0f),
+                new OptimizerHyper.RmsProp(0.99f, 1e-8f, 0f, false, 0f, 0f),
+                new OptimizerHyper.Adam(0.8f, 0.99f, 1e-6f, false, 1e-2f, 1e-3f),
+                new OptimizerHyper.Adam(0.9f, 0.999f, 1e-8f, true, 1e-2f, 0f));
+        int[] sizes = {4097, 1, 0, 4096, 12289, 3};
+        try (Scope sc = Scope.open()) {
+            SplittableRandom rng = new SplittableRandom(17);
+            for (OptimizerHyper h : hypers) {
+                int slots = switch (h) {
+                    case OptimizerHyper.Sgd x -> 1;
+                    case OptimizerHyper.Adagrad x -> 1;
+                    case OptimizerHyper.Adadelta x -> 2;
+                    case OptimizerHyper.RmsProp x -> 3;
+                    case OptimizerHyper.Adam x -> 2;
+                };
+                int k = sizes.length;
+                List<P> params = new ArrayList<>(), grads = new ArrayList<>();
+                List<List<P>> states = new ArrayList<>();
+                List<Tensor> single = new ArrayList<>();          // device copies stepped one launch at a time
+                List<Tensor[]> singleStates = new ArrayList<>();
+                for (int n : sizes) {
+                    P p = rand(rng, -1, 1, n);
+                    params.add(p);
+                    single.add(dev.fromHost(p.c.toFloatArray(), Shape.of(n)));
+                    List<P> st = new ArrayList<>();
+                    Tensor[] sst = new Tensor[slots];
+                    for (int i = 0; i < slots; i++) {
+                        st.add(of(new float[n], n));
+                        sst[i] = dev.zeros(Shape.of(n));
+                    }
+                    states.add(st);
+                    singleStates.add(sst);
+                    grads.add(rand(rng, -1, 1, n));
+                }
+                for (int step = 1; step <= 4; step++) {
+                    // steps 1-3: the whole group; step 4: every other tensor (a new table), as where some got no gradient
+                    List<Integer> group = new ArrayList<>();
+                    for (int t = 0; t < k; t++) if (step < 4 || t % 2 == 0) group.add(t);
+                    for (int t : group) grads.set(t, rand(rng, -1, 1, sizes[t]));
+                    float lr = 0.05f / step;
+                    long st = step;
+                    both((be, side) -> {
+                        List<Tensor> ps = new ArrayList<>(), gs = new ArrayList<>();
+                        List<Tensor[]> ss = new ArrayList<>();
+                        for (int t : group) {
+                            ps.add(side.t(params.get(t)));
+                            gs.add(side.t(grads.get(t)));
+                            Tensor[] buf = new Tensor[slots];
+                            for (int i = 0; i < slots; i++) buf[i] = side.t(states.get(t).get(i));
+                            ss.add(buf);
+                        }
+                        be.optimizerStepAll(h, ps, gs, ss, lr, st);
+                    });
+                    for (int t : group) dev.optimizerStep(h, single.get(t), grads.get(t).d, singleStates.get(t), lr, st);
+                    for (int t = 0; t < k; t++) {
+                        String what = h + " tensor " + t + " (" + sizes[t] + ") after step " + step;
+                        same(what, params.get(t), ELEMENTWISE);
+                        assertArrayEquals(single.get(t).toFloatArray(), params.get(t).d.toFloatArray(), what + ": one launch vs one per tensor");
+                        for (int i = 0; i < slots; i++) {
+                            same(what + " state[" + i + "]", states.get(t).get(i), ELEMENTWISE);
+                            assertArrayEquals(singleStates.get(t)[i].toFloatArray(), states.get(t).get(i).d.toFloatArray(),
+                                    what + " state[" + i + "]: one launch vs one per tensor");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void aGroupMayNotHoldOneParameterTwice() {
+        try (Scope sc = Scope.open()) {
+            Tensor p = dev.zeros(Shape.of(10)), g = dev.zeros(Shape.of(10));
+            OptimizerHyper sgd = new OptimizerHyper.Sgd(0f, 0f, false, 0f, 0f);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> dev.optimizerStepAll(sgd, List.of(p, p), List.of(g, g), List.of(new Tensor[0], new Tensor[0]), 0.1f, 1));
+            assertTrue(e.getMessage().contains("params[1]"), e.getMessage());
+        }
+    }
+
     @Test
     void dtypesOnTheDevice() {
         try (Scope sc = Scope.open()) {
