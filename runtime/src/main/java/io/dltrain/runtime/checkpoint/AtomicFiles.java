@@ -7,6 +7,7 @@ import java.io.OutputStream;
 import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -41,8 +42,19 @@ public final class AtomicFiles {
         Path tmp = null;
         boolean done = false;
         try {
-            tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+            FileChannel created = null;
+            // Not Files.createTempFile: it makes the file owner-only (0600) whatever the umask, and the rename keeps
+            // that mode, so another user could not load a shared model or checkpoint. CREATE_NEW gives the mode any
+            // new file gets (0666 less the umask: 0644 under the usual 022), like the JSON files beside it.
+            while (created == null) {
+                tmp = dir.resolve("." + abs.getFileName() + "." + Long.toUnsignedString(java.util.concurrent.ThreadLocalRandom.current().nextLong(), 36) + ".tmp");
+                try {
+                    created = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+                } catch (FileAlreadyExistsException taken) {
+                    tmp = null;   // a name in use (another writer's): draw again
+                }
+            }
+            try (FileChannel ch = created) {
                 OutputStream out = new BufferedOutputStream(Channels.newOutputStream(ch), 1 << 16);
                 content.writeTo(new FilterOutputStream(out) {
                     // Bulk writes straight through (FilterOutputStream's default writes byte by byte).

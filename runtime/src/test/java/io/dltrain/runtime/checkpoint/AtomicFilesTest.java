@@ -1,5 +1,6 @@
 package io.dltrain.runtime.checkpoint;
 
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -7,6 +8,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 import java.util.stream.Stream;
 
@@ -29,6 +31,18 @@ class AtomicFilesTest {
         AtomicFiles.write(f, out -> { out.write("second, longer".getBytes(StandardCharsets.UTF_8)); out.close(); });
         assertEquals("second, longer", Files.readString(f));
         assertEquals(List.of("a.bin"), names(), "no temporary files left");
+    }
+
+    /** Models and checkpoints are shared between users: they get the mode of any new file (umask), not owner-only. */
+    @Test void theFileGetsTheModeOfAnyNewFileNotOwnerOnly() throws Exception {
+        Assumptions.assumeTrue(dir.getFileSystem().supportedFileAttributeViews().contains("posix"), "not a POSIX file system");
+        Path probe = Files.createFile(dir.resolve("probe"));   // 0666 less this process's umask
+        Path f = dir.resolve("model.safetensors");
+        AtomicFiles.write(f, out -> out.write(1));
+        assertEquals(PosixFilePermissions.toString(Files.getPosixFilePermissions(probe)),
+                PosixFilePermissions.toString(Files.getPosixFilePermissions(f)), "mode of " + f);
+        AtomicFiles.write(f, out -> out.write(2));   // a replacement too
+        assertEquals(Files.getPosixFilePermissions(probe), Files.getPosixFilePermissions(f));
     }
 
     @Test void ioFailureMidwayKeepsThePreviousFile() throws Exception {
