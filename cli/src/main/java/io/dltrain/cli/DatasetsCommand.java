@@ -23,15 +23,21 @@ public final class DatasetsCommand implements Runnable {
     @Override
     public void run() {
         PrintWriter out = spec.commandLine().getOut();
-        out.printf("%-16s %-44s %s%n", "DATASET", "DEFAULT DIRECTORY", "DESCRIPTION");
-        for (DatasetRegistry.Entry e : DatasetRegistry.entries()) {
-            String dir = !e.readsFiles() ? "(generated in memory)"
-                    : e.defaultDir() + (Files.isDirectory(e.defaultDir()) ? "" : " (absent)");
-            out.printf("%-16s %-44s %s%n", e.name(), dir, e.description());
-        }
+        java.util.List<DatasetRegistry.Entry> entries = DatasetRegistry.entries();
+        java.util.List<String> dirs = entries.stream().map(e -> !e.readsFiles() ? "(generated in memory)"
+                : e.defaultDir() + (Files.isDirectory(e.defaultDir()) ? "" : " (absent)")).toList();
+        // columns as wide as their longest entry (a long home directory plus "(absent)" must not push one row out)
+        int nameWidth = Math.max("DATASET".length(), entries.stream().mapToInt(e -> e.name().length()).max().orElse(0));
+        int dirWidth = Math.max("DEFAULT DIRECTORY".length(), dirs.stream().mapToInt(String::length).max().orElse(0));
+        String row = "%-" + nameWidth + "s  %-" + dirWidth + "s  %s%n";
+        out.printf(row, "DATASET", "DEFAULT DIRECTORY", "DESCRIPTION");
+        for (int i = 0; i < entries.size(); i++) out.printf(row, entries.get(i).name(), dirs.get(i), entries.get(i).description());
         out.println();
-        out.println("Use --data-dir DIR to read a dataset from elsewhere. Options follow the name after a colon, e.g.");
-        out.println("synthetic:3x32x32,classes=10 or imagenet-subset:size=160 (see the README).");
+        out.println("Options follow the name after a colon, separated by commas (defaults shown; e.g. synthetic:3x32x32,classes=10");
+        out.println("or imagenet-subset:size=160):");
+        for (DatasetRegistry.Entry e : entries)
+            if (!e.usage().equals(e.name())) out.println("  " + e.usage());
+        out.println("Use --data-dir DIR to read a dataset from elsewhere than its default directory.");
         out.flush();
     }
 

@@ -311,6 +311,13 @@ class CliTest {
         Result d = run("datasets");
         assertEquals(0, d.code());
         assertTrue(d.out().contains("fashion-mnist") && d.out().contains("mnist"), d.out());
+        // every dataset option is listed (they were only in error messages), and the columns line up
+        for (String option : List.of("skipbad=false", "norm=none|imagenet", "standardize=true", "noise=1.0", "ignore=COLUMN"))
+            assertTrue(d.out().contains(option), option + " missing from `datasets`:\n" + d.out());
+        List<String> drows = d.out().lines().takeWhile(l -> !l.isEmpty()).toList();
+        int descAt = drows.getFirst().indexOf("DESCRIPTION");
+        for (String r : drows.subList(1, drows.size()))
+            assertTrue(r.charAt(descAt - 1) == ' ' && r.charAt(descAt) != ' ', "misaligned: " + r);
         assertEquals(0, run("--help").code());
         assertEquals(0, run("models", "--help").code());
         Result v = run("--version");
