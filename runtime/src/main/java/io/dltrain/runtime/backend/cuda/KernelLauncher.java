@@ -1,7 +1,8 @@
 package io.dltrain.runtime.backend.cuda;
 
 /**
- * Launches our PTX kernels (module {@code kernels}). Skeleton: the implementation lands with the CUDA backend.
+ * Launches our PTX kernels (module {@code kernels}): {@link PtxKernels} on a GPU, a recording fake in the CUDA
+ * backend's test double. {@link PtxKernels} checks the arguments against {@link KernelSignatures} before every launch.
  */
 public interface KernelLauncher {
     /**
