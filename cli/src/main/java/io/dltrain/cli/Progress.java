@@ -84,13 +84,15 @@ final class Progress implements TrainListener {
 
     /**
      * "  data wait X s" when the training loop waited for batches more than {@value #WAIT_SHARE} of the epoch's time
-     * (the loader is the bottleneck: more --workers may help); else "".
+     * and at least {@value #WAIT_MIN_SECONDS} s (the loader is the bottleneck: more --workers may help); else "". The
+     * floor keeps short epochs quiet: 6% of a 0.1 s epoch is noise, not a bottleneck worth a notice.
      */
     static String dataWait(EpochMetrics m) {
-        return m.dataWaitSeconds() > WAIT_SHARE * m.seconds() ? String.format("  data wait %.1fs", m.dataWaitSeconds()) : "";
+        return m.dataWaitSeconds() > WAIT_SHARE * m.seconds() && m.dataWaitSeconds() >= WAIT_MIN_SECONDS
+                ? String.format("  data wait %.1fs", m.dataWaitSeconds()) : "";
     }
 
-    static final double WAIT_SHARE = 0.05;
+    static final double WAIT_SHARE = 0.05, WAIT_MIN_SECONDS = 1.0;
 
     /**
      * A one-time suggestion when an epoch waited for data (as {@link #dataWait}) and more loader threads are
@@ -105,7 +107,12 @@ final class Progress implements TrainListener {
     }
 
     @Override
+    /**
+     * A message from the trainer (early stopping, a skipped step, the workers hint): printed in every mode, as
+     * {@code --progress none} turns off progress, not what a person must know about the run.
+     */
     public void info(String message) {
-        if (mode != Mode.NONE) { out.println(message); out.flush(); }
+        out.println(message);
+        out.flush();
     }
 }

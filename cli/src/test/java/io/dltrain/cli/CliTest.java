@@ -172,6 +172,20 @@ class CliTest {
         java.io.StringWriter sw = new java.io.StringWriter();
         new Progress(Progress.Mode.PLAIN, new java.io.PrintWriter(sw)).epochEnded(new io.dltrain.runtime.train.EpochMetrics(1, 1, 0.5, 1, 0.5, 0.1, 10, 9, 100, 2.0));
         assertTrue(sw.toString().strip().endsWith("100 img/s  data wait 2.0s"), sw.toString());
+        // a short epoch: 0.006 s of a 0.1 s epoch is 6%, but no bottleneck worth a line or a notice
+        var tiny = new io.dltrain.runtime.train.EpochMetrics(2, 1, 0.5, 1, 0.5, 0.1, 0.1, 0.09, 100, 0.006);
+        assertEquals("", Progress.dataWait(tiny));
+        assertNull(Progress.workersHint(tiny, 1, 16));
+    }
+
+    @Test
+    void progressNoneStillPrintsWhatTheTrainerSays() {
+        java.io.StringWriter sw = new java.io.StringWriter();
+        Progress none = new Progress(Progress.Mode.NONE, new java.io.PrintWriter(sw));
+        none.epochEnded(new io.dltrain.runtime.train.EpochMetrics(1, 1, 0.5, 1, 0.5, 0.1, 10, 9, 100, 0));
+        assertEquals("", sw.toString(), "no epoch line with --progress none");
+        none.info("early stopping: the validation loss has not improved for 1 epoch");
+        assertEquals("early stopping: the validation loss has not improved for 1 epoch", sw.toString().strip());
     }
 
     @Test
