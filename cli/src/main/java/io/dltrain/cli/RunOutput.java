@@ -2,6 +2,8 @@ package io.dltrain.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import io.dltrain.runtime.checkpoint.Checkpoint;
+import io.dltrain.runtime.checkpoint.CheckpointException;
 import io.dltrain.runtime.train.EpochMetrics;
 
 import java.io.IOException;
@@ -19,6 +21,7 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * The run directory: {@code metrics.jsonl} (one JSON object per epoch, appended and flushed as each epoch ends, so
@@ -31,6 +34,9 @@ final class RunOutput implements AutoCloseable {
     static final String LOCK = ".lock";
     private final Path dir;
     private final Lock lock;
+
+    /** The directory a run's checkpoints are saved in. */
+    static final String CHECKPOINTS = "checkpoints";
 
     /** The file a run writes once, at its end. */
     static final String SUMMARY = "summary.json";
@@ -56,8 +62,20 @@ final class RunOutput implements AutoCloseable {
             for (String f : new String[] {"metrics.jsonl", SUMMARY}) {
                 if (Files.exists(p.resolve(f)))
                     return "--out " + dir + " already holds a run (" + f + "); choose a new directory, or delete that one to reuse it"
-                            + (Files.isDirectory(p.resolve("checkpoints")) ? ", or continue that run with --resume " + ShellWords.quote(dir) : "");
+                            + (Files.isDirectory(p.resolve(CHECKPOINTS)) ? ", or continue that run with --resume " + ShellWords.quote(dir) : "");
             }
+            // A run stopped before its first epoch ended (--max-steps, a signal, a crash) leaves checkpoints and no
+            // metrics.jsonl. A new run here would mix its checkpoints with that run's, and a later --resume would take
+            // whichever has the highest step, possibly the older run's.
+            Optional<Path> ckpt;
+            try {
+                ckpt = Checkpoint.latest(p.resolve(CHECKPOINTS));
+            } catch (CheckpointException e) {
+                return "--out " + dir + ": " + e.getMessage();
+            }
+            if (ckpt.isPresent())
+                return "--out " + dir + " holds an interrupted run (checkpoint " + ckpt.get() + "); continue it with --resume "
+                        + ShellWords.quote(dir) + ", choose a new directory, or delete that one to reuse it";
             return null;
         }
         Path parent = p.getParent();

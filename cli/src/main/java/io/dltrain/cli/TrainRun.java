@@ -356,7 +356,7 @@ final class TrainRun {
         }
     }
 
-    static final String CHECKPOINTS = "checkpoints";
+    static final String CHECKPOINTS = RunOutput.CHECKPOINTS;
 
     /**
      * The task a run trains: a regression dataset turns a classifier into a regression model (one output, MSE); the

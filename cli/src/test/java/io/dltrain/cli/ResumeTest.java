@@ -210,6 +210,30 @@ class ResumeTest {
         assertEquals(2, Files.readAllLines(dir.resolve("metrics.jsonl")).size());
     }
 
+    /**
+     * A run stopped before its first epoch ended leaves checkpoints and no metrics.jsonl: a new run into its directory is
+     * a usage error (it would mix its checkpoints with the older run's, and --resume would pick the highest step of
+     * either), which names the checkpoint and the resume command, and changes nothing there.
+     */
+    @Test
+    void aNewRunIntoTheDirectoryOfAnInterruptedRunIsAUsageError(@TempDir Path tmp) throws IOException {
+        Path dir = tmp.resolve("run");
+        ok(train(dir, "mlp", 3, "--seed", "7", "--lr", "0.01", "--max-steps", "5")); // 5 of epoch 1's 15 steps
+        assertFalse(Files.exists(dir.resolve("metrics.jsonl")));
+        assertEquals(List.of("ckpt-5"), names(dir.resolve("checkpoints")));
+        CliTest.Result r = run(train(dir, "mlp", 2, "--lr", "0.05"));
+        assertEquals(2, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("--out " + dir + " holds an interrupted run (checkpoint " + dir.resolve("checkpoints/ckpt-5").toAbsolutePath()
+                + "); continue it with --resume " + dir + ", choose a new directory, or delete that one to reuse it"), r.err());
+        assertEquals(List.of("ckpt-5"), names(dir.resolve("checkpoints")));
+        assertFalse(Files.exists(dir.resolve("metrics.jsonl")));
+        // the interrupted run is still the one a resume continues: its own settings
+        ok(resume(dir, 3, "--max-steps", "6"));
+        TrainingState st = Checkpoint.readState(dir.resolve("checkpoints/ckpt-6"));
+        assertEquals(0.01, ((Number) st.config().get("lr")).doubleValue());
+        assertEquals(7, ((Number) st.config().get("seed")).longValue());
+    }
+
     @Test
     void changedSettingsOnResumeAreUsageErrors(@TempDir Path tmp) {
         Path parts = tmp.resolve("parts");
