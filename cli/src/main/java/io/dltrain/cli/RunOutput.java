@@ -22,6 +22,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalInt;
 
 /**
  * The run directory: {@code metrics.jsonl} (one JSON object per epoch, appended and flushed as each epoch ends, so
@@ -295,6 +296,25 @@ final class RunOutput implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + target + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * The number of epochs dir's summary.json records ({@code "epochs"}), or empty when there is none.
+     *
+     * @throws IOException if it cannot be read, is not JSON or has no whole number "epochs" (the message says which)
+     */
+    static OptionalInt summaryEpochs(Path dir) throws IOException {
+        Path f = dir.resolve(SUMMARY);
+        if (!Files.exists(f)) return OptionalInt.empty();
+        com.fasterxml.jackson.databind.JsonNode root;
+        try {
+            root = JSON.readTree(f.toFile());
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IOException("not JSON: " + e.getOriginalMessage(), e); // without Jackson's multi-line location
+        }
+        com.fasterxml.jackson.databind.JsonNode epochs = root == null ? null : root.get("epochs");
+        if (epochs == null || !epochs.isIntegralNumber() || !epochs.canConvertToInt()) throw new IOException("no whole number \"epochs\" in it");
+        return OptionalInt.of(epochs.intValue());
     }
 
     static Object finiteOrNull(double v) { return Double.isFinite(v) ? v : null; }

@@ -35,6 +35,7 @@ import picocli.CommandLine;
 import io.dltrain.runtime.checkpoint.LoadReport;
 import io.dltrain.runtime.tensor.Tensor;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -47,6 +48,7 @@ import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.OptionalInt;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -137,10 +139,26 @@ final class TrainRun {
             throw usage("--epochs " + o.epochs + " is fewer than the " + resumeState.epoch() + " epochs the resumed run has done; --epochs is the total");
         if (resumeState != null) {
             String finished = finished(resumeState);
-            if (finished != null && Files.exists(o.resume.resolve(RunOutput.SUMMARY))) {
-                out.println("dl-train: " + finished);   // nothing is loaded, trained or rewritten
-                out.flush();
-                return 0;
+            if (finished != null) {
+                // Complete only if summary.json is this checkpoint's: a run extended with a larger --epochs and stopped
+                // after its last epoch's checkpoint, before its summary, still has the summary of the shorter run.
+                Path summaryFile = o.resume.resolve(RunOutput.SUMMARY);
+                String stale;
+                try {
+                    OptionalInt epochs = RunOutput.summaryEpochs(o.resume);
+                    stale = epochs.isEmpty() ? null : epochs.getAsInt() == resumeState.epoch() ? ""
+                            : "is of " + count(epochs.getAsInt(), "epoch") + ", but the run has done " + resumeState.epoch()
+                              + " (it was stopped before writing its summary)";
+                } catch (IOException e) {
+                    stale = "cannot be read (" + e.getMessage() + ")";
+                }
+                if ("".equals(stale)) {
+                    out.println("dl-train: " + finished);   // nothing is loaded, trained or rewritten
+                    out.flush();
+                    return 0;
+                }
+                if (stale != null) out.println("dl-train: notice: " + summaryFile + " " + stale
+                        + "; evaluating the model and writing model/ and summary.json again");
             }
             // finished, but stopped before its summary was written: the fit trains nothing, the test and summary follow
         }
@@ -557,6 +575,11 @@ final class TrainRun {
         } catch (IllegalArgumentException unknown) {
             return "sgd-nesterov"; // the unknown name is reported with the list of models below
         }
+    }
+
+    /** "1 epoch", "2 epochs": a count and its unit, plural where it is not 1. */
+    static String count(long n, String unit) {
+        return n + " " + unit + (n == 1 ? "" : "s");
     }
 
     /** A setting as people write it: 0.0005, not 5.0E-4; 0.9, not 0.90000. */

@@ -173,6 +173,42 @@ class ResumeTest {
         assertTrue(old.err().contains("does not record the run's number of epochs") && old.err().contains("--epochs N"), old.err());
     }
 
+    /**
+     * A finished run extended with a larger --epochs and killed after its last epoch's checkpoint, before its summary:
+     * summary.json is still the shorter run's. Resuming it is not "nothing to train": the model is evaluated and model/
+     * and summary.json are written for the epochs done. An unreadable summary.json counts as stale too.
+     */
+    @Test
+    void aStaleSummaryIsRewrittenOnResume(@TempDir Path tmp) throws IOException {
+        Path dir = tmp.resolve("run");
+        ok(train(dir, "mlp", 1));
+        byte[] oneEpoch = Files.readAllBytes(dir.resolve("summary.json"));
+        ok(resume(dir, 2));
+        assertEquals(2, JSON.readTree(dir.resolve("summary.json").toFile()).get("epochs").asInt());
+        Files.write(dir.resolve("summary.json"), oneEpoch); // as if killed -9 after epoch 2's checkpoint
+        CliTest.Result r = run(resume(dir, 2));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertFalse(r.out().contains("nothing to train"), r.out());
+        assertTrue(r.out().contains("dl-train: notice: " + dir.resolve("summary.json") + " is of 1 epoch, but the run has done 2"
+                + " (it was stopped before writing its summary); evaluating the model and writing model/ and summary.json again"), r.out());
+        assertTrue(r.out().contains("test: loss "), r.out());
+        JsonNode summary = JSON.readTree(dir.resolve("summary.json").toFile());
+        assertEquals(2, summary.get("epochs").asInt());
+        assertEquals(2, summary.get("epochs_requested").asInt());
+        assertEquals(2, Files.readAllLines(dir.resolve("metrics.jsonl")).size());
+
+        Files.writeString(dir.resolve("summary.json"), "{\"epochs\": 2, \"test_"); // torn by something else than dl-train
+        r = run(resume(dir, 2));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains(dir.resolve("summary.json") + " cannot be read (not JSON: "), r.out());
+        assertEquals(2, JSON.readTree(dir.resolve("summary.json").toFile()).get("epochs").asInt());
+
+        // now it is the run's: complete
+        r = run(resume(dir, 2));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("has done all of its 2 epochs; nothing to train"), r.out());
+    }
+
     @Test
     void checkpointSettingsCarryOverUnlessChanged(@TempDir Path tmp) throws IOException {
         // every 4 steps, keep 5, skip non-finite steps, the data's directory: a resume that gives none of these keeps them
