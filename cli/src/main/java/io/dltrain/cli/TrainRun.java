@@ -137,6 +137,11 @@ final class TrainRun {
         if (o.keep < 1) throw usage("--keep must be >= 1, got " + o.keep);
         if (resumeState != null && o.epochs < resumeState.epoch())
             throw usage("--epochs " + o.epochs + " is fewer than the " + resumeState.epoch() + " epochs the resumed run has done; --epochs is the total");
+        // A checkpoint inside epoch N+1 has done N epochs, and --epochs N would train nothing: the summary would then call
+        // weights partly trained on epoch N+1 the result of N epochs.
+        if (resumeState != null && o.epochs == resumeState.epoch() && stepInEpoch(resumeState) > 0)
+            throw usage("--epochs " + o.epochs + ": the run in " + o.resume + " is already " + count(stepInEpoch(resumeState), "step") + " into epoch "
+                    + (o.epochs + 1) + " (checkpoint " + resumeCkpt + "); give --epochs " + (o.epochs + 1) + " or more");
         if (resumeState != null) {
             String finished = finished(resumeState);
             if (finished != null) {
@@ -550,6 +555,14 @@ final class TrainRun {
         if (!(saved instanceof Number n)) return saved.toString();
         return t == int.class || t == Integer.class ? (Object) n.intValue() : t == long.class || t == Long.class ? (Object) n.longValue()
                 : t == float.class || t == Float.class ? (Object) n.floatValue() : (Object) n.doubleValue();
+    }
+
+    /**
+     * How many steps of the epoch after its {@link TrainingState#epoch() completed epochs} a checkpoint has trained: 0
+     * at an epoch's end (the trainer's {@code step_in_epoch}; a checkpoint without it is taken to be at an epoch's end).
+     */
+    static long stepInEpoch(TrainingState st) {
+        return st.config().get(Trainer.RESUME_KEY) instanceof Map<?, ?> r && r.get("step_in_epoch") instanceof Number n ? n.longValue() : 0;
     }
 
     /**

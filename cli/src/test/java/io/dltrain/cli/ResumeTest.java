@@ -209,6 +209,26 @@ class ResumeTest {
         assertTrue(r.out().contains("has done all of its 2 epochs; nothing to train"), r.out());
     }
 
+    /**
+     * --epochs N on a checkpoint inside epoch N+1 would train nothing and write a summary of "N epochs" for weights
+     * partly trained on epoch N+1: a usage error naming the checkpoint and the least --epochs that continues the run.
+     */
+    @Test
+    void epochsThatEndBeforeAMidEpochCheckpointAreAUsageError(@TempDir Path tmp) throws IOException {
+        Path dir = tmp.resolve("run");
+        ok(train(dir, "mlp", 3, "--max-steps", "20")); // epoch 1's 15 steps and 5 of epoch 2
+        Path ckpt = dir.resolve("checkpoints/ckpt-20").toAbsolutePath();
+        assertEquals(1, Checkpoint.readState(ckpt).epoch());
+        CliTest.Result r = run(resume(dir, 1));
+        assertEquals(2, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("--epochs 1: the run in " + dir + " is already 5 steps into epoch 2 (checkpoint " + ckpt
+                + "); give --epochs 2 or more"), r.err());
+        assertFalse(Files.exists(dir.resolve("summary.json")));
+        assertFalse(Files.exists(dir.resolve("model")));
+        ok(resume(dir, 2)); // the least that continues it
+        assertEquals(2, JSON.readTree(dir.resolve("summary.json").toFile()).get("epochs").asInt());
+    }
+
     @Test
     void checkpointSettingsCarryOverUnlessChanged(@TempDir Path tmp) throws IOException {
         // every 4 steps, keep 5, skip non-finite steps, the data's directory: a resume that gives none of these keeps them
