@@ -51,7 +51,7 @@ import java.util.Map;
 import java.util.OptionalInt;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * One training run from the command line. Everything that can be wrong with the input (options, names, data files,
@@ -221,6 +221,7 @@ final class TrainRun {
         // Counted down once the backend is closed: a shutdown hook (SIGINT / SIGTERM, below) waits for it, so the JVM
         // halts after the checkpoint is written AND the device is released, not while cuDNN or CUDA is being torn down.
         CountDownLatch released = new CountDownLatch(1);
+        AtomicReference<Thread> hooked = new AtomicReference<>(); // the signal hook, once the run has one
         try (be) {
             Dataset train = data.train();
             var shape = train.sampleShape();
@@ -311,18 +312,41 @@ final class TrainRun {
                     if (resumeState != null) trainer.resumeFrom(resumeState);
                     if (o.maxSteps != null) trainer.maxSteps(o.maxSteps);
                     trainer.skipNonfinite(o.skipNonfinite);
-                    // SIGINT / SIGTERM: the JVM runs shutdown hooks and then halts. The hook asks the loop to stop at the
-                    // next step boundary and waits until it has written its checkpoint, returned, and closed the model,
-                    // the loaders and the backend (the latch is counted down after try (be) below).
-                    AtomicBoolean signalled = new AtomicBoolean();
+                    // SIGINT / SIGTERM: the JVM runs shutdown hooks and then halts. During the fit the hook asks the loop
+                    // to stop at the next step boundary and waits until it has written its checkpoint, returned, and
+                    // closed the model, the loaders and the backend (the latch is counted down after try (be) below).
+                    // After the fit (model/, the test pass, summary.json) it lets a write in progress finish, says what
+                    // is written and what to do, and the JVM halts; see Ending.
+                    Ending ending = new Ending();
+                    Path runDir = outDir;
+                    // the run's last checkpoint: the fit's, or a finished run's that this resume trains no further (then the fit writes none)
+                    Path[] lastCheckpoint = {resumeState != null && finished(resumeState) != null ? resumeCkpt : null};
                     Thread hook = new Thread(() -> {
-                        signalled.set(true);
-                        trainer.requestStop();
-                        try { released.await(120, TimeUnit.SECONDS); } catch (InterruptedException ignored) { Thread.currentThread().interrupt(); }
-                    }, "dl-train-checkpoint-on-exit");
+                        try {
+                            Ending.Reached at = ending.signal(TimeUnit.SECONDS.toNanos(120));
+                            if (at == Ending.Reached.TRAINING) {
+                                trainer.requestStop();
+                                released.await(120, TimeUnit.SECONDS);
+                                return;
+                            }
+                            out.println("dl-train: " + afterSignal(at, runDir, lastCheckpoint[0], evalCommand(runDir)));
+                            out.flush();
+                            // A run that has completed, or stops before its test pass, releases the device before the JVM
+                            // halts, as after a checkpoint; a test pass in progress is not waited for.
+                            if (at == Ending.Reached.DONE || (at == Ending.Reached.MODEL_WRITTEN && !ending.testing()))
+                                released.await(120, TimeUnit.SECONDS);
+                            if (at == Ending.Reached.DONE) {
+                                out.flush();
+                                Runtime.getRuntime().halt(0); // the signal stopped nothing: the run's exit code, not 128 + the signal's
+                            }
+                        } catch (InterruptedException ignored) {
+                            Thread.currentThread().interrupt();
+                        }
+                    }, "dl-train-on-signal");
                     Runtime.getRuntime().addShutdownHook(hook);
-                    Trainer.Result result;
+                    hooked.set(hook);
                     try {
+                        Trainer.Result result;
                         try {
                             result = trainer.fit(model, loss, opt, schedule, trainLoader, valLoader, listener);
                         } catch (DataLoadException e) {
@@ -330,56 +354,161 @@ final class TrainRun {
                             throw new DataLoadException(e.getMessage() + " with --resume " + ShellWords.quote(outDir), e.getCause(), e.checkpoint());
                         }
                         if (result.interrupted()) {
-                            out.println("dl-train: stopped " + (signalled.get() ? "on a signal" : "after --max-steps " + o.maxSteps)
+                            out.println("dl-train: stopped " + (ending.signalled() ? "on a signal" : "after --max-steps " + o.maxSteps)
                                     + (result.checkpoint() != null ? "; checkpoint " + result.checkpoint() + "; continue with --resume " + ShellWords.quote(outDir)
                                                                    : "; no checkpoint (--checkpoint-every off)"));
                             out.flush();
-                            return signalled.get() ? 130 : 0;
+                            return ending.signalled() ? 130 : 0;
                         }
+                        if (result.checkpoint() != null) lastCheckpoint[0] = result.checkpoint();
+                        // --- final model for `dl-train eval` / `predict`: <out>/model/{model.safetensors, model.json} ---
+                        // (written before the test pass, so that a test sample that cannot be read leaves the model usable;
+                        // written even after a signal: it is the trained weights, and takes seconds)
+                        ending.trained();
+                        SavedModel.write(outDir, modelEntry.name(), dataEntry.name(), spec, train, model, task);
+                        ending.modelWritten();
+                        // ---
+                        if (!ending.mayGoOn()) { // a signal: the test pass is not saved work; say what is written, unless the hook has
+                            if (ending.signalledDuringTraining()) {
+                                out.println("dl-train: " + afterSignal(Ending.Reached.MODEL_WRITTEN, outDir, lastCheckpoint[0], evalCommand(outDir)));
+                                out.flush();
+                            }
+                            return 130;
+                        }
+                        EvalResult test;
+                        try {
+                            if (testLoader.samples() == 0) {
+                                test = new EvalResult(Double.NaN, Double.NaN, Double.NaN, 0);
+                                out.printf("test: no test split in %s; nothing evaluated  total %.1fs%n", dataEntry.name(), result.seconds());
+                            } else if (task != Task.CLASSIFICATION) {
+                                test = trainer.evaluate(model, testLoader, loss); // the mean MSE is the metric
+                                out.printf("test: %s %.5f  (%,d samples)  total %.1fs%n", task.metric(), test.loss(), test.samples(), result.seconds());
+                            } else {
+                                test = trainer.evaluate(model, testLoader, new CrossEntropyLoss(0f));
+                                String top5 = Double.isNaN(test.top5()) ? "n/a (fewer than 5 classes)" : String.format("%.2f%%", 100 * test.top5());
+                                out.printf("test: loss %.4f  top-1 %.2f%%  top-5 %s  (%,d samples)  total %.1fs%n",
+                                        test.loss(), 100 * test.top1(), top5, test.samples(), result.seconds());
+                            }
+                        } catch (DataLoadException e) {
+                            Path ck = result.checkpoint();
+                            throw new DataLoadException(e.getMessage() + "; the training is complete (its model is in " + outDir.resolve(SavedModel.DIR)
+                                    + (ck == null ? ")" : ", and checkpointed in " + ck + "): once the sample reads, --resume "
+                                            + ShellWords.quote(outDir) + " evaluates it and writes the summary"), e, ck);
+                        }
+                        long skippedSteps = result.epochs().stream().mapToLong(EpochMetrics::skippedSteps).sum();
+                        if (o.skipNonfinite) out.printf("dl-train: skipped %d steps with a non-finite loss (--skip-nonfinite)%n", skippedSteps);
+                        if (!ending.beginSummary()) return 130; // the hook has said what is written
+                        run.writeSummary(summary(modelEntry, task, dataEntry, be, model, config, result, test, trainLoader, valLoader));
+                        ending.done();
+                        out.println("dl-train: wrote " + outDir.resolve("metrics.jsonl") + ", " + outDir.resolve("summary.json") + ", "
+                                + outDir.resolve(Curves.FILE) + " and " + outDir.resolve(SavedModel.DIR) + "/");
+                        out.flush();
+                        return 0;
                     } finally {
-                        // After a normal fit, a signal ends the run at once, as before (evaluation and summary are not saved
-                        // work); while the hook runs this throws, and the hook waits for `released`.
-                        try { Runtime.getRuntime().removeShutdownHook(hook); } catch (IllegalStateException shuttingDown) { /* the hook is running */ }
+                        ending.left(); // returned or thrown: nothing more is being written, for a hook waiting on a write
                     }
-                    // --- final model for `dl-train eval` / `predict`: <out>/model/{model.safetensors, model.json} ---
-                    // (written before the test pass, so that a test sample that cannot be read leaves the model usable)
-                    SavedModel.write(outDir, modelEntry.name(), dataEntry.name(), spec, train, model, task);
-                    // ---
-                    EvalResult test;
-                    try {
-                        if (testLoader.samples() == 0) {
-                            test = new EvalResult(Double.NaN, Double.NaN, Double.NaN, 0);
-                            out.printf("test: no test split in %s; nothing evaluated  total %.1fs%n", dataEntry.name(), result.seconds());
-                        } else if (task != Task.CLASSIFICATION) {
-                            test = trainer.evaluate(model, testLoader, loss); // the mean MSE is the metric
-                            out.printf("test: %s %.5f  (%,d samples)  total %.1fs%n", task.metric(), test.loss(), test.samples(), result.seconds());
-                        } else {
-                            test = trainer.evaluate(model, testLoader, new CrossEntropyLoss(0f));
-                            String top5 = Double.isNaN(test.top5()) ? "n/a (fewer than 5 classes)" : String.format("%.2f%%", 100 * test.top5());
-                            out.printf("test: loss %.4f  top-1 %.2f%%  top-5 %s  (%,d samples)  total %.1fs%n",
-                                    test.loss(), 100 * test.top1(), top5, test.samples(), result.seconds());
-                        }
-                    } catch (DataLoadException e) {
-                        Path ck = result.checkpoint();
-                        throw new DataLoadException(e.getMessage() + "; the training is complete (its model is in " + outDir.resolve(SavedModel.DIR)
-                                + (ck == null ? ")" : ", and checkpointed in " + ck + "): once the sample reads, --resume "
-                                        + ShellWords.quote(outDir) + " evaluates it and writes the summary"), e, ck);
-                    }
-                    long skippedSteps = result.epochs().stream().mapToLong(EpochMetrics::skippedSteps).sum();
-                    if (o.skipNonfinite) out.printf("dl-train: skipped %d steps with a non-finite loss (--skip-nonfinite)%n", skippedSteps);
-                    run.writeSummary(summary(modelEntry, task, dataEntry, be, model, config, result, test, trainLoader, valLoader));
-                    out.println("dl-train: wrote " + outDir.resolve("metrics.jsonl") + ", " + outDir.resolve("summary.json") + ", "
-                            + outDir.resolve(Curves.FILE) + " and " + outDir.resolve(SavedModel.DIR) + "/");
-                    out.flush();
-                    return 0;
                 }
             }
         } finally {
             released.countDown();   // the model, the loaders and the backend are closed: the JVM may halt now
+            // Only now: a signal after the run's last write, while the device is being released, is still answered (Ending.DONE).
+            Thread hook = hooked.get();
+            if (hook != null) try { Runtime.getRuntime().removeShutdownHook(hook); } catch (IllegalStateException shuttingDown) { /* the hook is running */ }
         }
     }
 
     static final String CHECKPOINTS = RunOutput.CHECKPOINTS;
+
+    /**
+     * How far a run has got after its fit, for a signal (SIGINT, SIGTERM) that comes then: the JVM halts once the
+     * shutdown hook returns, so the hook says what is written. The test pass is not saved work and is not waited for;
+     * a write in progress (model/, summary.json: seconds at most) is. Changes happen under one lock, so that what the
+     * hook says stays true: once a signal is recorded the run begins neither its test pass nor its summary.
+     */
+    static final class Ending {
+        /** What the run has done. */
+        enum Reached {
+            /** The fit is running: the hook stops it at the next step, with a checkpoint. */
+            TRAINING,
+            /** The fit has returned; model/ is not (yet) written. */
+            TRAINED,
+            /** model/ is written, summary.json is not. */
+            MODEL_WRITTEN,
+            /** summary.json is written too: the run is complete. */
+            DONE
+        }
+
+        private Reached reached = Reached.TRAINING;
+        private Reached signalledAt; // null until a signal
+        private boolean writing, testing;
+
+        /** The fit has returned, and model/ is being written (signal or not: it is the trained weights). */
+        synchronized void trained() { reached = Reached.TRAINED; writing = true; notifyAll(); }
+
+        synchronized void modelWritten() { reached = Reached.MODEL_WRITTEN; writing = false; notifyAll(); }
+
+        /** Before the test pass: false once a signal has come (the run stops there); otherwise the test pass begins. */
+        synchronized boolean mayGoOn() {
+            testing = signalledAt == null;
+            return testing;
+        }
+
+        /** True once the test pass has begun. */
+        synchronized boolean testing() { return testing; }
+
+        /** Before writing summary.json: false once a signal has come; otherwise a signal meanwhile waits for the write. */
+        synchronized boolean beginSummary() {
+            if (signalledAt != null) return false;
+            writing = true;
+            return true;
+        }
+
+        synchronized void done() { reached = Reached.DONE; writing = false; notifyAll(); }
+
+        /** The run has returned or thrown: nothing more is being written. */
+        synchronized void left() { writing = false; notifyAll(); }
+
+        synchronized boolean signalled() { return signalledAt != null; }
+
+        /** True if the signal came during the fit: the hook then stopped the fit and says nothing of what came after. */
+        synchronized boolean signalledDuringTraining() { return signalledAt == Reached.TRAINING; }
+
+        /** For the hook: records the signal, waits (at most timeoutNanos) for a write in progress, and says what is done. */
+        synchronized Reached signal(long timeoutNanos) throws InterruptedException {
+            if (signalledAt == null) signalledAt = reached;
+            long end = System.nanoTime() + timeoutNanos;
+            for (long left; writing && (left = end - System.nanoTime()) > 0; ) TimeUnit.NANOSECONDS.timedWait(this, left);
+            return reached;
+        }
+    }
+
+    /**
+     * The line a signal after the fit leaves: what the run in dir has written and what to do about the rest.
+     *
+     * @param checkpoint the run's last checkpoint, or null when it has none (--checkpoint-every off)
+     * @param eval       the command that evaluates the run's model/ without a checkpoint
+     */
+    static String afterSignal(Ending.Reached at, Path dir, Path checkpoint, String eval) {
+        Path model = dir.resolve(SavedModel.DIR), summary = dir.resolve(RunOutput.SUMMARY);
+        String resume = "--resume " + ShellWords.quote(dir);
+        return switch (at) {
+            case DONE -> "a signal came after the run had completed: " + summary + ", " + model + "/ and its other files are written;"
+                    + " nothing is lost";
+            case MODEL_WRITTEN -> "stopped on a signal after the training, before the test pass ended: " + model + "/ is written, "
+                    + summary + " is not; " + (checkpoint != null ? resume + " evaluates the model and writes it"
+                            : "the run has no checkpoint (--checkpoint-every off), so --resume cannot write it, but " + eval + " evaluates the model");
+            case TRAINED -> "stopped on a signal after the training, while writing " + model + "/: neither it nor " + summary + " is written; "
+                    + (checkpoint != null ? "the training is checkpointed in " + checkpoint + ", and " + resume + " writes them"
+                            : "the run has no checkpoint (--checkpoint-every off), so its training is lost");
+            case TRAINING -> throw new IllegalArgumentException("during the fit a signal stops the trainer at a checkpoint");
+        };
+    }
+
+    /** The command that evaluates dir's model/ on this run's data (for a run without checkpoints, which --resume cannot finish). */
+    private String evalCommand(Path dir) {
+        return "dl-train eval --checkpoint " + ShellWords.quote(dir) + " --data " + ShellWords.quote(o.data)
+                + (o.dataDir != null ? " --data-dir " + ShellWords.quote(o.dataDir) : "");
+    }
 
     /**
      * The task a run trains: a regression dataset turns a classifier into a regression model (one output, MSE); the

@@ -367,6 +367,61 @@ class ResumeTest {
     }
 
     /**
+     * A signal after the training, during the test pass, ends the process (exit 143 for SIGTERM) with one line that
+     * says what is written and what to do; a resume then evaluates the model and writes the summary.
+     */
+    @Test
+    void aSignalDuringTheTestPassSaysWhatIsWritten(@TempDir Path tmp) throws Exception {
+        // 10,000 test images one at a time (the bundled sample's training images, which it has enough of): a test pass
+        // of seconds (2.3 s on 2 cores) after 180 training steps
+        Path data = Files.createDirectories(tmp.resolve("fmnist"));
+        CliTest.subsetIdx(CliTest.source("train-images-idx3-ubyte.gz"), data.resolve("train-images-idx3-ubyte.gz"), 200);
+        CliTest.subsetIdx(CliTest.source("train-labels-idx1-ubyte.gz"), data.resolve("train-labels-idx1-ubyte.gz"), 200);
+        CliTest.subsetIdx(CliTest.source("train-images-idx3-ubyte.gz"), data.resolve("t10k-images-idx3-ubyte.gz"), 10000);
+        CliTest.subsetIdx(CliTest.source("train-labels-idx1-ubyte.gz"), data.resolve("t10k-labels-idx1-ubyte.gz"), 10000);
+        Path dir = tmp.resolve("run"), log = tmp.resolve("child.log"), modelJson = dir.resolve("model/model.json");
+        Process p = new ProcessBuilder(childCommand("--model", "mlp", "--data", "fashion-mnist", "--data-dir", data.toString(),
+                "--epochs", "1", "--batch-size", "1", "--lr", "0.001", "--threads", "1", "--progress", "none", "--out", dir.toString()))
+                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        while (p.isAlive() && !Files.exists(modelJson) && System.nanoTime() < deadline) Thread.sleep(2);
+        long sent = System.nanoTime();
+        p.destroy(); // SIGTERM: model/ is written (model.json last), the test pass has begun
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS), "child did not end after SIGTERM");
+        String out = Files.readString(log);
+        assertFalse(out.contains("test: loss"), "the test pass ended before the signal (" + (System.nanoTime() - sent) / 1_000_000 + " ms): " + out);
+        assertEquals(143, p.exitValue(), out);
+        assertTrue(out.contains("dl-train: stopped on a signal after the training, before the test pass ended: " + dir.resolve("model")
+                + "/ is written, " + dir.resolve("summary.json") + " is not; --resume " + dir + " evaluates the model and writes it"), out);
+        assertFalse(Files.exists(dir.resolve("summary.json")));
+        CliTest.Result r = run("--resume", dir.toString(), "--threads", "1", "--progress", "none");
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("test: loss ") && r.out().contains("(10,000 samples)"), r.out());
+        assertEquals(1, JSON.readTree(dir.resolve("summary.json").toFile()).get("epochs").asInt());
+    }
+
+    /** What a signal after the training says, at each point: what is written and what to do. */
+    @Test
+    void signalMessagesAfterTheTraining() {
+        Path dir = Path.of("runs/a b"), ck = dir.resolve("checkpoints/ckpt-30");
+        String eval = "dl-train eval --checkpoint 'runs/a b' --data fashion-mnist";
+        assertEquals("stopped on a signal after the training, while writing runs/a b/model/: neither it nor runs/a b/summary.json is written;"
+                + " the training is checkpointed in runs/a b/checkpoints/ckpt-30, and --resume 'runs/a b' writes them",
+                TrainRun.afterSignal(TrainRun.Ending.Reached.TRAINED, dir, ck, eval));
+        assertEquals("stopped on a signal after the training, while writing runs/a b/model/: neither it nor runs/a b/summary.json is written;"
+                + " the run has no checkpoint (--checkpoint-every off), so its training is lost",
+                TrainRun.afterSignal(TrainRun.Ending.Reached.TRAINED, dir, null, eval));
+        assertEquals("stopped on a signal after the training, before the test pass ended: runs/a b/model/ is written, runs/a b/summary.json"
+                + " is not; --resume 'runs/a b' evaluates the model and writes it",
+                TrainRun.afterSignal(TrainRun.Ending.Reached.MODEL_WRITTEN, dir, ck, eval));
+        assertEquals("stopped on a signal after the training, before the test pass ended: runs/a b/model/ is written, runs/a b/summary.json"
+                + " is not; the run has no checkpoint (--checkpoint-every off), so --resume cannot write it, but " + eval + " evaluates the model",
+                TrainRun.afterSignal(TrainRun.Ending.Reached.MODEL_WRITTEN, dir, null, eval));
+        assertEquals("a signal came after the run had completed: runs/a b/summary.json, runs/a b/model/ and its other files are written;"
+                + " nothing is lost", TrainRun.afterSignal(TrainRun.Ending.Reached.DONE, dir, ck, eval));
+    }
+
+    /**
      * One process at a time trains into a run directory: while a child process trains into it, a second run and a resume
      * are usage errors that name the lock, and they write nothing; once the child has ended, the run resumes, and the
      * lock is released at the end of each run (a second resume in this JVM takes it again).
