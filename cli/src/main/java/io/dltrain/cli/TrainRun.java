@@ -92,13 +92,24 @@ final class TrainRun {
         TrainingState resumeState = null;
         if (o.resume != null) {
             Path ckDir = o.resume.resolve(CHECKPOINTS);
+            List<Path> skipped;
             try {
-                resumeCkpt = Checkpoint.latest(ckDir).orElseThrow(() -> usage("--resume " + o.resume + ": no checkpoint in " + ckDir
-                        + " (was it written by dl-train with checkpoints on?)"));
+                var latest = Checkpoint.latest(ckDir);
+                if (latest.isEmpty()) {
+                    List<Path> broken = Checkpoint.incomplete(ckDir, 0);
+                    throw usage("--resume " + o.resume + ": no checkpoint in " + ckDir + (broken.isEmpty()
+                            ? " (was it written by dl-train with checkpoints on?)"
+                            : ": " + incomplete(broken) + "; restore the missing files, or start a new run in another directory"));
+                }
+                resumeCkpt = latest.get();
                 resumeState = Checkpoint.readState(resumeCkpt);
+                skipped = Checkpoint.incomplete(ckDir, resumeState.step());
             } catch (CheckpointException e) {
                 throw usage("--resume " + o.resume + ": " + e.getMessage());
             }
+            // latest() passes over a checkpoint with a file missing: say so, rather than silently go back to an older one
+            if (!skipped.isEmpty()) out.println("dl-train: notice: skipping " + incomplete(skipped) + "; resuming from "
+                    + resumeCkpt + ", the latest complete checkpoint");
             if (o.out != null && !o.out.toAbsolutePath().normalize().equals(o.resume.toAbsolutePath().normalize()))
                 throw usage("--out " + o.out + " and --resume " + o.resume + " differ: a resumed run continues in its own directory; drop --out");
             o.out = o.resume;
@@ -684,6 +695,17 @@ final class TrainRun {
         if (!(saved instanceof Number n)) return saved.toString();
         return t == int.class || t == Integer.class ? (Object) n.intValue() : t == long.class || t == Long.class ? (Object) n.longValue()
                 : t == float.class || t == Float.class ? (Object) n.floatValue() : (Object) n.doubleValue();
+    }
+
+    /** "the incomplete checkpoint D/ckpt-300 (no state.json)": checkpoint directories and the files each lacks. */
+    private static String incomplete(List<Path> dirs) {
+        List<String> each = new ArrayList<>();
+        for (Path d : dirs) {
+            List<String> missing = new ArrayList<>();
+            for (String f : List.of(Checkpoint.STATE_FILE, Checkpoint.MODEL_FILE)) if (!Files.isRegularFile(d.resolve(f))) missing.add(f);
+            each.add(d + " (no " + String.join(" or ", missing) + ")");
+        }
+        return "the incomplete checkpoint" + (dirs.size() == 1 ? " " : "s ") + String.join(", ", each);
     }
 
     /**

@@ -252,6 +252,35 @@ class ResumeTest {
         assertEquals(moved.toAbsolutePath().normalize().toString(), Checkpoint.readState(dir.resolve("checkpoints/ckpt-30")).config().get("data_dir"));
     }
 
+    /**
+     * A checkpoint directory with a file missing is passed over by --resume, which then takes an older one: it says
+     * which it skipped and which it uses. Without any complete checkpoint, the usage error names the incomplete ones.
+     */
+    @Test
+    void anIncompleteCheckpointIsSkippedWithANotice(@TempDir Path tmp) throws IOException {
+        Path dir = tmp.resolve("run"), ck = dir.resolve("checkpoints").toAbsolutePath();
+        ok(train(dir, "mlp", 2, "--checkpoint-every", "4s", "--keep", "5", "--max-steps", "9"));
+        assertEquals(List.of("ckpt-4", "ckpt-8", "ckpt-9"), names(ck));
+        Files.delete(ck.resolve("ckpt-9/state.json"));
+        CliTest.Result r = run(resume(dir, 2, "--max-steps", "10"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("dl-train: notice: skipping the incomplete checkpoint " + ck.resolve("ckpt-9") + " (no state.json);"
+                + " resuming from " + ck.resolve("ckpt-8") + ", the latest complete checkpoint\n"), r.out());
+        assertEquals(1, r.out().lines().filter(l -> l.contains("incomplete")).count(), r.out());
+        assertTrue(r.out().contains("dl-train: resuming from " + ck.resolve("ckpt-8") + " "), r.out());
+        assertEquals(List.of("ckpt-10", "ckpt-4", "ckpt-8", "ckpt-9"), names(ck));
+
+        // nothing complete left: the usage error says what is missing where
+        for (String c : List.of("ckpt-4", "ckpt-8", "ckpt-10")) Files.delete(ck.resolve(c).resolve("model.safetensors"));
+        Files.delete(ck.resolve("ckpt-10/state.json"));
+        r = run(resume(dir, 2));
+        assertEquals(2, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("--resume " + dir + ": no checkpoint in " + dir.resolve("checkpoints") + ": the incomplete checkpoints "
+                + ck.resolve("ckpt-4") + " (no model.safetensors), " + ck.resolve("ckpt-8") + " (no model.safetensors), " + ck.resolve("ckpt-9")
+                + " (no state.json), " + ck.resolve("ckpt-10") + " (no state.json or model.safetensors); restore the missing files, or start a new"
+                + " run in another directory"), r.err());
+    }
+
     @Test
     void aRunThatStoppedEarlyIsCompleteWhenResumed(@TempDir Path tmp) throws IOException {
         // lr 0: the validation loss never improves after epoch 1, so patience 1 stops after epoch 2 of 5

@@ -170,6 +170,32 @@ public final class Checkpoint {
         return all.isEmpty() ? Optional.empty() : Optional.of(all.getLast().dir);
     }
 
+    /**
+     * The {@code ckpt-<step>} directories in runDir, at {@code fromStep} or above, that {@link #latest} passes over for
+     * lacking {@value #STATE_FILE} or {@value #MODEL_FILE}, by step: with {@code fromStep} the latest checkpoint's, what
+     * a resume should mention rather than silently fall back to an older checkpoint. {@link #save} leaves none of those
+     * (it renames a finished directory into place; an interrupted prune leaves part of an older one, below the latest),
+     * so one is damage from outside: a file deleted, a copy cut short. {@code .tmp} and {@code .old} directories,
+     * leftovers of an interrupted save, are not listed.
+     */
+    public static List<Path> incomplete(Path runDir, long fromStep) {
+        if (!Files.isDirectory(runDir)) return List.of();
+        List<Found> out = new ArrayList<>();
+        try (Stream<Path> s = Files.list(runDir)) {
+            for (Iterator<Path> it = s.iterator(); it.hasNext(); ) {
+                Path p = it.next();
+                Matcher m = DIR.matcher(p.getFileName().toString());
+                if (!m.matches() || m.group(2) != null || !Files.isDirectory(p) || Long.parseLong(m.group(1)) < fromStep) continue;
+                if (Files.isRegularFile(p.resolve(STATE_FILE)) && Files.isRegularFile(p.resolve(MODEL_FILE))) continue;
+                out.add(new Found(Long.parseLong(m.group(1)), false, p.toAbsolutePath()));
+            }
+        } catch (IOException e) {
+            throw new CheckpointException("cannot list checkpoints in " + runDir.toAbsolutePath() + ": " + AtomicFiles.describe(e), e);
+        }
+        out.sort(Comparator.comparingLong(Found::step));
+        return out.stream().map(Found::dir).toList();
+    }
+
     private record Found(long step, boolean old, Path dir) {}
 
     /** Complete checkpoints, by step, a ckpt-N before a ckpt-N.old of the same step. */

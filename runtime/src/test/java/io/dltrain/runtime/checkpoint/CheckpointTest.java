@@ -317,6 +317,10 @@ class CheckpointTest {
             Files.createDirectories(dir.resolve("ckpt-50"));
             Files.createDirectories(dir.resolve("ckpt-99x"));
             assertEquals(dir.resolve("ckpt-30").toAbsolutePath(), Checkpoint.latest(dir).orElseThrow());
+            // ... but the incomplete one is listed, for a resume to mention; the temporary directory is not
+            assertEquals(List.of(dir.resolve("ckpt-50").toAbsolutePath()), Checkpoint.incomplete(dir, 30));
+            assertEquals(List.of(), Checkpoint.incomplete(dir, 51));
+            assertEquals(List.of(), Checkpoint.incomplete(dir.resolve("does-not-exist"), 0));
 
             // numeric, not lexical, order; the next save removes the stale temporary
             Checkpoint.save(dir, a, opt, state(100), 3);
