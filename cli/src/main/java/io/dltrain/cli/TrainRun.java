@@ -147,7 +147,7 @@ final class TrainRun {
         }
         if (o.keep < 1) throw usage("--keep must be >= 1, got " + o.keep);
         if (resumeState != null && o.epochs < resumeState.epoch())
-            throw usage("--epochs " + o.epochs + " is fewer than the " + resumeState.epoch() + " epochs the resumed run has done; --epochs is the total");
+            throw usage("--epochs " + o.epochs + " is fewer than the " + count(resumeState.epoch(), "epoch") + " the resumed run has done; --epochs is the total");
         // A checkpoint inside epoch N+1 has done N epochs, and --epochs N would train nothing: the summary would then call
         // weights partly trained on epoch N+1 the result of N epochs.
         if (resumeState != null && o.epochs == resumeState.epoch() && stepInEpoch(resumeState) > 0)
@@ -277,7 +277,7 @@ final class TrainRun {
                     if (run.unlocked() != null) out.println("dl-train: warning: " + run.unlocked());
                     if (resumeState != null) {
                         run.truncateMetrics(resumeState.epoch());
-                        out.printf("dl-train: resuming from %s (%d epochs and %d steps done)%n", resumeCkpt, resumeState.epoch(), resumeState.step());
+                        out.println("dl-train: resuming from " + resumeCkpt + " (" + done(resumeState) + ")");
                     }
                     out.printf("dl-train: %s (%,d parameters) on %s (%,d train / %,d validation / %,d test samples), device %s%n",
                             modelEntry.name(), model.parameterCount(), dataEntry.name(), trainLoader.samples(),
@@ -717,13 +717,25 @@ final class TrainRun {
     }
 
     /**
+     * What a checkpoint has trained, for "resuming from": "1 epoch done, 422 steps in total", "2 epochs and 156 steps of
+     * epoch 3 done, 1000 steps in total", "1 step of epoch 1 done, 1 step in total".
+     */
+    static String done(TrainingState st) {
+        long into = stepInEpoch(st);
+        String epochs = count(st.epoch(), "epoch");
+        return (into == 0 ? epochs : (st.epoch() == 0 ? "" : epochs + " and ") + count(into, "step") + " of epoch " + (st.epoch() + 1))
+                + " done, " + count(st.step(), "step") + " in total";
+    }
+
+    /**
      * Why a resumed run has nothing left to train, or null: it stopped early, or it has done its {@code --epochs}.
      */
     private String finished(TrainingState st) {
         boolean early = st.config().get(Trainer.RESUME_KEY) instanceof Map<?, ?> r && Boolean.TRUE.equals(r.get("stopped_early"));
         if (early) return "the run in " + o.resume + " stopped early after epoch " + st.epoch() + " (the validation loss did not improve for "
-                + o.patience + " epochs); nothing to train. To train its weights further, start a new run with --init-from " + ShellWords.quote(o.resume);
-        if (st.epoch() >= o.epochs) return "the run in " + o.resume + " has done all of its " + o.epochs + " epochs; nothing to train. "
+                + count(o.patience, "epoch") + "); nothing to train. To train its weights further, start a new run with --init-from " + ShellWords.quote(o.resume);
+        if (st.epoch() >= o.epochs) return "the run in " + o.resume + " has done " + (o.epochs == 1 ? "its 1 epoch" : "all of its " + o.epochs + " epochs")
+                + "; nothing to train. "
                 + "To train on, give a larger total with --epochs N";
         return null;
     }

@@ -281,6 +281,28 @@ class ResumeTest {
                 + " run in another directory"), r.err());
     }
 
+    /** "resuming from" says the completed epochs, the steps into the next one and the total steps, in words that agree with them. */
+    @Test
+    void resumingSaysHowFarTheRunHasGot(@TempDir Path tmp) {
+        Path dir = tmp.resolve("run"), ck = dir.resolve("checkpoints").toAbsolutePath();
+        ok(train(dir, "mlp", 3, "--max-steps", "1"));
+        CliTest.Result r = run(resume(dir, 3, "--max-steps", "15"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("dl-train: resuming from " + ck.resolve("ckpt-1") + " (1 step of epoch 1 done, 1 step in total)\n"), r.out());
+        r = run(resume(dir, 3, "--max-steps", "16"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("dl-train: resuming from " + ck.resolve("ckpt-15") + " (1 epoch done, 15 steps in total)\n"), r.out());
+        r = run(resume(dir, 3, "--max-steps", "18"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("dl-train: resuming from " + ck.resolve("ckpt-16") + " (1 epoch and 1 step of epoch 2 done, 16 steps in total)\n"), r.out());
+        r = run(resume(dir, 3, "--max-steps", "31"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("dl-train: resuming from " + ck.resolve("ckpt-18") + " (1 epoch and 3 steps of epoch 2 done, 18 steps in total)\n"), r.out());
+        r = run(resume(dir, 1));
+        assertEquals(2, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("--epochs 1 is fewer than the 2 epochs the resumed run has done"), r.err());
+    }
+
     @Test
     void aRunThatStoppedEarlyIsCompleteWhenResumed(@TempDir Path tmp) throws IOException {
         // lr 0: the validation loss never improves after epoch 1, so patience 1 stops after epoch 2 of 5
@@ -290,7 +312,7 @@ class ResumeTest {
         assertTrue(JSON.readTree(dir.resolve("summary.json").toFile()).get("stopped_early").asBoolean());
         CliTest.Result r = run("--resume", dir.toString(), "--data-dir", subset.toString(), "--threads", "2", "--progress", "none");
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().contains("stopped early after epoch 2 (the validation loss did not improve for 1 epochs); nothing to train")
+        assertTrue(r.out().contains("stopped early after epoch 2 (the validation loss did not improve for 1 epoch); nothing to train")
                 && r.out().contains("--init-from " + dir), r.out());
         assertEquals(2, Files.readAllLines(dir.resolve("metrics.jsonl")).size());
     }
