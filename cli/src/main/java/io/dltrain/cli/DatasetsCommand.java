@@ -66,6 +66,9 @@ public final class DatasetsCommand implements Runnable {
                 case "jpg", "jpeg" -> ImageFolderWriter.Format.JPEG;
                 default -> throw new Main.UsageError(spec.commandLine(), "--format must be png or jpg, not '" + format + "'");
             };
+            // checked by a trial before the dataset is read; the exporter's own check (non-empty train/, val/) follows
+            String unusable = OutputDir.problem(out, "--out " + out, "choose another directory");
+            if (unusable != null) throw new Main.UsageError(spec.commandLine(), unusable);
             PrintWriter o = spec.commandLine().getOut();
             try {
                 DatasetRegistry.Entry entry = DatasetRegistry.get(data);

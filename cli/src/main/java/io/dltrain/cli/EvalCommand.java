@@ -80,6 +80,12 @@ public final class EvalCommand implements Callable<Integer> {
         if (batchSize < 1) throw usage("--batch-size must be >= 1, got " + batchSize);
         if (threads < 0) throw usage("--threads must be >= 0 (0 uses every core), got " + threads);
         Path dir = Loaded.locate(spec.commandLine(), checkpoint);
+        // where eval.json and confusion.png go: checked (by a trial) before the evaluation, not after it
+        Path outDir = out != null ? out : checkpoint;
+        String unusable = out != null ? OutputDir.problem(out, "--out " + out, "choose another directory")
+                : OutputDir.problem(checkpoint, "--checkpoint " + checkpoint + " (where eval.json goes without --out)",
+                        "give --out DIR for eval.json and confusion.png");
+        if (unusable != null) throw usage(unusable);
         DatasetRegistry.Splits splits;
         try {
             splits = DatasetRegistry.get(data).load(dataDir);
@@ -110,10 +116,6 @@ public final class EvalCommand implements Callable<Integer> {
         if (test.numClasses() != saved.spec().numClasses())
             throw usage(data + " has " + test.numClasses() + " classes but the model in " + dir + " predicts "
                     + saved.spec().numClasses() + " (it was trained on " + saved.dataset() + ")");
-        Path outDir = out != null ? out : checkpoint;
-        if (Files.exists(outDir) && !Files.isDirectory(outDir)) throw usage("--out " + outDir + " exists and is not a directory");
-        if (Files.isDirectory(outDir) && !Files.isWritable(outDir))
-            throw usage("--out " + outDir + " is not writable (check its permissions or choose another directory with --out)");
         Backend be;
         try {
             be = Backends.create(device, threads, msg -> o.println("dl-train: notice: " + msg));
@@ -243,7 +245,7 @@ public final class EvalCommand implements Callable<Integer> {
             Files.writeString(tmp, new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(value) + "\n");
             Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + target + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot write " + target + ": " + OutputDir.reason(e), e);
         }
     }
 }

@@ -13,7 +13,6 @@ import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -48,42 +47,36 @@ final class RunOutput implements AutoCloseable {
     }
 
     /**
-     * Says why dir cannot hold a run's output, or null if it can. Checks without creating anything, so bad input
-     * leaves no half-made directory behind. With {@code resuming}, an existing run's files are expected rather than
-     * refused; with {@code checkLock}, a directory another run holds the lock of is refused (false when the caller
-     * holds that lock itself).
+     * Says why dir cannot hold a run's output, or null if it can. Whatever it creates to find out (OutputDir.problem)
+     * it removes again, so bad input leaves no half-made directory behind. With {@code resuming}, an existing run's
+     * files are expected rather than refused; with {@code checkLock}, a directory another run holds the lock of is
+     * refused (false when the caller holds that lock itself).
      */
     static String problem(Path dir, boolean resuming, boolean checkLock) {
+        // made and written by a trial (and removed again): permissions alone miss /proc, read-only mounts and the like
+        String unusable = OutputDir.problem(dir, "--out " + dir, "choose another directory");
+        if (unusable != null) return unusable;
         Path p = dir.toAbsolutePath();
-        if (Files.exists(p)) {
-            if (!Files.isDirectory(p)) return "--out " + dir + " exists and is not a directory";
-            if (!Files.isWritable(p)) return "--out " + dir + " is not writable (check its permissions or choose another directory)";
-            if (checkLock && Lock.heldElsewhere(p)) return inUse(dir, resuming ? "--resume" : "--out");
-            if (resuming) return null;
-            for (String f : new String[] {"metrics.jsonl", SUMMARY}) {
-                if (Files.exists(p.resolve(f)))
-                    return "--out " + dir + " already holds a run (" + f + "); choose a new directory, or delete that one to reuse it"
-                            + (Files.isDirectory(p.resolve(CHECKPOINTS)) ? ", or continue that run with --resume " + ShellWords.quote(dir) : "");
-            }
-            // A run stopped before its first epoch ended (--max-steps, a signal, a crash) leaves checkpoints and no
-            // metrics.jsonl. A new run here would mix its checkpoints with that run's, and a later --resume would take
-            // whichever has the highest step, possibly the older run's.
-            Optional<Path> ckpt;
-            try {
-                ckpt = Checkpoint.latest(p.resolve(CHECKPOINTS));
-            } catch (CheckpointException e) {
-                return "--out " + dir + ": " + e.getMessage();
-            }
-            if (ckpt.isPresent())
-                return "--out " + dir + " holds an interrupted run (checkpoint " + ckpt.get() + "); continue it with --resume "
-                        + ShellWords.quote(dir) + ", choose a new directory, or delete that one to reuse it";
-            return null;
+        if (!Files.isDirectory(p)) return null; // it can be created
+        if (checkLock && Lock.heldElsewhere(p)) return inUse(dir, resuming ? "--resume" : "--out");
+        if (resuming) return null;
+        for (String f : new String[] {"metrics.jsonl", SUMMARY}) {
+            if (Files.exists(p.resolve(f)))
+                return "--out " + dir + " already holds a run (" + f + "); choose a new directory, or delete that one to reuse it"
+                        + (Files.isDirectory(p.resolve(CHECKPOINTS)) ? ", or continue that run with --resume " + ShellWords.quote(dir) : "");
         }
-        Path parent = p.getParent();
-        while (parent != null && !Files.exists(parent)) parent = parent.getParent();
-        if (parent == null) return "--out " + dir + ": no existing parent directory";
-        if (!Files.isDirectory(parent)) return "--out " + dir + " cannot be created: " + parent + " is not a directory";
-        if (!Files.isWritable(parent)) return "--out " + dir + " cannot be created: " + parent + " is not writable";
+        // A run stopped before its first epoch ended (--max-steps, a signal, a crash) leaves checkpoints and no
+        // metrics.jsonl. A new run here would mix its checkpoints with that run's, and a later --resume would take
+        // whichever has the highest step, possibly the older run's.
+        Optional<Path> ckpt;
+        try {
+            ckpt = Checkpoint.latest(p.resolve(CHECKPOINTS));
+        } catch (CheckpointException e) {
+            return "--out " + dir + ": " + e.getMessage();
+        }
+        if (ckpt.isPresent())
+            return "--out " + dir + " holds an interrupted run (checkpoint " + ckpt.get() + "); continue it with --resume "
+                    + ShellWords.quote(dir) + ", choose a new directory, or delete that one to reuse it";
         return null;
     }
 
@@ -137,10 +130,8 @@ final class RunOutput implements AutoCloseable {
                 Lock lock = new Lock(ch, null);
                 ch = null;
                 return lock;
-            } catch (AccessDeniedException e) {
-                throw new UncheckedIOException("cannot lock " + flag + " " + dir + ": permission denied", e);
             } catch (IOException e) {
-                throw new UncheckedIOException("cannot lock " + flag + " " + dir + ": " + e.getMessage(), e);
+                throw new UncheckedIOException("cannot lock " + flag + " " + dir + ": " + OutputDir.reason(e), e);
             } finally {
                 if (ch != null) try { ch.close(); } catch (IOException ignored) { /* nothing was locked */ }
             }
@@ -187,10 +178,8 @@ final class RunOutput implements AutoCloseable {
     static RunOutput create(Path dir, boolean resuming, Lock held) {
         try {
             Files.createDirectories(dir);
-        } catch (AccessDeniedException e) {
-            throw new UncheckedIOException("cannot create --out " + dir + ": permission denied", e);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot create --out " + dir + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot create --out " + dir + ": " + OutputDir.reason(e), e);
         }
         Lock lock = held != null ? held : Lock.acquire(dir, "--out");
         String problem = problem(dir, resuming, false);
@@ -211,7 +200,7 @@ final class RunOutput implements AutoCloseable {
         try {
             Files.createDirectories(parent);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot create " + parent + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot create " + parent + ": " + OutputDir.reason(e), e);
         }
         for (int i = 1; ; i++) {
             Path candidate = freshCandidate(base, i);
@@ -220,7 +209,7 @@ final class RunOutput implements AutoCloseable {
             } catch (FileAlreadyExistsException taken) {
                 continue;
             } catch (IOException e) {
-                throw new UncheckedIOException("cannot create " + candidate + ": " + e.getMessage(), e);
+                throw new UncheckedIOException("cannot create " + candidate + ": " + OutputDir.reason(e), e);
             }
             return create(candidate, false, null);
         }

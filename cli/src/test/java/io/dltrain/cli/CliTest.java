@@ -307,6 +307,16 @@ class CliTest {
             assertFalse(e.err().contains("write(train"), "no Java signature in a user's error: " + e.err());
             assertFalse(Files.exists(out), out.toString());
         }
+        // an --out that cannot be made: refused before the dataset is read, in words (not "java.nio.file.NoSuchFileException")
+        Path aFile = Files.writeString(tmp.resolve("a-file"), "x");
+        for (String[] c : new String[][] {{aFile.toString(), "exists and is not a directory"}, {aFile + "/sub", "is not a directory"},
+                {"/proc/dl-train-prepare-test", "cannot be created"}}) {
+            if (c[0].startsWith("/proc/") && !Files.isDirectory(Path.of("/proc/self"))) continue; // not Linux
+            Result e = run("datasets", "prepare", "--data", "fashion-mnist", "--data-dir", small.toString(), "--out", c[0]);
+            assertEquals(2, e.code(), e.err());
+            assertTrue(e.err().contains("--out " + c[0]) && e.err().contains(c[1]), e.err());
+            assertFalse(e.err().contains("Exception"), "words, not Java class names: " + e.err());
+        }
         Result again = run("datasets", "prepare", "--data", "fashion-mnist", "--data-dir", small.toString(), "--out", tree.toString());
         assertEquals(2, again.code());
         assertTrue(again.err().contains("already exists and is not empty"), again.err());
@@ -434,6 +444,12 @@ class CliTest {
         Files.writeString(spaced.resolve("metrics.jsonl"), "{\"epoch\":1}\n");
         usageError(null, train(spaced, "mlp", 1), "or continue that run with --resume '" + spaced + "'"); // pastes into a shell
         assertEquals("{\"epoch\":1}\n", Files.readString(used.resolve("metrics.jsonl")), "an earlier run's metrics must be left alone");
+        // permissions say root may write /proc, but nothing can be created there: found by trying, before any work
+        if (Files.isDirectory(Path.of("/proc/self"))) {
+            Path proc = Path.of("/proc/dl-train-test");
+            usageError(proc, train(proc, "mlp", 1), "--out " + proc + " cannot be created");
+            usageError(null, train(Path.of("/proc"), "mlp", 1), "--out /proc is not writable");
+        }
         Path out = tmp.resolve("never");
         usageError(out, train(out, "mlp", 1, "--device", "cuda"), "--device cuda cannot be used");
         usageError(out, train(out, "mlp", 1, "--device", "tpu"), "unknown device 'tpu'");

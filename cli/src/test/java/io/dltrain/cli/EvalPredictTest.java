@@ -28,6 +28,7 @@ import java.util.Map;
 import static io.dltrain.cli.CliTest.JSON;
 import static io.dltrain.cli.CliTest.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -262,6 +263,25 @@ class EvalPredictTest {
             for (int j = 0; j < 3; j++) assertEquals(preds.get(j).get("probability").asDouble(), d.get(i).get("predictions").get(j).get("probability").asDouble(), 1e-6);
         CliTest.usageError(null, new String[] {"predict", "--checkpoint", runDir.toString(), folder.resolve("sub").toString()},
                 "no .png, .jpg or .jpeg files directly in it");
+    }
+
+    /**
+     * An --out that cannot be made is refused before the evaluation (it used to run the whole test split, then fail
+     * with exit 1 writing eval.json): a path under a file, and /proc, where even root cannot create a directory.
+     */
+    @Test
+    void evalRefusesAnOutThatCannotBeMadeBeforeEvaluating(@TempDir Path tmp) throws IOException {
+        Path aFile = Files.writeString(tmp.resolve("a-file"), "x");
+        java.util.List<Path> bad = new java.util.ArrayList<>(java.util.List.of(aFile.resolve("x")));
+        if (Files.isDirectory(Path.of("/proc/self"))) bad.add(Path.of("/proc/dl-train-eval-test"));
+        for (Path out : bad) {
+            CliTest.Result r = run("eval", "--checkpoint", runDir.toString(), "--data", "fashion-mnist", "--data-dir", subset.toString(),
+                    "--threads", "1", "--out", out.toString());
+            assertEquals(2, r.code(), r.err() + r.out());
+            assertTrue(r.err().contains("--out " + out + " cannot be created"), r.err());
+            assertFalse(r.out().contains("test: loss"), "nothing is evaluated first: " + r.out());
+            assertFalse(r.err().contains("Exception"), "words, not Java class names: " + r.err());
+        }
     }
 
     @Test

@@ -97,7 +97,7 @@ public final class ImageFolderWriter {
         try {
             Files.createDirectories(root);
         } catch (IOException e) {
-            throw new DatasetException(root + ": cannot create the directory: " + e, e);
+            throw new DatasetException(root + ": cannot create the directory (" + why(e) + ")", e);
         }
         for (String split : val == null ? List.of("train") : List.of("train", "val")) {
             Path d = root.resolve(split);
@@ -139,13 +139,13 @@ public final class ImageFolderWriter {
                 try {
                     ImageCodec.write(px, c, h, w, f, format == Format.JPEG, quality);
                 } catch (IOException e) {
-                    throw new DatasetException(f + ": cannot write the image: " + e, e);
+                    throw new DatasetException(f + ": cannot write the image (" + why(e) + ")", e);
                 }
             }
             if (Files.exists(dst)) Files.delete(dst); // an empty directory (checked by the caller)
             Files.move(tmp, dst, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
-            throw new DatasetException(dst + ": cannot write the " + split + " split: " + e, e);
+            throw new DatasetException(dst + ": cannot write the " + split + " split (" + why(e) + ")", e);
         }
         return n;
     }
@@ -173,11 +173,27 @@ public final class ImageFolderWriter {
                 + " write(train, val, root, format, mean, std, quality) with the mean and std it uses");
     }
 
+    /**
+     * What the system said, for people: "permission denied", "read-only file system", ... rather than a Java
+     * exception's class name (which is all NoSuchFileException's message would give besides the path).
+     */
+    static String why(Throwable e) {
+        String r = switch (e) {
+            case java.nio.file.AccessDeniedException a -> "permission denied";
+            case java.nio.file.NoSuchFileException n -> "no such file or directory";
+            case java.nio.file.FileAlreadyExistsException f -> "a file of that name exists";
+            case java.nio.file.NotDirectoryException n -> "not a directory";
+            case java.nio.file.FileSystemException f when f.getReason() != null -> f.getReason();
+            default -> e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
+        };
+        return r.isEmpty() ? r : r.substring(0, 1).toLowerCase(Locale.ROOT) + r.substring(1);
+    }
+
     private static boolean isEmpty(Path dir) {
         try (DirectoryStream<Path> s = Files.newDirectoryStream(dir)) {
             return !s.iterator().hasNext();
         } catch (IOException e) {
-            throw new DatasetException(dir + ": cannot list the directory: " + e, e);
+            throw new DatasetException(dir + ": cannot list the directory (" + why(e) + ")", e);
         }
     }
 
@@ -186,7 +202,7 @@ public final class ImageFolderWriter {
         try (Stream<Path> s = Files.walk(dir)) {
             for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.delete(p);
         } catch (IOException | UncheckedIOException e) {
-            throw new DatasetException(dir + ": cannot remove the leftover of an interrupted export: " + e, e);
+            throw new DatasetException(dir + ": cannot remove the leftover of an interrupted export (" + why(e instanceof UncheckedIOException u ? u.getCause() : e) + ")", e);
         }
     }
 }

@@ -106,6 +106,10 @@ class ImageFolderWriterTest {
         DatasetException e = assertThrows(DatasetException.class, () -> ImageFolderWriter.write(train, null, root, ImageFolderWriter.Format.PNG));
         assertTrue(e.getMessage().startsWith(root.resolve("train").toString()) && e.getMessage().contains("not empty"), e.getMessage());
         assertEquals("x", Files.readString(root.resolve("train/keep.txt")));
+        // a root that cannot be made: what the system said, not "java.nio.file.FileAlreadyExistsException: ..."
+        Path aFile = Files.writeString(dir.resolve("a-file"), "x");
+        e = assertThrows(DatasetException.class, () -> ImageFolderWriter.write(train, null, aFile, ImageFolderWriter.Format.PNG));
+        assertEquals(aFile + ": cannot create the directory (a file of that name exists)", e.getMessage());
 
         Dataset synth = Synthetic.of(2, 4, 4, 3, 5, 0, 0).train();
         IllegalArgumentException x = assertThrows(IllegalArgumentException.class,
