@@ -130,6 +130,7 @@ final class TrainRun {
                     + (o.optimizer.startsWith("adam") ? " (its betas are PyTorch's 0.9, 0.999)" : "")
                     + "; momentum applies to sgd, sgd-nesterov and rmsprop");
         if (o.weightDecay == null) o.weightDecay = Optimizers.defaultWeightDecay(o.optimizer);
+        checkOptimiserSettings();
         TrainConfig config;
         Integer workersAsked;
         try {
@@ -542,6 +543,46 @@ final class TrainRun {
             throw usage(train.name() + " has " + train.numClasses() + " class" + (train.numClasses() == 1 ? " (" + train.classNames() + ")" : "es")
                     + "; a classifier needs at least 2 (for a real-valued column, use target=COLUMN to train a regression model)");
         return model.task();
+    }
+
+    /**
+     * --lr, --momentum and --weight-decay, checked here rather than by the optimiser, which is made after the data is
+     * loaded and refuses them with exit 1 (and a run directory left behind). The backend steps in float, so a value
+     * that float cannot hold (1e308 becomes Infinity) is refused too. Otherwise PyTorch's rules: momentum >= 0, above
+     * 1 allowed (with a notice: the momentum buffer then grows without bound), and sgd-nesterov needs some.
+     */
+    private void checkOptimiserSettings() {
+        for (Object[] v : new Object[][] {{"--lr", o.lr, "a learning rate"}, {"--momentum", o.momentum, "a momentum"},
+                {"--weight-decay", o.weightDecay, "a weight decay"}}) {
+            String option = (String) v[0], what = (String) v[2];
+            double x = (Double) v[1];
+            if (Double.isNaN(x)) throw usage(option + " " + typed(option, x) + " is not a number; " + what + " is a number >= 0");
+            if (x < 0) throw usage(option + " " + typed(option, x) + " is negative; " + what + " must be >= 0");
+            if (Float.isInfinite((float) x))
+                throw usage(option + " " + typed(option, x) + " is too large: the optimiser computes in float (32-bit), which cannot"
+                        + " hold it (its largest value is " + Float.MAX_VALUE + "); give a smaller " + option);
+        }
+        if ("sgd-nesterov".equals(o.optimizer) && o.momentum == 0)
+            throw usage("--optimizer sgd-nesterov needs a --momentum > 0, got " + typed("--momentum", o.momentum)
+                    + " (Nesterov momentum without momentum is undefined); use e.g. --momentum 0.9, or --optimizer sgd for no momentum");
+        if (o.momentum >= 1 && Optimizers.usesMomentum(o.optimizer))
+            out.println("dl-train: notice: --momentum " + typed("--momentum", o.momentum) + ": with a momentum of 1 or more the momentum"
+                    + " buffer never decays, so " + o.optimizer + " usually diverges (PyTorch allows it; the usual values are 0.9 to 0.99)");
+    }
+
+    /**
+     * An option's value as the user wrote it (1e308, not 1.0E308): from the command line, else the --config file;
+     * otherwise (a default or a resumed run's setting) the value written plainly.
+     */
+    private String typed(String option, double value) {
+        CommandLine.ParseResult pr = cl.getParseResult();
+        if (pr != null && pr.hasMatchedOption(option) && !pr.matchedOption(option).stringValues().isEmpty())
+            return pr.matchedOption(option).stringValues().getLast();
+        if (o.resume == null && cl.getCommandSpec().defaultValueProvider() instanceof ConfigFile c) {
+            String configured = c.values().get(option.substring(2));
+            if (configured != null) return configured + " (in " + c.file() + ")";
+        }
+        return plain(value);
     }
 
     /**

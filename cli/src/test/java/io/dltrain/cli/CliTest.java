@@ -395,6 +395,17 @@ class CliTest {
         usageError(out, train(out, "mlp", 0), "epochs must be >= 1");
         usageError(out, train(out, "mlp", 1, "--lr", "-0.1"), "learning rate");
         usageError(out, train(out, "mlp", 1, "--optimizer", "sgdd"), "sgdd", "adamw");
+        // optimiser settings: refused by the CLI, naming the option and the value as typed, before anything is written
+        // (the optimiser itself refused them with exit 1, and 1e308, Infinity as a float, after making the run directory)
+        usageError(out, train(out, "mlp", 1, "--momentum", "-1"), "--momentum -1 is negative; a momentum must be >= 0");
+        usageError(out, train(out, "mlp", 1, "--optimizer", "sgd", "--momentum", "-1"), "--momentum -1 is negative");
+        usageError(out, train(out, "mlp", 1, "--optimizer", "sgd-nesterov", "--momentum", "0"),
+                "--optimizer sgd-nesterov needs a --momentum > 0, got 0", "--optimizer sgd");
+        usageError(out, train(out, "mlp", 1, "--lr", "1e308"), "--lr 1e308 is too large", "float", "3.4028235E38");
+        usageError(out, train(out, "mlp", 1, "--lr", "NaN"), "--lr NaN is not a number");
+        usageError(out, train(out, "mlp", 1, "--weight-decay", "1e39"), "--weight-decay 1e39 is too large");
+        usageError(out, train(out, "mlp", 1, "--weight-decay", "-0.5"), "--weight-decay -0.5 is negative");
+        usageError(out, train(out, "mlp", 1, "--optimizer", "rmsprop", "--momentum", "1e39"), "--momentum 1e39 is too large");
         usageError(out, train(out, "mlp", 1, "--schedule", "step:0:0.1"), "invalid learning-rate schedule 'step:0:0.1'", "period");
         // a floor above the base rate: cosine would raise adam's 0.001 a hundredfold (a fraction was meant, likely)
         usageError(out, train(out, "mlp", 1, "--optimizer", "adam", "--schedule", "warmup:5,cosine:0.1"),
@@ -407,6 +418,19 @@ class CliTest {
         usageError(out, train(out, "mlp", 1, "--clip-norm", "-1"), "clip norm must be a finite number >= 0 (0 is off), got -1.0");
         usageError(out, train(out, "vgg11", 1), "vgg11 needs inputs of at least 32x32", "got 28x28");
         usageError(out, new String[] {"--model", "mlp"}, "Missing required option");
+    }
+
+    /** PyTorch allows a momentum of 1 or more, so dl-train does too, with a notice that SGD then usually diverges. */
+    @Test
+    void momentumAboveOneTrainsWithANotice(@TempDir Path tmp) throws IOException {
+        Result r = run(train(tmp.resolve("m"), "mlp", 1, "--optimizer", "sgd", "--momentum", "1.5", "--max-steps", "1"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("dl-train: notice: --momentum 1.5: with a momentum of 1 or more the momentum buffer never decays,"
+                + " so sgd usually diverges"), r.out());
+        // a value from a config file is quoted as written there, with the file
+        Path yaml = Files.writeString(tmp.resolve("c.yaml"), "lr: 1e39\n");
+        Path out = tmp.resolve("never");
+        usageError(out, train(out, "mlp", 1, "--config", yaml.toString()), "--lr 1e39 (in " + yaml + ") is too large");
     }
 
     @Test
