@@ -187,6 +187,13 @@ public final class BenchCommand implements Callable<Integer> {
             spec0 = new ModelSpec(spec0.inChannels(), imageSize, imageSize, spec0.numClasses());
         }
         ModelSpec mspec = spec0;
+        long sampleValues = (long) mspec.inChannels() * mspec.height() * mspec.width();
+        if (sampleValues > BatchLimit.MAX_VALUES) // only --image-size makes one: a dataset's samples are arrays already
+            throw usage(String.format(Locale.ROOT, "--image-size %d is too large: one %dx%dx%d sample is %,d values, more than a batch"
+                    + " can hold (%,d, the largest Java array)", imageSize, mspec.inChannels(), imageSize, imageSize, sampleValues, BatchLimit.MAX_VALUES));
+        String tooLarge = BatchLimit.problem(batchSize, sampleValues, (dataset != null ? dataset.name() + "'s " : entry.name() + "'s input ")
+                + "[" + mspec.inChannels() + ", " + mspec.height() + ", " + mspec.width() + "]" + (dataset != null ? " samples" : ""));
+        if (tooLarge != null) throw usage(tooLarge);
 
         // 3. Device and precision.
         Backend real;

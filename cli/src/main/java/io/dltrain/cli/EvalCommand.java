@@ -95,6 +95,8 @@ public final class EvalCommand implements Callable<Integer> {
         if (splits.hasNotice()) o.println("dl-train: notice: " + splits.notice());
         Dataset test = splits.test();
         if (test.size() == 0) throw usage(data + " has no test split to evaluate on");
+        String tooLarge = BatchLimit.problem(batchSize, test.sampleShape().numel(), data + "'s " + test.sampleShape() + " samples");
+        if (tooLarge != null) throw usage(tooLarge);
         SavedModel saved;
         try {
             saved = SavedModel.read(dir, splits.train());

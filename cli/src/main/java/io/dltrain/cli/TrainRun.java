@@ -222,6 +222,9 @@ final class TrainRun {
         // The run's task: the model's (classification or reconstruction), unless the dataset has real-valued targets
         // (csv:target=COLUMN), which makes a classifier a regression model with one output.
         Task task = runTask(modelEntry, dataEntry, data.train());
+        String tooLarge = BatchLimit.problem(o.batchSize, data.train().sampleShape().numel(),
+                dataEntry.name() + "'s " + data.train().sampleShape() + " samples");
+        if (tooLarge != null) throw usage(tooLarge);
         if (data.hasNotice()) out.println("dl-train: notice: " + data.notice());
         Backend be;
         try {

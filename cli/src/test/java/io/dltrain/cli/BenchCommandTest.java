@@ -187,6 +187,21 @@ class BenchCommandTest {
         }
     }
 
+    /** A batch is one Java array: beyond it, a usage error with the limit (it was "integer overflow", exit 1). */
+    @Test
+    void aBatchLargerThanAnArrayHoldsIsAUsageError() {
+        Result r = run("bench", "--model", "lenet5", "--batch-size", "99999999", "--steps", "1", "--warmup", "0", "--windows", "1", "--device", "cpu");
+        assertEquals(2, r.code, r.err);
+        assertTrue(r.err.contains("--batch-size 99999999 is too large for lenet5's input [1, 28, 28]: 99,999,999 x 784 values per sample"
+                + " = 78,399,999,216 values, more than one batch can hold (2,147,483,639, the largest Java array); use --batch-size 2739137 or less"), r.err);
+        r = run("bench", "--model", "mlp", "--batch-size", "1", "--image-size", "100000", "--device", "cpu");
+        assertEquals(2, r.code, r.err);
+        assertTrue(r.err.contains("--image-size 100000 is too large: one 1x100000x100000 sample is 10,000,000,000 values"), r.err);
+        // where one sample alone is too large, no --batch-size is suggested
+        assertEquals("x's [3, 30000, 30000] samples are too large: one is 2,700,000,000 values, more than a batch can hold"
+                + " (2,147,483,639, the largest Java array), whatever the --batch-size", BatchLimit.problem(1, 2_700_000_000L, "x's [3, 30000, 30000] samples"));
+    }
+
     @Test
     void unknownModelIsAUsageError() {
         Result r = run("bench", "--model", "no-such-net", "--batch-size", "8", "--device", "cpu");

@@ -392,6 +392,9 @@ class CliTest {
         usageError(out, new String[] {"--model", "nope", "--data", "fashion-mnist", "--out", out.toString()}, "unknown model 'nope'", "lenet5", "mlp");
         usageError(out, new String[] {"--model", "mlp", "--data", "cifar-9", "--out", out.toString()}, "cifar-9", "fashion-mnist");
         usageError(out, train(out, "mlp", 1, "--batch-size", "0"), "batch size must be >= 1");
+        // a batch is one Java array (it said "batchSize 99999999 x sample shape ... does not fit", exit 1)
+        usageError(out, train(out, "mlp", 1, "--batch-size", "99999999"), "--batch-size 99999999 is too large for fashion-mnist's"
+                + " [1, 28, 28] samples", "use --batch-size 2739137 or less");
         usageError(out, train(out, "mlp", 0), "epochs must be >= 1");
         usageError(out, train(out, "mlp", 1, "--lr", "-0.1"), "learning rate");
         usageError(out, train(out, "mlp", 1, "--optimizer", "sgdd"), "sgdd", "adamw");

@@ -294,6 +294,8 @@ class EvalPredictTest {
         // a 5-class dataset of the right image size for a 10-class model
         CliTest.usageError(null, new String[] {"eval", "--checkpoint", runDir.toString(), "--data", "synthetic:1x28x28,classes=5",
                 "--out", tmp.resolve("e").toString()}, "5 classes", "predicts 10");
+        CliTest.usageError(null, new String[] {"eval", "--checkpoint", runDir.toString(), "--data", "fashion-mnist", "--data-dir",
+                subset.toString(), "--batch-size", "99999999", "--out", tmp.resolve("e").toString()}, "--batch-size 99999999 is too large");
         Path aFile = Files.writeString(tmp.resolve("a-file"), "x");
         CliTest.usageError(null, new String[] {"eval", "--checkpoint", runDir.toString(), "--data", "fashion-mnist",
                 "--data-dir", subset.toString(), "--out", aFile.toString()}, "not a directory");
