@@ -307,6 +307,10 @@ class CliTest {
             assertFalse(e.err().contains("write(train"), "no Java signature in a user's error: " + e.err());
             assertFalse(Files.exists(out), out.toString());
         }
+        // the tree read back with a size= whose 3 x size x size sample overflows an int: the dataset option is named, not
+        // the model's resulting "Linear: features must be >= 1, got -65371069 -> 256"
+        usageError(tmp.resolve("never"), new String[] {"--model", "mlp", "--data", "imagefolder:size=99999", "--data-dir", tree.toString(),
+                "--out", tmp.resolve("never").toString()}, "'imagefolder:size=99999': size must be from 1 to 26754");
         // an --out that cannot be made: refused before the dataset is read, in words (not "java.nio.file.NoSuchFileException")
         Path aFile = Files.writeString(tmp.resolve("a-file"), "x");
         for (String[] c : new String[][] {{aFile.toString(), "exists and is not a directory"}, {aFile + "/sub", "is not a directory"},

@@ -307,14 +307,13 @@ public final class DatasetRegistry {
      * unless norm=imagenet.
      */
     private static Splits imageFolder(DatasetOptions o, Path dir, String where) {
+        int size = imageSize(o, 0);
         requireTree(dir, where, IMAGEFOLDER_TITLE, IMAGEFOLDER_HINT);
         String augment = o.getString("augment", "none").toLowerCase(Locale.ROOT);
         if (!List.of("none", "flip", "crop", "rrc").contains(augment))
             throw o.error("augment must be none, flip (RandomHorizontalFlip), crop (RandomCrop with padding size/8 + flip)"
                     + " or rrc (RandomResizedCrop + flip), got '" + augment + "'");
         Transform n = folderNorm(o);
-        int size = o.getInt("size", 0);
-        if (o.has("size") && size < 1) throw o.error("size must be >= 1, got " + size);
         Function<ImageFolderDataset.Tree, int[]> target =
                 t -> o.has("size") ? new int[]{size, size} : ImageFolderDataset.firstImageSize(t);
         Function<ImageFolderDataset.Tree, Transform> eval = t -> {
@@ -334,6 +333,22 @@ public final class DatasetRegistry {
         return ImageFolderDataset.load(o.dataset(), dir, train, eval, o.getLong("seed", 0), o.getBoolean("skipbad", false));
     }
 
+    /**
+     * The largest size=S of imagefolder and imagenet-subset: a sample, 3 x S x S floats, is one Java array (at most
+     * 2^31-9 values), so S is at most 26,754. Larger, 3 * S * S overflows an int and the model is built for a
+     * negative input size ("Linear: features must be >= 1, got -65371069").
+     */
+    static final int MAX_IMAGE_SIZE = (int) Math.sqrt((Integer.MAX_VALUE - 8) / 3.0);
+
+    /** The size= option of the image-folder datasets (dflt when not given; 0: the first image's size), checked. */
+    private static int imageSize(DatasetOptions o, int dflt) {
+        int size = o.getInt("size", dflt);
+        if (o.has("size") && (size < 1 || size > MAX_IMAGE_SIZE))
+            throw o.error(String.format(Locale.ROOT, "size must be from 1 to %d (a sample is 3 x size x size floats, one Java array,"
+                    + " which holds at most %,d), got %d", MAX_IMAGE_SIZE, Integer.MAX_VALUE - 8, size));
+        return size;
+    }
+
     /** imagefolder's norm= option as the last step of its pipelines. */
     private static Transform folderNorm(DatasetOptions o) {
         String norm = o.getString("norm", "none").toLowerCase(Locale.ROOT);
@@ -348,16 +363,14 @@ public final class DatasetRegistry {
 
     /** imagenet-subset's validation pipeline: Resize(size * 256 / 224) + CenterCrop(size) + ImageNet mean/std. */
     private static Transform imageNetEval(DatasetOptions o) {
-        int size = o.getInt("size", 224);
-        if (size < 1) throw o.error("size must be >= 1, got " + size);
+        int size = imageSize(o, 224);
         return Transform.compose(new Resize((int) Math.round(size * 256.0 / 224.0)), new CenterCrop(size), Normalize.IMAGENET);
     }
 
     /** imagenet-subset: ImageNet recipe. Train: RandomResizedCrop(size) + flip; val: Resize(size * 256 / 224) + CenterCrop(size). */
     private static Splits imageNetSubset(DatasetOptions o, Path dir, String where) {
+        int size = imageSize(o, 224);
         requireTree(dir, where, IMAGENET_TITLE, IMAGENET_HINT);
-        int size = o.getInt("size", 224);
-        if (size < 1) throw o.error("size must be >= 1, got " + size);
         Transform train = Transform.compose(new RandomResizedCrop(size), new RandomHorizontalFlip(), Normalize.IMAGENET);
         Transform val = imageNetEval(o);
         return ImageFolderDataset.load(o.dataset(), dir, train, val, o.getLong("seed", 0), o.getBoolean("skipbad", false));

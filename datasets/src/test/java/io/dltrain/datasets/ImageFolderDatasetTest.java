@@ -308,6 +308,14 @@ class ImageFolderDatasetTest {
             // Val is the plain image, normalised: pixel (0, 0) of image 4.
             assertEquals(((rgb(4, 0, 0) >> 16 & 0xFF) / 255.0 - 0.485) / 0.229, x[0], 1e-5, aug);
         }
+        // size=: a 3 x S x S sample must fit in one Java array; 99999 overflowed an int into a negative model input size
+        assertTrue(3L * DatasetRegistry.MAX_IMAGE_SIZE * DatasetRegistry.MAX_IMAGE_SIZE <= Integer.MAX_VALUE - 8
+                && 3L * (DatasetRegistry.MAX_IMAGE_SIZE + 1) * (DatasetRegistry.MAX_IMAGE_SIZE + 1) > Integer.MAX_VALUE - 8);
+        for (String name : new String[]{"imagefolder:size=99999", "imagenet-subset:size=99999", "imagefolder:size=0"}) {
+            DatasetException big = assertThrows(DatasetException.class, () -> DatasetRegistry.get(name).load(root), name);
+            assertTrue(big.getMessage().contains("size must be from 1 to 26754 (a sample is 3 x size x size floats, one Java array,"
+                    + " which holds at most 2,147,483,639), got " + name.substring(name.indexOf('=') + 1)), big.getMessage());
+        }
         DatasetException e = assertThrows(DatasetException.class, () -> DatasetRegistry.get("imagefolder:augment=mixup").load(root));
         assertTrue(e.getMessage().contains("augment must be"), e.getMessage());
         e = assertThrows(DatasetException.class, () -> DatasetRegistry.get("imagefolder:colour=1"));
