@@ -98,6 +98,7 @@ public final class PredictCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter o = spec.commandLine().getOut();
         if (topK < 1) throw usage("--top-k must be >= 1, got " + topK);
+        if (threads < 0) throw usage("--threads must be >= 0 (0 uses every core), got " + threads); // as train, eval and bench
         Path dir = Loaded.locate(spec.commandLine(), checkpoint);
         SavedModel saved;
         try {

@@ -305,6 +305,9 @@ class EvalPredictTest {
         Path truncated = Files.write(tmp.resolve("truncated.png"), java.util.Arrays.copyOf(whole, whole.length / 3));
         CliTest.usageError(null, new String[] {"predict", "--checkpoint", runDir.toString(), truncated.toString()}, "truncated.png");
         CliTest.usageError(null, new String[] {"predict", "--checkpoint", runDir.toString(), "--top-k", "0", truncated.toString()}, "--top-k");
+        // as train, eval and bench (predict used to accept it silently)
+        CliTest.usageError(null, new String[] {"predict", "--checkpoint", runDir.toString(), "--threads", "-1", runDir.resolve("curves.png").toString()},
+                "--threads must be >= 0 (0 uses every core), got -1");
         // weights of another model under a model.json that says mlp: the strict load refuses
         Path wrong = Files.createDirectories(tmp.resolve("wrong/model"));
         Files.copy(runDir.resolve("model/model.json"), wrong.resolve("model.json"));
