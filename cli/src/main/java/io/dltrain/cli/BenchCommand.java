@@ -183,7 +183,7 @@ public final class BenchCommand implements Callable<Integer> {
             }
             if (!reconstruct && (dataset.task() == io.dltrain.runtime.train.Task.REGRESSION || dataset.numClasses() < 2))
                 throw usage("bench times classification steps (cross-entropy on labels); " + data + " is "
-                        + (dataset.task() == io.dltrain.runtime.train.Task.REGRESSION ? "a regression dataset" : "a dataset with " + dataset.numClasses() + " class")
+                        + (dataset.task() == io.dltrain.runtime.train.Task.REGRESSION ? "a regression dataset" : "a dataset with " + Words.count(dataset.numClasses(), "class", "classes"))
                         + ": time it with `dl-train --model " + entry.name() + " --data " + data + " ...` and its epoch times instead");
             Shape s = dataset.sampleShape();
             int c = s.dim(0), h = s.rank() > 1 ? s.dim(1) : 1, w = s.rank() > 2 ? s.dim(2) : 1;
@@ -191,7 +191,7 @@ public final class BenchCommand implements Callable<Integer> {
                 throw usage("--image-size " + imageSize + " does not match " + dataset.name() + "'s " + h + "x" + w
                         + " images (bench does not resize): drop --image-size or use synthetic data");
             if (batchSize > dataset.size())
-                throw usage("--batch-size " + batchSize + " is larger than " + dataset.name() + " (" + dataset.size() + " samples)");
+                throw usage("--batch-size " + batchSize + " is larger than " + dataset.name() + " (" + TrainRun.count(dataset.size(), "sample") + ")");
             spec0 = new ModelSpec(c, h, w, dataset.numClasses());
         } else if (imageSize != null) {
             spec0 = new ModelSpec(spec0.inChannels(), imageSize, imageSize, spec0.numClasses());
@@ -429,8 +429,8 @@ public final class BenchCommand implements Callable<Integer> {
                 j.get("model"), batchSize, shape.get(0), shape.get(1), shape.get(2), j.get("precision"), j.get("device"),
                 r.threads() != null ? " (" + r.threads() + ")" : "",
                 j.get("data") + (j.get("workers") != null ? " (" + j.get("workers") + " loader worker" + ((Integer) j.get("workers") == 1 ? "" : "s") + ")" : ""));
-        out.printf(Locale.ROOT, "  %d warm-up steps, then %d windows of %d steps; %s loss, SGD momentum %.1f, lr %.2f%n", warmup, windows,
-                steps, reconstruct ? "MSE (against the input)" : "cross-entropy", MOMENTUM, LR);
+        out.printf(Locale.ROOT, "  %d warm-up %s, then %d %s of %d %s; %s loss, SGD momentum %.1f, lr %.2f%n",
+                warmup, Words.noun(warmup, "step"), windows, Words.noun(windows, "window"), steps, Words.noun(steps, "step"), reconstruct ? "MSE (against the input)" : "cross-entropy", MOMENTUM, LR);
         out.printf(Locale.ROOT, "images/s:    median %,.1f  (min %,.1f, max %,.1f)%n",
                 j.get("images_per_sec_median"), j.get("images_per_sec_min"), j.get("images_per_sec_max"));
         out.printf(Locale.ROOT, "step:        %.3f ms (median window)%n", bd.get("total"));

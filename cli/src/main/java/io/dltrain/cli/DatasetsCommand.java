@@ -87,8 +87,8 @@ public final class DatasetsCommand implements Runnable {
                 DatasetRegistry.Splits splits = entry.load(dataDir);
                 if (splits.hasNotice()) o.println("dl-train: notice: " + splits.notice());
                 ImageFolderWriter.Summary s = ImageFolderWriter.write(splits.train(), splits.test(), out, f);
-                o.printf("wrote %,d training and %,d validation images in %d class folders under %s%n",
-                        s.trainImages(), s.valImages(), s.classDirs().size(), s.root());
+                o.printf("wrote %,d training and %,d validation %s in %d class %s under %s%n", s.trainImages(), s.valImages(),
+                        Words.noun(s.valImages(), "image"), s.classDirs().size(), Words.noun(s.classDirs().size(), "folder"), s.root());
                 o.flush();
                 return 0;
             } catch (DatasetException | IllegalArgumentException e) {

@@ -116,7 +116,7 @@ public final class EvalCommand implements Callable<Integer> {
                     : data + " is a regression dataset (real-valued targets), but the model in " + dir + " is a classifier trained on "
                       + saved.dataset() + ": evaluate it on a classification dataset");
         if (test.numClasses() != saved.spec().numClasses())
-            throw usage(data + " has " + test.numClasses() + " classes but the model in " + dir + " predicts "
+            throw usage(data + " has " + Words.count(test.numClasses(), "class", "classes") + " but the model in " + dir + " predicts "
                     + saved.spec().numClasses() + " (it was trained on " + saved.dataset() + ")");
         Backend be;
         try {
@@ -131,7 +131,8 @@ public final class EvalCommand implements Callable<Integer> {
             EvalResult r = trainer.evaluate(model, loader, new CrossEntropyLoss(0f));
             long[][] cm = confusion(be, model, loader, test.numClasses());
             List<String> names = saved.classNames();
-            o.printf("eval: %s (%s) from %s on %s (%,d samples)%n", saved.model(), saved.spec(), dir, test.name(), r.samples());
+            o.printf("eval: %s (%s) from %s on %s (%,d %s)%n", saved.model(), saved.spec(), dir, test.name(), r.samples(),
+                    Words.noun(r.samples(), "sample"));
             String top5 = Double.isNaN(r.top5()) ? "n/a (fewer than 5 classes)" : String.format("%.2f%%", 100 * r.top5());
             o.printf("test: loss %.4f  top-1 %.2f%%  top-5 %s%n%n", r.loss(), 100 * r.top1(), top5);
             printTable(o, cm, names);
@@ -161,8 +162,8 @@ public final class EvalCommand implements Callable<Integer> {
     /** A regression model: the mean squared error on the test split (training's test_mse), to eval.json. No confusion matrix. */
     private int regression(PrintWriter o, Trainer trainer, Module model, DataLoader loader, SavedModel saved, Path dir, Dataset test, Path outDir) {
         EvalResult r = trainer.evaluate(model, loader, new MSELoss());
-        o.printf("eval: %s (%s, regression of %s) from %s on %s (%,d samples)%n", saved.model(), saved.spec(),
-                String.join(",", saved.classNames()), dir, test.name(), r.samples());
+        o.printf("eval: %s (%s, regression of %s) from %s on %s (%,d %s)%n", saved.model(), saved.spec(),
+                String.join(",", saved.classNames()), dir, test.name(), r.samples(), Words.noun(r.samples(), "sample"));
         o.printf("test: mse %.5f%n", r.loss());
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("model", saved.model());

@@ -25,10 +25,10 @@ public final class InfoCommand implements Runnable {
         out.println("java: " + System.getProperty("java.version") + " (" + System.getProperty("java.vm.name") + "), max heap "
                 + Runtime.getRuntime().maxMemory() / (1 << 20) + " MiB");
         out.println("os: " + System.getProperty("os.name") + " " + System.getProperty("os.arch") + ", "
-                + Runtime.getRuntime().availableProcessors() + " cores");
+                + TrainRun.count(Runtime.getRuntime().availableProcessors(), "core"));
         try (CpuBackend be = new CpuBackend(0)) {
             Map<String, Object> d = be.describe();
-            out.println("cpu backend: " + d.get("threads") + " threads, GEMM: " + d.get("gemm"));
+            out.println("cpu backend: " + TrainRun.threads(d) + ", GEMM: " + d.get("gemm"));
         }
         // With free memory: this creates a CUDA context per device, acceptable for a one-off report.
         CudaLibraries.Probe p = CudaLibraries.probe(true);

@@ -135,10 +135,12 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
                 List<String> names = new ArrayList<>();
                 for (JsonNode c : req(n, "class_names", meta)) names.add(c.asText());
                 if (names.size() != spec.numClasses())
-                    throw new IllegalArgumentException(meta + ": " + names.size() + " class names for " + spec.numClasses() + " classes");
+                    throw new IllegalArgumentException(meta + ": " + TrainRun.count(names.size(), "class name") + " for "
+                            + Words.count(spec.numClasses(), "class", "classes"));
                 Task task = task(n.get("task"), meta);
                 if (task == Task.CLASSIFICATION && spec.numClasses() < 2)
-                    throw new IllegalArgumentException(meta + ": a classification model with " + spec.numClasses() + " class; it needs at least 2");
+                    throw new IllegalArgumentException(meta + ": a classification model with "
+                            + Words.count(spec.numClasses(), "class", "classes") + "; it needs at least 2");
                 return new SavedModel(dir, req(n, "model", meta).asText(), req(n, "dataset", meta).asText(), spec, names,
                         floats(n.get("mean")), floats(n.get("std")), task, features(n, meta));
             } catch (IllegalArgumentException e) {

@@ -287,8 +287,8 @@ final class TrainRun {
                             modelEntry.name(), model.parameterCount(), dataEntry.name(), trainLoader.samples(),
                             valLoader == null ? 0 : valLoader.samples(), testLoader.samples(), describeDevice(be));
                     boolean usesMomentum = Optimizers.usesMomentum(o.optimizer);
-                    out.printf("dl-train: %d epochs, batch %d, %s lr %s (%s)%s, weight decay %s, seed %d -> %s%n",
-                            o.epochs, o.batchSize, o.optimizer, plain(o.lr), o.schedule, usesMomentum ? ", momentum " + plain(o.momentum) : "",
+                    out.printf("dl-train: %d %s, batch %d, %s lr %s (%s)%s, weight decay %s, seed %d -> %s%n",
+                            o.epochs, Words.noun(o.epochs, "epoch"), o.batchSize, o.optimizer, plain(o.lr), o.schedule, usesMomentum ? ", momentum " + plain(o.momentum) : "",
                             plain(o.weightDecay), o.seed, outDir);
                     if (init != null) printInit(initFile, init);
                     if (!o.freeze.isEmpty()) {
@@ -397,12 +397,13 @@ final class TrainRun {
                                 out.printf("test: no test split in %s; nothing evaluated  total %.1fs%n", dataEntry.name(), result.seconds());
                             } else if (task != Task.CLASSIFICATION) {
                                 test = trainer.evaluate(model, testLoader, loss); // the mean MSE is the metric
-                                out.printf("test: %s %.5f  (%,d samples)  total %.1fs%n", task.metric(), test.loss(), test.samples(), result.seconds());
+                                out.printf("test: %s %.5f  (%,d %s)  total %.1fs%n", task.metric(), test.loss(), test.samples(),
+                                        Words.noun(test.samples(), "sample"), result.seconds());
                             } else {
                                 test = trainer.evaluate(model, testLoader, new CrossEntropyLoss(0f));
                                 String top5 = Double.isNaN(test.top5()) ? "n/a (fewer than 5 classes)" : String.format("%.2f%%", 100 * test.top5());
-                                out.printf("test: loss %.4f  top-1 %.2f%%  top-5 %s  (%,d samples)  total %.1fs%n",
-                                        test.loss(), 100 * test.top1(), top5, test.samples(), result.seconds());
+                                out.printf("test: loss %.4f  top-1 %.2f%%  top-5 %s  (%,d %s)  total %.1fs%n",
+                                        test.loss(), 100 * test.top1(), top5, test.samples(), Words.noun(test.samples(), "sample"), result.seconds());
                             }
                         } catch (DataLoadException e) {
                             Path ck = result.checkpoint();
@@ -411,7 +412,8 @@ final class TrainRun {
                                             + ShellWords.quote(outDir) + " evaluates it and writes the summary"), e, ck);
                         }
                         long skippedSteps = result.epochs().stream().mapToLong(EpochMetrics::skippedSteps).sum();
-                        if (o.skipNonfinite) out.printf("dl-train: skipped %d steps with a non-finite loss (--skip-nonfinite)%n", skippedSteps);
+                        if (o.skipNonfinite) out.printf("dl-train: skipped %d %s with a non-finite loss (--skip-nonfinite)%n", skippedSteps,
+                                Words.noun(skippedSteps, "step"));
                         if (!ending.beginSummary()) return 130; // the hook has said what is written
                         run.writeSummary(summary(modelEntry, task, dataEntry, be, model, config, result, test, trainLoader, valLoader));
                         ending.done();
@@ -634,8 +636,8 @@ final class TrainRun {
     }
 
     private void printInit(Path file, LoadReport r) {
-        out.printf("dl-train: init from %s: %d tensors loaded, %d skipped (left at their initial values), %d in the file unused%n",
-                file, r.loaded().size(), r.skipped().size(), r.unexpected().size());
+        out.printf("dl-train: init from %s: %d %s loaded, %d skipped (left at their initial values), %d in the file unused%n",
+                file, r.loaded().size(), Words.noun(r.loaded().size(), "tensor"), r.skipped().size(), r.unexpected().size());
         for (LoadReport.Skipped k : r.skipped()) out.println("dl-train:   skipped " + k);
         if (!r.unexpected().isEmpty()) {
             List<String> u = r.unexpected();
@@ -824,7 +826,8 @@ final class TrainRun {
     /** "2 threads", or "8 threads on 2 cores" where the thread count (which decides the results) exceeds the cores. */
     static String threads(Map<String, Object> describe) {
         Object t = describe.get("threads"), cores = describe.get("cores_used");
-        return t + " threads" + (cores != null && !cores.equals(t) ? " on " + cores + " cores" : "");
+        return t + " " + Words.noun(t instanceof Number n ? n.longValue() : 2, "thread")
+                + (cores != null && !cores.equals(t) ? " on " + cores + " " + Words.noun(cores instanceof Number n ? n.longValue() : 2, "core") : "");
     }
 
     private Map<String, Object> summary(ModelRegistry.Entry model, Task task, DatasetRegistry.Entry data, Backend be, Module m,

@@ -486,6 +486,25 @@ class CliTest {
         usageError(out, train(out, "mlp", 1, "--device", "tpu"), "unknown device 'tpu'");
     }
 
+    /** One of a thing is singular: "1 epoch", "1 thread", "1 window of 1 step" (the messages said "1 epochs", ...). */
+    @Test
+    void countsOfOneAreSingular(@TempDir Path tmp) {
+        assertEquals("epoch", Words.noun(1, "epoch"));
+        assertEquals("epochs", Words.noun(0, "epoch"));
+        assertEquals("1 class", Words.count(1, "class", "classes"));
+        assertEquals("2 classes", Words.count(2, "class", "classes"));
+        assertEquals("1 thread", TrainRun.threads(java.util.Map.of("threads", 1, "cores_used", 1)));
+        assertEquals("8 threads on 1 core", TrainRun.threads(java.util.Map.of("threads", 8, "cores_used", 1)));
+        Result r = run("--model", "mlp", "--data", "fashion-mnist", "--data-dir", subset.toString(), "--epochs", "1", "--threads", "1",
+                "--device", "cpu", "--progress", "none", "--max-steps", "1", "--out", tmp.resolve("one").toString());
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("dl-train: 1 epoch, batch 128,") && r.out().contains("device cpu (1 thread, "), r.out());
+        Result b = run("bench", "--model", "mlp", "--batch-size", "2", "--device", "cpu", "--threads", "1", "--warmup", "0", "--steps", "1",
+                "--windows", "1");
+        assertEquals(0, b.code(), b.err());
+        assertTrue(b.out().contains("(1 thread)") && b.out().contains("0 warm-up steps, then 1 window of 1 step;"), b.out());
+    }
+
     @Test
     void autoDeviceFallsBackToTheCpuWithOneNotice(@TempDir Path tmp) throws IOException {
         Result r = run(train(tmp.resolve("run"), "mlp", 1, "--device", "auto"));
