@@ -118,6 +118,17 @@ public final class EvalCommand implements Callable<Integer> {
         if (test.numClasses() != saved.spec().numClasses())
             throw usage(data + " has " + Words.count(test.numClasses(), "class", "classes") + " but the model in " + dir + " predicts "
                     + saved.spec().numClasses() + " (it was trained on " + saved.dataset() + ")");
+        // Same shape and classes, another dataset (mnist for a fashion-mnist model): allowed, but its own input pipeline
+        // (normalisation) and the model's class names apply, which is worth a line, not silence.
+        if (!baseName(data).equals(baseName(saved.dataset())))
+            o.println("dl-train: notice: the model was trained on " + saved.dataset() + ", and is evaluated on " + data
+                    + " with " + baseName(data) + "'s input pipeline (its normalisation) and the model's class names");
+        // A checkpoint inside a run's checkpoints/ is deleted by the run's rotation (--keep) or replaced (best/) when
+        // the run goes on, and eval.json with it.
+        if (out == null && dir.getParent() != null && dir.getParent().getFileName() != null
+                && dir.getParent().getFileName().toString().equals(RunOutput.CHECKPOINTS))
+            o.println("dl-train: notice: eval.json goes into " + dir + ", which the run deletes or replaces if it is resumed"
+                    + " (checkpoint rotation); give --out DIR to keep it elsewhere");
         Backend be;
         try {
             be = Backends.create(device, threads, msg -> o.println("dl-train: notice: " + msg));
@@ -250,5 +261,11 @@ public final class EvalCommand implements Callable<Integer> {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + target + ": " + OutputDir.reason(e), e);
         }
+    }
+
+    /** A dataset's registry name without its options ("imagefolder:size=64" -> "imagefolder"). */
+    private static String baseName(String dataset) {
+        int colon = dataset.indexOf(':');
+        return colon < 0 ? dataset : dataset.substring(0, colon);
     }
 }

@@ -166,6 +166,30 @@ class EvalPredictTest {
         assertEquals(summary.get("test_loss").asDouble(), JSON.readTree(out.resolve("eval.json").toFile()).get("loss").asDouble(), 1e-6);
     }
 
+    /** An eval written into a checkpoint of a run's checkpoints/ (which the run rotates away) says so; --out is quiet. */
+    @Test
+    void evalIntoARotatedCheckpointSaysSoAndAnotherDatasetIsNamed(@TempDir Path tmp) throws IOException {
+        Path ckpts = tmp.resolve("run3/checkpoints");
+        try (CpuBackend be = new CpuBackend(1);
+             Module m = Scope.outside(() -> ModelRegistry.get("mlp").build(new Context(be, 0), new ModelSpec(1, 28, 28, 10)))) {
+            Checkpoint.loadInto(m, runDir.resolve("model/model.safetensors"), true);
+            Checkpoint.save(ckpts, m, null, new TrainingState(2, 34, "mlp", "fashion-mnist", Map.of(), Map.of(), "sgd", 0.01, Map.of()), 1);
+        }
+        Path ckpt = ckpts.resolve("ckpt-34");
+        CliTest.Result r = run("eval", "--checkpoint", ckpt.toString(), "--data", "fashion-mnist", "--data-dir", subset.toString(), "--threads", "2");
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("notice: eval.json goes into " + ckpt) && r.out().contains("--out"), r.out());
+        assertTrue(Files.isRegularFile(ckpt.resolve("eval.json")));
+        assertTrue(!r.out().contains("is evaluated on"), "same dataset: no notice\n" + r.out());
+        // mnist has fashion-mnist's shape and 10 classes: evaluated, with a line saying whose pipeline applies
+        CliTest.Result other = run("eval", "--checkpoint", runDir.toString(), "--data", "mnist", "--data-dir", subset.toString(),
+                "--threads", "2", "--out", tmp.resolve("e2").toString());
+        assertEquals(0, other.code(), other.err() + other.out());
+        assertTrue(other.out().contains("notice: the model was trained on fashion-mnist, and is evaluated on mnist with mnist's input pipeline"),
+                other.out());
+        assertTrue(!other.out().contains("eval.json goes into"), other.out());
+    }
+
     /**
      * More files than one batch (PredictCommand.BATCH): read a batch at a time, images decoded in parallel, results in
      * file order and equal to the model's on each image; text lines appear batch by batch, so a file that cannot be
