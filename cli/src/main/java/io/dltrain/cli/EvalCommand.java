@@ -125,9 +125,8 @@ public final class EvalCommand implements Callable<Integer> {
                     + " with " + baseName(data) + "'s input pipeline (its normalisation) and the model's class names");
         // A checkpoint inside a run's checkpoints/ is deleted by the run's rotation (--keep) or replaced (best/) when
         // the run goes on, and eval.json with it.
-        if (out == null && dir.getParent() != null && dir.getParent().getFileName() != null
-                && dir.getParent().getFileName().toString().equals(RunOutput.CHECKPOINTS))
-            o.println("dl-train: notice: eval.json goes into " + dir + ", which the run deletes or replaces if it is resumed"
+        if (out == null && insideCheckpoints(outDir))
+            o.println("dl-train: notice: eval.json goes into " + outDir + ", which the run deletes or replaces if it is resumed"
                     + " (checkpoint rotation); give --out DIR to keep it elsewhere");
         Backend be;
         try {
@@ -267,5 +266,13 @@ public final class EvalCommand implements Callable<Integer> {
     private static String baseName(String dataset) {
         int colon = dataset.indexOf(':');
         return colon < 0 ? dataset : dataset.substring(0, colon);
+    }
+
+    /** Whether dir is (in) a checkpoint a run rotates: checkpoints/ckpt-N or checkpoints/best/ckpt-N. */
+    private static boolean insideCheckpoints(Path dir) {
+        Path p = dir.toAbsolutePath().normalize().getParent();
+        for (int up = 0; up < 2 && p != null && p.getFileName() != null; up++, p = p.getParent())
+            if (p.getFileName().toString().equals(RunOutput.CHECKPOINTS)) return true;
+        return false;
     }
 }

@@ -181,6 +181,17 @@ class EvalPredictTest {
         assertTrue(r.out().contains("notice: eval.json goes into " + ckpt) && r.out().contains("--out"), r.out());
         assertTrue(Files.isRegularFile(ckpt.resolve("eval.json")));
         assertTrue(!r.out().contains("is evaluated on"), "same dataset: no notice\n" + r.out());
+        // a best/ checkpoint is rotated too; the run directory itself is not (its eval.json stays)
+        Path best;
+        try (CpuBackend be = new CpuBackend(1);
+             Module m = Scope.outside(() -> ModelRegistry.get("mlp").build(new Context(be, 0), new ModelSpec(1, 28, 28, 10)))) {
+            Checkpoint.loadInto(m, runDir.resolve("model/model.safetensors"), true);
+            best = Checkpoint.save(ckpts.resolve("best"), m, null, new TrainingState(2, 34, "mlp", "fashion-mnist", Map.of(), Map.of(), "sgd", 0.01, Map.of()), 1);
+        }
+        CliTest.Result b = run("eval", "--checkpoint", best.toString(), "--data", "fashion-mnist", "--data-dir", subset.toString(), "--threads", "2");
+        assertTrue(b.code() == 0 && b.out().contains("notice: eval.json goes into " + best), b.out() + b.err());
+        CliTest.Result whole = run("eval", "--checkpoint", tmp.resolve("run3").toString(), "--data", "fashion-mnist", "--data-dir", subset.toString(), "--threads", "2");
+        assertTrue(whole.code() == 0 && !whole.out().contains("eval.json goes into"), whole.out() + whole.err());
         // mnist has fashion-mnist's shape and 10 classes: evaluated, with a line saying whose pipeline applies
         CliTest.Result other = run("eval", "--checkpoint", runDir.toString(), "--data", "mnist", "--data-dir", subset.toString(),
                 "--threads", "2", "--out", tmp.resolve("e2").toString());
