@@ -179,27 +179,15 @@ public final class Checkpoint {
      * leftovers of an interrupted save, are not listed.
      */
     public static List<Path> incomplete(Path runDir, long fromStep) {
-        if (!Files.isDirectory(runDir)) return List.of();
-        List<Found> out = new ArrayList<>();
-        try (Stream<Path> s = Files.list(runDir)) {
-            for (Iterator<Path> it = s.iterator(); it.hasNext(); ) {
-                Path p = it.next();
-                Matcher m = DIR.matcher(p.getFileName().toString());
-                if (!m.matches() || m.group(2) != null || !Files.isDirectory(p) || Long.parseLong(m.group(1)) < fromStep) continue;
-                if (Files.isRegularFile(p.resolve(STATE_FILE)) && Files.isRegularFile(p.resolve(MODEL_FILE))) continue;
-                out.add(new Found(Long.parseLong(m.group(1)), false, p.toAbsolutePath()));
-            }
-        } catch (IOException e) {
-            throw new CheckpointException("cannot list checkpoints in " + runDir.toAbsolutePath() + ": " + AtomicFiles.describe(e), e);
-        }
-        out.sort(Comparator.comparingLong(Found::step));
-        return out.stream().map(Found::dir).toList();
+        return scan(runDir).stream().filter(f -> !f.complete && !f.old && f.step >= fromStep)
+                .sorted(Comparator.comparingLong(Found::step)).map(Found::dir).toList();
     }
 
-    private record Found(long step, boolean old, Path dir) {}
+    /** A ckpt-N or ckpt-N.old directory; complete when it holds its state and model files. */
+    private record Found(long step, boolean old, Path dir, boolean complete) {}
 
-    /** Complete checkpoints, by step, a ckpt-N before a ckpt-N.old of the same step. */
-    private static List<Found> list(Path runDir) {
+    /** Every ckpt-N and ckpt-N.old directory in runDir, complete or not, in no particular order. */
+    private static List<Found> scan(Path runDir) {
         if (!Files.isDirectory(runDir)) return List.of();
         List<Found> out = new ArrayList<>();
         try (Stream<Path> s = Files.list(runDir)) {
@@ -207,12 +195,19 @@ public final class Checkpoint {
                 Path p = it.next();
                 Matcher m = DIR.matcher(p.getFileName().toString());
                 if (!m.matches() || !Files.isDirectory(p)) continue;
-                if (!Files.isRegularFile(p.resolve(STATE_FILE)) || !Files.isRegularFile(p.resolve(MODEL_FILE))) continue;
-                out.add(new Found(Long.parseLong(m.group(1)), m.group(2) != null, p.toAbsolutePath()));
+                boolean complete = Files.isRegularFile(p.resolve(STATE_FILE)) && Files.isRegularFile(p.resolve(MODEL_FILE));
+                out.add(new Found(Long.parseLong(m.group(1)), m.group(2) != null, p.toAbsolutePath(), complete));
             }
         } catch (IOException e) {
             throw new CheckpointException("cannot list checkpoints in " + runDir.toAbsolutePath() + ": " + AtomicFiles.describe(e), e);
         }
+        return out;
+    }
+
+    /** Complete checkpoints, by step, a ckpt-N before a ckpt-N.old of the same step. */
+    private static List<Found> list(Path runDir) {
+        List<Found> out = new ArrayList<>(scan(runDir));
+        out.removeIf(f -> !f.complete);
         // Highest step last; for one step, the .old copy sorts before the finished one.
         out.sort(Comparator.comparingLong(Found::step).thenComparing(f -> !f.old));
         List<Found> dedup = new ArrayList<>();

@@ -781,6 +781,17 @@ class CudaVsCpuTest {
 
     // ------------------------------------------------------------------------------------------ optimisers
 
+    /** How many state buffers Backend.optimizerStep takes for h (the slots the optimiser allocates). */
+    static int stateSlots(OptimizerHyper h) {
+        return switch (h) {
+            case OptimizerHyper.Sgd x -> 1;
+            case OptimizerHyper.Adagrad x -> 1;
+            case OptimizerHyper.Adadelta x -> 2;
+            case OptimizerHyper.RmsProp x -> 3;
+            case OptimizerHyper.Adam x -> 2;
+        };
+    }
+
     @Test
     void everyOptimizerThreeSteps() {
         List<OptimizerHyper> hypers = List.of(
@@ -804,13 +815,7 @@ class CudaVsCpuTest {
             SplittableRandom rng = new SplittableRandom(13);
             int n = 5003;
             for (OptimizerHyper h : hypers) {
-                int slots = switch (h) {
-                    case OptimizerHyper.Sgd x -> 1;
-                    case OptimizerHyper.Adagrad x -> 1;
-                    case OptimizerHyper.Adadelta x -> 2;
-                    case OptimizerHyper.RmsProp x -> 3;
-                    case OptimizerHyper.Adam x -> 2;
-                };
+                int slots = stateSlots(h);
                 P param = rand(rng, -1, 1, n);
                 List<P> state = new ArrayList<>();
                 for (int i = 0; i < slots; i++) state.add(of(new float[n], n));
@@ -852,13 +857,7 @@ class CudaVsCpuTest {
         try (Scope sc = Scope.open()) {
             SplittableRandom rng = new SplittableRandom(17);
             for (OptimizerHyper h : hypers) {
-                int slots = switch (h) {
-                    case OptimizerHyper.Sgd x -> 1;
-                    case OptimizerHyper.Adagrad x -> 1;
-                    case OptimizerHyper.Adadelta x -> 2;
-                    case OptimizerHyper.RmsProp x -> 3;
-                    case OptimizerHyper.Adam x -> 2;
-                };
+                int slots = stateSlots(h);
                 int k = sizes.length;
                 List<P> params = new ArrayList<>(), grads = new ArrayList<>();
                 List<List<P>> states = new ArrayList<>();
