@@ -256,7 +256,16 @@ final class TrainRun {
                  DataLoader trainLoader = new DataLoader(train, split[0], o.batchSize, true, false, o.seed, workers, 4);
                  DataLoader valLoader = split[1] == null || split[1].length == 0 ? null : new DataLoader(train, split[1], o.batchSize, false, false, o.seed, workers, 4);
                  DataLoader testLoader = new DataLoader(data.test(), null, o.batchSize, false, false, o.seed, workers, 4)) {
-                if (resumeState != null) Checkpoint.load(resumeCkpt, model, opt);
+                if (resumeState != null) {
+                    try {
+                        Checkpoint.load(resumeCkpt, model, opt);
+                    } catch (CheckpointException e) {
+                        // a damaged file (cut short, deleted): the way on is the checkpoint before it, if the user agrees
+                        throw usage("--resume " + o.resume + ": its latest checkpoint " + resumeCkpt + " cannot be loaded: " + e.getMessage()
+                                + ". To continue from the checkpoint before it, move " + resumeCkpt.getFileName() + " out of "
+                                + resumeCkpt.getParent() + " (or rename it, e.g. to " + resumeCkpt.getFileName() + ".damaged) and resume again");
+                    }
+                }
                 LoadReport init;
                 try {
                     init = initFile == null ? null : Checkpoint.loadInto(model, initFile, false);

@@ -281,6 +281,24 @@ class ResumeTest {
                 + " run in another directory"), r.err());
     }
 
+    /** A latest checkpoint whose model file is cut short is a usage error that says how to go on from the one before. */
+    @Test
+    void aDamagedLatestCheckpointSaysHowToResumeFromTheOneBefore(@TempDir Path tmp) throws IOException {
+        Path dir = tmp.resolve("run"), ck = dir.resolve("checkpoints").toAbsolutePath();
+        ok(train(dir, "mlp", 2, "--checkpoint-every", "4s", "--keep", "5", "--max-steps", "9"));
+        Path model = ck.resolve("ckpt-9/model.safetensors");
+        byte[] bytes = Files.readAllBytes(model);
+        Files.write(model, java.util.Arrays.copyOf(bytes, bytes.length / 2));
+        CliTest.Result r = run(resume(dir, 2, "--max-steps", "10"));
+        assertEquals(2, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("--resume " + dir + ": its latest checkpoint " + ck.resolve("ckpt-9") + " cannot be loaded: ")
+                && r.err().contains("move ckpt-9 out of " + ck), r.err());
+        Files.move(ck.resolve("ckpt-9"), ck.resolve("ckpt-9.damaged"));   // as the message says
+        CliTest.Result again = run(resume(dir, 2, "--max-steps", "10"));
+        assertEquals(0, again.code(), again.err() + again.out());
+        assertTrue(again.out().contains("dl-train: resuming from " + ck.resolve("ckpt-8") + " "), again.out());
+    }
+
     /** "resuming from" says the completed epochs, the steps into the next one and the total steps, in words that agree with them. */
     @Test
     void resumingSaysHowFarTheRunHasGot(@TempDir Path tmp) {
