@@ -133,8 +133,8 @@ final class ConfigFile implements CommandLine.IDefaultValueProvider {
                 throw new ConfigException(name + ": key 'config': a config file cannot name another config file");
             OptionSpec o = key.startsWith("-") ? null : spec.findOption("--" + key);
             if (o == null || o.usageHelp() || o.versionHelp() || !o.longestName().equals("--" + key))
-                throw new ConfigException(name + ": unknown key '" + key + "'; keys are the long training option names without"
-                        + " dashes: " + String.join(", ", validKeys(spec)));
+                throw new ConfigException(name + ": unknown key '" + key + "'" + dashed(spec, key) + "; keys are the long training"
+                        + " option names without dashes: " + String.join(", ", validKeys(spec)));
             String text = valueText(name, key, o, v);
             try {
                 new CommandLine(new TrainCommand()).parseArgs("--" + key + "=" + text);
@@ -181,6 +181,8 @@ final class ConfigFile implements CommandLine.IDefaultValueProvider {
             ObjectNode o = JsonNodeFactory.instance.objectNode();
             while (p.nextToken() == JsonToken.FIELD_NAME) {
                 String key = p.currentName();
+                // YAML and JSON parsers keep the last of two equal keys; a file that says "epochs" twice is a mistake
+                if (o.has(key)) throw new JsonParseException(p, "the key '" + key + "' appears twice; give it once");
                 p.nextToken();
                 o.set(key, verbatim(p));
             }
@@ -196,6 +198,15 @@ final class ConfigFile implements CommandLine.IDefaultValueProvider {
         }
         if (t == JsonToken.VALUE_NULL) return JsonNodeFactory.instance.nullNode();
         return JsonNodeFactory.instance.textNode(p.getText());
+    }
+
+    /**
+     * ", did you mean 'batch-size'?" for a key written with underscores (summary.json's and state.json's spelling,
+     * batch_size) whose dashed form is a key; else "".
+     */
+    private static String dashed(CommandSpec spec, String key) {
+        String d = key.replace('_', '-');
+        return !d.equals(key) && validKeys(spec).contains(d) ? ", did you mean '" + d + "'? (option names use dashes)" : "";
     }
 
     private static TreeSet<String> validKeys(CommandSpec spec) {

@@ -178,6 +178,15 @@ class ConfigFileTest {
         usageError(new String[]{"--config", txt.toString(), "--out", o}, txt.toString(), ".yaml", ".json");
         usageError(new String[]{"--config", tmp.toString(), "--out", o}, "config file type");
         usageError(new String[]{"--model", "mlp", "--config"}, "Missing required parameter");
+        // a key given twice is an error (the parsers would keep the last one silently), in YAML and in JSON
+        Path twice = write(tmp.resolve("twice.yaml"), "model: mlp\nepochs: 5\nepochs: 20\n");
+        usageError(new String[]{"--config", twice.toString(), "--out", o}, twice.toString(), "the key 'epochs' appears twice", "line 3");
+        Path twiceJson = write(tmp.resolve("twice.json"), "{\"lr\": 0.1, \"lr\": 0.2}");
+        usageError(new String[]{"--config", twiceJson.toString(), "--out", o}, twiceJson.toString(), "the key 'lr' appears twice");
+        // summary.json's spelling of an option: the error says which key was meant
+        Path underscored = write(tmp.resolve("underscored.yaml"), "model: mlp\nbatch_size: 64\n");
+        usageError(new String[]{"--config", underscored.toString(), "--out", o}, underscored.toString(),
+                "unknown key 'batch_size', did you mean 'batch-size'?");
         assertFalse(Files.exists(out), "nothing may be written on a bad config");
     }
 }
