@@ -191,7 +191,7 @@ public final class BenchCommand implements Callable<Integer> {
                 throw usage("--image-size " + imageSize + " does not match " + dataset.name() + "'s " + h + "x" + w
                         + " images (bench does not resize): drop --image-size or use synthetic data");
             if (batchSize > dataset.size())
-                throw usage("--batch-size " + batchSize + " is larger than " + dataset.name() + " (" + TrainRun.count(dataset.size(), "sample") + ")");
+                throw usage("--batch-size " + batchSize + " is larger than " + dataset.name() + " (" + Words.count(dataset.size(), "sample") + ")");
             spec0 = new ModelSpec(c, h, w, dataset.numClasses());
         } else if (imageSize != null) {
             spec0 = new ModelSpec(spec0.inChannels(), imageSize, imageSize, spec0.numClasses());

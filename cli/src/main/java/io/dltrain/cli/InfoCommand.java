@@ -25,7 +25,7 @@ public final class InfoCommand implements Runnable {
         out.println("java: " + System.getProperty("java.version") + " (" + System.getProperty("java.vm.name") + "), max heap "
                 + Runtime.getRuntime().maxMemory() / (1 << 20) + " MiB");
         out.println("os: " + System.getProperty("os.name") + " " + System.getProperty("os.arch") + ", "
-                + TrainRun.count(Runtime.getRuntime().availableProcessors(), "core"));
+                + Words.count(Runtime.getRuntime().availableProcessors(), "core"));
         try (CpuBackend be = new CpuBackend(0)) {
             Map<String, Object> d = be.describe();
             out.println("cpu backend: " + TrainRun.threads(d) + ", GEMM: " + d.get("gemm"));

@@ -135,7 +135,7 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
                 List<String> names = new ArrayList<>();
                 for (JsonNode c : req(n, "class_names", meta)) names.add(c.asText());
                 if (names.size() != spec.numClasses())
-                    throw new IllegalArgumentException(meta + ": " + TrainRun.count(names.size(), "class name") + " for "
+                    throw new IllegalArgumentException(meta + ": " + Words.count(names.size(), "class name") + " for "
                             + Words.count(spec.numClasses(), "class", "classes"));
                 Task task = task(n.get("task"), meta);
                 if (task == Task.CLASSIFICATION && spec.numClasses() < 2)

@@ -148,11 +148,11 @@ final class TrainRun {
         }
         if (o.keep < 1) throw usage("--keep must be >= 1, got " + o.keep);
         if (resumeState != null && o.epochs < resumeState.epoch())
-            throw usage("--epochs " + o.epochs + " is fewer than the " + count(resumeState.epoch(), "epoch") + " the resumed run has done; --epochs is the total");
+            throw usage("--epochs " + o.epochs + " is fewer than the " + Words.count(resumeState.epoch(), "epoch") + " the resumed run has done; --epochs is the total");
         // A checkpoint inside epoch N+1 has done N epochs, and --epochs N would train nothing: the summary would then call
         // weights partly trained on epoch N+1 the result of N epochs.
         if (resumeState != null && o.epochs == resumeState.epoch() && stepInEpoch(resumeState) > 0)
-            throw usage("--epochs " + o.epochs + ": the run in " + o.resume + " is already " + count(stepInEpoch(resumeState), "step") + " into epoch "
+            throw usage("--epochs " + o.epochs + ": the run in " + o.resume + " is already " + Words.count(stepInEpoch(resumeState), "step") + " into epoch "
                     + (o.epochs + 1) + " (checkpoint " + resumeCkpt + "); give --epochs " + (o.epochs + 1) + " or more");
         if (resumeState != null) {
             String finished = finished(resumeState);
@@ -164,7 +164,7 @@ final class TrainRun {
                 try {
                     OptionalInt epochs = RunOutput.summaryEpochs(o.resume);
                     stale = epochs.isEmpty() ? null : epochs.getAsInt() == resumeState.epoch() ? ""
-                            : "is of " + count(epochs.getAsInt(), "epoch") + ", but the run has done " + resumeState.epoch()
+                            : "is of " + Words.count(epochs.getAsInt(), "epoch") + ", but the run has done " + resumeState.epoch()
                               + " (it was stopped before writing its summary)";
                 } catch (IOException e) {
                     stale = "cannot be read (" + e.getMessage() + ")";
@@ -777,9 +777,9 @@ final class TrainRun {
      */
     static String done(TrainingState st) {
         long into = stepInEpoch(st);
-        String epochs = count(st.epoch(), "epoch");
-        return (into == 0 ? epochs : (st.epoch() == 0 ? "" : epochs + " and ") + count(into, "step") + " of epoch " + (st.epoch() + 1))
-                + " done, " + count(st.step(), "step") + " in total";
+        String epochs = Words.count(st.epoch(), "epoch");
+        return (into == 0 ? epochs : (st.epoch() == 0 ? "" : epochs + " and ") + Words.count(into, "step") + " of epoch " + (st.epoch() + 1))
+                + " done, " + Words.count(st.step(), "step") + " in total";
     }
 
     /**
@@ -788,7 +788,7 @@ final class TrainRun {
     private String finished(TrainingState st) {
         boolean early = st.config().get(Trainer.RESUME_KEY) instanceof Map<?, ?> r && Boolean.TRUE.equals(r.get("stopped_early"));
         if (early) return "the run in " + o.resume + " stopped early after epoch " + st.epoch() + " (the validation loss did not improve for "
-                + count(o.patience, "epoch") + "); nothing to train. To train its weights further, start a new run with --init-from " + ShellWords.quote(o.resume);
+                + Words.count(o.patience, "epoch") + "); nothing to train. To train its weights further, start a new run with --init-from " + ShellWords.quote(o.resume);
         if (st.epoch() >= o.epochs) return "the run in " + o.resume + " has done " + (o.epochs == 1 ? "its 1 epoch" : "all of its " + o.epochs + " epochs")
                 + "; nothing to train. "
                 + "To train on, give a larger total with --epochs N";
@@ -809,10 +809,6 @@ final class TrainRun {
     }
 
     /** "1 epoch", "2 epochs": a count and its unit, plural where it is not 1. */
-    static String count(long n, String unit) {
-        return n + " " + unit + (n == 1 ? "" : "s");
-    }
-
     /** A setting as people write it: 0.0005, not 5.0E-4; 0.9, not 0.90000. */
     static String plain(double v) {
         return Double.isFinite(v) ? new java.math.BigDecimal(Double.toString(v)).stripTrailingZeros().toPlainString() : Double.toString(v);
