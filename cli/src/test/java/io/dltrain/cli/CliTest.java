@@ -423,6 +423,7 @@ class CliTest {
                 "no validation data", "drop --patience");
         usageError(out, train(out, "mlp", 1, "--val-fraction", "0", "--schedule", "plateau"), "plateau", "no validation data");
         usageError(out, train(out, "mlp", 1, "--clip-norm", "-1"), "clip norm must be a finite number >= 0 (0 is off), got -1.0");
+        usageError(out, train(out, "mlp", 1, "--patience", "2", "--min-delta", "-1"), "min delta", "must be a finite number >= 0, got -1.0");
         usageError(out, train(out, "vgg11", 1), "vgg11 needs inputs of at least 32x32", "got 28x28");
         usageError(out, new String[] {"--model", "mlp"}, "Missing required option");
     }

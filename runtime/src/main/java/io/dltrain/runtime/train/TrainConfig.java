@@ -32,6 +32,10 @@ public record TrainConfig(int epochs, int batchSize, double lr, String optimizer
         if (!(clipNorm >= 0) || Float.isInfinite(clipNorm))
             throw new IllegalArgumentException("clip norm must be a finite number >= 0 (0 is off), got " + clipNorm);
         if (patience < 0) throw new IllegalArgumentException("patience must be >= 0, got " + patience);
+        // below 0 a worse validation loss would count as an improvement, and early stopping would never stop
+        if (!(minDelta >= 0) || Double.isInfinite(minDelta))
+            throw new IllegalArgumentException("min delta (the smallest validation-loss improvement that counts for early stopping) must be"
+                    + " a finite number >= 0, got " + minDelta);
         if (workers < 1) throw new IllegalArgumentException("workers must be >= 1, got " + workers);
     }
 
