@@ -178,6 +178,12 @@ final class TrainRun {
                         + "; evaluating the model and writing model/ and summary.json again");
             }
             // finished, but stopped before its summary was written: the fit trains nothing, the test and summary follow
+            // A cosine spans the run's total: a new total re-plans it, and extending a finished run raises the rate again.
+            if (resumeState.config().get("epochs") instanceof Number was && was.intValue() != o.epochs && o.schedule.contains("cosine"))
+                out.println("dl-train: notice: --epochs " + o.epochs + " changes the run's total from " + was.intValue() + ", and its "
+                        + o.schedule + " schedule spans the total: from here on the learning rate is that of a " + o.epochs
+                        + "-epoch run (above where the " + was.intValue() + "-epoch run ended). To anneal a trained model afresh,"
+                        + " start a new run with --init-from " + ShellWords.quote(o.resume));
         }
         if (o.maxSteps != null && o.maxSteps < 1) throw usage("--max-steps must be >= 1, got " + o.maxSteps);
         if (o.threads < 0) throw usage("--threads must be >= 0 (0 uses every core), got " + o.threads);

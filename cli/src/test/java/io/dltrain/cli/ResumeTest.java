@@ -281,6 +281,22 @@ class ResumeTest {
                 + " run in another directory"), r.err());
     }
 
+    /** Extending a finished cosine run re-plans its schedule over the new total: a notice says so; a step schedule gets none. */
+    @Test
+    void extendingACosineRunSaysTheScheduleIsReplanned(@TempDir Path tmp) {
+        Path dir = tmp.resolve("run");
+        ok(train(dir, "mlp", 1));
+        CliTest.Result r = run(resume(dir, 2));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("dl-train: notice: --epochs 2 changes the run's total from 1, and its cosine schedule spans the total"),
+                r.out());
+        Path step = tmp.resolve("step");
+        ok(train(step, "mlp", 1, "--schedule", "step:1:0.5"));
+        CliTest.Result s = run(resume(step, 2));
+        assertEquals(0, s.code(), s.err() + s.out());
+        assertFalse(s.out().contains("changes the run's total"), s.out());
+    }
+
     /** A latest checkpoint whose model file is cut short is a usage error that says how to go on from the one before. */
     @Test
     void aDamagedLatestCheckpointSaysHowToResumeFromTheOneBefore(@TempDir Path tmp) throws IOException {
