@@ -116,7 +116,7 @@ final class ConfigFile implements CommandLine.IDefaultValueProvider {
             String why = e.getOriginalMessage().replaceAll("\\[Source: [^;]*; line: (\\d+), column: (\\d+)]", "line $1, column $2");
             throw new ConfigException(name + ": malformed " + format + where + ": " + why);
         } catch (IOException e) {
-            throw new ConfigException(name + ": cannot read the config file: " + e);
+            throw new ConfigException(name + ": cannot read the config file: " + OutputDir.reason(e));
         }
         Map<String, String> values = new LinkedHashMap<>();
         if (root == null || root.isMissingNode() || root.isNull()) return new ConfigFile(file, values); // empty file: no settings
