@@ -5,9 +5,11 @@
 #   info    nvidia-smi and dl-train info       -> nvidia-smi.txt, info.txt
 #   golden  golden exports (PyTorch, if present: export_golden.py, export_layer_golden.py)
 #                                               -> runtime/src/test/resources/golden/ and a copy in golden/
-#   tests   the gpu-tagged test suite, GoldenReplayTest whole (CPU and GPU replay), and the Linear + ReLU NaN test
-#           with cuBLASLt's RELU_BIAS epilogue on, JUnit console launcher
-#                                               -> tests-gpu.txt, tests-golden.txt, tests-relu-epilogue.txt, junit/
+#   tests   the gpu-tagged test suite, GoldenReplayTest whole (CPU and GPU replay), the Linear + ReLU NaN test
+#           with cuBLASLt's RELU_BIAS epilogue on, and the convolution test with cuDNN's measured algorithm search,
+#           JUnit console launcher
+#                                               -> tests-gpu.txt, tests-golden.txt, tests-relu-epilogue.txt,
+#                                                  tests-measured-search.txt, junit/
 #   train   dl-train --model lenet5 --data fashion-mnist --device cuda --epochs 10
 #                                               -> train-lenet5.txt and the run directory lenet5-cuda/
 #   resnet  dl-train --model resnet18 --data imagenet-subset --device cuda on a JPEG tree made by `datasets prepare`
@@ -24,7 +26,7 @@
 #                 device tool returns at most 8 files from $OUT, none over 16 MiB: never write the results into $OUT.
 #   PACK_EVERY    seconds between repacks of $OUT while a step runs (default 60)
 #   STEP_TIMEOUT  seconds allowed to each step (default: info 60, golden 120, tests 300, golden replay 120, ReLU
-#                 epilogue NaN test 60, train 240, prepare 120, resnet 180: sized for a session's 15 minutes of device
+#                 epilogue NaN test 60, measured search 60, train 240, prepare 120, resnet 180: sized for a session's 15 minutes of device
 #                 time, see benchmarks/gpu/README.md)
 #   BUNDLE        default: this script's directory when it holds jre/; else dist/gpu-bundle (bundle.sh), or, when
 #                 the tests step is not run and it is there, dist/gpu-train (bundle.sh --with-data: no test jars, with
@@ -221,6 +223,11 @@ if ! skipped tests; then
   step tests-relu-epilogue 60 "$out/tests-relu-epilogue.txt" "${java[@]}" -Ddltrain.cublasLt.reluEpilogue=true -jar "$console" \
       execute --class-path "$cp_all" --select-method io.dltrain.runtime.backend.cuda.CudaVsCpuTest#gemmBiasReluMatchesTheCpuIncludingNaN \
       --details=tree --disable-banner --disable-ansi-colors --reports-dir "$out/junit/relu-epilogue"
+  # The convolution test with cuDNN's measured algorithm search (cudnnFind*AlgorithmEx; `bench --cudnn-search measured`,
+  # the PyTorch peer's cudnn.benchmark), which no other step uses.
+  step tests-measured-search 60 "$out/tests-measured-search.txt" "${java[@]}" -Ddltrain.cudnn.search=measured -jar "$console" \
+      execute --class-path "$cp_all" --select-method io.dltrain.runtime.backend.cuda.CudaVsCpuTest#convolutionForwardBackwardDataBackwardFilter \
+      --details=tree --disable-banner --disable-ansi-colors --reports-dir "$out/junit/measured-search"
 fi
 
 # train: a real training run on the GPU

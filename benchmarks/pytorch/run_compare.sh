@@ -89,8 +89,11 @@ row() {
   [ -n "$ONLY" ] && [ "$ONLY" != "$model" ] && return
   local common=(--model "$model" --batch-size "$batch" --image-size "$size" --precision "$prec"
                 --warmup "$WARMUP" --steps "$STEPS" --windows "$WINDOWS")
+  # cuDNN's measured algorithm search on the GPU, as bench_torch.py sets torch.backends.cudnn.benchmark = True
+  local search=heuristic
+  case $DEVICE in cuda*) search=measured ;; esac
   run "dl-train $model b$batch $size $prec" dl-train default "$model" "$batch" "$size" "$prec" -- \
-      "${DLTRAIN[@]}" bench "${common[@]}" --device "$DEVICE" --synthetic --json
+      "${DLTRAIN[@]}" bench "${common[@]}" --device "$DEVICE" --cudnn-search "$search" --synthetic --json
   local layout mode flags variant
   for layout in $layouts; do
     for mode in eager compile; do

@@ -10,6 +10,8 @@ import io.dltrain.runtime.backend.Backend;
 import io.dltrain.runtime.backend.BackendUnavailableException;
 import io.dltrain.runtime.backend.Backends;
 import io.dltrain.runtime.backend.CountingBackend;
+import io.dltrain.runtime.backend.cuda.CudaBackend;
+import io.dltrain.runtime.backend.cuda.CudnnOps;
 import io.dltrain.runtime.data.Batch;
 import io.dltrain.runtime.data.DataLoader;
 import io.dltrain.runtime.data.Dataset;
@@ -94,6 +96,12 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "auto", paramLabel = "DEVICE", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
     String device;
 
+    @Option(names = "--cudnn-search", paramLabel = "S",
+            description = "How the CUDA backend picks convolution algorithms: heuristic (cuDNN's ranking, as training does) or"
+                    + " measured (each shape's algorithms timed on its first call, as torch.backends.cudnn.benchmark = True,"
+                    + " the PyTorch peer's setting; the CUDA backend only) (default: -D" + CudnnOps.SEARCH_SWITCH + ", else heuristic).")
+    String cudnnSearch;
+
     @Option(names = "--synthetic", description = "One random batch made once on the device (the default when --data is not given).")
     boolean synthetic;
 
@@ -149,6 +157,13 @@ public final class BenchCommand implements Callable<Integer> {
         if (prec.equals("bf16")) throw usage("--precision " + BF16_NOT_IMPLEMENTED + "; use --precision fp32, or tf32 on the CUDA backend");
         if (!PRECISIONS.contains(prec))
             throw usage("unknown --precision '" + precision + "': use fp32, or tf32 on the CUDA backend (bf16 is not implemented yet)");
+        Boolean measuredAsked = null;
+        if (cudnnSearch != null) {
+            String v = cudnnSearch.trim().toLowerCase(Locale.ROOT);
+            if (!v.equals("heuristic") && !v.equals("measured"))
+                throw usage("unknown --cudnn-search '" + cudnnSearch + "': use heuristic (cuDNN's ranking) or measured (time the algorithms once per shape)");
+            measuredAsked = v.equals("measured");
+        }
         if (synthetic && data != null) throw usage("--synthetic and --data exclude each other: pick one");
         if (dataDir != null && data == null) throw usage("--data-dir needs --data NAME");
         if (workers != null && data == null) throw usage("--workers needs --data NAME (synthetic data is one batch made once on the device)");
@@ -212,18 +227,27 @@ public final class BenchCommand implements Callable<Integer> {
         } catch (BackendUnavailableException | IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
-        if (prec.equals("tf32")) {
-            if (!(real instanceof io.dltrain.runtime.backend.cuda.CudaBackend cuda)) {
-                String name = real.name().toUpperCase(Locale.ROOT);
+        boolean tf32 = prec.equals("tf32");
+        if (!(real instanceof CudaBackend cuda)) {
+            String name = real.name().toUpperCase(Locale.ROOT);
+            if (tf32) {
                 real.close();
                 throw usage("--precision tf32 needs the CUDA backend (TF32 is a GPU tensor-core format); the " + name + " backend"
                         + " computes in fp32 only: use --precision fp32, or --device cuda on a machine with an NVIDIA GPU");
             }
-            if (!cuda.tf32()) {
-                // TF32 is a switch of the CUDA backend (cuBLAS math mode, cuDNN tensor-op convolutions): open it with the switch on
+            if (Boolean.TRUE.equals(measuredAsked)) {
+                real.close();
+                throw usage("--cudnn-search measured needs the CUDA backend (it times cuDNN's convolution algorithms); the " + name
+                        + " backend has one way to convolve: leave the option out, or use --device cuda on a machine with an NVIDIA GPU");
+            }
+        } else {
+            boolean measured = measuredAsked != null ? measuredAsked : cuda.measuredSearch();
+            if (cuda.tf32() != tf32 || cuda.measuredSearch() != measured) {
+                // TF32 (cuBLAS math mode, cuDNN tensor-op convolutions) and the algorithm search are switches of the
+                // CUDA backend: open it again with them set
                 int index = real.device().index();
                 real.close();
-                real = new io.dltrain.runtime.backend.cuda.CudaBackend(index, true);
+                real = new CudaBackend(index, tf32, measured);
             }
         }
         notices.flush();
@@ -392,6 +416,7 @@ public final class BenchCommand implements Callable<Integer> {
         j.put("loss", reconstruct ? "mse" : "cross_entropy");
         j.put("precision", prec);
         j.put("device", be.name());
+        j.put("conv_algorithms", describe.get("conv_algorithms"));   // the CUDA backend's; null elsewhere
         j.put("threads", describe.get("threads"));
         j.put("data", dataName);
         j.put("workers", loaderWorkers);
@@ -427,7 +452,7 @@ public final class BenchCommand implements Callable<Integer> {
         List<Integer> shape = (List<Integer>) j.get("input_shape");
         out.printf(Locale.ROOT, "dl-train bench: %s, batch %d, input %dx%dx%d, %s, device %s%s, %s data%n",
                 j.get("model"), batchSize, shape.get(0), shape.get(1), shape.get(2), j.get("precision"), j.get("device"),
-                r.threads() != null ? " (" + r.threads() + ")" : "",
+                (r.threads() != null ? " (" + r.threads() + ")" : "") + (j.get("conv_algorithms") != null ? " (convolution algorithms: " + j.get("conv_algorithms") + ")" : ""),
                 j.get("data") + (j.get("workers") != null ? " (" + j.get("workers") + " loader worker" + ((Integer) j.get("workers") == 1 ? "" : "s") + ")" : ""));
         out.printf(Locale.ROOT, "  %d warm-up %s, then %d %s of %d %s; %s loss, SGD momentum %.1f, lr %.2f%n",
                 warmup, Words.noun(warmup, "step"), windows, Words.noun(windows, "window"), steps, Words.noun(steps, "step"), reconstruct ? "MSE (against the input)" : "cross-entropy", MOMENTUM, LR);

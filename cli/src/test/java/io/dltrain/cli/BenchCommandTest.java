@@ -49,6 +49,7 @@ class BenchCommandTest {
         assertEquals(16, j.get("batch_size").asInt());
         assertEquals("fp32", j.get("precision").asText());
         assertEquals("cpu", j.get("device").asText());
+        assertTrue(j.get("conv_algorithms").isNull(), "the CPU has no convolution algorithms to choose: " + j);
         double med = j.get("images_per_sec_median").asDouble(), min = j.get("images_per_sec_min").asDouble(),
                 max = j.get("images_per_sec_max").asDouble();
         assertTrue(min > 0 && min <= med && med <= max, "images/s min " + min + " <= median " + med + " <= max " + max);
@@ -197,6 +198,20 @@ class BenchCommandTest {
         }
         String help = run("bench", "--help").out.replaceAll("\\s+", " ");
         assertTrue(help.contains("fp32 (every backend) or tf32 (the CUDA backend only") && help.contains("bf16 is not implemented yet, on any backend"), help);
+    }
+
+    /** --cudnn-search: heuristic or measured; measured only where there is cuDNN (the CUDA backend). */
+    @Test
+    void cudnnSearchMeasuredNeedsCudaAndOtherValuesAreUsageErrors() {
+        Result measured = run("bench", "--model", "lenet5", "--batch-size", "8", "--device", "cpu", "--cudnn-search", "measured");
+        assertEquals(2, measured.code, measured.err);
+        assertTrue(measured.err.contains("--cudnn-search measured needs the CUDA backend (it times cuDNN's convolution algorithms); the CPU"
+                + " backend has one way to convolve"), measured.err);
+        Result bad = run("bench", "--model", "lenet5", "--batch-size", "8", "--device", "cpu", "--cudnn-search", "benchmark");
+        assertEquals(2, bad.code, bad.err);
+        assertTrue(bad.err.contains("unknown --cudnn-search 'benchmark': use heuristic (cuDNN's ranking) or measured"), bad.err);
+        String help = run("bench", "--help").out.replaceAll("\\s+", " ");
+        assertTrue(help.contains("--cudnn-search=S") && help.contains("as torch.backends.cudnn.benchmark = True"), help);
     }
 
     /** A batch is one Java array: beyond it, a usage error with the limit (it was "integer overflow", exit 1). */

@@ -107,6 +107,7 @@ class EmulatedDeviceCliTest {
         String json = b.out().lines().filter(l -> l.startsWith("{")).findFirst().orElseThrow(() -> new AssertionError("no JSON line:\n" + b.out()));
         JsonNode j = JSON.readTree(json);
         assertEquals("cuda:0", j.get("device").asText(), json);
+        assertEquals("cuDNN heuristics", j.get("conv_algorithms").asText(), json);
         assertEquals(0.0, j.get("backend_transfers_per_step").asDouble(), json);
         assertTrue(j.get("peak_memory_bytes").asLong() > 0, json);
         JsonNode ops = j.get("backend_calls_per_step_by_op");
@@ -117,6 +118,16 @@ class EmulatedDeviceCliTest {
         assertEquals(0, cpu.code(), cpu.err());
         JsonNode jc = JSON.readTree(cpu.out().lines().filter(l -> l.startsWith("{")).findFirst().orElseThrow());
         assertEquals(jc.get("backend_calls_per_step_by_op"), ops, "the same backend calls per step on both devices");
+
+        // --cudnn-search measured (the PyTorch peer's cudnn.benchmark): the backend is opened again with cuDNN's measured
+        // search, and the convolutions' algorithms come from cudnnFind*AlgorithmEx, not from the heuristic ranking.
+        EmulatedDevice.Run m = EmulatedDevice.java(tmp, List.of(), Main.class, "bench", "--model", "lenet5", "--device", "cuda",
+                "-b", "16", "--steps", "1", "--warmup", "1", "--windows", "1", "--cudnn-search", "measured");
+        assertEquals(0, m.exit(), m.out());
+        assertEquals(List.of(), EmulatedDevice.cErrors(m.out()), m.out());
+        assertTrue(m.out().contains("device cuda:0 (convolution algorithms: measured (cudnnFind*AlgorithmEx, once per shape))"), m.out());
+        assertTrue(m.out().contains("c-cudnn-find forward") && m.out().contains("c-cudnn-find backward-filter")
+                && !m.out().contains("c-cudnn-algo-query"), m.out());
 
         EmulatedDevice.Run info = EmulatedDevice.java(tmp, List.of(), Main.class, "info");
         assertEquals(0, info.exit(), info.out());

@@ -66,6 +66,8 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     private final Device device;
     private final String name;
     private final boolean tf32;
+    /** Convolution algorithms by cudnnFind*AlgorithmEx instead of heuristics ({@link CudnnOps#SEARCH_SWITCH}). */
+    private final boolean measuredSearch;
     private final CudaLibraries.DeviceInfo info;
     private final CudaLibraries.Probe probe;
 
@@ -92,11 +94,24 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     public CudaBackend(int index) { this(index, false); }
 
     /**
+     * The backend on device {@code index}; convolution algorithms chosen as {@value CudnnOps#SEARCH_SWITCH} says
+     * (cuDNN's heuristics unless it is {@code measured}).
+     *
      * @param index CUDA device ordinal
      * @param tf32  let cuBLAS use TF32 tensor cores for FP32 GEMM (faster on Ampere and later, ~10 bits of mantissa)
      * @throws BackendUnavailableException when CUDA cannot be used or the device does not exist
+     * @throws IllegalArgumentException when {@value CudnnOps#SEARCH_SWITCH} holds neither heuristic nor measured
      */
-    public CudaBackend(int index, boolean tf32) {
+    public CudaBackend(int index, boolean tf32) { this(index, tf32, CudnnOps.measuredSearchRequested()); }
+
+    /**
+     * @param index CUDA device ordinal
+     * @param tf32  let cuBLAS use TF32 tensor cores for FP32 GEMM (faster on Ampere and later, ~10 bits of mantissa)
+     * @param measuredSearch choose each convolution shape's algorithm by timing cuDNN's algorithms on its first call
+     *                       (cudnnFind*AlgorithmEx, as torch.backends.cudnn.benchmark) instead of by cuDNN's heuristics
+     * @throws BackendUnavailableException when CUDA cannot be used or the device does not exist
+     */
+    public CudaBackend(int index, boolean tf32, boolean measuredSearch) {
         this.probe = CudaLibraries.probe();
         if (!probe.usable()) throw new BackendUnavailableException("CUDA cannot be used: " + probe.reason());
         int count = probe.devices().size();
@@ -108,6 +123,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         this.device = Device.cuda(index);
         this.name = "cuda:" + index;
         this.tf32 = tf32;
+        this.measuredSearch = measuredSearch;
         this.info = probe.devices().get(index);
         this.fake = false;
         try {
@@ -141,7 +157,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
             allocator = new CachingAllocator(new CudaMemory(), name);
             staging = new PinnedStaging();
             kernels = new PtxKernels(this, info.multiprocessors());
-            cudnnOps = new CudnnOps(this, tf32, false); // TF32 convolutions only when the switch allows them
+            cudnnOps = new CudnnOps(this, tf32, measuredSearch); // TF32 convolutions only when the switch allows them
         } catch (RuntimeException e) {
             try { close(); } catch (RuntimeException suppressed) { e.addSuppressed(suppressed); }
             throw e;
@@ -162,6 +178,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         this.device = Device.cuda(0);
         this.name = "cuda:0";
         this.tf32 = false;
+        this.measuredSearch = false;
         this.info = new CudaLibraries.DeviceInfo(0, "test double (no GPU)", 0, 0, multiprocessors, memory.memInfo()[1], -1);
         this.probe = new CudaLibraries.Probe(true, null, "", "", "", "", java.util.List.of(info));
         this.fake = true;
@@ -231,6 +248,9 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     /** Whether cuBLAS may use TF32 tensor cores for FP32 GEMM. */
     public boolean tf32() { return tf32; }
 
+    /** Whether convolution algorithms are chosen by timing them (cudnnFind*AlgorithmEx) rather than by cuDNN's heuristics. */
+    public boolean measuredSearch() { return measuredSearch; }
+
     /**
      * An explicit-shape launch. Passing the arguments as one Object[] selects
      * {@link KernelLauncher#launch(String, int, int, int, Object...)}: with loose int arguments the call would also
@@ -285,6 +305,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         m.put("cudnn", probe.cudnnVersion());
         m.put("gemm", "cuBLAS sgemm" + (tf32 ? " (TF32 tensor cores)" : " (FP32)"));
         m.put("gemm_bias", gemmBiasPath());
+        m.put("conv_algorithms", measuredSearch ? "measured (cudnnFind*AlgorithmEx, once per shape)" : "cuDNN heuristics");
         MemoryStats s = memoryStats();
         m.put("memory_in_use_bytes", s.inUseBytes());
         m.put("memory_reserved_bytes", s.reservedBytes());

@@ -71,6 +71,24 @@ public final class CudnnOps implements AutoCloseable {
     /** Workspace offered to the measured search (cudnnFind*AlgorithmEx skips algorithms that need more). */
     static final long SEARCH_WORKSPACE = 256L << 20;
 
+    /**
+     * The system property that picks how convolution algorithms are chosen: {@code heuristic} (cuDNN's ranking, the
+     * default) or {@code measured} (cudnnFind*AlgorithmEx times them once per shape, as PyTorch does with
+     * {@code torch.backends.cudnn.benchmark = True}). {@code dl-train bench --cudnn-search} sets it for one run.
+     */
+    public static final String SEARCH_SWITCH = "dltrain.cudnn.search";
+
+    /** Whether {@value #SEARCH_SWITCH} asks for the measured search (read when a backend is created). */
+    public static boolean measuredSearchRequested() { return parseSearch(System.getProperty(SEARCH_SWITCH)); }
+
+    /** {@code heuristic} (or unset) is false, {@code measured} true, anything else an error that lists both. */
+    static boolean parseSearch(String v) {
+        if (v == null || v.isBlank() || v.trim().equalsIgnoreCase("heuristic")) return false;
+        if (v.trim().equalsIgnoreCase("measured")) return true;
+        throw new IllegalArgumentException("-D" + SEARCH_SWITCH + "=" + v + ": expected heuristic (cuDNN's ranking, the default)"
+                + " or measured (time every convolution algorithm once per shape, as torch.backends.cudnn.benchmark does)");
+    }
+
     /** A failed cuDNN call: the message names the op, the shapes and cuDNN's error string. */
     public static final class CudnnException extends RuntimeException {
         private final int status;

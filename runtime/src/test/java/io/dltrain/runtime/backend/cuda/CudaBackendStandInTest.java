@@ -871,7 +871,8 @@ class CudaBackendStandInTest {
         // describe(): what the stand-ins reported, through the probe and the device properties.
         for (String d : List.of("name=Stand-in GPU (host memory)", "compute_capability=9.0", "multiprocessors=132",
                 "memory_total_bytes=" + (80L << 30), "driver_cuda=13.0", "runtime_cuda=13.0", "cublas=13.1.0", "cudnn=9.19.0",
-                "gemm=cuBLAS sgemm (FP32)", "gemm_bias=cuBLASLt matmul, BIAS epilogue, then ReLU (per-shape fallback: sgemm + add_bias_f32 [+ ReLU])"))
+                "gemm=cuBLAS sgemm (FP32)", "gemm_bias=cuBLASLt matmul, BIAS epilogue, then ReLU (per-shape fallback: sgemm + add_bias_f32 [+ ReLU])",
+                "conv_algorithms=cuDNN heuristics"))
             assertTrue(out.contains("java-describe " + d + "\n"), d + ":\n" + out);
 
         // close(): every stream, event, block, pinned buffer, module and handle released.

@@ -54,8 +54,9 @@ import static org.junit.jupiter.api.Assertions.*;
  * too, as are ReLU / softmax / log-softmax backward and max / average pooling forward and backward (ceil mode's padded
  * gradient included), and sigmoid / tanh / ELU forward and backward. A newly chosen convolution algorithm that the
  * stand-in refuses to run gives way to the next ({@link #retries}). Batches whose tensors exceed what one cuDNN call
- * takes go in slices ({@link #slices}, with the 2^31-1 element limit lowered in the backend and the stand-in). Not covered: the measured
- * algorithm search (cudnnFind*, which CudaBackend never enables); nor anything about real cuDNN numerics or speed (CudaVsCpuTest, on a GPU).
+ * takes go in slices ({@link #slices}, with the 2^31-1 element limit lowered in the backend and the stand-in). With {@value CudnnOps#SEARCH_SWITCH}=measured,
+ * the algorithms come from cudnnFind*AlgorithmEx ({@link #measuredSearchChoosesTheFastestAlgorithmAndLeavesResultsAlone}).
+ * Not covered: anything about real cuDNN numerics or speed (CudaVsCpuTest, on a GPU).
  * Skips as CudaBackendStandInTest does (no gcc or CUDA headers, or a real driver present).
  */
 class CudnnOpsStandInTest {
@@ -262,8 +263,10 @@ class CudnnOpsStandInTest {
             return;
         }
         boolean tf32 = args.length > 1 && args[1].equals("tf32");
+        if (args.length > 1 && args[1].equals("measured")) System.setProperty(CudnnOps.SEARCH_SWITCH, "measured");
         Map<String, float[]> results, again;
         try (CudaBackend be = new CudaBackend(0, tf32)) {
+            System.out.println("java-conv-algorithms " + be.describe().get("conv_algorithms"));
             // The presets register the cuDNN structs' layouts when the backend has loaded cuDNN.
             System.out.println("java-perf sizeof=" + Loader.sizeof(cudnnConvolutionFwdAlgoPerf_t.class)
                     + " algo=" + Loader.offsetof(cudnnConvolutionFwdAlgoPerf_t.class, "algo")
@@ -609,13 +612,24 @@ class CudnnOpsStandInTest {
 
     @Test
     void cudnnOpsOfTheRealBackendMatchTheCpuBackend(@TempDir Path dir) throws Exception {
-        check(CudaBackendStandInTest.runChild(dir, CudnnOpsStandInTest.class, CudaBackendStandInTest.STUB_CUDNN, STUB_CUDNN_OPS, STUB_CUDNN_CNN), false);
+        check(CudaBackendStandInTest.runChild(dir, CudnnOpsStandInTest.class, CudaBackendStandInTest.STUB_CUDNN, STUB_CUDNN_OPS, STUB_CUDNN_CNN), false, false);
     }
 
     /** With the backend's TF32 switch on, convolutions are queried and run with DEFAULT_MATH (tensor ops allowed). */
     @Test
     void tf32SwitchLetsConvolutionsUseDefaultMath(@TempDir Path dir) throws Exception {
-        check(CudaBackendStandInTest.runChild(dir, CudnnOpsStandInTest.class, CudaBackendStandInTest.STUB_CUDNN, STUB_CUDNN_OPS, STUB_CUDNN_CNN, "tf32"), true);
+        check(CudaBackendStandInTest.runChild(dir, CudnnOpsStandInTest.class, CudaBackendStandInTest.STUB_CUDNN, STUB_CUDNN_OPS, STUB_CUDNN_CNN, "tf32"), true, false);
+    }
+
+    /**
+     * With {@value CudnnOps#SEARCH_SWITCH}=measured, each convolution shape's algorithm comes from one
+     * cudnnFind*AlgorithmEx per direction (the stand-in times algorithm 0 fastest, so it runs instead of the heuristics'
+     * algorithm 1), given the search workspace; the search's output (NaN in the stand-in) never reaches a result: y and
+     * dx are overwritten by the real call, and the accumulating backward-filter searched into a scratch buffer, not dw.
+     */
+    @Test
+    void measuredSearchChoosesTheFastestAlgorithmAndLeavesResultsAlone(@TempDir Path dir) throws Exception {
+        check(CudaBackendStandInTest.runChild(dir, CudnnOpsStandInTest.class, CudaBackendStandInTest.STUB_CUDNN, STUB_CUDNN_OPS, STUB_CUDNN_CNN, "measured"), false, true);
     }
 
     /** The child's java-out results against {@code want} (the CPU backend's), name by name. */
@@ -639,9 +653,10 @@ class CudnnOpsStandInTest {
         }
     }
 
-    private static void check(String out, boolean tf32) {
+    private static void check(String out, boolean tf32, boolean measured) {
         int math = tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
         assertTrue(out.contains("java-closed\n"), out);
+        assertTrue(out.contains("java-conv-algorithms " + (measured ? "measured (cudnnFind*AlgorithmEx, once per shape)" : "cuDNN heuristics") + "\n"), out);
         assertTrue(out.contains("java-repeat-same true\n"), "a second pass over the same inputs gave other results:\n" + out);
         assertEquals(List.of(), CublasLtStubTest.lines(out, "c-error"), "the stand-ins saw a wrong call:\n" + out);
 
@@ -712,17 +727,25 @@ class CudnnOpsStandInTest {
         List<String> maths = CublasLtStubTest.lines(out, "c-cudnn-conv-math ");
         assertFalse(maths.isEmpty(), out);
         assertEquals(List.of("c-cudnn-conv-math " + math), maths.stream().distinct().toList(), out);
-        // One heuristic query per direction and shape (cached: two passes, still one), asking for every algorithm cuDNN has.
-        assertEquals(3, count(out, "c-cudnn-algo-query forward requested=" + CUDNN_CONVOLUTION_FWD_ALGO_COUNT + " math=" + math), out);
-        assertEquals(2, count(out, "c-cudnn-algo-query backward-data requested=" + CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT + " math=" + math), out);
-        assertEquals(2, count(out, "c-cudnn-algo-query backward-filter requested=" + CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT + " math=" + math), out);
-        assertEquals(3, count(out, "c-cudnn-workspace-query forward algo=1 math=" + math), out);
-        assertEquals(2, count(out, "c-cudnn-workspace-query backward-data algo=1 math=" + math), out);
-        assertEquals(2, count(out, "c-cudnn-workspace-query backward-filter algo=1 math=" + math), out);
+        // One query per direction and shape (cached: two passes, still one), asking for every algorithm cuDNN has: the
+        // heuristic ranking, or with the measured search cudnnFind*AlgorithmEx, given the search workspace in device memory.
+        String query = measured ? "c-cudnn-find " : "c-cudnn-algo-query ";
+        String searchWs = measured ? " workspace_bytes=" + CudnnOps.SEARCH_WORKSPACE + " workspace=device" : "";
+        assertEquals(3, count(out, query + "forward requested=" + CUDNN_CONVOLUTION_FWD_ALGO_COUNT + " math=" + math + searchWs), out);
+        assertEquals(2, count(out, query + "backward-data requested=" + CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT + " math=" + math + searchWs), out);
+        assertEquals(2, count(out, query + "backward-filter requested=" + CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT + " math=" + math + searchWs), out);
+        assertEquals(7, CublasLtStubTest.lines(out, "c-cudnn-algo-query ").size() + CublasLtStubTest.lines(out, "c-cudnn-find ").size(), out);
+        // The heuristics rank algorithm 1 first, the stand-in's measured search algorithm 0 (no workspace).
+        int algo = measured ? 0 : 1;
+        assertEquals(3, count(out, "c-cudnn-workspace-query forward algo=" + algo + " math=" + math), out);
+        assertEquals(2, count(out, "c-cudnn-workspace-query backward-data algo=" + algo + " math=" + math), out);
+        assertEquals(2, count(out, "c-cudnn-workspace-query backward-filter algo=" + algo + " math=" + math), out);
         // Each run (two passes) gets the chosen algorithm and exactly the workspace size cuDNN asked for, in device memory.
-        assertEquals(6, count(out, "c-cudnn-convolution forward algo=1 math=" + math + " workspace_bytes=5000 workspace=device"), out);
-        assertEquals(4, count(out, "c-cudnn-convolution backward-data algo=1 math=" + math + " workspace_bytes=6000 workspace=device"), out);
-        assertEquals(4, count(out, "c-cudnn-convolution backward-filter algo=1 math=" + math + " workspace_bytes=7000 workspace=device"), out);
+        String[] ws = measured ? new String[] {"0 workspace=null", "0 workspace=null", "0 workspace=null"}
+                : new String[] {"5000 workspace=device", "6000 workspace=device", "7000 workspace=device"};
+        assertEquals(6, count(out, "c-cudnn-convolution forward algo=" + algo + " math=" + math + " workspace_bytes=" + ws[0]), out);
+        assertEquals(4, count(out, "c-cudnn-convolution backward-data algo=" + algo + " math=" + math + " workspace_bytes=" + ws[1]), out);
+        assertEquals(4, count(out, "c-cudnn-convolution backward-filter algo=" + algo + " math=" + math + " workspace_bytes=" + ws[2]), out);
 
         // Descriptors: all created in the first pass and cached (live), none in the second; close() destroyed every one.
         List<String> live = CublasLtStubTest.lines(out, "c-live cudnn descriptors ");
@@ -1184,6 +1207,7 @@ class CudnnOpsStandInTest {
             #include <stdio.h>
             #include <stdlib.h>
             #include <stddef.h>
+            #include <math.h>
             #define LOG(...) do { printf(__VA_ARGS__); fflush(stdout); } while (0)
             #define ERR(...) do { standin_dnn_error(); printf("c-error " __VA_ARGS__); fflush(stdout); } while (0)
             #define BAD 2000
@@ -1296,6 +1320,40 @@ class CudnnOpsStandInTest {
             int cudnnGetConvolutionForwardWorkspaceSize(void *h, const void *x, const void *w, const void *c, const void *y, int algo, size_t *s) { return wssize(0, h, x, w, c, y, algo, s); }
             int cudnnGetConvolutionBackwardDataWorkspaceSize(void *h, const void *w, const void *dy, const void *c, const void *dx, int algo, size_t *s) { return wssize(1, h, dx, w, c, dy, algo, s); }
             int cudnnGetConvolutionBackwardFilterWorkspaceSize(void *h, const void *x, const void *dy, const void *c, const void *dw, int algo, size_t *s) { return wssize(2, h, x, dw, c, dy, algo, s); }
+            /* The measured search (cudnnFind*AlgorithmEx): the buffers checked as for a run; then the output holds what
+               cuDNN's trial runs left there (NaN here: the real call must overwrite it, and an accumulating backward-filter
+               must search into a scratch buffer, not dw); algorithm 0 (no workspace) is timed fastest, algorithm 1 second. */
+            static int find(int dir, void *h, const void *xd, float *x, const void *wd, float *w, const void *cd, const void *yd, float *y,
+                            int req, int *ret, Perf *perf, void *ws, size_t bytes) {
+              Geo g;
+              if (!standin_handle_ok(h) || !geo(&g, xd, wd, cd, yd, DIR[dir])) return BAD;
+              LOG("c-cudnn-find %s requested=%d math=%d workspace_bytes=%zu workspace=%s\\n", DIR[dir], req, g.c->v[9], bytes,
+                  ws == NULL ? "null" : standin_device_range(ws, bytes) ? "device" : "bad");
+              if (req < 1) { ERR("find: requested %d\\n", req); return BAD; }
+              if (bytes && !standin_device_range(ws, bytes)) { ERR("find %s: workspace %p of %zu bytes not in device memory\\n", DIR[dir], ws, bytes); return BAD; }
+              if (!standin_tensor_data(g.x, x, "find x") || !standin_tensor_data(g.y, y, "find y")) return BAD;
+              size_t wn = (size_t) g.K * g.Cg * g.R * g.S;
+              if (!standin_device_range(w, 4 * wn)) { ERR("find w: %p not inside device memory\\n", w); return BAD; }
+              if (dir == 0) for (int n = 0; n < g.N; n++) for (int k = 0; k < g.K; k++) for (int p = 0; p < g.P; p++) for (int q = 0; q < g.Q; q++) y[standin_at(g.y, n, k, p, q)] = NAN;
+              if (dir == 1) for (int n = 0; n < g.N; n++) for (int c = 0; c < g.C; c++) for (int i = 0; i < g.H; i++) for (int j = 0; j < g.W; j++) x[standin_at(g.x, n, c, i, j)] = NAN;
+              if (dir == 2) for (size_t i = 0; i < wn; i++) w[i] = NAN;
+              perf[0] = (Perf) {0, 0, 0.2f, 0, 1, g.c->v[9], {0, 0, 0}};
+              *ret = 1;
+              if (req > 1) { perf[1] = (Perf) {1, 0, 0.5f, WS[dir], 1, g.c->v[9], {0, 0, 0}}; *ret = 2; }
+              return 0;
+            }
+            int cudnnFindConvolutionForwardAlgorithmEx(void *h, const void *xd, const float *x, const void *wd, const float *w, const void *cd,
+                                                       const void *yd, float *y, int req, int *ret, Perf *p, void *ws, size_t bytes) {
+              return find(0, h, xd, (float *) x, wd, (float *) w, cd, yd, y, req, ret, p, ws, bytes);
+            }
+            int cudnnFindConvolutionBackwardDataAlgorithmEx(void *h, const void *wd, const float *w, const void *dyd, const float *dy, const void *cd,
+                                                            const void *dxd, float *dx, int req, int *ret, Perf *p, void *ws, size_t bytes) {
+              return find(1, h, dxd, dx, wd, (float *) w, cd, dyd, (float *) dy, req, ret, p, ws, bytes);
+            }
+            int cudnnFindConvolutionBackwardFilterAlgorithmEx(void *h, const void *xd, const float *x, const void *dyd, const float *dy, const void *cd,
+                                                              const void *dwd, float *dw, int req, int *ret, Perf *p, void *ws, size_t bytes) {
+              return find(2, h, xd, (float *) x, dwd, dw, cd, dyd, (float *) dy, req, ret, p, ws, bytes);
+            }
 
             /* Shared by the three calls: the checks, then the input pixel (ih, iw) output (p, q) reads through filter tap (r, s). */
             static int start(int dir, Geo *g, void *h, const void *xd, const void *x, const void *wd, const void *w, const void *cd, const void *yd, const void *y,

@@ -13,6 +13,7 @@ import org.bytedeco.cuda.cudnn.cudnnContext;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -39,6 +40,18 @@ class CudnnOpsValidationTest {
 
     private static void assertMessage(Throwable e, String... parts) {
         for (String p : parts) assertTrue(e.getMessage().contains(p), "message lacks '" + p + "': " + e.getMessage());
+    }
+
+    /** The -Ddltrain.cudnn.search switch: heuristic (or unset) and measured, in any case; anything else names both. */
+    @Test
+    void searchSwitchTakesHeuristicOrMeasured() {
+        assertFalse(CudnnOps.parseSearch(null));
+        assertFalse(CudnnOps.parseSearch(""));
+        assertFalse(CudnnOps.parseSearch(" Heuristic "));
+        assertTrue(CudnnOps.parseSearch("measured"));
+        assertTrue(CudnnOps.parseSearch("MEASURED"));
+        assertMessage(assertThrows(IllegalArgumentException.class, () -> CudnnOps.parseSearch("benchmark")),
+                "-Ddltrain.cudnn.search=benchmark", "expected heuristic", "or measured");
     }
 
     @Test
