@@ -4,6 +4,7 @@ import io.dltrain.datasets.DatasetException;
 import io.dltrain.datasets.DatasetRegistry;
 import io.dltrain.models.ModelRegistry;
 import io.dltrain.models.ModelSpec;
+import io.dltrain.runtime.Names;
 import io.dltrain.runtime.backend.Backend;
 import io.dltrain.runtime.backend.BackendUnavailableException;
 import io.dltrain.runtime.backend.Backends;
@@ -203,7 +204,8 @@ final class TrainRun {
                         + " from --lr towards its minimum, so give a minimum below " + plain(o.lr) + " or a larger --lr");
             progressMode = Progress.parse(o.progress);
             if (!Optimizers.names().contains(o.optimizer))
-                throw new IllegalArgumentException("unknown optimizer '" + o.optimizer + "'. Available: " + String.join(", ", Optimizers.names()));
+                throw new IllegalArgumentException("unknown optimizer '" + o.optimizer + "'" + Names.didYouMean(o.optimizer, Optimizers.names())
+                        + ". Available: " + String.join(", ", Optimizers.names()));
         } catch (IllegalArgumentException | DatasetException e) {
             throw usage(e.getMessage());
         }

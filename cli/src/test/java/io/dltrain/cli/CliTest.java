@@ -390,6 +390,35 @@ class CliTest {
         if (out != null) assertFalse(Files.exists(out), "nothing may be written on bad input: " + out);
     }
 
+    /**
+     * A misspelt model, dataset or optimiser name is a usage error that names the one meant where that is clear, on
+     * every path that resolves names: flags, a --config file and bench (eval and predict: EvalPredictTest).
+     */
+    @Test
+    void aMisspeltNameSuggestsTheOneMeant(@TempDir Path tmp) throws IOException {
+        Path out = tmp.resolve("never");
+        usageError(out, train(out, "resnet-18", 1), "unknown model 'resnet-18' (did you mean 'resnet18'?). Available models: mlp, lenet5");
+        usageError(out, new String[] {"--model", "lenet", "--data", "fashion_mnist", "--out", out.toString()},
+                "unknown model 'lenet' (did you mean 'lenet5'?)");
+        usageError(out, new String[] {"--model", "LeNet5", "--data", "fashion_mnist", "--out", out.toString()},
+                "unknown dataset 'fashion_mnist' (did you mean 'fashion-mnist'?); valid names: fashion-mnist, mnist");
+        usageError(out, new String[] {"--model", "mlp", "--data", "Fashion-MNIST", "--out", out.toString()},
+                "unknown dataset 'Fashion-MNIST' (did you mean 'fashion-mnist'?)");
+        usageError(out, train(out, "mlp", 1, "--optimizer", "sgd_nesterov"), "unknown optimizer 'sgd_nesterov' (did you mean 'sgd-nesterov'?)");
+        // none where no name, or more than one, is clearly meant
+        Result r = run(train(out, "resnet", 1));
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("unknown model 'resnet'. Available models: "), r.err());
+        Path yaml = Files.writeString(tmp.resolve("run.yaml"), "model: mlp\ndata: mnsit\n");
+        usageError(out, new String[] {"--config", yaml.toString(), "--out", out.toString()}, "unknown dataset 'mnsit' (did you mean 'mnist'?)");
+        usageError(null, new String[] {"bench", "--model", "resnet_50", "--batch-size", "8", "--device", "cpu"},
+                "unknown model 'resnet_50' (did you mean 'resnet50'?)");
+        usageError(null, new String[] {"bench", "--model", "mlp", "--data", "cifar-100", "--batch-size", "8", "--device", "cpu"},
+                "unknown dataset 'cifar-100' (did you mean 'cifar100'?)");
+        usageError(null, new String[] {"datasets", "prepare", "--data", "fashionmnist", "--out", tmp.resolve("tree").toString()},
+                "unknown dataset 'fashionmnist' (did you mean 'fashion-mnist'?)");
+    }
+
     @Test
     void badNamesAndNumbersAreUsageErrors(@TempDir Path tmp) {
         Path out = tmp.resolve("never");

@@ -319,6 +319,18 @@ class EvalPredictTest {
         }
     }
 
+    /** A misspelt dataset for eval, and a model.json naming a model by another spelling, suggest the name meant (exit 2). */
+    @Test
+    void misspeltNamesSuggestTheOneMeant(@TempDir Path tmp) throws IOException {
+        CliTest.usageError(null, new String[] {"eval", "--checkpoint", runDir.toString(), "--data", "fashion_mnist",
+                "--data-dir", subset.toString(), "--out", tmp.resolve("e").toString()}, "unknown dataset 'fashion_mnist' (did you mean 'fashion-mnist'?)");
+        Path renamed = Files.createDirectories(tmp.resolve("renamed/model"));
+        Files.copy(runDir.resolve("model/model.safetensors"), renamed.resolve("model.safetensors"));
+        Files.writeString(renamed.resolve("model.json"), Files.readString(runDir.resolve("model/model.json")).replace("\"mlp\"", "\"m-l-p2\""));
+        CliTest.usageError(null, new String[] {"predict", "--checkpoint", tmp.resolve("renamed").toString(), runDir.resolve("curves.png").toString()},
+                renamed + ": unknown model 'm-l-p2' (did you mean 'mlp'?)");
+    }
+
     @Test
     void badInputIsAUsageError(@TempDir Path tmp) throws IOException {
         Path missing = tmp.resolve("no-such-run");

@@ -8,6 +8,7 @@ import io.dltrain.datasets.transform.RandomHorizontalFlip;
 import io.dltrain.datasets.transform.RandomResizedCrop;
 import io.dltrain.datasets.transform.Resize;
 import io.dltrain.datasets.transform.Transform;
+import io.dltrain.runtime.Names;
 import io.dltrain.runtime.data.Dataset;
 
 import java.io.IOException;
@@ -18,7 +19,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.function.Function;
-import java.util.stream.Collectors;
 
 /**
  * The datasets dl-train knows by name, as plain code: one {@link Entry} per dataset with its description, default
@@ -414,7 +414,9 @@ public final class DatasetRegistry {
     /**
      * The dataset called {@code name}, optionally with options after a colon ("synthetic:1x28x28,classes=10").
      *
-     * @throws DatasetException for an unknown name (listing the valid ones) or a bad option (listing the valid ones)
+     * @throws DatasetException for an unknown name (listing the valid ones, and the one meant where that is clear: names are
+     *                          case-sensitive, so "Fashion-MNIST" is refused with "did you mean 'fashion-mnist'?") or a bad
+     *                          option (listing the valid ones)
      */
     public static Entry get(String name) {
         int colon = name.indexOf(':');
@@ -424,7 +426,7 @@ public final class DatasetRegistry {
             if (colon < 0 || name.substring(colon + 1).isBlank()) return e;
             return e.withOptions(name, name.substring(colon + 1));
         }
-        throw new DatasetException("unknown dataset '" + base + "'; valid names: "
-                + ENTRIES.stream().map(Entry::name).collect(Collectors.joining(", ")));
+        List<String> names = ENTRIES.stream().map(Entry::name).toList();
+        throw new DatasetException("unknown dataset '" + base + "'" + Names.didYouMean(base, names) + "; valid names: " + String.join(", ", names));
     }
 }

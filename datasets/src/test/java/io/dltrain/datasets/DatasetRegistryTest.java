@@ -70,6 +70,10 @@ class DatasetRegistryTest {
         assertFalse(m.hasBundledSample());
         DatasetException e = assertThrows(DatasetException.class, () -> DatasetRegistry.get("svhn:x=1"));
         assertTrue(e.getMessage().contains("'svhn'") && e.getMessage().contains("fashion-mnist, mnist, cifar10"), e.getMessage());
+        assertFalse(e.getMessage().contains("did you mean"), e.getMessage());
+        // names are case-sensitive; another spelling of one is refused with the name meant
+        e = assertThrows(DatasetException.class, () -> DatasetRegistry.get("Fashion_MNIST:1x28x28"));
+        assertTrue(e.getMessage().contains("unknown dataset 'Fashion_MNIST' (did you mean 'fashion-mnist'?); valid names: "), e.getMessage());
     }
 
     @Test

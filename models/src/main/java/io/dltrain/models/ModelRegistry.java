@@ -1,5 +1,6 @@
 package io.dltrain.models;
 
+import io.dltrain.runtime.Names;
 import io.dltrain.runtime.backend.meta.MetaBackend;
 import io.dltrain.runtime.nn.Context;
 import io.dltrain.runtime.nn.Conv2d;
@@ -88,11 +89,11 @@ public final class ModelRegistry {
 
     public static List<String> names() { return ENTRIES.stream().map(Entry::name).toList(); }
 
-    /** The entry called name; an IllegalArgumentException listing the valid names otherwise. */
+    /** The entry called name (in any case); an IllegalArgumentException listing the valid names, and the one meant if clear, otherwise. */
     public static Entry get(String name) {
         String key = name.toLowerCase(Locale.ROOT);
         for (Entry e : ENTRIES) if (e.name().equals(key)) return e;
-        throw new IllegalArgumentException("unknown model '" + name + "'. Available models: " + String.join(", ", names())
+        throw new IllegalArgumentException("unknown model '" + name + "'" + Names.didYouMean(name, names()) + ". Available models: " + String.join(", ", names())
                 + " (see `dl-train models`)");
     }
 

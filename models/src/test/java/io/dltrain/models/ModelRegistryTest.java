@@ -106,5 +106,7 @@ class ModelRegistryTest {
         var e = assertThrows(IllegalArgumentException.class, () -> ModelRegistry.get("resnet9000"));
         assertTrue(e.getMessage().contains("mlp") && e.getMessage().contains("lenet5") && e.getMessage().contains("resnet18-cifar"), e.getMessage());
         assertEquals("resnet18", ModelRegistry.get("ResNet18").name(), "names are case-insensitive");
+        e = assertThrows(IllegalArgumentException.class, () -> ModelRegistry.get("ResNet-18"));
+        assertTrue(e.getMessage().startsWith("unknown model 'ResNet-18' (did you mean 'resnet18'?). Available models: "), e.getMessage());
     }
 }

@@ -1,5 +1,6 @@
 package io.dltrain.runtime.optim;
 
+import io.dltrain.runtime.Names;
 import io.dltrain.runtime.tensor.Tensor;
 
 import java.util.List;
@@ -72,7 +73,7 @@ public final class Optimizers {
             case "rmsprop" -> new RMSprop(params, lr).momentum(momentum).weightDecay(weightDecay);
             case "adam" -> new Adam(params, lr).weightDecay(weightDecay);
             case "adamw" -> new AdamW(params, lr).weightDecay(weightDecay);
-            default -> throw new IllegalArgumentException("unknown optimizer '" + name + "'; valid names: " + String.join(", ", NAMES));
+            default -> throw new IllegalArgumentException("unknown optimizer '" + name + "'" + Names.didYouMean(name, NAMES) + "; valid names: " + String.join(", ", NAMES));
         };
     }
 }

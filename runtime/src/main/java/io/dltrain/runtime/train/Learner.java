@@ -1,5 +1,6 @@
 package io.dltrain.runtime.train;
 
+import io.dltrain.runtime.Names;
 import io.dltrain.runtime.autograd.GradMode;
 import io.dltrain.runtime.backend.Backend;
 import io.dltrain.runtime.data.DataLoader;
@@ -58,7 +59,8 @@ public final class Learner implements AutoCloseable {
      */
     public Learner optimizer(String name, double lr) {
         if (!Optimizers.names().contains(name))
-            throw new IllegalArgumentException("unknown optimizer '" + name + "'; valid names: " + String.join(", ", Optimizers.names()));
+            throw new IllegalArgumentException("unknown optimizer '" + name + "'" + Names.didYouMean(name, Optimizers.names()) + "; valid names: "
+                    + String.join(", ", Optimizers.names()));
         if (optimizer != null && !name.equals(config.optimizer())) throw madeAlready("optimizer(\"" + name + "\", ...)");
         return set(config.batchSize(), lr, name, config.schedule(), momentumGiven != null ? momentumGiven : Optimizers.defaultMomentum(name),
                 weightDecayGiven != null ? weightDecayGiven : Optimizers.defaultWeightDecay(name));

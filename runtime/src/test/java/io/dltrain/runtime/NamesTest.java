@@ -1,0 +1,60 @@
+package io.dltrain.runtime;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.Optional;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/** "Did you mean": one suggestion where one valid name is clearly meant, none where several are or none is. */
+class NamesTest {
+    static final List<String> MODELS = List.of("mlp", "lenet5", "autoencoder", "conv-autoencoder", "lstm", "vgg11", "vgg13", "vgg11_bn",
+            "resnet18", "resnet34", "resnet50", "resnet101", "resnet18-cifar", "resnet18-cifar-narrow", "densenet121");
+    static final List<String> DATASETS = List.of("fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic", "imagefolder", "imagenet-subset", "csv");
+
+    static void suggests(String expected, String given, List<String> valid) {
+        assertEquals(Optional.ofNullable(expected), Names.closest(given, valid), given);
+    }
+
+    @Test
+    void caseAndSeparatorsDoNotCount() {
+        suggests("resnet18", "resnet-18", MODELS);
+        suggests("resnet18", "ResNet_18", MODELS);
+        suggests("vgg11_bn", "vgg11-bn", MODELS);
+        suggests("fashion-mnist", "fashion_mnist", DATASETS);
+        suggests("fashion-mnist", "Fashion-MNIST", DATASETS);
+        suggests("fashion-mnist", "fashionmnist", DATASETS);
+        suggests("mnist", "MNIST", DATASETS);
+    }
+
+    @Test
+    void theStartOfOneName() {
+        suggests("densenet121", "densenet", MODELS);
+        suggests("imagenet-subset", "imagenet", DATASETS);
+        suggests("lenet5", "LeNet", MODELS);
+    }
+
+    @Test
+    void oneSlip() {
+        suggests("lenet5", "lenet-6", MODELS);
+        suggests("mlp", "mpl", MODELS);               // two letters swapped
+        suggests("fashion-mnist", "fashon-mnist", DATASETS);
+        suggests("fashion-mnist", "fahsion-mnsit", DATASETS);   // two swaps in a long name
+        suggests("cifar100", "cifar1000", DATASETS);
+        assertEquals(" (did you mean 'lstm'?)", Names.didYouMean("lstn", MODELS));
+    }
+
+    @Test
+    void noneWhenSeveralOrNoneAreClose() {
+        suggests(null, "resnet", MODELS);       // resnet18, resnet34, resnet50 alike
+        suggests(null, "vgg12", MODELS);        // vgg11 and vgg13
+        suggests(null, "resnet9000", MODELS);
+        suggests(null, "nope", MODELS);
+        suggests(null, "cifar", DATASETS);      // two edits from cifar10: too many for a short name
+        suggests(null, "image", DATASETS);      // imagefolder and imagenet-subset
+        suggests(null, "", DATASETS);
+        suggests(null, null, DATASETS);
+        assertEquals("", Names.didYouMean("nope", MODELS));
+    }
+}
