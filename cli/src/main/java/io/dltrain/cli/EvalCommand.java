@@ -79,7 +79,7 @@ public final class EvalCommand implements Callable<Integer> {
         PrintWriter o = spec.commandLine().getOut();
         if (batchSize < 1) throw usage("--batch-size must be >= 1, got " + batchSize);
         if (threads < 0) throw usage("--threads must be >= 0 (0 uses every core), got " + threads);
-        Path dir = Loaded.locate(spec.commandLine(), checkpoint);
+        Path dir = Loaded.locate(spec.commandLine(), checkpoint, o);
         // where eval.json and confusion.png go: checked (by a trial) before the evaluation, not after it
         Path outDir = out != null ? out : checkpoint;
         String unusable = out != null ? OutputDir.problem(out, "--out " + out, "choose another directory")

@@ -99,7 +99,7 @@ public final class PredictCommand implements Callable<Integer> {
         PrintWriter o = spec.commandLine().getOut();
         if (topK < 1) throw usage("--top-k must be >= 1, got " + topK);
         if (threads < 0) throw usage("--threads must be >= 0 (0 uses every core), got " + threads); // as train, eval and bench
-        Path dir = Loaded.locate(spec.commandLine(), checkpoint);
+        Path dir = Loaded.locate(spec.commandLine(), checkpoint, spec.commandLine().getErr()); // notices on stderr, as the device's
         SavedModel saved;
         try {
             saved = SavedModel.read(dir, null);

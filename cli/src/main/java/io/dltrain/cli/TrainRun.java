@@ -93,24 +93,21 @@ final class TrainRun {
         TrainingState resumeState = null;
         if (o.resume != null) {
             Path ckDir = o.resume.resolve(CHECKPOINTS);
-            List<Path> skipped;
             try {
                 var latest = Checkpoint.latest(ckDir);
                 if (latest.isEmpty()) {
                     List<Path> broken = Checkpoint.incomplete(ckDir, 0);
                     throw usage("--resume " + o.resume + ": no checkpoint in " + ckDir + (broken.isEmpty()
                             ? " (was it written by dl-train with checkpoints on?)"
-                            : ": " + incomplete(broken) + "; restore the missing files, or start a new run in another directory"));
+                            : ": " + IncompleteCheckpoints.describe(broken) + "; restore the missing files, or start a new run in another directory"));
                 }
                 resumeCkpt = latest.get();
                 resumeState = Checkpoint.readState(resumeCkpt);
-                skipped = Checkpoint.incomplete(ckDir, resumeState.step());
+                // latest() passes over a checkpoint with a file missing: say so, rather than silently go back to an older one
+                IncompleteCheckpoints.noticeSkipped(out, resumeCkpt, "resuming from");
             } catch (CheckpointException e) {
                 throw usage("--resume " + o.resume + ": " + e.getMessage());
             }
-            // latest() passes over a checkpoint with a file missing: say so, rather than silently go back to an older one
-            if (!skipped.isEmpty()) out.println("dl-train: notice: skipping " + incomplete(skipped) + "; resuming from "
-                    + resumeCkpt + ", the latest complete checkpoint");
             if (o.out != null && !o.out.toAbsolutePath().normalize().equals(o.resume.toAbsolutePath().normalize()))
                 throw usage("--out " + o.out + " and --resume " + o.resume + " differ: a resumed run continues in its own directory; drop --out");
             o.out = o.resume;
@@ -616,9 +613,18 @@ final class TrainRun {
         if (!Files.isDirectory(given)) throw usage("--init-from " + given + ": no such file or directory");
         for (Path p : List.of(given.resolve(Checkpoint.MODEL_FILE), given.resolve(SavedModel.DIR).resolve(Checkpoint.MODEL_FILE)))
             if (Files.isRegularFile(p)) return p;
+        Path ckDir = given.resolve(CHECKPOINTS);
         try {
-            var latest = Checkpoint.latest(given.resolve(CHECKPOINTS));
-            if (latest.isPresent() && Files.isRegularFile(latest.get().resolve(Checkpoint.MODEL_FILE))) return latest.get().resolve(Checkpoint.MODEL_FILE);
+            var latest = Checkpoint.latest(ckDir);
+            if (latest.isPresent() && Files.isRegularFile(latest.get().resolve(Checkpoint.MODEL_FILE))) {
+                IncompleteCheckpoints.noticeSkipped(out, latest.get(), "initialising from");
+                return latest.get().resolve(Checkpoint.MODEL_FILE);
+            }
+            List<Path> broken = Checkpoint.incomplete(ckDir, 0);
+            if (!broken.isEmpty())
+                throw usage("--init-from " + given + ": no " + Checkpoint.MODEL_FILE + " in it or in " + given.resolve(SavedModel.DIR)
+                        + ", and no complete checkpoint under " + ckDir + ": " + IncompleteCheckpoints.describe(broken)
+                        + "; restore the missing files, or name a model file itself");
         } catch (CheckpointException e) {
             throw usage("--init-from " + given + ": " + e.getMessage());
         }
@@ -758,17 +764,6 @@ final class TrainRun {
         if (!(saved instanceof Number n)) return saved.toString();
         return t == int.class || t == Integer.class ? (Object) n.intValue() : t == long.class || t == Long.class ? (Object) n.longValue()
                 : t == float.class || t == Float.class ? (Object) n.floatValue() : (Object) n.doubleValue();
-    }
-
-    /** "the incomplete checkpoint D/ckpt-300 (no state.json)": checkpoint directories and the files each lacks. */
-    private static String incomplete(List<Path> dirs) {
-        List<String> each = new ArrayList<>();
-        for (Path d : dirs) {
-            List<String> missing = new ArrayList<>();
-            for (String f : List.of(Checkpoint.STATE_FILE, Checkpoint.MODEL_FILE)) if (!Files.isRegularFile(d.resolve(f))) missing.add(f);
-            each.add(d + " (no " + String.join(" or ", missing) + ")");
-        }
-        return "the incomplete checkpoint" + (dirs.size() == 1 ? " " : "s ") + String.join(", ", each);
     }
 
     /**

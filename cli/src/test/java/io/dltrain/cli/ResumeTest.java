@@ -281,6 +281,44 @@ class ResumeTest {
                 + " run in another directory"), r.err());
     }
 
+    /**
+     * --init-from, eval and predict take a run's latest complete checkpoint, as --resume does, and say as it does which
+     * incomplete checkpoint they skipped and which they use; with none complete, their errors name the incomplete ones.
+     */
+    @Test
+    void initFromEvalAndPredictNameTheIncompleteCheckpointsTheySkip(@TempDir Path tmp) throws IOException {
+        Path dir = tmp.resolve("run"), ck = dir.resolve("checkpoints").toAbsolutePath();
+        ok(train(dir, "mlp", 2, "--checkpoint-every", "4s", "--keep", "5", "--max-steps", "9"));
+        Files.delete(ck.resolve("ckpt-9/state.json"));
+        String skipping = "dl-train: notice: skipping the incomplete checkpoint " + ck.resolve("ckpt-9") + " (no state.json); ";
+        String latest = ck.resolve("ckpt-8") + ", the latest complete checkpoint\n";
+        CliTest.Result r = run(train(tmp.resolve("init"), "mlp", 1, "--init-from", dir.toString(), "--max-steps", "1"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains(skipping + "initialising from " + latest), r.out());
+        assertTrue(r.out().contains("dl-train: init from " + ck.resolve("ckpt-8/model.safetensors") + ": "), r.out());
+        r = run("eval", "--checkpoint", dir.toString(), "--data", "fashion-mnist", "--data-dir", subset.toString(), "--threads", "2",
+                "--out", tmp.resolve("eval").toString());
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains(skipping + "using " + latest), r.out());
+        r = run("predict", "--checkpoint", dir.toString(), "--threads", "2", subset.resolve("t10k-images-idx3-ubyte.gz").toString());
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains(skipping + "using " + latest), r.err());
+
+        // nothing complete left: the errors say what is missing where
+        for (String c : List.of("ckpt-4", "ckpt-8")) Files.delete(ck.resolve(c).resolve("model.safetensors"));
+        String all = "the incomplete checkpoints " + ck.resolve("ckpt-4") + " (no model.safetensors), " + ck.resolve("ckpt-8")
+                + " (no model.safetensors), " + ck.resolve("ckpt-9") + " (no state.json)";
+        r = run(train(tmp.resolve("init2"), "mlp", 1, "--init-from", dir.toString()));
+        assertEquals(2, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("--init-from " + dir + ": no model.safetensors in it or in " + dir.resolve("model")
+                + ", and no complete checkpoint under " + dir.resolve("checkpoints") + ": " + all + "; restore the missing files,"
+                + " or name a model file itself"), r.err());
+        r = run("eval", "--checkpoint", dir.toString(), "--data", "fashion-mnist", "--data-dir", subset.toString());
+        assertEquals(2, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains(" or checkpoints/ckpt-<step>/ but found only " + all + "; restore the missing files, or give another"
+                + " --checkpoint"), r.err());
+    }
+
     /** Extending a finished cosine run re-plans its schedule over the new total: a notice says so; a step schedule gets none. */
     @Test
     void extendingACosineRunSaysTheScheduleIsReplanned(@TempDir Path tmp) {

@@ -183,6 +183,16 @@ public final class Checkpoint {
                 .sorted(Comparator.comparingLong(Found::step)).map(Found::dir).toList();
     }
 
+    /**
+     * The step in a checkpoint directory's name (120 for {@code ckpt-120} and {@code ckpt-120.old}), or -1 for any other
+     * name (a run's {@code model/}, {@code best/}): with {@link #incomplete}, which checkpoints {@link #latest} passed over.
+     */
+    public static long step(Path checkpointDir) {
+        Path name = checkpointDir.getFileName();
+        Matcher m = name == null ? null : DIR.matcher(name.toString());
+        return m != null && m.matches() ? Long.parseLong(m.group(1)) : -1;
+    }
+
     /** A ckpt-N or ckpt-N.old directory; complete when it holds its state and model files. */
     private record Found(long step, boolean old, Path dir, boolean complete) {}
 

@@ -321,6 +321,10 @@ class CheckpointTest {
             assertEquals(List.of(dir.resolve("ckpt-50").toAbsolutePath()), Checkpoint.incomplete(dir, 30));
             assertEquals(List.of(), Checkpoint.incomplete(dir, 51));
             assertEquals(List.of(), Checkpoint.incomplete(dir.resolve("does-not-exist"), 0));
+            assertEquals(50, Checkpoint.step(dir.resolve("ckpt-50")));
+            assertEquals(50, Checkpoint.step(dir.resolve("ckpt-50.old")));
+            assertEquals(-1, Checkpoint.step(dir.resolve("ckpt-40.tmp")));
+            assertEquals(-1, Checkpoint.step(dir.resolve("best")));
 
             // numeric, not lexical, order; the next save removes the stale temporary
             Checkpoint.save(dir, a, opt, state(100), 3);
