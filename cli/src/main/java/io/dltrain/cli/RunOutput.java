@@ -19,6 +19,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
@@ -67,16 +68,23 @@ final class RunOutput implements AutoCloseable {
         }
         // A run stopped before its first epoch ended (--max-steps, a signal, a crash) leaves checkpoints and no
         // metrics.jsonl. A new run here would mix its checkpoints with that run's, and a later --resume would take
-        // whichever has the highest step, possibly the older run's.
+        // whichever has the highest step, possibly the older run's. Incomplete checkpoints (a file missing) are that
+        // run's too: a resume of the new run would name them as skipped every time, and take one whose files are
+        // restored over the new run's.
         Optional<Path> ckpt;
+        List<Path> broken;
         try {
             ckpt = Checkpoint.latest(p.resolve(CHECKPOINTS));
+            broken = Checkpoint.incomplete(p.resolve(CHECKPOINTS), 0);
         } catch (CheckpointException e) {
             return "--out " + dir + ": " + e.getMessage();
         }
         if (ckpt.isPresent())
             return "--out " + dir + " holds an interrupted run (checkpoint " + ckpt.get() + "); continue it with --resume "
                     + ShellWords.quote(dir) + ", choose a new directory, or delete that one to reuse it";
+        if (!broken.isEmpty())
+            return "--out " + dir + " holds " + IncompleteCheckpoints.describe(broken) + " of an interrupted run, which cannot be resumed; delete "
+                    + (broken.size() == 1 ? "it" : "them") + " to reuse the directory, or choose a new directory";
         return null;
     }
 

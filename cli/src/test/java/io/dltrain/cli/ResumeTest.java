@@ -413,6 +413,38 @@ class ResumeTest {
         assertEquals(7, ((Number) st.config().get("seed")).longValue());
     }
 
+    /**
+     * A directory whose checkpoints/ holds only incomplete checkpoints (a file missing) of an interrupted run is refused
+     * as one with complete checkpoints is: a new run would mix its checkpoints with them. The error names each, says it
+     * is incomplete and what to do; once they are deleted, as it says, the new run goes ahead.
+     */
+    @Test
+    void aNewRunIntoADirectoryOfIncompleteCheckpointsIsAUsageError(@TempDir Path tmp) throws IOException {
+        Path dir = tmp.resolve("run"), ck = dir.resolve("checkpoints").toAbsolutePath();
+        ok(train(dir, "mlp", 3, "--max-steps", "5"));
+        assertEquals(List.of("ckpt-5"), names(ck));
+        Files.delete(ck.resolve("ckpt-5/model.safetensors"));
+        CliTest.Result r = run(train(dir, "mlp", 1, "--max-steps", "1"));
+        assertEquals(2, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("--out " + dir + " holds the incomplete checkpoint " + ck.resolve("ckpt-5") + " (no model.safetensors)"
+                + " of an interrupted run, which cannot be resumed; delete it to reuse the directory, or choose a new directory"), r.err());
+        assertEquals(List.of("ckpt-5"), names(ck));
+        assertFalse(Files.exists(dir.resolve("metrics.jsonl")));
+        Files.createDirectories(ck.resolve("ckpt-7"));   // a second one: named too
+        r = run(train(dir, "mlp", 1, "--max-steps", "1"));
+        assertEquals(2, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("holds the incomplete checkpoints " + ck.resolve("ckpt-5") + " (no model.safetensors), " + ck.resolve("ckpt-7")
+                + " (no state.json or model.safetensors) of an interrupted run, which cannot be resumed; delete them"), r.err());
+        for (String c : List.of("ckpt-5", "ckpt-7")) {
+            try (Stream<Path> files = Files.list(ck.resolve(c))) {
+                for (Path f : files.toList()) Files.delete(f);
+            }
+            Files.delete(ck.resolve(c));
+        }
+        ok(train(dir, "mlp", 1, "--max-steps", "1"));
+        assertEquals(List.of("ckpt-1"), names(ck));
+    }
+
     @Test
     void changedSettingsOnResumeAreUsageErrors(@TempDir Path tmp) {
         Path parts = tmp.resolve("parts");
