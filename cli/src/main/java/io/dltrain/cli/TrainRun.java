@@ -113,6 +113,7 @@ final class TrainRun {
             o.out = o.resume;
             applySaved(resumeState);
         }
+        long processFrom = resumeState == null ? 0 : resumeState.step(); // the run's step this process starts at
         if (o.initFrom != null && o.resume != null)
             throw usage("--init-from and --resume together: a resumed run's checkpoint already holds its weights; drop --init-from");
         Path initFile = o.initFrom == null ? null : initFile(o.initFrom);
@@ -429,7 +430,7 @@ final class TrainRun {
                         if (o.skipNonfinite) out.printf("dl-train: skipped %d %s with a non-finite loss (--skip-nonfinite)%n", skippedSteps,
                                 Words.noun(skippedSteps, "step"));
                         if (!ending.beginSummary()) return 130; // the hook has said what is written
-                        run.writeSummary(summary(modelEntry, task, dataEntry, be, model, config, result, test, trainLoader, valLoader));
+                        run.writeSummary(summary(modelEntry, task, dataEntry, be, model, config, result, test, trainLoader, valLoader, processFrom));
                         ending.done();
                         out.println("dl-train: wrote " + outDir.resolve("metrics.jsonl") + ", " + outDir.resolve("summary.json") + ", "
                                 + outDir.resolve(Curves.FILE) + " and " + outDir.resolve(SavedModel.DIR) + "/");
@@ -840,7 +841,7 @@ final class TrainRun {
 
     private Map<String, Object> summary(ModelRegistry.Entry model, Task task, DatasetRegistry.Entry data, Backend be, Module m,
                                         TrainConfig config, Trainer.Result result, EvalResult test,
-                                        DataLoader trainLoader, DataLoader valLoader) {
+                                        DataLoader trainLoader, DataLoader valLoader, long processFrom) {
         Map<String, Object> s = new LinkedHashMap<>();
         s.put("model", model.name());
         s.put("dataset", data.name());
@@ -861,9 +862,12 @@ final class TrainRun {
         s.put("parameters", m.parameterCount());
         s.put("train_samples", trainLoader.samples());
         s.put("val_samples", valLoader == null ? 0 : valLoader.samples());
-        // the training loader's own throughput (this process): whether data loading kept up with the model
+        // the training loader's own throughput: whether data loading kept up with the model. The loader is this
+        // process's, and a resumed run's earlier processes kept no count: the section says from which step it counts
+        // (0: the whole run). data_wait_seconds is the epochs' total, as metrics.jsonl has them (every process's).
         DataLoader.Stats ls = trainLoader.stats();
         Map<String, Object> loader = new LinkedHashMap<>();
+        loader.put("this_process_from_step", processFrom);
         loader.put("workers", ls.workers());
         loader.put("samples_loaded", ls.samplesLoaded());
         loader.put("busy_seconds", ls.busySeconds());

@@ -149,6 +149,7 @@ class CliTest {
         // the training loader's own report: every training sample read once per epoch, by the 1 worker --workers auto
         // gives an in-memory dataset on the CPU; the data wait is the epochs' data_wait_seconds summed
         JsonNode loader = summary.get("loader");
+        assertEquals(0, loader.get("this_process_from_step").asLong(), "a run not resumed: the loader's counts are the whole run's");
         assertEquals(1, loader.get("workers").asInt(), loader.toString());
         assertEquals(3 * summary.get("train_samples").asLong(), loader.get("samples_loaded").asLong(), loader.toString());
         double busy = loader.get("busy_seconds").asDouble();

@@ -105,6 +105,13 @@ class ResumeTest {
         assertEquals(1, Files.readAllLines(parts.resolve("metrics.jsonl")).size());
         ok(resume(parts, 2));
         assertSameRun(whole, parts, 2);
+        // summary.json's loader counts this process's loading, from the step it resumed at; the data wait is every epoch's
+        JsonNode loader = JSON.readTree(parts.resolve("summary.json").toFile()).get("loader");
+        assertEquals(15, loader.get("this_process_from_step").asLong(), loader.toString());
+        assertEquals(1800, loader.get("samples_loaded").asLong(), loader.toString());
+        double wait = 0;
+        for (String l : Files.readAllLines(parts.resolve("metrics.jsonl"))) wait += JSON.readTree(l).get("data_wait_seconds").asDouble();
+        assertEquals(wait, loader.get("data_wait_seconds").asDouble(), 1e-9, loader.toString());
         // default policy: a checkpoint per epoch (15 steps each), the last 3 kept, and the best by validation loss
         assertEquals(List.of("best", "ckpt-15", "ckpt-30"), names(parts.resolve("checkpoints")));
         assertEquals(1, names(parts.resolve("checkpoints/best")).size());
