@@ -2,9 +2,18 @@ package io.dltrain.runtime.backend.cpu;
 
 import org.junit.jupiter.api.Test;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
+import java.util.Arrays;
+import java.util.SplittableRandom;
 
-/** What the CPU backend says about its GEMM. */
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * The CPU backend's GEMM: the plain-Java kernel (the fallback where OpenBLAS cannot be loaded, which the op tests
+ * never reach on a machine that has OpenBLAS) and OpenBLAS's cblas_sgemm, both held to a double-precision reference
+ * over every transpose, offsets, leading dimensions wider than the rows, and alpha / beta; and what it says about itself.
+ */
 class CpuGemmTest {
     @Test
     void anOpenBlasCoreTypeSetByTheEnvironmentIsNamed() {
@@ -12,5 +21,81 @@ class CpuGemmTest {
         assertEquals(" (kernels chosen by OPENBLAS_CORETYPE=SkylakeX, not detected)", CpuGemm.coreTypeNote(" SkylakeX\n"));
         assertEquals("", CpuGemm.coreTypeNote(null), "unset: OpenBLAS detected the CPU");
         assertEquals("", CpuGemm.coreTypeNote(""), "empty: OpenBLAS ignores it and detects the CPU");
+    }
+
+    /** One GEMM implementation under test (javaGemm, or gemmSerial with OpenBLAS). */
+    interface Gemm {
+        void run(boolean ta, boolean tb, int m, int n, int k, float alpha, float[] a, int ao, int lda, float[] b, int bo, int ldb,
+                 float beta, float[] c, int co, int ldc);
+    }
+
+    @Test
+    void thePlainJavaGemmMatchesADoubleReference() {
+        checkAgainstReference("plain-Java GEMM", CpuGemm::javaGemm, true);
+    }
+
+    @Test
+    void openBlasMatchesADoubleReference() {
+        if (!CpuGemm.native_()) fail("OpenBLAS did not load on this machine: " + CpuGemm.STATUS);
+        checkAgainstReference("OpenBLAS", CpuGemm::gemmSerial, false);
+    }
+
+    /** A zero in A times NaN or infinity in B gives NaN (IEEE 754), in both GEMMs: no entry of A is skipped as zero. */
+    @Test
+    void nanAndInfinityInBPropagateThroughAZeroOfA() {
+        float[] a = {0f, 1f};                                   // A [1, 2]
+        float[] b = {Float.NaN, Float.POSITIVE_INFINITY, 1f, 1f};   // B [2, 2]
+        for (Gemm g : CpuGemm.native_() ? new Gemm[] {CpuGemm::javaGemm, CpuGemm::gemmSerial} : new Gemm[] {CpuGemm::javaGemm}) {
+            float[] c = {5f, 5f};
+            g.run(false, false, 1, 2, 2, 1f, a, 0, 2, b, 0, 2, 0f, c, 0, 2);
+            assertTrue(Float.isNaN(c[0]) && Float.isNaN(c[1]), "0 x NaN and 0 x inf must give NaN: " + Arrays.toString(c));
+        }
+    }
+
+    private static void checkAgainstReference(String what, Gemm gemm, boolean emptyShapes) {
+        SplittableRandom rng = new SplittableRandom(17);
+        int[][] sizes = {{1, 1, 1}, {3, 5, 7}, {17, 9, 33}, {64, 1, 5}, {1, 40, 3}, {6, 7, 0}, {0, 3, 2}, {4, 0, 3}};
+        float[][] scales = {{1f, 0f}, {0.5f, -2f}, {1f, 1f}, {-1.5f, 0.25f}};
+        int cases = 0;
+        for (int[] s : sizes) {
+            int m = s[0], n = s[1], k = s[2];
+            if (!emptyShapes && (m == 0 || n == 0)) continue;   // CpuGemm.gemm returns before calling cblas_sgemm
+            for (boolean ta : new boolean[] {false, true}) for (boolean tb : new boolean[] {false, true}) for (float[] ab : scales) {
+                int ao = 2, bo = 5, co = 1;
+                int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 2, ldc = n + 1;
+                float[] a = random(rng, ao + (ta ? k : m) * lda + 1);
+                float[] b = random(rng, bo + (tb ? n : k) * ldb + 1);
+                float[] c = random(rng, co + m * ldc + 1);
+                float alpha = ab[0], beta = ab[1];
+                if (beta == 0f) for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) c[co + i * ldc + j] = Float.NaN;  // beta 0: C is not read
+                float[] before = c.clone();
+                gemm.run(ta, tb, m, n, k, alpha, a, ao, lda, b, bo, ldb, beta, c, co, ldc);
+                String tag = what + " ta=" + ta + " tb=" + tb + " m=" + m + " n=" + n + " k=" + k + " alpha=" + alpha + " beta=" + beta;
+                for (int idx = 0; idx < c.length; idx++) {
+                    int i = (idx - co) / ldc, j = (idx - co) % ldc;
+                    if (idx < co || i >= m || j >= n) {
+                        assertEquals(before[idx], c[idx], tag + ": element " + idx + " outside C was written");
+                        continue;
+                    }
+                    double want = beta == 0f ? 0 : (double) beta * before[idx], size = Math.abs(want);
+                    for (int p = 0; p < k; p++) {
+                        double t = (double) alpha * (ta ? a[ao + p * lda + i] : a[ao + i * lda + p]) * (tb ? b[bo + j * ldb + p] : b[bo + p * ldb + j]);
+                        want += t;
+                        size += Math.abs(t);
+                    }
+                    // float rounding of k products and sums: a few ulps of the terms' magnitude
+                    double tol = 4 * (k + 2) * Math.ulp((float) size) + 1e-30;
+                    assertTrue(Math.abs(c[idx] - want) <= tol, tag + ": C[" + i + "][" + j + "] = " + c[idx] + ", want " + want + " (tolerance " + tol + ")");
+                }
+                cases++;
+            }
+        }
+        assertTrue(cases >= 96, what + ": " + cases + " cases");
+    }
+
+    private static float[] random(SplittableRandom rng, int n) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = (float) rng.nextDouble(-1, 1);
+        return v;
     }
 }
