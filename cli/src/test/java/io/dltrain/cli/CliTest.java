@@ -199,6 +199,26 @@ class CliTest {
                 sw.toString().strip().replace(',', '.'));
     }
 
+    /**
+     * --progress bar (auto's choice on a terminal), end to end in a child JVM, as the progress bar library draws on file
+     * descriptor 2 itself: the bar shows the epoch and its steps on stderr and is finished when the epoch ends; the
+     * epoch's line goes to stdout as in plain mode.
+     */
+    @Test
+    void theBarModeDrawsEachEpochOnStderr(@TempDir Path tmp) throws Exception {
+        Path javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
+        Process p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                Main.class.getName(), "--model", "mlp", "--data", "synthetic:1x8x8,classes=3,train=640,test=64", "--epochs", "2",
+                "--batch-size", "32", "--threads", "1", "--progress", "bar", "--out", tmp.resolve("run").toString())
+                .redirectError(tmp.resolve("err.txt").toFile()).redirectOutput(tmp.resolve("out.txt").toFile()).start();
+        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "the run did not end in 120 s");
+        String err = Files.readString(tmp.resolve("err.txt")), out = Files.readString(tmp.resolve("out.txt"));
+        assertEquals(0, p.exitValue(), err + out);
+        // 640 samples less the 10% held out for validation: 576, 18 steps of 32
+        assertTrue(err.contains("epoch 1/2") && err.contains("epoch 2/2") && err.contains("18/18"), "the bar:\n" + err);
+        assertTrue(out.contains("epoch 1  train_loss") && out.contains("epoch 2  train_loss"), out);
+    }
+
     @Test
     void theBarShowsNoLossBeforeTheFirstIsRead() {
         // the trainer reads the loss a few times a second: the bar's first frames have none, and "loss NaN" would read

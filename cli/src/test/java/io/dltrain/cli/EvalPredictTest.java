@@ -301,6 +301,54 @@ class EvalPredictTest {
     }
 
     /**
+     * A colour image for a model whose 3-channel input is not an image folder's (synthetic:3x8x8 here, as cifar10):
+     * red, green and blue become channels 0, 1 and 2, each scaled to [0, 1] and normalised with the model's mean and
+     * std (none for synthetic data). Same floats, same model: the probabilities agree to 1e-6.
+     */
+    @Test
+    void predictFeedsAColourImagesRedGreenAndBlueAsChannelsZeroOneTwo(@TempDir Path tmp) throws IOException {
+        Path rgbRun = tmp.resolve("rgb");
+        CliTest.Result t = run("--model", "mlp", "--data", "synthetic:3x8x8,classes=3,train=96,test=32", "--epochs", "1",
+                "--threads", "2", "--progress", "none", "--out", rgbRun.toString(), "--checkpoint-every", "off");
+        assertEquals(0, t.code(), t.err() + t.out());
+        SavedModel saved = SavedModel.read(rgbRun.resolve("model"), null);
+        BufferedImage img = new BufferedImage(8, 8, BufferedImage.TYPE_INT_RGB);
+        float[] x = new float[3 * 64];
+        for (int y = 0; y < 8; y++) {
+            for (int c = 0; c < 8; c++) {
+                int[] rgb = {10 + 29 * c, 240 - 25 * y, (c * y * 37 + 5) % 256};   // three different planes
+                img.setRGB(c, y, rgb[0] << 16 | rgb[1] << 8 | rgb[2]);
+                for (int ch = 0; ch < 3; ch++) {
+                    float mean = saved.mean() == null ? 0f : saved.mean()[ch], std = saved.std() == null ? 1f : saved.std()[ch];
+                    x[ch * 64 + y * 8 + c] = (rgb[ch] / 255f - mean) / std;
+                }
+            }
+        }
+        Path png = tmp.resolve("colour.png");
+        assertTrue(ImageIO.write(img, "png", png.toFile()));
+        float[] logits;
+        try (CpuBackend be = new CpuBackend(1);
+             Module m = Scope.outside(() -> ModelRegistry.get("mlp").build(new Context(be, 0), new ModelSpec(3, 8, 8, 3)));
+             GradMode.Guard g = GradMode.noGrad()) {
+            Checkpoint.loadInto(m, rgbRun.resolve("model").resolve(Checkpoint.MODEL_FILE), true);
+            m.eval();
+            try (Scope s = Scope.open()) {
+                Tensor in = be.empty(Shape.of(1, 3, 8, 8));
+                be.copyFromHost(x, 0, in);
+                logits = m.forward(in).toFloatArray();
+            }
+        }
+        double max = Math.max(logits[0], Math.max(logits[1], logits[2])), sum = 0;
+        double[] p = new double[3];
+        for (int j = 0; j < 3; j++) sum += p[j] = Math.exp(logits[j] - max);
+        CliTest.Result r = run("predict", "--checkpoint", rgbRun.toString(), "--json", "--top-k", "3", "--threads", "2", png.toString());
+        assertEquals(0, r.code(), r.err() + r.out());
+        JsonNode preds = JSON.readTree(r.out()).get(0).get("predictions");
+        assertEquals(3, preds.size(), r.out());
+        for (JsonNode q : preds) assertEquals(p[q.get("class").asInt()] / sum, q.get("probability").asDouble(), 1e-6, r.out());
+    }
+
+    /**
      * An --out that cannot be made is refused before the evaluation (it used to run the whole test split, then fail
      * with exit 1 writing eval.json): a path under a file, and /proc, where even root cannot create a directory.
      */
