@@ -125,6 +125,14 @@ class RegressionTest {
             se += d * d;
         }
         assertEquals(mse, se / TEST, 1e-4 * mse, "predict's values give the test MSE");
+        // the text form: one line per row, "FILE[row] (line N):  y = VALUE", the value as --json gives it (6 digits)
+        CliTest.Result text = CliTest.run("predict", "--checkpoint", out.toString(), "--threads", "2", dir.resolve("test.csv").toString());
+        assertEquals(0, text.code(), text.err() + text.out());
+        List<String> lines = text.out().lines().toList();
+        assertEquals(TEST, lines.size(), text.out());
+        for (int i : new int[] {0, TEST - 1})
+            assertEquals(String.format("%s[%d] (line %d):  y = %.6g", dir.resolve("test.csv"), i, i + 2, vals.get(i).get("value").asDouble()),
+                    lines.get(i));
     }
 
     @Test
