@@ -5,8 +5,9 @@ import io.dltrain.runtime.tensor.Tensor;
 
 /**
  * A residual connection: body(x) + shortcut(x), with the identity as the default shortcut, optionally followed by
- * a post-activation (ResNet's block ends in ReLU after the add). Children are named as given, so a ResNet block can
- * use torchvision's names ("conv1", "bn1", ..., "downsample").
+ * a post-activation (ResNet's block ends in ReLU after the add). The children are named "body", "shortcut" and
+ * "post" (state_dict names such as body.0.weight); the model zoo's ResNets use their own blocks, with torchvision's
+ * names ("conv1", "bn1", ..., "downsample").
  */
 public class Residual extends Module {
     private final Module body, shortcut, post;

@@ -1,0 +1,69 @@
+package io.dltrain.runtime.nn;
+
+import io.dltrain.runtime.backend.cpu.CpuBackend;
+import io.dltrain.runtime.tensor.Scope;
+import io.dltrain.runtime.tensor.Tensor;
+import io.dltrain.runtime.testing.Check;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * The library's two composite modules, which no registry model uses (ResNet, GoogLeNet and DenseNet have their own
+ * blocks): {@link Residual} (body(x) + shortcut(x), then post) and {@link Concat} (branches side by side along
+ * channels). Outputs against their parts run one by one, state_dict names, and gradients against finite differences.
+ */
+class CompositeModulesTest {
+    static final CpuBackend be = new CpuBackend(1);
+
+    @AfterAll static void close() { be.close(); }
+
+    @Test
+    void residualAddsTheBodyToTheShortcutThenRunsPost() {
+        SplittableRandom rng = new SplittableRandom(8);
+        Context ctx = new Context(be, 5);
+        Linear body = Scope.outside(() -> new Linear(ctx, 4, 4)), body2 = Scope.outside(() -> new Linear(ctx, 4, 3));
+        Linear projection = Scope.outside(() -> new Linear(ctx, 4, 3, false));
+        try (Residual identity = Scope.outside(() -> new Residual(new Sequential(body)));
+             Residual projected = Scope.outside(() -> new Residual(body2, projection, new ReLU()));
+             Scope s = Scope.open()) {
+            assertEquals(List.of("body.0.weight", "body.0.bias"), List.copyOf(identity.namedParameters().keySet()));
+            assertEquals(List.of("body.weight", "body.bias", "shortcut.weight"), List.copyOf(projected.namedParameters().keySet()));
+            Tensor x = Check.param(be, rng, -1, 1, 3, 4);
+            float[] in = x.toFloatArray(), b = body.forward(x).toFloatArray(), got = identity.forward(x).toFloatArray();
+            float[] want = new float[in.length];
+            for (int i = 0; i < in.length; i++) want[i] = b[i] + in[i];
+            assertArrayEquals(want, got, "identity shortcut: body(x) + x");
+            float[] b2 = body2.forward(x).toFloatArray(), sc = projection.forward(x).toFloatArray(), got2 = projected.forward(x).toFloatArray();
+            float[] want2 = new float[b2.length];
+            for (int i = 0; i < b2.length; i++) want2[i] = Math.max(b2[i] + sc[i], 0f);
+            assertArrayEquals(want2, got2, "relu(body(x) + shortcut(x))");
+            Check.gradients("residual", in2 -> identity.forward(in2.getFirst()), List.of(x, body.weight(), body.bias()), 1e-2, 1e-3, 1e-2);
+        }
+    }
+
+    @Test
+    void concatPutsTheBranchesSideBySideAlongChannels() {
+        SplittableRandom rng = new SplittableRandom(9);
+        Context ctx = new Context(be, 6);
+        Conv2d a = Scope.outside(() -> new Conv2d(ctx, 2, 3, 1, 1, 0)), b = Scope.outside(() -> new Conv2d(ctx, 2, 1, 3, 1, 1));
+        try (Concat both = Scope.outside(() -> new Concat(a, b)); Scope s = Scope.open()) {
+            assertEquals(List.of("branch1.weight", "branch1.bias", "branch2.weight", "branch2.bias"), List.copyOf(both.namedParameters().keySet()));
+            Tensor x = Check.param(be, rng, -1, 1, 2, 2, 3, 3);
+            float[] ya = a.forward(x).toFloatArray(), yb = b.forward(x).toFloatArray(), got = both.forward(x).toFloatArray();
+            assertEquals(2 * 4 * 9, got.length);
+            float[] want = new float[got.length];
+            for (int n = 0; n < 2; n++) {
+                System.arraycopy(ya, n * 27, want, n * 36, 27);        // branch 1: channels 0-2
+                System.arraycopy(yb, n * 9, want, n * 36 + 27, 9);     // branch 2: channel 3
+            }
+            assertArrayEquals(want, got, "[branch1 | branch2] per sample");
+            Check.gradients("concat", in -> both.forward(in.getFirst()), List.of(x, a.weight(), b.weight()), 1e-2, 1e-3, 1e-2);
+        }
+    }
+}
