@@ -12,7 +12,8 @@ import io.dltrain.runtime.backend.Backend;
  * unless {@link #keep()} lifts them out. Parameters and optimiser state are made outside any scope and are
  * owned (and closed) by their module or optimiser.
  *
- * <p>A tensor that is a <em>view</em> (see {@link #view}) shares its parent's storage and never releases it.
+ * <p>A tensor that is a <em>view</em> (see {@link #view}) shares its parent's storage and never releases it; once the
+ * tensor that owns the storage is closed, the view counts as closed too (its memory may already hold another tensor).
  *
  * <p>Autograd: a tensor with {@link #requiresGrad()} records, through the op that made it, a {@link Node}
  * ({@link #gradFn()}); {@link #backward()} walks those nodes and leaves gradients in leaf tensors' {@link #grad()}.
@@ -24,6 +25,8 @@ public final class Tensor implements AutoCloseable {
     private final Shape shape;
     private final DType dtype;
     private final boolean ownsStorage;
+    /** For a view: the tensor that owns the storage (whose close() releases it); null for an owner. */
+    private final Tensor owner;
 
     private boolean requiresGrad;
     private Tensor grad;
@@ -35,10 +38,10 @@ public final class Tensor implements AutoCloseable {
 
     /** Used by backends to wrap storage they allocated. The new tensor owns the storage. */
     public Tensor(Backend backend, Storage storage, Shape shape) {
-        this(backend, storage, 0, shape, true);
+        this(backend, storage, 0, shape, null);
     }
 
-    private Tensor(Backend backend, Storage storage, long offset, Shape shape, boolean owns) {
+    private Tensor(Backend backend, Storage storage, long offset, Shape shape, Tensor owner) {
         if (offset + shape.numel() > storage.elements()) {
             throw new IllegalArgumentException("view " + shape + " at offset " + offset + " exceeds storage of "
                     + storage.elements() + " elements");
@@ -48,7 +51,8 @@ public final class Tensor implements AutoCloseable {
         this.offset = offset;
         this.shape = shape;
         this.dtype = storage.dtype();
-        this.ownsStorage = owns;
+        this.ownsStorage = owner == null;
+        this.owner = owner;
         Scope.track(this);
     }
 
@@ -63,9 +67,12 @@ public final class Tensor implements AutoCloseable {
     /** Offset of this tensor's first element inside its storage, in elements. */
     public long offset() { return offset; }
 
-    /** The storage, for backends. Throws if the tensor was closed. */
+    /** The storage, for backends. Throws if the tensor, or for a view the tensor owning its storage, was closed. */
     public Storage storage() {
         if (storage == null) throw new IllegalStateException("tensor " + describe() + " was used after close()");
+        if (owner != null && owner.storage == null)
+            throw new IllegalStateException("tensor " + describe() + " is a view of " + owner.describe() + ", which was closed"
+                    + " (its memory may already hold another tensor); keep the tensor it views open while the view is used");
         return storage;
     }
 
@@ -74,7 +81,7 @@ public final class Tensor implements AutoCloseable {
      * into this tensor. Used for reshapes and for per-parameter windows into flat buffers. No autograd link.
      */
     public Tensor view(long elementOffset, Shape shape) {
-        return new Tensor(backend, storage(), offset + elementOffset, shape, false);
+        return new Tensor(backend, storage(), offset + elementOffset, shape, owner != null ? owner : this);
     }
 
     /** A reshaped view of the whole tensor (same number of elements). */
@@ -183,7 +190,8 @@ public final class Tensor implements AutoCloseable {
         return this;
     }
 
-    public boolean isClosed() { return storage == null; }
+    /** True once closed, or for a view once the tensor owning its storage is closed. */
+    public boolean isClosed() { return storage == null || (owner != null && owner.storage == null); }
 
     /** Releases the storage (if owned) and the gradient. Idempotent. */
     @Override
