@@ -182,6 +182,10 @@ public final class Trainer {
     public Result fit(Module model, Loss loss, Optimizer optimizer, LrSchedule schedule,
                       DataLoader train, DataLoader val, TrainListener listener) {
         checkTask(train, val);
+        if (train.batchesPerEpoch() == 0) // else every epoch ends with a 0/0 mean loss, reported as divergence
+            throw new IllegalArgumentException("the training data " + train.dataset().name() + " gives no batch to train on: "
+                    + (train.samples() == 0 ? "it has no samples" : "its " + train.samples() + " samples are fewer than one batch of "
+                    + train.batchSize() + " and the incomplete batch is dropped (dropLast); use a smaller batch size"));
         List<EpochMetrics> history = new ArrayList<>();
         long stepsPerEpoch = train.batchesPerEpoch();
         long totalSteps = stepsPerEpoch * config.epochs();

@@ -62,4 +62,20 @@ class LearnerTest {
             l.optimizer("adam", 1e-3).fit(TrainerTest.blobs(64, 2));
         }
     }
+
+    /** No batch to train on is said as such, not as a training run that diverged (the mean loss of no samples is NaN). */
+    @Test
+    void trainingDataWithoutABatchIsRefused() {
+        try (CpuBackend be = new CpuBackend(1); Module m = model(be); Learner l = new Learner(m).epochs(1).batchSize(32)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> l.fit(TrainerTest.blobs(0, 1)));
+            assertTrue(e.getMessage().equals("the training data blobs gives no batch to train on: it has no samples"), e.getMessage());
+            try (var opt = new io.dltrain.runtime.optim.SGD(m.namedParameters(), 0.1);
+                 var loader = new io.dltrain.runtime.data.DataLoader(TrainerTest.blobs(10, 1), null, 32, true, true, 7, 1, 4)) {
+                IllegalArgumentException d = assertThrows(IllegalArgumentException.class, () -> new Trainer(be, TrainConfig.defaults())
+                        .fit(m, new io.dltrain.runtime.nn.loss.CrossEntropyLoss(), opt, io.dltrain.runtime.optim.LrSchedules.parse("constant"),
+                                loader, null, TrainListener.NONE));
+                assertTrue(d.getMessage().contains("its 10 samples are fewer than one batch of 32"), d.getMessage());
+            }
+        }
+    }
 }
