@@ -32,6 +32,7 @@ public final class Learner implements AutoCloseable {
     private boolean lossSet;
     /** Set by {@link #momentum} / {@link #weightDecay}: then they hold for any optimiser, in whatever order the calls come. */
     private Double momentumGiven, weightDecayGiven;
+    private boolean closed;
 
     public Learner(Module model) {
         if (model == null) throw new IllegalArgumentException("model is null");
@@ -117,6 +118,8 @@ public final class Learner implements AutoCloseable {
 
     /** Trains on every sample of {@code train}. */
     public Trainer.Result fit(Dataset train) {
+        if (closed) throw new IllegalStateException("fit(): this Learner was closed, which freed its optimiser's state; train with a new"
+                + " Learner (the model is still open)");
         if (optimizer == null) {
             optimizer = Optimizers.create(config.optimizer(), model.namedParameters(), config.lr(), config.momentum(), config.weightDecay());
         }
@@ -155,7 +158,13 @@ public final class Learner implements AutoCloseable {
         }
     }
 
-    /** Frees the optimiser's state (the model stays open: it is the caller's). */
+    /**
+     * Frees the optimiser's state (the model stays open: it is the caller's). Idempotent. {@link #fit} is refused
+     * afterwards; {@link #evaluate} and {@link #predict}, which use the model alone, still work.
+     */
     @Override
-    public void close() { if (optimizer != null) optimizer.close(); }
+    public void close() {
+        closed = true;
+        if (optimizer != null) optimizer.close();
+    }
 }

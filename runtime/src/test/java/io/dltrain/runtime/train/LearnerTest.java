@@ -12,6 +12,7 @@ import org.junit.jupiter.api.Test;
 import java.util.function.UnaryOperator;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -76,6 +77,26 @@ class LearnerTest {
                                 loader, null, TrainListener.NONE));
                 assertTrue(d.getMessage().contains("its 10 samples are fewer than one batch of 32"), d.getMessage());
             }
+        }
+    }
+
+    /** fit() after close() names the Learner (it said "SGD was closed", or, before any fit, made an optimiser nobody frees). */
+    @Test
+    void fitAfterCloseIsRefused() {
+        try (CpuBackend be = new CpuBackend(1); Module m = model(be)) {
+            Learner never = new Learner(m).epochs(1).batchSize(32);
+            never.close();
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> never.fit(TrainerTest.blobs(64, 2)));
+            assertTrue(e.getMessage().startsWith("fit(): this Learner was closed"), e.getMessage());
+            Learner l = new Learner(m).epochs(1).batchSize(32);
+            l.fit(TrainerTest.blobs(64, 2));
+            long inUse = be.memoryInUse();
+            l.close();
+            l.close();
+            assertEquals(inUse - 4 * m.parameterCount(), be.memoryInUse(), "sgd-nesterov's momentum buffers are freed, once");
+            e = assertThrows(IllegalStateException.class, () -> l.fit(TrainerTest.blobs(64, 2)));
+            assertTrue(e.getMessage().startsWith("fit(): this Learner was closed"), e.getMessage());
+            assertEquals(64, l.evaluate(TrainerTest.blobs(64, 2)).samples(), "evaluate uses the model alone");
         }
     }
 }
