@@ -46,7 +46,9 @@ public abstract class Optimizer implements AutoCloseable {
         for (int i = 0; i < params.size(); i++) {
             Tensor p = params.get(i);
             if (p.backend() != backend)
-                throw new IllegalArgumentException("parameter '" + names.get(i) + "' lives on " + p.backend().name() + ", the others on " + backend.name());
+                throw new IllegalArgumentException("parameter '" + names.get(i) + "' lives on "
+                        + (p.backend().name().equals(backend.name()) ? "another " + backend.name() + " backend object" : p.backend().name())
+                        + " than '" + names.getFirst() + "' (" + backend.name() + "); build every layer with one backend (one Context)");
         }
         this.state = new Tensor[params.size()][];
         this.paramSteps = new long[params.size()];

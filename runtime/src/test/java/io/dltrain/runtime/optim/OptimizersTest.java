@@ -65,4 +65,17 @@ class OptimizersTest {
                     "Nesterov without momentum");
         }
     }
+
+    /** Parameters on two backend objects of one kind: the error tells them apart (it said "lives on cpu, the others on cpu"). */
+    @Test void parametersOnTwoBackendObjectsAreNamed() {
+        try (CpuBackend other = new CpuBackend(1); Tensor a = be.zeros(Shape.of(2)).requiresGrad(true);
+             Tensor b = other.zeros(Shape.of(2)).requiresGrad(true)) {
+            var ps = new java.util.LinkedHashMap<String, Tensor>();
+            ps.put("fc1.weight", a);
+            ps.put("fc2.weight", b);
+            var e = assertThrows(IllegalArgumentException.class, () -> new SGD(ps, 0.1));
+            assertEquals("parameter 'fc2.weight' lives on another cpu backend object than 'fc1.weight' (cpu); build every layer with"
+                    + " one backend (one Context)", e.getMessage());
+        }
+    }
 }
