@@ -121,9 +121,12 @@ public final class DataLoader implements AutoCloseable {
         if (numel < 1 || numel > Integer.MAX_VALUE)
             throw new IllegalArgumentException("dataset " + ds.name() + " has sample shape " + ds.sampleShape()
                     + " (" + numel + " elements per sample); need 1..2^31-1");
-        long batchFloats = (long) batchSize * numel;
+        // a batch never holds more than every sample: a batch size above the data's size gives one smaller batch (as in
+        // PyTorch) and buffers of that size, not of the batch size asked for
+        int rows = Math.max(1, Math.min(batchSize, indices.length));
+        long batchFloats = (long) rows * numel;
         if (batchFloats > Integer.MAX_VALUE - 8)
-            throw new IllegalArgumentException("batchSize " + batchSize + " x sample shape " + ds.sampleShape()
+            throw new IllegalArgumentException("batchSize " + rows + " x sample shape " + ds.sampleShape()
                     + " = " + batchFloats + " floats does not fit in one Java array; use a smaller batch size");
         this.ds = ds;
         this.indices = indices;
@@ -138,8 +141,8 @@ public final class DataLoader implements AutoCloseable {
         this.ring = Math.max(1, Math.min(Math.max(prefetch, workers + 2), batchesPerEpoch));
         // The only large allocation: the ring, once. Epochs reuse these arrays.
         this.xBufs = new float[ring][(int) batchFloats];
-        this.yBufs = new int[ring][batchSize];
-        this.tBufs = ds.task() == io.dltrain.runtime.train.Task.REGRESSION ? new float[ring][batchSize] : null;
+        this.yBufs = new int[ring][rows];
+        this.tBufs = ds.task() == io.dltrain.runtime.train.Task.REGRESSION ? new float[ring][rows] : null;
     }
 
     public Dataset dataset() { return ds; }

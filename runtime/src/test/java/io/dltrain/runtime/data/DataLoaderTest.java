@@ -109,6 +109,25 @@ class DataLoaderTest {
         assertEquals(1, DataLoader.autoWorkers(true, true, mib, 1, 8192 * mib), "one core");
     }
 
+    /**
+     * A batch size above the data's size gives one batch of every sample, with buffers of that size: they were made for
+     * the batch size asked for, so 20 images with batch 1,000,000 ran out of heap (and 2^30 here was refused outright).
+     */
+    @Test
+    void aBatchSizeAboveTheDataSizeAllocatesForTheData() {
+        try (DataLoader dl = new DataLoader(new Synthetic("five", 5), null, 1 << 30, false, false, 1, 1, 4)) {
+            assertEquals(1, dl.batchesPerEpoch());
+            Iterator<Batch> it = dl.epoch(0);
+            Batch b = it.next();
+            assertEquals(5, b.size());
+            assertEquals(5 * NUMEL, b.x.length);
+            assertEquals(5, b.y.length);
+            assertEquals(4f, b.x[4 * NUMEL]);
+            b.release();
+            assertFalse(it.hasNext());
+        }
+    }
+
     @Test
     void anEpochCanStartAtALaterBatchWithoutLoadingTheEarlierOnes() {
         int n = 100;
