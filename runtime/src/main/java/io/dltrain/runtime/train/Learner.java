@@ -20,6 +20,10 @@ import io.dltrain.runtime.tensor.Tensor;
  * Keras-style convenience over {@link Trainer}: {@code new Learner(model).epochs(3).fit(train)}, then
  * {@link #evaluate} and {@link #predict}. Defaults are dl-train's default recipe ({@link TrainConfig#defaults()})
  * without a validation split. The optimiser is created on the first fit and kept for later fits.
+ *
+ * <p>{@link #fit}, {@link #evaluate} and {@link #predict} switch the model between training and evaluation mode, so
+ * calls from several threads take turns (they synchronise on the Learner): a predict that ran while another switched
+ * the mode back would apply dropout and batch statistics, and update batch norm's running statistics.
  */
 public final class Learner implements AutoCloseable {
     private final Module model;
@@ -117,7 +121,7 @@ public final class Learner implements AutoCloseable {
     }
 
     /** Trains on every sample of {@code train}. */
-    public Trainer.Result fit(Dataset train) {
+    public synchronized Trainer.Result fit(Dataset train) {
         if (closed) throw new IllegalStateException("fit(): this Learner was closed, which freed its optimiser's state; train with a new"
                 + " Learner (the model is still open)");
         if (optimizer == null) {
@@ -130,7 +134,7 @@ public final class Learner implements AutoCloseable {
     }
 
     /** Loss and accuracy on {@code data}. */
-    public EvalResult evaluate(Dataset data) {
+    public synchronized EvalResult evaluate(Dataset data) {
         try (DataLoader loader = new DataLoader(data, null, config.batchSize(), false, false, config.seed(),
                 DataLoader.autoWorkers(data, be, config.batchSize()), 4)) {
             return new Trainer(be, config).task(task).evaluate(model, loader, loss);
@@ -141,7 +145,7 @@ public final class Learner implements AutoCloseable {
      * Class probabilities for one sample of {@code data} (for a classifier: the softmax of the model's output); for the
      * other tasks the model's output as it is (a regression model's prediction, an autoencoder's reconstruction).
      */
-    public float[] predict(Dataset data, int index) {
+    public synchronized float[] predict(Dataset data, int index) {
         Shape s = data.sampleShape();
         float[] x = new float[s.size()];
         data.read(index, x, 0);
@@ -163,7 +167,7 @@ public final class Learner implements AutoCloseable {
      * afterwards; {@link #evaluate} and {@link #predict}, which use the model alone, still work.
      */
     @Override
-    public void close() {
+    public synchronized void close() {
         closed = true;
         if (optimizer != null) optimizer.close();
     }

@@ -99,4 +99,43 @@ class LearnerTest {
             assertEquals(64, l.evaluate(TrainerTest.blobs(64, 2)).samples(), "evaluate uses the model alone");
         }
     }
+
+    /**
+     * Two threads' predict calls take turns: the second thread's forward pass runs in evaluation mode even after the
+     * first call has put the model back into training mode (it ran with dropout and batch statistics).
+     */
+    @Test
+    void predictCallsFromTwoThreadsTakeTurns() throws Exception {
+        var firstInForward = new java.util.concurrent.CountDownLatch(1);
+        var secondInForward = new java.util.concurrent.CountDownLatch(1);
+        var firstDone = new java.util.concurrent.CountDownLatch(1);
+        var secondSawTraining = new java.util.concurrent.atomic.AtomicBoolean();
+        Module probe = new Module() {
+            @Override public io.dltrain.runtime.tensor.Tensor forward(io.dltrain.runtime.tensor.Tensor x) {
+                try {
+                    if (Thread.currentThread().getName().equals("first")) {
+                        firstInForward.countDown();
+                        secondInForward.await(300, java.util.concurrent.TimeUnit.MILLISECONDS); // the turn-taking Learner lets it wait in vain
+                    } else {
+                        secondInForward.countDown();
+                        firstDone.await(5, java.util.concurrent.TimeUnit.SECONDS);
+                        secondSawTraining.set(isTraining());
+                    }
+                } catch (InterruptedException e) { throw new IllegalStateException(e); }
+                return x;
+            }
+        };
+        try (CpuBackend be = new CpuBackend(1); Module m = new Sequential(new Linear(new Context(be, 3), 8, 3), probe); Learner l = new Learner(m)) {
+            Dataset ds = TrainerTest.blobs(4, 1);
+            Thread first = new Thread(() -> { l.predict(ds, 0); firstDone.countDown(); }, "first");
+            Thread second = new Thread(() -> l.predict(ds, 1), "second");
+            first.start();
+            assertTrue(firstInForward.await(5, java.util.concurrent.TimeUnit.SECONDS));
+            second.start();
+            first.join();
+            second.join();
+            assertFalse(secondSawTraining.get(), "the second predict ran in training mode");
+            assertTrue(m.isTraining(), "the model is back in training mode");
+        }
+    }
 }
