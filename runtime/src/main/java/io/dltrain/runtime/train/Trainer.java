@@ -283,11 +283,13 @@ public final class Trainer {
                                 // the optimiser has not stepped on these gradients, but an earlier update may already
                                 // have overflowed the weights: a checkpoint of those would not be a good state
                                 String badWeight = firstNonfinite(model, false);
+                                boolean badInput = nonfinite(x); // then no learning rate is to blame
                                 if (policy != null && badWeight == null) save(model, optimizer, epoch - 1, globalStep, step, lossSum.item(), correct.item(),
                                         seen, bestVal, bestEpoch, sinceBest, history, lr, false);
                                 throw new TrainingDivergedException("training diverged: the loss is " + lossValue + " at epoch " + epoch
                                         + ", step " + (step + 1) + " (global step " + (globalStep + 1) + ", learning rate " + lr + "); "
                                         + (layer == null ? "every gradient is finite" : "the first non-finite gradient is " + layer)
+                                        + (badInput ? "; the batch's input itself holds a NaN or infinite value: check the data" : "")
                                         + (badWeight != null ? "; the weights are already non-finite (" + badWeight
                                                 + ": the previous update overflowed), so no checkpoint was written"
                                            : policy != null ? "; the last good state is checkpointed in " + policy.dir() : "")
@@ -394,6 +396,16 @@ public final class Trainer {
      * The name and shape of the first parameter, in module order, whose gradient (or, with {@code grads} false, whose
      * value) has a NaN or infinite element; null if none. Runs only after a bad loss, so its reads cost nothing per step.
      */
+    /** Whether an FP32 tensor holds a NaN or infinite value. */
+    private boolean nonfinite(Tensor t) {
+        if (t.dtype() != io.dltrain.runtime.tensor.DType.FP32) return false;
+        try (Scope s = Scope.open()) {
+            Tensor flag = be.zeros(Shape.of(1));
+            be.checkFinite(t, flag);
+            return flag.item() != 0;
+        }
+    }
+
     private String firstNonfinite(Module model, boolean grads) {
         try (Scope s = Scope.open()) {
             Tensor flag = be.zeros(Shape.of(1));

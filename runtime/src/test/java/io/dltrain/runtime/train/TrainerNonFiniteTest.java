@@ -116,4 +116,23 @@ class TrainerNonFiniteTest {
             assertEquals(1, Checkpoint.readState(ck).step());
         }
     }
+
+    /** A NaN in the batch's input is named as the cause; a run that diverges on finite data does not blame the data. */
+    @Test
+    void aNonFiniteInputIsNamedAsTheCause() {
+        String hint = "the batch's input itself holds a NaN or infinite value: check the data";
+        for (boolean poisonedData : new boolean[] {true, false}) {
+            try (CpuBackend be = new CpuBackend(2);
+                 Module model = new Sequential(new Linear(new Context(be, 3), 8, 16), new ReLU(), new Linear(new Context(be, 4), 16, 3));
+                 Optimizer opt = Optimizers.create("sgd", model.namedParameters(), poisonedData ? 0.05 : 1e30, 0.9, 0);
+                 DataLoader train = new DataLoader(poisonedData ? poisoned() : TrainerTest.blobs(320, 1), null, 32, false, false, 7, 1, 4)) {
+                TrainConfig c = config();
+                TrainConfig cfg = new TrainConfig(c.epochs(), c.batchSize(), opt.lr(), c.optimizer(), c.momentum(), c.weightDecay(),
+                        c.schedule(), 0f, 0f, c.seed(), 0, 0, 0.0, 1);
+                TrainingDivergedException e = assertThrows(TrainingDivergedException.class, () -> new Trainer(be, cfg)
+                        .fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, null, TrainListener.NONE));
+                assertEquals(poisonedData, e.getMessage().contains(hint), e.getMessage());
+            }
+        }
+    }
 }
