@@ -221,6 +221,10 @@ public final class Trainer {
         }
         String needsVal = val == null ? withoutValidation(schedule, config.patience()) : null;
         if (needsVal != null) throw new IllegalArgumentException(needsVal);
+        if (schedule.minLr() > config.lr()) // a cosine would rise to it, a plateau never reduce (LrSchedule.minLr)
+            throw new IllegalArgumentException("the learning-rate schedule " + schedule + " has a minimum learning rate of " + schedule.minLr()
+                    + ", above the base learning rate " + config.lr() + "; the schedule lowers the rate from the base towards its minimum,"
+                    + " so give a minimum below " + config.lr() + " or a larger learning rate");
         Path written = null;
         fitStart = System.nanoTime();
         Shape sample = train.dataset().sampleShape();

@@ -138,4 +138,15 @@ class LearnerTest {
             assertTrue(m.isTraining(), "the model is back in training mode");
         }
     }
+
+    /** A schedule whose minimum is above the base rate is refused (a cosine rose from 0.05 towards 1 without a word). */
+    @Test
+    void aScheduleMinimumAboveTheBaseRateIsRefused() {
+        try (CpuBackend be = new CpuBackend(1); Module m = model(be); Learner l = new Learner(m).epochs(1).batchSize(32).schedule("cosine:1")) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> l.fit(TrainerTest.blobs(64, 2)));
+            assertTrue(e.getMessage().startsWith("the learning-rate schedule cosine:1.0 has a minimum learning rate of 1.0, above the base"
+                    + " learning rate 0.05"), e.getMessage());
+            l.optimizer("sgd-nesterov", 1.0).fit(TrainerTest.blobs(64, 2)); // a minimum equal to the base rate: a constant rate
+        }
+    }
 }
