@@ -149,4 +149,15 @@ class LearnerTest {
             l.optimizer("sgd-nesterov", 1.0).fit(TrainerTest.blobs(64, 2)); // a minimum equal to the base rate: a constant rate
         }
     }
+
+    /** A first fit refused before any step leaves the optimiser to be chosen (it said "made by the first fit()"), and frees it. */
+    @Test
+    void aRefusedFirstFitLeavesTheOptimiserOpen() {
+        try (CpuBackend be = new CpuBackend(1); Module m = model(be); Learner l = new Learner(m).epochs(1).batchSize(32)) {
+            long inUse = be.memoryInUse();
+            assertThrows(IllegalArgumentException.class, () -> l.fit(TrainerTest.blobs(0, 2)));
+            assertEquals(inUse, be.memoryInUse());
+            l.optimizer("adam", 1e-2).weightDecay(0).fit(TrainerTest.blobs(64, 2));
+        }
+    }
 }
