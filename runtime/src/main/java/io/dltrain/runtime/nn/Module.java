@@ -27,20 +27,31 @@ public abstract class Module implements AutoCloseable {
     public abstract Tensor forward(Tensor x);
 
     protected Tensor addParameter(String name, Tensor t) {
+        checkFree(name, "parameter");
         t.keep().requiresGrad(true).name(name);
         params.put(name, t);
         return t;
     }
 
     protected Tensor addBuffer(String name, Tensor t) {
+        checkFree(name, "buffer");
         t.keep().name(name);
         buffers.put(name, t);
         return t;
     }
 
     protected <M extends Module> M addModule(String name, M m) {
+        checkFree(name, "child module");
         children.put(name, m);
         return m;
+    }
+
+    /** A second registration under a name would replace the first, which would then be neither trained, saved nor closed. */
+    private void checkFree(String name, String kind) {
+        String taken = params.containsKey(name) ? "parameter" : buffers.containsKey(name) ? "buffer" : children.containsKey(name) ? "child module" : null;
+        if (taken != null)
+            throw new IllegalArgumentException(getClass().getSimpleName() + ": cannot add a " + kind + " named '" + name + "': a " + taken
+                    + " has that name already (the first would be dropped: not trained, saved or closed); give each its own name");
     }
 
     /** This module's direct children, in registration order. */
