@@ -12,42 +12,65 @@ import java.net.URL;
 import java.net.URLClassLoader;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The README's library example, taken from README.md as it is, compiled and run: it must train to > 80% accuracy. */
+/** The README's library examples, taken from README.md as they are, compiled and run: they must learn. */
 class ReadmeExampleTest {
 
-    @Test
-    void readmeLibraryExampleCompilesRunsAndLearns(@TempDir Path tmp) throws Exception {
+    /** The README's java block after {@code <!-- example:NAME -->}, compiled as CLASS.java and run; its stdout. */
+    static String compileAndRun(Path tmp, String name, String cls) throws Exception {
         String readme = Files.readString(Path.of("..", "README.md"));
-        Matcher m = Pattern.compile("<!-- example:library -->\\s*```java\\n(.*?)```", Pattern.DOTALL).matcher(readme);
-        assertTrue(m.find(), "README.md has no <!-- example:library --> java block");
-        Path src = tmp.resolve("QuickStart.java");
+        Matcher m = Pattern.compile("<!-- example:" + name + " -->\\s*```java\\n(.*?)```", Pattern.DOTALL).matcher(readme);
+        assertTrue(m.find(), "README.md has no <!-- example:" + name + " --> java block");
+        Path src = tmp.resolve(cls + ".java");
         Files.writeString(src, m.group(1));
 
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
         ByteArrayOutputStream diag = new ByteArrayOutputStream();
         int rc = javac.run(null, diag, diag, "-cp", cp, "-d", tmp.toString(), src.toString());
-        assertEquals(0, rc, "the README example does not compile:\n" + diag);
+        assertEquals(0, rc, "the README example " + name + " does not compile:\n" + diag);
 
         PrintStream saved = System.out;
         ByteArrayOutputStream captured = new ByteArrayOutputStream();
-        try (URLClassLoader loader = new URLClassLoader(new URL[] {tmp.toUri().toURL()}, getClass().getClassLoader())) {
+        try (URLClassLoader loader = new URLClassLoader(new URL[] {tmp.toUri().toURL()}, ReadmeExampleTest.class.getClassLoader())) {
             System.setOut(new PrintStream(captured, true));
-            Method main = loader.loadClass("QuickStart").getMethod("main", String[].class);
+            Method main = loader.loadClass(cls).getMethod("main", String[].class);
             main.invoke(null, (Object) new String[0]);
         } finally {
             System.setOut(saved);
         }
-        String out = captured.toString();
+        return captured.toString();
+    }
+
+    @Test
+    void readmeLibraryExampleCompilesRunsAndLearns(@TempDir Path tmp) throws Exception {
+        String out = compileAndRun(tmp, "library", "QuickStart");
         Matcher acc = Pattern.compile("test accuracy (\\d+\\.\\d+)").matcher(out);
         assertTrue(acc.find(), "no accuracy line in: " + out);
         assertTrue(Double.parseDouble(acc.group(1)) > 0.80, "README example accuracy " + acc.group(1));
         assertTrue(out.contains("first test image: class "), out);
+    }
+
+    /** The hand-written loop: the loss falls, and with a Scope per step the memory in use is the same at every report. */
+    @Test
+    void readmeTrainingLoopExampleLearnsAndHoldsItsMemory(@TempDir Path tmp) throws Exception {
+        String out = compileAndRun(tmp, "loop", "TrainLoop");
+        Matcher line = Pattern.compile("step (\\d+) loss (\\d+\\.\\d+), memory in use ([\\d,]+) bytes").matcher(out);
+        List<Double> losses = new ArrayList<>();
+        List<String> inUse = new ArrayList<>();
+        while (line.find()) {
+            losses.add(Double.parseDouble(line.group(2)));
+            inUse.add(line.group(3));
+        }
+        assertTrue(losses.size() >= 4, "expected a report every 100 steps:\n" + out);
+        assertTrue(losses.getLast() < 0.7 * losses.getFirst(), "the loss did not fall:\n" + out);
+        assertEquals(List.of(inUse.getFirst()), inUse.stream().distinct().toList(), "memory in use changed between steps:\n" + out);
     }
 }
