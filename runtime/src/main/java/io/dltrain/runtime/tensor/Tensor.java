@@ -161,7 +161,11 @@ public final class Tensor implements AutoCloseable {
     public String name() { return name; }
     public Tensor name(String n) { this.name = n; return this; }
 
-    /** Backpropagates from this scalar tensor (d this / d this = 1). */
+    /**
+     * Backpropagates from this scalar tensor (d this / d this = 1). Gradients add onto the leaves' {@link #grad()}, so
+     * calling it twice on one graph doubles them (PyTorch refuses a second backward unless asked to retain the graph);
+     * zero them between steps ({@code Optimizer.zeroGrad()}).
+     */
     public void backward() { Autograd.backward(this); }
 
     /** Copies the contents to a new host array (FP32 tensors). */

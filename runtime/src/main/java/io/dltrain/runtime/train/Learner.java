@@ -120,7 +120,12 @@ public final class Learner implements AutoCloseable {
         return this;
     }
 
-    /** Trains on every sample of {@code train}. */
+    /**
+     * Trains on every sample of {@code train} for the configured epochs. A later fit continues from the weights and the
+     * optimiser's state (momentum, Adam's moments) that the earlier one left, but starts its own schedule, epoch count
+     * and shuffling afresh: as if a new run began from those weights, not as if the first run went on (for that, train
+     * with {@link Trainer} and its checkpoints, which resume the schedule and the data order).
+     */
     public synchronized Trainer.Result fit(Dataset train) {
         if (closed) throw new IllegalStateException("fit(): this Learner was closed, which freed its optimiser's state; train with a new"
                 + " Learner (the model is still open)");
