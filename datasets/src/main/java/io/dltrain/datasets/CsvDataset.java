@@ -81,7 +81,7 @@ public final class CsvDataset implements Dataset {
             throw new DatasetException("csv: give label=COLUMN (classification) or target=COLUMN (regression), not both");
         Table train = Table.read(trainFile), test = Table.read(testFile);
         if (!train.header.equals(test.header))
-            throw new DatasetException(testFile + ": header " + train.header + " differs from " + trainFile + "'s " + test.header
+            throw new DatasetException(testFile + ": header " + test.header + " differs from " + trainFile + "'s " + train.header
                     + "; both files need the same columns in the same order");
         Task task = targetColumn != null ? Task.REGRESSION : Task.CLASSIFICATION;
         String yName = targetColumn != null ? targetColumn : labelColumn != null ? labelColumn : train.header.getLast();

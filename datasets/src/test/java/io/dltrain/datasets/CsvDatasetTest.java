@@ -140,6 +140,13 @@ class CsvDatasetTest {
     }
 
     @Test
+    void aHeaderMismatchShowsEachFilesOwnHeader() {
+        // the message once gave test.csv the training file's header and the other way round
+        DatasetException e = error("csv", "a,b,label\n1,2,x\n", "a,b\n1,2\n");
+        mentions(e, "test.csv: header [a, b] differs from", "train.csv's [a, b, label]");
+    }
+
+    @Test
     void ignoredColumnsAreLeftOutAndATextColumnSaysHow() throws IOException {
         String train = """
                 id,a,colour,b,label
