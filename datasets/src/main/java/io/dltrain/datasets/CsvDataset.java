@@ -18,6 +18,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
+import java.util.regex.Pattern;
 
 /**
  * Tabular data from CSV files: numeric feature columns and one label column (classification) or target column
@@ -294,26 +295,24 @@ public final class CsvDataset implements Dataset {
             return out.toArray(new String[0]);
         }
 
+        /** A decimal number as CSV files write them (not Java's 1f, 2d or 0x1p3 forms, which Float.parseFloat takes too). */
+        private static final Pattern DECIMAL = Pattern.compile("[+-]?(?:\\d+(?:\\.\\d*)?|\\.\\d+)(?:[eE][+-]?\\d+)?");
+        /** NaN and infinity as Java, numpy and pandas write them: numbers, but not finite ones. */
+        private static final Pattern NON_FINITE = Pattern.compile("[+-]?(?:nan|inf|infinity)", Pattern.CASE_INSENSITIVE);
+
         static boolean isNumber(String s) {
-            try {
-                Double.parseDouble(s);
-                return !s.isEmpty();
-            } catch (NumberFormatException e) {
-                return false;
-            }
+            return DECIMAL.matcher(s).matches() || NON_FINITE.matcher(s).matches();
         }
 
         float number(int row, int col) {
             String s = rows.get(row)[col];
-            float v;
-            try {
-                v = Float.parseFloat(s);
-            } catch (NumberFormatException e) {
-                v = Float.NaN;
-            }
-            if (s.isEmpty() || !Float.isFinite(v))
-                throw new DatasetException(file + ":" + lines.get(row) + ": column '" + header.get(col) + "' holds '" + s
-                        + "', which is not a finite number" + (s.isEmpty() ? " (missing values are not supported)" : ""));
+            String where = file + ":" + lines.get(row) + ": column '" + header.get(col) + "' holds '" + s + "'";
+            if (!DECIMAL.matcher(s).matches())
+                throw new DatasetException(where + ", which is not a finite number" + (s.isEmpty() ? " (missing values are not supported)" : ""));
+            float v = Float.parseFloat(s);
+            if (!Float.isFinite(v))
+                throw new DatasetException(where + ", which is beyond the float32 range (about 3.4e38 in magnitude) that values are"
+                        + " held in: rescale the column (e.g. take its logarithm) or leave it out with csv:ignore=" + header.get(col));
             return v;
         }
 

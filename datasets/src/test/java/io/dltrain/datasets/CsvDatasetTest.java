@@ -140,6 +140,24 @@ class CsvDatasetTest {
     }
 
     @Test
+    void numbersAreDecimalAndTooLargeOnesSaySo() throws IOException {
+        String ok = "a,label\n1,x\n";
+        // Float.parseFloat's Java forms were taken as numbers: '3d' as 3, '1f' as 1, '0x1p3' as 8
+        for (String javaForm : List.of("3d", "1f", "0x1p3"))
+            mentions(error("csv", "a,label\n" + javaForm + ",x\n", ok), "train.csv:2", "'" + javaForm + "'", "not a finite number", "csv:ignore=a");
+        // numpy's 'nan' / 'inf' are non-finite numbers, not text: no advice to ignore the column
+        DatasetException nan = error("csv", "a,label\nnan,x\n", ok);
+        mentions(nan, "train.csv:2", "'nan'", "not a finite number");
+        assertTrue(!nan.getMessage().contains("ignore="), nan.getMessage());
+        // a finite decimal beyond float32 was called 'not a finite number'
+        mentions(error("csv", "a,label\n1e300,x\n", ok), "train.csv:2", "'1e300'", "beyond the float32 range");
+        mentions(error("csv:target=y", "a,y\n1,-4e38\n", "a,y\n1,2\n"), "train.csv:2", "'y'", "beyond the float32 range");
+        // what is valid stays valid
+        DatasetRegistry.Splits s = load("csv:standardize=false", "a,b,label\n-1.5e2,.5,x\n+3.,7E-1,y\n", ok.replace("a,", "a,b,").replace("1,", "1,2,"));
+        assertArrayEquals(new float[] {3f, 0.7f}, row(s.train(), 1), 1e-6f);
+    }
+
+    @Test
     void aHeaderMismatchShowsEachFilesOwnHeader() {
         // the message once gave test.csv the training file's header and the other way round
         DatasetException e = error("csv", "a,b,label\n1,2,x\n", "a,b\n1,2\n");
