@@ -258,6 +258,12 @@ public final class CsvDataset implements Dataset {
             if (allNumbers)
                 throw new DatasetException(file + ":" + no + ": the first row is all numbers (" + String.join(",", fields)
                         + "); a header row naming the columns is required: add one, e.g. x1,x2,...,label");
+            if (fields.length == 1)
+                for (String sep : List.of(";", "\t", "|"))
+                    if (fields[0].contains(sep))
+                        throw new DatasetException(file + ":" + no + ": the header is one column, '" + fields[0] + "', which looks "
+                                + (sep.equals("\t") ? "tab" : "'" + sep + "'") + "-separated; the csv dataset reads comma-separated files"
+                                + " (with '.' as the decimal point): convert the file, e.g. by saving it as comma-separated CSV");
             LinkedHashSet<String> seen = new LinkedHashSet<>();
             for (int j = 0; j < fields.length; j++) {
                 if (fields[j].isEmpty()) throw new DatasetException(file + ":" + no + ": header column " + (j + 1) + " has no name");

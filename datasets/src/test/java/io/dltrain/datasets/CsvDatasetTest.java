@@ -158,6 +158,15 @@ class CsvDatasetTest {
     }
 
     @Test
+    void aSemicolonOrTabSeparatedFileSaysSo() {
+        // such a file was one column, and the error was "no feature column besides 'a;b;label'"
+        String ok = "a,b,label\n1,2,x\n";
+        mentions(error("csv", "a;b;label\n1;2;x\n", ok), "train.csv:1", "'a;b;label'", "';'-separated", "comma-separated");
+        mentions(error("csv", ok, "a\tb\tlabel\n1\t2\tx\n"), "test.csv:1", "tab-separated");
+        mentions(error("csv", "\uFEFFa;b;label\r\n1,5;2;x\r\n", ok), "train.csv:1", "';'-separated");
+    }
+
+    @Test
     void aHeaderMismatchShowsEachFilesOwnHeader() {
         // the message once gave test.csv the training file's header and the other way round
         DatasetException e = error("csv", "a,b,label\n1,2,x\n", "a,b\n1,2\n");
