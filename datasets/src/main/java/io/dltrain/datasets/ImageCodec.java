@@ -29,8 +29,9 @@ import java.util.Locale;
  * {@code ToTensor()}: always 3 channels, values pixel / 255 in float32, CHW. Grayscale is replicated to R, G and B
  * from the raw samples (not through {@code BufferedImage.getRGB}, which would apply a linear-to-sRGB gamma to gray
  * images), an alpha channel is dropped (not composited, like PIL's convert), 16-bit samples are scaled to 8 bits
- * with rounding; palette and other colour models go through {@code getRGB}. The decoder accepts what ImageIO's
- * built-in readers accept: baseline and progressive JPEG in YCbCr or grayscale (not CMYK), all PNG variants.
+ * with rounding; palette and other colour models go through {@code getRGB}. CMYK JPEGs are converted with PIL's
+ * formula, not ImageIO's colour space. The decoder accepts what ImageIO's built-in readers accept: baseline and
+ * progressive JPEG in YCbCr, grayscale or CMYK, all PNG variants.
  */
 final class ImageCodec {
     private ImageCodec() {}
@@ -163,6 +164,23 @@ final class ImageCodec {
                     o[j] = f;
                     o[plane + j] = f;
                     o[2 * plane + j] = f;
+                }
+            }
+            return new Image(3, H, W, o);
+        }
+        if (cs.getType() == ColorSpace.TYPE_CMYK && r.getNumBands() == 4 && r.getSampleModel().getSampleSize(0) == 8) {
+            // CMYK JPEG: PIL's convert("RGB") (Convert.c cmyk2rgb): R = (255 - K) - round(C * (255 - K) / 255), ...
+            // getRGB would go through ImageIO's CMYK colour space, which takes the inks as linear light and applies
+            // the sRGB curve: lighter than PIL (and torchvision) for the same file.
+            int[] px = new int[4 * W];
+            for (int y = 0; y < H; y++) {
+                r.getPixels(0, y, W, 1, px);
+                for (int x = 0; x < W; x++) {
+                    int nk = 255 - px[4 * x + 3], j = y * W + x;
+                    for (int c = 0; c < 3; c++) {
+                        int t = px[4 * x + c] * nk + 128;
+                        o[c * plane + j] = U8[Math.max(0, nk - (((t >> 8) + t) >> 8))];
+                    }
                 }
             }
             return new Image(3, H, W, o);

@@ -122,6 +122,33 @@ class ImageFolderDatasetTest {
         assertArrayEquals(ImageCodec.decode(dir.resolve("j.jpg")).data(), ImageCodec.decode(extraneous).data());
     }
 
+    @Test
+    void cmykJpegDecodesAsPilConvertsIt() throws IOException {
+        // A 4-channel JPEG: ImageIO reads it as CMYK, and getRGB's colour space took the inks for linear light and
+        // lightened them with the sRGB curve ((40, 56, 50, 0) gave 237, 229, 232). PIL 12.3 gives, for this very file,
+        // CMYK (40, 56, 50, 0) -> RGB (215, 199, 205) and (0, 128, 255, 100) -> (155, 77, 0).
+        // ImageIO's writer stores 4-channel rasters inverted (as Adobe's CMYK JPEGs are), so 255 - v is what is read.
+        java.awt.image.WritableRaster cmyk = java.awt.image.Raster.createInterleavedRaster(java.awt.image.DataBuffer.TYPE_BYTE, 16, 8, 4, null);
+        for (int y = 0; y < 8; y++)
+            for (int x = 0; x < 16; x++) cmyk.setPixel(x, y, x < 8 ? new int[]{215, 199, 205, 255} : new int[]{255, 127, 0, 155});
+        Path file = dir.resolve("cmyk.jpg");
+        javax.imageio.ImageWriter writer = javax.imageio.ImageIO.getImageWritersByFormatName("jpeg").next();
+        try (javax.imageio.stream.ImageOutputStream out = javax.imageio.ImageIO.createImageOutputStream(file.toFile())) {
+            javax.imageio.ImageWriteParam p = writer.getDefaultWriteParam();
+            p.setCompressionMode(javax.imageio.ImageWriteParam.MODE_EXPLICIT);
+            p.setCompressionQuality(1f);
+            writer.setOutput(out);
+            writer.write(null, new javax.imageio.IIOImage(cmyk, null, null), p);
+        } finally {
+            writer.dispose();
+        }
+        Image im = ImageCodec.decode(file);
+        int[][] want = {{215, 199, 205}, {155, 77, 0}};
+        for (int half = 0; half < 2; half++)
+            for (int c = 0; c < 3; c++)   // away from the edge between the halves, where JPEG blurs
+                assertEquals(want[half][c] / 255f, im.get(c, 4, 2 + 12 * half), 1.5f / 255, "channel " + c + " of half " + half);
+    }
+
     /** root/<class>/<files> with RGB PNGs of the given ids. */
     private static void tree(Path root, String[] classes, int[][] ids, int h, int w) {
         for (int k = 0; k < classes.length; k++)
