@@ -17,6 +17,7 @@ import io.dltrain.runtime.nn.loss.CrossEntropyLoss;
 import io.dltrain.runtime.nn.loss.Loss;
 import io.dltrain.runtime.nn.loss.MSELoss;
 import io.dltrain.datasets.IdxDataset;
+import io.dltrain.datasets.ImageFolderDataset;
 import io.dltrain.runtime.train.Task;
 import io.dltrain.runtime.optim.LrSchedule;
 import io.dltrain.runtime.optim.LrSchedules;
@@ -384,6 +385,7 @@ final class TrainRun {
                             throw new DataLoadException(e.getMessage() + " with --resume " + ShellWords.quote(outDir), e.getCause(), e.checkpoint());
                         }
                         if (result.interrupted()) {
+                            reportBadFiles(data);
                             out.println("dl-train: stopped " + (ending.signalled() ? "on a signal" : "after --max-steps " + o.maxSteps)
                                     + (result.checkpoint() != null ? "; checkpoint " + result.checkpoint() + "; continue with --resume " + ShellWords.quote(outDir)
                                                                    : "; no checkpoint (--checkpoint-every off)"));
@@ -429,6 +431,7 @@ final class TrainRun {
                         long skippedSteps = result.epochs().stream().mapToLong(EpochMetrics::skippedSteps).sum();
                         if (o.skipNonfinite) out.printf("dl-train: skipped %d %s with a non-finite loss (--skip-nonfinite)%n", skippedSteps,
                                 Words.noun(skippedSteps, "step"));
+                        reportBadFiles(data);
                         if (!ending.beginSummary()) return 130; // the hook has said what is written
                         run.writeSummary(summary(modelEntry, task, dataEntry, be, model, config, result, test, trainLoader, valLoader, processFrom));
                         ending.done();
@@ -520,6 +523,25 @@ final class TrainRun {
      * @param checkpoint the run's last checkpoint, or null when it has none (--checkpoint-every off)
      * @param eval       the command that evaluates the run's model/ without a checkpoint
      */
+    /** Shown at the end of a run: the files that imagefolder:skipbad=true replaced, which were otherwise never named. */
+    private void reportBadFiles(DatasetRegistry.Splits data) {
+        for (Dataset d : List.of(data.train(), data.test())) {
+            if (!(d instanceof ImageFolderDataset f)) continue;
+            Map<Path, String> bad = f.badFiles();
+            if (bad.isEmpty()) continue;
+            out.printf("dl-train: %s: skipped %d unreadable %s (skipbad=true; %,d %s replaced by the next readable image):%n", f.name(),
+                    bad.size(), Words.noun(bad.size(), "file"), f.skippedReads(), Words.noun(f.skippedReads(), "read"));
+            int shown = 0;
+            for (String why : bad.values()) {
+                if (shown++ == 20) {
+                    out.println("  ... and " + (bad.size() - 20) + " more");
+                    break;
+                }
+                out.println("  " + why);
+            }
+        }
+    }
+
     static String afterSignal(Ending.Reached at, Path dir, Path checkpoint, String eval) {
         Path model = dir.resolve(SavedModel.DIR), summary = dir.resolve(RunOutput.SUMMARY);
         String resume = "--resume " + ShellWords.quote(dir);
