@@ -400,26 +400,21 @@ public final class Trainer {
      * The name and shape of the first parameter, in module order, whose gradient (or, with {@code grads} false, whose
      * value) has a NaN or infinite element; null if none. Runs only after a bad loss, so its reads cost nothing per step.
      */
-    /** Whether an FP32 tensor holds a NaN or infinite value. */
+    private String firstNonfinite(Module model, boolean grads) {
+        for (Map.Entry<String, Tensor> e : model.namedParameters().entrySet()) {
+            Tensor g = grads ? e.getValue().grad() : e.getValue();
+            if (g != null && nonfinite(g)) return e.getKey() + " " + e.getValue().shape();
+        }
+        return null;
+    }
+
+    /** Whether an FP32 tensor holds a NaN or infinite value (false for other types); read only after a bad loss. */
     private boolean nonfinite(Tensor t) {
         if (t.dtype() != io.dltrain.runtime.tensor.DType.FP32) return false;
         try (Scope s = Scope.open()) {
             Tensor flag = be.zeros(Shape.of(1));
             be.checkFinite(t, flag);
             return flag.item() != 0;
-        }
-    }
-
-    private String firstNonfinite(Module model, boolean grads) {
-        try (Scope s = Scope.open()) {
-            Tensor flag = be.zeros(Shape.of(1));
-            for (Map.Entry<String, Tensor> e : model.namedParameters().entrySet()) {
-                Tensor g = grads ? e.getValue().grad() : e.getValue();
-                if (g == null) continue;
-                be.checkFinite(g, flag);
-                if (flag.item() != 0) return e.getKey() + " " + e.getValue().shape();
-            }
-            return null;
         }
     }
 
