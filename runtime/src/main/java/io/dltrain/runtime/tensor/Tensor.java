@@ -24,7 +24,6 @@ public final class Tensor implements AutoCloseable {
     private final long offset;
     private final Shape shape;
     private final DType dtype;
-    private final boolean ownsStorage;
     /** For a view: the tensor that owns the storage (whose close() releases it); null for an owner. */
     private final Tensor owner;
 
@@ -51,7 +50,6 @@ public final class Tensor implements AutoCloseable {
         this.offset = offset;
         this.shape = shape;
         this.dtype = storage.dtype();
-        this.ownsStorage = owner == null;
         this.owner = owner;
         Scope.track(this);
     }
@@ -201,7 +199,7 @@ public final class Tensor implements AutoCloseable {
     @Override
     public void close() {
         if (storage == null) return;
-        if (ownsStorage) storage.release();
+        if (owner == null) storage.release();   // a view never releases its owner's storage
         storage = null;
         gradFn = null;
         clearGrad();
