@@ -1221,7 +1221,11 @@ class CudnnOpsStandInTest {
             Desc *standin_desc(const void *p, int kind);
             Desc *standin_conv_unset(void *p);
             int standin_tensor_data(const Desc *t, const void *p, const char *what);
-            long standin_at(const Desc *t, int n, int c, int h, int w);
+            /* The ops stand-in's standin_at, here so that the convolution loops inline it (a call into another library per
+               element made these loops most of the emulated GPU suite's time). */
+            static inline long elem(const Desc *t, int n, int c, int h, int w) {
+              return (long) n * t->v[6] + (long) c * t->v[7] + (long) h * t->v[8] + (long) w * t->v[9];
+            }
             /* cudnnConvolution{Fwd,BwdData,BwdFilter}AlgoPerf_t, as cuDNN 9's cudnn_cnn.h lays them out (all three alike). */
             typedef struct { int algo; int status; float time; size_t memory; int determinism; int mathType; int reserved[3]; } Perf;
             /* The workspace each direction's size query answers (odd sizes: the op must be handed exactly this many bytes). */
@@ -1334,8 +1338,8 @@ class CudnnOpsStandInTest {
               if (!standin_tensor_data(g.x, x, "find x") || !standin_tensor_data(g.y, y, "find y")) return BAD;
               size_t wn = (size_t) g.K * g.Cg * g.R * g.S;
               if (!standin_device_range(w, 4 * wn)) { ERR("find w: %p not inside device memory\\n", w); return BAD; }
-              if (dir == 0) for (int n = 0; n < g.N; n++) for (int k = 0; k < g.K; k++) for (int p = 0; p < g.P; p++) for (int q = 0; q < g.Q; q++) y[standin_at(g.y, n, k, p, q)] = NAN;
-              if (dir == 1) for (int n = 0; n < g.N; n++) for (int c = 0; c < g.C; c++) for (int i = 0; i < g.H; i++) for (int j = 0; j < g.W; j++) x[standin_at(g.x, n, c, i, j)] = NAN;
+              if (dir == 0) for (int n = 0; n < g.N; n++) for (int k = 0; k < g.K; k++) for (int p = 0; p < g.P; p++) for (int q = 0; q < g.Q; q++) y[elem(g.y, n, k, p, q)] = NAN;
+              if (dir == 1) for (int n = 0; n < g.N; n++) for (int c = 0; c < g.C; c++) for (int i = 0; i < g.H; i++) for (int j = 0; j < g.W; j++) x[elem(g.x, n, c, i, j)] = NAN;
               if (dir == 2) for (size_t i = 0; i < wn; i++) w[i] = NAN;
               perf[0] = (Perf) {0, 0, 0.2f, 0, 1, g.c->v[9], {0, 0, 0}};
               *ret = 1;
@@ -1383,6 +1387,15 @@ class CudnnOpsStandInTest {
               if (g->mode == 0) { r = g->R - 1 - r; s = g->S - 1 - s; }
               return (((long) k * g->Cg + c) * g->R + r) * g->S + s;
             }
+            /* The output columns [*lo, *hi) whose input column q * v + off lies inside [0, W). The loops below run over them
+               innermost, with the index work hoisted out, and add each output's terms in the order of one loop per output
+               element over (c, r, s) (forward) or (n, p, q) (filter), skipping the taps in the padding. */
+            static void cols(int off, int v, int W, int Q, int *lo, int *hi) {
+              *lo = off >= 0 ? 0 : (-off + v - 1) / v;
+              *hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / v + 1;
+              if (*hi > Q) *hi = Q;
+              if (*lo > *hi) *lo = *hi;
+            }
             /* Called by the child: the next forward convolution fails (after its checks), as on an execution failure. */
             static int fail_convolution;
             void standin_fail_next_convolution(void) { fail_convolution = 1; }
@@ -1398,16 +1411,27 @@ class CudnnOpsStandInTest {
               if (!start(0, &g, h, xd, x, wd, w, cd, yd, y, algo, ws, bytes)) return BAD;
               if (run_refused(0, algo)) return run_refused_status;
               int kg = g.K / g.G;
-              for (int n = 0; n < g.N; n++) for (int k = 0; k < g.K; k++) for (int p = 0; p < g.P; p++) for (int q = 0; q < g.Q; q++) {
-                float acc = 0;
-                for (int c = 0; c < g.Cg; c++) for (int r = 0; r < g.R; r++) for (int s = 0; s < g.S; s++) {
-                  int ih = p * g.u - g.ph + r * g.dh, iw = q * g.v - g.pw + s * g.dw;
-                  if (ih < 0 || iw < 0 || ih >= g.H || iw >= g.W) continue;
-                  acc += x[standin_at(g.x, n, (k / kg) * g.Cg + c, ih, iw)] * w[widx(&g, k, c, r, s)];
+              long xs = g.x->v[9];
+              float *acc = malloc((size_t) g.Q * sizeof *acc);
+              for (int n = 0; n < g.N; n++) for (int k = 0; k < g.K; k++) for (int p = 0; p < g.P; p++) {
+                for (int q = 0; q < g.Q; q++) acc[q] = 0;
+                for (int c = 0; c < g.Cg; c++) for (int r = 0; r < g.R; r++) {
+                  int ih = p * g.u - g.ph + r * g.dh;
+                  if (ih < 0 || ih >= g.H) continue;
+                  const float *xr = x + elem(g.x, n, (k / kg) * g.Cg + c, ih, 0);
+                  for (int s = 0; s < g.S; s++) {
+                    int off = s * g.dw - g.pw, lo, hi;
+                    cols(off, g.v, g.W, g.Q, &lo, &hi);
+                    float wv = w[widx(&g, k, c, r, s)];
+                    for (int q = lo; q < hi; q++) acc[q] += xr[(q * g.v + off) * xs] * wv;
+                  }
                 }
-                long at = standin_at(g.y, n, k, p, q);
-                y[at] = *beta == 0 ? *alpha * acc : *alpha * acc + *beta * y[at];
+                for (int q = 0; q < g.Q; q++) {
+                  long at = elem(g.y, n, k, p, q);
+                  y[at] = *beta == 0 ? *alpha * acc[q] : *alpha * acc[q] + *beta * y[at];
+                }
               }
+              free(acc);
               return 0;
             }
             int cudnnConvolutionBackwardData(void *h, const float *alpha, const void *wd, const float *w, const void *dyd, const float *dy, const void *cd, int algo,
@@ -1417,14 +1441,25 @@ class CudnnOpsStandInTest {
               if (run_refused(1, algo)) return run_refused_status;
               int kg = g.K / g.G;
               float *acc = calloc((size_t) g.N * g.C * g.H * g.W, sizeof *acc);
-              for (int n = 0; n < g.N; n++) for (int k = 0; k < g.K; k++) for (int p = 0; p < g.P; p++) for (int q = 0; q < g.Q; q++)
-                for (int c = 0; c < g.Cg; c++) for (int r = 0; r < g.R; r++) for (int s = 0; s < g.S; s++) {
-                  int ih = p * g.u - g.ph + r * g.dh, iw = q * g.v - g.pw + s * g.dw;
-                  if (ih < 0 || iw < 0 || ih >= g.H || iw >= g.W) continue;
-                  acc[(((size_t) n * g.C + (k / kg) * g.Cg + c) * g.H + ih) * g.W + iw] += dy[standin_at(g.y, n, k, p, q)] * w[widx(&g, k, c, r, s)];
+              long ys = g.y->v[9];
+              /* Each dx element's terms in the order of one loop over (k, p, q, r, s): for one (k, p) only one r reaches its
+                 row, and of its (q, s) pairs q rises as s falls, so s runs down. */
+              for (int n = 0; n < g.N; n++) for (int k = 0; k < g.K; k++) for (int p = 0; p < g.P; p++) {
+                const float *dyr = dy + elem(g.y, n, k, p, 0);
+                for (int c = 0; c < g.Cg; c++) for (int r = 0; r < g.R; r++) {
+                  int ih = p * g.u - g.ph + r * g.dh;
+                  if (ih < 0 || ih >= g.H) continue;
+                  float *ar = acc + (((size_t) n * g.C + (k / kg) * g.Cg + c) * g.H + ih) * g.W;
+                  for (int s = g.S - 1; s >= 0; s--) {
+                    int off = s * g.dw - g.pw, lo, hi;
+                    cols(off, g.v, g.W, g.Q, &lo, &hi);
+                    float wv = w[widx(&g, k, c, r, s)];
+                    for (int q = lo; q < hi; q++) ar[q * g.v + off] += dyr[q * ys] * wv;
+                  }
                 }
+              }
               for (int n = 0; n < g.N; n++) for (int c = 0; c < g.C; c++) for (int ih = 0; ih < g.H; ih++) for (int iw = 0; iw < g.W; iw++) {
-                long at = standin_at(g.x, n, c, ih, iw);
+                long at = elem(g.x, n, c, ih, iw);
                 float a = acc[(((size_t) n * g.C + c) * g.H + ih) * g.W + iw];
                 dx[at] = *beta == 0 ? *alpha * a : *alpha * a + *beta * dx[at];
               }
@@ -1437,12 +1472,16 @@ class CudnnOpsStandInTest {
               if (!start(2, &g, h, xd, x, dwd, dw, cd, dyd, dy, algo, ws, bytes)) return BAD;
               if (run_refused(2, algo)) return run_refused_status;
               int kg = g.K / g.G;
+              long xs = g.x->v[9], ys = g.y->v[9];
               for (int k = 0; k < g.K; k++) for (int c = 0; c < g.Cg; c++) for (int r = 0; r < g.R; r++) for (int s = 0; s < g.S; s++) {
                 float acc = 0;
-                for (int n = 0; n < g.N; n++) for (int p = 0; p < g.P; p++) for (int q = 0; q < g.Q; q++) {
-                  int ih = p * g.u - g.ph + r * g.dh, iw = q * g.v - g.pw + s * g.dw;
-                  if (ih < 0 || iw < 0 || ih >= g.H || iw >= g.W) continue;
-                  acc += dy[standin_at(g.y, n, k, p, q)] * x[standin_at(g.x, n, (k / kg) * g.Cg + c, ih, iw)];
+                int off = s * g.dw - g.pw, lo, hi;
+                cols(off, g.v, g.W, g.Q, &lo, &hi);
+                for (int n = 0; n < g.N; n++) for (int p = 0; p < g.P; p++) {
+                  int ih = p * g.u - g.ph + r * g.dh;
+                  if (ih < 0 || ih >= g.H) continue;
+                  const float *dyr = dy + elem(g.y, n, k, p, 0), *xr = x + elem(g.x, n, (k / kg) * g.Cg + c, ih, 0);
+                  for (int q = lo; q < hi; q++) acc += dyr[q * ys] * xr[(q * g.v + off) * xs];
                 }
                 long at = widx(&g, k, c, r, s);
                 dw[at] = *beta == 0 ? *alpha * acc : *alpha * acc + *beta * dw[at];
