@@ -230,7 +230,8 @@ DL_HD float dl_ce_row_loss(const float* x, int c, int label, float max, double s
     double on_hot = 1.0 - smoothing, spread = (double) smoothing / c;
     double lse = log(sum_exp);
     double nll = lse - ((double) x[label] - max);
-    double smooth = c * lse - sum_shift;
+    // Only with smoothing: a -inf logit makes this term inf, and 0 * inf would turn an unsmoothed row's finite loss NaN.
+    double smooth = spread == 0 ? 0 : c * lse - sum_shift;
     return (float) (on_hot * nll + spread * smooth);
 }
 

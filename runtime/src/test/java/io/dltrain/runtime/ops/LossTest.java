@@ -113,6 +113,29 @@ class LossTest {
     }
 
     @Test
+    void crossEntropyWithMaskedLogits() {
+        // -inf logits (masked classes) on rows whose label is unmasked. Without smoothing only the label's
+        // log-probability counts, so the loss is finite: torch 1.13 gives 0.65663081 = (log(1 + e) + 0) / 2 and the
+        // gradient (softmax - onehot) / N, 0 at the masked entries. With smoothing the masked classes' -log p = inf
+        // enter the loss, which is then inf in PyTorch too.
+        float ninf = Float.NEGATIVE_INFINITY;
+        float[] x = {0, ninf, 1,
+                     2, ninf, ninf};
+        int[] y = {0, 0};
+        try (Scope s = Scope.open()) {
+            Tensor xt = be.fromHost(x, Shape.of(2, 3)), lab = be.fromHost(y, Shape.of(2));
+            Tensor probs = be.empty(xt.shape()), loss = be.empty(Shape.SCALAR), dx = be.empty(xt.shape());
+            be.crossEntropyForward(xt, lab, 0f, probs, loss);
+            assertEquals(Math.log1p(Math.E) / 2, loss.item(), 1e-6, "loss without smoothing");
+            be.crossEntropyBackward(probs, lab, 0f, be.fromHost(new float[] {1f}, Shape.SCALAR), dx);
+            double p2 = Math.E / (1 + Math.E);
+            Check.close("masked cross-entropy backward", new double[] {(1 - p2 - 1) / 2, 0, p2 / 2, 0, 0, 0}, dx.toFloatArray(), 1e-7, 1e-6);
+            be.crossEntropyForward(xt, lab, 0.1f, probs, loss);
+            assertEquals(Float.POSITIVE_INFINITY, loss.item(), "loss with smoothing");
+        }
+    }
+
+    @Test
     void crossEntropyGradients() {
         SplittableRandom rng = new SplittableRandom(2);
         int N = 4, C = 5;

@@ -89,7 +89,9 @@ final class CpuLoss {
                 // Everything relative to max: lse' = log sum exp(x - max), so large logits lose nothing.
                 double lse = Math.log(sumExp);
                 double nll = lse - ((double) X[b + L[lo + r]] - max);
-                double smooth = C * lse - sumX; // sum_c -log p_c
+                // sum_c -log p_c, only with smoothing: a -inf logit makes it inf, and 0 * inf would turn the
+                // finite loss of an unsmoothed row into NaN (PyTorch leaves the term out when eps is 0).
+                double smooth = spread == 0 ? 0 : C * lse - sumX;
                 acc += onHot * nll + spread * smooth;
             }
             return acc;

@@ -307,6 +307,25 @@ class KernelMathTest {
     }
 
     @Test
+    void crossEntropyRowWithMaskedLogitsIsFiniteWithoutSmoothing() {
+        // -inf logits away from the label: the row loss is finite without smoothing (log(1 + e) and 0, as PyTorch),
+        // inf with it (the masked classes' -log p enter the smoothing term).
+        float ninf = Float.NEGATIVE_INFINITY;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment x = seg(a, new float[] {0, ninf, 1, 2, ninf, ninf}), lab = seg(a, new int[] {0, 0}),
+                    rows = a.allocate(JAVA_FLOAT, 2);
+            call("host_cross_entropy_forward", x, lab, 2, 3, 0f, a.allocate(JAVA_FLOAT, 6), rows, 256);
+            float[] r = floats(rows);
+            assertEquals((float) Math.log1p(Math.E), r[0], 1e-6f, "row 0 without smoothing");
+            assertEquals(0f, r[1], "row 1 without smoothing");
+            call("host_cross_entropy_forward", x, lab, 2, 3, 0.1f, a.allocate(JAVA_FLOAT, 6), rows, 256);
+            r = floats(rows);
+            assertEquals(Float.POSITIVE_INFINITY, r[0], "row 0 with smoothing");
+            assertEquals(Float.POSITIVE_INFINITY, r[1], "row 1 with smoothing");
+        }
+    }
+
+    @Test
     void countTopKMatchesTheCpu() {
         SplittableRandom rng = new SplittableRandom(4);
         int n = 200, c = 7;
