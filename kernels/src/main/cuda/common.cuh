@@ -263,14 +263,17 @@ DL_HD int dl_topk_hit(const float* x, int c, int label, int k) {
 DL_HD int dl_pool_start(int i, int in, int out) { return (int) ((long long) i * in / out); }
 DL_HD int dl_pool_end(int i, int in, int out) { return (int) (((long long) (i + 1) * in + out - 1) / out); }
 
-/** CpuPool.adaptiveAvgForward for output (pp, q) of one plane: float sum in row-major order / window size. */
+/**
+ * CpuPool.adaptiveAvgForward for output (pp, q) of one plane: double sum in row-major order / window size, rounded
+ * once (a window can be the whole plane, where a float sum drifts).
+ */
 DL_HD float dl_adaptive_avg_out(const float* plane, int h, int w, int oh, int ow, int pp, int q) {
     int hs = dl_pool_start(pp, h, oh), he = dl_pool_end(pp, h, oh);
     int ws = dl_pool_start(q, w, ow), we = dl_pool_end(q, w, ow);
-    float sum = 0.0f;
+    double sum = 0.0;
     for (int a = hs; a < he; a++)
         for (int b = ws; b < we; b++) sum += plane[a * w + b];
-    return sum / (float) ((he - hs) * (we - ws));
+    return (float) (sum / (double) ((he - hs) * (we - ws)));
 }
 
 /**

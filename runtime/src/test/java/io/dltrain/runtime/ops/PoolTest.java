@@ -264,6 +264,20 @@ class PoolTest {
         }
     }
 
+    @Test
+    void globalAdaptiveAvgPoolOfALargePlaneIsAccurate() {
+        // Global average pooling (output 1x1) of 512x512 planes: 262,144 values in one window. Plane 0 is 0.1
+        // throughout, plane 1 random in [0.5, 1.5). PyTorch's adaptive_avg_pool2d is within 2e-7 of the exact mean.
+        int H = 512, W = 512;
+        SplittableRandom rng = new SplittableRandom(29);
+        float[] x = new float[2 * H * W];
+        for (int i = 0; i < H * W; i++) { x[i] = 0.1f; x[H * W + i] = (float) (rng.nextDouble() + 0.5); }
+        try (Scope s = Scope.open()) {
+            Tensor y = Pool.adaptiveAvgPool2d(be.fromHost(x, Shape.of(1, 2, H, W)), 1, 1);
+            Check.close("global adaptive average of 512x512", refAdaptive(x, 2, H, W, 1, 1), y.toFloatArray(), 0, 2e-7);
+        }
+    }
+
     // ------------------------------------------------------------------ layers and errors
 
     @Test

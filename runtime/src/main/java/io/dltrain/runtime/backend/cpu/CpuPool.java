@@ -212,9 +212,10 @@ final class CpuPool {
                     int hs = start(pp, H, P), he = end(pp, H, P);
                     for (int q = 0; q < Q; q++) {
                         int ws = start(q, W, Q), we = end(q, W, Q);
-                        float sum = 0f;
+                        // In double: a window can be the whole plane (global pooling), where a float sum drifts.
+                        double sum = 0;
                         for (int h = hs; h < he; h++) for (int w = ws; w < we; w++) sum += X[xb + h * W + w];
-                        Y[yb + pp * Q + q] = sum / ((he - hs) * (we - ws));
+                        Y[yb + pp * Q + q] = (float) (sum / ((he - hs) * (we - ws)));
                     }
                 }
             }

@@ -476,7 +476,8 @@ class KernelMathTest {
     @Test
     void adaptiveAvgPoolMatchesTheCpu() {
         SplittableRandom rng = new SplittableRandom(7);
-        int[][] cases = {{2, 3, 7, 5, 3, 2}, {1, 2, 6, 6, 6, 6}, {1, 1, 5, 7, 1, 1}, {2, 2, 4, 4, 8, 3}, {1, 3, 10, 9, 4, 4}};
+        int[][] cases = {{2, 3, 7, 5, 3, 2}, {1, 2, 6, 6, 6, 6}, {1, 1, 5, 7, 1, 1}, {2, 2, 4, 4, 8, 3}, {1, 3, 10, 9, 4, 4},
+                {1, 2, 512, 512, 1, 1}}; // the last: global pooling of a large plane (PoolTest holds the CPU to the exact mean)
         for (int[] k : cases) {
             int N = k[0], C = k[1], H = k[2], W = k[3], P = k[4], Q = k[5], nc = N * C;
             String what = "adaptiveAvgPool " + H + "x" + W + " -> " + P + "x" + Q;
