@@ -2,9 +2,10 @@ package io.dltrain.datasets;
 
 /**
  * A dataset whose samples depend on the epoch (random augmentation). {@link io.dltrain.runtime.data.Dataset#read}
- * has no epoch argument, so the training loop must call {@link #setEpoch} with the epoch number before starting
- * that epoch's {@code DataLoader.epoch(e)}; until it does, every epoch sees epoch 0's augmentation. Setting it
- * while an epoch is being read makes that epoch's samples depend on timing: don't.
+ * has no epoch argument, so the epoch is set beforehand: {@code DataLoader.epoch(e)} calls
+ * {@link io.dltrain.runtime.data.Dataset#setEpoch} before that epoch's workers start, and a {@code Dataset} that is
+ * EpochAware has one {@code setEpoch} for both. Setting it while an epoch is being read makes that epoch's samples
+ * depend on timing: don't.
  */
 public interface EpochAware {
     /** Sets the epoch used to seed per-sample randomness from now on. */

@@ -41,7 +41,8 @@ import java.util.random.RandomGenerator;
  *
  * <p><b>Randomness.</b> Random transforms draw from a per-sample stream seeded from (seed, epoch, index) by
  * {@link Seeds#sample}, so a sample's augmentation is the same whichever loader thread reads it. {@link #read} has
- * no epoch argument, so the epoch is a field: call {@link #setEpoch(int)} before each epoch (see {@link EpochAware}).
+ * no epoch argument, so the epoch is a field, set by {@link #setEpoch(int)}, which {@code DataLoader.epoch} calls
+ * before each epoch (see {@link EpochAware}).
  *
  * <p><b>Bad files.</b> A file that cannot be decoded throws a {@link DatasetException} naming it. With
  * {@code skipBadFiles}, it is instead remembered as bad and the read moves on to the next index (wrapping around)

@@ -13,8 +13,11 @@ import java.util.List;
  * batch-norm, softmax, losses, element-wise work, reductions, dropout, optimiser updates and copies.
  * Autograd ({@code io.dltrain.runtime.ops}) composes them; it never touches memory itself.
  *
- * <p>Implementations: {@code backend.cpu.CpuBackend} (the reference, every op) and the CUDA backend.
- * Two backends given the same inputs agree within float tolerance; tests hold them to it.
+ * <p>Implementations: {@code backend.cpu.CpuBackend} (the reference, every op) and the CUDA backend
+ * ({@code backend.cuda.CudaBackend}); two backends given the same inputs agree within float tolerance, and tests hold
+ * them to it. Two more implement every method without computing: {@code backend.meta.MetaBackend} (shapes only; its
+ * compute methods throw) and {@code backend.CountingBackend} (counts each call and delegates), so a new method goes
+ * into all four (docs/ARCHITECTURE.md, "How to add an op").
  *
  * <p>Conventions for every method:
  * <ul>

@@ -18,7 +18,7 @@ import java.util.Map;
  * The CPU backend: the reference implementation of every op, multithreaded over {@link Parallel}.
  * This class only routes; each family of ops lives in its own small file beside it:
  * {@link CpuGemm} (OpenBLAS), {@link CpuElementwise}, {@link CpuActivation}, {@link CpuSoftmax}, {@link CpuConv},
- * {@link CpuPool}, {@link CpuNorm}, {@link CpuDropout}, {@link CpuLoss}, {@link CpuOptim}.
+ * {@link CpuPool}, {@link CpuNorm}, {@link CpuDropout}, {@link CpuLoss}, {@link CpuOptim}, {@link CpuLstm}.
  * Storage is pooled host arrays ({@link CpuAllocator}); kernels read them through {@link #f} / {@link #off}.
  */
 public final class CpuBackend implements Backend {
