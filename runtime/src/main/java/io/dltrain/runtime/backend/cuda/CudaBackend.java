@@ -745,8 +745,8 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     @Override
     public void activationBackward(Activation act, Tensor x, Tensor y, Tensor dy, Tensor dx) {
         enter();
-        String op = "activation " + act.kind() + " backward";
-        sameSize(x, dx, op); sameSize(dy, dx, op); sameSize(y, dx, op);
+        String op = "activation backward " + act.kind();
+        sameSize(x, y, op); sameSize(x, dy, op); sameSize(x, dx, op);   // the CPU's checks, in its order: the same message
         checkActivation(act);
         if (CudnnOps.supports(act)) { cudnnOps.activationBackward(act, x, y, dy, dx); return; }
         long n = dx.numel();

@@ -241,6 +241,12 @@ class CudaBackendRoutingTest {
         be.activationBackward(Activation.GELU, x, y, dy, dx);
         assertArrayEquals(new Object[] {6, 0f, addr(x), addr(y), addr(dy), addr(dx), 21L}, rec.only().args());
         sameError(b -> b.activationForward(Activation.softplus(0f), b.empty(Shape.of(2)), b.empty(Shape.of(2))));
+        // backward: each of y, dy and dx the wrong size in turn
+        for (int wrong = 0; wrong < 3; wrong++) {
+            int w = wrong;
+            sameError(b -> b.activationBackward(Activation.RELU, b.empty(Shape.of(2)), b.empty(Shape.of(w == 0 ? 3 : 2)),
+                    b.empty(Shape.of(w == 1 ? 3 : 2)), b.empty(Shape.of(w == 2 ? 3 : 2))));
+        }
 
         Tensor mask = t(3, 7);
         be.dropoutForward(x, y, mask, 0.25f, 1234567890123L);
