@@ -127,6 +127,7 @@ public interface Backend extends AutoCloseable {
      * the two (the CUDA backend uses cuBLASLt's bias epilogue).
      */
     default void gemmBias(boolean transA, boolean transB, int m, int n, int k, Tensor a, Tensor b, Tensor bias, Tensor c) {
+        Checks.gemmBias("gemmBias", m, n, k, a, b, bias, c);   // before gemm writes C
         gemm(transA, transB, m, n, k, 1f, a, 0, transA ? m : k, b, 0, transB ? k : n, 0f, c, 0, n);
         addBias(c, bias);
     }

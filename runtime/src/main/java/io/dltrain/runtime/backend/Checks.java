@@ -16,6 +16,59 @@ public final class Checks {
             throw new IllegalArgumentException(op + ": sizes differ: " + a.shape() + " vs " + b.shape());
     }
 
+    /** copyFromHost's source: n values from offset inside a host array of length. */
+    public static void hostSource(int length, int offset, long n, String op) {
+        if (offset < 0 || (long) offset + n > length)
+            throw new IllegalArgumentException(op + ": needs " + n + " values from offset " + offset + " of a host array of " + length);
+    }
+
+    /** toHost's destination: a host array of length holds every element of src. */
+    public static void hostDestination(int length, Tensor src) {
+        if (length < src.numel()) throw new IllegalArgumentException("toHost: host array of " + length + " is shorter than " + src.shape());
+    }
+
+    /**
+     * {@link Backend#gemm}'s arguments: sizes and offsets not negative, and for each of A, B and C as stored (A is
+     * k x m when transposed, m x k when not; B likewise k x n or n x k; C m x n) a row stride of at least its columns and
+     * every element the product reads or writes inside its tensor. BLAS and cuBLAS check none of this against the
+     * memory they are handed: a call past the end would read or write whatever lies beyond.
+     */
+    public static void gemm(boolean transA, boolean transB, int m, int n, int k, Tensor a, long aOffset, int lda,
+                            Tensor b, long bOffset, int ldb, Tensor c, long cOffset, int ldc) {
+        if (m < 0 || n < 0 || k < 0) throw new IllegalArgumentException("gemm: negative size m=" + m + " n=" + n + " k=" + k);
+        matrix("A", "transA", transA, a, aOffset, lda, transA ? k : m, transA ? m : k, m, k);
+        matrix("B", "transB", transB, b, bOffset, ldb, transB ? n : k, transB ? k : n, k, n);
+        matrix("C", null, false, c, cOffset, ldc, m, n, m, n);
+    }
+
+    private static void matrix(String name, String transName, boolean trans, Tensor t, long offset, int ld, int rows, int cols, int opRows, int opCols) {
+        String which = name + " " + t.shape() + (transName == null ? "" : " (" + transName + "=" + trans + ", op(" + name + ") " + opRows + " x " + opCols + ")");
+        if (offset < 0) throw new IllegalArgumentException("gemm: negative offset " + offset + " into " + which);
+        if (rows == 0 || cols == 0) return;
+        if (ld < cols)
+            throw new IllegalArgumentException("gemm: ld" + name.toLowerCase(java.util.Locale.ROOT) + " " + ld + " is less than the " + cols
+                    + " columns of " + which + " as stored, " + rows + " x " + cols);
+        long last = offset + (long) (rows - 1) * ld + cols;
+        if (last > t.numel())
+            throw new IllegalArgumentException("gemm: " + which + " holds " + t.numel() + " elements, but its " + rows + " x " + cols
+                    + " rows at offset " + offset + ", stride " + ld + " reach element " + last);
+    }
+
+    /**
+     * The shapes of {@link Backend#gemmBias} and {@link Backend#gemmBiasRelu}: op(A) m x k and op(B) k x n dense in A and
+     * B, C [m, n], bias [n]; checked before anything is written.
+     */
+    public static void gemmBias(String op, int m, int n, int k, Tensor a, Tensor b, Tensor bias, Tensor c) {
+        if (m < 0 || n < 0 || k < 0) throw new IllegalArgumentException(op + ": negative size m=" + m + " n=" + n + " k=" + k);
+        if (a.numel() < (long) m * k || b.numel() < (long) k * n)
+            throw new IllegalArgumentException(op + ": A " + a.shape() + " or B " + b.shape() + " is smaller than op(A) " + m + " x " + k
+                    + " and op(B) " + k + " x " + n);
+        if (c.rank() != 2 || c.dim(0) != m || c.dim(1) != n)
+            throw new IllegalArgumentException(op + ": C must be [" + m + ", " + n + "], got " + c.shape());
+        if (bias.numel() != n)
+            throw new IllegalArgumentException(op + ": bias " + bias.shape() + " does not match the " + n + " columns of C " + c.shape());
+    }
+
     /**
      * The LSTM cell ops' shapes: gates [N, 4H] and every other tensor [N, H] (null ones are skipped). Returns {N, H}.
      */

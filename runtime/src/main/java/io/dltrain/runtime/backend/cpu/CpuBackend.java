@@ -2,6 +2,7 @@ package io.dltrain.runtime.backend.cpu;
 
 import io.dltrain.runtime.backend.Activation;
 import io.dltrain.runtime.backend.Backend;
+import io.dltrain.runtime.backend.Checks;
 import io.dltrain.runtime.backend.ConvParams;
 import io.dltrain.runtime.backend.LossKind;
 import io.dltrain.runtime.backend.OptimizerHyper;
@@ -98,13 +99,19 @@ public final class CpuBackend implements Backend {
         };
     }
 
-    @Override public void copyFromHost(float[] src, int srcOffset, Tensor dst) { System.arraycopy(src, srcOffset, f(dst), off(dst), n(dst)); }
+    @Override public void copyFromHost(float[] src, int srcOffset, Tensor dst) {
+        Checks.hostSource(src.length, srcOffset, dst.numel(), "copyFromHost");
+        System.arraycopy(src, srcOffset, f(dst), off(dst), n(dst));
+    }
 
-    @Override public void copyFromHost(int[] src, int srcOffset, Tensor dst) { System.arraycopy(src, srcOffset, i(dst), off(dst), n(dst)); }
+    @Override public void copyFromHost(int[] src, int srcOffset, Tensor dst) {
+        Checks.hostSource(src.length, srcOffset, dst.numel(), "copyFromHost");
+        System.arraycopy(src, srcOffset, i(dst), off(dst), n(dst));
+    }
 
-    @Override public void toHost(Tensor src, float[] dst) { System.arraycopy(f(src), off(src), dst, 0, n(src)); }
+    @Override public void toHost(Tensor src, float[] dst) { Checks.hostDestination(dst.length, src); System.arraycopy(f(src), off(src), dst, 0, n(src)); }
 
-    @Override public void toHost(Tensor src, int[] dst) { System.arraycopy(i(src), off(src), dst, 0, n(src)); }
+    @Override public void toHost(Tensor src, int[] dst) { Checks.hostDestination(dst.length, src); System.arraycopy(i(src), off(src), dst, 0, n(src)); }
 
     @Override
     public void copy(Tensor src, Tensor dst) {
@@ -137,6 +144,8 @@ public final class CpuBackend implements Backend {
     @Override
     public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Tensor a, long aOffset, int lda,
                      Tensor b, long bOffset, int ldb, float beta, Tensor c, long cOffset, int ldc) {
+        // OpenBLAS reads and writes the heap arrays without bounds (an FFM critical downcall): check first.
+        Checks.gemm(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc);
         CpuGemm.gemm(par, transA, transB, m, n, k, alpha, f(a), off(a) + (int) aOffset, lda,
                 f(b), off(b) + (int) bOffset, ldb, beta, f(c), off(c) + (int) cOffset, ldc);
     }

@@ -340,16 +340,11 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         else kernels.launch("fill_f32", n, f(t, "fill"), value, n);
     }
 
-    private void checkHost(int length, int offset, long n, String op) {
-        if (offset < 0 || (long) offset + n > length)
-            throw new IllegalArgumentException(op + ": needs " + n + " values from offset " + offset + " of a host array of " + length);
-    }
-
     @Override
     public void copyFromHost(float[] src, int srcOffset, Tensor dst) {
         enter();
         long d = f(dst, "copyFromHost"), n = dst.numel();
-        checkHost(src.length, srcOffset, n, "copyFromHost");
+        Checks.hostSource(src.length, srcOffset, n, "copyFromHost");
         if (n == 0) return;
         synchronized (staging) {
             PinnedStaging.Slot s = staging.acquire(4 * n);
@@ -362,7 +357,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     public void copyFromHost(int[] src, int srcOffset, Tensor dst) {
         enter();
         long d = i(dst, "copyFromHost"), n = dst.numel();
-        checkHost(src.length, srcOffset, n, "copyFromHost");
+        Checks.hostSource(src.length, srcOffset, n, "copyFromHost");
         if (n == 0) return;
         synchronized (staging) {
             PinnedStaging.Slot s = staging.acquire(4 * n);
@@ -391,7 +386,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     public void toHost(Tensor src, float[] dst) {
         enter();
         long a = f(src, "toHost"), n = src.numel();
-        if (dst.length < n) throw new IllegalArgumentException("toHost: host array of " + dst.length + " is shorter than " + src.shape());
+        Checks.hostDestination(dst.length, src);
         if (n == 0) return;
         synchronized (staging) { download(a, 4 * n, "toHost " + src.shape()).floats(n).get(dst, 0, (int) n); }
     }
@@ -400,7 +395,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     public void toHost(Tensor src, int[] dst) {
         enter();
         long a = i(src, "toHost"), n = src.numel();
-        if (dst.length < n) throw new IllegalArgumentException("toHost: host array of " + dst.length + " is shorter than " + src.shape());
+        Checks.hostDestination(dst.length, src);
         if (n == 0) return;
         synchronized (staging) { download(a, 4 * n, "toHost " + src.shape()).ints(n).get(dst, 0, (int) n); }
     }
@@ -502,7 +497,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     public Prefetch prefetchFromHost(float[] src, int srcOffset, Tensor dst) {
         enter();
         long d = f(dst, "prefetchFromHost"), n = dst.numel();
-        checkHost(src.length, srcOffset, n, "prefetchFromHost");
+        Checks.hostSource(src.length, srcOffset, n, "prefetchFromHost");
         return prefetch(d, n, dst.shape(), slot -> slot.floats(n).put(src, srcOffset, (int) n));
     }
 
@@ -510,7 +505,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     public Prefetch prefetchFromHost(int[] src, int srcOffset, Tensor dst) {
         enter();
         long d = i(dst, "prefetchFromHost"), n = dst.numel();
-        checkHost(src.length, srcOffset, n, "prefetchFromHost");
+        Checks.hostSource(src.length, srcOffset, n, "prefetchFromHost");
         return prefetch(d, n, dst.shape(), slot -> slot.ints(n).put(src, srcOffset, (int) n));
     }
 
@@ -560,6 +555,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
                      Tensor b, long bOffset, int ldb, float beta, Tensor c, long cOffset, int ldc) {
         enter();
         long A = f(a, "gemm") + 4 * aOffset, B = f(b, "gemm") + 4 * bOffset, C = f(c, "gemm") + 4 * cOffset;
+        Checks.gemm(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc);
         if (m == 0 || n == 0) return;
         // k = 0 (C = beta C): a row of length k has stride k = 0, which cuBLAS refuses (it wants ld >= max(1, rows));
         // nothing is read from A or B, so any ld >= 1 is as good. (Found by EmulatedDeviceTest.)
@@ -641,16 +637,9 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     private boolean fusedGemm(String op, boolean transA, boolean transB, int m, int n, int k, Tensor a, Tensor b, Tensor bias,
                               Tensor c, boolean relu) {
         enter();
-        if (m < 0 || n < 0 || k < 0) throw new IllegalArgumentException(op + ": negative size m=" + m + " n=" + n + " k=" + k);
         long A = f(a, op), B = f(b, op), C = f(c, op), bi = f(bias, op);
-        // cuBLASLt reads and writes these extents without bounds: check them here, naming the call.
-        if (a.numel() < (long) m * k || b.numel() < (long) k * n)
-            throw new IllegalArgumentException(op + ": A " + a.shape() + " or B " + b.shape() + " is smaller than op(A) " + m + " x " + k
-                    + " and op(B) " + k + " x " + n);
-        if (c.rank() != 2 || c.dim(0) != m || c.dim(1) != n)
-            throw new IllegalArgumentException(op + ": C must be [" + m + ", " + n + "], got " + c.shape());
-        if (bias.numel() != n)
-            throw new IllegalArgumentException(op + ": bias " + bias.shape() + " does not match the " + n + " columns of C " + c.shape());
+        // cuBLASLt reads and writes these extents without bounds: the shared checks name the call.
+        Checks.gemmBias(op, m, n, k, a, b, bias, c);
         if (m == 0 || n == 0) return true;
         return lt != null && lt.matmulBias(transA, transB, m, n, k, A, B, bi, C, relu);
     }

@@ -3,6 +3,8 @@ package io.dltrain.runtime.backend.cuda;
 import io.dltrain.runtime.backend.Activation;
 import io.dltrain.runtime.backend.Backend;
 import io.dltrain.runtime.backend.LossKind;
+import io.dltrain.runtime.backend.ConvParams;
+import io.dltrain.runtime.backend.PoolParams;
 import io.dltrain.runtime.backend.OptimizerHyper;
 import io.dltrain.runtime.backend.cpu.CpuBackend;
 import io.dltrain.runtime.tensor.DType;
@@ -301,5 +303,52 @@ class CudaBackendRoutingTest {
         Tensor x = t(2);
         be.close();
         assertThrows(IllegalStateException.class, () -> be.fill(x, 1f));
+    }
+
+    /**
+     * GEMM and host copies check every element they would touch before BLAS, cuBLAS, cuBLASLt or arraycopy sees a
+     * pointer, with the same message on both backends: OpenBLAS (through an FFM critical downcall on the heap arrays)
+     * and cuBLAS read and write past a tensor's end without noticing.
+     */
+    @Test
+    void gemmAndHostCopiesCheckWhatTheyTouchTheSameOnBothBackends() {
+        // C too small for m x n; A and B too small; a row stride below the columns; a negative offset; an offset that
+        // runs op(A) past the end; transposed B (stored n x k) too small.
+        sameError(b -> b.gemm(false, false, 2, 4, 3, 1f, b.empty(Shape.of(2, 3)), 0, 3, b.empty(Shape.of(3, 4)), 0, 4, 0f, b.empty(Shape.of(2, 3)), 0, 4));
+        sameError(b -> b.gemm(false, false, 2, 4, 3, 1f, b.empty(Shape.of(2, 2)), 0, 3, b.empty(Shape.of(3, 4)), 0, 4, 0f, b.empty(Shape.of(2, 4)), 0, 4));
+        sameError(b -> b.gemm(false, false, 2, 4, 3, 1f, b.empty(Shape.of(2, 3)), 0, 3, b.empty(Shape.of(3, 3)), 0, 4, 0f, b.empty(Shape.of(2, 4)), 0, 4));
+        sameError(b -> b.gemm(false, false, 2, 4, 3, 1f, b.empty(Shape.of(2, 3)), 0, 2, b.empty(Shape.of(3, 4)), 0, 4, 0f, b.empty(Shape.of(2, 4)), 0, 4));
+        sameError(b -> b.gemm(false, false, 2, 4, 3, 1f, b.empty(Shape.of(2, 3)), -1, 3, b.empty(Shape.of(3, 4)), 0, 4, 0f, b.empty(Shape.of(2, 4)), 0, 4));
+        sameError(b -> b.gemm(true, false, 2, 4, 3, 1f, b.empty(Shape.of(8)), 3, 2, b.empty(Shape.of(3, 4)), 0, 4, 0f, b.empty(Shape.of(2, 4)), 0, 4));
+        sameError(b -> b.gemm(false, true, 2, 4, 3, 1f, b.empty(Shape.of(2, 3)), 0, 3, b.empty(Shape.of(3, 3)), 0, 3, 0f, b.empty(Shape.of(2, 4)), 0, 4));
+        sameError(b -> b.gemm(false, false, -1, 4, 3, 1f, b.empty(Shape.of(2, 3)), 0, 3, b.empty(Shape.of(3, 4)), 0, 4, 0f, b.empty(Shape.of(2, 4)), 0, 4));
+        String msg = assertThrows(IllegalArgumentException.class, () -> cpu.gemm(false, false, 2, 4, 3, 1f, cpu.empty(Shape.of(2, 3)), 0, 3,
+                cpu.empty(Shape.of(3, 4)), 0, 4, 0f, cpu.empty(Shape.of(2, 3)), 0, 4)).getMessage();
+        assertEquals("gemm: C [2, 3] holds 6 elements, but its 2 x 4 rows at offset 0, stride 4 reach element 8", msg);
+        // In bounds: a 2 x 2 block of a 3 x 4 matrix (offset 5, stride 4) times an identity, and k = 0 (C = beta C).
+        float[] am = new float[12];
+        for (int i = 0; i < 12; i++) am[i] = i;
+        Tensor a = cpu.fromHost(am, Shape.of(3, 4)), eye = cpu.fromHost(new float[] {1, 0, 0, 1}, Shape.of(2, 2)), c = cpu.zeros(Shape.of(2, 2));
+        cpu.gemm(false, false, 2, 2, 2, 1f, a, 5, 4, eye, 0, 2, 0f, c, 0, 2);
+        assertArrayEquals(new float[] {5, 6, 9, 10}, c.toFloatArray());
+        cpu.gemm(false, false, 2, 2, 0, 1f, cpu.empty(Shape.of(2, 0)), 0, 0, cpu.empty(Shape.of(0, 2)), 0, 2, 0.5f, c, 0, 2);
+        assertArrayEquals(new float[] {2.5f, 3, 4.5f, 5}, c.toFloatArray());
+        // (CUDA's gemm with offsets and strides in bounds: CudaVsCpuTest on the emulated device and the GPU.)
+
+        // gemmBias: the bias, C and the operands, checked before anything is written (the CPU's C keeps its values).
+        sameError(b -> b.gemmBias(false, false, 2, 4, 3, b.empty(Shape.of(2, 3)), b.empty(Shape.of(3, 4)), b.empty(Shape.of(3)), b.empty(Shape.of(2, 4))));
+        sameError(b -> b.gemmBiasRelu(false, false, 2, 4, 3, b.empty(Shape.of(2, 3)), b.empty(Shape.of(3, 4)), b.empty(Shape.of(3)), b.empty(Shape.of(2, 4))));
+        sameError(b -> b.gemmBias(false, false, 2, 4, 3, b.empty(Shape.of(2, 3)), b.empty(Shape.of(3, 4)), b.empty(Shape.of(4)), b.empty(Shape.of(4, 2))));
+        sameError(b -> b.gemmBias(false, false, 2, 4, 3, b.empty(Shape.of(5)), b.empty(Shape.of(3, 4)), b.empty(Shape.of(4)), b.empty(Shape.of(2, 4))));
+        Tensor c7 = cpu.fromHost(new float[] {7, 7, 7, 7, 7, 7, 7, 7}, Shape.of(2, 4));
+        assertThrows(IllegalArgumentException.class, () -> cpu.gemmBias(false, false, 2, 4, 3, cpu.zeros(Shape.of(2, 3)), cpu.zeros(Shape.of(3, 4)),
+                cpu.zeros(Shape.of(3)), c7));
+        assertArrayEquals(new float[] {7, 7, 7, 7, 7, 7, 7, 7}, c7.toFloatArray(), "a refused gemmBias must not write C");
+
+        // Host copies: a source too short for the tensor from its offset, a negative offset, a destination too short.
+        sameError(b -> b.copyFromHost(new float[3], 1, b.empty(Shape.of(3))));
+        sameError(b -> b.copyFromHost(new int[3], -1, b.empty(Shape.of(2), DType.INT32)));
+        sameError(b -> b.toHost(b.empty(Shape.of(3)), new float[2]));
+        sameError(b -> b.toHost(b.empty(Shape.of(3), DType.INT32), new int[2]));
     }
 }
