@@ -16,6 +16,12 @@ public final class Checks {
             throw new IllegalArgumentException(op + ": sizes differ: " + a.shape() + " vs " + b.shape());
     }
 
+    /** copy's operands: the same number of elements of the same type. */
+    public static void copy(Tensor src, Tensor dst) {
+        sameSize(src, dst, "copy");
+        if (src.dtype() != dst.dtype()) throw new IllegalArgumentException("copy: dtypes differ: " + src.dtype() + " vs " + dst.dtype());
+    }
+
     /** copyFromHost's source: n values from offset inside a host array of length. */
     public static void hostSource(int length, int offset, long n, String op) {
         if (offset < 0 || (long) offset + n > length)

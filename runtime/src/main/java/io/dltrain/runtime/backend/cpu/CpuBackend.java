@@ -115,7 +115,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void copy(Tensor src, Tensor dst) {
-        sameSize(src, dst, "copy");
+        Checks.copy(src, dst);
         if (src.dtype() == DType.INT32) System.arraycopy(i(src), off(src), i(dst), off(dst), n(src));
         else System.arraycopy(f(src), off(src), f(dst), off(dst), n(src));
     }

@@ -411,8 +411,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     @Override
     public void copy(Tensor src, Tensor dst) {
         enter();
-        sameSize(src, dst, "copy");
-        if (src.dtype() != dst.dtype()) throw new IllegalArgumentException("copy: dtypes differ: " + src.dtype() + " vs " + dst.dtype());
+        Checks.copy(src, dst);
         long bytes = src.numel() * src.dtype().bytes();
         if (bytes == 0) return;
         Cuda.check(cudart.cudaMemcpyAsync(CudaContext.pointer(a(dst, "copy")), CudaContext.pointer(a(src, "copy")), bytes,

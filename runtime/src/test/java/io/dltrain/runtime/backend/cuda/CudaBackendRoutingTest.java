@@ -350,5 +350,9 @@ class CudaBackendRoutingTest {
         sameError(b -> b.copyFromHost(new int[3], -1, b.empty(Shape.of(2), DType.INT32)));
         sameError(b -> b.toHost(b.empty(Shape.of(3)), new float[2]));
         sameError(b -> b.toHost(b.empty(Shape.of(3), DType.INT32), new int[2]));
+        // Device copies: sizes, and types (the CPU named only the type it expected for the source).
+        sameError(b -> b.copy(b.empty(Shape.of(3)), b.empty(Shape.of(4))));
+        sameError(b -> b.copy(b.empty(Shape.of(3)), b.empty(Shape.of(3), DType.INT32)));
+        sameError(b -> b.copy(b.empty(Shape.of(3), DType.INT32), b.empty(Shape.of(3))));
     }
 }
