@@ -247,13 +247,16 @@ DL_HD float dl_ce_grad(float p, int j, int label, int c, float smoothing, float 
     return j == label ? (p - spread - on_hot) * scale : (p - spread) * scale;
 }
 
-/** CpuLoss.countTopK for one row: 1 when fewer than k logits are strictly larger (NaN ranks above all), else 0. */
+/**
+ * CpuLoss.countTopK for one row: 1 when fewer than k logits rank before the label's (larger ones, NaNs, and equal
+ * ones at a lower index: ties go to the first index, as torch.argmax), else 0.
+ */
 DL_HD int dl_topk_hit(const float* x, int c, int label, int k) {
     if (label < 0 || label >= c) return 0;
     float target = x[label];
     if (target != target) return 0;
     int larger = 0;
-    for (int j = 0; j < c; j++) if (x[j] > target || x[j] != x[j]) larger++;
+    for (int j = 0; j < c; j++) if (x[j] > target || x[j] != x[j] || (x[j] == target && j < label)) larger++;
     return larger < k ? 1 : 0;
 }
 

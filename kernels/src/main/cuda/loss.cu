@@ -54,7 +54,7 @@ extern "C" __global__ void loss_backward_f32(int kind, const float* pred, const 
 }
 
 /**
- * CpuLoss.countTopK: count[0] += rows whose label has fewer than k strictly larger logits. One thread per row
+ * CpuLoss.countTopK: count[0] += rows whose label has fewer than k logits ranked before it (ties: lower index first). One thread per row
  * (element-wise over n); the hits are integers, and float atomicAdd of integers is exact below 2^24.
  */
 extern "C" __global__ void count_topk_f32(const float* logits, const int* labels, int n, int c, int k, float* count) {

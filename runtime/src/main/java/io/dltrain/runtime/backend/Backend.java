@@ -274,8 +274,9 @@ public interface Backend extends AutoCloseable {
     void lossBackward(LossKind kind, Tensor pred, Tensor target, Tensor dloss, Tensor dpred);
 
     /**
-     * count[0] += number of rows of logits [N, C] whose label is among the k largest logits (ties: an index
-     * counts if fewer than k other logits are strictly larger).
+     * count[0] += number of rows of logits [N, C] whose label is among the k largest logits. Ties go to the lower
+     * index (the label's rank counts the larger logits, NaNs, and equal logits at lower indices), so top-1 agrees
+     * with torch.argmax and a row of equal logits is a hit only for label 0 (..k-1). A NaN at the label never hits.
      */
     void countTopK(Tensor logits, Tensor labels, int k, Tensor count);
 

@@ -225,16 +225,17 @@ class LossTest {
     }
 
     /**
-     * Rows whose label's logit is >= the k-th largest logit of its row, found by sorting: the Backend's tie rule
-     * ("fewer than k other logits are strictly larger") stated another way.
+     * Rows whose label is among the first k indices of its row stably sorted by descending logit (finite logits
+     * here): the Backend's tie rule (ties go to the lower index, as torch.argmax) stated another way.
      */
     static int topK(float[] x, int[] labels, int C, int k) {
         int hits = 0;
         for (int r = 0; r < labels.length; r++) {
-            float[] row = Arrays.copyOfRange(x, r * C, (r + 1) * C);
-            Arrays.sort(row);
-            float kth = row[C - k];
-            if (x[r * C + labels[r]] >= kth) hits++;
+            int base = r * C;
+            Integer[] order = new Integer[C];
+            for (int c = 0; c < C; c++) order[c] = c;
+            Arrays.sort(order, (a, b) -> Float.compare(x[base + b], x[base + a])); // stable: ties keep index order
+            for (int j = 0; j < k; j++) if (order[j] == labels[r]) { hits++; break; }
         }
         return hits;
     }
@@ -265,6 +266,27 @@ class LossTest {
             Tensor count = be.zeros(Shape.SCALAR);
             be.countTopK(be.fromHost(xc, Shape.of(N, C)), lab, 5, count);
             assertEquals(topK(xc, y, C, 5), count.item());
+        }
+    }
+
+    @Test
+    void countTopKBreaksTiesByIndexLikeArgmax() {
+        try (Scope s = Scope.open()) {
+            float inf = Float.POSITIVE_INFINITY;
+            // A collapsed model (every logit equal) must not score 100%: as torch.argmax, the first of tied maxima
+            // is the prediction. Rows: all zeros (labels 0, 1, 2, 1), [inf, inf, 0] label 1, all -inf label 2,
+            // [1, 3, 3] label 2.
+            float[] x = {0f, 0f, 0f, 0f, 0f, 0f, 0f, 0f, 0f, 0f, 0f, 0f,
+                         inf, inf, 0f, -inf, -inf, -inf, 1f, 3f, 3f};
+            Tensor logits = be.fromHost(x, Shape.of(7, 3)), lab = be.fromHost(new int[] {0, 1, 2, 1, 1, 2, 2}, Shape.of(7));
+            Tensor top1 = be.zeros(Shape.SCALAR), top2 = be.zeros(Shape.SCALAR), top3 = be.zeros(Shape.SCALAR);
+            be.countTopK(logits, lab, 1, top1);
+            be.countTopK(logits, lab, 2, top2);
+            be.countTopK(logits, lab, 3, top3);
+            assertEquals(1f, top1.item(), "top-1: only the all-zero row labelled 0 (torch.argmax picks index 0)");
+            assertEquals(5f, top2.item(), "top-2: all-zero rows labelled 0 or 1, [inf, inf, 0] label 1, [1, 3, 3] label 2");
+            assertEquals(7f, top3.item(), "top-3 of 3 classes: every row");
+            assertEquals(topK(x, new int[] {0, 1, 2, 1, 1, 2, 2}, 3, 1), (int) top1.item(), "the reference agrees");
         }
     }
 

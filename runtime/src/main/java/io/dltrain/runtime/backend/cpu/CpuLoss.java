@@ -19,7 +19,8 @@ import static io.dltrain.runtime.backend.cpu.CpuBackend.sameSize;
  *       cross-entropy against the target (1 - eps) one-hot + eps / C; gradient (softmax - target) / N.</li>
  *   <li>MSE (pred - t)^2, L1 |pred - t| (gradient sign, 0 at 0 like torch.sign), BCE with logits
  *       max(x, 0) - x t + log1p(exp(-|x|)) with gradient sigmoid(x) - t.</li>
- *   <li>countTopK: rows whose label's logit has fewer than k strictly larger logits in its row.</li>
+ *   <li>countTopK: rows whose label is among the first k of its row sorted by descending logit, ties in index order
+ *       (so top-1 is torch.argmax: the first of tied maxima; a row of equal logits is one hit for label 0, not all).</li>
  * </ul>
  * Reductions sum in double per parallel chunk and combine the partials in chunk order (deterministic for a thread
  * count). Labels are checked before any work: one outside [0, C) is an error naming the row and the value.
@@ -187,10 +188,16 @@ final class CpuLoss {
                 int b = xo + r * C;
                 float target = X[b + L[lo + r]];
                 if (Float.isNaN(target)) continue; // a NaN score is never a correct prediction
-                int larger = 0;
-                // NaN ranks above every number, as in torch.topk, so a row of NaNs scores no hits
-                for (int c = 0; c < C; c++) if (X[b + c] > target || Float.isNaN(X[b + c])) larger++;
-                if (larger < k) acc++;
+                int label = L[lo + r], before = 0;
+                // Logits ranked before the label's: larger ones, NaNs (NaN ranks above every number, as in
+                // torch.topk, so a row of NaNs scores no hits) and equal ones at a lower index (ties go to the
+                // first index, as torch.argmax: counting every tied label a hit would score a model that outputs
+                // constant logits 100%).
+                for (int c = 0; c < C; c++) {
+                    float v = X[b + c];
+                    if (v > target || Float.isNaN(v) || (v == target && c < label)) before++;
+                }
+                if (before < k) acc++;
             }
             return acc;
         });
