@@ -219,9 +219,16 @@ public final class EvalCommand implements Callable<Integer> {
         return cm;
     }
 
+    /**
+     * The predicted class of the confusion matrix, ranked as the accuracy counts it (Backend.countTopK) and as
+     * torch.argmax: NaN above every number, ties to the first index.
+     */
     static int argmax(float[] a, int off, int n) {
         int best = 0;
-        for (int j = 1; j < n; j++) if (a[off + j] > a[off + best]) best = j;
+        for (int j = 1; j < n; j++) {
+            float v = a[off + j], b = a[off + best];
+            if (!Float.isNaN(b) && (v > b || Float.isNaN(v))) best = j;
+        }
         return best;
     }
 

@@ -96,6 +96,17 @@ class EvalPredictTest {
                 f + " is " + img.getWidth() + "x" + img.getHeight());
     }
 
+    /** The confusion matrix's predicted class ranks as the accuracy does: NaN first, ties to the lower index. */
+    @Test
+    void confusionMatrixPredictsAsTheAccuracyCounts() {
+        float nan = Float.NaN;
+        assertEquals(0, EvalCommand.argmax(new float[] {0, 0, 0}, 0, 3), "equal logits: the first");
+        assertEquals(1, EvalCommand.argmax(new float[] {9, 1, 5, 5, 2}, 1, 4), "tied maxima from the offset: the first");
+        assertEquals(1, EvalCommand.argmax(new float[] {1, nan, 3}, 0, 3), "NaN ranks above every number");
+        assertEquals(0, EvalCommand.argmax(new float[] {nan, 5, nan}, 0, 3), "the first NaN");
+        assertEquals(2, EvalCommand.argmax(new float[] {-1, 0, 4}, 0, 3));
+    }
+
     @Test
     void trainingWritesTheFinalModelAndCurves() throws IOException {
         JsonNode meta = JSON.readTree(runDir.resolve("model/model.json").toFile());
