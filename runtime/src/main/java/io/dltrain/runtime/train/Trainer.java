@@ -229,13 +229,13 @@ public final class Trainer {
         fitStart = System.nanoTime();
         Shape sample = train.dataset().sampleShape();
         try (Tensor lossSum = Scope.outside(() -> be.zeros(Shape.of(1)));
-             Tensor correct = Scope.outside(() -> be.zeros(Shape.of(1)));
+             HitCount correct = new HitCount(be);
              BatchUploads uploads = new BatchUploads(be, sample, task, reconMean, reconStd)) {
             for (int epoch = firstEpoch; !stoppedEarly && epoch <= config.epochs(); epoch++) {
                 long epochStart = System.nanoTime();
                 model.train(true);
                 be.fill(lossSum, (float) resumedLossSum);
-                be.fill(correct, (float) resumedCorrect);
+                correct.reset(resumedCorrect);
                 listener.epochStarted(epoch, config.epochs(), train.batchesPerEpoch());
                 double waitBefore = train.stats().waitSeconds();
                 long seen = resumedSeen, lastReport = System.nanoTime();
@@ -255,7 +255,7 @@ public final class Trainer {
                 for (; uploads.hasNext(); step++) {
                     if (stopRequested || globalStep >= maxSteps) {
                         interrupted = true;
-                        if (policy != null) written = save(model, optimizer, epoch - 1, globalStep, step, lossSum.item(), correct.item(),
+                        if (policy != null) written = save(model, optimizer, epoch - 1, globalStep, step, lossSum.item(), correct.total(),
                                 seen, bestVal, bestEpoch, sinceBest, history, lr, false);
                         break;
                     }
@@ -288,7 +288,7 @@ public final class Trainer {
                                 // have overflowed the weights: a checkpoint of those would not be a good state
                                 String badWeight = firstNonfinite(model, false);
                                 boolean badInput = nonfinite(x); // then no learning rate is to blame
-                                if (policy != null && badWeight == null) save(model, optimizer, epoch - 1, globalStep, step, lossSum.item(), correct.item(),
+                                if (policy != null && badWeight == null) save(model, optimizer, epoch - 1, globalStep, step, lossSum.item(), correct.total(),
                                         seen, bestVal, bestEpoch, sinceBest, history, lr, false);
                                 throw new TrainingDivergedException("training diverged: the loss is " + lossValue + " at epoch " + epoch
                                         + ", step " + (step + 1) + " (global step " + (globalStep + 1) + ", learning rate " + lr + "); "
@@ -308,7 +308,7 @@ public final class Trainer {
                         if (config.clipNorm() > 0) GradClip.clipByGlobalNorm(model.parameters(), config.clipNorm());
                         optimizer.step();
                         be.axpy(n, lossT, lossSum);
-                        if (task.classifies()) be.countTopK(out, y, 1, correct);
+                        if (task.classifies()) correct.add(out, y, 1);
                         globalStep++;
                         seen += n;
                         long now = System.nanoTime();
@@ -318,7 +318,7 @@ public final class Trainer {
                         listener.step(epoch, step + 1, train.batchesPerEpoch(), shown, (seen - seenBefore) / ((now - epochStart) / 1e9));
                     }
                     if (policy != null && policy.everySteps() > 0 && globalStep % policy.everySteps() == 0 && uploads.hasNext()) {
-                        written = save(model, optimizer, epoch - 1, globalStep, step + 1, lossSum.item(), correct.item(),
+                        written = save(model, optimizer, epoch - 1, globalStep, step + 1, lossSum.item(), correct.total(),
                                 seen, bestVal, bestEpoch, sinceBest, history, lr, false);
                     }
                 }
@@ -331,7 +331,7 @@ public final class Trainer {
                             + "Try a lower --lr, or --clip-norm 1");
                 }
                 double trainSeconds = (System.nanoTime() - epochStart) / 1e9;
-                double trainLoss = lossSum.item() / seen, trainAcc = task.classifies() ? correct.item() / seen : Double.NaN;
+                double trainLoss = lossSum.item() / seen, trainAcc = task.classifies() ? correct.total() / seen : Double.NaN;
                 if (!Double.isFinite(trainLoss)) {
                     throw new TrainingDivergedException("training diverged: the mean training loss of epoch " + epoch + " is " + trainLoss
                             + " (learning rate " + lr + "). Try a lower --lr, or gradient clipping (--clip-norm 1).");
@@ -381,12 +381,12 @@ public final class Trainer {
      * suppressed into e, which is returned as it was.
      */
     private DataLoadException checkpointed(DataLoadException e, String what, Module model, Optimizer optimizer, int epoch,
-                                           long globalStep, int step, Tensor lossSum, Tensor correct, long seen, double bestVal,
+                                           long globalStep, int step, Tensor lossSum, HitCount correct, long seen, double bestVal,
                                            int bestEpoch, int sinceBest, List<EpochMetrics> history, double lr) {
         if (policy == null) return e;
         Path at;
         try {
-            at = save(model, optimizer, epoch - 1, globalStep, step, lossSum.item(), correct.item(), seen, bestVal, bestEpoch,
+            at = save(model, optimizer, epoch - 1, globalStep, step, lossSum.item(), correct.total(), seen, bestVal, bestEpoch,
                     sinceBest, history, lr, false);
         } catch (RuntimeException saveFailed) {
             e.addSuppressed(saveFailed);
@@ -536,8 +536,8 @@ public final class Trainer {
         boolean top1 = task.classifies(), top5 = top1 && data.dataset().numClasses() >= 5;
         try (GradMode.Guard g = GradMode.noGrad();
              Tensor lossSum = Scope.outside(() -> be.zeros(Shape.of(1)));
-             Tensor c1 = Scope.outside(() -> be.zeros(Shape.of(1)));
-             Tensor c5 = Scope.outside(() -> be.zeros(Shape.of(1)));
+             HitCount c1 = new HitCount(be);
+             HitCount c5 = new HitCount(be);
              BatchUploads uploads = new BatchUploads(be, sample, task, reconMean, reconStd)) {
             uploads.start(data.epoch(0));
             while (uploads.hasNext()) {
@@ -546,12 +546,12 @@ public final class Trainer {
                     Tensor x = batch.x(), y = batch.y();
                     Tensor out = model.forward(x);
                     be.axpy(n, loss.compute(out, y), lossSum);
-                    if (top1) be.countTopK(out, y, 1, c1);
-                    if (top5) be.countTopK(out, y, 5, c5);
+                    if (top1) c1.add(out, y, 1);
+                    if (top5) c5.add(out, y, 5);
                     seen += n;
                 }
             }
-            return new EvalResult(lossSum.item() / seen, top1 ? c1.item() / seen : Double.NaN, top5 ? c5.item() / seen : Double.NaN, seen);
+            return new EvalResult(lossSum.item() / seen, top1 ? c1.total() / seen : Double.NaN, top5 ? c5.total() / seen : Double.NaN, seen);
         } finally {
             model.train(wasTraining);
         }
