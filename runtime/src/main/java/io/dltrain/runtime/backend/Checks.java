@@ -48,16 +48,20 @@ public final class Checks {
     }
 
     private static void matrix(String name, String transName, boolean trans, Tensor t, long offset, int ld, int rows, int cols, int opRows, int opCols) {
-        String which = name + " " + t.shape() + (transName == null ? "" : " (" + transName + "=" + trans + ", op(" + name + ") " + opRows + " x " + opCols + ")");
-        if (offset < 0) throw new IllegalArgumentException("gemm: negative offset " + offset + " into " + which);
+        if (offset < 0) throw new IllegalArgumentException("gemm: negative offset " + offset + " into " + which(name, transName, trans, t, opRows, opCols));
         if (rows == 0 || cols == 0) return;
         if (ld < cols)
             throw new IllegalArgumentException("gemm: ld" + name.toLowerCase(java.util.Locale.ROOT) + " " + ld + " is less than the " + cols
-                    + " columns of " + which + " as stored, " + rows + " x " + cols);
+                    + " columns of " + which(name, transName, trans, t, opRows, opCols) + " as stored, " + rows + " x " + cols);
         long last = offset + (long) (rows - 1) * ld + cols;
         if (last > t.numel())
-            throw new IllegalArgumentException("gemm: " + which + " holds " + t.numel() + " elements, but its " + rows + " x " + cols
-                    + " rows at offset " + offset + ", stride " + ld + " reach element " + last);
+            throw new IllegalArgumentException("gemm: " + which(name, transName, trans, t, opRows, opCols) + " holds " + t.numel()
+                    + " elements, but its " + rows + " x " + cols + " rows at offset " + offset + ", stride " + ld + " reach element " + last);
+    }
+
+    /** A gemm operand in an error message (built only when one is thrown: gemm runs on every layer of every step). */
+    private static String which(String name, String transName, boolean trans, Tensor t, int opRows, int opCols) {
+        return name + " " + t.shape() + (transName == null ? "" : " (" + transName + "=" + trans + ", op(" + name + ") " + opRows + " x " + opCols + ")");
     }
 
     /**
