@@ -218,6 +218,14 @@ final class TrainRun {
         Path outDir = defaultOut == null ? o.out : RunOutput.freshName(defaultOut);
         String outProblem = RunOutput.problem(outDir, o.resume != null, resumeLock == null);
         if (outProblem != null) throw usage(outProblem);
+        if (every != null) {
+            // the first checkpoint is written after an epoch's training: a file where its directory goes is found now
+            Path ck = outDir.resolve(CHECKPOINTS);
+            String ckProblem = OutputDir.problem(ck, ck.toString(), "move it out of the way, choose another --out, or --checkpoint-every off");
+            if (ckProblem == null && Files.isDirectory(ck)) ckProblem = OutputDir.problem(ck.resolve("best"), ck.resolve("best").toString(),
+                    "move it out of the way, or --checkpoint-every off");
+            if (ckProblem != null) throw usage(ckProblem);
+        }
 
         // 2. Data (reads and validates the files) and device.
         DatasetRegistry.Splits data;

@@ -537,6 +537,26 @@ class CliTest {
         usageError(out, train(out, "mlp", 1, "--device", "tpu"), "unknown device 'tpu'");
     }
 
+    /**
+     * A file where the checkpoints (or the best checkpoint) go is found before the training: it made the first save fail
+     * after an epoch's work, with exit 1, leaving a metrics.jsonl that then refused the directory to a new run.
+     */
+    @Test
+    void aFileWhereTheCheckpointsGoIsAUsageError(@TempDir Path tmp) throws IOException {
+        String data = "synthetic:1x8x8,classes=2,train=64,test=16";
+        for (String blocked : new String[] {"checkpoints", "checkpoints/best"}) {
+            Path out = Files.createDirectories(tmp.resolve(blocked.replace('/', '-')));
+            Files.createDirectories(out.resolve(blocked).getParent());
+            Files.writeString(out.resolve(blocked), "not a directory");
+            usageError(null, new String[] {"--model", "mlp", "--data", data, "--epochs", "1", "--threads", "1", "--progress", "none",
+                    "--device", "cpu", "--out", out.toString()}, out.resolve(blocked) + " exists and is not a directory");
+            assertFalse(Files.exists(out.resolve("metrics.jsonl")), "nothing trained, nothing written: " + blocked);
+            Result off = run("--model", "mlp", "--data", data, "--epochs", "1", "--threads", "1", "--progress", "none",
+                    "--device", "cpu", "--checkpoint-every", "off", "--out", out.toString());
+            assertEquals(0, off.code(), "without checkpoints the file is in no one's way: " + off.err());
+        }
+    }
+
     /** One of a thing is singular: "1 epoch", "1 thread", "1 window of 1 step" (the messages said "1 epochs", ...). */
     @Test
     void countsOfOneAreSingular(@TempDir Path tmp) {
