@@ -59,7 +59,7 @@ public final class Trainer {
     /**
      * What a fit produced. {@code bestEpoch} is the epoch with the lowest validation loss (or the last epoch).
      * {@code seconds} is the fit's wall time, a resumed run's earlier processes included. {@code interrupted} is true
-     * when the fit stopped before its last epoch on request ({@link #requestStop}, {@link #maxSteps});
+     * when the fit stopped before its last epoch's end on request ({@link #requestStop}, {@link #maxSteps});
      * {@code checkpoint} is then the checkpoint it wrote (null without a policy).
      */
     public record Result(List<EpochMetrics> epochs, boolean stoppedEarly, int bestEpoch, double seconds,
@@ -338,12 +338,21 @@ public final class Trainer {
                 }
                 EvalResult v;
                 try {
-                    v = val == null ? null : evaluate(model, val, loss);
+                    v = val == null ? null : evaluate(model, val, loss, true);
                 } catch (DataLoadException e) {
                     // a validation sample could not be read: the epoch's training is done, so save it (every step of
                     // the epoch done, validation not) rather than lose the epoch; a resume validates and goes on
                     throw checkpointed(e, "epoch " + epoch + "'s training is checkpointed (before its validation)", model, optimizer,
                             epoch, globalStep, step, lossSum, correct, seen, bestVal, bestEpoch, sinceBest, history, lr);
+                }
+                if (val != null && v == null) {
+                    // a stop requested during validation (a signal): a long validation pass would outlast the signal
+                    // handler's wait, so it is abandoned and the epoch's training saved before it, as when a validation
+                    // sample cannot be read; a resume validates and goes on
+                    interrupted = true;
+                    if (policy != null) written = save(model, optimizer, epoch - 1, globalStep, step, lossSum.item(), correct.total(),
+                            seen, bestVal, bestEpoch, sinceBest, history, lr, false);
+                    break;
                 }
                 double seconds = (System.nanoTime() - epochStart) / 1e9;
                 EpochMetrics m = new EpochMetrics(epoch, trainLoss, trainAcc, v == null ? Double.NaN : v.loss(),
@@ -527,7 +536,10 @@ public final class Trainer {
      * Loss, top-1 and top-5 accuracy of {@code model} in evaluation mode over one pass of {@code data}; for a task
      * other than classification, the mean loss against that task's target (accuracies NaN).
      */
-    public EvalResult evaluate(Module model, DataLoader data, Loss loss) {
+    public EvalResult evaluate(Module model, DataLoader data, Loss loss) { return evaluate(model, data, loss, false); }
+
+    /** As {@link #evaluate(Module, DataLoader, Loss)}; with {@code stoppable}, null once {@link #requestStop} is called. */
+    private EvalResult evaluate(Module model, DataLoader data, Loss loss, boolean stoppable) {
         checkTask(data);
         boolean wasTraining = model.isTraining();
         model.eval();
@@ -541,6 +553,7 @@ public final class Trainer {
              BatchUploads uploads = new BatchUploads(be, sample, task, reconMean, reconStd)) {
             uploads.start(data.epoch(0));
             while (uploads.hasNext()) {
+                if (stoppable && stopRequested) return null;
                 try (BatchUploads.DeviceBatch batch = uploads.next(); Scope s = Scope.open()) {
                     int n = batch.size();
                     Tensor x = batch.x(), y = batch.y();

@@ -145,6 +145,61 @@ class TrainerResumeTest {
         assertEquals(whole.bestEpoch(), Checkpoint.readState(Checkpoint.latest(ck.resolve("best")).orElseThrow()).epoch());
     }
 
+    /**
+     * A stop requested during validation (SIGINT while a long validation pass runs) is honoured there: the pass is
+     * abandoned and the epoch's training checkpointed before it. It used to run the whole pass first, and the CLI's
+     * signal handler waits only so long before the JVM halts, with the epoch unsaved.
+     */
+    @Test
+    void aStopDuringValidationCheckpointsTheEpochsTrainingAtOnce(@TempDir Path tmp) {
+        Dataset ds = TrainerTest.blobs(300, 1); // 8 steps per epoch, 60 validation samples (2 batches)
+        int[][] split = DataLoader.split(ds.size(), 0.2, 7);
+        java.util.Set<Integer> valIdx = new java.util.HashSet<>();
+        for (int i : split[1]) valIdx.add(i);
+        Trainer.Result whole = fit(ds, tmp.resolve("whole"), 0, null);
+        boolean[] armed = {false};
+        java.util.concurrent.atomic.AtomicInteger valReads = new java.util.concurrent.atomic.AtomicInteger();
+        Trainer[] trainer = {null};
+        Dataset signalled = new Dataset() {
+            public String name() { return "signalled"; }
+            public int size() { return ds.size(); }
+            public io.dltrain.runtime.tensor.Shape sampleShape() { return ds.sampleShape(); }
+            public int numClasses() { return ds.numClasses(); }
+            public List<String> classNames() { return ds.classNames(); }
+            public int read(int i, float[] dst, int off) {
+                if (armed[0] && valIdx.contains(i)) {
+                    trainer[0].requestStop(); // the signal comes as epoch 2's validation reads its first sample
+                    valReads.incrementAndGet();
+                }
+                return ds.read(i, dst, off);
+            }
+        };
+        Path ck = tmp.resolve("parts");
+        Trainer.Result first;
+        try (CpuBackend be = new CpuBackend(2);
+             Module model = model(be);
+             Optimizer opt = Optimizers.create("adam", model.namedParameters(), 0.01, 0.9, 0);
+             DataLoader train = new DataLoader(signalled, split[0], 32, true, false, 7, 1, 4);
+             DataLoader val = new DataLoader(signalled, split[1], 32, false, false, 7, 0, 4)) {
+            trainer[0] = new Trainer(be, CONFIG).checkpoints(new CheckpointPolicy(ck, 0, 4, 2, "test-mlp", "blobs", Map.of("note", "test")));
+            first = trainer[0].fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("cosine"), train, val, new TrainListener() {
+                @Override public void epochEnded(EpochMetrics m) { armed[0] = true; }
+            });
+        }
+        assertTrue(first.interrupted(), "stopped on request");
+        assertEquals(32, valReads.get(), "validation stopped after the batch it was in, not at the end of its 60 samples");
+        assertEquals(1, first.epochs().size(), "epoch 2 was not validated, so it is not in the history");
+        TrainingState st = Checkpoint.readState(first.checkpoint());
+        assertEquals(1, st.epoch(), "epoch 1 done");
+        assertEquals(16, st.step(), "every step of epoch 2 trained and saved");
+        Trainer.Result rest = fit(ds, ck, 0, Checkpoint.latest(ck).orElseThrow());
+        assertEquals(3, rest.epochs().size());
+        for (int e = 0; e < 3; e++) {
+            assertEquals(whole.epochs().get(e).trainLoss(), rest.epochs().get(e).trainLoss(), 0.0, "train loss, epoch " + (e + 1));
+            assertEquals(whole.epochs().get(e).valLoss(), rest.epochs().get(e).valLoss(), 0.0, "validation loss, epoch " + (e + 1));
+        }
+    }
+
     /** Rewrites a checkpoint's recorded fit time (state.json, trainer_resume.fit_seconds). */
     static void setFitSeconds(Path checkpoint, double seconds) {
         try {
