@@ -770,7 +770,7 @@ final class TrainRun {
             Object saved = st.config().get(kv[0]);
             if (saved == null || (pr != null && pr.hasMatchedOption(kv[1]))) continue;
             CommandLine.Model.OptionSpec spec = cl.getCommandSpec().findOption(kv[1]);
-            spec.setValue(asOptionValue(spec, saved));
+            spec.setValue(asOptionValue(spec, saved, kv[0]));
         }
         for (String[] kv : SAVED) {
             Object saved = st.config().get(kv[0]);
@@ -782,17 +782,22 @@ final class TrainRun {
                 if (!same(now, saved)) throw usage(kv[1] + " " + now + " differs from the resumed run's " + saved
                         + "; a resumed run keeps its settings (drop " + kv[1] + ")");
             } else {
-                spec.setValue(asOptionValue(spec, saved));
+                spec.setValue(asOptionValue(spec, saved, kv[0]));
             }
         }
     }
 
-    /** A value from state.json (JSON number, boolean or string) as the option's own type. */
-    private static Object asOptionValue(CommandLine.Model.OptionSpec spec, Object saved) {
+    /** A value from state.json (JSON number, boolean or string; its config key {@code key}) as the option's own type. */
+    private Object asOptionValue(CommandLine.Model.OptionSpec spec, Object saved, String key) {
         Class<?> t = spec.type();
         if (t == boolean.class || t == Boolean.class) return Boolean.parseBoolean(saved.toString());
         if (t == Path.class) return Path.of(saved.toString());
-        if (!(saved instanceof Number n)) return saved.toString();
+        if (!(saved instanceof Number n)) {
+            if (t.isPrimitive() || Number.class.isAssignableFrom(t))
+                throw usage("--resume " + o.resume + ": its checkpoint's state.json has \"" + key + "\": " + saved + " (" + spec.longestName()
+                        + "), which is not a number; the checkpoint is damaged or was not written by dl-train");
+            return saved.toString();
+        }
         return t == int.class || t == Integer.class ? (Object) n.intValue() : t == long.class || t == Long.class ? (Object) n.longValue()
                 : t == float.class || t == Float.class ? (Object) n.floatValue() : (Object) n.doubleValue();
     }

@@ -360,6 +360,29 @@ class ResumeTest {
         assertTrue(again.out().contains("dl-train: resuming from " + ck.resolve("ckpt-8") + " "), again.out());
     }
 
+    /**
+     * A state.json that is JSON but holds a wrong-typed value (hand-edited, damaged) names the value: a string batch size
+     * was picocli's "Could not set value for field int io.dltrain.cli.TrainOptions.batchSize to big", a number in the
+     * history a ClassCastException's text; neither named the file's setting.
+     */
+    @Test
+    void aWrongTypedValueInStateJsonIsNamed(@TempDir Path tmp) throws IOException {
+        Path dir = tmp.resolve("run"), state = dir.resolve("checkpoints/ckpt-9/state.json");
+        ok(train(dir, "mlp", 2, "--checkpoint-every", "9s", "--max-steps", "9"));
+        String good = Files.readString(state);
+        String bigBatch = good.replaceFirst("\"batch_size\" : \\d+", "\"batch_size\" : \"big\""), numberInHistory =
+                good.replaceFirst("\"history\" : \\[ \\]", "\"history\" : [ 1 ]");
+        assertFalse(bigBatch.equals(good) || numberInHistory.equals(good), good);
+        Files.writeString(state, bigBatch);
+        CliTest.Result r = run(resume(dir, 2));
+        assertEquals(2, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("state.json has \"batch_size\": big (--batch-size), which is not a number; the checkpoint is damaged"), r.err());
+        Files.writeString(state, numberInHistory);
+        r = run(resume(dir, 2));
+        assertEquals(1, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("cannot resume: \"history\" in the checkpoint holds 1 where an epoch's metrics belong"), r.err());
+    }
+
     /** "resuming from" says the completed epochs, the steps into the next one and the total steps, in words that agree with them. */
     @Test
     void resumingSaysHowFarTheRunHasGot(@TempDir Path tmp) {

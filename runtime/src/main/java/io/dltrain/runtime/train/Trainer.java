@@ -508,7 +508,11 @@ public final class Trainer {
     public static List<EpochMetrics> history(TrainingState s) {
         List<EpochMetrics> h = new ArrayList<>();
         if (s.config().get(RESUME_KEY) instanceof Map<?, ?> r && r.get("history") instanceof List<?> list)
-            for (Object o : list) h.add(metricsFrom((Map<?, ?>) o));
+            for (Object o : list) {
+                if (!(o instanceof Map<?, ?> m))
+                    throw new IllegalArgumentException("cannot resume: \"history\" in the checkpoint holds " + o + " where an epoch's metrics belong");
+                h.add(metricsFrom(m));
+            }
         return h;
     }
 
