@@ -104,9 +104,9 @@ public final class Checkpoint {
             placed = true;
         } catch (IOException e) {
             throw new CheckpointException("could not save checkpoint " + dir + ": " + AtomicFiles.describe(e)
-                    + "; the earlier checkpoints in " + dir.getParent() + " are intact. Check free disk space and permissions", e);
+                    + "; " + earlier(dir.getParent()) + ". Check free disk space and permissions", e);
         } catch (CheckpointException e) {
-            throw new CheckpointException("could not save checkpoint " + dir + " (the earlier checkpoints are intact): "
+            throw new CheckpointException("could not save checkpoint " + dir + " (" + earlier(dir.getParent()) + "): "
                     + e.getMessage(), e);
         } finally {
             if (!placed) {
@@ -282,6 +282,17 @@ public final class Checkpoint {
         m.apply.run();
         if (o != null) o.run();
         return state;
+    }
+
+    /** What a failed save leaves in runDir: the earlier checkpoints, intact, or none (a first save that failed). */
+    static String earlier(Path runDir) {
+        boolean any;
+        try {
+            any = !list(runDir).isEmpty();
+        } catch (RuntimeException e) {
+            any = false;   // runDir cannot be listed (not a directory, ...): nothing was saved there
+        }
+        return any ? "the earlier checkpoints in " + runDir + " are intact" : "there is no earlier checkpoint in " + runDir;
     }
 
     /** Reads a checkpoint directory's {@value #STATE_FILE}. */

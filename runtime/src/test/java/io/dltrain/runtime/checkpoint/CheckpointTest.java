@@ -369,8 +369,18 @@ class CheckpointTest {
         Files.writeString(file, "x");
         try (Sequential a = model(1, CLASSES)) {
             CheckpointException e = assertThrows(CheckpointException.class, () -> Checkpoint.save(file, a, null, state(1), 1));
-            assertTrue(e.getMessage().contains("ckpt-1") && e.getMessage().contains("intact"), e.getMessage());
+            // nothing was ever saved there: the message must not promise earlier checkpoints
+            assertTrue(e.getMessage().contains("ckpt-1") && e.getMessage().contains("there is no earlier checkpoint in"), e.getMessage());
+            assertFalse(e.getMessage().contains("intact"), e.getMessage());
         }
+    }
+
+    @Test void aFailedSaveSaysWhetherEarlierCheckpointsExist() throws Exception {
+        assertEquals("there is no earlier checkpoint in " + dir, Checkpoint.earlier(dir));
+        try (Sequential a = model(1, CLASSES)) {
+            Checkpoint.save(dir, a, null, state(1), 1);
+        }
+        assertEquals("the earlier checkpoints in " + dir + " are intact", Checkpoint.earlier(dir));
     }
 
     @Test void damagedStateJsonIsReported() throws Exception {
