@@ -362,10 +362,14 @@ final class TrainRun {
                     Path[] lastCheckpoint = {resumeState != null && finished(resumeState) != null ? resumeCkpt : null};
                     Thread hook = new Thread(() -> {
                         try {
-                            Ending.Reached at = ending.signal(TimeUnit.SECONDS.toNanos(120));
+                            Ending.Reached at = ending.signal(TimeUnit.SECONDS.toNanos(SIGNAL_WAIT_SECONDS));
                             if (at == Ending.Reached.TRAINING) {
                                 trainer.requestStop();
-                                released.await(120, TimeUnit.SECONDS);
+                                if (!released.await(SIGNAL_WAIT_SECONDS, TimeUnit.SECONDS)) {
+                                    // the loop never reached a step boundary: it is stuck (a read that does not return)
+                                    out.println("dl-train: " + stuckAfterSignal(runDir, every != null));
+                                    out.flush();
+                                }
                                 return;
                             }
                             out.println("dl-train: " + afterSignal(at, runDir, lastCheckpoint[0], evalCommand(runDir)));
@@ -548,6 +552,26 @@ final class TrainRun {
                 out.println("  " + why);
             }
         }
+    }
+
+    /**
+     * How long the signal hook waits for the training loop to reach a step boundary and checkpoint (and, after the fit,
+     * for a write in progress) before the JVM halts; {@code -Ddltrain.signalWaitSeconds} (tests) overrides it.
+     */
+    static final long SIGNAL_WAIT_SECONDS = Long.getLong("dltrain.signalWaitSeconds", 120);
+
+    /**
+     * What a signal leaves when the training loop did not stop within {@link #SIGNAL_WAIT_SECONDS}: it was stuck
+     * (a data read that does not return, on a file system that hangs), so nothing was saved for the signal.
+     */
+    static String stuckAfterSignal(Path dir, boolean checkpoints) {
+        Path ck = dir.resolve(CHECKPOINTS);
+        java.util.Optional<Path> last = checkpoints && Files.isDirectory(ck) ? Checkpoint.latest(ck) : java.util.Optional.empty();
+        return "stopped on a signal, but the training did not reach the end of a step within " + SIGNAL_WAIT_SECONDS + " s of it"
+                + " (a read of the data that never returns? a file system that hangs?), so no checkpoint was written for the signal; "
+                + (last.isPresent() ? "the last is " + last.get() + ", and --resume " + ShellWords.quote(dir) + " continues from it"
+                   : checkpoints ? "the run has no checkpoint yet, so its training is lost"
+                   : "the run has no checkpoints (--checkpoint-every off), so its training is lost");
     }
 
     static String afterSignal(Ending.Reached at, Path dir, Path checkpoint, String eval) {

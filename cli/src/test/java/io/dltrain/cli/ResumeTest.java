@@ -532,6 +532,41 @@ class ResumeTest {
         assertTrue(Files.exists(dir.resolve("summary.json")));
     }
 
+    /**
+     * A signal while the training waits for a read that never returns (a FIFO among the images: opening it blocks until
+     * a writer comes, as a hung network file system would): the loop cannot reach a step boundary to checkpoint, so once
+     * the signal hook's wait is over (2 s here, 120 s by default) the process ends saying so and what is left.
+     */
+    @Test
+    void aSignalWhileTheDataHangsSaysNothingWasSaved(@TempDir Path tmp) throws Exception {
+        Path tree = tmp.resolve("tree");
+        for (String c : List.of("a", "b")) {
+            Files.createDirectories(tree.resolve(c));
+            for (int i = 0; i < 4; i++) {
+                java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(8, 8, java.awt.image.BufferedImage.TYPE_INT_RGB);
+                img.setRGB(i, i, 0x3366cc * (c.equals("a") ? 1 : 2));
+                javax.imageio.ImageIO.write(img, "png", tree.resolve(c).resolve(i + ".png").toFile());
+            }
+        }
+        Process mk = new ProcessBuilder("mkfifo", tree.resolve("b").resolve("z.png").toString()).start();
+        org.junit.jupiter.api.Assumptions.assumeTrue(mk.waitFor() == 0, "mkfifo failed here");
+        Path dir = tmp.resolve("run"), log = tmp.resolve("child.log");
+        List<String> cmd = childCommand("--model", "mlp", "--data", "imagefolder", "--data-dir", tree.toString(), "--epochs", "1",
+                "--batch-size", "2", "--progress", "none", "--out", dir.toString());
+        cmd.add(1, "-Ddltrain.signalWaitSeconds=2");
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        while (p.isAlive() && !(Files.exists(log) && Files.readString(log).contains(" -> ")) && System.nanoTime() < deadline) Thread.sleep(5);
+        Thread.sleep(500);
+        assertTrue(p.isAlive(), "the child should be waiting for the FIFO:\n" + Files.readString(log));
+        p.destroy(); // SIGTERM
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS), "child did not end after SIGTERM");
+        String out = Files.readString(log);
+        assertEquals(143, p.exitValue(), out);
+        assertTrue(out.contains("dl-train: stopped on a signal, but the training did not reach the end of a step within 2 s of it"), out);
+        assertTrue(out.contains("so no checkpoint was written for the signal; the run has no checkpoint yet, so its training is lost"), out);
+    }
+
     @Test
     void sigtermWritesACheckpointAtTheNextStep(@TempDir Path tmp) throws Exception {
         Path dir = tmp.resolve("run"), log = tmp.resolve("child.log");
