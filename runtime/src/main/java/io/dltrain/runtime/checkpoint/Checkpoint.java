@@ -303,7 +303,7 @@ public final class Checkpoint {
             root = JSON.readTree(f.toFile());
         } catch (JacksonException e) {
             throw new CheckpointException(f + " is not valid JSON (" + e.getOriginalMessage() + "); the checkpoint is damaged: "
-                    + "use an earlier one", e);
+                    + useAnEarlierOne(f.getParent()), e);
         } catch (IOException e) {
             throw new CheckpointException("cannot read " + f + ": " + AtomicFiles.describe(e)
                     + "; is " + checkpointDir + " a checkpoint directory (ckpt-<step>)?", e);
@@ -370,7 +370,17 @@ public final class Checkpoint {
     }
 
     private static CheckpointException badState(Path f, String problem) {
-        return new CheckpointException(f + ": " + problem + "; the checkpoint is damaged or was not written by dl-train: use an earlier one");
+        return new CheckpointException(f + ": " + problem + "; the checkpoint is damaged or was not written by dl-train: "
+                + useAnEarlierOne(f.getParent()));
+    }
+
+    /**
+     * How to go back to the checkpoint before a damaged one: a directory whose name is not ckpt-N is not a checkpoint,
+     * so renaming it makes --resume, --init-from, eval and predict take the latest one left.
+     */
+    static String useAnEarlierOne(Path checkpointDir) {
+        return "to use an earlier one, rename " + checkpointDir + " (e.g. to " + checkpointDir.getFileName() + ".damaged): the latest"
+                + " checkpoint left is then taken";
     }
 
     /**

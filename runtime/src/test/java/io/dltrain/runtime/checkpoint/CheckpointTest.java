@@ -383,6 +383,21 @@ class CheckpointTest {
         assertEquals("the earlier checkpoints in " + dir + " are intact", Checkpoint.earlier(dir));
     }
 
+    /** The damaged-checkpoint message's advice works: renamed as it says, the checkpoint before it is the latest. */
+    @Test void aDamagedCheckpointSaysHowToUseTheOneBefore() throws Exception {
+        try (Sequential a = model(1, CLASSES)) {
+            Path first = Checkpoint.save(dir, a, null, state(1), 5);
+            Path second = Checkpoint.save(dir, a, null, state(2), 5);
+            Files.writeString(second.resolve(Checkpoint.STATE_FILE), "{");
+            CheckpointException e = assertThrows(CheckpointException.class, () -> Checkpoint.readState(Checkpoint.latest(dir).orElseThrow()));
+            String advice = "rename " + second + " (e.g. to " + second.getFileName() + ".damaged)";
+            assertTrue(e.getMessage().contains(advice), e.getMessage());
+            Files.move(second, second.resolveSibling(second.getFileName() + ".damaged"));
+            assertEquals(first, Checkpoint.latest(dir).orElseThrow());
+            assertEquals(1, Checkpoint.readState(first).step());
+        }
+    }
+
     @Test void damagedStateJsonIsReported() throws Exception {
         try (Sequential a = model(1, CLASSES)) {
             Path ck = Checkpoint.save(dir, a, null, state(1), 1);
