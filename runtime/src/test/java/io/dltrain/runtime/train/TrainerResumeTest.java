@@ -72,23 +72,30 @@ class TrainerResumeTest {
         assertEquals(16, st.step(), "every step of epoch 2");
     }
 
+    /** ds under another name, calling hook with the index before each read (which may throw). */
+    static Dataset beforeRead(Dataset ds, String name, java.util.function.IntConsumer hook) {
+        return new Dataset() {
+            public String name() { return name; }
+            public int size() { return ds.size(); }
+            public io.dltrain.runtime.tensor.Shape sampleShape() { return ds.sampleShape(); }
+            public int numClasses() { return ds.numClasses(); }
+            public List<String> classNames() { return ds.classNames(); }
+            public int read(int i, float[] dst, int off) {
+                hook.accept(i);
+                return ds.read(i, dst, off);
+            }
+        };
+    }
+
     /**
      * Trains until {@code bad} fails to read in epoch 2, checks the error and its checkpoint, then fixes the sample,
      * resumes, and requires the losses of an uninterrupted run. Returns the checkpoint's state.
      */
     static TrainingState failsThenResumes(Path tmp, Dataset ds, int bad, String checkpointed) {
         boolean[] corrupt = {false};
-        Dataset flaky = new Dataset() {
-            public String name() { return "flaky"; }
-            public int size() { return ds.size(); }
-            public io.dltrain.runtime.tensor.Shape sampleShape() { return ds.sampleShape(); }
-            public int numClasses() { return ds.numClasses(); }
-            public List<String> classNames() { return ds.classNames(); }
-            public int read(int i, float[] dst, int off) {
-                if (corrupt[0] && i == bad) throw new IllegalStateException("sample " + i + ": corrupt JPEG");
-                return ds.read(i, dst, off);
-            }
-        };
+        Dataset flaky = beforeRead(ds, "flaky", i -> {
+            if (corrupt[0] && i == bad) throw new IllegalStateException("sample " + i + ": corrupt JPEG");
+        });
         Trainer.Result whole = fit(ds, tmp.resolve("whole"), 0, null);
         Path ck = tmp.resolve("parts");
         TrainListener corruptAfterEpoch1 = new TrainListener() {
@@ -160,20 +167,12 @@ class TrainerResumeTest {
         boolean[] armed = {false};
         java.util.concurrent.atomic.AtomicInteger valReads = new java.util.concurrent.atomic.AtomicInteger();
         Trainer[] trainer = {null};
-        Dataset signalled = new Dataset() {
-            public String name() { return "signalled"; }
-            public int size() { return ds.size(); }
-            public io.dltrain.runtime.tensor.Shape sampleShape() { return ds.sampleShape(); }
-            public int numClasses() { return ds.numClasses(); }
-            public List<String> classNames() { return ds.classNames(); }
-            public int read(int i, float[] dst, int off) {
-                if (armed[0] && valIdx.contains(i)) {
-                    trainer[0].requestStop(); // the signal comes as epoch 2's validation reads its first sample
-                    valReads.incrementAndGet();
-                }
-                return ds.read(i, dst, off);
+        Dataset signalled = beforeRead(ds, "signalled", i -> {
+            if (armed[0] && valIdx.contains(i)) {
+                trainer[0].requestStop(); // the signal comes as epoch 2's validation reads its first sample
+                valReads.incrementAndGet();
             }
-        };
+        });
         Path ck = tmp.resolve("parts");
         Trainer.Result first;
         try (CpuBackend be = new CpuBackend(2);
