@@ -366,7 +366,7 @@ final class TrainRun {
                             if (at == Ending.Reached.TRAINING) {
                                 trainer.requestStop();
                                 if (!released.await(SIGNAL_WAIT_SECONDS, TimeUnit.SECONDS)) {
-                                    // the loop never reached a step boundary: it is stuck (a read that does not return)
+                                    // the loop never reached a step boundary, nor a wait for data (which the stop ends): it is stuck
                                     out.println("dl-train: " + stuckAfterSignal(runDir, every != null));
                                     out.flush();
                                 }
@@ -568,7 +568,7 @@ final class TrainRun {
         Path ck = dir.resolve(CHECKPOINTS);
         java.util.Optional<Path> last = checkpoints && Files.isDirectory(ck) ? Checkpoint.latest(ck) : java.util.Optional.empty();
         return "stopped on a signal, but the training did not reach the end of a step within " + SIGNAL_WAIT_SECONDS + " s of it"
-                + " (a read of the data that never returns? a file system that hangs?), so no checkpoint was written for the signal; "
+                + " (a checkpoint write to a file system that hangs? a device that does not answer?), so no checkpoint was written for the signal; "
                 + (last.isPresent() ? "the last is " + last.get() + ", and --resume " + ShellWords.quote(dir) + " continues from it"
                    : checkpoints ? "the run has no checkpoint yet, so its training is lost"
                    : "the run has no checkpoints (--checkpoint-every off), so its training is lost");

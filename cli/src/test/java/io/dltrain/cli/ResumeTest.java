@@ -534,11 +534,12 @@ class ResumeTest {
 
     /**
      * A signal while the training waits for a read that never returns (a FIFO among the images: opening it blocks until
-     * a writer comes, as a hung network file system would): the loop cannot reach a step boundary to checkpoint, so once
-     * the signal hook's wait is over (2 s here, 120 s by default) the process ends saying so and what is left.
+     * a writer comes, as a hung network file system would, and no interrupt ends it): the wait is ended, the state
+     * before that batch is checkpointed, the file is named, and the process ends (exit 143) although the loader's thread
+     * is still stuck. Once the file reads, --resume finishes the run.
      */
     @Test
-    void aSignalWhileTheDataHangsSaysNothingWasSaved(@TempDir Path tmp) throws Exception {
+    void aSignalWhileTheDataHangsCheckpointsTheStateBeforeThatBatch(@TempDir Path tmp) throws Exception {
         Path tree = tmp.resolve("tree");
         for (String c : List.of("a", "b")) {
             Files.createDirectories(tree.resolve(c));
@@ -548,12 +549,13 @@ class ResumeTest {
                 javax.imageio.ImageIO.write(img, "png", tree.resolve(c).resolve(i + ".png").toFile());
             }
         }
-        Process mk = new ProcessBuilder("mkfifo", tree.resolve("b").resolve("z.png").toString()).start();
+        Path fifo = tree.resolve("b").resolve("z.png");
+        Process mk = new ProcessBuilder("mkfifo", fifo.toString()).start();
         org.junit.jupiter.api.Assumptions.assumeTrue(mk.waitFor() == 0, "mkfifo failed here");
         Path dir = tmp.resolve("run"), log = tmp.resolve("child.log");
         List<String> cmd = childCommand("--model", "mlp", "--data", "imagefolder", "--data-dir", tree.toString(), "--epochs", "1",
-                "--batch-size", "2", "--progress", "none", "--out", dir.toString());
-        cmd.add(1, "-Ddltrain.signalWaitSeconds=2");
+                "--batch-size", "2", "--val-fraction", "0", "--progress", "none", "--out", dir.toString());
+        cmd.add(1, "-Ddltrain.signalWaitSeconds=30");
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         long deadline = System.nanoTime() + 20_000_000_000L;
         while (p.isAlive() && !(Files.exists(log) && Files.readString(log).contains(" -> ")) && System.nanoTime() < deadline) Thread.sleep(5);
@@ -563,8 +565,23 @@ class ResumeTest {
         assertTrue(p.waitFor(30, TimeUnit.SECONDS), "child did not end after SIGTERM");
         String out = Files.readString(log);
         assertEquals(143, p.exitValue(), out);
-        assertTrue(out.contains("dl-train: stopped on a signal, but the training did not reach the end of a step within 2 s of it"), out);
-        assertTrue(out.contains("so no checkpoint was written for the signal; the run has no checkpoint yet, so its training is lost"), out);
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("epoch 1: stopped waiting for batch (\\d) of 5 in epoch 1 of imagefolder/train:"
+                + " still being read: sample 8 \\(" + java.util.regex.Pattern.quote(fifo.toString()) + "\\) for \\d+\\.\\d s;"
+                + " the batch is not trained, and a resume reads it again").matcher(out);
+        assertTrue(m.find(), out);
+        int batch = Integer.parseInt(m.group(1));
+        assertTrue(out.contains("dl-train: stopped on a signal; checkpoint "), out);
+        assertFalse(out.contains("did not reach the end of a step"), out);
+        Path latest = Checkpoint.latest(dir.resolve("checkpoints")).orElseThrow(() -> new AssertionError("no checkpoint: " + out));
+        assertEquals(batch - 1, Checkpoint.readState(latest).step(), "the state before the batch being read: " + out);
+
+        Files.delete(fifo); // the file system answers again
+        java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(8, 8, java.awt.image.BufferedImage.TYPE_INT_RGB);
+        javax.imageio.ImageIO.write(img, "png", fifo.toFile());
+        CliTest.Result r = run("--resume", dir.toString(), "--progress", "none");
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(Files.exists(dir.resolve("summary.json")), r.out());
+        assertEquals(1, Files.readAllLines(dir.resolve("metrics.jsonl")).size());
     }
 
     @Test
@@ -639,6 +656,11 @@ class ResumeTest {
                 TrainRun.afterSignal(TrainRun.Ending.Reached.MODEL_WRITTEN, dir, null, eval));
         assertEquals("a signal came after the run had completed: runs/a b/summary.json, runs/a b/model/ and its other files are written;"
                 + " nothing is lost", TrainRun.afterSignal(TrainRun.Ending.Reached.DONE, dir, ck, eval));
+        // the hook's line when the loop reaches neither a step boundary nor a wait for data (a write that hangs)
+        assertEquals("stopped on a signal, but the training did not reach the end of a step within " + TrainRun.SIGNAL_WAIT_SECONDS + " s of it"
+                + " (a checkpoint write to a file system that hangs? a device that does not answer?), so no checkpoint was written for the"
+                + " signal; the run has no checkpoints (--checkpoint-every off), so its training is lost", TrainRun.stuckAfterSignal(dir, false));
+        assertTrue(TrainRun.stuckAfterSignal(dir, true).endsWith("; the run has no checkpoint yet, so its training is lost"));
     }
 
     /**

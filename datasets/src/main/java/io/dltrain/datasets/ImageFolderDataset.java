@@ -262,6 +262,9 @@ public final class ImageFolderDataset implements Dataset, EpochAware {
     /** The image file of sample index. */
     public Path file(int index) { return files[Objects.checkIndex(index, files.length)]; }
 
+    @Override
+    public String describe(int index) { return "sample " + index + " (" + file(index) + ")"; }
+
     /** Label of sample index, without decoding it. */
     public int label(int index) { return labels[Objects.checkIndex(index, files.length)]; }
 

@@ -7,7 +7,10 @@ import java.util.Arrays;
 import java.util.Iterator;
 import java.util.NoSuchElementException;
 import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicIntegerArray;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
@@ -30,7 +33,13 @@ import java.util.concurrent.locks.ReentrantLock;
  *   index and the batch/epoch, so earlier batches are still delivered and the outcome does not depend on timing.</li>
  *   <li><b>No leaked threads.</b> Starting a new epoch cancels the previous one (its workers are stopped and joined
  *   before the new ones start); {@link #close()} does the same, so abandoning an epoch half-way (early stopping,
- *   an exception in the training loop) leaves no loader thread alive once close() returns.</li>
+ *   an exception in the training loop) leaves no loader thread alive once close() returns. The one exception is a
+ *   worker stuck in a read that neither returns nor answers an interrupt (a hung network file system, a FIFO with no
+ *   writer): close() leaves it behind after {@link #CLOSE_WAIT_MILLIS}, a daemon thread writing into buffers that are
+ *   no longer read, rather than hang the caller with it.</li>
+ *   <li><b>A stop need not wait for the data.</b> {@link #stopWaiting()} (any thread) makes the consumer's wait for a
+ *   batch end with {@link WaitStopped}, which names the samples still being read and for how long: a training run
+ *   stopped on a signal while a read hangs can still checkpoint what it has trained.</li>
  * </ul>
  *
  * <p><b>Why platform daemon threads rather than virtual threads:</b> the work is CPU-bound (decoding in-memory bytes
@@ -83,8 +92,23 @@ public final class DataLoader implements AutoCloseable {
     private final LongAdder busyNanos = new LongAdder();
     private final LongAdder waitNanos = new LongAdder();
 
-    private Run current;
+    /** The epoch in flight; volatile for {@link #stopWaiting()}, which does not take this loader's lock. */
+    private volatile Run current;
     private boolean closed;
+
+    /**
+     * How long {@link #close()} waits for the workers to exit once asked to: a read in progress normally ends within
+     * milliseconds; one that has not after this long is stuck, and its thread is left behind.
+     */
+    public static final long CLOSE_WAIT_MILLIS = 2_000;
+
+    /**
+     * Thrown by the iterator's {@code next()} after {@link #stopWaiting()}, instead of waiting for a batch that is not
+     * loaded yet. Nothing of the batch has been delivered; the message names it and the samples still being read.
+     */
+    public static final class WaitStopped extends RuntimeException {
+        WaitStopped(String message) { super(message); }
+    }
 
     /**
      * @param ds        the dataset to read
@@ -173,7 +197,7 @@ public final class DataLoader implements AutoCloseable {
         if (firstBatch < 0 || firstBatch > batchesPerEpoch)
             throw new IllegalArgumentException("first batch must be in [0, " + batchesPerEpoch + "], got " + firstBatch);
         if (current != null) {
-            current.cancel();
+            current.cancel(0); // all the way: the new epoch's workers fill the same buffers
             current = null;
         }
         ds.setEpoch(epoch); // no worker is running: per-epoch augmentation seeds change here
@@ -183,16 +207,31 @@ public final class DataLoader implements AutoCloseable {
         return run;
     }
 
+    /**
+     * Makes the consumer of the running epoch stop waiting: a {@code next()} blocked on a batch that is not loaded yet,
+     * or a later one that would block, throws {@link WaitStopped} instead (a batch already loaded is still handed
+     * out). For stopping a run whose data read hangs; safe from any thread, without waiting for the read. The next
+     * {@link #epoch} starts without it. With {@code workers == 0} the consumer reads itself and cannot be stopped.
+     */
+    public void stopWaiting() {
+        Run run = current;
+        if (run != null) run.stopWaiting();
+    }
+
     public Stats stats() {
         return new Stats(samplesLoaded.sum(), busyNanos.sum() * 1e-9, waitNanos.sum() * 1e-9, workers);
     }
 
-    /** Stops the running epoch's workers and waits for them to exit. Idempotent. */
+    /**
+     * Stops the running epoch's workers and waits for them to exit, for at most {@link #CLOSE_WAIT_MILLIS}: a worker
+     * stuck in a read that ignores interrupts is left behind (a daemon thread; nothing reads its buffers again).
+     * Idempotent.
+     */
     @Override
     public synchronized void close() {
         closed = true;
         if (current != null) {
-            current.cancel();
+            current.cancel(CLOSE_WAIT_MILLIS);
             current = null;
         }
     }
@@ -294,6 +333,11 @@ public final class DataLoader implements AutoCloseable {
         private final AtomicInteger nextClaim = new AtomicInteger();
         private Thread[] threads = new Thread[0];
         private volatile boolean cancelled;
+        /** Set by {@link DataLoader#stopWaiting()}: the consumer throws {@link WaitStopped} rather than wait. */
+        private volatile boolean stopWaiting;
+        /** Per worker: the sample it is reading (-1: none) and since when (System.nanoTime), for {@link WaitStopped}. */
+        private final AtomicIntegerArray reading;
+        private final AtomicLongArray readingSince;
         /** Lowest batch whose loading failed, and its wrapped exception (guarded by lock). */
         private int failedBatch = Integer.MAX_VALUE;
         private RuntimeException failure;
@@ -307,6 +351,9 @@ public final class DataLoader implements AutoCloseable {
             this.filled = new int[ring];
             this.freeFor = new int[ring];
             this.held = new boolean[ring];
+            this.reading = new AtomicIntegerArray(Math.max(1, workers));
+            this.readingSince = new AtomicLongArray(Math.max(1, workers));
+            for (int w = 0; w < reading.length(); w++) reading.set(w, -1);
             for (int s = 0; s < ring; s++) {
                 final int slot = s;
                 // Fresh Batch views per epoch over the same arrays: a stale batch from a cancelled epoch then
@@ -323,15 +370,19 @@ public final class DataLoader implements AutoCloseable {
             int n = Math.min(workers, Math.min(ring, batchesPerEpoch - nextDeliver));
             threads = new Thread[n];
             for (int w = 0; w < n; w++) {
-                Thread t = new Thread(this::work, "dl-train-loader-" + ds.name() + "-e" + epoch + "-w" + w);
+                final int worker = w;
+                Thread t = new Thread(() -> work(worker), "dl-train-loader-" + ds.name() + "-e" + epoch + "-w" + w);
                 t.setDaemon(true);
                 threads[w] = t;
             }
             for (Thread t : threads) t.start();
         }
 
-        /** Stops the workers and waits until every one has exited. */
-        void cancel() {
+        /**
+         * Stops the workers and waits until every one has exited, or, with {@code maxMillis > 0}, until that time has
+         * passed: a worker still alive then is stuck in a read that ignores interrupts, and is left behind.
+         */
+        void cancel(long maxMillis) {
             cancelled = true;
             lock.lock();
             try {
@@ -340,13 +391,16 @@ public final class DataLoader implements AutoCloseable {
                 lock.unlock();
             }
             boolean interrupted = false;
+            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(maxMillis);
             for (Thread t : threads) {
                 // Workers check `cancelled` between samples and wake from await() on the signal above; the
                 // interrupt additionally unblocks a Dataset.read that does interruptible I/O.
                 t.interrupt();
                 while (t.isAlive()) {
+                    long left = maxMillis > 0 ? TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()) : 0;
+                    if (maxMillis > 0 && left <= 0) break; // stuck: left behind
                     try {
-                        t.join();
+                        t.join(left); // 0: until it exits
                     } catch (InterruptedException e) {
                         interrupted = true; // keep waiting: returning with live workers would leak them
                     }
@@ -357,7 +411,7 @@ public final class DataLoader implements AutoCloseable {
 
         private boolean mustStop(int k) { return cancelled || failedBatch < k; }
 
-        private void work() {
+        private void work(int worker) {
             try {
                 while (true) {
                     int k = nextClaim.getAndIncrement();
@@ -370,7 +424,7 @@ public final class DataLoader implements AutoCloseable {
                     } finally {
                         lock.unlock();
                     }
-                    if (!fill(k, slot)) return;
+                    if (!fill(k, slot, worker)) return;
                     lock.lock();
                     try {
                         filled[slot] = k;
@@ -391,9 +445,9 @@ public final class DataLoader implements AutoCloseable {
 
         /**
          * Reads batch k into its slot; returns false (after recording the failure) if a read failed or the epoch
-         * was cancelled mid-batch.
+         * was cancelled mid-batch. {@code worker} is the worker's number, or -1 for the consumer's own thread.
          */
-        private boolean fill(int k, int slot) {
+        private boolean fill(int k, int slot, int worker) {
             Batch b = batches[slot];
             int start = k * batchSize;
             int size = Math.min(batchSize, order.length - start);
@@ -405,6 +459,10 @@ public final class DataLoader implements AutoCloseable {
                     int idx = order[start + i];
                     int label;
                     float target = 0;
+                    if (worker >= 0) {
+                        readingSince.set(worker, System.nanoTime());
+                        reading.set(worker, idx);
+                    }
                     try {
                         label = ds.read(idx, b.x, i * sampleNumel);
                         if (b.t != null) target = ds.target(idx);
@@ -438,9 +496,35 @@ public final class DataLoader implements AutoCloseable {
                 b.index = k;
                 return true;
             } finally {
+                if (worker >= 0) reading.set(worker, -1);
                 busyNanos.add(System.nanoTime() - t0);
                 samplesLoaded.add(done);
             }
+        }
+
+        void stopWaiting() {
+            stopWaiting = true;
+            lock.lock();
+            try {
+                changed.signalAll();
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        /** Why the consumer stopped waiting for batch k: which samples are being read, and for how long. */
+        private WaitStopped waitStopped(int k) {
+            StringBuilder inRead = new StringBuilder();
+            long now = System.nanoTime();
+            for (int w = 0; w < reading.length(); w++) {
+                int idx = reading.get(w);
+                long since = readingSince.get(w);
+                if (idx < 0) continue;
+                inRead.append(inRead.isEmpty() ? "" : ", ").append(ds.describe(idx))
+                        .append(String.format(" for %.1f s", (now - since) / 1e9));
+            }
+            return new WaitStopped("stopped waiting for " + where(k) + " of " + ds.name() + ": "
+                    + (inRead.isEmpty() ? "it was still loading" : "still being read: " + inRead));
         }
 
         private void fail(int k, RuntimeException e) {
@@ -492,7 +576,7 @@ public final class DataLoader implements AutoCloseable {
                     // workers == 0: load here, in the consumer's thread.
                     long t0 = System.nanoTime();
                     try {
-                        if (!fill(k, slot)) throw failure != null ? failure : cancelledError();
+                        if (!fill(k, slot, -1)) throw failure != null ? failure : cancelledError();
                     } finally {
                         waitNanos.add(System.nanoTime() - t0);
                     }
@@ -504,6 +588,7 @@ public final class DataLoader implements AutoCloseable {
                             while (filled[slot] != k) {
                                 if (failedBatch <= k) throw failure;
                                 if (cancelled) throw cancelledError();
+                                if (stopWaiting) throw waitStopped(k);
                                 changed.await();
                             }
                         } catch (InterruptedException e) {

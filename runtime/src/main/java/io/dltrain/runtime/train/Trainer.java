@@ -73,6 +73,8 @@ public final class Trainer {
     private TrainingState resume;
     private long maxSteps = Long.MAX_VALUE;
     private volatile boolean stopRequested;
+    /** The training and validation loaders of the fit in progress, for {@link #requestStop}; null between fits. */
+    private volatile DataLoader[] fitLoaders;
     private boolean skipNonfinite;
     /** The running fit's start (System.nanoTime) and the seconds its resumed run had spent before: for checkpoints. */
     private long fitStart;
@@ -157,7 +159,13 @@ public final class Trainer {
      * Asks a running fit to stop at the next step boundary, write a checkpoint (if there is a policy) and return;
      * safe from any thread (a shutdown hook calls it on SIGINT/SIGTERM).
      */
-    public void requestStop() { stopRequested = true; }
+    public void requestStop() {
+        stopRequested = true;
+        // a step waiting for its data (a read that hangs) would never reach the boundary: end the wait, so the state
+        // before that batch is checkpointed (set before reading fitLoaders: a fit that starts after sees the flag)
+        DataLoader[] loaders = fitLoaders;
+        if (loaders != null) for (DataLoader l : loaders) if (l != null) l.stopWaiting();
+    }
 
     /**
      * Why a run with this schedule and patience cannot train without validation data (the plateau schedule and early
@@ -228,6 +236,7 @@ public final class Trainer {
         Path written = null;
         fitStart = System.nanoTime();
         Shape sample = train.dataset().sampleShape();
+        fitLoaders = new DataLoader[] {train, val};
         try (Tensor lossSum = Scope.outside(() -> be.zeros(Shape.of(1)));
              HitCount correct = new HitCount(be);
              BatchUploads uploads = new BatchUploads(be, sample, task, reconMean, reconStd)) {
@@ -266,6 +275,14 @@ public final class Trainer {
                     BatchUploads.DeviceBatch next;
                     try {
                         next = uploads.next();
+                    } catch (DataLoader.WaitStopped e) {
+                        // a stop while this batch was still being read (a read that hangs): nothing of it was trained,
+                        // so the state before it is saved, as at a step boundary; a resume reads the batch again
+                        listener.info("epoch " + epoch + ": " + e.getMessage() + "; the batch is not trained, and a resume reads it again");
+                        interrupted = true;
+                        if (policy != null) written = save(model, optimizer, epoch - 1, globalStep, step, lossSum.item(), correct.total(),
+                                seen, bestVal, bestEpoch, sinceBest, history, lr, false);
+                        break;
                     } catch (DataLoadException e) {
                         // a sample could not be read (a corrupt image...): nothing of this batch was trained, so the state
                         // before it is a good one to resume from once the data is fixed; save it rather than lose the epoch
@@ -338,7 +355,7 @@ public final class Trainer {
                 }
                 EvalResult v;
                 try {
-                    v = val == null ? null : evaluate(model, val, loss, true);
+                    v = val == null ? null : evaluate(model, val, loss, listener);
                 } catch (DataLoadException e) {
                     // a validation sample could not be read: the epoch's training is done, so save it (every step of
                     // the epoch done, validation not) rather than lose the epoch; a resume validates and goes on
@@ -380,6 +397,8 @@ public final class Trainer {
                 if (stoppedEarly) break;
                 if (stopNow && epoch < config.epochs()) { interrupted = true; break; }
             }
+        } finally {
+            fitLoaders = null;
         }
         return new Result(history, stoppedEarly, bestEpoch, fitSeconds(), interrupted, written);
     }
@@ -540,10 +559,13 @@ public final class Trainer {
      * Loss, top-1 and top-5 accuracy of {@code model} in evaluation mode over one pass of {@code data}; for a task
      * other than classification, the mean loss against that task's target (accuracies NaN).
      */
-    public EvalResult evaluate(Module model, DataLoader data, Loss loss) { return evaluate(model, data, loss, false); }
+    public EvalResult evaluate(Module model, DataLoader data, Loss loss) { return evaluate(model, data, loss, null); }
 
-    /** As {@link #evaluate(Module, DataLoader, Loss)}; with {@code stoppable}, null once {@link #requestStop} is called. */
-    private EvalResult evaluate(Module model, DataLoader data, Loss loss, boolean stoppable) {
+    /**
+     * As {@link #evaluate(Module, DataLoader, Loss)}; with a {@code stoppable} listener (a fit's validation), null once
+     * {@link #requestStop} is called, also while a batch is still being read (the listener is told which samples).
+     */
+    private EvalResult evaluate(Module model, DataLoader data, Loss loss, TrainListener stoppable) {
         checkTask(data);
         boolean wasTraining = model.isTraining();
         model.eval();
@@ -557,8 +579,16 @@ public final class Trainer {
              BatchUploads uploads = new BatchUploads(be, sample, task, reconMean, reconStd)) {
             uploads.start(data.epoch(0));
             while (uploads.hasNext()) {
-                if (stoppable && stopRequested) return null;
-                try (BatchUploads.DeviceBatch batch = uploads.next(); Scope s = Scope.open()) {
+                if (stoppable != null && stopRequested) return null;
+                BatchUploads.DeviceBatch next;
+                try {
+                    next = uploads.next();
+                } catch (DataLoader.WaitStopped e) {
+                    if (stoppable == null) throw e;
+                    stoppable.info("validation: " + e.getMessage() + "; the pass is abandoned, and a resume validates again");
+                    return null;
+                }
+                try (BatchUploads.DeviceBatch batch = next; Scope s = Scope.open()) {
                     int n = batch.size();
                     Tensor x = batch.x(), y = batch.y();
                     Tensor out = model.forward(x);

@@ -368,6 +368,56 @@ class DataLoaderTest {
         }
     }
 
+    /**
+     * A read that hangs and ignores interrupts (a hung network file system): stopWaiting() ends the consumer's wait for
+     * that batch with WaitStopped, naming the sample in its read, while batches already loaded are still handed out; and
+     * close() returns after CLOSE_WAIT_MILLIS, leaving the stuck thread behind, instead of waiting for it for ever.
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(60) // a mutation that waits for ever fails here
+    void aStopEndsTheWaitForAReadThatHangsAndCloseLeavesItBehind() throws Exception {
+        java.util.concurrent.CountDownLatch inRead = new java.util.concurrent.CountDownLatch(1), fsBack = new java.util.concurrent.CountDownLatch(1);
+        Synthetic ds = new Synthetic("hangs", 12) {
+            @Override public int read(int index, float[] dst, int dstOffset) {
+                if (index == 7) {
+                    inRead.countDown();
+                    boolean back = false;
+                    while (!back) { // deaf to interrupts, as a read in the kernel is
+                        try { back = fsBack.await(1, java.util.concurrent.TimeUnit.DAYS); } catch (InterruptedException ignored) { }
+                    }
+                }
+                return super.read(index, dst, dstOffset);
+            }
+            @Override public String describe(int index) { return "sample " + index + " (/nfs/" + index + ".png)"; }
+        };
+        try {
+            DataLoader dl = new DataLoader(ds, null, 2, false, false, 1, 1, 4);
+            Iterator<Batch> it = dl.epoch(0);
+            assertTrue(inRead.await(20, java.util.concurrent.TimeUnit.SECONDS), "batch 4's read never began");
+            Thread stopper = new Thread(() -> {
+                try { Thread.sleep(300); } catch (InterruptedException e) { return; }
+                dl.stopWaiting();
+            });
+            stopper.start();
+            for (int k = 0; k < 3; k++) it.next().release(); // loaded before the hang: still delivered
+            DataLoader.WaitStopped e = assertThrows(DataLoader.WaitStopped.class, it::next); // waits until the stop
+            assertTrue(e.getMessage().matches("stopped waiting for batch 4 of 6 of hangs: still being read: sample 7 \\(/nfs/7.png\\)"
+                    + " for 0\\.[3-9] s"), e.getMessage());
+            assertThrows(DataLoader.WaitStopped.class, it::next, "a later wait ends too");
+            stopper.join();
+            long t0 = System.nanoTime();
+            dl.close();
+            double closeSeconds = (System.nanoTime() - t0) / 1e9;
+            assertTrue(closeSeconds >= DataLoader.CLOSE_WAIT_MILLIS / 1e3 * 0.99 && closeSeconds < DataLoader.CLOSE_WAIT_MILLIS / 1e3 + 5,
+                    "close() waited " + closeSeconds + " s");
+            assertEquals(1, liveLoaderThreads("hangs").size(), "the stuck worker is left behind");
+        } finally {
+            fsBack.countDown(); // the file system answers: the worker finds its epoch cancelled and exits
+        }
+        for (Thread t : liveLoaderThreads("hangs")) t.join(10_000);
+        assertTrue(liveLoaderThreads("hangs").isEmpty());
+    }
+
     @Test
     void labelOutsideClassRangeIsReported() {
         Dataset bad = new Synthetic("badlabel", 20) {

@@ -159,6 +159,28 @@ class TrainerResumeTest {
      */
     @Test
     void aStopDuringValidationCheckpointsTheEpochsTrainingAtOnce(@TempDir Path tmp) {
+        assertEquals(List.of(), stopDuringValidation(tmp, false), "no wait to end: the pass stops between batches");
+    }
+
+    /**
+     * The same while a validation read hangs, deaf to interrupts (a hung network file system): the stop ends the wait
+     * for that batch, says which sample is in its read, and checkpoints the epoch's training, as above.
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(120) // without the stop ending the wait, the fit would wait for the read for ever
+    void aStopWhileAValidationReadHangsCheckpointsTheEpochsTraining(@TempDir Path tmp) {
+        List<String> info = stopDuringValidation(tmp, true);
+        assertEquals(1, info.size(), info.toString());
+        assertTrue(info.get(0).matches("validation: stopped waiting for batch 1 of 2 of signalled: still being read: sample \\d+ for \\d+\\.\\d s;"
+                + " the pass is abandoned, and a resume validates again"), info.get(0));
+    }
+
+    /**
+     * Trains 'signalled' until epoch 2's validation reads its first sample, where a stop is requested (with
+     * {@code hangs}, from another thread while that read blocks until the fit has returned); checks the checkpoint of
+     * epoch 2's training and that a resume from it ends bit-identical to an uninterrupted run. Returns the fit's info lines.
+     */
+    static List<String> stopDuringValidation(Path tmp, boolean hangs) {
         Dataset ds = TrainerTest.blobs(300, 1); // 8 steps per epoch, 60 validation samples (2 batches)
         int[][] split = DataLoader.split(ds.size(), 0.2, 7);
         java.util.Set<Integer> valIdx = new java.util.HashSet<>();
@@ -166,27 +188,41 @@ class TrainerResumeTest {
         Trainer.Result whole = fit(ds, tmp.resolve("whole"), 0, null);
         boolean[] armed = {false};
         java.util.concurrent.atomic.AtomicInteger valReads = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.CountDownLatch fitReturned = new java.util.concurrent.CountDownLatch(1);
         Trainer[] trainer = {null};
         Dataset signalled = beforeRead(ds, "signalled", i -> {
-            if (armed[0] && valIdx.contains(i)) {
+            if (!(armed[0] && valIdx.contains(i))) return;
+            valReads.incrementAndGet();
+            if (!hangs) {
                 trainer[0].requestStop(); // the signal comes as epoch 2's validation reads its first sample
-                valReads.incrementAndGet();
+                return;
+            }
+            Thread.ofPlatform().start(() -> {
+                try { Thread.sleep(200); } catch (InterruptedException e) { return; }
+                trainer[0].requestStop(); // the signal, while the read hangs
+            });
+            boolean back = false;
+            while (!back) { // deaf to interrupts, as a read in the kernel is
+                try { back = fitReturned.await(1, java.util.concurrent.TimeUnit.DAYS); } catch (InterruptedException ignored) { }
             }
         });
         Path ck = tmp.resolve("parts");
         Trainer.Result first;
+        List<String> info = new java.util.ArrayList<>();
         try (CpuBackend be = new CpuBackend(2);
              Module model = model(be);
              Optimizer opt = Optimizers.create("adam", model.namedParameters(), 0.01, 0.9, 0);
              DataLoader train = new DataLoader(signalled, split[0], 32, true, false, 7, 1, 4);
-             DataLoader val = new DataLoader(signalled, split[1], 32, false, false, 7, 0, 4)) {
+             DataLoader val = new DataLoader(signalled, split[1], 32, false, false, 7, hangs ? 1 : 0, 4)) {
             trainer[0] = new Trainer(be, CONFIG).checkpoints(new CheckpointPolicy(ck, 0, 4, 2, "test-mlp", "blobs", Map.of("note", "test")));
             first = trainer[0].fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("cosine"), train, val, new TrainListener() {
                 @Override public void epochEnded(EpochMetrics m) { armed[0] = true; }
+                @Override public void info(String message) { info.add(message); }
             });
+            fitReturned.countDown(); // the file system answers (before close(), which would otherwise leave the worker behind)
         }
         assertTrue(first.interrupted(), "stopped on request");
-        assertEquals(32, valReads.get(), "validation stopped after the batch it was in, not at the end of its 60 samples");
+        assertEquals(hangs ? 1 : 32, valReads.get(), "validation stopped in the batch it was in, not at the end of its 60 samples");
         assertEquals(1, first.epochs().size(), "epoch 2 was not validated, so it is not in the history");
         TrainingState st = Checkpoint.readState(first.checkpoint());
         assertEquals(1, st.epoch(), "epoch 1 done");
@@ -197,6 +233,7 @@ class TrainerResumeTest {
             assertEquals(whole.epochs().get(e).trainLoss(), rest.epochs().get(e).trainLoss(), 0.0, "train loss, epoch " + (e + 1));
             assertEquals(whole.epochs().get(e).valLoss(), rest.epochs().get(e).valLoss(), 0.0, "validation loss, epoch " + (e + 1));
         }
+        return info;
     }
 
     /** Rewrites a checkpoint's recorded fit time (state.json, trainer_resume.fit_seconds). */
