@@ -322,6 +322,12 @@ final class TrainRun {
                     }
                     out.flush();
                     Progress progress = new Progress(progressMode, out);
+                    // a batch not loaded after a minute is a read that hangs (a network file system): say which file,
+                    // rather than leave a progress bar that has stopped
+                    java.time.Duration slow = java.time.Duration.ofSeconds(SLOW_DATA_SECONDS);
+                    trainLoader.noticeSlowWaits(slow, msg -> progress.info("dl-train: notice: training data: " + msg));
+                    if (valLoader != null) valLoader.noticeSlowWaits(slow, msg -> progress.info("dl-train: notice: validation data: " + msg));
+                    testLoader.noticeSlowWaits(slow, msg -> progress.info("dl-train: notice: test data: " + msg));
                     Curves curves = new Curves(outDir, msg -> { out.println("dl-train: warning: " + msg); out.flush(); });
                     if (resumeState != null) curves.resumedAfter(Trainer.history(resumeState));
                     TrainListener listener = new TrainListener() {
@@ -559,6 +565,9 @@ final class TrainRun {
      * for a write in progress) before the JVM halts; {@code -Ddltrain.signalWaitSeconds} (tests) overrides it.
      */
     static final long SIGNAL_WAIT_SECONDS = Long.getLong("dltrain.signalWaitSeconds", 120);
+
+    /** How long the training waits for a batch before it names the samples in their read; {@code -Ddltrain.slowDataSeconds} (tests). */
+    static final long SLOW_DATA_SECONDS = Long.getLong("dltrain.slowDataSeconds", 60);
 
     /**
      * What a signal leaves when the training loop did not stop within {@link #SIGNAL_WAIT_SECONDS}: it was stuck

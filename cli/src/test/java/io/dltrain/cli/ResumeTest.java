@@ -534,9 +534,10 @@ class ResumeTest {
 
     /**
      * A signal while the training waits for a read that never returns (a FIFO among the images: opening it blocks until
-     * a writer comes, as a hung network file system would, and no interrupt ends it): the wait is ended, the state
-     * before that batch is checkpointed, the file is named, and the process ends (exit 143) although the loader's thread
-     * is still stuck. Once the file reads, --resume finishes the run.
+     * a writer comes, as a hung network file system would, and no interrupt ends it): a notice names the file once the
+     * wait has lasted (1 s here, 60 s by default); on the signal the wait is ended, the state before that batch is
+     * checkpointed, and the process ends (exit 143) although the loader's thread is still stuck. Once the file reads,
+     * --resume finishes the run.
      */
     @Test
     void aSignalWhileTheDataHangsCheckpointsTheStateBeforeThatBatch(@TempDir Path tmp) throws Exception {
@@ -556,10 +557,11 @@ class ResumeTest {
         List<String> cmd = childCommand("--model", "mlp", "--data", "imagefolder", "--data-dir", tree.toString(), "--epochs", "1",
                 "--batch-size", "2", "--val-fraction", "0", "--progress", "none", "--out", dir.toString());
         cmd.add(1, "-Ddltrain.signalWaitSeconds=30");
+        cmd.add(1, "-Ddltrain.slowDataSeconds=1");
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        long deadline = System.nanoTime() + 20_000_000_000L;
-        while (p.isAlive() && !(Files.exists(log) && Files.readString(log).contains(" -> ")) && System.nanoTime() < deadline) Thread.sleep(5);
-        Thread.sleep(500);
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        String notice = "dl-train: notice: training data: waiting 1 s for batch ";
+        while (p.isAlive() && !(Files.exists(log) && Files.readString(log).contains(notice)) && System.nanoTime() < deadline) Thread.sleep(5);
         assertTrue(p.isAlive(), "the child should be waiting for the FIFO:\n" + Files.readString(log));
         p.destroy(); // SIGTERM
         assertTrue(p.waitFor(30, TimeUnit.SECONDS), "child did not end after SIGTERM");
@@ -570,6 +572,7 @@ class ResumeTest {
                 + " the batch is not trained, and a resume reads it again").matcher(out);
         assertTrue(m.find(), out);
         int batch = Integer.parseInt(m.group(1));
+        assertTrue(out.contains(notice + batch + " of 5 in epoch 1 of imagefolder/train: still being read: sample 8 (" + fifo + ") for "), out);
         assertTrue(out.contains("dl-train: stopped on a signal; checkpoint "), out);
         assertFalse(out.contains("did not reach the end of a step"), out);
         Path latest = Checkpoint.latest(dir.resolve("checkpoints")).orElseThrow(() -> new AssertionError("no checkpoint: " + out));

@@ -8,6 +8,7 @@ import java.util.Iterator;
 import java.util.NoSuchElementException;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicLongArray;
@@ -94,6 +95,10 @@ public final class DataLoader implements AutoCloseable {
 
     /** The epoch in flight; volatile for {@link #stopWaiting()}, which does not take this loader's lock. */
     private volatile Run current;
+    /** Who is told of a long wait for a batch ({@link #noticeSlowWaits}), or null. */
+    private volatile SlowWaits slowWaits;
+
+    private record SlowWaits(long afterNanos, Consumer<String> notice) {}
     private boolean closed;
 
     /**
@@ -205,6 +210,16 @@ public final class DataLoader implements AutoCloseable {
         run.start();
         current = run;
         return run;
+    }
+
+    /**
+     * Has {@code notice} told, once per batch, when the consumer has waited {@code after} for it: the message names the
+     * batch and the samples in their read ("waiting 60 s for batch 2 of 5 in epoch 1 of imagefolder/train: still being
+     * read: sample 8 (/data/b/z.png) for 60.1 s"), so that a read that hangs is seen, not only a progress bar that stops.
+     * The consumer calls it, then goes on waiting. {@code notice} null: no notices (the default).
+     */
+    public void noticeSlowWaits(java.time.Duration after, Consumer<String> notice) {
+        slowWaits = notice == null ? null : new SlowWaits(after.toNanos(), notice);
     }
 
     /**
@@ -514,6 +529,13 @@ public final class DataLoader implements AutoCloseable {
 
         /** Why the consumer stopped waiting for batch k: which samples are being read, and for how long. */
         private WaitStopped waitStopped(int k) {
+            String inRead = inRead();
+            return new WaitStopped("stopped waiting for " + where(k) + " of " + ds.name() + ": "
+                    + (inRead.isEmpty() ? "it was still loading" : "still being read: " + inRead));
+        }
+
+        /** The samples the workers are reading and for how long ("sample 8 (/data/b/z.png) for 61.2 s"), or "". */
+        private String inRead() {
             StringBuilder inRead = new StringBuilder();
             long now = System.nanoTime();
             for (int w = 0; w < reading.length(); w++) {
@@ -523,8 +545,7 @@ public final class DataLoader implements AutoCloseable {
                 inRead.append(inRead.isEmpty() ? "" : ", ").append(ds.describe(idx))
                         .append(String.format(" for %.1f s", (now - since) / 1e9));
             }
-            return new WaitStopped("stopped waiting for " + where(k) + " of " + ds.name() + ": "
-                    + (inRead.isEmpty() ? "it was still loading" : "still being read: " + inRead));
+            return inRead.toString();
         }
 
         private void fail(int k, RuntimeException e) {
@@ -584,12 +605,33 @@ public final class DataLoader implements AutoCloseable {
                     if (filled[slot] != k) {
                         // Not ready: this is the time the training loop is starved, so it is what waitSeconds counts.
                         long t0 = System.nanoTime();
+                        SlowWaits slow = slowWaits;
+                        boolean told = slow == null;
                         try {
                             while (filled[slot] != k) {
                                 if (failedBatch <= k) throw failure;
                                 if (cancelled) throw cancelledError();
                                 if (stopWaiting) throw waitStopped(k);
-                                changed.await();
+                                if (told) {
+                                    changed.await();
+                                    continue;
+                                }
+                                long left = t0 + slow.afterNanos() - System.nanoTime();
+                                if (left > 0) {
+                                    changed.awaitNanos(left);
+                                    continue;
+                                }
+                                // a wait this long is not slow decoding but a read that hangs: say which, once per batch
+                                // (outside the lock: the notice is the caller's code), then go on waiting
+                                told = true;
+                                String inRead = inRead();
+                                lock.unlock();
+                                try {
+                                    slow.notice().accept(String.format("waiting %.0f s for %s of %s: %s", (System.nanoTime() - t0) / 1e9,
+                                            where(k), ds.name(), inRead.isEmpty() ? "it is still loading" : "still being read: " + inRead));
+                                } finally {
+                                    lock.lock();
+                                }
                             }
                         } catch (InterruptedException e) {
                             Thread.currentThread().interrupt();
