@@ -10,8 +10,12 @@ import io.dltrain.runtime.nn.Module;
 import io.dltrain.runtime.nn.ReLU;
 import io.dltrain.runtime.nn.Sequential;
 import io.dltrain.runtime.ops.Losses;
+import io.dltrain.runtime.optim.Adadelta;
+import io.dltrain.runtime.optim.Adagrad;
 import io.dltrain.runtime.optim.Adam;
+import io.dltrain.runtime.optim.AdamW;
 import io.dltrain.runtime.optim.Optimizer;
+import io.dltrain.runtime.optim.RMSprop;
 import io.dltrain.runtime.optim.SGD;
 import io.dltrain.runtime.tensor.DType;
 import io.dltrain.runtime.tensor.Scope;
@@ -33,14 +37,16 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.Function;
+import java.util.function.IntConsumer;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * Checkpoints of a small Conv2d / BatchNorm2d / Linear network trained with Adam: bit-exact round trips, a resumed
- * run that continues bit-identically to the uninterrupted one, PyTorch state_dict names in the file, strict and
- * non-strict (transfer learning) loading, directory handling (latest, keep-last-N, stale temporaries, failures).
+ * run that continues bit-identically to the uninterrupted one (with every optimiser), PyTorch state_dict names in the
+ * file, strict and non-strict (transfer learning) loading, directory handling (latest, keep-last-N, stale temporaries, failures).
  */
 class CheckpointTest {
     static final CpuBackend be = new CpuBackend(2);
@@ -59,7 +65,10 @@ class CheckpointTest {
     }
 
     /** Training steps [from, from + n) on data drawn from a per-step seed, so two runs see the same batches. */
-    static void train(Module m, Optimizer opt, int from, int n) {
+    static void train(Module m, Optimizer opt, int from, int n) { train(m, opt, from, n, step -> {}); }
+
+    /** As above, with {@code beforeStep} run between the backward pass and the optimiser step (given the step index). */
+    static void train(Module m, Optimizer opt, int from, int n, IntConsumer beforeStep) {
         for (int step = from; step < from + n; step++) {
             SplittableRandom rng = new SplittableRandom(1000 + step);
             int[] labels = new int[N];
@@ -70,6 +79,7 @@ class CheckpointTest {
                 Tensor y = be.fromHost(labels, Shape.of(N));
                 Losses.crossEntropy(m.forward(x), y, 0f).backward();
             }
+            beforeStep.accept(step);
             opt.step();
         }
     }
@@ -132,6 +142,46 @@ class CheckpointTest {
             assertEquals(bits(optA.state()), bits(optB.state()));
             assertArrayEquals(new int[] {5}, b.stateDict().get("1.num_batches_tracked").toIntArray());
         }
+    }
+
+    /**
+     * Resuming continues bit-identically for every optimiser (each with weight decay), including the state PyTorch
+     * creates on a parameter's first step (SGD's momentum buffer = the gradient, which dampening tells apart from a
+     * zero buffer; Adagrad's initial accumulator; Adam's bias corrections) and per-parameter step counts: before the
+     * checkpoint at step 2, the last layer's weight misses step 0 (its first step is the one just before the
+     * checkpoint) and its bias both steps (its first step comes after the resume). The learning rate, lowered as a
+     * schedule would, must come back too.
+     */
+    @Test void everyOptimizerResumesBitIdentically() {
+        Map<String, Function<Map<String, Tensor>, Optimizer>> optimizers = new LinkedHashMap<>();
+        optimizers.put("sgd", p -> new SGD(p, 0.1).weightDecay(1e-2));
+        optimizers.put("sgd momentum dampening", p -> new SGD(p, 0.1).momentum(0.9).dampening(0.1).weightDecay(1e-2));
+        optimizers.put("sgd nesterov", p -> new SGD(p, 0.1).momentum(0.9).nesterov(true).weightDecay(1e-2));
+        optimizers.put("adagrad", p -> new Adagrad(p, 0.1).lrDecay(0.1).initialAccumulatorValue(0.5).weightDecay(1e-2));
+        optimizers.put("adadelta", p -> new Adadelta(p, 1.0).weightDecay(1e-2));
+        optimizers.put("rmsprop", p -> new RMSprop(p, 0.01).weightDecay(1e-2));
+        optimizers.put("rmsprop momentum centered", p -> new RMSprop(p, 0.01).momentum(0.9).centered(true).weightDecay(1e-2));
+        optimizers.put("adam", p -> new Adam(p, 0.01).weightDecay(1e-2));
+        optimizers.put("adamw", p -> new AdamW(p, 0.01).weightDecay(0.1));
+        optimizers.forEach((name, make) -> {
+            try (Sequential a = model(1, CLASSES); Optimizer optA = make.apply(a.namedParameters());
+                 Sequential b = model(2, CLASSES); Optimizer optB = make.apply(b.namedParameters())) {
+                train(a, optA, 0, 2, step -> {
+                    a.namedParameters().get("4.bias").clearGrad();
+                    if (step == 0) a.namedParameters().get("4.weight").clearGrad();
+                });
+                optA.setLr(optA.lr() / 2);
+                Path ck = Checkpoint.save(dir.resolve(name), a, optA, state(2), 1);
+                Checkpoint.load(ck, b, optB);
+                assertEquals(optA.lr(), optB.lr(), name);
+                assertEquals(List.of(2L, 1L, 0L), List.of(optB.stepCount("0.weight"), optB.stepCount("4.weight"), optB.stepCount("4.bias")), name);
+
+                train(a, optA, 2, 2);
+                train(b, optB, 2, 2);
+                assertEquals(bits(a.stateDict()), bits(b.stateDict()), name + ": resumed run diverged from the uninterrupted one");
+                assertEquals(bits(optA.state()), bits(optB.state()), name + ": optimiser state");
+            }
+        });
     }
 
     @Test void filesUsePyTorchNamesAndRecordOptimizerSteps() throws Exception {
