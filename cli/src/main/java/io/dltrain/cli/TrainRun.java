@@ -35,6 +35,7 @@ import io.dltrain.runtime.train.Trainer;
 import picocli.CommandLine;
 
 import io.dltrain.runtime.checkpoint.LoadReport;
+import io.dltrain.runtime.tensor.Device;
 import io.dltrain.runtime.tensor.Tensor;
 
 import java.io.IOException;
@@ -247,6 +248,7 @@ final class TrainRun {
         } catch (BackendUnavailableException | IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
+        if (resumeState != null) for (String n : resumeDrift(resumeState.config(), computedOn(be))) out.println("dl-train: notice: " + n);
 
         // Counted down once the backend is closed: a shutdown hook (SIGINT / SIGTERM, below) waits for it, so the JVM
         // halts after the checkpoint is written AND the device is released, not while cuDNN or CUDA is being torn down.
@@ -353,7 +355,7 @@ final class TrainRun {
                                 + modelEntry.name() + " reconstructs the normalised input as the model sees it");
                     }
                     if (every != null) trainer.checkpoints(new CheckpointPolicy(outDir.resolve(CHECKPOINTS), (int) every[0], every[1], o.keep,
-                            modelEntry.name(), dataEntry.name(), savedConfig(config)));
+                            modelEntry.name(), dataEntry.name(), savedConfig(config, be)));
                     if (resumeState != null) trainer.resumeFrom(resumeState);
                     if (o.maxSteps != null) trainer.maxSteps(o.maxSteps);
                     trainer.skipNonfinite(o.skipNonfinite);
@@ -748,7 +750,7 @@ final class TrainRun {
             {"clip_norm", "--clip-norm"}, {"seed", "--seed"}, {"val_fraction", "--val-fraction"}, {"patience", "--patience"},
             {"min_delta", "--min-delta"}};
 
-    private Map<String, Object> savedConfig(TrainConfig c) {
+    private Map<String, Object> savedConfig(TrainConfig c, Backend be) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("epochs", c.epochs());
         m.put("batch_size", c.batchSize());
@@ -768,7 +770,41 @@ final class TrainRun {
         m.put("keep", o.keep);
         m.put("skip_nonfinite", o.skipNonfinite);
         if (o.dataDir != null) m.put("data_dir", o.dataDir.toAbsolutePath().normalize().toString()); // absolute: resumable from anywhere
+        m.putAll(computedOn(be)); // not settings: a resume on other ones is told that its results will differ (resumeDrift)
         return m;
+    }
+
+    /**
+     * What decides a run's rounding besides its settings: the device, and on the CPU the thread count (how sums are
+     * split) and the matrix-product kernels (OpenBLAS's, chosen per processor). Recorded in each checkpoint's config.
+     */
+    static Map<String, Object> computedOn(Backend be) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("device", be.device().kind() == Device.Kind.CUDA ? "cuda" : "cpu");
+        Map<String, Object> d = be.describe();
+        if (d.get("threads") instanceof Number t) m.put("cpu_threads", t.intValue());
+        if (d.get("gemm") != null) m.put("cpu_gemm", d.get("gemm").toString());
+        return m;
+    }
+
+    /**
+     * Notices for a resume computed otherwise than the run so far ({@link #computedOn}: another device, thread count
+     * or matrix-product kernels): it continues the run correctly, but its numbers will not be bit-identical to an
+     * uninterrupted run's, which users comparing runs should know. None for a checkpoint that does not record them.
+     */
+    static List<String> resumeDrift(Map<String, Object> saved, Map<String, Object> now) {
+        List<String> notices = new ArrayList<>();
+        String differ = ": the results will differ slightly from an uninterrupted run's";
+        if (saved.get("device") instanceof String d && !d.equals(now.get("device"))) {
+            notices.add("the run trained on " + d + " and resumes on " + now.get("device") + differ);
+            return notices; // the rest compares CPU runs
+        }
+        if (saved.get("cpu_threads") instanceof Number t && now.get("cpu_threads") instanceof Number n && t.intValue() != n.intValue())
+            notices.add("the run trained with " + t + " CPU " + Words.noun(t.longValue(), "thread") + " and resumes with " + n
+                    + " (the thread count decides how sums are split)" + differ + "; --threads " + t + " keeps them bit-identical");
+        if (saved.get("cpu_gemm") instanceof String g && now.get("cpu_gemm") != null && !g.equals(now.get("cpu_gemm")))
+            notices.add("the run computed its matrix products with " + g + " and this process computes them with " + now.get("cpu_gemm") + differ);
+        return notices;
     }
 
     /**

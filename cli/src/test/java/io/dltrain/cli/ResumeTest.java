@@ -22,6 +22,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
@@ -140,6 +141,38 @@ class ResumeTest {
         assertEquals(1, Files.readAllLines(parts.resolve("metrics.jsonl")).size());
         ok(resume(parts, 2));
         assertSameRun(whole, parts, 2);
+    }
+
+    /**
+     * A resume computed otherwise than the run so far (here another --threads: the thread count decides how sums are
+     * split) continues it, with a notice that its results will differ from an uninterrupted run's and how to keep them
+     * bit-identical; a resume on the same settings gets none. Each checkpoint records what computed it.
+     */
+    @Test
+    void aResumeWithAnotherThreadCountSaysItsResultsWillDiffer(@TempDir Path tmp) throws IOException {
+        Path dir = tmp.resolve("run");
+        ok(train(dir, "mlp", 1, "--max-steps", "3", "--checkpoint-every", "1s", "--keep", "5"));
+        Map<String, Object> saved = Checkpoint.readState(Checkpoint.latest(dir.resolve("checkpoints")).orElseThrow()).config();
+        assertEquals("cpu", saved.get("device"));
+        assertEquals(2, ((Number) saved.get("cpu_threads")).intValue());
+        assertTrue(saved.get("cpu_gemm").toString().startsWith("OpenBLAS"), saved.toString());
+        CliTest.Result same = run(resume(dir, 1, "--max-steps", "4"));
+        assertEquals(0, same.code(), same.err() + same.out());
+        assertFalse(same.out().contains("will differ"), same.out());
+        CliTest.Result other = run("--resume", dir.toString(), "--data-dir", subset.toString(), "--threads", "1", "--progress", "none", "--max-steps", "5");
+        assertEquals(0, other.code(), other.err() + other.out());
+        assertTrue(other.out().contains("dl-train: notice: the run trained with 2 CPU threads and resumes with 1 (the thread count decides how"
+                + " sums are split): the results will differ slightly from an uninterrupted run's; --threads 2 keeps them bit-identical\n"), other.out());
+        assertEquals(1, ((Number) Checkpoint.readState(Checkpoint.latest(dir.resolve("checkpoints")).orElseThrow()).config().get("cpu_threads")).intValue(),
+                "the checkpoint written by the resume records its own thread count");
+        // the other two differences, which this machine cannot produce
+        Map<String, Object> cpu = Map.of("device", "cpu", "cpu_threads", 2, "cpu_gemm", "OpenBLAS 0.3.31 Haswell");
+        assertEquals(List.of("the run trained on cuda and resumes on cpu: the results will differ slightly from an uninterrupted run's"),
+                TrainRun.resumeDrift(Map.of("device", "cuda"), cpu));
+        assertEquals(List.of("the run computed its matrix products with OpenBLAS 0.3.31 Cooperlake and this process computes them with"
+                + " OpenBLAS 0.3.31 Haswell: the results will differ slightly from an uninterrupted run's"),
+                TrainRun.resumeDrift(Map.of("device", "cpu", "cpu_threads", 2, "cpu_gemm", "OpenBLAS 0.3.31 Cooperlake"), cpu));
+        assertEquals(List.of(), TrainRun.resumeDrift(Map.of("seed", 42), cpu), "a checkpoint of an earlier dl-train records none of them");
     }
 
     @Test
