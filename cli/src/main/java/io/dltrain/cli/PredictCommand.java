@@ -373,7 +373,7 @@ public final class PredictCommand implements Callable<Integer> {
                         } else {
                             int rgb = img.getRGB(xx, yy);
                             int r = (rgb >> 16) & 255, g = (rgb >> 8) & 255, b = rgb & 255;
-                            if (s.inChannels() == 1) v = (r * 299 + g * 587 + b * 114) / 1000; // PIL convert("L"), integer
+                            if (s.inChannels() == 1) v = luma(r, g, b);
                             else v = c == 0 ? r : c == 1 ? g : b;
                         }
                         plane[yy * w + xx] = (float) v;
@@ -402,6 +402,15 @@ public final class PredictCommand implements Callable<Integer> {
             out.add(new Input(f.toString(), i, x));
         }
         return out;
+    }
+
+    /**
+     * The grey level of an 8-bit RGB pixel as PIL's {@code convert("L")} computes it (Convert.c, {@code L24}): ITU-R
+     * 601-2 weights in 16-bit fixed point, rounded, not truncated as {@code (r * 299 + g * 587 + b * 114) / 1000} would
+     * be (which made about half the pixels of a colour picture one level darker: pure green is 150, not 149).
+     */
+    static int luma(int r, int g, int b) {
+        return (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16;
     }
 
     /** x[c] = (v / 255 - mean[c]) / std[c] in float32, the order of operations of IdxDataset's lookup table. */

@@ -59,13 +59,18 @@ class EvalPredictTest {
         Dataset test = testSplit();
         float[] x = new float[TEST * 784];
         for (int i = 0; i < TEST; i++) test.read(i, x, i * 784);
+        return logits(modelDir, x, TEST);
+    }
+
+    /** The model's logits [n, 10] for n inputs [n, 1, 28, 28], computed here without the predict command. */
+    static float[] logits(Path modelDir, float[] x, int n) {
         try (CpuBackend be = new CpuBackend(1);
              Module m = Scope.outside(() -> ModelRegistry.get("mlp").build(new Context(be, 0), new ModelSpec(1, 28, 28, 10)));
              GradMode.Guard g = GradMode.noGrad()) {
             Checkpoint.loadInto(m, modelDir.resolve(Checkpoint.MODEL_FILE), true);
             m.eval();
             try (Scope s = Scope.open()) {
-                Tensor t = be.empty(Shape.of(TEST, 1, 28, 28));
+                Tensor t = be.empty(Shape.of(n, 1, 28, 28));
                 be.copyFromHost(x, 0, t);
                 return m.forward(t).toFloatArray();
             }
@@ -309,6 +314,36 @@ class EvalPredictTest {
             for (int j = 0; j < 3; j++) assertEquals(preds.get(j).get("probability").asDouble(), d.get(i).get("predictions").get(j).get("probability").asDouble(), 1e-6);
         CliTest.usageError(null, new String[] {"predict", "--checkpoint", runDir.toString(), folder.resolve("sub").toString()},
                 "no .png, .jpg or .jpeg files directly in it");
+    }
+
+    /**
+     * A colour picture for a grey model becomes grey as PIL's convert("L") (torchvision's Grayscale) makes it: rounded,
+     * so pure green is 150 and (0, 0, 5) is 1, where the truncating formula gave 149 and 0 (about half the pixels of a
+     * colour picture one level too dark). The levels are Pillow 9.4's for these colours; the picture, tiled with them,
+     * gets the probabilities of the grey picture of those levels (1e-6).
+     */
+    @Test
+    void predictTurnsAColourPictureGreyAsPilDoes(@TempDir Path tmp) throws IOException {
+        int[][] colours = {{0, 255, 0}, {0, 0, 5}, {7, 3, 9}, {90, 200, 30}, {30, 60, 250}, {255, 255, 0}, {200, 100, 50}, {250, 180, 200}};
+        int[] pilGrey = {150, 1, 5, 148, 73, 226, 124, 203};
+        SavedModel saved = SavedModel.read(runDir.resolve("model"), null);
+        BufferedImage img = new BufferedImage(28, 28, BufferedImage.TYPE_INT_RGB);
+        float[] x = new float[784];
+        for (int y = 0; y < 28; y++) {
+            for (int c = 0; c < 28; c++) {
+                int k = (y / 4 + c / 7) % colours.length;   // stripes of every colour
+                img.setRGB(c, y, colours[k][0] << 16 | colours[k][1] << 8 | colours[k][2]);
+                x[y * 28 + c] = (pilGrey[k] / 255f - saved.mean()[0]) / saved.std()[0];
+            }
+        }
+        Path png = tmp.resolve("colour.png");
+        assertTrue(ImageIO.write(img, "png", png.toFile()));
+        double[] p = softmax(logits(runDir.resolve("model"), x, 1), 0);
+        CliTest.Result r = run("predict", "--checkpoint", runDir.toString(), "--json", "--top-k", "10", "--threads", "2", png.toString());
+        assertEquals(0, r.code(), r.err() + r.out());
+        JsonNode preds = JSON.readTree(r.out()).get(0).get("predictions");
+        assertEquals(10, preds.size(), r.out());
+        for (JsonNode q : preds) assertEquals(p[q.get("class").asInt()], q.get("probability").asDouble(), 1e-6, r.out());
     }
 
     /**
