@@ -2,6 +2,10 @@ package io.dltrain.runtime.train;
 
 /**
  * One epoch's numbers, as written to metrics.jsonl. Validation fields are NaN when there is no validation split.
+ * {@code trainLoss} and {@code trainAcc} are the means over the epoch's trained samples (each batch weighted by its
+ * size) of what each step computed before its update; {@code valLoss} and {@code valAcc} are the end-of-epoch model's,
+ * both with the loss given to {@link Trainer#fit} (label smoothing included). {@code lr} is the rate of the epoch's
+ * last step.
  * {@code imagesPerSec} is the training throughput of the epoch: training samples / seconds spent in training steps
  * (validation excluded); {@code seconds} is the epoch's wall time including validation. {@code skippedSteps} counts
  * the epoch's steps skipped for a non-finite loss (--skip-nonfinite); the training loss and accuracy are over the

@@ -106,6 +106,40 @@ class TrainerTest {
         }
     }
 
+    /**
+     * The definitions README gives for metrics.jsonl. At lr 0 the model never changes, so train_loss and train_acc, the
+     * means over the epoch's samples weighted by batch size (240 samples: 7 batches of 32 and one of 16), are the
+     * model's loss and accuracy over the training split; both losses are the loss given to fit, label smoothing
+     * included (test_loss is the plain one). lr is the rate of the epoch's last step.
+     */
+    @Test
+    void epochMetricsAreTheDocumentedMeansAndLastStepsRate() {
+        Dataset ds = blobs(300, 2);
+        CrossEntropyLoss smoothed = new CrossEntropyLoss(0.1f);
+        try (LinearRun run = LinearRun.on(ds, 0.0);
+             DataLoader inOrder = new DataLoader(ds, DataLoader.split(ds.size(), 0.2, 7)[0], 32, false, false, 7, 1, 4)) {
+            Trainer t = new Trainer(run.be(), config(1, 0.0, 0));
+            EpochMetrics m = t.fit(run.model(), smoothed, run.opt(), LrSchedules.parse("constant"), run.train(), run.val(),
+                    TrainListener.NONE).epochs().getFirst();
+            EvalResult train = t.evaluate(run.model(), inOrder, smoothed), val = t.evaluate(run.model(), run.val(), smoothed);
+            assertEquals(240, train.samples());
+            assertEquals(train.loss(), m.trainLoss(), 1e-6 * train.loss(), "train_loss: the sample-weighted mean (FP32 sums in another order)");
+            assertEquals(train.top1(), m.trainAcc(), 1e-12, "train_acc");
+            assertEquals(val.loss(), m.valLoss(), 1e-12, "val_loss: with the fit's (smoothed) loss");
+            assertEquals(val.top1(), m.valAcc(), 1e-12, "val_acc");
+            double plain = t.evaluate(run.model(), run.val(), new CrossEntropyLoss(0f)).loss();
+            assertTrue(Math.abs(plain - m.valLoss()) > 1e-3, "the smoothed loss differs from the plain one: " + plain + " vs " + m.valLoss());
+        }
+        try (LinearRun run = LinearRun.on(ds, 0.1)) {
+            LrSchedule cosine = LrSchedules.parse("cosine");
+            List<EpochMetrics> h = run.fit(new Trainer(run.be(), config(2, 0.1, 0)), cosine).epochs();
+            long steps = run.train().batchesPerEpoch();
+            assertEquals(cosine.lr(0.1, steps - 1, steps, 2 * steps), h.get(0).lr(), 0.0, "epoch 1: its last step's rate");
+            assertEquals(cosine.lr(0.1, 2 * steps - 1, steps, 2 * steps), h.get(1).lr(), 0.0, "epoch 2: its last step's rate");
+            assertTrue(h.get(1).lr() > 0, "not the rate after the last step (0 at the cosine's end)");
+        }
+    }
+
     @Test
     void earlyStoppingStopsWhenValidationLossStallsAndScopesAreClean() {
         try (LinearRun run = LinearRun.on(blobs(300, 2), 0.0); Scope outer = Scope.open()) {
