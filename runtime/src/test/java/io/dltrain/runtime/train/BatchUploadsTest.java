@@ -170,13 +170,24 @@ class BatchUploadsTest {
 
     /** The recorded model, its optimiser and the ordered loader, on a CPU backend that uploads through {@link FakeAsync}. */
     static final class Rig implements AutoCloseable {
-        final List<String> log = new ArrayList<>();
+        final List<String> log;
         final CpuBackend cpu = new CpuBackend(1);
-        final Module model = recordedModel(cpu, log);
-        final Optimizer opt = Optimizers.create("sgd", model.namedParameters(), 0.001, 0.9, 0);
-        final DataLoader train = new DataLoader(ordered(), null, B, false, false, 7, 1, 4);
-        final FakeAsync fake = new FakeAsync(cpu, log);
-        final long before = cpu.memoryInUse();
+        final Module model;
+        final Optimizer opt;
+        final DataLoader train;
+        final FakeAsync fake;
+        final long before;
+
+        Rig() { this(new ArrayList<>(), ordered()); }
+
+        Rig(List<String> log, Dataset data) {
+            this.log = log;
+            model = recordedModel(cpu, log);
+            opt = Optimizers.create("sgd", model.namedParameters(), 0.001, 0.9, 0);
+            train = new DataLoader(data, null, B, false, false, 7, 1, 4);
+            fake = new FakeAsync(cpu, log);
+            before = cpu.memoryInUse();
+        }
 
         Trainer.Result fit(Trainer t) {
             return t.fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, null, TrainListener.NONE);
@@ -233,6 +244,47 @@ class BatchUploadsTest {
             assertTrue(r.interrupted());
             assertEquals(then(FIRST_TWO_STEPS, "await x2", "await y2"), rig.log,
                     "batch 2 was uploaded ahead; the stop awaits its copy, then frees it");
+            rig.assertNothingLeft();
+        }
+    }
+
+    /**
+     * A stop while the batch after the next one cannot be read (its read hangs, deaf to interrupts: a hung file system):
+     * handing out batch 1, the upload ahead waits for batch 2, the stop ends that wait, and batch 1, uploaded but never
+     * trained, is freed with its copies awaited.
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(60)
+    void aStopWhileTheBatchAheadHangsFreesTheBatchInHand() {
+        java.util.concurrent.CountDownLatch back = new java.util.concurrent.CountDownLatch(1);
+        Dataset hangs = new Dataset() {
+            final Dataset ds = ordered();
+            public String name() { return "hangs"; }
+            public int size() { return ds.size(); }
+            public Shape sampleShape() { return ds.sampleShape(); }
+            public int numClasses() { return ds.numClasses(); }
+            public List<String> classNames() { return ds.classNames(); }
+            public int read(int i, float[] dst, int off) {
+                boolean answered = i != 2 * B; // batch 2's first sample
+                while (!answered) {
+                    try { answered = back.await(1, java.util.concurrent.TimeUnit.DAYS); } catch (InterruptedException ignored) { }
+                }
+                return ds.read(i, dst, off);
+            }
+        };
+        Trainer[] t = {null};
+        List<String> log = new ArrayList<>() {
+            @Override public boolean add(String event) {
+                if (event.equals("await y1")) t[0].requestStop(); // the signal, as step 2's next() waits to upload batch 2
+                return super.add(event);
+            }
+        };
+        try (Rig rig = new Rig(log, hangs)) {
+            t[0] = new Trainer(rig.fake.backend, config(1));
+            Trainer.Result r = rig.fit(t[0]);
+            back.countDown();
+            assertTrue(r.interrupted());
+            assertEquals(FIRST_TWO_STEPS.subList(0, 9), rig.log, "batch 1 was uploaded and awaited, never trained; batch 2 never uploaded");
             rig.assertNothingLeft();
         }
     }
