@@ -23,7 +23,8 @@ import io.dltrain.runtime.tensor.Tensor;
  *
  * <p>{@link #fit}, {@link #evaluate} and {@link #predict} switch the model between training and evaluation mode, so
  * calls from several threads take turns (they synchronise on the Learner): a predict that ran while another switched
- * the mode back would apply dropout and batch statistics, and update batch norm's running statistics.
+ * the mode back would apply dropout and batch statistics, and update batch norm's running statistics. The setters
+ * synchronise too: one called while a fit runs waits for it to end and sets the next fit's value.
  */
 public final class Learner implements AutoCloseable {
     private final Module model;
@@ -49,9 +50,9 @@ public final class Learner implements AutoCloseable {
                 config.weightDecay(), config.schedule(), 0f, 0f, config.seed(), 0.0, 0, 0.0, 1);
     }
 
-    public Learner epochs(int n) { config = config.withEpochs(n); return this; }
+    public synchronized Learner epochs(int n) { config = config.withEpochs(n); return this; }
 
-    public Learner batchSize(int n) { return set(n, config.lr(), config.optimizer(), config.schedule(), config.momentum(), config.weightDecay()); }
+    public synchronized Learner batchSize(int n) { return set(n, config.lr(), config.optimizer(), config.schedule(), config.momentum(), config.weightDecay()); }
 
     /**
      * Optimiser by name (see {@link Optimizers#names()}) and base learning rate, with that optimiser's own momentum and
@@ -62,7 +63,7 @@ public final class Learner implements AutoCloseable {
      * @throws IllegalArgumentException for an unknown name
      * @throws IllegalStateException    for another optimiser after the first fit
      */
-    public Learner optimizer(String name, double lr) {
+    public synchronized Learner optimizer(String name, double lr) {
         if (!Optimizers.names().contains(name))
             throw new IllegalArgumentException("unknown optimizer '" + name + "'" + Names.didYouMean(name, Optimizers.names()) + "; valid names: "
                     + String.join(", ", Optimizers.names()));
@@ -72,21 +73,21 @@ public final class Learner implements AutoCloseable {
     }
 
     /** Momentum (sgd, sgd-nesterov, rmsprop; the others have none), whatever the optimiser; before the first {@link #fit}. */
-    public Learner momentum(double m) {
+    public synchronized Learner momentum(double m) {
         if (optimizer != null) throw madeAlready("momentum(" + m + ")");
         momentumGiven = m;
         return set(config.batchSize(), config.lr(), config.optimizer(), config.schedule(), m, config.weightDecay());
     }
 
     /** Weight decay (decoupled for adamw, an L2 term for the others), whatever the optimiser; before the first {@link #fit}. */
-    public Learner weightDecay(double wd) {
+    public synchronized Learner weightDecay(double wd) {
         if (optimizer != null) throw madeAlready("weightDecay(" + wd + ")");
         weightDecayGiven = wd;
         return set(config.batchSize(), config.lr(), config.optimizer(), config.schedule(), config.momentum(), wd);
     }
 
     /** LR schedule spec (see {@link LrSchedules#parse}; an invalid one throws here, with the valid forms). */
-    public Learner schedule(String spec) {
+    public synchronized Learner schedule(String spec) {
         LrSchedules.parse(spec);
         return set(config.batchSize(), config.lr(), config.optimizer(), spec, config.momentum(), config.weightDecay());
     }
@@ -96,21 +97,21 @@ public final class Learner implements AutoCloseable {
                 + " settings; call it before fit(), or use a new Learner");
     }
 
-    public Learner loss(Loss l) { this.loss = l; this.lossSet = true; return this; }
+    public synchronized Learner loss(Loss l) { this.loss = l; this.lossSet = true; return this; }
 
     /**
      * The task trained (default classification). For reconstruction the target is the input itself, for regression
      * the dataset's real-valued targets; unless a loss was set, the loss of both is MSE, and {@link #evaluate} then
      * reports the mean loss with NaN accuracies.
      */
-    public Learner task(Task t) {
+    public synchronized Learner task(Task t) {
         if (t == null) throw new IllegalArgumentException("task must not be null");
         this.task = t;
         if (!lossSet) loss = t == Task.CLASSIFICATION ? new CrossEntropyLoss(0f) : new io.dltrain.runtime.nn.loss.MSELoss();
         return this;
     }
 
-    public Learner listener(TrainListener l) { this.listener = l; return this; }
+    public synchronized Learner listener(TrainListener l) { this.listener = l; return this; }
 
     /** The config with these settings (the others kept); TrainConfig checks them. */
     private Learner set(int batch, double lr, String opt, String schedule, double momentum, double weightDecay) {

@@ -64,6 +64,31 @@ class LearnerTest {
         }
     }
 
+    /**
+     * A setter called from another thread while a fit runs waits for it to end (Learner's lock), then sets the next
+     * fit's value: without the lock it would race with the fit reading its settings.
+     */
+    @Test
+    void aSetterDuringAFitWaitsForIt() throws Exception {
+        try (CpuBackend be = new CpuBackend(1); Module m = model(be); Learner l = new Learner(m).epochs(2).batchSize(32)) {
+            Thread[] setter = {null};
+            boolean[] waiting = {false};
+            l.listener(new TrainListener() {
+                @Override public void epochStarted(int epoch, int epochs, int steps) {
+                    if (epoch != 1) return;
+                    setter[0] = Thread.ofPlatform().start(() -> l.epochs(1));
+                    try { Thread.sleep(300); } catch (InterruptedException e) { throw new IllegalStateException(e); }
+                    waiting[0] = setter[0].getState() == Thread.State.BLOCKED;
+                }
+            });
+            Trainer.Result first = l.fit(TrainerTest.blobs(64, 2));
+            setter[0].join(10_000);
+            assertTrue(waiting[0], "the setter waited for the fit");
+            assertEquals(2, first.epochs().size(), "the fit kept its own settings");
+            assertEquals(1, l.fit(TrainerTest.blobs(64, 2)).epochs().size(), "and the next fit has the new ones");
+        }
+    }
+
     /** No batch to train on is said as such, not as a training run that diverged (the mean loss of no samples is NaN). */
     @Test
     void trainingDataWithoutABatchIsRefused() {
