@@ -38,7 +38,9 @@ import java.util.stream.Stream;
  *   <li>{@value #MODEL_FILE}: {@link Module#stateDict()} under PyTorch's state_dict names, loadable by
  *       {@code safetensors.torch.load_file} + {@code model.load_state_dict} (metadata {"format": "pt"});</li>
  *   <li>{@value #OPTIMIZER_FILE} (when an optimiser is saved): {@link Optimizer#state()} ("fc.weight.exp_avg", ...)
- *       with the optimiser's class, learning rate and step counters in the metadata;</li>
+ *       with the optimiser's class, learning rate, step counters and other hyper-parameters
+ *       ({@link Optimizer#settings()}: "betas", "eps", "weight_decay", ..., torch.optim's param_groups keys) in the
+ *       metadata;</li>
  *   <li>{@value #STATE_FILE}: the {@link TrainingState} (epoch, step, names, seeds, config, metrics).</li>
  * </ul>
  *
@@ -47,8 +49,8 @@ import java.util.stream.Stream;
  * the previous checkpoints are only pruned (keep the last N) after the new one is in place. A stale
  * {@code .tmp} directory left by a crash is deleted by the next save. One process writes to a run directory at a time.
  *
- * <p>Loading validates everything (names, shapes, dtypes, optimiser class, step counters) before the first tensor
- * is modified, so a failed load leaves the model and optimiser as they were.
+ * <p>Loading validates everything (names, shapes, dtypes, optimiser class and settings, step counters) before the
+ * first tensor is modified, so a failed load leaves the model and optimiser as they were.
  */
 public final class Checkpoint {
     private Checkpoint() {}
@@ -135,6 +137,7 @@ public final class Checkpoint {
         m.put(META_LR, Double.toString(opt.lr()));
         m.put(META_STEPS, Long.toString(opt.stepCount()));
         for (String p : opt.parameters().keySet()) m.put(META_PARAM_STEP + p, Long.toString(opt.stepCount(p)));
+        m.putAll(opt.settings());   // keys as torch.optim's param_groups; none of them starts with "step."
         return m;
     }
 
@@ -460,7 +463,9 @@ public final class Checkpoint {
 
     /**
      * Loads an {@value #OPTIMIZER_FILE} into {@code optimizer}: every state tensor (strictly: same names and
-     * shapes), the step counters and the learning rate. The optimiser must be of the class that saved it.
+     * shapes), the step counters and the learning rate. The optimiser must be of the class that saved it and have
+     * its settings ({@link Optimizer#settings()}, compared exactly as written; a file written before they were
+     * recorded is not checked).
      */
     public static void loadOptimizer(Optimizer optimizer, Path file) {
         planOptimizer(optimizer, file).run();
@@ -477,6 +482,7 @@ public final class Checkpoint {
             throw new CheckpointException(f + " holds the state of " + simpleName(cls) + " but the optimiser to restore is "
                     + opt.getClass().getSimpleName() + "; resume with the same optimiser (--optimizer), or start it fresh "
                     + "and load only the model");
+        checkSettings(opt, meta, f);
         long total = count(meta, META_STEPS, f);
         double lr;
         try {
@@ -514,6 +520,24 @@ public final class Checkpoint {
             paramSteps.forEach(opt::setStepCount);
             opt.setLr(lr);
         };
+    }
+
+    /**
+     * Refuses an optimiser built with other hyper-parameters than the one that saved the file: the run would go on
+     * silently as another one. They are not restored from the file instead (as torch's load_state_dict does) because
+     * they are the builder's, fixed before the first step, and some decide which state tensors exist. A setting the
+     * file does not record (written before dl-train recorded them) is not checked.
+     */
+    private static void checkSettings(Optimizer opt, Map<String, String> meta, String f) {
+        List<String> differ = new ArrayList<>();
+        opt.settings().forEach((key, now) -> {
+            String saved = meta.get(key);
+            if (saved != null && !saved.equals(now)) differ.add(key + " (file " + saved + ", optimiser " + now + ")");
+        });
+        if (!differ.isEmpty())
+            throw new CheckpointException(f + " was saved by " + opt.getClass().getSimpleName() + " with other settings than the "
+                    + "optimiser to restore: " + String.join("; ", differ) + ". To continue that run, build the optimiser with "
+                    + "the file's settings; to train on with these, start the optimiser fresh and load only the model");
     }
 
     private static long count(Map<String, String> meta, String key, String f) {

@@ -25,6 +25,12 @@ public final class Adadelta extends Optimizer {
     public Adadelta l1(double v) { setL1(v); return this; }
 
     @Override
+    protected void addSettings(Map<String, Object> out) {
+        out.put("rho", rho);
+        out.put("eps", eps);
+    }
+
+    @Override
     protected OptimizerHyper hyper() {
         return new OptimizerHyper.Adadelta((float) rho, (float) eps, (float) weightDecay, (float) l1);
     }

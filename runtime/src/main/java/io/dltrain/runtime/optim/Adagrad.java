@@ -33,6 +33,13 @@ public final class Adagrad extends Optimizer {
     public Adagrad l1(double v) { setL1(v); return this; }
 
     @Override
+    protected void addSettings(Map<String, Object> out) {
+        out.put("lr_decay", lrDecay);
+        out.put("eps", eps);
+        out.put("initial_accumulator_value", initialAccumulator);
+    }
+
+    @Override
     protected OptimizerHyper hyper() {
         return new OptimizerHyper.Adagrad((float) lrDecay, (float) eps, (float) initialAccumulator, (float) weightDecay, (float) l1);
     }

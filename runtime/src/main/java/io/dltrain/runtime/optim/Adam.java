@@ -3,6 +3,7 @@ package io.dltrain.runtime.optim;
 import io.dltrain.runtime.backend.OptimizerHyper;
 import io.dltrain.runtime.tensor.Tensor;
 
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -32,6 +33,12 @@ public class Adam extends Optimizer {
 
     /** True for AdamW: weight decay is applied to the parameter (p *= 1 - lr * wd), not added to the gradient. */
     protected boolean decoupled() { return false; }
+
+    @Override
+    protected void addSettings(Map<String, Object> out) {
+        out.put("betas", List.of(beta1, beta2));
+        out.put("eps", eps);
+    }
 
     @Override
     protected OptimizerHyper hyper() {

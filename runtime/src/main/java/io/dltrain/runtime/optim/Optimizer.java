@@ -64,6 +64,29 @@ public abstract class Optimizer implements AutoCloseable {
      */
     protected abstract String[] slots();
 
+    /**
+     * Puts this optimiser's own hyper-parameters into {@code out} under torch.optim's param_groups keys (a Double, a
+     * Boolean, or for betas a List of two Doubles); {@link #settings()} adds weight_decay and l1.
+     */
+    protected abstract void addSettings(Map<String, Object> out);
+
+    /**
+     * The hyper-parameters other than the learning rate, under torch.optim's param_groups keys (betas, eps,
+     * weight_decay, momentum, dampening, nesterov, alpha, centered, rho, lr_decay, initial_accumulator_value; l1 is
+     * dl-train's own), each written as text that reads back exactly: numbers by {@link Double#toString}, booleans as
+     * true / false, betas as "[0.9, 0.999]" (so each value is also JSON). A checkpoint records them, and a resume into
+     * an optimiser built with other settings is refused, as they cannot change once the optimiser has state.
+     */
+    public final Map<String, String> settings() {
+        Map<String, Object> s = new LinkedHashMap<>();
+        addSettings(s);
+        s.put("weight_decay", weightDecay);
+        s.put("l1", l1);
+        Map<String, String> out = new LinkedHashMap<>();
+        s.forEach((k, v) -> out.put(k, String.valueOf(v)));   // Double.toString, also inside List<Double>'s "[a, b]"
+        return Collections.unmodifiableMap(out);
+    }
+
     /** The learning rate the next step uses. */
     public double lr() { return lr; }
 

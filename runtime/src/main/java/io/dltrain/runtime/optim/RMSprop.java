@@ -31,6 +31,14 @@ public final class RMSprop extends Optimizer {
     public RMSprop l1(double v) { setL1(v); return this; }
 
     @Override
+    protected void addSettings(Map<String, Object> out) {
+        out.put("alpha", alpha);
+        out.put("eps", eps);
+        out.put("momentum", momentum);
+        out.put("centered", centered);
+    }
+
+    @Override
     protected OptimizerHyper hyper() {
         return new OptimizerHyper.RmsProp((float) alpha, (float) eps, (float) momentum, centered, (float) weightDecay, (float) l1);
     }

@@ -35,6 +35,13 @@ public final class SGD extends Optimizer {
     public boolean nesterov() { return nesterov; }
 
     @Override
+    protected void addSettings(Map<String, Object> out) {
+        out.put("momentum", momentum);
+        out.put("dampening", dampening);
+        out.put("nesterov", nesterov);
+    }
+
+    @Override
     protected OptimizerHyper hyper() {
         if (nesterov && (momentum <= 0 || dampening != 0))
             throw new IllegalArgumentException("SGD: Nesterov momentum requires a momentum > 0 and zero dampening (got momentum "

@@ -205,6 +205,9 @@ class CheckpointTest {
             assertEquals("2", o.metadata().get("step_count"));
             assertEquals("1", o.metadata().get("step.4.bias"));
             assertEquals("2", o.metadata().get("step.0.weight"));
+            assertEquals("[0.9, 0.999]", o.metadata().get("betas"));   // torch.optim's param_groups keys and defaults
+            assertEquals("1.0E-8", o.metadata().get("eps"));
+            assertEquals("0.0", o.metadata().get("weight_decay"));
 
             String json = Files.readString(ck.resolve(Checkpoint.STATE_FILE));
             assertTrue(json.contains("\"format_version\" : 1") && json.contains("\"model\" : \"tiny-cnn\""), json);
@@ -348,6 +351,65 @@ class CheckpointTest {
             CheckpointException e = assertThrows(CheckpointException.class,
                     () -> Checkpoint.loadOptimizer(optB, ck.resolve(Checkpoint.OPTIMIZER_FILE)));
             assertTrue(e.getMessage().contains("4.weight.exp_avg (file F32 [3, 100], optimiser FP32 [7, 100])"), e.getMessage());
+        }
+    }
+
+    /**
+     * A resume into an optimiser built with other hyper-parameters than the checkpoint's is refused, naming each
+     * differing setting with both values (exactly as written: one ulp apart differs) and loading nothing. Settings that
+     * decide which state tensors exist (RMSprop's centered) are named too, not reported as missing tensors.
+     */
+    @Test void optimizerWithOtherSettingsIsRefused() {
+        record Case(Function<Map<String, Tensor>, Optimizer> saved, Function<Map<String, Tensor>, Optimizer> resumed, List<String> differ) {}
+        double wd = Math.nextUp(5e-4);
+        List<Case> cases = List.of(
+                new Case(p -> new Adam(p).betas(0.9, 0.99).eps(1e-6), Adam::new,
+                        List.of("betas (file [0.9, 0.99], optimiser [0.9, 0.999])", "eps (file 1.0E-6, optimiser 1.0E-8)")),
+                new Case(AdamW::new, p -> new AdamW(p).weightDecay(0.1), List.of("weight_decay (file 0.01, optimiser 0.1)")),
+                new Case(p -> new Adagrad(p).lrDecay(0.1).eps(1e-9).initialAccumulatorValue(0.5), Adagrad::new,
+                        List.of("lr_decay (file 0.1, optimiser 0.0)", "eps (file 1.0E-9, optimiser 1.0E-10)",
+                                "initial_accumulator_value (file 0.5, optimiser 0.0)")),
+                new Case(p -> new Adadelta(p).rho(0.95).eps(1e-5), Adadelta::new,
+                        List.of("rho (file 0.95, optimiser 0.9)", "eps (file 1.0E-5, optimiser 1.0E-6)")),
+                new Case(p -> new RMSprop(p).alpha(0.9).momentum(0.9).centered(true), p -> new RMSprop(p).momentum(0.5),
+                        List.of("alpha (file 0.9, optimiser 0.99)", "momentum (file 0.9, optimiser 0.5)", "centered (file true, optimiser false)")),
+                new Case(p -> new SGD(p, 0.1).momentum(0.9).dampening(0.1), p -> new SGD(p, 0.1).momentum(0.8),
+                        List.of("momentum (file 0.9, optimiser 0.8)", "dampening (file 0.1, optimiser 0.0)")),
+                new Case(p -> new SGD(p, 0.1).momentum(0.9).nesterov(true), p -> new SGD(p, 0.1).momentum(0.9),
+                        List.of("nesterov (file true, optimiser false)")),
+                new Case(p -> new SGD(p, 0.1).weightDecay(5e-4).l1(1e-5), p -> new SGD(p, 0.1).weightDecay(wd),
+                        List.of("weight_decay (file 5.0E-4, optimiser " + wd + ")", "l1 (file 1.0E-5, optimiser 0.0)")));
+        for (Case c : cases) {
+            try (Sequential a = model(1, CLASSES); Optimizer optA = c.saved.apply(a.namedParameters());
+                 Sequential b = model(2, CLASSES); Optimizer optB = c.resumed.apply(b.namedParameters())) {
+                train(a, optA, 0, 1);
+                Path ck = Checkpoint.save(dir.resolve(String.valueOf(cases.indexOf(c))), a, optA, state(1), 1);
+                Map<String, List<Integer>> before = bits(b.stateDict());
+                CheckpointException e = assertThrows(CheckpointException.class, () -> Checkpoint.load(ck, b, optB), c.differ.toString());
+                String m = e.getMessage();
+                assertTrue(m.startsWith(ck.resolve(Checkpoint.OPTIMIZER_FILE) + " was saved by " + optB.getClass().getSimpleName()
+                        + " with other settings than the optimiser to restore: " + String.join("; ", c.differ) + ". "), m);
+                assertTrue(m.contains("build the optimiser with the file's settings"), m);
+                assertEquals(before, bits(b.stateDict()), "model untouched when the optimiser's settings differ");
+                assertEquals(0, optB.stepCount());
+            }
+        }
+    }
+
+    /** An optimizer.safetensors written before the settings were recorded (no such metadata) loads without the check. */
+    @Test void optimizerFileWithoutSettingsLoadsUnchecked() {
+        try (Sequential a = model(1, CLASSES); Adam optA = new Adam(a.namedParameters()).betas(0.8, 0.9).weightDecay(1e-2);
+             Sequential b = model(2, CLASSES); Adam optB = new Adam(b.namedParameters())) {
+            train(a, optA, 0, 2);
+            Path ck = Checkpoint.save(dir, a, optA, state(2), 1);
+            Path f = ck.resolve(Checkpoint.OPTIMIZER_FILE);
+            Map<String, String> meta = new LinkedHashMap<>(SafeTensors.read(f).metadata());
+            assertTrue(meta.keySet().containsAll(optA.settings().keySet()), meta.toString());
+            meta.keySet().removeAll(optA.settings().keySet());
+            SafeTensors.write(f, optA.state(), meta);
+            Checkpoint.load(ck, b, optB);
+            assertEquals(2, optB.stepCount());
+            assertEquals(bits(optA.state()), bits(optB.state()));
         }
     }
 
