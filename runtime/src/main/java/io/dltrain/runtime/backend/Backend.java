@@ -127,7 +127,7 @@ public interface Backend extends AutoCloseable {
      * the two (the CUDA backend uses cuBLASLt's bias epilogue).
      */
     default void gemmBias(boolean transA, boolean transB, int m, int n, int k, Tensor a, Tensor b, Tensor bias, Tensor c) {
-        Checks.gemmBias("gemmBias", m, n, k, a, b, bias, c);   // before gemm writes C
+        Checks.gemmBias("gemmBias", device(), m, n, k, a, b, bias, c);   // before gemm writes C
         gemm(transA, transB, m, n, k, 1f, a, 0, transA ? m : k, b, 0, transB ? k : n, 0f, c, 0, n);
         addBias(c, bias);
     }
@@ -298,9 +298,7 @@ public interface Backend extends AutoCloseable {
      * entry per parameter and no parameter twice.
      */
     default void optimizerStepAll(OptimizerHyper hyper, List<Tensor> params, List<Tensor> grads, List<Tensor[]> states, float lr, long step) {
-        if (params.size() != grads.size() || params.size() != states.size())
-            throw new IllegalArgumentException("optimizerStepAll: " + params.size() + " params, " + grads.size() + " grads and "
-                    + states.size() + " state arrays; pass one of each per parameter");
+        Checks.optimizerGroup(device(), hyper, params, grads, states, step);   // all of them before the first update
         for (int i = 0; i < params.size(); i++) optimizerStep(hyper, params.get(i), grads.get(i), states.get(i), lr, step);
     }
 

@@ -1,12 +1,13 @@
 package io.dltrain.runtime.backend.cpu;
 
 import io.dltrain.runtime.backend.Activation;
+import io.dltrain.runtime.backend.Checks;
+import io.dltrain.runtime.tensor.Device;
 import io.dltrain.runtime.tensor.Tensor;
 
 import static io.dltrain.runtime.backend.cpu.CpuBackend.f;
 import static io.dltrain.runtime.backend.cpu.CpuBackend.n;
 import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
-import static io.dltrain.runtime.backend.cpu.CpuBackend.sameSize;
 
 /**
  * CPU activations, forward and backward, with the formulas of PyTorch's modules of the same name:
@@ -42,7 +43,7 @@ final class CpuActivation {
     private static final double INV_SQRT_2PI = 0.39894228040143267794;
 
     static void forward(CpuBackend be, Activation act, Tensor x, Tensor y) {
-        sameSize(x, y, "activation " + act.kind());
+        Checks.activation("activation " + act.kind(), Device.CPU, act, x, y);
         float[] X = f(x), Y = f(y);
         int xo = off(x), yo = off(y);
         float alpha = act.alpha();
@@ -66,7 +67,7 @@ final class CpuActivation {
             case SIGMOID -> (s, e) -> { for (int i = s; i < e; i++) Y[yo + i] = (float) sigmoid(X[xo + i]); };
             case TANH -> (s, e) -> { for (int i = s; i < e; i++) Y[yo + i] = (float) tanh(X[xo + i]); };
             case SOFTPLUS -> {
-                double beta = checkBeta(alpha);
+                double beta = alpha;   // checked: Checks.activation
                 yield (s, e) -> {
                     for (int i = s; i < e; i++) {
                         double bx = beta * X[xo + i];
@@ -83,7 +84,7 @@ final class CpuActivation {
 
     static void backward(CpuBackend be, Activation act, Tensor x, Tensor y, Tensor dy, Tensor dx) {
         String op = "activation backward " + act.kind();
-        sameSize(x, y, op); sameSize(x, dy, op); sameSize(x, dx, op);
+        Checks.activation(op, Device.CPU, act, x, y, dy, dx);
         float[] X = f(x), Y = f(y), D = f(dy), G = f(dx);
         int xo = off(x), yo = off(y), dyo = off(dy), dxo = off(dx);
         float alpha = act.alpha();
@@ -107,7 +108,7 @@ final class CpuActivation {
                 for (int i = s; i < e; i++) { float v = Y[yo + i]; G[dxo + i] = D[dyo + i] * (1f - v * v); }
             };
             case SOFTPLUS -> {
-                double beta = checkBeta(alpha);
+                double beta = alpha;   // checked: Checks.activation
                 // PyTorch: beta x > 20 ? dy : dy * z / (z + 1), z = exp(beta x). z / (z + 1) = sigmoid(beta x), and past
                 // the threshold sigmoid is within 2.1e-9 of 1, so dy * sigmoid rounds to dy itself: no branch needed.
                 yield (s, e) -> { for (int i = s; i < e; i++) G[dxo + i] = (float) (D[dyo + i] * sigmoid(beta * X[xo + i])); };
@@ -128,11 +129,6 @@ final class CpuActivation {
             };
         };
         be.par.forRange(n(dx), GRAIN, body);
-    }
-
-    private static double checkBeta(float beta) {
-        if (!(beta > 0f) || Float.isInfinite(beta)) throw new IllegalArgumentException("Softplus: beta must be a positive number, got " + beta);
-        return beta;
     }
 
     // ------------------------------------------------------------------ branch-free helpers

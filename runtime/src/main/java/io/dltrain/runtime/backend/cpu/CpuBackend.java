@@ -64,8 +64,6 @@ public final class CpuBackend implements Backend {
 
     static int n(Tensor t) { return t.shape().size(); }
 
-    static void sameSize(Tensor a, Tensor b, String op) { io.dltrain.runtime.backend.Checks.sameSize(a, b, op); }
-
     // ------------------------------------------------------------ identity and memory
 
     @Override public String name() { return "cpu"; }
@@ -122,20 +120,20 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void copyBlocks(Tensor src, long srcOffset, long srcStride, Tensor dst, long dstOffset, long dstStride, long blockLen, int count) {
+        if (!Checks.copyBlocks(Device.CPU, src, srcOffset, srcStride, dst, dstOffset, dstStride, blockLen, count)) return;
         float[] s = f(src), d = f(dst);
         int so = off(src) + (int) srcOffset, dO = off(dst) + (int) dstOffset, len = (int) blockLen;
-        if ((count - 1) * srcStride + srcOffset + blockLen > src.numel() || (count - 1) * dstStride + dstOffset + blockLen > dst.numel())
-            throw new IllegalArgumentException("copyBlocks: blocks exceed the tensors (" + src.shape() + " -> " + dst.shape() + ")");
         for (int b = 0; b < count; b++) System.arraycopy(s, so + (int) (b * srcStride), d, dO + (int) (b * dstStride), len);
     }
 
     @Override
     public void fill(Tensor t, float value) {
+        Checks.on("fill", Device.CPU, t);
         if (t.dtype() == DType.INT32) java.util.Arrays.fill(i(t), off(t), off(t) + n(t), (int) value);
         else java.util.Arrays.fill(f(t), off(t), off(t) + n(t), value);
     }
 
-    @Override public float item(Tensor scalar) { return f(scalar)[off(scalar)]; }
+    @Override public float item(Tensor scalar) { Checks.scalar(scalar, "item", Device.CPU); return f(scalar)[off(scalar)]; }
 
     @Override public void synchronize() {}
 
@@ -145,6 +143,7 @@ public final class CpuBackend implements Backend {
     public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Tensor a, long aOffset, int lda,
                      Tensor b, long bOffset, int ldb, float beta, Tensor c, long cOffset, int ldc) {
         // OpenBLAS reads and writes the heap arrays without bounds (an FFM critical downcall): check first.
+        Checks.fp32("gemm", Device.CPU, a, b, c);
         Checks.gemm(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc);
         CpuGemm.gemm(par, transA, transB, m, n, k, alpha, f(a), off(a) + (int) aOffset, lda,
                 f(b), off(b) + (int) bOffset, ldb, beta, f(c), off(c) + (int) cOffset, ldc);

@@ -1,6 +1,8 @@
 package io.dltrain.runtime.backend.cpu;
 
+import io.dltrain.runtime.backend.Checks;
 import io.dltrain.runtime.backend.ConvParams;
+import io.dltrain.runtime.tensor.Device;
 import io.dltrain.runtime.tensor.Tensor;
 
 import java.util.Arrays;
@@ -66,7 +68,7 @@ final class CpuConv {
 
     enum Path { POINTWISE, WIDE, GENERAL }
 
-    /** The sizes of one convolution, checked against the tensors. */
+    /** The sizes of one convolution, checked against the tensors ({@link Checks#conv}). */
     record Geo(int N, int C, int H, int W, int K, int R, int S, int P, int Q, int G, int Cg, int Kg, ConvParams p, Path path) {
         int rows() { return Cg * R * S; }
         int hw() { return H * W; }
@@ -78,21 +80,10 @@ final class CpuConv {
     }
 
     static Geo geometry(String op, Tensor x, Tensor w, Tensor y, ConvParams p) {
-        if (x.rank() != 4 || w.rank() != 4 || y.rank() != 4)
-            throw new IllegalArgumentException(op + ": expected x [N, C, H, W], w [K, C/groups, R, S] and y [N, K, P, Q], got "
-                    + x.shape() + ", " + w.shape() + ", " + y.shape());
+        Checks.conv(op, Device.CPU, x, w, y, p);
         int N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
         int K = w.dim(0), R = w.dim(2), S = w.dim(3), G = p.groups();
-        if (C % G != 0 || K % G != 0 || w.dim(1) * G != C)
-            throw new IllegalArgumentException(op + ": input " + x.shape() + " and weight " + w.shape() + " do not fit groups=" + G
-                    + " (need C % groups == 0, K % groups == 0 and weight dim 1 == C / groups)");
-        if (H + 2 * p.padH() < p.dilationH() * (R - 1) + 1 || W + 2 * p.padW() < p.dilationW() * (S - 1) + 1)
-            throw new IllegalArgumentException(op + ": the (dilated) kernel " + R + "x" + S + " does not fit the padded input "
-                    + x.shape() + " with " + p);
         int P = p.outH(H, R), Q = p.outW(W, S);
-        if (y.dim(0) != N || y.dim(1) != K || y.dim(2) != P || y.dim(3) != Q)
-            throw new IllegalArgumentException(op + ": output " + y.shape() + " should be [" + N + ", " + K + ", " + P + ", " + Q + "] for input "
-                    + x.shape() + " and weight " + w.shape() + " with " + p);
         boolean stride1 = p.strideH() == 1 && p.strideW() == 1;
         Path path = stride1 && R == 1 && S == 1 && p.padH() == 0 && p.padW() == 0 ? Path.POINTWISE
                 : stride1 ? Path.WIDE : Path.GENERAL;
@@ -133,9 +124,8 @@ final class CpuConv {
     // ------------------------------------------------------------------ forward
 
     static void forward(CpuBackend be, Tensor x, Tensor w, Tensor bias, Tensor y, ConvParams p) {
+        Checks.convForward(Device.CPU, x, w, bias, y, p);
         Geo g = geometry("convForward", x, w, y, p);
-        if (bias != null && bias.numel() != g.K)
-            throw new IllegalArgumentException("convForward: bias " + bias.shape() + " should have " + g.K + " elements (one per output channel)");
         float[] X = f(x), Wt = f(w), Y = f(y), B = bias == null ? null : f(bias);
         int xo = off(x), wo = off(w), yo = off(y), bo = bias == null ? 0 : off(bias);
         overImages(be, g, (n, nb, sc, par) -> forwardImages(g, X, xo, Wt, wo, B, bo, Y, yo, n, nb, sc, par));

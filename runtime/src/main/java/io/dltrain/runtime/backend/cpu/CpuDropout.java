@@ -1,12 +1,13 @@
 package io.dltrain.runtime.backend.cpu;
 
+import io.dltrain.runtime.backend.Checks;
 import io.dltrain.runtime.backend.DropoutRng;
+import io.dltrain.runtime.tensor.Device;
 import io.dltrain.runtime.tensor.Tensor;
 
 import static io.dltrain.runtime.backend.cpu.CpuBackend.f;
 import static io.dltrain.runtime.backend.cpu.CpuBackend.n;
 import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
-import static io.dltrain.runtime.backend.cpu.CpuBackend.sameSize;
 
 /**
  * CPU inverted dropout (PyTorch's {@code F.dropout(x, p, training=True)}): element i is dropped when
@@ -21,8 +22,7 @@ final class CpuDropout {
     private static final int GRAIN = 1 << 14;
 
     static void forward(CpuBackend be, Tensor x, Tensor y, Tensor mask, float p, long seed) {
-        sameSize(x, y, "dropout"); sameSize(x, mask, "dropout mask");
-        if (!(p >= 0f && p <= 1f)) throw new IllegalArgumentException("dropout: p must be in [0, 1], got " + p);
+        Checks.dropout(Device.CPU, x, y, mask, p);
         float[] X = f(x), Y = f(y), K = f(mask);
         int xo = off(x), yo = off(y), ko = off(mask), n = n(x);
         if (p == 0f) {

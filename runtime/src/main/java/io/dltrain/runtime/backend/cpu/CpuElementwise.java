@@ -1,11 +1,12 @@
 package io.dltrain.runtime.backend.cpu;
 
+import io.dltrain.runtime.backend.Checks;
+import io.dltrain.runtime.tensor.Device;
 import io.dltrain.runtime.tensor.Tensor;
 
 import static io.dltrain.runtime.backend.cpu.CpuBackend.f;
 import static io.dltrain.runtime.backend.cpu.CpuBackend.n;
 import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
-import static io.dltrain.runtime.backend.cpu.CpuBackend.sameSize;
 
 /**
  * CPU element-wise ops and reductions. Loops are plain and contiguous so the JIT vectorises them; each has a
@@ -19,7 +20,7 @@ final class CpuElementwise {
     static final int GRAIN = 1 << 15;
 
     static void add(CpuBackend be, Tensor a, Tensor b, Tensor y) {
-        sameSize(a, b, "add"); sameSize(a, y, "add");
+        Checks.elementwise("add", Device.CPU, a, b, y);
         float[] A = f(a), B = f(b), Y = f(y);
         int ao = off(a), bo = off(b), yo = off(y);
         if ((ao | bo | yo) == 0) be.par.forRange(n(y), GRAIN, (s, e) -> { for (int i = s; i < e; i++) Y[i] = A[i] + B[i]; });
@@ -27,7 +28,7 @@ final class CpuElementwise {
     }
 
     static void mul(CpuBackend be, Tensor a, Tensor b, Tensor y) {
-        sameSize(a, b, "mul"); sameSize(a, y, "mul");
+        Checks.elementwise("mul", Device.CPU, a, b, y);
         float[] A = f(a), B = f(b), Y = f(y);
         int ao = off(a), bo = off(b), yo = off(y);
         if ((ao | bo | yo) == 0) be.par.forRange(n(y), GRAIN, (s, e) -> { for (int i = s; i < e; i++) Y[i] = A[i] * B[i]; });
@@ -35,7 +36,7 @@ final class CpuElementwise {
     }
 
     static void scale(CpuBackend be, Tensor x, float alpha, Tensor y) {
-        sameSize(x, y, "scale");
+        Checks.elementwise("scale", Device.CPU, x, y);
         float[] X = f(x), Y = f(y);
         int xo = off(x), yo = off(y);
         if ((xo | yo) == 0) be.par.forRange(n(y), GRAIN, (s, e) -> { for (int i = s; i < e; i++) Y[i] = alpha * X[i]; });
@@ -43,7 +44,7 @@ final class CpuElementwise {
     }
 
     static void axpy(CpuBackend be, float alpha, Tensor x, Tensor y) {
-        sameSize(x, y, "axpy");
+        Checks.elementwise("axpy", Device.CPU, x, y);
         float[] X = f(x), Y = f(y);
         int xo = off(x), yo = off(y);
         if ((xo | yo) == 0) be.par.forRange(n(y), GRAIN, (s, e) -> { for (int i = s; i < e; i++) Y[i] += alpha * X[i]; });
@@ -51,8 +52,8 @@ final class CpuElementwise {
     }
 
     static void addBias(CpuBackend be, Tensor y, Tensor bias) {
+        Checks.bias("addBias", Device.CPU, y, bias);
         int N = y.dim(0), C = y.dim(1), inner = y.shape().sizeFrom(2);
-        if (bias.numel() != C) throw new IllegalArgumentException("addBias: bias " + bias.shape() + " does not match " + C + " channels of " + y.shape());
         float[] Y = f(y), B = f(bias);
         int yo = off(y), bo = off(bias);
         be.par.forRange(N * C, Math.max(1, GRAIN / Math.max(1, inner)), (s, e) -> {
@@ -65,8 +66,8 @@ final class CpuElementwise {
     }
 
     static void biasGrad(CpuBackend be, Tensor dy, Tensor dbias, boolean accumulate) {
+        Checks.bias("biasGrad", Device.CPU, dy, dbias);
         int N = dy.dim(0), C = dy.dim(1), inner = dy.shape().sizeFrom(2);
-        if (dbias.numel() != C) throw new IllegalArgumentException("biasGrad: " + dbias.shape() + " does not match " + C + " channels of " + dy.shape());
         float[] D = f(dy), G = f(dbias);
         int dyo = off(dy), go = off(dbias);
         // Parallel over channels; each channel sums over n in a fixed order (deterministic). A plane is summed in
@@ -134,22 +135,26 @@ final class CpuElementwise {
     }
 
     static void sum(CpuBackend be, Tensor x, float alpha, Tensor out) {
+        Checks.reduction("sum", Device.CPU, x, out);
         f(out)[off(out)] = (float) (alpha * reduce(be, x, false));
     }
 
     static void sumSquares(CpuBackend be, Tensor x, Tensor out, boolean accumulate) {
+        Checks.reduction("sumSquares", Device.CPU, x, out);
         double s = reduce(be, x, true);
         float[] O = f(out);
         O[off(out)] = (float) (accumulate ? O[off(out)] + s : s);
     }
 
     static void clipByNorm(CpuBackend be, Tensor x, Tensor sumSq, float maxNorm) {
+        Checks.reduction("clipByNorm", Device.CPU, x, sumSq);
         double norm = Math.sqrt(f(sumSq)[off(sumSq)]);
         double coef = maxNorm / (norm + 1e-6);
         if (coef < 1.0) scale(be, x, (float) coef, x);
     }
 
     static void checkFinite(CpuBackend be, Tensor x, Tensor flag) {
+        Checks.reduction("checkFinite", Device.CPU, x, flag);
         float[] X = f(x);
         int xo = off(x), n = n(x);
         int chunks = be.par.chunks(n, GRAIN);

@@ -1,15 +1,15 @@
 package io.dltrain.runtime.backend.cpu;
 
+import io.dltrain.runtime.backend.Checks;
 import io.dltrain.runtime.backend.LossKind;
 import io.dltrain.runtime.tensor.DType;
-import io.dltrain.runtime.backend.Checks;
+import io.dltrain.runtime.tensor.Device;
 import io.dltrain.runtime.tensor.Tensor;
 
 import static io.dltrain.runtime.backend.cpu.CpuBackend.f;
 import static io.dltrain.runtime.backend.cpu.CpuBackend.i;
 import static io.dltrain.runtime.backend.cpu.CpuBackend.n;
 import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
-import static io.dltrain.runtime.backend.cpu.CpuBackend.sameSize;
 
 /**
  * CPU losses and the top-k metric, all with PyTorch's reduction='mean':
@@ -31,9 +31,11 @@ final class CpuLoss {
     /** Elements per parallel chunk. */
     private static final int GRAIN = 1 << 14;
 
-    /** Checks logits [N, C], labels INT32 [N] ({@link Checks#logitsAndLabels}) and every label in [0, C); returns {N, C}. */
-    private static int[] checkLabels(Tensor logits, Tensor labels, String op) {
-        int[] nc = Checks.logitsAndLabels(logits, labels, op);
+    /**
+     * Every label in [0, C), for logits and labels that passed {@link Checks#logitsAndLabels} ({N, C}): only the CPU
+     * reads the labels (a device backend would need a host synchronisation per step). Returns nc.
+     */
+    private static int[] checkLabels(Tensor logits, Tensor labels, String op, int[] nc) {
         int N = nc[0], C = nc[1];
         int[] L = i(labels);
         int lo = off(labels);
@@ -43,10 +45,8 @@ final class CpuLoss {
                 throw new IllegalArgumentException(op + ": label " + v + " in row " + r + " is outside [0, " + C
                         + ") for logits " + logits.shape() + " (are the labels 1-based, or is the model's number of classes wrong?)");
         }
-        return new int[] {N, C};
+        return nc;
     }
-
-    private static void checkSmoothing(float eps, String op) { Checks.smoothing(eps, op); }
 
     /** Sum over chunks of rows (or elements) of a per-chunk double partial, combined in chunk order. */
     @FunctionalInterface
@@ -63,10 +63,8 @@ final class CpuLoss {
 
     static void crossEntropyForward(CpuBackend be, Tensor logits, Tensor labels, float labelSmoothing, Tensor probs, Tensor loss) {
         String op = "crossEntropy";
-        checkSmoothing(labelSmoothing, op);
-        int[] nc = checkLabels(logits, labels, op);
+        int[] nc = checkLabels(logits, labels, op, Checks.crossEntropy(op, Device.CPU, logits, labels, labelSmoothing, probs, loss));
         int N = nc[0], C = nc[1];
-        sameSize(logits, probs, op);
         float[] X = f(logits), P = f(probs);
         int[] L = i(labels);
         int xo = off(logits), po = off(probs), lo = off(labels);
@@ -102,10 +100,8 @@ final class CpuLoss {
 
     static void crossEntropyBackward(CpuBackend be, Tensor probs, Tensor labels, float labelSmoothing, Tensor dloss, Tensor dlogits) {
         String op = "crossEntropy backward";
-        checkSmoothing(labelSmoothing, op);
-        int[] nc = checkLabels(probs, labels, op);
+        int[] nc = checkLabels(probs, labels, op, Checks.crossEntropy(op, Device.CPU, probs, labels, labelSmoothing, dlogits, dloss));
         int N = nc[0], C = nc[1];
-        sameSize(probs, dlogits, op);
         float[] P = f(probs), G = f(dlogits);
         int[] L = i(labels);
         int po = off(probs), go = off(dlogits), lo = off(labels);
@@ -121,10 +117,8 @@ final class CpuLoss {
         });
     }
 
-    private static void checkPair(Tensor pred, Tensor target, LossKind kind) { Checks.lossPair(pred, target, kind); }
-
     static void forward(CpuBackend be, LossKind kind, Tensor pred, Tensor target, Tensor loss) {
-        checkPair(pred, target, kind);
+        Checks.loss(kind, Device.CPU, pred, target, loss, null);
         float[] X = f(pred), T = f(target);
         int xo = off(pred), to = off(target), n = n(pred);
         double total = reduce(be, n, GRAIN, switch (kind) {
@@ -152,8 +146,7 @@ final class CpuLoss {
     }
 
     static void backward(CpuBackend be, LossKind kind, Tensor pred, Tensor target, Tensor dloss, Tensor dpred) {
-        checkPair(pred, target, kind);
-        sameSize(pred, dpred, kind + " loss backward");
+        Checks.loss(kind, Device.CPU, pred, target, dloss, dpred);
         float[] X = f(pred), T = f(target), G = f(dpred);
         int xo = off(pred), to = off(target), go = off(dpred), n = n(pred);
         double g = f(dloss)[off(dloss)] / (double) n;
@@ -175,10 +168,8 @@ final class CpuLoss {
 
     static void countTopK(CpuBackend be, Tensor logits, Tensor labels, int k, Tensor count) {
         String op = "countTopK";
-        if (k < 1) throw new IllegalArgumentException(op + ": k must be >= 1, got " + k);
-        int[] nc = checkLabels(logits, labels, op);
+        int[] nc = checkLabels(logits, labels, op, Checks.countTopK(Device.CPU, logits, labels, k, count));
         int N = nc[0], C = nc[1];
-        if (count.numel() < 1) throw new IllegalArgumentException(op + ": count must have one element, got " + count.shape());
         float[] X = f(logits);
         int[] L = i(labels);
         int xo = off(logits), lo = off(labels);

@@ -1,6 +1,7 @@
 package io.dltrain.runtime.backend.cpu;
 
 import io.dltrain.runtime.backend.Checks;
+import io.dltrain.runtime.tensor.Device;
 import io.dltrain.runtime.tensor.Tensor;
 
 import static io.dltrain.runtime.backend.cpu.CpuActivation.sigmoid;
@@ -21,7 +22,7 @@ final class CpuLstm {
     private static final int GRAIN = 1 << 12;
 
     static void forward(CpuBackend be, Tensor gates, Tensor cPrev, Tensor c, Tensor h) {
-        int[] nh = Checks.lstmCell("lstmCellForward", gates, cPrev, c, h);
+        int[] nh = Checks.lstmCell("lstmCellForward", Device.CPU, gates, null, cPrev, c, h);
         int hid = nh[1];
         float[] G = f(gates), CP = f(cPrev), C = f(c), Hs = f(h);
         int go = off(gates), cpo = off(cPrev), co = off(c), ho = off(h);
@@ -37,8 +38,7 @@ final class CpuLstm {
     }
 
     static void backwardC(CpuBackend be, Tensor gates, Tensor cPrev, Tensor dc, Tensor dgates, Tensor dcPrev) {
-        int[] nh = Checks.lstmCell("lstmCellBackwardC", gates, cPrev, dc, dcPrev);
-        Checks.sameSize(gates, dgates, "lstmCellBackwardC");
+        int[] nh = Checks.lstmCell("lstmCellBackwardC", Device.CPU, gates, dgates, cPrev, dc, dcPrev);
         int hid = nh[1];
         float[] G = f(gates), CP = f(cPrev), DC = f(dc), DG = f(dgates), DCP = dcPrev == null ? null : f(dcPrev);
         int go = off(gates), cpo = off(cPrev), dco = off(dc), dgo = off(dgates), dcpo = dcPrev == null ? 0 : off(dcPrev);
@@ -57,8 +57,7 @@ final class CpuLstm {
     }
 
     static void backwardH(CpuBackend be, Tensor gates, Tensor c, Tensor dh, Tensor dgates, Tensor dc) {
-        int[] nh = Checks.lstmCell("lstmCellBackwardH", gates, c, dh, dc);
-        Checks.sameSize(gates, dgates, "lstmCellBackwardH");
+        int[] nh = Checks.lstmCell("lstmCellBackwardH", Device.CPU, gates, dgates, c, dh, dc);
         int hid = nh[1];
         float[] G = f(gates), C = f(c), DH = f(dh), DG = f(dgates), DC = f(dc);
         int go = off(gates), co = off(c), dho = off(dh), dgo = off(dgates), dco = off(dc);

@@ -1,10 +1,11 @@
 package io.dltrain.runtime.backend.cpu;
 
+import io.dltrain.runtime.backend.Checks;
+import io.dltrain.runtime.tensor.Device;
 import io.dltrain.runtime.tensor.Tensor;
 
 import static io.dltrain.runtime.backend.cpu.CpuBackend.f;
 import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
-import static io.dltrain.runtime.backend.cpu.CpuBackend.sameSize;
 
 /**
  * CPU batch normalisation (PyTorch's {@code F.batch_norm}) for x of shape [N, C] or [N, C, ...]: per channel c,
@@ -33,34 +34,17 @@ final class CpuNorm {
         long perChannel() { return (long) N * inner; }
     }
 
-    private static Dims dims(Tensor x, String op) {
-        if (x.rank() < 2)
-            throw new IllegalArgumentException(op + ": expected input [N, C] or [N, C, ...], got " + x.shape());
-        return new Dims(x.dim(0), x.dim(1), x.shape().sizeFrom(2));
-    }
-
-    private static void perChannel(Tensor t, String what, Dims d, Tensor x, String op) {
-        if (t == null) throw new IllegalArgumentException(op + ": " + what + " is required");
-        if (t.numel() != d.C)
-            throw new IllegalArgumentException(op + ": " + what + " has shape " + t.shape() + ", expected [" + d.C
-                    + "] (one per channel of input " + x.shape() + ")");
-    }
+    /** x, checked by the caller ({@link Checks}), as [N, C, inner]. */
+    private static Dims dims(Tensor x) { return new Dims(x.dim(0), x.dim(1), x.shape().sizeFrom(2)); }
 
     /** Channels per parallel chunk so a chunk holds about GRAIN elements. */
     private static int channelGrain(Dims d) { return (int) Math.max(1, GRAIN / Math.max(1, d.perChannel())); }
 
     static void forwardTraining(CpuBackend be, Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
                                 float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveInvStd) {
-        String op = "batchNorm (training)";
-        Dims d = dims(x, op);
-        perChannel(gamma, "gamma (weight)", d, x, op); perChannel(beta, "beta (bias)", d, x, op);
-        perChannel(runningMean, "running_mean", d, x, op); perChannel(runningVar, "running_var", d, x, op);
-        perChannel(saveMean, "saveMean", d, x, op); perChannel(saveInvStd, "saveInvStd", d, x, op);
-        sameSize(x, y, op);
+        Checks.batchNormTraining(Device.CPU, x, gamma, beta, runningMean, runningVar, eps, y, saveMean, saveInvStd);
+        Dims d = dims(x);
         long M = d.perChannel();
-        if (M <= 1)
-            throw new IllegalArgumentException(op + ": expected more than 1 value per channel when training, got input "
-                    + x.shape() + " (use a batch of at least 2, or eval mode)");
         final int N = d.N, C = d.C, inner = d.inner;
         float[] X = f(x), Y = f(y), Gm = f(gamma), Bt = f(beta), RM = f(runningMean), RV = f(runningVar),
                 SM = f(saveMean), SI = f(saveInvStd);
@@ -115,11 +99,8 @@ final class CpuNorm {
 
     static void forwardInference(CpuBackend be, Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
                                  float eps, Tensor y) {
-        String op = "batchNorm (inference)";
-        Dims d = dims(x, op);
-        perChannel(gamma, "gamma (weight)", d, x, op); perChannel(beta, "beta (bias)", d, x, op);
-        perChannel(runningMean, "running_mean", d, x, op); perChannel(runningVar, "running_var", d, x, op);
-        sameSize(x, y, op);
+        Checks.batchNormInference(Device.CPU, x, gamma, beta, runningMean, runningVar, eps, y);
+        Dims d = dims(x);
         final int N = d.N, C = d.C, inner = d.inner;
         float[] Gm = f(gamma), Bt = f(beta), RM = f(runningMean), RV = f(runningVar);
         int go = off(gamma), bo = off(beta), rmo = off(runningMean), rvo = off(runningVar);
@@ -153,12 +134,8 @@ final class CpuNorm {
 
     static void backward(CpuBackend be, Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
                          Tensor dx, Tensor dgamma, Tensor dbeta, boolean accumulate) {
-        String op = "batchNorm backward";
-        Dims d = dims(x, op);
-        perChannel(gamma, "gamma (weight)", d, x, op);
-        perChannel(saveMean, "saveMean", d, x, op); perChannel(saveInvStd, "saveInvStd", d, x, op);
-        perChannel(dgamma, "dgamma", d, x, op); perChannel(dbeta, "dbeta", d, x, op);
-        sameSize(x, dy, op); sameSize(x, dx, op);
+        Checks.batchNormBackward(Device.CPU, x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta);
+        Dims d = dims(x);
         final int N = d.N, C = d.C, inner = d.inner;
         float[] X = f(x), D = f(dy), DX = f(dx), Gm = f(gamma), SM = f(saveMean), SI = f(saveInvStd), DG = f(dgamma), DB = f(dbeta);
         int xo = off(x), dyo = off(dy), dxo = off(dx), go = off(gamma), smo = off(saveMean), sio = off(saveInvStd),

@@ -1,12 +1,13 @@
 package io.dltrain.runtime.backend.cpu;
 
+import io.dltrain.runtime.backend.Checks;
 import io.dltrain.runtime.backend.OptimizerHyper;
+import io.dltrain.runtime.tensor.Device;
 import io.dltrain.runtime.tensor.Tensor;
 
 import static io.dltrain.runtime.backend.cpu.CpuBackend.f;
 import static io.dltrain.runtime.backend.cpu.CpuBackend.n;
 import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
-import static io.dltrain.runtime.backend.cpu.CpuBackend.sameSize;
 
 /**
  * CPU fused optimiser updates: one pass over param, grad and the state buffers per step. Each update mirrors the
@@ -32,9 +33,7 @@ final class CpuOptim {
     static final int GRAIN = 1 << 13;
 
     static void step(CpuBackend be, OptimizerHyper hyper, Tensor param, Tensor grad, Tensor[] state, float lr, long step) {
-        sameSize(param, grad, "optimizerStep (param vs grad)");
-        if (step < 1) throw new IllegalArgumentException("optimizerStep: step counts updates from 1, got " + step);
-        if (state == null) throw new IllegalArgumentException("optimizerStep: state array is null; pass the optimiser's buffers (may be empty for plain SGD)");
+        Checks.optimizerStep(Device.CPU, hyper, param, grad, state, step);
         switch (hyper) {
             case OptimizerHyper.Sgd h -> sgd(be, h, param, grad, state, lr, step);
             case OptimizerHyper.Adagrad h -> adagrad(be, h, param, grad, state, lr, step);
@@ -57,13 +56,8 @@ final class CpuOptim {
         return Math.abs(w) < 0.5f ? self + w * (end - self) : end - (end - self) * (1f - w);
     }
 
-    /** state[i], checked to exist and to match param, for a message that names the buffer. */
-    private static float[] buffer(Tensor[] state, int i, Tensor param, String what) {
-        if (state.length <= i || state[i] == null)
-            throw new IllegalArgumentException("optimizerStep: missing state[" + i + "] (" + what + ") for param " + param.shape());
-        sameSize(param, state[i], "optimizerStep (" + what + ")");
-        return f(state[i]);
-    }
+    /** state[i] ({@link Checks#optimizerStep} has checked it: {@link Checks#optimizerState} names each buffer). */
+    private static float[] buffer(Tensor[] state, int i) { return f(state[i]); }
 
     /** The gradient with weight decay and L1 applied, as PyTorch's grad.add(param, alpha=weight_decay). */
     private static float regularised(float g, float p, float wd, float l1) {
@@ -89,7 +83,7 @@ final class CpuOptim {
             });
             return;
         }
-        float[] B = buffer(state, 0, param, "SGD momentum buffer");
+        float[] B = buffer(state, 0);
         int bo = off(state[0]);
         be.par.forRange(n, GRAIN, (s, e) -> {
             for (int i = s; i < e; i++) {
@@ -107,7 +101,7 @@ final class CpuOptim {
     // ------------------------------------------------------------------ Adagrad
 
     private static void adagrad(CpuBackend be, OptimizerHyper.Adagrad h, Tensor param, Tensor grad, Tensor[] state, float lr, long step) {
-        float[] P = f(param), G = f(grad), S = buffer(state, 0, param, "Adagrad sum");
+        float[] P = f(param), G = f(grad), S = buffer(state, 0);
         int po = off(param), go = off(grad), so = off(state[0]), n = n(param);
         float wd = h.weightDecay(), l1 = h.l1(), eps = h.eps(), init = h.initialAccumulator();
         // clr = lr / (1 + (step - 1) * lr_decay), in double as PyTorch; param.addcdiv_(grad, std, value=-clr)
@@ -130,7 +124,7 @@ final class CpuOptim {
 
     private static void adadelta(CpuBackend be, OptimizerHyper.Adadelta h, Tensor param, Tensor grad, Tensor[] state, float lr) {
         float[] P = f(param), G = f(grad);
-        float[] SQ = buffer(state, 0, param, "Adadelta square_avg"), AD = buffer(state, 1, param, "Adadelta acc_delta");
+        float[] SQ = buffer(state, 0), AD = buffer(state, 1);
         int po = off(param), go = off(grad), sqo = off(state[0]), ado = off(state[1]), n = n(param);
         float wd = h.weightDecay(), l1 = h.l1(), rho = h.rho(), eps = h.eps(), nlr = -lr;
         float omr = (float) (1 - dec(rho));
@@ -152,11 +146,11 @@ final class CpuOptim {
     // ------------------------------------------------------------------ RMSprop
 
     private static void rmsprop(CpuBackend be, OptimizerHyper.RmsProp h, Tensor param, Tensor grad, Tensor[] state, float lr) {
-        float[] P = f(param), G = f(grad), SQ = buffer(state, 0, param, "RMSprop square_avg");
+        float[] P = f(param), G = f(grad), SQ = buffer(state, 0);
         float mom = h.momentum();
         boolean centered = h.centered(), useMom = mom > 0f;
-        float[] BUF = useMom ? buffer(state, 1, param, "RMSprop momentum_buffer") : null;
-        float[] GA = centered ? buffer(state, 2, param, "RMSprop grad_avg") : null;
+        float[] BUF = useMom ? buffer(state, 1) : null;
+        float[] GA = centered ? buffer(state, 2) : null;
         int po = off(param), go = off(grad), sqo = off(state[0]), n = n(param);
         int bo = useMom ? off(state[1]) : 0, gao = centered ? off(state[2]) : 0;
         float wd = h.weightDecay(), l1 = h.l1(), alpha = h.alpha(), eps = h.eps(), nlr = -lr;
@@ -191,7 +185,7 @@ final class CpuOptim {
 
     private static void adam(CpuBackend be, OptimizerHyper.Adam h, Tensor param, Tensor grad, Tensor[] state, float lr, long step) {
         float[] P = f(param), G = f(grad);
-        float[] M = buffer(state, 0, param, "Adam exp_avg"), V = buffer(state, 1, param, "Adam exp_avg_sq");
+        float[] M = buffer(state, 0), V = buffer(state, 1);
         int po = off(param), go = off(grad), mo = off(state[0]), vo = off(state[1]), n = n(param);
         boolean decoupled = h.decoupled();
         float l1 = h.l1(), beta2 = h.beta2(), eps = h.eps();

@@ -1,6 +1,8 @@
 package io.dltrain.runtime.backend.cpu;
 
+import io.dltrain.runtime.backend.Checks;
 import io.dltrain.runtime.backend.PoolParams;
+import io.dltrain.runtime.tensor.Device;
 import io.dltrain.runtime.tensor.Tensor;
 
 import static io.dltrain.runtime.backend.cpu.CpuBackend.f;
@@ -24,12 +26,6 @@ final class CpuPool {
     /** Elements per parallel chunk below which splitting costs more than it saves. */
     private static final int GRAIN = 1 << 14;
 
-    private static void check(String op, Tensor x, Tensor y, int outH, int outW) {
-        if (x.rank() != 4 || y.rank() != 4 || x.dim(0) != y.dim(0) || x.dim(1) != y.dim(1) || y.dim(2) != outH || y.dim(3) != outW)
-            throw new IllegalArgumentException(op + ": input " + x.shape() + " and output " + y.shape() + " do not match (expected output ["
-                    + x.dim(0) + ", " + (x.rank() > 1 ? x.dim(1) : "?") + ", " + outH + ", " + outW + "])");
-    }
-
     private static int planesPerChunk(int planeElements) { return Math.max(1, GRAIN / Math.max(1, planeElements)); }
 
     /** True for the fast path: 2x2 windows, stride 2, no padding (ceil mode only matters when it adds a window). */
@@ -41,10 +37,8 @@ final class CpuPool {
     // ------------------------------------------------------------------ max / average pooling
 
     static void forward(CpuBackend be, Tensor x, Tensor y, PoolParams p) {
-        if (x.rank() != 4) throw new IllegalArgumentException("poolForward: expected x [N, C, H, W], got " + x.shape());
+        Checks.pool("poolForward", Device.CPU, x, y, p);
         int H = x.dim(2), W = x.dim(3), P = p.outH(H), Q = p.outW(W);
-        check("poolForward", x, y, P, Q);
-        if (P < 1 || Q < 1) throw new IllegalArgumentException("poolForward: output size " + P + "x" + Q + " is empty for input " + x.shape() + " and " + p);
         float[] X = f(x), Y = f(y);
         int xo = off(x), yo = off(y), planes = x.dim(0) * x.dim(1), hw = H * W, pq = P * Q;
         boolean fast = isMax2x2(p, H, W, P, Q);
@@ -59,11 +53,8 @@ final class CpuPool {
     }
 
     static void backward(CpuBackend be, Tensor x, Tensor y, Tensor dy, Tensor dx, PoolParams p) {
-        if (x.rank() != 4) throw new IllegalArgumentException("poolBackward: expected x [N, C, H, W], got " + x.shape());
+        Checks.poolBackward(Device.CPU, x, y, dy, dx, p);
         int H = x.dim(2), W = x.dim(3), P = p.outH(H), Q = p.outW(W);
-        check("poolBackward", x, dy, P, Q);
-        if (!dx.shape().equals(x.shape())) throw new IllegalArgumentException("poolBackward: dx " + dx.shape() + " should match x " + x.shape());
-        if (!y.shape().equals(dy.shape())) throw new IllegalArgumentException("poolBackward: y " + y.shape() + " and dy " + dy.shape() + " differ");
         float[] X = f(x), Y = f(y), DY = f(dy), DX = f(dx);
         int xo = off(x), yo = off(y), dyo = off(dy), dxo = off(dx), planes = x.dim(0) * x.dim(1), hw = H * W, pq = P * Q;
         boolean fast = isMax2x2(p, H, W, P, Q);
@@ -200,8 +191,7 @@ final class CpuPool {
     private static int end(int i, int in, int out) { return (int) (((long) (i + 1) * in + out - 1) / out); }
 
     static void adaptiveAvgForward(CpuBackend be, Tensor x, Tensor y) {
-        if (x.rank() != 4 || y.rank() != 4 || x.dim(0) != y.dim(0) || x.dim(1) != y.dim(1))
-            throw new IllegalArgumentException("adaptiveAvgPoolForward: expected x [N, C, H, W] and y [N, C, outH, outW], got " + x.shape() + ", " + y.shape());
+        Checks.adaptiveAvgPool(false, Device.CPU, x, y);
         int H = x.dim(2), W = x.dim(3), P = y.dim(2), Q = y.dim(3), hw = H * W, pq = P * Q;
         float[] X = f(x), Y = f(y);
         int xo = off(x), yo = off(y);
@@ -223,8 +213,7 @@ final class CpuPool {
     }
 
     static void adaptiveAvgBackward(CpuBackend be, Tensor dy, Tensor dx) {
-        if (dx.rank() != 4 || dy.rank() != 4 || dx.dim(0) != dy.dim(0) || dx.dim(1) != dy.dim(1))
-            throw new IllegalArgumentException("adaptiveAvgPoolBackward: expected dy [N, C, outH, outW] and dx [N, C, H, W], got " + dy.shape() + ", " + dx.shape());
+        Checks.adaptiveAvgPool(true, Device.CPU, dx, dy);
         int H = dx.dim(2), W = dx.dim(3), P = dy.dim(2), Q = dy.dim(3), hw = H * W, pq = P * Q;
         float[] DY = f(dy), DX = f(dx);
         int dyo = off(dy), dxo = off(dx);

@@ -1,11 +1,12 @@
 package io.dltrain.runtime.backend.cpu;
 
+import io.dltrain.runtime.backend.Checks;
+import io.dltrain.runtime.tensor.Device;
 import io.dltrain.runtime.tensor.Tensor;
 
 import static io.dltrain.runtime.backend.cpu.CpuBackend.f;
 import static io.dltrain.runtime.backend.cpu.CpuBackend.n;
 import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
-import static io.dltrain.runtime.backend.cpu.CpuBackend.sameSize;
 
 /**
  * CPU softmax and log-softmax over the last dimension (PyTorch's {@code softmax(x, dim=-1)} and
@@ -22,7 +23,7 @@ final class CpuSoftmax {
     static int rowLength(Tensor t) { return t.rank() == 0 ? 1 : t.dim(-1); }
 
     static void forward(CpuBackend be, Tensor x, Tensor y, boolean log) {
-        sameSize(x, y, log ? "logSoftmax" : "softmax");
+        Checks.elementwise(log ? "logSoftmax" : "softmax", Device.CPU, x, y);
         int L = rowLength(x), rows = L == 0 ? 0 : n(x) / L;
         float[] X = f(x), Y = f(y);
         int xo = off(x), yo = off(y);
@@ -56,7 +57,7 @@ final class CpuSoftmax {
      */
     static void backward(CpuBackend be, Tensor y, Tensor dy, Tensor dx, boolean log) {
         String op = log ? "logSoftmax backward" : "softmax backward";
-        sameSize(y, dy, op); sameSize(y, dx, op);
+        Checks.elementwise(op, Device.CPU, y, dy, dx);
         int L = rowLength(y), rows = L == 0 ? 0 : n(y) / L;
         float[] Y = f(y), D = f(dy), G = f(dx);
         int yo = off(y), dyo = off(dy), dxo = off(dx);

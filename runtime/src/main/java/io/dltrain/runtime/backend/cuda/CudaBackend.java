@@ -27,11 +27,9 @@ import org.bytedeco.javacpp.SizeTPointer;
 
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 import static io.dltrain.runtime.backend.cuda.CudaLibraries.human;
 
@@ -53,8 +51,9 @@ import static io.dltrain.runtime.backend.cuda.CudaLibraries.human;
  *   <li>A second stream for copies: {@link #prefetchFromHost} overlaps the next batch's upload with compute (the
  *       {@link AsyncUpload} capability, which the trainer's batch uploads use).</li>
  * </ul>
- * Argument checks carry the CPU backend's messages where it has them. Label ranges are NOT checked on the device
- * (that would need a host synchronisation per step); the CPU backend checks them.
+ * Every op first makes the CPU backend's argument checks ({@link Checks}, the same messages), before it allocates
+ * or queues anything, cuDNN ops included. Label ranges are NOT checked on the device (that would need a host
+ * synchronisation per step); the CPU backend checks them.
  *
  * <p>The device must be current on the calling thread for CUDA calls; every entry point makes it so
  * ({@link #enter()}, a thread-local compare in the common case).
@@ -265,25 +264,20 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     /** Device address of t's first element, checking that t lives on this device. */
     private long a(Tensor t, String op) {
         if (t == null) throw new IllegalArgumentException(op + ": a required tensor is null");
-        if (!device.equals(t.device()))
-            throw new IllegalArgumentException(op + ": expected a tensor on " + name + ", got " + t + "; copy it to " + name + " first");
+        Checks.on(op, device, t);
         return CudaStorage.address(t);
     }
 
-    /** Address of an FP32 tensor (the message the CPU backend gives for a wrong dtype). */
+    /** Address of an FP32 tensor ({@link Checks#fp32}: the CPU backend's message for a wrong dtype or device). */
     private long f(Tensor t, String op) {
-        if (t != null && t.dtype() != DType.FP32)
-            throw new IllegalArgumentException(op + ": expected an FP32 tensor on " + name + ", got " + t);
+        Checks.fp32(op, device, t);
         return a(t, op);
     }
 
     private long i(Tensor t, String op) {
-        if (t != null && t.dtype() != DType.INT32)
-            throw new IllegalArgumentException(op + ": expected an INT32 tensor on " + name + ", got " + t);
+        Checks.int32(op, device, t);
         return a(t, op);
     }
-
-    private static void sameSize(Tensor a, Tensor b, String op) { io.dltrain.runtime.backend.Checks.sameSize(a, b, op); }
 
     // ------------------------------------------------------------ identity and memory
 
@@ -403,8 +397,8 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     @Override
     public float item(Tensor scalar) {
         enter();
+        Checks.scalar(scalar, "item", device);
         long a = f(scalar, "item");
-        if (scalar.numel() < 1) throw new IllegalArgumentException("item: tensor " + scalar.shape() + " is empty");
         synchronized (staging) { return download(a, 4, "item").floats(1).get(0); }
     }
 
@@ -421,11 +415,8 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     @Override
     public void copyBlocks(Tensor src, long srcOffset, long srcStride, Tensor dst, long dstOffset, long dstStride, long blockLen, int count) {
         enter();
+        if (!Checks.copyBlocks(device, src, srcOffset, srcStride, dst, dstOffset, dstStride, blockLen, count)) return;
         long s = f(src, "copyBlocks"), d = f(dst, "copyBlocks");
-        if (count <= 0 || blockLen <= 0) return;
-        if (srcOffset < 0 || dstOffset < 0 || (count - 1) * srcStride + srcOffset + blockLen > src.numel()
-                || (count - 1) * dstStride + dstOffset + blockLen > dst.numel())
-            throw new IllegalArgumentException("copyBlocks: blocks exceed the tensors (" + src.shape() + " -> " + dst.shape() + ")");
         long width = 4 * blockLen;
         Pointer sp = CudaContext.pointer(s + 4 * srcOffset), dp = CudaContext.pointer(d + 4 * dstOffset);
         if (count == 1) {
@@ -578,7 +569,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     @Override
     public void add(Tensor a, Tensor b, Tensor y) {
         enter();
-        sameSize(a, b, "add"); sameSize(a, y, "add");
+        Checks.elementwise("add", device, a, b, y);
         long n = y.numel();
         kernels.launch("add_f32", n, f(a, "add"), f(b, "add"), f(y, "add"), n);
     }
@@ -586,7 +577,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     @Override
     public void mul(Tensor a, Tensor b, Tensor y) {
         enter();
-        sameSize(a, b, "mul"); sameSize(a, y, "mul");
+        Checks.elementwise("mul", device, a, b, y);
         long n = y.numel();
         kernels.launch("mul_f32", n, f(a, "mul"), f(b, "mul"), f(y, "mul"), n);
     }
@@ -594,7 +585,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     @Override
     public void scale(Tensor x, float alpha, Tensor y) {
         enter();
-        sameSize(x, y, "scale");
+        Checks.elementwise("scale", device, x, y);
         long n = y.numel();
         kernels.launch("scale_f32", n, f(x, "scale"), alpha, f(y, "scale"), n);
     }
@@ -602,7 +593,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     @Override
     public void axpy(float alpha, Tensor x, Tensor y) {
         enter();
-        sameSize(x, y, "axpy");
+        Checks.elementwise("axpy", device, x, y);
         long n = y.numel();
         kernels.launch("axpy_f32", n, alpha, f(x, "axpy"), f(y, "axpy"), n);
     }
@@ -636,9 +627,9 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     private boolean fusedGemm(String op, boolean transA, boolean transB, int m, int n, int k, Tensor a, Tensor b, Tensor bias,
                               Tensor c, boolean relu) {
         enter();
-        long A = f(a, op), B = f(b, op), C = f(c, op), bi = f(bias, op);
         // cuBLASLt reads and writes these extents without bounds: the shared checks name the call.
-        Checks.gemmBias(op, m, n, k, a, b, bias, c);
+        Checks.gemmBias(op, device, m, n, k, a, b, bias, c);
+        long A = f(a, op), B = f(b, op), C = f(c, op), bi = f(bias, op);
         if (m == 0 || n == 0) return true;
         return lt != null && lt.matmulBias(transA, transB, m, n, k, A, B, bi, C, relu);
     }
@@ -653,53 +644,43 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     /** The cuBLASLt path, or null (tests and diagnostics). */
     CublasLt cublasLt() { return lt; }
 
-    private static void rank2(Tensor t, String op) {
-        if (t.rank() < 2) throw new IllegalArgumentException(op + ": expected a tensor of rank >= 2 ([N, C, ...]), got " + t.shape());
-    }
-
     @Override
     public void addBias(Tensor y, Tensor bias) {
         enter();
-        rank2(y, "addBias");
+        Checks.bias("addBias", device, y, bias);
         int C = y.dim(1);
         long inner = y.shape().sizeFrom(2), n = y.numel();
-        if (bias.numel() != C) throw new IllegalArgumentException("addBias: bias " + bias.shape() + " does not match " + C + " channels of " + y.shape());
         kernels.launch("add_bias_f32", n, f(y, "addBias"), f(bias, "addBias"), n, C, inner);
     }
 
     @Override
     public void biasGrad(Tensor dy, Tensor dbias, boolean accumulate) {
         enter();
-        rank2(dy, "biasGrad");
+        Checks.bias("biasGrad", device, dy, dbias);
         int N = dy.dim(0), C = dy.dim(1);
         long inner = dy.shape().sizeFrom(2);
-        if (dbias.numel() != C) throw new IllegalArgumentException("biasGrad: " + dbias.shape() + " does not match " + C + " channels of " + dy.shape());
         if (C == 0) return;
         grid("bias_grad_f32", C, 256, f(dy, "biasGrad"), f(dbias, "biasGrad"), N, C, inner, accumulate ? 1 : 0);
-    }
-
-    private static void scalarOut(Tensor out, String op) {
-        if (out.numel() < 1) throw new IllegalArgumentException(op + ": output must have one element, got " + out.shape());
     }
 
     @Override
     public void sum(Tensor x, float alpha, Tensor out) {
         enter();
-        scalarOut(out, "sum");
+        Checks.reduction("sum", device, x, out);
         grid("sum_f32", 1, 1024, f(x, "sum"), x.numel(), alpha, f(out, "sum"));
     }
 
     @Override
     public void sumSquares(Tensor x, Tensor out, boolean accumulate) {
         enter();
-        scalarOut(out, "sumSquares");
+        Checks.reduction("sumSquares", device, x, out);
         grid("sum_squares_f32", 1, 1024, f(x, "sumSquares"), x.numel(), f(out, "sumSquares"), accumulate ? 1 : 0);
     }
 
     @Override
     public void clipByNorm(Tensor x, Tensor sumSq, float maxNorm) {
         enter();
-        scalarOut(sumSq, "clipByNorm");
+        Checks.reduction("clipByNorm", device, x, sumSq);
         long n = x.numel();
         kernels.launch("clip_by_norm_f32", n, f(x, "clipByNorm"), n, f(sumSq, "clipByNorm"), maxNorm);
     }
@@ -707,26 +688,20 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     @Override
     public void checkFinite(Tensor x, Tensor flag) {
         enter();
-        scalarOut(flag, "checkFinite");
+        Checks.reduction("checkFinite", device, x, flag);
         long n = x.numel();
         kernels.launch("check_finite_f32", n, f(x, "checkFinite"), n, f(flag, "checkFinite"));
     }
 
     // ------------------------------------------------------------ activations, softmax
 
-    private static void checkActivation(Activation act) {
-        if (act.kind() == Activation.Kind.SOFTPLUS && (!(act.alpha() > 0f) || Float.isInfinite(act.alpha())))
-            throw new IllegalArgumentException("Softplus: beta must be a positive number, got " + act.alpha());
-    }
-
     @Override
     public void activationForward(Activation act, Tensor x, Tensor y) {
         enter();
-        sameSize(x, y, "activation " + act.kind());
-        checkActivation(act);
+        String op = "activation " + act.kind();
+        Checks.activation(op, device, act, x, y);
         if (CudnnOps.supports(act)) { cudnnOps.activationForward(act, x, y); return; }
         long n = y.numel();
-        String op = "activation " + act.kind();
         kernels.launch("activation_forward_f32", n, act.kind().ordinal(), act.alpha(), f(x, op), f(y, op), n);
     }
 
@@ -734,8 +709,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     public void activationBackward(Activation act, Tensor x, Tensor y, Tensor dy, Tensor dx) {
         enter();
         String op = "activation backward " + act.kind();
-        sameSize(x, y, op); sameSize(x, dy, op); sameSize(x, dx, op);   // the CPU's checks, in its order: the same message
-        checkActivation(act);
+        Checks.activation(op, device, act, x, y, dy, dx);
         if (CudnnOps.supports(act)) { cudnnOps.activationBackward(act, x, y, dy, dx); return; }
         long n = dx.numel();
         kernels.launch("activation_backward_f32", n, act.kind().ordinal(), act.alpha(), f(x, op), f(y, op), f(dy, op), f(dx, op), n);
@@ -747,7 +721,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     public void lstmCellForward(Tensor gates, Tensor cPrev, Tensor c, Tensor h) {
         enter();
         String op = "lstmCellForward";
-        int[] nh = Checks.lstmCell(op, gates, cPrev, c, h);
+        int[] nh = Checks.lstmCell(op, device, gates, null, cPrev, c, h);
         long n = (long) nh[0] * nh[1];
         kernels.launch("lstm_cell_forward_f32", n, f(gates, op), f(cPrev, op), f(c, op), f(h, op), n, nh[1]);
     }
@@ -756,8 +730,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     public void lstmCellBackwardC(Tensor gates, Tensor cPrev, Tensor dc, Tensor dgates, Tensor dcPrev) {
         enter();
         String op = "lstmCellBackwardC";
-        int[] nh = Checks.lstmCell(op, gates, cPrev, dc, dcPrev);
-        sameSize(gates, dgates, op);
+        int[] nh = Checks.lstmCell(op, device, gates, dgates, cPrev, dc, dcPrev);
         long n = (long) nh[0] * nh[1];
         kernels.launch("lstm_cell_backward_c_f32", n, f(gates, op), f(cPrev, op), f(dc, op), f(dgates, op),
                 dcPrev == null ? 0L : f(dcPrev, op), n, nh[1]);
@@ -767,29 +740,46 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     public void lstmCellBackwardH(Tensor gates, Tensor c, Tensor dh, Tensor dgates, Tensor dc) {
         enter();
         String op = "lstmCellBackwardH";
-        int[] nh = Checks.lstmCell(op, gates, c, dh, dc);
-        sameSize(gates, dgates, op);
+        int[] nh = Checks.lstmCell(op, device, gates, dgates, c, dh, dc);
         long n = (long) nh[0] * nh[1];
         kernels.launch("lstm_cell_backward_h_f32", n, f(gates, op), f(c, op), f(dh, op), f(dgates, op), f(dc, op), n, nh[1]);
     }
 
     @Override
-    public void softmaxForward(Tensor x, Tensor y, boolean log) { enter(); cudnnOps.softmaxForward(x, y, log); }
+    public void softmaxForward(Tensor x, Tensor y, boolean log) {
+        enter();
+        Checks.elementwise(log ? "logSoftmax" : "softmax", device, x, y);
+        cudnnOps.softmaxForward(x, y, log);
+    }
 
     @Override
-    public void softmaxBackward(Tensor y, Tensor dy, Tensor dx, boolean log) { enter(); cudnnOps.softmaxBackward(y, dy, dx, log); }
+    public void softmaxBackward(Tensor y, Tensor dy, Tensor dx, boolean log) {
+        enter();
+        Checks.elementwise(log ? "logSoftmax backward" : "softmax backward", device, y, dy, dx);
+        cudnnOps.softmaxBackward(y, dy, dx, log);
+    }
 
     // ------------------------------------------------------------ convolution, pooling (cuDNN)
+    // Each cuDNN op is checked here, as on the CPU, before CudnnOps creates a descriptor or allocates a workspace.
 
     @Override
-    public void convForward(Tensor x, Tensor w, Tensor bias, Tensor y, ConvParams p) { enter(); cudnnOps.convForward(x, w, bias, y, p); }
+    public void convForward(Tensor x, Tensor w, Tensor bias, Tensor y, ConvParams p) {
+        enter();
+        Checks.convForward(device, x, w, bias, y, p);
+        cudnnOps.convForward(x, w, bias, y, p);
+    }
 
     @Override
-    public void convBackwardData(Tensor dy, Tensor w, Tensor dx, ConvParams p) { enter(); cudnnOps.convBackwardData(dy, w, dx, p); }
+    public void convBackwardData(Tensor dy, Tensor w, Tensor dx, ConvParams p) {
+        enter();
+        Checks.conv("convBackwardData", device, dx, w, dy, p);
+        cudnnOps.convBackwardData(dy, w, dx, p);
+    }
 
     @Override
     public void convBackwardFilter(Tensor x, Tensor dy, Tensor dw, ConvParams p, boolean accumulate) {
         enter();
+        Checks.conv("convBackwardFilter", device, x, dw, dy, p);
         cudnnOps.convBackwardFilter(x, dy, dw, p, accumulate);
     }
 
@@ -797,9 +787,9 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     @Override
     public void poolForward(Tensor x, Tensor y, PoolParams p) {
         enter();
-        if (!CudnnShapes.avgCeilAddsWindow(x.shape(), p)) { cudnnOps.poolForward(x, y, p); return; }
         String op = "poolForward";
-        CudnnShapes.checkPoolShapes(op, x.shape(), y.shape(), p);
+        Checks.pool(op, device, x, y, p);
+        if (!CudnnShapes.avgCeilAddsWindow(x.shape(), p)) { cudnnOps.poolForward(x, y, p); return; }
         if (y.numel() == 0) return;
         kernels.launch("avg_pool_forward_f32", y.numel(), f(x, op), f(y, op), x.dim(0) * x.dim(1), x.dim(2), x.dim(3), y.dim(2), y.dim(3),
                 p.kH(), p.kW(), p.strideH(), p.strideW(), p.padH(), p.padW(), p.countIncludePad() ? 1 : 0);
@@ -808,11 +798,9 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     @Override
     public void poolBackward(Tensor x, Tensor y, Tensor dy, Tensor dx, PoolParams p) {
         enter();
-        if (!CudnnShapes.avgCeilAddsWindow(x.shape(), p)) { cudnnOps.poolBackward(x, y, dy, dx, p); return; }
         String op = "poolBackward";
-        CudnnShapes.checkPoolShapes(op, x.shape(), dy.shape(), p);
-        if (!dx.shape().equals(x.shape())) throw new IllegalArgumentException(op + ": dx " + dx.shape() + " should match x " + x.shape());
-        if (!y.shape().equals(dy.shape())) throw new IllegalArgumentException(op + ": y " + y.shape() + " and dy " + dy.shape() + " differ");
+        Checks.poolBackward(device, x, y, dy, dx, p);
+        if (!CudnnShapes.avgCeilAddsWindow(x.shape(), p)) { cudnnOps.poolBackward(x, y, dy, dx, p); return; }
         if (dx.numel() == 0) return;
         kernels.launch("avg_pool_backward_f32", dx.numel(), f(dy, op), f(dx, op), x.dim(0) * x.dim(1), x.dim(2), x.dim(3), dy.dim(2), dy.dim(3),
                 p.kH(), p.kW(), p.strideH(), p.strideW(), p.padH(), p.padW(), p.countIncludePad() ? 1 : 0);
@@ -821,8 +809,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     @Override
     public void adaptiveAvgPoolForward(Tensor x, Tensor y) {
         enter();
-        if (x.rank() != 4 || y.rank() != 4 || x.dim(0) != y.dim(0) || x.dim(1) != y.dim(1))
-            throw new IllegalArgumentException("adaptiveAvgPoolForward: expected x [N, C, H, W] and y [N, C, outH, outW], got " + x.shape() + ", " + y.shape());
+        Checks.adaptiveAvgPool(false, device, x, y);
         int nc = x.dim(0) * x.dim(1);
         kernels.launch("adaptive_avg_pool_forward_f32", y.numel(), f(x, "adaptiveAvgPoolForward"), f(y, "adaptiveAvgPoolForward"),
                 nc, x.dim(2), x.dim(3), y.dim(2), y.dim(3));
@@ -831,8 +818,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     @Override
     public void adaptiveAvgPoolBackward(Tensor dy, Tensor dx) {
         enter();
-        if (dx.rank() != 4 || dy.rank() != 4 || dx.dim(0) != dy.dim(0) || dx.dim(1) != dy.dim(1))
-            throw new IllegalArgumentException("adaptiveAvgPoolBackward: expected dy [N, C, outH, outW] and dx [N, C, H, W], got " + dy.shape() + ", " + dx.shape());
+        Checks.adaptiveAvgPool(true, device, dx, dy);
         int nc = dx.dim(0) * dx.dim(1);
         kernels.launch("adaptive_avg_pool_backward_f32", dx.numel(), f(dy, "adaptiveAvgPoolBackward"), f(dx, "adaptiveAvgPoolBackward"),
                 nc, dx.dim(2), dx.dim(3), dy.dim(2), dy.dim(3));
@@ -849,12 +835,13 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     public void batchNormForwardTraining(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
                                          float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveInvStd) {
         enter();
+        String op = "batchNorm (training)";
+        Checks.batchNormTraining(device, x, gamma, beta, runningMean, runningVar, eps, y, saveMean, saveInvStd);
         if (CudnnOps.cudnnTrains(x.shape())) {
             cudnnOps.batchNormForwardTraining(x, gamma, beta, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd);
             return;
         }
-        String op = "batchNorm (training)";
-        CudnnShapes.BatchNorm bn = CudnnOps.checkTraining(x, gamma, beta, runningMean, runningVar, eps, y, saveMean, saveInvStd);
+        CudnnShapes.BatchNorm bn = CudnnShapes.batchNorm(op, x.shape());
         if (bn.C() == 0) return;
         grid("batch_norm_training_f32", bn.C(), 256, f(x, op), f(y, op), f(gamma, op), f(beta, op), f(runningMean, op),
                 f(runningVar, op), f(saveMean, op), f(saveInvStd, op), bn.N(), bn.C(), (long) bn.inner(), momentum, eps);
@@ -863,6 +850,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     @Override
     public void batchNormForwardInference(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, float eps, Tensor y) {
         enter();
+        Checks.batchNormInference(device, x, gamma, beta, runningMean, runningVar, eps, y);
         cudnnOps.batchNormForwardInference(x, gamma, beta, runningMean, runningVar, eps, y);
     }
 
@@ -870,12 +858,13 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     public void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
                                   Tensor dx, Tensor dgamma, Tensor dbeta, boolean accumulate) {
         enter();
+        String op = "batchNorm backward";
+        Checks.batchNormBackward(device, x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta);
         if (CudnnOps.cudnnTrains(x.shape())) {
             cudnnOps.batchNormBackward(x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta, accumulate);
             return;
         }
-        String op = "batchNorm backward";
-        CudnnShapes.BatchNorm bn = CudnnOps.checkBackward(x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta);
+        CudnnShapes.BatchNorm bn = CudnnShapes.batchNorm(op, x.shape());
         if (x.numel() == 0) return;
         grid("batch_norm_backward_f32", bn.C(), 256, f(x, op), f(dy, op), f(gamma, op), f(saveMean, op), f(saveInvStd, op),
                 f(dx, op), f(dgamma, op), f(dbeta, op), bn.N(), bn.C(), (long) bn.inner(), accumulate ? 1 : 0);
@@ -884,28 +873,20 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     @Override
     public void dropoutForward(Tensor x, Tensor y, Tensor mask, float p, long seed) {
         enter();
-        sameSize(x, y, "dropout"); sameSize(x, mask, "dropout mask");
-        if (!(p >= 0f && p <= 1f)) throw new IllegalArgumentException("dropout: p must be in [0, 1], got " + p);
+        Checks.dropout(device, x, y, mask, p);
         long n = x.numel();
         kernels.launch("dropout_forward_f32", n, f(x, "dropout"), f(y, "dropout"), f(mask, "dropout"), p, seed, n);
     }
 
     // ------------------------------------------------------------ losses, metrics
 
-    /** logits [N, C] and INT32 labels [N]; label ranges are not checked on the device (a host sync per step). */
-    private static int[] checkLabels(Tensor logits, Tensor labels, String op) { return io.dltrain.runtime.backend.Checks.logitsAndLabels(logits, labels, op); }
-
-    private static void checkSmoothing(float eps, String op) { io.dltrain.runtime.backend.Checks.smoothing(eps, op); }
-
     @Override
     public void crossEntropyForward(Tensor logits, Tensor labels, float ls, Tensor probs, Tensor loss) {
         enter();
         String op = "crossEntropy";
-        checkSmoothing(ls, op);
-        int[] nc = checkLabels(logits, labels, op);
+        // Label values are not checked on the device (that would need a host synchronisation per step).
+        int[] nc = Checks.crossEntropy(op, device, logits, labels, ls, probs, loss);
         int N = nc[0], C = nc[1];
-        sameSize(logits, probs, op);
-        scalarOut(loss, op);
         long x = f(logits, op), l = i(labels, op), p = f(probs, op), out = f(loss, op);
         if (N == 0) { kernels.launch("fill_f32", 1, out, Float.NaN, 1L); return; }   // PyTorch: mean over no rows is NaN
         // The scratch goes back to the cache once the sum is queued: later work on this stream runs after the sum.
@@ -919,22 +900,16 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     public void crossEntropyBackward(Tensor probs, Tensor labels, float ls, Tensor dloss, Tensor dlogits) {
         enter();
         String op = "crossEntropy backward";
-        checkSmoothing(ls, op);
-        int[] nc = checkLabels(probs, labels, op);
+        int[] nc = Checks.crossEntropy(op, device, probs, labels, ls, dlogits, dloss);
         int N = nc[0], C = nc[1];
-        sameSize(probs, dlogits, op);
-        scalarOut(dloss, op);
         kernels.launch("cross_entropy_backward_f32", (long) N * C, f(probs, op), i(labels, op), N, C, ls, f(dloss, op), f(dlogits, op));
     }
-
-    private static void checkPair(Tensor pred, Tensor target, LossKind kind) { Checks.lossPair(pred, target, kind); }
 
     @Override
     public void lossForward(LossKind kind, Tensor pred, Tensor target, Tensor loss) {
         enter();
-        checkPair(pred, target, kind);
+        Checks.loss(kind, device, pred, target, loss, null);
         String op = kind + " loss";
-        scalarOut(loss, op);
         long n = pred.numel(), p = f(pred, op), t = f(target, op), out = f(loss, op);
         if (n == 0) { kernels.launch("fill_f32", 1, out, Float.NaN, 1L); return; }
         try (DeviceBuffer elem = allocator.allocate(4 * n, op + " element losses [" + n + "]")) {
@@ -946,10 +921,8 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     @Override
     public void lossBackward(LossKind kind, Tensor pred, Tensor target, Tensor dloss, Tensor dpred) {
         enter();
-        checkPair(pred, target, kind);
+        Checks.loss(kind, device, pred, target, dloss, dpred);
         String op = kind + " loss backward";
-        sameSize(pred, dpred, op);
-        scalarOut(dloss, op);
         long n = pred.numel();
         kernels.launch("loss_backward_f32", n, kind.ordinal(), f(pred, op), f(target, op), f(dloss, op), f(dpred, op), n);
     }
@@ -958,9 +931,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     public void countTopK(Tensor logits, Tensor labels, int k, Tensor count) {
         enter();
         String op = "countTopK";
-        if (k < 1) throw new IllegalArgumentException(op + ": k must be >= 1, got " + k);
-        int[] nc = checkLabels(logits, labels, op);
-        if (count.numel() < 1) throw new IllegalArgumentException(op + ": count must have one element, got " + count.shape());
+        int[] nc = Checks.countTopK(device, logits, labels, k, count);
         kernels.launch("count_topk_f32", nc[0], f(logits, op), i(labels, op), nc[0], nc[1], k, f(count, op));
     }
 
@@ -981,23 +952,14 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     @Override
     public void optimizerStepAll(OptimizerHyper hyper, List<Tensor> params, List<Tensor> grads, List<Tensor[]> states, float lr, long step) {
         enter();
+        Checks.optimizerGroup(device, hyper, params, grads, states, step);   // every parameter before anything is queued
         int count = params.size();
-        if (grads.size() != count || states.size() != count)
-            throw new IllegalArgumentException("optimizerStepAll: " + count + " params, " + grads.size() + " grads and "
-                    + states.size() + " state arrays; pass one of each per parameter");
         if (fake || count == 1) {
             Backend.super.optimizerStepAll(hyper, params, grads, states, lr, step);
             return;
         }
         List<CudaOptim.Launch> launches = new ArrayList<>(count);
-        Set<Long> seen = new HashSet<>();
-        for (int i = 0; i < count; i++) {
-            CudaOptim.Launch l = optimizerLaunch(hyper, params.get(i), grads.get(i), states.get(i), lr, step);
-            if (params.get(i).numel() > 0 && !seen.add((Long) l.args()[0]))
-                throw new IllegalArgumentException("optimizerStepAll: params[" + i + "] " + params.get(i)
-                        + " shares its memory with an earlier parameter of the group; a parameter may be updated once per step");
-            launches.add(l);
-        }
+        for (int i = 0; i < count; i++) launches.add(optimizerLaunch(hyper, params.get(i), grads.get(i), states.get(i), lr, step));
         CudaOptim.Multi m = CudaOptim.multi(launches);
         if (m == null) return;
         long bytes = 8L * m.table().length;
@@ -1019,18 +981,10 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
     /** The checked single-tensor launch of one update (its kernel name and arguments, CudaOptim.launch). */
     private CudaOptim.Launch optimizerLaunch(OptimizerHyper hyper, Tensor param, Tensor grad, Tensor[] state, float lr, long step) {
         String op = "optimizerStep";
-        sameSize(param, grad, "optimizerStep (param vs grad)");
-        if (step < 1) throw new IllegalArgumentException("optimizerStep: step counts updates from 1, got " + step);
-        if (state == null) throw new IllegalArgumentException("optimizerStep: state array is null; pass the optimiser's buffers (may be empty for plain SGD)");
-        String[] need = CudaOptim.requiredState(hyper);
+        Checks.optimizerStep(device, hyper, param, grad, state, step);
+        String[] need = Checks.optimizerState(hyper);
         long[] addr = new long[Math.max(3, need.length)];
-        for (int s = 0; s < need.length; s++) {
-            if (need[s] == null) continue;
-            if (state.length <= s || state[s] == null)
-                throw new IllegalArgumentException("optimizerStep: missing state[" + s + "] (" + need[s] + ") for param " + param.shape());
-            sameSize(param, state[s], "optimizerStep (" + need[s] + ")");
-            addr[s] = f(state[s], op);
-        }
+        for (int s = 0; s < need.length; s++) if (need[s] != null) addr[s] = f(state[s], op);
         return CudaOptim.launch(hyper, f(param, op), f(grad, op), addr, param.numel(), lr, step);
     }
 

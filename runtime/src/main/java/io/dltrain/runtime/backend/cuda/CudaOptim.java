@@ -122,14 +122,5 @@ final class CudaOptim {
     }
 
     /** Which state buffers an update reads (index -> name), so the backend can check them before launching. */
-    static String[] requiredState(OptimizerHyper hyper) {
-        return switch (hyper) {
-            case OptimizerHyper.Sgd h -> h.momentum() == 0f ? new String[0] : new String[] {"SGD momentum buffer"};
-            case OptimizerHyper.Adagrad h -> new String[] {"Adagrad sum"};
-            case OptimizerHyper.Adadelta h -> new String[] {"Adadelta square_avg", "Adadelta acc_delta"};
-            case OptimizerHyper.RmsProp h -> new String[] {"RMSprop square_avg",
-                    h.momentum() > 0f ? "RMSprop momentum_buffer" : null, h.centered() ? "RMSprop grad_avg" : null};
-            case OptimizerHyper.Adam h -> new String[] {"Adam exp_avg", "Adam exp_avg_sq"};
-        };
-    }
+    static String[] requiredState(OptimizerHyper hyper) { return io.dltrain.runtime.backend.Checks.optimizerState(hyper); }
 }

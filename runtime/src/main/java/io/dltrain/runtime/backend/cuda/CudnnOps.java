@@ -692,7 +692,7 @@ public final class CudnnOps implements AutoCloseable {
     static final int MAX_N_BATCH_NORM_TRAINING = 880_801;
 
     /**
-     * The checks of batch-norm training, with CpuNorm's messages, on either path (cuDNN or CudaBackend's kernel):
+     * The checks of batch-norm training for a caller of CudnnOps itself (CudaBackend has made Checks.batchNormTraining's):
      * per-channel tensors of C elements, FP32, y the size of x, more than one value per channel, eps within cuDNN's range.
      */
     static CudnnShapes.BatchNorm checkTraining(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, float eps,
@@ -786,7 +786,7 @@ public final class CudnnOps implements AutoCloseable {
                 "cudnnBatchNormalizationBackward", () -> "x " + x.shape() + (accumulate ? ", accumulate" : ""));
     }
 
-    /** The checks of batch-norm backward, with CpuNorm's messages, on either path (see {@link #checkTraining}). */
+    /** The checks of batch-norm backward for a caller of CudnnOps itself (see {@link #checkTraining}). */
     static CudnnShapes.BatchNorm checkBackward(Tensor x, Tensor dy, Tensor gamma, Tensor saveMean, Tensor saveInvStd,
                                                Tensor dx, Tensor dgamma, Tensor dbeta) {
         String op = "batchNorm backward";

@@ -1,6 +1,7 @@
 package io.dltrain.runtime.backend.cuda;
 
 import io.dltrain.runtime.backend.Activation;
+import io.dltrain.runtime.backend.Checks;
 import io.dltrain.runtime.backend.ConvParams;
 import io.dltrain.runtime.backend.PoolParams;
 import io.dltrain.runtime.tensor.Shape;
@@ -96,23 +97,12 @@ final class CudnnShapes {
         Conv withN(int n) { return new Conv(n, C, H, W, K, R, S, P, Q, G); }
     }
 
-    /** Same checks and messages as the CPU's CpuConv.geometry, so both backends reject the same calls. */
+    /** The geometry, checked as on the CPU ({@link Checks#convShapes}). */
     static Conv conv(String op, Shape x, Shape w, Shape y, ConvParams p) {
-        if (x.rank() != 4 || w.rank() != 4 || y.rank() != 4)
-            throw new IllegalArgumentException(op + ": expected x [N, C, H, W], w [K, C/groups, R, S] and y [N, K, P, Q], got "
-                    + x + ", " + w + ", " + y);
+        Checks.convShapes(op, x, w, y, p);
         int N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
         int K = w.dim(0), R = w.dim(2), S = w.dim(3), G = p.groups();
-        if (C % G != 0 || K % G != 0 || w.dim(1) * G != C)
-            throw new IllegalArgumentException(op + ": input " + x + " and weight " + w + " do not fit groups=" + G
-                    + " (need C % groups == 0, K % groups == 0 and weight dim 1 == C / groups)");
-        if (H + 2 * p.padH() < p.dilationH() * (R - 1) + 1 || W + 2 * p.padW() < p.dilationW() * (S - 1) + 1)
-            throw new IllegalArgumentException(op + ": the (dilated) kernel " + R + "x" + S + " does not fit the padded input "
-                    + x + " with " + p);
         int P = p.outH(H, R), Q = p.outW(W, S);
-        if (y.dim(0) != N || y.dim(1) != K || y.dim(2) != P || y.dim(3) != Q)
-            throw new IllegalArgumentException(op + ": output " + y + " should be [" + N + ", " + K + ", " + P + ", " + Q + "] for input "
-                    + x + " and weight " + w + " with " + p);
         return new Conv(N, C, H, W, K, R, S, P, Q, G);
     }
 
@@ -164,18 +154,8 @@ final class CudnnShapes {
                 || p.outW(x.dim(3)) != cudnnPoolOut(x.dim(3), p.kW(), p.padW(), p.strideW());
     }
 
-    /** x is [N, C, H, W] and y [N, C, P, Q] with P x Q the (non-empty) output size of p on x, as the CPU requires. */
-    static void checkPoolShapes(String op, Shape x, Shape y, PoolParams p) {
-        if (x.rank() != 4) throw new IllegalArgumentException(op + ": expected x [N, C, H, W], got " + x);
-        int N = x.dim(0), C = x.dim(1), P = p.outH(x.dim(2)), Q = p.outW(x.dim(3));
-        if (y.rank() != 4 || y.dim(0) != N || y.dim(1) != C || y.dim(2) != P || y.dim(3) != Q)
-            throw new IllegalArgumentException(op + ": input " + x + " and output " + y + " do not match (expected output ["
-                    + N + ", " + C + ", " + P + ", " + Q + "])");
-        if (P < 1 || Q < 1) throw new IllegalArgumentException(op + ": output size " + P + "x" + Q + " is empty for input " + x + " and " + p);
-    }
-
     static Pool pool(String op, Shape x, Shape y, PoolParams p) {
-        checkPoolShapes(op, x, y, p);
+        Checks.poolShapes(op, x, y, p);
         int N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), P = p.outH(H), Q = p.outW(W);
         int mode = switch (p.kind()) {
             // The deterministic max mode: overlapping windows (3x3 stride 2) would otherwise add gradients with atomics.
