@@ -399,12 +399,7 @@ public final class DataLoader implements AutoCloseable {
          */
         void cancel(long maxMillis) {
             cancelled = true;
-            lock.lock();
-            try {
-                changed.signalAll();
-            } finally {
-                lock.unlock();
-            }
+            wakeAll();
             boolean interrupted = false;
             long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(maxMillis);
             for (Thread t : threads) {
@@ -519,6 +514,11 @@ public final class DataLoader implements AutoCloseable {
 
         void stopWaiting() {
             stopWaiting = true;
+            wakeAll();
+        }
+
+        /** Wakes the consumer and the workers from their waits, to see a flag just set. */
+        private void wakeAll() {
             lock.lock();
             try {
                 changed.signalAll();

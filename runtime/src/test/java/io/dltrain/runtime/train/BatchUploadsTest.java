@@ -257,21 +257,12 @@ class BatchUploadsTest {
     @org.junit.jupiter.api.Timeout(60)
     void aStopWhileTheBatchAheadHangsFreesTheBatchInHand() {
         java.util.concurrent.CountDownLatch back = new java.util.concurrent.CountDownLatch(1);
-        Dataset hangs = new Dataset() {
-            final Dataset ds = ordered();
-            public String name() { return "hangs"; }
-            public int size() { return ds.size(); }
-            public Shape sampleShape() { return ds.sampleShape(); }
-            public int numClasses() { return ds.numClasses(); }
-            public List<String> classNames() { return ds.classNames(); }
-            public int read(int i, float[] dst, int off) {
-                boolean answered = i != 2 * B; // batch 2's first sample
-                while (!answered) {
-                    try { answered = back.await(1, java.util.concurrent.TimeUnit.DAYS); } catch (InterruptedException ignored) { }
-                }
-                return ds.read(i, dst, off);
+        Dataset hangs = TrainerResumeTest.beforeRead(ordered(), "hangs", i -> {
+            boolean answered = i != 2 * B; // batch 2's first sample
+            while (!answered) {
+                try { answered = back.await(1, java.util.concurrent.TimeUnit.DAYS); } catch (InterruptedException ignored) { }
             }
-        };
+        });
         Trainer[] t = {null};
         List<String> log = new ArrayList<>() {
             @Override public boolean add(String event) {
