@@ -11,7 +11,7 @@ public record PoolParams(Kind kind, int kH, int kW, int strideH, int strideW, in
 
     public PoolParams {
         if (kH < 1 || kW < 1) throw new IllegalArgumentException("pool kernel must be >= 1, got " + kH + "x" + kW);
-        if (strideH < 1 || strideW < 1) throw new IllegalArgumentException("pool stride must be >= 1");
+        if (strideH < 1 || strideW < 1) throw new IllegalArgumentException("pool stride must be >= 1, got " + strideH + "x" + strideW);
         if (padH < 0 || padW < 0 || padH * 2 > kH || padW * 2 > kW)
             throw new IllegalArgumentException("pool padding must be between 0 and half the kernel, got " + padH + "x" + padW);
     }

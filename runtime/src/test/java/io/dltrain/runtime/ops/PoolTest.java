@@ -308,6 +308,8 @@ class PoolTest {
             assertTrue(e.getMessage().contains("larger than the padded input"), e.getMessage());
             e = assertThrows(IllegalArgumentException.class, () -> Pool.adaptiveAvgPool2d(be.zeros(Shape.of(1, 1, 2, 2)), 0, 1));
             assertTrue(e.getMessage().contains("0x1"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> new PoolParams(PoolParams.Kind.MAX, 2, 2, 0, 2, 0, 0, true, false));
+            assertEquals("pool stride must be >= 1, got 0x2", e.getMessage());
         }
     }
 
