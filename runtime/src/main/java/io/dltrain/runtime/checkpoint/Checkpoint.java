@@ -47,7 +47,8 @@ import java.util.stream.Stream;
  * <p>Crash safety: the files are written (each fsynced) into {@code ckpt-<step>.tmp/}, which is then renamed to
  * {@code ckpt-<step>/} and the run directory fsynced; so a checkpoint directory is either complete or absent, and
  * the previous checkpoints are only pruned (keep the last N) after the new one is in place. A stale
- * {@code .tmp} directory left by a crash is deleted by the next save. One process writes to a run directory at a time.
+ * {@code .tmp} directory left by a crash, and what remains of a checkpoint whose pruning a crash cut short, are deleted
+ * by the next save. One process writes to a run directory at a time.
  *
  * <p>Loading validates everything (names, shapes, dtypes, optimiser class and settings, step counters) before the
  * first tensor is modified, so a failed load leaves the model and optimiser as they were.
@@ -177,8 +178,8 @@ public final class Checkpoint {
      * The {@code ckpt-<step>} directories in runDir, at {@code fromStep} or above, that {@link #latest} passes over for
      * lacking {@value #STATE_FILE} or {@value #MODEL_FILE}, by step: with {@code fromStep} the latest checkpoint's, what
      * a resume should mention rather than silently fall back to an older checkpoint. {@link #save} leaves none of those
-     * (it renames a finished directory into place; an interrupted prune leaves part of an older one, below the latest),
-     * so one is damage from outside: a file deleted, a copy cut short. {@code .tmp} and {@code .old} directories,
+     * (it renames a finished directory into place; what an interrupted prune leaves, part of an older one, the next save
+     * deletes), so one is damage from outside: a file deleted, a copy cut short. {@code .tmp} and {@code .old} directories,
      * leftovers of an interrupted save, are not listed.
      */
     public static List<Path> incomplete(Path runDir, long fromStep) {
@@ -231,10 +232,20 @@ public final class Checkpoint {
         return dedup;
     }
 
+    /**
+     * Deletes the complete checkpoints beyond the newest {@code keepLast - 1} others, then every checkpoint directory
+     * below the oldest one kept: what an interrupted prune left (deleting a checkpoint is one file at a time, and a
+     * process killed part-way leaves a directory without its state file, but still holding the model and the
+     * optimiser's files), or a .old copy of a checkpoint pruned since. {@link #latest} passes those over and nothing
+     * else deletes them, so a run killed now and then (preempted, out of memory) would pile them up.
+     */
     private static void prune(Path runDir, Path keep, int keepLast) throws IOException {
         List<Found> others = new ArrayList<>(list(runDir));
         others.removeIf(f -> f.dir.equals(keep));
-        for (int i = 0; i < others.size() - (keepLast - 1); i++) deleteRecursively(others.get(i).dir);
+        int drop = Math.max(0, others.size() - (keepLast - 1));
+        for (int i = 0; i < drop; i++) deleteRecursively(others.get(i).dir);
+        long oldestKept = drop < others.size() ? Math.min(step(keep), others.get(drop).step) : step(keep);
+        for (Found f : scan(runDir)) if (f.step < oldestKept) deleteRecursively(f.dir);
     }
 
     private static void deleteStaleTemps(Path runDir) throws IOException {

@@ -460,6 +460,28 @@ class CheckpointTest {
         }
     }
 
+    /**
+     * A process killed while pruning (deleting a checkpoint is one file at a time: state.json went first in an audit's
+     * runs) leaves part of a checkpoint, model and optimiser files but no state, which latest() passes over: the next
+     * save deletes it, so a run killed again and again (preemption, the OOM killer) does not pile them up.
+     */
+    @Test void whatAnInterruptedPruneLeftIsDeletedByTheNextSave() throws Exception {
+        try (Sequential a = model(1, CLASSES); Adam opt = new Adam(a.namedParameters())) {
+            Checkpoint.save(dir, a, opt, state(10), 2);
+            for (long s = 20; s <= 50; s += 10) {
+                Checkpoint.save(dir, a, opt, state(s), 2);
+                // the checkpoint before it, as a kill part-way through pruning it leaves it
+                Files.delete(dir.resolve("ckpt-" + (s - 10) + "/" + Checkpoint.STATE_FILE));
+                assertEquals(dir.resolve("ckpt-" + s).toAbsolutePath(), Checkpoint.latest(dir).orElseThrow());
+            }
+            // and a .old copy of a step the prune has passed, cut short the same way
+            Files.createDirectories(dir.resolve("ckpt-45.old"));
+            Files.copy(dir.resolve("ckpt-40/" + Checkpoint.MODEL_FILE), dir.resolve("ckpt-45.old/" + Checkpoint.MODEL_FILE));
+            Checkpoint.save(dir, a, opt, state(60), 2);
+            assertEquals(List.of("ckpt-50", "ckpt-60"), ls(dir));
+        }
+    }
+
     @Test void failedSaveKeepsThePreviousCheckpoint() throws Exception {
         try (Sequential a = model(1, CLASSES)) {
             Adam opt = new Adam(a.namedParameters());
