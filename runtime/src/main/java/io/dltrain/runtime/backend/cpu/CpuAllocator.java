@@ -2,28 +2,46 @@ package io.dltrain.runtime.backend.cpu;
 
 import java.util.ArrayDeque;
 import java.util.HashMap;
+import java.util.Map;
 
 /**
  * A caching allocator for host arrays, keyed by exact length. A training step allocates the same shapes every
  * time, so after the first step every request is served from the pool: no allocation, no zeroing, no GC work.
  * Statistics mirror the CUDA allocator's (bytes in use, reserved, peak).
+ *
+ * <p>The free arrays kept are bounded: at most {@link #KEEP_FREE} times the peak in use. A training run needs a few
+ * sets of shapes (the full batch, and the last, smaller batch of training, validation and test: 1.9 times the peak
+ * in a CLI run of lenet5), which stay; shapes that do not come back, such as a long-lived backend evaluating data sets
+ * of many sizes (each last batch its own shapes), are let go, those asked for least recently first. Unbounded, such a
+ * backend kept 299 MB of free arrays for 0.25 MB in use after 100 sizes, and ran out of a 200 MB heap after 70.
  */
 final class CpuAllocator {
-    private final HashMap<Integer, ArrayDeque<float[]>> floats = new HashMap<>();
-    private final HashMap<Integer, ArrayDeque<int[]>> ints = new HashMap<>();
-    private long inUse, reserved, peak;
+    /** Free bytes kept, as a multiple of the peak bytes in use. */
+    static final int KEEP_FREE = 4;
+
+    /** The free arrays of one length, and when that length was last asked for. */
+    private static final class Bin<T> {
+        final ArrayDeque<T> free = new ArrayDeque<>();
+        long asked;
+    }
+
+    private final HashMap<Integer, Bin<float[]>> floats = new HashMap<>();
+    private final HashMap<Integer, Bin<int[]>> ints = new HashMap<>();
+    private long inUse, reserved, peak, requests;
 
     synchronized float[] floats(int n) {
-        ArrayDeque<float[]> q = floats.get(n);
-        float[] a = q == null ? null : q.poll();
+        Bin<float[]> bin = floats.computeIfAbsent(n, k -> new Bin<>());
+        bin.asked = ++requests;
+        float[] a = bin.free.poll();
         if (a == null) { a = new float[n]; reserved += 4L * n; }
         use(4L * n);
         return a;
     }
 
     synchronized int[] ints(int n) {
-        ArrayDeque<int[]> q = ints.get(n);
-        int[] a = q == null ? null : q.poll();
+        Bin<int[]> bin = ints.computeIfAbsent(n, k -> new Bin<>());
+        bin.asked = ++requests;
+        int[] a = bin.free.poll();
         if (a == null) { a = new int[n]; reserved += 4L * n; }
         use(4L * n);
         return a;
@@ -31,14 +49,49 @@ final class CpuAllocator {
 
     private void use(long bytes) { inUse += bytes; peak = Math.max(peak, inUse); }
 
-    synchronized void free(float[] a) { floats.computeIfAbsent(a.length, k -> new ArrayDeque<>()).push(a); inUse -= 4L * a.length; }
+    synchronized void free(float[] a) {
+        floats.computeIfAbsent(a.length, k -> new Bin<>()).free.push(a);
+        inUse -= 4L * a.length;
+        if (reserved - inUse > KEEP_FREE * peak) evict();
+    }
 
-    synchronized void free(int[] a) { ints.computeIfAbsent(a.length, k -> new ArrayDeque<>()).push(a); inUse -= 4L * a.length; }
+    synchronized void free(int[] a) {
+        ints.computeIfAbsent(a.length, k -> new Bin<>()).free.push(a);
+        inUse -= 4L * a.length;
+        if (reserved - inUse > KEEP_FREE * peak) evict();
+    }
+
+    /**
+     * Drops the free arrays of the lengths asked for least recently until at most KEEP_FREE x peak bytes are free. Such
+     * a length loses its bin: arrays of it still in use come back to a new one, first in line to go again.
+     */
+    private void evict() {
+        while (reserved - inUse > KEEP_FREE * peak) {
+            Map.Entry<Integer, Bin<float[]>> f = oldest(floats);
+            Map.Entry<Integer, Bin<int[]>> i = oldest(ints);
+            if (f == null && i == null) return;
+            if (i == null || (f != null && f.getValue().asked < i.getValue().asked)) {
+                reserved -= 4L * f.getKey() * f.getValue().free.size();
+                floats.remove(f.getKey());
+            } else {
+                reserved -= 4L * i.getKey() * i.getValue().free.size();
+                ints.remove(i.getKey());
+            }
+        }
+    }
+
+    /** The bin with free arrays whose length was asked for least recently, or null. */
+    private static <T> Map.Entry<Integer, Bin<T>> oldest(HashMap<Integer, Bin<T>> bins) {
+        Map.Entry<Integer, Bin<T>> oldest = null;
+        for (Map.Entry<Integer, Bin<T>> e : bins.entrySet())
+            if (!e.getValue().free.isEmpty() && (oldest == null || e.getValue().asked < oldest.getValue().asked)) oldest = e;
+        return oldest;
+    }
 
     /** Drops every cached array (the GC may then reclaim them). */
     synchronized void trim() {
-        for (var q : floats.values()) for (float[] a : q) reserved -= 4L * a.length;
-        for (var q : ints.values()) for (int[] a : q) reserved -= 4L * a.length;
+        for (var b : floats.values()) for (float[] a : b.free) reserved -= 4L * a.length;
+        for (var b : ints.values()) for (int[] a : b.free) reserved -= 4L * a.length;
         floats.clear();
         ints.clear();
     }
