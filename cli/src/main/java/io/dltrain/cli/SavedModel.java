@@ -70,6 +70,7 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
         Path dir = runDir.resolve(DIR);
         try {
             Files.createDirectories(dir);
+            deleteStaleTemporaries(dir);
             Checkpoint.saveModel(dir.resolve(Checkpoint.MODEL_FILE), model);
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("model", modelName);
@@ -97,6 +98,20 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
             return dir;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write the final model to " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Deletes the temporary files of an earlier write of model/ that a kill cut short (".model.safetensors.&lt;random&gt;.tmp",
+     * AtomicFiles' names): nothing else would, and each is the size of the model. Only the run that holds the run
+     * directory's lock writes here, so none of them is another writer's.
+     */
+    private static void deleteStaleTemporaries(Path dir) throws IOException {
+        try (var files = Files.list(dir)) {
+            for (Path f : files.toList()) {
+                String name = f.getFileName().toString();
+                if (name.startsWith(".") && name.endsWith(".tmp") && Files.isRegularFile(f)) Files.deleteIfExists(f);
+            }
         }
     }
 

@@ -139,8 +139,12 @@ class ResumeTest {
         assertEquals(List.of("ckpt-4", "ckpt-6"), names(parts.resolve("checkpoints")));
         ok(resume(parts, 2, "--max-steps", "22")); // through the end of epoch 1 into epoch 2 (step 7 of it)
         assertEquals(1, Files.readAllLines(parts.resolve("metrics.jsonl")).size());
+        // what a kill during a write of model/ leaves: the final write deletes it
+        Path stray = Files.createDirectories(parts.resolve("model")).resolve(".model.safetensors.k3x9q.tmp");
+        Files.writeString(stray, "cut short");
         ok(resume(parts, 2));
         assertSameRun(whole, parts, 2);
+        assertFalse(Files.exists(stray), "a stale temporary of model/ is left");
     }
 
     /**
