@@ -775,15 +775,16 @@ final class TrainRun {
     }
 
     /**
-     * What decides a run's rounding besides its settings: the device, and on the CPU the thread count (how sums are
-     * split) and the matrix-product kernels (OpenBLAS's, chosen per processor). Recorded in each checkpoint's config.
+     * What decides a run's rounding besides its settings: the device, on the CPU the thread count (how sums are split),
+     * and the matrix products' library and kernels (OpenBLAS's, chosen per processor; on CUDA, cuBLAS with or without
+     * TF32). Recorded in each checkpoint's config.
      */
     static Map<String, Object> computedOn(Backend be) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("device", be.device().kind() == Device.Kind.CUDA ? "cuda" : "cpu");
         Map<String, Object> d = be.describe();
         if (d.get("threads") instanceof Number t) m.put("cpu_threads", t.intValue());
-        if (d.get("gemm") != null) m.put("cpu_gemm", d.get("gemm").toString());
+        if (d.get("gemm") != null) m.put("gemm", d.get("gemm").toString());
         return m;
     }
 
@@ -797,13 +798,13 @@ final class TrainRun {
         String differ = ": the results will differ slightly from an uninterrupted run's";
         if (saved.get("device") instanceof String d && !d.equals(now.get("device"))) {
             notices.add("the run trained on " + d + " and resumes on " + now.get("device") + differ);
-            return notices; // the rest compares CPU runs
+            return notices; // the rest compares runs on one kind of device
         }
         if (saved.get("cpu_threads") instanceof Number t && now.get("cpu_threads") instanceof Number n && t.intValue() != n.intValue())
             notices.add("the run trained with " + t + " CPU " + Words.noun(t.longValue(), "thread") + " and resumes with " + n
                     + " (the thread count decides how sums are split)" + differ + "; --threads " + t + " keeps them bit-identical");
-        if (saved.get("cpu_gemm") instanceof String g && now.get("cpu_gemm") != null && !g.equals(now.get("cpu_gemm")))
-            notices.add("the run computed its matrix products with " + g + " and this process computes them with " + now.get("cpu_gemm") + differ);
+        if (saved.get("gemm") instanceof String g && now.get("gemm") != null && !g.equals(now.get("gemm")))
+            notices.add("the run computed its matrix products with " + g + " and this process computes them with " + now.get("gemm") + differ);
         return notices;
     }
 

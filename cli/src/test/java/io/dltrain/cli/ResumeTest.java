@@ -159,7 +159,7 @@ class ResumeTest {
         Map<String, Object> saved = Checkpoint.readState(Checkpoint.latest(dir.resolve("checkpoints")).orElseThrow()).config();
         assertEquals("cpu", saved.get("device"));
         assertEquals(2, ((Number) saved.get("cpu_threads")).intValue());
-        assertTrue(saved.get("cpu_gemm").toString().startsWith("OpenBLAS"), saved.toString());
+        assertTrue(saved.get("gemm").toString().startsWith("OpenBLAS"), saved.toString());
         CliTest.Result same = run(resume(dir, 1, "--max-steps", "4"));
         assertEquals(0, same.code(), same.err() + same.out());
         assertFalse(same.out().contains("will differ"), same.out());
@@ -170,12 +170,12 @@ class ResumeTest {
         assertEquals(1, ((Number) Checkpoint.readState(Checkpoint.latest(dir.resolve("checkpoints")).orElseThrow()).config().get("cpu_threads")).intValue(),
                 "the checkpoint written by the resume records its own thread count");
         // the other two differences, which this machine cannot produce
-        Map<String, Object> cpu = Map.of("device", "cpu", "cpu_threads", 2, "cpu_gemm", "OpenBLAS 0.3.31 Haswell");
+        Map<String, Object> cpu = Map.of("device", "cpu", "cpu_threads", 2, "gemm", "OpenBLAS 0.3.31 Haswell");
         assertEquals(List.of("the run trained on cuda and resumes on cpu: the results will differ slightly from an uninterrupted run's"),
                 TrainRun.resumeDrift(Map.of("device", "cuda"), cpu));
         assertEquals(List.of("the run computed its matrix products with OpenBLAS 0.3.31 Cooperlake and this process computes them with"
                 + " OpenBLAS 0.3.31 Haswell: the results will differ slightly from an uninterrupted run's"),
-                TrainRun.resumeDrift(Map.of("device", "cpu", "cpu_threads", 2, "cpu_gemm", "OpenBLAS 0.3.31 Cooperlake"), cpu));
+                TrainRun.resumeDrift(Map.of("device", "cpu", "cpu_threads", 2, "gemm", "OpenBLAS 0.3.31 Cooperlake"), cpu));
         assertEquals(List.of(), TrainRun.resumeDrift(Map.of("seed", 42), cpu), "a checkpoint of an earlier dl-train records none of them");
     }
 

@@ -5,6 +5,7 @@ import io.dltrain.runtime.tensor.Device;
 
 import java.util.Arrays;
 import java.util.Iterator;
+import java.util.Locale;
 import java.util.NoSuchElementException;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
@@ -185,7 +186,9 @@ public final class DataLoader implements AutoCloseable {
 
     /**
      * Starts epoch {@code epoch} (from 0) and returns its batches in order. Any epoch still running is cancelled
-     * first (its workers stopped and joined; its batches become invalid). Call {@link Batch#release()} on each
+     * first (its workers stopped and joined, however long a read in progress takes: the new epoch's workers fill the
+     * same buffers; so after a {@link #stopWaiting} on a read that hangs, make a new loader rather than another epoch
+     * of this one; its batches become invalid). Call {@link Batch#release()} on each
      * batch once done with its arrays; holding {@code prefetch} batches unreleased and asking for another is an
      * error (it could never be filled).
      */
@@ -402,10 +405,11 @@ public final class DataLoader implements AutoCloseable {
             wakeAll();
             boolean interrupted = false;
             long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(maxMillis);
+            // Workers check `cancelled` between samples and wake from await() on the signal above; the interrupt
+            // additionally unblocks a Dataset.read that does interruptible I/O. All at once: one stuck worker must not
+            // keep the others from theirs.
+            for (Thread t : threads) t.interrupt();
             for (Thread t : threads) {
-                // Workers check `cancelled` between samples and wake from await() on the signal above; the
-                // interrupt additionally unblocks a Dataset.read that does interruptible I/O.
-                t.interrupt();
                 while (t.isAlive()) {
                     long left = maxMillis > 0 ? TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()) : 0;
                     if (maxMillis > 0 && left <= 0) break; // stuck: left behind
@@ -543,7 +547,7 @@ public final class DataLoader implements AutoCloseable {
                 long since = readingSince.get(w);
                 if (idx < 0) continue;
                 inRead.append(inRead.isEmpty() ? "" : ", ").append(ds.describe(idx))
-                        .append(String.format(" for %.1f s", (now - since) / 1e9));
+                        .append(String.format(Locale.ROOT, " for %.1f s", (now - since) / 1e9));
             }
             return inRead.toString();
         }
@@ -611,7 +615,18 @@ public final class DataLoader implements AutoCloseable {
                             while (filled[slot] != k) {
                                 if (failedBatch <= k) throw failure;
                                 if (cancelled) throw cancelledError();
-                                if (stopWaiting) throw waitStopped(k);
+                                if (stopWaiting) {
+                                    // the message names the samples through Dataset.describe, the dataset's code: not
+                                    // under this lock (a dataset that locks itself in a read that hangs would hold it)
+                                    WaitStopped stopped;
+                                    lock.unlock();
+                                    try {
+                                        stopped = waitStopped(k);
+                                    } finally {
+                                        lock.lock();
+                                    }
+                                    throw stopped;
+                                }
                                 if (told) {
                                     changed.await();
                                     continue;
@@ -624,10 +639,10 @@ public final class DataLoader implements AutoCloseable {
                                 // a wait this long is not slow decoding but a read that hangs: say which, once per batch
                                 // (outside the lock: the notice is the caller's code), then go on waiting
                                 told = true;
-                                String inRead = inRead();
                                 lock.unlock();
                                 try {
-                                    slow.notice().accept(String.format("waiting %.0f s for %s of %s: %s", (System.nanoTime() - t0) / 1e9,
+                                    String inRead = inRead();
+                                    slow.notice().accept(String.format(Locale.ROOT, "waiting %.0f s for %s of %s: %s", (System.nanoTime() - t0) / 1e9,
                                             where(k), ds.name(), inRead.isEmpty() ? "it is still loading" : "still being read: " + inRead));
                                 } finally {
                                     lock.lock();

@@ -66,9 +66,10 @@ public abstract class Optimizer implements AutoCloseable {
 
     /**
      * Puts this optimiser's own hyper-parameters into {@code out} under torch.optim's param_groups keys (a Double, a
-     * Boolean, or for betas a List of two Doubles); {@link #settings()} adds weight_decay and l1.
+     * Boolean, or for betas a List of two Doubles); {@link #settings()} adds weight_decay and l1. None by default (a
+     * subclass that does not override it records, and has checked on load, only those two).
      */
-    protected abstract void addSettings(Map<String, Object> out);
+    protected void addSettings(Map<String, Object> out) {}
 
     /**
      * The hyper-parameters other than the learning rate, under torch.optim's param_groups keys (betas, eps,

@@ -75,6 +75,7 @@ public final class Trainer {
     private volatile boolean stopRequested;
     /** The training and validation loaders of the fit in progress, for {@link #requestStop}; null between fits. */
     private volatile DataLoader[] fitLoaders;
+    private final Object fitLoadersLock = new Object();
     private boolean skipNonfinite;
     /** The running fit's start (System.nanoTime) and the seconds its resumed run had spent before: for checkpoints. */
     private long fitStart;
@@ -157,14 +158,19 @@ public final class Trainer {
 
     /**
      * Asks a running fit to stop at the next step boundary, write a checkpoint (if there is a policy) and return;
-     * safe from any thread (a shutdown hook calls it on SIGINT/SIGTERM).
+     * safe from any thread (a shutdown hook calls it on SIGINT/SIGTERM). A step or validation batch waiting for a read
+     * that hangs stops too, with the state before that batch saved. The request stays: a later fit of this Trainer
+     * returns at once (a stop that comes just before a fit starts is not lost); train on with a new Trainer.
      */
     public void requestStop() {
         stopRequested = true;
         // a step waiting for its data (a read that hangs) would never reach the boundary: end the wait, so the state
-        // before that batch is checkpointed (set before reading fitLoaders: a fit that starts after sees the flag)
-        DataLoader[] loaders = fitLoaders;
-        if (loaders != null) for (DataLoader l : loaders) if (l != null) l.stopWaiting();
+        // before that batch is checkpointed (set before reading fitLoaders: a fit that starts after sees the flag).
+        // Under the lock that the fit's end takes: a stop as the fit returns never reaches a pass the caller starts next.
+        synchronized (fitLoadersLock) {
+            DataLoader[] loaders = fitLoaders;
+            if (loaders != null) for (DataLoader l : loaders) if (l != null) l.stopWaiting();
+        }
     }
 
     /**
@@ -398,7 +404,9 @@ public final class Trainer {
                 if (stopNow && epoch < config.epochs()) { interrupted = true; break; }
             }
         } finally {
-            fitLoaders = null;
+            synchronized (fitLoadersLock) {
+                fitLoaders = null;
+            }
         }
         return new Result(history, stoppedEarly, bestEpoch, fitSeconds(), interrupted, written);
     }

@@ -426,6 +426,42 @@ class DataLoaderTest {
         assertTrue(liveLoaderThreads("hangs").isEmpty());
     }
 
+    /**
+     * close() interrupts every worker before it waits for any: a worker stuck in a read deaf to interrupts (worker 0
+     * here) must not keep another, in a read that an interrupt ends, from being stopped and joined within the wait.
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(60)
+    void closeStopsTheOtherWorkersBesideOneStuckInARead() throws Exception {
+        java.util.concurrent.CountDownLatch bothInRead = new java.util.concurrent.CountDownLatch(2), fsBack = new java.util.concurrent.CountDownLatch(1);
+        Synthetic ds = new Synthetic("stuck-and-not", 8) {
+            @Override public int read(int index, float[] dst, int dstOffset) {
+                bothInRead.countDown();
+                if (Thread.currentThread().getName().endsWith("-w0")) { // deaf to interrupts, as a read in the kernel is
+                    boolean back = false;
+                    while (!back) {
+                        try { back = fsBack.await(1, java.util.concurrent.TimeUnit.DAYS); } catch (InterruptedException ignored) { }
+                    }
+                } else {
+                    try { Thread.sleep(86_400_000L); } catch (InterruptedException e) { throw new IllegalStateException("interrupted read", e); }
+                }
+                return super.read(index, dst, dstOffset);
+            }
+        };
+        try {
+            DataLoader dl = new DataLoader(ds, null, 1, false, false, 1, 2, 4);
+            dl.epoch(0);
+            assertTrue(bothInRead.await(20, java.util.concurrent.TimeUnit.SECONDS), "both workers should be in a read");
+            dl.close();
+            List<Thread> live = liveLoaderThreads("stuck-and-not");
+            assertEquals(1, live.size(), "only the stuck worker is left: " + live);
+            assertTrue(live.getFirst().getName().endsWith("-w0"), live.toString());
+        } finally {
+            fsBack.countDown();
+        }
+        for (Thread t : liveLoaderThreads("stuck-and-not")) t.join(10_000);
+    }
+
     @Test
     void labelOutsideClassRangeIsReported() {
         Dataset bad = new Synthetic("badlabel", 20) {
