@@ -784,8 +784,18 @@ final class TrainRun {
         m.put("device", be.device().kind() == Device.Kind.CUDA ? "cuda" : "cpu");
         Map<String, Object> d = be.describe();
         if (d.get("threads") instanceof Number t) m.put("cpu_threads", t.intValue());
-        if (d.get("gemm") != null) m.put("gemm", d.get("gemm").toString());
+        if (d.get("gemm") != null) m.put("gemm", gemmKernels(d.get("gemm").toString()));
         return m;
+    }
+
+    /**
+     * The part of a backend's "gemm" description that decides results: without the reason OpenBLAS could not be loaded
+     * ("plain-Java GEMM (OpenBLAS unavailable: ...)", whose message names this machine's paths), which would make two
+     * machines computing alike look different.
+     */
+    static String gemmKernels(String gemm) {
+        int why = gemm.indexOf(" (OpenBLAS unavailable");
+        return why < 0 ? gemm : gemm.substring(0, why);
     }
 
     /**

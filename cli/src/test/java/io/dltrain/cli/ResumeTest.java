@@ -177,6 +177,9 @@ class ResumeTest {
                 + " OpenBLAS 0.3.31 Haswell: the results will differ slightly from an uninterrupted run's"),
                 TrainRun.resumeDrift(Map.of("device", "cpu", "cpu_threads", 2, "gemm", "OpenBLAS 0.3.31 Cooperlake"), cpu));
         assertEquals(List.of(), TrainRun.resumeDrift(Map.of("seed", 42), cpu), "a checkpoint of an earlier dl-train records none of them");
+        assertEquals("plain-Java GEMM", TrainRun.gemmKernels("plain-Java GEMM (OpenBLAS unavailable: UnsatisfiedLinkError: /tmp/javacpp123/libopenblas.so: ...)"),
+                "why OpenBLAS could not load names this machine's paths, not what computes");
+        assertEquals("OpenBLAS 0.3.31 Haswell", TrainRun.gemmKernels("OpenBLAS 0.3.31 Haswell"));
     }
 
     @Test

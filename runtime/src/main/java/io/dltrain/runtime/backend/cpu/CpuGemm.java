@@ -43,6 +43,7 @@ final class CpuGemm {
             MemorySegment cfg = (MemorySegment) config.invokeExact();
             status = cfg.reinterpret(256).getString(0).trim() + coreTypeNote(System.getenv("OPENBLAS_CORETYPE"));
         } catch (Throwable e) {
+            // TrainRun.gemmKernels takes the text before " (OpenBLAS unavailable" as what computes: keep the two in step
             status = "plain-Java GEMM (OpenBLAS unavailable: " + e.getClass().getSimpleName() + ": " + e.getMessage() + ")";
             System.err.println("dl-train: notice: " + status);
             h = null;
