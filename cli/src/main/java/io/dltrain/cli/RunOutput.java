@@ -241,20 +241,30 @@ final class RunOutput implements AutoCloseable {
     String unlocked() { return lock.unlocked(); }
 
     /**
-     * On resume: drops metrics.jsonl lines of epochs after {@code completedEpochs} (written after the checkpoint the
-     * run resumes from, so they are about to be written again), replacing the file atomically.
+     * On resume: metrics.jsonl gets one line for each of the {@code completedEpochs} the checkpoint holds, and none
+     * after. Lines of later epochs (written after that checkpoint, so about to be written again) are dropped; an epoch
+     * the checkpoint has but the file lacks (its line could not be written: the trainer checkpointed the epoch before
+     * ending on that failure) gets its line from the checkpoint's {@code history}. The file is replaced atomically.
      */
-    void truncateMetrics(int completedEpochs) {
+    void resumeMetrics(int completedEpochs, List<EpochMetrics> history) {
         Path f = dir.resolve("metrics.jsonl");
-        if (!Files.exists(f)) return;
+        boolean hasEpochs = history.stream().anyMatch(m -> m.epoch() <= completedEpochs);
+        if (!Files.exists(f) && !hasEpochs) return;
         try {
-            StringBuilder keep = new StringBuilder();
-            for (String line : Files.readAllLines(f)) {
-                if (line.isBlank()) continue;
-                com.fasterxml.jackson.databind.JsonNode row;
-                try { row = JSON.readTree(line); } catch (IOException e) { break; } // a line torn by a crash: the end
-                if (row.path("epoch").asInt(Integer.MAX_VALUE) <= completedEpochs) keep.append(line).append('\n');
+            java.util.TreeMap<Integer, String> lines = new java.util.TreeMap<>();
+            if (Files.exists(f)) {
+                for (String line : Files.readAllLines(f)) {
+                    if (line.isBlank()) continue;
+                    com.fasterxml.jackson.databind.JsonNode row;
+                    try { row = JSON.readTree(line); } catch (IOException e) { break; } // a line torn by a crash: the end
+                    int epoch = row.path("epoch").asInt(Integer.MAX_VALUE);
+                    if (epoch <= completedEpochs) lines.putIfAbsent(epoch, line);
+                }
             }
+            for (EpochMetrics m : history)
+                if (m.epoch() <= completedEpochs && !lines.containsKey(m.epoch())) lines.put(m.epoch(), JSON.writeValueAsString(row(m)));
+            StringBuilder keep = new StringBuilder();
+            for (String line : lines.values()) keep.append(line).append('\n');
             Path tmp = dir.resolve("metrics.jsonl.tmp");
             Files.writeString(tmp, keep.toString());
             Files.move(tmp, f, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
@@ -264,6 +274,16 @@ final class RunOutput implements AutoCloseable {
     }
 
     void appendEpoch(EpochMetrics m) {
+        try {
+            Files.writeString(dir.resolve("metrics.jsonl"), JSON.writeValueAsString(row(m)) + "\n",
+                    StandardOpenOption.CREATE, StandardOpenOption.APPEND, StandardOpenOption.WRITE, StandardOpenOption.SYNC);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + dir.resolve("metrics.jsonl") + ": " + OutputDir.reason(e), e);
+        }
+    }
+
+    /** An epoch's line of metrics.jsonl. */
+    private static Map<String, Object> row(EpochMetrics m) {
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("epoch", m.epoch());
         row.put("train_loss", m.trainLoss());
@@ -276,12 +296,7 @@ final class RunOutput implements AutoCloseable {
         row.put("images_per_sec", finiteOrNull(m.imagesPerSec()));
         row.put("data_wait_seconds", m.dataWaitSeconds());
         row.put("skipped_steps", m.skippedSteps());
-        try {
-            Files.writeString(dir.resolve("metrics.jsonl"), JSON.writeValueAsString(row) + "\n",
-                    StandardOpenOption.CREATE, StandardOpenOption.APPEND, StandardOpenOption.WRITE, StandardOpenOption.SYNC);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + dir.resolve("metrics.jsonl") + ": " + e.getMessage(), e);
-        }
+        return row;
     }
 
     void writeSummary(Map<String, Object> summary) {

@@ -29,6 +29,7 @@ import io.dltrain.runtime.checkpoint.TrainingState;
 import io.dltrain.runtime.train.CheckpointPolicy;
 import io.dltrain.runtime.train.EpochMetrics;
 import io.dltrain.runtime.train.EvalResult;
+import io.dltrain.runtime.train.ListenerFailedException;
 import io.dltrain.runtime.train.TrainConfig;
 import io.dltrain.runtime.train.TrainListener;
 import io.dltrain.runtime.train.Trainer;
@@ -306,7 +307,7 @@ final class TrainRun {
                 try (run) {
                     if (run.unlocked() != null) out.println("dl-train: warning: " + run.unlocked());
                     if (resumeState != null) {
-                        run.truncateMetrics(resumeState.epoch());
+                        run.resumeMetrics(resumeState.epoch(), Trainer.history(resumeState));
                         out.println("dl-train: resuming from " + resumeCkpt + " (" + done(resumeState) + ")");
                     }
                     out.printf("dl-train: %s (%,d parameters) on %s (%,d train / %,d validation / %,d test samples), device %s%n",
@@ -337,9 +338,9 @@ final class TrainRun {
                         @Override public void step(int e, int s, int n, double loss, double ips) { progress.step(e, s, n, loss, ips); }
                         boolean hinted;
                         @Override public void epochEnded(EpochMetrics m) {
+                            progress.epochEnded(m); // first: a metrics.jsonl that cannot be written leaves the epoch's line shown
                             run.appendEpoch(m);
                             curves.epochEnded(m);
-                            progress.epochEnded(m);
                             String hint = hinted ? null : Progress.workersHint(m, workers, Runtime.getRuntime().availableProcessors());
                             if (hint != null) { progress.info("dl-train: notice: " + hint); hinted = true; }
                         }
@@ -403,6 +404,11 @@ final class TrainRun {
                         } catch (DataLoadException e) {
                             if (e.checkpoint() == null) throw e;
                             throw new DataLoadException(e.getMessage() + " with --resume " + ShellWords.quote(outDir), e.getCause(), e.checkpoint());
+                        } catch (ListenerFailedException e) {
+                            // writing metrics.jsonl failed (a full disk...): the trainer checkpointed the run first
+                            if (e.checkpoint() == null) throw e;
+                            throw new ListenerFailedException(e.getCause().getMessage() + "; the training so far is checkpointed in "
+                                    + e.checkpoint() + ": fix the cause and continue with --resume " + ShellWords.quote(outDir), e.getCause(), e.checkpoint());
                         }
                         if (result.interrupted()) {
                             reportBadFiles(data);

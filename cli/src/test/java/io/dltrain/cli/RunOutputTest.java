@@ -18,8 +18,36 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Run directories without --out: runs started in the same second each get their own (runs/NAME, NAME-2, ...). */
+/**
+ * Run directories without --out: runs started in the same second each get their own (runs/NAME, NAME-2, ...); on
+ * resume, metrics.jsonl holds exactly the checkpoint's epochs.
+ */
 class RunOutputTest {
+    /**
+     * A resume from a checkpoint of 3 epochs: the line of epoch 4 (written after that checkpoint) goes, and epoch 2's
+     * line, which could not be written (the trainer checkpointed the epoch before ending on that failure), comes from
+     * the checkpoint's history; lines that are there stay as they are, in epoch order.
+     */
+    @Test
+    void aResumeLeavesOneLinePerCheckpointedEpoch(@TempDir Path tmp) throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("run"));
+        String one = "{\"epoch\":1,\"train_loss\":0.9,\"written\":\"by epoch 1\"}", three = "{\"epoch\":3,\"train_loss\":0.5}";
+        Files.writeString(dir.resolve("metrics.jsonl"), one + "\n" + three + "\n{\"epoch\":4,\"train_loss\":0.4}\n");
+        List<io.dltrain.runtime.train.EpochMetrics> history = new ArrayList<>();
+        for (int e = 1; e <= 3; e++) history.add(new io.dltrain.runtime.train.EpochMetrics(e, 1.0 / e, 0.5, 0.7, Double.NaN, 0.01, 2.5, 2.0, 1000, 0.25, 0));
+        try (RunOutput run = RunOutput.create(dir, true, null)) {
+            run.resumeMetrics(3, history);
+        }
+        List<String> lines = Files.readAllLines(dir.resolve("metrics.jsonl"));
+        assertEquals(3, lines.size(), lines.toString());
+        assertEquals(one, lines.get(0), "a line that is there stays as it is");
+        assertEquals("{\"epoch\":2,\"train_loss\":0.5,\"train_acc\":0.5,\"val_loss\":0.7,\"val_acc\":null,\"lr\":0.01,\"seconds\":2.5,"
+                + "\"train_seconds\":2.0,\"images_per_sec\":1000.0,\"data_wait_seconds\":0.25,\"skipped_steps\":0}", lines.get(1),
+                "the missing epoch, from the checkpoint's history, as appendEpoch writes it");
+        assertEquals(three, lines.get(2));
+    }
+
+
     @Test
     void runsWithTheSameDefaultNameEachGetTheirOwnDirectory(@TempDir Path tmp) throws Exception {
         Path base = tmp.resolve("runs/mlp-fashion-mnist-20261206-114500");

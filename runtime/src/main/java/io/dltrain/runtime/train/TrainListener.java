@@ -1,6 +1,11 @@
 package io.dltrain.runtime.train;
 
-/** Progress callbacks from {@link Trainer#fit}; the CLI draws its progress bar from these. All methods are optional. */
+/**
+ * Progress callbacks from {@link Trainer#fit}; the CLI draws its progress bar and writes metrics.jsonl from these. All
+ * methods are optional. A method that throws ends the fit with a {@link ListenerFailedException}, after the training so
+ * far is checkpointed (with a checkpoint policy) at the next step boundary, or at the end of the epoch whose
+ * {@code epochEnded} failed; the listener is not called again.
+ */
 public interface TrainListener {
     default void epochStarted(int epoch, int epochs, int steps) {}
 

@@ -194,8 +194,11 @@ public final class Trainer {
      * @param val may be null (no validation; then neither early stopping nor the plateau schedule may be asked for)
      */
     public Result fit(Module model, Loss loss, Optimizer optimizer, LrSchedule schedule,
-                      DataLoader train, DataLoader val, TrainListener listener) {
+                      DataLoader train, DataLoader val, TrainListener caller) {
         checkTask(train, val);
+        // a listener that throws (a full disk under the CLI's metrics.jsonl, a bug in a caller's progress display) ends
+        // the fit, but not before the state it was told about is checkpointed, as for a stop request
+        Guarded listener = new Guarded(caller);
         if (train.batchesPerEpoch() == 0) // else every epoch ends with a 0/0 mean loss, reported as divergence
             throw new IllegalArgumentException("the training data " + train.dataset().name() + " gives no batch to train on: "
                     + (train.samples() == 0 ? "it has no samples" : "its " + train.samples() + " samples are fewer than one batch of "
@@ -268,7 +271,7 @@ public final class Trainer {
                 resumedLossSum = resumedCorrect = 0;
                 resumedSeen = 0;
                 for (; uploads.hasNext(); step++) {
-                    if (stopRequested || globalStep >= maxSteps) {
+                    if (stopRequested || globalStep >= maxSteps || listener.failure != null) {
                         interrupted = true;
                         if (policy != null) written = save(model, optimizer, epoch - 1, globalStep, step, lossSum.item(), correct.total(),
                                 seen, bestVal, bestEpoch, sinceBest, history, lr, false);
@@ -383,7 +386,7 @@ public final class Trainer {
                         seen > seenBefore ? (seen - seenBefore) / trainSeconds : Double.NaN, // resumed after its last batch: none trained here
                         train.stats().waitSeconds() - waitBefore, skipped);
                 history.add(m);
-                listener.epochEnded(m);
+                listener.epochEnded(m);  // (a failure here: this epoch is checkpointed below, as for a stop)
                 boolean improved = false;
                 if (v != null) {
                     if (v.loss() < bestVal - config.minDelta()) { bestVal = v.loss(); bestEpoch = epoch; sinceBest = 0; improved = true; }
@@ -393,7 +396,7 @@ public final class Trainer {
                         stoppedEarly = true;
                     }
                 } else bestEpoch = epoch;
-                boolean stopNow = stopRequested || globalStep >= maxSteps; // read once: the checkpoint and the stop agree
+                boolean stopNow = stopRequested || globalStep >= maxSteps || listener.failure != null; // read once: the checkpoint and the stop agree
                 if (policy != null) {
                     boolean due = stoppedEarly || epoch == config.epochs() || stopNow
                             || (policy.everyEpochs() > 0 ? epoch % policy.everyEpochs() == 0 : globalStep % policy.everySteps() == 0);
@@ -403,12 +406,55 @@ public final class Trainer {
                 if (stoppedEarly) break;
                 if (stopNow && epoch < config.epochs()) { interrupted = true; break; }
             }
+            if (listener.failure != null) throw listener.failed(policy == null ? null : written);
         } finally {
             synchronized (fitLoadersLock) {
                 fitLoaders = null;
             }
         }
         return new Result(history, stoppedEarly, bestEpoch, fitSeconds(), interrupted, written);
+    }
+
+    /**
+     * The caller's listener, called until one of its methods throws: then the failure is kept (the fit stops at the next
+     * step boundary, or at the end of an epoch whose training is done, and checkpoints that state) and no more calls
+     * reach the listener.
+     */
+    private static final class Guarded implements TrainListener {
+        private final TrainListener to;
+        RuntimeException failure;
+        private String where;
+
+        Guarded(TrainListener to) { this.to = to; }
+
+        @Override public void epochStarted(int epoch, int epochs, int steps) {
+            if (failure == null) try { to.epochStarted(epoch, epochs, steps); } catch (RuntimeException e) { failed(e, "epochStarted", epoch); }
+        }
+
+        @Override public void step(int epoch, int step, int steps, double loss, double imagesPerSec) {
+            if (failure == null) try { to.step(epoch, step, steps, loss, imagesPerSec); } catch (RuntimeException e) { failed(e, "step " + step + " of", epoch); }
+        }
+
+        @Override public void epochEnded(EpochMetrics m) {
+            if (failure == null) try { to.epochEnded(m); } catch (RuntimeException e) { failed(e, "epochEnded", m.epoch()); }
+        }
+
+        @Override public void info(String message) {
+            if (failure == null) try { to.info(message); } catch (RuntimeException e) { failed(e, "info", 0); }
+        }
+
+        private void failed(RuntimeException e, String method, int epoch) {
+            failure = e;
+            where = method + (epoch > 0 ? " epoch " + epoch : "");
+        }
+
+        /** What ends the fit: where the listener failed, why, and the checkpoint of the state after it (null: none). */
+        ListenerFailedException failed(Path checkpoint) {
+            String why = failure.getMessage() == null ? failure.toString() : failure.getMessage();
+            return new ListenerFailedException("the training listener failed (" + where + "): " + why
+                    + (checkpoint != null ? "; the training so far is checkpointed in " + checkpoint + ": fix the cause and resume"
+                                          : "; nothing is checkpointed (no checkpoint policy)"), failure, checkpoint);
+        }
     }
 
     /**

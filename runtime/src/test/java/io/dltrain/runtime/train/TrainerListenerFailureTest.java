@@ -1,0 +1,119 @@
+package io.dltrain.runtime.train;
+
+import io.dltrain.runtime.backend.cpu.CpuBackend;
+import io.dltrain.runtime.checkpoint.Checkpoint;
+import io.dltrain.runtime.checkpoint.TrainingState;
+import io.dltrain.runtime.data.DataLoader;
+import io.dltrain.runtime.data.Dataset;
+import io.dltrain.runtime.nn.Module;
+import io.dltrain.runtime.nn.loss.CrossEntropyLoss;
+import io.dltrain.runtime.optim.LrSchedules;
+import io.dltrain.runtime.optim.Optimizer;
+import io.dltrain.runtime.optim.Optimizers;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A listener that throws (the CLI's metrics.jsonl on a full disk, a bug in a caller's progress display) ends the fit,
+ * but only after the state it was told about is checkpointed, whatever the checkpoint interval: resumed from there,
+ * the run ends bit-identical to an uninterrupted one. The model, data and recipe are TrainerResumeTest's (8 steps an
+ * epoch, 3 epochs); checkpoints every 5 steps, so neither failure below falls on a regular checkpoint.
+ */
+class TrainerListenerFailureTest {
+
+    static Trainer.Result fit(Dataset ds, Path ckDir, Path from, TrainListener listener) {
+        int[][] split = DataLoader.split(ds.size(), 0.2, 7);
+        try (CpuBackend be = new CpuBackend(2);
+             Module model = TrainerResumeTest.model(be);
+             Optimizer opt = Optimizers.create("adam", model.namedParameters(), 0.01, 0.9, 0);
+             DataLoader train = new DataLoader(ds, split[0], 32, true, false, 7, 1, 4);
+             DataLoader val = new DataLoader(ds, split[1], 32, false, false, 7, 1, 4)) {
+            Trainer t = new Trainer(be, TrainerResumeTest.CONFIG);
+            if (ckDir != null) t.checkpoints(new CheckpointPolicy(ckDir, 0, 5, 2, "test-mlp", "blobs", Map.of()));
+            if (from != null) t.resumeFrom(Checkpoint.load(from, model, opt));
+            return t.fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("cosine"), train, val, listener);
+        }
+    }
+
+    /** Every call the listener got, as "step 2.3" / "ended 2" / "started 2"; it throws on {@code failOn}. */
+    static TrainListener failingOn(String failOn, List<String> calls) {
+        return new TrainListener() {
+            void call(String what) {
+                calls.add(what);
+                if (what.equals(failOn)) throw new UncheckedIOException("cannot write metrics.jsonl: No space left on device",
+                        new java.io.IOException("No space left on device"));
+            }
+            @Override public void epochStarted(int epoch, int epochs, int steps) { call("started " + epoch); }
+            @Override public void step(int epoch, int step, int steps, double loss, double ips) { call("step " + epoch + "." + step); }
+            @Override public void epochEnded(EpochMetrics m) { call("ended " + m.epoch()); }
+        };
+    }
+
+    @Test
+    void aListenerThatFailsInAStepLeavesACheckpointAfterThatStep(@TempDir Path tmp) {
+        Dataset ds = TrainerTest.blobs(300, 1);
+        Trainer.Result whole = fit(ds, tmp.resolve("whole"), null, TrainListener.NONE);
+        List<String> calls = new ArrayList<>();
+        Path ck = tmp.resolve("parts");
+        ListenerFailedException e = assertThrows(ListenerFailedException.class, () -> fit(ds, ck, null, failingOn("step 2.3", calls)));
+        assertEquals("step 2.3", calls.getLast(), "no call reaches the listener after it failed: " + calls);
+        assertTrue(e.getCause() instanceof UncheckedIOException, "the listener's exception is the cause: " + e.getCause());
+        assertEquals(ck.toAbsolutePath().resolve("ckpt-11"), e.checkpoint(), "the state after global step 11 (epoch 2, step 3)");
+        assertEquals("the training listener failed (step 3 of epoch 2): cannot write metrics.jsonl: No space left on device;"
+                + " the training so far is checkpointed in " + e.checkpoint() + ": fix the cause and resume", e.getMessage());
+        TrainingState st = Checkpoint.readState(e.checkpoint());
+        assertEquals(1, st.epoch());
+        assertEquals(11, st.step());
+        sameAs(whole, fit(ds, ck, e.checkpoint(), TrainListener.NONE));
+    }
+
+    @Test
+    void aListenerThatFailsAtAnEpochsEndLeavesACheckpointOfThatEpoch(@TempDir Path tmp) {
+        Dataset ds = TrainerTest.blobs(300, 1);
+        Trainer.Result whole = fit(ds, tmp.resolve("whole"), null, TrainListener.NONE);
+        List<String> calls = new ArrayList<>();
+        Path ck = tmp.resolve("parts");
+        ListenerFailedException e = assertThrows(ListenerFailedException.class, () -> fit(ds, ck, null, failingOn("ended 2", calls)));
+        assertEquals("ended 2", calls.getLast(), "no call reaches the listener after it failed: " + calls);
+        assertTrue(e.getMessage().startsWith("the training listener failed (epochEnded epoch 2): cannot write metrics.jsonl"), e.getMessage());
+        TrainingState st = Checkpoint.readState(e.checkpoint());
+        assertEquals(2, st.epoch(), "epoch 2, validated, is in the checkpoint");
+        assertEquals(16, st.step());
+        assertEquals(2, Trainer.history(st).size(), "with its metrics, which the listener never took");
+        assertEquals(whole.epochs().get(1).valLoss(), Trainer.history(st).get(1).valLoss(), 0.0);
+        sameAs(whole, fit(ds, ck, e.checkpoint(), TrainListener.NONE));
+    }
+
+    @Test
+    void withoutACheckpointPolicyTheFailureSaysNothingIsSaved() {
+        Dataset ds = TrainerTest.blobs(300, 1);
+        List<String> calls = new ArrayList<>();
+        ListenerFailedException e = assertThrows(ListenerFailedException.class, () -> fit(ds, null, null, failingOn("started 1", calls)));
+        assertEquals(List.of("started 1"), calls, "not one step is trained or reported after the failure");
+        assertNull(e.checkpoint());
+        assertTrue(e.getMessage().endsWith("; nothing is checkpointed (no checkpoint policy)"), e.getMessage());
+        assertSame(UncheckedIOException.class, e.getCause().getClass());
+    }
+
+    static void sameAs(Trainer.Result whole, Trainer.Result rest) {
+        assertEquals(3, rest.epochs().size(), "the history is carried over");
+        for (int ep = 0; ep < 3; ep++) {
+            EpochMetrics a = whole.epochs().get(ep), b = rest.epochs().get(ep);
+            assertEquals(a.trainLoss(), b.trainLoss(), 0.0, "train loss, epoch " + (ep + 1)); // bit-identical
+            assertEquals(a.valLoss(), b.valLoss(), 0.0, "validation loss, epoch " + (ep + 1));
+            assertEquals(a.lr(), b.lr(), 0.0, "lr, epoch " + (ep + 1));
+        }
+    }
+}
