@@ -4,7 +4,8 @@
 # does not stop the next ones):
 #   info    nvidia-smi and dl-train info       -> nvidia-smi.txt, info.txt
 #   golden  golden exports (PyTorch, if present: export_golden.py, export_layer_golden.py)
-#                                               -> runtime/src/test/resources/golden/ and a copy in golden/
+#                                               -> runtime/src/test/resources/golden/ and a copy in golden/,
+#                                                  golden-compare.txt (the re-export against the committed files)
 #   tests   the gpu-tagged test suite, GoldenReplayTest whole (CPU and GPU replay), the Linear + ReLU NaN test
 #           with cuBLASLt's RELU_BIAS epilogue on, and the convolution test with cuDNN's measured algorithm search,
 #           JUnit console launcher
@@ -195,8 +196,12 @@ if ! skipped golden; then
   # Without our LD_LIBRARY_PATH: the export runs on the CPU, and the CUDA directories put first for dl-train could
   # shadow the libraries PyTorch's own nvidia-* packages bring (import torch would then fail on a symbol).
   if env LD_LIBRARY_PATH= "$py" -c 'import torch' >/dev/null 2>&1; then
+    committed=$(mktemp -d)   # the committed files, to compare the re-export with
+    cp runtime/src/test/resources/golden/*.safetensors "$committed/"
     step golden 120 "$out/golden.txt" env LD_LIBRARY_PATH= "$py" benchmarks/pytorch/export_golden.py --out runtime/src/test/resources/golden
     step golden-layers 60 "$out/golden-layers.txt" env LD_LIBRARY_PATH= "$py" benchmarks/pytorch/export_layer_golden.py --out runtime/src/test/resources/golden
+    # which tensors this PyTorch gives bit for bit as the committed files (Debian's 1.13), and how far the others are
+    step golden-compare 30 "$out/golden-compare.txt" env LD_LIBRARY_PATH= "$py" benchmarks/pytorch/compare_golden.py "$committed" runtime/src/test/resources/golden
     # Not export_zoo_golden.py: it takes 2 minutes and 7 GB on 2 cores (VGG's classifier in float64); ZooGoldenTest
     # replays the committed file (torchvision 0.14).
     mkdir -p "$out/golden"

@@ -205,7 +205,7 @@ def main(argv=None):
     try:
         import torchvision
         tv_version = torchvision.__version__
-    except ImportError:
+    except (ImportError, RuntimeError):  # absent, or built for another torch (its C++ ops do not register)
         tv_version = None
     result = {
         "framework": "pytorch",

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# dl-train vs PyTorch on this machine's CPU: the same training step (bench_torch.py's: forward, cross-entropy, zero_grad,
+# backward, SGD with momentum, on one random batch), the same model, batch and thread count, run alternately
+# (dl-train, PyTorch, dl-train, ...) ROUNDS times so that a VM's drift shows as spread rather than as a difference.
+# Writes the JSON lines of every run, under a header saying when, where and how, to
+#   benchmarks/results/cpu-compare-<time>.jsonl
+# and prints a table of the median images/s of each side.
+#
+#   PYTHON=/opt/venv-torch/bin/python benchmarks/pytorch/run_cpu_compare.sh
+# PYTHON: a Python with torch (a real build: the pip wheel with MKL/oneDNN; Debian's python3-torch uses a generic BLAS
+# and one thread, which is no yardstick). ROUNDS (default 3), THREADS (default: every core), ROWS (default
+# "mlp,128,28,10,50,5 lenet5,128,28,10,50,5": model,batch,image size,warmup,steps,windows).
+# Run on a quiet machine: timings taken beside other work are worth nothing.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+PYTHON=${PYTHON:-python3}
+ROUNDS=${ROUNDS:-3}
+THREADS=${THREADS:-$(nproc)}
+$PYTHON -c 'import torch' 2>/dev/null || { echo "run_cpu_compare.sh: $PYTHON has no torch; set PYTHON" >&2; exit 2; }
+./dl-train --version >/dev/null || exit 1   # builds the jar once, outside the timed runs
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+res=benchmarks/results/cpu-compare-$stamp.jsonl
+# model, batch, image size, warmup, steps, windows. The README's two CPU models; a torchvision model (resnet18 at 64x64
+# with warmup 3, steps 10, windows 3: about a second a step here) needs a torchvision that imports beside that torch.
+read -r -a ROWS <<< "${ROWS:-mlp,128,28,10,50,5 lenet5,128,28,10,50,5}"
+{
+  echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(uname -sr)"
+  echo "# load average at start: $(cut -d" " -f1-3 /proc/loadavg)"
+  echo "# git: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (uncommitted changes)')"
+  echo "# OPENBLAS_CORETYPE: ${OPENBLAS_CORETYPE-unset}, OPENBLAS_L2_SIZE: ${OPENBLAS_L2_SIZE-unset}"
+  echo "# $(./dl-train info 2>/dev/null | grep -m1 '^cpu backend')"
+  echo "# pytorch: $($PYTHON -c 'import torch; print(torch.__version__, "threads", torch.get_num_threads(), "|", torch.__config__.show().replace(chr(10), " ")[:400])')"
+  echo "# command: PYTHON=$PYTHON ROUNDS=$ROUNDS THREADS=$THREADS ROWS=\"${ROWS[*]}\" $0"
+} > "$res"
+for row in "${ROWS[@]}"; do
+  IFS=, read -r model batch size warmup steps windows <<< "$row"
+  for r in $(seq 1 "$ROUNDS"); do
+    cmd=(./dl-train bench --model "$model" --batch-size "$batch" --image-size "$size" --device cpu --threads "$THREADS"
+         --warmup "$warmup" --steps "$steps" --windows "$windows" --json)
+    echo "# run: ${cmd[*]}" >> "$res"; echo "run_cpu_compare.sh: $model round $r: dl-train" >&2
+    "${cmd[@]}" 2>/dev/null | grep '^{' | tail -n 1 >> "$res"
+    cmd=("$PYTHON" benchmarks/pytorch/bench_torch.py --model "$model" --batch-size "$batch" --image-size "$size" --device cpu
+         --threads "$THREADS" --warmup "$warmup" --steps "$steps" --windows "$windows")
+    echo "# run: ${cmd[*]}" >> "$res"; echo "run_cpu_compare.sh: $model round $r: pytorch" >&2
+    "${cmd[@]}" 2>/dev/null | grep '^{' | tail -n 1 >> "$res"
+  done
+done
+echo "# load average at end: $(cut -d" " -f1-3 /proc/loadavg)" >> "$res"
+$PYTHON - "$res" <<'PY'
+import json, statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    if line.startswith("{"):
+        d = json.loads(line)
+        fw = "pytorch" if d.get("torch_version") else "dl-train"
+        rows.setdefault((d["model"], d["batch_size"], d.get("image_size")), {}).setdefault(fw, []).append(d["images_per_sec_median"])
+print("| model | batch | image | dl-train images/s (median of runs; each run's median) | PyTorch images/s | dl-train / PyTorch |")
+print("| --- | --- | --- | --- | --- | --- |")
+for (m, b, s), v in rows.items():
+    a, t = v.get("dl-train", []), v.get("pytorch", [])
+    ma, mt = (statistics.median(a) if a else float("nan")), (statistics.median(t) if t else float("nan"))
+    fmt = lambda xs: ", ".join(f"{x:,.0f}" for x in xs)
+    print(f"| {m} | {b} | {s} | **{ma:,.0f}** ({fmt(a)}) | **{mt:,.0f}** ({fmt(t)}) | {ma / mt:.2f} |")
+PY
+echo "run_cpu_compare.sh: wrote $res" >&2
