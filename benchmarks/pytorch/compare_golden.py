@@ -1,16 +1,34 @@
 #!/usr/bin/env python3
 """Compares two directories of golden files (safetensors) tensor by tensor: which are bit-identical, and the largest
 difference of those that are not. For checking a re-export (another PyTorch version, the GPU machine's) against the
-committed files before replacing them.
+committed files before replacing them. Needs only the Python standard library (the export scripts need only torch).
 
   python3 benchmarks/pytorch/compare_golden.py runtime/src/test/resources/golden /tmp/new-golden
 """
+import array
+import json
 import os
+import struct
 import sys
 
-import numpy as np
-from safetensors import safe_open
-from safetensors.numpy import load_file
+TYPECODES = {"F32": "f", "F64": "d", "I64": "q", "I32": "i"}
+
+
+def read(path):
+    """(metadata, {name: (dtype, shape, raw bytes)}) of a safetensors file."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    meta = header.pop("__metadata__", {}) or {}
+    return meta, {k: (v["dtype"], tuple(v["shape"]), data[v["data_offsets"][0]:v["data_offsets"][1]]) for k, v in header.items()}
+
+
+def values(dtype, raw):
+    a = array.array(TYPECODES[dtype], raw)
+    if sys.byteorder != "little":
+        a.byteswap()
+    return a
 
 
 def main(old_dir, new_dir):
@@ -22,21 +40,21 @@ def main(old_dir, new_dir):
         if not os.path.exists(old_path):
             print(f"{name}: new (no committed file)")
             continue
-        a, b = load_file(old_path), load_file(new_path)
-        with safe_open(old_path, "np") as fa, safe_open(new_path, "np") as fb:
-            meta = (fa.metadata() or {}).get("torch_version"), (fb.metadata() or {}).get("torch_version")
+        (ma, a), (mb, b) = read(old_path), read(new_path)
         if set(a) != set(b):
             print(f"{name}: tensor names differ: {sorted(set(a) ^ set(b))}")
             continue
-        same = [k for k in a if a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k])]
-        print(f"{name}: {len(same)} of {len(a)} tensors bit-identical (torch {meta[0]} -> {meta[1]})")
+        same = [k for k in a if a[k] == b[k]]
+        print(f"{name}: {len(same)} of {len(a)} tensors bit-identical (torch {ma.get('torch_version')} -> {mb.get('torch_version')})")
         for k in sorted(set(a) - set(same)):
-            x, y = a[k].astype(np.float64), b[k].astype(np.float64)
-            if x.shape != y.shape:
-                print(f"  {k}: shape {x.shape} -> {y.shape}")
+            (ta, sa, ra), (tb, sb, rb) = a[k], b[k]
+            if (ta, sa) != (tb, sb) or ta not in TYPECODES:
+                print(f"  {k}: {ta} {list(sa)} -> {tb} {list(sb)}")
                 continue
-            d = np.abs(x - y).max()
-            print(f"  {k}: max |diff| {d:.3g}, max |value| {np.abs(x).max():.3g}, relative to it {d / max(np.abs(x).max(), 1e-30):.3g}")
+            x, y = values(ta, ra), values(tb, rb)
+            d = max(abs(p - q) for p, q in zip(x, y))
+            big = max(abs(p) for p in x) or 1e-30
+            print(f"  {k}: max |diff| {d:.3g}, max |value| {big:.3g}, relative to it {d / big:.3g}")
 
 
 if __name__ == "__main__":
