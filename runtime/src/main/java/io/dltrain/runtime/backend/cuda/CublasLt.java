@@ -252,39 +252,24 @@ final class CublasLt implements AutoCloseable {
             }
         }
 
-        private String what(String call) { return call + " (" + key + ")"; }
+        private String what(String call) { return CublasLt.what(key, call); }
 
         private void create() {
             Plan p = Plan.of(key.transA(), key.transB(), key.m(), key.n(), key.k());
             try (PointerPointer<Pointer> out = new PointerPointer<>(1)) {
-                Cuda.checkCublas(cublasLtMatmulDescCreate(out, key.tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUDA_R_32F),
-                        what("cublasLtMatmulDescCreate"));
-                desc = new cublasLtMatmulDescOpaque_t(out.get(0));
-                ltA = layout(out, p.ltA(), "A");
-                ltB = layout(out, p.ltB(), "B");
-                d = layout(out, p.d(), "D");
+                desc = matmulDesc(out, key);
+                ltA = layout(out, p.ltA(), "A", key);
+                ltB = layout(out, p.ltB(), "B", key);
+                d = layout(out, p.d(), "D", key);
             }
-            try (IntPointer opA = new IntPointer(1).put(p.transLtA() ? CUBLAS_OP_T : CUBLAS_OP_N);
-                 IntPointer opB = new IntPointer(1).put(p.transLtB() ? CUBLAS_OP_T : CUBLAS_OP_N);
-                 IntPointer epilogue = new IntPointer(1).put(key.epilogue())) {
-                Cuda.checkCublas(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, opA, 4), what("cublasLtMatmulDescSetAttribute(TRANSA)"));
-                Cuda.checkCublas(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, opB, 4), what("cublasLtMatmulDescSetAttribute(TRANSB)"));
-                Cuda.checkCublas(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue, 4), what("cublasLtMatmulDescSetAttribute(EPILOGUE)"));
-            }
+            setMatmulAttributes(desc, p, key);
             cublasLtMatmulPreferenceOpaque_t pref = null;
             RuntimeException failure = null;
             try (PointerPointer<Pointer> out = new PointerPointer<>(1);
-                 LongPointer limit = new LongPointer(1).put(WORKSPACE_LIMIT);
-                 IntPointer align = new IntPointer(1).put(key.alignment());
                  IntPointer found = new IntPointer(1).put(0)) {
                 Cuda.checkCublas(cublasLtMatmulPreferenceCreate(out), what("cublasLtMatmulPreferenceCreate"));
                 pref = new cublasLtMatmulPreferenceOpaque_t(out.get(0));
-                Cuda.checkCublas(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, limit, 8),
-                        what("cublasLtMatmulPreferenceSetAttribute(MAX_WORKSPACE_BYTES)"));
-                // Promise only the alignment the pointers of this call have (the default promise is 256 bytes).
-                for (int attr : new int[] {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-                        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
-                    Cuda.checkCublas(cublasLtMatmulPreferenceSetAttribute(pref, attr, align, 4), what("cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT)"));
+                setPreference(pref, key);
                 // C and D are the same matrix (beta = 0), so D's layout serves for both.
                 Cuda.checkCublas(cublasLtMatmulAlgoGetHeuristic(handle, desc, ltA, ltB, d, d, pref, 1, heuristic, found),
                         what("cublasLtMatmulAlgoGetHeuristic"));
@@ -305,17 +290,8 @@ final class CublasLt implements AutoCloseable {
             if (failure != null) throw failure;
         }
 
-        private cublasLtMatrixLayoutOpaque_t layout(PointerPointer<Pointer> out, Layout l, String which) {
-            Cuda.checkCublas(cublasLtMatrixLayoutCreate(out, CUDA_R_32F, l.rows(), l.cols(), l.ld()),
-                    what("cublasLtMatrixLayoutCreate(" + which + " " + l.rows() + " x " + l.cols() + ", ld " + l.ld() + ")"));
-            return new cublasLtMatrixLayoutOpaque_t(out.get(0));
-        }
-
         void run(long a, long b, long bias, long c) {
-            // The attribute value is the device address itself, copied out of this host buffer by the call.
-            biasAddress.put(0, bias);
-            Cuda.checkCublas(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, biasAddress, 8),
-                    what("cublasLtMatmulDescSetAttribute(BIAS_POINTER)"));
+            setBiasPointer(desc, biasAddress, bias, key);
             // The workspace goes back to the cache once the matmul is queued: later users of it run after on this stream.
             try (DeviceBuffer ws = workspaceBytes > 0 ? ctx.allocate(workspaceBytes, "cuBLASLt workspace") : null) {
                 Pointer wsp = ws == null ? null : CudaContext.pointer(ws.address());
@@ -340,6 +316,58 @@ final class CublasLt implements AutoCloseable {
             desc = null;
             if (first != null) throw first;
         }
+    }
+
+    // The descriptor calls of an Entry, as static methods: they need no handle and no device (cuBLASLt's descriptor
+    // calls are host-only), so RealCudaLibrariesTest runs them against the real cuBLASLt on a machine without a GPU.
+
+    /** The message of a failed call for this key. */
+    static String what(Key key, String call) { return call + " (" + key + ")"; }
+
+    /** Creates the matmul descriptor of a key: FP32 compute (TF32 allowed with the key's tf32), FP32 scale type. */
+    static cublasLtMatmulDescOpaque_t matmulDesc(PointerPointer<Pointer> out, Key key) {
+        Cuda.checkCublas(cublasLtMatmulDescCreate(out, key.tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUDA_R_32F),
+                what(key, "cublasLtMatmulDescCreate"));
+        return new cublasLtMatmulDescOpaque_t(out.get(0));
+    }
+
+    /** Creates one FP32 column-major matrix layout. */
+    static cublasLtMatrixLayoutOpaque_t layout(PointerPointer<Pointer> out, Layout l, String which, Key key) {
+        Cuda.checkCublas(cublasLtMatrixLayoutCreate(out, CUDA_R_32F, l.rows(), l.cols(), l.ld()),
+                what(key, "cublasLtMatrixLayoutCreate(" + which + " " + l.rows() + " x " + l.cols() + ", ld " + l.ld() + ")"));
+        return new cublasLtMatrixLayoutOpaque_t(out.get(0));
+    }
+
+    /** The plan's transposes and the key's epilogue on a matmul descriptor (each attribute an int32 enum). */
+    static void setMatmulAttributes(cublasLtMatmulDescOpaque_t desc, Plan p, Key key) {
+        try (IntPointer opA = new IntPointer(1).put(p.transLtA() ? CUBLAS_OP_T : CUBLAS_OP_N);
+             IntPointer opB = new IntPointer(1).put(p.transLtB() ? CUBLAS_OP_T : CUBLAS_OP_N);
+             IntPointer epilogue = new IntPointer(1).put(key.epilogue())) {
+            Cuda.checkCublas(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, opA, 4), what(key, "cublasLtMatmulDescSetAttribute(TRANSA)"));
+            Cuda.checkCublas(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, opB, 4), what(key, "cublasLtMatmulDescSetAttribute(TRANSB)"));
+            Cuda.checkCublas(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue, 4), what(key, "cublasLtMatmulDescSetAttribute(EPILOGUE)"));
+        }
+    }
+
+    /** The heuristic's limits: at most {@link #WORKSPACE_LIMIT} of workspace, and the key's pointer alignment for A, B, C and D. */
+    static void setPreference(cublasLtMatmulPreferenceOpaque_t pref, Key key) {
+        try (LongPointer limit = new LongPointer(1).put(WORKSPACE_LIMIT);
+             IntPointer align = new IntPointer(1).put(key.alignment())) {
+            Cuda.checkCublas(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, limit, 8),
+                    what(key, "cublasLtMatmulPreferenceSetAttribute(MAX_WORKSPACE_BYTES)"));
+            // Promise only the alignment the pointers of this call have (the default promise is 256 bytes).
+            for (int attr : new int[] {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+                Cuda.checkCublas(cublasLtMatmulPreferenceSetAttribute(pref, attr, align, 4), what(key, "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT)"));
+        }
+    }
+
+    /** Sets the bias vector's device address on a matmul descriptor; {@code buffer} is a one-element host buffer for it. */
+    static void setBiasPointer(cublasLtMatmulDescOpaque_t desc, LongPointer buffer, long bias, Key key) {
+        // The attribute value is the device address itself, copied out of this host buffer by the call.
+        buffer.put(0, bias);
+        Cuda.checkCublas(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, buffer, 8),
+                what(key, "cublasLtMatmulDescSetAttribute(BIAS_POINTER)"));
     }
 
     /** Number of cached descriptor sets (diagnostics). */

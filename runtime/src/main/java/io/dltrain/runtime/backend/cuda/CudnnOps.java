@@ -814,6 +814,9 @@ public final class CudnnOps implements AutoCloseable {
     }
 
     // ================================================================== descriptors (cached)
+    // Each cached method creates its descriptor and fills it with the static set* method after it. Those need no
+    // handle and no device (cuDNN's descriptor calls are host-only), so RealCudaLibrariesTest runs them against the
+    // real cuDNN on a machine without a GPU.
 
     private cudnnTensorStruct tensor(int... dims) {
         int[] s = CudnnShapes.packedStrides(dims);
@@ -828,15 +831,20 @@ public final class CudnnOps implements AutoCloseable {
         d = new cudnnTensorStruct();
         check(cudnnCreateTensorDescriptor(d), "cudnnCreateTensorDescriptor", k::toString);
         try {
-            check(cudnnSetTensorNdDescriptor(d, CUDNN_DATA_FLOAT, 4, new int[] {n, c, h, w}, new int[] {sn, sc, sh, sw}),
-                    "cudnnSetTensorNdDescriptor", () -> "dims " + Arrays.toString(new int[] {n, c, h, w})
-                            + ", strides " + Arrays.toString(new int[] {sn, sc, sh, sw}));
+            setTensor(d, n, c, h, w, sn, sc, sh, sw);
         } catch (RuntimeException e) {
             cudnnDestroyTensorDescriptor(d); // never cache a descriptor that was not set
             throw e;
         }
         tensors.put(k, d);
         return d;
+    }
+
+    /** A 4-D FP32 tensor descriptor: dims [n, c, h, w], strides in elements. */
+    static void setTensor(cudnnTensorStruct d, int n, int c, int h, int w, int sn, int sc, int sh, int sw) {
+        check(cudnnSetTensorNdDescriptor(d, CUDNN_DATA_FLOAT, 4, new int[] {n, c, h, w}, new int[] {sn, sc, sh, sw}),
+                "cudnnSetTensorNdDescriptor", () -> "dims " + Arrays.toString(new int[] {n, c, h, w})
+                        + ", strides " + Arrays.toString(new int[] {sn, sc, sh, sw}));
     }
 
     private cudnnFilterStruct filter(int[] dims) {
@@ -847,14 +855,19 @@ public final class CudnnOps implements AutoCloseable {
         d = new cudnnFilterStruct();
         check(cudnnCreateFilterDescriptor(d), "cudnnCreateFilterDescriptor", k::toString);
         try {
-            check(cudnnSetFilter4dDescriptor(d, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, k.k(), k.c(), k.r(), k.s()),
-                    "cudnnSetFilter4dDescriptor", () -> "weight " + Arrays.toString(dims));
+            setFilter(d, dims);
         } catch (RuntimeException e) {
             cudnnDestroyFilterDescriptor(d);
             throw e;
         }
         filters.put(k, d);
         return d;
+    }
+
+    /** An FP32 NCHW filter descriptor for a weight [K, C/G, R, S]. */
+    static void setFilter(cudnnFilterStruct d, int[] dims) {
+        check(cudnnSetFilter4dDescriptor(d, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, dims[0], dims[1], dims[2], dims[3]),
+                "cudnnSetFilter4dDescriptor", () -> "weight " + Arrays.toString(dims));
     }
 
     private cudnnConvolutionStruct conv(ConvParams p, int mathType) {
@@ -865,11 +878,7 @@ public final class CudnnOps implements AutoCloseable {
         d = new cudnnConvolutionStruct();
         check(cudnnCreateConvolutionDescriptor(d), "cudnnCreateConvolutionDescriptor", p::toString);
         try {
-            // Cross-correlation (what PyTorch's conv2d computes), FP32 accumulation.
-            check(cudnnSetConvolution2dDescriptor(d, p.padH(), p.padW(), p.strideH(), p.strideW(), p.dilationH(), p.dilationW(),
-                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT), "cudnnSetConvolution2dDescriptor", p::toString);
-            check(cudnnSetConvolutionGroupCount(d, p.groups()), "cudnnSetConvolutionGroupCount", p::toString);
-            check(cudnnSetConvolutionMathType(d, mathType), "cudnnSetConvolutionMathType", () -> p + ", math type " + mathType);
+            setConv(d, p, mathType);
         } catch (RuntimeException e) {
             cudnnDestroyConvolutionDescriptor(d);
             throw e;
@@ -878,17 +887,24 @@ public final class CudnnOps implements AutoCloseable {
         return d;
     }
 
+    /** A convolution descriptor: p's padding, stride, dilation and groups, cross-correlation, FP32 accumulation, mathType. */
+    static void setConv(cudnnConvolutionStruct d, ConvParams p, int mathType) {
+        // Cross-correlation (what PyTorch's conv2d computes), FP32 accumulation.
+        check(cudnnSetConvolution2dDescriptor(d, p.padH(), p.padW(), p.strideH(), p.strideW(), p.dilationH(), p.dilationW(),
+                CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT), "cudnnSetConvolution2dDescriptor", p::toString);
+        check(cudnnSetConvolutionGroupCount(d, p.groups()), "cudnnSetConvolutionGroupCount", p::toString);
+        check(cudnnSetConvolutionMathType(d, mathType), "cudnnSetConvolutionMathType", () -> p + ", math type " + mathType);
+    }
+
     private cudnnPoolingStruct pool(CudnnShapes.Pool pl) {
         ensureOpen();
-        PoolKey k = new PoolKey(pl.mode(), pl.kH(), pl.kW(), pl.descPadH(), pl.descPadW(), pl.strideH(), pl.strideW());
+        PoolKey k = poolKey(pl);
         cudnnPoolingStruct d = pools.get(k);
         if (d != null) return d;
         d = new cudnnPoolingStruct();
         check(cudnnCreatePoolingDescriptor(d), "cudnnCreatePoolingDescriptor", k::toString);
         try {
-            // NaN propagates through max pooling, as on the CPU and in PyTorch.
-            check(cudnnSetPooling2dDescriptor(d, k.mode(), CUDNN_PROPAGATE_NAN, k.kH(), k.kW(), k.padH(), k.padW(), k.strideH(), k.strideW()),
-                    "cudnnSetPooling2dDescriptor", k::toString);
+            setPool(d, pl);
         } catch (RuntimeException e) {
             cudnnDestroyPoolingDescriptor(d);
             throw e;
@@ -897,22 +913,40 @@ public final class CudnnOps implements AutoCloseable {
         return d;
     }
 
+    /** What a pooling descriptor holds for this call: mode, window, the descriptor's padding (0 with explicit padding), stride. */
+    private static PoolKey poolKey(CudnnShapes.Pool pl) {
+        return new PoolKey(pl.mode(), pl.kH(), pl.kW(), pl.descPadH(), pl.descPadW(), pl.strideH(), pl.strideW());
+    }
+
+    /** The pooling descriptor of one pooling call ({@link #poolKey}), NaN-propagating. */
+    static void setPool(cudnnPoolingStruct d, CudnnShapes.Pool pl) {
+        PoolKey k = poolKey(pl);
+        // NaN propagates through max pooling, as on the CPU and in PyTorch.
+        check(cudnnSetPooling2dDescriptor(d, k.mode(), CUDNN_PROPAGATE_NAN, k.kH(), k.kW(), k.padH(), k.padW(), k.strideH(), k.strideW()),
+                "cudnnSetPooling2dDescriptor", k::toString);
+    }
+
     private cudnnActivationStruct activation(Activation a) {
         ensureOpen();
         cudnnActivationStruct d = activations.get(a);
         if (d != null) return d;
-        int mode = CudnnShapes.activationMode(a); // throws for kinds cuDNN does not have, before anything is created
+        CudnnShapes.activationMode(a); // throws for kinds cuDNN does not have, before anything is created
         d = new cudnnActivationStruct();
         check(cudnnCreateActivationDescriptor(d), "cudnnCreateActivationDescriptor", a::toString);
         try {
-            check(cudnnSetActivationDescriptor(d, mode, CUDNN_PROPAGATE_NAN, CudnnShapes.activationCoef(a)),
-                    "cudnnSetActivationDescriptor", a::toString);
+            setActivation(d, a);
         } catch (RuntimeException e) {
             cudnnDestroyActivationDescriptor(d);
             throw e;
         }
         activations.put(a, d);
         return d;
+    }
+
+    /** An activation descriptor for a kind cuDNN has ({@link CudnnShapes#activationMode}), NaN-propagating. */
+    static void setActivation(cudnnActivationStruct d, Activation a) {
+        check(cudnnSetActivationDescriptor(d, CudnnShapes.activationMode(a), CUDNN_PROPAGATE_NAN, CudnnShapes.activationCoef(a)),
+                "cudnnSetActivationDescriptor", a::toString);
     }
 
     // ================================================================== helpers
