@@ -34,6 +34,9 @@ public final class InfoCommand implements Runnable {
         CudaLibraries.Probe p = CudaLibraries.probe(true);
         if (!p.usable()) {
             out.println("cuda: unavailable: " + p.reason());
+            if (!p.runtimeVersion().isEmpty()) // the libraries loaded: the device (or the driver) is the problem
+                out.println("  libraries loaded: driver supports CUDA " + p.driverVersion() + ", runtime CUDA " + p.runtimeVersion()
+                        + ", cuBLAS " + p.cublasVersion() + ", cuDNN " + p.cudnnVersion());
         } else {
             out.println("cuda: available: driver supports CUDA " + p.driverVersion() + ", runtime CUDA " + p.runtimeVersion()
                     + ", cuBLAS " + p.cublasVersion() + ", cuDNN " + p.cudnnVersion());

@@ -50,6 +50,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.TreeSet;
 import java.util.function.Supplier;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipFile;
@@ -135,6 +136,12 @@ class RealCudaLibrariesTest {
             assertTrue(out.contains("mapped " + cudnnDir.resolve(lib)), lib + " was not loaded from the wheel:\n" + out);
         assertTrue(out.lines().anyMatch(l -> l.matches("cudnnGetVersion \\d+ \\(9\\.\\d+\\.\\d+\\).*")), "no cuDNN 9 version:\n" + out);
         assertTrue(out.lines().anyMatch(l -> l.matches("cublasLtGetVersion 13\\d+, .*cublasGetProperty 13\\.\\d+\\.\\d+")), "no cuBLAS 13 version:\n" + out);
+        // the unusable probe still names the libraries it loaded, as dl-train info prints them: the same versions
+        String cudnnV = out.lines().filter(l -> l.startsWith("cudnnGetVersion ")).findFirst().orElseThrow().replaceAll("^cudnnGetVersion \\d+ \\(([0-9.]+)\\).*", "$1");
+        String cublasV = out.lines().filter(l -> l.startsWith("cublasLtGetVersion ")).findFirst().orElseThrow().replaceAll(".*cublasGetProperty ", "");
+        assertTrue(out.lines().anyMatch(l -> l.matches("probe versions: runtime 13\\.\\d+, cuBLAS " + Pattern.quote(cublasV)
+                        + ", cuDNN " + Pattern.quote(cudnnV))),
+                "the probe should report the loaded libraries' versions (cuBLAS " + cublasV + ", cuDNN " + cudnnV + "):\n" + out);
 
         // informational: what eager binding (LD_BIND_NOW) would trip over in these releases
         for (String jni : List.of("libjnicublas.so", "libjnicudnn.so")) {
@@ -259,6 +266,7 @@ class RealCudaLibrariesTest {
     public static void main(String[] args) throws Exception {
         CudaLibraries.Probe probe = CudaLibraries.probe();
         System.out.println("probe: " + (probe.usable() ? "usable" : probe.reason()));
+        System.out.println("probe versions: runtime " + probe.runtimeVersion() + ", cuBLAS " + probe.cublasVersion() + ", cuDNN " + probe.cudnnVersion());
         if (CudaLibraries.load() != null) {
             System.out.println("FAIL the bindings did not load: " + CudaLibraries.load());
             return;

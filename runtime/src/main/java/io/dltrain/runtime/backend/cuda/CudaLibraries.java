@@ -46,7 +46,8 @@ public final class CudaLibraries {
 
     /**
      * The outcome of probing: {@code usable} with versions and devices, or not, with {@code reason} (one line).
-     * Versions are human strings ("13.1", "9.19.0"); empty where unknown.
+     * Versions are human strings ("13.1", "9.19.0"); empty where unknown. An unusable probe has them where the
+     * libraries loaded and the device was the problem (none, or a driver too old).
      */
     public record Probe(boolean usable, String reason, String driverVersion, String runtimeVersion,
                         String cublasVersion, String cudnnVersion, List<DeviceInfo> devices) {
@@ -171,10 +172,18 @@ public final class CudaLibraries {
         int runtime = cudart.cudaRuntimeGetVersion(v) == cudart.cudaSuccess ? v[0] : 0;
         if (driver == 0) return Probe.unusable("the NVIDIA driver is loaded but reports no CUDA version (is the kernel module loaded? try nvidia-smi)");
         String dv = cudaVersion(driver), rv = cudaVersion(runtime);
+        // host-only calls: the libraries' versions are known without a device, so an unusable probe reports them too
+        // (info then shows that the libraries are in order and the device is the problem)
+        int[] maj = new int[1], min = new int[1], pat = new int[1];
+        String cublasV = cublas.cublasGetProperty(cudart.MAJOR_VERSION, maj) == cublas.CUBLAS_STATUS_SUCCESS
+                && cublas.cublasGetProperty(cudart.MINOR_VERSION, min) == cublas.CUBLAS_STATUS_SUCCESS
+                && cublas.cublasGetProperty(cudart.PATCH_LEVEL, pat) == cublas.CUBLAS_STATUS_SUCCESS
+                ? maj[0] + "." + min[0] + "." + pat[0] : "";
+        String cudnnV = cudnnVersion(cudnn.cudnnGetVersion());
         int[] count = new int[1];
         int st = cudart.cudaGetDeviceCount(count);
         String countProblem = deviceCountProblem(st, count[0], dv, rv, () -> Cuda.errorName(st) + " (" + Cuda.errorString(st) + ")");
-        if (countProblem != null) return Probe.unusable(countProblem);
+        if (countProblem != null) return new Probe(false, countProblem, dv, rv, cublasV, cudnnV, List.of());
         List<DeviceInfo> devices = new ArrayList<>();
         // Reading free memory makes each device current in turn; the calling thread gets its device back afterwards,
         // as a CudaBackend remembers which device it made current on a thread (CudaBackend.enter).
@@ -199,12 +208,7 @@ public final class CudaLibraries {
         } finally {
             if (previous[0] >= 0) Cuda.check(cudart.cudaSetDevice(previous[0]), "cudaSetDevice(" + previous[0] + ") (the thread's device before)");
         }
-        int[] maj = new int[1], min = new int[1], pat = new int[1];
-        String cublasV = cublas.cublasGetProperty(cudart.MAJOR_VERSION, maj) == cublas.CUBLAS_STATUS_SUCCESS
-                && cublas.cublasGetProperty(cudart.MINOR_VERSION, min) == cublas.CUBLAS_STATUS_SUCCESS
-                && cublas.cublasGetProperty(cudart.PATCH_LEVEL, pat) == cublas.CUBLAS_STATUS_SUCCESS
-                ? maj[0] + "." + min[0] + "." + pat[0] : "";
-        return new Probe(true, null, dv, rv, cublasV, cudnnVersion(cudnn.cudnnGetVersion()), List.copyOf(devices));
+        return new Probe(true, null, dv, rv, cublasV, cudnnV, List.copyOf(devices));
     }
 
     /**
