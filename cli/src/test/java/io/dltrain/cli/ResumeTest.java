@@ -103,8 +103,13 @@ class ResumeTest {
         Path whole = tmp.resolve("whole"), parts = tmp.resolve("parts");
         ok(train(whole, "mlp", 2, "--schedule", "step:1:0.5"));
         ok(train(parts, "mlp", 1, "--schedule", "step:1:0.5"));
-        assertEquals(1, Files.readAllLines(parts.resolve("metrics.jsonl")).size());
+        List<String> written = Files.readAllLines(parts.resolve("metrics.jsonl"));
+        assertEquals(1, written.size());
+        // as if epoch 1's line could not be written (a full disk: the trainer checkpoints the epoch and ends): the
+        // resume writes it from the checkpoint's history, the same line
+        Files.writeString(parts.resolve("metrics.jsonl"), "");
         ok(resume(parts, 2));
+        assertEquals(written.getFirst(), Files.readAllLines(parts.resolve("metrics.jsonl")).getFirst(), "epoch 1's line, from the checkpoint");
         assertSameRun(whole, parts, 2);
         // summary.json's loader counts this process's loading, from the step it resumed at; the data wait is every epoch's
         JsonNode loader = JSON.readTree(parts.resolve("summary.json").toFile()).get("loader");
