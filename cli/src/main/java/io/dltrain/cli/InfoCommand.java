@@ -1,13 +1,16 @@
 package io.dltrain.cli;
 
+import io.dltrain.runtime.backend.Backends;
 import io.dltrain.runtime.backend.cpu.CpuBackend;
 import io.dltrain.runtime.backend.cuda.CudaLibraries;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
 import java.util.Map;
+import java.util.concurrent.Callable;
 
 /**
  * `dl-train info`: the Java runtime, the CPU backend (threads, GEMM library) and CUDA: the driver, runtime, cuBLAS and
@@ -15,11 +18,30 @@ import java.util.Map;
  */
 @Command(name = "info", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = "Describes this machine as dl-train sees it: Java, CPU backend, GPUs (or why none can be used).")
-public final class InfoCommand implements Runnable {
+public final class InfoCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
+    @Option(names = "--device", paramLabel = "DEVICE",
+            description = "Also check that training could use this device (cuda or cuda:N): after the report, exit with "
+                    + "status 2 and the reason if it cannot (a readiness check for GPU nodes); cpu and auto always pass.")
+    String device;
+
     @Override
-    public void run() {
+    public Integer call() {
+        report();
+        if (device == null) return 0;
+        String why;
+        try {
+            why = Backends.unusableReason(device);
+        } catch (IllegalArgumentException e) {
+            throw new Main.UsageError(spec.commandLine(), e.getMessage());
+        }
+        if (why != null) throw new Main.UsageError(spec.commandLine(), why);
+        spec.commandLine().getOut().println("dl-train: --device " + device + " can be used");
+        return 0;
+    }
+
+    private void report() {
         PrintWriter out = spec.commandLine().getOut();
         out.println("dl-train " + VersionProvider.version());
         out.println("java: " + System.getProperty("java.version") + " (" + System.getProperty("java.vm.name") + "), max heap "

@@ -389,6 +389,15 @@ class CliTest {
         Result i = run("info");
         assertEquals(0, i.code());
         assertTrue(i.out().contains("cuda: unavailable: no NVIDIA driver found (libcuda.so.1"), i.out());
+        // the readiness check: the report, then exit 2 with training's own refusal
+        Result ready = run("info", "--device", "cuda");
+        assertEquals(2, ready.code(), ready.err());
+        assertTrue(ready.out().contains("cuda: unavailable: no NVIDIA driver found"), ready.out());
+        assertTrue(ready.err().contains("dl-train: error: --device cuda cannot be used: no NVIDIA driver found"), ready.err());
+        Result cpu = run("info", "--device", "cpu");
+        assertEquals(0, cpu.code(), cpu.err());
+        assertTrue(cpu.out().contains("dl-train: --device cpu can be used"), cpu.out());
+        usageError(null, new String[] {"info", "--device", "gpu"}, "unknown device 'gpu': use auto, cpu, cuda or cuda:N");
         Path out = tmp.resolve("never");
         usageError(out, train(out, "mlp", 1, "--device", "cuda"), "--device cuda cannot be used: no NVIDIA driver found", "--device cpu");
         usageError(out, train(out, "mlp", 1, "--device", "cuda:1"), "--device cuda:1 cannot be used: no NVIDIA driver found");

@@ -133,6 +133,12 @@ class EmulatedDeviceCliTest {
         assertEquals(0, info.exit(), info.out());
         assertTrue(info.out().contains("cuda: available") && info.out().contains("cuda:0: Stand-in GPU (host memory), compute capability 9.0"),
                 info.out());
+        EmulatedDevice.Run ready = EmulatedDevice.java(tmp, List.of(), Main.class, "info", "--device", "cuda");
+        assertEquals(0, ready.exit(), ready.out());
+        assertTrue(ready.out().contains("dl-train: --device cuda can be used"), ready.out());
+        EmulatedDevice.Run second = EmulatedDevice.java(tmp, List.of(), Main.class, "info", "--device", "cuda:1");
+        assertEquals(2, second.exit(), second.out());
+        assertTrue(second.out().contains("--device cuda:1 cannot be used: this machine has 1 CUDA device (cuda:0)."), second.out());
     }
 
     /**

@@ -48,21 +48,36 @@ public final class Backends {
     }
 
     private static Backend cuda(int index) {
+        String why = cudaUnusable(index);
+        if (why != null) throw new BackendUnavailableException(why);
+        return new CudaBackend(index);
+    }
+
+    /**
+     * Why {@code --device} cannot be used here, in the words training refuses it with, or null if it can: cpu and
+     * auto always can (auto falls back); cuda and cuda:N need that device, usable. Opens no device (a readiness check:
+     * {@code dl-train info --device cuda}).
+     *
+     * @throws IllegalArgumentException for a value that is no device
+     */
+    public static String unusableReason(String device) {
+        String d = device == null ? "auto" : device.trim().toLowerCase(java.util.Locale.ROOT);
+        if (d.equals("cpu") || d.equals("auto")) return null;
+        if (d.equals("cuda") || d.matches("cuda:\\d{1,6}")) return cudaUnusable(d.equals("cuda") ? 0 : Integer.parseInt(d.substring(5)));
+        throw new IllegalArgumentException("unknown device '" + device + "': use auto, cpu, cuda or cuda:N");
+    }
+
+    private static String cudaUnusable(int index) {
         String why = cudaUnavailableReason();
         String flag = "--device cuda" + (index > 0 ? ":" + index : "");
-        if (why != null) {
-            throw new BackendUnavailableException(flag + " cannot be used: " + why
-                    + ". Use --device cpu, or --device auto to fall back to the CPU.");
-        }
+        if (why != null) return flag + " cannot be used: " + why + ". Use --device cpu, or --device auto to fall back to the CPU.";
         List<CudaLibraries.DeviceInfo> devices = CudaLibraries.probe().devices();
         int count = devices.size();
         if (index >= count) {
-            throw new BackendUnavailableException(flag + " cannot be used: this machine has " + count + " CUDA device"
-                    + (count == 1 ? " (cuda:0)" : "s (cuda:0 .. cuda:" + (count - 1) + ")") + ".");
+            return flag + " cannot be used: this machine has " + count + " CUDA device"
+                    + (count == 1 ? " (cuda:0)" : "s (cuda:0 .. cuda:" + (count - 1) + ")") + ".";
         }
         String unsupported = devices.get(index).unsupportedReason();
-        if (unsupported != null)
-            throw new BackendUnavailableException(flag + " cannot be used: " + unsupported + ". Use --device cpu.");
-        return new CudaBackend(index);
+        return unsupported == null ? null : flag + " cannot be used: " + unsupported + ". Use --device cpu.";
     }
 }
