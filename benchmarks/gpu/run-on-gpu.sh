@@ -2,7 +2,7 @@
 # Runs ON the GPU machine, from the repository root, with the bundle of benchmarks/gpu/bundle.sh: prints the device
 # and the date, finds the CUDA 13 / cuDNN 9 libraries, then runs these steps (each logged; a failing or timed-out step
 # does not stop the next ones):
-#   info    nvidia-smi and dl-train info       -> nvidia-smi.txt, info.txt
+#   info    nvidia-smi and dl-train info --device cuda (exit 0 only if the GPU is usable) -> nvidia-smi.txt, info.txt
 #   golden  golden exports (PyTorch, if present: export_golden.py, export_layer_golden.py)
 #                                               -> runtime/src/test/resources/golden/ and a copy in golden/,
 #                                                  golden-compare.txt (the re-export against the committed files)
@@ -188,7 +188,7 @@ if ! skipped info; then
   else
     echo "nvidia-smi: not found" | tee -a "$summary"
   fi
-  step info 60 "$out/info.txt" "${java[@]}" -jar "$bundle/dl-train.jar" info
+  step info 60 "$out/info.txt" "${java[@]}" -jar "$bundle/dl-train.jar" info --device cuda   # exit 0 only if training can use the GPU
 fi
 
 # golden: golden files from PyTorch (before the tests, so the replay test uses them)
