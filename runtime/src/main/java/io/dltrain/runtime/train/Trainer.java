@@ -406,7 +406,12 @@ public final class Trainer {
                 if (stoppedEarly) break;
                 if (stopNow && epoch < config.epochs()) { interrupted = true; break; }
             }
-            if (listener.failure != null) throw listener.failed(policy == null ? null : written);
+            if (listener.failure != null) throw listener.failed(policy == null ? null : written, null);
+        } catch (io.dltrain.runtime.checkpoint.CheckpointException saveFailed) {
+            // the checkpoint after a listener failure failed too (a full disk fails both): end with the listener's
+            // failure, which came first, rather than hide it behind the save's
+            if (listener.failure == null) throw saveFailed;
+            throw listener.failed(null, saveFailed);
         } finally {
             synchronized (fitLoadersLock) {
                 fitLoaders = null;
@@ -448,12 +453,18 @@ public final class Trainer {
             where = method + (epoch > 0 ? " epoch " + epoch : "");
         }
 
-        /** What ends the fit: where the listener failed, why, and the checkpoint of the state after it (null: none). */
-        ListenerFailedException failed(Path checkpoint) {
+        /**
+         * What ends the fit: where the listener failed, why, and the checkpoint of the state after it (null: none, or
+         * {@code saveFailed}, the save of it failed: suppressed into the result).
+         */
+        ListenerFailedException failed(Path checkpoint, RuntimeException saveFailed) {
             String why = failure.getMessage() == null ? failure.toString() : failure.getMessage();
-            return new ListenerFailedException("the training listener failed (" + where + "): " + why
+            ListenerFailedException e = new ListenerFailedException("the training listener failed (" + where + "): " + why
                     + (checkpoint != null ? "; the training so far is checkpointed in " + checkpoint + ": fix the cause and resume"
-                                          : "; nothing is checkpointed (no checkpoint policy)"), failure, checkpoint);
+                       : saveFailed != null ? "; the training so far could not be checkpointed either: " + saveFailed.getMessage()
+                       : "; nothing is checkpointed (no checkpoint policy)"), failure, checkpoint);
+            if (saveFailed != null) e.addSuppressed(saveFailed);
+            return e;
         }
     }
 

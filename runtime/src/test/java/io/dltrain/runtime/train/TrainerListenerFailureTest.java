@@ -107,6 +107,39 @@ class TrainerListenerFailureTest {
         assertSame(UncheckedIOException.class, e.getCause().getClass());
     }
 
+    /**
+     * The usual cause of a listener failure under the CLI is a full disk, which fails the checkpoint after it too: then
+     * the fit still ends with the listener's failure (not with the checkpoint's alone, which would hide what failed
+     * first), names no checkpoint, says that the save failed rather than that there is no checkpoint policy, and
+     * carries the save's exception as a suppressed one.
+     */
+    @Test
+    void aCheckpointThatFailsAfterTheListenerLeavesBothFailuresReported(@TempDir Path tmp) {
+        Dataset ds = TrainerTest.blobs(300, 1);
+        Path ck = tmp.resolve("parts");
+        TrainListener breaksTheDisk = new TrainListener() {
+            @Override public void epochEnded(EpochMetrics m) {
+                if (m.epoch() < 2) return;
+                try { // the checkpoint directory becomes a file: every later save fails
+                    try (var walk = java.nio.file.Files.walk(ck)) {
+                        walk.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+                    }
+                    java.nio.file.Files.writeString(ck, "not a directory");
+                } catch (java.io.IOException e) {
+                    throw new AssertionError(e);
+                }
+                throw new UncheckedIOException("cannot write metrics.jsonl: No space left on device", new java.io.IOException("No space left on device"));
+            }
+        };
+        ListenerFailedException e = assertThrows(ListenerFailedException.class, () -> fit(ds, ck, null, breaksTheDisk));
+        assertNull(e.checkpoint(), "no checkpoint was written after the failure");
+        assertSame(UncheckedIOException.class, e.getCause().getClass(), "the listener's exception is the cause");
+        assertEquals(1, e.getSuppressed().length, "the save's failure is suppressed into it");
+        assertSame(io.dltrain.runtime.checkpoint.CheckpointException.class, e.getSuppressed()[0].getClass());
+        assertTrue(e.getMessage().startsWith("the training listener failed (epochEnded epoch 2): cannot write metrics.jsonl: No space left on device;"
+                + " the training so far could not be checkpointed either: could not save checkpoint "), e.getMessage());
+    }
+
     static void sameAs(Trainer.Result whole, Trainer.Result rest) {
         assertEquals(3, rest.epochs().size(), "the history is carried over");
         for (int ep = 0; ep < 3; ep++) {
