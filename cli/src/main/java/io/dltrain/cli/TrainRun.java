@@ -405,10 +405,19 @@ final class TrainRun {
                             if (e.checkpoint() == null) throw e;
                             throw new DataLoadException(e.getMessage() + " with --resume " + ShellWords.quote(outDir), e.getCause(), e.checkpoint());
                         } catch (ListenerFailedException e) {
-                            // writing metrics.jsonl failed (a full disk...): the trainer checkpointed the run first
-                            if (e.checkpoint() == null) throw e;
-                            throw new ListenerFailedException(e.getCause().getMessage() + "; the training so far is checkpointed in "
-                                    + e.checkpoint() + ": fix the cause and continue with --resume " + ShellWords.quote(outDir), e.getCause(), e.checkpoint());
+                            // writing metrics.jsonl failed (a full disk...): the trainer checkpointed the run first, unless
+                            // checkpoints are off or the checkpoint failed too. Said in the CLI's words, not the trainer's
+                            // ("training listener", "checkpoint policy")
+                            Throwable why = e.getCause();
+                            String what = why.getMessage() == null ? why.toString() : why.getMessage();
+                            RuntimeException saveFailed = null;
+                            for (Throwable s : e.getSuppressed()) if (s instanceof RuntimeException r) saveFailed = r;
+                            ListenerFailedException said = new ListenerFailedException(what + (e.checkpoint() != null
+                                    ? "; the training so far is checkpointed in " + e.checkpoint() + ": fix the cause and continue with --resume " + ShellWords.quote(outDir)
+                                    : saveFailed != null ? "; the training so far could not be checkpointed either: " + saveFailed.getMessage()
+                                    : "; nothing is checkpointed (--checkpoint-every off)"), why, e.checkpoint());
+                            for (Throwable s : e.getSuppressed()) said.addSuppressed(s);
+                            throw said;
                         }
                         if (result.interrupted()) {
                             reportBadFiles(data);

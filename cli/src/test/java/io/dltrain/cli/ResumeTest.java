@@ -135,6 +135,36 @@ class ResumeTest {
         assertSameRun(cosWhole, cosParts, 2);
     }
 
+    /**
+     * metrics.jsonl that cannot be written at epoch 1's end (here a link into a directory that does not exist; on a real
+     * machine a full disk): the run ends with exit 1 and says so in the CLI's own words, with the checkpoint it wrote
+     * of that epoch and the --resume to run; once the file can be written, the resume writes epoch 1's line from the
+     * checkpoint and the run ends as an uninterrupted one. Without checkpoints the message names --checkpoint-every
+     * off, not the trainer's "checkpoint policy" or "training listener".
+     */
+    @Test
+    void metricsThatCannotBeWrittenEndTheRunWithACheckpointToResumeFrom(@TempDir Path tmp) throws IOException {
+        Path whole = tmp.resolve("whole"), parts = tmp.resolve("parts"), off = tmp.resolve("off");
+        ok(train(whole, "mlp", 2, "--checkpoint-every", "2e"));
+        Files.createDirectories(parts);
+        Files.createSymbolicLink(parts.resolve("metrics.jsonl"), tmp.resolve("missing/metrics.jsonl"));
+        CliTest.Result r = run(train(parts, "mlp", 2, "--checkpoint-every", "2e"));
+        assertEquals(1, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("dl-train: error: cannot write " + parts.resolve("metrics.jsonl") + ": no such file or directory;"
+                + " the training so far is checkpointed in " + parts.resolve("checkpoints/ckpt-15").toAbsolutePath()
+                + ": fix the cause and continue with --resume " + parts), r.err());
+        Files.delete(parts.resolve("metrics.jsonl"));
+        ok(resume(parts, 2));
+        assertSameRun(whole, parts, 2);
+
+        Files.createDirectories(off);
+        Files.createSymbolicLink(off.resolve("metrics.jsonl"), tmp.resolve("missing/metrics.jsonl"));
+        r = run(train(off, "mlp", 2, "--checkpoint-every", "off"));
+        assertEquals(1, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("dl-train: error: cannot write " + off.resolve("metrics.jsonl") + ": no such file or directory;"
+                + " nothing is checkpointed (--checkpoint-every off)"), r.err());
+    }
+
     @Test
     void resumingInTheMiddleOfAnEpochIsBitIdentical(@TempDir Path tmp) throws IOException {
         Path whole = tmp.resolve("whole"), parts = tmp.resolve("parts");
