@@ -33,17 +33,34 @@ read -r -a ROWS <<< "${ROWS:-mlp,128,28,10,50,5 lenet5,128,28,10,50,5}"
   echo "# pytorch: $($PYTHON -c 'import torch; print(torch.__version__, "threads", torch.get_num_threads(), "|", torch.__config__.show().replace(chr(10), " ")[:400])')"
   echo "# command: PYTHON=$PYTHON ROUNDS=$ROUNDS THREADS=$THREADS ROWS=\"${ROWS[*]}\" $0"
 } > "$res"
+failed=0
+# one benchmark run: its JSON line into the results; a run that gives none (it failed) is said in the results, with
+# the end of its stderr, and on stderr, and makes the script exit 1, rather than leave a median of fewer runs unremarked
+run_one() {
+  local err line
+  err=$(mktemp)
+  echo "# run: $*" >> "$res"
+  line=$("$@" 2>"$err" | grep '^{' | tail -n 1)
+  if [ -n "$line" ]; then
+    echo "$line" >> "$res"
+  else
+    failed=$((failed + 1))
+    echo "# failed (no JSON line): $(tail -n 3 "$err" | tr '\n' ' ')" >> "$res"
+    echo "run_cpu_compare.sh: failed: $*: $(tail -n 3 "$err" | tr '\n' ' ')" >&2
+  fi
+  rm -f "$err"
+}
 for row in "${ROWS[@]}"; do
   IFS=, read -r model batch size warmup steps windows <<< "$row"
   for r in $(seq 1 "$ROUNDS"); do
     cmd=(./dl-train bench --model "$model" --batch-size "$batch" --image-size "$size" --device cpu --threads "$THREADS"
          --warmup "$warmup" --steps "$steps" --windows "$windows" --json)
-    echo "# run: ${cmd[*]}" >> "$res"; echo "run_cpu_compare.sh: $model round $r: dl-train" >&2
-    "${cmd[@]}" 2>/dev/null | grep '^{' | tail -n 1 >> "$res"
+    echo "run_cpu_compare.sh: $model round $r: dl-train" >&2
+    run_one "${cmd[@]}"
     cmd=("$PYTHON" benchmarks/pytorch/bench_torch.py --model "$model" --batch-size "$batch" --image-size "$size" --device cpu
          --threads "$THREADS" --warmup "$warmup" --steps "$steps" --windows "$windows")
-    echo "# run: ${cmd[*]}" >> "$res"; echo "run_cpu_compare.sh: $model round $r: pytorch" >&2
-    "${cmd[@]}" 2>/dev/null | grep '^{' | tail -n 1 >> "$res"
+    echo "run_cpu_compare.sh: $model round $r: pytorch" >&2
+    run_one "${cmd[@]}"
   done
 done
 echo "# load average at end: $(cut -d" " -f1-3 /proc/loadavg)" >> "$res"
@@ -64,3 +81,4 @@ for (m, b, s), v in rows.items():
     print(f"| {m} | {b} | {s} | **{ma:,.0f}** ({fmt(a)}) | **{mt:,.0f}** ({fmt(t)}) | {ma / mt:.2f} |")
 PY
 echo "run_cpu_compare.sh: wrote $res" >&2
+if [ "$failed" -gt 0 ]; then echo "run_cpu_compare.sh: $failed run(s) failed (see '# failed' in $res): the medians are of the others" >&2; exit 1; fi
