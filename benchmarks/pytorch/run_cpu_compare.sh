@@ -16,13 +16,19 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 PYTHON=${PYTHON:-python3}
 ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-$(nproc)}
-$PYTHON -c 'import torch' 2>/dev/null || { echo "run_cpu_compare.sh: $PYTHON has no torch; set PYTHON" >&2; exit 2; }
+"$PYTHON" -c 'import torch' 2>/dev/null || { echo "run_cpu_compare.sh: $PYTHON has no torch; set PYTHON" >&2; exit 2; }
 ./dl-train --version >/dev/null || exit 1   # builds the jar once, outside the timed runs
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 res=benchmarks/results/cpu-compare-$stamp.jsonl
 # model, batch, image size, warmup, steps, windows. The README's two CPU models; a torchvision model (resnet18 at 64x64
 # with warmup 3, steps 10, windows 3: about a second a step here) needs a torchvision that imports beside that torch.
 read -r -a ROWS <<< "${ROWS:-mlp,128,28,10,50,5 lenet5,128,28,10,50,5}"
+for row in "${ROWS[@]}"; do   # every entry checked before anything is run or written
+  IFS=, read -r model batch size warmup steps windows extra <<< "$row"
+  if [ -z "$windows" ] || [ -n "$extra" ]; then
+    echo "run_cpu_compare.sh: ROWS entry '$row' is not model,batch,image size,warmup,steps,windows" >&2; exit 2
+  fi
+done
 {
   echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(uname -sr)"
@@ -30,7 +36,7 @@ read -r -a ROWS <<< "${ROWS:-mlp,128,28,10,50,5 lenet5,128,28,10,50,5}"
   echo "# git: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (uncommitted changes)')"
   echo "# OPENBLAS_CORETYPE: ${OPENBLAS_CORETYPE-unset}, OPENBLAS_L2_SIZE: ${OPENBLAS_L2_SIZE-unset}"
   echo "# $(./dl-train info 2>/dev/null | grep -m1 '^cpu backend')"
-  echo "# pytorch: $($PYTHON -c 'import torch; print(torch.__version__, "threads", torch.get_num_threads(), "|", torch.__config__.show().replace(chr(10), " ")[:400])')"
+  echo "# pytorch: $("$PYTHON" -c 'import torch; print(torch.__version__, "threads", torch.get_num_threads(), "|", torch.__config__.show().replace(chr(10), " ")[:400])')"
   echo "# command: PYTHON=$PYTHON ROUNDS=$ROUNDS THREADS=$THREADS ROWS=\"${ROWS[*]}\" $0"
 } > "$res"
 failed=0
@@ -64,7 +70,7 @@ for row in "${ROWS[@]}"; do
   done
 done
 echo "# load average at end: $(cut -d" " -f1-3 /proc/loadavg)" >> "$res"
-$PYTHON - "$res" <<'PY'
+"$PYTHON" - "$res" <<'PY'
 import json, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):

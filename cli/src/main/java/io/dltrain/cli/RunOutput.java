@@ -269,7 +269,7 @@ final class RunOutput implements AutoCloseable {
             Files.writeString(tmp, keep.toString());
             Files.move(tmp, f, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot rewrite " + f + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot rewrite " + f + ": " + OutputDir.reason(e), e);
         }
     }
 

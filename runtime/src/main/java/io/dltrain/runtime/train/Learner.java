@@ -111,6 +111,11 @@ public final class Learner implements AutoCloseable {
         return this;
     }
 
+    /**
+     * Progress callbacks for {@link #fit}. A callback that throws ends the fit at the next step boundary (or at the end
+     * of that epoch) with a {@link ListenerFailedException} whose cause is the callback's exception; a Learner keeps no
+     * checkpoints, so nothing is saved.
+     */
     public synchronized Learner listener(TrainListener l) { this.listener = l; return this; }
 
     /** The config with these settings (the others kept); TrainConfig checks them. */
