@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Loads a model trained by dl-train into PyTorch and classifies images with it: the run's model/model.safetensors
+holds PyTorch state_dict names, so the PyTorch twin of the registry model takes it with load_state_dict(strict=True).
+Prints what `dl-train predict --json` prints (top-k classes with probabilities, per image); with --compare, also runs
+that command (the dl-train launcher at the repository root) and reports the largest difference between the two.
+
+Models: mlp and lenet5 (as bench_torch.py builds them, exactly as dl-train's ModelRegistry). Inputs: IDX image files
+(.gz or not), normalised with model.json's mean and std as dl-train's validation transform does for IDX data. (The
+registry's torchvision copies, resnet18 and the rest, take their run's weights the same way, torchvision.models.X(
+num_classes=...).load_state_dict(...): ZooGoldenTest checks their names, shapes and outputs against torchvision's.)
+
+  python3 benchmarks/pytorch/load_in_pytorch.py runs/lenet5-fashion-mnist-... t10k-images-idx3-ubyte.gz --limit 5 --compare
+"""
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import torch
+from safetensors.torch import load_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_torch import LOCAL_MODELS  # noqa: E402  (mlp and lenet5, as dl-train's ModelRegistry builds them)
+
+
+def model_dir(path):
+    """The directory holding model.safetensors and model.json: a run directory's model/, or the directory itself."""
+    for d in (os.path.join(path, "model"), path):
+        if os.path.isfile(os.path.join(d, "model.safetensors")) and os.path.isfile(os.path.join(d, "model.json")):
+            return d
+    sys.exit(f"{path}: no model/model.safetensors and model.json (give a dl-train run directory or its model/)")
+
+
+def build(meta):
+    name, c, h, w, classes = meta["model"], meta["channels"], meta["height"], meta["width"], meta["classes"]
+    if name not in LOCAL_MODELS:
+        sys.exit(f"model '{name}': this script builds the PyTorch twins of {', '.join(LOCAL_MODELS)} only")
+    return LOCAL_MODELS[name][0](c, h, w, classes)
+
+
+def read_idx(path, limit):
+    """The first `limit` images of an IDX image file as a uint8 tensor [N, 1, H, W]."""
+    with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
+        header = f.read(16)
+        if header[2] != 8 or header[3] != 3:
+            sys.exit(f"{path}: not an IDX file of unsigned-byte images (type {header[2]}, {header[3]} dimensions)")
+        n, h, w = (int.from_bytes(header[i:i + 4], "big") for i in (4, 8, 12))
+        n = min(n, limit) if limit else n
+        data = f.read(n * h * w)
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8).reshape(n, 1, h, w)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("run", help="a dl-train run directory (or its model/ directory)")
+    ap.add_argument("idx", nargs="+", help="IDX image files")
+    ap.add_argument("--top-k", type=int, default=3)
+    ap.add_argument("--limit", type=int, default=0, help="classify only the first N images of each file (0: all)")
+    ap.add_argument("--compare", action="store_true", help="also run `dl-train predict --json` and compare")
+    a = ap.parse_args()
+
+    d = model_dir(a.run)
+    with open(os.path.join(d, "model.json")) as f:
+        meta = json.load(f)
+    model = build(meta)
+    model.load_state_dict(load_file(os.path.join(d, "model.safetensors")), strict=True)  # every name and shape
+    model.eval()
+    mean = torch.tensor(meta["mean"]).view(1, -1, 1, 1)
+    std = torch.tensor(meta["std"]).view(1, -1, 1, 1)
+
+    out = []
+    for path in a.idx:
+        x = (read_idx(path, a.limit).float() / 255 - mean) / std
+        with torch.no_grad():
+            p = model(x).softmax(1)
+        top = p.topk(min(a.top_k, p.shape[1]), dim=1)
+        for i in range(p.shape[0]):
+            out.append({"file": path, "index": i, "predictions": [
+                {"class": int(k), "name": meta["class_names"][int(k)], "probability": float(v)}
+                for v, k in zip(top.values[i], top.indices[i])]})
+    print(json.dumps(out, indent=1))
+
+    if a.compare:
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        inputs = []
+        for path in a.idx:   # dl-train predict classifies whole files: give it the same first images
+            if a.limit:
+                x = read_idx(path, a.limit)
+                tmp = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"load_in_pytorch-{os.getpid()}-{len(inputs)}-idx3-ubyte")
+                with open(tmp, "wb") as f:
+                    f.write(bytes([0, 0, 8, 3]) + b"".join(v.to_bytes(4, "big") for v in x.shape[:1] + x.shape[2:]) + x.numpy().tobytes())
+                inputs.append(tmp)
+            else:
+                inputs.append(path)
+        try:
+            r = subprocess.run([os.path.join(root, "dl-train"), "predict", "--checkpoint", a.run, "--json", "--top-k", str(a.top_k)]
+                               + inputs, capture_output=True, text=True)
+        finally:
+            for tmp in inputs:
+                if tmp not in a.idx:
+                    os.remove(tmp)
+        if r.returncode != 0:
+            sys.exit("dl-train predict failed:\n" + r.stderr)
+        theirs = json.loads(r.stdout)
+        worst, same_order = 0.0, True
+        for ours, dl in zip(out, theirs):
+            same_order &= [q["class"] for q in ours["predictions"]] == [q["class"] for q in dl["predictions"]]
+            worst = max([worst] + [abs(q["probability"] - e["probability"]) for q, e in zip(ours["predictions"], dl["predictions"])])
+        print(f"compared with dl-train predict: {len(theirs)} images, top-{a.top_k} classes "
+              f"{'the same for every image' if same_order and len(theirs) == len(out) else 'DIFFER'}, "
+              f"largest probability difference {worst:.3g}", file=sys.stderr)
+        if not same_order or len(theirs) != len(out):
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
