@@ -43,8 +43,7 @@ public final class Backends {
             }
             return cuda(0);
         }
-        if (d.equals("cuda") || d.matches("cuda:\\d{1,6}")) return cuda(d.equals("cuda") ? 0 : Integer.parseInt(d.substring(5)));
-        throw new IllegalArgumentException("unknown device '" + device + "': use auto, cpu, cuda or cuda:N");
+        return cuda(cudaIndex(device));
     }
 
     private static Backend cuda(int index) {
@@ -61,9 +60,16 @@ public final class Backends {
      * @throws IllegalArgumentException for a value that is no device
      */
     public static String unusableReason(String device) {
+        int index = cudaIndex(device);
+        return index < 0 ? null : cudaUnusable(index);
+    }
+
+    /** N of cuda:N (cuda is 0), or -1 for cpu and auto. @throws IllegalArgumentException for a value that is no device */
+    private static int cudaIndex(String device) {
         String d = device == null ? "auto" : device.trim().toLowerCase(java.util.Locale.ROOT);
-        if (d.equals("cpu") || d.equals("auto")) return null;
-        if (d.equals("cuda") || d.matches("cuda:\\d{1,6}")) return cudaUnusable(d.equals("cuda") ? 0 : Integer.parseInt(d.substring(5)));
+        if (d.equals("cpu") || d.equals("auto")) return -1;
+        if (d.equals("cuda")) return 0;
+        if (d.matches("cuda:\\d{1,6}")) return Integer.parseInt(d.substring(5));
         throw new IllegalArgumentException("unknown device '" + device + "': use auto, cpu, cuda or cuda:N");
     }
 
