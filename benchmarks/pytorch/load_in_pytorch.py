@@ -14,6 +14,7 @@ num_classes=...).load_state_dict(...): ZooGoldenTest checks their names, shapes 
 import argparse
 import gzip
 import json
+import math
 import os
 import subprocess
 import sys
@@ -40,16 +41,18 @@ def build(meta):
     return LOCAL_MODELS[name][0](c, h, w, classes)
 
 
-def read_idx(path, limit):
-    """The first `limit` images of an IDX image file as a uint8 tensor [N, 1, H, W]."""
+def read_idx(path, limit=0):
+    """An IDX file of unsigned bytes (.gz or not) as a uint8 tensor of its shape ([N] labels, [N, H, W] images), only
+    its first `limit` items when limit > 0."""
     with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
-        header = f.read(16)
-        if header[2] != 8 or header[3] != 3:
-            sys.exit(f"{path}: not an IDX file of unsigned-byte images (type {header[2]}, {header[3]} dimensions)")
-        n, h, w = (int.from_bytes(header[i:i + 4], "big") for i in (4, 8, 12))
-        n = min(n, limit) if limit else n
-        data = f.read(n * h * w)
-    return torch.frombuffer(bytearray(data), dtype=torch.uint8).reshape(n, 1, h, w)
+        magic = f.read(4)
+        if len(magic) < 4 or magic[2] != 8:
+            sys.exit(f"{path}: not an IDX file of unsigned bytes")
+        shape = [int.from_bytes(f.read(4), "big") for _ in range(magic[3])]
+        if limit:
+            shape[0] = min(shape[0], limit)
+        data = f.read(math.prod(shape))
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8).reshape(shape)
 
 
 def main():
@@ -72,7 +75,7 @@ def main():
 
     out = []
     for path in a.idx:
-        x = (read_idx(path, a.limit).float() / 255 - mean) / std
+        x = (read_idx(path, a.limit).unsqueeze(1).float() / 255 - mean) / std
         with torch.no_grad():
             p = model(x).softmax(1)
         top = p.topk(min(a.top_k, p.shape[1]), dim=1)
@@ -87,7 +90,7 @@ def main():
         inputs = []
         for path in a.idx:   # dl-train predict classifies whole files: give it the same first images
             if a.limit:
-                x = read_idx(path, a.limit)
+                x = read_idx(path, a.limit).unsqueeze(1)
                 tmp = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"load_in_pytorch-{os.getpid()}-{len(inputs)}-idx3-ubyte")
                 with open(tmp, "wb") as f:
                     f.write(bytes([0, 0, 8, 3]) + b"".join(v.to_bytes(4, "big") for v in x.shape[:1] + x.shape[2:]) + x.numpy().tobytes())

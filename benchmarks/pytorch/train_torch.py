@@ -10,7 +10,6 @@ Prints one line per epoch and the test accuracy; needs only torch.
   python3 benchmarks/pytorch/train_torch.py --model lenet5 --epochs 10 --seed 42
 """
 import argparse
-import gzip
 import math
 import os
 import sys
@@ -21,16 +20,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_torch import LOCAL_MODELS  # noqa: E402
+from load_in_pytorch import read_idx  # noqa: E402
 
 MEAN, STD = 0.286, 0.353
-
-
-def idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-    return torch.frombuffer(bytearray(data[4 + 4 * dims:]), dtype=torch.uint8).reshape(shape)
 
 
 def main():
@@ -46,8 +38,8 @@ def main():
     torch.manual_seed(a.seed)
 
     def load(images, labels):
-        x = (idx(os.path.join(a.data_dir, images)).float().unsqueeze(1) / 255 - MEAN) / STD
-        return x, idx(os.path.join(a.data_dir, labels)).long()
+        x = (read_idx(os.path.join(a.data_dir, images)).float().unsqueeze(1) / 255 - MEAN) / STD
+        return x, read_idx(os.path.join(a.data_dir, labels)).long()
 
     x, y = load("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
     xt, yt = load("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
