@@ -15,6 +15,7 @@ import io.dltrain.runtime.tensor.Shape;
 import io.dltrain.runtime.tensor.Tensor;
 
 import io.dltrain.runtime.checkpoint.Checkpoint;
+import io.dltrain.runtime.checkpoint.CheckpointException;
 import io.dltrain.runtime.checkpoint.TrainingState;
 import io.dltrain.runtime.nn.Dropout;
 
@@ -349,6 +350,8 @@ public final class Trainer {
                     }
                 }
                 if (interrupted) break;
+                // the listener failed at the epoch's last step and nothing will be saved: validating would only delay the end
+                if (listener.failure != null && policy == null) { interrupted = true; break; }
                 long skipped = epochSkipped;
                 if (skipped > 0) {
                     listener.info("epoch " + epoch + ": skipped " + skipped + " of " + step + " steps with a non-finite loss (--skip-nonfinite)");
@@ -407,7 +410,7 @@ public final class Trainer {
                 if (stopNow && epoch < config.epochs()) { interrupted = true; break; }
             }
             if (listener.failure != null) throw listener.failed(policy == null ? null : written, null);
-        } catch (io.dltrain.runtime.checkpoint.CheckpointException saveFailed) {
+        } catch (CheckpointException saveFailed) {
             // the checkpoint after a listener failure failed too (a full disk fails both): end with the listener's
             // failure, which came first, rather than hide it behind the save's
             if (listener.failure == null) throw saveFailed;

@@ -116,6 +116,21 @@ class TrainerListenerFailureTest {
         assertSame(UncheckedIOException.class, e.getCause().getClass());
     }
 
+    /** Failing at an epoch's last step with nothing to checkpoint, the fit ends without validating that epoch. */
+    @Test
+    void withoutACheckpointPolicyAFailureAtAnEpochsLastStepSkipsItsValidation() {
+        Dataset blobs = TrainerTest.blobs(300, 1);
+        java.util.Set<Integer> valIdx = new java.util.HashSet<>();
+        for (int i : DataLoader.split(blobs.size(), 0.2, 7)[1]) valIdx.add(i);
+        java.util.concurrent.atomic.AtomicInteger valReads = new java.util.concurrent.atomic.AtomicInteger();
+        Dataset ds = TrainerResumeTest.beforeRead(blobs, "blobs", i -> { if (valIdx.contains(i)) valReads.incrementAndGet(); });
+        List<String> calls = new ArrayList<>();
+        ListenerFailedException e = assertThrows(ListenerFailedException.class, () -> fit(ds, null, null, failingOn("step 1.8", calls)));
+        assertEquals("step 1.8", calls.getLast());
+        assertNull(e.checkpoint());
+        assertEquals(0, valReads.get(), "no validation sample is read after the failure");
+    }
+
     /**
      * The usual cause of a listener failure under the CLI is a full disk, which fails the checkpoint after it too: then
      * the fit still ends with the listener's failure (not with the checkpoint's alone, which would hide what failed
