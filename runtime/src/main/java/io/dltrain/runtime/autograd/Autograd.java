@@ -33,6 +33,7 @@ public final class Autograd {
     /** Backpropagates d(root)/d(root) = 1 from a one-element tensor. */
     public static void backward(Tensor root) {
         if (root.numel() != 1) throw new IllegalArgumentException("backward() needs a scalar (one-element) tensor, got shape " + root.shape());
+        checkOpen(root);
         Tensor seed = root.backend().empty(root.shape());
         root.backend().fill(seed, 1f);
         backward(root, seed);
@@ -40,6 +41,7 @@ public final class Autograd {
 
     /** Backpropagates a given gradient of root. */
     public static void backward(Tensor root, Tensor rootGrad) {
+        checkOpen(root);
         if (!root.requiresGrad()) {
             throw new IllegalStateException("backward(): the tensor does not require grad; was it computed under GradMode.noGrad(), or from no parameters?");
         }
@@ -58,6 +60,10 @@ public final class Autograd {
                 for (int i = 0; i < inputs.length; i++) {
                     if (!needs[i] || gIn[i] == null) continue;
                     Tensor in = inputs[i];
+                    // a closed input has lost its graph: it would pass for a leaf, and what produced it get no gradient
+                    if (in.isClosed())
+                        throw new IllegalStateException("autograd: input " + i + " of op '" + node.op() + "' (" + in.shape() + ") was closed"
+                                + " before backward() reached it; keep the tensors a loss is computed from open until backward()");
                     checkShape(node, i, in.shape(), gIn[i].shape());
                     if (in.gradFn() == null) in.accumulateGrad(gIn[i]);
                     else {
@@ -73,6 +79,13 @@ public final class Autograd {
                 }
             }
         }
+    }
+
+    /** Closing a tensor drops its graph (gradFn): backward from a closed one would find nothing to do and return. */
+    private static void checkOpen(Tensor root) {
+        if (root.isClosed())
+            throw new IllegalStateException("backward(): this " + root.shape() + " tensor was closed (closing it, or the Scope it was made in,"
+                    + " frees its graph); call backward() inside the Scope that computed it");
     }
 
     private static void checkShape(Node node, int i, Shape expected, Shape got) {
