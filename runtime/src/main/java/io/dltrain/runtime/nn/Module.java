@@ -5,9 +5,11 @@ import io.dltrain.runtime.tensor.Tensor;
 
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * A layer or a network of layers, as in PyTorch's nn.Module: it owns named parameters (tensors that require grad),
@@ -57,21 +59,33 @@ public abstract class Module implements AutoCloseable {
     /** This module's direct children, in registration order. */
     public Map<String, Module> children() { return Collections.unmodifiableMap(children); }
 
-    /** All parameters, depth first, named like PyTorch's named_parameters(). */
-    public Map<String, Tensor> namedParameters() {
+    /**
+     * All parameters, depth first, named like PyTorch's named_parameters(): a parameter registered more than once (a
+     * child module used twice, tied weights) is listed once, under its first name, so that an optimiser updates it once
+     * per step and {@link #parameterCount()} counts it once.
+     */
+    public Map<String, Tensor> namedParameters() { return withoutDuplicates(collectAll(true, false)); }
+
+    /** All buffers, named like PyTorch's named_buffers() (a buffer registered more than once: under its first name). */
+    public Map<String, Tensor> namedBuffers() { return withoutDuplicates(collectAll(false, true)); }
+
+    private Map<String, Tensor> collectAll(boolean p, boolean b) {
         Map<String, Tensor> out = new LinkedHashMap<>();
-        collect("", out, true, false);
+        collect("", out, p, b);
         return out;
     }
 
-    /** All buffers, named like PyTorch's named_buffers(). */
-    public Map<String, Tensor> namedBuffers() {
+    private static Map<String, Tensor> withoutDuplicates(Map<String, Tensor> named) {
         Map<String, Tensor> out = new LinkedHashMap<>();
-        collect("", out, false, true);
+        Set<Tensor> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+        named.forEach((k, t) -> { if (seen.add(t)) out.put(k, t); });
         return out;
     }
 
-    /** Parameters and buffers in PyTorch's state_dict order (per module: parameters, buffers, then children). */
+    /**
+     * Parameters and buffers in PyTorch's state_dict order (per module: parameters, buffers, then children); as in
+     * PyTorch, a tensor registered more than once appears under each of its names.
+     */
     public Map<String, Tensor> stateDict() {
         Map<String, Tensor> out = new LinkedHashMap<>();
         collect("", out, true, true);
