@@ -79,6 +79,9 @@ public final class Tensor implements AutoCloseable {
      * into this tensor. Used for reshapes and for per-parameter windows into flat buffers. No autograd link.
      */
     public Tensor view(long elementOffset, Shape shape) {
+        if (elementOffset < 0 || elementOffset + shape.numel() > numel())
+            throw new IllegalArgumentException("view " + shape + " at offset " + elementOffset + " is outside the " + numel()
+                    + " elements of the tensor " + describe() + " it views");
         return new Tensor(backend, storage(), offset + elementOffset, shape, owner != null ? owner : this);
     }
 

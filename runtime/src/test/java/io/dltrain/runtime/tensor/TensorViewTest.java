@@ -46,4 +46,23 @@ class TensorViewTest {
             assertArrayEquals(new float[] {1, 2}, x.toFloatArray());
         }
     }
+
+    /**
+     * view(offset, shape) is a window into this tensor: a negative offset, or a window running past this tensor's last
+     * element, read the owner's storage outside it (another part of a flat buffer) or, past the storage, failed inside
+     * the backend with an ArrayIndexOutOfBoundsException.
+     */
+    @Test
+    void aViewStaysInsideTheTensorItViews() {
+        try (Tensor x = Scope.outside(() -> be.fromHost(new float[] {1, 2, 3, 4, 5, 6, 7, 8}, Shape.of(8)))) {
+            Tensor head = x.view(0, Shape.of(4)), tail = x.view(4, Shape.of(4));
+            assertArrayEquals(new float[] {3, 4}, head.view(2, Shape.of(2)).toFloatArray());
+            assertArrayEquals(new float[] {5, 6, 7, 8}, tail.view(0, Shape.of(4)).toFloatArray());
+            var e = assertThrows(IllegalArgumentException.class, () -> head.view(2, Shape.of(4)));
+            assertEquals("view [4] at offset 2 is outside the 4 elements of the tensor [4] FP32 it views", e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> tail.view(-2, Shape.of(2)));
+            assertEquals("view [2] at offset -2 is outside the 4 elements of the tensor [4] FP32 it views", e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> x.view(-1, Shape.of(2)));
+        }
+    }
 }
