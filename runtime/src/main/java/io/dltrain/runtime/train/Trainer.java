@@ -131,6 +131,20 @@ public final class Trainer {
     }
 
     /**
+     * The optimiser must update the model's parameters (all of them, or some: frozen layers are left out): one made from
+     * another model's parameters would step those, and the model being trained keep its weights without a word.
+     */
+    private static void checkOptimizes(Module model, Optimizer optimizer) {
+        java.util.Set<Tensor> own = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        own.addAll(model.namedParameters().values());
+        for (Map.Entry<String, Tensor> e : optimizer.parameters().entrySet())
+            if (!own.contains(e.getValue()))
+                throw new IllegalArgumentException("the optimiser updates parameter '" + e.getKey() + "' " + e.getValue().shape()
+                        + ", which is not one of the model's parameters, so the model would not train; make the optimiser from"
+                        + " this model's namedParameters()");
+    }
+
+    /**
      * What to do when a step's loss is NaN or infinite. Off (the default): stop, after saving a checkpoint of the last
      * good state if there is a policy (the optimiser has not stepped on the bad gradients), by throwing
      * {@link TrainingDivergedException} naming the epoch, the step and the first parameter (in module order) whose
@@ -197,6 +211,7 @@ public final class Trainer {
     public Result fit(Module model, Loss loss, Optimizer optimizer, LrSchedule schedule,
                       DataLoader train, DataLoader val, TrainListener caller) {
         checkTask(train, val);
+        checkOptimizes(model, optimizer);
         // a listener that throws (a full disk under the CLI's metrics.jsonl, a bug in a caller's progress display) ends
         // the fit, but not before the state it was told about is checkpointed, as for a stop request
         Guarded listener = new Guarded(caller);

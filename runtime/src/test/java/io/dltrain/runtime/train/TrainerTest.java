@@ -191,4 +191,30 @@ class TrainerTest {
             assertTrue(ex.getMessage().contains("no validation data"), ex.getMessage());
         }
     }
+
+    /**
+     * An optimiser made from another model's parameters (a model built twice, once for the optimiser) stepped those, while
+     * the model being trained kept its weights: epochs of an unchanging loss, without a word.
+     */
+    @Test
+    void anOptimiserOfAnotherModelsParametersIsRefused() {
+        try (LinearRun run = LinearRun.on(blobs(300, 2), 0.1);
+             Module other = Scope.outside(() -> new Sequential(new Linear(new Context(run.be(), 3), 8, 3)));
+             Optimizer otherOpt = Optimizers.create("sgd", other.namedParameters(), 0.1, 0.9, 0)) {
+            float[] w = run.model().namedParameters().get("0.weight").toFloatArray();
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Trainer(run.be(), config(1, 0.1, 0))
+                    .fit(run.model(), new CrossEntropyLoss(0f), otherOpt, LrSchedules.parse("constant"), run.train(), run.val(), TrainListener.NONE));
+            assertEquals("the optimiser updates parameter '0.weight' [3, 8], which is not one of the model's parameters, so the model"
+                    + " would not train; make the optimiser from this model's namedParameters()", e.getMessage());
+            assertEquals(0, otherOpt.stepCount());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(w, run.model().namedParameters().get("0.weight").toFloatArray());
+            // a subset of the model's parameters (frozen layers) is fine
+            try (Optimizer some = Optimizers.create("sgd", java.util.Map.of("0.bias", run.model().namedParameters().get("0.bias")), 0.1, 0.9, 0)) {
+                Trainer.Result r = new Trainer(run.be(), config(1, 0.1, 0)).fit(run.model(), new CrossEntropyLoss(0f), some,
+                        LrSchedules.parse("constant"), run.train(), run.val(), TrainListener.NONE);
+                assertEquals(1, r.epochs().size());
+                assertTrue(some.stepCount() > 0);
+            }
+        }
+    }
 }
