@@ -51,7 +51,10 @@ import java.util.stream.Stream;
  * by the next save. One process writes to a run directory at a time.
  *
  * <p>Loading validates everything (names, shapes, dtypes, optimiser class and settings, step counters) before the
- * first tensor is modified, so a failed load leaves the model and optimiser as they were.
+ * first tensor is modified, so a failed load leaves the model's and optimiser's values as they were. One trace remains
+ * of an optimiser file refused for its tensors' names or shapes: comparing them creates the optimiser's state (zero
+ * buffers, as {@link Optimizer#state()} does), after which its settings other than the learning rate can no longer
+ * be changed; build a new optimiser to try other settings.
  */
 public final class Checkpoint {
     private Checkpoint() {}
