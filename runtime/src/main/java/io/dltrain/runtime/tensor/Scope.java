@@ -44,17 +44,30 @@ public final class Scope implements AutoCloseable {
         return n;
     }
 
+    /**
+     * Closes this scope's tensors, newest first. Scopes opened inside this one and still open (a {@code Scope.open()}
+     * never closed) are closed first, with their tensors, and then an IllegalStateException says so; left open, they
+     * would take every tensor this thread makes afterwards. A scope must be closed on the thread that opened it.
+     */
     @Override
     public void close() {
         if (closed) return;
-        closed = true;
         ArrayDeque<Scope> stack = STACK.get();
-        if (stack.peek() != this) throw new IllegalStateException("scopes must close in the reverse order they opened");
+        if (!stack.contains(this))
+            throw new IllegalStateException("a Scope must be closed on the thread that opened it (and not inside Scope.outside"
+                    + " when opened outside it)");
+        closed = true;
+        int leftOpen = 0;
+        while (stack.peek() != this) { stack.peek().close(); leftOpen++; }
         stack.pop();
         for (int i = tensors.size() - 1; i >= 0; i--) {
             Tensor t = tensors.get(i);
             if (t.scope == this) { t.scope = null; t.close(); }
         }
         tensors.clear();
+        if (leftOpen > 0)
+            throw new IllegalStateException(leftOpen + (leftOpen == 1 ? " Scope opened inside this one was still open: it is closed now,"
+                    + " with its tensors" : " Scopes opened inside this one were still open: they are closed now, with their tensors")
+                    + "; close every Scope you open (try-with-resources), innermost first");
     }
 }
