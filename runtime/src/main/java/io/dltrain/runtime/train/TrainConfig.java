@@ -26,9 +26,9 @@ public record TrainConfig(int epochs, int batchSize, double lr, String optimizer
         if (epochs < 1) throw new IllegalArgumentException("epochs must be >= 1, got " + epochs);
         if (batchSize < 1) throw new IllegalArgumentException("batch size must be >= 1, got " + batchSize);
         if (!(lr >= 0) || Double.isInfinite(lr)) throw new IllegalArgumentException("learning rate must be a finite number >= 0, got " + lr);
-        if (weightDecay < 0) throw new IllegalArgumentException("weight decay must be >= 0, got " + weightDecay);
-        if (labelSmoothing < 0 || labelSmoothing >= 1) throw new IllegalArgumentException("label smoothing must be in [0, 1), got " + labelSmoothing);
-        if (valFraction < 0 || valFraction >= 1) throw new IllegalArgumentException("validation fraction must be in [0, 1), got " + valFraction);
+        if (!(weightDecay >= 0)) throw new IllegalArgumentException("weight decay must be >= 0, got " + weightDecay);
+        if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw new IllegalArgumentException("label smoothing must be in [0, 1), got " + labelSmoothing);
+        if (!(valFraction >= 0 && valFraction < 1)) throw new IllegalArgumentException("validation fraction must be in [0, 1), got " + valFraction);
         if (!(clipNorm >= 0) || Float.isInfinite(clipNorm))
             throw new IllegalArgumentException("clip norm must be a finite number >= 0 (0 is off), got " + clipNorm);
         if (patience < 0) throw new IllegalArgumentException("patience must be >= 0, got " + patience);
