@@ -47,8 +47,10 @@ public abstract class Optimizer implements AutoCloseable {
             Tensor p = params.get(i);
             if (p.backend() != backend)
                 throw new IllegalArgumentException("parameter '" + names.get(i) + "' lives on "
-                        + (p.backend().name().equals(backend.name()) ? "another " + backend.name() + " backend object" : p.backend().name())
-                        + " than '" + names.getFirst() + "' (" + backend.name() + "); build every layer with one backend (one Context)");
+                        + (p.backend().name().equals(backend.name())
+                           ? "another " + backend.name() + " backend object than '" + names.getFirst() + "' (" + backend.name() + ")"
+                           : p.backend().name() + ", '" + names.getFirst() + "' on " + backend.name())
+                        + "; build every layer with one backend (one Context)");
         }
         this.state = new Tensor[params.size()][];
         this.paramSteps = new long[params.size()];

@@ -211,5 +211,5 @@ public final class Tensor implements AutoCloseable {
     private String describe() { return (name != null ? name + " " : "") + shape + " " + dtype; }
 
     @Override
-    public String toString() { return "Tensor" + describe() + " on " + device() + (isClosed() ? " (closed)" : ""); }
+    public String toString() { return "Tensor" + (name != null ? " " : "") + describe() + " on " + device() + (isClosed() ? " (closed)" : ""); }
 }

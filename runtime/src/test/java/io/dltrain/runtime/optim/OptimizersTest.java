@@ -78,4 +78,17 @@ class OptimizersTest {
                     + " one backend (one Context)", e.getMessage());
         }
     }
+
+    /** Parameters on backends of two kinds: the message read "lives on meta than 'fc1.weight' (cpu)". */
+    @Test void parametersOnTwoKindsOfBackendAreNamed() {
+        try (io.dltrain.runtime.backend.meta.MetaBackend meta = new io.dltrain.runtime.backend.meta.MetaBackend();
+             Tensor a = be.zeros(Shape.of(2)).requiresGrad(true); Tensor b = meta.zeros(Shape.of(2)).requiresGrad(true)) {
+            var ps = new java.util.LinkedHashMap<String, Tensor>();
+            ps.put("fc1.weight", a);
+            ps.put("fc2.weight", b);
+            var e = assertThrows(IllegalArgumentException.class, () -> new SGD(ps, 0.1));
+            assertEquals("parameter 'fc2.weight' lives on meta, 'fc1.weight' on cpu; build every layer with one backend (one Context)",
+                    e.getMessage());
+        }
+    }
 }

@@ -149,4 +149,15 @@ class MetaBackendTest {
         if (t == long.class) return 0L;
         return 0;
     }
+
+    /** A layer built on one backend fed a tensor of another: the message named the weight as "Tensorweight [3, 4] ...". */
+    @Test
+    void aTensorOfAnotherBackendIsNamedInTheError() {
+        try (MetaBackend meta = new MetaBackend(); CpuBackend cpu = new CpuBackend(1);
+             Linear onMeta = Scope.outside(() -> new Linear(new Context(meta, 1), 4, 3)); Scope s = Scope.open()) {
+            var e = assertThrows(IllegalArgumentException.class, () -> onMeta.forward(cpu.zeros(Shape.of(2, 4))));
+            assertEquals("gemmBias: expected a tensor on cpu, got Tensor weight [3, 4] FP32 on meta; copy it to cpu first", e.getMessage());
+            assertEquals("Tensor[2, 4] FP32 on cpu", cpu.zeros(Shape.of(2, 4)).toString());
+        }
+    }
 }
