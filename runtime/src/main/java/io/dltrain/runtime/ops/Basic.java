@@ -92,6 +92,9 @@ public final class Basic {
 
     /** [N, d1, d2, ...] to [N, d1*d2*...]. */
     public static Tensor flatten(Tensor x) {
+        if (x.rank() < 2) // as PyTorch's flatten(x, 1), which has no dimension 1 to start from
+            throw new IllegalArgumentException("flatten: the input must be [N, ...], a batch of samples, got " + x.shape()
+                    + "; give a single sample a batch dimension of 1 (reshape it to [1, ...])");
         return reshape(x, Shape.of(x.dim(0), x.shape().sizeFrom(1)));
     }
 

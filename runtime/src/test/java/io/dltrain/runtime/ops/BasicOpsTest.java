@@ -13,6 +13,7 @@ import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** linear, add, reshape, concat: forward against direct loops, backward against finite differences. */
 class BasicOpsTest {
@@ -111,6 +112,18 @@ class BasicOpsTest {
         SplittableRandom rng = new SplittableRandom(4);
         try (Tensor a = Check.param(be, rng, -1, 1, 2, 1, 2, 2); Tensor b = Check.param(be, rng, -1, 1, 2, 3, 2, 2)) {
             Check.gradients("concat", in -> Basic.flatten(Basic.concatChannels(List.of(in.get(0), in.get(1)))), List.of(a, b), Check.EPS, Check.ATOL, Check.RTOL);
+        }
+    }
+
+    /** A sample without its batch dimension is refused, as by PyTorch's flatten(x, 1), not taken for a batch of [N, 1]. */
+    @Test
+    void flattenRefusesAnInputWithoutABatchDimension() {
+        try (Scope s = Scope.open()) {
+            assertEquals(Shape.of(2, 12), Basic.flatten(be.zeros(Shape.of(2, 3, 4))).shape());
+            assertEquals(Shape.of(2, 3), Basic.flatten(be.zeros(Shape.of(2, 3))).shape());
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> new io.dltrain.runtime.nn.Flatten().forward(be.zeros(Shape.of(4))));
+            assertTrue(e.getMessage().contains("got [4]") && e.getMessage().contains("[1, ...]"), e.getMessage());
         }
     }
 
