@@ -160,7 +160,8 @@ public final class Trainer {
      * Continues the run a checkpoint recorded: the model and optimiser must already hold the checkpoint's tensors
      * ({@link Checkpoint#load}); fit then starts at the saved epoch, skips the batches already done in it (the
      * order depends only on seed and epoch, so the skip is exact), continues the LR schedule from the saved global
-     * step and restores the epoch's running sums, the metrics history and the early-stopping state.
+     * step and restores the epoch's running sums, the metrics history and the early-stopping state. It applies to the
+     * next fit only: a later fit on this Trainer starts a new run from the model's weights as they are then.
      */
     public Trainer resumeFrom(TrainingState state) { this.resume = state; return this; }
 
@@ -231,6 +232,8 @@ public final class Trainer {
         boolean interrupted = false;
         priorSeconds = 0;
         stoppedEarly = false;
+        TrainingState resume = this.resume;
+        this.resume = null; // for this fit only: a second fit resuming the same checkpoint would redo its epochs over trained weights
         if (resume != null) {
             Map<String, Object> r = resumeMap(resume);
             firstEpoch = resume.epoch() + 1;

@@ -282,6 +282,31 @@ class TrainerResumeTest {
         }
     }
 
+    /** resumeFrom is for the next fit only: a second fit on the same Trainer is a new run, not the checkpoint's again. */
+    @Test
+    void aResumeAppliesToTheNextFitOnly(@TempDir Path tmp) {
+        Dataset ds = TrainerTest.blobs(300, 1); // 8 steps per epoch, 3 epochs
+        fit(ds, tmp.resolve("ck"), 16, null);   // stopped with a checkpoint after epoch 2
+        Path ck = Checkpoint.latest(tmp.resolve("ck")).orElseThrow();
+        int[][] split = DataLoader.split(ds.size(), 0.2, 7);
+        List<Integer> started = new java.util.ArrayList<>();
+        TrainListener epochs = new TrainListener() {
+            @Override public void epochStarted(int epoch, int of, int steps) { started.add(epoch); }
+        };
+        try (CpuBackend be = new CpuBackend(2);
+             Module model = model(be);
+             Optimizer opt = Optimizers.create("adam", model.namedParameters(), 0.01, 0.9, 0);
+             DataLoader train = new DataLoader(ds, split[0], 32, true, false, 7, 1, 4);
+             DataLoader val = new DataLoader(ds, split[1], 32, false, false, 7, 1, 4)) {
+            Trainer t = new Trainer(be, CONFIG).resumeFrom(Checkpoint.load(ck, model, opt));
+            assertEquals(3, t.fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("cosine"), train, val, epochs).epochs().size());
+            assertEquals(List.of(3), started, "the resumed fit trains epoch 3");
+            started.clear();
+            assertEquals(3, t.fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("cosine"), train, val, epochs).epochs().size());
+            assertEquals(List.of(1, 2, 3), started, "the next fit is a run of its own");
+        }
+    }
+
     @Test
     void parsesIntervals() {
         assertEquals(List.of(1L, 0L), List.of(CheckpointPolicy.parseEvery("1e")[0], CheckpointPolicy.parseEvery("1e")[1]));
