@@ -339,11 +339,17 @@ public final class PredictCommand implements Callable<Integer> {
                     + " (PNG/JPEG or IDX files)");
         BufferedImage img = null;
         boolean isImage = false;
+        List<String> warnings = new ArrayList<>();
         try (ImageInputStream in = ImageIO.createImageInputStream(f.toFile())) {
             Iterator<ImageReader> it = in == null ? null : ImageIO.getImageReaders(in);
             if (it != null && it.hasNext()) {
                 isImage = true;
                 ImageReader r = it.next();
+                // the JPEG reader only warns about a file cut short ("Missing EOI marker") and fills the rest in grey:
+                // such warnings are a corrupt file, as for the image-folder datasets' decoder
+                r.addIIOReadWarningListener((reader, warning) -> {
+                    if (!ImageFolderDataset.isBenignReadWarning(warning)) warnings.add(warning);
+                });
                 try {
                     r.setInput(in);
                     img = r.read(0);
@@ -356,6 +362,7 @@ public final class PredictCommand implements Callable<Integer> {
             throw usage(f + ": cannot read: " + e.getMessage());
         }
         if (isImage) {
+            if (!warnings.isEmpty()) throw usage(f + ": corrupt image (" + String.join("; ", warnings) + "); is the file complete?");
             if (img == null) throw usage(f + ": cannot decode the image");
             int w = img.getWidth(), h = img.getHeight();
             float[] x = new float[s.inChannels() * s.height() * s.width()];

@@ -426,6 +426,24 @@ class EvalPredictTest {
     }
 
     @Test
+    void predictRefusesATruncatedJpegAsTrainingOnImageFilesDoes(@TempDir Path tmp) throws IOException {
+        // ImageIO's JPEG reader only warns about a file cut short and fills the rest in grey: predict gave a
+        // confident answer (exit 0) for half a picture, where an image-folder model (ImageCodec) refuses the file
+        BufferedImage img = new BufferedImage(200, 200, BufferedImage.TYPE_INT_RGB);
+        java.util.Random rnd = new java.util.Random(1);
+        for (int y = 0; y < 200; y++)
+            for (int x = 0; x < 200; x++) img.setRGB(x, y, rnd.nextInt());
+        Path whole = tmp.resolve("whole.jpg");
+        assertTrue(ImageIO.write(img, "jpg", whole.toFile()));
+        byte[] bytes = Files.readAllBytes(whole);
+        Path half = Files.write(tmp.resolve("half.jpg"), java.util.Arrays.copyOf(bytes, bytes.length / 2));
+        CliTest.Result ok = run("predict", "--checkpoint", runDir.toString(), "--threads", "2", whole.toString());
+        assertEquals(0, ok.code(), ok.err());
+        CliTest.usageError(null, new String[] {"predict", "--checkpoint", runDir.toString(), "--threads", "2", half.toString()},
+                "half.jpg", "Missing EOI marker");
+    }
+
+    @Test
     void badInputIsAUsageError(@TempDir Path tmp) throws IOException {
         Path missing = tmp.resolve("no-such-run");
         CliTest.usageError(null, new String[] {"eval", "--checkpoint", missing.toString(), "--data", "fashion-mnist"}, "does not exist");

@@ -104,7 +104,7 @@ final class ImageCodec {
         }
     }
 
-    private static boolean isBenign(String warning) {
+    static boolean isBenign(String warning) {
         String w = warning.toLowerCase(Locale.ROOT);
         return w.contains("extraneous bytes before marker") || w.contains("icc") || w.contains("thumbnail");
     }

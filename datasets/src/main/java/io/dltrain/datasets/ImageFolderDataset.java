@@ -181,6 +181,15 @@ public final class ImageFolderDataset implements Dataset, EpochAware {
         return file.getFileName() != null && EXTENSIONS.contains(extension(file.getFileName().toString()));
     }
 
+    /**
+     * Whether an ImageIO read warning is one that decoding here lets through (as PIL does: extraneous bytes before a
+     * marker, an unusable ICC profile or thumbnail); any other warning means a truncated or damaged image, an error
+     * (see {@code ImageCodec.decode}). For readers of image files outside this class, such as {@code dl-train predict}.
+     */
+    public static boolean isBenignReadWarning(String warning) {
+        return ImageCodec.isBenign(warning);
+    }
+
     private static String extension(String fileName) {
         int dot = fileName.lastIndexOf('.');
         return dot < 0 ? "" : fileName.substring(dot + 1).toLowerCase(Locale.ROOT);
