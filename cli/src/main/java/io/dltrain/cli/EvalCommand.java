@@ -118,6 +118,16 @@ public final class EvalCommand implements Callable<Integer> {
         if (test.numClasses() != saved.spec().numClasses())
             throw usage(data + " has " + Words.count(test.numClasses(), "class", "classes") + " but the model in " + dir + " predicts "
                     + saved.spec().numClasses() + " (it was trained on " + saved.dataset() + ")");
+        // The model's own kind of dataset with other class names (an image folder with other class folders, a csv with
+        // other labels): such a dataset numbers its classes by name, so its class k is not the model's class k and the
+        // scores would count shifted labels.
+        if (!regression && baseName(data).equals(baseName(saved.dataset())) && !test.classNames().equals(saved.classNames())) {
+            int k = 0;
+            while (k < test.numClasses() && test.classNames().get(k).equals(saved.classNames().get(k))) k++;
+            throw usage(data + "'s classes " + test.classNames() + " are not the model's " + saved.classNames() + " (class " + k + " is '"
+                    + test.classNames().get(k) + "' here but '" + saved.classNames().get(k) + "' for the model in " + dir
+                    + "): evaluate it on data with the classes it was trained on");
+        }
         // Same shape and classes, another dataset (mnist for a fashion-mnist model): allowed, but its own input pipeline
         // (normalisation) and the model's class names apply, which is worth a line, not silence.
         if (!baseName(data).equals(baseName(saved.dataset())))

@@ -444,6 +444,29 @@ class EvalPredictTest {
     }
 
     @Test
+    void evalRefusesAnImageFolderTreeWhoseClassFoldersAreNotTheModels(@TempDir Path tmp) throws IOException {
+        // an image folder numbers its classes by folder name: with other folders, its class k is not the model's class k,
+        // and eval used to score the shifted labels silently, printing them under the model's class names
+        Path tree = PredictImageFolderTest.tree(tmp.resolve("tree")), run = tmp.resolve("run");
+        CliTest.Result t = run("--model", "mlp", "--data", "imagefolder:size=16", "--data-dir", tree.toString(), "--epochs", "1", "--threads", "2",
+                "--batch-size", "4", "--progress", "none", "--out", run.toString(), "--checkpoint-every", "off");
+        assertEquals(0, t.code(), t.err() + t.out());
+        CliTest.Result same = run("eval", "--checkpoint", run.toString(), "--data", "imagefolder:size=16", "--data-dir", tree.toString(),
+                "--threads", "2", "--out", tmp.resolve("e1").toString());
+        assertEquals(0, same.code(), same.err());
+        // class a renamed z: the tree's classes are [b, z], b is its class 0 but the model's class 1
+        Path other = tmp.resolve("other");
+        for (String split : new String[] {"train", "val"}) {
+            Files.createDirectories(other.resolve(split));
+            Files.move(tree.resolve(split).resolve("a"), other.resolve(split).resolve("z"));
+            Files.move(tree.resolve(split).resolve("b"), other.resolve(split).resolve("b"));
+        }
+        Path e2 = tmp.resolve("e2");
+        CliTest.usageError(e2, new String[] {"eval", "--checkpoint", run.toString(), "--data", "imagefolder:size=16", "--data-dir", other.toString(),
+                "--threads", "2", "--out", e2.toString()}, "[b, z]", "[a, b]");
+    }
+
+    @Test
     void badInputIsAUsageError(@TempDir Path tmp) throws IOException {
         Path missing = tmp.resolve("no-such-run");
         CliTest.usageError(null, new String[] {"eval", "--checkpoint", missing.toString(), "--data", "fashion-mnist"}, "does not exist");
