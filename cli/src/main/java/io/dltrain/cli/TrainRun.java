@@ -265,6 +265,12 @@ final class TrainRun {
                 throw usage(e.getMessage());
             }
             int[][] split = o.valFraction > 0 ? DataLoader.split(train.size(), o.valFraction, o.seed) : new int[][] {null, null};
+            if (split[1] != null && split[1].length == 0) { // a one-sample training set holds none out: as --val-fraction 0
+                String needsVal = Trainer.withoutValidation(schedule, o.patience);
+                if (needsVal != null)
+                    throw usage(needsVal + " (" + data.train().name() + " has " + Words.count(train.size(), "training sample")
+                            + ", too few to hold one out)");
+            }
             int workers = DataWorkers.resolve(workersAsked, train, be, o.batchSize);
             config = config.withWorkers(workers);
             String workersNotice = DataWorkers.notice(workersAsked, workers);

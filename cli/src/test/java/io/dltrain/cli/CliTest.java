@@ -487,6 +487,25 @@ class CliTest {
         usageError(out, new String[] {"--model", "mlp"}, "Missing required option");
     }
 
+    /**
+     * A training set of one sample holds out no validation sample whatever --val-fraction says: early stopping or the
+     * plateau schedule is then a usage error too, before anything is written (it was exit 1 from inside the trainer,
+     * with a hint about a stack trace, and left an empty run directory behind).
+     */
+    @Test
+    void aTrainingSetTooSmallToHoldOutValidationIsAUsageErrorForWhatNeedsIt(@TempDir Path tmp) throws IOException {
+        Path one = fashionSubset(tmp.resolve("one"), 1, 1), out = tmp.resolve("never");
+        List<String> common = List.of("--model", "mlp", "--data", "fashion-mnist", "--data-dir", one.toString(), "--epochs", "2",
+                "--threads", "2", "--progress", "none", "--out", out.toString());
+        List<String> patience = new java.util.ArrayList<>(common), plateau = new java.util.ArrayList<>(common);
+        patience.addAll(List.of("--patience", "1"));
+        plateau.addAll(List.of("--schedule", "plateau"));
+        usageError(out, patience.toArray(new String[0]), "early stopping (--patience 1)", "no validation data", "1 training sample");
+        usageError(out, plateau.toArray(new String[0]), "plateau", "no validation data", "1 training sample");
+        Result r = run(common.toArray(new String[0])); // without either, the one sample trains
+        assertEquals(0, r.code(), r.err() + r.out());
+    }
+
     /** PyTorch allows a momentum of 1 or more, so dl-train does too, with a notice that SGD then usually diverges. */
     @Test
     void momentumAboveOneTrainsWithANotice(@TempDir Path tmp) throws IOException {
