@@ -243,6 +243,13 @@ final class TrainRun {
                 dataEntry.name() + "'s " + data.train().sampleShape() + " samples");
         if (tooLarge != null) throw usage(tooLarge);
         if (data.hasNotice()) out.println("dl-train: notice: " + data.notice());
+        // --data-dir may move a resumed run's data, not change it: other data would split, shuffle and batch otherwise
+        if (resumeState != null && resumeState.config().get("train_samples") instanceof Number was && was.intValue() != data.train().size())
+            throw usage("--resume " + o.resume + ": the run trained on " + dataEntry.name() + "'s training split of " + was.intValue()
+                    + " samples (its validation part included), but "
+                    + (o.dataDir != null ? "--data-dir " + o.dataDir : "its default directory") + " has " + data.train().size()
+                    + "; a resumed run needs its own data (--data-dir may say where it moved). Give --data-dir DIR holding it, or"
+                    + " start a new run from its weights with --init-from " + ShellWords.quote(o.resume));
         Backend be;
         try {
             be = Backends.create(o.device, o.threads, msg -> out.println("dl-train: notice: " + msg));
@@ -362,7 +369,7 @@ final class TrainRun {
                                 + modelEntry.name() + " reconstructs the normalised input as the model sees it");
                     }
                     if (every != null) trainer.checkpoints(new CheckpointPolicy(outDir.resolve(CHECKPOINTS), (int) every[0], every[1], o.keep,
-                            modelEntry.name(), dataEntry.name(), savedConfig(config, be)));
+                            modelEntry.name(), dataEntry.name(), savedConfig(config, be, train.size())));
                     if (resumeState != null) trainer.resumeFrom(resumeState);
                     if (o.maxSteps != null) trainer.maxSteps(o.maxSteps);
                     trainer.skipNonfinite(o.skipNonfinite);
@@ -771,7 +778,7 @@ final class TrainRun {
             {"clip_norm", "--clip-norm"}, {"seed", "--seed"}, {"val_fraction", "--val-fraction"}, {"patience", "--patience"},
             {"min_delta", "--min-delta"}};
 
-    private Map<String, Object> savedConfig(TrainConfig c, Backend be) {
+    private Map<String, Object> savedConfig(TrainConfig c, Backend be, int trainSamples) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("epochs", c.epochs());
         m.put("batch_size", c.batchSize());
@@ -791,6 +798,7 @@ final class TrainRun {
         m.put("keep", o.keep);
         m.put("skip_nonfinite", o.skipNonfinite);
         if (o.dataDir != null) m.put("data_dir", o.dataDir.toAbsolutePath().normalize().toString()); // absolute: resumable from anywhere
+        m.put("train_samples", trainSamples); // with the validation part: a resume checks its data against it
         m.putAll(computedOn(be)); // not settings: a resume on other ones is told that its results will differ (resumeDrift)
         return m;
     }

@@ -335,6 +335,28 @@ class ResumeTest {
     }
 
     /**
+     * --data-dir may change on resume to where the data moved, not to other data: a resume onto a training set of
+     * another size (another subset, or the bundled sample where the full set was) is a usage error naming both sizes,
+     * before anything is written. It failed with exit 1 and "first batch must be in [0, 1], got 12" where the new set
+     * had fewer batches than the epoch's step, and trained on silently where it had as many.
+     */
+    @Test
+    void aResumeOnATrainingSetOfAnotherSizeIsAUsageError(@TempDir Path tmp) throws IOException {
+        Path dir = tmp.resolve("run");
+        ok(train(dir, "mlp", 2, "--max-steps", "12"));
+        List<String> before = names(dir.resolve("checkpoints"));
+        for (int n : new int[] {100, 1990}) { // fewer batches in an epoch than the 12 done; the same 15 batches
+            Path other = CliTest.fashionSubset(tmp.resolve("other-" + n), n, 500);
+            CliTest.Result r = run(new String[] {"--resume", dir.toString(), "--data-dir", other.toString(), "--threads", "2", "--progress", "none"});
+            assertEquals(2, r.code(), r.err() + r.out());
+            assertTrue(r.err().contains("training split of 2000 samples") && r.err().contains(other + " has " + n), r.err());
+            assertEquals(before, names(dir.resolve("checkpoints")));
+            assertFalse(Files.exists(dir.resolve("metrics.jsonl")));
+        }
+        ok(resume(dir, 2)); // the run's own data
+    }
+
+    /**
      * A checkpoint directory with a file missing is passed over by --resume, which then takes an older one: it says
      * which it skipped and which it uses. Without any complete checkpoint, the usage error names the incomplete ones.
      */
