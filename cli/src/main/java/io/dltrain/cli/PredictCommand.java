@@ -369,6 +369,12 @@ public final class PredictCommand implements Callable<Integer> {
             Raster ras = img.getRaster();
             boolean grey = ras.getNumBands() <= 2 && img.getColorModel().getColorSpace().getType() == java.awt.color.ColorSpace.TYPE_GRAY;
             int bits = img.getColorModel().getComponentSize(0);
+            float[] rgb; // v / 255 as the image-folder datasets decode colour (a CMYK JPEG as PIL converts it)
+            try {
+                rgb = grey ? null : ImageFolderDataset.rgb(img).data();
+            } catch (IllegalArgumentException e) {
+                throw usage(f + ": " + e.getMessage());
+            }
             for (int c = 0; c < s.inChannels(); c++) {
                 float[] plane = new float[w * h];
                 for (int yy = 0; yy < h; yy++) {
@@ -378,8 +384,8 @@ public final class PredictCommand implements Callable<Integer> {
                             int raw = ras.getSample(xx, yy, 0);
                             v = bits > 8 ? Math.round(raw * 255.0 / ((1 << bits) - 1)) : raw;
                         } else {
-                            int rgb = img.getRGB(xx, yy);
-                            int r = (rgb >> 16) & 255, g = (rgb >> 8) & 255, b = rgb & 255;
+                            int j = yy * w + xx;
+                            int r = Math.round(rgb[j] * 255), g = Math.round(rgb[w * h + j] * 255), b = Math.round(rgb[2 * w * h + j] * 255);
                             if (s.inChannels() == 1) v = luma(r, g, b);
                             else v = c == 0 ? r : c == 1 ? g : b;
                         }

@@ -444,6 +444,38 @@ class EvalPredictTest {
     }
 
     @Test
+    void predictReadsACmykJpegAsPilConvertsIt(@TempDir Path tmp) throws IOException {
+        // A CMYK JPEG (inks 40, 56, 50, 0; ImageIO's writer stores 4-channel rasters inverted): PIL converts it to RGB
+        // (215, 199, 205) (ImageFolderDatasetTest.cmykJpegDecodesAsPilConvertsIt), hence grey 204. predict took it
+        // through getRGB's CMYK colour space, lighter, and gave a grey model other probabilities than PIL's picture.
+        java.awt.image.WritableRaster cmyk = java.awt.image.Raster.createInterleavedRaster(java.awt.image.DataBuffer.TYPE_BYTE, 28, 28, 4, null);
+        for (int y = 0; y < 28; y++)
+            for (int x = 0; x < 28; x++) cmyk.setPixel(x, y, new int[]{215, 199, 205, 255});
+        Path jpeg = tmp.resolve("cmyk.jpg");
+        javax.imageio.ImageWriter writer = ImageIO.getImageWritersByFormatName("jpeg").next();
+        try (javax.imageio.stream.ImageOutputStream o = ImageIO.createImageOutputStream(jpeg.toFile())) {
+            javax.imageio.ImageWriteParam p = writer.getDefaultWriteParam();
+            p.setCompressionMode(javax.imageio.ImageWriteParam.MODE_EXPLICIT);
+            p.setCompressionQuality(1f);
+            writer.setOutput(o);
+            writer.write(null, new javax.imageio.IIOImage(cmyk, null, null), p);
+        } finally {
+            writer.dispose();
+        }
+        BufferedImage grey = new BufferedImage(28, 28, BufferedImage.TYPE_BYTE_GRAY);
+        for (int y = 0; y < 28; y++)
+            for (int x = 0; x < 28; x++) grey.getRaster().setSample(x, y, 0, PredictCommand.luma(215, 199, 205));
+        Path png = tmp.resolve("pil.png");
+        assertTrue(ImageIO.write(grey, "png", png.toFile()));
+        CliTest.Result r = run("predict", "--checkpoint", runDir.toString(), "--json", "--top-k", "10", "--threads", "2", jpeg.toString(), png.toString());
+        assertEquals(0, r.code(), r.err());
+        JsonNode a = JSON.readTree(r.out());
+        for (int k = 0; k < 10; k++) // a uniform picture: the JPEG's pixels decode to the very inks written
+            assertEquals(a.get(1).get("predictions").get(k).get("probability").asDouble(), a.get(0).get("predictions").get(k).get("probability").asDouble(),
+                    1e-6, "class rank " + k + ": " + r.out());
+    }
+
+    @Test
     void evalRefusesAnImageFolderTreeWhoseClassFoldersAreNotTheModels(@TempDir Path tmp) throws IOException {
         // an image folder numbers its classes by folder name: with other folders, its class k is not the model's class k,
         // and eval used to score the shifted labels silently, printing them under the model's class names

@@ -190,6 +190,17 @@ public final class ImageFolderDataset implements Dataset, EpochAware {
         return ImageCodec.isBenign(warning);
     }
 
+    /**
+     * A decoded picture as these datasets read its pixels: RGB CHW floats v / 255, grey replicated, and CMYK converted
+     * as PIL's convert("RGB") does it rather than through ImageIO's CMYK colour space. For readers of image files
+     * outside this class, such as {@code dl-train predict}.
+     *
+     * @throws IllegalArgumentException for a picture too large to hold as floats
+     */
+    public static Image rgb(java.awt.image.BufferedImage img) {
+        return ImageCodec.toImage(img);
+    }
+
     private static String extension(String fileName) {
         int dot = fileName.lastIndexOf('.');
         return dot < 0 ? "" : fileName.substring(dot + 1).toLowerCase(Locale.ROOT);
