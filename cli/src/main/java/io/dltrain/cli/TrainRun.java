@@ -215,8 +215,7 @@ final class TrainRun {
             throw usage("--label-smoothing " + o.labelSmoothing + " applies to classification; " + modelEntry.name() + " is trained for "
                     + modelTask.label() + " with the MSE loss (drop --label-smoothing)");
         // without --out: runs/MODEL-DATA-TIME, or with -2, -3, ... when runs started in the same second (claimed at create)
-        Path defaultOut = o.out != null ? null : Path.of("runs", modelEntry.name() + "-" + dataEntry.name() + "-"
-                + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+        Path defaultOut = o.out != null ? null : defaultOut(modelEntry.name(), dataEntry.name(), LocalDateTime.now());
         Path outDir = defaultOut == null ? o.out : RunOutput.freshName(defaultOut);
         String outProblem = RunOutput.problem(outDir, o.resume != null, resumeLock == null);
         if (outProblem != null) throw usage(outProblem);
@@ -777,6 +776,17 @@ final class TrainRun {
             {"weight_decay", "--weight-decay"}, {"schedule", "--schedule"}, {"label_smoothing", "--label-smoothing"},
             {"clip_norm", "--clip-norm"}, {"seed", "--seed"}, {"val_fraction", "--val-fraction"}, {"patience", "--patience"},
             {"min_delta", "--min-delta"}};
+
+    /**
+     * runs/MODEL-DATA-TIME, the run directory without --out (before RunOutput.freshName makes it unique): one folder,
+     * whatever the dataset's options hold (csv:train=/data/a.csv), so DATA keeps letters, digits and . , = + - _ and
+     * has anything else (/, :, spaces) as '_', and at most 120 characters of it.
+     */
+    static Path defaultOut(String model, String data, LocalDateTime time) {
+        String d = data.replaceAll("[^A-Za-z0-9.,=+_-]", "_");
+        if (d.length() > 120) d = d.substring(0, 120);
+        return Path.of("runs", model + "-" + d + "-" + time.format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+    }
 
     private Map<String, Object> savedConfig(TrainConfig c, Backend be, int trainSamples) {
         Map<String, Object> m = new LinkedHashMap<>();

@@ -48,6 +48,26 @@ class RunOutputTest {
     }
 
 
+    /**
+     * The default run directory is one directory in runs/, whatever the dataset's options hold: `--data
+     * csv:train=/data/a.csv` made runs/mlp-csv:train=/ a tree of directories ending in a.csv-TIME, and a colon in the
+     * name breaks `docker run -v DIR:/out`.
+     */
+    @Test
+    void theDefaultRunDirectoryIsOneFolderNamedAfterModelDataAndTime() {
+        java.time.LocalDateTime t = java.time.LocalDateTime.of(2026, 12, 6, 11, 45, 0);
+        assertEquals(Path.of("runs", "mlp-fashion-mnist-20261206-114500"), TrainRun.defaultOut("mlp", "fashion-mnist", t));
+        assertEquals(Path.of("runs", "lenet5-imagefolder_size=32,augment=flip-20261206-114500"),
+                TrainRun.defaultOut("lenet5", "imagefolder:size=32,augment=flip", t));
+        Path csv = TrainRun.defaultOut("mlp", "csv:label=y,train=/data/my sets/a.csv,test=../b.csv", t);
+        assertEquals(2, csv.getNameCount(), csv.toString());
+        assertEquals("mlp-csv_label=y,train=_data_my_sets_a.csv,test=.._b.csv-20261206-114500", csv.getFileName().toString());
+        Path longOne = TrainRun.defaultOut("mlp", "csv:train=/" + "d".repeat(300) + "/a.csv", t);
+        assertEquals(2, longOne.getNameCount());
+        assertTrue(longOne.getFileName().toString().length() <= 160, longOne.toString()); // a file name may have 255 bytes
+        assertTrue(longOne.getFileName().toString().endsWith("-20261206-114500"), longOne.toString());
+    }
+
     @Test
     void runsWithTheSameDefaultNameEachGetTheirOwnDirectory(@TempDir Path tmp) throws Exception {
         Path base = tmp.resolve("runs/mlp-fashion-mnist-20261206-114500");
