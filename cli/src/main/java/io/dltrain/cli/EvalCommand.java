@@ -2,6 +2,7 @@ package io.dltrain.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import io.dltrain.datasets.CsvDataset;
 import io.dltrain.datasets.DatasetException;
 import io.dltrain.datasets.DatasetRegistry;
 import io.dltrain.runtime.autograd.GradMode;
@@ -127,6 +128,18 @@ public final class EvalCommand implements Callable<Integer> {
             throw usage(data + "'s classes " + test.classNames() + " are not the model's " + saved.classNames() + " (class " + k + " is '"
                     + test.classNames().get(k) + "' here but '" + saved.classNames().get(k) + "' for the model in " + dir
                     + "): evaluate it on data with the classes it was trained on");
+        }
+        // A csv's samples are its feature columns in the file's order: other columns, or the same in another order, would
+        // feed each to another column's weights; and a regression model is scored against its own target only.
+        if (saved.features() != null && test instanceof CsvDataset csv) {
+            if (!csv.featureNames().equals(saved.features().names()))
+                throw usage(data + "'s feature columns " + csv.featureNames() + " are not the model's " + saved.features().names()
+                        + " (in that order: the model in " + dir + " takes them by position): evaluate it on a csv with those columns,"
+                        + " or give the rows to `dl-train predict`, which matches columns by name");
+            if (regression && !test.classNames().equals(saved.classNames()))
+                throw usage(data + "'s target '" + String.join(",", test.classNames()) + "' is not the model's '"
+                        + String.join(",", saved.classNames()) + "' (the model in " + dir + " predicts that column): evaluate it with"
+                        + " csv:target=" + String.join(",", saved.classNames()));
         }
         // Same shape and classes, another dataset (mnist for a fashion-mnist model): allowed, but its own input pipeline
         // (normalisation) and the model's class names apply, which is worth a line, not silence.

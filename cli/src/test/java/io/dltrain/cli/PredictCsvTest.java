@@ -139,4 +139,41 @@ class PredictCsvTest {
         Path bad = Files.writeString(tmp.resolve("bad.csv"), "x1,x2,x3\n1,oops,2\n");
         CliTest.usageError(null, new String[] {"predict", "--checkpoint", out.toString(), bad.toString()}, "bad.csv:2", "x2");
     }
+
+    /**
+     * eval takes the csv's columns in the file's order: a copy of the data with two feature columns swapped fed each
+     * to the other's weights (accuracy fell from about 90% to chance, exit 0), and a regression model was scored
+     * against another target column. Both are usage errors naming the columns; predict matches columns by name.
+     */
+    @Test
+    void evalRefusesACsvWhoseFeatureColumnsOrTargetAreNotTheModels(@TempDir Path tmp) throws IOException {
+        Path data = Files.createDirectories(tmp.resolve("data")), out = tmp.resolve("run"), reg = tmp.resolve("reg");
+        write(data);
+        for (String[] r : new String[][] {{"csv", out.toString()}, {"csv:target=x3,ignore=label", reg.toString()}}) {
+            CliTest.Result t = run("--model", "mlp", "--data", r[0], "--data-dir", data.toString(), "--epochs", "1", "--threads", "2",
+                    "--progress", "none", "--out", r[1], "--batch-size", "32", "--checkpoint-every", "off");
+            assertEquals(0, t.code(), t.err() + t.out());
+        }
+        CliTest.Result same = run("eval", "--checkpoint", out.toString(), "--data", "csv", "--data-dir", data.toString(), "--threads", "2",
+                "--out", tmp.resolve("e0").toString());
+        assertEquals(0, same.code(), same.err());
+        Path swapped = Files.createDirectories(tmp.resolve("swapped"));
+        for (String split : List.of("train", "test")) {
+            StringBuilder sb = new StringBuilder();
+            for (String l : Files.readAllLines(data.resolve(split + ".csv"))) {
+                String[] f = l.split(",");
+                sb.append(f[1]).append(',').append(f[0]).append(',').append(f[2]).append(',').append(f[3]).append('\n');
+            }
+            Files.writeString(swapped.resolve(split + ".csv"), sb);
+        }
+        // the same features, the target column under another name
+        Path renamed = Files.createDirectories(tmp.resolve("renamed"));
+        for (String split : List.of("train", "test"))
+            Files.writeString(renamed.resolve(split + ".csv"), Files.readString(data.resolve(split + ".csv")).replaceFirst("x3", "y"));
+        Path e1 = tmp.resolve("e1"), e2 = tmp.resolve("e2");
+        CliTest.usageError(e1, new String[] {"eval", "--checkpoint", out.toString(), "--data", "csv", "--data-dir", swapped.toString(),
+                "--threads", "2", "--out", e1.toString()}, "[x2, x1, x3]", "[x1, x2, x3]");
+        CliTest.usageError(e2, new String[] {"eval", "--checkpoint", reg.toString(), "--data", "csv:target=y,ignore=label",
+                "--data-dir", renamed.toString(), "--threads", "2", "--out", e2.toString()}, "'y'", "'x3'");
+    }
 }
