@@ -267,7 +267,8 @@ public final class PredictCommand implements Callable<Integer> {
 
     /**
      * The files to predict: each directory replaced by the regular files directly in it that the model takes (.png,
-     * .jpg and .jpeg images; for a csv model, .csv files), in name order. A directory with none is a usage error.
+     * .jpg and .jpeg images; for a csv model, .csv files; not hidden ones), in name order. A directory with none is a
+     * usage error.
      */
     private List<Path> expandDirectories(List<Path> given, boolean csvModel) {
         List<Path> out = new ArrayList<>();
@@ -275,7 +276,9 @@ public final class PredictCommand implements Callable<Integer> {
             if (!Files.isDirectory(f)) { out.add(f); continue; }
             List<Path> inside;
             try (java.util.stream.Stream<Path> list = Files.list(f)) {
-                inside = list.filter(Files::isRegularFile).filter(p -> csvModel ? isCsv(p) : ImageFolderDataset.isImage(p)).sorted().toList();
+                // names starting with '.' are passed over, as image-folder datasets do (a Mac's "._NAME.jpg" beside each picture)
+                inside = list.filter(Files::isRegularFile).filter(p -> !p.getFileName().toString().startsWith("."))
+                        .filter(p -> csvModel ? isCsv(p) : ImageFolderDataset.isImage(p)).sorted().toList();
             } catch (java.io.IOException | java.io.UncheckedIOException e) {
                 throw usage(f + ": cannot list the directory (" + e.getMessage() + ")");
             }

@@ -426,6 +426,20 @@ class EvalPredictTest {
     }
 
     @Test
+    void predictOnAFolderPassesOverHiddenFilesAsImageFoldersDo(@TempDir Path tmp) throws IOException {
+        // a folder copied from a Mac holds an AppleDouble "._NAME.jpg" beside each picture: image-folder datasets ignore
+        // names starting with '.', and predict took them for pictures and stopped at the first (exit 2)
+        Path folder = Files.createDirectories(tmp.resolve("from-a-mac"));
+        Files.copy(runDir.resolve("curves.png"), folder.resolve("a.png"));
+        Files.write(folder.resolve("._a.png"), new byte[] {0, 5, 22, 7, 0, 2, 0, 0, 'M', 'a', 'c', ' ', 'O', 'S', ' ', 'X'});
+        Files.write(folder.resolve(".hidden.jpg"), new byte[] {1, 2, 3});
+        CliTest.Result r = run("predict", "--checkpoint", runDir.toString(), "--threads", "2", folder.toString());
+        assertEquals(0, r.code(), r.err());
+        assertEquals(1, r.out().lines().count(), r.out());
+        assertTrue(r.out().startsWith(folder.resolve("a.png") + ":"), r.out());
+    }
+
+    @Test
     void predictRefusesATruncatedJpegAsTrainingOnImageFilesDoes(@TempDir Path tmp) throws IOException {
         // ImageIO's JPEG reader only warns about a file cut short and fills the rest in grey: predict gave a
         // confident answer (exit 0) for half a picture, where an image-folder model (ImageCodec) refuses the file
