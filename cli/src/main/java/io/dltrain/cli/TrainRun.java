@@ -77,7 +77,10 @@ final class TrainRun {
     int run() {
         // A resume locks its directory before reading a checkpoint there, which a run still training into it could be
         // pruning; a new run locks its directory when it creates it (RunOutput.create).
-        if (o.resume == null || !Files.isDirectory(o.resume)) return train(null);
+        // (a directory with neither checkpoints/ nor a lock file is not a run's, and holds nothing to resume: train() says
+        // so, leaving no lock file in it)
+        if (o.resume == null || !Files.isDirectory(o.resume.resolve(CHECKPOINTS)) && !Files.exists(o.resume.resolve(RunOutput.LOCK)))
+            return train(null);
         RunOutput.Lock lock;
         try {
             lock = RunOutput.Lock.acquire(o.resume, "--resume");
@@ -99,6 +102,11 @@ final class TrainRun {
             try {
                 var latest = Checkpoint.latest(ckDir);
                 if (latest.isEmpty()) {
+                    Path run = runOf(o.resume);
+                    if (run != null)
+                        throw usage("--resume " + o.resume + ": this is " + (Files.isRegularFile(o.resume.resolve(Checkpoint.STATE_FILE))
+                                ? "a checkpoint" : "the checkpoints folder") + " of the run in " + run + "; --resume takes the run directory"
+                                + " and continues from its latest checkpoint: --resume " + ShellWords.quote(run));
                     List<Path> broken = Checkpoint.incomplete(ckDir, 0);
                     throw usage("--resume " + o.resume + ": no checkpoint in " + ckDir + (broken.isEmpty()
                             ? " (was it written by dl-train with checkpoints on?)"
@@ -776,6 +784,20 @@ final class TrainRun {
             {"weight_decay", "--weight-decay"}, {"schedule", "--schedule"}, {"label_smoothing", "--label-smoothing"},
             {"clip_norm", "--clip-norm"}, {"seed", "--seed"}, {"val_fraction", "--val-fraction"}, {"patience", "--patience"},
             {"min_delta", "--min-delta"}};
+
+    /**
+     * The run directory that dir is inside of, when dir is one of its checkpoints (checkpoints/ckpt-N, checkpoints/best/ckpt-N)
+     * or its checkpoints/ folder; else null.
+     */
+    private static Path runOf(Path dir) {
+        Path d = dir.toAbsolutePath().normalize();
+        if (Files.isRegularFile(d.resolve(Checkpoint.STATE_FILE))) {
+            d = d.getParent();
+            if (d != null && d.getFileName() != null && d.getFileName().toString().equals("best")) d = d.getParent();
+        }
+        if (d == null || d.getFileName() == null || !d.getFileName().toString().equals(CHECKPOINTS) || d.getParent() == null) return null;
+        return dir.isAbsolute() ? d.getParent() : Path.of("").toAbsolutePath().relativize(d.getParent());
+    }
 
     /**
      * runs/MODEL-DATA-TIME, the run directory without --out (before RunOutput.freshName makes it unique): one folder,

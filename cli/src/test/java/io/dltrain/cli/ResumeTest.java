@@ -357,6 +357,26 @@ class ResumeTest {
     }
 
     /**
+     * --resume takes the run directory; given one of its checkpoints (as eval and predict take them) or its
+     * checkpoints/ folder, it said "no checkpoint in DIR/checkpoints (was it written by dl-train with checkpoints on?)"
+     * of what is a checkpoint, and left a .lock file in it. The usage error now names the run directory to give, and
+     * only a directory with a checkpoints/ folder is locked.
+     */
+    @Test
+    void aResumeGivenACheckpointOfTheRunNamesTheRunDirectory(@TempDir Path tmp) throws IOException {
+        Path dir = tmp.resolve("run");
+        ok(train(dir, "mlp", 2, "--max-steps", "5"));
+        for (Path wrong : List.of(dir.resolve("checkpoints/ckpt-5"), dir.resolve("checkpoints"))) {
+            CliTest.Result r = run(new String[] {"--resume", wrong.toString(), "--threads", "2", "--progress", "none"});
+            assertEquals(2, r.code(), r.err() + r.out());
+            assertTrue(r.err().contains("--resume " + wrong + ": ") && r.err().contains("the run directory") && r.err().contains("--resume " + dir),
+                    r.err());
+            assertFalse(Files.exists(wrong.resolve(".lock")), "a lock file left in " + wrong);
+        }
+        ok(resume(dir, 2, "--max-steps", "6"));
+    }
+
+    /**
      * A checkpoint directory with a file missing is passed over by --resume, which then takes an older one: it says
      * which it skipped and which it uses. Without any complete checkpoint, the usage error names the incomplete ones.
      */
