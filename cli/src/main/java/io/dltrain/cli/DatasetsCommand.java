@@ -88,7 +88,7 @@ public final class DatasetsCommand implements Runnable {
                 if (splits.hasNotice()) o.println("dl-train: notice: " + splits.notice());
                 ImageFolderWriter.Summary s = ImageFolderWriter.write(splits.train(), splits.test(), out, f);
                 o.printf("wrote %,d training and %,d validation %s in %d class %s under %s%n", s.trainImages(), s.valImages(),
-                        Words.noun(s.valImages(), "image"), s.classDirs().size(), Words.noun(s.classDirs().size(), "folder"), s.root());
+                        Words.noun(s.valImages(), "image"), s.classFolders(), Words.noun(s.classFolders(), "folder"), s.root());
                 o.flush();
                 return 0;
             } catch (DatasetException | IllegalArgumentException e) {

@@ -307,6 +307,24 @@ class CliTest {
         assertTrue(s.get("test_acc").asDouble() > 0.60, "lenet5 test accuracy " + s.get("test_acc"));
     }
 
+    /**
+     * The folder count prepare prints is of the class folders it made: a class with no image in either split gets
+     * none (3 train and 2 test images of Fashion-MNIST are of 3 classes), and it said "10 class folders".
+     */
+    @Test
+    void datasetsPrepareCountsTheClassFoldersItMade(@TempDir Path tmp) throws IOException {
+        Path small = fashionSubset(tmp.resolve("fmnist"), 3, 2), tree = tmp.resolve("tree");
+        Result r = run("datasets", "prepare", "--data", "fashion-mnist", "--data-dir", small.toString(), "--out", tree.toString());
+        assertEquals(0, r.code(), r.err());
+        java.util.Set<String> made = new java.util.HashSet<>();
+        for (String split : List.of("train", "val"))
+            try (var dirs = Files.list(tree.resolve(split))) {
+                dirs.forEach(d -> made.add(d.getFileName().toString()));
+            }
+        assertEquals(java.util.Set.of("Ankle boot", "T-shirt_top", "Pullover"), made);
+        assertTrue(r.out().contains("wrote 3 training and 2 validation images in 3 class folders under " + tree), r.out());
+    }
+
     /** {@code datasets prepare} writes a tree from an array dataset, and refuses with the reason what it cannot export. */
     @Test
     void datasetsPrepareWritesATreeAndRefusesWhatItCannotExport(@TempDir Path tmp) throws IOException {

@@ -58,8 +58,9 @@ public final class ImageFolderWriter {
      * @param trainImages files under root/train
      * @param valImages   files under root/val (0 without a val split)
      * @param classDirs   the class folder names, in the dataset's label order
+     * @param classFolders how many distinct class folders were made (a class with no sample in either split has none)
      */
-    public record Summary(Path root, int trainImages, int valImages, List<String> classDirs) {}
+    public record Summary(Path root, int trainImages, int valImages, List<String> classDirs, int classFolders) {}
 
     /** Exports an {@link IdxDataset} or {@link CifarDataset} pair (val may be null), undoing their known normalisation. */
     public static Summary write(Dataset train, Dataset val, Path root, Format format) {
@@ -104,13 +105,16 @@ public final class ImageFolderWriter {
             if (Files.exists(d) && (!Files.isDirectory(d) || !isEmpty(d)))
                 throw new DatasetException(d + ": already exists and is not empty; delete it or export to another directory");
         }
-        int nTrain = writeSplit(train, root, "train", dirs, format, mean, std, jpegQuality);
-        int nVal = val == null ? 0 : writeSplit(val, root, "val", dirs, format, mean, std, jpegQuality);
-        return new Summary(root, nTrain, nVal, dirs);
+        boolean[] used = new boolean[dirs.size()]; // the classes given a folder, in either split
+        int nTrain = writeSplit(train, root, "train", dirs, format, mean, std, jpegQuality, used);
+        int nVal = val == null ? 0 : writeSplit(val, root, "val", dirs, format, mean, std, jpegQuality, used);
+        int folders = 0;
+        for (boolean u : used) if (u) folders++;
+        return new Summary(root, nTrain, nVal, dirs, folders);
     }
 
     private static int writeSplit(Dataset ds, Path root, String split, List<String> dirs, Format format, float[] mean, float[] std,
-                                  float quality) {
+                                  float quality, boolean[] used) {
         Shape s = ds.sampleShape();
         int c = s.dim(0), h = s.dim(1), w = s.dim(2), plane = h * w, n = ds.size();
         Path tmp = root.resolve("." + split + ".partial"), dst = root.resolve(split);
@@ -134,6 +138,7 @@ public final class ImageFolderWriter {
                 if (!made[label]) {
                     Files.createDirectories(classDir);
                     made[label] = true;
+                    used[label] = true;
                 }
                 Path f = classDir.resolve(String.format(Locale.ROOT, "%0" + digits + "d.%s", i, format.extension));
                 try {
