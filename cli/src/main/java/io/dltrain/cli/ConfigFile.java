@@ -90,6 +90,7 @@ final class ConfigFile implements CommandLine.IDefaultValueProvider {
 
     /** Reads and checks a config file (type by extension). */
     static ConfigFile load(String name) {
+        if (name.isEmpty()) throw new ConfigException("--config: an empty path (an unset variable?); give a .yaml, .yml or .json file");
         Path file;
         try {
             file = Path.of(name);
@@ -137,7 +138,7 @@ final class ConfigFile implements CommandLine.IDefaultValueProvider {
                         + " option names without dashes: " + String.join(", ", validKeys(spec)));
             String text = valueText(name, key, o, v);
             try {
-                new CommandLine(new TrainCommand()).parseArgs("--" + key + "=" + text);
+                Main.withConverters(new CommandLine(new TrainCommand())).parseArgs("--" + key + "=" + text);
             } catch (CommandLine.ParameterException pe) {
                 throw new ConfigException(name + ": key '" + key + "': " + pe.getMessage());
             }

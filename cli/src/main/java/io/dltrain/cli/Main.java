@@ -19,6 +19,7 @@ public final class Main {
     public static int run(String[] args, PrintWriter out, PrintWriter err) {
         CommandLine cl = new CommandLine(new DlTrain());
         cl.setOut(out).setErr(err);
+        withConverters(cl);
         cl.setParameterExceptionHandler((ex, a) -> {
             CommandLine c = ex.getCommandLine();
             c.getErr().println("dl-train: error: " + ex.getMessage());
@@ -41,6 +42,15 @@ public final class Main {
         } catch (OutOfMemoryError e) {   // picocli hands Exceptions to the handler above; Errors come through here
             return failed(e, err, cl.getCommandSpec().exitCodeOnExecutionException());
         }
+    }
+
+    /** Registers the value converters of every dl-train command line (also the one that checks a --config file's values). */
+    static CommandLine withConverters(CommandLine cl) {
+        // an empty path is not the current directory: `--out "$OUT"` with OUT unset would write a run where the command runs
+        return cl.registerConverter(java.nio.file.Path.class, s -> {
+            if (s.isEmpty()) throw new CommandLine.TypeConversionException("an empty path (an unset variable?); give a file or directory");
+            return java.nio.file.Path.of(s);
+        });
     }
 
     /** Prints a failure while running (one line, with advice where we have some) and returns the exit code. */

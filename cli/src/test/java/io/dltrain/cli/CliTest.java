@@ -524,6 +524,24 @@ class CliTest {
         assertEquals(0, r.code(), r.err() + r.out());
     }
 
+    /**
+     * An empty path (`--out "$OUT"` with OUT unset) is a usage error, not the current directory: training, eval and
+     * prepare wrote their files straight into wherever the command was run.
+     */
+    @Test
+    void anEmptyPathIsAUsageError(@TempDir Path tmp) throws IOException {
+        // each command fails on something else too, so that without the check it writes nothing here either
+        usageError(null, new String[] {"--model", "nope", "--data", "fashion-mnist", "--out", ""}, "--out", "empty");
+        usageError(null, new String[] {"--resume", ""}, "--resume", "empty");
+        usageError(null, new String[] {"datasets", "prepare", "--data", "synthetic", "--out", ""}, "--out", "empty");
+        usageError(null, new String[] {"eval", "--checkpoint", tmp.toString(), "--data", "fashion-mnist", "--out", ""}, "--out", "empty");
+        usageError(null, new String[] {"predict", "--checkpoint", "", "x.png"}, "--checkpoint", "empty");
+        Path yaml = Files.writeString(tmp.resolve("run.yaml"), "model: nope\ndata: fashion-mnist\nout: \"\"\n");
+        usageError(null, new String[] {"--config", yaml.toString()}, yaml + ": key 'out'", "empty");
+        usageError(null, new String[] {"--config", "", "--model", "nope"}, "--config", "empty");
+        assertFalse(Files.exists(Path.of("checkpoints")) || Files.exists(Path.of("train")), "written into the current directory");
+    }
+
     /** PyTorch allows a momentum of 1 or more, so dl-train does too, with a notice that SGD then usually diverges. */
     @Test
     void momentumAboveOneTrainsWithANotice(@TempDir Path tmp) throws IOException {
