@@ -33,6 +33,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -140,6 +141,12 @@ public final class EvalCommand implements Callable<Integer> {
                 throw usage(data + "'s target '" + String.join(",", test.classNames()) + "' is not the model's '"
                         + String.join(",", saved.classNames()) + "' (the model in " + dir + " predicts that column): evaluate it with"
                         + " csv:target=" + String.join(",", saved.classNames()));
+            // standardised as in training (model.json's feature_mean / feature_std), not by this directory's train.csv
+            if (!Arrays.equals(csv.featureMean(), saved.features().mean()) || !Arrays.equals(csv.featureStd(), saved.features().std())) {
+                o.println("dl-train: notice: the features are standardised with the model's training statistics (model.json),"
+                        + " not those of " + data + "'s own training file");
+                test = csv.standardisedWith(saved.features().mean(), saved.features().std());
+            }
         }
         // Same shape and classes, another dataset (mnist for a fashion-mnist model): allowed, but its own input pipeline
         // (normalisation) and the model's class names apply, which is worth a line, not silence.

@@ -176,4 +176,31 @@ class PredictCsvTest {
         CliTest.usageError(e2, new String[] {"eval", "--checkpoint", reg.toString(), "--data", "csv:target=y,ignore=label",
                 "--data-dir", renamed.toString(), "--threads", "2", "--out", e2.toString()}, "'y'", "'x3'");
     }
+
+    /**
+     * eval on another directory's csv standardises its features with the model's training statistics (model.json), as
+     * predict does, not with that directory's train.csv: the same test rows beside another train.csv score the same.
+     */
+    @Test
+    void evalStandardisesWithTheModelsStatisticsNotTheEvaluatedTrainFiles(@TempDir Path tmp) throws IOException {
+        Path data = Files.createDirectories(tmp.resolve("data")), out = tmp.resolve("run");
+        write(data);
+        CliTest.Result t = run("--model", "mlp", "--data", "csv", "--data-dir", data.toString(), "--epochs", "1", "--threads", "2",
+                "--progress", "none", "--out", out.toString(), "--batch-size", "32", "--checkpoint-every", "off");
+        assertEquals(0, t.code(), t.err() + t.out());
+        // the same test.csv; a train.csv of its first 120 rows, whose means and deviations differ from the full file's
+        Path other = Files.createDirectories(tmp.resolve("other"));
+        Files.copy(data.resolve("test.csv"), other.resolve("test.csv"));
+        Files.write(other.resolve("train.csv"), Files.readAllLines(data.resolve("train.csv")).subList(0, 121));
+        String[] loss = new String[2];
+        for (int i = 0; i < 2; i++) {
+            Path dir = i == 0 ? data : other, e = tmp.resolve("e" + i);
+            CliTest.Result r = run("eval", "--checkpoint", out.toString(), "--data", "csv", "--data-dir", dir.toString(), "--threads", "2",
+                    "--out", e.toString());
+            assertEquals(0, r.code(), r.err() + r.out());
+            assertEquals(i == 1, r.out().contains("standardised with the model's training statistics"), r.out());
+            loss[i] = new com.fasterxml.jackson.databind.ObjectMapper().readTree(e.resolve("eval.json").toFile()).get("loss").toString();
+        }
+        assertEquals(loss[0], loss[1], "the test loss on the same rows");
+    }
 }

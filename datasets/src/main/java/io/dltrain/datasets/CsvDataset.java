@@ -47,7 +47,7 @@ public final class CsvDataset implements Dataset {
     private final Task task;
     private final List<String> featureNames;
     private final List<String> classNames;
-    private final float[] features; // [size, F], standardised
+    private final float[] features; // [size, F], as in the file: read() standardises them with mean and std
     private final int[] labels;
     private final float[] targets;
     private final int size, numFeatures;
@@ -121,8 +121,6 @@ public final class CsvDataset implements Dataset {
                 mean[j] = (float) m;
                 std[j] = sd > 0 ? (float) sd : 1f; // a constant column is only centred, as sklearn's StandardScaler does
             }
-            for (float[] x : new float[][] {xTrain, xTest})
-                for (int i = 0; i < x.length; i++) x[i] = (x[i] - mean[i % f]) / std[i % f];
         }
 
         String trainName = dsName + "/train", testName = dsName + "/test";
@@ -183,6 +181,17 @@ public final class CsvDataset implements Dataset {
     /** The feature columns' names, in order. */
     public List<String> featureNames() { return featureNames; }
 
+    /**
+     * This split with its features standardised by {@code mean} / {@code std} instead of its training split's: a model
+     * evaluated on another directory's files must see them as its own training split's statistics made them (as
+     * predict does with {@link #readFeatures}), not as that directory's train.csv would.
+     */
+    public CsvDataset standardisedWith(float[] mean, float[] std) {
+        if (mean.length != numFeatures || std.length != numFeatures)
+            throw new IllegalArgumentException(numFeatures + " features but " + mean.length + " means and " + std.length + " standard deviations");
+        return new CsvDataset(name, task, featureNames, classNames, features, labels, targets, size, mean.clone(), std.clone());
+    }
+
     /** Per-feature mean and standard deviation subtracted / divided (from the training split; 0 and 1 when not standardised). */
     public float[] featureMean() { return mean.clone(); }
 
@@ -208,7 +217,7 @@ public final class CsvDataset implements Dataset {
 
     /** Copies sample index's standardised features and returns its class (0 for a regression dataset). */
     @Override public int read(int index, float[] dst, int dstOffset) {
-        System.arraycopy(features, index * numFeatures, dst, dstOffset, numFeatures);
+        for (int j = 0, at = index * numFeatures; j < numFeatures; j++) dst[dstOffset + j] = (features[at + j] - mean[j]) / std[j];
         return labels == null ? 0 : labels[index];
     }
 
