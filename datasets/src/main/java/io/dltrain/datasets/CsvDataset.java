@@ -373,9 +373,19 @@ public final class CsvDataset implements Dataset {
             int[] y = new int[rows.size()];
             for (int i = 0; i < y.length; i++) {
                 Integer k = index.get(rows.get(i)[yCol]);
-                if (k == null)
+                if (k == null) {
+                    // the classes in their order, at most 20 (a column of measurements has as many classes as rows)
+                    List<String> classes = index.keySet().stream().sorted(Comparator.comparing(index::get)).toList();
+                    String shown = classes.size() <= 20 ? String.join(", ", classes)
+                            : String.join(", ", classes.subList(0, 20)) + ", ... (" + classes.size() + " classes)";
+                    String column = header.get(yCol);
+                    boolean decimals = classes.stream().anyMatch(c -> c.matches("[+-]?\\d*\\.\\d+([eE][+-]?\\d+)?"));
                     throw new DatasetException(file + ":" + lines.get(i) + ": label '" + rows.get(i)[yCol] + "' does not occur in "
-                            + trainFile + " (its classes: " + String.join(", ", index.keySet().stream().sorted().toList()) + ")");
+                            + trainFile + " (its classes: " + shown + ")" + (decimals
+                            ? "; column '" + column + "' holds decimal numbers: to predict its value, give csv:target=" + column
+                              + " (regression); to classify by another column, csv:label=COLUMN (without either, the last column is the label)"
+                            : ""));
+                }
                 y[i] = k;
             }
             return y;

@@ -139,6 +139,24 @@ class CsvDatasetTest {
         mentions(error("csv", "a,label\nInfinity,x\n", ok), "not a finite number");
     }
 
+    /**
+     * A label unseen in training is named with the training classes in their order, at most 20 of them; a label column
+     * of decimal numbers (a measurement taken for the label because it is the last column) says how to predict it.
+     */
+    @Test
+    void anUnseenLabelListsTheClassesShortAndADecimalColumnPointsToTarget() {
+        StringBuilder train = new StringBuilder("a,price\n");
+        for (int i = 0; i < 30; i++) train.append(i).append(',').append(i * 2).append(".5\n");
+        DatasetException e = error("csv", train.toString(), "a,price\n1,7.25\n");
+        // (not all integers: the classes are in string order, as the dataset numbers them)
+        mentions(e, "test.csv:2", "label '7.25'", "(its classes: 0.5, 10.5, 12.5,", "40.5, 42.5, ... (30 classes)", "csv:target=price", "csv:label=COLUMN");
+        assertTrue(!e.getMessage().contains("44.5"), e.getMessage());
+        // integer labels, in numeric order, and no regression hint
+        e = error("csv", "a,label\n1,10\n2,9\n", "a,label\n1,3\n");
+        mentions(e, "label '3'", "(its classes: 9, 10)");
+        assertTrue(!e.getMessage().contains("target="), e.getMessage());
+    }
+
     @Test
     void numbersAreDecimalAndTooLargeOnesSaySo() throws IOException {
         String ok = "a,label\n1,x\n";
