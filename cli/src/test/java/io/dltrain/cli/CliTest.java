@@ -419,6 +419,7 @@ class CliTest {
         Path out = tmp.resolve("never");
         usageError(out, train(out, "mlp", 1, "--device", "cuda"), "--device cuda cannot be used: no NVIDIA driver found", "--device cpu");
         usageError(out, train(out, "mlp", 1, "--device", "cuda:1"), "--device cuda:1 cannot be used: no NVIDIA driver found");
+        usageError(out, train(out, "mlp", 1, "--device", "cuda:0"), "--device cuda:0 cannot be used: no NVIDIA driver found"); // as given
         Result r = run(train(tmp.resolve("run"), "mlp", 1, "--device", "auto"));
         assertEquals(0, r.code(), r.err());
         List<String> notices = r.out().lines().filter(l -> l.contains("no usable GPU")).toList();

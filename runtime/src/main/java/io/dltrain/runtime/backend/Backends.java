@@ -41,13 +41,13 @@ public final class Backends {
                 notice.accept("no usable GPU: " + why + "; using the CPU");
                 return new CpuBackend(threads);
             }
-            return cuda(0);
+            return cuda(0, "cuda");
         }
-        return cuda(cudaIndex(device));
+        return cuda(cudaIndex(device), device.trim());
     }
 
-    private static Backend cuda(int index) {
-        String why = cudaUnusable(index);
+    private static Backend cuda(int index, String device) {
+        String why = cudaUnusable(index, device);
         if (why != null) throw new BackendUnavailableException(why);
         return new CudaBackend(index);
     }
@@ -61,7 +61,7 @@ public final class Backends {
      */
     public static String unusableReason(String device) {
         int index = cudaIndex(device);
-        return index < 0 ? null : cudaUnusable(index);
+        return index < 0 ? null : cudaUnusable(index, device.trim());
     }
 
     /** N of cuda:N (cuda is 0), or -1 for cpu and auto. @throws IllegalArgumentException for a value that is no device */
@@ -73,9 +73,10 @@ public final class Backends {
         throw new IllegalArgumentException("unknown device '" + device + "': use auto, cpu, cuda or cuda:N");
     }
 
-    private static String cudaUnusable(int index) {
+    /** @param device the value as given (cuda, cuda:0...), which the reason names */
+    private static String cudaUnusable(int index, String device) {
         String why = cudaUnavailableReason();
-        String flag = "--device cuda" + (index > 0 ? ":" + index : "");
+        String flag = "--device " + device;
         if (why != null) return flag + " cannot be used: " + why + ". Use --device cpu, or --device auto to fall back to the CPU.";
         List<CudaLibraries.DeviceInfo> devices = CudaLibraries.probe().devices();
         int count = devices.size();
