@@ -51,6 +51,10 @@ public abstract class Optimizer implements AutoCloseable {
                            ? "another " + backend.name() + " backend object than '" + names.getFirst() + "' (" + backend.name() + ")"
                            : p.backend().name() + ", '" + names.getFirst() + "' on " + backend.name())
                         + "; build every layer with one backend (one Context)");
+            for (int j = 0; j < i; j++)
+                if (params.get(j) == p) // else refused only at the first step, by the backend's check of shared memory
+                    throw new IllegalArgumentException("parameters '" + names.get(j) + "' and '" + names.get(i) + "' are the same tensor,"
+                            + " which would be updated twice a step; list each parameter once (as Module.namedParameters() does)");
         }
         this.state = new Tensor[params.size()][];
         this.paramSteps = new long[params.size()];

@@ -91,4 +91,16 @@ class OptimizersTest {
                     e.getMessage());
         }
     }
+
+    /** One tensor under two names is refused when the optimiser is made, not at its first step. */
+    @Test void aTensorUnderTwoNamesIsRefusedAtOnce() {
+        try (Tensor a = be.zeros(Shape.of(2)).requiresGrad(true); Tensor b = be.zeros(Shape.of(2)).requiresGrad(true)) {
+            var ps = new java.util.LinkedHashMap<String, Tensor>();
+            ps.put("enc.weight", a);
+            ps.put("bias", b);
+            ps.put("dec.weight", a);
+            var e = assertThrows(IllegalArgumentException.class, () -> new SGD(ps, 0.1));
+            assertTrue(e.getMessage().startsWith("parameters 'enc.weight' and 'dec.weight' are the same tensor"), e.getMessage());
+        }
+    }
 }
