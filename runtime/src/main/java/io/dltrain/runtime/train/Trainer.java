@@ -645,7 +645,11 @@ public final class Trainer {
      * Loss, top-1 and top-5 accuracy of {@code model} in evaluation mode over one pass of {@code data}; for a task
      * other than classification, the mean loss against that task's target (accuracies NaN).
      */
-    public EvalResult evaluate(Module model, DataLoader data, Loss loss) { return evaluate(model, data, loss, null); }
+    public EvalResult evaluate(Module model, DataLoader data, Loss loss) {
+        if (data.samples() == 0) // else a result of 0 samples with a 0/0 loss
+            throw new IllegalArgumentException("cannot evaluate on " + data.dataset().name() + ": the loader has no samples");
+        return evaluate(model, data, loss, null);
+    }
 
     /**
      * As {@link #evaluate(Module, DataLoader, Loss)}; with a {@code stoppable} listener (a fit's validation), null once

@@ -103,6 +103,11 @@ class TrainerTest {
             EvalResult e = t.evaluate(model, val, new CrossEntropyLoss(0f));
             assertEquals(120, e.samples());
             assertEquals(last.valAcc(), e.top1(), 1e-9);
+            // an empty loader is refused rather than scored as a 0/0 loss of 0 samples
+            try (DataLoader none = new DataLoader(ds, new int[0], 32, false, false, 7, 1, 4)) {
+                IllegalArgumentException empty = assertThrows(IllegalArgumentException.class, () -> t.evaluate(model, none, new CrossEntropyLoss(0f)));
+                assertTrue(empty.getMessage().contains("no samples"), empty.getMessage());
+            }
         }
     }
 
