@@ -385,7 +385,7 @@ public final class PredictCommand implements Callable<Integer> {
                         double v;
                         if (grey) {
                             int raw = ras.getSample(xx, yy, 0);
-                            v = bits > 8 ? Math.round(raw * 255.0 / ((1 << bits) - 1)) : raw;
+                            v = bits == 16 ? raw >>> 8 : raw; // 16-bit: the high byte, as PIL and the image-folder datasets
                         } else {
                             int j = yy * w + xx;
                             int r = Math.round(rgb[j] * 255), g = Math.round(rgb[w * h + j] * 255), b = Math.round(rgb[2 * w * h + j] * 255);

@@ -317,6 +317,27 @@ class EvalPredictTest {
     }
 
     /**
+     * A 16-bit grey PNG for a grey model: each sample's high byte, as the image-folder datasets decode 16-bit PNGs
+     * (PIL keeps the high byte of 16-bit PNG samples; ImageFolderDatasetTest.sixteenBitPngKeepsTheHighByteAsPilDoes).
+     * Test image 0 with every level v stored as v * 256 + 255 is the 8-bit picture again, so it gets the same
+     * probabilities (1e-6); scaling with rounding made every level up to 126 one level lighter.
+     */
+    @Test
+    void predictReadsA16BitGreyPngByItsHighByte(@TempDir Path tmp) throws IOException {
+        float[] logits = referenceLogits(runDir.resolve("model"));
+        byte[] px = io.dltrain.datasets.idx.IdxFile.readImages(subset.resolve("t10k-images-idx3-ubyte.gz")).data();
+        BufferedImage img = new BufferedImage(28, 28, BufferedImage.TYPE_USHORT_GRAY);
+        for (int y = 0; y < 28; y++) for (int x = 0; x < 28; x++) img.getRaster().setSample(x, y, 0, (px[y * 28 + x] & 0xFF) << 8 | 0xFF);
+        Path png = tmp.resolve("first16.png");
+        assertTrue(ImageIO.write(img, "png", png.toFile()));
+        double[] p = softmax(logits, 0);
+        CliTest.Result r = run("predict", "--checkpoint", runDir.toString(), "--json", "--top-k", "10", "--threads", "2", png.toString());
+        assertEquals(0, r.code(), r.err() + r.out());
+        for (JsonNode q : JSON.readTree(r.out()).get(0).get("predictions"))
+            assertEquals(p[q.get("class").asInt()], q.get("probability").asDouble(), 1e-6, r.out());
+    }
+
+    /**
      * A colour picture for a grey model becomes grey as PIL's convert("L") (torchvision's Grayscale) makes it: rounded,
      * so pure green is 150 and (0, 0, 5) is 1, where the truncating formula gave 149 and 0 (about half the pixels of a
      * colour picture one level too dark). The levels are Pillow 9.4's for these colours; the picture, tiled with them,

@@ -12,6 +12,8 @@ import javax.imageio.stream.ImageOutputStream;
 import javax.imageio.stream.MemoryCacheImageInputStream;
 import java.awt.color.ColorSpace;
 import java.awt.image.BufferedImage;
+import java.awt.image.ComponentColorModel;
+import java.awt.image.DataBuffer;
 import java.awt.image.DataBufferByte;
 import java.awt.image.Raster;
 import java.io.ByteArrayInputStream;
@@ -28,8 +30,11 @@ import java.util.Locale;
  * Decoding mirrors torchvision's default loader {@code PIL.Image.open(f).convert("RGB")} followed by
  * {@code ToTensor()}: always 3 channels, values pixel / 255 in float32, CHW. Grayscale is replicated to R, G and B
  * from the raw samples (not through {@code BufferedImage.getRGB}, which would apply a linear-to-sRGB gamma to gray
- * images), an alpha channel is dropped (not composited, like PIL's convert), 16-bit samples are scaled to 8 bits
- * with rounding; palette and other colour models go through {@code getRGB}. CMYK JPEGs are converted with PIL's
+ * images), an alpha channel is dropped (not composited, like PIL's convert), 16-bit samples keep their high byte
+ * (as PIL's PNG decoder does for RGB, RGBA and grey + alpha: 0x10FF is 16, not round(0x10FF * 255 / 65535) = 17);
+ * palette and other colour models go through {@code getRGB}. One deliberate difference from PIL: a plain 16-bit grey
+ * PNG (PIL's mode I;16), which PIL's convert("RGB") clips to 255 above 255 (nearly all white), gets its high byte
+ * too. CMYK JPEGs are converted with PIL's
  * formula, not ImageIO's colour space. The decoder accepts what ImageIO's built-in readers accept: baseline and
  * progressive JPEG in YCbCr, grayscale or CMYK, all PNG variants.
  */
@@ -152,13 +157,14 @@ final class ImageCodec {
         }
         ColorSpace cs = img.getColorModel().getColorSpace();
         if (cs.getType() == ColorSpace.TYPE_GRAY && r.getNumBands() <= 2) {
-            // Gray (+ alpha): replicate the raw gray samples, scaled from their bit depth to 8 bits.
+            // Gray (+ alpha): replicate the raw gray samples, brought from their bit depth to 8 bits as PIL does:
+            // 16-bit ones keep their high byte, 1-, 2- and 4-bit ones are scaled (x 255, 85, 17).
             int bits = img.getColorModel().getComponentSize(0);
             int[] row = new int[W];
             for (int y = 0; y < H; y++) {
                 r.getSamples(0, y, W, 1, 0, row);
                 for (int x = 0; x < W; x++) {
-                    int v = bits == 8 ? row[x] : (int) Math.round(row[x] * 255.0 / ((1 << bits) - 1));
+                    int v = bits == 8 ? row[x] : bits == 16 ? row[x] >>> 8 : (int) Math.round(row[x] * 255.0 / ((1 << bits) - 1));
                     float f = U8[Math.min(255, Math.max(0, v))];
                     int j = y * W + x;
                     o[j] = f;
@@ -185,7 +191,20 @@ final class ImageCodec {
             }
             return new Image(3, H, W, o);
         }
-        // Everything else (RGB ints, palette, 16-bit RGB, ...): ImageIO's conversion to 8-bit sRGB.
+        if (cs.isCS_sRGB() && (r.getNumBands() == 3 || r.getNumBands() == 4) && r.getTransferType() == DataBuffer.TYPE_USHORT
+                && img.getColorModel() instanceof ComponentColorModel) {
+            // 16-bit RGB(A) PNG: the high byte of each sample, as PIL's decoder (rawmodes RGB;16B, RGBA;16B). getRGB
+            // rounds (v * 255 / 65535), one level above PIL in about a third of the samples.
+            int bands = r.getNumBands();
+            int[] px = new int[bands * W];
+            for (int y = 0; y < H; y++) {
+                r.getPixels(0, y, W, 1, px);
+                for (int x = 0; x < W; x++)
+                    for (int c = 0; c < 3; c++) o[c * plane + y * W + x] = U8[px[bands * x + c] >>> 8];
+            }
+            return new Image(3, H, W, o);
+        }
+        // Everything else (RGB ints, palette, ...): ImageIO's conversion to 8-bit sRGB.
         int[] argb = new int[W];
         for (int y = 0; y < H; y++) {
             img.getRGB(0, y, W, 1, argb, 0, W);

@@ -63,11 +63,11 @@ class ImageFolderDatasetTest {
         BufferedImage grey = new BufferedImage(6, 3, BufferedImage.TYPE_BYTE_GRAY);
         for (int y = 0; y < 3; y++) for (int x = 0; x < 6; x++) grey.getRaster().setSample(x, y, 0, y * 80 + x * 7);
         assertRgb(ImageCodec.decode(png(dir.resolve("grey.png"), grey)), 3, 6, (y, x) -> (y * 80 + x * 7) * 0x010101, "grey PNG");
-        // 16-bit grey: scaled to 8 bits with rounding.
+        // 16-bit grey: the high byte of each sample (see sixteenBitPngKeepsTheHighByteAsPilDoes).
         BufferedImage grey16 = new BufferedImage(4, 2, BufferedImage.TYPE_USHORT_GRAY);
         for (int y = 0; y < 2; y++) for (int x = 0; x < 4; x++) grey16.getRaster().setSample(x, y, 0, y * 30000 + x * 9000 + 77);
         assertRgb(ImageCodec.decode(png(dir.resolve("grey16.png"), grey16)), 2, 4,
-                (y, x) -> (int) Math.round((y * 30000 + x * 9000 + 77) * 255.0 / 65535) * 0x010101, "16-bit grey PNG");
+                (y, x) -> ((y * 30000 + x * 9000 + 77) >> 8) * 0x010101, "16-bit grey PNG");
         // Palette.
         byte[] r = {0, (byte) 255, 10, 20}, g = {0, 0, (byte) 200, 30}, b = {0, 0, 40, (byte) 250};
         BufferedImage pal = new BufferedImage(4, 2, BufferedImage.TYPE_BYTE_INDEXED, new IndexColorModel(2, 4, r, g, b));
@@ -93,6 +93,64 @@ class ImageFolderDatasetTest {
         assertTrue(max <= 12.0 / 255, "JPEG max abs error " + max * 255 + " grey levels");
         int[] hw = ImageCodec.size(dir.resolve("smooth.jpg"));
         assertArrayEquals(new int[]{h, w}, hw, "size from the header");
+    }
+
+    /** A 16-bit PNG of one row of 8 pixels, samples big-endian, colour type 0 (grey), 4 (grey + alpha), 2 (RGB) or 6 (RGBA). */
+    static byte[] png16(int colourType, int[] samples) throws IOException {
+        int bands = switch (colourType) { case 0 -> 1; case 4 -> 2; case 2 -> 3; case 6 -> 4; default -> throw new IllegalArgumentException(); };
+        java.io.ByteArrayOutputStream raw = new java.io.ByteArrayOutputStream();
+        raw.write(0); // filter type None
+        for (int v : samples) { raw.write(v >> 8); raw.write(v & 0xFF); }
+        java.io.ByteArrayOutputStream z = new java.io.ByteArrayOutputStream();
+        try (var d = new java.util.zip.DeflaterOutputStream(z)) { d.write(raw.toByteArray()); }
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        out.write(new byte[]{(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'});
+        java.nio.ByteBuffer ihdr = java.nio.ByteBuffer.allocate(13).putInt(samples.length / bands).putInt(1)
+                .put((byte) 16).put((byte) colourType).put((byte) 0).put((byte) 0).put((byte) 0);
+        for (Object[] c : new Object[][]{{"IHDR", ihdr.array()}, {"IDAT", z.toByteArray()}, {"IEND", new byte[0]}}) {
+            byte[] type = ((String) c[0]).getBytes(java.nio.charset.StandardCharsets.US_ASCII), data = (byte[]) c[1];
+            java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+            crc.update(type);
+            crc.update(data);
+            out.write(java.nio.ByteBuffer.allocate(4).putInt(data.length).array());
+            out.write(type);
+            out.write(data);
+            out.write(java.nio.ByteBuffer.allocate(4).putInt((int) crc.getValue()).array());
+        }
+        return out.toByteArray();
+    }
+
+    /**
+     * 16-bit PNGs: PIL keeps the high byte of each sample (its PNG decoder's rawmodes RGB;16B, RGBA;16B, LA;16B), so
+     * torchvision's loader sees 0x10FF as 16, where scaling with rounding (round(v * 255 / 65535), what dl-train did)
+     * gives 17: one level off in about a third of the samples. The expected values are Pillow 12.3's for these very
+     * bytes (benchmarks-style generator: the same one-row PNG written by Python's struct/zlib), from
+     * {@code np.asarray(Image.open(io.BytesIO(png(ctype, [row]))).convert('RGB')).reshape(-1, 3).T.tolist()} with
+     * {@code S = [0x0000, 0x00ff, 0x10ff, 0x20f0, 0x7f80, 0x80ff, 0xfe80, 0xffff]} and
+     * {@code row = [S[(i + 3 * b) % 8] for i in range(8) for b in range(bands)]}:
+     * colour type 4 (LA) -> [0, 0, 16, 32, 127, 128, 254, 255] in every channel, colour type 2 and 6 -> R [0, 0, 16,
+     * 32, 127, 128, 254, 255], G [32, 127, 128, 254, 255, 0, 0, 16], B [254, 255, 0, 0, 16, 32, 127, 128].
+     * Plain 16-bit grey (colour type 0) is where dl-train differs on purpose: PIL opens it as mode I;16 and
+     * convert("RGB") clips every sample above 255 to 255 (this row: [0, 255, 255, 255, 255, 255, 255, 255], an
+     * all-white picture); dl-train takes the high byte there too, as PIL does for grey + alpha.
+     */
+    @Test
+    void sixteenBitPngKeepsTheHighByteAsPilDoes() throws IOException {
+        int[] s = {0x0000, 0x00ff, 0x10ff, 0x20f0, 0x7f80, 0x80ff, 0xfe80, 0xffff};
+        int[] r = {0, 0, 16, 32, 127, 128, 254, 255}, g = {32, 127, 128, 254, 255, 0, 0, 16}, b = {254, 255, 0, 0, 16, 32, 127, 128};
+        for (int type : new int[]{0, 4, 2, 6}) {
+            int bands = type == 0 ? 1 : type == 4 ? 2 : type == 2 ? 3 : 4;
+            int[] row = new int[8 * bands];
+            for (int i = 0; i < 8; i++) for (int k = 0; k < bands; k++) row[i * bands + k] = s[(i + 3 * k) % 8];
+            Image im = ImageCodec.decode(png16(type, row), "colour type " + type);
+            boolean grey = type == 0 || type == 4;
+            for (int x = 0; x < 8; x++) {
+                int[] want = grey ? new int[]{r[x], r[x], r[x]} : new int[]{r[x], g[x], b[x]};
+                for (int c = 0; c < 3; c++)
+                    assertEquals(want[c] / 255f, im.get(c, 0, x), "16-bit PNG colour type " + type + ", pixel " + x + ", channel " + c
+                            + ": " + Math.round(im.get(c, 0, x) * 255) + " where PIL gives " + want[c]);
+            }
+        }
     }
 
     @Test
