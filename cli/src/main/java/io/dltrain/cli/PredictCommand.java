@@ -45,7 +45,8 @@ import java.util.concurrent.Callable;
  * {@code dl-train predict}: the top-k classes, with softmax probabilities, of images under a saved model. Inputs
  * are PNG/JPEG files or IDX image files (every image in them). Each image goes through the model's input pipeline:
  * for a 1-channel model, grey (luma ITU-R 601-2, as PIL's {@code convert("L")}, for colour pictures), resized to
- * the model's H x W (bilinear, pixel centres aligned) when needed, then pixel / 255 and (x - mean) / std with the
+ * the model's H x W when needed as torchvision's {@code Resize((H, W))} resizes a PIL picture (Pillow's antialiased
+ * bilinear, {@link #resize}), then pixel / 255 and (x - mean) / std with the
  * normalisation the training dataset used ({@link io.dltrain.datasets.IdxDataset}'s constants, stored in
  * model.json); for 3 channels, RGB the same way. A model trained on an image folder dataset ({@code imagefolder},
  * {@code imagenet-subset}; the dataset name with its options is in model.json) instead gets each file through that
@@ -437,22 +438,58 @@ public final class PredictCommand implements Callable<Integer> {
         for (int j = 0; j < plane.length; j++) x[off + j] = (plane[j] / 255f - mean) / std;
     }
 
-    /** Bilinear resampling with pixel centres aligned (align_corners=False); the identity when the size matches. */
+    /**
+     * Resizes whole grey levels (0..255) to oh x ow as torchvision's {@code Resize((oh, ow))} does to an 8-bit PIL
+     * picture, i.e. Pillow's {@code resize((ow, oh), BILINEAR)} (Resample.c): antialiased (downscaling by s widens the
+     * triangle filter to s pixels, so every input pixel counts), a horizontal pass and then a vertical one, each in
+     * Pillow's 22-bit fixed point and rounded to whole levels, a pass skipped when its size does not change. The
+     * identity when the size matches. (Plain bilinear sampling of the four nearest pixels differed from torchvision by
+     * up to 94 levels, 44 on average, on a 280 x 280 texture brought to 28 x 28.)
+     */
     static float[] resize(float[] src, int h, int w, int oh, int ow) {
         if (h == oh && w == ow) return src;
-        float[] dst = new float[oh * ow];
-        for (int y = 0; y < oh; y++) {
-            double sy = Math.min(Math.max((y + 0.5) * h / oh - 0.5, 0), h - 1);
-            int y0 = (int) sy, y1 = Math.min(y0 + 1, h - 1);
-            double fy = sy - y0;
-            for (int xx = 0; xx < ow; xx++) {
-                double sx = Math.min(Math.max((xx + 0.5) * w / ow - 0.5, 0), w - 1);
-                int x0 = (int) sx, x1 = Math.min(x0 + 1, w - 1);
-                double fx = sx - x0;
-                double v = (1 - fy) * ((1 - fx) * src[y0 * w + x0] + fx * src[y0 * w + x1]) + fy * ((1 - fx) * src[y1 * w + x0] + fx * src[y1 * w + x1]);
-                dst[y * ow + xx] = (float) Math.round(v);
+        float[] t = src;
+        if (w != ow) t = pass(t, h, w, ow, true);
+        if (h != oh) t = pass(t, h, ow, oh, false);
+        return t;
+    }
+
+    private static final int PRECISION_BITS = 32 - 8 - 2; // Pillow's, for 8-bit images
+
+    /** One of Pillow's 8-bit resampling passes: along rows (horizontal) or columns, inSize -> outSize. */
+    private static float[] pass(float[] src, int h, int w, int outSize, boolean horizontal) {
+        int inSize = horizontal ? w : h;
+        double scale = (double) inSize / outSize, filterscale = Math.max(scale, 1.0), support = filterscale, ss = 1.0 / filterscale;
+        int ksize = (int) Math.ceil(support) * 2 + 1;
+        int[] start = new int[outSize], len = new int[outSize], k = new int[outSize * ksize];
+        double[] kd = new double[ksize];
+        for (int o = 0; o < outSize; o++) { // precompute_coeffs, then normalize_coeffs_8bpc
+            double center = (o + 0.5) * scale, ww = 0;
+            int min = Math.max(0, (int) (center - support + 0.5)), n = Math.min(inSize, (int) (center + support + 0.5)) - min;
+            for (int x = 0; x < n; x++) {
+                double t = Math.abs((x + min - center + 0.5) * ss);
+                kd[x] = t < 1 ? 1 - t : 0;
+                ww += kd[x];
             }
+            for (int x = 0; x < n; x++) {
+                double v = ww != 0 ? kd[x] / ww : kd[x];
+                k[o * ksize + x] = (int) (v < 0 ? -0.5 + v * (1 << PRECISION_BITS) : 0.5 + v * (1 << PRECISION_BITS));
+            }
+            start[o] = min;
+            len[o] = n;
         }
+        int oh = horizontal ? h : outSize, ow = horizontal ? outSize : w;
+        float[] dst = new float[oh * ow];
+        for (int y = 0; y < oh; y++)
+            for (int x = 0; x < ow; x++) {
+                int o = horizontal ? x : y;
+                long acc = 1L << (PRECISION_BITS - 1);
+                for (int i = 0; i < len[o]; i++) {
+                    int at = start[o] + i;
+                    acc += (long) k[o * ksize + i] * (int) (horizontal ? src[y * w + at] : src[at * w + x]);
+                }
+                dst[y * ow + x] = (float) Math.max(0, Math.min(255, acc >> PRECISION_BITS));
+            }
         return dst;
     }
 }
