@@ -355,8 +355,17 @@ public final class PredictCommand implements Callable<Integer> {
                     if (!ImageFolderDataset.isBenignReadWarning(warning)) warnings.add(warning);
                 });
                 try {
-                    r.setInput(in);
-                    img = r.read(0);
+                    if ("jpeg".equalsIgnoreCase(r.getFormatName())) {
+                        // without an embedded ICC profile, which PIL ignores and the reader would convert every pixel through
+                        try (ImageInputStream jpeg = new javax.imageio.stream.MemoryCacheImageInputStream(new java.io.ByteArrayInputStream(
+                                ImageFolderDataset.withoutIccProfile(Files.readAllBytes(f))))) {
+                            r.setInput(jpeg);
+                            img = r.read(0);
+                        }
+                    } else {
+                        r.setInput(in);
+                        img = r.read(0);
+                    }
                 } finally {
                     r.dispose();
                 }

@@ -340,6 +340,42 @@ class EvalPredictTest {
     }
 
     /**
+     * A JPEG's embedded ICC profile does not change what the model is fed: PIL ignores it (as the image-folder
+     * datasets do: ImageFolderDatasetTest.anEmbeddedIccProfileIsIgnoredAsPilDoes), where ImageIO's reader converted
+     * every pixel through it. A colour JPEG with Java's linear-RGB profile spliced in (an APP2 ICC_PROFILE segment
+     * after SOI) gets the probabilities of the same JPEG without it (1e-6).
+     */
+    @Test
+    void predictIgnoresAJpegsIccProfileAsPilDoes(@TempDir Path tmp) throws IOException {
+        BufferedImage img = new BufferedImage(28, 28, BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < 28; y++) for (int x = 0; x < 28; x++) img.setRGB(x, y, (y * 9) << 16 | (x * 9) << 8 | ((x + y) * 4));
+        Path plain = tmp.resolve("plain.jpg");
+        assertTrue(ImageIO.write(img, "jpeg", plain.toFile()));
+        byte[] b = Files.readAllBytes(plain), icc = java.awt.color.ICC_Profile.getInstance(java.awt.color.ColorSpace.CS_LINEAR_RGB).getData();
+        byte[] id = "ICC_PROFILE\0".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        java.io.ByteArrayOutputStream tagged = new java.io.ByteArrayOutputStream();
+        int len = 2 + id.length + 2 + icc.length;
+        tagged.write(b, 0, 2);
+        tagged.write(new byte[]{(byte) 0xFF, (byte) 0xE2, (byte) (len >> 8), (byte) len});
+        tagged.write(id);
+        tagged.write(new byte[]{1, 1});
+        tagged.write(icc);
+        tagged.write(b, 2, b.length - 2);
+        Path withIcc = Files.write(tmp.resolve("icc.jpg"), tagged.toByteArray());
+        JsonNode[] preds = new JsonNode[2];
+        for (int i = 0; i < 2; i++) {
+            CliTest.Result r = run("predict", "--checkpoint", runDir.toString(), "--json", "--top-k", "10", "--threads", "2",
+                    (i == 0 ? plain : withIcc).toString());
+            assertEquals(0, r.code(), r.err() + r.out());
+            preds[i] = JSON.readTree(r.out()).get(0).get("predictions");
+        }
+        for (int j = 0; j < 10; j++) {
+            assertEquals(preds[0].get(j).get("class").asInt(), preds[1].get(j).get("class").asInt(), preds[1].toString());
+            assertEquals(preds[0].get(j).get("probability").asDouble(), preds[1].get(j).get("probability").asDouble(), 1e-6, preds[1].toString());
+        }
+    }
+
+    /**
      * A colour picture for a grey model becomes grey as PIL's convert("L") (torchvision's Grayscale) makes it: rounded,
      * so pure green is 150 and (0, 0, 5) is 1, where the truncating formula gave 149 and 0 (about half the pixels of a
      * colour picture one level too dark). The levels are Pillow 9.4's for these colours; the picture, tiled with them,

@@ -21,6 +21,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
@@ -32,7 +33,8 @@ import java.util.Locale;
  * from the raw samples (not through {@code BufferedImage.getRGB}, which would apply a linear-to-sRGB gamma to gray
  * images), an alpha channel is dropped (not composited, like PIL's convert), 16-bit samples keep their high byte
  * (as PIL's PNG decoder does for RGB, RGBA and grey + alpha: 0x10FF is 16, not round(0x10FF * 255 / 65535) = 17);
- * palette and other colour models go through {@code getRGB}. One deliberate difference from PIL: a plain 16-bit grey
+ * an embedded ICC profile is ignored, as PIL's convert does (ImageIO's JPEG reader would convert every pixel from it
+ * to sRGB; {@link #withoutIccProfile}); palette and other colour models go through {@code getRGB}. One deliberate difference from PIL: a plain 16-bit grey
  * PNG (PIL's mode I;16), which PIL's convert("RGB") clips to 255 above 255 (nearly all white), gets its high byte
  * too. CMYK JPEGs are converted with PIL's
  * formula, not ImageIO's colour space. The decoder accepts what ImageIO's built-in readers accept: baseline and
@@ -77,7 +79,7 @@ final class ImageCodec {
         BufferedImage img;
         // An in-memory stream: ImageIO.read(InputStream) would cache through a temporary file when
         // ImageIO.getUseCache() is on (the default), which is slow and needs a writable temp dir.
-        try (ImageInputStream in = new MemoryCacheImageInputStream(new ByteArrayInputStream(bytes))) {
+        try (ImageInputStream in = new MemoryCacheImageInputStream(new ByteArrayInputStream(withoutIccProfile(bytes)))) {
             Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
             if (!readers.hasNext())
                 throw new DatasetException(source + ": not a JPEG or PNG image (no ImageIO reader recognises its first bytes "
@@ -107,6 +109,36 @@ final class ImageCodec {
         } catch (IllegalArgumentException e) {
             throw new DatasetException(source + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * A JPEG without its embedded ICC profile (the APP2 "ICC_PROFILE" segments before the first scan), or the bytes
+     * themselves when they hold none or are not a JPEG. ImageIO's JPEG reader converts every pixel from the profile to
+     * sRGB (a linear-RGB profile: up to 73 levels lighter); PIL's convert("RGB"), and so torchvision's loader, ignores
+     * the profile and keeps the decoded samples, which is what ImageIO gives for the file without it.
+     */
+    static byte[] withoutIccProfile(byte[] b) {
+        if (b.length < 4 || (b[0] & 0xFF) != 0xFF || (b[1] & 0xFF) != 0xD8) return b;
+        byte[] id = "ICC_PROFILE\0".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        java.io.ByteArrayOutputStream out = null;
+        int pos = 2, kept = 0; // b[kept, pos) is still to be copied
+        while (pos + 4 <= b.length && (b[pos] & 0xFF) == 0xFF) {
+            int marker = b[pos + 1] & 0xFF;
+            if (marker == 0xFF) { pos++; continue; } // fill byte
+            if (marker == 0xDA || marker == 0xD9) break; // start of scan, end of image: the header is over
+            if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) { pos += 2; continue; } // no length
+            int end = pos + 2 + ((b[pos + 2] & 0xFF) << 8 | (b[pos + 3] & 0xFF));
+            if (end > b.length) break;
+            if (marker == 0xE2 && end - pos - 4 >= id.length && Arrays.equals(b, pos + 4, pos + 4 + id.length, id, 0, id.length)) {
+                if (out == null) out = new java.io.ByteArrayOutputStream(b.length);
+                out.write(b, kept, pos - kept);
+                kept = end;
+            }
+            pos = end;
+        }
+        if (out == null) return b;
+        out.write(b, kept, b.length - kept);
+        return out.toByteArray();
     }
 
     static boolean isBenign(String warning) {
@@ -191,16 +223,18 @@ final class ImageCodec {
             }
             return new Image(3, H, W, o);
         }
-        if (cs.isCS_sRGB() && (r.getNumBands() == 3 || r.getNumBands() == 4) && r.getTransferType() == DataBuffer.TYPE_USHORT
-                && img.getColorModel() instanceof ComponentColorModel) {
-            // 16-bit RGB(A) PNG: the high byte of each sample, as PIL's decoder (rawmodes RGB;16B, RGBA;16B). getRGB
-            // rounds (v * 255 / 65535), one level above PIL in about a third of the samples.
-            int bands = r.getNumBands();
+        int transfer = r.getTransferType();
+        if (cs.getType() == ColorSpace.TYPE_RGB && (r.getNumBands() == 3 || r.getNumBands() == 4)
+                && (transfer == DataBuffer.TYPE_BYTE || transfer == DataBuffer.TYPE_USHORT) && img.getColorModel() instanceof ComponentColorModel) {
+            // RGB(A) samples as decoded, whatever RGB colour space is attached (PIL ignores colour profiles). 16-bit
+            // samples (PNG) keep their high byte, as PIL's decoder (rawmodes RGB;16B, RGBA;16B); getRGB rounds
+            // (v * 255 / 65535), one level above PIL in about a third of them.
+            int bands = r.getNumBands(), shift = transfer == DataBuffer.TYPE_USHORT ? 8 : 0;
             int[] px = new int[bands * W];
             for (int y = 0; y < H; y++) {
                 r.getPixels(0, y, W, 1, px);
                 for (int x = 0; x < W; x++)
-                    for (int c = 0; c < 3; c++) o[c * plane + y * W + x] = U8[px[bands * x + c] >>> 8];
+                    for (int c = 0; c < 3; c++) o[c * plane + y * W + x] = U8[px[bands * x + c] >>> shift];
             }
             return new Image(3, H, W, o);
         }

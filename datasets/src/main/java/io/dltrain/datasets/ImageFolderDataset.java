@@ -191,6 +191,15 @@ public final class ImageFolderDataset implements Dataset, EpochAware {
     }
 
     /**
+     * The bytes of an image file as these datasets hand them to ImageIO: a JPEG without its embedded ICC profile,
+     * which PIL ignores and ImageIO's reader would convert every pixel through (see {@code ImageCodec}); other bytes
+     * as they are. For readers of image files outside this class, such as {@code dl-train predict}.
+     */
+    public static byte[] withoutIccProfile(byte[] bytes) {
+        return ImageCodec.withoutIccProfile(bytes);
+    }
+
+    /**
      * A decoded picture as these datasets read its pixels: RGB CHW floats v / 255, grey replicated, and CMYK converted
      * as PIL's convert("RGB") does it rather than through ImageIO's CMYK colour space. For readers of image files
      * outside this class, such as {@code dl-train predict}.

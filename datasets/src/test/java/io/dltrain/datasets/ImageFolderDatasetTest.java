@@ -153,6 +153,34 @@ class ImageFolderDatasetTest {
         }
     }
 
+    /**
+     * An embedded ICC profile does not change the pixels: PIL's convert("RGB") (torchvision's loader) ignores it, but
+     * ImageIO's JPEG reader attaches it as the image's colour space, and getRGB converted every pixel through it (a
+     * linear-RGB profile: up to 73 levels lighter on a random 16x16 picture). A JPEG with Java's linear-RGB profile
+     * spliced in (an APP2 ICC_PROFILE segment after SOI) must decode as the same file without it. Checked with
+     * Pillow 12.3 on the same construction: {@code np.asarray(Image.open(io.BytesIO(tagged)).convert('RGB'))} equals
+     * the untagged file's array ({@code tagged = plain[:2] + b'\xff\xe2' + struct.pack('>H', len(seg) + 2) + seg +
+     * plain[2:]}, {@code seg = b'ICC_PROFILE\0' + bytes([1, 1]) + icc}).
+     */
+    @Test
+    void anEmbeddedIccProfileIsIgnoredAsPilDoes() throws IOException {
+        byte[] plain = Files.readAllBytes(jpeg(dir.resolve("plain.jpg"), rgbImage(4, 16, 16, false), 0.95f));
+        byte[] icc = java.awt.color.ICC_Profile.getInstance(java.awt.color.ColorSpace.CS_LINEAR_RGB).getData();
+        java.io.ByteArrayOutputStream tagged = new java.io.ByteArrayOutputStream();
+        tagged.write(plain, 0, 2); // SOI
+        byte[] id = "ICC_PROFILE\0".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        int len = 2 + id.length + 2 + icc.length;
+        tagged.write(new byte[]{(byte) 0xFF, (byte) 0xE2, (byte) (len >> 8), (byte) len});
+        tagged.write(id);
+        tagged.write(new byte[]{1, 1}); // chunk 1 of 1
+        tagged.write(icc);
+        tagged.write(plain, 2, plain.length - 2);
+        Image want = ImageCodec.decode(plain, "plain.jpg"), got = ImageCodec.decode(tagged.toByteArray(), "tagged.jpg");
+        float worst = 0;
+        for (int i = 0; i < want.numel(); i++) worst = Math.max(worst, Math.abs(got.data()[i] - want.data()[i]));
+        assertEquals(0f, worst * 255, "largest difference in grey levels between the JPEG with and without the ICC profile");
+    }
+
     @Test
     void corruptFilesAreErrorsNamingTheFile() throws IOException {
         Path garbage = Files.write(dir.resolve("garbage.jpg"), new byte[]{1, 2, 3, 4, 5, 6, 7, 8});
