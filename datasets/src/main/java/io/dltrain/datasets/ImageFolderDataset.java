@@ -37,7 +37,8 @@ import java.util.random.RandomGenerator;
  *
  * <p>Stricter than torchvision, on purpose: a file with another extension under a class folder is an error (not
  * silently skipped) and so is a class folder without images; hidden files and folders (names starting with '.')
- * are ignored, as are plain files directly in {@code dir}.
+ * are ignored, as are plain files directly in {@code dir}. Symbolic links are followed, but one back to an
+ * enclosing folder is an error (torchvision lists the images again at each level until the OS refuses the path).
  *
  * <p><b>Randomness.</b> Random transforms draw from a per-sample stream seeded from (seed, epoch, index) by
  * {@link Seeds#sample}, so a sample's augmentation is the same whichever loader thread reads it. {@link #read} has
@@ -153,16 +154,30 @@ public final class ImageFolderDataset implements Dataset, EpochAware {
         return new Tree(dir, classList, List.copyOf(files), labels.stream().mapToInt(Integer::intValue).toArray());
     }
 
-    private static void collect(Path folder, List<Path> out) {
+    private static void collect(Path folder, List<Path> out) { collect(folder, out, new ArrayList<>()); }
+
+    /** {@code ancestors}: the real paths of folder's enclosing folders, up to its class folder, to tell a link loop. */
+    private static void collect(Path folder, List<Path> out, List<Path> ancestors) {
+        Path real;
+        try {
+            real = folder.toRealPath();
+        } catch (IOException e) {
+            throw new DatasetException(folder + ": cannot resolve the directory: " + e, e);
+        }
+        if (ancestors.contains(real))
+            throw new DatasetException(folder + ": a symbolic link loop: this is " + real + ", which holds the link; symbolic links"
+                    + " are followed (as torchvision's ImageFolder follows them), so remove this one or point it elsewhere");
+        ancestors.add(real);
         for (Path p : list(folder)) {
             String n = p.getFileName().toString();
             if (n.startsWith(".")) continue;
-            if (Files.isDirectory(p)) collect(p, out);
+            if (Files.isDirectory(p)) collect(p, out, ancestors);
             else if (EXTENSIONS.contains(extension(n))) out.add(p);
             else throw new DatasetException(p + ": unsupported file type " + (extension(n).isEmpty() ? "(no extension)" : "'." + extension(n) + "'")
                     + "; image folders may hold only ." + String.join(", .", EXTENSIONS) + " files (case-insensitive; names"
                     + " starting with '.' are ignored): convert the file or move it out of " + folder);
         }
+        ancestors.removeLast();
     }
 
     private static List<Path> list(Path dir) {

@@ -297,6 +297,27 @@ class ImageFolderDatasetTest {
         assertTrue(e.getMessage().contains("no train/ folder"), e.getMessage());
     }
 
+    /**
+     * A symbolic link back to a folder above it is named as such. It was followed until the OS refused the path
+     * (40 levels of links: "a/sub/loop/sub/loop/.../loop") and then reported as a file of an "unsupported file type
+     * (no extension)". torchvision's ImageFolder (os.walk with followlinks=True) lists the images again at every level
+     * instead: 82 samples for this tree of 2 images (torchvision 0.28).
+     */
+    @Test
+    void aSymbolicLinkLoopIsNamed() throws IOException {
+        Path root = dir.resolve("looped");
+        rgbPng(root.resolve("a/1.png"), 1, 4, 4);
+        rgbPng(root.resolve("a/sub/2.png"), 2, 4, 4);
+        try {
+            Files.createSymbolicLink(root.resolve("a/sub/loop"), Path.of(".."));
+        } catch (UnsupportedOperationException | IOException e) {
+            org.junit.jupiter.api.Assumptions.abort("no symbolic links here: " + e);
+        }
+        DatasetException e = assertThrows(DatasetException.class, () -> ImageFolderDataset.scan(root, null));
+        assertTrue(e.getMessage().startsWith(root.resolve("a/sub/loop") + ": a symbolic link loop"), e.getMessage());
+        assertTrue(e.getMessage().contains(root.resolve("a").toRealPath().toString()), e.getMessage());
+    }
+
     @Test
     void badTreesAreClearErrors() throws IOException {
         Path empty = Files.createDirectories(dir.resolve("empty"));
