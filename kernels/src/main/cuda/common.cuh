@@ -56,6 +56,12 @@ DL_HD uint32_t dl_positive_mask(float x) {
     uint32_t b = dl_bits(x);
     return 0u - ((~b & (0u - b)) >> 31);
 }
+/** CpuActivation.nanMask: all ones when x is NaN, whatever its sign bit and payload, else 0. */
+DL_HD uint32_t dl_nan_mask(float x) {
+    return 0u - (uint32_t) ((dl_bits(x) & 0x7fffffffu) > 0x7f800000u);
+}
+/** CpuActivation.notNonPositiveMask: all ones unless x <= 0 (x > 0 or NaN; PyTorch's ReLU and ELU backward). */
+DL_HD uint32_t dl_not_non_positive_mask(float x) { return dl_positive_mask(x) | dl_nan_mask(x); }
 /** CpuActivation.select: mask all ones ? a : b, through the bits. */
 DL_HD float dl_select(uint32_t mask, float a, float b) {
     return dl_from_bits((dl_bits(a) & mask) | (dl_bits(b) & ~mask));
@@ -107,9 +113,11 @@ DL_HD float dl_activation_forward(int kind, float alpha, float x) {
 /** CpuActivation.backward, one element: x the input, y the forward output, dy the incoming gradient. */
 DL_HD float dl_activation_backward(int kind, float alpha, float x, float y, float dy) {
     switch (kind) {
-        case DL_RELU: return dl_from_bits(dl_bits(dy) & dl_positive_mask(x));
-        case DL_LEAKY_RELU: return dl_select(dl_positive_mask(x), dy, dy * alpha);
-        case DL_ELU: return dl_select(dl_positive_mask(x), dy, dy * (alpha * expf(dl_min0(x))));
+        // PyTorch's branches: ReLU and ELU pass dy unless x <= 0, LeakyReLU only when x > 0 (a NaN x, of either sign,
+        // passes dy through ReLU and ELU and is scaled by the slope in LeakyReLU; see CpuActivation).
+        case DL_RELU: return dl_from_bits(dl_bits(dy) & dl_not_non_positive_mask(x));
+        case DL_LEAKY_RELU: return dl_select(dl_positive_mask(x) & ~dl_nan_mask(x), dy, dy * alpha);
+        case DL_ELU: return dl_select(dl_not_non_positive_mask(x), dy, dy * (alpha * expf(dl_min0(x))));
         case DL_SIGMOID: return dy * (y * (1.0f - y));
         case DL_TANH: return dy * (1.0f - y * y);
         // Past the threshold sigmoid(beta x) rounds to 1, so dy passes through as in PyTorch (see CpuActivation).

@@ -113,6 +113,33 @@ class ActivationTest {
         }
     }
 
+    /**
+     * A NaN input takes PyTorch's gradient branch whatever its sign bit (x86 arithmetic makes NaN with the sign set:
+     * inf - inf is 0xffc00000 in PyTorch and in Java): threshold_backward (ReLU) and elu_backward test x <= 0, false
+     * for NaN, so dy passes; leaky_relu_backward tests x > 0, so dy is scaled by the slope. The sign-bit masks passed
+     * dy for +NaN through LeakyReLU, and zeroed ReLU's (ELU's: made NaN) gradient for -NaN. Reference, torch 2.13
+     * float32: x = the three NaNs below (by their bits), y = F.relu(x) / F.leaky_relu(x, 0.2) / F.elu(x, 1.3),
+     * y.backward(torch.tensor([0.5, -2., 3.])) gives x.grad = [0.5, -2, 3] / [0.1, -0.4, 0.6] / [0.5, -2, 3].
+     */
+    @Test
+    void nanInputsTakePyTorchsGradientBranchWhateverTheirSign() {
+        float[] x = {Float.intBitsToFloat(0x7fc00000), Float.intBitsToFloat(0xffc00000), Float.intBitsToFloat(0x7fc00001)};
+        float[] dy = {0.5f, -2f, 3f};
+        Object[][] cases = {{Activation.RELU, new float[] {0.5f, -2f, 3f}},
+                {Activation.leakyRelu(0.2f), new float[] {0.1f, -0.4f, 0.6f}},
+                {Activation.elu(1.3f), new float[] {0.5f, -2f, 3f}}};
+        for (Object[] c : cases) {
+            Activation act = (Activation) c[0];
+            try (Scope s = Scope.open()) {
+                Tensor xt = be.fromHost(x, Shape.of(3)), y = be.empty(Shape.of(3)), dx = be.empty(Shape.of(3));
+                be.activationForward(act, xt, y);
+                for (float v : y.toFloatArray()) assertTrue(Float.isNaN(v), act + ": NaN propagates forward");
+                be.activationBackward(act, xt, y, be.fromHost(dy, Shape.of(3)), dx);
+                org.junit.jupiter.api.Assertions.assertArrayEquals((float[]) c[1], dx.toFloatArray(), act + " backward at NaN");
+            }
+        }
+    }
+
     @Test
     void gradientsMatchFiniteDifferences() {
         // Inputs in +-[0.1, 2): away from the kinks of ReLU / LeakyReLU / ELU at 0 (finite-difference step 1e-2).

@@ -12,9 +12,12 @@ import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
 /**
  * CPU activations, forward and backward, with the formulas of PyTorch's modules of the same name:
  * <ul>
- *   <li>ReLU {@code max(x, 0)} (NaN propagates, as torch.relu); gradient {@code x > 0 ? dy : 0}.</li>
- *   <li>LeakyReLU {@code x > 0 ? x : slope*x}; gradient {@code x > 0 ? dy : slope*dy} like leaky_relu_backward.</li>
- *   <li>ELU {@code x > 0 ? x : alpha*expm1(x)}; gradient {@code alpha*exp(x)} for x <= 0.</li>
+ *   <li>ReLU {@code max(x, 0)} (NaN propagates, as torch.relu); gradient {@code x <= 0 ? 0 : dy} like
+ *       threshold_backward (so a NaN x passes dy, whatever its sign bit).</li>
+ *   <li>LeakyReLU {@code x > 0 ? x : slope*x}; gradient {@code x > 0 ? dy : slope*dy} like leaky_relu_backward
+ *       (a NaN x scales dy by slope).</li>
+ *   <li>ELU {@code x > 0 ? x : alpha*expm1(x)}; gradient {@code alpha*exp(x)} for x <= 0, dy otherwise (NaN
+ *       included), like elu_backward.</li>
  *   <li>Sigmoid, Tanh; gradients from the output, as PyTorch: {@code y(1-y)}, {@code 1-y^2}.</li>
  *   <li>Softplus(beta) {@code log1p(exp(beta x))/beta}, and {@code x} itself where {@code beta*x > 20} (PyTorch's
  *       threshold); gradient {@code sigmoid(beta x)} (which rounds to exactly 1 in float beyond the threshold,
@@ -90,15 +93,15 @@ final class CpuActivation {
         float alpha = act.alpha();
         Parallel.Range body = switch (act.kind()) {
             case RELU -> xo == 0 && dyo == 0 && dxo == 0
-                    ? (s, e) -> { for (int i = s; i < e; i++) G[i] = Float.intBitsToFloat(Float.floatToRawIntBits(D[i]) & positiveMask(X[i])); }
-                    : (s, e) -> { for (int i = s; i < e; i++) G[dxo + i] = Float.intBitsToFloat(Float.floatToRawIntBits(D[dyo + i]) & positiveMask(X[xo + i])); };
+                    ? (s, e) -> { for (int i = s; i < e; i++) G[i] = Float.intBitsToFloat(Float.floatToRawIntBits(D[i]) & notNonPositiveMask(X[i])); }
+                    : (s, e) -> { for (int i = s; i < e; i++) G[dxo + i] = Float.intBitsToFloat(Float.floatToRawIntBits(D[dyo + i]) & notNonPositiveMask(X[xo + i])); };
             case LEAKY_RELU -> (s, e) -> {
-                for (int i = s; i < e; i++) { float g = D[dyo + i]; G[dxo + i] = select(positiveMask(X[xo + i]), g, g * alpha); }
+                for (int i = s; i < e; i++) { float g = D[dyo + i]; G[dxo + i] = select(positiveMask(X[xo + i]) & ~nanMask(X[xo + i]), g, g * alpha); }
             };
             case ELU -> (s, e) -> {
                 for (int i = s; i < e; i++) {
                     float v = X[xo + i], g = D[dyo + i];
-                    G[dxo + i] = select(positiveMask(v), g, (float) (g * (alpha * Math.exp(Math.min(v, 0f)))));
+                    G[dxo + i] = select(notNonPositiveMask(v), g, (float) (g * (alpha * Math.exp(Math.min(v, 0f)))));
                 }
             };
             case SIGMOID -> (s, e) -> {
@@ -134,13 +137,28 @@ final class CpuActivation {
     // ------------------------------------------------------------------ branch-free helpers
 
     /**
-     * All ones when x > 0, else 0, from x's bits: positive floats have positive int bits; 0, -0 (Integer.MIN_VALUE)
-     * and negatives do not. (~b & -b) has its sign bit set exactly when b > 0.
+     * All ones when x's bits, read as an int, are > 0, else 0: positive floats have positive int bits; 0, -0
+     * (Integer.MIN_VALUE) and negatives do not. (~b & -b) has its sign bit set exactly when b > 0. A NaN counts by its
+     * sign bit, so callers that follow PyTorch for NaN combine this with {@link #nanMask}.
      */
     static int positiveMask(float x) {
         int b = Float.floatToRawIntBits(x);
         return (~b & -b) >> 31;
     }
+
+    /**
+     * All ones when x is NaN (any sign, any payload: |bits| above infinity's), else 0. The sign bit of a NaN carries
+     * no meaning (x86 arithmetic makes NaN with it set, e.g. inf - inf), so masks must not read it as a sign.
+     */
+    static int nanMask(float x) {
+        return (0x7f800000 - (Float.floatToRawIntBits(x) & 0x7fffffff)) >> 31;
+    }
+
+    /**
+     * All ones unless x <= 0, i.e. when x > 0 or x is NaN: the pass-through branch of PyTorch's threshold_backward
+     * (ReLU) and elu_backward, which test {@code x <= 0}.
+     */
+    static int notNonPositiveMask(float x) { return positiveMask(x) | nanMask(x); }
 
     /** mask == -1 ? a : b, for a mask that is all ones or all zeros. */
     static float select(int mask, float a, float b) {

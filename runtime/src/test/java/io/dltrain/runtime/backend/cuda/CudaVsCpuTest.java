@@ -469,6 +469,15 @@ class CudaVsCpuTest {
                 both((be, t) -> be.activationBackward(act, t.t(x), t.t(y), t.t(dy), t.t(dx)));
                 same(act + " backward", dx, tol);
             }
+            // NaN of either sign bit (x86 arithmetic makes -NaN): LeakyReLU's kernel takes PyTorch's x > 0 branch
+            // (dy * slope) for both, as the CPU does (ActivationTest.nanInputsTakePyTorchsGradientBranchWhateverTheirSign).
+            Activation leaky = Activation.leakyRelu(0.2f);
+            P nx = of(new float[] {Float.intBitsToFloat(0x7fc00000), Float.intBitsToFloat(0xffc00000), 1f, -1f}, 4);
+            P ny = out(4), ndy = of(new float[] {0.5f, -2f, 3f, 4f}, 4), ndx = out(4);
+            both((be, t) -> be.activationForward(leaky, t.t(nx), t.t(ny)));
+            both((be, t) -> be.activationBackward(leaky, t.t(nx), t.t(ny), t.t(ndy), t.t(ndx)));
+            same(leaky + " backward at NaN", ndx, EXACT);
+            assertEquals(-0.4f, ndx.d.toFloatArray()[1], leaky + " backward at -NaN on the device");
             // More rows than one cuDNN call gets (CudnnOps.MAX_N_PER_CALL, in slices), for activations cuDNN computes.
             int big = CudnnOps.MAX_N_PER_CALL + 1000;
             P bx = rand(rng, -6, 6, big, 3);
