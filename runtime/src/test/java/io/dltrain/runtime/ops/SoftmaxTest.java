@@ -76,6 +76,32 @@ class SoftmaxTest {
         }
     }
 
+    /**
+     * Infinite logits as PyTorch: a row holding +inf is NaN throughout (x - max is inf - inf), forward and backward;
+     * a -inf logit gets probability 0 (log-probability -inf) and no gradient. Reference, torch 2.13 float32:
+     * x = torch.tensor([[inf, 1.], [inf, inf], [-inf, 1.]], requires_grad=True), y = F.softmax(x, -1) (or
+     * F.log_softmax), (y * torch.tensor([0.3, -0.7])).sum().backward(): softmax y = [[nan, nan], [nan, nan], [0, 1]],
+     * x.grad = [[nan, nan], [nan, nan], [0, 0]]; log_softmax y = [[nan, nan], [nan, nan], [-inf, 0]],
+     * x.grad = [[nan, nan], [nan, nan], [0.3, -0.3]].
+     */
+    @Test
+    void infiniteLogitsGiveWhatPyTorchGives() {
+        float inf = Float.POSITIVE_INFINITY, nan = Float.NaN;
+        float[] x = {inf, 1f, inf, inf, -inf, 1f};
+        float[][] want = {{nan, nan, nan, nan, 0f, 1f}, {nan, nan, nan, nan, -inf, 0f}};
+        float[][] wantGrad = {{nan, nan, nan, nan, 0f, 0f}, {nan, nan, nan, nan, 0.3f, -0.3f}};
+        for (int log = 0; log < 2; log++) {
+            try (Scope s = Scope.open()) {
+                Tensor t = be.fromHost(x, Shape.of(3, 2)), y = be.empty(Shape.of(3, 2)), dx = be.empty(Shape.of(3, 2));
+                be.softmaxForward(t, y, log == 1);
+                String what = log == 1 ? "logSoftmax" : "softmax";
+                assertArrayEquals(want[log], y.toFloatArray(), what);
+                be.softmaxBackward(y, be.fromHost(new float[] {0.3f, -0.7f, 0.3f, -0.7f, 0.3f, -0.7f}, Shape.of(3, 2)), dx, log == 1);
+                assertArrayEquals(wantGrad[log], dx.toFloatArray(), what + " backward");
+            }
+        }
+    }
+
     @Test
     void gradientsMatchFiniteDifferences() {
         SplittableRandom rng = new SplittableRandom(2);

@@ -33,7 +33,9 @@ final class CpuSoftmax {
                 float max = Float.NEGATIVE_INFINITY;
                 for (int j = 0; j < L; j++) max = Math.max(max, X[xb + j]);
                 // A row of all -inf (everything masked) has no finite maximum; shifting by 0 then gives NaN like PyTorch.
-                float shift = Float.isInfinite(max) ? 0f : max;
+                // A +inf maximum is subtracted as PyTorch does: inf - inf is NaN, so the whole row is NaN (shifting
+                // by 0 instead left the other entries at 0, or -inf for log-softmax).
+                float shift = max == Float.NEGATIVE_INFINITY ? 0f : max;
                 double sum = 0;
                 if (log) {
                     for (int j = 0; j < L; j++) sum += Math.exp((double) X[xb + j] - shift);
