@@ -70,10 +70,13 @@ extern "C" __global__ void sum_squares_f32(const float* x, long long n, float* o
     if (threadIdx.x == 0) out[0] = (float) (accumulate ? out[0] + total : total);
 }
 
-/** CpuElementwise.clipByNorm: x *= coef when coef = max_norm / (sqrt(sum_sq[0]) + 1e-6) < 1; sum_sq stays on the device. */
+/**
+ * CpuElementwise.clipByNorm: x *= coef unless coef = max_norm / (sqrt(sum_sq[0]) + 1e-6) >= 1 (a NaN coef, from a NaN
+ * norm, makes x NaN as in PyTorch); sum_sq stays on the device.
+ */
 extern "C" __global__ void clip_by_norm_f32(float* x, long long n, const float* sum_sq, float max_norm) {
     double coef = dl_clip_coef(sum_sq[0], max_norm);
-    if (!(coef < 1.0)) return;
+    if (coef >= 1.0) return;
     float s = (float) coef;
     DL_GRID_STRIDE(i, n) x[i] = s * x[i];
 }

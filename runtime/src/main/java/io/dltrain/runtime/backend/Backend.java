@@ -169,7 +169,10 @@ public interface Backend extends AutoCloseable {
     /** out[0] (+)= sum of x^2, accumulating when asked (used for the global gradient norm). */
     void sumSquares(Tensor x, Tensor out, boolean accumulate);
 
-    /** x *= min(1, maxNorm / (sqrt(sumSq[0]) + 1e-6)): PyTorch's clip_grad_norm_ given the squared norm. */
+    /**
+     * x *= min(1, maxNorm / (sqrt(sumSq[0]) + 1e-6)): PyTorch's clip_grad_norm_ given the squared norm (a NaN norm
+     * makes x NaN, as torch.clamp keeps the NaN coefficient).
+     */
     void clipByNorm(Tensor x, Tensor sumSq, float maxNorm);
 
     /** flag[0] = 1 if any element of x is NaN or infinite, else leaves it unchanged. */

@@ -20,7 +20,8 @@ public final class GradClip {
      * the 2-norm of all the gradients together, and returns that norm before clipping as a one-element tensor
      * (in the current scope). Nothing waits for the device. With no gradients the norm is 0. If the squared norm
      * overflows float the gradients are zeroed (coefficient 0, as PyTorch) and the returned norm is NaN where
-     * PyTorch would report inf; a NaN norm leaves NaN gradients, as in PyTorch.
+     * PyTorch would report inf; a NaN norm (a NaN in any gradient) makes every gradient NaN, as in PyTorch (its clip
+     * coefficient is then NaN).
      */
     public static Tensor clipByGlobalNorm(Collection<Tensor> params, float maxNorm) {
         if (!(maxNorm > 0)) throw new IllegalArgumentException("clipByGlobalNorm: maxNorm must be > 0, got " + maxNorm);

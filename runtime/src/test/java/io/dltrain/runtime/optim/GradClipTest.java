@@ -94,6 +94,26 @@ class GradClipTest {
         }
     }
 
+    /**
+     * A NaN in any gradient makes the norm NaN and then every gradient NaN, as PyTorch's clip_grad_norm_ (with
+     * error_if_nonfinite=False) does: its coefficient max_norm / (nan + 1e-6) stays NaN through clamp(max=1). The
+     * finite gradients were left unchanged. Reference, torch 2.13 float32: a.grad = [nan, 1], b.grad = [2, 3],
+     * torch.nn.utils.clip_grad_norm_([a, b], max_norm) returns nan and leaves a.grad = b.grad = [nan, nan], for
+     * max_norm 1.0 and 100.0 alike.
+     */
+    @Test void aNanGradientMakesEveryGradientNanAsPyTorch() {
+        for (float maxNorm : new float[] {1f, 100f}) {
+            try (Scope s = Scope.open()) {
+                Tensor a = be.zeros(Shape.of(2)).requiresGrad(true), b = be.zeros(Shape.of(2)).requiresGrad(true);
+                a.setGrad(be.fromHost(new float[] {Float.NaN, 1f}, Shape.of(2)));
+                b.setGrad(be.fromHost(new float[] {2f, 3f}, Shape.of(2)));
+                assertTrue(Float.isNaN(GradClip.clipByGlobalNorm(List.of(a, b), maxNorm).item()), "norm");
+                assertArrayEquals(new float[] {Float.NaN, Float.NaN}, a.grad().toFloatArray(), "a.grad, max_norm " + maxNorm);
+                assertArrayEquals(new float[] {Float.NaN, Float.NaN}, b.grad().toFloatArray(), "b.grad, max_norm " + maxNorm);
+            }
+        }
+    }
+
     /** The device-side square root over many magnitudes: within a few float ulps, or 1e-12 absolutely near 0. */
     @Test void deviceSqrtMatchesMathSqrt() {
         try (Scope s = Scope.open()) {

@@ -150,7 +150,9 @@ final class CpuElementwise {
         Checks.reduction("clipByNorm", Device.CPU, x, sumSq);
         double norm = Math.sqrt(f(sumSq)[off(sumSq)]);
         double coef = maxNorm / (norm + 1e-6);
-        if (coef < 1.0) scale(be, x, (float) coef, x);
+        // PyTorch clamps the coefficient to at most 1 and multiplies by it; a NaN norm (a NaN gradient anywhere) gives
+        // a NaN coefficient, so every gradient becomes NaN, as there.
+        if (!(coef >= 1.0)) scale(be, x, (float) coef, x);
     }
 
     static void checkFinite(CpuBackend be, Tensor x, Tensor flag) {

@@ -423,6 +423,11 @@ class CudaVsCpuTest {
                 both((be, x) -> be.clipByNorm(x.t(g), x.t(normIn), maxNorm));
                 same("clipByNorm max " + maxNorm, g, ELEMENTWISE);
             }
+            // A NaN squared norm makes every element NaN, as PyTorch's NaN clip coefficient does (GradClipTest).
+            P gn = rand(rng, -1, 1, n), nanNorm = of(new float[] {Float.NaN}, 1);
+            both((be, x) -> be.clipByNorm(x.t(gn), x.t(nanNorm), 1f));
+            assertArrayEquals(gn.c.toFloatArray(), gn.d.toFloatArray(), "clipByNorm NaN norm (cuda vs cpu)");
+            assertTrue(Float.isNaN(gn.d.toFloatArray()[0]), "clipByNorm with a NaN norm must make x NaN on the device");
 
             // checkFinite: a clean tensor leaves the flag alone; NaN or +-Inf anywhere (also in the tail) sets it.
             float[] clean = Check.uniform(rng, n, -1e30, 1e30);
