@@ -144,9 +144,10 @@ DL_HD float dl_loss_elem(int kind, float x, float t) {
         case DL_MSE: { double d = (double) x - t; return (float) (d * d); }
         case DL_L1: return (float) fabs((double) x - t);
         case DL_BCE_WITH_LOGITS: {
-            // softplus(x) - x t; the log1p(exp(-|x|)) part in float, the cancelling sum in double.
+            // PyTorch's (1 - t) x - log_sigmoid(x) (CpuLoss: its results at infinite x too); the log1p(exp(-|x|))
+            // part in float, the cancelling sum in double.
             float tail = log1pf(expf(-fabsf(x)));
-            return (float) ((double) dl_max0(x) + (double) tail - (double) x * t);
+            return (float) ((1.0 - (double) t) * x - (double) dl_min0(x) + (double) tail);
         }
         default: return DL_NAN;
     }

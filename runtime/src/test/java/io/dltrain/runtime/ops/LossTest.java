@@ -209,6 +209,30 @@ class LossTest {
         }
     }
 
+    /**
+     * BCE with logits at infinite logits gives PyTorch's values: its (1 - t) x - log_sigmoid(x) is inf at x = +inf
+     * for t < 1 and NaN otherwise (0 * inf, or -inf + inf). The softplus(x) - x t form gave NaN at +inf and inf at
+     * -inf for t > 0. Reference, torch 2.13 float32: x = torch.tensor([v], requires_grad=True),
+     * l = F.binary_cross_entropy_with_logits(x, torch.tensor([t])), l.backward(), for v = inf and -inf and
+     * t = 0, 0.3, 1: l = inf, inf, nan (v = inf) and nan, nan, nan (v = -inf); x.grad = 1, 0.7, 0 and 0, -0.3, -1.
+     */
+    @Test
+    void bceWithLogitsAtInfiniteLogitsAsPyTorch() {
+        float inf = Float.POSITIVE_INFINITY, nan = Float.NaN;
+        float[] xs = {inf, inf, inf, -inf, -inf, -inf}, ts = {0f, 0.3f, 1f, 0f, 0.3f, 1f};
+        float[] wantLoss = {inf, inf, nan, nan, nan, nan}, wantGrad = {1f, 0.7f, 0f, 0f, -0.3f, -1f};
+        for (int i = 0; i < xs.length; i++) {
+            try (Scope s = Scope.open()) {
+                Tensor x = be.fromHost(new float[] {xs[i]}, Shape.of(1)).requiresGrad(true);
+                Tensor l = Losses.bceWithLogits(x, be.fromHost(new float[] {ts[i]}, Shape.of(1)));
+                String what = "bce_with_logits(" + xs[i] + ", " + ts[i] + ")";
+                assertEquals(wantLoss[i], l.item(), what);
+                l.backward();
+                assertEquals(wantGrad[i], x.grad().item(), 1e-7f, what + " gradient");
+            }
+        }
+    }
+
     @Test
     void elementwiseLossGradients() {
         SplittableRandom rng = new SplittableRandom(4);

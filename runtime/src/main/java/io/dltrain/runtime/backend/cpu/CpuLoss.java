@@ -18,7 +18,8 @@ import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
  *       loss = lse - (1 - eps) x[label] - (eps / C) sum_c x[c] with lse = log sum exp(x) computed max-shifted, which is
  *       cross-entropy against the target (1 - eps) one-hot + eps / C; gradient (softmax - target) / N.</li>
  *   <li>MSE (pred - t)^2, L1 |pred - t| (gradient sign, 0 at 0 like torch.sign), BCE with logits
- *       max(x, 0) - x t + log1p(exp(-|x|)) with gradient sigmoid(x) - t.</li>
+ *       (1 - t) x - log_sigmoid(x) = (1 - t) x - min(x, 0) + log1p(exp(-|x|)), PyTorch's form, which also gives its
+ *       results at infinite logits (inf for x = +inf and t < 1, NaN for x = -inf), with gradient sigmoid(x) - t.</li>
  *   <li>countTopK: rows whose label is among the first k of its row sorted by descending logit, ties in index order
  *       (so top-1 is torch.argmax: the first of tied maxima; a row of equal logits is one hit for label 0, not all).</li>
  * </ul>
@@ -136,7 +137,9 @@ final class CpuLoss {
                 double acc = 0;
                 for (int i = s; i < e; i++) {
                     double x = X[xo + i], t = T[to + i];
-                    acc += CpuActivation.softplus(x) - x * t; // softplus(x) = max(x, 0) + log1p(exp(-|x|))
+                    // PyTorch's (1 - t) x - log_sigmoid(x). The same value as softplus(x) - x t for finite x, but
+                    // that form gave NaN at x = +inf (inf - inf) and inf at x = -inf where PyTorch gives inf and NaN.
+                    acc += (1.0 - t) * x - Math.min(x, 0.0) + CpuActivation.log1pUnit(Math.exp(-Math.abs(x)));
                 }
                 return acc;
             };

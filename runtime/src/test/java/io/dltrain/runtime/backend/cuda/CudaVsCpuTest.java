@@ -769,6 +769,15 @@ class CudaVsCpuTest {
                 both((be, t) -> be.lossBackward(kind, t.t(pred), t.t(target), t.t(dloss), t.t(dpred)));
                 same(kind + " backward", dpred, kind == LossKind.BCE_WITH_LOGITS ? TRANSCENDENTAL : ELEMENTWISE);
             }
+            // BCE with logits at +-inf, PyTorch's values (LossTest.bceWithLogitsAtInfiniteLogitsAsPyTorch): inf at +inf
+            // for t < 1, NaN otherwise.
+            float inf = Float.POSITIVE_INFINITY;
+            float[][] xt = {{inf, 0f}, {inf, 0.3f}, {inf, 1f}, {-inf, 0f}, {-inf, 0.3f}, {-inf, 1f}};
+            for (float[] c : xt) {
+                P x = of(new float[] {c[0]}, 1), t1 = of(new float[] {c[1]}, 1), loss = out(1);
+                both((be, t) -> be.lossForward(LossKind.BCE_WITH_LOGITS, t.t(x), t.t(t1), t.t(loss)));
+                assertArrayEquals(loss.c.toFloatArray(), loss.d.toFloatArray(), "BCE_WITH_LOGITS at x " + c[0] + ", t " + c[1] + " (cuda vs cpu)");
+            }
         }
     }
 
