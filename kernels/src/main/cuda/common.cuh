@@ -485,9 +485,6 @@ DL_HD float dl_dropout_uniform(unsigned long long seed, long long i) {
     return (float) (z >> 40) * 5.9604644775390625e-8f; // 2^-24
 }
 
-/** The scale a kept element gets: 1/(1-p), 0 when p == 1 (CpuDropout.forward). */
-DL_HD float dl_dropout_keep(float p) { return p == 1.0f ? 0.0f : 1.0f / (1.0f - p); }
-
 /** CpuDropout's mask value for element i: 1 when p == 0, else 0 when uniform(seed, i) < p, else keep. */
 DL_HD float dl_dropout_mask(float p, float keep, unsigned long long seed, long long i) {
     if (p == 0.0f) return 1.0f;

@@ -5,9 +5,12 @@
  */
 #include "common.cuh"
 
-/** CpuDropout.forward: mask[i] = 0 when uniform(seed, i) < p else 1/(1-p) (1 when p == 0); y = x * mask. */
-extern "C" __global__ void dropout_forward_f32(const float* x, float* y, float* mask, float p, unsigned long long seed, long long n) {
-    float keep = dl_dropout_keep(p);
+/**
+ * CpuDropout.forward: mask[i] = 0 when uniform(seed, i) < p else keep (1 when p == 0); y = x * mask. keep = 1/(1-p) as
+ * PyTorch rounds it, computed on the host (DropoutRng.keepScale: it needs p's decimal form).
+ */
+extern "C" __global__ void dropout_forward_f32(const float* x, float* y, float* mask, float p, float keep, unsigned long long seed,
+                                               long long n) {
     DL_GRID_STRIDE(i, n) {
         float m = dl_dropout_mask(p, keep, seed, i);
         mask[i] = m;

@@ -216,8 +216,7 @@ HOST void host_count_topk(const float* logits, const int* labels, int n, int c, 
 
 HOST float host_dropout_uniform(unsigned long long seed, long long i) { return dl_dropout_uniform(seed, i); }
 
-HOST void host_dropout_forward(const float* x, float* y, float* mask, float p, unsigned long long seed, long long n) {
-    float keep = dl_dropout_keep(p);
+HOST void host_dropout_forward(const float* x, float* y, float* mask, float p, float keep, unsigned long long seed, long long n) {
     for (long long i = 0; i < n; i++) {
         float m = dl_dropout_mask(p, keep, seed, i);
         mask[i] = m;

@@ -90,6 +90,34 @@ class DropoutTest {
         }
     }
 
+    /**
+     * The scale of a kept element is PyTorch's float 1/(1 - p), 1 - p taken in double from p as written: for p near 1
+     * the float p's rounding used to carry into the scale (p = 0.999: 1000.0129, 1.3e-5 above torch's; 0.99:
+     * 100.0001; 0.9: 9.999998). Reference, torch 2.13 float32: x = torch.ones(100000, requires_grad=True),
+     * y = F.dropout(x, p), y.sum().backward(); y.max() and x.grad.max() are 999.999939 (p = 0.999), 100 (0.99),
+     * 10 (0.9), 3.33333325 (0.7), 2 (0.5), 1.42857146 (0.3), 1.11111116 (0.1), 1.00000012 (1e-7).
+     */
+    @Test
+    void keptElementsAreScaledAsPyTorchScalesThem() {
+        float[] ps = {0.999f, 0.99f, 0.9f, 0.7f, 0.5f, 0.3f, 0.1f, 1e-7f};
+        float[] torchScale = {999.999939f, 100f, 10f, 3.33333325f, 2f, 1.42857146f, 1.11111116f, 1.00000012f};
+        float[] ones = new float[N];
+        Arrays.fill(ones, 1f);
+        for (int k = 0; k < ps.length; k++) {
+            try (Scope s = Scope.open()) {
+                Tensor x = be.fromHost(ones, Shape.of(N)).requiresGrad(true);
+                Tensor y = Dropouts.dropout(x, ps[k], 5L);
+                Autograd.backward(y, be.fromHost(ones, y.shape()));
+                float yMax = 0f, gMax = 0f;
+                for (float v : y.toFloatArray()) yMax = Math.max(yMax, v);
+                for (float v : x.grad().toFloatArray()) gMax = Math.max(gMax, v);
+                assertEquals(torchScale[k], yMax, "dropout p=" + ps[k] + ": kept elements' scale");
+                assertEquals(torchScale[k], gMax, "dropout p=" + ps[k] + ": gradient scale");
+                x.grad().close();
+            }
+        }
+    }
+
     @Test
     void gradientIsDyTimesMask() {
         float p = 0.4f;

@@ -11,7 +11,7 @@ import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
 
 /**
  * CPU inverted dropout (PyTorch's {@code F.dropout(x, p, training=True)}): element i is dropped when
- * {@link DropoutRng#uniform}(seed, i) < p, so mask[i] is 0 or 1/(1-p) and y = x * mask; the expected value of y is x.
+ * {@link DropoutRng#uniform}(seed, i) < p, so mask[i] is 0 or 1/(1-p) ({@link DropoutRng#keepScale}) and y = x * mask; the expected value of y is x.
  * The draw for element i depends only on (seed, i), so the mask is the same for any thread count and on any backend.
  * p == 0 keeps everything (mask 1); p == 1 drops everything (mask 0), as PyTorch does.
  */
@@ -30,7 +30,7 @@ final class CpuDropout {
             System.arraycopy(X, xo, Y, yo, n);
             return;
         }
-        float keep = p == 1f ? 0f : 1f / (1f - p);
+        float keep = DropoutRng.keepScale(p); // PyTorch's 1/(1-p), 0 for p = 1
         // Branch-free keep test (a branch on random data mispredicts ~p of the time): for non-negative floats the
         // int bit patterns order like the values, so uniform < p exactly when bits(uniform) - bits(p) < 0.
         int pBits = Float.floatToRawIntBits(p), keepBits = Float.floatToRawIntBits(keep);

@@ -5,6 +5,7 @@ import io.dltrain.runtime.backend.AsyncUpload;
 import io.dltrain.runtime.backend.Backend;
 import io.dltrain.runtime.backend.BackendUnavailableException;
 import io.dltrain.runtime.backend.ConvParams;
+import io.dltrain.runtime.backend.DropoutRng;
 import io.dltrain.runtime.backend.LossKind;
 import io.dltrain.runtime.backend.MemoryStats;
 import io.dltrain.runtime.backend.OptimizerHyper;
@@ -875,7 +876,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         enter();
         Checks.dropout(device, x, y, mask, p);
         long n = x.numel();
-        kernels.launch("dropout_forward_f32", n, f(x, "dropout"), f(y, "dropout"), f(mask, "dropout"), p, seed, n);
+        kernels.launch("dropout_forward_f32", n, f(x, "dropout"), f(y, "dropout"), f(mask, "dropout"), p, DropoutRng.keepScale(p), seed, n);
     }
 
     // ------------------------------------------------------------ losses, metrics

@@ -83,7 +83,7 @@ public final class KernelSignatures {
         t.put("loss_backward_f32", List.of(I, P, P, P, P, L));
         t.put("count_topk_f32", List.of(P, P, I, I, I, P));
         // dropout.cu
-        t.put("dropout_forward_f32", List.of(P, P, P, F, L, L));
+        t.put("dropout_forward_f32", List.of(P, P, P, F, F, L, L));
         // optim.cu
         t.put("sgd_step_f32", List.of(P, P, P, L, F, F, F, F, F, I, I));
         t.put("adagrad_step_f32", List.of(P, P, P, L, F, F, F, F, F, I));

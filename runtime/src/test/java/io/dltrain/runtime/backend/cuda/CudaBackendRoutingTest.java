@@ -252,7 +252,7 @@ class CudaBackendRoutingTest {
 
         Tensor mask = t(3, 7);
         be.dropoutForward(x, y, mask, 0.25f, 1234567890123L);
-        assertArrayEquals(new Object[] {addr(x), addr(y), addr(mask), 0.25f, 1234567890123L, 21L}, rec.only().args());
+        assertArrayEquals(new Object[] {addr(x), addr(y), addr(mask), 0.25f, 4f / 3f, 1234567890123L, 21L}, rec.only().args());
         sameError(b -> b.dropoutForward(b.empty(Shape.of(2)), b.empty(Shape.of(2)), b.empty(Shape.of(2)), 1.5f, 1));
 
         Tensor img = t(2, 3, 7, 9), pooled = t(2, 3, 2, 4);

@@ -365,7 +365,7 @@ class KernelMathTest {
             be.dropoutForward(t(x), y, mask, p, seed);
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment sy = a.allocate(JAVA_FLOAT, n), sm = a.allocate(JAVA_FLOAT, n);
-                call("host_dropout_forward", seg(a, x), sy, sm, p, seed, (long) n);
+                call("host_dropout_forward", seg(a, x), sy, sm, p, DropoutRng.keepScale(p), seed, (long) n);
                 exact("dropout p=" + p + " mask", mask.toFloatArray(), floats(sm));
                 exact("dropout p=" + p + " output", y.toFloatArray(), floats(sy));
             }

@@ -20,7 +20,7 @@ class KernelSignaturesTest {
     void validArgumentsPass() {
         KernelSignatures.validate("fill_f32", 0x7f00_0000_0000L, 1.5f, 10L);
         KernelSignatures.validate("axpy_f32", 2f, 1L, 2L, 3L);
-        KernelSignatures.validate("dropout_forward_f32", 1L, 2L, 3L, 0.5f, -7L, 100L);
+        KernelSignatures.validate("dropout_forward_f32", 1L, 2L, 3L, 0.5f, 2f, -7L, 100L);
     }
 
     @Test
