@@ -157,7 +157,8 @@ DL_HD float dl_loss_elem(int kind, float x, float t) {
 DL_HD float dl_loss_grad(int kind, double g, float x, float t) {
     switch (kind) {
         case DL_MSE: { float s2 = (float) (2 * g); return s2 * (x - t); }
-        case DL_L1: { float s1 = (float) g; return s1 * dl_signum(x - t); }
+        // torch.sign (0 at 0 and at NaN), as CpuLoss.
+        case DL_L1: { float s1 = (float) g, d = x - t; return s1 * ((d > 0.0f ? 1.0f : 0.0f) - (d < 0.0f ? 1.0f : 0.0f)); }
         case DL_BCE_WITH_LOGITS: return (float) (g * ((double) dl_sigmoid(x) - t));
         default: return DL_NAN;
     }

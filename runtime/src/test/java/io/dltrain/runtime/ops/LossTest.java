@@ -233,6 +233,23 @@ class LossTest {
         }
     }
 
+    /**
+     * L1's gradient uses torch.sign(pred - t), which is 0 for NaN (Math.signum gave NaN), as well as at 0. Reference,
+     * torch 2.13 float32: x = torch.tensor([nan, 0.5, 2., inf, -1.], requires_grad=True),
+     * F.l1_loss(x, torch.tensor([1., 0.25, 2., inf, 3.])).backward() gives x.grad = [0, 0.2, 0, 0, -0.2] (loss nan).
+     */
+    @Test
+    void l1GradientIsZeroWhereTheDifferenceIsNanAsPyTorch() {
+        float inf = Float.POSITIVE_INFINITY;
+        try (Scope s = Scope.open()) {
+            Tensor x = be.fromHost(new float[] {Float.NaN, 0.5f, 2f, inf, -1f}, Shape.of(5)).requiresGrad(true);
+            Tensor l = Losses.l1(x, be.fromHost(new float[] {1f, 0.25f, 2f, inf, 3f}, Shape.of(5)));
+            assertTrue(Float.isNaN(l.item()), "loss");
+            l.backward();
+            org.junit.jupiter.api.Assertions.assertArrayEquals(new float[] {0f, 0.2f, 0f, 0f, -0.2f}, x.grad().toFloatArray());
+        }
+    }
+
     @Test
     void elementwiseLossGradients() {
         SplittableRandom rng = new SplittableRandom(4);

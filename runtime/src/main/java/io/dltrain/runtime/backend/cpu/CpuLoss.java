@@ -17,7 +17,7 @@ import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
  *   <li>Softmax cross-entropy ({@code F.cross_entropy(logits, labels, label_smoothing=eps)}): per row,
  *       loss = lse - (1 - eps) x[label] - (eps / C) sum_c x[c] with lse = log sum exp(x) computed max-shifted, which is
  *       cross-entropy against the target (1 - eps) one-hot + eps / C; gradient (softmax - target) / N.</li>
- *   <li>MSE (pred - t)^2, L1 |pred - t| (gradient sign, 0 at 0 like torch.sign), BCE with logits
+ *   <li>MSE (pred - t)^2, L1 |pred - t| (gradient torch.sign(pred - t): 0 at 0 and at NaN), BCE with logits
  *       (1 - t) x - log_sigmoid(x) = (1 - t) x - min(x, 0) + log1p(exp(-|x|)), PyTorch's form, which also gives its
  *       results at infinite logits (inf for x = +inf and t < 1, NaN for x = -inf), with gradient sigmoid(x) - t.</li>
  *   <li>countTopK: rows whose label is among the first k of its row sorted by descending logit, ties in index order
@@ -160,7 +160,10 @@ final class CpuLoss {
             }
             case L1 -> {
                 float s1 = (float) g;
-                yield (s, e) -> { for (int i = s; i < e; i++) G[go + i] = s1 * Math.signum(X[xo + i] - T[to + i]); };
+                // torch.sign, (d > 0) - (d < 0): 0 for NaN, where Math.signum would give NaN.
+                yield (s, e) -> {
+                    for (int i = s; i < e; i++) { float d = X[xo + i] - T[to + i]; G[go + i] = s1 * ((d > 0f ? 1f : 0f) - (d < 0f ? 1f : 0f)); }
+                };
             }
             case BCE_WITH_LOGITS -> (s, e) -> {
                 for (int i = s; i < e; i++) G[go + i] = (float) (g * (CpuActivation.sigmoid(X[xo + i]) - T[to + i]));

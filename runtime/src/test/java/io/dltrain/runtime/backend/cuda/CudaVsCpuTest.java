@@ -778,6 +778,11 @@ class CudaVsCpuTest {
                 both((be, t) -> be.lossForward(LossKind.BCE_WITH_LOGITS, t.t(x), t.t(t1), t.t(loss)));
                 assertArrayEquals(loss.c.toFloatArray(), loss.d.toFloatArray(), "BCE_WITH_LOGITS at x " + c[0] + ", t " + c[1] + " (cuda vs cpu)");
             }
+            // L1's gradient is torch.sign(x - t): 0 where the difference is NaN (LossTest.l1GradientIsZeroWhereTheDifferenceIsNanAsPyTorch).
+            P lx = of(new float[] {Float.NaN, 0.5f, 2f, inf, -1f}, 5), lt = of(new float[] {1f, 0.25f, 2f, inf, 3f}, 5);
+            P ldl = of(new float[] {1f}, 1), ldx = out(5);
+            both((be, t) -> be.lossBackward(LossKind.L1, t.t(lx), t.t(lt), t.t(ldl), t.t(ldx)));
+            same("L1 backward at NaN differences", ldx, EXACT);
         }
     }
 
