@@ -55,13 +55,18 @@ class PredictCsvTest {
         }
     }
 
+    /** Trains mlp on the csv files in {@code data} ({@code spec}: csv and its options) into {@code out}, without checkpoints. */
+    static void train(Path data, String spec, Path out, int epochs) {
+        CliTest.Result t = run("--model", "mlp", "--data", spec, "--data-dir", data.toString(), "--epochs", String.valueOf(epochs),
+                "--threads", "2", "--progress", "none", "--out", out.toString(), "--batch-size", "32", "--checkpoint-every", "off");
+        assertEquals(0, t.code(), t.err() + t.out());
+    }
+
     @Test
     void csvRowsGetTheModelsProbabilitiesOnTheDatasetsOwnSamples(@TempDir Path tmp) throws IOException {
         Path data = Files.createDirectories(tmp.resolve("data")), out = tmp.resolve("run");
         write(data);
-        CliTest.Result t = run("--model", "mlp", "--data", "csv", "--data-dir", data.toString(), "--epochs", "2", "--threads", "2",
-                "--progress", "none", "--out", out.toString(), "--batch-size", "32", "--checkpoint-every", "off");
-        assertEquals(0, t.code(), t.err() + t.out());
+        train(data, "csv", out, 2);
 
         // model.json: feature names in order, and the training split's mean / population std per feature
         JsonNode meta = JSON.readTree(out.resolve("model/model.json").toFile());
@@ -149,11 +154,8 @@ class PredictCsvTest {
     void evalRefusesACsvWhoseFeatureColumnsOrTargetAreNotTheModels(@TempDir Path tmp) throws IOException {
         Path data = Files.createDirectories(tmp.resolve("data")), out = tmp.resolve("run"), reg = tmp.resolve("reg");
         write(data);
-        for (String[] r : new String[][] {{"csv", out.toString()}, {"csv:target=x3,ignore=label", reg.toString()}}) {
-            CliTest.Result t = run("--model", "mlp", "--data", r[0], "--data-dir", data.toString(), "--epochs", "1", "--threads", "2",
-                    "--progress", "none", "--out", r[1], "--batch-size", "32", "--checkpoint-every", "off");
-            assertEquals(0, t.code(), t.err() + t.out());
-        }
+        train(data, "csv", out, 1);
+        train(data, "csv:target=x3,ignore=label", reg, 1);
         CliTest.Result same = run("eval", "--checkpoint", out.toString(), "--data", "csv", "--data-dir", data.toString(), "--threads", "2",
                 "--out", tmp.resolve("e0").toString());
         assertEquals(0, same.code(), same.err());
@@ -185,9 +187,7 @@ class PredictCsvTest {
     void evalStandardisesWithTheModelsStatisticsNotTheEvaluatedTrainFiles(@TempDir Path tmp) throws IOException {
         Path data = Files.createDirectories(tmp.resolve("data")), out = tmp.resolve("run");
         write(data);
-        CliTest.Result t = run("--model", "mlp", "--data", "csv", "--data-dir", data.toString(), "--epochs", "1", "--threads", "2",
-                "--progress", "none", "--out", out.toString(), "--batch-size", "32", "--checkpoint-every", "off");
-        assertEquals(0, t.code(), t.err() + t.out());
+        train(data, "csv", out, 1);
         // the same test.csv; a train.csv of its first 120 rows, whose means and deviations differ from the full file's
         Path other = Files.createDirectories(tmp.resolve("other"));
         Files.copy(data.resolve("test.csv"), other.resolve("test.csv"));
