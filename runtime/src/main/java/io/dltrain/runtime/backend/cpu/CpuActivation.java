@@ -186,7 +186,7 @@ final class CpuActivation {
         return Math.log(1 + z);
     }
 
-    /** log(1 + exp(v)) for any v, stably: max(v, 0) + log1p(exp(-|v|)). Also the BCE-with-logits kernel's core. */
+    /** log(1 + exp(v)) for any v, stably: max(v, 0) + log1p(exp(-|v|)). */
     static double softplus(double v) { return Math.max(v, 0) + log1pUnit(Math.exp(-Math.abs(v))); }
 
     /**
