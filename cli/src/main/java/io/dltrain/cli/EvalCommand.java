@@ -9,6 +9,9 @@ import io.dltrain.runtime.autograd.GradMode;
 import io.dltrain.runtime.backend.Backend;
 import io.dltrain.runtime.backend.BackendUnavailableException;
 import io.dltrain.runtime.backend.Backends;
+import io.dltrain.runtime.checkpoint.Checkpoint;
+import io.dltrain.runtime.checkpoint.CheckpointException;
+import io.dltrain.runtime.checkpoint.TrainingState;
 import io.dltrain.runtime.data.Batch;
 import io.dltrain.runtime.data.DataLoader;
 import io.dltrain.runtime.data.Dataset;
@@ -101,7 +104,7 @@ public final class EvalCommand implements Callable<Integer> {
         if (tooLarge != null) throw usage(tooLarge);
         SavedModel saved;
         try {
-            saved = SavedModel.read(dir, splits.train());
+            saved = SavedModel.read(dir, runTrainSplit(dir, o, splits.train()));
         } catch (IllegalArgumentException | DatasetException e) {
             throw usage(e.getMessage());
         }
@@ -296,6 +299,36 @@ public final class EvalCommand implements Callable<Integer> {
             Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + target + ": " + OutputDir.reason(e), e);
+        }
+    }
+
+    /**
+     * The training split the model's class names, feature columns and their statistics come from: model.json records
+     * them, but a checkpoint directory (checkpoints/ckpt-N, best/) has none, and taking them from the evaluated data's
+     * own training split would make the checks against the model's classes and columns compare that data with itself.
+     * So for a checkpoint of a run on the same kind of dataset but other data, the run's own training split (state.json's
+     * dataset and data_dir), as predict reads a checkpoint; {@code evaluated} where that is the same data, where there is
+     * a model.json, or (with a notice) where the run's data cannot be read.
+     */
+    private Dataset runTrainSplit(Path dir, PrintWriter o, Dataset evaluated) {
+        if (Files.isRegularFile(dir.resolve(SavedModel.META_FILE)) || !Files.isRegularFile(dir.resolve(Checkpoint.STATE_FILE))) return evaluated;
+        TrainingState s;
+        try {
+            s = Checkpoint.readState(dir);
+        } catch (CheckpointException e) {
+            return evaluated; // SavedModel.read says what is wrong with it
+        }
+        if (s.dataset() == null || !baseName(s.dataset()).equals(baseName(data))) return evaluated; // another kind: a notice follows
+        Path runDataDir = s.config() != null && s.config().get("data_dir") instanceof String d ? Path.of(d) : null;
+        Path evalDataDir = dataDir == null ? null : dataDir.toAbsolutePath().normalize();
+        if (s.dataset().equals(data) && java.util.Objects.equals(runDataDir, evalDataDir)) return evaluated;
+        try {
+            return DatasetRegistry.get(s.dataset()).load(runDataDir).train();
+        } catch (DatasetException | IllegalArgumentException | UncheckedIOException e) {
+            o.println("dl-train: notice: the training data of the run " + dir + " belongs to (" + s.dataset()
+                    + (runDataDir != null ? " in " + runDataDir : "") + ") cannot be read (" + e.getMessage() + "): its class names,"
+                    + " feature columns and statistics are taken from " + data + "'s training split, unchecked");
+            return evaluated;
         }
     }
 

@@ -180,6 +180,37 @@ class PredictCsvTest {
     }
 
     /**
+     * A checkpoint directory (checkpoints/ckpt-N) has no model.json: eval took the model's feature columns, class names
+     * and statistics from the evaluated data's own training split, so the checks above compared that data with itself
+     * and the same swapped columns were scored silently (exit 0, 90% for 96.67% on this kind of data). They now come
+     * from the run's own training split (state.json's dataset and data_dir), as predict reads a checkpoint.
+     */
+    @Test
+    void evalOfACheckpointChecksTheColumnsAgainstTheRunsOwnData(@TempDir Path tmp) throws IOException {
+        Path data = Files.createDirectories(tmp.resolve("data")), out = tmp.resolve("run");
+        write(data);
+        CliTest.Result t = run("--model", "mlp", "--data", "csv", "--data-dir", data.toString(), "--epochs", "1", "--threads", "2",
+                "--progress", "none", "--out", out.toString(), "--batch-size", "32", "--checkpoint-every", "1e");
+        assertEquals(0, t.code(), t.err() + t.out());
+        Path ckpt = io.dltrain.runtime.checkpoint.Checkpoint.latest(out.resolve("checkpoints")).orElseThrow();
+        CliTest.Result same = run("eval", "--checkpoint", ckpt.toString(), "--data", "csv", "--data-dir", data.toString(), "--threads", "2",
+                "--out", tmp.resolve("e0").toString());
+        assertEquals(0, same.code(), same.err());
+        Path swapped = Files.createDirectories(tmp.resolve("swapped"));
+        for (String split : List.of("train", "test")) {
+            StringBuilder sb = new StringBuilder();
+            for (String l : Files.readAllLines(data.resolve(split + ".csv"))) {
+                String[] f = l.split(",");
+                sb.append(f[1]).append(',').append(f[0]).append(',').append(f[2]).append(',').append(f[3]).append('\n');
+            }
+            Files.writeString(swapped.resolve(split + ".csv"), sb);
+        }
+        Path e1 = tmp.resolve("e1");
+        CliTest.usageError(e1, new String[] {"eval", "--checkpoint", ckpt.toString(), "--data", "csv", "--data-dir", swapped.toString(),
+                "--threads", "2", "--out", e1.toString()}, "[x2, x1, x3]", "[x1, x2, x3]");
+    }
+
+    /**
      * eval on another directory's csv standardises its features with the model's training statistics (model.json), as
      * predict does, not with that directory's train.csv: the same test rows beside another train.csv score the same.
      */
