@@ -173,7 +173,10 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
         }
         if (s.model() == null || s.dataset() == null)
             throw new IllegalArgumentException(dir.resolve(Checkpoint.STATE_FILE) + " does not name its model and dataset");
-        if (data == null) data = DatasetRegistry.get(s.dataset()).load(null).train();
+        if (data == null) { // the run's training split, read where the run read it (--data-dir, absolute in state.json)
+            Path dataDir = s.config() != null && s.config().get("data_dir") instanceof String d ? Path.of(d) : null;
+            data = DatasetRegistry.get(s.dataset()).load(dataDir).train();
+        }
         var shape = data.sampleShape();
         ModelSpec spec = new ModelSpec(shape.dim(0), shape.rank() > 1 ? shape.dim(1) : 1, shape.rank() > 2 ? shape.dim(2) : 1, data.numClasses());
         float[] mean = data instanceof IdxDataset idx ? new float[] {idx.mean()} : null;

@@ -211,6 +211,34 @@ class PredictCsvTest {
     }
 
     /**
+     * predict on a checkpoint directory (no model.json) rebuilds the model's input pipeline from the run's training split,
+     * which it loaded from state.json's dataset with no data directory: for a run trained with --data-dir it looked in the
+     * dataset's default directory and failed (exit 2, '~/.dl-train/datasets/csv/train.csv: does not exist'), or would
+     * have read another copy. It now reads it where the run did (state.json's data_dir), and predicts as model/ does.
+     */
+    @Test
+    void predictOnACheckpointReadsTheRunsDataWhereTheRunDid(@TempDir Path tmp) throws IOException {
+        Path data = Files.createDirectories(tmp.resolve("data")), out = tmp.resolve("run");
+        write(data);
+        CliTest.Result t = run("--model", "mlp", "--data", "csv", "--data-dir", data.toString(), "--epochs", "1", "--threads", "2",
+                "--progress", "none", "--out", out.toString(), "--batch-size", "32", "--checkpoint-every", "1e");
+        assertEquals(0, t.code(), t.err() + t.out());
+        Path ckpt = io.dltrain.runtime.checkpoint.Checkpoint.latest(out.resolve("checkpoints")).orElseThrow();
+        JsonNode[] got = new JsonNode[2];
+        int i = 0;
+        for (Path dir : List.of(out, ckpt)) {
+            CliTest.Result p = run("predict", "--checkpoint", dir.toString(), "--json", "--threads", "2", data.resolve("test.csv").toString());
+            assertEquals(0, p.code(), dir + ": " + p.err() + p.out());
+            got[i++] = JSON.readTree(p.out());
+        }
+        assertEquals(got[0].size(), got[1].size());
+        for (int r = 0; r < got[0].size(); r++)
+            for (int k = 0; k < 3; k++)
+                assertEquals(got[0].get(r).get("predictions").get(k).get("probability").asDouble(),
+                        got[1].get(r).get("predictions").get(k).get("probability").asDouble(), 1e-6, "row " + r + ": the checkpoint predicts as model/");
+    }
+
+    /**
      * eval on another directory's csv standardises its features with the model's training statistics (model.json), as
      * predict does, not with that directory's train.csv: the same test rows beside another train.csv score the same.
      */
