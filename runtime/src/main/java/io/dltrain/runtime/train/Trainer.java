@@ -644,6 +644,8 @@ public final class Trainer {
     /**
      * Loss, top-1 and top-5 accuracy of {@code model} in evaluation mode over one pass of {@code data}; for a task
      * other than classification, the mean loss against that task's target (accuracies NaN).
+     *
+     * @throws IllegalArgumentException when {@code data} has no samples
      */
     public EvalResult evaluate(Module model, DataLoader data, Loss loss) {
         if (data.samples() == 0) // else a result of 0 samples with a 0/0 loss
