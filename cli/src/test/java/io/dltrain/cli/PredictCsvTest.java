@@ -56,10 +56,34 @@ class PredictCsvTest {
     }
 
     /** Trains mlp on the csv files in {@code data} ({@code spec}: csv and its options) into {@code out}, without checkpoints. */
-    static void train(Path data, String spec, Path out, int epochs) {
+    static void train(Path data, String spec, Path out, int epochs) { train(data, spec, out, epochs, "off"); }
+
+    static void train(Path data, String spec, Path out, int epochs, String checkpointEvery) {
         CliTest.Result t = run("--model", "mlp", "--data", spec, "--data-dir", data.toString(), "--epochs", String.valueOf(epochs),
-                "--threads", "2", "--progress", "none", "--out", out.toString(), "--batch-size", "32", "--checkpoint-every", "off");
+                "--threads", "2", "--progress", "none", "--out", out.toString(), "--batch-size", "32", "--checkpoint-every", checkpointEvery);
         assertEquals(0, t.code(), t.err() + t.out());
+    }
+
+    /** Writes the csv files to tmp/data, trains a run on them into tmp/run with a checkpoint an epoch, returns that checkpoint. */
+    static Path trainedCheckpoint(Path tmp) throws IOException {
+        Path data = Files.createDirectories(tmp.resolve("data")), out = tmp.resolve("run");
+        write(data);
+        train(data, "csv", out, 1, "1e");
+        return io.dltrain.runtime.checkpoint.Checkpoint.latest(out.resolve("checkpoints")).orElseThrow();
+    }
+
+    /** A copy of {@code data}'s csv files in {@code to} with the first two columns swapped. */
+    static Path swapped(Path data, Path to) throws IOException {
+        Files.createDirectories(to);
+        for (String split : List.of("train", "test")) {
+            StringBuilder sb = new StringBuilder();
+            for (String l : Files.readAllLines(data.resolve(split + ".csv"))) {
+                String[] f = l.split(",");
+                sb.append(f[1]).append(',').append(f[0]).append(',').append(f[2]).append(',').append(f[3]).append('\n');
+            }
+            Files.writeString(to.resolve(split + ".csv"), sb);
+        }
+        return to;
     }
 
     @Test
@@ -159,15 +183,7 @@ class PredictCsvTest {
         CliTest.Result same = run("eval", "--checkpoint", out.toString(), "--data", "csv", "--data-dir", data.toString(), "--threads", "2",
                 "--out", tmp.resolve("e0").toString());
         assertEquals(0, same.code(), same.err());
-        Path swapped = Files.createDirectories(tmp.resolve("swapped"));
-        for (String split : List.of("train", "test")) {
-            StringBuilder sb = new StringBuilder();
-            for (String l : Files.readAllLines(data.resolve(split + ".csv"))) {
-                String[] f = l.split(",");
-                sb.append(f[1]).append(',').append(f[0]).append(',').append(f[2]).append(',').append(f[3]).append('\n');
-            }
-            Files.writeString(swapped.resolve(split + ".csv"), sb);
-        }
+        Path swapped = swapped(data, tmp.resolve("swapped"));
         // the same features, the target column under another name
         Path renamed = Files.createDirectories(tmp.resolve("renamed"));
         for (String split : List.of("train", "test"))
@@ -187,24 +203,11 @@ class PredictCsvTest {
      */
     @Test
     void evalOfACheckpointChecksTheColumnsAgainstTheRunsOwnData(@TempDir Path tmp) throws IOException {
-        Path data = Files.createDirectories(tmp.resolve("data")), out = tmp.resolve("run");
-        write(data);
-        CliTest.Result t = run("--model", "mlp", "--data", "csv", "--data-dir", data.toString(), "--epochs", "1", "--threads", "2",
-                "--progress", "none", "--out", out.toString(), "--batch-size", "32", "--checkpoint-every", "1e");
-        assertEquals(0, t.code(), t.err() + t.out());
-        Path ckpt = io.dltrain.runtime.checkpoint.Checkpoint.latest(out.resolve("checkpoints")).orElseThrow();
+        Path ckpt = trainedCheckpoint(tmp), data = tmp.resolve("data"), out = tmp.resolve("run");
         CliTest.Result same = run("eval", "--checkpoint", ckpt.toString(), "--data", "csv", "--data-dir", data.toString(), "--threads", "2",
                 "--out", tmp.resolve("e0").toString());
         assertEquals(0, same.code(), same.err());
-        Path swapped = Files.createDirectories(tmp.resolve("swapped"));
-        for (String split : List.of("train", "test")) {
-            StringBuilder sb = new StringBuilder();
-            for (String l : Files.readAllLines(data.resolve(split + ".csv"))) {
-                String[] f = l.split(",");
-                sb.append(f[1]).append(',').append(f[0]).append(',').append(f[2]).append(',').append(f[3]).append('\n');
-            }
-            Files.writeString(swapped.resolve(split + ".csv"), sb);
-        }
+        Path swapped = swapped(data, tmp.resolve("swapped"));
         Path e1 = tmp.resolve("e1");
         CliTest.usageError(e1, new String[] {"eval", "--checkpoint", ckpt.toString(), "--data", "csv", "--data-dir", swapped.toString(),
                 "--threads", "2", "--out", e1.toString()}, "[x2, x1, x3]", "[x1, x2, x3]");
@@ -218,12 +221,7 @@ class PredictCsvTest {
      */
     @Test
     void predictOnACheckpointReadsTheRunsDataWhereTheRunDid(@TempDir Path tmp) throws IOException {
-        Path data = Files.createDirectories(tmp.resolve("data")), out = tmp.resolve("run");
-        write(data);
-        CliTest.Result t = run("--model", "mlp", "--data", "csv", "--data-dir", data.toString(), "--epochs", "1", "--threads", "2",
-                "--progress", "none", "--out", out.toString(), "--batch-size", "32", "--checkpoint-every", "1e");
-        assertEquals(0, t.code(), t.err() + t.out());
-        Path ckpt = io.dltrain.runtime.checkpoint.Checkpoint.latest(out.resolve("checkpoints")).orElseThrow();
+        Path ckpt = trainedCheckpoint(tmp), data = tmp.resolve("data"), out = tmp.resolve("run");
         JsonNode[] got = new JsonNode[2];
         int i = 0;
         for (Path dir : List.of(out, ckpt)) {
