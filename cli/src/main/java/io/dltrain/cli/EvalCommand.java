@@ -84,7 +84,7 @@ public final class EvalCommand implements Callable<Integer> {
         PrintWriter o = spec.commandLine().getOut();
         if (batchSize < 1) throw usage("--batch-size must be >= 1, got " + batchSize);
         if (threads < 0) throw usage("--threads must be >= 0 (0 uses every core), got " + threads);
-        Path dir = Loaded.locate(spec.commandLine(), checkpoint, o);
+        Path located = Loaded.locate(spec.commandLine(), checkpoint, o);
         // where eval.json and confusion.png go: checked (by a trial) before the evaluation, not after it
         Path outDir = out != null ? out : checkpoint;
         String unusable = out != null ? OutputDir.problem(out, "--out " + out, "choose another directory")
@@ -104,10 +104,11 @@ public final class EvalCommand implements Callable<Integer> {
         if (tooLarge != null) throw usage(tooLarge);
         SavedModel saved;
         try {
-            saved = SavedModel.read(dir, runTrainSplit(dir, o, splits.train()));
+            saved = Loaded.read(spec.commandLine(), checkpoint, located, o, found -> SavedModel.read(found, runTrainSplit(found, o, splits.train())));
         } catch (IllegalArgumentException | DatasetException e) {
             throw usage(e.getMessage());
         }
+        Path dir = saved.dir();
         Shape shape = test.sampleShape();
         Shape expected = Shape.of(saved.spec().inChannels(), saved.spec().height(), saved.spec().width());
         if (!shape.equals(expected) && !(shape.rank() == 1 && shape.numel() == expected.numel()))
@@ -167,14 +168,15 @@ public final class EvalCommand implements Callable<Integer> {
         } catch (BackendUnavailableException | IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
-        try (be; Module model = Loaded.model(spec.commandLine(), be, saved);
+        Path[] from = {dir}; // the weights' directory: another checkpoint if the run rotated this one away meanwhile
+        try (be; Module model = Loaded.model(spec.commandLine(), be, saved, o, newer -> from[0] = newer);
              DataLoader loader = new DataLoader(test, null, batchSize, false, false, 0, DataWorkers.resolve(null, test, be, batchSize), 4)) {
             Trainer trainer = new Trainer(be, new TrainConfig(1, batchSize, 0.1, "sgd", 0, 0, "constant", 0f, 0f, 0, 0, 0, 0, 1));
-            if (regression) return regression(o, trainer.task(Task.REGRESSION), model, loader, saved, dir, test, outDir);
+            if (regression) return regression(o, trainer.task(Task.REGRESSION), model, loader, saved, from[0], test, outDir);
             EvalResult r = trainer.evaluate(model, loader, new CrossEntropyLoss(0f));
             long[][] cm = confusion(be, model, loader, test.numClasses());
             List<String> names = saved.classNames();
-            o.printf("eval: %s (%s) from %s on %s (%,d %s)%n", saved.model(), saved.spec(), dir, test.name(), r.samples(),
+            o.printf("eval: %s (%s) from %s on %s (%,d %s)%n", saved.model(), saved.spec(), from[0], test.name(), r.samples(),
                     Words.noun(r.samples(), "sample"));
             String top5 = Double.isNaN(r.top5()) ? "n/a (fewer than 5 classes)" : String.format("%.2f%%", 100 * r.top5());
             o.printf("test: loss %.4f  top-1 %.2f%%  top-5 %s%n%n", r.loss(), 100 * r.top1(), top5);
@@ -183,7 +185,7 @@ public final class EvalCommand implements Callable<Integer> {
             json.put("model", saved.model());
             json.put("trained_on", saved.dataset());
             json.put("dataset", data);
-            json.put("checkpoint", dir.toAbsolutePath().toString());
+            json.put("checkpoint", from[0].toAbsolutePath().toString());
             json.put("samples", r.samples());
             json.put("loss", RunOutput.finiteOrNull(r.loss()));
             json.put("top1", RunOutput.finiteOrNull(r.top1()));

@@ -100,13 +100,14 @@ public final class PredictCommand implements Callable<Integer> {
         PrintWriter o = spec.commandLine().getOut();
         if (topK < 1) throw usage("--top-k must be >= 1, got " + topK);
         if (threads < 0) throw usage("--threads must be >= 0 (0 uses every core), got " + threads); // as train, eval and bench
-        Path dir = Loaded.locate(spec.commandLine(), checkpoint, spec.commandLine().getErr()); // notices on stderr, as the device's
+        Path located = Loaded.locate(spec.commandLine(), checkpoint, spec.commandLine().getErr()); // notices on stderr, as the device's
         SavedModel saved;
         try {
-            saved = SavedModel.read(dir, null);
+            saved = Loaded.read(spec.commandLine(), checkpoint, located, spec.commandLine().getErr(), found -> SavedModel.read(found, null));
         } catch (IllegalArgumentException | DatasetException e) {
             throw usage(e.getMessage());
         }
+        Path dir = saved.dir();
         files = expandDirectories(files, saved.features() != null);
         boolean regression = saved.task() == io.dltrain.runtime.train.Task.REGRESSION;
         // a regression model (CSV only) predicts a value per CSV row; anything else given to it is refused
@@ -142,7 +143,7 @@ public final class PredictCommand implements Callable<Integer> {
         // Files are read a batch at a time (images decoded in parallel), so memory holds one batch of inputs whatever
         // the number of files; text results are printed batch by batch, JSON at the end.
         List<Map<String, Object>> results = new ArrayList<>();
-        try (be; Module model = Loaded.model(spec.commandLine(), be, saved); GradMode.Guard g = GradMode.noGrad()) {
+        try (be; Module model = Loaded.model(spec.commandLine(), be, saved, spec.commandLine().getErr(), null); GradMode.Guard g = GradMode.noGrad()) {
             model.eval();
             List<Input> pending = new ArrayList<>();
             int next = 0;

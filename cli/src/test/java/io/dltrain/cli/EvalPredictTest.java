@@ -182,6 +182,45 @@ class EvalPredictTest {
         assertEquals(summary.get("test_loss").asDouble(), JSON.readTree(out.resolve("eval.json").toFile()).get("loss").asDouble(), 1e-6);
     }
 
+    /**
+     * eval and predict on the directory of a run that is training: the checkpoint they locate can be deleted by the run's
+     * rotation (--keep) before they read its state.json or its weights. Found by evaluating a live `train
+     * --checkpoint-every 1s --keep 1` run: 8 evals of 8 failed, "ckpt-78 has model.safetensors but neither model.json nor
+     * state.json". They take the run's latest checkpoint instead, and say so.
+     */
+    @Test
+    void aCheckpointRotatedAwayWhileBeingReadIsReplacedByTheRunsLatest(@TempDir Path tmp) {
+        Path run = tmp.resolve("live"), ckpts = run.resolve("checkpoints");
+        picocli.CommandLine cl = new picocli.CommandLine(new EvalCommand());
+        java.io.StringWriter said = new java.io.StringWriter();
+        java.io.PrintWriter notices = new java.io.PrintWriter(said, true);
+        try (CpuBackend be = new CpuBackend(1);
+             Module m = Scope.outside(() -> ModelRegistry.get("mlp").build(new Context(be, 0), new ModelSpec(1, 28, 28, 10)))) {
+            Checkpoint.loadInto(m, runDir.resolve("model/model.safetensors"), true);
+            java.util.function.LongConsumer save = step -> Checkpoint.save(ckpts, m, null,
+                    new TrainingState(1, step, "mlp", "fashion-mnist", Map.of(), Map.of(), "sgd", 0.01, Map.of()), 1);
+            save.accept(34);
+            Path located = Loaded.locate(cl, run, notices);
+            assertEquals(ckpts.resolve("ckpt-34").toAbsolutePath(), located.toAbsolutePath());
+            Dataset train = DatasetRegistry.get("fashion-mnist").load(subset).train();
+            int[] calls = {0};
+            SavedModel saved = Loaded.read(cl, run, located, notices, found -> {
+                if (calls[0]++ == 0) save.accept(40); // the run saves ckpt-40 and, with --keep 1, deletes ckpt-34
+                return SavedModel.read(found, train);
+            });
+            assertEquals(ckpts.resolve("ckpt-40").toAbsolutePath(), saved.dir().toAbsolutePath());
+            assertTrue(said.toString().contains("ckpt-34 was deleted while being read") && said.toString().contains("using " + saved.dir()),
+                    said.toString());
+            save.accept(50); // and again between reading state.json and the weights
+            Path[] from = {null};
+            try (Module loaded = Loaded.model(cl, be, saved, notices, newer -> from[0] = newer)) {
+                assertEquals(ckpts.resolve("ckpt-50").toAbsolutePath(), from[0].toAbsolutePath());
+                assertTrue(said.toString().contains("using the weights of " + ckpts.resolve("ckpt-50").toAbsolutePath()), said.toString());
+                assertEquals(m.stateDict().keySet(), loaded.stateDict().keySet());
+            }
+        }
+    }
+
     /** An eval written into a checkpoint of a run's checkpoints/ (which the run rotates away) says so; --out is quiet. */
     @Test
     void evalIntoARotatedCheckpointSaysSoAndAnotherDatasetIsNamed(@TempDir Path tmp) throws IOException {
