@@ -306,7 +306,9 @@ final class RunOutput implements AutoCloseable {
             Files.writeString(tmp, JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(summary) + "\n");
             Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + target + ": " + e.getMessage(), e);
+            // a part written to a full disk would hold space the resume needs
+            try { Files.deleteIfExists(tmp); } catch (IOException ignored) { /* the next write replaces it */ }
+            throw new UncheckedIOException("cannot write " + target + ": " + OutputDir.reason(e), e);
         }
     }
 

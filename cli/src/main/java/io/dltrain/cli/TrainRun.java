@@ -452,7 +452,14 @@ final class TrainRun {
                         // (written before the test pass, so that a test sample that cannot be read leaves the model usable;
                         // written even after a signal: it is the trained weights, and takes seconds)
                         ending.trained();
-                        SavedModel.write(outDir, modelEntry.name(), dataEntry.name(), spec, train, model, task);
+                        try {
+                            SavedModel.write(outDir, modelEntry.name(), dataEntry.name(), spec, train, model, task);
+                        } catch (UncheckedIOException e) {
+                            throw new UncheckedIOException(e.getMessage() + "; the training is complete" + (lastCheckpoint[0] == null
+                                    ? ", but nothing is checkpointed (--checkpoint-every off)"
+                                    : " and checkpointed in " + lastCheckpoint[0] + ": once the cause is fixed, --resume "
+                                      + ShellWords.quote(outDir) + " writes model/ and summary.json"), e.getCause());
+                        }
                         ending.modelWritten();
                         // ---
                         if (!ending.mayGoOn()) { // a signal: the test pass is not saved work; say what is written, unless the hook has
@@ -488,7 +495,14 @@ final class TrainRun {
                                 Words.noun(skippedSteps, "step"));
                         reportBadFiles(data);
                         if (!ending.beginSummary()) return 130; // the hook has said what is written
-                        run.writeSummary(summary(modelEntry, task, dataEntry, be, model, config, result, test, trainLoader, valLoader, processFrom));
+                        try {
+                            run.writeSummary(summary(modelEntry, task, dataEntry, be, model, config, result, test, trainLoader, valLoader, processFrom));
+                        } catch (UncheckedIOException e) {
+                            throw new UncheckedIOException(e.getMessage() + "; the training is complete (its model is in "
+                                    + outDir.resolve(SavedModel.DIR) + (lastCheckpoint[0] == null ? "; nothing is checkpointed (--checkpoint-every off))"
+                                    : ", and checkpointed in " + lastCheckpoint[0] + "): once the cause is fixed, --resume "
+                                      + ShellWords.quote(outDir) + " evaluates it and writes summary.json"), e.getCause());
+                        }
                         ending.done();
                         out.println("dl-train: wrote " + outDir.resolve("metrics.jsonl") + ", " + outDir.resolve("summary.json") + ", "
                                 + outDir.resolve(Curves.FILE) + " and " + outDir.resolve(SavedModel.DIR) + "/");

@@ -165,6 +165,40 @@ class ResumeTest {
                 + " nothing is checkpointed (--checkpoint-every off)"), r.err());
     }
 
+    /**
+     * model/ or summary.json that cannot be written at the end (a full disk: found by filling a tmpfs under a live run)
+     * ends the run with exit 1 and says what the resume does, as a metrics.jsonl that cannot be written does; no part
+     * of summary.json is left (on a full disk it would hold space the resume needs). Before, the error was only
+     * "cannot write DIR/summary.json: DIR/summary.json.tmp: Operation not permitted", and a partial summary.json.tmp stayed.
+     */
+    @Test
+    void aModelOrSummaryThatCannotBeWrittenSaysTheResumeWritesIt(@TempDir Path tmp) throws IOException {
+        Path whole = tmp.resolve("whole"), parts = tmp.resolve("parts"), noModel = tmp.resolve("no-model");
+        ok(train(whole, "mlp", 1));
+        Files.createDirectories(parts);
+        Path blocked = parts.resolve("summary.json.tmp");
+        Files.createSymbolicLink(blocked, tmp.resolve("missing/summary.json.tmp"));
+        CliTest.Result r = run(train(parts, "mlp", 1));
+        assertEquals(1, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("dl-train: error: cannot write " + parts.resolve("summary.json") + ": no such file or directory;"
+                + " the training is complete (its model is in " + parts.resolve("model") + ", and checkpointed in "
+                + parts.resolve("checkpoints/ckpt-15").toAbsolutePath() + "): once the cause is fixed, --resume " + parts
+                + " evaluates it and writes summary.json"), r.err());
+        assertFalse(Files.exists(blocked, java.nio.file.LinkOption.NOFOLLOW_LINKS), "what was written of summary.json is deleted");
+        ok(resume(parts, 1));
+        assertSameRun(whole, parts, 1);
+
+        Files.createDirectories(noModel);
+        Files.createSymbolicLink(noModel.resolve("model"), tmp.resolve("missing/model"));
+        r = run(train(noModel, "mlp", 1));
+        assertEquals(1, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("; the training is complete and checkpointed in " + noModel.resolve("checkpoints/ckpt-15").toAbsolutePath()
+                + ": once the cause is fixed, --resume " + noModel + " writes model/ and summary.json"), r.err());
+        Files.delete(noModel.resolve("model"));
+        ok(resume(noModel, 1));
+        assertSameRun(whole, noModel, 1);
+    }
+
     @Test
     void resumingInTheMiddleOfAnEpochIsBitIdentical(@TempDir Path tmp) throws IOException {
         Path whole = tmp.resolve("whole"), parts = tmp.resolve("parts");
