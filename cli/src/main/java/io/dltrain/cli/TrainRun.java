@@ -101,6 +101,8 @@ final class TrainRun {
             Path ckDir = o.resume.resolve(CHECKPOINTS);
             try {
                 var latest = Checkpoint.latest(ckDir);
+                if (latest.isEmpty() && !Files.exists(o.resume))
+                    throw usage("--resume " + o.resume + " does not exist; --resume takes the directory of a run (its --out)");
                 if (latest.isEmpty()) {
                     Path run = runOf(o.resume);
                     if (run != null)
@@ -109,7 +111,8 @@ final class TrainRun {
                                 + " and continues from its latest checkpoint: --resume " + ShellWords.quote(run));
                     List<Path> broken = Checkpoint.incomplete(ckDir, 0);
                     throw usage("--resume " + o.resume + ": no checkpoint in " + ckDir + (broken.isEmpty()
-                            ? " (was it written by dl-train with checkpoints on?)"
+                            ? " (was it written by dl-train with checkpoints on? A run that stopped before its first checkpoint has"
+                              + " nothing to resume: run its original command again, with --out " + ShellWords.quote(o.resume) + ")"
                             : ": " + IncompleteCheckpoints.describe(broken) + "; restore the missing files, or start a new run in another directory"));
                 }
                 resumeCkpt = latest.get();

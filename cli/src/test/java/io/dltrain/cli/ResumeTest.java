@@ -627,7 +627,7 @@ class ResumeTest {
     }
 
     @Test
-    void changedSettingsOnResumeAreUsageErrors(@TempDir Path tmp) {
+    void changedSettingsOnResumeAreUsageErrors(@TempDir Path tmp) throws IOException {
         Path parts = tmp.resolve("parts");
         ok(train(parts, "mlp", 1, "--lr", "0.02"));
         CliTest.Result r = run(resume(parts, 2, "--lr", "0.1"));
@@ -637,9 +637,14 @@ class ResumeTest {
         assertEquals(2, every.code(), every.err());
         assertTrue(every.err().contains("--checkpoint-every '5'"), every.err());
         assertTrue(!Files.exists(tmp.resolve("never")));
-        CliTest.Result none = run(resume(tmp.resolve("nothing"), 2));
+        CliTest.Result missing = run(resume(tmp.resolve("nowhere"), 2));
+        assertEquals(2, missing.code(), missing.err());
+        assertTrue(missing.err().contains("--resume " + tmp.resolve("nowhere") + " does not exist"), missing.err());
+        CliTest.Result none = run(resume(Files.createDirectories(tmp.resolve("nothing")), 2));
         assertEquals(2, none.code(), none.err());
         assertTrue(none.err().contains("no checkpoint in"), none.err());
+        // (a run that stopped before its first checkpoint, on a full disk say: the way forward is the original command)
+        assertTrue(none.err().contains("run its original command again, with --out " + tmp.resolve("nothing")), none.err());
     }
 
     /** The command line of a child JVM running the CLI with the test's classpath. */
