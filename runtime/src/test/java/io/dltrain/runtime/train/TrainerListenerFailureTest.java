@@ -77,7 +77,7 @@ class TrainerListenerFailureTest {
         assertTrue(e.getCause() instanceof UncheckedIOException, "the listener's exception is the cause: " + e.getCause());
         assertTrue(e.checkpoint() != null && e.checkpoint().startsWith(ck.toAbsolutePath()), "a checkpoint in " + ck + ": " + e.checkpoint());
         TrainingState st = Checkpoint.readState(e.checkpoint());
-        sameAs(whole, fit(ds, ck, e.checkpoint(), TrainListener.NONE)); // with the failed epoch's metrics from the checkpoint
+        TrainerResumeTest.sameAs(whole, fit(ds, ck, e.checkpoint(), TrainListener.NONE)); // with the failed epoch's metrics from the checkpoint
         return new Failed(e, st);
     }
 
@@ -162,15 +162,5 @@ class TrainerListenerFailureTest {
         assertSame(io.dltrain.runtime.checkpoint.CheckpointException.class, e.getSuppressed()[0].getClass());
         assertTrue(e.getMessage().startsWith("the training listener failed (epochEnded epoch 2): cannot write metrics.jsonl: No space left on device;"
                 + " the training so far could not be checkpointed either: could not save checkpoint "), e.getMessage());
-    }
-
-    static void sameAs(Trainer.Result whole, Trainer.Result rest) {
-        assertEquals(3, rest.epochs().size(), "the history is carried over");
-        for (int ep = 0; ep < 3; ep++) {
-            EpochMetrics a = whole.epochs().get(ep), b = rest.epochs().get(ep);
-            assertEquals(a.trainLoss(), b.trainLoss(), 0.0, "train loss, epoch " + (ep + 1)); // bit-identical
-            assertEquals(a.valLoss(), b.valLoss(), 0.0, "validation loss, epoch " + (ep + 1));
-            assertEquals(a.lr(), b.lr(), 0.0, "lr, epoch " + (ep + 1));
-        }
     }
 }

@@ -109,12 +109,7 @@ class TrainerResumeTest {
         assertEquals(1, st.epoch(), "epoch 1 done");
         corrupt[0] = false; // the file is fixed
         Trainer.Result rest = fit(flaky, ck, 0, Checkpoint.latest(ck).orElseThrow());
-        assertEquals(3, rest.epochs().size());
-        for (int ep = 0; ep < 3; ep++) {
-            assertEquals(whole.epochs().get(ep).trainLoss(), rest.epochs().get(ep).trainLoss(), 0.0, "train loss, epoch " + (ep + 1));
-            assertEquals(whole.epochs().get(ep).trainAcc(), rest.epochs().get(ep).trainAcc(), 0.0, "train accuracy, epoch " + (ep + 1));
-            assertEquals(whole.epochs().get(ep).valLoss(), rest.epochs().get(ep).valLoss(), 0.0, "validation loss, epoch " + (ep + 1));
-        }
+        sameAs(whole, rest);
         // the epoch that failed: resumed with every batch trained (its validation had failed), it trained none here
         double ips = rest.epochs().get(1).imagesPerSec();
         assertTrue(st.step() == 16 ? Double.isNaN(ips) : ips > 0, "images/s of the resumed epoch: " + ips);
@@ -139,14 +134,7 @@ class TrainerResumeTest {
         setFitSeconds(latest, 1000.0); // as if the first process had run 1000 s: the resumed fit's time must include it
         Trainer.Result rest = fit(ds, ck, 0, latest);
         assertTrue(rest.seconds() >= 1000 && rest.seconds() < 1000 + 600, "1000 s before, plus this process's: " + rest.seconds());
-        assertEquals(3, rest.epochs().size(), "the history is carried over");
-        for (int e = 0; e < 3; e++) {
-            EpochMetrics a = whole.epochs().get(e), b = rest.epochs().get(e);
-            assertEquals(a.trainLoss(), b.trainLoss(), 0.0, "train loss, epoch " + (e + 1)); // bit-identical
-            assertEquals(a.trainAcc(), b.trainAcc(), 0.0, "train accuracy, epoch " + (e + 1));
-            assertEquals(a.valLoss(), b.valLoss(), 0.0, "validation loss, epoch " + (e + 1));
-            assertEquals(a.lr(), b.lr(), 0.0, "lr, epoch " + (e + 1));
-        }
+        sameAs(whole, rest);
         assertEquals(whole.bestEpoch(), rest.bestEpoch());
         assertTrue(Files.isDirectory(ck.resolve("best")), "best/ holds the lowest-validation-loss checkpoint");
         assertEquals(whole.bestEpoch(), Checkpoint.readState(Checkpoint.latest(ck.resolve("best")).orElseThrow()).epoch());
@@ -231,12 +219,20 @@ class TrainerResumeTest {
         assertEquals(1, st.epoch(), "epoch 1 done");
         assertEquals(16, st.step(), "every step of epoch 2 trained and saved");
         Trainer.Result rest = fit(ds, ck, 0, Checkpoint.latest(ck).orElseThrow());
-        assertEquals(3, rest.epochs().size());
-        for (int e = 0; e < 3; e++) {
-            assertEquals(whole.epochs().get(e).trainLoss(), rest.epochs().get(e).trainLoss(), 0.0, "train loss, epoch " + (e + 1));
-            assertEquals(whole.epochs().get(e).valLoss(), rest.epochs().get(e).valLoss(), 0.0, "validation loss, epoch " + (e + 1));
-        }
+        sameAs(whole, rest);
         return info;
+    }
+
+    /** A resumed fit's 3 epochs against an uninterrupted one's: the history carried over, every figure bit-identical. */
+    static void sameAs(Trainer.Result whole, Trainer.Result rest) {
+        assertEquals(3, rest.epochs().size(), "the history is carried over");
+        for (int ep = 0; ep < 3; ep++) {
+            EpochMetrics a = whole.epochs().get(ep), b = rest.epochs().get(ep);
+            assertEquals(a.trainLoss(), b.trainLoss(), 0.0, "train loss, epoch " + (ep + 1));
+            assertEquals(a.trainAcc(), b.trainAcc(), 0.0, "train accuracy, epoch " + (ep + 1));
+            assertEquals(a.valLoss(), b.valLoss(), 0.0, "validation loss, epoch " + (ep + 1));
+            assertEquals(a.lr(), b.lr(), 0.0, "lr, epoch " + (ep + 1));
+        }
     }
 
     /** Rewrites a checkpoint's recorded fit time (state.json, trainer_resume.fit_seconds). */
