@@ -303,9 +303,14 @@ final class TrainRun {
                     } catch (CheckpointException e) {
                         // a damaged file (cut short, deleted): the way on is the checkpoint before it, if the user agrees
                         throw usage("--resume " + o.resume + ": its latest checkpoint " + resumeCkpt + " cannot be loaded: " + e.getMessage()
-                                + ". To continue from the checkpoint before it, move " + resumeCkpt.getFileName() + " out of "
-                                + resumeCkpt.getParent() + " (or rename it, e.g. to " + resumeCkpt.getFileName() + ".damaged) and resume again");
+                                + ". " + olderCheckpoint(resumeCkpt));
                     }
+                    // What the fit would refuse (a state.json edited or damaged: its step, its history), found before
+                    // anything is rewritten for the resume (metrics.jsonl, below), which would otherwise lose epochs' lines.
+                    String refused = Trainer.resumeProblem(resumeState, trainLoader.batchesPerEpoch());
+                    if (refused != null)
+                        throw usage("--resume " + o.resume + ": its latest checkpoint " + resumeCkpt + " " + refused.replaceFirst("^cannot resume: ", "cannot be resumed: ")
+                                + "; nothing was changed. " + olderCheckpoint(resumeCkpt));
                 }
                 LoadReport init;
                 try {
@@ -525,6 +530,12 @@ final class TrainRun {
     }
 
     static final String CHECKPOINTS = RunOutput.CHECKPOINTS;
+
+    /** What to do about a damaged latest checkpoint: go on from the one before it, if the user agrees. */
+    private static String olderCheckpoint(Path ckpt) {
+        return "To continue from the checkpoint before it, move " + ckpt.getFileName() + " out of " + ckpt.getParent()
+                + " (or rename it, e.g. to " + ckpt.getFileName() + ".damaged) and resume again";
+    }
 
     /**
      * How far a run has got after its fit, for a signal (SIGINT, SIGTERM) that comes then: the JVM halts once the

@@ -530,8 +530,38 @@ class ResumeTest {
         assertTrue(r.err().contains("state.json has \"batch_size\": big (--batch-size), which is not a number; the checkpoint is damaged"), r.err());
         Files.writeString(state, numberInHistory);
         r = run(resume(dir, 2));
-        assertEquals(1, r.code(), r.err() + r.out());
-        assertTrue(r.err().contains("cannot resume: \"history\" in the checkpoint holds 1 where an epoch's metrics belong"), r.err());
+        assertEquals(2, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("cannot be resumed: \"history\" in the checkpoint holds 1 where an epoch's metrics belong; nothing was changed"), r.err());
+    }
+
+    /**
+     * A latest checkpoint whose state.json the trainer refuses (edited or damaged: here its epoch count, which no longer
+     * agrees with its step) is a usage error that changes nothing. The resume used to rewrite metrics.jsonl from the
+     * checkpoint first, keeping only the lines of the epochs the checkpoint claims, and then fail in the trainer (exit 1):
+     * epoch 2's line was lost. Once that checkpoint is moved aside, as the message says, the run resumes from the one before.
+     */
+    @Test
+    void aStateJsonTheTrainerRefusesChangesNothing(@TempDir Path tmp) throws IOException {
+        Path dir = tmp.resolve("run"), ck = dir.resolve("checkpoints").toAbsolutePath(), metrics = dir.resolve("metrics.jsonl");
+        ok(train(dir, "mlp", 3, "--max-steps", "30")); // 2 epochs of 15 steps: ckpt-15 and ckpt-30
+        byte[] before = Files.readAllBytes(metrics);
+        assertEquals(2, Files.readAllLines(metrics).size());
+        Path state = ck.resolve("ckpt-30/state.json");
+        String good = Files.readString(state), damaged = good.replaceFirst("\"epoch\" : 2,", "\"epoch\" : 1,");
+        assertFalse(damaged.equals(good), good);
+        Files.writeString(state, damaged);
+        CliTest.Result r = run(resume(dir, 3));
+        assertEquals(2, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("--resume " + dir + ": its latest checkpoint " + ck.resolve("ckpt-30") + " cannot be resumed: the"
+                + " checkpoint is at global step 30 (epoch 2, step 0 of it), which does not match 15 steps per epoch (a state.json that was"
+                + " edited or damaged, or another batch size, validation fraction or data than the original run's); nothing was changed."
+                + " To continue from the checkpoint before it, move ckpt-30 out of " + ck), r.err());
+        assertTrue(java.util.Arrays.equals(before, Files.readAllBytes(metrics)), "metrics.jsonl was rewritten: " + Files.readAllLines(metrics));
+        Files.move(ck.resolve("ckpt-30"), ck.resolve("ckpt-30.damaged")); // as the message says
+        CliTest.Result again = run(resume(dir, 3));
+        assertEquals(0, again.code(), again.err() + again.out());
+        assertTrue(again.out().contains("dl-train: resuming from " + ck.resolve("ckpt-15") + " "), again.out());
+        assertEquals(3, Files.readAllLines(metrics).size());
     }
 
     /** "resuming from" says the completed epochs, the steps into the next one and the total steps, in words that agree with them. */

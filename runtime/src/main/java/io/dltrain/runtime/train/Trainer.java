@@ -235,6 +235,8 @@ public final class Trainer {
         TrainingState resume = this.resume;
         this.resume = null; // for this fit only: a second fit resuming the same checkpoint would redo its epochs over trained weights
         if (resume != null) {
+            String problem = resumeProblem(resume, train.batchesPerEpoch());
+            if (problem != null) throw new IllegalArgumentException(problem);
             Map<String, Object> r = resumeMap(resume);
             firstEpoch = resume.epoch() + 1;
             globalStep = resume.step();
@@ -250,10 +252,6 @@ public final class Trainer {
             stoppedEarly = Boolean.TRUE.equals(r.get("stopped_early")); // it ended: no more epochs
             history.addAll(history(resume));
             if (r.get("dropout_calls") instanceof Map<?, ?> d) restoreDropout(model, "", d);
-            if (globalStep != (firstEpoch - 1) * stepsPerEpoch + skip)
-                throw new IllegalArgumentException("cannot resume: the checkpoint is at global step " + globalStep + " (epoch "
-                        + firstEpoch + ", step " + skip + " of it), which does not match " + stepsPerEpoch
-                        + " steps per epoch; resume with the batch size, validation fraction and data of the original run");
         }
         String needsVal = val == null ? withoutValidation(schedule, config.patience()) : null;
         if (needsVal != null) throw new IllegalArgumentException(needsVal);
@@ -576,6 +574,32 @@ public final class Trainer {
     public static final String RESUME_KEY = "trainer_resume";
 
     @SuppressWarnings("unchecked")
+    /**
+     * Why {@link #fit} would refuse to resume {@code state} with a training loader of {@code stepsPerEpoch} batches an
+     * epoch, or null if it would not: no trainer entry in the state, a value in it that is not a number, a history entry
+     * that is not an epoch's metrics, or a global step that does not agree with the epochs and steps done (a state.json
+     * that was edited or damaged, or another batch size, validation fraction or data). The message starts with "cannot
+     * resume: ". A caller that changes anything for a resume before the fit starts (the CLI rewrites metrics.jsonl from
+     * the checkpoint's history) asks first, so that a checkpoint the fit refuses leaves everything as it was.
+     */
+    public static String resumeProblem(TrainingState state, long stepsPerEpoch) {
+        long skip;
+        try {
+            Map<String, Object> r = resumeMap(state);
+            for (String key : List.of("loss_sum", "correct", "seen", "skipped_steps", "best_val", "best_epoch", "since_best", "fit_seconds"))
+                num(r, key, 0);
+            history(state);
+            skip = num(r, "step_in_epoch", 0).longValue();
+        } catch (IllegalArgumentException e) {
+            return e.getMessage();
+        }
+        if (state.step() != state.epoch() * stepsPerEpoch + skip)
+            return "cannot resume: the checkpoint is at global step " + state.step() + " (epoch " + (state.epoch() + 1) + ", step " + skip
+                    + " of it), which does not match " + stepsPerEpoch + " steps per epoch (a state.json that was edited or damaged, or"
+                    + " another batch size, validation fraction or data than the original run's)";
+        return null;
+    }
+
     private static Map<String, Object> resumeMap(TrainingState s) {
         Object r = s.config().get(RESUME_KEY);
         if (!(r instanceof Map<?, ?>))
