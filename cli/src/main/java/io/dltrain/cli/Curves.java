@@ -8,9 +8,12 @@ import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
 import javax.imageio.ImageIO;
+import javax.imageio.stream.ImageOutputStream;
+import javax.imageio.stream.MemoryCacheImageOutputStream;
 import java.awt.Color;
 import java.awt.Graphics2D;
 import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -54,6 +57,9 @@ final class Curves {
         if (failed) return;
         try {
             draw();
+        } catch (UncheckedIOException e) {
+            failed = true;
+            warn.accept(e.getMessage() + "; training goes on without it");
         } catch (RuntimeException | LinkageError | java.awt.AWTError e) {
             failed = true;
             warn.accept("cannot draw " + file + " (" + e + "); training goes on without it");
@@ -85,12 +91,23 @@ final class Curves {
         } finally {
             g.dispose();
         }
+        // Encoded in memory, then written: ImageIO writing to a file reports a full disk as "I/O error writing PNG file!"
+        // and leaves the part it wrote. Not fsynced, unlike the run's other files: a picture drawn from metrics.jsonl,
+        // redrawn every epoch, which no later step reads.
+        ByteArrayOutputStream png = new ByteArrayOutputStream(1 << 16);
+        try (ImageOutputStream ios = new MemoryCacheImageOutputStream(png)) { // in memory: no cache file in java.io.tmpdir
+            if (!ImageIO.write(img, "png", ios)) throw new IOException("no PNG writer");
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot encode " + file + ": " + e.getMessage(), e);
+        }
         Path tmp = file.resolveSibling(FILE + ".tmp");
         try {
-            if (!ImageIO.write(img, "png", tmp.toFile())) throw new IOException("no PNG writer");
+            Files.write(tmp, png.toByteArray());
             Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + file + ": " + e.getMessage(), e);
+            // a part written to a full disk would hold space that the epoch's checkpoint needs
+            try { Files.deleteIfExists(tmp); } catch (IOException ignored) { /* the next epoch's picture replaces it */ }
+            throw new UncheckedIOException("cannot write " + file + ": " + OutputDir.reason(e), e);
         }
     }
 

@@ -2,6 +2,7 @@ package io.dltrain.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import io.dltrain.runtime.checkpoint.AtomicFiles;
 import io.dltrain.runtime.checkpoint.Checkpoint;
 import io.dltrain.runtime.checkpoint.CheckpointException;
 import io.dltrain.runtime.train.EpochMetrics;
@@ -16,7 +17,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -25,9 +25,9 @@ import java.util.Optional;
 import java.util.OptionalInt;
 
 /**
- * The run directory: {@code metrics.jsonl} (one JSON object per epoch, appended and flushed as each epoch ends, so
+ * The run directory: {@code metrics.jsonl} (one JSON object per epoch, appended and fsynced as each epoch ends, so
  * a crash loses nothing already reported) and {@code summary.json} (written once at the end through a temporary
- * file and a rename, so it is either complete or absent).
+ * file, fsynced, and a rename, so it is either complete or absent, also after a power loss).
  */
 final class RunOutput implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -265,11 +265,25 @@ final class RunOutput implements AutoCloseable {
                 if (m.epoch() <= completedEpochs && !lines.containsKey(m.epoch())) lines.put(m.epoch(), JSON.writeValueAsString(row(m)));
             StringBuilder keep = new StringBuilder();
             for (String line : lines.values()) keep.append(line).append('\n');
-            Path tmp = dir.resolve("metrics.jsonl.tmp");
-            Files.writeString(tmp, keep.toString());
-            Files.move(tmp, f, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            replace(f, keep.toString(), "rewrite");
         } catch (IOException e) {
             throw new UncheckedIOException("cannot rewrite " + f + ": " + OutputDir.reason(e), e);
+        }
+    }
+
+    /**
+     * Replaces {@code file} with {@code text} through FILE.tmp, fsynced as checkpoints are (AtomicFiles): once this
+     * returns, a power loss leaves the new file, not an empty one. metrics.jsonl's lines are fsynced as they are
+     * appended (SYNC), and its rewrite is too; summary.json is what makes a run complete, written once per run. A part
+     * written to a full disk is deleted (it would hold space the resume needs). {@code verb} names the failure.
+     */
+    private static void replace(Path file, String text, String verb) {
+        try {
+            AtomicFiles.write(file, file.resolveSibling(file.getFileName() + ".tmp"), out -> out.write(text.getBytes(StandardCharsets.UTF_8)));
+        } catch (CheckpointException e) {
+            String why = e.getCause() instanceof IOException io ? OutputDir.reason(io) : e.getMessage();
+            throw new UncheckedIOException("cannot " + verb + " " + file + ": " + why,
+                    e.getCause() instanceof IOException io ? io : new IOException(e.getMessage(), e));
         }
     }
 
@@ -301,15 +315,13 @@ final class RunOutput implements AutoCloseable {
 
     void writeSummary(Map<String, Object> summary) {
         Path target = dir.resolve(SUMMARY);
-        Path tmp = dir.resolve(SUMMARY + ".tmp");
+        String text;
         try {
-            Files.writeString(tmp, JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(summary) + "\n");
-            Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            text = JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(summary) + "\n";
         } catch (IOException e) {
-            // a part written to a full disk would hold space the resume needs
-            try { Files.deleteIfExists(tmp); } catch (IOException ignored) { /* the next write replaces it */ }
-            throw new UncheckedIOException("cannot write " + target + ": " + OutputDir.reason(e), e);
+            throw new UncheckedIOException("cannot write " + target + ": " + e.getMessage(), e);
         }
+        replace(target, text, "write");
     }
 
     /**

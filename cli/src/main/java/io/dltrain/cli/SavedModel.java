@@ -7,6 +7,7 @@ import io.dltrain.datasets.CsvDataset;
 import io.dltrain.datasets.DatasetRegistry;
 import io.dltrain.datasets.IdxDataset;
 import io.dltrain.models.ModelSpec;
+import io.dltrain.runtime.checkpoint.AtomicFiles;
 import io.dltrain.runtime.checkpoint.Checkpoint;
 import io.dltrain.runtime.checkpoint.CheckpointException;
 import io.dltrain.runtime.checkpoint.TrainingState;
@@ -18,7 +19,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -59,7 +59,11 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
 
     // ------------------------------------------------------------------------------------------------ writing
 
-    /** Writes {@code runDir/model/}: the model's weights and model.json, each atomically (temporary file + rename). */
+    /**
+     * Writes {@code runDir/model/}: the model's weights and model.json, each atomically (temporary file + rename) and
+     * fsynced, as checkpoints are: after a power loss model.json is not found empty beside the weights, and no resume
+     * writes it again (the run is complete). A failure (a full disk) is an UncheckedIOException naming the cause.
+     */
     static Path write(Path runDir, String modelName, String datasetName, ModelSpec spec, Dataset train, Module model) {
         return write(runDir, modelName, datasetName, spec, train, model, Task.CLASSIFICATION);
     }
@@ -92,12 +96,15 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
                 m.put("feature_mean", csv.featureMean());
                 m.put("feature_std", csv.featureStd());
             }
-            Path tmp = dir.resolve(META_FILE + ".tmp");
-            Files.writeString(tmp, JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(m) + "\n");
-            Files.move(tmp, dir.resolve(META_FILE), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            byte[] meta = (JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(m) + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            AtomicFiles.write(dir.resolve(META_FILE), dir.resolve(META_FILE + ".tmp"), out -> out.write(meta));
             return dir;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write the final model to " + dir + ": " + e.getMessage(), e);
+        } catch (CheckpointException e) {
+            // AtomicFiles' failures (model.safetensors on a full disk): said as the others, so that the caller adds how to recover
+            IOException io = e.getCause() instanceof IOException c ? c : new IOException(e.getMessage(), e);
+            throw new UncheckedIOException("cannot write the final model to " + dir + ": " + e.getMessage(), io);
         }
     }
 

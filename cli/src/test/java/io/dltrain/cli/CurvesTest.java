@@ -42,6 +42,24 @@ class CurvesTest {
         assertTrue(warnings.isEmpty(), warnings.toString());
     }
 
+    /**
+     * A picture that cannot be written (a full disk: here curves.png.tmp is a link to /dev/full, which fails every write
+     * with ENOSPC) leaves no part of it, which on a full disk holds space that the epoch's checkpoint needs, and the
+     * warning names the cause. Before, ImageIO wrote the file itself: on a tmpfs filled under a live run, curves.png.tmp
+     * (4 KiB) stayed and the warning said "I/O error writing PNG file!".
+     */
+    @Test
+    void aFullDiskLeavesNoPartOfThePictureAndSaysSo(@TempDir Path tmp) throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isWritable(Path.of("/dev/full")), "no /dev/full here");
+        Path part = tmp.resolve(Curves.FILE + ".tmp");
+        Files.createSymbolicLink(part, Path.of("/dev/full"));
+        List<String> warnings = new ArrayList<>();
+        new Curves(tmp, warnings::add).epochEnded(epoch(1, 0.6));
+        assertEquals(List.of("cannot write " + tmp.resolve(Curves.FILE) + ": no space left on device; training goes on without it"), warnings);
+        assertFalse(Files.exists(part, java.nio.file.LinkOption.NOFOLLOW_LINKS), "a part of the picture is left");
+        assertFalse(Files.exists(tmp.resolve(Curves.FILE)));
+    }
+
     @Test
     void anUnwritableDirectoryWarnsOnceAndTrainingGoesOn(@TempDir Path tmp) {
         List<String> warnings = new ArrayList<>();

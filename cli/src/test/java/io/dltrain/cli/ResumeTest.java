@@ -197,6 +197,21 @@ class ResumeTest {
         Files.delete(noModel.resolve("model"));
         ok(resume(noModel, 1));
         assertSameRun(whole, noModel, 1);
+
+        // model.safetensors itself (AtomicFiles' CheckpointException, what a full disk gives): the same advice. It ended
+        // with AtomicFiles' message alone, found filling a tmpfs under a live run; here a directory stands in its place
+        Path noWeights = tmp.resolve("no-weights"), blocker = noWeights.resolve("model/model.safetensors");
+        Files.createDirectories(blocker.resolve("x"));
+        r = run(train(noWeights, "mlp", 1));
+        assertEquals(1, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("dl-train: error: cannot write the final model to " + noWeights.resolve("model") + ": could not write "
+                + blocker.toAbsolutePath()) && r.err().contains("; the training is complete and checkpointed in "
+                + noWeights.resolve("checkpoints/ckpt-15").toAbsolutePath() + ": once the cause is fixed, --resume " + noWeights
+                + " writes model/ and summary.json"), r.err());
+        Files.delete(blocker.resolve("x"));
+        Files.delete(blocker);
+        ok(resume(noWeights, 1));
+        assertSameRun(whole, noWeights, 1);
     }
 
     @Test

@@ -37,16 +37,33 @@ public final class AtomicFiles {
      * a RuntimeException from the content is rethrown as is. Either way the previous file is left untouched.
      */
     public static void write(Path target, Content content) {
+        write(target, null, content);
+    }
+
+    /**
+     * As {@link #write(Path, Content)}, through the temporary file {@code tmp} (in target's directory; a file of that
+     * name is replaced) rather than one of a random name: for a writer that is alone in its directory (the process that
+     * holds a run directory's lock), whose files keep the names they have always had.
+     *
+     * @param tmp null for a random name
+     */
+    public static void write(Path target, Path tmp, Content content) {
         Path abs = target.toAbsolutePath();
         Path dir = abs.getParent();
-        Path tmp = null;
+        Path fixed = tmp == null ? null : tmp.toAbsolutePath();
+        tmp = null;
         boolean done = false;
         try {
             FileChannel created = null;
             // Not Files.createTempFile: it makes the file owner-only (0600) whatever the umask, and the rename keeps
-            // that mode, so another user could not load a shared model or checkpoint. CREATE_NEW gives the mode any
+            // that mode, so another user could not load a shared model or checkpoint. CREATE(_NEW) gives the mode any
             // new file gets (0666 less the umask: 0644 under the usual 022), like the JSON files beside it.
             while (created == null) {
+                if (fixed != null) {
+                    tmp = fixed;
+                    created = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE);
+                    break;
+                }
                 tmp = dir.resolve("." + abs.getFileName() + "." + Long.toUnsignedString(java.util.concurrent.ThreadLocalRandom.current().nextLong(), 36) + ".tmp");
                 try {
                     created = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);

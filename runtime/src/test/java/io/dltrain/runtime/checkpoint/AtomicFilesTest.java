@@ -88,6 +88,26 @@ class AtomicFilesTest {
         assertTrue(e.getMessage().contains(missingDir.toAbsolutePath().toString()), e.getMessage());
     }
 
+    /**
+     * With a named temporary file (the CLI's summary.json.tmp, model.json.tmp): a leftover of that name is replaced, and
+     * a failure part-way deletes it, as a random one; a full disk here is a link to /dev/full, which fails every write
+     * with ENOSPC.
+     */
+    @Test void aNamedTemporaryIsReplacedAndDeletedOnFailure() throws Exception {
+        Path f = dir.resolve("summary.json"), tmp = dir.resolve("summary.json.tmp");
+        Files.writeString(tmp, "left by a kill, longer than the new contents");
+        AtomicFiles.write(f, tmp, out -> out.write("{}".getBytes(StandardCharsets.UTF_8)));
+        assertEquals("{}", Files.readString(f));
+        assertEquals(List.of("summary.json"), names());
+        Assumptions.assumeTrue(Files.isWritable(Path.of("/dev/full")), "no /dev/full here");
+        Files.createSymbolicLink(tmp, Path.of("/dev/full"));
+        CheckpointException e = assertThrows(CheckpointException.class,
+                () -> AtomicFiles.write(f, tmp, out -> out.write(new byte[200_000])));
+        assertTrue(e.getMessage().contains("No space left on device"), e.getMessage());
+        assertEquals("{}", Files.readString(f));
+        assertEquals(List.of("summary.json"), names(), "the temporary is deleted");
+    }
+
     @Test void targetThatIsADirectoryIsNotReplaced() throws Exception {
         Path d = dir.resolve("sub");
         Files.createDirectory(d);
