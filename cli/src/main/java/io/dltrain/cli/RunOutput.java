@@ -61,10 +61,18 @@ final class RunOutput implements AutoCloseable {
         if (!Files.isDirectory(p)) return null; // it can be created
         if (checkLock && Lock.heldElsewhere(p)) return inUse(dir, resuming ? "--resume" : "--out");
         if (resuming) return null;
-        for (String f : new String[] {"metrics.jsonl", SUMMARY}) {
-            if (Files.exists(p.resolve(f)))
-                return "--out " + dir + " already holds a run (" + f + "); choose a new directory, or delete that one to reuse it"
-                        + (Files.isDirectory(p.resolve(CHECKPOINTS)) ? ", or continue that run with --resume " + ShellWords.quote(dir) : "");
+        String held = heldRunFile(p);
+        if (held != null) {
+            // --resume only where there is a checkpoint to resume: a checkpoints/ folder without one (a run stopped, or
+            // out of disk, before its first) would send the user to a resume that refuses and sends them back here
+            boolean resumable;
+            try {
+                resumable = Checkpoint.latest(p.resolve(CHECKPOINTS)).isPresent();
+            } catch (CheckpointException e) {
+                resumable = false;
+            }
+            return "--out " + dir + " already holds a run (" + held + "); choose a new directory, or delete that one to reuse it"
+                    + (resumable ? ", or continue that run with --resume " + ShellWords.quote(dir) : "");
         }
         // A run stopped before its first epoch ended (--max-steps, a signal, a crash) leaves checkpoints and no
         // metrics.jsonl. A new run here would mix its checkpoints with that run's, and a later --resume would take
@@ -85,6 +93,12 @@ final class RunOutput implements AutoCloseable {
         if (!broken.isEmpty())
             return "--out " + dir + " holds " + IncompleteCheckpoints.describe(broken) + " of an interrupted run, which cannot be resumed; delete "
                     + (broken.size() == 1 ? "it" : "them") + " to reuse the directory, or choose a new directory";
+        return null;
+    }
+
+    /** The file (metrics.jsonl, summary.json) that makes dir hold a run a new run may not be started into, or null. */
+    static String heldRunFile(Path dir) {
+        for (String f : new String[] {"metrics.jsonl", SUMMARY}) if (Files.exists(dir.resolve(f))) return f;
         return null;
     }
 

@@ -110,9 +110,13 @@ final class TrainRun {
                                 ? "a checkpoint" : "the checkpoints folder") + " of the run in " + run + "; --resume takes the run directory"
                                 + " and continues from its latest checkpoint: --resume " + ShellWords.quote(run));
                     List<Path> broken = Checkpoint.incomplete(ckDir, 0);
+                    // that command is refused while the directory holds the run's metrics.jsonl (RunOutput.problem): say so
+                    String held = RunOutput.heldRunFile(o.resume);
                     throw usage("--resume " + o.resume + ": no checkpoint in " + ckDir + (broken.isEmpty()
                             ? " (was it written by dl-train with checkpoints on? A run that stopped before its first checkpoint has"
-                              + " nothing to resume: run its original command again, with --out " + ShellWords.quote(o.resume) + ")"
+                              + " nothing to resume: run its original command again, with --out " + ShellWords.quote(o.resume)
+                              + (held == null ? "" : " once that directory is deleted (its " + held + " is of training that no checkpoint"
+                                      + " kept: rm -r " + ShellWords.quote(o.resume) + "), or with another --out") + ")"
                             : ": " + IncompleteCheckpoints.describe(broken) + "; restore the missing files, or start a new run in another directory"));
                 }
                 resumeCkpt = latest.get();
@@ -451,7 +455,7 @@ final class TrainRun {
                             reportBadFiles(data);
                             out.println("dl-train: stopped " + (ending.signalled() ? "on a signal" : "after --max-steps " + o.maxSteps)
                                     + (result.checkpoint() != null ? "; checkpoint " + result.checkpoint() + "; continue with --resume " + ShellWords.quote(outDir)
-                                                                   : "; no checkpoint (--checkpoint-every off)"));
+                                                                   : "; no checkpoint (--checkpoint-every off), so the training is lost"));
                             out.flush();
                             return ending.signalled() ? 130 : 0;
                         }

@@ -2,6 +2,7 @@ package io.dltrain.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.dltrain.runtime.checkpoint.Checkpoint;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -585,9 +586,15 @@ class CliTest {
         Files.writeString(used.resolve("metrics.jsonl"), "{\"epoch\":1}\n");
         usageError(null, train(used, "mlp", 1), "already holds a run");
         assertFalse(run(train(used, "mlp", 1)).err().contains("--resume"), "no checkpoints: nothing to resume");
-        Files.createDirectories(used.resolve("checkpoints"));
+        Files.createDirectories(used.resolve("checkpoints")); // without a checkpoint in it (ResumeTest.aRunWithoutACheckpointIsNotSentToResume)
+        assertFalse(run(train(used, "mlp", 1)).err().contains("--resume"), "no checkpoint: nothing to resume");
+        Path ckpt = Files.createDirectories(used.resolve("checkpoints/ckpt-3"));
+        Files.writeString(ckpt.resolve(Checkpoint.STATE_FILE), "{}");
+        Files.writeString(ckpt.resolve(Checkpoint.MODEL_FILE), "");
         usageError(null, train(used, "mlp", 1), "already holds a run", "or continue that run with --resume " + used);
-        Path spaced = Files.createDirectories(tmp.resolve("used run/checkpoints")).getParent();
+        Path spaced = Files.createDirectories(tmp.resolve("used run/checkpoints/ckpt-3")).getParent().getParent();
+        Files.writeString(spaced.resolve("checkpoints/ckpt-3").resolve(Checkpoint.STATE_FILE), "{}");
+        Files.writeString(spaced.resolve("checkpoints/ckpt-3").resolve(Checkpoint.MODEL_FILE), "");
         Files.writeString(spaced.resolve("metrics.jsonl"), "{\"epoch\":1}\n");
         usageError(null, train(spaced, "mlp", 1), "or continue that run with --resume '" + spaced + "'"); // pastes into a shell
         assertEquals("{\"epoch\":1}\n", Files.readString(used.resolve("metrics.jsonl")), "an earlier run's metrics must be left alone");

@@ -692,6 +692,32 @@ class ResumeTest {
         assertTrue(none.err().contains("run its original command again, with --out " + tmp.resolve("nothing")), none.err());
     }
 
+    /**
+     * A run that kept no checkpoint but wrote metrics.jsonl (--checkpoint-every off and a signal, or a disk that filled
+     * before the first checkpoint, which leaves an empty checkpoints/): --resume said "run its original command again,
+     * with --out DIR", and that command said "DIR already holds a run (metrics.jsonl); ..., or continue that run with
+     * --resume DIR" (checkpoints/ was there), each sending the user to the other (found with a SIGTERM after epoch 1 of a
+     * --checkpoint-every off run, and on a full tmpfs). Now the resume says to delete the directory or give another --out,
+     * the new run mentions --resume only when there is a checkpoint, and the run's last line says the training is lost.
+     */
+    @Test
+    void aRunWithoutACheckpointIsNotSentToResume(@TempDir Path tmp) throws IOException {
+        Path dir = tmp.resolve("run");
+        CliTest.Result r = run(train(dir, "mlp", 2, "--checkpoint-every", "off", "--max-steps", "15")); // epoch 1 of 2, no checkpoint
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("dl-train: stopped after --max-steps 15; no checkpoint (--checkpoint-every off), so the training is lost"), r.out());
+        Files.createDirectories(dir.resolve("checkpoints")); // what a checkpoint that failed on a full disk leaves
+        CliTest.Result resumed = run(resume(dir, 2));
+        assertEquals(2, resumed.code(), resumed.err() + resumed.out());
+        assertTrue(resumed.err().contains("nothing to resume: run its original command again, with --out " + dir + " once that directory is"
+                + " deleted (its metrics.jsonl is of training that no checkpoint kept: rm -r " + dir + "), or with another --out"), resumed.err());
+        CliTest.Result again = run(train(dir, "mlp", 2));
+        assertEquals(2, again.code(), again.err() + again.out());
+        assertTrue(again.err().contains("--out " + dir + " already holds a run (metrics.jsonl); choose a new directory, or delete that one"
+                + " to reuse it"), again.err());
+        assertFalse(again.err().contains("--resume"), again.err());
+    }
+
     /** The command line of a child JVM running the CLI with the test's classpath. */
     static List<String> childCommand(String... args) {
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
