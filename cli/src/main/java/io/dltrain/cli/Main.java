@@ -6,13 +6,18 @@ import java.io.PrintWriter;
 
 /**
  * Entry point of the dl-train command. Exit codes follow picocli: 0 success, 1 a failure while running,
- * 2 a usage error (bad option, unknown model or dataset, missing or corrupt data, unusable device or output).
+ * 2 a usage error (bad option, unknown model or dataset, missing or corrupt data, unusable device or output); and as
+ * for any process a signal ends, 128 + the signal's number: 130 after SIGINT (Ctrl-C), 143 after SIGTERM (docker
+ * stop, Kubernetes), whether training first wrote its checkpoint or a second signal ended it at once ({@link Signals});
+ * 0 for a signal that came after a training run had completed.
  */
 public final class Main {
     private Main() {}
 
     public static void main(String[] args) {
-        System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
+        PrintWriter out = new PrintWriter(System.out, true);
+        Signals.install(out);
+        System.exit(run(args, out, new PrintWriter(System.err, true)));
     }
 
     /** Runs the CLI with the given streams and returns the exit code (tests call this). */

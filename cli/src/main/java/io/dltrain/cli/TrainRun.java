@@ -405,6 +405,9 @@ final class TrainRun {
                         try {
                             Ending.Reached at = ending.signal(TimeUnit.SECONDS.toNanos(SIGNAL_WAIT_SECONDS));
                             if (at == Ending.Reached.TRAINING) {
+                                // at once: a step can take seconds (a large model on the CPU), and silence reads as a hang
+                                out.println("dl-train: " + stopping(every != null));
+                                out.flush();
                                 trainer.requestStop();
                                 if (!released.await(SIGNAL_WAIT_SECONDS, TimeUnit.SECONDS)) {
                                     // the loop never reached a step boundary, nor a wait for data (which the stop ends): it is stuck
@@ -429,6 +432,7 @@ final class TrainRun {
                     }, "dl-train-on-signal");
                     Runtime.getRuntime().addShutdownHook(hook);
                     hooked.set(hook);
+                    Signals.whatIsSaved(() -> lastCheckpoint(runDir, every != null)); // what a second signal, which ends at once, leaves
                     try {
                         Trainer.Result result;
                         try {
@@ -526,6 +530,7 @@ final class TrainRun {
                 }
             }
         } finally {
+            Signals.whatIsSaved(null);
             released.countDown();   // the model, the loaders and the backend are closed: the JVM may halt now
             // Only now: a signal after the run's last write, while the device is being released, is still answered (Ending.DONE).
             Thread hook = hooked.get();
@@ -643,13 +648,25 @@ final class TrainRun {
      * (a data read that does not return, on a file system that hangs), so nothing was saved for the signal.
      */
     static String stuckAfterSignal(Path dir, boolean checkpoints) {
-        Path ck = dir.resolve(CHECKPOINTS);
-        java.util.Optional<Path> last = checkpoints && Files.isDirectory(ck) ? Checkpoint.latest(ck) : java.util.Optional.empty();
         return "stopped on a signal, but the training did not reach the end of a step within " + SIGNAL_WAIT_SECONDS + " s of it"
                 + " (a checkpoint write to a file system that hangs? a device that does not answer?), so no checkpoint was written for the signal; "
-                + (last.isPresent() ? "the last is " + last.get() + ", and --resume " + ShellWords.quote(dir) + " continues from it"
-                   : checkpoints ? "the run has no checkpoint yet, so its training is lost"
-                   : "the run has no checkpoints (--checkpoint-every off), so its training is lost");
+                + lastCheckpoint(dir, checkpoints);
+    }
+
+    /** What a signal's stop is about to do, said as soon as the signal comes (the stop itself waits for the step in progress). */
+    static String stopping(boolean checkpoints) {
+        return "stopping on a signal: the training stops after the step in progress" + (checkpoints ? " and writes a checkpoint" : ", without a"
+                + " checkpoint (--checkpoint-every off)") + "; this waits up to " + SIGNAL_WAIT_SECONDS + " s, and a second signal ends at once"
+                + (checkpoints ? " without it" : "");
+    }
+
+    /** The run's last checkpoint and the command that continues from it, or that it has none (for a stop that wrote none). */
+    static String lastCheckpoint(Path dir, boolean checkpoints) {
+        Path ck = dir.resolve(CHECKPOINTS);
+        java.util.Optional<Path> last = checkpoints && Files.isDirectory(ck) ? Checkpoint.latest(ck) : java.util.Optional.empty();
+        return last.isPresent() ? "the last checkpoint is " + last.get() + ", and --resume " + ShellWords.quote(dir) + " continues from it"
+                : checkpoints ? "the run has no checkpoint yet, so its training is lost"
+                : "the run has no checkpoints (--checkpoint-every off), so its training is lost";
     }
 
     static String afterSignal(Ending.Reached at, Path dir, Path checkpoint, String eval) {

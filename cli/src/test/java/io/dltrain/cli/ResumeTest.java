@@ -826,11 +826,56 @@ class ResumeTest {
         p.destroy(); // SIGTERM
         assertTrue(p.waitFor(30, TimeUnit.SECONDS), "child did not end after SIGTERM");
         String out = Files.readString(log);
+        assertEquals(143, p.exitValue(), out);
+        assertTrue(out.contains("dl-train: stopping on a signal: the training stops after the step in progress and writes a checkpoint;"
+                + " this waits up to " + TrainRun.SIGNAL_WAIT_SECONDS + " s, and a second signal ends at once without it\n"), out);
         assertTrue(out.contains("stopped on a signal; checkpoint "), out);
         Path latest = Checkpoint.latest(dir.resolve("checkpoints")).orElseThrow(() -> new AssertionError("no checkpoint: " + out));
         loadsCleanly(latest);
         TrainingState s = Checkpoint.readState(latest);
         assertTrue(s.step() > 0 && s.step() < 1000, "step " + s.step());
+    }
+
+    /**
+     * Ctrl-C pressed twice while the stop cannot finish (the training is stuck at epoch 1's end opening curves.png.tmp, a
+     * FIFO without a reader, as a write to a file system that hangs): the first signal is answered at once, the second
+     * ends the process at once (exit 130), naming the last checkpoint and the resume. Left to the JVM, a second signal
+     * was ignored, without a word, until the wait for the first was over (120 s by default); the first was answered only
+     * when its checkpoint was written (seen as 14 to 25 s of silence for a first step of lenet5 with --batch-size 16384).
+     * The run then resumes from that checkpoint.
+     */
+    @Test
+    void aSecondSignalEndsTheProcessAtOnce(@TempDir Path tmp) throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("run")), log = tmp.resolve("child.log"), fifo = dir.resolve(Curves.FILE + ".tmp");
+        Process mk = new ProcessBuilder("mkfifo", fifo.toString()).start();
+        org.junit.jupiter.api.Assumptions.assumeTrue(mk.waitFor() == 0, "mkfifo failed here");
+        Process p = new ProcessBuilder(childCommand(train(dir, "mlp", 2, "--checkpoint-every", "5s"))).redirectErrorStream(true)
+                .redirectOutput(log.toFile()).start();
+        try {
+            Path metrics = dir.resolve("metrics.jsonl"); // written at epoch 1's end, just before the picture
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (p.isAlive() && !(Files.exists(metrics) && !Files.readAllLines(metrics).isEmpty()) && System.nanoTime() < deadline) Thread.sleep(5);
+            Thread.sleep(300);
+            assertTrue(p.isAlive(), "the child should be stuck at the FIFO:\n" + Files.readString(log));
+            String ack = "dl-train: stopping on a signal: the training stops after the step in progress and writes a checkpoint;";
+            assertEquals(0, new ProcessBuilder("kill", "-INT", Long.toString(p.pid())).start().waitFor());
+            deadline = System.nanoTime() + 10_000_000_000L;
+            while (p.isAlive() && !Files.readString(log).contains(ack) && System.nanoTime() < deadline) Thread.sleep(5);
+            assertTrue(Files.readString(log).contains(ack), "the first signal is not answered:\n" + Files.readString(log));
+            assertTrue(p.isAlive(), "the stop cannot finish while the training is stuck:\n" + Files.readString(log));
+            assertEquals(0, new ProcessBuilder("kill", "-INT", Long.toString(p.pid())).start().waitFor());
+            assertTrue(p.waitFor(10, TimeUnit.SECONDS), "the second signal did not end the process:\n" + Files.readString(log));
+        } finally {
+            p.destroyForcibly();
+        }
+        String out = Files.readString(log);
+        assertEquals(130, p.exitValue(), out);
+        assertTrue(out.contains("dl-train: ended at once on a second signal (SIGINT), without waiting for the first to finish; the last"
+                + " checkpoint is " + dir.resolve("checkpoints/ckpt-10") + ", and --resume " + dir + " continues from it"), out);
+        assertFalse(out.contains("stopped on a signal; checkpoint"), out);
+        Files.delete(fifo); // the file system answers again
+        ok(resume(dir, 2));
+        assertEquals(2, Files.readAllLines(dir.resolve("metrics.jsonl")).size());
     }
 
     /**

@@ -1,0 +1,61 @@
+package io.dltrain.cli;
+
+import sun.misc.Signal;
+import sun.misc.SignalHandler;
+
+import java.io.PrintWriter;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
+
+/**
+ * SIGINT and SIGTERM, counted, for the dl-train process (installed by {@link Main#main}; tests that call
+ * {@link Main#run} in their own JVM keep the JVM's handling). The first does what the JVM does with it: the shutdown
+ * hooks run (a training run stops at the next step and writes a checkpoint, {@link TrainRun}) and the process exits
+ * with 128 + the signal's number (130 for SIGINT, 143 for SIGTERM). A second one ends the process at once, with
+ * 128 + its number, after one line saying what is saved: left to the JVM, it would be ignored until the hooks are
+ * done (up to {@link TrainRun#SIGNAL_WAIT_SECONDS}), so Ctrl-C pressed again did nothing, silently. Ending at once
+ * is as safe as a SIGKILL, which checkpoints survive (a checkpoint being written is left as a .tmp directory,
+ * passed over and deleted later).
+ */
+final class Signals {
+    private Signals() {}
+
+    private static final AtomicInteger received = new AtomicInteger();
+    /** What a second signal says is saved (the run's last checkpoint and how to resume), or null: set by a training run. */
+    private static volatile Supplier<String> whatIsSaved = () -> null;
+
+    /** Counts SIGINT and SIGTERM from now on; where the JVM does not let them be handled (-Xrs), nothing changes. */
+    static void install(PrintWriter out) {
+        for (String name : List.of("INT", "TERM")) {
+            try {
+                Signal signal = new Signal(name);
+                SignalHandler[] jvms = new SignalHandler[1];
+                jvms[0] = Signal.handle(signal, s -> {
+                    if (received.getAndIncrement() == 0) {
+                        // the JVM's own handling: shutdown hooks, then exit 128 + n (this thread waits in it meanwhile)
+                        SignalHandler jvm = jvms[0]; // null for a signal in the instant before it is assigned
+                        if (jvm != null && jvm != SignalHandler.SIG_DFL && jvm != SignalHandler.SIG_IGN) jvm.handle(s);
+                        else Runtime.getRuntime().exit(128 + s.getNumber());
+                        return;
+                    }
+                    String saved = null;
+                    try {
+                        saved = whatIsSaved.get();
+                    } catch (RuntimeException ignored) {
+                        // the line below is said without it
+                    }
+                    out.println("dl-train: ended at once on a second signal (SIG" + s.getName() + "), without waiting for the first to finish"
+                            + (saved == null ? "" : "; " + saved));
+                    out.flush();
+                    Runtime.getRuntime().halt(128 + s.getNumber());
+                }); // a signal ignored when the JVM started (nohup, a background job) stays ignored: the JVM installs nothing for it
+            } catch (IllegalArgumentException | UnsupportedOperationException notHandled) {
+                // -Xrs, or a platform without the signal: the JVM's handling stays
+            }
+        }
+    }
+
+    /** Sets what a second signal says is saved (null: nothing to say); a training run sets it while it trains. */
+    static void whatIsSaved(Supplier<String> saved) { whatIsSaved = saved == null ? () -> null : saved; }
+}
