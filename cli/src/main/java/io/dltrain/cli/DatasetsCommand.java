@@ -86,6 +86,11 @@ public final class DatasetsCommand implements Runnable {
                             + ". `dl-train datasets prepare` exports fashion-mnist, mnist, cifar10 and cifar100.");
                 DatasetRegistry.Splits splits = entry.load(dataDir);
                 if (splits.hasNotice()) o.println("dl-train: notice: " + splits.notice());
+                // the export takes a while (Fashion-MNIST as PNGs: about 30 s on 2 cores) and shows its result only at the end
+                int val = splits.test() == null ? 0 : splits.test().size();
+                o.printf("dl-train: writing %,d training and %,d validation %s (%s) under %s%n", splits.train().size(), val,
+                        Words.noun(val, "image"), f.name().toLowerCase(java.util.Locale.ROOT), out);
+                o.flush();
                 ImageFolderWriter.Summary s = ImageFolderWriter.write(splits.train(), splits.test(), out, f);
                 o.printf("wrote %,d training and %,d validation %s in %d class %s under %s%n", s.trainImages(), s.valImages(),
                         Words.noun(s.valImages(), "image"), s.classFolders(), Words.noun(s.classFolders(), "folder"), s.root());

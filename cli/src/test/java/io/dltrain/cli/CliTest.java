@@ -333,6 +333,7 @@ class CliTest {
         Path tree = tmp.resolve("tree");
         Result r = run("datasets", "prepare", "--data", "fashion-mnist", "--data-dir", small.toString(), "--out", tree.toString());
         assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("dl-train: writing 60 training and 20 validation images (png) under " + tree + "\n"), r.out());
         assertTrue(r.out().contains("wrote 60 training and 20 validation images in 10 class folders under " + tree), r.out());
         try (var files = Files.walk(tree)) {
             assertEquals(80, files.filter(f -> f.toString().endsWith(".png")).count());

@@ -35,9 +35,11 @@ import java.util.stream.Stream;
  * "Ankle boot" becomes class 0); names are kept, indices may not be. A class with no sample in a split gets no
  * folder there.
  *
- * <p>Each split is written into a hidden {@code root/.<split>.partial} folder and renamed to {@code root/<split>}
- * when complete, so an interrupted export never leaves a half-written split that looks finished. An existing
- * non-empty {@code root/train} or {@code root/val} is an error (never overwritten).
+ * <p>Each split is written into a hidden {@code root/.<split>.partial} folder, and both are renamed to
+ * {@code root/<split>} once both are complete, so an interrupted export never leaves a half-written split that looks
+ * finished, nor a finished {@code train/} without its {@code val/} (a tree that trains without a test split, and
+ * that the export run again refuses to overwrite). An existing non-empty {@code root/train} or {@code root/val} is an
+ * error (never overwritten); an interrupted export's partial folders are deleted by the next one.
  */
 public final class ImageFolderWriter {
     private ImageFolderWriter() {}
@@ -108,6 +110,8 @@ public final class ImageFolderWriter {
         boolean[] used = new boolean[dirs.size()]; // the classes given a folder, in either split
         int nTrain = writeSplit(train, root, "train", dirs, format, mean, std, jpegQuality, used);
         int nVal = val == null ? 0 : writeSplit(val, root, "val", dirs, format, mean, std, jpegQuality, used);
+        // only now, both: a stop while val/ was written (a signal, a full disk) left a finished train/ and no val/
+        for (String split : val == null ? List.of("train") : List.of("train", "val")) publish(root, split);
         int folders = 0;
         for (boolean u : used) if (u) folders++;
         return new Summary(root, nTrain, nVal, dirs, folders);
@@ -147,12 +151,21 @@ public final class ImageFolderWriter {
                     throw new DatasetException(f + ": cannot write the image (" + why(e) + ")", e);
                 }
             }
+        } catch (IOException e) {
+            throw new DatasetException(dst + ": cannot write the " + split + " split (" + why(e) + ")", e);
+        }
+        return n;
+    }
+
+    /** Renames a split written in full from root/.SPLIT.partial to root/SPLIT. */
+    private static void publish(Path root, String split) {
+        Path tmp = root.resolve("." + split + ".partial"), dst = root.resolve(split);
+        try {
             if (Files.exists(dst)) Files.delete(dst); // an empty directory (checked by the caller)
             Files.move(tmp, dst, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
             throw new DatasetException(dst + ": cannot write the " + split + " split (" + why(e) + ")", e);
         }
-        return n;
     }
 
     /** Class names made safe as folder names; distinct names must stay distinct. */

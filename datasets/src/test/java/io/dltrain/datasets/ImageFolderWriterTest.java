@@ -97,6 +97,37 @@ class ImageFolderWriterTest {
         }
     }
 
+    /**
+     * An export stopped while val/ is written (here a sample that cannot be read; a signal, a full disk) leaves neither
+     * split published: train/ used to be renamed into place when it was done, so the tree looked finished without its
+     * val/ (found stopping `datasets prepare` with SIGINT while .val.partial was written), and the export run again
+     * refused it ("train: already exists and is not empty"). The next export deletes the partial folders and writes both.
+     */
+    @Test
+    void anExportStoppedInValPublishesNeitherSplit() {
+        IdxDataset train = idx("train", 6), val = idx("val", 6);
+        Dataset failing = new Dataset() {
+            @Override public String name() { return val.name(); }
+            @Override public int size() { return val.size(); }
+            @Override public io.dltrain.runtime.tensor.Shape sampleShape() { return val.sampleShape(); }
+            @Override public int numClasses() { return val.numClasses(); }
+            @Override public List<String> classNames() { return val.classNames(); }
+            @Override public int read(int index, float[] dst, int dstOffset) {
+                if (index == 3) throw new DatasetException(val.name() + ": sample 3 cannot be read");
+                return val.read(index, dst, dstOffset);
+            }
+        };
+        Path root = dir.resolve("stopped");
+        float[] mean = {0.2860f}, std = {0.3530f};
+        assertThrows(DatasetException.class, () -> ImageFolderWriter.write(train, failing, root, ImageFolderWriter.Format.PNG, mean, std, 0.9f));
+        assertFalse(Files.exists(root.resolve("train")), "train/ published without val/");
+        assertFalse(Files.exists(root.resolve("val")));
+        ImageFolderWriter.Summary s = ImageFolderWriter.write(train, val, root, ImageFolderWriter.Format.PNG);
+        assertEquals(6, s.trainImages());
+        assertEquals(6, s.valImages());
+        assertFalse(Files.exists(root.resolve(".train.partial")) || Files.exists(root.resolve(".val.partial")));
+    }
+
     @Test
     void refusesToOverwriteAndRejectsUnsuitableDatasets() throws IOException {
         IdxDataset train = idx("train", 5);
