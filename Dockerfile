@@ -1,9 +1,11 @@
 # dl-train image with the CUDA backend: CUDA 13 + cuDNN 9 runtime libraries, a JRE 25 and the shaded dl-train jar.
 # The GPU needs the host's NVIDIA driver (>= 580 for CUDA 13) and the NVIDIA Container Toolkit (`--gpus all`).
 #   docker build -t dl-train .
-#   docker run --rm --gpus all -v "$PWD/data:/data" -v "$PWD/out:/out" dl-train \
+#   docker run --rm --gpus all --user "$(id -u):$(id -g)" --stop-timeout 120 -v "$PWD/data:/data" -v "$PWD/out:/out" dl-train \
 #       --model lenet5 --data fashion-mnist --data-dir /data --device cuda --out /out/lenet5
 # Without --gpus the same image trains on the CPU (--device cpu, or --device auto, which says why it fell back).
+# --user: the image's user (uid 10001) cannot write an out/ that you own. --stop-timeout: on SIGTERM the training stops
+# after the step in progress and writes a checkpoint, which can take longer than docker stop's default 10 s (README, Docker).
 
 # ---- build: Maven + JDK 25 (pinned tags)
 FROM maven:3.9.11-eclipse-temurin-25 AS build
@@ -45,5 +47,7 @@ WORKDIR /out
 ENV JAVA_TOOL_OPTIONS="-Dorg.bytedeco.javacpp.cachedir=/home/dltrain/.javacpp"
 # /data: datasets (read), /out: run directories (metrics, checkpoints, charts).
 VOLUME ["/data", "/out"]
+# Exec form: java is PID 1 and receives docker stop's SIGTERM itself (a shell form would leave /bin/sh as PID 1, which
+# does not pass it on). The same options as ./dl-train.
 ENTRYPOINT ["java", "--enable-native-access=ALL-UNNAMED", "-Xss4m", "-jar", "/opt/dl-train/dl-train.jar"]
 CMD ["--help"]
