@@ -2,6 +2,7 @@ package io.dltrain.cli;
 
 import io.dltrain.runtime.train.EpochMetrics;
 import io.dltrain.runtime.train.TrainListener;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
@@ -17,7 +18,7 @@ final class Progress implements TrainListener {
 
     private final Mode mode;
     private final PrintWriter out;
-    private ProgressBar bar;
+    private volatile ProgressBar bar; // the epoch's, while it is drawn; also closed from the signal hook's thread (endBar)
     private long lastPlain;
     private double lastLoss = Double.NaN;
 
@@ -40,8 +41,13 @@ final class Progress implements TrainListener {
     public void epochStarted(int epoch, int epochs, int steps) {
         lastPlain = System.nanoTime();
         if (mode == Mode.BAR) {
+            // Our own consumer, of a fixed width: without one, progressbar asks JLine for the terminal's size and
+            // cursor movement, and JLine's system terminal sets SIGINT (and SIGQUIT, SIGTSTP...) back to the default
+            // action, which ends the JVM at once: Ctrl-C at a terminal, where the bar is shown, then killed the run
+            // without its shutdown hook, so without the checkpoint a signal writes (pipes and SIGTERM were not affected).
             bar = new ProgressBarBuilder().setTaskName(String.format("epoch %d/%d", epoch, epochs)).setInitialMax(steps)
-                    .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(200).setMaxRenderedLength(110)
+                    .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(200)
+                    .setConsumer(new ConsoleProgressBarConsumer(System.err, 110))
                     .continuousUpdate().build(); // the bar shows (elapsed / ETA) itself
         }
     }
@@ -49,9 +55,10 @@ final class Progress implements TrainListener {
     @Override
     public void step(int epoch, int step, int steps, double loss, double imagesPerSec) {
         if (!Double.isNaN(loss)) lastLoss = loss;
-        if (mode == Mode.BAR && bar != null) {
-            bar.stepTo(step);
-            bar.setExtraMessage(barMessage(lastLoss, imagesPerSec));
+        ProgressBar b = bar;
+        if (mode == Mode.BAR && b != null) {
+            b.stepTo(step);
+            b.setExtraMessage(barMessage(lastLoss, imagesPerSec));
         } else if (mode == Mode.PLAIN && (System.nanoTime() - lastPlain) / 1e9 >= 10) {
             lastPlain = System.nanoTime();
             out.printf("epoch %d step %d/%d  loss %.4f  %,.0f img/s%n", epoch, step, steps, lastLoss, imagesPerSec);
@@ -69,7 +76,7 @@ final class Progress implements TrainListener {
 
     @Override
     public void epochEnded(EpochMetrics m) {
-        if (bar != null) { bar.close(); bar = null; }
+        endBar();
         if (mode == Mode.NONE) return;
         // accuracy is NaN for the tasks that are not classification (reconstruction, regression): their loss is the metric
         String val = Double.isNaN(m.valLoss()) ? "" : String.format("  val_loss %.4f", m.valLoss())
@@ -112,7 +119,18 @@ final class Progress implements TrainListener {
      * {@code --progress none} turns off progress, not what a person must know about the run.
      */
     public void info(String message) {
+        if (bar != null) { System.err.println(); System.err.flush(); } // the bar's line ends: the message starts a line of its own
         out.println(message);
         out.flush();
+    }
+
+    /**
+     * Closes the epoch's bar, if one is drawn, so that what is printed next (a signal's stop) starts on a line of its
+     * own rather than after the bar's text, and the bar is not drawn again below it.
+     */
+    void endBar() {
+        ProgressBar b = bar;
+        bar = null;
+        if (b != null) b.close();
     }
 }

@@ -406,6 +406,7 @@ final class TrainRun {
                             Ending.Reached at = ending.signal(TimeUnit.SECONDS.toNanos(SIGNAL_WAIT_SECONDS));
                             if (at == Ending.Reached.TRAINING) {
                                 // at once: a step can take seconds (a large model on the CPU), and silence reads as a hang
+                                progress.endBar();
                                 out.println("dl-train: " + stopping(every != null));
                                 out.flush();
                                 trainer.requestStop();
@@ -456,6 +457,7 @@ final class TrainRun {
                             throw said;
                         }
                         if (result.interrupted()) {
+                            progress.endBar(); // stopped in an epoch: its bar, if drawn, is not closed by epochEnded
                             reportBadFiles(data);
                             out.println("dl-train: stopped " + (ending.signalled() ? "on a signal" : "after --max-steps " + o.maxSteps)
                                     + (result.checkpoint() != null ? "; checkpoint " + result.checkpoint() + "; continue with --resume " + ShellWords.quote(outDir)

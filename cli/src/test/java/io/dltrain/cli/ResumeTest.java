@@ -837,6 +837,40 @@ class ResumeTest {
     }
 
     /**
+     * Ctrl-C at a terminal, where the progress bar is drawn: util-linux `script` gives the child a pseudo-terminal, and
+     * the Ctrl-C character written to it does what a keyboard's does (SIGINT to the foreground process group). The
+     * progress bar's library asked JLine about the terminal, and JLine's system terminal set SIGINT back to its default
+     * action, so the JVM was killed at once: no checkpoint, not a word, the training since the last checkpoint lost (SIGTERM,
+     * pipes and --progress plain were not affected, which is why the other signal tests passed). Now it stops as for any
+     * signal: the stop said at once, a checkpoint, the --resume command, exit 130.
+     */
+    @Test
+    void ctrlCAtATerminalStopsWithACheckpoint(@TempDir Path tmp) throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/bin/script")), "no util-linux script here");
+        Path dir = tmp.resolve("run"), log = tmp.resolve("child.log");
+        List<String> child = childCommand("--model", "mlp", "--data", "fashion-mnist", "--data-dir", subset.toString(), "--epochs", "50",
+                "--threads", "2", "--progress", "bar", "--checkpoint-every", "1000s", "--out", dir.toString());
+        String line = String.join(" ", child.stream().map(ShellWords::quote).toList());
+        Process p = new ProcessBuilder("/usr/bin/script", "-qfec", line, "/dev/null").redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        try {
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (p.isAlive() && !Files.readString(log).contains(" -> ") && System.nanoTime() < deadline) Thread.sleep(5);
+            Thread.sleep(500); // into the training, with the bar drawn
+            assertTrue(p.isAlive(), "the child should be training:\n" + Files.readString(log));
+            p.getOutputStream().write(3); // Ctrl-C, typed at the terminal
+            p.getOutputStream().flush();
+            assertTrue(p.waitFor(30, TimeUnit.SECONDS), "Ctrl-C did not end the child:\n" + Files.readString(log));
+        } finally {
+            p.destroyForcibly();
+        }
+        String out = Files.readString(log).replace("\r", "");
+        assertEquals(130, p.exitValue(), out); // script -e: the child's exit status
+        assertTrue(out.contains("dl-train: stopping on a signal: the training stops after the step in progress and writes a checkpoint;"), out);
+        assertTrue(out.contains("\ndl-train: stopped on a signal; checkpoint "), out); // on a line of its own, not after the bar
+        loadsCleanly(Checkpoint.latest(dir.resolve("checkpoints")).orElseThrow(() -> new AssertionError("no checkpoint:\n" + out)));
+    }
+
+    /**
      * Ctrl-C pressed twice while the stop cannot finish (the training is stuck at epoch 1's end opening curves.png.tmp, a
      * FIFO without a reader, as a write to a file system that hangs): the first signal is answered at once, the second
      * ends the process at once (exit 130), naming the last checkpoint and the resume. Left to the JVM, a second signal
