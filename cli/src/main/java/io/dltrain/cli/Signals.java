@@ -17,6 +17,10 @@ import java.util.function.Supplier;
  * done (up to {@link TrainRun#SIGNAL_WAIT_SECONDS}), so Ctrl-C pressed again did nothing, silently. Ending at once
  * is as safe as a SIGKILL, which checkpoints survive (a checkpoint being written is left as a .tmp directory,
  * passed over and deleted later).
+ *
+ * <p>sun.misc.Signal is the only way Java handles a signal; it is one of the critical internal APIs that JEP 260
+ * keeps available (module jdk.unsupported, which the GPU bundle's jlinked runtime includes for JavaCPP), hence
+ * javac's "internal proprietary API" warning.
  */
 final class Signals {
     private Signals() {}
