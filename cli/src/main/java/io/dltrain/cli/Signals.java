@@ -28,6 +28,12 @@ final class Signals {
     private static final AtomicInteger received = new AtomicInteger();
     /** What a second signal says is saved (the run's last checkpoint and how to resume), or null: set by a training run. */
     private static volatile Supplier<String> whatIsSaved = () -> null;
+    /** Guards firstSays and saidFirst: a first signal either is said here or goes to the hook, never both. */
+    private static final Object handoff = new Object();
+    /** What a first signal says before the JVM's handling, or null: a training run's line for the time before its hook. */
+    private static String firstSays;
+    /** True once a first signal has printed firstSays: the JVM is ending, and no hook is to be installed. */
+    private static boolean saidFirst;
 
     /** Counts SIGINT and SIGTERM from now on; where the JVM does not let them be handled (-Xrs), nothing changes. */
     static void install(PrintWriter out) {
@@ -37,6 +43,7 @@ final class Signals {
                 SignalHandler[] jvms = new SignalHandler[1];
                 jvms[0] = Signal.handle(signal, s -> {
                     if (received.getAndIncrement() == 0) {
+                        first(out);
                         // the JVM's own handling: shutdown hooks, then exit 128 + n (this thread waits in it meanwhile)
                         SignalHandler jvm = jvms[0]; // null for a signal in the instant before it is assigned
                         if (jvm != null && jvm != SignalHandler.SIG_DFL && jvm != SignalHandler.SIG_IGN) jvm.handle(s);
@@ -57,6 +64,48 @@ final class Signals {
             } catch (IllegalArgumentException | UnsupportedOperationException notHandled) {
                 // -Xrs, or a platform without the signal: the JVM's handling stays
             }
+        }
+    }
+
+    /** A first signal, before the JVM's handling: says the line set by {@link #firstSignalSays}, if it is still set. */
+    static void first(PrintWriter out) {
+        synchronized (handoff) {
+            if (firstSays != null) {
+                out.println("dl-train: " + firstSays);
+                out.flush();
+                saidFirst = true;
+            }
+        }
+    }
+
+    /**
+     * Sets the line a first signal prints before the JVM ends (null: none): a training run's, between creating its
+     * directory and installing its shutdown hook ({@link #handOver}). Without it a signal then ended the run without
+     * a word, or with "dl-train: error: Shutdown in progress" (the hook refused).
+     */
+    static void firstSignalSays(String line) {
+        synchronized (handoff) {
+            firstSays = line;
+            saidFirst = false;
+        }
+    }
+
+    /**
+     * Installs {@code hook} as a shutdown hook and hands the first signal over to it (the line set by
+     * {@link #firstSignalSays} is said no more), unless a signal has already come: then it returns false, the JVM is
+     * ending, and the line (if any) has been said. Atomic with the signal's handler, so that a signal in between is
+     * either said as "before the training" or stopped by the hook, not both.
+     */
+    static boolean handOver(Thread hook) {
+        synchronized (handoff) {
+            firstSays = null;
+            if (saidFirst) return false;
+            try {
+                Runtime.getRuntime().addShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) { // a signal the JVM took without us (SIGHUP, or none installed)
+                return false;
+            }
+            return true;
         }
     }
 

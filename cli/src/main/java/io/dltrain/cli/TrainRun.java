@@ -336,6 +336,9 @@ final class TrainRun {
                     throw usage(e.getMessage());
                 }
                 outDir = run.dir();
+                // until the signal hook is installed (below), a signal ends the JVM at once: nothing is trained yet
+                Signals.firstSignalSays("stopped on a signal before the training began; nothing was trained" + (resumeState != null
+                        ? ", and --resume " + ShellWords.quote(outDir) + " continues from " + resumeCkpt : ": the same command starts it again"));
                 try (run) {
                     if (run.unlocked() != null) out.println("dl-train: warning: " + run.unlocked());
                     if (resumeState != null) {
@@ -431,7 +434,9 @@ final class TrainRun {
                             Thread.currentThread().interrupt();
                         }
                     }, "dl-train-on-signal");
-                    Runtime.getRuntime().addShutdownHook(hook);
+                    // from here on the hook says what a signal does; a signal that came before it has been said (firstSignalSays,
+                    // above) and is ending the JVM (128 + its number): not the error "Shutdown in progress" of a refused hook
+                    if (!Signals.handOver(hook)) return 130;
                     hooked.set(hook);
                     Signals.whatIsSaved(() -> lastCheckpoint(runDir, every != null)); // what a second signal, which ends at once, leaves
                     try {
@@ -532,6 +537,7 @@ final class TrainRun {
                 }
             }
         } finally {
+            Signals.firstSignalSays(null);
             Signals.whatIsSaved(null);
             released.countDown();   // the model, the loaders and the backend are closed: the JVM may halt now
             // Only now: a signal after the run's last write, while the device is being released, is still answered (Ending.DONE).
