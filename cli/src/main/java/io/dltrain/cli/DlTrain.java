@@ -1,6 +1,7 @@
 package io.dltrain.cli;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.HelpCommand;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
@@ -12,7 +13,7 @@ import java.util.concurrent.Callable;
         description = {"Deep-learning training on the JVM, on CPUs and NVIDIA GPUs.",
                 "Without a subcommand, trains --model on --data (the same as `dl-train train`).", ""},
         subcommands = {TrainCommand.class, EvalCommand.class, PredictCommand.class, ModelsCommand.class, DatasetsCommand.class,
-                InfoCommand.class, BenchCommand.class},
+                InfoCommand.class, BenchCommand.class, HelpCommand.class},
         footer = {"", "Examples:",
                 "  dl-train --model lenet5 --data fashion-mnist",
                 "  dl-train --model mlp --data fashion-mnist --epochs 5 --out runs/mlp",

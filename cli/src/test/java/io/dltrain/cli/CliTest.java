@@ -389,6 +389,13 @@ class CliTest {
             assertTrue(r.charAt(descAt - 1) == ' ' && r.charAt(descAt) != ' ', "misaligned: " + r);
         assertEquals(0, run("--help").code());
         assertEquals(0, run("models", "--help").code());
+        // `dl-train help [COMMAND]`, as git and docker users type it
+        Result h = run("help");
+        assertEquals(0, h.code(), h.err());
+        assertTrue(h.out().startsWith("Usage: dl-train ") && h.out().contains("predict"), h.out());
+        Result he = run("help", "eval");
+        assertEquals(0, he.code(), he.err());
+        assertTrue(he.out().startsWith("Usage: dl-train eval "), he.out());
         Result v = run("--version");
         assertEquals(0, v.code());
         assertTrue(v.out().startsWith("dl-train "), v.out());
