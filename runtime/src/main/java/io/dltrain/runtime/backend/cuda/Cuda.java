@@ -1,5 +1,6 @@
 package io.dltrain.runtime.backend.cuda;
 
+import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.cuda.global.cublas;
 import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.cuda.global.cudnn;
@@ -74,6 +75,25 @@ public final class Cuda {
                     + " that caused it (slower), or under compute-sanitizer";
             default -> "";
         };
+    }
+
+    /**
+     * After a cuDNN or cuBLAS call failed: ". the CUDA context reports cudaErrorIllegalAddress (...)" and {@link #stickyHint}
+     * when the cause is an error an earlier kernel or copy left behind, else "". cuDNN and cuBLAS report such an error as
+     * their own failure (an execution failure of the call that met it), which sends the reader to the wrong call, and
+     * it is sticky: "any further CUDA work will return the same error" (CUDA runtime API, cudaErrorIllegalAddress), so
+     * trying the call again another way cannot help. cudaStreamQuery does not block and "may also return error codes
+     * from previous, asynchronous launches"; on a healthy context it answers cudaSuccess or cudaErrorNotReady.
+     */
+    public static String earlierFault(CUstream_st stream) {
+        int status;
+        try {
+            status = cudart.cudaStreamQuery(stream);
+        } catch (RuntimeException | LinkageError e) {
+            return "";
+        }
+        String hint = stickyHint(status);
+        return hint.isEmpty() ? "" : "; the CUDA context reports " + errorName(status) + " (" + errorString(status) + ")" + hint;
     }
 
     /** Throws unless a driver-API call (cuModuleLoadData, cuLaunchKernel, ...) succeeded. */

@@ -183,7 +183,7 @@ public final class CudnnOps implements AutoCloseable {
                                 ws, c.workspaceBytes(), zero, yd, ys));
             }
             if (bias != null)
-                check(cudnnAddTensor(handle(), one, tensor(1, g.K(), 1, 1), ptr(bias), one, yd, ys), "cudnnAddTensor (conv bias)", sliceWhat);
+                checkRun(cudnnAddTensor(handle(), one, tensor(1, g.K(), 1, 1), ptr(bias), one, yd, ys), "cudnnAddTensor (conv bias)", sliceWhat);
         });
     }
 
@@ -349,6 +349,8 @@ public final class CudnnOps implements AutoCloseable {
      * <ul>
      *   <li>an algorithm that has run for this shape before: its failure is thrown like any other call's (PyTorch too
      *       only moves on from a cached algorithm when its workspace runs out of memory, which {@link #workspace} handles);</li>
+     *   <li>a call that failed because earlier work left a sticky error in the CUDA context (an illegal address in a
+     *       kernel, say: {@link Cuda#earlierFault}): every algorithm would fail alike, and the message names that error;</li>
      *   <li>an accumulating call (beta = 1) after INTERNAL_ERROR or EXECUTION_FAILED (4000 and up): those may come after
      *       part of the output was written, and a second algorithm would then add onto the first one's partial sums. The
      *       lower statuses are cuDNN refusing the call ({@link #retryable}).</li>
@@ -371,6 +373,9 @@ public final class CudnnOps implements AutoCloseable {
             return;
         }
         String failed = call + " failed: " + statusText(status) + " for " + what.get() + " (" + describe(first) + ")";
+        // An error left by earlier work fails every call alike: say so, and try no other algorithm.
+        String fault = Cuda.earlierFault(ctx.stream());
+        if (!fault.isEmpty()) throw new CudnnException(failed + fault, status);
         if (first.equals(before)) throw new CudnnException(failed + "; that algorithm has run for this shape before", status);
         if (!retryable(status, accumulate))
             throw new CudnnException(failed + "; no other algorithm tried: the call adds onto its output, which the failed one may"
@@ -508,7 +513,7 @@ public final class CudnnOps implements AutoCloseable {
                 case FORWARD -> {
                     int n = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
                     try (cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(n)) {
-                        check(cudnnFindConvolutionForwardAlgorithmEx(handle(), xd, x, wd, w, cd, yd, y, n, returned, perf,
+                        checkRun(cudnnFindConvolutionForwardAlgorithmEx(handle(), xd, x, wd, w, cd, yd, y, n, returned, perf,
                                 ptr(ws), SEARCH_WORKSPACE), "cudnnFindConvolutionForwardAlgorithmEx", what);
                         for (int i = 0; i < returned[0]; i++) out.add(candidate(perf.getPointer(i)));
                     }
@@ -517,7 +522,7 @@ public final class CudnnOps implements AutoCloseable {
                     int n = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
                     try (cudnnConvolutionBwdDataAlgoPerf_t perf = new cudnnConvolutionBwdDataAlgoPerf_t(n)) {
                         // Here x is dx and y is dy (see choose).
-                        check(cudnnFindConvolutionBackwardDataAlgorithmEx(handle(), wd, w, yd, y, cd, xd, x, n, returned, perf,
+                        checkRun(cudnnFindConvolutionBackwardDataAlgorithmEx(handle(), wd, w, yd, y, cd, xd, x, n, returned, perf,
                                 ptr(ws), SEARCH_WORKSPACE), "cudnnFindConvolutionBackwardDataAlgorithmEx", what);
                         for (int i = 0; i < returned[0]; i++) out.add(candidate(perf.getPointer(i)));
                     }
@@ -527,7 +532,7 @@ public final class CudnnOps implements AutoCloseable {
                     // Here w is dw, which must survive: search into scratch.
                     try (DeviceBuffer scratch = ctx.allocate(wElements * 4L, "cuDNN conv algorithm search output");
                          cudnnConvolutionBwdFilterAlgoPerf_t perf = new cudnnConvolutionBwdFilterAlgoPerf_t(n)) {
-                        check(cudnnFindConvolutionBackwardFilterAlgorithmEx(handle(), xd, x, yd, y, cd, wd, ptr(scratch), n, returned, perf,
+                        checkRun(cudnnFindConvolutionBackwardFilterAlgorithmEx(handle(), xd, x, yd, y, cd, wd, ptr(scratch), n, returned, perf,
                                 ptr(ws), SEARCH_WORKSPACE), "cudnnFindConvolutionBackwardFilterAlgorithmEx", what);
                         for (int i = 0; i < returned[0]; i++) out.add(candidate(perf.getPointer(i)));
                     }
@@ -554,10 +559,10 @@ public final class CudnnOps implements AutoCloseable {
                 Pointer xs = at(x, n0 * xPer), ys = at(y, n0 * yPer);
                 cudnnTensorStruct yd = tensor(pl.yDims());
                 if (!pl.explicitPad()) {
-                    check(cudnnPoolingForward(handle(), pool(pl), one, tensor(pl.xDims()), xs, zero, yd, ys), "cudnnPoolingForward", what);
+                    checkRun(cudnnPoolingForward(handle(), pool(pl), one, tensor(pl.xDims()), xs, zero, yd, ys), "cudnnPoolingForward", what);
                 } else {
                     padInput(pl, xs, xp, what);
-                    check(cudnnPoolingForward(handle(), pool(pl), one, tensor(pl.paddedDims()), ptr(xp), zero, yd, ys),
+                    checkRun(cudnnPoolingForward(handle(), pool(pl), one, tensor(pl.paddedDims()), ptr(xp), zero, yd, ys),
                             "cudnnPoolingForward (ceil mode, padded input)", what);
                 }
             }
@@ -583,15 +588,15 @@ public final class CudnnOps implements AutoCloseable {
                 cudnnTensorStruct yd = tensor(pl.yDims());
                 if (!pl.explicitPad()) {
                     cudnnTensorStruct xd = tensor(pl.xDims());
-                    check(cudnnPoolingBackward(handle(), pool(pl), one, yd, ys, yd, dys, xd, xs, zero, xd, dxs), "cudnnPoolingBackward", what);
+                    checkRun(cudnnPoolingBackward(handle(), pool(pl), one, yd, ys, yd, dys, xd, xs, zero, xd, dxs), "cudnnPoolingBackward", what);
                     continue;
                 }
                 padInput(pl, xs, xp, what);
                 cudnnTensorStruct pd = tensor(pl.paddedDims());
-                check(cudnnPoolingBackward(handle(), pool(pl), one, yd, ys, yd, dys, pd, ptr(xp), zero, pd, ptr(dxp)),
+                checkRun(cudnnPoolingBackward(handle(), pool(pl), one, yd, ys, yd, dys, pd, ptr(xp), zero, pd, ptr(dxp)),
                         "cudnnPoolingBackward (ceil mode, padded input)", what);
                 // dx = the interior of the padded gradient; what fell on the padding belongs to no input element.
-                check(cudnnTransformTensor(handle(), one, interior(pl), ptrAt(dxp, pl.interiorOffset()), zero, tensor(pl.xDims()), dxs),
+                checkRun(cudnnTransformTensor(handle(), one, interior(pl), ptrAt(dxp, pl.interiorOffset()), zero, tensor(pl.xDims()), dxs),
                         "cudnnTransformTensor (ceil-mode pooling gradient)", what);
             }
         }
@@ -604,8 +609,8 @@ public final class CudnnOps implements AutoCloseable {
 
     /** xp = -infinity everywhere, then x (pl.N() samples from x) copied into its interior (a strided view of xp). */
     private void padInput(CudnnShapes.Pool pl, Pointer x, DeviceBuffer xp, Supplier<String> what) {
-        check(cudnnSetTensor(handle(), tensor(pl.paddedDims()), ptr(xp), negInf), "cudnnSetTensor (ceil-mode pooling padding)", what);
-        check(cudnnTransformTensor(handle(), one, tensor(pl.xDims()), x, zero, interior(pl), ptrAt(xp, pl.interiorOffset())),
+        checkRun(cudnnSetTensor(handle(), tensor(pl.paddedDims()), ptr(xp), negInf), "cudnnSetTensor (ceil-mode pooling padding)", what);
+        checkRun(cudnnTransformTensor(handle(), one, tensor(pl.xDims()), x, zero, interior(pl), ptrAt(xp, pl.interiorOffset())),
                 "cudnnTransformTensor (ceil-mode pooling input)", what);
     }
 
@@ -671,7 +676,7 @@ public final class CudnnOps implements AutoCloseable {
         CudnnShapes.checkSize(x.numel(), elementsPerCall, op, x.shape());
         cudnnTensorStruct xd = tensor(bn.xDims()), pd = tensor(bn.paramDims());
         long invStdAt = CudaStorage.address(saveInvStd);
-        check(cudnnBatchNormalizationForwardTraining(handle(), bn.mode(), one, zero, xd, ptr(x), xd, ptr(y), pd,
+        checkRun(cudnnBatchNormalizationForwardTraining(handle(), bn.mode(), one, zero, xd, ptr(x), xd, ptr(y), pd,
                         ptr(gamma), ptr(beta), momentum, ptr(runningMean), ptr(runningVar), eps, ptr(saveMean), CudaContext.pointer(invStdAt)),
                 "cudnnBatchNormalizationForwardTraining", () -> "x " + x.shape() + ", momentum " + momentum + ", eps " + eps);
         if (bnEps.size() > 4096) bnEps.clear(); // bounded; a miss falls back to the default below
@@ -746,7 +751,7 @@ public final class CudnnOps implements AutoCloseable {
             int[] slice = dims.clone();
             slice[0] = Math.min(n, dims[0] - n0);
             int first = n0;
-            check(f.run(tensor(slice), perSample * n0), call,
+            checkRun(f.run(tensor(slice), perSample * n0), call,
                     n >= dims[0] ? what : () -> what.get() + " (the slice from sample " + first + ")");
         }
     }
@@ -780,7 +785,7 @@ public final class CudnnOps implements AutoCloseable {
         // With the saved statistics cuDNN does not recompute 1/sqrt(var + eps); eps is passed as the forward used it.
         double eps = bnEps.getOrDefault(invStdAt, 1e-5);
         // dx is written (beta 0); dgamma / dbeta accumulate through betaParamDiff = 1.
-        check(cudnnBatchNormalizationBackward(handle(), bn.mode(), one, zero, one, accumulate ? one : zero,
+        checkRun(cudnnBatchNormalizationBackward(handle(), bn.mode(), one, zero, one, accumulate ? one : zero,
                         xd, ptr(x), xd, ptr(dy), xd, ptr(dx), pd, ptr(gamma), ptr(dgamma), ptr(dbeta),
                         eps, ptr(saveMean), CudaContext.pointer(invStdAt)),
                 "cudnnBatchNormalizationBackward", () -> "x " + x.shape() + (accumulate ? ", accumulate" : ""));
@@ -991,6 +996,16 @@ public final class CudnnOps implements AutoCloseable {
     static void check(int status, String call, Supplier<String> what) {
         if (status == CUDNN_STATUS_SUCCESS) return;
         throw new CudnnException(call + " failed: " + statusText(status) + " for " + what.get(), status);
+    }
+
+    /**
+     * {@link #check} for a call that runs on the device: where it failed because an earlier kernel or copy left a
+     * sticky error in the CUDA context, the message says so ({@link Cuda#earlierFault}), as cuDNN reports it only as
+     * its own failure.
+     */
+    private void checkRun(int status, String call, Supplier<String> what) {
+        if (status == CUDNN_STATUS_SUCCESS) return;
+        throw new CudnnException(call + " failed: " + statusText(status) + " for " + what.get() + Cuda.earlierFault(ctx.stream()), status);
     }
 
     /** "CUDNN_STATUS_NOT_SUPPORTED (cudnnStatus_t 3000)": cuDNN's own text for a status, and its number. */

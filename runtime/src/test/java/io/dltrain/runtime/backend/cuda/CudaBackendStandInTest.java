@@ -408,6 +408,16 @@ class CudaBackendStandInTest {
             }
             cudaError_t cudaStreamSynchronize(cudaStream_t s) { return stream_ok(s, "cudaStreamSynchronize") ? cudaSuccess : cudaErrorInvalidResourceHandle; }
             cudaError_t cudaDeviceSynchronize(void) { LOG("c-device-sync\\n"); return cudaSuccess; }
+            /* Called by a child: the context as after a kernel's illegal address (a sticky error, which every later
+               query reports) or healthy again. Only cudaStreamQuery says so: the other calls go on working, so that a
+               caller that tried again another way would be seen to. */
+            static cudaError_t sticky = cudaSuccess;
+            void standin_poison_illegal_address(void) { sticky = cudaErrorIllegalAddress; }
+            void standin_unpoison(void) { sticky = cudaSuccess; }
+            cudaError_t cudaStreamQuery(cudaStream_t s) {
+              LOG("c-stream-query stream=%d\\n", standin_stream_id(s));
+              return stream_ok(s, "cudaStreamQuery") ? sticky : cudaErrorInvalidResourceHandle;
+            }
             cudaError_t cudaStreamDestroy(cudaStream_t s) {
               if (!s || !drop(s, STREAM)) { ERR("cudaStreamDestroy(%p): not a live stream\\n", (void *) s); return cudaErrorInvalidResourceHandle; }
               return cudaSuccess;

@@ -441,6 +441,17 @@ class CudnnOpsStandInTest {
             printFailure("java-query-failed-too", () -> be.convForward(x, w, null, y, p));
             CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_reset_algorithms");
         }
+        // A sticky error left by earlier work (a kernel's illegal address), which a real cuDNN reports as its own execution
+        // failure: the message names the CUDA error and the earlier work, and no other algorithm is tried (all would fail).
+        try (Tensor x = ones(be, 1, 2, 5, 5); Tensor w = ones(be, 3, 2, 3, 3); Tensor y = be.empty(Shape.of(1, 3, 5, 5), DType.FP32)) {
+            CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_fail_runs_of_algo1");
+            CudaBackendStandInTest.call("libcudart.so.13", "standin_poison_illegal_address");
+            System.out.println("java-mark poisoned");
+            printFailure("java-earlier-fault", () -> be.convForward(x, w, null, y, p));
+            System.out.println("java-mark end-poisoned");
+            CudaBackendStandInTest.call("libcudart.so.13", "standin_unpoison");
+            CudaBackendStandInTest.call("libcudnn_cnn.so.9", "standin_reset_algorithms");
+        }
     }
 
     /** Runs the call, which should throw: prints "TAG status message", or java-no-exception (which the test rejects). */
@@ -543,6 +554,15 @@ class CudnnOpsStandInTest {
                 + " w [3, 2, 3, 3], y [1, 3, 6, 6], " + p + " (algorithm 1, FMA math); looking for another algorithm failed too:"
                 + " cudnnGetConvolutionForwardAlgorithm_v7 failed: stand-in cuDNN status (cudnnStatus_t 4000) for x [1, 2, 6, 6], w [3, 2, 3, 3],"
                 + " y [1, 3, 6, 6], " + p, CublasLtStubTest.lines(out, "java-query-failed-too ").get(0), out);
+
+        // A failure caused by an earlier kernel's sticky error: named as such, and no second algorithm ran.
+        String poisoned = between(out, "java-mark poisoned\n", "java-mark end-poisoned\n");
+        assertEquals(List.of("c-cudnn-convolution forward algo=1 math=" + CUDNN_FMA_MATH + " workspace_bytes=5000 workspace=device"),
+                CublasLtStubTest.lines(poisoned, "c-cudnn-convolution "), poisoned);
+        String fault = CublasLtStubTest.lines(out, "java-earlier-fault ").get(0);
+        assertTrue(fault.startsWith("java-earlier-fault 5000 cudnnConvolutionForward failed: stand-in cuDNN status (cudnnStatus_t 5000) for"
+                + " x [1, 2, 5, 5], w [3, 2, 3, 3], y [1, 3, 5, 5], " + p + " (algorithm 1, FMA math); the CUDA context reports"
+                + " cudaErrorStandIn (") && fault.contains(". This error comes from an EARLIER kernel or copy") && fault.contains("CUDA_LAUNCH_BLOCKING=1"), out);
 
         // Every workspace went back; nothing leaked.
         assertTrue(out.contains("c-live cudart streams=0 events=0 device=0 pinned=0 device_bytes=0 errors=0\n"), out);
