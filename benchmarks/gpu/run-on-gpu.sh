@@ -93,7 +93,10 @@ fi
 bundle=$(cd "$bundle" && pwd)
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-java=("$bundle/jre/bin/java" --enable-native-access=ALL-UNNAMED -Xss4m)
+# A JVM that dies in native code (a CUDA library given a bad pointer, say) writes its crash report, with the native
+# stack, to hs_err_pid<N>.log in the working directory by default, outside $out and so outside the tarball: keep it
+# with the logs.
+java=("$bundle/jre/bin/java" --enable-native-access=ALL-UNNAMED -Xss4m -XX:ErrorFile="$out/hs_err_pid%p.log")
 
 # ------------------------------------------------------------------ device line and CUDA libraries
 if command -v nvidia-smi >/dev/null 2>&1; then
@@ -151,6 +154,7 @@ pack_results() {  # pack_results [LINE]: LINE (a step still running) is added to
 step() {  # step NAME SECONDS LOGFILE COMMAND...  runs the command with the header and a time limit, records the status
   local name=$1 limit=${STEP_TIMEOUT:-$2} log=$3; shift 3
   header "$log" "$@"
+  touch "$log.started"   # crash reports newer than this belong to this step
   echo "==== $name: $* (limit ${limit}s)"
   local t0=$SECONDS
   timeout --kill-after=15 "$limit" "$@" >> "$log" 2>&1 &
@@ -170,8 +174,11 @@ step() {  # step NAME SECONDS LOGFILE COMMAND...  runs the command with the head
   local rc=$?
   if [ -n "$ticker" ]; then touch "$stop"; wait "$ticker"; rm -f "$stop"; fi
   tail -40 "$log"
-  local what="exit $rc"
+  local what="exit $rc" crashes
   [ $rc -eq 124 ] || [ $rc -eq 137 ] && what="exit $rc (killed at its ${limit}s limit)"
+  crashes=$(find "$out" -maxdepth 1 -name 'hs_err_pid*.log' -newer "$log.started" -printf '%f ' 2>/dev/null)
+  rm -f "$log.started"
+  [ -n "$crashes" ] && what="$what, JVM crash report: ${crashes% }"
   echo "$name: $what, $((SECONDS - t0))s ($(date -u +%H:%M:%SZ)) -> $(basename "$log")" | tee -a "$summary"
   pack_results
   return 0
