@@ -5,7 +5,10 @@
 # One directory per library, first hit wins: the CUDA toolkit, the distribution's multiarch directory (the driver's
 # libcuda.so.1 lives there), then the nvidia-* pip packages that PyTorch installs (cuBLAS and cuDNN come from there
 # on machines without a system cuDNN).
-candidates=(/usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/cuda-13*/lib64 /usr/lib/x86_64-linux-gnu /usr/lib64)
+# /usr/local/nvidia/lib64 (and lib) is where container GPU machines mount the driver's libraries, libcuda.so.1 among
+# them (the device machines here have the driver under /usr/local/nvidia).
+candidates=(/usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/cuda-13*/lib64 /usr/lib/x86_64-linux-gnu /usr/lib64
+            /usr/local/nvidia/lib64 /usr/local/nvidia/lib)
 py=${PYTHON:-python3}
 if command -v "$py" >/dev/null 2>&1; then
   pyfind='import glob, os
@@ -22,7 +25,12 @@ libpath=""
 found=""
 # What the JNI wrappers we load link (readelf -d NEEDED of libjnicudart, libjnicublas, libjnicudnn in the
 # org.bytedeco:cuda jar): cuDNN 9 as its sub-libraries; libcudnn.so.9 itself is the front library they sit beside.
-for lib in libcuda.so.1 libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcudnn.so.9 libcudnn_graph.so.9 libcudnn_ops.so.9 libcudnn_cnn.so.9 libcudnn_adv.so.9; do
+# And libnvrtc.so.13, which cuDNN itself dlopens for its runtime-compiled engines (cuDNN's "Building and Running a
+# cuDNN Dependent Program": libcublasLt.so and libnvrtc.so are "required by dlopen() at runtime"; dl-train's own
+# kernels need no NVRTC).
+# A library in none of the candidates may still be found by the loader: through a directory already on
+# LD_LIBRARY_PATH, or the ld.so cache (ldconfig -p). Those are reported with where, not as MISSING.
+for lib in libcuda.so.1 libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcudnn.so.9 libcudnn_graph.so.9 libcudnn_ops.so.9 libcudnn_cnn.so.9 libcudnn_adv.so.9 libnvrtc.so.13; do
   hit=""
   for d in "${candidates[@]}"; do
     if [ -e "$d/$lib" ]; then hit=$d; break; fi
@@ -30,8 +38,16 @@ for lib in libcuda.so.1 libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcud
   if [ -n "$hit" ]; then
     found="$found $lib=$hit"
     case ":$libpath:" in *":$hit:"*) ;; *) libpath=${libpath:+$libpath:}$hit ;; esac
-  else
-    found="$found $lib=MISSING"
+    continue
   fi
+  IFS=: read -r -a ldpath <<< "${LD_LIBRARY_PATH:-}"
+  for d in "${ldpath[@]}"; do
+    if [ -n "$d" ] && [ -e "$d/$lib" ]; then hit="$d(LD_LIBRARY_PATH)"; break; fi
+  done
+  if [ -z "$hit" ] && command -v ldconfig >/dev/null 2>&1; then
+    cached=$(ldconfig -p 2>/dev/null | awk -v l="$lib" '$1 == l && /x86-64/ { print $NF; exit }')
+    [ -n "$cached" ] && hit="$cached(ld.so.cache)"
+  fi
+  found="$found $lib=${hit:-MISSING}"
 done
 export LD_LIBRARY_PATH=$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
