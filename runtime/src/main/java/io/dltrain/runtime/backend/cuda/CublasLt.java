@@ -297,7 +297,8 @@ final class CublasLt implements AutoCloseable {
                 Pointer wsp = ws == null ? null : CudaContext.pointer(ws.address());
                 Pointer cp = CudaContext.pointer(c);
                 Cuda.checkCublas(cublasLtMatmul(handle, desc, one, CudaContext.pointer(b), ltA, CudaContext.pointer(a), ltB,
-                        zero, cp, d, cp, d, heuristic.algo(), wsp, workspaceBytes, ctx.stream()), what("cublasLtMatmul"));
+                        zero, cp, d, cp, d, heuristic.algo(), wsp, workspaceBytes, ctx.stream()),
+                        () -> what("cublasLtMatmul") + Cuda.earlierFault(ctx.stream()));
             }
         }
 

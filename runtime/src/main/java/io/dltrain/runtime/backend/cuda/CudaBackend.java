@@ -561,7 +561,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
                     new FloatPointer(CudaContext.pointer(A)), ldA,
                     (FloatPointer) new FloatPointer(alphaBeta).position(1), new FloatPointer(CudaContext.pointer(C)), ldc),
                     () -> "cublasSgemm (row-major m=" + m + " n=" + n + " k=" + k + " transA=" + transA + " transB=" + transB
-                            + " lda=" + lda + " ldb=" + ldb + " ldc=" + ldc + ")");
+                            + " lda=" + lda + " ldb=" + ldb + " ldc=" + ldc + ")" + Cuda.earlierFault(stream));
         }
     }
 

@@ -133,6 +133,19 @@ class CudaBackendStandInTest {
 
         // gemm, every transpose combination, offsets and padded leading dimensions, beta 0 and 0.5.
         for (int c = 0; c < 4; c++) gemmCase(be, tensors, rnd, (c & 2) != 0, (c & 1) != 0, c == 3 ? 0.5f : 0f);
+        // sgemm failing in a context an earlier kernel left a sticky error in: the message names that error and the hint.
+        call("libcublas.so.13", "standin_fail_next_sgemm");
+        call("libcudart.so.13", "standin_poison_illegal_address");
+        String fault;
+        try {
+            be.gemm(false, false, 2, 2, 2, 1f, tf, 0, 2, tf, 0, 2, 0f, tf, 4, 2);
+            fault = "no exception";
+        } catch (Cuda.CublasException e) {
+            fault = e.getMessage();
+        }
+        call("libcudart.so.13", "standin_unpoison");
+        check("gemm-earlier-fault", fault.startsWith("cublasSgemm (row-major m=2 n=2 k=2") && fault.contains("; the CUDA context reports cudaErrorStandIn (")
+                && fault.contains("This error comes from an EARLIER kernel or copy"), fault);
 
         // add: recorded arguments, and the stand-in computes it.
         int n = 1000;
@@ -689,11 +702,15 @@ class CudaBackendStandInTest {
             const char *cublasGetStatusString(int s) { return "stand-in cuBLAS status"; }
             const char *cublasGetStatusName(int s) { return s == 15 ? "CUBLAS_STATUS_NOT_SUPPORTED" : "CUBLAS_STATUS_(stand-in)"; }
             /* Column-major C = alpha op(A) op(B) + beta C, as cuBLAS defines it (C not read when beta == 0). */
+            /* Called by a child: the next sgemm fails as on an execution failure (CUBLAS_STATUS_EXECUTION_FAILED). */
+            static int fail_sgemm;
+            void standin_fail_next_sgemm(void) { fail_sgemm = 1; }
             int cublasSgemm_v2(Handle *h, int ta, int tb, int m, int n, int k, const float *alpha, const float *A, int lda,
                                const float *B, int ldb, const float *beta, float *C, int ldc) {
               LOG("c-sgemm transa=%d transb=%d m=%d n=%d k=%d alpha=%.9g A=%llu lda=%d B=%llu ldb=%d beta=%.9g C=%llu ldc=%d\\n",
                   ta, tb, m, n, k, *alpha, (unsigned long long) A, lda, (unsigned long long) B, ldb, *beta, (unsigned long long) C, ldc);
               if (!ok(h)) return 1;
+              if (fail_sgemm) { fail_sgemm = 0; return 13; }
               int ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
               if (lda < (ar > 1 ? ar : 1) || ldb < (br > 1 ? br : 1) || ldc < (m > 1 ? m : 1)) { ERR("cublasSgemm: leading dimension too small\\n"); return 7; }
               if ((k > 0 && (!standin_device_range(A, 4 * ((size_t) (ac - 1) * lda + ar)) || !standin_device_range(B, 4 * ((size_t) (bc - 1) * ldb + br))))
@@ -847,7 +864,7 @@ class CudaBackendStandInTest {
         List<String> checks = CublasLtStubTest.lines(out, "check ");
         assertEquals(List.of(), checks.stream().filter(l -> !l.split(" ")[2].equals("true")).toList(), out);
         assertEquals(List.of("ptx-jit-log", "ptx-newer-than-driver", "fp32-roundtrip", "int32-roundtrip", "fill-f32", "fill-i32", "item", "gemm-NN", "gemm-NT", "gemm-TN",
-                "gemm-TT", "add", "gemmBias-fallback", "copyBlocks", "copy", "prefetch", "memory-in-use", "memory-released"),
+                "gemm-TT", "gemm-earlier-fault", "add", "gemmBias-fallback", "copyBlocks", "copy", "prefetch", "memory-in-use", "memory-released"),
                 checks.stream().map(l -> l.split(" ")[1]).toList(), out);
         // Every call the child expected reached the C side with exactly these values.
         for (String e : CublasLtStubTest.lines(out, "java-expect ")) {
