@@ -59,9 +59,11 @@ public final class InfoCommand implements Callable<Integer> {
             if (!p.runtimeVersion().isEmpty()) // the libraries loaded: the device (or the driver) is the problem
                 out.println("  libraries loaded: driver supports CUDA " + p.driverVersion() + ", runtime CUDA " + p.runtimeVersion()
                         + ", cuBLAS " + p.cublasVersion() + ", cuDNN " + p.cudnnVersion());
+            noteOldCudnn(out);
         } else {
             out.println("cuda: available: driver supports CUDA " + p.driverVersion() + ", runtime CUDA " + p.runtimeVersion()
                     + ", cuBLAS " + p.cublasVersion() + ", cuDNN " + p.cudnnVersion());
+            noteOldCudnn(out);
             for (CudaLibraries.DeviceInfo d : p.devices()) {
                 out.println("  cuda:" + d.index() + ": " + d.name() + ", compute capability " + d.computeCapability() + ", "
                         + d.multiprocessors() + " SMs, memory " + CudaLibraries.human(d.freeBytes()) + " free of "
@@ -69,5 +71,11 @@ public final class InfoCommand implements Callable<Integer> {
             }
         }
         out.flush();
+    }
+
+    /** A line when the cuDNN loaded is older than the one the CUDA bindings were built against (CudaLibraries). */
+    private static void noteOldCudnn(PrintWriter out) {
+        String note = CudaLibraries.cudnnCompatibilityNote();
+        if (note != null) out.println("  note: " + note);
     }
 }

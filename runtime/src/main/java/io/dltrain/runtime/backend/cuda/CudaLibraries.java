@@ -240,6 +240,26 @@ public final class CudaLibraries {
         return (v / 1000) + "." + (v % 1000) / 100 + "." + v % 100;   // cuDNN 8 and older: 1000 * major + 100 * minor + patch
     }
 
+    /**
+     * A note when the cuDNN found is older than the cuDNN 9 minor release the bindings were built against (JavaCPP's
+     * presets: {@code cudnn.CUDNN_VERSION}), else null. NVIDIA (cuDNN developer guide, Compatibility): "cuDNN minor
+     * releases are binary backward-compatible with applications built against the same or earlier minor release";
+     * "Applications built against cuDNN version x.z are not guaranteed to work with x.y release when z>y". dl-train
+     * calls only long-standing functions, so it may well work; the note says where to look when cuDNN calls fail.
+     */
+    public static String cudnnCompatibilityNote(long found, long built) {
+        if (found <= 0 || found / 10000 != built / 10000 || found / 100 >= built / 100) return null;
+        return "cuDNN " + cudnnVersion(found) + " is older than the cuDNN " + cudnnVersion(built) + " dl-train's CUDA bindings were"
+                + " built against, and NVIDIA guarantees cuDNN only for applications built against the same or an earlier minor"
+                + " release: if cuDNN calls fail, put cuDNN " + built / 10000 + "." + built / 100 % 100 + " or newer on the library path";
+    }
+
+    /** {@link #cudnnCompatibilityNote(long, long)} for the cuDNN loaded here; null when the bindings did not load. */
+    public static String cudnnCompatibilityNote() {
+        if (load() != null) return null;
+        return cudnnCompatibilityNote(cudnn.cudnnGetVersion(), cudnn.CUDNN_VERSION);
+    }
+
     /** A byte count for people: "1.50 GiB". */
     public static String human(long bytes) {
         if (bytes < 0) return "unknown";

@@ -125,6 +125,23 @@ class CudaLibrariesTest {
         assertEquals("512 B", CudaLibraries.human(512));
     }
 
+    /**
+     * NVIDIA (cuDNN developer guide, Compatibility): "cuDNN minor releases are binary backward-compatible with
+     * applications built against the same or earlier minor release ... Applications built against cuDNN version x.z
+     * are not guaranteed to work with x.y release when z>y." The presets are built against cuDNN 9.19.
+     */
+    @Test
+    void aCudnnOlderThanTheBindingsIsNoted() {
+        String older = CudaLibraries.cudnnCompatibilityNote(91002, 91900);
+        assertTrue(older != null && older.contains("cuDNN 9.10.2 is older than the cuDNN 9.19.0") && older.contains("9.19 or newer"), older);
+        assertNull(CudaLibraries.cudnnCompatibilityNote(91900, 91900), "the same minor release");
+        assertNull(CudaLibraries.cudnnCompatibilityNote(91905, 91900), "a later patch of it");
+        assertNull(CudaLibraries.cudnnCompatibilityNote(92400, 91900), "a later minor release");
+        assertNull(CudaLibraries.cudnnCompatibilityNote(0, 91900), "unknown");
+        // the bindings' own figure, from the presets' header
+        assertEquals(91900, org.bytedeco.cuda.global.cudnn.CUDNN_VERSION);
+    }
+
     @Test
     void deviceCountOutcomes() {
         // cudaError_t values from driver_types.h: 0 success, 35 insufficient driver, 100 no device, 999 unknown.
