@@ -134,6 +134,21 @@ public final class EvalCommand implements Callable<Integer> {
                     + test.classNames().get(k) + "' here but '" + saved.classNames().get(k) + "' for the model in " + dir
                     + "): evaluate it on data with the classes it was trained on");
         }
+        // The model's own kind of image folder dataset with another validation pipeline (imagefolder without the
+        // norm=imagenet it was trained with): same shape and classes, but inputs unlike its training's, and a score
+        // that predict (which takes model.json's pipeline) does not share.
+        if (baseName(data).equals(baseName(saved.dataset()))) {
+            int h = saved.spec().height(), w = saved.spec().width();
+            java.util.Optional<io.dltrain.datasets.transform.Transform> trained, given = DatasetRegistry.get(data).evalTransform(h, w);
+            try {
+                trained = DatasetRegistry.get(saved.dataset()).evalTransform(h, w);
+            } catch (DatasetException e) { // options this version no longer takes: nothing to compare with
+                trained = java.util.Optional.empty();
+            }
+            if (trained.isPresent() && given.isPresent() && !trained.get().toString().equals(given.get().toString()))
+                throw usage(data + " feeds the model " + given.get() + ", but the model in " + dir + " was trained on " + saved.dataset()
+                        + ", whose validation pipeline is " + trained.get() + ": evaluate it with --data " + saved.dataset());
+        }
         // A csv's samples are its feature columns in the file's order: other columns, or the same in another order, would
         // feed each to another column's weights; and a regression model is scored against its own target only.
         if (saved.features() != null && test instanceof CsvDataset csv) {

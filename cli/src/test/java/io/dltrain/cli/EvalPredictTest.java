@@ -611,6 +611,26 @@ class EvalPredictTest {
     }
 
     @Test
+    void evalRefusesAnImageFolderPipelineOtherThanTheModels(@TempDir Path tmp) throws IOException {
+        // a model fine-tuned on imagefolder:size=16,norm=imagenet, evaluated on imagefolder:size=16 (norm= forgotten):
+        // same shape and classes, but its inputs went unnormalised into the model (a resnet18 run: top-1 10% instead of
+        // 46.67%) while predict, which takes model.json's pipeline, gave the right answers
+        Path tree = PredictImageFolderTest.tree(tmp.resolve("tree")), run = tmp.resolve("run");
+        CliTest.Result t = run("--model", "mlp", "--data", "imagefolder:size=16,norm=imagenet", "--data-dir", tree.toString(), "--epochs", "1",
+                "--threads", "2", "--batch-size", "4", "--progress", "none", "--out", run.toString(), "--checkpoint-every", "off");
+        assertEquals(0, t.code(), t.err() + t.out());
+        Path e1 = tmp.resolve("e1");
+        CliTest.usageError(e1, new String[] {"eval", "--checkpoint", run.toString(), "--data", "imagefolder:size=16", "--data-dir", tree.toString(),
+                "--threads", "2", "--out", e1.toString()}, "imagefolder:size=16,norm=imagenet", "Normalize(");
+        // options that leave the validation pipeline as it was (augmentation, skipbad) are fine
+        CliTest.Result same = run("eval", "--checkpoint", run.toString(), "--data", "imagefolder:size=16,norm=imagenet,augment=flip,skipbad=true",
+                "--data-dir", tree.toString(), "--threads", "2", "--out", tmp.resolve("e2").toString());
+        assertEquals(0, same.code(), same.err());
+        JsonNode summary = JSON.readTree(run.resolve("summary.json").toFile()), eval = JSON.readTree(tmp.resolve("e2").resolve("eval.json").toFile());
+        assertEquals(summary.get("test_acc").asDouble(), eval.get("top1").asDouble(), 1e-9, eval.toString());
+    }
+
+    @Test
     void badInputIsAUsageError(@TempDir Path tmp) throws IOException {
         Path missing = tmp.resolve("no-such-run");
         CliTest.usageError(null, new String[] {"eval", "--checkpoint", missing.toString(), "--data", "fashion-mnist"}, "does not exist");
