@@ -252,6 +252,14 @@ public final class SafeTensors {
         ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
         src.read(0, lenBuf);
         long n = lenBuf.getLong(0); // unsigned in the format: a negative long is a length above 2^63
+        if (n < 0 || n > size - 8) {
+            String torch = torchSave(lenBuf);
+            if (torch != null)
+                throw new CheckpointException("safetensors file " + what + " is a PyTorch file written by torch.save (" + torch
+                        + "), not a safetensors file; dl-train does not read pickles. Convert it in Python: "
+                        + "safetensors.torch.save_file(torch.load(\"FILE\", weights_only=True), \"FILE.safetensors\") (for a checkpoint"
+                        + " dict, save the entry holding the state_dict, e.g. [\"state_dict\"] or [\"model\"])");
+        }
         if (n < 0 || n > MAX_HEADER_BYTES)
             throw fail(what, "the header length field says " + Long.toUnsignedString(n) + " bytes, more than the "
                     + MAX_HEADER_BYTES + "-byte limit");
@@ -511,6 +519,14 @@ public final class SafeTensors {
             }
         }
         return new LoadedTensor(e.dtype, e.shape, f, ints);
+    }
+
+    /** What kind of torch.save file begins with these 8 bytes (a zip archive, a bare pickle), or null. */
+    private static String torchSave(ByteBuffer first8) {
+        byte b0 = first8.get(0), b1 = first8.get(1);
+        if (b0 == 'P' && b1 == 'K' && first8.get(2) == 3 && first8.get(3) == 4) return "a zip archive, as since PyTorch 1.6";
+        if ((b0 & 0xFF) == 0x80 && b1 >= 2 && b1 <= 5) return "a pickle";
+        return null;
     }
 
     private static CheckpointException fail(String what, String problem) {

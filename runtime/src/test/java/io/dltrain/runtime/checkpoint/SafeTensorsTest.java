@@ -244,6 +244,16 @@ class SafeTensorsTest {
         rejects(raw(SafeTensors.MAX_HEADER_BYTES + 1, h, f32(1, 2)), "limit");
     }
 
+    @Test void aPyTorchPickleIsNamedWithTheWayToConvertIt() throws Exception {
+        // torch.save's files (a zip archive since PyTorch 1.6; a bare pickle before, or with
+        // _use_new_zipfile_serialization=False): given to --init-from as resnet18.pt, they were called "corrupt,
+        // truncated or not a safetensors file; write it again", which says neither what the file is nor how to convert it
+        byte[] zip = concat(new byte[] {'P', 'K', 3, 4, 0, 0, 8, 8}, new byte[64]);
+        byte[] legacy = concat(new byte[] {(byte) 0x80, 2, (byte) 0x8a, 10, 0x6c, (byte) 0xfc, (byte) 0x9c, 0x46, (byte) 0xf9, 0x20}, new byte[64]);
+        for (byte[] b : List.of(zip, legacy))
+            rejects(b, "written by torch.save", "safetensors.torch.save_file(torch.load(");
+    }
+
     @Test void rejectsNonUtf8Header() throws Exception {
         byte[] h = "{\"w\u00ff\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}".getBytes(StandardCharsets.ISO_8859_1);
         rejects(raw(h.length, h, new byte[0]), "not valid UTF-8");
