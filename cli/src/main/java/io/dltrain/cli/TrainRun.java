@@ -325,6 +325,8 @@ final class TrainRun {
                 if (init != null && init.loaded().isEmpty()) { // a wrong file: training from scratch is not what was asked
                     printInit(initFile, init);
                     out.flush();
+                    String prefixed = prefixedNames(init, o.model, initFile);
+                    if (prefixed != null) throw usage("--init-from " + o.initFrom + ": " + prefixed);
                     throw usage("--init-from " + o.initFrom + ": nothing in " + initFile + " matches " + o.model + " (a tensor loads when"
                             + " its name and shape agree; the report above lists why each was skipped). Give a model of the same"
                             + " architecture, or drop --init-from to train from scratch");
@@ -814,6 +816,32 @@ final class TrainRun {
         }
         if (left.isEmpty()) throw usage("--freeze " + String.join(",", o.freeze) + " freezes every parameter of " + o.model + "; nothing would train");
         return left;
+    }
+
+    /**
+     * Where no name of the file is the model's but some are with a prefix before them ("module.": a state_dict saved
+     * from DataParallel or DistributedDataParallel; "_orig_mod.": from a torch.compile'd module) for 90% of the file's
+     * names and half the model's at least, what that prefix is and how to remove it; else null.
+     */
+    static String prefixedNames(LoadReport r, String model, Path file) {
+        Set<String> names = new HashSet<>(r.loaded());
+        for (LoadReport.Skipped k : r.skipped()) names.add(k.key());
+        Map<String, Integer> counts = new LinkedHashMap<>();
+        for (String u : r.unexpected())
+            for (int i = u.indexOf('.'); i >= 0; i = u.indexOf('.', i + 1))
+                if (names.contains(u.substring(i + 1))) { counts.merge(u.substring(0, i + 1), 1, Integer::sum); break; }
+        String prefix = null;
+        for (Map.Entry<String, Integer> e : counts.entrySet()) if (prefix == null || e.getValue() > counts.get(prefix)) prefix = e.getKey();
+        // most of the file, and at least half the model: not a few names of another architecture that happen to end
+        // in one of the model's (vgg's features.1.weight is mlp's 1.weight after "features.")
+        if (prefix == null || counts.get(prefix) * 10 < r.unexpected().size() * 9 || counts.get(prefix) * 2 < names.size()) return null;
+        String why = prefix.equals("module.") ? " (a state_dict saved from DataParallel or DistributedDataParallel, which names the model 'module')"
+                : prefix.equals("_orig_mod.") ? " (a state_dict saved from a torch.compile'd model)" : "";
+        int total = r.unexpected().size() + r.loaded().size();
+        return "no name in " + file + " is one of " + model + "'s, but " + counts.get(prefix) + " of its " + total + " tensors are "
+                + model + "'s with the prefix '" + prefix + "' before the name" + why + ". Save it without the prefix, e.g. in Python:"
+                + " safetensors.torch.save_file({k.removeprefix('" + prefix + "'): v for k, v in safetensors.torch.load_file('"
+                + file + "').items()}, 'weights.safetensors'), and give that file";
     }
 
     private void printInit(Path file, LoadReport r) {

@@ -126,6 +126,32 @@ class FinetuneTest {
     }
 
     @Test
+    void aDataParallelStateDictIsNamedWithThePrefixToRemove(@TempDir Path tmp) {
+        // torch.nn.DataParallel / DistributedDataParallel save every name as "module." + the model's: the same
+        // architecture, which the error told to "give a model of the same architecture"
+        Path file = tmp.resolve("ddp.safetensors");
+        try (var cpu = new io.dltrain.runtime.backend.cpu.CpuBackend()) {
+            Map<String, io.dltrain.runtime.tensor.Tensor> renamed = new java.util.LinkedHashMap<>();
+            for (Map.Entry<String, LoadedTensor> e : weights(base).entrySet())
+                renamed.put("module." + e.getKey(), cpu.fromHost(e.getValue().floats(), io.dltrain.runtime.tensor.Shape.of(e.getValue().shape())));
+            SafeTensors.write(file, renamed, Map.of());
+        }
+        Path out = tmp.resolve("x");
+        CliTest.Result r = run(train(out, "mlp", 1, "--init-from", file.toString()));
+        assertEquals(2, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("6 of its 6 tensors are mlp's with the prefix 'module.'") && r.err().contains("DataParallel")
+                && r.err().contains("k.removeprefix('module.')"), r.err());
+        assertFalse(r.err().contains("same architecture"), r.err());
+        assertFalse(Files.exists(out));
+        // a few names of another architecture that end in the model's are not a prefix to remove (vgg11_bn's into mlp)
+        var vgg = new io.dltrain.runtime.checkpoint.LoadReport(List.of(), java.util.stream.Stream.of("1.weight", "1.bias", "3.weight", "3.bias", "5.weight", "5.bias")
+                .map(k -> new io.dltrain.runtime.checkpoint.LoadReport.Skipped(k, io.dltrain.runtime.checkpoint.LoadReport.Reason.MISSING, "")).toList(), List.of("features.0.weight", "features.1.weight",
+                "features.1.bias", "features.4.weight", "features.5.weight", "features.5.bias", "classifier.0.weight", "classifier.3.weight",
+                "classifier.3.bias", "classifier.6.weight"));
+        assertEquals(null, TrainRun.prefixedNames(vgg, "mlp", file));
+    }
+
+    @Test
     void aFreezePrefixThatMatchesNothingIsAUsageError(@TempDir Path tmp) {
         CliTest.Result r = run(train(tmp.resolve("x"), "mlp", 1, "--freeze", "features."));
         assertEquals(2, r.code(), r.out());
