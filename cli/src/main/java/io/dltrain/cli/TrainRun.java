@@ -766,7 +766,8 @@ final class TrainRun {
 
     /**
      * The model.safetensors that --init-from names: the file itself, or in a directory: its model.safetensors (a
-     * checkpoint or a run's model/ directory), the run's model/model.safetensors, or its latest checkpoint's.
+     * checkpoint or a run's model/ directory), the run's model/model.safetensors, or its latest checkpoint's (or, in a
+     * run's checkpoints/ folder itself, the latest checkpoint's in it).
      */
     private Path initFile(Path given) {
         if (Files.isRegularFile(given)) return given;
@@ -775,6 +776,8 @@ final class TrainRun {
             if (Files.isRegularFile(p)) return p;
         Path ckDir = given.resolve(CHECKPOINTS);
         try {
+            // a run's checkpoints/, or a folder of ckpt-<step>/ directories itself (as eval and predict take it)
+            if (Checkpoint.latest(ckDir).isEmpty() && Checkpoint.latest(given).isPresent()) ckDir = given;
             var latest = Checkpoint.latest(ckDir);
             if (latest.isPresent() && Files.isRegularFile(latest.get().resolve(Checkpoint.MODEL_FILE))) {
                 IncompleteCheckpoints.noticeSkipped(out, latest.get(), "initialising from");

@@ -126,6 +126,19 @@ class FinetuneTest {
     }
 
     @Test
+    void initFromARunsCheckpointsFolderTakesItsLatestCheckpoint(@TempDir Path tmp) {
+        // eval and predict take RUN/checkpoints for the latest checkpoint in it; --init-from said "no model.safetensors in
+        // it, in RUN/checkpoints/model or in a checkpoint under RUN/checkpoints/checkpoints"
+        Path stopped = tmp.resolve("stopped");
+        CliTest.Result r = run(train(stopped, "mlp", 1, "--checkpoint-every", "1e", "--max-steps", "3"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        Path ckpts = stopped.resolve("checkpoints");
+        r = run(train(tmp.resolve("ft"), "mlp", 1, "--init-from", ckpts.toString(), "--max-steps", "1"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("init from " + ckpts.resolve("ckpt-3").resolve("model.safetensors") + ": 6 tensors loaded, 0 skipped"), r.out());
+    }
+
+    @Test
     void aDataParallelStateDictIsNamedWithThePrefixToRemove(@TempDir Path tmp) {
         // torch.nn.DataParallel / DistributedDataParallel save every name as "module." + the model's: the same
         // architecture, which the error told to "give a model of the same architecture"
