@@ -992,7 +992,10 @@ final class TrainRun {
         if (st.config().get("freeze") instanceof List<?> f) {
             List<String> saved = f.stream().map(String::valueOf).toList();
             if (pr != null && pr.hasMatchedOption("--freeze") && !saved.equals(o.freeze))
-                throw usage("--freeze " + String.join(",", o.freeze) + " differs from the resumed run's " + String.join(",", saved) + "; drop --freeze");
+                throw usage("--freeze " + String.join(",", o.freeze) + " differs from the resumed run's"
+                        + (saved.isEmpty() ? ", which froze nothing" : " " + String.join(",", saved)) + "; a resumed run keeps its settings:"
+                        + " drop --freeze, or start a new run from its weights with --init-from " + ShellWords.quote(o.resume)
+                        + " --freeze " + String.join(",", o.freeze));
             o.freeze = new ArrayList<>(saved);
         }
         for (String[] kv : SAVED_CHANGEABLE) {

@@ -139,6 +139,17 @@ class FinetuneTest {
     }
 
     @Test
+    void freezingOnResumeIsRefusedWithTheWayToDoIt(@TempDir Path tmp) {
+        // a run trained without --freeze, resumed with it: the error read "--freeze 1. differs from the resumed run's ; drop
+        // --freeze" (an empty list), and gave no way to freeze layers of the weights trained so far
+        Path stopped = tmp.resolve("stopped");
+        CliTest.Result r = run(train(stopped, "mlp", 1, "--checkpoint-every", "1e", "--max-steps", "2"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        CliTest.usageError(null, new String[] {"--resume", stopped.toString(), "--freeze", "1.", "--threads", "2", "--progress", "none"},
+                "--freeze 1. differs from the resumed run's, which froze nothing", "--init-from " + stopped + " --freeze 1.");
+    }
+
+    @Test
     void aDataParallelStateDictIsNamedWithThePrefixToRemove(@TempDir Path tmp) {
         // torch.nn.DataParallel / DistributedDataParallel save every name as "module." + the model's: the same
         // architecture, which the error told to "give a model of the same architecture"
