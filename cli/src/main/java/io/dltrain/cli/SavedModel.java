@@ -3,6 +3,7 @@ package io.dltrain.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import io.dltrain.datasets.CifarDataset;
 import io.dltrain.datasets.CsvDataset;
 import io.dltrain.datasets.DatasetRegistry;
 import io.dltrain.datasets.IdxDataset;
@@ -28,7 +29,7 @@ import java.util.Optional;
 /**
  * A trained model on disk, as {@code eval} and {@code predict} read it: {@value Checkpoint#MODEL_FILE} (the
  * state_dict) plus what is needed to rebuild and feed the model. Training writes {@code <out>/model/} with
- * {@value #META_FILE} (model and dataset names, {@link ModelSpec}, class names, for IDX datasets the input
+ * {@value #META_FILE} (model and dataset names, {@link ModelSpec}, class names, for IDX and CIFAR datasets the input
  * normalisation mean/std, for CSV datasets the feature columns and their standardisation). A periodic checkpoint
  * {@code ckpt-<step>/} has only {@value Checkpoint#STATE_FILE} (model and dataset names): the spec and class names
  * then come from the dataset itself.
@@ -89,6 +90,11 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
             if (train instanceof IdxDataset idx) {
                 m.put("mean", List.of(idx.mean()));
                 m.put("std", List.of(idx.std()));
+            }
+            // CIFAR: the same per channel (R, G, B), with the variant's statistics
+            if (train instanceof CifarDataset cifar) {
+                m.put("mean", cifar.kind().mean());
+                m.put("std", cifar.kind().std());
             }
             // CSV datasets: the feature columns by name and their standardisation, for predict on new rows
             if (train instanceof CsvDataset csv) {
@@ -186,8 +192,8 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
         }
         var shape = data.sampleShape();
         ModelSpec spec = new ModelSpec(shape.dim(0), shape.rank() > 1 ? shape.dim(1) : 1, shape.rank() > 2 ? shape.dim(2) : 1, data.numClasses());
-        float[] mean = data instanceof IdxDataset idx ? new float[] {idx.mean()} : null;
-        float[] std = data instanceof IdxDataset idx ? new float[] {idx.std()} : null;
+        float[] mean = data instanceof IdxDataset idx ? new float[] {idx.mean()} : data instanceof CifarDataset c ? c.kind().mean() : null;
+        float[] std = data instanceof IdxDataset idx ? new float[] {idx.std()} : data instanceof CifarDataset c ? c.kind().std() : null;
         // a checkpoint does not record the task: a regression dataset means a regression model
         return new SavedModel(dir, s.model(), s.dataset(), spec, data.classNames(), mean, std,
                 data.task() == Task.REGRESSION ? Task.REGRESSION : Task.CLASSIFICATION, Features.of(data));

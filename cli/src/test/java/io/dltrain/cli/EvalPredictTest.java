@@ -445,6 +445,58 @@ class EvalPredictTest {
     }
 
     /**
+     * A cifar10 model's samples are (pixel / 255 - mean[c]) / std[c] with CIFAR-10's per-channel statistics, but
+     * model.json recorded none, so predict fed pixel / 255: a 3-epoch mlp classified all 40 test images, exported as
+     * PNGs by `datasets prepare`, as 'horse' (top-1 7.5%) where eval scored the same images 22.5%. The PNG of a test
+     * record now gets the model's probabilities on the dataset's own sample (1e-6), from model/ and from a checkpoint.
+     */
+    @Test
+    void predictNormalisesACifarModelsPicturesAsItsTrainingDid(@TempDir Path tmp) throws IOException {
+        Path data = Files.createDirectories(tmp.resolve("cifar"));
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(5);
+        for (String f : java.util.List.of("data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin")) {
+            byte[] b = new byte[8 * 3073];
+            for (int r = 0; r < 8; r++) {
+                b[r * 3073] = (byte) (r % 10);
+                for (int j = 1; j < 3073; j++) b[r * 3073 + j] = (byte) rnd.nextInt(256);
+            }
+            Files.write(data.resolve(f), b);
+        }
+        Path cifarRun = tmp.resolve("run");
+        CliTest.Result t = run("--model", "mlp", "--data", "cifar10", "--data-dir", data.toString(), "--epochs", "1", "--batch-size", "8",
+                "--threads", "2", "--progress", "none", "--out", cifarRun.toString(), "--checkpoint-every", "1e");
+        assertEquals(0, t.code(), t.err() + t.out());
+        float[] x = new float[3072];
+        DatasetRegistry.get("cifar10").load(data).test().read(0, x, 0);
+        BufferedImage img = new BufferedImage(32, 32, BufferedImage.TYPE_INT_RGB);
+        byte[] rec = java.util.Arrays.copyOfRange(Files.readAllBytes(data.resolve("test_batch.bin")), 1, 3073);
+        for (int y = 0; y < 32; y++)
+            for (int c = 0; c < 32; c++)
+                img.setRGB(c, y, (rec[y * 32 + c] & 0xFF) << 16 | (rec[1024 + y * 32 + c] & 0xFF) << 8 | (rec[2048 + y * 32 + c] & 0xFF));
+        Path png = tmp.resolve("test0.png");
+        assertTrue(ImageIO.write(img, "png", png.toFile()));
+        float[] logits;
+        try (CpuBackend be = new CpuBackend(1);
+             Module m = Scope.outside(() -> ModelRegistry.get("mlp").build(new Context(be, 0), new ModelSpec(3, 32, 32, 10)));
+             GradMode.Guard g = GradMode.noGrad()) {
+            Checkpoint.loadInto(m, cifarRun.resolve("model").resolve(Checkpoint.MODEL_FILE), true);
+            m.eval();
+            try (Scope s = Scope.open()) {
+                Tensor in = be.empty(Shape.of(1, 3, 32, 32));
+                be.copyFromHost(x, 0, in);
+                logits = m.forward(in).toFloatArray();
+            }
+        }
+        double[] p = softmax(logits, 0);
+        for (Path c : java.util.List.of(cifarRun, cifarRun.resolve("checkpoints").resolve("ckpt-5"))) {
+            CliTest.Result r = run("predict", "--checkpoint", c.toString(), "--json", "--top-k", "10", "--threads", "2", png.toString());
+            assertEquals(0, r.code(), r.err() + r.out());
+            for (JsonNode q : JSON.readTree(r.out()).get(0).get("predictions"))
+                assertEquals(p[q.get("class").asInt()], q.get("probability").asDouble(), 1e-6, c + ": " + r.out());
+        }
+    }
+
+    /**
      * A colour image for a model whose 3-channel input is not an image folder's (synthetic:3x8x8 here, as cifar10):
      * red, green and blue become channels 0, 1 and 2, each scaled to [0, 1] and normalised with the model's mean and
      * std (none for synthetic data). Same floats, same model: the probabilities agree to 1e-6.
