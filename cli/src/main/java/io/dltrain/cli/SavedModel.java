@@ -5,8 +5,11 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import io.dltrain.datasets.CifarDataset;
 import io.dltrain.datasets.CsvDataset;
+import io.dltrain.datasets.DatasetException;
 import io.dltrain.datasets.DatasetRegistry;
 import io.dltrain.datasets.IdxDataset;
+import io.dltrain.datasets.transform.Normalize;
+import io.dltrain.datasets.transform.Transform;
 import io.dltrain.models.ModelSpec;
 import io.dltrain.runtime.checkpoint.AtomicFiles;
 import io.dltrain.runtime.checkpoint.Checkpoint;
@@ -96,6 +99,22 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
                 m.put("mean", cifar.kind().mean());
                 m.put("std", cifar.kind().std());
             }
+            // Image folders: their validation pipeline (resize, crop, normalisation) and its mean/std (0 and 1 where it does
+            // not normalise), for the model's PyTorch users; predict applies the pipeline itself (evalTransform)
+            java.util.Optional<Transform> eval;
+            try {
+                eval = DatasetRegistry.get(datasetName).evalTransform(spec.height(), spec.width());
+            } catch (DatasetException e) {
+                eval = java.util.Optional.empty();
+            }
+            if (eval.isPresent()) {
+                Normalize n = normalizeIn(eval.get());
+                float[] mean = new float[spec.inChannels()], std = new float[spec.inChannels()];
+                java.util.Arrays.fill(std, 1f);
+                m.put("mean", n != null ? n.mean() : mean);
+                m.put("std", n != null ? n.std() : std);
+                m.put("transform", eval.get().toString());
+            }
             // CSV datasets: the feature columns by name and their standardisation, for predict on new rows
             if (train instanceof CsvDataset csv) {
                 m.put("features", csv.featureNames());
@@ -112,6 +131,17 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
             IOException io = e.getCause() instanceof IOException c ? c : new IOException(e.getMessage(), e);
             throw new UncheckedIOException("cannot write the final model to " + dir + ": " + e.getMessage(), io);
         }
+    }
+
+    /** The Normalize step of a pipeline, or null. */
+    private static Normalize normalizeIn(Transform t) {
+        if (t instanceof Normalize n) return n;
+        if (t instanceof Transform.Compose c)
+            for (Transform step : c.steps()) {
+                Normalize n = normalizeIn(step);
+                if (n != null) return n;
+            }
+        return null;
     }
 
     /**

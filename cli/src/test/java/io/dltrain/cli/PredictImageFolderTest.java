@@ -72,6 +72,11 @@ class PredictImageFolderTest {
             assertEquals(0, t.code(), t.err() + t.out());
             JsonNode meta = JSON.readTree(out.resolve("model/model.json").toFile());
             assertEquals(data, meta.get("dataset").asText(), "the dataset with its options is recorded");
+            // the normalisation, for PyTorch users (the README's snippet reads meta["mean"] and meta["std"]), and the
+            // whole validation pipeline: they were missing for image folders, a KeyError in that snippet
+            assertEquals("[0.485,0.456,0.406]", meta.get("mean").toString(), meta.toString());
+            assertEquals("[0.229,0.224,0.225]", meta.get("std").toString(), meta.toString());
+            assertTrue(meta.get("transform").asText().startsWith("Compose[Resize("), meta.toString());
 
             // the dataset's own validation sample for one file whose size is not the model's
             ImageFolderDataset val = (ImageFolderDataset) DatasetRegistry.get(data).load(root).test();
