@@ -4,12 +4,14 @@ holds PyTorch state_dict names, so the PyTorch twin of the registry model takes 
 Prints what `dl-train predict --json` prints (top-k classes with probabilities, per image); with --compare, also runs
 that command (the dl-train launcher at the repository root) and reports the largest difference between the two.
 
-Models: mlp and lenet5 (as bench_torch.py builds them, exactly as dl-train's ModelRegistry). Inputs: IDX image files
-(.gz or not), normalised with model.json's mean and std as dl-train's validation transform does for IDX data. (The
-registry's torchvision copies, resnet18 and the rest, take their run's weights the same way, torchvision.models.X(
-num_classes=...).load_state_dict(...): ZooGoldenTest checks their names, shapes and outputs against torchvision's.)
+Models: mlp and lenet5 (as bench_torch.py builds them, exactly as dl-train's ModelRegistry), and the registry's
+torchvision copies (resnet18 and the rest: torchvision.models.X(num_classes=...), which ZooGoldenTest checks against
+dl-train's names, shapes and outputs). Inputs: IDX image files (.gz or not), normalised with model.json's mean and std
+as dl-train's validation transform does for IDX data; for a model trained on an image folder (imagefolder,
+imagenet-subset), PNG/JPEG files through its validation pipeline (resize, centre crop, model.json's mean and std).
 
   python3 benchmarks/pytorch/load_in_pytorch.py runs/lenet5-fashion-mnist-... t10k-images-idx3-ubyte.gz --limit 5 --compare
+  python3 benchmarks/pytorch/load_in_pytorch.py runs/resnet18-imagefolder-... photos/*.jpg --compare
 """
 import argparse
 import gzip
@@ -34,11 +36,48 @@ def model_dir(path):
     sys.exit(f"{path}: no model/model.safetensors and model.json (give a dl-train run directory or its model/)")
 
 
+# the registry's copies of torchvision models, built by torchvision itself (googlenet as dl-train builds it: no
+# auxiliary classifiers, no transform_input)
+TORCHVISION = ["alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn",
+               "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "googlenet", "densenet121"]
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+
 def build(meta):
     name, c, h, w, classes = meta["model"], meta["channels"], meta["height"], meta["width"], meta["classes"]
-    if name not in LOCAL_MODELS:
-        sys.exit(f"model '{name}': this script builds the PyTorch twins of {', '.join(LOCAL_MODELS)} only")
-    return LOCAL_MODELS[name][0](c, h, w, classes)
+    if name in LOCAL_MODELS:
+        return LOCAL_MODELS[name][0](c, h, w, classes)
+    if name in TORCHVISION:
+        import torchvision
+        extra = {"aux_logits": False, "init_weights": False} if name == "googlenet" else {}
+        return getattr(torchvision.models, name)(num_classes=classes, **extra)
+    sys.exit(f"model '{name}': this script builds the PyTorch twins of {', '.join(list(LOCAL_MODELS) + TORCHVISION)} only")
+
+
+def read_image(path, meta):
+    """An image file as dl-train's image-folder validation pipeline feeds it (model.json's "transform"): decoded as
+    torchvision's ImageFolder loader does, resized and centre-cropped on the float tensor (antialiased, as dl-train
+    does; torchvision's Resize on the PIL image rounds to 8 bits between its passes, about 1/255 away), normalised
+    with model.json's mean and std. Image-folder models only (imagefolder, imagenet-subset)."""
+    import torchvision.transforms.functional as F
+    from PIL import Image
+    dataset, h, w = meta["dataset"], meta["height"], meta["width"]
+    base = dataset.split(":", 1)[0]
+    if base == "imagenet-subset":
+        resize = int(round(h * 256 / 224))   # Resize(size * 256 / 224) + CenterCrop(size)
+    elif base == "imagefolder":
+        resize = min(h, w)                   # Resize(min(H, W)) + CenterCrop(H, W)
+    else:
+        sys.exit(f"{path}: image files are read here for image-folder models only; this model was trained on {dataset}")
+    x = F.to_tensor(Image.open(path).convert("RGB"))
+    x = F.center_crop(F.resize(x, resize, antialias=True), [h, w])
+    if "mean" in meta:
+        mean, std = meta["mean"], meta["std"]
+    elif base == "imagenet-subset" or "norm=imagenet" in dataset:   # model.json written before it recorded them
+        mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    else:
+        mean, std = [0.0] * 3, [1.0] * 3
+    return F.normalize(x, mean, std).unsqueeze(0)
 
 
 def read_idx(path, limit=0):
@@ -58,7 +97,7 @@ def read_idx(path, limit=0):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run", help="a dl-train run directory (or its model/ directory)")
-    ap.add_argument("idx", nargs="+", help="IDX image files")
+    ap.add_argument("idx", nargs="+", help="IDX image files (.gz or not), or PNG/JPEG images for an image-folder model")
     ap.add_argument("--top-k", type=int, default=3)
     ap.add_argument("--limit", type=int, default=0, help="classify only the first N images of each file (0: all)")
     ap.add_argument("--compare", action="store_true", help="also run `dl-train predict --json` and compare")
@@ -70,12 +109,15 @@ def main():
     model = build(meta)
     model.load_state_dict(load_file(os.path.join(d, "model.safetensors")), strict=True)  # every name and shape
     model.eval()
-    mean = torch.tensor(meta["mean"]).view(1, -1, 1, 1)
-    std = torch.tensor(meta["std"]).view(1, -1, 1, 1)
+    mean = torch.tensor(meta.get("mean", [0.0])).view(1, -1, 1, 1)   # no normalisation recorded: none
+    std = torch.tensor(meta.get("std", [1.0])).view(1, -1, 1, 1)
 
     out = []
     for path in a.idx:
-        x = (read_idx(path, a.limit).unsqueeze(1).float() / 255 - mean) / std
+        if path.lower().endswith(IMAGE_EXTENSIONS):
+            x = read_image(path, meta)
+        else:
+            x = (read_idx(path, a.limit).unsqueeze(1).float() / 255 - mean) / std
         with torch.no_grad():
             p = model(x).softmax(1)
         top = p.topk(min(a.top_k, p.shape[1]), dim=1)
@@ -89,7 +131,7 @@ def main():
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         inputs = []
         for path in a.idx:   # dl-train predict classifies whole files: give it the same first images
-            if a.limit:
+            if a.limit and not path.lower().endswith(IMAGE_EXTENSIONS):
                 x = read_idx(path, a.limit).unsqueeze(1)
                 tmp = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"load_in_pytorch-{os.getpid()}-{len(inputs)}-idx3-ubyte")
                 with open(tmp, "wb") as f:
