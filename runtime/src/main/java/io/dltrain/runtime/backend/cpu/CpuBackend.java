@@ -98,22 +98,34 @@ public final class CpuBackend implements Backend {
     }
 
     @Override public void copyFromHost(float[] src, int srcOffset, Tensor dst) {
+        Checks.fp32("copyFromHost", Device.CPU, dst);
         Checks.hostSource(src.length, srcOffset, dst.numel(), "copyFromHost");
         System.arraycopy(src, srcOffset, f(dst), off(dst), n(dst));
     }
 
     @Override public void copyFromHost(int[] src, int srcOffset, Tensor dst) {
+        Checks.int32("copyFromHost", Device.CPU, dst);
         Checks.hostSource(src.length, srcOffset, dst.numel(), "copyFromHost");
         System.arraycopy(src, srcOffset, i(dst), off(dst), n(dst));
     }
 
-    @Override public void toHost(Tensor src, float[] dst) { Checks.hostDestination(dst.length, src); System.arraycopy(f(src), off(src), dst, 0, n(src)); }
+    @Override public void toHost(Tensor src, float[] dst) {
+        Checks.fp32("toHost", Device.CPU, src);
+        Checks.hostDestination(dst.length, src);
+        System.arraycopy(f(src), off(src), dst, 0, n(src));
+    }
 
-    @Override public void toHost(Tensor src, int[] dst) { Checks.hostDestination(dst.length, src); System.arraycopy(i(src), off(src), dst, 0, n(src)); }
+    @Override public void toHost(Tensor src, int[] dst) {
+        Checks.int32("toHost", Device.CPU, src);
+        Checks.hostDestination(dst.length, src);
+        System.arraycopy(i(src), off(src), dst, 0, n(src));
+    }
 
     @Override
     public void copy(Tensor src, Tensor dst) {
         Checks.copy(src, dst);
+        Checks.on("copy", Device.CPU, dst);   // the CUDA backend's order: dst, then src
+        Checks.on("copy", Device.CPU, src);
         if (src.dtype() == DType.INT32) System.arraycopy(i(src), off(src), i(dst), off(dst), n(src));
         else System.arraycopy(f(src), off(src), f(dst), off(dst), n(src));
     }
