@@ -21,6 +21,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 import java.util.function.DoubleUnaryOperator;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -142,6 +143,8 @@ class ActivationTest {
 
     @Test
     void gradientsMatchFiniteDifferences() {
+        assertEquals(Activation.Kind.values().length, cases().stream().map(c -> c.act().kind()).distinct().count(),
+                "every Activation.Kind needs a case in cases(): forward, backward and finite differences");
         // Inputs in +-[0.1, 2): away from the kinks of ReLU / LeakyReLU / ELU at 0 (finite-difference step 1e-2).
         float[] v = Check.uniform(new SplittableRandom(13), 24, 0.1, 2);
         SplittableRandom signs = new SplittableRandom(14);

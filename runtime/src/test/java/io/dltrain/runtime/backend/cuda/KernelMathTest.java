@@ -197,6 +197,8 @@ class KernelMathTest {
         SplittableRandom rng = new SplittableRandom(1);
         Activation[] acts = {Activation.RELU, Activation.leakyRelu(0.01f), Activation.leakyRelu(0.2f), Activation.elu(1f), Activation.elu(0.5f),
                 Activation.SIGMOID, Activation.TANH, Activation.softplus(1f), Activation.softplus(2.5f), Activation.GELU};
+        assertEquals(Activation.Kind.values().length, java.util.Arrays.stream(acts).map(Activation::kind).distinct().count(),
+                "every Activation.Kind is compared with the kernels' math");
         StringBuilder seen = new StringBuilder();
         for (Activation act : acts) {
             float[] x = withSpecials(uniform(rng, 4000, -8, 8));
