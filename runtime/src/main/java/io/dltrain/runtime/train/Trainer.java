@@ -208,6 +208,7 @@ public final class Trainer {
      * Trains {@code model} for config.epochs() epochs (fewer if early stopping triggers).
      *
      * @param val may be null (no validation; then neither early stopping nor the plateau schedule may be asked for)
+     * @param caller may be null (no listener, as {@link TrainListener#NONE})
      */
     public Result fit(Module model, Loss loss, Optimizer optimizer, LrSchedule schedule,
                       DataLoader train, DataLoader val, TrainListener caller) {
@@ -215,7 +216,7 @@ public final class Trainer {
         checkOptimizes(model, optimizer);
         // a listener that throws (a full disk under the CLI's metrics.jsonl, a bug in a caller's progress display) ends
         // the fit, but not before the state it was told about is checkpointed, as for a stop request
-        Guarded listener = new Guarded(caller);
+        Guarded listener = new Guarded(caller == null ? TrainListener.NONE : caller);
         if (train.batchesPerEpoch() == 0) // else every epoch ends with a 0/0 mean loss, reported as divergence
             throw new IllegalArgumentException("the training data " + train.dataset().name() + " gives no batch to train on: "
                     + (train.samples() == 0 ? "it has no samples" : "its " + train.samples() + " samples are fewer than one batch of "

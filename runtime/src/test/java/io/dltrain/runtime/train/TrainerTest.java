@@ -198,6 +198,20 @@ class TrainerTest {
     }
 
     /**
+     * A null listener, as for the validation loader, is no listener: it ended the fit before its first step with
+     * "the training listener failed (epochStarted epoch 1): Cannot invoke ... because "this.to" is null".
+     */
+    @Test
+    void aNullListenerIsNoListener() {
+        try (LinearRun run = LinearRun.on(blobs(300, 2), 0.1)) {
+            Trainer.Result r = new Trainer(run.be(), config(2, 0.1, 0))
+                    .fit(run.model(), new CrossEntropyLoss(0f), run.opt(), LrSchedules.parse("constant"), run.train(), run.val(), null);
+            assertEquals(2, r.epochs().size());
+            assertTrue(run.opt().stepCount() > 0);
+        }
+    }
+
+    /**
      * An optimiser made from another model's parameters (a model built twice, once for the optimiser) stepped those, while
      * the model being trained kept its weights: epochs of an unchanging loss, without a word.
      */
