@@ -60,13 +60,23 @@ public final class Main {
 
     /** Prints a failure while running (one line, with advice where we have some) and returns the exit code. */
     private static int failed(Throwable ex, PrintWriter err, int exitCode) {
-        OutOfMemoryError oom = outOfMemory(ex);
-        err.println("dl-train: error: " + (oom != null ? outOfMemoryAdvice(oom)
-                : ex.getMessage() == null ? ex.toString() : ex.getMessage()));
+        err.println("dl-train: error: " + failure(ex));
         if (System.getenv("DL_TRAIN_DEBUG") != null) ex.printStackTrace(err);
         else err.println("(set DL_TRAIN_DEBUG=1 for the stack trace)");
         err.flush();
         return exitCode;
+    }
+
+    /** The one-line message of a failure while running (after "dl-train: error: "). */
+    static String failure(Throwable ex) {
+        OutOfMemoryError oom = outOfMemory(ex);
+        if (oom == null) return ex.getMessage() == null ? ex.toString() : ex.getMessage();
+        // Reading one sample (an image too large for the heap): its message names the file and the run's checkpoint, and
+        // a smaller batch would not help.
+        for (Throwable t = ex; t != oom; t = t.getCause())
+            if (t instanceof io.dltrain.runtime.data.DataLoadException)
+                return ex.getMessage() + ". To read it, " + largerHeap() + ", or make the file smaller.";
+        return outOfMemoryAdvice(oom);
     }
 
     /** The OutOfMemoryError in ex's cause chain (a worker thread's reaches us wrapped), or null. */
@@ -81,15 +91,19 @@ public final class Main {
         String what = e.getMessage() == null ? "memory" : e.getMessage();
         StringBuilder b = new StringBuilder("out of memory (" + what + "): the model, one batch and its activations do not fit. "
                 + "Use a smaller --batch-size");
-        if (what.contains("Java heap") || what.contains("GC overhead") || what.contains("array size")) {
-            long heap = Runtime.getRuntime().maxMemory(), ram = physicalMemory();
-            b.append(", or give Java a larger heap than its ").append(size(heap));
-            if (ram > 0) b.append(" (this machine has ").append(size(ram)).append(")");
-            long suggest = ram > 0 ? Math.max(1, ram * 3 / 4 >> 30) : Math.max(2, 2 * heap >> 30);
-            b.append(": JDK_JAVA_OPTIONS=-Xmx").append(suggest).append("g ./dl-train ... (in Docker: docker run -e JDK_JAVA_OPTIONS=-Xmx")
-                    .append(suggest).append("g ...)");
-        }
+        if (what.contains("Java heap") || what.contains("GC overhead") || what.contains("array size"))
+            b.append(", or ").append(largerHeap());
         return b.append('.').toString();
+    }
+
+    /** "give Java a larger heap than its 1.2 GiB (this machine has ...): JDK_JAVA_OPTIONS=-Xmx17g ./dl-train ... (...)". */
+    private static String largerHeap() {
+        long heap = Runtime.getRuntime().maxMemory(), ram = physicalMemory();
+        StringBuilder b = new StringBuilder("give Java a larger heap than its ").append(size(heap));
+        if (ram > 0) b.append(" (this machine has ").append(size(ram)).append(")");
+        long suggest = ram > 0 ? Math.max(1, ram * 3 / 4 >> 30) : Math.max(2, 2 * heap >> 30);
+        return b.append(": JDK_JAVA_OPTIONS=-Xmx").append(suggest).append("g ./dl-train ... (in Docker: docker run -e JDK_JAVA_OPTIONS=-Xmx")
+                .append(suggest).append("g ...)").toString();
     }
 
     /** "6.0 GiB", or "48 MiB" below a GiB. */

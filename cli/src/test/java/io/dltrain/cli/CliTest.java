@@ -124,6 +124,62 @@ class CliTest {
         assertEquals("out of memory (Direct buffer memory): the model, one batch and its activations do not fit. Use a smaller --batch-size.", direct);
     }
 
+    /**
+     * An image too large for the heap, mid-run (a child JVM with a 96 MiB heap; the PNG declares 12000x12000 pixels,
+     * which ImageIO allocates before reading its data): the error names the file and its size, keeps the checkpoint and
+     * the resume command, and says to raise the heap. It said only "out of memory (Java heap space): the model, one batch
+     * and its activations do not fit. Use a smaller --batch-size, or give Java a larger heap ...", naming no file, and the
+     * image decoder called it "corrupt or unsupported image (Caught exception during read: )".
+     */
+    @Test
+    void anImageTooLargeForTheHeapIsNamed(@TempDir Path tmp) throws Exception {
+        Path tree = tmp.resolve("tree");
+        assertEquals(0, run("datasets", "prepare", "--data", "fashion-mnist", "--data-dir", fashionSubset(tmp.resolve("fmnist"), 60, 20).toString(),
+                "--out", tree.toString()).code());
+        Path victim;
+        try (var files = Files.walk(tree.resolve("train"))) {
+            victim = files.filter(f -> f.toString().endsWith(".png")).sorted().skip(30).findFirst().orElseThrow();
+        }
+        Files.write(victim, pngHeader(12000, 12000));
+        Path out = tmp.resolve("run"), javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
+        Process p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-Xmx96m", "-cp", System.getProperty("java.class.path"),
+                Main.class.getName(), "--model", "mlp", "--data", "imagefolder", "--data-dir", tree.toString(), "--epochs", "1",
+                "--batch-size", "8", "--threads", "1", "--workers", "2", "--progress", "none", "--out", out.toString())
+                .redirectError(tmp.resolve("err.txt").toFile()).redirectOutput(tmp.resolve("out.txt").toFile()).start();
+        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "the run did not end in 120 s");
+        String err = Files.readString(tmp.resolve("err.txt"));
+        assertEquals(1, p.exitValue(), err);
+        assertTrue(err.contains(victim + ": out of memory decoding a 12000x12000 image (1,647 MiB as float RGB) (Java heap space)"), err);
+        assertTrue(err.contains("resume with --resume " + out) && err.contains(". To read it, give Java a larger heap than its ")
+                && err.contains("JDK_JAVA_OPTIONS=-Xmx"), err);
+        assertFalse(err.contains("--batch-size") || err.contains("corrupt"), err);
+    }
+
+    /** A PNG of width x height RGB pixels whose image data is cut short: a decoder allocates the image before it notices. */
+    static byte[] pngHeader(int width, int height) throws IOException {
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        DataOutputStream o = new DataOutputStream(b);
+        o.write(new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'});
+        ByteArrayOutputStream ihdr = new ByteArrayOutputStream();
+        DataOutputStream h = new DataOutputStream(ihdr);
+        h.writeInt(width);
+        h.writeInt(height);
+        h.write(new byte[] {8, 2, 0, 0, 0}); // 8 bits, RGB, deflate, no filter method, not interlaced
+        ByteArrayOutputStream idat = new ByteArrayOutputStream();
+        try (var z = new java.util.zip.DeflaterOutputStream(idat)) { z.write(new byte[100]); }
+        for (Object[] c : new Object[][] {{"IHDR", ihdr.toByteArray()}, {"IDAT", idat.toByteArray()}, {"IEND", new byte[0]}}) {
+            byte[] type = ((String) c[0]).getBytes(java.nio.charset.StandardCharsets.US_ASCII), data = (byte[]) c[1];
+            java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+            crc.update(type);
+            crc.update(data);
+            o.writeInt(data.length);
+            o.write(type);
+            o.write(data);
+            o.writeInt((int) crc.getValue());
+        }
+        return b.toByteArray();
+    }
+
     @Test
     void mlpLearnsOnARealSubset(@TempDir Path tmp) throws IOException {
         Path out = tmp.resolve("run");

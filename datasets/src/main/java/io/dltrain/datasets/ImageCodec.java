@@ -77,6 +77,7 @@ final class ImageCodec {
     static Image decode(byte[] bytes, String source) {
         if (bytes.length == 0) throw new DatasetException(source + ": the file is empty (0 bytes): not an image");
         BufferedImage img;
+        int width = -1, height = -1; // from the header, for a message about an image too large to decode
         // An in-memory stream: ImageIO.read(InputStream) would cache through a temporary file when
         // ImageIO.getUseCache() is on (the default), which is slow and needs a writable temp dir.
         try (ImageInputStream in = new MemoryCacheImageInputStream(new ByteArrayInputStream(withoutIccProfile(bytes)))) {
@@ -92,6 +93,8 @@ final class ImageCodec {
             });
             try {
                 r.setInput(in, true, true);
+                width = r.getWidth(0);
+                height = r.getHeight(0);
                 img = r.read(0, r.getDefaultReadParam());
             } finally {
                 r.dispose();
@@ -101,14 +104,32 @@ final class ImageCodec {
                         + "); re-create or remove the file");
         } catch (IOException | RuntimeException e) {
             if (e instanceof DatasetException de) throw de;
+            // ImageIO's readers wrap an OutOfMemoryError in an IIOException ("Caught exception during read: "): the
+            // image is too large for the heap, not corrupt
+            for (Throwable t = e.getCause(); t != null; t = t.getCause() == t ? null : t.getCause())
+                if (t instanceof OutOfMemoryError oom) throw tooLarge(source, width, height, oom);
             // IIOException for corrupt data, and occasionally runtime exceptions from inside readers.
             throw new DatasetException(source + ": corrupt or unsupported image (" + e.getMessage() + "); re-create or remove the file", e);
+        } catch (OutOfMemoryError e) {
+            throw tooLarge(source, width, height, e);
         }
         try {
             return toImage(img);
         } catch (IllegalArgumentException e) {
             throw new DatasetException(source + ": " + e.getMessage(), e);
+        } catch (OutOfMemoryError e) {
+            throw tooLarge(source, img.getWidth(), img.getHeight(), e);
         }
+    }
+
+    /**
+     * An image whose decoding ran out of memory: its size (width or height -1 where the header was not read) and the
+     * error, which stays the cause (the command line's out-of-memory advice finds it there and adds how to raise the heap).
+     */
+    static DatasetException tooLarge(String source, int width, int height, OutOfMemoryError e) {
+        String size = width > 0 && height > 0 ? String.format(Locale.ROOT, "a %dx%d image (%,d MiB as float RGB)", width, height,
+                (long) width * height * 3 * Float.BYTES >> 20) : "the image";
+        return new DatasetException(source + ": out of memory decoding " + size + " (" + e.getMessage() + ")", e);
     }
 
     /**
