@@ -3,6 +3,7 @@ package io.dltrain.cli;
 import picocli.CommandLine;
 
 import java.io.PrintWriter;
+import java.util.List;
 
 /**
  * Entry point of the dl-train command. Exit codes follow picocli: 0 success, 1 a failure while running,
@@ -102,8 +103,26 @@ public final class Main {
         StringBuilder b = new StringBuilder("give Java a larger heap than its ").append(size(heap));
         if (ram > 0) b.append(" (this machine has ").append(size(ram)).append(")");
         long suggest = ram > 0 ? Math.max(1, ram * 3 / 4 >> 30) : Math.max(2, 2 * heap >> 30);
-        return b.append(": JDK_JAVA_OPTIONS=-Xmx").append(suggest).append("g ./dl-train ... (in Docker: docker run -e JDK_JAVA_OPTIONS=-Xmx")
-                .append(suggest).append("g ...)").toString();
+        return b.append(": ").append(heapCommand(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments(),
+                System.getenv("JDK_JAVA_OPTIONS"), System.getenv("DL_TRAIN_JAVA_OPTS"), "-Xmx" + suggest + "g")).toString();
+    }
+
+    /**
+     * How to run with the heap option {@code xmx}, given the JVM's arguments ({@code jvmArgs}: JDK_JAVA_OPTIONS's first,
+     * then the command line's) and the two variables. JDK_JAVA_OPTIONS comes before the command line, where the last heap
+     * size wins: a heap set on the command line (by the launcher's DL_TRAIN_JAVA_OPTS, or by running java with -Xmx)
+     * is not raised by it, and the advice names the option that set it.
+     */
+    static String heapCommand(List<String> jvmArgs, String jdkJavaOptions, String dlTrainJavaOpts, String xmx) {
+        int fromVariable = jdkJavaOptions == null || jdkJavaOptions.isBlank() ? 0 : jdkJavaOptions.trim().split("\\s+").length;
+        String set = null;
+        for (int i = fromVariable; i < jvmArgs.size(); i++)
+            if (jvmArgs.get(i).startsWith("-Xmx") || jvmArgs.get(i).startsWith("-XX:MaxHeapSize=")) set = jvmArgs.get(i);
+        if (set == null)
+            return "JDK_JAVA_OPTIONS=" + xmx + " ./dl-train ... (in Docker: docker run -e JDK_JAVA_OPTIONS=" + xmx + " ...)";
+        if (dlTrainJavaOpts != null && List.of(dlTrainJavaOpts.trim().split("\\s+")).contains(set))
+            return "DL_TRAIN_JAVA_OPTS=" + xmx + " ./dl-train ... (its " + set + " sets the heap now; JDK_JAVA_OPTIONS does not override it)";
+        return "run java with " + xmx + " in place of its " + set + " (JDK_JAVA_OPTIONS does not override it)";
     }
 
     /** "6.0 GiB", or "48 MiB" below a GiB. */
