@@ -77,7 +77,25 @@ public final class Main {
         for (Throwable t = ex; t != oom; t = t.getCause())
             if (t instanceof io.dltrain.runtime.data.DataLoadException)
                 return ex.getMessage() + ". To read it, " + largerHeap() + ", or make the file smaller.";
+        for (Throwable t = ex; t != oom; t = t.getCause())
+            if (t instanceof OutOfMemoryWhile w) return outOfMemoryAdvice(oom, w.getMessage(), w.why, w.smaller);
         return outOfMemoryAdvice(oom);
+    }
+
+    /** An OutOfMemoryError with what the command was doing ("building vgg16 (...)", "training vgg16 at --batch-size 16"). */
+    static final class OutOfMemoryWhile extends RuntimeException {
+        final String why, smaller;
+
+        /**
+         * @param why     what did not fit ("the model alone does not fit"), or null: the model, one batch and its activations
+         * @param smaller what to make smaller ("Use fewer --workers or a smaller --batch-size"), or null when nothing helps
+         *                but a larger heap; with why null, a smaller --batch-size
+         */
+        OutOfMemoryWhile(String doing, String why, String smaller, OutOfMemoryError cause) {
+            super(doing, cause);
+            this.why = why;
+            this.smaller = smaller;
+        }
     }
 
     /** The OutOfMemoryError in ex's cause chain (a worker thread's reaches us wrapped), or null. */
@@ -88,12 +106,23 @@ public final class Main {
     }
 
     /** What ran out and what to do: a smaller batch, or (for the Java heap) a larger heap, sized from this machine. */
-    static String outOfMemoryAdvice(OutOfMemoryError e) {
+    static String outOfMemoryAdvice(OutOfMemoryError e) { return outOfMemoryAdvice(e, null, null, null); }
+
+    /** The same, saying what ran out of memory ({@code doing}, or nothing where null); why and smaller: see OutOfMemoryWhile. */
+    static String outOfMemoryAdvice(OutOfMemoryError e, String doing, String why, String smaller) {
         String what = e.getMessage() == null ? "memory" : e.getMessage();
-        StringBuilder b = new StringBuilder("out of memory (" + what + "): the model, one batch and its activations do not fit. "
-                + "Use a smaller --batch-size");
-        if (what.contains("Java heap") || what.contains("GC overhead") || what.contains("array size"))
-            b.append(", or ").append(largerHeap());
+        boolean heap = what.contains("Java heap") || what.contains("GC overhead") || what.contains("array size");
+        if (why == null) {
+            why = "the model, one batch and its activations do not fit";
+            smaller = "Use a smaller --batch-size";
+        }
+        StringBuilder b = new StringBuilder("out of memory (" + what + ")" + (doing == null ? "" : " " + doing) + ": " + why);
+        if (smaller != null) {
+            b.append(". ").append(smaller);
+            if (heap) b.append(", or ").append(largerHeap());
+        } else if (heap) {
+            b.append(". G").append(largerHeap().substring(1));
+        }
         return b.append('.').toString();
     }
 

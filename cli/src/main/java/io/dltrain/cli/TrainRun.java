@@ -75,6 +75,36 @@ final class TrainRun {
     private Main.UsageError usage(String message) { return new Main.UsageError(cl, message); }
 
     int run() {
+        try {
+            return runLocked();
+        } catch (OutOfMemoryError e) {
+            if (doing == null) throw e;
+            throw new Main.OutOfMemoryWhile(doing, why, smaller, e);
+        }
+    }
+
+    /**
+     * What the run does, for an out-of-memory error (null before the model is built; see Main.OutOfMemoryWhile): building
+     * the model (its weights alone do not fit: a smaller batch would not help), making the data loaders (their batch
+     * buffers: one per worker and two more), training.
+     */
+    private String doing, why, smaller;
+
+    private void doing(String doing, String why, String smaller) {
+        this.doing = doing;
+        this.why = why;
+        this.smaller = smaller;
+    }
+
+    /** A data loader, whose batch buffers are allocated here (workers + 2 of them, at most one per batch of an epoch). */
+    private DataLoader loader(Dataset ds, int[] indices, boolean shuffle, int workers) {
+        doing("making the data loaders (" + Words.count(workers, "worker") + ", --batch-size " + o.batchSize + ")",
+                "their batch buffers do not fit (one per worker and two more, for training, validation and test each)",
+                workers > 1 ? "Use fewer --workers or a smaller --batch-size" : "Use a smaller --batch-size");
+        return new DataLoader(ds, indices, o.batchSize, shuffle, false, o.seed, workers, 4);
+    }
+
+    private int runLocked() {
         // A resume locks its directory before reading a checkpoint there, which a run still training into it could be
         // pruning; a new run locks its directory when it creates it (RunOutput.create).
         // (a directory with neither checkpoints/ nor a lock file is not a run's, and holds nothing to resume: train() says
@@ -296,11 +326,15 @@ final class TrainRun {
             config = config.withWorkers(workers);
             String workersNotice = DataWorkers.notice(workersAsked, workers);
             if (workersNotice != null) out.println("dl-train: " + workersNotice);
+            long parameters = modelEntry.parameterCount(spec);
+            doing(String.format(java.util.Locale.ROOT, "building %s (%,d parameters, %,d MiB)", modelEntry.name(), parameters, parameters * Float.BYTES >> 20),
+                    "the model alone does not fit", null);
             try (Module model = buildModel(modelEntry, be, spec, o.seed);
                  Optimizer opt = Optimizers.create(o.optimizer, trainable(model), o.lr, o.momentum, o.weightDecay);
-                 DataLoader trainLoader = new DataLoader(train, split[0], o.batchSize, true, false, o.seed, workers, 4);
-                 DataLoader valLoader = split[1] == null || split[1].length == 0 ? null : new DataLoader(train, split[1], o.batchSize, false, false, o.seed, workers, 4);
-                 DataLoader testLoader = new DataLoader(data.test(), null, o.batchSize, false, false, o.seed, workers, 4)) {
+                 DataLoader trainLoader = loader(train, split[0], true, workers);
+                 DataLoader valLoader = split[1] == null || split[1].length == 0 ? null : loader(train, split[1], false, workers);
+                 DataLoader testLoader = loader(data.test(), null, false, workers)) {
+                doing("training " + modelEntry.name() + " at --batch-size " + o.batchSize, null, null);
                 if (resumeState != null) {
                     try {
                         Checkpoint.load(resumeCkpt, model, opt);

@@ -127,6 +127,42 @@ class CliTest {
     }
 
     /**
+     * Out of memory says what was being done: building a model whose weights alone do not fit (a child JVM with a 64 MiB
+     * heap building vgg11, 128.8 M parameters) is not helped by a smaller batch; training at a batch size is. It said
+     * "the model, one batch and its activations do not fit. Use a smaller --batch-size" in both cases, naming neither; and
+     * the data loaders' batch buffers (one per --workers and two more) are helped by fewer workers.
+     */
+    @Test
+    void outOfMemorySaysWhatWasBeingDone(@TempDir Path tmp) throws Exception {
+        Path javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
+        Process p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-Xmx64m", "-cp", System.getProperty("java.class.path"),
+                Main.class.getName(), "--model", "vgg11", "--data", "synthetic:3x32x32,classes=10,train=64,test=16", "--batch-size", "8",
+                "--threads", "1", "--progress", "none", "--out", tmp.resolve("run").toString())
+                .redirectError(tmp.resolve("err.txt").toFile()).redirectOutput(tmp.resolve("out.txt").toFile()).start();
+        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "the run did not end in 120 s");
+        String err = Files.readString(tmp.resolve("err.txt"));
+        assertEquals(1, p.exitValue(), err);
+        assertTrue(err.contains("dl-train: error: out of memory (Java heap space) building vgg11 (128,807,306 parameters, 491 MiB):"
+                + " the model alone does not fit. Give Java a larger heap than its "), err);
+        assertFalse(err.contains("--batch-size"), err);
+        // the model fits, but not 64 workers' batch buffers (66 of 256 x 3x32x32 for training: 198 MiB)
+        p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-Xmx64m", "-cp", System.getProperty("java.class.path"),
+                Main.class.getName(), "--model", "mlp", "--data", "synthetic:3x32x32,classes=10,train=20000,test=16", "--batch-size", "256",
+                "--workers", "64", "--threads", "1", "--progress", "none", "--out", tmp.resolve("run2").toString())
+                .redirectError(tmp.resolve("err2.txt").toFile()).redirectOutput(tmp.resolve("out2.txt").toFile()).start();
+        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "the run did not end in 120 s");
+        err = Files.readString(tmp.resolve("err2.txt"));
+        assertEquals(1, p.exitValue(), err);
+        assertTrue(err.contains("dl-train: error: out of memory (Java heap space) making the data loaders (64 workers, --batch-size 256): their batch"
+                + " buffers do not fit (one per worker and two more, for training, validation and test each). Use fewer --workers or a smaller"
+                + " --batch-size, or give Java a larger heap than its "), err);
+        OutOfMemoryError heap = new OutOfMemoryError("Java heap space");
+        String training = Main.failure(new Main.OutOfMemoryWhile("training resnet50 at --batch-size 48", null, null, heap));
+        assertTrue(training.startsWith("out of memory (Java heap space) training resnet50 at --batch-size 48: the model, one batch and its"
+                + " activations do not fit. Use a smaller --batch-size, or give Java a larger heap than its "), training);
+    }
+
+    /**
      * The heap advice names the option that set the heap: JDK_JAVA_OPTIONS comes before the command line, so with the
      * launcher's DL_TRAIN_JAVA_OPTS=-Xmx300m (or java -Xmx300m) the advised "JDK_JAVA_OPTIONS=-Xmx17g ./dl-train ..."
      * still ran with 300 MiB and failed the same way.
