@@ -258,6 +258,10 @@ public final class BenchCommand implements Callable<Integer> {
                 net = Scope.outside(() -> entry.build(new Context(be, SEED), mspec));
             } catch (IllegalArgumentException e) {
                 throw usage("cannot build " + entry.name() + " for input " + mspec + ": " + e.getMessage());
+            } catch (OutOfMemoryError e) {
+                long parameters = entry.parameterCount(mspec);
+                throw new Main.OutOfMemoryWhile(String.format(Locale.ROOT, "building %s (%,d parameters, %,d MiB)", entry.name(), parameters,
+                        parameters * Float.BYTES >> 20), "the model alone does not fit", null, e);
             }
             Report r;
             try (Module m = net;
@@ -265,6 +269,8 @@ public final class BenchCommand implements Callable<Integer> {
                  Input input = dataset == null ? new SyntheticInput(be, mspec, batchSize)
                          : new LoaderInput(be, dataset, batchSize, loaderWorkers = DataWorkers.resolve(workersAsked, dataset, real, batchSize))) {
                 r = measure(be, m, opt, input, mspec, prec, dataName);
+            } catch (OutOfMemoryError e) {
+                throw new Main.OutOfMemoryWhile("timing " + entry.name() + " at --batch-size " + batchSize, null, null, e);
             }
             if (json) out.println(new ObjectMapper().writeValueAsString(r.json));
             else printText(out, r);

@@ -156,6 +156,23 @@ class CliTest {
         assertTrue(err.contains("dl-train: error: out of memory (Java heap space) making the data loaders (64 workers, --batch-size 256): their batch"
                 + " buffers do not fit (one per worker and two more, for training, validation and test each). Use fewer --workers or a smaller"
                 + " --batch-size, or give Java a larger heap than its "), err);
+        // bench: the same for its model and its steps
+        p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-Xmx64m", "-cp", System.getProperty("java.class.path"),
+                Main.class.getName(), "bench", "--model", "vgg11", "--batch-size", "2", "--device", "cpu", "--threads", "1")
+                .redirectError(tmp.resolve("err3.txt").toFile()).redirectOutput(tmp.resolve("out3.txt").toFile()).start();
+        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "bench did not end in 120 s");
+        err = Files.readString(tmp.resolve("err3.txt"));
+        assertEquals(1, p.exitValue(), err);
+        assertTrue(err.contains("dl-train: error: out of memory (Java heap space) building vgg11 (132,863,336 parameters, 506 MiB): the model alone"
+                + " does not fit. Give Java a larger heap than its "), err);
+        p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-Xmx64m", "-cp", System.getProperty("java.class.path"),
+                Main.class.getName(), "bench", "--model", "mlp", "--batch-size", "20000", "--device", "cpu", "--threads", "1", "--image-size", "64")
+                .redirectError(tmp.resolve("err4.txt").toFile()).redirectOutput(tmp.resolve("out4.txt").toFile()).start();
+        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "bench did not end in 120 s");
+        err = Files.readString(tmp.resolve("err4.txt"));
+        assertEquals(1, p.exitValue(), err);
+        assertTrue(err.contains("dl-train: error: out of memory (Java heap space) timing mlp at --batch-size 20000: the model, one batch and its"
+                + " activations do not fit. Use a smaller --batch-size, or give Java a larger heap than its "), err);
         OutOfMemoryError heap = new OutOfMemoryError("Java heap space");
         String training = Main.failure(new Main.OutOfMemoryWhile("training resnet50 at --batch-size 48", null, null, heap));
         assertTrue(training.startsWith("out of memory (Java heap space) training resnet50 at --batch-size 48: the model, one batch and its"
