@@ -168,7 +168,7 @@ public final class DataLoader implements AutoCloseable {
         this.sampleNumel = (int) numel;
         this.numClasses = ds.numClasses();
         this.batchesPerEpoch = dropLast ? indices.length / batchSize : (indices.length + batchSize - 1) / batchSize;
-        this.ring = Math.max(1, Math.min(Math.max(prefetch, workers + 2), batchesPerEpoch));
+        this.ring = (int) Math.max(1, Math.min(Math.max(prefetch, workers + 2L), batchesPerEpoch));
         // The only large allocation: the ring, once. Epochs reuse these arrays.
         this.xBufs = new float[ring][(int) batchFloats];
         this.yBufs = new int[ring][rows];
@@ -369,8 +369,9 @@ public final class DataLoader implements AutoCloseable {
             this.filled = new int[ring];
             this.freeFor = new int[ring];
             this.held = new boolean[ring];
-            this.reading = new AtomicIntegerArray(Math.max(1, workers));
-            this.readingSince = new AtomicLongArray(Math.max(1, workers));
+            // one entry per worker start() makes: at most one per slot of the ring
+            this.reading = new AtomicIntegerArray(Math.max(1, Math.min(workers, ring)));
+            this.readingSince = new AtomicLongArray(Math.max(1, Math.min(workers, ring)));
             for (int w = 0; w < reading.length(); w++) reading.set(w, -1);
             for (int s = 0; s < ring; s++) {
                 final int slot = s;

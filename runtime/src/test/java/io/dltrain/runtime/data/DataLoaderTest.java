@@ -183,6 +183,24 @@ class DataLoaderTest {
         }
     }
 
+    /**
+     * More workers than batches (--workers 2147483647 on the command line): an epoch starts one per batch at most. Each
+     * epoch allocated per-worker bookkeeping for every worker asked for: "OutOfMemoryError: Requested array size exceeds
+     * VM limit" at the first epoch (and 1.2 GB per epoch for --workers 100000000); and workers + 2 overflowed the ring size.
+     */
+    @Test
+    void aHugeWorkerCountStartsOnePerBatchAtMost() {
+        Synthetic ds = new Synthetic("many-workers", 103);
+        for (int workers : new int[] {Integer.MAX_VALUE, 100_000_000}) {
+            try (DataLoader dl = new DataLoader(ds, null, 10, true, false, 7, workers, 4)) {
+                int[] sorted = consume(dl, 0, new ArrayList<>());
+                Arrays.sort(sorted);
+                assertArrayEquals(range(103), sorted, workers + " workers");
+                assertEquals(workers, dl.stats().workers());
+            }
+        }
+    }
+
     @Test
     void orderDependsOnlyOnSeedAndEpoch() {
         Synthetic ds = new Synthetic("order", 257);
