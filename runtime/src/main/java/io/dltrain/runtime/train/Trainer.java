@@ -319,7 +319,13 @@ public final class Trainer {
                     try (BatchUploads.DeviceBatch batch = next; Scope s = Scope.open()) {
                         int n = batch.size();
                         Tensor x = batch.x(), y = batch.y();
-                        Tensor out = model.forward(x);
+                        Tensor out;
+                        try {
+                            out = model.forward(x);
+                        } catch (IllegalArgumentException e) {
+                            if (n != 1 || train.batchSize() == 1) throw e;
+                            throw lastBatchOfOne(e, train);
+                        }
                         lossT = loss.compute(out, y);
                         optimizer.zeroGrad();
                         lossT.backward();
@@ -438,6 +444,22 @@ public final class Trainer {
             }
         }
         return new Result(history, stoppedEarly, bestEpoch, fitSeconds(), interrupted, written);
+    }
+
+    /**
+     * A layer that refused a batch of one sample (BatchNorm in training, as PyTorch's) at the epoch's last batch, which
+     * the samples left over hold: the batch size asked for is not 1, so the error says what is, and a batch size near
+     * it that leaves at least 2.
+     */
+    private static IllegalArgumentException lastBatchOfOne(IllegalArgumentException e, DataLoader train) {
+        int b = train.batchSize(), n = train.samples(), near = b;
+        for (int d = 1; d < b + n && near == b; d++) {
+            if (b - d >= 2 && n % (b - d) != 1) near = b - d;
+            else if (n % (b + d) != 1) near = b + d;
+        }
+        if (near == b) return e; // one training sample: no batch size helps
+        return new IllegalArgumentException(e.getMessage() + "; this is the epoch's last batch, which holds 1 sample (" + n
+                + " training samples at batch size " + b + "): use a batch size that leaves at least 2 in it, such as " + near, e);
     }
 
     /**

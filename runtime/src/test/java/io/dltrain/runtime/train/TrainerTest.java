@@ -3,6 +3,7 @@ package io.dltrain.runtime.train;
 import io.dltrain.runtime.backend.cpu.CpuBackend;
 import io.dltrain.runtime.data.DataLoader;
 import io.dltrain.runtime.data.Dataset;
+import io.dltrain.runtime.nn.BatchNorm1d;
 import io.dltrain.runtime.nn.Context;
 import io.dltrain.runtime.nn.Linear;
 import io.dltrain.runtime.nn.Module;
@@ -194,6 +195,28 @@ class TrainerTest {
             IllegalArgumentException ex = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                     () -> new Trainer(be, config(1, 0.5, 0)).fit(model, new CrossEntropyLoss(0f), opt, plateau, train, null, TrainListener.NONE));
             assertTrue(ex.getMessage().contains("no validation data"), ex.getMessage());
+        }
+    }
+
+    /**
+     * 129 samples at batch size 32 leave a last batch of 1, which BatchNorm cannot normalise in training (as in PyTorch):
+     * the error said "use a batch of at least 2", to a run of batch size 32, after the epoch's other steps. It now says
+     * that the epoch's last batch holds the one sample, and which batch size near the run's leaves at least 2.
+     */
+    @Test
+    void aLastBatchOfOneSampleThatBatchNormCannotTakeIsExplained() {
+        Dataset ds = blobs(129, 5);
+        try (CpuBackend be = new CpuBackend(1);
+             Module model = new Sequential(new Linear(new Context(be, 3), 8, 8), new BatchNorm1d(new Context(be, 4), 8), new ReLU(),
+                     new Linear(new Context(be, 5), 8, 3));
+             Optimizer opt = Optimizers.create("sgd", model.namedParameters(), 0.05, 0.9, 0);
+             DataLoader train = new DataLoader(ds, null, 32, true, false, 7, 1, 4)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Trainer(be, config(1, 0.05, 0))
+                    .fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, null, TrainListener.NONE));
+            assertTrue(e.getMessage().startsWith("batchNorm (training): expected more than 1 value per channel when training, got input [1, 8]"), e.getMessage());
+            assertTrue(e.getMessage().endsWith("; this is the epoch's last batch, which holds 1 sample (129 training samples at batch size 32):"
+                    + " use a batch size that leaves at least 2 in it, such as 31"), e.getMessage());
+            assertEquals(4, opt.stepCount(), "the epoch's other batches trained");
         }
     }
 
