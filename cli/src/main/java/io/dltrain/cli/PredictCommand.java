@@ -320,6 +320,7 @@ public final class PredictCommand implements Callable<Integer> {
         try {
             img = ImageFolderDataset.sample(f, eval, Seeds.sample(0, 0, 0)); // the validation pipeline draws nothing at random
         } catch (DatasetException e) {
+            if (Main.outOfMemory(e) != null) throw e; // an image too large for the heap: a failure (exit 1) with the heap advice
             throw usage(f + ": " + saved.model() + " was trained on " + saved.dataset() + ", whose inputs are PNG/JPEG images: " + e.getMessage());
         }
         ModelSpec s = saved.spec();

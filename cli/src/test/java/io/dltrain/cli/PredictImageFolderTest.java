@@ -118,4 +118,26 @@ class PredictImageFolderTest {
             assertTrue(Files.exists(notImage));
         }
     }
+    /**
+     * An image too large for the heap (a child JVM with 96 MiB; the PNG declares 12000x12000 pixels): predict names the
+     * file and its size and says to raise the heap, exit 1. It was a usage error (exit 2) calling the file "corrupt or
+     * unsupported image (Caught exception during read: ); re-create or remove the file".
+     */
+    @Test
+    void anImageTooLargeForTheHeapIsNamedWithTheHeapAdvice(@TempDir Path tmp) throws Exception {
+        Path root = tree(tmp.resolve("tree")), out = tmp.resolve("run");
+        CliTest.Result t = run("--model", "mlp", "--data", "imagefolder:size=16", "--data-dir", root.toString(), "--epochs", "1", "--threads", "2",
+                "--batch-size", "4", "--progress", "none", "--out", out.toString(), "--checkpoint-every", "off");
+        assertEquals(0, t.code(), t.err() + t.out());
+        Path huge = Files.write(tmp.resolve("huge.png"), CliTest.pngHeader(12000, 12000));
+        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",
+                "-Xmx96m", "-cp", System.getProperty("java.class.path"), Main.class.getName(), "predict", "--checkpoint", out.toString(), huge.toString())
+                .redirectError(tmp.resolve("err.txt").toFile()).redirectOutput(tmp.resolve("out.txt").toFile()).start();
+        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "predict did not end in 120 s");
+        String err = Files.readString(tmp.resolve("err.txt"));
+        assertEquals(1, p.exitValue(), err);
+        assertTrue(err.contains("dl-train: error: " + huge + ": out of memory decoding a 12000x12000 image (1,647 MiB as float RGB) (Java heap space)."
+                + " To read it, give Java a larger heap than its "), err);
+        assertTrue(err.contains("in place of its -Xmx96m") && !err.contains("corrupt"), err);
+    }
 }
