@@ -109,10 +109,23 @@ class ShadedJarIT {
         String out = new String(p.getInputStream().readAllBytes());
         assertTrue(p.waitFor(120, TimeUnit.SECONDS), out);
         assertEquals(1, p.exitValue(), out);
-        assertTrue(out.contains("dl-train: error: out of memory (Java heap space): the model, one batch and its activations do not fit."
-                + " Use a smaller --batch-size, or give Java a larger heap than its "), out);
-        assertTrue(out.contains(": JDK_JAVA_OPTIONS=-Xmx") && out.contains("(in Docker: docker run -e JDK_JAVA_OPTIONS=-Xmx"), out);
+        // the weights alone (vgg11 for 10 classes: 491 MiB) do not fit: a smaller batch would not help
+        assertTrue(out.contains("dl-train: error: out of memory (Java heap space) building vgg11 (128,807,306 parameters, 491 MiB): the model"
+                + " alone does not fit. Give Java a larger heap than its "), out);
+        // -Xmx on the command line: JDK_JAVA_OPTIONS, which comes before it, would not raise it
+        assertTrue(out.contains(": run java with -Xmx") && out.contains(" in place of its -Xmx48m"), out);
         assertFalse(out.contains("Exception in thread") || out.contains("\tat "), out);
+        // the heap from JDK_JAVA_OPTIONS: raised there (and in Docker, with docker run -e)
+        ProcessBuilder viaVariable = new ProcessBuilder(java, "-jar", JAR.toString(), "--model", "vgg11", "--data", "synthetic:3x32x32,classes=10",
+                "--epochs", "1", "--max-steps", "1", "--device", "cpu", "--progress", "plain", "--out", tmp.resolve("run2").toString())
+                .redirectErrorStream(true);
+        viaVariable.environment().put("JDK_JAVA_OPTIONS", "-Xmx48m");
+        viaVariable.environment().remove("DL_TRAIN_JAVA_OPTS");
+        p = viaVariable.start();
+        out = new String(p.getInputStream().readAllBytes());
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), out);
+        assertEquals(1, p.exitValue(), out);
+        assertTrue(out.contains(": JDK_JAVA_OPTIONS=-Xmx") && out.contains("(in Docker: docker run -e JDK_JAVA_OPTIONS=-Xmx"), out);
     }
 
     @Test
