@@ -72,10 +72,11 @@ public final class Main {
     static String failure(Throwable ex) {
         OutOfMemoryError oom = outOfMemory(ex);
         if (oom == null) return ex.getMessage() == null ? ex.toString() : ex.getMessage();
-        // Reading one sample (an image too large for the heap): its message names the file (and in training, the run's
-        // checkpoint), and a smaller batch would not help.
+        // Decoding one image too large for the heap (ImageCodec's DatasetException): its message names the file (and in
+        // training, the run's checkpoint), and a smaller batch would not help. A data loader's worker that ran out reading
+        // anything else (the loader wraps every failed read in a DataLoadException) ran out as the training did.
         for (Throwable t = ex; t != oom; t = t.getCause())
-            if (t instanceof io.dltrain.runtime.data.DataLoadException || t instanceof io.dltrain.datasets.DatasetException)
+            if (t instanceof io.dltrain.datasets.DatasetException)
                 return ex.getMessage() + ". To read it, " + largerHeap() + ", or make the file smaller.";
         for (Throwable t = ex; t != oom; t = t.getCause())
             if (t instanceof OutOfMemoryWhile w) return outOfMemoryAdvice(oom, w.getMessage(), w.why, w.smaller);

@@ -180,6 +180,28 @@ class CliTest {
     }
 
     /**
+     * A data-loading worker that ran out of memory reading a sample that is no oversized file (an IDX or synthetic sample
+     * while training's activations fill the heap; the loader wraps every failure of a read in a DataLoadException): the
+     * advice is the batch size or the heap, as for any out-of-memory error. It said "To read it, give Java a larger heap
+     * ..., or make the file smaller." Only an image whose decoding ran out (ImageCodec's DatasetException) is about a file.
+     */
+    @Test
+    void aWorkersOutOfMemoryThatIsNoFilesIsNotBlamedOnAFile() {
+        OutOfMemoryError heap = new OutOfMemoryError("Java heap space");
+        String worker = Main.failure(new io.dltrain.runtime.data.DataLoadException(
+                "fashion-mnist: reading sample 7 failed (epoch 1, batch 3): java.lang.OutOfMemoryError: Java heap space", heap));
+        assertTrue(worker.startsWith("out of memory (Java heap space): the model, one batch and its activations do not fit."
+                + " Use a smaller --batch-size, or give Java a larger heap than its "), worker);
+        assertFalse(worker.contains("file"), worker);
+        String image = Main.failure(new io.dltrain.runtime.data.DataLoadException("imagefolder: reading sample 7 failed (epoch 1, batch 3):"
+                + " /data/big.png: out of memory decoding a 12000x12000 image (1,647 MiB as float RGB) (Java heap space)",
+                new io.dltrain.datasets.DatasetException("/data/big.png: out of memory decoding a 12000x12000 image (1,647 MiB as float RGB)"
+                        + " (Java heap space)", heap)));
+        assertTrue(image.startsWith("imagefolder: reading sample 7 failed (epoch 1, batch 3): /data/big.png: out of memory decoding"
+                + " a 12000x12000 image (1,647 MiB as float RGB) (Java heap space). To read it, give Java a larger heap than its "), image);
+    }
+
+    /**
      * The heap advice names the option that set the heap: JDK_JAVA_OPTIONS comes before the command line, so with the
      * launcher's DL_TRAIN_JAVA_OPTS=-Xmx300m (or java -Xmx300m) the advised "JDK_JAVA_OPTIONS=-Xmx17g ./dl-train ..."
      * still ran with 300 MiB and failed the same way.
