@@ -134,25 +134,46 @@ public final class Main {
         if (ram > 0) b.append(" (this machine has ").append(size(ram)).append(")");
         long suggest = ram > 0 ? Math.max(1, ram * 3 / 4 >> 30) : Math.max(2, 2 * heap >> 30);
         return b.append(": ").append(heapCommand(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments(),
-                System.getenv("JDK_JAVA_OPTIONS"), System.getenv("DL_TRAIN_JAVA_OPTS"), "-Xmx" + suggest + "g")).toString();
+                System.getenv("JAVA_TOOL_OPTIONS"), System.getenv("JDK_JAVA_OPTIONS"), System.getenv("_JAVA_OPTIONS"),
+                System.getenv("DL_TRAIN_JAVA_OPTS"), "-Xmx" + suggest + "g")).toString();
     }
 
     /**
-     * How to run with the heap option {@code xmx}, given the JVM's arguments ({@code jvmArgs}: JDK_JAVA_OPTIONS's first,
-     * then the command line's) and the two variables. JDK_JAVA_OPTIONS comes before the command line, where the last heap
-     * size wins: a heap set on the command line (by the launcher's DL_TRAIN_JAVA_OPTS, or by running java with -Xmx)
-     * is not raised by it, and the advice names the option that set it.
+     * How to run with the heap option {@code xmx}, given the JVM's arguments ({@code jvmArgs}: JAVA_TOOL_OPTIONS's words
+     * first, then JDK_JAVA_OPTIONS's, the command line's, and _JAVA_OPTIONS's last) and those variables, where the last
+     * heap size wins. JDK_JAVA_OPTIONS comes after JAVA_TOOL_OPTIONS but before the command line: a heap set on the
+     * command line (by the launcher's DL_TRAIN_JAVA_OPTS, or by running java with -Xmx) is not raised by it, nor one set
+     * by _JAVA_OPTIONS, and the advice names the option that set it.
      */
-    static String heapCommand(List<String> jvmArgs, String jdkJavaOptions, String dlTrainJavaOpts, String xmx) {
-        int fromVariable = jdkJavaOptions == null || jdkJavaOptions.isBlank() ? 0 : jdkJavaOptions.trim().split("\\s+").length;
-        String set = null;
-        for (int i = fromVariable; i < jvmArgs.size(); i++)
-            if (jvmArgs.get(i).startsWith("-Xmx") || jvmArgs.get(i).startsWith("-XX:MaxHeapSize=")) set = jvmArgs.get(i);
+    static String heapCommand(List<String> jvmArgs, String javaToolOptions, String jdkJavaOptions, String javaOptions,
+                              String dlTrainJavaOpts, String xmx) {
+        String last = heapOption(words(javaOptions), 0, words(javaOptions).size());
+        if (last != null) return "_JAVA_OPTIONS=" + xmx + " ./dl-train ... (its " + last + " sets the heap now, over every other option)";
+        int from = words(javaToolOptions).size() + words(jdkJavaOptions).size();
+        String set = heapOption(jvmArgs, Math.min(from, jvmArgs.size()), Math.max(0, jvmArgs.size() - words(javaOptions).size()));
         if (set == null)
             return "JDK_JAVA_OPTIONS=" + xmx + " ./dl-train ... (in Docker: docker run -e JDK_JAVA_OPTIONS=" + xmx + " ...)";
-        if (dlTrainJavaOpts != null && List.of(dlTrainJavaOpts.trim().split("\\s+")).contains(set))
+        if (words(dlTrainJavaOpts).contains(set))
             return "DL_TRAIN_JAVA_OPTS=" + xmx + " ./dl-train ... (its " + set + " sets the heap now; JDK_JAVA_OPTIONS does not override it)";
         return "run java with " + xmx + " in place of its " + set + " (JDK_JAVA_OPTIONS does not override it)";
+    }
+
+    /** {@link #heapCommand} with JAVA_TOOL_OPTIONS and _JAVA_OPTIONS unset. */
+    static String heapCommand(List<String> jvmArgs, String jdkJavaOptions, String dlTrainJavaOpts, String xmx) {
+        return heapCommand(jvmArgs, null, jdkJavaOptions, null, dlTrainJavaOpts, xmx);
+    }
+
+    /** The last heap size option (-Xmx..., -XX:MaxHeapSize=...) among args[from, to), or null. */
+    private static String heapOption(List<String> args, int from, int to) {
+        String set = null;
+        for (int i = from; i < to; i++)
+            if (args.get(i).startsWith("-Xmx") || args.get(i).startsWith("-XX:MaxHeapSize=")) set = args.get(i);
+        return set;
+    }
+
+    /** The whitespace-separated words of an environment variable (none where it is unset or blank). */
+    private static List<String> words(String variable) {
+        return variable == null || variable.isBlank() ? List.of() : List.of(variable.trim().split("\\s+"));
     }
 
     /** "6.0 GiB", or "48 MiB" below a GiB. */

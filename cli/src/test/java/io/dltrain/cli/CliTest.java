@@ -120,7 +120,8 @@ class CliTest {
                 + " Use a smaller --batch-size, or give Java a larger heap than its "), advice);
         // how to raise it depends on how this JVM's heap was set (surefire: -Xmx on the command line): theHeapAdviceNamesTheOptionThatSetTheHeap
         assertTrue(advice.endsWith(": " + Main.heapCommand(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments(),
-                System.getenv("JDK_JAVA_OPTIONS"), System.getenv("DL_TRAIN_JAVA_OPTS"), advice.replaceAll(".*?(-Xmx\\d+g).*", "$1")) + "."), advice);
+                System.getenv("JAVA_TOOL_OPTIONS"), System.getenv("JDK_JAVA_OPTIONS"), System.getenv("_JAVA_OPTIONS"), System.getenv("DL_TRAIN_JAVA_OPTS"),
+                advice.replaceAll(".*?(-Xmx\\d+g).*", "$1")) + "."), advice);
         // Memory outside the heap: a larger -Xmx would not help.
         String direct = Main.outOfMemoryAdvice(new OutOfMemoryError("Direct buffer memory"));
         assertEquals("out of memory (Direct buffer memory): the model, one batch and its activations do not fit. Use a smaller --batch-size.", direct);
@@ -215,6 +216,26 @@ class CliTest {
                 Main.heapCommand(List.of("-Xmx2g", "-Xss4m", "-Xmx300m", "-Dy=2"), "-Xmx2g", "-Xmx300m -Dy=2", "-Xmx17g"));
         assertEquals("run java with -Xmx17g in place of its -XX:MaxHeapSize=314572800 (JDK_JAVA_OPTIONS does not override it)",
                 Main.heapCommand(List.of("-XX:MaxHeapSize=314572800", "-Xss4m"), null, null, "-Xmx17g"));
+    }
+
+    /**
+     * The JVM lists JAVA_TOOL_OPTIONS's words first among its input arguments (before JDK_JAVA_OPTIONS's) and
+     * _JAVA_OPTIONS's last, and takes the last heap size: JAVA_TOOL_OPTIONS=-Xmx300m (as container images set it) is
+     * raised by JDK_JAVA_OPTIONS, and _JAVA_OPTIONS overrides everything. The advice read the first as "run java with
+     * -Xmx17g in place of its -Xmx300m (JDK_JAVA_OPTIONS does not override it)", false on both counts, and with
+     * JDK_JAVA_OPTIONS=-Xmx400m as well said the same of JDK_JAVA_OPTIONS's own -Xmx400m. (Input arguments as
+     * temurin 25's java -Xss4m printed them with these variables.)
+     */
+    @Test
+    void theHeapAdviceKnowsJavaToolOptionsAndUnderscoreJavaOptions() {
+        String jdk = "JDK_JAVA_OPTIONS=-Xmx17g ./dl-train ... (in Docker: docker run -e JDK_JAVA_OPTIONS=-Xmx17g ...)";
+        assertEquals(jdk, Main.heapCommand(List.of("-Xmx300m", "-Xss4m"), "-Xmx300m", null, null, null, "-Xmx17g"));
+        assertEquals(jdk, Main.heapCommand(List.of("-Xmx300m", "-Dx=1", "-Xmx400m", "-Xss4m"), "-Xmx300m -Dx=1", "-Xmx400m", null, null, "-Xmx17g"));
+        assertEquals("_JAVA_OPTIONS=-Xmx17g ./dl-train ... (its -Xmx300m sets the heap now, over every other option)",
+                Main.heapCommand(List.of("-Xmx400m", "-Xss4m", "-Xmx500m", "-Xmx300m"), null, "-Xmx400m", "-Xmx300m", null, "-Xmx17g"));
+        // the command line's heap, with JAVA_TOOL_OPTIONS and _JAVA_OPTIONS (which sets no heap) around it
+        assertEquals("run java with -Xmx17g in place of its -Xmx500m (JDK_JAVA_OPTIONS does not override it)",
+                Main.heapCommand(List.of("-Dx=1", "-Xss4m", "-Xmx500m", "-Dy=2"), "-Dx=1", null, "-Dy=2", null, "-Xmx17g"));
     }
 
     /**
