@@ -100,9 +100,20 @@ final class TrainRun {
     private DataLoader loader(Dataset ds, int[] indices, boolean shuffle, int workers) {
         doing("making the data loaders (" + Words.count(workers, "worker") + ", --batch-size " + o.batchSize + ")",
                 "their batch buffers do not fit (one per worker and two more, for training, validation and test each)",
-                workers > 1 ? "Use fewer --workers or a smaller --batch-size" : "Use a smaller --batch-size");
-        return new DataLoader(ds, indices, o.batchSize, shuffle, false, o.seed, workers, 4);
+                loaderOutOfMemoryAdvice(workers));
+        return new DataLoader(ds, indices, o.batchSize, shuffle, false, o.seed, workers, LOADER_PREFETCH);
     }
+
+    /**
+     * What to make smaller where the data loaders' batch buffers do not fit: each keeps max(4, workers + 2) (its prefetch,
+     * or one per worker and two more), so fewer workers mean fewer buffers only from 3 workers on.
+     */
+    static String loaderOutOfMemoryAdvice(int workers) {
+        return workers + 2 > LOADER_PREFETCH ? "Use fewer --workers or a smaller --batch-size" : "Use a smaller --batch-size";
+    }
+
+    /** The data loaders' prefetch: batch buffers each keeps at least. */
+    private static final int LOADER_PREFETCH = 4;
 
     private int runLocked() {
         // A resume locks its directory before reading a checkpoint there, which a run still training into it could be

@@ -219,6 +219,19 @@ class CliTest {
     }
 
     /**
+     * A data loader keeps max(4, workers + 2) batch buffers (its prefetch of 4, or one per worker and two more): with
+     * --workers 1 or 2 it keeps 4 either way, so the out-of-memory error's "Use fewer
+     * --workers" for 2 workers could not help; from 3 workers on, fewer do.
+     */
+    @Test
+    void fewerWorkersAreAdvisedOnlyWhereTheyMeanFewerBatchBuffers() {
+        assertEquals("Use a smaller --batch-size", TrainRun.loaderOutOfMemoryAdvice(1));
+        assertEquals("Use a smaller --batch-size", TrainRun.loaderOutOfMemoryAdvice(2));
+        assertEquals("Use fewer --workers or a smaller --batch-size", TrainRun.loaderOutOfMemoryAdvice(3));
+        assertEquals("Use fewer --workers or a smaller --batch-size", TrainRun.loaderOutOfMemoryAdvice(64));
+    }
+
+    /**
      * The JVM lists JAVA_TOOL_OPTIONS's words first among its input arguments (before JDK_JAVA_OPTIONS's) and
      * _JAVA_OPTIONS's last, and takes the last heap size: JAVA_TOOL_OPTIONS=-Xmx300m (as container images set it) is
      * raised by JDK_JAVA_OPTIONS, and _JAVA_OPTIONS overrides everything. The advice read the first as "run java with
