@@ -345,6 +345,7 @@ public final class PredictCommand implements Callable<Integer> {
                     + " (PNG/JPEG or IDX files)");
         BufferedImage img = null;
         boolean isImage = false;
+        int[] size = {-1, -1}; // from the header, for an image too large for the heap
         List<String> warnings = new ArrayList<>();
         try (ImageInputStream in = ImageIO.createImageInputStream(f.toFile())) {
             Iterator<ImageReader> it = in == null ? null : ImageIO.getImageReaders(in);
@@ -362,10 +363,14 @@ public final class PredictCommand implements Callable<Integer> {
                         try (ImageInputStream jpeg = new javax.imageio.stream.MemoryCacheImageInputStream(new java.io.ByteArrayInputStream(
                                 ImageFolderDataset.withoutIccProfile(Files.readAllBytes(f))))) {
                             r.setInput(jpeg);
+                            size[0] = r.getWidth(0);
+                            size[1] = r.getHeight(0);
                             img = r.read(0);
                         }
                     } else {
                         r.setInput(in);
+                        size[0] = r.getWidth(0);
+                        size[1] = r.getHeight(0);
                         img = r.read(0);
                     }
                 } finally {
@@ -373,6 +378,9 @@ public final class PredictCommand implements Callable<Integer> {
                 }
             }
         } catch (IOException | RuntimeException e) {
+            // ImageIO's readers wrap an OutOfMemoryError in an IIOException: not a corrupt file, and not a usage error
+            OutOfMemoryError oom = Main.outOfMemory(e);
+            if (oom != null) throw ImageFolderDataset.tooLarge(f.toString(), size[0], size[1], oom);
             if (isImage) throw usage(f + ": cannot decode the image (" + e.getMessage() + "); is the file complete?");
             throw usage(f + ": cannot read: " + e.getMessage());
         }

@@ -662,6 +662,27 @@ class EvalPredictTest {
                 "--threads", "2", "--out", e2.toString()}, "[b, z]", "[a, b]");
     }
 
+    /**
+     * An image too large for the heap given to a model not trained on an image folder (this fashion-mnist mlp; a child JVM
+     * with 96 MiB, the PNG declaring 12000x12000 pixels): as for an image-folder model (e2439f8), predict names the file
+     * and says to raise the heap, exit 1. It was a usage error (exit 2), "cannot decode the image (Caught exception during
+     * read: ); is the file complete?": ImageIO wraps the OutOfMemoryError in an IIOException.
+     */
+    @Test
+    void anImageTooLargeForTheHeapIsNamedWithTheHeapAdviceForAnyModel(@TempDir Path tmp) throws Exception {
+        Path huge = Files.write(tmp.resolve("huge.png"), CliTest.pngHeader(12000, 12000));
+        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",
+                "-Xmx96m", "-cp", System.getProperty("java.class.path"), Main.class.getName(), "predict", "--checkpoint", runDir.toString(),
+                huge.toString())
+                .redirectError(tmp.resolve("err.txt").toFile()).redirectOutput(tmp.resolve("out.txt").toFile()).start();
+        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "predict did not end in 120 s");
+        String err = Files.readString(tmp.resolve("err.txt"));
+        assertEquals(1, p.exitValue(), err);
+        assertTrue(err.contains("dl-train: error: " + huge + ": out of memory decoding a 12000x12000 image (1,647 MiB as float RGB) (Java heap space)."
+                + " To read it, give Java a larger heap than its "), err);
+        assertTrue(err.contains("in place of its -Xmx96m") && !err.contains("is the file complete"), err);
+    }
+
     @Test
     void evalRefusesAnImageFolderPipelineOtherThanTheModels(@TempDir Path tmp) throws IOException {
         // a model fine-tuned on imagefolder:size=16,norm=imagenet, evaluated on imagefolder:size=16 (norm= forgotten):

@@ -225,6 +225,14 @@ public final class ImageFolderDataset implements Dataset, EpochAware {
         return ImageCodec.toImage(img);
     }
 
+    /**
+     * The error for an image whose decoding ran out of memory, as this dataset reports it: the file, its size (width or
+     * height -1 where unknown) and the error as its cause. For {@code dl-train predict}, which decodes files itself.
+     */
+    public static DatasetException tooLarge(String source, int width, int height, OutOfMemoryError e) {
+        return ImageCodec.tooLarge(source, width, height, e);
+    }
+
     private static String extension(String fileName) {
         int dot = fileName.lastIndexOf('.');
         return dot < 0 ? "" : fileName.substring(dot + 1).toLowerCase(Locale.ROOT);
