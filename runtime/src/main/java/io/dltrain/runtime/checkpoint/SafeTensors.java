@@ -525,7 +525,10 @@ public final class SafeTensors {
     private static String torchSave(ByteBuffer first8) {
         byte b0 = first8.get(0), b1 = first8.get(1);
         if (b0 == 'P' && b1 == 'K' && first8.get(2) == 3 && first8.get(3) == 4) return "a zip archive, as since PyTorch 1.6";
-        if ((b0 & 0xFF) == 0x80 && b1 >= 2 && b1 <= 5) return "a pickle";
+        // PROTO 2 to 5, then torch.save's magic number (LONG1) or, from protocol 4, a FRAME: not just any header length
+        // whose low bytes are 0x80 and 2 to 5 (640 bytes, say)
+        int b2 = first8.get(2) & 0xFF;
+        if ((b0 & 0xFF) == 0x80 && b1 >= 2 && b1 <= 5 && (b2 == 0x8a || b2 == 0x95)) return "a pickle";
         return null;
     }
 

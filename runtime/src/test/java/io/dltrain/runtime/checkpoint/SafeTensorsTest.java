@@ -254,6 +254,17 @@ class SafeTensorsTest {
             rejects(b, "written by torch.save", "safetensors.torch.save_file(torch.load(");
     }
 
+    @Test void aSafetensorsFileCutShortInItsHeaderIsNotCalledAPickle() throws Exception {
+        // A header length of 640, 896, 1152 or 1408 bytes (0x0280 ... 0x0580, little-endian: 0x80 then 2 ... 5, as a
+        // pickle's PROTO opcode and protocol) in a file cut short before the header's end was "a PyTorch file written by
+        // torch.save (a pickle)". torch.save's pickles go on with its magic number (LONG1, 0x8a) or a FRAME (0x95).
+        byte[] h = ONE.getBytes(StandardCharsets.UTF_8);
+        for (long n : new long[] {640, 896, 1152, 1408})
+            rejects(raw(n, h, f32(1, 2)), "bytes follow", "corrupt");
+        byte[] protocol4 = concat(new byte[] {(byte) 0x80, 4, (byte) 0x95, 13, 0, 0, 0, 0}, new byte[64]);
+        rejects(protocol4, "written by torch.save (a pickle)");
+    }
+
     @Test void rejectsNonUtf8Header() throws Exception {
         byte[] h = "{\"w\u00ff\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}".getBytes(StandardCharsets.ISO_8859_1);
         rejects(raw(h.length, h, new byte[0]), "not valid UTF-8");
