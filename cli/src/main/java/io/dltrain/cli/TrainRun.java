@@ -86,7 +86,7 @@ final class TrainRun {
     /**
      * What the run does, for an out-of-memory error (null before the model is built; see Main.OutOfMemoryWhile): building
      * the model (its weights alone do not fit: a smaller batch would not help), making the data loaders (their batch
-     * buffers: one per worker and two more), training.
+     * buffers: max(4, workers + 2) per loader), training.
      */
     private String doing, why, smaller;
 
@@ -96,10 +96,11 @@ final class TrainRun {
         this.smaller = smaller;
     }
 
-    /** A data loader, whose batch buffers are allocated here (workers + 2 of them, at most one per batch of an epoch). */
+    /** A data loader, whose batch buffers are allocated here (max(4, workers + 2) of them, at most one per batch of an epoch). */
     private DataLoader loader(Dataset ds, int[] indices, boolean shuffle, int workers) {
         doing("making the data loaders (" + Words.count(workers, "worker") + ", --batch-size " + o.batchSize + ")",
-                "their batch buffers do not fit (one per worker and two more, for training, validation and test each)",
+                "their batch buffers do not fit (up to " + Math.max(LOADER_PREFETCH, workers + 2) + " for each of training, validation"
+                        + " and test: one per worker and two more, and at least " + LOADER_PREFETCH + ")",
                 loaderOutOfMemoryAdvice(workers));
         return new DataLoader(ds, indices, o.batchSize, shuffle, false, o.seed, workers, LOADER_PREFETCH);
     }

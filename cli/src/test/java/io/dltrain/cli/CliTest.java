@@ -155,7 +155,8 @@ class CliTest {
         err = Files.readString(tmp.resolve("err2.txt"));
         assertEquals(1, p.exitValue(), err);
         assertTrue(err.contains("dl-train: error: out of memory (Java heap space) making the data loaders (64 workers, --batch-size 256): their batch"
-                + " buffers do not fit (one per worker and two more, for training, validation and test each). Use fewer --workers or a smaller"
+                + " buffers do not fit (up to 66 for each of training, validation and test: one per worker and two more, and at least 4)."
+                + " Use fewer --workers or a smaller"
                 + " --batch-size, or give Java a larger heap than its "), err);
         // bench: the same for its model and its steps
         p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-Xmx64m", "-cp", System.getProperty("java.class.path"),
