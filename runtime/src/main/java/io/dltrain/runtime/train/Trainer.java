@@ -596,7 +596,6 @@ public final class Trainer {
     /** Key of the trainer's own resume bookkeeping inside state.json's "config". */
     public static final String RESUME_KEY = "trainer_resume";
 
-    @SuppressWarnings("unchecked")
     /**
      * Why {@link #fit} would refuse to resume {@code state} with a training loader of {@code stepsPerEpoch} batches an
      * epoch, or null if it would not: no trainer entry in the state, a value in it that is not a number, a history entry
@@ -623,6 +622,7 @@ public final class Trainer {
         return null;
     }
 
+    @SuppressWarnings("unchecked")
     private static Map<String, Object> resumeMap(TrainingState s) {
         Object r = s.config().get(RESUME_KEY);
         if (!(r instanceof Map<?, ?>))
