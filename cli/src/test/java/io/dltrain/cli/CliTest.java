@@ -283,6 +283,16 @@ class CliTest {
         assertFalse(err.contains("--batch-size") || err.contains("corrupt"), err);
     }
 
+    /** {@code predict --checkpoint CKPT FILE} in a child JVM with a 96 MiB heap (-Xmx96m on its command line), within 120 s. */
+    static Result predictWithA96MiBHeap(Path checkpoint, Path file, Path tmp) throws Exception {
+        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",
+                "-Xmx96m", "-cp", System.getProperty("java.class.path"), Main.class.getName(), "predict", "--checkpoint", checkpoint.toString(),
+                file.toString())
+                .redirectError(tmp.resolve("err.txt").toFile()).redirectOutput(tmp.resolve("out.txt").toFile()).start();
+        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "predict did not end in 120 s");
+        return new Result(p.exitValue(), Files.readString(tmp.resolve("out.txt")), Files.readString(tmp.resolve("err.txt")));
+    }
+
     /** A PNG of width x height RGB pixels whose image data is cut short: a decoder allocates the image before it notices. */
     static byte[] pngHeader(int width, int height) throws IOException {
         ByteArrayOutputStream b = new ByteArrayOutputStream();

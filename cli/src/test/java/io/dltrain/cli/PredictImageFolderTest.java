@@ -130,12 +130,9 @@ class PredictImageFolderTest {
                 "--batch-size", "4", "--progress", "none", "--out", out.toString(), "--checkpoint-every", "off");
         assertEquals(0, t.code(), t.err() + t.out());
         Path huge = Files.write(tmp.resolve("huge.png"), CliTest.pngHeader(12000, 12000));
-        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",
-                "-Xmx96m", "-cp", System.getProperty("java.class.path"), Main.class.getName(), "predict", "--checkpoint", out.toString(), huge.toString())
-                .redirectError(tmp.resolve("err.txt").toFile()).redirectOutput(tmp.resolve("out.txt").toFile()).start();
-        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "predict did not end in 120 s");
-        String err = Files.readString(tmp.resolve("err.txt"));
-        assertEquals(1, p.exitValue(), err);
+        CliTest.Result r = CliTest.predictWithA96MiBHeap(out, huge, tmp);
+        String err = r.err();
+        assertEquals(1, r.code(), err);
         assertTrue(err.contains("dl-train: error: " + huge + ": out of memory decoding a 12000x12000 image (1,647 MiB as float RGB) (Java heap space)."
                 + " To read it, give Java a larger heap than its "), err);
         assertTrue(err.contains("in place of its -Xmx96m") && !err.contains("corrupt"), err);
