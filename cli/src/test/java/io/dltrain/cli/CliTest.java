@@ -283,6 +283,35 @@ class CliTest {
         assertFalse(err.contains("--batch-size") || err.contains("corrupt"), err);
     }
 
+    /**
+     * With imagefolder:skipbad=true, an image whose decoding ran out of memory is not a bad file: skipbad replaced it by
+     * the next image for the rest of the run and listed it among the unreadable files, so a run whose heap was full (of
+     * activations, or of an image too large for it) lost good images silently, depending on the heap's timing. It fails as
+     * without skipbad, naming the file, with the checkpoint and the heap advice (a child JVM with a 96 MiB heap).
+     */
+    @Test
+    void skipbadDoesNotSkipAnImageThatRanOutOfMemory(@TempDir Path tmp) throws Exception {
+        Path tree = tmp.resolve("tree");
+        assertEquals(0, run("datasets", "prepare", "--data", "fashion-mnist", "--data-dir", fashionSubset(tmp.resolve("fmnist"), 60, 20).toString(),
+                "--out", tree.toString()).code());
+        Path victim;
+        try (var files = Files.walk(tree.resolve("train"))) {
+            victim = files.filter(f -> f.toString().endsWith(".png")).sorted().skip(30).findFirst().orElseThrow();
+        }
+        Files.write(victim, pngHeader(12000, 12000));
+        Path out = tmp.resolve("run"), javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
+        Process p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-Xmx96m", "-cp", System.getProperty("java.class.path"),
+                Main.class.getName(), "--model", "mlp", "--data", "imagefolder:skipbad=true", "--data-dir", tree.toString(), "--epochs", "1",
+                "--batch-size", "8", "--threads", "1", "--workers", "2", "--progress", "none", "--out", out.toString())
+                .redirectError(tmp.resolve("err.txt").toFile()).redirectOutput(tmp.resolve("out.txt").toFile()).start();
+        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "the run did not end in 120 s");
+        String err = Files.readString(tmp.resolve("err.txt")), stdout = Files.readString(tmp.resolve("out.txt"));
+        assertEquals(1, p.exitValue(), stdout + err);
+        assertTrue(err.contains(victim + ": out of memory decoding a 12000x12000 image (1,647 MiB as float RGB) (Java heap space)"), err);
+        assertTrue(err.contains("resume with --resume " + out) && err.contains(". To read it, give Java a larger heap than its "), err);
+        assertFalse(stdout.contains("unreadable"), stdout);
+    }
+
     /** {@code predict --checkpoint CKPT FILE} in a child JVM with a 96 MiB heap (-Xmx96m on its command line), within 120 s. */
     static Result predictWithA96MiBHeap(Path checkpoint, Path file, Path tmp) throws Exception {
         Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",

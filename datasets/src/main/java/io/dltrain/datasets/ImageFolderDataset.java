@@ -50,7 +50,7 @@ import java.util.random.RandomGenerator;
  * until a good image is found, whose label is returned; so the batch keeps its size and one good sample is seen
  * twice that epoch. Files are not pre-scanned (decoding a large tree twice is too slow), so bad files are only
  * discovered when read; {@link #skippedReads()} and {@link #badFiles()} report them. A tree with no good file at
- * all fails on the first read.
+ * all fails on the first read. Running out of memory while decoding is not a bad file: it throws, skipBadFiles or not.
  */
 public final class ImageFolderDataset implements Dataset, EpochAware {
     /** The file extensions read (lower case; matched case-insensitively). */
@@ -364,7 +364,9 @@ public final class ImageFolderDataset implements Dataset, EpochAware {
             try {
                 img = ImageCodec.decode(files[i]);
             } catch (DatasetException e) {
-                if (!skipBadFiles) throw e;
+                // out of memory decoding (ImageCodec.tooLarge) is not a bad file: a heap full of activations can fail any
+                // image, and skipping it for the rest of the run would lose good images depending on the heap's timing
+                if (!skipBadFiles || e.getCause() instanceof OutOfMemoryError) throw e;
                 bad.put(i, e.getMessage());
                 skipped.increment();
                 i = (i + 1) % n;
