@@ -86,7 +86,8 @@ final class TrainRun {
     /**
      * What the run does, for an out-of-memory error (null before the model is built; see Main.OutOfMemoryWhile): building
      * the model (its weights alone do not fit: a smaller batch would not help), making the data loaders (their batch
-     * buffers: max(4, workers + 2) per loader), training.
+     * buffers: max(4, workers + 2) per loader), training, writing model/, the test pass (after the training: the error says
+     * that it is complete, and how to finish).
      */
     private String doing, why, smaller;
 
@@ -523,6 +524,10 @@ final class TrainRun {
                         // (written before the test pass, so that a test sample that cannot be read leaves the model usable;
                         // written even after a signal: it is the trained weights, and takes seconds)
                         ending.trained();
+                        doing("writing the trained " + modelEntry.name() + " to " + outDir.resolve(SavedModel.DIR), "the training is complete"
+                                + (lastCheckpoint[0] == null ? ", but nothing is checkpointed (--checkpoint-every off)" : " and checkpointed in "
+                                   + lastCheckpoint[0] + ": with a larger heap, --resume " + ShellWords.quote(outDir) + " writes model/ and summary.json"),
+                                null);
                         try {
                             SavedModel.write(outDir, modelEntry.name(), dataEntry.name(), spec, train, model, task);
                         } catch (UncheckedIOException e) {
@@ -541,6 +546,10 @@ final class TrainRun {
                             return 130;
                         }
                         EvalResult test;
+                        doing("evaluating the trained " + modelEntry.name() + " on the test split at --batch-size " + o.batchSize,
+                                "the model, one batch and its activations do not fit; the training is complete (its model is in "
+                                + outDir.resolve(SavedModel.DIR) + ")", "Evaluate it with a smaller --batch-size: " + evalCommand(outDir)
+                                + " --batch-size " + Math.max(1, o.batchSize / 2));
                         try {
                             if (testLoader.samples() == 0) {
                                 test = new EvalResult(Double.NaN, Double.NaN, Double.NaN, 0);

@@ -182,6 +182,29 @@ class CliTest {
     }
 
     /**
+     * Out of memory in the test pass, after the training (a child JVM with a 64 MiB heap: lenet5 trains on 7 samples, then
+     * evaluates 4,000 in one batch): the error says the test pass ran out, that the training is complete and where its
+     * model is, and how to evaluate it with a smaller batch. It said "training lenet5 at --batch-size 4000: the model, one
+     * batch and its activations do not fit. Use a smaller --batch-size", as if the training had failed.
+     */
+    @Test
+    void outOfMemoryInTheTestPassSaysTheTrainingIsComplete(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("run"), javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
+        Process p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-Xmx64m", "-cp", System.getProperty("java.class.path"),
+                Main.class.getName(), "--model", "lenet5", "--data", "synthetic:1x28x28,classes=10,train=8,test=4000", "--batch-size", "4000",
+                "--epochs", "1", "--threads", "1", "--progress", "none", "--out", out.toString())
+                .redirectError(tmp.resolve("err.txt").toFile()).redirectOutput(tmp.resolve("out.txt").toFile()).start();
+        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "the run did not end in 120 s");
+        String err = Files.readString(tmp.resolve("err.txt"));
+        assertEquals(1, p.exitValue(), err);
+        assertTrue(err.contains("dl-train: error: out of memory (Java heap space) evaluating the trained lenet5 on the test split at --batch-size 4000:"
+                + " the model, one batch and its activations do not fit; the training is complete (its model is in " + out.resolve("model") + ")."
+                + " Evaluate it with a smaller --batch-size: dl-train eval --checkpoint " + out + " --data synthetic:1x28x28,classes=10,train=8,test=4000"
+                + " --batch-size 2000, or give Java a larger heap than its "), err);
+        assertTrue(Files.isRegularFile(out.resolve("model").resolve("model.safetensors")));
+    }
+
+    /**
      * A data-loading worker that ran out of memory reading a sample that is no oversized file (an IDX or synthetic sample
      * while training's activations fill the heap; the loader wraps every failure of a read in a DataLoadException): the
      * advice is the batch size or the heap, as for any out-of-memory error. It said "To read it, give Java a larger heap
