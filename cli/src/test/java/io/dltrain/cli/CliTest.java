@@ -205,6 +205,28 @@ class CliTest {
     }
 
     /**
+     * Out of memory in {@code dl-train eval} says what ran out, as training does: evaluating the model at its --batch-size
+     * (a child JVM with a 64 MiB heap, lenet5 on 4,000 test samples in one batch). It said only "out of memory (Java heap
+     * space): the model, one batch and its activations do not fit", naming neither.
+     */
+    @Test
+    void outOfMemoryInEvalSaysWhatWasBeingDone(@TempDir Path tmp) throws Exception {
+        Path runDir = tmp.resolve("run"), javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
+        String data = "synthetic:1x28x28,classes=10,train=8,test=4000";
+        assertEquals(0, run("--model", "lenet5", "--data", data, "--epochs", "1", "--batch-size", "8", "--threads", "1", "--progress", "none",
+                "--out", runDir.toString()).code());
+        Process p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-Xmx64m", "-cp", System.getProperty("java.class.path"),
+                Main.class.getName(), "eval", "--checkpoint", runDir.toString(), "--data", data, "--batch-size", "4000", "--threads", "1",
+                "--out", tmp.resolve("eval").toString())
+                .redirectError(tmp.resolve("err.txt").toFile()).redirectOutput(tmp.resolve("out.txt").toFile()).start();
+        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "eval did not end in 120 s");
+        String err = Files.readString(tmp.resolve("err.txt"));
+        assertEquals(1, p.exitValue(), err);
+        assertTrue(err.contains("dl-train: error: out of memory (Java heap space) evaluating lenet5 at --batch-size 4000: the model, one batch and"
+                + " its activations do not fit. Use a smaller --batch-size, or give Java a larger heap than its "), err);
+    }
+
+    /**
      * A data-loading worker that ran out of memory reading a sample that is no oversized file (an IDX or synthetic sample
      * while training's activations fill the heap; the loader wraps every failure of a read in a DataLoadException): the
      * advice is the batch size or the heap, as for any out-of-memory error. It said "To read it, give Java a larger heap
