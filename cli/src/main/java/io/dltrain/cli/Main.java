@@ -147,10 +147,10 @@ public final class Main {
      */
     static String heapCommand(List<String> jvmArgs, String javaToolOptions, String jdkJavaOptions, String javaOptions,
                               String dlTrainJavaOpts, String xmx) {
-        String last = heapOption(words(javaOptions), 0, words(javaOptions).size());
+        String last = heapOption(jvmWords(javaOptions), 0, jvmWords(javaOptions).size());
         if (last != null) return "_JAVA_OPTIONS=" + xmx + " ./dl-train ... (its " + last + " sets the heap now, over every other option)";
-        int from = words(javaToolOptions).size() + words(jdkJavaOptions).size();
-        String set = heapOption(jvmArgs, Math.min(from, jvmArgs.size()), Math.max(0, jvmArgs.size() - words(javaOptions).size()));
+        int from = jvmWords(javaToolOptions).size() + jvmWords(jdkJavaOptions).size();
+        String set = heapOption(jvmArgs, Math.min(from, jvmArgs.size()), Math.max(0, jvmArgs.size() - jvmWords(javaOptions).size()));
         if (set == null)
             return "JDK_JAVA_OPTIONS=" + xmx + " ./dl-train ... (in Docker: docker run -e JDK_JAVA_OPTIONS=" + xmx + " ...)";
         if (words(dlTrainJavaOpts).contains(set))
@@ -171,10 +171,42 @@ public final class Main {
         return set;
     }
 
-    /** The whitespace-separated words of an environment variable (none where it is unset or blank). */
+    /** The whitespace-separated words of an environment variable (none where it is unset or blank), as the launcher's shell splits DL_TRAIN_JAVA_OPTS. */
     private static List<String> words(String variable) {
         return variable == null || variable.isBlank() ? List.of() : List.of(variable.trim().split("\\s+"));
     }
+
+    /**
+     * The JVM's arguments from JAVA_TOOL_OPTIONS, JDK_JAVA_OPTIONS or _JAVA_OPTIONS, split as the JVM splits them: at
+     * whitespace outside quotes, single or double quotes grouping what they enclose (spaces too) and dropped; none
+     * where the variable is unset or blank. ('-Dapp.name="my app" -Xmx1g' is two arguments, not three.)
+     */
+    static List<String> jvmWords(String variable) {
+        if (variable == null) return List.of();
+        List<String> out = new java.util.ArrayList<>();
+        int i = 0, n = variable.length();
+        while (i < n) {
+            while (i < n && space(variable.charAt(i))) i++;
+            if (i == n) break;
+            StringBuilder w = new StringBuilder();
+            while (i < n && !space(variable.charAt(i))) {
+                char c = variable.charAt(i++);
+                if (c == '"' || c == '\'') {
+                    int close = variable.indexOf(c, i);
+                    if (close < 0) close = n; // the JVM refuses an unmatched quote: it does not start
+                    w.append(variable, i, close);
+                    i = Math.min(n, close + 1);
+                } else {
+                    w.append(c);
+                }
+            }
+            out.add(w.toString());
+        }
+        return out;
+    }
+
+    /** C's isspace, as the JVM splits its variables (and as \s matches). */
+    private static boolean space(char c) { return " \t\n\u000B\f\r".indexOf(c) >= 0; }
 
     /** "6.0 GiB", or "48 MiB" below a GiB. */
     private static String size(long bytes) {

@@ -298,6 +298,25 @@ class CliTest {
     }
 
     /**
+     * The JVM splits JDK_JAVA_OPTIONS, JAVA_TOOL_OPTIONS and _JAVA_OPTIONS into arguments at whitespace outside quotes,
+     * and drops the quotes: JDK_JAVA_OPTIONS='-Dapp.name="my app" -Dx=1' java -Xmx300m gives the input arguments
+     * [-Dapp.name=my app, -Dx=1, -Xmx300m] (temurin 25). Split at every space, it counted three words of
+     * JDK_JAVA_OPTIONS, took the command line's -Xmx300m for one of them, and advised "JDK_JAVA_OPTIONS=-Xmx17g", which
+     * the command line's heap overrides; likewise for _JAVA_OPTIONS="-Du='c d'", counted from the end.
+     */
+    @Test
+    void theHeapAdviceSplitsTheJvmsVariablesAsTheJvmDoes() {
+        String commandLine = "run java with -Xmx17g in place of its -Xmx300m (JDK_JAVA_OPTIONS does not override it)";
+        assertEquals(commandLine, Main.heapCommand(List.of("-Dapp.name=my app", "-Dx=1", "-Xmx300m"), null, "-Dapp.name=\"my app\" -Dx=1",
+                null, null, "-Xmx17g"));
+        assertEquals(commandLine, Main.heapCommand(List.of("-Dt=a b", "-Xmx300m"), "-Dt='a b'", null, null, null, "-Xmx17g"));
+        assertEquals(commandLine, Main.heapCommand(List.of("-Xmx300m", "-Du=c d"), null, null, "-Du='c d'", null, "-Xmx17g"));
+        // a quote inside a word groups too, and its quotes are dropped; a heap in JDK_JAVA_OPTIONS is still raised by it
+        assertEquals("JDK_JAVA_OPTIONS=-Xmx17g ./dl-train ... (in Docker: docker run -e JDK_JAVA_OPTIONS=-Xmx17g ...)",
+                Main.heapCommand(List.of("-Da=x y z", "-Xmx300m", "-Xss4m"), null, "-Da=x' y 'z -Xmx300m", null, null, "-Xmx17g"));
+    }
+
+    /**
      * An image too large for the heap, mid-run (a child JVM with a 96 MiB heap; the PNG declares 12000x12000 pixels,
      * which ImageIO allocates before reading its data): the error names the file and its size, keeps the checkpoint and
      * the resume command, and says to raise the heap. It said only "out of memory (Java heap space): the model, one batch
