@@ -84,14 +84,33 @@ final class CpuGemm {
     static void gemmSerial(boolean ta, boolean tb, int m, int n, int k, float alpha,
                            float[] a, int ao, int lda, float[] b, int bo, int ldb, float beta, float[] c, int co, int ldc) {
         if (SGEMM == null) { javaGemm(ta, tb, m, n, k, alpha, a, ao, lda, b, bo, ldb, beta, c, co, ldc); return; }
+        sgemm(SGEMM, ta, tb, m, n, k, alpha, a, ao, lda, b, bo, ldb, beta, c, co, ldc);
+    }
+
+    /**
+     * cblas_sgemm through the downcall handle h (CpuGemmTest passes one that throws). An Error (out of memory, stack
+     * overflow) goes to the caller as it is, so that the CLI can still say what to do about it; anything else becomes
+     * an IllegalStateException that names the GEMM's shape and the cause, so that one failure in a log can be diagnosed.
+     */
+    static void sgemm(MethodHandle h, boolean ta, boolean tb, int m, int n, int k, float alpha,
+                      float[] a, int ao, int lda, float[] b, int bo, int ldb, float beta, float[] c, int co, int ldc) {
         try {
-            SGEMM.invokeExact(ROW_MAJOR, ta ? TRANS : NO_TRANS, tb ? TRANS : NO_TRANS, m, n, k, alpha,
+            h.invokeExact(ROW_MAJOR, ta ? TRANS : NO_TRANS, tb ? TRANS : NO_TRANS, m, n, k, alpha,
                     MemorySegment.ofArray(a).asSlice(4L * ao), lda,
                     MemorySegment.ofArray(b).asSlice(4L * bo), ldb, beta,
                     MemorySegment.ofArray(c).asSlice(4L * co), ldc);
+        } catch (Error e) {
+            throw e;
         } catch (Throwable t) {
-            throw new IllegalStateException("cblas_sgemm failed", t);
+            throw new IllegalStateException(failure(ta, tb, m, n, k, alpha, a, ao, lda, b, bo, ldb, beta, c, co, ldc) + ": " + t, t);
         }
+    }
+
+    private static String failure(boolean ta, boolean tb, int m, int n, int k, float alpha,
+                                  float[] a, int ao, int lda, float[] b, int bo, int ldb, float beta, float[] c, int co, int ldc) {
+        return "cblas_sgemm failed: m=" + m + " n=" + n + " k=" + k + " transA=" + ta + " transB=" + tb + " alpha=" + alpha + " beta=" + beta
+                + " (A: offset " + ao + ", lda " + lda + ", array of " + a.length + "; B: offset " + bo + ", ldb " + ldb + ", array of " + b.length
+                + "; C: offset " + co + ", ldc " + ldc + ", array of " + c.length + ")";
     }
 
     /** Straightforward row-major GEMM: the reference and the fallback. Inner loop over contiguous j vectorises. */

@@ -2,10 +2,16 @@ package io.dltrain.runtime.backend.cpu;
 
 import org.junit.jupiter.api.Test;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -38,6 +44,53 @@ class CpuGemmTest {
     void openBlasMatchesADoubleReference() {
         if (!CpuGemm.native_()) fail("OpenBLAS did not load on this machine: " + CpuGemm.STATUS);
         checkAgainstReference("OpenBLAS", CpuGemm::gemmSerial, false);
+    }
+
+    /** A stand-in for the cblas_sgemm downcall handle (same type) that throws t. */
+    private static MethodHandle throwing(Throwable t) {
+        MethodType sgemm = MethodType.methodType(void.class, int.class, int.class, int.class, int.class, int.class, int.class,
+                float.class, MemorySegment.class, int.class, MemorySegment.class, int.class, float.class, MemorySegment.class, int.class);
+        MethodHandle thrower = MethodHandles.throwException(void.class, Throwable.class).bindTo(t);
+        return MethodHandles.dropArguments(thrower, 0, sgemm.parameterList());
+    }
+
+    private static void sgemmVia(MethodHandle h) {
+        CpuGemm.sgemm(h, true, false, 3, 5, 7, 1f, new float[30], 2, 3, new float[40], 0, 5, 0f, new float[16], 1, 5);
+    }
+
+    /**
+     * An Error from the downcall (out of memory, stack overflow) reaches the caller as itself: the CLI turns
+     * OutOfMemoryError into its out-of-memory advice, which an IllegalStateException around it would hide.
+     */
+    @Test
+    void anErrorFromTheDowncallIsNotWrapped() {
+        for (Error e : new Error[] {new OutOfMemoryError("Java heap space"), new StackOverflowError()}) {
+            Error thrown = assertThrows(Error.class, () -> sgemmVia(throwing(e)));
+            assertSame(e, thrown, "the downcall's " + e.getClass().getSimpleName() + " must not be wrapped");
+        }
+    }
+
+    /** Any other failure names the GEMM's shape and the cause's text, so that one occurrence in a log can be diagnosed. */
+    @Test
+    void aFailedCallSaysWhatFailedWithTheShapeAndTheCause() {
+        IllegalArgumentException cause = new IllegalArgumentException("Heap segment not allowed");
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> sgemmVia(throwing(cause)));
+        assertSame(cause, e.getCause());
+        assertEquals("cblas_sgemm failed: m=3 n=5 k=7 transA=true transB=false alpha=1.0 beta=0.0"
+                + " (A: offset 2, lda 3, array of 30; B: offset 0, ldb 5, array of 40; C: offset 1, ldc 5, array of 16):"
+                + " java.lang.IllegalArgumentException: Heap segment not allowed", e.getMessage());
+    }
+
+    /** The real call says the same: here an offset past the end of A (a caller's bug) fails before the downcall. */
+    @Test
+    void gemmSerialReportsAFailureWithTheShape() {
+        if (!CpuGemm.native_()) fail("OpenBLAS did not load on this machine: " + CpuGemm.STATUS);
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> CpuGemm.gemmSerial(false, true, 2, 3, 4, 1f, new float[8], 9, 4, new float[12], 0, 4, 1f, new float[6], 0, 3));
+        assertTrue(e.getMessage().startsWith("cblas_sgemm failed: m=2 n=3 k=4 transA=false transB=true alpha=1.0 beta=1.0"
+                + " (A: offset 9, lda 4, array of 8; B: offset 0, ldb 4, array of 12; C: offset 0, ldc 3, array of 6):"
+                + " java.lang.IndexOutOfBoundsException: "), e.getMessage());
+        assertTrue(e.getCause() instanceof IndexOutOfBoundsException, String.valueOf(e.getCause()));
     }
 
     /** A zero in A times NaN or infinity in B gives NaN (IEEE 754), in both GEMMs: no entry of A is skipped as zero. */
