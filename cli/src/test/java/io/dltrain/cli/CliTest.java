@@ -325,22 +325,10 @@ class CliTest {
      */
     @Test
     void anImageTooLargeForTheHeapIsNamed(@TempDir Path tmp) throws Exception {
-        Path tree = tmp.resolve("tree");
-        assertEquals(0, run("datasets", "prepare", "--data", "fashion-mnist", "--data-dir", fashionSubset(tmp.resolve("fmnist"), 60, 20).toString(),
-                "--out", tree.toString()).code());
-        Path victim;
-        try (var files = Files.walk(tree.resolve("train"))) {
-            victim = files.filter(f -> f.toString().endsWith(".png")).sorted().skip(30).findFirst().orElseThrow();
-        }
-        Files.write(victim, pngHeader(12000, 12000));
-        Path out = tmp.resolve("run"), javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
-        Process p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-Xmx96m", "-cp", System.getProperty("java.class.path"),
-                Main.class.getName(), "--model", "mlp", "--data", "imagefolder", "--data-dir", tree.toString(), "--epochs", "1",
-                "--batch-size", "8", "--threads", "1", "--workers", "2", "--progress", "none", "--out", out.toString())
-                .redirectError(tmp.resolve("err.txt").toFile()).redirectOutput(tmp.resolve("out.txt").toFile()).start();
-        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "the run did not end in 120 s");
-        String err = Files.readString(tmp.resolve("err.txt"));
-        assertEquals(1, p.exitValue(), err);
+        Path out = tmp.resolve("run"), victim = treeWithAnImageTooLargeFor96MiB(tmp);
+        Result r = trainMlpWithA96MiBHeap("imagefolder", tmp.resolve("tree"), out, tmp);
+        String err = r.err();
+        assertEquals(1, r.code(), err);
         assertTrue(err.contains(victim + ": out of memory decoding a 12000x12000 image (1,647 MiB as float RGB) (Java heap space)"), err);
         assertTrue(err.contains("resume with --resume " + out) && err.contains(". To read it, give Java a larger heap than its ")
                 && err.contains("in place of its -Xmx96m"), err);
@@ -355,6 +343,20 @@ class CliTest {
      */
     @Test
     void skipbadDoesNotSkipAnImageThatRanOutOfMemory(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("run"), victim = treeWithAnImageTooLargeFor96MiB(tmp);
+        Result r = trainMlpWithA96MiBHeap("imagefolder:skipbad=true", tmp.resolve("tree"), out, tmp);
+        String err = r.err(), stdout = r.out();
+        assertEquals(1, r.code(), stdout + err);
+        assertTrue(err.contains(victim + ": out of memory decoding a 12000x12000 image (1,647 MiB as float RGB) (Java heap space)"), err);
+        assertTrue(err.contains("resume with --resume " + out) && err.contains(". To read it, give Java a larger heap than its "), err);
+        assertFalse(stdout.contains("unreadable"), stdout);
+    }
+
+    /**
+     * A fashion-mnist subset prepared as an image tree under tmp/tree, one of its training PNGs replaced by a header declaring
+     * 12000x12000 pixels (which ImageIO allocates before reading any data: more than a 96 MiB heap holds); returns that file.
+     */
+    private static Path treeWithAnImageTooLargeFor96MiB(Path tmp) throws IOException {
         Path tree = tmp.resolve("tree");
         assertEquals(0, run("datasets", "prepare", "--data", "fashion-mnist", "--data-dir", fashionSubset(tmp.resolve("fmnist"), 60, 20).toString(),
                 "--out", tree.toString()).code());
@@ -363,17 +365,18 @@ class CliTest {
             victim = files.filter(f -> f.toString().endsWith(".png")).sorted().skip(30).findFirst().orElseThrow();
         }
         Files.write(victim, pngHeader(12000, 12000));
-        Path out = tmp.resolve("run"), javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
-        Process p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-Xmx96m", "-cp", System.getProperty("java.class.path"),
-                Main.class.getName(), "--model", "mlp", "--data", "imagefolder:skipbad=true", "--data-dir", tree.toString(), "--epochs", "1",
-                "--batch-size", "8", "--threads", "1", "--workers", "2", "--progress", "none", "--out", out.toString())
+        return victim;
+    }
+
+    /** One epoch of mlp on {@code data} from {@code tree} into {@code out}, in a child JVM with -Xmx96m, within 120 s. */
+    private static Result trainMlpWithA96MiBHeap(String data, Path tree, Path out, Path tmp) throws Exception {
+        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",
+                "-Xmx96m", "-cp", System.getProperty("java.class.path"), Main.class.getName(), "--model", "mlp", "--data", data,
+                "--data-dir", tree.toString(), "--epochs", "1", "--batch-size", "8", "--threads", "1", "--workers", "2", "--progress", "none",
+                "--out", out.toString())
                 .redirectError(tmp.resolve("err.txt").toFile()).redirectOutput(tmp.resolve("out.txt").toFile()).start();
         assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "the run did not end in 120 s");
-        String err = Files.readString(tmp.resolve("err.txt")), stdout = Files.readString(tmp.resolve("out.txt"));
-        assertEquals(1, p.exitValue(), stdout + err);
-        assertTrue(err.contains(victim + ": out of memory decoding a 12000x12000 image (1,647 MiB as float RGB) (Java heap space)"), err);
-        assertTrue(err.contains("resume with --resume " + out) && err.contains(". To read it, give Java a larger heap than its "), err);
-        assertFalse(stdout.contains("unreadable"), stdout);
+        return new Result(p.exitValue(), Files.readString(tmp.resolve("out.txt")), Files.readString(tmp.resolve("err.txt")));
     }
 
     /** {@code predict --checkpoint CKPT FILE} in a child JVM with a 96 MiB heap (-Xmx96m on its command line), within 120 s. */
