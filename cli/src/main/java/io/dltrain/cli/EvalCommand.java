@@ -80,27 +80,14 @@ public final class EvalCommand implements Callable<Integer> {
     private Main.UsageError usage(String m) { return new Main.UsageError(spec.commandLine(), m); }
 
     @Override
-    public Integer call() {
-        try {
-            return evaluate();
-        } catch (OutOfMemoryError e) {
-            if (doing == null) throw e;
-            throw new Main.OutOfMemoryWhile(doing, why, smaller, e);
-        }
-    }
+    public Integer call() { return memory.run(this::evaluate); }
 
-    /** What eval does, for an out-of-memory error (see Main.OutOfMemoryWhile): loading the model, making the loader, evaluating. */
-    private String doing, why, smaller;
-
-    private void doing(String doing, String why, String smaller) {
-        this.doing = doing;
-        this.why = why;
-        this.smaller = smaller;
-    }
+    /** What eval does, for an out-of-memory error: loading the model, making the loader, evaluating. */
+    private final OutOfMemoryContext memory = new OutOfMemoryContext();
 
     /** The test split's loader, whose batch buffers are allocated here. */
     private DataLoader loader(Dataset test, Backend be) {
-        doing("making the data loader (--batch-size " + batchSize + ")", "its batch buffers do not fit", "Use a smaller --batch-size");
+        memory.doing("making the data loader (--batch-size " + batchSize + ")", "its batch buffers do not fit", "Use a smaller --batch-size");
         return new DataLoader(test, null, batchSize, false, false, 0, DataWorkers.resolve(null, test, be, batchSize), 4);
     }
 
@@ -208,10 +195,10 @@ public final class EvalCommand implements Callable<Integer> {
             throw usage(e.getMessage());
         }
         Path[] from = {dir}; // the weights' directory: another checkpoint if the run rotated this one away meanwhile
-        doing(String.format(java.util.Locale.ROOT, "loading %s from %s", saved.model(), dir), "the model alone does not fit", null);
+        memory.doing(String.format(java.util.Locale.ROOT, "loading %s from %s", saved.model(), dir), "the model alone does not fit", null);
         try (be; Module model = Loaded.model(spec.commandLine(), be, saved, o, newer -> from[0] = newer);
              DataLoader loader = loader(test, be)) {
-            doing("evaluating " + saved.model() + " at --batch-size " + batchSize, null, null);
+            memory.doing("evaluating " + saved.model() + " at --batch-size " + batchSize, null, null);
             Trainer trainer = new Trainer(be, new TrainConfig(1, batchSize, 0.1, "sgd", 0, 0, "constant", 0f, 0f, 0, 0, 0, 0, 1));
             if (regression) return regression(o, trainer.task(Task.REGRESSION), model, loader, saved, from[0], test, outDir);
             EvalResult r = trainer.evaluate(model, loader, new CrossEntropyLoss(0f));

@@ -74,32 +74,19 @@ final class TrainRun {
 
     private Main.UsageError usage(String message) { return new Main.UsageError(cl, message); }
 
-    int run() {
-        try {
-            return runLocked();
-        } catch (OutOfMemoryError e) {
-            if (doing == null) throw e;
-            throw new Main.OutOfMemoryWhile(doing, why, smaller, e);
-        }
-    }
+    int run() { return memory.run(this::runLocked); }
 
     /**
-     * What the run does, for an out-of-memory error (null before the model is built; see Main.OutOfMemoryWhile): building
-     * the model (its weights alone do not fit: a smaller batch would not help), making the data loaders (their batch
-     * buffers: max(4, workers + 2) per loader), training, writing model/, the test pass (after the training: the error says
-     * that it is complete, and how to finish).
+     * What the run does, for an out-of-memory error (nothing before the model is built): building the model (its weights
+     * alone do not fit: a smaller batch would not help), making the data loaders (their batch buffers: max(4, workers + 2)
+     * per loader), training, writing model/, the test pass (after the training: the error says that it is complete, and
+     * how to finish).
      */
-    private String doing, why, smaller;
-
-    private void doing(String doing, String why, String smaller) {
-        this.doing = doing;
-        this.why = why;
-        this.smaller = smaller;
-    }
+    private final OutOfMemoryContext memory = new OutOfMemoryContext();
 
     /** A data loader, whose batch buffers are allocated here (max(4, workers + 2) of them, at most one per batch of an epoch). */
     private DataLoader loader(Dataset ds, int[] indices, boolean shuffle, int workers) {
-        doing("making the data loaders (" + Words.count(workers, "worker") + ", --batch-size " + o.batchSize + ")",
+        memory.doing("making the data loaders (" + Words.count(workers, "worker") + ", --batch-size " + o.batchSize + ")",
                 "their batch buffers do not fit (up to " + Math.max(LOADER_PREFETCH, workers + 2) + " for each of training, validation"
                         + " and test: one per worker and two more, and at least " + LOADER_PREFETCH + ")",
                 loaderOutOfMemoryAdvice(workers));
@@ -340,14 +327,14 @@ final class TrainRun {
             String workersNotice = DataWorkers.notice(workersAsked, workers);
             if (workersNotice != null) out.println("dl-train: " + workersNotice);
             long parameters = modelEntry.parameterCount(spec);
-            doing(String.format(java.util.Locale.ROOT, "building %s (%,d parameters, %,d MiB)", modelEntry.name(), parameters, parameters * Float.BYTES >> 20),
+            memory.doing(String.format(java.util.Locale.ROOT, "building %s (%,d parameters, %,d MiB)", modelEntry.name(), parameters, parameters * Float.BYTES >> 20),
                     "the model alone does not fit", null);
             try (Module model = buildModel(modelEntry, be, spec, o.seed);
                  Optimizer opt = Optimizers.create(o.optimizer, trainable(model), o.lr, o.momentum, o.weightDecay);
                  DataLoader trainLoader = loader(train, split[0], true, workers);
                  DataLoader valLoader = split[1] == null || split[1].length == 0 ? null : loader(train, split[1], false, workers);
                  DataLoader testLoader = loader(data.test(), null, false, workers)) {
-                doing("training " + modelEntry.name() + " at --batch-size " + o.batchSize, null, null);
+                memory.doing("training " + modelEntry.name() + " at --batch-size " + o.batchSize, null, null);
                 if (resumeState != null) {
                     try {
                         Checkpoint.load(resumeCkpt, model, opt);
@@ -524,7 +511,7 @@ final class TrainRun {
                         // (written before the test pass, so that a test sample that cannot be read leaves the model usable;
                         // written even after a signal: it is the trained weights, and takes seconds)
                         ending.trained();
-                        doing("writing the trained " + modelEntry.name() + " to " + outDir.resolve(SavedModel.DIR), "the training is complete"
+                        memory.doing("writing the trained " + modelEntry.name() + " to " + outDir.resolve(SavedModel.DIR), "the training is complete"
                                 + (lastCheckpoint[0] == null ? ", but nothing is checkpointed (--checkpoint-every off)" : " and checkpointed in "
                                    + lastCheckpoint[0] + ": with a larger heap, --resume " + ShellWords.quote(outDir) + " writes model/ and summary.json"),
                                 null);
@@ -546,7 +533,7 @@ final class TrainRun {
                             return 130;
                         }
                         EvalResult test;
-                        doing("evaluating the trained " + modelEntry.name() + " on the test split at --batch-size " + o.batchSize,
+                        memory.doing("evaluating the trained " + modelEntry.name() + " on the test split at --batch-size " + o.batchSize,
                                 "the model, one batch and its activations do not fit; the training is complete (its model is in "
                                 + outDir.resolve(SavedModel.DIR) + ")", "Evaluate it with a smaller --batch-size: " + evalCommand(outDir)
                                 + " --batch-size " + Math.max(1, o.batchSize / 2));
