@@ -470,7 +470,9 @@ public final class BenchCommand implements Callable<Integer> {
         out.println("             (measured in one extra window with a synchronize after every phase: the breakdown adds"
                 + " synchronisation, so its sum can exceed the step time above)");
         Object peak = j.get("peak_memory_bytes");
-        out.println("peak memory: " + (peak instanceof Long p ? String.format(Locale.ROOT, "%,.1f MiB", p / 1048576.0) : "unknown (the backend does not report it)"));
+        out.println("peak memory: " + (peak instanceof Long p ? String.format(Locale.ROOT, "%,.1f MiB", p / 1048576.0)
+                + " (the most tensor memory the backend's allocator had in use at once, as torch.cuda.max_memory_allocated;"
+                + " not the process's memory)" : "unknown (the backend does not report it)"));
         StringBuilder ops = new StringBuilder();
         for (int i = 0; i < Math.min(6, r.topOps.size()); i++) {
             var e = r.topOps.get(i);

@@ -170,6 +170,7 @@ class BenchCommandTest {
         assertTrue(r.out.contains("images/s:"), r.out);
         assertTrue(r.out.contains("adds synchronisation"), r.out);
         assertTrue(r.out.contains("backend ops per step:"), r.out);
+        assertTrue(r.out.contains("peak memory: ") && r.out.contains("tensor memory the backend's allocator had in use at once"), r.out);   // what the figure is, not RSS
     }
 
     @Test
