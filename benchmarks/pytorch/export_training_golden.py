@@ -27,8 +27,16 @@ runtime/src/test/resources/golden/training.golden.safetensors holds, per case:
                                                  update, each running statistic's change
   <case>.num_batches_tracked                     [B] int64, the batch norms' counters after the steps (train cases)
 
+and per fit (FITS: a whole Trainer.fit against the same loop in PyTorch):
+
+  <fit>.train_x, .train_y, .val_x, .val_y        the samples (in order, no shuffle)
+  <fit>.train_loss, .val_loss, .lr (and ...32)   per epoch: the mean training loss, the validation loss, the last
+                                                 step's learning rate, in float64 (and float32)
+  <fit>.update                                   [Q, 4] as above, the change of every state entry over the fit
+
 metadata: cases (JSON: model, input shape, classes, train mode, loss, optimiser name / lr / momentum / weight decay,
-steps, grads names, update names), phi, psi, torch version, date.
+steps, update_after, grads names, update names), fits (JSON: the FITS entry and its update names), phi, psi, torch
+version, date.
 
 Deterministic (one thread, deterministic algorithms): exporting twice gives the same bytes but for the metadata's
 date. Needs torch, and torchvision for the resnet twin's structural check; from the repository root:
@@ -72,6 +80,19 @@ CASES = {
 }
 
 RECONSTRUCTION = {"autoencoder", "conv-autoencoder"}
+
+# Whole fits through dl-train's Trainer: epochs over a small train split in order (no shuffle), batches of 4 with a
+# smaller last one, the schedule set before each step, gradient clipping, label smoothing, a validation pass after
+# each epoch; compared per epoch: the mean training loss (sum of batch size x batch loss / samples), the validation
+# loss, the last step's learning rate, and every state entry's change over the fit.
+FITS = {
+    "fit-mlp": dict(model="mlp", sample=[1, 8, 8], classes=10, train=10, val=4, batch=4, epochs=2,
+                    opt=["sgd-nesterov", 0.05, 0.9, 5e-4], schedule="cosine", label_smoothing=0.1, clip_norm=1.0),
+    # the Trainer's reconstruction target: the input with the dataset's normalisation undone (x * std + mean)
+    "fit-autoencoder": dict(model="autoencoder", sample=[1, 8, 8], classes=10, train=10, val=4, batch=4, epochs=2,
+                            opt=["adam", 1e-2, 0.0, 1e-4], schedule="constant", label_smoothing=0.0, clip_norm=0.0,
+                            mean=0.3, std=0.35),
+}
 
 
 def build(torch, model, c, h, w, classes):
@@ -231,6 +252,59 @@ def run(torch, case, c, dtype, x, y):
     return output, torch.tensor(losses, dtype=torch.float64), grads, update, counters
 
 
+def fit(torch, c, dtype, tx, ty, vx, vy):
+    """The fit twin: the Trainer's loop in PyTorch (CosineAnnealingLR stepped per batch over the whole run)."""
+    F = torch.nn.functional
+    ch, h, w = c["sample"]
+    m = build(torch, c["model"], ch, h, w, c["classes"])
+    initial = {}
+    with torch.no_grad():
+        for k, v in m.state_dict().items():
+            initial[k] = formula_value(torch, k, list(v.shape)).double()
+            v.copy_(initial[k])
+    m = m.to(dtype)
+    name, lr, momentum, wd = c["opt"]
+    opt = make_optimizer(torch, name, m.parameters(), lr, momentum, wd)
+    steps_per_epoch = (c["train"] + c["batch"] - 1) // c["batch"]
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps_per_epoch * c["epochs"]) if c["schedule"] == "cosine"
+             else None)
+    recon = c["model"] in RECONSTRUCTION
+
+    def loss_of(out, x, y):
+        if recon:
+            return F.mse_loss(out, x * c["std"] + c["mean"])
+        return F.cross_entropy(out, y, label_smoothing=c["label_smoothing"])
+
+    train_loss, val_loss, lrs = [], [], []
+    for epoch in range(c["epochs"]):
+        m.train()
+        total, seen = 0.0, 0
+        for i in range(0, c["train"], c["batch"]):
+            x, y = tx[i:i + c["batch"]].to(dtype), ty[i:i + c["batch"]]
+            lrs_now = opt.param_groups[0]["lr"]
+            loss = loss_of(m(x), x, y)
+            opt.zero_grad()
+            loss.backward()
+            if c["clip_norm"] > 0:
+                torch.nn.utils.clip_grad_norm_(m.parameters(), c["clip_norm"])
+            opt.step()
+            if sched is not None:
+                sched.step()
+            total += x.shape[0] * loss.item()
+            seen += x.shape[0]
+        train_loss.append(total / seen)
+        lrs.append(lrs_now)
+        m.eval()
+        with torch.no_grad():
+            total = sum(vx[i:i + c["batch"]].shape[0] * loss_of(m(vx[i:i + c["batch"]].to(dtype)), vx[i:i + c["batch"]].to(dtype),
+                                                                  vy[i:i + c["batch"]]).item() for i in range(0, c["val"], c["batch"]))
+        val_loss.append(total / c["val"])
+    state = m.state_dict()
+    update = [(k, state[k].double() - v) for k, v in initial.items()]
+    return (torch.tensor(train_loss, dtype=torch.float64), torch.tensor(val_loss, dtype=torch.float64),
+            torch.tensor(lrs, dtype=torch.float64), update)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=os.path.join("runtime", "src", "test", "resources", "golden"))
@@ -272,13 +346,28 @@ def main():
         print(f"{case}: losses " + " ".join(f"{v:.6f}" for v in l64.tolist())
               + f"; PyTorch float32 vs float64: output {(o32.double() - o64).abs().max().item():.3g},"
               f" losses {(l32 - l64).abs().max().item():.3g}")
-    meta = {"cases": json.dumps(cases), "seed": SEED, "phi": repr(PHI), "psi": repr(PSI), "reference_dtype": "float64",
+    fits = {}
+    for case, c in FITS.items():
+        shape = c["sample"]
+        tx, vx = torch.randn(c["train"], *shape, generator=g), torch.randn(c["val"], *shape, generator=g)
+        ty = torch.randint(0, c["classes"], (c["train"],), generator=g)
+        vy = torch.randint(0, c["classes"], (c["val"],), generator=g)
+        tensors += [entry(case + ".train_x", tx), entry(case + ".train_y", ty), entry(case + ".val_x", vx), entry(case + ".val_y", vy)]
+        r64, r32 = fit(torch, c, torch.float64, tx, ty, vx, vy), fit(torch, c, torch.float32, tx, ty, vx, vy)
+        for i, key in enumerate(("train_loss", "val_loss", "lr")):
+            tensors += [entry(case + "." + key, r64[i]), entry(case + "." + key + "32", r32[i])]
+        tensors.append(entry(case + ".update", torch.cat([torch.stack([stats(torch, k, v) for k, v in r64[3]]),
+                                                          torch.stack([stats(torch, k, v) for k, v in r32[3]])], dim=1)))
+        fits[case] = dict(c, update=[k for k, _ in r64[3]])
+        print(f"{case}: train losses " + " ".join(f"{v:.6f}" for v in r64[0].tolist()) + ", validation "
+              + " ".join(f"{v:.6f}" for v in r64[1].tolist()) + f"; PyTorch float32 vs float64: {(r32[0] - r64[0]).abs().max().item():.3g}")
+    meta = {"cases": json.dumps(cases), "fits": json.dumps(fits), "seed": SEED, "phi": repr(PHI), "psi": repr(PSI), "reference_dtype": "float64",
             "torch_version": torch.__version__, "python": sys.version.split()[0],
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "training.golden.safetensors")
     write_safetensors(path, tensors, meta)
-    print(f"{path}: {os.path.getsize(path)} bytes, {len(CASES)} cases, torch {torch.__version__}")
+    print(f"{path}: {os.path.getsize(path)} bytes, {len(CASES)} cases and {len(FITS)} fits, torch {torch.__version__}")
 
 
 if __name__ == "__main__":

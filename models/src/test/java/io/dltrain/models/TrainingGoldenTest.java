@@ -8,7 +8,18 @@ import io.dltrain.runtime.checkpoint.LoadedTensor;
 import io.dltrain.runtime.checkpoint.SafeTensors;
 import io.dltrain.runtime.nn.Context;
 import io.dltrain.runtime.nn.Module;
+import io.dltrain.runtime.data.DataLoader;
+import io.dltrain.runtime.data.Dataset;
+import io.dltrain.runtime.nn.loss.CrossEntropyLoss;
+import io.dltrain.runtime.nn.loss.Loss;
+import io.dltrain.runtime.nn.loss.MSELoss;
 import io.dltrain.runtime.ops.Losses;
+import io.dltrain.runtime.optim.LrSchedules;
+import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.train.EpochMetrics;
+import io.dltrain.runtime.train.Task;
+import io.dltrain.runtime.train.TrainConfig;
+import io.dltrain.runtime.train.Trainer;
 import io.dltrain.runtime.optim.Optimizer;
 import io.dltrain.runtime.optim.Optimizers;
 import io.dltrain.runtime.tensor.DType;
@@ -46,11 +57,14 @@ import static org.junit.jupiter.api.Assertions.fail;
  * absolute, plus 1e-4 relative (float32 GEMM and convolution sums); gradients and updates: 4 times PyTorch's worst
  * float32 relative distance over the case's gradients + 1e-5, relative to each tensor's norm, and for the state
  * changes in addition the float32 resolution of the new values (half an ulp a step, bounded generously:
- * {@link #compareStats}). Runs in about 10 s on 2 cores (resnet18-cifar, 11 M parameters, 4.4 s of it).
+ * {@link #compareStats}). Then two whole fits through {@link Trainer#fit} ({@link #fitsAsPyTorchOnTheCpu}). Runs in
+ * about 10 s on 2 cores (resnet18-cifar, 11 M parameters, 4.4 to 4.9 s of it).
  */
 class TrainingGoldenTest {
     static final List<String> CASES = List.of("mlp", "lstm", "autoencoder", "conv-autoencoder", "conv-autoencoder-odd",
             "resnet18-cifar-narrow", "resnet18-cifar");
+
+    static final List<String> FITS = List.of("fit-mlp", "fit-autoencoder");
 
     static SafeTensors.Contents golden() {
         return SafeTensors.read(GoldenReplayTest.goldenDir().resolve("training.golden.safetensors"));
@@ -63,6 +77,9 @@ class TrainingGoldenTest {
         List<String> names = new ArrayList<>();
         cases.fieldNames().forEachRemaining(names::add);
         assertEquals(CASES, names, "cases of training.golden.safetensors (re-export it, or add the case here)");
+        List<String> fits = new ArrayList<>();
+        new ObjectMapper().readTree(g.metadata().get("fits")).fieldNames().forEachRemaining(fits::add);
+        assertEquals(FITS, fits, "fits of training.golden.safetensors (re-export it, or add the fit here)");
         assertEquals(Double.toString(ZooGoldenTest.PHI), g.metadata().get("phi"));
         assertEquals(Double.toString(ZooGoldenTest.PSI), g.metadata().get("psi"));
     }
@@ -72,6 +89,86 @@ class TrainingGoldenTest {
     void trainsAsPyTorchOnTheCpu(String name) throws Exception {
         try (CpuBackend be = new CpuBackend(2)) {
             replay(be, name);
+        }
+    }
+
+    /**
+     * A whole fit through {@link Trainer#fit}: 2 epochs over 10 samples in order (batches 4, 4, 2), a validation pass
+     * after each, with the schedule, clipping, label smoothing or reconstruction target the exporter's FITS give; the
+     * per-epoch training and validation losses, the last step's learning rate, and every state entry's change over
+     * the fit against PyTorch's loop, with {@link #replay}'s tolerances (the training-loss yardstick for the
+     * changes' relative part).
+     */
+    @ParameterizedTest(name = "{0} on the CPU")
+    @ValueSource(strings = {"fit-mlp", "fit-autoencoder"})
+    void fitsAsPyTorchOnTheCpu(String name) throws Exception {
+        SafeTensors.Contents golden = golden();
+        Map<String, LoadedTensor> t = golden.tensors();
+        JsonNode c = new ObjectMapper().readTree(golden.metadata().get("fits")).get(name);
+        if (c == null) fail("training.golden.safetensors has no fit " + name + "; re-export it with benchmarks/pytorch/export_training_golden.py");
+        String model = c.get("model").asText();
+        Task task = ModelRegistry.get(model).task();
+        int[] sample = {c.get("sample").get(0).asInt(), c.get("sample").get(1).asInt(), c.get("sample").get(2).asInt()};
+        int epochs = c.get("epochs").asInt(), batch = c.get("batch").asInt();
+        String what = name + " (" + model + ", " + c.get("opt").get(0).asText() + ", " + c.get("schedule").asText() + ")";
+        try (CpuBackend be = new CpuBackend(2);
+             Module m = Scope.outside(() -> ModelRegistry.get(model).build(new Context(be, 0), new ModelSpec(sample[0], sample[1], sample[2], c.get("classes").asInt())))) {
+            Map<String, float[]> initial = new LinkedHashMap<>();
+            for (Map.Entry<String, Tensor> e : m.stateDict().entrySet()) {
+                float[] f = ZooGoldenTest.formula(e.getKey(), e.getValue().shape().dims());
+                initial.put(e.getKey(), f);
+                be.copyFromHost(f, 0, e.getValue());
+            }
+            TrainConfig config = new TrainConfig(epochs, batch, c.get("opt").get(1).asDouble(), c.get("opt").get(0).asText(),
+                    c.get("opt").get(2).asDouble(), c.get("opt").get(3).asDouble(), c.get("schedule").asText(),
+                    (float) c.get("label_smoothing").asDouble(), (float) c.get("clip_norm").asDouble(), 0L, 0.0, 0, 0.0, 1);
+            Trainer trainer = new Trainer(be, config).task(task);
+            if (c.has("mean")) trainer.reconstructionScale(new float[] {(float) c.get("mean").asDouble()}, new float[] {(float) c.get("std").asDouble()});
+            Loss loss = task.classifies() ? new CrossEntropyLoss(config.labelSmoothing()) : new MSELoss();
+            Trainer.Result result;
+            try (Optimizer opt = Optimizers.create(config.optimizer(), m.namedParameters(), config.lr(), config.momentum(), config.weightDecay());
+                 DataLoader train = new DataLoader(new Held(name + " train", sample, c.get("classes").asInt(), need(t, name + ".train_x"), need(t, name + ".train_y")),
+                         null, batch, false, false, 0L, 0, 2);
+                 DataLoader val = new DataLoader(new Held(name + " val", sample, c.get("classes").asInt(), need(t, name + ".val_x"), need(t, name + ".val_y")),
+                         null, batch, false, false, 0L, 0, 2)) {
+                result = trainer.fit(m, loss, opt, LrSchedules.parse(config.schedule()), train, val, null);
+            }
+            assertEquals(epochs, result.epochs().size(), what + ": epochs trained");
+            List<String> failures = new ArrayList<>();
+            double yard = 0;
+            for (String key : List.of("train_loss", "val_loss", "lr")) {
+                float[] ref = need(t, name + "." + key).floats(), ref32 = need(t, name + "." + key + "32").floats();
+                float[] ours = new float[epochs];
+                for (int e = 0; e < epochs; e++) {
+                    EpochMetrics em = result.epochs().get(e);
+                    ours[e] = (float) (key.equals("train_loss") ? em.trainLoss() : key.equals("val_loss") ? em.valLoss() : em.lr());
+                }
+                double e32 = ZooGoldenTest.maxDiff(ref32, ref);
+                if (key.equals("train_loss")) yard = e32 / Math.abs(ref[0]);
+                System.out.printf("%s: %s %s, PyTorch %s (float32 %.3g from it)%n", what, key, java.util.Arrays.toString(ours), java.util.Arrays.toString(ref), e32);
+                ZooGoldenTest.within(failures, what + ": " + key + " per epoch", ref, ours, 4 * e32 + 1e-5, 1e-4);
+            }
+            Map<String, double[]> updates = new LinkedHashMap<>(), floors = new LinkedHashMap<>();
+            List<Long> counters = new ArrayList<>();
+            changes(m, initial, (int) (epochs * trainSteps(c)), updates, floors, counters);
+            compareStats(failures, what, "change over the fit", names(c, "update"), need(t, name + ".update").floats(), updates, floors, 4 * yard + 1e-5, true);
+            if (!failures.isEmpty()) fail(failures.size() + " differences from PyTorch " + golden.metadata().get("torch_version")
+                    + " (training.golden.safetensors):\n" + String.join("\n", failures));
+        }
+    }
+
+    private static long trainSteps(JsonNode c) { return (c.get("train").asInt() + c.get("batch").asInt() - 1) / c.get("batch").asInt(); }
+
+    /** Samples held in memory: the golden file's [N, C, H, W] inputs and [N] labels. */
+    record Held(String name, int[] sample, int classes, LoadedTensor x, LoadedTensor y) implements Dataset {
+        @Override public int size() { return x.shape()[0]; }
+        @Override public Shape sampleShape() { return Shape.of(sample[0], sample[1], sample[2]); }
+        @Override public int numClasses() { return classes; }
+        @Override public List<String> classNames() { return java.util.stream.IntStream.range(0, classes).mapToObj(Integer::toString).toList(); }
+        @Override public int read(int index, float[] dst, int dstOffset) {
+            int per = sample[0] * sample[1] * sample[2];
+            System.arraycopy(x.floats(), index * per, dst, dstOffset, per);
+            return y.ints()[index];
         }
     }
 
@@ -94,9 +191,9 @@ class TrainingGoldenTest {
                 ZooGoldenTest.maxDiff(ours.losses, losses), l32);
         ZooGoldenTest.within(failures, what + ": losses of the " + losses.length + " steps", losses, ours.losses, 4 * l32 + 1e-5, 1e-4);
 
-        double rtol = compareStats(failures, what, "gradient of the first step", names(c, "grads"), need(t, name + ".grads").floats(), ours.grads, null, 0);
+        double rtol = compareStats(failures, what, "gradient of the first step", names(c, "grads"), need(t, name + ".grads").floats(), ours.grads, null, 0, true);
         compareStats(failures, what, "change over " + c.get("update_after").asInt() + " steps", names(c, "update"), need(t, name + ".update").floats(),
-                ours.updates, ours.floors, rtol);
+                ours.updates, ours.floors, rtol, false);
         LoadedTensor counters = t.get(name + ".num_batches_tracked");
         if (counters != null) {
             long[] want = new long[counters.ints().length];
@@ -112,18 +209,19 @@ class TrainingGoldenTest {
     /**
      * Rows [norm, dot] of float64 then float32 in the file, names in order; ours by name. Gradients (floors null): each
      * within rtol = 4 x PyTorch's worst float32 relative distance in the case + 1e-5, relative to the reference norm;
-     * returns that rtol. State changes: within the gradients' rtol (the steps are functions of the gradients) plus
+     * returns that rtol. State changes: within the gradients' rtol (the steps are functions of the gradients; for a
+     * fit, whose gradients are not stored, the larger of its training loss's and its changes' own yardstick) plus
      * each tensor's floors: a change stored as new - old in float32 is off by up to half an ulp of the new value a
      * step, more than rtol where the change is small next to the value (a batch-norm scale of ~1 moved by 1e-7).
      */
     static double compareStats(List<String> failures, String what, String kind, List<String> names, float[] st, Map<String, double[]> ours,
-                               Map<String, double[]> floors, double gradRtol) {
+                               Map<String, double[]> floors, double gradRtol, boolean ownYardstick) {
         assertEquals(names, new ArrayList<>(ours.keySet()), what + ": the tensors compared for the " + kind + " (ours, in order, vs the twin's)");
         assertEquals(4 * names.size(), st.length, what + ": rows of the " + kind);
         double y32 = 0, worst = 0;
         for (int k = 0; k < names.size(); k++)
             if (st[4 * k] > 0) y32 = Math.max(y32, ZooGoldenTest.relDistance(new float[] {st[4 * k + 2], st[4 * k + 3]}, new float[] {st[4 * k], st[4 * k + 1]}));
-        double rtol = floors == null ? 4 * y32 + 1e-5 : gradRtol;
+        double rtol = Math.max(gradRtol, ownYardstick ? 4 * y32 + 1e-5 : 0);
         for (int k = 0; k < names.size(); k++) {
             float[] r = {st[4 * k], st[4 * k + 1]};
             double[] o = ours.get(names.get(k)), f = floors == null ? new double[2] : floors.get(names.get(k));
