@@ -64,9 +64,12 @@ CASES = {
     "autoencoder": dict(model="autoencoder", input=[4, 1, 28, 28], classes=10, train=True, opt=["adam", 1e-3, 0.0, 1e-3]),
     "conv-autoencoder": dict(model="conv-autoencoder", input=[4, 1, 28, 28], classes=10, train=True,
                              opt=["adam", 1e-2, 0.0, 0.0]),
-    # odd size: output_padding 0 where 28x28 has 1; three channels; decoupled weight decay
-    "conv-autoencoder-odd": dict(model="conv-autoencoder", input=[2, 3, 15, 15], classes=10, train=True,
+    # odd height, even width: the transposed convolutions' output_padding is (1, 0), then (0, 1) (28x28: 1 and 1);
+    # three channels; decoupled weight decay
+    "conv-autoencoder-odd": dict(model="conv-autoencoder", input=[2, 3, 15, 10], classes=10, train=True,
                                  opt=["adamw", 1e-2, 0.0, 0.05]),
+    # three channels, not square: 3 x 5 = 15 time steps (rows, channel after channel) of 7 features
+    "lstm-rgb": dict(model="lstm", input=[2, 3, 5, 7], classes=4, train=True, opt=["adam", 1e-2, 0.0, 0.0]),
     # The ResNets: 2 steps, the state's change after the first. Their gradients are sensitive to ReLU kinks (a
     # batch-norm scale's gradient sums over as few as 16 positions in layer4, so one activation crossing zero moves
     # it by percents), so from the second step's gradient on PyTorch's own float32 run leaves its float64 one (at

@@ -40,8 +40,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * The registry's own models trained against their PyTorch twins: mlp, lstm, autoencoder, conv-autoencoder (28x28, and
- * 3x15x15 where the transposed convolutions' output_padding is 0), resnet18-cifar-narrow in train mode and
+ * The registry's own models trained against their PyTorch twins: mlp, lstm (1x28x28, and 3x5x7: rows channel after
+ * channel), autoencoder, conv-autoencoder (1x28x28, and 3x15x10, where the transposed convolutions' output_padding
+ * differs between height and width), resnet18-cifar-narrow in train mode and
  * resnet18-cifar in eval mode. golden/training.golden.safetensors (benchmarks/pytorch/export_training_golden.py) holds
  * per case a batch, and from PyTorch in float64 and in float32, after weights from {@link ZooGoldenTest#formula}: the
  * output of the first step, the loss of each of 4 steps with the optimiser {@link Optimizers#create} builds (SGD with
@@ -62,7 +63,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 class TrainingGoldenTest {
     static final List<String> CASES = List.of("mlp", "lstm", "autoencoder", "conv-autoencoder", "conv-autoencoder-odd",
-            "resnet18-cifar-narrow", "resnet18-cifar");
+            "lstm-rgb", "resnet18-cifar-narrow", "resnet18-cifar");
 
     static final List<String> FITS = List.of("fit-mlp", "fit-autoencoder");
 
@@ -85,7 +86,8 @@ class TrainingGoldenTest {
     }
 
     @ParameterizedTest(name = "{0} on the CPU")
-    @ValueSource(strings = {"mlp", "lstm", "autoencoder", "conv-autoencoder", "conv-autoencoder-odd", "resnet18-cifar-narrow", "resnet18-cifar"})
+    @ValueSource(strings = {"mlp", "lstm", "autoencoder", "conv-autoencoder", "conv-autoencoder-odd", "lstm-rgb", "resnet18-cifar-narrow",
+            "resnet18-cifar"})
     void trainsAsPyTorchOnTheCpu(String name) throws Exception {
         try (CpuBackend be = new CpuBackend(2)) {
             replay(be, name);
