@@ -89,32 +89,15 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
             m.put("width", spec.width());
             m.put("classes", spec.numClasses());
             m.put("class_names", train.classNames());
-            // The input pipeline predict must reproduce. IDX datasets: grey pixel / 255, then (x - mean) / std.
-            if (train instanceof IdxDataset idx) {
-                m.put("mean", List.of(idx.mean()));
-                m.put("std", List.of(idx.std()));
+            // The input pipeline predict must reproduce: its per-channel mean and std (inputNormalisation), and for image
+            // folders their validation pipeline (resize, crop, normalisation), for the model's PyTorch users; predict
+            // applies the pipeline itself (evalTransform)
+            float[][] norm = inputNormalisation(train, datasetName, spec);
+            if (norm != null) {
+                m.put("mean", norm[0]);
+                m.put("std", norm[1]);
             }
-            // CIFAR: the same per channel (R, G, B), with the variant's statistics
-            if (train instanceof CifarDataset cifar) {
-                m.put("mean", cifar.kind().mean());
-                m.put("std", cifar.kind().std());
-            }
-            // Image folders: their validation pipeline (resize, crop, normalisation) and its mean/std (0 and 1 where it does
-            // not normalise), for the model's PyTorch users; predict applies the pipeline itself (evalTransform)
-            java.util.Optional<Transform> eval;
-            try {
-                eval = DatasetRegistry.get(datasetName).evalTransform(spec.height(), spec.width());
-            } catch (DatasetException e) {
-                eval = java.util.Optional.empty();
-            }
-            if (eval.isPresent()) {
-                Normalize n = normalizeIn(eval.get());
-                float[] mean = new float[spec.inChannels()], std = new float[spec.inChannels()];
-                java.util.Arrays.fill(std, 1f);
-                m.put("mean", n != null ? n.mean() : mean);
-                m.put("std", n != null ? n.std() : std);
-                m.put("transform", eval.get().toString());
-            }
+            evalTransform(datasetName, spec).ifPresent(t -> m.put("transform", t.toString()));
             // CSV datasets: the feature columns by name and their standardisation, for predict on new rows
             if (train instanceof CsvDataset csv) {
                 m.put("features", csv.featureNames());
@@ -134,6 +117,32 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
     }
 
     /** The Normalize step of a pipeline, or null. */
+    /**
+     * The per-channel {mean, std} a dataset's pixels in [0, 1] were normalised with, as (x - mean) / std: IDX datasets'
+     * one channel, CIFAR's R, G, B statistics, an image folder's Normalize (0 and 1 where its pipeline does not
+     * normalise); null for datasets whose inputs are not pixels normalised so (synthetic, csv). Written to model.json, and
+     * what a reconstruction model's target undoes (TrainRun), so that a Sigmoid output can reach it.
+     */
+    static float[][] inputNormalisation(Dataset train, String datasetName, ModelSpec spec) {
+        if (train instanceof IdxDataset idx) return new float[][] {{idx.mean()}, {idx.std()}};
+        if (train instanceof CifarDataset cifar) return new float[][] {cifar.kind().mean(), cifar.kind().std()};
+        Optional<Transform> eval = evalTransform(datasetName, spec);
+        if (eval.isEmpty()) return null;
+        Normalize n = normalizeIn(eval.get());
+        float[] mean = new float[spec.inChannels()], std = new float[spec.inChannels()];
+        java.util.Arrays.fill(std, 1f);
+        return n != null ? new float[][] {n.mean(), n.std()} : new float[][] {mean, std};
+    }
+
+    /** An image folder's validation pipeline at the model's input size; empty for the other datasets. */
+    private static Optional<Transform> evalTransform(String datasetName, ModelSpec spec) {
+        try {
+            return DatasetRegistry.get(datasetName).evalTransform(spec.height(), spec.width());
+        } catch (DatasetException e) {
+            return Optional.empty();
+        }
+    }
+
     private static Normalize normalizeIn(Transform t) {
         if (t instanceof Normalize n) return n;
         if (t instanceof Transform.Compose c)

@@ -16,7 +16,6 @@ import io.dltrain.runtime.nn.Module;
 import io.dltrain.runtime.nn.loss.CrossEntropyLoss;
 import io.dltrain.runtime.nn.loss.Loss;
 import io.dltrain.runtime.nn.loss.MSELoss;
-import io.dltrain.datasets.IdxDataset;
 import io.dltrain.datasets.ImageFolderDataset;
 import io.dltrain.runtime.train.Task;
 import io.dltrain.runtime.optim.LrSchedule;
@@ -422,7 +421,8 @@ final class TrainRun {
                     Trainer trainer = new Trainer(be, config).task(task);
                     if (task == Task.RECONSTRUCTION) {
                         // reconstruct pixels in [0, 1] (what a Sigmoid output can reach): undo the dataset's normalisation
-                        if (train instanceof IdxDataset idx) trainer.reconstructionScale(new float[] {idx.mean()}, new float[] {idx.std()});
+                        float[][] norm = SavedModel.inputNormalisation(train, dataEntry.name(), spec);
+                        if (norm != null) trainer.reconstructionScale(norm[0], norm[1]);
                         else out.println("dl-train: notice: " + dataEntry.name() + " does not say how its inputs are normalised; "
                                 + modelEntry.name() + " reconstructs the normalised input as the model sees it");
                     }

@@ -445,6 +445,23 @@ class EvalPredictTest {
     }
 
     /**
+     * CIFAR-10's binary version in dir (data_batch_1..5.bin, test_batch.bin; records of a label byte, then 1024 R, G and
+     * B bytes), each file of perRecord records with labels r % 10 and uniformly random pixels from seed.
+     */
+    static Path fakeCifar10(Path dir, int perFile, long seed) throws IOException {
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed);
+        for (String f : java.util.List.of("data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin")) {
+            byte[] b = new byte[perFile * 3073];
+            for (int r = 0; r < perFile; r++) {
+                b[r * 3073] = (byte) (r % 10);
+                for (int j = 1; j < 3073; j++) b[r * 3073 + j] = (byte) rnd.nextInt(256);
+            }
+            Files.write(dir.resolve(f), b);
+        }
+        return dir;
+    }
+
+    /**
      * A cifar10 model's samples are (pixel / 255 - mean[c]) / std[c] with CIFAR-10's per-channel statistics, but
      * model.json recorded none, so predict fed pixel / 255: a 3-epoch mlp classified all 40 test images, exported as
      * PNGs by `datasets prepare`, as 'horse' (top-1 7.5%) where eval scored the same images 22.5%. The PNG of a test
@@ -452,16 +469,7 @@ class EvalPredictTest {
      */
     @Test
     void predictNormalisesACifarModelsPicturesAsItsTrainingDid(@TempDir Path tmp) throws IOException {
-        Path data = Files.createDirectories(tmp.resolve("cifar"));
-        java.util.SplittableRandom rnd = new java.util.SplittableRandom(5);
-        for (String f : java.util.List.of("data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin")) {
-            byte[] b = new byte[8 * 3073];
-            for (int r = 0; r < 8; r++) {
-                b[r * 3073] = (byte) (r % 10);
-                for (int j = 1; j < 3073; j++) b[r * 3073 + j] = (byte) rnd.nextInt(256);
-            }
-            Files.write(data.resolve(f), b);
-        }
+        Path data = fakeCifar10(Files.createDirectories(tmp.resolve("cifar")), 8, 5);
         Path cifarRun = tmp.resolve("run");
         CliTest.Result t = run("--model", "mlp", "--data", "cifar10", "--data-dir", data.toString(), "--epochs", "1", "--batch-size", "8",
                 "--threads", "2", "--progress", "none", "--out", cifarRun.toString(), "--checkpoint-every", "1e");
