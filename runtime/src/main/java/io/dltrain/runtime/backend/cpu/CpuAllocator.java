@@ -29,6 +29,9 @@ final class CpuAllocator {
     private final HashMap<Integer, Bin<int[]>> ints = new HashMap<>();
     private long inUse, reserved, peak, requests;
 
+    /** Set by the backend's close(): every array access then fails (CpuBackend.f / i), and freed arrays are dropped. */
+    volatile boolean closed;
+
     synchronized float[] floats(int n) {
         Bin<float[]> bin = floats.computeIfAbsent(n, k -> new Bin<>());
         bin.asked = ++requests;
@@ -50,14 +53,16 @@ final class CpuAllocator {
     private void use(long bytes) { inUse += bytes; peak = Math.max(peak, inUse); }
 
     synchronized void free(float[] a) {
-        floats.computeIfAbsent(a.length, k -> new Bin<>()).free.push(a);
         inUse -= 4L * a.length;
+        if (closed) { reserved -= 4L * a.length; return; } // a closed backend keeps no free arrays
+        floats.computeIfAbsent(a.length, k -> new Bin<>()).free.push(a);
         if (reserved - inUse > KEEP_FREE * peak) evict();
     }
 
     synchronized void free(int[] a) {
-        ints.computeIfAbsent(a.length, k -> new Bin<>()).free.push(a);
         inUse -= 4L * a.length;
+        if (closed) { reserved -= 4L * a.length; return; } // a closed backend keeps no free arrays
+        ints.computeIfAbsent(a.length, k -> new Bin<>()).free.push(a);
         if (reserved - inUse > KEEP_FREE * peak) evict();
     }
 

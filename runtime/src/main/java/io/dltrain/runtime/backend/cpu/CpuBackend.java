@@ -45,10 +45,14 @@ public final class CpuBackend implements Backend {
 
     // ------------------------------------------------------------ array access for the kernels
 
-    /** The float array behind an FP32 tensor. Element i of t is f(t)[off(t) + i]. */
+    /**
+     * The float array behind an FP32 tensor. Element i of t is f(t)[off(t) + i]. Every op reaches its tensors' data
+     * through f or i, so this is where a closed backend refuses work (one volatile read: a plain load on x86).
+     */
     static float[] f(Tensor t) {
         if (!(t.storage() instanceof CpuStorage s) || s.f == null)
             throw new IllegalArgumentException("expected an FP32 tensor on the CPU backend, got " + t);
+        if (s.backendClosed()) throw usedAfterClose(t);
         return s.f;
     }
 
@@ -56,7 +60,13 @@ public final class CpuBackend implements Backend {
     static int[] i(Tensor t) {
         if (!(t.storage() instanceof CpuStorage s) || s.i == null)
             throw new IllegalArgumentException("expected an INT32 tensor on the CPU backend, got " + t);
+        if (s.backendClosed()) throw usedAfterClose(t);
         return s.i;
+    }
+
+    private static IllegalStateException usedAfterClose(Object what) {
+        return new IllegalStateException("the CPU backend was closed (close() was called) and cannot be used any more, here for "
+                + what + "; make a new CpuBackend, and new tensors on it, instead");
     }
 
     /** Offset of t's first element in its array. */
@@ -85,6 +95,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public Tensor empty(Shape shape, DType dtype) {
+        if (allocator.closed) throw usedAfterClose("a new tensor " + shape);
         // A CPU tensor is one Java array: at most 2^31-9 elements (the JVM's largest array).
         if (shape.numel() > Integer.MAX_VALUE - 8)
             throw new IllegalArgumentException("tensor " + shape + " has " + shape.numel() + " elements, more than the 2^31-9 a CPU"
@@ -240,8 +251,13 @@ public final class CpuBackend implements Backend {
         return new io.dltrain.runtime.backend.MemoryStats(allocator.inUseBytes(), allocator.reservedBytes(), allocator.peakBytes());
     }
 
+    /**
+     * Stops the worker threads and drops the pooled arrays. Afterwards every op, on new tensors or on tensors made
+     * before, throws an IllegalStateException that says the backend was closed; closing tensors stays harmless.
+     */
     @Override
     public void close() {
+        allocator.closed = true;
         par.close();
         allocator.trim();
     }

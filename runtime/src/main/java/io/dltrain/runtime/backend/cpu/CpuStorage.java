@@ -15,6 +15,9 @@ final class CpuStorage implements Storage {
 
     CpuStorage(CpuAllocator allocator, int[] i) { this.allocator = allocator; this.f = null; this.i = i; this.dtype = DType.INT32; }
 
+    /** True once the backend that made this storage was closed. */
+    boolean backendClosed() { return allocator.closed; }
+
     @Override public long elements() { return f != null ? f.length : i.length; }
 
     @Override public DType dtype() { return dtype; }
