@@ -314,7 +314,7 @@ class PoolTest {
     }
 
     @Test
-    void maxPoolPropagatesNaNAndRoutesItsGradientToTheFirstNaN() {
+    void maxPoolPropagatesNaNAndRoutesItsGradientToTheLastNaNAsPyTorch() {
         try (Scope s = Scope.open()) {
             float nan = Float.NaN;
             float[] x = {1, nan, 3, 4, 5, 6, nan, 8, 9, 10, 11, 12, 13, 14, 15, nan};
@@ -329,20 +329,54 @@ class PoolTest {
                 double[] want = new double[16];
                 float[] yv = y.toFloatArray();
                 for (int pp = 0; pp < c.P(); pp++) for (int q = 0; q < c.Q(); q++) {
-                    // Reference: a window holding NaN outputs NaN and its first NaN (row-major) gets the gradient.
-                    int firstNaN = -1;
-                    for (int i = 0; i < p.kH() && firstNaN < 0; i++) for (int j = 0; j < p.kW(); j++) {
+                    // Reference: a window holding NaN outputs NaN and its last NaN (row-major) gets the gradient.
+                    int lastNaN = -1;
+                    for (int i = 0; i < p.kH(); i++) for (int j = 0; j < p.kW(); j++) {
                         int h = pp * p.strideH() - p.padH() + i, w = q * p.strideW() - p.padW() + j;
-                        if (h >= 0 && h < 4 && w >= 0 && w < 4 && Float.isNaN(x[h * 4 + w])) { firstNaN = h * 4 + w; break; }
+                        if (h >= 0 && h < 4 && w >= 0 && w < 4 && Float.isNaN(x[h * 4 + w])) lastNaN = h * 4 + w;
                     }
-                    int at = firstNaN >= 0 ? firstNaN : refArgMax(x, 0, c, pp, q);
-                    assertEquals(firstNaN >= 0, Float.isNaN(yv[pp * c.Q() + q]), p + ": output " + pp + "," + q + " is " + yv[pp * c.Q() + q]);
+                    int at = lastNaN >= 0 ? lastNaN : refArgMax(x, 0, c, pp, q);
+                    assertEquals(lastNaN >= 0, Float.isNaN(yv[pp * c.Q() + q]), p + ": output " + pp + "," + q + " is " + yv[pp * c.Q() + q]);
                     want[at] += dy[pp * c.Q() + q];
                 }
                 Check.close(p + " backward with NaN", want, dx.toFloatArray(), 0, 0);
             }
             assertArrayEquals(new float[] {Float.NaN, Float.NaN, 14, Float.NaN},
                     Pool.pool2d(xt, max(2, 2, 0, false)).toFloatArray());
+        }
+    }
+
+    /**
+     * Windows with several NaNs and with tied maxima, against torch 2.13 (CPU, float32):
+     * x = tensor(X).reshape(1, 1, 4, 4); y = F.max_pool2d(x, k, s, p); y.backward(arange(1, y.numel() + 1)); x.grad.
+     * The gradient goes to a window's LAST NaN (PyTorch's kernel takes val > max || isnan(val)) and, without NaN, to
+     * its FIRST maximum.
+     */
+    @Test
+    void maxPoolBackwardMatchesTorchOnNaNsAndTies() {
+        float nan = Float.NaN;
+        float[] twoNaNs = {nan, nan, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, nan, nan};
+        float[] ties = {1, 2, 2, 1, 2, 1, 1, 2, 0, 0, 0, 0, 5, 5, 5, 5};
+        Object[][] cases = {
+            {twoNaNs, max(2, 2, 0, false), new float[] {0, 1, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 3, 0, 4}},
+            {twoNaNs, max(3, 1, 1, false), new float[] {0, 24, 0, 0, 0, 0, 0, 4, 0, 0, 0, 8, 0, 22, 24, 54}},
+            {twoNaNs, max(3, 2, 1, false), new float[] {0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 4}},
+            {ties, max(2, 2, 0, false), new float[] {0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 4, 0}},
+            {ties, max(3, 1, 1, false), new float[] {0, 24, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 46, 26, 28, 0}},
+            {ties, max(3, 2, 1, false), new float[] {0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 4, 0, 0}},
+        };
+        for (Object[] c : cases) {
+            try (Scope s = Scope.open()) {
+                float[] x = (float[]) c[0];
+                PoolParams p = (PoolParams) c[1];
+                Tensor xt = be.fromHost(x, Shape.of(1, 1, 4, 4));
+                Tensor y = Pool.pool2d(xt, p);
+                float[] dy = new float[(int) y.numel()];
+                for (int i = 0; i < dy.length; i++) dy[i] = i + 1;
+                Tensor dx = be.empty(xt.shape());
+                be.poolBackward(xt, y, be.fromHost(dy, y.shape()), dx, p);
+                assertArrayEquals((float[]) c[2], dx.toFloatArray(), (x == ties ? "ties, " : "two NaNs, ") + p);
+            }
         }
     }
 }

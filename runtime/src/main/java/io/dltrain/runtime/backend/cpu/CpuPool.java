@@ -11,7 +11,8 @@ import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
 /**
  * CPU 2-D pooling with PyTorch's semantics: max pooling ({@code max_pool2d}: padding counts as -infinity, the
  * first maximal element of a window in row-major order receives the gradient; a NaN counts as the maximum and
- * propagates, and the first NaN receives the gradient where PyTorch's CPU kernel picks the last), average pooling ({@code avg_pool2d}
+ * propagates, and the last NaN of the window receives the gradient, as PyTorch's kernels, which take
+ * {@code val > max || isnan(val)}), average pooling ({@code avg_pool2d}
  * with {@code count_include_pad} and {@code ceil_mode}) and adaptive average pooling ({@code adaptive_avg_pool2d}:
  * window i spans [floor(i*H/outH), ceil((i+1)*H/outH))).
  *
@@ -85,7 +86,7 @@ final class CpuPool {
      * dx = dy at each window's first element equal to the forward output y (the first maximum) and 0 elsewhere;
      * rows/columns outside every window (odd H, W) get 0. Branch-free: the choice becomes an all-ones or all-zeros
      * bit mask on dy's bits. A window whose maximum is NaN (rare, so the branch predicts well) routes dy to its
-     * first NaN.
+     * last NaN, as PyTorch.
      */
     private static void max2x2Backward(float[] X, int xb, int H, int W, float[] Y, int yb, float[] DY, int dyb,
                                        float[] DX, int dxb, int P, int Q) {
@@ -95,8 +96,8 @@ final class CpuPool {
                 float m = Y[yo + q];
                 float a = X[r0 + 2 * q], b = X[r0 + 2 * q + 1], c = X[r1 + 2 * q];
                 if (m != m) {
-                    float g = DY[o + q];
-                    int at = a != a ? 0 : b != b ? 1 : c != c ? 2 : 3;
+                    float g = DY[o + q], d = X[r1 + 2 * q + 1];
+                    int at = d != d ? 3 : c != c ? 2 : b != b ? 1 : 0;
                     DX[d0 + 2 * q] = at == 0 ? g : 0f;
                     DX[d0 + 2 * q + 1] = at == 1 ? g : 0f;
                     DX[d1 + 2 * q] = at == 2 ? g : 0f;
@@ -115,7 +116,10 @@ final class CpuPool {
         if ((H & 1) != 0) java.util.Arrays.fill(DX, dxb + (H - 1) * W, dxb + H * W, 0f);
     }
 
-    /** Index (in the plane) of window (pp, q)'s first maximum, or -1 if the window holds no input element. */
+    /**
+     * Index (in the plane) of window (pp, q)'s first maximum, or its last NaN if it holds one (PyTorch's rule: a value
+     * replaces the running maximum when greater or NaN); -1 if the window holds no input element.
+     */
     private static int argMax(float[] X, int xb, int H, int W, int pp, int q, PoolParams p) {
         int h0 = pp * p.strideH() - p.padH(), w0 = q * p.strideW() - p.padW();
         int hs = Math.max(h0, 0), he = Math.min(h0 + p.kH(), H), ws = Math.max(w0, 0), we = Math.min(w0 + p.kW(), W);
@@ -124,7 +128,7 @@ final class CpuPool {
         for (int h = hs; h < he; h++) {
             for (int w = ws; w < we; w++) {
                 float v = X[xb + h * W + w];
-                if (best < 0 || v > m || (v != v && m == m)) { m = v; best = h * W + w; }
+                if (best < 0 || v > m || v != v) { m = v; best = h * W + w; }
             }
         }
         return best;
