@@ -892,6 +892,10 @@ final class TrainRun {
     private void printInit(Path file, LoadReport r) {
         out.printf("dl-train: init from %s: %d %s loaded, %d skipped (left at their initial values), %d in the file unused%n",
                 file, r.loaded().size(), Words.noun(r.loaded().size(), "tensor"), r.skipped().size(), r.unexpected().size());
+        int rounded = r.roundedFromFloat64().size();
+        if (rounded > 0)
+            out.printf("dl-train:   %d of them %s float64 (F64) in the file, rounded to float32 (what dl-train computes in)%n",
+                    rounded, rounded == 1 ? "was" : "were");
         for (LoadReport.Skipped k : r.skipped()) out.println("dl-train:   skipped " + k);
         if (!r.unexpected().isEmpty()) {
             List<String> u = r.unexpected();

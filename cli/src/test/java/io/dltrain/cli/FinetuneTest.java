@@ -175,6 +175,35 @@ class FinetuneTest {
         assertEquals(null, TrainRun.prefixedNames(vgg, "mlp", file));
     }
 
+    /**
+     * A state_dict saved in float64 (numpy's default; model.double() in PyTorch) loads: each tensor is rounded to
+     * float32, and the run says how many were.
+     */
+    @Test
+    void initFromAFloat64FileRoundsToFloat32AndSaysHowMany(@TempDir Path tmp) throws IOException {
+        Map<String, LoadedTensor> w = weights(base);
+        StringBuilder h = new StringBuilder("{");
+        java.io.ByteArrayOutputStream data = new java.io.ByteArrayOutputStream();
+        for (Map.Entry<String, LoadedTensor> e : w.entrySet()) {
+            float[] v = e.getValue().floats();
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8 * v.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            for (float x : v) b.putDouble(x);
+            if (h.length() > 1) h.append(',');
+            h.append('"').append(e.getKey()).append("\":{\"dtype\":\"F64\",\"shape\":").append(Arrays.toString(e.getValue().shape()).replace(" ", ""))
+                    .append(",\"data_offsets\":[").append(data.size()).append(',').append(data.size() + b.capacity()).append("]}");
+            data.writeBytes(b.array());
+        }
+        byte[] header = h.append('}').toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        java.nio.ByteBuffer f = java.nio.ByteBuffer.allocate(8 + header.length + data.size()).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        f.putLong(header.length).put(header).put(data.toByteArray());
+        Path file = tmp.resolve("f64.safetensors");
+        Files.write(file, f.array());
+        CliTest.Result r = run(train(tmp.resolve("ft"), "mlp", 1, "--init-from", file.toString(), "--max-steps", "1"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("init from " + file + ": " + w.size() + " tensors loaded, 0 skipped"), r.out());
+        assertTrue(r.out().contains(w.size() + " of them were float64 (F64) in the file, rounded to float32"), r.out());
+    }
+
     @Test
     void aFreezePrefixThatMatchesNothingIsAUsageError(@TempDir Path tmp) {
         CliTest.Result r = run(train(tmp.resolve("x"), "mlp", 1, "--freeze", "features."));

@@ -417,7 +417,7 @@ public final class Checkpoint {
     private static Plan planModel(Module model, Path file, boolean strict) {
         SafeTensors.Contents c = SafeTensors.read(file);
         Map<String, Tensor> sd = model.stateDict();
-        List<String> loaded = new ArrayList<>(), unexpected = new ArrayList<>();
+        List<String> loaded = new ArrayList<>(), unexpected = new ArrayList<>(), rounded = new ArrayList<>();
         List<LoadReport.Skipped> skipped = new ArrayList<>();
         List<Runnable> copies = new ArrayList<>();
         for (Map.Entry<String, Tensor> e : sd.entrySet()) {
@@ -431,11 +431,12 @@ public final class Checkpoint {
             else if (mismatch != null) skipped.add(new LoadReport.Skipped(key, LoadReport.Reason.DTYPE_MISMATCH, mismatch));
             else {
                 loaded.add(key);
+                if (lt.fileDtype().equals("F64")) rounded.add(key);
                 copies.add(() -> upload(lt, t));
             }
         }
         for (String k : c.tensors().keySet()) if (!sd.containsKey(k)) unexpected.add(k);
-        LoadReport report = new LoadReport(loaded, skipped, unexpected);
+        LoadReport report = new LoadReport(loaded, skipped, unexpected, rounded);
         if (strict && !report.complete()) {
             throw new CheckpointException(file.toAbsolutePath() + " does not match the model: "
                     + describeProblems(report) + ". Is it a checkpoint of another model or configuration? "

@@ -8,12 +8,19 @@ import java.util.List;
  * @param loaded     the model's keys that were copied from the file
  * @param skipped    the model's keys left as they were, each with the reason
  * @param unexpected keys in the file that the model does not have (ignored)
+ * @param roundedFromFloat64 the loaded keys whose values were float64 (F64) in the file, rounded to float32
  */
-public record LoadReport(List<String> loaded, List<Skipped> skipped, List<String> unexpected) {
+public record LoadReport(List<String> loaded, List<Skipped> skipped, List<String> unexpected, List<String> roundedFromFloat64) {
     public LoadReport {
         loaded = List.copyOf(loaded);
         skipped = List.copyOf(skipped);
         unexpected = List.copyOf(unexpected);
+        roundedFromFloat64 = List.copyOf(roundedFromFloat64);
+    }
+
+    /** A report of a file with no float64 tensors loaded. */
+    public LoadReport(List<String> loaded, List<Skipped> skipped, List<String> unexpected) {
+        this(loaded, skipped, unexpected, List.of());
     }
 
     /** Why a model key was not loaded. */

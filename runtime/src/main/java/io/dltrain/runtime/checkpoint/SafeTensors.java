@@ -43,8 +43,9 @@ import java.util.Map;
  * </pre>
  *
  * <p>Writing: FP32 tensors as F32 and INT32 as I32, keys and data in the order given, atomically ({@link AtomicFiles}).
- * Reading: F32, F16 and BF16 (widened to float, exactly) and I32 and I64 (narrowed to int; a value outside the int
- * range is an error, not a silent wrap — PyTorch's num_batches_tracked is int64).
+ * Reading: F32, F16 and BF16 (widened to float, exactly), F64 (rounded to the nearest float, as PyTorch's .float();
+ * a finite value beyond the float range is an error, not a silent infinity) and I32 and I64 (narrowed to int; a value
+ * outside the int range is an error, not a silent wrap — PyTorch's num_batches_tracked is int64).
  *
  * <p>The reader trusts nothing in the file. It checks, before allocating anything sized by the file's claims: the
  * header length against the file and a 100 MB cap (the reference implementation's), strict UTF-8, well-formed JSON
@@ -368,9 +369,9 @@ public final class SafeTensors {
         int elemBytes = switch (dtype) {
             case "F32", "I32" -> 4;
             case "F16", "BF16" -> 2;
-            case "I64" -> 8;
+            case "I64", "F64" -> 8;
             default -> throw new CheckpointException("safetensors file " + what + ": " + tn + " has dtype '" + dtype
-                    + "', which dl-train cannot load (it reads F32, F16, BF16, I32 and I64); convert the tensor "
+                    + "', which dl-train cannot load (it reads F32, F64, F16, BF16, I32 and I64); convert the tensor "
                     + "(e.g. .float() or .int() in PyTorch) before saving");
         };
         long numel = 1;
@@ -505,6 +506,17 @@ public final class SafeTensors {
                 case "F16" -> { for (int j = 0; j < cnt; j++) f[i + j] = Float.float16ToFloat(buf.getShort(2 * j)); }
                 // bfloat16 is the top half of a float32: widening is exact.
                 case "BF16" -> { for (int j = 0; j < cnt; j++) f[i + j] = Float.intBitsToFloat((buf.getShort(2 * j) & 0xFFFF) << 16); }
+                case "F64" -> {
+                    for (int j = 0; j < cnt; j++) {
+                        double v = buf.getDouble(8 * j);
+                        float r = (float) v; // round to nearest even, as torch's .float()
+                        if (Float.isInfinite(r) && !Double.isInfinite(v))
+                            throw new CheckpointException("safetensors file " + what + ": tensor '" + e.name + "' (F64) holds "
+                                    + v + " at element " + (i + j) + ", beyond the float32 range (+-3.4e38) dl-train computes in;"
+                                    + " scale or clamp the tensor, or drop it from the file");
+                        f[i + j] = r;
+                    }
+                }
                 case "I64" -> {
                     for (int j = 0; j < cnt; j++) {
                         long v = buf.getLong(8 * j);

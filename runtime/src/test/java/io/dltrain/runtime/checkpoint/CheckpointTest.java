@@ -301,7 +301,29 @@ class CheckpointTest {
     }
 
     /** A file with every FP32 tensor of sd (as F32) and num_batches_tracked with the given dtype and value, built by hand. */
-    String write(Map<String, Tensor> sd, String nbtDtype, long nbt) throws IOException {
+    /**
+     * A state_dict saved in float64 (numpy's default; model.double() in PyTorch) loads, rounded to float32, and the
+     * report names the tensors that were rounded so the CLI can say so.
+     */
+    @Test void float64FileLoadsAndTheReportNamesTheRoundedTensors() throws Exception {
+        try (Sequential a = model(1, CLASSES); Sequential b = model(2, CLASSES)) {
+            Map<String, Tensor> sa = a.stateDict();
+            String f64 = write(sa, "I64", 3, "F64");
+            LoadReport r = Checkpoint.loadInto(b, dir.resolve(f64), true);
+            assertTrue(r.complete(), r.toString());
+            assertEquals(List.of("0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var", "4.weight", "4.bias"),
+                    r.roundedFromFloat64());
+            Map<String, Tensor> sb = b.stateDict();
+            for (String k : sa.keySet())
+                if (!k.endsWith("num_batches_tracked")) assertEquals(bits(Map.of(k, sa.get(k))), bits(Map.of(k, sb.get(k))), k);
+            assertEquals(List.of(), Checkpoint.loadInto(b, dir.resolve(write(sa, "I64", 3)), true).roundedFromFloat64(), "an F32 file");
+        }
+    }
+
+    String write(Map<String, Tensor> sd, String nbtDtype, long nbt) throws IOException { return write(sd, nbtDtype, nbt, "F32"); }
+
+    /** As PyTorch writes a state_dict: num_batches_tracked as nbtDtype, the float tensors as floatDtype (F32 or F64). */
+    String write(Map<String, Tensor> sd, String nbtDtype, long nbt, String floatDtype) throws IOException {
         StringBuilder h = new StringBuilder("{");
         java.io.ByteArrayOutputStream data = new java.io.ByteArrayOutputStream();
         for (Map.Entry<String, Tensor> e : sd.entrySet()) {
@@ -314,10 +336,10 @@ class CheckpointTest {
                 b = ByteBuffer.allocate(nbtDtype.equals("I64") ? 8 : 4).order(ByteOrder.LITTLE_ENDIAN);
                 if (nbtDtype.equals("I64")) b.putLong(nbt); else b.putFloat(nbt);
             } else {
-                dt = "F32";
+                dt = floatDtype;
                 float[] v = t.toFloatArray();
-                b = ByteBuffer.allocate(4 * v.length).order(ByteOrder.LITTLE_ENDIAN);
-                for (float x : v) b.putFloat(x);
+                b = ByteBuffer.allocate((dt.equals("F64") ? 8 : 4) * v.length).order(ByteOrder.LITTLE_ENDIAN);
+                for (float x : v) if (dt.equals("F64")) b.putDouble(x); else b.putFloat(x);
             }
             if (h.length() > 1) h.append(',');
             h.append('"').append(e.getKey()).append("\":{\"dtype\":\"").append(dt).append("\",\"shape\":")
@@ -326,7 +348,7 @@ class CheckpointTest {
             data.writeBytes(b.array());
         }
         byte[] header = h.append('}').toString().getBytes(StandardCharsets.UTF_8);
-        String name = "nbt-" + nbtDtype + ".safetensors";
+        String name = "nbt-" + nbtDtype + "-" + floatDtype + ".safetensors";
         Files.write(dir.resolve(name), SafeTensorsTest.raw(header.length, header, data.toByteArray()));
         return name;
     }

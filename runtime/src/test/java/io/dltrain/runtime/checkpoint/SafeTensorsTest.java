@@ -207,6 +207,33 @@ class SafeTensorsTest {
         assertEquals(List.of("bn.num_batches_tracked", "h", "b", "l"), new ArrayList<>(c.tensors().keySet()), "header order");
     }
 
+    /**
+     * float64 tensors (numpy's and many PyTorch users' default) are read rounded to float32, as PyTorch's .float()
+     * rounds them. The bytes are what the safetensors Python package (0.x, with torch 2.13) wrote for
+     * save_file({"fc.weight": float64 [[0.1, 1/3, -2.5], [1e-300, -3e38, 123456789.123456789]],
+     * "fc.bias": float32 [1.5, -0.25]}); the expected bits are torch's w.float().
+     */
+    @Test void readsFloat64AsWrittenByPythonSafetensorsRoundedToFloat32() throws Exception {
+        byte[] file = java.util.Base64.getDecoder().decode("gAAAAAAAAAB7ImZjLndlaWdodCI6eyJkdHlwZSI6IkY2NCIsInNoYXBlIjpbMiwzXSwiZGF0YV9vZmZzZXRzIjpbMCw0OF19LCJmYy5iaWFzIjp7ImR0eXBlIjoiRjMyIiwic2hhcGUiOlsyXSwiZGF0YV9vZmZzZXRzIjpbNDgsNTZdfX0gIJqZmZmZmbk/VVVVVVVV1T8AAAAAAAAEwFnz+MIfbqUBivIhvzw27Md1a35UNG+dQQAAwD8AAIC+");
+        SafeTensors.Contents c = SafeTensors.read(put(file));
+        LoadedTensor w = c.tensors().get("fc.weight");
+        assertEquals("F64", w.fileDtype());
+        assertEquals(DType.FP32, w.dtype());
+        assertArrayEquals(new int[] {2, 3}, w.shape());
+        long[] torchBits = {1036831949L, 1051372203L, 3223322624L, 0L, 4284592614L, 1290500515L}; // unsigned
+        for (int i = 0; i < torchBits.length; i++)
+            assertEquals(torchBits[i], Integer.toUnsignedLong(Float.floatToRawIntBits(w.floats()[i])), "fc.weight element " + i + " = " + w.floats()[i]);
+        assertArrayEquals(new float[] {1.5f, -0.25f}, c.tensors().get("fc.bias").floats());
+        assertEquals("F32", c.tensors().get("fc.bias").fileDtype());
+    }
+
+    /** A finite float64 beyond float32's range would become infinity: refused, naming the tensor, element and value. */
+    @Test void rejectsFloat64OutsideTheFloat32Range() throws Exception {
+        ByteBuffer d = ByteBuffer.allocate(24).order(ByteOrder.LITTLE_ENDIAN).putDouble(1).putDouble(Double.NaN).putDouble(-1e39);
+        rejects(raw("{\"w\":{\"dtype\":\"F64\",\"shape\":[3],\"data_offsets\":[0,24]}}", d.array()),
+                "tensor 'w' (F64) holds -1.0E39 at element 2", "float32");
+    }
+
     @Test void readsTensorsStoredOutOfHeaderOrderAndNullMetadata() throws Exception {
         // data_offsets need not follow the key order (the reference writer sorts by dtype alignment, then name)
         String header = "{\"__metadata__\":null,\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]},"
@@ -312,7 +339,7 @@ class SafeTensorsTest {
     }
 
     @Test void rejectsUnknownDtype() throws Exception {
-        rejects(raw("{\"w\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", new byte[8]), "dtype 'F64'", "F32, F16, BF16, I32 and I64");
+        rejects(raw("{\"w\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", new byte[1]), "dtype 'U8'", "F32, F64, F16, BF16, I32 and I64");
         rejects(raw("{\"w\":{\"dtype\":\"f32\",\"shape\":[1],\"data_offsets\":[0,4]}}", f32(1)), "dtype 'f32'");
     }
 
