@@ -17,7 +17,11 @@ package io.dltrain.runtime.train;
  * @param valFraction     fraction of the training set held out for validation (0: none)
  * @param patience        early stopping: epochs without validation-loss improvement before stopping (0: off)
  * @param minDelta        early stopping: improvement smaller than this does not count
- * @param workers         data-loading threads
+ * @param workers         data-loading threads, as information only (>= 1): neither {@link Trainer} nor {@link Learner}
+ *                        reads it. A {@link io.dltrain.runtime.data.DataLoader}'s worker threads are fixed when it is
+ *                        made (its constructor's {@code workers}; {@code DataLoader.autoWorkers} is the command line's
+ *                        rule), and {@code Trainer.fit} takes the loaders ready-made; so pass the count to the
+ *                        DataLoader. The command line records the count it resolved here.
  */
 public record TrainConfig(int epochs, int batchSize, double lr, String optimizer, double momentum, double weightDecay,
                           String schedule, float labelSmoothing, float clipNorm, long seed, double valFraction,
