@@ -1,6 +1,7 @@
 package io.dltrain.runtime.optim;
 
 import io.dltrain.runtime.backend.Backend;
+import io.dltrain.runtime.tensor.Device;
 import io.dltrain.runtime.tensor.Shape;
 import io.dltrain.runtime.tensor.Tensor;
 
@@ -18,7 +19,10 @@ public final class GradClip {
     /**
      * Scales the gradients of {@code params} (those that have one) by min(1, maxNorm / (norm + 1e-6)), where norm is
      * the 2-norm of all the gradients together, and returns that norm before clipping as a one-element tensor
-     * (in the current scope). Nothing waits for the device. With no gradients the norm is 0. If the squared norm
+     * (in the current scope). Nothing waits for the device. With no gradients the norm is 0. On the CPU backend the
+     * norm is the square root of the float sum of squares taken in double, so tiny gradients report their norm as
+     * torch does (down to where their float squares underflow, about 1e-22, as in torch); on a device, where reading
+     * the sum would wait for it, {@link #sqrtOnDevice} gives it within about 1e-13 absolutely. If the squared norm
      * overflows float the gradients are zeroed (coefficient 0, as PyTorch) and the returned norm is NaN where
      * PyTorch would report inf; a NaN norm (a NaN in any gradient) makes every gradient NaN, as in PyTorch (its clip
      * coefficient is then NaN).
@@ -33,7 +37,13 @@ public final class GradClip {
         if (grads.isEmpty()) { be.fill(sumSq, 0f); return sumSq; }
         for (int i = 0; i < grads.size(); i++) be.sumSquares(grads.get(i), sumSq, i > 0);
         for (Tensor g : grads) be.clipByNorm(g, sumSq, maxNorm);
-        Tensor norm = sqrtOnDevice(be, sumSq);
+        Tensor norm;
+        if (be.device().kind() == Device.Kind.CPU) { // the CPU has computed the sum already: reading it waits for nothing
+            norm = be.empty(Shape.of(1));
+            be.fill(norm, (float) Math.sqrt(be.item(sumSq)));
+        } else {
+            norm = sqrtOnDevice(be, sumSq);
+        }
         sumSq.close();
         return norm;
     }
