@@ -94,6 +94,11 @@ public final class TrainOptions {
             description = "Continue the run in DIR from its latest checkpoint; --epochs is the total. Settings not given are the run's.")
     Path resume;
 
+    @Option(names = "--resume-or-start",
+            description = "For a command that may simply run again (a restarted pod): if --out DIR holds a checkpoint, resume it as "
+                    + "--resume DIR would (its settings; conflicting ones refused; a finished run says so and exits 0), else start the run there.")
+    boolean resumeOrStart;
+
     @Option(names = "--max-steps", paramLabel = "N",
             description = "Stop (with a checkpoint) after N optimiser steps in total; for testing and benchmarking.")
     Long maxSteps;

@@ -104,6 +104,7 @@ final class TrainRun {
     private static final int LOADER_PREFETCH = 4;
 
     private int runLocked() {
+        if (o.resumeOrStart) resumeOrStart();
         // A resume locks its directory before reading a checkpoint there, which a run still training into it could be
         // pruning; a new run locks its directory when it creates it (RunOutput.create).
         // (a directory with neither checkpoints/ nor a lock file is not a run's, and holds nothing to resume: train() says
@@ -118,6 +119,27 @@ final class TrainRun {
         }
         try (lock) {
             return train(lock);
+        }
+    }
+
+    /** --resume-or-start: --resume DIR when --out DIR holds a checkpoint, else a new run into DIR. */
+    private void resumeOrStart() {
+        if (o.resume != null)
+            throw usage("--resume-or-start and --resume together: --resume-or-start resumes the run in --out DIR when it holds a"
+                    + " checkpoint; give one of them");
+        if (o.out == null)
+            throw usage("--resume-or-start needs --out DIR: the run directory to resume when it holds a checkpoint, else to start the run in");
+        boolean resumable;
+        try {
+            resumable = Checkpoint.latest(o.out.resolve(CHECKPOINTS)).isPresent();
+        } catch (CheckpointException | UncheckedIOException e) {
+            resumable = true; // the resume says what is wrong with its checkpoints
+        }
+        if (resumable) {
+            out.println("dl-train: --resume-or-start: " + o.out + " holds a checkpoint; resuming the run");
+            o.resume = o.out;
+        } else {
+            out.println("dl-train: --resume-or-start: no checkpoint in " + o.out + "; starting the run");
         }
     }
 
@@ -161,8 +183,14 @@ final class TrainRun {
             applySaved(resumeState);
         }
         long processFrom = resumeState == null ? 0 : resumeState.step(); // the run's step this process starts at
-        if (o.initFrom != null && o.resume != null)
-            throw usage("--init-from and --resume together: a resumed run's checkpoint already holds its weights; drop --init-from");
+        if (o.initFrom != null && o.resume != null) {
+            if (!o.resumeOrStart)
+                throw usage("--init-from and --resume together: a resumed run's checkpoint already holds its weights; drop --init-from");
+            // the command that started the run, run again: its --init-from was for the start
+            out.println("dl-train: --resume-or-start: not loading --init-from " + o.initFrom + ": the run resumes from its checkpoint,"
+                    + " which holds its weights");
+            o.initFrom = null;
+        }
         Path initFile = o.initFrom == null ? null : initFile(o.initFrom);
         if (o.model == null) throw usage("Missing required option: --model NAME (one of: " + String.join(", ", ModelRegistry.names()) + ")");
         if (o.data == null) throw usage("Missing required option: --data NAME (one of: "

@@ -97,6 +97,53 @@ class ResumeTest {
         try (Stream<Path> s = Files.list(dir)) { return s.map(p -> p.getFileName().toString()).sorted().toList(); }
     }
 
+    /**
+     * --resume-or-start, for a command that is simply run again (a Kubernetes pod restarted): a missing or empty --out
+     * starts the run; one holding a checkpoint resumes it with its saved settings (bit-identical to an uninterrupted
+     * run), refusing conflicting ones as --resume does; a finished run says so and exits 0.
+     */
+    @Test
+    void resumeOrStartStartsResumesOrSaysComplete(@TempDir Path tmp) throws IOException {
+        Path whole = tmp.resolve("whole"), dir = tmp.resolve("pod");
+        ok(train(whole, "mlp", 2, "--schedule", "step:1:0.5"));
+        // the first start, killed (here: stopped) in the middle of epoch 2
+        CliTest.Result r = run(train(dir, "mlp", 2, "--schedule", "step:1:0.5", "--resume-or-start", "--max-steps", "20"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("dl-train: --resume-or-start: no checkpoint in " + dir + "; starting the run"), r.out());
+        // the same command again: resumes from the step-20 checkpoint and ends as the uninterrupted run
+        r = run(train(dir, "mlp", 2, "--schedule", "step:1:0.5", "--resume-or-start"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("dl-train: --resume-or-start: " + dir + " holds a checkpoint; resuming the run"), r.out());
+        assertSameRun(whole, dir, 2);
+        // and again, with the --init-from a fine-tuning command would carry: complete, nothing loaded or rewritten
+        long summaryTime = Files.getLastModifiedTime(dir.resolve("summary.json")).toMillis();
+        r = run(train(dir, "mlp", 2, "--schedule", "step:1:0.5", "--resume-or-start", "--init-from", whole.toString()));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("has done all of its 2 epochs; nothing to train"), r.out());
+        assertTrue(r.out().contains("not loading --init-from " + whole + ": the run resumes from its checkpoint"), r.out());
+        assertEquals(summaryTime, Files.getLastModifiedTime(dir.resolve("summary.json")).toMillis());
+        // a conflicting setting is refused as --resume refuses it
+        r = run(train(dir, "mlp", 3, "--schedule", "step:1:0.5", "--resume-or-start", "--lr", "0.5"));
+        assertEquals(2, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("--lr 0.5 differs from the resumed run's"), r.err());
+        // an existing empty directory: starts there
+        Path empty = Files.createDirectories(tmp.resolve("empty"));
+        r = run(train(empty, "mlp", 1, "--resume-or-start", "--max-steps", "1"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(Files.isDirectory(empty.resolve("checkpoints")), names(empty).toString());
+        // usage errors: no --out to look in, or --resume as well
+        List<String> noOut = new ArrayList<>(List.of(train(dir, "mlp", 2, "--resume-or-start")));
+        int at = noOut.indexOf("--out");
+        noOut.remove(at + 1);
+        noOut.remove(at);
+        r = run(noOut.toArray(new String[0]));
+        assertEquals(2, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("--resume-or-start needs --out DIR"), r.err());
+        r = run(resume(dir, 2, "--resume-or-start"));
+        assertEquals(2, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("--resume-or-start and --resume together"), r.err());
+    }
+
     @Test
     void resumingAtAnEpochBoundaryIsBitIdentical(@TempDir Path tmp) throws IOException {
         // A 1-epoch run extended to 2: the schedule must not depend on the total (cosine's does), so step decay.
