@@ -104,7 +104,7 @@ final class TrainRun {
     private static final int LOADER_PREFETCH = 4;
 
     private int runLocked() {
-        if (o.resumeOrStart) resumeOrStart();
+        if (o.resumeOrStart && resumeOrStart()) return 0;
         // A resume locks its directory before reading a checkpoint there, which a run still training into it could be
         // pruning; a new run locks its directory when it creates it (RunOutput.create).
         // (a directory with neither checkpoints/ nor a lock file is not a run's, and holds nothing to resume: train() says
@@ -122,8 +122,11 @@ final class TrainRun {
         }
     }
 
-    /** --resume-or-start: --resume DIR when --out DIR holds a checkpoint, else a new run into DIR. */
-    private void resumeOrStart() {
+    /**
+     * --resume-or-start: --resume DIR when --out DIR holds a checkpoint, else a new run into DIR; true (nothing to do, exit
+     * 0) where DIR holds a finished run without checkpoints (--checkpoint-every off), which a rerun cannot resume.
+     */
+    private boolean resumeOrStart() {
         if (o.resume != null)
             throw usage("--resume-or-start and --resume together: --resume-or-start resumes the run in --out DIR when it holds a"
                     + " checkpoint; give one of them");
@@ -138,9 +141,23 @@ final class TrainRun {
         if (resumable) {
             out.println("dl-train: --resume-or-start: " + o.out + " holds a checkpoint; resuming the run");
             o.resume = o.out;
-        } else {
-            out.println("dl-train: --resume-or-start: no checkpoint in " + o.out + "; starting the run");
+            return false;
         }
+        OptionalInt done;
+        try {
+            done = RunOutput.summaryEpochs(o.out);
+        } catch (IOException e) {
+            done = OptionalInt.empty(); // starting says what DIR holds
+        }
+        if (done.isPresent()) {
+            out.println("dl-train: --resume-or-start: " + o.out + " holds a finished run of " + Words.count(done.getAsInt(), "epoch")
+                    + " (its " + RunOutput.SUMMARY + ") and no checkpoint (--checkpoint-every off): nothing to train. To train it"
+                    + " further, start a new run from its weights with --init-from " + ShellWords.quote(o.out));
+            out.flush();
+            return true;
+        }
+        out.println("dl-train: --resume-or-start: no checkpoint in " + o.out + "; starting the run");
+        return false;
     }
 
     private int train(RunOutput.Lock resumeLock) {

@@ -131,6 +131,14 @@ class ResumeTest {
         r = run(train(empty, "mlp", 1, "--resume-or-start", "--max-steps", "1"));
         assertEquals(0, r.code(), r.err() + r.out());
         assertTrue(Files.isDirectory(empty.resolve("checkpoints")), names(empty).toString());
+        // a finished run written without checkpoints: nothing to resume, and nothing to do (exit 0, nothing rewritten)
+        Path off = tmp.resolve("off");
+        ok(train(off, "mlp", 1, "--resume-or-start", "--checkpoint-every", "off"));
+        long offTime = Files.getLastModifiedTime(off.resolve("summary.json")).toMillis();
+        r = run(train(off, "mlp", 1, "--resume-or-start", "--checkpoint-every", "off"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("holds a finished run of 1 epoch (its summary.json) and no checkpoint (--checkpoint-every off): nothing to train"), r.out());
+        assertEquals(offTime, Files.getLastModifiedTime(off.resolve("summary.json")).toMillis());
         // usage errors: no --out to look in, or --resume as well
         List<String> noOut = new ArrayList<>(List.of(train(dir, "mlp", 2, "--resume-or-start")));
         int at = noOut.indexOf("--out");
