@@ -183,6 +183,29 @@ class EvalPredictTest {
     }
 
     /**
+     * eval of a checkpoint directory (no model.json) on a dataset of another kind and shape: the model's input shape
+     * was taken from the evaluated data, so the mlp was rebuilt for 3x32x32 inputs and the strict load failed with
+     * "model.safetensors does not match the model: 1.weight (shape mismatch ...) ... load it non-strictly", where the
+     * run's model/ gets "samples are [3, 32, 32] but the model ... was trained on [1, 28, 28]". The checkpoint's own run
+     * data (state.json's dataset and data_dir) now gives its shape, and the message is model/'s.
+     */
+    @Test
+    void evalOfACheckpointOnAnotherKindOfDatasetNamesBothShapes(@TempDir Path tmp) throws IOException {
+        Path ckpts = tmp.resolve("run4/checkpoints");
+        try (CpuBackend be = new CpuBackend(1);
+             Module m = Scope.outside(() -> ModelRegistry.get("mlp").build(new Context(be, 0), new ModelSpec(1, 28, 28, 10)))) {
+            Checkpoint.loadInto(m, runDir.resolve("model/model.safetensors"), true);
+            Checkpoint.save(ckpts, m, null, new TrainingState(2, 34, "mlp", "fashion-mnist", Map.of(),
+                    Map.of("data_dir", subset.toAbsolutePath().toString()), "sgd", 0.01, Map.of()), 1);
+        }
+        for (Path c : java.util.List.of(runDir, tmp.resolve("run4"))) {
+            Path e = tmp.resolve("e-" + c.getFileName());
+            CliTest.usageError(e, new String[] {"eval", "--checkpoint", c.toString(), "--data", "synthetic:3x32x32,train=16,test=16",
+                    "--threads", "2", "--out", e.toString()}, "samples are [3, 32, 32] but the model mlp", "was trained on [1, 28, 28] (fashion-mnist)");
+        }
+    }
+
+    /**
      * eval and predict on the directory of a run that is training: the checkpoint they locate can be deleted by the run's
      * rotation (--keep) before they read its state.json or its weights. Found by evaluating a live `train
      * --checkpoint-every 1s --keep 1` run: 8 evals of 8 failed, "ckpt-78 has model.safetensors but neither model.json nor
