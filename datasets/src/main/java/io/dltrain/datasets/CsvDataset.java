@@ -26,8 +26,8 @@ import java.util.regex.Pattern;
  *
  * <p>Format: UTF-8, comma-separated, a header row naming the columns (required: a first row made only of numbers is
  * rejected as a missing header), then one row per sample with as many fields as the header. Fields may be quoted
- * ("a,b", with "" for a quote); surrounding spaces are ignored; blank lines are skipped. Every feature value must be
- * a finite number; there are no missing values.
+ * ("a,b", with "" for a quote, and line breaks inside the quotes, as RFC 4180 and pandas allow); surrounding spaces are
+ * ignored; blank lines are skipped. Every feature value must be a finite number; there are no missing values.
  *
  * <p>Classification: the label column holds integers or strings; the class set is the training split's labels in
  * sorted order (numerically when they are all integers, else as strings) and a label's index in that order is its
@@ -239,16 +239,26 @@ public final class CsvDataset implements Dataset {
                     no++;
                     if (no == 1 && line.startsWith("\uFEFF")) line = line.substring(1); // byte-order mark
                     if (line.isBlank()) continue;
-                    String[] fields = split(line, file, no);
+                    int first = no;
+                    String[] fields;
+                    // a quoted field may hold line breaks (RFC 4180, as pandas reads it): its record goes on on the next line
+                    while ((fields = split(line, file, first)) == null) {
+                        String next = in.readLine();
+                        if (next == null)
+                            throw new DatasetException(file + ":" + first + ": a quoted field that opens on this line is not closed"
+                                    + " by the end of the file (line " + no + "); a closing quote is missing");
+                        no++;
+                        line = line + "\n" + next;
+                    }
                     if (header == null) {
-                        header = header(fields, file, no);
+                        header = header(fields, file, first);
                         continue;
                     }
                     if (fields.length != header.size())
-                        throw new DatasetException(file + ":" + no + ": " + fields.length + " field" + (fields.length == 1 ? "" : "s")
+                        throw new DatasetException(file + ":" + first + ": " + fields.length + " field" + (fields.length == 1 ? "" : "s")
                                 + ", but the header has " + header.size() + " columns; every row needs one value per column");
                     rows.add(fields);
-                    lines.add(no);
+                    lines.add(first);
                 }
             } catch (MalformedInputException e) {
                 throw new DatasetException(file + ": not UTF-8 text (is it a CSV file?)", e);
@@ -281,7 +291,10 @@ public final class CsvDataset implements Dataset {
             return List.copyOf(seen);
         }
 
-        /** One line's fields: commas separate, double quotes group ("" is a quote), spaces around fields are dropped. */
+        /**
+         * One record's fields: commas separate, double quotes group ("" is a quote), spaces around fields are dropped.
+         * Null when the text ends inside a quoted field, whose record then goes on on the next line.
+         */
         static String[] split(String line, Path file, int no) {
             List<String> out = new ArrayList<>();
             StringBuilder cur = new StringBuilder();
@@ -305,7 +318,7 @@ public final class CsvDataset implements Dataset {
                 else if (!Character.isWhitespace(ch))
                     throw new DatasetException(file + ":" + no + ": unexpected '" + ch + "' after a closing quote in field " + (out.size() + 1));
             }
-            if (quoted) throw new DatasetException(file + ":" + no + ": a quoted field is not closed (field " + (out.size() + 1) + ")");
+            if (quoted) return null;
             out.add(wasQuoted ? cur.toString() : cur.toString().strip());
             return out.toArray(new String[0]);
         }

@@ -184,6 +184,33 @@ class CsvDatasetTest {
         mentions(error("csv", "\uFEFFa;b;label\r\n1,5;2;x\r\n", ok), "train.csv:1", "';'-separated");
     }
 
+    /**
+     * A quoted field may hold line breaks (RFC 4180; pandas.read_csv reads them, and spreadsheets write them for text
+     * with several lines). Such a file was refused at its first such record, "train.csv:2: a quoted field is not closed
+     * (field 1)", though the quote closes on the next line, so a text column could not even be left out with ignore=.
+     * Line numbers in later messages stay those of the file, and a quote that is never closed names the line it opens.
+     */
+    @Test
+    void aQuotedFieldMayHoldLineBreaks() throws IOException {
+        String train = "note,a,label\r\n\"first line\r\nsecond line\",1,x\r\n\"one, two\",3,y\r\n\"a \"\"quoted\"\"\n\nword\",5,x\r\n";
+        DatasetRegistry.Splits s = load("csv:ignore=note,standardize=false", train, "note,a,label\n\"new\nline\",7,y\n");
+        assertEquals(3, s.train().size());
+        assertEquals(List.of("x", "y"), s.train().classNames());
+        float[] x = new float[1];
+        int[] labels = {0, 1, 0};
+        float[] a = {1, 3, 5};
+        for (int i = 0; i < 3; i++) {
+            assertEquals(labels[i], s.train().read(i, x, 0));
+            assertEquals(a[i], x[0]);
+        }
+        assertEquals(1, s.test().size());
+        assertEquals(1, s.test().read(0, x, 0));
+        assertEquals(7f, x[0]);
+        // the bad value of the record after the two-line and four-line ones is on line 8 of the file
+        mentions(error("csv:ignore=note", train + "z,oops,y\n", train), "train.csv:8", "'oops'");
+        mentions(error("csv:ignore=note", train + "\"never closed,9,x\n1,2,y\n", train), "train.csv:8", "quote", "not closed");
+    }
+
     @Test
     void aHeaderMismatchShowsEachFilesOwnHeader() {
         // the message once gave test.csv the training file's header and the other way round
