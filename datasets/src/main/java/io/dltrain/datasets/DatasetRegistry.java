@@ -221,24 +221,40 @@ public final class DatasetRegistry {
 
     // ---------------------------------------------------------------------------------------------------------- IDX
 
-    /** The MNIST-format parameters of an IDX entry. */
-    private record Idx(String title, List<String> classNames, float mean, float std, String installHint) implements DirLoader {
+    /**
+     * The MNIST-format parameters of an IDX entry. {@code torchvisionFolder} is the folder torchvision's dataset class
+     * keeps the files in, under its root: {@code root/<torchvisionFolder>/raw/} ("MNIST", "FashionMNIST").
+     */
+    private record Idx(String title, List<String> classNames, float mean, float std, String installHint,
+                       String torchvisionFolder) implements DirLoader {
         @Override public Splits load(DatasetOptions options, Path dir, String where) {
             String name = options.dataset();
+            // the files in dir, else where torchvision's MNIST(root=dir, download=True) put them (dir may be its root or
+            // root/MNIST; a raw/ folder of another name may be another dataset's)
+            Path tv = dir.resolve(torchvisionFolder).resolve("raw");
+            List<Path> places = new ArrayList<>(List.of(dir, tv));
+            if (dir.getFileName() != null && dir.getFileName().toString().equals(torchvisionFolder)) places.add(dir.resolve("raw"));
+            Path base = places.stream().filter(p -> FILES.stream().allMatch(f -> idxFile(p, f) != null)).findFirst().orElse(dir);
             List<Path> found = new ArrayList<>();
             List<String> missing = new ArrayList<>();
             for (String f : FILES) {
-                Path gz = dir.resolve(f), plain = dir.resolve(f.substring(0, f.length() - 3));
-                if (Files.isRegularFile(gz)) found.add(gz);
-                else if (Files.isRegularFile(plain)) found.add(plain);
-                else missing.add(gz + " (nor " + plain.getFileName() + ")");
+                Path file = idxFile(base, f);
+                if (file != null) found.add(file);
+                else missing.add(base.resolve(f) + " (nor " + f.substring(0, f.length() - 3) + ")");
             }
             if (!missing.isEmpty())
                 throw new DatasetException(title + " file" + (missing.size() > 1 ? "s" : "") + " not found in " + where + ": "
-                        + String.join(", ", missing) + ". " + installHint);
+                        + String.join(", ", missing) + " (nor in " + String.join(" or ", places.subList(1, places.size()).stream()
+                        .map(Path::toString).toList()) + ", where torchvision keeps them). " + installHint);
             Dataset train = dataset(name + "/train", IdxFile.read(found.get(0), IdxFile.IMAGES_U8), IdxFile.read(found.get(1), IdxFile.LABELS_U8));
             Dataset test = dataset(name + "/test", IdxFile.read(found.get(2), IdxFile.IMAGES_U8), IdxFile.read(found.get(3), IdxFile.LABELS_U8));
             return new Splits(train, test);
+        }
+
+        /** dir's IDX file f (its .gz name), or the same uncompressed; null when neither is there. */
+        private static Path idxFile(Path dir, String f) {
+            Path gz = dir.resolve(f), plain = dir.resolve(f.substring(0, f.length() - 3));
+            return Files.isRegularFile(gz) ? gz : Files.isRegularFile(plain) ? plain : null;
         }
 
         IdxDataset dataset(String dsName, IdxFile images, IdxFile labels) {
@@ -253,7 +269,7 @@ public final class DatasetRegistry {
             + " /usr/share/datasets/fashion-mnist), or pass --data-dir DIR pointing to a directory holding them.";
     private static final Idx FASHION_IDX = new Idx("Fashion-MNIST",
             List.of("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-            0.2860f, 0.3530f, FASHION_HINT);
+            0.2860f, 0.3530f, FASHION_HINT, "FashionMNIST");
     private static final Entry FASHION_MNIST = new Entry(
             "fashion-mnist", "Fashion-MNIST",
             "Zalando's 28x28 grayscale clothing images, 10 classes, 60,000 train / 10,000 test (MIT licence)",
@@ -263,7 +279,7 @@ public final class DatasetRegistry {
 
     private static final String MNIST_HINT = "MNIST is not packaged for Debian: download " + String.join(", ", FILES) + " from an MNIST mirror into "
             + userDir("mnist") + ", or pass --data-dir DIR pointing to a directory holding them.";
-    private static final Idx MNIST_IDX = new Idx("MNIST", List.of("0", "1", "2", "3", "4", "5", "6", "7", "8", "9"), 0.1307f, 0.3081f, MNIST_HINT);
+    private static final Idx MNIST_IDX = new Idx("MNIST", List.of("0", "1", "2", "3", "4", "5", "6", "7", "8", "9"), 0.1307f, 0.3081f, MNIST_HINT, "MNIST");
     private static final Entry MNIST = Entry.files(
             "mnist", "MNIST",
             "LeCun et al.'s 28x28 grayscale handwritten digits, 10 classes, 60,000 train / 10,000 test",

@@ -177,6 +177,39 @@ class DatasetRegistryTest {
                 && e.getMessage().contains("--data-dir"), e.getMessage());
     }
 
+    /**
+     * torchvision keeps the files of MNIST(root, download=True) in root/MNIST/raw/ (FashionMNIST: root/FashionMNIST/raw/),
+     * each uncompressed beside its .gz. --data-dir root (or root/MNIST) was refused with "MNIST files not found in
+     * --data-dir root: root/train-images-idx3-ubyte.gz (nor ...)", though CIFAR accepts the folder its tarball makes.
+     * Both are found now; the message for a tree with neither names the places looked.
+     */
+    @Test
+    void torchvisionsRawFolderIsFoundUnderTheDataDir() {
+        for (String[] c : new String[][] {{"mnist", "MNIST"}, {"fashion-mnist", "FashionMNIST"}}) {
+            Path root = dir.resolve("torchvision-" + c[0]), raw = root.resolve(c[1]).resolve("raw");
+            raw.toFile().mkdirs();
+            for (String split : List.of("train", "t10k")) {
+                int n = split.equals("train") ? 12 : 4;
+                byte[] images = idx(0x803, new int[]{n, 28, 28}, pixels(n, 28, 28)), labels = idx(0x801, new int[]{n}, labels(n, 10));
+                write(raw.resolve(split + "-images-idx3-ubyte"), images);
+                write(raw.resolve(split + "-images-idx3-ubyte.gz"), gzip(images));
+                write(raw.resolve(split + "-labels-idx1-ubyte"), labels);
+                write(raw.resolve(split + "-labels-idx1-ubyte.gz"), gzip(labels));
+            }
+            for (Path d : List.of(root, root.resolve(c[1]))) {
+                DatasetRegistry.Splits s = DatasetRegistry.get(c[0]).load(d);
+                assertEquals(12, s.train().size(), d.toString());
+                assertEquals(4, s.test().size(), d.toString());
+                assertEquals(7, s.train().read(7, new float[784], 0));
+            }
+            // the other dataset's name is not taken for this one's
+            String other = c[0].equals("mnist") ? "fashion-mnist" : "mnist";
+            DatasetException e = assertThrows(DatasetException.class, () -> DatasetRegistry.get(other).load(root));
+            assertTrue(e.getMessage().contains(root.resolve("train-images-idx3-ubyte.gz").toString())
+                    && e.getMessage().contains("/raw"), e.getMessage());
+        }
+    }
+
     @Test
     void dataDirWithUncompressedFilesLoadsAndValidates() {
         Path d = dir.resolve("mnist-plain");
