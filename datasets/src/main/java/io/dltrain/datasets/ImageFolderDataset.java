@@ -36,8 +36,9 @@ import java.util.random.RandomGenerator;
  * [3, H, W] (e.g. with a crop), which is the sample shape.
  *
  * <p>Stricter than torchvision, on purpose: a file with another extension under a class folder is an error (not
- * silently skipped) and so is a class folder without images; hidden files and folders (names starting with '.')
- * are ignored, as are plain files directly in {@code dir}. Symbolic links are followed, but one back to an
+ * silently skipped) and so is a class folder without images; hidden files and folders (names starting with '.'),
+ * the files Windows writes into picture folders by itself (Thumbs.db, desktop.ini) and plain files directly in
+ * {@code dir} are ignored. Symbolic links are followed, but one back to an
  * enclosing folder is an error (torchvision lists the images again at each level until the OS refuses the path).
  *
  * <p><b>Randomness.</b> Random transforms draw from a per-sample stream seeded from (seed, epoch, index) by
@@ -170,12 +171,12 @@ public final class ImageFolderDataset implements Dataset, EpochAware {
         ancestors.add(real);
         for (Path p : list(folder)) {
             String n = p.getFileName().toString();
-            if (n.startsWith(".")) continue;
+            if (passedOver(n)) continue;
             if (Files.isDirectory(p)) collect(p, out, ancestors);
             else if (EXTENSIONS.contains(extension(n))) out.add(p);
             else throw new DatasetException(p + ": unsupported file type " + (extension(n).isEmpty() ? "(no extension)" : "'." + extension(n) + "'")
                     + "; image folders may hold only ." + String.join(", .", EXTENSIONS) + " files (case-insensitive; names"
-                    + " starting with '.' are ignored): convert the file or move it out of " + folder);
+                    + " starting with '.' and Windows' Thumbs.db and desktop.ini are ignored): convert the file or move it out of " + folder);
         }
         ancestors.removeLast();
     }
@@ -189,6 +190,17 @@ public final class ImageFolderDataset implements Dataset, EpochAware {
         }
         out.sort(Comparator.comparing(p -> p.getFileName().toString()));
         return out;
+    }
+
+    /** What the operating system writes into picture folders by itself: Windows Explorer's thumbnail caches and folder settings. */
+    private static final List<String> OS_FILES = List.of("thumbs.db", "ehthumbs.db", "desktop.ini");
+
+    /**
+     * Whether a name under a class folder is passed over: hidden (starting with '.', as a Mac's .DS_Store and ._NAME
+     * files) or one of the files Windows writes into picture folders itself (Thumbs.db, desktop.ini; any case).
+     */
+    static boolean passedOver(String name) {
+        return name.startsWith(".") || OS_FILES.contains(name.toLowerCase(Locale.ROOT));
     }
 
     /** Whether a file is an image this dataset reads: one of {@link #EXTENSIONS}, case-insensitive. */

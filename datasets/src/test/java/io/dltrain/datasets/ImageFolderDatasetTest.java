@@ -267,6 +267,29 @@ class ImageFolderDatasetTest {
         assertRgb(new Image(3, 6, 8, x), 6, 8, (y, xx) -> rgb(1, y, xx), "zebra/img001.png through the dataset");
     }
 
+    /**
+     * Windows Explorer writes Thumbs.db (and desktop.ini where a folder is customised) into picture folders by itself, as
+     * a Mac writes .DS_Store, which is ignored as hidden: a tree copied from Windows was refused at the first one,
+     * "train/cat/Thumbs.db: unsupported file type '.db'", one class folder per try. They are passed over now (any case);
+     * another file type is still an error.
+     */
+    @Test
+    void windowsFolderMetadataFilesArePassedOverLikeDsStore() throws IOException {
+        Path root = dir.resolve("win");
+        tree(root, new String[]{"cat", "dog"}, new int[][]{{1, 2}, {3}}, 4, 4);
+        Files.write(root.resolve("cat/Thumbs.db"), new byte[]{(byte) 0xD0, (byte) 0xCF, 0x11, (byte) 0xE0});
+        Files.writeString(root.resolve("cat/desktop.ini"), "[.ShellClassInfo]\r\n");
+        Files.write(root.resolve("dog/thumbs.db"), new byte[]{1});
+        Files.write(root.resolve("dog/ehthumbs.db"), new byte[]{1});
+        ImageFolderDataset.Tree t = ImageFolderDataset.scan(root, null);
+        assertEquals(List.of("cat/img001.png", "cat/img002.png", "dog/img003.png"),
+                t.files().stream().map(p -> root.relativize(p).toString()).toList());
+        assertArrayEquals(new int[]{0, 0, 1}, t.labels());
+        Files.writeString(root.resolve("dog/notes.db"), "x");
+        DatasetException e = assertThrows(DatasetException.class, () -> ImageFolderDataset.scan(root, null));
+        assertTrue(e.getMessage().contains("notes.db") && e.getMessage().contains("unsupported file type"), e.getMessage());
+    }
+
     @Test
     void trainAndValSplitsShareTheTrainingClassList() throws IOException {
         Path root = dir.resolve("r");
