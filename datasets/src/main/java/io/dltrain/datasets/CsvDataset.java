@@ -29,9 +29,10 @@ import java.util.regex.Pattern;
  * ("a,b", with "" for a quote, and line breaks inside the quotes, as RFC 4180 and pandas allow); surrounding spaces are
  * ignored; blank lines are skipped. Every feature value must be a finite number; there are no missing values.
  *
- * <p>Classification: the label column holds integers or strings; the class set is the training split's labels in
- * sorted order (numerically when they are all integers, else as strings) and a label's index in that order is its
- * class, so labels 0..K-1 keep their values. A test label not seen in training is an error.
+ * <p>Classification: the label column holds numbers or strings; the class set is the training split's labels in
+ * sorted order (by value when they are all numbers, labels equal as numbers such as 2 and 2.0 being one class, named
+ * as the training file first writes it; else as strings) and a label's index in that order is its class, so labels
+ * 0..K-1 (or 0.0..K-1.0) keep their values. A test label not seen in training is an error.
  * Regression: the target column must be numeric; it is exposed through {@link #target} and not standardised.
  *
  * <p>Features are standardised with the training split's per-column mean and population standard deviation
@@ -129,12 +130,10 @@ public final class CsvDataset implements Dataset {
                     new CsvDataset(trainName, task, featureNames, List.of(yName), xTrain, null, train.targets(yCol), train.rows.size(), mean, std),
                     new CsvDataset(testName, task, featureNames, List.of(yName), xTest, null, test.targets(yCol), test.rows.size(), mean, std));
         }
-        List<String> classes = train.classes(yCol);
-        Map<String, Integer> index = new HashMap<>();
-        for (int k = 0; k < classes.size(); k++) index.put(classes.get(k), k);
+        Classes classes = train.classes(yCol);
         return new DatasetRegistry.Splits(
-                new CsvDataset(trainName, task, featureNames, classes, xTrain, train.labels(yCol, index, trainFile), null, train.rows.size(), mean, std),
-                new CsvDataset(testName, task, featureNames, classes, xTest, test.labels(yCol, index, trainFile), null, test.rows.size(), mean, std));
+                new CsvDataset(trainName, task, featureNames, classes.names(), xTrain, train.labels(yCol, classes, trainFile), null, train.rows.size(), mean, std),
+                new CsvDataset(testName, task, featureNames, classes.names(), xTest, test.labels(yCol, classes, trainFile), null, test.rows.size(), mean, std));
     }
 
     /**
@@ -222,6 +221,22 @@ public final class CsvDataset implements Dataset {
     }
 
     @Override public String toString() { return name + " (" + task.label() + ", " + size + " x " + numFeatures + ")"; }
+
+    /**
+     * The classes of a label column: their names in order, and each label's class. A column of numbers is ordered by
+     * value, and labels equal as numbers (2 and 2.0, as pandas reads them) are one class, named as the training file
+     * first writes it; other labels are ordered and matched as text.
+     */
+    private record Classes(List<String> names, Map<String, Integer> index, boolean numeric) {
+        /** The class of label s, or null if it is none of them. */
+        Integer of(String s) {
+            if (!numeric) return index.get(s);
+            return Table.DECIMAL.matcher(s).matches() ? index.get(key(s)) : null;
+        }
+
+        /** A number's value as a key: equal for 2, 2.0, +2 and 2e0. */
+        static String key(String s) { return new java.math.BigDecimal(s).stripTrailingZeros().toString(); }
+    }
 
     /** A parsed file: header and raw fields per row, with each row's line number for messages. */
     private record Table(Path file, List<String> header, List<String[]> rows, List<Integer> lines) {
@@ -368,31 +383,44 @@ public final class CsvDataset implements Dataset {
             return y;
         }
 
-        /** The distinct labels in sorted order: numerically if all are integers, else as strings. */
-        List<String> classes(int yCol) {
+        /** The distinct labels as classes (see {@link Classes}): by value if all are numbers, else as strings in sorted order. */
+        Classes classes(int yCol) {
             TreeSet<String> distinct = new TreeSet<>();
             for (int i = 0; i < rows.size(); i++) {
                 String s = rows.get(i)[yCol];
                 if (s.isEmpty()) throw new DatasetException(file + ":" + lines.get(i) + ": column '" + header.get(yCol) + "' (label) is empty");
                 distinct.add(s);
             }
-            boolean integers = distinct.stream().allMatch(s -> s.matches("[+-]?\\d{1,18}"));
-            List<String> sorted = new ArrayList<>(distinct);
-            if (integers) sorted.sort(Comparator.comparingLong(Long::parseLong));
-            return sorted;
+            Map<String, Integer> index = new HashMap<>();
+            if (!distinct.stream().allMatch(s -> DECIMAL.matcher(s).matches())) {
+                List<String> names = List.copyOf(distinct);
+                for (int k = 0; k < names.size(); k++) index.put(names.get(k), k);
+                return new Classes(names, index, false);
+            }
+            // one class per value, named by its first spelling in the file
+            Map<String, String> firstSpelling = new HashMap<>();
+            for (String[] row : rows) firstSpelling.putIfAbsent(Classes.key(row[yCol]), row[yCol]);
+            List<String> keys = new ArrayList<>(firstSpelling.keySet());
+            keys.sort(Comparator.comparing(java.math.BigDecimal::new));
+            List<String> names = new ArrayList<>();
+            for (int k = 0; k < keys.size(); k++) {
+                index.put(keys.get(k), k);
+                names.add(firstSpelling.get(keys.get(k)));
+            }
+            return new Classes(names, index, true);
         }
 
-        int[] labels(int yCol, Map<String, Integer> index, Path trainFile) {
+        int[] labels(int yCol, Classes classes, Path trainFile) {
             int[] y = new int[rows.size()];
             for (int i = 0; i < y.length; i++) {
-                Integer k = index.get(rows.get(i)[yCol]);
+                Integer k = classes.of(rows.get(i)[yCol]);
                 if (k == null) {
                     // the classes in their order, at most 20 (a column of measurements has as many classes as rows)
-                    List<String> classes = index.keySet().stream().sorted(Comparator.comparing(index::get)).toList();
-                    String shown = classes.size() <= 20 ? String.join(", ", classes)
-                            : String.join(", ", classes.subList(0, 20)) + ", ... (" + classes.size() + " classes)";
+                    List<String> names = classes.names();
+                    String shown = names.size() <= 20 ? String.join(", ", names)
+                            : String.join(", ", names.subList(0, 20)) + ", ... (" + names.size() + " classes)";
                     String column = header.get(yCol);
-                    boolean decimals = classes.stream().anyMatch(c -> c.matches("[+-]?\\d*\\.\\d+([eE][+-]?\\d+)?"));
+                    boolean decimals = names.stream().anyMatch(c -> c.matches("[+-]?\\d*\\.\\d+([eE][+-]?\\d+)?"));
                     throw new DatasetException(file + ":" + lines.get(i) + ": label '" + rows.get(i)[yCol] + "' does not occur in "
                             + trainFile + " (its classes: " + shown + ")" + (decimals
                             ? "; column '" + column + "' holds decimal numbers: to predict its value, give csv:target=" + column

@@ -148,13 +148,41 @@ class CsvDatasetTest {
         StringBuilder train = new StringBuilder("a,price\n");
         for (int i = 0; i < 30; i++) train.append(i).append(',').append(i * 2).append(".5\n");
         DatasetException e = error("csv", train.toString(), "a,price\n1,7.25\n");
-        // (not all integers: the classes are in string order, as the dataset numbers them)
-        mentions(e, "test.csv:2", "label '7.25'", "(its classes: 0.5, 10.5, 12.5,", "40.5, 42.5, ... (30 classes)", "csv:target=price", "csv:label=COLUMN");
-        assertTrue(!e.getMessage().contains("44.5"), e.getMessage());
+        // (numbers: the classes are in order of value, as the dataset numbers them)
+        mentions(e, "test.csv:2", "label '7.25'", "(its classes: 0.5, 2.5, 4.5,", "36.5, 38.5, ... (30 classes)", "csv:target=price", "csv:label=COLUMN");
+        assertTrue(!e.getMessage().contains("40.5"), e.getMessage());
         // integer labels, in numeric order, and no regression hint
         e = error("csv", "a,label\n1,10\n2,9\n", "a,label\n1,3\n");
         mentions(e, "label '3'", "(its classes: 9, 10)");
         assertTrue(!e.getMessage().contains("target="), e.getMessage());
+    }
+
+    /**
+     * pandas writes an integer label column that once held a NaN (or was cast to float) as 0.0, 1.0, ..., 10.0. Such labels
+     * were ordered as strings, so class 2 was '10.0' and '2.0' was class 3 (predict's and eval's class indices, the
+     * confusion matrix's order), and a test file writing the same values as 0, 1, 2 had "label '2' does not occur in
+     * train.csv". A column of numbers is now ordered by value, and values equal as numbers (as pandas reads them: 2 and
+     * 2.0) are one class, named as the training file first writes it.
+     */
+    @Test
+    void numericLabelsAreOrderedAndMatchedByValue() throws IOException {
+        StringBuilder train = new StringBuilder("a,label\n"), test = new StringBuilder("a,label\n");
+        for (int k = 10; k >= 0; k--) train.append(k).append(',').append(k).append(".0\n");
+        for (int k = 0; k <= 10; k++) test.append(k).append(',').append(k).append('\n');
+        DatasetRegistry.Splits s = load("csv", train.toString(), test.toString());
+        assertEquals(List.of("0.0", "1.0", "2.0", "3.0", "4.0", "5.0", "6.0", "7.0", "8.0", "9.0", "10.0"), s.train().classNames());
+        float[] x = new float[1];
+        for (int i = 0; i < 11; i++) {
+            assertEquals(10 - i, s.train().read(i, x, 0), "train row " + i);
+            assertEquals(i, s.test().read(i, x, 0), "test row " + i);
+        }
+        // 1e1 and 10 are one value too; negative and fractional values in order; text labels keep string order
+        s = load("csv", "a,label\n1,1e1\n2,-0.5\n3,10\n4,2.5\n", "a,label\n1,10.00\n");
+        assertEquals(List.of("-0.5", "2.5", "1e1"), s.train().classNames());
+        assertEquals(2, s.test().read(0, x, 0));
+        s = load("csv", "a,label\n1,b10\n2,b9\n", "a,label\n1,b9\n");
+        assertEquals(List.of("b10", "b9"), s.train().classNames());
+        mentions(error("csv", "a,label\n1,1\n2,2\n", "a,label\n1,one\n"), "test.csv:2", "label 'one'", "(its classes: 1, 2)");
     }
 
     @Test
