@@ -104,7 +104,7 @@ public final class CsvDataset implements Dataset {
         if (featureNames.isEmpty())
             throw new DatasetException(trainFile + ": no feature column besides '" + yName + "'" + (ignore.isEmpty() ? "" : " and the ignored " + ignore)
                     + ": a dataset needs at least one");
-        if (train.rows.isEmpty()) throw new DatasetException(trainFile + ": no data rows after the header");
+        if (train.size() == 0) throw new DatasetException(trainFile + ": no data rows after the header");
         int f = featureNames.size();
         int[] featureCols = featureNames.stream().mapToInt(train.header::indexOf).toArray();
 
@@ -112,7 +112,7 @@ public final class CsvDataset implements Dataset {
         float[] mean = new float[f], std = new float[f];
         java.util.Arrays.fill(std, 1f);
         if (standardize) {
-            int n = train.rows.size();
+            int n = train.size();
             for (int j = 0; j < f; j++) {
                 double s = 0;
                 for (int i = 0; i < n; i++) s += xTrain[i * f + j];
@@ -127,13 +127,14 @@ public final class CsvDataset implements Dataset {
         String trainName = dsName + "/train", testName = dsName + "/test";
         if (task == Task.REGRESSION) {
             return new DatasetRegistry.Splits(
-                    new CsvDataset(trainName, task, featureNames, List.of(yName), xTrain, null, train.targets(yCol), train.rows.size(), mean, std),
-                    new CsvDataset(testName, task, featureNames, List.of(yName), xTest, null, test.targets(yCol), test.rows.size(), mean, std));
+                    new CsvDataset(trainName, task, featureNames, List.of(yName), xTrain, null, train.targets(yCol), train.size(), mean, std),
+                    new CsvDataset(testName, task, featureNames, List.of(yName), xTest, null, test.targets(yCol), test.size(), mean, std));
         }
-        Classes classes = train.classes(yCol);
+        String[] yTrain = train.column(yCol);
+        Classes classes = train.classes(yTrain, yCol);
         return new DatasetRegistry.Splits(
-                new CsvDataset(trainName, task, featureNames, classes.names(), xTrain, train.labels(yCol, classes, trainFile), null, train.rows.size(), mean, std),
-                new CsvDataset(testName, task, featureNames, classes.names(), xTest, test.labels(yCol, classes, trainFile), null, test.rows.size(), mean, std));
+                new CsvDataset(trainName, task, featureNames, classes.names(), xTrain, train.labels(yTrain, yCol, classes, trainFile), null, train.size(), mean, std),
+                new CsvDataset(testName, task, featureNames, classes.names(), xTest, test.labels(test.column(yCol), yCol, classes, trainFile), null, test.size(), mean, std));
     }
 
     /**
@@ -164,12 +165,13 @@ public final class CsvDataset implements Dataset {
                 throw new DatasetException(file + ": no column '" + featureNames.get(j) + "'; the model was trained on the features "
                         + featureNames + " (matched by name in the header " + t.header + ")");
         }
-        if (t.rows.isEmpty()) throw new DatasetException(file + ": no data rows after the header");
-        float[] x = new float[t.rows.size() * f];
-        int[] lines = new int[t.rows.size()];
-        for (int i = 0; i < t.rows.size(); i++) {
+        if (t.size() == 0) throw new DatasetException(file + ": no data rows after the header");
+        float[] x = new float[t.size() * f];
+        int[] lines = new int[t.size()];
+        for (int i = 0; i < t.size(); i++) {
             lines[i] = t.lines.get(i);
-            for (int j = 0; j < f; j++) x[i * f + j] = (t.number(i, cols[j]) - mean[j]) / std[j];
+            String[] row = t.row(i);
+            for (int j = 0; j < f; j++) x[i * f + j] = (t.number(row[cols[j]], i, cols[j]) - mean[j]) / std[j];
         }
         return new Rows(file, x, lines);
     }
@@ -231,21 +233,36 @@ public final class CsvDataset implements Dataset {
         /** The class of label s, or null if it is none of them. */
         Integer of(String s) {
             if (!numeric) return index.get(s);
-            return Table.DECIMAL.matcher(s).matches() ? index.get(key(s)) : null;
+            return Table.isDecimal(s) ? index.get(key(s)) : null;
         }
 
         /** A number's value as a key: equal for 2, 2.0, +2 and 2e0. */
         static String key(String s) { return new java.math.BigDecimal(s).stripTrailingZeros().toString(); }
     }
 
-    /** A parsed file: header and raw fields per row, with each row's line number for messages. */
-    private record Table(Path file, List<String> header, List<String[]> rows, List<Integer> lines) {
+    /**
+     * A checked file: its header and each record's text (split into fields again where they are used: a String per
+     * field of a wide file would take many times the memory of its numbers), with the line each record starts on.
+     */
+    private record Table(Path file, List<String> header, List<String> records, List<Integer> lines) {
+        int size() { return records.size(); }
+
+        /** Record i's fields (checked by read: as many as the header's). */
+        String[] row(int i) { return split(records.get(i), file, lines.get(i)); }
+
+        /** Column col's field of every record. */
+        String[] column(int col) {
+            String[] c = new String[size()];
+            for (int i = 0; i < c.length; i++) c[i] = row(i)[col];
+            return c;
+        }
+
         static Table read(Path file) {
             if (!Files.isRegularFile(file))
                 throw new DatasetException(file + ": " + (Files.exists(file) ? "is not a regular file" : "does not exist")
                         + ". The csv dataset reads train.csv and test.csv from --data-dir (or the files named by train=, test=)");
             List<String> header = null;
-            List<String[]> rows = new ArrayList<>();
+            List<String> records = new ArrayList<>();
             List<Integer> lines = new ArrayList<>();
             try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
                 String line;
@@ -272,7 +289,7 @@ public final class CsvDataset implements Dataset {
                     if (fields.length != header.size())
                         throw new DatasetException(file + ":" + first + ": " + fields.length + " field" + (fields.length == 1 ? "" : "s")
                                 + ", but the header has " + header.size() + " columns; every row needs one value per column");
-                    rows.add(fields);
+                    records.add(line);
                     lines.add(first);
                 }
             } catch (MalformedInputException e) {
@@ -283,7 +300,7 @@ public final class CsvDataset implements Dataset {
                 throw new DatasetException(file + ": cannot read: " + e.getCause(), e);
             }
             if (header == null) throw new DatasetException(file + ": empty file; expected a header row naming the columns, then data rows");
-            return new Table(file, header, rows, lines);
+            return new Table(file, header, records, lines);
         }
 
         private static List<String> header(String[] fields, Path file, int no) {
@@ -312,63 +329,95 @@ public final class CsvDataset implements Dataset {
          */
         static String[] split(String line, Path file, int no) {
             List<String> out = new ArrayList<>();
-            StringBuilder cur = new StringBuilder();
-            boolean quoted = false, wasQuoted = false;
-            for (int i = 0; i < line.length(); i++) {
-                char ch = line.charAt(i);
-                if (quoted) {
-                    if (ch == '"') {
-                        if (i + 1 < line.length() && line.charAt(i + 1) == '"') { cur.append('"'); i++; }
-                        else quoted = false;
-                    } else cur.append(ch);
-                } else if (ch == '"' && cur.toString().isBlank()) {
-                    quoted = true;
-                    wasQuoted = true;
-                    cur.setLength(0);
-                } else if (ch == ',') {
-                    out.add(wasQuoted ? cur.toString() : cur.toString().strip());
-                    cur.setLength(0);
-                    wasQuoted = false;
-                } else if (!wasQuoted) cur.append(ch);
-                else if (!Character.isWhitespace(ch))
-                    throw new DatasetException(file + ":" + no + ": unexpected '" + ch + "' after a closing quote in field " + (out.size() + 1));
+            int n = line.length();
+            for (int i = 0; ; ) {
+                int j = i;
+                while (j < n && line.charAt(j) != ',' && line.charAt(j) != '"') j++;
+                if (j < n && line.charAt(j) == '"' && line.substring(i, j).isBlank()) { // a quoted field
+                    StringBuilder cur = new StringBuilder();
+                    int k = j + 1;
+                    boolean closed = false;
+                    while (k < n) {
+                        char ch = line.charAt(k++);
+                        if (ch != '"') cur.append(ch);
+                        else if (k < n && line.charAt(k) == '"') { cur.append('"'); k++; }
+                        else { closed = true; break; }
+                    }
+                    if (!closed) return null;
+                    for (; k < n && line.charAt(k) != ','; k++)
+                        if (!Character.isWhitespace(line.charAt(k)))
+                            throw new DatasetException(file + ":" + no + ": unexpected '" + line.charAt(k) + "' after a closing quote in field " + (out.size() + 1));
+                    out.add(cur.toString());
+                    j = k;
+                } else { // up to the next comma (a quote inside is a character like another)
+                    while (j < n && line.charAt(j) != ',') j++;
+                    out.add(line.substring(i, j).strip());
+                }
+                if (j >= n) return out.toArray(new String[0]);
+                i = j + 1;
             }
-            if (quoted) return null;
-            out.add(wasQuoted ? cur.toString() : cur.toString().strip());
-            return out.toArray(new String[0]);
         }
 
-        /** A decimal number as CSV files write them (not Java's 1f, 2d or 0x1p3 forms, which Float.parseFloat takes too). */
-        private static final Pattern DECIMAL = Pattern.compile("[+-]?(?:\\d+(?:\\.\\d*)?|\\.\\d+)(?:[eE][+-]?\\d+)?");
+        /**
+         * A decimal number as CSV files write them, [+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)? with ASCII digits (not
+         * Java's 1f, 2d or 0x1p3 forms, which Float.parseFloat takes too). By hand, not a regex: it is asked of every cell.
+         */
+        static boolean isDecimal(String s) {
+            int n = s.length(), i = 0;
+            if (i < n && (s.charAt(i) == '+' || s.charAt(i) == '-')) i++;
+            int start = i;
+            while (i < n && isDigit(s.charAt(i))) i++;
+            boolean digits = i > start;
+            if (i < n && s.charAt(i) == '.') {
+                int frac = ++i;
+                while (i < n && isDigit(s.charAt(i))) i++;
+                digits |= i > frac;
+            }
+            if (!digits) return false;
+            if (i < n && (s.charAt(i) == 'e' || s.charAt(i) == 'E')) {
+                i++;
+                if (i < n && (s.charAt(i) == '+' || s.charAt(i) == '-')) i++;
+                int exp = i;
+                while (i < n && isDigit(s.charAt(i))) i++;
+                if (i == exp) return false;
+            }
+            return i == n;
+        }
+
+        private static boolean isDigit(char c) { return c >= '0' && c <= '9'; }
+
         /** NaN and infinity as Java, numpy and pandas write them: numbers, but not finite ones. */
         private static final Pattern NON_FINITE = Pattern.compile("[+-]?(?:nan|inf|infinity)", Pattern.CASE_INSENSITIVE);
 
         static boolean isNumber(String s) {
-            return DECIMAL.matcher(s).matches() || NON_FINITE.matcher(s).matches();
+            return isDecimal(s) || NON_FINITE.matcher(s).matches();
         }
 
-        float number(int row, int col) {
-            String s = rows.get(row)[col];
+        /** Field s of record row, column col, as a number. */
+        float number(String s, int row, int col) {
+            if (isDecimal(s)) {
+                float v = Float.parseFloat(s);
+                if (Float.isFinite(v)) return v;
+            }
             String where = file + ":" + lines.get(row) + ": column '" + header.get(col) + "' holds '" + s + "'";
-            if (!DECIMAL.matcher(s).matches())
+            if (!isDecimal(s))
                 throw new DatasetException(where + ", which is not a finite number" + (s.isEmpty() ? " (missing values are not supported)" : ""));
-            float v = Float.parseFloat(s);
-            if (!Float.isFinite(v))
-                throw new DatasetException(where + ", which is beyond the float32 range (about 3.4e38 in magnitude) that values are"
-                        + " held in: rescale the column (e.g. take its logarithm) or leave it out with csv:ignore=" + header.get(col));
-            return v;
+            throw new DatasetException(where + ", which is beyond the float32 range (about 3.4e38 in magnitude) that values are"
+                    + " held in: rescale the column (e.g. take its logarithm) or leave it out with csv:ignore=" + header.get(col));
         }
 
         /** The given columns of every row, as numbers; a text value is an error that says how to leave its column out. */
         float[] features(int[] cols) {
             int f = cols.length;
-            float[] x = new float[rows.size() * f];
-            for (int i = 0; i < rows.size(); i++) {
+            float[] x = new float[size() * f];
+            for (int i = 0; i < size(); i++) {
+                String[] row = row(i);
                 for (int k = 0; k < f; k++) {
+                    String v = row[cols[k]];
                     try {
-                        x[i * f + k] = number(i, cols[k]);
+                        x[i * f + k] = number(v, i, cols[k]);
                     } catch (DatasetException e) {
-                        if (rows.get(i)[cols[k]].isEmpty() || isNumber(rows.get(i)[cols[k]])) throw e; // missing, or NaN/Infinity
+                        if (v.isEmpty() || isNumber(v)) throw e; // missing, or NaN/Infinity
                         throw new DatasetException(e.getMessage() + "; every column but the label (or target) is a numeric feature: "
                                 + "leave out columns such as ids or text with csv:ignore=" + header.get(cols[k]) + " (several: ignore=A+B)");
                     }
@@ -378,28 +427,31 @@ public final class CsvDataset implements Dataset {
         }
 
         float[] targets(int yCol) {
-            float[] y = new float[rows.size()];
-            for (int i = 0; i < y.length; i++) y[i] = number(i, yCol);
+            String[] c = column(yCol);
+            float[] y = new float[c.length];
+            for (int i = 0; i < y.length; i++) y[i] = number(c[i], i, yCol);
             return y;
         }
 
-        /** The distinct labels as classes (see {@link Classes}): by value if all are numbers, else as strings in sorted order. */
-        Classes classes(int yCol) {
+        /**
+         * The distinct labels c (column yCol's fields) as classes (see {@link Classes}): by value if all are numbers, else
+         * as strings in sorted order.
+         */
+        Classes classes(String[] c, int yCol) {
             TreeSet<String> distinct = new TreeSet<>();
-            for (int i = 0; i < rows.size(); i++) {
-                String s = rows.get(i)[yCol];
-                if (s.isEmpty()) throw new DatasetException(file + ":" + lines.get(i) + ": column '" + header.get(yCol) + "' (label) is empty");
-                distinct.add(s);
+            for (int i = 0; i < c.length; i++) {
+                if (c[i].isEmpty()) throw new DatasetException(file + ":" + lines.get(i) + ": column '" + header.get(yCol) + "' (label) is empty");
+                distinct.add(c[i]);
             }
             Map<String, Integer> index = new HashMap<>();
-            if (!distinct.stream().allMatch(s -> DECIMAL.matcher(s).matches())) {
+            if (!distinct.stream().allMatch(Table::isDecimal)) {
                 List<String> names = List.copyOf(distinct);
                 for (int k = 0; k < names.size(); k++) index.put(names.get(k), k);
                 return new Classes(names, index, false);
             }
             // one class per value, named by its first spelling in the file
             Map<String, String> firstSpelling = new HashMap<>();
-            for (String[] row : rows) firstSpelling.putIfAbsent(Classes.key(row[yCol]), row[yCol]);
+            for (String label : c) firstSpelling.putIfAbsent(Classes.key(label), label);
             List<String> keys = new ArrayList<>(firstSpelling.keySet());
             keys.sort(Comparator.comparing(java.math.BigDecimal::new));
             List<String> names = new ArrayList<>();
@@ -410,18 +462,19 @@ public final class CsvDataset implements Dataset {
             return new Classes(names, index, true);
         }
 
-        int[] labels(int yCol, Classes classes, Path trainFile) {
-            int[] y = new int[rows.size()];
+        /** The class of each label c[i] (column yCol's fields); a label that is none of them is an error. */
+        int[] labels(String[] c, int yCol, Classes classes, Path trainFile) {
+            int[] y = new int[c.length];
             for (int i = 0; i < y.length; i++) {
-                Integer k = classes.of(rows.get(i)[yCol]);
+                Integer k = classes.of(c[i]);
                 if (k == null) {
                     // the classes in their order, at most 20 (a column of measurements has as many classes as rows)
                     List<String> names = classes.names();
                     String shown = names.size() <= 20 ? String.join(", ", names)
                             : String.join(", ", names.subList(0, 20)) + ", ... (" + names.size() + " classes)";
                     String column = header.get(yCol);
-                    boolean decimals = names.stream().anyMatch(c -> c.matches("[+-]?\\d*\\.\\d+([eE][+-]?\\d+)?"));
-                    throw new DatasetException(file + ":" + lines.get(i) + ": label '" + rows.get(i)[yCol] + "' does not occur in "
+                    boolean decimals = names.stream().anyMatch(name -> name.matches("[+-]?\\d*\\.\\d+([eE][+-]?\\d+)?"));
+                    throw new DatasetException(file + ":" + lines.get(i) + ": label '" + c[i] + "' does not occur in "
                             + trainFile + " (its classes: " + shown + ")" + (decimals
                             ? "; column '" + column + "' holds decimal numbers: to predict its value, give csv:target=" + column
                               + " (regression); to classify by another column, csv:label=COLUMN (without either, the last column is the label)"
