@@ -317,7 +317,11 @@ public final class CsvDataset implements Dataset {
                                 + " (with '.' as the decimal point): convert the file, e.g. by saving it as comma-separated CSV");
             LinkedHashSet<String> seen = new LinkedHashSet<>();
             for (int j = 0; j < fields.length; j++) {
-                if (fields[j].isEmpty()) throw new DatasetException(file + ":" + no + ": header column " + (j + 1) + " has no name");
+                if (fields[j].isEmpty())
+                    throw new DatasetException(file + ":" + no + ": header column " + (j + 1) + " has no name" + (j == 0 && fields.length > 1
+                            ? " (pandas' DataFrame.to_csv writes its index so, as a first column without a name: write the file with"
+                              + " index=False, or name the column, e.g. id, and leave it out with csv:ignore=id)"
+                            : j == fields.length - 1 ? " (the header ends with a comma: remove the trailing comma of every line)" : ""));
                 if (!seen.add(fields[j])) throw new DatasetException(file + ":" + no + ": header names column '" + fields[j] + "' twice");
             }
             return List.copyOf(seen);

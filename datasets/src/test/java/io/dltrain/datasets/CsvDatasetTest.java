@@ -278,6 +278,22 @@ class CsvDatasetTest {
         mentions(error("csv:ignore=note", train + "\"never closed,9,x\n1,2,y\n", train), "train.csv:8", "quote", "not closed");
     }
 
+    /**
+     * pandas' DataFrame.to_csv writes its index as a first column without a name unless given index=False, and some
+     * spreadsheets end every line with a comma: both were refused with "header column 1 has no name" alone, which does
+     * not say where such a column comes from or what to do about it.
+     */
+    @Test
+    void aHeaderColumnWithoutANameSaysWhereSuchColumnsComeFrom() {
+        String ok = "a,label\n1,x\n";
+        mentions(error("csv", ",a,label\n0,1,x\n1,2,y\n", ok), "train.csv:1", "header column 1 has no name",
+                "DataFrame.to_csv", "index=False", "csv:ignore=");
+        mentions(error("csv", ok, "a,label,\n1,x,\n"), "test.csv:1", "header column 3 has no name", "ends with a comma");
+        DatasetException middle = error("csv", "a,,label\n1,2,x\n", ok);
+        mentions(middle, "train.csv:1", "header column 2 has no name");
+        assertTrue(!middle.getMessage().contains("to_csv") && !middle.getMessage().contains("ends with"), middle.getMessage());
+    }
+
     @Test
     void aHeaderMismatchShowsEachFilesOwnHeader() {
         // the message once gave test.csv the training file's header and the other way round
