@@ -73,6 +73,25 @@ final class TrainRun {
 
     private Main.UsageError usage(String message) { return new Main.UsageError(cl, message); }
 
+    /**
+     * A usage error about one option's value: where that value is the --config file's, the message begins with the file
+     * and the key ("run.yaml: key 'epochs': "), as the file's own errors do (a value of the wrong type), so that the user
+     * knows which line to change when the command line does not show the value.
+     */
+    private Main.UsageError usage(String option, String message) { return usage(configured(option) + message); }
+
+    /** The options whose values applySaved took from a resumed run's checkpoint, in place of the --config file's. */
+    private final Set<String> resumed = new HashSet<>();
+
+    /** "FILE: key 'KEY': " where option's value came from the --config file (not the command line, nor a resumed run); else "". */
+    private String configured(String option) {
+        CommandLine.ParseResult pr = cl.getParseResult();
+        if (pr != null && pr.hasMatchedOption(option) || resumed.contains(option)
+                || !(cl.getCommandSpec().defaultValueProvider() instanceof ConfigFile c)) return "";
+        String key = option.substring(2);
+        return c.values().containsKey(key) ? c.file() + ": key '" + key + "': " : "";
+    }
+
     int run() { return memory.run(this::runLocked); }
 
     /**
@@ -170,17 +189,17 @@ final class TrainRun {
             try {
                 var latest = Checkpoint.latest(ckDir);
                 if (latest.isEmpty() && !Files.exists(o.resume))
-                    throw usage("--resume " + o.resume + " does not exist; --resume takes the directory of a run (its --out)");
+                    throw usage("--resume", "--resume " + o.resume + " does not exist; --resume takes the directory of a run (its --out)");
                 if (latest.isEmpty()) {
                     Path run = runOf(o.resume);
                     if (run != null)
-                        throw usage("--resume " + o.resume + ": this is " + (Files.isRegularFile(o.resume.resolve(Checkpoint.STATE_FILE))
+                        throw usage("--resume", "--resume " + o.resume + ": this is " + (Files.isRegularFile(o.resume.resolve(Checkpoint.STATE_FILE))
                                 ? "a checkpoint" : "the checkpoints folder") + " of the run in " + run + "; --resume takes the run directory"
                                 + " and continues from its latest checkpoint: --resume " + ShellWords.quote(run));
                     List<Path> broken = Checkpoint.incomplete(ckDir, 0);
                     // that command is refused while the directory holds the run's metrics.jsonl (RunOutput.problem): say so
                     String held = RunOutput.heldRunFile(o.resume);
-                    throw usage("--resume " + o.resume + ": no checkpoint in " + ckDir + (broken.isEmpty()
+                    throw usage("--resume", "--resume " + o.resume + ": no checkpoint in " + ckDir + (broken.isEmpty()
                             ? " (was it written by dl-train with checkpoints on? A run that stopped before its first checkpoint has"
                               + " nothing to resume: run its original command again, with --out " + ShellWords.quote(o.resume)
                               + (held == null ? "" : " once that directory is deleted (its " + held + " is of training that no checkpoint"
@@ -192,7 +211,7 @@ final class TrainRun {
                 // latest() passes over a checkpoint with a file missing: say so, rather than silently go back to an older one
                 IncompleteCheckpoints.noticeSkipped(out, resumeCkpt, "resuming from");
             } catch (CheckpointException e) {
-                throw usage("--resume " + o.resume + ": " + e.getMessage());
+                throw usage("--resume", "--resume " + o.resume + ": " + e.getMessage());
             }
             if (o.out != null && !o.out.toAbsolutePath().normalize().equals(o.resume.toAbsolutePath().normalize()))
                 throw usage("--out " + o.out + " and --resume " + o.resume + " differ: a resumed run continues in its own directory; drop --out");
@@ -222,22 +241,18 @@ final class TrainRun {
                     + "; momentum applies to sgd, sgd-nesterov and rmsprop");
         if (o.weightDecay == null) o.weightDecay = Optimizers.defaultWeightDecay(o.optimizer);
         checkOptimiserSettings();
+        checkTrainingSettings();
         TrainConfig config;
-        Integer workersAsked;
+        Integer workersAsked = checked("--workers", () -> DataWorkers.parse(o.workers)); // null: auto, resolved once the data and the device are known
         try {
-            workersAsked = DataWorkers.parse(o.workers); // null: auto, resolved once the data and the device are known
             config = new TrainConfig(o.epochs, o.batchSize, o.lr, o.optimizer, o.momentum, o.weightDecay, o.schedule,
                     o.labelSmoothing, o.clipNorm, o.seed, o.valFraction, o.patience, o.minDelta, workersAsked == null ? 1 : workersAsked);
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
-        long[] every;
-        try {
-            every = o.checkpointEvery.equalsIgnoreCase("off") ? null : CheckpointPolicy.parseEvery(o.checkpointEvery);
-        } catch (IllegalArgumentException e) {
-            throw usage(e.getMessage());
-        }
-        if (o.keep < 1) throw usage("--keep must be >= 1, got " + o.keep);
+        long[] every = checked("--checkpoint-every",
+                () -> o.checkpointEvery.equalsIgnoreCase("off") ? null : CheckpointPolicy.parseEvery(o.checkpointEvery));
+        if (o.keep < 1) throw usage("--keep", "--keep must be >= 1, got " + o.keep);
         if (resumeState != null && o.epochs < resumeState.epoch())
             throw usage("--epochs " + o.epochs + " is fewer than the " + Words.count(resumeState.epoch(), "epoch") + " the resumed run has done; --epochs is the total");
         // A checkpoint inside epoch N+1 has done N epochs, and --epochs N would train nothing: the summary would then call
@@ -276,29 +291,26 @@ final class TrainRun {
                         + "-epoch run (above where the " + was.intValue() + "-epoch run ended). To anneal a trained model afresh,"
                         + " start a new run with --init-from " + ShellWords.quote(o.resume));
         }
-        if (o.maxSteps != null && o.maxSteps < 1) throw usage("--max-steps must be >= 1, got " + o.maxSteps);
-        if (o.threads < 0) throw usage("--threads must be >= 0 (0 uses every core), got " + o.threads);
-        ModelRegistry.Entry modelEntry;
-        DatasetRegistry.Entry dataEntry;
+        if (o.maxSteps != null && o.maxSteps < 1) throw usage("--max-steps", "--max-steps must be >= 1, got " + o.maxSteps);
+        if (o.threads < 0) throw usage("--threads", "--threads must be >= 0 (0 uses every core), got " + o.threads);
+        ModelRegistry.Entry modelEntry = checked("--model", () -> ModelRegistry.get(o.model));
+        DatasetRegistry.Entry dataEntry = checked("--data", () -> DatasetRegistry.get(o.data));
         LrSchedule schedule;
-        Progress.Mode progressMode;
         try {
-            modelEntry = ModelRegistry.get(o.model);
-            dataEntry = DatasetRegistry.get(o.data);
             schedule = LrSchedules.parse(o.schedule);
-            String needsVal = o.valFraction == 0 ? Trainer.withoutValidation(schedule, o.patience) : null;
-            if (needsVal != null) throw new IllegalArgumentException(needsVal);
-            if (schedule.minLr() > o.lr)
-                throw new IllegalArgumentException("--schedule " + o.schedule + ": its minimum learning rate " + plain(schedule.minLr())
-                        + " is above the base learning rate " + plain(o.lr) + " (" + o.optimizer + "); the schedule lowers the rate"
-                        + " from --lr towards its minimum, so give a minimum below " + plain(o.lr) + " or a larger --lr");
-            progressMode = Progress.parse(o.progress);
-            if (!Optimizers.names().contains(o.optimizer))
-                throw new IllegalArgumentException("unknown optimizer '" + o.optimizer + "'" + Names.didYouMean(o.optimizer, Optimizers.names())
-                        + ". Available: " + String.join(", ", Optimizers.names()));
-        } catch (IllegalArgumentException | DatasetException e) {
-            throw usage(e.getMessage());
+        } catch (IllegalArgumentException e) {
+            throw usage("--schedule", "--schedule: " + e.getMessage());
         }
+        String withoutVal = o.valFraction == 0 ? Trainer.withoutValidation(schedule, o.patience) : null;
+        if (withoutVal != null) throw usage(withoutVal);
+        if (schedule.minLr() > o.lr)
+            throw usage("--schedule", "--schedule " + o.schedule + ": its minimum learning rate " + plain(schedule.minLr())
+                    + " is above the base learning rate " + plain(o.lr) + " (" + o.optimizer + "); the schedule lowers the rate"
+                    + " from --lr towards its minimum, so give a minimum below " + plain(o.lr) + " or a larger --lr");
+        Progress.Mode progressMode = checked("--progress", () -> Progress.parse(o.progress));
+        if (!Optimizers.names().contains(o.optimizer))
+            throw usage("--optimizer", "unknown optimizer '" + o.optimizer + "'" + Names.didYouMean(o.optimizer, Optimizers.names())
+                    + ". Available: " + String.join(", ", Optimizers.names()));
         Task modelTask = modelEntry.task();
         if (modelTask != Task.CLASSIFICATION && o.labelSmoothing != 0)
             throw usage("--label-smoothing " + o.labelSmoothing + " applies to classification; " + modelEntry.name() + " is trained for "
@@ -307,7 +319,7 @@ final class TrainRun {
         Path defaultOut = o.out != null ? null : defaultOut(modelEntry.name(), dataEntry.name(), LocalDateTime.now());
         Path outDir = defaultOut == null ? o.out : RunOutput.freshName(defaultOut);
         String outProblem = RunOutput.problem(outDir, o.resume != null, resumeLock == null);
-        if (outProblem != null) throw usage(outProblem);
+        if (outProblem != null) throw usage(o.resume != null ? "--resume" : "--out", outProblem);
         if (every != null) {
             // the first checkpoint is written after an epoch's training: a file where its directory goes is found now
             Path ck = outDir.resolve(CHECKPOINTS);
@@ -322,7 +334,7 @@ final class TrainRun {
         try {
             data = dataEntry.load(o.dataDir);
         } catch (DatasetException e) {
-            throw usage(e.getMessage());
+            throw usage(o.dataDir != null ? "--data-dir" : "--data", e.getMessage());
         }
         // The run's task: the model's (classification or reconstruction), unless the dataset has real-valued targets
         // (csv:target=COLUMN), which makes a classifier a regression model with one output.
@@ -333,7 +345,7 @@ final class TrainRun {
         if (data.hasNotice()) out.println("dl-train: notice: " + data.notice());
         // --data-dir may move a resumed run's data, not change it: other data would split, shuffle and batch otherwise
         if (resumeState != null && resumeState.config().get("train_samples") instanceof Number was && was.intValue() != data.train().size())
-            throw usage("--resume " + o.resume + ": the run trained on " + dataEntry.name() + "'s training split of " + was.intValue()
+            throw usage("--resume", "--resume " + o.resume + ": the run trained on " + dataEntry.name() + "'s training split of " + was.intValue()
                     + " samples (its validation part included), but "
                     + (o.dataDir != null ? "--data-dir " + o.dataDir : "its default directory") + " has " + data.train().size()
                     + "; a resumed run needs its own data (--data-dir may say where it moved). Give --data-dir DIR holding it, or"
@@ -342,7 +354,7 @@ final class TrainRun {
         try {
             be = Backends.create(o.device, o.threads, msg -> out.println("dl-train: notice: " + msg));
         } catch (BackendUnavailableException | IllegalArgumentException e) {
-            throw usage(e.getMessage());
+            throw usage("--device", e.getMessage());
         }
         if (resumeState != null) for (String n : resumeDrift(resumeState.config(), computedOn(be))) out.println("dl-train: notice: " + n);
 
@@ -384,28 +396,28 @@ final class TrainRun {
                         Checkpoint.load(resumeCkpt, model, opt);
                     } catch (CheckpointException e) {
                         // a damaged file (cut short, deleted): the way on is the checkpoint before it, if the user agrees
-                        throw usage("--resume " + o.resume + ": its latest checkpoint " + resumeCkpt + " cannot be loaded: " + e.getMessage()
+                        throw usage("--resume", "--resume " + o.resume + ": its latest checkpoint " + resumeCkpt + " cannot be loaded: " + e.getMessage()
                                 + ". " + olderCheckpoint(resumeCkpt));
                     }
                     // What the fit would refuse (a state.json edited or damaged: its step, its history), found before
                     // anything is rewritten for the resume (metrics.jsonl, below), which would otherwise lose epochs' lines.
                     String refused = Trainer.resumeProblem(resumeState, trainLoader.batchesPerEpoch());
                     if (refused != null)
-                        throw usage("--resume " + o.resume + ": its latest checkpoint " + resumeCkpt + " " + refused.replaceFirst("^cannot resume: ", "cannot be resumed: ")
+                        throw usage("--resume", "--resume " + o.resume + ": its latest checkpoint " + resumeCkpt + " " + refused.replaceFirst("^cannot resume: ", "cannot be resumed: ")
                                 + "; nothing was changed. " + olderCheckpoint(resumeCkpt));
                 }
                 LoadReport init;
                 try {
                     init = initFile == null ? null : Checkpoint.loadInto(model, initFile, false);
                 } catch (CheckpointException e) {
-                    throw usage("--init-from " + o.initFrom + ": " + e.getMessage());
+                    throw usage("--init-from", "--init-from " + o.initFrom + ": " + e.getMessage());
                 }
                 if (init != null && init.loaded().isEmpty()) { // a wrong file: training from scratch is not what was asked
                     printInit(initFile, init);
                     out.flush();
                     String prefixed = prefixedNames(init, o.model, initFile);
-                    if (prefixed != null) throw usage("--init-from " + o.initFrom + ": " + prefixed);
-                    throw usage("--init-from " + o.initFrom + ": nothing in " + initFile + " matches " + o.model + " (a tensor loads when"
+                    if (prefixed != null) throw usage("--init-from", "--init-from " + o.initFrom + ": " + prefixed);
+                    throw usage("--init-from", "--init-from " + o.initFrom + ": nothing in " + initFile + " matches " + o.model + " (a tensor loads when"
                             + " its name and shape agree; the report above lists why each was skipped). Give a model of the same"
                             + " architecture, or drop --init-from to train from scratch");
                 }
@@ -817,6 +829,35 @@ final class TrainRun {
      * that float cannot hold (1e308 becomes Infinity) is refused too. Otherwise PyTorch's rules: momentum >= 0, above
      * 1 allowed (with a notice: the momentum buffer then grows without bound), and sgd-nesterov needs some.
      */
+    /**
+     * The values TrainConfig refuses (it says "epochs must be >= 1", for callers of the library), checked first here so
+     * that the error names the option, the value as written, and the --config file where that is where it came from.
+     */
+    private void checkTrainingSettings() {
+        if (o.epochs < 1) throw usage("--epochs", "--epochs must be >= 1, got " + o.epochs);
+        if (o.batchSize < 1) throw usage("--batch-size", "--batch-size must be >= 1, got " + o.batchSize);
+        if (!(o.labelSmoothing >= 0 && o.labelSmoothing < 1))
+            throw usage("--label-smoothing", "--label-smoothing must be in [0, 1), got " + written("--label-smoothing", o.labelSmoothing));
+        if (!(o.valFraction >= 0 && o.valFraction < 1))
+            throw usage("--val-fraction", "--val-fraction must be in [0, 1) (the fraction of the training set held out; 0 holds out none),"
+                    + " got " + written("--val-fraction", o.valFraction));
+        if (!(o.clipNorm >= 0) || Float.isInfinite(o.clipNorm))
+            throw usage("--clip-norm", "--clip-norm must be a finite number >= 0 (0 is off), got " + written("--clip-norm", o.clipNorm));
+        if (o.patience < 0) throw usage("--patience", "--patience must be >= 0 (0 is off), got " + o.patience);
+        if (!(o.minDelta >= 0) || Double.isInfinite(o.minDelta))
+            throw usage("--min-delta", "--min-delta must be a finite number >= 0 (the smallest validation-loss improvement that"
+                    + " counts for early stopping), got " + written("--min-delta", o.minDelta));
+    }
+
+    /** check's result; an IllegalArgumentException or DatasetException from it (its message) is a usage error about option. */
+    private <T> T checked(String option, java.util.function.Supplier<T> check) {
+        try {
+            return check.get();
+        } catch (IllegalArgumentException | DatasetException e) {
+            throw usage(option, e.getMessage());
+        }
+    }
+
     private void checkOptimiserSettings() {
         for (Object[] v : new Object[][] {{"--lr", o.lr, "a learning rate"}, {"--momentum", o.momentum, "a momentum"},
                 {"--weight-decay", o.weightDecay, "a weight decay"}}) {
@@ -851,6 +892,15 @@ final class TrainRun {
         return plain(value);
     }
 
+    /** An option's value as written (1e400, not Infinity), without saying where: see {@link #usage(String, String)} for that. */
+    private String written(String option, double value) {
+        CommandLine.ParseResult pr = cl.getParseResult();
+        if (pr != null && pr.hasMatchedOption(option) && !pr.matchedOption(option).stringValues().isEmpty())
+            return pr.matchedOption(option).stringValues().getLast();
+        if (!configured(option).isEmpty()) return ((ConfigFile) cl.getCommandSpec().defaultValueProvider()).values().get(option.substring(2));
+        return plain(value);
+    }
+
     /**
      * The model.safetensors that --init-from names: the file itself, or in a directory: its model.safetensors (a
      * checkpoint or a run's model/ directory), the run's model/model.safetensors, or its latest checkpoint's (or, in a
@@ -858,7 +908,7 @@ final class TrainRun {
      */
     private Path initFile(Path given) {
         if (Files.isRegularFile(given)) return given;
-        if (!Files.isDirectory(given)) throw usage("--init-from " + given + ": no such file or directory");
+        if (!Files.isDirectory(given)) throw usage("--init-from", "--init-from " + given + ": no such file or directory");
         for (Path p : List.of(given.resolve(Checkpoint.MODEL_FILE), given.resolve(SavedModel.DIR).resolve(Checkpoint.MODEL_FILE)))
             if (Files.isRegularFile(p)) return p;
         Path ckDir = given.resolve(CHECKPOINTS);
@@ -872,13 +922,13 @@ final class TrainRun {
             }
             List<Path> broken = Checkpoint.incomplete(ckDir, 0);
             if (!broken.isEmpty())
-                throw usage("--init-from " + given + ": no " + Checkpoint.MODEL_FILE + " in it or in " + given.resolve(SavedModel.DIR)
+                throw usage("--init-from", "--init-from " + given + ": no " + Checkpoint.MODEL_FILE + " in it or in " + given.resolve(SavedModel.DIR)
                         + ", and no complete checkpoint under " + ckDir + ": " + IncompleteCheckpoints.describe(broken)
                         + "; restore the missing files, or name a model file itself");
         } catch (CheckpointException e) {
-            throw usage("--init-from " + given + ": " + e.getMessage());
+            throw usage("--init-from", "--init-from " + given + ": " + e.getMessage());
         }
-        throw usage("--init-from " + given + ": no " + Checkpoint.MODEL_FILE + " in it, in " + given.resolve(SavedModel.DIR)
+        throw usage("--init-from", "--init-from " + given + ": no " + Checkpoint.MODEL_FILE + " in it, in " + given.resolve(SavedModel.DIR)
                 + " or in a checkpoint under " + given.resolve(CHECKPOINTS) + "; name the file itself");
     }
 
@@ -897,14 +947,14 @@ final class TrainRun {
             else left.put(e.getKey(), e.getValue());
         }
         for (String p : o.freeze) {
-            if (p.isEmpty()) throw usage("--freeze: an empty prefix would freeze every parameter");
+            if (p.isEmpty()) throw usage("--freeze", "--freeze: an empty prefix would freeze every parameter");
             if (!used.contains(p)) {
                 List<String> names = new ArrayList<>(all.keySet());
-                throw usage("--freeze " + p + " matches no parameter of " + o.model + "; its parameters are "
+                throw usage("--freeze", "--freeze " + p + " matches no parameter of " + o.model + "; its parameters are "
                         + (names.size() <= 12 ? names : names.subList(0, 12) + " and " + (names.size() - 12) + " more"));
             }
         }
-        if (left.isEmpty()) throw usage("--freeze " + String.join(",", o.freeze) + " freezes every parameter of " + o.model + "; nothing would train");
+        if (left.isEmpty()) throw usage("--freeze", "--freeze " + String.join(",", o.freeze) + " freezes every parameter of " + o.model + "; nothing would train");
         return left;
     }
 
@@ -1067,33 +1117,38 @@ final class TrainRun {
         if (st.model() != null) {
             if (o.model != null && !o.model.equals(st.model())) throw usage("--model " + o.model + " differs from the resumed run's " + st.model());
             o.model = st.model();
+            resumed.add("--model");
         }
         if (st.dataset() != null) {
             if (o.data != null && !o.data.equals(st.dataset())) throw usage("--data " + o.data + " differs from the resumed run's " + st.dataset());
             o.data = st.dataset();
+            resumed.add("--data");
         }
         // --epochs is the total: given, it may extend the run (checked against the epochs done, later); not given, the
         // run's own total, so that an interrupted run resumes to the end it was started for, on the same schedule
         if (pr == null || !pr.hasMatchedOption("--epochs")) {
             if (!(st.config().get("epochs") instanceof Number n))
-                throw usage("--resume " + o.resume + ": its checkpoint does not record the run's number of epochs (written by an "
+                throw usage("--resume", "--resume " + o.resume + ": its checkpoint does not record the run's number of epochs (written by an "
                         + "earlier dl-train); give the total with --epochs N");
             o.epochs = n.intValue();
+            resumed.add("--epochs");
         }
         if (st.config().get("freeze") instanceof List<?> f) {
             List<String> saved = f.stream().map(String::valueOf).toList();
             if (pr != null && pr.hasMatchedOption("--freeze") && !saved.equals(o.freeze))
-                throw usage("--freeze " + String.join(",", o.freeze) + " differs from the resumed run's"
+                throw usage("--freeze", "--freeze " + String.join(",", o.freeze) + " differs from the resumed run's"
                         + (saved.isEmpty() ? ", which froze nothing" : " " + String.join(",", saved)) + "; a resumed run keeps its settings:"
                         + " drop --freeze, or start a new run from its weights with --init-from " + ShellWords.quote(o.resume)
                         + " --freeze " + String.join(",", o.freeze));
             o.freeze = new ArrayList<>(saved);
+            resumed.add("--freeze");
         }
         for (String[] kv : SAVED_CHANGEABLE) {
             Object saved = st.config().get(kv[0]);
             if (saved == null || (pr != null && pr.hasMatchedOption(kv[1]))) continue;
             CommandLine.Model.OptionSpec spec = cl.getCommandSpec().findOption(kv[1]);
             spec.setValue(asOptionValue(spec, saved, kv[0]));
+            resumed.add(kv[1]);
         }
         for (String[] kv : SAVED) {
             Object saved = st.config().get(kv[0]);
@@ -1106,6 +1161,7 @@ final class TrainRun {
                         + "; a resumed run keeps its settings (drop " + kv[1] + ")");
             } else {
                 spec.setValue(asOptionValue(spec, saved, kv[0]));
+                resumed.add(kv[1]);
             }
         }
     }
@@ -1117,7 +1173,7 @@ final class TrainRun {
         if (t == Path.class) return Path.of(saved.toString());
         if (!(saved instanceof Number n)) {
             if (t.isPrimitive() || Number.class.isAssignableFrom(t))
-                throw usage("--resume " + o.resume + ": its checkpoint's state.json has \"" + key + "\": " + saved + " (" + spec.longestName()
+                throw usage("--resume", "--resume " + o.resume + ": its checkpoint's state.json has \"" + key + "\": " + saved + " (" + spec.longestName()
                         + "), which is not a number; the checkpoint is damaged or was not written by dl-train");
             return saved.toString();
         }

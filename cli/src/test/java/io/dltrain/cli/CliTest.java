@@ -772,11 +772,11 @@ class CliTest {
         Path out = tmp.resolve("never");
         usageError(out, new String[] {"--model", "nope", "--data", "fashion-mnist", "--out", out.toString()}, "unknown model 'nope'", "lenet5", "mlp");
         usageError(out, new String[] {"--model", "mlp", "--data", "cifar-9", "--out", out.toString()}, "cifar-9", "fashion-mnist");
-        usageError(out, train(out, "mlp", 1, "--batch-size", "0"), "batch size must be >= 1");
+        usageError(out, train(out, "mlp", 1, "--batch-size", "0"), "--batch-size must be >= 1, got 0");
         // a batch is one Java array (it said "batchSize 99999999 x sample shape ... does not fit", exit 1)
         usageError(out, train(out, "mlp", 1, "--batch-size", "99999999"), "--batch-size 99999999 is too large for fashion-mnist's"
                 + " [1, 28, 28] samples", "use --batch-size 2739137 or less");
-        usageError(out, train(out, "mlp", 0), "epochs must be >= 1");
+        usageError(out, train(out, "mlp", 0), "--epochs must be >= 1, got 0");
         usageError(out, train(out, "mlp", 1, "--lr", "-0.1"), "learning rate");
         usageError(out, train(out, "mlp", 1, "--optimizer", "sgdd"), "sgdd", "adamw");
         // optimiser settings: refused by the CLI, naming the option and the value as typed, before anything is written
@@ -799,8 +799,8 @@ class CliTest {
         usageError(out, train(out, "mlp", 1, "--val-fraction", "0", "--patience", "2"), "early stopping (--patience 2)",
                 "no validation data", "drop --patience");
         usageError(out, train(out, "mlp", 1, "--val-fraction", "0", "--schedule", "plateau"), "plateau", "no validation data");
-        usageError(out, train(out, "mlp", 1, "--clip-norm", "-1"), "clip norm must be a finite number >= 0 (0 is off), got -1.0");
-        usageError(out, train(out, "mlp", 1, "--patience", "2", "--min-delta", "-1"), "min delta", "must be a finite number >= 0, got -1.0");
+        usageError(out, train(out, "mlp", 1, "--clip-norm", "-1"), "--clip-norm must be a finite number >= 0 (0 is off), got -1");
+        usageError(out, train(out, "mlp", 1, "--patience", "2", "--min-delta", "-1"), "--min-delta must be a finite number >= 0", "got -1");
         usageError(out, train(out, "vgg11", 1), "vgg11 needs inputs of at least 32x32", "got 28x28");
         usageError(out, new String[] {"--model", "mlp"}, "Missing required option");
     }
