@@ -182,6 +182,7 @@ final class TrainRun {
     private int train(RunOutput.Lock resumeLock) {
         // 1. Options and names: nothing is loaded or created yet. (--model and --data are checked here rather than
         //    marked required, so that `dl-train models` and the other subcommands need neither.)
+        checkFreezeList();
         Path resumeCkpt = null;
         TrainingState resumeState = null;
         if (o.resume != null) {
@@ -847,6 +848,22 @@ final class TrainRun {
         if (!(o.minDelta >= 0) || Double.isInfinite(o.minDelta))
             throw usage("--min-delta", "--min-delta must be a finite number >= 0 (the smallest validation-loss improvement that"
                     + " counts for early stopping), got " + written("--min-delta", o.minDelta));
+    }
+
+    /**
+     * --freeze as written (each flag, or the --config file's value, its list joined by commas) holds no empty prefix.
+     * The comma split drops empty items silently, so `--freeze ,` (a "$A,$B" whose variables are unset) froze nothing
+     * and `--freeze 1.weight,` dropped its last item, where `--freeze ""` is refused (in {@link #trainable}).
+     */
+    private void checkFreezeList() {
+        CommandLine.ParseResult pr = cl.getParseResult();
+        List<String> written = pr != null && pr.hasMatchedOption("--freeze") ? pr.matchedOption("--freeze").originalStringValues()
+                : configured("--freeze").isEmpty() ? List.of()
+                : List.of(((ConfigFile) cl.getCommandSpec().defaultValueProvider()).values().get("freeze"));
+        for (String w : written)
+            if (List.of(w.split(",", -1)).contains(""))
+                throw usage("--freeze", "--freeze '" + w + "' has an empty prefix, which would freeze every parameter; give"
+                        + " PREFIX or PREFIX,PREFIX,... with no empty one");
     }
 
     /** check's result; an IllegalArgumentException or DatasetException from it (its message) is a usage error about option. */

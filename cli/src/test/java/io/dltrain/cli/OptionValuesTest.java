@@ -36,7 +36,11 @@ class OptionValuesTest {
                 Arguments.of("--patience", "-1", "--patience must be >= 0 (0 is off), got -1"),
                 Arguments.of("--clip-norm", "Infinity", "--clip-norm must be a finite number >= 0 (0 is off), got Infinity"),
                 Arguments.of("--min-delta", "NaN", "--min-delta must be a finite number >= 0"),
-                Arguments.of("--schedule", "cosine:", "--schedule: invalid learning-rate schedule 'cosine:'"));
+                Arguments.of("--schedule", "cosine:", "--schedule: invalid learning-rate schedule 'cosine:'"),
+                // a comma list with an empty item ("$A,$B" with a variable unset): "," froze nothing, and "1.weight," dropped
+                // the empty item, where --freeze "" is refused
+                Arguments.of("--freeze", ",", "--freeze ',' has an empty prefix"),
+                Arguments.of("--freeze", "1.weight,", "--freeze '1.weight,' has an empty prefix"));
     }
 
     @ParameterizedTest(name = "{0} {1}")
@@ -71,6 +75,7 @@ class OptionValuesTest {
                 Arguments.of("device", "gpu", "unknown device 'gpu'"),
                 Arguments.of("data-dir", "/tmp", "--data-dir /tmp: synthetic is generated in memory"),
                 Arguments.of("freeze", "nope", "--freeze nope matches no parameter of mlp"),
+                Arguments.of("freeze", ",", "--freeze ',' has an empty prefix"),
                 Arguments.of("resume", "/nonexistent-run", "--resume /nonexistent-run does not exist"),
                 Arguments.of("init-from", "/nonexistent-model", "--init-from /nonexistent-model: no such file or directory"));
     }
