@@ -21,10 +21,10 @@ public final class TrainOptions {
     @Option(names = "--data-dir", paramLabel = "DIR", description = "Where the dataset's files are (default: the dataset's default directory).")
     Path dataDir;
 
-    @Option(names = {"-e", "--epochs"}, defaultValue = "10", description = "Passes over the training set (default: ${DEFAULT-VALUE}).")
+    @Option(names = {"-e", "--epochs"}, defaultValue = "10", description = "Passes over the training set, >= 1 (default: ${DEFAULT-VALUE}).")
     int epochs;
 
-    @Option(names = {"-b", "--batch-size"}, defaultValue = "128", description = "Samples per step (default: ${DEFAULT-VALUE}).")
+    @Option(names = {"-b", "--batch-size"}, defaultValue = "128", description = "Samples per step, >= 1 (default: ${DEFAULT-VALUE}).")
     int batchSize;
 
     /** Null until resolved: the optimiser's default (Optimizers.defaultLr) when neither given, configured nor resumed. */
@@ -60,13 +60,13 @@ public final class TrainOptions {
     @Option(names = "--seed", defaultValue = "42", description = "Seed for initialisation, data order and dropout (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--val-fraction", defaultValue = "0.1", description = "Fraction of the training set held out for validation (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--val-fraction", defaultValue = "0.1", description = "Fraction of the training set held out for validation, in [0, 1); 0 holds out none (default: ${DEFAULT-VALUE}).")
     double valFraction;
 
     @Option(names = "--patience", defaultValue = "0", description = "Early stopping: epochs without validation-loss improvement; 0 is off (default: ${DEFAULT-VALUE}).")
     int patience;
 
-    @Option(names = "--min-delta", defaultValue = "0", description = "Early stopping: the smallest improvement that counts (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--min-delta", defaultValue = "0", description = "Early stopping: the smallest improvement that counts, >= 0 (default: ${DEFAULT-VALUE}).")
     double minDelta;
 
     @Option(names = "--device", defaultValue = "auto", paramLabel = "DEVICE", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
@@ -87,7 +87,7 @@ public final class TrainOptions {
             description = "Save a checkpoint into <out>/checkpoints every N epochs (Ne) or N steps (Ns), or 'off' (default: ${DEFAULT-VALUE}).")
     String checkpointEvery;
 
-    @Option(names = "--keep", defaultValue = "3", description = "Checkpoints to keep besides the best one (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--keep", defaultValue = "3", description = "Checkpoints to keep besides the best one, >= 1 (default: ${DEFAULT-VALUE}).")
     int keep;
 
     @Option(names = "--resume", paramLabel = "DIR",

@@ -92,6 +92,18 @@ class OptionValuesTest {
         assertUsageError(r, "dl-train: error: " + file + ": key '" + key + "': " + message, out);
     }
 
+    /** The help states the ranges the checks above enforce (it gave no range for --val-fraction, --min-delta, --epochs, --batch-size or --keep). */
+    @org.junit.jupiter.api.Test
+    void theHelpStatesTheRanges() {
+        CliTest.Result r = CliTest.run("--help");
+        assertEquals(0, r.code(), r.err());
+        String help = r.out().replaceAll("\\s+", " ");
+        for (String range : List.of("Passes over the training set, >= 1", "Samples per step, >= 1", "Checkpoints to keep besides the best one, >= 1",
+                "held out for validation, in [0, 1); 0 holds out none", "the smallest improvement that counts, >= 0",
+                "label smoothing in [0, 1)", "CPU compute threads; 0 uses every core", "global norm; 0 is off"))
+            assertTrue(help.contains(range), "the help should say '" + range + "':\n" + r.out());
+    }
+
     /** Exit code 2; the error's first line starts with {@code start}; then only the "Try ... --help" line; no run directory. */
     static void assertUsageError(CliTest.Result r, String start, Path out) {
         assertEquals(2, r.code(), r.out() + r.err());
