@@ -45,6 +45,13 @@ public final class Autograd {
         if (!root.requiresGrad()) {
             throw new IllegalStateException("backward(): the tensor does not require grad; was it computed under GradMode.noGrad(), or from no parameters?");
         }
+        if (root.gradFn() == null) {
+            // a leaf (made by no op): d root / d root is the gradient itself, as in PyTorch; the walk below visits producers only
+            if (!root.shape().equals(rootGrad.shape()))
+                throw new IllegalArgumentException("backward(): a gradient of shape " + rootGrad.shape() + " for a tensor of shape " + root.shape());
+            root.accumulateGrad(rootGrad);
+            return;
+        }
         List<Tensor> order = topologicalOrder(root);
         Map<Tensor, Tensor> grads = new IdentityHashMap<>();
         grads.put(root, rootGrad);
