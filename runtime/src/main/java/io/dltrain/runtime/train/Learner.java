@@ -64,6 +64,7 @@ public final class Learner implements AutoCloseable {
      * @throws IllegalStateException    for another optimiser after the first fit
      */
     public synchronized Learner optimizer(String name, double lr) {
+        if (name == null) throw new IllegalArgumentException("optimizer name is null; valid names: " + String.join(", ", Optimizers.names()));
         if (!Optimizers.names().contains(name))
             throw new IllegalArgumentException("unknown optimizer '" + name + "'" + Names.didYouMean(name, Optimizers.names()) + "; valid names: "
                     + String.join(", ", Optimizers.names()));
@@ -97,7 +98,13 @@ public final class Learner implements AutoCloseable {
                 + " settings; call it before fit(), or use a new Learner");
     }
 
-    public synchronized Learner loss(Loss l) { this.loss = l; this.lossSet = true; return this; }
+    public synchronized Learner loss(Loss l) {
+        if (l == null) throw new IllegalArgumentException("loss(null): give a loss (CrossEntropyLoss, MSELoss, ...), or do not call loss()"
+                + " to keep the task's default");
+        this.loss = l;
+        this.lossSet = true;
+        return this;
+    }
 
     /**
      * The task trained (default classification). For reconstruction the target is the input itself, for regression
@@ -116,7 +123,11 @@ public final class Learner implements AutoCloseable {
      * of that epoch) with a {@link ListenerFailedException} whose cause is the callback's exception; a Learner keeps no
      * checkpoints, so nothing is saved.
      */
-    public synchronized Learner listener(TrainListener l) { this.listener = l; return this; }
+    public synchronized Learner listener(TrainListener l) {
+        if (l == null) throw new IllegalArgumentException("listener(null): give TrainListener.NONE for no callbacks");
+        this.listener = l;
+        return this;
+    }
 
     /** The config with these settings (the others kept); TrainConfig checks them. */
     private Learner set(int batch, double lr, String opt, String schedule, double momentum, double weightDecay) {
@@ -133,6 +144,7 @@ public final class Learner implements AutoCloseable {
      * with {@link Trainer} and its checkpoints, which resume the schedule and the data order).
      */
     public synchronized Trainer.Result fit(Dataset train) {
+        requireData("fit", train);
         if (closed) throw new IllegalStateException("fit(): this Learner was closed, which freed its optimiser's state; train with a new"
                 + " Learner (the model is still open)");
         boolean made = optimizer == null;
@@ -152,6 +164,7 @@ public final class Learner implements AutoCloseable {
 
     /** Loss and accuracy on {@code data}. */
     public synchronized EvalResult evaluate(Dataset data) {
+        requireData("evaluate", data);
         try (DataLoader loader = new DataLoader(data, null, config.batchSize(), false, false, config.seed(),
                 DataLoader.autoWorkers(data, be, config.batchSize()), 4)) {
             return new Trainer(be, config).task(task).evaluate(model, loader, loss);
@@ -163,6 +176,7 @@ public final class Learner implements AutoCloseable {
      * other tasks the model's output as it is (a regression model's prediction, an autoencoder's reconstruction).
      */
     public synchronized float[] predict(Dataset data, int index) {
+        requireData("predict", data);
         Shape s = data.sampleShape();
         float[] x = new float[s.size()];
         data.read(index, x, 0);
@@ -177,6 +191,10 @@ public final class Learner implements AutoCloseable {
         } finally {
             model.train(was);
         }
+    }
+
+    private static void requireData(String call, Dataset data) {
+        if (data == null) throw new IllegalArgumentException(call + "(): the dataset is null");
     }
 
     /**

@@ -185,4 +185,28 @@ class LearnerTest {
             l.optimizer("adam", 1e-2).weightDecay(0).fit(TrainerTest.blobs(64, 2));
         }
     }
+
+    /**
+     * A null where the Learner needs a value fails at the call that passed it, naming the argument: optimizer(null, lr)
+     * threw a NullPointerException without a message (List.of's contains), loss(null) and listener(null) were accepted
+     * and the next fit threw a NullPointerException from inside the Trainer, and fit, evaluate and predict threw one
+     * about a variable of theirs.
+     */
+    @Test
+    void aNullArgumentIsRefusedWhereItIsPassed() {
+        try (CpuBackend be = new CpuBackend(1); Module m = model(be); Learner l = new Learner(m).epochs(1).batchSize(32)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> l.optimizer(null, 0.1));
+            assertTrue(e.getMessage().startsWith("optimizer name is null; valid names: ") && e.getMessage().contains("adamw"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> l.loss(null));
+            assertTrue(e.getMessage().startsWith("loss(null):"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> l.listener(null));
+            assertTrue(e.getMessage().startsWith("listener(null):") && e.getMessage().contains("TrainListener.NONE"), e.getMessage());
+            for (var call : java.util.List.<Runnable>of(() -> l.fit(null), () -> l.evaluate(null), () -> l.predict(null, 0))) {
+                e = assertThrows(IllegalArgumentException.class, call::run);
+                assertTrue(e.getMessage().endsWith("the dataset is null"), e.getMessage());
+            }
+            // nothing was set: the Learner still trains with its defaults
+            assertEquals(1, l.fit(TrainerTest.blobs(64, 2)).epochs().size());
+        }
+    }
 }
