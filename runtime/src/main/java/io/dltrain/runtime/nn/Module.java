@@ -29,27 +29,33 @@ public abstract class Module implements AutoCloseable {
     public abstract Tensor forward(Tensor x);
 
     protected Tensor addParameter(String name, Tensor t) {
-        checkFree(name, "parameter");
+        checkFree(name, "parameter", t);
         t.keep().requiresGrad(true).name(name);
         params.put(name, t);
         return t;
     }
 
     protected Tensor addBuffer(String name, Tensor t) {
-        checkFree(name, "buffer");
+        checkFree(name, "buffer", t);
         t.keep().name(name);
         buffers.put(name, t);
         return t;
     }
 
     protected <M extends Module> M addModule(String name, M m) {
-        checkFree(name, "child module");
+        checkFree(name, "child module", m);
         children.put(name, m);
         return m;
     }
 
-    /** A second registration under a name would replace the first, which would then be neither trained, saved nor closed. */
-    private void checkFree(String name, String kind) {
+    /**
+     * A second registration under a name would replace the first, which would then be neither trained, saved nor closed;
+     * a null would make parameters(), stateDict() and close() throw a NullPointerException later, far from the mistake.
+     */
+    private void checkFree(String name, String kind, Object value) {
+        if (value == null)
+            throw new IllegalArgumentException(getClass().getSimpleName() + ": cannot add a " + kind + " named '" + name + "': it is null; give "
+                    + (kind.equals("child module") ? "a module" : "a tensor") + " (a Module subclass: register it after creating it)");
         String taken = params.containsKey(name) ? "parameter" : buffers.containsKey(name) ? "buffer" : children.containsKey(name) ? "child module" : null;
         if (taken != null)
             throw new IllegalArgumentException(getClass().getSimpleName() + ": cannot add a " + kind + " named '" + name + "': a " + taken

@@ -24,6 +24,12 @@ class ModuleNamesTest {
         @Override public Tensor forward(Tensor x) { return x; }
     }
 
+    static final class NullWeight extends Module {
+        Tensor w;
+        NullWeight() { addParameter("w", w); }   // registered before it is made
+        @Override public Tensor forward(Tensor x) { return x; }
+    }
+
     @Test
     void aNameTakenTwiceIsRefused() {
         try (CpuBackend be = new CpuBackend(1)) {
@@ -33,6 +39,26 @@ class ModuleNamesTest {
             e = assertThrows(IllegalArgumentException.class, () -> new Scaled(be));
             assertEquals("Scaled: cannot add a buffer named 'w': a parameter has that name already (the first would be dropped: not"
                     + " trained, saved or closed); give each its own name", e.getMessage());
+        }
+    }
+
+    /**
+     * A null child or tensor is refused where it is registered, naming the module and the name: Sequential(fc, null) and
+     * Residual(null) were accepted, and the first parameters(), state_dict or close() threw a NullPointerException from
+     * inside Module (or a Learner's constructor did, far from the mistake).
+     */
+    @Test
+    void aNullIsRefusedWhereItIsRegistered() {
+        try (CpuBackend be = new CpuBackend(1); Linear fc = new Linear(new Context(be, 1), 4, 4)) {
+            var e = assertThrows(IllegalArgumentException.class, () -> new Sequential(fc, null));
+            assertEquals("Sequential: cannot add a child module named '1': it is null; give a module (a Module subclass: register it after"
+                    + " creating it)", e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> new Residual(null));
+            assertEquals("Residual: cannot add a child module named 'body': it is null; give a module (a Module subclass: register it after"
+                    + " creating it)", e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, NullWeight::new);
+            assertEquals("NullWeight: cannot add a parameter named 'w': it is null; give a tensor (a Module subclass: register it after"
+                    + " creating it)", e.getMessage());
         }
     }
 }
