@@ -23,7 +23,13 @@ public class Residual extends Module {
 
     @Override
     public Tensor forward(Tensor x) {
-        Tensor y = Basic.add(body.forward(x), shortcut == null ? x : shortcut.forward(x));
+        Tensor b = body.forward(x), sc = shortcut == null ? x : shortcut.forward(x);
+        if (!b.shape().equals(sc.shape()))
+            throw new IllegalArgumentException("Residual: the body's output " + b.shape() + " and the shortcut's " + sc.shape()
+                    + (shortcut == null ? " (the input itself: no shortcut module)" : "") + " differ in shape, so they cannot be added; give a"
+                    + " shortcut module that maps the input to " + b.shape() + " (a Linear, or a 1x1 Conv2d with the stride of the body), or a"
+                    + " body that keeps the input's shape");
+        Tensor y = Basic.add(b, sc);
         return post == null ? y : post.forward(y);
     }
 }

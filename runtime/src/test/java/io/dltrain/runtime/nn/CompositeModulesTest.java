@@ -2,6 +2,7 @@ package io.dltrain.runtime.nn;
 
 import io.dltrain.runtime.backend.cpu.CpuBackend;
 import io.dltrain.runtime.tensor.Scope;
+import io.dltrain.runtime.tensor.Shape;
 import io.dltrain.runtime.tensor.Tensor;
 import io.dltrain.runtime.testing.Check;
 import org.junit.jupiter.api.AfterAll;
@@ -12,6 +13,7 @@ import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /**
  * The library's two composite modules, which no registry model uses (ResNet, GoogLeNet and DenseNet have their own
@@ -64,6 +66,20 @@ class CompositeModulesTest {
             }
             assertArrayEquals(want, got, "[branch1 | branch2] per sample");
             Check.gradients("concat", in -> both.forward(in.getFirst()), List.of(x, a.weight(), b.weight()), 1e-2, 1e-3, 1e-2);
+        }
+    }
+
+    /**
+     * A Residual whose body changes the shape says so, with both shapes and what to change: it said only "add: shapes
+     * differ: [2, 3] vs [2, 4]", naming neither the module nor its parts.
+     */
+    @Test
+    void aResidualWhoseBodyChangesTheShapeSaysWhatToDo() {
+        try (Residual widening = Scope.outside(() -> new Residual(new Linear(new Context(be, 5), 4, 3))); Scope s = Scope.open()) {
+            var e = assertThrows(IllegalArgumentException.class, () -> widening.forward(be.zeros(Shape.of(2, 4))));
+            assertEquals("Residual: the body's output [2, 3] and the shortcut's [2, 4] (the input itself: no shortcut module) differ in"
+                    + " shape, so they cannot be added; give a shortcut module that maps the input to [2, 3] (a Linear, or a 1x1 Conv2d"
+                    + " with the stride of the body), or a body that keeps the input's shape", e.getMessage());
         }
     }
 }
