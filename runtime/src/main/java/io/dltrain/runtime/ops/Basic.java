@@ -98,13 +98,22 @@ public final class Basic {
         return reshape(x, Shape.of(x.dim(0), x.shape().sizeFrom(1)));
     }
 
+    /** Whether a and b, of one rank of at least 2, have the same size in every dimension but 1 (channels). */
+    public static boolean agreeOutsideChannels(Shape a, Shape b) {
+        if (a.rank() != b.rank() || a.rank() < 2) return false;
+        for (int d = 0; d < a.rank(); d++) if (d != 1 && a.dim(d) != b.dim(d)) return false;
+        return true;
+    }
+
     /** Concatenation along dimension 1 (channels) of tensors that agree in every other dimension. */
     public static Tensor concatChannels(List<Tensor> xs) {
         if (xs.isEmpty()) throw new IllegalArgumentException("concat: no inputs");
         Tensor first = xs.getFirst();
+        if (first.rank() < 2) throw new IllegalArgumentException("concat: the inputs must be [N, C, ...] to be joined along C, got " + first.shape());
         int n = first.dim(0), inner = first.shape().sizeFrom(2), c = 0;
         for (Tensor t : xs) {
-            if (t.rank() != first.rank() || t.dim(0) != n || t.shape().sizeFrom(2) != inner)
+            // every dimension but 1, not their product: [2, 8] maps and [4, 4] ones hold as many elements, and would be joined
+            if (!agreeOutsideChannels(t.shape(), first.shape()))
                 throw new IllegalArgumentException("concat: " + t.shape() + " does not match " + first.shape() + " outside dimension 1");
             c += t.dim(1);
         }

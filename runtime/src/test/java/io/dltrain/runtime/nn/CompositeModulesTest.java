@@ -82,4 +82,22 @@ class CompositeModulesTest {
                     + " with the stride of the body), or a body that keeps the input's shape", e.getMessage());
         }
     }
+
+    /**
+     * Branches whose outputs differ outside the channel dimension are refused, naming the branches: [1, 3, 2, 8] and
+     * [1, 3, 4, 4] (the same number of elements per channel) were joined into [1, 6, 2, 8], the second branch's 4x4
+     * maps read as 2x8 ones, without a word; the op compared only the product of the dimensions after the channels.
+     */
+    @Test
+    void branchesThatDifferOutsideTheChannelsAreRefusedByName() {
+        try (Concat c = Scope.outside(() -> new Concat(new Unflatten(3, 2, 8), new Unflatten(3, 4, 4))); Scope s = Scope.open()) {
+            var e = assertThrows(IllegalArgumentException.class, () -> c.forward(be.zeros(Shape.of(1, 48))));
+            assertEquals("Concat: branch2's output [1, 3, 4, 4] does not fit branch1's [1, 3, 2, 8]: the branches' outputs are joined along"
+                    + " dimension 1 (channels), so every other dimension must agree; make each branch keep the same height and width"
+                    + " (padding, stride)", e.getMessage());
+            e = assertThrows(IllegalArgumentException.class,
+                    () -> io.dltrain.runtime.ops.Basic.concatChannels(List.of(be.zeros(Shape.of(2, 3, 2, 8)), be.zeros(Shape.of(2, 1, 4, 4)))));
+            assertEquals("concat: [2, 1, 4, 4] does not match [2, 3, 2, 8] outside dimension 1", e.getMessage());
+        }
+    }
 }
