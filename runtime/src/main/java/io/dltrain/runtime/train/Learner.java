@@ -174,9 +174,15 @@ public final class Learner implements AutoCloseable {
     /**
      * Class probabilities for one sample of {@code data} (for a classifier: the softmax of the model's output); for the
      * other tasks the model's output as it is (a regression model's prediction, an autoencoder's reconstruction).
+     *
+     * @throws IndexOutOfBoundsException for an index outside [0, data.size())
      */
     public synchronized float[] predict(Dataset data, int index) {
         requireData("predict", data);
+        // checked here, not left to the dataset: a split that views a larger array would read another split's sample
+        if (index < 0 || index >= data.size())
+            throw new IndexOutOfBoundsException("predict(): sample index " + index + " is outside " + data.name()
+                    + (data.size() == 0 ? ", which has no samples" : ", which has samples 0 to " + (data.size() - 1)));
         Shape s = data.sampleShape();
         float[] x = new float[s.size()];
         data.read(index, x, 0);

@@ -209,4 +209,29 @@ class LearnerTest {
             assertEquals(1, l.fit(TrainerTest.blobs(64, 2)).epochs().size());
         }
     }
+
+    /**
+     * predict with an index outside the dataset is refused by the Learner, whatever the dataset does: a split that is a
+     * view over a larger array (here the first 32 of 64 samples) read past its end without a word, and predict returned
+     * the probabilities of a sample of another split; other datasets threw their own ArrayIndexOutOfBoundsException.
+     */
+    @Test
+    void predictOutsideTheDatasetIsRefused() {
+        Dataset all = TrainerTest.blobs(64, 2);
+        Dataset head = new Dataset() {
+            public String name() { return "blobs/head"; }
+            public int size() { return 32; }
+            public io.dltrain.runtime.tensor.Shape sampleShape() { return all.sampleShape(); }
+            public int numClasses() { return all.numClasses(); }
+            public java.util.List<String> classNames() { return all.classNames(); }
+            public int read(int i, float[] dst, int off) { return all.read(i, dst, off); }
+        };
+        try (CpuBackend be = new CpuBackend(1); Module m = model(be); Learner l = new Learner(m)) {
+            assertEquals(3, l.predict(head, 31).length);
+            for (int bad : new int[] {32, -1}) {
+                IndexOutOfBoundsException e = assertThrows(IndexOutOfBoundsException.class, () -> l.predict(head, bad));
+                assertEquals("predict(): sample index " + bad + " is outside blobs/head, which has samples 0 to 31", e.getMessage());
+            }
+        }
+    }
 }
