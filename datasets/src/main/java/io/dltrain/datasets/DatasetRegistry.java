@@ -425,6 +425,7 @@ public final class DatasetRegistry {
     private static final List<Entry> ENTRIES = List.of(FASHION_MNIST, MNIST, CIFAR10, CIFAR100, SYNTHETIC, IMAGEFOLDER, IMAGENET_SUBSET, CSV);
 
     /** All registered datasets, in a fixed order (without options). */
+    /** Every registered dataset, in the order {@code dl-train datasets} lists them; {@link Entry#name()} is what {@link #get} takes. */
     public static List<Entry> entries() { return ENTRIES; }
 
     /**

@@ -41,6 +41,7 @@ public final class ModelRegistry {
             this(name, description, defaultSpec, builder, Task.CLASSIFICATION);
         }
 
+        /** A new model for spec (input shape, classes) with its weights on ctx's backend, initialised from ctx's seed; the caller closes it. */
         public Module build(Context ctx, ModelSpec spec) { return builder.apply(ctx, spec); }
 
         /** Trainable scalars of the model built for spec, counted on the meta backend (shapes only: fast, no memory). */
@@ -85,8 +86,10 @@ public final class ModelRegistry {
             new Entry("googlenet", "GoogLeNet (Inception v1) as torchvision, BN convs, no auxiliary classifiers", IMAGENET, GoogLeNet::googlenet),
             new Entry("densenet121", "DenseNet-121 (growth 32, blocks 6-12-24-16, bn_size 4, compression 0.5) as torchvision", IMAGENET, DenseNets::densenet121));
 
+    /** Every registered model, in the order {@code dl-train models} lists them. */
     public static List<Entry> entries() { return ENTRIES; }
 
+    /** The registered models' names, which {@link #get} takes. */
     public static List<String> names() { return ENTRIES.stream().map(Entry::name).toList(); }
 
     /** The entry called name (in any case); an IllegalArgumentException listing the valid names, and the one meant if clear, otherwise. */

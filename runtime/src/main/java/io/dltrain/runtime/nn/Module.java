@@ -28,6 +28,13 @@ public abstract class Module implements AutoCloseable {
     /** Computes the output for input x, recording autograd when enabled. */
     public abstract Tensor forward(Tensor x);
 
+    /**
+     * Registers {@code t} as a trainable parameter called {@code name} (PyTorch's register_parameter): it requires grad
+     * from now on, is listed by {@link #namedParameters()} (so optimisers update it), saved in {@link #stateDict()} and
+     * closed by {@link #close()}. A tensor kept in a field without this is none of those. Returns t.
+     *
+     * @throws IllegalArgumentException for a null tensor, or a name this module has registered already
+     */
     protected Tensor addParameter(String name, Tensor t) {
         checkFree(name, "parameter", t);
         t.keep().requiresGrad(true).name(name);
@@ -35,6 +42,12 @@ public abstract class Module implements AutoCloseable {
         return t;
     }
 
+    /**
+     * Registers {@code t} as state that is saved and closed but not trained (PyTorch's register_buffer: batch norm's
+     * running statistics). Returns t.
+     *
+     * @throws IllegalArgumentException for a null tensor, or a name this module has registered already
+     */
     protected Tensor addBuffer(String name, Tensor t) {
         checkFree(name, "buffer", t);
         t.keep().name(name);
@@ -42,6 +55,14 @@ public abstract class Module implements AutoCloseable {
         return t;
     }
 
+    /**
+     * Registers {@code m} as a child called {@code name} (PyTorch registers a module assigned to an attribute; Java
+     * needs this call): its parameters and buffers become this module's, under "name.", so they are trained, saved,
+     * switched by {@link #train}/{@link #eval} and closed with it. A module kept in a field without this is none of
+     * those. Returns m, for {@code fc = addModule("fc", new Linear(ctx, 784, 10))}.
+     *
+     * @throws IllegalArgumentException for a null module, or a name this module has registered already
+     */
     protected <M extends Module> M addModule(String name, M m) {
         checkFree(name, "child module", m);
         children.put(name, m);
@@ -120,11 +141,16 @@ public abstract class Module implements AutoCloseable {
         return this;
     }
 
+    /** Evaluation mode, recursively: {@code train(false)}. */
     public Module eval() { return train(false); }
 
     public boolean isTraining() { return training; }
 
-    /** Zeroes the accumulated gradients of every parameter ({@link Tensor#zeroGrad()}: lazily). */
+    /**
+     * Zeroes the accumulated gradients of every parameter ({@link Tensor#zeroGrad()}: lazily). Unlike PyTorch 2's
+     * {@code zero_grad()}, which sets them to None, {@code grad()} then reads zeros, as after PyTorch's
+     * {@code zero_grad(set_to_none=False)}; {@link Tensor#clearGrad()} is the set-to-None form.
+     */
     public void zeroGrad() {
         for (Tensor t : namedParameters().values()) t.zeroGrad();
     }

@@ -17,6 +17,10 @@ public final class Scope implements AutoCloseable {
 
     private Scope() {}
 
+    /**
+     * Opens a scope on this thread, innermost until it is closed: every tensor made on this thread until then is closed
+     * with it (unless kept). Close it on the same thread, with try-with-resources.
+     */
     public static Scope open() {
         Scope s = new Scope();
         STACK.get().push(s);

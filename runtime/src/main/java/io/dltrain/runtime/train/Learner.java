@@ -39,6 +39,13 @@ public final class Learner implements AutoCloseable {
     private Double momentumGiven, weightDecayGiven;
     private boolean closed;
 
+    /**
+     * A Learner for {@code model}, on the backend its parameters live on, with the default recipe (see the class
+     * comment). The model stays the caller's: close it after the Learner.
+     *
+     * @throws IllegalArgumentException for a null model, or one without parameters (a Module subclass registers its layers
+     *                                  with {@code addModule} and its weights with {@code addParameter})
+     */
     public Learner(Module model) {
         if (model == null) throw new IllegalArgumentException("model is null");
         if (model.parameters().isEmpty())
@@ -50,8 +57,10 @@ public final class Learner implements AutoCloseable {
                 config.weightDecay(), config.schedule(), 0f, 0f, config.seed(), 0.0, 0, 0.0, 1);
     }
 
+    /** Passes over the training data per {@link #fit} (default 10); at least 1. */
     public synchronized Learner epochs(int n) { config = config.withEpochs(n); return this; }
 
+    /** Samples per step for {@link #fit} and per batch for {@link #evaluate} (default 128); at least 1. */
     public synchronized Learner batchSize(int n) { return set(n, config.lr(), config.optimizer(), config.schedule(), config.momentum(), config.weightDecay()); }
 
     /**
@@ -98,6 +107,10 @@ public final class Learner implements AutoCloseable {
                 + " settings; call it before fit(), or use a new Learner");
     }
 
+    /**
+     * The loss that {@link #fit} minimises and {@link #evaluate} reports, instead of the task's default (cross-entropy
+     * for classification, MSE otherwise); a later {@link #task} keeps it.
+     */
     public synchronized Learner loss(Loss l) {
         if (l == null) throw new IllegalArgumentException("loss(null): give a loss (CrossEntropyLoss, MSELoss, ...), or do not call loss()"
                 + " to keep the task's default");
