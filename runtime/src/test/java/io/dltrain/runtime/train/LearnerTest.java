@@ -234,4 +234,48 @@ class LearnerTest {
             }
         }
     }
+
+    /** A Module subclass that keeps its second layer in a field but registers only the first. */
+    static final class Unregistered extends Module {
+        final Linear first, second;
+        Unregistered(CpuBackend be) {
+            first = addModule("first", new Linear(new Context(be, 3), 8, 16));
+            second = new Linear(new Context(be, 4), 16, 3);   // addModule forgotten: PyTorch would register it on assignment
+        }
+        @Override public io.dltrain.runtime.tensor.Tensor forward(io.dltrain.runtime.tensor.Tensor x) { return second.forward(first.forward(x)); }
+        @Override public void close() { super.close(); second.close(); }
+    }
+
+    /** Registers both layers, and keeps in fields a list of them and a frozen layer of its own (requiresGrad off). */
+    static final class Registered extends Module {
+        final Linear first, second, frozen;
+        final java.util.List<Linear> both;
+        Registered(CpuBackend be) {
+            first = addModule("first", new Linear(new Context(be, 3), 8, 16));
+            second = addModule("second", new Linear(new Context(be, 4), 16, 3));
+            both = java.util.List.of(first, second);
+            frozen = new Linear(new Context(be, 5), 8, 8);
+            for (var p : frozen.parameters()) p.requiresGrad(false);
+        }
+        @Override public io.dltrain.runtime.tensor.Tensor forward(io.dltrain.runtime.tensor.Tensor x) { return second.forward(first.forward(x)); }
+        @Override public void close() { super.close(); frozen.close(); }
+    }
+
+    /**
+     * A layer kept in a field of a Module subclass without addModule (PyTorch registers it on assignment, Java does not)
+     * is refused by the Learner, naming the field: it trained the registered layers alone, and the forgotten one kept
+     * its random initial weights, without a word (nor was it saved or closed with the model).
+     */
+    @Test
+    void aLayerThatWasNotRegisteredIsNamed() {
+        try (CpuBackend be = new CpuBackend(1); Module bad = new Unregistered(be); Module good = new Registered(be)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Learner(bad));
+            assertEquals("Unregistered.second holds Linear(16 -> 3), whose parameters the model does not list: it was not registered, so it"
+                    + " would be neither trained, saved nor closed; register it in the constructor with addModule(\"second\", ...) (to keep"
+                    + " it out of training on purpose, set its parameters' requiresGrad(false))", e.getMessage());
+            try (Learner l = new Learner(good).epochs(1).batchSize(32)) {
+                assertEquals(1, l.fit(TrainerTest.blobs(64, 2)).epochs().size());
+            }
+        }
+    }
 }
