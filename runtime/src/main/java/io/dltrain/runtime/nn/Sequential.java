@@ -31,13 +31,36 @@ public class Sequential extends Module {
         Tensor h = x;
         for (int i = 0; i < layers.size(); i++) {
             Module m = layers.get(i);
-            if (fusesWithNext(i)) {
-                Linear fc = (Linear) m;
-                h = Basic.linearRelu(h, fc.weight(), fc.bias());
-                i++;
-            } else h = m.forward(h);
+            try {
+                if (fusesWithNext(i)) {
+                    Linear fc = (Linear) m;
+                    h = Basic.linearRelu(h, fc.weight(), fc.bias());
+                    i++;
+                } else h = m.forward(h);
+            } catch (LayerRefused r) {
+                if (!(m instanceof Sequential)) throw new LayerRefused(Integer.toString(i), m.toString(), r.getMessage(), r);
+                throw new LayerRefused(i + "." + r.place, r.layer, r.detail, (IllegalArgumentException) r.getCause());
+            } catch (IllegalArgumentException e) {
+                throw new LayerRefused(Integer.toString(i), m.toString(), e.getMessage(), e);
+            }
         }
         return h;
+    }
+
+    /**
+     * A layer's refusal of its input (a shape it cannot take), with the layer's place in the Sequential, dotted through
+     * nested Sequentials as in the state_dict's names ("2.1.1"): the op's own message names only the op. The layer's
+     * exception is the cause.
+     */
+    private static final class LayerRefused extends IllegalArgumentException {
+        final String place, layer, detail;
+
+        LayerRefused(String place, String layer, String detail, IllegalArgumentException cause) {
+            super("layer " + place + " of the Sequential, " + layer + ", refused its input: " + detail, cause);
+            this.place = place;
+            this.layer = layer;
+            this.detail = detail;
+        }
     }
 
     /** Whether layer i is a Linear with a bias and layer i + 1 a ReLU: the pair {@link #forward} runs as one op. */

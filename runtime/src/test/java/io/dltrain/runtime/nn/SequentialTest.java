@@ -88,4 +88,26 @@ class SequentialTest {
             return out;
         }
     }
+
+    /**
+     * A layer that refuses its input is named by its place in the Sequential (as in its state_dict names, through nested
+     * Sequentials) and by itself: the error named only the op ("linear: input [2, 16] does not fit weight [6, 8] ..."),
+     * so in a model with several Linear or Conv2d layers the reader had to work out which one from the weight's shape.
+     * The exception is still an IllegalArgumentException, with the layer's own as its cause.
+     */
+    @Test
+    void aLayerThatRefusesItsInputIsNamedByItsPlace() {
+        Context ctx = new Context(be, 3);
+        try (Sequential m = Scope.outside(() -> new Sequential(new Linear(ctx, 12, 16), new ReLU(),
+                new Sequential(new Linear(ctx, 16, 8), new Sequential(new ReLU(), new Linear(ctx, 16, 4)))));
+             Scope s = Scope.open()) {
+            var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> m.forward(be.zeros(Shape.of(2, 12))));
+            assertEquals("layer 2.1.1 of the Sequential, Linear(16 -> 4), refused its input: linear: input [2, 8] does not fit weight [4, 16]"
+                    + " (expected input [N, 16]; flatten image inputs first)", e.getMessage());
+            assertTrue(e.getCause() instanceof IllegalArgumentException c && c.getMessage().startsWith("linear: input [2, 8]"), String.valueOf(e.getCause()));
+            e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> m.forward(be.zeros(Shape.of(2, 10))));
+            assertTrue(e.getMessage().startsWith("layer 0 of the Sequential, Linear(12 -> 16), refused its input: linear: input [2, 10]"),
+                    e.getMessage());
+        }
+    }
 }

@@ -213,7 +213,8 @@ class TrainerTest {
              DataLoader train = new DataLoader(ds, null, 32, true, false, 7, 1, 4)) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Trainer(be, config(1, 0.05, 0))
                     .fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, null, TrainListener.NONE));
-            assertTrue(e.getMessage().startsWith("batchNorm (training): expected more than 1 value per channel when training, got input [1, 8]"), e.getMessage());
+            assertTrue(e.getMessage().startsWith("layer 1 of the Sequential, BatchNorm1d(8, eps=1.0E-5, momentum=0.1), refused its input:"
+                    + " batchNorm (training): expected more than 1 value per channel when training, got input [1, 8]"), e.getMessage());
             assertTrue(e.getMessage().endsWith("; this is the epoch's last batch, which holds 1 sample (129 training samples at batch size 32):"
                     + " use a batch size that leaves at least 2 in it, such as 31"), e.getMessage());
             assertEquals(4, opt.stepCount(), "the epoch's other batches trained");
