@@ -28,11 +28,23 @@ public final class Basic {
         return Autograd.record("linear", y, new Tensor[] {x, w, b}, (dy, needs) -> linearBackward(be, x, w, b, dy, needs));
     }
 
+    /** x [N, in] for w [out, in]; otherwise what to do about the input it got (not flattened, no batch dimension, other features). */
     private static void checkLinear(Tensor x, Tensor w) {
-        if (x.rank() != 2 || w.rank() != 2 || x.dim(1) != w.dim(1)) {
-            throw new IllegalArgumentException("linear: input " + x.shape() + " does not fit weight " + w.shape()
-                    + " (expected input [N, " + (w.rank() == 2 ? w.dim(1) : "?") + "]; flatten image inputs first)");
-        }
+        if (w.rank() != 2) throw new IllegalArgumentException("linear: weight must be [out, in], got " + w.shape());
+        if (x.rank() == 2 && x.dim(1) == w.dim(1)) return;
+        int in = w.dim(1);
+        String head = "linear: input " + x.shape() + " does not fit weight " + w.shape() + ": ";
+        if (x.rank() == 2)
+            throw new IllegalArgumentException(head + "the layer takes " + in + " features per sample, the input has " + x.dim(1)
+                    + "; build the layer with " + x.dim(1) + " inputs, or make the one before it give " + in);
+        if (x.rank() < 2)
+            throw new IllegalArgumentException(head + "it takes [N, " + in + "]; give a single sample a batch dimension of 1 ([1, "
+                    + x.numel() + "])");
+        long perSample = x.shape().sizeFrom(1);
+        throw new IllegalArgumentException(head + "it takes [N, " + in + "]" + (perSample == in
+                ? "; flatten the input to [N, " + in + "] first (a Flatten layer before it)"
+                : ", and the input holds " + perSample + " values per sample; flatten it (a Flatten layer before it) and build the layer"
+                        + " with " + perSample + " inputs"));
     }
 
     /** dx = dy W, dW = dy^T x, db = column sums of dy, each only where needed. */

@@ -102,8 +102,9 @@ class SequentialTest {
                 new Sequential(new Linear(ctx, 16, 8), new Sequential(new ReLU(), new Linear(ctx, 16, 4)))));
              Scope s = Scope.open()) {
             var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> m.forward(be.zeros(Shape.of(2, 12))));
-            assertEquals("layer 2.1.1 of the Sequential, Linear(16 -> 4), refused its input: linear: input [2, 8] does not fit weight [4, 16]"
-                    + " (expected input [N, 16]; flatten image inputs first)", e.getMessage());
+            assertEquals("layer 2.1.1 of the Sequential, Linear(16 -> 4), refused its input: linear: input [2, 8] does not fit weight [4, 16]:"
+                    + " the layer takes 16 features per sample, the input has 8; build the layer with 8 inputs, or make the one before it"
+                    + " give 16", e.getMessage());
             assertTrue(e.getCause() instanceof IllegalArgumentException c && c.getMessage().startsWith("linear: input [2, 8]"), String.valueOf(e.getCause()));
             e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> m.forward(be.zeros(Shape.of(2, 10))));
             assertTrue(e.getMessage().startsWith("layer 0 of the Sequential, Linear(12 -> 16), refused its input: linear: input [2, 10]"),

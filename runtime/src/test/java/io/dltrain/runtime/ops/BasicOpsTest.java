@@ -29,6 +29,30 @@ class BasicOpsTest {
                 + " use a smaller batch", e.getMessage());
     }
 
+    /**
+     * An input linear cannot take gets advice for its own case: every refusal said "flatten image inputs first", also to
+     * an input that was flattened already and only has another number of features (a Flatten + Linear(784, 10) fed
+     * 3x32x32 images gets [N, 3072]), where flattening is not the answer.
+     */
+    @Test
+    void linearSaysWhatToDoForTheInputItGot() {
+        try (Scope s = Scope.open()) {
+            Tensor w = be.zeros(Shape.of(10, 784));
+            var e = assertThrows(IllegalArgumentException.class, () -> Basic.linear(be.zeros(Shape.of(2, 3072)), w, null));
+            assertEquals("linear: input [2, 3072] does not fit weight [10, 784]: the layer takes 784 features per sample, the input has"
+                    + " 3072; build the layer with 3072 inputs, or make the one before it give 784", e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> Basic.linear(be.zeros(Shape.of(2, 1, 28, 28)), w, null));
+            assertEquals("linear: input [2, 1, 28, 28] does not fit weight [10, 784]: it takes [N, 784]; flatten the input to [N, 784]"
+                    + " first (a Flatten layer before it)", e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> Basic.linear(be.zeros(Shape.of(784)), w, null));
+            assertEquals("linear: input [784] does not fit weight [10, 784]: it takes [N, 784]; give a single sample a batch dimension"
+                    + " of 1 ([1, 784])", e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> Basic.linear(be.zeros(Shape.of(2, 3, 32, 32)), w, null));
+            assertEquals("linear: input [2, 3, 32, 32] does not fit weight [10, 784]: it takes [N, 784], and the input holds 3072 values"
+                    + " per sample; flatten it (a Flatten layer before it) and build the layer with 3072 inputs", e.getMessage());
+        }
+    }
+
     @Test
     void linearForwardMatchesLoops() {
         try (Scope s = Scope.open()) {
