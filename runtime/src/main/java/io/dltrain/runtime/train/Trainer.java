@@ -5,6 +5,7 @@ import io.dltrain.runtime.backend.Backend;
 import io.dltrain.runtime.data.Batch;
 import io.dltrain.runtime.data.DataLoadException;
 import io.dltrain.runtime.data.DataLoader;
+import io.dltrain.runtime.data.Dataset;
 import io.dltrain.runtime.nn.Module;
 import io.dltrain.runtime.nn.loss.Loss;
 import io.dltrain.runtime.optim.GradClip;
@@ -128,6 +129,27 @@ public final class Trainer {
                 throw new IllegalArgumentException(l.dataset().name() + " is a regression dataset (real-valued targets, no class labels);"
                         + " train it with task(Task.REGRESSION) and the MSE loss");
         }
+    }
+
+    /**
+     * A classifier's output [N, C] must have a score for each of the dataset's classes, and a regression model one
+     * output per sample. Checked on each batch's output before the loss (its shape is on the host: free): otherwise a
+     * model with too few outputs failed only when a label fell outside them (on the CPU; the GPU does not read labels),
+     * and a regression model of several outputs met a shape error in the loss. More outputs than classes are allowed,
+     * as in PyTorch (the extra ones are trained towards never being picked).
+     */
+    private void checkOutputs(Tensor out, int n, Dataset data) {
+        Shape s = out.shape();
+        if (s.rank() < 1 || s.dim(0) != n) return; // the loss names a batch mismatch
+        int perSample = s.size() / Math.max(1, n);
+        if (task == Task.CLASSIFICATION && s.rank() == 2 && s.dim(1) < data.numClasses())
+            throw new IllegalArgumentException("the model gives " + s.dim(1) + " outputs per sample (output " + s + "), but " + data.name()
+                    + " has " + data.numClasses() + " classes: a classifier needs one output per class; make its last layer give "
+                    + data.numClasses() + " (e.g. Linear(..., " + data.numClasses() + "))");
+        if (task == Task.REGRESSION && perSample != 1)
+            throw new IllegalArgumentException("the model gives " + perSample + " outputs per sample (output " + s + "), but " + data.name()
+                    + " is a regression dataset with one real-valued target per sample: the model needs one output; make its last"
+                    + " layer give 1 (e.g. Linear(..., 1))");
     }
 
     /**
@@ -326,6 +348,7 @@ public final class Trainer {
                             if (n != 1 || train.batchSize() == 1) throw e;
                             throw lastBatchOfOne(e, train);
                         }
+                        checkOutputs(out, n, train.dataset());
                         lossT = loss.compute(out, y);
                         optimizer.zeroGrad();
                         lossT.backward();
@@ -731,6 +754,7 @@ public final class Trainer {
                     int n = batch.size();
                     Tensor x = batch.x(), y = batch.y();
                     Tensor out = model.forward(x);
+                    checkOutputs(out, n, data.dataset());
                     be.axpy(n, loss.compute(out, y), lossSum);
                     if (top1) c1.add(out, y, 1);
                     if (top5) c5.add(out, y, 5);

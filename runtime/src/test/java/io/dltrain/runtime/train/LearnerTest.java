@@ -278,4 +278,30 @@ class LearnerTest {
             }
         }
     }
+
+    /**
+     * A model with fewer outputs than the dataset has classes (Linear(16, 2) for 3 classes) failed only when a label
+     * fell outside its outputs, in the loss, with a message about a label and logits; and a regression model of more
+     * than one output was refused by the loss's shapes. Both are refused at the first forward, naming both counts.
+     */
+    @Test
+    void aModelWhoseOutputsDoNotFitTheDataIsRefused() {
+        try (CpuBackend be = new CpuBackend(1);
+             Module two = new Sequential(new Linear(new Context(be, 3), 8, 16), new ReLU(), new Linear(new Context(be, 4), 16, 2));
+             Learner l = new Learner(two).epochs(1).batchSize(32)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> l.fit(TrainerTest.blobs(64, 2)));
+            assertEquals("the model gives 2 outputs per sample (output [32, 2]), but blobs has 3 classes: a classifier needs one"
+                    + " output per class; make its last layer give 3 (e.g. Linear(..., 3))", e.getMessage());
+            IllegalArgumentException ev = assertThrows(IllegalArgumentException.class, () -> l.evaluate(TrainerTest.blobs(64, 2)));
+            assertEquals(e.getMessage(), ev.getMessage());
+        }
+        float[] x = new float[16 * 8], y = new float[16];
+        try (CpuBackend be = new CpuBackend(1); Module three = model(be);
+             Learner l = new Learner(three).task(Task.REGRESSION).epochs(1).batchSize(8)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> l.fit(TrainerTaskTest.regression(16, 8, x, y)));
+            assertEquals("the model gives 3 outputs per sample (output [8, 3]), but regression-test is a regression dataset with one"
+                    + " real-valued target per sample: the model needs one output; make its last layer give 1 (e.g. Linear(..., 1))",
+                    e.getMessage());
+        }
+    }
 }
