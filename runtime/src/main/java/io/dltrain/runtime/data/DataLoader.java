@@ -184,6 +184,9 @@ public final class DataLoader implements AutoCloseable {
 
     public int batchesPerEpoch() { return batchesPerEpoch; }
 
+    /** The dataset indices of epoch {@code epoch}'s samples, in the order its batches give them (a copy). */
+    public int[] sampleOrder(int epoch) { return order(epoch); }
+
     /**
      * Starts epoch {@code epoch} (from 0) and returns its batches in order. Any epoch still running is cancelled
      * first (its workers stopped and joined, however long a read in progress takes: the new epoch's workers fill the

@@ -716,11 +716,35 @@ public final class Trainer {
      * other than classification, the mean loss against that task's target (accuracies NaN).
      *
      * @throws IllegalArgumentException when {@code data} has no samples
+     * @throws DataLoadException         when the loss is not finite because a sample has a NaN or infinite feature (the
+     *                                   first one is named)
      */
     public EvalResult evaluate(Module model, DataLoader data, Loss loss) {
         if (data.samples() == 0) // else a result of 0 samples with a 0/0 loss
             throw new IllegalArgumentException("cannot evaluate on " + data.dataset().name() + ": the loader has no samples");
-        return evaluate(model, data, loss, null);
+        EvalResult r = evaluate(model, data, loss, null);
+        if (!Double.isFinite(r.loss())) { // as fit, which stops naming the input: a NaN score alone does not say why
+            String bad = firstNonfiniteSample(data);
+            if (bad != null) throw new DataLoadException("cannot evaluate on " + data.dataset().name() + ": " + bad + ", which makes the loss "
+                    + r.loss() + "; check the data (fit stops on such a sample too)", null);
+        }
+        return r;
+    }
+
+    /**
+     * The first sample of data's pass (in its order) with a NaN or infinite feature, said as "sample 40 has a non-finite
+     * feature (element 3 of 8 is NaN)"; null if none. Reads the samples again on this thread: only after a bad loss.
+     */
+    private static String firstNonfiniteSample(DataLoader data) {
+        Dataset ds = data.dataset();
+        float[] x = new float[ds.sampleShape().size()];
+        for (int i : data.sampleOrder(0)) {
+            ds.read(i, x, 0);
+            for (int k = 0; k < x.length; k++)
+                if (!Float.isFinite(x[k]))
+                    return ds.describe(i) + " has a non-finite feature (element " + k + " of " + x.length + " is " + x[k] + ")";
+        }
+        return null;
     }
 
     /**

@@ -2,6 +2,7 @@ package io.dltrain.runtime.train;
 
 import io.dltrain.runtime.backend.cpu.CpuBackend;
 import io.dltrain.runtime.checkpoint.Checkpoint;
+import io.dltrain.runtime.data.DataLoadException;
 import io.dltrain.runtime.data.DataLoader;
 import io.dltrain.runtime.data.Dataset;
 import io.dltrain.runtime.nn.Context;
@@ -133,6 +134,30 @@ class TrainerNonFiniteTest {
                         .fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, null, TrainListener.NONE));
                 assertEquals(poisonedData, e.getMessage().contains(hint), e.getMessage());
             }
+        }
+    }
+
+    /**
+     * evaluate over data with a NaN feature returned a NaN loss without a word, where fit stops naming the input: it now
+     * names the first such sample in the evaluated order (here a subset loader of samples 100 to 319: sample 200).
+     * A model whose own weights are NaN is evaluated as before (NaN loss), the data not blamed.
+     */
+    @Test
+    void evaluateNamesASampleWithANonFiniteFeature() {
+        try (CpuBackend be = new CpuBackend(1);
+             Module model = new Sequential(new Linear(new Context(be, 3), 8, 16), new ReLU(), new Linear(new Context(be, 4), 16, 3));
+             Learner l = new Learner(model)) {
+            DataLoadException e = assertThrows(DataLoadException.class, () -> l.evaluate(poisoned()));
+            assertEquals("cannot evaluate on poisoned-blobs: sample 40 has a non-finite feature (element 3 of 8 is NaN), which makes the"
+                    + " loss NaN; check the data (fit stops on such a sample too)", e.getMessage());
+            int[] tail = java.util.stream.IntStream.range(100, 320).toArray();
+            try (DataLoader part = new DataLoader(poisoned(), tail, 32, false, false, 7, 1, 4)) {
+                DataLoadException p = assertThrows(DataLoadException.class,
+                        () -> new Trainer(be, config()).evaluate(model, part, new CrossEntropyLoss(0f)));
+                assertTrue(p.getMessage().startsWith("cannot evaluate on poisoned-blobs: sample 200 has"), p.getMessage());
+            }
+            be.fill(model.parameters().getFirst(), Float.NaN);
+            assertTrue(Double.isNaN(l.evaluate(TrainerTest.blobs(64, 1)).loss()), "NaN weights: the data is fine");
         }
     }
 }
