@@ -138,12 +138,15 @@ public final class EvalCommand implements Callable<Integer> {
         // The model's own kind of dataset with other class names (an image folder with other class folders, a csv with
         // other labels): such a dataset numbers its classes by name, so its class k is not the model's class k and the
         // scores would count shifted labels.
-        if (!regression && baseName(data).equals(baseName(saved.dataset())) && !test.classNames().equals(saved.classNames())) {
-            int k = 0;
-            while (k < test.numClasses() && test.classNames().get(k).equals(saved.classNames().get(k))) k++;
-            throw usage(data + "'s classes " + test.classNames() + " are not the model's " + saved.classNames() + " (class " + k + " is '"
-                    + test.classNames().get(k) + "' here but '" + saved.classNames().get(k) + "' for the model in " + dir
-                    + "): evaluate it on data with the classes it was trained on");
+        // A csv's numeric labels are one class when equal as numbers (1 and 1.0), as its reader matches them.
+        java.util.function.BiPredicate<String, String> same = test instanceof CsvDataset ? CsvDataset::sameClass : String::equals;
+        List<String> here = test.classNames(), own = saved.classNames();
+        int k = 0;
+        while (k < Math.min(here.size(), own.size()) && same.test(here.get(k), own.get(k))) k++;
+        if (!regression && baseName(data).equals(baseName(saved.dataset())) && (k < here.size() || k < own.size())) {
+            throw usage(data + "'s classes " + here + " are not the model's " + own + " (" + (k < here.size() && k < own.size()
+                    ? "class " + k + " is '" + here.get(k) + "' here but '" + own.get(k) + "'" : here.size() + " here but " + own.size())
+                    + " for the model in " + dir + "): evaluate it on data with the classes it was trained on");
         }
         // The model's own kind of image folder dataset with another validation pipeline (imagefolder without the
         // norm=imagenet it was trained with): same shape and classes, but inputs unlike its training's, and a score

@@ -260,4 +260,37 @@ class PredictCsvTest {
         }
         assertEquals(loss[0], loss[1], "the test loss on the same rows");
     }
+
+    /**
+     * The csv reader orders numeric labels by value and reads 1, 1.0 and 1e0 as one class, but eval compared the model's
+     * class names as text: a model trained on labels written 1.0, 2.0, 10.0 was refused (exit 2) on the same rows
+     * written 1, 2, 1e1. Numeric class names now match by value, and the rows score as the model's own data.
+     */
+    @Test
+    void evalMatchesNumericClassNamesByValue(@TempDir Path tmp) throws IOException {
+        Path data = Files.createDirectories(tmp.resolve("data")), out = tmp.resolve("run");
+        Path other = Files.createDirectories(tmp.resolve("other"));
+        write(data);
+        for (String split : List.of("train", "test")) {
+            String text = Files.readString(data.resolve(split + ".csv"));
+            Files.writeString(data.resolve(split + ".csv"), text.replace(",cat\n", ",1.0\n").replace(",dog\n", ",2.0\n").replace(",emu\n", ",10.0\n"));
+            Files.writeString(other.resolve(split + ".csv"), text.replace(",cat\n", ",1\n").replace(",dog\n", ",2\n").replace(",emu\n", ",1e1\n"));
+        }
+        train(data, "csv", out, 1);
+        String[] loss = new String[2];
+        for (int i = 0; i < 2; i++) {
+            Path e = tmp.resolve("e" + i);
+            CliTest.Result r = run("eval", "--checkpoint", out.toString(), "--data", "csv", "--data-dir", (i == 0 ? data : other).toString(),
+                    "--threads", "2", "--out", e.toString());
+            assertEquals(0, r.code(), r.err() + r.out());
+            loss[i] = new com.fasterxml.jackson.databind.ObjectMapper().readTree(e.resolve("eval.json").toFile()).get("loss").toString();
+        }
+        assertEquals(loss[0], loss[1], "the test loss on the same rows, whatever way their labels are written");
+        // another value is another class: still refused, naming it
+        Path third = Files.createDirectories(tmp.resolve("third"));
+        for (String split : List.of("train", "test"))
+            Files.writeString(third.resolve(split + ".csv"), Files.readString(other.resolve(split + ".csv")).replace(",1e1\n", ",3\n"));
+        CliTest.usageError(tmp.resolve("e2"), new String[] {"eval", "--checkpoint", out.toString(), "--data", "csv", "--data-dir",
+                third.toString(), "--threads", "2", "--out", tmp.resolve("e2").toString()}, "class 2 is '3' here but '10.0' for the model");
+    }
 }

@@ -225,6 +225,14 @@ public final class CsvDataset implements Dataset {
     @Override public String toString() { return name + " (" + task.label() + ", " + size + " x " + numFeatures + ")"; }
 
     /**
+     * Whether class names a and b name the same class as this reader matches labels: equal as text, or both numbers of
+     * equal value (1, 1.0 and 1e0 are one class), as a saved model's class names are compared with a csv's.
+     */
+    public static boolean sameClass(String a, String b) {
+        return a.equals(b) || Table.isDecimal(a) && Table.isDecimal(b) && Classes.key(a).equals(Classes.key(b));
+    }
+
+    /**
      * The classes of a label column: their names in order, and each label's class. A column of numbers is ordered by
      * value, and labels equal as numbers (2 and 2.0, as pandas reads them) are one class, named as the training file
      * first writes it; other labels are ordered and matched as text.
