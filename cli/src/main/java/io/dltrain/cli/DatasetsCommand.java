@@ -61,13 +61,19 @@ public final class DatasetsCommand implements Runnable {
 
         @Override
         public Integer call() {
-            ImageFolderWriter.Format f = switch (format) {
+            ImageFolderWriter.Format f = switch (format.toLowerCase(java.util.Locale.ROOT)) { // any case, as --device, --model
                 case "png" -> ImageFolderWriter.Format.PNG;
                 case "jpg", "jpeg" -> ImageFolderWriter.Format.JPEG;
                 default -> throw new Main.UsageError(spec.commandLine(), "--format must be png or jpg, not '" + format + "'");
             };
             // checked by a trial before the dataset is read; the exporter's own check (non-empty train/, val/) follows
             String unusable = OutputDir.problem(out, "--out " + out, "choose another directory");
+            if (unusable != null) throw new Main.UsageError(spec.commandLine(), unusable);
+            try { // before the dataset is read (seconds to minutes), not after
+                unusable = ImageFolderWriter.occupied(out, java.util.List.of("train", "val"));
+            } catch (DatasetException e) {
+                unusable = e.getMessage();
+            }
             if (unusable != null) throw new Main.UsageError(spec.commandLine(), unusable);
             PrintWriter o = spec.commandLine().getOut();
             try {

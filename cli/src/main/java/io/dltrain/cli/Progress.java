@@ -28,7 +28,7 @@ final class Progress implements TrainListener {
     }
 
     static Mode parse(String s) {
-        return switch (s) {
+        return switch (s.toLowerCase(java.util.Locale.ROOT)) { // any case, as --device, --model
             case "auto" -> System.console() != null && System.console().isTerminal() ? Mode.BAR : Mode.PLAIN;
             case "bar" -> Mode.BAR;
             case "plain" -> Mode.PLAIN;

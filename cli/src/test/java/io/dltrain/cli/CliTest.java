@@ -657,6 +657,30 @@ class CliTest {
         assertTrue(again.err().contains("already exists and is not empty"), again.err());
     }
 
+    /**
+     * prepare loaded the whole dataset and printed "writing ..." before refusing an --out whose train/ was not empty (here
+     * with a --data-dir that does not exist: the dataset's own error came first); it is now checked first. And --format
+     * JPG was refused while --device CPU was taken: --format and --progress take any case, as the other choices do.
+     */
+    @Test
+    void datasetsPrepareChecksOutFirstAndTakesAnyCase(@TempDir Path tmp) throws IOException {
+        Path tree = tmp.resolve("tree");
+        Files.createDirectories(tree.resolve("train/a"));
+        Result r = run("datasets", "prepare", "--data", "fashion-mnist", "--data-dir", tmp.resolve("absent").toString(), "--out", tree.toString());
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains(tree.resolve("train") + ": already exists and is not empty"), r.err());
+        assertFalse(r.out().contains("writing"), r.out());
+        Path small = fashionSubset(tmp.resolve("fmnist"), 3, 2);
+        Result jpg = run("datasets", "prepare", "--data", "fashion-mnist", "--data-dir", small.toString(), "--out", tmp.resolve("jpg").toString(),
+                "--format", "JPG");
+        assertEquals(0, jpg.code(), jpg.err());
+        assertTrue(jpg.out().contains("images (jpeg) under"), jpg.out());
+        Result plain = run("--model", "mlp", "--data", "synthetic:1x8x8,classes=2,train=64,test=16", "--device", "CPU", "--epochs", "1",
+                "--progress", "None", "--checkpoint-every", "off", "--out", tmp.resolve("run").toString());
+        assertEquals(0, plain.code(), plain.err());
+        assertFalse(plain.out().contains("epoch 1"), "--progress None: no epoch lines: " + plain.out());
+    }
+
     @Test
     void listsRegistriesAndHelp() {
         Result m = run("models");

@@ -102,11 +102,8 @@ public final class ImageFolderWriter {
         } catch (IOException e) {
             throw new DatasetException(root + ": cannot create the directory (" + why(e) + ")", e);
         }
-        for (String split : val == null ? List.of("train") : List.of("train", "val")) {
-            Path d = root.resolve(split);
-            if (Files.exists(d) && (!Files.isDirectory(d) || !isEmpty(d)))
-                throw new DatasetException(d + ": already exists and is not empty; delete it or export to another directory");
-        }
+        String taken = occupied(root, val == null ? List.of("train") : List.of("train", "val"));
+        if (taken != null) throw new DatasetException(taken);
         boolean[] used = new boolean[dirs.size()]; // the classes given a folder, in either split
         int nTrain = writeSplit(train, root, "train", dirs, format, mean, std, jpegQuality, used);
         int nVal = val == null ? 0 : writeSplit(val, root, "val", dirs, format, mean, std, jpegQuality, used);
@@ -205,6 +202,19 @@ public final class ImageFolderWriter {
             default -> e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
         };
         return r.isEmpty() ? r : r.substring(0, 1).toLowerCase(Locale.ROOT) + r.substring(1);
+    }
+
+    /**
+     * Why an export to root would be refused because root/train or root/val (of {@code splits}) already holds files
+     * ("root/train: already exists and is not empty; ..."), or null: a caller checks it before reading the dataset.
+     */
+    public static String occupied(Path root, List<String> splits) {
+        for (String split : splits) {
+            Path d = root.resolve(split);
+            if (Files.exists(d) && (!Files.isDirectory(d) || !isEmpty(d)))
+                return d + ": already exists and is not empty; delete it or export to another directory";
+        }
+        return null;
     }
 
     private static boolean isEmpty(Path dir) {
