@@ -4,6 +4,7 @@ import io.dltrain.datasets.DatasetException;
 import io.dltrain.datasets.DatasetRegistry;
 import io.dltrain.datasets.ImageFolderWriter;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.HelpCommand;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -16,7 +17,7 @@ import java.util.concurrent.Callable;
 /** `dl-train datasets`: the dataset registry; `dl-train datasets prepare`: a dataset written out as an image-folder tree. */
 @Command(name = "datasets", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = "Lists the datasets in the registry: name, default directory (and whether it exists), description.",
-        subcommands = DatasetsCommand.Prepare.class)
+        subcommands = {DatasetsCommand.Prepare.class, HelpCommand.class}) // `datasets help prepare`, as `dl-train help eval`
 public final class DatasetsCommand implements Runnable {
     @Spec CommandSpec spec;
 

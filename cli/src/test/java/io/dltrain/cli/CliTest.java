@@ -710,6 +710,13 @@ class CliTest {
         Result he = run("help", "eval");
         assertEquals(0, he.code(), he.err());
         assertTrue(he.out().startsWith("Usage: dl-train eval "), he.out());
+        // and under `datasets`, whose prepare has its own options ('datasets help prepare' was "Missing required options")
+        Result hp = run("datasets", "help", "prepare");
+        assertEquals(0, hp.code(), hp.err());
+        assertTrue(hp.out().startsWith("Usage: dl-train datasets prepare ") && hp.out().contains("--format"), hp.out());
+        Result hd = run("datasets", "help");
+        assertEquals(0, hd.code(), hd.err());
+        assertTrue(hd.out().startsWith("Usage: dl-train datasets ") && hd.out().contains("prepare"), hd.out());
         Result v = run("--version");
         assertEquals(0, v.code());
         assertTrue(v.out().startsWith("dl-train "), v.out());
