@@ -889,6 +889,11 @@ final class TrainRun {
         if ("sgd-nesterov".equals(o.optimizer) && o.momentum == 0)
             throw usage("--optimizer sgd-nesterov needs a --momentum > 0, got " + typed("--momentum", o.momentum)
                     + " (Nesterov momentum without momentum is undefined); use e.g. --momentum 0.9, or --optimizer sgd for no momentum");
+        // PyTorch allows it (a frozen-weights dry run); every schedule scales the base rate, so none makes it move
+        if (o.lr == 0)
+            out.println("dl-train: notice: --lr " + typed("--lr", o.lr) + ": the weights will not change (each optimiser step,"
+                    + " weight decay included, is scaled by the learning rate; batch norm's running statistics still update);"
+                    + " give a learning rate above 0 to train");
         if (o.momentum >= 1 && Optimizers.usesMomentum(o.optimizer))
             out.println("dl-train: notice: --momentum " + typed("--momentum", o.momentum) + ": with a momentum of 1 or more the momentum"
                     + " buffer never decays, so " + o.optimizer + " usually diverges (PyTorch allows it; the usual values are 0.9 to 0.99)");

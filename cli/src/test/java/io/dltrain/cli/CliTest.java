@@ -886,6 +886,22 @@ class CliTest {
         usageError(out, train(out, "mlp", 1, "--config", yaml.toString()), "--lr 1e39 (in " + yaml + ") is too large");
     }
 
+    /**
+     * PyTorch allows a learning rate of 0 (every optimiser's step, weight decay included, is scaled by it), and so does
+     * dl-train; it trained without a word, the weights never changing. It now says so in one notice line (no schedule
+     * can help: each scales the base rate).
+     */
+    @Test
+    void aLearningRateOfZeroTrainsWithANotice(@TempDir Path tmp) {
+        String notice = "dl-train: notice: --lr 0: the weights will not change";
+        Result r = run(train(tmp.resolve("z"), "mlp", 1, "--lr", "0", "--schedule", "warmup:2,cosine", "--max-steps", "1"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertEquals(1, r.out().lines().filter(l -> l.startsWith(notice)).count(), r.out());
+        Result a = run(train(tmp.resolve("a"), "mlp", 1, "--lr", "0.01", "--max-steps", "1"));
+        assertEquals(0, a.code(), a.err() + a.out());
+        assertFalse(a.out().contains("--lr 0"), a.out());
+    }
+
     @Test
     void missingAndCorruptDataAreUsageErrorsNamingTheFile(@TempDir Path tmp) throws IOException {
         Path out = tmp.resolve("never");
