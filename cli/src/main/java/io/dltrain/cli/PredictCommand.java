@@ -123,7 +123,7 @@ public final class PredictCommand implements Callable<Integer> {
             // a dataset this version does not know (renamed, or from elsewhere): the generic image pipeline, as before;
             // a known one with options it rejects is an error rather than a silently different pipeline
             String base = saved.dataset().split(":", 2)[0];
-            if (DatasetRegistry.entries().stream().anyMatch(en -> en.name().equals(base)))
+            if (DatasetRegistry.names().contains(base))
                 throw usage(dir + ": the model's dataset " + saved.dataset() + ": " + e.getMessage());
             folderEval = null;
         }

@@ -231,7 +231,7 @@ final class TrainRun {
         Path initFile = o.initFrom == null ? null : initFile(o.initFrom);
         if (o.model == null) throw usage("Missing required option: --model NAME (one of: " + String.join(", ", ModelRegistry.names()) + ")");
         if (o.data == null) throw usage("Missing required option: --data NAME (one of: "
-                + String.join(", ", DatasetRegistry.entries().stream().map(DatasetRegistry.Entry::name).toList()) + ")");
+                + String.join(", ", DatasetRegistry.names()) + ")");
         // not given, configured or resumed: the recipe's optimiser for the model, then that optimiser's own defaults
         if (o.optimizer == null) o.optimizer = defaultOptimizer(o.model);
         if (o.lr == null) o.lr = Optimizers.defaultLr(o.optimizer);

@@ -424,9 +424,11 @@ public final class DatasetRegistry {
 
     private static final List<Entry> ENTRIES = List.of(FASHION_MNIST, MNIST, CIFAR10, CIFAR100, SYNTHETIC, IMAGEFOLDER, IMAGENET_SUBSET, CSV);
 
-    /** All registered datasets, in a fixed order (without options). */
     /** Every registered dataset, in the order {@code dl-train datasets} lists them; {@link Entry#name()} is what {@link #get} takes. */
     public static List<Entry> entries() { return ENTRIES; }
+
+    /** The registered datasets' names (without options), which {@link #get} takes, as {@code ModelRegistry.names()}. */
+    public static List<String> names() { return ENTRIES.stream().map(Entry::name).toList(); }
 
     /**
      * The dataset called {@code name}, optionally with options after a colon ("synthetic:1x28x28,classes=10").
@@ -443,7 +445,6 @@ public final class DatasetRegistry {
             if (colon < 0 || name.substring(colon + 1).isBlank()) return e;
             return e.withOptions(name, name.substring(colon + 1));
         }
-        List<String> names = ENTRIES.stream().map(Entry::name).toList();
-        throw new DatasetException("unknown dataset '" + base + "'" + Names.didYouMean(base, names) + "; valid names: " + String.join(", ", names));
+        throw new DatasetException("unknown dataset '" + base + "'" + Names.didYouMean(base, names()) + "; valid names: " + String.join(", ", names()));
     }
 }

@@ -54,7 +54,8 @@ class DatasetRegistryTest {
     @Test
     void registryListsBothDatasetsAndRejectsUnknownNames() {
         assertEquals(List.of("fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic", "imagefolder", "imagenet-subset", "csv"),
-                DatasetRegistry.entries().stream().map(DatasetRegistry.Entry::name).toList());
+                DatasetRegistry.names());
+        assertEquals(DatasetRegistry.names(), DatasetRegistry.entries().stream().map(DatasetRegistry.Entry::name).toList());
         for (DatasetRegistry.Entry e : DatasetRegistry.entries()) {
             assertFalse(e.description().isBlank(), e.name());
             assertFalse(e.description().contains("\n"), e.name() + ": one-line description");
