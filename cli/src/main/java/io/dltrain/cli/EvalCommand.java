@@ -181,6 +181,19 @@ public final class EvalCommand implements Callable<Integer> {
                 test = csv.standardisedWith(saved.features().mean(), saved.features().std());
             }
         }
+        // The same dataset with other options (synthetic's seed=, which draws other class patterns): same shape and
+        // classes, and a score near chance without a word; the options that differ are named.
+        if (baseName(data).equals(baseName(saved.dataset()))) {
+            String differ;
+            try {
+                differ = DatasetRegistry.optionDifferences(saved.dataset(), data);
+            } catch (DatasetException e) { // options this version no longer takes: nothing to compare with
+                differ = null;
+            }
+            if (differ != null)
+                o.println("dl-train: notice: the model was trained on " + saved.dataset() + " and is evaluated on " + data
+                        + ", whose options differ (" + differ + "): where they change the samples, these are not drawn as its training data were");
+        }
         // Same shape and classes, another dataset (mnist for a fashion-mnist model): allowed, but its own input pipeline
         // (normalisation) and the model's class names apply, which is worth a line, not silence.
         if (!baseName(data).equals(baseName(saved.dataset())))

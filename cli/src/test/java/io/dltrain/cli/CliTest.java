@@ -902,6 +902,31 @@ class CliTest {
         assertFalse(a.out().contains("--lr 0"), a.out());
     }
 
+    /**
+     * A model trained on synthetic (seed=1) evaluated on synthetic with seed=2 scored near chance without a word: eval
+     * compared the datasets' names alone. Options that differ (the registry's defaults filled in, numbers by value) now
+     * get a notice naming both specs; the same options written otherwise get none.
+     */
+    @Test
+    void evalOnTheSameDatasetWithOtherOptionsGetsANotice(@TempDir Path tmp) {
+        String trained = "synthetic:1x8x8,classes=3,train=96,test=32,seed=1";
+        Path run = tmp.resolve("run");
+        Result t = run("--model", "mlp", "--data", trained, "--epochs", "1", "--threads", "2", "--progress", "none",
+                "--checkpoint-every", "off", "--out", run.toString());
+        assertEquals(0, t.code(), t.err() + t.out());
+        String[][] cases = {
+                {"synthetic:1x8x8,classes=3,train=96,test=32,seed=2", "seed: 2 here, 1 for the model"},
+                {"synthetic:1x8x8,seed=1,test=32,classes=3,train=96,noise=1", null}, // noise=1 is the default 1.0
+                {"synthetic:1x8x8,classes=3,train=96,test=32,seed=1,noise=0.5", "noise: 0.5 here, 1.0 for the model"}};
+        for (int i = 0; i < cases.length; i++) {
+            Result e = run("eval", "--checkpoint", run.toString(), "--data", cases[i][0], "--threads", "2", "--out", tmp.resolve("e" + i).toString());
+            assertEquals(0, e.code(), e.err() + e.out());
+            if (cases[i][1] == null) assertFalse(e.out().contains("options differ"), e.out());
+            else assertTrue(e.out().contains("dl-train: notice: the model was trained on " + trained + " and is evaluated on " + cases[i][0]
+                    + ", whose options differ (" + cases[i][1] + ")"), e.out());
+        }
+    }
+
     @Test
     void missingAndCorruptDataAreUsageErrorsNamingTheFile(@TempDir Path tmp) throws IOException {
         Path out = tmp.resolve("never");

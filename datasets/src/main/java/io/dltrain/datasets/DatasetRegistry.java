@@ -427,6 +427,39 @@ public final class DatasetRegistry {
     /** Every registered dataset, in the order {@code dl-train datasets} lists them; {@link Entry#name()} is what {@link #get} takes. */
     public static List<Entry> entries() { return ENTRIES; }
 
+    /**
+     * The options in which {@code evaluated} differs from {@code trained}, two specs of the same dataset
+     * ("seed: 2 here, 1 for the model; noise: ..."), or null when they agree or name different datasets. Options left
+     * out take the default the dataset's usage shows ({@code [,seed=0]}), numbers compare by value (1 is 1.0) and text
+     * in any case; the positional sample shape is left out (eval compares shapes itself).
+     *
+     * @throws DatasetException for a spec the registry does not take
+     */
+    public static String optionDifferences(String trained, String evaluated) {
+        Entry t = get(trained), e = get(evaluated);
+        if (!t.options.dataset().equals(e.options.dataset())) return null;
+        java.util.Map<String, String> defaults = new java.util.HashMap<>();
+        // "[,seed=0]" gives seed's default; "size=S" (a placeholder) and "augment=none|flip" (a choice) give none
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("[\\[,:]([a-z]+)=([^\\]\\[,|]+)\\]").matcher(t.usage());
+        while (m.find()) if (!m.group(2).matches("[A-Z][A-Z_]*")) defaults.put(m.group(1), m.group(2));
+        List<String> diffs = new ArrayList<>();
+        for (String key : t.optionKeys) {
+            String a = t.options.getString(key, defaults.get(key)), b = e.options.getString(key, defaults.get(key));
+            if (!sameOption(a, b)) diffs.add(key + ": " + (b == null ? "not given" : b) + " here, " + (a == null ? "not given" : a) + " for the model");
+        }
+        return diffs.isEmpty() ? null : String.join("; ", diffs);
+    }
+
+    private static boolean sameOption(String a, String b) {
+        if (a == null || b == null) return a == b;
+        if (a.equalsIgnoreCase(b)) return true;
+        try {
+            return new java.math.BigDecimal(a).compareTo(new java.math.BigDecimal(b)) == 0;
+        } catch (NumberFormatException notNumbers) {
+            return false;
+        }
+    }
+
     /** The registered datasets' names (without options), which {@link #get} takes, as {@code ModelRegistry.names()}. */
     public static List<String> names() { return ENTRIES.stream().map(Entry::name).toList(); }
 

@@ -56,6 +56,13 @@ class DatasetRegistryTest {
         assertEquals(List.of("fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic", "imagefolder", "imagenet-subset", "csv"),
                 DatasetRegistry.names());
         assertEquals(DatasetRegistry.names(), DatasetRegistry.entries().stream().map(DatasetRegistry.Entry::name).toList());
+        // eval's notice: the options two specs of one dataset differ in, the usage's defaults filled in
+        assertEquals("seed: 2 here, 0 for the model", DatasetRegistry.optionDifferences("synthetic", "synthetic:3x32x32,seed=2"));
+        assertEquals(null, DatasetRegistry.optionDifferences("synthetic:seed=0,noise=1", "synthetic:3x32x32"));
+        assertEquals(null, DatasetRegistry.optionDifferences("csv", "csv:test=test.csv,standardize=TRUE"));
+        assertEquals(null, DatasetRegistry.optionDifferences("imagefolder:size=32", "imagefolder:size=32,seed=0"));
+        assertEquals("size: not given here, 32 for the model", DatasetRegistry.optionDifferences("imagefolder:size=32", "imagefolder"));
+        assertEquals(null, DatasetRegistry.optionDifferences("mnist", "fashion-mnist"), "another dataset: not this comparison");
         for (DatasetRegistry.Entry e : DatasetRegistry.entries()) {
             assertFalse(e.description().isBlank(), e.name());
             assertFalse(e.description().contains("\n"), e.name() + ": one-line description");
