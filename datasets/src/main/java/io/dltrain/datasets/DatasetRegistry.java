@@ -444,10 +444,25 @@ public final class DatasetRegistry {
         while (m.find()) if (!m.group(2).matches("[A-Z][A-Z_]*")) defaults.put(m.group(1), m.group(2));
         List<String> diffs = new ArrayList<>();
         for (String key : t.optionKeys) {
+            if (!changesEvaluatedSamples(t.options.dataset(), key)) continue;
             String a = t.options.getString(key, defaults.get(key)), b = e.options.getString(key, defaults.get(key));
             if (!sameOption(a, b)) diffs.add(key + ": " + (b == null ? "not given" : b) + " here, " + (a == null ? "not given" : a) + " for the model");
         }
         return diffs.isEmpty() ? null : String.join("; ", diffs);
+    }
+
+    /**
+     * Whether option key of dataset can make the samples eval reads differ: not the training-time ones (augmentation,
+     * an image folder's seed, which draws only its augmentation and shuffling, skipping bad files), nor csv's file
+     * names (evaluating other rows is what eval is for).
+     */
+    private static boolean changesEvaluatedSamples(String dataset, String key) {
+        return switch (key) {
+            case "augment", "skipbad" -> false;
+            case "seed" -> !dataset.equals("imagefolder") && !dataset.equals("imagenet-subset");
+            case "train", "test" -> !dataset.equals("csv");
+            default -> true;
+        };
     }
 
     private static boolean sameOption(String a, String b) {

@@ -62,6 +62,11 @@ class DatasetRegistryTest {
         assertEquals(null, DatasetRegistry.optionDifferences("csv", "csv:test=test.csv,standardize=TRUE"));
         assertEquals(null, DatasetRegistry.optionDifferences("imagefolder:size=32", "imagefolder:size=32,seed=0"));
         assertEquals("size: not given here, 32 for the model", DatasetRegistry.optionDifferences("imagefolder:size=32", "imagefolder"));
+        // options that do not change the evaluated samples: training augmentation, its seed, skipping bad files, csv's files
+        assertEquals(null, DatasetRegistry.optionDifferences("imagefolder:size=32,augment=flip,seed=3,skipbad=true", "imagefolder:size=32"));
+        assertEquals(null, DatasetRegistry.optionDifferences("imagenet-subset:seed=7", "imagenet-subset"));
+        assertEquals(null, DatasetRegistry.optionDifferences("csv:label=y", "csv:label=y,test=holdout.csv,train=other.csv"));
+        assertEquals("label: z here, y for the model", DatasetRegistry.optionDifferences("csv:label=y", "csv:label=z"));
         assertEquals(null, DatasetRegistry.optionDifferences("mnist", "fashion-mnist"), "another dataset: not this comparison");
         for (DatasetRegistry.Entry e : DatasetRegistry.entries()) {
             assertFalse(e.description().isBlank(), e.name());
