@@ -280,16 +280,23 @@ public final class CsvDataset implements Dataset {
                     if (no == 1 && line.startsWith("\uFEFF")) line = line.substring(1); // byte-order mark
                     if (line.isBlank()) continue;
                     int first = no;
-                    String[] fields;
-                    // a quoted field may hold line breaks (RFC 4180, as pandas reads it): its record goes on on the next line
-                    while ((fields = split(line, file, first)) == null) {
-                        String next = in.readLine();
-                        if (next == null)
-                            throw new DatasetException(file + ":" + first + ": a quoted field that opens on this line is not closed"
-                                    + " by the end of the file (line " + no + "); a closing quote is missing");
-                        no++;
-                        line = line + "\n" + next;
+                    // a quoted field may hold line breaks (RFC 4180, as pandas reads it): its record goes on on the next line.
+                    // Each joined line is scanned once (an unclosed quote would otherwise make the rest of the file one
+                    // record split again per line: time quadratic in the file before the error)
+                    if (endsInsideQuotes(line, false)) {
+                        StringBuilder record = new StringBuilder(line);
+                        for (boolean open = true; open; ) {
+                            String next = in.readLine();
+                            if (next == null)
+                                throw new DatasetException(file + ":" + first + ": a quoted field that opens on this line is not closed"
+                                        + " by the end of the file (line " + no + "); a closing quote is missing");
+                            no++;
+                            record.append('\n').append(next);
+                            open = endsInsideQuotes(next, true);
+                        }
+                        line = record.toString();
                     }
+                    String[] fields = split(line, file, first);
                     if (header == null) {
                         header = header(fields, file, first);
                         continue;
@@ -333,6 +340,30 @@ public final class CsvDataset implements Dataset {
                 if (!seen.add(fields[j])) throw new DatasetException(file + ":" + no + ": header names column '" + fields[j] + "' twice");
             }
             return List.copyOf(seen);
+        }
+
+        /**
+         * Whether a record whose text goes on with {@code text}, inside a quoted field where {@code insideQuotes} (else at
+         * a field's start), is still inside one at its end: {@link #split}'s grammar in one pass, for a record whose
+         * quoted field holds line breaks (split then returns null).
+         */
+        static boolean endsInsideQuotes(String text, boolean insideQuotes) {
+            final int fieldStart = 0, unquoted = 1, inQuotes = 2, afterQuote = 3;
+            int state = insideQuotes ? inQuotes : fieldStart;
+            for (int k = 0, n = text.length(); k < n; k++) {
+                char ch = text.charAt(k);
+                switch (state) {
+                    case fieldStart -> state = ch == '"' ? inQuotes : ch == ',' || Character.isWhitespace(ch) ? fieldStart : unquoted;
+                    case unquoted, afterQuote -> { if (ch == ',') state = fieldStart; } // split refuses text after a closing quote
+                    default -> { // in quotes: "" is a quote, a lone " closes
+                        if (ch == '"') {
+                            if (k + 1 < n && text.charAt(k + 1) == '"') k++;
+                            else state = afterQuote;
+                        }
+                    }
+                }
+            }
+            return state == inQuotes;
         }
 
         /**
