@@ -116,7 +116,6 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
         }
     }
 
-    /** The Normalize step of a pipeline, or null. */
     /**
      * The per-channel {mean, std} a dataset's pixels in [0, 1] were normalised with, as (x - mean) / std: IDX datasets'
      * one channel, CIFAR's R, G, B statistics, an image folder's Normalize (0 and 1 where its pipeline does not
@@ -143,6 +142,7 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
         }
     }
 
+    /** The Normalize step of a pipeline, or null. */
     private static Normalize normalizeIn(Transform t) {
         if (t instanceof Normalize n) return n;
         if (t instanceof Transform.Compose c)

@@ -825,12 +825,6 @@ final class TrainRun {
     }
 
     /**
-     * --lr, --momentum and --weight-decay, checked here rather than by the optimiser, which is made after the data is
-     * loaded and refuses them with exit 1 (and a run directory left behind). The backend steps in float, so a value
-     * that float cannot hold (1e308 becomes Infinity) is refused too. Otherwise PyTorch's rules: momentum >= 0, above
-     * 1 allowed (with a notice: the momentum buffer then grows without bound), and sgd-nesterov needs some.
-     */
-    /**
      * The values TrainConfig refuses (it says "epochs must be >= 1", for callers of the library), checked first here so
      * that the error names the option, the value as written, and the --config file where that is where it came from.
      */
@@ -875,6 +869,12 @@ final class TrainRun {
         }
     }
 
+    /**
+     * --lr, --momentum and --weight-decay, checked here rather than by the optimiser, which is made after the data is
+     * loaded and refuses them with exit 1 (and a run directory left behind). The backend steps in float, so a value
+     * that float cannot hold (1e308 becomes Infinity) is refused too. Otherwise PyTorch's rules: momentum >= 0, above
+     * 1 allowed (with a notice: the momentum buffer then grows without bound), and sgd-nesterov needs some.
+     */
     private void checkOptimiserSettings() {
         for (Object[] v : new Object[][] {{"--lr", o.lr, "a learning rate"}, {"--momentum", o.momentum, "a momentum"},
                 {"--weight-decay", o.weightDecay, "a weight decay"}}) {

@@ -300,7 +300,6 @@ class CheckpointTest {
         }
     }
 
-    /** A file with every FP32 tensor of sd (as F32) and num_batches_tracked with the given dtype and value, built by hand. */
     /**
      * A state_dict saved in float64 (numpy's default; model.double() in PyTorch) loads, rounded to float32, and the
      * report names the tensors that were rounded so the CLI can say so.
@@ -320,6 +319,7 @@ class CheckpointTest {
         }
     }
 
+    /** A file with every FP32 tensor of sd (as F32) and num_batches_tracked with the given dtype and value, built by hand. */
     String write(Map<String, Tensor> sd, String nbtDtype, long nbt) throws IOException { return write(sd, nbtDtype, nbt, "F32"); }
 
     /** As PyTorch writes a state_dict: num_batches_tracked as nbtDtype, the float tensors as floatDtype (F32 or F64). */
