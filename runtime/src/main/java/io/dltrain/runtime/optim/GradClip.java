@@ -23,8 +23,8 @@ public final class GradClip {
      * norm is the square root of the float sum of squares taken in double, so tiny gradients report their norm as
      * torch does (down to where their float squares underflow, about 1e-22, as in torch); on a device, where reading
      * the sum would wait for it, {@link #sqrtOnDevice} gives it within about 1e-13 absolutely. If the squared norm
-     * overflows float the gradients are zeroed (coefficient 0, as PyTorch) and the returned norm is NaN where
-     * PyTorch would report inf; a NaN norm (a NaN in any gradient) makes every gradient NaN, as in PyTorch (its clip
+     * overflows float the gradients are zeroed (coefficient 0, as PyTorch) and the returned norm is infinity on the
+     * CPU, as PyTorch reports it, and NaN on a device; a NaN norm (a NaN in any gradient) makes every gradient NaN, as in PyTorch (its clip
      * coefficient is then NaN).
      */
     public static Tensor clipByGlobalNorm(Collection<Tensor> params, float maxNorm) {

@@ -136,6 +136,22 @@ class GradClipTest {
         }
     }
 
+    /**
+     * Gradients whose squares overflow float: the gradients are zeroed (coefficient 0) and, on the CPU, the norm is
+     * infinity, as PyTorch reports it (torch 2.13 float32: a.grad = [1e30, 1e30], clip_grad_norm_([a], 1.0) returns inf
+     * and leaves [0, 0]; likewise for 1e20). The javadoc said NaN, which only the device path (sqrtOnDevice) gives.
+     */
+    @Test void anOverflowingNormIsInfinityAsPyTorchAndZeroesTheGradients() {
+        for (float g : new float[] {1e20f, 1e30f}) {
+            try (Scope s = Scope.open()) {
+                Tensor a = be.zeros(Shape.of(2)).requiresGrad(true);
+                a.setGrad(be.fromHost(new float[] {g, g}, Shape.of(2)));
+                assertEquals(Float.POSITIVE_INFINITY, GradClip.clipByGlobalNorm(List.of(a), 1f).item(), "norm of gradients " + g);
+                assertArrayEquals(new float[] {0f, 0f}, a.grad().toFloatArray(), "gradients " + g);
+            }
+        }
+    }
+
     /** The device-side square root over many magnitudes: within a few float ulps, or 1e-12 absolutely near 0. */
     @Test void deviceSqrtMatchesMathSqrt() {
         try (Scope s = Scope.open()) {
