@@ -164,15 +164,23 @@ class EvalPredictTest {
         assertPng(out.resolve("confusion.png"), 300, 300);
     }
 
+    /**
+     * A checkpoint of the run's mlp (its model/ weights, no optimiser state) at global step 34 after 2 epochs, saved as
+     * ckpts/ckpt-34/ with these config entries in its state.json; returns that directory.
+     */
+    private Path checkpointOfTheRun(Path ckpts, Map<String, Object> config) {
+        try (CpuBackend be = new CpuBackend(1);
+             Module m = Scope.outside(() -> ModelRegistry.get("mlp").build(new Context(be, 0), new ModelSpec(1, 28, 28, 10)))) {
+            Checkpoint.loadInto(m, runDir.resolve("model/model.safetensors"), true);
+            return Checkpoint.save(ckpts, m, null, new TrainingState(2, 34, "mlp", "fashion-mnist", Map.of(), config, "sgd", 0.01, Map.of()), 1);
+        }
+    }
+
     @Test
     void evalReadsAPeriodicCheckpointDirectory(@TempDir Path tmp) throws IOException {
         // a ckpt-<step>/ as periodic checkpointing writes it: model.safetensors + state.json naming model and dataset
         Path ckpts = tmp.resolve("run2/checkpoints");
-        try (CpuBackend be = new CpuBackend(1);
-             Module m = Scope.outside(() -> ModelRegistry.get("mlp").build(new Context(be, 0), new ModelSpec(1, 28, 28, 10)))) {
-            Checkpoint.loadInto(m, runDir.resolve("model/model.safetensors"), true);
-            Checkpoint.save(ckpts, m, null, new TrainingState(2, 34, "mlp", "fashion-mnist", Map.of(), Map.of(), "sgd", 0.01, Map.of()), 1);
-        }
+        checkpointOfTheRun(ckpts, Map.of());
         Path out = tmp.resolve("eval");
         CliTest.Result r = run("eval", "--checkpoint", tmp.resolve("run2").toString(), "--data", "fashion-mnist",
                 "--data-dir", subset.toString(), "--threads", "2", "--out", out.toString());
@@ -192,12 +200,7 @@ class EvalPredictTest {
     @Test
     void evalOfACheckpointOnAnotherKindOfDatasetNamesBothShapes(@TempDir Path tmp) throws IOException {
         Path ckpts = tmp.resolve("run4/checkpoints");
-        try (CpuBackend be = new CpuBackend(1);
-             Module m = Scope.outside(() -> ModelRegistry.get("mlp").build(new Context(be, 0), new ModelSpec(1, 28, 28, 10)))) {
-            Checkpoint.loadInto(m, runDir.resolve("model/model.safetensors"), true);
-            Checkpoint.save(ckpts, m, null, new TrainingState(2, 34, "mlp", "fashion-mnist", Map.of(),
-                    Map.of("data_dir", subset.toAbsolutePath().toString()), "sgd", 0.01, Map.of()), 1);
-        }
+        checkpointOfTheRun(ckpts, Map.of("data_dir", subset.toAbsolutePath().toString()));
         for (Path c : java.util.List.of(runDir, tmp.resolve("run4"))) {
             Path e = tmp.resolve("e-" + c.getFileName());
             CliTest.usageError(e, new String[] {"eval", "--checkpoint", c.toString(), "--data", "synthetic:3x32x32,train=16,test=16",
@@ -248,11 +251,7 @@ class EvalPredictTest {
     @Test
     void evalIntoARotatedCheckpointSaysSoAndAnotherDatasetIsNamed(@TempDir Path tmp) throws IOException {
         Path ckpts = tmp.resolve("run3/checkpoints");
-        try (CpuBackend be = new CpuBackend(1);
-             Module m = Scope.outside(() -> ModelRegistry.get("mlp").build(new Context(be, 0), new ModelSpec(1, 28, 28, 10)))) {
-            Checkpoint.loadInto(m, runDir.resolve("model/model.safetensors"), true);
-            Checkpoint.save(ckpts, m, null, new TrainingState(2, 34, "mlp", "fashion-mnist", Map.of(), Map.of(), "sgd", 0.01, Map.of()), 1);
-        }
+        checkpointOfTheRun(ckpts, Map.of());
         Path ckpt = ckpts.resolve("ckpt-34");
         CliTest.Result r = run("eval", "--checkpoint", ckpt.toString(), "--data", "fashion-mnist", "--data-dir", subset.toString(), "--threads", "2");
         assertEquals(0, r.code(), r.err() + r.out());
@@ -260,12 +259,7 @@ class EvalPredictTest {
         assertTrue(Files.isRegularFile(ckpt.resolve("eval.json")));
         assertTrue(!r.out().contains("is evaluated on"), "same dataset: no notice\n" + r.out());
         // a best/ checkpoint is rotated too; the run directory itself is not (its eval.json stays)
-        Path best;
-        try (CpuBackend be = new CpuBackend(1);
-             Module m = Scope.outside(() -> ModelRegistry.get("mlp").build(new Context(be, 0), new ModelSpec(1, 28, 28, 10)))) {
-            Checkpoint.loadInto(m, runDir.resolve("model/model.safetensors"), true);
-            best = Checkpoint.save(ckpts.resolve("best"), m, null, new TrainingState(2, 34, "mlp", "fashion-mnist", Map.of(), Map.of(), "sgd", 0.01, Map.of()), 1);
-        }
+        Path best = checkpointOfTheRun(ckpts.resolve("best"), Map.of());
         CliTest.Result b = run("eval", "--checkpoint", best.toString(), "--data", "fashion-mnist", "--data-dir", subset.toString(), "--threads", "2");
         assertTrue(b.code() == 0 && b.out().contains("notice: eval.json goes into " + best), b.out() + b.err());
         CliTest.Result whole = run("eval", "--checkpoint", tmp.resolve("run3").toString(), "--data", "fashion-mnist", "--data-dir", subset.toString(), "--threads", "2");
