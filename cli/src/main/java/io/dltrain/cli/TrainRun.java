@@ -175,6 +175,15 @@ final class TrainRun {
             out.flush();
             return true;
         }
+        // a run that stopped after its first metrics line and before its first checkpoint (SIGKILL with --checkpoint-every
+        // 2e, or checkpoints off): nothing to resume, and a new run may not mix with its files (unless it is still
+        // training there: starting then says the directory is in use)
+        String held = RunOutput.heldRunFile(o.out);
+        if (held != null && !RunOutput.Lock.heldElsewhere(o.out.toAbsolutePath()))
+            throw usage("--resume-or-start: " + o.out + " holds a run (its " + held + ") with no complete checkpoint to resume: it"
+                    + " stopped before its first checkpoint (or ran with --checkpoint-every off), and a new run may not start there,"
+                    + " where its files would mix with that run's. To start it again, move or delete " + o.out + "; a run that should"
+                    + " survive restarts needs a checkpoint before it can be killed (--checkpoint-every, e.g. 1e or 500s)");
         out.println("dl-train: --resume-or-start: no checkpoint in " + o.out + "; starting the run");
         return false;
     }

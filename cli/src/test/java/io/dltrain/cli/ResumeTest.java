@@ -152,6 +152,26 @@ class ResumeTest {
         assertTrue(r.err().contains("--resume-or-start and --resume together"), r.err());
     }
 
+    /**
+     * --resume-or-start on a directory whose run was killed after writing metrics.jsonl but before its first checkpoint
+     * (SIGKILL after epoch 1 of a --checkpoint-every 2e run, or any run with checkpoints off): there is nothing to resume,
+     * and a new run may not start there. It printed "no checkpoint in DIR; starting the run" and then failed with the
+     * plain new-run error "--out DIR already holds a run (metrics.jsonl); choose a new directory", which contradicts
+     * the line before and does not say why the restarted command cannot go on. The error now says so, and what to do.
+     */
+    @Test
+    void resumeOrStartOnARunKilledBeforeItsFirstCheckpointSaysWhyItCannotGoOn(@TempDir Path tmp) throws IOException {
+        Path dir = Files.createDirectories(tmp.resolve("pod"));
+        Files.writeString(dir.resolve("metrics.jsonl"), "{\"epoch\":1,\"train_loss\":0.9}\n");  // epoch 1 of 2 done, no checkpoint
+        CliTest.Result r = run(train(dir, "mlp", 2, "--checkpoint-every", "2e", "--resume-or-start"));
+        assertEquals(2, r.code(), r.err() + r.out());
+        assertTrue(!r.out().contains("starting the run"), r.out());
+        assertTrue(r.err().startsWith("dl-train: error: --resume-or-start: " + dir + " holds a run (its metrics.jsonl) with no complete"
+                + " checkpoint to resume"), r.err());
+        assertTrue(r.err().contains("move or delete " + dir) && r.err().contains("--checkpoint-every"), r.err());
+        assertEquals(List.of("metrics.jsonl"), names(dir), "nothing written");
+    }
+
     @Test
     void resumingAtAnEpochBoundaryIsBitIdentical(@TempDir Path tmp) throws IOException {
         // A 1-epoch run extended to 2: the schedule must not depend on the total (cosine's does), so step decay.
