@@ -28,12 +28,15 @@ class CpuBackendCloseTest {
         Tensor other = be.zeros(Shape.of(3));
         Tensor labels = be.empty(Shape.of(2), DType.INT32);
         Tensor big = be.zeros(Shape.of(1 << 18));
+        Tensor one = be.zeros(Shape.of(1));
         be.close();
         Map<String, Executable> uses = new LinkedHashMap<>();
         uses.put("empty", () -> be.empty(Shape.of(4)));
         uses.put("zeros", () -> be.zeros(Shape.of(4)));
         uses.put("fromHost", () -> be.fromHost(new float[] {1}, Shape.of(1)));
-        uses.put("item of an old tensor", () -> be.sum(small, 1f, be.empty(Shape.of(1))));
+        // (on old tensors only: a new one, be.empty, would be refused first)
+        uses.put("item of an old tensor", () -> be.item(one));
+        uses.put("sum of an old tensor into another", () -> be.sum(small, 1f, one));
         uses.put("toFloatArray of an old tensor", small::toFloatArray);
         uses.put("add on old tensors", () -> be.add(small, other, other));
         uses.put("fill of an old tensor", () -> be.fill(small, 0f));
@@ -44,7 +47,7 @@ class CpuBackendCloseTest {
             IllegalStateException e = assertThrows(IllegalStateException.class, use.getValue(), use.getKey());
             assertTrue(e.getMessage().contains("CPU backend") && e.getMessage().contains("close()"), use.getKey() + ": " + e.getMessage());
         }
-        assertDoesNotThrow(() -> { small.close(); other.close(); labels.close(); big.close(); }, "closing tensors after the backend is harmless");
+        assertDoesNotThrow(() -> { small.close(); other.close(); labels.close(); big.close(); one.close(); }, "closing tensors after the backend is harmless");
         assertEquals(0, be.memoryInUse(), "in use after every tensor was closed");
         assertEquals(0, be.memoryReserved(), "arrays released after close() do not go back to the pool");
         assertDoesNotThrow(be::close, "close() twice");
