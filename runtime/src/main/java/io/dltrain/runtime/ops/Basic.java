@@ -37,9 +37,14 @@ public final class Basic {
         if (x.rank() == 2)
             throw new IllegalArgumentException(head + "the layer takes " + in + " features per sample, the input has " + x.dim(1)
                     + "; build the layer with " + x.dim(1) + " inputs, or make the one before it give " + in);
-        if (x.rank() < 2)
-            throw new IllegalArgumentException(head + "it takes [N, " + in + "]; give a single sample a batch dimension of 1 ([1, "
-                    + x.numel() + "])");
+        if (x.rank() < 2) {
+            long n = x.numel();
+            throw new IllegalArgumentException(head + "it takes [N, " + in + "]" + (n == in
+                    ? "; give a single sample a batch dimension of 1 ([1, " + in + "])"
+                    : n > 0 && n % in == 0 ? "; reshape the input to [" + n / in + ", " + in + "], one sample per row"
+                    : ", and the input holds " + n + " values, not a whole number of samples of " + in + "; for one sample of " + n
+                      + " values, build the layer with " + n + " inputs and give it [1, " + n + "]"));
+        }
         long perSample = x.shape().sizeFrom(1);
         throw new IllegalArgumentException(head + "it takes [N, " + in + "]" + (perSample == in
                 ? "; flatten the input to [N, " + in + "] first (a Flatten layer before it)"

@@ -53,6 +53,25 @@ class BasicOpsTest {
         }
     }
 
+    /**
+     * An input without a batch dimension that is not one sample of the layer's size was told to take a batch dimension of
+     * 1 all the same: [3072] for Linear(784 -> 10) got "give a single sample a batch dimension of 1 ([1, 3072])", which
+     * only leads to the next refusal ("the layer takes 784 features per sample, the input has 3072").
+     */
+    @Test
+    void linearOnAnInputWithoutABatchDimensionSaysWhatFits() {
+        try (Scope s = Scope.open()) {
+            Tensor w = be.zeros(Shape.of(10, 784));
+            var e = assertThrows(IllegalArgumentException.class, () -> Basic.linear(be.zeros(Shape.of(3072)), w, null));
+            assertEquals("linear: input [3072] does not fit weight [10, 784]: it takes [N, 784], and the input holds 3072 values, not a"
+                    + " whole number of samples of 784; for one sample of 3072 values, build the layer with 3072 inputs and give it [1, 3072]",
+                    e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> Basic.linear(be.zeros(Shape.of(1568)), w, null));
+            assertEquals("linear: input [1568] does not fit weight [10, 784]: it takes [N, 784]; reshape the input to [2, 784], one"
+                    + " sample per row", e.getMessage());
+        }
+    }
+
     @Test
     void linearForwardMatchesLoops() {
         try (Scope s = Scope.open()) {
