@@ -111,4 +111,24 @@ class SequentialTest {
                     e.getMessage());
         }
     }
+
+    /**
+     * A layer inside another module (a Residual's body) inside a Sequential is named by its state_dict place too: the
+     * error read "layer 2 of the Sequential, Residual, refused its input: layer 2 of the Sequential, Linear(16 -> 16),
+     * refused its input: ...", two places, neither of them the layer's ("2.body.2", as in its weight's name).
+     */
+    @Test
+    void aLayerInsideAResidualIsNamedByItsStateDictPlace() {
+        Context ctx = new Context(be, 3);
+        try (Sequential m = Scope.outside(() -> new Sequential(new Linear(ctx, 12, 16), new ReLU(),
+                new Residual(new Sequential(new Linear(ctx, 16, 8), new ReLU(), new Linear(ctx, 16, 16)))));
+             Scope s = Scope.open()) {
+            assertTrue(m.stateDict().containsKey("2.body.2.weight"), m.stateDict().keySet().toString());
+            var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> m.forward(be.zeros(Shape.of(2, 12))));
+            assertEquals("layer 2.body.2 of the Sequential, Linear(16 -> 16), refused its input: linear: input [2, 8] does not fit weight"
+                    + " [16, 16]: the layer takes 16 features per sample, the input has 8; build the layer with 8 inputs, or make the one"
+                    + " before it give 16", e.getMessage());
+            assertTrue(e.getCause() instanceof IllegalArgumentException c && c.getMessage().startsWith("linear: input [2, 8]"), String.valueOf(e.getCause()));
+        }
+    }
 }
