@@ -728,12 +728,6 @@ final class TrainRun {
         }
     }
 
-    /**
-     * The line a signal after the fit leaves: what the run in dir has written and what to do about the rest.
-     *
-     * @param checkpoint the run's last checkpoint, or null when it has none (--checkpoint-every off)
-     * @param eval       the command that evaluates the run's model/ without a checkpoint
-     */
     /** Shown at the end of a run: the files that imagefolder:skipbad=true replaced, which were otherwise never named. */
     private void reportBadFiles(DatasetRegistry.Splits data) {
         for (Dataset d : List.of(data.train(), data.test())) {
@@ -788,6 +782,12 @@ final class TrainRun {
                 : "the run has no checkpoints (--checkpoint-every off), so its training is lost";
     }
 
+    /**
+     * The line a signal after the fit leaves: what the run in dir has written and what to do about the rest.
+     *
+     * @param checkpoint the run's last checkpoint, or null when it has none (--checkpoint-every off)
+     * @param eval       the command that evaluates the run's model/ without a checkpoint
+     */
     static String afterSignal(Ending.Reached at, Path dir, Path checkpoint, String eval) {
         Path model = dir.resolve(SavedModel.DIR), summary = dir.resolve(RunOutput.SUMMARY);
         String resume = "--resume " + ShellWords.quote(dir);
@@ -1257,7 +1257,6 @@ final class TrainRun {
         }
     }
 
-    /** "1 epoch", "2 epochs": a count and its unit, plural where it is not 1. */
     /** A setting as people write it: 0.0005, not 5.0E-4; 0.9, not 0.90000. */
     static String plain(double v) {
         return Double.isFinite(v) ? new java.math.BigDecimal(Double.toString(v)).stripTrailingZeros().toPlainString() : Double.toString(v);

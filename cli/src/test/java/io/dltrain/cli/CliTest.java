@@ -92,7 +92,6 @@ class CliTest {
         return a.toArray(new String[0]);
     }
 
-    /** Out-of-memory advice: found through wrappers (a worker thread's error), heap advice only where the heap ran out. */
     /** --workers: a number >= 1 or auto (DataLoader.autoWorkers, tested in DataLoaderTest); the notice when auto picks more than one. */
     @Test
     void workersOption() {
@@ -110,6 +109,7 @@ class CliTest {
         assertTrue(r.err().contains("--workers must be a whole number >= 1 or auto, got '0'"), r.err());
     }
 
+    /** Out-of-memory advice: found through wrappers (a worker thread's error), heap advice only where the heap ran out. */
     @Test
     void outOfMemoryMessagesSayWhatToDo() {
         OutOfMemoryError heap = new OutOfMemoryError("Java heap space");

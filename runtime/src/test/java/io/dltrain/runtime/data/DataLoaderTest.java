@@ -95,7 +95,6 @@ class DataLoaderTest {
         return live;
     }
 
-    /** epoch(e, k) is epoch(e) without its first k batches, which it does not load. */
     /** The CLI's --workers auto: one per core but one for image files feeding a GPU, memory permitting; else 1. */
     @Test
     void autoWorkersRule() {
@@ -128,6 +127,7 @@ class DataLoaderTest {
         }
     }
 
+    /** epoch(e, k) is epoch(e) without its first k batches, which it does not load. */
     @Test
     void anEpochCanStartAtALaterBatchWithoutLoadingTheEarlierOnes() {
         int n = 100;
