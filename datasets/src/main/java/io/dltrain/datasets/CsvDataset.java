@@ -229,7 +229,9 @@ public final class CsvDataset implements Dataset {
      * equal value (1, 1.0 and 1e0 are one class), as a saved model's class names are compared with a csv's.
      */
     public static boolean sameClass(String a, String b) {
-        return a.equals(b) || Table.isDecimal(a) && Table.isDecimal(b) && Classes.key(a).equals(Classes.key(b));
+        if (a.equals(b)) return true;
+        String ka = Table.isDecimal(a) ? Classes.key(a) : null;
+        return ka != null && Table.isDecimal(b) && ka.equals(Classes.key(b));
     }
 
     /**
@@ -241,11 +243,21 @@ public final class CsvDataset implements Dataset {
         /** The class of label s, or null if it is none of them. */
         Integer of(String s) {
             if (!numeric) return index.get(s);
-            return Table.isDecimal(s) ? index.get(key(s)) : null;
+            String key = Table.isDecimal(s) ? key(s) : null;
+            return key == null ? null : index.get(key);
         }
 
-        /** A number's value as a key: equal for 2, 2.0, +2 and 2e0. */
-        static String key(String s) { return new java.math.BigDecimal(s).stripTrailingZeros().toString(); }
+        /**
+         * A number's value as a key: equal for 2, 2.0, +2 and 2e0; null for one whose exponent is beyond BigDecimal's
+         * int scale (1e99999999999, or 100e2147483647 once its zeros are stripped).
+         */
+        static String key(String s) {
+            try {
+                return new java.math.BigDecimal(s).stripTrailingZeros().toString();
+            } catch (NumberFormatException | ArithmeticException outOfRange) {
+                return null;
+            }
+        }
     }
 
     /**
@@ -487,7 +499,9 @@ public final class CsvDataset implements Dataset {
                 distinct.add(c[i]);
             }
             Map<String, Integer> index = new HashMap<>();
-            if (!distinct.stream().allMatch(Table::isDecimal)) {
+            boolean numeric = distinct.stream().allMatch(Table::isDecimal);
+            if (numeric) for (int i = 0; i < c.length; i++) checkKey(c[i], i, yCol);
+            if (!numeric) {
                 List<String> names = List.copyOf(distinct);
                 for (int k = 0; k < names.size(); k++) index.put(names.get(k), k);
                 return new Classes(names, index, false);
@@ -505,10 +519,20 @@ public final class CsvDataset implements Dataset {
             return new Classes(names, index, true);
         }
 
+        /** A numeric label's value as a class key; one whose exponent is out of range is an error naming its place. */
+        private String checkKey(String s, int row, int col) {
+            String key = Classes.key(s);
+            if (key == null)
+                throw new DatasetException(file + ":" + lines.get(row) + ": column '" + header.get(col) + "' (label) holds '" + s
+                        + "', a number whose exponent is out of range for a class label: write the label as a plain number or a name");
+            return key;
+        }
+
         /** The class of each label c[i] (column yCol's fields); a label that is none of them is an error. */
         int[] labels(String[] c, int yCol, Classes classes, Path trainFile) {
             int[] y = new int[c.length];
             for (int i = 0; i < y.length; i++) {
+                if (classes.numeric() && isDecimal(c[i])) checkKey(c[i], i, yCol);
                 Integer k = classes.of(c[i]);
                 if (k == null) {
                     // the classes in their order, at most 20 (a column of measurements has as many classes as rows)

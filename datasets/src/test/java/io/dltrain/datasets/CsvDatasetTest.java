@@ -185,6 +185,23 @@ class CsvDatasetTest {
         mentions(error("csv", "a,label\n1,1\n2,2\n", "a,label\n1,one\n"), "test.csv:2", "label 'one'", "(its classes: 1, 2)");
     }
 
+    /**
+     * A numeric label with an exponent beyond what BigDecimal takes (1e99999999999, 1e-99999999999, or 100e2147483647,
+     * whose zeros stripped overflow the scale) threw a raw NumberFormatException or ArithmeticException naming no file;
+     * it is now an error naming the file, line, column and value. A feature so written was already one (beyond float32).
+     */
+    @Test
+    void aLabelWithAHugeExponentIsAnErrorNamingFileLineAndColumn() {
+        String ok = "a,label\n1,1\n2,2\n";
+        for (String huge : List.of("1e99999999999", "1e-99999999999", "100e2147483647")) {
+            mentions(error("csv", "a,label\n1,1\n2," + huge + "\n", ok), "train.csv:3", "column 'label'", "'" + huge + "'", "exponent");
+            mentions(error("csv", ok, "a,label\n1,1\n2," + huge + "\n"), "test.csv:3", "column 'label'", "'" + huge + "'", "exponent");
+        }
+        mentions(error("csv", "a,label\n1e99999999999,1\n2,2\n", ok), "train.csv:2", "'a'", "beyond the float32 range");
+        assertTrue(!CsvDataset.sameClass("1", "1e99999999999"));
+        assertTrue(CsvDataset.sameClass("1e99999999999", "1e99999999999"));
+    }
+
     /** Loads the csv dataset from args[0] and prints its training size and the label and first feature of its last row. */
     public static final class LoadWide {
         public static void main(String[] args) {
