@@ -112,6 +112,7 @@ class ModelRegistryTest {
         for (ModelRegistry.Entry e : ModelRegistry.entries()) {
             try (io.dltrain.runtime.backend.meta.MetaBackend meta = new io.dltrain.runtime.backend.meta.MetaBackend();
                  Module m = Scope.outside(() -> e.build(new Context(meta, 0), e.defaultSpec()))) {
+                org.junit.jupiter.api.Assertions.assertNull(Module.unregistered(m), e.name()); // as Trainer.fit (the CLI) checks
                 org.junit.jupiter.api.Assertions.assertDoesNotThrow(() -> new io.dltrain.runtime.train.Learner(m).close(), e.name());
             }
         }

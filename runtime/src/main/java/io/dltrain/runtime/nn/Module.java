@@ -3,7 +3,12 @@ package io.dltrain.runtime.nn;
 import io.dltrain.runtime.tensor.Scope;
 import io.dltrain.runtime.tensor.Tensor;
 
+import java.lang.reflect.Field;
+import java.lang.reflect.Modifier;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
 import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
@@ -161,6 +166,52 @@ public abstract class Module implements AutoCloseable {
         for (Tensor t : params.values()) t.close();
         for (Tensor t : buffers.values()) t.close();
         for (Module m : children.values()) m.close();
+    }
+
+    /**
+     * Why model would train only part of itself, or null: a field of one of its modules (a Module subclass's, read by
+     * reflection where the field is accessible) holds a module, or a tensor that requires grad, whose trainable
+     * parameters model does not list, because it was never registered ({@link #addModule}, {@link #addParameter}).
+     * PyTorch registers a module or parameter on assignment; Java does not, and the forgotten layer kept its random
+     * weights without a word. Fields holding arrays, collections or maps (their values) are looked into; a module kept
+     * out on purpose has requiresGrad off. {@code new Learner(model)} and each {@code Trainer.fit} refuse a model for
+     * which this is not null. One pass over the modules: a field's module registered anywhere in model is not looked
+     * into again (its own fields are, as one of model's modules).
+     */
+    public static String unregistered(Module model) {
+        Set<Tensor> listed = Collections.newSetFromMap(new IdentityHashMap<>());
+        listed.addAll(model.namedParameters().values());
+        Set<Module> registered = Collections.newSetFromMap(new IdentityHashMap<>());
+        ArrayDeque<Module> todo = new ArrayDeque<>(List.of(model));
+        while (!todo.isEmpty()) {
+            Module m = todo.pop();
+            if (registered.add(m)) todo.addAll(m.children.values());
+        }
+        for (Module m : registered) {
+            for (Class<?> c = m.getClass(); c != null && c != Module.class; c = c.getSuperclass()) {
+                for (Field f : c.getDeclaredFields()) {
+                    if (Modifier.isStatic(f.getModifiers()) || f.getType().isPrimitive() || !f.trySetAccessible()) continue;
+                    Object v;
+                    try { v = f.get(m); } catch (IllegalAccessException e) { continue; }
+                    Collection<?> held = v instanceof Object[] a ? Arrays.asList(a) : v instanceof Collection<?> col ? new ArrayList<>(col)
+                            : v instanceof Map<?, ?> map ? new ArrayList<>(map.values()) : v == null ? List.of() : List.of(v);
+                    for (Object o : held) {
+                        String what = switch (o) {
+                            case Module child when !registered.contains(child)
+                                    && child.parameters().stream().anyMatch(p -> p.requiresGrad() && !listed.contains(p)) -> "addModule";
+                            case Tensor t when !t.isClosed() && t.requiresGrad() && t.gradFn() == null && !listed.contains(t) -> "addParameter";
+                            case null, default -> null;
+                        };
+                        if (what != null)
+                            return c.getSimpleName() + "." + f.getName() + " holds " + o + (o instanceof Module ? ", whose parameters the model"
+                                    + " does not list" : ", which the model does not list as a parameter") + ": it was not registered, so it would be neither trained, saved nor closed; register it in the constructor with "
+                                    + what + "(\"" + f.getName() + "\", ...) (to keep it out of training on purpose, set its parameters'"
+                                    + " requiresGrad(false))";
+                    }
+                }
+            }
+        }
+        return null;
     }
 
     /** A one-line description used in model summaries, e.g. "Linear(784 -> 256)". */

@@ -16,17 +16,6 @@ import io.dltrain.runtime.tensor.Scope;
 import io.dltrain.runtime.tensor.Shape;
 import io.dltrain.runtime.tensor.Tensor;
 
-import java.lang.reflect.Field;
-import java.lang.reflect.Modifier;
-import java.util.ArrayDeque;
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.Collection;
-import java.util.Collections;
-import java.util.IdentityHashMap;
-import java.util.List;
-import java.util.Set;
-
 /**
  * Keras-style convenience over {@link Trainer}: {@code new Learner(model).epochs(3).fit(train)}, then
  * {@link #evaluate} and {@link #predict}. Defaults are dl-train's default recipe ({@link TrainConfig#defaults()})
@@ -64,52 +53,12 @@ public final class Learner implements AutoCloseable {
         if (model.parameters().isEmpty())
             throw new IllegalArgumentException("the model has no parameters, so there is nothing to train: give a model with layers that"
                     + " have weights (Linear, Conv2d, ...)");
-        String unregistered = unregistered(model);
+        String unregistered = Module.unregistered(model);
         if (unregistered != null) throw new IllegalArgumentException(unregistered);
         this.model = model;
         this.be = model.parameters().getFirst().backend();
         this.config = new TrainConfig(config.epochs(), config.batchSize(), config.lr(), config.optimizer(), config.momentum(),
                 config.weightDecay(), config.schedule(), 0f, 0f, config.seed(), 0.0, 0, 0.0, 1);
-    }
-
-    /**
-     * Why model would train only part of itself, or null: a field of one of its modules (a Module subclass's, read by
-     * reflection where the field is accessible) holds a module, or a tensor that requires grad, whose trainable
-     * parameters model does not list, because it was never registered (addModule, addParameter). PyTorch registers a
-     * module or parameter on assignment; Java does not, and the forgotten layer kept its random weights without a word.
-     * Fields holding arrays or collections are looked into; a module kept out on purpose has requiresGrad off.
-     */
-    static String unregistered(Module model) {
-        Set<Tensor> listed = Collections.newSetFromMap(new IdentityHashMap<>());
-        listed.addAll(model.parameters());
-        Set<Module> seen = Collections.newSetFromMap(new IdentityHashMap<>());
-        ArrayDeque<Module> todo = new ArrayDeque<>(List.of(model));
-        while (!todo.isEmpty()) {
-            Module m = todo.pop();
-            if (!seen.add(m)) continue;
-            todo.addAll(m.children().values());
-            for (Class<?> c = m.getClass(); c != null && c != Module.class; c = c.getSuperclass()) {
-                for (Field f : c.getDeclaredFields()) {
-                    if (Modifier.isStatic(f.getModifiers()) || f.getType().isPrimitive() || !f.trySetAccessible()) continue;
-                    Object v;
-                    try { v = f.get(m); } catch (IllegalAccessException e) { continue; }
-                    List<Object> held = v instanceof Object[] a ? Arrays.asList(a) : v instanceof Collection<?> col ? new ArrayList<>(col) : List.of(v == null ? "" : v);
-                    for (Object o : held) {
-                        String what = switch (o) {
-                            case Module child when child.parameters().stream().anyMatch(p -> p.requiresGrad() && !listed.contains(p)) -> "addModule";
-                            case Tensor t when !t.isClosed() && t.requiresGrad() && t.gradFn() == null && !listed.contains(t) -> "addParameter";
-                            default -> null;
-                        };
-                        if (what != null)
-                            return c.getSimpleName() + "." + f.getName() + " holds " + o + (o instanceof Module ? ", whose parameters the model"
-                                    + " does not list" : ", which the model does not list as a parameter") + ": it was not registered, so it would be neither trained, saved nor closed; register it in the constructor with "
-                                    + what + "(\"" + f.getName() + "\", ...) (to keep it out of training on purpose, set its parameters'"
-                                    + " requiresGrad(false))";
-                    }
-                }
-            }
-        }
-        return null;
     }
 
     /** Passes over the training data per {@link #fit} (default 10); at least 1. */

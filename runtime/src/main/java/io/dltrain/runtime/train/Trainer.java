@@ -231,11 +231,15 @@ public final class Trainer {
      *
      * @param val may be null (no validation; then neither early stopping nor the plateau schedule may be asked for)
      * @param caller may be null (no listener, as {@link TrainListener#NONE})
+     * @throws IllegalArgumentException among others, for a model with a layer or trainable tensor kept in a field but not
+     *                                  registered ({@link Module#unregistered}), which would not be trained
      */
     public Result fit(Module model, Loss loss, Optimizer optimizer, LrSchedule schedule,
                       DataLoader train, DataLoader val, TrainListener caller) {
         checkTask(train, val);
         checkOptimizes(model, optimizer);
+        String unregistered = Module.unregistered(model); // as new Learner(model): a layer it would leave untrained
+        if (unregistered != null) throw new IllegalArgumentException(unregistered);
         // a listener that throws (a full disk under the CLI's metrics.jsonl, a bug in a caller's progress display) ends
         // the fit, but not before the state it was told about is checkpointed, as for a stop request
         Guarded listener = new Guarded(caller == null ? TrainListener.NONE : caller);

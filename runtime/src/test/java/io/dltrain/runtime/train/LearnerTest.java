@@ -1,14 +1,20 @@
 package io.dltrain.runtime.train;
 
 import io.dltrain.runtime.backend.cpu.CpuBackend;
+import io.dltrain.runtime.data.DataLoader;
 import io.dltrain.runtime.data.Dataset;
 import io.dltrain.runtime.nn.Context;
 import io.dltrain.runtime.nn.Linear;
 import io.dltrain.runtime.nn.Module;
 import io.dltrain.runtime.nn.ReLU;
 import io.dltrain.runtime.nn.Sequential;
+import io.dltrain.runtime.nn.loss.CrossEntropyLoss;
+import io.dltrain.runtime.optim.LrSchedules;
+import io.dltrain.runtime.optim.Optimizer;
+import io.dltrain.runtime.optim.Optimizers;
 import org.junit.jupiter.api.Test;
 
+import java.util.List;
 import java.util.function.UnaryOperator;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -275,6 +281,44 @@ class LearnerTest {
                     + " it out of training on purpose, set its parameters' requiresGrad(false))", e.getMessage());
             try (Learner l = new Learner(good).epochs(1).batchSize(32)) {
                 assertEquals(1, l.fit(TrainerTest.blobs(64, 2)).epochs().size());
+            }
+        }
+    }
+
+    /** Keeps its layers in a Map field (by name, as a Python dict of layers), registering only the first. */
+    static final class InAMap extends Module {
+        final java.util.Map<String, Linear> layers = new java.util.LinkedHashMap<>();
+        InAMap(CpuBackend be) {
+            layers.put("first", addModule("first", new Linear(new Context(be, 3), 8, 16)));
+            layers.put("second", new Linear(new Context(be, 4), 16, 3));   // addModule forgotten
+        }
+        @Override public io.dltrain.runtime.tensor.Tensor forward(io.dltrain.runtime.tensor.Tensor x) {
+            return layers.get("second").forward(layers.get("first").forward(x));
+        }
+        @Override public void close() { super.close(); layers.get("second").close(); }
+    }
+
+    /**
+     * The unregistered-layer check ran only in new Learner(model): Trainer.fit (the README's hand-written loop, the CLI)
+     * trained the registered layers alone without a word, and a layer kept in a Map field was not looked into. Both
+     * now refuse it, naming the field (Module.unregistered).
+     */
+    @Test
+    void trainerFitAndMapFieldsAreCheckedForUnregisteredLayers() {
+        Dataset ds = TrainerTest.blobs(64, 2);
+        try (CpuBackend be = new CpuBackend(1); Module bad = new Unregistered(be); Module inMap = new InAMap(be);
+             DataLoader train = new DataLoader(ds, null, 32, true, false, 7, 1, 4)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Learner(inMap));
+            assertTrue(e.getMessage().startsWith("InAMap.layers holds Linear(16 -> 3), whose parameters the model does not list: it was not"
+                    + " registered"), e.getMessage());
+            for (Module m : List.of(bad, inMap)) {
+                try (Optimizer opt = Optimizers.create("sgd", m.namedParameters(), 0.1, 0.9, 0)) {
+                    Trainer t = new Trainer(be, TrainerTest.config(1, 0.1, 0));
+                    e = assertThrows(IllegalArgumentException.class,
+                            () -> t.fit(m, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, null, TrainListener.NONE));
+                    assertTrue(e.getMessage().contains("holds Linear(16 -> 3), whose parameters the model does not list: it was not registered"),
+                            e.getMessage());
+                }
             }
         }
     }
