@@ -2,6 +2,7 @@ package io.dltrain.cli;
 
 import io.dltrain.runtime.train.EpochMetrics;
 import io.dltrain.runtime.train.TrainListener;
+import io.dltrain.runtime.train.Trainer;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
@@ -21,6 +22,7 @@ final class Progress implements TrainListener {
     private volatile ProgressBar bar; // the epoch's, while it is drawn; also closed from the signal hook's thread (endBar)
     private long lastPlain;
     private double lastLoss = Double.NaN;
+    private String barText = ""; // the epoch bar's text after the bar, to which validation adds its count
 
     Progress(Mode mode, PrintWriter out) {
         this.mode = mode;
@@ -40,6 +42,7 @@ final class Progress implements TrainListener {
     @Override
     public void epochStarted(int epoch, int epochs, int steps) {
         lastPlain = System.nanoTime();
+        barText = "";
         if (mode == Mode.BAR) {
             // Our own consumer, of a fixed width: without one, progressbar asks JLine for the terminal's size and
             // cursor movement, and JLine's system terminal sets SIGINT (and SIGQUIT, SIGTSTP...) back to the default
@@ -58,7 +61,8 @@ final class Progress implements TrainListener {
         ProgressBar b = bar;
         if (mode == Mode.BAR && b != null) {
             b.stepTo(step);
-            b.setExtraMessage(barMessage(lastLoss, imagesPerSec));
+            barText = barMessage(lastLoss, imagesPerSec);
+            b.setExtraMessage(barText);
         } else if (mode == Mode.PLAIN && (System.nanoTime() - lastPlain) / 1e9 >= 10) {
             lastPlain = System.nanoTime();
             out.printf("epoch %d step %d/%d  loss %.4f  %,.0f img/s%n", epoch, step, steps, lastLoss, imagesPerSec);
@@ -72,6 +76,61 @@ final class Progress implements TrainListener {
      */
     static String barMessage(double lastLoss, double imagesPerSec) {
         return (Double.isNaN(lastLoss) ? "" : String.format("loss %.4f | ", lastLoss)) + String.format("%,.0f img/s", imagesPerSec);
+    }
+
+    /**
+     * An epoch's validation pass, after its last step: a pass over a large validation split takes as long as a good part
+     * of the epoch, and the bar stood at 100% (or the plain lines stopped) until the epoch's line. On a terminal the
+     * epoch's bar says "validation 12/79"; in plain mode a line as the training's, at most every {@link #plainSeconds}.
+     */
+    @Override
+    public void validationStep(int epoch, int batch, int batches) {
+        ProgressBar b = bar;
+        if (mode == Mode.BAR && b != null) {
+            b.setExtraMessage((barText.isEmpty() ? "" : barText + " | ") + "validation " + batch + "/" + batches);
+        } else if (mode == Mode.PLAIN && plainDue()) {
+            out.printf("epoch %d validation batch %d/%d%n", epoch, batch, batches);
+            out.flush();
+        }
+    }
+
+    /**
+     * The progress of a pass outside the training loop (the test pass after training): on a terminal a bar named
+     * {@code name}, drawn from its first batch and closed after its last (or by {@link #endBar}); in plain mode a
+     * line "{@code name} batch 30/79" at most every {@link #plainSeconds}; nothing with {@code --progress none}.
+     */
+    Trainer.BatchProgress pass(String name) {
+        if (mode == Mode.NONE) return null;
+        lastPlain = System.nanoTime();
+        return (batch, batches) -> {
+            if (mode == Mode.BAR) {
+                ProgressBar b = bar;
+                if (b == null) {
+                    b = new ProgressBarBuilder().setTaskName(name).setInitialMax(batches)
+                            .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(200)
+                            .setConsumer(new ConsoleProgressBarConsumer(System.err, 110)) // as the epoch's: see epochStarted
+                            .continuousUpdate().build();
+                    bar = b;
+                }
+                b.stepTo(batch);
+                if (batch >= batches) endBar();
+            } else if (plainDue()) {
+                out.printf("%s batch %d/%d%n", name, batch, batches);
+                out.flush();
+            }
+        };
+    }
+
+    /** Whether a plain progress line is due: {@link #plainSeconds} since the last (or since the phase began). */
+    private boolean plainDue() {
+        if ((System.nanoTime() - lastPlain) / 1e9 < plainSeconds()) return false;
+        lastPlain = System.nanoTime();
+        return true;
+    }
+
+    /** Seconds between plain lines of an evaluation pass: 10, as the training's; {@code -Ddltrain.plainProgressSeconds} (tests). */
+    static double plainSeconds() {
+        return Double.parseDouble(System.getProperty("dltrain.plainProgressSeconds", "10"));
     }
 
     @Override

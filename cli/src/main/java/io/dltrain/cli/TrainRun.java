@@ -473,6 +473,7 @@ final class TrainRun {
                     TrainListener listener = new TrainListener() {
                         @Override public void epochStarted(int e, int n, int steps) { progress.epochStarted(e, n, steps); }
                         @Override public void step(int e, int s, int n, double loss, double ips) { progress.step(e, s, n, loss, ips); }
+                        @Override public void validationStep(int e, int b, int n) { progress.validationStep(e, b, n); }
                         boolean hinted;
                         @Override public void epochEnded(EpochMetrics m) {
                             progress.epochEnded(m); // first: a metrics.jsonl that cannot be written leaves the epoch's line shown
@@ -609,11 +610,11 @@ final class TrainRun {
                                 test = new EvalResult(Double.NaN, Double.NaN, Double.NaN, 0);
                                 out.printf("test: no test split in %s; nothing evaluated  total %.1fs%n", dataEntry.name(), result.seconds());
                             } else if (task != Task.CLASSIFICATION) {
-                                test = trainer.evaluate(model, testLoader, loss); // the mean MSE is the metric
+                                test = trainer.evaluate(model, testLoader, loss, progress.pass("test")); // the mean MSE is the metric
                                 out.printf("test: %s %.5f  (%,d %s)  total %.1fs%n", task.metric(), test.loss(), test.samples(),
                                         Words.noun(test.samples(), "sample"), result.seconds());
                             } else {
-                                test = trainer.evaluate(model, testLoader, new CrossEntropyLoss(0f));
+                                test = trainer.evaluate(model, testLoader, new CrossEntropyLoss(0f), progress.pass("test"));
                                 String top5 = Double.isNaN(test.top5()) ? "n/a (fewer than 5 classes)" : String.format("%.2f%%", 100 * test.top5());
                                 out.printf("test: loss %.4f  top-1 %.2f%%  top-5 %s  (%,d %s)  total %.1fs%n",
                                         test.loss(), 100 * test.top1(), top5, test.samples(), Words.noun(test.samples(), "sample"), result.seconds());
@@ -623,6 +624,8 @@ final class TrainRun {
                             throw new DataLoadException(e.getMessage() + "; the training is complete (its model is in " + outDir.resolve(SavedModel.DIR)
                                     + (ck == null ? ")" : ", and checkpointed in " + ck + "): once the sample reads, --resume "
                                             + ShellWords.quote(outDir) + " evaluates it and writes the summary"), e, ck);
+                        } finally {
+                            progress.endBar(); // a test pass that failed: its bar, if drawn, is not left to be drawn below the error
                         }
                         long skippedSteps = result.epochs().stream().mapToLong(EpochMetrics::skippedSteps).sum();
                         if (o.skipNonfinite) out.printf("dl-train: skipped %d %s with a non-finite loss (--skip-nonfinite)%n", skippedSteps,

@@ -507,7 +507,44 @@ class CliTest {
         assertEquals(0, p.exitValue(), err + out);
         // 640 samples less the 10% held out for validation: 576, 18 steps of 32
         assertTrue(err.contains("epoch 1/2") && err.contains("epoch 2/2") && err.contains("18/18"), "the bar:\n" + err);
+        // validation (64 held out) on the epoch's bar, and the test pass's own bar (64 samples, 2 batches)
+        assertTrue(err.contains("validation 2/2") && err.contains("test 100%") && err.contains("2/2"), "the validation and test bars:\n" + err);
         assertTrue(out.contains("epoch 1  train_loss") && out.contains("epoch 2  train_loss"), out);
+    }
+
+    /**
+     * The validation pass at each epoch's end and the test pass after training were silent in plain mode (a pipe, a CI
+     * log): on a large split, or a large model on the CPU, minutes without a line after the epoch's last step line. Now
+     * a line as the training's, at most every 10 s (here every batch); none with --progress none.
+     */
+    @Test
+    void validationAndTestPassesShowProgressInPlainMode(@TempDir Path tmp) {
+        String[] args = {"--model", "mlp", "--data", "synthetic:1x8x8,classes=3,train=640,test=64", "--epochs", "1",
+                "--batch-size", "32", "--threads", "1", "--checkpoint-every", "off"};
+        System.setProperty("dltrain.plainProgressSeconds", "0");
+        try {
+            Result r = run(concat(args, "--progress", "plain", "--out", tmp.resolve("plain").toString()));
+            assertEquals(0, r.code(), r.err() + r.out());
+            String out = r.out();
+            // 64 held out for validation and 64 test samples: 2 batches of 32 each
+            int v1 = out.indexOf("epoch 1 validation batch 1/2\n"), v2 = out.indexOf("epoch 1 validation batch 2/2\n"),
+                    epochLine = out.indexOf("epoch 1  train_loss"), t2 = out.indexOf("test batch 2/2\n"), test = out.indexOf("test: loss");
+            assertTrue(v1 >= 0 && v2 > v1 && epochLine > v2, "validation lines before the epoch's line:\n" + out);
+            assertTrue(out.indexOf("test batch 1/2\n") > epochLine && t2 > epochLine && test > t2, "test lines before the test's line:\n" + out);
+            assertFalse(out.contains("\r"), "no carriage returns in plain mode");
+
+            Result none = run(concat(args, "--progress", "none", "--out", tmp.resolve("none").toString()));
+            assertEquals(0, none.code(), none.err() + none.out());
+            assertFalse(none.out().contains("batch 1/2"), "--progress none shows no pass's progress:\n" + none.out());
+        } finally {
+            System.clearProperty("dltrain.plainProgressSeconds");
+        }
+    }
+
+    static String[] concat(String[] a, String... b) {
+        String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, r, a.length, b.length);
+        return r;
     }
 
     @Test

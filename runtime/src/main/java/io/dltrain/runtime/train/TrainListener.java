@@ -12,6 +12,12 @@ public interface TrainListener {
     /** Called every step; {@code loss} is NaN on steps where the trainer did not read the loss back (see Trainer). */
     default void step(int epoch, int step, int steps, double loss, double imagesPerSec) {}
 
+    /**
+     * Called after each batch of an epoch's validation pass (which runs after the epoch's last {@link #step} and before
+     * {@link #epochEnded}): {@code batch} of {@code batches} evaluated. A long validation pass is otherwise silent.
+     */
+    default void validationStep(int epoch, int batch, int batches) {}
+
     default void epochEnded(EpochMetrics m) {}
 
     /** A line of information (early stopping, ...). */

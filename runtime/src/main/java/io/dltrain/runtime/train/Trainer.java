@@ -417,7 +417,8 @@ public final class Trainer {
                 }
                 EvalResult v;
                 try {
-                    v = val == null ? null : evaluate(model, val, loss, listener);
+                    int ep = epoch;
+                    v = val == null ? null : evaluate(model, val, loss, listener, (b, n) -> listener.validationStep(ep, b, n));
                 } catch (DataLoadException e) {
                     // a validation sample could not be read: the epoch's training is done, so save it (every step of
                     // the epoch done, validation not) rather than lose the epoch; a resume validates and goes on
@@ -507,6 +508,10 @@ public final class Trainer {
 
         @Override public void step(int epoch, int step, int steps, double loss, double imagesPerSec) {
             if (failure == null) try { to.step(epoch, step, steps, loss, imagesPerSec); } catch (RuntimeException e) { failed(e, "step " + step + " of", epoch); }
+        }
+
+        @Override public void validationStep(int epoch, int batch, int batches) {
+            if (failure == null) try { to.validationStep(epoch, batch, batches); } catch (RuntimeException e) { failed(e, "validation batch " + batch + " of", epoch); }
         }
 
         @Override public void epochEnded(EpochMetrics m) {
@@ -724,9 +729,20 @@ public final class Trainer {
      *                                   first one is named)
      */
     public EvalResult evaluate(Module model, DataLoader data, Loss loss) {
+        return evaluate(model, data, loss, (BatchProgress) null);
+    }
+
+    /** Told after each batch of an evaluation pass: {@code batch} of {@code batches} done. */
+    @FunctionalInterface
+    public interface BatchProgress {
+        void batch(int batch, int batches);
+    }
+
+    /** As {@link #evaluate(Module, DataLoader, Loss)}, telling {@code progress} (if not null) after each batch. */
+    public EvalResult evaluate(Module model, DataLoader data, Loss loss, BatchProgress progress) {
         if (data.samples() == 0) // else a result of 0 samples with a 0/0 loss
             throw new IllegalArgumentException("cannot evaluate on " + data.dataset().name() + ": the loader has no samples");
-        EvalResult r = evaluate(model, data, loss, null);
+        EvalResult r = evaluate(model, data, loss, null, progress);
         if (!Double.isFinite(r.loss())) { // as fit, which stops naming the input: a NaN score alone does not say why
             String bad = firstNonfiniteSample(data);
             if (bad != null) throw new DataLoadException("cannot evaluate on " + data.dataset().name() + ": " + bad + ", which makes the loss "
@@ -755,12 +771,13 @@ public final class Trainer {
      * As {@link #evaluate(Module, DataLoader, Loss)}; with a {@code stoppable} listener (a fit's validation), null once
      * {@link #requestStop} is called, also while a batch is still being read (the listener is told which samples).
      */
-    private EvalResult evaluate(Module model, DataLoader data, Loss loss, TrainListener stoppable) {
+    private EvalResult evaluate(Module model, DataLoader data, Loss loss, TrainListener stoppable, BatchProgress progress) {
         checkTask(data);
         boolean wasTraining = model.isTraining();
         model.eval();
         Shape sample = data.dataset().sampleShape();
         long seen = 0;
+        int batches = data.batchesPerEpoch(), done = 0;
         boolean top1 = task.classifies(), top5 = top1 && data.dataset().numClasses() >= 5;
         try (GradMode.Guard g = GradMode.noGrad();
              Tensor lossSum = Scope.outside(() -> be.zeros(Shape.of(1)));
@@ -788,6 +805,7 @@ public final class Trainer {
                     if (top5) c5.add(out, y, 5);
                     seen += n;
                 }
+                if (progress != null) progress.batch(++done, batches);
             }
             return new EvalResult(lossSum.item() / seen, top1 ? c1.total() / seen : Double.NaN, top5 ? c5.total() / seen : Double.NaN, seen);
         } finally {
