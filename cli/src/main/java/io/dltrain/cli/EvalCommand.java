@@ -77,6 +77,10 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = {"-o", "--out"}, paramLabel = "DIR", description = "Where eval.json and confusion.png go (default: the --checkpoint directory).")
     Path out;
 
+    @Option(names = "--progress", defaultValue = "auto", paramLabel = "MODE",
+            description = "auto (a bar on a terminal, plain lines otherwise), bar, plain, or none; on stderr (default: ${DEFAULT-VALUE}).")
+    String progress;
+
     private Main.UsageError usage(String m) { return new Main.UsageError(spec.commandLine(), m); }
 
     @Override
@@ -95,6 +99,12 @@ public final class EvalCommand implements Callable<Integer> {
         PrintWriter o = spec.commandLine().getOut();
         if (batchSize < 1) throw usage("--batch-size must be >= 1, got " + batchSize);
         if (threads < 0) throw usage("--threads must be >= 0 (0 uses every core), got " + threads);
+        Progress.Mode progressMode;
+        try {
+            progressMode = Progress.parse(progress);
+        } catch (IllegalArgumentException e) {
+            throw usage(e.getMessage());
+        }
         Path located = Loaded.locate(spec.commandLine(), checkpoint, o);
         // where eval.json and confusion.png go: checked (by a trial) before the evaluation, not after it
         Path outDir = out != null ? out : checkpoint;
@@ -216,9 +226,17 @@ public final class EvalCommand implements Callable<Integer> {
              DataLoader loader = loader(test, be)) {
             memory.doing("evaluating " + saved.model() + " at --batch-size " + batchSize, null, null);
             Trainer trainer = new Trainer(be, new TrainConfig(1, batchSize, 0.1, "sgd", 0, 0, "constant", 0f, 0f, 0, 0, 0, 0, 1));
-            if (regression) return regression(o, trainer.task(Task.REGRESSION), model, loader, saved, from[0], test, outDir);
-            EvalResult r = trainer.evaluate(model, loader, new CrossEntropyLoss(0f));
-            long[][] cm = confusion(be, model, loader, test.numClasses());
+            // the passes' progress on stderr: stdout has the result alone
+            Progress shown = new Progress(progressMode, spec.commandLine().getErr());
+            if (regression) return regression(o, trainer.task(Task.REGRESSION), model, loader, saved, from[0], test, outDir, shown);
+            EvalResult r;
+            long[][] cm;
+            try {
+                r = trainer.evaluate(model, loader, new CrossEntropyLoss(0f), shown.pass("eval"));
+                cm = confusion(be, model, loader, test.numClasses(), shown.pass("eval: confusion matrix"));
+            } finally {
+                shown.endBar(); // a pass that failed: its bar is not left drawn below the error
+            }
             List<String> names = saved.classNames();
             o.printf("eval: %s (%s) from %s on %s (%,d %s)%n", saved.model(), saved.spec(), from[0], test.name(), r.samples(),
                     Words.noun(r.samples(), "sample"));
@@ -249,8 +267,14 @@ public final class EvalCommand implements Callable<Integer> {
     }
 
     /** A regression model: the mean squared error on the test split (training's test_mse), to eval.json. No confusion matrix. */
-    private int regression(PrintWriter o, Trainer trainer, Module model, DataLoader loader, SavedModel saved, Path dir, Dataset test, Path outDir) {
-        EvalResult r = trainer.evaluate(model, loader, new MSELoss());
+    private int regression(PrintWriter o, Trainer trainer, Module model, DataLoader loader, SavedModel saved, Path dir, Dataset test, Path outDir,
+                           Progress shown) {
+        EvalResult r;
+        try {
+            r = trainer.evaluate(model, loader, new MSELoss(), shown.pass("eval"));
+        } finally {
+            shown.endBar();
+        }
         o.printf("eval: %s (%s, regression of %s) from %s on %s (%,d %s)%n", saved.model(), saved.spec(),
                 String.join(",", saved.classNames()), dir, test.name(), r.samples(), Words.noun(r.samples(), "sample"));
         o.printf("test: mse %.5f%n", r.loss());
@@ -270,13 +294,14 @@ public final class EvalCommand implements Callable<Integer> {
     }
 
     /** cm[true][predicted] over one pass of the loader, the prediction being the arg-max logit (first on ties). */
-    static long[][] confusion(Backend be, Module model, DataLoader loader, int classes) {
+    static long[][] confusion(Backend be, Module model, DataLoader loader, int classes, Trainer.BatchProgress progress) {
         long[][] cm = new long[classes][classes];
         boolean was = model.isTraining();
         model.eval();
         Shape sample = loader.dataset().sampleShape();
         try (GradMode.Guard g = GradMode.noGrad()) {
             Iterator<Batch> it = loader.epoch(0);
+            int done = 0;
             while (it.hasNext()) {
                 Batch b = it.next();
                 int n = b.size();
@@ -291,6 +316,7 @@ public final class EvalCommand implements Callable<Integer> {
                     float[] logits = model.forward(x).toFloatArray();
                     for (int i = 0; i < n; i++) cm[labels[i]][argmax(logits, i * classes, classes)]++;
                 }
+                if (progress != null) progress.batch(++done, loader.batchesPerEpoch());
             }
         } finally {
             model.train(was);
