@@ -121,6 +121,48 @@ final class Progress implements TrainListener {
         };
     }
 
+    /**
+     * A phase whose length is not known in steps (listing and checking an image folder of a million files, reading a
+     * large CSV): a line "dl-train: still WHAT (3 s so far)" once it has taken {@link #slowPhaseSeconds} and then every
+     * 10 s, until closed; silent with {@code --progress none}, and lines only (no bar) in every other mode. A phase
+     * that ends sooner shows nothing. At a threshold of 0 (tests) the first line is printed at once.
+     */
+    static Phase slowPhase(Mode mode, PrintWriter out, String what) {
+        if (mode == Mode.NONE) return () -> {};
+        double first = slowPhaseSeconds();
+        long start = System.nanoTime();
+        Object lock = new Object();
+        boolean[] closed = {false};
+        Runnable say = () -> {
+            synchronized (lock) {
+                if (closed[0]) return;
+                out.printf("dl-train: still %s (%.0f s so far)%n", what, (System.nanoTime() - start) / 1e9);
+                out.flush();
+            }
+        };
+        if (first <= 0) say.run();
+        java.util.concurrent.ScheduledExecutorService timer = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "dl-train-slow-phase");
+            t.setDaemon(true);
+            return t;
+        });
+        timer.scheduleAtFixedRate(say, first <= 0 ? 10_000 : (long) (first * 1000), 10_000, java.util.concurrent.TimeUnit.MILLISECONDS);
+        return () -> {
+            synchronized (lock) { closed[0] = true; }
+            timer.shutdownNow();
+        };
+    }
+
+    /** A {@link #slowPhase}: closed when it ends. */
+    interface Phase extends AutoCloseable {
+        @Override void close();
+    }
+
+    /** Seconds a phase without steps may take before it is said: 3; {@code -Ddltrain.slowPhaseSeconds} (tests: 0). */
+    static double slowPhaseSeconds() {
+        return Double.parseDouble(System.getProperty("dltrain.slowPhaseSeconds", "3"));
+    }
+
     /** Whether a plain progress line is due: {@link #plainSeconds} since the last (or since the phase began). */
     private boolean plainDue() {
         if ((System.nanoTime() - lastPlain) / 1e9 < plainSeconds()) return false;

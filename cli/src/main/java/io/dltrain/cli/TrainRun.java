@@ -341,7 +341,9 @@ final class TrainRun {
 
         // 2. Data (reads and validates the files) and device.
         DatasetRegistry.Splits data;
-        try {
+        // an image folder of a million files takes a minute to list and check: said when it takes more than seconds
+        try (Progress.Phase reading = Progress.slowPhase(progressMode, out, "reading " + dataEntry.name()
+                + (o.dataDir != null ? " in " + o.dataDir : ""))) {
             data = dataEntry.load(o.dataDir);
         } catch (DatasetException e) {
             throw usage(o.dataDir != null ? "--data-dir" : "--data", e.getMessage());

@@ -541,6 +541,29 @@ class CliTest {
         }
     }
 
+    /**
+     * Reading the data before training showed nothing: listing and checking a 70,000-image JPEG tree took 2 to 4 s here,
+     * so an ImageNet-size tree (1.28 million files) a minute. A line once it takes longer than 3 s (here at once), and
+     * every 10 s after; none with --progress none.
+     */
+    @Test
+    void readingTheDataIsSaidWhenItTakesLong(@TempDir Path tmp) {
+        String[] args = {"--model", "mlp", "--data", "fashion-mnist", "--data-dir", subset.toString(), "--epochs", "1",
+                "--max-steps", "1", "--threads", "1", "--checkpoint-every", "off"};
+        System.setProperty("dltrain.slowPhaseSeconds", "0");
+        try {
+            Result r = run(concat(args, "--progress", "plain", "--out", tmp.resolve("plain").toString()));
+            assertEquals(0, r.code(), r.err() + r.out());
+            String line = "dl-train: still reading fashion-mnist in " + subset + " (0 s so far)\n";
+            assertTrue(r.out().contains(line) && r.out().indexOf(line) < r.out().indexOf("dl-train: mlp ("), "before the run's first line:\n" + r.out());
+            Result none = run(concat(args, "--progress", "none", "--out", tmp.resolve("none").toString()));
+            assertEquals(0, none.code(), none.err() + none.out());
+            assertFalse(none.out().contains("still reading"), none.out());
+        } finally {
+            System.clearProperty("dltrain.slowPhaseSeconds");
+        }
+    }
+
     static String[] concat(String[] a, String... b) {
         String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, r, a.length, b.length);
