@@ -19,6 +19,7 @@ import io.dltrain.runtime.nn.Module;
 import io.dltrain.runtime.tensor.Scope;
 import io.dltrain.runtime.tensor.Shape;
 import io.dltrain.runtime.tensor.Tensor;
+import io.dltrain.runtime.train.Trainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -79,6 +80,11 @@ public final class PredictCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print a JSON array instead of text.")
     boolean json;
 
+    @Option(names = "--progress", defaultValue = "auto", paramLabel = "MODE",
+            description = "With --json, whose array is printed at the end: the files done so far on stderr; auto (a bar on a terminal,"
+                    + " plain lines otherwise), bar, plain, or none (default: ${DEFAULT-VALUE}). Text results show their own progress.")
+    String progress;
+
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "DEVICE", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
     String device;
 
@@ -100,6 +106,12 @@ public final class PredictCommand implements Callable<Integer> {
         PrintWriter o = spec.commandLine().getOut();
         if (topK < 1) throw usage("--top-k must be >= 1, got " + topK);
         if (threads < 0) throw usage("--threads must be >= 0 (0 uses every core), got " + threads); // as train, eval and bench
+        Progress.Mode progressMode;
+        try {
+            progressMode = Progress.parse(progress);
+        } catch (IllegalArgumentException e) {
+            throw usage(e.getMessage());
+        }
         Path located = Loaded.locate(spec.commandLine(), checkpoint, spec.commandLine().getErr()); // notices on stderr, as the device's
         SavedModel saved;
         try {
@@ -145,6 +157,9 @@ public final class PredictCommand implements Callable<Integer> {
         List<Map<String, Object>> results = new ArrayList<>();
         try (be; Module model = Loaded.model(spec.commandLine(), be, saved, spec.commandLine().getErr(), null); GradMode.Guard g = GradMode.noGrad()) {
             model.eval();
+            // text results come out batch by batch; a JSON array only at the end: until then, the files done so far
+            Progress shown = new Progress(json ? progressMode : Progress.Mode.NONE, spec.commandLine().getErr());
+            Trainer.BatchProgress done = shown.pass("predict", "files");
             List<Input> pending = new ArrayList<>();
             int next = 0;
             while (next < files.size() || !pending.isEmpty()) {
@@ -162,14 +177,16 @@ public final class PredictCommand implements Callable<Integer> {
                     be.copyFromHost(x, 0, t);
                     logits = model.forward(t).toFloatArray();
                 }
-                List<Map<String, Object>> done = new ArrayList<>(n);
+                List<Map<String, Object>> predicted = new ArrayList<>(n);
                 for (int i = 0; i < n; i++)
-                    done.add(regression ? value(pending.get(i), logits[i], saved.classNames().getFirst())
+                    predicted.add(regression ? value(pending.get(i), logits[i], saved.classNames().getFirst())
                                         : result(pending.get(i), logits, i * s.numClasses(), s.numClasses(), k, saved.classNames()));
                 pending.subList(0, n).clear();
-                if (json) results.addAll(done);
-                else print(o, done);
+                if (json) results.addAll(predicted);
+                else print(o, predicted);
+                if (done != null && pending.isEmpty()) done.batch(next, files.size()); // at a file's end (a CSV file gives many batches)
             }
+            shown.endBar();
         }
         if (json) {
             try {

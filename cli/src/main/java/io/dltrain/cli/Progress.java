@@ -99,7 +99,10 @@ final class Progress implements TrainListener {
      * {@code name}, drawn from its first batch and closed after its last (or by {@link #endBar}); in plain mode a
      * line "{@code name} batch 30/79" at most every {@link #plainSeconds}; nothing with {@code --progress none}.
      */
-    Trainer.BatchProgress pass(String name) {
+    Trainer.BatchProgress pass(String name) { return pass(name, "batch"); }
+
+    /** As {@link #pass(String)}, counting {@code unit}s ("files") rather than batches in plain lines. */
+    Trainer.BatchProgress pass(String name, String unit) {
         if (mode == Mode.NONE) return null;
         lastPlain = System.nanoTime();
         return (batch, batches) -> {
@@ -115,7 +118,7 @@ final class Progress implements TrainListener {
                 b.stepTo(batch);
                 if (batch >= batches) endBar();
             } else if (plainDue()) {
-                out.printf("%s batch %d/%d%n", name, batch, batches);
+                out.printf("%s %s %d/%d%n", name, unit, batch, batches);
                 out.flush();
             }
         };

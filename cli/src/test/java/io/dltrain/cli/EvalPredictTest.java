@@ -303,6 +303,35 @@ class EvalPredictTest {
     }
 
     /**
+     * predict --json prints its array at the end: 10,000 JPEGs took 9.9 s here with nothing shown. Now the files done
+     * so far on stderr (plain lines at most every 10 s, here every batch), stdout keeps the JSON alone; --progress none
+     * and text output (which comes out batch by batch) show none.
+     */
+    @Test
+    void predictJsonShowsTheFilesDoneOnStderr(@TempDir Path tmp) throws IOException {
+        byte[] px = io.dltrain.datasets.idx.IdxFile.readImages(subset.resolve("t10k-images-idx3-ubyte.gz")).data();
+        Path folder = Files.createDirectories(tmp.resolve("few"));
+        for (int i = 0; i < 3; i++) {
+            BufferedImage img = new BufferedImage(28, 28, BufferedImage.TYPE_BYTE_GRAY);
+            img.getRaster().setDataElements(0, 0, 28, 28, java.util.Arrays.copyOfRange(px, i * 784, (i + 1) * 784));
+            assertTrue(ImageIO.write(img, "png", folder.resolve("img-" + i + ".png").toFile()));
+        }
+        System.setProperty("dltrain.plainProgressSeconds", "0");
+        try {
+            CliTest.Result r = run("predict", "--checkpoint", runDir.toString(), "--json", "--progress", "plain", "--threads", "2", folder.toString());
+            assertEquals(0, r.code(), r.err());
+            assertTrue(r.err().contains("predict files 3/3\n"), r.err());
+            assertEquals(3, JSON.readTree(r.out()).size(), "stdout is the JSON array alone");
+            CliTest.Result none = run("predict", "--checkpoint", runDir.toString(), "--json", "--progress", "none", "--threads", "2", folder.toString());
+            assertFalse(none.err().contains("predict files"), none.err());
+            CliTest.Result text = run("predict", "--checkpoint", runDir.toString(), "--progress", "plain", "--threads", "2", folder.toString());
+            assertFalse(text.err().contains("predict files"), text.err());
+        } finally {
+            System.clearProperty("dltrain.plainProgressSeconds");
+        }
+    }
+
+    /**
      * More files than one batch (PredictCommand.BATCH): read a batch at a time, images decoded in parallel, results in
      * file order and equal to the model's on each image; text lines appear batch by batch, so a file that cannot be
      * read in the second batch fails the command (exit 2, naming it) after the first batch's lines.
