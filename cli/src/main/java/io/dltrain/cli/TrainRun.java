@@ -397,14 +397,14 @@ final class TrainRun {
             long parameters = modelEntry.parameterCount(spec);
             memory.doing(String.format(java.util.Locale.ROOT, "building %s (%,d parameters, %,d MiB)", modelEntry.name(), parameters, parameters * Float.BYTES >> 20),
                     "the model alone does not fit", null);
-            try (Module model = buildModel(modelEntry, be, spec, o.seed);
+            try (Module model = built(progressMode, modelEntry, be, spec, o.seed, parameters);
                  Optimizer opt = Optimizers.create(o.optimizer, trainable(model), o.lr, o.momentum, o.weightDecay);
                  DataLoader trainLoader = loader(train, split[0], true, workers);
                  DataLoader valLoader = split[1] == null || split[1].length == 0 ? null : loader(train, split[1], false, workers);
                  DataLoader testLoader = loader(data.test(), null, false, workers)) {
                 memory.doing("training " + modelEntry.name() + " at --batch-size " + o.batchSize, null, null);
                 if (resumeState != null) {
-                    try {
+                    try (Progress.Phase loading = Progress.slowPhase(progressMode, out, "loading " + resumeCkpt)) {
                         Checkpoint.load(resumeCkpt, model, opt);
                     } catch (CheckpointException e) {
                         // a damaged file (cut short, deleted): the way on is the checkpoint before it, if the user agrees
@@ -585,7 +585,7 @@ final class TrainRun {
                                 + (lastCheckpoint[0] == null ? ", but nothing is checkpointed (--checkpoint-every off)" : " and checkpointed in "
                                    + lastCheckpoint[0] + ": with a larger heap, --resume " + ShellWords.quote(outDir) + " writes model/ and summary.json"),
                                 null);
-                        try {
+                        try (Progress.Phase writing = Progress.slowPhase(progressMode, out, "writing the trained model to " + outDir.resolve(SavedModel.DIR))) {
                             SavedModel.write(outDir, modelEntry.name(), dataEntry.name(), spec, train, model, task);
                         } catch (UncheckedIOException e) {
                             throw new UncheckedIOException(e.getMessage() + "; the training is complete" + (lastCheckpoint[0] == null
@@ -1270,6 +1270,14 @@ final class TrainRun {
     private static boolean same(Object a, Object b) {
         if (a instanceof Number x && b instanceof Number y) return x.doubleValue() == y.doubleValue();
         return String.valueOf(a).equals(String.valueOf(b));
+    }
+
+    /** buildModel, said when it takes seconds (vgg11's 129 million parameters: 8 s on this 2-core machine). */
+    private Module built(Progress.Mode mode, ModelRegistry.Entry entry, Backend be, ModelSpec spec, long seed, long parameters) {
+        try (Progress.Phase building = Progress.slowPhase(mode, out, String.format(java.util.Locale.ROOT, "building %s (%,d parameters)",
+                entry.name(), parameters))) {
+            return buildModel(entry, be, spec, seed);
+        }
     }
 
     private static Module buildModel(ModelRegistry.Entry entry, Backend be, ModelSpec spec, long seed) {

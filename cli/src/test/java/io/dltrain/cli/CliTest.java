@@ -558,7 +558,31 @@ class CliTest {
             assertTrue(r.out().contains(line) && r.out().indexOf(line) < r.out().indexOf("dl-train: mlp ("), "before the run's first line:\n" + r.out());
             Result none = run(concat(args, "--progress", "none", "--out", tmp.resolve("none").toString()));
             assertEquals(0, none.code(), none.err() + none.out());
-            assertFalse(none.out().contains("still reading"), none.out());
+            assertFalse(none.out().contains("still "), none.out());
+        } finally {
+            System.clearProperty("dltrain.slowPhaseSeconds");
+        }
+    }
+
+    /**
+     * Building a large model, loading a checkpoint to resume and writing model/ were silent: vgg11 (129 million
+     * parameters) took 8 s to build and 11 s to build and load its 983 MB checkpoint with --resume on this machine. A
+     * line for each once it takes longer than 3 s (here at once).
+     */
+    @Test
+    void buildingResumingAndWritingTheModelAreSaidWhenTheyTakeLong(@TempDir Path tmp) {
+        Path out = tmp.resolve("run");
+        System.setProperty("dltrain.slowPhaseSeconds", "0");
+        try {
+            Result first = run("--model", "mlp", "--data", "fashion-mnist", "--data-dir", subset.toString(), "--epochs", "1",
+                    "--max-steps", "1", "--threads", "1", "--progress", "plain", "--out", out.toString());
+            assertEquals(0, first.code(), first.err() + first.out());
+            assertTrue(first.out().contains("dl-train: still building mlp (235,146 parameters) (0 s so far)\n".replace(",", java.text.DecimalFormatSymbols.getInstance().getGroupingSeparator() + "")),
+                    first.out());
+            Result resumed = run("--resume", out.toString(), "--data-dir", subset.toString(), "--threads", "1", "--progress", "plain");
+            assertEquals(0, resumed.code(), resumed.err() + resumed.out());
+            assertTrue(resumed.out().contains("dl-train: still loading " + out.resolve("checkpoints").resolve("ckpt-1") + " (0 s so far)\n"), resumed.out());
+            assertTrue(resumed.out().contains("dl-train: still writing the trained model to " + out.resolve("model") + " (0 s so far)\n"), resumed.out());
         } finally {
             System.clearProperty("dltrain.slowPhaseSeconds");
         }
