@@ -98,7 +98,11 @@ public final class DatasetsCommand implements Runnable {
                 o.printf("dl-train: writing %,d training and %,d validation %s (%s) under %s%n", splits.train().size(), val,
                         Words.noun(val, "image"), f.name().toLowerCase(java.util.Locale.ROOT), out);
                 o.flush();
-                ImageFolderWriter.Summary s = ImageFolderWriter.write(splits.train(), splits.test(), out, f);
+                ImageFolderWriter.Summary s;
+                // then a line every 10 s, so that a long export is seen to go on (prepare has no --progress: lines, no bar)
+                try (Progress.Phase writing = Progress.slowPhase(Progress.Mode.PLAIN, o, "writing the images under " + out)) {
+                    s = ImageFolderWriter.write(splits.train(), splits.test(), out, f);
+                }
                 o.printf("wrote %,d training and %,d validation %s in %d class %s under %s%n", s.trainImages(), s.valImages(),
                         Words.noun(s.valImages(), "image"), s.classFolders(), Words.noun(s.classFolders(), "folder"), s.root());
                 o.flush();
