@@ -22,8 +22,9 @@ public class Sequential extends Module {
     public List<Module> layers() { return List.copyOf(layers); }
 
     /**
-     * Applies the layers in order. A {@link Linear} directly followed by a {@link ReLU} runs as one op,
-     * {@link Basic#linearRelu} (on CUDA one cuBLASLt matmul with the bias and ReLU in its epilogue); the numbers are
+     * Applies the layers in order. A {@link Linear} with a bias directly followed by a {@link ReLU} runs as one op,
+     * {@link Basic#linearRelu} (on CUDA one cuBLASLt matmul with the bias epilogue, then cuDNN's ReLU; the RELU_BIAS
+     * epilogue only with {@code -Ddltrain.cublasLt.reluEpilogue=true}); the numbers are
      * those of the two layers run one after the other, bit for bit on the CPU. Only these exact classes are fused, so
      * a subclass that overrides forward keeps its own.
      */
