@@ -130,6 +130,12 @@ public final class EvalCommand implements Callable<Integer> {
             throw usage(e.getMessage());
         }
         Path dir = saved.dir();
+        // A csv's samples are its feature columns in the file's order: other columns, or the same in another order, would
+        // feed each to another column's weights. Checked before the shape, so that another number of columns is named too.
+        if (saved.features() != null && test instanceof CsvDataset columns && !columns.featureNames().equals(saved.features().names()))
+            throw usage(data + "'s feature columns " + columns.featureNames() + " are not the model's " + saved.features().names()
+                    + " (in that order: the model in " + dir + " takes them by position): evaluate it on a csv with those columns,"
+                    + " or give the rows to `dl-train predict`, which matches columns by name");
         Shape shape = test.sampleShape();
         Shape expected = Shape.of(saved.spec().inChannels(), saved.spec().height(), saved.spec().width());
         if (!shape.equals(expected) && !(shape.rank() == 1 && shape.numel() == expected.numel()))
@@ -173,13 +179,8 @@ public final class EvalCommand implements Callable<Integer> {
                 throw usage(data + " feeds the model " + given.get() + ", but the model in " + dir + " was trained on " + saved.dataset()
                         + ", whose validation pipeline is " + trained.get() + ": evaluate it with --data " + saved.dataset());
         }
-        // A csv's samples are its feature columns in the file's order: other columns, or the same in another order, would
-        // feed each to another column's weights; and a regression model is scored against its own target only.
+        // A csv's feature columns were checked above; a regression model is scored against its own target only.
         if (saved.features() != null && test instanceof CsvDataset csv) {
-            if (!csv.featureNames().equals(saved.features().names()))
-                throw usage(data + "'s feature columns " + csv.featureNames() + " are not the model's " + saved.features().names()
-                        + " (in that order: the model in " + dir + " takes them by position): evaluate it on a csv with those columns,"
-                        + " or give the rows to `dl-train predict`, which matches columns by name");
             if (regression && !test.classNames().equals(saved.classNames()))
                 throw usage(data + "'s target '" + String.join(",", test.classNames()) + "' is not the model's '"
                         + String.join(",", saved.classNames()) + "' (the model in " + dir + " predicts that column): evaluate it with"

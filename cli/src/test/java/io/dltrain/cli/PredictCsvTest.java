@@ -193,6 +193,13 @@ class PredictCsvTest {
                 "--threads", "2", "--out", e1.toString()}, "[x2, x1, x3]", "[x1, x2, x3]");
         CliTest.usageError(e2, new String[] {"eval", "--checkpoint", reg.toString(), "--data", "csv:target=y,ignore=label",
                 "--data-dir", renamed.toString(), "--threads", "2", "--out", e2.toString()}, "'y'", "'x3'");
+        // another number of feature columns (x3 left out) was refused by the sample-shape check first, naming shapes
+        // ("samples are [2] but ... trained on [3, 1, 1]"), not the columns README says the error names
+        Path fewer = Files.createDirectories(tmp.resolve("fewer")), e3 = tmp.resolve("e3");
+        for (String split : List.of("train", "test"))
+            Files.writeString(fewer.resolve(split + ".csv"), Files.readString(data.resolve(split + ".csv")).replaceAll("(?m)^([^,]*,[^,]*),[^,]*,", "$1,"));
+        CliTest.usageError(e3, new String[] {"eval", "--checkpoint", out.toString(), "--data", "csv", "--data-dir", fewer.toString(),
+                "--threads", "2", "--out", e3.toString()}, "feature columns [x1, x2] are not the model's [x1, x2, x3]");
     }
 
     /**
