@@ -135,46 +135,29 @@ class CliTest {
      */
     @Test
     void outOfMemorySaysWhatWasBeingDone(@TempDir Path tmp) throws Exception {
-        Path javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
-        Process p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-Xmx64m", "-cp", System.getProperty("java.class.path"),
-                Main.class.getName(), "--model", "vgg11", "--data", "synthetic:3x32x32,classes=10,train=64,test=16", "--batch-size", "8",
-                "--threads", "1", "--progress", "none", "--out", tmp.resolve("run").toString())
-                .redirectError(tmp.resolve("err.txt").toFile()).redirectOutput(tmp.resolve("out.txt").toFile()).start();
-        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "the run did not end in 120 s");
-        String err = Files.readString(tmp.resolve("err.txt"));
-        assertEquals(1, p.exitValue(), err);
-        assertTrue(err.contains("dl-train: error: out of memory (Java heap space) building vgg11 (128,807,306 parameters, 491 MiB):"
-                + " the model alone does not fit. Give Java a larger heap than its "), err);
-        assertFalse(err.contains("--batch-size"), err);
+        Result r = childJvm(tmp, "vgg11", "-Xmx64m", "--model", "vgg11", "--data", "synthetic:3x32x32,classes=10,train=64,test=16", "--batch-size", "8",
+                "--threads", "1", "--progress", "none", "--out", tmp.resolve("run").toString());
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().contains("dl-train: error: out of memory (Java heap space) building vgg11 (128,807,306 parameters, 491 MiB):"
+                + " the model alone does not fit. Give Java a larger heap than its "), r.err());
+        assertFalse(r.err().contains("--batch-size"), r.err());
         // the model fits, but not 64 workers' batch buffers (66 of 256 x 3x32x32 for training: 198 MiB)
-        p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-Xmx64m", "-cp", System.getProperty("java.class.path"),
-                Main.class.getName(), "--model", "mlp", "--data", "synthetic:3x32x32,classes=10,train=20000,test=16", "--batch-size", "256",
-                "--workers", "64", "--threads", "1", "--progress", "none", "--out", tmp.resolve("run2").toString())
-                .redirectError(tmp.resolve("err2.txt").toFile()).redirectOutput(tmp.resolve("out2.txt").toFile()).start();
-        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "the run did not end in 120 s");
-        err = Files.readString(tmp.resolve("err2.txt"));
-        assertEquals(1, p.exitValue(), err);
-        assertTrue(err.contains("dl-train: error: out of memory (Java heap space) making the data loaders (64 workers, --batch-size 256): their batch"
+        r = childJvm(tmp, "workers", "-Xmx64m", "--model", "mlp", "--data", "synthetic:3x32x32,classes=10,train=20000,test=16", "--batch-size", "256",
+                "--workers", "64", "--threads", "1", "--progress", "none", "--out", tmp.resolve("run2").toString());
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().contains("dl-train: error: out of memory (Java heap space) making the data loaders (64 workers, --batch-size 256): their batch"
                 + " buffers do not fit (up to 66 for each of training, validation and test: one per worker and two more, and at least 4)."
                 + " Use fewer --workers or a smaller"
-                + " --batch-size, or give Java a larger heap than its "), err);
+                + " --batch-size, or give Java a larger heap than its "), r.err());
         // bench: the same for its model and its steps
-        p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-Xmx64m", "-cp", System.getProperty("java.class.path"),
-                Main.class.getName(), "bench", "--model", "vgg11", "--batch-size", "2", "--device", "cpu", "--threads", "1")
-                .redirectError(tmp.resolve("err3.txt").toFile()).redirectOutput(tmp.resolve("out3.txt").toFile()).start();
-        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "bench did not end in 120 s");
-        err = Files.readString(tmp.resolve("err3.txt"));
-        assertEquals(1, p.exitValue(), err);
-        assertTrue(err.contains("dl-train: error: out of memory (Java heap space) building vgg11 (132,863,336 parameters, 506 MiB): the model alone"
-                + " does not fit. Give Java a larger heap than its "), err);
-        p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-Xmx64m", "-cp", System.getProperty("java.class.path"),
-                Main.class.getName(), "bench", "--model", "mlp", "--batch-size", "20000", "--device", "cpu", "--threads", "1", "--image-size", "64")
-                .redirectError(tmp.resolve("err4.txt").toFile()).redirectOutput(tmp.resolve("out4.txt").toFile()).start();
-        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "bench did not end in 120 s");
-        err = Files.readString(tmp.resolve("err4.txt"));
-        assertEquals(1, p.exitValue(), err);
-        assertTrue(err.contains("dl-train: error: out of memory (Java heap space) timing mlp at --batch-size 20000: the model, one batch and its"
-                + " activations do not fit. Use a smaller --batch-size, or give Java a larger heap than its "), err);
+        r = childJvm(tmp, "bench-vgg11", "-Xmx64m", "bench", "--model", "vgg11", "--batch-size", "2", "--device", "cpu", "--threads", "1");
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().contains("dl-train: error: out of memory (Java heap space) building vgg11 (132,863,336 parameters, 506 MiB): the model alone"
+                + " does not fit. Give Java a larger heap than its "), r.err());
+        r = childJvm(tmp, "bench-mlp", "-Xmx64m", "bench", "--model", "mlp", "--batch-size", "20000", "--device", "cpu", "--threads", "1", "--image-size", "64");
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().contains("dl-train: error: out of memory (Java heap space) timing mlp at --batch-size 20000: the model, one batch and its"
+                + " activations do not fit. Use a smaller --batch-size, or give Java a larger heap than its "), r.err());
         OutOfMemoryError heap = new OutOfMemoryError("Java heap space");
         String training = Main.failure(new Main.OutOfMemoryWhile("training resnet50 at --batch-size 48", null, null, heap));
         assertTrue(training.startsWith("out of memory (Java heap space) training resnet50 at --batch-size 48: the model, one batch and its"
@@ -189,14 +172,11 @@ class CliTest {
      */
     @Test
     void outOfMemoryInTheTestPassSaysTheTrainingIsComplete(@TempDir Path tmp) throws Exception {
-        Path out = tmp.resolve("run"), javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
-        Process p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-Xmx64m", "-cp", System.getProperty("java.class.path"),
-                Main.class.getName(), "--model", "lenet5", "--data", "synthetic:1x28x28,classes=10,train=8,test=4000", "--batch-size", "4000",
-                "--epochs", "1", "--threads", "1", "--progress", "none", "--out", out.toString())
-                .redirectError(tmp.resolve("err.txt").toFile()).redirectOutput(tmp.resolve("out.txt").toFile()).start();
-        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "the run did not end in 120 s");
-        String err = Files.readString(tmp.resolve("err.txt"));
-        assertEquals(1, p.exitValue(), err);
+        Path out = tmp.resolve("run");
+        Result r = childJvm(tmp, "train", "-Xmx64m", "--model", "lenet5", "--data", "synthetic:1x28x28,classes=10,train=8,test=4000", "--batch-size", "4000",
+                "--epochs", "1", "--threads", "1", "--progress", "none", "--out", out.toString());
+        String err = r.err();
+        assertEquals(1, r.code(), err);
         assertTrue(err.contains("dl-train: error: out of memory (Java heap space) evaluating the trained lenet5 on the test split at --batch-size 4000:"
                 + " the model, one batch and its activations do not fit; the training is complete (its model is in " + out.resolve("model") + ")."
                 + " Evaluate it with a smaller --batch-size: dl-train eval --checkpoint " + out + " --data synthetic:1x28x28,classes=10,train=8,test=4000"
@@ -211,17 +191,14 @@ class CliTest {
      */
     @Test
     void outOfMemoryInEvalSaysWhatWasBeingDone(@TempDir Path tmp) throws Exception {
-        Path runDir = tmp.resolve("run"), javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
+        Path runDir = tmp.resolve("run");
         String data = "synthetic:1x28x28,classes=10,train=8,test=4000";
         assertEquals(0, run("--model", "lenet5", "--data", data, "--epochs", "1", "--batch-size", "8", "--threads", "1", "--progress", "none",
                 "--out", runDir.toString()).code());
-        Process p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-Xmx64m", "-cp", System.getProperty("java.class.path"),
-                Main.class.getName(), "eval", "--checkpoint", runDir.toString(), "--data", data, "--batch-size", "4000", "--threads", "1",
-                "--out", tmp.resolve("eval").toString())
-                .redirectError(tmp.resolve("err.txt").toFile()).redirectOutput(tmp.resolve("out.txt").toFile()).start();
-        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "eval did not end in 120 s");
-        String err = Files.readString(tmp.resolve("err.txt"));
-        assertEquals(1, p.exitValue(), err);
+        Result r = childJvm(tmp, "eval", "-Xmx64m", "eval", "--checkpoint", runDir.toString(), "--data", data, "--batch-size", "4000", "--threads", "1",
+                "--out", tmp.resolve("eval").toString());
+        String err = r.err();
+        assertEquals(1, r.code(), err);
         assertTrue(err.contains("dl-train: error: out of memory (Java heap space) evaluating lenet5 at --batch-size 4000: the model, one batch and"
                 + " its activations do not fit. Use a smaller --batch-size, or give Java a larger heap than its "), err);
     }
@@ -370,23 +347,32 @@ class CliTest {
 
     /** One epoch of mlp on {@code data} from {@code tree} into {@code out}, in a child JVM with -Xmx96m, within 120 s. */
     private static Result trainMlpWithA96MiBHeap(String data, Path tree, Path out, Path tmp) throws Exception {
-        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",
-                "-Xmx96m", "-cp", System.getProperty("java.class.path"), Main.class.getName(), "--model", "mlp", "--data", data,
-                "--data-dir", tree.toString(), "--epochs", "1", "--batch-size", "8", "--threads", "1", "--workers", "2", "--progress", "none",
-                "--out", out.toString())
-                .redirectError(tmp.resolve("err.txt").toFile()).redirectOutput(tmp.resolve("out.txt").toFile()).start();
-        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "the run did not end in 120 s");
-        return new Result(p.exitValue(), Files.readString(tmp.resolve("out.txt")), Files.readString(tmp.resolve("err.txt")));
+        return childJvm(tmp, "train", "-Xmx96m", "--model", "mlp", "--data", data, "--data-dir", tree.toString(), "--epochs", "1", "--batch-size", "8",
+                "--threads", "1", "--workers", "2", "--progress", "none", "--out", out.toString());
     }
 
     /** {@code predict --checkpoint CKPT FILE} in a child JVM with a 96 MiB heap (-Xmx96m on its command line), within 120 s. */
     static Result predictWithA96MiBHeap(Path checkpoint, Path file, Path tmp) throws Exception {
-        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",
-                "-Xmx96m", "-cp", System.getProperty("java.class.path"), Main.class.getName(), "predict", "--checkpoint", checkpoint.toString(),
-                file.toString())
-                .redirectError(tmp.resolve("err.txt").toFile()).redirectOutput(tmp.resolve("out.txt").toFile()).start();
-        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "predict did not end in 120 s");
-        return new Result(p.exitValue(), Files.readString(tmp.resolve("out.txt")), Files.readString(tmp.resolve("err.txt")));
+        return childJvm(tmp, "predict", "-Xmx96m", "predict", "--checkpoint", checkpoint.toString(), file.toString());
+    }
+
+    /**
+     * dl-train with {@code args} in a child JVM (this JVM's java and class path, plus {@code jvmOption}, e.g. a heap size,
+     * unless null), its stdout and stderr in tmp/NAME-out.txt and tmp/NAME-err.txt; fails the test if it runs past 120 s.
+     */
+    static Result childJvm(Path tmp, String name, String jvmOption, String... args) throws Exception {
+        List<String> cmd = new java.util.ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED"));
+        if (jvmOption != null) cmd.add(jvmOption);
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName()));
+        cmd.addAll(List.of(args));
+        Path out = tmp.resolve(name + "-out.txt"), err = tmp.resolve(name + "-err.txt");
+        Process p = new ProcessBuilder(cmd).redirectError(err.toFile()).redirectOutput(out.toFile()).start();
+        if (!p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new AssertionError("dl-train " + String.join(" ", args) + " did not end in 120 s");
+        }
+        return new Result(p.exitValue(), Files.readString(out), Files.readString(err));
     }
 
     /** A PNG of width x height RGB pixels whose image data is cut short: a decoder allocates the image before it notices. */
@@ -497,14 +483,10 @@ class CliTest {
      */
     @Test
     void theBarModeDrawsEachEpochOnStderr(@TempDir Path tmp) throws Exception {
-        Path javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
-        Process p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
-                Main.class.getName(), "--model", "mlp", "--data", "synthetic:1x8x8,classes=3,train=640,test=64", "--epochs", "2",
-                "--batch-size", "32", "--threads", "1", "--progress", "bar", "--out", tmp.resolve("run").toString())
-                .redirectError(tmp.resolve("err.txt").toFile()).redirectOutput(tmp.resolve("out.txt").toFile()).start();
-        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "the run did not end in 120 s");
-        String err = Files.readString(tmp.resolve("err.txt")), out = Files.readString(tmp.resolve("out.txt"));
-        assertEquals(0, p.exitValue(), err + out);
+        Result r = childJvm(tmp, "bar", null, "--model", "mlp", "--data", "synthetic:1x8x8,classes=3,train=640,test=64", "--epochs", "2",
+                "--batch-size", "32", "--threads", "1", "--progress", "bar", "--out", tmp.resolve("run").toString());
+        String err = r.err(), out = r.out();
+        assertEquals(0, r.code(), err + out);
         // 640 samples less the 10% held out for validation: 576, 18 steps of 32
         assertTrue(err.contains("epoch 1/2") && err.contains("epoch 2/2") && err.contains("18/18"), "the bar:\n" + err);
         // validation (64 held out) on the epoch's bar, and the test pass's own bar (64 samples, 2 batches)

@@ -65,13 +65,18 @@ class EvalPredictTest {
 
     /** The model's logits [n, 10] for n inputs [n, 1, 28, 28], computed here without the predict command. */
     static float[] logits(Path modelDir, float[] x, int n) {
+        return logits(modelDir, new ModelSpec(1, 28, 28, 10), x, n);
+    }
+
+    /** The logits of the mlp in modelDir built for spec, on n inputs x, in evaluation mode on the CPU. */
+    static float[] logits(Path modelDir, ModelSpec spec, float[] x, int n) {
         try (CpuBackend be = new CpuBackend(1);
-             Module m = Scope.outside(() -> ModelRegistry.get("mlp").build(new Context(be, 0), new ModelSpec(1, 28, 28, 10)));
+             Module m = Scope.outside(() -> ModelRegistry.get("mlp").build(new Context(be, 0), spec));
              GradMode.Guard g = GradMode.noGrad()) {
             Checkpoint.loadInto(m, modelDir.resolve(Checkpoint.MODEL_FILE), true);
             m.eval();
             try (Scope s = Scope.open()) {
-                Tensor t = be.empty(Shape.of(n, 1, 28, 28));
+                Tensor t = be.empty(Shape.of(n, spec.inChannels(), spec.height(), spec.width()));
                 be.copyFromHost(x, 0, t);
                 return m.forward(t).toFloatArray();
             }
@@ -558,18 +563,7 @@ class EvalPredictTest {
                 img.setRGB(c, y, (rec[y * 32 + c] & 0xFF) << 16 | (rec[1024 + y * 32 + c] & 0xFF) << 8 | (rec[2048 + y * 32 + c] & 0xFF));
         Path png = tmp.resolve("test0.png");
         assertTrue(ImageIO.write(img, "png", png.toFile()));
-        float[] logits;
-        try (CpuBackend be = new CpuBackend(1);
-             Module m = Scope.outside(() -> ModelRegistry.get("mlp").build(new Context(be, 0), new ModelSpec(3, 32, 32, 10)));
-             GradMode.Guard g = GradMode.noGrad()) {
-            Checkpoint.loadInto(m, cifarRun.resolve("model").resolve(Checkpoint.MODEL_FILE), true);
-            m.eval();
-            try (Scope s = Scope.open()) {
-                Tensor in = be.empty(Shape.of(1, 3, 32, 32));
-                be.copyFromHost(x, 0, in);
-                logits = m.forward(in).toFloatArray();
-            }
-        }
+        float[] logits = logits(cifarRun.resolve("model"), new ModelSpec(3, 32, 32, 10), x, 1);
         double[] p = softmax(logits, 0);
         for (Path c : java.util.List.of(cifarRun, cifarRun.resolve("checkpoints").resolve("ckpt-5"))) {
             CliTest.Result r = run("predict", "--checkpoint", c.toString(), "--json", "--top-k", "10", "--threads", "2", png.toString());
@@ -605,18 +599,7 @@ class EvalPredictTest {
         }
         Path png = tmp.resolve("colour.png");
         assertTrue(ImageIO.write(img, "png", png.toFile()));
-        float[] logits;
-        try (CpuBackend be = new CpuBackend(1);
-             Module m = Scope.outside(() -> ModelRegistry.get("mlp").build(new Context(be, 0), new ModelSpec(3, 8, 8, 3)));
-             GradMode.Guard g = GradMode.noGrad()) {
-            Checkpoint.loadInto(m, rgbRun.resolve("model").resolve(Checkpoint.MODEL_FILE), true);
-            m.eval();
-            try (Scope s = Scope.open()) {
-                Tensor in = be.empty(Shape.of(1, 3, 8, 8));
-                be.copyFromHost(x, 0, in);
-                logits = m.forward(in).toFloatArray();
-            }
-        }
+        float[] logits = logits(rgbRun.resolve("model"), new ModelSpec(3, 8, 8, 3), x, 1);
         double max = Math.max(logits[0], Math.max(logits[1], logits[2])), sum = 0;
         double[] p = new double[3];
         for (int j = 0; j < 3; j++) sum += p[j] = Math.exp(logits[j] - max);
