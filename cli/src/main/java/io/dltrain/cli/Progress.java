@@ -130,7 +130,10 @@ final class Progress implements TrainListener {
      * 10 s, until closed; silent with {@code --progress none}, and lines only (no bar) in every other mode. A phase
      * that ends sooner shows nothing. At a threshold of 0 (tests) the first line is printed at once.
      */
-    static Phase slowPhase(Mode mode, PrintWriter out, String what) {
+    static Phase slowPhase(Mode mode, PrintWriter out, String what) { return slowPhase(mode, out, what, () -> {}); }
+
+    /** As {@link #slowPhase(Mode, PrintWriter, String)}, running {@code before} ahead of each line (to end a bar's line). */
+    static Phase slowPhase(Mode mode, PrintWriter out, String what, Runnable before) {
         if (mode == Mode.NONE) return () -> {};
         double first = slowPhaseSeconds();
         long start = System.nanoTime();
@@ -139,6 +142,7 @@ final class Progress implements TrainListener {
         Runnable say = () -> {
             synchronized (lock) {
                 if (closed[0]) return;
+                before.run();
                 out.printf("dl-train: still %s (%.0f s so far)%n", what, (System.nanoTime() - start) / 1e9);
                 out.flush();
             }
@@ -215,6 +219,27 @@ final class Progress implements TrainListener {
         return String.format("the training loop waited %.1f s for data in epoch %d (%.0f%% of it): loading is the bottleneck; "
                 + "try --workers %d (one per core; each loads whole batches)", m.dataWaitSeconds(), m.epoch(),
                 100 * m.dataWaitSeconds() / m.seconds(), cores);
+    }
+
+    private Phase writing; // the checkpoint being written, said once it takes long
+
+    /**
+     * A checkpoint write (at an epoch's end, every --checkpoint-every, on a stop): a model with its optimiser state is
+     * hundreds of MB, which a slow disk takes long to write, and the run showed nothing meanwhile. Said as the other
+     * phases without steps ({@link #slowPhase}): nothing for a write that ends within seconds.
+     */
+    @Override
+    public void checkpointWriting(java.nio.file.Path dir, boolean best) {
+        checkpointWritten(null);
+        writing = slowPhase(mode, out, (best ? "writing the best model's checkpoint in " : "writing a checkpoint in ") + dir,
+                () -> { if (bar != null) { System.err.println(); System.err.flush(); } }); // mid-epoch: after the bar's line
+    }
+
+    @Override
+    public void checkpointWritten(java.nio.file.Path checkpoint) {
+        Phase w = writing;
+        writing = null;
+        if (w != null) w.close();
     }
 
     @Override

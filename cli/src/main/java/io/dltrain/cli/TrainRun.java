@@ -485,6 +485,8 @@ final class TrainRun {
                             if (hint != null) { progress.info("dl-train: notice: " + hint); hinted = true; }
                         }
                         @Override public void info(String msg) { progress.info(msg); }
+                        @Override public void checkpointWriting(Path dir, boolean best) { progress.checkpointWriting(dir, best); }
+                        @Override public void checkpointWritten(Path checkpoint) { progress.checkpointWritten(checkpoint); }
                     };
                     // the model's task chooses the loss, the target and the metric (classification: cross-entropy, accuracy)
                     Loss loss = task == Task.CLASSIFICATION ? new CrossEntropyLoss(o.labelSmoothing) : new MSELoss();

@@ -561,10 +561,40 @@ class CliTest {
             assertEquals(0, first.code(), first.err() + first.out());
             assertTrue(first.out().contains("dl-train: still building mlp (235,146 parameters) (0 s so far)\n".replace(",", java.text.DecimalFormatSymbols.getInstance().getGroupingSeparator() + "")),
                     first.out());
+            // the stop's checkpoint, then (below) the epoch's, before the run's model/: written through the trainer's listener
+            String ck = "dl-train: still writing a checkpoint in " + out.resolve("checkpoints") + " (0 s so far)\n";
+            assertTrue(first.out().contains(ck) && first.out().indexOf(ck) < first.out().indexOf("dl-train: stopped after --max-steps"), first.out());
             Result resumed = run("--resume", out.toString(), "--data-dir", subset.toString(), "--threads", "1", "--progress", "plain");
             assertEquals(0, resumed.code(), resumed.err() + resumed.out());
             assertTrue(resumed.out().contains("dl-train: still loading " + out.resolve("checkpoints").resolve("ckpt-1") + " (0 s so far)\n"), resumed.out());
             assertTrue(resumed.out().contains("dl-train: still writing the trained model to " + out.resolve("model") + " (0 s so far)\n"), resumed.out());
+            assertTrue(resumed.out().contains(ck) && resumed.out().indexOf(ck) < resumed.out().indexOf("dl-train: still writing the trained model"), resumed.out());
+        } finally {
+            System.clearProperty("dltrain.slowPhaseSeconds");
+        }
+    }
+
+    /**
+     * A checkpoint write was silent: a large model's checkpoint with its optimiser state (hundreds of MB) on a slow disk
+     * left the run showing nothing after the epoch's line. A write that takes longer than the threshold (here 0.2 s, by
+     * a write made slow on purpose) is said, as the other phases without steps are; one that ends sooner is not.
+     */
+    @Test
+    void aSlowCheckpointWriteIsSaidAndAFastOneIsNot(@TempDir Path tmp) throws InterruptedException {
+        System.setProperty("dltrain.slowPhaseSeconds", "0.2");
+        try {
+            java.io.StringWriter text = new java.io.StringWriter();
+            Progress p = new Progress(Progress.Mode.PLAIN, new java.io.PrintWriter(text));
+            p.checkpointWriting(tmp, false);
+            p.checkpointWritten(tmp.resolve("ckpt-1"));
+            Thread.sleep(300);
+            assertEquals("", text.toString(), "a fast write says nothing");
+            p.checkpointWriting(tmp.resolve("best"), true);
+            Thread.sleep(300); // the slow write
+            p.checkpointWritten(tmp.resolve("best").resolve("ckpt-2"));
+            assertEquals("dl-train: still writing the best model's checkpoint in " + tmp.resolve("best") + " (0 s so far)\n", text.toString());
+            Thread.sleep(300);
+            assertEquals(1, text.toString().lines().count(), "nothing once written:\n" + text);
         } finally {
             System.clearProperty("dltrain.slowPhaseSeconds");
         }

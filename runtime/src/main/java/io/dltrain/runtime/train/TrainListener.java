@@ -20,6 +20,17 @@ public interface TrainListener {
 
     default void epochEnded(EpochMetrics m) {}
 
+    /**
+     * A checkpoint is being written into {@code dir} (the policy's directory, or its "best" folder when {@code best}):
+     * at an epoch's end, every N steps or seconds, or on a stop. A model with its optimiser state can take long to
+     * write (hundreds of MB on a slow disk), and the run is otherwise silent meanwhile. {@link #checkpointWritten}
+     * follows, also when the write fails.
+     */
+    default void checkpointWriting(java.nio.file.Path dir, boolean best) {}
+
+    /** The checkpoint {@link #checkpointWriting} announced is written ({@code checkpoint}), or failed (null). */
+    default void checkpointWritten(java.nio.file.Path checkpoint) {}
+
     /** A line of information (early stopping, ...). */
     default void info(String message) {}
 

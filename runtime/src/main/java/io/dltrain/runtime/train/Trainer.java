@@ -243,6 +243,7 @@ public final class Trainer {
         // a listener that throws (a full disk under the CLI's metrics.jsonl, a bug in a caller's progress display) ends
         // the fit, but not before the state it was told about is checkpointed, as for a stop request
         Guarded listener = new Guarded(caller == null ? TrainListener.NONE : caller);
+        saving = listener;
         if (train.batchesPerEpoch() == 0) // else every epoch ends with a 0/0 mean loss, reported as divergence
             throw new IllegalArgumentException("the training data " + train.dataset().name() + " gives no batch to train on: "
                     + (train.samples() == 0 ? "it has no samples" : "its " + train.samples() + " samples are fewer than one batch of "
@@ -467,6 +468,7 @@ public final class Trainer {
             if (listener.failure == null) throw saveFailed;
             throw listener.failed(null, saveFailed);
         } finally {
+            saving = null;
             synchronized (fitLoadersLock) {
                 fitLoaders = null;
             }
@@ -520,6 +522,18 @@ public final class Trainer {
 
         @Override public void info(String message) {
             if (failure == null) try { to.info(message); } catch (RuntimeException e) { failed(e, "info", 0); }
+        }
+
+        private boolean toldWriting; // the listener was told of a write: it is told of its end, even after a failure since
+
+        @Override public void checkpointWriting(Path dir, boolean best) {
+            if (failure == null) try { to.checkpointWriting(dir, best); toldWriting = true; } catch (RuntimeException e) { failed(e, "checkpointWriting", 0); }
+        }
+
+        @Override public void checkpointWritten(Path checkpoint) {
+            if (!toldWriting) return;
+            toldWriting = false;
+            try { to.checkpointWritten(checkpoint); } catch (RuntimeException e) { if (failure == null) failed(e, "checkpointWritten", 0); }
         }
 
         private void failed(RuntimeException e, String method, int epoch) {
@@ -618,9 +632,20 @@ public final class Trainer {
         }
         TrainingState st = new TrainingState(epoch, globalStep, policy.model(), policy.dataset(),
                 Map.of("init", config.seed(), "data", config.seed(), "dropout", config.seed()), cfg, config.optimizer(), lr, metrics);
-        return best ? Checkpoint.save(policy.dir().resolve("best"), model, optimizer, st, 1)
-                    : Checkpoint.save(policy.dir(), model, optimizer, st, policy.keep());
+        Path dir = best ? policy.dir().resolve("best") : policy.dir();
+        TrainListener told = saving == null ? TrainListener.NONE : saving;
+        told.checkpointWriting(dir, best); // a large model's write takes long: the listener may say so
+        Path written = null;
+        try {
+            written = Checkpoint.save(dir, model, optimizer, st, best ? 1 : policy.keep());
+            return written;
+        } finally {
+            told.checkpointWritten(written);
+        }
     }
+
+    /** The running fit's listener, told of each checkpoint write ({@link #save}); null outside a fit. */
+    private Guarded saving;
 
     /** The fit's wall time so far: this process's, plus what the resumed run had spent before. */
     private double fitSeconds() { return priorSeconds + (System.nanoTime() - fitStart) / 1e9; }

@@ -163,4 +163,55 @@ class TrainerListenerFailureTest {
         assertTrue(e.getMessage().startsWith("the training listener failed (epochEnded epoch 2): cannot write metrics.jsonl: No space left on device;"
                 + " the training so far could not be checkpointed either: could not save checkpoint "), e.getMessage());
     }
+
+    /**
+     * A checkpoint write (hundreds of MB for a large model with its optimiser state) was silent: the listener heard of
+     * nothing between an epoch's end and the next epoch. Each write, every 5 steps as at the epoch's end and for the best
+     * model, is now announced before it starts (its files not there yet) and its end told after (they are), with the
+     * checkpoint written; a failed write is ended too (null), so that a "still writing" notice stops.
+     */
+    @Test
+    void eachCheckpointWriteIsAnnouncedBeforeAndEndedAfter(@TempDir Path tmp) {
+        Dataset ds = TrainerTest.blobs(300, 1);
+        Path ck = tmp.resolve("parts");
+        List<String> calls = new ArrayList<>();
+        TrainListener l = new TrainListener() {
+            @Override public void epochEnded(EpochMetrics m) { calls.add("ended " + m.epoch()); }
+            @Override public void checkpointWriting(Path dir, boolean best) {
+                assertEquals(best ? ck.resolve("best") : ck, dir);
+                calls.add("writing " + (best ? "best" : "") + " (" + count(dir) + " there)");
+            }
+            @Override public void checkpointWritten(Path checkpoint) {
+                assertTrue(java.nio.file.Files.isRegularFile(checkpoint.resolve(Checkpoint.STATE_FILE)), "written: " + checkpoint);
+                calls.add("written " + ck.relativize(checkpoint));
+            }
+            long count(Path dir) {
+                try (var files = java.nio.file.Files.list(dir)) {
+                    return files.filter(f -> f.getFileName().toString().startsWith("ckpt-")).count();
+                } catch (java.io.IOException e) {
+                    return 0;
+                }
+            }
+        };
+        fit(ds, ck, null, l);
+        assertEquals(List.of("writing  (0 there)", "written ckpt-5", "ended 1", "writing best (0 there)", "written best/ckpt-8",
+                "writing  (1 there)", "written ckpt-10", "writing  (2 there)", "written ckpt-15", "ended 2", "writing best (1 there)",
+                "written best/ckpt-16", "writing  (2 there)", "written ckpt-20", "ended 3", "writing  (2 there)", "written ckpt-24",
+                "writing best (1 there)", "written best/ckpt-24"), calls);
+
+        List<String> failed = new ArrayList<>();
+        TrainListener f = new TrainListener() {
+            @Override public void checkpointWriting(Path dir, boolean best) {
+                failed.add("writing");
+                try { // the checkpoint directory becomes a file: the save fails
+                    java.nio.file.Files.writeString(tmp.resolve("file"), "not a directory");
+                } catch (java.io.IOException e) {
+                    throw new AssertionError(e);
+                }
+            }
+            @Override public void checkpointWritten(Path checkpoint) { failed.add("written " + checkpoint); }
+        };
+        assertThrows(io.dltrain.runtime.checkpoint.CheckpointException.class, () -> fit(ds, tmp.resolve("file").resolve("ck"), null, f));
+        assertEquals(List.of("writing", "written null"), failed);
+    }
 }
