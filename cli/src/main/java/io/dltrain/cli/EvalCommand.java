@@ -5,22 +5,18 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import io.dltrain.datasets.CsvDataset;
 import io.dltrain.datasets.DatasetException;
 import io.dltrain.datasets.DatasetRegistry;
-import io.dltrain.runtime.autograd.GradMode;
 import io.dltrain.runtime.backend.Backend;
 import io.dltrain.runtime.backend.BackendUnavailableException;
 import io.dltrain.runtime.backend.Backends;
 import io.dltrain.runtime.checkpoint.Checkpoint;
 import io.dltrain.runtime.checkpoint.CheckpointException;
 import io.dltrain.runtime.checkpoint.TrainingState;
-import io.dltrain.runtime.data.Batch;
 import io.dltrain.runtime.data.DataLoader;
 import io.dltrain.runtime.data.Dataset;
 import io.dltrain.runtime.nn.Module;
 import io.dltrain.runtime.nn.loss.CrossEntropyLoss;
 import io.dltrain.runtime.nn.loss.MSELoss;
-import io.dltrain.runtime.tensor.Scope;
 import io.dltrain.runtime.tensor.Shape;
-import io.dltrain.runtime.tensor.Tensor;
 import io.dltrain.runtime.train.EvalResult;
 import io.dltrain.runtime.train.Task;
 import io.dltrain.runtime.train.TrainConfig;
@@ -37,7 +33,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -45,7 +40,7 @@ import java.util.concurrent.Callable;
 
 /**
  * {@code dl-train eval}: a saved model on a dataset's test split. Loss, top-1 and top-5 come from
- * {@link Trainer#evaluate} (the very numbers training reports); a second pass collects the predictions for
+ * {@link Trainer#evaluate} (the very numbers training reports), whose one pass also collects the predictions for
  * per-class accuracy and the confusion matrix (rows: true class, columns: predicted class), printed as a table and
  * written to {@code eval.json} and {@code confusion.png}. A regression model (csv:target=COLUMN) reports its mean
  * squared error instead, to {@code eval.json}.
@@ -230,11 +225,10 @@ public final class EvalCommand implements Callable<Integer> {
             // the passes' progress on stderr: stdout has the result alone
             Progress shown = new Progress(progressMode, spec.commandLine().getErr());
             if (regression) return regression(o, trainer.task(Task.REGRESSION), model, loader, saved, from[0], test, outDir, shown);
+            long[][] cm = new long[test.numClasses()][test.numClasses()];
             EvalResult r;
-            long[][] cm;
             try {
-                r = trainer.evaluate(model, loader, new CrossEntropyLoss(0f), shown.pass("eval"));
-                cm = confusion(be, model, loader, test.numClasses(), shown.pass("eval: confusion matrix"));
+                r = classify(trainer, model, loader, cm, shown.pass("eval"));
             } finally {
                 shown.endBar(); // a pass that failed: its bar is not left drawn below the error
             }
@@ -294,35 +288,18 @@ public final class EvalCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** cm[true][predicted] over one pass of the loader, the prediction being the arg-max logit (first on ties). */
-    static long[][] confusion(Backend be, Module model, DataLoader loader, int classes, Trainer.BatchProgress progress) {
-        long[][] cm = new long[classes][classes];
-        boolean was = model.isTraining();
-        model.eval();
-        Shape sample = loader.dataset().sampleShape();
-        try (GradMode.Guard g = GradMode.noGrad()) {
-            Iterator<Batch> it = loader.epoch(0);
-            int done = 0;
-            while (it.hasNext()) {
-                Batch b = it.next();
-                int n = b.size();
-                int[] labels = java.util.Arrays.copyOf(b.y, n);
-                try (Scope s = Scope.open()) {
-                    int[] dims = new int[sample.rank() + 1];
-                    dims[0] = n;
-                    for (int i = 0; i < sample.rank(); i++) dims[i + 1] = sample.dim(i);
-                    Tensor x = be.empty(Shape.of(dims));
-                    be.copyFromHost(b.x, 0, x);
-                    b.release();
-                    float[] logits = model.forward(x).toFloatArray();
-                    for (int i = 0; i < n; i++) cm[labels[i]][argmax(logits, i * classes, classes)]++;
-                }
-                if (progress != null) progress.batch(++done, loader.batchesPerEpoch());
-            }
-        } finally {
-            model.train(was);
-        }
-        return cm;
+    /**
+     * Loss, top-1 and top-5 over one pass of the loader ({@link Trainer#evaluate}, the numbers training reports), and in
+     * the same pass cm[true][predicted] counted into {@code cm}, the prediction being the arg-max logit (first on ties):
+     * the test split is read once, not once for the scores and again for the matrix.
+     */
+    static EvalResult classify(Trainer trainer, Module model, DataLoader loader, long[][] cm, Trainer.BatchProgress progress) {
+        int classes = cm.length;
+        return trainer.evaluate(model, loader, new CrossEntropyLoss(0f), progress, (out, y, n) -> {
+            float[] logits = out.toFloatArray();
+            int[] labels = y.toIntArray();
+            for (int i = 0; i < n; i++) cm[labels[i]][argmax(logits, i * classes, classes)]++;
+        });
     }
 
     /**

@@ -419,7 +419,7 @@ public final class Trainer {
                 EvalResult v;
                 try {
                     int ep = epoch;
-                    v = val == null ? null : evaluate(model, val, loss, listener, (b, n) -> listener.validationStep(ep, b, n));
+                    v = val == null ? null : evaluate(model, val, loss, listener, (b, n) -> listener.validationStep(ep, b, n), null);
                 } catch (DataLoadException e) {
                     // a validation sample could not be read: the epoch's training is done, so save it (every step of
                     // the epoch done, validation not) rather than lose the epoch; a resume validates and goes on
@@ -765,9 +765,24 @@ public final class Trainer {
 
     /** As {@link #evaluate(Module, DataLoader, Loss)}, telling {@code progress} (if not null) after each batch. */
     public EvalResult evaluate(Module model, DataLoader data, Loss loss, BatchProgress progress) {
+        return evaluate(model, data, loss, progress, null);
+    }
+
+    /**
+     * Told of each batch's model outputs [N, outputs] and targets (class indices for classification) during an
+     * evaluation pass, while both tensors are open: what else a caller needs of the pass (eval's confusion matrix),
+     * without reading the data a second time.
+     */
+    @FunctionalInterface
+    public interface BatchOutputs {
+        void batch(Tensor outputs, Tensor targets, int n);
+    }
+
+    /** As {@link #evaluate(Module, DataLoader, Loss, BatchProgress)}, telling {@code outputs} (if not null) each batch's outputs. */
+    public EvalResult evaluate(Module model, DataLoader data, Loss loss, BatchProgress progress, BatchOutputs outputs) {
         if (data.samples() == 0) // else a result of 0 samples with a 0/0 loss
             throw new IllegalArgumentException("cannot evaluate on " + data.dataset().name() + ": the loader has no samples");
-        EvalResult r = evaluate(model, data, loss, null, progress);
+        EvalResult r = evaluate(model, data, loss, null, progress, outputs);
         if (!Double.isFinite(r.loss())) { // as fit, which stops naming the input: a NaN score alone does not say why
             String bad = firstNonfiniteSample(data);
             if (bad != null) throw new DataLoadException("cannot evaluate on " + data.dataset().name() + ": " + bad + ", which makes the loss "
@@ -796,7 +811,8 @@ public final class Trainer {
      * As {@link #evaluate(Module, DataLoader, Loss)}; with a {@code stoppable} listener (a fit's validation), null once
      * {@link #requestStop} is called, also while a batch is still being read (the listener is told which samples).
      */
-    private EvalResult evaluate(Module model, DataLoader data, Loss loss, TrainListener stoppable, BatchProgress progress) {
+    private EvalResult evaluate(Module model, DataLoader data, Loss loss, TrainListener stoppable, BatchProgress progress,
+                                BatchOutputs outputs) {
         checkTask(data);
         boolean wasTraining = model.isTraining();
         model.eval();
@@ -828,6 +844,7 @@ public final class Trainer {
                     be.axpy(n, loss.compute(out, y), lossSum);
                     if (top1) c1.add(out, y, 1);
                     if (top5) c5.add(out, y, 5);
+                    if (outputs != null) outputs.batch(out, y, n);
                     seen += n;
                 }
                 if (progress != null) progress.batch(++done, batches);
