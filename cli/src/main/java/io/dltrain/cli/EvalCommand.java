@@ -359,7 +359,8 @@ public final class EvalCommand implements Callable<Integer> {
      * with itself (a checkpoint of a fashion-mnist mlp evaluated on cifar10 was rebuilt for 3x32x32 inputs, and its
      * weights then failed to load). So for a checkpoint of a run on other data, of the same kind or not, the run's own
      * training split (state.json's dataset and data_dir), as predict reads a checkpoint; {@code evaluated} where that is
-     * the same data, where there is a model.json, or (with a notice) where the run's data cannot be read.
+     * the same data, where there is a model.json or the checkpoint records model.json's fields (SavedModel.STATE_KEY: then
+     * nothing is read), or (with a notice) where the run's data cannot be read.
      */
     private Dataset runTrainSplit(Path dir, PrintWriter o, Dataset evaluated) {
         if (Files.isRegularFile(dir.resolve(SavedModel.META_FILE)) || !Files.isRegularFile(dir.resolve(Checkpoint.STATE_FILE))) return evaluated;
@@ -369,7 +370,7 @@ public final class EvalCommand implements Callable<Integer> {
         } catch (CheckpointException e) {
             return evaluated; // SavedModel.read says what is wrong with it
         }
-        if (s.dataset() == null) return evaluated;
+        if (s.dataset() == null || s.config() != null && s.config().containsKey(SavedModel.STATE_KEY)) return evaluated; // recorded: not read
         Path runDataDir = s.config() != null && s.config().get("data_dir") instanceof String d ? Path.of(d) : null;
         Path evalDataDir = dataDir == null ? null : dataDir.toAbsolutePath().normalize();
         if (s.dataset().equals(data) && java.util.Objects.equals(runDataDir, evalDataDir)) return evaluated;

@@ -34,8 +34,9 @@ import java.util.Optional;
  * state_dict) plus what is needed to rebuild and feed the model. Training writes {@code <out>/model/} with
  * {@value #META_FILE} (model and dataset names, {@link ModelSpec}, class names, for IDX and CIFAR datasets the input
  * normalisation mean/std, for CSV datasets the feature columns and their standardisation). A periodic checkpoint
- * {@code ckpt-<step>/} has only {@value Checkpoint#STATE_FILE} (model and dataset names): the spec and class names
- * then come from the dataset itself.
+ * {@code ckpt-<step>/} has only {@value Checkpoint#STATE_FILE}, whose config holds the same ({@value #STATE_KEY}); in
+ * one written before that was recorded (model and dataset names alone) the spec and class names come from the dataset
+ * itself.
  *
  * @param mean per-channel normalisation mean of pixels in [0, 1], or null when unknown (no normalisation)
  * @param std  per-channel standard deviation, or null
@@ -80,30 +81,7 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
             Files.createDirectories(dir);
             deleteStaleTemporaries(dir);
             Checkpoint.saveModel(dir.resolve(Checkpoint.MODEL_FILE), model);
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("model", modelName);
-            m.put("dataset", datasetName);
-            m.put("task", task.label());
-            m.put("channels", spec.inChannels());
-            m.put("height", spec.height());
-            m.put("width", spec.width());
-            m.put("classes", spec.numClasses());
-            m.put("class_names", train.classNames());
-            // The input pipeline predict must reproduce: its per-channel mean and std (inputNormalisation), and for image
-            // folders their validation pipeline (resize, crop, normalisation), for the model's PyTorch users; predict
-            // applies the pipeline itself (evalTransform)
-            float[][] norm = inputNormalisation(train, datasetName, spec);
-            if (norm != null) {
-                m.put("mean", norm[0]);
-                m.put("std", norm[1]);
-            }
-            evalTransform(datasetName, spec).ifPresent(t -> m.put("transform", t.toString()));
-            // CSV datasets: the feature columns by name and their standardisation, for predict on new rows
-            if (train instanceof CsvDataset csv) {
-                m.put("features", csv.featureNames());
-                m.put("feature_mean", csv.featureMean());
-                m.put("feature_std", csv.featureStd());
-            }
+            Map<String, Object> m = meta(modelName, datasetName, spec, train, task);
             byte[] meta = (JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(m) + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8);
             AtomicFiles.write(dir.resolve(META_FILE), dir.resolve(META_FILE + ".tmp"), out -> out.write(meta));
             return dir;
@@ -115,6 +93,43 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
             throw new UncheckedIOException("cannot write the final model to " + dir + ": " + e.getMessage(), io);
         }
     }
+
+    /**
+     * What model.json holds: the model and dataset names, the task, the spec, the class names, and what predict needs
+     * to feed new inputs (normalisation, an image folder's pipeline, a csv's columns and their statistics). Each
+     * checkpoint's state.json holds it too (config's {@value #STATE_KEY}), so that eval and predict of a checkpoint need
+     * not read the run's training data to learn it.
+     */
+    static Map<String, Object> meta(String modelName, String datasetName, ModelSpec spec, Dataset train, Task task) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("model", modelName);
+        m.put("dataset", datasetName);
+        m.put("task", task.label());
+        m.put("channels", spec.inChannels());
+        m.put("height", spec.height());
+        m.put("width", spec.width());
+        m.put("classes", spec.numClasses());
+        m.put("class_names", train.classNames());
+        // The input pipeline predict must reproduce: its per-channel mean and std (inputNormalisation), and for image
+        // folders their validation pipeline (resize, crop, normalisation), for the model's PyTorch users; predict
+        // applies the pipeline itself (evalTransform)
+        float[][] norm = inputNormalisation(train, datasetName, spec);
+        if (norm != null) {
+            m.put("mean", norm[0]);
+            m.put("std", norm[1]);
+        }
+        evalTransform(datasetName, spec).ifPresent(t -> m.put("transform", t.toString()));
+        // CSV datasets: the feature columns by name and their standardisation, for predict on new rows
+        if (train instanceof CsvDataset csv) {
+            m.put("features", csv.featureNames());
+            m.put("feature_mean", csv.featureMean());
+            m.put("feature_std", csv.featureStd());
+        }
+        return m;
+    }
+
+    /** The key of a checkpoint's config (state.json) that holds {@link #meta}. */
+    static final String STATE_KEY = "model_meta";
 
     /**
      * The per-channel {mean, std} a dataset's pixels in [0, 1] were normalised with, as (x - mean) / std: IDX datasets'
@@ -196,23 +211,7 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
             } catch (IOException e) {
                 throw new IllegalArgumentException(meta + " is not readable JSON (" + e.getMessage() + "); the model directory is damaged");
             }
-            try {
-                ModelSpec spec = new ModelSpec(req(n, "channels", meta).asInt(), req(n, "height", meta).asInt(),
-                        req(n, "width", meta).asInt(), req(n, "classes", meta).asInt());
-                List<String> names = new ArrayList<>();
-                for (JsonNode c : req(n, "class_names", meta)) names.add(c.asText());
-                if (names.size() != spec.numClasses())
-                    throw new IllegalArgumentException(meta + ": " + Words.count(names.size(), "class name") + " for "
-                            + Words.count(spec.numClasses(), "class", "classes"));
-                Task task = task(n.get("task"), meta);
-                if (task == Task.CLASSIFICATION && spec.numClasses() < 2)
-                    throw new IllegalArgumentException(meta + ": a classification model with "
-                            + Words.count(spec.numClasses(), "class", "classes") + "; it needs at least 2");
-                return new SavedModel(dir, req(n, "model", meta).asText(), req(n, "dataset", meta).asText(), spec, names,
-                        floats(n.get("mean")), floats(n.get("std")), task, features(n, meta));
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException(e.getMessage().startsWith(meta.toString()) ? e.getMessage() : meta + ": " + e.getMessage());
-            }
+            return fromMeta(dir, n, meta);
         }
         if (!Files.isRegularFile(dir.resolve(Checkpoint.STATE_FILE)))
             throw new IllegalArgumentException(dir + " has " + Checkpoint.MODEL_FILE + " but neither " + META_FILE + " nor "
@@ -225,6 +224,9 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
         }
         if (s.model() == null || s.dataset() == null)
             throw new IllegalArgumentException(dir.resolve(Checkpoint.STATE_FILE) + " does not name its model and dataset");
+        // since model_meta is recorded, as in model.json; a checkpoint written before takes them from the run's training data
+        if (s.config() != null && s.config().get(STATE_KEY) instanceof Map<?, ?> m)
+            return fromMeta(dir, JSON.valueToTree(m), Path.of(dir.resolve(Checkpoint.STATE_FILE) + "'s " + STATE_KEY));
         if (data == null) { // the run's training split, read where the run read it (--data-dir, absolute in state.json)
             Path dataDir = s.config() != null && s.config().get("data_dir") instanceof String d ? Path.of(d) : null;
             data = DatasetRegistry.get(s.dataset()).load(dataDir).train();
@@ -236,6 +238,27 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
         // a checkpoint does not record the task: a regression dataset means a regression model
         return new SavedModel(dir, s.model(), s.dataset(), spec, data.classNames(), mean, std,
                 data.task() == Task.REGRESSION ? Task.REGRESSION : Task.CLASSIFICATION, Features.of(data));
+    }
+
+    /** A model described by {@link #meta}'s fields in {@code n}, read from {@code meta} (model.json, or a checkpoint's state.json). */
+    private static SavedModel fromMeta(Path dir, JsonNode n, Path meta) {
+        try {
+            ModelSpec spec = new ModelSpec(req(n, "channels", meta).asInt(), req(n, "height", meta).asInt(),
+                    req(n, "width", meta).asInt(), req(n, "classes", meta).asInt());
+            List<String> names = new ArrayList<>();
+            for (JsonNode c : req(n, "class_names", meta)) names.add(c.asText());
+            if (names.size() != spec.numClasses())
+                throw new IllegalArgumentException(meta + ": " + Words.count(names.size(), "class name") + " for "
+                        + Words.count(spec.numClasses(), "class", "classes"));
+            Task task = task(n.get("task"), meta);
+            if (task == Task.CLASSIFICATION && spec.numClasses() < 2)
+                throw new IllegalArgumentException(meta + ": a classification model with "
+                        + Words.count(spec.numClasses(), "class", "classes") + "; it needs at least 2");
+            return new SavedModel(dir, req(n, "model", meta).asText(), req(n, "dataset", meta).asText(), spec, names,
+                    floats(n.get("mean")), floats(n.get("std")), task, features(n, meta));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(e.getMessage().startsWith(meta.toString()) ? e.getMessage() : meta + ": " + e.getMessage());
+        }
     }
 
     /** model.json's "task" ("classification", "reconstruction", "regression"); classification when absent (older files). */

@@ -499,7 +499,8 @@ final class TrainRun {
                                 + modelEntry.name() + " reconstructs the normalised input as the model sees it");
                     }
                     if (every != null) trainer.checkpoints(new CheckpointPolicy(outDir.resolve(CHECKPOINTS), (int) every[0], every[1], o.keep,
-                            modelEntry.name(), dataEntry.name(), savedConfig(config, be, train.size())));
+                            modelEntry.name(), dataEntry.name(), savedConfig(config, be, train.size(),
+                            SavedModel.meta(modelEntry.name(), dataEntry.name(), spec, train, task))));
                     if (resumeState != null) trainer.resumeFrom(resumeState);
                     if (o.maxSteps != null) trainer.maxSteps(o.maxSteps);
                     trainer.skipNonfinite(o.skipNonfinite);
@@ -1077,7 +1078,7 @@ final class TrainRun {
         return Path.of("runs", model + "-" + d + "-" + time.format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
     }
 
-    private Map<String, Object> savedConfig(TrainConfig c, Backend be, int trainSamples) {
+    private Map<String, Object> savedConfig(TrainConfig c, Backend be, int trainSamples, Map<String, Object> modelMeta) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("epochs", c.epochs());
         m.put("batch_size", c.batchSize());
@@ -1099,6 +1100,7 @@ final class TrainRun {
         if (o.dataDir != null) m.put("data_dir", o.dataDir.toAbsolutePath().normalize().toString()); // absolute: resumable from anywhere
         m.put("train_samples", trainSamples); // with the validation part: a resume checks its data against it
         m.putAll(computedOn(be)); // not settings: a resume on other ones is told that its results will differ (resumeDrift)
+        m.put(SavedModel.STATE_KEY, modelMeta); // model.json's fields: eval and predict of a checkpoint need not read the training data
         return m;
     }
 

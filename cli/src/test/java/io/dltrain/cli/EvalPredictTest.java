@@ -284,6 +284,44 @@ class EvalPredictTest {
     }
 
     /**
+     * eval of a checkpoint directory (no model.json) read its run's whole training split (state.json's dataset and
+     * data_dir) to learn the model's input shape and class names: an ImageNet-size folder listed and checked to evaluate
+     * one checkpoint, and, with the run's data moved away, a notice and the evaluated data's shape in its place. A
+     * checkpoint now records model.json's fields (state.json's model_meta): here the run's own checkpoint, its data
+     * directory gone, is evaluated on its test data with the training's numbers and on other data with both shapes
+     * named, without a word about the run's data. (Checkpoints written before, without model_meta, take the old way:
+     * evalReadsAPeriodicCheckpointDirectory and evalOfACheckpointOnAnotherKindOfDatasetNamesBothShapes.)
+     */
+    @Test
+    void evalOfACheckpointTakesTheModelsShapeAndClassesFromItsStateNotItsRunsData(@TempDir Path tmp) throws IOException {
+        Path ck = Checkpoint.latest(runDir.resolve("checkpoints")).orElseThrow();
+        Path copy = tmp.resolve("run5/checkpoints").resolve(ck.getFileName());
+        Files.createDirectories(copy);
+        try (var files = Files.list(ck)) {
+            for (Path f : files.toList()) Files.copy(f, copy.resolve(f.getFileName()));
+        }
+        var state = (com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(copy.resolve(Checkpoint.STATE_FILE).toFile());
+        assertEquals("Ankle boot", state.get("config").get(SavedModel.STATE_KEY).get("class_names").get(9).asText(), state.toString());
+        ((com.fasterxml.jackson.databind.node.ObjectNode) state.get("config")).put("data_dir", tmp.resolve("moved-away").toString());
+        JSON.writeValue(copy.resolve(Checkpoint.STATE_FILE).toFile(), state);
+
+        Path out = tmp.resolve("eval");
+        CliTest.Result r = run("eval", "--checkpoint", tmp.resolve("run5").toString(), "--data", "fashion-mnist", "--data-dir", subset.toString(),
+                "--threads", "2", "--out", out.toString());
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertFalse(r.out().contains("cannot be read"), "the run's data is not read:\n" + r.out());
+        JsonNode summary = JSON.readTree(runDir.resolve("summary.json").toFile());
+        assertEquals(summary.get("test_loss").asDouble(), JSON.readTree(out.resolve("eval.json").toFile()).get("loss").asDouble(), 1e-6);
+
+        CliTest.Result other = run("eval", "--checkpoint", tmp.resolve("run5").toString(), "--data", "synthetic:3x32x32,train=16,test=16",
+                "--threads", "2", "--out", tmp.resolve("e").toString());
+        assertEquals(2, other.code(), other.err() + other.out());
+        assertTrue(other.err().contains("samples are [3, 32, 32] but the model mlp") && other.err().contains("was trained on [1, 28, 28] (fashion-mnist)"),
+                other.err());
+        assertFalse(other.out().contains("cannot be read"), "the run's data is not read:\n" + other.out());
+    }
+
+    /**
      * eval and predict on the directory of a run that is training: the checkpoint they locate can be deleted by the run's
      * rotation (--keep) before they read its state.json or its weights. Found by evaluating a live `train
      * --checkpoint-every 1s --keep 1` run: 8 evals of 8 failed, "ckpt-78 has model.safetensors but neither model.json nor
