@@ -113,7 +113,8 @@ public final class TrainOptions {
     java.util.List<String> freeze = new java.util.ArrayList<>();
 
     @Option(names = "--skip-nonfinite",
-            description = "Skip an optimiser step whose loss is NaN or infinite (and count it) instead of stopping the run.")
+            description = "Skip an optimiser step whose loss is NaN or infinite (and count it) instead of stopping the run; go on, with a"
+                    + " notice, past a NaN or infinite validation sample.")
     boolean skipNonfinite;
 
     @Option(names = "--progress", defaultValue = "auto", paramLabel = "MODE",

@@ -260,6 +260,7 @@ public final class Trainer {
         boolean interrupted = false;
         priorSeconds = 0;
         stoppedEarly = false;
+        boolean valNonfiniteSaid = false; // with --skip-nonfinite: the validation split's non-finite sample, said once
         TrainingState resume = this.resume;
         this.resume = null; // for this fit only: a second fit resuming the same checkpoint would redo its epochs over trained weights
         if (resume != null) {
@@ -435,6 +436,21 @@ public final class Trainer {
                             seen, bestVal, bestEpoch, sinceBest, history, lr, false);
                     break;
                 }
+                // a NaN or infinite feature in the validation split: a NaN validation loss without a word, every epoch, would
+                // pick no best epoch and stop nothing early. Named as evaluate names it; the epoch's training is kept, as
+                // when a validation sample cannot be read (a resume validates again), unless --skip-nonfinite goes on
+                String badVal = v != null && !Double.isFinite(v.loss()) && !valNonfiniteSaid ? firstNonfiniteSample(val) : null;
+                if (badVal != null) {
+                    String what = "validation of epoch " + epoch + " on " + val.dataset().name() + ": " + badVal
+                            + ", which makes the validation loss " + v.loss();
+                    if (!skipNonfinite)
+                        throw checkpointed(new DataLoadException(what + "; check the data (or go on with --skip-nonfinite)", null),
+                                "epoch " + epoch + "'s training is checkpointed (before its validation)", "once the sample is finite",
+                                model, optimizer, epoch, globalStep, step, lossSum, correct, seen, bestVal, bestEpoch, sinceBest, history, lr);
+                    listener.info(what + "; going on (--skip-nonfinite), though a non-finite validation loss picks no best epoch and"
+                            + " neither stops the run early nor lowers the learning rate on a plateau");
+                    valNonfiniteSaid = true;
+                }
                 double seconds = (System.nanoTime() - epochStart) / 1e9;
                 EpochMetrics m = new EpochMetrics(epoch, trainLoss, trainAcc, v == null ? Double.NaN : v.loss(),
                         v == null ? Double.NaN : v.top1(), lr, seconds, trainSeconds,
@@ -564,6 +580,14 @@ public final class Trainer {
     private DataLoadException checkpointed(DataLoadException e, String what, Module model, Optimizer optimizer, int epoch,
                                            long globalStep, int step, Tensor lossSum, HitCount correct, long seen, double bestVal,
                                            int bestEpoch, int sinceBest, List<EpochMetrics> history, double lr) {
+        return checkpointed(e, what, "once the sample reads", model, optimizer, epoch, globalStep, step, lossSum, correct, seen,
+                bestVal, bestEpoch, sinceBest, history, lr);
+    }
+
+    /** As above, with {@code once} ("once the sample reads") saying when to resume. */
+    private DataLoadException checkpointed(DataLoadException e, String what, String once, Module model, Optimizer optimizer, int epoch,
+                                           long globalStep, int step, Tensor lossSum, HitCount correct, long seen, double bestVal,
+                                           int bestEpoch, int sinceBest, List<EpochMetrics> history, double lr) {
         if (policy == null) return e;
         Path at;
         try {
@@ -573,7 +597,7 @@ public final class Trainer {
             e.addSuppressed(saveFailed);
             return e;
         }
-        return new DataLoadException(e.getMessage() + "; " + what + " in " + at + ": once the sample reads (mend or re-create"
+        return new DataLoadException(e.getMessage() + "; " + what + " in " + at + ": " + once + " (mend or re-create"
                 + " its file; removing it would change the run's train/validation split), resume", e, at);
     }
 

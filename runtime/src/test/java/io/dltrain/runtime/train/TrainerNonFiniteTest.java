@@ -160,4 +160,48 @@ class TrainerNonFiniteTest {
             assertTrue(Double.isNaN(l.evaluate(TrainerTest.blobs(64, 1)).loss()), "NaN weights: the data is fine");
         }
     }
+
+    /**
+     * A NaN feature in the validation split gave a NaN validation loss, epoch after epoch, without naming the sample
+     * (evaluate names it; a training batch stops the fit naming the input): no best epoch, no early stop, no plateau. The
+     * fit now stops at that epoch's validation, naming the first such sample, with the epoch's training checkpointed
+     * before its validation (as when a validation sample cannot be read: a resume validates again); with
+     * --skip-nonfinite it goes on, and says so once. Here samples 0-189 and 211-319 train (not 40: its batch would stop
+     * the fit first), 190-209 validate: sample 200 is NaN.
+     */
+    @Test
+    void aNonFiniteValidationSampleIsNamedAndTheEpochsTrainingCheckpointed(@TempDir Path dir) {
+        int[] trainIdx = java.util.stream.IntStream.range(0, 320).filter(i -> i != 40 && (i < 190 || i >= 210)).toArray();
+        int[] valIdx = java.util.stream.IntStream.range(190, 210).toArray();
+        for (boolean skip : new boolean[] {false, true}) {
+            try (CpuBackend be = new CpuBackend(1);
+                 Module model = new Sequential(new Linear(new Context(be, 3), 8, 16), new ReLU(), new Linear(new Context(be, 4), 16, 3));
+                 Optimizer opt = Optimizers.create("sgd", model.namedParameters(), 0.05, 0.9, 0);
+                 DataLoader train = new DataLoader(poisoned(), trainIdx, 32, false, false, 7, 1, 4);
+                 DataLoader val = new DataLoader(poisoned(), valIdx, 32, false, false, 7, 1, 4)) {
+                Path ck = dir.resolve("skip-" + skip);
+                Trainer t = new Trainer(be, config()).skipNonfinite(skip).checkpoints(new CheckpointPolicy(ck, 1, 0, 2, "m", "d", Map.of()));
+                List<String> said = new java.util.ArrayList<>();
+                TrainListener l = new TrainListener() {
+                    @Override public void info(String message) { said.add(message); }
+                };
+                String named = "validation of epoch 1 on poisoned-blobs: sample 200 has a non-finite feature (element 3 of 8 is NaN),"
+                        + " which makes the validation loss NaN";
+                if (!skip) {
+                    DataLoadException e = assertThrows(DataLoadException.class, () ->
+                            t.fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, val, l));
+                    assertTrue(e.getMessage().startsWith(named + "; check the data (or go on with --skip-nonfinite); epoch 1's training is"
+                            + " checkpointed (before its validation) in " + e.checkpoint()), e.getMessage());
+                    var st = Checkpoint.readState(e.checkpoint());
+                    assertEquals(0, st.epoch(), "epoch 1 not validated");
+                    assertEquals(train.batchesPerEpoch(), st.step(), "every step of epoch 1 trained and kept");
+                } else {
+                    Trainer.Result r = t.fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, val, l);
+                    assertEquals(2, r.epochs().size());
+                    assertTrue(Double.isNaN(r.epochs().get(1).valLoss()));
+                    assertEquals(1, said.stream().filter(m -> m.startsWith(named + "; going on (--skip-nonfinite)")).count(), "said once: " + said);
+                }
+            }
+        }
+    }
 }
