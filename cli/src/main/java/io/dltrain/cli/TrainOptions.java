@@ -99,6 +99,11 @@ public final class TrainOptions {
                     + "--resume DIR would (its settings; conflicting ones refused; a finished run says so and exits 0), else start the run there.")
     boolean resumeOrStart;
 
+    @Option(names = "--allow-data-change",
+            description = "With --resume: go on where the training data is other samples than the run's (a few samples' fingerprint"
+                    + " differs), e.g. the same files read otherwise after an upgrade; refused without it.")
+    boolean allowDataChange;
+
     @Option(names = "--max-steps", paramLabel = "N",
             description = "Stop (with a checkpoint) after N optimiser steps in total; for testing and benchmarking.")
     Long maxSteps;

@@ -362,6 +362,21 @@ final class TrainRun {
                     + (o.dataDir != null ? "--data-dir " + o.dataDir : "its default directory") + " has " + data.train().size()
                     + "; a resumed run needs its own data (--data-dir may say where it moved). Give --data-dir DIR holding it, or"
                     + " start a new run from its weights with --init-from " + ShellWords.quote(o.resume));
+        // ... nor to other samples of the same count (fashion-mnist's files where mnist's were): a few samples' hash
+        String fingerprint = every == null && resumeState == null ? null : DataFingerprint.of(data.train(),
+                java.time.Duration.ofSeconds(SLOW_DATA_SECONDS), msg -> out.println("dl-train: notice: " + msg));
+        if (resumeState != null && resumeState.config().get(DataFingerprint.KEY) instanceof String was && fingerprint != null
+                && !was.equals(fingerprint)) {
+            String runData = dataEntry.name() + "'s training split in " + (resumeState.config().get("data_dir") instanceof String d ? d : "its default directory");
+            String now = (o.dataDir != null ? "--data-dir " + o.dataDir : "its default directory") + " holds other samples of the same count ("
+                    + data.train().size() + "; fingerprint of " + DataFingerprint.SAMPLES + " samples " + fingerprint + ", the run's " + was + ")";
+            if (!o.allowDataChange)
+                throw usage("--resume", "--resume " + o.resume + ": the run trained on " + runData + ", but " + now + "; a resumed run"
+                        + " needs its own data (--data-dir may say where it moved). Give --data-dir DIR holding it, start a new run from"
+                        + " its weights with --init-from " + ShellWords.quote(o.resume) + ", or, to go on on these samples (the same files"
+                        + " read otherwise, after an upgrade), add --allow-data-change");
+            out.println("dl-train: notice: --allow-data-change: resuming on other samples than the run trained on (" + runData + "): " + now);
+        }
         Backend be;
         try {
             be = Backends.create(o.device, o.threads, msg -> out.println("dl-train: notice: " + msg));
@@ -500,7 +515,7 @@ final class TrainRun {
                     }
                     if (every != null) trainer.checkpoints(new CheckpointPolicy(outDir.resolve(CHECKPOINTS), (int) every[0], every[1], o.keep,
                             modelEntry.name(), dataEntry.name(), savedConfig(config, be, train.size(),
-                            SavedModel.meta(modelEntry.name(), dataEntry.name(), spec, train, task))));
+                            SavedModel.meta(modelEntry.name(), dataEntry.name(), spec, train, task), fingerprint)));
                     if (resumeState != null) trainer.resumeFrom(resumeState);
                     if (o.maxSteps != null) trainer.maxSteps(o.maxSteps);
                     trainer.skipNonfinite(o.skipNonfinite);
@@ -1078,7 +1093,7 @@ final class TrainRun {
         return Path.of("runs", model + "-" + d + "-" + time.format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
     }
 
-    private Map<String, Object> savedConfig(TrainConfig c, Backend be, int trainSamples, Map<String, Object> modelMeta) {
+    private Map<String, Object> savedConfig(TrainConfig c, Backend be, int trainSamples, Map<String, Object> modelMeta, String fingerprint) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("epochs", c.epochs());
         m.put("batch_size", c.batchSize());
@@ -1099,6 +1114,7 @@ final class TrainRun {
         m.put("skip_nonfinite", o.skipNonfinite);
         if (o.dataDir != null) m.put("data_dir", o.dataDir.toAbsolutePath().normalize().toString()); // absolute: resumable from anywhere
         m.put("train_samples", trainSamples); // with the validation part: a resume checks its data against it
+        if (fingerprint != null) m.put(DataFingerprint.KEY, fingerprint); // and against a few samples' hash
         m.putAll(computedOn(be)); // not settings: a resume on other ones is told that its results will differ (resumeDrift)
         m.put(SavedModel.STATE_KEY, modelMeta); // model.json's fields: eval and predict of a checkpoint need not read the training data
         return m;

@@ -481,6 +481,70 @@ class ResumeTest {
     }
 
     /**
+     * A resume checked its data by count only: --data-dir onto other samples of the same count (fashion-mnist's files
+     * where mnist's were, both 60,000; here Fashion-MNIST's records 2 to 2001 for a run on 1 to 2000) trained on
+     * silently, splitting, shuffling and validating other data under the run's name. Each checkpoint now records a
+     * fingerprint of a few training samples (their values and labels); another one is a usage error naming both
+     * directories, before anything is written, unless --allow-data-change says to go on (with a notice). The run's own
+     * files moved elsewhere resume as before, and so does a checkpoint that records no fingerprint (an earlier one).
+     */
+    @Test
+    void aResumeOnOtherSamplesOfTheSameCountIsAUsageErrorUnlessAllowed(@TempDir Path tmp) throws IOException {
+        Path dir = tmp.resolve("run");
+        ok(train(dir, "mlp", 2, "--max-steps", "12"));
+        List<String> before = names(dir.resolve("checkpoints"));
+        Path other = Files.createDirectories(tmp.resolve("other"));
+        for (String f : List.of("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")) fromRecord(1, 2000, f, other);
+        for (String f : List.of("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")) fromRecord(0, 500, f, other);
+        CliTest.Result r = run("--resume", dir.toString(), "--data-dir", other.toString(), "--threads", "2", "--progress", "none");
+        assertEquals(2, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("the run trained on fashion-mnist's training split in " + subset.toAbsolutePath().normalize())
+                && r.err().contains("--data-dir " + other + " holds other samples of the same count (2000;")
+                && r.err().contains("--allow-data-change"), r.err());
+        assertEquals(before, names(dir.resolve("checkpoints")), "nothing written");
+        assertFalse(Files.exists(dir.resolve("metrics.jsonl")));
+
+        Path moved = Files.createDirectories(tmp.resolve("moved"));
+        try (Stream<Path> files = Files.list(subset)) {
+            for (Path f : files.toList()) Files.copy(f, moved.resolve(f.getFileName()));
+        }
+        CliTest.Result same = run("--resume", dir.toString(), "--data-dir", moved.toString(), "--threads", "2", "--progress", "none", "--max-steps", "13");
+        assertEquals(0, same.code(), "the run's own samples, moved: " + same.err() + same.out());
+        assertFalse(same.out().contains("--allow-data-change"), same.out());
+
+        CliTest.Result allowed = run("--resume", dir.toString(), "--data-dir", other.toString(), "--threads", "2", "--progress", "none",
+                "--max-steps", "14", "--allow-data-change");
+        assertEquals(0, allowed.code(), allowed.err() + allowed.out());
+        assertTrue(allowed.out().contains("dl-train: notice: --allow-data-change: resuming on other samples than the run trained on"), allowed.out());
+
+        // a checkpoint written before fingerprints were recorded resumes on any data of its count, as before
+        Path latest = Checkpoint.latest(dir.resolve("checkpoints")).orElseThrow();
+        var state = (com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(latest.resolve(Checkpoint.STATE_FILE).toFile());
+        ((com.fasterxml.jackson.databind.node.ObjectNode) state.get("config")).remove(DataFingerprint.KEY);
+        JSON.writeValue(latest.resolve(Checkpoint.STATE_FILE).toFile(), state);
+        CliTest.Result older = run("--resume", dir.toString(), "--data-dir", subset.toString(), "--threads", "2", "--progress", "none", "--max-steps", "15");
+        assertEquals(0, older.code(), older.err() + older.out());
+        assertFalse(older.out().contains("--allow-data-change"), older.out());
+    }
+
+    /** Records from..from+n-1 of the installed (or bundled) Fashion-MNIST IDX file, written to dir as a file of n records. */
+    static void fromRecord(int from, int n, String file, Path dir) throws IOException {
+        try (java.io.DataInputStream in = new java.io.DataInputStream(new java.util.zip.GZIPInputStream(CliTest.source(file)));
+             java.io.DataOutputStream out = new java.io.DataOutputStream(new java.util.zip.GZIPOutputStream(Files.newOutputStream(dir.resolve(file))))) {
+            int magic = in.readInt();
+            int[] shape = new int[magic & 0xff];
+            for (int i = 0; i < shape.length; i++) shape[i] = in.readInt();
+            int per = 1;
+            for (int i = 1; i < shape.length; i++) per *= shape[i];
+            out.writeInt(magic);
+            out.writeInt(n);
+            for (int i = 1; i < shape.length; i++) out.writeInt(shape[i]);
+            in.skipNBytes((long) from * per);
+            out.write(in.readNBytes(n * per));
+        }
+    }
+
+    /**
      * --resume takes the run directory; given one of its checkpoints (as eval and predict take them) or its
      * checkpoints/ folder, it said "no checkpoint in DIR/checkpoints (was it written by dl-train with checkpoints on?)"
      * of what is a checkpoint, and left a .lock file in it. The usage error now names the run directory to give, and
@@ -839,7 +903,8 @@ class ResumeTest {
      * a writer comes, as a hung network file system would, and no interrupt ends it): a notice names the file once the
      * wait has lasted (1 s here, 60 s by default); on the signal the wait is ended, the state before that batch is
      * checkpointed, and the process ends (exit 143) although the loader's thread is still stuck. Once the file reads,
-     * --resume finishes the run.
+     * --resume finishes the run. (The data's fingerprint, read before the training, gives up on the FIFO as the wait's
+     * notice comes, with a notice of its own: it hung the start until it had a time limit.)
      */
     @Test
     void aSignalWhileTheDataHangsCheckpointsTheStateBeforeThatBatch(@TempDir Path tmp) throws Exception {
@@ -877,6 +942,8 @@ class ResumeTest {
         assertTrue(out.contains(notice + batch + " of 5 in epoch 1 of imagefolder/train: still being read: sample 8 (" + fifo + ") for "), out);
         assertTrue(out.contains("dl-train: stopped on a signal; checkpoint "), out);
         assertFalse(out.contains("did not reach the end of a step"), out);
+        // the data's fingerprint (8 samples, the FIFO among them) gave up after the same 1 s rather than hang the start
+        assertTrue(out.contains("dl-train: notice: reading 8 samples of imagefolder/train for its fingerprint took over 1 s"), out);
         Path latest = Checkpoint.latest(dir.resolve("checkpoints")).orElseThrow(() -> new AssertionError("no checkpoint: " + out));
         assertEquals(batch - 1, Checkpoint.readState(latest).step(), "the state before the batch being read: " + out);
 
