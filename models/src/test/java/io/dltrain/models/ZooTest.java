@@ -260,6 +260,39 @@ class ZooTest {
     @Test
     void densenet121ForwardBackwardAt64() { forwardBackward("densenet121", new ModelSpec(3, 64, 64, 1000), 1); }
 
+    /**
+     * A layer of a zoo model that refuses its input is named by its state_dict place and by itself, though the model's
+     * top is not a Sequential: resnet18 (built for 3 channels) fed a 1-channel batch said only "conv2d: input [2, 1, 32,
+     * 32] has 1 channels but weight [64, 3, 7, 7] ...", not which layer (conv1); the conv autoencoder, a named sequence of
+     * Sequentials, named the place in its encoder only ("layer 0 of the Sequential"); an input too small for a DenseNet
+     * said only "pool2d: kernel 2x2 is larger than the padded input 1x1 ...", not which of its pools.
+     */
+    @Test
+    void aLayerThatRefusesItsInputIsNamedByItsPlaceInTheZoosModels() {
+        try (Module m = meta("resnet18", ModelRegistry.IMAGENET); Scope s = Scope.open()) {
+            Tensor x = m.parameters().getFirst().backend().zeros(Shape.of(2, 1, 32, 32));
+            var e = assertThrows(IllegalArgumentException.class, () -> m.forward(x));
+            String place = "layer conv1 of the ResNet, Conv2d(3 -> 64, k7, s2, p3, no bias), refused its input: ";
+            assertTrue(e.getMessage().startsWith(place + "conv2d: input [2, 1, 32, 32] has 1 channels but weight [64, 3, 7, 7]"), e.getMessage());
+            assertEquals(place + e.getCause().getMessage(), e.getMessage(), "the op's own exception is the cause");
+        }
+        try (Module m = meta("conv-autoencoder", ModelRegistry.get("conv-autoencoder").defaultSpec()); Scope s = Scope.open()) {
+            Tensor x = m.parameters().getFirst().backend().zeros(Shape.of(2, 3, 28, 28));
+            var e = assertThrows(IllegalArgumentException.class, () -> m.forward(x));
+            assertTrue(e.getMessage().startsWith("layer encoder.0 of the NamedSequential, Conv2d(1 -> "), e.getMessage());
+            assertTrue(e.getMessage().endsWith(", refused its input: " + e.getCause().getMessage()), e.getMessage());
+        }
+        // an inner layer: torchvision's DenseNet classes at a small width (fast), fed 8x8, which its second transition's pool cannot take
+        try (Module m = Scope.outside(() -> new DenseNets.DenseNet(new Context(cpu, 7), ModelRegistry.IMAGENET, 4, new int[] {2, 2, 2, 2}, 8, 2));
+             Scope s = Scope.open()) {
+            m.eval();
+            var e = assertThrows(IllegalArgumentException.class, () -> m.forward(randomImages(1, 3, 8, 8, 3)));
+            assertTrue(e.getMessage().startsWith("layer features.transition2.pool of the DenseNet, AvgPool2d(k2, s2, p0), refused its input: pool2d:"),
+                    e.getMessage());
+            assertTrue(e.getMessage().endsWith(", refused its input: " + e.getCause().getMessage()), e.getMessage());
+        }
+    }
+
     // ------------------------------------------------------------------------------------------ blocks
 
     @Test

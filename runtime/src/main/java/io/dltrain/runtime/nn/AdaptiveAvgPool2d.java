@@ -13,7 +13,14 @@ public class AdaptiveAvgPool2d extends Module {
         this.outW = outW;
     }
 
-    @Override public Tensor forward(Tensor x) { return Pool.adaptiveAvgPool2d(x, outH, outW); }
+    @Override
+    public Tensor forward(Tensor x) {
+        try {
+            return Pool.adaptiveAvgPool2d(x, outH, outW);
+        } catch (IllegalArgumentException e) {
+            throw refused(e);
+        }
+    }
 
     @Override public String toString() { return "AdaptiveAvgPool2d(" + outH + "x" + outW + ")"; }
 }

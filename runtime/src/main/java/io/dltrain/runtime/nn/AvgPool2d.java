@@ -20,7 +20,14 @@ public class AvgPool2d extends Module {
 
     public PoolParams params() { return params; }
 
-    @Override public Tensor forward(Tensor x) { return Pool.pool2d(x, params); }
+    @Override
+    public Tensor forward(Tensor x) {
+        try {
+            return Pool.pool2d(x, params);
+        } catch (IllegalArgumentException e) {
+            throw refused(e);
+        }
+    }
 
     @Override
     public String toString() {

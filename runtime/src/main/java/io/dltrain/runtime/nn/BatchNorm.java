@@ -54,12 +54,17 @@ public abstract class BatchNorm extends Module {
 
     @Override
     public Tensor forward(Tensor x) {
-        checkInput(x);
-        if (x.dim(1) != features)
-            throw new IllegalArgumentException(kind() + "(" + features + "): input " + x.shape() + " has " + x.dim(1)
-                    + " channels in dimension 1, expected " + features);
         boolean training = isTraining();
-        Tensor y = Norm.batchNorm(x, weight, bias, runningMean, runningVar, training, momentum, eps);
+        Tensor y;
+        try {
+            checkInput(x);
+            if (x.dim(1) != features)
+                throw new IllegalArgumentException(kind() + "(" + features + "): input " + x.shape() + " has " + x.dim(1)
+                        + " channels in dimension 1, expected " + features);
+            y = Norm.batchNorm(x, weight, bias, runningMean, runningVar, training, momentum, eps);
+        } catch (IllegalArgumentException e) {
+            throw refused(e);
+        }
         if (training) {
             if (!trackedSynced) { tracked = numBatchesTracked.toIntArray()[0]; trackedSynced = true; }
             tracked++;

@@ -20,9 +20,9 @@ public class Concat extends Module {
         for (Module m : branches) {
             Tensor y = m.forward(x);
             if (!outs.isEmpty() && !Basic.agreeOutsideChannels(y.shape(), outs.getFirst().shape()))
-                throw new IllegalArgumentException("Concat: branch" + (outs.size() + 1) + "'s output " + y.shape() + " does not fit branch1's "
+                throw refused(new IllegalArgumentException("Concat: branch" + (outs.size() + 1) + "'s output " + y.shape() + " does not fit branch1's "
                         + outs.getFirst().shape() + ": the branches' outputs are joined along dimension 1 (channels), so every other dimension"
-                        + " must agree; make each branch keep the same height and width (padding, stride)");
+                        + " must agree; make each branch keep the same height and width (padding, stride)"));
             outs.add(y);
         }
         return Basic.concatChannels(outs);

@@ -52,7 +52,14 @@ public class Conv2d extends Module {
     public Tensor bias() { return bias; }
     public ConvParams params() { return params; }
 
-    @Override public Tensor forward(Tensor x) { return Conv.conv2d(x, weight, bias, params); }
+    @Override
+    public Tensor forward(Tensor x) {
+        try {
+            return Conv.conv2d(x, weight, bias, params);
+        } catch (IllegalArgumentException e) {
+            throw refused(e);
+        }
+    }
 
     @Override
     public String toString() {

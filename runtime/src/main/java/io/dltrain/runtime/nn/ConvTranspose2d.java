@@ -50,7 +50,14 @@ public class ConvTranspose2d extends Module {
     public Tensor bias() { return bias; }
     public ConvParams params() { return params; }
 
-    @Override public Tensor forward(Tensor x) { return ConvTranspose.convTranspose2d(x, weight, bias, params, outputPaddingH, outputPaddingW); }
+    @Override
+    public Tensor forward(Tensor x) {
+        try {
+            return ConvTranspose.convTranspose2d(x, weight, bias, params, outputPaddingH, outputPaddingW);
+        } catch (IllegalArgumentException e) {
+            throw refused(e);
+        }
+    }
 
     @Override
     public String toString() {

@@ -65,7 +65,8 @@ public class LSTM extends Module {
     /** The last layer's hidden state at each step, T tensors [N, H] (the last one is PyTorch's h_n[-1]). */
     public List<Tensor> forwardSteps(Tensor x) {
         if (x.rank() != 3 || x.dim(2) != inputSize)
-            throw new IllegalArgumentException("LSTM: input " + x.shape() + " is not [N, T, " + inputSize + "] (batch first: batch, time steps, features)");
+            throw refused(new IllegalArgumentException("LSTM: input " + x.shape() + " is not [N, T, " + inputSize + "] (batch first: batch, time"
+                    + " steps, features)"));
         int n = x.dim(0), steps = x.dim(1);
         Backend be = x.backend();
         // Each step's input is its own tensor: x[:, t] for the first layer, the previous layer's h_t after it. One

@@ -27,7 +27,14 @@ public class Linear extends Module {
     public Tensor weight() { return weight; }
     public Tensor bias() { return bias; }
 
-    @Override public Tensor forward(Tensor x) { return Basic.linear(x, weight, bias); }
+    @Override
+    public Tensor forward(Tensor x) {
+        try {
+            return Basic.linear(x, weight, bias);
+        } catch (IllegalArgumentException e) {
+            throw refused(e);
+        }
+    }
 
     @Override public String toString() { return "Linear(" + in + " -> " + out + (bias == null ? ", no bias" : "") + ")"; }
 }

@@ -29,6 +29,9 @@ public abstract class Module implements AutoCloseable {
     private final Map<String, Tensor> buffers = new LinkedHashMap<>();
     private final Map<String, Module> children = new LinkedHashMap<>();
     private boolean training = true;
+    /** The module this one was first registered in ({@link #addModule}) and its name there, or null: see {@link #refused}. */
+    private Module parent;
+    private String nameInParent;
 
     /** Computes the output for input x, recording autograd when enabled. */
     public abstract Tensor forward(Tensor x);
@@ -71,7 +74,42 @@ public abstract class Module implements AutoCloseable {
     protected <M extends Module> M addModule(String name, M m) {
         checkFree(name, "child module", m);
         children.put(name, m);
+        Module child = m;
+        if (child.parent == null) {
+            child.parent = this;
+            child.nameInParent = name;
+        }
         return m;
+    }
+
+    /**
+     * e, this module's refusal of its input (an op or check in its forward that threw it: a shape the layer cannot
+     * take), as an exception that names the layer by its state_dict place in the model it belongs to and by itself:
+     * "layer layer2.0.downsample.0 of the ResNet, Conv2d(64 -> 128, k1, s2, no bias), refused its input: conv2d: ...",
+     * where the op's message names only the op. The place is this module's first registration, then its parent's, up to
+     * the module registered in none (the model), as its parameters' state_dict names ("layer2.0.downsample.0.weight");
+     * e is the cause. Returns e itself for a module registered in no other (it has no place to name) and for an e that
+     * names its layer already, so each place is named once, that of the innermost layer, however deeply modules nest.
+     *
+     * <p>The layers of runtime.nn throw their refusals through this, and {@link Sequential} those of its children, so
+     * in every model, whatever its classes' forward methods do, a refusal names its layer. A Module subclass that calls
+     * ops itself (not through layers) gets the same with {@code try { ... } catch (IllegalArgumentException e) { throw
+     * refused(e); }} in its forward. Nothing of this runs until an exception is thrown.
+     */
+    protected final IllegalArgumentException refused(IllegalArgumentException e) {
+        return parent == null || e instanceof LayerRefused ? e : new LayerRefused(this, e);
+    }
+
+    /** A layer's refusal of its input, naming its place: see {@link #refused}. */
+    static final class LayerRefused extends IllegalArgumentException {
+        LayerRefused(Module layer, IllegalArgumentException cause) { super(describe(layer, cause.getMessage()), cause); }
+
+        private static String describe(Module layer, String detail) {
+            StringBuilder place = new StringBuilder(layer.nameInParent);
+            Module root = layer.parent;
+            for (; root.parent != null; root = root.parent) place.insert(0, root.nameInParent + ".");
+            return "layer " + place + " of the " + root.getClass().getSimpleName() + ", " + layer + ", refused its input: " + detail;
+        }
     }
 
     /**

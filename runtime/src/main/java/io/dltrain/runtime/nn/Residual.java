@@ -25,10 +25,10 @@ public class Residual extends Module {
     public Tensor forward(Tensor x) {
         Tensor b = body.forward(x), sc = shortcut == null ? x : shortcut.forward(x);
         if (!b.shape().equals(sc.shape()))
-            throw new IllegalArgumentException("Residual: the body's output " + b.shape() + " and the shortcut's " + sc.shape()
+            throw refused(new IllegalArgumentException("Residual: the body's output " + b.shape() + " and the shortcut's " + sc.shape()
                     + (shortcut == null ? " (the input itself: no shortcut module)" : "") + " differ in shape, so they cannot be added; give a"
                     + " shortcut module that maps the input to " + b.shape() + " (a Linear, or a 1x1 Conv2d with the stride of the body), or a"
-                    + " body that keeps the input's shape");
+                    + " body that keeps the input's shape"));
         Tensor y = Basic.add(b, sc);
         return post == null ? y : post.forward(y);
     }

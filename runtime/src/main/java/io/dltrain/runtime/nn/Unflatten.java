@@ -24,7 +24,7 @@ public class Unflatten extends Module {
         int size = 1;
         for (int d : dims) size *= d;
         if (x.rank() != 2 || x.dim(1) != size)
-            throw new IllegalArgumentException("Unflatten" + Arrays.toString(dims) + ": input must be [N, " + size + "], got " + x.shape());
+            throw refused(new IllegalArgumentException("Unflatten" + Arrays.toString(dims) + ": input must be [N, " + size + "], got " + x.shape()));
         int[] to = new int[dims.length + 1];
         to[0] = x.dim(0);
         System.arraycopy(dims, 0, to, 1, dims.length);
