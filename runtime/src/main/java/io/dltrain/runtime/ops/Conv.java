@@ -27,7 +27,9 @@ public final class Conv {
                     + ", input " + x.shape() + ") and the output channels (" + K + ", weight " + w.shape() + ")");
         if (w.dim(1) * G != C)
             throw new IllegalArgumentException("conv2d: input " + x.shape() + " has " + C + " channels but weight " + w.shape()
-                    + " with groups=" + G + " expects " + (w.dim(1) * G) + " (weight dim 1 is C / groups)");
+                    + " with groups=" + G + " expects " + (w.dim(1) * G) + " (weight dim 1 is C / groups): build the layer for " + C
+                    + " input channels, or make the input have " + (w.dim(1) * G) + " (for a model's first layer: build the model for " + C
+                    + "-channel images, or give it " + (w.dim(1) * G) + "-channel ones)");
         if (bias != null && (bias.rank() != 1 || bias.dim(0) != K))
             throw new IllegalArgumentException("conv2d: bias " + bias.shape() + " should be [" + K + "] for weight " + w.shape());
         int P = p.outH(H, R), Q = p.outW(W, S);

@@ -42,7 +42,8 @@ public final class ConvTranspose {
         int N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), R = w.dim(2), S = w.dim(3), G = p.groups();
         if (w.dim(0) != C)
             throw new IllegalArgumentException("conv_transpose2d: input " + x.shape() + " has " + C + " channels but weight "
-                    + w.shape() + " expects " + w.dim(0) + " (weight dim 0 is C_in)");
+                    + w.shape() + " expects " + w.dim(0) + " (weight dim 0 is C_in): build the layer for " + C + " input channels, or make"
+                    + " the input have " + w.dim(0));
         if (C % G != 0)
             throw new IllegalArgumentException("conv_transpose2d: groups=" + G + " must divide the input channels (" + C + ", input " + x.shape() + ")");
         int K = w.dim(1) * G;

@@ -286,6 +286,26 @@ class ConvTest {
         }
     }
 
+    /**
+     * An input with another number of channels than the weight's says what to do, as linear's refusal does: it named
+     * the mismatch only, also to a model's first layer fed grayscale images where it was built for colour ones.
+     */
+    @Test
+    void aChannelMismatchSaysWhatToDo() {
+        try (Scope s = Scope.open()) {
+            var e = assertThrows(IllegalArgumentException.class,
+                    () -> Conv.conv2d(be.zeros(Shape.of(2, 1, 32, 32)), be.zeros(Shape.of(64, 3, 7, 7)), null, ConvParams.of(2, 3)));
+            assertEquals("conv2d: input [2, 1, 32, 32] has 1 channels but weight [64, 3, 7, 7] with groups=1 expects 3 (weight dim 1 is"
+                    + " C / groups): build the layer for 1 input channels, or make the input have 3 (for a model's first layer: build the"
+                    + " model for 1-channel images, or give it 3-channel ones)", e.getMessage());
+            e = assertThrows(IllegalArgumentException.class,
+                    () -> Conv.conv2d(be.zeros(Shape.of(1, 6, 8, 8)), be.zeros(Shape.of(4, 2, 3, 3)), null, cp(1, 1, 0, 0, 1, 1, 2)));
+            assertEquals("conv2d: input [1, 6, 8, 8] has 6 channels but weight [4, 2, 3, 3] with groups=2 expects 4 (weight dim 1 is"
+                    + " C / groups): build the layer for 6 input channels, or make the input have 4 (for a model's first layer: build the"
+                    + " model for 6-channel images, or give it 4-channel ones)", e.getMessage());
+        }
+    }
+
     @Test
     void conv2dLayerHasPytorchParametersAndInit() {
         try (Conv2d c = new Conv2d(new Context(be, 7), 1, 6, 5, 1, 2);
