@@ -74,7 +74,7 @@ public final class PredictCommand implements Callable<Integer> {
             + "A directory stands for the images (for a csv model, the .csv files) directly in it, in name order.")
     List<Path> files;
 
-    @Option(names = {"-k", "--top-k"}, defaultValue = "3", description = "How many classes to show per image (default: ${DEFAULT-VALUE}).")
+    @Option(names = {"-k", "--top-k"}, defaultValue = "3", description = "How many classes to show per image; more than the model has shows them all, with a notice (default: ${DEFAULT-VALUE}).")
     int topK;
 
     @Option(names = "--json", description = "Print a JSON array instead of text.")
@@ -143,6 +143,10 @@ public final class PredictCommand implements Callable<Integer> {
         java.util.function.Function<Path, List<Input>> inputsOf = f -> eval != null ? List.of(readThrough(f, saved, eval)) : read(f, saved);
         ModelSpec s = saved.spec();
         int k = Math.min(topK, s.numClasses()), numel = s.inChannels() * s.height() * s.width();
+        // shown, not refused: a script may give one --top-k to models of any class count, and all classes is what it asks
+        if (!regression && topK > s.numClasses())
+            spec.commandLine().getErr().println("dl-train: notice: --top-k " + topK + " is more than the model's "
+                    + Words.count(s.numClasses(), "class", "classes") + ": each result shows all " + s.numClasses());
         // the batch shape training used: [n, F] for tabular samples, [n, C, H, W] for images
         java.util.function.IntFunction<Shape> batchShape = saved.features() != null
                 ? n -> Shape.of(n, saved.features().names().size()) : n -> Shape.of(n, s.inChannels(), s.height(), s.width());

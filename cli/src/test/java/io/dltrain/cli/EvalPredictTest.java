@@ -720,6 +720,23 @@ class EvalPredictTest {
                 renamed + ": unknown model 'm-l-p2' (did you mean 'mlp'?)");
     }
 
+    /**
+     * --top-k above the model's class count (a script's --top-k 20 on a 10-class model) shows every class, as asked,
+     * and says so once on stderr: stdout stays the results alone, one line per class.
+     */
+    @Test
+    void predictTopKAboveTheClassCountShowsEveryClassWithOneNotice() {
+        String image = runDir.resolve("curves.png").toString();
+        CliTest.Result r = run("predict", "--checkpoint", runDir.toString(), "--top-k", "20", "--threads", "2", image, image);
+        assertEquals(0, r.code(), r.err());
+        assertEquals(List.of("dl-train: notice: --top-k 20 is more than the model's 10 classes: each result shows all 10"),
+                r.err().lines().filter(l -> l.contains("--top-k")).toList(), r.err());
+        CliTest.Result ten = run("predict", "--checkpoint", runDir.toString(), "--top-k", "10", "--threads", "2", image, image);
+        assertEquals(0, ten.code(), ten.err());
+        assertEquals(ten.out(), r.out(), "--top-k 20 shows what --top-k 10 shows");
+        assertFalse(ten.err().contains("--top-k"), ten.err());
+    }
+
     @Test
     void predictOnAFolderPassesOverHiddenFilesAsImageFoldersDo(@TempDir Path tmp) throws IOException {
         // a folder copied from a Mac holds an AppleDouble "._NAME.jpg" beside each picture: image-folder datasets ignore
