@@ -6,6 +6,7 @@ import io.dltrain.datasets.DatasetException;
 import io.dltrain.datasets.DatasetRegistry;
 import io.dltrain.models.ModelRegistry;
 import io.dltrain.models.ModelSpec;
+import io.dltrain.runtime.Names;
 import io.dltrain.runtime.backend.Backend;
 import io.dltrain.runtime.backend.BackendUnavailableException;
 import io.dltrain.runtime.backend.Backends;
@@ -156,12 +157,12 @@ public final class BenchCommand implements Callable<Integer> {
         String prec = precision.trim().toLowerCase(Locale.ROOT);
         if (prec.equals("bf16")) throw usage("--precision " + BF16_NOT_IMPLEMENTED + "; use --precision fp32, or tf32 on the CUDA backend");
         if (!PRECISIONS.contains(prec))
-            throw usage("unknown --precision '" + precision + "': use fp32, or tf32 on the CUDA backend (bf16 is not implemented yet)");
+            throw usage("unknown --precision '" + precision + "'" + Names.didYouMean(prec, PRECISIONS) + ": use fp32, or tf32 on the CUDA backend (bf16 is not implemented yet)");
         Boolean measuredAsked = null;
         if (cudnnSearch != null) {
             String v = cudnnSearch.trim().toLowerCase(Locale.ROOT);
             if (!v.equals("heuristic") && !v.equals("measured"))
-                throw usage("unknown --cudnn-search '" + cudnnSearch + "': use heuristic (cuDNN's ranking) or measured (time the algorithms once per shape)");
+                throw usage("unknown --cudnn-search '" + cudnnSearch + "'" + Names.didYouMean(v, List.of("heuristic", "measured")) + ": use heuristic (cuDNN's ranking) or measured (time the algorithms once per shape)");
             measuredAsked = v.equals("measured");
         }
         if (synthetic && data != null) throw usage("--synthetic and --data exclude each other: pick one");

@@ -20,7 +20,8 @@ final class DataWorkers {
         } catch (NumberFormatException e) {
             // the message below
         }
-        throw new IllegalArgumentException("--workers must be a whole number >= 1 or auto, got '" + value + "'");
+        throw new IllegalArgumentException("--workers must be a whole number >= 1 or auto, got '" + value + "'"
+                + io.dltrain.runtime.Names.didYouMean(value, java.util.List.of("auto")));
     }
 
     /** --workers resolved for a loader of this dataset on this backend, batches of batchSize. */

@@ -65,7 +65,8 @@ public final class DatasetsCommand implements Runnable {
             ImageFolderWriter.Format f = switch (format.toLowerCase(java.util.Locale.ROOT)) { // any case, as --device, --model
                 case "png" -> ImageFolderWriter.Format.PNG;
                 case "jpg", "jpeg" -> ImageFolderWriter.Format.JPEG;
-                default -> throw new Main.UsageError(spec.commandLine(), "--format must be png or jpg, not '" + format + "'");
+                default -> throw new Main.UsageError(spec.commandLine(), "--format must be png or jpg, not '" + format + "'"
+                        + io.dltrain.runtime.Names.didYouMean(format, java.util.List.of("png", "jpg")));
             };
             // checked by a trial before the dataset is read; the exporter's own check (non-empty train/, val/) follows
             String unusable = OutputDir.problem(out, "--out " + out, "choose another directory");

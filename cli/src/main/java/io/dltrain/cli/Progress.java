@@ -35,7 +35,8 @@ final class Progress implements TrainListener {
             case "bar" -> Mode.BAR;
             case "plain" -> Mode.PLAIN;
             case "none" -> Mode.NONE;
-            default -> throw new IllegalArgumentException("--progress must be auto, bar, plain or none, not '" + s + "'");
+            default -> throw new IllegalArgumentException("--progress must be auto, bar, plain or none, not '" + s + "'"
+                    + io.dltrain.runtime.Names.didYouMean(s, java.util.List.of("auto", "bar", "plain", "none")));
         };
     }
 

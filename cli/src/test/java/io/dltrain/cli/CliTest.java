@@ -859,7 +859,7 @@ class CliTest {
         Result cpu = run("info", "--device", "cpu");
         assertEquals(0, cpu.code(), cpu.err());
         assertTrue(cpu.out().contains("dl-train: --device cpu can be used"), cpu.out());
-        usageError(null, new String[] {"info", "--device", "gpu"}, "unknown device 'gpu': use auto, cpu, cuda or cuda:N");
+        usageError(null, new String[] {"info", "--device", "gpu"}, "unknown device 'gpu' (an NVIDIA GPU is cuda or cuda:N): use auto, cpu, cuda or cuda:N");
         Path out = tmp.resolve("never");
         usageError(out, train(out, "mlp", 1, "--device", "cuda"), "--device cuda cannot be used: no NVIDIA driver found", "--device cpu");
         usageError(out, train(out, "mlp", 1, "--device", "cuda:1"), "--device cuda:1 cannot be used: no NVIDIA driver found");
@@ -1090,7 +1090,7 @@ class CliTest {
         }
         Path out = tmp.resolve("never");
         usageError(out, train(out, "mlp", 1, "--device", "cuda"), "--device cuda cannot be used");
-        usageError(out, train(out, "mlp", 1, "--device", "tpu"), "unknown device 'tpu'");
+        usageError(out, train(out, "mlp", 1, "--device", "tpu"), "unknown device 'tpu': use auto, cpu, cuda or cuda:N"); // not "did you mean 'cpu'"
     }
 
     /**

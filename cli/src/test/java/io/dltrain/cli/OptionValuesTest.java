@@ -52,6 +52,54 @@ class OptionValuesTest {
         assertUsageError(r, "dl-train: error: " + message, out);
     }
 
+    /**
+     * A slip in the value of an option with a fixed set of values, and the valid value it is a slip for: the error
+     * lists the valid values (as before) and suggests that one, as --model and --data do.
+     */
+    static Stream<Arguments> slips() {
+        return Stream.of(
+                Arguments.of("--optimizer", "adma", "adam"),
+                Arguments.of("--schedule", "cosin", "cosine"),
+                Arguments.of("--schedule", "warmpu:100,cosine", "warmup"),
+                Arguments.of("--device", "cpy", "cpu"),
+                Arguments.of("--progress", "plian", "plain"),
+                Arguments.of("--workers", "atuo", "auto"),
+                Arguments.of("--checkpoint-every", "of", "off"));
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("slips")
+    void aSlipInAValueFromAFixedSetSuggestsTheValueMeant(String option, String value, String meant, @TempDir Path tmp) {
+        Path out = tmp.resolve("run");
+        List<String> args = new ArrayList<>(List.of("--model", "mlp", "--data", DATA, "--out", out.toString(), option, value));
+        if (!option.equals("--device")) args.addAll(List.of("--device", "cpu"));
+        if (!option.equals("--progress")) args.addAll(List.of("--progress", "none"));
+        CliTest.Result r = CliTest.run(args.toArray(String[]::new));
+        assertUsageError(r, "dl-train: error: ", out);
+        String error = r.err().lines().findFirst().orElseThrow();
+        assertTrue(error.contains("'" + value + "'") && error.contains(" (did you mean '" + meant + "'?)"), error);
+        assertTrue(error.replace(" (did you mean '" + meant + "'?)", "").contains(meant), "the valid values are listed: " + error);
+    }
+
+    /** The same in the other commands' fixed sets (eval and predict --progress share train's check). */
+    @org.junit.jupiter.api.Test
+    void theOtherCommandsSuggestTheValueMeantToo(@TempDir Path tmp) {
+        Path out = tmp.resolve("out");
+        CliTest.Result jpeg = CliTest.run("datasets", "prepare", "--data", "fashion-mnist", "--out", out.toString(), "--format", "jepg");
+        assertEquals(2, jpeg.code(), jpeg.err());
+        assertTrue(jpeg.err().startsWith("dl-train: error: --format must be png or jpg, not 'jepg' (did you mean 'jpg'?)"), jpeg.err());
+        CliTest.Result tf32 = CliTest.run("bench", "--model", "mlp", "--batch-size", "8", "--precision", "tf23");
+        assertEquals(2, tf32.code(), tf32.err());
+        assertTrue(tf32.err().startsWith("dl-train: error: unknown --precision 'tf23' (did you mean 'tf32'?)"), tf32.err());
+        CliTest.Result search = CliTest.run("bench", "--model", "mlp", "--batch-size", "8", "--cudnn-search", "measure");
+        assertEquals(2, search.code(), search.err());
+        assertTrue(search.err().startsWith("dl-train: error: unknown --cudnn-search 'measure' (did you mean 'measured'?)"), search.err());
+        // gpu is one letter from cpu, but meant cuda: no suggestion of the CPU
+        CliTest.Result gpu = CliTest.run("info", "--device", "gpu");
+        assertEquals(2, gpu.code(), gpu.err());
+        assertTrue(gpu.err().startsWith("dl-train: error: unknown device 'gpu' (an NVIDIA GPU is cuda or cuda:N): use auto, cpu, cuda or cuda:N"), gpu.err());
+    }
+
     /** A key and value in a YAML --config file (with model, data and device there too, unless the key is one of them), and the error. */
     static Stream<Arguments> configured() {
         return Stream.of(

@@ -70,7 +70,10 @@ public final class Backends {
         if (d.equals("cpu") || d.equals("auto")) return -1;
         if (d.equals("cuda")) return 0;
         if (d.matches("cuda:\\d{1,6}")) return Integer.parseInt(d.substring(5));
-        throw new IllegalArgumentException("unknown device '" + device + "': use auto, cpu, cuda or cuda:N");
+        // "gpu" (and "tpu") are a letter from "cpu" but do not mean it: a suggestion keeps the first letter
+        String meant = d.startsWith("gpu") ? " (an NVIDIA GPU is cuda or cuda:N)" : io.dltrain.runtime.Names.didYouMean(d,
+                List.of("auto", "cpu", "cuda").stream().filter(n -> d.startsWith(n.substring(0, 1))).toList());
+        throw new IllegalArgumentException("unknown device '" + device + "'" + meant + ": use auto, cpu, cuda or cuda:N");
     }
 
     /** @param device the value as given (cuda, cuda:0...), which the reason names */

@@ -18,6 +18,9 @@ public final class LrSchedules {
     public static final String FORMS = "constant, step:EPOCHS:GAMMA, cosine, cosine:MIN_LR, warmup:STEPS,<schedule>, "
             + "plateau[:FACTOR[:PATIENCE[:MIN_LR]]]";
 
+    /** The schedules' names, the word before any ':' or ',' of a spec (what a misspelt one is compared with). */
+    static final java.util.List<String> NAMES = java.util.List.of("constant", "step", "cosine", "warmup", "plateau");
+
     public static LrSchedule parse(String spec) {
         if (spec == null || spec.isBlank()) throw error(spec, "empty");
         String s = spec.trim();
@@ -59,7 +62,8 @@ public final class LrSchedules {
             int p = patience;
             return build(spec, () -> new LrSchedule.Plateau(factor, p, 1e-4, min));
         }
-        throw error(spec, "unknown schedule");
+        String name = s.split("[:,]", 2)[0];
+        throw error(spec, "unknown schedule" + io.dltrain.runtime.Names.didYouMean(name, NAMES));
     }
 
     private static double number(String spec, String text, String what) {

@@ -1,6 +1,7 @@
 package io.dltrain.runtime.train;
 
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -33,6 +34,6 @@ public record CheckpointPolicy(Path dir, int everyEpochs, long everySteps, int k
                     return s.endsWith("e") ? new long[] {n, 0} : new long[] {0, n};
             } catch (NumberFormatException ignored) { /* reported below */ }
         }
-        throw new IllegalArgumentException("--checkpoint-every '" + spec + "': expected N epochs as 'Ne' (e.g. 1e) or N steps as 'Ns' (e.g. 500s), N >= 1, or 'off'");
+        throw new IllegalArgumentException("--checkpoint-every '" + spec + "'" + io.dltrain.runtime.Names.didYouMean(s, List.of("off")) + ": expected N epochs as 'Ne' (e.g. 1e) or N steps as 'Ns' (e.g. 500s), N >= 1, or 'off'");
     }
 }
