@@ -15,7 +15,7 @@ final class DataWorkers {
     static Integer parse(String value) {
         if (value == null || value.equalsIgnoreCase("auto")) return null;
         try {
-            int n = Integer.parseInt(value.trim());
+            int n = Integer.parseInt(value); // no blanks around it, as every number option (picocli's ints, Main's decimals)
             if (n >= 1) return n;
         } catch (NumberFormatException e) {
             // the message below

@@ -54,9 +54,24 @@ public final class Main {
     static CommandLine withConverters(CommandLine cl) {
         // an empty path is not the current directory: `--out "$OUT"` with OUT unset would write a run where the command runs
         return cl.registerConverter(java.nio.file.Path.class, s -> {
-            if (s.isEmpty()) throw new CommandLine.TypeConversionException("an empty path (an unset variable?); give a file or directory");
-            return java.nio.file.Path.of(s);
-        });
+                    if (s.isEmpty()) throw new CommandLine.TypeConversionException("an empty path (an unset variable?); give a file or directory");
+                    return java.nio.file.Path.of(s);
+                })
+                .registerConverter(Double.class, s -> Double.valueOf(decimal(s, "double")))
+                .registerConverter(double.class, s -> Double.valueOf(decimal(s, "double")))
+                .registerConverter(Float.class, s -> Float.valueOf(decimal(s, "float")))
+                .registerConverter(float.class, s -> Float.valueOf(decimal(s, "float")));
+    }
+
+    /**
+     * s, a decimal number as picocli reads whole numbers: Java's Double.valueOf (picocli's converter) also takes blanks
+     * around it and a d or f type suffix, so --lr " 3" and --lr 3d ran where --epochs " 3" is refused ("is not an int").
+     * A config file's value is what YAML or JSON read: YAML trims an unquoted value itself, a quoted one keeps its blanks.
+     */
+    private static String decimal(String s, String type) {
+        if (!s.equals(s.strip()) || s.matches("(?s).*[0-9.][dDfF]"))
+            throw new CommandLine.TypeConversionException("'" + s + "' is not a " + type);
+        return s;
     }
 
     /** Prints a failure while running (one line, with advice where we have some) and returns the exit code. */

@@ -30,6 +30,15 @@ class ConfigFileTest {
         return Files.writeString(file, text);
     }
 
+    /** YAML itself trims a plain (unquoted) value, so blanks after "lr: 0.5" are not the value's, unlike a quoted ' 0.5'. */
+    @Test
+    void blanksThatYamlTrimsAreNotPartOfANumber(@TempDir Path tmp) throws IOException {
+        TrainOptions o = dryParse("--config", write(tmp.resolve("run.yaml"), "lr:    0.5   \nepochs: 3\t\nclip-norm: 1   # a comment\n").toString());
+        assertEquals(0.5, o.lr, 0.0);
+        assertEquals(3, o.epochs);
+        assertEquals(1f, o.clipNorm, 0f);
+    }
+
     @Test
     void yamlAndJsonSetOptionsAndFlagsOverrideTheFile(@TempDir Path tmp) throws IOException {
         Path yaml = write(tmp.resolve("run.yaml"), """

@@ -40,7 +40,14 @@ class OptionValuesTest {
                 // a comma list with an empty item ("$A,$B" with a variable unset): "," froze nothing, and "1.weight," dropped
                 // the empty item, where --freeze "" is refused
                 Arguments.of("--freeze", ",", "--freeze ',' has an empty prefix"),
-                Arguments.of("--freeze", "1.weight,", "--freeze '1.weight,' has an empty prefix"));
+                Arguments.of("--freeze", "1.weight,", "--freeze '1.weight,' has an empty prefix"),
+                // numbers as picocli reads whole numbers (--epochs ' 3' is not an int): no blanks around them ("$A $B"
+                // misquoted), and not Java's type suffixes, which Double.parseDouble alone took
+                Arguments.of("--lr", " 3", "Invalid value for option '--lr': ' 3' is not a double"),
+                Arguments.of("--lr", "3d", "Invalid value for option '--lr': '3d' is not a double"),
+                Arguments.of("--label-smoothing", "0.1 ", "Invalid value for option '--label-smoothing': '0.1 ' is not a float"),
+                Arguments.of("--val-fraction", "0.2\t", "Invalid value for option '--val-fraction': '0.2\t' is not a double"),
+                Arguments.of("--workers", " 2", "--workers must be a whole number >= 1 or auto, got ' 2'"));
     }
 
     @ParameterizedTest(name = "{0} {1}")
@@ -104,6 +111,8 @@ class OptionValuesTest {
     static Stream<Arguments> configured() {
         return Stream.of(
                 Arguments.of("epochs", "0", "--epochs must be >= 1, got 0"),
+                Arguments.of("epochs", " 3", "Invalid value for option '--epochs': ' 3' is not an int"),
+                Arguments.of("lr", " 3", "Invalid value for option '--lr': ' 3' is not a double"),
                 Arguments.of("batch-size", "0", "--batch-size must be >= 1, got 0"),
                 Arguments.of("label-smoothing", "1.5", "--label-smoothing must be in [0, 1), got 1.5"),
                 Arguments.of("val-fraction", "1", "--val-fraction must be in [0, 1)"),
