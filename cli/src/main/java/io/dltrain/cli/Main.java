@@ -60,7 +60,18 @@ public final class Main {
                 .registerConverter(Double.class, s -> Double.valueOf(decimal(s, "double")))
                 .registerConverter(double.class, s -> Double.valueOf(decimal(s, "double")))
                 .registerConverter(Float.class, s -> Float.valueOf(decimal(s, "float")))
-                .registerConverter(float.class, s -> Float.valueOf(decimal(s, "float")));
+                .registerConverter(float.class, s -> Float.valueOf(decimal(s, "float")))
+                .registerConverter(Boolean.class, Main::bool)
+                .registerConverter(boolean.class, Main::bool);
+    }
+
+    /**
+     * true or false, in any case, as picocli takes them (--skip-nonfinite=true; a config file's skip-nonfinite: true);
+     * YAML 1.1's yes, no, on and off are not booleans in YAML 1.2 or JSON, and the error says what to write instead.
+     */
+    private static Boolean bool(String s) {
+        if (s.equalsIgnoreCase("true") || s.equalsIgnoreCase("false")) return Boolean.valueOf(s);
+        throw new CommandLine.TypeConversionException("'" + s + "' is not a boolean: write true or false");
     }
 
     /**

@@ -39,6 +39,14 @@ class ConfigFileTest {
         assertEquals(1f, o.clipNorm, 0f);
     }
 
+    /** A flag's key takes true or false in any case (yes and on are refused, saying so: OptionValuesTest). */
+    @Test
+    void aFlagsKeyTakesTrueOrFalse(@TempDir Path tmp) throws IOException {
+        TrainOptions o = dryParse("--config", write(tmp.resolve("run.yaml"), "skip-nonfinite: True\nresume-or-start: false\n").toString());
+        assertTrue(o.skipNonfinite);
+        assertFalse(o.resumeOrStart);
+    }
+
     @Test
     void yamlAndJsonSetOptionsAndFlagsOverrideTheFile(@TempDir Path tmp) throws IOException {
         Path yaml = write(tmp.resolve("run.yaml"), """

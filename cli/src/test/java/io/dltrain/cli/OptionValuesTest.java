@@ -113,6 +113,9 @@ class OptionValuesTest {
                 Arguments.of("epochs", "0", "--epochs must be >= 1, got 0"),
                 Arguments.of("epochs", " 3", "Invalid value for option '--epochs': ' 3' is not an int"),
                 Arguments.of("lr", " 3", "Invalid value for option '--lr': ' 3' is not a double"),
+                // YAML 1.1's other booleans: YAML 1.2 (and JSON) have true and false only, and so does picocli
+                Arguments.of("skip-nonfinite", "yes", "Invalid value for option '--skip-nonfinite': 'yes' is not a boolean: write true or false"),
+                Arguments.of("resume-or-start", "on", "Invalid value for option '--resume-or-start': 'on' is not a boolean: write true or false"),
                 Arguments.of("batch-size", "0", "--batch-size must be >= 1, got 0"),
                 Arguments.of("label-smoothing", "1.5", "--label-smoothing must be in [0, 1), got 1.5"),
                 Arguments.of("val-fraction", "1", "--val-fraction must be in [0, 1)"),
