@@ -162,7 +162,11 @@ public final class DatasetRegistry {
             };
         }
 
-        /** The name with its options, e.g. "synthetic[:CxHxW][,classes=N]...", or just the name if it takes none. */
+        /**
+         * The name with its options, e.g. "synthetic[:CxHxW][,classes=N]...", or just the name if it takes none. An
+         * optional option shows its default ([,seed=0]), or a choice its default first ([,norm=none|imagenet]):
+         * {@link #optionDifferences} reads them there.
+         */
         public String usage() { return optionsUsage != null ? optionsUsage : name; }
 
         /**
@@ -430,7 +434,7 @@ public final class DatasetRegistry {
     /**
      * The options in which {@code evaluated} differs from {@code trained}, two specs of the same dataset
      * ("seed: 2 here, 1 for the model; noise: ..."), or null when they agree or name different datasets. Options left
-     * out take the default the dataset's usage shows ({@code [,seed=0]}), numbers compare by value (1 is 1.0) and text
+     * out take the default the dataset's usage shows ({@code [,seed=0]}; a choice's first value, {@code [,norm=none|imagenet]}), numbers compare by value (1 is 1.0) and text
      * in any case; the positional sample shape is left out (eval compares shapes itself).
      *
      * @throws DatasetException for a spec the registry does not take
@@ -439,8 +443,9 @@ public final class DatasetRegistry {
         Entry t = get(trained), e = get(evaluated);
         if (!t.options.dataset().equals(e.options.dataset())) return null;
         java.util.Map<String, String> defaults = new java.util.HashMap<>();
-        // "[,seed=0]" gives seed's default; "size=S" (a placeholder) and "augment=none|flip" (a choice) give none
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("[\\[,:]([a-z]+)=([^\\]\\[,|]+)\\]").matcher(t.usage());
+        // "[,seed=0]" gives seed's default, "[,norm=none|imagenet]" (a choice) its first value; "size=S" and
+        // "label=COLUMN|target=COLUMN" (placeholders) give none
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("[\\[,:]([a-z]+)=([^\\]\\[,|]+)(?:\\|[^\\]\\[,]*)?\\]").matcher(t.usage());
         while (m.find()) if (!m.group(2).matches("[A-Z][A-Z_]*")) defaults.put(m.group(1), m.group(2));
         List<String> diffs = new ArrayList<>();
         for (String key : t.optionKeys) {

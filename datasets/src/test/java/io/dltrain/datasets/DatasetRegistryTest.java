@@ -62,6 +62,10 @@ class DatasetRegistryTest {
         assertEquals(null, DatasetRegistry.optionDifferences("csv", "csv:test=test.csv,standardize=TRUE"));
         assertEquals(null, DatasetRegistry.optionDifferences("imagefolder:size=32", "imagefolder:size=32,seed=0"));
         assertEquals("size: not given here, 32 for the model", DatasetRegistry.optionDifferences("imagefolder:size=32", "imagefolder"));
+        // a choice's default is its first value (norm=none|imagenet): norm=none is what leaving norm out means
+        assertEquals(null, DatasetRegistry.optionDifferences("imagefolder:size=32,norm=none", "imagefolder:size=32"));
+        assertEquals("norm: none here, imagenet for the model", DatasetRegistry.optionDifferences("imagefolder:size=32,norm=imagenet", "imagefolder:size=32"));
+        assertEquals("label: not given here, y for the model", DatasetRegistry.optionDifferences("csv:label=y", "csv"), "COLUMN|COLUMN: no default");
         // options that do not change the evaluated samples: training augmentation, its seed, skipping bad files, csv's files
         assertEquals(null, DatasetRegistry.optionDifferences("imagefolder:size=32,augment=flip,seed=3,skipbad=true", "imagefolder:size=32"));
         assertEquals(null, DatasetRegistry.optionDifferences("imagenet-subset:seed=7", "imagenet-subset"));
