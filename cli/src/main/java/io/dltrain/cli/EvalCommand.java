@@ -73,7 +73,7 @@ public final class EvalCommand implements Callable<Integer> {
     Path out;
 
     @Option(names = "--progress", defaultValue = "auto", paramLabel = "MODE",
-            description = "auto (a bar on a terminal, plain lines otherwise), bar, plain, or none; on stderr (default: ${DEFAULT-VALUE}).")
+            description = "auto (a bar when stderr, where it is drawn, is a terminal; plain lines otherwise), bar, plain, or none; on stderr (default: ${DEFAULT-VALUE}).")
     String progress;
 
     private Main.UsageError usage(String m) { return new Main.UsageError(spec.commandLine(), m); }

@@ -81,7 +81,7 @@ public final class PredictCommand implements Callable<Integer> {
     boolean json;
 
     @Option(names = "--progress", defaultValue = "auto", paramLabel = "MODE",
-            description = "With --json, whose array is printed at the end: the files done so far on stderr; auto (a bar on a terminal,"
+            description = "With --json, whose array is printed at the end: the files done so far on stderr; auto (a bar when stderr is a terminal,"
                     + " plain lines otherwise), bar, plain, or none (default: ${DEFAULT-VALUE}). Text results show their own progress.")
     String progress;
 

@@ -8,7 +8,10 @@ import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
 
 /**
  * What a person sees while training. On a terminal: a live bar per epoch (step, loss, images/s, ETA) drawn by the
@@ -31,13 +34,34 @@ final class Progress implements TrainListener {
 
     static Mode parse(String s) {
         return switch (s.toLowerCase(java.util.Locale.ROOT)) { // any case, as --device, --model
-            case "auto" -> System.console() != null && System.console().isTerminal() ? Mode.BAR : Mode.PLAIN;
+            case "auto" -> auto(stderrTarget(), System.console() != null && System.console().isTerminal());
             case "bar" -> Mode.BAR;
             case "plain" -> Mode.PLAIN;
             case "none" -> Mode.NONE;
             default -> throw new IllegalArgumentException("--progress must be auto, bar, plain or none, not '" + s + "'"
                     + io.dltrain.runtime.Names.didYouMean(s, java.util.List.of("auto", "bar", "plain", "none")));
         };
+    }
+
+    /**
+     * What --progress auto draws: the bar where it is drawn, stderr, is a terminal (stdout may be redirected: eval's
+     * result to a file), plain lines where stderr is a file, pipe or /dev/null. {@code stderr} is what stderr is open on
+     * ({@link #stderrTarget}); where that is unknown (null), {@code consoleTerminal} decides: Java's console is a
+     * terminal only when stdin and stdout both are.
+     */
+    static Mode auto(Path stderr, boolean consoleTerminal) {
+        if (stderr == null) return consoleTerminal ? Mode.BAR : Mode.PLAIN;
+        String s = stderr.toString();
+        return s.startsWith("/dev/pts/") || s.startsWith("/dev/tty") || s.equals("/dev/console") ? Mode.BAR : Mode.PLAIN;
+    }
+
+    /** What stderr is open on (/dev/pts/3, a file, "pipe:[123]"), read from /proc/self/fd/2 on Linux; null elsewhere. */
+    static Path stderrTarget() {
+        try {
+            return Files.readSymbolicLink(Path.of("/proc/self/fd/2"));
+        } catch (IOException | UnsupportedOperationException | SecurityException e) {
+            return null;
+        }
     }
 
     @Override

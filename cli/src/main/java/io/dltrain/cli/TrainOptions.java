@@ -123,6 +123,6 @@ public final class TrainOptions {
     boolean skipNonfinite;
 
     @Option(names = "--progress", defaultValue = "auto", paramLabel = "MODE",
-            description = "auto (a bar on a terminal, plain lines otherwise), bar, plain, or none (no bar or epoch lines; notices such as early stopping still print) (default: ${DEFAULT-VALUE}).")
+            description = "auto (a bar when stderr, where it is drawn, is a terminal; plain lines otherwise), bar, plain, or none (no bar or epoch lines; notices such as early stopping still print) (default: ${DEFAULT-VALUE}).")
     String progress;
 }
