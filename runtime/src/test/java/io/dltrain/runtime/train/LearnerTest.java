@@ -181,6 +181,30 @@ class LearnerTest {
         }
     }
 
+    /**
+     * A learning rate of 0 trains nothing (PyTorch allows it; every schedule scales the base rate): the CLI prints a
+     * notice, and a Learner says it to its listener's info, the library's channel for what a person should know about
+     * a fit (early stopping, skipped steps), once per fit at a rate of 0 and not otherwise.
+     */
+    @Test
+    void aLearningRateOfZeroIsSaidToTheListener() {
+        List<String> said = new java.util.ArrayList<>();
+        TrainListener listener = new TrainListener() {
+            @Override public void info(String message) { said.add(message); }
+        };
+        try (CpuBackend be = new CpuBackend(1); Module m = model(be);
+             Learner l = new Learner(m).epochs(1).batchSize(32).optimizer("sgd", 0).listener(listener)) {
+            float[] before = m.parameters().getFirst().toFloatArray();
+            l.fit(TrainerTest.blobs(64, 2));
+            assertArrayEquals(before, m.parameters().getFirst().toFloatArray(), "a rate of 0 leaves the weights as they were");
+            assertEquals(List.of("learning rate 0: the weights will not change (each optimiser step, weight decay included, is scaled by"
+                    + " the learning rate; batch norm's running statistics still update); give a learning rate above 0 to train"), said);
+            said.clear();
+            l.optimizer("sgd", 0.05).fit(TrainerTest.blobs(64, 2));
+            assertEquals(List.of(), said, "nothing to say at a rate above 0");
+        }
+    }
+
     /** A first fit refused before any step leaves the optimiser to be chosen (it said "made by the first fit()"), and frees it. */
     @Test
     void aRefusedFirstFitLeavesTheOptimiserOpen() {
