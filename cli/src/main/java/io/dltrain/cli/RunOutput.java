@@ -102,6 +102,56 @@ final class RunOutput implements AutoCloseable {
         return null;
     }
 
+    /**
+     * The files a run writes into its directory before its first checkpoint is complete (its metrics lines, curves,
+     * checkpoints/ holding at most a cut-short ckpt-N.tmp, and the temporary files of the first two), in that order.
+     */
+    private static final List<String> BEFORE_FIRST_CHECKPOINT = List.of("metrics.jsonl", "metrics.jsonl.tmp", Curves.FILE,
+            Curves.FILE + ".tmp", CHECKPOINTS);
+
+    /** Where {@link #setAside} moved a run's files, and their names (a folder with a slash after it). */
+    record Aside(Path dir, List<String> names) {}
+
+    /**
+     * Moves the files of a run that stopped before its first checkpoint (its metrics.jsonl, curves.png, checkpoints/)
+     * into {@code dir/abandoned-<UTC time>/} (-2, -3, ... after it where that exists), for --resume-or-start to start
+     * a new run in dir; nothing is deleted, and other files (the user's own) stay. The caller holds dir's lock. Each is
+     * one rename within dir, and dir is fsynced after them.
+     *
+     * @return where they went, or null when dir holds none of them
+     * @throws UncheckedIOException if a file cannot be moved (the message names it; those moved before stay moved)
+     */
+    static Aside setAside(Path dir, java.time.Instant now) {
+        List<String> names = BEFORE_FIRST_CHECKPOINT.stream().filter(n -> Files.exists(dir.resolve(n), java.nio.file.LinkOption.NOFOLLOW_LINKS)).toList();
+        if (names.isEmpty()) return null;
+        String stamp = java.time.format.DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'").withZone(java.time.ZoneOffset.UTC).format(now);
+        Path aside = null;
+        Path current = null;
+        try {
+            for (int i = 1; aside == null; i++) {
+                Path candidate = dir.resolve("abandoned-" + stamp + (i == 1 ? "" : "-" + i));
+                try {
+                    Files.createDirectory(candidate);
+                    aside = candidate;
+                } catch (FileAlreadyExistsException taken) {
+                    // a restart within the same second: the next suffix
+                }
+            }
+            for (String n : names) {
+                current = dir.resolve(n);
+                Files.move(current, aside.resolve(n), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            }
+            current = null;
+            AtomicFiles.syncDirectory(aside);
+            AtomicFiles.syncDirectory(dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot move " + (current != null ? current : dir) + " aside into "
+                    + (aside != null ? aside : dir.resolve("abandoned-" + stamp)) + ": " + OutputDir.reason(e)
+                    + "; nothing was deleted. Move or delete the files of the stopped run in " + dir + " yourself", e);
+        }
+        return new Aside(aside, names.stream().map(n -> n.equals(CHECKPOINTS) ? n + "/" : n).toList());
+    }
+
     /** The run directory cannot be used now: another process trains into it, or it holds a run since it was checked. */
     static final class InUse extends RuntimeException {
         InUse(String message) { super(message); }

@@ -175,18 +175,34 @@ final class TrainRun {
             out.flush();
             return true;
         }
-        // a run that stopped after its first metrics line and before its first checkpoint (SIGKILL with --checkpoint-every
-        // 2e, or checkpoints off): nothing to resume, and a new run may not mix with its files (unless it is still
-        // training there: starting then says the directory is in use)
+        // a run that stopped after its first metrics line and before its first checkpoint (a kill during the first
+        // checkpoint write, which follows epoch 1's line; SIGKILL with --checkpoint-every 2e, or checkpoints off): nothing
+        // to resume, and refusing would fail a restarted pod the same way forever. Its files are moved aside (never
+        // deleted) when the new run takes the directory's lock (startAside), unless it wrote its model/: trained weights,
+        // which a new run would train again. (A run still training there: starting says the directory is in use.)
         String held = RunOutput.heldRunFile(o.out);
-        if (held != null && !RunOutput.Lock.heldElsewhere(o.out.toAbsolutePath()))
-            throw usage("--resume-or-start: " + o.out + " holds a run (its " + held + ") with no complete checkpoint to resume: it"
-                    + " stopped before its first checkpoint (or ran with --checkpoint-every off), and a new run may not start there,"
-                    + " where its files would mix with that run's. To start it again, move or delete " + o.out + "; a run that should"
-                    + " survive restarts needs a checkpoint before it can be killed (--checkpoint-every, e.g. 1e or 500s)");
+        if (held != null && !RunOutput.Lock.heldElsewhere(o.out.toAbsolutePath())) {
+            // (a summary.json here is one that cannot be read: a readable one returned above)
+            List<String> kept = new ArrayList<>();
+            for (String f : List.of("metrics.jsonl", RunOutput.SUMMARY, SavedModel.DIR))
+                if (Files.exists(o.out.resolve(f))) kept.add(f.equals(SavedModel.DIR) ? f + "/" : f);
+            if (kept.contains(RunOutput.SUMMARY) || kept.contains(SavedModel.DIR + "/"))
+                throw usage("--resume-or-start: " + o.out + " holds a run (its " + String.join(" and ", kept)
+                        + ") with no checkpoint to resume, and a new run may not start there, where"
+                        + " its files would mix with that run's (or replace its trained model). To start it again, move or delete " + o.out
+                        + "; a run that should survive restarts needs a checkpoint before it can be killed (--checkpoint-every, e.g. 1e or 500s)");
+            startAside = true;
+            return false;
+        }
         out.println("dl-train: --resume-or-start: no checkpoint in " + o.out + "; starting the run");
         return false;
     }
+
+    /**
+     * Set by --resume-or-start where --out holds a run that stopped before its first checkpoint: its files are moved
+     * into an abandoned-TIME folder once the new run holds the directory's lock (RunOutput.setAside), and the run starts.
+     */
+    private boolean startAside;
 
     private int train(RunOutput.Lock resumeLock) {
         // 1. Options and names: nothing is loaded or created yet. (--model and --data are checked here rather than
@@ -328,7 +344,8 @@ final class TrainRun {
         // without --out: runs/MODEL-DATA-TIME, or with -2, -3, ... when runs started in the same second (claimed at create)
         Path defaultOut = o.out != null ? null : defaultOut(modelEntry.name(), dataEntry.name(), LocalDateTime.now());
         Path outDir = defaultOut == null ? o.out : RunOutput.freshName(defaultOut);
-        String outProblem = RunOutput.problem(outDir, o.resume != null, resumeLock == null);
+        // (with startAside, the files of the run that would be refused here are moved aside when the lock is taken)
+        String outProblem = RunOutput.problem(outDir, o.resume != null || startAside, resumeLock == null);
         if (outProblem != null) throw usage(o.resume != null ? "--resume" : "--out", outProblem);
         if (every != null) {
             // the first checkpoint is written after an epoch's training: a file where its directory goes is found now
@@ -450,7 +467,21 @@ final class TrainRun {
                 }
                 RunOutput run;
                 try {
-                    run = defaultOut != null ? RunOutput.createFresh(defaultOut) : RunOutput.create(outDir, o.resume != null, resumeLock);
+                    RunOutput.Lock held = resumeLock;
+                    if (startAside) {
+                        held = RunOutput.Lock.acquire(outDir, "--out");
+                        try {
+                            RunOutput.Aside aside = RunOutput.setAside(outDir, java.time.Instant.now());
+                            if (aside != null)
+                                out.println("dl-train: --resume-or-start: " + outDir + " holds a run that stopped before its first checkpoint ("
+                                        + String.join(", ", aside.names()) + "), so there is nothing to resume: moved its files to "
+                                        + aside.dir() + " and starting the run");
+                        } catch (RuntimeException e) {
+                            held.close();
+                            throw e;
+                        }
+                    }
+                    run = defaultOut != null ? RunOutput.createFresh(defaultOut) : RunOutput.create(outDir, o.resume != null, held);
                 } catch (RunOutput.InUse e) {
                     throw usage(e.getMessage());
                 }

@@ -154,22 +154,66 @@ class ResumeTest {
 
     /**
      * --resume-or-start on a directory whose run was killed after writing metrics.jsonl but before its first checkpoint
-     * (SIGKILL after epoch 1 of a --checkpoint-every 2e run, or any run with checkpoints off): there is nothing to resume,
-     * and a new run may not start there. It printed "no checkpoint in DIR; starting the run" and then failed with the
-     * plain new-run error "--out DIR already holds a run (metrics.jsonl); choose a new directory", which contradicts
-     * the line before and does not say why the restarted command cannot go on. The error now says so, and what to do.
+     * (a pod killed during its first checkpoint write, which follows epoch 1's metrics line; SIGKILL after epoch 1 of a
+     * --checkpoint-every 2e run): there is nothing to resume. It was a usage error (exit 2) saying to move or delete the
+     * directory, so a restarted pod failed the same way on every restart and never trained again. Now, under
+     * --resume-or-start only, the files of that run (nothing of which a resume could use) are moved into
+     * DIR/abandoned-<UTC time>/, never deleted, with one line saying so and why, and the run starts. Plain train keeps
+     * refusing such a directory, and a directory whose run wrote its model/ (trained weights, no checkpoint) is still
+     * refused: that is work a new run would redo.
      */
     @Test
-    void resumeOrStartOnARunKilledBeforeItsFirstCheckpointSaysWhyItCannotGoOn(@TempDir Path tmp) throws IOException {
+    void resumeOrStartOnARunKilledBeforeItsFirstCheckpointMovesItAsideAndStarts(@TempDir Path tmp) throws IOException {
         Path dir = Files.createDirectories(tmp.resolve("pod"));
-        Files.writeString(dir.resolve("metrics.jsonl"), "{\"epoch\":1,\"train_loss\":0.9}\n");  // epoch 1 of 2 done, no checkpoint
-        CliTest.Result r = run(train(dir, "mlp", 2, "--checkpoint-every", "2e", "--resume-or-start"));
+        String epoch1 = "{\"epoch\":1,\"train_loss\":0.9}\n";
+        Files.writeString(dir.resolve("metrics.jsonl"), epoch1);  // epoch 1 of 2 done, no checkpoint
+        Files.writeString(dir.resolve("curves.png"), "png");
+        Files.createDirectories(dir.resolve("checkpoints/ckpt-15.tmp"));          // the first checkpoint, cut short by the kill
+        Files.writeString(dir.resolve("checkpoints/ckpt-15.tmp/model.safetensors"), "part");
+        Files.writeString(dir.resolve("notes.txt"), "the operator's");             // not a run file: stays where it is
+        // plain train: refused as before, nothing moved
+        CliTest.Result plain = run(train(dir, "mlp", 2, "--checkpoint-every", "2e", "--max-steps", "1"));
+        assertEquals(2, plain.code(), plain.err() + plain.out());
+        assertTrue(plain.err().contains("--out " + dir + " already holds a run (metrics.jsonl)"), plain.err());
+        assertEquals(List.of("checkpoints", "curves.png", "metrics.jsonl", "notes.txt"), names(dir));
+        // --resume-or-start: the killed run's files go aside, the run starts
+        CliTest.Result r = run(train(dir, "mlp", 2, "--checkpoint-every", "2e", "--max-steps", "1", "--resume-or-start"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        List<String> top = names(dir);
+        List<String> aside = top.stream().filter(n -> n.startsWith("abandoned-")).toList();
+        assertEquals(1, aside.size(), top.toString());
+        assertTrue(aside.getFirst().matches("abandoned-\\d{8}T\\d{6}Z"), aside.getFirst());
+        Path moved = dir.resolve(aside.getFirst());
+        assertEquals(List.of("checkpoints", "curves.png", "metrics.jsonl"), names(moved));
+        assertEquals(epoch1, Files.readString(moved.resolve("metrics.jsonl")), "moved, not rewritten");
+        assertEquals("part", Files.readString(moved.resolve("checkpoints/ckpt-15.tmp/model.safetensors")));
+        assertEquals("the operator's", Files.readString(dir.resolve("notes.txt")));
+        assertTrue(r.out().contains("dl-train: --resume-or-start: " + dir + " holds a run that stopped before its first checkpoint"
+                + " (metrics.jsonl, curves.png, checkpoints/), so there is nothing to resume: moved its files to " + moved
+                + " and starting the run"), r.out());
+        assertFalse(r.out().contains("no checkpoint in " + dir + "; starting the run"), "one line, not two: " + r.out());
+        assertTrue(Checkpoint.latest(dir.resolve("checkpoints")).isPresent(), "the new run's checkpoint: " + names(dir.resolve("checkpoints")));
+        // the same command again now resumes the new run
+        r = run(train(dir, "mlp", 2, "--checkpoint-every", "2e", "--max-steps", "2", "--resume-or-start"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("holds a checkpoint; resuming the run"), r.out());
+        // a run that wrote its model/ but kept no checkpoint (--checkpoint-every off, killed before summary.json): refused
+        Path done = Files.createDirectories(tmp.resolve("done/model"));
+        Files.writeString(done.resolveSibling("metrics.jsonl"), epoch1);
+        r = run(train(done.getParent(), "mlp", 2, "--checkpoint-every", "off", "--resume-or-start"));
         assertEquals(2, r.code(), r.err() + r.out());
-        assertTrue(!r.out().contains("starting the run"), r.out());
-        assertTrue(r.err().startsWith("dl-train: error: --resume-or-start: " + dir + " holds a run (its metrics.jsonl) with no complete"
-                + " checkpoint to resume"), r.err());
-        assertTrue(r.err().contains("move or delete " + dir) && r.err().contains("--checkpoint-every"), r.err());
-        assertEquals(List.of("metrics.jsonl"), names(dir), "nothing written");
+        assertTrue(r.err().startsWith("dl-train: error: --resume-or-start: " + done.getParent() + " holds a run (its metrics.jsonl and"
+                + " model/) with no checkpoint to resume"), r.err());
+        assertEquals(List.of("metrics.jsonl", "model"), names(done.getParent()), "nothing moved");
+        // one whose summary.json cannot be read (with its metrics.jsonl, which is found first): refused too, nothing moved
+        Path torn = Files.createDirectories(tmp.resolve("torn"));
+        Files.writeString(torn.resolve("metrics.jsonl"), epoch1);
+        Files.writeString(torn.resolve("summary.json"), "{\"epo");
+        r = run(train(torn, "mlp", 2, "--checkpoint-every", "2e", "--resume-or-start"));
+        assertEquals(2, r.code(), r.err() + r.out());
+        assertTrue(r.err().startsWith("dl-train: error: --resume-or-start: " + torn + " holds a run (its metrics.jsonl and summary.json)"
+                + " with no checkpoint to resume"), r.err());
+        assertEquals(List.of("metrics.jsonl", "summary.json"), names(torn), "nothing moved");
     }
 
     @Test

@@ -109,7 +109,7 @@ public final class AtomicFiles {
      * fsyncs a directory so that renames and creations in it are durable. Linux allows opening a directory for
      * reading and forcing it; on platforms that do not (Windows), the open fails and there is nothing to do.
      */
-    static void syncDirectory(Path dir) throws IOException {
+    public static void syncDirectory(Path dir) throws IOException {
         FileChannel ch;
         try {
             ch = FileChannel.open(dir, StandardOpenOption.READ);
