@@ -197,8 +197,11 @@ final class RunOutput implements AutoCloseable {
                     return lock;
                 }
                 if (held == null) throw new InUse(inUse(dir, flag));
-                ch.truncate(0); // the holder's process id, for whoever looks
-                ch.write(ByteBuffer.wrap((ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.US_ASCII)));
+                // who holds it, for whoever looks and for a second run's error (holder): process id, host, since when
+                ch.truncate(0);
+                ch.write(ByteBuffer.wrap((ProcessHandle.current().pid() + "\n" + host() + "\n"
+                        + java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS) + "\n").getBytes(StandardCharsets.UTF_8)));
+                ch.force(false);
                 Lock lock = new Lock(ch, null);
                 ch = null;
                 return lock;
@@ -235,8 +238,42 @@ final class RunOutput implements AutoCloseable {
         }
     }
 
+    /**
+     * This machine's name (in Kubernetes, the pod's; in Docker, the container id), or "" where it cannot be read:
+     * the kernel's, which needs no name lookup, else $HOSTNAME.
+     */
+    static String host() {
+        try {
+            String h = Files.readString(Path.of("/proc/sys/kernel/hostname")).strip();
+            if (!h.isEmpty()) return h;
+        } catch (IOException | RuntimeException notLinux) {
+            // below
+        }
+        String h = System.getenv("HOSTNAME");
+        return h == null ? "" : h.strip();
+    }
+
+    /**
+     * Who holds dir's lock, from its lock file: " by process PID on HOST, since TIME", or "" where the file says
+     * nothing readable (an older dl-train wrote the pid alone: " by process PID").
+     */
+    static String holder(Path dir) {
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(dir.resolve(LOCK), StandardCharsets.UTF_8);
+        } catch (IOException | RuntimeException unreadable) {
+            return "";
+        }
+        if (lines.isEmpty() || !lines.get(0).strip().matches("\\d{1,19}")) return "";
+        String by = " by process " + lines.get(0).strip();
+        if (lines.size() > 1 && !lines.get(1).isBlank()) by += " on " + lines.get(1).strip();
+        if (lines.size() > 2 && !lines.get(2).isBlank()) by += ", since " + lines.get(2).strip();
+        return by;
+    }
+
     private static String inUse(Path dir, String flag) {
-        return flag + " " + dir + " is in use: another dl-train run is training into it now (" + dir.resolve(LOCK) + " is locked); "
+        return flag + " " + dir + " is in use: another dl-train run is training into it now (" + dir.resolve(LOCK) + " is locked"
+                + holder(dir) + "); "
                 + (flag.equals("--out") ? "choose another --out, or wait for that run to end" : "wait for that run to end, or stop it, before resuming");
     }
 

@@ -1176,7 +1176,8 @@ class ResumeTest {
             CliTest.Result r = run(train(dir, "mlp", 1));
             assertEquals(2, r.code(), r.err() + r.out());
             assertTrue(r.err().contains("--out " + dir + " is in use: another dl-train run is training into it now ("
-                    + dir.resolve(".lock") + " is locked); choose another --out"), r.err());
+                    + dir.resolve(".lock") + " is locked by process " + p.pid() + " on "), r.err());
+            assertTrue(r.err().contains("); choose another --out"), r.err());
             r = run(resume(dir, 600));
             assertEquals(2, r.code(), r.err() + r.out());
             assertTrue(r.err().contains("--resume " + dir + " is in use: another dl-train run is training into it now"), r.err());
@@ -1195,6 +1196,31 @@ class ResumeTest {
             assertEquals(0, r.code(), "resume " + more + ": " + r.err() + r.out());
             assertTrue(r.out().contains("stopped after --max-steps " + (step + more)), r.out());
         }
+    }
+
+    /**
+     * The usage error for a run directory another run holds said only that DIR/.lock "is locked", though the lock file
+     * holds the holder's process id: an operator whose replacement pod overlaps the old one (on another node, over a
+     * shared volume) could not tell which process, on which host, since when. It now names them, from the lock file.
+     * (The holder here is this JVM itself, which the lock refuses the same way: OverlappingFileLockException.)
+     */
+    @Test
+    void theInUseErrorNamesTheProcessAndHostHoldingTheLock(@TempDir Path tmp) throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("run"));
+        String host = Files.readString(Path.of("/proc/sys/kernel/hostname")).strip();
+        try (RunOutput.Lock lock = RunOutput.Lock.acquire(dir, "--out")) {
+            List<String> file = Files.readAllLines(dir.resolve(".lock"));
+            assertEquals(Long.toString(ProcessHandle.current().pid()), file.get(0), "the pid line: " + file);
+            assertEquals(host, file.get(1), "the host line: " + file);
+            CliTest.Result r = run(train(dir, "mlp", 1, "--resume-or-start"));
+            assertEquals(2, r.code(), r.err() + r.out());
+            assertTrue(r.err().contains("--out " + dir + " is in use: another dl-train run is training into it now (" + dir.resolve(".lock")
+                    + " is locked by process " + ProcessHandle.current().pid() + " on " + host + ", since " + file.get(2) + ")"), r.err());
+            assertEquals(List.of(".lock"), names(dir), "nothing written");
+        }
+        // released: the lock file stays, and a run starts (and the file says who holds it now)
+        CliTest.Result r = run(train(dir, "mlp", 1, "--max-steps", "1"));
+        assertEquals(0, r.code(), r.err() + r.out());
     }
 
     /**
