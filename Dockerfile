@@ -43,11 +43,11 @@ RUN apt-get update \
 COPY --from=build /src/cli/target/dl-train.jar /opt/dl-train/dl-train.jar
 USER dltrain
 WORKDIR /out
-# JavaCPP extracts its JNI libraries (OpenBLAS, the CUDA wrappers) into this cache on first use.
-ENV JAVA_TOOL_OPTIONS="-Dorg.bytedeco.javacpp.cachedir=/home/dltrain/.javacpp"
 # /data: datasets (read), /out: run directories (metrics, checkpoints, charts).
 VOLUME ["/data", "/out"]
 # Exec form: java is PID 1 and receives docker stop's SIGTERM itself (a shell form would leave /bin/sh as PID 1, which
-# does not pass it on). The same options as ./dl-train.
-ENTRYPOINT ["java", "--enable-native-access=ALL-UNNAMED", "-Xss4m", "-jar", "/opt/dl-train/dl-train.jar"]
+# does not pass it on). The same options as ./dl-train, and JavaCPP's cache, where it extracts its JNI libraries
+# (OpenBLAS, the CUDA wrappers) on first use: on the command line, not in JAVA_TOOL_OPTIONS, with which the JVM's first
+# line on every run would be "Picked up JAVA_TOOL_OPTIONS: ..." on stderr, before dl-train's own.
+ENTRYPOINT ["java", "--enable-native-access=ALL-UNNAMED", "-Xss4m", "-Dorg.bytedeco.javacpp.cachedir=/home/dltrain/.javacpp", "-jar", "/opt/dl-train/dl-train.jar"]
 CMD ["--help"]
