@@ -199,6 +199,26 @@ final class TrainRun {
     }
 
     /**
+     * What a checkpoint that could not be written leaves, and how to go on: the run's latest checkpoint (Checkpoint.save
+     * leaves the earlier ones as they were) and the --resume that continues from it, or that none is written yet.
+     */
+    static String afterFailedSave(Path runDir) {
+        Path ck = runDir.resolve(CHECKPOINTS);
+        java.util.Optional<Path> latest;
+        try {
+            latest = Checkpoint.latest(ck);
+        } catch (CheckpointException e) {
+            latest = java.util.Optional.empty();
+        }
+        String fixed = "once the cause is fixed (free space, a writable " + ck + "), ";
+        return latest.isPresent()
+                ? "the run's latest checkpoint is " + latest.get() + " (step " + Checkpoint.step(latest.get()) + "), which this failure left"
+                  + " as it was: " + fixed + "continue with --resume " + ShellWords.quote(runDir) + " (or run the same command with --resume-or-start)"
+                : "the run has no checkpoint yet, so its training so far is lost: " + fixed + "run the same command again with"
+                  + " --resume-or-start (which moves this run's files aside and starts), or delete " + ShellWords.quote(runDir) + " first";
+    }
+
+    /**
      * Set by --resume-or-start where --out holds a run that stopped before its first checkpoint: its files are moved
      * into an abandoned-TIME folder once the new run holds the directory's lock (RunOutput.setAside), and the run starts.
      */
@@ -601,6 +621,10 @@ final class TrainRun {
                         } catch (DataLoadException e) {
                             if (e.checkpoint() == null) throw e;
                             throw new DataLoadException(e.getMessage() + " with --resume " + ShellWords.quote(outDir), e.getCause(), e.checkpoint());
+                        } catch (CheckpointException e) {
+                            // a checkpoint that could not be written (a full disk, a read-only volume): its message names the
+                            // file and why; what is saved and how to go on is the CLI's to say
+                            throw new CheckpointException(e.getMessage() + "; " + afterFailedSave(outDir), e);
                         } catch (ListenerFailedException e) {
                             // writing metrics.jsonl failed (a full disk...): the trainer checkpointed the run first, unless
                             // checkpoints are off or the checkpoint failed too. Said in the CLI's words, not the trainer's

@@ -285,6 +285,35 @@ class ResumeTest {
     }
 
     /**
+     * A checkpoint that cannot be written (ENOSPC on a filled 2 MiB tmpfs under a live lenet5 run; here ckpt-10 is a
+     * link to a missing directory, which its rename fails on) ends the run with exit 1 naming the file and why, and
+     * leaves the earlier checkpoint as it was; the message said only "the earlier checkpoints in DIR are intact ... Check
+     * free disk space and permissions", not which checkpoint the run is at nor how to go on, where README promises the
+     * message says what is saved and how to continue. It now names the latest checkpoint and the --resume command, and
+     * that resume goes on from it once the cause is gone.
+     */
+    @Test
+    void aCheckpointThatCannotBeWrittenNamesTheLastGoodOneAndTheResume(@TempDir Path tmp) throws IOException {
+        Path dir = tmp.resolve("run"), ck = dir.resolve("checkpoints");
+        ok(train(dir, "mlp", 1, "--checkpoint-every", "5s", "--max-steps", "5"));
+        Path good = ck.resolve("ckpt-5");
+        byte[] weights = Files.readAllBytes(good.resolve("model.safetensors"));
+        Files.createSymbolicLink(ck.resolve("ckpt-10"), tmp.resolve("missing"));
+        CliTest.Result r = run(resume(dir, 1, "--max-steps", "12"));
+        assertEquals(1, r.code(), r.err() + r.out());
+        assertTrue(r.err().startsWith("dl-train: error: could not save checkpoint " + ck.resolve("ckpt-10").toAbsolutePath()), r.err());
+        assertTrue(r.err().contains("; the run's latest checkpoint is " + good.toAbsolutePath() + " (step 5), which this failure left"
+                + " as it was: once the cause is fixed (free space, a writable " + ck + "), continue with --resume " + dir
+                + " (or run the same command with --resume-or-start)"), r.err());
+        assertTrue(java.util.Arrays.equals(weights, Files.readAllBytes(good.resolve("model.safetensors"))), "the last good checkpoint changed");
+        Files.delete(ck.resolve("ckpt-10"));
+        r = run(resume(dir, 1, "--max-steps", "12"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("dl-train: resuming from " + good.toAbsolutePath()), r.out());
+        assertTrue(r.out().contains("stopped after --max-steps 12"), r.out());
+    }
+
+    /**
      * model/ or summary.json that cannot be written at the end (a full disk: found by filling a tmpfs under a live run)
      * ends the run with exit 1 and says what the resume does, as a metrics.jsonl that cannot be written does; no part
      * of summary.json is left (on a full disk it would hold space the resume needs). Before, the error was only
