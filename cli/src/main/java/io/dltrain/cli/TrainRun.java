@@ -219,6 +219,50 @@ final class TrainRun {
     }
 
     /**
+     * Where the run directory's file system has too little free space for the run's checkpoints, what will happen (a
+     * warning at the start, rather than an exit 1 at a checkpoint hours later, once the training up to it is done); null
+     * where it has enough, or its free space cannot be read. See {@link #spaceWarning(long, Path, long, boolean, int)}.
+     */
+    static String spaceWarning(Path runDir, Path resumedFrom, long parameters, int keep) {
+        long usable, each;
+        try {
+            usable = Files.getFileStore(runDir).getUsableSpace();
+            if (resumedFrom == null) each = parameters * Float.BYTES;
+            else try (var files = Files.walk(resumedFrom)) {
+                each = files.filter(Files::isRegularFile).mapToLong(f -> f.toFile().length()).sum();
+            }
+        } catch (IOException | UncheckedIOException | SecurityException unknown) {
+            return null;
+        }
+        return spaceWarning(usable, runDir, each, resumedFrom != null, keep);
+    }
+
+    /**
+     * The warning for {@code usable} bytes free in runDir's file system. A resumed run knows a checkpoint's size
+     * ({@code exact}: its latest's), and warns when the next one does not fit (the older ones are pruned only after a new
+     * one is in place); a new run knows only a lower bound (the weights, without the optimiser's state), and warns when
+     * the --keep checkpoints, the best and the one being written do not fit even at that size.
+     */
+    static String spaceWarning(long usable, Path runDir, long each, boolean exact, int keep) {
+        long need = exact ? each : (keep + 2L) * each;
+        if (usable >= need) return null;
+        String free = runDir + "'s file system has " + bytes(usable) + " free";
+        return exact
+                ? free + ", and a checkpoint of this run takes " + bytes(each) + ": the next one will not fit, and the run will stop with"
+                  + " exit 1 when it is due, the checkpoints before it intact. Free space before then (or now, and run again)"
+                : free + ", and the run's checkpoints need more than " + bytes(need) + " (--keep " + keep + ", the best and the one being"
+                  + " written, each more than the " + bytes(each) + " of the weights): the run will stop with exit 1 at the first checkpoint"
+                  + " that does not fit, the ones before it intact. Free space, or give --out a larger volume";
+    }
+
+    /** "48 KiB", "2.5 MiB", "1.2 GiB". */
+    static String bytes(long n) {
+        if (n < 1L << 20) return (n >> 10) + " KiB";
+        return n < 1L << 30 ? String.format(java.util.Locale.ROOT, "%.1f MiB", n / (double) (1L << 20))
+                : String.format(java.util.Locale.ROOT, "%.1f GiB", n / (double) (1L << 30));
+    }
+
+    /**
      * Set by --resume-or-start where --out holds a run that stopped before its first checkpoint: its files are moved
      * into an abandoned-TIME folder once the new run holds the directory's lock (RunOutput.setAside), and the run starts.
      */
@@ -511,6 +555,10 @@ final class TrainRun {
                         ? ", and --resume " + ShellWords.quote(outDir) + " continues from " + resumeCkpt : ": the same command starts it again"));
                 try (run) {
                     if (run.unlocked() != null) out.println("dl-train: warning: " + run.unlocked());
+                    if (every != null) {
+                        String space = spaceWarning(outDir, resumeCkpt, model.parameterCount(), o.keep);
+                        if (space != null) out.println("dl-train: warning: " + space);
+                    }
                     if (resumeState != null) {
                         run.resumeMetrics(resumeState.epoch(), Trainer.history(resumeState));
                         out.println("dl-train: resuming from " + resumeCkpt + " (" + done(resumeState) + ")");

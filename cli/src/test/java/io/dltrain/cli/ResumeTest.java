@@ -314,6 +314,34 @@ class ResumeTest {
     }
 
     /**
+     * A run started (or restarted by its pod) on a volume without room for its checkpoints trained until its first
+     * checkpoint that did not fit, hours later on a large model, and only then said so (exit 1); restarted with
+     * --resume-or-start on the still-full volume it trained up to that checkpoint again and failed again (found on a
+     * 2 MiB tmpfs under lenet5). The run now warns at its start: resumed, when the next checkpoint (the size of its
+     * latest) does not fit; new, when --keep checkpoints, the best and the one being written do not fit even at the
+     * size of the weights alone.
+     */
+    @Test
+    void aVolumeTooSmallForTheCheckpointsIsSaidAtTheStart(@TempDir Path tmp) {
+        Path dir = Path.of("/out/run");
+        assertEquals("/out/run's file system has 48 KiB free, and a checkpoint of this run takes 496 KiB: the next one will not fit,"
+                + " and the run will stop with exit 1 when it is due, the checkpoints before it intact. Free space before then (or now,"
+                + " and run again)", TrainRun.spaceWarning(48 << 10, dir, 496 << 10, true, 3));
+        assertEquals(null, TrainRun.spaceWarning(496 << 10, dir, 496 << 10, true, 3), "exactly room for the next one");
+        // new: 5 x 240 KiB of weights (--keep 3, the best, the one being written) = 1.2 MiB at least
+        assertEquals("/out/run's file system has 1.0 MiB free, and the run's checkpoints need more than 1.2 MiB (--keep 3, the best and"
+                + " the one being written, each more than the 240 KiB of the weights): the run will stop with exit 1 at the first"
+                + " checkpoint that does not fit, the ones before it intact. Free space, or give --out a larger volume",
+                TrainRun.spaceWarning(1 << 20, dir, 240 << 10, false, 3));
+        assertEquals(null, TrainRun.spaceWarning(5 * (240 << 10), dir, 240 << 10, false, 3));
+        assertEquals(null, TrainRun.spaceWarning(3 * (240 << 10), dir, 240 << 10, false, 1), "--keep 1: 3 at a time");
+        // the file system's own figure: this temporary directory has room for a small model's checkpoints
+        assertEquals(null, TrainRun.spaceWarning(tmp, null, 1000, 3));
+        assertEquals("2.5 MiB", TrainRun.bytes(5 << 19));
+        assertEquals("1.5 GiB", TrainRun.bytes(3L << 29));
+    }
+
+    /**
      * model/ or summary.json that cannot be written at the end (a full disk: found by filling a tmpfs under a live run)
      * ends the run with exit 1 and says what the resume does, as a metrics.jsonl that cannot be written does; no part
      * of summary.json is left (on a full disk it would hold space the resume needs). Before, the error was only
