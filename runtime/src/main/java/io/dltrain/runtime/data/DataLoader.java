@@ -109,8 +109,9 @@ public final class DataLoader implements AutoCloseable {
     public static final long CLOSE_WAIT_MILLIS = 2_000;
 
     /**
-     * Thrown by the iterator's {@code next()} after {@link #stopWaiting()}, instead of waiting for a batch that is not
-     * loaded yet. Nothing of the batch has been delivered; the message names it and the samples still being read.
+     * Thrown by the iterator's {@code next()} after {@link #stopWaiting()}, or when the consumer's thread is interrupted
+     * while it waits (its interrupt status is kept), instead of waiting for a batch that is not loaded yet. Nothing of the
+     * batch has been delivered; the message names it and the samples still being read.
      */
     public static final class WaitStopped extends RuntimeException {
         WaitStopped(String message) { super(message); }
@@ -653,8 +654,19 @@ public final class DataLoader implements AutoCloseable {
                                 }
                             }
                         } catch (InterruptedException e) {
+                            // the consumer's thread was interrupted (Future.cancel(true)): a stop, as stopWaiting() is;
+                            // its interrupt status is kept for the caller
                             Thread.currentThread().interrupt();
-                            throw new IllegalStateException("interrupted while waiting for batch " + k + " of " + ds.name(), e);
+                            lock.unlock();
+                            WaitStopped stopped;
+                            try {
+                                String inRead = inRead();
+                                stopped = new WaitStopped("interrupted while waiting for " + where(k) + " of " + ds.name()
+                                        + (inRead.isEmpty() ? "" : ": still being read: " + inRead));
+                            } finally {
+                                lock.lock();
+                            }
+                            throw stopped;
                         } finally {
                             waitNanos.add(System.nanoTime() - t0);
                         }

@@ -61,7 +61,8 @@ public final class Trainer {
     /**
      * What a fit produced. {@code bestEpoch} is the epoch with the lowest validation loss (or the last epoch).
      * {@code seconds} is the fit's wall time, a resumed run's earlier processes included. {@code interrupted} is true
-     * when the fit stopped before its last epoch's end on request ({@link #requestStop}, {@link #maxSteps});
+     * when the fit stopped before its last epoch's end on request ({@link #requestStop}, an interrupt of the fitting
+     * thread, which stays interrupted, {@link #maxSteps});
      * {@code checkpoint} is then the checkpoint it wrote (null without a policy).
      */
     public record Result(List<EpochMetrics> epochs, boolean stoppedEarly, int bestEpoch, double seconds,
@@ -198,7 +199,9 @@ public final class Trainer {
      * Asks a running fit to stop at the next step boundary, write a checkpoint (if there is a policy) and return;
      * safe from any thread (a shutdown hook calls it on SIGINT/SIGTERM). A step or validation batch waiting for a read
      * that hangs stops too, with the state before that batch saved. The request stays: a later fit of this Trainer
-     * returns at once (a stop that comes just before a fit starts is not lost); train on with a new Trainer.
+     * returns at once (a stop that comes just before a fit starts is not lost); train on with a new Trainer. Interrupting
+     * the thread that runs the fit (an executor's {@code Future.cancel(true)}) stops that fit the same way (its
+     * Result says {@code interrupted}, and the thread's interrupt status is kept); it does not stop later fits.
      */
     public void requestStop() {
         stopRequested = true;
@@ -317,7 +320,7 @@ public final class Trainer {
                 resumedLossSum = resumedCorrect = 0;
                 resumedSeen = 0;
                 for (; uploads.hasNext(); step++) {
-                    if (stopRequested || globalStep >= maxSteps || listener.failure != null) {
+                    if (stopRequested || Thread.currentThread().isInterrupted() || globalStep >= maxSteps || listener.failure != null) {
                         interrupted = true;
                         if (policy != null) written = save(model, optimizer, epoch - 1, globalStep, step, lossSum.item(), correct.total(),
                                 seen, bestVal, bestEpoch, sinceBest, history, lr, false);
@@ -467,7 +470,8 @@ public final class Trainer {
                         stoppedEarly = true;
                     }
                 } else bestEpoch = epoch;
-                boolean stopNow = stopRequested || globalStep >= maxSteps || listener.failure != null; // read once: the checkpoint and the stop agree
+                boolean stopNow = stopRequested || Thread.currentThread().isInterrupted() || globalStep >= maxSteps
+                        || listener.failure != null; // read once: the checkpoint and the stop agree
                 if (policy != null) {
                     boolean due = stoppedEarly || epoch == config.epochs() || stopNow
                             || (policy.everyEpochs() > 0 ? epoch % policy.everyEpochs() == 0 : globalStep % policy.everySteps() == 0);
@@ -659,12 +663,16 @@ public final class Trainer {
         Path dir = best ? policy.dir().resolve("best") : policy.dir();
         TrainListener told = saving == null ? TrainListener.NONE : saving;
         told.checkpointWriting(dir, best); // a large model's write takes long: the listener may say so
+        // an interrupted thread (the stop a library caller's Future.cancel(true) asks for) cannot write through a
+        // FileChannel: it would close it (ClosedByInterruptException) and lose the checkpoint the stop is saving
+        boolean interrupted = Thread.interrupted();
         Path written = null;
         try {
             written = Checkpoint.save(dir, model, optimizer, st, best ? 1 : policy.keep());
             return written;
         } finally {
             told.checkpointWritten(written);
+            if (interrupted) Thread.currentThread().interrupt();
         }
     }
 
@@ -851,7 +859,7 @@ public final class Trainer {
              BatchUploads uploads = new BatchUploads(be, sample, task, reconMean, reconStd)) {
             uploads.start(data.epoch(0));
             while (uploads.hasNext()) {
-                if (stoppable != null && stopRequested) return null;
+                if (stoppable != null && (stopRequested || Thread.currentThread().isInterrupted())) return null;
                 BatchUploads.DeviceBatch next;
                 try {
                     next = uploads.next();
