@@ -203,9 +203,15 @@ public final class Learner implements AutoCloseable {
      * other tasks the model's output as it is (a regression model's prediction, an autoencoder's reconstruction).
      *
      * @throws IndexOutOfBoundsException for an index outside [0, data.size())
+     * @throws IllegalArgumentException  for a regression dataset while this Learner's task is classification (the softmax
+     *                                   of a regression model's one output is 1.0 whatever the sample)
      */
     public synchronized float[] predict(Dataset data, int index) {
         requireData("predict", data);
+        if (task == Task.CLASSIFICATION && data.task() == Task.REGRESSION)
+            throw new IllegalArgumentException("predict(): " + data.name() + " is a regression dataset (real-valued targets), but this"
+                    + " Learner's task is classification, which would return the softmax of the model's output (1.0 for one output);"
+                    + " call task(Task.REGRESSION) first");
         // checked here, not left to the dataset: a split that views a larger array would read another split's sample
         if (index < 0 || index >= data.size())
             throw new IndexOutOfBoundsException("predict(): sample index " + index + " is outside " + data.name()

@@ -372,4 +372,28 @@ class LearnerTest {
                     e.getMessage());
         }
     }
+    /**
+     * predict on a regression dataset by a Learner left at its default task (classification: a Learner made anew to
+     * predict with a trained regression model, task(Task.REGRESSION) forgotten) returned the softmax of the model's one
+     * output, [1.0], for every sample, without a word; fit and evaluate refuse that pair. predict refuses it too, and
+     * with the task set it returns the model's output.
+     */
+    @Test
+    void predictOnARegressionDatasetNeedsTheRegressionTask() {
+        float[] x = new float[16 * 8], y = new float[16];
+        for (int i = 0; i < x.length; i++) x[i] = (i % 7) - 3f;
+        Dataset houses = TrainerTaskTest.regression(16, 8, x, y);
+        try (CpuBackend be = new CpuBackend(1); Module one = new Sequential(new Linear(new Context(be, 3), 8, 1)); Learner l = new Learner(one)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> l.predict(houses, 2));
+            assertEquals("predict(): regression-test is a regression dataset (real-valued targets), but this Learner's task is"
+                    + " classification, which would return the softmax of the model's output (1.0 for one output); call"
+                    + " task(Task.REGRESSION) first", e.getMessage());
+            float[] p = l.task(Task.REGRESSION).predict(houses, 2);
+            float want = one.parameters().get(1).toFloatArray()[0];
+            float[] w = one.parameters().getFirst().toFloatArray();
+            for (int k = 0; k < 8; k++) want += w[k] * x[2 * 8 + k];
+            assertEquals(1, p.length);
+            assertEquals(want, p[0], 1e-5f * (1 + Math.abs(want)), "the model's output as it is");
+        }
+    }
 }
