@@ -109,6 +109,14 @@ public final class DataLoader implements AutoCloseable {
     public static final long CLOSE_WAIT_MILLIS = 2_000;
 
     /**
+     * Written into a sample's last float before {@link Dataset#read}: still there after it, the read wrote less than the
+     * sample shape. A NaN with a payload no arithmetic makes (they give the canonical NaN) and that a dataset's own NaN
+     * features, copied or computed, do not carry.
+     */
+    private static final int UNWRITTEN_BITS = 0x7fc0_d17e;
+    private static final float UNWRITTEN = Float.intBitsToFloat(UNWRITTEN_BITS);
+
+    /**
      * Thrown by the iterator's {@code next()} after {@link #stopWaiting()}, or when the consumer's thread is interrupted
      * while it waits (its interrupt status is kept), instead of waiting for a batch that is not loaded yet. Nothing of the
      * batch has been delivered; the message names it and the samples still being read.
@@ -482,6 +490,10 @@ public final class DataLoader implements AutoCloseable {
                         readingSince.set(worker, System.nanoTime());
                         reading.set(worker, idx);
                     }
+                    // the sample's last float is marked before the read: a read that writes fewer floats than the sample
+                    // shape holds leaves the mark, where the reused buffer would otherwise hold another sample's value
+                    int last = (i + 1) * sampleNumel - 1;
+                    b.x[last] = UNWRITTEN;
                     try {
                         label = ds.read(idx, b.x, i * sampleNumel);
                         if (b.t != null) target = ds.target(idx);
@@ -489,6 +501,13 @@ public final class DataLoader implements AutoCloseable {
                         // our own exceptions carry a message for people; a foreign one keeps its class name (NullPointerException, ...)
                         String what = t.getClass().getName().startsWith("io.dltrain.") && t.getMessage() != null ? t.getMessage() : t.toString();
                         fail(k, new DataLoadException(ds.name() + ": reading sample " + idx + " failed (" + where(k) + "): " + what, t));
+                        return false;
+                    }
+                    if (Float.floatToRawIntBits(b.x[last]) == UNWRITTEN_BITS) {
+                        fail(k, new DataLoadException(ds.name() + ": sample " + idx + " left element " + (sampleNumel - 1) + " of its "
+                                + sampleNumel + " features unwritten (" + where(k) + "): Dataset.read must write sampleShape().numel() = "
+                                + sampleNumel + " floats for sample shape " + ds.sampleShape() + ", as the place it is given in the batch"
+                                + " buffer still holds another sample's values", null));
                         return false;
                     }
                     if (b.t != null) {

@@ -30,7 +30,12 @@ public interface Dataset {
 
     /**
      * Writes sample {@code index}'s features (sampleShape().numel() floats, already normalised as the dataset
-     * defines) into dst starting at dstOffset, and returns its class label.
+     * defines) into dst starting at dstOffset, and returns its class label, in [0, numClasses()).
+     *
+     * <p>dst is a {@link DataLoader}'s batch buffer, reused from batch to batch: write every one of the sample's floats
+     * (the loader refuses a read that leaves the last one unwritten, naming the sample), nothing outside them, and do not
+     * keep dst. The loader's workers call read from several threads at once: a buffer of the dataset's own (a decode
+     * scratch array) must be one per thread or per call, not one shared field.
      */
     int read(int index, float[] dst, int dstOffset);
 

@@ -480,6 +480,49 @@ class DataLoaderTest {
         for (Thread t : liveLoaderThreads("stuck-and-not")) t.join(10_000);
     }
 
+    /**
+     * A read that writes fewer floats than the sample shape holds (a custom dataset decoding an image of another size than
+     * it declares, a row with a missing column) left the rest of the sample's place in the reused batch buffer holding
+     * another sample's values, and training went on with them without a word. The loader now names the sample.
+     */
+    @Test
+    void aReadThatLeavesPartOfItsSampleUnwrittenIsReported() {
+        Dataset shortRow = new Synthetic("shortrow", 12) {
+            @Override public int read(int index, float[] dst, int dstOffset) {
+                if (index != 7) return super.read(index, dst, dstOffset);
+                dst[dstOffset] = 7;
+                dst[dstOffset + 1] = 7.25f; // the third feature is left out
+                return 7;
+            }
+        };
+        for (int workers : new int[] {0, 2}) {
+            try (DataLoader dl = new DataLoader(shortRow, null, 4, false, false, 1, workers, 2)) {
+                Iterator<Batch> it = dl.epoch(0);
+                it.next().release(); // samples 0-3
+                DataLoadException e = assertThrows(DataLoadException.class, it::next, "workers " + workers);
+                assertEquals("shortrow: sample 7 left element 2 of its 3 features unwritten (batch 2 of 3): Dataset.read must write"
+                        + " sampleShape().numel() = 3 floats for sample shape [1, 1, 3], as the place it is given in the batch buffer"
+                        + " still holds another sample's values", e.getMessage());
+            }
+        }
+        // a dataset whose own features include NaN is not mistaken for one that wrote too little
+        Dataset nan = new Synthetic("nanfeature", 8) {
+            @Override public int read(int index, float[] dst, int dstOffset) {
+                int label = super.read(index, dst, dstOffset);
+                dst[dstOffset + NUMEL - 1] = Float.NaN;
+                return label;
+            }
+        };
+        try (DataLoader dl = new DataLoader(nan, null, 4, false, false, 1, 1, 2)) {
+            Iterator<Batch> it = dl.epoch(0);
+            while (it.hasNext()) {
+                Batch b = it.next();
+                assertTrue(Float.isNaN(b.x[NUMEL - 1]));
+                b.release();
+            }
+        }
+    }
+
     @Test
     void labelOutsideClassRangeIsReported() {
         Dataset bad = new Synthetic("badlabel", 20) {
