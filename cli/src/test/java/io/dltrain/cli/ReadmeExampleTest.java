@@ -73,4 +73,16 @@ class ReadmeExampleTest {
         assertTrue(losses.getLast() < 0.7 * losses.getFirst(), "the loss did not fall:\n" + out);
         assertEquals(List.of(inUse.getFirst()), inUse.stream().distinct().toList(), "memory in use changed between steps:\n" + out);
     }
+
+    /** Data of one's own: an in-memory regression Dataset trained with the Learner; it learns the linear price. */
+    @Test
+    void readmeOwnDatasetExampleLearns(@TempDir Path tmp) throws Exception {
+        String out = compileAndRun(tmp, "owndata", "OwnData");
+        Matcher mse = Pattern.compile("mean squared error (\\d+\\.\\d+)").matcher(out);
+        assertTrue(mse.find(), "no error line in: " + out);
+        assertTrue(Double.parseDouble(mse.group(1)) < 0.01, "the model has not learnt price = 2 x0 - x1 + 0.5 x2 + 1:\n" + out);
+        Matcher house = Pattern.compile("house 0: predicted (-?\\d+\\.\\d+), price (-?\\d+\\.\\d+)").matcher(out);
+        assertTrue(house.find(), out);
+        assertEquals(Double.parseDouble(house.group(2)), Double.parseDouble(house.group(1)), 0.1, out);
+    }
 }
