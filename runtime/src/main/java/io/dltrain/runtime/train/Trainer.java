@@ -664,12 +664,21 @@ public final class Trainer {
         TrainListener told = saving == null ? TrainListener.NONE : saving;
         told.checkpointWriting(dir, best); // a large model's write takes long: the listener may say so
         // an interrupted thread (the stop a library caller's Future.cancel(true) asks for) cannot write through a
-        // FileChannel: it would close it (ClosedByInterruptException) and lose the checkpoint the stop is saving
-        boolean interrupted = Thread.interrupted();
+        // FileChannel: it would close it (ClosedByInterruptException) and lose the checkpoint the stop is saving. So the
+        // status is cleared for the save, and set again after; an interrupt that comes during the save (a second
+        // cancel, shutdownNow after a cancel) fails that try, and the save is tried again, a few times
+        boolean interrupted = false;
         Path written = null;
         try {
-            written = Checkpoint.save(dir, model, optimizer, st, best ? 1 : policy.keep());
-            return written;
+            for (int attempt = 1; ; attempt++) {
+                interrupted |= Thread.interrupted();
+                try {
+                    written = Checkpoint.save(dir, model, optimizer, st, best ? 1 : policy.keep());
+                    return written;
+                } catch (CheckpointException e) {
+                    if (attempt == SAVE_TRIES || !byInterrupt(e)) throw e;
+                }
+            }
         } finally {
             told.checkpointWritten(written);
             if (interrupted) Thread.currentThread().interrupt();
@@ -678,6 +687,16 @@ public final class Trainer {
 
     /** The running fit's listener, told of each checkpoint write ({@link #save}); null outside a fit. */
     private Guarded saving;
+
+    /** Tries of a checkpoint save that interrupts keep failing ({@link #save}). */
+    private static final int SAVE_TRIES = 3;
+
+    /** Whether a save failed because the thread was interrupted while it wrote (its channel was closed). */
+    private static boolean byInterrupt(Throwable e) {
+        for (Throwable c = e; c != null; c = c.getCause())
+            if (c instanceof java.nio.channels.ClosedByInterruptException) return true;
+        return false;
+    }
 
     /** The fit's wall time so far: this process's, plus what the resumed run had spent before. */
     private double fitSeconds() { return priorSeconds + (System.nanoTime() - fitStart) / 1e9; }

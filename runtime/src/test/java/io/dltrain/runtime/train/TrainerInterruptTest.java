@@ -135,4 +135,45 @@ class TrainerInterruptTest {
         assertEquals(2, Checkpoint.readState(result[0].checkpoint()).step(), "the steps before the batch read are saved");
         assertEquals(List.of(), loaderThreads("slowstore"));
     }
+    /**
+     * A second interrupt that comes while the stop's checkpoint is being written (a second cancel(true), shutdownNow
+     * after a cancel, or the caller's interrupt landing while a stop it did not cause saves; here the model's state dict,
+     * read by the save, interrupts the thread the first time) closed the file's channel (ClosedByInterruptException),
+     * and the fit ended with a CheckpointException, its checkpoint lost. The save is tried again.
+     */
+    @Test
+    void anInterruptWhileTheCheckpointIsWrittenDoesNotLoseIt(@TempDir Path tmp) {
+        boolean[] interruptedOnce = {false};
+        Trainer.Result r;
+        boolean stillInterrupted;
+        try (CpuBackend be = new CpuBackend(1);
+             Module model = new Sequential(new Linear(new Context(be, 3), 8, 3)) {
+                 @Override public Map<String, io.dltrain.runtime.tensor.Tensor> stateDict() {
+                     if (!interruptedOnce[0]) {
+                         interruptedOnce[0] = true;
+                         Thread.currentThread().interrupt();
+                     }
+                     return super.stateDict();
+                 }
+             };
+             Optimizer opt = Optimizers.create("sgd", model.namedParameters(), 0.05, 0.9, 0);
+             DataLoader train = new DataLoader(TrainerTest.blobs(320, 1), null, 32, true, false, 7, 0, 4)) {
+            TrainListener stopAtStep3 = new TrainListener() {
+                @Override public void step(int epoch, int step, int steps, double loss, double ips) {
+                    if (step == 3) Thread.currentThread().interrupt();
+                }
+            };
+            try {
+                r = new Trainer(be, CONFIG).checkpoints(new CheckpointPolicy(tmp, 1, 0, 2, "linear", "blobs", Map.of()))
+                        .fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, null, stopAtStep3);
+            } finally {
+                stillInterrupted = Thread.interrupted();
+            }
+        }
+        assertTrue(interruptedOnce[0], "the save read the state dict");
+        assertTrue(r.interrupted());
+        assertTrue(stillInterrupted);
+        assertEquals(3, Checkpoint.readState(r.checkpoint()).step());
+        assertEquals(r.checkpoint(), Checkpoint.latest(tmp).orElseThrow());
+    }
 }
