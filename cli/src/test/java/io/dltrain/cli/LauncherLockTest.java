@@ -54,14 +54,31 @@ class LauncherLockTest {
         return root;
     }
 
-    /** Runs the launcher as a user whom the lock's mode stops: this one, or nobody where this is root. */
+    /**
+     * Runs the launcher as a user whom the lock's mode stops: this one, or nobody where this is root. As root, skipped
+     * where runuser cannot make nobody run the copied launcher: a container without CAP_SETUID and CAP_SETGID ("runuser:
+     * cannot set groups: Operation not permitted"), no user nobody, or a temporary directory nobody cannot reach.
+     */
     static Ran launch(Path root) throws Exception {
-        List<String> cmd = new ArrayList<>();
-        if ("root".equals(System.getProperty("user.name"))) cmd.addAll(List.of("runuser", "-u", "nobody", "--"));
-        cmd.addAll(List.of(root.resolve("dl-train").toString(), "--version"));
+        List<String> as = "root".equals(System.getProperty("user.name")) ? List.of("runuser", "-u", "nobody", "--") : List.of();
+        if (!as.isEmpty()) {
+            Ran probe = run(concat(as, List.of("test", "-x", root.resolve("dl-train").toString())));
+            assumeTrue(probe.code() == 0, "as root, the launcher must run as another user, and 'runuser -u nobody' cannot run it here: "
+                    + probe.output().strip());
+        }
+        return run(concat(as, List.of(root.resolve("dl-train").toString(), "--version")));
+    }
+
+    static Ran run(List<String> cmd) throws Exception {
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         assertTrue(p.waitFor(60, TimeUnit.SECONDS), "the launcher did not end");
         return new Ran(p.exitValue(), new String(p.getInputStream().readAllBytes()));
+    }
+
+    static List<String> concat(List<String> a, List<String> b) {
+        List<String> all = new ArrayList<>(a);
+        all.addAll(b);
+        return all;
     }
 
     static void assumeUsable() {
