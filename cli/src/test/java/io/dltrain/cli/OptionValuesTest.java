@@ -107,6 +107,23 @@ class OptionValuesTest {
         assertTrue(gpu.err().startsWith("dl-train: error: unknown device 'gpu' (an NVIDIA GPU is cuda or cuda:N): use auto, cpu, cuda or cuda:N"), gpu.err());
     }
 
+    /**
+     * A GPU's number without its colon (cuda1, "cuda 1", cuda_1) was answered "did you mean 'cuda'?", which is GPU 0: on
+     * a machine shared by several jobs, taking the suggestion trains on another job's GPU. It names cuda:N, the GPU meant.
+     */
+    @org.junit.jupiter.api.Test
+    void aGpuNumberWithoutItsColonSuggestsThatGpu() {
+        for (String given : List.of("cuda1", "CUDA 1", "cuda_1", "cuda-12")) {
+            CliTest.Result r = CliTest.run("info", "--device", given);
+            assertEquals(2, r.code(), r.err());
+            String n = given.replaceAll("\\D", "");
+            assertTrue(r.err().startsWith("dl-train: error: unknown device '" + given + "' (did you mean 'cuda:" + n + "'?): use auto, cpu,"
+                    + " cuda or cuda:N"), given + ": " + r.err());
+        }
+        CliTest.Result cpu = CliTest.run("info", "--device", "cpy"); // a slip of a name still gets the name
+        assertTrue(cpu.err().startsWith("dl-train: error: unknown device 'cpy' (did you mean 'cpu'?)"), cpu.err());
+    }
+
     /** A key and value in a YAML --config file (with model, data and device there too, unless the key is one of them), and the error. */
     static Stream<Arguments> configured() {
         return Stream.of(
