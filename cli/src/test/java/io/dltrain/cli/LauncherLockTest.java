@@ -101,6 +101,32 @@ class LauncherLockTest {
         assertTrue(!r.output().contains("Permission denied"), r.output());
     }
 
+    /**
+     * The lock taken read-only, but the build's output is the other user's too (cli/target not group-writable): the
+     * build failed with Maven's pages of errors and "the build failed (output above)", where README promises that the
+     * error says this user needs write access and what to do. Now said before Maven runs.
+     */
+    @Test
+    void aBuildOutputThisUserCannotWriteSaysWhatToDo(@TempDir Path tmp) throws Exception {
+        assumeUsable();
+        Path root = checkout(tmp, "r--r--r--");
+        Path target = root.resolve("cli/target");
+        Files.setPosixFilePermissions(target.resolve("dl-train.jar"), PosixFilePermissions.fromString("r--r--r--"));
+        Files.setPosixFilePermissions(target, PosixFilePermissions.fromString("r-xr-xr-x"));
+        try {
+            Ran r = launch(root);
+            assertEquals(1, r.code(), r.output());
+            assertTrue(r.output().startsWith("dl-train: error: the jar is older than the sources and must be rebuilt, but "
+                    + target), r.output());
+            assertTrue(r.output().contains(" is not writable by "), r.output());
+            assertTrue(r.output().contains("Rebuild the jar as the checkout's owner (./dl-train --version), make the modules' target"
+                    + " directories group-writable (chmod -R g+w */target), or use a checkout of your own."), r.output());
+            assertTrue(!r.output().contains("java ran") && !r.output().contains("the build failed"), r.output());
+        } finally {
+            Files.setPosixFilePermissions(target, PosixFilePermissions.fromString("rwxrwxrwx")); // for @TempDir's clean-up
+        }
+    }
+
     @Test
     void aLockFileThatCannotBeOpenedSaysWhatToDo(@TempDir Path tmp) throws Exception {
         assumeUsable();
