@@ -1,5 +1,6 @@
 package io.dltrain.runtime.backend.cuda;
 
+import io.dltrain.runtime.backend.JavaCppCache;
 import org.bytedeco.cuda.cudart.cudaDeviceProp;
 import org.bytedeco.cuda.global.cublas;
 import org.bytedeco.cuda.global.cudart;
@@ -77,6 +78,8 @@ public final class CudaLibraries {
 
     /** {@link #reasonFromLinkError(Throwable)} with the environment's {@code LD_BIND_NOW} given (null: unset). */
     static String reasonFromLinkError(Throwable t, String ldBindNow) {
+        if (JavaCppCache.isCacheFailure(t))
+            return "the CUDA bindings could not be loaded: JavaCPP found no writable cache directory to extract them to: " + JavaCppCache.advice();
         List<String> messages = new ArrayList<>();
         collect(t, messages, 0);
         for (String m : messages) {
@@ -146,7 +149,7 @@ public final class CudaLibraries {
                 return reasonFromLinkError(e);
             } catch (RuntimeException e) {
                 // JavaCPP wraps some loader failures (for example an unwritable cache directory).
-                return "the CUDA bindings could not be loaded: " + e + "; " + PATH_ADVICE;
+                return JavaCppCache.isCacheFailure(e) ? reasonFromLinkError(e) : "the CUDA bindings could not be loaded: " + e + "; " + PATH_ADVICE;
             }
         }
         return "";

@@ -1,5 +1,6 @@
 package io.dltrain.runtime.backend.cpu;
 
+import io.dltrain.runtime.backend.JavaCppCache;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.MemorySegment;
@@ -27,6 +28,33 @@ class CpuGemmTest {
         assertEquals(" (kernels chosen by OPENBLAS_CORETYPE=SkylakeX, not detected)", CpuGemm.coreTypeNote(" SkylakeX\n"));
         assertEquals("", CpuGemm.coreTypeNote(null), "unset: OpenBLAS detected the CPU");
         assertEquals("", CpuGemm.coreTypeNote(""), "empty: OpenBLAS ignores it and detects the CPU");
+    }
+
+    /**
+     * With no writable home directory and no writable java.io.tmpdir (a container with a read-only file system and no
+     * cache setting), JavaCPP cannot extract OpenBLAS and the plain-Java GEMM takes over; the notice said only JavaCPP's
+     * "Could not create the cache: Set the "org.bytedeco.javacpp.cachedir" system property." (how, and what it costs,
+     * unsaid). It now says what happened, that the matrix maths is several times slower, and the two ways out.
+     */
+    @Test
+    void anUnwritableJavaCppCacheIsExplainedWithTheWayOut() {
+        Throwable cache = new UnsatisfiedLinkError("java.io.IOException: Could not create the cache: Set the \"org.bytedeco.javacpp.cachedir\" system property.");
+        String status = CpuGemm.unavailable(cache);
+        assertEquals("plain-Java GEMM (OpenBLAS unavailable: JavaCPP found no writable cache directory to extract it to)", status);
+        String notice = CpuGemm.notice(status, cache, JavaCppCache.advice(null, "/home/app", "/tmp", "app"));
+        assertTrue(notice.startsWith(status + ": matrix products run in plain Java, several times slower"), notice);
+        assertTrue(notice.contains("; neither /home/app/.javacpp/cache nor /tmp/.javacpp-app/cache could be created"), notice);
+        assertTrue(notice.contains("-Dorg.bytedeco.javacpp.cachedir=DIR") && notice.contains("DL_TRAIN_JAVA_OPTS")
+                && notice.contains("JDK_JAVA_OPTIONS") && notice.contains("writable home directory"), notice);
+        // a cache directory set (as the container image sets one) is named as what was tried first
+        assertTrue(JavaCppCache.advice("/home/dltrain/.javacpp", "/home/app", "/tmp", "app")
+                .startsWith("neither /home/dltrain/.javacpp (-Dorg.bytedeco.javacpp.cachedir) nor /tmp/.javacpp-app/cache"));
+        // another reason (no native build for this platform) keeps its own words, without the cache's advice
+        Throwable other = new UnsatisfiedLinkError("no jniopenblas_nolapack in java.library.path");
+        String s2 = CpuGemm.unavailable(other);
+        assertEquals("plain-Java GEMM (OpenBLAS unavailable: UnsatisfiedLinkError: no jniopenblas_nolapack in java.library.path)", s2);
+        String n2 = CpuGemm.notice(s2, other, JavaCppCache.advice(null, "/home/app", "/tmp", "app"));
+        assertTrue(n2.startsWith(s2 + ": matrix products run in plain Java, several times slower") && !n2.contains("cachedir"), n2);
     }
 
     /** One GEMM implementation under test (javaGemm, or gemmSerial with OpenBLAS). */

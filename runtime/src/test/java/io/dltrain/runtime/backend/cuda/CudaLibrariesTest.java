@@ -30,6 +30,19 @@ class CudaLibrariesTest {
         return top;
     }
 
+    /**
+     * An unwritable JavaCPP cache (no writable home, no writable java.io.tmpdir) told a CPU-only user to put the CUDA
+     * libraries on LD_LIBRARY_PATH; it now names the cache and the way to give one.
+     */
+    @Test
+    void anUnwritableJavaCppCacheIsNotCalledAMissingLibrary() {
+        String r = CudaLibraries.reasonFromLinkError(new UnsatisfiedLinkError(
+                "java.io.IOException: Could not create the cache: Set the \"org.bytedeco.javacpp.cachedir\" system property."));
+        assertTrue(r.startsWith("the CUDA bindings could not be loaded: JavaCPP found no writable cache directory to extract them to"), r);
+        assertTrue(r.contains("-Dorg.bytedeco.javacpp.cachedir=DIR"), r);
+        assertFalse(r.contains("LD_LIBRARY_PATH"), r);
+    }
+
     @Test
     void errorsLeftByAFaultingKernelSayTheyCameFromEarlierWork() {
         // cudaErrorIllegalAddress, LaunchTimeout, Assert, HardwareStackError .. LaunchFailure (driver_types.h; cuda.h's
