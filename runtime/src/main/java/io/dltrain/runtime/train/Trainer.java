@@ -118,11 +118,23 @@ public final class Trainer {
     /**
      * The trainer's task and the data must agree: regression needs a dataset with real-valued targets, and a regression
      * dataset's labels are meaningless to a classifier. (Reconstruction uses only the inputs, so any dataset will do.)
+     * A dataset with labels must have a class (the loader holds every label to [0, numClasses())) and, for a classifier,
+     * one name per class (a prediction's class c is named classNames().get(c), as the README's example does).
      */
     private void checkTask(DataLoader... loaders) {
         for (DataLoader l : loaders) {
             if (l == null) continue;
             Task data = l.dataset().task();
+            Dataset ds = l.dataset();
+            if (data == Task.CLASSIFICATION && ds.numClasses() < 1)
+                throw new IllegalArgumentException(ds.name() + ": numClasses() is " + ds.numClasses() + "; a classification dataset needs"
+                        + " at least one class (its labels are in [0, numClasses())); return the number of classes, or Task.REGRESSION"
+                        + " from task() for real-valued targets");
+            List<String> names = ds.classNames();
+            if (task == Task.CLASSIFICATION && data == Task.CLASSIFICATION && (names == null || names.size() != ds.numClasses()))
+                throw new IllegalArgumentException(ds.name() + ": numClasses() is " + ds.numClasses() + " but classNames() "
+                        + (names == null ? "is null" : "has " + names.size() + " names (" + abbreviated(names) + ")")
+                        + "; a classification dataset needs one name per class (a prediction's class c is named classNames().get(c))");
             if (task == Task.REGRESSION && data != Task.REGRESSION)
                 throw new IllegalArgumentException("the regression task needs real-valued targets, but " + l.dataset().name()
                         + " is a " + data.label() + " dataset (Dataset.task()); give it a regression dataset, e.g. csv:target=COLUMN");
@@ -130,6 +142,11 @@ public final class Trainer {
                 throw new IllegalArgumentException(l.dataset().name() + " is a regression dataset (real-valued targets, no class labels);"
                         + " train it with task(Task.REGRESSION) and the MSE loss");
         }
+    }
+
+    /** The first 10 of names, and how many more. */
+    private static String abbreviated(List<String> names) {
+        return names.size() <= 10 ? names.toString() : "[" + String.join(", ", names.subList(0, 10)) + ", ... " + (names.size() - 10) + " more]";
     }
 
     /**

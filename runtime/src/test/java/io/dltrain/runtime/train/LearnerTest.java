@@ -265,6 +265,40 @@ class LearnerTest {
         }
     }
 
+    /** blobs whose numClasses() and classNames() are the given ones (a dataset of one's own that gets them wrong). */
+    static Dataset blobsClaiming(int classes, List<String> names) {
+        Dataset all = TrainerTest.blobs(64, 2);
+        return new Dataset() {
+            public String name() { return "mine"; }
+            public int size() { return all.size(); }
+            public io.dltrain.runtime.tensor.Shape sampleShape() { return all.sampleShape(); }
+            public int numClasses() { return classes; }
+            public List<String> classNames() { return names; }
+            public int read(int i, float[] dst, int off) { return all.read(i, dst, off); }
+        };
+    }
+
+    /**
+     * A dataset's numClasses() and classNames() were not held to each other: with 3 classes and 2 names, fit and
+     * evaluate went on and the README's classNames().get(argmax) threw later; numClasses() 0 failed the first batch
+     * with "sample 0 has label 0, outside [0, 0)". Both are refused at fit and evaluate, naming the dataset.
+     */
+    @Test
+    void aDatasetsClassCountAndNamesMustAgree() {
+        try (CpuBackend be = new CpuBackend(1); Module m = model(be); Learner l = new Learner(m).epochs(1).batchSize(32)) {
+            Dataset fewNames = blobsClaiming(3, List.of("a", "b"));
+            for (var call : List.<java.util.function.Consumer<Dataset>>of(l::fit, l::evaluate)) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> call.accept(fewNames));
+                assertEquals("mine: numClasses() is 3 but classNames() has 2 names ([a, b]); a classification dataset needs one name per"
+                        + " class (a prediction's class c is named classNames().get(c))", e.getMessage());
+            }
+            IllegalArgumentException none = assertThrows(IllegalArgumentException.class, () -> l.fit(blobsClaiming(0, List.of())));
+            assertEquals("mine: numClasses() is 0; a classification dataset needs at least one class (its labels are in"
+                    + " [0, numClasses())); return the number of classes, or Task.REGRESSION from task() for real-valued targets", none.getMessage());
+            assertTrue(l.evaluate(blobsClaiming(3, List.of("a", "b", "c"))).loss() > 0, "names that agree pass");
+        }
+    }
+
     /** A Module subclass that keeps its second layer in a field but registers only the first. */
     static final class Unregistered extends Module {
         final Linear first, second;
