@@ -9,7 +9,8 @@ import java.util.List;
 /**
  * Layers applied in order under names of the caller's choosing: PyTorch's {@code nn.Sequential(OrderedDict(...))}
  * (and its {@code add_module}), which torchvision's DenseNet uses for "features.conv0", "features.denseblock1", ...
- * ({@code runtime.nn.Sequential} names its children "0", "1", ... instead).
+ * ({@code runtime.nn.Sequential} names its children "0", "1", ... instead). As Sequential, it names a child's refusal of
+ * its input by the child's place ("layer features.denseblock1 of the DenseNet, ..."), where the child's own check threw.
  */
 public class NamedSequential extends Module {
     private final List<Module> layers = new ArrayList<>();
@@ -25,7 +26,13 @@ public class NamedSequential extends Module {
     @Override
     public Tensor forward(Tensor x) {
         Tensor h = x;
-        for (Module m : layers) h = m.forward(h);
+        for (Module m : layers) {
+            try {
+                h = m.forward(h);
+            } catch (IllegalArgumentException e) {
+                throw refused(m, e); // named by m's place, unless a layer inside m has named its own already
+            }
+        }
         return h;
     }
 }

@@ -46,8 +46,8 @@ public final class Rnns {
         @Override
         public Tensor forward(Tensor x) {
             if (x.numel() != (long) x.dim(0) * steps * features)
-                throw new IllegalArgumentException("lstm: input " + x.shape() + " does not hold " + steps + " steps of " + features
-                        + " features per example (build the model for this image size)");
+                throw refused(new IllegalArgumentException("lstm: input " + x.shape() + " does not hold " + steps + " steps of " + features
+                        + " features per example (build the model for this image size)")); // named by its place inside another model
             List<Tensor> hs = lstm.forwardSteps(Basic.reshape(x, Shape.of(x.dim(0), steps, features)));
             return fc.forward(hs.getLast());
         }

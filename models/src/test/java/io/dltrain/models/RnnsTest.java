@@ -81,4 +81,33 @@ class RnnsTest {
             assertTrue(e.getMessage().contains("[2, 1, 32, 32]"), e.getMessage());
         }
     }
+    /**
+     * The LSTM classifier's own input check (not a layer's) said "lstm: input ... does not hold ..." without its place
+     * when it sat inside a model of one's own, and a NamedSequential (the models' containers: DenseNet's features, the
+     * autoencoders) named none of its children's own refusals, as runtime.nn.Sequential does. Both now name the place,
+     * as the state_dict keys have it.
+     */
+    @Test
+    void theLstmsInputCheckNamesItsPlaceInsideAModel() {
+        // a model of one's own whose forward calls its lstm itself (no container between them)
+        final class Tagger extends Module {
+            final Module rnn = addModule("rnn", Rnns.lstm(new Context(cpu, 1), new ModelSpec(1, 6, 5, 3), 4, 1));
+            @Override public Tensor forward(Tensor x) { return rnn.forward(x); }
+        }
+        try (Module m = Scope.outside(Tagger::new); Scope s = Scope.open()) {
+            Tensor x = cpu.zeros(Shape.of(2, 1, 7, 5));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> m.forward(x));
+            assertEquals("layer rnn of the Tagger, " + m.children().get("rnn") + ", refused its input: lstm: input [2, 1, 7, 5]"
+                    + " does not hold 6 steps of 5 features per example (build the model for this image size)", e.getMessage());
+        }
+        // a module of one's own with a check of its own, in a NamedSequential (in a NamedSequential: the place is the whole path)
+        Module own = new Module() {
+            @Override public Tensor forward(Tensor x) { throw new IllegalArgumentException("mine: needs 3 channels, got " + x.shape()); }
+            @Override public String toString() { return "Mine"; }
+        };
+        try (Module m = new NamedSequential().add("features", new NamedSequential().add("mine", own)); Scope s = Scope.open()) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> m.forward(cpu.zeros(Shape.of(1, 2))));
+            assertEquals("layer features.mine of the NamedSequential, Mine, refused its input: mine: needs 3 channels, got [1, 2]", e.getMessage());
+        }
+    }
 }

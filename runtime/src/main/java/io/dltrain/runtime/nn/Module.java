@@ -100,6 +100,16 @@ public abstract class Module implements AutoCloseable {
         return parent == null || e instanceof LayerRefused ? e : new LayerRefused(this, e);
     }
 
+    /**
+     * {@link #refused(IllegalArgumentException)} of {@code child}, for a container outside this package that calls its
+     * children's forward (as {@link Sequential} does with {@code try { h = m.forward(h); } catch (IllegalArgumentException
+     * e) { throw refused(m, e); }}): a child whose own check threw (not one of its layers, which name themselves) is
+     * named by its place too.
+     */
+    protected static IllegalArgumentException refused(Module child, IllegalArgumentException e) {
+        return child.refused(e);
+    }
+
     /** A layer's refusal of its input, naming its place: see {@link #refused}. */
     static final class LayerRefused extends IllegalArgumentException {
         LayerRefused(Module layer, IllegalArgumentException cause) { super(describe(layer, cause.getMessage()), cause); }
