@@ -201,14 +201,19 @@ public final class BenchCommand implements Callable<Integer> {
                 throw usage("bench times classification steps (cross-entropy on labels); " + data + " is "
                         + (dataset.task() == io.dltrain.runtime.train.Task.REGRESSION ? "a regression dataset" : "a dataset with " + Words.count(dataset.numClasses(), "class", "classes"))
                         + ": time it with `dl-train --model " + entry.name() + " --data " + data + " ...` and its epoch times instead");
-            Shape s = dataset.sampleShape();
-            int c = s.dim(0), h = s.rank() > 1 ? s.dim(1) : 1, w = s.rank() > 2 ? s.dim(2) : 1;
+            ModelSpec fromData;
+            try {
+                fromData = ModelSpec.of(dataset.sampleShape(), dataset.numClasses());
+            } catch (IllegalArgumentException e) {
+                throw usage(dataset.name() + ": " + e.getMessage());
+            }
+            int h = fromData.height(), w = fromData.width();
             if (imageSize != null && (imageSize != h || imageSize != w))
                 throw usage("--image-size " + imageSize + " does not match " + dataset.name() + "'s " + h + "x" + w
                         + " images (bench does not resize): drop --image-size or use synthetic data");
             if (batchSize > dataset.size())
                 throw usage("--batch-size " + batchSize + " is larger than " + dataset.name() + " (" + Words.count(dataset.size(), "sample") + ")");
-            spec0 = new ModelSpec(c, h, w, dataset.numClasses());
+            spec0 = fromData;
         } else if (imageSize != null) {
             spec0 = new ModelSpec(spec0.inChannels(), imageSize, imageSize, spec0.numClasses());
         }

@@ -231,8 +231,7 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
             Path dataDir = s.config() != null && s.config().get("data_dir") instanceof String d ? Path.of(d) : null;
             data = DatasetRegistry.get(s.dataset()).load(dataDir).train();
         }
-        var shape = data.sampleShape();
-        ModelSpec spec = new ModelSpec(shape.dim(0), shape.rank() > 1 ? shape.dim(1) : 1, shape.rank() > 2 ? shape.dim(2) : 1, data.numClasses());
+        ModelSpec spec = ModelSpec.of(data.sampleShape(), data.numClasses());
         float[] mean = data instanceof IdxDataset idx ? new float[] {idx.mean()} : data instanceof CifarDataset c ? c.kind().mean() : null;
         float[] std = data instanceof IdxDataset idx ? new float[] {idx.std()} : data instanceof CifarDataset c ? c.kind().std() : null;
         // a checkpoint does not record the task: a regression dataset means a regression model

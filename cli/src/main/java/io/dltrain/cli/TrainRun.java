@@ -472,9 +472,9 @@ final class TrainRun {
         AtomicReference<Thread> hooked = new AtomicReference<>(); // the signal hook, once the run has one
         try (be) {
             Dataset train = data.train();
-            var shape = train.sampleShape();
-            ModelSpec spec = new ModelSpec(shape.dim(0), shape.rank() > 1 ? shape.dim(1) : 1, shape.rank() > 2 ? shape.dim(2) : 1, train.numClasses());
+            ModelSpec spec;
             try {
+                spec = ModelSpec.of(train.sampleShape(), train.numClasses());
                 modelEntry.parameterCount(spec); // built on the meta backend: a model that cannot take this data says why
             } catch (IllegalArgumentException e) {
                 throw usage(e.getMessage());

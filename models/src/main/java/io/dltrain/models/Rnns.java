@@ -15,7 +15,8 @@ import java.util.List;
  * channel after channel) of W features, the classic "pixel rows as a sequence" MNIST/Fashion-MNIST RNN benchmark:
  * a stacked {@link LSTM}, then a Linear head on the last step's hidden state. State dict keys are those of the
  * equivalent PyTorch module {@code lstm = nn.LSTM(W, H, L, batch_first=True); fc = nn.Linear(H, classes)}:
- * lstm.weight_ih_l0, ..., fc.weight, fc.bias.
+ * lstm.weight_ih_l0, ..., fc.weight, fc.bias. A sequence dataset's samples [T, F] are built for as one channel of T
+ * rows of F ({@link ModelSpec#of}): T steps of F features.
  */
 public final class Rnns {
     private Rnns() {}

@@ -110,4 +110,23 @@ class RnnsTest {
             assertEquals("layer features.mine of the NamedSequential, Mine, refused its input: mine: needs 3 channels, got [1, 2]", e.getMessage());
         }
     }
+    /**
+     * A sequence dataset's samples are [T, F]: T steps of F features. The CLI built its model for [C, H, W] by padding
+     * the shape with 1s, ModelSpec(T, F, 1), so lstm read T*F one-feature steps (12 x 5 samples: 60 steps of 1 feature,
+     * 12 times the steps, 1/5 of the features each). ModelSpec.of(sample shape, outputs), which train, eval, predict and
+     * bench now use, reads [T, F] as one channel of T rows of F: lstm gets T steps of F features.
+     */
+    @Test
+    void aRank2SampleIsTStepsOfFFeatures() {
+        assertEquals(new ModelSpec(1, 12, 5, 3), ModelSpec.of(Shape.of(12, 5), 3));
+        assertEquals(new ModelSpec(1, 28, 28, 10), ModelSpec.of(Shape.of(1, 28, 28), 10));
+        assertEquals(new ModelSpec(7, 1, 1, 1), ModelSpec.of(Shape.of(7), 1), "a csv row of 7 features, as before");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ModelSpec.of(Shape.of(2, 3, 4, 5), 3));
+        assertEquals("samples of shape [2, 3, 4, 5] (rank 4): the models take samples of rank 1 [F], 2 [T, F] or 3 [C, H, W]", e.getMessage());
+        try (Module m = Scope.outside(() -> Rnns.lstm(new Context(cpu, 1), ModelSpec.of(Shape.of(12, 5), 3), 8, 1)); Scope s = Scope.open()) {
+            assertEquals(Shape.of(32, 5), m.stateDict().get("lstm.weight_ih_l0").shape(), "5 features per step");
+            assertTrue(m.toString().startsWith("LstmClassifier(12 steps x 5 features"), m.toString());
+            assertEquals(Shape.of(4, 3), m.forward(cpu.zeros(Shape.of(4, 12, 5))).shape());
+        }
+    }
 }
