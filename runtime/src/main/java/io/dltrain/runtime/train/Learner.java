@@ -137,7 +137,7 @@ public final class Learner implements AutoCloseable {
 
     /**
      * Progress callbacks for {@link #fit}; {@link TrainListener#info} also gets what a person should know about the fit
-     * (early stopping, skipped steps, a learning rate of 0, which trains nothing). A callback that throws ends the fit at the next step boundary (or at the end
+     * (early stopping, skipped steps, a learning rate of 0, which trains nothing, a momentum of 1 or more, which usually diverges). A callback that throws ends the fit at the next step boundary (or at the end
      * of that epoch) with a {@link ListenerFailedException} whose cause is the callback's exception; a Learner keeps no
      * checkpoints, so nothing is saved.
      */
@@ -165,15 +165,14 @@ public final class Learner implements AutoCloseable {
         requireData("fit", train);
         if (closed) throw new IllegalStateException("fit(): this Learner was closed, which freed its optimiser's state; train with a new"
                 + " Learner (the model is still open)");
-        // as the CLI's notice: PyTorch allows a rate of 0 (a frozen-weights dry run), so it is said, not refused
-        if (config.lr() == 0) {
-            try {
-                listener.info("learning rate 0: the weights will not change (each optimiser step, weight decay included, is scaled by"
-                        + " the learning rate; batch norm's running statistics still update); give a learning rate above 0 to train");
-            } catch (RuntimeException e) {
-                throw new ListenerFailedException("the listener's info failed before the fit began: " + e, e, null);
-            }
-        }
+        // as the CLI's notices: PyTorch allows a rate of 0 (a frozen-weights dry run) and a momentum of 1 or more, so they
+        // are said, not refused
+        if (config.lr() == 0)
+            infoBeforeFit("learning rate 0: the weights will not change (each optimiser step, weight decay included, is scaled by"
+                    + " the learning rate; batch norm's running statistics still update); give a learning rate above 0 to train");
+        if (config.momentum() >= 1 && Optimizers.usesMomentum(config.optimizer()))
+            infoBeforeFit("momentum " + config.momentum() + ": with a momentum of 1 or more the momentum buffer never decays, so "
+                    + config.optimizer() + " usually diverges (PyTorch allows it; the usual values are 0.9 to 0.99)");
         boolean made = optimizer == null;
         if (made) optimizer = Optimizers.create(config.optimizer(), model.namedParameters(), config.lr(), config.momentum(), config.weightDecay());
         try (DataLoader loader = new DataLoader(train, null, config.batchSize(), true, false, config.seed(),
@@ -186,6 +185,14 @@ public final class Learner implements AutoCloseable {
                 optimizer = null;
             }
             throw e;
+        }
+    }
+
+    private void infoBeforeFit(String message) {
+        try {
+            listener.info(message);
+        } catch (RuntimeException e) {
+            throw new ListenerFailedException("the listener's info failed before the fit began: " + e, e, null);
         }
     }
 

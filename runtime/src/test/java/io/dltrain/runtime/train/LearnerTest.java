@@ -205,6 +205,32 @@ class LearnerTest {
         }
     }
 
+    /**
+     * A momentum of 1 or more never decays the momentum buffer, so the optimiser usually diverges (PyTorch allows it):
+     * the CLI gave a notice and a Learner nothing. It now says it to the listener's info, for an optimiser with a
+     * momentum (sgd, sgd-nesterov, rmsprop), and nothing for adam, which has none, or at 0.9.
+     */
+    @Test
+    void aMomentumOfOneOrMoreIsSaidToTheListener() {
+        List<String> said = new java.util.ArrayList<>();
+        TrainListener listener = new TrainListener() {
+            @Override public void info(String message) { said.add(message); }
+        };
+        for (String opt : List.of("sgd", "adam")) {
+            try (CpuBackend be = new CpuBackend(1); Module m = model(be);
+                 Learner l = new Learner(m).epochs(1).batchSize(32).momentum(1.0).optimizer(opt, 1e-3).listener(listener)) {
+                l.fit(TrainerTest.blobs(64, 2));
+            }
+        }
+        assertEquals(List.of("momentum 1.0: with a momentum of 1 or more the momentum buffer never decays, so sgd usually diverges"
+                + " (PyTorch allows it; the usual values are 0.9 to 0.99)"), said, "said for sgd once, not for adam");
+        said.clear();
+        try (CpuBackend be = new CpuBackend(1); Module m = model(be); Learner l = new Learner(m).epochs(1).batchSize(32).momentum(0.9).listener(listener)) {
+            l.fit(TrainerTest.blobs(64, 2));
+        }
+        assertEquals(List.of(), said);
+    }
+
     /** A first fit refused before any step leaves the optimiser to be chosen (it said "made by the first fit()"), and frees it. */
     @Test
     void aRefusedFirstFitLeavesTheOptimiserOpen() {
