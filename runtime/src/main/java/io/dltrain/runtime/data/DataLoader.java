@@ -116,6 +116,7 @@ public final class DataLoader implements AutoCloseable {
     private static final int UNWRITTEN_BITS = 0x7fc0_d17e;
     private static final float UNWRITTEN = Float.intBitsToFloat(UNWRITTEN_BITS);
 
+
     /**
      * Thrown by the iterator's {@code next()} after {@link #stopWaiting()}, or when the consumer's thread is interrupted
      * while it waits (its interrupt status is kept), instead of waiting for a batch that is not loaded yet. Nothing of the
@@ -500,11 +501,11 @@ public final class DataLoader implements AutoCloseable {
                     } catch (Throwable t) {
                         // our own exceptions carry a message for people; a foreign one keeps its class name (NullPointerException, ...)
                         String what = t.getClass().getName().startsWith("io.dltrain.") && t.getMessage() != null ? t.getMessage() : t.toString();
-                        fail(k, new DataLoadException(ds.name() + ": reading sample " + idx + " failed (" + where(k) + "): " + what, t));
+                        fail(k, new DataLoadException(ds.name() + ": reading " + described(idx) + " failed (" + where(k) + "): " + what, t));
                         return false;
                     }
                     if (Float.floatToRawIntBits(b.x[last]) == UNWRITTEN_BITS) {
-                        fail(k, new DataLoadException(ds.name() + ": sample " + idx + " left element " + (sampleNumel - 1) + " of its "
+                        fail(k, new DataLoadException(ds.name() + ": " + described(idx) + " left element " + (sampleNumel - 1) + " of its "
                                 + sampleNumel + " features unwritten (" + where(k) + "): Dataset.read must write sampleShape().numel() = "
                                 + sampleNumel + " floats for sample shape " + ds.sampleShape() + ", as the place it is given in the batch"
                                 + " buffer still holds another sample's values", null));
@@ -513,7 +514,7 @@ public final class DataLoader implements AutoCloseable {
                     if (b.t != null) {
                         // regression: the label is not used; a non-finite target would turn the loss into NaN
                         if (!Float.isFinite(target)) {
-                            fail(k, new DataLoadException(ds.name() + ": sample " + idx + " has target " + target
+                            fail(k, new DataLoadException(ds.name() + ": " + described(idx) + " has target " + target
                                     + ", which is not a finite number (" + where(k) + ")", null));
                             return false;
                         }
@@ -523,7 +524,7 @@ public final class DataLoader implements AutoCloseable {
                         continue;
                     }
                     if (label < 0 || label >= numClasses) {
-                        fail(k, new DataLoadException(ds.name() + ": sample " + idx + " has label " + label
+                        fail(k, new DataLoadException(ds.name() + ": " + described(idx) + " has label " + label
                                 + ", outside [0, " + numClasses + ") (" + where(k) + ")", null));
                         return false;
                     }
@@ -560,6 +561,16 @@ public final class DataLoader implements AutoCloseable {
             String inRead = inRead();
             return new WaitStopped("stopped waiting for " + where(k) + " of " + ds.name() + ": "
                     + (inRead.isEmpty() ? "it was still loading" : "still being read: " + inRead));
+        }
+
+        /** Sample idx as the dataset describes it ("sample 8 (/data/b/z.png)"), or "sample 8" where describe itself fails. */
+        private String described(int idx) {
+            try {
+                String d = ds.describe(idx);
+                return d != null ? d : "sample " + idx;
+            } catch (RuntimeException e) {
+                return "sample " + idx;
+            }
         }
 
         /** The samples the workers are reading and for how long ("sample 8 (/data/b/z.png) for 61.2 s"), or "". */

@@ -481,6 +481,36 @@ class DataLoaderTest {
     }
 
     /**
+     * The loader's messages about a sample named it "sample 6" where the dataset says more (Dataset.describe: an image
+     * folder names the file), as the slow-read notices already did: a failed read, a label out of range and a read that
+     * left its sample unwritten now name it as the dataset describes it.
+     */
+    @Test
+    void aSamplesFailuresNameItAsTheDatasetDescribesIt() {
+        Dataset files = new Synthetic("files", 12) {
+            @Override public int read(int index, float[] dst, int dstOffset) {
+                if (index == 5) throw new IllegalStateException("truncated");
+                int label = super.read(index, dst, dstOffset);
+                if (index == 6) return 99;
+                if (index == 9) dst[dstOffset + NUMEL - 1] = Float.intBitsToFloat(0x7fc0_d17e); // left as the loader marked it
+                return label;
+            }
+            @Override public String describe(int index) { return "sample " + index + " (/data/" + index + ".csv)"; }
+        };
+        String[] expected = {"files: reading sample 5 (/data/5.csv) failed (batch 2 of 3): java.lang.IllegalStateException: truncated",
+                "files: sample 6 (/data/6.csv) has label 99, outside [0, 10) (batch 2 of 3)",
+                "files: sample 9 (/data/9.csv) left element 2 of its 3 features unwritten (batch 3 of 3): Dataset.read must write"};
+        int[][] orders = {null, {0, 1, 2, 3, 4, 6, 7, 8, 10, 11}, {0, 1, 2, 3, 4, 7, 8, 10, 9}}; // each reaches one of them
+        for (int k = 0; k < 3; k++) {
+            try (DataLoader dl = new DataLoader(files, orders[k], 4, false, false, 1, 0, 2)) {
+                Iterator<Batch> it = dl.epoch(0);
+                DataLoadException e = assertThrows(DataLoadException.class, () -> { while (it.hasNext()) it.next().release(); });
+                assertTrue(e.getMessage().startsWith(expected[k]), e.getMessage());
+            }
+        }
+    }
+
+    /**
      * A read that writes fewer floats than the sample shape holds (a custom dataset decoding an image of another size than
      * it declares, a row with a missing column) left the rest of the sample's place in the reused batch buffer holding
      * another sample's values, and training went on with them without a word. The loader now names the sample.
