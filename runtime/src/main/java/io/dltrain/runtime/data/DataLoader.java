@@ -116,6 +116,23 @@ public final class DataLoader implements AutoCloseable {
     private static final int UNWRITTEN_BITS = 0x7fc0_d17e;
     private static final float UNWRITTEN = Float.intBitsToFloat(UNWRITTEN_BITS);
 
+    /**
+     * Reads sample index of ds into x (of sampleShape().numel() floats) as the loader does, its last float marked first,
+     * and returns its label; a read that leaves the mark is refused as the loader refuses it. For a sample read outside
+     * a loader (Learner.predict); what names the caller ("predict(): ").
+     *
+     * @throws DataLoadException if the read left the sample's last float unwritten
+     */
+    public static int readChecked(Dataset ds, int index, float[] x, String what) {
+        if (x.length == 0) return ds.read(index, x, 0);
+        x[x.length - 1] = UNWRITTEN;
+        int label = ds.read(index, x, 0);
+        if (Float.floatToRawIntBits(x[x.length - 1]) == UNWRITTEN_BITS)
+            throw new DataLoadException(what + ds.name() + ": " + ds.describe(index) + " left element " + (x.length - 1) + " of its "
+                    + x.length + " features unwritten: Dataset.read must write sampleShape().numel() = " + x.length
+                    + " floats for sample shape " + ds.sampleShape(), null);
+        return label;
+    }
 
     /**
      * Thrown by the iterator's {@code next()} after {@link #stopWaiting()}, or when the consumer's thread is interrupted

@@ -225,7 +225,7 @@ public final class Learner implements AutoCloseable {
                     + (data.size() == 0 ? ", which has no samples" : ", which has samples 0 to " + (data.size() - 1)));
         Shape s = data.sampleShape();
         float[] x = new float[s.size()];
-        data.read(index, x, 0);
+        DataLoader.readChecked(data, index, x, "predict(): "); // a read that writes too little is refused, as fit and evaluate refuse it
         int[] dims = new int[s.rank() + 1];
         dims[0] = 1;
         for (int i = 0; i < s.rank(); i++) dims[i + 1] = s.dim(i);

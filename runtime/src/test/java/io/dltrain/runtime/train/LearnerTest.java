@@ -325,6 +325,35 @@ class LearnerTest {
         }
     }
 
+    /**
+     * predict read its sample into a zeroed array without the loader's check of what the read wrote: a read that left
+     * the last feature unwritten predicted from a 0 there without a word, where fit and evaluate refuse that sample.
+     */
+    @Test
+    void predictOnASampleReadShortIsRefused() {
+        Dataset blobs = TrainerTest.blobs(64, 2);
+        Dataset shortRead = new Dataset() {
+            public String name() { return "short"; }
+            public int size() { return 64; }
+            public io.dltrain.runtime.tensor.Shape sampleShape() { return blobs.sampleShape(); }
+            public int numClasses() { return 3; }
+            public List<String> classNames() { return blobs.classNames(); }
+            public int read(int i, float[] dst, int off) {
+                float[] all = new float[8];
+                int y = blobs.read(i, all, 0);
+                System.arraycopy(all, 0, dst, off, i == 5 ? 7 : 8); // sample 5 leaves its last feature out
+                return y;
+            }
+            @Override public String describe(int i) { return "sample " + i + " (row " + (i + 2) + ")"; }
+        };
+        try (CpuBackend be = new CpuBackend(1); Module m = model(be); Learner l = new Learner(m)) {
+            assertEquals(3, l.predict(shortRead, 4).length);
+            io.dltrain.runtime.data.DataLoadException e = assertThrows(io.dltrain.runtime.data.DataLoadException.class, () -> l.predict(shortRead, 5));
+            assertEquals("predict(): short: sample 5 (row 7) left element 7 of its 8 features unwritten: Dataset.read must write"
+                    + " sampleShape().numel() = 8 floats for sample shape [8]", e.getMessage());
+        }
+    }
+
     /** A Module subclass that keeps its second layer in a field but registers only the first. */
     static final class Unregistered extends Module {
         final Linear first, second;
