@@ -682,8 +682,12 @@ public final class Trainer {
         told.checkpointWriting(dir, best); // a large model's write takes long: the listener may say so
         // an interrupted thread (the stop a library caller's Future.cancel(true) asks for) cannot write through a
         // FileChannel: it would close it (ClosedByInterruptException) and lose the checkpoint the stop is saving. So the
-        // status is cleared for the save, and set again after; an interrupt that comes during the save (a second
-        // cancel, shutdownNow after a cancel) fails that try, and the save is tried again, a few times
+        // status is cleared for the save, and set again after. Clearing it does not shield the save from the interrupt
+        // that caused the stop: Thread.interrupt() sets the status first and only then, under its own lock, closes the
+        // channel the target is blocked in, so a caller's thread descheduled between the two (a loaded machine) closes
+        // the save's channel, once, after this thread has seen the interrupt, stopped, and cleared it. An interrupt that
+        // comes during the save (a second cancel, shutdownNow after a cancel) does the same. Either fails one try, and
+        // the save is tried again, a few times
         boolean interrupted = false;
         Path written = null;
         try {
