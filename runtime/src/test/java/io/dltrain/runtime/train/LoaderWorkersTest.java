@@ -91,4 +91,65 @@ class LoaderWorkersTest {
         List<String> names = after.stream().map(Thread::getName).filter(n -> n.startsWith("dl-train")).toList();
         assertEquals(List.of(), names, "threads left by 10 rounds of fits");
     }
+
+    /**
+     * However a fit ends, it leaves no thread of its own once its loader and backend are closed: trained to the end,
+     * stopped by requestStop, by an interrupt of the fitting thread, by a sample that cannot be read, by a listener that
+     * throws, and by a loss that throws mid-step; each with 2 loader workers, a backend of 2 threads and a checkpoint
+     * policy (the stops save).
+     */
+    @Test
+    void everyWayAFitEndsLeavesNoThreads(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) {
+        Dataset ok = TrainerTest.blobs(96, 1); // 6 steps an epoch
+        Dataset bad = TrainerResumeTest.beforeRead(ok, "unreadable", i -> { if (i == 50) throw new IllegalStateException("corrupt"); });
+        fit(ok, 2); // what a first fit starts once (the JIT's, the JVM's) is not counted
+        Set<Thread> before = live();
+        record Ending(String name, Dataset ds, java.util.function.BiFunction<Trainer, Integer, RuntimeException> atStep2, Class<?> thrown) {}
+        List<Ending> endings = List.of(
+                new Ending("normal", ok, (t, step) -> null, null),
+                new Ending("requestStop", ok, (t, step) -> { t.requestStop(); return null; }, null),
+                new Ending("interrupt", ok, (t, step) -> { Thread.currentThread().interrupt(); return null; }, null),
+                new Ending("unreadable sample", bad, (t, step) -> null, DataLoadException.class),
+                new Ending("listener throws", ok, (t, step) -> new IllegalStateException("listener broke"), ListenerFailedException.class),
+                new Ending("loss throws", ok, null, IllegalArgumentException.class));
+        for (Ending e : endings) {
+            java.nio.file.Path ck = tmp.resolve(e.name().replace(' ', '-'));
+            Throwable failed = null;
+            Trainer.Result r = null;
+            try (CpuBackend be = new CpuBackend(2);
+                 Module model = new Sequential(new Linear(new Context(be, 3), 8, 3));
+                 Optimizer opt = Optimizers.create("sgd", model.namedParameters(), 0.05, 0.9, 0);
+                 DataLoader train = new DataLoader(e.ds(), null, 16, true, false, 7, 2, 2)) {
+                Trainer trainer = new Trainer(be, CONFIG).checkpoints(new CheckpointPolicy(ck, 1, 0, 2, "linear", e.ds().name(), java.util.Map.of()));
+                TrainListener listener = new TrainListener() {
+                    @Override public void step(int epoch, int step, int steps, double loss, double ips) {
+                        RuntimeException x = epoch == 1 && step == 2 && e.atStep2() != null ? e.atStep2().apply(trainer, step) : null;
+                        if (x != null) throw x;
+                    }
+                };
+                int[] steps = {0};
+                CrossEntropyLoss loss = new CrossEntropyLoss(0f) {
+                    @Override public io.dltrain.runtime.tensor.Tensor compute(io.dltrain.runtime.tensor.Tensor out, io.dltrain.runtime.tensor.Tensor y) {
+                        if (e.atStep2() == null && ++steps[0] == 3) throw new IllegalArgumentException("loss broke");
+                        return super.compute(out, y);
+                    }
+                };
+                r = trainer.fit(model, loss, opt, LrSchedules.parse("constant"), train, null, listener);
+            } catch (RuntimeException x) {
+                failed = x;
+            } finally {
+                Thread.interrupted(); // the interrupt ending keeps the status: cleared for the next fit
+            }
+            if (e.thrown() == null) {
+                assertEquals(null, failed, e.name());
+                assertEquals(!e.name().equals("normal"), r.interrupted(), e.name());
+            } else {
+                assertTrue(e.thrown().isInstance(failed), e.name() + ": " + failed);
+            }
+            Set<Thread> after = live();
+            after.removeAll(before);
+            List<String> names = after.stream().map(Thread::getName).filter(n -> n.startsWith("dl-train")).toList();
+            assertEquals(List.of(), names, "threads left by a fit that ended: " + e.name());
+        }
+    }
 }

@@ -148,5 +148,25 @@ public final class Parallel implements AutoCloseable {
     public void close() {
         closed = true;
         for (Thread w : workers) LockSupport.unpark(w);
+        // wait until they have exited (at once: a parked worker sees `closed` when unparked, a busy one after its chunk),
+        // so that no dl-train-cpu thread outlives close(), as no loader thread outlives a DataLoader's; an interrupt does
+        // not cut the wait short, and is kept. A worker not gone within a second (a chunk that hangs) is left: a daemon
+        boolean interrupted = false;
+        long deadline = System.nanoTime() + JOIN_NANOS;
+        for (Thread w : workers) {
+            while (w != Thread.currentThread() && w.isAlive()) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) break;
+                try {
+                    w.join(Math.max(1, left / 1_000_000));
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        }
+        if (interrupted) Thread.currentThread().interrupt();
     }
+
+    /** How long {@link #close} waits for its workers to exit. */
+    private static final long JOIN_NANOS = 1_000_000_000L;
 }
