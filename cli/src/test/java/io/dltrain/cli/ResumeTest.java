@@ -1090,9 +1090,12 @@ class ResumeTest {
         // no scheduled checkpoint within the first 1,000 steps: whatever is there was written on the signal
         Process p = new ProcessBuilder(childCommand(train(dir, "mlp", 50, "--checkpoint-every", "1000s"))).redirectErrorStream(true)
                 .redirectOutput(log.toFile()).start();
-        long deadline = System.nanoTime() + 20_000_000_000L;
-        while (p.isAlive() && !(Files.exists(log) && Files.readString(log).contains(" -> ")) && System.nanoTime() < deadline) Thread.sleep(5);
-        Thread.sleep(300);
+        // once epoch 1 has ended (its line in metrics.jsonl), steps are trained: a signal a fixed time after the run's header
+        // came before the first step on a loaded machine, and the checkpoint was of step 0
+        Path metrics = dir.resolve("metrics.jsonl");
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        while (p.isAlive() && !(Files.exists(metrics) && !Files.readAllLines(metrics).isEmpty()) && System.nanoTime() < deadline) Thread.sleep(5);
+        assertTrue(p.isAlive(), "the child should be training:\n" + Files.readString(log));
         p.destroy(); // SIGTERM
         assertTrue(p.waitFor(30, TimeUnit.SECONDS), "child did not end after SIGTERM");
         String out = Files.readString(log);
