@@ -128,10 +128,24 @@ public final class DataLoader implements AutoCloseable {
         x[x.length - 1] = UNWRITTEN;
         int label = ds.read(index, x, 0);
         if (Float.floatToRawIntBits(x[x.length - 1]) == UNWRITTEN_BITS)
-            throw new DataLoadException(what + ds.name() + ": " + ds.describe(index) + " left element " + (x.length - 1) + " of its "
+            throw new DataLoadException(what + ds.name() + ": " + described(ds, index) + " left element " + (x.length - 1) + " of its "
                     + x.length + " features unwritten: Dataset.read must write sampleShape().numel() = " + x.length
                     + " floats for sample shape " + ds.sampleShape(), null);
         return label;
+    }
+
+    /**
+     * Sample index of ds as the dataset describes it ("sample 8 (/data/b/z.png)"), or "sample 8" where describe itself
+     * fails or gives null: describe is the dataset's own code, and a message about a sample (a WaitStopped a stop relies
+     * on, a refused read) must not become describe's exception.
+     */
+    public static String described(Dataset ds, int index) {
+        try {
+            String d = ds.describe(index);
+            return d != null ? d : "sample " + index;
+        } catch (RuntimeException e) {
+            return "sample " + index;
+        }
     }
 
     /**
@@ -580,15 +594,7 @@ public final class DataLoader implements AutoCloseable {
                     + (inRead.isEmpty() ? "it was still loading" : "still being read: " + inRead));
         }
 
-        /** Sample idx as the dataset describes it ("sample 8 (/data/b/z.png)"), or "sample 8" where describe itself fails. */
-        private String described(int idx) {
-            try {
-                String d = ds.describe(idx);
-                return d != null ? d : "sample " + idx;
-            } catch (RuntimeException e) {
-                return "sample " + idx;
-            }
-        }
+        private String described(int idx) { return DataLoader.described(ds, idx); }
 
         /** The samples the workers are reading and for how long ("sample 8 (/data/b/z.png) for 61.2 s"), or "". */
         private String inRead() {
@@ -598,7 +604,7 @@ public final class DataLoader implements AutoCloseable {
                 int idx = reading.get(w);
                 long since = readingSince.get(w);
                 if (idx < 0) continue;
-                inRead.append(inRead.isEmpty() ? "" : ", ").append(ds.describe(idx))
+                inRead.append(inRead.isEmpty() ? "" : ", ").append(described(idx))
                         .append(String.format(Locale.ROOT, " for %.1f s", (now - since) / 1e9));
             }
             return inRead.toString();

@@ -66,7 +66,8 @@ public interface Dataset {
     /**
      * Sample {@code index} for people, in messages about it: "sample 9" by default; a dataset of files adds the file
      * ("sample 9 (/data/train/cat/009.jpg)"), so that a read that hangs can be traced to its file system. Called while
-     * a read of that sample may hang: it must not read the sample, nor wait for a lock a read holds.
+     * a read of that sample may hang: it must not read the sample, nor wait for a lock a read holds. Where it throws
+     * (or returns null), the messages say "sample 9" ({@link DataLoader#described}).
      */
     default String describe(int index) { return "sample " + index; }
 }

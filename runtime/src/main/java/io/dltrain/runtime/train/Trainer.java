@@ -874,7 +874,7 @@ public final class Trainer {
             ds.read(i, x, 0);
             for (int k = 0; k < x.length; k++)
                 if (!Float.isFinite(x[k]))
-                    return ds.describe(i) + " has a non-finite feature (element " + k + " of " + x.length + " is " + x[k] + ")";
+                    return DataLoader.described(ds, i) + " has a non-finite feature (element " + k + " of " + x.length + " is " + x[k] + ")";
         }
         return null;
     }

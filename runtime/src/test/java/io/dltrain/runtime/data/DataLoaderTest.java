@@ -511,6 +511,41 @@ class DataLoaderTest {
     }
 
     /**
+     * Dataset.describe is the dataset's own code and may fail: the loader's failure messages fall back to "sample N"
+     * then, and so must the stop's WaitStopped, which names the samples still being read. A describe that threw there
+     * replaced the WaitStopped (what a fit's stop catches to write its checkpoint) with describe's exception.
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(60)
+    void aStopNamesASampleInItsReadWhereDescribeFails() throws Exception {
+        java.util.concurrent.CountDownLatch inRead = new java.util.concurrent.CountDownLatch(1), back = new java.util.concurrent.CountDownLatch(1);
+        Synthetic ds = new Synthetic("slow", 12) {
+            @Override public int read(int index, float[] dst, int dstOffset) {
+                if (index == 7) {
+                    inRead.countDown();
+                    boolean done = false;
+                    while (!done) {
+                        try { done = back.await(1, java.util.concurrent.TimeUnit.DAYS); } catch (InterruptedException ignored) { }
+                    }
+                }
+                return super.read(index, dst, dstOffset);
+            }
+            @Override public String describe(int index) { throw new IndexOutOfBoundsException("no file for sample " + index); }
+        };
+        try (DataLoader dl = new DataLoader(ds, null, 2, false, false, 1, 1, 4)) {
+            Iterator<Batch> it = dl.epoch(0);
+            assertTrue(inRead.await(20, java.util.concurrent.TimeUnit.SECONDS), "batch 4's read never began");
+            for (int k = 0; k < 3; k++) it.next().release();
+            dl.stopWaiting();
+            DataLoader.WaitStopped e = assertThrows(DataLoader.WaitStopped.class, it::next);
+            assertTrue(e.getMessage().matches("stopped waiting for batch 4 of 6 of slow: still being read: sample 7 for \\d+\\.\\d s"), e.getMessage());
+            back.countDown(); // the read returns: close need not wait for it
+        } finally {
+            back.countDown();
+        }
+    }
+
+    /**
      * A read that writes fewer floats than the sample shape holds (a custom dataset decoding an image of another size than
      * it declares, a row with a missing column) left the rest of the sample's place in the reused batch buffer holding
      * another sample's values, and training went on with them without a word. The loader now names the sample.

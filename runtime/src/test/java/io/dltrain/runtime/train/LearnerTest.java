@@ -354,6 +354,35 @@ class LearnerTest {
         }
     }
 
+    /**
+     * Dataset.describe is the dataset's own code, and may fail (an index out of its own list of files): the loader's
+     * messages fall back to "sample N" then, and so must predict's refusal of a short read, instead of answering with
+     * describe's exception and losing what was wrong with the read.
+     */
+    @Test
+    void predictOnASampleReadShortIsRefusedWhereDescribeFails() {
+        Dataset blobs = TrainerTest.blobs(64, 2);
+        Dataset shortRead = new Dataset() {
+            public String name() { return "short"; }
+            public int size() { return 64; }
+            public io.dltrain.runtime.tensor.Shape sampleShape() { return blobs.sampleShape(); }
+            public int numClasses() { return 3; }
+            public List<String> classNames() { return blobs.classNames(); }
+            public int read(int i, float[] dst, int off) {
+                float[] all = new float[8];
+                int y = blobs.read(i, all, 0);
+                System.arraycopy(all, 0, dst, off, 7); // every sample leaves its last feature out
+                return y;
+            }
+            @Override public String describe(int i) { throw new IndexOutOfBoundsException("no file for sample " + i); }
+        };
+        try (CpuBackend be = new CpuBackend(1); Module m = model(be); Learner l = new Learner(m)) {
+            io.dltrain.runtime.data.DataLoadException e = assertThrows(io.dltrain.runtime.data.DataLoadException.class, () -> l.predict(shortRead, 5));
+            assertEquals("predict(): short: sample 5 left element 7 of its 8 features unwritten: Dataset.read must write"
+                    + " sampleShape().numel() = 8 floats for sample shape [8]", e.getMessage());
+        }
+    }
+
     /** A Module subclass that keeps its second layer in a field but registers only the first. */
     static final class Unregistered extends Module {
         final Linear first, second;

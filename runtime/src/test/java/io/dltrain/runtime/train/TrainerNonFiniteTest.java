@@ -138,6 +138,31 @@ class TrainerNonFiniteTest {
     }
 
     /**
+     * The sample with a non-finite feature is named as the dataset describes it, and as "sample N" where the dataset's
+     * describe itself fails (it is the dataset's own code), not with describe's exception in place of the message.
+     */
+    @Test
+    void evaluateNamesASampleWithANonFiniteFeatureWhereDescribeFails() {
+        Dataset poisoned = poisoned();
+        Dataset undescribed = new Dataset() {
+            public String name() { return poisoned.name(); }
+            public int size() { return poisoned.size(); }
+            public Shape sampleShape() { return poisoned.sampleShape(); }
+            public int numClasses() { return poisoned.numClasses(); }
+            public List<String> classNames() { return poisoned.classNames(); }
+            public int read(int i, float[] dst, int off) { return poisoned.read(i, dst, off); }
+            @Override public String describe(int i) { throw new IndexOutOfBoundsException("no file for sample " + i); }
+        };
+        try (CpuBackend be = new CpuBackend(1);
+             Module model = new Sequential(new Linear(new Context(be, 3), 8, 16), new ReLU(), new Linear(new Context(be, 4), 16, 3));
+             Learner l = new Learner(model)) {
+            DataLoadException e = assertThrows(DataLoadException.class, () -> l.evaluate(undescribed));
+            assertEquals("cannot evaluate on poisoned-blobs: sample 40 has a non-finite feature (element 3 of 8 is NaN), which makes the"
+                    + " loss NaN; check the data (fit stops on such a sample too)", e.getMessage());
+        }
+    }
+
+    /**
      * evaluate over data with a NaN feature returned a NaN loss without a word, where fit stops naming the input: it now
      * names the first such sample in the evaluated order (here a subset loader of samples 100 to 319: sample 200).
      * A model whose own weights are NaN is evaluated as before (NaN loss), the data not blamed.
