@@ -124,6 +124,22 @@ class OptionValuesTest {
         assertTrue(cpu.err().startsWith("dl-train: error: unknown device 'cpy' (did you mean 'cpu'?)"), cpu.err());
     }
 
+    /**
+     * cuda: with its number left out (a script's --device cuda:$GPU with GPU unset) was answered "did you mean 'cuda'?",
+     * GPU 0, the hazard aGpuNumberWithoutItsColonSuggestsThatGpu fixed for cuda1; and "cuda: 1" (a blank after the colon)
+     * got no suggestion. The first now asks for the number, the second names cuda:1.
+     */
+    @org.junit.jupiter.api.Test
+    void aGpuNumberLeftOutIsAskedForNotAnsweredWithGpu0() {
+        CliTest.Result empty = CliTest.run("info", "--device", "cuda:");
+        assertEquals(2, empty.code(), empty.err());
+        assertTrue(empty.err().startsWith("dl-train: error: unknown device 'cuda:' (the GPU's number is missing: cuda:N, N from 0):"
+                + " use auto, cpu, cuda or cuda:N"), empty.err());
+        CliTest.Result blank = CliTest.run("info", "--device", "cuda: 1");
+        assertEquals(2, blank.code(), blank.err());
+        assertTrue(blank.err().startsWith("dl-train: error: unknown device 'cuda: 1' (did you mean 'cuda:1'?)"), blank.err());
+    }
+
     /** A key and value in a YAML --config file (with model, data and device there too, unless the key is one of them), and the error. */
     static Stream<Arguments> configured() {
         return Stream.of(

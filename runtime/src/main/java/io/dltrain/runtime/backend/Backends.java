@@ -71,9 +71,11 @@ public final class Backends {
         if (d.equals("cuda")) return 0;
         if (d.matches("cuda:\\d{1,6}")) return Integer.parseInt(d.substring(5));
         // "gpu" (and "tpu") are a letter from "cpu" but do not mean it: a suggestion keeps the first letter. A GPU's
-        // number without its colon (cuda1, "cuda 1") means that GPU, not "cuda" (GPU 0), the name it is one letter from
-        java.util.regex.Matcher numbered = java.util.regex.Pattern.compile("cuda[\\s_.-]*(\\d{1,6})").matcher(d);
+        // number without its colon (cuda1, "cuda 1", "cuda: 1") means that GPU, not "cuda" (GPU 0), the name it is one
+        // letter from; nor is "cuda:" (a script's cuda:$GPU with GPU unset) answered with GPU 0
+        java.util.regex.Matcher numbered = java.util.regex.Pattern.compile("cuda[\\s_.:-]*(\\d{1,6})").matcher(d);
         String meant = d.startsWith("gpu") ? " (an NVIDIA GPU is cuda or cuda:N)"
+                : d.matches("cuda\\s*:\\s*") ? " (the GPU's number is missing: cuda:N, N from 0)"
                 : numbered.matches() ? " (did you mean 'cuda:" + Integer.parseInt(numbered.group(1)) + "'?)"
                 : io.dltrain.runtime.Names.didYouMean(d, List.of("auto", "cpu", "cuda").stream().filter(n -> d.startsWith(n.substring(0, 1))).toList());
         throw new IllegalArgumentException("unknown device '" + device + "'" + meant + ": use auto, cpu, cuda or cuda:N");
