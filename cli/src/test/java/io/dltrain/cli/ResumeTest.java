@@ -985,14 +985,58 @@ class ResumeTest {
         assertFalse(again.err().contains("--resume"), again.err());
     }
 
-    /** The command line of a child JVM running the CLI with the test's classpath. */
+    /**
+     * The command line of a child JVM running the CLI with the test's classpath. Where this JVM was started with SIGINT
+     * or SIGTERM ignored (the build run as a background job of a non-interactive shell, `.ci/test &`, or under a tool
+     * that ignores them), the child would inherit that and the JVM would install nothing for them, so the signal tests
+     * would fail with a child that never stops; the child is then started through coreutils' env
+     * --default-signal=INT,TERM, which gives it the default dispositions back (see {@link #assumeSignalsReachChildren}).
+     */
     static List<String> childCommand(String... args) {
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        List<String> cmd = new ArrayList<>(IGNORED_SIGNALS != 0 && ENV_DEFAULTS_SIGNALS ? List.of("env", "--default-signal=INT,TERM") : List.of());
+        cmd.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-Xss4m", "-Xmx1g",
                 "-cp", cp, Main.class.getName()));
         cmd.addAll(List.of(args));
         return cmd;
+    }
+
+    /** SIGINT's bit (2) and SIGTERM's (1 << 14) of this JVM's ignored signals (SigIgn in /proc/self/status), 0 where unknown. */
+    static final long IGNORED_SIGNALS = ignoredSignals() & (1L << 1 | 1L << 14);
+    /** Whether `env --default-signal` works here (coreutils 8.31 and later). */
+    static final boolean ENV_DEFAULTS_SIGNALS = IGNORED_SIGNALS != 0 && envDefaultsSignals();
+
+    private static long ignoredSignals() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status")))
+                if (line.startsWith("SigIgn:")) return Long.parseUnsignedLong(line.substring(7).strip(), 16);
+        } catch (IOException | RuntimeException e) {
+            // not Linux: nothing known
+        }
+        return 0;
+    }
+
+    private static boolean envDefaultsSignals() {
+        try {
+            return new ProcessBuilder("env", "--default-signal=INT,TERM", "true").redirectErrorStream(true).start().waitFor() == 0;
+        } catch (IOException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    /**
+     * Skips a test that sends a child SIGINT or SIGTERM where the child would start with it ignored (inherited from
+     * this JVM) and env cannot give it the default disposition back: it would stop nothing, and the test would fail.
+     */
+    static void assumeSignalsReachChildren() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(IGNORED_SIGNALS == 0 || ENV_DEFAULTS_SIGNALS, "this JVM was started with SIGINT"
+                + " or SIGTERM ignored (SigIgn " + Long.toHexString(IGNORED_SIGNALS) + " in /proc/self/status: a background job of a"
+                + " non-interactive shell, or nohup-like tool), its child JVMs would inherit that, and env --default-signal is not"
+                + " here to undo it: a signal test cannot stop them. Run the tests in the foreground");
     }
 
     @Test
@@ -1036,6 +1080,7 @@ class ResumeTest {
      */
     @Test
     void aSignalWhileTheDataHangsCheckpointsTheStateBeforeThatBatch(@TempDir Path tmp) throws Exception {
+        assumeSignalsReachChildren();
         Path tree = tmp.resolve("tree");
         for (String c : List.of("a", "b")) {
             Files.createDirectories(tree.resolve(c));
@@ -1086,6 +1131,7 @@ class ResumeTest {
 
     @Test
     void sigtermWritesACheckpointAtTheNextStep(@TempDir Path tmp) throws Exception {
+        assumeSignalsReachChildren();
         Path dir = tmp.resolve("run"), log = tmp.resolve("child.log");
         // no scheduled checkpoint within the first 1,000 steps: whatever is there was written on the signal
         Process p = new ProcessBuilder(childCommand(train(dir, "mlp", 50, "--checkpoint-every", "1000s"))).redirectErrorStream(true)
@@ -1119,6 +1165,7 @@ class ResumeTest {
      */
     @Test
     void ctrlCAtATerminalStopsWithACheckpoint(@TempDir Path tmp) throws Exception {
+        assumeSignalsReachChildren();
         org.junit.jupiter.api.Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/bin/script")), "no util-linux script here");
         Path dir = tmp.resolve("run"), log = tmp.resolve("child.log");
         List<String> child = childCommand("--model", "mlp", "--data", "fashion-mnist", "--data-dir", subset.toString(), "--epochs", "50",
@@ -1153,6 +1200,7 @@ class ResumeTest {
      */
     @Test
     void aSecondSignalEndsTheProcessAtOnce(@TempDir Path tmp) throws Exception {
+        assumeSignalsReachChildren();
         Path dir = Files.createDirectories(tmp.resolve("run")), log = tmp.resolve("child.log"), fifo = dir.resolve(Curves.FILE + ".tmp");
         Process mk = new ProcessBuilder("mkfifo", fifo.toString()).start();
         org.junit.jupiter.api.Assumptions.assumeTrue(mk.waitFor() == 0, "mkfifo failed here");
@@ -1191,6 +1239,7 @@ class ResumeTest {
      */
     @Test
     void aSignalDuringTheTestPassSaysWhatIsWritten(@TempDir Path tmp) throws Exception {
+        assumeSignalsReachChildren();
         // 10,000 test images one at a time (the bundled sample's training images, which it has enough of): a test pass
         // of seconds (2.3 s on 2 cores) after 180 training steps
         Path data = Files.createDirectories(tmp.resolve("fmnist"));
@@ -1252,6 +1301,7 @@ class ResumeTest {
      */
     @Test
     void aRunDirectoryIsUsedByOneProcessAtATime(@TempDir Path tmp) throws Exception {
+        assumeSignalsReachChildren();
         Path dir = tmp.resolve("run"), ck = dir.resolve("checkpoints"), log = tmp.resolve("child.log");
         // a checkpoint every 20 steps (and pruning to 3): a resume that read them while the child writes would race
         Process p = new ProcessBuilder(childCommand(train(dir, "mlp", 500, "--checkpoint-every", "20s"))).redirectErrorStream(true)
