@@ -116,12 +116,26 @@ final class RunOutput implements AutoCloseable {
      * Moves the files of a run that stopped before its first checkpoint (its metrics.jsonl, curves.png, checkpoints/)
      * into {@code dir/abandoned-<UTC time>/} (-2, -3, ... after it where that exists), for --resume-or-start to start
      * a new run in dir; nothing is deleted, and other files (the user's own) stay. The caller holds dir's lock. Each is
-     * one rename within dir, and dir is fsynced after them.
+     * one rename within dir, and dir is fsynced after them. What --resume-or-start saw before it took the lock is
+     * checked again first: a run that was still training there may have completed a checkpoint, or ended, since.
      *
      * @return where they went, or null when dir holds none of them
+     * @throws InUse if dir now holds a complete checkpoint, a summary.json or a model/ (nothing is moved)
      * @throws UncheckedIOException if a file cannot be moved (the message names it; those moved before stay moved)
      */
     static Aside setAside(Path dir, java.time.Instant now) {
+        String since;
+        try {
+            since = Checkpoint.latest(dir.resolve(CHECKPOINTS)).map(c -> "a checkpoint (" + c + ")").orElse(null);
+        } catch (RuntimeException unreadable) { // CheckpointException, UncheckedIOException: the resume says what is wrong
+            since = "checkpoints (" + dir.resolve(CHECKPOINTS) + ") that cannot be read now";
+        }
+        if (since == null)
+            for (String f : List.of(SUMMARY, SavedModel.DIR))
+                if (Files.exists(dir.resolve(f), java.nio.file.LinkOption.NOFOLLOW_LINKS)) since = "a run's " + f;
+        if (since != null)
+            throw new InUse("--resume-or-start: " + dir + " now holds " + since + ", written since this command looked; nothing was moved."
+                    + (since.startsWith("a run's") ? " Run the same command again: it says what that run left" : " Run the same command again to resume it"));
         List<String> names = BEFORE_FIRST_CHECKPOINT.stream().filter(n -> Files.exists(dir.resolve(n), java.nio.file.LinkOption.NOFOLLOW_LINKS)).toList();
         if (names.isEmpty()) return null;
         String stamp = java.time.format.DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'").withZone(java.time.ZoneOffset.UTC).format(now);

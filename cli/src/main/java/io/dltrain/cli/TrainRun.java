@@ -268,6 +268,9 @@ final class TrainRun {
      */
     private boolean startAside;
 
+    /** Run just before a startAside run takes its directory's lock: for a test, another run's last act at that moment. */
+    static volatile Runnable beforeAsideLock = () -> {};
+
     private int train(RunOutput.Lock resumeLock) {
         // 1. Options and names: nothing is loaded or created yet. (--model and --data are checked here rather than
         //    marked required, so that `dl-train models` and the other subcommands need neither.)
@@ -533,6 +536,7 @@ final class TrainRun {
                 try {
                     RunOutput.Lock held = resumeLock;
                     if (startAside) {
+                        beforeAsideLock.run();
                         held = RunOutput.Lock.acquire(outDir, "--out");
                         try {
                             RunOutput.Aside aside = RunOutput.setAside(outDir, java.time.Instant.now());

@@ -162,6 +162,47 @@ class ResumeTest {
      * refusing such a directory, and a directory whose run wrote its model/ (trained weights, no checkpoint) is still
      * refused: that is work a new run would redo.
      */
+    /**
+     * --resume-or-start checks for a checkpoint before it takes the run directory's lock: a run still training there
+     * that completes its first checkpoint and exits between the check and the lock (a pod restarted while the old one
+     * was ending) had its files, that checkpoint among them, moved into abandoned-TIME/ and a new run started over its
+     * training. The check is made again under the lock (TrainRun.beforeAsideLock stands for the other run, at exactly that
+     * moment): the command is refused, nothing is moved, and the same command then resumes that checkpoint.
+     */
+    @Test
+    void resumeOrStartChecksAgainUnderTheLockBeforeMovingARunAside(@TempDir Path tmp) throws IOException {
+        Path other = tmp.resolve("other"), dir = Files.createDirectories(tmp.resolve("pod"));
+        ok(train(other, "mlp", 1, "--max-steps", "2", "--checkpoint-every", "2s"));
+        Path done = Checkpoint.latest(other.resolve("checkpoints")).orElseThrow();
+        Files.writeString(dir.resolve("metrics.jsonl"), "{\"epoch\":1,\"train_loss\":0.9}\n"); // its lines so far
+        Files.createDirectories(dir.resolve("checkpoints/" + done.getFileName() + ".tmp")); // being written
+        TrainRun.beforeAsideLock = () -> { // the other run finishes that checkpoint and exits
+            try {
+                Files.delete(dir.resolve("checkpoints/" + done.getFileName() + ".tmp"));
+                Files.move(done, dir.resolve("checkpoints").resolve(done.getFileName()));
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        };
+        CliTest.Result r;
+        try {
+            r = run(train(dir, "mlp", 2, "--max-steps", "3", "--checkpoint-every", "2s", "--resume-or-start"));
+        } finally {
+            TrainRun.beforeAsideLock = () -> {};
+        }
+        assertEquals(2, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains("dl-train: error: --resume-or-start: " + dir + " now holds a checkpoint ("
+                + dir.resolve("checkpoints").resolve(done.getFileName()) + "), written since this command looked; nothing was moved."
+                + " Run the same command again to resume it"), r.err());
+        assertFalse(r.out().contains("moved its files"), r.out());
+        assertEquals(List.of(RunOutput.LOCK, "checkpoints", "metrics.jsonl"), names(dir), "nothing moved aside (the lock file stays, as after any run)");
+        loadsCleanly(dir.resolve("checkpoints").resolve(done.getFileName()));
+        r = run(train(dir, "mlp", 2, "--max-steps", "3", "--checkpoint-every", "2s", "--resume-or-start"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("holds a checkpoint; resuming the run"), r.out());
+        assertTrue(r.out().contains("dl-train: resuming from " + dir.resolve("checkpoints").resolve(done.getFileName())), r.out());
+    }
+
     @Test
     void resumeOrStartOnARunKilledBeforeItsFirstCheckpointMovesItAsideAndStarts(@TempDir Path tmp) throws IOException {
         Path dir = Files.createDirectories(tmp.resolve("pod"));
