@@ -542,35 +542,55 @@ public final class Trainer {
         Guarded(TrainListener to) { this.to = to; }
 
         @Override public void epochStarted(int epoch, int epochs, int steps) {
-            if (failure == null) try { to.epochStarted(epoch, epochs, steps); } catch (RuntimeException e) { failed(e, "epochStarted", epoch); }
+            if (failure == null) call(() -> to.epochStarted(epoch, epochs, steps), "epochStarted", epoch);
         }
 
         @Override public void step(int epoch, int step, int steps, double loss, double imagesPerSec) {
-            if (failure == null) try { to.step(epoch, step, steps, loss, imagesPerSec); } catch (RuntimeException e) { failed(e, "step " + step + " of", epoch); }
+            if (failure == null) call(() -> to.step(epoch, step, steps, loss, imagesPerSec), "step " + step + " of", epoch);
         }
 
         @Override public void validationStep(int epoch, int batch, int batches) {
-            if (failure == null) try { to.validationStep(epoch, batch, batches); } catch (RuntimeException e) { failed(e, "validation batch " + batch + " of", epoch); }
+            if (failure == null) call(() -> to.validationStep(epoch, batch, batches), "validation batch " + batch + " of", epoch);
         }
 
         @Override public void epochEnded(EpochMetrics m) {
-            if (failure == null) try { to.epochEnded(m); } catch (RuntimeException e) { failed(e, "epochEnded", m.epoch()); }
+            if (failure == null) call(() -> to.epochEnded(m), "epochEnded", m.epoch());
         }
 
         @Override public void info(String message) {
-            if (failure == null) try { to.info(message); } catch (RuntimeException e) { failed(e, "info", 0); }
+            if (failure == null) call(() -> to.info(message), "info", 0);
         }
 
         private boolean toldWriting; // the listener was told of a write: it is told of its end, even after a failure since
 
         @Override public void checkpointWriting(Path dir, boolean best) {
-            if (failure == null) try { to.checkpointWriting(dir, best); toldWriting = true; } catch (RuntimeException e) { failed(e, "checkpointWriting", 0); }
+            if (failure == null) call(() -> { to.checkpointWriting(dir, best); toldWriting = true; }, "checkpointWriting", 0);
         }
 
         @Override public void checkpointWritten(Path checkpoint) {
             if (!toldWriting) return;
             toldWriting = false;
+            boolean interrupted = Thread.interrupted();
             try { to.checkpointWritten(checkpoint); } catch (RuntimeException e) { if (failure == null) failed(e, "checkpointWritten", 0); }
+            finally { if (interrupted) Thread.currentThread().interrupt(); }
+        }
+
+        /**
+         * Calls the listener with the thread's interrupt status cleared, and sets it again after: a fit stopped by an
+         * interrupt goes on to its epoch's end and its checkpoint on that thread, and a listener's NIO write there (a
+         * FileChannel: Files.write, a log appender) would otherwise close its channel (ClosedByInterruptException) and
+         * end the fit with a ListenerFailedException in place of the interrupted Result. (An interrupt the listener
+         * sets itself stays set.)
+         */
+        private void call(Runnable listenerCall, String method, int epoch) {
+            boolean interrupted = Thread.interrupted();
+            try {
+                listenerCall.run();
+            } catch (RuntimeException e) {
+                failed(e, method, epoch);
+            } finally {
+                if (interrupted) Thread.currentThread().interrupt();
+            }
         }
 
         private void failed(RuntimeException e, String method, int epoch) {

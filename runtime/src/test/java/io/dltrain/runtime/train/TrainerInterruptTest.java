@@ -179,4 +179,46 @@ class TrainerInterruptTest {
         assertEquals(3, Checkpoint.readState(r.checkpoint()).step());
         assertEquals(r.checkpoint(), Checkpoint.latest(tmp).orElseThrow());
     }
+
+    /**
+     * A listener that writes a file through a FileChannel (NIO: what Files.write and a log appender use) when the fit
+     * is stopped by an interrupt at epoch 1's last step: epochEnded, checkpointWriting and checkpointWritten come on the
+     * interrupted thread, where such a write closes its channel (ClosedByInterruptException), and the fit ended with a
+     * ListenerFailedException instead of the interrupted Result a stop gives. The listener is called with the status
+     * cleared (set again after): each write succeeds, the fit reports the interrupt, and the caller's thread keeps it.
+     */
+    @Test
+    void aListenerWritingFilesOnAnInterruptedFitIsNotFailedByTheInterrupt(@TempDir Path tmp) throws Exception {
+        List<String> wrote = new ArrayList<>();
+        TrainListener writer = new TrainListener() {
+            void write(String what) {
+                try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(tmp.resolve("listener.log"),
+                        java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND)) {
+                    ch.write(java.nio.ByteBuffer.wrap((what + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+                    wrote.add(what);
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }
+            @Override public void step(int epoch, int step, int steps, double loss, double ips) {
+                if (epoch == 1 && step == steps) Thread.currentThread().interrupt();
+            }
+            @Override public void epochEnded(EpochMetrics m) { write("epoch " + m.epoch()); }
+            @Override public void checkpointWriting(Path dir, boolean best) { write("writing"); }
+            @Override public void checkpointWritten(Path checkpoint) { write("written " + checkpoint.getFileName()); }
+        };
+        Path ck = tmp.resolve("ck");
+        Trainer.Result r;
+        boolean stillInterrupted;
+        try {
+            r = fit(TrainerTest.blobs(320, 1), 0, ck, writer);
+        } finally {
+            stillInterrupted = Thread.interrupted();
+        }
+        assertTrue(r.interrupted(), "the fit reports the stop");
+        assertTrue(stillInterrupted, "the caller's thread is still marked interrupted");
+        assertEquals(List.of("epoch 1", "writing", "written " + r.checkpoint().getFileName()), wrote);
+        assertEquals(wrote.stream().map(w -> w + "\n").reduce("", String::concat), java.nio.file.Files.readString(tmp.resolve("listener.log")));
+        assertEquals(10, Checkpoint.readState(r.checkpoint()).step());
+    }
 }
