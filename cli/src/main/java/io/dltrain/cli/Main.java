@@ -80,9 +80,11 @@ public final class Main {
      * A config file's value is what YAML or JSON read: YAML trims an unquoted value itself, a quoted one keeps its blanks.
      */
     private static String decimal(String s, String type) {
-        if (!s.equals(s.strip()) || s.matches("(?s).*[0-9.][dDfF]"))
+        try {
+            return io.dltrain.runtime.Numbers.decimal(s);
+        } catch (NumberFormatException e) {
             throw new CommandLine.TypeConversionException("'" + s + "' is not a " + type);
-        return s;
+        }
     }
 
     /** Prints a failure while running (one line, with advice where we have some) and returns the exit code. */

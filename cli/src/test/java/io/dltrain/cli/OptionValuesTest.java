@@ -47,7 +47,36 @@ class OptionValuesTest {
                 Arguments.of("--lr", "3d", "Invalid value for option '--lr': '3d' is not a double"),
                 Arguments.of("--label-smoothing", "0.1 ", "Invalid value for option '--label-smoothing': '0.1 ' is not a float"),
                 Arguments.of("--val-fraction", "0.2\t", "Invalid value for option '--val-fraction': '0.2\t' is not a double"),
-                Arguments.of("--workers", " 2", "--workers must be a whole number >= 1 or auto, got ' 2'"));
+                Arguments.of("--workers", " 2", "--workers must be a whole number >= 1 or auto, got ' 2'"),
+                // the same rules for the numbers inside a value (a schedule's, a dataset option's), where Java's parsers
+                // took '1e-5d' and ' 0.5' as they did for --lr; and a dataset option's boolean is true or false, as a
+                // --config file's is (it took yes/no/on/off/1/0)
+                Arguments.of("--schedule", "cosine:1e-5d", "--schedule: invalid learning-rate schedule 'cosine:1e-5d': the minimum learning rate '1e-5d' is not a number"),
+                Arguments.of("--schedule", "step:10: 0.5", "--schedule: invalid learning-rate schedule 'step:10: 0.5': GAMMA ' 0.5' is not a number"));
+    }
+
+    /**
+     * A --data value whose option is a number or a boolean written as Java or YAML 1.1 take them, and the error. (Blanks
+     * around a dataset option's key and value are part of that syntax, "synthetic:1x8x8, noise = 0.5", and stay allowed.)
+     */
+    static Stream<Arguments> datasetOptions() {
+        return Stream.of(
+                Arguments.of("synthetic:1x8x8,noise=0.5f", "dataset 'synthetic:1x8x8,noise=0.5f': option 'noise' must be a finite number, got '0.5f'"),
+                Arguments.of("synthetic:1x8x8,noise=1e-1d", "dataset 'synthetic:1x8x8,noise=1e-1d': option 'noise' must be a finite number, got '1e-1d'"),
+                Arguments.of("csv:standardize=yes", "dataset 'csv:standardize=yes': option 'standardize' must be true or false, got 'yes'"),
+                Arguments.of("csv:standardize=on", "dataset 'csv:standardize=on': option 'standardize' must be true or false, got 'on'"),
+                Arguments.of("csv:standardize=1", "dataset 'csv:standardize=1': option 'standardize' must be true or false, got '1'"));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("datasetOptions")
+    void aDatasetOptionTakesNumbersAndBooleansAsTheFlagsDo(String data, String message, @TempDir Path tmp) throws IOException {
+        Path out = tmp.resolve("run"), dir = Files.createDirectories(tmp.resolve("csv"));
+        for (String f : List.of("train.csv", "test.csv")) Files.writeString(dir.resolve(f), "x,label\n1,0\n2,1\n");
+        List<String> args = new ArrayList<>(List.of("--model", "mlp", "--data", data, "--device", "cpu", "--progress", "none", "--out", out.toString()));
+        if (data.startsWith("csv")) args.addAll(List.of("--data-dir", dir.toString()));
+        CliTest.Result r = CliTest.run(args.toArray(new String[0]));
+        assertUsageError(r, "dl-train: error: " + message, out);
     }
 
     @ParameterizedTest(name = "{0} {1}")

@@ -76,7 +76,7 @@ final class DatasetOptions {
         String v = values.get(key);
         if (v == null) return dflt;
         try {
-            float f = Float.parseFloat(v);
+            float f = Float.parseFloat(io.dltrain.runtime.Numbers.decimal(v));
             if (!Float.isFinite(f)) throw new NumberFormatException();
             return f;
         } catch (NumberFormatException e) {
@@ -88,8 +88,8 @@ final class DatasetOptions {
         String v = values.get(key);
         if (v == null) return dflt;
         return switch (v.toLowerCase(Locale.ROOT)) {
-            case "true", "yes", "1", "on" -> true;
-            case "false", "no", "0", "off" -> false;
+            case "true" -> true; // as a flag's and a --config file's: YAML 1.1's yes/on/no/off are not booleans
+            case "false" -> false;
             default -> throw error("option '" + key + "' must be true or false, got '" + v + "'");
         };
     }

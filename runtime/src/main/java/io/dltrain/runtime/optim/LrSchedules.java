@@ -34,7 +34,7 @@ public final class LrSchedules {
             String[] parts = s.substring("step:".length()).split(":", -1);
             if (parts.length != 2) throw error(spec, "expected step:EPOCHS:GAMMA, e.g. step:30:0.1");
             int epochs;
-            try { epochs = Integer.parseInt(parts[0].trim()); }
+            try { epochs = Integer.parseInt(parts[0]); }
             catch (NumberFormatException e) { throw error(spec, "EPOCHS '" + parts[0] + "' is not a whole number"); }
             double gamma = number(spec, parts[1], "GAMMA");
             return build(spec, () -> new LrSchedule.StepDecay(epochs, gamma));
@@ -44,7 +44,7 @@ public final class LrSchedules {
             int comma = rest.indexOf(',');
             if (comma < 0) throw error(spec, "expected warmup:STEPS,<schedule>, e.g. warmup:500,cosine");
             long n;
-            try { n = Long.parseLong(rest.substring(0, comma).trim()); }
+            try { n = Long.parseLong(rest.substring(0, comma)); }
             catch (NumberFormatException e) { throw error(spec, "STEPS '" + rest.substring(0, comma) + "' is not a whole number"); }
             LrSchedule inner = parse(rest.substring(comma + 1));
             return build(spec, () -> new LrSchedule.Warmup(n, inner));
@@ -55,7 +55,7 @@ public final class LrSchedules {
             double factor = parts.length > 0 ? number(spec, parts[0], "FACTOR") : 0.1;
             int patience = 10;
             if (parts.length > 1) {
-                try { patience = Integer.parseInt(parts[1].trim()); }
+                try { patience = Integer.parseInt(parts[1]); }
                 catch (NumberFormatException e) { throw error(spec, "PATIENCE '" + parts[1] + "' is not a whole number"); }
             }
             double min = parts.length > 2 ? number(spec, parts[2], "MIN_LR") : 0;
@@ -68,7 +68,7 @@ public final class LrSchedules {
 
     private static double number(String spec, String text, String what) {
         try {
-            double v = Double.parseDouble(text.trim());
+            double v = Double.parseDouble(io.dltrain.runtime.Numbers.decimal(text));
             if (!Double.isFinite(v)) throw error(spec, what + " '" + text + "' is not finite");
             return v;
         } catch (NumberFormatException e) {
