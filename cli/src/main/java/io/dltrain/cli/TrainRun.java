@@ -157,8 +157,10 @@ final class TrainRun {
         } catch (CheckpointException | UncheckedIOException e) {
             resumable = true; // the resume says what is wrong with its checkpoints
         }
+        // a run still training in DIR: the lock (the resume's, or the new run's) says it is in use, and only that
+        boolean inUse = RunOutput.Lock.heldElsewhere(o.out.toAbsolutePath());
         if (resumable) {
-            out.println("dl-train: --resume-or-start: " + o.out + " holds a checkpoint; resuming the run");
+            if (!inUse) out.println("dl-train: --resume-or-start: " + o.out + " holds a checkpoint; resuming the run");
             o.resume = o.out;
             return false;
         }
@@ -181,7 +183,7 @@ final class TrainRun {
         // deleted) when the new run takes the directory's lock (startAside), unless it wrote its model/: trained weights,
         // which a new run would train again. (A run still training there: starting says the directory is in use.)
         String held = RunOutput.heldRunFile(o.out);
-        if (held != null && !RunOutput.Lock.heldElsewhere(o.out.toAbsolutePath())) {
+        if (held != null && !inUse) {
             // (a summary.json here is one that cannot be read: a readable one returned above)
             List<String> kept = new ArrayList<>();
             for (String f : List.of("metrics.jsonl", RunOutput.SUMMARY, SavedModel.DIR))
@@ -194,7 +196,7 @@ final class TrainRun {
             startAside = true;
             return false;
         }
-        out.println("dl-train: --resume-or-start: no checkpoint in " + o.out + "; starting the run");
+        if (!inUse) out.println("dl-train: --resume-or-start: no checkpoint in " + o.out + "; starting the run");
         return false;
     }
 

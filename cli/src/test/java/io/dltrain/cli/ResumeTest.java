@@ -1402,6 +1402,34 @@ class ResumeTest {
     }
 
     /**
+     * --resume-or-start on a directory another live run holds (before its first metrics line, after it, after its first
+     * checkpoint): it said "no checkpoint in DIR; starting the run" (or "holds a checkpoint; resuming the run") and then,
+     * on the next line, that DIR is in use, so an operator read that the run had started. It now says only the in-use error.
+     */
+    @Test
+    void resumeOrStartOnADirectoryInUseSaysOnlyThatItIsInUse(@TempDir Path tmp) throws Exception {
+        for (int lines = 0; lines <= 2; lines++) {
+            Path dir = Files.createDirectories(tmp.resolve("run-" + lines));
+            if (lines > 0) Files.writeString(dir.resolve("metrics.jsonl"), "{\"epoch\":1,\"train_loss\":0.9}\n");
+            if (lines > 1) { // and its first checkpoint: what a resume would read, once it holds the lock
+                Path ck = Files.createDirectories(dir.resolve("checkpoints/ckpt-15"));
+                Files.writeString(ck.resolve(Checkpoint.STATE_FILE), "{}");
+                Files.writeString(ck.resolve(Checkpoint.MODEL_FILE), "");
+            }
+            List<String> before = names(dir);
+            try (RunOutput.Lock lock = RunOutput.Lock.acquire(dir, "--out")) {
+                CliTest.Result r = run(train(dir, "mlp", 1, "--resume-or-start"));
+                assertEquals(2, r.code(), r.err() + r.out());
+                assertTrue(r.err().contains(" " + dir + " is in use: another dl-train run is training into it now"), r.err());
+                assertFalse(r.out().contains("--resume-or-start"), "the in-use error only, no 'starting' or 'resuming the run': " + r.out());
+                List<String> after = new ArrayList<>(before);
+                after.add(0, RunOutput.LOCK);
+                assertEquals(after, names(dir), "nothing moved or written");
+            }
+        }
+    }
+
+    /**
      * A corrupt image mid-run ends it (exit 1) naming the file, with a checkpoint of the state before its batch and the
      * command that continues; once the file is fixed, the run resumes from there and finishes. A corrupt test image
      * ends a run whose training is complete: its model is written, and a resume runs the test and writes the summary.
