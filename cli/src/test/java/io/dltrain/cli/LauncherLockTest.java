@@ -137,4 +137,30 @@ class LauncherLockTest {
                 + " group-writable (chmod -R g+w cli/target), or use a checkout of your own."), r.output());
         assertTrue(!r.output().contains("java ran"), r.output());
     }
+
+    /**
+     * A checkout never built (no cli/target) whose cli/ this user cannot write (another user's clone, read-only to the
+     * group): the launcher ended with mkdir's own "cannot create directory ... Permission denied" and exit 1, where the
+     * other cases say what is wrong and what to do. Now it says so too, before any build.
+     */
+    @Test
+    void aCliDirectoryThisUserCannotWriteSaysWhatToDo(@TempDir Path tmp) throws Exception {
+        assumeUsable();
+        Path root = checkout(tmp, "rw-rw-rw-"), cli = root.resolve("cli");
+        try (var files = Files.walk(cli.resolve("target"))) {
+            for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(f); // never built
+        }
+        Files.setPosixFilePermissions(cli, PosixFilePermissions.fromString("r-xr-xr-x"));
+        try {
+            Ran r = launch(root);
+            assertEquals(1, r.code(), r.output());
+            assertTrue(r.output().startsWith("dl-train: error: the jar must be built (first use, or sources changed), but "
+                    + cli.resolve("target") + " cannot be created by "), r.output());
+            assertTrue(r.output().contains("Build the jar as the checkout's owner (./dl-train --version), make cli/ group-writable"
+                    + " (chmod g+w cli), or use a checkout of your own."), r.output());
+            assertTrue(!r.output().contains("mkdir:") && !r.output().contains("java ran"), r.output());
+        } finally {
+            Files.setPosixFilePermissions(cli, PosixFilePermissions.fromString("rwxrwxrwx")); // for @TempDir's clean-up
+        }
+    }
 }
