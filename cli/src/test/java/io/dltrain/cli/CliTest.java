@@ -590,7 +590,10 @@ class CliTest {
             Thread.sleep(300);
             assertEquals("", text.toString(), "a fast write says nothing");
             p.checkpointWriting(tmp.resolve("best"), true);
-            Thread.sleep(300); // the slow write
+            // the slow write: it lasts until its line is said (a fixed 300 ms for the 0.2 s timer fails where a loaded
+            // machine runs the timer's thread over 100 ms late: the write ends first, and nothing is said)
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (text.toString().isEmpty() && System.nanoTime() < deadline) Thread.sleep(5);
             p.checkpointWritten(tmp.resolve("best").resolve("ckpt-2"));
             assertEquals("dl-train: still writing the best model's checkpoint in " + tmp.resolve("best") + " (0 s so far)\n", text.toString());
             Thread.sleep(300);
