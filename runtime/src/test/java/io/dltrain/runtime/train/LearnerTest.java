@@ -331,21 +331,8 @@ class LearnerTest {
      */
     @Test
     void predictOnASampleReadShortIsRefused() {
-        Dataset blobs = TrainerTest.blobs(64, 2);
-        Dataset shortRead = new Dataset() {
-            public String name() { return "short"; }
-            public int size() { return 64; }
-            public io.dltrain.runtime.tensor.Shape sampleShape() { return blobs.sampleShape(); }
-            public int numClasses() { return 3; }
-            public List<String> classNames() { return blobs.classNames(); }
-            public int read(int i, float[] dst, int off) {
-                float[] all = new float[8];
-                int y = blobs.read(i, all, 0);
-                System.arraycopy(all, 0, dst, off, i == 5 ? 7 : 8); // sample 5 leaves its last feature out
-                return y;
-            }
-            @Override public String describe(int i) { return "sample " + i + " (row " + (i + 2) + ")"; }
-        };
+        // sample 5 leaves its last feature out
+        Dataset shortRead = shortRead(i -> i == 5, i -> "sample " + i + " (row " + (i + 2) + ")");
         try (CpuBackend be = new CpuBackend(1); Module m = model(be); Learner l = new Learner(m)) {
             assertEquals(3, l.predict(shortRead, 4).length);
             io.dltrain.runtime.data.DataLoadException e = assertThrows(io.dltrain.runtime.data.DataLoadException.class, () -> l.predict(shortRead, 5));
@@ -361,8 +348,22 @@ class LearnerTest {
      */
     @Test
     void predictOnASampleReadShortIsRefusedWhereDescribeFails() {
+        // every sample leaves its last feature out
+        Dataset shortRead = shortRead(i -> true, i -> { throw new IndexOutOfBoundsException("no file for sample " + i); });
+        try (CpuBackend be = new CpuBackend(1); Module m = model(be); Learner l = new Learner(m)) {
+            io.dltrain.runtime.data.DataLoadException e = assertThrows(io.dltrain.runtime.data.DataLoadException.class, () -> l.predict(shortRead, 5));
+            assertEquals("predict(): short: sample 5 left element 7 of its 8 features unwritten: Dataset.read must write"
+                    + " sampleShape().numel() = 8 floats for sample shape [8]", e.getMessage());
+        }
+    }
+
+    /**
+     * 64 blobs of 8 features, 3 classes, whose read leaves the last feature unwritten for the samples {@code isShort}
+     * names, and whose {@link Dataset#describe} is {@code describe}.
+     */
+    private static Dataset shortRead(java.util.function.IntPredicate isShort, java.util.function.IntFunction<String> describe) {
         Dataset blobs = TrainerTest.blobs(64, 2);
-        Dataset shortRead = new Dataset() {
+        return new Dataset() {
             public String name() { return "short"; }
             public int size() { return 64; }
             public io.dltrain.runtime.tensor.Shape sampleShape() { return blobs.sampleShape(); }
@@ -371,16 +372,11 @@ class LearnerTest {
             public int read(int i, float[] dst, int off) {
                 float[] all = new float[8];
                 int y = blobs.read(i, all, 0);
-                System.arraycopy(all, 0, dst, off, 7); // every sample leaves its last feature out
+                System.arraycopy(all, 0, dst, off, isShort.test(i) ? 7 : 8);
                 return y;
             }
-            @Override public String describe(int i) { throw new IndexOutOfBoundsException("no file for sample " + i); }
+            @Override public String describe(int i) { return describe.apply(i); }
         };
-        try (CpuBackend be = new CpuBackend(1); Module m = model(be); Learner l = new Learner(m)) {
-            io.dltrain.runtime.data.DataLoadException e = assertThrows(io.dltrain.runtime.data.DataLoadException.class, () -> l.predict(shortRead, 5));
-            assertEquals("predict(): short: sample 5 left element 7 of its 8 features unwritten: Dataset.read must write"
-                    + " sampleShape().numel() = 8 floats for sample shape [8]", e.getMessage());
-        }
     }
 
     /** A Module subclass that keeps its second layer in a field but registers only the first. */
