@@ -218,7 +218,10 @@ if ! skipped golden; then
   fi
 fi
 
-# tests: the GPU test suite (JUnit console launcher; tests run in this JVM, from the repository root)
+# tests: the GPU test suite (JUnit console launcher; tests run in this JVM, from the repository root).
+# --details=testfeed prints each test's start and outcome (with the failure) as it happens: --details=tree prints
+# its tree only when the whole run has finished, so a run killed at its limit (a hanging test) left a log with
+# nothing but the header and no JUnit XML for the tests that had passed or failed before it.
 if ! skipped tests; then
   console=$(ls "$bundle"/test/junit-platform-console-standalone-*.jar | head -1)
   cp_tests="$bundle/test/dl-train-runtime-tests.jar:$bundle/test/dl-train-models-tests.jar"
@@ -226,20 +229,20 @@ if ! skipped tests; then
   golden_dir=$(pwd)/runtime/src/test/resources/golden
   step tests-gpu 300 "$out/tests-gpu.txt" "${java[@]}" -Xmx16g -Ddltrain.golden.dir="$golden_dir" -jar "$console" execute \
       --class-path "$cp_all" --scan-class-path="$cp_tests" --include-tag gpu \
-      --details=tree --disable-banner --disable-ansi-colors --reports-dir "$out/junit/gpu"
+      --details=testfeed --disable-banner --disable-ansi-colors --reports-dir "$out/junit/gpu"
   step tests-golden 120 "$out/tests-golden.txt" "${java[@]}" -Xmx8g -Ddltrain.golden.dir="$golden_dir" -jar "$console" execute \
       --class-path "$cp_all" --select-class io.dltrain.models.GoldenReplayTest \
-      --details=tree --disable-banner --disable-ansi-colors --reports-dir "$out/junit/golden"
+      --details=testfeed --disable-banner --disable-ansi-colors --reports-dir "$out/junit/golden"
   # Does cuBLASLt's RELU_BIAS epilogue keep NaN? (NVIDIA's forum says it gives 0; dl-train does not use it unless
   # -Ddltrain.cublasLt.reluEpilogue=true.) The NaN test with the epilogue on: a failure here settles it.
   step tests-relu-epilogue 60 "$out/tests-relu-epilogue.txt" "${java[@]}" -Ddltrain.cublasLt.reluEpilogue=true -jar "$console" \
       execute --class-path "$cp_all" --select-method io.dltrain.runtime.backend.cuda.CudaVsCpuTest#gemmBiasReluMatchesTheCpuIncludingNaN \
-      --details=tree --disable-banner --disable-ansi-colors --reports-dir "$out/junit/relu-epilogue"
+      --details=testfeed --disable-banner --disable-ansi-colors --reports-dir "$out/junit/relu-epilogue"
   # The convolution test with cuDNN's measured algorithm search (cudnnFind*AlgorithmEx; `bench --cudnn-search measured`,
   # the PyTorch peer's cudnn.benchmark), which no other step uses.
   step tests-measured-search 60 "$out/tests-measured-search.txt" "${java[@]}" -Ddltrain.cudnn.search=measured -jar "$console" \
       execute --class-path "$cp_all" --select-method io.dltrain.runtime.backend.cuda.CudaVsCpuTest#convolutionForwardBackwardDataBackwardFilter \
-      --details=tree --disable-banner --disable-ansi-colors --reports-dir "$out/junit/measured-search"
+      --details=testfeed --disable-banner --disable-ansi-colors --reports-dir "$out/junit/measured-search"
 fi
 
 # train: a real training run on the GPU
