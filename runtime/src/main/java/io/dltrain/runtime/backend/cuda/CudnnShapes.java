@@ -197,8 +197,19 @@ final class CudnnShapes {
         };
     }
 
-    /** cuDNN's coef: ELU's alpha; unused (0) for the others (for RELU a non-zero coef would mean nothing, CLIPPED_RELU uses it). */
-    static double activationCoef(Activation a) { return a.kind() == Activation.Kind.ELU ? a.alpha() : 0.0; }
+    /**
+     * cuDNN's coef: ELU's alpha; for RELU the largest double, because cuDNN's API reference (cudnnSetActivationDescriptor)
+     * says "when the activation mode is set to CUDNN_ACTIVATION_RELU, this input specifies the upper bound": 0 there
+     * would be a bound of 0, the largest double bounds no float (PyTorch passes std::numeric_limits<double>::max() for
+     * the same reason). Unused (0) for SIGMOID and TANH.
+     */
+    static double activationCoef(Activation a) {
+        return switch (a.kind()) {
+            case ELU -> a.alpha();
+            case RELU -> Double.MAX_VALUE;
+            default -> 0.0;
+        };
+    }
 
     /**
      * Point-wise ops (cuDNN's activations) see a tensor of shape [d0, ...] as [d0, numel / d0, 1, 1]: the batch stays

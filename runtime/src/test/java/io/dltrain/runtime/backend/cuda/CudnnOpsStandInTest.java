@@ -708,7 +708,7 @@ class CudnnOpsStandInTest {
                 // The bias: [1, K, 1, 1] added onto y with alpha = beta = 1.
                 "c-cudnn-add a=1,4,1,1 c=2,4,7,6 alpha=1 beta=1", "c-cudnn-add a=1,6,1,1 c=2,6,4,7 alpha=1 beta=1",
                 // Point-wise ops see [batch, the rest, 1, 1] (x is [3, 5, 7]); softmax [rows, last dim, 1, 1] per instance.
-                "c-cudnn-activation mode=" + CUDNN_ACTIVATION_RELU + " nan=" + CUDNN_PROPAGATE_NAN + " coef_e9=0",
+                "c-cudnn-activation mode=" + CUDNN_ACTIVATION_RELU + " nan=" + CUDNN_PROPAGATE_NAN + " coef=1.79769e+308",
                 "c-cudnn-activation-forward mode=" + CUDNN_ACTIVATION_RELU + " dims=3,35,1,1",
                 "c-cudnn-softmax algo=" + CUDNN_SOFTMAX_ACCURATE + " mode=" + CUDNN_SOFTMAX_MODE_INSTANCE + " dims=6,10,1,1",
                 "c-cudnn-softmax algo=" + CUDNN_SOFTMAX_LOG + " mode=" + CUDNN_SOFTMAX_MODE_INSTANCE + " dims=6,10,1,1",
@@ -909,7 +909,8 @@ class CudnnOpsStandInTest {
               d->set = 1; return 0;
             }
             int cudnnSetActivationDescriptor(void *p, int mode, int nan, double coef) {
-              LOG("c-cudnn-activation mode=%d nan=%d coef_e9=%lld\\n", mode, nan, llround(coef * 1e9));
+              if (coef > 1e18) LOG("c-cudnn-activation mode=%d nan=%d coef=%g\\n", mode, nan, coef);
+              else LOG("c-cudnn-activation mode=%d nan=%d coef_e9=%lld\\n", mode, nan, llround(coef * 1e9));
               Desc *d = unset(p, ACT);
               if (!d) return BAD;
               d->v[0] = mode; d->v[1] = nan; d->coef = coef;
@@ -932,11 +933,12 @@ class CudnnOpsStandInTest {
               EACH(t) put(C, standin_at(t, n, c, h, w), A[standin_at(a, D(a, 0) == 1 ? 0 : n, D(a, 1) == 1 ? 0 : c, D(a, 2) == 1 ? 0 : h, D(a, 3) == 1 ? 0 : w)], *alpha, *beta);
               return 0;
             }
-            /* SIGMOID 0, RELU 1, TANH 2, ELU 4 (coef = alpha); NaN passes through ReLU. */
+            /* SIGMOID 0, RELU 1 (coef = its upper bound, as cuDNN's API reference defines it), TANH 2, ELU 4 (coef = alpha);
+               NaN passes through ReLU. */
             static float act_f(const Desc *a, float v) {
               switch (a->v[0]) {
                 case 0: return (float) (1 / (1 + exp(-(double) v)));
-                case 1: return v > 0 || v != v ? v : 0;
+                case 1: return (double) v > a->coef ? (float) a->coef : v > 0 || v != v ? v : 0;
                 case 2: return tanhf(v);
                 default: return v > 0 ? v : (float) (a->coef * expm1((double) v));
               }

@@ -312,7 +312,11 @@ class CudnnShapesTest {
         assertEquals(CUDNN_ACTIVATION_TANH, CudnnShapes.activationMode(Activation.TANH));
         assertEquals(CUDNN_ACTIVATION_ELU, CudnnShapes.activationMode(Activation.elu(0.7f)));
         assertEquals(0.7f, (float) CudnnShapes.activationCoef(Activation.elu(0.7f)));
-        assertEquals(0.0, CudnnShapes.activationCoef(Activation.RELU));
+        // cuDNN API reference, cudnnSetActivationDescriptor, coef: "when the activation mode is set to
+        // CUDNN_ACTIVATION_RELU, this input specifies the upper bound". A coef of 0 would be an upper bound of 0 (every
+        // output 0); the largest double clips no float, as PyTorch sets it (std::numeric_limits<double>::max()).
+        assertEquals(Double.MAX_VALUE, CudnnShapes.activationCoef(Activation.RELU),
+                "ReLU's cuDNN coef is its upper bound and must clip nothing");
     }
 
     // ------------------------------------------------------------------ softmax
