@@ -191,6 +191,31 @@ class DocReferencesTest {
         assertEquals(List.of(), wrong, "docs/ARCHITECTURE.md's op table");
     }
 
+    /**
+     * README's "Using the command" is where an ops team reads the options: every long option of every command and
+     * subcommand (`dl-train --help`, `dl-train bench --help`, ...) must appear in README.md. bench's --warmup, --steps,
+     * --windows, --image-size, --precision and --cudnn-search were in its --help only.
+     */
+    @Test
+    void everyCommandLineOptionIsInTheReadme() throws IOException {
+        String readme = Files.readString(ROOT.resolve("README.md"));
+        List<String> missing = new ArrayList<>();
+        List<picocli.CommandLine> todo = new ArrayList<>(List.of(new picocli.CommandLine(new DlTrain())));
+        int options = 0;
+        while (!todo.isEmpty()) {
+            picocli.CommandLine c = todo.removeFirst();
+            todo.addAll(c.getSubcommands().values());
+            for (picocli.CommandLine.Model.OptionSpec o : c.getCommandSpec().options()) {
+                String name = o.longestName();
+                if (!name.startsWith("--")) continue;
+                options++;
+                if (!Pattern.compile(Pattern.quote(name) + "(?![\\w-])").matcher(readme).find()) missing.add(c.getCommandName() + " " + name);
+            }
+        }
+        assertTrue(options > 40, "options found: " + options);
+        assertEquals(List.of(), missing, "options of `dl-train ... --help` that README.md does not mention");
+    }
+
     static List<String> names(String cell) {
         List<String> out = new ArrayList<>();
         Matcher m = Pattern.compile("`(\\w+)`").matcher(cell);
