@@ -100,6 +100,20 @@ public final class Learner implements AutoCloseable {
         return set(config.batchSize(), config.lr(), config.optimizer(), config.schedule(), config.momentum(), wd);
     }
 
+    /**
+     * Clips every step's gradients to this global 2-norm before the optimiser steps, as
+     * torch.nn.utils.clip_grad_norm_ (the command line's --clip-norm; the usual recipe for recurrent models such as
+     * LSTM); 0, the default, is off. May change between fits.
+     *
+     * @throws IllegalArgumentException for a negative, infinite or NaN norm
+     */
+    public synchronized Learner clipNorm(double maxNorm) {
+        TrainConfig c = config;
+        config = new TrainConfig(c.epochs(), c.batchSize(), c.lr(), c.optimizer(), c.momentum(), c.weightDecay(), c.schedule(),
+                c.labelSmoothing(), (float) maxNorm, c.seed(), c.valFraction(), c.patience(), c.minDelta(), c.workers());
+        return this;
+    }
+
     /** LR schedule spec (see {@link LrSchedules#parse}; an invalid one throws here, with the valid forms). */
     public synchronized Learner schedule(String spec) {
         LrSchedules.parse(spec);

@@ -510,4 +510,42 @@ class LearnerTest {
             assertEquals(want, p[0], 1e-5f * (1 + Math.abs(want)), "the model's output as it is");
         }
     }
+    /**
+     * The Learner had no way to clip gradients (it trained with clip norm 0, always), the usual recipe for recurrent
+     * models, which the command line has as --clip-norm; a fit that diverged told its caller "Try a lower --lr, or
+     * --clip-norm 1", an option a library user did not have. clipNorm(c) clips every step's gradients to global norm c,
+     * as torch.nn.utils.clip_grad_norm_: one plain SGD step (lr 1, no momentum or weight decay) moves the weights by the
+     * clipped gradient, a vector of norm c; 0 turns clipping off again; a negative or infinite norm is refused there.
+     */
+    @Test
+    void clipNormClipsEachStepsGradients() {
+        Dataset ds = TrainerTest.blobs(32, 5);
+        float[][] before = weights(ds, l -> l.epochs(1).batchSize(1000).optimizer("sgd", 0.0));
+        float[][] free = weights(ds, l -> l.epochs(1).batchSize(1000).optimizer("sgd", 1.0).momentum(0).weightDecay(0));
+        float[][] clipped = weights(ds, l -> l.epochs(1).batchSize(1000).optimizer("sgd", 1.0).momentum(0).weightDecay(0).clipNorm(1e-3));
+        float[][] off = weights(ds, l -> l.clipNorm(1e-3).clipNorm(0).epochs(1).batchSize(1000).optimizer("sgd", 1.0).momentum(0).weightDecay(0));
+        assertTrue(distance(before, free) > 0.01, "the unclipped step is larger than the clip norm: " + distance(before, free));
+        assertEquals(1e-3, distance(before, clipped), 1e-5, "one step of lr 1 moves the weights by the clipped gradient");
+        assertEquals(distance(before, free), distance(before, off), 1e-6, "clipNorm(0) is off");
+        try (CpuBackend be = new CpuBackend(1); Module m = model(be); Learner l = new Learner(m)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> l.clipNorm(-1));
+            assertTrue(e.getMessage().contains("clip norm must be a finite number >= 0 (0 is off), got -1.0"), e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> l.clipNorm(Double.POSITIVE_INFINITY));
+        }
+    }
+
+    /** Every parameter's values after one fit with the Learner as {@code setup} configures it. */
+    static float[][] weights(Dataset ds, UnaryOperator<Learner> setup) {
+        try (CpuBackend be = new CpuBackend(1); Module m = model(be); Learner l = setup.apply(new Learner(m))) {
+            l.fit(ds);
+            return m.parameters().stream().map(p -> p.toFloatArray()).toArray(float[][]::new);
+        }
+    }
+
+    /** The 2-norm of a - b over all parameters together. */
+    static double distance(float[][] a, float[][] b) {
+        double s = 0;
+        for (int p = 0; p < a.length; p++) for (int i = 0; i < a[p].length; i++) s += (double) (a[p][i] - b[p][i]) * (a[p][i] - b[p][i]);
+        return Math.sqrt(s);
+    }
 }
