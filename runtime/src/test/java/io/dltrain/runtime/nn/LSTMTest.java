@@ -132,6 +132,34 @@ class LSTMTest {
         assertTrue(ratio < 6, "4x the steps took " + ratio + "x the peak memory (" + peak[0] + " -> " + peak[1] + " bytes)");
     }
 
+    /**
+     * Backpropagation through 5,000 steps (a long sensor recording) on a thread with a 256 KiB stack, a quarter of the
+     * JVM's default: the backward walks the graph without recursion, so its depth does not grow with T (a recursive
+     * walk overflows far earlier: some 10 frames a step). The first step's weights still get a finite gradient.
+     */
+    @Test
+    void aLongSequenceBackpropagatesWithoutDeepRecursion() throws Exception {
+        int steps = 5000;
+        Throwable[] failed = {null};
+        float[][] grads = {null};
+        Thread t = new Thread(null, () -> {
+            try (CpuBackend b = new CpuBackend(1); LSTM lstm = Scope.outside(() -> new LSTM(new Context(b, 3), 1, 4, 1)); Scope s = Scope.open()) {
+                Tensor x = b.fromHost(Check.uniform(new SplittableRandom(5), steps, -1, 1), Shape.of(1, steps, 1));
+                List<Tensor> hs = lstm.forwardSteps(x);
+                Tensor last = hs.getLast();
+                io.dltrain.runtime.autograd.Autograd.backward(last, b.fromHost(new float[] {1, 1, 1, 1}, last.shape()));
+                grads[0] = lstm.parameters().getFirst().grad().toFloatArray();
+            } catch (Throwable e) {
+                failed[0] = e;
+            }
+        }, "long-bptt", 256 * 1024);
+        t.start();
+        t.join();
+        if (failed[0] != null) throw new AssertionError("backward over " + steps + " steps failed: " + failed[0], failed[0]);
+        assertEquals(16, grads[0].length);
+        for (float g : grads[0]) assertTrue(Float.isFinite(g), "weight_ih_l0's gradient " + java.util.Arrays.toString(grads[0]));
+    }
+
     @Test
     void rejectsWrongInput() {
         try (LSTM lstm = Scope.outside(() -> new LSTM(new Context(be, 1), 4, 3, 1)); Scope s = Scope.open()) {
