@@ -215,7 +215,9 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
         }
         if (!Files.isRegularFile(dir.resolve(Checkpoint.STATE_FILE)))
             throw new IllegalArgumentException(dir + " has " + Checkpoint.MODEL_FILE + " but neither " + META_FILE + " nor "
-                    + Checkpoint.STATE_FILE + ": cannot tell which model it is");
+                    + Checkpoint.STATE_FILE + ", so which model it is (architecture, input shape, classes, normalisation) is unknown."
+                    + " For weights from elsewhere (a PyTorch state_dict saved with safetensors), copy " + META_FILE + " from the model/"
+                    + " of a dl-train run of the same model on the same data into " + dir);
         TrainingState s;
         try {
             s = Checkpoint.readState(dir);

@@ -894,4 +894,29 @@ class EvalPredictTest {
         }
         CliTest.usageError(null, new String[] {"predict", "--checkpoint", tmp.resolve("wrong").toString(), runDir.resolve("curves.png").toString()}, "does not match the model");
     }
+    /**
+     * Weights trained elsewhere (a PyTorch state_dict saved with safetensors, whose names dl-train's models share) in a
+     * directory of their own: predict and eval said "DIR has model.safetensors but neither model.json nor state.json:
+     * cannot tell which model it is" and stopped there, without saying what would do. They now say what model.json
+     * is and where to get one; a model.json copied from a run of that model and data, as said, makes predict work.
+     */
+    @Test
+    void weightsWithoutModelJsonSayHowToDescribeThem(@TempDir Path tmp) throws IOException {
+        Path foreign = Files.createDirectories(tmp.resolve("from-pytorch"));
+        Files.copy(runDir.resolve("model/model.safetensors"), foreign.resolve("model.safetensors"));
+        Path idx = subset.resolve("t10k-images-idx3-ubyte.gz");
+        for (String[] args : List.of(new String[] {"predict", "--checkpoint", foreign.toString(), idx.toString()},
+                new String[] {"eval", "--checkpoint", foreign.toString(), "--data", "fashion-mnist", "--data-dir", subset.toString()})) {
+            CliTest.Result r = run(args);
+            assertEquals(2, r.code(), r.err());
+            assertTrue(r.err().contains(foreign + " has model.safetensors but neither model.json nor state.json, so which model it is"
+                    + " (architecture, input shape, classes, normalisation) is unknown. For weights from elsewhere (a PyTorch"
+                    + " state_dict saved with safetensors), copy model.json from the model/ of a dl-train run of the same"
+                    + " model on the same data into " + foreign), r.err());
+        }
+        Files.copy(runDir.resolve("model/model.json"), foreign.resolve("model.json"));
+        CliTest.Result ok = run("predict", "--checkpoint", foreign.toString(), "--json", "--progress", "none", idx.toString());
+        assertEquals(0, ok.code(), ok.err());
+        assertEquals(TEST, JSON.readTree(ok.out()).size());
+    }
 }
