@@ -191,7 +191,7 @@ public final class Learner implements AutoCloseable {
         if (made) optimizer = Optimizers.create(config.optimizer(), model.namedParameters(), config.lr(), config.momentum(), config.weightDecay());
         try (DataLoader loader = new DataLoader(train, null, config.batchSize(), true, false, config.seed(),
                 DataLoader.autoWorkers(train, be, config.batchSize()), 4)) {
-            return new Trainer(be, config).task(task).fit(model, loss, optimizer, LrSchedules.parse(config.schedule()), loader, null, listener);
+            return new Trainer(be, config).task(task).learnerAdvice().fit(model, loss, optimizer, LrSchedules.parse(config.schedule()), loader, null, listener);
         } catch (RuntimeException | Error e) {
             // a first fit refused before any step (bad data or settings) leaves the settings open: the next fit makes the optimiser
             if (made && optimizer.stepCount() == 0) {

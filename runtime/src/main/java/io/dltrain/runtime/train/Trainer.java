@@ -193,6 +193,17 @@ public final class Trainer {
      */
     public Trainer skipNonfinite(boolean on) { this.skipNonfinite = on; return this; }
 
+    /** How a divergence's advice names the settings to change: the command line's flags, unless {@link #learnerAdvice}. */
+    private String adviceLr = "a lower --lr", adviceClip = "--clip-norm 1", adviceSkip = ", or --skip-nonfinite";
+
+    /** Advice in {@link Learner}'s terms (its calls; it has no --skip-nonfinite). */
+    Trainer learnerAdvice() {
+        adviceLr = "a lower learning rate (optimizer(name, lr))";
+        adviceClip = "clipNorm(1)";
+        adviceSkip = "";
+        return this;
+    }
+
     /** Saves checkpoints during {@link #fit} (null: none). */
     public Trainer checkpoints(CheckpointPolicy p) { this.policy = p; return this; }
 
@@ -396,7 +407,7 @@ public final class Trainer {
                                         + (badWeight != null ? "; the weights are already non-finite (" + badWeight
                                                 + ": the previous update overflowed), so no checkpoint was written"
                                            : policy != null ? "; the last good state is checkpointed in " + policy.dir() : "")
-                                        + ". Try a lower --lr, or --clip-norm 1, or --skip-nonfinite");
+                                        + ". Try " + adviceLr + ", or " + adviceClip + adviceSkip);
                             }
                             optimizer.zeroGrad();
                             epochSkipped++;
@@ -429,13 +440,13 @@ public final class Trainer {
                     listener.info("epoch " + epoch + ": skipped " + skipped + " of " + step + " steps with a non-finite loss (--skip-nonfinite)");
                     if (skipped == step) throw new TrainingDivergedException("training diverged: every step of epoch " + epoch
                             + " (" + skipped + ") had a non-finite loss (learning rate " + lr + "); skipping them cannot recover. "
-                            + "Try a lower --lr, or --clip-norm 1");
+                            + "Try " + adviceLr + ", or " + adviceClip);
                 }
                 double trainSeconds = (System.nanoTime() - epochStart) / 1e9;
                 double trainLoss = lossSum.item() / seen, trainAcc = task.classifies() ? correct.total() / seen : Double.NaN;
                 if (!Double.isFinite(trainLoss)) {
                     throw new TrainingDivergedException("training diverged: the mean training loss of epoch " + epoch + " is " + trainLoss
-                            + " (learning rate " + lr + "). Try a lower --lr, or gradient clipping (--clip-norm 1).");
+                            + " (learning rate " + lr + "). Try " + adviceLr + ", or gradient clipping (" + adviceClip + ").");
                 }
                 EvalResult v;
                 try {

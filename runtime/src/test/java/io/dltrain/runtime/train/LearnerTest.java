@@ -548,4 +548,19 @@ class LearnerTest {
         for (int p = 0; p < a.length; p++) for (int i = 0; i < a[p].length; i++) s += (double) (a[p][i] - b[p][i]) * (a[p][i] - b[p][i]);
         return Math.sqrt(s);
     }
+    /**
+     * A Learner's fit that diverged ended with the Trainer's advice for the command line, "Try a lower --lr, or
+     * --clip-norm 1, or --skip-nonfinite": flags a library caller has no use for, one of which the Learner does not have
+     * at all. It names the Learner's own calls instead; the command line's words are unchanged (FinetuneTest,
+     * TrainerNonFiniteTest).
+     */
+    @Test
+    void aDivergedFitAdvisesTheLearnersOwnSettings() {
+        try (CpuBackend be = new CpuBackend(1); Module m = model(be); Learner l = new Learner(m).epochs(1).batchSize(32).optimizer("sgd", 1e30)) {
+            TrainingDivergedException e = assertThrows(TrainingDivergedException.class, () -> l.fit(TrainerTest.blobs(200, 1)));
+            assertTrue(e.getMessage().startsWith("training diverged: "), e.getMessage());
+            assertTrue(e.getMessage().endsWith(". Try a lower learning rate (optimizer(name, lr)), or clipNorm(1)"), e.getMessage());
+            assertFalse(e.getMessage().contains("--"), e.getMessage());
+        }
+    }
 }
