@@ -16,7 +16,7 @@ public final class Main {
     private Main() {}
 
     public static void main(String[] args) {
-        PrintWriter out = new PrintWriter(System.out, true);
+        PrintWriter out = Stdout.system();
         Signals.install(out);
         System.exit(run(args, out, new PrintWriter(System.err, true)));
     }
@@ -43,11 +43,28 @@ public final class Main {
             err.flush();
             return cl.getCommandSpec().exitCodeOnInvalidInput();
         }
+        int code;
         try {
-            return cl.execute(args);
+            code = cl.execute(args);
         } catch (OutOfMemoryError e) {   // picocli hands Exceptions to the handler above; Errors come through here
-            return failed(e, err, cl.getCommandSpec().exitCodeOnExecutionException());
+            code = failed(e, err, cl.getCommandSpec().exitCodeOnExecutionException());
         }
+        return outputChecked(out, err, code);
+    }
+
+    /**
+     * code, unless standard output could not be written (PrintWriter swallows the failure, so `dl-train models > /dev/full`
+     * or `>&-` ended 0 with nothing written): then 1 with the reason, or, where the reader of a pipe went away
+     * (`| head -1`), 141 and nothing said, as SIGPIPE ends a C program. A command's own failure keeps its code.
+     */
+    static int outputChecked(PrintWriter out, PrintWriter err, int code) {
+        if (!out.checkError() || code != 0) return code; // checkError flushes
+        Stdout s = out instanceof Stdout o ? o : null;
+        if (s != null && s.readerGone()) return 128 + 13;
+        err.println("dl-train: error: standard output could not be written (" + (s == null || s.failure() == null ? "write error" : s.failure())
+                + "): what the command printed there is incomplete. Send it to a file or pipe that can take it.");
+        err.flush();
+        return 1;
     }
 
     /** Registers the value converters of every dl-train command line (also the one that checks a --config file's values). */

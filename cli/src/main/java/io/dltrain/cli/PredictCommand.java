@@ -188,6 +188,7 @@ public final class PredictCommand implements Callable<Integer> {
                 pending.subList(0, n).clear();
                 if (json) results.addAll(predicted);
                 else print(o, predicted);
+                if (!json && o.checkError()) break; // stdout failed (| head -1): Main says so; reading on would be for nobody
                 if (done != null && pending.isEmpty()) done.batch(next, files.size()); // at a file's end (a CSV file gives many batches)
             }
             shown.endBar();

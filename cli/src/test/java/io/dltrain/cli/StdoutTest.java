@@ -1,0 +1,98 @@
+package io.dltrain.cli;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Standard output that cannot be written, as a script or pipeline meets it: a full disk ({@code > /dev/full}), a
+ * closed descriptor ({@code >&-}) and a reader that went away ({@code | head -1}). The output's failure is not lost
+ * (PrintWriter swallows it) and the command does not claim success.
+ */
+class StdoutTest {
+    /** A stream taking {@code accepts} bytes, then failing every write as the OS would, with {@code why}. */
+    static final class Failing extends OutputStream {
+        final String why;
+        int accepts;
+
+        Failing(int accepts, String why) { this.accepts = accepts; this.why = why; }
+
+        @Override public void write(int b) throws IOException { write(new byte[]{(byte) b}, 0, 1); }
+
+        @Override public void write(byte[] b, int off, int len) throws IOException {
+            if (len > accepts) { accepts = 0; throw new IOException(why); }
+            accepts -= len;
+        }
+    }
+
+    record Result(int code, String err) {}
+
+    static Result run(OutputStream stdout, String... args) {
+        StringWriter e = new StringWriter();
+        int code = Main.run(args, Stdout.writer(stdout), new PrintWriter(e, true));
+        return new Result(code, e.toString());
+    }
+
+    @Test
+    void aFullStdoutIsAnErrorNotASilentSuccess() {
+        for (String[] args : new String[][]{{"models"}, {"datasets"}}) {
+            Result r = run(new Failing(0, "No space left on device"), args);
+            assertEquals(1, r.code(), r.err());
+            assertTrue(r.err().startsWith("dl-train: error: standard output could not be written (No space left on device)"), r.err());
+        }
+    }
+
+    @Test
+    void aClosedStdoutIsAnError() {
+        Result r = run(new Failing(0, "Bad file descriptor"), "models");
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().contains("(Bad file descriptor)"), r.err());
+    }
+
+    /** `dl-train models | head -1`: quiet, as a C or Go program ended by SIGPIPE, and 128 + 13 for `set -o pipefail`. */
+    @Test
+    void aReaderThatWentAwayEndsQuietlyWithSigpipesStatus() {
+        Result r = run(new Failing(100, "Broken pipe"), "models");
+        assertEquals(141, r.code(), r.err());
+        assertEquals("", r.err());
+    }
+
+    /**
+     * `dl-train predict ... | head -1` stops at the batch whose results could not be written, rather than reading and
+     * predicting every file for nobody: here the file after the first batch cannot be read, and is not reached.
+     */
+    @Test
+    void predictStopsAtTheFirstBatchItCouldNotWrite(@TempDir Path tmp) throws IOException {
+        Path data = Files.createDirectories(tmp.resolve("data")), out = tmp.resolve("run");
+        PredictCsvTest.write(data);
+        PredictCsvTest.train(data, "csv", out, 1);
+        List<String> args = new ArrayList<>(List.of("predict", "--checkpoint", out.toString()));
+        for (int i = 0; i < PredictCommand.BATCH; i++) // files are read a batch at a time: the bad one is in the second
+            args.add(Files.writeString(tmp.resolve(String.format("%03d.csv", i)), "x1,x2,x3\n" + i % 7 + ",50,0.1\n").toString());
+        args.add(Files.writeString(tmp.resolve("bad.csv"), "no,such,columns\n1,2,3\n").toString());
+
+        Result r = run(new Failing(100, "Broken pipe"), args.toArray(String[]::new));
+        assertEquals(141, r.code(), r.err());
+        assertFalse(r.err().contains("bad.csv"), r.err());
+    }
+
+    /** An error of the command itself keeps its own status and message: a failed stdout adds nothing to a usage error. */
+    @Test
+    void aUsageErrorKeepsItsStatus() {
+        Result r = run(new Failing(0, "No space left on device"), "models", "--no-such-option");
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().startsWith("dl-train: error: Unknown option"), r.err());
+    }
+}
