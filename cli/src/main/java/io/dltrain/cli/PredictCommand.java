@@ -195,7 +195,7 @@ public final class PredictCommand implements Callable<Integer> {
         }
         if (json) {
             try {
-                o.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(results));
+                o.println(json(results));
             } catch (IOException e) {
                 throw new IllegalStateException(e);
             }
@@ -249,7 +249,7 @@ public final class PredictCommand implements Callable<Integer> {
     }
 
     /** Softmax (in double, max-subtracted) of one row of logits, and its k most probable classes. */
-    private static Map<String, Object> result(Input in, float[] logits, int off, int classes, int k, List<String> names) {
+    static Map<String, Object> result(Input in, float[] logits, int off, int classes, int k, List<String> names) {
         double max = Double.NEGATIVE_INFINITY;
         for (int j = 0; j < classes; j++) max = Math.max(max, logits[off + j]);
         double[] p = new double[classes];
@@ -272,8 +272,24 @@ public final class PredictCommand implements Callable<Integer> {
         return r;
     }
 
+    /**
+     * The results as predict --json prints them: a JSON array, with a value or probability that is not a finite number
+     * as null (Jackson writes it as the string "NaN" or "Infinity": JSON has no such numbers), as in summary.json.
+     */
+    static String json(List<Map<String, Object>> results) throws IOException {
+        com.fasterxml.jackson.databind.module.SimpleModule nonFinite = new com.fasterxml.jackson.databind.module.SimpleModule()
+                .addSerializer(Double.class, new com.fasterxml.jackson.databind.ser.std.StdSerializer<>(Double.class) {
+                    @Override
+                    public void serialize(Double v, com.fasterxml.jackson.core.JsonGenerator g, com.fasterxml.jackson.databind.SerializerProvider p) throws IOException {
+                        if (Double.isFinite(v)) g.writeNumber(v);
+                        else g.writeNull();
+                    }
+                });
+        return new ObjectMapper().registerModule(nonFinite).enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(results);
+    }
+
     /** A regression model's output for one CSV row: the predicted value of the target column. */
-    private static Map<String, Object> value(Input in, float y, String target) {
+    static Map<String, Object> value(Input in, float y, String target) {
         Map<String, Object> r = where(in);
         r.put("target", target);
         r.put("value", (double) y);

@@ -203,6 +203,26 @@ class PredictCsvTest {
     }
 
     /**
+     * A regression model's output that is not a finite number (a diverged model, or features near float32's limit that
+     * its layers' sums overflow) was written by predict --json as the string "NaN" or "Infinity" where a number goes:
+     * JSON has neither, and a pipeline reading "value" as a number broke on it. It is null, as a non-finite figure is
+     * in summary.json and eval.json (the text output still says NaN or Infinity); so is a probability from NaN logits.
+     */
+    @Test
+    void aNonFiniteValueOrProbabilityIsNullInJson() throws IOException {
+        List<java.util.Map<String, Object>> results = List.of(
+                PredictCommand.value(new PredictCommand.Input("rows.csv", 0, 2, new float[0]), Float.NaN, "y"),
+                PredictCommand.value(new PredictCommand.Input("rows.csv", 1, 3, new float[0]), Float.NEGATIVE_INFINITY, "y"),
+                PredictCommand.value(new PredictCommand.Input("rows.csv", 2, 4, new float[0]), 2.5f, "y"),
+                PredictCommand.result(new PredictCommand.Input("a.png", 0, new float[0]), new float[]{Float.NaN, 1}, 0, 2, 2, List.of("a", "b")));
+        JsonNode json = JSON.readTree(PredictCommand.json(results)); // Jackson's reader, as Python's, refuses a bare NaN
+        assertTrue(json.get(0).get("value").isNull(), json.toString());
+        assertTrue(json.get(1).get("value").isNull(), json.toString());
+        assertEquals(2.5, json.get(2).get("value").doubleValue(), json.toString());
+        for (JsonNode c : json.get(3).get("predictions")) assertTrue(c.get("probability").isNull(), json.toString());
+    }
+
+    /**
      * A checkpoint directory (checkpoints/ckpt-N) has no model.json: eval took the model's feature columns, class names
      * and statistics from the evaluated data's own training split, so the checks above compared that data with itself
      * and the same swapped columns were scored silently (exit 0, 90% for 96.67% on this kind of data). They now come
