@@ -8,7 +8,15 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
@@ -26,19 +34,84 @@ public final class InfoCommand implements Callable<Integer> {
                     + "status 2 and the reason if it cannot (a readiness check for GPU nodes); cpu and auto always pass.")
     String device;
 
+    @Option(names = "--json", description = "Print one JSON object instead of the text report (for a probe or a pipeline): "
+            + "java, os, cpu_backend, cuda (available, reason, versions, devices) and, with --device, device (name, usable, reason).")
+    boolean json;
+
     @Override
     public Integer call() {
-        report();
-        if (device == null) return 0;
-        String why;
-        try {
-            why = Backends.unusableReason(device);
-        } catch (IllegalArgumentException e) {
-            throw new Main.UsageError(spec.commandLine(), e.getMessage());
+        if (!json) report();
+        String why = null;
+        if (device != null) {
+            try {
+                why = Backends.unusableReason(device);
+            } catch (IllegalArgumentException e) {
+                throw new Main.UsageError(spec.commandLine(), e.getMessage());
+            }
         }
+        if (json) jsonReport(why);
+        if (device == null) return 0;
         if (why != null) throw new Main.UsageError(spec.commandLine(), why);
-        spec.commandLine().getOut().println("dl-train: --device " + device + " can be used");
+        if (!json) spec.commandLine().getOut().println("dl-train: --device " + device + " can be used");
         return 0;
+    }
+
+    /** The report as one JSON object; {@code why}: why --device cannot be used (null: it can, or none was given). */
+    private void jsonReport(String why) {
+        Map<String, Object> j = new LinkedHashMap<>();
+        j.put("version", VersionProvider.version());
+        j.put("java", ordered("version", System.getProperty("java.version"), "vm", System.getProperty("java.vm.name"),
+                "max_heap_bytes", Runtime.getRuntime().maxMemory()));
+        j.put("os", ordered("name", System.getProperty("os.name"), "arch", System.getProperty("os.arch"),
+                "cores", Runtime.getRuntime().availableProcessors()));
+        try (CpuBackend be = new CpuBackend(0)) {
+            Map<String, Object> d = be.describe();
+            j.put("cpu_backend", ordered("threads", d.get("threads"), "cores_used", d.get("cores_used"), "gemm", String.valueOf(d.get("gemm"))));
+        }
+        CudaLibraries.Probe p = CudaLibraries.probe(true);
+        Map<String, Object> cuda = new LinkedHashMap<>();
+        cuda.put("available", p.usable());
+        cuda.put("reason", p.usable() ? null : p.reason());
+        boolean loaded = p.usable() || !p.runtimeVersion().isEmpty(); // the libraries loaded: their versions mean something
+        cuda.put("driver_cuda_version", loaded ? p.driverVersion() : null);
+        cuda.put("runtime_cuda_version", loaded ? p.runtimeVersion() : null);
+        cuda.put("cublas_version", loaded ? p.cublasVersion() : null);
+        cuda.put("cudnn_version", loaded ? p.cudnnVersion() : null);
+        cuda.put("note", CudaLibraries.cudnnCompatibilityNote());
+        List<Map<String, Object>> devices = new ArrayList<>();
+        for (CudaLibraries.DeviceInfo d : p.devices()) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("index", d.index());
+            m.put("name", d.name());
+            m.put("compute_capability", d.computeCapability());
+            m.put("multiprocessors", d.multiprocessors());
+            m.put("free_bytes", d.freeBytes());
+            m.put("total_bytes", d.totalBytes());
+            devices.add(m);
+        }
+        cuda.put("devices", devices);
+        j.put("cuda", cuda);
+        if (device != null) {
+            Map<String, Object> d = new LinkedHashMap<>();
+            d.put("name", device);
+            d.put("usable", why == null);
+            d.put("reason", why);
+            j.put("device", d);
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        try {
+            out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(j));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        out.flush();
+    }
+
+    /** A map of the given keys and values, in that order (the JSON's keys stay in a stable order). */
+    private static Map<String, Object> ordered(Object... kv) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        for (int i = 0; i < kv.length; i += 2) m.put((String) kv[i], kv[i + 1]);
+        return m;
     }
 
     private void report() {

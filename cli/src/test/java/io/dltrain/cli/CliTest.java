@@ -845,6 +845,44 @@ class CliTest {
         else assertTrue(i.out().contains("cuda:0: ") && i.out().contains("compute capability"), i.out());
     }
 
+    /**
+     * `info --json`, for an ops probe or a pipeline: one JSON object on stdout, nothing else there, saying whether CUDA
+     * can be used and why not (the text report's lines, in fields); with --device, whether that device can be used
+     * and why not, the exit status as without --json (2 with the reason on stderr where it cannot).
+     */
+    @Test
+    void infoJsonSaysWhetherTheGpuCanBeUsedAndWhyNot() throws IOException {
+        String why = io.dltrain.runtime.backend.Backends.cudaUnavailableReason();
+        Result i = run("info", "--json");
+        assertEquals(0, i.code(), i.err());
+        JsonNode info = JSON.readTree(i.out());
+        assertEquals(VersionProvider.version(), info.get("version").asText(), i.out());
+        assertEquals(System.getProperty("java.version"), info.get("java").get("version").asText(), i.out());
+        assertEquals(Runtime.getRuntime().maxMemory(), info.get("java").get("max_heap_bytes").asLong(), i.out());
+        assertEquals(Runtime.getRuntime().availableProcessors(), info.get("os").get("cores").asInt(), i.out());
+        assertTrue(info.get("cpu_backend").get("threads").asInt() > 0 && info.get("cpu_backend").get("gemm").isTextual(), i.out());
+        JsonNode cuda = info.get("cuda");
+        assertEquals(why == null, cuda.get("available").asBoolean(), i.out());
+        if (why != null) assertEquals(why, cuda.get("reason").asText(), i.out());
+        else assertTrue(cuda.get("reason").isNull() && cuda.get("devices").size() > 0, i.out());
+        assertTrue(cuda.get("devices").isArray(), i.out());
+        assertFalse(info.has("device"), i.out());
+
+        Result ready = run("info", "--json", "--device", "cuda");
+        assertEquals(why == null ? 0 : 2, ready.code(), ready.err());
+        JsonNode device = JSON.readTree(ready.out()).get("device");
+        assertEquals("cuda", device.get("name").asText(), ready.out());
+        assertEquals(why == null, device.get("usable").asBoolean(), ready.out());
+        if (why != null) {
+            assertTrue(device.get("reason").asText().startsWith("--device cuda cannot be used: " + why), ready.out());
+            assertTrue(ready.err().startsWith("dl-train: error: --device cuda cannot be used: " + why), ready.err());
+        }
+        Result cpu = run("info", "--json", "--device", "cpu");
+        assertEquals(0, cpu.code(), cpu.err());
+        JsonNode c = JSON.readTree(cpu.out()).get("device");
+        assertTrue(c.get("usable").asBoolean() && c.get("reason").isNull(), cpu.out());
+    }
+
     /** On a machine without the NVIDIA driver (the build machine): each command says exactly that. */
     @Test
     void withoutTheDriverEveryCommandSaysWhy(@TempDir Path tmp) throws IOException {

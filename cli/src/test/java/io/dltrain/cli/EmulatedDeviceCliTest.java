@@ -133,6 +133,13 @@ class EmulatedDeviceCliTest {
         assertEquals(0, info.exit(), info.out());
         assertTrue(info.out().contains("cuda: available") && info.out().contains("cuda:0: Stand-in GPU (host memory), compute capability 9.0"),
                 info.out());
+        EmulatedDevice.Run ij = EmulatedDevice.java(tmp, List.of(), Main.class, "info", "--json");
+        assertEquals(0, ij.exit(), ij.out());
+        String text = ij.out().substring(ij.out().indexOf("{\n"), ij.out().lastIndexOf('}') + 1); // its stdout, amid stderr's lines
+        JsonNode gpu = JSON.readTree(text).get("cuda");
+        assertTrue(gpu.get("available").asBoolean() && gpu.get("reason").isNull(), text);
+        assertEquals("Stand-in GPU (host memory)", gpu.get("devices").get(0).get("name").asText(), text);
+        assertEquals("9.0", gpu.get("devices").get(0).get("compute_capability").asText(), text);
         EmulatedDevice.Run ready = EmulatedDevice.java(tmp, List.of(), Main.class, "info", "--device", "cuda");
         assertEquals(0, ready.exit(), ready.out());
         assertTrue(ready.out().contains("dl-train: --device cuda can be used"), ready.out());
