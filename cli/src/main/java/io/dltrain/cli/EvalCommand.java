@@ -76,6 +76,9 @@ public final class EvalCommand implements Callable<Integer> {
             description = "auto (a bar when stderr, where it is drawn, is a terminal; plain lines otherwise), bar, plain, or none; on stderr (default: ${DEFAULT-VALUE}).")
     String progress;
 
+    @Option(names = "--json", description = "Print eval.json's object on stdout (it is written too), and the text report and notices on stderr.")
+    boolean json;
+
     private Main.UsageError usage(String m) { return new Main.UsageError(spec.commandLine(), m); }
 
     @Override
@@ -91,7 +94,7 @@ public final class EvalCommand implements Callable<Integer> {
     }
 
     private Integer evaluate() {
-        PrintWriter o = spec.commandLine().getOut();
+        PrintWriter o = json ? spec.commandLine().getErr() : spec.commandLine().getOut(); // with --json, stdout has the JSON alone
         if (batchSize < 1) throw usage("--batch-size must be >= 1, got " + batchSize);
         if (threads < 0) throw usage("--threads must be >= 0 (0 uses every core), got " + threads);
         Progress.Mode progressMode;
@@ -252,7 +255,7 @@ public final class EvalCommand implements Callable<Integer> {
             json.put("per_class_accuracy", perClass);
             json.put("class_names", names);
             json.put("confusion_matrix", cm);
-            writeAtomically(outDir, "eval.json", json);
+            evalJson(outDir, json);
             ConfusionPicture.write(outDir.resolve("confusion.png"), cm, names);
             o.println();
             o.println("dl-train: wrote " + outDir.resolve("eval.json") + " and " + outDir.resolve("confusion.png"));
@@ -282,7 +285,7 @@ public final class EvalCommand implements Callable<Integer> {
         json.put("samples", r.samples());
         json.put("loss", RunOutput.finiteOrNull(r.loss()));
         json.put("mse", RunOutput.finiteOrNull(r.loss()));
-        writeAtomically(outDir, "eval.json", json);
+        evalJson(outDir, json);
         o.println("dl-train: wrote " + outDir.resolve("eval.json"));
         o.flush();
         return 0;
@@ -339,6 +342,19 @@ public final class EvalCommand implements Callable<Integer> {
             r.append(Double.isNaN(a) ? "       n/a" : String.format("  %7.2f%%", 100 * a));
             o.println(r);
         }
+    }
+
+    /** Writes eval.json into dir, and with --json prints the same object on stdout. */
+    private void evalJson(Path dir, Map<String, Object> value) {
+        writeAtomically(dir, "eval.json", value);
+        if (!json) return;
+        PrintWriter out = spec.commandLine().getOut();
+        try {
+            out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(value));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        out.flush();
     }
 
     private static void writeAtomically(Path dir, String name, Object value) {

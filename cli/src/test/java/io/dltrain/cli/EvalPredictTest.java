@@ -361,6 +361,25 @@ class EvalPredictTest {
     }
 
     /** An eval written into a checkpoint of a run's checkpoints/ (which the run rotates away) says so; --out is quiet. */
+    /**
+     * eval --json, for a pipeline: stdout holds eval.json's object alone (the same as the file), and what eval says
+     * otherwise, its notices and the text report, goes to stderr; the exit status and files are as without it.
+     */
+    @Test
+    void evalJsonPrintsEvalJsonAloneOnStdout(@TempDir Path tmp) throws IOException {
+        Path ckpts = tmp.resolve("run4/checkpoints");
+        checkpointOfTheRun(ckpts, Map.of());
+        Path ckpt = ckpts.resolve("ckpt-34");
+        CliTest.Result r = run("eval", "--checkpoint", ckpt.toString(), "--data", "fashion-mnist", "--data-dir", subset.toString(),
+                "--threads", "2", "--progress", "none", "--json");
+        assertEquals(0, r.code(), r.err() + r.out());
+        JsonNode printed = JSON.readTree(r.out());
+        assertEquals(JSON.readTree(ckpt.resolve("eval.json").toFile()), printed, r.out());
+        assertEquals(TEST, printed.get("samples").asInt(), r.out());
+        assertTrue(r.err().contains("notice: eval.json goes into " + ckpt) && r.err().contains("test: loss")
+                && r.err().contains("confusion matrix"), r.err());
+    }
+
     @Test
     void evalIntoARotatedCheckpointSaysSoAndAnotherDatasetIsNamed(@TempDir Path tmp) throws IOException {
         Path ckpts = tmp.resolve("run3/checkpoints");
