@@ -23,6 +23,9 @@ public final class Main {
 
     /** Runs the CLI with the given streams and returns the exit code (tests call this). */
     public static int run(String[] args, PrintWriter out, PrintWriter err) {
+        // Numbers as the README writes them (0.0047, 235,146), whatever the machine's locale: under LANG=de_DE.UTF-8 they
+        // were 0,0047 and 235.146, which a script reading them misread, and a log differed from machine to machine
+        java.util.Locale.setDefault(java.util.Locale.Category.FORMAT, java.util.Locale.ROOT);
         CommandLine cl = new CommandLine(new DlTrain());
         cl.setOut(out).setErr(err);
         withConverters(cl);

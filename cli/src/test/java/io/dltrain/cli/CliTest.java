@@ -883,6 +883,28 @@ class CliTest {
         assertTrue(c.get("usable").asBoolean() && c.get("reason").isNull(), cpu.out());
     }
 
+    /**
+     * Numbers on stdout do not depend on the machine's locale: with LANG=de_DE.UTF-8 (a German ops machine; Java's
+     * default locale follows it) `models` printed 235.146 parameters, eval "test: loss 0,0047  top-1 100,00%" and a
+     * regression predict "y = 3,42557", which a script reading the figure as a number misread or refused, and a log
+     * differed from machine to machine. The formats are Locale.ROOT's, the README's: 235,146 and 0.0047.
+     */
+    @Test
+    void numbersAreWrittenTheSameInEveryLocale() {
+        java.util.Locale before = java.util.Locale.getDefault(), format = java.util.Locale.getDefault(java.util.Locale.Category.FORMAT);
+        java.util.Locale.setDefault(java.util.Locale.GERMANY); // both categories, as LANG sets them
+        try {
+            Result m = run("models");
+            assertEquals(0, m.code(), m.err());
+            assertTrue(m.out().matches("(?s).*\\nmlp +235,146  1x28x28 -> 10 .*"), m.out());
+            Result d = run("datasets");
+            assertTrue(d.out().contains("60,000 train / 10,000 test"), d.out());
+        } finally {
+            java.util.Locale.setDefault(before);
+            java.util.Locale.setDefault(java.util.Locale.Category.FORMAT, format);
+        }
+    }
+
     /** On a machine without the NVIDIA driver (the build machine): each command says exactly that. */
     @Test
     void withoutTheDriverEveryCommandSaysWhy(@TempDir Path tmp) throws IOException {
