@@ -29,8 +29,11 @@ RUN mvn -B -ntp -q -DskipTests -Dmaven.test.skip=true package -pl cli -am
 FROM nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04
 # The JRE of the official Temurin image for the same Ubuntu release (noble), so its glibc matches.
 COPY --from=eclipse-temurin:25-jre-noble /opt/java/openjdk /opt/java/openjdk
+# LANG: the CUDA base sets no locale, and in the C locale Java cannot name a file whose path is not ASCII (a class
+# folder 'café'); C.UTF-8 is built into Ubuntu's glibc. (./dl-train sets the same where it finds the C locale.)
 ENV JAVA_HOME=/opt/java/openjdk \
     PATH=/opt/java/openjdk/bin:$PATH \
+    LANG=C.UTF-8 \
     NVIDIA_VISIBLE_DEVICES=all \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
 # Fonts for the PNG charts (AWT headless). dl-train downloads nothing; CA certificates are for tools users add.
