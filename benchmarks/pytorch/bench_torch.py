@@ -10,7 +10,7 @@ needs a synchronize after every phase, so it comes from one extra window after t
 Prints one JSON object with the same keys as `dl-train bench --json` (plus torch_version and friends). Keys that
 have no PyTorch counterpart (dl_train_version, java_version, backend_allocs_per_step...) are null.
 
-Models: lenet5 and mlp exactly as dl-train's ModelRegistry builds them; any other name is looked up in
+Models: lenet5, mlp and resnet18-cifar-narrow exactly as dl-train's ModelRegistry builds them; any other name is looked up in
 torchvision.models (resnet18, resnet50, ...) and built with weights=None.
 
 Examples:
@@ -57,8 +57,38 @@ def lenet5(c, h, w, classes):
         nn.Linear(84, classes))
 
 
+def import_torchvision():
+    """torchvision 0.28's import fails beside the 2.13 CPU wheel ("operator torchvision::nms does not exist") while
+    its fake-kernel registrations run; those matter only to torch.compile's tracing of its ops, so they are skipped."""
+    torch.library.register_fake = lambda *a, **k: (lambda f: f)
+    import torchvision
+    return torchvision
+
+
+def resnet18_cifar_narrow(c, h, w, classes):
+    """ResNets.resnet18CifarNarrow: torchvision's ResNet-18 (BasicBlock 2-2-2-2, kaiming fan_out init) with a 3x3
+    stride-1 stem, no max-pool and a quarter of the width (16-32-64-128 channels)."""
+    import_torchvision()
+    from torchvision.models.resnet import BasicBlock, ResNet
+    m = ResNet(BasicBlock, [2, 2, 2, 2], num_classes=classes)  # torchvision builds 64-128-256-512; rebuilt below
+    m.inplanes = 16
+    m.conv1 = nn.Conv2d(c, 16, 3, stride=1, padding=1, bias=False)
+    m.bn1 = nn.BatchNorm2d(16)
+    m.maxpool = nn.Identity()
+    m.layer1 = m._make_layer(BasicBlock, 16, 2)
+    m.layer2 = m._make_layer(BasicBlock, 32, 2, stride=2)
+    m.layer3 = m._make_layer(BasicBlock, 64, 2, stride=2)
+    m.layer4 = m._make_layer(BasicBlock, 128, 2, stride=2)
+    m.fc = nn.Linear(128, classes)
+    for mod in m.modules():
+        if isinstance(mod, nn.Conv2d):
+            nn.init.kaiming_normal_(mod.weight, mode="fan_out", nonlinearity="relu")
+    return m
+
+
 # name -> (builder, (channels, size, classes)): the default spec each model is listed with
-LOCAL_MODELS = {"mlp": (mlp, (1, 28, 10)), "lenet5": (lenet5, (1, 28, 10))}
+LOCAL_MODELS = {"mlp": (mlp, (1, 28, 10)), "lenet5": (lenet5, (1, 28, 10)),
+                "resnet18-cifar-narrow": (resnet18_cifar_narrow, (3, 32, 10))}
 TORCHVISION_DEFAULT = (3, 224, 1000)  # ImageNet
 
 
@@ -68,10 +98,10 @@ def build_model(name, image_size):
         builder, (c, s, classes) = LOCAL_MODELS[name]
         s = image_size or s
         return builder(c, s, s, classes), c, s, classes
-    import torchvision
+    torchvision = import_torchvision()
     ctor = getattr(torchvision.models, name, None)
     if ctor is None or not callable(ctor) or name.startswith("_"):
-        raise ValueError(f"unknown model '{name}': use mlp, lenet5 or a torchvision.models name (resnet18, resnet50, ...)")
+        raise ValueError(f"unknown model '{name}': use mlp, lenet5, resnet18-cifar-narrow or a torchvision.models name (resnet18, resnet50, ...)")
     c, s, classes = TORCHVISION_DEFAULT
     s = image_size or s
     return ctor(weights=None, num_classes=classes), c, s, classes
@@ -203,8 +233,7 @@ def main(argv=None):
     breakdown = {k: v * 1e3 / a.steps for k, v in phases.items()}
     variant = ("compile" if a.compile else "eager") + ("+channels_last" if a.channels_last else "")
     try:
-        import torchvision
-        tv_version = torchvision.__version__
+        tv_version = import_torchvision().__version__
     except (ImportError, RuntimeError):  # absent, or built for another torch (its C++ ops do not register)
         tv_version = None
     result = {

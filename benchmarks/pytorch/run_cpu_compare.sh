@@ -20,8 +20,9 @@ THREADS=${THREADS:-$(nproc)}
 ./dl-train --version >/dev/null || exit 1   # builds the jar once, outside the timed runs
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 res=benchmarks/results/cpu-compare-$stamp.jsonl
-# model, batch, image size, warmup, steps, windows. The README's two CPU models; a torchvision model (resnet18 at 64x64
-# with warmup 3, steps 10, windows 3: about a second a step here) needs a torchvision that imports beside that torch.
+# model, batch, image size, warmup, steps, windows. The README's two CPU models by default; bench_torch.py also builds
+# resnet18-cifar-narrow and torchvision's models (ROWS="resnet18-cifar-narrow,128,32,3,5,3 resnet18,16,224,2,3,2":
+# about 1 s and 2-5 s a step here, so some 10-20 minutes for three rounds).
 read -r -a ROWS <<< "${ROWS:-mlp,128,28,10,50,5 lenet5,128,28,10,50,5}"
 for row in "${ROWS[@]}"; do   # every entry checked before anything is run or written
   IFS=, read -r model batch size warmup steps windows extra <<< "$row"
@@ -45,7 +46,7 @@ failed=0
 run_one() {
   local err line
   err=$(mktemp)
-  echo "# run: $*" >> "$res"
+  echo "# run: $* (load average $(cut -d" " -f1-3 /proc/loadavg))" >> "$res"
   line=$("$@" 2>"$err" | grep '^{' | tail -n 1)
   if [ -n "$line" ]; then
     echo "$line" >> "$res"
