@@ -11,42 +11,51 @@ import java.util.Optional;
  * the given one is clearly a slip for, or nothing when none or several are. Names are compared ignoring case and the
  * separators '-', '_', '.' and spaces (ResNet-18 and resnet_18 are resnet18), then as the start of exactly one name
  * (densenet: densenet121), then by edit distance (insertions, deletions, substitutions and swaps of neighbours: one
- * edit for names up to 6 letters, two above), where the closest name must be closer than every other (vgg12 is as
- * close to vgg11 as to vgg13, and resnet as close to resnet18 as to resnet34: no suggestion).
+ * edit for names up to 6 letters, two above), where the closest name must be closer than every other (resnet is as
+ * close to resnet18 as to resnet34: no suggestion). Two names equally close and closer than every other (adamx: adam
+ * and adamw; vgg12: vgg11 and vgg13) are both suggested by {@link #didYouMean}; three or more alike, none.
  */
 public final class Names {
     private Names() {}
 
     /** The valid name that {@code given} is a slip for, if exactly one is clearly meant. */
     public static Optional<String> closest(String given, Collection<String> valid) {
+        List<String> m = meant(given, valid);
+        return m.size() == 1 ? Optional.of(m.getFirst()) : Optional.empty();
+    }
+
+    /** The one valid name {@code given} is clearly a slip for, or the two equally close ones; else none. */
+    private static List<String> meant(String given, Collection<String> valid) {
         String g = key(given);
-        if (g.isEmpty()) return Optional.empty();
+        if (g.isEmpty()) return List.of();
         List<String> same = new ArrayList<>(), starting = new ArrayList<>();
         for (String v : valid) {
             String k = key(v);
             if (k.equals(g)) same.add(v);
             else if (g.length() >= 3 && k.startsWith(g)) starting.add(v);
         }
-        if (!same.isEmpty()) return same.size() == 1 ? Optional.of(same.getFirst()) : Optional.empty();
-        if (starting.size() == 1) return Optional.of(starting.getFirst());
-        int limit = g.length() <= 6 ? 1 : 2, best = Integer.MAX_VALUE, second = Integer.MAX_VALUE;
-        String bestName = null;
+        if (!same.isEmpty()) return same.size() == 1 ? List.of(same.getFirst()) : List.of();
+        if (starting.size() == 1) return List.of(starting.getFirst());
+        int limit = g.length() <= 6 ? 1 : 2, best = Integer.MAX_VALUE;
+        List<String> nearest = new ArrayList<>();
         for (String v : valid) {
             int d = distance(g, key(v));
             if (d < best) {
-                second = best;
                 best = d;
-                bestName = v;
-            } else if (d < second) {
-                second = d;
+                nearest.clear();
             }
+            if (d == best) nearest.add(v);
         }
-        return best <= limit && second > best ? Optional.of(bestName) : Optional.empty();
+        return best <= limit && nearest.size() <= 2 ? nearest : List.of();
     }
 
-    /** " (did you mean 'resnet18'?)" for an error message after the unknown name, or "" when no name is clearly meant. */
+    /**
+     * " (did you mean 'resnet18'?)" for an error message after the unknown name, " (did you mean 'adam' or 'adamw'?)"
+     * where two are equally meant, or "" when no name is clearly meant.
+     */
     public static String didYouMean(String given, Collection<String> valid) {
-        return closest(given, valid).map(n -> " (did you mean '" + n + "'?)").orElse("");
+        List<String> m = meant(given, valid);
+        return m.isEmpty() ? "" : " (did you mean '" + String.join("' or '", m) + "'?)";
     }
 
     /** Lower case, without '-', '_', '.' and white space: what two spellings of one name share. */

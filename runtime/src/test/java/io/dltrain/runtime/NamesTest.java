@@ -57,4 +57,18 @@ class NamesTest {
         suggests(null, null, DATASETS);
         assertEquals("", Names.didYouMean("nope", MODELS));
     }
+
+    /**
+     * Two names equally close, and closer than every other (--optimizer adamx: adam and adamw, one edit each), were
+     * answered with no suggestion at all; both are named. Three or more alike still get none (a list, not a slip).
+     */
+    @Test
+    void twoEquallyCloseNamesAreBothSuggested() {
+        List<String> optimizers = List.of("sgd", "sgd-nesterov", "adagrad", "adadelta", "rmsprop", "adam", "adamw");
+        assertEquals(" (did you mean 'adam' or 'adamw'?)", Names.didYouMean("adamx", optimizers));
+        assertEquals(" (did you mean 'vgg11' or 'vgg13'?)", Names.didYouMean("vgg12", MODELS));
+        assertEquals(" (did you mean 'adamw'?)", Names.didYouMean("adamww", optimizers)); // one edit from adamw, two from adam
+        assertEquals("", Names.didYouMean("ab4", List.of("ab1", "ab2", "ab3")));
+        suggests(null, "adamx", optimizers); // closest() is the one clearly meant: none of two
+    }
 }
