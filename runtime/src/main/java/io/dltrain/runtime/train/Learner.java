@@ -114,9 +114,15 @@ public final class Learner implements AutoCloseable {
         return this;
     }
 
-    /** LR schedule spec (see {@link LrSchedules#parse}; an invalid one throws here, with the valid forms). */
+    /**
+     * LR schedule spec (see {@link LrSchedules#parse}; an invalid one throws here, with the valid forms). A schedule
+     * that watches the validation loss (plateau) is refused here too: a Learner fits without validation data.
+     */
     public synchronized Learner schedule(String spec) {
-        LrSchedules.parse(spec);
+        if (LrSchedules.parse(spec).needsValidation())
+            throw new IllegalArgumentException("schedule(\"" + spec + "\"): the learning-rate schedule plateau reduces the rate when the"
+                    + " validation loss stops improving, but a Learner fits without validation data; choose another schedule"
+                    + " (constant, step, cosine, warmup), or train with Trainer and a validation DataLoader");
         return set(config.batchSize(), config.lr(), config.optimizer(), spec, config.momentum(), config.weightDecay());
     }
 

@@ -563,4 +563,23 @@ class LearnerTest {
             assertFalse(e.getMessage().contains("--"), e.getMessage());
         }
     }
+
+    /**
+     * schedule("plateau") was taken, and the fit then refused it with the command line's words: "... this run has no
+     * validation data; give it some (--val-fraction) or choose another --schedule", though a Learner fits without
+     * validation data and has neither. schedule() refuses it at once in the Learner's words; the command line keeps
+     * its own (Trainer.withoutValidation).
+     */
+    @Test
+    void aPlateauScheduleIsRefusedInTheLearnersWords() {
+        try (CpuBackend be = new CpuBackend(1); Module m = model(be); Learner l = new Learner(m).epochs(1).batchSize(32)) {
+            for (String spec : List.of("plateau", "plateau:0.5:3")) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> l.schedule(spec));
+                assertTrue(e.getMessage().startsWith("schedule(\"" + spec + "\"): the learning-rate schedule plateau"), e.getMessage());
+                assertTrue(e.getMessage().contains("a Learner fits without validation data"), e.getMessage());
+                assertFalse(e.getMessage().contains("--"), e.getMessage());
+            }
+            assertEquals(1, l.schedule("cosine").fit(TrainerTest.blobs(64, 1)).epochs().size(), "another schedule trains");
+        }
+    }
 }
