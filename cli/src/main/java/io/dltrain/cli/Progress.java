@@ -14,22 +14,43 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * What a person sees while training. On a terminal: a live bar per epoch (step, loss, images/s, ETA) drawn by the
- * progressbar library. Otherwise (a pipe, a CI log): plain lines, one every ~10 seconds and one per epoch.
+ * What a person sees while training. On a terminal: a live bar per epoch (step, loss, throughput, ETA) drawn by the
+ * progressbar library. Otherwise (a pipe, a CI log): plain lines, one every ~10 seconds and one per epoch. The
+ * throughput is in images/s ("img/s") for a dataset of images, else in samples/s ({@link #unit}).
  */
 final class Progress implements TrainListener {
     enum Mode { BAR, PLAIN, NONE }
 
     private final Mode mode;
     private final PrintWriter out;
+    private final String unit; // of the throughput: "img/s" or "samples/s"
     private volatile ProgressBar bar; // the epoch's, while it is drawn; also closed from the signal hook's thread (endBar)
     private long lastPlain;
     private double lastLoss = Double.NaN;
     private String barText = ""; // the epoch bar's text after the bar, to which validation adds its count
 
-    Progress(Mode mode, PrintWriter out) {
+    Progress(Mode mode, PrintWriter out) { this(mode, out, "img/s"); }
+
+    /** @param unit the throughput's unit, {@link #unit}'s answer for the training data */
+    Progress(Mode mode, PrintWriter out, String unit) {
         this.mode = mode;
         this.out = out;
+        this.unit = unit;
+    }
+
+    /**
+     * "img/s" where the samples are images (a dataset whose pixels are normalised: {@code images} is whether
+     * SavedModel.inputNormalisation knows them), else "samples/s" (a csv's rows, synthetic data, sequences).
+     */
+    static String unit(boolean images) { return images ? "img/s" : "samples/s"; }
+
+    /**
+     * A throughput for people: a whole number from 100 up ("1,363"), else three significant digits ("42.1", "0.421"),
+     * so that a step slower in seconds than its batch has samples (an lstm on long sequences) does not show as 0.
+     */
+    static String rate(double perSec) {
+        if (!(perSec > 0) || perSec >= 99.95 || Double.isInfinite(perSec)) return String.format("%,.0f", perSec);
+        return new java.math.BigDecimal(perSec).round(new java.math.MathContext(3)).stripTrailingZeros().toPlainString();
     }
 
     static Mode parse(String s) {
@@ -86,21 +107,21 @@ final class Progress implements TrainListener {
         ProgressBar b = bar;
         if (mode == Mode.BAR && b != null) {
             b.stepTo(step);
-            barText = barMessage(lastLoss, imagesPerSec);
+            barText = barMessage(lastLoss, imagesPerSec, unit);
             b.setExtraMessage(barText);
         } else if (mode == Mode.PLAIN && (System.nanoTime() - lastPlain) / 1e9 >= 10) {
             lastPlain = System.nanoTime();
-            out.printf("epoch %d step %d/%d  loss %.4f  %,.0f img/s%n", epoch, step, steps, lastLoss, imagesPerSec);
+            out.printf("epoch %d step %d/%d  loss %.4f  %s %s%n", epoch, step, steps, lastLoss, rate(imagesPerSec), unit);
             out.flush();
         }
     }
 
     /**
-     * The text after the bar: the last loss read, and images/s. The trainer reads the loss a few times a second, not
-     * every step, so the first steps have none yet: no "loss NaN", which would read as a diverged run.
+     * The text after the bar: the last loss read, and the throughput in {@code unit}. The trainer reads the loss a few
+     * times a second, not every step, so the first steps have none yet: no "loss NaN", which would read as a diverged run.
      */
-    static String barMessage(double lastLoss, double imagesPerSec) {
-        return (Double.isNaN(lastLoss) ? "" : String.format("loss %.4f | ", lastLoss)) + String.format("%,.0f img/s", imagesPerSec);
+    static String barMessage(double lastLoss, double perSec, String unit) {
+        return (Double.isNaN(lastLoss) ? "" : String.format("loss %.4f | ", lastLoss)) + rate(perSec) + " " + unit;
     }
 
     /**
@@ -216,7 +237,7 @@ final class Progress implements TrainListener {
                 + (Double.isNaN(m.valAcc()) ? "" : String.format("  val_acc %.2f%%", 100 * m.valAcc()));
         String acc = Double.isNaN(m.trainAcc()) ? "" : String.format("  train_acc %.2f%%", 100 * m.trainAcc());
         // a resumed epoch that had only its validation left trained nothing in this process: no throughput to show
-        String ips = Double.isNaN(m.imagesPerSec()) ? "" : String.format("  %,.0f img/s", m.imagesPerSec());
+        String ips = Double.isNaN(m.imagesPerSec()) ? "" : "  " + rate(m.imagesPerSec()) + " " + unit;
         out.printf("epoch %d  train_loss %.4f%s%s  lr %.3g  %.1fs%s%s%n",
                 m.epoch(), m.trainLoss(), acc, val, m.lr(), m.seconds(), ips, dataWait(m));
         out.flush();

@@ -583,7 +583,7 @@ final class TrainRun {
                         out.printf("dl-train: frozen (%s): %,d of %,d parameters are not trained%n", String.join(", ", o.freeze), frozen, model.parameterCount());
                     }
                     out.flush();
-                    Progress progress = new Progress(progressMode, out);
+                    Progress progress = new Progress(progressMode, out, Progress.unit(SavedModel.inputNormalisation(train, dataEntry.name(), spec) != null));
                     // a batch not loaded after a minute is a read that hangs (a network file system): say which file,
                     // rather than leave a progress bar that has stopped
                     java.time.Duration slow = java.time.Duration.ofSeconds(SLOW_DATA_SECONDS);

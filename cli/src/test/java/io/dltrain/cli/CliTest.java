@@ -613,8 +613,42 @@ class CliTest {
     void theBarShowsNoLossBeforeTheFirstIsRead() {
         // the trainer reads the loss a few times a second: the bar's first frames have none, and "loss NaN" would read
         // as a diverged run
-        assertEquals(String.format("%,.0f img/s", 1363.0), Progress.barMessage(Double.NaN, 1363.0));
-        assertEquals("loss 1.9732 | " + String.format("%,.0f img/s", 9670.0), Progress.barMessage(1.97321, 9670.0));
+        assertEquals(String.format("%,.0f img/s", 1363.0), Progress.barMessage(Double.NaN, 1363.0, "img/s"));
+        assertEquals("loss 1.9732 | " + String.format("%,.0f img/s", 9670.0), Progress.barMessage(1.97321, 9670.0, "img/s"));
+    }
+
+    /**
+     * The progress bar, the plain lines and the epoch line said "img/s" for every dataset (a csv's rows, synthetic data,
+     * sequences), and "0 img/s" once a step took longer in seconds than its batch has samples (an lstm on T = 2000, 38 s
+     * a step): the rate was rounded to a whole number. The unit is "img/s" for a dataset of images (its pixels are
+     * normalised: fashion-mnist, cifar, image folders) and "samples/s" for the others; a rate under 100 keeps three
+     * significant digits. summary.json and metrics.jsonl keep their images_per_sec key.
+     */
+    @Test
+    void theThroughputIsInTheDatasUnitAndASlowStepIsNotZero(@TempDir Path tmp) throws IOException {
+        assertEquals("0.421 samples/s", Progress.barMessage(Double.NaN, 16 / 38.0, "samples/s"), "16 samples in 38 s");
+        assertEquals("loss 1.9732 | " + String.format("%,.0f img/s", 9670.0), Progress.barMessage(1.97321, 9670.0, "img/s"));
+        assertEquals("0.0263", Progress.rate(1 / 38.0));
+        assertEquals("1.68", Progress.rate(1.676));
+        assertEquals("42.1", Progress.rate(42.13));
+        assertEquals("100", Progress.rate(99.96));
+        assertEquals(String.format("%,.0f", 1363.0), Progress.rate(1363.2));
+        assertEquals("0", Progress.rate(0));
+        java.io.StringWriter sw = new java.io.StringWriter();
+        new Progress(Progress.Mode.PLAIN, new java.io.PrintWriter(sw), "samples/s").epochEnded(
+                new io.dltrain.runtime.train.EpochMetrics(1, 0.5, Double.NaN, Double.NaN, Double.NaN, 0.1, 76, 76, 32 / 76.0, 0));
+        assertTrue(sw.toString().strip().endsWith("  0.421 samples/s"), sw.toString());
+        // end to end: synthetic data is not images, cifar10 is
+        Result synthetic = run("--model", "mlp", "--data", "synthetic:1x8x8,classes=3,train=64,test=16", "--epochs", "1", "--batch-size", "16",
+                "--threads", "1", "--progress", "plain", "--checkpoint-every", "off", "--out", tmp.resolve("synthetic").toString());
+        assertEquals(0, synthetic.code(), synthetic.err() + synthetic.out());
+        assertTrue(synthetic.out().lines().anyMatch(l -> l.startsWith("epoch 1  train_loss") && l.endsWith(" samples/s")), synthetic.out());
+        assertFalse(synthetic.out().contains("img/s"), synthetic.out());
+        Path cifar = EvalPredictTest.fakeCifar10(Files.createDirectories(tmp.resolve("cifar")), 16, 3);
+        Result images = run("--model", "mlp", "--data", "cifar10", "--data-dir", cifar.toString(), "--epochs", "1", "--batch-size", "16",
+                "--threads", "1", "--progress", "plain", "--checkpoint-every", "off", "--out", tmp.resolve("cifar-run").toString());
+        assertEquals(0, images.code(), images.err() + images.out());
+        assertTrue(images.out().lines().anyMatch(l -> l.startsWith("epoch 1  train_loss") && l.endsWith(" img/s")), images.out());
     }
 
     /**
