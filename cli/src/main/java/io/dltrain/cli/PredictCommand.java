@@ -120,6 +120,15 @@ public final class PredictCommand implements Callable<Integer> {
             throw usage(e.getMessage());
         }
         Path dir = saved.dir();
+        // synthetic samples are generated (class patterns and noise): no image or CSV row is one, whatever the shape
+        // (an lstm's synthetic:1xTxF sequences alike), so predict has nothing to feed such a model
+        if (saved.features() == null && saved.dataset().split(":", 2)[0].equals("synthetic")) {
+            ModelSpec ss = saved.spec();
+            throw usage(dir + ": " + saved.model() + " was trained on " + saved.dataset() + ", generated data (samples of shape ["
+                    + ss.inChannels() + ", " + ss.height() + ", " + ss.width() + "]), neither images nor CSV rows: predict takes PNG/JPEG"
+                    + " or IDX images for a model trained on images and CSV rows for one trained on csv. Score it on that data with"
+                    + " `dl-train eval --checkpoint " + checkpoint + " --data " + saved.dataset() + "`");
+        }
         files = expandDirectories(files, saved.features() != null);
         boolean regression = saved.task() == io.dltrain.runtime.train.Task.REGRESSION;
         // a regression model (CSV only) predicts a value per CSV row; anything else given to it is refused

@@ -672,40 +672,64 @@ class EvalPredictTest {
     }
 
     /**
-     * A colour image for a model whose 3-channel input is not an image folder's (synthetic:3x8x8 here, as cifar10):
+     * A colour image for a model whose 3-channel input is not an image folder's (cifar10, on a fake copy of its files):
      * red, green and blue become channels 0, 1 and 2, each scaled to [0, 1] and normalised with the model's mean and
-     * std (none for synthetic data). Same floats, same model: the probabilities agree to 1e-6.
+     * std. Same floats, same model: the probabilities agree to 1e-6. (It trained on synthetic:3x8x8, whose samples are
+     * not images: predict now refuses files for such a model.)
      */
     @Test
     void predictFeedsAColourImagesRedGreenAndBlueAsChannelsZeroOneTwo(@TempDir Path tmp) throws IOException {
         Path rgbRun = tmp.resolve("rgb");
-        CliTest.Result t = run("--model", "mlp", "--data", "synthetic:3x8x8,classes=3,train=96,test=32", "--epochs", "1",
+        Path cifar = fakeCifar10(Files.createDirectories(tmp.resolve("cifar")), 16, 5);
+        CliTest.Result t = run("--model", "mlp", "--data", "cifar10", "--data-dir", cifar.toString(), "--epochs", "1", "--batch-size", "16",
                 "--threads", "2", "--progress", "none", "--out", rgbRun.toString(), "--checkpoint-every", "off");
         assertEquals(0, t.code(), t.err() + t.out());
         SavedModel saved = SavedModel.read(rgbRun.resolve("model"), null);
-        BufferedImage img = new BufferedImage(8, 8, BufferedImage.TYPE_INT_RGB);
-        float[] x = new float[3 * 64];
-        for (int y = 0; y < 8; y++) {
-            for (int c = 0; c < 8; c++) {
-                int[] rgb = {10 + 29 * c, 240 - 25 * y, (c * y * 37 + 5) % 256};   // three different planes
+        assertEquals(3, saved.mean().length);
+        BufferedImage img = new BufferedImage(32, 32, BufferedImage.TYPE_INT_RGB);
+        float[] x = new float[3 * 1024];
+        for (int y = 0; y < 32; y++) {
+            for (int c = 0; c < 32; c++) {
+                int[] rgb = {10 + 7 * c, 240 - 6 * y, (c * y * 37 + 5) % 256};   // three different planes
                 img.setRGB(c, y, rgb[0] << 16 | rgb[1] << 8 | rgb[2]);
-                for (int ch = 0; ch < 3; ch++) {
-                    float mean = saved.mean() == null ? 0f : saved.mean()[ch], std = saved.std() == null ? 1f : saved.std()[ch];
-                    x[ch * 64 + y * 8 + c] = (rgb[ch] / 255f - mean) / std;
-                }
+                for (int ch = 0; ch < 3; ch++) x[ch * 1024 + y * 32 + c] = (rgb[ch] / 255f - saved.mean()[ch]) / saved.std()[ch];
             }
         }
         Path png = tmp.resolve("colour.png");
         assertTrue(ImageIO.write(img, "png", png.toFile()));
-        float[] logits = logits(rgbRun.resolve("model"), new ModelSpec(3, 8, 8, 3), x, 1);
-        double max = Math.max(logits[0], Math.max(logits[1], logits[2])), sum = 0;
-        double[] p = new double[3];
-        for (int j = 0; j < 3; j++) sum += p[j] = Math.exp(logits[j] - max);
-        CliTest.Result r = run("predict", "--checkpoint", rgbRun.toString(), "--json", "--top-k", "3", "--threads", "2", png.toString());
+        double[] p = softmax(logits(rgbRun.resolve("model"), new ModelSpec(3, 32, 32, 10), x, 1), 0);
+        CliTest.Result r = run("predict", "--checkpoint", rgbRun.toString(), "--json", "--top-k", "10", "--threads", "2", png.toString());
         assertEquals(0, r.code(), r.err() + r.out());
         JsonNode preds = JSON.readTree(r.out()).get(0).get("predictions");
-        assertEquals(3, preds.size(), r.out());
-        for (JsonNode q : preds) assertEquals(p[q.get("class").asInt()] / sum, q.get("probability").asDouble(), 1e-6, r.out());
+        assertEquals(10, preds.size(), r.out());
+        for (JsonNode q : preds) assertEquals(p[q.get("class").asInt()], q.get("probability").asDouble(), 1e-6, r.out());
+    }
+
+    /**
+     * predict on a PNG or an IDX file for a model trained on synthetic data (an lstm on synthetic:1xTxF, sequences of T
+     * steps of F features; an mlp on synthetic:3x8x8 alike) resized the picture to the model's input and printed
+     * classes: meaningless, as synthetic samples are generated class patterns with noise, not pictures nor anything a
+     * file holds. A CSV file was refused saying the model "classifies images". Every file is refused, before any is read,
+     * with a usage error naming what the model was trained on and how to score it (eval on that data).
+     */
+    @Test
+    void predictRefusesFilesForAModelTrainedOnSyntheticData(@TempDir Path tmp) throws IOException {
+        Path seq = tmp.resolve("seq");
+        String data = "synthetic:1x20x3,classes=3,train=32,test=8";
+        CliTest.Result t = run("--model", "lstm", "--data", data, "--epochs", "1", "--batch-size", "16", "--threads", "2",
+                "--progress", "none", "--out", seq.toString(), "--checkpoint-every", "off");
+        assertEquals(0, t.code(), t.err() + t.out());
+        BufferedImage img = new BufferedImage(3, 20, BufferedImage.TYPE_BYTE_GRAY);
+        Path png = tmp.resolve("wave.png");
+        assertTrue(ImageIO.write(img, "png", png.toFile()));
+        Path csv = Files.writeString(tmp.resolve("rows.csv"), "a,b,c\n1,2,3\n");
+        for (Path f : java.util.List.of(png, subset.resolve("t10k-images-idx3-ubyte.gz"), csv, tmp))
+            CliTest.usageError(null, new String[] {"predict", "--checkpoint", seq.toString(), f.toString()},
+                    seq.resolve("model") + ": lstm was trained on " + data + ", generated data (samples of shape [1, 20, 3]), neither images nor CSV rows:",
+                    "Score it on that data with `dl-train eval --checkpoint " + seq + " --data " + data + "`");
+        // the model itself is fine: eval on its data scores it
+        CliTest.Result e = run("eval", "--checkpoint", seq.toString(), "--data", data, "--threads", "2", "--progress", "none");
+        assertEquals(0, e.code(), e.err() + e.out());
     }
 
     /**
