@@ -88,6 +88,27 @@ class StdoutTest {
         assertFalse(r.err().contains("bad.csv"), r.err());
     }
 
+    /**
+     * `dl-train train ... | head -3`: training is not stopped by a reader that went away (unlike predict, whose output
+     * is its work): the run goes on to its last epoch and writes every file a run writes, its checkpoint included, and
+     * only then ends with 141. Nothing of an hours-long run is lost to a closed pipe.
+     */
+    @Test
+    void trainRunsToItsEndAndWritesItsFilesWhenTheReaderWentAway(@TempDir Path tmp) throws IOException {
+        Path data = Files.createDirectories(tmp.resolve("data")), out = tmp.resolve("run");
+        PredictCsvTest.write(data);
+        Result r = run(new Failing(100, "Broken pipe"), "--model", "mlp", "--data", "csv", "--data-dir", data.toString(), "--epochs", "2",
+                "--threads", "2", "--progress", "none", "--out", out.toString(), "--batch-size", "32", "--checkpoint-every", "1e");
+        assertEquals(141, r.code(), r.err());
+        assertEquals("", r.err());
+        com.fasterxml.jackson.databind.JsonNode summary = new com.fasterxml.jackson.databind.ObjectMapper().readTree(out.resolve("summary.json").toFile());
+        assertEquals(2, summary.get("epochs").asInt(), summary.toString());
+        assertEquals(2, Files.readAllLines(out.resolve("metrics.jsonl")).size());
+        for (String f : List.of("model/model.json", "model/model.safetensors", "curves.png"))
+            assertTrue(Files.isRegularFile(out.resolve(f)), f + " was not written");
+        assertTrue(io.dltrain.runtime.checkpoint.Checkpoint.latest(out.resolve("checkpoints")).isPresent(), "no checkpoint");
+    }
+
     /** An error of the command itself keeps its own status and message: a failed stdout adds nothing to a usage error. */
     @Test
     void aUsageErrorKeepsItsStatus() {
