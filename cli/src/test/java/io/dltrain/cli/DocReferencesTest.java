@@ -36,7 +36,10 @@ class DocReferencesTest {
     static final Set<String> EXTERNAL = Set.of("Double", "FileChannel", "Future", "System", "List", "Image", "ToTensor", "Haswell", "Ns",
             "IllegalArgumentException");
 
-    /** Every file and directory of the repository (relative, '/'-separated); target/, .git and .mvn left out. */
+    /**
+     * Every file and directory of the repository (relative, '/'-separated); .git, .mvn and the build and run outputs
+     * that .gitignore names as directories (target/, /runs/, /out/, /dist/, ...) left out.
+     */
     static final List<String> PATHS = new ArrayList<>();
     /** Type name (class, interface, record, enum; or a source file's stem) to the files that declare it. */
     static final Map<String, List<Path>> TYPES = new HashMap<>();
@@ -46,13 +49,15 @@ class DocReferencesTest {
     @BeforeAll
     static void index() throws IOException {
         Pattern decl = Pattern.compile("\\b(?:class|interface|record|enum)\\s+([A-Z]\\w*)");
+        Path gitignore = ROOT.resolve(".gitignore");
+        Set<String> ignored = ignoredDirs(Files.isRegularFile(gitignore) ? Files.readString(gitignore) : "");
         Files.walkFileTree(ROOT, new SimpleFileVisitor<>() {
             @Override
             public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) {
                 if (dir.equals(ROOT)) return FileVisitResult.CONTINUE;
                 String name = dir.getFileName().toString();
-                if (name.equals(".git") || name.equals("target") || name.equals(".mvn")) return FileVisitResult.SKIP_SUBTREE; // not sources
                 String rel = rel(dir);
+                if (isIgnored(rel, ignored)) return FileVisitResult.SKIP_SUBTREE; // not sources
                 PATHS.add(rel);
                 if (!rel.contains("/")) TOP.add(rel);
                 if (rel.matches(".*/src/(main|test)/java/io/dltrain/.+")) PACKAGE_DIRS.add(name);
@@ -80,6 +85,34 @@ class DocReferencesTest {
     }
 
     static String rel(Path p) { return ROOT.relativize(p).toString().replace('\\', '/'); }
+
+    /**
+     * The directories left out of the index: .git, .mvn and target, and those .gitignore names whole ({@code target/} at any
+     * depth, {@code /runs/} at the top), as "name" or "/name". A checkout's own runs (`--out runs/exp1`, the default
+     * runs/...) are not the repository: indexed, they made `runs/...` in README a repository path, looked for there.
+     */
+    static Set<String> ignoredDirs(String gitignore) {
+        Set<String> out = new TreeSet<>(Set.of(".git", ".mvn", "target")); // target: also without a .gitignore
+        for (String line : gitignore.lines().map(String::strip).toList())
+            if (line.matches("/?[\\w.-]+/")) out.add(line.substring(0, line.length() - 1));
+        return out;
+    }
+
+    /** Whether the directory rel (relative, '/'-separated) is left out: its name is ignored, or from the top, its path. */
+    static boolean isIgnored(String rel, Set<String> ignored) {
+        return ignored.contains(rel.substring(rel.lastIndexOf('/') + 1)) || ignored.contains("/" + rel);
+    }
+
+    @Test
+    void runAndBuildOutputsAreNotPartOfTheIndex() throws IOException {
+        Set<String> ignored = ignoredDirs(Files.readString(ROOT.resolve(".gitignore")));
+        for (String dir : List.of("runs", "out", "dist", ".git", ".mvn", "target", "cli/target", "runtime/.cifuzz-corpus"))
+            assertTrue(isIgnored(dir, ignored), dir + " is indexed (ignored: " + ignored + ")");
+        for (String dir : List.of("cli", "runtime/src/main/java", "benchmarks/gpu", "cli/src/main/java/io/dltrain/cli/out"))
+            assertTrue(!isIgnored(dir, ignored), dir + " is left out (ignored: " + ignored + ")");
+        assertTrue(PATHS.stream().noneMatch(p -> p.equals("runs") || p.startsWith("runs/") || p.startsWith("out/") || p.startsWith("dist/")),
+                "the index holds run or build outputs");
+    }
 
     /** The backquoted spans of a document, each with the line it starts on. */
     static List<String[]> spans(String doc) throws IOException {
