@@ -35,7 +35,7 @@ public record LoadReport(List<String> loaded, List<Skipped> skipped, List<String
 
     /** A model key that was not loaded; {@code detail} says e.g. "file [10, 512], model [100, 512]". */
     public record Skipped(String key, Reason reason, String detail) {
-        @Override public String toString() { return key + " (" + reason.name().toLowerCase().replace('_', ' ')
+        @Override public String toString() { return key + " (" + reason.name().toLowerCase(java.util.Locale.ROOT).replace('_', ' ')
                 + (detail.isEmpty() ? "" : ": " + detail) + ")"; }
     }
 

@@ -439,7 +439,7 @@ public final class SafeTensors {
         if (t == null) return "the end of the header";
         if (t.isScalarValue()) {
             String s = p.getText();
-            return t.name().toLowerCase().replace("value_", "") + " " + (s.length() > 40 ? s.substring(0, 40) + "..." : s);
+            return t.name().toLowerCase(java.util.Locale.ROOT).replace("value_", "") + " " + (s.length() > 40 ? s.substring(0, 40) + "..." : s);
         }
         return t == JsonToken.START_OBJECT ? "an object" : t == JsonToken.START_ARRAY ? "an array" : t.toString();
     }
