@@ -77,7 +77,8 @@ public final class DatasetsCommand implements Runnable {
                 unusable = e.getMessage();
             }
             if (unusable != null) throw new Main.UsageError(spec.commandLine(), unusable);
-            PrintWriter o = spec.commandLine().getOut();
+            // what it wrote on stdout; notices and progress on stderr, so that stdout has the result alone
+            PrintWriter o = spec.commandLine().getOut(), notices = spec.commandLine().getErr();
             try {
                 DatasetRegistry.Entry entry = DatasetRegistry.get(data);
                 String base = entry.name().split(":", 2)[0];
@@ -93,15 +94,15 @@ public final class DatasetsCommand implements Runnable {
                     throw new Main.UsageError(spec.commandLine(), "cannot export '" + data + "': " + why
                             + ". `dl-train datasets prepare` exports fashion-mnist, mnist, cifar10 and cifar100.");
                 DatasetRegistry.Splits splits = entry.load(dataDir);
-                if (splits.hasNotice()) o.println("dl-train: notice: " + splits.notice());
+                if (splits.hasNotice()) notices.println("dl-train: notice: " + splits.notice());
                 // the export takes a while (Fashion-MNIST as PNGs: about 30 s on 2 cores) and shows its result only at the end
                 int val = splits.test() == null ? 0 : splits.test().size();
-                o.printf("dl-train: writing %,d training and %,d validation %s (%s) under %s%n", splits.train().size(), val,
+                notices.printf("dl-train: writing %,d training and %,d validation %s (%s) under %s%n", splits.train().size(), val,
                         Words.noun(val, "image"), f.name().toLowerCase(java.util.Locale.ROOT), out);
-                o.flush();
+                notices.flush();
                 ImageFolderWriter.Summary s;
                 // then a line every 10 s, so that a long export is seen to go on (prepare has no --progress: lines, no bar)
-                try (Progress.Phase writing = Progress.slowPhase(Progress.Mode.PLAIN, o, "writing the images under " + out)) {
+                try (Progress.Phase writing = Progress.slowPhase(Progress.Mode.PLAIN, notices, "writing the images under " + out)) {
                     s = ImageFolderWriter.write(splits.train(), splits.test(), out, f);
                 }
                 o.printf("wrote %,d training and %,d validation %s in %d class %s under %s%n", s.trainImages(), s.valImages(),

@@ -94,7 +94,8 @@ public final class EvalCommand implements Callable<Integer> {
     }
 
     private Integer evaluate() {
-        PrintWriter o = json ? spec.commandLine().getErr() : spec.commandLine().getOut(); // with --json, stdout has the JSON alone
+        PrintWriter o = json ? spec.commandLine().getErr() : spec.commandLine().getOut(); // the report; with --json, stdout has the JSON alone
+        PrintWriter notices = spec.commandLine().getErr(); // notices, as the progress, on stderr: stdout has the result alone
         if (batchSize < 1) throw usage("--batch-size must be >= 1, got " + batchSize);
         if (threads < 0) throw usage("--threads must be >= 0 (0 uses every core), got " + threads);
         Progress.Mode progressMode;
@@ -103,7 +104,7 @@ public final class EvalCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
-        Path located = Loaded.locate(spec.commandLine(), checkpoint, o);
+        Path located = Loaded.locate(spec.commandLine(), checkpoint, notices);
         // where eval.json and confusion.png go: checked (by a trial) before the evaluation, not after it
         Path outDir = out != null ? out : checkpoint;
         String unusable = out != null ? OutputDir.problem(out, "--out " + out, "choose another directory")
@@ -116,14 +117,14 @@ public final class EvalCommand implements Callable<Integer> {
         } catch (DatasetException e) {
             throw usage(e.getMessage());
         }
-        if (splits.hasNotice()) o.println("dl-train: notice: " + splits.notice());
+        if (splits.hasNotice()) notices.println("dl-train: notice: " + splits.notice());
         Dataset test = splits.test();
         if (test.size() == 0) throw usage(data + " has no test split to evaluate on");
         String tooLarge = BatchLimit.problem(batchSize, test.sampleShape().numel(), data + "'s " + test.sampleShape() + " samples");
         if (tooLarge != null) throw usage(tooLarge);
         SavedModel saved;
         try {
-            saved = Loaded.read(spec.commandLine(), checkpoint, located, o, found -> SavedModel.read(found, runTrainSplit(found, o, splits.train())));
+            saved = Loaded.read(spec.commandLine(), checkpoint, located, notices, found -> SavedModel.read(found, runTrainSplit(found, notices, splits.train())));
         } catch (IllegalArgumentException | DatasetException e) {
             throw usage(e.getMessage());
         }
@@ -185,7 +186,7 @@ public final class EvalCommand implements Callable<Integer> {
                         + " csv:target=" + String.join(",", saved.classNames()));
             // standardised as in training (model.json's feature_mean / feature_std), not by this directory's train.csv
             if (!Arrays.equals(csv.featureMean(), saved.features().mean()) || !Arrays.equals(csv.featureStd(), saved.features().std())) {
-                o.println("dl-train: notice: the features are standardised with the model's training statistics (model.json),"
+                notices.println("dl-train: notice: the features are standardised with the model's training statistics (model.json),"
                         + " not those of " + data + "'s own training file");
                 test = csv.standardisedWith(saved.features().mean(), saved.features().std());
             }
@@ -200,28 +201,28 @@ public final class EvalCommand implements Callable<Integer> {
                 differ = null;
             }
             if (differ != null)
-                o.println("dl-train: notice: the model was trained on " + saved.dataset() + " and is evaluated on " + data
+                notices.println("dl-train: notice: the model was trained on " + saved.dataset() + " and is evaluated on " + data
                         + ", whose options differ (" + differ + "): where they change the samples, these are not drawn as its training data were");
         }
         // Same shape and classes, another dataset (mnist for a fashion-mnist model): allowed, but its own input pipeline
         // (normalisation) and the model's class names apply, which is worth a line, not silence.
         if (!baseName(data).equals(baseName(saved.dataset())))
-            o.println("dl-train: notice: the model was trained on " + saved.dataset() + ", and is evaluated on " + data
+            notices.println("dl-train: notice: the model was trained on " + saved.dataset() + ", and is evaluated on " + data
                     + " with " + baseName(data) + "'s input pipeline (its normalisation) and the model's class names");
         // A checkpoint inside a run's checkpoints/ is deleted by the run's rotation (--keep) or replaced (best/) when
         // the run goes on, and eval.json with it.
         if (out == null && insideCheckpoints(outDir))
-            o.println("dl-train: notice: eval.json goes into " + outDir + ", which the run deletes or replaces if it is resumed"
+            notices.println("dl-train: notice: eval.json goes into " + outDir + ", which the run deletes or replaces if it is resumed"
                     + " (checkpoint rotation); give --out DIR to keep it elsewhere");
         Backend be;
         try {
-            be = Backends.create(device, threads, msg -> o.println("dl-train: notice: " + msg));
+            be = Backends.create(device, threads, msg -> notices.println("dl-train: notice: " + msg));
         } catch (BackendUnavailableException | IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
         Path[] from = {dir}; // the weights' directory: another checkpoint if the run rotated this one away meanwhile
         memory.doing(String.format(java.util.Locale.ROOT, "loading %s from %s", saved.model(), dir), "the model alone does not fit", null);
-        try (be; Module model = Loaded.model(spec.commandLine(), be, saved, o, newer -> from[0] = newer);
+        try (be; Module model = Loaded.model(spec.commandLine(), be, saved, notices, newer -> from[0] = newer);
              DataLoader loader = loader(test, be)) {
             memory.doing("evaluating " + saved.model() + " at --batch-size " + batchSize, null, null);
             Trainer trainer = new Trainer(be, new TrainConfig(1, batchSize, 0.1, "sgd", 0, 0, "constant", 0f, 0f, 0, 0, 0, 0, 1));
@@ -378,7 +379,7 @@ public final class EvalCommand implements Callable<Integer> {
      * the same data, where there is a model.json or the checkpoint records model.json's fields (SavedModel.STATE_KEY: then
      * nothing is read), or (with a notice) where the run's data cannot be read.
      */
-    private Dataset runTrainSplit(Path dir, PrintWriter o, Dataset evaluated) {
+    private Dataset runTrainSplit(Path dir, PrintWriter notices, Dataset evaluated) {
         if (Files.isRegularFile(dir.resolve(SavedModel.META_FILE)) || !Files.isRegularFile(dir.resolve(Checkpoint.STATE_FILE))) return evaluated;
         TrainingState s;
         try {
@@ -393,7 +394,7 @@ public final class EvalCommand implements Callable<Integer> {
         try {
             return DatasetRegistry.get(s.dataset()).load(runDataDir).train();
         } catch (DatasetException | IllegalArgumentException | UncheckedIOException e) {
-            o.println("dl-train: notice: the training data of the run " + dir + " belongs to (" + s.dataset()
+            notices.println("dl-train: notice: the training data of the run " + dir + " belongs to (" + s.dataset()
                     + (runDataDir != null ? " in " + runDataDir : "") + ") cannot be read (" + e.getMessage() + "): its class names,"
                     + " feature columns and statistics are taken from " + data + "'s training split, unchecked");
             return evaluated;

@@ -16,9 +16,9 @@ public final class Main {
     private Main() {}
 
     public static void main(String[] args) {
-        PrintWriter out = Stdout.system();
-        Signals.install(out);
-        System.exit(run(args, out, new PrintWriter(System.err, true)));
+        PrintWriter out = Stdout.system(), err = new PrintWriter(System.err, true);
+        Signals.install(err); // what a signal's stop says is a notice: stderr, as the run's own (stdout has the results alone)
+        System.exit(run(args, out, err));
     }
 
     /** Runs the CLI with the given streams and returns the exit code (tests call this). */

@@ -63,12 +63,19 @@ import java.util.concurrent.atomic.AtomicReference;
 final class TrainRun {
     private final CommandLine cl;
     private final TrainOptions o;
+    /**
+     * Everything the run says but its results: the header, notices, warnings, progress and epoch lines, a signal's stop.
+     * Standard error, where predict and bench say theirs, so that stdout holds the results alone ({@link #results}).
+     */
     private final PrintWriter out;
+    /** The run's results, what a script keeps: its test scores and where it was written (standard output). */
+    private final PrintWriter results;
 
     TrainRun(CommandLine cl, TrainOptions options) {
         this.cl = cl;
         this.o = options;
-        this.out = cl.getOut();
+        this.out = cl.getErr();
+        this.results = cl.getOut();
     }
 
     private Main.UsageError usage(String message) { return new Main.UsageError(cl, message); }
@@ -737,15 +744,15 @@ final class TrainRun {
                         try {
                             if (testLoader.samples() == 0) {
                                 test = new EvalResult(Double.NaN, Double.NaN, Double.NaN, 0);
-                                out.printf("test: no test split in %s; nothing evaluated  total %.1fs%n", dataEntry.name(), result.seconds());
+                                results.printf("test: no test split in %s; nothing evaluated  total %.1fs%n", dataEntry.name(), result.seconds());
                             } else if (task != Task.CLASSIFICATION) {
                                 test = trainer.evaluate(model, testLoader, loss, progress.pass("test")); // the mean MSE is the metric
-                                out.printf("test: %s %.5f  (%,d %s)  total %.1fs%n", task.metric(), test.loss(), test.samples(),
+                                results.printf("test: %s %.5f  (%,d %s)  total %.1fs%n", task.metric(), test.loss(), test.samples(),
                                         Words.noun(test.samples(), "sample"), result.seconds());
                             } else {
                                 test = trainer.evaluate(model, testLoader, new CrossEntropyLoss(0f), progress.pass("test"));
                                 String top5 = Double.isNaN(test.top5()) ? "n/a (fewer than 5 classes)" : String.format("%.2f%%", 100 * test.top5());
-                                out.printf("test: loss %.4f  top-1 %.2f%%  top-5 %s  (%,d %s)  total %.1fs%n",
+                                results.printf("test: loss %.4f  top-1 %.2f%%  top-5 %s  (%,d %s)  total %.1fs%n",
                                         test.loss(), 100 * test.top1(), top5, test.samples(), Words.noun(test.samples(), "sample"), result.seconds());
                             }
                         } catch (DataLoadException e) {
@@ -770,9 +777,9 @@ final class TrainRun {
                                       + ShellWords.quote(outDir) + " evaluates it and writes summary.json"), e.getCause());
                         }
                         ending.done();
-                        out.println("dl-train: wrote " + outDir.resolve("metrics.jsonl") + ", " + outDir.resolve("summary.json") + ", "
+                        results.println("dl-train: wrote " + outDir.resolve("metrics.jsonl") + ", " + outDir.resolve("summary.json") + ", "
                                 + outDir.resolve(Curves.FILE) + " and " + outDir.resolve(SavedModel.DIR) + "/");
-                        out.flush();
+                        results.flush();
                         return 0;
                     } finally {
                         ending.left(); // returned or thrown: nothing more is being written, for a hook waiting on a write

@@ -47,6 +47,13 @@ class CliTest {
         return new Result(code, o.toString(), e.toString());
     }
 
+    /** Runs the CLI with stdout and stderr into one writer, in the order they were written (as `2>&1` shows them): out and err alike. */
+    static Result runMerged(String... args) {
+        StringWriter both = new StringWriter();
+        int code = Main.run(args, new PrintWriter(both, true), new PrintWriter(both, true));
+        return new Result(code, both.toString(), both.toString());
+    }
+
     /** Writes the first n records of a real IDX file (gzip) as a new gzip IDX file. */
     static void subsetIdx(InputStream source, Path target, int n) throws IOException {
         try (DataInputStream in = new DataInputStream(new GZIPInputStream(source));
@@ -479,7 +486,7 @@ class CliTest {
     /**
      * --progress bar (auto's choice on a terminal), end to end in a child JVM, as the progress bar library draws on file
      * descriptor 2 itself: the bar shows the epoch and its steps on stderr and is finished when the epoch ends; the
-     * epoch's line goes to stdout as in plain mode.
+     * epoch's line follows it on stderr as in plain mode, and stdout has the results alone.
      */
     @Test
     void theBarModeDrawsEachEpochOnStderr(@TempDir Path tmp) throws Exception {
@@ -491,7 +498,8 @@ class CliTest {
         assertTrue(err.contains("epoch 1/2") && err.contains("epoch 2/2") && err.contains("18/18"), "the bar:\n" + err);
         // validation (64 held out) on the epoch's bar, and the test pass's own bar (64 samples, 2 batches)
         assertTrue(err.contains("validation 2/2") && err.contains("test 100%") && err.contains("2/2"), "the validation and test bars:\n" + err);
-        assertTrue(out.contains("epoch 1  train_loss") && out.contains("epoch 2  train_loss"), out);
+        assertTrue(err.contains("epoch 1  train_loss") && err.contains("epoch 2  train_loss"), err);
+        assertTrue(out.startsWith("test: loss ") && !out.contains("epoch"), out);
     }
 
     /**
@@ -505,9 +513,9 @@ class CliTest {
                 "--batch-size", "32", "--threads", "1", "--checkpoint-every", "off"};
         System.setProperty("dltrain.plainProgressSeconds", "0");
         try {
-            Result r = run(concat(args, "--progress", "plain", "--out", tmp.resolve("plain").toString()));
-            assertEquals(0, r.code(), r.err() + r.out());
-            String out = r.out();
+            Result r = runMerged(concat(args, "--progress", "plain", "--out", tmp.resolve("plain").toString()));
+            assertEquals(0, r.code(), r.out());
+            String out = r.out(); // the progress (stderr) and the test's line (stdout) as they were written
             // 64 held out for validation and 64 test samples: 2 batches of 32 each
             int v1 = out.indexOf("epoch 1 validation batch 1/2\n"), v2 = out.indexOf("epoch 1 validation batch 2/2\n"),
                     epochLine = out.indexOf("epoch 1  train_loss"), t2 = out.indexOf("test batch 2/2\n"), test = out.indexOf("test: loss");
@@ -517,7 +525,7 @@ class CliTest {
 
             Result none = run(concat(args, "--progress", "none", "--out", tmp.resolve("none").toString()));
             assertEquals(0, none.code(), none.err() + none.out());
-            assertFalse(none.out().contains("batch 1/2"), "--progress none shows no pass's progress:\n" + none.out());
+            assertFalse(none.err().contains("batch 1/2"), "--progress none shows no pass's progress:\n" + none.err());
         } finally {
             System.clearProperty("dltrain.plainProgressSeconds");
         }
@@ -537,10 +545,10 @@ class CliTest {
             Result r = run(concat(args, "--progress", "plain", "--out", tmp.resolve("plain").toString()));
             assertEquals(0, r.code(), r.err() + r.out());
             String line = "dl-train: still reading fashion-mnist in " + subset + " (0 s so far)\n";
-            assertTrue(r.out().contains(line) && r.out().indexOf(line) < r.out().indexOf("dl-train: mlp ("), "before the run's first line:\n" + r.out());
+            assertTrue(r.err().contains(line) && r.err().indexOf(line) < r.err().indexOf("dl-train: mlp ("), "before the run's first line:\n" + r.err());
             Result none = run(concat(args, "--progress", "none", "--out", tmp.resolve("none").toString()));
             assertEquals(0, none.code(), none.err() + none.out());
-            assertFalse(none.out().contains("still "), none.out());
+            assertFalse(none.err().contains("still "), none.err());
         } finally {
             System.clearProperty("dltrain.slowPhaseSeconds");
         }
@@ -559,16 +567,16 @@ class CliTest {
             Result first = run("--model", "mlp", "--data", "fashion-mnist", "--data-dir", subset.toString(), "--epochs", "1",
                     "--max-steps", "1", "--threads", "1", "--progress", "plain", "--out", out.toString());
             assertEquals(0, first.code(), first.err() + first.out());
-            assertTrue(first.out().contains("dl-train: still building mlp (235,146 parameters) (0 s so far)\n".replace(",", java.text.DecimalFormatSymbols.getInstance().getGroupingSeparator() + "")),
-                    first.out());
+            assertTrue(first.err().contains("dl-train: still building mlp (235,146 parameters) (0 s so far)\n".replace(",", java.text.DecimalFormatSymbols.getInstance().getGroupingSeparator() + "")),
+                    first.err());
             // the stop's checkpoint, then (below) the epoch's, before the run's model/: written through the trainer's listener
             String ck = "dl-train: still writing a checkpoint in " + out.resolve("checkpoints") + " (0 s so far)\n";
-            assertTrue(first.out().contains(ck) && first.out().indexOf(ck) < first.out().indexOf("dl-train: stopped after --max-steps"), first.out());
+            assertTrue(first.err().contains(ck) && first.err().indexOf(ck) < first.err().indexOf("dl-train: stopped after --max-steps"), first.err());
             Result resumed = run("--resume", out.toString(), "--data-dir", subset.toString(), "--threads", "1", "--progress", "plain");
             assertEquals(0, resumed.code(), resumed.err() + resumed.out());
-            assertTrue(resumed.out().contains("dl-train: still loading " + out.resolve("checkpoints").resolve("ckpt-1") + " (0 s so far)\n"), resumed.out());
-            assertTrue(resumed.out().contains("dl-train: still writing the trained model to " + out.resolve("model") + " (0 s so far)\n"), resumed.out());
-            assertTrue(resumed.out().contains(ck) && resumed.out().indexOf(ck) < resumed.out().indexOf("dl-train: still writing the trained model"), resumed.out());
+            assertTrue(resumed.err().contains("dl-train: still loading " + out.resolve("checkpoints").resolve("ckpt-1") + " (0 s so far)\n"), resumed.err());
+            assertTrue(resumed.err().contains("dl-train: still writing the trained model to " + out.resolve("model") + " (0 s so far)\n"), resumed.err());
+            assertTrue(resumed.err().contains(ck) && resumed.err().indexOf(ck) < resumed.err().indexOf("dl-train: still writing the trained model"), resumed.err());
         } finally {
             System.clearProperty("dltrain.slowPhaseSeconds");
         }
@@ -660,7 +668,7 @@ class CliTest {
         Path adam = tmp.resolve("adam");
         Result r = run(train(adam, "mlp", 1, "--optimizer", "adam", "--max-steps", "3"));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("adam lr 0.001 "), r.out());
+        assertTrue(r.err().contains("adam lr 0.001 "), r.err());
         Result resumed = run("--resume", adam.toString(), "--data-dir", subset.toString(), "--epochs", "1", "--threads", "2", "--progress", "none");
         assertEquals(0, resumed.code(), resumed.err() + resumed.out());
         JsonNode cfg = JSON.readTree(adam.resolve("summary.json").toFile()).get("config");
@@ -669,13 +677,13 @@ class CliTest {
 
         Result given = run(train(tmp.resolve("given"), "mlp", 1, "--optimizer", "adamw", "--lr", "0.003", "--max-steps", "1"));
         assertEquals(0, given.code(), given.err() + given.out());
-        assertTrue(given.out().contains("adamw lr 0.003 "), given.out());
+        assertTrue(given.err().contains("adamw lr 0.003 "), given.err());
         Path yaml = Files.writeString(tmp.resolve("c.yaml"), "optimizer: rmsprop\nlr: 0.002\n");
         Result configured = run(train(tmp.resolve("configured"), "mlp", 1, "--config", yaml.toString(), "--max-steps", "1"));
         assertEquals(0, configured.code(), configured.err() + configured.out());
-        assertTrue(configured.out().contains("rmsprop lr 0.002 "), configured.out());
+        assertTrue(configured.err().contains("rmsprop lr 0.002 "), configured.err());
         Result plain = run(train(tmp.resolve("plain"), "mlp", 1, "--max-steps", "1"));
-        assertTrue(plain.out().contains("sgd-nesterov lr 0.05 (cosine), momentum 0.9, weight decay 0.0005,"), plain.out());
+        assertTrue(plain.err().contains("sgd-nesterov lr 0.05 (cosine), momentum 0.9, weight decay 0.0005,"), plain.err());
         String help = run("train", "--help").out().replaceAll("\\s+", " ");
         assertTrue(help.contains("0.001 for adam and adamw"), "--help states the defaults: " + help);
         assertTrue(help.contains("0 for rmsprop") && help.contains("0.01 for adamw"), "--help states the defaults: " + help);
@@ -694,11 +702,11 @@ class CliTest {
             assertEquals(w.momentum(), cfg.get("momentum").asDouble(), 0.0, w + ": " + cfg);
             assertEquals(w.weightDecay(), cfg.get("weight_decay").asDouble(), 0.0, w + ": " + cfg);
         }
-        assertTrue(run(train(tmp.resolve("shown"), "mlp", 1, "--optimizer", "rmsprop", "--max-steps", "1")).out()
+        assertTrue(run(train(tmp.resolve("shown"), "mlp", 1, "--optimizer", "rmsprop", "--max-steps", "1")).err()
                 .contains("rmsprop lr 0.01 (cosine), momentum 0, weight decay 0,"));
         Result ignored = run(train(tmp.resolve("ignored"), "mlp", 1, "--optimizer", "adam", "--momentum", "0.5", "--max-steps", "1"));
         assertEquals(0, ignored.code(), ignored.err() + ignored.out());
-        assertTrue(ignored.out().contains("notice: --momentum 0.5 is ignored: adam has no momentum setting"), ignored.out());
+        assertTrue(ignored.err().contains("notice: --momentum 0.5 is ignored: adam has no momentum setting"), ignored.err());
 
         Path given = tmp.resolve("given");
         Result g = run(train(given, "mlp", 1, "--optimizer", "rmsprop", "--momentum", "0.5", "--weight-decay", "0.001", "--max-steps", "2"));
@@ -744,10 +752,30 @@ class CliTest {
         Path small = fashionSubset(tmp.resolve("fmnist"), 3, 2), tree = tmp.resolve("tree");
         System.setProperty("dltrain.slowPhaseSeconds", "0");
         try {
+            Result r = runMerged("datasets", "prepare", "--data", "fashion-mnist", "--data-dir", small.toString(), "--out", tree.toString());
+            assertEquals(0, r.code(), r.err());
+            String line = "dl-train: still writing the images under " + tree + " (0 s so far)\n"; // stderr's, before stdout's result
+            assertTrue(r.out().contains(line) && r.out().indexOf(line) < r.out().indexOf("wrote 3 training"), r.out());
+        } finally {
+            System.clearProperty("dltrain.slowPhaseSeconds");
+        }
+    }
+
+    /**
+     * stdout holds what datasets prepare wrote, alone: its notices, the "writing ..." line and its progress went to
+     * stdout with it, so `dl-train datasets prepare ... > log` kept progress in the record. They go to stderr.
+     */
+    @Test
+    void datasetsPreparePrintsItsSummaryAloneOnStdout(@TempDir Path tmp) throws IOException {
+        Path small = fashionSubset(tmp.resolve("fmnist"), 3, 2), tree = tmp.resolve("tree");
+        System.setProperty("dltrain.slowPhaseSeconds", "0"); // the progress line at once
+        try {
             Result r = run("datasets", "prepare", "--data", "fashion-mnist", "--data-dir", small.toString(), "--out", tree.toString());
             assertEquals(0, r.code(), r.err());
-            String line = "dl-train: still writing the images under " + tree + " (0 s so far)\n";
-            assertTrue(r.out().contains(line) && r.out().indexOf(line) < r.out().indexOf("wrote 3 training"), r.out());
+            assertEquals("wrote 3 training and 2 validation images in 3 class folders under " + tree + "\n", r.out());
+            String writing = "dl-train: writing 3 training and 2 validation images (png) under " + tree + "\n",
+                    still = "dl-train: still writing the images under " + tree + " (0 s so far)\n";
+            assertTrue(r.err().startsWith(writing) && r.err().contains(still), r.err());
         } finally {
             System.clearProperty("dltrain.slowPhaseSeconds");
         }
@@ -774,7 +802,7 @@ class CliTest {
         Path tree = tmp.resolve("tree");
         Result r = run("datasets", "prepare", "--data", "fashion-mnist", "--data-dir", small.toString(), "--out", tree.toString());
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().contains("dl-train: writing 60 training and 20 validation images (png) under " + tree + "\n"), r.out());
+        assertTrue(r.err().contains("dl-train: writing 60 training and 20 validation images (png) under " + tree + "\n"), r.err());
         assertTrue(r.out().contains("wrote 60 training and 20 validation images in 10 class folders under " + tree), r.out());
         try (var files = Files.walk(tree)) {
             assertEquals(80, files.filter(f -> f.toString().endsWith(".png")).count());
@@ -820,16 +848,16 @@ class CliTest {
         Result r = run("datasets", "prepare", "--data", "fashion-mnist", "--data-dir", tmp.resolve("absent").toString(), "--out", tree.toString());
         assertEquals(2, r.code(), r.err());
         assertTrue(r.err().contains(tree.resolve("train") + ": already exists and is not empty"), r.err());
-        assertFalse(r.out().contains("writing"), r.out());
+        assertFalse(r.err().contains("writing"), r.err());
         Path small = fashionSubset(tmp.resolve("fmnist"), 3, 2);
         Result jpg = run("datasets", "prepare", "--data", "fashion-mnist", "--data-dir", small.toString(), "--out", tmp.resolve("jpg").toString(),
                 "--format", "JPG");
         assertEquals(0, jpg.code(), jpg.err());
-        assertTrue(jpg.out().contains("images (jpeg) under"), jpg.out());
+        assertTrue(jpg.err().contains("images (jpeg) under"), jpg.err());
         Result plain = run("--model", "mlp", "--data", "synthetic:1x8x8,classes=2,train=64,test=16", "--device", "CPU", "--epochs", "1",
                 "--progress", "None", "--checkpoint-every", "off", "--out", tmp.resolve("run").toString());
         assertEquals(0, plain.code(), plain.err());
-        assertFalse(plain.out().contains("epoch 1"), "--progress None: no epoch lines: " + plain.out());
+        assertFalse(plain.err().contains("epoch 1"), "--progress None: no epoch lines: " + plain.err());
     }
 
     @Test
@@ -963,8 +991,8 @@ class CliTest {
         usageError(out, train(out, "mlp", 1, "--device", "cuda:0"), "--device cuda:0 cannot be used: no NVIDIA driver found"); // as given
         Result r = run(train(tmp.resolve("run"), "mlp", 1, "--device", "auto"));
         assertEquals(0, r.code(), r.err());
-        List<String> notices = r.out().lines().filter(l -> l.contains("no usable GPU")).toList();
-        assertEquals(List.of("dl-train: notice: no usable GPU: " + why + "; using the CPU"), notices, r.out());
+        List<String> notices = r.err().lines().filter(l -> l.contains("no usable GPU")).toList();
+        assertEquals(List.of("dl-train: notice: no usable GPU: " + why + "; using the CPU"), notices, r.err());
         JsonNode s = JSON.readTree(tmp.resolve("run/summary.json").toFile());
         assertEquals("cpu", s.get("device").asText());
         JsonNode mem = s.get("memory");
@@ -1089,8 +1117,8 @@ class CliTest {
     void momentumAboveOneTrainsWithANotice(@TempDir Path tmp) throws IOException {
         Result r = run(train(tmp.resolve("m"), "mlp", 1, "--optimizer", "sgd", "--momentum", "1.5", "--max-steps", "1"));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("dl-train: notice: --momentum 1.5: with a momentum of 1 or more the momentum buffer never decays,"
-                + " so sgd usually diverges"), r.out());
+        assertTrue(r.err().contains("dl-train: notice: --momentum 1.5: with a momentum of 1 or more the momentum buffer never decays,"
+                + " so sgd usually diverges"), r.err());
         // a value from a config file is quoted as written there, with the file
         Path yaml = Files.writeString(tmp.resolve("c.yaml"), "lr: 1e39\n");
         Path out = tmp.resolve("never");
@@ -1107,10 +1135,10 @@ class CliTest {
         String notice = "dl-train: notice: --lr 0: the weights will not change";
         Result r = run(train(tmp.resolve("z"), "mlp", 1, "--lr", "0", "--schedule", "warmup:2,cosine", "--max-steps", "1"));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertEquals(1, r.out().lines().filter(l -> l.startsWith(notice)).count(), r.out());
+        assertEquals(1, r.err().lines().filter(l -> l.startsWith(notice)).count(), r.err());
         Result a = run(train(tmp.resolve("a"), "mlp", 1, "--lr", "0.01", "--max-steps", "1"));
         assertEquals(0, a.code(), a.err() + a.out());
-        assertFalse(a.out().contains("--lr 0"), a.out());
+        assertFalse(a.err().contains("--lr 0"), a.err());
     }
 
     /**
@@ -1132,9 +1160,9 @@ class CliTest {
         for (int i = 0; i < cases.length; i++) {
             Result e = run("eval", "--checkpoint", run.toString(), "--data", cases[i][0], "--threads", "2", "--out", tmp.resolve("e" + i).toString());
             assertEquals(0, e.code(), e.err() + e.out());
-            if (cases[i][1] == null) assertFalse(e.out().contains("options differ"), e.out());
-            else assertTrue(e.out().contains("dl-train: notice: the model was trained on " + trained + " and is evaluated on " + cases[i][0]
-                    + ", whose options differ (" + cases[i][1] + ")"), e.out());
+            if (cases[i][1] == null) assertFalse(e.err().contains("options differ"), e.err());
+            else assertTrue(e.err().contains("dl-train: notice: the model was trained on " + trained + " and is evaluated on " + cases[i][0]
+                    + ", whose options differ (" + cases[i][1] + ")"), e.err());
         }
     }
 
@@ -1222,7 +1250,7 @@ class CliTest {
         Result r = run("--model", "mlp", "--data", "fashion-mnist", "--data-dir", subset.toString(), "--epochs", "1", "--threads", "1",
                 "--device", "cpu", "--progress", "none", "--max-steps", "1", "--out", tmp.resolve("one").toString());
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("dl-train: 1 epoch, batch 128,") && r.out().contains("device cpu (1 thread, "), r.out());
+        assertTrue(r.err().contains("dl-train: 1 epoch, batch 128,") && r.err().contains("device cpu (1 thread, "), r.err());
         Result b = run("bench", "--model", "mlp", "--batch-size", "2", "--device", "cpu", "--threads", "1", "--warmup", "0", "--steps", "1",
                 "--windows", "1");
         assertEquals(0, b.code(), b.err());
@@ -1233,8 +1261,35 @@ class CliTest {
     void autoDeviceFallsBackToTheCpuWithOneNotice(@TempDir Path tmp) throws IOException {
         Result r = run(train(tmp.resolve("run"), "mlp", 1, "--device", "auto"));
         assertEquals(0, r.code(), r.err());
-        long notices = r.out().lines().filter(l -> l.contains("no usable GPU")).count();
-        assertEquals(1, notices, r.out());
+        long notices = r.err().lines().filter(l -> l.contains("no usable GPU")).count();
+        assertEquals(1, notices, r.err());
         assertEquals("cpu", JSON.readTree(tmp.resolve("run/summary.json").toFile()).get("device").asText());
+    }
+
+    /**
+     * stdout holds a training run's results alone: its test scores and where it was written. The notices (--device
+     * auto's fallback, an ignored option), the header and the epoch lines went there too, so a CI job keeping train's
+     * stdout, or `dl-train ... > result.txt`, got them mixed with the result; they go to stderr, as predict's do.
+     */
+    @Test
+    void trainPrintsItsResultsAloneOnStdout(@TempDir Path tmp) {
+        Path out = tmp.resolve("run");
+        Result r = run("--model", "mlp", "--data", "synthetic:1x28x28,classes=10,train=200,test=50", "--epochs", "2", "--threads", "2",
+                "--optimizer", "adam", "--momentum", "0.5", "--device", "auto", "--progress", "plain", "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        List<String> lines = r.out().lines().toList();
+        assertEquals(2, lines.size(), r.out());
+        assertTrue(lines.get(0).matches("test: loss \\d+\\.\\d{4}  top-1 \\d+\\.\\d\\d%  top-5 \\d+\\.\\d\\d%  \\(50 samples\\)  total \\d+\\.\\ds"),
+                r.out());
+        assertEquals("dl-train: wrote " + out.resolve("metrics.jsonl") + ", " + out.resolve("summary.json") + ", " + out.resolve("curves.png")
+                + " and " + out.resolve("model") + "/", lines.get(1));
+        String err = r.err();
+        assertTrue(err.contains("dl-train: notice: --momentum 0.5 is ignored: adam has no momentum setting"), err);
+        String why = io.dltrain.runtime.backend.Backends.cudaUnavailableReason();
+        if (why != null) assertTrue(err.contains("dl-train: notice: no usable GPU: " + why + "; using the CPU\n"), err);
+        assertTrue(err.contains("dl-train: mlp (235,146 parameters) on synthetic:1x28x28,classes=10,train=200,test=50 (180 train / 20 validation / 50 test samples)"), err);
+        assertTrue(err.contains("dl-train: 2 epochs, batch 128, adam lr 0.001 (cosine)"), err);
+        assertTrue(err.contains("\nepoch 1  train_loss ") && err.contains("\nepoch 2  train_loss "), err);
+        assertFalse(err.contains("test: loss") || err.contains("dl-train: wrote"), "the results are on stdout only\n" + err);
     }
 }

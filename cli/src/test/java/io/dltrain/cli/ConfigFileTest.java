@@ -133,10 +133,10 @@ class ConfigFileTest {
         CliTest.Result r = CliTest.run("--config", yaml.toString(), "--epochs", "1", "--max-steps", "2", "--out", out.toString());
         assertEquals(0, r.code(), r.err() + r.out());
         // a run stopped by --max-steps writes no summary; its opening line states the configuration it trains with
-        assertTrue(r.out().contains("dl-train: 1 epoch, batch 32, adam lr 0.02 (cosine), weight decay 0.01, seed 42 -> " + out),
-                r.out());
-        assertTrue(r.out().contains("(360 train / 40 validation / 100 test samples)"), "data-dir from the file: " + r.out());
-        assertTrue(r.out().contains("after --max-steps 2"), r.out());
+        assertTrue(r.err().contains("dl-train: 1 epoch, batch 32, adam lr 0.02 (cosine), weight decay 0.01, seed 42 -> " + out),
+                r.err());
+        assertTrue(r.err().contains("(360 train / 40 validation / 100 test samples)"), "data-dir from the file: " + r.err());
+        assertTrue(r.err().contains("after --max-steps 2"), r.err());
         assertTrue(Files.isDirectory(out.resolve("checkpoints")), "the run wrote its checkpoint");
     }
 

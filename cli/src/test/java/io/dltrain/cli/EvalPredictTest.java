@@ -309,7 +309,7 @@ class EvalPredictTest {
         CliTest.Result r = run("eval", "--checkpoint", tmp.resolve("run5").toString(), "--data", "fashion-mnist", "--data-dir", subset.toString(),
                 "--threads", "2", "--out", out.toString());
         assertEquals(0, r.code(), r.err() + r.out());
-        assertFalse(r.out().contains("cannot be read"), "the run's data is not read:\n" + r.out());
+        assertFalse(r.err().contains("cannot be read"), "the run's data is not read:\n" + r.err());
         JsonNode summary = JSON.readTree(runDir.resolve("summary.json").toFile());
         assertEquals(summary.get("test_loss").asDouble(), JSON.readTree(out.resolve("eval.json").toFile()).get("loss").asDouble(), 1e-6);
 
@@ -318,7 +318,7 @@ class EvalPredictTest {
         assertEquals(2, other.code(), other.err() + other.out());
         assertTrue(other.err().contains("samples are [3, 32, 32] but the model mlp") && other.err().contains("was trained on [1, 28, 28] (fashion-mnist)"),
                 other.err());
-        assertFalse(other.out().contains("cannot be read"), "the run's data is not read:\n" + other.out());
+        assertFalse(other.err().contains("cannot be read"), "the run's data is not read:\n" + other.err());
     }
 
     /**
@@ -380,6 +380,32 @@ class EvalPredictTest {
                 && r.err().contains("confusion matrix"), r.err());
     }
 
+    /**
+     * Without --json, stdout holds eval's report alone (what was evaluated, the scores, the confusion matrix and the files
+     * written): its notices (a checkpoint the run rotates away, --device auto's fallback) were printed in the report,
+     * so `dl-train eval ... > report.txt` kept them there. They go to stderr, with the progress.
+     */
+    @Test
+    void evalPrintsItsReportAloneOnStdout(@TempDir Path tmp) throws IOException {
+        Path ckpts = tmp.resolve("run5/checkpoints");
+        checkpointOfTheRun(ckpts, Map.of());
+        Path ckpt = ckpts.resolve("ckpt-34");
+        CliTest.Result r = run("eval", "--checkpoint", ckpt.toString(), "--data", "fashion-mnist", "--data-dir", subset.toString(),
+                "--threads", "2", "--device", "auto", "--progress", "plain");
+        assertEquals(0, r.code(), r.err() + r.out());
+        List<String> lines = r.out().lines().toList();
+        assertEquals(17, lines.size(), r.out()); // eval:, test:, blank, the matrix's 2 heading lines and 10 rows, blank, wrote
+        assertTrue(lines.get(0).startsWith("eval: mlp (1x28x28 -> 10) from " + ckpt + " on fashion-mnist/test (300 samples)"), r.out());
+        assertTrue(lines.get(1).startsWith("test: loss ") && lines.get(2).isEmpty(), r.out());
+        assertTrue(lines.get(3).startsWith("confusion matrix") && lines.get(4).startsWith("true \\ predicted"), r.out());
+        for (int c = 0; c < 10; c++) assertTrue(lines.get(5 + c).startsWith(String.format("%3d ", c)), lines.get(5 + c));
+        assertEquals("dl-train: wrote " + ckpt.resolve("eval.json") + " and " + ckpt.resolve("confusion.png"), lines.get(16));
+        assertTrue(r.err().contains("dl-train: notice: eval.json goes into " + ckpt), r.err());
+        String why = io.dltrain.runtime.backend.Backends.cudaUnavailableReason();
+        if (why != null) assertTrue(r.err().contains("dl-train: notice: no usable GPU: " + why + "; using the CPU\n"), r.err());
+        assertFalse(r.err().contains("test: loss") || r.err().contains("confusion matrix"), r.err());
+    }
+
     @Test
     void evalIntoARotatedCheckpointSaysSoAndAnotherDatasetIsNamed(@TempDir Path tmp) throws IOException {
         Path ckpts = tmp.resolve("run3/checkpoints");
@@ -387,22 +413,22 @@ class EvalPredictTest {
         Path ckpt = ckpts.resolve("ckpt-34");
         CliTest.Result r = run("eval", "--checkpoint", ckpt.toString(), "--data", "fashion-mnist", "--data-dir", subset.toString(), "--threads", "2");
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("notice: eval.json goes into " + ckpt) && r.out().contains("--out"), r.out());
+        assertTrue(r.err().contains("notice: eval.json goes into " + ckpt) && r.err().contains("--out"), r.err());
         assertTrue(Files.isRegularFile(ckpt.resolve("eval.json")));
-        assertTrue(!r.out().contains("is evaluated on"), "same dataset: no notice\n" + r.out());
+        assertTrue(!r.err().contains("is evaluated on"), "same dataset: no notice\n" + r.err());
         // a best/ checkpoint is rotated too; the run directory itself is not (its eval.json stays)
         Path best = checkpointOfTheRun(ckpts.resolve("best"), Map.of());
         CliTest.Result b = run("eval", "--checkpoint", best.toString(), "--data", "fashion-mnist", "--data-dir", subset.toString(), "--threads", "2");
-        assertTrue(b.code() == 0 && b.out().contains("notice: eval.json goes into " + best), b.out() + b.err());
+        assertTrue(b.code() == 0 && b.err().contains("notice: eval.json goes into " + best), b.out() + b.err());
         CliTest.Result whole = run("eval", "--checkpoint", tmp.resolve("run3").toString(), "--data", "fashion-mnist", "--data-dir", subset.toString(), "--threads", "2");
-        assertTrue(whole.code() == 0 && !whole.out().contains("eval.json goes into"), whole.out() + whole.err());
+        assertTrue(whole.code() == 0 && !whole.err().contains("eval.json goes into"), whole.out() + whole.err());
         // mnist has fashion-mnist's shape and 10 classes: evaluated, with a line saying whose pipeline applies
         CliTest.Result other = run("eval", "--checkpoint", runDir.toString(), "--data", "mnist", "--data-dir", subset.toString(),
                 "--threads", "2", "--out", tmp.resolve("e2").toString());
         assertEquals(0, other.code(), other.err() + other.out());
-        assertTrue(other.out().contains("notice: the model was trained on fashion-mnist, and is evaluated on mnist with mnist's input pipeline"),
-                other.out());
-        assertTrue(!other.out().contains("eval.json goes into"), other.out());
+        assertTrue(other.err().contains("notice: the model was trained on fashion-mnist, and is evaluated on mnist with mnist's input pipeline"),
+                other.err());
+        assertTrue(!other.err().contains("eval.json goes into"), other.err());
     }
 
     /**

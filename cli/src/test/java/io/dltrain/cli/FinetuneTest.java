@@ -57,9 +57,9 @@ class FinetuneTest {
         // mlp is Flatten "0", Linear "1", ReLU, Linear "3", ..., so "1." and "3." are its first two Linear layers
         CliTest.Result r = run(train(out, "mlp", 1, "--init-from", base.toString(), "--freeze", "1.,3."));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("init from " + base.resolve("model").resolve("model.safetensors") + ": " + before.size()
-                + " tensors loaded, 0 skipped"), r.out());
-        assertTrue(r.out().contains("frozen (1., 3.)"), r.out());
+        assertTrue(r.err().contains("init from " + base.resolve("model").resolve("model.safetensors") + ": " + before.size()
+                + " tensors loaded, 0 skipped"), r.err());
+        assertTrue(r.err().contains("frozen (1., 3.)"), r.err());
         Map<String, LoadedTensor> after = weights(out);
         assertEquals(before.keySet(), after.keySet());
         int frozen = 0, changed = 0;
@@ -88,7 +88,7 @@ class FinetuneTest {
         assertEquals(0, r.code(), r.err() + r.out());
         r = run("--resume", out.toString(), "--epochs", "2", "--threads", "2", "--progress", "none", "--data-dir", subset.toString());
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("frozen (1.)"), r.out());
+        assertTrue(r.err().contains("frozen (1.)"), r.err());
         Map<String, LoadedTensor> after = weights(out);
         assertArrayEquals(before.get("1.weight").floats(), after.get("1.weight").floats());
         assertArrayEquals(before.get("1.bias").floats(), after.get("1.bias").floats());
@@ -103,16 +103,16 @@ class FinetuneTest {
                 "--progress", "none", "--checkpoint-every", "off", "--out", out.toString(),
                 "--init-from", base.resolve("model").resolve("model.safetensors").toString(), "--max-steps", "2");
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains(": 4 tensors loaded, 2 skipped"), r.out());
+        assertTrue(r.err().contains(": 4 tensors loaded, 2 skipped"), r.err());
         Map<String, LoadedTensor> file = weights(base);
         // every lenet5 tensor is reported: skipped with its reason, or loaded only if name and shape agree with the file
-        List<String> skippedLines = r.out().lines().filter(l -> l.startsWith("dl-train:   skipped ")).toList();
-        assertFalse(skippedLines.isEmpty(), r.out());
+        List<String> skippedLines = r.err().lines().filter(l -> l.startsWith("dl-train:   skipped ")).toList();
+        assertFalse(skippedLines.isEmpty(), r.err());
         for (String l : skippedLines) {
             String key = l.substring("dl-train:   skipped ".length()).split(" ")[0];
             assertTrue(l.contains(file.containsKey(key) ? "(shape mismatch: file [" : "(missing"), l);
         }
-        assertTrue(r.out().contains(" tensors loaded, " + skippedLines.size() + " skipped"), r.out());
+        assertTrue(r.err().contains(" tensors loaded, " + skippedLines.size() + " skipped"), r.err());
 
         // another architecture: nothing matches, which is a mistake, not a run from scratch (nothing is written)
         Path lenet = tmp.resolve("lenet");
@@ -120,8 +120,8 @@ class FinetuneTest {
         assertEquals(2, r.code(), r.err() + r.out());
         assertTrue(r.err().contains("nothing in " + base.resolve("model").resolve("model.safetensors") + " matches lenet5")
                 && r.err().contains("drop --init-from to train from scratch"), r.err());
-        assertTrue(r.out().contains(": 0 tensors loaded, 10 skipped") && r.out().contains("skipped 3.weight (shape mismatch: file [128, 256]"),
-                "the report says why each tensor was skipped: " + r.out());
+        assertTrue(r.err().contains(": 0 tensors loaded, 10 skipped") && r.err().contains("skipped 3.weight (shape mismatch: file [128, 256]"),
+                "the report says why each tensor was skipped: " + r.err());
         assertFalse(Files.exists(lenet), "nothing written");
     }
 
@@ -135,7 +135,7 @@ class FinetuneTest {
         Path ckpts = stopped.resolve("checkpoints");
         r = run(train(tmp.resolve("ft"), "mlp", 1, "--init-from", ckpts.toString(), "--max-steps", "1"));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("init from " + ckpts.resolve("ckpt-3").resolve("model.safetensors") + ": 6 tensors loaded, 0 skipped"), r.out());
+        assertTrue(r.err().contains("init from " + ckpts.resolve("ckpt-3").resolve("model.safetensors") + ": 6 tensors loaded, 0 skipped"), r.err());
     }
 
     @Test
@@ -200,8 +200,8 @@ class FinetuneTest {
         Files.write(file, f.array());
         CliTest.Result r = run(train(tmp.resolve("ft"), "mlp", 1, "--init-from", file.toString(), "--max-steps", "1"));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("init from " + file + ": " + w.size() + " tensors loaded, 0 skipped"), r.out());
-        assertTrue(r.out().contains(w.size() + " of them were float64 (F64) in the file, rounded to float32"), r.out());
+        assertTrue(r.err().contains("init from " + file + ": " + w.size() + " tensors loaded, 0 skipped"), r.err());
+        assertTrue(r.err().contains(w.size() + " of them were float64 (F64) in the file, rounded to float32"), r.err());
     }
 
     @Test
@@ -242,7 +242,7 @@ class FinetuneTest {
         // 1,800 training samples in batches of 128: 15 steps; some ran before the weights overflowed
         assertTrue(skipped > 0 && skipped < 15, "skipped " + skipped);
         assertEquals(skipped, JSON.readTree(Files.readAllLines(out.resolve("metrics.jsonl")).getFirst()).get("skipped_steps").asLong());
-        assertTrue(r.out().contains("skipped " + skipped + " steps with a non-finite loss"), r.out());
+        assertTrue(r.err().contains("skipped " + skipped + " steps with a non-finite loss"), r.err());
         assertEquals(0, JSON.readTree(base.resolve("summary.json").toFile()).get("skipped_steps").asLong());
     }
 }

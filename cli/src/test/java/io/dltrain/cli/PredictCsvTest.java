@@ -282,7 +282,7 @@ class PredictCsvTest {
             CliTest.Result r = run("eval", "--checkpoint", out.toString(), "--data", "csv", "--data-dir", dir.toString(), "--threads", "2",
                     "--out", e.toString());
             assertEquals(0, r.code(), r.err() + r.out());
-            assertEquals(i == 1, r.out().contains("standardised with the model's training statistics"), r.out());
+            assertEquals(i == 1, r.err().contains("standardised with the model's training statistics"), r.err());
             loss[i] = new com.fasterxml.jackson.databind.ObjectMapper().readTree(e.resolve("eval.json").toFile()).get("loss").toString();
         }
         assertEquals(loss[0], loss[1], "the test loss on the same rows");

@@ -113,7 +113,7 @@ class ReconstructionTest {
         CliTest.Result r = CliTest.run("--model", "conv-autoencoder", "--data", "cifar10", "--data-dir", data.toString(), "--epochs", "1",
                 "--batch-size", "16", "--optimizer", "sgd", "--lr", "0", "--threads", "2", "--progress", "plain", "--out", out.toString());
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(!r.out().contains("does not say how its inputs are normalised"), r.out());
+        assertTrue(!r.err().contains("does not say how its inputs are normalised"), r.err());
         double loss = JSON.readTree(Files.readAllLines(out.resolve("metrics.jsonl")).get(0)).get("train_loss").asDouble();
         assertTrue(loss > 0.05 && loss < 0.2, "train MSE " + loss + ": the target should be the pixels in [0, 1] (about 1/12 from outputs near 0.5)");
         double test = JSON.readTree(out.resolve("summary.json").toFile()).get("test_mse").asDouble();
@@ -130,15 +130,15 @@ class ReconstructionTest {
                 "--progress", "plain", "--max-steps", "1"};
         CliTest.Result r = CliTest.run(concat(base, "--out", tmp.resolve("default").toString()));
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().contains("adam lr 0.001 (cosine), weight decay 0,"), r.out());
+        assertTrue(r.err().contains("adam lr 0.001 (cosine), weight decay 0,"), r.err());
         // given on the command line or in a config file, the optimiser is the user's
         CliTest.Result given = CliTest.run(concat(base, "--optimizer", "sgd", "--out", tmp.resolve("given").toString()));
         assertEquals(0, given.code(), given.err());
-        assertTrue(given.out().contains(", sgd lr 0.05 (cosine), momentum 0.9, weight decay 0.0005"), given.out());
+        assertTrue(given.err().contains(", sgd lr 0.05 (cosine), momentum 0.9, weight decay 0.0005"), given.err());
         Path yaml = Files.writeString(tmp.resolve("run.yaml"), "optimizer: rmsprop\n");
         CliTest.Result configured = CliTest.run(concat(base, "--config", yaml.toString(), "--out", tmp.resolve("configured").toString()));
         assertEquals(0, configured.code(), configured.err());
-        assertTrue(configured.out().contains(", rmsprop lr 0.01 (cosine)"), configured.out());
+        assertTrue(configured.err().contains(", rmsprop lr 0.01 (cosine)"), configured.err());
     }
 
     static String[] concat(String[] a, String... b) {

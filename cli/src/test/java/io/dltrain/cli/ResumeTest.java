@@ -109,18 +109,18 @@ class ResumeTest {
         // the first start, killed (here: stopped) in the middle of epoch 2
         CliTest.Result r = run(train(dir, "mlp", 2, "--schedule", "step:1:0.5", "--resume-or-start", "--max-steps", "20"));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("dl-train: --resume-or-start: no checkpoint in " + dir + "; starting the run"), r.out());
+        assertTrue(r.err().contains("dl-train: --resume-or-start: no checkpoint in " + dir + "; starting the run"), r.err());
         // the same command again: resumes from the step-20 checkpoint and ends as the uninterrupted run
         r = run(train(dir, "mlp", 2, "--schedule", "step:1:0.5", "--resume-or-start"));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("dl-train: --resume-or-start: " + dir + " holds a checkpoint; resuming the run"), r.out());
+        assertTrue(r.err().contains("dl-train: --resume-or-start: " + dir + " holds a checkpoint; resuming the run"), r.err());
         assertSameRun(whole, dir, 2);
         // and again, with the --init-from a fine-tuning command would carry: complete, nothing loaded or rewritten
         long summaryTime = Files.getLastModifiedTime(dir.resolve("summary.json")).toMillis();
         r = run(train(dir, "mlp", 2, "--schedule", "step:1:0.5", "--resume-or-start", "--init-from", whole.toString()));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("has done all of its 2 epochs; nothing to train"), r.out());
-        assertTrue(r.out().contains("not loading --init-from " + whole + ": the run resumes from its checkpoint"), r.out());
+        assertTrue(r.err().contains("has done all of its 2 epochs; nothing to train"), r.err());
+        assertTrue(r.err().contains("not loading --init-from " + whole + ": the run resumes from its checkpoint"), r.err());
         assertEquals(summaryTime, Files.getLastModifiedTime(dir.resolve("summary.json")).toMillis());
         // a conflicting setting is refused as --resume refuses it
         r = run(train(dir, "mlp", 3, "--schedule", "step:1:0.5", "--resume-or-start", "--lr", "0.5"));
@@ -137,7 +137,7 @@ class ResumeTest {
         long offTime = Files.getLastModifiedTime(off.resolve("summary.json")).toMillis();
         r = run(train(off, "mlp", 1, "--resume-or-start", "--checkpoint-every", "off"));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("holds a finished run of 1 epoch (its summary.json) and no checkpoint (--checkpoint-every off): nothing to train"), r.out());
+        assertTrue(r.err().contains("holds a finished run of 1 epoch (its summary.json) and no checkpoint (--checkpoint-every off): nothing to train"), r.err());
         assertEquals(offTime, Files.getLastModifiedTime(off.resolve("summary.json")).toMillis());
         // usage errors: no --out to look in, or --resume as well
         List<String> noOut = new ArrayList<>(List.of(train(dir, "mlp", 2, "--resume-or-start")));
@@ -194,13 +194,13 @@ class ResumeTest {
         assertTrue(r.err().contains("dl-train: error: --resume-or-start: " + dir + " now holds a checkpoint ("
                 + dir.resolve("checkpoints").resolve(done.getFileName()) + "), written since this command looked; nothing was moved."
                 + " Run the same command again to resume it"), r.err());
-        assertFalse(r.out().contains("moved its files"), r.out());
+        assertFalse(r.err().contains("moved its files"), r.err());
         assertEquals(List.of(RunOutput.LOCK, "checkpoints", "metrics.jsonl"), names(dir), "nothing moved aside (the lock file stays, as after any run)");
         loadsCleanly(dir.resolve("checkpoints").resolve(done.getFileName()));
         r = run(train(dir, "mlp", 2, "--max-steps", "3", "--checkpoint-every", "2s", "--resume-or-start"));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("holds a checkpoint; resuming the run"), r.out());
-        assertTrue(r.out().contains("dl-train: resuming from " + dir.resolve("checkpoints").resolve(done.getFileName())), r.out());
+        assertTrue(r.err().contains("holds a checkpoint; resuming the run"), r.err());
+        assertTrue(r.err().contains("dl-train: resuming from " + dir.resolve("checkpoints").resolve(done.getFileName())), r.err());
     }
 
     @Test
@@ -229,15 +229,15 @@ class ResumeTest {
         assertEquals(epoch1, Files.readString(moved.resolve("metrics.jsonl")), "moved, not rewritten");
         assertEquals("part", Files.readString(moved.resolve("checkpoints/ckpt-15.tmp/model.safetensors")));
         assertEquals("the operator's", Files.readString(dir.resolve("notes.txt")));
-        assertTrue(r.out().contains("dl-train: --resume-or-start: " + dir + " holds a run that stopped before its first checkpoint"
+        assertTrue(r.err().contains("dl-train: --resume-or-start: " + dir + " holds a run that stopped before its first checkpoint"
                 + " (metrics.jsonl, curves.png, checkpoints/), so there is nothing to resume: moved its files to " + moved
-                + " and starting the run"), r.out());
-        assertFalse(r.out().contains("no checkpoint in " + dir + "; starting the run"), "one line, not two: " + r.out());
+                + " and starting the run"), r.err());
+        assertFalse(r.err().contains("no checkpoint in " + dir + "; starting the run"), "one line, not two: " + r.err());
         assertTrue(Checkpoint.latest(dir.resolve("checkpoints")).isPresent(), "the new run's checkpoint: " + names(dir.resolve("checkpoints")));
         // the same command again now resumes the new run
         r = run(train(dir, "mlp", 2, "--checkpoint-every", "2e", "--max-steps", "2", "--resume-or-start"));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("holds a checkpoint; resuming the run"), r.out());
+        assertTrue(r.err().contains("holds a checkpoint; resuming the run"), r.err());
         // a run that wrote its model/ but kept no checkpoint (--checkpoint-every off, killed before summary.json): refused
         Path done = Files.createDirectories(tmp.resolve("done/model"));
         Files.writeString(done.resolveSibling("metrics.jsonl"), epoch1);
@@ -342,7 +342,8 @@ class ResumeTest {
         Files.createSymbolicLink(ck.resolve("ckpt-10"), tmp.resolve("missing"));
         CliTest.Result r = run(resume(dir, 1, "--max-steps", "12"));
         assertEquals(1, r.code(), r.err() + r.out());
-        assertTrue(r.err().startsWith("dl-train: error: could not save checkpoint " + ck.resolve("ckpt-10").toAbsolutePath()), r.err());
+        String error = r.err().substring(Math.max(0, r.err().indexOf("dl-train: error: "))); // after the run's header, also on stderr
+        assertTrue(error.startsWith("dl-train: error: could not save checkpoint " + ck.resolve("ckpt-10").toAbsolutePath()), r.err());
         assertTrue(r.err().contains("; the run's latest checkpoint is " + good.toAbsolutePath() + " (step 5), which this failure left"
                 + " as it was: once the cause is fixed (free space, a writable " + ck + "), continue with --resume " + dir
                 + " (or run the same command with --resume-or-start)"), r.err());
@@ -350,8 +351,8 @@ class ResumeTest {
         Files.delete(ck.resolve("ckpt-10"));
         r = run(resume(dir, 1, "--max-steps", "12"));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("dl-train: resuming from " + good.toAbsolutePath()), r.out());
-        assertTrue(r.out().contains("stopped after --max-steps 12"), r.out());
+        assertTrue(r.err().contains("dl-train: resuming from " + good.toAbsolutePath()), r.err());
+        assertTrue(r.err().contains("stopped after --max-steps 12"), r.err());
     }
 
     /**
@@ -463,11 +464,11 @@ class ResumeTest {
         assertTrue(saved.get("gemm").toString().startsWith("OpenBLAS"), saved.toString());
         CliTest.Result same = run(resume(dir, 1, "--max-steps", "4"));
         assertEquals(0, same.code(), same.err() + same.out());
-        assertFalse(same.out().contains("will differ"), same.out());
+        assertFalse(same.err().contains("will differ"), same.err());
         CliTest.Result other = run("--resume", dir.toString(), "--data-dir", subset.toString(), "--threads", "1", "--progress", "none", "--max-steps", "5");
         assertEquals(0, other.code(), other.err() + other.out());
-        assertTrue(other.out().contains("dl-train: notice: the run trained with 2 CPU threads and resumes with 1 (the thread count decides how"
-                + " sums are split): the results will differ slightly from an uninterrupted run's; --threads 2 keeps them bit-identical\n"), other.out());
+        assertTrue(other.err().contains("dl-train: notice: the run trained with 2 CPU threads and resumes with 1 (the thread count decides how"
+                + " sums are split): the results will differ slightly from an uninterrupted run's; --threads 2 keeps them bit-identical\n"), other.err());
         assertEquals(1, ((Number) Checkpoint.readState(Checkpoint.latest(dir.resolve("checkpoints")).orElseThrow()).config().get("cpu_threads")).intValue(),
                 "the checkpoint written by the resume records its own thread count");
         // the other two differences, which this machine cannot produce
@@ -506,7 +507,7 @@ class ResumeTest {
         List<String> checkpoints = names(parts.resolve("checkpoints"));
         CliTest.Result done = run(again);
         assertEquals(0, done.code(), done.err());
-        assertTrue(done.out().contains("has done all of its 3 epochs; nothing to train"), done.out());
+        assertTrue(done.err().contains("has done all of its 3 epochs; nothing to train"), done.err());
         assertTrue(java.util.Arrays.equals(before, Files.readAllBytes(parts.resolve("summary.json"))), "summary.json was rewritten");
         assertEquals(3, Files.readAllLines(parts.resolve("metrics.jsonl")).size());
         assertEquals(checkpoints, names(parts.resolve("checkpoints")));
@@ -536,9 +537,9 @@ class ResumeTest {
         Files.write(dir.resolve("summary.json"), oneEpoch); // as if killed -9 after epoch 2's checkpoint
         CliTest.Result r = run(resume(dir, 2));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertFalse(r.out().contains("nothing to train"), r.out());
-        assertTrue(r.out().contains("dl-train: notice: " + dir.resolve("summary.json") + " is of 1 epoch, but the run has done 2"
-                + " (it was stopped before writing its summary); evaluating the model and writing model/ and summary.json again"), r.out());
+        assertFalse(r.err().contains("nothing to train"), r.err());
+        assertTrue(r.err().contains("dl-train: notice: " + dir.resolve("summary.json") + " is of 1 epoch, but the run has done 2"
+                + " (it was stopped before writing its summary); evaluating the model and writing model/ and summary.json again"), r.err());
         assertTrue(r.out().contains("test: loss "), r.out());
         JsonNode summary = JSON.readTree(dir.resolve("summary.json").toFile());
         assertEquals(2, summary.get("epochs").asInt());
@@ -548,13 +549,13 @@ class ResumeTest {
         Files.writeString(dir.resolve("summary.json"), "{\"epochs\": 2, \"test_"); // torn by something else than dl-train
         r = run(resume(dir, 2));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains(dir.resolve("summary.json") + " cannot be read (not JSON: "), r.out());
+        assertTrue(r.err().contains(dir.resolve("summary.json") + " cannot be read (not JSON: "), r.err());
         assertEquals(2, JSON.readTree(dir.resolve("summary.json").toFile()).get("epochs").asInt());
 
         // now it is the run's: complete
         r = run(resume(dir, 2));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("has done all of its 2 epochs; nothing to train"), r.out());
+        assertTrue(r.err().contains("has done all of its 2 epochs; nothing to train"), r.err());
     }
 
     /**
@@ -652,12 +653,12 @@ class ResumeTest {
         }
         CliTest.Result same = run("--resume", dir.toString(), "--data-dir", moved.toString(), "--threads", "2", "--progress", "none", "--max-steps", "13");
         assertEquals(0, same.code(), "the run's own samples, moved: " + same.err() + same.out());
-        assertFalse(same.out().contains("--allow-data-change"), same.out());
+        assertFalse(same.err().contains("--allow-data-change"), same.err());
 
         CliTest.Result allowed = run("--resume", dir.toString(), "--data-dir", other.toString(), "--threads", "2", "--progress", "none",
                 "--max-steps", "14", "--allow-data-change");
         assertEquals(0, allowed.code(), allowed.err() + allowed.out());
-        assertTrue(allowed.out().contains("dl-train: notice: --allow-data-change: resuming on other samples than the run trained on"), allowed.out());
+        assertTrue(allowed.err().contains("dl-train: notice: --allow-data-change: resuming on other samples than the run trained on"), allowed.err());
 
         // a checkpoint written before fingerprints were recorded resumes on any data of its count, as before
         Path latest = Checkpoint.latest(dir.resolve("checkpoints")).orElseThrow();
@@ -666,7 +667,7 @@ class ResumeTest {
         JSON.writeValue(latest.resolve(Checkpoint.STATE_FILE).toFile(), state);
         CliTest.Result older = run("--resume", dir.toString(), "--data-dir", subset.toString(), "--threads", "2", "--progress", "none", "--max-steps", "15");
         assertEquals(0, older.code(), older.err() + older.out());
-        assertFalse(older.out().contains("--allow-data-change"), older.out());
+        assertFalse(older.err().contains("--allow-data-change"), older.err());
     }
 
     /**
@@ -688,10 +689,10 @@ class ResumeTest {
             assertEquals(0, r.code(), data + ": " + r.err() + r.out());
             r = run(CliTest.concat(dir, "--resume", out.toString(), "--threads", "2", "--progress", "none", "--max-steps", "4"));
             assertEquals(0, r.code(), data + ", --resume: " + r.err() + r.out());
-            assertFalse((r.out() + r.err()).contains("other samples"), data + ": " + r.out());
+            assertFalse((r.out() + r.err()).contains("other samples"), data + ": " + r.err());
             r = run(CliTest.concat(a, "--resume-or-start", "--max-steps", "5"));
             assertEquals(0, r.code(), data + ", --resume-or-start: " + r.err() + r.out());
-            assertTrue(r.out().contains("holds a checkpoint; resuming the run"), data + ": " + r.out());
+            assertTrue(r.err().contains("holds a checkpoint; resuming the run"), data + ": " + r.err());
             assertEquals(5, Checkpoint.readState(Checkpoint.latest(out.resolve("checkpoints")).orElseThrow()).step(), data);
         }
     }
@@ -745,10 +746,10 @@ class ResumeTest {
         Files.delete(ck.resolve("ckpt-9/state.json"));
         CliTest.Result r = run(resume(dir, 2, "--max-steps", "10"));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("dl-train: notice: skipping the incomplete checkpoint " + ck.resolve("ckpt-9") + " (no state.json);"
-                + " resuming from " + ck.resolve("ckpt-8") + ", the latest complete checkpoint\n"), r.out());
-        assertEquals(1, r.out().lines().filter(l -> l.contains("incomplete")).count(), r.out());
-        assertTrue(r.out().contains("dl-train: resuming from " + ck.resolve("ckpt-8") + " "), r.out());
+        assertTrue(r.err().contains("dl-train: notice: skipping the incomplete checkpoint " + ck.resolve("ckpt-9") + " (no state.json);"
+                + " resuming from " + ck.resolve("ckpt-8") + ", the latest complete checkpoint\n"), r.err());
+        assertEquals(1, r.err().lines().filter(l -> l.contains("incomplete")).count(), r.err());
+        assertTrue(r.err().contains("dl-train: resuming from " + ck.resolve("ckpt-8") + " "), r.err());
         assertEquals(List.of("ckpt-10", "ckpt-4", "ckpt-8", "ckpt-9"), names(ck));
 
         // nothing complete left: the usage error says what is missing where
@@ -775,12 +776,12 @@ class ResumeTest {
         String latest = ck.resolve("ckpt-8") + ", the latest complete checkpoint\n";
         CliTest.Result r = run(train(tmp.resolve("init"), "mlp", 1, "--init-from", dir.toString(), "--max-steps", "1"));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains(skipping + "initialising from " + latest), r.out());
-        assertTrue(r.out().contains("dl-train: init from " + ck.resolve("ckpt-8/model.safetensors") + ": "), r.out());
+        assertTrue(r.err().contains(skipping + "initialising from " + latest), r.err());
+        assertTrue(r.err().contains("dl-train: init from " + ck.resolve("ckpt-8/model.safetensors") + ": "), r.err());
         r = run("eval", "--checkpoint", dir.toString(), "--data", "fashion-mnist", "--data-dir", subset.toString(), "--threads", "2",
                 "--out", tmp.resolve("eval").toString());
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains(skipping + "using " + latest), r.out());
+        assertTrue(r.err().contains(skipping + "using " + latest), r.err());
         r = run("predict", "--checkpoint", dir.toString(), "--threads", "2", subset.resolve("t10k-images-idx3-ubyte.gz").toString());
         assertEquals(0, r.code(), r.err() + r.out());
         assertTrue(r.err().contains(skipping + "using " + latest), r.err());
@@ -807,13 +808,13 @@ class ResumeTest {
         ok(train(dir, "mlp", 1));
         CliTest.Result r = run(resume(dir, 2));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("dl-train: notice: --epochs 2 changes the run's total from 1, and its cosine schedule spans the total"),
-                r.out());
+        assertTrue(r.err().contains("dl-train: notice: --epochs 2 changes the run's total from 1, and its cosine schedule spans the total"),
+                r.err());
         Path step = tmp.resolve("step");
         ok(train(step, "mlp", 1, "--schedule", "step:1:0.5"));
         CliTest.Result s = run(resume(step, 2));
         assertEquals(0, s.code(), s.err() + s.out());
-        assertFalse(s.out().contains("changes the run's total"), s.out());
+        assertFalse(s.err().contains("changes the run's total"), s.err());
     }
 
     /** A latest checkpoint whose model file is cut short is a usage error that says how to go on from the one before. */
@@ -831,7 +832,7 @@ class ResumeTest {
         Files.move(ck.resolve("ckpt-9"), ck.resolve("ckpt-9.damaged"));   // as the message says
         CliTest.Result again = run(resume(dir, 2, "--max-steps", "10"));
         assertEquals(0, again.code(), again.err() + again.out());
-        assertTrue(again.out().contains("dl-train: resuming from " + ck.resolve("ckpt-8") + " "), again.out());
+        assertTrue(again.err().contains("dl-train: resuming from " + ck.resolve("ckpt-8") + " "), again.err());
     }
 
     /**
@@ -883,7 +884,7 @@ class ResumeTest {
         Files.move(ck.resolve("ckpt-30"), ck.resolve("ckpt-30.damaged")); // as the message says
         CliTest.Result again = run(resume(dir, 3));
         assertEquals(0, again.code(), again.err() + again.out());
-        assertTrue(again.out().contains("dl-train: resuming from " + ck.resolve("ckpt-15") + " "), again.out());
+        assertTrue(again.err().contains("dl-train: resuming from " + ck.resolve("ckpt-15") + " "), again.err());
         assertEquals(3, Files.readAllLines(metrics).size());
     }
 
@@ -894,16 +895,16 @@ class ResumeTest {
         ok(train(dir, "mlp", 3, "--max-steps", "1"));
         CliTest.Result r = run(resume(dir, 3, "--max-steps", "15"));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("dl-train: resuming from " + ck.resolve("ckpt-1") + " (1 step of epoch 1 done, 1 step in total)\n"), r.out());
+        assertTrue(r.err().contains("dl-train: resuming from " + ck.resolve("ckpt-1") + " (1 step of epoch 1 done, 1 step in total)\n"), r.err());
         r = run(resume(dir, 3, "--max-steps", "16"));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("dl-train: resuming from " + ck.resolve("ckpt-15") + " (1 epoch done, 15 steps in total)\n"), r.out());
+        assertTrue(r.err().contains("dl-train: resuming from " + ck.resolve("ckpt-15") + " (1 epoch done, 15 steps in total)\n"), r.err());
         r = run(resume(dir, 3, "--max-steps", "18"));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("dl-train: resuming from " + ck.resolve("ckpt-16") + " (1 epoch and 1 step of epoch 2 done, 16 steps in total)\n"), r.out());
+        assertTrue(r.err().contains("dl-train: resuming from " + ck.resolve("ckpt-16") + " (1 epoch and 1 step of epoch 2 done, 16 steps in total)\n"), r.err());
         r = run(resume(dir, 3, "--max-steps", "31"));
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("dl-train: resuming from " + ck.resolve("ckpt-18") + " (1 epoch and 3 steps of epoch 2 done, 18 steps in total)\n"), r.out());
+        assertTrue(r.err().contains("dl-train: resuming from " + ck.resolve("ckpt-18") + " (1 epoch and 3 steps of epoch 2 done, 18 steps in total)\n"), r.err());
         r = run(resume(dir, 1));
         assertEquals(2, r.code(), r.err() + r.out());
         assertTrue(r.err().contains("--epochs 1 is fewer than the 2 epochs the resumed run has done"), r.err());
@@ -918,8 +919,8 @@ class ResumeTest {
         assertTrue(JSON.readTree(dir.resolve("summary.json").toFile()).get("stopped_early").asBoolean());
         CliTest.Result r = run("--resume", dir.toString(), "--data-dir", subset.toString(), "--threads", "2", "--progress", "none");
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().contains("stopped early after epoch 2 (the validation loss did not improve for 1 epoch); nothing to train")
-                && r.out().contains("--init-from " + dir), r.out());
+        assertTrue(r.err().contains("stopped early after epoch 2 (the validation loss did not improve for 1 epoch); nothing to train")
+                && r.err().contains("--init-from " + dir), r.err());
         assertEquals(2, Files.readAllLines(dir.resolve("metrics.jsonl")).size());
     }
 
@@ -1013,7 +1014,7 @@ class ResumeTest {
         Path dir = tmp.resolve("run");
         CliTest.Result r = run(train(dir, "mlp", 2, "--checkpoint-every", "off", "--max-steps", "15")); // epoch 1 of 2, no checkpoint
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("dl-train: stopped after --max-steps 15; no checkpoint (--checkpoint-every off), so the training is lost"), r.out());
+        assertTrue(r.err().contains("dl-train: stopped after --max-steps 15; no checkpoint (--checkpoint-every off), so the training is lost"), r.err());
         Files.createDirectories(dir.resolve("checkpoints")); // what a checkpoint that failed on a full disk leaves
         CliTest.Result resumed = run(resume(dir, 2));
         assertEquals(2, resumed.code(), resumed.err() + resumed.out());
@@ -1372,7 +1373,7 @@ class ResumeTest {
         for (int more = 1; more <= 2; more++) { // the second resume in this JVM: the first released the lock when it ended
             CliTest.Result r = run(resume(dir, 600, "--max-steps", Long.toString(step + more)));
             assertEquals(0, r.code(), "resume " + more + ": " + r.err() + r.out());
-            assertTrue(r.out().contains("stopped after --max-steps " + (step + more)), r.out());
+            assertTrue(r.err().contains("stopped after --max-steps " + (step + more)), r.err());
         }
     }
 
@@ -1421,7 +1422,7 @@ class ResumeTest {
                 CliTest.Result r = run(train(dir, "mlp", 1, "--resume-or-start"));
                 assertEquals(2, r.code(), r.err() + r.out());
                 assertTrue(r.err().contains(" " + dir + " is in use: another dl-train run is training into it now"), r.err());
-                assertFalse(r.out().contains("--resume-or-start"), "the in-use error only, no 'starting' or 'resuming the run': " + r.out());
+                assertFalse(r.err().contains("dl-train: --resume-or-start: "), "the in-use error only, no 'starting' or 'resuming the run': " + r.err());
                 List<String> after = new ArrayList<>(before);
                 after.add(0, RunOutput.LOCK);
                 assertEquals(after, names(dir), "nothing moved or written");
@@ -1453,7 +1454,7 @@ class ResumeTest {
         Files.write(victim, good);
         r = run("--resume", out.toString(), "--threads", "2", "--progress", "none"); // the data's directory is the run's
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.out().contains("dl-train: resuming from "), r.out());
+        assertTrue(r.err().contains("dl-train: resuming from "), r.err());
         assertEquals(2, Files.readAllLines(out.resolve("metrics.jsonl")).size());
         assertTrue(Files.exists(out.resolve("summary.json")));
 

@@ -27,10 +27,10 @@ class SkipBadReportTest {
         CliTest.Result r = run("--model", "mlp", "--data", "imagefolder:skipbad=true", "--data-dir", root.toString(), "--epochs", "1",
                 "--threads", "2", "--batch-size", "4", "--progress", "none", "--out", tmp.resolve("run").toString(), "--checkpoint-every", "off");
         assertEquals(0, r.code(), r.err() + r.out());
-        String out = r.out();
-        assertTrue(out.contains("imagefolder/train: skipped 1 unreadable file (skipbad=true"), out);
-        assertTrue(out.contains("  " + bad + ": not a JPEG or PNG image"), out);
-        assertTrue(out.contains("imagefolder/val: skipped 1 unreadable file"), out);
-        assertTrue(out.contains("  " + cut + ": "), out);
+        String said = r.err();
+        assertTrue(said.contains("imagefolder/train: skipped 1 unreadable file (skipbad=true"), said);
+        assertTrue(said.contains("  " + bad + ": not a JPEG or PNG image"), said);
+        assertTrue(said.contains("imagefolder/val: skipped 1 unreadable file"), said);
+        assertTrue(said.contains("  " + cut + ": "), said);
     }
 }
