@@ -142,8 +142,8 @@ public final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws JsonProcessingException {
         PrintWriter out = spec.commandLine().getOut();
-        // Notices (e.g. auto falling back to the CPU) must not break the one-object JSON output.
-        PrintWriter notices = json ? spec.commandLine().getErr() : out;
+        // Notices (e.g. auto falling back to the CPU) on stderr: stdout holds the report or the one JSON object alone.
+        PrintWriter notices = spec.commandLine().getErr();
 
         // 1. Options and names; nothing is built yet.
         if (model == null) throw usage("Missing required option: --model NAME (one of: " + String.join(", ", ModelRegistry.names()) + ")");

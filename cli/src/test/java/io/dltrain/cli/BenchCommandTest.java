@@ -245,6 +245,21 @@ class BenchCommandTest {
         assertTrue(r.err.contains("--device cuda cannot be used"), r.err);
     }
 
+    /**
+     * bench's text report keeps stdout to itself, as with --json: --device auto's fallback notice was printed above the
+     * report, so `dl-train bench ... > bench.txt` kept it there. It goes to stderr, as train's and eval's.
+     */
+    @Test
+    void noticesGoToStderrWithoutJson() {
+        String why = Backends.cudaUnavailableReason();
+        assumeTrue(why != null, "CUDA is usable here: --device auto has nothing to say");
+        Result r = run("bench", "--model", "mlp", "--batch-size", "8", "--device", "auto", "--threads", "1", "--warmup", "0",
+                "--steps", "1", "--windows", "1");
+        assertEquals(0, r.code, r.err);
+        assertEquals("dl-train: notice: no usable GPU: " + why + "; using the CPU\n", r.err);
+        assertTrue(r.out.startsWith("dl-train bench: mlp, batch 8, input 1x28x28, fp32, device cpu (1 thread), synthetic data\n"), r.out);
+    }
+
     @Test
     void otherUsageErrors() {
         assertEquals(2, run("bench", "--batch-size", "8").code, "missing --model");
