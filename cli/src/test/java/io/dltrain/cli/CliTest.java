@@ -650,13 +650,13 @@ class CliTest {
         Result synthetic = run("--model", "mlp", "--data", "synthetic:1x8x8,classes=3,train=64,test=16", "--epochs", "1", "--batch-size", "16",
                 "--threads", "1", "--progress", "plain", "--checkpoint-every", "off", "--out", tmp.resolve("synthetic").toString());
         assertEquals(0, synthetic.code(), synthetic.err() + synthetic.out());
-        assertTrue(synthetic.out().lines().anyMatch(l -> l.startsWith("epoch 1  train_loss") && l.endsWith(" samples/s")), synthetic.out());
-        assertFalse(synthetic.out().contains("img/s"), synthetic.out());
+        assertTrue(synthetic.err().lines().anyMatch(l -> l.startsWith("epoch 1  train_loss") && l.endsWith(" samples/s")), synthetic.err());
+        assertFalse(synthetic.err().contains("img/s"), synthetic.err());
         Path cifar = EvalPredictTest.fakeCifar10(Files.createDirectories(tmp.resolve("cifar")), 16, 3);
         Result images = run("--model", "mlp", "--data", "cifar10", "--data-dir", cifar.toString(), "--epochs", "1", "--batch-size", "16",
                 "--threads", "1", "--progress", "plain", "--checkpoint-every", "off", "--out", tmp.resolve("cifar-run").toString());
         assertEquals(0, images.code(), images.err() + images.out());
-        assertTrue(images.out().lines().anyMatch(l -> l.startsWith("epoch 1  train_loss") && l.endsWith(" img/s")), images.out());
+        assertTrue(images.err().lines().anyMatch(l -> l.startsWith("epoch 1  train_loss") && l.endsWith(" img/s")), images.err());
     }
 
     /**
