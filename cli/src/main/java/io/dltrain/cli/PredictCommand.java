@@ -127,14 +127,14 @@ public final class PredictCommand implements Callable<Integer> {
             throw usage(dir + ": " + saved.model() + " was trained on " + saved.dataset() + ", generated data (samples of shape ["
                     + ss.inChannels() + ", " + ss.height() + ", " + ss.width() + "]), neither images nor CSV rows: predict takes PNG/JPEG"
                     + " or IDX images for a model trained on images and CSV rows for one trained on csv. Score it on that data with"
-                    + " `dl-train eval --checkpoint " + checkpoint + " --data " + saved.dataset() + "`");
+                    + " `dl-train eval --checkpoint " + ShellWords.quote(checkpoint) + " --data " + ShellWords.quote(saved.dataset()) + "`");
         }
         files = expandDirectories(files, saved.features() != null);
         boolean regression = saved.task() == io.dltrain.runtime.train.Task.REGRESSION;
         // a regression model (CSV only) predicts a value per CSV row; anything else given to it is refused
         if (regression && (saved.features() == null || !files.stream().allMatch(PredictCommand::isCsv)))
             throw usage(dir + ": " + saved.model() + " was trained for regression (target " + String.join(",", saved.classNames()) + ") on "
-                    + saved.dataset() + "; predict gives its values only for CSV rows (.csv files with its feature columns). Score it with `dl-train eval --checkpoint " + checkpoint
+                    + saved.dataset() + "; predict gives its values only for CSV rows (.csv files with its feature columns). Score it with `dl-train eval --checkpoint " + ShellWords.quote(checkpoint)
                     + " --data csv:target=COLUMN` (its test MSE is test_mse in the run's summary.json)");
         // image folder datasets: each file goes through the dataset's own validation pipeline (resize, crop, normalise)
         Transform folderEval;

@@ -740,7 +740,7 @@ class EvalPredictTest {
      */
     @Test
     void predictRefusesFilesForAModelTrainedOnSyntheticData(@TempDir Path tmp) throws IOException {
-        Path seq = tmp.resolve("seq");
+        Path seq = tmp.resolve("seq run"); // a space: the eval command it suggests must paste into a shell as one word
         String data = "synthetic:1x20x3,classes=3,train=32,test=8";
         CliTest.Result t = run("--model", "lstm", "--data", data, "--epochs", "1", "--batch-size", "16", "--threads", "2",
                 "--progress", "none", "--out", seq.toString(), "--checkpoint-every", "off");
@@ -752,7 +752,7 @@ class EvalPredictTest {
         for (Path f : java.util.List.of(png, subset.resolve("t10k-images-idx3-ubyte.gz"), csv, tmp))
             CliTest.usageError(null, new String[] {"predict", "--checkpoint", seq.toString(), f.toString()},
                     seq.resolve("model") + ": lstm was trained on " + data + ", generated data (samples of shape [1, 20, 3]), neither images nor CSV rows:",
-                    "Score it on that data with `dl-train eval --checkpoint " + seq + " --data " + data + "`");
+                    "Score it on that data with `dl-train eval --checkpoint '" + seq + "' --data " + data + "`");
         // the model itself is fine: eval on its data scores it
         CliTest.Result e = run("eval", "--checkpoint", seq.toString(), "--data", data, "--threads", "2", "--progress", "none");
         assertEquals(0, e.code(), e.err() + e.out());

@@ -68,7 +68,7 @@ class RegressionTest {
 
     @Test
     void mlpLearnsACsvTargetReportsMseAndEvalAgrees(@TempDir Path tmp) throws IOException {
-        Path out = tmp.resolve("run");
+        Path out = tmp.resolve("reg run"); // a space: the eval command predict suggests must paste into a shell as one word
         CliTest.Result r = CliTest.run(train(out, "mlp", "csv:target=y", dir));
         assertEquals(0, r.code(), r.err() + r.out());
         assertTrue(r.out().contains("test: mse ") && !r.out().contains("top-1") && !r.out().contains("train_acc"), r.out());
@@ -110,7 +110,7 @@ class RegressionTest {
         // predict classifies images: refused, saying where the MSE is
         CliTest.Result p = CliTest.run("predict", "--checkpoint", out.toString(), tmp.resolve("any.png").toString());
         assertEquals(2, p.code(), p.out() + p.err());
-        assertTrue(p.err().contains("regression") && p.err().contains("eval"), p.err());
+        assertTrue(p.err().contains("regression") && p.err().contains("`dl-train eval --checkpoint '" + out + "' --data csv:target=COLUMN`"), p.err());
         // on CSV rows, predict gives the predicted target per row: their MSE against the file's y is the test MSE
         CliTest.Result v = CliTest.run("predict", "--checkpoint", out.toString(), "--json", "--threads", "2", dir.resolve("test.csv").toString());
         assertEquals(0, v.code(), v.err() + v.out());
