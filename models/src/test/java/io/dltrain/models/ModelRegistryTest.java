@@ -125,5 +125,8 @@ class ModelRegistryTest {
         assertEquals("resnet18", ModelRegistry.get("ResNet18").name(), "names are case-insensitive");
         e = assertThrows(IllegalArgumentException.class, () -> ModelRegistry.get("ResNet-18"));
         assertTrue(e.getMessage().startsWith("unknown model 'ResNet-18' (did you mean 'resnet18'?). Available models: "), e.getMessage());
+        // one edit from vgg11, vgg13, vgg16 and vgg19 alike: no name is meant (Names' two-way ties are not this)
+        e = assertThrows(IllegalArgumentException.class, () -> ModelRegistry.get("vgg12"));
+        assertTrue(e.getMessage().startsWith("unknown model 'vgg12'. Available models: "), e.getMessage());
     }
 }

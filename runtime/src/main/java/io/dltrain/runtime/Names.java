@@ -13,7 +13,7 @@ import java.util.Optional;
  * (densenet: densenet121), then by edit distance (insertions, deletions, substitutions and swaps of neighbours: one
  * edit for names up to 6 letters, two above), where the closest name must be closer than every other (resnet is as
  * close to resnet18 as to resnet34: no suggestion). Two names equally close and closer than every other (adamx: adam
- * and adamw; vgg12: vgg11 and vgg13) are both suggested by {@link #didYouMean}; three or more alike, none.
+ * and adamw) are both suggested by {@link #didYouMean}; three or more alike, none (vgg12: vgg11, vgg13, vgg16, vgg19).
  */
 public final class Names {
     private Names() {}

@@ -9,8 +9,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /** "Did you mean": one suggestion where one valid name is clearly meant, none where several are or none is. */
 class NamesTest {
-    static final List<String> MODELS = List.of("mlp", "lenet5", "autoencoder", "conv-autoencoder", "lstm", "vgg11", "vgg13", "vgg11_bn",
-            "resnet18", "resnet34", "resnet50", "resnet101", "resnet18-cifar", "resnet18-cifar-narrow", "densenet121");
+    /** ModelRegistry's names, as `dl-train models` lists them (models/ is not on this module's test path). */
+    static final List<String> MODELS = List.of("mlp", "lenet5", "autoencoder", "conv-autoencoder", "lstm", "alexnet", "vgg11", "vgg13",
+            "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+            "resnet18-cifar", "resnet18-cifar-narrow", "googlenet", "densenet121");
     static final List<String> DATASETS = List.of("fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic", "imagefolder", "imagenet-subset", "csv");
 
     static void suggests(String expected, String given, List<String> valid) {
@@ -48,7 +50,7 @@ class NamesTest {
     @Test
     void noneWhenSeveralOrNoneAreClose() {
         suggests(null, "resnet", MODELS);       // resnet18, resnet34, resnet50 alike
-        suggests(null, "vgg12", MODELS);        // vgg11 and vgg13
+        suggests(null, "vgg12", MODELS);        // vgg11, vgg13, vgg16 and vgg19
         suggests(null, "resnet9000", MODELS);
         suggests(null, "nope", MODELS);
         suggests(null, "cifar", DATASETS);      // two edits from cifar10: too many for a short name
@@ -66,7 +68,8 @@ class NamesTest {
     void twoEquallyCloseNamesAreBothSuggested() {
         List<String> optimizers = List.of("sgd", "sgd-nesterov", "adagrad", "adadelta", "rmsprop", "adam", "adamw");
         assertEquals(" (did you mean 'adam' or 'adamw'?)", Names.didYouMean("adamx", optimizers));
-        assertEquals(" (did you mean 'vgg11' or 'vgg13'?)", Names.didYouMean("vgg12", MODELS));
+        assertEquals(" (did you mean 'vgg11' or 'vgg13'?)", Names.didYouMean("vgg12", List.of("vgg11", "vgg13", "resnet18")));
+        assertEquals("", Names.didYouMean("vgg12", MODELS)); // the registry's vgg16 and vgg19 are one edit away too
         assertEquals(" (did you mean 'adamw'?)", Names.didYouMean("adamww", optimizers)); // one edit from adamw, two from adam
         assertEquals("", Names.didYouMean("ab4", List.of("ab1", "ab2", "ab3")));
         suggests(null, "adamx", optimizers); // closest() is the one clearly meant: none of two
