@@ -28,17 +28,41 @@ import java.util.regex.Pattern;
 public final class CudaLibraries {
     private CudaLibraries() {}
 
-    /** What the driver reports for one device. {@code freeBytes} is -1 when memory was not queried. */
+    /**
+     * What the driver reports for one device. {@code freeBytes} is -1 when memory was not queried or could not be read.
+     * {@code problem} is null, or the failed call that kept the device from answering (one line: "cudaSetDevice(1)
+     * failed: cudaErrorDevicesUnavailable (...)"): a GPU in exclusive-process mode that another process holds, one
+     * fallen off the bus, an uncorrectable ECC error. Where its properties could not be read, the name is empty and the
+     * numbers are -1.
+     */
     public record DeviceInfo(int index, String name, int ccMajor, int ccMinor, int multiprocessors,
-                             long totalBytes, long freeBytes) {
+                             long totalBytes, long freeBytes, String problem) {
+        public DeviceInfo(int index, String name, int ccMajor, int ccMinor, int multiprocessors, long totalBytes, long freeBytes) {
+            this(index, name, ccMajor, ccMinor, multiprocessors, totalBytes, freeBytes, null);
+        }
+
+        /** A device whose properties could not be read. */
+        static DeviceInfo failed(int index, String problem) { return new DeviceInfo(index, "", -1, -1, -1, -1, -1, problem); }
+
+        /** False where cudaGetDeviceProperties failed: name, compute capability, multiprocessors and memory unknown. */
+        public boolean propertiesKnown() { return ccMajor >= 0; }
+
         public String computeCapability() { return ccMajor + "." + ccMinor; }
 
+        /** The device's one-line problem with the places to look, or null: {@link #unsupportedReason()} and info say it. */
+        public String problemReason() {
+            if (problem == null) return null;
+            return "cuda:" + index + (name.isEmpty() ? "" : " (" + name + ")") + " does not answer: " + problem
+                    + " (nvidia-smi shows whether another process holds it in exclusive-process mode, or the GPU has an error)";
+        }
+
         /**
-         * Why this GPU cannot run the CUDA backend, or null: CUDA 13 (its cuBLAS and cuDNN) supports compute
-         * capability 7.5 (Turing) and newer, and our kernels are PTX for compute_75 (kernels/build-ptx.sh), which an
-         * older GPU cannot load.
+         * Why this GPU cannot run the CUDA backend, or null: a device that failed a query ({@link #problemReason()});
+         * CUDA 13 (its cuBLAS and cuDNN) supports compute capability 7.5 (Turing) and newer, and our kernels are PTX for
+         * compute_75 (kernels/build-ptx.sh), which an older GPU cannot load.
          */
         public String unsupportedReason() {
+            if (problem != null) return problemReason();
             if (ccMajor * 10 + ccMinor >= 75) return null;
             return name + " (cuda:" + index + ") has compute capability " + computeCapability()
                     + "; CUDA 13 and dl-train's kernels need 7.5 (Turing) or newer";
@@ -48,7 +72,9 @@ public final class CudaLibraries {
     /**
      * The outcome of probing: {@code usable} with versions and devices, or not, with {@code reason} (one line).
      * Versions are human strings ("13.1", "9.19.0"); empty where unknown. An unusable probe has them where the
-     * libraries loaded and the device was the problem (none, or a driver too old).
+     * libraries loaded and the device was the problem (none, a driver too old, or every device failed a query: then
+     * the devices are listed too, each with its {@link DeviceInfo#problem()}). A usable probe may list some devices
+     * with a problem.
      */
     public record Probe(boolean usable, String reason, String driverVersion, String runtimeVersion,
                         String cublasVersion, String cudnnVersion, List<DeviceInfo> devices) {
@@ -187,31 +213,81 @@ public final class CudaLibraries {
         int st = cudart.cudaGetDeviceCount(count);
         String countProblem = deviceCountProblem(st, count[0], dv, rv, () -> Cuda.errorName(st) + " (" + Cuda.errorString(st) + ")");
         if (countProblem != null) return new Probe(false, countProblem, dv, rv, cublasV, cudnnV, List.of());
-        List<DeviceInfo> devices = new ArrayList<>();
         // Reading free memory makes each device current in turn; the calling thread gets its device back afterwards,
-        // as a CudaBackend remembers which device it made current on a thread (CudaBackend.enter).
+        // as a CudaBackend remembers which device it made current on a thread (CudaBackend.enter). Best effort: where
+        // that device is the one that fails, restoring it fails too, and the device's problem already says so.
         int[] previous = {-1};
-        if (withFreeMemory) Cuda.check(cudart.cudaGetDevice(previous), "cudaGetDevice");
+        if (withFreeMemory && cudart.cudaGetDevice(previous) != cudart.cudaSuccess) previous[0] = -1;
+        List<DeviceInfo> devices;
         try {
-            for (int i = 0; i < count[0]; i++) {
-                try (cudaDeviceProp p = new cudaDeviceProp()) {
-                    Cuda.check(cudart.cudaGetDeviceProperties(p, i), "cudaGetDeviceProperties(" + i + ")");
-                    long free = -1;
-                    if (withFreeMemory) {
-                        Cuda.check(cudart.cudaSetDevice(i), "cudaSetDevice(" + i + ")");
-                        try (SizeTPointer f = new SizeTPointer(1); SizeTPointer t = new SizeTPointer(1)) {
-                            Cuda.check(cudart.cudaMemGetInfo(f, t), "cudaMemGetInfo on device " + i);
-                            free = f.get();
-                        }
-                    }
-                    devices.add(new DeviceInfo(i, p.name().getString().trim(), p.major(), p.minor(), p.multiProcessorCount(),
-                            p.totalGlobalMem(), free));
+            devices = devices(count[0], withFreeMemory, DEVICE_QUERIES);
+        } finally {
+            if (previous[0] >= 0) cudart.cudaSetDevice(previous[0]);
+        }
+        String none = noDeviceAnswers(devices);   // the devices listed, with their problems: info shows them
+        return new Probe(none == null, none, dv, rv, cublasV, cudnnV, devices);
+    }
+
+    /** The per-device calls of a probe (a seam: tests give devices that fail). Both throw {@link Cuda.CudaException}. */
+    interface DeviceQueries {
+        /** cudaGetDeviceProperties: the device with {@code freeBytes} -1. */
+        DeviceInfo properties(int index);
+
+        /** cudaSetDevice then cudaMemGetInfo (this creates the device's CUDA context): its free bytes. */
+        long freeBytes(int index);
+    }
+
+    private static final DeviceQueries DEVICE_QUERIES = new DeviceQueries() {
+        @Override
+        public DeviceInfo properties(int i) {
+            try (cudaDeviceProp p = new cudaDeviceProp()) {
+                Cuda.check(cudart.cudaGetDeviceProperties(p, i), "cudaGetDeviceProperties(" + i + ")");
+                return new DeviceInfo(i, p.name().getString().trim(), p.major(), p.minor(), p.multiProcessorCount(), p.totalGlobalMem(), -1);
+            }
+        }
+
+        @Override
+        public long freeBytes(int i) {
+            Cuda.check(cudart.cudaSetDevice(i), "cudaSetDevice(" + i + ")");
+            try (SizeTPointer f = new SizeTPointer(1); SizeTPointer t = new SizeTPointer(1)) {
+                Cuda.check(cudart.cudaMemGetInfo(f, t), "cudaMemGetInfo on device " + i);
+                return f.get();
+            }
+        }
+    };
+
+    /**
+     * Each of {@code count} devices as it answers: a device whose query fails is listed with the failure as its
+     * {@link DeviceInfo#problem()} (and what is unknown as -1), not thrown, so that one bad GPU neither hides the others
+     * nor turns {@code dl-train info} into an error.
+     */
+    static List<DeviceInfo> devices(int count, boolean withFreeMemory, DeviceQueries q) {
+        List<DeviceInfo> devices = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            DeviceInfo d;
+            try {
+                d = q.properties(i);
+            } catch (Cuda.CudaException e) {
+                devices.add(DeviceInfo.failed(i, e.getMessage()));
+                continue;
+            }
+            if (withFreeMemory) {
+                try {
+                    d = new DeviceInfo(i, d.name(), d.ccMajor(), d.ccMinor(), d.multiprocessors(), d.totalBytes(), q.freeBytes(i));
+                } catch (Cuda.CudaException e) {
+                    d = new DeviceInfo(i, d.name(), d.ccMajor(), d.ccMinor(), d.multiprocessors(), d.totalBytes(), -1, e.getMessage());
                 }
             }
-        } finally {
-            if (previous[0] >= 0) Cuda.check(cudart.cudaSetDevice(previous[0]), "cudaSetDevice(" + previous[0] + ") (the thread's device before)");
+            devices.add(d);
         }
-        return new Probe(true, null, dv, rv, cublasV, cudnnV, List.copyOf(devices));
+        return List.copyOf(devices);
+    }
+
+    /** Why CUDA is unusable when every device failed a query (the first one's problem), or null when one answered. */
+    static String noDeviceAnswers(List<DeviceInfo> devices) {
+        if (devices.isEmpty() || devices.stream().anyMatch(d -> d.problem() == null)) return null;
+        String first = devices.getFirst().problemReason();
+        return devices.size() == 1 ? first : "none of the " + devices.size() + " CUDA devices answers; " + first;
     }
 
     /**

@@ -167,6 +167,62 @@ class CudaLibrariesTest {
         assertNull(CudaLibraries.deviceCountProblem(0, 2, "13.0", "13.1", () -> "x"), "a 13.0 driver runs a 13.1 runtime");
     }
 
+    /** A device whose cudaGetDeviceProperties, or cudaSetDevice / cudaMemGetInfo (free memory), fails with a status. */
+    private static CudaLibraries.DeviceQueries gpus(int failProps, int failFree, String status) {
+        return new CudaLibraries.DeviceQueries() {
+            @Override
+            public CudaLibraries.DeviceInfo properties(int i) {
+                if (i == failProps) throw new Cuda.CudaException("cudaGetDeviceProperties(" + i + ") failed: " + status, 1);
+                return new CudaLibraries.DeviceInfo(i, "NVIDIA H100 80GB HBM3", 9, 0, 132, 80L << 30, -1);
+            }
+
+            @Override
+            public long freeBytes(int i) {
+                if (i == failFree) throw new Cuda.CudaException("cudaSetDevice(" + i + ") failed: " + status, 46);
+                return 79L << 30;
+            }
+        };
+    }
+
+    /**
+     * A GPU that fails a query (held by another process in exclusive-process mode: cudaErrorDevicesUnavailable; an
+     * uncorrectable ECC error; fallen off the bus) made the whole probe throw: `info` exited 1 with the CUDA error, `info
+     * --json` printed no object, and the other GPUs went unlisted. It is now listed with its problem, free memory unknown.
+     */
+    @Test
+    void aDeviceThatFailsAQueryIsListedWithItsProblem() {
+        String busy = "cudaErrorDevicesUnavailable (CUDA-capable device(s) is/are busy or unavailable)";
+        // the free-memory read fails on cuda:1 of 2 (info's probe): both listed, cuda:1 with its problem
+        List<CudaLibraries.DeviceInfo> d = CudaLibraries.devices(2, true, gpus(-1, 1, busy));
+        assertEquals(2, d.size());
+        assertNull(d.get(0).problem());
+        assertEquals(79L << 30, d.get(0).freeBytes());
+        assertEquals("cudaSetDevice(1) failed: " + busy, d.get(1).problem());
+        assertEquals(-1, d.get(1).freeBytes());
+        assertEquals("NVIDIA H100 80GB HBM3", d.get(1).name());
+        assertEquals(80L << 30, d.get(1).totalBytes());
+        assertEquals("cuda:1 (NVIDIA H100 80GB HBM3) does not answer: cudaSetDevice(1) failed: " + busy
+                + " (nvidia-smi shows whether another process holds it in exclusive-process mode, or the GPU has an error)",
+                d.get(1).unsupportedReason());
+        assertNull(CudaLibraries.noDeviceAnswers(d), "cuda:0 answers");
+        // cudaGetDeviceProperties fails on cuda:0 of 2: listed, its properties unknown; cuda:1 read as usual
+        String ecc = "cudaErrorECCUncorrectable (uncorrectable ECC error encountered)";
+        d = CudaLibraries.devices(2, false, gpus(0, -1, ecc));
+        assertEquals(2, d.size());
+        assertFalse(d.get(0).propertiesKnown());
+        assertEquals("cudaGetDeviceProperties(0) failed: " + ecc, d.get(0).problem());
+        assertTrue(d.get(0).unsupportedReason().startsWith("cuda:0 does not answer: cudaGetDeviceProperties(0) failed: " + ecc),
+                d.get(0).unsupportedReason());
+        assertTrue(d.get(1).propertiesKnown() && d.get(1).problem() == null && d.get(1).unsupportedReason() == null, d.toString());
+        assertEquals(-1, d.get(1).freeBytes(), "free memory not asked for");
+        // the only GPU fails: CUDA unusable, with that device's problem as the reason
+        List<CudaLibraries.DeviceInfo> one = CudaLibraries.devices(1, true, gpus(-1, 0, busy));
+        assertEquals(one.getFirst().problemReason(), CudaLibraries.noDeviceAnswers(one));
+        List<CudaLibraries.DeviceInfo> both = CudaLibraries.devices(2, false, gpus(0, -1, ecc)).stream()
+                .map(x -> CudaLibraries.DeviceInfo.failed(x.index(), "cudaGetDeviceProperties(" + x.index() + ") failed: " + ecc)).toList();
+        assertEquals("none of the 2 CUDA devices answers; " + both.getFirst().problemReason(), CudaLibraries.noDeviceAnswers(both));
+    }
+
     private static boolean driverPresent() {
         try (Arena arena = Arena.ofConfined()) {
             SymbolLookup.libraryLookup("libcuda.so.1", arena);
