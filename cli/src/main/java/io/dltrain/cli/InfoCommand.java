@@ -38,18 +38,25 @@ public final class InfoCommand implements Callable<Integer> {
             + "java, os, cpu_backend, cuda (available, reason, versions, devices) and, with --device, device (name, usable, reason).")
     boolean json;
 
+    /**
+     * The probe the report shows, with free memory (a seam: tests give GPUs that fail). It creates a CUDA context per
+     * device, acceptable for a one-off report.
+     */
+    static java.util.function.Supplier<CudaLibraries.Probe> probe = () -> CudaLibraries.probe(true);
+
     @Override
     public Integer call() {
-        if (!json) report();
+        CudaLibraries.Probe p = probe.get();
+        if (!json) report(p);
         String why = null;
         if (device != null) {
             try {
-                why = Backends.unusableReason(device);
+                why = Backends.unusableReason(device, p);   // as the report saw the devices (each opened for its free memory)
             } catch (IllegalArgumentException e) {
                 throw new Main.UsageError(spec.commandLine(), e.getMessage());
             }
         }
-        if (json) jsonReport(why);
+        if (json) jsonReport(why, p);
         if (device == null) return 0;
         if (why != null) throw new Main.UsageError(spec.commandLine(), why);
         if (!json) spec.commandLine().getOut().println("dl-train: --device " + device + " can be used");
@@ -57,7 +64,7 @@ public final class InfoCommand implements Callable<Integer> {
     }
 
     /** The report as one JSON object; {@code why}: why --device cannot be used (null: it can, or none was given). */
-    private void jsonReport(String why) {
+    private void jsonReport(String why, CudaLibraries.Probe p) {
         Map<String, Object> j = new LinkedHashMap<>();
         j.put("version", VersionProvider.version());
         j.put("java", ordered("version", System.getProperty("java.version"), "vm", System.getProperty("java.vm.name"),
@@ -68,7 +75,6 @@ public final class InfoCommand implements Callable<Integer> {
             Map<String, Object> d = be.describe();
             j.put("cpu_backend", ordered("threads", d.get("threads"), "cores_used", d.get("cores_used"), "gemm", String.valueOf(d.get("gemm"))));
         }
-        CudaLibraries.Probe p = CudaLibraries.probe(true);
         Map<String, Object> cuda = new LinkedHashMap<>();
         cuda.put("available", p.usable());
         cuda.put("reason", p.usable() ? null : p.reason());
@@ -82,11 +88,13 @@ public final class InfoCommand implements Callable<Integer> {
         for (CudaLibraries.DeviceInfo d : p.devices()) {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("index", d.index());
-            m.put("name", d.name());
-            m.put("compute_capability", d.computeCapability());
-            m.put("multiprocessors", d.multiprocessors());
-            m.put("free_bytes", d.freeBytes());
-            m.put("total_bytes", d.totalBytes());
+            boolean known = d.propertiesKnown();   // else cudaGetDeviceProperties failed: its problem says so
+            m.put("name", known ? d.name() : null);
+            m.put("compute_capability", known ? d.computeCapability() : null);
+            m.put("multiprocessors", known ? d.multiprocessors() : null);
+            m.put("free_bytes", d.freeBytes() >= 0 ? d.freeBytes() : null);
+            m.put("total_bytes", known ? d.totalBytes() : null);
+            m.put("problem", d.problem());
             devices.add(m);
         }
         cuda.put("devices", devices);
@@ -114,7 +122,7 @@ public final class InfoCommand implements Callable<Integer> {
         return m;
     }
 
-    private void report() {
+    private void report(CudaLibraries.Probe p) {
         PrintWriter out = spec.commandLine().getOut();
         out.println("dl-train " + VersionProvider.version());
         out.println("java: " + System.getProperty("java.version") + " (" + System.getProperty("java.vm.name") + "), max heap "
@@ -125,8 +133,6 @@ public final class InfoCommand implements Callable<Integer> {
             Map<String, Object> d = be.describe();
             out.println("cpu backend: " + TrainRun.threads(d) + ", GEMM: " + d.get("gemm"));
         }
-        // With free memory: this creates a CUDA context per device, acceptable for a one-off report.
-        CudaLibraries.Probe p = CudaLibraries.probe(true);
         if (!p.usable()) {
             out.println("cuda: unavailable: " + p.reason());
             if (!p.runtimeVersion().isEmpty()) // the libraries loaded: the device (or the driver) is the problem
@@ -137,11 +143,13 @@ public final class InfoCommand implements Callable<Integer> {
             out.println("cuda: available: driver supports CUDA " + p.driverVersion() + ", runtime CUDA " + p.runtimeVersion()
                     + ", cuBLAS " + p.cublasVersion() + ", cuDNN " + p.cudnnVersion());
             noteOldCudnn(out);
-            for (CudaLibraries.DeviceInfo d : p.devices()) {
-                out.println("  cuda:" + d.index() + ": " + d.name() + ", compute capability " + d.computeCapability() + ", "
-                        + d.multiprocessors() + " SMs, memory " + CudaLibraries.human(d.freeBytes()) + " free of "
-                        + CudaLibraries.human(d.totalBytes()));
-            }
+        }
+        // every device, one that failed a query with its problem (where all did, CUDA is unavailable and they are listed)
+        for (CudaLibraries.DeviceInfo d : p.devices()) {
+            String line = "  cuda:" + d.index() + ": " + (!d.propertiesKnown() ? "unknown"
+                    : d.name() + ", compute capability " + d.computeCapability() + ", " + d.multiprocessors() + " SMs, memory "
+                    + CudaLibraries.human(d.freeBytes()) + " free of " + CudaLibraries.human(d.totalBytes()));
+            out.println(d.problem() == null ? line : line + "; does not answer: " + d.problem());
         }
         out.flush();
     }

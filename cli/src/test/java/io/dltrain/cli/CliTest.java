@@ -2,6 +2,7 @@ package io.dltrain.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.dltrain.runtime.backend.cuda.CudaLibraries;
 import io.dltrain.runtime.checkpoint.Checkpoint;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -943,6 +944,63 @@ class CliTest {
         assertEquals(0, cpu.code(), cpu.err());
         JsonNode c = JSON.readTree(cpu.out()).get("device");
         assertTrue(c.get("usable").asBoolean() && c.get("reason").isNull(), cpu.out());
+    }
+
+    /**
+     * A GPU present but failing (cuda:1 held by another process in exclusive-process mode, cudaSetDevice answering
+     * cudaErrorDevicesUnavailable; or the only GPU with an uncorrectable ECC error): `info` exited 1 with the CUDA error
+     * and `info --json` printed no object. Both now list the device with its problem (free memory unknown), and the
+     * readiness check refuses that device with it, from the same probe (the one that read free memory).
+     */
+    @Test
+    void infoListsAGpuThatFailsWithItsProblem() throws IOException {
+        String busy = "cudaSetDevice(1) failed: cudaErrorDevicesUnavailable (CUDA-capable device(s) is/are busy or unavailable)";
+        CudaLibraries.DeviceInfo ok = new CudaLibraries.DeviceInfo(0, "NVIDIA H100 80GB HBM3", 9, 0, 132, 80L << 30, 79L << 30);
+        CudaLibraries.DeviceInfo held = new CudaLibraries.DeviceInfo(1, "NVIDIA H100 80GB HBM3", 9, 0, 132, 80L << 30, -1, busy);
+        java.util.function.Supplier<CudaLibraries.Probe> real = InfoCommand.probe;
+        InfoCommand.probe = () -> new CudaLibraries.Probe(true, null, "13.1", "13.1", "13.2.0", "9.19.0", List.of(ok, held));
+        try {
+            Result t = run("info");
+            assertEquals(0, t.code(), t.err());
+            assertTrue(t.out().contains("  cuda:0: NVIDIA H100 80GB HBM3, compute capability 9.0, 132 SMs, memory 79.00 GiB free of 80.00 GiB\n"), t.out());
+            assertTrue(t.out().contains("  cuda:1: NVIDIA H100 80GB HBM3, compute capability 9.0, 132 SMs, memory unknown free of 80.00 GiB; "
+                    + "does not answer: " + busy + "\n"), t.out());
+            Result j = run("info", "--json");
+            assertEquals(0, j.code(), j.err());
+            JsonNode devices = JSON.readTree(j.out()).get("cuda").get("devices");
+            assertEquals(2, devices.size(), j.out());
+            assertTrue(devices.get(0).get("problem").isNull(), j.out());
+            assertEquals(79L << 30, devices.get(0).get("free_bytes").asLong(), j.out());
+            assertEquals(busy, devices.get(1).get("problem").asText(), j.out());
+            assertTrue(devices.get(1).get("free_bytes").isNull(), j.out());
+            assertEquals(80L << 30, devices.get(1).get("total_bytes").asLong(), j.out());
+            Result ready = run("info", "--json", "--device", "cuda:1");
+            assertEquals(2, ready.code(), ready.err());
+            assertTrue(JSON.readTree(ready.out()).get("device").get("reason").asText().startsWith("--device cuda:1 cannot be used: cuda:1 (NVIDIA H100 80GB HBM3) does not answer: " + busy), ready.out());
+            assertTrue(ready.err().startsWith("dl-train: error: --device cuda:1 cannot be used: cuda:1 (NVIDIA H100 80GB HBM3) does not answer: " + busy), ready.err());
+            assertEquals(0, run("info", "--device", "cuda:0").code());
+
+            // the only GPU fails: CUDA unavailable with its problem as the reason, the device still listed
+            String ecc = "cudaGetDeviceProperties(0) failed: cudaErrorECCUncorrectable (uncorrectable ECC error encountered)";
+            CudaLibraries.DeviceInfo broken = new CudaLibraries.DeviceInfo(0, "", -1, -1, -1, -1, -1, ecc);
+            String why = broken.problemReason();
+            InfoCommand.probe = () -> new CudaLibraries.Probe(false, why, "13.1", "13.1", "13.2.0", "9.19.0", List.of(broken));
+            Result u = run("info", "--device", "cuda");
+            assertEquals(2, u.code(), u.err());
+            assertTrue(u.out().contains("cuda: unavailable: " + why + "\n"), u.out());
+            assertTrue(u.out().contains("  cuda:0: unknown; does not answer: " + ecc + "\n"), u.out());
+            assertTrue(u.err().startsWith("dl-train: error: --device cuda cannot be used: " + why), u.err());
+            Result uj = run("info", "--json");
+            assertEquals(0, uj.code(), uj.err());
+            JsonNode cuda = JSON.readTree(uj.out()).get("cuda");
+            assertFalse(cuda.get("available").asBoolean(), uj.out());
+            assertEquals(why, cuda.get("reason").asText(), uj.out());
+            JsonNode d0 = cuda.get("devices").get(0);
+            assertEquals(ecc, d0.get("problem").asText(), uj.out());
+            assertTrue(d0.get("name").isNull() && d0.get("compute_capability").isNull() && d0.get("total_bytes").isNull(), uj.out());
+        } finally {
+            InfoCommand.probe = real;
+        }
     }
 
     /**

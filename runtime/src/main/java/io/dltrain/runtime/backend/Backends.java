@@ -47,7 +47,7 @@ public final class Backends {
     }
 
     private static Backend cuda(int index, String device) {
-        String why = cudaUnusable(index, device);
+        String why = cudaUnusable(index, device, CudaLibraries.probe());
         if (why != null) throw new BackendUnavailableException(why);
         return new CudaBackend(index);
     }
@@ -61,7 +61,16 @@ public final class Backends {
      */
     public static String unusableReason(String device) {
         int index = cudaIndex(device);
-        return index < 0 ? null : cudaUnusable(index, device.trim());
+        return index < 0 ? null : cudaUnusable(index, device.trim(), CudaLibraries.probe());
+    }
+
+    /**
+     * {@link #unusableReason(String)} as the given probe saw the devices: {@code dl-train info}'s, which read each
+     * device's free memory and so opened it (a GPU that another process holds in exclusive-process mode fails there).
+     */
+    public static String unusableReason(String device, CudaLibraries.Probe probe) {
+        int index = cudaIndex(device);
+        return index < 0 ? null : cudaUnusable(index, device.trim(), probe);
     }
 
     /** N of cuda:N (cuda is 0), or -1 for cpu and auto. @throws IllegalArgumentException for a value that is no device */
@@ -82,11 +91,11 @@ public final class Backends {
     }
 
     /** @param device the value as given (cuda, cuda:0...), which the reason names */
-    private static String cudaUnusable(int index, String device) {
-        String why = cudaUnavailableReason();
+    private static String cudaUnusable(int index, String device, CudaLibraries.Probe probe) {
+        String why = probe.usable() ? null : probe.reason();
         String flag = "--device " + device;
         if (why != null) return flag + " cannot be used: " + why + ". Use --device cpu, or --device auto to fall back to the CPU.";
-        List<CudaLibraries.DeviceInfo> devices = CudaLibraries.probe().devices();
+        List<CudaLibraries.DeviceInfo> devices = probe.devices();
         int count = devices.size();
         if (index >= count) {
             return flag + " cannot be used: this machine has " + count + " CUDA device"
