@@ -1,6 +1,7 @@
 package io.dltrain.runtime.backend;
 
 import io.dltrain.runtime.backend.cpu.CpuBackend;
+import io.dltrain.runtime.backend.cuda.Cuda;
 import io.dltrain.runtime.backend.cuda.CudaBackend;
 import io.dltrain.runtime.backend.cuda.CudaLibraries;
 
@@ -10,7 +11,8 @@ import java.util.function.Consumer;
 /**
  * Chooses a backend from a --device value: {@code cpu}, {@code cuda}, {@code cuda:N} or {@code auto}.
  * {@code auto} takes the GPU when one is usable and otherwise falls back to the CPU after one notice line that
- * says why; {@code cuda} never falls back: it throws {@link BackendUnavailableException} with the reason.
+ * says why (also when the device is found but cannot be opened: held by another process in exclusive-process mode);
+ * {@code cuda} never falls back: it throws {@link BackendUnavailableException} with the reason.
  */
 public final class Backends {
     private Backends() {}
@@ -37,11 +39,15 @@ public final class Backends {
         if (d.equals("auto")) {
             String why = cudaUnavailableReason();
             if (why == null) why = CudaLibraries.probe().devices().getFirst().unsupportedReason();
-            if (why != null) {
-                notice.accept("no usable GPU: " + why + "; using the CPU");
-                return new CpuBackend(threads);
+            if (why == null) {
+                try {
+                    return new CudaBackend(0);
+                } catch (Cuda.CudaException e) {
+                    why = openFailure(0, e);
+                }
             }
-            return cuda(0, "cuda");
+            notice.accept("no usable GPU: " + why + "; using the CPU");
+            return new CpuBackend(threads);
         }
         return cuda(cudaIndex(device), device.trim());
     }
@@ -49,7 +55,22 @@ public final class Backends {
     private static Backend cuda(int index, String device) {
         String why = cudaUnusable(index, device, CudaLibraries.probe());
         if (why != null) throw new BackendUnavailableException(why);
-        return new CudaBackend(index);
+        try {
+            return new CudaBackend(index);
+        } catch (Cuda.CudaException e) {
+            throw new BackendUnavailableException("--device " + device + " cannot be used: " + openFailure(index, e)
+                    + ". Use --device cpu, or --device auto to fall back to the CPU.");
+        }
+    }
+
+    /**
+     * Why a device that the probe found could not be opened (the probe opens none): a GPU that another process holds in
+     * exclusive-process mode refuses cudaSetDevice with cudaErrorDevicesUnavailable, a full or failing one its context.
+     * The backend's constructor has released what it created.
+     */
+    private static String openFailure(int index, Cuda.CudaException e) {
+        return "cuda:" + index + " (" + CudaLibraries.probe().devices().get(index).name() + ") could not be opened: " + e.getMessage()
+                + " (nvidia-smi shows whether another process holds it in exclusive-process mode or fills its memory, or the GPU has an error)";
     }
 
     /**

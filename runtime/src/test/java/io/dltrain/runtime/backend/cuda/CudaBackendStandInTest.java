@@ -62,6 +62,25 @@ class CudaBackendStandInTest {
         // JavaCPP loads the toolkit's libcudart.so.13 from its link path (/usr/local/cuda/lib64) before the JNI
         // wrapper; loaded first, the stand-in is the object the wrapper's "libcudart.so.13" dependency binds to.
         System.load(Path.of(args[0], "libcudart.so.13").toString());
+        if (args.length > 1 && args[1].equals("busy")) {
+            // The GPU is held by another process in exclusive-process mode: its properties read, cudaSetDevice fails.
+            call("libcudart.so.13", "standin_devices_busy");
+            CudaLibraries.Probe p = CudaLibraries.probe(true);
+            System.out.println("java-probe usable=" + p.usable() + " reason=" + p.reason() + " devices=" + p.devices());
+            List<String> notices = new ArrayList<>();
+            try (io.dltrain.runtime.backend.Backend be = io.dltrain.runtime.backend.Backends.create("auto", 1, notices::add)) {
+                System.out.println("java-auto " + be.getClass().getSimpleName() + " notices=" + notices);
+            } catch (RuntimeException e) {
+                System.out.println("java-auto-failed " + e);
+            }
+            try (io.dltrain.runtime.backend.Backend be = io.dltrain.runtime.backend.Backends.create("cuda", 1, notices::add)) {
+                System.out.println("java-cuda " + be.getClass().getSimpleName());
+            } catch (RuntimeException e) {
+                System.out.println("java-cuda-failed " + e);
+            }
+            report();
+            return;
+        }
         if (args.length > 1 && args[1].equals("fail-cudnn")) {
             // The constructor fails late (cudnnCreate, after streams, cuBLAS and cuBLASLt exist): it must undo all of it.
             call("libcudnn_graph.so.9", "standin_fail_cudnn_create");
@@ -397,7 +416,11 @@ class CudaBackendStandInTest {
                   offsetof(struct cudaDeviceProp, minor), offsetof(struct cudaDeviceProp, multiProcessorCount));
               return cudaSuccess;
             }
-            cudaError_t cudaSetDevice(int d) { LOG("c-set-device %d\\n", d); return d == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
+            /* Called by a child: the GPU is held by another process in exclusive-process mode (cudaSetDevice makes the
+               context current, which such a GPU refuses; its properties still read). */
+            static cudaError_t set_device_error = cudaSuccess;
+            void standin_devices_busy(void) { set_device_error = cudaErrorDevicesUnavailable; }
+            cudaError_t cudaSetDevice(int d) { LOG("c-set-device %d\\n", d); return d != 0 ? cudaErrorInvalidDevice : set_device_error; }
             cudaError_t cudaGetDevice(int *d) { *d = 0; return cudaSuccess; }
             cudaError_t cudaFree(void *p) {
               if (!p) { LOG("c-context\\n"); return cudaSuccess; }
@@ -840,6 +863,27 @@ class CudaBackendStandInTest {
             }
         }
         return child;
+    }
+
+    /**
+     * A GPU that another process holds in exclusive-process mode (cudaSetDevice fails with cudaErrorDevicesUnavailable;
+     * its properties still read, so the cheap probe calls it usable): --device auto threw the CUDA error instead of
+     * falling back, and --device cuda failed with it as a failure while running, not a refusal of the device. auto now
+     * falls back with the reason, cuda is refused with it (exit 2 in the CLI), nothing is left behind; info's probe,
+     * which opens each device for its free memory, lists it with its problem.
+     */
+    @Test
+    void aGpuHeldByAnotherProcessIsReportedNotThrown(@TempDir Path dir) throws Exception {
+        String out = runChild(dir, "busy");
+        String failed = "cudaSetDevice(0) failed: cudaErrorStandIn (an error reported by the stand-in runtime (see the c-error line))";
+        assertTrue(out.contains("java-probe usable=false reason=cuda:0 (Stand-in GPU (host memory)) does not answer: " + failed), out);
+        assertTrue(out.contains("java-auto CpuBackend notices=[no usable GPU: cuda:0 (Stand-in GPU (host memory)) could not be opened: "
+                + failed), out);
+        assertTrue(out.contains("java-cuda-failed io.dltrain.runtime.backend.BackendUnavailableException: --device cuda cannot be used: "
+                + "cuda:0 (Stand-in GPU (host memory)) could not be opened: " + failed), out);
+        assertTrue(out.contains("Use --device cpu, or --device auto to fall back to the CPU."), out);
+        assertEquals(List.of(), CublasLtStubTest.lines(out, "c-error"), "the stand-ins saw a wrong call:\n" + out);
+        assertTrue(out.contains("c-live cudart streams=0 events=0 device=0 pinned=0 device_bytes=0 errors=0\n"), out);
     }
 
     @Test
