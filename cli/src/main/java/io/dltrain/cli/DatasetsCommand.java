@@ -105,7 +105,7 @@ public final class DatasetsCommand implements Runnable {
                 try (Progress.Phase writing = Progress.slowPhase(Progress.Mode.PLAIN, notices, "writing the images under " + out)) {
                     s = ImageFolderWriter.write(splits.train(), splits.test(), out, f);
                 }
-                o.printf("wrote %,d training and %,d validation %s in %d class %s under %s%n", s.trainImages(), s.valImages(),
+                o.printf("dl-train: wrote %,d training and %,d validation %s in %d class %s under %s%n", s.trainImages(), s.valImages(),
                         Words.noun(s.valImages(), "image"), s.classFolders(), Words.noun(s.classFolders(), "folder"), s.root());
                 o.flush();
                 return 0;

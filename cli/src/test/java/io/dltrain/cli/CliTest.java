@@ -773,7 +773,8 @@ class CliTest {
         try {
             Result r = run("datasets", "prepare", "--data", "fashion-mnist", "--data-dir", small.toString(), "--out", tree.toString());
             assertEquals(0, r.code(), r.err());
-            assertEquals("wrote 3 training and 2 validation images in 3 class folders under " + tree + "\n", r.out());
+            // its wrote line as train's and eval's: "dl-train: wrote ..."
+            assertEquals("dl-train: wrote 3 training and 2 validation images in 3 class folders under " + tree + "\n", r.out());
             String writing = "dl-train: writing 3 training and 2 validation images (png) under " + tree + "\n",
                     still = "dl-train: still writing the images under " + tree + " (0 s so far)\n";
             assertTrue(r.err().startsWith(writing) && r.err().contains(still), r.err());
