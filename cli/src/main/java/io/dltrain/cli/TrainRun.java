@@ -67,14 +67,14 @@ final class TrainRun {
      * Everything the run says but its results: the header, notices, warnings, progress and epoch lines, a signal's stop.
      * Standard error, where predict and bench say theirs, so that stdout holds the results alone ({@link #results}).
      */
-    private final PrintWriter out;
+    private final PrintWriter log;
     /** The run's results, what a script keeps: its test scores and where it was written (standard output). */
     private final PrintWriter results;
 
     TrainRun(CommandLine cl, TrainOptions options) {
         this.cl = cl;
         this.o = options;
-        this.out = cl.getErr();
+        this.log = cl.getErr();
         this.results = cl.getOut();
     }
 
@@ -167,7 +167,7 @@ final class TrainRun {
         // a run still training in DIR: the lock (the resume's, or the new run's) says it is in use, and only that
         boolean inUse = RunOutput.Lock.heldElsewhere(o.out.toAbsolutePath());
         if (resumable) {
-            if (!inUse) out.println("dl-train: --resume-or-start: " + o.out + " holds a checkpoint; resuming the run");
+            if (!inUse) log.println("dl-train: --resume-or-start: " + o.out + " holds a checkpoint; resuming the run");
             o.resume = o.out;
             return false;
         }
@@ -178,10 +178,10 @@ final class TrainRun {
             done = OptionalInt.empty(); // starting says what DIR holds
         }
         if (done.isPresent()) {
-            out.println("dl-train: --resume-or-start: " + o.out + " holds a finished run of " + Words.count(done.getAsInt(), "epoch")
+            log.println("dl-train: --resume-or-start: " + o.out + " holds a finished run of " + Words.count(done.getAsInt(), "epoch")
                     + " (its " + RunOutput.SUMMARY + ") and no checkpoint (--checkpoint-every off): nothing to train. To train it"
                     + " further, start a new run from its weights with --init-from " + ShellWords.quote(o.out));
-            out.flush();
+            log.flush();
             return true;
         }
         // a run that stopped after its first metrics line and before its first checkpoint (a kill during the first
@@ -203,7 +203,7 @@ final class TrainRun {
             startAside = true;
             return false;
         }
-        if (!inUse) out.println("dl-train: --resume-or-start: no checkpoint in " + o.out + "; starting the run");
+        if (!inUse) log.println("dl-train: --resume-or-start: no checkpoint in " + o.out + "; starting the run");
         return false;
     }
 
@@ -311,7 +311,7 @@ final class TrainRun {
                 resumeCkpt = latest.get();
                 resumeState = Checkpoint.readState(resumeCkpt);
                 // latest() passes over a checkpoint with a file missing: say so, rather than silently go back to an older one
-                IncompleteCheckpoints.noticeSkipped(out, resumeCkpt, "resuming from");
+                IncompleteCheckpoints.noticeSkipped(log, resumeCkpt, "resuming from");
             } catch (CheckpointException e) {
                 throw usage("--resume", "--resume " + o.resume + ": " + e.getMessage());
             }
@@ -325,7 +325,7 @@ final class TrainRun {
             if (!o.resumeOrStart)
                 throw usage("--init-from and --resume together: a resumed run's checkpoint already holds its weights; drop --init-from");
             // the command that started the run, run again: its --init-from was for the start
-            out.println("dl-train: --resume-or-start: not loading --init-from " + o.initFrom + ": the run resumes from its checkpoint,"
+            log.println("dl-train: --resume-or-start: not loading --init-from " + o.initFrom + ": the run resumes from its checkpoint,"
                     + " which holds its weights");
             o.initFrom = null;
         }
@@ -338,7 +338,7 @@ final class TrainRun {
         if (o.lr == null) o.lr = Optimizers.defaultLr(o.optimizer);
         if (o.momentum == null) o.momentum = Optimizers.defaultMomentum(o.optimizer);
         else if (o.momentum != 0 && !Optimizers.usesMomentum(o.optimizer) && Optimizers.names().contains(o.optimizer))
-            out.println("dl-train: notice: --momentum " + o.momentum + " is ignored: " + o.optimizer + " has no momentum setting"
+            log.println("dl-train: notice: --momentum " + o.momentum + " is ignored: " + o.optimizer + " has no momentum setting"
                     + (o.optimizer.startsWith("adam") ? " (its betas are PyTorch's 0.9, 0.999)" : "")
                     + "; momentum applies to sgd, sgd-nesterov and rmsprop");
         if (o.weightDecay == null) o.weightDecay = Optimizers.defaultWeightDecay(o.optimizer);
@@ -378,17 +378,17 @@ final class TrainRun {
                     stale = "cannot be read (" + e.getMessage() + ")";
                 }
                 if ("".equals(stale)) {
-                    out.println("dl-train: " + finished);   // nothing is loaded, trained or rewritten
-                    out.flush();
+                    log.println("dl-train: " + finished);   // nothing is loaded, trained or rewritten
+                    log.flush();
                     return 0;
                 }
-                if (stale != null) out.println("dl-train: notice: " + summaryFile + " " + stale
+                if (stale != null) log.println("dl-train: notice: " + summaryFile + " " + stale
                         + "; evaluating the model and writing model/ and summary.json again");
             }
             // finished, but stopped before its summary was written: the fit trains nothing, the test and summary follow
             // A cosine spans the run's total: a new total re-plans it, and extending a finished run raises the rate again.
             if (resumeState.config().get("epochs") instanceof Number was && was.intValue() != o.epochs && o.schedule.contains("cosine"))
-                out.println("dl-train: notice: --epochs " + o.epochs + " changes the run's total from " + was.intValue() + ", and its "
+                log.println("dl-train: notice: --epochs " + o.epochs + " changes the run's total from " + was.intValue() + ", and its "
                         + o.schedule + " schedule spans the total: from here on the learning rate is that of a " + o.epochs
                         + "-epoch run (above where the " + was.intValue() + "-epoch run ended). To anneal a trained model afresh,"
                         + " start a new run with --init-from " + ShellWords.quote(o.resume));
@@ -435,7 +435,7 @@ final class TrainRun {
         // 2. Data (reads and validates the files) and device.
         DatasetRegistry.Splits data;
         // an image folder of a million files takes a minute to list and check: said when it takes more than seconds
-        try (Progress.Phase reading = Progress.slowPhase(progressMode, out, "reading " + dataEntry.name()
+        try (Progress.Phase reading = Progress.slowPhase(progressMode, log, "reading " + dataEntry.name()
                 + (o.dataDir != null ? " in " + o.dataDir : ""))) {
             data = dataEntry.load(o.dataDir);
         } catch (DatasetException e) {
@@ -447,7 +447,7 @@ final class TrainRun {
         String tooLarge = BatchLimit.problem(o.batchSize, data.train().sampleShape().numel(),
                 dataEntry.name() + "'s " + data.train().sampleShape() + " samples");
         if (tooLarge != null) throw usage(tooLarge);
-        if (data.hasNotice()) out.println("dl-train: notice: " + data.notice());
+        if (data.hasNotice()) log.println("dl-train: notice: " + data.notice());
         // --data-dir may move a resumed run's data, not change it: other data would split, shuffle and batch otherwise
         if (resumeState != null && resumeState.config().get("train_samples") instanceof Number was && was.intValue() != data.train().size())
             throw usage("--resume", "--resume " + o.resume + ": the run trained on " + dataEntry.name() + "'s training split of " + was.intValue()
@@ -457,7 +457,7 @@ final class TrainRun {
                     + " start a new run from its weights with --init-from " + ShellWords.quote(o.resume));
         // ... nor to other samples of the same count (fashion-mnist's files where mnist's were): a few samples' hash
         String fingerprint = every == null && resumeState == null ? null : DataFingerprint.of(data.train(),
-                java.time.Duration.ofSeconds(SLOW_DATA_SECONDS), msg -> out.println("dl-train: notice: " + msg));
+                java.time.Duration.ofSeconds(SLOW_DATA_SECONDS), msg -> log.println("dl-train: notice: " + msg));
         if (resumeState != null && resumeState.config().get(DataFingerprint.KEY) instanceof String was && fingerprint != null
                 && !was.equals(fingerprint)) {
             String runData = dataEntry.name() + "'s training split in " + (resumeState.config().get("data_dir") instanceof String d ? d : "its default directory");
@@ -468,15 +468,15 @@ final class TrainRun {
                         + " needs its own data (--data-dir may say where it moved). Give --data-dir DIR holding it, start a new run from"
                         + " its weights with --init-from " + ShellWords.quote(o.resume) + ", or, to go on on these samples (the same files"
                         + " read otherwise, after an upgrade), add --allow-data-change");
-            out.println("dl-train: notice: --allow-data-change: resuming on other samples than the run trained on (" + runData + "): " + now);
+            log.println("dl-train: notice: --allow-data-change: resuming on other samples than the run trained on (" + runData + "): " + now);
         }
         Backend be;
         try {
-            be = Backends.create(o.device, o.threads, msg -> out.println("dl-train: notice: " + msg));
+            be = Backends.create(o.device, o.threads, msg -> log.println("dl-train: notice: " + msg));
         } catch (BackendUnavailableException | IllegalArgumentException e) {
             throw usage("--device", e.getMessage());
         }
-        if (resumeState != null) for (String n : resumeDrift(resumeState.config(), computedOn(be))) out.println("dl-train: notice: " + n);
+        if (resumeState != null) for (String n : resumeDrift(resumeState.config(), computedOn(be))) log.println("dl-train: notice: " + n);
 
         // Counted down once the backend is closed: a shutdown hook (SIGINT / SIGTERM, below) waits for it, so the JVM
         // halts after the checkpoint is written AND the device is released, not while cuDNN or CUDA is being torn down.
@@ -501,7 +501,7 @@ final class TrainRun {
             int workers = DataWorkers.resolve(workersAsked, train, be, o.batchSize);
             config = config.withWorkers(workers);
             String workersNotice = DataWorkers.notice(workersAsked, workers);
-            if (workersNotice != null) out.println("dl-train: " + workersNotice);
+            if (workersNotice != null) log.println("dl-train: " + workersNotice);
             long parameters = modelEntry.parameterCount(spec);
             memory.doing(String.format(java.util.Locale.ROOT, "building %s (%,d parameters, %,d MiB)", modelEntry.name(), parameters, parameters * Float.BYTES >> 20),
                     "the model alone does not fit", null);
@@ -512,7 +512,7 @@ final class TrainRun {
                  DataLoader testLoader = loader(data.test(), null, false, workers)) {
                 memory.doing("training " + modelEntry.name() + " at --batch-size " + o.batchSize, null, null);
                 if (resumeState != null) {
-                    try (Progress.Phase loading = Progress.slowPhase(progressMode, out, "loading " + resumeCkpt)) {
+                    try (Progress.Phase loading = Progress.slowPhase(progressMode, log, "loading " + resumeCkpt)) {
                         Checkpoint.load(resumeCkpt, model, opt);
                     } catch (CheckpointException e) {
                         // a damaged file (cut short, deleted): the way on is the checkpoint before it, if the user agrees
@@ -534,7 +534,7 @@ final class TrainRun {
                 }
                 if (init != null && init.loaded().isEmpty()) { // a wrong file: training from scratch is not what was asked
                     printInit(initFile, init);
-                    out.flush();
+                    log.flush();
                     String prefixed = prefixedNames(init, o.model, initFile);
                     if (prefixed != null) throw usage("--init-from", "--init-from " + o.initFrom + ": " + prefixed);
                     throw usage("--init-from", "--init-from " + o.initFrom + ": nothing in " + initFile + " matches " + o.model + " (a tensor loads when"
@@ -550,7 +550,7 @@ final class TrainRun {
                         try {
                             RunOutput.Aside aside = RunOutput.setAside(outDir, java.time.Instant.now());
                             if (aside != null)
-                                out.println("dl-train: --resume-or-start: " + outDir + " holds a run that stopped before its first checkpoint ("
+                                log.println("dl-train: --resume-or-start: " + outDir + " holds a run that stopped before its first checkpoint ("
                                         + String.join(", ", aside.names()) + "), so there is nothing to resume: moved its files to "
                                         + aside.dir() + " and starting the run");
                         } catch (RuntimeException e) {
@@ -567,37 +567,37 @@ final class TrainRun {
                 Signals.firstSignalSays("stopped on a signal before the training began; nothing was trained" + (resumeState != null
                         ? ", and --resume " + ShellWords.quote(outDir) + " continues from " + resumeCkpt : ": the same command starts it again"));
                 try (run) {
-                    if (run.unlocked() != null) out.println("dl-train: warning: " + run.unlocked());
+                    if (run.unlocked() != null) log.println("dl-train: warning: " + run.unlocked());
                     if (every != null) {
                         String space = spaceWarning(outDir, resumeCkpt, model.parameterCount(), o.keep);
-                        if (space != null) out.println("dl-train: warning: " + space);
+                        if (space != null) log.println("dl-train: warning: " + space);
                     }
                     if (resumeState != null) {
                         run.resumeMetrics(resumeState.epoch(), Trainer.history(resumeState));
-                        out.println("dl-train: resuming from " + resumeCkpt + " (" + done(resumeState) + ")");
+                        log.println("dl-train: resuming from " + resumeCkpt + " (" + done(resumeState) + ")");
                     }
-                    out.printf("dl-train: %s (%,d parameters) on %s (%,d train / %,d validation / %,d test samples), device %s%n",
+                    log.printf("dl-train: %s (%,d parameters) on %s (%,d train / %,d validation / %,d test samples), device %s%n",
                             modelEntry.name(), model.parameterCount(), dataEntry.name(), trainLoader.samples(),
                             valLoader == null ? 0 : valLoader.samples(), testLoader.samples(), describeDevice(be));
                     boolean usesMomentum = Optimizers.usesMomentum(o.optimizer);
-                    out.printf("dl-train: %d %s, batch %d, %s lr %s (%s)%s, weight decay %s, seed %d -> %s%n",
+                    log.printf("dl-train: %d %s, batch %d, %s lr %s (%s)%s, weight decay %s, seed %d -> %s%n",
                             o.epochs, Words.noun(o.epochs, "epoch"), o.batchSize, o.optimizer, plain(o.lr), o.schedule, usesMomentum ? ", momentum " + plain(o.momentum) : "",
                             plain(o.weightDecay), o.seed, outDir);
                     if (init != null) printInit(initFile, init);
                     if (!o.freeze.isEmpty()) {
                         long frozen = 0;
                         for (Map.Entry<String, Tensor> e : model.namedParameters().entrySet()) if (!e.getValue().requiresGrad()) frozen += e.getValue().numel();
-                        out.printf("dl-train: frozen (%s): %,d of %,d parameters are not trained%n", String.join(", ", o.freeze), frozen, model.parameterCount());
+                        log.printf("dl-train: frozen (%s): %,d of %,d parameters are not trained%n", String.join(", ", o.freeze), frozen, model.parameterCount());
                     }
-                    out.flush();
-                    Progress progress = new Progress(progressMode, out, Progress.unit(SavedModel.inputNormalisation(train, dataEntry.name(), spec) != null));
+                    log.flush();
+                    Progress progress = new Progress(progressMode, log, Progress.unit(SavedModel.inputNormalisation(train, dataEntry.name(), spec) != null));
                     // a batch not loaded after a minute is a read that hangs (a network file system): say which file,
                     // rather than leave a progress bar that has stopped
                     java.time.Duration slow = java.time.Duration.ofSeconds(SLOW_DATA_SECONDS);
                     trainLoader.noticeSlowWaits(slow, msg -> progress.info("dl-train: notice: training data: " + msg));
                     if (valLoader != null) valLoader.noticeSlowWaits(slow, msg -> progress.info("dl-train: notice: validation data: " + msg));
                     testLoader.noticeSlowWaits(slow, msg -> progress.info("dl-train: notice: test data: " + msg));
-                    Curves curves = new Curves(outDir, msg -> { out.println("dl-train: warning: " + msg); out.flush(); });
+                    Curves curves = new Curves(outDir, msg -> { log.println("dl-train: warning: " + msg); log.flush(); });
                     if (resumeState != null) curves.resumedAfter(Trainer.history(resumeState));
                     TrainListener listener = new TrainListener() {
                         @Override public void epochStarted(int e, int n, int steps) { progress.epochStarted(e, n, steps); }
@@ -622,7 +622,7 @@ final class TrainRun {
                         // reconstruct pixels in [0, 1] (what a Sigmoid output can reach): undo the dataset's normalisation
                         float[][] norm = SavedModel.inputNormalisation(train, dataEntry.name(), spec);
                         if (norm != null) trainer.reconstructionScale(norm[0], norm[1]);
-                        else out.println("dl-train: notice: " + dataEntry.name() + " does not say how its inputs are normalised; "
+                        else log.println("dl-train: notice: " + dataEntry.name() + " does not say how its inputs are normalised; "
                                 + modelEntry.name() + " reconstructs the normalised input as the model sees it");
                     }
                     if (every != null) trainer.checkpoints(new CheckpointPolicy(outDir.resolve(CHECKPOINTS), (int) every[0], every[1], o.keep,
@@ -646,24 +646,24 @@ final class TrainRun {
                             if (at == Ending.Reached.TRAINING) {
                                 // at once: a step can take seconds (a large model on the CPU), and silence reads as a hang
                                 progress.endBar();
-                                out.println("dl-train: " + stopping(every != null));
-                                out.flush();
+                                log.println("dl-train: " + stopping(every != null));
+                                log.flush();
                                 trainer.requestStop();
                                 if (!released.await(SIGNAL_WAIT_SECONDS, TimeUnit.SECONDS)) {
                                     // the loop never reached a step boundary, nor a wait for data (which the stop ends): it is stuck
-                                    out.println("dl-train: " + stuckAfterSignal(runDir, every != null));
-                                    out.flush();
+                                    log.println("dl-train: " + stuckAfterSignal(runDir, every != null));
+                                    log.flush();
                                 }
                                 return;
                             }
-                            out.println("dl-train: " + afterSignal(at, runDir, lastCheckpoint[0], evalCommand(runDir)));
-                            out.flush();
+                            log.println("dl-train: " + afterSignal(at, runDir, lastCheckpoint[0], evalCommand(runDir)));
+                            log.flush();
                             // A run that has completed, or stops before its test pass, releases the device before the JVM
                             // halts, as after a checkpoint; a test pass in progress is not waited for.
                             if (at == Ending.Reached.DONE || (at == Ending.Reached.MODEL_WRITTEN && !ending.testing()))
                                 released.await(120, TimeUnit.SECONDS);
                             if (at == Ending.Reached.DONE) {
-                                out.flush();
+                                log.flush();
                                 Runtime.getRuntime().halt(0); // the signal stopped nothing: the run's exit code, not 128 + the signal's
                             }
                         } catch (InterruptedException ignored) {
@@ -704,10 +704,10 @@ final class TrainRun {
                         if (result.interrupted()) {
                             progress.endBar(); // stopped in an epoch: its bar, if drawn, is not closed by epochEnded
                             reportBadFiles(data);
-                            out.println("dl-train: stopped " + (ending.signalled() ? "on a signal" : "after --max-steps " + o.maxSteps)
+                            log.println("dl-train: stopped " + (ending.signalled() ? "on a signal" : "after --max-steps " + o.maxSteps)
                                     + (result.checkpoint() != null ? "; checkpoint " + result.checkpoint() + "; continue with --resume " + ShellWords.quote(outDir)
                                                                    : "; no checkpoint (--checkpoint-every off), so the training is lost"));
-                            out.flush();
+                            log.flush();
                             return ending.signalled() ? 130 : 0;
                         }
                         if (result.checkpoint() != null) lastCheckpoint[0] = result.checkpoint();
@@ -719,7 +719,7 @@ final class TrainRun {
                                 + (lastCheckpoint[0] == null ? ", but nothing is checkpointed (--checkpoint-every off)" : " and checkpointed in "
                                    + lastCheckpoint[0] + ": with a larger heap, --resume " + ShellWords.quote(outDir) + " writes model/ and summary.json"),
                                 null);
-                        try (Progress.Phase writing = Progress.slowPhase(progressMode, out, "writing the trained model to " + outDir.resolve(SavedModel.DIR))) {
+                        try (Progress.Phase writing = Progress.slowPhase(progressMode, log, "writing the trained model to " + outDir.resolve(SavedModel.DIR))) {
                             SavedModel.write(outDir, modelEntry.name(), dataEntry.name(), spec, train, model, task);
                         } catch (UncheckedIOException e) {
                             throw new UncheckedIOException(e.getMessage() + "; the training is complete" + (lastCheckpoint[0] == null
@@ -731,8 +731,8 @@ final class TrainRun {
                         // ---
                         if (!ending.mayGoOn()) { // a signal: the test pass is not saved work; say what is written, unless the hook has
                             if (ending.signalledDuringTraining()) {
-                                out.println("dl-train: " + afterSignal(Ending.Reached.MODEL_WRITTEN, outDir, lastCheckpoint[0], evalCommand(outDir)));
-                                out.flush();
+                                log.println("dl-train: " + afterSignal(Ending.Reached.MODEL_WRITTEN, outDir, lastCheckpoint[0], evalCommand(outDir)));
+                                log.flush();
                             }
                             return 130;
                         }
@@ -764,7 +764,7 @@ final class TrainRun {
                             progress.endBar(); // a test pass that failed: its bar, if drawn, is not left to be drawn below the error
                         }
                         long skippedSteps = result.epochs().stream().mapToLong(EpochMetrics::skippedSteps).sum();
-                        if (o.skipNonfinite) out.printf("dl-train: skipped %d %s with a non-finite loss (--skip-nonfinite)%n", skippedSteps,
+                        if (o.skipNonfinite) log.printf("dl-train: skipped %d %s with a non-finite loss (--skip-nonfinite)%n", skippedSteps,
                                 Words.noun(skippedSteps, "step"));
                         reportBadFiles(data);
                         if (!ending.beginSummary()) return 130; // the hook has said what is written
@@ -873,15 +873,15 @@ final class TrainRun {
             if (!(d instanceof ImageFolderDataset f)) continue;
             Map<Path, String> bad = f.badFiles();
             if (bad.isEmpty()) continue;
-            out.printf("dl-train: %s: skipped %d unreadable %s (skipbad=true; %,d %s replaced by the next readable image):%n", f.name(),
+            log.printf("dl-train: %s: skipped %d unreadable %s (skipbad=true; %,d %s replaced by the next readable image):%n", f.name(),
                     bad.size(), Words.noun(bad.size(), "file"), f.skippedReads(), Words.noun(f.skippedReads(), "read"));
             int shown = 0;
             for (String why : bad.values()) {
                 if (shown++ == 20) {
-                    out.println("  ... and " + (bad.size() - 20) + " more");
+                    log.println("  ... and " + (bad.size() - 20) + " more");
                     break;
                 }
-                out.println("  " + why);
+                log.println("  " + why);
             }
         }
     }
@@ -1039,11 +1039,11 @@ final class TrainRun {
                     + " (Nesterov momentum without momentum is undefined); use e.g. --momentum 0.9, or --optimizer sgd for no momentum");
         // PyTorch allows it (a frozen-weights dry run); every schedule scales the base rate, so none makes it move
         if (o.lr == 0)
-            out.println("dl-train: notice: --lr " + typed("--lr", o.lr) + ": the weights will not change (each optimiser step,"
+            log.println("dl-train: notice: --lr " + typed("--lr", o.lr) + ": the weights will not change (each optimiser step,"
                     + " weight decay included, is scaled by the learning rate; batch norm's running statistics still update);"
                     + " give a learning rate above 0 to train");
         if (o.momentum >= 1 && Optimizers.usesMomentum(o.optimizer))
-            out.println("dl-train: notice: --momentum " + typed("--momentum", o.momentum) + ": with a momentum of 1 or more the momentum"
+            log.println("dl-train: notice: --momentum " + typed("--momentum", o.momentum) + ": with a momentum of 1 or more the momentum"
                     + " buffer never decays, so " + o.optimizer + " usually diverges (PyTorch allows it; the usual values are 0.9 to 0.99)");
     }
 
@@ -1087,7 +1087,7 @@ final class TrainRun {
             if (Checkpoint.latest(ckDir).isEmpty() && Checkpoint.latest(given).isPresent()) ckDir = given;
             var latest = Checkpoint.latest(ckDir);
             if (latest.isPresent() && Files.isRegularFile(latest.get().resolve(Checkpoint.MODEL_FILE))) {
-                IncompleteCheckpoints.noticeSkipped(out, latest.get(), "initialising from");
+                IncompleteCheckpoints.noticeSkipped(log, latest.get(), "initialising from");
                 return latest.get().resolve(Checkpoint.MODEL_FILE);
             }
             List<Path> broken = Checkpoint.incomplete(ckDir, 0);
@@ -1155,16 +1155,16 @@ final class TrainRun {
     }
 
     private void printInit(Path file, LoadReport r) {
-        out.printf("dl-train: init from %s: %d %s loaded, %d skipped (left at their initial values), %d in the file unused%n",
+        log.printf("dl-train: init from %s: %d %s loaded, %d skipped (left at their initial values), %d in the file unused%n",
                 file, r.loaded().size(), Words.noun(r.loaded().size(), "tensor"), r.skipped().size(), r.unexpected().size());
         int rounded = r.roundedFromFloat64().size();
         if (rounded > 0)
-            out.printf("dl-train:   %d of them %s float64 (F64) in the file, rounded to float32 (what dl-train computes in)%n",
+            log.printf("dl-train:   %d of them %s float64 (F64) in the file, rounded to float32 (what dl-train computes in)%n",
                     rounded, rounded == 1 ? "was" : "were");
-        for (LoadReport.Skipped k : r.skipped()) out.println("dl-train:   skipped " + k);
+        for (LoadReport.Skipped k : r.skipped()) log.println("dl-train:   skipped " + k);
         if (!r.unexpected().isEmpty()) {
             List<String> u = r.unexpected();
-            out.println("dl-train:   unused in the file: " + (u.size() <= 10 ? u : u.subList(0, 10) + " and " + (u.size() - 10) + " more"));
+            log.println("dl-train:   unused in the file: " + (u.size() <= 10 ? u : u.subList(0, 10) + " and " + (u.size() - 10) + " more"));
         }
     }
 
@@ -1410,7 +1410,7 @@ final class TrainRun {
 
     /** buildModel, said when it takes seconds (vgg11's 129 million parameters: 8 s on this 2-core machine). */
     private Module built(Progress.Mode mode, ModelRegistry.Entry entry, Backend be, ModelSpec spec, long seed, long parameters) {
-        try (Progress.Phase building = Progress.slowPhase(mode, out, String.format(java.util.Locale.ROOT, "building %s (%,d parameters)",
+        try (Progress.Phase building = Progress.slowPhase(mode, log, String.format(java.util.Locale.ROOT, "building %s (%,d parameters)",
                 entry.name(), parameters))) {
             return buildModel(entry, be, spec, seed);
         }
