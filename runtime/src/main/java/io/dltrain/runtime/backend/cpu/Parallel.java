@@ -12,7 +12,9 @@ import java.util.concurrent.locks.LockSupport;
  * <p>Why not a ForkJoinPool: a training step makes hundreds of short parallel calls (pooling a LeNet batch takes
  * ~100 us), and handing work from an outside thread to a ForkJoinPool and back costs 20-70 us each time. Here the
  * calling thread runs chunks too, {@code threads - 1} workers claim the rest from an atomic counter, and idle
- * workers spin for {@link #SPIN_NANOS} before parking, so back-to-back calls start within a microsecond or two.
+ * workers spin for {@link #SPIN_NANOS} before parking, so back-to-back calls start within a microsecond or two. A caller
+ * done with its own chunks likewise spins at most {@link #SPIN_NANOS} for the workers' chunks, then parks until the last
+ * one ends, so that on a shared or CPU-limited machine it does not burn the time a descheduled worker needs.
  * A call made from inside a chunk (nested parallelism) runs inline on that thread.
  *
  * <p>The thread count decides the chunks (and so the results); the threads that run them are at most one per core
@@ -38,6 +40,8 @@ public final class Parallel implements AutoCloseable {
         final int n, chunks;
         final AtomicInteger next = new AtomicInteger(), done = new AtomicInteger();
         volatile Throwable error;
+        /** The caller, once it parks to wait for the chunks workers claimed; null while it runs or spins. */
+        volatile Thread waiter;
 
         Job(Chunk body, int n, int chunks) { this.body = body; this.n = n; this.chunks = chunks; }
 
@@ -50,7 +54,12 @@ public final class Parallel implements AutoCloseable {
                 } catch (Throwable t) {
                     if (error == null) error = t;
                 } finally {
-                    done.incrementAndGet();
+                    // the last chunk done wakes a parked caller: the caller sets waiter before its last look at done,
+                    // and this reads waiter after its increment, so (both volatile) one of the two sees the other
+                    if (done.incrementAndGet() == chunks) {
+                        Thread w = waiter;
+                        if (w != null) LockSupport.unpark(w);
+                    }
                 }
             }
         }
@@ -119,13 +128,33 @@ public final class Parallel implements AutoCloseable {
             } finally {
                 INSIDE.set(Boolean.FALSE);
             }
-            while (job.done.get() < chunks) Thread.onSpinWait();
+            awaitWorkers(job);
             current = null;
         }
         Throwable t = job.error;
         if (t instanceof RuntimeException r) throw r;
         if (t instanceof Error e) throw e;
         if (t != null) throw new IllegalStateException(t);
+    }
+
+    /**
+     * Waits for the chunks that workers claimed: spins for {@link #SPIN_NANOS}, as an idle worker does, then parks until
+     * the last chunk's worker unparks it. An unbounded spin here burnt the core (or, in a container with a CPU limit,
+     * the quota) that a descheduled worker needed to finish its chunk. Spurious wakeups and an unpark left over from an
+     * earlier call only cost another look at the counter; an interrupted caller (park returns at once) spins, as it
+     * always did, and keeps its interrupt.
+     */
+    private static void awaitWorkers(Job job) {
+        if (job.done.get() >= job.chunks) return;
+        long spinUntil = System.nanoTime() + SPIN_NANOS;
+        while (job.done.get() < job.chunks) {
+            if (System.nanoTime() < spinUntil) {
+                Thread.onSpinWait();
+            } else {
+                job.waiter = Thread.currentThread();
+                if (job.done.get() < job.chunks) LockSupport.park(job);
+            }
+        }
     }
 
     private void workerLoop() {
