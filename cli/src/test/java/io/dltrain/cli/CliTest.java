@@ -741,10 +741,6 @@ class CliTest {
     }
 
     /**
-     * The folder count prepare prints is of the class folders it made: a class with no image in either split gets
-     * none (3 train and 2 test images of Fashion-MNIST are of 3 classes), and it said "10 class folders".
-     */
-    /**
      * datasets prepare said what it writes and, at the end, what it wrote: Fashion-MNIST as 70,000 JPEGs took 15 s on
      * this machine between the two (as PNGs about 30 s). Now a line after 3 s (here at once) and every 10 s.
      */
@@ -783,6 +779,10 @@ class CliTest {
         }
     }
 
+    /**
+     * The folder count prepare prints is of the class folders it made: a class with no image in either split gets
+     * none (3 train and 2 test images of Fashion-MNIST are of 3 classes), and it said "10 class folders".
+     */
     @Test
     void datasetsPrepareCountsTheClassFoldersItMade(@TempDir Path tmp) throws IOException {
         Path small = fashionSubset(tmp.resolve("fmnist"), 3, 2), tree = tmp.resolve("tree");

@@ -360,7 +360,6 @@ class EvalPredictTest {
         }
     }
 
-    /** An eval written into a checkpoint of a run's checkpoints/ (which the run rotates away) says so; --out is quiet. */
     /**
      * eval --json, for a pipeline: stdout holds eval.json's object alone (the same as the file), and what eval says
      * otherwise, its notices and the text report, goes to stderr; the exit status and files are as without it.
@@ -406,6 +405,7 @@ class EvalPredictTest {
         assertFalse(r.err().contains("test: loss") || r.err().contains("confusion matrix"), r.err());
     }
 
+    /** An eval written into a checkpoint of a run's checkpoints/ (which the run rotates away) says so; --out is quiet. */
     @Test
     void evalIntoARotatedCheckpointSaysSoAndAnotherDatasetIsNamed(@TempDir Path tmp) throws IOException {
         Path ckpts = tmp.resolve("run3/checkpoints");
