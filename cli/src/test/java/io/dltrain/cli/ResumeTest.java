@@ -1138,8 +1138,10 @@ class ResumeTest {
         Path dir = tmp.resolve("run"), log = tmp.resolve("child.log");
         List<String> cmd = childCommand("--model", "mlp", "--data", "imagefolder", "--data-dir", tree.toString(), "--epochs", "1",
                 "--batch-size", "2", "--val-fraction", "0", "--progress", "none", "--out", dir.toString());
-        cmd.add(1, "-Ddltrain.signalWaitSeconds=30");
-        cmd.add(1, "-Ddltrain.slowDataSeconds=1");
+        // the JVM's options go right after the java executable, which `env --default-signal` may precede (childCommand)
+        int jvm = cmd.indexOf(Path.of(System.getProperty("java.home"), "bin", "java").toString()) + 1;
+        cmd.add(jvm, "-Ddltrain.signalWaitSeconds=30");
+        cmd.add(jvm, "-Ddltrain.slowDataSeconds=1");
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         long deadline = System.nanoTime() + 30_000_000_000L;
         String notice = "dl-train: notice: training data: waiting 1 s for batch ";
