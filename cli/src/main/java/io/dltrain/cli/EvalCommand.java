@@ -349,13 +349,7 @@ public final class EvalCommand implements Callable<Integer> {
     private void evalJson(Path dir, Map<String, Object> value) {
         writeAtomically(dir, "eval.json", value);
         if (!json) return;
-        PrintWriter out = spec.commandLine().getOut();
-        try {
-            out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(value));
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        out.flush();
+        RunOutput.printJson(spec.commandLine().getOut(), value);
     }
 
     private static void writeAtomically(Path dir, String name, Object value) {

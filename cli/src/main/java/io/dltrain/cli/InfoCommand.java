@@ -8,12 +8,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 
-import java.io.IOException;
 import java.io.PrintWriter;
-import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -106,13 +102,7 @@ public final class InfoCommand implements Callable<Integer> {
             d.put("reason", why);
             j.put("device", d);
         }
-        PrintWriter out = spec.commandLine().getOut();
-        try {
-            out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(j));
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        out.flush();
+        RunOutput.printJson(spec.commandLine().getOut(), j);
     }
 
     /** A map of the given keys and values, in that order (the JSON's keys stay in a stable order). */

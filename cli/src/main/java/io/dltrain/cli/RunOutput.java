@@ -31,6 +31,16 @@ import java.util.OptionalInt;
  */
 final class RunOutput implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** Prints value as one indented JSON object on out (a command's --json result on stdout) and flushes. */
+    static void printJson(java.io.PrintWriter out, Object value) {
+        try {
+            out.println(JSON.writerWithDefaultPrettyPrinter().writeValueAsString(value));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        out.flush();
+    }
     /** The lock file: held (an OS file lock) while a process trains into the directory; released by close or exit. */
     static final String LOCK = ".lock";
     private final Path dir;
