@@ -452,27 +452,35 @@ DL_HD void dl_bn_update_running(float* running_mean, float* running_var, double 
     *running_var = (float) ((1.0 - (double) momentum) * (double) *running_var + (double) momentum * var * unbias);
 }
 
-/** CpuNorm.normalise: y = (x - m) * scale + shift in float, m = (float) mean, scale = (float) (gamma * invstd). */
-DL_HD float dl_bn_normalise(float x, float m, float scale, float shift) { return (x - m) * scale + shift; }
+/**
+ * CpuNorm.normalise: y = ((x - m) - lo) * scale + shift in float, m = (float) mean, lo = (float) (mean - m) (x - mean
+ * as two float steps, so a channel with |mean| >> std keeps its xhat), scale = (float) (gamma * invstd).
+ */
+DL_HD float dl_bn_normalise(float x, float m, float lo, float scale, float shift) { return ((x - m) - lo) * scale + shift; }
 
-/** CpuNorm.backward's sums for channel c, strided by thread: sdy = sum dy, sdyxmu = sum dy * (x - mean) (x - mean in float). */
+/**
+ * CpuNorm.backward's sums for channel c, strided by thread: sdy = sum dy, sdyxmu = sum dy * (x - mean), sxmu = sum (x - mean)
+ * (x - mean in float, mean the saved float mean).
+ */
 DL_HD void dl_bn_backward_partial(const float* x, const float* dy, int outer, int channels, long long inner, int c, float mean,
-                                  unsigned tid, unsigned nthreads, double* sdy, double* sdyxmu) {
-    double a = 0, b = 0;
+                                  unsigned tid, unsigned nthreads, double* sdy, double* sdyxmu, double* sxmu) {
+    double a = 0, b = 0, d = 0;
     long long total = (long long) outer * inner;
     for (long long j = tid; j < total; j += nthreads) {
         long long i = dl_bn_index(j, channels, inner, c);
-        double g = dy[i];
+        double g = dy[i], xc = x[i] - mean;
         a += g;
-        b += g * (x[i] - mean);
+        b += g * xc;
+        d += xc;
     }
     *sdy = a;
     *sdyxmu = b;
+    *sxmu = d;
 }
 
-/** CpuNorm.backward's dx: (dy - mean_dy - (x - mean) * proj) * scale, in float. */
-DL_HD float dl_bn_backward_dx(float dy, float x, float mean, float mean_dy, float proj, float scale) {
-    return (dy - mean_dy - (x - mean) * proj) * scale;
+/** CpuNorm.backward's dx: (dy - mean_dy - ((x - mean) - lo) * proj) * scale, in float (lo = the mean of x - mean). */
+DL_HD float dl_bn_backward_dx(float dy, float x, float mean, float lo, float mean_dy, float proj, float scale) {
+    return (dy - mean_dy - ((x - mean) - lo) * proj) * scale;
 }
 
 // ------------------------------------------------------------------ dropout (DropoutRng, CpuDropout)

@@ -31,16 +31,17 @@ extern "C" __global__ void batch_norm_training_f32(const float* x, float* y, con
             save_invstd[c] = (float) invstd;
             dl_bn_update_running(&running_mean[c], &running_var[c], mean, var, M, momentum);
         }
-        float m = (float) mean, scale = (float) (gamma[c] * invstd), b = beta[c];
+        float m = (float) mean, lo = (float) (mean - (double) m), scale = (float) (gamma[c] * invstd), b = beta[c];
         for (long long j = threadIdx.x; j < M; j += blockDim.x) {
             long long i = dl_bn_index(j, channels, inner, c);
-            y[i] = dl_bn_normalise(x[i], m, scale, b);
+            y[i] = dl_bn_normalise(x[i], m, lo, scale, b);
         }
     }
 }
 
 /**
- * CpuNorm.backward with the forward's saved statistics: per channel, sum dy and sum dy * (x - mean); dgamma (+)=
+ * CpuNorm.backward with the forward's saved statistics: per channel, sum dy, sum dy * (x - mean) and sum (x - mean) (whose
+ * mean is what the batch mean adds to the float save_mean; x - mean is then (x - save_mean) - that); dgamma (+)=
  * sum dy * xhat and dbeta (+)= sum dy (thread 0), then dx = (dy - mean(dy) - (x - mean) * invstd^2 * mean(dy * (x - mean)))
  * * gamma * invstd.
  */
@@ -52,10 +53,15 @@ extern "C" __global__ void batch_norm_backward_f32(const float* x, const float* 
     double invM = 1.0 / (double) M;
     for (int c = blockIdx.x; c < channels; c += gridDim.x) {
         float mean = save_mean[c];
-        double sdy, sdyxmu;
-        dl_bn_backward_partial(x, dy, outer, channels, inner, c, mean, threadIdx.x, blockDim.x, &sdy, &sdyxmu);
+        double sdy, sdyxmu, sxmu;
+        dl_bn_backward_partial(x, dy, outer, channels, inner, c, mean, threadIdx.x, blockDim.x, &sdy, &sdyxmu, &sxmu);
         sdy = dl_block_sum_double(sdy, sh);
         sdyxmu = dl_block_sum_double(sdyxmu, sh);
+        sxmu = dl_block_sum_double(sxmu, sh);
+        // The batch mean is mean + delta, delta = mean(x - mean) (save_mean holds only a float): centre on it.
+        double delta = sxmu * invM;
+        sdyxmu -= delta * sdy;
+        float lo = (float) delta;
         double invstd = save_invstd[c];
         if (threadIdx.x == 0) {
             double dg = sdyxmu * invstd, db = sdy;
@@ -65,7 +71,7 @@ extern "C" __global__ void batch_norm_backward_f32(const float* x, const float* 
         float mean_dy = (float) (sdy * invM), proj = (float) (sdyxmu * invM * invstd * invstd), scale = (float) (gamma[c] * invstd);
         for (long long j = threadIdx.x; j < M; j += blockDim.x) {
             long long i = dl_bn_index(j, channels, inner, c);
-            dx[i] = dl_bn_backward_dx(dy[i], x[i], mean, mean_dy, proj, scale);
+            dx[i] = dl_bn_backward_dx(dy[i], x[i], mean, lo, mean_dy, proj, scale);
         }
     }
 }

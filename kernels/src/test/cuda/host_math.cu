@@ -140,10 +140,10 @@ HOST void host_batch_norm_training(const float* x, float* y, const float* gamma,
         save_mean[c] = (float) mean;
         save_invstd[c] = (float) invstd;
         dl_bn_update_running(&running_mean[c], &running_var[c], mean, var, M, momentum);
-        float m = (float) mean, scale = (float) (gamma[c] * invstd), sh = beta[c];
+        float m = (float) mean, lo = (float) (mean - (double) m), scale = (float) (gamma[c] * invstd), sh = beta[c];
         for (long long j = 0; j < M; j++) {
             long long i = dl_bn_index(j, channels, inner, c);
-            y[i] = dl_bn_normalise(x[i], m, scale, sh);
+            y[i] = dl_bn_normalise(x[i], m, lo, scale, sh);
         }
     }
 }
@@ -151,13 +151,16 @@ HOST void host_batch_norm_training(const float* x, float* y, const float* gamma,
 HOST void host_batch_norm_backward(const float* x, const float* dy, const float* gamma, const float* save_mean, const float* save_invstd,
                                    float* dx, float* dgamma, float* dbeta, int outer, int channels, long long inner, int accumulate,
                                    unsigned nthreads) {
-    std::vector<double> a(nthreads), b(nthreads);
+    std::vector<double> a(nthreads), b(nthreads), d(nthreads);
     long long M = (long long) outer * inner;
     double invM = 1.0 / (double) M;
     for (int c = 0; c < channels; c++) {
         float mean = save_mean[c];
-        for (unsigned t = 0; t < nthreads; t++) dl_bn_backward_partial(x, dy, outer, channels, inner, c, mean, t, nthreads, &a[t], &b[t]);
-        double sdy = dl_tree_sum(a.data(), nthreads), sdyxmu = dl_tree_sum(b.data(), nthreads);
+        for (unsigned t = 0; t < nthreads; t++) dl_bn_backward_partial(x, dy, outer, channels, inner, c, mean, t, nthreads, &a[t], &b[t], &d[t]);
+        double sdy = dl_tree_sum(a.data(), nthreads), sdyxmu = dl_tree_sum(b.data(), nthreads), sxmu = dl_tree_sum(d.data(), nthreads);
+        double delta = sxmu * invM;
+        sdyxmu -= delta * sdy;
+        float lo = (float) delta;
         double invstd = save_invstd[c];
         double dg = sdyxmu * invstd, db = sdy;
         dgamma[c] = (float) (accumulate ? dgamma[c] + dg : dg);
@@ -165,7 +168,7 @@ HOST void host_batch_norm_backward(const float* x, const float* dy, const float*
         float mean_dy = (float) (sdy * invM), proj = (float) (sdyxmu * invM * invstd * invstd), scale = (float) (gamma[c] * invstd);
         for (long long j = 0; j < M; j++) {
             long long i = dl_bn_index(j, channels, inner, c);
-            dx[i] = dl_bn_backward_dx(dy[i], x[i], mean, mean_dy, proj, scale);
+            dx[i] = dl_bn_backward_dx(dy[i], x[i], mean, lo, mean_dy, proj, scale);
         }
     }
 }

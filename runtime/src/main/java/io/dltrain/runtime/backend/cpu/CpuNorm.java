@@ -19,8 +19,12 @@ import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
  *       dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)).</li>
  * </ul>
  * Work is split over channels; each channel's sums run in double in a fixed order, so results do not depend on
- * the thread count. The training forward reads x twice (statistics from sums shifted by a sample value, then the
- * output), the backward twice (two sums, then dx). [N, C] inputs (inner = 1) walk rows of C with per-channel
+ * the thread count. The mean is used as two floats, m = (float) mean and lo = (float) (mean - m), and x - mean as
+ * (x - m) - lo (x - m is exact when x is within a factor of 2 of m): with the float mean alone, a channel with
+ * |mean| >> std (mean 1e5, std 0.1) shifted every xhat by up to half an ulp of the mean over std (0.04). The backward
+ * gets the same lo from its first pass, as the mean of x - saveMean, since saveMean holds only m.
+ * The training forward reads x twice (statistics from sums shifted by a sample value, then the output), the backward
+ * twice (its sums, then dx). [N, C] inputs (inner = 1) walk rows of C with per-channel
  * accumulators so the loops stay contiguous.
  */
 final class CpuNorm {
@@ -79,7 +83,7 @@ final class CpuNorm {
                 variance[k] = Math.max(0.0, s2[k] * invM - meanDev * meanDev);
             }
             // Statistics, running-stat update (PyTorch: running = (1 - momentum) * running + momentum * batch).
-            float[] m = new float[K], scale = new float[K], shift = new float[K];
+            float[] m = new float[K], lo = new float[K], scale = new float[K], shift = new float[K];
             for (int k = 0; k < K; k++) {
                 int c = cs + k;
                 double var = variance[k];
@@ -89,11 +93,12 @@ final class CpuNorm {
                 RM[rmo + c] = (float) ((1.0 - momentum) * RM[rmo + c] + momentum * mean[k]);
                 RV[rvo + c] = (float) ((1.0 - momentum) * RV[rvo + c] + momentum * var * unbias);
                 m[k] = (float) mean[k];
+                lo[k] = (float) (mean[k] - m[k]);
                 scale[k] = (float) (Gm[go + c] * invStd);
                 shift[k] = Bt[bo + c];
             }
-            // Second pass: y = (x - mean) * (gamma * invstd) + beta.
-            normalise(X, xo, Y, yo, N, C, inner, cs, ce, m, scale, shift);
+            // Second pass: y = ((x - m) - lo) * (gamma * invstd) + beta.
+            normalise(X, xo, Y, yo, N, C, inner, cs, ce, m, lo, scale, shift);
         });
     }
 
@@ -145,30 +150,40 @@ final class CpuNorm {
             int K = ce - cs;
             float[] mean = new float[K];
             for (int k = 0; k < K; k++) mean[k] = SM[smo + cs + k];
-            // Pass 1: sum dy and sum dy * (x - mean).
-            double[] sDy = new double[K], sDyXmu = new double[K];
+            // Pass 1: sum dy, sum dy * (x - m) and sum (x - m), m the saved (float) mean.
+            double[] sDy = new double[K], sDyXmu = new double[K], sXmu = new double[K];
             if (inner == 1) {
                 for (int n = 0; n < N; n++) {
                     int b = n * C + cs;
                     for (int k = 0; k < K; k++) {
-                        double g = D[dyo + b + k];
+                        double g = D[dyo + b + k], xc = X[xo + b + k] - mean[k];
                         sDy[k] += g;
-                        sDyXmu[k] += g * (X[xo + b + k] - mean[k]);
+                        sDyXmu[k] += g * xc;
+                        sXmu[k] += xc;
                     }
                 }
             } else {
+                double[] acc = new double[3];
                 for (int k = 0; k < K; k++) {
-                    double a = 0, bsum = 0;
+                    acc[0] = 0; acc[1] = 0; acc[2] = 0;
                     for (int n = 0; n < N; n++) {
                         int b = (n * C + cs + k) * inner;
-                        a += sum(D, dyo + b, inner);
-                        bsum += dotCentred(D, dyo + b, X, xo + b, inner, mean[k]);
+                        centredSums(D, dyo + b, X, xo + b, inner, mean[k], acc);
                     }
-                    sDy[k] = a;
-                    sDyXmu[k] = bsum;
+                    sDy[k] = acc[0];
+                    sDyXmu[k] = acc[1];
+                    sXmu[k] = acc[2];
                 }
             }
-            // Parameter gradients; dx = (dy - mean(dy) - (x - mean) * invstd^2 * mean(dy * (x - mean))) * gamma * invstd.
+            // The batch mean is m + lo with lo = mean(x - m); centre on it: sum dy (x - m - lo) = sDyXmu - lo * sDy.
+            float[] lo = new float[K];
+            for (int k = 0; k < K; k++) {
+                double delta = sXmu[k] * invM;
+                lo[k] = (float) delta;
+                sDyXmu[k] -= delta * sDy[k];
+            }
+            // Parameter gradients; dx = (dy - mean(dy) - (x - mean) * invstd^2 * mean(dy * (x - mean))) * gamma * invstd,
+            // x - mean as (x - m) - lo.
             float[] meanDy = new float[K], proj = new float[K], scale = new float[K];
             for (int k = 0; k < K; k++) {
                 int c = cs + k;
@@ -185,51 +200,43 @@ final class CpuNorm {
                 for (int n = 0; n < N; n++) {
                     int b = n * C + cs;
                     for (int k = 0; k < K; k++)
-                        DX[dxo + b + k] = (D[dyo + b + k] - meanDy[k] - (X[xo + b + k] - mean[k]) * proj[k]) * scale[k];
+                        DX[dxo + b + k] = (D[dyo + b + k] - meanDy[k] - ((X[xo + b + k] - mean[k]) - lo[k]) * proj[k]) * scale[k];
                 }
             } else {
                 for (int k = 0; k < K; k++) {
-                    float mk = mean[k], md = meanDy[k], pk = proj[k], sk = scale[k];
+                    float mk = mean[k], lk = lo[k], md = meanDy[k], pk = proj[k], sk = scale[k];
                     for (int n = 0; n < N; n++) {
                         int b = (n * C + cs + k) * inner;
                         for (int i = 0; i < inner; i++)
-                            DX[dxo + b + i] = (D[dyo + b + i] - md - (X[xo + b + i] - mk) * pk) * sk;
+                            DX[dxo + b + i] = (D[dyo + b + i] - md - ((X[xo + b + i] - mk) - lk) * pk) * sk;
                     }
                 }
             }
         });
     }
 
-    /** y = (x - m[c]) * scale[c] + shift[c] for channels [cs, ce) (arrays indexed from cs). */
+    /** y = ((x - m[c]) - lo[c]) * scale[c] + shift[c] for channels [cs, ce) (arrays indexed from cs). */
     private static void normalise(float[] X, int xo, float[] Y, int yo, int N, int C, int inner, int cs, int ce,
-                                  float[] m, float[] scale, float[] shift) {
+                                  float[] m, float[] lo, float[] scale, float[] shift) {
         int K = ce - cs;
         if (inner == 1) {
             for (int n = 0; n < N; n++) {
                 int b = n * C + cs;
-                for (int k = 0; k < K; k++) Y[yo + b + k] = (X[xo + b + k] - m[k]) * scale[k] + shift[k];
+                for (int k = 0; k < K; k++) Y[yo + b + k] = ((X[xo + b + k] - m[k]) - lo[k]) * scale[k] + shift[k];
             }
         } else {
             for (int k = 0; k < K; k++) {
-                float mk = m[k], sk = scale[k], hk = shift[k];
+                float mk = m[k], lk = lo[k], sk = scale[k], hk = shift[k];
                 for (int n = 0; n < N; n++) {
                     int b = (n * C + cs + k) * inner;
-                    for (int i = 0; i < inner; i++) Y[yo + b + i] = (X[xo + b + i] - mk) * sk + hk;
+                    for (int i = 0; i < inner; i++) Y[yo + b + i] = ((X[xo + b + i] - mk) - lk) * sk + hk;
                 }
             }
         }
     }
 
-    // Sums in double with four independent accumulators: a fixed order (deterministic) that still keeps the
+    // Sums in double with independent accumulators (two per sum): a fixed order (deterministic) that still keeps the
     // floating-point adder busy, since one dependent chain of double additions would run at a quarter speed.
-
-    private static double sum(float[] a, int from, int len) {
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        int i = 0;
-        for (; i + 4 <= len; i += 4) { s0 += a[from + i]; s1 += a[from + i + 1]; s2 += a[from + i + 2]; s3 += a[from + i + 3]; }
-        for (; i < len; i++) s0 += a[from + i];
-        return (s0 + s1) + (s2 + s3);
-    }
 
     /** acc[0] += sum of (a[i] - shift), acc[1] += sum of (a[i] - shift)^2, over [from, from + len). */
     private static void shiftedSums(float[] a, int from, int len, double shift, double[] acc) {
@@ -245,17 +252,20 @@ final class CpuNorm {
         acc[1] += q0 + q1;
     }
 
-    /** sum_i g[i] * (x[i] - mean). */
-    private static double dotCentred(float[] g, int go, float[] x, int xo, int len, float mean) {
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    /** acc[0] += sum g[i], acc[1] += sum g[i] * (x[i] - mean), acc[2] += sum (x[i] - mean) (x - mean in float). */
+    private static void centredSums(float[] g, int go, float[] x, int xo, int len, float mean, double[] acc) {
+        double a0 = 0, a1 = 0, b0 = 0, b1 = 0, c0 = 0, c1 = 0;
         int i = 0;
-        for (; i + 4 <= len; i += 4) {
-            s0 += (double) g[go + i] * (x[xo + i] - mean);
-            s1 += (double) g[go + i + 1] * (x[xo + i + 1] - mean);
-            s2 += (double) g[go + i + 2] * (x[xo + i + 2] - mean);
-            s3 += (double) g[go + i + 3] * (x[xo + i + 3] - mean);
+        for (; i + 2 <= len; i += 2) {
+            double g0 = g[go + i], g1 = g[go + i + 1];
+            double d0 = x[xo + i] - mean, d1 = x[xo + i + 1] - mean;
+            a0 += g0; a1 += g1;
+            b0 += g0 * d0; b1 += g1 * d1;
+            c0 += d0; c1 += d1;
         }
-        for (; i < len; i++) s0 += (double) g[go + i] * (x[xo + i] - mean);
-        return (s0 + s1) + (s2 + s3);
+        if (i < len) { double g0 = g[go + i], d0 = x[xo + i] - mean; a0 += g0; b0 += g0 * d0; c0 += d0; }
+        acc[0] += a0 + a1;
+        acc[1] += b0 + b1;
+        acc[2] += c0 + c1;
     }
 }
