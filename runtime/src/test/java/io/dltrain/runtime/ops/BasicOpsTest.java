@@ -180,6 +180,31 @@ class BasicOpsTest {
         }
     }
 
+    /**
+     * sum and sumSquares over 1e7 values of 0.1f, where every partial sum rounds the same way (the worst case for a
+     * float accumulator). Float partial sums of 1024 values (128 adds per accumulator) drifted by 1e-6 relative:
+     * sum 1000001.0 against 1000000.015, more than twice PyTorch's float32 error here (999999.5625, 4.4e-7). The want
+     * is the double sum of the same floats (for sumSquares, of the squares rounded to float, as both compute them);
+     * tolerance 2.5e-7 relative, about 4 float roundings of the result.
+     */
+    @Test
+    void sumsOfTenMillionEqualValuesAreAccurate() {
+        int n = 10_000_000;
+        float[] v = new float[n];
+        java.util.Arrays.fill(v, 0.1f);
+        double want = 0, wantSq = 0;
+        for (float f : v) { want += f; wantSq += f * f; }
+        try (Scope s = Scope.open()) {
+            Tensor x = be.fromHost(v, Shape.of(n)), out = be.empty(Shape.of(1));
+            be.sum(x, 1f, out);
+            Check.close("sum of 1e7 x 0.1f", new double[] {want}, out.toFloatArray(), 0, 2.5e-7);
+            be.sum(x, 1f / n, out);
+            Check.close("mean of 1e7 x 0.1f", new double[] {want / n}, out.toFloatArray(), 0, 2.5e-7);
+            be.sumSquares(x, out, false);
+            Check.close("sum of squares of 1e7 x 0.1f", new double[] {wantSq}, out.toFloatArray(), 0, 2.5e-7);
+        }
+    }
+
     @Test
     void linearShapeErrorNamesShapes() {
         try (Scope s = Scope.open()) {

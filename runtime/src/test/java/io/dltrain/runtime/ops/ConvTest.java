@@ -185,7 +185,8 @@ class ConvTest {
     void biasGradientOfLargePlanesIsAccurate() {
         // The bias gradient sums dy over N and the plane: [2, 2, 1024, 1024] is 2M values per channel. Channel 0 is
         // dy = 0.1 throughout (every partial sum rounds the same way), channel 1 random in [0.5, 1.5). PyTorch's
-        // cascade sum is within 2e-7 of the exact sum here (104857.617 per image of 0.1f against 104857.602).
+        // cascade sum is within 2e-7 of the exact sum here (104857.617 per image of 0.1f against 104857.602); float
+        // partial sums of 1024 values were 9.7e-7 off, blocks of 128 are 1.5e-7 off: 2.5e-7 relative.
         int N = 2, C = 2, plane = 1 << 20;
         float[] dy = new float[N * C * plane];
         SplittableRandom rng = new SplittableRandom(21);
@@ -200,7 +201,7 @@ class ConvTest {
         try (Scope s = Scope.open()) {
             Tensor db = be.empty(Shape.of(C));
             be.biasGrad(be.fromHost(dy, Shape.of(N, C, 1024, 1024)), db, false);
-            Check.close("bias gradient over 2 x 1024 x 1024", want, db.toFloatArray(), 0, 1e-6);
+            Check.close("bias gradient over 2 x 1024 x 1024", want, db.toFloatArray(), 0, 2.5e-7);
         }
     }
 

@@ -19,6 +19,14 @@ final class CpuElementwise {
     /** Elements per parallel chunk below which splitting costs more than it saves. */
     static final int GRAIN = 1 << 15;
 
+    /**
+     * Values per float partial sum ({@link #sum8}: 16 adds per accumulator); the partials are combined in double.
+     * Where every add rounds the same way (a constant dy), a float accumulator drifts by about its number of adds times
+     * 2^-24 relative: blocks of 1024 (128 adds each) put 1e7 x 0.1f at 1000001.0 for 1000000.015, twice PyTorch's
+     * float32 error there; blocks of 128 give 1.7e-7 at the same speed (double accumulators cost 1.8x).
+     */
+    static final int SUM_BLOCK = 128;
+
     static void add(CpuBackend be, Tensor a, Tensor b, Tensor y) {
         Checks.elementwise("add", Device.CPU, a, b, y);
         float[] A = f(a), B = f(b), Y = f(y);
@@ -71,21 +79,21 @@ final class CpuElementwise {
         float[] D = f(dy), G = f(dbias);
         int dyo = off(dy), go = off(dbias);
         // Parallel over channels; each channel sums over n in a fixed order (deterministic). A plane is summed in
-        // blocks of 1024 (float sums of 128 values each), combined in double, as reduce does: one sum8 over a whole
-        // large plane drifts (dy = 0.1 over 1024 x 1024 came out 1e-3 low).
+        // float blocks of SUM_BLOCK, combined in double, as reduce does: one sum8 over a whole large plane drifts
+        // (dy = 0.1 over 1024 x 1024 came out 1e-3 low).
         be.par.forRange(C, Math.max(1, GRAIN / Math.max(1, N * inner)), (s, e) -> {
             for (int c = s; c < e; c++) {
                 double acc = 0;
                 for (int nn = 0; nn < N; nn++) {
                     int base = dyo + (nn * C + c) * inner;
-                    for (int i = 0; i < inner; i += 1024) acc += sum8(D, base + i, Math.min(inner - i, 1024));
+                    for (int i = 0; i < inner; i += SUM_BLOCK) acc += sum8(D, base + i, Math.min(inner - i, SUM_BLOCK));
                 }
                 G[go + c] = (float) (accumulate ? G[go + c] + acc : acc);
             }
         });
     }
 
-    /** Sum of x in double, per chunk, partials combined in chunk order. */
+    /** Sum of x in double (float blocks of SUM_BLOCK), per chunk, partials combined in chunk order. */
     private static double reduce(CpuBackend be, Tensor x, boolean squares) {
         float[] X = f(x);
         int xo = off(x), n = n(x);
@@ -93,8 +101,8 @@ final class CpuElementwise {
         double[] partial = new double[chunks];
         be.par.forChunks(n, chunks, (c, s, e) -> {
             double acc = 0;
-            for (int i = s; i < e; i += 1024) {
-                int len = Math.min(e, i + 1024) - i;
+            for (int i = s; i < e; i += SUM_BLOCK) {
+                int len = Math.min(e, i + SUM_BLOCK) - i;
                 acc += squares ? sumSquares8(X, xo + i, len) : sum8(X, xo + i, len);
             }
             partial[c] = acc;
