@@ -43,7 +43,7 @@ public final class Learner implements AutoCloseable {
      * A Learner for {@code model}, on the backend its parameters live on, with the default recipe (see the class
      * comment). The model stays the caller's: close it after the Learner.
      *
-     * @throws IllegalArgumentException for a null model, one without parameters, or one with a layer or trainable tensor
+     * @throws IllegalArgumentException for a null model, one without parameters, a closed one, or one with a layer or trainable tensor
      *                                  kept in a field but not registered (a Module subclass registers its layers with
      *                                  {@code addModule} and its weights with {@code addParameter}), which would not be
      *                                  trained
@@ -53,6 +53,8 @@ public final class Learner implements AutoCloseable {
         if (model.parameters().isEmpty())
             throw new IllegalArgumentException("the model has no parameters, so there is nothing to train: give a model with layers that"
                     + " have weights (Linear, Conv2d, ...)");
+        String closedOne = closedParameter(model);
+        if (closedOne != null) throw new IllegalArgumentException(closedModel(closedOne));
         String unregistered = Module.unregistered(model);
         if (unregistered != null) throw new IllegalArgumentException(unregistered);
         this.model = model;
@@ -259,8 +261,22 @@ public final class Learner implements AutoCloseable {
         }
     }
 
-    private static void requireData(String call, Dataset data) {
+    private void requireData(String call, Dataset data) {
         if (data == null) throw new IllegalArgumentException(call + "(): the dataset is null");
+        String closedOne = closedParameter(model);
+        if (closedOne != null) throw new IllegalStateException(call + "(): " + closedModel(closedOne));
+    }
+
+    /** The name of a closed parameter or buffer of model, or null when none is closed. */
+    private static String closedParameter(Module model) {
+        for (var e : model.stateDict().entrySet()) if (e.getValue().isClosed()) return e.getKey();
+        return null;
+    }
+
+    private static String closedModel(String tensor) {
+        return "the model was closed (Module.close() freed its weights; " + tensor + " is closed), so it can be neither trained nor"
+                + " used; close the model after the Learner, e.g. try (var model = ...; var learner = new Learner(model)) { ... },"
+                + " or build a new model (Checkpoint.loadInto restores saved weights)";
     }
 
     /**

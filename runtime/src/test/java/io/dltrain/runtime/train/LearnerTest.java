@@ -132,6 +132,33 @@ class LearnerTest {
     }
 
     /**
+     * A model closed before (or while) a Learner uses it, e.g. when try-with-resources lists the Learner's model after
+     * its use or a helper closes it, is refused in words that say the model was closed and what to do: each call said
+     * only "tensor weight [16, 8] FP32 was used after close()", and new Learner(closedModel) was accepted.
+     */
+    @Test
+    void aClosedModelIsRefusedNamingTheModel() {
+        try (CpuBackend be = new CpuBackend(1)) {
+            Module closed = model(be);
+            closed.close();
+            IllegalArgumentException made = assertThrows(IllegalArgumentException.class, () -> new Learner(closed));
+            assertTrue(made.getMessage().startsWith("the model was closed") && made.getMessage().contains("0.weight"), made.getMessage());
+            Module m = model(be);
+            Learner l = new Learner(m).epochs(1).batchSize(32);
+            m.close();
+            Dataset ds = TrainerTest.blobs(64, 2);
+            for (var call : List.<java.util.Map.Entry<String, org.junit.jupiter.api.function.Executable>>of(
+                    java.util.Map.entry("fit", () -> l.fit(ds)), java.util.Map.entry("evaluate", () -> l.evaluate(ds)),
+                    java.util.Map.entry("predict", () -> l.predict(ds, 0)))) {
+                IllegalStateException e = assertThrows(IllegalStateException.class, call.getValue());
+                assertTrue(e.getMessage().startsWith(call.getKey() + "(): the model was closed"), e.getMessage());
+                assertTrue(e.getMessage().contains("0.weight") && e.getMessage().contains("close the model after the Learner"), e.getMessage());
+            }
+            l.close();
+        }
+    }
+
+    /**
      * Two threads' predict calls take turns: the second thread's forward pass runs in evaluation mode even after the
      * first call has put the model back into training mode (it ran with dropout and batch statistics).
      */
