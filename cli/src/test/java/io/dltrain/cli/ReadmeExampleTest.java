@@ -23,8 +23,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** The README's library examples, taken from README.md as they are, compiled and run: they must learn. */
 class ReadmeExampleTest {
 
-    /** The README's java block after {@code <!-- example:NAME -->}, compiled as CLASS.java and run; its stdout. */
-    static String compileAndRun(Path tmp, String name, String cls) throws Exception {
+    /** The README's java block after {@code <!-- example:NAME -->}, compiled as CLASS.java and run with args; its stdout. */
+    static String compileAndRun(Path tmp, String name, String cls, String... args) throws Exception {
         String readme = Files.readString(Path.of("..", "README.md"));
         Matcher m = Pattern.compile("<!-- example:" + name + " -->\\s*```java\\n(.*?)```", Pattern.DOTALL).matcher(readme);
         assertTrue(m.find(), "README.md has no <!-- example:" + name + " --> java block");
@@ -42,7 +42,7 @@ class ReadmeExampleTest {
         try (URLClassLoader loader = new URLClassLoader(new URL[] {tmp.toUri().toURL()}, ReadmeExampleTest.class.getClassLoader())) {
             System.setOut(new PrintStream(captured, true));
             Method main = loader.loadClass(cls).getMethod("main", String[].class);
-            main.invoke(null, (Object) new String[0]);
+            main.invoke(null, (Object) args);
         } finally {
             System.setOut(saved);
         }
@@ -84,5 +84,23 @@ class ReadmeExampleTest {
         Matcher house = Pattern.compile("house 0: predicted (-?\\d+\\.\\d+), price (-?\\d+\\.\\d+)").matcher(out);
         assertTrue(house.find(), out);
         assertEquals(Double.parseDouble(house.group(2)), Double.parseDouble(house.group(1)), 0.1, out);
+    }
+
+    /**
+     * The save-and-load example: the weights saved by the first model, loaded into a second one of another seed, give
+     * the same test loss and accuracy (the README said nothing of saving a model in code, nor how to use it in another program).
+     */
+    @Test
+    void readmeSaveAndLoadExampleGivesTheSameModelBack(@TempDir Path tmp) throws Exception {
+        Path file = tmp.resolve("mlp.safetensors");
+        String out = compileAndRun(tmp, "saveload", "SaveLoad", file.toString());
+        Matcher trained = Pattern.compile("trained: test loss (\\d+\\.\\d+), accuracy (\\d\\.\\d+)").matcher(out);
+        Matcher loaded = Pattern.compile("loaded: test loss (\\d+\\.\\d+), accuracy (\\d\\.\\d+)").matcher(out);
+        assertTrue(trained.find() && loaded.find(), "no loss and accuracy lines in: " + out);
+        assertTrue(Double.parseDouble(trained.group(2)) > 0.6, "the example did not learn (5 classes):\n" + out);
+        assertEquals(trained.group(1) + " " + trained.group(2), loaded.group(1) + " " + loaded.group(2),
+                "the loaded model is not the one saved:\n" + out);
+        assertTrue(Files.size(file) > 4L * (768 * 64 + 64 * 5), "the file holds the weights: " + Files.size(file) + " bytes");
+        assertTrue(out.contains("sample 0: probabilities ["), out);
     }
 }
