@@ -222,7 +222,8 @@ public abstract class Module implements AutoCloseable {
      * parameters model does not list, because it was never registered ({@link #addModule}, {@link #addParameter}).
      * PyTorch registers a module or parameter on assignment; Java does not, and the forgotten layer kept its random
      * weights without a word. Fields holding arrays, collections or maps (their values) are looked into; a module kept
-     * out on purpose has requiresGrad off. {@code new Learner(model)} and each {@code Trainer.fit} refuse a model for
+     * out on purpose has requiresGrad off. A Module or Tensor field that cannot be read (its class is in a named module
+     * that does not open the package to dl-train) is named too, with the {@code opens} clause that lets it be checked. {@code new Learner(model)} and each {@code Trainer.fit} refuse a model for
      * which this is not null. One pass over the modules: a field's module registered anywhere in model is not looked
      * into again (its own fields are, as one of model's modules).
      */
@@ -238,7 +239,18 @@ public abstract class Module implements AutoCloseable {
         for (Module m : registered) {
             for (Class<?> c = m.getClass(); c != null && c != Module.class; c = c.getSuperclass()) {
                 for (Field f : c.getDeclaredFields()) {
-                    if (Modifier.isStatic(f.getModifiers()) || f.getType().isPrimitive() || !f.trySetAccessible()) continue;
+                    if (Modifier.isStatic(f.getModifiers()) || f.getType().isPrimitive()) continue;
+                    if (!f.trySetAccessible()) {
+                        // a class in a named module whose package is not opened to this one (module-info without opens):
+                        // its fields cannot be read, so a layer kept in one could not be checked; said, not passed over
+                        Class<?> t = f.getType().isArray() ? f.getType().getComponentType() : f.getType();
+                        if (Module.class.isAssignableFrom(t) || Tensor.class.isAssignableFrom(t))
+                            return c.getSimpleName() + "." + f.getName() + " (a " + f.getType().getSimpleName() + " field) cannot be"
+                                    + " read to check that its layer or weight is registered: package " + c.getPackageName() + " is in"
+                                    + " module " + c.getModule().getName() + ", which does not open it to dl-train; add '"
+                                    + opens(c.getPackageName()) + "' to that module's module-info.java";
+                        continue;
+                    }
                     Object v;
                     try { v = f.get(m); } catch (IllegalAccessException e) { continue; }
                     Collection<?> held = v instanceof Object[] a ? Arrays.asList(a) : v instanceof Collection<?> col ? new ArrayList<>(col)
@@ -260,6 +272,12 @@ public abstract class Module implements AutoCloseable {
             }
         }
         return null;
+    }
+
+    /** The module-info clause that opens pkg to this library: to its module ("dl.train.runtime" on the module path), or to all. */
+    private static String opens(String pkg) {
+        java.lang.Module m = Module.class.getModule();
+        return "opens " + pkg + (m.isNamed() ? " to " + m.getName() : "") + ";";
     }
 
     /** A one-line description used in model summaries, e.g. "Linear(784 -> 256)". */

@@ -450,6 +450,38 @@ class LearnerTest {
         }
     }
 
+    /**
+     * A model class in a named module (a user's module-info.java that exports its package but does not open it) could not
+     * have its private fields read, so the unregistered-layer check passed over them and new Learner(model) accepted a
+     * layer that was never registered, without a word (on the class path the same model is refused). The field is named
+     * now, with the opens clause that lets the check run. The module (usermodel.Forgot) is defined here, in a layer of its own.
+     */
+    @Test
+    void aModelInAModuleThatDoesNotOpenItsPackageIsNamed(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) throws Exception {
+        // the module: usermodel.Forgot's class file, and a module-info.class that exports its package but does not open it
+        String pkg = "io.dltrain.runtime.train.usermodel", cls = pkg.replace('.', '/') + "/Forgot.class";
+        java.nio.file.Path classFile = java.nio.file.Files.createDirectories(tmp.resolve(pkg.replace('.', '/'))).resolve("Forgot.class");
+        try (var in = LearnerTest.class.getClassLoader().getResourceAsStream(cls)) {
+            java.nio.file.Files.write(classFile, in.readAllBytes());
+        }
+        java.nio.file.Files.write(tmp.resolve("module-info.class"), java.lang.classfile.ClassFile.of().buildModule(
+                java.lang.classfile.attribute.ModuleAttribute.of(java.lang.constant.ModuleDesc.of("usermodel"), m -> m
+                        .requires(java.lang.constant.ModuleDesc.of("java.base"), java.lang.reflect.AccessFlag.MANDATED.mask(), null)
+                        .exports(java.lang.constant.PackageDesc.of(pkg), 0))));
+        var cfg = ModuleLayer.boot().configuration().resolve(java.lang.module.ModuleFinder.of(tmp), java.lang.module.ModuleFinder.of(),
+                java.util.Set.of("usermodel"));
+        var controller = ModuleLayer.defineModulesWithOneLoader(cfg, List.of(ModuleLayer.boot()), LearnerTest.class.getClassLoader());
+        java.lang.Module user = controller.layer().findModule("usermodel").orElseThrow();
+        controller.addReads(user, LearnerTest.class.getClassLoader().getUnnamedModule());
+        Class<?> forgot = controller.layer().findLoader("usermodel").loadClass(pkg + ".Forgot");
+        assertEquals(user, forgot.getModule(), "defined in the named module");
+        try (CpuBackend be = new CpuBackend(1); Module m = (Module) forgot.getConstructor(Context.class).newInstance(new Context(be, 1))) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Learner(m));
+            assertTrue(e.getMessage().startsWith("Forgot.a (a Linear field) cannot be read to check that its layer or weight is registered:"
+                    + " package " + pkg + " is in module usermodel, which does not open it to dl-train; add 'opens " + pkg + ";'"), e.getMessage());
+        }
+    }
+
     /** Keeps its layers in a Map field (by name, as a Python dict of layers), registering only the first. */
     static final class InAMap extends Module {
         final java.util.Map<String, Linear> layers = new java.util.LinkedHashMap<>();
