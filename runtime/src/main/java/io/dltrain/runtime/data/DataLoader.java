@@ -121,17 +121,38 @@ public final class DataLoader implements AutoCloseable {
      * and returns its label; a read that leaves the mark is refused as the loader refuses it. For a sample read outside
      * a loader (Learner.predict); what names the caller ("predict(): ").
      *
-     * @throws DataLoadException if the read left the sample's last float unwritten
+     * @throws DataLoadException if the read left the sample's last float unwritten, or threw (naming the dataset and the
+     *                           sample, as the loader does; the read's exception is the cause)
      */
     public static int readChecked(Dataset ds, int index, float[] x, String what) {
-        if (x.length == 0) return ds.read(index, x, 0);
-        x[x.length - 1] = UNWRITTEN;
-        int label = ds.read(index, x, 0);
+        if (x.length > 0) x[x.length - 1] = UNWRITTEN;
+        int label;
+        try {
+            label = ds.read(index, x, 0);
+        } catch (RuntimeException e) {
+            throw new DataLoadException(what + ds.name() + ": reading " + described(ds, index) + " failed: " + readFailure(ds, e), e);
+        }
+        if (x.length == 0) return label;
         if (Float.floatToRawIntBits(x[x.length - 1]) == UNWRITTEN_BITS)
             throw new DataLoadException(what + ds.name() + ": " + described(ds, index) + " left element " + (x.length - 1) + " of its "
                     + x.length + " features unwritten: Dataset.read must write sampleShape().numel() = " + x.length
                     + " floats for sample shape " + ds.sampleShape(), null);
         return label;
+    }
+
+    /**
+     * What a read's exception says: our own exceptions' messages (written for people), a foreign one with its class name
+     * (NullPointerException, ...); for an array index out of bounds, that read may have written past its sample (the
+     * batch buffer ends with the batch's last sample).
+     */
+    static String readFailure(Dataset ds, Throwable t) {
+        String what = t.getClass().getName().startsWith("io.dltrain.") && t.getMessage() != null ? t.getMessage() : t.toString();
+        if (t instanceof ArrayIndexOutOfBoundsException) {   // an array's (System.arraycopy's too), not a list's
+            io.dltrain.runtime.tensor.Shape s = ds.sampleShape();
+            what += "; Dataset.read must write sampleShape().numel() = " + s.numel() + " floats from dstOffset, no more (sample shape "
+                    + s + "): does the dataset write more than its sampleShape()?";
+        }
+        return what;
     }
 
     /**
@@ -530,9 +551,8 @@ public final class DataLoader implements AutoCloseable {
                         label = ds.read(idx, b.x, i * sampleNumel);
                         if (b.t != null) target = ds.target(idx);
                     } catch (Throwable t) {
-                        // our own exceptions carry a message for people; a foreign one keeps its class name (NullPointerException, ...)
-                        String what = t.getClass().getName().startsWith("io.dltrain.") && t.getMessage() != null ? t.getMessage() : t.toString();
-                        fail(k, new DataLoadException(ds.name() + ": reading " + described(idx) + " failed (" + where(k) + "): " + what, t));
+                        fail(k, new DataLoadException(ds.name() + ": reading " + described(idx) + " failed (" + where(k) + "): "
+                                + readFailure(ds, t), t));
                         return false;
                     }
                     if (Float.floatToRawIntBits(b.x[last]) == UNWRITTEN_BITS) {

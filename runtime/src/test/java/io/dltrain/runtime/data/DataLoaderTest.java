@@ -511,6 +511,28 @@ class DataLoaderTest {
     }
 
     /**
+     * A dataset that writes more floats per sample than its sampleShape() says is stopped by the end of the batch buffer:
+     * the message was a bare "ArrayIndexOutOfBoundsException: Index 12 out of bounds for length 12"; it now says that
+     * read writes too much for the sample shape.
+     */
+    @Test
+    void aReadThatWritesPastItsSampleIsSaid() {
+        Dataset wide = new Synthetic("wide", 8) {
+            @Override public int read(int index, float[] dst, int dstOffset) {
+                for (int j = 0; j <= NUMEL; j++) dst[dstOffset + j] = j;   // one float more than the sample shape holds
+                return 0;
+            }
+        };
+        try (DataLoader dl = new DataLoader(wide, null, 4, false, false, 1, 0, 2)) {
+            Iterator<Batch> it = dl.epoch(0);
+            DataLoadException e = assertThrows(DataLoadException.class, () -> { while (it.hasNext()) it.next().release(); });
+            assertTrue(e.getMessage().startsWith("wide: reading sample 3 failed (batch 1 of 2): java.lang.ArrayIndexOutOfBoundsException")
+                    && e.getMessage().endsWith("; Dataset.read must write sampleShape().numel() = 3 floats from dstOffset, no more"
+                    + " (sample shape [1, 1, 3]): does the dataset write more than its sampleShape()?"), e.getMessage());
+        }
+    }
+
+    /**
      * Dataset.describe is the dataset's own code and may fail: the loader's failure messages fall back to "sample N"
      * then, and so must the stop's WaitStopped, which names the samples still being read. A describe that threw there
      * replaced the WaitStopped (what a fit's stop catches to write its checkpoint) with describe's exception.

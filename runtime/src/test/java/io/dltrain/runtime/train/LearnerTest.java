@@ -369,6 +369,38 @@ class LearnerTest {
     }
 
     /**
+     * A read that throws in predict came out as the dataset's own exception ("disk gone"), naming neither the dataset nor
+     * the sample, where fit and evaluate name both (DataLoadException); one that writes past its sample (a dataset whose
+     * sampleShape() is smaller than what it writes) came out as a bare ArrayIndexOutOfBoundsException. Both are
+     * DataLoadExceptions now, naming the dataset and the sample, the second saying that read writes too much.
+     */
+    @Test
+    void predictOnASampleWhoseReadFailsNamesIt() {
+        Dataset failing = new Dataset() {
+            public String name() { return "failing"; }
+            public int size() { return 4; }
+            public io.dltrain.runtime.tensor.Shape sampleShape() { return io.dltrain.runtime.tensor.Shape.of(8); }
+            public int numClasses() { return 3; }
+            public List<String> classNames() { return List.of("a", "b", "c"); }
+            public int read(int i, float[] dst, int off) {
+                if (i == 1) throw new IllegalStateException("disk gone");
+                java.util.Arrays.fill(dst, off, off + (i == 2 ? 9 : 8), 0.5f);   // sample 2: one float past its 8
+                return 0;
+            }
+        };
+        try (CpuBackend be = new CpuBackend(1); Module m = model(be); Learner l = new Learner(m)) {
+            assertEquals(3, l.predict(failing, 0).length);
+            io.dltrain.runtime.data.DataLoadException e = assertThrows(io.dltrain.runtime.data.DataLoadException.class, () -> l.predict(failing, 1));
+            assertEquals("predict(): failing: reading sample 1 failed: java.lang.IllegalStateException: disk gone", e.getMessage());
+            assertEquals("disk gone", e.getCause().getMessage());
+            e = assertThrows(io.dltrain.runtime.data.DataLoadException.class, () -> l.predict(failing, 2));
+            assertTrue(e.getMessage().startsWith("predict(): failing: reading sample 2 failed: java.lang.ArrayIndexOutOfBoundsException")
+                    && e.getMessage().endsWith("; Dataset.read must write sampleShape().numel() = 8 floats from dstOffset, no more"
+                    + " (sample shape [8]): does the dataset write more than its sampleShape()?"), e.getMessage());
+        }
+    }
+
+    /**
      * Dataset.describe is the dataset's own code, and may fail (an index out of its own list of files): the loader's
      * messages fall back to "sample N" then, and so must predict's refusal of a short read, instead of answering with
      * describe's exception and losing what was wrong with the read.
