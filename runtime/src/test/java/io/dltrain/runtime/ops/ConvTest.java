@@ -71,6 +71,11 @@ class ConvTest {
         g.add(new Geo("resnet-like stem 7x7 s2 p3", 2, 3, 20, 20, 8, 7, 7, ConvParams.of(2, 3), false));
         g.add(new Geo("many small images", 37, 3, 5, 5, 4, 3, 3, ConvParams.of(1, 1), true));
         g.add(new Geo("many small images stride 2", 29, 3, 6, 6, 4, 3, 3, ConvParams.of(2, 1), true));
+        // Stride 1 with >= 16 channels per group: forward and backward filter take one GEMM per kernel tap (CpuConv.perTap).
+        g.add(new Geo("per tap: groups 2, dilation, non-square", 3, 32, 7, 9, 4, 3, 2, cp(1, 1, 2, 1, 2, 2, 2), true));
+        g.add(new Geo("per tap: no padding 5x5", 3, 16, 9, 9, 5, 5, 5, ConvParams.of(1, 0), true));
+        g.add(new Geo("per tap: single image (threads split the GEMM)", 1, 16, 6, 6, 8, 3, 3, ConvParams.of(1, 1), true));
+        g.add(new Geo("per tap: 4x4 planes", 9, 16, 4, 4, 16, 3, 3, ConvParams.of(1, 1), false));
         return g;
     }
 
@@ -165,7 +170,8 @@ class ConvTest {
     @Test
     void backwardFilterAccumulateAdds() {
         SplittableRandom rng = new SplittableRandom(12);
-        for (Geo g : List.of(geometries().get(1), geometries().get(2), geometries().get(5), geometries().get(8), geometries().get(15))) {
+        List<Geo> all = geometries();
+        for (Geo g : List.of(all.get(1), all.get(2), all.get(5), all.get(8), all.get(15), all.get(all.size() - 4), all.get(all.size() - 2))) {
             for (CpuBackend b : List.of(be, be1)) {
                 try (Scope s = Scope.open()) {
                     float[] x = Check.uniform(rng, g.N * g.C * g.H * g.W, -1, 1);
@@ -209,7 +215,8 @@ class ConvTest {
     void backwardFilterIsBitIdenticalAcrossRuns() {
         SplittableRandom rng = new SplittableRandom(13);
         for (Geo g : List.of(new Geo("lenet conv2 batch 32", 32, 6, 14, 14, 16, 5, 5, ConvParams.of(1, 0), true),
-                new Geo("stride 2 batch 32", 32, 3, 9, 9, 4, 3, 3, ConvParams.of(2, 1), true))) {
+                new Geo("stride 2 batch 32", 32, 3, 9, 9, 4, 3, 3, ConvParams.of(2, 1), true),
+                new Geo("per tap batch 32", 32, 16, 6, 6, 8, 3, 3, ConvParams.of(1, 1), true))) {
             try (Scope s = Scope.open()) {
                 Tensor x = b(rng, g.N, g.C, g.H, g.W), dy = b(rng, g.N, g.K, g.P(), g.Q());
                 Tensor dw1 = be.empty(Shape.of(g.K, g.Cg(), g.R, g.S)), dw2 = be.empty(dw1.shape());
