@@ -158,7 +158,16 @@ public final class EvalCommand implements Callable<Integer> {
         List<String> here = test.classNames(), own = saved.classNames();
         int k = 0;
         while (k < Math.min(here.size(), own.size()) && same.test(here.get(k), own.get(k))) k++;
-        if (!regression && baseName(data).equals(baseName(saved.dataset())) && (k < here.size() || k < own.size())) {
+        // The same csv classes in another order: a model whose labels are numbers but not all integers, saved by a dl-train
+        // before 2026-12-07, which ordered them as text (0.0, 1.0, 10.0, 2.0, ...); its labels are matched by name.
+        java.util.Optional<CsvDataset> reordered = !regression && (k < here.size() || k < own.size()) && test instanceof CsvDataset c
+                ? c.withClassOrder(own) : java.util.Optional.empty();
+        if (reordered.isPresent()) {
+            notices.println("dl-train: notice: the model in " + dir + " has " + data + "'s classes in another order (" + own + ", where "
+                    + data + " orders them " + here + ", as a dl-train before 2026-12-07 ordered labels that are numbers but not all"
+                    + " integers: as text); each label is scored as the model's class of that name");
+            test = reordered.get();
+        } else if (!regression && baseName(data).equals(baseName(saved.dataset())) && (k < here.size() || k < own.size())) {
             throw usage(data + "'s classes " + here + " are not the model's " + own + " (" + (k < here.size() && k < own.size()
                     ? "class " + k + " is '" + here.get(k) + "' here but '" + own.get(k) + "'" : here.size() + " here but " + own.size())
                     + " for the model in " + dir + "): evaluate it on data with the classes it was trained on");

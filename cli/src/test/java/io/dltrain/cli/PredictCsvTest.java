@@ -320,4 +320,79 @@ class PredictCsvTest {
         CliTest.usageError(tmp.resolve("e2"), new String[] {"eval", "--checkpoint", out.toString(), "--data", "csv", "--data-dir",
                 third.toString(), "--threads", "2", "--out", tmp.resolve("e2").toString()}, "class 2 is '3' here but '10.0' for the model");
     }
+
+    /** Labels 1.0, 2.0 and 10.0 for cat, dog and emu: numbers but not all integers, which a dl-train before 2026-12-07 ordered as text. */
+    static final List<String> DECIMAL_LABELS = List.of("1.0", "2.0", "10.0"), AS_TEXT = List.of("1.0", "10.0", "2.0");
+
+    /** {@link #write}'s files with DECIMAL_LABELS for its classes. */
+    static void writeDecimalLabels(Path dir) throws IOException {
+        write(dir);
+        for (String split : List.of("train", "test")) {
+            String text = Files.readString(dir.resolve(split + ".csv"));
+            Files.writeString(dir.resolve(split + ".csv"), text.replace(",cat\n", ",1.0\n").replace(",dog\n", ",2.0\n").replace(",emu\n", ",10.0\n"));
+        }
+    }
+
+    /**
+     * Makes the weights in {@code modelDir} (an mlp trained here on DECIMAL_LABELS) what a dl-train before 2026-12-07
+     * wrote for the same training: its outputs in AS_TEXT order (the head's rows 0, 2, 1) and, where {@code modelJson},
+     * model.json's class_names in that order.
+     */
+    static void asAnEarlierDlTrainOrderedTheClasses(Path modelDir, boolean modelJson) throws IOException {
+        int[] row = new int[AS_TEXT.size()];
+        for (int k = 0; k < row.length; k++) row[k] = DECIMAL_LABELS.indexOf(AS_TEXT.get(k));
+        try (CpuBackend be = new CpuBackend(1);
+             Module m = Scope.outside(() -> ModelRegistry.get("mlp").build(new Context(be, 0), new ModelSpec(3, 1, 1, 3)))) {
+            Path weights = modelDir.resolve(Checkpoint.MODEL_FILE);
+            Checkpoint.loadInto(m, weights, true);
+            List<String> names = List.copyOf(m.stateDict().keySet());
+            for (String name : names.subList(names.size() - 2, names.size())) { // the last Linear: weight [3, H], bias [3]
+                Tensor t = m.stateDict().get(name);
+                float[] v = t.toFloatArray(), p = new float[v.length];
+                int per = v.length / row.length;
+                for (int k = 0; k < row.length; k++) System.arraycopy(v, row[k] * per, p, k * per, per);
+                be.copyFromHost(p, 0, t);
+            }
+            Checkpoint.saveModel(weights, m);
+        }
+        if (modelJson) {
+            Path meta = modelDir.resolve(SavedModel.META_FILE);
+            com.fasterxml.jackson.databind.node.ObjectNode j = (com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(meta.toFile());
+            List<String> written = new java.util.ArrayList<>();
+            j.get("class_names").forEach(n -> written.add(n.asText()));
+            assertEquals(DECIMAL_LABELS, written, "model.json's classes, by value, as this version orders them");
+            j.set("class_names", JSON.valueToTree(AS_TEXT));
+            Files.writeString(meta, JSON.writeValueAsString(j));
+        }
+    }
+
+    /**
+     * A csv model of labels that are numbers but not all integers (1.0, 2.0, 10.0), saved by a dl-train before 2026-12-07:
+     * its model.json names the classes as that version ordered them, as text (1.0, 10.0, 2.0), and its outputs follow that
+     * order. This version orders the csv's labels by value, and eval refused the model on its own data ("class 1 is '2.0'
+     * here but '10.0' for the model ...: evaluate it on data with the classes it was trained on", exit 2). The same classes
+     * in another order are now matched by name: the earlier model scores exactly as the same model saved today.
+     */
+    @Test
+    void evalMatchesTheClassesOfAModelThatOrderedDecimalLabelsAsText(@TempDir Path tmp) throws IOException {
+        Path data = Files.createDirectories(tmp.resolve("data")), out = tmp.resolve("run"), earlier = tmp.resolve("earlier");
+        writeDecimalLabels(data);
+        train(data, "csv", out, 2);
+        Files.createDirectories(earlier);
+        Files.copy(out.resolve("model").resolve(Checkpoint.MODEL_FILE), earlier.resolve(Checkpoint.MODEL_FILE));
+        Files.copy(out.resolve("model").resolve(SavedModel.META_FILE), earlier.resolve(SavedModel.META_FILE));
+        asAnEarlierDlTrainOrderedTheClasses(earlier, true);
+        JsonNode[] report = new JsonNode[2];
+        for (int i = 0; i < 2; i++) {
+            Path e = tmp.resolve("e" + i);
+            CliTest.Result r = run("eval", "--checkpoint", (i == 0 ? out : earlier).toString(), "--data", "csv", "--data-dir", data.toString(),
+                    "--threads", "2", "--out", e.toString());
+            assertEquals(0, r.code(), r.err() + r.out());
+            assertEquals(i == 1, r.err().contains("classes in another order"), r.err());
+            report[i] = JSON.readTree(e.resolve("eval.json").toFile());
+        }
+        assertEquals(report[0].get("loss"), report[1].get("loss"), "the test loss");
+        assertEquals(report[0].get("top1"), report[1].get("top1"), "the top-1 accuracy");
+        assertTrue(report[0].get("top1").asDouble() > 0.5, "a model that learned something: " + report[0]);
+    }
 }

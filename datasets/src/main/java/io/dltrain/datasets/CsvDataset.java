@@ -193,6 +193,28 @@ public final class CsvDataset implements Dataset {
         return new CsvDataset(name, task, featureNames, classNames, features, labels, targets, size, mean.clone(), std.clone());
     }
 
+    /**
+     * This split with its classes numbered in {@code order}: the same classes (compared as {@link #sameClass}) in
+     * another order, a saved model's, so that label k is the model's class k. Empty when order does not name each of
+     * this split's classes once. A model whose labels are numbers but not all integers (0.0, 1.0, 10.0, 2.0, ...) was
+     * saved so by a dl-train before 2026-12-07, which ordered such labels as text.
+     */
+    public java.util.Optional<CsvDataset> withClassOrder(List<String> order) {
+        if (task != Task.CLASSIFICATION || order.size() != classNames.size()) return java.util.Optional.empty();
+        int[] to = new int[classNames.size()];
+        java.util.Arrays.fill(to, -1);
+        for (int k = 0; k < order.size(); k++) {
+            int here = -1;
+            for (int c = 0; c < classNames.size(); c++)
+                if (sameClass(classNames.get(c), order.get(k))) here = c;
+            if (here < 0 || to[here] >= 0) return java.util.Optional.empty();
+            to[here] = k;
+        }
+        int[] relabelled = new int[size];
+        for (int i = 0; i < size; i++) relabelled[i] = to[labels[i]];
+        return java.util.Optional.of(new CsvDataset(name, task, featureNames, order, features, relabelled, targets, size, mean, std));
+    }
+
     /** Per-feature mean and standard deviation subtracted / divided (from the training split; 0 and 1 when not standardised). */
     public float[] featureMean() { return mean.clone(); }
 
