@@ -255,11 +255,34 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
             if (task == Task.CLASSIFICATION && spec.numClasses() < 2)
                 throw new IllegalArgumentException(meta + ": a classification model with "
                         + Words.count(spec.numClasses(), "class", "classes") + "; it needs at least 2");
-            return new SavedModel(dir, req(n, "model", meta).asText(), req(n, "dataset", meta).asText(), spec, names,
-                    floats(n.get("mean")), floats(n.get("std")), task, features(n, meta));
+            String dataset = req(n, "dataset", meta).asText();
+            float[] mean = floats(n.get("mean")), std = floats(n.get("std"));
+            if (mean == null && std == null) { // model.json of a cifar model saved before 2026-12-07: not recorded, but used
+                float[][] cifar = cifarNormalisation(dataset);
+                if (cifar != null) {
+                    mean = cifar[0];
+                    std = cifar[1];
+                }
+            }
+            return new SavedModel(dir, req(n, "model", meta).asText(), dataset, spec, names, mean, std, task, features(n, meta));
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(e.getMessage().startsWith(meta.toString()) ? e.getMessage() : meta + ": " + e.getMessage());
         }
+    }
+
+    /**
+     * CIFAR's per-channel {mean, std} for a model of dataset cifar10 or cifar100 (with or without options), else null. A
+     * dl-train before 2026-12-07 recorded the normalisation in model.json for IDX datasets only, though its CIFAR datasets
+     * normalised with these same statistics (CifarDataset.Kind's, unchanged since), so such a model.json needs them.
+     */
+    static float[][] cifarNormalisation(String dataset) {
+        String base = dataset.indexOf(':') < 0 ? dataset : dataset.substring(0, dataset.indexOf(':'));
+        CifarDataset.Kind kind = switch (base) {
+            case "cifar10" -> CifarDataset.Kind.CIFAR10;
+            case "cifar100" -> CifarDataset.Kind.CIFAR100;
+            default -> null;
+        };
+        return kind == null ? null : new float[][] {kind.mean(), kind.std()};
     }
 
     /** model.json's "task" ("classification", "reconstruction", "regression"); classification when absent (older files). */

@@ -698,6 +698,41 @@ class EvalPredictTest {
     }
 
     /**
+     * A cifar10 model saved by a dl-train before 2026-12-07 has a model.json without "mean" and "std" (only IDX datasets'
+     * were recorded), though its training normalised every pixel with CIFAR-10's per-channel statistics. predict fed such
+     * a model (pixel / 255) unnormalised, without a word: other probabilities than the model gives its own test sample.
+     * A cifar10 or cifar100 model.json without them now gets the dataset's, which never changed; the PNG of a test record
+     * gets the model's probabilities on the dataset's own sample (1e-6), as with today's model.json.
+     */
+    @Test
+    void predictNormalisesACifarModelWhoseModelJsonHasNoMeanAndStd(@TempDir Path tmp) throws IOException {
+        Path data = fakeCifar10(Files.createDirectories(tmp.resolve("cifar")), 8, 7);
+        Path cifarRun = tmp.resolve("run");
+        CliTest.Result t = run("--model", "mlp", "--data", "cifar10", "--data-dir", data.toString(), "--epochs", "1", "--batch-size", "8",
+                "--threads", "2", "--progress", "none", "--out", cifarRun.toString(), "--checkpoint-every", "off");
+        assertEquals(0, t.code(), t.err() + t.out());
+        Path meta = cifarRun.resolve("model").resolve(SavedModel.META_FILE);
+        com.fasterxml.jackson.databind.node.ObjectNode j = (com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(meta.toFile());
+        assertTrue(j.has("mean") && j.has("std"), j.toString());
+        j.remove(java.util.List.of("mean", "std")); // as an earlier dl-train wrote it
+        Files.writeString(meta, JSON.writeValueAsString(j));
+        float[] x = new float[3072];
+        DatasetRegistry.get("cifar10").load(data).test().read(0, x, 0);
+        BufferedImage img = new BufferedImage(32, 32, BufferedImage.TYPE_INT_RGB);
+        byte[] rec = java.util.Arrays.copyOfRange(Files.readAllBytes(data.resolve("test_batch.bin")), 1, 3073);
+        for (int y = 0; y < 32; y++)
+            for (int c = 0; c < 32; c++)
+                img.setRGB(c, y, (rec[y * 32 + c] & 0xFF) << 16 | (rec[1024 + y * 32 + c] & 0xFF) << 8 | (rec[2048 + y * 32 + c] & 0xFF));
+        Path png = tmp.resolve("test0.png");
+        assertTrue(ImageIO.write(img, "png", png.toFile()));
+        double[] p = softmax(logits(cifarRun.resolve("model"), new ModelSpec(3, 32, 32, 10), x, 1), 0);
+        CliTest.Result r = run("predict", "--checkpoint", cifarRun.toString(), "--json", "--top-k", "10", "--threads", "2", png.toString());
+        assertEquals(0, r.code(), r.err() + r.out());
+        for (JsonNode q : JSON.readTree(r.out()).get(0).get("predictions"))
+            assertEquals(p[q.get("class").asInt()], q.get("probability").asDouble(), 1e-6, r.out());
+    }
+
+    /**
      * A colour image for a model whose 3-channel input is not an image folder's (cifar10, on a fake copy of its files):
      * red, green and blue become channels 0, 1 and 2, each scaled to [0, 1] and normalised with the model's mean and
      * std. Same floats, same model: the probabilities agree to 1e-6. (It trained on synthetic:3x8x8, whose samples are
