@@ -233,12 +233,33 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
             Path dataDir = s.config() != null && s.config().get("data_dir") instanceof String d ? Path.of(d) : null;
             data = DatasetRegistry.get(s.dataset()).load(dataDir).train();
         }
+        if (classOrderUnknown(data))
+            throw new IllegalArgumentException(unknownClassOrder(dir.resolve(Checkpoint.STATE_FILE), s.dataset(), (CsvDataset) data)
+                    + ". Use the run's model/ if it finished (its model.json names the classes in order), or the dl-train that wrote"
+                    + " the checkpoint");
         ModelSpec spec = ModelSpec.of(data.sampleShape(), data.numClasses());
         float[] mean = data instanceof IdxDataset idx ? new float[] {idx.mean()} : data instanceof CifarDataset c ? c.kind().mean() : null;
         float[] std = data instanceof IdxDataset idx ? new float[] {idx.std()} : data instanceof CifarDataset c ? c.kind().std() : null;
         // a checkpoint does not record the task: a regression dataset means a regression model
         return new SavedModel(dir, s.model(), s.dataset(), spec, data.classNames(), mean, std,
                 data.task() == Task.REGRESSION ? Task.REGRESSION : Task.CLASSIFICATION, Features.of(data));
+    }
+
+    /**
+     * Whether a checkpoint that does not record its classes (no {@value #STATE_KEY}: written before 2026-12-07) of a run on
+     * {@code train} cannot be told their order: a csv's labels that are numbers but not all integers, which dl-train
+     * numbered as text until 2026-12-07 and by value since, a change nothing in state.json shows.
+     */
+    static boolean classOrderUnknown(Dataset train) {
+        return train instanceof CsvDataset csv && csv.task() == Task.CLASSIFICATION && !csv.earlierClassOrder().equals(csv.classNames());
+    }
+
+    /** What {@link #classOrderUnknown} means, for stateFile's checkpoint of a run on dataset. */
+    static String unknownClassOrder(Path stateFile, String dataset, CsvDataset train) {
+        return stateFile + " does not record the order of the model's classes (no \"" + STATE_KEY + "\": written by a dl-train before"
+                + " 2026-12-07), and " + dataset + "'s labels are numbers but not all integers, which dl-train numbered as text until"
+                + " 2026-12-07 (" + train.earlierClassOrder() + ") and by value since (" + train.classNames() + "): which output is which"
+                + " class is unknown";
     }
 
     /** A model described by {@link #meta}'s fields in {@code n}, read from {@code meta} (model.json, or a checkpoint's state.json). */

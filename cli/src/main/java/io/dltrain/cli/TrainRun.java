@@ -22,6 +22,7 @@ import io.dltrain.runtime.optim.LrSchedule;
 import io.dltrain.runtime.optim.LrSchedules;
 import io.dltrain.runtime.optim.Optimizer;
 import io.dltrain.runtime.optim.Optimizers;
+import io.dltrain.datasets.CsvDataset;
 import io.dltrain.runtime.checkpoint.Checkpoint;
 import io.dltrain.runtime.checkpoint.CheckpointException;
 import io.dltrain.runtime.checkpoint.TrainingState;
@@ -455,6 +456,10 @@ final class TrainRun {
                     + (o.dataDir != null ? "--data-dir " + o.dataDir : "its default directory") + " has " + data.train().size()
                     + "; a resumed run needs its own data (--data-dir may say where it moved). Give --data-dir DIR holding it, or"
                     + " start a new run from its weights with --init-from " + ShellWords.quote(o.resume));
+        // ... nor with its classes in another order than the checkpoint's, which one written before 2026-12-07 does not record
+        if (resumeState != null && !(resumeState.config().get(SavedModel.STATE_KEY) instanceof Map) && SavedModel.classOrderUnknown(data.train()))
+            throw usage("--resume", "--resume " + o.resume + ": " + SavedModel.unknownClassOrder(resumeCkpt.resolve(Checkpoint.STATE_FILE),
+                    dataEntry.name(), (CsvDataset) data.train()) + ". Resume it with the dl-train that wrote it, or start a new run");
         // ... nor to other samples of the same count (fashion-mnist's files where mnist's were): a few samples' hash
         String fingerprint = every == null && resumeState == null ? null : DataFingerprint.of(data.train(),
                 java.time.Duration.ofSeconds(SLOW_DATA_SECONDS), msg -> log.println("dl-train: notice: " + msg));

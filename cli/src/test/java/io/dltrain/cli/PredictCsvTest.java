@@ -395,4 +395,36 @@ class PredictCsvTest {
         assertEquals(report[0].get("top1"), report[1].get("top1"), "the top-1 accuracy");
         assertTrue(report[0].get("top1").asDouble() > 0.5, "a model that learned something: " + report[0]);
     }
+
+    /**
+     * A checkpoint of a csv run whose labels are numbers but not all integers, written by a dl-train before 2026-12-07:
+     * its state.json does not record the classes (no model_meta), and such labels were numbered as text until
+     * 2026-12-07 (1.0, 10.0, 2.0) and by value since (1.0, 2.0, 10.0), a change no field of state.json shows. eval read
+     * the classes from the data in today's order and scored the old model on shuffled labels without a word (an old
+     * 11-class checkpoint: top-1 31.00% where its own version printed 42.33%), predict named its outputs so, and a resume
+     * trained it on shuffled labels. Each is now refused, naming state.json, both orders and the way on.
+     */
+    @Test
+    void aCheckpointThatDoesNotRecordItsDecimalClassesOrderIsRefused(@TempDir Path tmp) throws IOException {
+        Path data = Files.createDirectories(tmp.resolve("data")), out = tmp.resolve("run");
+        writeDecimalLabels(data);
+        train(data, "csv", out, 1, "1e");
+        Path ckpt = Checkpoint.latest(out.resolve("checkpoints")).orElseThrow();
+        asAnEarlierDlTrainOrderedTheClasses(ckpt, false);
+        Path state = ckpt.resolve(Checkpoint.STATE_FILE);
+        com.fasterxml.jackson.databind.node.ObjectNode j = (com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(state.toFile());
+        ((com.fasterxml.jackson.databind.node.ObjectNode) j.get("config")).remove(List.of(SavedModel.STATE_KEY, "train_fingerprint"));
+        Files.writeString(state, JSON.writeValueAsString(j)); // as a dl-train before 2026-12-07 wrote it
+        String said = "does not record the order of the model's classes";
+        CliTest.usageError(tmp.resolve("e"), new String[] {"eval", "--checkpoint", ckpt.toString(), "--data", "csv", "--data-dir", data.toString(),
+                "--threads", "2", "--out", tmp.resolve("e").toString()}, said);
+        CliTest.Result p = run("predict", "--checkpoint", ckpt.toString(), "--threads", "2", data.resolve("test.csv").toString());
+        assertEquals(2, p.code(), p.err() + p.out());
+        assertTrue(p.err().contains(said) && p.err().contains("[1.0, 10.0, 2.0]") && p.err().contains("[1.0, 2.0, 10.0]"), p.err());
+        assertEquals("", p.out());
+        CliTest.Result r = run("--resume", out.toString(), "--epochs", "2", "--threads", "2", "--progress", "none");
+        assertEquals(2, r.code(), r.err() + r.out());
+        assertTrue(r.err().contains(said) && r.err().contains("with the dl-train that wrote it"), r.err());
+        assertEquals(1, Files.readAllLines(out.resolve("metrics.jsonl")).size(), "the resume trained nothing");
+    }
 }

@@ -194,6 +194,19 @@ public final class CsvDataset implements Dataset {
     }
 
     /**
+     * The order a dl-train before 2026-12-07 gave this split's classes: by value when all are integers written as such
+     * (0, 1, 10), else as text, so labels 0.0 ... 10.0 were numbered 0.0, 1.0, 10.0, 2.0, ... Equal to
+     * {@link #classNames()} except for labels that are numbers but not all integers.
+     */
+    public List<String> earlierClassOrder() {
+        List<String> order = new ArrayList<>(classNames);
+        if (task != Task.CLASSIFICATION) return List.copyOf(order);
+        if (order.stream().allMatch(s -> s.matches("[+-]?\\d{1,18}"))) order.sort(Comparator.comparingLong(Long::parseLong));
+        else order.sort(Comparator.naturalOrder());
+        return List.copyOf(order);
+    }
+
+    /**
      * This split with its classes numbered in {@code order}: the same classes (compared as {@link #sameClass}) in
      * another order, a saved model's, so that label k is the model's class k. Empty when order does not name each of
      * this split's classes once. A model whose labels are numbers but not all integers (0.0, 1.0, 10.0, 2.0, ...) was
