@@ -129,6 +129,13 @@ public final class PredictCommand implements Callable<Integer> {
                     + " or IDX images for a model trained on images and CSV rows for one trained on csv. Score it on that data with"
                     + " `dl-train eval --checkpoint " + ShellWords.quote(checkpoint) + " --data " + ShellWords.quote(saved.dataset()) + "`");
         }
+        // a csv model whose model.json predates "features" (2026-11-23, before ed0c053): no columns to match, no standardisation
+        // to apply, and no picture is its input either
+        if (saved.features() == null && saved.dataset().split(":", 2)[0].equals("csv"))
+            throw usage(dir + ": " + saved.model() + " was trained on " + saved.dataset() + ", but its " + SavedModel.META_FILE + " does not"
+                    + " record the feature columns and their standardisation (\"features\", \"feature_mean\", \"feature_std\": written by a"
+                    + " dl-train of 2026-11-23), which predict needs to feed it CSV rows. Score it on that data with `dl-train eval --checkpoint "
+                    + ShellWords.quote(checkpoint) + " --data " + ShellWords.quote(saved.dataset()) + " --data-dir DIR`, or train it again");
         files = expandDirectories(files, saved.features() != null);
         boolean regression = saved.task() == io.dltrain.runtime.train.Task.REGRESSION;
         // a regression model (CSV only) predicts a value per CSV row; anything else given to it is refused

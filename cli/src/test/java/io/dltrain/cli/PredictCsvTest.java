@@ -427,4 +427,36 @@ class PredictCsvTest {
         assertTrue(r.err().contains(said) && r.err().contains("with the dl-train that wrote it"), r.err());
         assertEquals(1, Files.readAllLines(out.resolve("metrics.jsonl")).size(), "the resume trained nothing");
     }
+
+    /**
+     * A csv model saved by a dl-train of 2026-11-23 before its model.json recorded the feature columns and their
+     * standardisation (ed0c053): predict took it for an image model, so a PNG was resized to the model's 3 x 1 x 1 input
+     * and classified (exit 0, 'dog (1) 51.37%' for an old model of this shape), and a CSV file was refused saying that the
+     * model 'was trained on csv and classifies images'. Every file is now refused before any is read, saying what
+     * model.json lacks and how to score the model (eval on the csv, which reads the columns itself); eval still works.
+     */
+    @Test
+    void predictRefusesACsvModelWhoseModelJsonHasNoFeatures(@TempDir Path tmp) throws IOException {
+        Path data = Files.createDirectories(tmp.resolve("data")), out = tmp.resolve("run");
+        write(data);
+        train(data, "csv", out, 1);
+        Path meta = out.resolve("model").resolve(SavedModel.META_FILE);
+        com.fasterxml.jackson.databind.node.ObjectNode j = (com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(meta.toFile());
+        assertTrue(j.has("features"), j.toString());
+        j.remove(List.of("features", "feature_mean", "feature_std")); // as a dl-train before ed0c053 wrote it
+        Files.writeString(meta, JSON.writeValueAsString(j));
+        Path png = tmp.resolve("red.png");
+        java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(8, 8, java.awt.image.BufferedImage.TYPE_INT_RGB);
+        assertTrue(javax.imageio.ImageIO.write(img, "png", png.toFile()));
+        for (Path f : List.of(data.resolve("test.csv"), png)) {
+            CliTest.Result r = run("predict", "--checkpoint", out.toString(), "--threads", "2", f.toString());
+            assertEquals(2, r.code(), r.err() + r.out());
+            assertEquals("", r.out());
+            assertTrue(r.err().contains("does not record the feature columns") && r.err().contains("dl-train eval --checkpoint " + out)
+                    && !r.err().contains("classifies images"), r.err());
+        }
+        CliTest.Result e = run("eval", "--checkpoint", out.toString(), "--data", "csv", "--data-dir", data.toString(), "--threads", "2",
+                "--out", tmp.resolve("e").toString());
+        assertEquals(0, e.code(), e.err() + e.out());
+    }
 }
