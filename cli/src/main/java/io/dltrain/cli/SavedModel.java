@@ -231,7 +231,17 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
             return fromMeta(dir, JSON.valueToTree(m), Path.of(dir.resolve(Checkpoint.STATE_FILE) + "'s " + STATE_KEY));
         if (data == null) { // the run's training split, read where the run read it (--data-dir, absolute in state.json)
             Path dataDir = s.config() != null && s.config().get("data_dir") instanceof String d ? Path.of(d) : null;
-            data = DatasetRegistry.get(s.dataset()).load(dataDir).train();
+            try {
+                data = DatasetRegistry.get(s.dataset()).load(dataDir).train();
+            } catch (DatasetException e) {
+                if (dataDir != null) throw e;
+                // not recorded: the run read the default directory, or it was written before state.json recorded --data-dir
+                throw new IllegalArgumentException(dir.resolve(Checkpoint.STATE_FILE) + " does not record the directory of the run's"
+                        + " training data (no \"data_dir\": the run read " + s.dataset() + "'s default directory, or a dl-train before"
+                        + " 2026-12-06 wrote it), which is read to rebuild the model's classes and input, and the default directory does"
+                        + " not hold it (" + e.getMessage() + "). Use the run's model/ if it finished, or score the checkpoint with"
+                        + " `dl-train eval --checkpoint " + ShellWords.quote(dir) + " --data " + ShellWords.quote(s.dataset()) + " --data-dir DIR`");
+            }
         }
         if (classOrderUnknown(data))
             throw new IllegalArgumentException(unknownClassOrder(dir.resolve(Checkpoint.STATE_FILE), s.dataset(), (CsvDataset) data)

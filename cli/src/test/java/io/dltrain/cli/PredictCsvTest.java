@@ -459,4 +459,25 @@ class PredictCsvTest {
                 "--out", tmp.resolve("e").toString());
         assertEquals(0, e.code(), e.err() + e.out());
     }
+
+    /**
+     * A checkpoint written by a dl-train before 2026-12-06 (before state.json recorded data_dir and model_meta) of a run
+     * trained with --data-dir: predict rebuilds its input pipeline from the run's training data, looks for it in the
+     * dataset's default directory and failed with the dataset's own words, '.../csv/train.csv: does not exist. The csv
+     * dataset reads train.csv and test.csv from --data-dir ...', an option predict does not have. It now says that
+     * state.json does not record where the run's data was, and the ways on (the run's model/, or eval with --data-dir).
+     */
+    @Test
+    void predictOnACheckpointThatDoesNotRecordItsDataDirSaysWhatToDo(@TempDir Path tmp) throws IOException {
+        Path ckpt = trainedCheckpoint(tmp), data = tmp.resolve("data");
+        Path state = ckpt.resolve(Checkpoint.STATE_FILE);
+        com.fasterxml.jackson.databind.node.ObjectNode j = (com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(state.toFile());
+        ((com.fasterxml.jackson.databind.node.ObjectNode) j.get("config")).remove(List.of(SavedModel.STATE_KEY, "train_fingerprint", "data_dir"));
+        Files.writeString(state, JSON.writeValueAsString(j)); // as a dl-train before 2026-12-06 wrote it
+        CliTest.Result p = run("predict", "--checkpoint", ckpt.toString(), "--threads", "2", data.resolve("test.csv").toString());
+        assertEquals(2, p.code(), p.err() + p.out());
+        assertEquals("", p.out());
+        assertTrue(p.err().contains(state + " does not record the directory of the run's training data")
+                && p.err().contains("train.csv: does not exist") && p.err().contains("dl-train eval --checkpoint " + ckpt + " --data csv --data-dir DIR"), p.err());
+    }
 }
