@@ -41,6 +41,9 @@ public final class Scope implements AutoCloseable {
 
     void forget(Tensor t) { /* closing skips tensors whose scope is no longer this one */ }
 
+    /** Whether this scope, still open, will close t: t was made while it was the innermost one, and not kept since. */
+    public boolean owns(Tensor t) { return !closed && t.scope == this; }
+
     /** Number of tensors this scope will close (for tests and leak checks). */
     public int tracked() {
         int n = 0;
