@@ -36,7 +36,15 @@ final class CpuAllocator {
         Bin<float[]> bin = floats.computeIfAbsent(n, k -> new Bin<>());
         bin.asked = ++requests;
         float[] a = bin.free.poll();
-        if (a == null) { a = new float[n]; reserved += 4L * n; }
+        if (a == null) {
+            try {
+                a = new float[n];
+            } catch (OutOfMemoryError e) {
+                a = afterTrim(e, () -> new float[n]);
+                floats.computeIfAbsent(n, k -> new Bin<>()).asked = requests; // trim() dropped the bins
+            }
+            reserved += 4L * n;
+        }
         use(4L * n);
         return a;
     }
@@ -45,9 +53,29 @@ final class CpuAllocator {
         Bin<int[]> bin = ints.computeIfAbsent(n, k -> new Bin<>());
         bin.asked = ++requests;
         int[] a = bin.free.poll();
-        if (a == null) { a = new int[n]; reserved += 4L * n; }
+        if (a == null) {
+            try {
+                a = new int[n];
+            } catch (OutOfMemoryError e) {
+                a = afterTrim(e, () -> new int[n]);
+                ints.computeIfAbsent(n, k -> new Bin<>()).asked = requests; // trim() dropped the bins
+            }
+            reserved += 4L * n;
+        }
         use(4L * n);
         return a;
+    }
+
+    /**
+     * The heap ran out while free arrays of other lengths sat in the pool: drops them all and tries once more (as the CUDA
+     * allocator empties its cache and retries). A run's last, smaller batch, its validation and its test batches each ask
+     * for a new set of lengths, while the full batch's arrays stay free in the pool; without this, a batch size that
+     * trained within the heap ran out at the epoch's last batch or at validation, with the pool holding enough to spare.
+     */
+    private <A> A afterTrim(OutOfMemoryError e, java.util.function.Supplier<A> alloc) {
+        if (reserved == inUse) throw e; // nothing free to drop
+        trim();
+        return alloc.get();
     }
 
     private void use(long bytes) { inUse += bytes; peak = Math.max(peak, inUse); }

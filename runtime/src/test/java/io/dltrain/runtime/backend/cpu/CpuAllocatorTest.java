@@ -9,7 +9,10 @@ import io.dltrain.runtime.tensor.Shape;
 import io.dltrain.runtime.train.Learner;
 import org.junit.jupiter.api.Test;
 
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -72,5 +75,34 @@ class CpuAllocatorTest {
                 return i % 3;
             }
         };
+    }
+
+    /**
+     * A run's last, smaller batch (and its validation and test batches) asks for arrays of new lengths while the full
+     * batch's arrays sit free in the pool, up to KEEP_FREE times the peak. Where the heap had room for one set but not two,
+     * {@code new float[n]} ran out with the pool holding enough to spare: a batch size that trained ran out of memory at
+     * the epoch's last batch. The pool now drops its free arrays and tries again. Shown in a JVM with a 48 MiB heap: three
+     * 16 MiB arrays of different lengths, one at a time (each freed before the next), need one array's room, not three.
+     */
+    @Test
+    void theHeapRunningOutWithFreeArraysPooledDropsThemAndRetries() throws Exception {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Process p = new ProcessBuilder(java, "-Xmx48m", "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"),
+                OneBatchAtATime.class.getName()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "the child JVM did not end");
+        assertEquals(0, p.exitValue(), out);
+        assertTrue(out.contains("3 lengths served"), out);
+    }
+
+    /** The child of the test above: allocates, frees, and allocates again at another length, as successive batch sizes do. */
+    static final class OneBatchAtATime {
+        public static void main(String[] args) {
+            CpuAllocator pool = new CpuAllocator();
+            int n = 4 << 20; // 16 MiB of floats
+            for (int k = 0; k < 3; k++) pool.free(pool.floats(n + k));
+            if (pool.inUseBytes() != 0) throw new AssertionError("in use " + pool.inUseBytes());
+            System.out.println("3 lengths served; " + pool.reservedBytes() + " bytes reserved");
+        }
     }
 }
