@@ -1,25 +1,17 @@
 package io.dltrain.cli;
 
+import io.dltrain.runtime.BuildInfo;
 import picocli.CommandLine;
 
-import java.io.InputStream;
-import java.util.Properties;
-
-/** --version: dl-train's version (from the build) and the Java runtime it runs on. */
+/** --version: dl-train's version and build (from the build) and the Java runtime it runs on. */
 public final class VersionProvider implements CommandLine.IVersionProvider {
     static String version() {
-        try (InputStream in = VersionProvider.class.getResourceAsStream("version.properties")) {
-            Properties p = new Properties();
-            if (in != null) p.load(in);
-            return p.getProperty("version", "unknown");
-        } catch (java.io.IOException e) {
-            return "unknown";
-        }
+        return BuildInfo.version();
     }
 
     @Override
     public String[] getVersion() {
-        return new String[] {"dl-train " + version(),
+        return new String[] {"dl-train " + version() + " (build " + BuildInfo.build() + ")",
                 "Java " + System.getProperty("java.version") + " (" + System.getProperty("java.vm.name") + ")"};
     }
 }
