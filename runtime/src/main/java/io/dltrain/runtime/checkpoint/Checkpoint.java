@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.dltrain.runtime.BuildInfo;
 import io.dltrain.runtime.nn.Module;
 import io.dltrain.runtime.optim.Optimizer;
 import io.dltrain.runtime.tensor.DType;
@@ -36,12 +37,14 @@ import java.util.stream.Stream;
  * Saving and restoring a training run. A checkpoint is a directory {@code <runDir>/ckpt-<step>/} holding
  * <ul>
  *   <li>{@value #MODEL_FILE}: {@link Module#stateDict()} under PyTorch's state_dict names, loadable by
- *       {@code safetensors.torch.load_file} + {@code model.load_state_dict} (metadata {"format": "pt"});</li>
+ *       {@code safetensors.torch.load_file} + {@code model.load_state_dict} (metadata {"format": "pt"}, and
+ *       {@link #writtenBy}'s format_version, dl_train_version and dl_train_build, as strings);</li>
  *   <li>{@value #OPTIMIZER_FILE} (when an optimiser is saved): {@link Optimizer#state()} ("fc.weight.exp_avg", ...)
  *       with the optimiser's class, learning rate, step counters and other hyper-parameters
  *       ({@link Optimizer#settings()}: "betas", "eps", "weight_decay", ..., torch.optim's param_groups keys) in the
  *       metadata;</li>
- *   <li>{@value #STATE_FILE}: the {@link TrainingState} (epoch, step, names, seeds, config, metrics).</li>
+ *   <li>{@value #STATE_FILE}: the {@link TrainingState} (epoch, step, names, seeds, config, metrics), after
+ *       {@link #writtenBy}'s format_version, dl_train_version and dl_train_build.</li>
  * </ul>
  *
  * <p>Crash safety: the files are written (each fsynced) into {@code ckpt-<step>.tmp/}, which is then renamed to
@@ -62,8 +65,17 @@ public final class Checkpoint {
     public static final String MODEL_FILE = "model.safetensors";
     public static final String OPTIMIZER_FILE = "optimizer.safetensors";
     public static final String STATE_FILE = "state.json";
-    /** state.json's "format_version"; a reader refuses newer versions instead of misreading them. */
-    public static final int FORMAT_VERSION = 1;
+    /**
+     * The version of the files dl-train writes for another dl-train to read: state.json and model.safetensors' metadata
+     * here, the CLI's model.json and summary.json ("format_version", beside "dl_train_version" and "dl_train_build", the
+     * {@link BuildInfo} of the writer). Raised when a file's content changes so that an older reader would misread it;
+     * each reader refuses a newer version ({@link #refuseNewer}) and reads older ones, or none, as before. 1: the first;
+     * 2 (2026-12-07): a csv's labels that are numbers are numbered by value, no longer as text, and state.json's config
+     * records the classes in order ("model_meta").
+     */
+    public static final int FORMAT_VERSION = 2;
+    /** The keys that say which format a file follows and which dl-train wrote it (safetensors metadata: as strings). */
+    public static final String FORMAT_KEY = "format_version", VERSION_KEY = "dl_train_version", BUILD_KEY = "dl_train_build";
 
     private static final Pattern DIR = Pattern.compile("ckpt-(\\d{1,18})(\\.old)?");
     private static final Pattern TMP_DIR = Pattern.compile("ckpt-\\d{1,18}\\.tmp");
@@ -95,7 +107,7 @@ public final class Checkpoint {
             Files.createDirectories(dir.getParent());
             deleteStaleTemps(dir.getParent());
             Files.createDirectory(tmp);
-            SafeTensors.write(tmp.resolve(MODEL_FILE), model.stateDict(), Map.of("format", "pt"));
+            SafeTensors.write(tmp.resolve(MODEL_FILE), model.stateDict(), modelMetadata());
             if (optimizer != null) SafeTensors.write(tmp.resolve(OPTIMIZER_FILE), optimizer.state(), optimizerMetadata(optimizer));
             ObjectNode json = stateJson(state, optimizer != null);
             AtomicFiles.write(tmp.resolve(STATE_FILE), out -> JSON.writeValue(out, json));
@@ -132,7 +144,40 @@ public final class Checkpoint {
 
     /** Exports a model's state_dict alone (for PyTorch or for transfer learning), atomically. */
     public static void saveModel(Path file, Module model) {
-        SafeTensors.write(file, model.stateDict(), Map.of("format", "pt"));
+        SafeTensors.write(file, model.stateDict(), modelMetadata());
+    }
+
+    /** model.safetensors' metadata: PyTorch's "format", and the format and build that wrote it (all strings, as safetensors needs). */
+    private static Map<String, String> modelMetadata() {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("format", "pt");
+        for (Map.Entry<String, Object> e : writtenBy().entrySet()) m.put(e.getKey(), e.getValue().toString());
+        return m;
+    }
+
+    /** {@value #FORMAT_KEY}, {@value #VERSION_KEY} and {@value #BUILD_KEY} of a file this dl-train writes, in that order. */
+    public static Map<String, Object> writtenBy() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put(FORMAT_KEY, FORMAT_VERSION);
+        m.put(VERSION_KEY, BuildInfo.version());
+        m.put(BUILD_KEY, BuildInfo.build());
+        return m;
+    }
+
+    /**
+     * Refuses {@code file} when its format {@code version} is newer than {@link #FORMAT_VERSION}: its content may mean what
+     * this dl-train cannot know. {@code writerVersion} and {@code writerBuild} (the file's {@value #VERSION_KEY} and
+     * {@value #BUILD_KEY}, null when absent) name the dl-train that wrote it. An older version passes.
+     *
+     * @throws CheckpointException naming the file, both versions and what to do
+     */
+    public static void refuseNewer(Path file, long version, String writerVersion, String writerBuild) {
+        if (version <= FORMAT_VERSION) return;
+        String writer = writerVersion == null ? "a newer dl-train"
+                : "dl-train " + writerVersion + (writerBuild == null ? "" : " (build " + writerBuild + ")");
+        throw new CheckpointException(file + " has format_version " + version + ", written by " + writer + ", but this dl-train "
+                + BuildInfo.version() + " (build " + BuildInfo.build() + ") reads format_version " + FORMAT_VERSION + " and older:"
+                + " its content may mean what this version cannot know. Use the dl-train that wrote it, or a newer one");
     }
 
     private static Map<String, String> optimizerMetadata(Optimizer opt) {
@@ -147,7 +192,9 @@ public final class Checkpoint {
 
     private static ObjectNode stateJson(TrainingState s, boolean hasOptimizer) {
         ObjectNode o = JSON.createObjectNode();
-        o.put("format_version", FORMAT_VERSION);
+        o.put(FORMAT_KEY, FORMAT_VERSION);
+        o.put(VERSION_KEY, BuildInfo.version());
+        o.put(BUILD_KEY, BuildInfo.build());
         o.put("epoch", s.epoch());
         o.put("step", s.step());
         o.put("model", s.model());
@@ -328,9 +375,7 @@ public final class Checkpoint {
         if (root == null || !root.isObject()) throw badState(f, "the top level is not a JSON object");
         JsonNode v = root.get("format_version");
         if (v == null || !v.canConvertToInt()) throw badState(f, "\"format_version\" is missing or not an integer");
-        if (v.intValue() > FORMAT_VERSION)
-            throw new CheckpointException(f + " has format_version " + v.intValue() + " but this dl-train reads up to "
-                    + FORMAT_VERSION + "; use a newer dl-train");
+        refuseNewer(f, v.longValue(), root.path(VERSION_KEY).textValue(), root.path(BUILD_KEY).textValue());
         long epoch = integer(root, "epoch", f), step = integer(root, "step", f);
         if (epoch > Integer.MAX_VALUE) throw badState(f, "\"epoch\" is " + epoch + ", too large");
         Map<String, Long> seeds = new LinkedHashMap<>();
@@ -416,6 +461,10 @@ public final class Checkpoint {
 
     private static Plan planModel(Module model, Path file, boolean strict) {
         SafeTensors.Contents c = SafeTensors.read(file);
+        // dl-train's own files record their format (PyTorch's and others' do not; a key of theirs that is no integer is not ours)
+        String fv = c.metadata().get(FORMAT_KEY);
+        if (fv != null && fv.matches("\\d{1,9}"))
+            refuseNewer(file.toAbsolutePath(), Long.parseLong(fv), c.metadata().get(VERSION_KEY), c.metadata().get(BUILD_KEY));
         Map<String, Tensor> sd = model.stateDict();
         List<String> loaded = new ArrayList<>(), unexpected = new ArrayList<>(), rounded = new ArrayList<>();
         List<LoadReport.Skipped> skipped = new ArrayList<>();

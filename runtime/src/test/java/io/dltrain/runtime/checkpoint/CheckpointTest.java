@@ -210,7 +210,7 @@ class CheckpointTest {
             assertEquals("0.0", o.metadata().get("weight_decay"));
 
             String json = Files.readString(ck.resolve(Checkpoint.STATE_FILE));
-            assertTrue(json.contains("\"format_version\" : 1") && json.contains("\"model\" : \"tiny-cnn\""), json);
+            assertTrue(json.contains("\"format_version\" : " + Checkpoint.FORMAT_VERSION) && json.contains("\"model\" : \"tiny-cnn\""), json);
 
             try (Sequential b = model(5, CLASSES); Adam optB = new Adam(b.namedParameters())) {
                 Checkpoint.load(ck, b, optB);
@@ -228,6 +228,70 @@ class CheckpointTest {
             assertTrue(e.getMessage().contains("saved without optimiser state"), e.getMessage());
             assertNotEquals(bits(a.stateDict()), bits(b.stateDict()), "failed load changed nothing");
             Checkpoint.load(ck, b, null);
+            assertEquals(bits(a.stateDict()), bits(b.stateDict()));
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ format version
+
+    @Test void filesRecordTheirFormatAndTheBuildThatWroteThem() throws Exception {
+        try (Sequential a = model(1, CLASSES)) {
+            Path ck = Checkpoint.save(dir, a, null, state(1), 1);
+            com.fasterxml.jackson.databind.JsonNode j = new com.fasterxml.jackson.databind.ObjectMapper().readTree(ck.resolve(Checkpoint.STATE_FILE).toFile());
+            assertEquals(Checkpoint.FORMAT_VERSION, j.get("format_version").intValue());
+            assertEquals(io.dltrain.runtime.BuildInfo.version(), j.get("dl_train_version").textValue());
+            assertEquals(io.dltrain.runtime.BuildInfo.build(), j.get("dl_train_build").textValue());
+            for (Path f : List.of(ck.resolve(Checkpoint.MODEL_FILE), dir.resolve("export.safetensors"))) {
+                if (!Files.exists(f)) Checkpoint.saveModel(f, a);
+                // safetensors metadata: strings only (PyTorch's safe_open refuses anything else)
+                assertEquals(Map.of("format", "pt", "format_version", Integer.toString(Checkpoint.FORMAT_VERSION),
+                        "dl_train_version", io.dltrain.runtime.BuildInfo.version(), "dl_train_build", io.dltrain.runtime.BuildInfo.build()),
+                        SafeTensors.read(f).metadata(), f.toString());
+            }
+        }
+    }
+
+    /** A file of a format newer than this dl-train's is refused, naming it, both versions and its writer; older ones load. */
+    @Test void aNewerFormatIsRefusedByEveryLoadAndAnOlderOneIsRead() throws Exception {
+        int newer = Checkpoint.FORMAT_VERSION + 1;
+        try (Sequential a = model(1, CLASSES); Sequential b = model(2, CLASSES); Adam optA = new Adam(a.namedParameters());
+             Adam optB = new Adam(b.namedParameters())) {
+            Path ck = Checkpoint.save(dir, a, optA, state(1), 1);
+            Path sj = ck.resolve(Checkpoint.STATE_FILE), mf = ck.resolve(Checkpoint.MODEL_FILE);
+            String good = Files.readString(sj);
+            String key = "\"format_version\" : " + Checkpoint.FORMAT_VERSION;
+            Files.writeString(sj, good.replace(key, "\"format_version\" : " + newer).replaceAll("\"dl_train_version\" : \"[^\"]*\"", "\"dl_train_version\" : \"9.9.9\"")
+                    .replaceAll("\"dl_train_build\" : \"[^\"]*\"", "\"dl_train_build\" : \"abcdef012345\""));
+            for (Runnable r : List.<Runnable>of(() -> Checkpoint.readState(ck), () -> Checkpoint.load(ck, b, optB), () -> Checkpoint.load(ck, b, null))) {
+                CheckpointException e = assertThrows(CheckpointException.class, r::run);
+                assertEquals(sj.toAbsolutePath() + " has format_version " + newer + ", written by dl-train 9.9.9 (build abcdef012345), but this"
+                        + " dl-train " + io.dltrain.runtime.BuildInfo.version() + " (build " + io.dltrain.runtime.BuildInfo.build() + ") reads format_version "
+                        + Checkpoint.FORMAT_VERSION + " and older: its content may mean what this version cannot know. Use the dl-train that"
+                        + " wrote it, or a newer one", e.getMessage());
+            }
+            assertNotEquals(bits(a.stateDict()), bits(b.stateDict()), "a refused load changes nothing");
+            Files.writeString(sj, good.replace(key, "\"format_version\" : 1"));   // an older format reads as before
+            assertEquals(1, Checkpoint.readState(ck).step());
+
+            // model.safetensors, as --init-from and eval/predict load it: newer refused, strict or not, in load too
+            SafeTensors.write(mf, a.stateDict(), Map.of("format", "pt", "format_version", Integer.toString(newer), "dl_train_version", "9.9.9"));
+            for (Runnable r : List.<Runnable>of(() -> Checkpoint.loadInto(b, mf, true), () -> Checkpoint.loadInto(b, mf, false),
+                    () -> Checkpoint.load(ck, b, optB))) {
+                CheckpointException e = assertThrows(CheckpointException.class, r::run);
+                assertTrue(e.getMessage().startsWith(mf.toAbsolutePath() + " has format_version " + newer + ", written by dl-train 9.9.9, but")
+                        && e.getMessage().endsWith("Use the dl-train that wrote it, or a newer one"), e.getMessage());
+            }
+            assertNotEquals(bits(a.stateDict()), bits(b.stateDict()), "a refused load changes nothing");
+            // the current, an older and no version (a file of dl-train before 2026-12-07, or PyTorch's) all load
+            for (Map<String, String> meta : List.of(Map.of("format", "pt", "format_version", Integer.toString(Checkpoint.FORMAT_VERSION)),
+                    Map.of("format", "pt", "format_version", "1"), Map.of("format", "pt"), Map.of("format_version", "v2"))) {
+                SafeTensors.write(mf, a.stateDict(), meta);
+                try (Sequential c = model(3, CLASSES)) {
+                    Checkpoint.loadInto(c, mf, true);
+                    assertEquals(bits(a.stateDict()), bits(c.stateDict()), meta.toString());
+                }
+            }
+            Checkpoint.load(ck, b, optB);
             assertEquals(bits(a.stateDict()), bits(b.stateDict()));
         }
     }
@@ -562,9 +626,9 @@ class CheckpointTest {
             Files.writeString(sj, good.substring(0, good.length() / 2));
             CheckpointException e = assertThrows(CheckpointException.class, () -> Checkpoint.readState(ck));
             assertTrue(e.getMessage().contains(sj.toAbsolutePath().toString()) && e.getMessage().contains("not valid JSON"), e.getMessage());
-            Files.writeString(sj, good.replace("\"format_version\" : 1", "\"format_version\" : 2"));
+            Files.writeString(sj, good.replace("\"format_version\" : " + Checkpoint.FORMAT_VERSION, "\"format_version\" : " + (Checkpoint.FORMAT_VERSION + 1)));
             e = assertThrows(CheckpointException.class, () -> Checkpoint.readState(ck));
-            assertTrue(e.getMessage().contains("newer dl-train"), e.getMessage());
+            assertTrue(e.getMessage().contains("or a newer one"), e.getMessage());
             Files.writeString(sj, good.replace("\"step\" : 1", "\"step\" : \"one\""));
             e = assertThrows(CheckpointException.class, () -> Checkpoint.readState(ck));
             assertTrue(e.getMessage().contains("\"step\" is missing or not a non-negative integer"), e.getMessage());
