@@ -32,8 +32,10 @@ import java.util.Optional;
 /**
  * A trained model on disk, as {@code eval} and {@code predict} read it: {@value Checkpoint#MODEL_FILE} (the
  * state_dict) plus what is needed to rebuild and feed the model. Training writes {@code <out>/model/} with
- * {@value #META_FILE} (model and dataset names, {@link ModelSpec}, class names, for IDX and CIFAR datasets the input
- * normalisation mean/std, for CSV datasets the feature columns and their standardisation). A periodic checkpoint
+ * {@value #META_FILE} ({@link Checkpoint#writtenBy}'s format_version, dl_train_version and dl_train_build, then model
+ * and dataset names, {@link ModelSpec}, class names, for IDX and CIFAR datasets the input normalisation mean/std, for CSV
+ * datasets the feature columns and their standardisation; one of a newer format_version is refused, one without, written
+ * before 2026-12-07, is read as before). A periodic checkpoint
  * {@code ckpt-<step>/} has only {@value Checkpoint#STATE_FILE}, whose config holds the same ({@value #STATE_KEY}); in
  * one written before that was recorded (model and dataset names alone) the spec and class names come from the dataset
  * itself.
@@ -81,7 +83,8 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
             Files.createDirectories(dir);
             deleteStaleTemporaries(dir);
             Checkpoint.saveModel(dir.resolve(Checkpoint.MODEL_FILE), model);
-            Map<String, Object> m = meta(modelName, datasetName, spec, train, task);
+            Map<String, Object> m = Checkpoint.writtenBy(); // format_version, dl_train_version, dl_train_build first
+            m.putAll(meta(modelName, datasetName, spec, train, task));
             byte[] meta = (JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(m) + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8);
             AtomicFiles.write(dir.resolve(META_FILE), dir.resolve(META_FILE + ".tmp"), out -> out.write(meta));
             return dir;
@@ -210,6 +213,16 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
                 n = JSON.readTree(meta.toFile());
             } catch (IOException e) {
                 throw new IllegalArgumentException(meta + " is not readable JSON (" + e.getMessage() + "); the model directory is damaged");
+            }
+            // recorded since 2026-12-07; an older model.json has none and is read as before
+            JsonNode v = n.get(Checkpoint.FORMAT_KEY);
+            if (v != null && !(v.isIntegralNumber() && v.canConvertToLong()))
+                throw new IllegalArgumentException(meta + ": \"" + Checkpoint.FORMAT_KEY + "\" is " + v + ", not an integer; the model directory is damaged");
+            try {
+                if (v != null) Checkpoint.refuseNewer(meta.toAbsolutePath(), v.longValue(), n.path(Checkpoint.VERSION_KEY).textValue(),
+                        n.path(Checkpoint.BUILD_KEY).textValue());
+            } catch (CheckpointException e) {
+                throw new IllegalArgumentException(e.getMessage());
             }
             return fromMeta(dir, n, meta);
         }

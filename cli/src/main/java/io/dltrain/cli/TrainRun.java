@@ -1440,7 +1440,7 @@ final class TrainRun {
     private Map<String, Object> summary(ModelRegistry.Entry model, Task task, DatasetRegistry.Entry data, Backend be, Module m,
                                         TrainConfig config, Trainer.Result result, EvalResult test,
                                         DataLoader trainLoader, DataLoader valLoader, long processFrom) {
-        Map<String, Object> s = new LinkedHashMap<>();
+        Map<String, Object> s = Checkpoint.writtenBy(); // format_version, dl_train_version, dl_train_build first
         s.put("model", model.name());
         s.put("dataset", data.name());
         s.put("device", be.name());
@@ -1494,7 +1494,6 @@ final class TrainRun {
         memory.put("reserved_bytes", mem.reservedBytes());
         memory.put("peak_bytes", mem.peakBytes());
         s.put("memory", memory);
-        s.put("dl_train_version", VersionProvider.version());
         return s;
     }
 }

@@ -322,6 +322,86 @@ class EvalPredictTest {
     }
 
     /**
+     * The files of a run say which format they follow and which build wrote them, and a file of a format newer than
+     * this dl-train's is refused by eval, predict, --resume and --init-from, naming it, its version and its writer, ours,
+     * and the way on. Until 2026-12-07 model.json recorded no version, state.json 1 whatever changed, summary.json
+     * "0.1.0" in every build and model.safetensors nothing: a file of a later format would be misread without a word.
+     */
+    @Test
+    void filesRecordTheirFormatAndANewerOneIsRefusedByEvalPredictResumeAndInitFrom(@TempDir Path tmp) throws IOException {
+        int ours = Checkpoint.FORMAT_VERSION, newer = ours + 1;
+        String version = io.dltrain.runtime.BuildInfo.version(), build = io.dltrain.runtime.BuildInfo.build();
+        Path ck = Checkpoint.latest(runDir.resolve("checkpoints")).orElseThrow();
+        for (Path f : List.of(runDir.resolve("model/model.json"), ck.resolve(Checkpoint.STATE_FILE), runDir.resolve("summary.json"))) {
+            JsonNode j = JSON.readTree(f.toFile());
+            assertEquals(ours, j.get("format_version").intValue(), f.toString());
+            assertEquals(version, j.get("dl_train_version").textValue(), f.toString());
+            assertEquals(build, j.get("dl_train_build").textValue(), f.toString());
+        }
+        assertEquals(Integer.toString(ours), io.dltrain.runtime.checkpoint.SafeTensors.read(runDir.resolve("model/model.safetensors")).metadata().get("format_version"));
+
+        // a copy of the run, its files then rewritten as a later dl-train (9.9.9, build abcdef012345) would write them
+        Path copy = tmp.resolve("run");
+        try (var files = Files.walk(runDir)) {
+            for (Path f : files.toList()) {
+                Path to = copy.resolve(runDir.relativize(f).toString());
+                if (Files.isDirectory(f)) Files.createDirectories(to);
+                else if (!f.getFileName().toString().startsWith(".")) Files.copy(f, to);
+            }
+        }
+        String ourWords = "this dl-train " + version + " (build " + build + ") reads format_version " + ours + " and older: its content"
+                + " may mean what this version cannot know. Use the dl-train that wrote it, or a newer one";
+        Path modelJson = copy.resolve("model/model.json");
+        String goodMeta = Files.readString(modelJson);
+        Files.writeString(modelJson, goodMeta.replace("\"format_version\" : " + ours, "\"format_version\" : " + newer)
+                .replace("\"dl_train_version\" : \"" + version + "\"", "\"dl_train_version\" : \"9.9.9\"")
+                .replace("\"dl_train_build\" : \"" + build + "\"", "\"dl_train_build\" : \"abcdef012345\""));
+        String refused = modelJson.toAbsolutePath() + " has format_version " + newer + ", written by dl-train 9.9.9 (build abcdef012345), but " + ourWords;
+        Path png = tmp.resolve("x.png");
+        ImageIO.write(new BufferedImage(28, 28, BufferedImage.TYPE_BYTE_GRAY), "png", png.toFile());
+        CliTest.usageError(tmp.resolve("e1"), new String[] {"eval", "--checkpoint", copy.toString(), "--data", "fashion-mnist", "--data-dir",
+                subset.toString(), "--threads", "2", "--out", tmp.resolve("e1").toString()}, refused);
+        CliTest.usageError(null, new String[] {"predict", "--checkpoint", copy.toString(), png.toString()}, refused);
+        Files.writeString(modelJson, goodMeta.replace("\"format_version\" : " + ours, "\"format_version\" : 1"));  // an older one reads
+        CliTest.Result older = run("predict", "--checkpoint", copy.toString(), png.toString());
+        assertEquals(0, older.code(), older.err());
+        Files.writeString(modelJson, goodMeta.replace("\"format_version\" : " + ours, "\"format_version\" : \"" + newer + "\""));
+        CliTest.usageError(null, new String[] {"predict", "--checkpoint", copy.toString(), png.toString()},
+                modelJson + ": \"format_version\" is \"" + newer + "\", not an integer; the model directory is damaged");
+        Files.writeString(modelJson, goodMeta);
+
+        // model.safetensors of a newer format (its metadata's "format_version": "2" rewritten in place, same length)
+        Path weights = copy.resolve("model/model.safetensors");
+        byte[] good = Files.readAllBytes(weights);
+        String header = new String(good, 0, 400, java.nio.charset.StandardCharsets.ISO_8859_1);
+        int at = header.indexOf("\"format_version\":\"" + ours + "\"");
+        assertTrue(at > 0 && newer < 10, header);
+        byte[] bumped = good.clone();
+        bumped[at + "\"format_version\":\"".length()] = (byte) ('0' + newer);
+        Files.write(weights, bumped);
+        String weightsRefused = weights.toAbsolutePath() + " has format_version " + newer + ", written by dl-train " + version;
+        CliTest.usageError(tmp.resolve("e2"), new String[] {"eval", "--checkpoint", copy.toString(), "--data", "fashion-mnist", "--data-dir",
+                subset.toString(), "--threads", "2", "--out", tmp.resolve("e2").toString()}, weightsRefused, ourWords);
+        Path fresh = tmp.resolve("fresh");
+        CliTest.usageError(fresh, new String[] {"--model", "mlp", "--data", "fashion-mnist", "--data-dir", subset.toString(), "--epochs", "1",
+                "--threads", "2", "--progress", "none", "--init-from", copy.resolve("model").toString(), "--out", fresh.toString()},
+                "--init-from " + copy.resolve("model"), weightsRefused, ourWords);
+
+        // a checkpoint's state.json of a newer format: eval, predict and --resume refuse it, and the resume trains nothing
+        Path copyCk = copy.resolve("checkpoints").resolve(ck.getFileName());
+        Path state = copyCk.resolve(Checkpoint.STATE_FILE);
+        Files.writeString(state, Files.readString(state).replace("\"format_version\" : " + ours, "\"format_version\" : " + newer));
+        String stateRefused = state.toAbsolutePath() + " has format_version " + newer + ", written by dl-train " + version + " (build " + build + "), but " + ourWords;
+        CliTest.usageError(tmp.resolve("e3"), new String[] {"eval", "--checkpoint", copyCk.toString(), "--data", "fashion-mnist", "--data-dir",
+                subset.toString(), "--threads", "2", "--out", tmp.resolve("e3").toString()}, stateRefused);
+        CliTest.usageError(null, new String[] {"predict", "--checkpoint", copyCk.toString(), png.toString()}, stateRefused);
+        String metrics = Files.readString(copy.resolve("metrics.jsonl"));
+        CliTest.usageError(null, new String[] {"--resume", copy.toString(), "--epochs", "3", "--threads", "2", "--progress", "none"},
+                "--resume " + copy + ": " + stateRefused);
+        assertEquals(metrics, Files.readString(copy.resolve("metrics.jsonl")), "a refused resume writes nothing");
+    }
+
+    /**
      * eval and predict on the directory of a run that is training: the checkpoint they locate can be deleted by the run's
      * rotation (--keep) before they read its state.json or its weights. Found by evaluating a live `train
      * --checkpoint-every 1s --keep 1` run: 8 evals of 8 failed, "ckpt-78 has model.safetensors but neither model.json nor
