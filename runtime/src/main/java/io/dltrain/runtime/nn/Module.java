@@ -274,7 +274,7 @@ public abstract class Module implements AutoCloseable {
         return null;
     }
 
-    /** The module-info clause that opens pkg to this library: to its module ("dl.train.runtime" on the module path), or to all. */
+    /** The module-info clause that opens pkg to this library: to its module ("io.dltrain.runtime" on the module path, from its jar's Automatic-Module-Name), or to all. */
     private static String opens(String pkg) {
         java.lang.Module m = Module.class.getModule();
         return "opens " + pkg + (m.isNamed() ? " to " + m.getName() : "") + ";";
