@@ -1,5 +1,6 @@
 package io.dltrain.cli;
 
+import io.dltrain.datasets.DatasetRegistry;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -18,13 +19,22 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The README's library examples, taken from README.md as they are, compiled and run: they must learn. */
 class ReadmeExampleTest {
 
+    /** What an example printed. */
+    record Output(String out, String err) {}
+
     /** The README's java block after {@code <!-- example:NAME -->}, compiled as CLASS.java and run with args; its stdout. */
     static String compileAndRun(Path tmp, String name, String cls, String... args) throws Exception {
+        return compileAndRunCapturing(tmp, name, cls, args).out();
+    }
+
+    /** {@link #compileAndRun}, with what the example printed on stderr too. */
+    static Output compileAndRunCapturing(Path tmp, String name, String cls, String... args) throws Exception {
         String readme = Files.readString(Path.of("..", "README.md"));
         Matcher m = Pattern.compile("<!-- example:" + name + " -->\\s*```java\\n(.*?)```", Pattern.DOTALL).matcher(readme);
         assertTrue(m.find(), "README.md has no <!-- example:" + name + " --> java block");
@@ -37,21 +47,37 @@ class ReadmeExampleTest {
         int rc = javac.run(null, diag, diag, "-cp", cp, "-d", tmp.toString(), src.toString());
         assertEquals(0, rc, "the README example " + name + " does not compile:\n" + diag);
 
-        PrintStream saved = System.out;
-        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        PrintStream saved = System.out, savedErr = System.err;
+        ByteArrayOutputStream captured = new ByteArrayOutputStream(), capturedErr = new ByteArrayOutputStream();
         try (URLClassLoader loader = new URLClassLoader(new URL[] {tmp.toUri().toURL()}, ReadmeExampleTest.class.getClassLoader())) {
             System.setOut(new PrintStream(captured, true));
+            System.setErr(new PrintStream(capturedErr, true));
             Method main = loader.loadClass(cls).getMethod("main", String[].class);
             main.invoke(null, (Object) args);
         } finally {
             System.setOut(saved);
+            System.setErr(savedErr);
         }
-        return captured.toString();
+        return new Output(captured.toString(), capturedErr.toString());
+    }
+
+    /**
+     * What the registry's Fashion-MNIST says when loaded from its default directory, as the examples load it: "" with the
+     * full set installed, else that the bundled sample stands in, which the examples must print (they trained on the
+     * sample without a word).
+     */
+    static String fashionNotice() { return DatasetRegistry.get("fashion-mnist").load(null).notice(); }
+
+    static void assertNoticePrinted(String notice, Output run) {
+        if (notice.isEmpty()) assertFalse(run.err().contains("bundled"), "the full set is installed, yet: " + run.err());
+        else assertTrue(run.err().contains(notice), "the example did not print the splits' notice '" + notice + "'; its stderr:\n" + run.err());
     }
 
     @Test
     void readmeLibraryExampleCompilesRunsAndLearns(@TempDir Path tmp) throws Exception {
-        String out = compileAndRun(tmp, "library", "QuickStart");
+        Output run = compileAndRunCapturing(tmp, "library", "QuickStart");
+        assertNoticePrinted(fashionNotice(), run);
+        String out = run.out();
         Matcher acc = Pattern.compile("test accuracy (\\d+\\.\\d+)").matcher(out);
         assertTrue(acc.find(), "no accuracy line in: " + out);
         assertTrue(Double.parseDouble(acc.group(1)) > 0.80, "README example accuracy " + acc.group(1));
@@ -61,7 +87,9 @@ class ReadmeExampleTest {
     /** The hand-written loop: the loss falls, and with a Scope per step the memory in use is the same at every report. */
     @Test
     void readmeTrainingLoopExampleLearnsAndHoldsItsMemory(@TempDir Path tmp) throws Exception {
-        String out = compileAndRun(tmp, "loop", "TrainLoop");
+        Output run = compileAndRunCapturing(tmp, "loop", "TrainLoop");
+        assertNoticePrinted(fashionNotice(), run);
+        String out = run.out();
         Matcher line = Pattern.compile("step (\\d+) loss (\\d+\\.\\d+), memory in use ([\\d,]+) bytes").matcher(out);
         List<Double> losses = new ArrayList<>();
         List<String> inUse = new ArrayList<>();
