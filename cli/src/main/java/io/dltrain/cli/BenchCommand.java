@@ -230,7 +230,9 @@ public final class BenchCommand implements Callable<Integer> {
         Backend real;
         try {
             real = Backends.create(device, threads, msg -> notices.println("dl-train: notice: " + msg));
-        } catch (BackendUnavailableException | IllegalArgumentException e) {
+        } catch (BackendUnavailableException e) {
+            throw usage(e.commandLineMessage());
+        } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
         boolean tf32 = prec.equals("tf32");

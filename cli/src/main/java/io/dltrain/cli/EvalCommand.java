@@ -226,7 +226,9 @@ public final class EvalCommand implements Callable<Integer> {
         Backend be;
         try {
             be = Backends.create(device, threads, msg -> notices.println("dl-train: notice: " + msg));
-        } catch (BackendUnavailableException | IllegalArgumentException e) {
+        } catch (BackendUnavailableException e) {
+            throw usage(e.commandLineMessage());
+        } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
         Path[] from = {dir}; // the weights' directory: another checkpoint if the run rotated this one away meanwhile

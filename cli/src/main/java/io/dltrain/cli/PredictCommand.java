@@ -169,7 +169,9 @@ public final class PredictCommand implements Callable<Integer> {
         Backend be;
         try {
             be = Backends.create(device, threads, msg -> spec.commandLine().getErr().println("dl-train: notice: " + msg));
-        } catch (BackendUnavailableException | IllegalArgumentException e) {
+        } catch (BackendUnavailableException e) {
+            throw usage(e.commandLineMessage());
+        } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
         // Files are read a batch at a time (images decoded in parallel), so memory holds one batch of inputs whatever

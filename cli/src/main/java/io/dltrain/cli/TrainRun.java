@@ -478,7 +478,9 @@ final class TrainRun {
         Backend be;
         try {
             be = Backends.create(o.device, o.threads, msg -> log.println("dl-train: notice: " + msg));
-        } catch (BackendUnavailableException | IllegalArgumentException e) {
+        } catch (BackendUnavailableException e) {
+            throw usage("--device", e.commandLineMessage());
+        } catch (IllegalArgumentException e) {
             throw usage("--device", e.getMessage());
         }
         if (resumeState != null) for (String n : resumeDrift(resumeState.config(), computedOn(be))) log.println("dl-train: notice: " + n);

@@ -53,14 +53,34 @@ public final class Backends {
     }
 
     private static Backend cuda(int index, String device) {
-        String why = cudaUnusable(index, device, CudaLibraries.probe());
-        if (why != null) throw new BackendUnavailableException(why);
+        Unusable why = cudaUnusable(index, device, CudaLibraries.probe());
+        if (why != null) throw why.exception();
         try {
             return new CudaBackend(index);
         } catch (Cuda.CudaException e) {
-            throw new BackendUnavailableException("--device " + device + " cannot be used: " + openFailure(index, e)
-                    + ". Use --device cpu, or --device auto to fall back to the CPU.");
+            throw new Unusable(device, openFailure(index, e), true).exception();
         }
+    }
+
+    /**
+     * Why device (as given) cannot be used and whether auto would fall back, said to a Java caller in the library's
+     * terms (the device argument of {@link #create}) and to the command's user in its own ({@code --device}).
+     */
+    private record Unusable(String device, String why, boolean cpuInstead, boolean autoInstead) {
+        Unusable(String device, String why, boolean autoInstead) { this(device, why, true, autoInstead); }
+
+        String commandLine() {
+            return "--device " + device + " cannot be used: " + why + (!cpuInstead ? "." : autoInstead
+                    ? ". Use --device cpu, or --device auto to fall back to the CPU." : ". Use --device cpu.");
+        }
+
+        String library() {
+            return "device \"" + device + "\" cannot be used: " + why + (!cpuInstead ? "." : autoInstead
+                    ? ". Use device \"cpu\" (or new CpuBackend()), or \"auto\" to fall back to the CPU."
+                    : ". Use device \"cpu\" (or new CpuBackend()).");
+        }
+
+        BackendUnavailableException exception() { return new BackendUnavailableException(library(), commandLine()); }
     }
 
     /**
@@ -74,7 +94,8 @@ public final class Backends {
     }
 
     /**
-     * Why {@code --device} cannot be used here, in the words training refuses it with, or null if it can: cpu and
+     * Why {@code --device} cannot be used here, in the words the command refuses it with (its {@code --device} option;
+     * {@link #create} throws the same reason in the library's terms), or null if it can: cpu and
      * auto always can (auto falls back); cuda and cuda:N need that device, usable. Opens no device (a readiness check:
      * {@code dl-train info --device cuda}).
      *
@@ -82,7 +103,8 @@ public final class Backends {
      */
     public static String unusableReason(String device) {
         int index = cudaIndex(device);
-        return index < 0 ? null : cudaUnusable(index, device.trim(), CudaLibraries.probe());
+        Unusable why = index < 0 ? null : cudaUnusable(index, device.trim(), CudaLibraries.probe());
+        return why == null ? null : why.commandLine();
     }
 
     /**
@@ -91,7 +113,8 @@ public final class Backends {
      */
     public static String unusableReason(String device, CudaLibraries.Probe probe) {
         int index = cudaIndex(device);
-        return index < 0 ? null : cudaUnusable(index, device.trim(), probe);
+        Unusable why = index < 0 ? null : cudaUnusable(index, device.trim(), probe);
+        return why == null ? null : why.commandLine();
     }
 
     /** N of cuda:N (cuda is 0), or -1 for cpu and auto. @throws IllegalArgumentException for a value that is no device */
@@ -112,17 +135,15 @@ public final class Backends {
     }
 
     /** @param device the value as given (cuda, cuda:0...), which the reason names */
-    private static String cudaUnusable(int index, String device, CudaLibraries.Probe probe) {
-        String why = probe.usable() ? null : probe.reason();
-        String flag = "--device " + device;
-        if (why != null) return flag + " cannot be used: " + why + ". Use --device cpu, or --device auto to fall back to the CPU.";
+    private static Unusable cudaUnusable(int index, String device, CudaLibraries.Probe probe) {
+        if (!probe.usable()) return new Unusable(device, probe.reason(), true);
         List<CudaLibraries.DeviceInfo> devices = probe.devices();
         int count = devices.size();
         if (index >= count) {
-            return flag + " cannot be used: this machine has " + count + " CUDA device"
-                    + (count == 1 ? " (cuda:0)" : "s (cuda:0 .. cuda:" + (count - 1) + ")") + ".";
+            return new Unusable(device, "this machine has " + count + " CUDA device"
+                    + (count == 1 ? " (cuda:0)" : "s (cuda:0 .. cuda:" + (count - 1) + ")"), false, false);
         }
         String unsupported = devices.get(index).unsupportedReason();
-        return unsupported == null ? null : flag + " cannot be used: " + unsupported + ". Use --device cpu.";
+        return unsupported == null ? null : new Unusable(device, unsupported, false);
     }
 }

@@ -77,6 +77,8 @@ class CudaBackendStandInTest {
                 System.out.println("java-cuda " + be.getClass().getSimpleName());
             } catch (RuntimeException e) {
                 System.out.println("java-cuda-failed " + e);
+                if (e instanceof io.dltrain.runtime.backend.BackendUnavailableException u)
+                    System.out.println("java-cuda-failed-command-line " + u.commandLineMessage());
             }
             report();
             return;
@@ -879,7 +881,10 @@ class CudaBackendStandInTest {
         assertTrue(out.contains("java-probe usable=false reason=cuda:0 (Stand-in GPU (host memory)) does not answer: " + failed), out);
         assertTrue(out.contains("java-auto CpuBackend notices=[no usable GPU: cuda:0 (Stand-in GPU (host memory)) could not be opened: "
                 + failed), out);
-        assertTrue(out.contains("java-cuda-failed io.dltrain.runtime.backend.BackendUnavailableException: --device cuda cannot be used: "
+        assertTrue(out.contains("java-cuda-failed io.dltrain.runtime.backend.BackendUnavailableException: device \"cuda\" cannot be used: "
+                + "cuda:0 (Stand-in GPU (host memory)) could not be opened: " + failed), out);
+        assertTrue(out.contains("Use device \"cpu\" (or new CpuBackend()), or \"auto\" to fall back to the CPU."), out);
+        assertTrue(out.contains("java-cuda-failed-command-line --device cuda cannot be used: "
                 + "cuda:0 (Stand-in GPU (host memory)) could not be opened: " + failed), out);
         assertTrue(out.contains("Use --device cpu, or --device auto to fall back to the CPU."), out);
         assertEquals(List.of(), CublasLtStubTest.lines(out, "c-error"), "the stand-ins saw a wrong call:\n" + out);

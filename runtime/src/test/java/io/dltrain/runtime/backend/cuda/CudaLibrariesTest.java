@@ -259,4 +259,21 @@ class CudaLibrariesTest {
         assertTrue(notices.get(0).startsWith("no usable GPU: no NVIDIA driver found"), notices.get(0));
         assertThrows(IllegalArgumentException.class, () -> Backends.create("cuda:x", 1, m -> {}));
     }
+
+    /**
+     * Backends.create is the library's: its refusal told a Java caller to "Use --device cpu, or --device auto", options
+     * a program has not got. The exception says it in the terms of the call (the device argument, CpuBackend); the
+     * command's words, which it prints, are its commandLineMessage, as Backends.unusableReason gives them.
+     */
+    @Test
+    void aRefusedDeviceIsExplainedInTheTermsOfTheCall() {
+        assumeTrue(!driverPresent(), "libcuda.so.1 is present here: this test is for machines without the NVIDIA driver");
+        String why = Backends.cudaUnavailableReason();
+        BackendUnavailableException e = assertThrows(BackendUnavailableException.class, () -> Backends.create("cuda:1", 1, m -> {}));
+        assertEquals("device \"cuda:1\" cannot be used: " + why + ". Use device \"cpu\" (or new CpuBackend()), or \"auto\" to fall back"
+                + " to the CPU.", e.getMessage());
+        assertEquals("--device cuda:1 cannot be used: " + why + ". Use --device cpu, or --device auto to fall back to the CPU.",
+                e.commandLineMessage());
+        assertEquals(e.commandLineMessage(), Backends.unusableReason("cuda:1"));
+    }
 }
