@@ -190,7 +190,7 @@ public final class BenchCommand implements Callable<Integer> {
         if (data != null) {
             try {
                 DatasetRegistry.Entry de = DatasetRegistry.get(data);
-                DatasetRegistry.Splits splits = de.load(dataDir);
+                DatasetRegistry.Splits splits = de.load(dataDir, "--data-dir");
                 if (splits.hasNotice()) notices.println("dl-train: notice: " + splits.notice());
                 dataset = splits.train();
                 dataName = de.name();

@@ -93,7 +93,7 @@ public final class DatasetsCommand implements Runnable {
                 if (why != null)
                     throw new Main.UsageError(spec.commandLine(), "cannot export '" + data + "': " + why
                             + ". `dl-train datasets prepare` exports fashion-mnist, mnist, cifar10 and cifar100.");
-                DatasetRegistry.Splits splits = entry.load(dataDir);
+                DatasetRegistry.Splits splits = entry.load(dataDir, "--data-dir");
                 if (splits.hasNotice()) notices.println("dl-train: notice: " + splits.notice());
                 // the export takes a while (Fashion-MNIST as PNGs: about 30 s on 2 cores) and shows its result only at the end
                 int val = splits.test() == null ? 0 : splits.test().size();

@@ -113,7 +113,7 @@ public final class EvalCommand implements Callable<Integer> {
         if (unusable != null) throw usage(unusable);
         DatasetRegistry.Splits splits;
         try {
-            splits = DatasetRegistry.get(data).load(dataDir);
+            splits = DatasetRegistry.get(data).load(dataDir, "--data-dir");
         } catch (DatasetException e) {
             throw usage(e.getMessage());
         }
@@ -397,7 +397,7 @@ public final class EvalCommand implements Callable<Integer> {
         Path evalDataDir = dataDir == null ? null : dataDir.toAbsolutePath().normalize();
         if (s.dataset().equals(data) && java.util.Objects.equals(runDataDir, evalDataDir)) return evaluated;
         try {
-            return DatasetRegistry.get(s.dataset()).load(runDataDir).train();
+            return DatasetRegistry.get(s.dataset()).load(runDataDir, "--data-dir").train();
         } catch (DatasetException | IllegalArgumentException | UncheckedIOException e) {
             notices.println("dl-train: notice: the training data of the run " + dir + " belongs to (" + s.dataset()
                     + (runDataDir != null ? " in " + runDataDir : "") + ") cannot be read (" + e.getMessage() + "): its class names,"

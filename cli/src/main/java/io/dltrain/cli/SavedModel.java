@@ -245,7 +245,7 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
         if (data == null) { // the run's training split, read where the run read it (--data-dir, absolute in state.json)
             Path dataDir = s.config() != null && s.config().get("data_dir") instanceof String d ? Path.of(d) : null;
             try {
-                data = DatasetRegistry.get(s.dataset()).load(dataDir).train();
+                data = DatasetRegistry.get(s.dataset()).load(dataDir, "--data-dir").train();
             } catch (DatasetException e) {
                 if (dataDir != null) throw e;
                 // not recorded: the run read the default directory, or it was written before state.json recorded --data-dir

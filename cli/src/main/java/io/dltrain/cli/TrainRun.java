@@ -438,7 +438,7 @@ final class TrainRun {
         // an image folder of a million files takes a minute to list and check: said when it takes more than seconds
         try (Progress.Phase reading = Progress.slowPhase(progressMode, log, "reading " + dataEntry.name()
                 + (o.dataDir != null ? " in " + o.dataDir : ""))) {
-            data = dataEntry.load(o.dataDir);
+            data = dataEntry.load(o.dataDir, "--data-dir");
         } catch (DatasetException e) {
             throw usage(o.dataDir != null ? "--data-dir" : "--data", e.getMessage());
         }

@@ -110,8 +110,8 @@ public final class CifarDataset implements Dataset {
         String installHint(Path dir) {
             String tar = url.substring(url.lastIndexOf('/') + 1);
             return "Download the binary version " + url + " and extract it into " + dir + " (mkdir -p " + dir + " && tar xzf "
-                    + tar + " -C " + dir + "; the " + subfolder + "/ folder it creates is accepted), or pass --data-dir DIR"
-                    + " pointing to a directory holding " + String.join(", ", files()) + ".";
+                    + tar + " -C " + dir + "; the " + subfolder + "/ folder it creates is accepted), or give a directory holding "
+                    + String.join(", ", files()) + " (" + DatasetRegistry.GIVE_DIR + ").";
         }
     }
 
@@ -142,7 +142,7 @@ public final class CifarDataset implements Dataset {
      * to) when that holds the files instead.
      *
      * @param registryName the registry name, for dataset names ("cifar10/train")
-     * @param where        how to describe dir in messages ("--data-dir /x", "default directory /y")
+     * @param where        how to describe dir in messages ("--data-dir /x", "data directory /x", "default directory /y")
      * @throws DatasetException if files are missing (naming every place looked and how to get them), corrupt or
      *                          inconsistent
      */

@@ -315,7 +315,8 @@ public final class CsvDataset implements Dataset {
         static Table read(Path file) {
             if (!Files.isRegularFile(file))
                 throw new DatasetException(file + ": " + (Files.exists(file) ? "is not a regular file" : "does not exist")
-                        + ". The csv dataset reads train.csv and test.csv from --data-dir (or the files named by train=, test=)");
+                        + ". The csv dataset reads train.csv and test.csv from its data directory (" + DatasetRegistry.GIVE_DIR
+                        + ") or the files named by train=, test=");
             List<String> header = null;
             List<String> records = new ArrayList<>();
             List<Integer> lines = new ArrayList<>();

@@ -75,7 +75,7 @@ public final class DatasetRegistry {
         private final String description;
         private final Path defaultDir;
         private final List<String> classNames;
-        /** What --data-dir must hold, for "does not exist" messages. */
+        /** What the data directory must hold, for "does not exist" messages. */
         private final String expects;
         /** How to obtain the files, appended to "not found" messages. */
         private final String installHint;
@@ -170,27 +170,38 @@ public final class DatasetRegistry {
         public String usage() { return optionsUsage != null ? optionsUsage : name; }
 
         /**
-         * Loads the train and test splits from {@code dataDirOrNull} (the --data-dir option) or, if null, from
-         * {@link #defaultDir()} (falling back to the bundled sample where there is one and the default directory
-         * does not exist). A generated dataset accepts no --data-dir.
+         * Loads the train and test splits from {@code dataDirOrNull} or, if null, from {@link #defaultDir()} (falling
+         * back to the bundled sample where there is one and the default directory does not exist). A generated dataset
+         * takes no directory. Errors name the directory as this method's argument ("data directory /x"); a command
+         * that takes it from an option of its own calls {@link #load(Path, String)}.
          *
          * @throws DatasetException if files are missing, corrupt or inconsistent; the message says which and what to do
          */
-        public Splits load(Path dataDirOrNull) { return load(dataDirOrNull, defaultDir); }
+        public Splits load(Path dataDirOrNull) { return load(dataDirOrNull, null, defaultDir); }
+
+        /**
+         * {@link #load(Path)} for a command that takes the directory from its option {@code dirOption} ("--data-dir"),
+         * which the errors then name ("--data-dir /x: does not exist").
+         */
+        public Splits load(Path dataDirOrNull, String dirOption) { return load(dataDirOrNull, dirOption, defaultDir); }
 
         /** {@link #load(Path)} with the default directory overridden (tests use a directory that doesn't exist). */
-        Splits load(Path dataDirOrNull, Path defaultDirectory) {
+        Splits load(Path dataDirOrNull, Path defaultDirectory) { return load(dataDirOrNull, null, defaultDirectory); }
+
+        private Splits load(Path dataDirOrNull, String dirOption, Path defaultDirectory) {
+            String given = dirOption != null ? dirOption + " " + dataDirOrNull : "data directory " + dataDirOrNull;
             if (generator != null) {
                 if (dataDirOrNull != null)
-                    throw new DatasetException("--data-dir " + dataDirOrNull + ": " + title + " is generated in memory and reads no files;"
-                            + " drop --data-dir (set its parameters in the name instead: " + usage() + ")");
+                    throw new DatasetException(given + ": " + title + " is generated in memory and reads no files; "
+                            + (dirOption != null ? "drop " + dirOption : "load it with no directory (load(null))")
+                            + " (set its parameters in the name instead: " + usage() + ")");
                 return generator.apply(options);
             }
             if (dataDirOrNull != null) {
                 if (!Files.isDirectory(dataDirOrNull))
-                    throw new DatasetException("--data-dir " + dataDirOrNull + ": " + (Files.exists(dataDirOrNull) ? "is not a directory" : "does not exist")
+                    throw new DatasetException(given + ": " + (Files.exists(dataDirOrNull) ? "is not a directory" : "does not exist")
                             + ". It must contain " + expects + ". " + installHint);
-                return loader.load(options, dataDirOrNull, "--data-dir " + dataDirOrNull);
+                return loader.load(options, dataDirOrNull, given);
             }
             if (!Files.exists(defaultDirectory) && sampleResourceDir != null) {
                 Splits sample = fromClasspath();
@@ -269,8 +280,11 @@ public final class DatasetRegistry {
         }
     }
 
+    /** How to give another directory, in both the command's terms and the library's, for the hints below. */
+    static final String GIVE_DIR = "--data-dir DIR on the command line, DatasetRegistry.get(name).load(dir) in Java";
+
     private static final String FASHION_HINT = "Install the full dataset with: apt-get install dataset-fashion-mnist (it puts the files in"
-            + " /usr/share/datasets/fashion-mnist), or pass --data-dir DIR pointing to a directory holding them.";
+            + " /usr/share/datasets/fashion-mnist), or give a directory holding them: " + GIVE_DIR + ".";
     private static final Idx FASHION_IDX = new Idx("Fashion-MNIST",
             List.of("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
             0.2860f, 0.3530f, FASHION_HINT, "FashionMNIST");
@@ -282,7 +296,7 @@ public final class DatasetRegistry {
             "io/dltrain/datasets/sample/fashion-mnist", "apt-get install dataset-fashion-mnist", List.of(), false, null, null);
 
     private static final String MNIST_HINT = "MNIST is not packaged for Debian: download " + String.join(", ", FILES) + " from an MNIST mirror into "
-            + userDir("mnist") + ", or pass --data-dir DIR pointing to a directory holding them.";
+            + userDir("mnist") + ", or give a directory holding them: " + GIVE_DIR + ".";
     private static final Idx MNIST_IDX = new Idx("MNIST", List.of("0", "1", "2", "3", "4", "5", "6", "7", "8", "9"), 0.1307f, 0.3081f, MNIST_HINT, "MNIST");
     private static final Entry MNIST = Entry.files(
             "mnist", "MNIST",
@@ -399,9 +413,9 @@ public final class DatasetRegistry {
     private static final String FOLDER_EXPECTS = "train/<class>/<image> and val/<class>/<image> folders of .jpg/.png images"
             + " (or <class>/<image> folders without splits)";
     private static final String IMAGEFOLDER_TITLE = "Image folder", IMAGENET_TITLE = "ImageNet subset";
-    private static final String IMAGEFOLDER_HINT = "Point --data-dir at such a tree (dl-train datasets prepare can write one from another dataset).";
+    private static final String IMAGEFOLDER_HINT = "Give such a tree as the data directory (" + GIVE_DIR + "; dl-train datasets prepare can write one from another dataset).";
     private static final String IMAGENET_HINT = "Put a subset of ImageNet (e.g. Imagenette) there as train/<wnid>/*.JPEG and"
-            + " val/<wnid>/*.JPEG, or pass --data-dir DIR.";
+            + " val/<wnid>/*.JPEG, or give another directory (" + GIVE_DIR + ").";
     private static final Entry IMAGEFOLDER = Entry.files("imagefolder", IMAGEFOLDER_TITLE,
             "Any DIR/{train,val}/<class>/<image>.jpg|png tree; sample size = first image's unless size=S; no augmentation by default",
             userDir("imagefolder"), List.of(), FOLDER_EXPECTS, IMAGEFOLDER_HINT, DatasetRegistry::imageFolder, FOLDER_KEYS,
@@ -414,8 +428,8 @@ public final class DatasetRegistry {
 
     // ---------------------------------------------------------------------------------------------------------- CSV
 
-    private static final String CSV_HINT = "Put train.csv and test.csv (a header row, then one sample per row) there, or pass --data-dir DIR"
-            + " holding them; train=FILE, test=FILE name other files in that directory.";
+    private static final String CSV_HINT = "Put train.csv and test.csv (a header row, then one sample per row) there, or give a directory"
+            + " holding them (" + GIVE_DIR + "); train=FILE, test=FILE name other files in that directory.";
     private static final Entry CSV = Entry.files("csv", "CSV",
             "Tabular data: DIR/train.csv and DIR/test.csv with a header row, numeric features standardised with the training split's"
                     + " mean/std, a label column (classification, default: the last) or target=COLUMN (regression)",

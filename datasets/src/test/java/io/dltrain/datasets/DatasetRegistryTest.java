@@ -169,6 +169,29 @@ class DatasetRegistryTest {
         assertArrayEquals(want, got);
     }
 
+    /**
+     * Entry.load(dir) is the library's: its errors spoke of the command's option to a Java caller, who has none
+     * ("--data-dir /x: does not exist. ... or pass --data-dir DIR ..."). Every registered dataset, given a directory
+     * that does not exist or an empty one, now names it as load's data directory, and its hint gives both ways of giving
+     * another one (GIVE_DIR); a command that passes its option's name gets that name, as before.
+     */
+    @Test
+    void loadSpeaksOfItsDirectoryArgumentAndTheCommandOfItsOption() throws IOException {
+        Path nowhere = dir.resolve("nowhere"), empty = Files.createDirectory(dir.resolve("empty"));
+        for (DatasetRegistry.Entry entry : DatasetRegistry.entries()) {
+            for (Path d : List.of(nowhere, empty)) {
+                DatasetException e = assertThrows(DatasetException.class, () -> entry.load(d), entry.name() + " " + d);
+                String m = e.getMessage();
+                assertFalse(m.replace(DatasetRegistry.GIVE_DIR, "").contains("--data-dir"), entry.name() + ": " + m);
+                if (d == nowhere || !entry.readsFiles())
+                    assertTrue(m.startsWith("data directory " + d + ": "), entry.name() + ": " + m);
+                DatasetException c = assertThrows(DatasetException.class, () -> entry.load(d, "--data-dir"), entry.name() + " " + d);
+                if (d == nowhere || !entry.readsFiles())
+                    assertTrue(c.getMessage().startsWith("--data-dir " + d + ": "), entry.name() + ": " + c.getMessage());
+            }
+        }
+    }
+
     @Test
     void explicitDataDirWithMissingFilesIsAnErrorNeverAFallback() throws IOException {
         Path empty = Files.createDirectory(dir.resolve("empty"));

@@ -52,7 +52,9 @@ class SyntheticTest {
             assertTrue(x.getMessage().contains("valid options: classes, train, test, seed, noise"), x.getMessage());
         }
         DatasetException x = assertThrows(DatasetException.class, () -> DatasetRegistry.get("synthetic").load(Path.of("/tmp")));
-        assertTrue(x.getMessage().contains("--data-dir") && x.getMessage().contains("generated"), x.getMessage());
+        assertTrue(x.getMessage().startsWith("data directory /tmp: synthetic is generated in memory") && x.getMessage().contains("load(null)"), x.getMessage());
+        x = assertThrows(DatasetException.class, () -> DatasetRegistry.get("synthetic").load(Path.of("/tmp"), "--data-dir"));
+        assertTrue(x.getMessage().startsWith("--data-dir /tmp: synthetic is generated in memory") && x.getMessage().contains("drop --data-dir"), x.getMessage());
         x = assertThrows(DatasetException.class, () -> DatasetRegistry.get("mnist:size=3"));
         assertTrue(x.getMessage().contains("takes no options"), x.getMessage());
     }
