@@ -34,7 +34,7 @@ class DocReferencesTest {
     static final List<String> DOCS = List.of("docs/ARCHITECTURE.md", "README.md", "kernels/README.md");
     /** Capitalised names the docs give that are not our types (the JDK's, PyTorch's, PIL's; values): not looked for. */
     static final Set<String> EXTERNAL = Set.of("Double", "FileChannel", "Future", "System", "List", "Image", "ToTensor", "Haswell", "Ns",
-            "IllegalArgumentException");
+            "IllegalArgumentException", "NoClassDefFoundError");
 
     /**
      * Every file and directory of the repository (relative, '/'-separated); .git, .mvn and the build and run outputs
