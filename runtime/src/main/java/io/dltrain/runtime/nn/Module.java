@@ -248,7 +248,7 @@ public abstract class Module implements AutoCloseable {
                             return c.getSimpleName() + "." + f.getName() + " (a " + f.getType().getSimpleName() + " field) cannot be"
                                     + " read to check that its layer or weight is registered: package " + c.getPackageName() + " is in"
                                     + " module " + c.getModule().getName() + ", which does not open it to dl-train; add '"
-                                    + opens(c.getPackageName()) + "' to that module's module-info.java";
+                                    + opens(c.getPackageName()) + "' to that module's module-info.java" + addOpens(c);
                         continue;
                     }
                     Object v;
@@ -272,6 +272,17 @@ public abstract class Module implements AutoCloseable {
             }
         }
         return null;
+    }
+
+    /**
+     * For a class in a module of the boot layer (an application's module path): java's option that opens its package to this
+     * library without changing the module (one the user cannot recompile, e.g. a library's base class); else "".
+     */
+    private static String addOpens(Class<?> c) {
+        java.lang.Module m = Module.class.getModule(), theirs = c.getModule();
+        if (theirs.getLayer() != ModuleLayer.boot()) return "";
+        return ", or, without changing that module, run java with --add-opens " + theirs.getName() + "/" + c.getPackageName() + "="
+                + (m.isNamed() ? m.getName() : "ALL-UNNAMED");
     }
 
     /** The module-info clause that opens pkg to this library: to its module ("io.dltrain.runtime" on the module path, from its jar's Automatic-Module-Name), or to all. */

@@ -490,16 +490,7 @@ class LearnerTest {
      */
     @Test
     void aModelInAModuleThatDoesNotOpenItsPackageIsNamed(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) throws Exception {
-        // the module: usermodel.Forgot's class file, and a module-info.class that exports its package but does not open it
-        String pkg = "io.dltrain.runtime.train.usermodel", cls = pkg.replace('.', '/') + "/Forgot.class";
-        java.nio.file.Path classFile = java.nio.file.Files.createDirectories(tmp.resolve(pkg.replace('.', '/'))).resolve("Forgot.class");
-        try (var in = LearnerTest.class.getClassLoader().getResourceAsStream(cls)) {
-            java.nio.file.Files.write(classFile, in.readAllBytes());
-        }
-        java.nio.file.Files.write(tmp.resolve("module-info.class"), java.lang.classfile.ClassFile.of().buildModule(
-                java.lang.classfile.attribute.ModuleAttribute.of(java.lang.constant.ModuleDesc.of("usermodel"), m -> m
-                        .requires(java.lang.constant.ModuleDesc.of("java.base"), java.lang.reflect.AccessFlag.MANDATED.mask(), null)
-                        .exports(java.lang.constant.PackageDesc.of(pkg), 0))));
+        String pkg = writeUserModule(tmp);
         var cfg = ModuleLayer.boot().configuration().resolve(java.lang.module.ModuleFinder.of(tmp), java.lang.module.ModuleFinder.of(),
                 java.util.Set.of("usermodel"));
         var controller = ModuleLayer.defineModulesWithOneLoader(cfg, List.of(ModuleLayer.boot()), LearnerTest.class.getClassLoader());
@@ -511,6 +502,71 @@ class LearnerTest {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Learner(m));
             assertTrue(e.getMessage().startsWith("Forgot.a (a Linear field) cannot be read to check that its layer or weight is registered:"
                     + " package " + pkg + " is in module usermodel, which does not open it to dl-train; add 'opens " + pkg + ";'"), e.getMessage());
+            assertFalse(e.getMessage().contains("--add-opens"), "a layer of its own is no module of the boot layer: " + e.getMessage());
+        }
+    }
+
+    /**
+     * usermodel.Forgot's module, as a directory of the module path in {@code dir}: Forgot's class file and a
+     * module-info.class that exports its package but does not open it. Returns the package.
+     */
+    static String writeUserModule(java.nio.file.Path dir) throws java.io.IOException {
+        String pkg = "io.dltrain.runtime.train.usermodel", cls = pkg.replace('.', '/') + "/Forgot.class";
+        java.nio.file.Path classFile = java.nio.file.Files.createDirectories(dir.resolve(pkg.replace('.', '/'))).resolve("Forgot.class");
+        try (var in = LearnerTest.class.getClassLoader().getResourceAsStream(cls)) {
+            java.nio.file.Files.write(classFile, in.readAllBytes());
+        }
+        java.nio.file.Files.write(dir.resolve("module-info.class"), java.lang.classfile.ClassFile.of().buildModule(
+                java.lang.classfile.attribute.ModuleAttribute.of(java.lang.constant.ModuleDesc.of("usermodel"), m -> m
+                        .requires(java.lang.constant.ModuleDesc.of("java.base"), java.lang.reflect.AccessFlag.MANDATED.mask(), null)
+                        .exports(java.lang.constant.PackageDesc.of(pkg), 0))));
+        return pkg;
+    }
+
+    /**
+     * The same module on an application's module path (the boot layer), e.g. a library's base class that the user cannot
+     * recompile: its module-info cannot get the opens clause there, so the message also gives java's --add-opens option,
+     * which opens the package without changing the module (it only said to edit module-info.java). With that option, as
+     * given, the check reads the fields and names the unregistered layer. Run in a JVM of its own (NewLearnerOfForgot).
+     */
+    @Test
+    void aModelInABootLayerModuleIsToldTheAddOpensOptionToo(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) throws Exception {
+        String pkg = writeUserModule(tmp);
+        String addOpens = "--add-opens usermodel/" + pkg + "=ALL-UNNAMED"; // dl-train is on the class path here
+        List<String> jvm = List.of(java.nio.file.Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--module-path", tmp.toString(), "--add-modules", "usermodel", "--add-reads", "usermodel=ALL-UNNAMED",
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"));
+        String main = NewLearnerOfForgot.class.getName();
+        Child r = child(java.util.stream.Stream.concat(jvm.stream(), java.util.stream.Stream.of(main)).toList());
+        assertEquals(0, r.exit(), r.out());
+        assertTrue(r.out().startsWith("refused: Forgot.a (a Linear field) cannot be read") && r.out().contains("add 'opens " + pkg + ";'")
+                && r.out().contains("or, without changing that module, run java with " + addOpens), r.out());
+        r = child(java.util.stream.Stream.concat(jvm.stream(), java.util.stream.Stream.of(addOpens.split(" ")[0], addOpens.split(" ")[1], main)).toList());
+        assertEquals(0, r.exit(), r.out());
+        assertTrue(r.out().startsWith("refused: Forgot.b holds Linear") && r.out().contains("it was not registered"), r.out());
+    }
+
+    record Child(int exit, String out) {}
+
+    /** Runs cmd (a JVM), its stdout and stderr together. */
+    static Child child(List<String> cmd) throws Exception {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        byte[] out = p.getInputStream().readAllBytes();
+        if (!p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS)) { p.destroyForcibly(); throw new AssertionError("timed out: " + cmd); }
+        return new Child(p.exitValue(), new String(out, java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    /** For {@link #aModelInABootLayerModuleIsToldTheAddOpensOptionToo}: new Learner(usermodel.Forgot), and what refuses it. */
+    public static final class NewLearnerOfForgot {
+        public static void main(String[] args) throws Exception {
+            Class<?> forgot = Class.forName("io.dltrain.runtime.train.usermodel.Forgot");
+            if (!forgot.getModule().isNamed()) throw new AssertionError("Forgot is not in its module: " + forgot.getModule());
+            try (CpuBackend be = new CpuBackend(1); Module m = (Module) forgot.getConstructor(Context.class).newInstance(new Context(be, 1))) {
+                new Learner(m).close();
+                System.out.println("accepted");
+            } catch (IllegalArgumentException e) {
+                System.out.println("refused: " + e.getMessage());
+            }
         }
     }
 
