@@ -2,6 +2,7 @@ package io.dltrain.runtime.autograd;
 
 import io.dltrain.runtime.tensor.Scope;
 import io.dltrain.runtime.tensor.Shape;
+import io.dltrain.runtime.tensor.Storage;
 import io.dltrain.runtime.tensor.Tensor;
 
 import java.util.ArrayDeque;
@@ -64,6 +65,12 @@ public final class Autograd {
         // (resnet18, 224x224, batch 16: 1,214 MiB of tensors). rootGrad, made outside, is not closed.
         try (GradMode.Guard g = GradMode.noGrad(); Scope made = Scope.open()) {
             List<Tensor> spent = new ArrayList<>();
+            // Spent gradients left open because a pending one shared their memory (add's dy, the gradient a reshape's view
+            // views), by storage: closed once a gradient of that storage is passed on and none is pending any more. Closing
+            // the view itself frees nothing: without this, the gradient it views stayed allocated to backward's end, one
+            // activation's worth per reshape. (Looked up by storage: rescanning them at every op took an LSTM of 5,000 steps,
+            // whose gates' gradients all wait for the input projections at the end of the order, minutes.)
+            Map<Storage, List<Tensor>> held = new IdentityHashMap<>();
             for (Tensor t : order) {
                 Tensor gOut = grads.remove(t);
                 Node node = t.gradFn();
@@ -98,7 +105,17 @@ public final class Autograd {
                         }
                     }
                 }
-                for (Tensor s : spent) if (!s.isClosed() && made.owns(s) && !pending(s, grads)) s.close();
+                for (Tensor s : spent) {
+                    if (s.isClosed()) continue;
+                    if (pending(s, grads)) {
+                        List<Tensor> waiting = held.computeIfAbsent(s.storage(), k -> new ArrayList<>());
+                        if (made.owns(s) && !waiting.contains(s)) waiting.add(s);
+                        continue;
+                    }
+                    List<Tensor> waiting = held.remove(s.storage());
+                    if (made.owns(s)) s.close();
+                    if (waiting != null) for (Tensor w : waiting) w.close();
+                }
             }
         }
     }

@@ -98,6 +98,41 @@ class CustomOpGradientFreeingTest {
         });
     }
 
+    /**
+     * The bytes in use when backward reaches the bottom of two graphs that differ only by reshapes, which take no memory:
+     * a reshape's backward gives a view of its output's gradient, which kept that gradient (as large as the activation)
+     * allocated until backward ended, once per reshape, though nothing read it after the view was passed on.
+     */
+    @Test
+    void aReshapesGradientIsFreedOnceItsViewIsPassedOn() {
+        try (CpuBackend be = new CpuBackend(1)) {
+            long[] plain = inUseAtTheBottom(be, false), reshaped = inUseAtTheBottom(be, true);
+            assertEquals(plain[0], reshaped[0], "bytes in use after the forward");
+            assertEquals(plain[1], reshaped[1], "bytes in use when backward reached the bottom, with two reshapes of [64, 256] on the way");
+        }
+    }
+
+    /** {bytes in use after the forward, bytes in use when backward reaches the op at the bottom of the graph}. */
+    private static long[] inUseAtTheBottom(CpuBackend be, boolean reshapes) {
+        long[] at = new long[2];
+        try (Scope s = Scope.open()) {
+            Tensor x = be.zeros(Shape.of(64, 256)).requiresGrad(true);
+            Tensor probe = Autograd.record("probe", identity(x), new Tensor[] {x}, (dy, needs) -> {
+                at[1] = be.memoryStats().inUseBytes();
+                return new Tensor[] {dy};
+            });
+            Tensor h = Activations.tanh(probe);
+            if (reshapes) h = Basic.reshape(h, Shape.of(64, 16, 16));
+            h = Activations.tanh(h);
+            if (reshapes) h = Basic.reshape(h, Shape.of(64, 256));
+            Tensor y = Activations.tanh(h);
+            at[0] = be.memoryStats().inUseBytes();
+            Autograd.backward(y, be.zeros(y.shape()));
+            x.clearGrad();
+        }
+        return at;
+    }
+
     @Test
     void aSecondBackwardOnOneGraphAddsTheSameGradientsAndLeavesTheCallersGradientAlone() {
         try (CpuBackend be = new CpuBackend(1); Scope s = Scope.open()) {
