@@ -745,6 +745,17 @@ class EvalPredictTest {
         return dir;
     }
 
+    /** The first record of a (fake) CIFAR-10 directory's test_batch.bin written as a 32x32 RGB PNG at png. */
+    private static Path firstTestRecordAsPng(Path data, Path png) throws IOException {
+        BufferedImage img = new BufferedImage(32, 32, BufferedImage.TYPE_INT_RGB);
+        byte[] rec = java.util.Arrays.copyOfRange(Files.readAllBytes(data.resolve("test_batch.bin")), 1, 3073);
+        for (int y = 0; y < 32; y++)
+            for (int c = 0; c < 32; c++)
+                img.setRGB(c, y, (rec[y * 32 + c] & 0xFF) << 16 | (rec[1024 + y * 32 + c] & 0xFF) << 8 | (rec[2048 + y * 32 + c] & 0xFF));
+        assertTrue(ImageIO.write(img, "png", png.toFile()));
+        return png;
+    }
+
     /**
      * A cifar10 model's samples are (pixel / 255 - mean[c]) / std[c] with CIFAR-10's per-channel statistics, but
      * model.json recorded none, so predict fed pixel / 255: a 3-epoch mlp classified all 40 test images, exported as
@@ -760,13 +771,7 @@ class EvalPredictTest {
         assertEquals(0, t.code(), t.err() + t.out());
         float[] x = new float[3072];
         DatasetRegistry.get("cifar10").load(data).test().read(0, x, 0);
-        BufferedImage img = new BufferedImage(32, 32, BufferedImage.TYPE_INT_RGB);
-        byte[] rec = java.util.Arrays.copyOfRange(Files.readAllBytes(data.resolve("test_batch.bin")), 1, 3073);
-        for (int y = 0; y < 32; y++)
-            for (int c = 0; c < 32; c++)
-                img.setRGB(c, y, (rec[y * 32 + c] & 0xFF) << 16 | (rec[1024 + y * 32 + c] & 0xFF) << 8 | (rec[2048 + y * 32 + c] & 0xFF));
-        Path png = tmp.resolve("test0.png");
-        assertTrue(ImageIO.write(img, "png", png.toFile()));
+        Path png = firstTestRecordAsPng(data, tmp.resolve("test0.png"));
         float[] logits = logits(cifarRun.resolve("model"), new ModelSpec(3, 32, 32, 10), x, 1);
         double[] p = softmax(logits, 0);
         for (Path c : java.util.List.of(cifarRun, cifarRun.resolve("checkpoints").resolve("ckpt-5"))) {
@@ -798,13 +803,7 @@ class EvalPredictTest {
         Files.writeString(meta, JSON.writeValueAsString(j));
         float[] x = new float[3072];
         DatasetRegistry.get("cifar10").load(data).test().read(0, x, 0);
-        BufferedImage img = new BufferedImage(32, 32, BufferedImage.TYPE_INT_RGB);
-        byte[] rec = java.util.Arrays.copyOfRange(Files.readAllBytes(data.resolve("test_batch.bin")), 1, 3073);
-        for (int y = 0; y < 32; y++)
-            for (int c = 0; c < 32; c++)
-                img.setRGB(c, y, (rec[y * 32 + c] & 0xFF) << 16 | (rec[1024 + y * 32 + c] & 0xFF) << 8 | (rec[2048 + y * 32 + c] & 0xFF));
-        Path png = tmp.resolve("test0.png");
-        assertTrue(ImageIO.write(img, "png", png.toFile()));
+        Path png = firstTestRecordAsPng(data, tmp.resolve("test0.png"));
         double[] p = softmax(logits(cifarRun.resolve("model"), new ModelSpec(3, 32, 32, 10), x, 1), 0);
         CliTest.Result r = run("predict", "--checkpoint", cifarRun.toString(), "--json", "--top-k", "10", "--threads", "2", png.toString());
         assertEquals(0, r.code(), r.err() + r.out());

@@ -33,6 +33,31 @@ class BatchNormTest {
     @AfterAll static void close() { be.close(); }
 
     /** Per-channel statistics of x viewed as [N, C, inner], in double: {mean, biased variance}. */
+    /**
+     * The textbook batch-norm backward in double, d/dx of the normalised output through the batch statistics st (from
+     * {@link #stats}): {dx, dgamma, dbeta} for dy, without accumulation.
+     */
+    static double[][] backwardInDouble(float[] x, float[] dy, float[] gamma, double[][] st, int N, int C, int inner) {
+        int M = N * inner;
+        double[] dx = new double[x.length], dg = new double[C], db = new double[C];
+        for (int c = 0; c < C; c++) {
+            double inv = 1 / Math.sqrt(st[1][c] + EPS), sDy = 0, sDyXhat = 0;
+            for (int n = 0; n < N; n++) for (int i = 0; i < inner; i++) {
+                int k = (n * C + c) * inner + i;
+                sDy += dy[k];
+                sDyXhat += dy[k] * (x[k] - st[0][c]) * inv;
+            }
+            db[c] = sDy;
+            dg[c] = sDyXhat;
+            for (int n = 0; n < N; n++) for (int i = 0; i < inner; i++) {
+                int k = (n * C + c) * inner + i;
+                double xhat = (x[k] - st[0][c]) * inv;
+                dx[k] = gamma[c] * inv * (dy[k] - sDy / M - xhat * sDyXhat / M);
+            }
+        }
+        return new double[][] {dx, dg, db};
+    }
+
     static double[][] stats(float[] x, int N, int C, int inner) {
         double[] mean = new double[C], var = new double[C];
         int M = N * inner;
@@ -189,20 +214,8 @@ class BatchNormTest {
                 x[(n * C + c) * inner + i] = (float) (mu[c] + sd[c] * rng.nextGaussian());
             float[] gamma = {1.5f, 0.5f}, beta = {0.25f, -1f};
             double[][] st = stats(x, N, C, inner);
-            double[] wantDx = new double[x.length], wantDg = new double[C];
-            for (int c = 0; c < C; c++) {
-                double inv = 1 / Math.sqrt(st[1][c] + EPS), sDy = 0, sDyXhat = 0;
-                for (int n = 0; n < N; n++) for (int i = 0; i < inner; i++) {
-                    int k = (n * C + c) * inner + i;
-                    sDy += dy[k];
-                    sDyXhat += dy[k] * (x[k] - st[0][c]) * inv;
-                }
-                wantDg[c] = sDyXhat;
-                for (int n = 0; n < N; n++) for (int i = 0; i < inner; i++) {
-                    int k = (n * C + c) * inner + i;
-                    wantDx[k] = gamma[c] * inv * (dy[k] - sDy / M - (x[k] - st[0][c]) * inv * sDyXhat / M);
-                }
-            }
+            double[][] want = backwardInDouble(x, dy, gamma, st, N, C, inner);
+            double[] wantDx = want[0], wantDg = want[1];
             try (Scope s = Scope.open()) {
                 Shape cs = Shape.of(C);
                 Tensor xt = be.fromHost(x, shape), g = be.fromHost(gamma, cs), y = be.empty(shape), sm = be.empty(cs), si = be.empty(cs);
@@ -225,22 +238,11 @@ class BatchNormTest {
             float[] x = input(rng, N, C, inner), dy = Check.uniform(rng, x.length, -1, 1);
             float[] gamma = Check.uniform(rng, C, 0.5, 2), dg0 = Check.uniform(rng, C, -1, 1), db0 = Check.uniform(rng, C, -1, 1);
             double[][] st = stats(x, N, C, inner);
-            // d/dx of the normalised output through the batch statistics (the textbook batch-norm backward), in double.
-            double[] wantDx = new double[x.length], wantDg = new double[C], wantDb = new double[C];
+            double[][] want = backwardInDouble(x, dy, gamma, st, N, C, inner);
+            double[] wantDx = want[0], wantDg = new double[C], wantDb = new double[C];
             for (int c = 0; c < C; c++) {
-                double inv = 1 / Math.sqrt(st[1][c] + EPS), sDy = 0, sDyXhat = 0;
-                for (int n = 0; n < N; n++) for (int i = 0; i < inner; i++) {
-                    int k = (n * C + c) * inner + i;
-                    sDy += dy[k];
-                    sDyXhat += dy[k] * (x[k] - st[0][c]) * inv;
-                }
-                wantDb[c] = db0[c] + sDy;
-                wantDg[c] = dg0[c] + sDyXhat;
-                for (int n = 0; n < N; n++) for (int i = 0; i < inner; i++) {
-                    int k = (n * C + c) * inner + i;
-                    double xhat = (x[k] - st[0][c]) * inv;
-                    wantDx[k] = gamma[c] * inv * (dy[k] - sDy / M - xhat * sDyXhat / M);
-                }
+                wantDg[c] = dg0[c] + want[1][c];
+                wantDb[c] = db0[c] + want[2][c];
             }
             try (Scope s = Scope.open()) {
                 Shape cs = Shape.of(C);
