@@ -354,7 +354,7 @@ final class TrainRun {
             throw usage(e.getMessage());
         }
         long[] every = checked("--checkpoint-every",
-                () -> o.checkpointEvery.equalsIgnoreCase("off") ? null : CheckpointPolicy.parseEvery(o.checkpointEvery));
+                () -> o.checkpointEvery.equalsIgnoreCase("off") ? null : CheckpointPolicy.parseEvery(o.checkpointEvery, "--checkpoint-every"));
         if (o.keep < 1) throw usage("--keep", "--keep must be >= 1, got " + o.keep);
         if (resumeState != null && o.epochs < resumeState.epoch())
             throw usage("--epochs " + o.epochs + " is fewer than the " + Words.count(resumeState.epoch(), "epoch") + " the resumed run has done; --epochs is the total");

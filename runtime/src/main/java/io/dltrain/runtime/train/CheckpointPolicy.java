@@ -20,12 +20,18 @@ public record CheckpointPolicy(Path dir, int everyEpochs, long everySteps, int k
         if (everyEpochs < 0 || everySteps < 0 || (everyEpochs > 0) == (everySteps > 0))
             throw new IllegalArgumentException("checkpoint interval: exactly one of every-epochs (" + everyEpochs
                     + ") and every-steps (" + everySteps + ") must be > 0");
-        if (keep < 1) throw new IllegalArgumentException("--keep must be >= 1, got " + keep);
+        if (keep < 1) throw new IllegalArgumentException("keep must be >= 1, got " + keep);
         config = config == null ? Map.of() : Map.copyOf(config);
     }
 
-    /** The interval of a spec: {@code 2e} (every 2 epochs) or {@code 500s} (every 500 steps): {everyEpochs, everySteps}. */
-    public static long[] parseEvery(String spec) {
+    /**
+     * The interval of a spec: {@code 2e} (every 2 epochs) or {@code 500s} (every 500 steps): {everyEpochs, everySteps}.
+     * An invalid spec is named as "checkpoint interval '...'"; {@link #parseEvery(String, String)} names the option it came from.
+     */
+    public static long[] parseEvery(String spec) { return parseEvery(spec, "checkpoint interval"); }
+
+    /** As {@link #parseEvery(String)}, naming an invalid spec as {@code what} (the CLI: "--checkpoint-every"). */
+    public static long[] parseEvery(String spec, String what) {
         String s = spec == null ? "" : spec.trim().toLowerCase(java.util.Locale.ROOT);
         if (s.length() >= 2 && (s.endsWith("e") || s.endsWith("s"))) {
             try {
@@ -34,6 +40,6 @@ public record CheckpointPolicy(Path dir, int everyEpochs, long everySteps, int k
                     return s.endsWith("e") ? new long[] {n, 0} : new long[] {0, n};
             } catch (NumberFormatException ignored) { /* reported below */ }
         }
-        throw new IllegalArgumentException("--checkpoint-every '" + spec + "'" + io.dltrain.runtime.Names.didYouMean(s, List.of("off")) + ": expected N epochs as 'Ne' (e.g. 1e) or N steps as 'Ns' (e.g. 500s), N >= 1, or 'off'");
+        throw new IllegalArgumentException(what + " '" + spec + "'" + io.dltrain.runtime.Names.didYouMean(s, List.of("off")) + ": expected N epochs as 'Ne' (e.g. 1e) or N steps as 'Ns' (e.g. 500s), N >= 1, or 'off'");
     }
 }

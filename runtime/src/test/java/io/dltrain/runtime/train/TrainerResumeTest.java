@@ -309,6 +309,22 @@ class TrainerResumeTest {
         assertEquals(List.of(0L, 500L), List.of(CheckpointPolicy.parseEvery("500s")[0], CheckpointPolicy.parseEvery("500s")[1]));
         for (String bad : List.of("", "e", "0e", "5", "-3s", "2x", "1.5e"))
             assertTrue(org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> CheckpointPolicy.parseEvery(bad))
-                    .getMessage().contains("--checkpoint-every"), bad);
+                    .getMessage().startsWith("checkpoint interval '" + bad + "'"), bad);
+    }
+
+    /**
+     * A Java caller of CheckpointPolicy has no --keep or --checkpoint-every: its refusals name the record's keep and the
+     * interval it was given; parseEvery(spec, option) names the command's option, as the CLI calls it.
+     */
+    @Test
+    void checkpointPolicySpeaksInItsOwnTermsAndTheCommandsWhenAsked() {
+        IllegalArgumentException keep = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> new CheckpointPolicy(Path.of("ck"), 1, 0, 0, "m", "d", Map.of()));
+        assertEquals("keep must be >= 1, got 0", keep.getMessage());
+        String every = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> CheckpointPolicy.parseEvery("0e")).getMessage();
+        assertEquals("checkpoint interval '0e': expected N epochs as 'Ne' (e.g. 1e) or N steps as 'Ns' (e.g. 500s), N >= 1, or 'off'", every);
+        String option = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> CheckpointPolicy.parseEvery("0e", "--checkpoint-every")).getMessage();
+        assertEquals("--checkpoint-every '0e': expected N epochs as 'Ne' (e.g. 1e) or N steps as 'Ns' (e.g. 500s), N >= 1, or 'off'", option);
     }
 }
