@@ -404,7 +404,7 @@ final class TrainRun {
         } catch (IllegalArgumentException e) {
             throw usage("--schedule", "--schedule: " + e.getMessage());
         }
-        String withoutVal = o.valFraction == 0 ? Trainer.withoutValidation(schedule, o.patience) : null;
+        String withoutVal = o.valFraction == 0 ? Trainer.withoutValidationOnTheCommandLine(schedule, o.patience) : null;
         if (withoutVal != null) throw usage(withoutVal);
         if (schedule.minLr() > o.lr)
             throw usage("--schedule", "--schedule " + o.schedule + ": its minimum learning rate " + plain(schedule.minLr())
@@ -500,7 +500,7 @@ final class TrainRun {
             }
             int[][] split = o.valFraction > 0 ? DataLoader.split(train.size(), o.valFraction, o.seed) : new int[][] {null, null};
             if (split[1] != null && split[1].length == 0) { // a one-sample training set holds none out: as --val-fraction 0
-                String needsVal = Trainer.withoutValidation(schedule, o.patience);
+                String needsVal = Trainer.withoutValidationOnTheCommandLine(schedule, o.patience);
                 if (needsVal != null)
                     throw usage(needsVal + " (" + data.train().name() + " has " + Words.count(train.size(), "training sample")
                             + ", too few to hold one out)");

@@ -244,16 +244,28 @@ public final class Trainer {
 
     /**
      * Why a run with this schedule and patience cannot train without validation data (the plateau schedule and early
-     * stopping watch the validation loss), or null if it can. The CLI asks before loading anything when
-     * --val-fraction is 0; {@code fit} refuses such a run whose validation loader is null.
+     * stopping watch the validation loss), or null if it can, in the terms of {@code fit} (its validation loader, the
+     * TrainConfig's patience): {@code fit} refuses such a run whose validation loader is null.
+     * {@link #withoutValidationOnTheCommandLine} says it in the command's options.
      */
     public static String withoutValidation(LrSchedule schedule, int patience) {
+        return withoutValidation(schedule, patience, false);
+    }
+
+    /** As {@link #withoutValidation(LrSchedule, int)}, naming --val-fraction, --schedule and --patience: the CLI asks before loading anything when --val-fraction is 0. */
+    public static String withoutValidationOnTheCommandLine(LrSchedule schedule, int patience) {
+        return withoutValidation(schedule, patience, true);
+    }
+
+    private static String withoutValidation(LrSchedule schedule, int patience, boolean commandLine) {
+        String giveIt = commandLine ? "give it some (--val-fraction)" : "give fit a validation loader";
         if (schedule.needsValidation())
             return "the learning-rate schedule " + schedule + " reduces the rate when the validation loss stops improving, but"
-                    + " this run has no validation data; give it some (--val-fraction) or choose another --schedule";
+                    + " this run has no validation data; " + giveIt + " or choose another " + (commandLine ? "--schedule" : "schedule");
         if (patience > 0)
-            return "early stopping (--patience " + patience + ") stops when the validation loss stops improving, but this run"
-                    + " has no validation data; give it some (--val-fraction) or drop --patience";
+            return "early stopping (" + (commandLine ? "--patience " + patience : "the TrainConfig's patience, " + patience)
+                    + ") stops when the validation loss stops improving, but this run has no validation data; " + giveIt
+                    + (commandLine ? " or drop --patience" : " or make patience 0");
         return null;
     }
 

@@ -715,7 +715,7 @@ class LearnerTest {
      * schedule("plateau") was taken, and the fit then refused it with the command line's words: "... this run has no
      * validation data; give it some (--val-fraction) or choose another --schedule", though a Learner fits without
      * validation data and has neither. schedule() refuses it at once in the Learner's words; the command line keeps
-     * its own (Trainer.withoutValidation).
+     * its own (Trainer.withoutValidationOnTheCommandLine).
      */
     @Test
     void aPlateauScheduleIsRefusedInTheLearnersWords() {

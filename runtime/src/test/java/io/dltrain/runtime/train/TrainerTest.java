@@ -158,7 +158,12 @@ class TrainerTest {
             // without validation data, patience would watch nothing: refused rather than silently off
             IllegalArgumentException ex = assertThrows(IllegalArgumentException.class, () -> new Trainer(run.be(), config(2, 0.1, 2))
                     .fit(run.model(), new CrossEntropyLoss(0f), run.opt(), LrSchedules.parse("constant"), run.train(), null, TrainListener.NONE));
-            assertTrue(ex.getMessage().contains("early stopping (--patience 2)") && ex.getMessage().contains("no validation data"), ex.getMessage());
+            // in fit's terms, not the command's (a Java caller has no --patience or --val-fraction); the CLI's words stay
+            assertEquals("early stopping (the TrainConfig's patience, 2) stops when the validation loss stops improving, but this run"
+                    + " has no validation data; give fit a validation loader or make patience 0", ex.getMessage());
+            assertEquals("early stopping (--patience 2) stops when the validation loss stops improving, but this run has no"
+                    + " validation data; give it some (--val-fraction) or drop --patience",
+                    Trainer.withoutValidationOnTheCommandLine(LrSchedules.parse("constant"), 2));
         }
     }
 
@@ -194,7 +199,11 @@ class TrainerTest {
             assertTrue(r.epochs().getLast().lr() < 0.5, "random labels: the validation loss stalls, so the rate was reduced: " + java.util.Arrays.toString(losses));
             IllegalArgumentException ex = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                     () -> new Trainer(be, config(1, 0.5, 0)).fit(model, new CrossEntropyLoss(0f), opt, plateau, train, null, TrainListener.NONE));
-            assertTrue(ex.getMessage().contains("no validation data"), ex.getMessage());
+            assertEquals("the learning-rate schedule " + plateau + " reduces the rate when the validation loss stops improving, but this"
+                    + " run has no validation data; give fit a validation loader or choose another schedule", ex.getMessage());
+            assertEquals("the learning-rate schedule " + plateau + " reduces the rate when the validation loss stops improving, but this"
+                    + " run has no validation data; give it some (--val-fraction) or choose another --schedule",
+                    Trainer.withoutValidationOnTheCommandLine(plateau, 0));
         }
     }
 
