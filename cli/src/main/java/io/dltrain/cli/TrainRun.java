@@ -624,7 +624,7 @@ final class TrainRun {
                     };
                     // the model's task chooses the loss, the target and the metric (classification: cross-entropy, accuracy)
                     Loss loss = task == Task.CLASSIFICATION ? new CrossEntropyLoss(o.labelSmoothing) : new MSELoss();
-                    Trainer trainer = new Trainer(be, config).task(task);
+                    Trainer trainer = new Trainer(be, config).task(task).commandLineAdvice();
                     if (task == Task.RECONSTRUCTION) {
                         // reconstruct pixels in [0, 1] (what a Sigmoid output can reach): undo the dataset's normalisation
                         float[][] norm = SavedModel.inputNormalisation(train, dataEntry.name(), spec);

@@ -193,14 +193,30 @@ public final class Trainer {
      */
     public Trainer skipNonfinite(boolean on) { this.skipNonfinite = on; return this; }
 
-    /** How a divergence's advice names the settings to change: the command line's flags, unless {@link #learnerAdvice}. */
-    private String adviceLr = "a lower --lr", adviceClip = "--clip-norm 1", adviceSkip = ", or --skip-nonfinite";
+    /**
+     * How the advice of a divergence or a non-finite validation sample names the settings to change: in a Trainer's own
+     * terms (its TrainConfig, {@link #skipNonfinite}), unless {@link #learnerAdvice} or {@link #commandLineAdvice}.
+     */
+    private String adviceLr = "a lower learning rate (the TrainConfig's lr)", adviceClip = "clipNorm 1 in the TrainConfig",
+            adviceSkip = ", or skipNonfinite(true)", skipName = "skipNonfinite(true)";
 
-    /** Advice in {@link Learner}'s terms (its calls; it has no --skip-nonfinite). */
+    /** Advice in {@link Learner}'s terms (its calls; it has no skipNonfinite). */
     Trainer learnerAdvice() {
         adviceLr = "a lower learning rate (optimizer(name, lr))";
         adviceClip = "clipNorm(1)";
         adviceSkip = "";
+        return this;
+    }
+
+    /**
+     * Advice and notes in the command line's terms (--lr, --clip-norm, --skip-nonfinite) rather than this class's, for a
+     * program whose user sets those options (dl-train train).
+     */
+    public Trainer commandLineAdvice() {
+        adviceLr = "a lower --lr";
+        adviceClip = "--clip-norm 1";
+        adviceSkip = ", or --skip-nonfinite";
+        skipName = "--skip-nonfinite";
         return this;
     }
 
@@ -449,7 +465,7 @@ public final class Trainer {
                 if (listener.failure != null && policy == null) { interrupted = true; break; }
                 long skipped = epochSkipped;
                 if (skipped > 0) {
-                    listener.info("epoch " + epoch + ": skipped " + skipped + " of " + step + " steps with a non-finite loss (--skip-nonfinite)");
+                    listener.info("epoch " + epoch + ": skipped " + skipped + " of " + step + " steps with a non-finite loss (" + skipName + ")");
                     if (skipped == step) throw new TrainingDivergedException("training diverged: every step of epoch " + epoch
                             + " (" + skipped + ") had a non-finite loss (learning rate " + lr + "); skipping them cannot recover. "
                             + "Try " + adviceLr + ", or " + adviceClip);
@@ -487,10 +503,10 @@ public final class Trainer {
                     String what = "validation of epoch " + epoch + " on " + val.dataset().name() + ": " + badVal
                             + ", which makes the validation loss " + v.loss();
                     if (!skipNonfinite)
-                        throw checkpointed(new DataLoadException(what + "; check the data (or go on with --skip-nonfinite)", null),
+                        throw checkpointed(new DataLoadException(what + "; check the data (or go on with " + skipName + ")", null),
                                 "epoch " + epoch + "'s training is checkpointed (before its validation)", "once the sample is finite",
                                 model, optimizer, epoch, globalStep, step, lossSum, correct, seen, bestVal, bestEpoch, sinceBest, history, lr);
-                    listener.info(what + "; going on (--skip-nonfinite), though a non-finite validation loss picks no best epoch and"
+                    listener.info(what + "; going on (" + skipName + "), though a non-finite validation loss picks no best epoch and"
                             + " neither stops the run early nor lowers the learning rate on a plateau");
                     valNonfiniteSaid = true;
                 }

@@ -25,6 +25,7 @@ import java.util.Map;
 import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -60,9 +61,13 @@ class TrainerNonFiniteTest {
              Module model = new Sequential(new Linear(new Context(be, 3), 8, 16), new ReLU(), new Linear(new Context(be, 4), 16, 3));
              Optimizer opt = Optimizers.create("sgd", model.namedParameters(), 0.05, 0.9, 0);
              DataLoader train = new DataLoader(poisoned(), null, 32, false, false, 7, 1, 4)) {
+            List<String> said = new java.util.ArrayList<>();
             Trainer.Result r = new Trainer(be, config()).skipNonfinite(true)
-                    .fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, null, TrainListener.NONE);
+                    .fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, null, new TrainListener() {
+                        @Override public void info(String message) { said.add(message); }
+                    });
             assertEquals(2, r.epochs().size());
+            assertTrue(said.contains("epoch 1: skipped 2 of 10 steps with a non-finite loss (skipNonfinite(true))"), said.toString());
             for (EpochMetrics m : r.epochs()) {
                 assertEquals(2, m.skippedSteps(), "epoch " + m.epoch());
                 assertTrue(Double.isFinite(m.trainLoss()), "the loss is over the 8 good steps: " + m.trainLoss());
@@ -111,7 +116,10 @@ class TrainerNonFiniteTest {
                     t.fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, null, TrainListener.NONE));
             assertTrue(e.getMessage().contains("the loss is NaN at epoch 1, step 2 (global step 2"), e.getMessage());
             assertTrue(e.getMessage().contains("the first non-finite gradient is 0.weight [16, 8]"), e.getMessage());
-            assertTrue(e.getMessage().contains("Try a lower --lr, or --clip-norm 1, or --skip-nonfinite"), e.getMessage());
+            // in a Trainer's terms: a Java caller has no --lr, --clip-norm or --skip-nonfinite (commandLineAdvice() says those)
+            assertTrue(e.getMessage().endsWith(". Try a lower learning rate (the TrainConfig's lr), or clipNorm 1 in the TrainConfig,"
+                    + " or skipNonfinite(true)"), e.getMessage());
+            assertFalse(e.getMessage().contains("--"), e.getMessage());
             assertEquals(1, opt.stepCount(), "the optimiser did not step on the NaN gradients");
             Path ck = Checkpoint.latest(dir).orElseThrow();
             assertEquals(1, Checkpoint.readState(ck).step());
@@ -215,7 +223,7 @@ class TrainerNonFiniteTest {
                 if (!skip) {
                     DataLoadException e = assertThrows(DataLoadException.class, () ->
                             t.fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, val, l));
-                    assertTrue(e.getMessage().startsWith(named + "; check the data (or go on with --skip-nonfinite); epoch 1's training is"
+                    assertTrue(e.getMessage().startsWith(named + "; check the data (or go on with skipNonfinite(true)); epoch 1's training is"
                             + " checkpointed (before its validation) in " + e.checkpoint()), e.getMessage());
                     var st = Checkpoint.readState(e.checkpoint());
                     assertEquals(0, st.epoch(), "epoch 1 not validated");
@@ -224,7 +232,7 @@ class TrainerNonFiniteTest {
                     Trainer.Result r = t.fit(model, new CrossEntropyLoss(0f), opt, LrSchedules.parse("constant"), train, val, l);
                     assertEquals(2, r.epochs().size());
                     assertTrue(Double.isNaN(r.epochs().get(1).valLoss()));
-                    assertEquals(1, said.stream().filter(m -> m.startsWith(named + "; going on (--skip-nonfinite)")).count(), "said once: " + said);
+                    assertEquals(1, said.stream().filter(m -> m.startsWith(named + "; going on (skipNonfinite(true))")).count(), "said once: " + said);
                 }
             }
         }
