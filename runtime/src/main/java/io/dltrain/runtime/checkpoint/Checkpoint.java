@@ -544,8 +544,9 @@ public final class Checkpoint {
             throw new CheckpointException(f + " has no \"" + META_CLASS + "\" metadata: it is not a dl-train optimizer file");
         if (!cls.equals(opt.getClass().getName()))
             throw new CheckpointException(f + " holds the state of " + simpleName(cls) + " but the optimiser to restore is "
-                    + opt.getClass().getSimpleName() + "; resume with the same optimiser (--optimizer), or start it fresh "
-                    + "and load only the model");
+                    + opt.getClass().getSimpleName() + "; resume with the same optimiser (" + simpleName(cls)
+                    + "; --optimizer on the command line), or start it fresh and load only the model (Checkpoint.load with a null"
+                    + " optimizer; --init-from on the command line)");
         checkSettings(opt, meta, f);
         long total = count(meta, META_STEPS, f);
         double lr;
