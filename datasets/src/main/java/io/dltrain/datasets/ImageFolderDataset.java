@@ -284,7 +284,8 @@ public final class ImageFolderDataset implements Dataset, EpochAware {
             throw new DatasetException(registryName + ": the training pipeline gives samples " + tr.sampleShape()
                     + " but the validation pipeline " + va.sampleShape() + "; they must agree");
         String notice = hasVal ? "" : String.format(Locale.ROOT, "%s has no %s folder%s: using %s as the training split"
-                        + " (%,d images, %d classes); the test split is empty, so hold out a validation part (--val-fraction)",
+                        + " (%,d images, %d classes); the test split is empty, so hold out a validation part"
+                        + " (DataLoader.split; --val-fraction on the command line)",
                 root, hasTrain ? "val/" : "train/ and val/", hasTrain ? "" : "s", hasTrain ? trainDir : root, train.size(),
                 train.classNames().size());
         return new DatasetRegistry.Splits(tr, va, notice);

@@ -312,7 +312,9 @@ class ImageFolderDatasetTest {
         s = DatasetRegistry.get("imagefolder").load(onlyTrain);
         assertEquals(2, s.train().size());
         assertEquals(List.of("a", "b"), s.train().classNames());
-        assertTrue(s.notice().contains("no val/ folder"), s.notice());
+        // in the library's terms too (a Java caller has no --val-fraction), the command's option named as such
+        assertEquals(onlyTrain + " has no val/ folder: using " + onlyTrain.resolve("train") + " as the training split (2 images, 2 classes);"
+                + " the test split is empty, so hold out a validation part (DataLoader.split; --val-fraction on the command line)", s.notice());
         // val/ alone is an error.
         Path onlyVal = dir.resolve("v");
         tree(onlyVal.resolve("val"), new String[]{"a"}, new int[][]{{1}}, 4, 4);
