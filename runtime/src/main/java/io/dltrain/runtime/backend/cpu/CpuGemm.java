@@ -46,7 +46,7 @@ final class CpuGemm {
             status = cfg.reinterpret(256).getString(0).trim() + coreTypeNote(System.getenv("OPENBLAS_CORETYPE"));
         } catch (Throwable e) {
             status = unavailable(e);
-            System.err.println("dl-train: notice: " + notice(status, e, JavaCppCache.advice()));
+            System.err.println("dl-train: notice: " + notice(status, e, JavaCppCache.advice(), CpuGemm.class.getModule().isNamed()));
             h = null;
         }
         SGEMM = h;
@@ -76,9 +76,19 @@ final class CpuGemm {
      * --threads 2 -b 128` on one 2-core machine: mlp 13,800 against 1,760 images/s, lenet5 1,880 against 575), and,
      * for an unwritable JavaCPP cache, what to do.
      */
-    static String notice(String status, Throwable e, String cacheAdvice) {
+    static String notice(String status, Throwable e, String cacheAdvice) { return notice(status, e, cacheAdvice, false); }
+
+    /**
+     * As {@link #notice(String, Throwable, String)}; {@code onModulePath}: the runtime is a named module, where OpenBLAS's
+     * classes not found (NoClassDefFoundError) most likely mean that its modules were not resolved: an automatic module
+     * (the runtime's jar) does not bring the explicit modules it uses, so java needs --add-modules ALL-MODULE-PATH.
+     */
+    static String notice(String status, Throwable e, String cacheAdvice, boolean onModulePath) {
         return status + ": matrix products run in plain Java, several times slower (3 to 8 times in training steps here)"
-                + (JavaCppCache.isCacheFailure(e) ? "; " + cacheAdvice : "");
+                + (JavaCppCache.isCacheFailure(e) ? "; " + cacheAdvice : "")
+                + (onModulePath && e instanceof NoClassDefFoundError ? "; dl-train is on the module path, where its jars do not"
+                + " bring the OpenBLAS modules they use: run java with --add-modules ALL-MODULE-PATH (and the OpenBLAS jars on the"
+                + " module path)" : "");
     }
 
     static boolean native_() { return SGEMM != null; }

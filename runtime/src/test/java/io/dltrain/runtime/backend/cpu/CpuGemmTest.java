@@ -11,6 +11,7 @@ import java.util.Arrays;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -55,6 +56,26 @@ class CpuGemmTest {
         assertEquals("plain-Java GEMM (OpenBLAS unavailable: UnsatisfiedLinkError: no jniopenblas_nolapack in java.library.path)", s2);
         String n2 = CpuGemm.notice(s2, other, JavaCppCache.advice(null, "/home/app", "/tmp", "app"));
         assertTrue(n2.startsWith(s2 + ": matrix products run in plain Java, several times slower") && !n2.contains("cachedir"), n2);
+    }
+
+    /**
+     * On the module path without --add-modules ALL-MODULE-PATH, the runtime's automatic module does not bring OpenBLAS's
+     * modules and loading it fails with NoClassDefFoundError: the notice said only that, and not the option that README's
+     * module-path paragraph gives. It now names the option there, and only there (on the class path, or for another
+     * failure, nothing is added).
+     */
+    @Test
+    void onTheModulePathAnOpenBlasClassNotFoundNamesAddModules() {
+        Throwable missing = new NoClassDefFoundError("org/bytedeco/openblas/global/openblas_nolapack");
+        String status = CpuGemm.unavailable(missing);
+        assertEquals("plain-Java GEMM (OpenBLAS unavailable: NoClassDefFoundError: org/bytedeco/openblas/global/openblas_nolapack)", status);
+        assertEquals(status + ": matrix products run in plain Java, several times slower (3 to 8 times in training steps here);"
+                + " dl-train is on the module path, where its jars do not bring the OpenBLAS modules they use: run java with"
+                + " --add-modules ALL-MODULE-PATH (and the OpenBLAS jars on the module path)", CpuGemm.notice(status, missing, "advice", true));
+        assertEquals(status + ": matrix products run in plain Java, several times slower (3 to 8 times in training steps here)",
+                CpuGemm.notice(status, missing, "advice", false), "on the class path the option means nothing");
+        Throwable other = new UnsatisfiedLinkError("no jniopenblas_nolapack in java.library.path");
+        assertFalse(CpuGemm.notice(CpuGemm.unavailable(other), other, "advice", true).contains("--add-modules"));
     }
 
     /** One GEMM implementation under test (javaGemm, or gemmSerial with OpenBLAS). */
