@@ -113,7 +113,7 @@ public final class CachingAllocator implements AutoCloseable {
         return new DeviceOutOfMemoryException("CUDA out of memory on " + deviceName + ": tried to allocate " + human(bytes)
                 + (size != bytes ? " (" + human(size) + " rounded)" : "") + " for " + purpose + "; " + human(inUse)
                 + " in use by tensors, " + human(reserved) + " reserved by dl-train's allocator, " + dev
-                + ". Try a smaller --batch-size (or a smaller model or input size).");
+                + ". Try a smaller batch size (--batch-size on the command line), or a smaller model or input size.");
     }
 
     private synchronized void release(Block b) {
