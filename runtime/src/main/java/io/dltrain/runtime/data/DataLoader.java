@@ -547,12 +547,23 @@ public final class DataLoader implements AutoCloseable {
                     // shape holds leaves the mark, where the reused buffer would otherwise hold another sample's value
                     int last = (i + 1) * sampleNumel - 1;
                     b.x[last] = UNWRITTEN;
+                    // and the float after it (the next sample's first, or unused room in a short last batch): a read that
+                    // writes more than its sample shape holds changes it, where the next sample's read would hide the overrun
+                    boolean after = last + 1 < b.x.length;
+                    if (after) b.x[last + 1] = UNWRITTEN;
                     try {
                         label = ds.read(idx, b.x, i * sampleNumel);
                         if (b.t != null) target = ds.target(idx);
                     } catch (Throwable t) {
                         fail(k, new DataLoadException(ds.name() + ": reading " + described(idx) + " failed (" + where(k) + "): "
                                 + readFailure(ds, t), t));
+                        return false;
+                    }
+                    if (after && Float.floatToRawIntBits(b.x[last + 1]) != UNWRITTEN_BITS) {
+                        fail(k, new DataLoadException(ds.name() + ": " + described(idx) + " wrote past its " + sampleNumel + " features ("
+                                + where(k) + "): Dataset.read must write sampleShape().numel() = " + sampleNumel + " floats from dstOffset,"
+                                + " no more (sample shape " + ds.sampleShape() + "); the extra values went past its place in the"
+                                + " batch buffer", null));
                         return false;
                     }
                     if (Float.floatToRawIntBits(b.x[last]) == UNWRITTEN_BITS) {

@@ -526,9 +526,48 @@ class DataLoaderTest {
         try (DataLoader dl = new DataLoader(wide, null, 4, false, false, 1, 0, 2)) {
             Iterator<Batch> it = dl.epoch(0);
             DataLoadException e = assertThrows(DataLoadException.class, () -> { while (it.hasNext()) it.next().release(); });
-            assertTrue(e.getMessage().startsWith("wide: reading sample 3 failed (batch 1 of 2): java.lang.ArrayIndexOutOfBoundsException")
+            // the first sample's overrun is seen at once, in the next sample's place (whose read would have hidden it)
+            assertEquals("wide: sample 0 wrote past its 3 features (batch 1 of 2): Dataset.read must write sampleShape().numel() = 3"
+                    + " floats from dstOffset, no more (sample shape [1, 1, 3]); the extra values went past its place in"
+                    + " the batch buffer", e.getMessage());
+        }
+        // Only the last sample of a full batch overruns: the batch buffer ends there, so the write itself fails.
+        Dataset lastWide = new Synthetic("lastwide", 8) {
+            @Override public int read(int index, float[] dst, int dstOffset) {
+                for (int j = 0; j < NUMEL + (index == 3 ? 1 : 0); j++) dst[dstOffset + j] = j;
+                return 0;
+            }
+        };
+        try (DataLoader dl = new DataLoader(lastWide, null, 4, false, false, 1, 0, 2)) {
+            Iterator<Batch> it = dl.epoch(0);
+            DataLoadException e = assertThrows(DataLoadException.class, () -> { while (it.hasNext()) it.next().release(); });
+            assertTrue(e.getMessage().startsWith("lastwide: reading sample 3 failed (batch 1 of 2): java.lang.ArrayIndexOutOfBoundsException")
                     && e.getMessage().endsWith("; Dataset.read must write sampleShape().numel() = 3 floats from dstOffset, no more"
                     + " (sample shape [1, 1, 3]): does the dataset write more than its sampleShape()?"), e.getMessage());
+        }
+    }
+
+    /**
+     * A read that writes one float too many into a sample with a sample after it in the batch buffer was silently
+     * overwritten by the next sample's read (the dataset's layout disagrees with its sampleShape, and nothing said so); in a
+     * short last batch the extra float went to unused room. Both are now refused, naming the sample.
+     */
+    @Test
+    void aReadThatWritesIntoTheNextSamplesPlaceIsSaid() {
+        for (int bad : new int[] {1, 5}) {   // 1: inside a full batch; 5: the last sample of the short batch [4, 5]
+            Dataset ds = new Synthetic("spill", 6) {
+                @Override public int read(int index, float[] dst, int dstOffset) {
+                    for (int j = 0; j < NUMEL + (index == bad ? 1 : 0); j++) dst[dstOffset + j] = index + j;
+                    return 0;
+                }
+            };
+            try (DataLoader dl = new DataLoader(ds, null, 4, false, false, 1, 0, 2)) {
+                Iterator<Batch> it = dl.epoch(0);
+                DataLoadException e = assertThrows(DataLoadException.class, () -> { while (it.hasNext()) it.next().release(); });
+                assertEquals("spill: sample " + bad + " wrote past its 3 features (batch " + (bad < 4 ? 1 : 2) + " of 2): Dataset.read"
+                        + " must write sampleShape().numel() = 3 floats from dstOffset, no more (sample shape [1, 1, 3]); the extra values"
+                        + " went past its place in the batch buffer", e.getMessage());
+            }
         }
     }
 
