@@ -192,9 +192,7 @@ public final class Checkpoint {
 
     private static ObjectNode stateJson(TrainingState s, boolean hasOptimizer) {
         ObjectNode o = JSON.createObjectNode();
-        o.put(FORMAT_KEY, FORMAT_VERSION);
-        o.put(VERSION_KEY, BuildInfo.version());
-        o.put(BUILD_KEY, BuildInfo.build());
+        o.setAll((ObjectNode) JSON.valueToTree(writtenBy())); // format_version, dl_train_version, dl_train_build first
         o.put("epoch", s.epoch());
         o.put("step", s.step());
         o.put("model", s.model());

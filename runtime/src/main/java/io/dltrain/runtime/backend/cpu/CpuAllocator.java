@@ -3,6 +3,7 @@ package io.dltrain.runtime.backend.cpu;
 import java.util.ArrayDeque;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.function.IntFunction;
 
 /**
  * A caching allocator for host arrays, keyed by exact length. A training step allocates the same shapes every
@@ -32,50 +33,34 @@ final class CpuAllocator {
     /** Set by the backend's close(): every array access then fails (CpuBackend.f / i), and freed arrays are dropped. */
     volatile boolean closed;
 
-    synchronized float[] floats(int n) {
-        Bin<float[]> bin = floats.computeIfAbsent(n, k -> new Bin<>());
-        bin.asked = ++requests;
-        float[] a = bin.free.poll();
-        if (a == null) {
-            try {
-                a = new float[n];
-            } catch (OutOfMemoryError e) {
-                a = afterTrim(e, () -> new float[n]);
-                floats.computeIfAbsent(n, k -> new Bin<>()).asked = requests; // trim() dropped the bins
-            }
-            reserved += 4L * n;
-        }
-        use(4L * n);
-        return a;
-    }
+    synchronized float[] floats(int n) { return take(floats, n, float[]::new); }
 
-    synchronized int[] ints(int n) {
-        Bin<int[]> bin = ints.computeIfAbsent(n, k -> new Bin<>());
-        bin.asked = ++requests;
-        int[] a = bin.free.poll();
-        if (a == null) {
-            try {
-                a = new int[n];
-            } catch (OutOfMemoryError e) {
-                a = afterTrim(e, () -> new int[n]);
-                ints.computeIfAbsent(n, k -> new Bin<>()).asked = requests; // trim() dropped the bins
-            }
-            reserved += 4L * n;
-        }
-        use(4L * n);
-        return a;
-    }
+    synchronized int[] ints(int n) { return take(ints, n, int[]::new); }
 
     /**
-     * The heap ran out while free arrays of other lengths sat in the pool: drops them all and tries once more (as the CUDA
-     * allocator empties its cache and retries). A run's last, smaller batch, its validation and its test batches each ask
-     * for a new set of lengths, while the full batch's arrays stay free in the pool; without this, a batch size that
-     * trained within the heap ran out at the epoch's last batch or at validation, with the pool holding enough to spare.
+     * An array of n 4-byte elements from bins, or a new one. Where the heap runs out while free arrays of other lengths
+     * sit in the pool, drops them all and tries once more (as the CUDA allocator empties its cache and retries): a run's
+     * last, smaller batch, its validation and its test batches each ask for a new set of lengths, while the full batch's
+     * arrays stay free in the pool; without this, a batch size that trained within the heap ran out at the epoch's last
+     * batch or at validation, with the pool holding enough to spare.
      */
-    private <A> A afterTrim(OutOfMemoryError e, java.util.function.Supplier<A> alloc) {
-        if (reserved == inUse) throw e; // nothing free to drop
-        trim();
-        return alloc.get();
+    private <A> A take(HashMap<Integer, Bin<A>> bins, int n, IntFunction<A> make) {
+        Bin<A> bin = bins.computeIfAbsent(n, k -> new Bin<>());
+        bin.asked = ++requests;
+        A a = bin.free.poll();
+        if (a == null) {
+            try {
+                a = make.apply(n);
+            } catch (OutOfMemoryError e) {
+                if (reserved == inUse) throw e; // nothing free to drop
+                trim();
+                a = make.apply(n);
+                bins.computeIfAbsent(n, k -> new Bin<>()).asked = requests; // trim() dropped the bins
+            }
+            reserved += 4L * n;
+        }
+        use(4L * n);
+        return a;
     }
 
     private void use(long bytes) { inUse += bytes; peak = Math.max(peak, inUse); }
