@@ -9,7 +9,9 @@ import io.dltrain.runtime.tensor.Tensor;
 import java.util.List;
 
 /**
- * Differentiable structural ops: linear (GEMM + bias), add, reshape, concatenation along channels.
+ * Differentiable structural ops: linear (GEMM + bias), add, scale by a constant, sum and mean to one element, reshape,
+ * concatenation along channels. With {@link Sequence#mul} and the activations, scale, sum and mean are what a loss of
+ * one's own is built from (a weighted MSE, a focal loss): see README's "Using the library".
  * Pattern for every op in this package: check shapes with a message a person can act on, allocate the output,
  * call the backend, then {@link Autograd#record} a backward function that calls the backend's backward ops.
  */
@@ -99,6 +101,44 @@ public final class Basic {
         Tensor y = be.empty(a.shape());
         be.add(a, b, y);
         return Autograd.record("add", y, new Tensor[] {a, b}, (dy, needs) -> new Tensor[] {dy, dy});
+    }
+
+    /** alpha * x, element by element (torch.mul by a Python number); subtraction is {@code add(a, scale(b, -1))}. */
+    public static Tensor scale(Tensor x, float alpha) {
+        Backend be = x.backend();
+        Tensor y = be.empty(x.shape());
+        be.scale(x, alpha, y);
+        return Autograd.record("scale", y, new Tensor[] {x}, (dy, needs) -> {
+            Tensor dx = be.empty(x.shape());
+            be.scale(dy, alpha, dx);
+            return new Tensor[] {dx};
+        });
+    }
+
+    /** The sum of every element of x, a one-element tensor (shape [], as torch.sum) that stays on the device. */
+    public static Tensor sum(Tensor x) { return sum("sum", x, 1f); }
+
+    /** The mean of every element of x, a one-element tensor (shape [], as torch.mean) that stays on the device. */
+    public static Tensor mean(Tensor x) {
+        if (x.numel() == 0) throw new IllegalArgumentException("mean: the tensor " + x.shape() + " has no elements");
+        return sum("mean", x, (float) (1.0 / x.numel()));
+    }
+
+    /**
+     * alpha * (sum of x). Backward spreads alpha * dy over x's shape on the device (zeros, then dy added as the one
+     * "channel" bias of an [n, 1] view, then scaled): no read of dy back to the host, which would cost a GPU a sync.
+     */
+    private static Tensor sum(String op, Tensor x, float alpha) {
+        Backend be = x.backend();
+        Tensor y = be.empty(Shape.SCALAR);
+        be.sum(x, alpha, y);
+        return Autograd.record(op, y, new Tensor[] {x}, (dy, needs) -> {
+            Tensor dx = be.empty(x.shape());
+            be.fill(dx, 0f);
+            be.addBias(dx.view(Shape.of(Math.toIntExact(x.numel()), 1)), dy);
+            if (alpha != 1f) be.scale(dx, alpha, dx);
+            return new Tensor[] {dx};
+        });
     }
 
     /** The same elements with a new shape (a view: no copy). */

@@ -150,6 +150,39 @@ class BasicOpsTest {
         }
     }
 
+    /**
+     * scale, sum and mean, the pieces of a loss of one's own (a custom loss had no public way to scale by a constant or
+     * reduce to one element): forward against loops, and gradients by finite differences, alone and composed into a
+     * weighted MSE, mean(w * (p - t)^2) * 0.5, with p - t as add(p, scale(t, -1)).
+     */
+    @Test
+    void scaleSumAndMeanForwardAndGradients() {
+        SplittableRandom rng = new SplittableRandom(6);
+        try (Scope s = Scope.open()) {
+            float[] v = Check.uniform(rng, 2 * 3 * 5, -1, 1);
+            Tensor x = be.fromHost(v, Shape.of(2, 3, 5));
+            float[] want = new float[v.length];
+            double total = 0;
+            for (int i = 0; i < v.length; i++) { want[i] = -0.37f * v[i]; total += v[i]; }
+            Check.close("scale", want, Basic.scale(x, -0.37f).toFloatArray(), 0, 0);
+            Tensor sum = Basic.sum(x), mean = Basic.mean(x);
+            assertEquals(Shape.SCALAR, sum.shape());
+            assertEquals(Shape.SCALAR, mean.shape());
+            assertEquals(total, sum.item(), 1e-5);
+            assertEquals(total / v.length, mean.item(), 1e-6);
+        }
+        try (Tensor x = Check.param(be, rng, -1, 1, 3, 4); Tensor p = Check.param(be, rng, -1, 1, 2, 5);
+             Tensor t = Check.param(be, rng, -1, 1, 2, 5); Tensor w = Check.param(be, rng, 0, 2, 2, 5)) {
+            Check.gradients("scale", in -> Basic.scale(in.get(0), -2.5f), List.of(x), Check.EPS, Check.ATOL, Check.RTOL);
+            Check.gradients("sum", in -> Basic.sum(in.get(0)), List.of(x), Check.EPS, Check.ATOL, Check.RTOL);
+            Check.gradients("mean", in -> Basic.mean(in.get(0)), List.of(x), Check.EPS, Check.ATOL, Check.RTOL);
+            Check.gradients("weighted mse", in -> {
+                Tensor d = Basic.add(in.get(0), Basic.scale(in.get(1), -1f));
+                return Basic.scale(Basic.mean(Sequence.mul(in.get(2), Sequence.mul(d, d))), 0.5f);
+            }, List.of(p, t, w), Check.EPS, Check.ATOL, Check.RTOL);
+        }
+    }
+
     @Test
     void concatAndReshapeGradients() {
         SplittableRandom rng = new SplittableRandom(4);

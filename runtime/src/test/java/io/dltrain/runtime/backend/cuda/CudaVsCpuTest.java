@@ -449,6 +449,33 @@ class CudaVsCpuTest {
         }
     }
 
+    /**
+     * The differentiable scale, sum and mean (ops.Basic: a loss of one's own) through autograd on both backends: their
+     * forward is the backend's scale and sum, their backward fill, addBias over an [n, 1] view, and scale.
+     */
+    @Test
+    void scaleSumAndMeanOpsForwardAndBackward() {
+        try (Scope s = Scope.open()) {
+            int n = 4099;
+            float[] v = Check.uniform(new SplittableRandom(31), n, -1, 1);
+            for (boolean mean : new boolean[] {false, true}) {
+                float[][] loss = new float[2][], grad = new float[2][];
+                for (Backend be : new Backend[] {cpu, dev}) {
+                    int k = be == cpu ? 0 : 1;
+                    Tensor x = be.fromHost(v, Shape.of(n)).requiresGrad(true);
+                    Tensor y = io.dltrain.runtime.ops.Basic.scale(x, -0.37f);
+                    Tensor l = mean ? io.dltrain.runtime.ops.Basic.mean(y) : io.dltrain.runtime.ops.Basic.sum(y);
+                    l.backward();
+                    loss[k] = l.toFloatArray();
+                    grad[k] = x.grad().toFloatArray();
+                }
+                String op = mean ? "mean(scale(x))" : "sum(scale(x))";
+                Check.close(op, loss[0], loss[1], reduction(mean ? 1 : n)[0], reduction(n)[1]);
+                Check.close(op + " backward", grad[0], grad[1], 0, 0);
+            }
+        }
+    }
+
     // ------------------------------------------------------------------------------------------ activations
 
     @Test
