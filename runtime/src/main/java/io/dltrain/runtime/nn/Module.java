@@ -208,9 +208,16 @@ public abstract class Module implements AutoCloseable {
         for (Tensor t : namedParameters().values()) t.zeroGrad();
     }
 
-    /** Closes every parameter, buffer and child (their storage returns to the backend). */
+    /**
+     * Closes every parameter, buffer and child (their storage returns to the backend). Each tensor keeps, for the error
+     * of a later use (a hand-written loop's forward on a closed model), its state_dict name and this module's class.
+     */
     @Override
     public void close() {
+        String model = getClass().getSimpleName();
+        stateDict().forEach((name, t) -> t.close("it is " + name + " of a " + model + " that was closed (Module.close(), or the"
+                + " try-with-resources that built it, freed its weights); close a model after its last use, or build it again"
+                + " (Checkpoint.loadInto restores saved weights)"));
         for (Tensor t : params.values()) t.close();
         for (Tensor t : buffers.values()) t.close();
         for (Module m : children.values()) m.close();

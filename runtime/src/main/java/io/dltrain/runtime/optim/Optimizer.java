@@ -45,6 +45,10 @@ public abstract class Optimizer implements AutoCloseable {
         this.backend = params.getFirst().backend();
         for (int i = 0; i < params.size(); i++) {
             Tensor p = params.get(i);
+            if (p.isClosed()) // else the first step failed, 'tensor weight ... was used after close()', naming no model
+                throw new IllegalArgumentException(getClass().getSimpleName() + ": parameter '" + names.get(i) + "' was closed"
+                        + " (its model's Module.close() freed its weights); build the optimiser from an open model, and close the model"
+                        + " after the optimiser's last step");
             if (p.backend() != backend)
                 throw new IllegalArgumentException("parameter '" + names.get(i) + "' lives on "
                         + (p.backend().name().equals(backend.name())

@@ -33,6 +33,8 @@ public final class Tensor implements AutoCloseable {
     private boolean gradZeroPending;
     private Node gradFn;
     private String name;
+    /** Said by the error of a use after {@link #close(String)}; null after a plain close(). */
+    private String closedBecause;
     Scope scope; // the scope that will close this tensor, or null
 
     /** Used by backends to wrap storage they allocated. The new tensor owns the storage. */
@@ -67,10 +69,10 @@ public final class Tensor implements AutoCloseable {
 
     /** The storage, for backends. Throws if the tensor, or for a view the tensor owning its storage, was closed. */
     public Storage storage() {
-        if (storage == null) throw new IllegalStateException("tensor " + describe() + " was used after close()");
+        if (storage == null) throw new IllegalStateException("tensor " + describe() + " was used after close()" + why(this));
         if (owner != null && owner.storage == null)
             throw new IllegalStateException("tensor " + describe() + " is a view of " + owner.describe() + ", which was closed"
-                    + " (its memory may already hold another tensor); keep the tensor it views open while the view is used");
+                    + " (its memory may already hold another tensor); keep the tensor it views open while the view is used" + why(owner));
         return storage;
     }
 
@@ -197,6 +199,18 @@ public final class Tensor implements AutoCloseable {
 
     /** True once closed, or for a view once the tensor owning its storage is closed. */
     public boolean isClosed() { return storage == null || (owner != null && owner.storage == null); }
+
+    /**
+     * {@link #close()}, keeping {@code why} (what the tensor was, what closed it, what to do) for the error of a later use:
+     * {@code Module.close()} gives each parameter and buffer its state_dict name and the model. No-op when closed already.
+     */
+    public void close(String why) {
+        if (storage == null) return;
+        closedBecause = why;
+        close();
+    }
+
+    private static String why(Tensor closed) { return closed.closedBecause == null ? "" : ": " + closed.closedBecause; }
 
     /** Releases the storage (if owned) and the gradient. Idempotent. */
     @Override

@@ -39,6 +39,35 @@ class LayerPlacesTest {
     private static final String LINEAR_16_TO_8 = "linear: input [2, 16] does not fit weight [4, 8]: the layer takes 8 features per sample,"
             + " the input has 16; build the layer with 16 inputs, or make the one before it give 8";
 
+    /**
+     * A closed model in a hand-written loop (no Learner, which refuses it itself): its forward failed with only "tensor
+     * weight [4, 8] FP32 was used after close()", naming neither the model nor the fix, and an optimiser built from it was
+     * accepted, to fail the same way at its first step. The error now names the tensor's state_dict place, the model and
+     * what to do; the optimiser refuses the closed parameter by name.
+     */
+    @Test
+    void aClosedModelInAHandWrittenLoopIsNamed() {
+        TwoLinears m = Scope.outside(() -> new TwoLinears(new Context(be, 1)));
+        m.close();
+        try (Scope s = Scope.open()) {
+            var e = assertThrows(IllegalStateException.class, () -> m.forward(be.zeros(Shape.of(2, 12))));
+            assertEquals("tensor weight [16, 12] FP32 was used after close(): it is fc1.weight of a TwoLinears that was closed"
+                    + " (Module.close(), or the try-with-resources that built it, freed its weights); close a model after its last use,"
+                    + " or build it again (Checkpoint.loadInto restores saved weights)", e.getMessage());
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> new io.dltrain.runtime.optim.SGD(m.namedParameters(), 0.1));
+        assertEquals("SGD: parameter 'fc1.weight' was closed (its model's Module.close() freed its weights); build the optimiser"
+                + " from an open model, and close the model after the optimiser's last step", e.getMessage());
+        // a child closed on its own is named from there
+        TwoLinears m2 = Scope.outside(() -> new TwoLinears(new Context(be, 2)));
+        m2.fc1.close();
+        try (Scope s = Scope.open()) {
+            var e2 = assertThrows(IllegalStateException.class, () -> m2.forward(be.zeros(Shape.of(2, 12))));
+            assertTrue(e2.getMessage().startsWith("tensor weight [16, 12] FP32 was used after close(): it is weight of a Linear that was closed"),
+                    e2.getMessage());
+        } finally { m2.close(); }
+    }
+
     @Test
     void aLayerOfAUsersOwnModuleIsNamedByItsPlace() {
         try (TwoLinears m = Scope.outside(() -> new TwoLinears(new Context(be, 1))); Scope s = Scope.open()) {
