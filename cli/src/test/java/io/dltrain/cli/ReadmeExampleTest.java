@@ -131,4 +131,32 @@ class ReadmeExampleTest {
         assertTrue(Files.size(file) > 4L * (768 * 64 + 64 * 5), "the file holds the weights: " + Files.size(file) + " bytes");
         assertTrue(out.contains("sample 0: probabilities ["), out);
     }
+
+    /**
+     * The op-and-loss example: its cross-entropy written from logSoftmax, mul, sum and scale equals the library's at every
+     * report and falls, and its hand-written swish backward passes the finite-difference check the README points to.
+     */
+    @Test
+    void readmeOwnOpAndLossExampleLearnsWithTheRightLossAndGradient(@TempDir Path tmp) throws Exception {
+        String out = compileAndRun(tmp, "ownop", "OwnOpAndLoss");
+        Matcher line = Pattern.compile("epoch (\\d+) loss (\\d+\\.\\d+), the library's cross-entropy (\\d+\\.\\d+)").matcher(out);
+        List<Double> losses = new ArrayList<>();
+        while (line.find()) {
+            assertEquals(Double.parseDouble(line.group(3)), Double.parseDouble(line.group(2)), 2e-6, "the loss written out is not cross-entropy:\n" + out);
+            losses.add(Double.parseDouble(line.group(2)));
+        }
+        assertEquals(3, losses.size(), out);
+        assertTrue(losses.getLast() < losses.getFirst() / 2, "the example did not learn: " + losses);
+        try (URLClassLoader loader = new URLClassLoader(new URL[] {tmp.toUri().toURL()}, ReadmeExampleTest.class.getClassLoader());
+             var cpu = new io.dltrain.runtime.backend.cpu.CpuBackend(1)) {
+            Method swish = loader.loadClass("OwnOpAndLoss").getDeclaredMethod("swish", io.dltrain.runtime.tensor.Tensor.class);
+            swish.setAccessible(true);
+            try (var x = io.dltrain.runtime.testing.Check.param(cpu, new java.util.SplittableRandom(1), -3, 3, 4, 5)) {
+                io.dltrain.runtime.testing.Check.gradients("swish", in -> {
+                    try { return (io.dltrain.runtime.tensor.Tensor) swish.invoke(null, in.getFirst()); }
+                    catch (ReflectiveOperationException e) { throw new AssertionError(e); }
+                }, List.of(x), io.dltrain.runtime.testing.Check.EPS, io.dltrain.runtime.testing.Check.ATOL, io.dltrain.runtime.testing.Check.RTOL);
+            }
+        }
+    }
 }
