@@ -109,7 +109,9 @@ public abstract class Optimizer implements AutoCloseable {
 
     /**
      * Updates every parameter whose grad is not null (others are skipped and their step counters do not advance,
-     * as in PyTorch).
+     * as in PyTorch), except a frozen one ({@code requiresGrad(false)}): {@link #zeroGrad()} keeps its gradient as a
+     * zeroed tensor, where PyTorch's zero_grad() sets it to None, and stepping it would move it by its momentum, Adam
+     * moments or weight decay.
      */
     public void step() {
         checkOpen();
@@ -118,7 +120,7 @@ public abstract class Optimizer implements AutoCloseable {
         // One fused backend call per step count: normally one call for all, as every parameter is stepped every time.
         Map<Long, List<Integer>> byStep = new LinkedHashMap<>();
         for (int i = 0; i < params.size(); i++) {
-            if (params.get(i).grad() == null) continue;
+            if (!params.get(i).requiresGrad() || params.get(i).grad() == null) continue;
             ensureState(i);
             byStep.computeIfAbsent(paramSteps[i] + 1, k -> new ArrayList<>()).add(i);
         }

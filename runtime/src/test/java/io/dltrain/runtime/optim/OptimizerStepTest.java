@@ -315,6 +315,39 @@ class OptimizerStepTest {
         }
     }
 
+    /**
+     * Freezing part of a model during training (requiresGrad(false) on the body, then fine-tuning the head with the same
+     * optimiser, as a Learner's second fit does): zeroGrad() keeps each gradient as a zeroed tensor, so step() found the
+     * frozen parameters' (zero) gradients and moved them all the same, by their momentum or Adam moments and by weight
+     * decay. PyTorch's zero_grad() sets them to None, and its step skips them. A parameter that does not require grad is
+     * now not stepped, whatever its grad holds.
+     */
+    @Test void aFrozenParameterIsNotSteppedThroughItsZeroedGradient() {
+        for (String kind : List.of("adam", "sgd")) {
+            try (Tensor p = be.fromHost(new float[] {1, 2}, Shape.of(2)).requiresGrad(true);
+                 Tensor q = be.fromHost(new float[] {3, 4}, Shape.of(2)).requiresGrad(true)) {
+                Map<String, Tensor> ps = new LinkedHashMap<>();
+                ps.put("body", p);
+                ps.put("head", q);
+                try (Optimizer opt = kind.equals("adam") ? new Adam(ps, 0.1).weightDecay(0.01) : new SGD(ps, 0.1).momentum(0.9).weightDecay(0.01)) {
+                    p.setGrad(be.fromHost(new float[] {1, -1}, Shape.of(2)));
+                    q.setGrad(be.fromHost(new float[] {1, -1}, Shape.of(2)));
+                    opt.step();
+                    float[] frozen = p.toFloatArray(), head = q.toFloatArray();
+                    p.requiresGrad(false);
+                    opt.zeroGrad();
+                    q.grad().close();
+                    q.setGrad(be.fromHost(new float[] {0.5f, 0.5f}, Shape.of(2)));
+                    opt.step();
+                    assertArrayEquals(frozen, p.toFloatArray(), kind + ": a frozen parameter moved");
+                    assertEquals(1, opt.stepCount("body"), kind);
+                    assertEquals(2, opt.stepCount("head"), kind);
+                    assertFalse(java.util.Arrays.equals(head, q.toFloatArray()), kind + ": the head did not move");
+                }
+            }
+        }
+    }
+
     @Test void sgdWithoutMomentumHasNoState() {
         try (Tensor p = be.zeros(Shape.of(3)).requiresGrad(true); SGD opt = new SGD(Map.of("w", p), 0.1)) {
             assertTrue(opt.state().isEmpty());
