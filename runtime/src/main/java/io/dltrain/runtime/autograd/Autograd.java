@@ -22,7 +22,8 @@ public final class Autograd {
 
     /**
      * Records {@code out} as produced by {@code op} from {@code inputs}, if grad mode is on and any input requires
-     * grad. Every differentiable op calls this once after computing its output. Returns out.
+     * grad. Every differentiable op calls this once after computing its output. Returns out. {@code fn} returns one
+     * gradient per input, in order (null for an input that needs none), each of its input's shape.
      */
     public static Tensor record(String op, Tensor out, Tensor[] inputs, Node.BackwardFn fn) {
         if (!GradMode.isEnabled()) return out;
@@ -81,6 +82,7 @@ public final class Autograd {
                 boolean[] needs = new boolean[inputs.length];
                 for (int i = 0; i < inputs.length; i++) needs[i] = inputs[i] != null && inputs[i].requiresGrad();
                 Tensor[] gIn = node.fn().apply(gOut, needs);
+                checkCount(node, gIn);
                 for (int i = 0; i < inputs.length; i++) {
                     if (!needs[i] || gIn[i] == null) continue;
                     Tensor in = inputs[i];
@@ -134,6 +136,19 @@ public final class Autograd {
         if (root.isClosed())
             throw new IllegalStateException("backward(): this " + root.shape() + " tensor was closed (closing it, or the Scope it was made in,"
                     + " frees its graph); call backward() inside the Scope that computed it");
+    }
+
+    /**
+     * One gradient per input, as record's javadoc asks: a backward function of a user's own op that returned fewer failed
+     * with a bare ArrayIndexOutOfBoundsException, and one that returned null with a NullPointerException.
+     */
+    private static void checkCount(Node node, Tensor[] gIn) {
+        int n = node.inputs().length;
+        if (gIn == null || gIn.length != n)
+            throw new IllegalStateException("autograd: the backward function of op '" + node.op() + "' returned "
+                    + (gIn == null ? "null" : gIn.length + " gradient" + (gIn.length == 1 ? "" : "s")) + " for its " + n + " input"
+                    + (n == 1 ? "" : "s") + "; return an array of " + n + ", in the order of the inputs given to Autograd.record,"
+                    + " with null where needsGrad[i] is false");
     }
 
     private static void checkShape(Node node, int i, Shape expected, Shape got) {
