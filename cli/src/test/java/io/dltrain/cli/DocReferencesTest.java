@@ -249,6 +249,77 @@ class DocReferencesTest {
         assertEquals(List.of(), missing, "options of `dl-train ... --help` that README.md does not mention");
     }
 
+    /**
+     * The defaults README states (the default recipe's "Training options" list, bench's `--warmup 10`, `--windows 5`,
+     * `--steps 50`, `--keep 3`, `--checkpoint-every 1e`, predict's `--top-k` and each command's `--device`) are the ones
+     * the commands apply: picocli's default values, and for --optimizer, --lr, --momentum and --weight-decay, which
+     * have none (they depend on the optimiser), the recipe's optimiser and its own defaults. An ops team copies these
+     * values from README, not from --help.
+     */
+    @Test
+    void theDefaultsTheReadmeStatesAreTheCommandsDefaults() throws IOException {
+        String readme = Files.readString(ROOT.resolve("README.md")).replaceAll("\\s+", " ");
+        picocli.CommandLine root = new picocli.CommandLine(new DlTrain());
+        List<String> wrong = new ArrayList<>();
+        int checked = 0;
+        Matcher recipe = Pattern.compile("Training options \\(defaults are the default recipe\\): `([^`]+)`").matcher(readme);
+        assertTrue(recipe.find(), "README's 'Training options (defaults are the default recipe): `...`' list was not found");
+        Matcher pair = Pattern.compile("(--[a-z-]+) (\\S+)").matcher(recipe.group(1));
+        String optimizer = TrainRun.defaultOptimizer("lenet5");
+        while (pair.find()) {
+            String option = pair.group(1), value = pair.group(2);
+            if (value.matches("[A-Z]+")) continue; // `--data-dir DIR`: a placeholder
+            checked++;
+            String actual = switch (option) {
+                case "--optimizer" -> optimizer;
+                case "--lr" -> String.valueOf(io.dltrain.runtime.optim.Optimizers.defaultLr(optimizer));
+                case "--momentum" -> String.valueOf(io.dltrain.runtime.optim.Optimizers.defaultMomentum(optimizer));
+                case "--weight-decay" -> String.valueOf(io.dltrain.runtime.optim.Optimizers.defaultWeightDecay(optimizer));
+                default -> defaultValue(root.getSubcommands().get("train"), option);
+            };
+            if (!sameValue(value, actual)) wrong.add("train " + option + ": README says " + value + ", the command's default is " + actual);
+        }
+        String[][] spans = {{"bench", "--warmup"}, {"bench", "--windows"}, {"bench", "--steps"}, {"train", "--keep"}, {"train", "--checkpoint-every"}};
+        for (String[] s : spans) {
+            Matcher m = Pattern.compile("`" + s[1] + " (\\w+)`").matcher(readme);
+            if (!m.find()) { wrong.add(s[0] + " " + s[1] + ": README states no default (`" + s[1] + " VALUE`)"); continue; }
+            checked++;
+            String actual = defaultValue(root.getSubcommands().get(s[0]), s[1]);
+            if (!sameValue(m.group(1), actual)) wrong.add(s[0] + " " + s[1] + ": README says " + m.group(1) + ", the command's default is " + actual);
+        }
+        Matcher topK = Pattern.compile("`--top-k` \\(default (\\w+)\\)").matcher(readme);
+        assertTrue(topK.find(), "README's \"`--top-k` (default N)\" was not found");
+        checked++;
+        if (!sameValue(topK.group(1), defaultValue(root.getSubcommands().get("predict"), "--top-k")))
+            wrong.add("predict --top-k: README says " + topK.group(1) + ", the command's default is " + defaultValue(root.getSubcommands().get("predict"), "--top-k"));
+        Matcher device = Pattern.compile("`predict`'s default is `(\\w+)`, where `train`, `eval` and `bench` default to `(\\w+)`").matcher(readme);
+        assertTrue(device.find(), "README's sentence on each command's --device default was not found");
+        for (String command : List.of("predict", "train", "eval", "bench")) {
+            checked++;
+            String said = command.equals("predict") ? device.group(1) : device.group(2);
+            String actual = defaultValue(root.getSubcommands().get(command), "--device");
+            if (!said.equals(actual)) wrong.add(command + " --device: README says " + said + ", the command's default is " + actual);
+        }
+        assertTrue(checked >= 20, "too few defaults found in README (" + checked + "): is the parsing broken?");
+        assertEquals(List.of(), wrong, "README.md states other defaults than the commands apply");
+    }
+
+    static String defaultValue(picocli.CommandLine command, String option) {
+        picocli.CommandLine.Model.OptionSpec o = command.getCommandSpec().findOption(option);
+        assertTrue(o != null, command.getCommandName() + " has no option " + option);
+        return o.defaultValue();
+    }
+
+    /** Equal as text, or as numbers ("0.0005" and "5.0E-4", "0" and "0.0"). */
+    static boolean sameValue(String said, String actual) {
+        if (said.equals(actual)) return true;
+        try {
+            return actual != null && Double.parseDouble(said) == Double.parseDouble(actual);
+        } catch (NumberFormatException e) {
+            return false;
+        }
+    }
+
     static List<String> names(String cell) {
         List<String> out = new ArrayList<>();
         Matcher m = Pattern.compile("`(\\w+)`").matcher(cell);
