@@ -25,10 +25,13 @@
 #                 RESULTS except checkpoints) are rewritten after every step and every PACK_EVERY seconds while one
 #                 runs, so what finished, and the log so far of a step cut off, come back from a killed command. The
 #                 device tool returns at most 8 files from $OUT, none over 16 MiB: never write the results into $OUT.
-#   PACK_EVERY    seconds between repacks of $OUT while a step runs (default 60)
-#   STEP_TIMEOUT  seconds allowed to each step (default: info 60, golden 120, tests 300, golden replay 120, ReLU
-#                 epilogue NaN test 60, measured search 60, train 240, prepare 120, resnet 180: sized for a session's 15 minutes of device
-#                 time, see benchmarks/gpu/README.md)
+#   PACK_EVERY    seconds between repacks of $OUT while a step runs (default 30)
+#   CALL_LIMIT    the device call's timeout_s (420 for call 1, 300 for call 2; see benchmarks/gpu/README.md). Each step
+#                 then gets at most what is left of it once the reserves of the steps after it (the table below), their
+#                 kill grace and a 10 s margin are kept back: a hanging step cannot take the later steps' time, and a
+#                 step is stopped by its own limit (its log says so, training writes its checkpoint) rather than by
+#                 the call's. Unset: each step gets its most, and nothing is kept back
+#   STEP_TIMEOUT  seconds allowed to each step, overriding its most (the table below)
 #   BUNDLE        default: this script's directory when it holds jre/; else dist/gpu-bundle (bundle.sh), or, when
 #                 the tests step is not run and it is there, dist/gpu-train (bundle.sh --with-data: no test jars, with
 #                 the data); each unpacked from its carried .tar.xz
@@ -49,7 +52,7 @@ while [ $# -gt 0 ]; do
     --data-dir) data_dir=$2; shift ;;
     --skip) skip=$2; shift ;;
     --only) only=$2; shift ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
     *) echo "run-on-gpu: error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -60,6 +63,39 @@ done
 skipped() {
   if [ -n "$only" ]; then case ",$only," in *",$1,"*) ;; *) return 0 ;; esac; fi
   case ",$skip," in *",$1,"*) return 0 ;; *) return 1 ;; esac
+}
+
+# ------------------------------------------------------------------ time limits
+# Per step: the seconds kept for it while the steps before it run (its reserve) and the most it may take. With
+# CALL_LIMIT the reserves of one call, each plus the kill grace, plus the margin, fit in the call with room for the
+# unpacking: call 1 (info, golden, tests) 390 + 10 of 420 s, call 2 (train, resnet) 275 + 10 of 300 s; the arithmetic
+# is in benchmarks/gpu/README.md. A step that finishes early leaves its time to the next ones, up to their most.
+declare -A reserve=([nvidia-smi]=10 [info]=35 [golden]=35 [golden-layers]=20 [golden-compare]=15
+                    [tests-gpu]=120 [tests-golden]=40 [tests-relu-epilogue]=30 [tests-measured-search]=40
+                    [train-lenet5]=130 [prepare-jpeg-tree]=40 [train-resnet18]=90)
+declare -A most=([nvidia-smi]=20 [info]=60 [golden]=90 [golden-layers]=60 [golden-compare]=30
+                 [tests-gpu]=300 [tests-golden]=120 [tests-relu-epilogue]=60 [tests-measured-search]=60
+                 [train-lenet5]=240 [prepare-jpeg-tree]=120 [train-resnet18]=180)
+grace=5    # SIGTERM, then SIGKILL this much later (timeout --kill-after): a JVM stops at once; dl-train checkpoints first
+margin=10  # kept at the end of the call for the last pack of $OUT
+call_limit=${CALL_LIMIT:-}
+case "$call_limit" in ''|*[!0-9]*) [ -z "$call_limit" ] || { echo "run-on-gpu: error: CALL_LIMIT='$call_limit' is not a number of seconds" >&2; exit 2; } ;; esac
+planned=()   # the steps this call runs, in order (the golden ones even where torch turns out to be missing)
+skipped info || planned+=(nvidia-smi info)
+skipped golden || planned+=(golden golden-layers golden-compare)
+skipped tests || planned+=(tests-gpu tests-golden tests-relu-epilogue tests-measured-search)
+skipped train || planned+=(train-lenet5)
+skipped resnet || planned+=(prepare-jpeg-tree train-resnet18)
+limit_of() {  # limit_of NAME: the seconds this step may take now (0: none left)
+  local name=$1 max=${STEP_TIMEOUT:-${most[$1]}} later=0 after="" s
+  if [ -z "$call_limit" ]; then echo "$max"; return; fi
+  for s in "${planned[@]}"; do
+    [ -n "$after" ] && later=$((later + ${reserve[$s]} + grace))
+    [ "$s" = "$name" ] && after=1
+  done
+  local left=$((call_limit - SECONDS - margin - later - grace))
+  [ "$left" -lt 0 ] && left=0
+  echo $((left < max ? left : max))
 }
 
 # ------------------------------------------------------------------ the bundle
@@ -135,6 +171,7 @@ header_lines "$invocation" >> "$summary"
 echo "# libraries:$found" >> "$summary"
 [ -n "$bind_now" ] && echo "# LD_BIND_NOW was set ('$bind_now'); unset for these runs" >> "$summary"
 echo "# data: ${data_dir:-the sample bundled in dl-train.jar (no Fashion-MNIST directory found)}" >> "$summary"
+echo "# time: ${call_limit:+CALL_LIMIT=${call_limit}s, }steps ${planned[*]}; started ${SECONDS}s into the script" >> "$summary"
 
 # The results as one tarball and the summary, in $OUT (see the header): rewritten after every step and, while one
 # runs, every PACK_EVERY seconds.
@@ -151,22 +188,31 @@ pack_results() {  # pack_results [LINE]: LINE (a step still running) is added to
   fi
 }
 
-step() {  # step NAME SECONDS LOGFILE COMMAND...  runs the command with the header and a time limit, records the status
-  local name=$1 limit=${STEP_TIMEOUT:-$2} log=$3; shift 3
+step() {  # step NAME LOGFILE COMMAND...  runs the command with the header and its time limit (limit_of), records the status
+  local name=$1 log=$2 limit; shift 2
+  limit=$(limit_of "$name")
   header "$log" "$@"
+  if [ "$limit" -lt 5 ]; then   # the call's time is spent (the unpacking or the steps before overran their reserves)
+    echo "not run: ${limit}s of CALL_LIMIT=${call_limit}s left for it after ${SECONDS}s" >> "$log"
+    echo "$name: not run, ${limit}s of CALL_LIMIT=${call_limit}s left for it after ${SECONDS}s ($(date -u +%H:%M:%SZ)) -> $(basename "$log")" | tee -a "$summary"
+    pack_results
+    return 0
+  fi
   touch "$log.started"   # crash reports newer than this belong to this step
   echo "==== $name: $* (limit ${limit}s)"
   local t0=$SECONDS
-  timeout --kill-after=15 "$limit" "$@" >> "$log" 2>&1 &
+  timeout --kill-after=$grace "$limit" "$@" >> "$log" 2>&1 &
   local pid=$! ticker="" stop=${TMPDIR:-/tmp}/run-on-gpu.$$.step-done
-  # While it runs, repack every PACK_EVERY seconds (default 60): when the device tool kills the whole command at its
+  # While it runs, repack every PACK_EVERY seconds (default 30): when the device tool kills the whole command at its
   # 10-minute limit in the middle of a step (a hanging test, say), the log so far still comes back.
   if [ -n "$pack" ]; then
     rm -f "$stop"
+    # It looks for the end of the step every 0.2 s (i counts fifths of a second), so that waiting for it adds
+    # little to each step.
     ( i=0
       while [ ! -e "$stop" ] && kill -0 $$ 2>/dev/null; do   # ends with the step, or with this script when it is killed
-        sleep 1; i=$((i + 1))
-        [ $((i % ${PACK_EVERY:-60})) -eq 0 ] && [ ! -e "$stop" ] && pack_results "$name: still running after ${i}s (log so far: $(basename "$log"))"
+        sleep 0.2; i=$((i + 1))
+        [ $((i % (5 * ${PACK_EVERY:-30}))) -eq 0 ] && [ ! -e "$stop" ] && pack_results "$name: still running after $((i / 5))s (log so far: $(basename "$log"))"
       done ) &
     ticker=$!
   fi
@@ -191,11 +237,11 @@ cat "$summary"
 # info: the device, and what dl-train sees
 if ! skipped info; then
   if command -v nvidia-smi >/dev/null 2>&1; then
-    step nvidia-smi 60 "$out/nvidia-smi.txt" nvidia-smi
+    step nvidia-smi "$out/nvidia-smi.txt" nvidia-smi
   else
     echo "nvidia-smi: not found" | tee -a "$summary"
   fi
-  step info 60 "$out/info.txt" "${java[@]}" -jar "$bundle/dl-train.jar" info --device cuda   # exit 0 only if training can use the GPU
+  step info "$out/info.txt" "${java[@]}" -jar "$bundle/dl-train.jar" info --device cuda   # exit 0 only if training can use the GPU
 fi
 
 # golden: golden files from PyTorch (before the tests, so the replay test uses them)
@@ -204,10 +250,10 @@ if ! skipped golden; then
   # shadow the libraries PyTorch's own nvidia-* packages bring (import torch would then fail on a symbol).
   if env LD_LIBRARY_PATH= "$py" -c 'import torch' >/dev/null 2>&1; then
     fresh=$(mktemp -d)   # the re-export, compared with the committed files before it replaces them
-    step golden 120 "$out/golden.txt" env LD_LIBRARY_PATH= "$py" benchmarks/pytorch/export_golden.py --out "$fresh"
-    step golden-layers 60 "$out/golden-layers.txt" env LD_LIBRARY_PATH= "$py" benchmarks/pytorch/export_layer_golden.py --out "$fresh"
+    step golden "$out/golden.txt" env LD_LIBRARY_PATH= "$py" benchmarks/pytorch/export_golden.py --out "$fresh"
+    step golden-layers "$out/golden-layers.txt" env LD_LIBRARY_PATH= "$py" benchmarks/pytorch/export_layer_golden.py --out "$fresh"
     # which tensors this PyTorch gives bit for bit as the committed files (Debian's 1.13), and how far the others are
-    step golden-compare 30 "$out/golden-compare.txt" env LD_LIBRARY_PATH= "$py" benchmarks/pytorch/compare_golden.py runtime/src/test/resources/golden "$fresh"
+    step golden-compare "$out/golden-compare.txt" env LD_LIBRARY_PATH= "$py" benchmarks/pytorch/compare_golden.py runtime/src/test/resources/golden "$fresh"
     cp "$fresh"/*.safetensors runtime/src/test/resources/golden/ 2>/dev/null
     # Not export_zoo_golden.py: it takes 2 minutes and 7 GB on 2 cores (VGG's classifier in float64); ZooGoldenTest
     # replays the committed file (torchvision 0.14).
@@ -227,27 +273,27 @@ if ! skipped tests; then
   cp_tests="$bundle/test/dl-train-runtime-tests.jar:$bundle/test/dl-train-models-tests.jar"
   cp_all="$cp_tests:$bundle/dl-train.jar:$(ls "$bundle"/test/jazzer-*.jar | tr '\n' ':')"
   golden_dir=$(pwd)/runtime/src/test/resources/golden
-  step tests-gpu 300 "$out/tests-gpu.txt" "${java[@]}" -Xmx16g -Ddltrain.golden.dir="$golden_dir" -jar "$console" execute \
+  step tests-gpu "$out/tests-gpu.txt" "${java[@]}" -Xmx16g -Ddltrain.golden.dir="$golden_dir" -jar "$console" execute \
       --class-path "$cp_all" --scan-class-path="$cp_tests" --include-tag gpu \
       --details=testfeed --disable-banner --disable-ansi-colors --reports-dir "$out/junit/gpu"
-  step tests-golden 120 "$out/tests-golden.txt" "${java[@]}" -Xmx8g -Ddltrain.golden.dir="$golden_dir" -jar "$console" execute \
+  step tests-golden "$out/tests-golden.txt" "${java[@]}" -Xmx8g -Ddltrain.golden.dir="$golden_dir" -jar "$console" execute \
       --class-path "$cp_all" --select-class io.dltrain.models.GoldenReplayTest \
       --details=testfeed --disable-banner --disable-ansi-colors --reports-dir "$out/junit/golden"
   # Does cuBLASLt's RELU_BIAS epilogue keep NaN? (NVIDIA's forum says it gives 0; dl-train does not use it unless
   # -Ddltrain.cublasLt.reluEpilogue=true.) The NaN test with the epilogue on: a failure here settles it.
-  step tests-relu-epilogue 60 "$out/tests-relu-epilogue.txt" "${java[@]}" -Ddltrain.cublasLt.reluEpilogue=true -jar "$console" \
+  step tests-relu-epilogue "$out/tests-relu-epilogue.txt" "${java[@]}" -Ddltrain.cublasLt.reluEpilogue=true -jar "$console" \
       execute --class-path "$cp_all" --select-method io.dltrain.runtime.backend.cuda.CudaVsCpuTest#gemmBiasReluMatchesTheCpuIncludingNaN \
       --details=testfeed --disable-banner --disable-ansi-colors --reports-dir "$out/junit/relu-epilogue"
   # The convolution test with cuDNN's measured algorithm search (cudnnFind*AlgorithmEx; `bench --cudnn-search measured`,
   # the PyTorch peer's cudnn.benchmark), which no other step uses.
-  step tests-measured-search 60 "$out/tests-measured-search.txt" "${java[@]}" -Ddltrain.cudnn.search=measured -jar "$console" \
+  step tests-measured-search "$out/tests-measured-search.txt" "${java[@]}" -Ddltrain.cudnn.search=measured -jar "$console" \
       execute --class-path "$cp_all" --select-method io.dltrain.runtime.backend.cuda.CudaVsCpuTest#convolutionForwardBackwardDataBackwardFilter \
       --details=testfeed --disable-banner --disable-ansi-colors --reports-dir "$out/junit/measured-search"
 fi
 
 # train: a real training run on the GPU
 if ! skipped train; then
-  step train-lenet5 240 "$out/train-lenet5.txt" "${java[@]}" -jar "$bundle/dl-train.jar" --model lenet5 --data fashion-mnist \
+  step train-lenet5 "$out/train-lenet5.txt" "${java[@]}" -jar "$bundle/dl-train.jar" --model lenet5 --data fashion-mnist \
       ${data_dir:+--data-dir "$data_dir"} --device cuda --epochs 10 --progress plain --out "$out/lenet5-cuda"
 fi
 
@@ -256,9 +302,9 @@ fi
 if ! skipped resnet; then
   tree=${TMPDIR:-/tmp}/dltrain-jpeg-tree
   rm -rf "$tree"
-  step prepare-jpeg-tree 120 "$out/prepare-jpeg-tree.txt" "${java[@]}" -jar "$bundle/dl-train.jar" datasets prepare \
+  step prepare-jpeg-tree "$out/prepare-jpeg-tree.txt" "${java[@]}" -jar "$bundle/dl-train.jar" datasets prepare \
       --data fashion-mnist ${data_dir:+--data-dir "$data_dir"} --format jpg --out "$tree"
-  step train-resnet18 180 "$out/train-resnet18.txt" "${java[@]}" -jar "$bundle/dl-train.jar" --model resnet18 \
+  step train-resnet18 "$out/train-resnet18.txt" "${java[@]}" -jar "$bundle/dl-train.jar" --model resnet18 \
       --data imagenet-subset --data-dir "$tree" --device cuda --epochs 1 --max-steps 200 --batch-size 64 \
       --progress plain --out "$out/resnet18-cuda"
 fi

@@ -1,0 +1,77 @@
+"""Unit tests of benchmarks/gpu/run-on-gpu.sh's step time limits under CALL_LIMIT (the device call's timeout_s).
+Run: python3 -m unittest discover -s benchmarks/pytorch -p 'test_*.py'
+
+They live here because .ci/check-scripts runs the unit tests of this directory (standard library only). The runner
+runs over a stand-in bundle whose java exits at once, so no JVM, GPU or PyTorch is needed; about 1 s.
+"""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+RUNNER = os.path.join(ROOT, "benchmarks", "gpu", "run-on-gpu.sh")
+
+
+@unittest.skipUnless(shutil.which("bash") and shutil.which("timeout"), "needs bash and coreutils' timeout")
+class CallLimitTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="gpu-runner-test-")
+        bundle = os.path.join(self.tmp, "bundle")
+        os.makedirs(os.path.join(bundle, "jre", "bin"))
+        os.makedirs(os.path.join(bundle, "test"))
+        java = os.path.join(bundle, "jre", "bin", "java")
+        with open(java, "w") as f:
+            f.write("#!/bin/sh\necho stand-in java\nexit 0\n")
+        os.chmod(java, 0o755)
+        with open(os.path.join(bundle, "BUNDLE.txt"), "w") as f:
+            f.write("stand-in bundle\ncommit test\n")
+        for name in ("dl-train.jar", "test/junit-platform-console-standalone-1.13.4.jar", "test/jazzer-api-0.30.0.jar",
+                     "test/dl-train-runtime-tests.jar", "test/dl-train-models-tests.jar"):
+            open(os.path.join(bundle, name), "w").close()
+        self.bundle = bundle
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def run_runner(self, call_limit, only):
+        env = dict(os.environ, BUNDLE=self.bundle, RESULTS=os.path.join(self.tmp, "results"),
+                   OUT=os.path.join(self.tmp, "out"), CALL_LIMIT=str(call_limit), PYTHON="false",
+                   TMPDIR=self.tmp, PATH="/usr/bin:/bin")   # no nvidia-smi, whatever this machine has
+        env.pop("STEP_TIMEOUT", None)
+        p = subprocess.run(["bash", RUNNER, "--only", only], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(0, p.returncode, p.stdout + p.stderr)
+        limits = {m.group(1): int(m.group(2)) for m in re.finditer(r"^==== ([a-z0-9-]+): .* \(limit (\d+)s\)$", p.stdout, re.M)}
+        with open(os.path.join(self.tmp, "out", "SUMMARY.txt")) as f:
+            summary = f.read()
+        return limits, summary
+
+    def test_each_step_keeps_the_reserves_of_the_steps_after_it(self):
+        limits, summary = self.run_runner(420, "info,tests")
+        self.assertEqual(60, limits["info"])   # its most: far from the call's end
+        # 420 - t - 10 (margin) - (45 + 35 + 45) (the three test steps after it, reserve + 5 s grace) - 5 (its grace)
+        # = 280 - t, t the seconds before it started (about 1 here)
+        self.assertTrue(270 <= limits["tests-gpu"] <= 280, limits)
+        self.assertEqual(60, limits["tests-measured-search"])
+        self.assertIn("# time: CALL_LIMIT=420s", summary)
+
+    def test_a_step_with_no_time_left_is_not_started_and_the_last_one_still_runs(self):
+        # 30 s: the three first test steps' shares are below zero once the later reserves are kept; the last gets
+        # 30 - t - 10 - 5
+        limits, summary = self.run_runner(30, "tests")
+        for name in ("tests-gpu", "tests-golden", "tests-relu-epilogue"):
+            self.assertNotIn(name, limits)
+            self.assertRegex(summary, r"(?m)^%s: not run, 0s of CALL_LIMIT=30s left" % name)
+        self.assertTrue(10 <= limits["tests-measured-search"] <= 15, limits)
+        self.assertRegex(summary, r"(?m)^tests-measured-search: exit 0, ")
+
+    def test_without_call_limit_each_step_gets_its_most(self):
+        env_limit = ""   # CALL_LIMIT empty: a run by hand
+        limits, summary = self.run_runner(env_limit, "tests")
+        self.assertEqual({"tests-gpu": 300, "tests-golden": 120, "tests-relu-epilogue": 60, "tests-measured-search": 60}, limits)
+
+
+if __name__ == "__main__":
+    unittest.main()
