@@ -19,7 +19,7 @@ except Exception:
 for base in list(nvidia.__path__):
     for d in sorted(glob.glob(os.path.join(base, "*", "lib")) + glob.glob(os.path.join(base, "*", "*", "lib"))):
         print(d)'
-  while IFS= read -r d; do [ -n "$d" ] && candidates+=("$d"); done < <("$py" -c "$pyfind" 2>/dev/null)
+  while IFS= read -r d; do [ -n "$d" ] && candidates+=("$d"); done < <(timeout --kill-after=5 20 "$py" -c "$pyfind" 2>/dev/null)   # bounded: no step limit covers it
 fi
 libpath=""
 found=""

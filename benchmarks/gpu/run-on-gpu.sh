@@ -248,7 +248,9 @@ fi
 if ! skipped golden; then
   # Without our LD_LIBRARY_PATH: the export runs on the CPU, and the CUDA directories put first for dl-train could
   # shadow the libraries PyTorch's own nvidia-* packages bring (import torch would then fail on a symbol).
-  if env LD_LIBRARY_PATH= "$py" -c 'import torch' >/dev/null 2>&1; then
+  # The probe has a limit of its own (20 s; torch imports in a few): it runs outside any step, so a Python that hung
+  # here would take the time of every step after it.
+  if timeout --kill-after=5 20 env LD_LIBRARY_PATH= "$py" -c 'import torch' >/dev/null 2>&1; then
     fresh=$(mktemp -d)   # the re-export, compared with the committed files before it replaces them
     step golden "$out/golden.txt" env LD_LIBRARY_PATH= "$py" benchmarks/pytorch/export_golden.py --out "$fresh"
     step golden-layers "$out/golden-layers.txt" env LD_LIBRARY_PATH= "$py" benchmarks/pytorch/export_layer_golden.py --out "$fresh"
@@ -260,7 +262,7 @@ if ! skipped golden; then
     mkdir -p "$out/golden"
     cp runtime/src/test/resources/golden/*.safetensors "$out/golden/" 2>/dev/null
   else
-    echo "golden: skipped: $py cannot import torch" | tee -a "$summary"
+    echo "golden: skipped: $py cannot import torch (or took over 20 s)" | tee -a "$summary"
   fi
 fi
 
