@@ -2,7 +2,8 @@
 Run: python3 -m unittest discover -s benchmarks/pytorch -p 'test_*.py'
 
 They live here because .ci/check-scripts runs the unit tests of this directory (standard library only). The runner
-runs over a stand-in bundle whose java exits at once, so no JVM, GPU or PyTorch is needed; about 1 s.
+runs over a stand-in bundle whose java exits at once, without OUT (nothing packed), so no JVM, GPU or PyTorch is
+needed; about 1 s on 2 idle cores.
 """
 import os
 import re
@@ -38,19 +39,19 @@ class CallLimitTest(unittest.TestCase):
 
     def run_runner(self, call_limit, only):
         env = dict(os.environ, BUNDLE=self.bundle, RESULTS=os.path.join(self.tmp, "results"),
-                   OUT=os.path.join(self.tmp, "out"), CALL_LIMIT=str(call_limit), PYTHON="false",
+                   CALL_LIMIT=str(call_limit), PYTHON="false",
                    TMPDIR=self.tmp, PATH="/usr/bin:/bin")   # no nvidia-smi, whatever this machine has
-        env.pop("STEP_TIMEOUT", None)
+        for name in ("STEP_TIMEOUT", "OUT"):
+            env.pop(name, None)
         p = subprocess.run(["bash", RUNNER, "--only", only], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
         self.assertEqual(0, p.returncode, p.stdout + p.stderr)
         limits = {m.group(1): int(m.group(2)) for m in re.finditer(r"^==== ([a-z0-9-]+): .* \(limit (\d+)s\)$", p.stdout, re.M)}
-        with open(os.path.join(self.tmp, "out", "SUMMARY.txt")) as f:
+        with open(os.path.join(self.tmp, "results", "SUMMARY.txt")) as f:
             summary = f.read()
         return limits, summary
 
     def test_each_step_keeps_the_reserves_of_the_steps_after_it(self):
-        limits, summary = self.run_runner(420, "info,tests")
-        self.assertEqual(60, limits["info"])   # its most: far from the call's end
+        limits, summary = self.run_runner(420, "tests")
         # 420 - t - 10 (margin) - (45 + 35 + 45) (the three test steps after it, reserve + 5 s grace) - 5 (its grace)
         # = 280 - t, t the seconds before it started (about 1 here)
         self.assertTrue(270 <= limits["tests-gpu"] <= 280, limits)
@@ -66,11 +67,6 @@ class CallLimitTest(unittest.TestCase):
             self.assertRegex(summary, r"(?m)^%s: not run, 0s of CALL_LIMIT=30s left" % name)
         self.assertTrue(10 <= limits["tests-measured-search"] <= 15, limits)
         self.assertRegex(summary, r"(?m)^tests-measured-search: exit 0, ")
-
-    def test_without_call_limit_each_step_gets_its_most(self):
-        env_limit = ""   # CALL_LIMIT empty: a run by hand
-        limits, summary = self.run_runner(env_limit, "tests")
-        self.assertEqual({"tests-gpu": 300, "tests-golden": 120, "tests-relu-epilogue": 60, "tests-measured-search": 60}, limits)
 
 
 if __name__ == "__main__":
