@@ -32,7 +32,8 @@ import java.util.regex.Pattern;
  * <p>Classification: the label column holds numbers or strings; the class set is the training split's labels in
  * sorted order (by value when they are all numbers, labels equal as numbers such as 2 and 2.0 being one class, named
  * as the training file first writes it; else as strings) and a label's index in that order is its class, so labels
- * 0..K-1 (or 0.0..K-1.0) keep their values. A test label not seen in training is an error.
+ * 0..K-1 (or 0.0..K-1.0) keep their values. A test label not seen in training is an error, and so is a label that
+ * pandas reads as missing (empty, NA, nan, NULL, ..., and '?'): it is no class.
  * Regression: the target column must be numeric; it is exposed through {@link #target} and not standardised.
  *
  * <p>Features are standardised with the training split's per-column mean and population standard deviation
@@ -531,7 +532,7 @@ public final class CsvDataset implements Dataset {
         Classes classes(String[] c, int yCol) {
             TreeSet<String> distinct = new TreeSet<>();
             for (int i = 0; i < c.length; i++) {
-                if (c[i].isEmpty()) throw new DatasetException(file + ":" + lines.get(i) + ": column '" + header.get(yCol) + "' (label) is empty");
+                checkNotMissing(c[i], i, yCol);
                 distinct.add(c[i]);
             }
             Map<String, Integer> index = new HashMap<>();
@@ -555,6 +556,21 @@ public final class CsvDataset implements Dataset {
             return new Classes(names, index, true);
         }
 
+        /**
+         * What pandas' read_csv reads as a missing value by default (its na_values, as of pandas 2), and '?', as UCI's
+         * files write one.
+         */
+        static final java.util.Set<String> MISSING = java.util.Set.of("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN",
+                "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null", "?");
+
+        /** A label that is a missing value (see {@link #MISSING}) is an error naming its place: it is no class. */
+        private void checkNotMissing(String s, int row, int col) {
+            if (MISSING.contains(s))
+                throw new DatasetException(file + ":" + lines.get(row) + ": column '" + header.get(col) + "' (label) holds '" + s
+                        + "', a missing value (as pandas reads it), not a class: drop the rows whose label is missing"
+                        + " (missing values are not supported; a class really named so needs another name)");
+        }
+
         /** A numeric label's value as a class key; one whose exponent is out of range is an error naming its place. */
         private String checkKey(String s, int row, int col) {
             String key = Classes.key(s);
@@ -568,6 +584,7 @@ public final class CsvDataset implements Dataset {
         int[] labels(String[] c, int yCol, Classes classes, Path trainFile) {
             int[] y = new int[c.length];
             for (int i = 0; i < y.length; i++) {
+                checkNotMissing(c[i], i, yCol);
                 if (classes.numeric() && isDecimal(c[i])) checkKey(c[i], i, yCol);
                 Integer k = classes.of(c[i]);
                 if (k == null) {

@@ -364,6 +364,23 @@ class CsvDatasetTest {
         mentions(error("csv:ignore=id+a+colour+b", train, test), "no feature column besides 'label'");
     }
 
+    /**
+     * A label pandas reads as missing (NA, nan, NULL, ?, as UCI's files write it, ...) was taken as one more class: a
+     * column 0, 1, 2 with one NA trained a 4-class model whose classes were the text '0', '1', '2', 'NA', and a
+     * column setosa, virginica with a '?' had a class '?'. It is an error naming the file, line, column and value.
+     */
+    @Test
+    void aMissingLabelIsAnErrorNotAClass() {
+        String ok = "a,label\n1,0\n2,1\n";
+        for (String missing : List.of("NA", "nan", "NaN", "NULL", "null", "None", "N/A", "#N/A", "?", "<NA>")) {
+            DatasetException e = error("csv", "a,label\n1,0\n2," + missing + "\n3,1\n", ok);
+            mentions(e, "train.csv:3", "column 'label' (label) holds '" + missing + "'", "missing value", "drop");
+            mentions(error("csv", ok, "a,label\n1,1\n2," + missing + "\n"), "test.csv:3", "'" + missing + "'", "missing value");
+        }
+        mentions(error("csv", "a,species\n1,setosa\n2,?\n3,virginica\n", "a,species\n1,setosa\n"), "train.csv:3", "'?'", "missing value");
+        mentions(error("csv", "a,label\n1,0\n2,\n", ok), "train.csv:3", "missing value");
+    }
+
     @Test
     void missingFilesAndBadOptions() throws IOException {
         DatasetException e = assertThrows(DatasetException.class, () -> DatasetRegistry.get("csv").load(dir));
