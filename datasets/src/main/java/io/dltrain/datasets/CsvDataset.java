@@ -492,8 +492,11 @@ public final class CsvDataset implements Dataset {
                 if (Float.isFinite(v)) return v;
             }
             String where = file + ":" + lines.get(row) + ": column '" + header.get(col) + "' holds '" + s + "'";
+            if (MISSING.contains(s))
+                throw new DatasetException(where + ", a missing value (as pandas reads it): missing values are not supported;"
+                        + " fill them in (e.g. with the column's mean) or drop those rows");
             if (!isDecimal(s))
-                throw new DatasetException(where + ", which is not a finite number" + (s.isEmpty() ? " (missing values are not supported)" : ""));
+                throw new DatasetException(where + ", which is not a finite number");
             throw new DatasetException(where + ", which is beyond the float32 range (about 3.4e38 in magnitude) that values are"
                     + " held in: rescale the column (e.g. take its logarithm) or leave it out with csv:ignore=" + header.get(col));
         }
@@ -509,7 +512,7 @@ public final class CsvDataset implements Dataset {
                     try {
                         x[i * f + k] = number(v, i, cols[k]);
                     } catch (DatasetException e) {
-                        if (v.isEmpty() || isNumber(v)) throw e; // missing, or NaN/Infinity
+                        if (MISSING.contains(v) || isNumber(v)) throw e; // missing, or Infinity
                         throw new DatasetException(e.getMessage() + "; every column but the label (or target) is a numeric feature: "
                                 + "leave out columns such as ids or text with csv:ignore=" + header.get(cols[k]) + " (several: ignore=A+B)");
                     }

@@ -247,9 +247,9 @@ class CsvDatasetTest {
         // Float.parseFloat's Java forms were taken as numbers: '3d' as 3, '1f' as 1, '0x1p3' as 8
         for (String javaForm : List.of("3d", "1f", "0x1p3"))
             mentions(error("csv", "a,label\n" + javaForm + ",x\n", ok), "train.csv:2", "'" + javaForm + "'", "not a finite number", "csv:ignore=a");
-        // numpy's 'nan' / 'inf' are non-finite numbers, not text: no advice to ignore the column
+        // numpy's 'nan' (a missing value, as pandas reads it) / 'inf' are not text: no advice to ignore the column
         DatasetException nan = error("csv", "a,label\nnan,x\n", ok);
-        mentions(nan, "train.csv:2", "'nan'", "not a finite number");
+        mentions(nan, "train.csv:2", "'nan'", "a missing value");
         assertTrue(!nan.getMessage().contains("ignore="), nan.getMessage());
         // a finite decimal beyond float32 was called 'not a finite number'
         mentions(error("csv", "a,label\n1e300,x\n", ok), "train.csv:2", "'1e300'", "beyond the float32 range");
@@ -379,6 +379,26 @@ class CsvDatasetTest {
         }
         mentions(error("csv", "a,species\n1,setosa\n2,?\n3,virginica\n", "a,species\n1,setosa\n"), "train.csv:3", "'?'", "missing value");
         mentions(error("csv", "a,label\n1,0\n2,\n", ok), "train.csv:3", "missing value");
+    }
+
+    /**
+     * A feature or target that pandas reads as missing (NA, ?, null, None, #N/A) was said to be text, with the advice
+     * to leave its whole column out with csv:ignore=, and NaN was only "not a finite number": each now says it is a
+     * missing value, and what to do with the rows, naming the file, line and column; predict's rows say the same.
+     */
+    @Test
+    void aMissingFeatureOrTargetSaysItIsMissing() throws IOException {
+        String ok = "a,b,label\n1,2,x\n";
+        for (String missing : List.of("NA", "?", "null", "None", "#N/A", "NaN", "nan", "")) {
+            DatasetException e = error("csv", "a,b,label\n1,2,x\n3," + missing + ",y\n", ok);
+            mentions(e, "train.csv:3", "column 'b' holds '" + missing + "'", "a missing value", "drop");
+            assertTrue(!e.getMessage().contains("ignore="), "a missing value is not a text column: " + e.getMessage());
+            mentions(error("csv:target=b,ignore=label", "a,b,label\n1,2,x\n3," + missing + ",y\n", ok), "train.csv:3", "'b'", "a missing value");
+            Path rows = dir.resolve("rows.csv");
+            Files.writeString(rows, "b,a\n1,2\n" + missing + ",3\n");
+            mentions(assertThrows(DatasetException.class, () -> CsvDataset.readFeatures(rows, List.of("a", "b"), new float[2], new float[] {1, 1})),
+                    "rows.csv:3", "column 'b' holds '" + missing + "'", "a missing value");
+        }
     }
 
     @Test
