@@ -109,7 +109,8 @@ public final class CsvDataset implements Dataset {
         int f = featureNames.size();
         int[] featureCols = featureNames.stream().mapToInt(train.header::indexOf).toArray();
 
-        float[] xTrain = train.features(featureCols), xTest = test.features(featureCols);
+        String defaultLabel = labelColumn == null && targetColumn == null ? yName : null;
+        float[] xTrain = train.features(featureCols, defaultLabel), xTest = test.features(featureCols, defaultLabel);
         float[] mean = new float[f], std = new float[f];
         java.util.Arrays.fill(std, 1f);
         if (standardize) {
@@ -501,8 +502,11 @@ public final class CsvDataset implements Dataset {
                     + " held in: rescale the column (e.g. take its logarithm) or leave it out with csv:ignore=" + header.get(col));
         }
 
-        /** The given columns of every row, as numbers; a text value is an error that says how to leave its column out. */
-        float[] features(int[] cols) {
+        /**
+         * The given columns of every row, as numbers; a text value is an error that says how to leave its column out, or,
+         * where the label is the last column by default ({@code defaultLabel}, else null), how to make it the label.
+         */
+        float[] features(int[] cols, String defaultLabel) {
             int f = cols.length;
             float[] x = new float[size() * f];
             for (int i = 0; i < size(); i++) {
@@ -513,8 +517,11 @@ public final class CsvDataset implements Dataset {
                         x[i * f + k] = number(v, i, cols[k]);
                     } catch (DatasetException e) {
                         if (MISSING.contains(v) || isNumber(v)) throw e; // missing, or Infinity
+                        String name = header.get(cols[k]);
                         throw new DatasetException(e.getMessage() + "; every column but the label (or target) is a numeric feature: "
-                                + "leave out columns such as ids or text with csv:ignore=" + header.get(cols[k]) + " (several: ignore=A+B)");
+                                + "leave out columns such as ids or text with csv:ignore=" + name + " (several: ignore=A+B)"
+                                + (defaultLabel == null ? "" : "; if '" + name + "' is the label, give csv:label=" + name
+                                   + " (without label=, the last column, '" + defaultLabel + "', is the label)"));
                     }
                 }
             }

@@ -401,6 +401,21 @@ class CsvDatasetTest {
         }
     }
 
+    /**
+     * A file whose label is not the last column (species,a,b, as many exports put it first) was told to leave the label
+     * out with csv:ignore=species, since without label= the last column is the label: the error now also says to give
+     * csv:label=species, and which column was taken as the label. With label= or target= given, it does not.
+     */
+    @Test
+    void aTextColumnBeforeTheDefaultLabelSaysHowToChooseTheLabel() {
+        String train = "species,a,b\nsetosa,1,2\nvirginica,3,4\n", test = "species,a,b\nsetosa,1,2\n";
+        DatasetException e = error("csv", train, test);
+        mentions(e, "train.csv:2", "column 'species' holds 'setosa'", "csv:ignore=species", "csv:label=species", "the last column, 'b'");
+        DatasetException given = error("csv:label=a", "species,a,b\nsetosa,1,2\nvirginica,3,4\n", test);
+        mentions(given, "column 'species' holds 'setosa'", "csv:ignore=species");
+        assertTrue(!given.getMessage().contains("label=species"), given.getMessage());
+    }
+
     @Test
     void missingFilesAndBadOptions() throws IOException {
         DatasetException e = assertThrows(DatasetException.class, () -> DatasetRegistry.get("csv").load(dir));
