@@ -477,6 +477,12 @@ public final class CsvDataset implements Dataset {
             return i == n;
         }
 
+        /** A decimal number with one comma for its point, 1,5 or -0,25e3, as European-locale exports write them. */
+        static boolean isDecimalComma(String s) {
+            int comma = s.indexOf(',');
+            return comma >= 0 && comma == s.lastIndexOf(',') && s.indexOf('.') < 0 && isDecimal(s.replace(',', '.'));
+        }
+
         private static boolean isDigit(char c) { return c >= '0' && c <= '9'; }
 
         /** NaN and infinity as Java, numpy and pandas write them: numbers, but not finite ones. */
@@ -496,6 +502,10 @@ public final class CsvDataset implements Dataset {
             if (MISSING.contains(s))
                 throw new DatasetException(where + ", a missing value (as pandas reads it): missing values are not supported;"
                         + " fill them in (e.g. with the column's mean) or drop those rows");
+            if (isDecimalComma(s))
+                throw new DatasetException(where + ", a number with a decimal comma (or a thousands separator): the csv dataset"
+                        + " reads '.' as the decimal point and no thousands separators; write the file so, e.g. with pandas'"
+                        + " to_csv(decimal='.') or as CSV from a spreadsheet set to an English locale");
             if (!isDecimal(s))
                 throw new DatasetException(where + ", which is not a finite number");
             throw new DatasetException(where + ", which is beyond the float32 range (about 3.4e38 in magnitude) that values are"
@@ -516,7 +526,7 @@ public final class CsvDataset implements Dataset {
                     try {
                         x[i * f + k] = number(v, i, cols[k]);
                     } catch (DatasetException e) {
-                        if (MISSING.contains(v) || isNumber(v)) throw e; // missing, or Infinity
+                        if (MISSING.contains(v) || isNumber(v) || isDecimalComma(v)) throw e; // missing, Infinity, 1,5
                         String name = header.get(cols[k]);
                         throw new DatasetException(e.getMessage() + "; every column but the label (or target) is a numeric feature: "
                                 + "leave out columns such as ids or text with csv:ignore=" + name + " (several: ignore=A+B)"

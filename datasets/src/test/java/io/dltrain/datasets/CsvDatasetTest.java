@@ -416,6 +416,27 @@ class CsvDatasetTest {
         assertTrue(!given.getMessage().contains("label=species"), given.getMessage());
     }
 
+    /**
+     * A number written with a decimal comma ("1,5", quoted in a comma-separated file, as a European-locale export or
+     * pandas' to_csv(decimal=',') writes it) was called text, with the advice to leave its column out: it now says the
+     * reader takes '.' as the decimal point, in training files, targets and predict's rows alike.
+     */
+    @Test
+    void aDecimalCommaSaysSo() {
+        String ok = "a,b,label\n1,2,x\n";
+        DatasetException e = error("csv", "a,b,label\n1,\"-0,25\",x\n", ok);
+        mentions(e, "train.csv:2", "column 'b' holds '-0,25'", "decimal comma", "'.' as the decimal point");
+        assertTrue(!e.getMessage().contains("ignore="), "a decimal comma is not a text column: " + e.getMessage());
+        mentions(error("csv:target=b,ignore=label", "a,b,label\n1,\"1,5\",x\n", ok), "train.csv:2", "'1,5'", "decimal comma");
+        Path rows = dir.resolve("rows.csv");
+        mentions(assertThrows(DatasetException.class, () -> {
+            Files.writeString(rows, "a\n\"2,5e3\"\n");
+            CsvDataset.readFeatures(rows, List.of("a"), new float[1], new float[] {1});
+        }), "rows.csv:2", "'2,5e3'", "decimal comma");
+        // text with a comma stays text
+        mentions(error("csv", "a,b,label\n1,\"red, blue\",x\n", ok), "'red, blue'", "csv:ignore=b");
+    }
+
     @Test
     void missingFilesAndBadOptions() throws IOException {
         DatasetException e = assertThrows(DatasetException.class, () -> DatasetRegistry.get("csv").load(dir));
