@@ -358,7 +358,7 @@ public final class CsvDataset implements Dataset {
                     lines.add(first);
                 }
             } catch (MalformedInputException e) {
-                throw new DatasetException(file + ": not UTF-8 text (is it a CSV file?)", e);
+                throw notUtf8(file, e);
             } catch (IOException e) {
                 throw new DatasetException(file + ": cannot read: " + e, e);
             } catch (UncheckedIOException e) {
@@ -366,6 +366,38 @@ public final class CsvDataset implements Dataset {
             }
             if (header == null) throw new DatasetException(file + ": empty file; expected a header row naming the columns, then data rows");
             return new Table(file, header, records, lines);
+        }
+
+        /**
+         * The error for a file that is not UTF-8: the line of its first byte that is not (the reader decodes ahead of the
+         * line it returns, so the line is found again here), and how to convert it. Excel's plain CSV on Windows is
+         * Windows-1252; its "Unicode Text" is UTF-16.
+         */
+        private static DatasetException notUtf8(Path file, MalformedInputException e) {
+            byte[] bytes;
+            try {
+                bytes = Files.readAllBytes(file);
+            } catch (IOException | OutOfMemoryError again) {
+                return new DatasetException(file + ": not UTF-8 text (is it a CSV file?)", e);
+            }
+            String save = "save it as \"CSV UTF-8\" (Excel) or convert it, e.g. iconv -f ";
+            if (bytes.length >= 2 && ((bytes[0] == (byte) 0xFF && bytes[1] == (byte) 0xFE) || (bytes[0] == (byte) 0xFE && bytes[1] == (byte) 0xFF)))
+                return new DatasetException(file + ": UTF-16 text (as Excel's \"Unicode Text\" writes), not UTF-8: " + save
+                        + "UTF-16 -t UTF-8 FILE > NEW.csv", e);
+            java.nio.charset.CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder();
+            java.nio.ByteBuffer in = java.nio.ByteBuffer.wrap(bytes);
+            java.nio.CharBuffer out = java.nio.CharBuffer.allocate(8192);
+            while (true) {
+                java.nio.charset.CoderResult r = decoder.decode(in, out, true);
+                if (r.isError()) break;
+                if (r.isUnderflow()) return new DatasetException(file + ": not UTF-8 text (is it a CSV file?)", e);
+                out.clear();
+            }
+            int line = 1;
+            for (int k = 0; k < in.position(); k++) if (bytes[k] == '\n') line++;
+            return new DatasetException(file + ":" + line + ": not UTF-8 text (byte 0x" + String.format("%02X", bytes[in.position()] & 0xFF)
+                    + "); the csv dataset reads UTF-8: a file from Excel's plain CSV on Windows is Windows-1252: " + save
+                    + "WINDOWS-1252 -t UTF-8 FILE > NEW.csv", e);
         }
 
         private static List<String> header(String[] fields, Path file, int no) {

@@ -437,6 +437,22 @@ class CsvDatasetTest {
         mentions(error("csv", "a,b,label\n1,\"red, blue\",x\n", ok), "'red, blue'", "csv:ignore=b");
     }
 
+    /**
+     * Excel's plain "CSV (Comma delimited)" on Windows writes Windows-1252, not UTF-8: a label 'café' made the error
+     * "not UTF-8 text (is it a CSV file?)", with no line and nothing to do. It now names the line that is not UTF-8 and
+     * says how to save or convert the file; a UTF-16 file (Excel's "Unicode Text") is named as such.
+     */
+    @Test
+    void aFileNotInUtf8NamesTheLineAndHowToConvertIt() throws IOException {
+        Files.writeString(dir.resolve("train.csv"), "a,label\n1,tea\n2,caf\u00e9\n3,tea\n", java.nio.charset.Charset.forName("windows-1252"));
+        Files.writeString(dir.resolve("test.csv"), "a,label\n1,tea\n");
+        DatasetException e = assertThrows(DatasetException.class, () -> DatasetRegistry.get("csv").load(dir));
+        mentions(e, "train.csv:3", "not UTF-8", "Windows-1252", "CSV UTF-8", "iconv");
+        Files.writeString(dir.resolve("train.csv"), "\uFEFFa,label\n1,tea\n", java.nio.charset.StandardCharsets.UTF_16LE);
+        e = assertThrows(DatasetException.class, () -> DatasetRegistry.get("csv").load(dir));
+        mentions(e, "train.csv", "UTF-16", "CSV UTF-8");
+    }
+
     @Test
     void missingFilesAndBadOptions() throws IOException {
         DatasetException e = assertThrows(DatasetException.class, () -> DatasetRegistry.get("csv").load(dir));
