@@ -102,6 +102,11 @@ public final class CsvDataset implements Dataset {
         List<String> featureNames = new ArrayList<>(train.header);
         featureNames.remove(yName);
         featureNames.removeAll(ignore);
+        for (String c : featureNames)
+            if (c.matches("Unnamed: \\d+"))
+                throw new DatasetException(trainFile + ": column '" + c + "' is how pandas names a column without a name, such as"
+                        + " a DataFrame's index read from a file and written back by to_csv (its row numbers, not a feature): write"
+                        + " the file with index=False, or leave the column out with csv:ignore=" + c);
         if (featureNames.isEmpty())
             throw new DatasetException(trainFile + ": no feature column besides '" + yName + "'" + (ignore.isEmpty() ? "" : " and the ignored " + ignore)
                     + ": a dataset needs at least one");

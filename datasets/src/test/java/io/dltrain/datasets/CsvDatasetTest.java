@@ -453,6 +453,24 @@ class CsvDatasetTest {
         mentions(e, "train.csv", "UTF-16", "CSV UTF-8");
     }
 
+    /**
+     * A file pandas read with its index as an unnamed first column and wrote back (to_csv's default index=True) has a
+     * column 'Unnamed: 0' holding the row numbers, which was taken as a feature without a word: on rows sorted by class
+     * it gives the label away. Like a column without a name, it is an error saying where it comes from and how to leave
+     * it out; csv:ignore=Unnamed: 0 trains on the other columns.
+     */
+    @Test
+    void aPandasUnnamedIndexColumnIsNotTakenAsAFeature() throws IOException {
+        String train = "Unnamed: 0,a,label\n0,1,x\n1,3,y\n", test = "Unnamed: 0,a,label\n0,2,x\n";
+        mentions(error("csv", train, test), "train.csv", "'Unnamed: 0'", "index=False", "csv:ignore=Unnamed: 0");
+        DatasetRegistry.Splits s = load("csv:ignore=Unnamed: 0", train, test);
+        assertEquals(List.of("a"), ((CsvDataset) s.train()).featureNames());
+        // predict takes its columns by name: there, such a column is one more column it does not use
+        Path rows = dir.resolve("rows.csv");
+        Files.writeString(rows, "Unnamed: 0,a\n0,5\n");
+        assertArrayEquals(new float[] {5f}, CsvDataset.readFeatures(rows, List.of("a"), new float[1], new float[] {1}).x());
+    }
+
     @Test
     void missingFilesAndBadOptions() throws IOException {
         DatasetException e = assertThrows(DatasetException.class, () -> DatasetRegistry.get("csv").load(dir));
