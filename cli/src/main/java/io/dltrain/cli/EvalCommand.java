@@ -147,9 +147,6 @@ public final class EvalCommand implements Callable<Integer> {
                       + ", but " + data + " is a " + test.task().label() + " dataset: evaluate it on data with the same target, e.g. csv:target=COLUMN"
                     : data + " is a regression dataset (real-valued targets), but the model in " + dir + " is a classifier trained on "
                       + saved.dataset() + ": evaluate it on a classification dataset");
-        if (test.numClasses() != saved.spec().numClasses())
-            throw usage(data + " has " + Words.count(test.numClasses(), "class", "classes") + " but the model in " + dir + " predicts "
-                    + saved.spec().numClasses() + " (it was trained on " + saved.dataset() + ")");
         // The model's own kind of dataset with other class names (an image folder with other class folders, a csv with
         // other labels): such a dataset numbers its classes by name, so its class k is not the model's class k and the
         // scores would count shifted labels.
@@ -172,6 +169,10 @@ public final class EvalCommand implements Callable<Integer> {
                     ? "class " + k + " is '" + here.get(k) + "' here but '" + own.get(k) + "'" : here.size() + " here but " + own.size())
                     + " for the model in " + dir + "): evaluate it on data with the classes it was trained on");
         }
+        // (after the class names: the model's own kind of dataset with another number of classes names both lists there)
+        if (test.numClasses() != saved.spec().numClasses())
+            throw usage(data + " has " + Words.count(test.numClasses(), "class", "classes") + " but the model in " + dir + " predicts "
+                    + saved.spec().numClasses() + " (it was trained on " + saved.dataset() + ")");
         // The model's own kind of image folder dataset with another validation pipeline (imagefolder without the
         // norm=imagenet it was trained with): same shape and classes, but inputs unlike its training's, and a score
         // that predict (which takes model.json's pipeline) does not share.

@@ -172,7 +172,9 @@ class PredictCsvTest {
     /**
      * eval takes the csv's columns in the file's order: a copy of the data with two feature columns swapped fed each
      * to the other's weights (accuracy fell from about 90% to chance, exit 0), and a regression model was scored
-     * against another target column. Both are usage errors naming the columns; predict matches columns by name.
+     * against another target column. Both are usage errors naming the columns; predict matches columns by name. A csv
+     * whose labels hold a class the model was not trained on ('fox' besides cat, dog, emu) said only "csv has 4 classes
+     * but the model ... predicts 3", not which: like other class names, it names both lists.
      */
     @Test
     void evalRefusesACsvWhoseFeatureColumnsOrTargetAreNotTheModels(@TempDir Path tmp) throws IOException {
@@ -200,6 +202,11 @@ class PredictCsvTest {
             Files.writeString(fewer.resolve(split + ".csv"), Files.readString(data.resolve(split + ".csv")).replaceAll("(?m)^([^,]*,[^,]*),[^,]*,", "$1,"));
         CliTest.usageError(e3, new String[] {"eval", "--checkpoint", out.toString(), "--data", "csv", "--data-dir", fewer.toString(),
                 "--threads", "2", "--out", e3.toString()}, "feature columns [x1, x2] are not the model's [x1, x2, x3]");
+        Path more = Files.createDirectories(tmp.resolve("more")), e4 = tmp.resolve("e4");
+        for (String split : List.of("train", "test"))
+            Files.writeString(more.resolve(split + ".csv"), Files.readString(data.resolve(split + ".csv")) + "0.5,50,0.1,fox\n");
+        CliTest.usageError(e4, new String[] {"eval", "--checkpoint", out.toString(), "--data", "csv", "--data-dir", more.toString(),
+                "--threads", "2", "--out", e4.toString()}, "[cat, dog, emu, fox]", "the model's [cat, dog, emu]");
     }
 
     /**
