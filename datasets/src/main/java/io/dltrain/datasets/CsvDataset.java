@@ -359,6 +359,9 @@ public final class CsvDataset implements Dataset {
                     if (fields.length != header.size())
                         throw new DatasetException(file + ":" + first + ": " + fields.length + " field" + (fields.length == 1 ? "" : "s")
                                 + ", but the header has " + header.size() + " columns; every row needs one value per column");
+                    if (fields.length > 0 && fields[0].replace("\uFEFF", "").equals(header.getFirst()) && repeatsHeader(fields, header))
+                        throw new DatasetException(file + ":" + first + ": this line repeats the header row (were two files joined,"
+                                + " each with its header?): remove it, so that every line after the first is a sample");
                     records.add(line);
                     lines.add(first);
                 }
@@ -403,6 +406,13 @@ public final class CsvDataset implements Dataset {
             return new DatasetException(file + ":" + line + ": not UTF-8 text (byte 0x" + String.format("%02X", bytes[in.position()] & 0xFF)
                     + "); the csv dataset reads UTF-8: a file from Excel's plain CSV on Windows is Windows-1252: " + save
                     + "WINDOWS-1252 -t UTF-8 FILE > NEW.csv", e);
+        }
+
+        /** Whether a record's fields are the header's names (the first maybe after a byte-order mark). */
+        private static boolean repeatsHeader(String[] fields, List<String> header) {
+            for (int j = 0; j < fields.length; j++)
+                if (!fields[j].replace("\uFEFF", "").strip().equals(header.get(j))) return false;
+            return true;
         }
 
         private static List<String> header(String[] fields, Path file, int no) {

@@ -471,6 +471,21 @@ class CsvDatasetTest {
         assertArrayEquals(new float[] {5f}, CsvDataset.readFeatures(rows, List.of("a"), new float[1], new float[] {1}).x());
     }
 
+    /**
+     * Two exports joined into one file (cat a.csv b.csv, each with its header, the second maybe with its own byte-order
+     * mark) have the header again as a data row: it was called text in the first column, with the advice to leave that
+     * column out with csv:ignore=. It is now an error saying the line repeats the header and to remove it.
+     */
+    @Test
+    void aRepeatedHeaderRowSaysSo() {
+        String ok = "a,b,label\n1,2,x\n";
+        for (String again : List.of("a,b,label", "\uFEFFa,b,label", "\"a\",\"b\",\"label\"")) {
+            DatasetException e = error("csv", "a,b,label\n1,2,x\n" + again + "\n3,4,y\n", ok);
+            mentions(e, "train.csv:3", "repeats the header", "remove");
+            assertTrue(!e.getMessage().contains("ignore="), e.getMessage());
+        }
+    }
+
     @Test
     void missingFilesAndBadOptions() throws IOException {
         DatasetException e = assertThrows(DatasetException.class, () -> DatasetRegistry.get("csv").load(dir));
