@@ -202,10 +202,14 @@ public abstract class Module implements AutoCloseable {
     /**
      * Zeroes the accumulated gradients of every parameter ({@link Tensor#zeroGrad()}: lazily). Unlike PyTorch 2's
      * {@code zero_grad()}, which sets them to None, {@code grad()} then reads zeros, as after PyTorch's
-     * {@code zero_grad(set_to_none=False)}; {@link Tensor#clearGrad()} is the set-to-None form.
+     * {@code zero_grad(set_to_none=False)}; {@link Tensor#clearGrad()} is the set-to-None form. A frozen parameter's
+     * ({@code requiresGrad(false)}) gradient is closed and set to null, as {@code Optimizer.zeroGrad()} does.
      */
     public void zeroGrad() {
-        for (Tensor t : namedParameters().values()) t.zeroGrad();
+        for (Tensor t : namedParameters().values()) {
+            if (t.requiresGrad()) t.zeroGrad();
+            else t.clearGrad();
+        }
     }
 
     /**

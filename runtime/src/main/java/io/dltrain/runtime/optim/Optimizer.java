@@ -109,9 +109,9 @@ public abstract class Optimizer implements AutoCloseable {
 
     /**
      * Updates every parameter whose grad is not null (others are skipped and their step counters do not advance,
-     * as in PyTorch), except a frozen one ({@code requiresGrad(false)}): {@link #zeroGrad()} keeps its gradient as a
-     * zeroed tensor, where PyTorch's zero_grad() sets it to None, and stepping it would move it by its momentum, Adam
-     * moments or weight decay.
+     * as in PyTorch), except a frozen one ({@code requiresGrad(false)}), whatever its grad holds (PyTorch steps a
+     * frozen parameter that still has a gradient): stepping it would move it by its momentum, Adam moments or weight
+     * decay. {@link #zeroGrad()} drops a frozen parameter's gradient.
      */
     public void step() {
         checkOpen();
@@ -139,16 +139,21 @@ public abstract class Optimizer implements AutoCloseable {
         steps++;
     }
 
-    /** Sets every gradient to zero, as {@link io.dltrain.runtime.nn.Module#zeroGrad()} does (the tensors are reused). */
+    /**
+     * Sets every gradient to zero, as {@link io.dltrain.runtime.nn.Module#zeroGrad()} does (the tensors are reused), but
+     * that of a frozen parameter ({@code requiresGrad(false)}), which is closed and set to null.
+     */
     public void zeroGrad() { zeroGrad(false); }
 
     /**
      * Zeroes the gradients, or with {@code setToNone} closes them and sets them to null (PyTorch's
-     * zero_grad(set_to_none=True) default: a parameter that then gets no gradient is skipped by step()).
+     * zero_grad(set_to_none=True) default: a parameter that then gets no gradient is skipped by step()). A frozen
+     * parameter's gradient is set to null either way: kept, zeroed, it held a gradient's memory that nothing will fill,
+     * and gradient clipping over {@code model.parameters()} filled, summed and scaled it every step.
      */
     public void zeroGrad(boolean setToNone) {
         for (Tensor p : params) {
-            if (setToNone) p.clearGrad();
+            if (setToNone || !p.requiresGrad()) p.clearGrad();
             else p.zeroGrad();   // lazily: backward's first contribution overwrites it (Tensor.zeroGrad)
         }
     }
