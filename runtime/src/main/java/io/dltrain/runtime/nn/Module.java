@@ -219,7 +219,7 @@ public abstract class Module implements AutoCloseable {
     @Override
     public void close() {
         String model = getClass().getSimpleName();
-        stateDict().forEach((name, t) -> t.close("it is " + name + " of a " + model + " that was closed (Module.close(), or the"
+        collectAll(true, true).forEach((name, t) -> t.close("it is " + name + " of a " + model + " that was closed (Module.close(), or the"
                 + " try-with-resources that built it, freed its weights); close a model after its last use, or build it again"
                 + " (Checkpoint.loadInto restores saved weights)"));
         for (Tensor t : params.values()) t.close();

@@ -68,6 +68,25 @@ class LayerPlacesTest {
         } finally { m2.close(); }
     }
 
+    /** A user's model whose stateDict() override reads what it exports (a derived tensor, a check of its own). */
+    static final class ReadingStateDict extends Module {
+        final Linear fc = addModule("fc", new Linear(new Context(be, 3), 4, 2));
+        @Override public Tensor forward(Tensor x) { return fc.forward(x); }
+        @Override public java.util.Map<String, Tensor> stateDict() {
+            var out = super.stateDict();
+            out.values().forEach(Tensor::storage); // throws once the weights are closed
+            return out;
+        }
+    }
+
+    @Test
+    void closingAgainAModelWhoseStateDictOverrideReadsItsWeightsIsANoOp() {
+        ReadingStateDict m = Scope.outside(ReadingStateDict::new);
+        m.close();
+        m.close(); // try-with-resources after an explicit close(): close() must not go through the overridable stateDict()
+        assertTrue(m.fc.weight().isClosed());
+    }
+
     @Test
     void aLayerOfAUsersOwnModuleIsNamedByItsPlace() {
         try (TwoLinears m = Scope.outside(() -> new TwoLinears(new Context(be, 1))); Scope s = Scope.open()) {
