@@ -220,10 +220,11 @@ public final class EvalCommand implements Callable<Integer> {
             notices.println("dl-train: notice: the model was trained on " + saved.dataset() + ", and is evaluated on " + data
                     + " with " + baseName(data) + "'s input pipeline (its normalisation) and the model's class names");
         // A checkpoint inside a run's checkpoints/ is deleted by the run's rotation (--keep) or replaced (best/) when
-        // the run goes on, and eval.json with it.
+        // the run goes on, and what eval writes there with it: eval.json, and a classifier's confusion.png.
         if (out == null && insideCheckpoints(outDir))
-            notices.println("dl-train: notice: eval.json goes into " + outDir + ", which the run deletes or replaces if it is resumed"
-                    + " (checkpoint rotation); give --out DIR to keep it elsewhere");
+            notices.println("dl-train: notice: " + (regression ? "eval.json goes" : "eval.json and confusion.png go") + " into " + outDir
+                    + ", which the run deletes or replaces if it is resumed (checkpoint rotation); give --out DIR to keep "
+                    + (regression ? "it" : "them") + " elsewhere");
         Backend be;
         try {
             be = Backends.create(device, threads, msg -> notices.println("dl-train: notice: " + msg));

@@ -455,7 +455,7 @@ class EvalPredictTest {
         JsonNode printed = JSON.readTree(r.out());
         assertEquals(JSON.readTree(ckpt.resolve("eval.json").toFile()), printed, r.out());
         assertEquals(TEST, printed.get("samples").asInt(), r.out());
-        assertTrue(r.err().contains("notice: eval.json goes into " + ckpt) && r.err().contains("test: loss")
+        assertTrue(r.err().contains("notice: eval.json and confusion.png go into " + ckpt) && r.err().contains("test: loss")
                 && r.err().contains("confusion matrix"), r.err());
     }
 
@@ -479,7 +479,7 @@ class EvalPredictTest {
         assertTrue(lines.get(3).startsWith("confusion matrix") && lines.get(4).startsWith("true \\ predicted"), r.out());
         for (int c = 0; c < 10; c++) assertTrue(lines.get(5 + c).startsWith(String.format("%3d ", c)), lines.get(5 + c));
         assertEquals("dl-train: wrote " + ckpt.resolve("eval.json") + " and " + ckpt.resolve("confusion.png"), lines.get(16));
-        assertTrue(r.err().contains("dl-train: notice: eval.json goes into " + ckpt), r.err());
+        assertTrue(r.err().contains("dl-train: notice: eval.json and confusion.png go into " + ckpt), r.err());
         String why = io.dltrain.runtime.backend.Backends.cudaUnavailableReason();
         if (why != null) assertTrue(r.err().contains("dl-train: notice: no usable GPU: " + why + "; using the CPU\n"), r.err());
         assertFalse(r.err().contains("test: loss") || r.err().contains("confusion matrix"), r.err());
@@ -493,22 +493,22 @@ class EvalPredictTest {
         Path ckpt = ckpts.resolve("ckpt-34");
         CliTest.Result r = run("eval", "--checkpoint", ckpt.toString(), "--data", "fashion-mnist", "--data-dir", subset.toString(), "--threads", "2");
         assertEquals(0, r.code(), r.err() + r.out());
-        assertTrue(r.err().contains("notice: eval.json goes into " + ckpt) && r.err().contains("--out"), r.err());
-        assertTrue(Files.isRegularFile(ckpt.resolve("eval.json")));
+        assertTrue(r.err().contains("notice: eval.json and confusion.png go into " + ckpt + ", which the run deletes or replaces if it is resumed (checkpoint rotation); give --out DIR to keep them elsewhere"), r.err());
+        assertTrue(Files.isRegularFile(ckpt.resolve("eval.json")) && Files.isRegularFile(ckpt.resolve("confusion.png")));
         assertTrue(!r.err().contains("is evaluated on"), "same dataset: no notice\n" + r.err());
         // a best/ checkpoint is rotated too; the run directory itself is not (its eval.json stays)
         Path best = checkpointOfTheRun(ckpts.resolve("best"), Map.of());
         CliTest.Result b = run("eval", "--checkpoint", best.toString(), "--data", "fashion-mnist", "--data-dir", subset.toString(), "--threads", "2");
-        assertTrue(b.code() == 0 && b.err().contains("notice: eval.json goes into " + best), b.out() + b.err());
+        assertTrue(b.code() == 0 && b.err().contains("notice: eval.json and confusion.png go into " + best), b.out() + b.err());
         CliTest.Result whole = run("eval", "--checkpoint", tmp.resolve("run3").toString(), "--data", "fashion-mnist", "--data-dir", subset.toString(), "--threads", "2");
-        assertTrue(whole.code() == 0 && !whole.err().contains("eval.json goes into"), whole.out() + whole.err());
+        assertTrue(whole.code() == 0 && !whole.err().contains("checkpoint rotation"), whole.out() + whole.err());
         // mnist has fashion-mnist's shape and 10 classes: evaluated, with a line saying whose pipeline applies
         CliTest.Result other = run("eval", "--checkpoint", runDir.toString(), "--data", "mnist", "--data-dir", subset.toString(),
                 "--threads", "2", "--out", tmp.resolve("e2").toString());
         assertEquals(0, other.code(), other.err() + other.out());
         assertTrue(other.err().contains("notice: the model was trained on fashion-mnist, and is evaluated on mnist with mnist's input pipeline"),
                 other.err());
-        assertTrue(!other.err().contains("eval.json goes into"), other.err());
+        assertTrue(!other.err().contains("checkpoint rotation"), other.err());
     }
 
     /**
