@@ -948,6 +948,34 @@ class CliTest {
     }
 
     /**
+     * `info --help` lists the keys `info --json` prints, for whoever writes a probe from it: it left out `version`, the
+     * first key. Every key of the object (with --device) and, for each object value, every key of that, is in the help's
+     * --json list, in order, and the list names nothing else.
+     */
+    @Test
+    void infoHelpListsEveryKeyOfInfoJson() throws IOException {
+        String help = run("info", "--help").out().replaceAll("\\s+", " ");
+        String intro = "(for a probe or a pipeline): ";
+        int from = help.indexOf(intro);
+        assertTrue(from >= 0, help);
+        String list = help.substring(from + intro.length(), help.indexOf(".", from)).replace(" and, with --device, ", ", ");
+        java.util.Map<String, List<String>> said = new java.util.LinkedHashMap<>(); // key -> its keys in parentheses (null: none)
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\w+)(?: \\(([^)]*)\\))?(?:, |$)").matcher(list);
+        int at = 0;
+        while (m.find() && m.start() == at) {
+            said.put(m.group(1), m.group(2) == null ? null : List.of(m.group(2).split(", ")));
+            at = m.end();
+        }
+        assertEquals(list.length(), at, "the --json list could not be read past '" + list.substring(at) + "': " + list);
+        Result r = run("info", "--json", "--device", "cpu");
+        assertEquals(0, r.code(), r.err());
+        java.util.Map<String, List<String>> printed = new java.util.LinkedHashMap<>();
+        JSON.readTree(r.out()).properties().forEach(e -> printed.put(e.getKey(),
+                e.getValue().isObject() ? e.getValue().properties().stream().map(java.util.Map.Entry::getKey).toList() : null));
+        assertEquals(printed, said, "info --help's --json list against the keys of info --json --device cpu: " + list);
+    }
+
+    /**
      * A GPU present but failing (cuda:1 held by another process in exclusive-process mode, cudaSetDevice answering
      * cudaErrorDevicesUnavailable; or the only GPU with an uncorrectable ECC error): `info` exited 1 with the CUDA error
      * and `info --json` printed no object. Both now list the device with its problem (free memory unknown), and the
