@@ -231,7 +231,7 @@ public final class BenchCommand implements Callable<Integer> {
         try {
             real = Backends.create(device, threads, msg -> notices.println("dl-train: notice: " + msg));
         } catch (BackendUnavailableException e) {
-            throw usage(e.commandLineMessage());
+            throw new Main.Unusable(spec.commandLine(), e.commandLineMessage());
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }

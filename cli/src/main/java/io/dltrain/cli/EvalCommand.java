@@ -229,7 +229,7 @@ public final class EvalCommand implements Callable<Integer> {
         try {
             be = Backends.create(device, threads, msg -> notices.println("dl-train: notice: " + msg));
         } catch (BackendUnavailableException e) {
-            throw usage(e.commandLineMessage());
+            throw new Main.Unusable(spec.commandLine(), e.commandLineMessage());
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }

@@ -56,7 +56,7 @@ public final class InfoCommand implements Callable<Integer> {
         }
         if (json) jsonReport(why, p);
         if (device == null) return 0;
-        if (why != null) throw new Main.UsageError(spec.commandLine(), why);
+        if (why != null) throw new Main.Unusable(spec.commandLine(), why);
         if (!json) spec.commandLine().getOut().println("dl-train: --device " + device + " can be used");
         return 0;
     }

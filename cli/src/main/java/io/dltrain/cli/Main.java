@@ -33,7 +33,8 @@ public final class Main {
             CommandLine c = ex.getCommandLine();
             c.getErr().println("dl-train: error: " + ex.getMessage());
             if (!(ex instanceof UsageError)) CommandLine.UnmatchedArgumentException.printSuggestions(ex, c.getErr());
-            c.getErr().println("Try '" + c.getCommandSpec().qualifiedName() + " --help' for more information.");
+            if (!(ex instanceof Unusable))
+                c.getErr().println("Try '" + c.getCommandSpec().qualifiedName() + " --help' for more information.");
             c.getErr().flush();
             return c.getCommandSpec().exitCodeOnInvalidInput();
         });
@@ -268,7 +269,16 @@ public final class Main {
     }
 
     /** A usage error found after parsing (bad value, missing data...): exit code 2, no usage dump. */
-    static final class UsageError extends CommandLine.ParameterException {
+    static class UsageError extends CommandLine.ParameterException {
         UsageError(CommandLine cl, String message) { super(cl, message); }
+    }
+
+    /**
+     * A --device this machine cannot use (no driver, no such GPU): exit code 2 like a usage error, the spec of `info
+     * --device`'s readiness check and what train, eval, predict and bench do, but the command was given right, so
+     * without the "Try '... --help'" line, whose help would not help; the message says what to do.
+     */
+    static final class Unusable extends UsageError {
+        Unusable(CommandLine cl, String message) { super(cl, message); }
     }
 }

@@ -170,7 +170,7 @@ public final class PredictCommand implements Callable<Integer> {
         try {
             be = Backends.create(device, threads, msg -> spec.commandLine().getErr().println("dl-train: notice: " + msg));
         } catch (BackendUnavailableException e) {
-            throw usage(e.commandLineMessage());
+            throw new Main.Unusable(spec.commandLine(), e.commandLineMessage());
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }

@@ -479,7 +479,7 @@ final class TrainRun {
         try {
             be = Backends.create(o.device, o.threads, msg -> log.println("dl-train: notice: " + msg));
         } catch (BackendUnavailableException e) {
-            throw usage("--device", e.commandLineMessage());
+            throw new Main.Unusable(cl, configured("--device") + e.commandLineMessage());
         } catch (IllegalArgumentException e) {
             throw usage("--device", e.getMessage());
         }

@@ -1019,6 +1019,9 @@ class CliTest {
             assertTrue(u.out().contains("cuda: unavailable: " + why + "\n"), u.out());
             assertTrue(u.out().contains("  cuda:0: unknown; does not answer: " + ecc + "\n"), u.out());
             assertTrue(u.err().startsWith("dl-train: error: --device cuda cannot be used: " + why), u.err());
+            // the command was given right: the machine cannot do it, and its --help would not help
+            assertFalse(u.err().contains("--help"), u.err());
+            assertFalse(ready.err().contains("--help"), ready.err());
             Result uj = run("info", "--json");
             assertEquals(0, uj.code(), uj.err());
             JsonNode cuda = JSON.readTree(uj.out()).get("cuda");
@@ -1080,6 +1083,20 @@ class CliTest {
         assertEquals(0, r.code(), r.err());
         List<String> notices = r.err().lines().filter(l -> l.contains("no usable GPU")).toList();
         assertEquals(List.of("dl-train: notice: no usable GPU: " + why + "; using the CPU"), notices, r.err());
+        // every command that takes --device says the same, one line and exit 2, with no "Try 'dl-train ... --help'":
+        // the command is right, the machine cannot do it (a misspelt device, a usage error, keeps the hint)
+        String images = subset.resolve("t10k-images-idx3-ubyte.gz").toString(), run = tmp.resolve("run").toString();
+        for (String[] args : List.of(new String[] {"info", "--device", "cuda"}, train(out, "mlp", 1, "--device", "cuda"),
+                new String[] {"eval", "--checkpoint", run, "--data", "fashion-mnist", "--data-dir", subset.toString(), "--device", "cuda"},
+                new String[] {"predict", "--checkpoint", run, images, "--device", "cuda"},
+                new String[] {"bench", "--model", "mlp", "--batch-size", "8", "--synthetic", "--device", "cuda"})) {
+            Result c = run(args);
+            assertEquals(2, c.code(), args[0] + ": " + c.err());
+            assertEquals(List.of("dl-train: error: --device cuda cannot be used: " + why + ". Use --device cpu, or --device auto to fall back to the CPU."),
+                    c.err().lines().filter(l -> !l.startsWith("dl-train: notice: ")).toList(), String.join(" ", args));
+        }
+        Result gpu = run("info", "--device", "gpu");
+        assertTrue(gpu.code() == 2 && gpu.err().contains("Try 'dl-train info --help' for more information."), gpu.err());
         JsonNode s = JSON.readTree(tmp.resolve("run/summary.json").toFile());
         assertEquals("cpu", s.get("device").asText());
         JsonNode mem = s.get("memory");
