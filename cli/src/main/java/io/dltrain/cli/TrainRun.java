@@ -687,8 +687,12 @@ final class TrainRun {
                         try {
                             result = trainer.fit(model, loss, opt, schedule, trainLoader, valLoader, listener);
                         } catch (DataLoadException e) {
-                            if (e.checkpoint() == null) throw e;
-                            throw new DataLoadException(e.getMessage() + " with --resume " + ShellWords.quote(outDir), e.getCause(), e.checkpoint());
+                            if (e.checkpoint() == null) {
+                                String hint = skipBadHint(e, data.train(), "run with ");
+                                throw hint.isEmpty() ? e : new DataLoadException(e.getMessage() + hint, e.getCause());
+                            }
+                            throw new DataLoadException(e.getMessage() + " with --resume " + ShellWords.quote(outDir)
+                                    + skipBadHint(e, data.train(), "start a new run with "), e.getCause(), e.checkpoint());
                         } catch (CheckpointException e) {
                             // a checkpoint that could not be written (a full disk, a read-only volume): its message names the
                             // file and why; what is saved and how to go on is the CLI's to say
@@ -872,6 +876,23 @@ final class TrainRun {
             for (long left; writing && (left = end - System.nanoTime()) > 0; ) TimeUnit.NANOSECONDS.timedWait(this, left);
             return reached;
         }
+    }
+
+    /**
+     * For a training image that cannot be decoded (an image folder read without skipbad=true): ", or " + how + "--data
+     * SPEC,skipbad=true, which skips unreadable images", the option that goes on past such files; "" otherwise (another
+     * failure, or one that skipbad does not skip: out of memory).
+     */
+    private String skipBadHint(DataLoadException e, Dataset train, String how) {
+        if (!(train instanceof ImageFolderDataset f) || f.skipsBadFiles() || o.data == null) return "";
+        for (Throwable t = e.getCause(); t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof OutOfMemoryError) return "";
+            if (t instanceof DatasetException) {
+                String spec = o.data.contains(":") ? o.data + ",skipbad=true" : o.data + ":skipbad=true";
+                return ", or " + how + "--data " + ShellWords.quote(spec) + ", which skips unreadable images";
+            }
+        }
+        return "";
     }
 
     /** Shown at the end of a run: the files that imagefolder:skipbad=true replaced, which were otherwise never named. */

@@ -1451,8 +1451,13 @@ class ResumeTest {
         CliTest.Result r = run("--model", "mlp", "--data", "imagefolder", "--data-dir", tree.toString(), "--epochs", "2", "--batch-size", "32",
                 "--threads", "2", "--progress", "none", "--out", out.toString());
         assertEquals(1, r.code(), r.err() + r.out());
-        assertTrue(r.err().contains(victim.getFileName().toString()) && r.err().contains("the run is checkpointed before that batch in "
-                + out.resolve("checkpoints").toAbsolutePath()) && r.err().contains("removing it would change the run's train/validation split), resume with --resume " + out), r.err());
+        // what to do, coherently: the decoder's "re-create or remove the file", then where each leads in a run that can
+        // be resumed (a removed file changes its split), and the option that skips unreadable images in a new run
+        assertTrue(r.err().contains(victim.getFileName().toString()) && r.err().contains("; re-create or remove the file; the run is"
+                + " checkpointed before that batch in " + out.resolve("checkpoints/ckpt-0").toAbsolutePath() + " (removing the file changes the"
+                + " run's train/validation split: a run without it starts anew): once the sample reads (mend or re-create its file),"
+                + " resume with --resume " + out + ", or start a new run with --data imagefolder:skipbad=true, which skips unreadable"
+                + " images\n"), r.err());
         Files.write(victim, good);
         r = run("--resume", out.toString(), "--threads", "2", "--progress", "none"); // the data's directory is the run's
         assertEquals(0, r.code(), r.err() + r.out());

@@ -340,6 +340,9 @@ public final class ImageFolderDataset implements Dataset, EpochAware {
 
     @Override public int epoch() { return epoch; }
 
+    /** Whether an undecodable file is replaced by the next good one (skipBadFiles) rather than thrown. */
+    public boolean skipsBadFiles() { return skipBadFiles; }
+
     /** Reads replaced by another index because the file was bad (only with skipBadFiles). */
     public long skippedReads() { return skipped.sum(); }
 

@@ -677,8 +677,9 @@ public final class Trainer {
             e.addSuppressed(saveFailed);
             return e;
         }
-        return new DataLoadException(e.getMessage() + "; " + what + " in " + at + ": " + once + " (mend or re-create"
-                + " its file; removing it would change the run's train/validation split), resume", e, at);
+        // after a dataset's own advice ("re-create or remove the file"): where each leads. Only a re-created file resumes
+        return new DataLoadException(e.getMessage() + "; " + what + " in " + at + " (removing the file changes the run's"
+                + " train/validation split: a run without it starts anew): " + once + " (mend or re-create its file), resume", e, at);
     }
 
     /**
