@@ -270,6 +270,16 @@ DL_HD int dl_topk_hit(const float* x, int c, int label, int k) {
     return larger < k ? 1 : 0;
 }
 
+/**
+ * CpuLoss.oneHot, one element (row r's column j): 1 where j is the row's label, else 0. A label outside [0, C) makes
+ * every column of its row NaN (the CPU throws before any work; a device kernel cannot, so a loss built on the
+ * one-hot rows is NaN and the trainer's non-finite check stops the run).
+ */
+DL_HD float dl_one_hot(int j, int label, int c) {
+    if (label < 0 || label >= c) return DL_NAN;
+    return j == label ? 1.0f : 0.0f;
+}
+
 // ------------------------------------------------------------------ adaptive average pooling (CpuPool)
 
 /** PyTorch's adaptive window [floor(i*in/out), ceil((i+1)*in/out)) (CpuPool.start / end). */

@@ -1,5 +1,5 @@
 /*
- * loss.cu -- losses and the top-k metric; CPU twin runtime/src/main/java/io/dltrain/runtime/backend/cpu/CpuLoss.java.
+ * loss.cu -- losses, the top-k metric and one-hot labels; CPU twin runtime/src/main/java/io/dltrain/runtime/backend/cpu/CpuLoss.java.
  * Means are taken by the backend afterwards with sum_f32(elem or row_loss, n, 1/n, loss) (elementwise.cu), so
  * every reduction here is deterministic too. LossKind ordinal: MSE 0, L1 1, BCE_WITH_LOGITS 2.
  */
@@ -60,5 +60,14 @@ extern "C" __global__ void loss_backward_f32(int kind, const float* pred, const 
 extern "C" __global__ void count_topk_f32(const float* logits, const int* labels, int n, int c, int k, float* count) {
     DL_GRID_STRIDE(r, n) {
         if (dl_topk_hit(logits + r * c, c, labels[r], k)) atomicAdd(count, 1.0f);
+    }
+}
+
+/** CpuLoss.oneHot: out[r, j] = 1 where j == labels[r], else 0 (a label outside [0, c): NaN across row r); element-wise over n*c. */
+extern "C" __global__ void one_hot_f32(const int* labels, int n, int c, float* out) {
+    long long total = (long long) n * c;
+    DL_GRID_STRIDE(i, total) {
+        long long r = i / c;
+        out[i] = dl_one_hot((int) (i - r * c), labels[r], c);
     }
 }

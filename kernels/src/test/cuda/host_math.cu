@@ -215,6 +215,10 @@ HOST void host_count_topk(const float* logits, const int* labels, int n, int c, 
     for (long long r = 0; r < n; r++) if (dl_topk_hit(logits + r * c, c, labels[r], k)) count[0] += 1.0f;
 }
 
+HOST void host_one_hot(const int* labels, int n, int c, float* out) {
+    for (long long i = 0; i < (long long) n * c; i++) out[i] = dl_one_hot((int) (i % c), labels[i / c], c);
+}
+
 // ------------------------------------------------------------------ dropout.cu
 
 HOST float host_dropout_uniform(unsigned long long seed, long long i) { return dl_dropout_uniform(seed, i); }

@@ -134,12 +134,14 @@ class ReadmeExampleTest {
 
     /**
      * The op-and-loss example: its cross-entropy written from logSoftmax, mul, sum and scale equals the library's at every
-     * report and falls, and its hand-written swish backward passes the finite-difference check the README points to.
+     * report and falls, its hand-written swish backward passes the finite-difference check the README points to, and its
+     * FocalLoss (Losses.oneHot on the labels as a tensor, as the Learner passes them) equals -mean (1 - p_t)^2 log p_t
+     * computed directly in double.
      */
     @Test
     void readmeOwnOpAndLossExampleLearnsWithTheRightLossAndGradient(@TempDir Path tmp) throws Exception {
         String out = compileAndRun(tmp, "ownop", "OwnOpAndLoss");
-        Matcher line = Pattern.compile("epoch (\\d+) loss (\\d+\\.\\d+), the library's cross-entropy (\\d+\\.\\d+)").matcher(out);
+        Matcher line = Pattern.compile("epoch (\\d+) loss (\\d+\\.\\d+), the library's cross-entropy (\\d+\\.\\d+), focal loss (\\d+\\.\\d+)").matcher(out);
         List<Double> losses = new ArrayList<>();
         while (line.find()) {
             assertEquals(Double.parseDouble(line.group(3)), Double.parseDouble(line.group(2)), 2e-6, "the loss written out is not cross-entropy:\n" + out);
@@ -156,6 +158,24 @@ class ReadmeExampleTest {
                     try { return (io.dltrain.runtime.tensor.Tensor) swish.invoke(null, in.getFirst()); }
                     catch (ReflectiveOperationException e) { throw new AssertionError(e); }
                 }, List.of(x), io.dltrain.runtime.testing.Check.EPS, io.dltrain.runtime.testing.Check.ATOL, io.dltrain.runtime.testing.Check.RTOL);
+            }
+            var focalClass = loader.loadClass("OwnOpAndLoss$FocalLoss").getDeclaredConstructor();
+            focalClass.setAccessible(true);
+            var focal = (io.dltrain.runtime.nn.loss.Loss) focalClass.newInstance();
+            int n = 5, c = 3;
+            float[] logits = {2f, -1f, 0.5f, 0f, 0f, 0f, -3f, 4f, 1f, 1.5f, 1.5f, -2f, 0.1f, -0.2f, 3f};
+            int[] labels = {0, 2, 1, 1, 0};
+            double want = 0;
+            for (int r = 0; r < n; r++) {
+                double sum = 0;
+                for (int j = 0; j < c; j++) sum += Math.exp(logits[r * c + j]);
+                double p = Math.exp(logits[r * c + labels[r]]) / sum;
+                want -= (1 - p) * (1 - p) * Math.log(p) / n;
+            }
+            try (var scope = io.dltrain.runtime.tensor.Scope.open()) {
+                double got = focal.compute(cpu.fromHost(logits, io.dltrain.runtime.tensor.Shape.of(n, c)),
+                        cpu.fromHost(labels, io.dltrain.runtime.tensor.Shape.of(n))).item();
+                assertEquals(want, got, 1e-6 * want, "the README's focal loss");
             }
         }
     }

@@ -283,6 +283,15 @@ public interface Backend extends AutoCloseable {
      */
     void countTopK(Tensor logits, Tensor labels, int k, Tensor count);
 
+    /**
+     * out [N, C] = the one-hot rows of INT32 labels [N]: out[r, c] = 1 where c == labels[r], else 0 (C is out's second
+     * dimension, at least 1). A label outside [0, C) is an error naming the row and the value on the CPU, before out
+     * is written; a device backend cannot refuse it without a host synchronisation, so the CUDA kernel writes NaN
+     * across that row instead (a loss built on it is NaN, which the trainer's non-finite check stops). Not
+     * differentiable: labels are class indices.
+     */
+    void oneHot(Tensor labels, Tensor out);
+
     // ---------------------------------------------------------------- optimisers
 
     /**

@@ -404,6 +404,20 @@ public final class Checks {
         return nc;
     }
 
+    /** oneHot: INT32 labels [N], FP32 out [N, C] with C >= 1; returns {N, C}. */
+    public static int[] oneHot(Device device, Tensor labels, Tensor out) {
+        String op = "oneHot";
+        int32(op, device, labels);
+        fp32(op, device, out);
+        if (labels.rank() != 1)
+            throw new IllegalArgumentException(op + ": expected labels [N], got " + labels.shape());
+        if (out.rank() != 2 || out.dim(1) < 1)
+            throw new IllegalArgumentException(op + ": expected out [N, C] with C >= 1 classes, got " + out.shape());
+        if (out.dim(0) != labels.dim(0))
+            throw new IllegalArgumentException(op + ": labels " + labels.shape() + " do not match the " + out.dim(0) + " rows of out " + out.shape());
+        return new int[] {labels.dim(0), out.dim(1)};
+    }
+
     /**
      * The state buffers each optimiser reads, by index into {@link Backend#optimizerStep}'s state array (null: an index
      * this configuration does not use).

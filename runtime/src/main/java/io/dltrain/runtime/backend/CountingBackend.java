@@ -193,6 +193,7 @@ public final class CountingBackend implements Backend {
     @Override public void lossForward(LossKind kind, Tensor pred, Tensor target, Tensor loss) { compute("lossForward"); delegate.lossForward(kind, pred, target, loss); }
     @Override public void lossBackward(LossKind kind, Tensor pred, Tensor target, Tensor dloss, Tensor dpred) { compute("lossBackward"); delegate.lossBackward(kind, pred, target, dloss, dpred); }
     @Override public void countTopK(Tensor logits, Tensor labels, int k, Tensor count) { compute("countTopK"); delegate.countTopK(logits, labels, k, count); }
+    @Override public void oneHot(Tensor labels, Tensor out) { compute("oneHot"); delegate.oneHot(labels, out); }
 
     @Override
     public void optimizerStep(OptimizerHyper hyper, Tensor param, Tensor grad, Tensor[] state, float lr, long step) {

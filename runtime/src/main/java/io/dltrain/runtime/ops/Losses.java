@@ -14,6 +14,7 @@ import io.dltrain.runtime.tensor.Tensor;
  *   <li>{@link #crossEntropy}: F.cross_entropy(logits, labels, label_smoothing=eps) for logits [N, C], INT32 labels [N].</li>
  *   <li>{@link #mse}, {@link #l1}, {@link #bceWithLogits}: F.mse_loss, F.l1_loss, F.binary_cross_entropy_with_logits.</li>
  * </ul>
+ * {@link #oneHot} (F.one_hot, as FP32) is no loss: it turns a batch's labels into the targets of a loss of one's own.
  */
 public final class Losses {
     private Losses() {}
@@ -36,6 +37,26 @@ public final class Losses {
             be.crossEntropyBackward(probs, labels, labelSmoothing, dl, dx);
             return new Tensor[] {dx, null};
         });
+    }
+
+    /**
+     * The one-hot rows [N, classes] (FP32) of INT32 labels [N], computed on the labels' backend: out[r, c] = 1 where
+     * c == labels[r], else 0. A loss of one's own (a focal loss, a class-weighted cross-entropy) that gets the batch's
+     * labels as a device tensor (as a {@code Loss} plugged into the Learner does) picks each row's class with it,
+     * multiplying element by element ({@code Sequence.mul}), without copying the labels to the host. A label outside
+     * [0, classes) is refused on the CPU, naming the row and the value; on a GPU its row is NaN instead (the device
+     * cannot throw without a host synchronisation), so the loss is NaN and training stops at the non-finite check.
+     * Not differentiable: labels are class indices, so the result is a constant of the autograd graph (as a tensor
+     * made with {@code fromHost}) and no gradient flows through it.
+     */
+    public static Tensor oneHot(Tensor labels, int classes) {
+        if (classes < 1) throw new IllegalArgumentException("oneHot: classes must be >= 1, got " + classes);
+        if (labels.dtype() != DType.INT32 || labels.rank() != 1)
+            throw new IllegalArgumentException("oneHot: expected INT32 labels [N], got " + labels.dtype() + " " + labels.shape());
+        Backend be = labels.backend();
+        Tensor out = be.empty(Shape.of(labels.dim(0), classes));
+        be.oneHot(labels, out);
+        return out;
     }
 
     public static Tensor mse(Tensor pred, Tensor target) { return elementwise(LossKind.MSE, "mse_loss", pred, target); }

@@ -18,6 +18,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -350,6 +351,71 @@ class LossTest {
             be.countTopK(logits, lab, 2, top2);
             assertEquals(1f, top1.item(), "only the finite row 3 is a top-1 hit");
             assertEquals(2f, top2.item(), "row 2's label is second after the NaN; row 3 is a hit");
+        }
+    }
+
+    @Test
+    void oneHotMatchesADirectLoopAndRefusesLabelsOutOfRange() {
+        SplittableRandom rng = new SplittableRandom(7);
+        int N = 37, C = 5;
+        int[] y = labels(rng, N, C);
+        try (Scope s = Scope.open()) {
+            Tensor lab = be.fromHost(y, Shape.of(N)), oh = Losses.oneHot(lab, C);
+            assertEquals(Shape.of(N, C), oh.shape());
+            assertEquals(DType.FP32, oh.dtype());
+            float[] want = new float[N * C];
+            for (int r = 0; r < N; r++) for (int c = 0; c < C; c++) want[r * C + c] = c == y[r] ? 1f : 0f;
+            assertArrayEquals(want, oh.toFloatArray());
+            assertEquals(false, oh.requiresGrad(), "labels have no gradient: the one-hot rows are a constant");
+            assertEquals(Shape.of(0, 3), Losses.oneHot(be.fromHost(new int[0], Shape.of(0)), 3).shape(), "an empty batch");
+
+            // Out of range: refused before out is written, naming the row and the value.
+            Tensor out = be.fromHost(new float[] {7f, 7f, 7f, 7f, 7f, 7f}, Shape.of(2, 3));
+            for (int bad : new int[] {3, -1}) {
+                var e = assertThrows(IllegalArgumentException.class, () -> be.oneHot(be.fromHost(new int[] {0, bad}, Shape.of(2)), out));
+                assertEquals("oneHot: label " + bad + " in row 1 is outside [0, 3) for 3 classes, out [2, 3] (are the labels 1-based,"
+                        + " or is the number of classes wrong?)", e.getMessage());
+                assertArrayEquals(new float[] {7f, 7f, 7f, 7f, 7f, 7f}, out.toFloatArray(), "out untouched");
+            }
+            assertEquals("oneHot: classes must be >= 1, got 0",
+                    assertThrows(IllegalArgumentException.class, () -> Losses.oneHot(lab, 0)).getMessage());
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> Losses.oneHot(be.fromHost(new float[N], Shape.of(N)), C))
+                    .getMessage().startsWith("oneHot: expected INT32 labels [N], got FP32"));
+        }
+    }
+
+    /**
+     * A focal loss (gamma 2) written with the public ops and the labels as a tensor, as a {@code Loss} plugged into the
+     * Learner gets them: -mean over rows of (1 - p_t)^2 log p_t, where oneHot * (1 - p) = oneHot - oneHot * p picks
+     * row r's class t. Checked against a direct computation in double and against finite differences.
+     */
+    static Tensor focal(Tensor logits, Tensor labels) {
+        int n = logits.dim(0);
+        Tensor oh = Losses.oneHot(labels, logits.dim(1));
+        Tensor w = Basic.add(oh, Basic.scale(Sequence.mul(oh, Activations.softmax(logits)), -1f));   // oneHot * (1 - p)
+        return Basic.scale(Basic.sum(Sequence.mul(Sequence.mul(w, w), Activations.logSoftmax(logits))), -1f / n);
+    }
+
+    @Test
+    void aFocalLossWrittenWithOneHotMatchesADirectComputation() {
+        SplittableRandom rng = new SplittableRandom(8);
+        int N = 6, C = 4;
+        int[] y = labels(rng, N, C);
+        float[] x = Check.uniform(rng, N * C, -3, 3);
+        double want = 0;
+        for (int r = 0; r < N; r++) {
+            double max = Double.NEGATIVE_INFINITY, sum = 0;
+            for (int c = 0; c < C; c++) max = Math.max(max, x[r * C + c]);
+            for (int c = 0; c < C; c++) sum += Math.exp(x[r * C + c] - max);
+            double logp = x[r * C + y[r]] - max - Math.log(sum), p = Math.exp(logp);
+            want += -(1 - p) * (1 - p) * logp;
+        }
+        want /= N;
+        try (Scope s = Scope.open()) {
+            assertEquals(want, focal(be.fromHost(x, Shape.of(N, C)), be.fromHost(y, Shape.of(N))).item(), 1e-6 * Math.abs(want), "focal loss");
+        }
+        try (Tensor xt = Check.param(be, rng, -2, 2, N, C); Tensor lab = be.fromHost(y, Shape.of(N)).keep()) {
+            Check.gradients("focal loss", in -> focal(in.get(0), lab), List.of(xt), Check.EPS, Check.ATOL, Check.RTOL);
         }
     }
 

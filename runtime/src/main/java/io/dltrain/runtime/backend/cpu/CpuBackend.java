@@ -233,6 +233,7 @@ public final class CpuBackend implements Backend {
     @Override public void lossForward(LossKind kind, Tensor pred, Tensor target, Tensor loss) { CpuLoss.forward(this, kind, pred, target, loss); }
     @Override public void lossBackward(LossKind kind, Tensor pred, Tensor target, Tensor dloss, Tensor dpred) { CpuLoss.backward(this, kind, pred, target, dloss, dpred); }
     @Override public void countTopK(Tensor logits, Tensor labels, int k, Tensor count) { CpuLoss.countTopK(this, logits, labels, k, count); }
+    @Override public void oneHot(Tensor labels, Tensor out) { CpuLoss.oneHot(labels, out); }
 
     // ------------------------------------------------------------ optimisers
 

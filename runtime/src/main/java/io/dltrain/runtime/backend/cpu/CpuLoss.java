@@ -22,6 +22,7 @@ import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
  *       results at infinite logits (inf for x = +inf and t < 1, NaN for x = -inf), with gradient sigmoid(x) - t.</li>
  *   <li>countTopK: rows whose label is among the first k of its row sorted by descending logit, ties in index order
  *       (so top-1 is torch.argmax: the first of tied maxima; a row of equal logits is one hit for label 0, not all).</li>
+ *   <li>oneHot: F.one_hot(labels, C) as FP32, for losses written with the public ops.</li>
  * </ul>
  * Reductions sum in double per parallel chunk and combine the partials in chunk order (deterministic for a thread
  * count). Labels are checked before any work: one outside [0, C) is an error naming the row and the value.
@@ -200,5 +201,23 @@ final class CpuLoss {
         });
         if (count.dtype() == DType.INT32) i(count)[off(count)] += (int) hits;
         else f(count)[off(count)] += (float) hits;
+    }
+
+    static void oneHot(Tensor labels, Tensor out) {
+        String op = "oneHot";
+        int[] nc = Checks.oneHot(Device.CPU, labels, out);
+        int N = nc[0], C = nc[1];
+        int[] L = i(labels);
+        int lo = off(labels);
+        for (int r = 0; r < N; r++) {
+            int v = L[lo + r];
+            if (v < 0 || v >= C)
+                throw new IllegalArgumentException(op + ": label " + v + " in row " + r + " is outside [0, " + C + ") for "
+                        + C + " classes, out " + out.shape() + " (are the labels 1-based, or is the number of classes wrong?)");
+        }
+        float[] Y = f(out);
+        int yo = off(out);
+        java.util.Arrays.fill(Y, yo, yo + N * C, 0f);
+        for (int r = 0; r < N; r++) Y[yo + r * C + L[lo + r]] = 1f;
     }
 }

@@ -936,6 +936,14 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         kernels.launch("count_topk_f32", nc[0], f(logits, op), i(labels, op), nc[0], nc[1], k, f(count, op));
     }
 
+    @Override
+    public void oneHot(Tensor labels, Tensor out) {
+        enter();
+        String op = "oneHot";
+        int[] nc = Checks.oneHot(device, labels, out);
+        kernels.launch("one_hot_f32", (long) nc[0] * nc[1], i(labels, op), nc[0], nc[1], f(out, op));
+    }
+
     // ------------------------------------------------------------ optimisers
 
     @Override

@@ -82,6 +82,7 @@ public final class KernelSignatures {
         t.put("loss_forward_f32", List.of(I, P, P, P, L));
         t.put("loss_backward_f32", List.of(I, P, P, P, P, L));
         t.put("count_topk_f32", List.of(P, P, I, I, I, P));
+        t.put("one_hot_f32", List.of(P, I, I, P));
         // dropout.cu
         t.put("dropout_forward_f32", List.of(P, P, P, F, F, L, L));
         // optim.cu

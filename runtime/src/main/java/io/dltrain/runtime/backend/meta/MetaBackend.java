@@ -152,6 +152,7 @@ public final class MetaBackend implements Backend {
     @Override public void lossForward(LossKind kind, Tensor pred, Tensor target, Tensor loss) { throw noValues("lossForward"); }
     @Override public void lossBackward(LossKind kind, Tensor pred, Tensor target, Tensor dloss, Tensor dpred) { throw noValues("lossBackward"); }
     @Override public void countTopK(Tensor logits, Tensor labels, int k, Tensor count) { throw noValues("countTopK"); }
+    @Override public void oneHot(Tensor labels, Tensor out) { throw noValues("oneHot"); }
 
     @Override
     public void optimizerStep(OptimizerHyper hyper, Tensor param, Tensor grad, Tensor[] state, float lr, long step) { throw noValues("optimizerStep"); }

@@ -232,6 +232,15 @@ class CudaBackendRoutingTest {
         assertEquals(6, k.n(), "element-wise over rows");
         assertArrayEquals(new Object[] {addr(logits), addr(labels), 6, 5, 3, addr(count)}, k.args());
         sameError(x -> x.countTopK(x.empty(Shape.of(6, 5)), x.empty(Shape.of(6), DType.INT32), 0, x.empty(Shape.of(1))));
+
+        rec.calls.clear();
+        Tensor oneHot = t(6, 5);
+        be.oneHot(labels, oneHot);
+        Call h = rec.only();
+        assertEquals("one_hot_f32", h.kernel());
+        assertEquals(30, h.n(), "element-wise over rows x classes");
+        assertArrayEquals(new Object[] {addr(labels), 6, 5, addr(oneHot)}, h.args());
+        sameError(x -> x.oneHot(x.empty(Shape.of(7), DType.INT32), x.empty(Shape.of(6, 5))));
     }
 
     @Test

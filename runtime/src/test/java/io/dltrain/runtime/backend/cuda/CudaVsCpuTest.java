@@ -834,6 +834,25 @@ class CudaVsCpuTest {
         }
     }
 
+    @Test
+    void oneHotAndARowWithABadLabel() {
+        try (Scope sc = Scope.open()) {
+            SplittableRandom rng = new SplittableRandom(13);
+            for (int[] nc : new int[][] {{300, 10}, {3, 1}, {0, 4}}) {
+                int n = nc[0], c = nc[1];
+                P labels = ints(labels(rng, n, c), n), oh = out(n, c);
+                both((be, t) -> be.oneHot(t.t(labels), t.t(oh)));
+                same("oneHot [" + n + ", " + c + "]", oh, EXACT);
+            }
+            // The CPU refuses a label outside [0, C) (LossTest); the device cannot throw, and writes NaN across its row.
+            Tensor bad = dev.empty(Shape.of(3, 4));
+            dev.oneHot(dev.fromHost(new int[] {2, 4, -1}, Shape.of(3)), bad);
+            float nan = Float.NaN;
+            assertArrayEquals(new float[] {0f, 0f, 1f, 0f, nan, nan, nan, nan, nan, nan, nan, nan}, bad.toFloatArray(),
+                    "rows 1 (label 4 of 4 classes) and 2 (label -1) are NaN");
+        }
+    }
+
     // ------------------------------------------------------------------------------------------ optimisers
 
     /** How many state buffers Backend.optimizerStep takes for h (the slots the optimiser allocates). */

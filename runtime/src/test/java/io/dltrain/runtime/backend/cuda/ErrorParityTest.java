@@ -191,6 +191,12 @@ class ErrorParityTest {
                 row("countTopK count with no element", (b, o) -> () -> b.countTopK(t(b, 2, 3), ti(b, 2), 1, t(b, 0))),
                 row("countTopK labels size", (b, o) -> () -> b.countTopK(t(b, 2, 3), ti(b, 3), 1, t(b, 1))),
                 row("countTopK count on the other device", (b, o) -> () -> b.countTopK(t(b, 2, 3), ti(b, 2), 1, t(o, 1))),
+                row("oneHot FP32 labels", (b, o) -> () -> b.oneHot(t(b, 2), t(b, 2, 3))),
+                row("oneHot INT32 out", (b, o) -> () -> b.oneHot(ti(b, 2), ti(b, 2, 3))),
+                row("oneHot labels [N, 1]", (b, o) -> () -> b.oneHot(ti(b, 2, 1), t(b, 2, 3))),
+                row("oneHot out with no class", (b, o) -> () -> b.oneHot(ti(b, 2), t(b, 2, 0))),
+                row("oneHot labels size", (b, o) -> () -> b.oneHot(ti(b, 3), t(b, 2, 3))),
+                row("oneHot labels on the other device", (b, o) -> () -> b.oneHot(ti(o, 2), t(b, 2, 3))),
                 // ---- optimisers
                 row("Adam without exp_avg_sq", (b, o) -> () -> b.optimizerStep(ADAM, t(b, 4), t(b, 4), new Tensor[] {t(b, 4)}, 0.1f, 1)),
                 row("Adam INT32 state", (b, o) -> () -> b.optimizerStep(ADAM, t(b, 4), t(b, 4), new Tensor[] {t(b, 4), ti(b, 4)}, 0.1f, 1)),

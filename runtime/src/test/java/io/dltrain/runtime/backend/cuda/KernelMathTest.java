@@ -45,7 +45,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * <ul>
  *   <li>Exact (bit for bit): ReLU, LeakyReLU, the sigmoid and tanh backward, every optimiser update and state over
  *       3 steps, dropout masks and outputs, cross-entropy backward, MSE and L1 backward, adaptive average pooling
- *       forward and backward, add_bias, clip_by_norm, countTopK, checkFinite. These are the same float operations in
+ *       forward and backward, add_bias, clip_by_norm, countTopK, oneHot, checkFinite. These are the same float operations in
  *       the same order (no FMA contraction, IEEE division and sqrt).</li>
  *   <li>Transcendental activations and losses: within {@link #ULPS} ulps, or {@link #ATOL} absolute where the
  *       result is near zero after cancellation (GELU's derivative near x = -0.75, ELU near 0). The kernels use
@@ -346,6 +346,27 @@ class KernelMathTest {
                 call("host_count_topk", seg(a, logits), seg(a, labels), n, c, k, out);
                 assertEquals(count.item() + 5f, floats(out)[0], "top-" + k + " hits");
             }
+        }
+    }
+
+    @Test
+    void oneHotMatchesTheCpuAndMakesARowWithABadLabelNaN() {
+        SplittableRandom rng = new SplittableRandom(6);
+        int n = 50, c = 7;
+        int[] labels = new int[n];
+        for (int r = 0; r < n; r++) labels[r] = rng.nextInt(c);
+        Tensor cpu = be.empty(Shape.of(n, c));
+        be.oneHot(be.fromHost(labels, Shape.of(n)), cpu);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment out = seg(a, new float[n * c]);
+            call("host_one_hot", seg(a, labels), n, c, out);
+            assertArrayEquals(cpu.toFloatArray(), floats(out), "one-hot rows");
+            // A label the CPU refuses (it throws, naming the row): the kernel writes NaN across its row only.
+            MemorySegment bad = seg(a, new float[2 * 3]);
+            call("host_one_hot", seg(a, new int[] {1, 3}), 2, 3, bad);
+            assertArrayEquals(new float[] {0f, 1f, 0f, Float.NaN, Float.NaN, Float.NaN}, floats(bad), "label 3 of 3 classes in row 1");
+            call("host_one_hot", seg(a, new int[] {-1, 0}), 2, 3, bad);
+            assertArrayEquals(new float[] {Float.NaN, Float.NaN, Float.NaN, 1f, 0f, 0f}, floats(bad), "label -1 in row 0");
         }
     }
 
