@@ -112,8 +112,12 @@ public final class EvalCommand implements Callable<Integer> {
                         "give --out DIR for eval.json and confusion.png");
         if (unusable != null) throw usage(unusable);
         DatasetRegistry.Splits splits;
+        CsvDataset.NewRunRefusal refused = null; // files a new run may not take: the model's own, if trained on them before
         try {
             splits = DatasetRegistry.get(data).load(dataDir, "--data-dir");
+        } catch (CsvDataset.NewRunRefusal e) {
+            refused = e;
+            splits = e.splits();
         } catch (DatasetException e) {
             throw usage(e.getMessage());
         }
@@ -123,12 +127,17 @@ public final class EvalCommand implements Callable<Integer> {
         String tooLarge = BatchLimit.problem(batchSize, test.sampleShape().numel(), data + "'s " + test.sampleShape() + " samples");
         if (tooLarge != null) throw usage(tooLarge);
         SavedModel saved;
+        Dataset train = splits.train();
         try {
-            saved = Loaded.read(spec.commandLine(), checkpoint, located, notices, found -> SavedModel.read(found, runTrainSplit(found, notices, splits.train())));
+            saved = Loaded.read(spec.commandLine(), checkpoint, located, notices, found -> SavedModel.read(found, runTrainSplit(found, notices, train)));
         } catch (IllegalArgumentException | DatasetException e) {
             throw usage(e.getMessage());
         }
         Path dir = saved.dir();
+        // A column 'Unnamed: 0' or a label 'NA' a dl-train before 2026-12-07 trained on: taken where the model has them
+        if (refused != null && !refused.acceptedBy(saved.features() != null ? saved.features().names()
+                : baseName(saved.dataset()).equals("csv") ? null : List.of(), saved.classNames()))
+            throw usage(refused.getMessage());
         // A csv's samples are its feature columns in the file's order: other columns, or the same in another order, would
         // feed each to another column's weights. Checked before the shape, so that another number of columns is named too.
         if (saved.features() != null && test instanceof CsvDataset columns && !columns.featureNames().equals(saved.features().names()))
@@ -400,6 +409,8 @@ public final class EvalCommand implements Callable<Integer> {
         if (s.dataset().equals(data) && java.util.Objects.equals(runDataDir, evalDataDir)) return evaluated;
         try {
             return DatasetRegistry.get(s.dataset()).load(runDataDir, "--data-dir").train();
+        } catch (CsvDataset.NewRunRefusal e) { // the run's own data, which a dl-train before 2026-12-07 trained on
+            return e.splits().train();
         } catch (DatasetException | IllegalArgumentException | UncheckedIOException e) {
             notices.println("dl-train: notice: the training data of the run " + dir + " belongs to (" + s.dataset()
                     + (runDataDir != null ? " in " + runDataDir : "") + ") cannot be read (" + e.getMessage() + "): its class names,"

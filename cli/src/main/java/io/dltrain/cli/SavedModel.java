@@ -246,6 +246,8 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
             Path dataDir = s.config() != null && s.config().get("data_dir") instanceof String d ? Path.of(d) : null;
             try {
                 data = DatasetRegistry.get(s.dataset()).load(dataDir, "--data-dir").train();
+            } catch (CsvDataset.NewRunRefusal e) { // the run's own data, which a dl-train before 2026-12-07 trained on
+                data = e.splits().train();
             } catch (DatasetException e) {
                 if (dataDir != null) throw e;
                 // not recorded: the run read the default directory, or it was written before state.json recorded --data-dir

@@ -439,6 +439,11 @@ final class TrainRun {
         try (Progress.Phase reading = Progress.slowPhase(progressMode, log, "reading " + dataEntry.name()
                 + (o.dataDir != null ? " in " + o.dataDir : ""))) {
             data = dataEntry.load(o.dataDir, "--data-dir");
+        } catch (CsvDataset.NewRunRefusal e) {
+            // a resumed run's own data (its size and fingerprint are checked below), which a dl-train before 2026-12-07
+            // trained on ('Unnamed: 0' a feature, 'NA' a class); a new run is refused
+            if (resumeState == null) throw usage(o.dataDir != null ? "--data-dir" : "--data", e.getMessage());
+            data = e.splits();
         } catch (DatasetException e) {
             throw usage(o.dataDir != null ? "--data-dir" : "--data", e.getMessage());
         }

@@ -210,6 +210,61 @@ class PredictCsvTest {
     }
 
     /**
+     * Since 2026-12-07 a new run refuses a feature column named 'Unnamed: 0' (pandas' name for an index written back)
+     * and a label pandas reads as missing ('nan'); a dl-train before trained on both, recording the column in model.json's
+     * features and 'nan' among its class names. Such a model's own files were then refused by eval and by --resume with
+     * the new-run advice (exit 2: 'write the file with index=False'), though the model needs that column and class.
+     * Where the model records them (features, class names) eval, predict and --resume take them as before; a new run on
+     * the same files is still refused.
+     */
+    @Test
+    void aModelTrainedBeforeTheUnnamedAndMissingLabelChecksStillEvaluatesAndResumes(@TempDir Path tmp) throws IOException {
+        Path data = Files.createDirectories(tmp.resolve("data")), out = tmp.resolve("run");
+        write(data);
+        train(data, "csv", out, 1, "1e");
+        CliTest.Result before = run("eval", "--checkpoint", out.resolve("model").toString(), "--data", "csv", "--data-dir", data.toString(),
+                "--threads", "2", "--out", tmp.resolve("e0").toString());
+        assertEquals(0, before.code(), before.err());
+        // what the earlier dl-train wrote for files whose first column is 'Unnamed: 0' and whose class 'emu' is 'nan'
+        for (String split : List.of("train", "test")) {
+            Path f = data.resolve(split + ".csv");
+            Files.writeString(f, Files.readString(f).replaceFirst("x1", "Unnamed: 0").replace(",emu\n", ",nan\n"));
+        }
+        Path ckpt = Checkpoint.latest(out.resolve("checkpoints")).orElseThrow();
+        for (Path json : List.of(out.resolve("model").resolve(SavedModel.META_FILE), ckpt.resolve(Checkpoint.STATE_FILE))) {
+            String text = Files.readString(json);
+            assertTrue(text.contains("\"x1\"") && text.contains("\"emu\""), text);
+            Files.writeString(json, text.replace("\"x1\"", "\"Unnamed: 0\"").replace("\"emu\"", "\"nan\""));
+        }
+        CliTest.usageError(tmp.resolve("new"), new String[] {"--model", "mlp", "--data", "csv", "--data-dir", data.toString(), "--epochs", "1",
+                "--threads", "2", "--progress", "none", "--out", tmp.resolve("new").toString()}, "'Unnamed: 0'", "index=False");
+        CliTest.Result after = run("eval", "--checkpoint", out.resolve("model").toString(), "--data", "csv", "--data-dir", data.toString(),
+                "--threads", "2", "--out", tmp.resolve("e1").toString());
+        assertEquals(0, after.code(), after.err());
+        JsonNode was = JSON.readTree(tmp.resolve("e0").resolve("eval.json").toFile()), is = JSON.readTree(tmp.resolve("e1").resolve("eval.json").toFile());
+        assertEquals(was.get("top1"), is.get("top1"), "the same model on the same samples");
+        assertEquals(was.get("loss"), is.get("loss"));
+        CliTest.Result p = run("predict", "--checkpoint", out.resolve("model").toString(), "--threads", "2", data.resolve("test.csv").toString());
+        assertEquals(0, p.code(), p.err());
+        assertTrue(p.out().contains("nan"), p.out());
+        // a checkpoint that does not record model.json's fields (before 2026-12-07): the run's data is read for them
+        Path bare = Files.createDirectories(tmp.resolve("bare"));
+        for (Path f : List.of(ckpt.resolve(Checkpoint.MODEL_FILE), ckpt.resolve(Checkpoint.STATE_FILE))) Files.copy(f, bare.resolve(f.getFileName()));
+        com.fasterxml.jackson.databind.node.ObjectNode j = (com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(bare.resolve(Checkpoint.STATE_FILE).toFile());
+        ((com.fasterxml.jackson.databind.node.ObjectNode) j.get("config")).remove(List.of(SavedModel.STATE_KEY, "train_fingerprint"));
+        Files.writeString(bare.resolve(Checkpoint.STATE_FILE), JSON.writeValueAsString(j));
+        CliTest.Result pb = run("predict", "--checkpoint", bare.toString(), "--threads", "2", data.resolve("test.csv").toString());
+        assertEquals(0, pb.code(), pb.err());
+        assertTrue(pb.out().contains("nan"), pb.out());
+        CliTest.Result eb = run("eval", "--checkpoint", bare.toString(), "--data", "csv", "--data-dir", data.toString(), "--threads", "2",
+                "--out", tmp.resolve("e2").toString());
+        assertEquals(0, eb.code(), eb.err());
+        CliTest.Result r = run("--resume", out.toString(), "--epochs", "2", "--threads", "2", "--progress", "none");
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertEquals(2, Files.readAllLines(out.resolve("metrics.jsonl")).size(), "the resume trained its second epoch");
+    }
+
+    /**
      * A regression model's output that is not a finite number (a diverged model, or features near float32's limit that
      * its layers' sums overflow) was written by predict --json as the string "NaN" or "Infinity" where a number goes:
      * JSON has neither, and a pipeline reading "value" as a number broke on it. It is null, as a non-finite figure is

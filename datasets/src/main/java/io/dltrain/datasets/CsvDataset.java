@@ -102,11 +102,12 @@ public final class CsvDataset implements Dataset {
         List<String> featureNames = new ArrayList<>(train.header);
         featureNames.remove(yName);
         featureNames.removeAll(ignore);
+        String refused = null; // what a new run may not take, but a model trained before 2026-12-07 did (NewRunRefusal)
         for (String c : featureNames)
-            if (c.matches("Unnamed: \\d+"))
-                throw new DatasetException(trainFile + ": column '" + c + "' is how pandas names a column without a name, such as"
+            if (refused == null && isUnnamed(c))
+                refused = trainFile + ": column '" + c + "' is how pandas names a column without a name, such as"
                         + " a DataFrame's index read from a file and written back by to_csv (its row numbers, not a feature): write"
-                        + " the file with index=False, or leave the column out with csv:ignore=" + c);
+                        + " the file with index=False, or leave the column out with csv:ignore=" + c;
         if (featureNames.isEmpty())
             throw new DatasetException(trainFile + ": no feature column besides '" + yName + "'" + (ignore.isEmpty() ? "" : " and the ignored " + ignore)
                     + ": a dataset needs at least one");
@@ -132,16 +133,57 @@ public final class CsvDataset implements Dataset {
         }
 
         String trainName = dsName + "/train", testName = dsName + "/test";
+        DatasetRegistry.Splits splits;
         if (task == Task.REGRESSION) {
-            return new DatasetRegistry.Splits(
+            splits = new DatasetRegistry.Splits(
                     new CsvDataset(trainName, task, featureNames, List.of(yName), xTrain, null, train.targets(yCol), train.size(), mean, std),
                     new CsvDataset(testName, task, featureNames, List.of(yName), xTest, null, test.targets(yCol), test.size(), mean, std));
+        } else {
+            String[] yTrain = train.column(yCol);
+            Classes classes = train.classes(yTrain, yCol);
+            if (refused == null) refused = train.missingLabel(yTrain, yCol);
+            splits = new DatasetRegistry.Splits(
+                    new CsvDataset(trainName, task, featureNames, classes.names(), xTrain, train.labels(yTrain, yCol, classes, trainFile), null, train.size(), mean, std),
+                    new CsvDataset(testName, task, featureNames, classes.names(), xTest, test.labels(test.column(yCol), yCol, classes, trainFile), null, test.size(), mean, std));
         }
-        String[] yTrain = train.column(yCol);
-        Classes classes = train.classes(yTrain, yCol);
-        return new DatasetRegistry.Splits(
-                new CsvDataset(trainName, task, featureNames, classes.names(), xTrain, train.labels(yTrain, yCol, classes, trainFile), null, train.size(), mean, std),
-                new CsvDataset(testName, task, featureNames, classes.names(), xTest, test.labels(test.column(yCol), yCol, classes, trainFile), null, test.size(), mean, std));
+        if (refused != null) throw new NewRunRefusal(refused, splits);
+        return splits;
+    }
+
+    /** Whether a column's name is pandas' for a column without one ('Unnamed: 0', such as an index written back). */
+    static boolean isUnnamed(String column) { return column.matches("Unnamed: \\d+"); }
+
+    /**
+     * The error for files a dl-train before 2026-12-07 trained on and a new run may not: a feature column named
+     * 'Unnamed: N' ({@link #isUnnamed}) or a training label that pandas reads as missing ('NA', 'nan', '?', ...), taken
+     * then as a class. It holds the splits as that dl-train read them, for a model trained on them that records that
+     * column among its features and that label among its classes ({@link #acceptedBy}): eval, predict and --resume of
+     * such a model go on with {@link #splits()}, where a new run is refused with the message.
+     */
+    public static final class NewRunRefusal extends DatasetException {
+        private final transient DatasetRegistry.Splits splits;
+
+        NewRunRefusal(String message, DatasetRegistry.Splits splits) {
+            super(message);
+            this.splits = splits;
+        }
+
+        /** The splits read as a dl-train before 2026-12-07 read them (the column a feature, the label a class). */
+        public DatasetRegistry.Splits splits() { return splits; }
+
+        /**
+         * Whether a model with these feature columns (null: not recorded, as by a dl-train before 2026-11-23, which took
+         * every column but the label) and classes was trained on what is refused here.
+         */
+        public boolean acceptedBy(List<String> features, List<String> classes) {
+            CsvDataset train = (CsvDataset) splits.train();
+            for (String c : train.featureNames)
+                if (isUnnamed(c) && features != null && !features.contains(c)) return false;
+            if (train.task == Task.CLASSIFICATION)
+                for (String k : train.classNames)
+                    if (Table.MISSING.contains(k) && !classes.contains(k)) return false;
+            return true;
+        }
     }
 
     /**
@@ -599,7 +641,7 @@ public final class CsvDataset implements Dataset {
         Classes classes(String[] c, int yCol) {
             TreeSet<String> distinct = new TreeSet<>();
             for (int i = 0; i < c.length; i++) {
-                checkNotMissing(c[i], i, yCol);
+                if (c[i].isEmpty()) checkNotMissing(c[i], i, yCol); // the others, a class before 2026-12-07: see missingLabel
                 distinct.add(c[i]);
             }
             Map<String, Integer> index = new HashMap<>();
@@ -632,10 +674,20 @@ public final class CsvDataset implements Dataset {
 
         /** A label that is a missing value (see {@link #MISSING}) is an error naming its place: it is no class. */
         private void checkNotMissing(String s, int row, int col) {
-            if (MISSING.contains(s))
-                throw new DatasetException(file + ":" + lines.get(row) + ": column '" + header.get(col) + "' (label) holds '" + s
-                        + "', a missing value (as pandas reads it), not a class: drop the rows whose label is missing"
-                        + " (missing values are not supported; a class really named so needs another name)");
+            String missing = missing(s, row, col);
+            if (missing != null) throw new DatasetException(missing);
+        }
+
+        /** The error for the first of the labels c (column col's) that is a missing value, or null if none is. */
+        String missingLabel(String[] c, int col) {
+            for (int i = 0; i < c.length; i++) if (MISSING.contains(c[i])) return missing(c[i], i, col);
+            return null;
+        }
+
+        private String missing(String s, int row, int col) {
+            return !MISSING.contains(s) ? null : file + ":" + lines.get(row) + ": column '" + header.get(col) + "' (label) holds '" + s
+                    + "', a missing value (as pandas reads it), not a class: drop the rows whose label is missing"
+                    + " (missing values are not supported; a class really named so needs another name)";
         }
 
         /** A numeric label's value as a class key; one whose exponent is out of range is an error naming its place. */
@@ -651,10 +703,10 @@ public final class CsvDataset implements Dataset {
         int[] labels(String[] c, int yCol, Classes classes, Path trainFile) {
             int[] y = new int[c.length];
             for (int i = 0; i < y.length; i++) {
-                checkNotMissing(c[i], i, yCol);
                 if (classes.numeric() && isDecimal(c[i])) checkKey(c[i], i, yCol);
                 Integer k = classes.of(c[i]);
                 if (k == null) {
+                    checkNotMissing(c[i], i, yCol); // (a class only where a model trained before 2026-12-07 has it)
                     // the classes in their order, at most 20 (a column of measurements has as many classes as rows)
                     List<String> names = classes.names();
                     String shown = names.size() <= 20 ? String.join(", ", names)
