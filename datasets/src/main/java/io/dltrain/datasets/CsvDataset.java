@@ -76,10 +76,12 @@ public final class CsvDataset implements Dataset {
      *
      * @param ignore      columns that are neither features nor the label/target (ids, text), left out of the samples
      * @param standardize whether to standardise features with the training split's mean and std
+     * @param keepNa      whether a label that pandas reads as missing ('NA', 'None', '?', ...; not an empty one) is a class
+     *                    name (Namibia's code, a survey's answer), as with pandas' keep_default_na=False; else an error
      * @throws DatasetException naming the file, line and column of the first problem
      */
     public static DatasetRegistry.Splits load(String dsName, Path trainFile, Path testFile, String labelColumn, String targetColumn,
-                                              List<String> ignore, boolean standardize) {
+                                              List<String> ignore, boolean standardize, boolean keepNa) {
         if (labelColumn != null && targetColumn != null)
             throw new DatasetException("csv: give label=COLUMN (classification) or target=COLUMN (regression), not both");
         Table train = Table.read(trainFile), test = Table.read(testFile);
@@ -141,7 +143,7 @@ public final class CsvDataset implements Dataset {
         } else {
             String[] yTrain = train.column(yCol);
             Classes classes = train.classes(yTrain, yCol);
-            if (refused == null) refused = train.missingLabel(yTrain, yCol);
+            if (refused == null && !keepNa) refused = train.missingLabel(yTrain, yCol);
             splits = new DatasetRegistry.Splits(
                     new CsvDataset(trainName, task, featureNames, classes.names(), xTrain, train.labels(yTrain, yCol, classes, trainFile), null, train.size(), mean, std),
                     new CsvDataset(testName, task, featureNames, classes.names(), xTest, test.labels(test.column(yCol), yCol, classes, trainFile), null, test.size(), mean, std));
@@ -687,7 +689,8 @@ public final class CsvDataset implements Dataset {
         private String missing(String s, int row, int col) {
             return !MISSING.contains(s) ? null : file + ":" + lines.get(row) + ": column '" + header.get(col) + "' (label) holds '" + s
                     + "', a missing value (as pandas reads it), not a class: drop the rows whose label is missing"
-                    + " (missing values are not supported; a class really named so needs another name)";
+                    + " (missing values are not supported); if '" + s + "' is a class's name, give csv:keepna=true"
+                    + " (as pandas' keep_default_na=False)";
         }
 
         /** A numeric label's value as a class key; one whose exponent is out of range is an error naming its place. */

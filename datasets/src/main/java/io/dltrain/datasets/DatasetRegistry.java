@@ -436,9 +436,10 @@ public final class DatasetRegistry {
             userDir("csv"), List.of(), "train.csv and test.csv", CSV_HINT,
             (o, dir, where) -> CsvDataset.load(o.dataset(), dir.resolve(o.getString("train", "train.csv")),
                     dir.resolve(o.getString("test", "test.csv")), o.getString("label", null), o.getString("target", null),
-                    o.has("ignore") ? List.of(o.getString("ignore", "").split("\\+")) : List.of(), o.getBoolean("standardize", true)),
-            List.of("label", "target", "ignore", "train", "test", "standardize"),
-            "csv[:label=COLUMN|target=COLUMN][,ignore=COLUMN[+COLUMN...]][,train=train.csv][,test=test.csv][,standardize=true]");
+                    o.has("ignore") ? List.of(o.getString("ignore", "").split("\\+")) : List.of(), o.getBoolean("standardize", true),
+                    o.getBoolean("keepna", false)),
+            List.of("label", "target", "ignore", "train", "test", "standardize", "keepna"),
+            "csv[:label=COLUMN|target=COLUMN][,ignore=COLUMN[+COLUMN...]][,train=train.csv][,test=test.csv][,standardize=true][,keepna=false]");
 
     private static final List<Entry> ENTRIES = List.of(FASHION_MNIST, MNIST, CIFAR10, CIFAR100, SYNTHETIC, IMAGEFOLDER, IMAGENET_SUBSET, CSV);
 
@@ -473,13 +474,13 @@ public final class DatasetRegistry {
     /**
      * Whether option key of dataset can make the samples eval reads differ: not the training-time ones (augmentation,
      * an image folder's seed, which draws only its augmentation and shuffling, skipping bad files), nor csv's file
-     * names (evaluating other rows is what eval is for).
+     * names (evaluating other rows is what eval is for) or its keepna (which only lets labels 'NA', ... be classes).
      */
     private static boolean changesEvaluatedSamples(String dataset, String key) {
         return switch (key) {
             case "augment", "skipbad" -> false;
             case "seed" -> !dataset.equals("imagefolder") && !dataset.equals("imagenet-subset");
-            case "train", "test" -> !dataset.equals("csv");
+            case "train", "test", "keepna" -> !dataset.equals("csv");
             default -> true;
         };
     }

@@ -382,6 +382,24 @@ class CsvDatasetTest {
     }
 
     /**
+     * A class really named as pandas reads a missing value (Namibia's code 'NA' among country codes, a survey's 'None'
+     * answer) was refused with only "a class really named so needs another name": rename the class in the file, and in
+     * the model's class names with it. csv:keepna=true takes such labels as class names, as pandas' keep_default_na=False
+     * does, and the error says so. An empty label is still an error, and so is a feature 'NA'.
+     */
+    @Test
+    void aClassNamedLikeAMissingValueIsKeptWithKeepna() throws IOException {
+        String train = "a,country\n1,US\n2,NA\n3,DE\n4,None\n", test = "a,country\n1,NA\n2,DE\n3,None\n";
+        mentions(error("csv", train, test), "train.csv:3", "'NA'", "missing value", "csv:keepna=true");
+        DatasetRegistry.Splits s = load("csv:keepna=true", train, test);
+        assertEquals(List.of("DE", "NA", "None", "US"), s.train().classNames());
+        float[] x = new float[1];
+        assertEquals(List.of(1, 0, 2), List.of(s.test().read(0, x, 0), s.test().read(1, x, 0), s.test().read(2, x, 0)));
+        mentions(error("csv:keepna=true", "a,country\n1,US\n2,\n", test), "train.csv:3", "missing value");
+        mentions(error("csv:keepna=true", "a,b,country\n1,NA,US\n", "a,b,country\n1,2,US\n"), "column 'b' holds 'NA'", "missing value");
+    }
+
+    /**
      * A feature or target that pandas reads as missing (NA, ?, null, None, #N/A) was said to be text, with the advice
      * to leave its whole column out with csv:ignore=, and NaN was only "not a finite number": each now says it is a
      * missing value, and what to do with the rows, naming the file, line and column; predict's rows say the same.
