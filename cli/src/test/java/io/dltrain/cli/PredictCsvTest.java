@@ -237,7 +237,7 @@ class PredictCsvTest {
             Files.writeString(json, text.replace("\"x1\"", "\"Unnamed: 0\"").replace("\"emu\"", "\"nan\""));
         }
         CliTest.usageError(tmp.resolve("new"), new String[] {"--model", "mlp", "--data", "csv", "--data-dir", data.toString(), "--epochs", "1",
-                "--threads", "2", "--progress", "none", "--out", tmp.resolve("new").toString()}, "'Unnamed: 0'", "index=False");
+                "--threads", "2", "--progress", "none", "--out", tmp.resolve("new").toString()}, "'Unnamed: 0'", "csv:ignore=Unnamed: 0");
         CliTest.Result after = run("eval", "--checkpoint", out.resolve("model").toString(), "--data", "csv", "--data-dir", data.toString(),
                 "--threads", "2", "--out", tmp.resolve("e1").toString());
         assertEquals(0, after.code(), after.err());

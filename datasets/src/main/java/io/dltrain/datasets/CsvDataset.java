@@ -104,12 +104,6 @@ public final class CsvDataset implements Dataset {
         List<String> featureNames = new ArrayList<>(train.header);
         featureNames.remove(yName);
         featureNames.removeAll(ignore);
-        String refused = null; // what a new run may not take, but a model trained before 2026-12-07 did (NewRunRefusal)
-        for (String c : featureNames)
-            if (refused == null && isUnnamed(c))
-                refused = trainFile + ": column '" + c + "' is how pandas names a column without a name, such as"
-                        + " a DataFrame's index read from a file and written back by to_csv (its row numbers, not a feature): write"
-                        + " the file with index=False, or leave the column out with csv:ignore=" + c;
         if (featureNames.isEmpty())
             throw new DatasetException(trainFile + ": no feature column besides '" + yName + "'" + (ignore.isEmpty() ? "" : " and the ignored " + ignore)
                     + ": a dataset needs at least one");
@@ -119,6 +113,19 @@ public final class CsvDataset implements Dataset {
 
         String defaultLabel = labelColumn == null && targetColumn == null ? yName : null;
         float[] xTrain = train.features(featureCols, defaultLabel), xTest = test.features(featureCols, defaultLabel);
+        String refused = null; // what a new run may not take, but a model trained before 2026-12-07 did (NewRunRefusal)
+        for (int j = 0; j < f && refused == null; j++) {
+            String c = featureNames.get(j);
+            if (!isUnnamed(c)) continue;
+            boolean rowNumbers = true; // 0 to n-1, as to_csv writes a DataFrame's default index
+            for (int i = 0; i < train.size() && rowNumbers; i++) rowNumbers = xTrain[i * f + j] == i;
+            refused = trainFile + ": column '" + c + "' is how pandas names a column without a name, such as a DataFrame's"
+                    + " index read from a file and written back by to_csv" + (rowNumbers
+                    ? " (its values are the row numbers 0 to " + (train.size() - 1) + ": an index, not a feature): write the file"
+                      + " with index=False, or leave the column out with csv:ignore=" + c
+                    : ", or a column whose header cell was empty (its values are not row numbers): if it is a feature, give it a"
+                      + " name in the header row; else leave it out with csv:ignore=" + c);
+        }
         float[] mean = new float[f], std = new float[f];
         java.util.Arrays.fill(std, 1f);
         if (standardize) {

@@ -490,6 +490,22 @@ class CsvDatasetTest {
     }
 
     /**
+     * A column 'Unnamed: 1' is also what pandas writes for a column whose header cell was empty (a spreadsheet's
+     * measurements without a title): its values are no row numbers, but the error said "(its row numbers, not a
+     * feature)" and offered only index=False or leaving the column out, though the column may be a feature. The error
+     * now says the values are the row numbers where they are (0 to n-1, as to_csv writes an index), and otherwise that
+     * a feature needs its name in the header.
+     */
+    @Test
+    void anUnnamedColumnThatIsNotAnIndexSaysToNameIt() {
+        String test = "a,Unnamed: 1,label\n2,0.5,x\n";
+        DatasetException e = error("csv", "a,Unnamed: 1,label\n1,0.5,x\n3,0.25,y\n4,7,x\n", test);
+        mentions(e, "'Unnamed: 1'", "not row numbers", "if it is a feature, give it a name in the header row", "csv:ignore=Unnamed: 1");
+        assertTrue(!e.getMessage().contains("index=False"), e.getMessage());
+        mentions(error("csv", "a,Unnamed: 1,label\n1,0,x\n3,1,y\n4,2,x\n", test), "the row numbers 0 to 2", "index=False");
+    }
+
+    /**
      * Two exports joined into one file (cat a.csv b.csv, each with its header, the second maybe with its own byte-order
      * mark) have the header again as a data row: it was called text in the first column, with the advice to leave that
      * column out with csv:ignore=. It is now an error saying the line repeats the header and to remove it.
