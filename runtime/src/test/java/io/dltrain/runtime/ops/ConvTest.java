@@ -76,6 +76,13 @@ class ConvTest {
         g.add(new Geo("per tap: no padding 5x5", 3, 16, 9, 9, 5, 5, 5, ConvParams.of(1, 0), true));
         g.add(new Geo("per tap: single image (threads split the GEMM)", 1, 16, 6, 6, 8, 3, 3, ConvParams.of(1, 1), true));
         g.add(new Geo("per tap: 4x4 planes", 9, 16, 4, 4, 16, 3, 3, ConvParams.of(1, 1), false));
+        // Stride > 1 with >= 16 channels per group: the same per-tap GEMMs on the input split into phase planes (PHASED).
+        g.add(new Geo("phased: stride 2 pad 1, odd sizes", 3, 16, 9, 7, 8, 3, 3, ConvParams.of(2, 1), true));
+        g.add(new Geo("phased: stride 2 pad 0, even sizes", 4, 16, 8, 10, 6, 3, 3, ConvParams.of(2, 0), false));
+        g.add(new Geo("phased: 2x2 dilation 2 stride 2 (one phase of four)", 3, 16, 7, 6, 8, 2, 2, cp(2, 2, 0, 1, 2, 2, 1), true));
+        g.add(new Geo("phased: groups 2, column dilation 2, strides 2x3 (4 phases of 6)", 2, 32, 11, 10, 4, 3, 2, cp(2, 3, 1, 2, 1, 2, 2), true));
+        g.add(new Geo("phased: single image (threads split the GEMM)", 1, 16, 10, 10, 8, 3, 3, ConvParams.of(2, 1), true));
+        g.add(new Geo("phased: 5x5 stride 3 pad 2, batch > threads", 5, 16, 12, 11, 4, 5, 5, ConvParams.of(3, 2), false));
         return g;
     }
 
@@ -171,7 +178,8 @@ class ConvTest {
     void backwardFilterAccumulateAdds() {
         SplittableRandom rng = new SplittableRandom(12);
         List<Geo> all = geometries();
-        for (Geo g : List.of(all.get(1), all.get(2), all.get(5), all.get(8), all.get(15), all.get(all.size() - 4), all.get(all.size() - 2))) {
+        for (Geo g : List.of(all.get(1), all.get(2), all.get(5), all.get(8), all.get(15), all.get(all.size() - 10), all.get(all.size() - 8),
+                all.get(all.size() - 6), all.get(all.size() - 3), all.get(all.size() - 2))) {
             for (CpuBackend b : List.of(be, be1)) {
                 try (Scope s = Scope.open()) {
                     float[] x = Check.uniform(rng, g.N * g.C * g.H * g.W, -1, 1);
@@ -216,7 +224,8 @@ class ConvTest {
         SplittableRandom rng = new SplittableRandom(13);
         for (Geo g : List.of(new Geo("lenet conv2 batch 32", 32, 6, 14, 14, 16, 5, 5, ConvParams.of(1, 0), true),
                 new Geo("stride 2 batch 32", 32, 3, 9, 9, 4, 3, 3, ConvParams.of(2, 1), true),
-                new Geo("per tap batch 32", 32, 16, 6, 6, 8, 3, 3, ConvParams.of(1, 1), true))) {
+                new Geo("per tap batch 32", 32, 16, 6, 6, 8, 3, 3, ConvParams.of(1, 1), true),
+                new Geo("phased batch 32", 32, 16, 9, 9, 8, 3, 3, ConvParams.of(2, 1), true))) {
             try (Scope s = Scope.open()) {
                 Tensor x = b(rng, g.N, g.C, g.H, g.W), dy = b(rng, g.N, g.K, g.P(), g.Q());
                 Tensor dw1 = be.empty(Shape.of(g.K, g.Cg(), g.R, g.S)), dw2 = be.empty(dw1.shape());
