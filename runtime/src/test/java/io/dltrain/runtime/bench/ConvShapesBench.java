@@ -21,7 +21,7 @@ import java.util.SplittableRandom;
  * <pre>
  * java --enable-native-access=ALL-UNNAMED \
  *   -cp runtime/target/classes:runtime/target/test-classes:$(find ~/.m2/repository/org/bytedeco -name '*.jar' | tr '\n' ':') \
- *   io.dltrain.runtime.bench.ConvShapesBench [threads=2] [reps=10] [batch=128]
+ *   io.dltrain.runtime.bench.ConvShapesBench [threads=2] [reps=10] [batch=128] [shapes=cifar|resnet18]
  * </pre>
  */
 public final class ConvShapesBench {
@@ -31,16 +31,22 @@ public final class ConvShapesBench {
             {32, 16, 64, 3, 2, 1}, {64, 8, 64, 3, 1, 1}, {32, 16, 64, 1, 2, 0}, {64, 8, 128, 3, 2, 1}, {128, 4, 128, 3, 1, 1},
             {64, 8, 128, 1, 2, 0}};
 
+    /** The same for torchvision's resnet18 at 224 (run it at batch 16): the stem and the stride-2 convolutions of layer2-4. */
+    static final int[][] RESNET18_STRIDE2 = {
+            {3, 224, 64, 7, 2, 3}, {64, 56, 128, 3, 2, 1}, {64, 56, 128, 1, 2, 0}, {128, 28, 256, 3, 2, 1}, {128, 28, 256, 1, 2, 0},
+            {256, 14, 512, 3, 2, 1}, {256, 14, 512, 1, 2, 0}};
+
     private static final java.lang.management.ThreadMXBean TM = java.lang.management.ManagementFactory.getThreadMXBean();
 
     public static void main(String[] args) throws Exception {
         int threads = args.length > 0 ? Integer.parseInt(args[0]) : 2;
         int reps = args.length > 1 ? Integer.parseInt(args[1]) : 10;
         int N = args.length > 2 ? Integer.parseInt(args[2]) : 128;
+        int[][] shapes = args.length > 3 && args[3].equals("resnet18") ? RESNET18_STRIDE2 : SHAPES;
         try (CpuBackend be = new CpuBackend(threads)) {
             SplittableRandom rng = new SplittableRandom(1);
             System.out.println("# dl-train threads=" + be.threads() + " reps=" + reps + " " + be.describe().get("gemm"));
-            for (int[] s : SHAPES) {
+            for (int[] s : shapes) {
                 int C = s[0], H = s[1], K = s[2], R = s[3], st = s[4], pad = s[5];
                 int P = (H + 2 * pad - R) / st + 1;
                 ConvParams p = ConvParams.of(st, pad);
