@@ -31,11 +31,12 @@ import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
  *       straight into the padded dx at that tap's shift (see {@link #wideBackwardData}). With at least 16 channels per
  *       group the forward and the filter gradient do the same, one GEMM per tap on the padded input read in place
  *       ({@link #perTap}): for a narrow ResNet's 32x32-8x8 layers about twice as fast as building col.</li>
- *   <li><b>phased</b> (stride > 1, a kernel larger than 1x1, at least 16 channels per group): the padded input is
+ *   <li><b>phased</b> (stride > 1, a kernel larger than 1x1, 16-64 channels per group: {@link #phased}): the padded input is
  *       split once into its stride phases (for stride 2 the four even/odd row/column planes, each [Cg, ceil(Hp/2),
  *       ceil(Wp/2)]; only the phases some tap reads), so each tap reads one phase plane at a stride-1 shift and the wide
  *       path's per-tap GEMMs apply unchanged, with lw = ceil(Wp/sw) as the row width ({@link #toPhases}). ResNet's 3x3
- *       stride-2 convolutions: about 10-35% less CPU time than im2col in all three directions.</li>
+ *       stride-2 convolutions on 32x32 and 56x56 inputs: forward and filter gradient 10-40% less CPU time than im2col;
+ *       on 16x16 and 8x8 about even.</li>
  *   <li><b>general</b> (stride > 1 otherwise, e.g. a 1x1 stride-2 shortcut, whose im2col is one subsampling copy, or
  *       the RGB stem): classic im2col / col2im, one copy (or strided gather) per output row and tap.</li>
  * </ul>
@@ -131,7 +132,7 @@ final class CpuConv {
         int P = p.outH(H, R), Q = p.outW(W, S);
         boolean stride1 = p.strideH() == 1 && p.strideW() == 1;
         Path path = stride1 && R == 1 && S == 1 && p.padH() == 0 && p.padW() == 0 ? Path.POINTWISE
-                : stride1 ? Path.WIDE : C / G >= PER_TAP_CHANNELS && R * S > 1 ? Path.PHASED : Path.GENERAL;
+                : stride1 ? Path.WIDE : phased(C / G, R, S) ? Path.PHASED : Path.GENERAL;
         return new Geo(N, C, H, W, K, R, S, P, Q, G, C / G, K / G, p, path);
     }
 
@@ -144,6 +145,17 @@ final class CpuConv {
 
     /** Channels per group from which the per-tap GEMMs ({@link #perTap}) beat im2col's one GEMM. */
     static final int PER_TAP_CHANNELS = 16;
+
+    /**
+     * Channels per group up to which a stride > 1 convolution takes the phased path. Measured (calling thread's CPU
+     * time, 1 thread, ConvShapesBench): 16-64 channels gain or break even (CIFAR C16 32x32 and resnet18 C64 56x56:
+     * forward and filter gradient 10-40% less; CIFAR C32 16x16 and C64 8x8 about even), while resnet18's C128 28x28 and C256 14x14 layers were 10-35% slower in forward
+     * and backward data than on im2col, whose one GEMM per image with k = 9*Cg suits OpenBLAS better there.
+     */
+    static final int PHASED_MAX_CHANNELS = 64;
+
+    /** Whether a stride > 1 convolution takes the phased path: 16-64 channels per group and a kernel larger than 1x1. */
+    static boolean phased(int Cg, int R, int S) { return Cg >= PER_TAP_CHANNELS && Cg <= PHASED_MAX_CHANNELS && R * S > 1; }
 
     /** Images per GEMM: 1, or enough tiny images to bring the GEMM near BATCH_MNK, at most the chunk's images. */
     private static int imagesPerGemm(Geo g, int chunkImages) {
