@@ -71,6 +71,9 @@ class ConvTest {
         g.add(new Geo("resnet-like stem 7x7 s2 p3", 2, 3, 20, 20, 8, 7, 7, ConvParams.of(2, 3), false));
         g.add(new Geo("many small images", 37, 3, 5, 5, 4, 3, 3, ConvParams.of(1, 1), true));
         g.add(new Geo("many small images stride 2", 29, 3, 6, 6, 4, 3, 3, ConvParams.of(2, 1), true));
+        // Column stride 1, row stride 2 (im2col copies whole rows): tap 0's columns all lie in the left padding and tap 1's
+        // in the right padding (padW 3 > W 2, column dilation 6), so their copies start before the input or past its end.
+        g.add(new Geo("stride 2x1, taps wholly in the column padding", 2, 3, 5, 2, 2, 1, 2, cp(2, 1, 0, 3, 1, 6, 1), true));
         // Stride 1 with >= 16 channels per group: forward and backward filter take one GEMM per kernel tap (CpuConv.perTap).
         g.add(new Geo("per tap: groups 2, dilation, non-square", 3, 32, 7, 9, 4, 3, 2, cp(1, 1, 2, 1, 2, 2, 2), true));
         g.add(new Geo("per tap: no padding 5x5", 3, 16, 9, 9, 5, 5, 5, ConvParams.of(1, 0), true));

@@ -638,7 +638,8 @@ final class CpuConv {
                         if (ih < 0 || ih >= H) { Arrays.fill(col, d, d + Q, 0f); continue; }
                         int src = plane + ih * W + wShift;
                         for (int q = 0; q < qLo; q++) col[d + q] = 0f;
-                        if (sw == 1) System.arraycopy(x, src + qLo, col, d + qLo, qHi - qLo);
+                        // (No copy when the tap's columns all lie in the padding: src + qLo may then be outside x.)
+                        if (sw == 1) { if (qHi > qLo) System.arraycopy(x, src + qLo, col, d + qLo, qHi - qLo); }
                         else for (int q = qLo; q < qHi; q++) col[d + q] = x[src + q * sw];
                         for (int q = qHi; q < Q; q++) col[d + q] = 0f;
                     }
