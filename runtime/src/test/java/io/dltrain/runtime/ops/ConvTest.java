@@ -198,6 +198,90 @@ class ConvTest {
         }
     }
 
+    /**
+     * Edge geometries of the phased path (stride > 1, 16-64 channels per group): strides 2x1, 1x2 and 3x3, padding
+     * unequal, larger than the stride or than the input, dilation 2 at stride 2 (every tap on one phase), 2x2, 4x4, 1x3
+     * and 3x1 kernels, 1x1 outputs, the 15/16 and 64/65 channel boundaries of the path choice, groups 4.
+     */
+    static List<Geo> phasedEdgeGeometries() {
+        List<Geo> g = new ArrayList<>();
+        g.add(new Geo("phased edge: stride 2x1", 3, 16, 9, 8, 5, 3, 3, cp(2, 1, 1, 1, 1, 1, 1), true));
+        g.add(new Geo("phased edge: stride 1x2, pad 1x0", 2, 16, 9, 8, 5, 3, 3, cp(1, 2, 1, 0, 1, 1, 1), false));
+        g.add(new Geo("phased edge: stride 3x3", 2, 16, 10, 11, 5, 3, 3, cp(3, 3, 1, 1, 1, 1, 1), true));
+        g.add(new Geo("phased edge: pad 0x3 > stride", 3, 16, 8, 7, 4, 3, 3, cp(2, 2, 0, 3, 1, 1, 1), true));
+        g.add(new Geo("phased edge: pad 5x4 > input 3x4", 2, 16, 3, 4, 4, 3, 3, cp(2, 2, 5, 4, 1, 1, 1), true));
+        g.add(new Geo("phased edge: 3x3 dilation 2 stride 2 (one phase)", 3, 16, 11, 10, 4, 3, 3, cp(2, 2, 1, 2, 2, 2, 1), true));
+        g.add(new Geo("phased edge: 2x2 stride 2 pad 0, odd sizes", 3, 16, 9, 7, 4, 2, 2, ConvParams.of(2, 0), true));
+        g.add(new Geo("phased edge: 4x4 stride 2 pad 1", 3, 16, 8, 9, 4, 4, 4, ConvParams.of(2, 1), false));
+        g.add(new Geo("phased edge: 1x3 stride 2", 3, 16, 8, 9, 4, 1, 3, cp(2, 2, 0, 1, 1, 1, 1), true));
+        g.add(new Geo("phased edge: 3x1 stride 1x2", 3, 16, 8, 9, 4, 3, 1, cp(1, 2, 1, 0, 1, 1, 1), true));
+        g.add(new Geo("phased edge: 1x1 input, 5x5 pad 2 (output 1x1)", 3, 16, 1, 1, 4, 5, 5, ConvParams.of(2, 2), true));
+        g.add(new Geo("phased edge: output 1x1, strides 7x9", 3, 16, 5, 4, 4, 3, 3, cp(7, 9, 1, 0, 1, 1, 1), true));
+        g.add(new Geo("phased edge: 15 channels (im2col)", 2, 15, 7, 7, 4, 3, 3, ConvParams.of(2, 1), true));
+        g.add(new Geo("phased edge: 17 channels", 2, 17, 7, 8, 5, 3, 3, ConvParams.of(2, 1), true));
+        g.add(new Geo("phased edge: 64 channels", 2, 64, 6, 7, 5, 3, 3, ConvParams.of(2, 1), false));
+        g.add(new Geo("phased edge: 65 channels (im2col)", 2, 65, 6, 7, 5, 3, 3, ConvParams.of(2, 1), true));
+        g.add(new Geo("phased edge: groups 4 of 16, stride 2x1, column dilation 2", 2, 64, 6, 7, 12, 3, 2, cp(2, 1, 0, 2, 1, 2, 4), false));
+        g.add(new Geo("phased edge: batch 3, 32 channels", 3, 32, 9, 9, 8, 3, 3, ConvParams.of(2, 1), true));
+        return g;
+    }
+
+    /**
+     * The phased edge geometries, each right after convolutions of NaNs on every path have left NaNs in each thread's
+     * scratch (padded / phase planes, GEMM outputs, tap-major weights): a read of scratch beyond what the op zeroed or
+     * wrote shows as NaN. With 1, 2 and 3 threads (batches of 2-3 images: fewer images than threads, or as many).
+     */
+    @Test
+    void phasedEdgeGeometriesMatchDirectLoopsOverStaleScratch() {
+        try (CpuBackend be3 = new CpuBackend(3)) {
+            for (CpuBackend b : List.of(be1, be, be3)) {
+                SplittableRandom rng = new SplittableRandom(15);
+                for (Geo g : phasedEdgeGeometries()) {
+                    leaveNaNsInScratch(b);
+                    try (Scope s = Scope.open()) {
+                        String what = g.name() + " (threads " + b.threads() + ")";
+                        float[] x = Check.uniform(rng, g.N * g.C * g.H * g.W, -1, 1);
+                        float[] w = Check.uniform(rng, g.K * g.Cg() * g.R * g.S, -1, 1);
+                        float[] bias = g.bias() ? Check.uniform(rng, g.K, -1, 1) : null;
+                        float[] dy = Check.uniform(rng, g.N * g.K * g.P() * g.Q(), -1, 1);
+                        float[] prev = Check.uniform(rng, g.K * g.Cg() * g.R * g.S, -1, 1);
+                        Tensor xt = b.fromHost(x, Shape.of(g.N, g.C, g.H, g.W)), wt = b.fromHost(w, Shape.of(g.K, g.Cg(), g.R, g.S));
+                        Tensor dyt = b.fromHost(dy, Shape.of(g.N, g.K, g.P(), g.Q()));
+                        Tensor y = b.empty(Shape.of(g.N, g.K, g.P(), g.Q()));
+                        b.convForward(xt, wt, bias == null ? null : b.fromHost(bias, Shape.of(g.K)), y, g.p());
+                        Check.close(what + " forward", refForward(g, x, w, bias), y.toFloatArray(), TOL, TOL);
+                        Tensor dx = b.empty(xt.shape());
+                        b.fill(dx, Float.NaN);
+                        b.convBackwardData(dyt, wt, dx, g.p());
+                        Check.close(what + " backward data", refBackwardData(g, dy, w), dx.toFloatArray(), TOL, TOL);
+                        Tensor dw = b.fromHost(prev, wt.shape());
+                        b.convBackwardFilter(xt, dyt, dw, g.p(), true);
+                        double[] want = refBackwardFilter(g, x, dy);
+                        for (int i = 0; i < want.length; i++) want[i] += prev[i];
+                        Check.close(what + " backward filter, accumulated", want, dw.toFloatArray(), TOL, TOL);
+                    }
+                }
+            }
+        }
+    }
+
+    /** Convolutions of NaNs (4 images of 32 channels, 12x12) on the phased, the unpadded wide and the im2col paths. */
+    private static void leaveNaNsInScratch(CpuBackend b) {
+        for (ConvParams p : List.of(ConvParams.of(2, 1), ConvParams.of(3, 0), ConvParams.of(1, 0))) {
+            for (int C : new int[]{3, 32}) {
+                try (Scope s = Scope.open()) {
+                    int N = 4, H = 12, K = 32, P = p.outH(H, 3);
+                    Tensor x = b.empty(Shape.of(N, C, H, H)), w = b.empty(Shape.of(K, C, 3, 3)), y = b.empty(Shape.of(N, K, P, P));
+                    Tensor dx = b.empty(x.shape()), dw = b.empty(w.shape());
+                    for (Tensor t : List.of(x, w, y)) b.fill(t, Float.NaN);
+                    b.convForward(x, w, null, y, p);
+                    b.convBackwardData(y, w, dx, p);
+                    b.convBackwardFilter(x, y, dw, p, false);
+                }
+            }
+        }
+    }
+
     @Test
     void biasGradientOfLargePlanesIsAccurate() {
         // The bias gradient sums dy over N and the plane: [2, 2, 1024, 1024] is 2M values per channel. Channel 0 is
