@@ -22,7 +22,10 @@ def main():
     threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
     reps = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 128
-    shapes = RESNET18_STRIDE2 if len(sys.argv) > 4 and sys.argv[4] == "resnet18" else SHAPES
+    which = sys.argv[4] if len(sys.argv) > 4 else "cifar"
+    if which not in ("cifar", "resnet18"):
+        sys.exit(f"shapes: '{which}' is neither cifar nor resnet18")
+    shapes = RESNET18_STRIDE2 if which == "resnet18" else SHAPES
     torch.set_num_threads(threads)
     print(f"# pytorch {torch.__version__} threads={torch.get_num_threads()} reps={reps}")
     g = torch.Generator().manual_seed(1)

@@ -42,7 +42,10 @@ public final class ConvShapesBench {
         int threads = args.length > 0 ? Integer.parseInt(args[0]) : 2;
         int reps = args.length > 1 ? Integer.parseInt(args[1]) : 10;
         int N = args.length > 2 ? Integer.parseInt(args[2]) : 128;
-        int[][] shapes = args.length > 3 && args[3].equals("resnet18") ? RESNET18_STRIDE2 : SHAPES;
+        String set = args.length > 3 ? args[3] : "cifar";
+        if (!set.equals("cifar") && !set.equals("resnet18"))
+            throw new IllegalArgumentException("shapes: '" + set + "' is neither cifar nor resnet18");
+        int[][] shapes = set.equals("resnet18") ? RESNET18_STRIDE2 : SHAPES;
         try (CpuBackend be = new CpuBackend(threads)) {
             SplittableRandom rng = new SplittableRandom(1);
             System.out.println("# dl-train threads=" + be.threads() + " reps=" + reps + " " + be.describe().get("gemm"));
