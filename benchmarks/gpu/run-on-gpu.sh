@@ -86,13 +86,29 @@ skipped golden || planned+=(golden golden-layers golden-compare)
 skipped tests || planned+=(tests-gpu tests-golden tests-relu-epilogue tests-measured-search)
 skipped train || planned+=(train-lenet5)
 skipped resnet || planned+=(prepare-jpeg-tree train-resnet18)
-limit_of() {  # limit_of NAME: the seconds this step may take now (0: none left)
-  local name=$1 max=${STEP_TIMEOUT:-${most[$1]}} later=0 after="" s
-  if [ -z "$call_limit" ]; then echo "$max"; return; fi
+later_of() {  # later_of NAME: the seconds kept back for the planned steps after NAME (their reserves, grace each)
+  local later=0 after="" s
   for s in "${planned[@]}"; do
     [ -n "$after" ] && later=$((later + ${reserve[$s]} + grace))
-    [ "$s" = "$name" ] && after=1
+    [ "$s" = "$1" ] && after=1
   done
+  echo "$later"
+}
+kept_for() {  # kept_for NAME: ", Ns of it kept for the steps after it (A Rs, B Rs, 5s grace each)", or nothing
+  local later after="" s list=""
+  [ -n "$call_limit" ] || return 0   # without CALL_LIMIT nothing is kept back
+  later=$(later_of "$1")
+  [ "$later" -gt 0 ] || return 0
+  for s in "${planned[@]}"; do
+    [ -n "$after" ] && list="$list${list:+, }$s ${reserve[$s]}s"
+    [ "$s" = "$1" ] && after=1
+  done
+  echo ": ${later}s of it kept for the steps after it ($list, ${grace}s grace each)"
+}
+limit_of() {  # limit_of NAME: the seconds this step may take now (0: none left)
+  local name=$1 max=${STEP_TIMEOUT:-${most[$1]}} later
+  if [ -z "$call_limit" ]; then echo "$max"; return; fi
+  later=$(later_of "$name")
   local left=$((call_limit - SECONDS - margin - later - grace))
   [ "$left" -lt 0 ] && left=0
   echo $((left < max ? left : max))
@@ -192,9 +208,12 @@ step() {  # step NAME LOGFILE COMMAND...  runs the command with the header and i
   local name=$1 log=$2 limit; shift 2
   limit=$(limit_of "$name")
   header "$log" "$@"
-  if [ "$limit" -lt 5 ]; then   # the call's time is spent (the unpacking or the steps before overran their reserves)
-    echo "not run: ${limit}s of CALL_LIMIT=${call_limit}s left for it after ${SECONDS}s" >> "$log"
-    echo "$name: not run, ${limit}s of CALL_LIMIT=${call_limit}s left for it after ${SECONDS}s ($(date -u +%H:%M:%SZ)) -> $(basename "$log")" | tee -a "$summary"
+  if [ "$limit" -lt 5 ]; then   # the call's time is spent (the unpacking or the steps before overran their reserves),
+    # or kept for the later steps' reserves (a CALL_LIMIT under the sum of the reserves): say which
+    local why
+    why="${limit}s of CALL_LIMIT=${call_limit}s left for it after ${SECONDS}s$(kept_for "$name")"
+    echo "not run: $why" >> "$log"
+    echo "$name: not run, $why ($(date -u +%H:%M:%SZ)) -> $(basename "$log")" | tee -a "$summary"
     pack_results
     return 0
   fi

@@ -65,6 +65,11 @@ class CallLimitTest(unittest.TestCase):
         for name in ("tests-gpu", "tests-golden", "tests-relu-epilogue"):
             self.assertNotIn(name, limits)
             self.assertRegex(summary, r"(?m)^%s: not run, 0s of CALL_LIMIT=30s left" % name)
+        # the time there was is said to be kept for the later steps, not spent (their reserves + 5 s grace each)
+        self.assertRegex(summary, r"(?m)^tests-gpu: not run, .*: 125s of it kept for the steps after it "
+                                  r"\(tests-golden 40s, tests-relu-epilogue 30s, tests-measured-search 40s, 5s grace each\)")
+        self.assertRegex(summary, r"(?m)^tests-relu-epilogue: not run, .*: 45s of it kept for the steps after it "
+                                  r"\(tests-measured-search 40s, 5s grace each\)")
         self.assertTrue(10 <= limits["tests-measured-search"] <= 15, limits)
         self.assertRegex(summary, r"(?m)^tests-measured-search: exit 0, ")
 
