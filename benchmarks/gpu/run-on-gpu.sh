@@ -31,7 +31,7 @@
 #                 kill grace and a 10 s margin are kept back: a hanging step cannot take the later steps' time, and a
 #                 step is stopped by its own limit (its log says so, training writes its checkpoint) rather than by
 #                 the call's. Unset: each step gets its most, and nothing is kept back
-#   STEP_TIMEOUT  seconds allowed to each step, overriding its most (the table below)
+#   STEP_TIMEOUT  seconds allowed to each step (at least 5), overriding its most (the table below)
 #   BUNDLE        default: this script's directory when it holds jre/; else dist/gpu-bundle (bundle.sh), or, when
 #                 the tests step is not run and it is there, dist/gpu-train (bundle.sh --with-data: no test jars, with
 #                 the data); each unpacked from its carried .tar.xz
@@ -79,7 +79,15 @@ declare -A most=([nvidia-smi]=20 [info]=60 [golden]=90 [golden-layers]=60 [golde
 grace=5    # SIGTERM, then SIGKILL this much later (timeout --kill-after): a JVM stops at once; dl-train checkpoints first
 margin=10  # kept at the end of the call for the last pack of $OUT
 call_limit=${CALL_LIMIT:-}
-case "$call_limit" in ''|*[!0-9]*) [ -z "$call_limit" ] || { echo "run-on-gpu: error: CALL_LIMIT='$call_limit' is not a number of seconds" >&2; exit 2; } ;; esac
+seconds() {  # seconds NAME MIN: NAME's value, when set, is whole seconds (no unit, no leading 0: bash reads 08 as octal), >= MIN
+  local v=${!1:-}
+  [ -z "$v" ] && return 0
+  case "$v" in [1-9]*) case "$v" in *[!0-9]*) ;; *) [ "${#v}" -lt 7 ] && [ "$v" -ge "$2" ] && return 0 ;; esac ;; esac
+  echo "run-on-gpu: error: $1='$v' is not a whole number of seconds of at least $2 (e.g. $1=300, without a unit)" >&2
+  exit 2
+}
+seconds CALL_LIMIT 1
+seconds STEP_TIMEOUT 5   # a step given under 5 s is not started
 planned=()   # the steps this call runs, in order (the golden ones even where torch turns out to be missing)
 skipped info || planned+=(nvidia-smi info)
 skipped golden || planned+=(golden golden-layers golden-compare)

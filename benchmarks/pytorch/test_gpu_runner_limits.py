@@ -73,6 +73,22 @@ class CallLimitTest(unittest.TestCase):
         self.assertTrue(10 <= limits["tests-measured-search"] <= 15, limits)
         self.assertRegex(summary, r"(?m)^tests-measured-search: exit 0, ")
 
+    def test_a_step_timeout_or_call_limit_that_is_not_whole_seconds_is_refused(self):
+        # '2m' ran every step with 'integer expression expected' and timeout's own limit; 'abc' ran each for no
+        # time (exit 125 from timeout); '08' is not a number to bash's arithmetic (octal)
+        for name, value in (("STEP_TIMEOUT", "2m"), ("STEP_TIMEOUT", "abc"), ("STEP_TIMEOUT", "3"),
+                            ("CALL_LIMIT", "08"), ("CALL_LIMIT", "7m")):
+            env = dict(os.environ, BUNDLE=self.bundle, RESULTS=os.path.join(self.tmp, "results"), PYTHON="false",
+                       TMPDIR=self.tmp, PATH="/usr/bin:/bin")
+            for other in ("STEP_TIMEOUT", "CALL_LIMIT", "OUT"):
+                env.pop(other, None)
+            env[name] = value
+            p = subprocess.run(["bash", RUNNER, "--only", "tests"], cwd=ROOT, env=env, capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(2, p.returncode, name + "=" + value + ": " + p.stdout + p.stderr)
+            self.assertIn("run-on-gpu: error: %s='%s' is not a whole number of seconds" % (name, value), p.stderr)
+            self.assertNotIn("====", p.stdout)
+
 
 if __name__ == "__main__":
     unittest.main()
