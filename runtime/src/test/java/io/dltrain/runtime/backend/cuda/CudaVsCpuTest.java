@@ -844,6 +844,17 @@ class CudaVsCpuTest {
                 both((be, t) -> be.oneHot(t.t(labels), t.t(oh)));
                 same("oneHot [" + n + ", " + c + "]", oh, EXACT);
             }
+            // Labels and out as views at element offsets (a slice of a bigger batch's labels; rows of a bigger
+            // buffer): each side reads labels[11..31) and writes out's 20 rows from element 9, nothing around them.
+            int[] all = labels(rng, 50, 6);
+            float[] sevens = new float[9 + 20 * 6 + 5];
+            java.util.Arrays.fill(sevens, 7f);
+            P allLabels = ints(all, 50), wide = of(sevens, sevens.length);
+            both((be, t) -> be.oneHot(t.t(allLabels).view(11, Shape.of(20)), t.t(wide).view(9, Shape.of(20, 6))));
+            float[] want = sevens.clone();
+            for (int r = 0; r < 20; r++) for (int j = 0; j < 6; j++) want[9 + r * 6 + j] = j == all[11 + r] ? 1f : 0f;
+            assertArrayEquals(want, wide.c.toFloatArray(), "oneHot of views at offsets (cpu)");
+            same("oneHot of views at offsets", wide, EXACT);
             // The CPU refuses a label outside [0, C) (LossTest); the device cannot throw, and writes NaN across its row.
             Tensor bad = dev.empty(Shape.of(3, 4));
             dev.oneHot(dev.fromHost(new int[] {2, 4, -1}, Shape.of(3)), bad);
