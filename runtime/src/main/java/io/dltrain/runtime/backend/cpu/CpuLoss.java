@@ -38,16 +38,20 @@ final class CpuLoss {
      * reads the labels (a device backend would need a host synchronisation per step). Returns nc.
      */
     private static int[] checkLabels(Tensor logits, Tensor labels, String op, int[] nc) {
-        int N = nc[0], C = nc[1];
+        checkLabelRange(labels, nc[0], nc[1], op, () -> "for logits " + logits.shape()
+                + " (are the labels 1-based, or is the model's number of classes wrong?)");
+        return nc;
+    }
+
+    /** The N labels in [0, C), else an error naming op, the row and the value, then {@code context}. */
+    private static void checkLabelRange(Tensor labels, int N, int C, String op, java.util.function.Supplier<String> context) {
         int[] L = i(labels);
         int lo = off(labels);
         for (int r = 0; r < N; r++) {
             int v = L[lo + r];
             if (v < 0 || v >= C)
-                throw new IllegalArgumentException(op + ": label " + v + " in row " + r + " is outside [0, " + C
-                        + ") for logits " + logits.shape() + " (are the labels 1-based, or is the model's number of classes wrong?)");
+                throw new IllegalArgumentException(op + ": label " + v + " in row " + r + " is outside [0, " + C + ") " + context.get());
         }
-        return nc;
     }
 
     /** Sum over chunks of rows (or elements) of a per-chunk double partial, combined in chunk order. */
@@ -207,14 +211,10 @@ final class CpuLoss {
         String op = "oneHot";
         int[] nc = Checks.oneHot(Device.CPU, labels, out);
         int N = nc[0], C = nc[1];
+        checkLabelRange(labels, N, C, op, () -> "for " + C + " classes, out " + out.shape()
+                + " (are the labels 1-based, or is the number of classes wrong?)");
         int[] L = i(labels);
         int lo = off(labels);
-        for (int r = 0; r < N; r++) {
-            int v = L[lo + r];
-            if (v < 0 || v >= C)
-                throw new IllegalArgumentException(op + ": label " + v + " in row " + r + " is outside [0, " + C + ") for "
-                        + C + " classes, out " + out.shape() + " (are the labels 1-based, or is the number of classes wrong?)");
-        }
         float[] Y = f(out);
         int yo = off(out);
         java.util.Arrays.fill(Y, yo, yo + N * C, 0f);
