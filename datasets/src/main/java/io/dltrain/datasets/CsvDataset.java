@@ -696,8 +696,8 @@ public final class CsvDataset implements Dataset {
         private String missing(String s, int row, int col) {
             return !MISSING.contains(s) ? null : file + ":" + lines.get(row) + ": column '" + header.get(col) + "' (label) holds '" + s
                     + "', a missing value (as pandas reads it), not a class: drop the rows whose label is missing"
-                    + " (missing values are not supported); if '" + s + "' is a class's name, give csv:keepna=true"
-                    + " (as pandas' keep_default_na=False)";
+                    + " (missing values are not supported)" + (s.isEmpty() ? "" // keepna takes no empty label as a class
+                    : "; if '" + s + "' is a class's name, give csv:keepna=true (as pandas' keep_default_na=False)");
         }
 
         /** A numeric label's value as a class key; one whose exponent is out of range is an error naming its place. */

@@ -395,7 +395,11 @@ class CsvDatasetTest {
         assertEquals(List.of("DE", "NA", "None", "US"), s.train().classNames());
         float[] x = new float[1];
         assertEquals(List.of(1, 0, 2), List.of(s.test().read(0, x, 0), s.test().read(1, x, 0), s.test().read(2, x, 0)));
-        mentions(error("csv:keepna=true", "a,country\n1,US\n2,\n", test), "train.csv:3", "missing value");
+        for (String spec : List.of("csv", "csv:keepna=true")) { // an empty label: keepna, which takes none, is not advised
+            DatasetException empty = error(spec, "a,country\n1,US\n2,\n", test);
+            mentions(empty, "train.csv:3", "missing value");
+            assertTrue(!empty.getMessage().contains("keepna"), spec + ": " + empty.getMessage());
+        }
         mentions(error("csv:keepna=true", "a,b,country\n1,NA,US\n", "a,b,country\n1,2,US\n"), "column 'b' holds 'NA'", "missing value");
     }
 
