@@ -42,9 +42,10 @@ import java.util.random.RandomGenerator;
  * enclosing folder is an error (torchvision lists the images again at each level until the OS refuses the path).
  *
  * <p><b>Randomness.</b> Random transforms draw from a per-sample stream seeded from (seed, epoch, index) by
- * {@link Seeds#sample}, so a sample's augmentation is the same whichever loader thread reads it. {@link #read} has
- * no epoch argument, so the epoch is a field, set by {@link #setEpoch(int)}, which {@code DataLoader.epoch} calls
- * before each epoch (see {@link EpochAware}).
+ * {@link Seeds#sample}, so a sample's augmentation is the same whichever loader thread reads it. A DataLoader reads
+ * through {@link #readInEpoch} with its own epoch, so two loaders over this dataset at once (two trainings on two
+ * threads) do not change each other's samples; {@link #read} has no epoch argument and uses the field set by
+ * {@link #setEpoch(int)}, which {@code DataLoader.epoch} also calls before each epoch (see {@link EpochAware}).
  *
  * <p><b>Bad files.</b> A file that cannot be decoded throws a {@link DatasetException} naming it. With
  * {@code skipBadFiles}, it is instead remembered as bad and the read moves on to the next index (wrapping around)
@@ -359,8 +360,17 @@ public final class ImageFolderDataset implements Dataset, EpochAware {
         return transform.apply(ImageCodec.decode(files[index]), Seeds.sample(seed, epoch, index));
     }
 
+    /** {@link #readInEpoch} in the epoch last set ({@link #setEpoch}; 0 before any). */
     @Override
-    public int read(int index, float[] dst, int dstOffset) {
+    public int read(int index, float[] dst, int dstOffset) { return readInEpoch(epoch, index, dst, dstOffset); }
+
+    /**
+     * Sample index with the random transforms of {@code epoch}, whatever {@link #setEpoch} said last: a DataLoader reads
+     * this way, so two loaders over this dataset at once each get their own epoch's crops and flips.
+     */
+    @Override
+    public int readInEpoch(int epoch, int index, float[] dst, int dstOffset) {
+        if (epoch < 0) throw new IllegalArgumentException("epoch must be >= 0, got " + epoch);
         int n = files.length;
         if (index < 0 || index >= n)
             throw new IndexOutOfBoundsException(name + ": sample index " + index + " outside [0, " + n + ")");

@@ -453,6 +453,39 @@ class ImageFolderDatasetTest {
     }
 
     @Test
+    void twoLoadersOverOneDatasetEachReadTheirOwnEpoch() throws IOException {
+        // two trainings at once over one dataset object (two threads, or a validation pass beside training): each loader's
+        // epoch decides its samples' augmentation, whatever epoch the other loader started since
+        Path root = dir.resolve("two");
+        tree(root.resolve("train"), new String[]{"n01", "n02"}, new int[][]{{1, 2, 3, 4, 5}, {6, 7, 8, 9, 10}}, 30, 40);
+        tree(root.resolve("val"), new String[]{"n01", "n02"}, new int[][]{{11}, {12}}, 30, 40);
+        Dataset train = DatasetRegistry.get("imagenet-subset:size=16,seed=5").load(root).train();
+        float[] e0 = pass(train, 0, 0), e1 = pass(train, 0, 1);
+        assertFalse(Arrays.equals(e0, e1), "epochs 0 and 1 draw different crops");
+        int numel = (int) train.sampleShape().numel();
+        for (int workers : new int[]{0, 2}) {
+            float[] a = new float[e0.length], b = new float[e1.length];
+            try (DataLoader first = new DataLoader(train, null, 3, false, false, 0, workers, 2);
+                 DataLoader second = new DataLoader(train, null, 3, false, false, 0, workers, 2)) {
+                Iterator<Batch> ia = first.epoch(0);
+                int at = take(ia.next(), a, 0, numel);        // epoch 0 has begun ...
+                Iterator<Batch> ib = second.epoch(1);          // ... when the other loader starts epoch 1
+                for (int bt = 0; ib.hasNext(); ) bt = take(ib.next(), b, bt, numel);
+                while (ia.hasNext()) at = take(ia.next(), a, at, numel);
+            }
+            assertArrayEquals(e0, a, "the first loader's epoch 0, " + workers + " workers");
+            assertArrayEquals(e1, b, "the second loader's epoch 1, " + workers + " workers");
+        }
+    }
+
+    /** Copies b's samples into all from sample at on, releases b, and returns the next free sample. */
+    private static int take(Batch b, float[] all, int at, int numel) {
+        System.arraycopy(b.x, 0, all, at * numel, b.size() * numel);
+        b.release();
+        return at + b.size();
+    }
+
+    @Test
     void imagefolderOptionsPickSizeAugmentationAndNormalisation() throws IOException {
         Path root = dir.resolve("opt");
         tree(root.resolve("train"), new String[]{"a", "b"}, new int[][]{{1, 2}, {3}}, 12, 20);

@@ -552,7 +552,7 @@ public final class DataLoader implements AutoCloseable {
                     boolean after = last + 1 < b.x.length;
                     if (after) b.x[last + 1] = UNWRITTEN;
                     try {
-                        label = ds.read(idx, b.x, i * sampleNumel);
+                        label = ds.readInEpoch(epoch, idx, b.x, i * sampleNumel); // this run's epoch, whatever the dataset's field says
                         if (b.t != null) target = ds.target(idx);
                     } catch (Throwable t) {
                         fail(k, new DataLoadException(ds.name() + ": reading " + described(idx) + " failed (" + where(k) + "): "

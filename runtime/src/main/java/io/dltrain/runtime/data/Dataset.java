@@ -39,6 +39,15 @@ public interface Dataset {
      */
     int read(int index, float[] dst, int dstOffset);
 
+    /**
+     * {@link #read} of sample {@code index} as it is in epoch {@code epoch}: what a {@link DataLoader} calls, with its own
+     * epoch, so that two loaders reading one dataset at once (two trainings on two threads, each with its loader) each
+     * get their own epoch's augmentation, whichever of them called {@link #setEpoch} last. The default ignores the epoch
+     * and calls {@code read(index, dst, dstOffset)}: right for a dataset whose samples do not depend on the epoch; one
+     * that augments with per-epoch randomness overrides this too.
+     */
+    default int readInEpoch(int epoch, int index, float[] dst, int dstOffset) { return read(index, dst, dstOffset); }
+
     /** What the samples are labelled for: {@link Task#CLASSIFICATION} (the default) or {@link Task#REGRESSION}. */
     default Task task() { return Task.CLASSIFICATION; }
 
@@ -52,7 +61,9 @@ public interface Dataset {
 
     /**
      * Called by {@link DataLoader#epoch} before an epoch's workers start, so datasets with random augmentation can
-     * seed it from (seed, epoch, index) and stay reproducible whatever thread reads a sample. No-op by default.
+     * seed it from (seed, epoch, index) and stay reproducible whatever thread reads a sample. No-op by default. It is
+     * one field for every reader: the loader reads through {@link #readInEpoch}, which a dataset that augments should
+     * implement as well, since a setEpoch alone is changed by another loader's epoch over the same dataset.
      */
     default void setEpoch(int epoch) {}
 
