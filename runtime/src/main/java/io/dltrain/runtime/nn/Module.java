@@ -29,6 +29,8 @@ public abstract class Module implements AutoCloseable {
     private final Map<String, Tensor> buffers = new LinkedHashMap<>();
     private final Map<String, Module> children = new LinkedHashMap<>();
     private boolean training = true;
+    /** Whether a {@link #evaluating()} guard is open on this thread. */
+    private static final ThreadLocal<boolean[]> EVALUATING = ThreadLocal.withInitial(() -> new boolean[1]);
     /** The module this one was first registered in ({@link #addModule}) and its name there, or null: see {@link #refused}. */
     private Module parent;
     private String nameInParent;
@@ -197,7 +199,26 @@ public abstract class Module implements AutoCloseable {
     /** Evaluation mode, recursively: {@code train(false)}. */
     public Module eval() { return train(false); }
 
-    public boolean isTraining() { return training; }
+    /**
+     * Whether this module's forward trains (batch statistics, dropout) on this thread: its mode ({@link #train}), unless
+     * an {@link #evaluating()} guard is open on this thread.
+     */
+    public boolean isTraining() { return training && !EVALUATING.get()[0]; }
+
+    /**
+     * Evaluation mode for every module's forward on this thread until the returned guard is closed (restoring the
+     * previous state), whatever each module's own mode, which stays as it is. {@code Learner.predict} and
+     * {@code Trainer.evaluate} use it rather than {@code eval()} and {@code train(was)} on the model: those set the
+     * model's one mode for every thread, so a second prediction or evaluation on another thread could put the model back
+     * into training mode in the middle of the first one's pass (dropout on, batch statistics used and the running ones
+     * updated). Close the guard on the thread that opened it (try-with-resources).
+     */
+    public static io.dltrain.runtime.autograd.GradMode.Guard evaluating() {
+        boolean[] flag = EVALUATING.get();
+        boolean previous = flag[0];
+        flag[0] = true;
+        return () -> flag[0] = previous;
+    }
 
     /**
      * Zeroes the accumulated gradients of every parameter ({@link Tensor#zeroGrad()}: lazily). Unlike PyTorch 2's

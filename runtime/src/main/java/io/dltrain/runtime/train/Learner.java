@@ -21,10 +21,11 @@ import io.dltrain.runtime.tensor.Tensor;
  * {@link #evaluate} and {@link #predict}. Defaults are dl-train's default recipe ({@link TrainConfig#defaults()})
  * without a validation split. The optimiser is created on the first fit and kept for later fits.
  *
- * <p>{@link #fit}, {@link #evaluate} and {@link #predict} switch the model between training and evaluation mode, so
- * calls from several threads take turns (they synchronise on the Learner): a predict that ran while another switched
- * the mode back would apply dropout and batch statistics, and update batch norm's running statistics. The setters
- * synchronise too: one called while a fit runs waits for it to end and sets the next fit's value.
+ * <p>Calls from several threads take turns (they synchronise on the Learner): a predict waits for a fit to end rather
+ * than read weights the optimiser is changing. {@link #evaluate} and {@link #predict} run the model in evaluation mode
+ * on their own thread ({@link Module#evaluating()}) without switching the model's mode, so Learners on other threads
+ * over the same model do not change each other's passes. The setters synchronise too: one called while a fit runs
+ * waits for it to end and sets the next fit's value.
  */
 public final class Learner implements AutoCloseable {
     private final Module model;
@@ -251,13 +252,10 @@ public final class Learner implements AutoCloseable {
         int[] dims = new int[s.rank() + 1];
         dims[0] = 1;
         for (int i = 0; i < s.rank(); i++) dims[i + 1] = s.dim(i);
-        boolean was = model.isTraining();
-        model.eval();
-        try (Scope scope = Scope.open(); GradMode.Guard g = GradMode.noGrad()) {
+        // eval mode on this thread only: the model's own mode stays, for other threads using it (Module.evaluating)
+        try (Scope scope = Scope.open(); GradMode.Guard g = GradMode.noGrad(); GradMode.Guard evalMode = Module.evaluating()) {
             Tensor logits = model.forward(be.fromHost(x, Shape.of(dims)));
             return task.classifies() ? Activations.softmax(logits).toFloatArray() : logits.toFloatArray();
-        } finally {
-            model.train(was);
         }
     }
 

@@ -946,13 +946,12 @@ public final class Trainer {
     private EvalResult evaluate(Module model, DataLoader data, Loss loss, TrainListener stoppable, BatchProgress progress,
                                 BatchOutputs outputs) {
         checkTask(data);
-        boolean wasTraining = model.isTraining();
-        model.eval();
         Shape sample = data.dataset().sampleShape();
         long seen = 0;
         int batches = data.batchesPerEpoch(), done = 0;
         boolean top1 = task.classifies(), top5 = top1 && data.dataset().numClasses() >= 5;
-        try (GradMode.Guard g = GradMode.noGrad();
+        // eval mode on this thread only (Module.evaluating): a model.eval() would also reach another thread's pass
+        try (GradMode.Guard g = GradMode.noGrad(); GradMode.Guard evalMode = Module.evaluating();
              Tensor lossSum = Scope.outside(() -> be.zeros(Shape.of(1)));
              HitCount c1 = new HitCount(be);
              HitCount c5 = new HitCount(be);
@@ -982,8 +981,6 @@ public final class Trainer {
                 if (progress != null) progress.batch(++done, batches);
             }
             return new EvalResult(lossSum.item() / seen, top1 ? c1.total() / seen : Double.NaN, top5 ? c5.total() / seen : Double.NaN, seen);
-        } finally {
-            model.train(wasTraining);
         }
     }
 }
