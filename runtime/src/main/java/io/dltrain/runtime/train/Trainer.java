@@ -413,6 +413,7 @@ public final class Trainer {
                             if (n != 1 || train.batchSize() == 1) throw e;
                             throw lastBatchOfOne(e, train);
                         }
+                        if (!model.isTraining()) throw leftTrainingMode(epoch, step);
                         checkOutputs(out, n, train.dataset());
                         lossT = loss.compute(out, y);
                         optimizer.zeroGrad();
@@ -937,6 +938,19 @@ public final class Trainer {
                     return DataLoader.described(ds, i) + " has a non-finite feature (element " + k + " of " + x.length + " is " + x[k] + ")";
         }
         return null;
+    }
+
+    /**
+     * The model was no longer in training mode after a training step's forward: {@code fit} set it at the epoch's start,
+     * so {@code eval()} or {@code train(false)} was called on it since, on another thread or by a listener. Its batch
+     * norm and dropout layers would train in evaluation mode without a word; the step is not taken.
+     */
+    private static IllegalStateException leftTrainingMode(int epoch, int step) {
+        return new IllegalStateException("fit: the model left training mode during epoch " + epoch + ", at step " + (step + 1)
+                + " (model.eval() or train(false) was called while fit was training it, on another thread or by a listener), so"
+                + " its batch norm and dropout layers would train in evaluation mode; this step was not taken. Predict or"
+                + " evaluate on another thread with Module.evaluating() and GradMode.noGrad(), which change no module's mode,"
+                + " and after fit returns: a forward during fit reads weights the optimiser is changing");
     }
 
     /**

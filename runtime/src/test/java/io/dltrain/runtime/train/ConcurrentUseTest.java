@@ -182,4 +182,28 @@ class ConcurrentUseTest {
             assertTrue(m.isTraining(), "the model is still in training mode");
         }
     }
+
+    /**
+     * Another thread putting the model into eval mode while it trains (to predict with it) is refused at the next step,
+     * rather than letting batch norm and dropout train in evaluation mode for the rest of the epoch without a word.
+     */
+    @Test
+    void evalModeSetOnAnotherThreadDuringFitIsRefused() throws Exception {
+        try (CpuBackend be = new CpuBackend(1);
+             Module m = new Sequential(new Linear(new Context(be, 3), 8, 16), new BatchNorm1d(new Context(be, 4), 16), new ReLU(),
+                     new Dropout(new Context(be, 5), 0.5f), new Linear(new Context(be, 6), 16, 3));
+             Learner l = new Learner(m).epochs(2).batchSize(16)) {
+            l.listener(new TrainListener() {
+                @Override public void epochStarted(int epoch, int epochs, int steps) {
+                    if (epoch != 2) return;
+                    Thread predictor = Thread.ofPlatform().start(m::eval);
+                    try { predictor.join(); } catch (InterruptedException e) { throw new IllegalStateException(e); }
+                }
+            });
+            var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> l.fit(TrainerTest.blobs(64, 2)));
+            assertTrue(e.getMessage().startsWith("fit: the model left training mode during epoch 2, at step 1 (model.eval() or"
+                    + " train(false) was called while fit was training it"), e.getMessage());
+            assertTrue(e.getMessage().contains("Module.evaluating()"), e.getMessage());
+        }
+    }
 }
