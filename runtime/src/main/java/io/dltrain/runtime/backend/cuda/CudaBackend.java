@@ -47,7 +47,7 @@ import static io.dltrain.runtime.backend.cuda.CudaLibraries.human;
  *       back to sgemm + add_bias_f32 (+ ReLU) per shape when cuBLASLt refuses, and always with
  *       {@code -Ddltrain.cublasLt=false}.</li>
  *   <li>Convolution, pooling, batch norm, softmax, and the activations cuDNN implements with our semantics:
- *       {@link CudnnOps}. Everything else: our PTX kernels (kernels/src/main/cuda) through {@link PtxKernels}, with
+ *       {@link CudnnOps} (ReLU's and ELU's backward excepted: {@link CudnnShapes#backwardOnCudnn}). Everything else: our PTX kernels (kernels/src/main/cuda) through {@link PtxKernels}, with
  *       host scalars computed as the CPU backend computes them ({@link CudaOptim}).</li>
  *   <li>A second stream for copies: {@link #prefetchFromHost} overlaps the next batch's upload with compute (the
  *       {@link AsyncUpload} capability, which the trainer's batch uploads use).</li>
@@ -244,6 +244,9 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         enter();
         return allocator.allocate(bytes, purpose);
     }
+
+    /** The cuDNN ops (null in the test double); tests call the ones this backend routes elsewhere directly. */
+    CudnnOps cudnnOps() { return cudnnOps; }
 
     /** Whether cuBLAS may use TF32 tensor cores for FP32 GEMM. */
     public boolean tf32() { return tf32; }
@@ -711,7 +714,8 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         enter();
         String op = "activation backward " + act.kind();
         Checks.activation(op, device, act, x, y, dy, dx);
-        if (CudnnOps.supports(act)) { cudnnOps.activationBackward(act, x, y, dy, dx); return; }
+        // ReLU and ELU backward on our kernel whatever cuDNN would do at x = 0 or NaN (CudnnShapes.backwardOnCudnn).
+        if (CudnnShapes.backwardOnCudnn(act)) { cudnnOps.activationBackward(act, x, y, dy, dx); return; }
         long n = dx.numel();
         kernels.launch("activation_backward_f32", n, act.kind().ordinal(), act.alpha(), f(x, op), f(y, op), f(dy, op), f(dx, op), n);
     }

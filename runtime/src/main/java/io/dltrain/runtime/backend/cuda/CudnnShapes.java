@@ -186,6 +186,22 @@ final class CudnnShapes {
         };
     }
 
+    /**
+     * Whether the backward of an activation {@link #supports cuDNN has} goes to cuDNN too: Sigmoid and Tanh only. ReLU's
+     * and ELU's derivatives are conventions at the kink (x = 0) and at a NaN x: PyTorch, and so the CPU and our
+     * {@code activation_backward_f32}, take the x &lt;= 0 branch at 0 (0 for ReLU, alpha * dy for ELU) and pass dy
+     * through at a NaN, while NVIDIA's cuDNN API reference only names the functions (cudnnActivationMode_t: "Selects
+     * the rectified linear function", "... the exponential linear function") and says nothing of either point, and
+     * nothing checked it on a GPU (the emulated cuDNN gives 0 at a NaN). So their backward runs on our kernel, which
+     * computes PyTorch's branches by construction, and only their forward (NaN propagated, CUDNN_PROPAGATE_NAN) on cuDNN.
+     */
+    static boolean backwardOnCudnn(Activation a) {
+        return switch (a.kind()) {
+            case SIGMOID, TANH -> true;
+            case RELU, ELU, LEAKY_RELU, SOFTPLUS, GELU -> false;
+        };
+    }
+
     static int activationMode(Activation a) {
         return switch (a.kind()) {
             case RELU -> CUDNN_ACTIVATION_RELU;

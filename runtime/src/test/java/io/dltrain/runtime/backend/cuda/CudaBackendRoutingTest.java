@@ -246,11 +246,21 @@ class CudaBackendRoutingTest {
     @Test
     void activationsDropoutAndAdaptivePool() {
         Tensor x = t(3, 7), y = t(3, 7), dy = t(3, 7), dx = t(3, 7);
-        // kinds cuDNN has (ReLU, Sigmoid, Tanh, ELU) go to CudnnOps; the others to our kernel
+        // kinds cuDNN has (ReLU, Sigmoid, Tanh, ELU) go to CudnnOps (backward: Sigmoid and Tanh only); the others to our kernel
         be.activationForward(Activation.leakyRelu(0.7f), x, y);
         assertArrayEquals(new Object[] {Activation.Kind.LEAKY_RELU.ordinal(), 0.7f, addr(x), addr(y), 21L}, rec.only().args());
         be.activationBackward(Activation.GELU, x, y, dy, dx);
         assertArrayEquals(new Object[] {6, 0f, addr(x), addr(y), addr(dy), addr(dx), 21L}, rec.only().args());
+        // ReLU's and ELU's backward too (their forward is cuDNN's): PyTorch's gradient at x = 0 and at a NaN, which
+        // cuDNN's reference leaves undefined (CudnnShapes.backwardOnCudnn)
+        be.activationBackward(Activation.RELU, x, y, dy, dx);
+        Call relu = rec.only();
+        assertEquals("activation_backward_f32", relu.kernel());
+        assertArrayEquals(new Object[] {Activation.Kind.RELU.ordinal(), 0f, addr(x), addr(y), addr(dy), addr(dx), 21L}, relu.args());
+        be.activationBackward(Activation.elu(0.5f), x, y, dy, dx);
+        Call elu = rec.only();
+        assertEquals("activation_backward_f32", elu.kernel());
+        assertArrayEquals(new Object[] {Activation.Kind.ELU.ordinal(), 0.5f, addr(x), addr(y), addr(dy), addr(dx), 21L}, elu.args());
         sameError(b -> b.activationForward(Activation.softplus(0f), b.empty(Shape.of(2)), b.empty(Shape.of(2))));
         // backward: each of y, dy and dx the wrong size in turn
         for (int wrong = 0; wrong < 3; wrong++) {

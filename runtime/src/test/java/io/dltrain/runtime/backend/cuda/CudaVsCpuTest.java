@@ -23,6 +23,7 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 
@@ -510,6 +511,25 @@ class CudaVsCpuTest {
             both((be, t) -> be.activationBackward(leaky, t.t(nx), t.t(ny), t.t(ndy), t.t(ndx)));
             same(leaky + " backward at NaN", ndx, EXACT);
             assertEquals(-0.4f, ndx.d.toFloatArray()[1], leaky + " backward at -NaN on the device");
+            // ReLU and ELU at NaN of either sign (dy passes, as in PyTorch) and at +-0 (the x <= 0 branch: 0, alpha * dy):
+            // their forward is cuDNN's, their backward our kernel's (CudnnShapes.backwardOnCudnn), so this holds whatever
+            // convention cuDNN's backward has at those points, which its reference does not state.
+            P kx = of(new float[] {Float.intBitsToFloat(0x7fc00000), Float.intBitsToFloat(0xffc00000), 0f, -0f, 2f, -2f}, 6);
+            P kdy = of(new float[] {0.5f, -2f, 3f, 4f, -5f, 6f}, 6);
+            for (Activation act : List.of(Activation.RELU, Activation.elu(0.5f))) {
+                P ky = out(6), kdx = out(6);
+                both((be, t) -> be.activationForward(act, t.t(kx), t.t(ky)));
+                float[] yc = ky.c.toFloatArray(), yd = ky.d.toFloatArray();   // NaN stays NaN (CUDNN_PROPAGATE_NAN)
+                for (int i = 0; i < 2; i++) assertTrue(Float.isNaN(yc[i]) && Float.isNaN(yd[i]), act + " forward at NaN: cpu " + yc[i] + ", cuda " + yd[i]);
+                Check.close(act + " forward at +-0 and +-2 (cuda vs cpu)", Arrays.copyOfRange(yc, 2, 6), Arrays.copyOfRange(yd, 2, 6),
+                        act.kind() == Activation.Kind.RELU ? 0 : TRANSCENDENTAL[0], act.kind() == Activation.Kind.RELU ? 0 : TRANSCENDENTAL[1]);
+                both((be, t) -> be.activationBackward(act, t.t(kx), t.t(ky), t.t(kdy), t.t(kdx)));
+                same(act + " backward at NaN and +-0", kdx, act.kind() == Activation.Kind.RELU ? EXACT : TRANSCENDENTAL);
+                float[] got = kdx.d.toFloatArray();
+                assertEquals(0.5f, got[0], act + " backward at NaN on the device");
+                assertEquals(-2f, got[1], act + " backward at -NaN on the device");
+                assertEquals(act.kind() == Activation.Kind.RELU ? 0f : 1.5f, got[2], act + " backward at 0 on the device");
+            }
             // More rows than one cuDNN call gets (CudnnOps.MAX_N_PER_CALL, in slices), for activations cuDNN computes.
             int big = CudnnOps.MAX_N_PER_CALL + 1000;
             P bx = rand(rng, -6, 6, big, 3);

@@ -78,7 +78,7 @@ class CudnnOpsStandInTest {
             be.activationForward(Activation.RELU, x, y);
             out.put("relu", read(be, y));
             Tensor rdy = input(be, all, rnd, 3, 5, 7), rdx = track(all, be.empty(Shape.of(3, 5, 7), DType.FP32));
-            be.activationBackward(Activation.RELU, x, y, rdy, rdx);
+            activationBackward(be, Activation.RELU, x, y, rdy, rdx);
             out.put("relu-backward", read(be, rdx));
 
             activations(be, out, x, y, rdy, rdx, Activation.SIGMOID, Activation.TANH, Activation.elu(0.7f));
@@ -150,9 +150,19 @@ class CudnnOpsStandInTest {
             String n = a.kind().toString().toLowerCase();
             be.activationForward(a, x, y);
             out.put(n, read(be, y));
-            be.activationBackward(a, x, y, dy, dx);
+            activationBackward(be, a, x, y, dy, dx);
             out.put(n + "-backward", read(be, dx));
         }
+    }
+
+    /**
+     * The activation's backward on {@code be}; on the CUDA backend always cuDNN's (CudnnOps), also for ReLU and ELU,
+     * whose backward CudaBackend runs on its own kernel ({@link CudnnShapes#backwardOnCudnn}), which these stand-ins
+     * do not execute.
+     */
+    private static void activationBackward(Backend be, Activation a, Tensor x, Tensor y, Tensor dy, Tensor dx) {
+        if (be instanceof CudaBackend cuda && !CudnnShapes.backwardOnCudnn(a)) cuda.cudnnOps().activationBackward(a, x, y, dy, dx);
+        else be.activationBackward(a, x, y, dy, dx);
     }
 
     /** Softmax and log-softmax of s into sy, then backward with sdy into sdx. */

@@ -305,6 +305,8 @@ class CudnnShapesTest {
             boolean expected = k == Activation.Kind.RELU || k == Activation.Kind.SIGMOID || k == Activation.Kind.TANH || k == Activation.Kind.ELU;
             assertEquals(expected, CudnnShapes.supports(a), k.toString());
             assertEquals(expected, CudnnOps.supports(a), k.toString());
+            // backward on cuDNN only where no convention at a kink or a NaN is involved (CudnnShapes.backwardOnCudnn)
+            assertEquals(k == Activation.Kind.SIGMOID || k == Activation.Kind.TANH, CudnnShapes.backwardOnCudnn(a), k + " backward");
             if (!expected) assertThrows(IllegalArgumentException.class, () -> CudnnShapes.activationMode(a));
         }
         assertEquals(CUDNN_ACTIVATION_RELU, CudnnShapes.activationMode(Activation.RELU));
