@@ -84,35 +84,43 @@ public final class CsvDataset implements Dataset {
                                               List<String> ignore, boolean standardize, boolean keepNa) {
         if (labelColumn != null && targetColumn != null)
             throw new DatasetException("csv: give label=COLUMN (classification) or target=COLUMN (regression), not both");
-        Table train = Table.read(trainFile), test = Table.read(testFile);
-        if (!train.header.equals(test.header))
-            throw new DatasetException(testFile + ": header " + test.header + " differs from " + trainFile + "'s " + train.header
-                    + "; both files need the same columns in the same order");
         Task task = targetColumn != null ? Task.REGRESSION : Task.CLASSIFICATION;
-        String yName = targetColumn != null ? targetColumn : labelColumn != null ? labelColumn : train.header.getLast();
-        int yCol = train.header.indexOf(yName);
-        if (yCol < 0)
-            throw new DatasetException(trainFile + ": no column '" + yName + "' (" + (task == Task.REGRESSION ? "target" : "label")
-                    + "); the header has " + train.header);
-        for (String c : ignore) {
-            if (!train.header.contains(c))
-                throw new DatasetException(trainFile + ": no column '" + c + "' to ignore; the header has " + train.header);
-            if (c.equals(yName))
-                throw new DatasetException(trainFile + ": '" + c + "' is the " + (task == Task.REGRESSION ? "target" : "label")
-                        + " column; it cannot be ignored too");
-        }
-        List<String> featureNames = new ArrayList<>(train.header);
-        featureNames.remove(yName);
-        featureNames.removeAll(ignore);
-        if (featureNames.isEmpty())
-            throw new DatasetException(trainFile + ": no feature column besides '" + yName + "'" + (ignore.isEmpty() ? "" : " and the ignored " + ignore)
-                    + ": a dataset needs at least one");
+        List<String> featureNames = new ArrayList<>();
+        Keep[] keep = new Keep[1]; // the columns to keep, from the training file's header (checked before its rows are read)
+        Table train = Table.read(trainFile, header -> {
+            String yName = targetColumn != null ? targetColumn : labelColumn != null ? labelColumn : header.getLast();
+            int yCol = header.indexOf(yName);
+            if (yCol < 0)
+                throw new DatasetException(trainFile + ": no column '" + yName + "' (" + (task == Task.REGRESSION ? "target" : "label")
+                        + "); the header has " + header);
+            for (String c : ignore) {
+                if (!header.contains(c))
+                    throw new DatasetException(trainFile + ": no column '" + c + "' to ignore; the header has " + header);
+                if (c.equals(yName))
+                    throw new DatasetException(trainFile + ": '" + c + "' is the " + (task == Task.REGRESSION ? "target" : "label")
+                            + " column; it cannot be ignored too");
+            }
+            featureNames.addAll(header);
+            featureNames.remove(yName);
+            featureNames.removeAll(ignore);
+            if (featureNames.isEmpty())
+                throw new DatasetException(trainFile + ": no feature column besides '" + yName + "'" + (ignore.isEmpty() ? "" : " and the ignored " + ignore)
+                        + ": a dataset needs at least one");
+            String defaultLabel = labelColumn == null && targetColumn == null ? yName : null;
+            return keep[0] = new Keep(featureNames.stream().mapToInt(header::indexOf).toArray(),
+                    task == Task.CLASSIFICATION ? yCol : -1, task == Task.REGRESSION ? yCol : -1, true, defaultLabel);
+        });
         if (train.size() == 0) throw new DatasetException(trainFile + ": no data rows after the header");
+        Table test = Table.read(testFile, header -> {
+            if (!train.header.equals(header))
+                throw new DatasetException(testFile + ": header " + header + " differs from " + trainFile + "'s " + train.header
+                        + "; both files need the same columns in the same order");
+            return keep[0];
+        });
+        String yName = train.header.get(Math.max(keep[0].label(), keep[0].target()));
+        int yCol = train.header.indexOf(yName);
         int f = featureNames.size();
-        int[] featureCols = featureNames.stream().mapToInt(train.header::indexOf).toArray();
-
-        String defaultLabel = labelColumn == null && targetColumn == null ? yName : null;
-        float[] xTrain = train.features(featureCols, defaultLabel), xTest = test.features(featureCols, defaultLabel);
+        float[] xTrain = train.x, xTest = test.x;
         String refused = null; // what a new run may not take, but a model trained before 2026-12-07 did (NewRunRefusal)
         for (int j = 0; j < f && refused == null; j++) {
             String c = featureNames.get(j);
@@ -145,15 +153,15 @@ public final class CsvDataset implements Dataset {
         DatasetRegistry.Splits splits;
         if (task == Task.REGRESSION) {
             splits = new DatasetRegistry.Splits(
-                    new CsvDataset(trainName, task, featureNames, List.of(yName), xTrain, null, train.targets(yCol), train.size(), mean, std),
-                    new CsvDataset(testName, task, featureNames, List.of(yName), xTest, null, test.targets(yCol), test.size(), mean, std));
+                    new CsvDataset(trainName, task, featureNames, List.of(yName), xTrain, null, train.y, train.size(), mean, std),
+                    new CsvDataset(testName, task, featureNames, List.of(yName), xTest, null, test.y, test.size(), mean, std));
         } else {
-            String[] yTrain = train.column(yCol);
+            String[] yTrain = train.labels;
             Classes classes = train.classes(yTrain, yCol);
             if (refused == null && !keepNa) refused = train.missingLabel(yTrain, yCol);
             splits = new DatasetRegistry.Splits(
                     new CsvDataset(trainName, task, featureNames, classes.names(), xTrain, train.labels(yTrain, yCol, classes, trainFile), null, train.size(), mean, std),
-                    new CsvDataset(testName, task, featureNames, classes.names(), xTest, test.labels(test.column(yCol), yCol, classes, trainFile), null, test.size(), mean, std));
+                    new CsvDataset(testName, task, featureNames, classes.names(), xTest, test.labels(test.labels, yCol, classes, trainFile), null, test.size(), mean, std));
         }
         if (refused != null) throw new NewRunRefusal(refused, splits);
         return splits;
@@ -215,23 +223,21 @@ public final class CsvDataset implements Dataset {
         int f = featureNames.size();
         if (mean.length != f || std.length != f)
             throw new IllegalArgumentException(f + " features but " + mean.length + " means and " + std.length + " standard deviations");
-        Table t = Table.read(file);
-        int[] cols = new int[f];
-        for (int j = 0; j < f; j++) {
-            cols[j] = t.header.indexOf(featureNames.get(j));
-            if (cols[j] < 0)
-                throw new DatasetException(file + ": no column '" + featureNames.get(j) + "'; the model was trained on the features "
-                        + featureNames + " (matched by name in the header " + t.header + ")");
-        }
+        Table t = Table.read(file, header -> {
+            int[] cols = new int[f];
+            for (int j = 0; j < f; j++) {
+                cols[j] = header.indexOf(featureNames.get(j));
+                if (cols[j] < 0)
+                    throw new DatasetException(file + ": no column '" + featureNames.get(j) + "'; the model was trained on the features "
+                            + featureNames + " (matched by name in the header " + header + ")");
+            }
+            return new Keep(cols, -1, -1, false, null);
+        });
         if (t.size() == 0) throw new DatasetException(file + ": no data rows after the header");
-        float[] x = new float[t.size() * f];
-        int[] lines = new int[t.size()];
-        for (int i = 0; i < t.size(); i++) {
-            lines[i] = t.lines.get(i);
-            String[] row = t.row(i);
-            for (int j = 0; j < f; j++) x[i * f + j] = (t.number(row[cols[j]], i, cols[j]) - mean[j]) / std[j];
-        }
-        return new Rows(file, x, lines);
+        float[] x = t.x;
+        for (int i = 0; i < t.size(); i++)
+            for (int j = 0; j < f; j++) x[i * f + j] = (x[i * f + j] - mean[j]) / std[j];
+        return new Rows(file, x, t.lines);
     }
 
     /** What the non-feature column holds: class labels ({@link Task#CLASSIFICATION}) or targets ({@link Task#REGRESSION}). */
@@ -354,30 +360,46 @@ public final class CsvDataset implements Dataset {
     }
 
     /**
-     * A checked file: its header and each record's text (split into fields again where they are used: a String per
-     * field of a wide file would take many times the memory of its numbers), with the line each record starts on.
+     * What {@link Table#read} keeps of each record: the numbers of the feature columns {@code features} (in that order),
+     * the text of the label column {@code label} or the number of the target column {@code target} (-1: none). Where
+     * {@code dataset}, a feature that is not a number is an error saying how to leave its column out, or, where the label
+     * is the last column by default ({@code defaultLabel}, else null), how to make it the label.
      */
-    private record Table(Path file, List<String> header, List<String> records, List<Integer> lines) {
-        int size() { return records.size(); }
+    private record Keep(int[] features, int label, int target, boolean dataset, String defaultLabel) {}
 
-        /** Record i's fields (checked by read: as many as the header's). */
-        String[] row(int i) { return split(records.get(i), file, lines.get(i)); }
+    /**
+     * A checked file: its header, and of each record what {@link Keep} asks, parsed as the record is read (the records'
+     * text is not kept: a file of a million rows took several times its numbers' memory so), with the line each record
+     * starts on.
+     */
+    private static final class Table {
+        final Path file;
+        final List<String> header;
+        int size;
+        int[] lines = new int[1024];
+        float[] x;       // [size, features] (the array may be longer until read ends)
+        float[] y;       // the target column, or null
+        String[] labels; // the label column's text (one String per distinct label), or null
 
-        /** Column col's field of every record. */
-        String[] column(int col) {
-            String[] c = new String[size()];
-            for (int i = 0; i < c.length; i++) c[i] = row(i)[col];
-            return c;
+        private Table(Path file, List<String> header) {
+            this.file = file;
+            this.header = header;
         }
 
-        static Table read(Path file) {
+        int size() { return size; }
+
+        /**
+         * Reads file; {@code keep} gets the header and says what to keep of each record (its exception is thrown as it
+         * is, before any record is read).
+         */
+        static Table read(Path file, java.util.function.Function<List<String>, Keep> keep) {
             if (!Files.isRegularFile(file))
                 throw new DatasetException(file + ": " + (Files.exists(file) ? "is not a regular file" : "does not exist")
                         + ". The csv dataset reads train.csv and test.csv from its data directory (" + DatasetRegistry.GIVE_DIR
                         + ") or the files named by train=, test=");
-            List<String> header = null;
-            List<String> records = new ArrayList<>();
-            List<Integer> lines = new ArrayList<>();
+            Table t = null;
+            Keep k = null;
+            Map<String, String> distinct = new HashMap<>(); // one String per distinct label
             try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
                 String line;
                 int no = 0;
@@ -403,18 +425,23 @@ public final class CsvDataset implements Dataset {
                         line = record.toString();
                     }
                     String[] fields = split(line, file, first);
-                    if (header == null) {
-                        header = header(fields, file, first);
+                    if (t == null) {
+                        t = new Table(file, header(fields, file, first));
+                        k = keep.apply(t.header);
+                        int cap = 1024;
+                        t.x = new float[cap * k.features.length];
+                        if (k.label >= 0) t.labels = new String[cap];
+                        if (k.target >= 0) t.y = new float[cap];
                         continue;
                     }
+                    List<String> header = t.header;
                     if (fields.length != header.size())
                         throw new DatasetException(file + ":" + first + ": " + fields.length + " field" + (fields.length == 1 ? "" : "s")
                                 + ", but the header has " + header.size() + " columns; every row needs one value per column");
                     if (fields.length > 0 && fields[0].replace("\uFEFF", "").equals(header.getFirst()) && repeatsHeader(fields, header))
                         throw new DatasetException(file + ":" + first + ": this line repeats the header row (were two files joined,"
                                 + " each with its header?): remove it, so that every line after the first is a sample");
-                    records.add(line);
-                    lines.add(first);
+                    t.add(fields, first, k, distinct);
                 }
             } catch (MalformedInputException e) {
                 throw notUtf8(file, e);
@@ -423,8 +450,30 @@ public final class CsvDataset implements Dataset {
             } catch (UncheckedIOException e) {
                 throw new DatasetException(file + ": cannot read: " + e.getCause(), e);
             }
-            if (header == null) throw new DatasetException(file + ": empty file; expected a header row naming the columns, then data rows");
-            return new Table(file, header, records, lines);
+            if (t == null) throw new DatasetException(file + ": empty file; expected a header row naming the columns, then data rows");
+            t.lines = java.util.Arrays.copyOf(t.lines, t.size);
+            t.x = java.util.Arrays.copyOf(t.x, t.size * k.features.length);
+            if (t.y != null) t.y = java.util.Arrays.copyOf(t.y, t.size);
+            if (t.labels != null) t.labels = java.util.Arrays.copyOf(t.labels, t.size);
+            return t;
+        }
+
+        /** Keeps what k asks of a record's fields (record number size, starting on line no), growing the arrays by half. */
+        private void add(String[] fields, int no, Keep k, Map<String, String> distinct) {
+            int i = size, f = k.features.length;
+            if (i == lines.length) {
+                int cap = i + (i >> 1);
+                lines = java.util.Arrays.copyOf(lines, cap);
+                x = java.util.Arrays.copyOf(x, cap * f);
+                if (y != null) y = java.util.Arrays.copyOf(y, cap);
+                if (labels != null) labels = java.util.Arrays.copyOf(labels, cap);
+            }
+            lines[i] = no;
+            size++; // (number() names the record's line)
+            for (int j = 0; j < f; j++) x[i * f + j] = k.dataset ? feature(fields[k.features[j]], i, k.features[j], k.defaultLabel)
+                    : number(fields[k.features[j]], i, k.features[j]);
+            if (y != null) y[i] = number(fields[k.target], i, k.target);
+            if (labels != null) labels[i] = distinct.computeIfAbsent(fields[k.label], s -> s);
         }
 
         /**
@@ -596,7 +645,7 @@ public final class CsvDataset implements Dataset {
                 float v = Float.parseFloat(s);
                 if (Float.isFinite(v)) return v;
             }
-            String where = file + ":" + lines.get(row) + ": column '" + header.get(col) + "' holds '" + s + "'";
+            String where = file + ":" + lines[row] + ": column '" + header.get(col) + "' holds '" + s + "'";
             if (MISSING.contains(s))
                 throw new DatasetException(where + ", a missing value (as pandas reads it): missing values are not supported;"
                         + " fill them in (e.g. with the column's mean) or drop those rows");
@@ -611,36 +660,20 @@ public final class CsvDataset implements Dataset {
         }
 
         /**
-         * The given columns of every row, as numbers; a text value is an error that says how to leave its column out, or,
-         * where the label is the last column by default ({@code defaultLabel}, else null), how to make it the label.
+         * Feature v of record row, column col, as a number; a text value is an error that says how to leave its column
+         * out, or, where the label is the last column by default ({@code defaultLabel}, else null), how to make it the label.
          */
-        float[] features(int[] cols, String defaultLabel) {
-            int f = cols.length;
-            float[] x = new float[size() * f];
-            for (int i = 0; i < size(); i++) {
-                String[] row = row(i);
-                for (int k = 0; k < f; k++) {
-                    String v = row[cols[k]];
-                    try {
-                        x[i * f + k] = number(v, i, cols[k]);
-                    } catch (DatasetException e) {
-                        if (MISSING.contains(v) || isNumber(v) || isDecimalComma(v)) throw e; // missing, Infinity, 1,5
-                        String name = header.get(cols[k]);
-                        throw new DatasetException(e.getMessage() + "; every column but the label (or target) is a numeric feature: "
-                                + "leave out columns such as ids or text with csv:ignore=" + name + " (several: ignore=A+B)"
-                                + (defaultLabel == null ? "" : "; if '" + name + "' is the label, give csv:label=" + name
-                                   + " (without label=, the last column, '" + defaultLabel + "', is the label)"));
-                    }
-                }
+        private float feature(String v, int row, int col, String defaultLabel) {
+            try {
+                return number(v, row, col);
+            } catch (DatasetException e) {
+                if (MISSING.contains(v) || isNumber(v) || isDecimalComma(v)) throw e; // missing, Infinity, 1,5
+                String name = header.get(col);
+                throw new DatasetException(e.getMessage() + "; every column but the label (or target) is a numeric feature: "
+                        + "leave out columns such as ids or text with csv:ignore=" + name + " (several: ignore=A+B)"
+                        + (defaultLabel == null ? "" : "; if '" + name + "' is the label, give csv:label=" + name
+                           + " (without label=, the last column, '" + defaultLabel + "', is the label)"));
             }
-            return x;
-        }
-
-        float[] targets(int yCol) {
-            String[] c = column(yCol);
-            float[] y = new float[c.length];
-            for (int i = 0; i < y.length; i++) y[i] = number(c[i], i, yCol);
-            return y;
         }
 
         /**
@@ -694,7 +727,7 @@ public final class CsvDataset implements Dataset {
         }
 
         private String missing(String s, int row, int col) {
-            return !MISSING.contains(s) ? null : file + ":" + lines.get(row) + ": column '" + header.get(col) + "' (label) holds '" + s
+            return !MISSING.contains(s) ? null : file + ":" + lines[row] + ": column '" + header.get(col) + "' (label) holds '" + s
                     + "', a missing value (as pandas reads it), not a class: drop the rows whose label is missing"
                     + " (missing values are not supported)" + (s.isEmpty() ? "" // keepna takes no empty label as a class
                     : "; if '" + s + "' is a class's name, give csv:keepna=true (as pandas' keep_default_na=False)");
@@ -704,7 +737,7 @@ public final class CsvDataset implements Dataset {
         private String checkKey(String s, int row, int col) {
             String key = Classes.key(s);
             if (key == null)
-                throw new DatasetException(file + ":" + lines.get(row) + ": column '" + header.get(col) + "' (label) holds '" + s
+                throw new DatasetException(file + ":" + lines[row] + ": column '" + header.get(col) + "' (label) holds '" + s
                         + "', a number whose exponent is out of range for a class label: write the label as a plain number or a name");
             return key;
         }
@@ -723,7 +756,7 @@ public final class CsvDataset implements Dataset {
                             : String.join(", ", names.subList(0, 20)) + ", ... (" + names.size() + " classes)";
                     String column = header.get(yCol);
                     boolean decimals = names.stream().anyMatch(name -> name.matches("[+-]?\\d*\\.\\d+([eE][+-]?\\d+)?"));
-                    throw new DatasetException(file + ":" + lines.get(i) + ": label '" + c[i] + "' does not occur in "
+                    throw new DatasetException(file + ":" + lines[i] + ": label '" + c[i] + "' does not occur in "
                             + trainFile + " (its classes: " + shown + ")" + (decimals
                             ? "; column '" + column + "' holds decimal numbers: to predict its value, give csv:target=" + column
                               + " (regression); to classify by another column, csv:label=COLUMN (without either, the last column is the label)"
