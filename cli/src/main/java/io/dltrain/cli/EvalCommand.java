@@ -84,7 +84,7 @@ public final class EvalCommand implements Callable<Integer> {
     @Override
     public Integer call() { return memory.run(this::evaluate); }
 
-    /** What eval does, for an out-of-memory error: loading the model, making the loader, evaluating. */
+    /** What eval does, for an out-of-memory error: reading the data, loading the model, making the loader, evaluating. */
     private final OutOfMemoryContext memory = new OutOfMemoryContext();
 
     /** The test split's loader, whose batch buffers are allocated here. */
@@ -114,13 +114,16 @@ public final class EvalCommand implements Callable<Integer> {
         DatasetRegistry.Splits splits;
         CsvDataset.NewRunRefusal refused = null; // files a new run may not take: the model's own, if trained on them before
         try {
-            splits = DatasetRegistry.get(data).load(dataDir, "--data-dir");
+            DatasetRegistry.Entry entry = DatasetRegistry.get(data);
+            memory.doing("reading " + entry.name() + (dataDir != null ? " in " + dataDir : ""), TrainRun.DATA_DOES_NOT_FIT, null);
+            splits = entry.load(dataDir, "--data-dir");
         } catch (CsvDataset.NewRunRefusal e) {
             refused = e;
             splits = e.splits();
         } catch (DatasetException e) {
             throw usage(e.getMessage());
         }
+        memory.doing(null, null, null);
         if (splits.hasNotice()) notices.println("dl-train: notice: " + splits.notice());
         Dataset test = splits.test();
         if (test.size() == 0) throw usage(data + " has no test split to evaluate on");

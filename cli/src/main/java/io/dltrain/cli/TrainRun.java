@@ -103,12 +103,15 @@ final class TrainRun {
     int run() { return memory.run(this::runLocked); }
 
     /**
-     * What the run does, for an out-of-memory error (nothing before the model is built): building the model (its weights
+     * What the run does, for an out-of-memory error: reading the data (a larger heap is the only help), building the model (its weights
      * alone do not fit: a smaller batch would not help), making the data loaders (their batch buffers: max(4, workers + 2)
      * per loader), training, writing model/, the test pass (after the training: the error says that it is complete, and
      * how to finish).
      */
     private final OutOfMemoryContext memory = new OutOfMemoryContext();
+
+    /** Why reading a dataset ran out of memory (train and eval): its splits are held in memory, whatever the batch size. */
+    static final String DATA_DOES_NOT_FIT = "the dataset, which is held in memory, does not fit";
 
     /** A data loader, whose batch buffers are allocated here (max(4, workers + 2) of them, at most one per batch of an epoch). */
     private DataLoader loader(Dataset ds, int[] indices, boolean shuffle, int workers) {
@@ -436,8 +439,9 @@ final class TrainRun {
         // 2. Data (reads and validates the files) and device.
         DatasetRegistry.Splits data;
         // an image folder of a million files takes a minute to list and check: said when it takes more than seconds
-        try (Progress.Phase reading = Progress.slowPhase(progressMode, log, "reading " + dataEntry.name()
-                + (o.dataDir != null ? " in " + o.dataDir : ""))) {
+        String readingData = "reading " + dataEntry.name() + (o.dataDir != null ? " in " + o.dataDir : "");
+        memory.doing(readingData, DATA_DOES_NOT_FIT, null); // a smaller batch would not help
+        try (Progress.Phase reading = Progress.slowPhase(progressMode, log, readingData)) {
             data = dataEntry.load(o.dataDir, "--data-dir");
         } catch (CsvDataset.NewRunRefusal e) {
             // a resumed run's own data (its size and fingerprint are checked below), which a dl-train before 2026-12-07
@@ -447,6 +451,7 @@ final class TrainRun {
         } catch (DatasetException e) {
             throw usage(o.dataDir != null ? "--data-dir" : "--data", e.getMessage());
         }
+        memory.doing(null, null, null); // until the model is built: Main's general advice
         // The run's task: the model's (classification or reconstruction), unless the dataset has real-valued targets
         // (csv:target=COLUMN), which makes a classifier a regression model with one output.
         Task task = runTask(modelEntry, dataEntry, data.train());

@@ -136,6 +136,39 @@ class CliTest {
     }
 
     /**
+     * A dataset too large for the heap (a csv of 150,000 rows x 10 features in a child JVM with 16 MiB) said "the model,
+     * one batch and its activations do not fit. Use a smaller --batch-size": nothing was set for the reading, and a smaller
+     * batch does not help. It now says it ran out reading the data and to give Java a larger heap, for train and eval.
+     */
+    @Test
+    void outOfMemoryReadingTheDataSaysSoAndNotTheBatchSize(@TempDir Path tmp) throws Exception {
+        Path data = Files.createDirectories(tmp.resolve("data"));
+        String header = "x0,x1,x2,x3,x4,x5,x6,x7,x8,x9,label\n";
+        try (var w = Files.newBufferedWriter(data.resolve("train.csv"))) {
+            w.write(header);
+            for (int i = 0; i < 150_000; i++) w.write((i % 10) + ",1,2,3,4,5,6,7,8,9," + (i % 2) + "\n");
+        }
+        Files.copy(data.resolve("train.csv"), data.resolve("test.csv"));
+        Result r = childJvm(tmp, "csv", "-Xmx16m", "--model", "mlp", "--data", "csv", "--data-dir", data.toString(), "--threads", "1",
+                "--progress", "none", "--out", tmp.resolve("run").toString());
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().contains("dl-train: error: out of memory (Java heap space) reading csv in " + data + ": the dataset, which is held"
+                + " in memory, does not fit. Give Java a larger heap than its "), r.err());
+        assertFalse(r.err().contains("--batch-size"), r.err());
+        Path tiny = Files.createDirectories(tmp.resolve("tiny")), run = tmp.resolve("tiny-run");
+        Files.writeString(tiny.resolve("train.csv"), header + "0,1,2,3,4,5,6,7,8,9,0\n9,1,2,3,4,5,6,7,8,9,1\n".repeat(5));
+        Files.copy(tiny.resolve("train.csv"), tiny.resolve("test.csv"));
+        Result trained = run("--model", "mlp", "--data", "csv", "--data-dir", tiny.toString(), "--epochs", "1", "--threads", "1",
+                "--progress", "none", "--out", run.toString());
+        assertEquals(0, trained.code(), trained.err());
+        r = childJvm(tmp, "csv-eval", "-Xmx16m", "eval", "--checkpoint", run.toString(), "--data", "csv", "--data-dir", data.toString(),
+                "--threads", "1", "--out", tmp.resolve("eval").toString());
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().contains("dl-train: error: out of memory (Java heap space) reading csv in " + data + ": the dataset, which is held"
+                + " in memory, does not fit. Give Java a larger heap than its "), r.err());
+    }
+
+    /**
      * Out of memory says what was being done: building a model whose weights alone do not fit (a child JVM with a 64 MiB
      * heap building vgg11, 128.8 M parameters) is not helped by a smaller batch; training at a batch size is. It said
      * "the model, one batch and its activations do not fit. Use a smaller --batch-size" in both cases, naming neither; and
