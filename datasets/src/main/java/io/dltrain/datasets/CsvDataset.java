@@ -26,8 +26,9 @@ import java.util.regex.Pattern;
  *
  * <p>Format: UTF-8, comma-separated, a header row naming the columns (required: a first row made only of numbers is
  * rejected as a missing header), then one row per sample with as many fields as the header. Fields may be quoted
- * ("a,b", with "" for a quote, and line breaks inside the quotes, as RFC 4180 and pandas allow); surrounding spaces are
- * ignored; blank lines are skipped. Every feature value must be a finite number; there are no missing values.
+ * ("a,b", with "" for a quote, and line breaks inside the quotes, as RFC 4180 and pandas allow); spaces around a field
+ * are ignored, and so are those inside the quotes of a number (" 2.0", as pandas reads it), but not of a label or a
+ * header name; blank lines are skipped. Every feature value must be a finite number; there are no missing values.
  *
  * <p>Classification: the label column holds numbers or strings; the class set is the training split's labels in
  * sorted order (by value when they are all numbers, labels equal as numbers such as 2 and 2.0 being one class, named
@@ -639,10 +640,14 @@ public final class CsvDataset implements Dataset {
             return isDecimal(s) || NON_FINITE.matcher(s).matches();
         }
 
-        /** Field s of record row, column col, as a number. */
+        /**
+         * Field s of record row, column col, as a number; spaces around it are no part of it (those of an unquoted field
+         * are gone already; a quoted one, " 2.0", is read as pandas does).
+         */
         float number(String s, int row, int col) {
-            if (isDecimal(s)) {
-                float v = Float.parseFloat(s);
+            String n = isDecimal(s) ? s : s.strip();
+            if (isDecimal(n)) {
+                float v = Float.parseFloat(n);
                 if (Float.isFinite(v)) return v;
             }
             String where = file + ":" + lines[row] + ": column '" + header.get(col) + "' holds '" + s + "'";
@@ -653,7 +658,7 @@ public final class CsvDataset implements Dataset {
                 throw new DatasetException(where + ", a number with a decimal comma (or a thousands separator): the csv dataset"
                         + " reads '.' as the decimal point and no thousands separators; write the file so, e.g. with pandas'"
                         + " to_csv(decimal='.') or as CSV from a spreadsheet set to an English locale");
-            if (!isDecimal(s))
+            if (!isDecimal(n))
                 throw new DatasetException(where + ", which is not a finite number");
             throw new DatasetException(where + ", which is beyond the float32 range (about 3.4e38 in magnitude) that values are"
                     + " held in: rescale the column (e.g. take its logarithm) or leave it out with csv:ignore=" + header.get(col));

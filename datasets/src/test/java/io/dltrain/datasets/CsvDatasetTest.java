@@ -290,6 +290,34 @@ class CsvDatasetTest {
         assertArrayEquals(new float[] {3f, 0.7f}, row(s.train(), 1), 1e-6f);
     }
 
+    /**
+     * Spaces around a value: unquoted ones are dropped (1.5, 2.0, cat as written by hand), and so, now, are those inside
+     * the quotes of a number (" 2.0", "1.5 ", as some exporters pad them), which pandas' C parser reads as numbers
+     * too: such a feature, target or predict value was "not a finite number". A quoted label keeps its spaces (as pandas
+     * keeps them): "cat " stays another class than cat, which the unseen-label error shows in quotes.
+     */
+    @Test
+    void spacesAroundNumbersAreNotPartOfThem() throws IOException {
+        DatasetRegistry.Splits s = load("csv:standardize=false", """
+                a, b, label
+                1.5, 2.0, cat
+                " 2.5", "3 ",dog
+                "	-4e1 ", 7, cat
+                """, "a,b,label\n\" 1\",2, dog\n");
+        assertArrayEquals(new float[] {2.5f, 3f}, row(s.train(), 1), 0f);
+        assertArrayEquals(new float[] {-40f, 7f}, row(s.train(), 2), 0f);
+        assertArrayEquals(new float[] {1f, 2f}, row(s.test(), 0), 0f);
+        assertEquals(List.of("cat", "dog"), s.train().classNames());
+        assertEquals(1, s.test().read(0, new float[2], 0));
+        DatasetRegistry.Splits r = load("csv:target=y", "a,y\n1,\" 2.5 \"\n2,3\n", "a,y\n1,2\n");
+        assertEquals(2.5f, r.train().target(0));
+        Path rows = Files.writeString(dir.resolve("rows.csv"), "a,b\n\" 5 \",6\n");
+        assertArrayEquals(new float[] {5f, 6f}, CsvDataset.readFeatures(rows, List.of("a", "b"), new float[2], new float[] {1, 1}).x(), 0f);
+        // still not numbers: spaces inside, a missing value padded
+        mentions(error("csv", "a,label\n\"1 5\",x\n", "a,label\n1,x\n"), "train.csv:2", "'1 5'", "not a finite number");
+        mentions(error("csv", "a,label\n1,cat\n2,dog\n", "a,label\n1,\"dog \"\n"), "test.csv:2", "label 'dog '", "cat, dog");
+    }
+
     @Test
     void aSemicolonOrTabSeparatedFileSaysSo() {
         // such a file was one column, and the error was "no feature column besides 'a;b;label'"
