@@ -89,23 +89,26 @@ public final class CsvDataset implements Dataset {
         List<String> featureNames = new ArrayList<>();
         Keep[] keep = new Keep[1]; // the columns to keep, from the training file's header (checked before its rows are read)
         Table train = Table.read(trainFile, header -> {
-            String yName = targetColumn != null ? targetColumn : labelColumn != null ? labelColumn : header.getLast();
-            int yCol = header.indexOf(yName);
+            String y = targetColumn != null ? targetColumn : labelColumn != null ? labelColumn : header.getLast();
+            String role = task == Task.REGRESSION ? "target" : "label";
+            int yCol = column(header, y, "csv:" + role + "=" + y, trainFile);
             if (yCol < 0)
-                throw new DatasetException(trainFile + ": no column '" + yName + "' (" + (task == Task.REGRESSION ? "target" : "label")
-                        + "); the header has " + header);
+                throw new DatasetException(trainFile + ": no column '" + y + "' (" + role + "); the header has " + header);
+            String yName = header.get(yCol);
+            List<String> ignored = new ArrayList<>();
             for (String c : ignore) {
-                if (!header.contains(c))
+                int at = column(header, c, "csv:ignore=" + c, trainFile);
+                if (at < 0)
                     throw new DatasetException(trainFile + ": no column '" + c + "' to ignore; the header has " + header);
-                if (c.equals(yName))
-                    throw new DatasetException(trainFile + ": '" + c + "' is the " + (task == Task.REGRESSION ? "target" : "label")
-                            + " column; it cannot be ignored too");
+                if (at == yCol)
+                    throw new DatasetException(trainFile + ": '" + c + "' is the " + role + " column; it cannot be ignored too");
+                ignored.add(header.get(at));
             }
             featureNames.addAll(header);
             featureNames.remove(yName);
-            featureNames.removeAll(ignore);
+            featureNames.removeAll(ignored);
             if (featureNames.isEmpty())
-                throw new DatasetException(trainFile + ": no feature column besides '" + yName + "'" + (ignore.isEmpty() ? "" : " and the ignored " + ignore)
+                throw new DatasetException(trainFile + ": no feature column besides '" + yName + "'" + (ignore.isEmpty() ? "" : " and the ignored " + ignored)
                         + ": a dataset needs at least one");
             String defaultLabel = labelColumn == null && targetColumn == null ? yName : null;
             return keep[0] = new Keep(featureNames.stream().mapToInt(header::indexOf).toArray(),
@@ -168,6 +171,25 @@ public final class CsvDataset implements Dataset {
         return splits;
     }
 
+    /**
+     * The index of column {@code name} in {@code header}: as written, else the one column named so but for spaces around
+     * either name (a quoted header cell keeps them, " id"; ignore=id + colour gives ' colour'); -1 if none. Two such
+     * columns (" b" and "b ") are an error naming both and what asked for one ({@code what}: "csv:label=b").
+     */
+    static int column(List<String> header, String name, String what, Path file) {
+        int at = header.indexOf(name);
+        if (at >= 0) return at;
+        String bare = name.strip();
+        for (int j = 0; j < header.size(); j++) {
+            if (!header.get(j).strip().equals(bare)) continue;
+            if (at >= 0)
+                throw new DatasetException(file + ":1: " + what + " matches columns '" + header.get(at) + "' and '" + header.get(j)
+                        + "', which differ only in the spaces around them: rename one of them in the header row");
+            at = j;
+        }
+        return at;
+    }
+
     /** Whether a column's name is pandas' for a column without one ('Unnamed: 0', such as an index written back). */
     static boolean isUnnamed(String column) { return column.matches("Unnamed: \\d+"); }
 
@@ -227,7 +249,7 @@ public final class CsvDataset implements Dataset {
         Table t = Table.read(file, header -> {
             int[] cols = new int[f];
             for (int j = 0; j < f; j++) {
-                cols[j] = header.indexOf(featureNames.get(j));
+                cols[j] = column(header, featureNames.get(j), "the model's feature '" + featureNames.get(j) + "'", file);
                 if (cols[j] < 0)
                     throw new DatasetException(file + ": no column '" + featureNames.get(j) + "'; the model was trained on the features "
                             + featureNames + " (matched by name in the header " + header + ")");

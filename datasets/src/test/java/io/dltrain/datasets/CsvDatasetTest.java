@@ -318,6 +318,33 @@ class CsvDatasetTest {
         mentions(error("csv", "a,label\n1,cat\n2,dog\n", "a,label\n1,\"dog \"\n"), "test.csv:2", "label 'dog '", "cat, dog");
     }
 
+    /**
+     * A column named in the options matches a header name with spaces around it: a quoted header cell keeps them
+     * ("a", " id", as pandas keeps them), and ignore=id + colour is split at '+' into 'id ' and ' colour'. Each was
+     * "no column 'id' to ignore" next to a header that has it. Predict's rows match the model's features so too.
+     */
+    @Test
+    void optionsNameColumnsWithOrWithoutTheSpacesAroundThem() throws IOException {
+        DatasetRegistry.Splits s = load("csv:label=kind,ignore=id + colour", """
+                a," id", "colour ",b," kind"
+                1,7,red,2,x
+                3,8,blue,4,y
+                """, """
+                a," id", "colour ",b," kind"
+                5,9,red,6,y
+                """);
+        assertEquals(List.of("a", "b"), ((CsvDataset) s.train()).featureNames());
+        assertEquals(List.of("x", "y"), s.train().classNames());
+        assertEquals(1, s.test().read(0, new float[2], 0));
+        assertEquals(" kind", load("csv:target=kind,ignore=id+colour", "a, \" id\",colour,\" kind\"\n1,2,red,3\n", "a,\" id\",colour,\" kind\"\n1,2,red,3\n")
+                .train().classNames().getFirst());
+        Path rows = Files.writeString(dir.resolve("rows.csv"), "\" a \",b\n5,6\n");
+        assertArrayEquals(new float[] {5f, 6f}, CsvDataset.readFeatures(rows, List.of("a", "b"), new float[2], new float[] {1, 1}).x(), 0f);
+        // two columns that differ only so are not guessed between
+        mentions(error("csv:label=b", "a,\" b\",\"b \",c\n1,2,3,x\n", "a,\" b\",\"b \",c\n1,2,3,x\n"), "train.csv:1", "csv:label=b matches", "' b'", "'b '", "rename");
+        assertEquals(List.of("a", " b"), ((CsvDataset) load("csv:label=b", "a,\" b\",b\n1,2,x\n", "a,\" b\",b\n1,2,x\n").train()).featureNames());
+    }
+
     @Test
     void aSemicolonOrTabSeparatedFileSaysSo() {
         // such a file was one column, and the error was "no feature column besides 'a;b;label'"
