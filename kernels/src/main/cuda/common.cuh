@@ -78,6 +78,27 @@ DL_HD float dl_select(uint32_t mask, float a, float b) {
 #define DL_SOFTPLUS 5
 #define DL_GELU 6
 
+/**
+ * CpuElementwise.pow: x^p as torch.pow(x, p) computes it in float, with its exact forms for p in {0, 1, 2, 3, -2, 0.5,
+ * -0.5, -1} (p = 2 is x * x; 0.5 of -0 is sqrtf(-0) = -0), else powf (C's 1^p = 1, which the CPU writes out).
+ */
+DL_HD float dl_pow(float x, float p) {
+    if (p == 0.0f) return 1.0f;
+    if (p == 1.0f) return x;
+    if (p == 2.0f) return x * x;
+    if (p == 3.0f) return x * x * x;
+    if (p == -2.0f) return 1.0f / (x * x);
+    if (p == 0.5f) return sqrtf(x);
+    if (p == -0.5f) return 1.0f / sqrtf(x);
+    if (p == -1.0f) return 1.0f / x;
+    return powf(x, p);
+}
+
+/** CpuElementwise.powBackward: dy * (p * x^(p - 1)), 0 where p = 0 (torch's pow_backward); pm1 = (float) (p - 1.0). */
+DL_HD float dl_pow_backward(float x, float p, float pm1, float dy) {
+    return p == 0.0f ? 0.0f : dy * (p * dl_pow(x, pm1));
+}
+
 /** PyTorch's Softplus threshold (CpuActivation.SOFTPLUS_THRESHOLD). */
 #define DL_SOFTPLUS_THRESHOLD 20.0f
 #define DL_SQRT1_2 0.70710678118654752440f

@@ -36,6 +36,17 @@ extern "C" __global__ void axpy_f32(float alpha, const float* x, float* y, long 
     DL_GRID_STRIDE(i, n) y[i] += alpha * x[i];
 }
 
+/** CpuElementwise.pow: y = x^p for a constant p (x == y allowed); dl_pow gives torch.pow's exact forms. */
+extern "C" __global__ void pow_f32(const float* x, float p, float* y, long long n) {
+    DL_GRID_STRIDE(i, n) y[i] = dl_pow(x[i], p);
+}
+
+/** CpuElementwise.powBackward: dx = dy * (p * x^(p - 1)), 0 where p = 0. */
+extern "C" __global__ void pow_backward_f32(const float* x, float p, const float* dy, float* dx, long long n) {
+    float pm1 = (float) ((double) p - 1.0);
+    DL_GRID_STRIDE(i, n) dx[i] = dl_pow_backward(x[i], p, pm1, dy[i]);
+}
+
 /** CpuElementwise.addBias: y[i] += bias[(i / inner) % channels] over y [N, C, inner...]. */
 extern "C" __global__ void add_bias_f32(float* y, const float* bias, long long n, int channels, long long inner) {
     DL_GRID_STRIDE(i, n) y[i] += bias[(i / inner) % channels];

@@ -21,6 +21,15 @@ HOST void host_add_bias(float* y, const float* bias, long long n, int channels, 
     for (long long i = 0; i < n; i++) y[i] += bias[(i / inner) % channels];
 }
 
+HOST void host_pow(const float* x, float p, float* y, long long n) {
+    for (long long i = 0; i < n; i++) y[i] = dl_pow(x[i], p);
+}
+
+HOST void host_pow_backward(const float* x, float p, const float* dy, float* dx, long long n) {
+    float pm1 = (float) ((double) p - 1.0);
+    for (long long i = 0; i < n; i++) dx[i] = dl_pow_backward(x[i], p, pm1, dy[i]);
+}
+
 HOST void host_bias_grad(const float* dy, float* dbias, int outer, int channels, long long inner, int accumulate, unsigned nthreads) {
     std::vector<double> sh(nthreads);
     for (int c = 0; c < channels; c++) {

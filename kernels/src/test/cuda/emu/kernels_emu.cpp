@@ -36,7 +36,7 @@ struct Entry { const char* name; void (*run)(void**); bool barriers; };
 #define B(name) {#name, [](void** p) { invoke(name, p); }, true},
 Entry table[] = {
     K(activation_forward_f32) K(activation_backward_f32) K(dropout_forward_f32)
-    K(fill_f32) K(fill_i32) K(add_f32) K(mul_f32) K(scale_f32) K(axpy_f32) K(add_bias_f32) B(bias_grad_f32)
+    K(fill_f32) K(fill_i32) K(add_f32) K(mul_f32) K(scale_f32) K(axpy_f32) K(pow_f32) K(pow_backward_f32) K(add_bias_f32) B(bias_grad_f32)
     B(sum_f32) B(sum_squares_f32) K(clip_by_norm_f32) K(check_finite_f32)
     B(cross_entropy_forward_f32) K(cross_entropy_backward_f32) K(loss_forward_f32) K(loss_backward_f32) K(count_topk_f32) K(one_hot_f32)
     K(sgd_step_f32) K(adagrad_step_f32) K(adadelta_step_f32) K(rmsprop_step_f32) K(adam_step_f32)

@@ -157,6 +157,19 @@ public interface Backend extends AutoCloseable {
     /** y += alpha * x. */
     void axpy(float alpha, Tensor x, Tensor y);
 
+    /**
+     * y = x^p for a constant p, element by element, as torch.pow(x, p) (y may alias x): p = 0 gives 1 (NaN included),
+     * p = 1 x, p = 2 x * x, p = 3 x * x * x, p = -2 1 / (x * x), p = 0.5 sqrt(x), p = -0.5 1 / sqrt(x), p = -1 1 / x (so
+     * 0.5 of -0 is -0, as in PyTorch); any other p C's powf (a negative x with a non-integer p gives NaN).
+     */
+    void pow(Tensor x, float p, Tensor y);
+
+    /**
+     * dx = dy * (p * x^(p - 1)) with x^(p - 1) as {@link #pow} computes it, and dx = 0 where p = 0 (torch's pow_backward:
+     * so 0^p for 0 < p < 1 has an infinite gradient). x, dy and dx have the same size.
+     */
+    void powBackward(Tensor x, float p, Tensor dy, Tensor dx);
+
     /** y[n, c, ...] += bias[c] for y of rank >= 2. */
     void addBias(Tensor y, Tensor bias);
 

@@ -142,6 +142,8 @@ public final class CountingBackend implements Backend {
     @Override public void mul(Tensor a, Tensor b, Tensor y) { compute("mul"); delegate.mul(a, b, y); }
     @Override public void scale(Tensor x, float alpha, Tensor y) { compute("scale"); delegate.scale(x, alpha, y); }
     @Override public void axpy(float alpha, Tensor x, Tensor y) { compute("axpy"); delegate.axpy(alpha, x, y); }
+    @Override public void pow(Tensor x, float p, Tensor y) { compute("pow"); delegate.pow(x, p, y); }
+    @Override public void powBackward(Tensor x, float p, Tensor dy, Tensor dx) { compute("powBackward"); delegate.powBackward(x, p, dy, dx); }
     @Override public void addBias(Tensor y, Tensor bias) { compute("addBias"); delegate.addBias(y, bias); }
     @Override public void biasGrad(Tensor dy, Tensor dbias, boolean accumulate) { compute("biasGrad"); delegate.biasGrad(dy, dbias, accumulate); }
     @Override public void sum(Tensor x, float alpha, Tensor out) { compute("sum"); delegate.sum(x, alpha, out); }

@@ -9,9 +9,9 @@ import io.dltrain.runtime.tensor.Tensor;
 import java.util.List;
 
 /**
- * Differentiable structural ops: linear (GEMM + bias), add, scale by a constant, sum and mean to one element, reshape,
- * concatenation along channels. With {@link Sequence#mul} and the activations, scale, sum and mean are what a loss of
- * one's own is built from (a weighted MSE, a focal loss): see README's "Using the library".
+ * Differentiable structural ops: linear (GEMM + bias), add, scale by a constant, pow with a constant exponent, sum and
+ * mean to one element, reshape, concatenation along channels. With {@link Sequence#mul} and the activations, scale, pow,
+ * sum and mean are what a loss of one's own is built from (a weighted MSE, a focal loss): see README's "Using the library".
  * Pattern for every op in this package: check shapes with a message a person can act on, allocate the output,
  * call the backend, then {@link Autograd#record} a backward function that calls the backend's backward ops.
  */
@@ -111,6 +111,23 @@ public final class Basic {
         return Autograd.record("scale", y, new Tensor[] {x}, (dy, needs) -> {
             Tensor dx = be.empty(x.shape());
             be.scale(dy, alpha, dx);
+            return new Tensor[] {dx};
+        });
+    }
+
+    /**
+     * x^p for a constant exponent p, element by element: torch.pow(x, p) with a Python number, for a focal loss's (1 - p_t)^gamma,
+     * a Charbonnier loss's (d^2 + eps^2)^0.5 or an Lp norm. PyTorch's values and gradients: p = 0 gives 1 and gradient 0,
+     * p = 2 is x * x, a negative x with a non-integer p gives NaN, and 0^p for 0 < p < 1 an infinite gradient (see
+     * {@link Backend#pow}).
+     */
+    public static Tensor pow(Tensor x, float p) {
+        Backend be = x.backend();
+        Tensor y = be.empty(x.shape());
+        be.pow(x, p, y);
+        return Autograd.record("pow", y, new Tensor[] {x}, (dy, needs) -> {
+            Tensor dx = be.empty(x.shape());
+            be.powBackward(x, p, dy, dx);
             return new Tensor[] {dx};
         });
     }

@@ -151,6 +151,80 @@ class BasicOpsTest {
     }
 
     /**
+     * pow(x, p) for a constant p: forward against Math.pow in a direct loop (p = 2 bit for bit x * x, as torch), gradients by
+     * finite differences for several exponents and in a focal-loss term mean((1 - q)^gamma * log q).
+     */
+    @Test
+    void powForwardAndGradients() {
+        SplittableRandom rng = new SplittableRandom(12);
+        try (Scope s = Scope.open()) {
+            float[] v = Check.uniform(rng, 3 * 7, 0.1, 3);
+            Tensor x = be.fromHost(v, Shape.of(3, 7));
+            for (float p : new float[] {2.5f, -1.7f, 0.3f, 1.5f}) {
+                float[] want = new float[v.length];
+                for (int i = 0; i < v.length; i++) want[i] = (float) Math.pow(v[i], p);
+                Tensor y = Basic.pow(x, p);
+                assertEquals(x.shape(), y.shape());
+                Check.close("pow(x, " + p + ")", want, y.toFloatArray(), 0, 2e-7);
+            }
+            float[] sq = Basic.pow(x, 2f).toFloatArray();
+            for (int i = 0; i < v.length; i++)
+                assertEquals(Float.floatToIntBits(v[i] * v[i]), Float.floatToIntBits(sq[i]), "pow(x, 2) is x * x at element " + i);
+        }
+        try (Tensor x = Check.param(be, rng, 0.5, 2, 3, 4); Tensor q = Check.param(be, rng, 0.2, 0.8, 2, 5)) {
+            for (float p : new float[] {2f, 2.5f, -1.5f, 0.5f, 3f, 1f})
+                Check.gradients("pow " + p, in -> Basic.pow(in.get(0), p), List.of(x), Check.EPS, Check.ATOL, Check.RTOL);
+            Check.gradients("focal term", in -> {
+                Tensor oneMinusQ = Basic.add(Basic.pow(in.get(0), 0f), Basic.scale(in.get(0), -1f));   // 1 - q: the 1 of p = 0, gradient 0
+                return Basic.mean(Sequence.mul(Basic.pow(oneMinusQ, 1.5f), Activations.logSoftmax(in.get(0))));
+            }, List.of(q), Check.EPS, Check.ATOL, Check.RTOL);
+        }
+    }
+
+    /**
+     * pow against torch.pow itself: golden/pow.golden.safetensors (benchmarks/pytorch/export_pow_golden.py) holds x (zeros
+     * of both signs, +-1, negative bases, tiny, huge, infinite and NaN values, then uniform ones), dy, and per exponent
+     * torch's y and x's gradient. Bit for bit where torch's form for p is plain float arithmetic (0, 1, 2, 3, -2, -1: its
+     * forward, and the backward's x^(p - 1) for p = 4), else within 2 ulps (4 for a gradient, whose two products round x^(p - 1)'s difference again): torch's float sqrt and rsqrt for 0.5 and -0.5
+     * (and p = 1.5's backward) are vectorised approximations within about 1.5 ulps (ours is the IEEE square root), and
+     * its powf is glibc's (ours Math.pow in double, rounded); NaN, infinities and the sign of zeros match exactly.
+     */
+    @Test
+    void powMatchesTorchIncludingItsEdgeCases() throws Exception {
+        var golden = io.dltrain.runtime.checkpoint.SafeTensors.read(
+                java.nio.file.Path.of(BasicOpsTest.class.getResource("/golden/pow.golden.safetensors").toURI()));
+        float[] xv = golden.tensors().get("x").floats(), dyv = golden.tensors().get("dy").floats();
+        var exponents = new com.fasterxml.jackson.databind.ObjectMapper().readTree(golden.metadata().get("exponents"));
+        List<Float> exact = List.of(0f, 1f, 2f, 3f, -2f, -1f);
+        int checked = 0;
+        try (Scope s = Scope.open()) {
+            for (int k = 0; k < exponents.size(); k++) {
+                float p = (float) exponents.get(k).asDouble();
+                Tensor x = be.fromHost(xv, Shape.of(xv.length)).requiresGrad(true);
+                Tensor y = Basic.pow(x, p);
+                Basic.sum(Sequence.mul(y, be.fromHost(dyv, Shape.of(dyv.length)))).backward();
+                int fwdUlps = exact.contains(p) ? 0 : 2, bwdUlps = exact.contains(p - 1) ? 0 : 4;   // 2 for x^(p - 1), 2 more for the products' roundings
+                sameAsTorch("pow(x, " + p + ")", xv, golden.tensors().get("p" + k + ".y").floats(), y.toFloatArray(), fwdUlps);
+                sameAsTorch("pow(x, " + p + ") backward", xv, golden.tensors().get("p" + k + ".dx").floats(), x.grad().toFloatArray(), bwdUlps);
+                checked++;
+            }
+        }
+        assertEquals(14, checked, "exponents");
+    }
+
+    /** NaN for NaN, infinities and zeros bit for bit (-0 is not +0), other values within maxUlps; the failure names x. */
+    static void sameAsTorch(String what, float[] x, float[] want, float[] got, int maxUlps) {
+        assertEquals(want.length, got.length, what + ": length");
+        for (int i = 0; i < want.length; i++) {
+            float w = want[i], g = got[i];
+            boolean ok = Float.isNaN(w) ? Float.isNaN(g)
+                    : Float.isInfinite(w) || w == 0f ? Float.floatToIntBits(w) == Float.floatToIntBits(g)
+                    : !Float.isNaN(g) && Math.abs((long) Float.floatToIntBits(w) - Float.floatToIntBits(g)) <= maxUlps;
+            assertTrue(ok, what + " at x = " + x[i] + ": " + g + ", torch gives " + w + (maxUlps == 0 ? " (bit for bit)" : " (within " + maxUlps + " ulps)"));
+        }
+    }
+
+    /**
      * scale, sum and mean, the pieces of a loss of one's own (a custom loss had no public way to scale by a constant or
      * reduce to one element): forward against loops, and gradients by finite differences, alone and composed into a
      * weighted MSE, mean(w * (p - t)^2) * 0.5, with p - t as add(p, scale(t, -1)).

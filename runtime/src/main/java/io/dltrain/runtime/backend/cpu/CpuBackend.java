@@ -178,6 +178,8 @@ public final class CpuBackend implements Backend {
     @Override public void mul(Tensor a, Tensor b, Tensor y) { CpuElementwise.mul(this, a, b, y); }
     @Override public void scale(Tensor x, float alpha, Tensor y) { CpuElementwise.scale(this, x, alpha, y); }
     @Override public void axpy(float alpha, Tensor x, Tensor y) { CpuElementwise.axpy(this, alpha, x, y); }
+    @Override public void pow(Tensor x, float p, Tensor y) { CpuElementwise.pow(this, x, p, y); }
+    @Override public void powBackward(Tensor x, float p, Tensor dy, Tensor dx) { CpuElementwise.powBackward(this, x, p, dy, dx); }
     @Override public void addBias(Tensor y, Tensor bias) { CpuElementwise.addBias(this, y, bias); }
     @Override public void biasGrad(Tensor dy, Tensor dbias, boolean accumulate) { CpuElementwise.biasGrad(this, dy, dbias, accumulate); }
     @Override public void sum(Tensor x, float alpha, Tensor out) { CpuElementwise.sum(this, x, alpha, out); }

@@ -59,6 +59,41 @@ final class CpuElementwise {
         else be.par.forRange(n(y), GRAIN, (s, e) -> { for (int i = s; i < e; i++) Y[yo + i] += alpha * X[xo + i]; });
     }
 
+    static void pow(CpuBackend be, Tensor x, float p, Tensor y) {
+        Checks.elementwise("pow", Device.CPU, x, y);
+        float[] X = f(x), Y = f(y);
+        int xo = off(x), yo = off(y);
+        be.par.forRange(n(y), GRAIN, (s, e) -> { for (int i = s; i < e; i++) Y[yo + i] = pow(X[xo + i], p); });
+    }
+
+    static void powBackward(CpuBackend be, Tensor x, float p, Tensor dy, Tensor dx) {
+        Checks.elementwise("powBackward", Device.CPU, x, dy, dx);
+        float[] X = f(x), D = f(dy), G = f(dx);
+        int xo = off(x), dyo = off(dy), dxo = off(dx);
+        float pm1 = (float) ((double) p - 1);
+        be.par.forRange(n(dx), GRAIN, (s, e) -> {
+            for (int i = s; i < e; i++) G[dxo + i] = p == 0f ? 0f : D[dyo + i] * (p * pow(X[xo + i], pm1));
+        });
+    }
+
+    /**
+     * x^p as torch.pow(x, p) computes it in float: its exact forms for p in {0, 1, 2, 3, -2, 0.5, -0.5, -1} (so p = 2 is
+     * x * x, and 0.5 of -0 is sqrt(-0) = -0), else C's powf, here Math.pow in double rounded to float, with C's answer
+     * where Java's differs (1^p = 1 and (-1)^(+-inf) = 1 for any p, NaN included). Mirrored by common.cuh's dl_pow.
+     */
+    static float pow(float x, float p) {
+        if (p == 0f) return 1f;
+        if (p == 1f) return x;
+        if (p == 2f) return x * x;
+        if (p == 3f) return x * x * x;
+        if (p == -2f) return 1f / (x * x);
+        if (p == 0.5f) return (float) Math.sqrt(x);
+        if (p == -0.5f) return 1f / (float) Math.sqrt(x);
+        if (p == -1f) return 1f / x;
+        if (x == 1f || (x == -1f && Float.isInfinite(p))) return 1f;
+        return (float) Math.pow(x, p);
+    }
+
     static void addBias(CpuBackend be, Tensor y, Tensor bias) {
         Checks.bias("addBias", Device.CPU, y, bias);
         int N = y.dim(0), C = y.dim(1), inner = y.shape().sizeFrom(2);

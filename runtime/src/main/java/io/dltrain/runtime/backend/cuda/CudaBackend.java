@@ -602,6 +602,22 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         kernels.launch("axpy_f32", n, alpha, f(x, "axpy"), f(y, "axpy"), n);
     }
 
+    @Override
+    public void pow(Tensor x, float p, Tensor y) {
+        enter();
+        Checks.elementwise("pow", device, x, y);
+        long n = y.numel();
+        kernels.launch("pow_f32", n, f(x, "pow"), p, f(y, "pow"), n);
+    }
+
+    @Override
+    public void powBackward(Tensor x, float p, Tensor dy, Tensor dx) {
+        enter();
+        Checks.elementwise("powBackward", device, x, dy, dx);
+        long n = dx.numel();
+        kernels.launch("pow_backward_f32", n, f(x, "powBackward"), p, f(dy, "powBackward"), f(dx, "powBackward"), n);
+    }
+
     /**
      * Row-major C = op(A) op(B) + bias per column: one cuBLASLt matmul with the bias epilogue when it can
      * ({@link CublasLt}), else sgemm followed by add_bias_f32 (the interface's default), which is also the path

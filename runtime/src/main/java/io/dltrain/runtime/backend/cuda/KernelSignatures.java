@@ -55,6 +55,8 @@ public final class KernelSignatures {
         t.put("mul_f32", List.of(P, P, P, L));
         t.put("scale_f32", List.of(P, F, P, L));
         t.put("axpy_f32", List.of(F, P, P, L));
+        t.put("pow_f32", List.of(P, F, P, L));
+        t.put("pow_backward_f32", List.of(P, F, P, P, L));
         t.put("add_bias_f32", List.of(P, P, L, I, L));
         t.put("bias_grad_f32", List.of(P, P, I, I, L, I));
         t.put("sum_f32", List.of(P, L, F, P));

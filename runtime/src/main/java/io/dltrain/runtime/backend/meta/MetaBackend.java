@@ -110,6 +110,8 @@ public final class MetaBackend implements Backend {
     @Override public void mul(Tensor a, Tensor b, Tensor y) { throw noValues("mul"); }
     @Override public void scale(Tensor x, float alpha, Tensor y) { throw noValues("scale"); }
     @Override public void axpy(float alpha, Tensor x, Tensor y) { throw noValues("axpy"); }
+    @Override public void pow(Tensor x, float p, Tensor y) { throw noValues("pow"); }
+    @Override public void powBackward(Tensor x, float p, Tensor dy, Tensor dx) { throw noValues("powBackward"); }
     @Override public void addBias(Tensor y, Tensor bias) { throw noValues("addBias"); }
     @Override public void biasGrad(Tensor dy, Tensor dbias, boolean accumulate) { throw noValues("biasGrad"); }
     @Override public void sum(Tensor x, float alpha, Tensor out) { throw noValues("sum"); }

@@ -119,6 +119,14 @@ class CudaBackendRoutingTest {
         assertArrayEquals(new Object[] {addr(a), -2f, addr(a), 32L}, rec.only().args());
         be.mul(a, b, y);
         assertEquals("mul_f32", rec.only().kernel());
+        be.pow(row, 2.5f, row2);
+        Call pw = rec.only();
+        assertEquals("pow_f32", pw.kernel());
+        assertArrayEquals(new Object[] {addr(a) + 32, 2.5f, addr(b) + 64, 8L}, pw.args());
+        be.powBackward(a, -0.5f, b, y);
+        Call pb = rec.only();
+        assertEquals("pow_backward_f32", pb.kernel());
+        assertArrayEquals(new Object[] {addr(a), -0.5f, addr(b), addr(y), 32L}, pb.args());
         sameError(x -> x.add(x.empty(Shape.of(4, 8)), x.empty(Shape.of(4, 7)), x.empty(Shape.of(4, 8))));
     }
 

@@ -495,6 +495,51 @@ class CudaVsCpuTest {
         }
     }
 
+    /**
+     * pow and its backward for torch's exact forms (0, 1, 2, 3, -2, 0.5, -0.5, -1: bit for bit, IEEE sqrt and division on
+     * both) and powf's exponents (the CUDA library's powf against Math.pow: within TRANSCENDENTAL), over negative bases,
+     * zeros of both signs, 1 and -1, and through Basic.pow's autograd.
+     */
+    @Test
+    void powForwardAndBackward() {
+        try (Scope s = Scope.open()) {
+            SplittableRandom rng = new SplittableRandom(41);
+            int n = 4099;
+            float[] xv = Check.uniform(rng, n, -3, 3);
+            float[] specials = {0f, -0f, 1f, -1f, -2f, 2f, 1e-30f, -1e-30f};
+            System.arraycopy(specials, 0, xv, 0, specials.length);
+            P x = of(xv, n), dy = rand(rng, -1, 1, n);
+            for (float p : new float[] {0f, 1f, 2f, 3f, -2f, 0.5f, -0.5f, -1f, 2.5f, -1.5f, 0.3f, 4f}) {
+                boolean exact = p == 0f || p == 1f || p == 2f || p == 3f || p == -2f || p == 0.5f || p == -0.5f || p == -1f;
+                boolean exactBackward = p == 0f || p == 1f || p == 2f || p == 3f || p == 4f || p == -1f || p == 1.5f || p == 0.5f;
+                P y = out(n), dx = out(n);
+                both((be, t) -> be.pow(t.t(x), p, t.t(y)));
+                both((be, t) -> be.powBackward(t.t(x), p, t.t(dy), t.t(dx)));
+                sameSpecials("pow(x, " + p + ")", y, exact ? EXACT : TRANSCENDENTAL);
+                sameSpecials("pow(x, " + p + ") backward", dx, exactBackward ? EXACT : TRANSCENDENTAL);
+            }
+            float[][] grad = new float[2][];
+            for (Backend be : new Backend[] {cpu, dev}) {
+                Tensor t = be.fromHost(Check.uniform(new SplittableRandom(42), n, 0.1, 2), Shape.of(n)).requiresGrad(true);
+                io.dltrain.runtime.ops.Basic.sum(io.dltrain.runtime.ops.Basic.pow(t, 1.5f)).backward();
+                grad[be == cpu ? 0 : 1] = t.grad().toFloatArray();
+            }
+            Check.close("Basic.pow(x, 1.5) gradient (cuda vs cpu)", grad[0], grad[1], 0, 0);
+        }
+    }
+
+    /** same(), with NaN, infinities and signed zeros compared bit for bit first (Check.close cannot subtract them). */
+    static void sameSpecials(String what, P p, double[] tol) {
+        float[] c = p.c.toFloatArray(), d = p.d.toFloatArray();
+        for (int i = 0; i < c.length; i++)
+            if (Float.isNaN(c[i]) || Float.isInfinite(c[i]) || c[i] == 0f) {
+                assertTrue(Float.isNaN(c[i]) ? Float.isNaN(d[i]) : Float.floatToIntBits(c[i]) == Float.floatToIntBits(d[i]),
+                        what + " (cuda vs cpu): element " + i + " is " + d[i] + ", the CPU has " + c[i]);
+                c[i] = d[i] = 0f;
+            }
+        Check.close(what + " (cuda vs cpu)", c, d, tol[0], tol[1]);
+    }
+
     // ------------------------------------------------------------------------------------------ activations
 
     @Test

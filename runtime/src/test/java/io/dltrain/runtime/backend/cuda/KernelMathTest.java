@@ -234,6 +234,42 @@ class KernelMathTest {
         System.out.println("KernelMathTest activations, worst ulps: " + seen);
     }
 
+    // ------------------------------------------------------------------ pow
+
+    /**
+     * dl_pow / dl_pow_backward against CpuElementwise.pow / powBackward: bit for bit for torch's exact forms (IEEE
+     * arithmetic, sqrt and division on both sides), within ULPS for powf's exponents (glibc's powf on the host, CUDA's on
+     * the device, against Math.pow in double), with 1^NaN = 1 and (-1)^inf = 1 (C's answers, which the CPU writes out).
+     */
+    @Test
+    void powMatchesTheCpu() {
+        SplittableRandom rng = new SplittableRandom(9);
+        float[] x = withSpecials(uniform(rng, 4000, -4, 4));
+        x = Arrays.copyOf(x, x.length + 2);
+        x[x.length - 2] = 1f;
+        x[x.length - 1] = -1f;
+        float[] dy = uniform(rng, x.length, -2, 2);
+        StringBuilder seen = new StringBuilder();
+        for (float p : new float[] {0f, 1f, 2f, 3f, -2f, 0.5f, -0.5f, -1f, 2.5f, -1.5f, 0.3f, 4f, 7f, Float.NaN, Float.POSITIVE_INFINITY}) {
+            Tensor tx = t(x), ty = be.zeros(Shape.of(x.length)), tdx = be.zeros(Shape.of(x.length));
+            be.pow(tx, p, ty);
+            be.powBackward(tx, p, t(dy), tdx);
+            float[] y, dx;
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment sx = seg(a, x), sy = a.allocate(JAVA_FLOAT, x.length), sdy = seg(a, dy), sdx = a.allocate(JAVA_FLOAT, x.length);
+                call("host_pow", sx, p, sy, (long) x.length);
+                call("host_pow_backward", sx, p, sdy, sdx, (long) x.length);
+                y = floats(sy);
+                dx = floats(sdx);
+            }
+            boolean exact = p == 0f || p == 1f || p == 2f || p == 3f || p == -2f || p == 0.5f || p == -0.5f || p == -1f;
+            if (exact) exact("pow " + p + " forward", ty.toFloatArray(), y);
+            else seen.append(p).append(" fwd ").append(close("pow " + p + " forward", ty.toFloatArray(), y, ULPS, ATOL)).append("; ");
+            seen.append(p).append(" bwd ").append(close("pow " + p + " backward", tdx.toFloatArray(), dx, ULPS, ATOL)).append("; ");
+        }
+        System.out.println("KernelMathTest pow, worst ulps: " + seen);
+    }
+
     // ------------------------------------------------------------------ element-wise losses
 
     @Test
