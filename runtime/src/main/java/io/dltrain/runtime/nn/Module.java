@@ -31,6 +31,12 @@ public abstract class Module implements AutoCloseable {
     private boolean training = true;
     /** Whether a {@link #evaluating()} guard is open on this thread. */
     private static final ThreadLocal<boolean[]> EVALUATING = ThreadLocal.withInitial(() -> new boolean[1]);
+    /**
+     * Registrations of this module ({@link #addModule}) in modules not closed yet: a parent's close closes it only when it
+     * releases the last one, so a layer in two models (PyTorch lets a module have two parents) stays usable by the other.
+     */
+    private int openRegistrations;
+    private boolean closed;
     /** The module this one was first registered in ({@link #addModule}) and its name there, or null: see {@link #refused}. */
     private Module parent;
     private String nameInParent;
@@ -77,6 +83,7 @@ public abstract class Module implements AutoCloseable {
         checkFree(name, "child module", m);
         children.put(name, m);
         Module child = m;
+        child.openRegistrations++;
         if (child.parent == null) {
             child.parent = this;
             child.nameInParent = name;
@@ -234,18 +241,38 @@ public abstract class Module implements AutoCloseable {
     }
 
     /**
-     * Closes every parameter, buffer and child (their storage returns to the backend). Each tensor keeps, for the error
-     * of a later use (a hand-written loop's forward on a closed model), its state_dict name and this module's class.
+     * Closes every parameter, buffer and child (their storage returns to the backend), except a child that a module not
+     * closed yet also holds (a layer shared by two models: it is closed with the last of them; PyTorch, with garbage
+     * collection, frees it when neither is left). Each tensor keeps, for the error of a later use (a hand-written loop's
+     * forward on a closed model), its state_dict name and the class of the model whose close freed it. A second close of
+     * the same module does nothing.
      */
     @Override
     public void close() {
+        if (closed) return;
+        Set<Tensor> freed = Collections.newSetFromMap(new IdentityHashMap<>());
+        List<Module> closing = new ArrayList<>();
+        release(freed, closing);
         String model = getClass().getSimpleName();
-        collectAll(true, true).forEach((name, t) -> t.close("it is " + name + " of a " + model + " that was closed (Module.close(), or the"
-                + " try-with-resources that built it, freed its weights); close a model after its last use, or build it again"
-                + " (Checkpoint.loadInto restores saved weights)"));
-        for (Tensor t : params.values()) t.close();
-        for (Tensor t : buffers.values()) t.close();
-        for (Module m : children.values()) m.close();
+        collectAll(true, true).forEach((name, t) -> {
+            if (freed.contains(t)) t.close("it is " + name + " of a " + model + " that was closed (Module.close(), or the"
+                    + " try-with-resources that built it, freed its weights); close a model after its last use, or build it again"
+                    + " (Checkpoint.loadInto restores saved weights)");
+        });
+        for (Module m : closing) {
+            for (Tensor t : m.params.values()) t.close();
+            for (Tensor t : m.buffers.values()) t.close();
+        }
+    }
+
+    /** Marks this module closed, gathers its tensors and those of each child that no other open module holds. */
+    private void release(Set<Tensor> freed, List<Module> closing) {
+        closed = true;
+        closing.add(this);
+        freed.addAll(params.values());
+        freed.addAll(buffers.values());
+        for (Module m : children.values())
+            if (--m.openRegistrations <= 0 && !m.closed) m.release(freed, closing);
     }
 
     /**

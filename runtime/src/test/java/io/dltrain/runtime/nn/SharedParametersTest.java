@@ -12,6 +12,9 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * A module used twice (tied weights): PyTorch's named_parameters() lists its parameters once, under the first name,
@@ -41,6 +44,37 @@ class SharedParametersTest {
                     assertArrayEquals(expected, fc.weight().toFloatArray(), "one SGD update of the shared weight");
                 }
             }
+        }
+    }
+
+    /**
+     * A layer in two models (PyTorch lets a module have two parents: a shared encoder under two heads): closing the
+     * first model closed the layer too, so the second model's next forward failed, naming the first model
+     * ("0.weight of a Sequential that was closed") though the second was still open. Now a model's close closes a child
+     * only when no other open model holds it: the second keeps working, and its own close frees the layer, naming itself.
+     */
+    @Test
+    void aLayerInTwoModelsStaysOpenUntilTheLastOfThemIsClosed() {
+        try (CpuBackend be = new CpuBackend(1)) {
+            Linear shared = Scope.outside(() -> new Linear(new Context(be, 5), 2, 2));
+            Sequential first = new Sequential(shared, new ReLU());
+            Sequential second = Scope.outside(() -> new Sequential(new Flatten(), shared, new Linear(new Context(be, 6), 2, 3)));
+            float[] x = {1f, -2f, 0.5f, 3f};
+            float[] before;
+            try (Scope s = Scope.open()) { before = second.forward(be.fromHost(x, Shape.of(2, 2))).toFloatArray(); }
+            Tensor firstsOwn = first.namedParameters().get("0.weight");
+            first.close();
+            assertTrue(firstsOwn == shared.weight() && !shared.weight().isClosed(), "the shared layer is still open: the second model holds it");
+            try (Scope s = Scope.open()) {
+                assertArrayEquals(before, second.forward(be.fromHost(x, Shape.of(2, 2))).toFloatArray(), "the second model after the first's close");
+            }
+            first.close();   // a second close of the same model must not count as another owner's release
+            assertFalse(shared.weight().isClosed(), "closing the first model twice releases the layer once");
+            Tensor third = second.namedParameters().get("2.weight");
+            second.close();
+            assertTrue(shared.weight().isClosed() && shared.bias().isClosed() && third.isClosed(), "the last owner's close frees the layer");
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> shared.weight().toFloatArray());
+            assertTrue(e.getMessage().contains("1.weight of a Sequential that was closed"), e.getMessage());
         }
     }
 }
