@@ -143,7 +143,9 @@ public final class Basic {
 
     /**
      * alpha * (sum of x). Backward spreads alpha * dy over x's shape on the device (zeros, then dy added as the one
-     * "channel" bias of an [n, 1] view, then scaled): no read of dy back to the host, which would cost a GPU a sync.
+     * "channel" bias of a [1, 1, ...x's dimensions] view, then scaled): no read of dy back to the host, which would cost a
+     * GPU a sync. The view keeps x's int dimensions, so a GPU tensor of more than 2^31-1 elements is one channel of a long
+     * count, where an [n, 1] view could not hold n.
      */
     private static Tensor sum(String op, Tensor x, float alpha) {
         Backend be = x.backend();
@@ -152,7 +154,10 @@ public final class Basic {
         return Autograd.record(op, y, new Tensor[] {x}, (dy, needs) -> {
             Tensor dx = be.empty(x.shape());
             be.fill(dx, 0f);
-            be.addBias(dx.view(Shape.of(Math.toIntExact(x.numel()), 1)), dy);
+            int[] dims = x.shape().dims(), oneChannel = new int[dims.length + 2];
+            oneChannel[0] = oneChannel[1] = 1;
+            System.arraycopy(dims, 0, oneChannel, 2, dims.length);
+            be.addBias(dx.view(Shape.of(oneChannel)), dy);
             if (alpha != 1f) be.scale(dx, alpha, dx);
             return new Tensor[] {dx};
         });

@@ -67,7 +67,11 @@ public final class Sequence {
         if (start < 0 || length < 1 || start + length > d)
             throw new IllegalArgumentException("sliceLast: [" + start + ", " + (start + length) + ") is outside the last dimension of " + x.shape());
         Backend be = x.backend();
-        int rows = Math.toIntExact(x.numel() / d);
+        long allRows = x.numel() / d;
+        if (allRows > Integer.MAX_VALUE)   // Backend.copyBlocks counts its blocks with an int
+            throw new IllegalArgumentException("sliceLast: " + x.shape() + " has " + allRows + " rows of its last dimension, more than the"
+                    + " 2^31-1 one strided copy takes; slice a smaller batch");
+        int rows = (int) allRows;
         Tensor y = be.empty(x.shape().withDim(x.rank() - 1, length));
         be.copyBlocks(x, start, d, y, 0, length, length, rows);
         return Autograd.record("slice", y, new Tensor[] {x}, (dy, needs) -> {

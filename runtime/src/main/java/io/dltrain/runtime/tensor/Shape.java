@@ -39,11 +39,23 @@ public final class Shape {
         return (int) numel;
     }
 
-    /** Product of the dimensions from index {@code from} (inclusive) to the end. */
+    /**
+     * Product of the dimensions from index {@code from} (inclusive) to the end, as an int: an IllegalArgumentException
+     * naming the shape where it exceeds 2^31-1 ({@link #numelFrom} gives it as a long).
+     */
     public int sizeFrom(int from) {
+        long n = numelFrom(from);
+        if (n > Integer.MAX_VALUE)
+            throw new IllegalArgumentException("tensor of shape " + this + " has " + n + " elements from dimension " + from
+                    + " on, more than the 2^31-1 this op counts with an int; use a smaller batch or smaller inputs");
+        return (int) n;
+    }
+
+    /** Product of the dimensions from index {@code from} (inclusive) to the end. */
+    public long numelFrom(int from) {
         long n = 1;
         for (int i = from; i < dims.length; i++) n *= dims[i];
-        return Math.toIntExact(n);
+        return n;
     }
 
     /** A shape with dimension i replaced. */

@@ -669,7 +669,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         enter();
         Checks.bias("addBias", device, y, bias);
         int C = y.dim(1);
-        long inner = y.shape().sizeFrom(2), n = y.numel();
+        long inner = y.shape().numelFrom(2), n = y.numel();
         kernels.launch("add_bias_f32", n, f(y, "addBias"), f(bias, "addBias"), n, C, inner);
     }
 
@@ -678,7 +678,7 @@ public final class CudaBackend implements Backend, CudaContext, AsyncUpload {
         enter();
         Checks.bias("biasGrad", device, dy, dbias);
         int N = dy.dim(0), C = dy.dim(1);
-        long inner = dy.shape().sizeFrom(2);
+        long inner = dy.shape().numelFrom(2);
         if (C == 0) return;
         grid("bias_grad_f32", C, 256, f(dy, "biasGrad"), f(dbias, "biasGrad"), N, C, inner, accumulate ? 1 : 0);
     }

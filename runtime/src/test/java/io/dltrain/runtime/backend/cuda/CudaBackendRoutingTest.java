@@ -130,6 +130,47 @@ class CudaBackendRoutingTest {
         sameError(x -> x.add(x.empty(Shape.of(4, 8)), x.empty(Shape.of(4, 7)), x.empty(Shape.of(4, 8))));
     }
 
+    /**
+     * sum and mean over more than 2^31-1 elements (50,000 x 50,000 = 2.5e9 floats, 10 GB, which a GPU holds; here on a fake
+     * device, nothing allocated): the backward viewed dx as [numel, 1] with Math.toIntExact and threw "integer overflow",
+     * and addBias narrowed its inner size to an int the same way. Now dx is viewed as [1, 1, ...x's dimensions] and
+     * add_bias_f32 gets the element count as a long. sliceLast, whose copyBlocks counts rows with an int, says so.
+     */
+    @Test
+    void sumAndMeanBackwardOverMoreThan2To31Elements() {
+        CachingAllocatorTest.FakeDevice big = new CachingAllocatorTest.FakeDevice(1L << 36);
+        Recorder r = new Recorder();
+        try (CudaBackend b = CudaBackend.forTesting(r, big, 108)) {
+            for (boolean mean : new boolean[] {false, true}) {
+                try (io.dltrain.runtime.tensor.Scope s = io.dltrain.runtime.tensor.Scope.open()) {
+                    Tensor x = b.empty(Shape.of(50_000, 50_000)).requiresGrad(true);
+                    long n = 2_500_000_000L;
+                    assertEquals(n, x.numel());
+                    Tensor loss = mean ? io.dltrain.runtime.ops.Basic.mean(x) : io.dltrain.runtime.ops.Basic.sum(x);
+                    r.calls.clear();
+                    // The op's own backward (loss.backward() would then copy dx into x.grad() with cudaMemcpy, a real CUDA call).
+                    Tensor dy = b.empty(Shape.SCALAR);
+                    Tensor dx = loss.gradFn().fn().apply(dy, new boolean[] {true})[0];
+                    Call add = r.calls.stream().filter(c -> c.kernel().equals("add_bias_f32")).findFirst().orElseThrow(
+                            () -> new AssertionError("no add_bias_f32 launch: " + r.calls.stream().map(Call::kernel).toList()));
+                    assertEquals(n, add.n(), "launched over every element");
+                    assertArrayEquals(new Object[] {n, 1, n}, java.util.Arrays.copyOfRange(add.args(), 2, 5),
+                            "dx [1, 1, 50000, 50000] += dy: n, one channel, 2.5e9 elements in it");
+                    assertEquals(x.shape(), dx.shape(), "x's gradient");
+                    assertEquals(addr(dx), add.arg(0), "added into dx");
+                    assertEquals(addr(dy), add.arg(1), "dy is the one channel's bias");
+                    if (mean) assertTrue(r.calls.stream().anyMatch(c -> c.kernel().equals("scale_f32") && c.n() == n), "mean scales dx by 1/n");
+                }
+            }
+            // An op whose backend call counts with an int refuses such a tensor by its shape (it threw "integer overflow").
+            try (Tensor x = b.empty(Shape.of(50_000, 50_000, 2))) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> io.dltrain.runtime.ops.Sequence.sliceLast(x, 0, 1));
+                assertEquals("sliceLast: [50000, 50000, 2] has 2500000000 rows of its last dimension, more than the 2^31-1 one strided copy"
+                        + " takes; slice a smaller batch", e.getMessage());
+            }
+        }
+    }
+
     @Test
     void biasOps() {
         Tensor y = t(2, 3, 4, 5), bias = t(3);
