@@ -89,6 +89,7 @@ final class Progress implements TrainListener {
     public void epochStarted(int epoch, int epochs, int steps) {
         lastPlain = System.nanoTime();
         barText = "";
+        if (mode == Mode.PLAIN) watchSteps(epoch, steps);
         if (mode == Mode.BAR) {
             // Our own consumer, of a fixed width: without one, progressbar asks JLine for the terminal's size and
             // cursor movement, and JLine's system terminal sets SIGINT (and SIGQUIT, SIGTSTP...) back to the default
@@ -104,6 +105,7 @@ final class Progress implements TrainListener {
     @Override
     public void step(int epoch, int step, int steps, double loss, double imagesPerSec) {
         if (!Double.isNaN(loss)) lastLoss = loss;
+        stepEnded(step, steps);
         ProgressBar b = bar;
         if (mode == Mode.BAR && b != null) {
             b.stepTo(step);
@@ -299,11 +301,70 @@ final class Progress implements TrainListener {
         out.flush();
     }
 
+    private final Object watchLock = new Object();
+    private java.util.concurrent.ScheduledExecutorService watch; // the epoch's running-step lines (plain mode)
+    private int stepsDone;
+    private long stepStart, lastRunningLine;
+
+    /**
+     * Plain lines are printed as steps end, so a step that takes minutes (vgg16's first at batch 128 on 2 cores) showed
+     * nothing until it ended or failed: a log read as a hang. Until the epoch's last step is done, a step running for
+     * {@link #plainSeconds} is said every as long: "epoch 1 step 1/2 running (40 s so far)". The bar draws its own
+     * elapsed time.
+     */
+    private void watchSteps(int epoch, int steps) {
+        stopWatch();
+        double every = Math.max(0.01, plainSeconds());
+        long now = System.nanoTime();
+        synchronized (watchLock) {
+            stepsDone = 0;
+            stepStart = lastRunningLine = now;
+            java.util.concurrent.ScheduledExecutorService w = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "dl-train-step-watch");
+                t.setDaemon(true);
+                return t;
+            });
+            watch = w;
+            long period = (long) (every * 1000);
+            w.scheduleAtFixedRate(() -> {
+                synchronized (watchLock) {
+                    if (watch != w || stepsDone >= steps) return;
+                    long t = System.nanoTime();
+                    if ((t - stepStart) / 1e9 < every || (t - lastRunningLine) / 1e9 < every / 2) return; // (ticks every `every`: a tick a hair early still says)
+                    lastRunningLine = t;
+                    out.printf("epoch %d step %d/%d running (%.0f s so far)%n", epoch, stepsDone + 1, steps, (t - stepStart) / 1e9);
+                    out.flush();
+                }
+            }, period, period, java.util.concurrent.TimeUnit.MILLISECONDS);
+        }
+    }
+
+    /** A step ended: the next one's time starts now; after the epoch's last, the watch ends. */
+    private void stepEnded(int step, int steps) {
+        if (mode != Mode.PLAIN) return;
+        synchronized (watchLock) {
+            stepsDone = step;
+            stepStart = lastRunningLine = System.nanoTime();
+        }
+        if (step >= steps) stopWatch();
+    }
+
+    /** Ends the running-step lines (a fit that failed or stopped mid-step); endBar does too. */
+    void stopWatch() {
+        java.util.concurrent.ScheduledExecutorService w;
+        synchronized (watchLock) {
+            w = watch;
+            watch = null;
+        }
+        if (w != null) w.shutdownNow();
+    }
+
     /**
      * Closes the epoch's bar, if one is drawn, so that what is printed next (a signal's stop) starts on a line of its
      * own rather than after the bar's text, and the bar is not drawn again below it.
      */
     void endBar() {
+        stopWatch();
         ProgressBar b = bar;
         bar = null;
         if (b != null) b.close();

@@ -721,6 +721,8 @@ final class TrainRun {
                                     : "; nothing is checkpointed (--checkpoint-every off)"), why, e.checkpoint());
                             for (Throwable s : e.getSuppressed()) said.addSuppressed(s);
                             throw said;
+                        } finally {
+                            progress.stopWatch(); // a fit that failed or stopped mid-step: no more "step N running" lines
                         }
                         if (result.interrupted()) {
                             progress.endBar(); // stopped in an epoch: its bar, if drawn, is not closed by epochEnded

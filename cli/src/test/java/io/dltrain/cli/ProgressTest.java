@@ -2,11 +2,15 @@ package io.dltrain.cli;
 
 import org.junit.jupiter.api.Test;
 
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * {@code --progress auto}: the bar is drawn on stderr, so it is decided by whether stderr is a terminal (read from
@@ -33,5 +37,51 @@ class ProgressTest {
     void stderrsTargetIsReadOnLinux() {
         if (!Files.isDirectory(Path.of("/proc/self/fd"))) return; // elsewhere: null, the console decides
         assertNotNull(Progress.stderrTarget(), "/proc/self/fd/2 names stderr's file, pipe or terminal");
+    }
+
+    /**
+     * Plain lines were printed only when a step ended: vgg16's first step at the default batch (128) on 2 cores takes
+     * minutes, and a log showed the header and then nothing until the step ended or failed. A step running longer than
+     * the plain lines' interval is now said while it runs; once the epoch's steps are done (or the bar is ended: a stop,
+     * a failure) nothing more is said.
+     */
+    @Test
+    void aLongStepIsSaidWhileItRuns() throws InterruptedException {
+        System.setProperty("dltrain.plainProgressSeconds", "0.05");
+        try {
+            StringWriter text = new StringWriter();
+            Progress p = new Progress(Progress.Mode.PLAIN, new PrintWriter(text), "img/s");
+            p.epochStarted(1, 10, 2);
+            Thread.sleep(300); // step 1 runs
+            String first = text.toString();
+            assertTrue(first.contains("epoch 1 step 1/2 running ("), "a running first step is said: " + first);
+            assertTrue(first.contains(" s so far)"), first);
+            p.step(1, 1, 2, 2.3, 4.5);
+            Thread.sleep(300); // step 2 runs
+            assertTrue(text.toString().contains("epoch 1 step 2/2 running ("), "the running step's number: " + text);
+            p.step(1, 2, 2, 2.2, 4.5); // the epoch's last step: its validation pass has lines of its own
+            Thread.sleep(100);
+            String done = text.toString();
+            Thread.sleep(200);
+            assertEquals(done, text.toString(), "nothing is said after the epoch's last step");
+            assertFalse(done.contains("step 3/2"), done);
+            // a stop or failure mid-epoch ends the bar, and with it the lines of a step that will not end
+            p.epochStarted(2, 10, 2);
+            Thread.sleep(100);
+            p.endBar();
+            Thread.sleep(50);
+            String stopped = text.toString();
+            Thread.sleep(200);
+            assertEquals(stopped, text.toString(), "nothing is said after endBar()");
+            // the bar draws its own elapsed time, and --progress none says nothing
+            StringWriter quiet = new StringWriter();
+            Progress none = new Progress(Progress.Mode.NONE, new PrintWriter(quiet), "img/s");
+            none.epochStarted(1, 1, 5);
+            Thread.sleep(100);
+            none.endBar();
+            assertEquals("", quiet.toString());
+        } finally {
+            System.clearProperty("dltrain.plainProgressSeconds");
+        }
     }
 }
