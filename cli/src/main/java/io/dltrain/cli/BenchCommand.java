@@ -276,7 +276,7 @@ public final class BenchCommand implements Callable<Integer> {
                  SGD opt = new SGD(m.namedParameters(), LR).momentum(MOMENTUM);
                  Input input = dataset == null ? new SyntheticInput(be, mspec, batchSize)
                          : new LoaderInput(be, dataset, batchSize, loaderWorkers = DataWorkers.resolve(workersAsked, dataset, real, batchSize))) {
-                r = measure(be, m, opt, input, mspec, prec, dataName);
+                r = measure(be, m, opt, input, mspec, prec, dataName, notices);
             } catch (OutOfMemoryError e) {
                 throw new Main.OutOfMemoryWhile("timing " + entry.name() + " at --batch-size " + batchSize, null, null, e);
             }
@@ -285,6 +285,43 @@ public final class BenchCommand implements Callable<Integer> {
             out.flush();
             return 0;
         }
+    }
+
+    /**
+     * After the first step, or with two or more warm-up steps the second (the first allocates the step's arrays and runs
+     * cold: vgg16 at batch 8 on 2 cores took 14.7 s, then 11.2 s), begun at {@code t0}: says how long the rest will take at
+     * that pace, where that is long ({@link #slowNotice}). {@code taken}: the first step's seconds when this is the second.
+     */
+    private void stepTimed(CountingBackend be, long t0, double[] taken, PrintWriter notices) {
+        be.synchronize();
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        taken = taken == null ? new double[] {seconds} : new double[] {taken[0], seconds};
+        String slow = slowNotice(model.toLowerCase(Locale.ROOT), batchSize, taken, warmup, steps, windows,
+                Double.parseDouble(System.getProperty("dltrain.benchNoticeSeconds", "60")));
+        if (slow == null) return;
+        notices.println("dl-train: notice: " + slow);
+        notices.flush();
+    }
+
+    /**
+     * What a bench whose first step (or first two) took {@code taken} seconds has ahead, when its other steps take over
+     * {@code thresholdSeconds} at the last one's pace (null otherwise): "bench's first two steps of vgg16 at batch 16
+     * took 60.2 s and 30.5 s: its other 308 steps (of 310: ...) will take about 2.6 h at the second's pace; for a
+     * shorter run, e.g. --warmup 1 --steps 3 --windows 1".
+     */
+    static String slowNotice(String model, int batch, double[] taken, int warmup, int steps, int windows, double thresholdSeconds) {
+        long total = warmup + (long) windows * steps + steps, others = total - taken.length; // the warm-up, the windows, the breakdown window
+        double pace = taken[taken.length - 1], left = others * pace;
+        if (!(left > thresholdSeconds)) return null;
+        String time = left < 120 ? String.format(Locale.ROOT, "%d s", Math.round(left))
+                : left < 120 * 60 ? String.format(Locale.ROOT, "%d min", Math.round(left / 60))
+                : String.format(Locale.ROOT, "%.1f h", left / 3600);
+        String took = taken.length == 1 ? String.format(Locale.ROOT, "first step of %s at batch %d took %.1f s", model, batch, pace)
+                : String.format(Locale.ROOT, "first two steps of %s at batch %d took %.1f s and %.1f s", model, batch, taken[0], pace);
+        return String.format(Locale.ROOT, "bench's %s: its other %d %s (of %d: %d warm-up, %s of %d and a breakdown window of %d)"
+                        + " will take about %s at the %s pace; for a shorter run, e.g. --warmup 1 --steps 3 --windows 1",
+                took, others, Words.noun(others, "step"), total, warmup, Words.count(windows, "window"), steps, steps, time,
+                taken.length == 1 ? "first's" : "second's");
     }
 
     // ---------------------------------------------------------------- inputs
@@ -382,10 +419,21 @@ public final class BenchCommand implements Callable<Integer> {
         }
     }
 
-    private Report measure(CountingBackend be, Module m, SGD opt, Input input, ModelSpec s, String prec, String dataName) {
+    private Report measure(CountingBackend be, Module m, SGD opt, Input input, ModelSpec s, String prec, String dataName,
+                           PrintWriter notices) {
         Loss lossFn = reconstruct ? new MSELoss() : new CrossEntropyLoss(0f);
         m.train(true);
-        for (int i = 0; i < warmup; i++) step(be, m, opt, lossFn, input, null);
+        // the first step is timed: a large model on the CPU takes seconds a step, and the defaults' 310 steps then take
+        // an hour, said after it rather than left silent (with no warm-up, it is the first timed window's first step)
+        double[] first = null;
+        for (int i = 0; i < warmup; i++) {
+            long t0 = System.nanoTime();
+            step(be, m, opt, lossFn, input, null);
+            if (i == 0 && warmup >= 2) { // the second step's pace is said (see stepTimed)
+                be.synchronize();
+                first = new double[] {(System.nanoTime() - t0) / 1e9};
+            } else if (i <= 1) stepTimed(be, t0, first, notices);
+        }
         be.synchronize();
 
         double[] ips = new double[windows], stepMs = new double[windows], opsPerStep = new double[windows];
@@ -394,7 +442,11 @@ public final class BenchCommand implements Callable<Integer> {
         for (int w = 0; w < windows; w++) {
             be.reset();
             long t0 = System.nanoTime();
-            for (int i = 0; i < steps; i++) step(be, m, opt, lossFn, input, null);
+            for (int i = 0; i < steps; i++) {
+                long t1 = System.nanoTime();
+                step(be, m, opt, lossFn, input, null);
+                if (warmup == 0 && w == 0 && i == 0) stepTimed(be, t1, null, notices);
+            }
             be.synchronize();
             double sec = (System.nanoTime() - t0) / 1e9;
             ips[w] = (double) steps * batchSize / sec;

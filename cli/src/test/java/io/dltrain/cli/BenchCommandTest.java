@@ -260,6 +260,39 @@ class BenchCommandTest {
         assertTrue(r.out.startsWith("dl-train bench: mlp, batch 8, input 1x28x28, fp32, device cpu (1 thread), synthetic data\n"), r.out);
     }
 
+    /**
+     * bench at its defaults (10 warm-up steps, 5 windows of 50 and a breakdown window of 50: 310 steps) timed vgg16 at
+     * batch 16 on a 2-core CPU, a step of about 15 s, for over an hour without a word. After its first step a bench
+     * whose other steps will take over a minute says how long, and how to make it shorter.
+     */
+    @Test
+    void aLongBenchSaysHowLongItWillTake() {
+        // with warm-up steps to spare, the second step's pace: the first runs cold (vgg16 b8 here: 14.7 s, then 11.2 s)
+        assertEquals("bench's first two steps of vgg16 at batch 16 took 60.2 s and 30.5 s: its other 308 steps (of 310: 10 warm-up,"
+                        + " 5 windows of 50 and a breakdown window of 50) will take about 2.6 h at the second's pace; for a shorter run,"
+                        + " e.g. --warmup 1 --steps 3 --windows 1", BenchCommand.slowNotice("vgg16", 16, new double[] {60.2, 30.5}, 10, 50, 5, 60));
+        assertEquals("bench's first step of resnet50 at batch 8 took 2.5 s: its other 31 steps (of 32: 0 warm-up, 3 windows of 8"
+                        + " and a breakdown window of 8) will take about 78 s at the first's pace; for a shorter run, e.g. --warmup 1"
+                        + " --steps 3 --windows 1", BenchCommand.slowNotice("resnet50", 8, new double[] {2.5}, 0, 8, 3, 60));
+        assertEquals("about 73 min", BenchCommand.slowNotice("vgg16", 8, new double[] {30, 14.2}, 10, 50, 5, 60)
+                .replaceAll(".* will take (about [^ ]+ [^ ]+) .*", "$1"));
+        assertNull(BenchCommand.slowNotice("mlp", 8, new double[] {0.02, 0.01}, 10, 50, 5, 60), "a bench of a minute or less has nothing to say");
+        assertNull(BenchCommand.slowNotice("lenet5", 8, new double[] {0.5}, 1, 3, 1, 60), "nor one of few steps");
+        // wired in: at a threshold of 0 s, an mlp bench says it on stderr, and stdout keeps the report alone
+        System.setProperty("dltrain.benchNoticeSeconds", "0");
+        try {
+            Result r = run("bench", "--model", "mlp", "--batch-size", "8", "--device", "cpu", "--threads", "1", "--warmup", "2",
+                    "--steps", "2", "--windows", "1", "--json");
+            assertEquals(0, r.code, r.err);
+            assertTrue(r.err.contains("dl-train: notice: bench's first two steps of mlp at batch 8 took ") && r.err.contains(
+                    ": its other 4 steps (of 6: 2 warm-up, 1 window of 2 and a breakdown window of 2) will take about "), r.err);
+            assertEquals(1, r.err.split("bench's first").length - 1, "said once: " + r.err);
+            assertEquals(1, r.out.strip().split("\n").length, r.out);
+        } finally {
+            System.clearProperty("dltrain.benchNoticeSeconds");
+        }
+    }
+
     @Test
     void otherUsageErrors() {
         assertEquals(2, run("bench", "--batch-size", "8").code, "missing --model");
