@@ -108,12 +108,10 @@ public abstract class Optimizer implements AutoCloseable {
     }
 
     /**
-     * Updates every parameter whose grad is not null (others are skipped and their step counters do not advance), as
-     * PyTorch does, whatever {@code requiresGrad} says: a gradient set by hand ({@link Tensor#setGrad}) on a tensor that
-     * does not require grad is applied, not dropped. A frozen parameter ({@code requiresGrad(false)}) is not stepped
-     * through a gradient left from before it was frozen, because {@link #zeroGrad()} (and the model's) drops a frozen
-     * parameter's gradient, as PyTorch's zero_grad() sets it to None: stepping a zeroed one would move it by its momentum,
-     * Adam moments or weight decay.
+     * Updates every parameter whose grad is not null (others are skipped and their step counters do not advance,
+     * as in PyTorch), except a frozen one ({@code requiresGrad(false)}), whatever its grad holds (PyTorch steps a
+     * frozen parameter that still has a gradient): stepping it would move it by its momentum, Adam moments or weight
+     * decay. {@link #zeroGrad()} drops a frozen parameter's gradient.
      */
     public void step() {
         checkOpen();
@@ -122,7 +120,7 @@ public abstract class Optimizer implements AutoCloseable {
         // One fused backend call per step count: normally one call for all, as every parameter is stepped every time.
         Map<Long, List<Integer>> byStep = new LinkedHashMap<>();
         for (int i = 0; i < params.size(); i++) {
-            if (params.get(i).grad() == null) continue;
+            if (!params.get(i).requiresGrad() || params.get(i).grad() == null) continue;
             ensureState(i);
             byStep.computeIfAbsent(paramSteps[i] + 1, k -> new ArrayList<>()).add(i);
         }

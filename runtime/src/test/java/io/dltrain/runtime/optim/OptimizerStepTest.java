@@ -349,28 +349,6 @@ class OptimizerStepTest {
     }
 
     /**
-     * A gradient set by hand (setGrad) on a tensor that does not require grad: a fromHost tensor, whose requiresGrad is off
-     * unless asked, updated by an estimate computed outside autograd. step() skipped it without a word, so the update was
-     * lost; PyTorch's step updates every parameter whose .grad is set, whatever requires_grad says (torch 2.13: SGD(lr
-     * 0.1) moves a requires_grad=False zeros(3) with .grad = ones(3) to -0.1). zeroGrad() still drops a frozen
-     * parameter's gradient, so a frozen parameter is not stepped through a zeroed one (the test above).
-     */
-    @Test void aGradientSetByHandIsSteppedEvenWithoutRequiresGradAsInPyTorch() {
-        for (String kind : List.of("sgd", "adam")) {
-            try (Tensor w = be.fromHost(new float[] {1, 2, 3}, Shape.of(3));
-                 Optimizer opt = kind.equals("sgd") ? new SGD(Map.of("w", w), 0.1) : new Adam(Map.of("w", w), 0.1)) {
-                assertFalse(w.requiresGrad());
-                w.setGrad(be.fromHost(new float[] {1, -2, 0.5f}, Shape.of(3)));
-                opt.step();
-                // SGD: w - 0.1 g; Adam's first step: w - 0.1 g / (|g| + eps), 0.1 against the gradient's sign.
-                assertArrayEquals(kind.equals("sgd") ? new float[] {0.9f, 2.2f, 2.95f}
-                        : new float[] {0.9f, 2.1f, 2.9f}, w.toFloatArray(), 1e-6f, kind + ": the hand-set gradient's step");
-                assertEquals(1, opt.stepCount("w"), kind);
-            }
-        }
-    }
-
-    /**
      * A parameter frozen mid-run kept its gradient, zeroed by each zeroGrad() but allocated, so fine-tuning a head with the
      * same optimiser (a Learner's second fit) held a body-sized gradient and, with clipNorm, filled, summed and scaled
      * every frozen gradient each step (model.parameters() is clipped): a frozen 4 x 2048^2 body under a Linear(2048, 10)
