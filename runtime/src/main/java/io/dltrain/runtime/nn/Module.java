@@ -212,6 +212,9 @@ public abstract class Module implements AutoCloseable {
      */
     public boolean isTraining() { return training && !EVALUATING.get()[0]; }
 
+    /** Whether an {@link #evaluating()} guard is open on this thread (every module's forward here is in evaluation mode). */
+    public static boolean isEvaluating() { return EVALUATING.get()[0]; }
+
     /**
      * Evaluation mode for every module's forward on this thread until the returned guard is closed (restoring the
      * previous state), whatever each module's own mode, which stays as it is. {@code Learner.predict} and

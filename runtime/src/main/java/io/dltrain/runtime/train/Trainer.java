@@ -297,6 +297,10 @@ public final class Trainer {
                       DataLoader train, DataLoader val, TrainListener caller) {
         checkTask(train, val);
         checkOptimizes(model, optimizer);
+        if (Module.isEvaluating()) // every forward on this thread would be in evaluation mode (the step check would blame eval())
+            throw new IllegalStateException("fit: a Module.evaluating() guard is open on this thread, so the model's batch norm and"
+                    + " dropout layers would train in evaluation mode; fit outside it (close the guard first: open it with"
+                    + " try-with-resources, which closes it even when its block throws)");
         String unregistered = Module.unregistered(model); // as new Learner(model): a layer it would leave untrained
         if (unregistered != null) throw new IllegalArgumentException(unregistered);
         // a listener that throws (a full disk under the CLI's metrics.jsonl, a bug in a caller's progress display) ends

@@ -206,4 +206,49 @@ class ConcurrentUseTest {
             assertTrue(e.getMessage().contains("Module.evaluating()"), e.getMessage());
         }
     }
+    /**
+     * fit on a thread where a Module.evaluating() guard is open (called inside one, or one opened without
+     * try-with-resources and not closed by an earlier task of a pooled thread): every forward on the thread is in
+     * evaluation mode, so fit's check after the first forward refused it saying "model.eval() or train(false) was called
+     * ... on another thread or by a listener", which nobody did. fit now refuses before training, naming the guard.
+     */
+    @Test
+    void fitInsideAnOpenEvaluatingGuardNamesTheGuard() {
+        try (CpuBackend be = new CpuBackend(1);
+             Module m = new Sequential(new Linear(new Context(be, 3), 8, 16), new BatchNorm1d(new Context(be, 4), 16), new ReLU(),
+                     new Linear(new Context(be, 6), 16, 3));
+             Learner l = new Learner(m).epochs(1).batchSize(16)) {
+            GradMode.Guard leaked = Module.evaluating();
+            try {
+                var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> l.fit(TrainerTest.blobs(64, 2)));
+                assertTrue(e.getMessage().startsWith("fit: a Module.evaluating() guard is open on this thread"), e.getMessage());
+                assertTrue(!e.getMessage().contains("model.eval() or train(false) was called"), e.getMessage());
+            } finally {
+                leaked.close();
+            }
+            l.fit(TrainerTest.blobs(64, 2));   // once it is closed, fit trains
+            assertTrue(m.isTraining());
+        }
+    }
+
+    /**
+     * The fine-tuning recipe that freezes batch norm's statistics: a listener puts the batch norm layers (not the model)
+     * into evaluation mode at each epoch's start. fit's leftTrainingMode check looks at the model's own mode, so this is
+     * not refused, and the layer stays in evaluation mode for the epoch: its running statistics do not move.
+     */
+    @Test
+    void aListenerPuttingBatchNormIntoEvalModeIsNotRefused() {
+        try (CpuBackend be = new CpuBackend(1);
+             BatchNorm1d bn = new BatchNorm1d(new Context(be, 4), 16);
+             Module m = new Sequential(new Linear(new Context(be, 3), 8, 16), bn, new ReLU(), new Linear(new Context(be, 6), 16, 3));
+             Learner l = new Learner(m).epochs(2).batchSize(16)) {
+            l.listener(new TrainListener() {
+                @Override public void epochStarted(int epoch, int epochs, int steps) { bn.eval(); }
+            });
+            float[] mean = m.namedBuffers().get("1.running_mean").toFloatArray();
+            l.fit(TrainerTest.blobs(64, 2));
+            assertArrayEquals(mean, m.namedBuffers().get("1.running_mean").toFloatArray(), "the frozen batch norm's running mean moved");
+            assertTrue(m.isTraining() && !bn.isTraining());
+        }
+    }
 }
