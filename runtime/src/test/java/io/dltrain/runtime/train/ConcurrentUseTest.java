@@ -32,6 +32,7 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -234,7 +235,8 @@ class ConcurrentUseTest {
     /**
      * The fine-tuning recipe that freezes batch norm's statistics: a listener puts the batch norm layers (not the model)
      * into evaluation mode at each epoch's start. fit's leftTrainingMode check looks at the model's own mode, so this is
-     * not refused, and the layer stays in evaluation mode for the epoch: its running statistics do not move.
+     * not refused, and the layer stays in evaluation mode for the epoch: its running statistics do not move. A bn.eval()
+     * before fit, without the listener, is undone at the epoch's start (as README says).
      */
     @Test
     void aListenerPuttingBatchNormIntoEvalModeIsNotRefused() {
@@ -249,6 +251,17 @@ class ConcurrentUseTest {
             l.fit(TrainerTest.blobs(64, 2));
             assertArrayEquals(mean, m.namedBuffers().get("1.running_mean").toFloatArray(), "the frozen batch norm's running mean moved");
             assertTrue(m.isTraining() && !bn.isTraining());
+        }
+        // without the listener, a bn.eval() before fit is undone by fit's model.train(true) at each epoch's start (README)
+        try (CpuBackend be = new CpuBackend(1);
+             BatchNorm1d bn = new BatchNorm1d(new Context(be, 4), 16);
+             Module m = new Sequential(new Linear(new Context(be, 3), 8, 16), bn, new ReLU(), new Linear(new Context(be, 6), 16, 3));
+             Learner l = new Learner(m).epochs(1).batchSize(16)) {
+            bn.eval();
+            float[] mean = m.namedBuffers().get("1.running_mean").toFloatArray();
+            l.fit(TrainerTest.blobs(64, 2));
+            assertFalse(Arrays.equals(mean, m.namedBuffers().get("1.running_mean").toFloatArray()), "fit left the batch norm in eval mode");
+            assertTrue(bn.isTraining());
         }
     }
 }
