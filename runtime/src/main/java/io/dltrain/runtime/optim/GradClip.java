@@ -31,7 +31,9 @@ public final class GradClip {
         if (!(maxNorm > 0)) throw new IllegalArgumentException("clipByGlobalNorm: maxNorm must be > 0, got " + maxNorm);
         if (params.isEmpty()) throw new IllegalArgumentException("clipByGlobalNorm: no parameters given");
         List<Tensor> grads = new ArrayList<>();
-        for (Tensor p : params) if (p.grad() != null) grads.add(p.grad());
+        // a frozen parameter (requiresGrad false) is left out, as Optimizer.step leaves it out: its gradient, if any is
+        // left or set by hand, is not applied, so it must not shrink the others' clip coefficient either
+        for (Tensor p : params) if (p.requiresGrad() && p.grad() != null) grads.add(p.grad());
         Backend be = params.iterator().next().backend();
         Tensor sumSq = be.empty(Shape.of(1));
         if (grads.isEmpty()) { be.fill(sumSq, 0f); return sumSq; }

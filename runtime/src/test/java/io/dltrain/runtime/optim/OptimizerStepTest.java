@@ -1,6 +1,7 @@
 package io.dltrain.runtime.optim;
 
 import io.dltrain.runtime.backend.cpu.CpuBackend;
+import io.dltrain.runtime.tensor.Scope;
 import io.dltrain.runtime.tensor.Shape;
 import io.dltrain.runtime.tensor.Tensor;
 import io.dltrain.runtime.testing.Check;
@@ -406,6 +407,47 @@ class OptimizerStepTest {
             assertThrows(IllegalArgumentException.class, () -> new SGD(ps, -0.1));
             assertThrows(IllegalArgumentException.class, () -> new Adagrad(ps).weightDecay(-1));
             assertThrows(IllegalArgumentException.class, () -> new SGD(Map.of(), 0.1));
+        }
+    }
+
+    /**
+     * A hand-written loop that zeroes after its step (step; zeroGrad; then freezes the body and trains on) leaves the
+     * body's gradient set, zeroed lazily while it still required grad. step() must not move the frozen body by its
+     * momentum, Adam moments or weight decay, also when the loop clips every parameter first; nor applies a gradient set
+     * by hand on the frozen body (PyTorch would step that one: dl-train's rule is that a frozen parameter is never
+     * stepped, Optimizer.step's javadoc), and clipping leaves that gradient out of the norm, since it is not applied.
+     */
+    @Test void aFrozenParameterIsNotSteppedWhenZeroGradCameBeforeTheFreezeNorClippedWith() {
+        for (String kind : List.of("adam", "sgd")) {
+            try (Tensor p = be.fromHost(new float[] {1, 2}, Shape.of(2)).requiresGrad(true);
+                 Tensor q = be.fromHost(new float[] {3, 4}, Shape.of(2)).requiresGrad(true)) {
+                Map<String, Tensor> ps = new LinkedHashMap<>();
+                ps.put("body", p);
+                ps.put("head", q);
+                try (Optimizer opt = kind.equals("adam") ? new Adam(ps, 0.1).weightDecay(0.01) : new SGD(ps, 0.1).momentum(0.9).weightDecay(0.01)) {
+                    p.setGrad(be.fromHost(new float[] {1, -1}, Shape.of(2)));
+                    q.setGrad(be.fromHost(new float[] {1, -1}, Shape.of(2)));
+                    opt.step();
+                    opt.zeroGrad();          // the loop zeroes after its step
+                    float[] frozen = p.toFloatArray();
+                    p.requiresGrad(false);   // then freezes the body
+                    q.accumulateGrad(be.fromHost(new float[] {0.5f, 0.5f}, Shape.of(2))); // the next backward reaches the head only
+                    try (Scope sc = Scope.open()) {  // clipping over every parameter, as a loop clips model.parameters()
+                        assertEquals(Math.sqrt(0.5), GradClip.clipByGlobalNorm(List.of(p, q), 10f).item(), 1e-6, kind);
+                    }
+                    opt.step();
+                    assertArrayEquals(frozen, p.toFloatArray(), kind + ": a frozen parameter moved");
+                    assertEquals(1, opt.stepCount("body"), kind);
+                    assertEquals(2, opt.stepCount("head"), kind);
+                    p.setGrad(be.fromHost(new float[] {30, 40}, Shape.of(2)));  // a gradient set by hand on the frozen body
+                    try (Scope sc = Scope.open()) {  // is not in the norm: the head's alone
+                        assertEquals(Math.sqrt(0.5), GradClip.clipByGlobalNorm(List.of(p, q), 10f).item(), 1e-6, kind);
+                    }
+                    opt.step();
+                    assertArrayEquals(frozen, p.toFloatArray(), kind + ": a frozen parameter moved by a gradient set by hand");
+                    assertEquals(1, opt.stepCount("body"), kind);
+                }
+            }
         }
     }
 }
