@@ -399,7 +399,7 @@ public final class CsvDataset implements Dataset {
         final Path file;
         final List<String> header;
         int size;
-        int[] lines = new int[1024];
+        int[] lines;     // each record's first line (the array may be longer until read ends)
         float[] x;       // [size, features] (the array may be longer until read ends)
         float[] y;       // the target column, or null
         String[] labels; // the label column's text (one String per distinct label), or null
@@ -451,7 +451,8 @@ public final class CsvDataset implements Dataset {
                     if (t == null) {
                         t = new Table(file, header(fields, file, first));
                         k = keep.apply(t.header);
-                        int cap = 1024;
+                        int cap = firstRows(k.features.length);
+                        t.lines = new int[cap];
                         t.x = new float[cap * k.features.length];
                         if (k.label >= 0) t.labels = new String[cap];
                         if (k.target >= 0) t.y = new float[cap];
@@ -481,11 +482,19 @@ public final class CsvDataset implements Dataset {
             return t;
         }
 
+        /**
+         * The rows the first arrays hold for f features: 1,024, or fewer for a wide file, so that they hold at most 64 Ki
+         * values (a file of 40,000 columns and 3 rows allocated room for 1,024 rows, 164 MB, before its first row).
+         */
+        static int firstRows(int f) {
+            return Math.max(2, Math.min(1024, (1 << 16) / Math.max(1, f)));
+        }
+
         /** Keeps what k asks of a record's fields (record number size, starting on line no), growing the arrays by half. */
         private void add(String[] fields, int no, Keep k, Map<String, String> distinct) {
             int i = size, f = k.features.length;
             if (i == lines.length) {
-                int cap = i + (i >> 1);
+                int cap = Math.max(i + 1, i + (i >> 1));
                 lines = java.util.Arrays.copyOf(lines, cap);
                 x = java.util.Arrays.copyOf(x, cap * f);
                 if (y != null) y = java.util.Arrays.copyOf(y, cap);
