@@ -19,7 +19,8 @@ import static org.junit.jupiter.api.Assertions.*;
  * the CPU backend. Winograd's rounding errors are bounded by the largest outputs, not element by element, so
  * {@link CudaVsCpuTest#GEMM}'s element-wise tolerance fails it on outputs near 0 while the convolution is right;
  * {@code conv} passes it. And {@code conv} still fails the convolution computed with TF32 inputs (10-bit mantissa, what
- * cuDNN's tensor-op math does with FP32 data), so a TF32 slip stays visible.
+ * cuDNN's tensor-op math does with FP32 data), so a TF32 slip stays visible, and so are wrong convolutions (a tap off by
+ * one, a border row missing, a transposed filter).
  */
 class ConvToleranceTest {
     static final int N = 4, C = 32, H = 16, W = 16, K = 32;
@@ -113,6 +114,43 @@ class ConvToleranceTest {
                     + " tolerance; TF32 max |err| %.3g, %d of %d outputs over conv()'s%n", maxRef, tol[0], maxWino, maxWino / maxRef, overGemm,
                     maxTf32, overTf32, ref.length);
             assertTrue(overTf32 > ref.length / 10, "TF32 inputs must fail conv()'s tolerance widely: " + overTf32 + " of " + ref.length);
+        }
+    }
+
+    /**
+     * conv()'s wider absolute term (1e-5 x max|y|, 0.00022 here) must still fail a wrong convolution on the same case,
+     * not only TF32: each of these changes the outputs it touches by a few of its 288 products (0.2 on average each),
+     * a thousand times the term. A tap moved one column right in one channel pair (an index off by one), the input's
+     * last row missing (a loop bound off by one: output rows H-2 and H-1), and the filter transposed (r and s swapped):
+     * at least 90% of the outputs each changes are over the tolerance, and so is at least one per bug.
+     */
+    @Test
+    void wrongConvolutionsStillFailTheConvolutionTolerance() {
+        SplittableRandom rng = new SplittableRandom(6);
+        float[] x = Check.uniform(rng, N * C * H * W, -1, 1), w = Check.uniform(rng, K * C * 9, -1, 1);
+        try (CpuBackend cpu = new CpuBackend(1)) {
+            float[] ref = cpuConv(cpu, x, w);
+            double[] tol = CudaVsCpuTest.conv(ref);
+            float[] tapOff = w.clone(); // input channel 0 -> output channel 0: the centre tap moved one column right (over that tap)
+            tapOff[5] = tapOff[4];
+            tapOff[4] = 0;
+            float[] lastRowMissing = x.clone();
+            for (int n = 0; n < N; n++) for (int c = 0; c < C; c++) java.util.Arrays.fill(lastRowMissing, ((n * C + c) * H + H - 1) * W, ((n * C + c) * H + H) * W, 0f);
+            float[] transposed = new float[w.length];
+            for (int kc = 0; kc < K * C; kc++) for (int r = 0; r < 3; r++) for (int q = 0; q < 3; q++) transposed[kc * 9 + r * 3 + q] = w[kc * 9 + q * 3 + r];
+            java.util.Map<String, float[]> wrong = new java.util.LinkedHashMap<>();
+            wrong.put("one tap one column off in one channel pair", cpuConv(cpu, x, tapOff));
+            wrong.put("the input's last row missing", cpuConv(cpu, lastRowMissing, w));
+            wrong.put("the filter transposed", cpuConv(cpu, x, transposed));
+            wrong.forEach((bug, y) -> {
+                int changed = 0;
+                for (int i = 0; i < ref.length; i++) if (y[i] != ref[i]) changed++;
+                int over = over(ref, y, tol);
+                System.out.printf("conv tolerance against %s: %d of the %d outputs it changes are over conv()'s tolerance%n", bug, over, changed);
+                assertTrue(changed > 0, bug + " changes nothing: the check is void");
+                assertTrue(over >= 0.9 * changed, bug + ": only " + over + " of the " + changed + " outputs it changes fail conv()'s tolerance"
+                        + " (atol " + tol[0] + ", rtol " + tol[1] + ")");
+            });
         }
     }
 }
