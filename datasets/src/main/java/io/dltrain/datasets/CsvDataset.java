@@ -27,8 +27,9 @@ import java.util.regex.Pattern;
  * <p>Format: UTF-8, comma-separated, a header row naming the columns (required: a first row made only of numbers is
  * rejected as a missing header), then one row per sample with as many fields as the header. Fields may be quoted
  * ("a,b", with "" for a quote, and line breaks inside the quotes, as RFC 4180 and pandas allow); spaces around a field
- * are ignored, and so are those inside the quotes of a number (" 2.0", as pandas reads it), but not of a label or a
- * header name; blank lines are skipped. Every feature value must be a finite number; there are no missing values.
+ * are ignored (an unquoted " cat" is cat, which pandas' default skipinitialspace=False keeps apart; as this reader has
+ * always done, so that a saved model's class names stay), and so are those inside the quotes of a number (" 2.0", as
+ * pandas reads it), but not of a label or a header name; blank lines are skipped. Every feature value must be a finite number; there are no missing values.
  *
  * <p>Classification: the label column holds numbers or strings; the class set is the training split's labels in
  * sorted order (by value when they are all numbers, labels equal as numbers such as 2 and 2.0 being one class, named
