@@ -102,7 +102,15 @@ public final class PredictCommand implements Callable<Integer> {
     private Main.UsageError usage(String m) { return new Main.UsageError(spec.commandLine(), m); }
 
     @Override
-    public Integer call() {
+    public Integer call() { return memory.run(this::predict); }
+
+    /**
+     * What predict does, for an out-of-memory error: loading the model, reading and predicting the inputs (a CSV file's
+     * rows are read whole; images 256 at a time). predict has no --batch-size, which Main's general advice names.
+     */
+    private final OutOfMemoryContext memory = new OutOfMemoryContext();
+
+    private int predict() {
         PrintWriter o = spec.commandLine().getOut();
         if (topK < 1) throw usage("--top-k must be >= 1, got " + topK);
         if (threads < 0) throw usage("--threads must be >= 0 (0 uses every core), got " + threads); // as train, eval and bench
@@ -177,7 +185,13 @@ public final class PredictCommand implements Callable<Integer> {
         // Files are read a batch at a time (images decoded in parallel), so memory holds one batch of inputs whatever
         // the number of files; text results are printed batch by batch, JSON at the end.
         List<Map<String, Object>> results = new ArrayList<>();
+        memory.doing("loading " + saved.model() + " from " + dir, "the model alone does not fit", null);
         try (be; Module model = Loaded.model(spec.commandLine(), be, saved, spec.commandLine().getErr(), null); GradMode.Guard g = GradMode.noGrad()) {
+            if (saved.features() != null)
+                memory.doing("predicting the rows of " + Words.count(files.size(), "CSV file"), "a file's rows, which predict reads whole, do not fit",
+                        "Split the file into smaller ones");
+            else memory.doing("predicting " + Words.count(files.size(), "file") + ", " + BATCH + " at a time", "the model and "
+                    + BATCH + " inputs do not fit", null);
             model.eval();
             // text results come out batch by batch; a JSON array only at the end: until then, the files done so far
             Progress shown = new Progress(json ? progressMode : Progress.Mode.NONE, spec.commandLine().getErr());

@@ -138,7 +138,8 @@ class CliTest {
     /**
      * A dataset too large for the heap (a csv of 150,000 rows x 10 features in a child JVM with 16 MiB) said "the model,
      * one batch and its activations do not fit. Use a smaller --batch-size": nothing was set for the reading, and a smaller
-     * batch does not help. It now says it ran out reading the data and to give Java a larger heap, for train and eval.
+     * batch does not help. It now says it ran out reading the data and to give Java a larger heap, for train and eval;
+     * predict (which has no --batch-size) says a file's rows did not fit and to split it or give Java a larger heap.
      */
     @Test
     void outOfMemoryReadingTheDataSaysSoAndNotTheBatchSize(@TempDir Path tmp) throws Exception {
@@ -166,6 +167,12 @@ class CliTest {
         assertEquals(1, r.code(), r.err());
         assertTrue(r.err().contains("dl-train: error: out of memory (Java heap space) reading csv in " + data + ": the dataset, which is held"
                 + " in memory, does not fit. Give Java a larger heap than its "), r.err());
+        // predict, which has no --batch-size (it predicts 256 rows at a time), was told to use a smaller one
+        r = childJvm(tmp, "csv-predict", "-Xmx16m", "predict", "--checkpoint", run.toString(), "--threads", "1", data.resolve("test.csv").toString());
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().contains("dl-train: error: out of memory (Java heap space) predicting the rows of 1 CSV file: a file's rows, which"
+                + " predict reads whole, do not fit. Split the file into smaller ones, or give Java a larger heap than its "), r.err());
+        assertFalse(r.err().contains("--batch-size"), r.err());
     }
 
     /**
