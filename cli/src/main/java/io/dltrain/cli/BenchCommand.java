@@ -278,7 +278,8 @@ public final class BenchCommand implements Callable<Integer> {
                          : new LoaderInput(be, dataset, batchSize, loaderWorkers = DataWorkers.resolve(workersAsked, dataset, real, batchSize))) {
                 r = measure(be, m, opt, input, mspec, prec, dataName, notices);
             } catch (OutOfMemoryError e) {
-                throw new Main.OutOfMemoryWhile("timing " + entry.name() + " at --batch-size " + batchSize, null, null, e);
+                throw new Main.OutOfMemoryWhile("timing " + entry.name() + " at --batch-size " + batchSize,
+                        new Main.Step(entry.name(), batchSize, be.memoryStats().peakBytes()), e);
             }
             if (json) out.println(new ObjectMapper().writeValueAsString(r.json));
             else printText(out, r);

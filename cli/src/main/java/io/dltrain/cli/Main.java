@@ -128,13 +128,15 @@ public final class Main {
             if (t instanceof io.dltrain.datasets.DatasetException)
                 return ex.getMessage() + ". To read it, " + largerHeap() + ", or make the file smaller.";
         for (Throwable t = ex; t != oom; t = t.getCause())
-            if (t instanceof OutOfMemoryWhile w) return outOfMemoryAdvice(oom, w.getMessage(), w.why, w.smaller);
+            if (t instanceof OutOfMemoryWhile w)
+                return outOfMemoryAdvice(oom, w.getMessage(), w.why, w.smaller, w.step, Runtime.getRuntime().maxMemory(), physicalMemory());
         return outOfMemoryAdvice(oom);
     }
 
     /** An OutOfMemoryError with what the command was doing ("building vgg16 (...)", "training vgg16 at --batch-size 16"). */
     static final class OutOfMemoryWhile extends RuntimeException {
         final String why, smaller;
+        final Step step;
 
         /**
          * @param why     what did not fit ("the model alone does not fit"), or null: the model, one batch and its activations
@@ -142,9 +144,17 @@ public final class Main {
          *                but a larger heap; with why null, a smaller --batch-size
          */
         OutOfMemoryWhile(String doing, String why, String smaller, OutOfMemoryError cause) {
+            this(doing, why, smaller, null, cause);
+        }
+
+        /** A training or bench step that ran out: {@code step} says what is known of it (see {@link #outOfMemoryAdvice}). */
+        OutOfMemoryWhile(String doing, Step step, OutOfMemoryError cause) { this(doing, null, null, step, cause); }
+
+        private OutOfMemoryWhile(String doing, String why, String smaller, Step step, OutOfMemoryError cause) {
             super(doing, cause);
             this.why = why;
             this.smaller = smaller;
+            this.step = step;
         }
     }
 
@@ -160,28 +170,64 @@ public final class Main {
 
     /** The same, saying what ran out of memory ({@code doing}, or nothing where null); why and smaller: see OutOfMemoryWhile. */
     static String outOfMemoryAdvice(OutOfMemoryError e, String doing, String why, String smaller) {
+        return outOfMemoryAdvice(e, doing, why, smaller, null, Runtime.getRuntime().maxMemory(), physicalMemory());
+    }
+
+    /** What is known of a step that ran out of memory: the model, its --batch-size, the most bytes of tensors in use. */
+    record Step(String model, int batch, long tensorBytes) {}
+
+    /**
+     * The same for a Java heap of {@code heapBytes} on a machine of {@code ram} bytes (0: not known). {@code step}, where a
+     * training or bench step ran out (null otherwise), says what is known: the tensors in use, which the step needed more
+     * than (how much more is not known: resnet50 at batch 128 ran out of 6 GiB, and of the 18 GiB then advised), a batch
+     * to try (half) and the bench that says in a few steps whether it fits. A larger heap is advised only where the
+     * machine has more to give than the heap has ({@link #heapIsAtMost}): else the advice named the heap it had.
+     */
+    static String outOfMemoryAdvice(OutOfMemoryError e, String doing, String why, String smaller, Step step, long heapBytes, long ram) {
         String what = e.getMessage() == null ? "memory" : e.getMessage();
         boolean heap = what.contains("Java heap") || what.contains("GC overhead") || what.contains("array size");
+        boolean grows = heap && !heapIsAtMost(heapBytes, ram);
         if (why == null) {
             why = "the model, one batch and its activations do not fit";
             smaller = "Use a smaller --batch-size";
+            if (step != null && step.tensorBytes() > 0)
+                why += ": " + size(step.tensorBytes()) + " of tensors were in use and the step needed more"
+                        + (grows ? " (how much more is not known: a larger heap may not be enough either)" : "");
+            if (step != null) {
+                int half = step.batch() / 2;
+                smaller = half < 1 ? null : smaller + ", e.g. " + half + " (dl-train bench --model " + step.model() + " --batch-size " + half
+                        + " --steps 1 --warmup 1 --windows 1 says within 3 steps whether it fits, and its peak memory)";
+            }
         }
         StringBuilder b = new StringBuilder("out of memory (" + what + ")" + (doing == null ? "" : " " + doing) + ": " + why);
-        if (smaller != null) {
-            b.append(". ").append(smaller);
-            if (heap) b.append(", or ").append(largerHeap());
-        } else if (heap) {
-            b.append(". G").append(largerHeap().substring(1));
-        }
+        if (smaller != null) b.append(". ").append(smaller);
+        if (grows) b.append(smaller != null ? ", or " + largerHeap(heapBytes, ram) : ". G" + largerHeap(heapBytes, ram).substring(1));
+        else if (heap) b.append("; ").append(heapAtMost(heapBytes, ram));
         return b.append('.').toString();
     }
 
+    /** Whether a heap of {@code heap} bytes is already about the most {@link #largerHeap} would advise (ram: 0 where not known). */
+    static boolean heapIsAtMost(long heap, long ram) {
+        return ram > 0 && heap >= 0.9 * (suggestedHeapGiB(heap, ram) << 30);
+    }
+
+    /** "Java's heap, 17.0 GiB, is already about the most this machine's 23.4 GiB can give". */
+    private static String heapAtMost(long heap, long ram) {
+        return "Java's heap, " + size(heap) + ", is already about the most this machine's " + size(ram) + " can give";
+    }
+
+    /** The heap to advise, in GiB: three quarters of the machine's memory, or twice the heap's where that is not known. */
+    private static long suggestedHeapGiB(long heap, long ram) {
+        return ram > 0 ? Math.max(1, ram * 3 / 4 >> 30) : Math.max(2, 2 * heap >> 30);
+    }
+
     /** "give Java a larger heap than its 1.2 GiB (this machine has ...): JDK_JAVA_OPTIONS=-Xmx17g ./dl-train ... (...)". */
-    private static String largerHeap() {
-        long heap = Runtime.getRuntime().maxMemory(), ram = physicalMemory();
+    private static String largerHeap() { return largerHeap(Runtime.getRuntime().maxMemory(), physicalMemory()); }
+
+    private static String largerHeap(long heap, long ram) {
         StringBuilder b = new StringBuilder("give Java a larger heap than its ").append(size(heap));
         if (ram > 0) b.append(" (this machine has ").append(size(ram)).append(")");
-        long suggest = ram > 0 ? Math.max(1, ram * 3 / 4 >> 30) : Math.max(2, 2 * heap >> 30);
+        long suggest = suggestedHeapGiB(heap, ram);
         return b.append(": ").append(heapCommand(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments(),
                 System.getenv("JAVA_TOOL_OPTIONS"), System.getenv("JDK_JAVA_OPTIONS"), System.getenv("_JAVA_OPTIONS"),
                 System.getenv("DL_TRAIN_JAVA_OPTS"), "-Xmx" + suggest + "g")).toString();

@@ -707,6 +707,10 @@ final class TrainRun {
                             // a checkpoint that could not be written (a full disk, a read-only volume): its message names the
                             // file and why; what is saved and how to go on is the CLI's to say
                             throw new CheckpointException(e.getMessage() + "; " + afterFailedSave(outDir), e);
+                        } catch (OutOfMemoryError e) {
+                            // what is known of the step: the most bytes of tensors it had in use (the backend's peak), and needed more than
+                            throw new Main.OutOfMemoryWhile("training " + modelEntry.name() + " at --batch-size " + o.batchSize,
+                                    new Main.Step(modelEntry.name(), o.batchSize, be.memoryStats().peakBytes()), e);
                         } catch (ListenerFailedException e) {
                             // writing metrics.jsonl failed (a full disk...): the trainer checkpointed the run first, unless
                             // checkpoints are off or the checkpoint failed too. Said in the CLI's words, not the trainer's

@@ -136,6 +136,48 @@ class CliTest {
     }
 
     /**
+     * resnet50 at the default batch (128) ran out of a 6 GiB heap on a 24 GiB machine after a minute, advising
+     * -Xmx18g: its step needs about 20 GiB of tensors, so that run failed again minutes later, and then advised the
+     * heap it had, -Xmx18g. What is known at the failure is said: the tensors in use (a lower bound), a smaller batch
+     * to try first and the quick bench that says whether it fits; a larger heap only where the machine has more to give.
+     */
+    @Test
+    void outOfMemoryInAStepSaysWhatIsKnownAndDoesNotAdviseTheHeapItHas() {
+        OutOfMemoryError heap = new OutOfMemoryError("Java heap space");
+        long gib = 1L << 30, ram = 24 * gib;
+        Main.Step step = new Main.Step("resnet50", 128, (long) (5.8 * gib));
+        String first = Main.outOfMemoryAdvice(heap, "training resnet50 at --batch-size 128", null, null, step, 6 * gib, ram);
+        assertTrue(first.startsWith("out of memory (Java heap space) training resnet50 at --batch-size 128: the model, one batch and its"
+                + " activations do not fit: 5.8 GiB of tensors were in use and the step needed more (how much more is not known:"
+                + " a larger heap may not be enough either). Use a smaller --batch-size, e.g. 64 (dl-train bench --model resnet50"
+                + " --batch-size 64 --steps 1 --warmup 1 --windows 1 says within 3 steps whether it fits, and its peak memory),"
+                + " or give Java a larger heap than its 6.0 GiB (this machine has 24.0 GiB): "), first);
+        assertTrue(first.contains("-Xmx18g"), first);
+        // that heap given, the step ran out again: no heap advice, as the heap is already about all the machine can give
+        step = new Main.Step("resnet50", 128, (long) (17.5 * gib));
+        String again = Main.outOfMemoryAdvice(heap, "training resnet50 at --batch-size 128", null, null, step, 18 * gib, ram);
+        assertEquals("out of memory (Java heap space) training resnet50 at --batch-size 128: the model, one batch and its activations do"
+                + " not fit: 17.5 GiB of tensors were in use and the step needed more. Use a smaller --batch-size, e.g. 64 (dl-train"
+                + " bench --model resnet50 --batch-size 64 --steps 1 --warmup 1 --windows 1 says within 3 steps whether it fits, and its"
+                + " peak memory); Java's heap, 18.0 GiB, is already about the most this machine's 24.0 GiB can give.", again);
+        // the same without a step: reading the data in the largest heap there is
+        String reading = Main.outOfMemoryAdvice(heap, "reading csv in /d", TrainRun.DATA_DOES_NOT_FIT, null, null, 18 * gib, ram);
+        assertEquals("out of memory (Java heap space) reading csv in /d: " + TrainRun.DATA_DOES_NOT_FIT + "; Java's heap, 18.0 GiB,"
+                + " is already about the most this machine's 24.0 GiB can give.", reading);
+        // a batch of one has no smaller batch to try; memory outside the heap has no heap advice
+        String one = Main.outOfMemoryAdvice(heap, "training vgg16 at --batch-size 1", null, null, new Main.Step("vgg16", 1, 3 * gib), 6 * gib, ram);
+        assertFalse(one.contains("--batch-size,") || one.contains("bench"), one);
+        assertTrue(one.contains(": 3.0 GiB of tensors were in use and the step needed more (how much more is not known: a larger heap may"
+                + " not be enough either). Give Java a larger heap than its 6.0 GiB"), one);
+        String device = Main.outOfMemoryAdvice(new OutOfMemoryError("CUDA out of memory"), "training resnet50 at --batch-size 128", null, null,
+                new Main.Step("resnet50", 128, 70 * gib), 6 * gib, ram);
+        assertEquals("out of memory (CUDA out of memory) training resnet50 at --batch-size 128: the model, one batch and its activations do"
+                + " not fit: 70.0 GiB of tensors were in use and the step needed more. Use a smaller --batch-size, e.g. 64 (dl-train bench"
+                + " --model resnet50 --batch-size 64 --steps 1 --warmup 1 --windows 1 says within 3 steps whether it fits, and its peak"
+                + " memory).", device);
+    }
+
+    /**
      * A dataset too large for the heap (a csv of 150,000 rows x 10 features in a child JVM with 16 MiB) said "the model,
      * one batch and its activations do not fit. Use a smaller --batch-size": nothing was set for the reading, and a smaller
      * batch does not help. It now says it ran out reading the data and to give Java a larger heap, for train and eval;
@@ -204,8 +246,19 @@ class CliTest {
                 + " does not fit. Give Java a larger heap than its "), r.err());
         r = childJvm(tmp, "bench-mlp", "-Xmx64m", "bench", "--model", "mlp", "--batch-size", "20000", "--device", "cpu", "--threads", "1", "--image-size", "64");
         assertEquals(1, r.code(), r.err());
-        assertTrue(r.err().contains("dl-train: error: out of memory (Java heap space) timing mlp at --batch-size 20000: the model, one batch and its"
-                + " activations do not fit. Use a smaller --batch-size, or give Java a larger heap than its "), r.err());
+        // a step: the tensors it had in use (it needed more), half the batch and the bench that says whether that fits
+        assertTrue(r.err().matches("(?s).*dl-train: error: out of memory \\(Java heap space\\) timing mlp at --batch-size 20000: the model, one"
+                + " batch and its activations do not fit: \\d+ MiB of tensors were in use and the step needed more \\(how much more is not"
+                + " known: a larger heap may not be enough either\\)\\. Use a smaller --batch-size, e\\.g\\. 10000 \\(dl-train bench --model mlp"
+                + " --batch-size 10000 --steps 1 --warmup 1 --windows 1 says within 3 steps whether it fits, and its peak memory\\), or give"
+                + " Java a larger heap than its .*"), r.err());
+        // and train's step: lenet5 at batch 2048 (its activations, not its loaders' buffers, run out of 64 MiB)
+        r = childJvm(tmp, "train-lenet5", "-Xmx64m", "--model", "lenet5", "--data", "synthetic:1x28x28,classes=10,train=2048,test=16", "--batch-size",
+                "2048", "--workers", "1", "--threads", "1", "--progress", "none", "--out", tmp.resolve("run3").toString());
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().matches("(?s).*dl-train: error: out of memory \\(Java heap space\\) training lenet5 at --batch-size 2048: the model,"
+                + " one batch and its activations do not fit: \\d+ MiB of tensors were in use and the step needed more .*Use a smaller"
+                + " --batch-size, e\\.g\\. 1024 \\(dl-train bench --model lenet5 --batch-size 1024 --steps 1 --warmup 1 --windows 1 .*"), r.err());
         OutOfMemoryError heap = new OutOfMemoryError("Java heap space");
         String training = Main.failure(new Main.OutOfMemoryWhile("training resnet50 at --batch-size 48", null, null, heap));
         assertTrue(training.startsWith("out of memory (Java heap space) training resnet50 at --batch-size 48: the model, one batch and its"
