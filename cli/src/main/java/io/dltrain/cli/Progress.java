@@ -279,12 +279,17 @@ final class Progress implements TrainListener {
     @Override
     public void checkpointWriting(java.nio.file.Path dir, boolean best) {
         checkpointWritten(null);
+        synchronized (watchLock) { writingCheckpoint = true; } // not a step: no "step N running" lines meanwhile (watchSteps)
         writing = slowPhase(mode, out, (best ? "writing the best model's checkpoint in " : "writing a checkpoint in ") + dir,
                 () -> { if (bar != null) { System.err.println(); System.err.flush(); } }); // mid-epoch: after the bar's line
     }
 
     @Override
     public void checkpointWritten(java.nio.file.Path checkpoint) {
+        synchronized (watchLock) {
+            if (writingCheckpoint) stepStart = lastRunningLine = System.nanoTime(); // the next step starts after the write
+            writingCheckpoint = false;
+        }
         Phase w = writing;
         writing = null;
         if (w != null) w.close();
@@ -305,12 +310,14 @@ final class Progress implements TrainListener {
     private java.util.concurrent.ScheduledExecutorService watch; // the epoch's running-step lines (plain mode)
     private int stepsDone;
     private long stepStart, lastRunningLine;
+    private boolean writingCheckpoint; // mid-epoch (--max-steps, --checkpoint-every N steps, a stop): no step runs meanwhile
 
     /**
      * Plain lines are printed as steps end, so a step that takes minutes (vgg16's first at batch 128 on 2 cores) showed
      * nothing until it ended or failed: a log read as a hang. Until the epoch's last step is done, a step running for
      * {@link #plainSeconds} is said every as long: "epoch 1 step 1/2 running (40 s so far)". The bar draws its own
-     * elapsed time.
+     * elapsed time. A checkpoint written mid-epoch is not a step (it has its own line): nothing is said during it, and
+     * the next step is timed from its end.
      */
     private void watchSteps(int epoch, int steps) {
         stopWatch();
@@ -328,7 +335,7 @@ final class Progress implements TrainListener {
             long period = (long) (every * 1000);
             w.scheduleAtFixedRate(() -> {
                 synchronized (watchLock) {
-                    if (watch != w || stepsDone >= steps) return;
+                    if (watch != w || stepsDone >= steps || writingCheckpoint) return;
                     long t = System.nanoTime();
                     if ((t - stepStart) / 1e9 < every || (t - lastRunningLine) / 1e9 < every / 2) return; // (ticks every `every`: a tick a hair early still says)
                     lastRunningLine = t;

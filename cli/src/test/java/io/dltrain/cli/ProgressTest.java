@@ -84,4 +84,36 @@ class ProgressTest {
             System.clearProperty("dltrain.plainProgressSeconds");
         }
     }
+
+    /**
+     * A checkpoint written mid-epoch (--max-steps, --checkpoint-every N steps, a stop) is not a step: vgg11 at batch 8
+     * with --max-steps 1 wrote its 1 GB checkpoint for 7 s here while the log said "epoch 1 step 2/8 running (7 s so
+     * far)", a step that never ran. The write has its own line (slowPhase); the running-step lines pause during it and
+     * time the next step from its end.
+     */
+    @Test
+    void aCheckpointWriteIsNotSaidAsARunningStep(@org.junit.jupiter.api.io.TempDir Path tmp) throws InterruptedException {
+        System.setProperty("dltrain.plainProgressSeconds", "0.05");
+        System.setProperty("dltrain.slowPhaseSeconds", "60"); // the write's own line: not in this test
+        try {
+            StringWriter text = new StringWriter();
+            Progress p = new Progress(Progress.Mode.PLAIN, new PrintWriter(text), "img/s");
+            p.epochStarted(1, 1, 8);
+            p.step(1, 1, 8, 2.3, 4.5);
+            p.checkpointWriting(tmp, false);
+            String writing = text.toString(); // (a loaded machine may have said step 2 running before the write began)
+            Thread.sleep(300);
+            assertEquals(writing, text.toString(), "nothing is said of a step while the checkpoint is written");
+            p.checkpointWritten(tmp.resolve("ckpt-1"));
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (!text.toString().substring(writing.length()).contains("epoch 1 step 2/8 running (") && System.nanoTime() < deadline)
+                Thread.sleep(10);
+            assertTrue(text.toString().substring(writing.length()).contains("epoch 1 step 2/8 running ("),
+                    "after the write, the next step is said while it runs: " + text);
+            p.endBar();
+        } finally {
+            System.clearProperty("dltrain.plainProgressSeconds");
+            System.clearProperty("dltrain.slowPhaseSeconds");
+        }
+    }
 }
