@@ -310,6 +310,7 @@ final class Progress implements TrainListener {
     private java.util.concurrent.ScheduledExecutorService watch; // the epoch's running-step lines (plain mode)
     private int stepsDone;
     private long stepStart, lastRunningLine;
+    private int resumedEpoch, resumedSteps; // resumedAt's, until that epoch starts
     private boolean writingCheckpoint; // mid-epoch (--max-steps, --checkpoint-every N steps, a stop): no step runs meanwhile
 
     /**
@@ -324,7 +325,8 @@ final class Progress implements TrainListener {
         double every = Math.max(0.01, plainSeconds());
         long now = System.nanoTime();
         synchronized (watchLock) {
-            stepsDone = 0;
+            stepsDone = epoch == resumedEpoch ? resumedSteps : 0; // a resumed epoch: the steps its checkpoint had done
+            resumedEpoch = 0;
             stepStart = lastRunningLine = now;
             java.util.concurrent.ScheduledExecutorService w = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
                 Thread t = new Thread(r, "dl-train-step-watch");
@@ -343,6 +345,17 @@ final class Progress implements TrainListener {
                     out.flush();
                 }
             }, period, period, java.util.concurrent.TimeUnit.MILLISECONDS);
+        }
+    }
+
+    /**
+     * A run resumed mid-epoch: {@code epoch} starts after {@code stepsDone} steps (TrainRun reads them from the
+     * checkpoint), so that its running step is numbered as trained ("step 3/8", not "step 1/8"); once.
+     */
+    void resumedAt(int epoch, int stepsDone) {
+        synchronized (watchLock) {
+            resumedEpoch = epoch;
+            resumedSteps = stepsDone;
         }
     }
 

@@ -608,6 +608,7 @@ final class TrainRun {
                     }
                     log.flush();
                     Progress progress = new Progress(progressMode, log, Progress.unit(SavedModel.inputNormalisation(train, dataEntry.name(), spec) != null));
+                    if (resumeState != null) progress.resumedAt(resumeState.epoch() + 1, (int) stepInEpoch(resumeState)); // its running step's number
                     // a batch not loaded after a minute is a read that hangs (a network file system): say which file,
                     // rather than leave a progress bar that has stopped
                     java.time.Duration slow = java.time.Duration.ofSeconds(SLOW_DATA_SECONDS);

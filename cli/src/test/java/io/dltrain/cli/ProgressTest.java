@@ -116,4 +116,48 @@ class ProgressTest {
             System.clearProperty("dltrain.slowPhaseSeconds");
         }
     }
+
+    /**
+     * A run resumed mid-epoch (vgg11 from a checkpoint of 2 steps of epoch 1 done) trains from step 3, but its long
+     * step was said as "epoch 1 step 1/8 running": the timer counted steps from the epoch's start. TrainRun says where
+     * the resumed epoch starts; the epochs after it start at step 1. An epoch resumed with only its validation left
+     * said "step 1/8 running" through the whole validation pass.
+     */
+    @Test
+    void aResumedEpochsRunningStepIsNumberedFromWhereItResumed() throws InterruptedException {
+        System.setProperty("dltrain.plainProgressSeconds", "0.05");
+        try {
+            StringWriter text = new StringWriter();
+            Progress p = new Progress(Progress.Mode.PLAIN, new PrintWriter(text), "img/s");
+            p.resumedAt(3, 500);
+            p.epochStarted(3, 10, 938);
+            awaitLine(text, 0, "epoch 3 step 501/938 running (");
+            p.step(3, 501, 938, 2.3, 4.5);
+            int from = text.toString().length();
+            awaitLine(text, from, "epoch 3 step 502/938 running (");
+            p.endBar();
+            assertFalse(text.toString().contains("step 1/938"), text.toString());
+            from = text.toString().length();
+            p.epochStarted(4, 10, 938); // the next epoch starts at its first step
+            awaitLine(text, from, "epoch 4 step 1/938 running (");
+            p.endBar();
+            // resumed with only its validation left (a stop or an unreadable sample during it): no step runs, none is said
+            StringWriter validating = new StringWriter();
+            Progress v = new Progress(Progress.Mode.PLAIN, new PrintWriter(validating), "img/s");
+            v.resumedAt(2, 8);
+            v.epochStarted(2, 10, 8);
+            Thread.sleep(300);
+            assertEquals("", validating.toString());
+            v.endBar();
+        } finally {
+            System.clearProperty("dltrain.plainProgressSeconds");
+        }
+    }
+
+    /** Waits (10 s at most) for {@code line} in what {@code text} holds after its first {@code from} characters. */
+    private static void awaitLine(StringWriter text, int from, String line) throws InterruptedException {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (!text.toString().substring(from).contains(line) && System.nanoTime() < deadline) Thread.sleep(10);
+        assertTrue(text.toString().substring(from).contains(line), "'" + line + "' in: " + text.toString().substring(from));
+    }
 }
