@@ -304,11 +304,15 @@ public final class BenchCommand implements Callable<Integer> {
         notices.flush();
     }
 
+    /** The steps of the shorter run slowNotice suggests: --warmup 1 --steps 3 --windows 1 (and its breakdown window of 3). */
+    private static final int SHORT_RUN_STEPS = 1 + 3 + 3;
+
     /**
      * What a bench whose first step (or first two) took {@code taken} seconds has ahead, when its other steps take over
      * {@code thresholdSeconds} at the last one's pace (null otherwise): "bench's first two steps of vgg16 at batch 16
      * took 60.2 s and 30.5 s: its other 308 steps (of 310: ...) will take about 2.6 h at the second's pace; for a
-     * shorter run, e.g. --warmup 1 --steps 3 --windows 1".
+     * shorter run, e.g. --warmup 1 --steps 3 --windows 1" (where the bench has more steps than that run: the 3 of the
+     * quick bench out-of-memory advice gives were told to run 7).
      */
     static String slowNotice(String model, int batch, double[] taken, int warmup, int steps, int windows, double thresholdSeconds) {
         long total = warmup + (long) windows * steps + steps, others = total - taken.length; // the warm-up, the windows, the breakdown window
@@ -320,9 +324,10 @@ public final class BenchCommand implements Callable<Integer> {
         String took = taken.length == 1 ? String.format(Locale.ROOT, "first step of %s at batch %d took %.1f s", model, batch, pace)
                 : String.format(Locale.ROOT, "first two steps of %s at batch %d took %.1f s and %.1f s", model, batch, taken[0], pace);
         return String.format(Locale.ROOT, "bench's %s: its other %d %s (of %d: %d warm-up, %s of %d and a breakdown window of %d)"
-                        + " will take about %s at the %s pace; for a shorter run, e.g. --warmup 1 --steps 3 --windows 1",
+                        + " will take about %s at the %s pace%s",
                 took, others, Words.noun(others, "step"), total, warmup, Words.count(windows, "window"), steps, steps, time,
-                taken.length == 1 ? "first's" : "second's");
+                taken.length == 1 ? "first's" : "second's",
+                total > SHORT_RUN_STEPS ? "; for a shorter run, e.g. --warmup 1 --steps 3 --windows 1" : ""); // (not a longer one)
     }
 
     // ---------------------------------------------------------------- inputs

@@ -9,6 +9,7 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -291,6 +292,20 @@ class BenchCommandTest {
         } finally {
             System.clearProperty("dltrain.benchNoticeSeconds");
         }
+    }
+
+    /**
+     * The quick bench that out-of-memory advice gives (--steps 1 --warmup 1 --windows 1: 3 steps) of resnet50 at batch 64
+     * on the CPU, a step of about 45 s, was told "for a shorter run, e.g. --warmup 1 --steps 3 --windows 1": 7 steps, a
+     * longer run. The notice says how long the rest takes, and suggests a run only where it is shorter.
+     */
+    @Test
+    void aLongBenchSuggestsOnlyAShorterRun() {
+        assertEquals("bench's first step of resnet50 at batch 64 took 45.0 s: its other 2 steps (of 3: 1 warm-up, 1 window of 1 and a"
+                + " breakdown window of 1) will take about 90 s at the first's pace", BenchCommand.slowNotice("resnet50", 64, new double[] {45}, 1, 1, 1, 60));
+        assertFalse(BenchCommand.slowNotice("vgg16", 16, new double[] {40}, 1, 3, 1, 60).contains("shorter"), "the suggested run itself");
+        assertTrue(BenchCommand.slowNotice("vgg16", 16, new double[] {40}, 1, 4, 1, 60).endsWith("; for a shorter run, e.g. --warmup 1 --steps 3 --windows 1"),
+                "9 steps: 7 are shorter");
     }
 
     @Test
