@@ -196,7 +196,8 @@ final class CudnnShapes {
      * computes PyTorch's branches by construction, and only their forward (NaN propagated, CUDNN_PROPAGATE_NAN) on cuDNN.
      */
     static boolean backwardOnCudnn(Activation a) {
-        return switch (a.kind()) {
+        // never without its forward there: leaving a kind out of supports() sends both to our kernels
+        return supports(a) && switch (a.kind()) {
             case SIGMOID, TANH -> true;
             case RELU, ELU, LEAKY_RELU, SOFTPLUS, GELU -> false;
         };

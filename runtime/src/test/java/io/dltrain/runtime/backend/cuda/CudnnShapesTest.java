@@ -307,6 +307,7 @@ class CudnnShapesTest {
             assertEquals(expected, CudnnOps.supports(a), k.toString());
             // backward on cuDNN only where no convention at a kink or a NaN is involved (CudnnShapes.backwardOnCudnn)
             assertEquals(k == Activation.Kind.SIGMOID || k == Activation.Kind.TANH, CudnnShapes.backwardOnCudnn(a), k + " backward");
+            if (CudnnShapes.backwardOnCudnn(a)) assertTrue(CudnnShapes.supports(a), k + ": a backward on cuDNN needs its forward there");
             if (!expected) assertThrows(IllegalArgumentException.class, () -> CudnnShapes.activationMode(a));
         }
         assertEquals(CUDNN_ACTIVATION_RELU, CudnnShapes.activationMode(Activation.RELU));
