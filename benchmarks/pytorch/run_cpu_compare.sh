@@ -4,7 +4,13 @@
 # (dl-train, PyTorch, dl-train, ...) ROUNDS times so that a VM's drift shows as spread rather than as a difference.
 # Writes the JSON lines of every run, under a header saying when, where and how, to
 #   benchmarks/results/cpu-compare-<time>.jsonl
-# and prints a table of the median images/s of each side.
+# and prints a table of the median images/s and peak RSS of each side (cpu_compare.py). Each run goes under
+# /usr/bin/time, whose maximum resident set size is added to its JSON line as peak_rss_bytes (null without
+# /usr/bin/time); dl-train's line also has its allocator's peak of tensor bytes (peak_memory_bytes). RSS is worth
+# reading beside other work; times are not. A memory comparison of the big models, one step each side:
+#   PYTHON=/opt/venv-torch/bin/python ROUNDS=1 THREADS=2 \
+#     ROWS="resnet50,16,224,1,1,1 densenet121,16,224,1,1,1 vgg16,16,224,1,1,1" benchmarks/pytorch/run_cpu_compare.sh
+# DL_TRAIN_JAVA_OPTS (the launcher's JVM options, e.g. -Xmx16g; default heap: a quarter of RAM) is recorded.
 #
 #   PYTHON=/opt/venv-torch/bin/python benchmarks/pytorch/run_cpu_compare.sh
 # PYTHON: a Python with torch (a real build: the pip wheel with MKL/oneDNN; Debian's python3-torch uses a generic BLAS
@@ -35,6 +41,7 @@ done
   echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(uname -sr)"
   echo "# load average at start: $(cut -d" " -f1-3 /proc/loadavg)"
   echo "# git: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (uncommitted changes)')"
+  echo "# DL_TRAIN_JAVA_OPTS: ${DL_TRAIN_JAVA_OPTS-unset}; peak RSS: $([ -x /usr/bin/time ] && echo '/usr/bin/time %M' || echo 'none (no /usr/bin/time)')"
   echo "# OPENBLAS_CORETYPE: ${OPENBLAS_CORETYPE-unset}, OPENBLAS_L2_SIZE: ${OPENBLAS_L2_SIZE-unset}"
   echo "# $(./dl-train info 2>/dev/null | grep -m1 '^cpu backend')"
   echo "# pytorch: $("$PYTHON" -c 'import torch; print(torch.__version__, "threads", torch.get_num_threads(), "|", torch.__config__.show().replace(chr(10), " ")[:400])')"
@@ -44,18 +51,20 @@ failed=0
 # one benchmark run: its JSON line into the results; a run that gives none (it failed) is said in the results, with
 # the end of its stderr, and on stderr, and makes the script exit 1, rather than leave a median of fewer runs unremarked
 run_one() {
-  local err line
+  local err line rss timer=()
   err=$(mktemp)
+  rss=$(mktemp)
+  [ -x /usr/bin/time ] && timer=(/usr/bin/time -f %M -o "$rss")
   echo "# run: $* (load average $(cut -d" " -f1-3 /proc/loadavg))" >> "$res"
-  line=$("$@" 2>"$err" | grep '^{' | tail -n 1)
+  line=$("${timer[@]}" "$@" 2>"$err" | grep '^{' | tail -n 1)
   if [ -n "$line" ]; then
-    echo "$line" >> "$res"
+    "$PYTHON" benchmarks/pytorch/cpu_compare.py add-rss "$line" "$(tail -n 1 "$rss")" >> "$res"
   else
     failed=$((failed + 1))
     echo "# failed (no JSON line): $(tail -n 3 "$err" | tr '\n' ' ')" >> "$res"
     echo "run_cpu_compare.sh: failed: $*: $(tail -n 3 "$err" | tr '\n' ' ')" >&2
   fi
-  rm -f "$err"
+  rm -f "$err" "$rss"
 }
 for row in "${ROWS[@]}"; do
   IFS=, read -r model batch size warmup steps windows <<< "$row"
@@ -71,21 +80,6 @@ for row in "${ROWS[@]}"; do
   done
 done
 echo "# load average at end: $(cut -d" " -f1-3 /proc/loadavg)" >> "$res"
-"$PYTHON" - "$res" <<'PY'
-import json, statistics, sys
-rows = {}
-for line in open(sys.argv[1]):
-    if line.startswith("{"):
-        d = json.loads(line)
-        fw = "pytorch" if d.get("torch_version") else "dl-train"
-        rows.setdefault((d["model"], d["batch_size"], d.get("image_size")), {}).setdefault(fw, []).append(d["images_per_sec_median"])
-print("| model | batch | image | dl-train images/s (median of runs; each run's median) | PyTorch images/s | dl-train / PyTorch |")
-print("| --- | --- | --- | --- | --- | --- |")
-for (m, b, s), v in rows.items():
-    a, t = v.get("dl-train", []), v.get("pytorch", [])
-    ma, mt = (statistics.median(a) if a else float("nan")), (statistics.median(t) if t else float("nan"))
-    fmt = lambda xs: ", ".join(f"{x:,.0f}" for x in xs)
-    print(f"| {m} | {b} | {s} | **{ma:,.0f}** ({fmt(a)}) | **{mt:,.0f}** ({fmt(t)}) | {ma / mt:.2f} |")
-PY
+"$PYTHON" benchmarks/pytorch/cpu_compare.py table "$res"
 echo "run_cpu_compare.sh: wrote $res" >&2
 if [ "$failed" -gt 0 ]; then echo "run_cpu_compare.sh: $failed run(s) failed (see '# failed' in $res): the medians are of the others" >&2; exit 1; fi
