@@ -17,6 +17,11 @@ import sys
 MIB = 1048576.0
 
 
+def ips(x):
+    """images/s with three significant figures below 100 (a big model's step on 2 cores is 1-10 images/s)."""
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
 def add_rss(line, kib):
     d = json.loads(line)
     try:
@@ -50,9 +55,9 @@ def table(records):
         a, t = v.get("dl-train", empty), v.get("pytorch", empty)
         ma, mt = _median(a["ips"]), _median(t["ips"])
         ra, rt = _median(a["rss"]), _median(t["rss"])
-        fmt = lambda xs: ", ".join(f"{x:,.0f}" for x in xs)
-        ips_a = "-" if ma is None else f"**{ma:,.0f}** ({fmt(a['ips'])})"
-        ips_t = "-" if mt is None else f"**{mt:,.0f}** ({fmt(t['ips'])})"
+        fmt = lambda xs: ", ".join(ips(x) for x in xs)
+        ips_a = "-" if ma is None else f"**{ips(ma)}** ({fmt(a['ips'])})"
+        ips_t = "-" if mt is None else f"**{ips(mt)}** ({fmt(t['ips'])})"
         ratio = "-" if ma is None or mt is None else f"{ma / mt:.2f}"
         rss_ratio = "-" if ra is None or rt is None else f"{ra / rt:.2f}"
         out.append(f"| {m} | {b} | {s} | {ips_a} | {ips_t} | {ratio} | {mib(ra)} | {mib(rt)} | {rss_ratio} "

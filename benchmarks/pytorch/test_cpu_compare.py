@@ -52,6 +52,12 @@ class TableTest(unittest.TestCase):
         self.assertEqual(row["PyTorch peak RSS MiB"], "2,000")
         self.assertEqual(row["RSS dl-train / PyTorch"], "1.60")
         self.assertEqual(row["dl-train allocator peak MiB"], "2,000")
+        self.assertEqual(row["PyTorch images/s"], "**20** (20, 20, 20)")
+
+    def test_slow_models_keep_three_figures(self):
+        (row,) = cells(cpu_compare.table([rec("dl-train", 1234.4, 100), rec("pytorch", 0.8261, 100)]))
+        self.assertEqual(row["dl-train images/s (median of runs; each run's median)"], "**1,234** (1,234)")
+        self.assertEqual(row["PyTorch images/s"], "**0.826** (0.826)")
 
     def test_missing_side_or_rss_is_a_dash(self):
         recs = [rec("dl-train", 10.0, None, 500, model="fake-a"), rec("pytorch", 20.0, 1000, model="fake-b")]
