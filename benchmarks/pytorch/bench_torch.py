@@ -268,6 +268,7 @@ def main(argv=None):
                           "the per-phase times come from one extra window with a synchronize after every phase, "
                           "which adds synchronisation",
         "peak_memory_bytes": torch.cuda.max_memory_allocated(device) if cuda else None,
+        "reserved_memory_bytes": torch.cuda.memory_reserved(device) if cuda else None,  # the caching allocator's
         "backend_ops_per_step": ops_per_step,  # with --count-kernels: CUDA kernels + memcpy/memset per step
         "backend_ops_per_step_windows": None,
         "backend_allocs_per_step": None,

@@ -502,6 +502,10 @@ public final class BenchCommand implements Callable<Integer> {
         j.put("step_ms", bd);
         j.put("breakdown_note", "step_ms.total is the median over the timed windows (no synchronisation inside a window); the per-phase times come from one extra window with a synchronize after every phase, which adds synchronisation");
         j.put("peak_memory_bytes", peak instanceof Number n ? n.longValue() : null);
+        // The allocator's arrays at the end, in use or kept free for reuse (the CPU pool keeps freed arrays by exact
+        // length, so a step of many shapes holds more than its peak in use; all of it is heap, hence RSS)
+        Object reserved = describe.get("memory_reserved_bytes");
+        j.put("reserved_memory_bytes", reserved instanceof Number n ? n.longValue() : null);
         j.put("backend_ops_per_step", median(opsPerStep));
         j.put("backend_ops_per_step_windows", toList(opsPerStep));
         j.put("backend_allocs_per_step", (double) lastAllocs / steps);

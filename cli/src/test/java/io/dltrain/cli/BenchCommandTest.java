@@ -76,6 +76,9 @@ class BenchCommandTest {
         // Parameters, their gradients and SGD's momentum buffers are all alive at the peak: 3 x 4 bytes per parameter.
         long peak = j.get("peak_memory_bytes").asLong();
         assertTrue(peak >= 3L * 4 * paramCount, "peak memory " + peak + " below params + grads + momentum = " + 12 * paramCount);
+        // The pool still holds every array of the peak (in use or free): reserved is at least the peak.
+        long reserved = j.get("reserved_memory_bytes").asLong(-1);
+        assertTrue(reserved >= peak, "reserved memory " + reserved + " below the peak in use " + peak);
         assertTrue(j.get("dl_train_version").asText().length() > 0);
         assertEquals(System.getProperty("java.version"), j.get("java_version").asText());
     }
