@@ -279,13 +279,21 @@ public final class BenchCommand implements Callable<Integer> {
                 r = measure(be, m, opt, input, mspec, prec, dataName, notices);
             } catch (OutOfMemoryError e) {
                 throw new Main.OutOfMemoryWhile("timing " + entry.name() + " at --batch-size " + batchSize,
-                        new Main.Step(entry.name(), batchSize, be.memoryStats().peakBytes()), e);
+                        new Main.Step(entry.name(), batchSize, be.memoryStats().peakBytes(), stepOptions()), e);
             }
             if (json) out.println(new ObjectMapper().writeValueAsString(r.json));
             else printText(out, r);
             out.flush();
             return 0;
         }
+    }
+
+    /** This bench's options that shape a step besides the model and batch, for the shorter bench an out-of-memory step advises (Main.Step). */
+    private String stepOptions() {
+        return (imageSize != null ? " --image-size " + imageSize : "")
+                + (precision.trim().equalsIgnoreCase("fp32") ? "" : " --precision " + ShellWords.quote(precision.trim()))
+                + (data != null ? " --data " + ShellWords.quote(data) : "") + (dataDir != null ? " --data-dir " + ShellWords.quote(dataDir) : "")
+                + (device == null || device.equals("auto") ? "" : " --device " + ShellWords.quote(device));
     }
 
     /**

@@ -173,8 +173,15 @@ public final class Main {
         return outOfMemoryAdvice(e, doing, why, smaller, null, Runtime.getRuntime().maxMemory(), physicalMemory());
     }
 
-    /** What is known of a step that ran out of memory: the model, its --batch-size, the most bytes of tensors in use. */
-    record Step(String model, int batch, long tensorBytes) {}
+    /**
+     * What is known of a step that ran out of memory: the model, its --batch-size, the most bytes of tensors in use, and
+     * the command's options that shape the step besides those (" --data cifar10 --device cpu", "" for none), which the
+     * advised bench must be given too: without them it times another input (the model's listed image size, synthetic
+     * data) on perhaps another device, and says whether that fits.
+     */
+    record Step(String model, int batch, long tensorBytes, String benchOptions) {
+        Step(String model, int batch, long tensorBytes) { this(model, batch, tensorBytes, ""); }
+    }
 
     /**
      * The same for a Java heap of {@code heapBytes} on a machine of {@code ram} bytes (0: not known). {@code step}, where a
@@ -196,7 +203,7 @@ public final class Main {
             if (step != null) {
                 int half = step.batch() / 2;
                 smaller = half < 1 ? null : smaller + ", e.g. " + half + " (dl-train bench --model " + step.model() + " --batch-size " + half
-                        + " --steps 1 --warmup 1 --windows 1 says within 3 steps whether it fits, and its peak memory)";
+                        + step.benchOptions() + " --steps 1 --warmup 1 --windows 1 says within 3 steps whether it fits, and its peak memory)";
             }
         }
         StringBuilder b = new StringBuilder("out of memory (" + what + ")" + (doing == null ? "" : " " + doing) + ": " + why);

@@ -711,7 +711,7 @@ final class TrainRun {
                         } catch (OutOfMemoryError e) {
                             // what is known of the step: the most bytes of tensors it had in use (the backend's peak), and needed more than
                             throw new Main.OutOfMemoryWhile("training " + modelEntry.name() + " at --batch-size " + o.batchSize,
-                                    new Main.Step(modelEntry.name(), o.batchSize, be.memoryStats().peakBytes()), e);
+                                    new Main.Step(modelEntry.name(), o.batchSize, be.memoryStats().peakBytes(), benchOptions()), e);
                         } catch (ListenerFailedException e) {
                             // writing metrics.jsonl failed (a full disk...): the trainer checkpointed the run first, unless
                             // checkpoints are off or the checkpoint failed too. Said in the CLI's words, not the trainer's
@@ -986,6 +986,12 @@ final class TrainRun {
                             : "the run has no checkpoint (--checkpoint-every off), so its training is lost");
             case TRAINING -> throw new IllegalArgumentException("during the fit a signal stops the trainer at a checkpoint");
         };
+    }
+
+    /** This run's options that shape a step besides the model and batch, for the bench an out-of-memory step advises (Main.Step). */
+    private String benchOptions() {
+        return " --data " + ShellWords.quote(o.data) + (o.dataDir != null ? " --data-dir " + ShellWords.quote(o.dataDir) : "")
+                + (o.device == null || o.device.equals("auto") ? "" : " --device " + ShellWords.quote(o.device));
     }
 
     /** The command that evaluates dir's model/ on this run's data (for a run without checkpoints, which --resume cannot finish). */

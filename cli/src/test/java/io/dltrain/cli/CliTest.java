@@ -250,7 +250,7 @@ class CliTest {
         assertTrue(r.err().matches("(?s).*dl-train: error: out of memory \\(Java heap space\\) timing mlp at --batch-size 20000: the model, one"
                 + " batch and its activations do not fit: \\d+ MiB of tensors were in use and the step needed more \\(how much more is not"
                 + " known: a larger heap may not be enough either\\)\\. Use a smaller --batch-size, e\\.g\\. 10000 \\(dl-train bench --model mlp"
-                + " --batch-size 10000 --steps 1 --warmup 1 --windows 1 says within 3 steps whether it fits, and its peak memory\\), or give"
+                + " --batch-size 10000 --image-size 64 --device cpu --steps 1 --warmup 1 --windows 1 says within 3 steps whether it fits, and its peak memory\\), or give"
                 + " Java a larger heap than its .*"), r.err());
         // and train's step: lenet5 at batch 2048 (its activations, not its loaders' buffers, run out of 64 MiB)
         r = childJvm(tmp, "train-lenet5", "-Xmx64m", "--model", "lenet5", "--data", "synthetic:1x28x28,classes=10,train=2048,test=16", "--batch-size",
@@ -258,7 +258,8 @@ class CliTest {
         assertEquals(1, r.code(), r.err());
         assertTrue(r.err().matches("(?s).*dl-train: error: out of memory \\(Java heap space\\) training lenet5 at --batch-size 2048: the model,"
                 + " one batch and its activations do not fit: \\d+ MiB of tensors were in use and the step needed more .*Use a smaller"
-                + " --batch-size, e\\.g\\. 1024 \\(dl-train bench --model lenet5 --batch-size 1024 --steps 1 --warmup 1 --windows 1 .*"), r.err());
+                + " --batch-size, e\\.g\\. 1024 \\(dl-train bench --model lenet5 --batch-size 1024"
+                + " --data synthetic:1x28x28,classes=10,train=2048,test=16 --steps 1 --warmup 1 --windows 1 .*"), r.err());
         OutOfMemoryError heap = new OutOfMemoryError("Java heap space");
         String training = Main.failure(new Main.OutOfMemoryWhile("training resnet50 at --batch-size 48", null, null, heap));
         assertTrue(training.startsWith("out of memory (Java heap space) training resnet50 at --batch-size 48: the model, one batch and its"
