@@ -17,8 +17,10 @@ public final class GradClip {
     private static final double EPS = 1e-6;
 
     /**
-     * Scales the gradients of {@code params} (those that have one) by min(1, maxNorm / (norm + 1e-6)), where norm is
-     * the 2-norm of all the gradients together, and returns that norm before clipping as a one-element tensor
+     * Scales the gradients of {@code params} (those that have one, of parameters that require grad: a frozen
+     * parameter's gradient, left or set by hand, is neither counted in the norm nor scaled, as {@link Optimizer#step}
+     * does not apply it; PyTorch's clip_grad_norm_ counts every .grad given) by min(1, maxNorm / (norm + 1e-6)), where
+     * norm is the 2-norm of all those gradients together, and returns that norm before clipping as a one-element tensor
      * (in the current scope). Nothing waits for the device. With no gradients the norm is 0. On the CPU backend the
      * norm is the square root of the float sum of squares taken in double, so tiny gradients report their norm as
      * torch does (down to where their float squares underflow, about 1e-22, as in torch); on a device, where reading
