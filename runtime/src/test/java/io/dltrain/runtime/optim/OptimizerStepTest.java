@@ -317,6 +317,22 @@ class OptimizerStepTest {
     }
 
     /**
+     * An optimiser of {@code kind} ("adam": Adam; else SGD with momentum), weight decay 0.01, over {@code body} and
+     * {@code head}, which has stepped both once with gradient (1, -1): momentum, moments and decay that a frozen body
+     * would move by if stepped again.
+     */
+    private static Optimizer steppedOnceOver(String kind, Tensor body, Tensor head) {
+        Map<String, Tensor> ps = new LinkedHashMap<>();
+        ps.put("body", body);
+        ps.put("head", head);
+        Optimizer opt = kind.equals("adam") ? new Adam(ps, 0.1).weightDecay(0.01) : new SGD(ps, 0.1).momentum(0.9).weightDecay(0.01);
+        body.setGrad(be.fromHost(new float[] {1, -1}, Shape.of(2)));
+        head.setGrad(be.fromHost(new float[] {1, -1}, Shape.of(2)));
+        opt.step();
+        return opt;
+    }
+
+    /**
      * Freezing part of a model during training (requiresGrad(false) on the body, then fine-tuning the head with the same
      * optimiser, as a Learner's second fit does): zeroGrad() keeps each gradient as a zeroed tensor, so step() found the
      * frozen parameters' (zero) gradients and moved them all the same, by their momentum or Adam moments and by weight
@@ -327,13 +343,7 @@ class OptimizerStepTest {
         for (String kind : List.of("adam", "sgd")) {
             try (Tensor p = be.fromHost(new float[] {1, 2}, Shape.of(2)).requiresGrad(true);
                  Tensor q = be.fromHost(new float[] {3, 4}, Shape.of(2)).requiresGrad(true)) {
-                Map<String, Tensor> ps = new LinkedHashMap<>();
-                ps.put("body", p);
-                ps.put("head", q);
-                try (Optimizer opt = kind.equals("adam") ? new Adam(ps, 0.1).weightDecay(0.01) : new SGD(ps, 0.1).momentum(0.9).weightDecay(0.01)) {
-                    p.setGrad(be.fromHost(new float[] {1, -1}, Shape.of(2)));
-                    q.setGrad(be.fromHost(new float[] {1, -1}, Shape.of(2)));
-                    opt.step();
+                try (Optimizer opt = steppedOnceOver(kind, p, q)) {
                     float[] frozen = p.toFloatArray(), head = q.toFloatArray();
                     p.requiresGrad(false);
                     opt.zeroGrad();
@@ -421,13 +431,7 @@ class OptimizerStepTest {
         for (String kind : List.of("adam", "sgd")) {
             try (Tensor p = be.fromHost(new float[] {1, 2}, Shape.of(2)).requiresGrad(true);
                  Tensor q = be.fromHost(new float[] {3, 4}, Shape.of(2)).requiresGrad(true)) {
-                Map<String, Tensor> ps = new LinkedHashMap<>();
-                ps.put("body", p);
-                ps.put("head", q);
-                try (Optimizer opt = kind.equals("adam") ? new Adam(ps, 0.1).weightDecay(0.01) : new SGD(ps, 0.1).momentum(0.9).weightDecay(0.01)) {
-                    p.setGrad(be.fromHost(new float[] {1, -1}, Shape.of(2)));
-                    q.setGrad(be.fromHost(new float[] {1, -1}, Shape.of(2)));
-                    opt.step();
+                try (Optimizer opt = steppedOnceOver(kind, p, q)) {
                     opt.zeroGrad();          // the loop zeroes after its step
                     float[] frozen = p.toFloatArray();
                     p.requiresGrad(false);   // then freezes the body
