@@ -44,9 +44,22 @@ import static org.junit.jupiter.api.Assertions.fail;
  * differently, so its distance may be of the same order: logits and loss are allowed 4 times PyTorch's + 1e-5
  * absolute, plus 1e-4 relative; the gradients' norm and dot product, 4 times PyTorch's worst relative distance in
  * that case + 1e-5, relative to the gradient's norm; running statistics the same way.
+ *
+ * <p>Kinks. Rounding moves a smooth function's gradient by rounding's order, but a ReLU pre-activation or a max-pool
+ * near-tie within rounding of its kink sends the whole upstream gradient of that element one way or the other, and
+ * every gradient before it in the network moves by far more than rounding (the reason {@link GoldenReplayTest} compares
+ * gradients by a sensitivity floor; {@link GoldenKinkTest} measures it). Which elements sit on a kink depends on the
+ * rounding, so on the GEMM kernels OpenBLAS runs: with OpenBLAS 0.3.31's Cooperlake kernels (an AMD EPYC Zen 4 without
+ * OPENBLAS_CORETYPE) densenet121-eval's gradients landed up to 2.6e-2 (relative to the norm) from float64, 480 times
+ * PyTorch's float32 distance, and resnet50-eval's 1.7e-4, while with the Haswell kernels both stayed within 1.5e-5, and
+ * the GEMM itself was within 7 units of rounding of float64 for either. So a gradient's norm or dot product may
+ * also be as far from the reference as twice the largest move of ours over {@link #NUDGED_RUNS} runs on the input
+ * nudged by up to 1e-5 relative in antithetic pairs (GoldenReplayTest's floor, measured around our own value).
  */
 class ZooGoldenTest {
     static final double PHI = 0.6180339887498949, PSI = 0.7548776662466927;
+    /** Nudged runs (two antithetic pairs) for the kink floor, as GoldenReplayTest's. */
+    static final int NUDGED_RUNS = 4;
 
     @Test
     void torchvisionModelsGiveTheSameOutputsAndGradientsOnTheCpu() throws Exception {
@@ -128,16 +141,26 @@ class ZooGoldenTest {
                 for (int k = 0; k < names.size(); k++)
                     y32 = Math.max(y32, relDistance(new float[] {st[4 * k + 2], st[4 * k + 3]}, new float[] {st[4 * k], st[4 * k + 1]}));
                 double rtol = 4 * y32 + 1e-5;
+                double[][] o = new double[names.size()][];
+                boolean outside = false;
                 for (int k = 0; k < names.size(); k++) {
                     Tensor v = mine.get(names.get(k));
                     if (v == null) { failures.add(what + ": " + names.get(k) + " received no gradient"); continue; }
+                    o[k] = stats(names.get(k), v.toFloatArray());
                     float[] r = {st[4 * k], st[4 * k + 1]};
-                    double[] o = stats(names.get(k), v.toFloatArray());
-                    worst = Math.max(worst, relDistance(new float[] {(float) o[0], (float) o[1]}, r));
-                    stats(failures, what + (train ? ": " + names.get(k) + " after the pass" : ": gradient of " + names.get(k)), r, o, rtol);
+                    worst = Math.max(worst, relDistance(new float[] {(float) o[k][0], (float) o[k][1]}, r));
+                    outside |= !within(r, o[k], rtol, new double[2]);
                 }
-                System.out.printf("%s: %s worst relative distance %.3g, PyTorch float32 %.3g%n", what,
-                        train ? "running statistics'" : "gradients'", worst, y32);
+                // The kink floor (class comment), measured only where the rounding bound alone does not hold: the same
+                // verdict as measuring it always, without the extra passes where no gradient needs them.
+                double[][] floor = outside && !train ? kinkFloor(be, m, input, labels, names) : new double[names.size()][2];
+                for (int k = 0; k < names.size(); k++)
+                    if (o[k] != null)
+                        stats(failures, what + (train ? ": " + names.get(k) + " after the pass" : ": gradient of " + names.get(k)),
+                                new float[] {st[4 * k], st[4 * k + 1]}, o[k], rtol, floor[k]);
+                System.out.printf("%s: %s worst relative distance %.3g, PyTorch float32 %.3g%s%n", what,
+                        train ? "running statistics'" : "gradients'", worst, y32,
+                        outside && !train ? "; beyond 4x that, so the kink floor was measured on " + NUDGED_RUNS + " nudged inputs" : "");
             }
         }
     }
@@ -185,11 +208,44 @@ class ZooGoldenTest {
         return new double[] {Math.sqrt(sq), dot};
     }
 
-    /** Norm and dot product each within rtol times the reference norm (the dot product's terms are bounded by it). */
-    static void stats(List<String> failures, String what, float[] ref, double[] ours, double rtol) {
+    /**
+     * Norm and dot product each within rtol times the reference norm (the dot product's terms are bounded by it), or
+     * within twice how far nudged inputs moved ours (floor: [norm, dot]; zeros where not measured).
+     */
+    static void stats(List<String> failures, String what, float[] ref, double[] ours, double rtol, double[] floor) {
+        if (!within(ref, ours, rtol, floor))
+            failures.add(String.format("%s: norm %.7g and dot %.7g, PyTorch %.7g and %.7g (tolerance %.3g; nudged inputs moved them by %.3g and %.3g)",
+                    what, ours[0], ours[1], ref[0], ref[1], rtol * Math.abs(ref[0]) + 1e-12, floor[0], floor[1]));
+    }
+
+    static boolean within(float[] ref, double[] ours, double rtol, double[] floor) {
         double tol = rtol * Math.abs(ref[0]) + 1e-12;
-        if (!(Math.abs(ours[0] - ref[0]) <= tol) || !(Math.abs(ours[1] - ref[1]) <= tol))
-            failures.add(String.format("%s: norm %.7g and dot %.7g, PyTorch %.7g and %.7g (tolerance %.3g)", what, ours[0], ours[1], ref[0], ref[1], tol));
+        return Math.abs(ours[0] - ref[0]) <= Math.max(tol, 2 * floor[0]) && Math.abs(ours[1] - ref[1]) <= Math.max(tol, 2 * floor[1]);
+    }
+
+    /**
+     * How far the gradients' [norm, dot] move when the input is nudged by up to {@link GpuTrainingStepTest#NUDGE}
+     * relative, in antithetic pairs ({@link GpuTrainingStepTest#nudgePair}): per tensor, the largest move of each over
+     * {@link #NUDGED_RUNS} runs of ours, measured around OUR unnudged value (so a wrong result cannot widen its own bound).
+     * The model's parameters' gradients are left holding the last nudged run's.
+     */
+    static double[][] kinkFloor(Backend be, Module m, LoadedTensor input, LoadedTensor labels, List<String> names) {
+        double[][] ours = new double[names.size()][], floor = new double[names.size()][2];
+        for (int run = -1; run < NUDGED_RUNS; run++) {
+            m.zeroGrad();
+            try (Scope s = Scope.open()) {
+                float[] x = run < 0 ? input.floats() : GpuTrainingStepTest.nudgePair(input.floats(), 7, run);
+                Losses.crossEntropy(m.forward(be.fromHost(x, input.shapeObject())), be.fromHost(labels.ints(), labels.shapeObject()), 0f).backward();
+                Map<String, Tensor> p = m.namedParameters();
+                for (int k = 0; k < names.size(); k++) {
+                    double[] o = stats(names.get(k), p.get(names.get(k)).grad().toFloatArray());
+                    if (run < 0) { ours[k] = o; continue; }
+                    floor[k][0] = Math.max(floor[k][0], Math.abs(o[0] - ours[k][0]));
+                    floor[k][1] = Math.max(floor[k][1], Math.abs(o[1] - ours[k][1]));
+                }
+            }
+        }
+        return floor;
     }
 
     static void within(List<String> failures, String what, float[] ref, float[] ours, double atol, double rtol) {
