@@ -287,6 +287,24 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
                 + " class is unknown";
     }
 
+    /**
+     * The class names, in output order, that the {@value #META_FILE} beside {@code modelFile} records (a run's model/),
+     * or null where there is none or it cannot be read: what --init-from compares with the new run's classes.
+     */
+    static List<String> classNamesBeside(Path modelFile) {
+        Path meta = modelFile.toAbsolutePath().resolveSibling(META_FILE);
+        if (!Files.isRegularFile(meta)) return null;
+        try {
+            JsonNode names = JSON.readTree(meta.toFile()).get("class_names");
+            if (names == null || !names.isArray()) return null;
+            List<String> out = new ArrayList<>();
+            for (JsonNode c : names) out.add(c.asText());
+            return out;
+        } catch (IOException | RuntimeException e) {
+            return null;   // a model.json that cannot be read says nothing here; eval and predict report it
+        }
+    }
+
     /** A model described by {@link #meta}'s fields in {@code n}, read from {@code meta} (model.json, or a checkpoint's state.json). */
     private static SavedModel fromMeta(Path dir, JsonNode n, Path meta) {
         try {

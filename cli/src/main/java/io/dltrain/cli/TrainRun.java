@@ -600,7 +600,10 @@ final class TrainRun {
                     log.printf("dl-train: %d %s, batch %d, %s lr %s (%s)%s, weight decay %s, seed %d -> %s%n",
                             o.epochs, Words.noun(o.epochs, "epoch"), o.batchSize, o.optimizer, plain(o.lr), o.schedule, usesMomentum ? ", momentum " + plain(o.momentum) : "",
                             plain(o.weightDecay), o.seed, outDir);
-                    if (init != null) printInit(initFile, init);
+                    if (init != null) {
+                        printInit(initFile, init);
+                        noticeClassOrder(initFile, train);
+                    }
                     if (!o.freeze.isEmpty()) {
                         long frozen = 0;
                         for (Map.Entry<String, Tensor> e : model.namedParameters().entrySet()) if (!e.getValue().requiresGrad()) frozen += e.getValue().numel();
@@ -1203,6 +1206,21 @@ final class TrainRun {
                 + model + "'s with the prefix '" + prefix + "' before the name" + why + ". Save it without the prefix, e.g. in Python:"
                 + " safetensors.torch.save_file({k.removeprefix('" + prefix + "'): v for k, v in safetensors.torch.load_file('"
                 + file + "').items()}, 'weights.safetensors'), and give that file";
+    }
+
+    /**
+     * --init-from a model whose model.json names this run's classes in another order: its output layer's rows were
+     * trained for the other order, which the load (by name and shape) cannot know. A csv model of a dl-train before
+     * 2026-12-07 with labels that are numbers but not all integers is one (it ordered them as text).
+     */
+    private void noticeClassOrder(Path initFile, Dataset train) {
+        List<String> theirs = SavedModel.classNamesBeside(initFile), ours = train.classNames();
+        if (theirs == null || theirs.equals(ours) || theirs.size() != ours.size() || !new HashSet<>(theirs).equals(new HashSet<>(ours))) return;
+        log.println("dl-train: notice: --init-from " + initFile.toAbsolutePath().resolveSibling(SavedModel.META_FILE) + " names this run's classes in"
+                + " another order (" + theirs + ", here " + ours + (train instanceof CsvDataset
+                        ? "; a dl-train before 2026-12-07 ordered csv labels that are numbers but not all integers as text" : "")
+                + "): the output layer's rows were trained for that order, so this run starts with those classes swapped and"
+                + " learns them again");
     }
 
     private void printInit(Path file, LoadReport r) {

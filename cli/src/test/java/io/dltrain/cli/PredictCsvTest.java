@@ -459,6 +459,36 @@ class PredictCsvTest {
     }
 
     /**
+     * --init-from such an earlier model (its model.json names the classes as text, 1.0, 10.0, 2.0, and its head's rows
+     * follow) into a new run on the same csv loaded every tensor without a word, though this version numbers the classes
+     * by value: the run started with classes 2.0 and 10.0 swapped (found by the compat pass with a csv mlp trained by
+     * d8b7275's jar). A notice now names both orders; the same model saved today gets none.
+     */
+    @Test
+    void initFromAModelThatOrderedDecimalLabelsAsTextSaysTheClassesAreSwapped(@TempDir Path tmp) throws IOException {
+        Path data = Files.createDirectories(tmp.resolve("data")), out = tmp.resolve("run"), earlier = tmp.resolve("earlier");
+        writeDecimalLabels(data);
+        train(data, "csv", out, 1);
+        Files.createDirectories(earlier);
+        Files.copy(out.resolve("model").resolve(Checkpoint.MODEL_FILE), earlier.resolve(Checkpoint.MODEL_FILE));
+        Files.copy(out.resolve("model").resolve(SavedModel.META_FILE), earlier.resolve(SavedModel.META_FILE));
+        asAnEarlierDlTrainOrderedTheClasses(earlier, true);
+        for (Path from : List.of(out, earlier)) {
+            CliTest.Result r = run("--model", "mlp", "--data", "csv", "--data-dir", data.toString(), "--epochs", "1", "--max-steps", "1",
+                    "--threads", "2", "--progress", "none", "--batch-size", "32", "--checkpoint-every", "off",
+                    "--init-from", from.toString(), "--out", tmp.resolve("ft-" + from.getFileName()).toString());
+            assertEquals(0, r.code(), r.err() + r.out());
+            assertTrue(r.err().contains("6 tensors loaded"), r.err());
+            String notice = "dl-train: notice: --init-from " + from.resolve(from == out ? "model" : "").resolve(SavedModel.META_FILE).toAbsolutePath()
+                    + " names this run's classes in another order ([1.0, 10.0, 2.0], here [1.0, 2.0, 10.0]; a dl-train before 2026-12-07"
+                    + " ordered csv labels that are numbers but not all integers as text): the output layer's rows were trained for that"
+                    + " order, so this run starts with those classes swapped and learns them again";
+            assertEquals(from == earlier, r.err().contains(notice), r.err());
+            assertEquals(from == earlier, r.err().contains("another order"), r.err());
+        }
+    }
+
+    /**
      * A checkpoint of a csv run whose labels are numbers but not all integers, written by a dl-train before 2026-12-07:
      * its state.json does not record the classes (no model_meta), and such labels were numbered as text until
      * 2026-12-07 (1.0, 10.0, 2.0) and by value since (1.0, 2.0, 10.0), a change no field of state.json shows. eval read
