@@ -81,7 +81,7 @@ public final class PredictCommand implements Callable<Integer> {
     boolean json;
 
     @Option(names = "--progress", defaultValue = "auto", paramLabel = "MODE",
-            description = "With --json, whose array is printed at the end: the files done so far on stderr; auto (a bar when stderr is a terminal,"
+            description = "With --json: the files done so far on stderr; auto (a bar when stderr is a terminal,"
                     + " plain lines otherwise), bar, plain, or none (default: ${DEFAULT-VALUE}). Text results show their own progress.")
     String progress;
 
@@ -105,8 +105,8 @@ public final class PredictCommand implements Callable<Integer> {
     public Integer call() { return memory.run(this::predict); }
 
     /**
-     * What predict does, for an out-of-memory error: loading the model, reading and predicting the inputs (a CSV file's
-     * rows are read whole; images 256 at a time). predict has no --batch-size, which Main's general advice names.
+     * What predict does, for an out-of-memory error: loading the model, reading and predicting the inputs 256 at a time
+     * (images, an IDX file's images, a CSV file's rows). predict has no --batch-size, which Main's general advice names.
      */
     private final OutOfMemoryContext memory = new OutOfMemoryContext();
 
@@ -164,7 +164,7 @@ public final class PredictCommand implements Callable<Integer> {
             folderEval = null;
         }
         Transform eval = folderEval;
-        java.util.function.Function<Path, List<Input>> inputsOf = f -> eval != null ? List.of(readThrough(f, saved, eval)) : read(f, saved);
+        java.util.function.Function<Path, Source> inputsOf = f -> eval != null ? Source.of(readThrough(f, saved, eval)) : read(f, saved);
         ModelSpec s = saved.spec();
         int k = Math.min(topK, s.numClasses()), numel = s.inChannels() * s.height() * s.width();
         // shown, not refused: a script may give one --top-k to models of any class count, and all classes is what it asks
@@ -182,55 +182,63 @@ public final class PredictCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
-        // Files are read a batch at a time (images decoded in parallel), so memory holds one batch of inputs whatever
-        // the number of files; text results are printed batch by batch, JSON at the end.
-        List<Map<String, Object>> results = new ArrayList<>();
+        // Inputs are read a batch at a time (image files decoded in parallel; an IDX file's images and a CSV file's rows
+        // taken a batch at a time), so memory holds about one batch of inputs whatever the number of files and their
+        // length; results are printed batch by batch, text lines or the JSON array's elements.
+        JsonArray array = json ? new JsonArray(o) : null;
         memory.doing("loading " + saved.model() + " from " + dir, "the model alone does not fit", null);
         try (be; Module model = Loaded.model(spec.commandLine(), be, saved, spec.commandLine().getErr(), null); GradMode.Guard g = GradMode.noGrad()) {
-            if (saved.features() != null)
-                memory.doing("predicting the rows of " + Words.count(files.size(), "CSV file"), "a file's rows, which predict reads whole, do not fit",
-                        "Split the file into smaller ones");
-            else memory.doing("predicting " + Words.count(files.size(), "file") + ", " + BATCH + " at a time", "the model and "
+            memory.doing("predicting " + Words.count(files.size(), "file") + ", " + BATCH + " at a time", "the model and "
                     + BATCH + " inputs do not fit", null);
             model.eval();
-            // text results come out batch by batch; a JSON array only at the end: until then, the files done so far
+            // with --json, the files done so far (text results are their own progress)
             Progress shown = new Progress(json ? progressMode : Progress.Mode.NONE, spec.commandLine().getErr());
             Trainer.BatchProgress done = shown.pass("predict", "files");
             List<Input> pending = new ArrayList<>();
+            java.util.ArrayDeque<Source> opened = new java.util.ArrayDeque<>(); // files opened, in order, not yet read to their end
             int next = 0;
-            while (next < files.size() || !pending.isEmpty()) {
-                while (pending.size() < BATCH && next < files.size()) {
-                    int m = Math.min(files.size() - next, BATCH - pending.size()); // each file gives at least one input
-                    pending.addAll(readInParallel(files.subList(next, next + m), inputsOf));
-                    next += m;
+            try {
+                while (true) {
+                    while (pending.size() < BATCH) {
+                        if (opened.isEmpty()) {
+                            if (next == files.size()) break;
+                            int m = Math.min(files.size() - next, BATCH - pending.size()); // each file gives at least one input
+                            opened.addAll(readInParallel(files.subList(next, next + m), inputsOf));
+                            next += m;
+                        }
+                        Source src = opened.getFirst();
+                        List<Input> got = src.next(BATCH - pending.size());
+                        if (got.isEmpty()) opened.removeFirst().close();
+                        pending.addAll(got);
+                    }
+                    if (pending.isEmpty()) break;
+                    int n = Math.min(BATCH, pending.size());
+                    float[] x = new float[n * numel];
+                    for (int i = 0; i < n; i++) System.arraycopy(pending.get(i).x(), 0, x, i * numel, numel);
+                    float[] logits;
+                    try (Scope sc = Scope.open()) {
+                        Tensor t = be.empty(batchShape.apply(n));
+                        be.copyFromHost(x, 0, t);
+                        logits = model.forward(t).toFloatArray();
+                    }
+                    List<Map<String, Object>> predicted = new ArrayList<>(n);
+                    for (int i = 0; i < n; i++)
+                        predicted.add(regression ? value(pending.get(i), logits[i], saved.classNames().getFirst())
+                                            : result(pending.get(i), logits, i * s.numClasses(), s.numClasses(), k, saved.classNames()));
+                    pending.subList(0, n).clear();
+                    if (json) array.add(predicted);
+                    else print(o, predicted);
+                    if (o.checkError()) break; // stdout failed (| head -1): Main says so; reading on would be for nobody
+                    if (done != null && pending.isEmpty() && opened.isEmpty()) done.batch(next, files.size()); // at a file's end (a CSV file gives many batches)
                 }
-                int n = Math.min(BATCH, pending.size());
-                float[] x = new float[n * numel];
-                for (int i = 0; i < n; i++) System.arraycopy(pending.get(i).x(), 0, x, i * numel, numel);
-                float[] logits;
-                try (Scope sc = Scope.open()) {
-                    Tensor t = be.empty(batchShape.apply(n));
-                    be.copyFromHost(x, 0, t);
-                    logits = model.forward(t).toFloatArray();
-                }
-                List<Map<String, Object>> predicted = new ArrayList<>(n);
-                for (int i = 0; i < n; i++)
-                    predicted.add(regression ? value(pending.get(i), logits[i], saved.classNames().getFirst())
-                                        : result(pending.get(i), logits, i * s.numClasses(), s.numClasses(), k, saved.classNames()));
-                pending.subList(0, n).clear();
-                if (json) results.addAll(predicted);
-                else print(o, predicted);
-                if (!json && o.checkError()) break; // stdout failed (| head -1): Main says so; reading on would be for nobody
-                if (done != null && pending.isEmpty()) done.batch(next, files.size()); // at a file's end (a CSV file gives many batches)
+            } finally {
+                for (Source src : opened) src.close();
             }
             shown.endBar();
         }
-        if (json) {
-            try {
-                o.println(json(results));
-            } catch (IOException e) {
-                throw new IllegalStateException(e);
-            }
+        if (json && !o.checkError()) {
+            array.end();
+            o.println();
         }
         o.flush();
         return 0;
@@ -244,7 +252,7 @@ public final class PredictCommand implements Callable<Integer> {
      * fails the command with its own message; when several cannot, the first in file order does, whatever thread met
      * it first.
      */
-    private static List<Input> readInParallel(List<Path> files, java.util.function.Function<Path, List<Input>> inputsOf) {
+    private static List<Source> readInParallel(List<Path> files, java.util.function.Function<Path, Source> inputsOf) {
         List<Object> read = files.parallelStream().map(f -> {
             try {
                 return (Object) inputsOf.apply(f);
@@ -252,13 +260,41 @@ public final class PredictCommand implements Callable<Integer> {
                 return e;
             }
         }).toList();
-        List<Input> out = new ArrayList<>();
+        List<Source> out = new ArrayList<>();
+        RuntimeException failed = null;
         for (Object r : read) {
-            if (r instanceof RuntimeException e) throw e;
-            @SuppressWarnings("unchecked") List<Input> l = (List<Input>) r;
-            out.addAll(l);
+            if (r instanceof RuntimeException e) { if (failed == null) failed = e; }
+            else out.add((Source) r);
+        }
+        if (failed != null) {
+            for (Source src : out) src.close();
+            throw failed;
         }
         return out;
+    }
+
+    /**
+     * The inputs of one file, taken a batch at a time: one image, an IDX file's images or a CSV file's rows, in order.
+     * Closed once read to its end, or when the command stops.
+     */
+    interface Source extends AutoCloseable {
+        /** The next inputs, at most {@code max}; none once all have been given. */
+        List<Input> next(int max);
+
+        @Override default void close() {}
+
+        /** A file of one input, already read (a decoded image). */
+        static Source of(Input in) {
+            return new Source() {
+                boolean given;
+
+                @Override public List<Input> next(int max) {
+                    if (given) return List.of();
+                    given = true;
+                    return List.of(in);
+                }
+            };
+        }
     }
 
     /** Text results: "FILE[index] (line N):  name (class) p%  ..." or "FILE...:  target = value". */
@@ -308,16 +344,66 @@ public final class PredictCommand implements Callable<Integer> {
      * The results as predict --json prints them: a JSON array, with a value or probability that is not a finite number
      * as null (Jackson writes it as the string "NaN" or "Infinity": JSON has no such numbers), as in summary.json.
      */
-    static String json(List<Map<String, Object>> results) throws IOException {
-        com.fasterxml.jackson.databind.module.SimpleModule nonFinite = new com.fasterxml.jackson.databind.module.SimpleModule()
-                .addSerializer(Double.class, new com.fasterxml.jackson.databind.ser.std.StdSerializer<>(Double.class) {
-                    @Override
-                    public void serialize(Double v, com.fasterxml.jackson.core.JsonGenerator g, com.fasterxml.jackson.databind.SerializerProvider p) throws IOException {
-                        if (Double.isFinite(v)) g.writeNumber(v);
-                        else g.writeNull();
-                    }
-                });
-        return new ObjectMapper().registerModule(nonFinite).enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(results);
+    static String json(List<Map<String, Object>> results) {
+        java.io.StringWriter w = new java.io.StringWriter();
+        JsonArray a = new JsonArray(w);
+        a.add(results);
+        a.end();
+        return w.toString();
+    }
+
+    /**
+     * predict --json's array written as results come, a batch at a time, so that memory holds one batch of results
+     * whatever the number of inputs: the same text as Jackson's indented array of them all ({@link #json}). Begun at
+     * the first results, so a command that fails before any writes nothing; one that fails later leaves the array
+     * unfinished (and exits non-zero).
+     */
+    static final class JsonArray {
+        private final ObjectMapper mapper;
+        private final com.fasterxml.jackson.core.JsonGenerator g;
+        private boolean begun;
+
+        JsonArray(java.io.Writer w) {
+            com.fasterxml.jackson.databind.module.SimpleModule nonFinite = new com.fasterxml.jackson.databind.module.SimpleModule()
+                    .addSerializer(Double.class, new com.fasterxml.jackson.databind.ser.std.StdSerializer<>(Double.class) {
+                        @Override
+                        public void serialize(Double v, com.fasterxml.jackson.core.JsonGenerator g, com.fasterxml.jackson.databind.SerializerProvider p) throws IOException {
+                            if (Double.isFinite(v)) g.writeNumber(v);
+                            else g.writeNull();
+                        }
+                    });
+            mapper = new ObjectMapper().registerModule(nonFinite).enable(SerializationFeature.INDENT_OUTPUT)
+                    .disable(SerializationFeature.FLUSH_AFTER_WRITE_VALUE); // flushed a batch at a time
+            try {
+                g = mapper.getFactory().createGenerator(w).disable(com.fasterxml.jackson.core.JsonGenerator.Feature.AUTO_CLOSE_TARGET);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+            g.setPrettyPrinter(mapper.getSerializationConfig().constructDefaultPrettyPrinter());
+        }
+
+        /** Writes results as the array's next elements, and flushes them. */
+        void add(List<Map<String, Object>> results) {
+            try {
+                if (!begun) g.writeStartArray();
+                begun = true;
+                for (Map<String, Object> r : results) mapper.writeValue(g, r);
+                g.flush();
+            } catch (IOException e) { // a PrintWriter's failure is its checkError(), which the caller asks
+                throw new java.io.UncheckedIOException(e);
+            }
+        }
+
+        /** Ends the array (an empty one where nothing was added). */
+        void end() {
+            add(List.of());
+            try {
+                g.writeEndArray();
+                g.flush();
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }
     }
 
     /** A regression model's output for one CSV row: the predicted value of the target column. */
@@ -364,19 +450,36 @@ public final class PredictCommand implements Callable<Integer> {
 
     static boolean isCsv(Path f) { return f.getFileName() != null && f.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".csv"); }
 
-    /** Every row of a CSV file as the model's input: feature columns matched by name, standardised as in training. */
-    private List<Input> readCsv(Path f, SavedModel.Features feat) {
-        CsvDataset.Rows rows;
+    /**
+     * The rows of a CSV file as the model's inputs, a batch at a time: feature columns matched by name when it is
+     * opened, standardised as in training. A bad value stops the command when its batch is read (the rows before it
+     * are predicted).
+     */
+    private Source readCsv(Path f, SavedModel.Features feat) {
+        CsvDataset.FeatureReader rows;
         try {
-            rows = CsvDataset.readFeatures(f, feat.names(), feat.mean(), feat.std());
+            rows = CsvDataset.FeatureReader.open(f, feat.names(), feat.mean(), feat.std());
         } catch (DatasetException e) {
             throw usage(e.getMessage());
         }
         int nf = feat.names().size();
-        List<Input> out = new ArrayList<>(rows.size());
-        for (int i = 0; i < rows.size(); i++)
-            out.add(new Input(f.toString(), i, rows.lines()[i], java.util.Arrays.copyOfRange(rows.x(), i * nf, (i + 1) * nf)));
-        return out;
+        return new Source() {
+            @Override public List<Input> next(int max) {
+                int first = rows.rowsRead();
+                CsvDataset.Rows got;
+                try {
+                    got = rows.next(max);
+                } catch (DatasetException e) {
+                    throw usage(e.getMessage());
+                }
+                List<Input> out = new ArrayList<>(got.size());
+                for (int i = 0; i < got.size(); i++)
+                    out.add(new Input(f.toString(), first + i, got.lines()[i], java.util.Arrays.copyOfRange(got.x(), i * nf, (i + 1) * nf)));
+                return out;
+            }
+
+            @Override public void close() { rows.close(); }
+        };
     }
 
     // ------------------------------------------------------------------------------------------------ inputs
@@ -400,7 +503,7 @@ public final class PredictCommand implements Callable<Integer> {
         return new Input(f.toString(), -1, img.data());
     }
 
-    private List<Input> read(Path f, SavedModel saved) {
+    private Source read(Path f, SavedModel saved) {
         if (!Files.isRegularFile(f)) throw usage(f + ": " + (Files.exists(f) ? "is not a regular file" : "no such file"));
         if (!Files.isReadable(f)) throw usage(f + ": not readable (check its permissions)");
         ModelSpec s = saved.spec();
@@ -487,7 +590,7 @@ public final class PredictCommand implements Callable<Integer> {
                 }
                 normalise(resize(plane, h, w, s.height(), s.width()), x, c, saved);
             }
-            return List.of(new Input(f.toString(), -1, x));
+            return Source.of(new Input(f.toString(), -1, x));
         }
         IdxFile idx;
         try {
@@ -498,16 +601,22 @@ public final class PredictCommand implements Callable<Integer> {
         if (idx.dims().length != 3) throw usage(f + ": an IDX image file must be [N, rows, cols], got " + java.util.Arrays.toString(idx.dims()));
         if (s.inChannels() != 1) throw usage(f + ": IDX images are grey but the model takes " + s.inChannels() + " channels");
         int n = idx.count(), h = idx.dim(1), w = idx.dim(2);
-        byte[] px = idx.data();
-        List<Input> out = new ArrayList<>(n);
-        for (int i = 0; i < n; i++) {
-            float[] plane = new float[h * w];
-            for (int j = 0; j < h * w; j++) plane[j] = px[i * h * w + j] & 0xFF;
-            float[] x = new float[s.height() * s.width()];
-            normalise(resize(plane, h, w, s.height(), s.width()), x, 0, saved);
-            out.add(new Input(f.toString(), i, x));
-        }
-        return out;
+        byte[] px = idx.data(); // one byte a pixel: the images become floats a batch at a time
+        return new Source() {
+            int at;
+
+            @Override public List<Input> next(int max) {
+                List<Input> out = new ArrayList<>(Math.min(max, n - at));
+                for (; at < n && out.size() < max; at++) {
+                    float[] plane = new float[h * w];
+                    for (int j = 0; j < h * w; j++) plane[j] = px[at * h * w + j] & 0xFF;
+                    float[] x = new float[s.height() * s.width()];
+                    normalise(resize(plane, h, w, s.height(), s.width()), x, 0, saved);
+                    out.add(new Input(f.toString(), at, x));
+                }
+                return out;
+            }
+        };
     }
 
     /**

@@ -89,6 +89,26 @@ class StdoutTest {
     }
 
     /**
+     * The same with --json: the array was printed at the end, so `dl-train predict --json ... | head -1` read and predicted
+     * every file for nobody (here it reached the bad file and failed with its error, exit 2). The array's elements are
+     * now written a batch at a time, and the command stops where they could not be.
+     */
+    @Test
+    void predictJsonStopsAtTheFirstBatchItCouldNotWrite(@TempDir Path tmp) throws IOException {
+        Path data = Files.createDirectories(tmp.resolve("data")), out = tmp.resolve("run");
+        PredictCsvTest.write(data);
+        PredictCsvTest.train(data, "csv", out, 1);
+        List<String> args = new ArrayList<>(List.of("predict", "--checkpoint", out.toString(), "--json", "--progress", "none"));
+        for (int i = 0; i < PredictCommand.BATCH; i++) // the bad one is in the second batch
+            args.add(Files.writeString(tmp.resolve(String.format("%03d.csv", i)), "x1,x2,x3\n" + i % 7 + ",50,0.1\n").toString());
+        args.add(Files.writeString(tmp.resolve("bad.csv"), "no,such,columns\n1,2,3\n").toString());
+
+        Result r = run(new Failing(100, "Broken pipe"), args.toArray(String[]::new));
+        assertEquals(141, r.code(), r.err());
+        assertFalse(r.err().contains("bad.csv"), r.err());
+    }
+
+    /**
      * `dl-train train ... | head -1` with the reader gone before the run's results (its stdout holds only the test line
      * and the wrote line, at the end; progress is on stderr): training is not stopped by it (unlike predict, whose
      * output is its work): the run goes on to its last epoch and writes every file a run writes, its checkpoint

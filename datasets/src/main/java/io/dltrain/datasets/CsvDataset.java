@@ -241,41 +241,90 @@ public final class CsvDataset implements Dataset {
 
     /**
      * Feature rows of a CSV file to predict on, standardised as the training split was: {@code x} is [rows, F] in
-     * the order of {@code featureNames}, {@code lines} each row's line number in the file (for messages).
+     * the order of the model's feature names, {@code lines} each row's line number in the file (for messages).
      */
     public record Rows(Path file, float[] x, int[] lines) {
         public int size() { return lines.length; }
     }
 
     /**
-     * Reads {@code file} (same format as the dataset's files: UTF-8, a header row) for prediction with a model trained
-     * on features {@code featureNames}, standardised with the training split's {@code mean} / {@code std} (as
+     * A CSV file (same format as the dataset's files: UTF-8, a header row) read for prediction a batch of rows at a
+     * time, so that memory holds one batch whatever the file's length, for a model trained on features
+     * {@code featureNames}, standardised with the training split's {@code mean} / {@code std} (as
      * {@link #featureMean()} / {@link #featureStd()}; in the same float32 order of operations as training). Columns are
-     * matched by name; other columns (the label or target column, ids) are ignored.
+     * matched by name when it is opened; other columns (the label or target column, ids) are ignored. A bad value is
+     * found when its batch is read.
+     */
+    public static final class FeatureReader implements AutoCloseable {
+        private final Table.Reader reader;
+        private final float[] mean, std;
+        private int rows; // read so far
+
+        private FeatureReader(Table.Reader reader, float[] mean, float[] std) {
+            this.reader = reader;
+            this.mean = mean;
+            this.std = std;
+        }
+
+        /**
+         * Opens file and matches its header to the features.
+         *
+         * @throws DatasetException naming the file and the missing feature column (or what is wrong with the header)
+         */
+        public static FeatureReader open(Path file, List<String> featureNames, float[] mean, float[] std) {
+            int f = featureNames.size();
+            if (mean.length != f || std.length != f)
+                throw new IllegalArgumentException(f + " features but " + mean.length + " means and " + std.length + " standard deviations");
+            // small first arrays, grown to a batch: a folder's files are opened a batch of files at a time
+            return new FeatureReader(new Table.Reader(file, header -> {
+                int[] cols = new int[f];
+                Map<String, Integer> byName = positions(header);
+                for (int j = 0; j < f; j++) {
+                    Integer exact = byName.get(featureNames.get(j));
+                    cols[j] = exact != null ? exact : column(header, featureNames.get(j), "the model's feature '" + featureNames.get(j) + "'", file);
+                    if (cols[j] < 0)
+                        throw new DatasetException(file + ": no column '" + featureNames.get(j) + "'; the model was trained on the features "
+                                + featureNames + " (matched by name in the header " + header + ")");
+                }
+                return new Keep(cols, -1, -1, false, null);
+            }, 16), mean.clone(), std.clone());
+        }
+
+        /**
+         * The next rows, at most {@code max} (fewer only at the end of the file; none after it).
+         *
+         * @throws DatasetException naming the line and column of a bad value, or a file with no data rows at all
+         */
+        public Rows next(int max) {
+            if (max < 1) throw new IllegalArgumentException("max must be >= 1, got " + max);
+            Table t = reader.table;
+            t.size = 0; // the table holds one batch at a time (its arrays grow to a batch, then are reused)
+            while (t.size < max && reader.add()) { }
+            int n = t.size, f = mean.length;
+            if (n == 0 && rows == 0) throw new DatasetException(reader.file + ": no data rows after the header");
+            rows += n;
+            float[] x = java.util.Arrays.copyOf(t.x, n * f);
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < f; j++) x[i * f + j] = (x[i * f + j] - mean[j]) / std[j];
+            return new Rows(reader.file, x, java.util.Arrays.copyOf(t.lines, n));
+        }
+
+        /** The rows returned so far. */
+        public int rowsRead() { return rows; }
+
+        @Override
+        public void close() { reader.close(); }
+    }
+
+    /**
+     * Reads all of {@code file} for prediction (see {@link FeatureReader}, which reads it a batch at a time).
      *
      * @throws DatasetException naming the file and the missing feature column, or the line and column of a bad value
      */
     public static Rows readFeatures(Path file, List<String> featureNames, float[] mean, float[] std) {
-        int f = featureNames.size();
-        if (mean.length != f || std.length != f)
-            throw new IllegalArgumentException(f + " features but " + mean.length + " means and " + std.length + " standard deviations");
-        Table t = Table.read(file, header -> {
-            int[] cols = new int[f];
-            Map<String, Integer> byName = positions(header);
-            for (int j = 0; j < f; j++) {
-                Integer exact = byName.get(featureNames.get(j));
-                cols[j] = exact != null ? exact : column(header, featureNames.get(j), "the model's feature '" + featureNames.get(j) + "'", file);
-                if (cols[j] < 0)
-                    throw new DatasetException(file + ": no column '" + featureNames.get(j) + "'; the model was trained on the features "
-                            + featureNames + " (matched by name in the header " + header + ")");
-            }
-            return new Keep(cols, -1, -1, false, null);
-        });
-        if (t.size() == 0) throw new DatasetException(file + ": no data rows after the header");
-        float[] x = t.x;
-        for (int i = 0; i < t.size(); i++)
-            for (int j = 0; j < f; j++) x[i * f + j] = (x[i * f + j] - mean[j]) / std[j];
-        return new Rows(file, x, t.lines);
+        try (FeatureReader r = FeatureReader.open(file, featureNames, mean, std)) {
+            return r.next(Integer.MAX_VALUE);
+        }
     }
 
     /** What the non-feature column holds: class labels ({@link Task#CLASSIFICATION}) or targets ({@link Task#REGRESSION}). */
@@ -431,70 +480,119 @@ public final class CsvDataset implements Dataset {
          * is, before any record is read).
          */
         static Table read(Path file, java.util.function.Function<List<String>, Keep> keep) {
-            if (!Files.isRegularFile(file))
-                throw new DatasetException(file + ": " + (Files.exists(file) ? "is not a regular file" : "does not exist")
-                        + ". The csv dataset reads train.csv and test.csv from its data directory (" + DatasetRegistry.GIVE_DIR
-                        + ") or the files named by train=, test=");
-            Table t = null;
-            Keep k = null;
-            Map<String, String> distinct = new HashMap<>(); // one String per distinct label
-            try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-                String line;
-                int no = 0;
-                while ((line = in.readLine()) != null) {
-                    no++;
-                    if (no == 1 && line.startsWith("\uFEFF")) line = line.substring(1); // byte-order mark
-                    if (line.isBlank()) continue;
-                    int first = no;
-                    // a quoted field may hold line breaks (RFC 4180, as pandas reads it): its record goes on on the next line.
-                    // Each joined line is scanned once (an unclosed quote would otherwise make the rest of the file one
-                    // record split again per line: time quadratic in the file before the error)
-                    if (endsInsideQuotes(line, false)) {
-                        StringBuilder record = new StringBuilder(line);
-                        for (boolean open = true; open; ) {
-                            String next = in.readLine();
-                            if (next == null)
-                                throw new DatasetException(file + ":" + first + ": a quoted field that opens on this line is not closed"
-                                        + " by the end of the file (line " + no + "); a closing quote is missing");
-                            no++;
-                            record.append('\n').append(next);
-                            open = endsInsideQuotes(next, true);
-                        }
-                        line = record.toString();
-                    }
-                    String[] fields = split(line, file, first);
-                    if (t == null) {
-                        t = new Table(file, header(fields, file, first));
-                        k = keep.apply(t.header);
-                        int cap = firstRows(k.features.length);
-                        t.lines = new int[cap];
-                        t.x = new float[cap * k.features.length];
-                        if (k.label >= 0) t.labels = new String[cap];
-                        if (k.target >= 0) t.y = new float[cap];
-                        continue;
-                    }
-                    List<String> header = t.header;
-                    if (fields.length != header.size())
-                        throw new DatasetException(file + ":" + first + ": " + fields.length + " field" + (fields.length == 1 ? "" : "s")
-                                + ", but the header has " + header.size() + " columns; every row needs one value per column");
-                    if (fields.length > 0 && fields[0].replace("\uFEFF", "").equals(header.getFirst()) && repeatsHeader(fields, header))
-                        throw new DatasetException(file + ":" + first + ": this line repeats the header row (were two files joined,"
-                                + " each with its header?): remove it, so that every line after the first is a sample");
-                    t.add(fields, first, k, distinct);
-                }
-            } catch (MalformedInputException e) {
-                throw notUtf8(file, e);
-            } catch (IOException e) {
-                throw new DatasetException(file + ": cannot read: " + e, e);
-            } catch (UncheckedIOException e) {
-                throw new DatasetException(file + ": cannot read: " + e.getCause(), e);
+            try (Reader r = new Reader(file, keep, Integer.MAX_VALUE)) {
+                while (r.add()) { }
+                Table t = r.table;
+                t.lines = java.util.Arrays.copyOf(t.lines, t.size);
+                t.x = java.util.Arrays.copyOf(t.x, t.size * r.keep.features.length);
+                if (t.y != null) t.y = java.util.Arrays.copyOf(t.y, t.size);
+                if (t.labels != null) t.labels = java.util.Arrays.copyOf(t.labels, t.size);
+                return t;
             }
-            if (t == null) throw new DatasetException(file + ": empty file; expected a header row naming the columns, then data rows");
-            t.lines = java.util.Arrays.copyOf(t.lines, t.size);
-            t.x = java.util.Arrays.copyOf(t.x, t.size * k.features.length);
-            if (t.y != null) t.y = java.util.Arrays.copyOf(t.y, t.size);
-            if (t.labels != null) t.labels = java.util.Arrays.copyOf(t.labels, t.size);
-            return t;
+        }
+
+        /**
+         * A file read a record at a time into {@link #table} (opened: the header read and checked, {@code keep} applied
+         * to it): {@link Table#read} reads it whole, {@link FeatureReader} a batch at a time, emptying the table between.
+         */
+        static final class Reader implements AutoCloseable {
+            final Path file;
+            final Table table;
+            final Keep keep;
+            private final BufferedReader in;
+            private final Map<String, String> distinct = new HashMap<>(); // one String per distinct label
+            private int no; // the last line read
+
+            /** Opens file, reads its header; the table's first arrays hold at most {@code firstRows} records (they grow as needed). */
+            Reader(Path file, java.util.function.Function<List<String>, Keep> keep, int firstRows) {
+                if (!Files.isRegularFile(file))
+                    throw new DatasetException(file + ": " + (Files.exists(file) ? "is not a regular file" : "does not exist")
+                            + ". The csv dataset reads train.csv and test.csv from its data directory (" + DatasetRegistry.GIVE_DIR
+                            + ") or the files named by train=, test=");
+                this.file = file;
+                try {
+                    in = Files.newBufferedReader(file, StandardCharsets.UTF_8);
+                } catch (IOException e) {
+                    throw new DatasetException(file + ": cannot read: " + e, e);
+                }
+                try {
+                    String[] fields = record();
+                    if (fields == null) throw new DatasetException(file + ": empty file; expected a header row naming the columns, then data rows");
+                    table = new Table(file, header(fields, file, first));
+                    this.keep = keep.apply(table.header);
+                    int cap = Math.min(firstRows, firstRows(this.keep.features.length));
+                    table.lines = new int[cap];
+                    table.x = new float[cap * this.keep.features.length];
+                    if (this.keep.label >= 0) table.labels = new String[cap];
+                    if (this.keep.target >= 0) table.y = new float[cap];
+                } catch (RuntimeException e) {
+                    close();
+                    throw e;
+                }
+            }
+
+            private int first; // the line the last record starts on
+
+            /** Reads the next record into the table; false at the end of the file. */
+            boolean add() {
+                String[] fields = record();
+                if (fields == null) return false;
+                List<String> header = table.header;
+                if (fields.length != header.size())
+                    throw new DatasetException(file + ":" + first + ": " + fields.length + " field" + (fields.length == 1 ? "" : "s")
+                            + ", but the header has " + header.size() + " columns; every row needs one value per column");
+                if (fields.length > 0 && fields[0].replace("\uFEFF", "").equals(header.getFirst()) && repeatsHeader(fields, header))
+                    throw new DatasetException(file + ":" + first + ": this line repeats the header row (were two files joined,"
+                            + " each with its header?): remove it, so that every line after the first is a sample");
+                table.add(fields, first, keep, distinct);
+                return true;
+            }
+
+            /** The next record's fields (blank lines passed over), or null at the end of the file. */
+            private String[] record() {
+                try {
+                    String line;
+                    while ((line = in.readLine()) != null) {
+                        no++;
+                        if (no == 1 && line.startsWith("\uFEFF")) line = line.substring(1); // byte-order mark
+                        if (line.isBlank()) continue;
+                        first = no;
+                        // a quoted field may hold line breaks (RFC 4180, as pandas reads it): its record goes on on the next line.
+                        // Each joined line is scanned once (an unclosed quote would otherwise make the rest of the file one
+                        // record split again per line: time quadratic in the file before the error)
+                        if (endsInsideQuotes(line, false)) {
+                            StringBuilder record = new StringBuilder(line);
+                            for (boolean open = true; open; ) {
+                                String next = in.readLine();
+                                if (next == null)
+                                    throw new DatasetException(file + ":" + first + ": a quoted field that opens on this line is not closed"
+                                            + " by the end of the file (line " + no + "); a closing quote is missing");
+                                no++;
+                                record.append('\n').append(next);
+                                open = endsInsideQuotes(next, true);
+                            }
+                            line = record.toString();
+                        }
+                        return split(line, file, first);
+                    }
+                    return null;
+                } catch (MalformedInputException e) {
+                    throw notUtf8(file, e);
+                } catch (IOException e) {
+                    throw new DatasetException(file + ": cannot read: " + e, e);
+                } catch (UncheckedIOException e) {
+                    throw new DatasetException(file + ": cannot read: " + e.getCause(), e);
+                }
+            }
+
+            @Override
+            public void close() {
+                try {
+                    in.close();
+                } catch (IOException ignored) {
+                    // read-only: nothing is lost
+                }
+            }
         }
 
         /**
