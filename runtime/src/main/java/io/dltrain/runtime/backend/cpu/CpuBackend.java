@@ -102,8 +102,8 @@ public final class CpuBackend implements Backend {
                     + " tensor (one Java array) holds; use a smaller batch");
         int n = shape.size();
         return switch (dtype) {
-            case FP32 -> new Tensor(this, new CpuStorage(allocator, allocator.floats(n)), shape);
-            case INT32 -> new Tensor(this, new CpuStorage(allocator, allocator.ints(n)), shape);
+            case FP32 -> new Tensor(this, CpuStorage.floats(allocator, n), shape);
+            case INT32 -> new Tensor(this, CpuStorage.ints(allocator, n), shape);
             default -> throw new UnsupportedOperationException("the CPU backend stores FP32 and INT32 tensors; " + dtype + " is not supported yet");
         };
     }

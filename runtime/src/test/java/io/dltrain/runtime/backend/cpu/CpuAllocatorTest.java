@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -29,18 +30,146 @@ class CpuAllocatorTest {
         CpuAllocator pool = new CpuAllocator();
         float[] x = pool.floats(1000);
         int[] y = pool.ints(10);
-        pool.free(x);
-        pool.free(y);
+        pool.free(x, 1000);
+        pool.free(y, 10);
         long reserved = pool.reservedBytes();
         for (int step = 0; step < 10; step++) {
             float[] a = pool.floats(1000);
             int[] b = pool.ints(10);
             assertSame(x, a);
             assertSame(y, b);
-            pool.free(a);
-            pool.free(b);
+            pool.free(a, 1000);
+            pool.free(b, 10);
         }
         assertEquals(reserved, pool.reservedBytes());
+    }
+
+    /**
+     * A request takes the shortest free array of n to FIT x n elements, of any length: densenet121's concatenations ask
+     * for a new length at every layer, and kept by exact length its pool held 1,111 MiB of free arrays above its peak.
+     * Longer than FIT x n is not taken (at most half an array unused), nor a shorter one; a new array is exactly n.
+     */
+    @Test
+    void aFreeArrayServesShorterRequestsWithinTheFitBound() {
+        CpuAllocator pool = new CpuAllocator();
+        float[] a1000 = pool.floats(1000), a700 = pool.floats(700);
+        pool.free(a1000, 1000);
+        pool.free(a700, 700);
+        assertSame(a700, pool.floats(600), "the shortest free array that fits");
+        assertSame(a1000, pool.floats(600), "the next shortest");
+        pool.free(a700, 600);
+        pool.free(a1000, 600);
+
+        float[] b = pool.floats(349); // 700 > 2 x 349: neither fits
+        assertEquals(349, b.length);
+        assertNotSame(a700, b);
+        assertSame(a700, pool.floats(350));
+        float[] c = pool.floats(1001); // longer than every free array: a new one
+        assertEquals(1001, c.length);
+
+        int[] i = pool.ints(100);
+        pool.free(i, 100);
+        assertSame(i, pool.ints(50), "ints fit the same way, from their own bins");
+        assertEquals(100, pool.floats(100).length, "floats never take an int array's place");
+    }
+
+    /** Every array handed out holds n to FIT x n elements, whatever lengths were freed before (1,000 random requests). */
+    @Test
+    void everyArrayHandedOutIsWithinTheFitBound() {
+        CpuAllocator pool = new CpuAllocator();
+        java.util.Random r = new java.util.Random(7);
+        java.util.ArrayDeque<float[]> held = new java.util.ArrayDeque<>();
+        java.util.ArrayDeque<Integer> asked = new java.util.ArrayDeque<>();
+        for (int k = 0; k < 1000; k++) {
+            if (!held.isEmpty() && r.nextInt(3) == 0) { pool.free(held.poll(), asked.poll()); continue; }
+            int n = 1 + r.nextInt(5000);
+            float[] a = pool.floats(n);
+            assertTrue(a.length >= n && a.length <= CpuAllocator.FIT * n, n + " elements asked, " + a.length + " given");
+            held.add(a);
+            asked.add(n);
+        }
+    }
+
+    /**
+     * In use and peak count the requested bytes; reserved counts the arrays' lengths (in use or free); free the free
+     * arrays' lengths. A closed backend keeps no freed array, and its reserved bytes fall by the array's length.
+     */
+    @Test
+    void inUseCountsTheRequestAndReservedTheArrays() {
+        CpuAllocator pool = new CpuAllocator();
+        float[] a = pool.floats(1000);
+        pool.free(a, 1000);
+        float[] b = pool.floats(600);
+        assertSame(a, b);
+        assertEquals(2400, pool.inUseBytes());
+        assertEquals(4000, pool.peakBytes());
+        assertEquals(4000, pool.reservedBytes());
+        assertEquals(0, pool.freeBytes());
+        int[] c = pool.ints(10);
+        assertEquals(2440, pool.inUseBytes());
+        assertEquals(4040, pool.reservedBytes());
+        pool.free(c, 10);
+        assertEquals(40, pool.freeBytes());
+        pool.trim();
+        assertEquals(0, pool.freeBytes());
+        assertEquals(4000, pool.reservedBytes(), "trim drops the free arrays only");
+        pool.closed = true;
+        pool.free(b, 600);
+        assertEquals(0, pool.inUseBytes());
+        assertEquals(0, pool.reservedBytes());
+        assertEquals(0, pool.freeBytes());
+    }
+
+    /** A tensor's storage holds the elements it asked for, not its array's length: a view past them is refused. */
+    @Test
+    void aTensorOnALongerArrayHasItsOwnElementCount() {
+        try (CpuBackend be = new CpuBackend(1)) {
+            be.empty(Shape.of(10, 100), io.dltrain.runtime.tensor.DType.FP32).close();
+            try (var t = be.empty(Shape.of(6, 100), io.dltrain.runtime.tensor.DType.FP32)) {
+                assertEquals(1000, CpuBackend.f(t).length, "served by the freed array of 1,000");
+                assertEquals(600, t.storage().elements());
+                assertEquals(2400, be.memoryInUse());
+                assertEquals(4000, be.memoryReserved());
+            }
+        }
+    }
+
+    /**
+     * Free bytes above KEEP_FREE x peak are let go, the lengths handed out least recently first: six lengths of 1,000 to
+     * 1,005 floats, one at a time (none fits a longer request), leave 6 x 4 KB free against a peak of 4 KB; the first
+     * two go. Trim drops the rest, and a length asked for again is then a new array.
+     */
+    @Test
+    void freeArraysAboveTheBoundGoLeastRecentlyUsedFirst() {
+        CpuAllocator pool = new CpuAllocator();
+        float[][] a = new float[6][];
+        for (int k = 0; k < 6; k++) pool.free(a[k] = pool.floats(1000 + k), 1000 + k);
+        assertTrue(pool.freeBytes() <= CpuAllocator.KEEP_FREE * pool.peakBytes(), pool.freeBytes() + " free");
+        assertEquals(4L * (1002 + 1003 + 1004 + 1005), pool.freeBytes());
+        assertEquals(pool.freeBytes(), pool.reservedBytes());
+        assertSame(a[2], pool.floats(1000), "1,000 and 1,001 were let go: the shortest kept that fits");
+        pool.trim();
+        assertEquals(4L * 1002, pool.reservedBytes(), "only the array in use is left");
+        float[] again = pool.floats(1003);
+        assertNotSame(a[3], again);
+        assertEquals(1003, again.length);
+    }
+
+    /** A length whose arrays serve other lengths is in use, and is kept before lengths not handed out since. */
+    @Test
+    void aLengthServingOthersIsNotLetGoFirst() {
+        CpuAllocator pool = new CpuAllocator();
+        float[] big = pool.floats(2000); // peak 8 KB: 32 KB may stay free
+        pool.free(big, 2000);
+        float[][] a = new float[9][];
+        for (int k = 0; k < 9; k++) {
+            assertSame(big, pool.floats(1500 - k)); // served by the 2,000 array: it stays recent
+            pool.free(big, 1500 - k);
+            pool.free(a[k] = pool.floats(2001 + k), 2001 + k); // 2,001.. : too long for the next 1,500 - k, each new
+        }
+        assertTrue(pool.freeBytes() <= CpuAllocator.KEEP_FREE * pool.peakBytes(), pool.freeBytes() + " free");
+        assertSame(big, pool.floats(1000), "the 2,000 array was kept");
+        assertNotSame(a[0], pool.floats(2001), "the oldest length not handed out since was let go");
     }
 
     /**
@@ -100,7 +229,7 @@ class CpuAllocatorTest {
         public static void main(String[] args) {
             CpuAllocator pool = new CpuAllocator();
             int n = 4 << 20; // 16 MiB of floats
-            for (int k = 0; k < 3; k++) pool.free(pool.floats(n + k));
+            for (int k = 0; k < 3; k++) pool.free(pool.floats(n + k), n + k); // each longer: none fits the next
             if (pool.inUseBytes() != 0) throw new AssertionError("in use " + pool.inUseBytes());
             System.out.println("3 lengths served; " + pool.reservedBytes() + " bytes reserved");
         }
