@@ -15,8 +15,6 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotSame;
-import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -36,8 +34,8 @@ class CpuAllocatorTest {
         for (int step = 0; step < 10; step++) {
             float[] a = pool.floats(1000);
             int[] b = pool.ints(10);
-            assertSame(x, a);
-            assertSame(y, b);
+            same(x, a);
+            same(y, b);
             pool.free(a, 1000);
             pool.free(b, 10);
         }
@@ -55,21 +53,21 @@ class CpuAllocatorTest {
         float[] a1000 = pool.floats(1000), a700 = pool.floats(700);
         pool.free(a1000, 1000);
         pool.free(a700, 700);
-        assertSame(a700, pool.floats(600), "the shortest free array that fits");
-        assertSame(a1000, pool.floats(600), "the next shortest");
+        same(a700, pool.floats(600), "the shortest free array that fits");
+        same(a1000, pool.floats(600), "the next shortest");
         pool.free(a700, 600);
         pool.free(a1000, 600);
 
         float[] b = pool.floats(349); // 700 > 2 x 349: neither fits
         assertEquals(349, b.length);
-        assertNotSame(a700, b);
-        assertSame(a700, pool.floats(350));
+        notSame(a700, b);
+        same(a700, pool.floats(350));
         float[] c = pool.floats(1001); // longer than every free array: a new one
         assertEquals(1001, c.length);
 
         int[] i = pool.ints(100);
         pool.free(i, 100);
-        assertSame(i, pool.ints(50), "ints fit the same way, from their own bins");
+        same(i, pool.ints(50), "ints fit the same way, from their own bins");
         assertEquals(100, pool.floats(100).length, "floats never take an int array's place");
     }
 
@@ -100,7 +98,7 @@ class CpuAllocatorTest {
         float[] a = pool.floats(1000);
         pool.free(a, 1000);
         float[] b = pool.floats(600);
-        assertSame(a, b);
+        same(a, b);
         assertEquals(2400, pool.inUseBytes());
         assertEquals(4000, pool.peakBytes());
         assertEquals(4000, pool.reservedBytes());
@@ -147,11 +145,11 @@ class CpuAllocatorTest {
         assertTrue(pool.freeBytes() <= CpuAllocator.KEEP_FREE * pool.peakBytes(), pool.freeBytes() + " free");
         assertEquals(4L * (1002 + 1003 + 1004 + 1005), pool.freeBytes());
         assertEquals(pool.freeBytes(), pool.reservedBytes());
-        assertSame(a[2], pool.floats(1000), "1,000 and 1,001 were let go: the shortest kept that fits");
+        same(a[2], pool.floats(1000), "1,000 and 1,001 were let go: the shortest kept that fits");
         pool.trim();
         assertEquals(4L * 1002, pool.reservedBytes(), "only the array in use is left");
         float[] again = pool.floats(1003);
-        assertNotSame(a[3], again);
+        notSame(a[3], again);
         assertEquals(1003, again.length);
     }
 
@@ -163,13 +161,13 @@ class CpuAllocatorTest {
         pool.free(big, 2000);
         float[][] a = new float[9][];
         for (int k = 0; k < 9; k++) {
-            assertSame(big, pool.floats(1500 - k)); // served by the 2,000 array: it stays recent
+            same(big, pool.floats(1500 - k)); // served by the 2,000 array: it stays recent
             pool.free(big, 1500 - k);
             pool.free(a[k] = pool.floats(2001 + k), 2001 + k); // 2,001.. : too long for the next 1,500 - k, each new
         }
         assertTrue(pool.freeBytes() <= CpuAllocator.KEEP_FREE * pool.peakBytes(), pool.freeBytes() + " free");
-        assertSame(big, pool.floats(1000), "the 2,000 array was kept");
-        assertNotSame(a[0], pool.floats(2001), "the oldest length not handed out since was let go");
+        same(big, pool.floats(1000), "the 2,000 array was kept");
+        notSame(a[0], pool.floats(2001), "the oldest length not handed out since was let go");
     }
 
     /**
@@ -189,6 +187,20 @@ class CpuAllocatorTest {
                     "free " + (be.memoryReserved() - be.memoryInUse()) + " bytes, peak in use " + be.memoryPeak()
                             + " (reserved after the first evaluation: " + firstReserved + ")");
         }
+    }
+
+    /** expected and actual are the same array (a failure names their lengths, not their elements). */
+    static void same(Object expected, Object actual) { same(expected, actual, "the same array"); }
+
+    static void same(Object expected, Object actual, String what) {
+        assertTrue(expected == actual, what + ": expected the array of " + java.lang.reflect.Array.getLength(expected)
+                + " elements, got another of " + java.lang.reflect.Array.getLength(actual));
+    }
+
+    static void notSame(Object unexpected, Object actual) { notSame(unexpected, actual, "another array"); }
+
+    static void notSame(Object unexpected, Object actual, String what) {
+        assertTrue(unexpected != actual, what + ": got the array of " + java.lang.reflect.Array.getLength(actual) + " elements again");
     }
 
     /** n samples of 8 features in 3 classes. */
