@@ -130,8 +130,8 @@ public final class DenseNets {
 
         @Override
         public Tensor forward(Tensor x) {
-            Tensor b = conv1.forward(Activations.relu(norm1.forward(x)));
-            return conv2.forward(Activations.relu(norm2.forward(b)));
+            Tensor b = conv1.forward(norm1.forwardRelu(x));
+            return conv2.forward(norm2.forwardRelu(b));
         }
     }
 }

@@ -11,7 +11,6 @@ import io.dltrain.runtime.nn.Linear;
 import io.dltrain.runtime.nn.MaxPool2d;
 import io.dltrain.runtime.nn.Module;
 import io.dltrain.runtime.nn.Sequential;
-import io.dltrain.runtime.ops.Activations;
 import io.dltrain.runtime.ops.Basic;
 import io.dltrain.runtime.tensor.Tensor;
 
@@ -100,7 +99,7 @@ public final class GoogLeNet extends Module {
             bn = addModule("bn", new BatchNorm2d(ctx, out, 0.001f, BatchNorm.DEFAULT_MOMENTUM));
         }
 
-        @Override public Tensor forward(Tensor x) { return Activations.relu(bn.forward(conv.forward(x))); }
+        @Override public Tensor forward(Tensor x) { return bn.forwardRelu(conv.forward(x)); }
     }
 
     /**

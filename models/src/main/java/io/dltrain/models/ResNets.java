@@ -11,7 +11,6 @@ import io.dltrain.runtime.nn.MaxPool2d;
 import io.dltrain.runtime.nn.Module;
 import io.dltrain.runtime.nn.ReLU;
 import io.dltrain.runtime.nn.Sequential;
-import io.dltrain.runtime.ops.Activations;
 import io.dltrain.runtime.ops.Basic;
 import io.dltrain.runtime.tensor.Tensor;
 
@@ -95,10 +94,10 @@ public final class ResNets {
 
         @Override
         public Tensor forward(Tensor x) {
-            Tensor out = Activations.relu(bn1.forward(conv1.forward(x)));
-            out = bn2.forward(conv2.forward(out));
+            Tensor out = bn1.forwardRelu(conv1.forward(x));
+            out = conv2.forward(out);
             Tensor identity = downsample == null ? x : downsample.forward(x);
-            return Activations.relu(Basic.add(out, identity));
+            return bn2.forwardAddRelu(out, identity);
         }
 
         @Override public BatchNorm lastNorm() { return bn2; }
@@ -127,11 +126,11 @@ public final class ResNets {
 
         @Override
         public Tensor forward(Tensor x) {
-            Tensor out = Activations.relu(bn1.forward(conv1.forward(x)));
-            out = Activations.relu(bn2.forward(conv2.forward(out)));
-            out = bn3.forward(conv3.forward(out));
+            Tensor out = bn1.forwardRelu(conv1.forward(x));
+            out = bn2.forwardRelu(conv2.forward(out));
+            out = conv3.forward(out);
             Tensor identity = downsample == null ? x : downsample.forward(x);
-            return Activations.relu(Basic.add(out, identity));
+            return bn3.forwardAddRelu(out, identity);
         }
 
         @Override public BatchNorm lastNorm() { return bn3; }
@@ -197,7 +196,7 @@ public final class ResNets {
 
         @Override
         public Tensor forward(Tensor x) {
-            Tensor h = Activations.relu(bn1.forward(conv1.forward(x)));
+            Tensor h = bn1.forwardRelu(conv1.forward(x));
             if (maxpool != null) h = maxpool.forward(h);
             h = layer4.forward(layer3.forward(layer2.forward(layer1.forward(h))));
             return fc.forward(Basic.flatten(avgpool.forward(h)));

@@ -53,7 +53,19 @@ public abstract class BatchNorm extends Module {
     protected abstract void checkInput(Tensor x);
 
     @Override
-    public Tensor forward(Tensor x) {
+    public Tensor forward(Tensor x) { return run(x, false, null); }
+
+    /**
+     * relu(forward(x)) as one op ({@link Norm#batchNormRelu}): the same numbers, without keeping this layer's output
+     * beside the ReLU's until the step ends. Used where a ReLU follows (a {@link Sequential} of this layer and a
+     * {@link ReLU}, the zoo's ResNet and DenseNet blocks).
+     */
+    public Tensor forwardRelu(Tensor x) { return run(x, true, null); }
+
+    /** relu(forward(x) + identity) as one op, a ResNet block's end ({@link Norm#batchNormRelu}). */
+    public Tensor forwardAddRelu(Tensor x, Tensor identity) { return run(x, true, identity); }
+
+    private Tensor run(Tensor x, boolean relu, Tensor identity) {
         boolean training = isTraining();
         Tensor y;
         try {
@@ -61,7 +73,8 @@ public abstract class BatchNorm extends Module {
             if (x.dim(1) != features)
                 throw new IllegalArgumentException(kind() + "(" + features + "): input " + x.shape() + " has " + x.dim(1)
                         + " channels in dimension 1, expected " + features);
-            y = Norm.batchNorm(x, weight, bias, runningMean, runningVar, training, momentum, eps);
+            y = relu ? Norm.batchNormRelu(x, weight, bias, runningMean, runningVar, training, momentum, eps, identity)
+                     : Norm.batchNorm(x, weight, bias, runningMean, runningVar, training, momentum, eps);
         } catch (IllegalArgumentException e) {
             throw refused(e);
         }

@@ -24,7 +24,9 @@ public class Sequential extends Module {
      * Applies the layers in order. A {@link Linear} with a bias directly followed by a {@link ReLU} runs as one op,
      * {@link Basic#linearRelu} (on CUDA one cuBLASLt matmul with the bias epilogue, then cuDNN's ReLU; the RELU_BIAS
      * epilogue only with {@code -Ddltrain.cublasLt.reluEpilogue=true}); the numbers are
-     * those of the two layers run one after the other, bit for bit on the CPU. Only these exact classes are fused, so
+     * those of the two layers run one after the other, bit for bit on the CPU. A {@link BatchNorm2d} or
+     * {@link BatchNorm1d} directly followed by a ReLU runs as {@link BatchNorm#forwardRelu} (bit for bit the two layers'
+     * numbers; the batch norm's output is not kept beside the ReLU's). Only these exact classes are fused, so
      * a subclass that overrides forward keeps its own.
      */
     @Override
@@ -37,6 +39,9 @@ public class Sequential extends Module {
                     Linear fc = (Linear) m;
                     h = Basic.linearRelu(h, fc.weight(), fc.bias());
                     i++;
+                } else if (normFusesWithNext(i)) {
+                    h = ((BatchNorm) m).forwardRelu(h);
+                    i++;
                 } else h = m.forward(h);
             } catch (IllegalArgumentException e) {
                 throw m.refused(e); // named by m's place, unless a layer inside m has named its own already
@@ -48,6 +53,12 @@ public class Sequential extends Module {
     /** Whether layer i is a Linear with a bias and layer i + 1 a ReLU: the pair {@link #forward} runs as one op. */
     boolean fusesWithNext(int i) {
         return i + 1 < layers.size() && layers.get(i).getClass() == Linear.class && ((Linear) layers.get(i)).bias() != null
+                && layers.get(i + 1).getClass() == ReLU.class;
+    }
+
+    /** Whether layer i is a BatchNorm1d or BatchNorm2d and layer i + 1 a ReLU: {@link #forward} runs them as {@link BatchNorm#forwardRelu}. */
+    boolean normFusesWithNext(int i) {
+        return i + 1 < layers.size() && (layers.get(i).getClass() == BatchNorm2d.class || layers.get(i).getClass() == BatchNorm1d.class)
                 && layers.get(i + 1).getClass() == ReLU.class;
     }
 
