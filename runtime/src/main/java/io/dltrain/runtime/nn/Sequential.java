@@ -1,6 +1,7 @@
 package io.dltrain.runtime.nn;
 
 import io.dltrain.runtime.ops.Basic;
+import io.dltrain.runtime.ops.Conv;
 import io.dltrain.runtime.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -26,7 +27,8 @@ public class Sequential extends Module {
      * epilogue only with {@code -Ddltrain.cublasLt.reluEpilogue=true}); the numbers are
      * those of the two layers run one after the other, bit for bit on the CPU. A {@link BatchNorm2d} or
      * {@link BatchNorm1d} directly followed by a ReLU runs as {@link BatchNorm#forwardRelu} (bit for bit the two layers'
-     * numbers; the batch norm's output is not kept beside the ReLU's). Only these exact classes are fused, so
+     * numbers; the batch norm's output is not kept beside the ReLU's), and a {@link Conv2d} directly followed by a ReLU
+     * as {@link Conv#conv2dRelu} (the same, for the convolution's output). Only these exact classes are fused, so
      * a subclass that overrides forward keeps its own.
      */
     @Override
@@ -41,6 +43,10 @@ public class Sequential extends Module {
                     i++;
                 } else if (normFusesWithNext(i)) {
                     h = ((BatchNorm) m).forwardRelu(h);
+                    i++;
+                } else if (convFusesWithNext(i)) {
+                    Conv2d conv = (Conv2d) m;
+                    h = Conv.conv2dRelu(h, conv.weight(), conv.bias(), conv.params());
                     i++;
                 } else h = m.forward(h);
             } catch (IllegalArgumentException e) {
@@ -60,6 +66,11 @@ public class Sequential extends Module {
     boolean normFusesWithNext(int i) {
         return i + 1 < layers.size() && (layers.get(i).getClass() == BatchNorm2d.class || layers.get(i).getClass() == BatchNorm1d.class)
                 && layers.get(i + 1).getClass() == ReLU.class;
+    }
+
+    /** Whether layer i is a Conv2d and layer i + 1 a ReLU: {@link #forward} runs them as {@link Conv#conv2dRelu}. */
+    boolean convFusesWithNext(int i) {
+        return i + 1 < layers.size() && layers.get(i).getClass() == Conv2d.class && layers.get(i + 1).getClass() == ReLU.class;
     }
 
     @Override
