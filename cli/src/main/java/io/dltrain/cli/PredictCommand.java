@@ -195,7 +195,7 @@ public final class PredictCommand implements Callable<Integer> {
             Progress shown = new Progress(json ? progressMode : Progress.Mode.NONE, spec.commandLine().getErr());
             Trainer.BatchProgress done = shown.pass("predict", "files");
             List<Input> pending = new ArrayList<>();
-            java.util.ArrayDeque<Source> opened = new java.util.ArrayDeque<>(); // files opened, in order, not yet read to their end
+            java.util.ArrayDeque<Source> opened = new java.util.ArrayDeque<>(); // files read or to read, in order, not yet to their end (a CSV file is opened at its first rows)
             int next = 0;
             try {
                 while (true) {
@@ -451,23 +451,23 @@ public final class PredictCommand implements Callable<Integer> {
     static boolean isCsv(Path f) { return f.getFileName() != null && f.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".csv"); }
 
     /**
-     * The rows of a CSV file as the model's inputs, a batch at a time: feature columns matched by name when it is
-     * opened, standardised as in training. A bad value stops the command when its batch is read (the rows before it
-     * are predicted).
+     * The rows of a CSV file as the model's inputs, a batch at a time: feature columns matched by name when its first
+     * rows are asked for, standardised as in training. The file is opened then, not when its Source is made: a batch of
+     * up to 256 files gets its Sources at once, and opening them all would hold a descriptor per file (300 CSV files
+     * failed with "Too many open files" under ulimit -n 200) and report a later file's bad header before an earlier
+     * file's bad row. A bad value stops the command when its batch is read (the rows before it are predicted).
      */
     private Source readCsv(Path f, SavedModel.Features feat) {
-        CsvDataset.FeatureReader rows;
-        try {
-            rows = CsvDataset.FeatureReader.open(f, feat.names(), feat.mean(), feat.std());
-        } catch (DatasetException e) {
-            throw usage(e.getMessage());
-        }
         int nf = feat.names().size();
         return new Source() {
+            CsvDataset.FeatureReader rows; // opened at the first next()
+
             @Override public List<Input> next(int max) {
-                int first = rows.rowsRead();
                 CsvDataset.Rows got;
+                int first;
                 try {
+                    if (rows == null) rows = CsvDataset.FeatureReader.open(f, feat.names(), feat.mean(), feat.std());
+                    first = rows.rowsRead();
                     got = rows.next(max);
                 } catch (DatasetException e) {
                     throw usage(e.getMessage());
@@ -478,7 +478,7 @@ public final class PredictCommand implements Callable<Integer> {
                 return out;
             }
 
-            @Override public void close() { rows.close(); }
+            @Override public void close() { if (rows != null) rows.close(); }
         };
     }
 

@@ -285,6 +285,42 @@ class PredictCsvTest {
     }
 
     /**
+     * predict opened the CSV files of a batch (up to 256 of them) all at once when it began the batch, holding a file
+     * descriptor for each until its rows were read: 300 files under {@code ulimit -n 256} (macOS's default) failed with
+     * "Too many open files" (exit 2, naming a file that was fine; the JVM with the tests' class path holds about 150),
+     * where the build before read each whole and closed it. And a later
+     * file's bad header was named before an earlier file's bad row (b.csv's missing column for a.csv's line 3). A CSV
+     * file is now opened when its rows are first asked for, so one is open at a time and the first bad file in order is
+     * named.
+     */
+    @Test
+    void csvFilesAreOpenedOneAtATimeInOrder(@TempDir Path tmp) throws Exception {
+        Path data = Files.createDirectories(tmp.resolve("data")), out = tmp.resolve("run");
+        write(data);
+        train(data, "csv", out, 1);
+        Path a = Files.writeString(tmp.resolve("a.csv"), "x1,x2,x3\n1,2,3\n1,oops,3\n"), b = Files.writeString(tmp.resolve("b.csv"), "x1,x3\n1,2\n");
+        CliTest.Result r = run("predict", "--checkpoint", out.toString(), "--threads", "1", a.toString(), b.toString());
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("a.csv:3: column 'x2' holds 'oops'"), r.err());
+        assertEquals("", r.out()); // (its batch, rows of a.csv, is not predicted)
+
+        Path many = Files.createDirectories(tmp.resolve("many"));
+        for (int i = 0; i < 300; i++) Files.writeString(many.resolve(String.format(Locale.ROOT, "f%03d.csv", i)), "x1,x2,x3\n" + i + ",50,0\n");
+        List<String> cmd = new java.util.ArrayList<>(List.of("bash", "-c", "ulimit -n 256 && exec \"$@\"", "-",
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",
+                "-cp", System.getProperty("java.class.path"), Main.class.getName(),
+                "predict", "--checkpoint", out.toString(), "--threads", "1", "--top-k", "1", many.toString()));
+        Path o = tmp.resolve("many-out.txt"), e = tmp.resolve("many-err.txt");
+        Process p = new ProcessBuilder(cmd).redirectOutput(o.toFile()).redirectError(e.toFile()).start();
+        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "predict on 300 files did not end in 120 s");
+        assertEquals(0, p.exitValue(), Files.readString(e));
+        List<String> lines = Files.readAllLines(o);
+        assertEquals(300, lines.size(), Files.readString(e));
+        for (int i = 0; i < 300; i++)
+            assertTrue(lines.get(i).startsWith(many.resolve(String.format(Locale.ROOT, "f%03d.csv", i)) + "[0] (line 2):  "), lines.get(i));
+    }
+
+    /**
      * predict --json writes its array a batch of elements at a time (a list of every result took 3.7 GB resident for a
      * million CSV rows): the text is the same as Jackson's indented array of them all, which predict printed before,
      * however the results are split into batches, and an array with nothing added is an empty one.
