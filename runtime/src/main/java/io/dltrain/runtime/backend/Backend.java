@@ -211,9 +211,14 @@ public interface Backend extends AutoCloseable {
 
     // ---------------------------------------------------------------- activations and softmax
 
+    /** y = act(x) element by element; y may be x (in place: {@link #gemmBiasRelu}'s default, the ops that fuse a ReLU). */
     void activationForward(Activation act, Tensor x, Tensor y);
 
-    /** dx = dy * act'(x); x and y are the forward input and output (each kind uses whichever it needs). */
+    /**
+     * dx = dy * act'(x); x and y are the forward input and output (each kind uses whichever it needs). For RELU, whose
+     * derivative depends only on whether x &gt; 0 (dy passes at a NaN), the ops that ran it in place pass the output as
+     * x too ({@code Norm.batchNormRelu}, {@code Conv.conv2dRelu}, {@code Basic.linearRelu}): y &gt; 0 exactly where x &gt; 0.
+     */
     void activationBackward(Activation act, Tensor x, Tensor y, Tensor dy, Tensor dx);
 
     /** Softmax (or log-softmax) over the last dimension of x, any rank >= 1. */

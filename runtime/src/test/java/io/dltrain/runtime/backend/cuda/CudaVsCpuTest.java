@@ -819,6 +819,75 @@ class CudaVsCpuTest {
         }
     }
 
+    /**
+     * The ops that run a ReLU in place over their own output and read its gradient from that output
+     * ({@code Norm.batchNormRelu}, with and without the residual add, and {@code Conv.conv2dRelu}): on each backend bit
+     * for bit the separate ops they replace (output, every input's gradient), so the device's in-place activation
+     * forward, its add into its own output and its ReLU backward given the output for the input agree with the calls
+     * the separate ops make. A NaN and values exactly at the threshold are in the inputs. The CPU tests
+     * ({@code BatchNormReluTest}, {@code ConvReluTest}) check the same on the CPU only.
+     */
+    @Test
+    void fusedReluOpsAreTheSeparateOpsBitForBit() {
+        SplittableRandom rng = new SplittableRandom(13);
+        float[] xv = Check.uniform(rng, 2 * 3 * 4 * 5, -2, 2), idv = Check.uniform(rng, xv.length, -1, 1);
+        float[] dyv = Check.uniform(rng, xv.length, -1, 1), wv = Check.uniform(rng, 4 * 3 * 3 * 3, -0.5, 0.5);
+        xv[7] = Float.NaN;                                     // channel 0 of the batch norm becomes NaN
+        for (int i = 0; i < 20; i++) { xv[40 + i] = 0.75f; xv[100 + i] = 0.75f; if (i % 2 == 0) idv[40 + i] = 0f; } // channel 2: beta, 0
+        for (int i = 0; i < 27; i++) wv[27 + i] = 0f;          // conv output channel 1 is its bias: 0, the threshold
+        float[] gv = {1.5f, -0.5f, 1f}, bv = {0.2f, -0.1f, 0f}, cbv = {0.1f, 0f, -0.3f, Float.NaN};
+        ConvParams p = ConvParams.of(1, 1);
+        for (Backend be : new Backend[] {cpu, dev}) {
+            for (int variant = 0; variant < 3; variant++) {
+                float[][][] got = new float[2][][];
+                for (int fused = 0; fused < 2; fused++) {
+                    try (Scope s = Scope.open()) {
+                        Shape xs = Shape.of(2, 3, 4, 5);
+                        Tensor x = be.fromHost(xv, xs).requiresGrad(true), id = be.fromHost(idv, xs).requiresGrad(true);
+                        Tensor g = be.fromHost(gv, Shape.of(3)).requiresGrad(true), b = be.fromHost(bv, Shape.of(3)).requiresGrad(true);
+                        Tensor w = be.fromHost(wv, Shape.of(4, 3, 3, 3)).requiresGrad(true), cb = be.fromHost(cbv, Shape.of(4)).requiresGrad(true);
+                        Tensor rm = be.zeros(Shape.of(3)), rv = be.fromHost(new float[] {1f, 1f, 1f}, Shape.of(3));
+                        Tensor y, dy;
+                        List<Tensor> ins;
+                        if (variant < 2) {
+                            Tensor idt = variant == 1 ? id : null;
+                            if (fused == 1) y = io.dltrain.runtime.ops.Norm.batchNormRelu(x, g, b, rm, rv, true, 0.1f, 1e-5f, idt);
+                            else {
+                                Tensor z = io.dltrain.runtime.ops.Norm.batchNorm(x, g, b, rm, rv, true, 0.1f, 1e-5f);
+                                y = io.dltrain.runtime.ops.Activations.relu(idt == null ? z : io.dltrain.runtime.ops.Basic.add(z, idt));
+                            }
+                            dy = be.fromHost(dyv, xs);
+                            ins = variant == 1 ? List.of(x, g, b, id) : List.of(x, g, b);
+                        } else {
+                            y = fused == 1 ? io.dltrain.runtime.ops.Conv.conv2dRelu(x, w, cb, p)
+                                    : io.dltrain.runtime.ops.Activations.relu(io.dltrain.runtime.ops.Conv.conv2d(x, w, cb, p));
+                            dy = be.fromHost(Check.uniform(new SplittableRandom(14), (int) y.numel(), -1, 1), y.shape());
+                            ins = List.of(x, w, cb);
+                        }
+                        io.dltrain.runtime.autograd.Autograd.backward(y, dy);
+                        got[fused] = new float[ins.size() + 3][];
+                        got[fused][0] = y.toFloatArray();
+                        got[fused][1] = rm.toFloatArray();
+                        got[fused][2] = rv.toFloatArray();
+                        for (int k = 0; k < ins.size(); k++) got[fused][k + 3] = ins.get(k).grad().toFloatArray();
+                    }
+                }
+                String what = (variant == 0 ? "batchNormRelu" : variant == 1 ? "batchNormRelu with the add" : "conv2dRelu") + " on " + be.name();
+                for (int k = 0; k < got[0].length; k++) {
+                    String part = k == 0 ? "output" : k == 1 ? "running mean" : k == 2 ? "running var" : "gradient of input " + (k - 3);
+                    int[] a = bits(got[0][k]), f = bits(got[1][k]);
+                    assertArrayEquals(a, f, what + ": " + part + " (fused vs the separate ops)");
+                }
+            }
+        }
+    }
+
+    static int[] bits(float[] v) {
+        int[] b = new int[v.length];
+        for (int i = 0; i < v.length; i++) b[i] = Float.floatToRawIntBits(v[i]);
+        return b;
+    }
+
     // ------------------------------------------------------------------------------------------ dropout
 
     @Test
