@@ -171,6 +171,33 @@ class CpuAllocatorTest {
     }
 
     /**
+     * A request searches only the lengths that hold a free array. It walked every length the pool had made between n
+     * and FIT x n, those whose arrays were all in use included (a model's parameters, a step's activations), so its cost
+     * grew with them: with 9,999 such lengths, 0.07 to 0.46 ms a request, where one lookup takes 0.03 to 0.1 us.
+     */
+    @Test
+    void aRequestSearchesOnlyTheLengthsWithAFreeArray() {
+        CpuAllocator pool = new CpuAllocator();
+        for (int k = 0; k < 1000; k++) pool.floats(10_000 + k); // 1,000 lengths in use
+        int[] labels = pool.ints(10_000);
+        assertEquals(0, pool.searchedLengths(), "every array made is in use");
+        float[] far = pool.floats(19_999);
+        pool.free(far, 19_999);
+        assertEquals(1, pool.searchedLengths());
+        for (int round = 0; round < 3; round++) {
+            float[] a = pool.floats(10_000); // past the 1,000 lengths in use, served by the free one
+            same(far, a);
+            assertEquals(0, pool.searchedLengths(), "its one free array is handed out");
+            pool.free(a, 10_000);
+            assertEquals(1, pool.searchedLengths());
+        }
+        pool.free(labels, 10_000);
+        assertEquals(2, pool.searchedLengths(), "a free int array: its own length");
+        same(labels, pool.ints(6_000));
+        assertEquals(1, pool.searchedLengths());
+    }
+
+    /**
      * A backend evaluating data sets of 255 sizes (each last batch its own shapes): the free arrays stay within
      * KEEP_FREE times the peak in use. Unbounded, they grew with every size (299 MB for 0.25 MB in use after 100 sizes
      * with lenet5, and a 200 MB heap ran out after 70).
