@@ -13,6 +13,7 @@ import io.dltrain.runtime.checkpoint.CheckpointException;
 import io.dltrain.runtime.checkpoint.TrainingState;
 import io.dltrain.runtime.data.DataLoader;
 import io.dltrain.runtime.data.Dataset;
+import io.dltrain.runtime.data.SampleStream;
 import io.dltrain.runtime.nn.Module;
 import io.dltrain.runtime.nn.loss.CrossEntropyLoss;
 import io.dltrain.runtime.nn.loss.MSELoss;
@@ -116,7 +117,7 @@ public final class EvalCommand implements Callable<Integer> {
         try {
             DatasetRegistry.Entry entry = DatasetRegistry.get(data);
             memory.doing("reading " + entry.name() + (dataDir != null ? " in " + dataDir : ""), TrainRun.DATA_DOES_NOT_FIT, null);
-            splits = entry.load(dataDir, "--data-dir");
+            splits = entry.loadStreamingTest(dataDir, "--data-dir"); // a csv's test rows are read a batch at a time, in the pass
         } catch (CsvDataset.NewRunRefusal e) {
             refused = e;
             splits = e.splits();
@@ -126,7 +127,8 @@ public final class EvalCommand implements Callable<Integer> {
         memory.doing(null, null, null);
         if (splits.hasNotice()) notices.println("dl-train: notice: " + splits.notice());
         Dataset test = splits.test();
-        if (test.size() == 0) throw usage(data + " has no test split to evaluate on");
+        // a csv's test file is read in the pass, a batch at a time: one without rows is found there
+        if (test.size() == 0 && !(test instanceof CsvDataset c && c.streamed())) throw usage(data + " has no test split to evaluate on");
         String tooLarge = BatchLimit.problem(batchSize, test.sampleShape().numel(), data + "'s " + test.sampleShape() + " samples");
         if (tooLarge != null) throw usage(tooLarge);
         SavedModel saved;
@@ -247,17 +249,23 @@ public final class EvalCommand implements Callable<Integer> {
         }
         Path[] from = {dir}; // the weights' directory: another checkpoint if the run rotated this one away meanwhile
         memory.doing(String.format(java.util.Locale.ROOT, "loading %s from %s", saved.model(), dir), "the model alone does not fit", null);
+        // a csv's test rows stay in their file and are read a batch at a time; other test splits are in memory
+        CsvDataset streamed = test instanceof CsvDataset c && c.streamed() ? c : null;
         try (be; Module model = Loaded.model(spec.commandLine(), be, saved, notices, newer -> from[0] = newer);
-             DataLoader loader = loader(test, be)) {
+             DataLoader loader = streamed == null ? loader(test, be) : null;
+             SampleStream rows = streamed != null ? streamed.rows() : null) {
             memory.doing("evaluating " + saved.model() + " at --batch-size " + batchSize, null, null);
             Trainer trainer = new Trainer(be, new TrainConfig(1, batchSize, 0.1, "sgd", 0, 0, "constant", 0f, 0f, 0, 0, 0, 0, 1));
+            if (regression) trainer.task(Task.REGRESSION);
+            Pass pass = (loss, progress, outputs) -> loader != null ? trainer.evaluate(model, loader, loss, progress, outputs)
+                    : trainer.evaluate(model, rows, batchSize, loss, progress, outputs);
             // the passes' progress on stderr: stdout has the result alone
             Progress shown = new Progress(progressMode, spec.commandLine().getErr());
-            if (regression) return regression(o, trainer.task(Task.REGRESSION), model, loader, saved, from[0], test, outDir, shown);
+            if (regression) return regression(o, pass, saved, from[0], test, outDir, shown);
             long[][] cm = new long[test.numClasses()][test.numClasses()];
             EvalResult r;
             try {
-                r = classify(trainer, model, loader, cm, shown.pass("eval"));
+                r = tally((loss, p, outputs) -> run(pass, loss, p, outputs), cm, shown.pass("eval"));
             } finally {
                 shown.endBar(); // a pass that failed: its bar is not left drawn below the error
             }
@@ -290,12 +298,21 @@ public final class EvalCommand implements Callable<Integer> {
         }
     }
 
+    /**
+     * One evaluation pass over the test split ({@link Trainer#evaluate}): a DataLoader over a split in memory, or a csv
+     * test file's rows read a batch at a time. A bad row of that file (a value that is not a number, a label not among
+     * the classes) is found when its batch is read: a usage error naming the file and line, as when it was read whole.
+     */
+    @FunctionalInterface
+    interface Pass {
+        EvalResult run(io.dltrain.runtime.nn.loss.Loss loss, Trainer.BatchProgress progress, Trainer.BatchOutputs outputs);
+    }
+
     /** A regression model: the mean squared error on the test split (training's test_mse), to eval.json. No confusion matrix. */
-    private int regression(PrintWriter o, Trainer trainer, Module model, DataLoader loader, SavedModel saved, Path dir, Dataset test, Path outDir,
-                           Progress shown) {
+    private int regression(PrintWriter o, Pass pass, SavedModel saved, Path dir, Dataset test, Path outDir, Progress shown) {
         EvalResult r;
         try {
-            r = trainer.evaluate(model, loader, new MSELoss(), shown.pass("eval"));
+            r = run(pass, new MSELoss(), shown.pass("eval"), null);
         } finally {
             shown.endBar();
         }
@@ -323,8 +340,21 @@ public final class EvalCommand implements Callable<Integer> {
      * the test split is read once, not once for the scores and again for the matrix.
      */
     static EvalResult classify(Trainer trainer, Module model, DataLoader loader, long[][] cm, Trainer.BatchProgress progress) {
+        return tally((loss, p, outputs) -> trainer.evaluate(model, loader, loss, p, outputs), cm, progress);
+    }
+
+    private EvalResult run(Pass pass, io.dltrain.runtime.nn.loss.Loss loss, Trainer.BatchProgress progress, Trainer.BatchOutputs outputs) {
+        try {
+            return pass.run(loss, progress, outputs);
+        } catch (DatasetException e) { // a csv test file's row, read in the pass
+            throw usage(e.getMessage());
+        }
+    }
+
+    /** {@link #classify(Trainer, Module, DataLoader, long[][], Trainer.BatchProgress)} over any {@link Pass}. */
+    static EvalResult tally(Pass pass, long[][] cm, Trainer.BatchProgress progress) {
         int classes = cm.length;
-        return trainer.evaluate(model, loader, new CrossEntropyLoss(0f), progress, (out, y, n) -> {
+        return pass.run(new CrossEntropyLoss(0f), progress, (out, y, n) -> {
             float[] logits = out.toFloatArray();
             int[] labels = y.toIntArray();
             for (int i = 0; i < n; i++) cm[labels[i]][argmax(logits, i * classes, classes)]++;
@@ -411,7 +441,7 @@ public final class EvalCommand implements Callable<Integer> {
         Path evalDataDir = dataDir == null ? null : dataDir.toAbsolutePath().normalize();
         if (s.dataset().equals(data) && java.util.Objects.equals(runDataDir, evalDataDir)) return evaluated;
         try {
-            return DatasetRegistry.get(s.dataset()).load(runDataDir, "--data-dir").train();
+            return DatasetRegistry.get(s.dataset()).loadStreamingTest(runDataDir, "--data-dir").train(); // its test rows are not needed
         } catch (CsvDataset.NewRunRefusal e) { // the run's own data, which a dl-train before 2026-12-07 trained on
             return e.splits().train();
         } catch (DatasetException | IllegalArgumentException | UncheckedIOException e) {

@@ -207,6 +207,21 @@ class PredictCsvTest {
             Files.writeString(more.resolve(split + ".csv"), Files.readString(data.resolve(split + ".csv")) + "0.5,50,0.1,fox\n");
         CliTest.usageError(e4, new String[] {"eval", "--checkpoint", out.toString(), "--data", "csv", "--data-dir", more.toString(),
                 "--threads", "2", "--out", e4.toString()}, "[cat, dog, emu, fox]", "the model's [cat, dog, emu]");
+        // the test file is read a batch at a time as it is evaluated: a bad value or a label train.csv lacks in its third
+        // batch of 8 is still a usage error naming the file and line, nothing printed on stdout or written
+        Path late = Files.createDirectories(tmp.resolve("late"));
+        Files.copy(data.resolve("train.csv"), late.resolve("train.csv"));
+        List<String> lines = new java.util.ArrayList<>(Files.readAllLines(data.resolve("test.csv")));
+        for (String[] bad : List.of(new String[] {"0.5,x,0.1,cat", ":22: column 'x2' holds 'x'"},
+                new String[] {"0.5,50,0.1,fox", ":22: label 'fox' does not occur in " + late.resolve("train.csv")})) {
+            lines.set(21, bad[0]);
+            Files.write(late.resolve("test.csv"), lines);
+            Path e5 = tmp.resolve("e5");
+            String[] args = {"eval", "--checkpoint", out.toString(), "--data", "csv", "--data-dir", late.toString(), "--batch-size", "8",
+                    "--threads", "2", "--out", e5.toString()};
+            CliTest.usageError(e5, args, late.resolve("test.csv") + bad[1]);
+            assertEquals("", run(args).out(), "nothing on stdout");
+        }
     }
 
     /**

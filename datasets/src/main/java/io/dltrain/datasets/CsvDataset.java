@@ -1,6 +1,7 @@
 package io.dltrain.datasets;
 
 import io.dltrain.runtime.data.Dataset;
+import io.dltrain.runtime.data.SampleStream;
 import io.dltrain.runtime.tensor.Shape;
 import io.dltrain.runtime.train.Task;
 
@@ -56,9 +57,24 @@ public final class CsvDataset implements Dataset {
     private final float[] targets;
     private final int size, numFeatures;
     private final float[] mean, std;
+    /** For a split whose rows stay in its file, read a batch at a time ({@link #rows()}): how to read them; else null. */
+    private final Streamed streamed;
+
+    /**
+     * A split read from {@code file} a batch at a time: the training file's {@code header} (the file must have the same),
+     * what to keep of each record, the training split's {@code classes} (null for regression) and its file, named when a
+     * label is not one of them.
+     */
+    private record Streamed(Path file, java.util.function.Function<List<String>, Keep> keep, Classes classes, Path trainFile) {}
 
     private CsvDataset(String name, Task task, List<String> featureNames, List<String> classNames, float[] features,
                        int[] labels, float[] targets, int size, float[] mean, float[] std) {
+        this(name, task, featureNames, classNames, features, labels, targets, size, mean, std, null);
+    }
+
+    private CsvDataset(String name, Task task, List<String> featureNames, List<String> classNames, float[] features,
+                       int[] labels, float[] targets, int size, float[] mean, float[] std, Streamed streamed) {
+        this.streamed = streamed;
         this.name = name;
         this.task = task;
         this.featureNames = List.copyOf(featureNames);
@@ -84,6 +100,17 @@ public final class CsvDataset implements Dataset {
      */
     public static DatasetRegistry.Splits load(String dsName, Path trainFile, Path testFile, String labelColumn, String targetColumn,
                                               List<String> ignore, boolean standardize, boolean keepNa) {
+        return load(dsName, trainFile, testFile, labelColumn, targetColumn, ignore, standardize, keepNa, false);
+    }
+
+    /**
+     * As {@link #load(String, Path, Path, String, String, List, boolean, boolean)}; where {@code streamTest}, the test
+     * file's header is checked but its rows are not read: the test split keeps them in the file, and
+     * {@link #rows()} reads them a batch at a time (an evaluation of a file larger than memory). Its labels are checked
+     * as they are read.
+     */
+    public static DatasetRegistry.Splits load(String dsName, Path trainFile, Path testFile, String labelColumn, String targetColumn,
+                                              List<String> ignore, boolean standardize, boolean keepNa, boolean streamTest) {
         if (labelColumn != null && targetColumn != null)
             throw new DatasetException("csv: give label=COLUMN (classification) or target=COLUMN (regression), not both");
         Task task = targetColumn != null ? Task.REGRESSION : Task.CLASSIFICATION;
@@ -117,16 +144,23 @@ public final class CsvDataset implements Dataset {
                     task == Task.CLASSIFICATION ? yCol : -1, task == Task.REGRESSION ? yCol : -1, true, defaultLabel);
         });
         if (train.size() == 0) throw new DatasetException(trainFile + ": no data rows after the header");
-        Table test = Table.read(testFile, header -> {
+        java.util.function.Function<List<String>, Keep> testKeep = header -> {
             if (!train.header.equals(header))
                 throw new DatasetException(testFile + ": header " + header + " differs from " + trainFile + "'s " + train.header
                         + "; both files need the same columns in the same order");
             return keep[0];
-        });
+        };
+        Table test;
+        if (streamTest) {
+            new Table.Reader(testFile, testKeep, 1).close(); // its header, checked now; its rows when they are read
+            test = null;
+        } else {
+            test = Table.read(testFile, testKeep);
+        }
         String yName = train.header.get(Math.max(keep[0].label(), keep[0].target()));
         int yCol = train.header.indexOf(yName);
         int f = featureNames.size();
-        float[] xTrain = train.x, xTest = test.x;
+        float[] xTrain = train.x, xTest = test == null ? null : test.x;
         String refused = null; // what a new run may not take, but a model trained before 2026-12-07 did (NewRunRefusal)
         for (int j = 0; j < f && refused == null; j++) {
             String c = featureNames.get(j);
@@ -160,14 +194,18 @@ public final class CsvDataset implements Dataset {
         if (task == Task.REGRESSION) {
             splits = new DatasetRegistry.Splits(
                     new CsvDataset(trainName, task, featureNames, List.of(yName), xTrain, null, train.y, train.size(), mean, std),
-                    new CsvDataset(testName, task, featureNames, List.of(yName), xTest, null, test.y, test.size(), mean, std));
+                    test == null ? new CsvDataset(testName, task, featureNames, List.of(yName), null, null, null, 0, mean, std,
+                                           new Streamed(testFile, testKeep, null, trainFile))
+                            : new CsvDataset(testName, task, featureNames, List.of(yName), xTest, null, test.y, test.size(), mean, std));
         } else {
             String[] yTrain = train.labels;
             Classes classes = train.classes(yTrain, yCol);
             if (refused == null && !keepNa) refused = train.missingLabel(yTrain, yCol);
             splits = new DatasetRegistry.Splits(
                     new CsvDataset(trainName, task, featureNames, classes.names(), xTrain, train.labels(yTrain, yCol, classes, trainFile), null, train.size(), mean, std),
-                    new CsvDataset(testName, task, featureNames, classes.names(), xTest, test.labels(test.labels, yCol, classes, trainFile), null, test.size(), mean, std));
+                    test == null ? new CsvDataset(testName, task, featureNames, classes.names(), null, null, null, 0, mean, std,
+                                           new Streamed(testFile, testKeep, classes, trainFile))
+                            : new CsvDataset(testName, task, featureNames, classes.names(), xTest, test.labels(test.labels, yCol, classes, trainFile), null, test.size(), mean, std));
         }
         if (refused != null) throw new NewRunRefusal(refused, splits);
         return splits;
@@ -341,7 +379,7 @@ public final class CsvDataset implements Dataset {
     public CsvDataset standardisedWith(float[] mean, float[] std) {
         if (mean.length != numFeatures || std.length != numFeatures)
             throw new IllegalArgumentException(numFeatures + " features but " + mean.length + " means and " + std.length + " standard deviations");
-        return new CsvDataset(name, task, featureNames, classNames, features, labels, targets, size, mean.clone(), std.clone());
+        return new CsvDataset(name, task, featureNames, classNames, features, labels, targets, size, mean.clone(), std.clone(), streamed);
     }
 
     /**
@@ -374,6 +412,13 @@ public final class CsvDataset implements Dataset {
             if (here < 0 || to[here] >= 0) return java.util.Optional.empty();
             to[here] = k;
         }
+        if (streamed != null) { // its labels are matched to classes as they are read: by the model's order
+            Map<String, Integer> index = new HashMap<>();
+            for (int k = 0; k < order.size(); k++) index.put(streamed.classes().numeric() ? Classes.key(order.get(k)) : order.get(k), k);
+            Classes reordered = new Classes(List.copyOf(order), index, streamed.classes().numeric());
+            return java.util.Optional.of(new CsvDataset(name, task, featureNames, order, null, null, null, 0, mean, std,
+                    new Streamed(streamed.file(), streamed.keep(), reordered, streamed.trainFile())));
+        }
         int[] relabelled = new int[size];
         for (int i = 0; i < size; i++) relabelled[i] = to[labels[i]];
         return java.util.Optional.of(new CsvDataset(name, task, featureNames, order, features, relabelled, targets, size, mean, std));
@@ -386,13 +431,87 @@ public final class CsvDataset implements Dataset {
 
     /** The regression target of sample index (raw, not standardised); for a classification dataset, an error. */
     @Override public float target(int index) {
+        checkInMemory();
         if (task != Task.REGRESSION) throw new IllegalStateException(name + " is a classification dataset: use read()'s label");
         return targets[index];
     }
 
     @Override public String name() { return name; }
 
+    /** The number of rows; 0 for a split whose rows stay in its file ({@link #streamed()}), which says so after reading them. */
     @Override public int size() { return size; }
+
+    /** Whether this split's rows stay in its file, read a batch at a time by {@link #rows()} rather than by {@link #read}. */
+    public boolean streamed() { return streamed != null; }
+
+    private void checkInMemory() {
+        if (streamed != null)
+            throw new IllegalStateException(name + " keeps its rows in " + streamed.file() + ": read them a batch at a time with rows()");
+    }
+
+    /**
+     * This split's rows, from its file a batch at a time (a split loaded with streamTest), as {@link #read} would give
+     * them: the same columns, classes and standardisation, bit for bit. A bad value or an unknown label is an error
+     * naming the file and line when its batch is read; a file with no data rows, at the first read.
+     */
+    public SampleStream rows() {
+        if (streamed == null) throw new IllegalStateException(name + " is in memory: read it with read()");
+        return new StreamedRows(this, new Table.Reader(streamed.file(), streamed.keep(), Table.firstRows(numFeatures)));
+    }
+
+    /** See {@link #rows()}. */
+    private static final class StreamedRows implements SampleStream {
+        private final CsvDataset ds;
+        private final Table.Reader reader;
+        private long read; // rows read before the current batch's, and the current batch's
+        private long batchStart;
+
+        StreamedRows(CsvDataset ds, Table.Reader reader) {
+            this.ds = ds;
+            this.reader = reader;
+        }
+
+        @Override public String name() { return ds.name; }
+
+        @Override public Shape sampleShape() { return ds.sampleShape(); }
+
+        @Override public int numClasses() { return ds.numClasses(); }
+
+        @Override public List<String> classNames() { return ds.classNames; }
+
+        @Override public Task task() { return ds.task; }
+
+        @Override
+        public int read(int max, float[] x, int[] y, float[] t) {
+            Table tb = reader.table;
+            tb.size = 0; // one batch at a time: the table's arrays grow to a batch, then are reused
+            while (tb.size < max && reader.add()) { }
+            int n = tb.size, f = ds.numFeatures;
+            if (n == 0 && read == 0) throw new DatasetException(reader.file + ": no data rows after the header");
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < f; j++) x[i * f + j] = (tb.x[i * f + j] - ds.mean[j]) / ds.std[j];
+            if (ds.task == Task.REGRESSION) {
+                java.util.Arrays.fill(y, 0, n, 0);
+                System.arraycopy(tb.y, 0, t, 0, n);
+            } else {
+                int yCol = reader.keep.label();
+                System.arraycopy(tb.labels(java.util.Arrays.copyOf(tb.labels, n), yCol, ds.streamed.classes(), ds.streamed.trainFile()), 0, y, 0, n);
+            }
+            batchStart = read;
+            read += n;
+            return n;
+        }
+
+        /** "FILE:LINE" for a row of the batch last read, "row N of FILE" for another. */
+        @Override
+        public String describe(long index) {
+            Table tb = reader.table;
+            return index >= batchStart && index < read ? "row " + index + " (" + reader.file + ":" + tb.lines[(int) (index - batchStart)] + ")"
+                    : "row " + index + " of " + reader.file;
+        }
+
+        @Override public void close() { reader.close(); }
+    }
 
     @Override public Shape sampleShape() { return Shape.of(numFeatures); }
 
@@ -404,6 +523,7 @@ public final class CsvDataset implements Dataset {
 
     /** Copies sample index's standardised features and returns its class (0 for a regression dataset). */
     @Override public int read(int index, float[] dst, int dstOffset) {
+        checkInMemory();
         for (int j = 0, at = index * numFeatures; j < numFeatures; j++) dst[dstOffset + j] = (features[at + j] - mean[j]) / std[j];
         return labels == null ? 0 : labels[index];
     }

@@ -66,6 +66,9 @@ public final class DatasetRegistry {
     @FunctionalInterface
     private interface DirLoader {
         Splits load(DatasetOptions options, Path dir, String where);
+
+        /** As load, with a test split read a batch at a time where the format allows it (csv); else as load. */
+        default Splits loadStreamingTest(DatasetOptions options, Path dir, String where) { return load(options, dir, where); }
     }
 
     /** One registered dataset. */
@@ -177,18 +180,26 @@ public final class DatasetRegistry {
          *
          * @throws DatasetException if files are missing, corrupt or inconsistent; the message says which and what to do
          */
-        public Splits load(Path dataDirOrNull) { return load(dataDirOrNull, null, defaultDir); }
+        public Splits load(Path dataDirOrNull) { return load(dataDirOrNull, null, defaultDir, false); }
 
         /**
          * {@link #load(Path)} for a command that takes the directory from its option {@code dirOption} ("--data-dir"),
          * which the errors then name ("--data-dir /x: does not exist").
          */
-        public Splits load(Path dataDirOrNull, String dirOption) { return load(dataDirOrNull, dirOption, defaultDir); }
+        public Splits load(Path dataDirOrNull, String dirOption) { return load(dataDirOrNull, dirOption, defaultDir, false); }
+
+        /**
+         * As {@link #load(Path, String)}, for an evaluation: where the format allows it (csv), the test split's rows are
+         * not read here but a batch at a time as they are evaluated ({@link CsvDataset#streamed()}, {@link CsvDataset#rows()}),
+         * so that a test file larger than memory can be evaluated; its header is checked here. Other datasets load as
+         * {@link #load(Path, String)} does.
+         */
+        public Splits loadStreamingTest(Path dataDirOrNull, String dirOption) { return load(dataDirOrNull, dirOption, defaultDir, true); }
 
         /** {@link #load(Path)} with the default directory overridden (tests use a directory that doesn't exist). */
-        Splits load(Path dataDirOrNull, Path defaultDirectory) { return load(dataDirOrNull, null, defaultDirectory); }
+        Splits load(Path dataDirOrNull, Path defaultDirectory) { return load(dataDirOrNull, null, defaultDirectory, false); }
 
-        private Splits load(Path dataDirOrNull, String dirOption, Path defaultDirectory) {
+        private Splits load(Path dataDirOrNull, String dirOption, Path defaultDirectory, boolean streamTest) {
             String given = dirOption != null ? dirOption + " " + dataDirOrNull : "data directory " + dataDirOrNull;
             if (generator != null) {
                 if (dataDirOrNull != null)
@@ -201,7 +212,7 @@ public final class DatasetRegistry {
                 if (!Files.isDirectory(dataDirOrNull))
                     throw new DatasetException(given + ": " + (Files.exists(dataDirOrNull) ? "is not a directory" : "does not exist")
                             + ". It must contain " + expects + ". " + installHint);
-                return loader.load(options, dataDirOrNull, given);
+                return streamTest ? loader.loadStreamingTest(options, dataDirOrNull, given) : loader.load(options, dataDirOrNull, given);
             }
             if (!Files.exists(defaultDirectory) && sampleResourceDir != null) {
                 Splits sample = fromClasspath();
@@ -209,7 +220,8 @@ public final class DatasetRegistry {
                         "%s not installed at %s; using the bundled %,d-image sample (%,d test images). For the full set: %s",
                         title, defaultDirectory, sample.train().size(), sample.test().size(), fullSetCommand));
             }
-            return loader.load(options, defaultDirectory, "default directory " + defaultDirectory);
+            String where = "default directory " + defaultDirectory;
+            return streamTest ? loader.loadStreamingTest(options, defaultDirectory, where) : loader.load(options, defaultDirectory, where);
         }
 
         private Splits fromClasspath() {
@@ -434,12 +446,20 @@ public final class DatasetRegistry {
             "Tabular data: DIR/train.csv and DIR/test.csv with a header row, numeric features standardised with the training split's"
                     + " mean/std, a label column (classification, default: the last) or target=COLUMN (regression)",
             userDir("csv"), List.of(), "train.csv and test.csv", CSV_HINT,
-            (o, dir, where) -> CsvDataset.load(o.dataset(), dir.resolve(o.getString("train", "train.csv")),
-                    dir.resolve(o.getString("test", "test.csv")), o.getString("label", null), o.getString("target", null),
-                    o.has("ignore") ? List.of(o.getString("ignore", "").split("\\+")) : List.of(), o.getBoolean("standardize", true),
-                    o.getBoolean("keepna", false)),
+            new DirLoader() {
+                @Override public Splits load(DatasetOptions o, Path dir, String where) { return csv(o, dir, false); }
+
+                @Override public Splits loadStreamingTest(DatasetOptions o, Path dir, String where) { return csv(o, dir, true); }
+            },
             List.of("label", "target", "ignore", "train", "test", "standardize", "keepna"),
             "csv[:label=COLUMN|target=COLUMN][,ignore=COLUMN[+COLUMN...]][,train=train.csv][,test=test.csv][,standardize=true][,keepna=false]");
+
+    private static Splits csv(DatasetOptions o, Path dir, boolean streamTest) {
+        return CsvDataset.load(o.dataset(), dir.resolve(o.getString("train", "train.csv")),
+                dir.resolve(o.getString("test", "test.csv")), o.getString("label", null), o.getString("target", null),
+                o.has("ignore") ? List.of(o.getString("ignore", "").split("\\+")) : List.of(), o.getBoolean("standardize", true),
+                o.getBoolean("keepna", false), streamTest);
+    }
 
     private static final List<Entry> ENTRIES = List.of(FASHION_MNIST, MNIST, CIFAR10, CIFAR100, SYNTHETIC, IMAGEFOLDER, IMAGENET_SUBSET, CSV);
 

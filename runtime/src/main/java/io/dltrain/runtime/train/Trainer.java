@@ -6,6 +6,7 @@ import io.dltrain.runtime.data.Batch;
 import io.dltrain.runtime.data.DataLoadException;
 import io.dltrain.runtime.data.DataLoader;
 import io.dltrain.runtime.data.Dataset;
+import io.dltrain.runtime.data.SampleStream;
 import io.dltrain.runtime.nn.Module;
 import io.dltrain.runtime.nn.loss.Loss;
 import io.dltrain.runtime.optim.GradClip;
@@ -122,26 +123,25 @@ public final class Trainer {
      * one name per class (a prediction's class c is named classNames().get(c), as the README's example does).
      */
     private void checkTask(DataLoader... loaders) {
-        for (DataLoader l : loaders) {
-            if (l == null) continue;
-            Task data = l.dataset().task();
-            Dataset ds = l.dataset();
-            if (data == Task.CLASSIFICATION && ds.numClasses() < 1)
-                throw new IllegalArgumentException(ds.name() + ": numClasses() is " + ds.numClasses() + "; a classification dataset needs"
-                        + " at least one class (its labels are in [0, numClasses())); return the number of classes, or Task.REGRESSION"
-                        + " from task() for real-valued targets");
-            List<String> names = ds.classNames();
-            if (task == Task.CLASSIFICATION && data == Task.CLASSIFICATION && (names == null || names.size() != ds.numClasses()))
-                throw new IllegalArgumentException(ds.name() + ": numClasses() is " + ds.numClasses() + " but classNames() "
-                        + (names == null ? "is null" : "has " + names.size() + " names (" + abbreviated(names) + ")")
-                        + "; a classification dataset needs one name per class (a prediction's class c is named classNames().get(c))");
-            if (task == Task.REGRESSION && data != Task.REGRESSION)
-                throw new IllegalArgumentException("the regression task needs real-valued targets, but " + l.dataset().name()
-                        + " is a " + data.label() + " dataset (Dataset.task()); give it a regression dataset, e.g. csv:target=COLUMN");
-            if (task == Task.CLASSIFICATION && data == Task.REGRESSION)
-                throw new IllegalArgumentException(l.dataset().name() + " is a regression dataset (real-valued targets, no class labels);"
-                        + " train it with task(Task.REGRESSION) and the MSE loss");
-        }
+        for (DataLoader l : loaders)
+            if (l != null) checkTask(l.dataset().name(), l.dataset().task(), l.dataset().numClasses(), l.dataset().classNames());
+    }
+
+    private void checkTask(String name, Task data, int numClasses, List<String> names) {
+        if (data == Task.CLASSIFICATION && numClasses < 1)
+            throw new IllegalArgumentException(name + ": numClasses() is " + numClasses + "; a classification dataset needs"
+                    + " at least one class (its labels are in [0, numClasses())); return the number of classes, or Task.REGRESSION"
+                    + " from task() for real-valued targets");
+        if (task == Task.CLASSIFICATION && data == Task.CLASSIFICATION && (names == null || names.size() != numClasses))
+            throw new IllegalArgumentException(name + ": numClasses() is " + numClasses + " but classNames() "
+                    + (names == null ? "is null" : "has " + names.size() + " names (" + abbreviated(names) + ")")
+                    + "; a classification dataset needs one name per class (a prediction's class c is named classNames().get(c))");
+        if (task == Task.REGRESSION && data != Task.REGRESSION)
+            throw new IllegalArgumentException("the regression task needs real-valued targets, but " + name
+                    + " is a " + data.label() + " dataset (Dataset.task()); give it a regression dataset, e.g. csv:target=COLUMN");
+        if (task == Task.CLASSIFICATION && data == Task.REGRESSION)
+            throw new IllegalArgumentException(name + " is a regression dataset (real-valued targets, no class labels);"
+                    + " train it with task(Task.REGRESSION) and the MSE loss");
     }
 
     /** The first 10 of names, and how many more. */
@@ -156,16 +156,18 @@ public final class Trainer {
      * and a regression model of several outputs met a shape error in the loss. More outputs than classes are allowed,
      * as in PyTorch (the extra ones are trained towards never being picked).
      */
-    private void checkOutputs(Tensor out, int n, Dataset data) {
+    private void checkOutputs(Tensor out, int n, Dataset data) { checkOutputs(out, n, data.name(), data.numClasses()); }
+
+    private void checkOutputs(Tensor out, int n, String dataName, int numClasses) {
         Shape s = out.shape();
         if (s.rank() < 1 || s.dim(0) != n) return; // the loss names a batch mismatch
         int perSample = s.size() / Math.max(1, n);
-        if (task == Task.CLASSIFICATION && s.rank() == 2 && s.dim(1) < data.numClasses())
-            throw new IllegalArgumentException("the model gives " + s.dim(1) + " outputs per sample (output " + s + "), but " + data.name()
-                    + " has " + data.numClasses() + " classes: a classifier needs one output per class; make its last layer give "
-                    + data.numClasses() + " (e.g. Linear(..., " + data.numClasses() + "))");
+        if (task == Task.CLASSIFICATION && s.rank() == 2 && s.dim(1) < numClasses)
+            throw new IllegalArgumentException("the model gives " + s.dim(1) + " outputs per sample (output " + s + "), but " + dataName
+                    + " has " + numClasses + " classes: a classifier needs one output per class; make its last layer give "
+                    + numClasses + " (e.g. Linear(..., " + numClasses + "))");
         if (task == Task.REGRESSION && perSample != 1)
-            throw new IllegalArgumentException("the model gives " + perSample + " outputs per sample (output " + s + "), but " + data.name()
+            throw new IllegalArgumentException("the model gives " + perSample + " outputs per sample (output " + s + "), but " + dataName
                     + " is a regression dataset with one real-valued target per sample: the model needs one output; make its last"
                     + " layer give 1 (e.g. Linear(..., 1))");
     }
@@ -929,6 +931,28 @@ public final class Trainer {
     }
 
     /**
+     * As {@link #evaluate(Module, DataLoader, Loss, BatchProgress, BatchOutputs)} over a {@link SampleStream} read a batch
+     * of {@code batchSize} at a time on this thread (a file too large to hold), with the same numbers as a DataLoader
+     * over the same samples in the same order gives. {@code progress} is told the batches done and, as their total, the
+     * number the stream's {@link SampleStream#size()} makes, or -1 where it is not known.
+     *
+     * @throws IllegalArgumentException when the stream has no samples
+     * @throws DataLoadException         when the loss is not finite because a sample has a NaN or infinite feature
+     */
+    public EvalResult evaluate(Module model, SampleStream data, int batchSize, Loss loss, BatchProgress progress, BatchOutputs outputs) {
+        checkTask(data.name(), data.task(), data.numClasses(), data.classNames());
+        SampleStream.Batches pass = SampleStream.batches(data, batchSize);
+        long size = data.size();
+        int batches = size < 0 ? -1 : (int) Math.min(Integer.MAX_VALUE, (size + batchSize - 1) / batchSize);
+        if (!pass.hasNext()) throw new IllegalArgumentException("cannot evaluate on " + data.name() + ": it has no samples");
+        EvalResult r = evaluate(model, pass, batches, data.name(), data.sampleShape(), data.numClasses(), loss, null, progress, outputs);
+        if (!Double.isFinite(r.loss()) && pass.firstNonFinite() != null)
+            throw new DataLoadException("cannot evaluate on " + data.name() + ": " + pass.firstNonFinite() + ", which makes the loss "
+                    + r.loss() + "; check the data (fit stops on such a sample too)", null);
+        return r;
+    }
+
+    /**
      * The first sample of data's pass (in its order) with a NaN or infinite feature, said as "sample 40 has a non-finite
      * feature (element 3 of 8 is NaN)"; null if none. Reads the samples again on this thread: only after a bad loss.
      */
@@ -964,17 +988,23 @@ public final class Trainer {
     private EvalResult evaluate(Module model, DataLoader data, Loss loss, TrainListener stoppable, BatchProgress progress,
                                 BatchOutputs outputs) {
         checkTask(data);
-        Shape sample = data.dataset().sampleShape();
+        return evaluate(model, data.epoch(0), data.batchesPerEpoch(), data.dataset().name(), data.dataset().sampleShape(),
+                data.dataset().numClasses(), loss, stoppable, progress, outputs);
+    }
+
+    /** One evaluation pass over {@code pass}'s batches ({@code batches} of them; -1: not known) of the data named {@code dataName}. */
+    private EvalResult evaluate(Module model, Iterator<Batch> pass, int batches, String dataName, Shape sample, int numClasses, Loss loss,
+                                TrainListener stoppable, BatchProgress progress, BatchOutputs outputs) {
         long seen = 0;
-        int batches = data.batchesPerEpoch(), done = 0;
-        boolean top1 = task.classifies(), top5 = top1 && data.dataset().numClasses() >= 5;
+        int done = 0;
+        boolean top1 = task.classifies(), top5 = top1 && numClasses >= 5;
         // eval mode on this thread only (Module.evaluating): a model.eval() would also reach another thread's pass
         try (GradMode.Guard g = GradMode.noGrad(); GradMode.Guard evalMode = Module.evaluating();
              Tensor lossSum = Scope.outside(() -> be.zeros(Shape.of(1)));
              HitCount c1 = new HitCount(be);
              HitCount c5 = new HitCount(be);
              BatchUploads uploads = new BatchUploads(be, sample, task, reconMean, reconStd)) {
-            uploads.start(data.epoch(0));
+            uploads.start(pass);
             while (uploads.hasNext()) {
                 if (stoppable != null && (stopRequested || Thread.currentThread().isInterrupted())) return null;
                 BatchUploads.DeviceBatch next;
@@ -989,7 +1019,7 @@ public final class Trainer {
                     int n = batch.size();
                     Tensor x = batch.x(), y = batch.y();
                     Tensor out = model.forward(x);
-                    checkOutputs(out, n, data.dataset());
+                    checkOutputs(out, n, dataName, numClasses);
                     be.axpy(n, loss.compute(out, y), lossSum);
                     if (top1) c1.add(out, y, 1);
                     if (top5) c5.add(out, y, 5);
