@@ -592,30 +592,43 @@ public final class PredictCommand implements Callable<Integer> {
             }
             return Source.of(new Input(f.toString(), -1, x));
         }
-        IdxFile idx;
-        try {
-            idx = IdxFile.read(f, IdxFile.IMAGES_U8);
+        int[] dims;
+        // its header, checked now; its images are read a batch at a time, the file opened at the first (as a CSV file)
+        try (IdxFile.Reader header = IdxFile.open(f, IdxFile.IMAGES_U8)) {
+            dims = header.dims();
         } catch (DatasetException e) {
             throw usage(f + ": neither a PNG/JPEG image nor an IDX image file (" + e.getMessage() + ")");
         }
-        if (idx.dims().length != 3) throw usage(f + ": an IDX image file must be [N, rows, cols], got " + java.util.Arrays.toString(idx.dims()));
+        if (dims.length != 3) throw usage(f + ": an IDX image file must be [N, rows, cols], got " + java.util.Arrays.toString(dims));
         if (s.inChannels() != 1) throw usage(f + ": IDX images are grey but the model takes " + s.inChannels() + " channels");
-        int n = idx.count(), h = idx.dim(1), w = idx.dim(2);
-        byte[] px = idx.data(); // one byte a pixel: the images become floats a batch at a time
+        int n = dims[0], h = dims[1], w = dims[2];
         return new Source() {
+            IdxFile.Reader images; // opened at the first next()
+            byte[] px; // one byte a pixel: a batch of images, which become floats as they are given
             int at;
 
             @Override public List<Input> next(int max) {
-                List<Input> out = new ArrayList<>(Math.min(max, n - at));
-                for (; at < n && out.size() < max; at++) {
+                int got;
+                try {
+                    if (images == null) images = IdxFile.open(f, IdxFile.IMAGES_U8);
+                    int m = Math.min(max, n - at);
+                    if (px == null || px.length < m * h * w) px = new byte[m * h * w];
+                    got = images.next(m, px);
+                } catch (DatasetException e) {
+                    throw usage(e.getMessage());
+                }
+                List<Input> out = new ArrayList<>(got);
+                for (int i = 0; i < got; i++, at++) {
                     float[] plane = new float[h * w];
-                    for (int j = 0; j < h * w; j++) plane[j] = px[at * h * w + j] & 0xFF;
+                    for (int j = 0; j < h * w; j++) plane[j] = px[i * h * w + j] & 0xFF;
                     float[] x = new float[s.height() * s.width()];
                     normalise(resize(plane, h, w, s.height(), s.width()), x, 0, saved);
                     out.add(new Input(f.toString(), at, x));
                 }
                 return out;
             }
+
+            @Override public void close() { if (images != null) images.close(); }
         };
     }
 

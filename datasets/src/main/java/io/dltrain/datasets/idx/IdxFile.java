@@ -100,15 +100,119 @@ public final class IdxFile {
         long[] delivered = {0}; // data bytes read so far, for "broke off after N bytes" messages
         try {
             return parse(source, in, length, namedGz, expectedMagic, delivered);
-        } catch (EOFException e) {
-            throw new DatasetException(source + ": the gzip stream ends early (after " + delivered[0]
-                    + " bytes of IDX data): the file is truncated, probably an interrupted download; " + REDOWNLOAD, e);
-        } catch (ZipException e) {
-            throw new DatasetException(source + ": corrupt gzip data (" + e.getMessage() + "); " + REDOWNLOAD, e);
         } catch (IOException e) {
-            throw new DatasetException(source + ": I/O error while reading: " + e, e);
+            throw failure(source, e, delivered[0]);
         }
     }
+
+    /** The error for an I/O failure while reading source's data, {@code delivered} bytes of it read. */
+    private static DatasetException failure(String source, IOException e, long delivered) {
+        if (e instanceof EOFException)
+            return new DatasetException(source + ": the gzip stream ends early (after " + delivered
+                    + " bytes of IDX data): the file is truncated, probably an interrupted download; " + REDOWNLOAD, e);
+        if (e instanceof ZipException)
+            return new DatasetException(source + ": corrupt gzip data (" + e.getMessage() + "); " + REDOWNLOAD, e);
+        return new DatasetException(source + ": I/O error while reading: " + e, e);
+    }
+
+    /**
+     * Opens an IDX file (gzip'd or plain) to read its records a few at a time ({@link Reader#next}), so that memory
+     * holds those alone whatever the file's size: its header is read and checked here as {@link #read(Path, int)} checks
+     * it (and, for a plain file, its length); a gzip stream that ends early, or bytes after the data, are found when the
+     * reading gets there.
+     */
+    public static Reader open(Path file, int expectedMagic) {
+        String source = file.toString();
+        if (Files.isDirectory(file)) throw new DatasetException(source + ": is a directory, expected an IDX file");
+        if (!Files.exists(file)) throw new DatasetException(source + ": file not found");
+        InputStream raw;
+        try {
+            raw = Files.newInputStream(file);
+        } catch (NoSuchFileException e) {
+            throw new DatasetException(source + ": file not found", e);
+        } catch (IOException e) {
+            throw new DatasetException(source + ": cannot read the file: " + e, e);
+        }
+        try {
+            Header h = header(source, raw, Files.size(file), file.getFileName().toString().endsWith(".gz"), expectedMagic);
+            return new Reader(source, raw, h);
+        } catch (IOException e) {
+            close(raw);
+            throw failure(source, e, 0);
+        } catch (RuntimeException e) {
+            close(raw);
+            throw e;
+        }
+    }
+
+    private static void close(InputStream in) {
+        try {
+            in.close();
+        } catch (IOException ignored) {
+            // read-only: nothing is lost
+        }
+    }
+
+    /** An IDX file read a few records (first-dimension entries: images of an image file) at a time; see {@link #open}. */
+    public static final class Reader implements AutoCloseable {
+        private final String source;
+        private final InputStream raw;
+        private final Header h;
+        private final int recordBytes;
+        private long delivered; // data bytes read so far
+        private boolean checkedEnd;
+
+        private Reader(String source, InputStream raw, Header h) {
+            this.source = source;
+            this.raw = raw;
+            this.h = h;
+            this.recordBytes = (int) (h.declared() / h.dims()[0]);
+        }
+
+        public String source() { return source; }
+
+        /** The dimensions from the header, e.g. [60000, 28, 28]. */
+        public int[] dims() { return h.dims().clone(); }
+
+        /** Number of records: the first dimension. */
+        public int count() { return h.dims()[0]; }
+
+        /** Bytes per record (rows x cols of an image). */
+        public int recordBytes() { return recordBytes; }
+
+        /**
+         * Reads the next records, at most {@code max}, into dst from 0 ({@code max * recordBytes()} bytes at least) and
+         * returns how many: fewer than max only at the end, where the rest of the stream is checked as {@link #read}
+         * checks it (no bytes after the data; a gzip trailer's CRC), and 0 after it.
+         *
+         * @throws DatasetException naming the file where it is truncated, corrupt or longer than its header says
+         */
+        public int next(int max, byte[] dst) {
+            long left = h.declared() - delivered;
+            int want = (int) Math.min((long) max * recordBytes, left);
+            try {
+                int got = h.in().readNBytes(dst, 0, want);
+                delivered += got;
+                if (got < want)
+                    throw new DatasetException(source + ": truncated: header declares dims " + Arrays.toString(h.dims()) + " = " + h.declared()
+                            + " bytes of data, but the " + (h.gzip() ? "decompressed " : "") + "stream has only " + delivered
+                            + " bytes after the " + h.headerBytes() + "-byte header; " + REDOWNLOAD);
+                if (delivered == h.declared() && !checkedEnd) {
+                    checkedEnd = true;
+                    checkEnd(source, h);
+                }
+            } catch (IOException e) {
+                throw failure(source, e, delivered);
+            }
+            return want / recordBytes;
+        }
+
+        @Override
+        public void close() { IdxFile.close(raw); }
+    }
+
+    /** What the header says, and the stream of the data after it (decompressed where the file is gzip'd). */
+    private record Header(InputStream in, boolean gzip, int[] dims, long declared, int headerBytes) {}
 
     /** Checks every byte of this 1-D file is a label in [0, numClasses). */
     public void checkLabels(int numClasses) {
@@ -128,6 +232,48 @@ public final class IdxFile {
 
     private static IdxFile parse(String source, InputStream raw, long length, boolean namedGz, int expectedMagic,
                                  long[] delivered) throws IOException {
+        Header h = header(source, raw, length, namedGz, expectedMagic);
+        InputStream in = h.in();
+        boolean gzip = h.gzip();
+        int[] dims = h.dims();
+        long declared = h.declared();
+        int headerBytes = h.headerBytes();
+        String dimsText = Arrays.toString(dims);
+
+        // Grow the buffer only as real bytes arrive, so a lying header cannot make us allocate more than the stream holds.
+        byte[] data = new byte[(int) Math.min(declared, FIRST_CHUNK)];
+        int filled = 0;
+        while (filled < declared) {
+            if (filled == data.length) data = Arrays.copyOf(data, (int) Math.min(declared, 2L * data.length));
+            int n = in.read(data, filled, data.length - filled);
+            if (n < 0) break;
+            filled += n;
+            delivered[0] = filled;
+        }
+        if (filled < declared)
+            throw new DatasetException(source + ": truncated: header declares dims " + dimsText + " = " + declared
+                    + " bytes of data, but the " + (gzip ? "decompressed " : "") + "stream has only " + filled
+                    + " bytes after the " + headerBytes + "-byte header; " + REDOWNLOAD);
+        checkEnd(source, h);
+        return new IdxFile(source, dims, data);
+    }
+
+    /** After the data: reading to the end also makes GZIPInputStream verify the CRC and length in the gzip trailer. */
+    private static void checkEnd(String source, Header h) throws IOException {
+        long extra = 0;
+        byte[] skip = new byte[8192];
+        for (int n; (n = h.in().read(skip)) > 0; ) {
+            extra += n;
+            if (extra > MAX_DATA_BYTES) break; // don't decompress a gzip bomb just to count it
+        }
+        if (extra > 0)
+            throw new DatasetException(source + ": " + (extra > MAX_DATA_BYTES ? "more than " + MAX_DATA_BYTES : extra)
+                    + " unexpected trailing bytes after the " + h.declared() + " bytes of data the header declares (dims "
+                    + Arrays.toString(h.dims()) + "): the file is corrupt or not what its header says; " + REDOWNLOAD);
+    }
+
+    /** Reads and checks the header of raw (gzip'd or plain); a plain file of known length is checked against it too. */
+    private static Header header(String source, InputStream raw, long length, boolean namedGz, int expectedMagic) throws IOException {
         BufferedInputStream buffered = new BufferedInputStream(raw, 1 << 16);
         buffered.mark(2);
         int b0 = buffered.read(), b1 = buffered.read();
@@ -196,33 +342,7 @@ public final class IdxFile {
                         + " bytes of data the header declares (dims " + dimsText + "): the file is corrupt or not what its header says; " + REDOWNLOAD);
         }
 
-        // Grow the buffer only as real bytes arrive, so a lying header cannot make us allocate more than the stream holds.
-        byte[] data = new byte[(int) Math.min(declared, FIRST_CHUNK)];
-        int filled = 0;
-        while (filled < declared) {
-            if (filled == data.length) data = Arrays.copyOf(data, (int) Math.min(declared, 2L * data.length));
-            int n = in.read(data, filled, data.length - filled);
-            if (n < 0) break;
-            filled += n;
-            delivered[0] = filled;
-        }
-        if (filled < declared)
-            throw new DatasetException(source + ": truncated: header declares dims " + dimsText + " = " + declared
-                    + " bytes of data, but the " + (gzip ? "decompressed " : "") + "stream has only " + filled
-                    + " bytes after the " + headerBytes + "-byte header; " + REDOWNLOAD);
-
-        // Reading to the end also makes GZIPInputStream verify the CRC and length in the gzip trailer.
-        long extra = 0;
-        byte[] skip = new byte[8192];
-        for (int n; (n = in.read(skip)) > 0; ) {
-            extra += n;
-            if (extra > MAX_DATA_BYTES) break; // don't decompress a gzip bomb just to count it
-        }
-        if (extra > 0)
-            throw new DatasetException(source + ": " + (extra > MAX_DATA_BYTES ? "more than " + MAX_DATA_BYTES : extra)
-                    + " unexpected trailing bytes after the " + declared + " bytes of data the header declares (dims "
-                    + dimsText + "): the file is corrupt or not what its header says; " + REDOWNLOAD);
-        return new IdxFile(source, dims, data);
+        return new Header(in, gzip, dims, declared, headerBytes);
     }
 
     private static long[] readAllDims(byte[] dimBytes, int ndim) {
