@@ -81,8 +81,9 @@ public final class PredictCommand implements Callable<Integer> {
     boolean json;
 
     @Option(names = "--progress", defaultValue = "auto", paramLabel = "MODE",
-            description = "With --json: the files done so far on stderr; auto (a bar when stderr is a terminal,"
-                    + " plain lines otherwise), bar, plain, or none (default: ${DEFAULT-VALUE}). Text results show their own progress.")
+            description = "The files done and inputs predicted so far, on stderr: auto (a bar when stderr is a terminal,"
+                    + " plain lines otherwise; none when text results go to a terminal, being their own progress), bar, plain,"
+                    + " or none (default: ${DEFAULT-VALUE}).")
     String progress;
 
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "DEVICE", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
@@ -191,9 +192,13 @@ public final class PredictCommand implements Callable<Integer> {
             memory.doing("predicting " + Words.count(files.size(), "file") + ", " + BATCH + " at a time", "the model and "
                     + BATCH + " inputs do not fit", null);
             model.eval();
-            // with --json, the files done so far (text results are their own progress)
-            Progress shown = new Progress(json ? progressMode : Progress.Mode.NONE, spec.commandLine().getErr());
-            Trainer.BatchProgress done = shown.pass("predict", "files");
+            // the files done and the inputs predicted so far, on stderr; text results on a terminal are their own
+            // progress, so --progress auto shows none there (a bar would be drawn among the lines)
+            boolean ownProgress = !json && progress.equalsIgnoreCase("auto") && Progress.stdoutIsTerminal();
+            Progress shown = new Progress(ownProgress ? Progress.Mode.NONE : progressMode, spec.commandLine().getErr());
+            Progress.InputsProgress done = shown.inputs("predict");
+            long predictedSoFar = 0;
+            int filesDone = 0;
             List<Input> pending = new ArrayList<>();
             java.util.ArrayDeque<Source> opened = new java.util.ArrayDeque<>(); // files read or to read, in order, not yet to their end (a CSV file is opened at its first rows)
             int next = 0;
@@ -229,8 +234,13 @@ public final class PredictCommand implements Callable<Integer> {
                     if (json) array.add(predicted);
                     else print(o, predicted);
                     if (o.checkError()) break; // stdout failed (| head -1): Main says so; reading on would be for nobody
-                    if (done != null && pending.isEmpty() && opened.isEmpty()) done.batch(next, files.size()); // at a file's end (a CSV file gives many batches)
+                    predictedSoFar += n;
+                    filesDone = next - opened.size(); // a file is done once read to its end
+                    if (done != null) done.batch(filesDone, files.size(), predictedSoFar);
                 }
+                // the last file is found at its end only when asked for more: said once it is
+                if (done != null && filesDone < files.size() && !o.checkError() && opened.isEmpty() && next == files.size())
+                    done.batch(next, files.size(), predictedSoFar);
             } finally {
                 for (Source src : opened) src.close();
             }

@@ -145,7 +145,9 @@ final class Progress implements TrainListener {
     /**
      * The progress of a pass outside the training loop (the test pass after training): on a terminal a bar named
      * {@code name}, drawn from its first batch and closed after its last (or by {@link #endBar}); in plain mode a
-     * line "{@code name} batch 30/79" at most every {@link #plainSeconds}; nothing with {@code --progress none}.
+     * line "{@code name} batch 30/79" at most every {@link #plainSeconds}; nothing with {@code --progress none}. A pass
+     * whose number of batches is not known (-1: eval reading a csv test file a batch at a time) gets a bar without an
+     * end, closed by {@link #endBar}, and lines "{@code name} batch 30/?".
      */
     Trainer.BatchProgress pass(String name) { return pass(name, "batch"); }
 
@@ -157,19 +159,64 @@ final class Progress implements TrainListener {
             if (mode == Mode.BAR) {
                 ProgressBar b = bar;
                 if (b == null) {
-                    b = new ProgressBarBuilder().setTaskName(name).setInitialMax(batches)
+                    b = new ProgressBarBuilder().setTaskName(name).setInitialMax(Math.max(-1, batches))
                             .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(200)
                             .setConsumer(new ConsoleProgressBarConsumer(System.err, 110)) // as the epoch's: see epochStarted
                             .continuousUpdate().build();
                     bar = b;
                 }
                 b.stepTo(batch);
-                if (batch >= batches) endBar();
+                if (batches >= 0 && batch >= batches) endBar();
             } else if (plainDue()) {
-                out.printf("%s %s %d/%d%n", name, unit, batch, batches);
+                out.printf("%s %s %d/%s%n", name, unit, batch, batches < 0 ? "?" : Integer.toString(batches));
                 out.flush();
             }
         };
+    }
+
+    /** Told by predict after each batch: the files read to their end of all the files, and the inputs predicted so far. */
+    @FunctionalInterface
+    interface InputsProgress {
+        void batch(int filesDone, int files, long inputs);
+    }
+
+    /**
+     * predict's progress, which a long file (an IDX file's images, a CSV file's rows) shows as it goes, not only at its
+     * end: on a terminal a bar named {@code name} of the files done with the inputs beside it; in plain mode a line
+     * "{@code name} files 0/1, 51,200 inputs" at most every {@link #plainSeconds}; nothing with {@code --progress none}.
+     */
+    InputsProgress inputs(String name) {
+        if (mode == Mode.NONE) return null;
+        lastPlain = System.nanoTime();
+        return (filesDone, files, inputs) -> {
+            String count = String.format("%,d %s", inputs, inputs == 1 ? "input" : "inputs");
+            if (mode == Mode.BAR) {
+                ProgressBar b = bar;
+                if (b == null) {
+                    b = new ProgressBarBuilder().setTaskName(name).setInitialMax(files).setUnit(" files", 1)
+                            .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(200)
+                            .setConsumer(new ConsoleProgressBarConsumer(System.err, 110))
+                            .continuousUpdate().build();
+                    bar = b;
+                }
+                b.stepTo(filesDone);
+                b.setExtraMessage(count);
+                if (filesDone >= files) endBar();
+            } else if (plainDue()) {
+                out.printf("%s files %d/%d, %s%n", name, filesDone, files, count);
+                out.flush();
+            }
+        };
+    }
+
+    /** Whether stdout is a terminal (/proc/self/fd/1 on Linux; elsewhere, whether Java's console is one). */
+    static boolean stdoutIsTerminal() {
+        try {
+            String s = Files.readSymbolicLink(Path.of("/proc/self/fd/1")).toString();
+            return s.startsWith("/dev/pts/") || s.startsWith("/dev/tty") || s.equals("/dev/console");
+        } catch (IOException | UnsupportedOperationException | SecurityException e) {
+            return System.console() != null && System.console().isTerminal();
+        }
     }
 
     /**

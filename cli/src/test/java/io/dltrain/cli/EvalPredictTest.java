@@ -513,8 +513,9 @@ class EvalPredictTest {
 
     /**
      * predict --json prints its array at the end: 10,000 JPEGs took 9.9 s here with nothing shown. Now the files done
-     * so far on stderr (plain lines at most every 10 s, here every batch), stdout keeps the JSON alone; --progress none
-     * and text output (which comes out batch by batch) show none.
+     * and the inputs predicted so far on stderr (plain lines at most every 10 s, here every batch), stdout keeps the JSON
+     * alone; --progress none shows none. Text output showed none either, though a long IDX or CSV file printed nothing
+     * on stderr to its end; now it does (with --progress auto, none when stdout is a terminal).
      */
     @Test
     void predictJsonShowsTheFilesDoneOnStderr(@TempDir Path tmp) throws IOException {
@@ -529,12 +530,18 @@ class EvalPredictTest {
         try {
             CliTest.Result r = run("predict", "--checkpoint", runDir.toString(), "--json", "--progress", "plain", "--threads", "2", folder.toString());
             assertEquals(0, r.code(), r.err());
-            assertTrue(r.err().contains("predict files 3/3\n"), r.err());
+            assertTrue(r.err().contains("predict files 3/3, 3 inputs\n"), r.err());
             assertEquals(3, JSON.readTree(r.out()).size(), "stdout is the JSON array alone");
             CliTest.Result none = run("predict", "--checkpoint", runDir.toString(), "--json", "--progress", "none", "--threads", "2", folder.toString());
             assertFalse(none.err().contains("predict files"), none.err());
-            CliTest.Result text = run("predict", "--checkpoint", runDir.toString(), "--progress", "plain", "--threads", "2", folder.toString());
-            assertFalse(text.err().contains("predict files"), text.err());
+            // text results too (they said nothing on stderr, however long the file): an IDX file of 300 images is
+            // 256 inputs into its one file, then the file done; stdout holds the results alone
+            Path idx = subset.resolve("t10k-images-idx3-ubyte.gz");
+            CliTest.Result text = run("predict", "--checkpoint", runDir.toString(), "--progress", "plain", "--threads", "2", idx.toString());
+            assertEquals(0, text.code(), text.err());
+            assertTrue(text.err().contains("predict files 0/1, 256 inputs\npredict files 1/1, 300 inputs\n"), text.err());
+            assertEquals(TEST, text.out().lines().count());
+            assertTrue(text.out().lines().allMatch(l -> l.startsWith(idx + "[")), "stdout holds the results alone");
         } finally {
             System.clearProperty("dltrain.plainProgressSeconds");
         }

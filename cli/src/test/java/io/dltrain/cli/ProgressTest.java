@@ -1,5 +1,6 @@
 package io.dltrain.cli;
 
+import io.dltrain.runtime.train.Trainer;
 import org.junit.jupiter.api.Test;
 
 import java.io.PrintWriter;
@@ -159,5 +160,29 @@ class ProgressTest {
         long deadline = System.nanoTime() + 10_000_000_000L;
         while (!text.toString().substring(from).contains(line) && System.nanoTime() < deadline) Thread.sleep(10);
         assertTrue(text.toString().substring(from).contains(line), "'" + line + "' in: " + text.toString().substring(from));
+    }
+
+    /**
+     * eval reading a csv test file a batch at a time does not know its number of batches (-1): plain lines said
+     * "eval batch 3/-1", and the bar was closed after the first batch (3 >= -1) and drawn again at each. Now "3/?", and
+     * the bar stays until endBar.
+     */
+    @Test
+    void aPassOfUnknownLengthSaysSo() {
+        System.setProperty("dltrain.plainProgressSeconds", "0");
+        try {
+            StringWriter text = new StringWriter();
+            Trainer.BatchProgress pass = new Progress(Progress.Mode.PLAIN, new PrintWriter(text), "img/s").pass("eval");
+            pass.batch(1, -1);
+            pass.batch(2, 79);
+            assertEquals("eval batch 1/?\neval batch 2/79\n", text.toString().replace(System.lineSeparator(), "\n"));
+            StringWriter inputs = new StringWriter();
+            Progress.InputsProgress predict = new Progress(Progress.Mode.PLAIN, new PrintWriter(inputs), "img/s").inputs("predict");
+            predict.batch(0, 1, 1);
+            predict.batch(1, 2, 51_200);
+            assertEquals("predict files 0/1, 1 input\npredict files 1/2, 51,200 inputs\n", inputs.toString().replace(System.lineSeparator(), "\n"));
+        } finally {
+            System.clearProperty("dltrain.plainProgressSeconds");
+        }
     }
 }
