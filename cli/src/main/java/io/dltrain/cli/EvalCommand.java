@@ -253,7 +253,7 @@ public final class EvalCommand implements Callable<Integer> {
         CsvDataset streamed = test instanceof CsvDataset c && c.streamed() ? c : null;
         try (be; Module model = Loaded.model(spec.commandLine(), be, saved, notices, newer -> from[0] = newer);
              DataLoader loader = streamed == null ? loader(test, be) : null;
-             SampleStream rows = streamed != null ? streamed.rows() : null) {
+             SampleStream rows = streamed != null ? rows(streamed) : null) {
             memory.doing("evaluating " + saved.model() + " at --batch-size " + batchSize, null, null);
             Trainer trainer = new Trainer(be, new TrainConfig(1, batchSize, 0.1, "sgd", 0, 0, "constant", 0f, 0f, 0, 0, 0, 0, 1));
             if (regression) trainer.task(Task.REGRESSION);
@@ -306,6 +306,15 @@ public final class EvalCommand implements Callable<Integer> {
     @FunctionalInterface
     interface Pass {
         EvalResult run(io.dltrain.runtime.nn.loss.Loss loss, Trainer.BatchProgress progress, Trainer.BatchOutputs outputs);
+    }
+
+    /** The csv test file's rows, opened for the pass (a file removed or changed since its header was read: a usage error). */
+    private SampleStream rows(CsvDataset test) {
+        try {
+            return test.rows();
+        } catch (DatasetException e) {
+            throw usage(e.getMessage());
+        }
     }
 
     /** A regression model: the mean squared error on the test split (training's test_mse), to eval.json. No confusion matrix. */
