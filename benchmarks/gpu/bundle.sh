@@ -8,7 +8,7 @@
 #                              compresses them with everything else (24 MB as a deflated jar, ~14 MB this way)
 #   gpu-bundle/test/           the runtime and models test classes as jars, junit-platform-console-standalone,
 #                              jazzer-api/jazzer-junit (so test discovery can load the fuzz-test classes it then skips)
-#   gpu-bundle/run-on-gpu.sh   copies of benchmarks/gpu/run-on-gpu.sh and the cuda-libs.sh it sources
+#   gpu-bundle/run-on-gpu.sh   copies of benchmarks/gpu/run-on-gpu.sh and the cuda-libs.sh and limits.sh it sources
 #   gpu-bundle/BUNDLE.txt      git commit, date, sizes
 # and with --with-data dist/gpu-train.tar.xz: gpu-train/ with the same jre/, runner and BUNDLE.txt, dl-train.jar without
 # the bundled sample and OpenBLAS's natives, and data/fashion-mnist/ (see --with-data).
@@ -91,7 +91,7 @@ if [ -n "$data_dir" ]; then
   done
 fi
 
-cp benchmarks/gpu/run-on-gpu.sh benchmarks/gpu/cuda-libs.sh "$stage/"
+cp benchmarks/gpu/run-on-gpu.sh benchmarks/gpu/cuda-libs.sh benchmarks/gpu/limits.sh "$stage/"
 chmod +x "$stage/run-on-gpu.sh"
 {
   echo "dl-train GPU bundle"
@@ -125,7 +125,7 @@ if [ -n "$data_dir" ]; then
   rm -rf "$train" "$root/dist/gpu-train.tar.xz" "$root/dist/data"
   mkdir -p "$train/data/fashion-mnist"
   cp -al "$stage/jre" "$train/jre"
-  cp "$stage/run-on-gpu.sh" "$stage/cuda-libs.sh" "$train/"
+  cp "$stage/run-on-gpu.sh" "$stage/cuda-libs.sh" "$stage/limits.sh" "$train/"
   # The data go in uncompressed (dl-train reads IDX files with or without .gz): xz packs them better than gzip did.
   for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
     gzip -dc "$data_dir/$f.gz" > "$train/data/fashion-mnist/$f"

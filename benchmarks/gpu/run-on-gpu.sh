@@ -6,8 +6,9 @@
 #   golden  golden exports (PyTorch, if present: export_golden.py, export_layer_golden.py)
 #                                               -> runtime/src/test/resources/golden/ and a copy in golden/,
 #                                                  golden-compare.txt (the re-export against the committed files)
-#   tests   the gpu-tagged test suite, GoldenReplayTest whole (CPU and GPU replay), the Linear + ReLU NaN test
-#           with cuBLASLt's RELU_BIAS epilogue on, and the convolution test with cuDNN's measured algorithm search,
+#   tests   the gpu-tagged test classes, each in a JVM of its own (a native crash or a poisoned CUDA context ends
+#           that class only), GoldenReplayTest whole (CPU and GPU replay), the Linear + ReLU NaN test with
+#           cuBLASLt's RELU_BIAS epilogue on, and the convolution test with cuDNN's measured algorithm search,
 #           JUnit console launcher
 #                                               -> tests-gpu.txt, tests-golden.txt, tests-relu-epilogue.txt,
 #                                                  tests-measured-search.txt, junit/
@@ -30,7 +31,8 @@
 #                 then gets at most what is left of it once the reserves of the steps after it (the table below), their
 #                 kill grace and a 10 s margin are kept back: a hanging step cannot take the later steps' time, and a
 #                 step is stopped by its own limit (its log says so, training writes its checkpoint) rather than by
-#                 the call's. Unset: each step gets its most, and nothing is kept back
+#                 the call's. When the call is shorter than the reserves, they are scaled down (limits.sh) so that
+#                 every step still gets a share. Unset: each step gets its most, and nothing is kept back
 #   STEP_TIMEOUT  seconds allowed to each step (at least 5), overriding its most (the table below)
 #   BUNDLE        default: this script's directory when it holds jre/; else dist/gpu-bundle (bundle.sh), or, when
 #                 the tests step is not run and it is there, dist/gpu-train (bundle.sh --with-data: no test jars, with
@@ -52,7 +54,7 @@ while [ $# -gt 0 ]; do
     --data-dir) data_dir=$2; shift ;;
     --skip) skip=$2; shift ;;
     --only) only=$2; shift ;;
-    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
     *) echo "run-on-gpu: error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -70,13 +72,27 @@ skipped() {
 # CALL_LIMIT the reserves of one call, each plus the kill grace, plus the margin, fit in the call with room for the
 # unpacking: call 1 (info, golden, tests) 390 + 10 of 420 s, call 2 (train, resnet) 275 + 10 of 300 s; the arithmetic
 # is in benchmarks/gpu/README.md. A step that finishes early leaves its time to the next ones, up to their most.
+# When the call is shorter than its reserves (less device time left than planned), they are scaled down when the
+# first step starts (share_reserves in limits.sh), so that every step still gets a share.
+. "$here/limits.sh"
 declare -A reserve=([nvidia-smi]=10 [info]=35 [golden]=35 [golden-layers]=20 [golden-compare]=15
                     [tests-gpu]=120 [tests-golden]=40 [tests-relu-epilogue]=30 [tests-measured-search]=40
                     [train-lenet5]=130 [prepare-jpeg-tree]=40 [train-resnet18]=90)
 declare -A most=([nvidia-smi]=20 [info]=60 [golden]=90 [golden-layers]=60 [golden-compare]=30
                  [tests-gpu]=300 [tests-golden]=120 [tests-relu-epilogue]=60 [tests-measured-search]=60
                  [train-lenet5]=240 [prepare-jpeg-tree]=120 [train-resnet18]=180)
-grace=5    # SIGTERM, then SIGKILL this much later (timeout --kill-after): a JVM stops at once; dl-train checkpoints first
+# The tests-gpu step runs each gpu-tagged test class in a JVM of its own, so that a native crash or a CUDA context
+# poisoned by a fault (cudaErrorIllegalAddress) ends that class only; cheapest and most telling first: every op
+# against the CPU, then the small device checks and the PyTorch goldens, then the long training and zoo checks, and
+# last one JVM for any gpu-tagged class not listed here (one added later). GoldenReplayTest is left to the
+# tests-golden step, which runs it whole. The step's limit is shared among them as the call's among the steps.
+gpu_classes=(runtime.backend.cuda.CudaVsCpuTest runtime.train.BatchUploadsGpuTest runtime.optim.OptimizerGoldenTest
+             runtime.nn.LayerGoldenTest runtime.backend.cuda.CudaMemoryTest models.GpuTrainingStepTest models.ZooGoldenTest)
+declare -A class_reserve=([CudaVsCpuTest]=25 [BatchUploadsGpuTest]=10 [OptimizerGoldenTest]=10 [LayerGoldenTest]=10
+                          [CudaMemoryTest]=10 [GpuTrainingStepTest]=5 [ZooGoldenTest]=5 [others]=5)
+declare -A class_most=([CudaVsCpuTest]=120 [BatchUploadsGpuTest]=45 [OptimizerGoldenTest]=45 [LayerGoldenTest]=45
+                       [CudaMemoryTest]=60 [GpuTrainingStepTest]=120 [ZooGoldenTest]=150 [others]=60)
+grace=$GRACE_S   # SIGTERM, then SIGKILL this much later (timeout --kill-after)
 margin=10  # kept at the end of the call for the last pack of $OUT
 call_limit=${CALL_LIMIT:-}
 seconds() {  # seconds NAME MIN: NAME's value, when set, is whole seconds (no unit, no leading 0: bash reads 08 as octal), >= MIN
@@ -87,39 +103,44 @@ seconds() {  # seconds NAME MIN: NAME's value, when set, is whole seconds (no un
   exit 2
 }
 seconds CALL_LIMIT 1
-seconds STEP_TIMEOUT 5   # a step given under 5 s is not started
+seconds STEP_TIMEOUT "$MIN_START_S"   # a step given under 5 s is not started
+if [ -n "${STEP_TIMEOUT:-}" ]; then for s in "${!most[@]}"; do most[$s]=$STEP_TIMEOUT; done; fi
 planned=()   # the steps this call runs, in order (the golden ones even where torch turns out to be missing)
 skipped info || planned+=(nvidia-smi info)
 skipped golden || planned+=(golden golden-layers golden-compare)
 skipped tests || planned+=(tests-gpu tests-golden tests-relu-epilogue tests-measured-search)
 skipped train || planned+=(train-lenet5)
 skipped resnet || planned+=(prepare-jpeg-tree train-resnet18)
-later_of() {  # later_of NAME: the seconds kept back for the planned steps after NAME (their reserves, grace each)
-  local later=0 after="" s
+declare -A effective=()   # the reserves in force: reserve, or scaled down to fit the call (share_reserves)
+shared=""
+share_call() {  # once, when the first step starts: the reserves for what is left of the call
+  [ -n "$shared" ] && return 0
+  shared=1
+  local left=$((call_limit - SECONDS - margin)) total=0 s list=""
+  share_reserves reserve effective "$left" "${planned[@]}"
   for s in "${planned[@]}"; do
-    [ -n "$after" ] && later=$((later + ${reserve[$s]} + grace))
-    [ "$s" = "$1" ] && after=1
+    total=$((total + ${reserve[$s]} + grace))
+    list="$list${list:+, }$s ${effective[$s]}s"
   done
-  echo "$later"
+  if [ "$left" -lt "$total" ]; then
+    echo "# time: ${left}s of CALL_LIMIT=${call_limit}s left at the first step (${SECONDS}s in), under the steps'" \
+         "reserves with their grace (${total}s): reserves scaled down to $list" >> "$summary"
+  fi
 }
 kept_for() {  # kept_for NAME: ", Ns of it kept for the steps after it (A Rs, B Rs, 5s grace each)", or nothing
   local later after="" s list=""
   [ -n "$call_limit" ] || return 0   # without CALL_LIMIT nothing is kept back
-  later=$(later_of "$1")
+  later=$(kept_after effective "$1" "${planned[@]}")
   [ "$later" -gt 0 ] || return 0
   for s in "${planned[@]}"; do
-    [ -n "$after" ] && list="$list${list:+, }$s ${reserve[$s]}s"
+    [ -n "$after" ] && [ "${effective[$s]}" -gt 0 ] && list="$list${list:+, }$s ${effective[$s]}s"
     [ "$s" = "$1" ] && after=1
   done
   echo ": ${later}s of it kept for the steps after it ($list, ${grace}s grace each)"
 }
 limit_of() {  # limit_of NAME: the seconds this step may take now (0: none left)
-  local name=$1 max=${STEP_TIMEOUT:-${most[$1]}} later
-  if [ -z "$call_limit" ]; then echo "$max"; return; fi
-  later=$(later_of "$name")
-  local left=$((call_limit - SECONDS - margin - later - grace))
-  [ "$left" -lt 0 ] && left=0
-  echo $((left < max ? left : max))
+  if [ -z "$call_limit" ]; then echo "${most[$1]}"; return; fi
+  limit_of_name most effective $((call_limit - margin)) "$1" "${planned[@]}"
 }
 
 # ------------------------------------------------------------------ the bundle
@@ -214,9 +235,10 @@ pack_results() {  # pack_results [LINE]: LINE (a step still running) is added to
 
 step() {  # step NAME LOGFILE COMMAND...  runs the command with the header and its time limit (limit_of), records the status
   local name=$1 log=$2 limit; shift 2
+  [ -n "$call_limit" ] && share_call   # here, not in limit_of's subshell: once per call
   limit=$(limit_of "$name")
   header "$log" "$@"
-  if [ "$limit" -lt 5 ]; then   # the call's time is spent (the unpacking or the steps before overran their reserves),
+  if [ "$limit" -lt "$MIN_START_S" ]; then   # the call's time is spent (the unpacking or the steps before overran their reserves),
     # or kept for the later steps' reserves (a CALL_LIMIT under the sum of the reserves): say which
     local why
     why="${limit}s of CALL_LIMIT=${call_limit}s left for it after ${SECONDS}s$(kept_for "$name")"
@@ -228,7 +250,11 @@ step() {  # step NAME LOGFILE COMMAND...  runs the command with the header and i
   touch "$log.started"   # crash reports newer than this belong to this step
   echo "==== $name: $* (limit ${limit}s)"
   local t0=$SECONDS
-  timeout --kill-after=$grace "$limit" "$@" >> "$log" 2>&1 &
+  if declare -F "$1" >/dev/null; then   # a function of this script (run_test_classes): it keeps to STEP_LIMIT itself
+    STEP_LIMIT=$limit "$@" >> "$log" 2>&1 &
+  else
+    timeout --kill-after=$grace "$limit" "$@" >> "$log" 2>&1 &
+  fi
   local pid=$! ticker="" stop=${TMPDIR:-/tmp}/run-on-gpu.$$.step-done
   # While it runs, repack every PACK_EVERY seconds (default 30): when the device tool kills the whole command at its
   # 10-minute limit in the middle of a step (a hanging test, say), the log so far still comes back.
@@ -293,7 +319,80 @@ if ! skipped golden; then
   fi
 fi
 
-# tests: the GPU test suite (JUnit console launcher; tests run in this JVM, from the repository root).
+# run_test_classes LOG (the tests-gpu step, whose output goes to LOG): each class of gpu_classes, then any other
+# gpu-tagged class, in a JVM of its own, within STEP_LIMIT seconds shared as the call's time is among the steps
+# (class_reserve, class_most). After each class a line with its outcome goes to LOG and SUMMARY.txt, so that a call
+# killed mid-step still says which classes ran; at the end, the classes by outcome. Exit 0 only if every class passed
+# or skipped (every test aborted, as without a usable GPU).
+run_test_classes() {
+  local log=$1 end=$((SECONDS + STEP_LIMIT)) names=() c name
+  declare -A class_eff=() fqcn=()
+  for c in "${gpu_classes[@]}"; do name=${c##*.}; names+=("$name"); fqcn[$name]=io.dltrain.$c; done
+  names+=(others)
+  share_reserves class_reserve class_eff "$STEP_LIMIT" "${names[@]}"
+  local listed="io.dltrain.models.GoldenReplayTest" passed="" skipped_="" failed="" crashed="" killed="" notrun=""
+  for c in "${gpu_classes[@]}"; do listed="$listed|io.dltrain.$c"; done
+  for name in "${names[@]}"; do
+    local limit select=() t0=$SECONDS
+    limit=$(limit_of_name class_most class_eff "$end" "$name" "${names[@]}")
+    if [ "$limit" -lt "$MIN_START_S" ]; then
+      notrun="$notrun $name"
+      echo "tests-gpu/$name: not run, ${limit}s of the step's ${STEP_LIMIT}s left for it after" \
+           "$((STEP_LIMIT - end + SECONDS))s ($(kept_after class_eff "$name" "${names[@]}")s kept for the classes after it)" \
+        | tee -a "$summary"
+      continue
+    fi
+    if [ "$name" = others ]; then   # a gpu-tagged class this list lacks (and not GoldenReplayTest: tests-golden runs it)
+      select=(--scan-class-path="$cp_tests" --exclude-classname "^(${listed//./\\.})\$")
+    else
+      select=(--select-class "${fqcn[$name]}")
+    fi
+    echo "---- tests-gpu/$name: a JVM of its own, limit ${limit}s ($(date -u +%H:%M:%SZ))"
+    local start marker=$out/.class-started rc feed ok bad aborted started what crash
+    start=$(stat -c %s "$log")
+    touch "$marker"
+    timeout --kill-after="$GRACE_S" "$limit" "${java[@]}" -Xmx16g -Ddltrain.golden.dir="$golden_dir" -jar "$console" \
+        execute --class-path "$cp_all" "${select[@]}" --include-tag gpu \
+        --details=testfeed --disable-banner --disable-ansi-colors --reports-dir "$out/junit/gpu/$name"
+    rc=$?
+    feed=$(tail -c +$((start + 1)) "$log")
+    ok=$(grep -c ' :: SUCCESSFUL$' <<< "$feed")
+    bad=$(grep -c ' :: FAILED$' <<< "$feed")
+    aborted=$(grep -c ' :: ABORTED$' <<< "$feed")
+    started=$(grep -c ' :: STARTED$' <<< "$feed")
+    crash=$(find "$out" -maxdepth 1 -name 'hs_err_pid*.log' -newer "$marker" -printf '%f ' 2>/dev/null)
+    rm -f "$marker"
+    what="$((ok + bad + aborted)) tests ended: $ok successful, $bad failed, $aborted aborted"
+    if [ "$started" -gt $((ok + bad + aborted)) ]; then   # the one that was running when the JVM ended
+      what="$what; running then: $(grep ' :: STARTED$' <<< "$feed" | tail -1 | sed 's/^JUnit Jupiter > //; s/ :: STARTED$//')"
+    fi
+    if [ "$name" = others ] && [ "$started" -gt 0 ]; then   # which classes these were
+      what="$what; classes: $(grep ' :: STARTED$' <<< "$feed" | awk -F' > ' '{print $2}' | sort -u | tr '\n' ' ' | sed 's/ $//')"
+    fi
+    # timeout exits 124 when its SIGTERM ended the JVM, 137 when the SIGKILL GRACE_S later did; a 137 before the
+    # limit is another SIGKILL (the kernel's out-of-memory killer, say), which counts as a crash
+    if [ "$rc" -eq 124 ] || { [ "$rc" -eq 137 ] && [ $((SECONDS - t0)) -ge "$limit" ]; }; then
+      killed="$killed $name"; what="killed at its ${limit}s limit (exit $rc), $what"
+    elif [ -n "$crash" ] || [ "$rc" -gt 128 ]; then
+      crashed="$crashed $name"; what="crashed (exit $rc${crash:+, JVM crash report: ${crash% }}), $what"
+    elif [ "$rc" -eq 0 ] && [ "$name" = others ] && [ "$started" -eq 0 ]; then
+      what="no other gpu-tagged class found"
+    elif [ "$rc" -eq 0 ] && [ "$ok" -eq 0 ] && [ "$aborted" -gt 0 ]; then
+      skipped_="$skipped_ $name"; what="skipped (every test aborted), $what"
+    elif [ "$rc" -eq 0 ]; then
+      passed="$passed $name"; what="passed, $what"
+    else
+      failed="$failed $name"; what="failed (exit $rc), $what"
+    fi
+    echo "tests-gpu/$name: $what, $((SECONDS - t0))s" | tee -a "$summary"
+  done
+  echo "tests-gpu classes: passed:${passed:- none}; skipped:${skipped_:- none}; failed:${failed:- none};" \
+       "crashed:${crashed:- none}; killed at their limit:${killed:- none}; not run (no time left):${notrun:- none}" \
+    | tee -a "$summary"
+  [ -z "$failed$crashed$killed$notrun" ]
+}
+
+# tests: the GPU test suite (JUnit console launcher, from the repository root; tests-gpu one JVM per class above).
 # --details=testfeed prints each test's start and outcome (with the failure) as it happens: --details=tree prints
 # its tree only when the whole run has finished, so a run killed at its limit (a hanging test) left a log with
 # nothing but the header and no JUnit XML for the tests that had passed or failed before it.
@@ -302,9 +401,7 @@ if ! skipped tests; then
   cp_tests="$bundle/test/dl-train-runtime-tests.jar:$bundle/test/dl-train-models-tests.jar"
   cp_all="$cp_tests:$bundle/dl-train.jar:$(ls "$bundle"/test/jazzer-*.jar | tr '\n' ':')"
   golden_dir=$(pwd)/runtime/src/test/resources/golden
-  step tests-gpu "$out/tests-gpu.txt" "${java[@]}" -Xmx16g -Ddltrain.golden.dir="$golden_dir" -jar "$console" execute \
-      --class-path "$cp_all" --scan-class-path="$cp_tests" --include-tag gpu \
-      --details=testfeed --disable-banner --disable-ansi-colors --reports-dir "$out/junit/gpu"
+  step tests-gpu "$out/tests-gpu.txt" run_test_classes "$out/tests-gpu.txt"
   step tests-golden "$out/tests-golden.txt" "${java[@]}" -Xmx8g -Ddltrain.golden.dir="$golden_dir" -jar "$console" execute \
       --class-path "$cp_all" --select-class io.dltrain.models.GoldenReplayTest \
       --details=testfeed --disable-banner --disable-ansi-colors --reports-dir "$out/junit/golden"

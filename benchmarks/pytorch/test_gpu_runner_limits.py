@@ -1,9 +1,10 @@
-"""Unit tests of benchmarks/gpu/run-on-gpu.sh's step time limits under CALL_LIMIT (the device call's timeout_s).
-Run: python3 -m unittest discover -s benchmarks/pytorch -p 'test_*.py'
+"""Unit tests of benchmarks/gpu/run-on-gpu.sh's step time limits under CALL_LIMIT (the device call's timeout_s), of
+their arithmetic (benchmarks/gpu/limits.sh, with made-up steps and clock), and of the tests-gpu step's one JVM per
+test class. Run: python3 -m unittest discover -s benchmarks/pytorch -p 'test_*.py'
 
 They live here because .ci/check-scripts runs the unit tests of this directory (standard library only). The runner
-runs over a stand-in bundle whose java exits at once, without OUT (nothing packed), so no JVM, GPU or PyTorch is
-needed; about 1 s on 2 idle cores.
+runs over a stand-in bundle whose java exits at once (or, for a test class named in STANDIN_OUTCOMES, fails or
+crashes as a JVM would), without OUT (nothing packed), so no JVM, GPU or PyTorch is needed; a few seconds on 2 cores.
 """
 import os
 import re
@@ -14,6 +15,26 @@ import unittest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 RUNNER = os.path.join(ROOT, "benchmarks", "gpu", "run-on-gpu.sh")
+LIMITS = os.path.join(ROOT, "benchmarks", "gpu", "limits.sh")
+
+# A stand-in for the bundle's java. For the JUnit console with --select-class C it prints the test feed of one test of
+# C, and: STANDIN_OUTCOMES "C=fail" prints it FAILED and exits 1; "C=crash" prints it STARTED only, writes a crash
+# report where -XX:ErrorFile says and exits 134 (as a JVM does on a SIGSEGV in native code). Anything else: exit 0.
+STANDIN_JAVA = r"""#!/bin/bash
+err="" cls=""
+while [ $# -gt 0 ]; do
+  case "$1" in -XX:ErrorFile=*) err=${1#-XX:ErrorFile=} ;; --select-class) cls=${2##*.}; shift ;; esac
+  shift
+done
+echo "stand-in java"
+[ -n "$cls" ] || exit 0
+echo "JUnit Jupiter > $cls > aTest() :: STARTED"
+case ",${STANDIN_OUTCOMES:-}," in
+  *",$cls=fail,"*) echo "JUnit Jupiter > $cls > aTest() :: FAILED"; exit 1 ;;
+  *",$cls=crash,"*) echo "# A fatal error has been detected" > "${err//%p/$$}"; exit 134 ;;
+esac
+echo "JUnit Jupiter > $cls > aTest() :: SUCCESSFUL"
+"""
 
 
 @unittest.skipUnless(shutil.which("bash") and shutil.which("timeout"), "needs bash and coreutils' timeout")
@@ -25,7 +46,7 @@ class CallLimitTest(unittest.TestCase):
         os.makedirs(os.path.join(bundle, "test"))
         java = os.path.join(bundle, "jre", "bin", "java")
         with open(java, "w") as f:
-            f.write("#!/bin/sh\necho stand-in java\nexit 0\n")
+            f.write(STANDIN_JAVA)
         os.chmod(java, 0o755)
         with open(os.path.join(bundle, "BUNDLE.txt"), "w") as f:
             f.write("stand-in bundle\ncommit test\n")
@@ -37,9 +58,9 @@ class CallLimitTest(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def run_runner(self, call_limit, only):
+    def run_runner(self, call_limit, only, outcomes=""):
         env = dict(os.environ, BUNDLE=self.bundle, RESULTS=os.path.join(self.tmp, "results"),
-                   CALL_LIMIT=str(call_limit), PYTHON="false",
+                   CALL_LIMIT=str(call_limit), PYTHON="false", STANDIN_OUTCOMES=outcomes,
                    TMPDIR=self.tmp, PATH="/usr/bin:/bin")   # no nvidia-smi, whatever this machine has
         for name in ("STEP_TIMEOUT", "OUT"):
             env.pop(name, None)
@@ -58,20 +79,49 @@ class CallLimitTest(unittest.TestCase):
         self.assertEqual(60, limits["tests-measured-search"])
         self.assertIn("# time: CALL_LIMIT=420s", summary)
 
-    def test_a_step_with_no_time_left_is_not_started_and_the_last_one_still_runs(self):
-        # 30 s: the three first test steps' shares are below zero once the later reserves are kept; the last gets
-        # 30 - t - 10 - 5
-        limits, summary = self.run_runner(30, "tests")
-        for name in ("tests-gpu", "tests-golden", "tests-relu-epilogue"):
-            self.assertNotIn(name, limits)
-            self.assertRegex(summary, r"(?m)^%s: not run, 0s of CALL_LIMIT=30s left" % name)
-        # the time there was is said to be kept for the later steps, not spent (their reserves + 5 s grace each)
-        self.assertRegex(summary, r"(?m)^tests-gpu: not run, .*: 125s of it kept for the steps after it "
-                                  r"\(tests-golden 40s, tests-relu-epilogue 30s, tests-measured-search 40s, 5s grace each\)")
-        self.assertRegex(summary, r"(?m)^tests-relu-epilogue: not run, .*: 45s of it kept for the steps after it "
-                                  r"\(tests-measured-search 40s, 5s grace each\)")
-        self.assertTrue(10 <= limits["tests-measured-search"] <= 15, limits)
-        self.assertRegex(summary, r"(?m)^tests-measured-search: exit 0, ")
+    def test_a_call_limit_under_the_reserves_scales_them_down_and_every_step_starts(self):
+        # 120 s for call 1, whose reserves with their grace come to 390 s: they were kept whole, so info, golden and
+        # tests-gpu were not started (0 s left for them); scaled down, each step gets a share
+        limits, summary = self.run_runner(120, "info,golden,tests")
+        self.assertRegex(summary, r"(?m)^# time: \d+s of CALL_LIMIT=120s left at the first step .*under the steps' "
+                                  r"reserves with their grace \(390s\): reserves scaled down to nvidia-smi \d+s, info \d+s")
+        self.assertNotRegex(summary, r"(?m)^[\w/-]+: not run,")
+        for name in ("info", "tests-gpu", "tests-golden", "tests-relu-epilogue", "tests-measured-search"):
+            self.assertGreaterEqual(limits.get(name, 0), 5, (name, limits))
+        # what a step may take still leaves the later steps their (scaled) reserves: tests-gpu, started at once, may
+        # take 120 - t - 10 - 5 - (the three test steps after it, 6-7 s each + 5 s grace), about 68 s; info about 20 s
+        self.assertTrue(55 <= limits["tests-gpu"] <= 75, limits)
+        self.assertTrue(10 <= limits["info"] <= 25, limits)
+        # and the test classes share tests-gpu's limit the same way: every one started
+        for name in ("CudaVsCpuTest", "ZooGoldenTest", "others"):
+            self.assertRegex(summary, r"(?m)^tests-gpu/%s: " % name)
+        self.assertIn("not run (no time left): none", summary)
+
+    def test_the_readmes_call_2_with_less_device_time_trains_both_models(self):
+        # budget_left_s 200 before call 2: CALL_LIMIT 170 (the README). Reserves 130 + 40 + 90 with grace 275 s:
+        # kept whole, train-lenet5 was not started; scaled down it gets about 70 s, train-resnet18 still its share
+        limits, summary = self.run_runner(170, "train,resnet")
+        self.assertNotRegex(summary, r"(?m)^[\w/-]+: not run,")
+        self.assertTrue(60 <= limits["train-lenet5"] <= 80, limits)
+        # the steps before it took no time: all that is left, 170 - t - 10 - 5
+        self.assertTrue(145 <= limits["train-resnet18"] <= 155, limits)
+
+    def test_every_test_class_runs_in_a_jvm_of_its_own_past_a_failure_and_a_crash(self):
+        limits, summary = self.run_runner(420, "tests", "BatchUploadsGpuTest=crash,OptimizerGoldenTest=fail")
+        with open(os.path.join(self.tmp, "results", "tests-gpu.txt")) as f:
+            log = f.read()
+        self.assertRegex(summary, r"(?m)^tests-gpu/BatchUploadsGpuTest: crashed \(exit 134, JVM crash report: "
+                                  r"hs_err_pid\d+\.log\), 0 tests ended: .*; running then: BatchUploadsGpuTest > aTest\(\)")
+        self.assertRegex(summary, r"(?m)^tests-gpu/OptimizerGoldenTest: failed \(exit 1\), 1 tests ended: 0 successful, 1 failed")
+        # the classes after the crash and the failure still ran, each in its own JVM
+        self.assertRegex(summary, r"(?m)^tests-gpu/ZooGoldenTest: passed, 1 tests ended: 1 successful")
+        self.assertEqual(8, log.count("---- tests-gpu/"), log)   # seven listed classes and the scan for others
+        self.assertIn("tests-gpu classes: passed: CudaVsCpuTest LayerGoldenTest CudaMemoryTest GpuTrainingStepTest "
+                      "ZooGoldenTest; skipped: none; failed: OptimizerGoldenTest; crashed: BatchUploadsGpuTest; "
+                      "killed at their limit: none; not run (no time left): none", summary)
+        self.assertIn("tests-gpu classes: passed:", log)
+        self.assertRegex(summary, r"(?m)^tests-gpu: exit 1, .*JVM crash report: hs_err_pid\d+\.log")
+        self.assertRegex(summary, r"(?m)^tests-golden: exit 0, ")
 
     def test_a_step_timeout_or_call_limit_that_is_not_whole_seconds_is_refused(self):
         # '2m' ran every step with 'integer expression expected' and timeout's own limit; 'abc' ran each for no
@@ -88,6 +138,32 @@ class CallLimitTest(unittest.TestCase):
             self.assertEqual(2, p.returncode, name + "=" + value + ": " + p.stdout + p.stderr)
             self.assertIn("run-on-gpu: error: %s='%s' is not a whole number of seconds" % (name, value), p.stderr)
             self.assertNotIn("====", p.stdout)
+
+
+@unittest.skipUnless(shutil.which("bash"), "needs bash")
+class ShareTest(unittest.TestCase):
+    """limits.sh with made-up steps and a made-up clock (bash's SECONDS can be set)."""
+
+    def bash(self, script):
+        p = subprocess.run(["bash", "-c", ". " + LIMITS + "\n" + script], capture_output=True, text=True, timeout=30)
+        self.assertEqual(0, p.returncode, p.stderr)
+        return p.stdout.split()
+
+    def test_reserves_that_fit_are_kept_and_others_are_scaled_down_in_proportion(self):
+        tables = "declare -A r=([a]=100 [b]=50 [c]=10) e=(); "
+        show = "; echo ${e[a]} ${e[b]} ${e[c]}"
+        self.assertEqual(["100", "50", "10"], self.bash(tables + "share_reserves r e 175 a b c" + show))
+        # 100 s: 85 after 5 s grace each; 5 s each and 70 s shared as 95 : 45 : 5, rounded down
+        self.assertEqual(["50", "26", "7"], self.bash(tables + "share_reserves r e 100 a b c" + show))
+        # under 10 s a step: none kept, the steps run in order
+        self.assertEqual(["0", "0", "0"], self.bash(tables + "share_reserves r e 29 a b c" + show))
+
+    def test_a_step_may_take_what_the_later_ones_do_not_need(self):
+        tables = "declare -A r=([a]=100 [b]=50 [c]=10) e=() m=([a]=300 [b]=40 [c]=30); share_reserves r e 100 a b c; "
+        # at 20 s of a call ending at 110 (120 less the margin): a keeps back b's 26 s and c's 7 s, grace each
+        out = self.bash(tables + "SECONDS=20; limit_of_name m e 110 a a b c; limit_of_name m e 110 b a b c; "
+                        "SECONDS=100; limit_of_name m e 110 b a b c; limit_of_name m e 110 c a b c")
+        self.assertEqual(["42", "40", "0", "5"], out)   # 110-20-5-(31+12); b its most; at 100 s: b none, c 5
 
 
 if __name__ == "__main__":
