@@ -426,8 +426,12 @@ fi
 # resnet: ResNet-18 on an ImageNet-style JPEG tree (the CUDA issue's second acceptance run): Fashion-MNIST written as JPEGs,
 #    read through imagenet-subset (RandomResizedCrop 224, flip, ImageNet normalisation); a bounded number of steps
 if ! skipped resnet; then
-  tree=${TMPDIR:-/tmp}/dltrain-jpeg-tree
-  rm -rf "$tree"
+  # A fresh directory (datasets prepare takes an empty one), left in place: removing an old tree here, between steps,
+  # took time no step's limit counted (rm -rf of 43,000 of its 70,000 files took over 70 s on 2 loaded cores, and the
+  # device call's own limit would have killed the steps after it), and removing this one at the end would spend
+  # device time on a machine that is given back, with everything on it, after the call.
+  tree=$(mktemp -d "${TMPDIR:-/tmp}/dltrain-jpeg-tree.XXXXXX")
+  echo "# the JPEG tree: $tree (not removed)" >> "$summary"
   step prepare-jpeg-tree "$out/prepare-jpeg-tree.txt" "${java[@]}" -jar "$bundle/dl-train.jar" datasets prepare \
       --data fashion-mnist ${data_dir:+--data-dir "$data_dir"} --format jpg --out "$tree"
   step train-resnet18 "$out/train-resnet18.txt" "${java[@]}" -jar "$bundle/dl-train.jar" --model resnet18 \

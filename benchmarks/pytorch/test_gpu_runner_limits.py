@@ -106,6 +106,19 @@ class CallLimitTest(unittest.TestCase):
         # the steps before it took no time: all that is left, 170 - t - 10 - 5
         self.assertTrue(145 <= limits["train-resnet18"] <= 155, limits)
 
+    def test_no_old_jpeg_tree_is_removed_between_steps(self):
+        # the runner removed $TMPDIR/dltrain-jpeg-tree before prepare-jpeg-tree, outside any step's limit (70,000
+        # files: over 70 s on 2 loaded cores); it now writes to a fresh directory, which SUMMARY.txt names
+        old = os.path.join(self.tmp, "dltrain-jpeg-tree")
+        os.makedirs(os.path.join(old, "train"))
+        limits, summary = self.run_runner(300, "resnet")
+        self.assertTrue(os.path.isdir(os.path.join(old, "train")))
+        self.assertRegex(summary, r"(?m)^prepare-jpeg-tree: exit 0, ")
+        with open(os.path.join(self.tmp, "results", "prepare-jpeg-tree.txt")) as f:
+            fresh = re.search(r"--out (\S+)", f.read()).group(1)
+        self.assertTrue(fresh.startswith(old + "."), fresh)
+        self.assertIn("# the JPEG tree: %s (not removed)" % fresh, summary)
+
     def test_every_test_class_runs_in_a_jvm_of_its_own_past_a_failure_and_a_crash(self):
         limits, summary = self.run_runner(420, "tests", "BatchUploadsGpuTest=crash,OptimizerGoldenTest=fail")
         with open(os.path.join(self.tmp, "results", "tests-gpu.txt")) as f:
