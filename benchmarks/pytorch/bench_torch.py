@@ -10,7 +10,7 @@ needs a synchronize after every phase, so it comes from one extra window after t
 Prints one JSON object with the same keys as `dl-train bench --json` (plus torch_version and friends). Keys that
 have no PyTorch counterpart (dl_train_version, java_version, backend_allocs_per_step...) are null.
 
-Models: lenet5, mlp and resnet18-cifar-narrow exactly as dl-train's ModelRegistry builds them; any other name is looked up in
+Models: lenet5, mlp, lstm and resnet18-cifar-narrow exactly as dl-train's ModelRegistry builds them; any other name is looked up in
 torchvision.models (resnet18, resnet50, ...) and built with weights=None.
 
 Examples:
@@ -86,8 +86,28 @@ def resnet18_cifar_narrow(c, h, w, classes):
     return m
 
 
+class LstmClassifier(nn.Module):
+    """Rnns.lstm: the image's C*H rows as time steps of W features, nn.LSTM(W, 128, num_layers=2, batch_first=True),
+    then a Linear on the last step's hidden state; the same parameters, sizes and state_dict names (lstm.weight_ih_l0,
+    ..., fc.bias) as the registry's lstm (README's "Using a trained model from PyTorch")."""
+
+    def __init__(self, c, h, w, classes, hidden=128, layers=2):
+        super().__init__()
+        self.steps, self.features = c * h, w
+        self.lstm = nn.LSTM(w, hidden, num_layers=layers, batch_first=True)
+        self.fc = nn.Linear(hidden, classes)
+
+    def forward(self, x):
+        out, _ = self.lstm(x.reshape(x.shape[0], self.steps, self.features))
+        return self.fc(out[:, -1])
+
+
+def lstm(c, h, w, classes):
+    return LstmClassifier(c, h, w, classes)
+
+
 # name -> (builder, (channels, size, classes)): the default spec each model is listed with
-LOCAL_MODELS = {"mlp": (mlp, (1, 28, 10)), "lenet5": (lenet5, (1, 28, 10)),
+LOCAL_MODELS = {"mlp": (mlp, (1, 28, 10)), "lenet5": (lenet5, (1, 28, 10)), "lstm": (lstm, (1, 28, 10)),
                 "resnet18-cifar-narrow": (resnet18_cifar_narrow, (3, 32, 10))}
 TORCHVISION_DEFAULT = (3, 224, 1000)  # ImageNet
 
@@ -101,7 +121,7 @@ def build_model(name, image_size):
     torchvision = import_torchvision()
     ctor = getattr(torchvision.models, name, None)
     if ctor is None or not callable(ctor) or name.startswith("_"):
-        raise ValueError(f"unknown model '{name}': use mlp, lenet5, resnet18-cifar-narrow or a torchvision.models name (resnet18, resnet50, ...)")
+        raise ValueError(f"unknown model '{name}': use mlp, lenet5, lstm, resnet18-cifar-narrow or a torchvision.models name (resnet18, resnet50, ...)")
     c, s, classes = TORCHVISION_DEFAULT
     s = image_size or s
     return ctor(weights=None, num_classes=classes), c, s, classes
