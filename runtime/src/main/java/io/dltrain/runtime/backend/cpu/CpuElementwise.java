@@ -99,6 +99,15 @@ final class CpuElementwise {
         int N = y.dim(0), C = y.dim(1), inner = y.shape().sizeFrom(2);
         float[] Y = f(y), B = f(bias);
         int yo = off(y), bo = off(bias);
+        if (inner == 1) {   // a Linear's [N, C]: whole rows, not one modulo and a loop of one element per value
+            be.par.forRange(N, Math.max(1, GRAIN / Math.max(1, C)), (s, e) -> {
+                for (int r = s; r < e; r++) {
+                    int base = yo + r * C;
+                    for (int c = 0; c < C; c++) Y[base + c] += B[bo + c];
+                }
+            });
+            return;
+        }
         be.par.forRange(N * C, Math.max(1, GRAIN / Math.max(1, inner)), (s, e) -> {
             for (int nc = s; nc < e; nc++) {
                 float v = B[bo + nc % C];
@@ -113,6 +122,19 @@ final class CpuElementwise {
         int N = dy.dim(0), C = dy.dim(1), inner = dy.shape().sizeFrom(2);
         float[] D = f(dy), G = f(dbias);
         int dyo = off(dy), go = off(dbias);
+        if (inner == 1) {
+            // A Linear's [N, C]: the same sums (each column in double, rows in order, rounded once; a plane of one
+            // element is that element), read row by row rather than one strided element per row and column.
+            be.par.forRange(C, Math.max(1, GRAIN / Math.max(1, N)), (s, e) -> {
+                double[] acc = new double[e - s];
+                for (int nn = 0; nn < N; nn++) {
+                    int base = dyo + nn * C;
+                    for (int c = s; c < e; c++) acc[c - s] += D[base + c];
+                }
+                for (int c = s; c < e; c++) G[go + c] = (float) (accumulate ? G[go + c] + acc[c - s] : acc[c - s]);
+            });
+            return;
+        }
         // Parallel over channels; each channel sums over n in a fixed order (deterministic). A plane is summed in
         // float blocks of SUM_BLOCK, combined in double, as reduce does: one sum8 over a whole large plane drifts
         // (dy = 0.1 over 1024 x 1024 came out 1e-3 low).
