@@ -37,6 +37,12 @@ import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
  *       path's per-tap GEMMs apply unchanged, with lw = ceil(Wp/sw) as the row width ({@link #toPhases}). ResNet's 3x3
  *       stride-2 convolutions on 32x32 and 56x56 inputs: forward and filter gradient 10-40% less CPU time than im2col;
  *       on 16x16 and 8x8 about even.</li>
+ *   <li><b>shifted</b> (inputs at most 8 wide, a kernel larger than 1x1, at least 16 channels per group, any stride:
+ *       {@link #shifted}; checked before wide and phased): the padded input is copied once per column tap (and row
+ *       phase) into planes [Cg, lh, Q] whose rows already hold that tap's output columns ({@link #toShifted}), so each
+ *       tap's GEMM reads P*Q contiguous columns: no garbage columns, y written and dy read in place. For 8x8 and 4x4
+ *       planes the wide layout's garbage was 25-50% of the GEMM work: ResNet's C64 8x8 and C128 4x4 layers (stride 1
+ *       and 2) take 10-35% less CPU time in all three directions.</li>
  *   <li><b>general</b> (stride > 1 otherwise, e.g. a 1x1 stride-2 shortcut, whose im2col is one subsampling copy, or
  *       the RGB stem): classic im2col / col2im, one copy (or strided gather) per output row and tap.</li>
  * </ul>
@@ -75,7 +81,7 @@ final class CpuConv {
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
-    enum Path { POINTWISE, WIDE, PHASED, GENERAL }
+    enum Path { POINTWISE, WIDE, PHASED, SHIFTED, GENERAL }
 
     /** The sizes of one convolution, checked against the tensors ({@link Checks#conv}). */
     record Geo(int N, int C, int H, int W, int K, int R, int S, int P, int Q, int G, int Cg, int Kg, ConvParams p, Path path) {
@@ -85,16 +91,19 @@ final class CpuConv {
         int wp() { return W + 2 * p.padW(); }
         boolean padded() { return p.padH() > 0 || p.padW() > 0; }
         /** Wide or phased: y and dy are laid out with row stride {@link #lw} and garbage columns q >= Q. */
-        boolean perTapLayout() { return path == Path.WIDE || path == Path.PHASED; }
-        /** Row length of the per-tap input layout: the padded width, or on the phased path one phase plane's width. */
-        int lw() { return path == Path.PHASED ? ceilDiv(wp(), p.strideW()) : wp(); }
-        /** Rows of one channel in the per-tap input layout: Hp, or ceil(Hp / strideH) on the phased path. */
-        int lh() { return path == Path.PHASED ? ceilDiv(hp(), p.strideH()) : hp(); }
+        boolean perTapLayout() { return path == Path.WIDE || path == Path.PHASED || path == Path.SHIFTED; }
+        /** Row length of the per-tap input layout: the padded width, one phase plane's width (phased), or Q (shifted). */
+        int lw() { return path == Path.PHASED ? ceilDiv(wp(), p.strideW()) : path == Path.SHIFTED ? Q : wp(); }
+        /** Rows of one channel in the per-tap input layout: Hp, ceil(Hp / strideH) (phased), or the rows the taps reach (shifted). */
+        int lh() {
+            return path == Path.PHASED ? ceilDiv(hp(), p.strideH()) : path == Path.SHIFTED ? P + (R - 1) * p.dilationH() / p.strideH() : hp();
+        }
         /** One channel's plane in the per-tap input layout (the GEMMs' row stride over channels). */
         int plane() { return lh() * lw(); }
         /** Phase planes (slots) the taps read: 1 on the wide path; on the phased path the row phases x column phases used. */
         int slots() {
-            return path == Path.PHASED ? phases(R, p.dilationH(), p.strideH(), p.strideH()) * phases(S, p.dilationW(), p.strideW(), p.strideW()) : 1;
+            int rowPhases = phases(R, p.dilationH(), p.strideH(), p.strideH());
+            return path == Path.PHASED ? rowPhases * phases(S, p.dilationW(), p.strideW(), p.strideW()) : path == Path.SHIFTED ? S * rowPhases : 1;
         }
         /** Slot of phase (a, b): row-phase rank x column phases + column-phase rank (only phases a tap reads have one). */
         int slot(int a, int b) { return phases(R, p.dilationH(), p.strideH(), a) * phases(S, p.dilationW(), p.strideW(), p.strideW()) + phases(S, p.dilationW(), p.strideW(), b); }
@@ -104,12 +113,17 @@ final class CpuConv {
          */
         int tapOffset(int r, int s) {
             int dr = r * p.dilationH(), ds = s * p.dilationW();
-            if (path != Path.PHASED) return dr * wp() + ds;
             int sh = p.strideH(), sw = p.strideW();
+            if (path == Path.SHIFTED) return shiftedSlot(s, dr % sh) * Cg * plane() + dr / sh * Q;
+            if (path != Path.PHASED) return dr * wp() + ds;
             return slot(dr % sh, ds % sw) * Cg * plane() + dr / sh * lw() + ds / sw;
         }
-        /** Zeros after the layout: the last channel's rows run past its plane by at most the largest column shift. */
-        int tail() { return (S - 1) * p.dilationW() / p.strideW(); }
+        /** Shifted path with unit strides and Q == W: each slot's rows of a channel are one block of the input ({@link #forShiftedBlocks}). */
+        boolean shiftedBlocks() { return path == Path.SHIFTED && p.strideH() == 1 && p.strideW() == 1 && Q == W; }
+        /** Slot of column tap s and row phase a on the shifted path: s x row phases + the row phase's rank. */
+        int shiftedSlot(int s, int a) { int sh = p.strideH(); return s * phases(R, p.dilationH(), sh, sh) + phases(R, p.dilationH(), sh, a); }
+        /** Zeros after the layout: the last channel's rows run past its plane by at most the largest column shift (none when shifted). */
+        int tail() { return path == Path.SHIFTED ? 0 : (S - 1) * p.dilationW() / p.strideW(); }
         /** Columns of col per image: P*lw on the wide and phased paths, P*Q otherwise. */
         int span() { return perTapLayout() ? P * lw() : P * Q; }
     }
@@ -132,6 +146,7 @@ final class CpuConv {
         int P = p.outH(H, R), Q = p.outW(W, S);
         boolean stride1 = p.strideH() == 1 && p.strideW() == 1;
         Path path = stride1 && R == 1 && S == 1 && p.padH() == 0 && p.padW() == 0 ? Path.POINTWISE
+                : shifted(C / G, R, S, W) ? Path.SHIFTED
                 : stride1 ? Path.WIDE : phased(C / G, R, S) ? Path.PHASED : Path.GENERAL;
         return new Geo(N, C, H, W, K, R, S, P, Q, G, C / G, K / G, p, path);
     }
@@ -141,7 +156,21 @@ final class CpuConv {
      * output Kg x Cg), instead of building col: on the wide path with at least 16 channels per group, and on the
      * phased path (stride > 1, which requires as many, on the phase planes). With fewer channels (LeNet, a ResNet's RGB stem) those GEMMs are too thin and im2col's single GEMM is faster.
      */
-    static boolean perTap(Geo g) { return g.path == Path.PHASED || g.path == Path.WIDE && g.Cg >= PER_TAP_CHANNELS; }
+    static boolean perTap(Geo g) { return g.path == Path.PHASED || g.path == Path.SHIFTED || g.path == Path.WIDE && g.Cg >= PER_TAP_CHANNELS; }
+
+    /**
+     * Input width up to which a convolution with at least 16 channels per group and a kernel larger than 1x1 takes the
+     * shifted path ({@link #toShifted}). Measured (ConvShapesBench, calling thread's CPU time, 1 thread, batch 128):
+     * C128 4x4 and C64 8x8 (stride 1 and 2) 10-35% less CPU time in all three directions; C32 16x16 stride 2 (output
+     * width 8) even, its forward 7% slower; C32 16x16 stride 1 15-20% slower.
+     */
+    static final int SHIFTED_MAX_W = 8;
+
+    /** Whether a convolution takes the shifted path: 16 channels per group or more, a kernel larger than 1x1, W <= 8. */
+    static boolean shifted(int Cg, int R, int S, int W) { return shiftedOn && Cg >= PER_TAP_CHANNELS && R * S > 1 && W <= SHIFTED_MAX_W; }
+
+    /** Tests only (CpuConvShiftedTest): false sends the shifted path's shapes to the path they took before it, as a reference. */
+    static volatile boolean shiftedOn = true;
 
     /** Channels per group from which the per-tap GEMMs ({@link #perTap}) beat im2col's one GEMM. */
     static final int PER_TAP_CHANNELS = 16;
@@ -215,19 +244,22 @@ final class CpuConv {
     private static void wideForward(Geo g, float[] X, int xo, float[] taps, float[] B, int bo, float[] Y, int yo, int n,
                                     Scratch sc, Parallel par) {
         int plane = g.plane(), wp = g.lw(), span = g.span(), nTaps = g.R * g.S, pq = g.P * g.Q;
+        boolean direct = wp == g.Q; // no garbage columns (shifted path): the GEMMs write y in place
         for (int gr = 0; gr < g.G; gr++) {
             float[] xp = perTapInput(X, xo + (n * g.C + gr * g.Cg) * g.hw(), g, sc);
-            float[] out = sc.tmp(g.Kg * span);
+            float[] out = direct ? Y : sc.tmp(g.Kg * span);
+            int outOff = direct ? yo + (n * g.K + gr * g.Kg) * pq : 0;
             for (int r = 0; r < g.R; r++) {
                 for (int s = 0; s < g.S; s++) {
                     int tap = r * g.S + s;
                     gemm(par, false, false, g.Kg, span, g.Cg, taps, ((gr * nTaps + tap) * g.Kg) * g.Cg, g.Cg,
-                            xp, g.tapOffset(r, s), plane, tap == 0 ? 0f : 1f, out, 0, span);
+                            xp, g.tapOffset(r, s), plane, tap == 0 ? 0f : 1f, out, outOff, span);
                 }
             }
             for (int k = 0; k < g.Kg; k++) {
                 int dst = yo + (n * g.K + gr * g.Kg + k) * pq;
-                for (int pp = 0; pp < g.P; pp++) System.arraycopy(out, k * span + pp * wp, Y, dst + pp * g.Q, g.Q);
+                if (!direct)
+                    for (int pp = 0; pp < g.P; pp++) System.arraycopy(out, k * span + pp * wp, Y, dst + pp * g.Q, g.Q);
                 if (B != null) {
                     float b = B[bo + gr * g.Kg + k];
                     for (int i = dst; i < dst + pq; i++) Y[i] += b;
@@ -324,18 +356,21 @@ final class CpuConv {
         int size = g.slots() * g.Cg * plane + g.tail();
         int hw = g.hw();
         for (int gr = 0; gr < g.G; gr++) {
-            float[] dyMat = gatherDy(g, DY, dyo, n, 1, gr, sc);
+            boolean direct = g.lw() == g.Q; // shifted path: dy is already [Kg, P*Q]
+            float[] dyMat = direct ? DY : gatherDy(g, DY, dyo, n, 1, gr, sc);
+            int dyOff = direct ? dyo + (n * g.K + gr * g.Kg) * span : 0;
             float[] t = sc.pad(size);
             Arrays.fill(t, 0, size, 0f);
             for (int r = 0; r < g.R; r++) {
                 for (int s = 0; s < g.S; s++) {
                     int tap = r * g.S + s;
                     gemm(par, false, false, g.Cg, span, g.Kg, taps, ((gr * nTaps + tap) * g.Cg) * g.Kg, g.Kg,
-                            dyMat, 0, span, 1f, t, g.tapOffset(r, s), plane);
+                            dyMat, dyOff, span, 1f, t, g.tapOffset(r, s), plane);
                 }
             }
             int dxOff = dxo + (n * g.C + gr * g.Cg) * hw;
             if (g.path == Path.PHASED) fromPhases(t, g, DX, dxOff);
+            else if (g.path == Path.SHIFTED) fromShifted(t, g, DX, dxOff);
             else if (!g.padded()) System.arraycopy(t, 0, DX, dxOff, g.Cg * plane);
             else {
                 int ph = g.p.padH(), pw = g.p.padW(), hp = g.hp();
@@ -475,12 +510,14 @@ final class CpuConv {
                                                 float beta, Scratch sc, Parallel par) {
         int plane = g.plane(), span = g.span(), nTaps = g.R * g.S;
         for (int gr = 0; gr < g.G; gr++) {
-            float[] dyMat = gatherDy(g, DY, dyo, n, 1, gr, sc);
+            boolean direct = g.lw() == g.Q; // shifted path: dy is already [Kg, P*Q]
+            float[] dyMat = direct ? DY : gatherDy(g, DY, dyo, n, 1, gr, sc);
+            int dyOff = direct ? dyo + (n * g.K + gr * g.Kg) * span : 0;
             float[] xp = perTapInput(X, xo + (n * g.C + gr * g.Cg) * g.hw(), g, sc);
             for (int r = 0; r < g.R; r++) {
                 for (int s = 0; s < g.S; s++) {
                     int tap = r * g.S + s;
-                    gemm(par, false, true, g.Kg, g.Cg, span, dyMat, 0, span, xp, g.tapOffset(r, s), plane,
+                    gemm(par, false, true, g.Kg, g.Cg, span, dyMat, dyOff, span, xp, g.tapOffset(r, s), plane,
                             beta, part, po + (gr * nTaps + tap) * g.Kg * g.Cg, g.Cg);
                 }
             }
@@ -525,7 +562,81 @@ final class CpuConv {
 
     /** The per-tap GEMMs' input for one image group: {@link #padded} on the wide path, {@link #toPhases} on the phased one. */
     private static float[] perTapInput(float[] x, int xo, Geo g, Scratch sc) {
-        return g.path == Path.PHASED ? toPhases(x, xo, g, sc) : padded(x, xo, g, sc, g.tail());
+        return g.path == Path.PHASED ? toPhases(x, xo, g, sc) : g.path == Path.SHIFTED ? toShifted(x, xo, g, sc) : padded(x, xo, g, sc, g.tail());
+    }
+
+    /**
+     * Shifted layout of one image group x[Cg, H, W] (at xo), for small output planes: one plane set [Cg, lh, Q] per
+     * column tap s and row phase a, slot {@link Geo#shiftedSlot}(s, a), element (c, i, q) = x_pad[c, i*sh + a,
+     * q*sw + s*dilW] (0 in the padding). Tap (r, s) reads P whole rows of its slot from row (r*dilH) div sh: P*Q
+     * contiguous columns, so its GEMM has no garbage columns and writes y (reads dy) in NCHW order directly. The copy is
+     * S * (row phases) / (sh * sw) times the input, against the wide path's (Q + (S-1)*dilW) / Q times the GEMM work.
+     */
+    private static float[] toShifted(float[] x, int xo, Geo g, Scratch sc) {
+        int size = g.slots() * g.Cg * g.plane();
+        float[] t = sc.pad(size);
+        Arrays.fill(t, 0, size, 0f);
+        if (g.shiftedBlocks()) forShiftedBlocks(g, t, (xOff, tOff, sw, len) -> System.arraycopy(x, xo + xOff, t, tOff, len));
+        else forShiftedRuns(g, (xOff, tOff, sw, len) -> { for (int j = 0; j < len; j++) t[tOff + j] = x[xo + xOff + j * sw]; });
+        return t;
+    }
+
+    /** The adjoint of {@link #toShifted} for backward data: dx[Cg, H, W] (at dxo) = the sum of every slot entry read from each input. */
+    private static void fromShifted(float[] t, Geo g, float[] dx, int dxo) {
+        Arrays.fill(dx, dxo, dxo + g.Cg * g.hw(), 0f);
+        forShiftedRuns(g, (xOff, tOff, sw, len) -> { for (int j = 0; j < len; j++) dx[dxo + xOff + j * sw] += t[tOff + j]; });
+    }
+
+    /**
+     * With strides 1 and Q == W (a 'same' convolution) a slot's rows of one channel are one contiguous run of the input
+     * shifted by the tap's column offset, except the padding columns, which the run fills with the neighbouring rows'
+     * edge values: so one copy per slot and channel, after which those columns are zeroed again. (Its adjoint as one
+     * block was slower than {@link #forShiftedRuns}' runs for backward data, so that keeps the runs.)
+     */
+    private static void forShiftedBlocks(Geo g, float[] t, PhaseRun block) {
+        int ph = g.p.padH(), pw = g.p.padW(), Q = g.Q, lh = g.lh(), plane = g.plane();
+        int iLo = ph, iHi = Math.min(lh, g.H + ph); // slot rows i that hold input row i - ph
+        if (iHi <= iLo) return;
+        for (int s = 0; s < g.S; s++) {
+            int shift = s * g.p.dilationW() - pw;
+            int q0 = Math.min(Q, Math.max(0, -shift)), q1 = Math.min(Q, Math.max(q0, g.W - shift));
+            if (q1 <= q0) continue;
+            int base = g.shiftedSlot(s, 0) * g.Cg * plane;
+            for (int c = 0; c < g.Cg; c++) {
+                int rows = base + c * plane;
+                block.run((c * g.H + iLo - ph) * g.W + q0 + shift, rows + iLo * Q + q0, 1, (iHi - iLo - 1) * Q + q1 - q0);
+                zeroPadColumns(t, rows, iLo, iHi, Q, q0, q1);
+            }
+        }
+    }
+
+    private static void zeroPadColumns(float[] t, int rows, int iLo, int iHi, int Q, int q0, int q1) {
+        if (q0 == 0 && q1 == Q) return;
+        for (int i = iLo; i < iHi; i++) {
+            for (int q = 0; q < q0; q++) t[rows + i * Q + q] = 0f;
+            for (int q = q1; q < Q; q++) t[rows + i * Q + q] = 0f;
+        }
+    }
+
+    /** Every row of every shifted slot that holds input values (not padding), as runs (slot by slot, so in tap order). */
+    private static void forShiftedRuns(Geo g, PhaseRun run) {
+        int sh = g.p.strideH(), sw = g.p.strideW(), ph = g.p.padH(), pw = g.p.padW(), Q = g.Q, lh = g.lh(), plane = g.plane();
+        for (int s = 0; s < g.S; s++) {
+            int shift = s * g.p.dilationW() - pw; // input column of output column 0
+            // Output columns q whose input column q*sw + shift lies inside [0, W).
+            int q0 = Math.min(Q, ceilDiv(Math.max(0, -shift), sw)), q1 = Math.min(Q, Math.max(q0, ceilDiv(g.W - shift, sw)));
+            if (q1 <= q0) continue;
+            for (int a = 0; a < sh; a++) {
+                if (phases(g.R, g.p.dilationH(), sh, a + 1) == phases(g.R, g.p.dilationH(), sh, a)) continue; // no tap reads it
+                int base = g.shiftedSlot(s, a) * g.Cg * plane;
+                for (int c = 0; c < g.Cg; c++)
+                    for (int i = 0; i < lh; i++) {
+                        int h = i * sh + a - ph;
+                        if (h < 0 || h >= g.H) continue;
+                        run.run((c * g.H + h) * g.W + q0 * sw + shift, base + c * plane + i * Q + q0, sw, q1 - q0);
+                    }
+            }
+        }
     }
 
     /**
