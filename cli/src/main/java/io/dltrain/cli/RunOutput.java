@@ -397,6 +397,31 @@ final class RunOutput implements AutoCloseable {
     }
 
     /**
+     * Before a resume changes anything: refuses dir's metrics.jsonl if a line {@link #resumeMetrics} would keep (of the
+     * {@code completedEpochs} the checkpoint holds) records a newer format_version than this dl-train's, or one that is
+     * not an integer ({@link Checkpoint#checkFormat}). Lines without one (written before 2026-12-08) pass; lines of later
+     * epochs are dropped by the resume, so they are not looked at, nor is what follows a torn line.
+     *
+     * @throws CheckpointException naming the file, the version and what to do
+     */
+    static void checkMetricsFormat(Path dir, int completedEpochs) {
+        Path f = dir.resolve("metrics.jsonl").toAbsolutePath();
+        if (!Files.exists(f)) return;
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(f);
+        } catch (IOException e) {
+            return; // resumeMetrics says what is wrong with it
+        }
+        for (String line : lines) {
+            if (line.isBlank()) continue;
+            com.fasterxml.jackson.databind.JsonNode row;
+            try { row = JSON.readTree(line); } catch (IOException e) { break; } // a line torn by a crash: the end
+            if (row.path("epoch").asInt(Integer.MAX_VALUE) <= completedEpochs) Checkpoint.checkFormat(f, row);
+        }
+    }
+
+    /**
      * Replaces {@code file} with {@code text} through FILE.tmp, fsynced as checkpoints are (AtomicFiles): once this
      * returns, a power loss leaves the new file, not an empty one. metrics.jsonl's lines are fsynced as they are
      * appended (SYNC), and its rewrite is too; summary.json is what makes a run complete, written once per run. A part
@@ -421,9 +446,9 @@ final class RunOutput implements AutoCloseable {
         }
     }
 
-    /** An epoch's line of metrics.jsonl. */
+    /** An epoch's line of metrics.jsonl: format_version, dl_train_version and dl_train_build first (a resume may change the build). */
     private static Map<String, Object> row(EpochMetrics m) {
-        Map<String, Object> row = new LinkedHashMap<>();
+        Map<String, Object> row = Checkpoint.writtenBy();
         row.put("epoch", m.epoch());
         row.put("train_loss", m.trainLoss());
         row.put("train_acc", finiteOrNull(m.trainAcc())); // NaN (null) when the task is not classification
@@ -453,6 +478,7 @@ final class RunOutput implements AutoCloseable {
      * The number of epochs dir's summary.json records ({@code "epochs"}), or empty when there is none.
      *
      * @throws IOException if it cannot be read, is not JSON or has no whole number "epochs" (the message says which)
+     * @throws CheckpointException if it records a newer format_version than this dl-train's, or one that is not an integer
      */
     static OptionalInt summaryEpochs(Path dir) throws IOException {
         Path f = dir.resolve(SUMMARY);
@@ -463,6 +489,7 @@ final class RunOutput implements AutoCloseable {
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
             throw new IOException("not JSON: " + e.getOriginalMessage(), e); // without Jackson's multi-line location
         }
+        if (root != null && root.isObject()) Checkpoint.checkFormat(f.toAbsolutePath(), root);
         com.fasterxml.jackson.databind.JsonNode epochs = root == null ? null : root.get("epochs");
         if (epochs == null || !epochs.isIntegralNumber() || !epochs.canConvertToInt()) throw new IOException("no whole number \"epochs\" in it");
         return OptionalInt.of(epochs.intValue());

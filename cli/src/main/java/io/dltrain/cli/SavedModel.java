@@ -215,12 +215,8 @@ record SavedModel(Path dir, String model, String dataset, ModelSpec spec, List<S
                 throw new IllegalArgumentException(meta + " is not readable JSON (" + e.getMessage() + "); the model directory is damaged");
             }
             // recorded since 2026-12-07; an older model.json has none and is read as before
-            JsonNode v = n.get(Checkpoint.FORMAT_KEY);
-            if (v != null && !(v.isIntegralNumber() && v.canConvertToLong()))
-                throw new IllegalArgumentException(meta + ": \"" + Checkpoint.FORMAT_KEY + "\" is " + v + ", not an integer; the model directory is damaged");
             try {
-                if (v != null) Checkpoint.refuseNewer(meta.toAbsolutePath(), v.longValue(), n.path(Checkpoint.VERSION_KEY).textValue(),
-                        n.path(Checkpoint.BUILD_KEY).textValue());
+                Checkpoint.checkFormat(meta.toAbsolutePath(), n);
             } catch (CheckpointException e) {
                 throw new IllegalArgumentException(e.getMessage());
             }

@@ -180,6 +180,8 @@ final class TrainRun {
             done = RunOutput.summaryEpochs(o.out);
         } catch (IOException e) {
             done = OptionalInt.empty(); // starting says what DIR holds
+        } catch (CheckpointException newer) {
+            throw usage("--resume-or-start: " + newer.getMessage());
         }
         if (done.isPresent()) {
             log.println("dl-train: --resume-or-start: " + o.out + " holds a finished run of " + Words.count(done.getAsInt(), "epoch")
@@ -314,6 +316,7 @@ final class TrainRun {
                 }
                 resumeCkpt = latest.get();
                 resumeState = Checkpoint.readState(resumeCkpt);
+                RunOutput.checkMetricsFormat(o.resume, resumeState.epoch()); // the lines the resume keeps: before anything changes
                 // latest() passes over a checkpoint with a file missing: say so, rather than silently go back to an older one
                 IncompleteCheckpoints.noticeSkipped(log, resumeCkpt, "resuming from");
             } catch (CheckpointException e) {
@@ -380,6 +383,8 @@ final class TrainRun {
                               + " (it was stopped before writing its summary)";
                 } catch (IOException e) {
                     stale = "cannot be read (" + e.getMessage() + ")";
+                } catch (CheckpointException newer) {
+                    throw usage("--resume", "--resume " + o.resume + ": " + newer.getMessage());
                 }
                 if ("".equals(stale)) {
                     log.println("dl-train: " + finished);   // nothing is loaded, trained or rewritten

@@ -367,7 +367,7 @@ class EvalPredictTest {
         assertEquals(0, older.code(), older.err());
         Files.writeString(modelJson, goodMeta.replace("\"format_version\" : " + ours, "\"format_version\" : \"" + newer + "\""));
         CliTest.usageError(null, new String[] {"predict", "--checkpoint", copy.toString(), png.toString()},
-                modelJson + ": \"format_version\" is \"" + newer + "\", not an integer; the model directory is damaged");
+                modelJson.toAbsolutePath() + ": \"format_version\" is \"" + newer + "\", not an integer; the file is damaged");
         Files.writeString(modelJson, goodMeta);
 
         // model.safetensors of a newer format (its metadata's "format_version": "2" rewritten in place, same length)
@@ -399,6 +399,37 @@ class EvalPredictTest {
         CliTest.usageError(null, new String[] {"--resume", copy.toString(), "--epochs", "3", "--threads", "2", "--progress", "none"},
                 "--resume " + copy + ": " + stateRefused);
         assertEquals(metrics, Files.readString(copy.resolve("metrics.jsonl")), "a refused resume writes nothing");
+        Files.writeString(state, Files.readString(state).replace("\"format_version\" : " + newer, "\"format_version\" : " + ours));
+
+        // the other files --resume reads (since 2026-12-08 they record a version too): optimizer.safetensors (its
+        // metadata's "format_version" rewritten in place), a metrics.jsonl line the resume keeps, and summary.json (read
+        // where the run is finished): each of a newer format is refused, and the resume writes nothing
+        String[] extend = {"--resume", copy.toString(), "--epochs", "3", "--threads", "2", "--progress", "none"};
+        Path opt = copyCk.resolve(Checkpoint.OPTIMIZER_FILE);
+        byte[] goodOpt = Files.readAllBytes(opt);
+        int o = new String(goodOpt, 0, 400, java.nio.charset.StandardCharsets.ISO_8859_1).indexOf("\"format_version\":\"" + ours + "\"");
+        assertTrue(o > 0, "optimizer.safetensors' header records its format");
+        byte[] optBumped = goodOpt.clone();
+        optBumped[o + "\"format_version\":\"".length()] = (byte) ('0' + newer);
+        Files.write(opt, optBumped);
+        CliTest.usageError(null, extend, "--resume " + copy + ": its latest checkpoint", opt.toAbsolutePath() + " has format_version " + newer
+                + ", written by dl-train " + version + " (build " + build + "), but " + ourWords);
+        assertEquals(metrics, Files.readString(copy.resolve("metrics.jsonl")), "a refused resume writes nothing");
+        Files.write(opt, goodOpt);
+        Path metricsFile = copy.resolve("metrics.jsonl");
+        assertTrue(metrics.startsWith("{\"format_version\":" + ours + ",\"dl_train_version\":\"" + version + "\",\"dl_train_build\":\"" + build + "\",\"epoch\":1,"), metrics);
+        String newerLine = metrics.replaceFirst("\"format_version\":" + ours, "\"format_version\":" + newer);
+        Files.writeString(metricsFile, newerLine);
+        CliTest.usageError(null, extend, "--resume " + copy + ": " + metricsFile.toAbsolutePath() + " has format_version " + newer
+                + ", written by dl-train " + version + " (build " + build + "), but " + ourWords);
+        assertEquals(newerLine, Files.readString(metricsFile), "a refused resume writes nothing");
+        Files.writeString(metricsFile, metrics);
+        Path summary = copy.resolve("summary.json");
+        String goodSummary = Files.readString(summary);
+        Files.writeString(summary, goodSummary.replace("\"format_version\" : " + ours, "\"format_version\" : " + newer));
+        CliTest.usageError(null, new String[] {"--resume", copy.toString(), "--epochs", "2", "--threads", "2", "--progress", "none"},
+                "--resume " + copy + ": " + summary.toAbsolutePath() + " has format_version " + newer + ", written by dl-train " + version, ourWords);
+        assertEquals(metrics, Files.readString(metricsFile), "a refused resume writes nothing");
     }
 
     /**

@@ -41,7 +41,8 @@ class RunOutputTest {
         List<String> lines = Files.readAllLines(dir.resolve("metrics.jsonl"));
         assertEquals(3, lines.size(), lines.toString());
         assertEquals(one, lines.get(0), "a line that is there stays as it is");
-        assertEquals("{\"epoch\":2,\"train_loss\":0.5,\"train_acc\":0.5,\"val_loss\":0.7,\"val_acc\":null,\"lr\":0.01,\"seconds\":2.5,"
+        assertEquals("{\"format_version\":" + io.dltrain.runtime.checkpoint.Checkpoint.FORMAT_VERSION + ",\"dl_train_version\":\""
+                + io.dltrain.runtime.BuildInfo.version() + "\",\"dl_train_build\":\"" + io.dltrain.runtime.BuildInfo.build() + "\",\"epoch\":2,\"train_loss\":0.5,\"train_acc\":0.5,\"val_loss\":0.7,\"val_acc\":null,\"lr\":0.01,\"seconds\":2.5,"
                 + "\"train_seconds\":2.0,\"images_per_sec\":1000.0,\"data_wait_seconds\":0.25,\"skipped_steps\":0}", lines.get(1),
                 "the missing epoch, from the checkpoint's history, as appendEpoch writes it");
         assertEquals(three, lines.get(2));

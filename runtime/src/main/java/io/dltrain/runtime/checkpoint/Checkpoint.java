@@ -42,7 +42,7 @@ import java.util.stream.Stream;
  *   <li>{@value #OPTIMIZER_FILE} (when an optimiser is saved): {@link Optimizer#state()} ("fc.weight.exp_avg", ...)
  *       with the optimiser's class, learning rate, step counters and other hyper-parameters
  *       ({@link Optimizer#settings()}: "betas", "eps", "weight_decay", ..., torch.optim's param_groups keys) in the
- *       metadata;</li>
+ *       metadata, after {@link #writtenBy}'s keys (as strings; since format_version 2);</li>
  *   <li>{@value #STATE_FILE}: the {@link TrainingState} (epoch, step, names, seeds, config, metrics), after
  *       {@link #writtenBy}'s format_version, dl_train_version and dl_train_build.</li>
  * </ul>
@@ -66,12 +66,15 @@ public final class Checkpoint {
     public static final String OPTIMIZER_FILE = "optimizer.safetensors";
     public static final String STATE_FILE = "state.json";
     /**
-     * The version of the files dl-train writes for another dl-train to read: state.json and model.safetensors' metadata
-     * here, the CLI's model.json and summary.json ("format_version", beside "dl_train_version" and "dl_train_build", the
-     * {@link BuildInfo} of the writer). Raised when a file's content changes so that an older reader would misread it;
-     * each reader refuses a newer version ({@link #refuseNewer}) and reads older ones, or none, as before. 1: the first;
-     * 2 (2026-12-07): a csv's labels that are numbers are numbered by value, no longer as text, and state.json's config
-     * records the classes in order ("model_meta").
+     * The version of the files dl-train writes for another dl-train to read: state.json, model.safetensors' and
+     * optimizer.safetensors' metadata here, the CLI's model.json, summary.json and each line of metrics.jsonl
+     * ("format_version", beside "dl_train_version" and "dl_train_build", the {@link BuildInfo} of the writer), and the
+     * JSON reports users parse (eval.json, bench --json, info --json). Raised when a file's content changes so that an
+     * older reader would misread it; each reader checks it ({@link #checkFormat}), refusing a newer version
+     * ({@link #refuseNewer}) and reading older ones, or none, as before. 1: the first (state.json only); 2 (2026-12-07):
+     * a csv's labels that are numbers are numbered by value, no longer as text, and state.json's config records the
+     * classes in order ("model_meta"); optimizer.safetensors, metrics.jsonl and the reports record it since 2026-12-08,
+     * with no change of content.
      */
     public static final int FORMAT_VERSION = 2;
     /** The keys that say which format a file follows and which dl-train wrote it (safetensors metadata: as strings). */
@@ -180,8 +183,33 @@ public final class Checkpoint {
                 + " its content may mean what this version cannot know. Use the dl-train that wrote it, or a newer one");
     }
 
+    /**
+     * Checks the {@value #FORMAT_KEY} at the top of a JSON file (or of one line of metrics.jsonl) that dl-train reads back:
+     * none passes (written before that file recorded one: read as before), a value that is not an integer is damage,
+     * and a newer version is refused ({@link #refuseNewer}, with the file's {@value #VERSION_KEY} and {@value #BUILD_KEY}).
+     *
+     * @throws CheckpointException naming the file and what is wrong with it
+     */
+    public static void checkFormat(Path file, JsonNode root) {
+        JsonNode v = root == null ? null : root.get(FORMAT_KEY);
+        if (v == null) return;
+        if (!v.isIntegralNumber() || !v.canConvertToLong())
+            throw new CheckpointException(file + ": \"" + FORMAT_KEY + "\" is " + v + ", not an integer; the file is damaged");
+        refuseNewer(file, v.longValue(), root.path(VERSION_KEY).textValue(), root.path(BUILD_KEY).textValue());
+    }
+
+    /** {@link #checkFormat(Path, JsonNode)} for a safetensors file's metadata, where the version is a string. */
+    public static void checkFormat(Path file, Map<String, String> metadata) {
+        String v = metadata.get(FORMAT_KEY);
+        if (v == null) return;
+        if (!v.matches("\\d{1,9}"))
+            throw new CheckpointException(file + ": metadata \"" + FORMAT_KEY + "\" is '" + v + "', not an integer; the file is damaged");
+        refuseNewer(file, Long.parseLong(v), metadata.get(VERSION_KEY), metadata.get(BUILD_KEY));
+    }
+
     private static Map<String, String> optimizerMetadata(Optimizer opt) {
         Map<String, String> m = new LinkedHashMap<>();
+        for (Map.Entry<String, Object> e : writtenBy().entrySet()) m.put(e.getKey(), e.getValue().toString());
         m.put(META_CLASS, opt.getClass().getName());
         m.put(META_LR, Double.toString(opt.lr()));
         m.put(META_STEPS, Long.toString(opt.stepCount()));
@@ -373,7 +401,7 @@ public final class Checkpoint {
         if (root == null || !root.isObject()) throw badState(f, "the top level is not a JSON object");
         JsonNode v = root.get("format_version");
         if (v == null || !v.canConvertToInt()) throw badState(f, "\"format_version\" is missing or not an integer");
-        refuseNewer(f, v.longValue(), root.path(VERSION_KEY).textValue(), root.path(BUILD_KEY).textValue());
+        checkFormat(f, root);
         long epoch = integer(root, "epoch", f), step = integer(root, "step", f);
         if (epoch > Integer.MAX_VALUE) throw badState(f, "\"epoch\" is " + epoch + ", too large");
         Map<String, Long> seeds = new LinkedHashMap<>();
@@ -461,8 +489,7 @@ public final class Checkpoint {
         SafeTensors.Contents c = SafeTensors.read(file);
         // dl-train's own files record their format (PyTorch's and others' do not; a key of theirs that is no integer is not ours)
         String fv = c.metadata().get(FORMAT_KEY);
-        if (fv != null && fv.matches("\\d{1,9}"))
-            refuseNewer(file.toAbsolutePath(), Long.parseLong(fv), c.metadata().get(VERSION_KEY), c.metadata().get(BUILD_KEY));
+        if (fv == null || fv.matches("\\d{1,9}")) checkFormat(file.toAbsolutePath(), c.metadata());
         Map<String, Tensor> sd = model.stateDict();
         List<String> loaded = new ArrayList<>(), unexpected = new ArrayList<>(), rounded = new ArrayList<>();
         List<LoadReport.Skipped> skipped = new ArrayList<>();
@@ -537,6 +564,7 @@ public final class Checkpoint {
         String f = file.toAbsolutePath().toString();
         SafeTensors.Contents c = SafeTensors.read(file);
         Map<String, String> meta = c.metadata();
+        checkFormat(file.toAbsolutePath(), meta); // recorded since FORMAT_VERSION 2; an older file has none and is read as before
         String cls = meta.get(META_CLASS);
         if (cls == null)
             throw new CheckpointException(f + " has no \"" + META_CLASS + "\" metadata: it is not a dl-train optimizer file");

@@ -296,6 +296,60 @@ class CheckpointTest {
         }
     }
 
+    /**
+     * optimizer.safetensors records its format and writer too (it recorded neither before 2026-12-08, so a file of a later
+     * layout, read only by --resume and Checkpoint.load/loadOptimizer, would have been taken as today's): a newer version
+     * is refused with the file, both versions and the way on, and nothing is loaded; an older one, and none, load as before.
+     */
+    @Test void theOptimizerFileRecordsItsFormatAndANewerOneIsRefused() {
+        int newer = Checkpoint.FORMAT_VERSION + 1;
+        try (Sequential a = model(1, CLASSES); Adam optA = new Adam(a.namedParameters());
+             Sequential b = model(2, CLASSES); Adam optB = new Adam(b.namedParameters())) {
+            train(a, optA, 0, 2);
+            Path ck = Checkpoint.save(dir, a, optA, state(2), 1);
+            Path f = ck.resolve(Checkpoint.OPTIMIZER_FILE);
+            Map<String, String> meta = new LinkedHashMap<>(SafeTensors.read(f).metadata());
+            assertEquals(List.of("format_version", "dl_train_version", "dl_train_build"), new ArrayList<>(meta.keySet()).subList(0, 3), meta.toString());
+            assertEquals(Integer.toString(Checkpoint.FORMAT_VERSION), meta.get("format_version"));
+            assertEquals(io.dltrain.runtime.BuildInfo.version(), meta.get("dl_train_version"));
+            assertEquals(io.dltrain.runtime.BuildInfo.build(), meta.get("dl_train_build"));
+
+            Map<String, String> later = new LinkedHashMap<>(meta);
+            later.put("format_version", Integer.toString(newer));
+            later.put("dl_train_version", "9.9.9");
+            later.put("dl_train_build", "abcdef012345");
+            SafeTensors.write(f, optA.state(), later);
+            Map<String, List<Integer>> model = bits(b.stateDict());
+            for (Runnable r : List.<Runnable>of(() -> Checkpoint.load(ck, b, optB), () -> Checkpoint.loadOptimizer(optB, f))) {
+                CheckpointException e = assertThrows(CheckpointException.class, r::run);
+                assertEquals(f.toAbsolutePath() + " has format_version " + newer + ", written by dl-train 9.9.9 (build abcdef012345), but this"
+                        + " dl-train " + io.dltrain.runtime.BuildInfo.version() + " (build " + io.dltrain.runtime.BuildInfo.build() + ") reads format_version "
+                        + Checkpoint.FORMAT_VERSION + " and older: its content may mean what this version cannot know. Use the dl-train that"
+                        + " wrote it, or a newer one", e.getMessage());
+            }
+            assertEquals(model, bits(b.stateDict()), "a refused load changes nothing");
+            assertEquals(0, optB.stepCount());
+            later.put("format_version", "two");
+            SafeTensors.write(f, optA.state(), later);
+            CheckpointException damaged = assertThrows(CheckpointException.class, () -> Checkpoint.load(ck, b, optB));
+            assertEquals(f.toAbsolutePath() + ": metadata \"format_version\" is 'two', not an integer; the file is damaged", damaged.getMessage());
+
+            // an older version, and none (a file of dl-train before 2026-12-08), load as before
+            Map<String, String> none = new LinkedHashMap<>(meta);
+            none.keySet().removeAll(List.of("format_version", "dl_train_version", "dl_train_build"));
+            Map<String, String> one = new LinkedHashMap<>(meta);
+            one.put("format_version", "1");
+            for (Map<String, String> m : List.of(one, none)) {
+                SafeTensors.write(f, optA.state(), m);
+                try (Sequential c = model(3, CLASSES); Adam optC = new Adam(c.namedParameters())) {
+                    Checkpoint.load(ck, c, optC);
+                    assertEquals(2, optC.stepCount(), m.toString());
+                    assertEquals(bits(optA.state()), bits(optC.state()), m.toString());
+                }
+            }
+        }
+    }
+
     // ------------------------------------------------------------------------------------------------ strict / non-strict
 
     @Test void strictLoadListsEveryProblemAndLoadsNothing() {
