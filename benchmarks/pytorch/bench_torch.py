@@ -8,7 +8,8 @@ window end, none inside) and images/s is reported per window, with the median, m
 needs a synchronize after every phase, so it comes from one extra window after the timed ones.
 
 Prints one JSON object with the same keys as `dl-train bench --json` (plus torch_version and friends). Keys that
-have no PyTorch counterpart (dl_train_version, java_version, backend_allocs_per_step...) are null.
+have no PyTorch counterpart (format_version, dl_train_version, dl_train_build, java_version, backend_allocs_per_step...)
+are null.
 
 Models: lenet5, mlp, lstm and resnet18-cifar-narrow exactly as dl-train's ModelRegistry builds them; any other name is looked up in
 torchvision.models (resnet18, resnet50, ...) and built with weights=None.
@@ -300,7 +301,9 @@ def main(argv=None):
         "torchvision_version": tv_version,
         "cuda_version": torch.version.cuda,
         "python_version": platform.python_version(),
+        "format_version": None,
         "dl_train_version": None,
+        "dl_train_build": None,
         "java_version": None,
     }
     print(json.dumps(result))

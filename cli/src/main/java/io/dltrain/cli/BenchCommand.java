@@ -13,6 +13,7 @@ import io.dltrain.runtime.backend.Backends;
 import io.dltrain.runtime.backend.CountingBackend;
 import io.dltrain.runtime.backend.cuda.CudaBackend;
 import io.dltrain.runtime.backend.cuda.CudnnOps;
+import io.dltrain.runtime.checkpoint.Checkpoint;
 import io.dltrain.runtime.data.Batch;
 import io.dltrain.runtime.data.DataLoader;
 import io.dltrain.runtime.data.Dataset;
@@ -485,7 +486,7 @@ public final class BenchCommand implements Callable<Integer> {
 
         Map<String, Object> describe = be.describe();
         Object peak = describe.get("memory_peak_bytes");
-        Map<String, Object> j = new LinkedHashMap<>();
+        Map<String, Object> j = Checkpoint.writtenBy(); // format_version, dl_train_version, dl_train_build first
         j.put("framework", "dl-train");
         j.put("variant", "default");
         j.put("model", model.toLowerCase(Locale.ROOT));
@@ -521,7 +522,6 @@ public final class BenchCommand implements Callable<Integer> {
         Map<String, Double> perOp = new LinkedHashMap<>();
         lastByOp.forEach((k, v) -> perOp.put(k, (double) v / steps));
         j.put("backend_calls_per_step_by_op", perOp);
-        j.put("dl_train_version", VersionProvider.version());
         j.put("java_version", System.getProperty("java.version"));
         List<Map.Entry<String, Long>> top = new ArrayList<>(lastByOp.entrySet());
         top.removeIf(e -> e.getKey().equals("empty") || e.getKey().equals("copyFromHost") || e.getKey().equals("toHost") || e.getKey().equals("item"));

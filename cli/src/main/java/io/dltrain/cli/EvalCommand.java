@@ -275,7 +275,7 @@ public final class EvalCommand implements Callable<Integer> {
             String top5 = Double.isNaN(r.top5()) ? "n/a (fewer than 5 classes)" : String.format("%.2f%%", 100 * r.top5());
             o.printf("test: loss %.4f  top-1 %.2f%%  top-5 %s%n%n", r.loss(), 100 * r.top1(), top5);
             printTable(o, cm, names);
-            Map<String, Object> json = new LinkedHashMap<>();
+            Map<String, Object> json = Checkpoint.writtenBy(); // format_version, dl_train_version, dl_train_build first
             json.put("model", saved.model());
             json.put("trained_on", saved.dataset());
             json.put("dataset", data);
@@ -328,7 +328,7 @@ public final class EvalCommand implements Callable<Integer> {
         o.printf("eval: %s (%s, regression of %s) from %s on %s (%,d %s)%n", saved.model(), saved.spec(),
                 String.join(",", saved.classNames()), dir, test.name(), r.samples(), Words.noun(r.samples(), "sample"));
         o.printf("test: mse %.5f%n", r.loss());
-        Map<String, Object> json = new LinkedHashMap<>();
+        Map<String, Object> json = Checkpoint.writtenBy(); // format_version, dl_train_version, dl_train_build first
         json.put("model", saved.model());
         json.put("trained_on", saved.dataset());
         json.put("dataset", data);

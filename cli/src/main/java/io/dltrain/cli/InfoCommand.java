@@ -3,6 +3,7 @@ package io.dltrain.cli;
 import io.dltrain.runtime.backend.Backends;
 import io.dltrain.runtime.backend.cpu.CpuBackend;
 import io.dltrain.runtime.backend.cuda.CudaLibraries;
+import io.dltrain.runtime.checkpoint.Checkpoint;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Model.CommandSpec;
@@ -63,7 +64,7 @@ public final class InfoCommand implements Callable<Integer> {
 
     /** The report as one JSON object; {@code why}: why --device cannot be used (null: it can, or none was given). */
     private void jsonReport(String why, CudaLibraries.Probe p) {
-        Map<String, Object> j = new LinkedHashMap<>();
+        Map<String, Object> j = Checkpoint.writtenBy(); // format_version, dl_train_version, dl_train_build first
         j.put("version", VersionProvider.version());
         j.put("java", ordered("version", System.getProperty("java.version"), "vm", System.getProperty("java.vm.name"),
                 "max_heap_bytes", Runtime.getRuntime().maxMemory()));

@@ -45,6 +45,7 @@ class BenchCommandTest {
 
     /** Throughput, windows, ops and memory: what must hold for any model. */
     static void checkSane(JsonNode j, String model, int paramTensors, long paramCount) {
+        CliTest.beginsWithFormatAndBuild(j);
         assertEquals("dl-train", j.get("framework").asText());
         assertEquals(model, j.get("model").asText());
         assertEquals(16, j.get("batch_size").asInt());

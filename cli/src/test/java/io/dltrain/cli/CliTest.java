@@ -18,6 +18,7 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.zip.GZIPInputStream;
 import java.util.zip.GZIPOutputStream;
@@ -1043,6 +1044,7 @@ class CliTest {
         Result i = run("info", "--json");
         assertEquals(0, i.code(), i.err());
         JsonNode info = JSON.readTree(i.out());
+        beginsWithFormatAndBuild(info);
         assertEquals(VersionProvider.version(), info.get("version").asText(), i.out());
         assertEquals(System.getProperty("java.version"), info.get("java").get("version").asText(), i.out());
         assertEquals(Runtime.getRuntime().maxMemory(), info.get("java").get("max_heap_bytes").asLong(), i.out());
@@ -1225,6 +1227,19 @@ class CliTest {
         JsonNode mem = s.get("memory");
         assertTrue(mem != null && mem.get("peak_bytes").asLong() > 0, "summary.json memory: " + mem);
         assertTrue(mem.get("reserved_bytes").asLong() >= mem.get("in_use_bytes").asLong(), mem.toString());
+    }
+
+    /**
+     * A JSON report users parse (eval.json and eval --json, bench --json, info --json, summary.json, a metrics.jsonl line)
+     * begins with format_version, dl_train_version and dl_train_build, this build's (Checkpoint.writtenBy).
+     */
+    static void beginsWithFormatAndBuild(JsonNode j) {
+        List<String> first = new ArrayList<>();
+        j.fieldNames().forEachRemaining(first::add);
+        assertEquals(List.of("format_version", "dl_train_version", "dl_train_build"), first.subList(0, Math.min(3, first.size())), j.toString());
+        assertEquals(io.dltrain.runtime.checkpoint.Checkpoint.FORMAT_VERSION, j.get("format_version").intValue(), j.toString());
+        assertEquals(io.dltrain.runtime.BuildInfo.version(), j.get("dl_train_version").textValue(), j.toString());
+        assertEquals(io.dltrain.runtime.BuildInfo.build(), j.get("dl_train_build").textValue(), j.toString());
     }
 
     /** A usage error: exit 2, the message contains every expected fragment, and --out was not created. */

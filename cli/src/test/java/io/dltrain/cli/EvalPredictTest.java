@@ -339,6 +339,8 @@ class EvalPredictTest {
             assertEquals(build, j.get("dl_train_build").textValue(), f.toString());
         }
         assertEquals(Integer.toString(ours), io.dltrain.runtime.checkpoint.SafeTensors.read(runDir.resolve("model/model.safetensors")).metadata().get("format_version"));
+        CliTest.beginsWithFormatAndBuild(JSON.readTree(runDir.resolve("summary.json").toFile()));
+        for (String line : Files.readAllLines(runDir.resolve("metrics.jsonl"))) CliTest.beginsWithFormatAndBuild(JSON.readTree(line));
 
         // a copy of the run, its files then rewritten as a later dl-train (9.9.9, build abcdef012345) would write them
         Path copy = tmp.resolve("run");
@@ -486,6 +488,7 @@ class EvalPredictTest {
         JsonNode printed = JSON.readTree(r.out());
         assertEquals(JSON.readTree(ckpt.resolve("eval.json").toFile()), printed, r.out());
         assertEquals(TEST, printed.get("samples").asInt(), r.out());
+        CliTest.beginsWithFormatAndBuild(printed);
         assertTrue(r.err().contains("notice: eval.json and confusion.png go into " + ckpt) && r.err().contains("test: loss")
                 && r.err().contains("confusion matrix"), r.err());
     }
