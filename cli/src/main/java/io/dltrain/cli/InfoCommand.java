@@ -32,7 +32,7 @@ public final class InfoCommand implements Callable<Integer> {
     String device;
 
     @Option(names = "--json", description = "Print one JSON object instead of the text report (for a probe or a pipeline): "
-            + "version, java (version, vm, max_heap_bytes), os (name, arch, cores), cpu_backend (threads, cores_used, gemm), "
+            + "format_version, dl_train_version, dl_train_build, version, java (version, vm, max_heap_bytes), os (name, arch, cores), cpu_backend (threads, cores_used, gemm), "
             + "cuda (available, reason, driver_cuda_version, runtime_cuda_version, cublas_version, cudnn_version, note, devices) "
             + "and, with --device, device (name, usable, reason).")
     boolean json;
