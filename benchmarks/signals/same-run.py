@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""same-run.py BASE RUN: whether two run directories hold the same run: metrics.jsonl equal but for the timing fields,
+"""same-run.py BASE RUN: whether two run directories hold the same run: metrics.jsonl equal but for the timing fields and each line's writer,
 summary.json's test metrics equal, model/model.safetensors byte for byte (a resumed run against an uninterrupted one)."""
 import json, sys, hashlib, os
-T = {"seconds", "train_seconds", "images_per_sec", "data_wait_seconds"}
+# timings, and the writer of each line (a resume by another build writes its own; lines before 2026-12-08 have none)
+T = {"seconds", "train_seconds", "images_per_sec", "data_wait_seconds", "format_version", "dl_train_version", "dl_train_build"}
 def rows(d):
     return [{k: v for k, v in json.loads(l).items() if k not in T} for l in open(os.path.join(d, "metrics.jsonl")) if l.strip()]
 a, b = sys.argv[1], sys.argv[2]
