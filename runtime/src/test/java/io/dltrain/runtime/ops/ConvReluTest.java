@@ -29,14 +29,19 @@ class ConvReluTest {
     @AfterAll static void close() { be.close(); }
 
     static final Shape X = Shape.of(2, 3, 7, 6), W = Shape.of(5, 3, 3, 3);
+    /** 16 channels on an 8x8 plane: CpuConv's shifted path, whose forward writes y in place before the ReLU does. */
+    static final Shape X_SHIFTED = Shape.of(2, 16, 8, 8), W_SHIFTED = Shape.of(5, 16, 3, 3);
     static final ConvParams P = ConvParams.of(1, 1);
 
-    static int[][] run(boolean fused) {
+    static int[][] run(boolean fused) { return run(fused, X, W); }
+
+    static int[][] run(boolean fused, Shape X, Shape W) {
         SplittableRandom r = new SplittableRandom(3);
         float[] xs = new float[(int) X.numel()], ws = new float[(int) W.numel()], bs = {0.1f, -0.2f, 0f, 0.3f, Float.NaN};
         for (int i = 0; i < xs.length; i++) xs[i] = (float) r.nextGaussian();
         for (int i = 0; i < ws.length; i++) ws[i] = (float) r.nextGaussian() * 0.3f;
-        for (int i = 0; i < 27; i++) ws[2 * 27 + i] = 0f; // output channel 2 is its bias, 0: exactly at ReLU's threshold
+        int taps = W.dim(1) * W.dim(2) * W.dim(3);
+        for (int i = 0; i < taps; i++) ws[2 * taps + i] = 0f; // output channel 2 is its bias, 0: exactly at ReLU's threshold
         try (Scope s = Scope.open()) {
             Tensor x = be.fromHost(xs, X).requiresGrad(true), w = be.fromHost(ws, W).requiresGrad(true);
             Tensor b = be.fromHost(bs, Shape.of(5)).requiresGrad(true);
@@ -60,6 +65,13 @@ class ConvReluTest {
         int[][] sep = run(false), fused = run(true);
         String[] what = {"output", "dx", "dw", "dbias"};
         for (int k = 0; k < what.length; k++) assertArrayEquals(sep[k], fused[k], what[k]);
+    }
+
+    @Test
+    void fusedIsBitForBitTheTwoOpsOnTheShiftedPath() {
+        int[][] sep = run(false, X_SHIFTED, W_SHIFTED), fused = run(true, X_SHIFTED, W_SHIFTED);
+        String[] what = {"output", "dx", "dw", "dbias"};
+        for (int k = 0; k < what.length; k++) assertArrayEquals(sep[k], fused[k], what[k] + " (16 channels, 8x8)");
     }
 
     @Test
