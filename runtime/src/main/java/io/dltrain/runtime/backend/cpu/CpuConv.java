@@ -18,7 +18,7 @@ import static io.dltrain.runtime.backend.cpu.CpuBackend.off;
  * W_g [K/G, rows] with rows = (C/G)*R*S, and the im2col buffer holds one row per kernel tap (c, r, s), so
  * y_g = W_g col (forward), dcol = W_g^T dy_g followed by col2im (backward data) and dW_g += dy_g col^T (backward filter).
  *
- * <p>Three ways to build col, picked by geometry:
+ * <p>Five paths, picked by geometry ({@link Path}; CpuConvPathsTest checks each against direct loops on its edge geometries):
  * <ul>
  *   <li><b>pointwise</b> (1x1, stride 1, no padding): the input plane [C/G, H*W] already is col; no copy.</li>
  *   <li><b>wide</b> (stride 1, any kernel, padding or dilation): col is laid out over the padded input width Wp
@@ -90,7 +90,7 @@ final class CpuConv {
         int hp() { return H + 2 * p.padH(); }
         int wp() { return W + 2 * p.padW(); }
         boolean padded() { return p.padH() > 0 || p.padW() > 0; }
-        /** Wide or phased: y and dy are laid out with row stride {@link #lw} and garbage columns q >= Q. */
+        /** Wide, phased or shifted: y and dy are laid out with row stride {@link #lw}, columns q >= Q garbage (none where lw == Q: always when shifted; wide or phased with e.g. a kernel one column wide). */
         boolean perTapLayout() { return path == Path.WIDE || path == Path.PHASED || path == Path.SHIFTED; }
         /** Row length of the per-tap input layout: the padded width, one phase plane's width (phased), or Q (shifted). */
         int lw() { return path == Path.PHASED ? ceilDiv(wp(), p.strideW()) : path == Path.SHIFTED ? Q : wp(); }
@@ -100,7 +100,7 @@ final class CpuConv {
         }
         /** One channel's plane in the per-tap input layout (the GEMMs' row stride over channels). */
         int plane() { return lh() * lw(); }
-        /** Phase planes (slots) the taps read: 1 on the wide path; on the phased path the row phases x column phases used. */
+        /** Phase planes (slots) the taps read: 1 on the wide path; the row phases x column phases used (phased); S x the row phases used (shifted). */
         int slots() {
             int rowPhases = phases(R, p.dilationH(), p.strideH(), p.strideH());
             return path == Path.PHASED ? rowPhases * phases(S, p.dilationW(), p.strideW(), p.strideW()) : path == Path.SHIFTED ? S * rowPhases : 1;
@@ -109,7 +109,8 @@ final class CpuConv {
         int slot(int a, int b) { return phases(R, p.dilationH(), p.strideH(), a) * phases(S, p.dilationW(), p.strideW(), p.strideW()) + phases(S, p.dilationW(), p.strideW(), b); }
         /**
          * Where tap (r, s) starts reading in the per-tap layout: the padded plane at (r*dilH, s*dilW) on the wide path;
-         * on the phased path the slot of phase (r*dilH mod sh, s*dilW mod sw) at (r*dilH div sh, s*dilW div sw).
+         * on the phased path the slot of phase (r*dilH mod sh, s*dilW mod sw) at (r*dilH div sh, s*dilW div sw); on the
+         * shifted path row r*dilH div sh of the slot of column tap s and row phase r*dilH mod sh.
          */
         int tapOffset(int r, int s) {
             int dr = r * p.dilationH(), ds = s * p.dilationW();
@@ -124,7 +125,7 @@ final class CpuConv {
         int shiftedSlot(int s, int a) { int sh = p.strideH(); return s * phases(R, p.dilationH(), sh, sh) + phases(R, p.dilationH(), sh, a); }
         /** Zeros after the layout: the last channel's rows run past its plane by at most the largest column shift (none when shifted). */
         int tail() { return path == Path.SHIFTED ? 0 : (S - 1) * p.dilationW() / p.strideW(); }
-        /** Columns of col per image: P*lw on the wide and phased paths, P*Q otherwise. */
+        /** Columns of col per image: P*lw on the wide, phased and shifted paths (on the shifted one P*Q), P*Q otherwise. */
         int span() { return perTapLayout() ? P * lw() : P * Q; }
     }
 
@@ -153,8 +154,8 @@ final class CpuConv {
 
     /**
      * Forward and backward filter take one GEMM per kernel tap, reading the padded input in place (k = Cg, resp. the
-     * output Kg x Cg), instead of building col: on the wide path with at least 16 channels per group, and on the
-     * phased path (stride > 1, which requires as many, on the phase planes). With fewer channels (LeNet, a ResNet's RGB stem) those GEMMs are too thin and im2col's single GEMM is faster.
+     * output Kg x Cg), instead of building col: on the wide path with at least 16 channels per group, on the
+     * phased path (stride > 1, which requires as many, on the phase planes) and on the shifted path (as many, on the shifted planes). With fewer channels (LeNet, a ResNet's RGB stem) those GEMMs are too thin and im2col's single GEMM is faster.
      */
     static boolean perTap(Geo g) { return g.path == Path.PHASED || g.path == Path.SHIFTED || g.path == Path.WIDE && g.Cg >= PER_TAP_CHANNELS; }
 
@@ -244,7 +245,7 @@ final class CpuConv {
     private static void wideForward(Geo g, float[] X, int xo, float[] taps, float[] B, int bo, float[] Y, int yo, int n,
                                     Scratch sc, Parallel par) {
         int plane = g.plane(), wp = g.lw(), span = g.span(), nTaps = g.R * g.S, pq = g.P * g.Q;
-        boolean direct = wp == g.Q; // no garbage columns (shifted path): the GEMMs write y in place
+        boolean direct = wp == g.Q; // lw == Q, no garbage columns (the shifted path; wide or phased with e.g. a kernel one column wide): the GEMMs write y in place
         for (int gr = 0; gr < g.G; gr++) {
             float[] xp = perTapInput(X, xo + (n * g.C + gr * g.Cg) * g.hw(), g, sc);
             float[] out = direct ? Y : sc.tmp(g.Kg * span);
@@ -356,7 +357,7 @@ final class CpuConv {
         int size = g.slots() * g.Cg * plane + g.tail();
         int hw = g.hw();
         for (int gr = 0; gr < g.G; gr++) {
-            boolean direct = g.lw() == g.Q; // shifted path: dy is already [Kg, P*Q]
+            boolean direct = g.lw() == g.Q; // lw == Q, no garbage columns (the shifted path; wide or phased with e.g. a kernel one column wide): dy is already [Kg, P*Q]
             float[] dyMat = direct ? DY : gatherDy(g, DY, dyo, n, 1, gr, sc);
             int dyOff = direct ? dyo + (n * g.K + gr * g.Kg) * span : 0;
             float[] t = sc.pad(size);
@@ -510,7 +511,7 @@ final class CpuConv {
                                                 float beta, Scratch sc, Parallel par) {
         int plane = g.plane(), span = g.span(), nTaps = g.R * g.S;
         for (int gr = 0; gr < g.G; gr++) {
-            boolean direct = g.lw() == g.Q; // shifted path: dy is already [Kg, P*Q]
+            boolean direct = g.lw() == g.Q; // lw == Q, no garbage columns (the shifted path; wide or phased with e.g. a kernel one column wide): dy is already [Kg, P*Q]
             float[] dyMat = direct ? DY : gatherDy(g, DY, dyo, n, 1, gr, sc);
             int dyOff = direct ? dyo + (n * g.K + gr * g.Kg) * span : 0;
             float[] xp = perTapInput(X, xo + (n * g.C + gr * g.Cg) * g.hw(), g, sc);
