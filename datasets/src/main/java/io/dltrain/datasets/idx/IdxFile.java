@@ -191,8 +191,13 @@ public final class IdxFile {
             long left = h.declared() - delivered;
             int want = (int) Math.min((long) max * recordBytes, left);
             try {
-                int got = h.in().readNBytes(dst, 0, want);
-                delivered += got;
+                // delivered counted read by read, not once for the batch: a stream that breaks off names the bytes before
+                // the break, as read's message does (readNBytes would lose those of the batch that broke off)
+                int got = 0;
+                for (int n; got < want && (n = h.in().read(dst, got, want - got)) >= 0; ) {
+                    got += n;
+                    delivered += n;
+                }
                 if (got < want)
                     throw new DatasetException(source + ": truncated: header declares dims " + Arrays.toString(h.dims()) + " = " + h.declared()
                             + " bytes of data, but the " + (h.gzip() ? "decompressed " : "") + "stream has only " + delivered

@@ -80,4 +80,61 @@ class IdxFileReaderTest {
             assertEquals(assertThrows(DatasetException.class, () -> IdxFile.read(runsOn, IdxFile.IMAGES_U8)).getMessage(), e.getMessage());
         }
     }
+
+    /**
+     * A gzip stream that breaks off: the error says how many bytes of IDX data came before the break, as read's does,
+     * however many records a next() asks for (it said "after 0 bytes" for a file cut inside the first batch, and a
+     * batch's start for one cut later: the bytes of the batch that broke off were not counted).
+     */
+    @Test
+    void aBrokenGzipStreamIsNamedAfterTheBytesItGaveAsReadsIs() {
+        byte[] gz = gzip(idx(IdxFile.IMAGES_U8, new int[] {300, 8, 8}, pixels(300, 8, 8)));
+        for (int cut : new int[] {gz.length / 3, gz.length / 2, gz.length - 12, gz.length - 4}) {
+            Path f = write(dir.resolve("cut" + cut + "-idx3-ubyte.gz"), Arrays.copyOf(gz, cut));
+            String read = assertThrows(DatasetException.class, () -> IdxFile.read(f, IdxFile.IMAGES_U8)).getMessage();
+            assertTrue(read.contains("the gzip stream ends early (after ") && !read.contains("(after 0 bytes"), read);
+            for (int batch : new int[] {1, 7, 256, 300})
+                try (IdxFile.Reader r = IdxFile.open(f, IdxFile.IMAGES_U8)) {
+                    assertEquals(read, assertThrows(DatasetException.class, () -> all(r, batch)).getMessage(), "cut at " + cut + ", batches of " + batch);
+                }
+        }
+    }
+
+    /** The descriptors of this process open on file (its /proc/self/fd links); empty where /proc is not there. */
+    private static java.util.List<Path> openOn(Path file) throws java.io.IOException {
+        Path fds = Path.of("/proc/self/fd"), real = file.toRealPath();
+        java.util.List<Path> on = new java.util.ArrayList<>();
+        if (!java.nio.file.Files.isDirectory(fds)) return on;
+        try (var list = java.nio.file.Files.list(fds)) {
+            for (Path fd : list.toList())
+                try {
+                    if (java.nio.file.Files.readSymbolicLink(fd).equals(real)) on.add(fd);
+                } catch (java.io.IOException gone) { // the listing's own descriptor, closed since
+                }
+        }
+        return on;
+    }
+
+    /** No descriptor stays open on a file whose header open refuses, nor on one whose reading failed once closed. */
+    @Test
+    void noDescriptorStaysOpenAfterAnError() throws java.io.IOException {
+        byte[] file = idx(IdxFile.IMAGES_U8, new int[] {100, 4, 4}, pixels(100, 4, 4));
+        Path[] refused = {
+                write(dir.resolve("l-idx1-ubyte.gz"), gzip(idx(IdxFile.LABELS_U8, new int[] {100}, new byte[100]))),
+                write(dir.resolve("cut-idx3-ubyte"), Arrays.copyOf(file, file.length - 16)),
+                write(dir.resolve("zero-idx3-ubyte"), idx(IdxFile.IMAGES_U8, new int[] {0, 4, 4}, new byte[0])),
+                write(dir.resolve("empty-idx3-ubyte.gz"), new byte[0]),
+                write(dir.resolve("head-idx3-ubyte.gz"), gzip(Arrays.copyOf(file, 10))),
+                write(dir.resolve("text-idx3-ubyte.gz"), "not gzip".getBytes(java.nio.charset.StandardCharsets.US_ASCII))};
+        for (Path f : refused) {
+            assertThrows(DatasetException.class, () -> IdxFile.open(f, IdxFile.IMAGES_U8), f.toString());
+            assertEquals(java.util.List.of(), openOn(f), f + " after open refused it");
+        }
+        byte[] gz = gzip(file);
+        Path broken = write(dir.resolve("broken-idx3-ubyte.gz"), Arrays.copyOf(gz, gz.length / 2));
+        IdxFile.Reader r = IdxFile.open(broken, IdxFile.IMAGES_U8);
+        assertThrows(DatasetException.class, () -> all(r, 10));
+        r.close();
+        assertEquals(java.util.List.of(), openOn(broken), broken + " after its reader was closed");
+    }
 }
