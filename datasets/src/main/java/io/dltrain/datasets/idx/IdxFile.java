@@ -135,7 +135,7 @@ public final class IdxFile {
         }
         try {
             Header h = header(source, raw, Files.size(file), file.getFileName().toString().endsWith(".gz"), expectedMagic);
-            return new Reader(source, raw, h);
+            return new Reader(source, h);
         } catch (IOException e) {
             close(raw);
             throw failure(source, e, 0);
@@ -156,15 +156,13 @@ public final class IdxFile {
     /** An IDX file read a few records (first-dimension entries: images of an image file) at a time; see {@link #open}. */
     public static final class Reader implements AutoCloseable {
         private final String source;
-        private final InputStream raw;
         private final Header h;
         private final int recordBytes;
         private long delivered; // data bytes read so far
         private boolean checkedEnd;
 
-        private Reader(String source, InputStream raw, Header h) {
+        private Reader(String source, Header h) {
             this.source = source;
-            this.raw = raw;
             this.h = h;
             this.recordBytes = (int) (h.declared() / h.dims()[0]);
         }
@@ -212,8 +210,9 @@ public final class IdxFile {
             return want / recordBytes;
         }
 
+        /** Closes the file and, for a gzip'd one, the decompressor (its Inflater's native memory is freed now, not by the GC). */
         @Override
-        public void close() { IdxFile.close(raw); }
+        public void close() { IdxFile.close(h.in()); } // the gzip stream (or the buffer) over raw: it closes what it reads
     }
 
     /** What the header says, and the stream of the data after it (decompressed where the file is gzip'd). */

@@ -137,4 +137,19 @@ class IdxFileReaderTest {
         r.close();
         assertEquals(java.util.List.of(), openOn(broken), broken + " after its reader was closed");
     }
+
+    /**
+     * close() closes the gzip stream, not only the file under it: the Inflater's native memory is freed then, not left to
+     * the GC (with the file alone closed, a next() after close() still gave records from the 64 KiB buffer already read).
+     */
+    @Test
+    void closeEndsTheGzipStreamNotOnlyTheFile() {
+        Path f = write(dir.resolve("a-idx3-ubyte.gz"), gzip(idx(IdxFile.IMAGES_U8, new int[] {100, 4, 4}, pixels(100, 4, 4))));
+        IdxFile.Reader r = IdxFile.open(f, IdxFile.IMAGES_U8);
+        byte[] buf = new byte[10 * 16];
+        assertEquals(10, r.next(10, buf));
+        r.close();
+        DatasetException e = assertThrows(DatasetException.class, () -> r.next(10, buf));
+        assertTrue(e.getMessage().startsWith(f + ": I/O error while reading: java.io.IOException: Stream closed"), e.getMessage());
+    }
 }
