@@ -200,6 +200,14 @@ if [ -z "$data_dir" ]; then
   done
 fi
 
+# A fresh directory for the golden re-export or the JPEG tree: under TMPDIR, else /tmp, else dist/ in the working
+# tree (a TMPDIR that is missing or read-only would have left them no directory, and those steps nothing to write to).
+scratch_dir() {  # scratch_dir NAME: prints the new directory NAME.XXXXXX
+  local d
+  for d in "${TMPDIR:-/tmp}" /tmp; do mktemp -d "$d/$1.XXXXXX" 2>/dev/null && return 0; done
+  mkdir -p dist && mktemp -d "$(pwd)/dist/$1.XXXXXX"
+}
+
 header_lines() {  # header_lines COMMAND...
   echo "# device: $device"
   echo "# command: $*"
@@ -255,7 +263,10 @@ step() {  # step NAME LOGFILE COMMAND...  runs the command with the header and i
   else
     timeout --kill-after=$grace "$limit" "$@" >> "$log" 2>&1 &
   fi
-  local pid=$! ticker="" stop=${TMPDIR:-/tmp}/run-on-gpu.$$.step-done
+  # The end-of-step marker lives under $out, which the logs prove writable: under a TMPDIR that is missing or
+  # read-only (the device tool may set it to anything) it could not be made, and the wait for the ticker below
+  # would never end.
+  local pid=$! ticker="" stop=$out/.step-done
   # While it runs, repack every PACK_EVERY seconds (default 30): when the device tool kills the whole command at its
   # 10-minute limit in the middle of a step (a hanging test, say), the log so far still comes back.
   if [ -n "$pack" ]; then
@@ -304,7 +315,7 @@ if ! skipped golden; then
   # The probe has a limit of its own (20 s; torch imports in a few): it runs outside any step, so a Python that hung
   # here would take the time of every step after it.
   if timeout --kill-after=5 20 env LD_LIBRARY_PATH= "$py" -c 'import torch' >/dev/null 2>&1; then
-    fresh=$(mktemp -d)   # the re-export, compared with the committed files before it replaces them
+    fresh=$(scratch_dir dltrain-golden)   # the re-export, compared with the committed files before it replaces them
     step golden "$out/golden.txt" env LD_LIBRARY_PATH= "$py" benchmarks/pytorch/export_golden.py --out "$fresh"
     step golden-layers "$out/golden-layers.txt" env LD_LIBRARY_PATH= "$py" benchmarks/pytorch/export_layer_golden.py --out "$fresh"
     # which tensors this PyTorch gives bit for bit as the committed files (Debian's 1.13), and how far the others are
@@ -430,7 +441,7 @@ if ! skipped resnet; then
   # took time no step's limit counted (rm -rf of 43,000 of its 70,000 files took over 70 s on 2 loaded cores, and the
   # device call's own limit would have killed the steps after it), and removing this one at the end would spend
   # device time on a machine that is given back, with everything on it, after the call.
-  tree=$(mktemp -d "${TMPDIR:-/tmp}/dltrain-jpeg-tree.XXXXXX")
+  tree=$(scratch_dir dltrain-jpeg-tree)
   echo "# the JPEG tree: $tree (not removed)" >> "$summary"
   step prepare-jpeg-tree "$out/prepare-jpeg-tree.txt" "${java[@]}" -jar "$bundle/dl-train.jar" datasets prepare \
       --data fashion-mnist ${data_dir:+--data-dir "$data_dir"} --format jpg --out "$tree"

@@ -58,12 +58,13 @@ class CallLimitTest(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def run_runner(self, call_limit, only, outcomes=""):
+    def run_runner(self, call_limit, only, outcomes="", **more_env):
         env = dict(os.environ, BUNDLE=self.bundle, RESULTS=os.path.join(self.tmp, "results"),
                    CALL_LIMIT=str(call_limit), PYTHON="false", STANDIN_OUTCOMES=outcomes,
                    TMPDIR=self.tmp, PATH="/usr/bin:/bin")   # no nvidia-smi, whatever this machine has
         for name in ("STEP_TIMEOUT", "OUT"):
             env.pop(name, None)
+        env.update(more_env)
         p = subprocess.run(["bash", RUNNER, "--only", only], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
         self.assertEqual(0, p.returncode, p.stdout + p.stderr)
         limits = {m.group(1): int(m.group(2)) for m in re.finditer(r"^==== ([a-z0-9-]+): .* \(limit (\d+)s\)$", p.stdout, re.M)}
@@ -118,6 +119,27 @@ class CallLimitTest(unittest.TestCase):
             fresh = re.search(r"--out (\S+)", f.read()).group(1)
         self.assertTrue(fresh.startswith(old + "."), fresh)
         self.assertIn("# the JPEG tree: %s (not removed)" % fresh, summary)
+
+    def test_a_tmpdir_that_is_not_a_directory_neither_stops_the_runner_nor_leaves_a_step_without_one(self):
+        # With OUT set, the runner waited after each step for a repack ticker whose end marker it made under TMPDIR:
+        # TMPDIR missing (the device tool may set it to anything), the marker was never made and the runner waited
+        # for ever after the first step; and the JPEG tree (mktemp under TMPDIR) had no directory
+        missing = os.path.join(self.tmp, "no-such-dir")
+        try:
+            limits, summary = self.run_runner(300, "resnet", TMPDIR=missing, OUT=os.path.join(self.tmp, "out"))
+        except subprocess.TimeoutExpired:
+            self.fail("the runner did not end within 60 s with TMPDIR=" + missing)
+        self.assertRegex(summary, r"(?m)^train-resnet18: exit 0, ")
+        tree = re.search(r"(?m)^# the JPEG tree: (\S+) \(not removed\)$", summary).group(1)
+        try:
+            self.assertTrue(os.path.isdir(tree), tree)
+            with open(os.path.join(self.tmp, "results", "prepare-jpeg-tree.txt")) as f:
+                self.assertIn("--out " + tree, f.read())
+        finally:
+            if os.path.isdir(tree):
+                os.rmdir(tree)   # outside self.tmp (under /tmp), and empty: the stand-in java writes nothing
+        with open(os.path.join(self.tmp, "out", "SUMMARY.txt")) as f:
+            self.assertIn("train-resnet18: exit 0, ", f.read())
 
     def test_every_test_class_runs_in_a_jvm_of_its_own_past_a_failure_and_a_crash(self):
         limits, summary = self.run_runner(420, "tests", "BatchUploadsGpuTest=crash,OptimizerGoldenTest=fail")
