@@ -341,7 +341,7 @@ run_test_classes() {
   for c in "${gpu_classes[@]}"; do name=${c##*.}; names+=("$name"); fqcn[$name]=io.dltrain.$c; done
   names+=(others)
   share_reserves class_reserve class_eff "$STEP_LIMIT" "${names[@]}"
-  local listed="io.dltrain.models.GoldenReplayTest" passed="" skipped_="" failed="" crashed="" killed="" notrun=""
+  local listed="io.dltrain.models.GoldenReplayTest" passed="" skipped_="" failed="" crashed="" killed="" notrun="" empty=""
   for c in "${gpu_classes[@]}"; do listed="$listed|io.dltrain.$c"; done
   for name in "${names[@]}"; do
     local limit select=() t0=$SECONDS
@@ -388,6 +388,10 @@ run_test_classes() {
       crashed="$crashed $name"; what="crashed (exit $rc${crash:+, JVM crash report: ${crash% }}), $what"
     elif [ "$rc" -eq 0 ] && [ "$name" = others ] && [ "$started" -eq 0 ]; then
       what="no other gpu-tagged class found"
+    elif [ "$rc" -eq 0 ] && [ "$started" -eq 0 ] && [ $((ok + bad + aborted)) -eq 0 ]; then
+      # the console exits 0 when the tag filter leaves nothing (the class lost its gpu tag or its tests) and a JVM
+      # that printed nothing exits 0 too: neither is a pass
+      empty="$empty $name"; what="no test found (exit 0, no gpu-tagged test ran: check gpu_classes in run-on-gpu.sh)"
     elif [ "$rc" -eq 0 ] && [ "$ok" -eq 0 ] && [ "$aborted" -gt 0 ]; then
       skipped_="$skipped_ $name"; what="skipped (every test aborted), $what"
     elif [ "$rc" -eq 0 ]; then
@@ -397,10 +401,10 @@ run_test_classes() {
     fi
     echo "tests-gpu/$name: $what, $((SECONDS - t0))s" | tee -a "$summary"
   done
-  echo "tests-gpu classes: passed:${passed:- none}; skipped:${skipped_:- none}; failed:${failed:- none};" \
-       "crashed:${crashed:- none}; killed at their limit:${killed:- none}; not run (no time left):${notrun:- none}" \
-    | tee -a "$summary"
-  [ -z "$failed$crashed$killed$notrun" ]
+  local line="tests-gpu classes: passed:${passed:- none}; skipped:${skipped_:- none}; failed:${failed:- none};"
+  line="$line crashed:${crashed:- none}; killed at their limit:${killed:- none}; not run (no time left):${notrun:- none}"
+  echo "$line${empty:+; no test found:$empty}" | tee -a "$summary"
+  [ -z "$failed$crashed$killed$notrun$empty" ]
 }
 
 # tests: the GPU test suite (JUnit console launcher, from the repository root; tests-gpu one JVM per class above).

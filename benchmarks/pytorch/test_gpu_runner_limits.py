@@ -19,7 +19,8 @@ LIMITS = os.path.join(ROOT, "benchmarks", "gpu", "limits.sh")
 
 # A stand-in for the bundle's java. For the JUnit console with --select-class C it prints the test feed of one test of
 # C, and: STANDIN_OUTCOMES "C=fail" prints it FAILED and exits 1; "C=crash" prints it STARTED only, writes a crash
-# report where -XX:ErrorFile says and exits 134 (as a JVM does on a SIGSEGV in native code). Anything else: exit 0.
+# report where -XX:ErrorFile says and exits 134 (as a JVM does on a SIGSEGV in native code); "C=none" prints no test
+# and exits 0 (as the console does when the tag filter leaves no test of C). Anything else: exit 0.
 STANDIN_JAVA = r"""#!/bin/bash
 err="" cls=""
 while [ $# -gt 0 ]; do
@@ -28,6 +29,7 @@ while [ $# -gt 0 ]; do
 done
 echo "stand-in java"
 [ -n "$cls" ] || exit 0
+case ",${STANDIN_OUTCOMES:-}," in *",$cls=none,"*) exit 0 ;; esac
 echo "JUnit Jupiter > $cls > aTest() :: STARTED"
 case ",${STANDIN_OUTCOMES:-}," in
   *",$cls=fail,"*) echo "JUnit Jupiter > $cls > aTest() :: FAILED"; exit 1 ;;
@@ -142,7 +144,9 @@ class CallLimitTest(unittest.TestCase):
             self.assertIn("train-resnet18: exit 0, ", f.read())
 
     def test_every_test_class_runs_in_a_jvm_of_its_own_past_a_failure_and_a_crash(self):
-        limits, summary = self.run_runner(420, "tests", "BatchUploadsGpuTest=crash,OptimizerGoldenTest=fail")
+        # and a class in which no test ran, though the JVM exited 0 (the console's exit status when the gpu tag filter
+        # leaves no test of the class), is not a pass
+        limits, summary = self.run_runner(420, "tests", "BatchUploadsGpuTest=crash,OptimizerGoldenTest=fail,LayerGoldenTest=none")
         with open(os.path.join(self.tmp, "results", "tests-gpu.txt")) as f:
             log = f.read()
         self.assertRegex(summary, r"(?m)^tests-gpu/BatchUploadsGpuTest: crashed \(exit 134, JVM crash report: "
@@ -151,9 +155,10 @@ class CallLimitTest(unittest.TestCase):
         # the classes after the crash and the failure still ran, each in its own JVM
         self.assertRegex(summary, r"(?m)^tests-gpu/ZooGoldenTest: passed, 1 tests ended: 1 successful")
         self.assertEqual(8, log.count("---- tests-gpu/"), log)   # seven listed classes and the scan for others
-        self.assertIn("tests-gpu classes: passed: CudaVsCpuTest LayerGoldenTest CudaMemoryTest GpuTrainingStepTest "
+        self.assertRegex(summary, r"(?m)^tests-gpu/LayerGoldenTest: no test found \(exit 0, no gpu-tagged test ran")
+        self.assertIn("tests-gpu classes: passed: CudaVsCpuTest CudaMemoryTest GpuTrainingStepTest "
                       "ZooGoldenTest; skipped: none; failed: OptimizerGoldenTest; crashed: BatchUploadsGpuTest; "
-                      "killed at their limit: none; not run (no time left): none", summary)
+                      "killed at their limit: none; not run (no time left): none; no test found: LayerGoldenTest\n", summary)
         self.assertIn("tests-gpu classes: passed:", log)
         self.assertRegex(summary, r"(?m)^tests-gpu: exit 1, .*JVM crash report: hs_err_pid\d+\.log")
         self.assertRegex(summary, r"(?m)^tests-golden: exit 0, ")
