@@ -26,7 +26,7 @@
 #                 RESULTS except checkpoints) are rewritten after every step and every PACK_EVERY seconds while one
 #                 runs, so what finished, and the log so far of a step cut off, come back from a killed command. The
 #                 device tool returns at most 8 files from $OUT, none over 16 MiB: never write the results into $OUT.
-#   PACK_EVERY    seconds between repacks of $OUT while a step runs (default 30)
+#   PACK_EVERY    seconds between repacks of $OUT while a step runs (default 30; whole seconds, at least 1)
 #   CALL_LIMIT    the device call's timeout_s (420 for call 1, 300 for call 2; see benchmarks/gpu/README.md). Each step
 #                 then gets at most what is left of it once the reserves of the steps after it (the table below), their
 #                 kill grace and a 10 s margin are kept back: a hanging step cannot take the later steps' time, and a
@@ -104,6 +104,7 @@ seconds() {  # seconds NAME MIN: NAME's value, when set, is whole seconds (no un
 }
 seconds CALL_LIMIT 1
 seconds STEP_TIMEOUT "$MIN_START_S"   # a step given under 5 s is not started
+seconds PACK_EVERY 1   # the repack ticker's arithmetic: 0 or 30s ended the ticker at its first look, and the repacks with it
 if [ -n "${STEP_TIMEOUT:-}" ]; then for s in "${!most[@]}"; do most[$s]=$STEP_TIMEOUT; done; fi
 planned=()   # the steps this call runs, in order (the golden ones even where torch turns out to be missing)
 skipped info || planned+=(nvidia-smi info)

@@ -165,12 +165,14 @@ class CallLimitTest(unittest.TestCase):
 
     def test_a_step_timeout_or_call_limit_that_is_not_whole_seconds_is_refused(self):
         # '2m' ran every step with 'integer expression expected' and timeout's own limit; 'abc' ran each for no
-        # time (exit 125 from timeout); '08' is not a number to bash's arithmetic (octal)
+        # time (exit 125 from timeout); '08' is not a number to bash's arithmetic (octal); PACK_EVERY 0 or '30s'
+        # stopped the repack ticker at its first look ('division by 0', 'value too great for base'), so a step cut off
+        # by the device call's limit left nothing of its log in OUT
         for name, value in (("STEP_TIMEOUT", "2m"), ("STEP_TIMEOUT", "abc"), ("STEP_TIMEOUT", "3"),
-                            ("CALL_LIMIT", "08"), ("CALL_LIMIT", "7m")):
+                            ("CALL_LIMIT", "08"), ("CALL_LIMIT", "7m"), ("PACK_EVERY", "0"), ("PACK_EVERY", "30s")):
             env = dict(os.environ, BUNDLE=self.bundle, RESULTS=os.path.join(self.tmp, "results"), PYTHON="false",
                        TMPDIR=self.tmp, PATH="/usr/bin:/bin")
-            for other in ("STEP_TIMEOUT", "CALL_LIMIT", "OUT"):
+            for other in ("STEP_TIMEOUT", "CALL_LIMIT", "OUT", "PACK_EVERY"):
                 env.pop(other, None)
             env[name] = value
             p = subprocess.run(["bash", RUNNER, "--only", "tests"], cwd=ROOT, env=env, capture_output=True, text=True,
