@@ -299,6 +299,16 @@ echo "run-on-gpu: $device"
 date -u
 cat "$summary"
 
+# Does PyTorch import (for the golden steps)? Without our LD_LIBRARY_PATH: the export runs on the CPU, and the CUDA
+# directories put first for dl-train could shadow the libraries PyTorch's own nvidia-* packages bring (import torch
+# would then fail on a symbol). The probe has a limit of its own (20 s; torch imports in a few) and runs before the
+# first step, so that its time is spent before the call's is shared among the steps: run between info and golden,
+# it took time kept for the steps after info (CALL_LIMIT=120, every step hanging: a 7 s import left golden not run).
+torch=""
+if ! skipped golden && timeout --kill-after=5 20 env LD_LIBRARY_PATH= "$py" -c 'import torch' >/dev/null 2>&1; then
+  torch=1
+fi
+
 # info: the device, and what dl-train sees
 if ! skipped info; then
   if command -v nvidia-smi >/dev/null 2>&1; then
@@ -311,11 +321,7 @@ fi
 
 # golden: golden files from PyTorch (before the tests, so the replay test uses them)
 if ! skipped golden; then
-  # Without our LD_LIBRARY_PATH: the export runs on the CPU, and the CUDA directories put first for dl-train could
-  # shadow the libraries PyTorch's own nvidia-* packages bring (import torch would then fail on a symbol).
-  # The probe has a limit of its own (20 s; torch imports in a few): it runs outside any step, so a Python that hung
-  # here would take the time of every step after it.
-  if timeout --kill-after=5 20 env LD_LIBRARY_PATH= "$py" -c 'import torch' >/dev/null 2>&1; then
+  if [ -n "$torch" ]; then   # (without our LD_LIBRARY_PATH, as the probe above)
     fresh=$(scratch_dir dltrain-golden)   # the re-export, compared with the committed files before it replaces them
     step golden "$out/golden.txt" env LD_LIBRARY_PATH= "$py" benchmarks/pytorch/export_golden.py --out "$fresh"
     step golden-layers "$out/golden-layers.txt" env LD_LIBRARY_PATH= "$py" benchmarks/pytorch/export_layer_golden.py --out "$fresh"

@@ -109,6 +109,21 @@ class CallLimitTest(unittest.TestCase):
         # the steps before it took no time: all that is left, 170 - t - 10 - 5
         self.assertTrue(145 <= limits["train-resnet18"] <= 155, limits)
 
+    def test_the_torch_probe_is_spent_before_the_call_is_shared_among_the_steps(self):
+        # 'import torch' ran between info and golden, outside any step, so its time came out of what info's limit had
+        # kept for the later steps (CALL_LIMIT=120 with every step hanging: a 7 s import left golden not run); it now
+        # runs before the first step, whose share of the call is computed from what is left after it
+        python = os.path.join(self.tmp, "python")
+        with open(python, "w") as f:   # a slow import that fails (golden skipped); the library search is quick
+            f.write('#!/bin/bash\ncase "$2" in *"import torch"*) sleep 2 ;; esac\nexit 1\n')
+        os.chmod(python, 0o755)
+        limits, summary = self.run_runner(120, "info,golden", PYTHON=python)
+        m = re.search(r"(?m)^# time: (\d+)s of CALL_LIMIT=120s left at the first step \((\d+)s in\)", summary)
+        self.assertIsNotNone(m, summary)
+        self.assertGreaterEqual(int(m.group(2)), 2, m.group(0))
+        self.assertEqual(110 - int(m.group(2)), int(m.group(1)), m.group(0))
+        self.assertIn("golden: skipped: %s cannot import torch" % python, summary)
+
     def test_no_old_jpeg_tree_is_removed_between_steps(self):
         # the runner removed $TMPDIR/dltrain-jpeg-tree before prepare-jpeg-tree, outside any step's limit (70,000
         # files: over 70 s on 2 loaded cores); it now writes to a fresh directory, which SUMMARY.txt names
