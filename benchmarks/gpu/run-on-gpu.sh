@@ -117,14 +117,15 @@ shared=""
 share_call() {  # once, when the first step starts: the reserves for what is left of the call
   [ -n "$shared" ] && return 0
   shared=1
-  local left=$((call_limit - SECONDS - margin)) total=0 s list=""
+  local now; now=$(elapsed)
+  local left=$((call_limit - now - margin)) total=0 s list=""
   share_reserves reserve effective "$left" "${planned[@]}"
   for s in "${planned[@]}"; do
     total=$((total + ${reserve[$s]} + grace))
     list="$list${list:+, }$s ${effective[$s]}s"
   done
   if [ "$left" -lt "$total" ]; then
-    echo "# time: ${left}s of CALL_LIMIT=${call_limit}s left at the first step (${SECONDS}s in), under the steps'" \
+    echo "# time: ${left}s of CALL_LIMIT=${call_limit}s left at the first step (${now}s in), under the steps'" \
          "reserves with their grace (${total}s): reserves scaled down to $list" >> "$summary"
   fi
 }
@@ -225,7 +226,7 @@ header_lines "$invocation" >> "$summary"
 echo "# libraries:$found" >> "$summary"
 [ -n "$bind_now" ] && echo "# LD_BIND_NOW was set ('$bind_now'); unset for these runs" >> "$summary"
 echo "# data: ${data_dir:-the sample bundled in dl-train.jar (no Fashion-MNIST directory found)}" >> "$summary"
-echo "# time: ${call_limit:+CALL_LIMIT=${call_limit}s, }steps ${planned[*]}; started ${SECONDS}s into the script" >> "$summary"
+echo "# time: ${call_limit:+CALL_LIMIT=${call_limit}s, }steps ${planned[*]}; started $(elapsed)s into the script" >> "$summary"
 
 # The results as one tarball and the summary, in $OUT (see the header): rewritten after every step and, while one
 # runs, every PACK_EVERY seconds.
@@ -250,7 +251,7 @@ step() {  # step NAME LOGFILE COMMAND...  runs the command with the header and i
   if [ "$limit" -lt "$MIN_START_S" ]; then   # the call's time is spent (the unpacking or the steps before overran their reserves),
     # or kept for the later steps' reserves (a CALL_LIMIT under the sum of the reserves): say which
     local why
-    why="${limit}s of CALL_LIMIT=${call_limit}s left for it after ${SECONDS}s$(kept_for "$name")"
+    why="${limit}s of CALL_LIMIT=${call_limit}s left for it after $(elapsed)s$(kept_for "$name")"
     echo "not run: $why" >> "$log"
     echo "$name: not run, $why ($(date -u +%H:%M:%SZ)) -> $(basename "$log")" | tee -a "$summary"
     pack_results
@@ -258,7 +259,7 @@ step() {  # step NAME LOGFILE COMMAND...  runs the command with the header and i
   fi
   touch "$log.started"   # crash reports newer than this belong to this step
   echo "==== $name: $* (limit ${limit}s)"
-  local t0=$SECONDS
+  local t0; t0=$(elapsed)
   if declare -F "$1" >/dev/null; then   # a function of this script (run_test_classes): it keeps to STEP_LIMIT itself
     STEP_LIMIT=$limit "$@" >> "$log" 2>&1 &
   else
@@ -290,7 +291,7 @@ step() {  # step NAME LOGFILE COMMAND...  runs the command with the header and i
   crashes=$(find "$out" -maxdepth 1 -name 'hs_err_pid*.log' -newer "$log.started" -printf '%f ' 2>/dev/null)
   rm -f "$log.started"
   [ -n "$crashes" ] && what="$what, JVM crash report: ${crashes% }"
-  echo "$name: $what, $((SECONDS - t0))s ($(date -u +%H:%M:%SZ)) -> $(basename "$log")" | tee -a "$summary"
+  echo "$name: $what, $(($(elapsed) - t0))s ($(date -u +%H:%M:%SZ)) -> $(basename "$log")" | tee -a "$summary"
   pack_results
   return 0
 }
@@ -343,7 +344,7 @@ fi
 # killed mid-step still says which classes ran; at the end, the classes by outcome. Exit 0 only if every class passed
 # or skipped (every test aborted, as without a usable GPU).
 run_test_classes() {
-  local log=$1 end=$((SECONDS + STEP_LIMIT)) names=() c name
+  local log=$1 end=$(($(elapsed) + STEP_LIMIT)) names=() c name
   declare -A class_eff=() fqcn=()
   for c in "${gpu_classes[@]}"; do name=${c##*.}; names+=("$name"); fqcn[$name]=io.dltrain.$c; done
   names+=(others)
@@ -351,12 +352,12 @@ run_test_classes() {
   local listed="io.dltrain.models.GoldenReplayTest" passed="" skipped_="" failed="" crashed="" killed="" notrun="" empty=""
   for c in "${gpu_classes[@]}"; do listed="$listed|io.dltrain.$c"; done
   for name in "${names[@]}"; do
-    local limit select=() t0=$SECONDS
+    local limit select=() t0; t0=$(elapsed)
     limit=$(limit_of_name class_most class_eff "$end" "$name" "${names[@]}")
     if [ "$limit" -lt "$MIN_START_S" ]; then
       notrun="$notrun $name"
       echo "tests-gpu/$name: not run, ${limit}s of the step's ${STEP_LIMIT}s left for it after" \
-           "$((STEP_LIMIT - end + SECONDS))s ($(kept_after class_eff "$name" "${names[@]}")s kept for the classes after it)" \
+           "$((STEP_LIMIT - end + $(elapsed)))s ($(kept_after class_eff "$name" "${names[@]}")s kept for the classes after it)" \
         | tee -a "$summary"
       continue
     fi
@@ -389,7 +390,7 @@ run_test_classes() {
     fi
     # timeout exits 124 when its SIGTERM ended the JVM, 137 when the SIGKILL GRACE_S later did; a 137 before the
     # limit is another SIGKILL (the kernel's out-of-memory killer, say), which counts as a crash
-    if [ "$rc" -eq 124 ] || { [ "$rc" -eq 137 ] && [ $((SECONDS - t0)) -ge "$limit" ]; }; then
+    if [ "$rc" -eq 124 ] || { [ "$rc" -eq 137 ] && [ $(($(elapsed) - t0)) -ge "$limit" ]; }; then
       killed="$killed $name"; what="killed at its ${limit}s limit (exit $rc), $what"
     elif [ -n "$crash" ] || [ "$rc" -gt 128 ]; then
       crashed="$crashed $name"; what="crashed (exit $rc${crash:+, JVM crash report: ${crash% }}), $what"
@@ -406,7 +407,7 @@ run_test_classes() {
     else
       failed="$failed $name"; what="failed (exit $rc), $what"
     fi
-    echo "tests-gpu/$name: $what, $((SECONDS - t0))s" | tee -a "$summary"
+    echo "tests-gpu/$name: $what, $(($(elapsed) - t0))s" | tee -a "$summary"
   done
   local line="tests-gpu classes: passed:${passed:- none}; skipped:${skipped_:- none}; failed:${failed:- none};"
   line="$line crashed:${crashed:- none}; killed at their limit:${killed:- none}; not run (no time left):${notrun:- none}"

@@ -20,7 +20,8 @@ LIMITS = os.path.join(ROOT, "benchmarks", "gpu", "limits.sh")
 # A stand-in for the bundle's java. For the JUnit console with --select-class C it prints the test feed of one test of
 # C, and: STANDIN_OUTCOMES "C=fail" prints it FAILED and exits 1; "C=crash" prints it STARTED only, writes a crash
 # report where -XX:ErrorFile says and exits 134 (as a JVM does on a SIGSEGV in native code); "C=none" prints no test
-# and exits 0 (as the console does when the tag filter leaves no test of C). Anything else: exit 0.
+# and exits 0 (as the console does when the tag filter leaves no test of C); "C=jump" passes and moves the wall clock
+# (as CLOCK_SHIM's gettimeofday reports it) 300 s ahead. Anything else: exit 0.
 STANDIN_JAVA = r"""#!/bin/bash
 err="" cls=""
 while [ $# -gt 0 ]; do
@@ -34,8 +35,28 @@ echo "JUnit Jupiter > $cls > aTest() :: STARTED"
 case ",${STANDIN_OUTCOMES:-}," in
   *",$cls=fail,"*) echo "JUnit Jupiter > $cls > aTest() :: FAILED"; exit 1 ;;
   *",$cls=crash,"*) echo "# A fatal error has been detected" > "${err//%p/$$}"; exit 134 ;;
+  *",$cls=jump,"*) echo 300 > "$CLOCK_OFFSET_FILE" ;;   # the wall clock steps 300 s ahead (CLOCK_SHIM below)
 esac
 echo "JUnit Jupiter > $cls > aTest() :: SUCCESSFUL"
+"""
+
+# gettimeofday plus the seconds in $CLOCK_OFFSET_FILE (LD_PRELOAD): a step of the wall clock as bash's SECONDS sees it
+CLOCK_SHIM = r"""#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/time.h>
+int gettimeofday(struct timeval *restrict tv, void *restrict tz) {
+  static int (*real)(struct timeval *, void *);
+  if (!real) real = (int (*)(struct timeval *, void *)) dlsym(RTLD_NEXT, "gettimeofday");
+  int r = real(tv, tz);
+  const char *p = getenv("CLOCK_OFFSET_FILE");
+  FILE *f = p ? fopen(p, "r") : NULL;
+  long off = 0;
+  if (f) { if (fscanf(f, "%ld", &off) != 1) off = 0; fclose(f); }
+  if (tv) tv->tv_sec += off;
+  return r;
+}
 """
 
 
@@ -178,6 +199,24 @@ class CallLimitTest(unittest.TestCase):
         self.assertRegex(summary, r"(?m)^tests-gpu: exit 1, .*JVM crash report: hs_err_pid\d+\.log")
         self.assertRegex(summary, r"(?m)^tests-golden: exit 0, ")
 
+    @unittest.skipUnless(shutil.which("cc") and os.path.exists("/proc/uptime"),
+                         "needs a C compiler (for the stand-in gettimeofday) and /proc/uptime")
+    def test_a_step_of_the_wall_clock_in_the_middle_of_a_call_changes_no_limit(self):
+        # The runner's clock was bash's SECONDS, which follows the wall clock: the clock stepping 300 s ahead while
+        # BatchUploadsGpuTest ran left the five classes after the next 'not run', OptimizerGoldenTest '301s', and
+        # tests-golden 21 s instead of its most
+        shim = os.path.join(self.tmp, "clock.so")
+        with open(shim[:-3] + ".c", "w") as f:
+            f.write(CLOCK_SHIM)
+        subprocess.run(["cc", "-shared", "-fPIC", "-o", shim, shim[:-3] + ".c", "-ldl"], check=True, timeout=60)
+        limits, summary = self.run_runner(420, "tests", "BatchUploadsGpuTest=jump", LD_PRELOAD=shim,
+                                          CLOCK_OFFSET_FILE=os.path.join(self.tmp, "clock-offset"))
+        with open(os.path.join(self.tmp, "clock-offset")) as f:
+            self.assertEqual("300", f.read().strip())   # the clock did step
+        self.assertIn("not run (no time left): none", summary)
+        self.assertNotRegex(summary, r"(?m)^tests-gpu/\w+: .*, [1-9]\d\ds$")
+        self.assertEqual(120, limits["tests-golden"])   # its most: the steps before it took a few seconds
+
     def test_a_step_timeout_or_call_limit_that_is_not_whole_seconds_is_refused(self):
         # '2m' ran every step with 'integer expression expected' and timeout's own limit; 'abc' ran each for no
         # time (exit 125 from timeout); '08' is not a number to bash's arithmetic (octal); PACK_EVERY 0 or '30s'
@@ -199,7 +238,7 @@ class CallLimitTest(unittest.TestCase):
 
 @unittest.skipUnless(shutil.which("bash"), "needs bash")
 class ShareTest(unittest.TestCase):
-    """limits.sh with made-up steps and a made-up clock (bash's SECONDS can be set)."""
+    """limits.sh with made-up steps and a made-up clock (elapsed redefined)."""
 
     def bash(self, script):
         p = subprocess.run(["bash", "-c", ". " + LIMITS + "\n" + script], capture_output=True, text=True, timeout=30)
@@ -218,9 +257,16 @@ class ShareTest(unittest.TestCase):
     def test_a_step_may_take_what_the_later_ones_do_not_need(self):
         tables = "declare -A r=([a]=100 [b]=50 [c]=10) e=() m=([a]=300 [b]=40 [c]=30); share_reserves r e 100 a b c; "
         # at 20 s of a call ending at 110 (120 less the margin): a keeps back b's 26 s and c's 7 s, grace each
-        out = self.bash(tables + "SECONDS=20; limit_of_name m e 110 a a b c; limit_of_name m e 110 b a b c; "
-                        "SECONDS=100; limit_of_name m e 110 b a b c; limit_of_name m e 110 c a b c")
+        out = self.bash(tables + "elapsed() { echo 20; }; limit_of_name m e 110 a a b c; limit_of_name m e 110 b a b c; "
+                        "elapsed() { echo 100; }; limit_of_name m e 110 b a b c; limit_of_name m e 110 c a b c")
         self.assertEqual(["42", "40", "0", "5"], out)   # 110-20-5-(31+12); b its most; at 100 s: b none, c 5
+
+    @unittest.skipUnless(os.path.exists("/proc/uptime"), "needs /proc/uptime")
+    def test_the_clock_is_the_kernels_uptime_not_bashs_seconds(self):
+        # SECONDS reads the wall clock (gettimeofday): a step of the clock moves its reading as assigning it does
+        out = self.bash("declare -A e=([a]=10) m=([a]=300); SECONDS=1000; elapsed; limit_of_name m e 110 a a")
+        self.assertLessEqual(int(out[0]), 1, out)
+        self.assertEqual("105", out[1])   # 110 - 0 - 5 s grace
 
 
 if __name__ == "__main__":
