@@ -147,6 +147,9 @@ limit_of() {  # limit_of NAME: the seconds this step may take now (0: none left)
 
 # ------------------------------------------------------------------ the bundle
 # A carried tarball is unpacked once (again when a different one is carried: the marker holds its size and mtime).
+# One that tar cannot unpack whole (truncated, say) is named in unpack_failed: in SUMMARY.txt, or in the error below
+# when it left no java.
+unpack_failed=""
 unpack() {  # unpack NAME: dist/NAME.tar.xz -> dist/NAME/
   local t=dist/$1.tar.xz
   [ -f "$t" ] || return 0
@@ -155,7 +158,7 @@ unpack() {  # unpack NAME: dist/NAME.tar.xz -> dist/NAME/
   if [ ! -x "dist/$1/jre/bin/java" ] || [ "$(cat "dist/$1/.unpacked-from" 2>/dev/null)" != "$id" ]; then
     echo "run-on-gpu: unpacking $t"
     rm -rf "dist/$1"
-    tar -C dist -xJf "$t" && echo "$id" > "dist/$1/.unpacked-from"
+    if tar -C dist -xJf "$t"; then echo "$id" > "dist/$1/.unpacked-from"; else unpack_failed="$unpack_failed $t"; fi
   fi
 }
 if [ -n "${BUNDLE:-}" ]; then bundle=$BUNDLE
@@ -168,9 +171,11 @@ else
   if ! skipped tests || [ ! -x dist/gpu-train/jre/bin/java ]; then bundle=dist/gpu-bundle; else bundle=dist/gpu-train; fi
 fi
 if [ ! -x "$bundle/jre/bin/java" ]; then
-  echo "run-on-gpu: error: no bundle at $bundle: build it with benchmarks/gpu/bundle.sh [--with-data] and carry" \
-       "dist/gpu-bundle.tar.xz (the test step needs it) or dist/gpu-train.tar.xz (a machine given back keeps nothing:" \
-       "carry it again)" >&2
+  error="run-on-gpu: error: no bundle at $bundle${unpack_failed:+ (tar could not unpack$unpack_failed whole: see the error of tar in the output)}:"
+  error="$error build it with benchmarks/gpu/bundle.sh [--with-data] and carry dist/gpu-bundle.tar.xz (the test step"
+  error="$error needs it) or dist/gpu-train.tar.xz (a machine given back keeps nothing: carry it again)"
+  echo "$error" >&2
+  if [ -n "$pack" ]; then mkdir -p "$pack" && echo "$error" > "$pack/SUMMARY.txt"; fi   # the only file that comes back
   exit 3
 fi
 bundle=$(cd "$bundle" && pwd)
@@ -225,6 +230,8 @@ summary=$out/SUMMARY.txt
 header_lines "$invocation" >> "$summary"
 echo "# libraries:$found" >> "$summary"
 [ -n "$bind_now" ] && echo "# LD_BIND_NOW was set ('$bind_now'); unset for these runs" >> "$summary"
+[ -n "$unpack_failed" ] && echo "# bundle: tar could not unpack$unpack_failed whole (its error is in the runner's" \
+  "output): the steps run from what it left, and fail where something is missing" >> "$summary"
 echo "# data: ${data_dir:-the sample bundled in dl-train.jar (no Fashion-MNIST directory found)}" >> "$summary"
 echo "# time: ${call_limit:+CALL_LIMIT=${call_limit}s, }steps ${planned[*]}; started $(elapsed)s into the script" >> "$summary"
 

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import unittest
 
@@ -219,6 +220,42 @@ class CallLimitTest(unittest.TestCase):
         self.assertIn("not run (no time left): none", summary)
         self.assertNotRegex(summary, r"(?m)^tests-gpu/\w+: .*, [1-9]\d\ds$")
         self.assertEqual(120, limits["tests-golden"])   # its most: the steps before it took a few seconds
+
+    def test_a_tarball_that_does_not_unpack_whole_is_named_in_summary_txt(self):
+        # A truncated dist/gpu-bundle.tar.xz: tar's error went to the runner's output only; SUMMARY.txt did not say
+        # why every step then failed, and when no java came out of it, $OUT got nothing at all
+        noise = os.path.join(self.bundle, "noise")
+        with open(noise, "wb") as f:
+            f.write(os.urandom(100000))   # incompressible, so that cutting the .xz in half cuts into the archive
+
+        def bundle_tarball(cwd, java_first):
+            os.makedirs(os.path.join(cwd, "dist"))
+            path = os.path.join(cwd, "dist", "gpu-bundle.tar.xz")
+            with tarfile.open(path, "w:xz") as t:
+                for name in ["jre/bin/java", "BUNDLE.txt", "noise"] if java_first else ["noise", "jre/bin/java"]:
+                    t.add(os.path.join(self.bundle, name), arcname="gpu-bundle/" + name)
+            with open(path, "r+b") as f:
+                f.truncate(os.path.getsize(path) // 2)
+        for java_first in (True, False):
+            cwd = os.path.join(self.tmp, "clone-%s" % java_first)
+            bundle_tarball(cwd, java_first)
+            out = os.path.join(cwd, "out")
+            env = dict(os.environ, RESULTS=os.path.join(cwd, "results"), CALL_LIMIT="120", PYTHON="false", OUT=out,
+                       TMPDIR=self.tmp, PATH="/usr/bin:/bin")
+            for name in ("STEP_TIMEOUT", "BUNDLE", "PACK_EVERY"):
+                env.pop(name, None)
+            p = subprocess.run(["bash", RUNNER, "--only", "info"], cwd=cwd, env=env, capture_output=True, text=True,
+                               timeout=60)
+            with open(os.path.join(out, "SUMMARY.txt")) as f:
+                summary = f.read()
+            if java_first:
+                self.assertEqual(0, p.returncode, p.stdout + p.stderr)
+                self.assertIn("# bundle: tar could not unpack dist/gpu-bundle.tar.xz whole", summary)
+                self.assertRegex(summary, r"(?m)^info: exit 0, ")
+            else:
+                self.assertEqual(3, p.returncode, p.stdout + p.stderr)
+                self.assertIn("run-on-gpu: error: no bundle at dist/gpu-bundle (tar could not unpack "
+                              "dist/gpu-bundle.tar.xz whole: see the error of tar in the output)", summary)
 
     def test_a_step_timeout_or_call_limit_that_is_not_whole_seconds_is_refused(self):
         # '2m' ran every step with 'integer expression expected' and timeout's own limit; 'abc' ran each for no
