@@ -185,7 +185,7 @@ public final class Checkpoint {
 
     /**
      * Checks the {@value #FORMAT_KEY} at the top of a JSON file (or of one line of metrics.jsonl) that dl-train reads back:
-     * none passes (written before that file recorded one: read as before), a value that is not an integer is damage,
+     * none passes (written before that file recorded one: read as before), a value that is not an integer, or is below 1, is damage,
      * and a newer version is refused ({@link #refuseNewer}, with the file's {@value #VERSION_KEY} and {@value #BUILD_KEY}).
      *
      * @throws CheckpointException naming the file and what is wrong with it
@@ -195,6 +195,7 @@ public final class Checkpoint {
         if (v == null) return;
         if (!v.isIntegralNumber() || !v.canConvertToLong())
             throw new CheckpointException(file + ": \"" + FORMAT_KEY + "\" is " + v + ", not an integer; the file is damaged");
+        if (v.longValue() < 1) throw belowOne(file, "\"" + FORMAT_KEY + "\" is " + v.longValue());
         refuseNewer(file, v.longValue(), root.path(VERSION_KEY).textValue(), root.path(BUILD_KEY).textValue());
     }
 
@@ -204,7 +205,14 @@ public final class Checkpoint {
         if (v == null) return;
         if (!v.matches("\\d{1,9}"))
             throw new CheckpointException(file + ": metadata \"" + FORMAT_KEY + "\" is '" + v + "', not an integer; the file is damaged");
+        if (Long.parseLong(v) < 1) throw belowOne(file, "metadata \"" + FORMAT_KEY + "\" is '" + v + "'");
         refuseNewer(file, Long.parseLong(v), metadata.get(VERSION_KEY), metadata.get(BUILD_KEY));
+    }
+
+    /** A format_version below 1 (the first): no dl-train wrote it, and reading the file as an old one would hide the damage. */
+    private static CheckpointException belowOne(Path file, String found) {
+        return new CheckpointException(file + ": " + found + ", but format versions start at 1 (this dl-train reads 1 to "
+                + FORMAT_VERSION + "); the file is damaged");
     }
 
     private static Map<String, String> optimizerMetadata(Optimizer opt) {

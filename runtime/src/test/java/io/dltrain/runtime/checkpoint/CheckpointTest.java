@@ -251,6 +251,37 @@ class CheckpointTest {
         }
     }
 
+    /**
+     * A format_version below 1 (format versions start at 1) is damage, said as such, in state.json, optimizer.safetensors'
+     * metadata and the JSON files the CLI checks (summary.json, metrics.jsonl lines); it was read as an older format.
+     */
+    @Test void aFormatVersionBelowOneIsDamage() throws Exception {
+        try (Sequential a = model(1, CLASSES); Adam optA = new Adam(a.namedParameters()); Adam optB = new Adam(a.namedParameters())) {
+            Path ck = Checkpoint.save(dir, a, optA, state(1), 1);
+            Path sj = ck.resolve(Checkpoint.STATE_FILE).toAbsolutePath(), of = ck.resolve(Checkpoint.OPTIMIZER_FILE).toAbsolutePath();
+            String good = Files.readString(sj);
+            for (String v : List.of("-1", "0")) {
+                Files.writeString(sj, good.replace("\"format_version\" : " + Checkpoint.FORMAT_VERSION, "\"format_version\" : " + v));
+                CheckpointException e = assertThrows(CheckpointException.class, () -> Checkpoint.readState(ck));
+                assertEquals(sj + ": \"format_version\" is " + v + ", but format versions start at 1 (this dl-train reads 1 to "
+                        + Checkpoint.FORMAT_VERSION + "); the file is damaged", e.getMessage());
+            }
+            Files.writeString(sj, good);
+            Map<String, String> meta = new LinkedHashMap<>(SafeTensors.read(of).metadata());
+            meta.put("format_version", "0");
+            SafeTensors.write(of, optA.state(), meta);
+            CheckpointException e = assertThrows(CheckpointException.class, () -> Checkpoint.loadOptimizer(optB, of));
+            assertEquals(of + ": metadata \"format_version\" is '0', but format versions start at 1 (this dl-train reads 1 to "
+                    + Checkpoint.FORMAT_VERSION + "); the file is damaged", e.getMessage());
+            com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+            e = assertThrows(CheckpointException.class, () -> Checkpoint.checkFormat(sj, json.readTree("{\"format_version\":-3,\"epoch\":1}")));
+            assertTrue(e.getMessage().endsWith("\"format_version\" is -3, but format versions start at 1 (this dl-train reads 1 to "
+                    + Checkpoint.FORMAT_VERSION + "); the file is damaged"), e.getMessage());
+            Checkpoint.checkFormat(sj, json.readTree("{\"format_version\":1}")); // the first version, and none, pass
+            Checkpoint.checkFormat(sj, json.readTree("{\"epoch\":1}"));
+        }
+    }
+
     /** A file of a format newer than this dl-train's is refused, naming it, both versions and its writer; older ones load. */
     @Test void aNewerFormatIsRefusedByEveryLoadAndAnOlderOneIsRead() throws Exception {
         int newer = Checkpoint.FORMAT_VERSION + 1;
