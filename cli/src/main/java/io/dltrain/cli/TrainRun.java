@@ -25,6 +25,7 @@ import io.dltrain.runtime.optim.Optimizers;
 import io.dltrain.datasets.CsvDataset;
 import io.dltrain.runtime.checkpoint.Checkpoint;
 import io.dltrain.runtime.checkpoint.CheckpointException;
+import io.dltrain.runtime.checkpoint.NewerFormatException;
 import io.dltrain.runtime.checkpoint.TrainingState;
 import io.dltrain.runtime.train.CheckpointPolicy;
 import io.dltrain.runtime.train.EpochMetrics;
@@ -537,9 +538,10 @@ final class TrainRun {
                     try (Progress.Phase loading = Progress.slowPhase(progressMode, log, "loading " + resumeCkpt)) {
                         Checkpoint.load(resumeCkpt, model, opt);
                     } catch (CheckpointException e) {
-                        // a damaged file (cut short, deleted): the way on is the checkpoint before it, if the user agrees
+                        // a damaged file (cut short, deleted): the way on is the checkpoint before it, if the user agrees; a file of a
+                        // newer format is not damaged, and its message says the way on (the dl-train that wrote it)
                         throw usage("--resume", "--resume " + o.resume + ": its latest checkpoint " + resumeCkpt + " cannot be loaded: " + e.getMessage()
-                                + ". " + olderCheckpoint(resumeCkpt));
+                                + (e instanceof NewerFormatException ? "" : ". " + olderCheckpoint(resumeCkpt)));
                     }
                     // What the fit would refuse (a state.json edited or damaged: its step, its history), found before
                     // anything is rewritten for the resume (metrics.jsonl, below), which would otherwise lose epochs' lines.

@@ -414,8 +414,14 @@ class EvalPredictTest {
         byte[] optBumped = goodOpt.clone();
         optBumped[o + "\"format_version\":\"".length()] = (byte) ('0' + newer);
         Files.write(opt, optBumped);
-        CliTest.usageError(null, extend, "--resume " + copy + ": its latest checkpoint", opt.toAbsolutePath() + " has format_version " + newer
-                + ", written by dl-train " + version + " (build " + build + "), but " + ourWords);
+        CliTest.Result optRefused = CliTest.run(extend);
+        assertEquals(2, optRefused.code(), optRefused.err());
+        assertTrue(optRefused.err().contains("--resume " + copy + ": its latest checkpoint " + copyCk.toAbsolutePath() + " cannot be loaded: "
+                + opt.toAbsolutePath() + " has format_version " + newer + ", written by dl-train " + version + " (build " + build + "), but "
+                + ourWords), optRefused.err());
+        // not damage: no advice to move the checkpoint aside and resume from the one before it (lost steps, and that one
+        // was most likely written by the same newer dl-train)
+        assertFalse(optRefused.err().contains("checkpoint before it"), optRefused.err());
         assertEquals(metrics, Files.readString(copy.resolve("metrics.jsonl")), "a refused resume writes nothing");
         Files.write(opt, goodOpt);
         Path metricsFile = copy.resolve("metrics.jsonl");

@@ -178,7 +178,7 @@ public final class Checkpoint {
         if (version <= FORMAT_VERSION) return;
         String writer = writerVersion == null ? "a newer dl-train"
                 : "dl-train " + writerVersion + (writerBuild == null ? "" : " (build " + writerBuild + ")");
-        throw new CheckpointException(file + " has format_version " + version + ", written by " + writer + ", but this dl-train "
+        throw new NewerFormatException(file + " has format_version " + version + ", written by " + writer + ", but this dl-train "
                 + BuildInfo.version() + " (build " + BuildInfo.build() + ") reads format_version " + FORMAT_VERSION + " and older:"
                 + " its content may mean what this version cannot know. Use the dl-train that wrote it, or a newer one");
     }
