@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # all.sh BEFORE.jar AFTER.jar [which...]: in a scratch directory prepared as README.md says, measures each command with
 # both jars: at the default heap (measure.sh) and the least -Xmx on the ladder (minheap.sh, from 16m), and compares
-# their stdout (cmp; eval's last line names its --out directory, so its first 9 lines and eval.json are compared).
+# their stdout (cmp; for eval, the stdout but its last line, which names its --out directory, and eval.json but its
+# "checkpoint" and the writer's format_version, dl_train_version and dl_train_build, which differ between two builds).
 # which: csv-text csv-json idx-text idx-json dir-text dir-json eval (default: all). Prints the lines of the results file.
 set -u
 here="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
@@ -19,14 +20,15 @@ args() { # the command of one case, for a jar labelled $2 (eval writes into out-
     eval) echo eval --checkpoint runs/mlp --data csv --data-dir evaldir --out out-$2-evaldir --progress none ;;
   esac
 }
+numbers() { grep -v -E '^  "(checkpoint|format_version|dl_train_version|dl_train_build)" :' "$1"; } # eval.json's results
 for c in $which; do
   for side in b a; do
     jar=$before; [ $side = a ] && jar=$after
     "$here/measure.sh" "$jar" $side-$c - $(args $c $side)
   done
   if [ $c = eval ]; then
-    cmp <(head -9 out-b-$c.txt) <(head -9 out-a-$c.txt) && cmp <(grep -v '"checkpoint"' out-b-evaldir/eval.json) \
-      <(grep -v '"checkpoint"' out-a-evaldir/eval.json) && echo "same stdout (first 9 lines) and eval.json: $c"
+    cmp <(grep -v '^dl-train: wrote ' out-b-$c.txt) <(grep -v '^dl-train: wrote ' out-a-$c.txt) && cmp <(numbers out-b-evaldir/eval.json) \
+      <(numbers out-a-evaldir/eval.json) && echo "same stdout (but its last line) and eval.json: $c"
   else
     cmp out-b-$c.txt out-a-$c.txt && echo "same stdout: $c"
   fi
