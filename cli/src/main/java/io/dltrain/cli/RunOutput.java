@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import io.dltrain.runtime.checkpoint.AtomicFiles;
 import io.dltrain.runtime.checkpoint.Checkpoint;
 import io.dltrain.runtime.checkpoint.CheckpointException;
+import io.dltrain.runtime.checkpoint.NewerFormatException;
 import io.dltrain.runtime.train.EpochMetrics;
 
 import java.io.IOException;
@@ -413,11 +414,23 @@ final class RunOutput implements AutoCloseable {
         } catch (IOException e) {
             return; // resumeMetrics says what is wrong with it
         }
+        int n = 0;
         for (String line : lines) {
+            n++;
             if (line.isBlank()) continue;
             com.fasterxml.jackson.databind.JsonNode row;
             try { row = JSON.readTree(line); } catch (IOException e) { break; } // a line torn by a crash: the end
-            if (row.path("epoch").asInt(Integer.MAX_VALUE) <= completedEpochs) Checkpoint.checkFormat(f, row);
+            if (row.path("epoch").asInt(Integer.MAX_VALUE) > completedEpochs) continue;
+            try {
+                Checkpoint.checkFormat(f, row);
+            } catch (CheckpointException e) {
+                // which of the file's lines, and (damage) what to do: the message begins with the file's name
+                if (!e.getMessage().startsWith(f.toString())) throw e;
+                String said = f + " line " + n + e.getMessage().substring(f.toString().length());
+                if (e instanceof NewerFormatException) throw new NewerFormatException(said);
+                throw new CheckpointException(said + ": correct that value (this dl-train writes " + Checkpoint.FORMAT_VERSION
+                        + ") or restore the file from a copy, and resume again", e);
+            }
         }
     }
 

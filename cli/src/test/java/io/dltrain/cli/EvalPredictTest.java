@@ -428,7 +428,7 @@ class EvalPredictTest {
         assertTrue(metrics.startsWith("{\"format_version\":" + ours + ",\"dl_train_version\":\"" + version + "\",\"dl_train_build\":\"" + build + "\",\"epoch\":1,"), metrics);
         String newerLine = metrics.replaceFirst("\"format_version\":" + ours, "\"format_version\":" + newer);
         Files.writeString(metricsFile, newerLine);
-        CliTest.usageError(null, extend, "--resume " + copy + ": " + metricsFile.toAbsolutePath() + " has format_version " + newer
+        CliTest.usageError(null, extend, "--resume " + copy + ": " + metricsFile.toAbsolutePath() + " line 1 has format_version " + newer
                 + ", written by dl-train " + version + " (build " + build + "), but " + ourWords);
         assertEquals(newerLine, Files.readString(metricsFile), "a refused resume writes nothing");
         Files.writeString(metricsFile, metrics);

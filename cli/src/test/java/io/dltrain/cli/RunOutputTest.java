@@ -15,6 +15,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -28,6 +29,27 @@ class RunOutputTest {
      * line, which could not be written (the trainer checkpointed the epoch before ending on that failure), comes from
      * the checkpoint's history; lines that are there stay as they are, in epoch order.
      */
+    /**
+     * A metrics.jsonl line a resume would keep with a newer or damaged format_version is refused naming its line (the
+     * file has one per epoch), and a damaged one says what to do; lines the resume drops (later epochs), lines without a
+     * version and a torn last line are not looked at.
+     */
+    @Test
+    void aRefusedMetricsLineIsNamed(@TempDir Path tmp) throws Exception {
+        Path f = tmp.resolve("metrics.jsonl");
+        String v = "{\"format_version\":" + io.dltrain.runtime.checkpoint.Checkpoint.FORMAT_VERSION + ",\"epoch\":";
+        Files.writeString(f, "{\"epoch\":1}\n" + v + "2}\n{\"format_version\":\"2\",\"epoch\":3}\n{\"format_version\":99,\"epoch\":4}\n{\"format_vers");
+        RunOutput.checkMetricsFormat(tmp, 2); // epochs 3 and 4 are dropped by such a resume
+        var damaged = assertThrows(io.dltrain.runtime.checkpoint.CheckpointException.class, () -> RunOutput.checkMetricsFormat(tmp, 3));
+        assertEquals(f.toAbsolutePath() + " line 3: \"format_version\" is \"2\", not an integer; the file is damaged: correct that value (this"
+                + " dl-train writes " + io.dltrain.runtime.checkpoint.Checkpoint.FORMAT_VERSION + ") or restore the file from a copy, and resume again",
+                damaged.getMessage());
+        Files.writeString(f, "{\"epoch\":1}\n" + v + "2}\n" + v + "3}\n{\"format_version\":99,\"epoch\":4}\n");
+        var newer = assertThrows(io.dltrain.runtime.checkpoint.NewerFormatException.class, () -> RunOutput.checkMetricsFormat(tmp, 4));
+        assertTrue(newer.getMessage().startsWith(f.toAbsolutePath() + " line 4 has format_version 99, written by a newer dl-train, but this dl-train"),
+                newer.getMessage());
+    }
+
     @Test
     void aResumeLeavesOneLinePerCheckpointedEpoch(@TempDir Path tmp) throws Exception {
         Path dir = Files.createDirectories(tmp.resolve("run"));
